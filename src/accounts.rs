@@ -1,0 +1,1 @@
+//! The account database (to be written).

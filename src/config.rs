@@ -1,0 +1,509 @@
+//! The configuration file (TOML): its shape, its defaults and its validation.
+//!
+//! Every key is documented in `config/ringpost.toml`. Loading never half-succeeds: an invalid
+//! file gives one error that names the offending key. Relative paths are resolved against the
+//! folder of the configuration file. This module reads the file and nothing else.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::session::{Limits, TlsMode};
+
+/// A configuration error, naming the key or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The protocol a listener serves (config key `listener.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    /// SMTP submission (587/465): authenticated clients.
+    Submission,
+    /// Inbound SMTP (25): other mail servers; never authenticates.
+    Smtp,
+}
+
+impl Protocol {
+    /// Whether a listener of this protocol accepts credentials.
+    pub fn authenticates(self) -> bool {
+        !matches!(self, Protocol::Smtp)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Submission => "submission",
+            Protocol::Smtp => "smtp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    #[serde(default)]
+    tls: RawTls,
+    domains: RawDomains,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    hostname: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    shards: usize,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomains {
+    local: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_line_length: usize,
+    max_literal_size: usize,
+    max_message_size: usize,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        let l = Limits::default();
+        RawLimits {
+            max_line_length: l.max_line_length,
+            max_literal_size: l.max_literal_size,
+            max_message_size: l.max_message_size,
+            max_connections: 10_000,
+            max_connections_per_ip: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTimeouts {
+    tls_handshake_secs: u64,
+    imap_idle_secs: u64,
+    pop3_idle_secs: u64,
+    smtp_idle_secs: u64,
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawTimeouts {
+    fn default() -> Self {
+        RawTimeouts {
+            tls_handshake_secs: 30,
+            imap_idle_secs: 30 * 60,
+            pop3_idle_secs: 10 * 60,
+            smtp_idle_secs: 5 * 60,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    failure_delay_ms: u64,
+    max_failures: u32,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            failure_delay_ms: 1000,
+            max_failures: Limits::default().max_auth_failures,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    protocol: Protocol,
+    address: String,
+    tls: TlsMode,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files given by the operator.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed pair for `hostname`, generated into data_dir on first start and reused.
+    SelfSigned,
+}
+
+/// One listening socket, bound on every shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub protocol: Protocol,
+    pub address: SocketAddr,
+    pub tls: TlsMode,
+}
+
+/// Timeouts (config table `[timeouts]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tls_handshake: Duration,
+    pub imap_idle: Duration,
+    pub pop3_idle: Duration,
+    pub smtp_idle: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Timeouts {
+    /// The idle timeout of a listener's protocol.
+    pub fn idle(&self, protocol: Protocol) -> Duration {
+        match protocol {
+            Protocol::Imap => self.imap_idle,
+            Protocol::Pop3 => self.pop3_idle,
+            Protocol::Submission | Protocol::Smtp => self.smtp_idle,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file this was loaded from.
+    pub path: PathBuf,
+    pub hostname: String,
+    /// Absolute or relative to the current directory (already resolved against the file).
+    pub data_dir: PathBuf,
+    /// Number of shards; 0 = one per CPU in the affinity mask.
+    pub shards: usize,
+    pub tls: TlsSource,
+    /// Local domains, lower case.
+    pub local_domains: Vec<String>,
+    pub limits: Limits,
+    /// Open connections allowed per shard... across the whole server.
+    pub max_connections: usize,
+    /// Open connections allowed from one client IP address.
+    pub max_connections_per_ip: usize,
+    pub timeouts: Timeouts,
+    /// Delay before answering a failed authentication.
+    pub auth_failure_delay: Duration,
+    pub listeners: Vec<Listener>,
+}
+
+impl Config {
+    /// Read and validate the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse and validate `text`, resolving relative paths against `path`'s folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let hostname = raw.server.hostname.trim().to_ascii_lowercase();
+        if hostname.is_empty() || hostname.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "server.hostname",
+                "must be a host name without spaces".into(),
+            ));
+        }
+        if raw.server.data_dir.as_os_str().is_empty() {
+            return Err(invalid("server.data_dir", "must not be empty".into()));
+        }
+        if raw.server.shards > 1024 {
+            return Err(invalid("server.shards", "at most 1024".into()));
+        }
+        let tls = match (raw.tls.cert, raw.tls.key) {
+            (Some(cert), Some(key)) => TlsSource::Files {
+                cert: resolve(&cert),
+                key: resolve(&key),
+            },
+            (None, None) => TlsSource::SelfSigned,
+            (Some(_), None) => return Err(invalid("tls.key", "missing: tls.cert is set".into())),
+            (None, Some(_)) => return Err(invalid("tls.cert", "missing: tls.key is set".into())),
+        };
+        let mut local_domains = Vec::new();
+        for (i, d) in raw.domains.local.iter().enumerate() {
+            let d = d.trim().to_ascii_lowercase();
+            if d.is_empty() || !d.contains('.') && d != "localhost" || d.contains(['@', ' ']) {
+                return Err(invalid(
+                    &format!("domains.local[{i}]"),
+                    format!("`{d}` is not a domain name"),
+                ));
+            }
+            local_domains.push(d);
+        }
+        if local_domains.is_empty() {
+            return Err(invalid(
+                "domains.local",
+                "at least one local domain is required".into(),
+            ));
+        }
+        let l = &raw.limits;
+        for (key, value, min) in [
+            ("limits.max_line_length", l.max_line_length, 512),
+            ("limits.max_literal_size", l.max_literal_size, 1024),
+            ("limits.max_message_size", l.max_message_size, 1024),
+            ("limits.max_connections", l.max_connections, 1),
+            ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
+        ] {
+            if value < min {
+                return Err(invalid(key, format!("must be at least {min}")));
+            }
+        }
+        if raw.auth.max_failures == 0 {
+            return Err(invalid("auth.max_failures", "must be at least 1".into()));
+        }
+        if raw.auth.failure_delay_ms > 60_000 {
+            return Err(invalid("auth.failure_delay_ms", "at most 60000".into()));
+        }
+        let t = &raw.timeouts;
+        for (key, value) in [
+            ("timeouts.tls_handshake_secs", t.tls_handshake_secs),
+            ("timeouts.pop3_idle_secs", t.pop3_idle_secs),
+            ("timeouts.smtp_idle_secs", t.smtp_idle_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        // RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
+        if t.imap_idle_secs < 30 * 60 {
+            return Err(invalid(
+                "timeouts.imap_idle_secs",
+                "must be at least 1800 (RFC 9051 §5.4)".into(),
+            ));
+        }
+
+        let mut listeners: Vec<Listener> = Vec::new();
+        for (i, raw_l) in raw.listener.iter().enumerate() {
+            let key = format!("listener[{i}]");
+            let address: SocketAddr = raw_l.address.parse().map_err(|_| {
+                invalid(
+                    &format!("{key}.address"),
+                    format!("`{}` is not IP:port", raw_l.address),
+                )
+            })?;
+            if raw_l.tls == TlsMode::None && raw_l.protocol.authenticates() {
+                return Err(invalid(
+                    &format!("{key}.tls"),
+                    format!(
+                        "`none` is refused for protocol \"{}\": it accepts credentials, which must never \
+                         travel without TLS; use \"starttls\" or \"implicit\"",
+                        raw_l.protocol.name()
+                    ),
+                ));
+            }
+            if let Some(j) = listeners.iter().position(|o| o.address == address) {
+                return Err(invalid(
+                    &format!("{key}.address"),
+                    format!("{address} is also listener[{j}]"),
+                ));
+            }
+            listeners.push(Listener {
+                protocol: raw_l.protocol,
+                address,
+                tls: raw_l.tls,
+            });
+        }
+        if listeners.is_empty() {
+            return Err(invalid(
+                "listener",
+                "at least one [[listener]] is required".into(),
+            ));
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            hostname,
+            data_dir: resolve(&raw.server.data_dir),
+            shards: raw.server.shards,
+            tls,
+            local_domains,
+            limits: Limits {
+                max_line_length: l.max_line_length,
+                max_literal_size: l.max_literal_size,
+                max_message_size: l.max_message_size,
+                max_auth_failures: raw.auth.max_failures,
+            },
+            max_connections: l.max_connections,
+            max_connections_per_ip: l.max_connections_per_ip,
+            timeouts: Timeouts {
+                tls_handshake: Duration::from_secs(t.tls_handshake_secs),
+                imap_idle: Duration::from_secs(t.imap_idle_secs),
+                pop3_idle: Duration::from_secs(t.pop3_idle_secs),
+                smtp_idle: Duration::from_secs(t.smtp_idle_secs),
+                shutdown_grace: Duration::from_secs(t.shutdown_grace_secs),
+            },
+            auth_failure_delay: Duration::from_millis(raw.auth.failure_delay_ms),
+            listeners,
+        })
+    }
+
+    /// Whether `domain` (any case) is one of ours.
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        self.local_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[server]
+hostname = "mail.example.com"
+[domains]
+local = ["example.com"]
+[[listener]]
+protocol = "imap"
+address = "127.0.0.1:1143"
+tls = "starttls"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/ringpost/ringpost.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/etc/ringpost/data"));
+        assert_eq!(c.tls, TlsSource::SelfSigned);
+        assert_eq!(c.shards, 0);
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.timeouts.imap_idle, Duration::from_secs(1800));
+        assert_eq!(
+            c.listeners,
+            vec![Listener {
+                protocol: Protocol::Imap,
+                address: "127.0.0.1:1143".parse().unwrap(),
+                tls: TlsMode::Starttls
+            }]
+        );
+    }
+
+    #[test]
+    fn tls_none_is_refused_where_credentials_are_accepted() {
+        for proto in ["imap", "pop3", "submission"] {
+            let text = MINIMAL
+                .replace("\"imap\"", &format!("\"{proto}\""))
+                .replace("starttls", "none");
+            let e = err(&text);
+            assert!(e.contains("listener[0].tls"), "{e}");
+        }
+        let text = MINIMAL
+            .replace("\"imap\"", "\"smtp\"")
+            .replace("starttls", "none");
+        assert_eq!(parse(&text).unwrap().listeners[0].tls, TlsMode::None);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(
+            err(&MINIMAL.replace("127.0.0.1:1143", "localhost")).contains("listener[0].address")
+        );
+        assert!(err(&format!("{MINIMAL}\n[limits]\nmax_line_length = 3\n"))
+            .contains("limits.max_line_length"));
+        assert!(err(&format!("{MINIMAL}\n[tls]\ncert = \"c.pem\"\n")).contains("tls.key"));
+        assert!(
+            err(&MINIMAL.replace("example.com\"]", "bad domain\"]")).contains("domains.local[0]")
+        );
+        assert!(
+            err(&format!("{MINIMAL}\n[timeouts]\nimap_idle_secs = 60\n"))
+                .contains("timeouts.imap_idle_secs")
+        );
+        // Unknown keys are refused (a typo must not silently fall back to a default).
+        let e = err(&MINIMAL.replace("[domains]", "[domains]\nlocl = 1"));
+        assert!(e.contains("locl"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_addresses_are_refused() {
+        let text = format!("{MINIMAL}\n[[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:1143\"\ntls = \"implicit\"\n");
+        assert!(err(&text).contains("listener[1].address"));
+    }
+
+    #[test]
+    fn shipped_configs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let dev = Config::load(&dir.join("ringpost.toml")).unwrap();
+        assert_eq!(dev.listeners.len(), 7);
+        assert!(dev.listeners.iter().all(|l| l.address.ip().is_loopback()));
+        let prod = Config::load(&dir.join("production.example.toml")).unwrap();
+        let ports: Vec<u16> = prod.listeners.iter().map(|l| l.address.port()).collect();
+        assert_eq!(ports, vec![143, 993, 110, 995, 587, 465, 25]);
+    }
+}

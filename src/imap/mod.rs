@@ -1,0 +1,1 @@
+//! imap: sans-IO session (to be written).

@@ -1,0 +1,37 @@
+//! ringpost: a thread-per-core, shared-nothing mail engine (IMAP, POP3, SMTP) for Linux.
+//!
+//! # Code map (dependencies point one way: runtime → protocols → framing)
+//!
+//! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits. No protocol logic.
+//! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
+//! - [`session`]: the sans-IO contract between a protocol session and the connection driver.
+//! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions: bytes in, bytes and events out.
+//!   They never touch sockets, files, the clock or the executor.
+//! - [`config`]: the TOML configuration, validated with errors that name the key.
+//! - [`accounts`]: the account database (argon2id hashes, atomic writes) and verification.
+//! - [`tls`]: rustls server configuration, PEM loading and the generated self-signed pair.
+//! - [`shard`]: the glommio runtime: one pinned executor per core, the home-shard map and the
+//!   typed cross-shard request/reply channel. The only module that names glommio executors.
+//! - [`net`]: listeners and the one connection driver that runs every protocol over plaintext,
+//!   STARTTLS or implicit TLS (a hand-driven rustls connection, so it can later move shards).
+//! - [`cli`]: the `ringpost` command line.
+//!
+//! # Invariants
+//!
+//! - TLS before PLAIN: no session accepts a credential while its transport is not TLS.
+//! - After STARTTLS/STLS every byte the client pipelined in plaintext is discarded unread.
+//! - A protocol error from the peer is a reply, never a panic; the shard stays up.
+//! - Shards share nothing mutable; they talk only through [`shard::Mesh`] messages.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod imap;
+pub mod net;
+pub mod pop3;
+pub mod sasl;
+pub mod session;
+pub mod shard;
+pub mod smtp;
+pub mod tls;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Listeners and the connection driver (to be written).

@@ -1,0 +1,1 @@
+//! pop3: sans-IO session (to be written).

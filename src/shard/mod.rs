@@ -1,0 +1,1 @@
+//! The shard runtime (to be written).

@@ -1,0 +1,1 @@
+//! smtp: sans-IO session (to be written).
