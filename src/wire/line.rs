@@ -2,15 +2,19 @@
 
 use memchr::memchr;
 
+/// How many leading bytes of an over-long line [`Frame::TooLong`] keeps.
+pub const TOO_LONG_HEAD: usize = 64;
+
 /// One item taken from a [`LineBuffer`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// A complete line, without its line ending. A bare `\n` ending is accepted here and
     /// reported through `bare_lf`; protocols decide whether to refuse it.
     Line { line: &'a [u8], bare_lf: bool },
-    /// A line longer than the limit was received and discarded up to and including its end.
-    /// Nothing of it may be executed.
-    TooLong,
+    /// A line longer than the limit was received and is being discarded up to and including
+    /// its end. Nothing of it may be executed. `head` holds its first bytes (at most
+    /// [`TOO_LONG_HEAD`]) so that a protocol can still name the command's tag in its reply.
+    TooLong { head: &'a [u8] },
 }
 
 /// Accumulates received bytes and hands out complete lines.
@@ -27,6 +31,8 @@ pub struct LineBuffer {
     max_line: usize,
     /// Set while we are dropping the rest of an over-long line.
     discarding: bool,
+    /// The first bytes of the over-long line last reported.
+    head: Vec<u8>,
 }
 
 impl LineBuffer {
@@ -72,11 +78,14 @@ impl LineBuffer {
                     // A line (plus a possible trailing CR) longer than the limit: drop what we
                     // have, remember to drop the rest, and report it once.
                     if pending.len() > self.max_line + 1 {
+                        self.head.clear();
+                        self.head
+                            .extend_from_slice(&pending[..TOO_LONG_HEAD.min(pending.len())]);
                         self.buf.clear();
                         self.start = 0;
                         self.scanned = 0;
                         self.discarding = true;
-                        return Some(Frame::TooLong);
+                        return Some(Frame::TooLong { head: &self.head });
                     }
                     return None;
                 }
@@ -95,7 +104,10 @@ impl LineBuffer {
                         (line_start + nl, true)
                     };
                     if end - line_start > self.max_line {
-                        return Some(Frame::TooLong);
+                        let head_end = line_start + TOO_LONG_HEAD.min(end - line_start);
+                        return Some(Frame::TooLong {
+                            head: &self.buf[line_start..head_end],
+                        });
                     }
                     return Some(Frame::Line {
                         line: &self.buf[line_start..end],
@@ -154,7 +166,10 @@ mod tests {
         while let Some(f) = buf.next_line() {
             v.push(match f {
                 Frame::Line { line, bare_lf } => Ok((line.to_vec(), bare_lf)),
-                Frame::TooLong => Err(()),
+                Frame::TooLong { head } => {
+                    assert!(head.len() <= TOO_LONG_HEAD);
+                    Err(())
+                }
             });
         }
         v
@@ -218,6 +233,26 @@ mod tests {
         let mut b = LineBuffer::new(5);
         b.extend(b"123456\r\nok\r\n");
         assert_eq!(lines(&mut b), vec![Err(()), Ok((b"ok".to_vec(), false))]);
+    }
+
+    #[test]
+    fn too_long_keeps_the_head_for_the_tag() {
+        let mut b = LineBuffer::new(8);
+        b.extend(b"a17 LOGIN xxxxxxxxxxxxxxx");
+        assert_eq!(
+            b.next_line(),
+            Some(Frame::TooLong {
+                head: &b"a17 LOGIN xxxxxxxxxxxxxxx"[..]
+            })
+        );
+        b.extend(b"yyy\r\nb1 NOOP\r\n");
+        assert_eq!(
+            b.next_line(),
+            Some(Frame::Line {
+                line: &b"b1 NOOP"[..],
+                bare_lf: false
+            })
+        );
     }
 
     #[test]

@@ -6,4 +6,4 @@
 
 mod line;
 
-pub use line::{Frame, LineBuffer};
+pub use line::{Frame, LineBuffer, TOO_LONG_HEAD};
