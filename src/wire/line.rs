@@ -44,6 +44,7 @@ impl LineBuffer {
             scanned: 0,
             max_line,
             discarding: false,
+            head: Vec::new(),
         }
     }
 
