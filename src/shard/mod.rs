@@ -1,8 +1,246 @@
-//! The shard runtime (being written): one pinned glommio executor per core.
+//! The shard runtime: one glommio executor pinned per core, sharing nothing mutable.
+//!
+//! [`serve`] takes the data-dir lock, loads TLS and accounts, starts one executor per CPU of
+//! the process's affinity mask (or `server.shards`), binds every listener on each, and on
+//! SIGINT/SIGTERM stops accepting, tells every session to say goodbye, waits for them up to
+//! `timeouts.shutdown_grace_secs` and returns. This module and [`crate::net`] are the only
+//! ones that name glommio, so the runtime can be replaced behind them (PLATFORM.md §14).
 
+mod map;
+pub mod mesh;
+mod shutdown;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+pub use map::{Partition, ShardId, ShardMap, PARTITIONS};
+pub use mesh::{Mesh, MeshBuilder, MeshError};
+pub use shutdown::Shutdown;
+
+use crate::accounts::AccountStore;
 use crate::config::Config;
+use crate::net::{self, ActiveConnections, ConnectionLimits, ServerContext, ShardState};
 
-/// Run the server until SIGINT/SIGTERM. (Being written.)
-pub fn serve(_config: Config) -> std::io::Result<()> {
-    Err(std::io::Error::other("the runtime is not built yet"))
+/// How often a shard looks at the process-wide stop flag set by the signal handler.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Run the server until SIGINT or SIGTERM, then shut down gracefully.
+pub fn serve(config: Config) -> io::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create {}: {e}", config.data_dir.display()),
+        )
+    })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
+    let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let cpus = allowed_cpus()?;
+    let shards = if config.shards == 0 {
+        cpus.len()
+    } else {
+        config.shards
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let server = Arc::new(ServerContext {
+        limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
+        config,
+        tls,
+        accounts: Arc::new(accounts),
+    });
+
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    let mut handles = Vec::with_capacity(shards);
+    for index in 0..shards {
+        let cpu = cpus[index % cpus.len()];
+        let server = server.clone();
+        let stop = stop.clone();
+        let ready = ready_tx.clone();
+        // Shards are created in index order: glommio numbers mesh peers by creation order, so
+        // this keeps peer id == ShardId (see mesh.rs).
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shard-{index}"))
+            // Modest locked memory (RLIMIT_MEMLOCK is 8 MiB on these hosts; PLATFORM.md §8).
+            .io_memory(1 << 20)
+            .ring_depth(128)
+            // Timers fire late while a task is CPU-bound; keep the quantum short (§9).
+            .preempt_timer(Duration::from_millis(5))
+            .spawn(move || run_shard(ShardId(index), server, stop, ready))
+            .map_err(|e| {
+                io::Error::other(format!("cannot start shard {index} on CPU {cpu}: {e}"))
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    let mut failure = None;
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert(io::Error::other("a shard died during start-up"));
+            }
+        }
+    }
+    if failure.is_some() {
+        stop.store(true, Ordering::SeqCst);
+    } else {
+        for l in &server.config.listeners {
+            tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
+        }
+        tracing::info!(shards, hostname = %server.config.hostname, "ringpost ready");
+    }
+    for h in handles {
+        if h.join().is_err() {
+            failure.get_or_insert(io::Error::other("a shard panicked"));
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("ringpost stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn run_shard(
+    id: ShardId,
+    server: Arc<ServerContext>,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<io::Result<()>>,
+) {
+    let sockets = match net::bind_all(&server.config) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let state = Rc::new(ShardState {
+        server: server.clone(),
+        shutdown: Shutdown::new(),
+    });
+    let active = ActiveConnections::default();
+    let mut acceptors = Vec::new();
+    for (listener, socket) in sockets {
+        acceptors.push(glommio::spawn_local(net::accept_loop(
+            listener,
+            socket,
+            state.clone(),
+            active.clone(),
+        )));
+    }
+    let _ = ready.send(Ok(()));
+    while !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(STOP_POLL).await;
+    }
+    tracing::debug!(%id, connections = active.count(), "shutting down");
+    state.shutdown.fire();
+    // The accept loops end on the signal and drop their sockets: no new connections.
+    for a in acceptors {
+        a.await;
+    }
+    let deadline = Instant::now() + server.config.timeouts.shutdown_grace;
+    while active.count() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    if active.count() > 0 {
+        tracing::warn!(%id, connections = active.count(), "grace period over, closing the rest");
+    }
+}
+
+/// Take an exclusive lock on `data_dir/ringpost.pid` and write our pid into it: a second
+/// server on the same data would otherwise silently take half the connections (SO_REUSEPORT).
+fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
+    let path = data_dir.join("ringpost.pid");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    if let Err(e) = file.try_lock() {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "another ringpost (pid {}) is running on {}: {e}",
+                holder.trim(),
+                data_dir.display()
+            ),
+        ));
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
+}
+
+/// The CPUs this process may run on. glommio's `CpuSet::online()` ignores the affinity mask
+/// (PLATFORM.md §10), so read the kernel's own list.
+fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .ok_or_else(|| io::Error::other("no Cpus_allowed_list in /proc/self/status"))?;
+    parse_cpu_list(list.trim())
+        .ok_or_else(|| io::Error::other(format!("cannot parse CPU list `{list}`")))
+}
+
+/// Parse a kernel CPU list such as `0-3,8,10-11`.
+fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                cpus.extend(a.trim().parse::<usize>().ok()?..=b.trim().parse::<usize>().ok()?)
+            }
+            None => cpus.push(part.trim().parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0-1"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0-2,5,7-8"), Some(vec![0, 1, 2, 5, 7, 8]));
+        assert_eq!(parse_cpu_list("3"), Some(vec![3]));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("x"), None);
+        assert!(!allowed_cpus().unwrap().is_empty());
+    }
+
+    #[test]
+    fn second_lock_on_the_same_data_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = lock_data_dir(dir.path()).unwrap();
+        let err = lock_data_dir(dir.path()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "{err}"
+        );
+    }
 }

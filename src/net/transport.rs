@@ -1,0 +1,178 @@
+//! A connection's byte transport: plaintext TCP, or TLS driven by hand over it.
+//!
+//! rustls' `ServerConnection` is driven directly (no futures-rustls) so that every piece of
+//! state — the TLS session, ciphertext received but not yet decrypted, and plaintext not yet
+//! read — lives in this one struct. That keeps a later move of a live connection to another
+//! shard possible (PLATFORM.md: futures-rustls cannot be rebuilt from its parts).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use rustls::{ServerConfig, ServerConnection};
+
+/// Ciphertext read from the socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The negotiated TLS parameters, for logs and `Received:` headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+}
+
+pub struct Transport {
+    tcp: TcpStream,
+    tls: Option<Box<ServerConnection>>,
+    /// Ciphertext received and not yet handed to rustls: `rx[rx_start..]`.
+    rx: Vec<u8>,
+    rx_start: usize,
+    /// Scratch space for ciphertext on its way out.
+    tx: Vec<u8>,
+}
+
+impl Transport {
+    /// A plaintext transport over an accepted socket.
+    pub fn plain(tcp: TcpStream) -> Transport {
+        Transport {
+            tcp,
+            tls: None,
+            rx: Vec::new(),
+            rx_start: 0,
+            tx: Vec::new(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        let c = self.tls.as_ref()?;
+        Some(TlsInfo {
+            version: c
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher: c
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Run the server side of a TLS handshake on this stream (implicit TLS, or after
+    /// STARTTLS/STLS). The caller bounds it with a timeout.
+    pub async fn handshake(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
+        if self.tls.is_some() {
+            return Err(io::Error::other("TLS is already active"));
+        }
+        // Bytes received in plaintext before the handshake were consumed by the session (and
+        // discarded by it after STARTTLS); the ClientHello starts with the next byte.
+        self.rx.clear();
+        self.rx_start = 0;
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        self.tls = Some(Box::new(conn));
+        loop {
+            self.flush_tls().await?;
+            let handshaking = self.tls.as_ref().is_some_and(|c| c.is_handshaking());
+            if !handshaking {
+                return Ok(());
+            }
+            if !self.feed_tls().await? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed during TLS handshake",
+                ));
+            }
+        }
+    }
+
+    /// Read plaintext into `buf`. `Ok(0)` means the peer closed the connection.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tls.is_none() {
+            return self.tcp.read(buf).await;
+        }
+        loop {
+            if let Some(conn) = self.tls.as_mut() {
+                match conn.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The peer closed without close_notify: treat it as a close.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                    Err(e) => return Err(e),
+                }
+            }
+            self.flush_tls().await?;
+            if !self.feed_tls().await? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Write all of `data` (encrypting it when TLS is active).
+    pub async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        if self.tls.is_none() {
+            return self.tcp.write_all(data).await;
+        }
+        while !data.is_empty() {
+            let n = match self.tls.as_mut() {
+                Some(conn) => conn.writer().write(data)?,
+                None => return Err(io::Error::other("TLS state lost")),
+            };
+            data = &data[n..];
+            self.flush_tls().await?;
+        }
+        Ok(())
+    }
+
+    /// Close politely: TLS close_notify when TLS is on, then shut the socket down.
+    pub async fn close(mut self) {
+        if let Some(conn) = self.tls.as_mut() {
+            conn.send_close_notify();
+            let _ = self.flush_tls().await;
+        }
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both).await;
+    }
+
+    /// Send every TLS record rustls has ready.
+    async fn flush_tls(&mut self) -> io::Result<()> {
+        let Some(conn) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        while conn.wants_write() {
+            self.tx.clear();
+            conn.write_tls(&mut self.tx)?;
+            self.tcp.write_all(&self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Hand received ciphertext to rustls, reading from the socket when none is buffered.
+    /// `Ok(false)`: the peer closed the connection.
+    async fn feed_tls(&mut self) -> io::Result<bool> {
+        if self.rx_start == self.rx.len() {
+            self.rx.resize(READ_CHUNK, 0);
+            let n = self.tcp.read(&mut self.rx).await?;
+            self.rx.truncate(n);
+            self.rx_start = 0;
+            if n == 0 {
+                return Ok(false);
+            }
+        }
+        let Some(conn) = self.tls.as_mut() else {
+            return Ok(true);
+        };
+        let mut pending = &self.rx[self.rx_start..];
+        let before = pending.len();
+        conn.read_tls(&mut pending)?;
+        self.rx_start += before - pending.len();
+        if let Err(e) = conn.process_new_packets() {
+            // Tell the peer why (the alert rustls queued), then fail.
+            let _ = self.flush_tls().await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        Ok(true)
+    }
+}

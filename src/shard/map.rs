@@ -1,0 +1,123 @@
+//! Where an account lives: account → partition → shard.
+//!
+//! Every account hashes to one of [`PARTITIONS`] partitions with a hash that is part of the
+//! on-disk format (FNV-1a 64 over the canonical lower-case address): it must never change.
+//! Each partition is owned by exactly one shard; changing the number of shards reassigns
+//! partitions and never rewrites data. The same map can later spread partitions over hosts.
+
+use std::fmt;
+
+/// Number of partitions. Part of the on-disk layout: never change it.
+pub const PARTITIONS: u16 = 1024;
+
+/// One shard: a pinned executor. Its value is its index in spawn order, which is also its
+/// peer id in every cross-shard mesh (see [`super::mesh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub usize);
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "shard {}", self.0)
+    }
+}
+
+/// A partition of the account space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition(u16);
+
+impl Partition {
+    /// The partition of a canonical (lower-case) account address.
+    pub fn of(account: &str) -> Partition {
+        // FNV-1a 64: tiny, stable across versions and platforms, well spread for short keys.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in account.bytes() {
+            h ^= u64::from(b.to_ascii_lowercase());
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // The remainder is < PARTITIONS, so it fits in u16.
+        Partition((h % u64::from(PARTITIONS)) as u16)
+    }
+
+    pub fn index(self) -> u16 {
+        self.0
+    }
+}
+
+/// The partition → shard assignment for a given number of shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardMap {
+    shards: usize,
+}
+
+impl ShardMap {
+    /// A map over `shards` shards (at least one).
+    pub fn new(shards: usize) -> ShardMap {
+        ShardMap {
+            shards: shards.max(1),
+        }
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The shard that owns `partition`.
+    pub fn owner(&self, partition: Partition) -> ShardId {
+        ShardId(usize::from(partition.0) % self.shards)
+    }
+
+    /// The home shard of a canonical account address.
+    pub fn home_shard(&self, account: &str) -> ShardId {
+        self.owner(Partition::of(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_is_stable_and_case_insensitive() {
+        // These values are part of the on-disk format: a change here is a data migration.
+        assert_eq!(
+            Partition::of("alice@example.com"),
+            Partition::of("ALICE@Example.COM")
+        );
+        assert_eq!(Partition::of("alice@example.com").index(), 664);
+        assert_eq!(Partition::of("bob@example.com").index(), 591);
+    }
+
+    #[test]
+    fn every_partition_has_exactly_one_owner_and_owners_are_balanced() {
+        for shards in [1, 2, 3, 7, 64] {
+            let map = ShardMap::new(shards);
+            let mut per_shard = vec![0usize; shards];
+            for p in 0..PARTITIONS {
+                per_shard[map.owner(Partition(p)).0] += 1;
+            }
+            let (min, max) = (
+                per_shard.iter().min().copied(),
+                per_shard.iter().max().copied(),
+            );
+            assert!(
+                max.unwrap_or(0) - min.unwrap_or(0) <= 1,
+                "{shards}: {per_shard:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn accounts_spread_over_partitions() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            seen.insert(Partition::of(&format!("user{i}@example.com")));
+        }
+        // 10,000 keys over 1,024 buckets: essentially every bucket is hit.
+        assert!(seen.len() > 1000, "{}", seen.len());
+    }
+
+    #[test]
+    fn zero_shards_means_one() {
+        assert_eq!(ShardMap::new(0).home_shard("a@b.c"), ShardId(0));
+    }
+}
