@@ -83,8 +83,8 @@ mod tests {
             Partition::of("alice@example.com"),
             Partition::of("ALICE@Example.COM")
         );
-        assert_eq!(Partition::of("alice@example.com").index(), 664);
-        assert_eq!(Partition::of("bob@example.com").index(), 591);
+        assert_eq!(Partition::of("alice@example.com").index(), 582);
+        assert_eq!(Partition::of("bob@example.com").index(), 665);
     }
 
     #[test]
