@@ -1,0 +1,132 @@
+//! End to end: the real server on loopback, real clients (Python's imaplib/poplib/smtplib,
+//! curl), real TLS. Each test starts its own server on free ports.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Options, Server, ALICE};
+
+#[test]
+fn every_listener_refuses_credentials_before_tls_and_accepts_them_after() {
+    let server = Server::start(Options::default());
+    let out = server.python("auth_matrix.py", &[]);
+    assert!(out.contains("auth matrix passed"), "{out}");
+}
+
+#[test]
+fn hostile_input_gets_protocol_errors_and_the_server_stays_up() {
+    let opts = Options {
+        extra: "[auth]\nfailure_delay_ms = 20\nmax_failures = 3\n[limits]\nmax_line_length = 1024\nmax_literal_size = 4096\n"
+            .into(),
+        ..Options::default()
+    };
+    let server = Server::start(opts);
+    let out = server.python("robustness.py", &["1024", "4096"]);
+    assert!(out.contains("robustness passed"), "{out}");
+}
+
+fn curl(server: &Server, args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
+        .arg(server.cafile())
+        .args(args)
+        .output()
+        .expect("curl is required for the interop tests");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn curl_logs_in_over_tls_only() {
+    let server = Server::start(Options::default());
+    let good = format!("{}:{}", ALICE.0, ALICE.1);
+    let bad = format!("{}:wrong", ALICE.0);
+    let imaps = format!("imaps://localhost:{}/", server.port("imaps"));
+    let imap = format!("imap://localhost:{}/", server.port("imap"));
+    let pop3s = format!("pop3s://localhost:{}/", server.port("pop3s"));
+    let pop3 = format!("pop3://localhost:{}/", server.port("pop3"));
+    let smtps = format!("smtps://localhost:{}/", server.port("smtps"));
+    let smtp = format!("smtp://localhost:{}/", server.port("submission"));
+
+    // Implicit TLS and STARTTLS (--ssl-reqd) with the right password: logged in, NOOP answered.
+    for url in [&imaps, &imap, &pop3s, &pop3, &smtps, &smtp] {
+        let (code, text) = curl(&server, &["--ssl-reqd", "-u", &good, "-X", "NOOP", url]);
+        assert_eq!(code, 0, "{url}: {text}");
+    }
+    // A wrong password: curl's "login denied" (67) everywhere.
+    for url in [&imaps, &imap, &pop3s, &smtps] {
+        let (code, text) = curl(&server, &["--ssl-reqd", "-u", &bad, "-X", "NOOP", url]);
+        assert_eq!(code, 67, "{url}: {text}");
+    }
+    // Without TLS curl may not log in at all: IMAP says LOGINDISABLED, POP3/SMTP refuse.
+    for url in [&imap, &pop3, &smtp] {
+        let (code, text) = curl(&server, &["-u", &good, "-X", "NOOP", url]);
+        assert_ne!(code, 0, "{url} accepted a plaintext login: {text}");
+    }
+}
+
+#[test]
+fn failed_logins_are_answered_only_after_the_configured_delay() {
+    let opts = Options { extra: "[auth]\nfailure_delay_ms = 700\n".into(), ..Options::default() };
+    let server = Server::start(opts);
+    let started = Instant::now();
+    let (code, _) = curl(&server, &["-u", "alice@example.com:wrong", "-X", "NOOP", &format!("imaps://localhost:{}/", server.port("imaps"))]);
+    assert_eq!(code, 67);
+    // A lower bound only: the delay is a floor, never a performance threshold.
+    assert!(started.elapsed() >= Duration::from_millis(700), "{:?}", started.elapsed());
+}
+
+#[test]
+fn sigterm_says_goodbye_to_open_sessions_and_exits_zero() {
+    let mut server = Server::start(Options::default());
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port("imap"))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(line.starts_with("* OK"), "{line}");
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}: {}", server.log());
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(line.starts_with("* BYE"), "{line:?}");
+    line.clear();
+    assert_eq!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap(), 0, "connection closed");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let server = Server::start(Options::default());
+    let out = Command::new(support::BIN)
+        .args(["--config", server.config.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another ringpost"), "{err}");
+}
+
+#[test]
+fn connections_over_the_per_ip_limit_are_refused_with_a_protocol_reply() {
+    let opts = Options { extra: "[limits]\nmax_connections_per_ip = 2\n".into(), ..Options::default() };
+    let server = Server::start(opts);
+    let read_line = |port: u16| {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = std::io::BufReader::new(s);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+        (r, line)
+    };
+    let (_a, l1) = read_line(server.port("imap"));
+    let (_b, l2) = read_line(server.port("smtp"));
+    assert!(l1.starts_with("* OK") && l2.starts_with("220 "), "{l1} {l2}");
+    let (_c, l3) = read_line(server.port("imap"));
+    assert!(l3.starts_with("* BYE [UNAVAILABLE]"), "{l3}");
+    let (_d, l4) = read_line(server.port("smtp"));
+    assert!(l4.starts_with("421 4.7.0"), "{l4}");
+    let (_e, l5) = read_line(server.port("pop3"));
+    assert!(l5.starts_with("-ERR [SYS/TEMP]"), "{l5}");
+}

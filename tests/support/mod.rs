@@ -1,0 +1,186 @@
+//! Test support: start the real `ringpost` binary on free loopback ports with its own data
+//! folder and accounts, and run the real-client scripts in `tests/clients/` against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ringpost");
+pub const ALICE: (&str, &str) = ("alice@example.com", "alice-pass-1");
+pub const BOB: (&str, &str) = ("bob@example.com", "bob-pass-1");
+
+/// The seven listeners of the dev config, in this order.
+pub const LISTENERS: [(&str, &str, &str); 7] = [
+    ("imap", "starttls", "imap"),
+    ("imap", "implicit", "imaps"),
+    ("pop3", "starttls", "pop3"),
+    ("pop3", "implicit", "pop3s"),
+    ("submission", "starttls", "submission"),
+    ("submission", "implicit", "smtps"),
+    ("smtp", "starttls", "smtp"),
+];
+
+pub struct Options {
+    pub extra: String,
+    pub shards: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // A short failure delay keeps the suite fast; the delay itself is tested separately.
+        Options { extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(), shards: 2 }
+    }
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub ports: std::collections::BTreeMap<&'static str, u16>,
+    pub child: Option<Child>,
+    pub stderr: PathBuf,
+}
+
+/// Reserve `n` distinct free ports (held together so they differ, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+impl Server {
+    /// Write a config, add alice and bob, start `ringpost serve` and wait until every port
+    /// accepts connections.
+    pub fn start(opts: Options) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: std::collections::BTreeMap<&'static str, u16> =
+            LISTENERS.iter().map(|l| l.2).zip(free_ports(LISTENERS.len())).collect();
+        let mut text = format!(
+            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n[domains]\nlocal = [\"example.com\"]\n{}\n",
+            opts.shards, opts.extra
+        );
+        for (protocol, tls, name) in LISTENERS {
+            text.push_str(&format!(
+                "[[listener]]\nprotocol = \"{protocol}\"\naddress = \"127.0.0.1:{}\"\ntls = \"{tls}\"\n",
+                ports[name]
+            ));
+        }
+        let config = dir.path().join("ringpost.toml");
+        std::fs::write(&config, text).unwrap();
+        let mut server = Server { stderr: dir.path().join("server.log"), dir, config, ports, child: None };
+        for (user, pass) in [ALICE, BOB] {
+            let out = server.cli(&["user", "add", user], Some(pass));
+            assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        server.spawn();
+        server
+    }
+
+    /// Start (or restart) the server process and wait for its listeners.
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(&self.stderr).unwrap();
+        let child = Command::new(BIN)
+            .args(["--config", self.config.to_str().unwrap(), "serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in self.ports.values() {
+            let addr = SocketAddr::from(([127, 0, 0, 1], *port));
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("server exited with {status}: {}", self.log());
+                }
+                assert!(Instant::now() < deadline, "server did not listen on {port}: {}", self.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn port(&self, name: &str) -> u16 {
+        self.ports[name]
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The generated self-signed certificate clients must trust.
+    pub fn cafile(&self) -> PathBuf {
+        self.data_dir().join("tls").join("cert.pem")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Run a `ringpost` subcommand against this server's config, with optional stdin.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--config", self.config.to_str().unwrap()]).args(args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).unwrap();
+            pipe.write_all(b"\n").unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Run `tests/clients/<script>` with the server's ports and CA file; panic with its
+    /// output unless it exits 0.
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+        let ports = serde_ports(&self.ports);
+        let out = Command::new("python3")
+            .arg(&path)
+            .arg(ports)
+            .arg(self.cafile())
+            .args(args)
+            .output()
+            .expect("python3 is required for the interop tests");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        stdout
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server is running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn serde_ports(ports: &std::collections::BTreeMap<&'static str, u16>) -> String {
+    let fields: Vec<String> = ports.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
