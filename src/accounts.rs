@@ -1,1 +1,0 @@
-//! The account database (to be written).
