@@ -326,3 +326,30 @@ fn dummy_hash_costs_what_a_real_one_costs() {
         (argon2::Algorithm::Argon2id.ident(), 19456, 2, 1, 32)
     );
 }
+
+#[test]
+fn concurrent_writers_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let data = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                // One store each, as separate `ringpost user add` processes would have.
+                let store = AccountStore::open(&data, &domains()).unwrap();
+                store.add(&format!("user{i}@example.com"), "pw").unwrap();
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let listed: Vec<String> = AccountStore::open(dir.path(), &domains())
+        .unwrap()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(Address::into_string)
+        .collect();
+    let expected: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
+    assert_eq!(listed, expected);
+}
