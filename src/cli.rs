@@ -1,1 +1,355 @@
-//! The command line (to be written).
+//! The `ringpost` command line: run the server, check the configuration, manage accounts.
+//!
+//! Exit codes: 0 done; 1 the operation failed (the server stopped with an error, the account
+//! exists or does not, the domain is not local, the address is malformed); 2 the command line
+//! or the configuration is invalid.
+//!
+//! A password is never taken from the command line, where `ps` and the shell history would
+//! show it: it is prompted for twice on a terminal, or read as one line from standard input.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{AccountError, AccountStore, Address, MAX_PASSWORD_LEN};
+use crate::config::{Config, ConfigError, TlsSource};
+use crate::session::{Secret, TlsMode};
+use crate::tls::{self, TlsError};
+
+/// ringpost: a thread-per-core mail engine (IMAP, POP3, SMTP).
+#[derive(Debug, Parser)]
+#[command(name = "ringpost", version)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config/ringpost.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// Run the server until SIGINT or SIGTERM (log level: RINGPOST_LOG, default `info`).
+    Serve,
+    /// Validate the configuration and print a summary.
+    CheckConfig,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input, or prompted for twice.
+    Add { address: String },
+    /// Change an account's password (read like `user add`'s).
+    Passwd { address: String },
+    /// Delete an account.
+    Del { address: String },
+    /// List the accounts, one per line.
+    List,
+}
+
+/// Why a command failed; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error("reading the password: {0}")]
+    Password(String),
+    #[error("writing the output: {0}")]
+    Output(std::io::Error),
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Config(_) | CliError::Tls(_) => ExitCode::from(2),
+            CliError::Account(_)
+            | CliError::Password(_)
+            | CliError::Output(_)
+            | CliError::Serve(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Parse the command line, run the command and say how it went.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with success; usage errors to stderr with 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringpost: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve => serve(Config::load(&cli.config)?),
+        Command::CheckConfig => check_config(&Config::load(&cli.config)?),
+        Command::User(command) => {
+            let config = Config::load(&cli.config)?;
+            let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
+            user(&store, &config, command)
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), CliError> {
+    init_logging();
+    crate::shard::serve(config).map_err(CliError::Serve)
+}
+
+/// Log to stderr, filtered by `RINGPOST_LOG` (tracing `EnvFilter` syntax, default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RINGPOST_LOG") {
+        Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            eprintln!("ringpost: RINGPOST_LOG={spec:?} is not a valid filter ({e}); using `info`");
+            EnvFilter::new("info")
+        }),
+        Err(_) => EnvFilter::new("info"),
+    };
+    // Fails only if a subscriber is already installed, which then keeps logging.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check_config(config: &Config) -> Result<(), CliError> {
+    let tls = match &config.tls {
+        TlsSource::Files { cert, key } => {
+            // Load them now: a bad certificate should fail here, not at the first handshake.
+            tls::server_config(config)?;
+            format!("{} and {}", cert.display(), key.display())
+        }
+        TlsSource::SelfSigned => {
+            let (cert, key) = tls::self_signed_paths(&config.data_dir);
+            let state = if cert.exists() && key.exists() {
+                "present"
+            } else {
+                "generated on first start"
+            };
+            format!("self-signed, {} ({state})", cert.display())
+        }
+    };
+    let mut out = format!(
+        "configuration OK: {}\nhostname:      {}\ndata_dir:      {}\ntls:           {tls}\n\
+         local domains: {}\nlisteners:\n",
+        config.path.display(),
+        config.hostname,
+        config.data_dir.display(),
+        config.local_domains.join(", "),
+    );
+    for listener in &config.listeners {
+        let mode = match listener.tls {
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit tls",
+            TlsMode::None => "no tls",
+        };
+        out.push_str(&format!(
+            "  {:<11} {:<22} {mode}\n",
+            listener.protocol.name(),
+            listener.address
+        ));
+    }
+    print(&out)
+}
+
+fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Add { address } => {
+            // Refuse a bad or existing address before asking for a password.
+            let parsed = Address::parse(&address, &config.local_domains)?;
+            if store.list()?.contains(&parsed) {
+                return Err(AccountError::Exists(parsed).into());
+            }
+            let password = read_password(&parsed)?;
+            let added = store.add(&address, password.expose())?;
+            print(&format!("added {added}\n"))
+        }
+        UserCommand::Passwd { address } => {
+            let parsed = Address::parse(&address, &config.local_domains)?;
+            if !store.list()?.contains(&parsed) {
+                return Err(AccountError::Unknown(parsed).into());
+            }
+            let password = read_password(&parsed)?;
+            let changed = store.set_password(&address, password.expose())?;
+            print(&format!("changed the password of {changed}\n"))
+        }
+        UserCommand::Del { address } => {
+            let deleted = store.delete(&address)?;
+            print(&format!("deleted {deleted}\n"))
+        }
+        UserCommand::List => {
+            let mut out = String::new();
+            for address in store.list()? {
+                out.push_str(address.as_str());
+                out.push('\n');
+            }
+            print(&out)
+        }
+    }
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Output)
+}
+
+/// The new password: prompted for twice on a terminal, else one line of standard input.
+fn read_password(address: &Address) -> Result<Secret<String>, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return read_password_line(&mut stdin.lock());
+    }
+    let failed = |e: std::io::Error| CliError::Password(e.to_string());
+    let first = Secret::new(
+        rpassword::prompt_password(format!("Password for {address}: ")).map_err(failed)?,
+    );
+    let second = Secret::new(rpassword::prompt_password("Same password again: ").map_err(failed)?);
+    if first != second {
+        return Err(CliError::Password("the two passwords differ".into()));
+    }
+    Ok(first)
+}
+
+/// One line of `input` without its line ending (`\n` or `\r\n`).
+fn read_password_line(input: &mut impl BufRead) -> Result<Secret<String>, CliError> {
+    let mut line = Vec::new();
+    // Read a little past the limit: enough to tell a too-long password, without reading an
+    // unbounded stream into memory.
+    let limit = (MAX_PASSWORD_LEN + 3) as u64;
+    input
+        .take(limit)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| CliError::Password(e.to_string()))?;
+    if line.is_empty() {
+        return Err(CliError::Password(
+            "standard input is empty (send the password as one line)".into(),
+        ));
+    }
+    if line.ends_with(b"\n") {
+        line.pop();
+        if line.ends_with(b"\r") {
+            line.pop();
+        }
+    }
+    if line.len() > MAX_PASSWORD_LEN {
+        return Err(AccountError::BadPassword("longer than 1024 bytes").into());
+    }
+    String::from_utf8(line)
+        .map(Secret::new)
+        .map_err(|_| CliError::Password("the password is not valid UTF-8".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_a_global_option_with_a_default() {
+        let cli = Cli::try_parse_from(["ringpost", "serve"]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("config/ringpost.toml"));
+        assert_eq!(cli.command, Command::Serve);
+        let cli = Cli::try_parse_from([
+            "ringpost",
+            "user",
+            "add",
+            "a@example.com",
+            "--config",
+            "x.toml",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, PathBuf::from("x.toml"));
+        assert_eq!(
+            cli.command,
+            Command::User(UserCommand::Add {
+                address: "a@example.com".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_password_is_never_accepted_as_an_argument() {
+        let e = Cli::try_parse_from(["ringpost", "user", "add", "a@example.com", "secret"])
+            .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn password_line_loses_its_line_ending_only() {
+        for (input, password) in [
+            (&b"pw\n"[..], "pw"),
+            (b"pw\r\n", "pw"),
+            (b"pw", "pw"),
+            (b" p w \n", " p w "),
+            (b"pw\nsecond line\n", "pw"),
+            (b"\n", ""),
+        ] {
+            let got = read_password_line(&mut &input[..]).unwrap();
+            assert_eq!(got.expose(), password);
+        }
+    }
+
+    #[test]
+    fn password_line_errors() {
+        let message = |input: &[u8]| read_password_line(&mut &input[..]).unwrap_err().to_string();
+        assert_eq!(
+            message(b""),
+            "reading the password: standard input is empty (send the password as one line)"
+        );
+        assert_eq!(
+            message(b"\xff\n"),
+            "reading the password: the password is not valid UTF-8"
+        );
+        let long = [b'x'; 5000];
+        assert_eq!(
+            message(&long),
+            "unacceptable password: longer than 1024 bytes"
+        );
+        let mut exact = vec![b'x'; MAX_PASSWORD_LEN];
+        exact.extend_from_slice(b"\r\n");
+        assert_eq!(
+            read_password_line(&mut &exact[..]).unwrap().expose().len(),
+            MAX_PASSWORD_LEN
+        );
+    }
+}

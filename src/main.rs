@@ -1,10 +1,8 @@
-fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RINGPOST_LOG"))
-        .init();
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or("config/ringpost.toml".into());
-    let c = ringpost::config::Config::load(std::path::Path::new(&path)).unwrap();
-    ringpost::shard::serve(c).unwrap();
+//! The `ringpost` binary; everything it does is in [`ringpost::cli`].
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    ringpost::cli::run()
 }

@@ -1,21 +1,177 @@
-//! TLS (stand-in until the accounts branch lands).
-use crate::config::Config;
+//! TLS configuration: the rustls `ServerConfig` every listener shares, from the operator's PEM
+//! files or from a self-signed pair generated into the data folder on first start.
+//!
+//! TLS 1.2 and 1.3 only, no client certificates, and resumption through stateless session
+//! tickets rather than rustls' process-wide session cache (a mutex every shard would contend
+//! on). This module reads and writes key files and never touches sockets.
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, std::io::Error> {
-    let ck = rcgen::generate_simple_self_signed(vec![config.hostname.clone(), "localhost".into()])
-        .map_err(std::io::Error::other)?;
-    let dir = config.data_dir.join("tls");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem())?;
-    let cert = ck.cert.der().clone();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
-    let c = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .map_err(std::io::Error::other)?
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .map_err(std::io::Error::other)?;
-    Ok(Arc::new(c))
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+
+use crate::accounts::file::{write_atomically, FileLock};
+use crate::config::{Config, TlsSource};
+
+/// What went wrong setting up TLS; file errors name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{key}: the private key does not match the certificate in {cert}")]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("{cert}, {key}: unusable certificate or key: {source}")]
+    Unusable {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("TLS setup: {0}")]
+    Setup(rustls::Error),
+    #[error("generating a self-signed certificate for {hostname}: {source}")]
+    Generate {
+        hostname: String,
+        source: rcgen::Error,
+    },
 }
+
+/// The server configuration for `config.tls`, generating the self-signed pair if it is needed
+/// and missing.
+pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert_path, key_path) = match &config.tls {
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsSource::SelfSigned => ensure_self_signed(&config.data_dir, &config.hostname)?,
+    };
+    let certs = load_certs(&cert_path)?;
+    let key = load_key(&key_path)?;
+    build(certs, key, &cert_path, &key_path)
+}
+
+/// Where the generated self-signed certificate and key live: `data_dir/tls/{cert,key}.pem`.
+/// Clients can trust the certificate directly (`curl --cacert data/tls/cert.pem`).
+pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+fn build(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Setup)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                TlsError::KeyMismatch {
+                    cert: cert_path.to_path_buf(),
+                    key: key_path.to_path_buf(),
+                }
+            }
+            source => TlsError::Unusable {
+                cert: cert_path.to_path_buf(),
+                key: key_path.to_path_buf(),
+                source,
+            },
+        })?;
+    // PLATFORM.md item 13: tickets carry the session state, so no shared cache is needed.
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Setup)?;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(Arc::new(config))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let file_error = |reason: String| TlsError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(pem_reason(e, "certificate")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(pem_reason(e, "certificate")))?;
+    if certs.is_empty() {
+        return Err(file_error(pem_reason(
+            pem::Error::NoItemsFound,
+            "certificate",
+        )));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        path: path.to_path_buf(),
+        reason: pem_reason(e, "private key"),
+    })
+}
+
+/// Say what is wrong with a PEM file that should hold a `what`.
+fn pem_reason(error: pem::Error, what: &str) -> String {
+    match error {
+        pem::Error::Io(e) => format!("cannot read: {e}"),
+        pem::Error::NoItemsFound => format!("no {what} found in this PEM file"),
+        other => format!("not a valid PEM file: {other}"),
+    }
+}
+
+/// Make sure the self-signed pair exists, generating it if not; reuse it if it does.
+fn ensure_self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let (cert, key) = self_signed_paths(data_dir);
+    // The key is written before the certificate, so a certificate implies a complete pair.
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let dir = data_dir.join("tls");
+    let io_error = |path: &Path, e: std::io::Error| TlsError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+    let lock_path = dir.join("generate.lock");
+    let _lock = FileLock::exclusive(&lock_path).map_err(|e| io_error(&lock_path, e))?;
+    // Another process may have generated the pair while we waited for the lock.
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let generated = generate(hostname).map_err(|source| TlsError::Generate {
+        hostname: hostname.to_string(),
+        source,
+    })?;
+    write_atomically(&key, generated.key_pair.serialize_pem().as_bytes(), 0o600)
+        .map_err(|e| io_error(&key, e))?;
+    write_atomically(&cert, generated.cert.pem().as_bytes(), 0o644)
+        .map_err(|e| io_error(&cert, e))?;
+    tracing::info!(
+        "generated a self-signed certificate for {hostname} in {}",
+        cert.display()
+    );
+    Ok((cert, key))
+}
+
+/// A self-signed certificate for `hostname`, `localhost` and the loopback addresses.
+fn generate(hostname: &str) -> Result<rcgen::CertifiedKey, rcgen::Error> {
+    let mut names = vec![hostname.to_string()];
+    for extra in ["localhost", "127.0.0.1", "::1"] {
+        if !names.iter().any(|n| n == extra) {
+            names.push(extra.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key_pair = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key_pair)?;
+    Ok(rcgen::CertifiedKey { cert, key_pair })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,348 @@
+//! The account database: a flat file of `address:argon2id-hash` lines, and password checks.
+//!
+//! The file (`data_dir/accounts`) is written only by the `ringpost user` commands, always by
+//! replacing it atomically under an advisory lock, so the running server can read it without a
+//! lock. The server keeps one [`AccountStore`] and sees changes without a restart: every
+//! [`AccountStore::verify`] compares the file's identity (inode, size, mtime) with the cached
+//! copy and re-reads it when they differ.
+//!
+//! [`AccountStore::verify`] never reveals whether an account exists: an unknown user costs the
+//! same argon2id work as a known one and gets the same answer as a wrong password.
+//! This module never logs a password and never touches sockets.
+
+mod address;
+pub(crate) mod file;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+pub use address::Address;
+
+use crate::session::AuthOutcome;
+use file::{write_atomically, FileLock};
+
+/// Longest password accepted, in bytes.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// The argon2id hash an unknown user's password is checked against, so that a failed lookup
+/// costs the same as a wrong password. Made with the crate's default parameters (the same as
+/// new accounts get, see the `dummy_hash_costs_what_a_real_one_costs` test) for a random
+/// password nobody knows.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$emBdj+GNV4RWdey9JL7DWg$NIzGTi7pLHuiI/XoptyDAbDCIuAVgt/ymuzm+HrDpfk";
+
+const HEADER: &str = "\
+# ringpost accounts: one `address:argon2id-hash` per line (PHC string format).
+# Managed with `ringpost user add|passwd|del|list`, which replace this file atomically.
+";
+
+/// What can go wrong with an account or the account file.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{input:?} is not a valid address: {reason}")]
+    BadAddress { input: String, reason: &'static str },
+    #[error("{domain} is not a local domain")]
+    NotLocal { domain: String },
+    #[error("{0} already exists")]
+    Exists(Address),
+    #[error("{0} does not exist")]
+    Unknown(Address),
+    #[error("unacceptable password: {0}")]
+    BadPassword(&'static str),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}, line {line}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        reason: &'static str,
+    },
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The account database of one data folder. `Send + Sync`: share it with `Arc` and call
+/// [`AccountStore::verify`] from a blocking thread pool.
+#[derive(Debug)]
+pub struct AccountStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+    /// Lower case, as in the validated configuration.
+    local_domains: Vec<String>,
+    /// The accounts as last read, with the identity of the file they were read from.
+    cache: RwLock<Arc<Snapshot>>,
+}
+
+/// The identity of one version of the accounts file. The file is only ever replaced by
+/// rename, so a new version has a new inode, and in any case a new mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    inode: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// `None`: there was no file (no accounts yet).
+    stamp: Option<FileStamp>,
+    /// Canonical address → argon2id PHC string.
+    accounts: BTreeMap<Address, String>,
+}
+
+impl AccountStore {
+    /// Open the account database in `data_dir` (creating the folder if missing) and read it.
+    /// A missing accounts file is an empty database; a malformed one is an error.
+    pub fn open(data_dir: &Path, local_domains: &[String]) -> Result<AccountStore, AccountError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| AccountError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join("accounts");
+        let snapshot = load(&path)?;
+        Ok(AccountStore {
+            lock_path: data_dir.join("accounts.lock"),
+            path,
+            local_domains: local_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            cache: RwLock::new(Arc::new(snapshot)),
+        })
+    }
+
+    /// The accounts file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Check a user name (any case, `local@domain`) and password.
+    ///
+    /// Blocking and CPU-heavy (argon2id): run it off the shard. The same work is done and the
+    /// same answer given for an unknown user, a bare local part, a non-local domain and a wrong
+    /// password. [`AuthOutcome::TemporaryFailure`] only when the file cannot be read.
+    pub fn verify(&self, username: &str, password: &str) -> AuthOutcome {
+        let snapshot = match self.current() {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::error!("account database unavailable: {e}");
+                return AuthOutcome::TemporaryFailure;
+            }
+        };
+        let address = Address::parse(username, &self.local_domains).ok();
+        let stored = address.as_ref().and_then(|a| snapshot.accounts.get(a));
+        let hash = stored.map_or(DUMMY_HASH, String::as_str);
+        // Always hash, even for an unacceptable password, so timing says nothing.
+        let matches = password_matches(password, hash);
+        match (address, stored) {
+            (Some(address), Some(_)) if matches && check_password(password).is_ok() => {
+                AuthOutcome::Success {
+                    account: address.into_string(),
+                }
+            }
+            _ => AuthOutcome::Failure,
+        }
+    }
+
+    /// Create an account. Fails if it exists (in any case).
+    pub fn add(&self, address: &str, password: &str) -> Result<Address, AccountError> {
+        let address = Address::parse(address, &self.local_domains)?;
+        let hash = hash_password(password)?;
+        self.modify(|accounts| {
+            if accounts.contains_key(&address) {
+                return Err(AccountError::Exists(address.clone()));
+            }
+            accounts.insert(address.clone(), hash);
+            Ok(())
+        })?;
+        Ok(address)
+    }
+
+    /// Replace an existing account's password.
+    pub fn set_password(&self, address: &str, password: &str) -> Result<Address, AccountError> {
+        let address = Address::parse(address, &self.local_domains)?;
+        let hash = hash_password(password)?;
+        self.modify(|accounts| match accounts.get_mut(&address) {
+            Some(stored) => {
+                *stored = hash;
+                Ok(())
+            }
+            None => Err(AccountError::Unknown(address.clone())),
+        })?;
+        Ok(address)
+    }
+
+    /// Delete an account. An account left over in a domain that is no longer local can still
+    /// be deleted.
+    pub fn delete(&self, address: &str) -> Result<Address, AccountError> {
+        let address = Address::parse_syntax(address)?;
+        let local = self.local_domains.iter().any(|d| d == address.domain());
+        self.modify(|accounts| match accounts.remove(&address) {
+            Some(_) => Ok(()),
+            None if !local => Err(AccountError::NotLocal {
+                domain: address.domain().to_string(),
+            }),
+            None => Err(AccountError::Unknown(address.clone())),
+        })?;
+        Ok(address)
+    }
+
+    /// Every account, sorted.
+    pub fn list(&self) -> Result<Vec<Address>, AccountError> {
+        Ok(load(&self.path)?.accounts.into_keys().collect())
+    }
+
+    /// The accounts as on disk now: the cached copy if the file has not changed since.
+    fn current(&self) -> Result<Arc<Snapshot>, AccountError> {
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(meta) => Some(FileStamp::of(&meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(AccountError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        {
+            // A poisoned lock still holds a complete Arc: a panic cannot leave it half-written.
+            let cached = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            if cached.stamp == stamp {
+                return Ok(Arc::clone(&cached));
+            }
+        }
+        let fresh = Arc::new(load(&self.path)?);
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
+    }
+
+    /// Read the file under the writers' lock, apply `change`, and write it back atomically.
+    fn modify(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<Address, String>) -> Result<(), AccountError>,
+    ) -> Result<(), AccountError> {
+        let _lock = FileLock::exclusive(&self.lock_path).map_err(|source| AccountError::Io {
+            path: self.lock_path.clone(),
+            source,
+        })?;
+        let mut snapshot = load(&self.path)?;
+        change(&mut snapshot.accounts)?;
+        write_atomically(&self.path, render(&snapshot.accounts).as_bytes(), 0o600).map_err(
+            |source| AccountError::Io {
+                path: self.path.clone(),
+                source,
+            },
+        )
+    }
+}
+
+/// Read and parse the accounts file; a missing file is an empty database.
+fn load(path: &Path) -> Result<Snapshot, AccountError> {
+    let io_error = |source| AccountError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Snapshot::default()),
+        Err(e) => return Err(io_error(e)),
+    };
+    // The stamp of the open file, not of the path: it names exactly the version read here.
+    let stamp = FileStamp::of(&file.metadata().map_err(io_error)?);
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io_error)?;
+    let accounts = parse(&text).map_err(|(line, reason)| AccountError::Corrupt {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    })?;
+    Ok(Snapshot {
+        stamp: Some(stamp),
+        accounts,
+    })
+}
+
+/// Parse the file's text; an error gives the 1-based line number and what is wrong.
+fn parse(text: &str) -> Result<BTreeMap<Address, String>, (usize, &'static str)> {
+    let mut accounts = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (address, hash) = line.split_once(':').ok_or((n, "missing `:`"))?;
+        let address = Address::parse_syntax(address).map_err(|_| (n, "not a valid address"))?;
+        match PasswordHash::new(hash) {
+            Ok(parsed) if parsed.algorithm == argon2::Algorithm::Argon2id.ident() => {}
+            _ => return Err((n, "not an argon2id hash")),
+        }
+        if accounts.insert(address, hash.to_string()).is_some() {
+            return Err((n, "duplicate address"));
+        }
+    }
+    Ok(accounts)
+}
+
+fn render(accounts: &BTreeMap<Address, String>) -> String {
+    let mut text = String::from(HEADER);
+    for (address, hash) in accounts {
+        text.push_str(address.as_str());
+        text.push(':');
+        text.push_str(hash);
+        text.push('\n');
+    }
+    text
+}
+
+fn check_password(password: &str) -> Result<(), AccountError> {
+    if password.is_empty() {
+        return Err(AccountError::BadPassword("empty"));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(AccountError::BadPassword("longer than 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// argon2id with the crate's default (OWASP-recommended) parameters and a random salt.
+fn hash_password(password: &str) -> Result<String, AccountError> {
+    check_password(password)?;
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash` (parameters are taken from the hash).
+fn password_matches(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

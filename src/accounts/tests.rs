@@ -1,0 +1,355 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use argon2::Params;
+
+use super::*;
+
+fn domains() -> Vec<String> {
+    vec!["example.com".to_string()]
+}
+
+fn store() -> (tempfile::TempDir, AccountStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::open(&dir.path().join("data"), &domains()).unwrap();
+    (dir, store)
+}
+
+fn success(account: &str) -> AuthOutcome {
+    AuthOutcome::Success {
+        account: account.to_string(),
+    }
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<AccountStore>();
+}
+
+#[test]
+fn open_creates_the_data_folder_and_starts_empty() {
+    let (dir, store) = store();
+    assert!(dir.path().join("data").is_dir());
+    assert_eq!(store.path(), dir.path().join("data/accounts"));
+    assert_eq!(store.list().unwrap(), Vec::<Address>::new());
+    assert_eq!(store.verify("alice@example.com", "x"), AuthOutcome::Failure);
+}
+
+#[test]
+fn add_then_verify() {
+    let (_dir, store) = store();
+    let added = store.add("alice@example.com", "correct horse").unwrap();
+    assert_eq!(added.as_str(), "alice@example.com");
+    assert_eq!(
+        store.verify("alice@example.com", "correct horse"),
+        success("alice@example.com")
+    );
+    assert_eq!(
+        store.verify("alice@example.com", "wrong horse"),
+        AuthOutcome::Failure
+    );
+    assert_eq!(store.verify("alice@example.com", ""), AuthOutcome::Failure);
+}
+
+#[test]
+fn unknown_users_fail_like_wrong_passwords() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "pw").unwrap();
+    for username in [
+        "bob@example.com",
+        "alice",
+        "alice@elsewhere.net",
+        "alice@example.com ",
+        "",
+    ] {
+        assert_eq!(
+            store.verify(username, "pw"),
+            AuthOutcome::Failure,
+            "{username:?}"
+        );
+    }
+}
+
+#[test]
+fn user_names_are_case_insensitive() {
+    let (_dir, store) = store();
+    let added = store.add("Alice@Example.COM", "pw").unwrap();
+    assert_eq!(added.as_str(), "alice@example.com");
+    assert_eq!(
+        store.verify("ALICE@example.com", "pw"),
+        success("alice@example.com")
+    );
+    // The password is not.
+    assert_eq!(
+        store.verify("alice@example.com", "PW"),
+        AuthOutcome::Failure
+    );
+    match store.add("alice@EXAMPLE.com", "other") {
+        Err(AccountError::Exists(a)) => assert_eq!(a.as_str(), "alice@example.com"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn set_password_replaces_the_old_one() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "old").unwrap();
+    let changed = store.set_password("ALICE@example.com", "new").unwrap();
+    assert_eq!(changed.as_str(), "alice@example.com");
+    assert_eq!(
+        store.verify("alice@example.com", "old"),
+        AuthOutcome::Failure
+    );
+    assert_eq!(
+        store.verify("alice@example.com", "new"),
+        success("alice@example.com")
+    );
+    match store.set_password("bob@example.com", "pw") {
+        Err(AccountError::Unknown(a)) => assert_eq!(a.as_str(), "bob@example.com"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn delete_and_list() {
+    let (_dir, store) = store();
+    store.add("bob@example.com", "pw").unwrap();
+    store.add("alice@example.com", "pw").unwrap();
+    let listed: Vec<String> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(Address::into_string)
+        .collect();
+    assert_eq!(listed, ["alice@example.com", "bob@example.com"]);
+
+    assert_eq!(
+        store.delete("Bob@Example.com").unwrap().as_str(),
+        "bob@example.com"
+    );
+    assert_eq!(store.verify("bob@example.com", "pw"), AuthOutcome::Failure);
+    assert_eq!(
+        store.list().unwrap(),
+        vec![Address::parse("alice@example.com", &domains()).unwrap()]
+    );
+    match store.delete("bob@example.com") {
+        Err(AccountError::Unknown(a)) => assert_eq!(a.as_str(), "bob@example.com"),
+        other => panic!("{other:?}"),
+    }
+    match store.delete("bob@elsewhere.net") {
+        Err(AccountError::NotLocal { domain }) => assert_eq!(domain, "elsewhere.net"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_running_store_sees_changes_made_by_another_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = AccountStore::open(dir.path(), &domains()).unwrap();
+    assert_eq!(
+        server.verify("alice@example.com", "pw"),
+        AuthOutcome::Failure
+    );
+
+    let cli = AccountStore::open(dir.path(), &domains()).unwrap();
+    cli.add("alice@example.com", "pw").unwrap();
+    assert_eq!(
+        server.verify("alice@example.com", "pw"),
+        success("alice@example.com")
+    );
+    AccountStore::open(dir.path(), &domains())
+        .unwrap()
+        .set_password("alice@example.com", "pw2")
+        .unwrap();
+    assert_eq!(
+        server.verify("alice@example.com", "pw"),
+        AuthOutcome::Failure
+    );
+    assert_eq!(
+        server.verify("alice@example.com", "pw2"),
+        success("alice@example.com")
+    );
+    cli.delete("alice@example.com").unwrap();
+    assert_eq!(
+        server.verify("alice@example.com", "pw2"),
+        AuthOutcome::Failure
+    );
+}
+
+#[test]
+fn the_file_holds_a_header_and_argon2id_hashes_with_mode_0600() {
+    let (dir, store) = store();
+    store.add("bob@example.com", "hunter2hunter2").unwrap();
+    store.add("alice@example.com", "hunter2hunter2").unwrap();
+    let path = dir.path().join("data/accounts");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("hunter2"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(format!("{}\n{}\n", lines[0], lines[1]), HEADER);
+    for (line, address) in lines[2..]
+        .iter()
+        .zip(["alice@example.com", "bob@example.com"])
+    {
+        let (a, hash) = line.split_once(':').unwrap();
+        assert_eq!(a, address);
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+    }
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Nothing but the file, its lock and no leftover temporary file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["accounts", "accounts.lock"]);
+}
+
+#[test]
+fn non_local_domains_and_bad_addresses_are_refused() {
+    let (_dir, store) = store();
+    match store.add("bob@elsewhere.net", "pw") {
+        Err(AccountError::NotLocal { domain }) => assert_eq!(domain, "elsewhere.net"),
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "bob",
+        "bob@",
+        "b ob@example.com",
+        "b:ob@example.com",
+        "a@b@example.com",
+    ] {
+        assert!(
+            matches!(store.add(bad, "pw"), Err(AccountError::BadAddress { .. })),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(store.list().unwrap(), Vec::<Address>::new());
+}
+
+#[test]
+fn passwords_must_be_non_empty_and_at_most_1024_bytes() {
+    let (_dir, store) = store();
+    assert_eq!(
+        store.add("a@example.com", "").unwrap_err().to_string(),
+        "unacceptable password: empty"
+    );
+    assert_eq!(
+        store
+            .add("a@example.com", &"x".repeat(1025))
+            .unwrap_err()
+            .to_string(),
+        "unacceptable password: longer than 1024 bytes"
+    );
+    let longest = "x".repeat(1024);
+    store.add("a@example.com", &longest).unwrap();
+    assert_eq!(
+        store.verify("a@example.com", &longest),
+        success("a@example.com")
+    );
+}
+
+#[test]
+fn an_unreadable_or_corrupt_file_is_a_temporary_failure() {
+    let (dir, store) = store();
+    store.add("alice@example.com", "pw").unwrap();
+    let path = dir.path().join("data/accounts");
+    std::fs::write(&path, "alice@example.com:plaintext\n").unwrap();
+    assert_eq!(
+        store.verify("alice@example.com", "pw"),
+        AuthOutcome::TemporaryFailure
+    );
+    assert_eq!(
+        store.list().unwrap_err().to_string(),
+        format!("{}, line 1: not an argon2id hash", path.display())
+    );
+    // Writers refuse to rewrite (and so lose) a file they cannot parse.
+    assert!(matches!(
+        store.add("bob@example.com", "pw"),
+        Err(AccountError::Corrupt { line: 1, .. })
+    ));
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    assert_eq!(
+        store.verify("alice@example.com", "pw"),
+        AuthOutcome::TemporaryFailure
+    );
+}
+
+#[test]
+fn file_parsing_skips_comments_and_rejects_bad_lines() {
+    let hash = DUMMY_HASH;
+    let ok = parse(&format!("# c\n\nA@Example.com:{hash}\n")).unwrap();
+    assert_eq!(
+        ok.keys().map(Address::as_str).collect::<Vec<_>>(),
+        ["a@example.com"]
+    );
+    assert_eq!(parse("no colon\n"), Err((1, "missing `:`")));
+    assert_eq!(
+        parse(&format!("bad:{hash}\n")),
+        Err((1, "not a valid address"))
+    );
+    assert_eq!(
+        parse("a@example.com:$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\n"),
+        Err((1, "not an argon2id hash"))
+    );
+    assert_eq!(
+        parse(&format!("a@example.com:{hash}\n#\nA@example.com:{hash}\n")),
+        Err((3, "duplicate address"))
+    );
+}
+
+#[test]
+fn dummy_hash_costs_what_a_real_one_costs() {
+    fn cost(phc: &str) -> (argon2::password_hash::Ident<'_>, u32, u32, u32, usize) {
+        let hash = PasswordHash::new(phc).unwrap();
+        let params = Params::try_from(&hash).unwrap();
+        let output_len = hash.hash.unwrap().len();
+        let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+        (hash.algorithm, m, t, p, output_len)
+    }
+    let defaults = Params::default();
+    assert_eq!(
+        (defaults.m_cost(), defaults.t_cost(), defaults.p_cost()),
+        (19456, 2, 1)
+    );
+    let real = hash_password("pw").unwrap();
+    assert_eq!(cost(DUMMY_HASH), cost(&real));
+    assert_eq!(
+        cost(DUMMY_HASH),
+        (argon2::Algorithm::Argon2id.ident(), 19456, 2, 1, 32)
+    );
+}
+
+#[test]
+fn concurrent_writers_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let data = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                // One store each, as separate `ringpost user add` processes would have.
+                let store = AccountStore::open(&data, &domains()).unwrap();
+                store.add(&format!("user{i}@example.com"), "pw").unwrap();
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let listed: Vec<String> = AccountStore::open(dir.path(), &domains())
+        .unwrap()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(Address::into_string)
+        .collect();
+    let expected: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
+    assert_eq!(listed, expected);
+}
