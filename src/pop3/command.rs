@@ -218,6 +218,7 @@ fn trim_trailing(mut s: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -277,7 +278,7 @@ mod tests {
         assert_eq!(
             Command::parse(b"TOP 1 10"),
             Ok(Command::Top {
-                message: MessageNumber::new(1).unwrap_or_else(|| unreachable!()),
+                message: MessageNumber::new(1).unwrap(),
                 lines: 10
             })
         );

@@ -99,6 +99,23 @@ fn inbound_ehlo_before_and_after_starttls_never_offers_auth() {
 }
 
 #[test]
+fn implicit_tls_inbound_offers_neither_starttls_nor_auth() {
+    replay(
+        || session(TlsMode::Implicit, SmtpKind::Inbound),
+        &format!(
+            "{GREETING}
+             C: EHLO client.example.org
+             {EHLO_COMMON}
+             S: 250 ENHANCEDSTATUSCODES
+             C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+             S: 502 5.5.1 AUTH not available
+             C: STARTTLS
+             S: 503 5.5.1 TLS already active"
+        ),
+    );
+}
+
+#[test]
 fn plaintext_inbound_listener_offers_no_starttls() {
     replay(
         || session(TlsMode::None, SmtpKind::Inbound),
