@@ -1,1 +1,27 @@
-//! imap: sans-IO session (to be written).
+//! IMAP4rev2 / IMAP4rev1 server sessions (RFC 9051, RFC 3501), sans-IO: bytes in, bytes and
+//! [`crate::session::Event`]s out.
+//!
+//! Layers, each in its own file, each depending only on the ones before it:
+//! - [`framing`]: lines and literals (`{n}`, `{n+}`) assembled into commands on top of
+//!   [`crate::wire::LineBuffer`], before any parsing; oversized input is dropped unread.
+//! - [`command`]: a framed command parsed into a typed [`Command`].
+//! - [`response`]: every response ringpost sends, and its encoding.
+//! - [`session`]: the state machine ([`ImapSession`]), where each command and each peer mistake
+//!   becomes a reply.
+//!
+//! Built so far: the not-authenticated and any-state commands (CAPABILITY, NOOP, LOGOUT, ID,
+//! ENABLE, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR). Authenticated-state
+//! commands are recognised and answered `BAD Command not supported`.
+//!
+//! This module never touches sockets, files, the clock or the executor.
+
+pub mod command;
+pub mod framing;
+pub mod response;
+mod session;
+
+pub use command::{Command, Tag, TaggedCommand, Verb};
+pub use session::ImapSession;
+
+#[cfg(test)]
+mod transcript_tests;
