@@ -143,6 +143,12 @@ impl Verb {
         )
     }
 
+    /// Whether ringpost executes this command yet (the others are answered
+    /// `BAD Command not supported`, never with a fake success).
+    pub fn is_implemented(self) -> bool {
+        !self.needs_authentication() || matches!(self, Verb::Enable)
+    }
+
     /// Whether the grammar of this command, as implemented, contains a `string` (and so may
     /// carry a literal). Literals announced for any other command are refused before the
     /// client sends them.
@@ -158,6 +164,13 @@ pub enum AuthMechanism {
     Other(String),
 }
 
+/// One field/value pair of an ID command (RFC 2971 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdField {
+    pub name: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -168,7 +181,7 @@ pub enum Command {
     /// RFC 9051 §6.1.3.
     Logout,
     /// RFC 2971 §3.1: `None` for `ID NIL`, else the client's field/value pairs.
-    Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
+    Id(Option<Vec<IdField>>),
     /// RFC 5161 §3.1: the capability names, as sent.
     Enable(Vec<String>),
     /// RFC 9051 §6.2.1.
@@ -355,7 +368,10 @@ fn is_base64_or_empty(s: &[u8]) -> bool {
 fn is_atom_char(b: u8) -> bool {
     b.is_ascii()
         && !b.is_ascii_control()
-        && !matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']')
+        && !matches!(
+            b,
+            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+        )
 }
 
 /// `ASTRING-CHAR = ATOM-CHAR / resp-specials` (RFC 9051 §9).
@@ -562,7 +578,7 @@ impl<'a> Cursor<'a> {
 
     /// `id-params-list = "(" [string SP nstring *(SP string SP nstring)] ")" / nil`
     /// (RFC 2971 §4).
-    fn id_params(&mut self) -> Result<Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>, Malformed> {
+    fn id_params(&mut self) -> Result<Option<Vec<IdField>>, Malformed> {
         if self.peek() != Some(b'(') {
             let atom = self.atom()?;
             return if atom.eq_ignore_ascii_case(b"NIL") {
@@ -578,10 +594,10 @@ impl<'a> Cursor<'a> {
             return Ok(Some(pairs));
         }
         loop {
-            let field = self.string()?.into_owned();
+            let name = self.string()?.into_owned();
             self.sp()?;
             let value = self.nstring()?.map(Cow::into_owned);
-            pairs.push((field, value));
+            pairs.push(IdField { name, value });
             match self.peek() {
                 Some(b')') => {
                     self.pos += 1;

@@ -29,6 +29,13 @@ fn tagged_err(input: &[u8]) -> Malformed {
     reason
 }
 
+fn field(name: &[u8], value: Option<&[u8]>) -> IdField {
+    IdField {
+        name: name.to_vec(),
+        value: value.map(<[u8]>::to_vec),
+    }
+}
+
 fn login(u: &str, p: &str) -> Command {
     Command::Login {
         username: u.into(),
@@ -49,7 +56,10 @@ fn simple_commands_any_case() {
 fn simple_commands_take_no_arguments() {
     assert_eq!(tagged_err(b"a1 NOOP x"), Malformed::TrailingCharacters);
     assert_eq!(tagged_err(b"a1 CAPABILITY "), Malformed::TrailingCharacters);
-    assert_eq!(tagged_err(b"a1 STARTTLS now"), Malformed::TrailingCharacters);
+    assert_eq!(
+        tagged_err(b"a1 STARTTLS now"),
+        Malformed::TrailingCharacters
+    );
 }
 
 #[test]
@@ -87,15 +97,23 @@ fn unknown_command() {
 #[test]
 fn login_atoms_quoted_and_literals() {
     assert_eq!(ok(b"a1 LOGIN alice secret"), login("alice", "secret"));
-    assert_eq!(ok(b"a1 login alice@example.com s]"), login("alice@example.com", "s]"));
+    assert_eq!(
+        ok(b"a1 login alice@example.com s]"),
+        login("alice@example.com", "s]")
+    );
     assert_eq!(
         ok(b"a1 LOGIN \"alice\" \"pa ss\\\"w\\\\rd\""),
         login("alice", "pa ss\"w\\rd")
     );
     assert_eq!(ok(b"a1 LOGIN \"\" \"\""), login("", ""));
     assert_eq!(
-        ok("a1 LOGIN j\u{fc}rgen \"p\u{e4}ss\"".as_bytes()),
+        ok("a1 LOGIN \"j\u{fc}rgen\" \"p\u{e4}ss\"".as_bytes()),
         login("j\u{fc}rgen", "p\u{e4}ss")
+    );
+    // 8-bit characters are not ATOM-CHARs: UTF-8 needs a quoted string or a literal.
+    assert_eq!(
+        tagged_err("a1 LOGIN j\u{fc}rgen pw".as_bytes()),
+        Malformed::ExpectedSpace
     );
     let parts = [
         line(b"a1 LOGIN {5}"),
@@ -115,12 +133,24 @@ fn login_errors() {
     assert_eq!(tagged_err(b"a1 LOGIN alice"), Malformed::MissingArgument);
     assert_eq!(tagged_err(b"a1 LOGIN alice "), Malformed::MissingArgument);
     assert_eq!(tagged_err(b"a1 LOGIN alice  pw"), Malformed::InvalidAtom);
-    assert_eq!(tagged_err(b"a1 LOGIN alice pw x"), Malformed::TrailingCharacters);
+    assert_eq!(
+        tagged_err(b"a1 LOGIN alice pw x"),
+        Malformed::TrailingCharacters
+    );
     assert_eq!(tagged_err(b"a1 LOGIN a(b pw"), Malformed::ExpectedSpace);
     assert_eq!(tagged_err(b"a1 LOGIN alice \"pw"), Malformed::InvalidQuoted);
-    assert_eq!(tagged_err(b"a1 LOGIN alice \"p\\w\""), Malformed::InvalidQuoted);
-    assert_eq!(tagged_err(b"a1 LOGIN alice \"p\xff\""), Malformed::InvalidUtf8);
-    assert_eq!(tagged_err(b"a1 LOGIN alice p\xc3\xa4"), Malformed::TrailingCharacters);
+    assert_eq!(
+        tagged_err(b"a1 LOGIN alice \"p\\w\""),
+        Malformed::InvalidQuoted
+    );
+    assert_eq!(
+        tagged_err(b"a1 LOGIN alice \"p\xff\""),
+        Malformed::InvalidUtf8
+    );
+    assert_eq!(
+        tagged_err(b"a1 LOGIN alice p\xc3\xa4"),
+        Malformed::TrailingCharacters
+    );
     assert_eq!(tagged_err(b"a1 LOGIN alice {x}"), Malformed::InvalidLiteral);
     let e = parse(&[line(b"a1 LOGIN {2}"), lit(b"a\0"), line(b" pw")]).unwrap_err();
     assert_eq!(e.reason, Malformed::InvalidLiteral);
@@ -161,11 +191,26 @@ fn authenticate_forms() {
         }
     );
     assert_eq!(tagged_err(b"a1 AUTHENTICATE"), Malformed::MissingArgument);
-    assert_eq!(tagged_err(b"a1 AUTHENTICATE PLAIN abc"), Malformed::InvalidBase64);
-    assert_eq!(tagged_err(b"a1 AUTHENTICATE PLAIN a=bc"), Malformed::InvalidBase64);
-    assert_eq!(tagged_err(b"a1 AUTHENTICATE PLAIN a==="), Malformed::InvalidBase64);
-    assert_eq!(tagged_err(b"a1 AUTHENTICATE PLAIN \"abcd\""), Malformed::InvalidAtom);
-    assert_eq!(tagged_err(b"a1 AUTHENTICATE PLAIN abcd x"), Malformed::TrailingCharacters);
+    assert_eq!(
+        tagged_err(b"a1 AUTHENTICATE PLAIN abc"),
+        Malformed::InvalidBase64
+    );
+    assert_eq!(
+        tagged_err(b"a1 AUTHENTICATE PLAIN a=bc"),
+        Malformed::InvalidBase64
+    );
+    assert_eq!(
+        tagged_err(b"a1 AUTHENTICATE PLAIN a==="),
+        Malformed::InvalidBase64
+    );
+    assert_eq!(
+        tagged_err(b"a1 AUTHENTICATE PLAIN \"abcd\""),
+        Malformed::InvalidAtom
+    );
+    assert_eq!(
+        tagged_err(b"a1 AUTHENTICATE PLAIN abcd x"),
+        Malformed::TrailingCharacters
+    );
 }
 
 #[test]
@@ -191,20 +236,26 @@ fn id_forms() {
     assert_eq!(
         ok(b"a1 ID (\"name\" \"sodr\" \"version\" NIL)"),
         Command::Id(Some(vec![
-            (b"name".to_vec(), Some(b"sodr".to_vec())),
-            (b"version".to_vec(), None)
+            field(b"name", Some(b"sodr")),
+            field(b"version", None)
         ]))
     );
     let parts = [line(b"a1 ID (\"name\" {3+}"), lit(b"x\"y"), line(b")")];
     assert_eq!(
         parse(&parts).unwrap().command,
-        Command::Id(Some(vec![(b"name".to_vec(), Some(b"x\"y".to_vec()))]))
+        Command::Id(Some(vec![field(b"name", Some(b"x\"y"))]))
     );
     assert_eq!(tagged_err(b"a1 ID"), Malformed::MissingArgument);
     assert_eq!(tagged_err(b"a1 ID FOO"), Malformed::InvalidIdList);
     assert_eq!(tagged_err(b"a1 ID (\"name\")"), Malformed::ExpectedSpace);
-    assert_eq!(tagged_err(b"a1 ID (\"name\" \"x\""), Malformed::InvalidIdList);
-    assert_eq!(tagged_err(b"a1 ID (\"name\" \"x\") x"), Malformed::TrailingCharacters);
+    assert_eq!(
+        tagged_err(b"a1 ID (\"name\" \"x\""),
+        Malformed::InvalidIdList
+    );
+    assert_eq!(
+        tagged_err(b"a1 ID (\"name\" \"x\") x"),
+        Malformed::TrailingCharacters
+    );
     assert_eq!(tagged_err(b"a1 ID (name \"x\")"), Malformed::InvalidQuoted);
     assert_eq!(tagged_err(b"a1 ID (\"name\" FOO)"), Malformed::InvalidAtom);
 }

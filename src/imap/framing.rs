@@ -338,14 +338,20 @@ mod tests {
     #[test]
     fn trailing_literal_markers() {
         assert_eq!(trailing_literal(b"a LOGIN {5}"), Some((sync(5), 8)));
-        assert_eq!(trailing_literal(b"a LOGIN x {12+}"), Some((nonsync(12), 10)));
+        assert_eq!(
+            trailing_literal(b"a LOGIN x {12+}"),
+            Some((nonsync(12), 10))
+        );
         assert_eq!(trailing_literal(b"{0}"), Some((sync(0), 0)));
         assert_eq!(trailing_literal(b"a LOGIN {}"), None);
         assert_eq!(trailing_literal(b"a LOGIN {x}"), None);
         assert_eq!(trailing_literal(b"a LOGIN {5+1}"), None);
         assert_eq!(trailing_literal(b"a LOGIN \"x {5}"), None);
         assert_eq!(trailing_literal(b"a LOGIN \"x\\\" {5}"), None);
-        assert_eq!(trailing_literal(b"a LOGIN \"x\\\\\" {5}"), Some((sync(5), 14)));
+        assert_eq!(
+            trailing_literal(b"a LOGIN \"x\\\\\" {5}"),
+            Some((sync(5), 14))
+        );
         assert_eq!(
             trailing_literal(b"a {99999999999999999999999}"),
             Some((sync(u64::MAX), 2))

@@ -17,7 +17,9 @@ use crate::wire::Frame;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     NotAuthenticated,
-    Authenticated { account: String },
+    Authenticated {
+        account: String,
+    },
     /// BYE sent, close requested: all further input is ignored.
     Logout,
 }
@@ -266,6 +268,9 @@ impl ImapSession {
         if authenticated && matches!(verb, Verb::Login | Verb::Authenticate | Verb::StartTls) {
             return Some(bad(tag.clone(), "Already authenticated"));
         }
+        if !verb.is_implemented() {
+            return Some(bad(tag.clone(), "Command not supported"));
+        }
         None
     }
 
@@ -308,7 +313,9 @@ impl ImapSession {
                 mechanism,
                 initial_response,
             } => self.start_sasl(tag, mechanism, initial_response.as_deref()),
-            Command::NotYetSupported(_) => self.tagged(tag, Status::Bad, None, "Command not supported"),
+            Command::NotYetSupported(_) => {
+                self.tagged(tag, Status::Bad, None, "Command not supported")
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 //!   `@max_auth_failures N`: the session's configuration (before any other line);
 //! - `C: text`: the client sends `text` CRLF; `R: text`: the client sends `text` with `\r`,
 //!   `\n`, `\\` and `\xHH` escapes and no implicit line ending;
-//! - `S: text`: the server sends `text` CRLF;
+//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version);
 //! - `E: starttls` / `E: auth USER PASSWORD` / `E: close`: the session emits this event;
 //! - `D: tls` / `D: auth ok ACCOUNT` / `D: auth fail` / `D: auth temp` / `D: idle` /
 //!   `D: shutdown`: the driver calls the matching `handle_*`.
@@ -71,6 +71,7 @@ fn unescape(s: &str) -> Vec<u8> {
 }
 
 fn parse_transcript(text: &str) -> Transcript {
+    let text = text.replace("$VERSION", env!("CARGO_PKG_VERSION"));
     let mut limits = Limits::default();
     let mut mode = TlsMode::Starttls;
     let mut segments = vec![Segment::default()];
@@ -240,7 +241,9 @@ transcripts!(
     authenticated_state,
     id_and_enable,
     logout,
-    idle_and_shutdown,
+    logout_authenticated,
+    idle_timeout,
+    shutdown,
     bare_lf,
 );
 
@@ -257,6 +260,7 @@ fn large_rejected_literal_is_streamed_not_buffered() {
     let mut s = ImapSession::new(config, true);
     let mut out = Vec::new();
     s.poll_output(&mut out);
+    out.clear();
     s.handle_input(b"a1 LOGIN alice {10000000+}\r\n");
     let chunk = vec![b'x'; 65536];
     let mut sent = 0;
@@ -264,7 +268,11 @@ fn large_rejected_literal_is_streamed_not_buffered() {
         let n = chunk.len().min(10_000_000 - sent);
         s.handle_input(&chunk[..n]);
         sent += n;
-        assert!(s.buffered_input() <= 65536, "buffered {}", s.buffered_input());
+        assert!(
+            s.buffered_input() <= 65536,
+            "buffered {}",
+            s.buffered_input()
+        );
     }
     s.poll_output(&mut out);
     assert_eq!(out, b"");
