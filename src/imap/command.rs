@@ -200,6 +200,23 @@ pub enum Command {
     NotYetSupported(Verb),
 }
 
+impl Command {
+    /// The command's name.
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::Capability => Verb::Capability,
+            Command::Noop => Verb::Noop,
+            Command::Logout => Verb::Logout,
+            Command::Id(_) => Verb::Id,
+            Command::Enable(_) => Verb::Enable,
+            Command::StartTls => Verb::StartTls,
+            Command::Authenticate { .. } => Verb::Authenticate,
+            Command::Login { .. } => Verb::Login,
+            Command::NotYetSupported(verb) => *verb,
+        }
+    }
+}
+
 /// A command with its tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaggedCommand {

@@ -153,6 +153,7 @@ impl ImapSession {
     fn close(&mut self) {
         self.state = State::Logout;
         self.wait = Wait::Nothing;
+        self.deferred = None;
         self.framer.clear();
         self.events.push_back(Event::Close);
     }
@@ -275,7 +276,7 @@ impl ImapSession {
     }
 
     fn execute(&mut self, tag: Tag, command: Command) {
-        let verb = verb_of(&command);
+        let verb = command.verb();
         if let Some(reply) = self.refusal(&tag, verb) {
             self.send(reply);
             return;
@@ -504,20 +505,6 @@ impl Session for ImapSession {
 /// Before login a command holds at most a user name and a password: a few lines' worth.
 fn pre_auth_max_command(max_line_length: usize) -> usize {
     max_line_length.saturating_mul(4)
-}
-
-fn verb_of(command: &Command) -> Verb {
-    match command {
-        Command::Capability => Verb::Capability,
-        Command::Noop => Verb::Noop,
-        Command::Logout => Verb::Logout,
-        Command::Id(_) => Verb::Id,
-        Command::Enable(_) => Verb::Enable,
-        Command::StartTls => Verb::StartTls,
-        Command::Authenticate { .. } => Verb::Authenticate,
-        Command::Login { .. } => Verb::Login,
-        Command::NotYetSupported(verb) => *verb,
-    }
 }
 
 fn bad(tag: Tag, text: &'static str) -> Response {

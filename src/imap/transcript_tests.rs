@@ -283,3 +283,80 @@ fn large_rejected_literal_is_streamed_not_buffered() {
         b"a1 BAD [TOOBIG] Literal too big\r\na2 OK NOOP completed\r\n"
     );
 }
+
+#[test]
+fn enable_imap4rev2_sets_the_flag() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits::default(),
+    };
+    let mut s = ImapSession::new(config, true);
+    s.handle_input(b"a1 LOGIN alice secret\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
+    s.handle_auth(AuthOutcome::Success {
+        account: "alice".into(),
+    });
+    assert!(!s.imap4rev2_enabled());
+    s.handle_input(b"a2 ENABLE IMAP4REV2\r\n");
+    assert!(s.imap4rev2_enabled());
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, the session does not panic, and every byte it sends is a
+    /// CRLF-terminated line starting with `*`, `+` or a valid tag.
+    #[test]
+    fn arbitrary_input_gets_well_formed_replies(
+        chunks in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                proptest::sample::select(vec![
+                    b"a LOGIN {3}\r\n".to_vec(),
+                    b"b LOGIN x {2+}\r\n".to_vec(),
+                    b"c AUTHENTICATE PLAIN\r\n".to_vec(),
+                    b"d AUTHENTICATE LOGIN\r\n".to_vec(),
+                    b"e ID (\"x\" {1}\r\n".to_vec(),
+                    b"f STARTTLS\r\n".to_vec(),
+                    b"g NOOP\r\n".to_vec(),
+                    b"\r\n".to_vec(),
+                    b"*\r\n".to_vec(),
+                ]),
+            ],
+            0..30,
+        ),
+        implicit in proptest::prelude::any::<bool>(),
+    ) {
+        let config = SessionConfig {
+            hostname: "h".into(),
+            tls_mode: if implicit { TlsMode::Implicit } else { TlsMode::Starttls },
+            limits: Limits {
+                max_line_length: 30,
+                max_literal_size: 8,
+                ..Limits::default()
+            },
+        };
+        let mut s = ImapSession::new(config, implicit);
+        let mut out = Vec::new();
+        for chunk in &chunks {
+            s.handle_input(chunk);
+            while let Some(event) = s.poll_event() {
+                match event {
+                    Event::StartTls => s.handle_tls_established(),
+                    Event::Authenticate(_) => s.handle_auth(AuthOutcome::Failure),
+                    Event::Close => {}
+                }
+            }
+            s.poll_output(&mut out);
+        }
+        proptest::prop_assert!(out.is_empty() || out.ends_with(b"\r\n"));
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            proptest::prop_assert!(line.ends_with(b"\r"));
+            let first = line.split(|&b| b == b' ').next().unwrap_or(&[]);
+            proptest::prop_assert!(
+                first == b"*" || first == b"+" || super::Tag::parse(first).is_some(),
+                "bad line {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+}
