@@ -57,6 +57,9 @@ pub struct ImapSession {
 /// not reveal configuration.
 const GREETING: &str = "ringpost ready.";
 
+/// RFC 2971 §3.3: an ID field value is at most 1024 octets.
+const ID_VALUE_MAX: usize = 1024;
+
 impl ImapSession {
     /// A session on a fresh connection, greeting queued. `tls_active` is true on implicit-TLS
     /// listeners (the handshake is already done).
@@ -126,12 +129,14 @@ impl ImapSession {
         self.framer.buffered()
     }
 
-    /// Largest literal accepted now. Before login only a user name or password can be in a
-    /// literal, so the line limit bounds what an unauthenticated peer can make us buffer.
-    fn max_literal(&self) -> u64 {
+    /// Largest literal accepted now for `verb`. Before login only a user name or password
+    /// can be in a literal, so the line limit bounds what an unauthenticated peer can make us
+    /// buffer; an ID value is at most 1024 octets (RFC 2971 §3.3).
+    fn max_literal(&self, verb: Verb) -> u64 {
         let limits = &self.config.limits;
-        let max = match self.state {
-            State::NotAuthenticated => limits.max_literal_size.min(limits.max_line_length),
+        let max = match (verb, &self.state) {
+            (Verb::Id, _) => limits.max_literal_size.min(ID_VALUE_MAX),
+            (_, State::NotAuthenticated) => limits.max_literal_size.min(limits.max_line_length),
             _ => limits.max_literal_size,
         };
         max as u64
@@ -217,7 +222,7 @@ impl ImapSession {
                     Some(bad(tag, "Literal not allowed here"))
                 } else if verb == Verb::Login && !self.tls_active {
                     Some(privacy_required(tag))
-                } else if header.len > self.max_literal() || total > self.max_command() as u64 {
+                } else if header.len > self.max_literal(verb) || total > self.max_command() as u64 {
                     // RFC 7888 §4: NO for a synchronizing literal, BAD once a
                     // non-synchronizing one has been read.
                     let status = if sync { Status::No } else { Status::Bad };
