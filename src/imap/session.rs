@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::command::{self, AuthMechanism, Command, ParseError, Tag, Verb};
+use super::command::{self, AuthMechanism, Command, Malformed, ParseError, Tag, Verb};
 use super::framing::{CommandAssembler, Item, LiteralHeader, LiteralMode};
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
@@ -213,7 +213,7 @@ impl ImapSession {
         let sync = header.mode == LiteralMode::Synchronizing;
         let refusal = match command::peek(self.framer.first_line()) {
             Err(e) => Some(malformed(e)),
-            Ok((tag, None)) => Some(bad(tag, "Unknown command")),
+            Ok((tag, None)) => Some(bad(tag, Malformed::UnknownCommand.text())),
             Ok((tag, Some(verb))) => {
                 let total = (self.framer.assembled_len() as u64).saturating_add(header.len);
                 if let Some(reply) = self.refusal(&tag, verb) {
@@ -454,12 +454,7 @@ impl Session for ImapSession {
         match outcome {
             AuthOutcome::Success { account } => {
                 self.state = State::Authenticated { account };
-                let limits = &self.config.limits;
-                self.framer.set_max_command(
-                    limits
-                        .max_literal_size
-                        .saturating_add(limits.max_line_length),
-                );
+                self.framer.set_max_command(self.max_command());
                 let caps = self.capabilities();
                 self.tagged(tag, Status::Ok, Some(Code::Capability(caps)), "Logged in");
             }
