@@ -1,0 +1,246 @@
+//! IMAP server responses and their encoding (RFC 9051 §7). Every byte ringpost sends to an
+//! IMAP client is written here. Never does IO.
+
+use super::command::Tag;
+use crate::sasl::{encode_challenge, Mechanism};
+
+/// A capability ringpost advertises (RFC 9051 §7.2.2). Only what is implemented is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Imap4rev1,
+    Imap4rev2,
+    /// RFC 7888.
+    LiteralPlus,
+    /// RFC 5161.
+    Enable,
+    /// RFC 2971.
+    Id,
+    StartTls,
+    /// RFC 9051 §6.2.3: LOGIN (and every mechanism) refused until TLS.
+    LoginDisabled,
+    Auth(Mechanism),
+    /// RFC 4959.
+    SaslIr,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Imap4rev1 => "IMAP4rev1",
+            Capability::Imap4rev2 => "IMAP4rev2",
+            Capability::LiteralPlus => "LITERAL+",
+            Capability::Enable => "ENABLE",
+            Capability::Id => "ID",
+            Capability::StartTls => "STARTTLS",
+            Capability::LoginDisabled => "LOGINDISABLED",
+            Capability::Auth(Mechanism::Plain) => "AUTH=PLAIN",
+            Capability::Auth(Mechanism::Login) => "AUTH=LOGIN",
+            Capability::SaslIr => "SASL-IR",
+        }
+    }
+}
+
+/// `resp-cond-state` / `resp-cond-bye` status words (RFC 9051 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    No,
+    Bad,
+    Bye,
+}
+
+/// A response code (`resp-text-code`, RFC 9051 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Capability(Vec<Capability>),
+    PrivacyRequired,
+    AuthenticationFailed,
+    Unavailable,
+    TooBig,
+}
+
+/// One response line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// `tag SP status SP [code] text`, or untagged (`*`) when `tag` is `None`.
+    Status {
+        tag: Option<Tag>,
+        status: Status,
+        code: Option<Code>,
+        text: &'static str,
+    },
+    /// `* CAPABILITY ...` (RFC 9051 §7.2.2).
+    Capability(Vec<Capability>),
+    /// `* ENABLED ...` (RFC 5161 §3.2).
+    Enabled(Vec<&'static str>),
+    /// `* ID ("name" ... "version" ...)` (RFC 2971 §3.2).
+    Id {
+        name: &'static str,
+        version: &'static str,
+    },
+    /// `+ text`: ready for a literal (RFC 9051 §7.5).
+    Continue(&'static str),
+    /// `+ base64`: a SASL challenge (RFC 9051 §6.2.2).
+    Challenge(Vec<u8>),
+}
+
+impl Response {
+    pub fn tagged(tag: Tag, status: Status, code: Option<Code>, text: &'static str) -> Self {
+        Response::Status {
+            tag: Some(tag),
+            status,
+            code,
+            text,
+        }
+    }
+
+    pub fn untagged(status: Status, code: Option<Code>, text: &'static str) -> Self {
+        Response::Status {
+            tag: None,
+            status,
+            code,
+            text,
+        }
+    }
+
+    /// Append the wire form, CRLF included.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Response::Status {
+                tag,
+                status,
+                code,
+                text,
+            } => {
+                match tag {
+                    Some(t) => out.extend_from_slice(t.as_str().as_bytes()),
+                    None => out.push(b'*'),
+                }
+                out.extend_from_slice(match status {
+                    Status::Ok => b" OK ",
+                    Status::No => b" NO ",
+                    Status::Bad => b" BAD ",
+                    Status::Bye => b" BYE ",
+                });
+                if let Some(code) = code {
+                    out.push(b'[');
+                    encode_code(code, out);
+                    out.extend_from_slice(b"] ");
+                }
+                out.extend_from_slice(text.as_bytes());
+            }
+            Response::Capability(caps) => {
+                out.extend_from_slice(b"* CAPABILITY");
+                encode_capabilities(caps, out);
+            }
+            Response::Enabled(names) => {
+                out.extend_from_slice(b"* ENABLED");
+                for name in names {
+                    out.push(b' ');
+                    out.extend_from_slice(name.as_bytes());
+                }
+            }
+            Response::Id { name, version } => {
+                // Both values are compile-time constants without `"` or `\`.
+                out.extend_from_slice(b"* ID (\"name\" \"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\" \"version\" \"");
+                out.extend_from_slice(version.as_bytes());
+                out.extend_from_slice(b"\")");
+            }
+            Response::Continue(text) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(text.as_bytes());
+            }
+            Response::Challenge(raw) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(encode_challenge(raw).as_bytes());
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn encode_code(code: &Code, out: &mut Vec<u8>) {
+    match code {
+        Code::Capability(caps) => {
+            out.extend_from_slice(b"CAPABILITY");
+            encode_capabilities(caps, out);
+        }
+        Code::PrivacyRequired => out.extend_from_slice(b"PRIVACYREQUIRED"),
+        Code::AuthenticationFailed => out.extend_from_slice(b"AUTHENTICATIONFAILED"),
+        Code::Unavailable => out.extend_from_slice(b"UNAVAILABLE"),
+        Code::TooBig => out.extend_from_slice(b"TOOBIG"),
+    }
+}
+
+fn encode_capabilities(caps: &[Capability], out: &mut Vec<u8>) {
+    for cap in caps {
+        out.push(b' ');
+        out.extend_from_slice(cap.as_str().as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn wire(r: Response) -> Vec<u8> {
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn tagged_and_untagged_status() {
+        let tag = Tag::parse(b"a1").unwrap();
+        assert_eq!(
+            wire(Response::tagged(tag, Status::No, Some(Code::TooBig), "x y")),
+            b"a1 NO [TOOBIG] x y\r\n"
+        );
+        assert_eq!(
+            wire(Response::untagged(Status::Bye, None, "bye")),
+            b"* BYE bye\r\n"
+        );
+    }
+
+    #[test]
+    fn capability_lists() {
+        let caps = vec![Capability::Imap4rev1, Capability::Auth(Mechanism::Plain)];
+        assert_eq!(
+            wire(Response::Capability(caps.clone())),
+            b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"
+        );
+        assert_eq!(
+            wire(Response::untagged(
+                Status::Ok,
+                Some(Code::Capability(caps)),
+                "hi"
+            )),
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n"
+        );
+    }
+
+    #[test]
+    fn continuations_enabled_and_id() {
+        assert_eq!(wire(Response::Challenge(Vec::new())), b"+ \r\n");
+        assert_eq!(
+            wire(Response::Challenge(b"Username:".to_vec())),
+            b"+ VXNlcm5hbWU6\r\n"
+        );
+        assert_eq!(wire(Response::Continue("go")), b"+ go\r\n");
+        assert_eq!(wire(Response::Enabled(vec![])), b"* ENABLED\r\n");
+        assert_eq!(
+            wire(Response::Enabled(vec!["IMAP4rev2"])),
+            b"* ENABLED IMAP4rev2\r\n"
+        );
+        assert_eq!(
+            wire(Response::Id {
+                name: "ringpost",
+                version: "1.2"
+            }),
+            b"* ID (\"name\" \"ringpost\" \"version\" \"1.2\")\r\n"
+        );
+    }
+}

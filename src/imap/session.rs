@@ -1,0 +1,531 @@
+//! The IMAP session state machine for the not-authenticated and any-state commands
+//! (RFC 9051 §3, §6.1, §6.2), over [`super::framing`] and [`super::command`].
+//!
+//! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
+//! Never does IO, never reads the clock: the driver feeds bytes and answers events.
+
+use std::collections::VecDeque;
+
+use super::command::{self, AuthMechanism, Command, Malformed, ParseError, Tag, Verb};
+use super::framing::{CommandAssembler, Item, LiteralHeader, LiteralMode};
+use super::response::{Capability, Code, Response, Status};
+use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
+use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
+use crate::wire::Frame;
+
+/// RFC 9051 §3 connection states (Selected comes with SELECT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    NotAuthenticated,
+    Authenticated {
+        account: String,
+    },
+    /// BYE sent, close requested: all further input is ignored.
+    Logout,
+}
+
+/// Work the session waits for before it reads any further command.
+#[derive(Debug)]
+enum Wait {
+    Nothing,
+    /// `Event::StartTls` was emitted.
+    Tls,
+    /// `Event::Authenticate` was emitted for the command with this tag.
+    AuthResult(Tag),
+    /// An AUTHENTICATE exchange is expecting the client's next response line.
+    SaslResponse(Tag, SaslExchange),
+}
+
+/// One IMAP connection, sans-IO.
+#[derive(Debug)]
+pub struct ImapSession {
+    config: SessionConfig,
+    tls_active: bool,
+    state: State,
+    wait: Wait,
+    framer: CommandAssembler,
+    /// The reply owed for a command whose non-synchronizing literal is being discarded.
+    deferred: Option<Response>,
+    auth_failures: u32,
+    /// `ENABLE IMAP4rev2` was accepted (RFC 9051 §6.3.1); rev2-only behaviour keys off this.
+    imap4rev2_enabled: bool,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+}
+
+/// Text of the greeting (RFC 9051 §7.1.1). The host name is left out on purpose: replies do
+/// not reveal configuration.
+const GREETING: &str = "ringpost ready.";
+
+/// RFC 2971 §3.3: an ID field value is at most 1024 octets.
+const ID_VALUE_MAX: usize = 1024;
+
+impl ImapSession {
+    /// A session on a fresh connection, greeting queued. `tls_active` is true on implicit-TLS
+    /// listeners (the handshake is already done).
+    pub fn new(config: SessionConfig, tls_active: bool) -> ImapSession {
+        let limits = &config.limits;
+        let framer = CommandAssembler::new(
+            limits.max_line_length,
+            pre_auth_max_command(limits.max_line_length),
+        );
+        let mut session = ImapSession {
+            config,
+            tls_active,
+            state: State::NotAuthenticated,
+            wait: Wait::Nothing,
+            framer,
+            deferred: None,
+            auth_failures: 0,
+            imap4rev2_enabled: false,
+            out: Vec::new(),
+            events: VecDeque::new(),
+        };
+        let caps = session.capabilities();
+        session.send(Response::untagged(
+            Status::Ok,
+            Some(Code::Capability(caps)),
+            GREETING,
+        ));
+        session
+    }
+
+    /// The capabilities for the current state and transport (RFC 9051 §6.1.1, §6.2.1:
+    /// STARTTLS and LOGINDISABLED before TLS, SASL mechanisms only after).
+    fn capabilities(&self) -> Vec<Capability> {
+        let mut caps = vec![
+            Capability::Imap4rev1,
+            Capability::Imap4rev2,
+            Capability::LiteralPlus,
+            Capability::Enable,
+            Capability::Id,
+        ];
+        if self.state != State::NotAuthenticated {
+            return caps;
+        }
+        if self.tls_active {
+            caps.extend([
+                Capability::Auth(Mechanism::Plain),
+                Capability::Auth(Mechanism::Login),
+                Capability::SaslIr,
+            ]);
+        } else {
+            if self.config.offers_starttls(self.tls_active) {
+                caps.push(Capability::StartTls);
+            }
+            caps.push(Capability::LoginDisabled);
+        }
+        caps
+    }
+
+    /// Whether the `IMAP4rev2` extension was enabled by the client.
+    pub fn imap4rev2_enabled(&self) -> bool {
+        self.imap4rev2_enabled
+    }
+
+    /// Bytes received and not yet consumed.
+    #[cfg(test)]
+    pub(super) fn buffered_input(&self) -> usize {
+        self.framer.buffered()
+    }
+
+    /// Largest literal accepted now for `verb`. Before login only a user name or password
+    /// can be in a literal, so the line limit bounds what an unauthenticated peer can make us
+    /// buffer; an ID value is at most 1024 octets (RFC 2971 §3.3).
+    fn max_literal(&self, verb: Verb) -> u64 {
+        let limits = &self.config.limits;
+        let max = match (verb, &self.state) {
+            (Verb::Id, _) => limits.max_literal_size.min(ID_VALUE_MAX),
+            (_, State::NotAuthenticated) => limits.max_literal_size.min(limits.max_line_length),
+            _ => limits.max_literal_size,
+        };
+        max as u64
+    }
+
+    fn send(&mut self, response: Response) {
+        response.encode(&mut self.out);
+    }
+
+    fn tagged(&mut self, tag: Tag, status: Status, code: Option<Code>, text: &'static str) {
+        self.send(Response::tagged(tag, status, code, text));
+    }
+
+    fn bye_and_close(&mut self, text: &'static str) {
+        self.send(Response::untagged(Status::Bye, None, text));
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.state = State::Logout;
+        self.wait = Wait::Nothing;
+        self.deferred = None;
+        self.framer.clear();
+        self.events.push_back(Event::Close);
+    }
+
+    /// Run buffered input until it runs out or the session must wait.
+    fn process(&mut self) {
+        while self.state != State::Logout {
+            match self.wait {
+                Wait::Tls | Wait::AuthResult(_) => return,
+                Wait::SaslResponse(..) => {
+                    if !self.process_sasl_line() {
+                        return;
+                    }
+                }
+                Wait::Nothing => {
+                    let Some(item) = self.framer.next_item() else {
+                        return;
+                    };
+                    self.handle_item(item);
+                }
+            }
+        }
+    }
+
+    fn handle_item(&mut self, item: Item) {
+        match item {
+            Item::Command(parts) => match command::parse(&parts) {
+                Ok(cmd) => self.execute(cmd.tag, cmd.command),
+                Err(e) => self.send(malformed(e)),
+            },
+            Item::Literal(header) => self.decide_literal(header),
+            Item::TooLong { head } => {
+                // RFC 9051 §7.1: TOOBIG; the tag is echoed when it can be read whole.
+                self.send(Response::Status {
+                    tag: Tag::recover(&head),
+                    status: Status::Bad,
+                    code: Some(Code::TooBig),
+                    text: "Command line too long",
+                });
+            }
+            Item::Discarded => {
+                if let Some(reply) = self.deferred.take() {
+                    self.send(reply);
+                }
+            }
+        }
+    }
+
+    /// A line ended with a literal marker: send `+`, read it silently (LITERAL+), or refuse
+    /// the command before the client sends it (RFC 9051 §7.5, RFC 7888 §4).
+    fn decide_literal(&mut self, header: LiteralHeader) {
+        let sync = header.mode == LiteralMode::Synchronizing;
+        let refusal = match command::peek(self.framer.first_line()) {
+            Err(e) => Some(malformed(e)),
+            Ok((tag, None)) => Some(bad(tag, Malformed::UnknownCommand.text())),
+            Ok((tag, Some(verb))) => {
+                let total = (self.framer.assembled_len() as u64).saturating_add(header.len);
+                if let Some(reply) = self.refusal(&tag, verb) {
+                    Some(reply)
+                } else if !verb.takes_strings() {
+                    Some(bad(tag, "Literal not allowed here"))
+                } else if verb == Verb::Login && !self.tls_active {
+                    Some(privacy_required(tag))
+                } else if header.len > self.max_literal(verb) || total > self.max_command() as u64 {
+                    // RFC 7888 §4: NO for a synchronizing literal, BAD once a
+                    // non-synchronizing one has been read.
+                    let status = if sync { Status::No } else { Status::Bad };
+                    Some(Response::tagged(
+                        tag,
+                        status,
+                        Some(Code::TooBig),
+                        "Literal too big",
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        match refusal {
+            None => {
+                self.framer.accept_literal();
+                if sync {
+                    self.send(Response::Continue("Ready for additional command text"));
+                }
+            }
+            Some(reply) => {
+                self.framer.reject_literal();
+                if sync {
+                    self.send(reply);
+                } else {
+                    self.deferred = Some(reply);
+                }
+            }
+        }
+    }
+
+    fn max_command(&self) -> usize {
+        let limits = &self.config.limits;
+        match self.state {
+            State::NotAuthenticated => pre_auth_max_command(limits.max_line_length),
+            _ => limits
+                .max_literal_size
+                .saturating_add(limits.max_line_length),
+        }
+    }
+
+    /// The reply a command gets in this state whatever its arguments, if it may not run.
+    fn refusal(&self, tag: &Tag, verb: Verb) -> Option<Response> {
+        let authenticated = matches!(self.state, State::Authenticated { .. });
+        if !authenticated && verb.needs_authentication() {
+            return Some(bad(tag.clone(), "Log in first"));
+        }
+        if authenticated && matches!(verb, Verb::Login | Verb::Authenticate | Verb::StartTls) {
+            return Some(bad(tag.clone(), "Already authenticated"));
+        }
+        if !verb.is_implemented() {
+            return Some(bad(tag.clone(), "Command not supported"));
+        }
+        None
+    }
+
+    fn execute(&mut self, tag: Tag, command: Command) {
+        let verb = command.verb();
+        if let Some(reply) = self.refusal(&tag, verb) {
+            self.send(reply);
+            return;
+        }
+        match command {
+            Command::Capability => {
+                self.send(Response::Capability(self.capabilities()));
+                self.tagged(tag, Status::Ok, None, "CAPABILITY completed");
+            }
+            Command::Noop => self.tagged(tag, Status::Ok, None, "NOOP completed"),
+            Command::Logout => {
+                // RFC 9051 §6.1.3: untagged BYE, then the tagged OK, then close.
+                self.send(Response::untagged(Status::Bye, None, "Logging out"));
+                self.tagged(tag, Status::Ok, None, "LOGOUT completed");
+                self.close();
+            }
+            Command::Id(_) => {
+                self.send(Response::Id {
+                    name: "ringpost",
+                    version: env!("CARGO_PKG_VERSION"),
+                });
+                self.tagged(tag, Status::Ok, None, "ID completed");
+            }
+            Command::Enable(names) => self.enable(tag, &names),
+            Command::StartTls => self.start_tls(tag),
+            Command::Login { username, password } => {
+                if !self.tls_active {
+                    // RFC 9051 §6.2.3: LOGINDISABLED is advertised; refuse without checking.
+                    self.send(privacy_required(tag));
+                    return;
+                }
+                self.authenticate(tag, Credentials { username, password });
+            }
+            Command::Authenticate {
+                mechanism,
+                initial_response,
+            } => self.start_sasl(tag, mechanism, initial_response.as_deref()),
+            Command::NotYetSupported(_) => {
+                self.tagged(tag, Status::Bad, None, "Command not supported")
+            }
+        }
+    }
+
+    /// RFC 5161 §3.1: list only what this command newly enabled.
+    fn enable(&mut self, tag: Tag, names: &[String]) {
+        let mut enabled = Vec::new();
+        for name in names {
+            if name.eq_ignore_ascii_case("IMAP4rev2") && !self.imap4rev2_enabled {
+                self.imap4rev2_enabled = true;
+                enabled.push("IMAP4rev2");
+            }
+        }
+        self.send(Response::Enabled(enabled));
+        self.tagged(tag, Status::Ok, None, "ENABLE completed");
+    }
+
+    /// RFC 9051 §6.2.1.
+    fn start_tls(&mut self, tag: Tag) {
+        if !self.config.offers_starttls(self.tls_active) {
+            let text = if self.tls_active {
+                "TLS is already active"
+            } else {
+                "STARTTLS not available"
+            };
+            self.tagged(tag, Status::Bad, None, text);
+            return;
+        }
+        self.tagged(tag, Status::Ok, None, "Begin TLS negotiation now");
+        // Pipelined plaintext after STARTTLS must never be executed (RFC 9051 §6.2.1,
+        // RFC 2595 §3.1).
+        self.framer.clear();
+        self.wait = Wait::Tls;
+        self.events.push_back(Event::StartTls);
+    }
+
+    /// RFC 9051 §6.2.2, RFC 4959.
+    fn start_sasl(&mut self, tag: Tag, mechanism: AuthMechanism, initial: Option<&[u8]>) {
+        if !self.tls_active {
+            self.send(privacy_required(tag));
+            return;
+        }
+        let AuthMechanism::Known(mechanism) = mechanism else {
+            self.tagged(
+                tag,
+                Status::No,
+                None,
+                "Unsupported authentication mechanism",
+            );
+            return;
+        };
+        let (exchange, step) = SaslExchange::start(mechanism, initial);
+        self.sasl_step(tag, exchange, step);
+    }
+
+    fn sasl_step(&mut self, tag: Tag, exchange: SaslExchange, step: SaslStep) {
+        match step {
+            SaslStep::Challenge(raw) => {
+                self.send(Response::Challenge(raw));
+                self.wait = Wait::SaslResponse(tag, exchange);
+            }
+            SaslStep::Done(credentials) => self.authenticate(tag, credentials),
+            // RFC 9051 §6.2.2: a cancelled exchange or invalid base64 gets a tagged BAD.
+            SaslStep::Failed(SaslError::Cancelled) => {
+                self.tagged(tag, Status::Bad, None, "Authentication cancelled")
+            }
+            SaslStep::Failed(SaslError::Malformed) => {
+                self.tagged(tag, Status::Bad, None, "Invalid SASL response")
+            }
+        }
+    }
+
+    /// Feed one line to the running SASL exchange; false when more input is needed.
+    fn process_sasl_line(&mut self) -> bool {
+        let step = match self.framer.next_raw_line() {
+            None => return false,
+            Some(Frame::Line { line, .. }) => {
+                let Wait::SaslResponse(_, exchange) = &mut self.wait else {
+                    return false;
+                };
+                Some(exchange.step(line))
+            }
+            Some(Frame::TooLong { .. }) => None,
+        };
+        let Wait::SaslResponse(tag, exchange) = std::mem::replace(&mut self.wait, Wait::Nothing)
+        else {
+            return false;
+        };
+        match step {
+            Some(step) => self.sasl_step(tag, exchange, step),
+            None => self.tagged(
+                tag,
+                Status::Bad,
+                Some(Code::TooBig),
+                "SASL response too long",
+            ),
+        }
+        true
+    }
+
+    fn authenticate(&mut self, tag: Tag, credentials: Credentials) {
+        self.wait = Wait::AuthResult(tag);
+        self.events.push_back(Event::Authenticate(credentials));
+    }
+}
+
+impl Session for ImapSession {
+    fn handle_input(&mut self, input: &[u8]) {
+        // While TLS is being negotiated, anything that arrives is plaintext the client
+        // pipelined after STARTTLS: never executed.
+        if self.state == State::Logout || matches!(self.wait, Wait::Tls) {
+            return;
+        }
+        self.framer.extend(input);
+        self.process();
+    }
+
+    fn handle_tls_established(&mut self) {
+        if !matches!(self.wait, Wait::Tls) {
+            return;
+        }
+        self.tls_active = true;
+        self.wait = Wait::Nothing;
+        self.framer.clear();
+    }
+
+    fn handle_auth(&mut self, outcome: AuthOutcome) {
+        let Wait::AuthResult(tag) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
+            return;
+        };
+        match outcome {
+            AuthOutcome::Success { account } => {
+                self.state = State::Authenticated { account };
+                self.framer.set_max_command(self.max_command());
+                let caps = self.capabilities();
+                self.tagged(tag, Status::Ok, Some(Code::Capability(caps)), "Logged in");
+            }
+            AuthOutcome::Failure => {
+                // Same reply for an unknown user and a wrong password.
+                self.auth_failures += 1;
+                self.tagged(
+                    tag,
+                    Status::No,
+                    Some(Code::AuthenticationFailed),
+                    "Authentication failed.",
+                );
+                if self.auth_failures >= self.config.limits.max_auth_failures {
+                    self.bye_and_close("Too many authentication failures");
+                }
+            }
+            AuthOutcome::TemporaryFailure => self.tagged(
+                tag,
+                Status::No,
+                Some(Code::Unavailable),
+                "Authentication temporarily unavailable, try again later",
+            ),
+        }
+        self.process();
+    }
+
+    fn handle_idle_timeout(&mut self) {
+        if self.state != State::Logout {
+            self.bye_and_close("Autologout; idle for too long");
+        }
+    }
+
+    fn handle_shutdown(&mut self) {
+        if self.state != State::Logout {
+            self.bye_and_close("Server shutting down");
+        }
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.out);
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+/// Before login a command holds at most a user name and a password: a few lines' worth.
+fn pre_auth_max_command(max_line_length: usize) -> usize {
+    max_line_length.saturating_mul(4)
+}
+
+fn bad(tag: Tag, text: &'static str) -> Response {
+    Response::tagged(tag, Status::Bad, None, text)
+}
+
+fn privacy_required(tag: Tag) -> Response {
+    Response::tagged(
+        tag,
+        Status::No,
+        Some(Code::PrivacyRequired),
+        "TLS is required to log in",
+    )
+}
+
+/// The one place parse errors become replies: tagged BAD when the tag could be read.
+fn malformed(e: ParseError) -> Response {
+    Response::Status {
+        tag: e.tag,
+        status: Status::Bad,
+        code: None,
+        text: e.reason.text(),
+    }
+}

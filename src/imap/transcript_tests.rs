@@ -1,0 +1,362 @@
+//! Exact-byte transcript tests for [`super::ImapSession`].
+//!
+//! Transcripts live in `tests/transcripts/imap/*.txt`, one directive per line:
+//! - `@listener starttls|implicit|none`, `@max_line_length N`, `@max_literal_size N`,
+//!   `@max_auth_failures N`: the session's configuration (before any other line);
+//! - `C: text`: the client sends `text` CRLF; `R: text`: the client sends `text` with `\r`,
+//!   `\n`, `\\` and `\xHH` escapes and no implicit line ending;
+//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version);
+//! - `E: starttls` / `E: auth USER PASSWORD` / `E: close`: the session emits this event;
+//! - `D: tls` / `D: auth ok ACCOUNT` / `D: auth fail` / `D: auth temp` / `D: idle` /
+//!   `D: shutdown`: the driver calls the matching `handle_*`.
+//!
+//! The client bytes between two `D:` lines are fed as one chunk, one byte at a time, at every
+//! two-way split point and in chunks of a few sizes; the output and events must be exactly
+//! the expected ones every time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::ImapSession;
+use crate::session::{
+    AuthOutcome, Credentials, Event, Limits, Secret, Session, SessionConfig, TlsMode,
+};
+
+#[derive(Debug, Clone)]
+enum Driver {
+    Tls,
+    Auth(AuthOutcome),
+    Idle,
+    Shutdown,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Segment {
+    client: Vec<u8>,
+    server: Vec<u8>,
+    events: Vec<Event>,
+    /// The driver action that ends this segment.
+    then: Option<Driver>,
+}
+
+struct Transcript {
+    config: SessionConfig,
+    tls_active: bool,
+    segments: Vec<Segment>,
+}
+
+fn unescape(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            match b[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b'\\' => out.push(b'\\'),
+                b'x' => {
+                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                other => panic!("unknown escape \\{}", other as char),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn parse_transcript(text: &str) -> Transcript {
+    let text = text.replace("$VERSION", env!("CARGO_PKG_VERSION"));
+    let mut limits = Limits::default();
+    let mut mode = TlsMode::Starttls;
+    let mut segments = vec![Segment::default()];
+    for (n, raw) in text.lines().enumerate() {
+        if raw.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let seg = segments.last_mut().unwrap();
+        if let Some(d) = raw.strip_prefix('@') {
+            let (key, value) = d.split_once(' ').unwrap();
+            match key {
+                "listener" => {
+                    mode = match value {
+                        "starttls" => TlsMode::Starttls,
+                        "implicit" => TlsMode::Implicit,
+                        "none" => TlsMode::None,
+                        _ => panic!("line {}: listener {value}", n + 1),
+                    }
+                }
+                "max_line_length" => limits.max_line_length = value.parse().unwrap(),
+                "max_literal_size" => limits.max_literal_size = value.parse().unwrap(),
+                "max_auth_failures" => limits.max_auth_failures = value.parse().unwrap(),
+                _ => panic!("line {}: unknown setting {key}", n + 1),
+            }
+            continue;
+        }
+        let (kind, rest) = raw
+            .split_once(": ")
+            .or_else(|| raw.strip_suffix(':').map(|k| (k, "")))
+            .unwrap_or_else(|| panic!("line {}: {raw:?}", n + 1));
+        match kind {
+            "C" => {
+                seg.client.extend_from_slice(rest.as_bytes());
+                seg.client.extend_from_slice(b"\r\n");
+            }
+            "R" => seg.client.extend(unescape(rest)),
+            "S" => {
+                seg.server.extend_from_slice(rest.as_bytes());
+                seg.server.extend_from_slice(b"\r\n");
+            }
+            "E" => {
+                let mut words = rest.splitn(3, ' ');
+                seg.events.push(match words.next().unwrap() {
+                    "starttls" => Event::StartTls,
+                    "close" => Event::Close,
+                    "auth" => Event::Authenticate(Credentials {
+                        username: words.next().unwrap().to_owned(),
+                        password: Secret::new(words.next().unwrap_or("").to_owned()),
+                    }),
+                    other => panic!("line {}: event {other}", n + 1),
+                });
+            }
+            "D" => {
+                let mut words = rest.split(' ');
+                seg.then = Some(match (words.next().unwrap(), words.next()) {
+                    ("tls", None) => Driver::Tls,
+                    ("idle", None) => Driver::Idle,
+                    ("shutdown", None) => Driver::Shutdown,
+                    ("auth", Some("ok")) => Driver::Auth(AuthOutcome::Success {
+                        account: words.next().unwrap().to_owned(),
+                    }),
+                    ("auth", Some("fail")) => Driver::Auth(AuthOutcome::Failure),
+                    ("auth", Some("temp")) => Driver::Auth(AuthOutcome::TemporaryFailure),
+                    other => panic!("line {}: driver action {other:?}", n + 1),
+                });
+                segments.push(Segment::default());
+            }
+            _ => panic!("line {}: {raw:?}", n + 1),
+        }
+    }
+    Transcript {
+        config: SessionConfig {
+            hostname: "mail.example.com".into(),
+            tls_mode: mode,
+            limits,
+        },
+        tls_active: mode == TlsMode::Implicit,
+        segments,
+    }
+}
+
+/// Replay `t`, splitting each segment's client bytes with `chunks`.
+fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
+    let mut session = ImapSession::new(t.config.clone(), t.tls_active);
+    for (i, seg) in t.segments.iter().enumerate() {
+        for chunk in chunks(&seg.client) {
+            session.handle_input(&chunk);
+        }
+        let mut out = Vec::new();
+        session.poll_output(&mut out);
+        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&seg.server),
+            "{name}: output of segment {i}"
+        );
+        assert_eq!(out, seg.server, "{name}: output bytes of segment {i}");
+        assert_eq!(events, seg.events, "{name}: events of segment {i}");
+        match seg.then.clone() {
+            Some(Driver::Tls) => session.handle_tls_established(),
+            Some(Driver::Auth(outcome)) => session.handle_auth(outcome),
+            Some(Driver::Idle) => session.handle_idle_timeout(),
+            Some(Driver::Shutdown) => session.handle_shutdown(),
+            None => {}
+        }
+    }
+}
+
+fn run(name: &str, text: &str) {
+    let t = parse_transcript(text);
+    replay(&t, &format!("{name} (one chunk)"), &|b| vec![b.to_vec()]);
+    replay(&t, &format!("{name} (bytewise)"), &|b| {
+        b.iter().map(|&x| vec![x]).collect()
+    });
+    for size in [2, 3, 5, 7, 13] {
+        replay(&t, &format!("{name} (chunks of {size})"), &|b| {
+            b.chunks(size).map(<[u8]>::to_vec).collect()
+        });
+    }
+    let longest = t.segments.iter().map(|s| s.client.len()).max().unwrap_or(0);
+    for at in 1..longest {
+        replay(&t, &format!("{name} (split at {at})"), &|b| {
+            let at = at.min(b.len());
+            vec![b[..at].to_vec(), b[at..].to_vec()]
+        });
+    }
+}
+
+macro_rules! transcripts {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run(
+                    stringify!($name),
+                    include_str!(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/tests/transcripts/imap/",
+                        stringify!($name),
+                        ".txt"
+                    )),
+                );
+            }
+        )*
+    };
+}
+
+transcripts!(
+    greeting_starttls_listener,
+    greeting_implicit_listener,
+    greeting_plaintext_only_listener,
+    login_before_tls_refused,
+    starttls_discards_pipelined_login,
+    starttls_when_not_offered,
+    login_after_tls,
+    login_literals,
+    authenticate_plain,
+    authenticate_login,
+    authenticate_cancel_and_errors,
+    auth_failures,
+    auth_temporary_failure,
+    pipelined_after_login,
+    over_long_lines,
+    oversize_literals,
+    literal_refusals,
+    malformed_commands,
+    authenticated_state,
+    id_and_enable,
+    logout,
+    logout_authenticated,
+    idle_timeout,
+    shutdown,
+    bare_lf,
+);
+
+#[test]
+fn large_rejected_literal_is_streamed_not_buffered() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits {
+            max_literal_size: 1024,
+            ..Limits::default()
+        },
+    };
+    let mut s = ImapSession::new(config, true);
+    let mut out = Vec::new();
+    s.poll_output(&mut out);
+    out.clear();
+    s.handle_input(b"a1 LOGIN alice {10000000+}\r\n");
+    let chunk = vec![b'x'; 65536];
+    let mut sent = 0;
+    while sent < 10_000_000 {
+        let n = chunk.len().min(10_000_000 - sent);
+        s.handle_input(&chunk[..n]);
+        sent += n;
+        assert!(
+            s.buffered_input() <= 65536,
+            "buffered {}",
+            s.buffered_input()
+        );
+    }
+    s.poll_output(&mut out);
+    assert_eq!(out, b"");
+    s.handle_input(b"\r\na2 NOOP\r\n");
+    s.poll_output(&mut out);
+    assert_eq!(
+        out,
+        b"a1 BAD [TOOBIG] Literal too big\r\na2 OK NOOP completed\r\n"
+    );
+}
+
+#[test]
+fn enable_imap4rev2_sets_the_flag() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits::default(),
+    };
+    let mut s = ImapSession::new(config, true);
+    s.handle_input(b"a1 LOGIN alice secret\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
+    s.handle_auth(AuthOutcome::Success {
+        account: "alice".into(),
+    });
+    assert!(!s.imap4rev2_enabled());
+    s.handle_input(b"a2 ENABLE IMAP4REV2\r\n");
+    assert!(s.imap4rev2_enabled());
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, the session does not panic, and every byte it sends is a
+    /// CRLF-terminated line starting with `*`, `+` or a valid tag.
+    #[test]
+    fn arbitrary_input_gets_well_formed_replies(
+        chunks in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                proptest::sample::select(vec![
+                    b"a LOGIN {3}\r\n".to_vec(),
+                    b"b LOGIN x {2+}\r\n".to_vec(),
+                    b"c AUTHENTICATE PLAIN\r\n".to_vec(),
+                    b"d AUTHENTICATE LOGIN\r\n".to_vec(),
+                    b"e ID (\"x\" {1}\r\n".to_vec(),
+                    b"f STARTTLS\r\n".to_vec(),
+                    b"g NOOP\r\n".to_vec(),
+                    b"\r\n".to_vec(),
+                    b"*\r\n".to_vec(),
+                ]),
+            ],
+            0..30,
+        ),
+        implicit in proptest::prelude::any::<bool>(),
+    ) {
+        let config = SessionConfig {
+            hostname: "h".into(),
+            tls_mode: if implicit { TlsMode::Implicit } else { TlsMode::Starttls },
+            limits: Limits {
+                max_line_length: 30,
+                max_literal_size: 8,
+                ..Limits::default()
+            },
+        };
+        let mut s = ImapSession::new(config, implicit);
+        let mut out = Vec::new();
+        for chunk in &chunks {
+            s.handle_input(chunk);
+            while let Some(event) = s.poll_event() {
+                match event {
+                    Event::StartTls => s.handle_tls_established(),
+                    Event::Authenticate(_) => s.handle_auth(AuthOutcome::Failure),
+                    Event::Close => {}
+                }
+            }
+            s.poll_output(&mut out);
+        }
+        proptest::prop_assert!(out.is_empty() || out.ends_with(b"\r\n"));
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            proptest::prop_assert!(line.ends_with(b"\r"));
+            let first = line.split(|&b| b == b' ').next().unwrap_or(&[]);
+            proptest::prop_assert!(
+                first == b"*" || first == b"+" || super::Tag::parse(first).is_some(),
+                "bad line {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+}
