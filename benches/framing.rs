@@ -29,7 +29,9 @@ fn frame_all(input: &[u8], chunk: usize) -> usize {
 
 fn bench_framing(c: &mut Criterion) {
     let mut group = c.benchmark_group("line_framer");
-    group.sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    group
+        .sample_size(30)
+        .measurement_time(std::time::Duration::from_secs(3));
     for (len, count) in [(20usize, 50_000usize), (76, 20_000), (998, 2_000)] {
         let input = stream(len, count);
         group.throughput(Throughput::Bytes(input.len() as u64));
@@ -41,7 +43,9 @@ fn bench_framing(c: &mut Criterion) {
     // Worst case: the stream arrives a few bytes at a time.
     let input = stream(76, 5_000);
     group.throughput(Throughput::Bytes(input.len() as u64));
-    group.bench_with_input(BenchmarkId::new("chunk_7_bytes", 76), &input, |b, input| b.iter(|| frame_all(input, 7)));
+    group.bench_with_input(BenchmarkId::new("chunk_7_bytes", 76), &input, |b, input| {
+        b.iter(|| frame_all(input, 7))
+    });
     group.finish();
 }
 

@@ -1,6 +1,8 @@
 //! End to end: the real server on loopback, real clients (Python's imaplib/poplib/smtplib,
 //! curl), real TLS. Each test starts its own server on free ports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::process::Command;
@@ -34,7 +36,11 @@ fn curl(server: &Server, args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .expect("curl is required for the interop tests");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -69,20 +75,38 @@ fn curl_logs_in_over_tls_only() {
 
 #[test]
 fn failed_logins_are_answered_only_after_the_configured_delay() {
-    let opts = Options { extra: "[auth]\nfailure_delay_ms = 700\n".into(), ..Options::default() };
+    let opts = Options {
+        extra: "[auth]\nfailure_delay_ms = 700\n".into(),
+        ..Options::default()
+    };
     let server = Server::start(opts);
     let started = Instant::now();
-    let (code, _) = curl(&server, &["-u", "alice@example.com:wrong", "-X", "NOOP", &format!("imaps://localhost:{}/", server.port("imaps"))]);
+    let (code, _) = curl(
+        &server,
+        &[
+            "-u",
+            "alice@example.com:wrong",
+            "-X",
+            "NOOP",
+            &format!("imaps://localhost:{}/", server.port("imaps")),
+        ],
+    );
     assert_eq!(code, 67);
     // A lower bound only: the delay is a floor, never a performance threshold.
-    assert!(started.elapsed() >= Duration::from_millis(700), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn sigterm_says_goodbye_to_open_sessions_and_exits_zero() {
     let mut server = Server::start(Options::default());
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port("imap"))).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let stream = std::net::TcpStream::connect(("127.0.0.1", server.port("imap"))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
@@ -93,7 +117,11 @@ fn sigterm_says_goodbye_to_open_sessions_and_exits_zero() {
     std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
     assert!(line.starts_with("* BYE"), "{line:?}");
     line.clear();
-    assert_eq!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap(), 0, "connection closed");
+    assert_eq!(
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap(),
+        0,
+        "connection closed"
+    );
 }
 
 #[test]
@@ -110,7 +138,10 @@ fn a_second_server_on_the_same_data_dir_refuses_to_start() {
 
 #[test]
 fn connections_over_the_per_ip_limit_are_refused_with_a_protocol_reply() {
-    let opts = Options { extra: "[limits]\nmax_connections_per_ip = 2\n".into(), ..Options::default() };
+    let opts = Options {
+        extra: "[limits]\nmax_connections_per_ip = 2\n".into(),
+        ..Options::default()
+    };
     let server = Server::start(opts);
     let read_line = |port: u16| {
         let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -122,7 +153,10 @@ fn connections_over_the_per_ip_limit_are_refused_with_a_protocol_reply() {
     };
     let (_a, l1) = read_line(server.port("imap"));
     let (_b, l2) = read_line(server.port("smtp"));
-    assert!(l1.starts_with("* OK") && l2.starts_with("220 "), "{l1} {l2}");
+    assert!(
+        l1.starts_with("* OK") && l2.starts_with("220 "),
+        "{l1} {l2}"
+    );
     let (_c, l3) = read_line(server.port("imap"));
     assert!(l3.starts_with("* BYE [UNAVAILABLE]"), "{l3}");
     let (_d, l4) = read_line(server.port("smtp"));

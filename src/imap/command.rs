@@ -374,7 +374,7 @@ fn is_base64_or_empty(s: &[u8]) -> bool {
     }
     let body = s.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
     let padding = s.len() - body;
-    s.len() % 4 == 0
+    s.len().is_multiple_of(4)
         && padding <= 2
         && s[..body]
             .iter()

@@ -31,7 +31,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         // A short failure delay keeps the suite fast; the delay itself is tested separately.
-        Options { extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(), shards: 2 }
+        Options {
+            extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
+            shards: 2,
+        }
     }
 }
 
@@ -45,8 +48,12 @@ pub struct Server {
 
 /// Reserve `n` distinct free ports (held together so they differ, then released).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 impl Server {
@@ -54,8 +61,11 @@ impl Server {
     /// accepts connections.
     pub fn start(opts: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let ports: std::collections::BTreeMap<&'static str, u16> =
-            LISTENERS.iter().map(|l| l.2).zip(free_ports(LISTENERS.len())).collect();
+        let ports: std::collections::BTreeMap<&'static str, u16> = LISTENERS
+            .iter()
+            .map(|l| l.2)
+            .zip(free_ports(LISTENERS.len()))
+            .collect();
         let mut text = format!(
             "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n[domains]\nlocal = [\"example.com\"]\n{}\n",
             opts.shards, opts.extra
@@ -68,10 +78,20 @@ impl Server {
         }
         let config = dir.path().join("ringpost.toml");
         std::fs::write(&config, text).unwrap();
-        let mut server = Server { stderr: dir.path().join("server.log"), dir, config, ports, child: None };
+        let mut server = Server {
+            stderr: dir.path().join("server.log"),
+            dir,
+            config,
+            ports,
+            child: None,
+        };
         for (user, pass) in [ALICE, BOB] {
             let out = server.cli(&["user", "add", user], Some(pass));
-            assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "user add: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         server.spawn();
         server
@@ -95,7 +115,11 @@ impl Server {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("server exited with {status}: {}", self.log());
                 }
-                assert!(Instant::now() < deadline, "server did not listen on {port}: {}", self.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "server did not listen on {port}: {}",
+                    self.log()
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -121,8 +145,11 @@ impl Server {
     /// Run a `ringpost` subcommand against this server's config, with optional stdin.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--config", self.config.to_str().unwrap()]).args(args);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(["--config", self.config.to_str().unwrap()])
+            .args(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
         if let Some(s) = stdin {
@@ -136,7 +163,9 @@ impl Server {
     /// Run `tests/clients/<script>` with the server's ports and CA file; panic with its
     /// output unless it exits 0.
     pub fn python(&self, script: &str, args: &[&str]) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script);
         let ports = serde_ports(&self.ports);
         let out = Command::new("python3")
             .arg(&path)
@@ -158,14 +187,21 @@ impl Server {
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("server is running");
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
