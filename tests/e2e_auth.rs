@@ -56,21 +56,34 @@ fn curl_logs_in_over_tls_only() {
     let smtps = format!("smtps://localhost:{}/", server.port("smtps"));
     let smtp = format!("smtp://localhost:{}/", server.port("submission"));
 
-    // Implicit TLS and STARTTLS (--ssl-reqd) with the right password: logged in, NOOP answered.
+    // Implicit TLS and STARTTLS (--ssl-reqd) with the right password: logged in, NOOP answered
+    // (-I: NOOP has no body; curl would otherwise wait for a POP3 multi-line reply).
     for url in [&imaps, &imap, &pop3s, &pop3, &smtps, &smtp] {
-        let (code, text) = curl(&server, &["--ssl-reqd", "-u", &good, "-X", "NOOP", url]);
+        let (code, text) = curl(
+            &server,
+            &["--ssl-reqd", "-I", "-u", &good, "-X", "NOOP", url],
+        );
         assert_eq!(code, 0, "{url}: {text}");
     }
     // A wrong password: curl's "login denied" (67) everywhere.
     for url in [&imaps, &imap, &pop3s, &smtps] {
-        let (code, text) = curl(&server, &["--ssl-reqd", "-u", &bad, "-X", "NOOP", url]);
+        let (code, text) = curl(
+            &server,
+            &["--ssl-reqd", "-I", "-u", &bad, "-X", "NOOP", url],
+        );
         assert_eq!(code, 67, "{url}: {text}");
     }
     // Without TLS curl may not log in at all: IMAP says LOGINDISABLED, POP3/SMTP refuse.
-    for url in [&imap, &pop3, &smtp] {
-        let (code, text) = curl(&server, &["-u", &good, "-X", "NOOP", url]);
+    for url in [&imap, &pop3] {
+        let (code, text) = curl(&server, &["-I", "-u", &good, "-X", "NOOP", url]);
         assert_ne!(code, 0, "{url} accepted a plaintext login: {text}");
     }
+    // SMTP without AUTH on offer: curl sends no credentials at all (NOOP needs no login).
+    let (_, text) = curl(&server, &["-v", "-u", &good, "-X", "NOOP", &smtp]);
+    assert!(
+        text.contains("> EHLO") && !text.contains("> AUTH"),
+        "{text}"
+    );
 }
 
 #[test]
