@@ -54,6 +54,50 @@ pub enum Event {
     Authenticate(Credentials),
     /// Flush output, then close the connection.
     Close,
+    /// Resolve an SMTP recipient (RCPT TO) in a local domain, then call
+    /// [`Session::handle_recipient`]. The address is as the client sent it.
+    CheckRecipient(String),
+    /// Make a received message durable for its recipients, then call
+    /// [`Session::handle_delivery`]. Only after that may the session answer `250`.
+    Deliver(Delivery),
+}
+
+/// The driver's answer to [`Event::CheckRecipient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientStatus {
+    /// An account of ours; `account` is its canonical (lower-case) address.
+    Local { account: String },
+    /// A local domain, but no such account (`550 5.1.1`).
+    UnknownLocal,
+    /// The account store could not be read (`451 4.3.0`).
+    TemporaryFailure,
+}
+
+/// One SMTP mail transaction, complete, handed to the driver for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The envelope sender; empty for the null reverse-path `<>`.
+    pub reverse_path: String,
+    /// Canonical local accounts, without duplicates, in RCPT order.
+    pub local_recipients: Vec<String>,
+    /// Non-local recipients accepted for the outbound queue (submission only).
+    pub remote_recipients: Vec<String>,
+    /// The client's EHLO/HELO argument.
+    pub helo: String,
+    /// The authenticated account (submission), for the `Received:` header.
+    pub authenticated: Option<String>,
+    /// The message as received: dot-stuffing removed, CRLF line ends, no `Received:` header
+    /// of ours yet (the driver prepends it: it knows the peer, the TLS parameters and the time).
+    pub message: Vec<u8>,
+}
+
+/// The driver's answer to [`Event::Deliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Every copy is on stable storage; `id` is the queue/message id for the `250` reply.
+    Delivered { id: String },
+    /// A local fault; nothing was delivered (`451 4.3.0`).
+    TemporaryFailure,
 }
 
 /// The driver's answer to [`Event::Authenticate`].
@@ -111,6 +155,17 @@ pub struct SessionConfig {
     /// The listener's TLS mode.
     pub tls_mode: TlsMode,
     pub limits: Limits,
+    /// The mail domains served here, lower case.
+    pub local_domains: Vec<String>,
+}
+
+impl SessionConfig {
+    /// Whether `domain` (any case) is one of ours.
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        self.local_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
 }
 
 impl SessionConfig {
@@ -128,6 +183,16 @@ pub trait Session {
     fn handle_tls_established(&mut self);
     /// The answer to [`Event::Authenticate`].
     fn handle_auth(&mut self, outcome: AuthOutcome);
+    /// The answer to [`Event::CheckRecipient`]. Only sessions that emit that event (SMTP)
+    /// receive it; the default ignores it.
+    fn handle_recipient(&mut self, status: RecipientStatus) {
+        let _ = status;
+    }
+    /// The answer to [`Event::Deliver`]. Only sessions that emit that event (SMTP) receive
+    /// it; the default ignores it.
+    fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
+        let _ = outcome;
+    }
     /// The peer was silent for the configured idle time: queue the protocol's farewell
     /// (`* BYE`, `-ERR`, `421`) and ask to close.
     fn handle_idle_timeout(&mut self);

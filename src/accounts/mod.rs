@@ -207,6 +207,16 @@ impl AccountStore {
         Ok(address)
     }
 
+    /// Whether `address` (any case) is an account of ours: the canonical address, `None` for
+    /// no such account or a non-local or malformed address. Cheap (a `stat` and a map lookup,
+    /// no hashing): used for SMTP RCPT checks, never for authentication.
+    pub fn lookup(&self, address: &str) -> Result<Option<Address>, AccountError> {
+        let snapshot = self.current()?;
+        Ok(Address::parse(address, &self.local_domains)
+            .ok()
+            .filter(|a| snapshot.accounts.contains_key(a)))
+    }
+
     /// Every account, sorted.
     pub fn list(&self) -> Result<Vec<Address>, AccountError> {
         Ok(load(&self.path)?.accounts.into_keys().collect())

@@ -147,6 +147,7 @@ fn parse_transcript(text: &str) -> Transcript {
             hostname: "mail.example.com".into(),
             tls_mode: mode,
             limits,
+            local_domains: vec!["example.com".to_string()],
         },
         tls_active: mode == TlsMode::Implicit,
         segments,
@@ -256,6 +257,7 @@ fn large_rejected_literal_is_streamed_not_buffered() {
             max_literal_size: 1024,
             ..Limits::default()
         },
+        local_domains: vec!["example.com".to_string()],
     };
     let mut s = ImapSession::new(config, true);
     let mut out = Vec::new();
@@ -290,6 +292,7 @@ fn enable_imap4rev2_sets_the_flag() {
         hostname: "h".into(),
         tls_mode: TlsMode::Implicit,
         limits: Limits::default(),
+        local_domains: vec!["example.com".to_string()],
     };
     let mut s = ImapSession::new(config, true);
     s.handle_input(b"a1 LOGIN alice secret\r\n");
@@ -333,8 +336,7 @@ proptest::proptest! {
                 max_line_length: 30,
                 max_literal_size: 8,
                 ..Limits::default()
-            },
-        };
+            }, local_domains: vec!["example.com".to_string()], };
         let mut s = ImapSession::new(config, implicit);
         let mut out = Vec::new();
         for chunk in &chunks {
@@ -344,6 +346,9 @@ proptest::proptest! {
                     Event::StartTls => s.handle_tls_established(),
                     Event::Authenticate(_) => s.handle_auth(AuthOutcome::Failure),
                     Event::Close => {}
+                    Event::CheckRecipient(_) | Event::Deliver(_) => {
+                        proptest::prop_assert!(false, "IMAP emitted an SMTP event")
+                    }
                 }
             }
             s.poll_output(&mut out);

@@ -18,7 +18,9 @@ use super::ServerContext;
 use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
 use crate::pop3::Pop3Session;
-use crate::session::{AuthOutcome, Event, Session, SessionConfig, TlsMode};
+use crate::session::{
+    AuthOutcome, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
+};
 use crate::shard::Shutdown;
 use crate::smtp::{SmtpKind, SmtpSession};
 
@@ -61,6 +63,7 @@ pub async fn serve_connection(
         hostname: server.config.hostname.clone(),
         tls_mode: listener.tls,
         limits: server.config.limits.clone(),
+        local_domains: server.config.local_domains.clone(),
     };
     let tls_active = transport.is_tls();
     let mut session: Box<dyn Session> = match listener.protocol {
@@ -104,6 +107,24 @@ pub async fn serve_connection(
                         sleep(server.config.auth_failure_delay).await;
                     }
                     session.handle_auth(outcome);
+                }
+                Event::CheckRecipient(address) => {
+                    let status = match server.accounts.lookup(&address) {
+                        Ok(Some(account)) => RecipientStatus::Local {
+                            account: account.into_string(),
+                        },
+                        Ok(None) => RecipientStatus::UnknownLocal,
+                        Err(e) => {
+                            tracing::error!(error = %e, "account database unavailable");
+                            RecipientStatus::TemporaryFailure
+                        }
+                    };
+                    session.handle_recipient(status);
+                }
+                Event::Deliver(_delivery) => {
+                    // The message store is not wired in yet: refuse temporarily rather than
+                    // acknowledge a message that is not on disk.
+                    session.handle_delivery(DeliveryOutcome::TemporaryFailure);
                 }
                 Event::Close => break,
             }

@@ -16,6 +16,7 @@ fn config(tls_mode: TlsMode) -> SessionConfig {
             max_auth_failures: 3,
             ..Limits::default()
         },
+        local_domains: vec!["example.com".to_string()],
     }
 }
 

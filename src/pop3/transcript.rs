@@ -196,6 +196,7 @@ fn the_runner_catches_a_wrong_transcript() {
                 hostname: "mail.example.com".into(),
                 tls_mode: TlsMode::Starttls,
                 limits: Default::default(),
+                local_domains: vec!["example.com".to_string()],
             },
             false,
         )

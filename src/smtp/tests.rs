@@ -17,6 +17,7 @@ fn session(tls_mode: TlsMode, kind: SmtpKind) -> SmtpSession {
             max_auth_failures: 3,
             ..Limits::default()
         },
+        local_domains: vec!["example.com".to_string()],
     };
     SmtpSession::new(config, kind, tls_mode == TlsMode::Implicit)
 }
