@@ -110,6 +110,8 @@ struct RawLimits {
     max_message_size: usize,
     max_connections: usize,
     max_connections_per_ip: usize,
+    max_recipients: usize,
+    max_hops: usize,
 }
 
 impl Default for RawLimits {
@@ -121,6 +123,8 @@ impl Default for RawLimits {
             max_message_size: l.max_message_size,
             max_connections: 10_000,
             max_connections_per_ip: 100,
+            max_recipients: l.max_recipients,
+            max_hops: l.max_hops,
         }
     }
 }
@@ -309,6 +313,9 @@ impl Config {
             ("limits.max_message_size", l.max_message_size, 1024),
             ("limits.max_connections", l.max_connections, 1),
             ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
+            // RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
+            ("limits.max_recipients", l.max_recipients, 100),
+            ("limits.max_hops", l.max_hops, 10),
         ] {
             if value < min {
                 return Err(invalid(key, format!("must be at least {min}")));
@@ -388,6 +395,8 @@ impl Config {
                 max_literal_size: l.max_literal_size,
                 max_message_size: l.max_message_size,
                 max_auth_failures: raw.auth.max_failures,
+                max_recipients: l.max_recipients,
+                max_hops: l.max_hops,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,

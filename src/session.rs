@@ -134,6 +134,10 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Failed authentications after which the session is closed.
     pub max_auth_failures: u32,
+    /// Recipients accepted per SMTP transaction (RFC 5321 §4.5.3.1.8: at least 100).
+    pub max_recipients: usize,
+    /// `Received:` headers after which a message is taken to be looping (`554 5.4.6`).
+    pub max_hops: usize,
 }
 
 impl Default for Limits {
@@ -143,6 +147,8 @@ impl Default for Limits {
             max_literal_size: 64 * 1024 * 1024,
             max_message_size: 50 * 1024 * 1024,
             max_auth_failures: 3,
+            max_recipients: 100,
+            max_hops: 50,
         }
     }
 }
