@@ -184,3 +184,19 @@ fn connections_over_the_per_ip_limit_are_refused_with_a_protocol_reply() {
     let (_e, l5) = read_line(server.port("pop3"));
     assert!(l5.starts_with("-ERR [SYS/TEMP]"), "{l5}");
 }
+
+#[test]
+fn authenticated_sessions_move_to_their_home_shard_and_carry_on() {
+    let opts = Options {
+        log: "ringpost=debug",
+        ..Options::default()
+    };
+    let server = Server::start(opts);
+    let out = server.python("home_shard.py", &["15"]);
+    assert!(out.contains("home shard passed"), "{out}");
+    // alice and bob live on different shards; with 90 logins landing on either shard at
+    // random, some must have moved (the odds of none are 2^-90).
+    let log = server.log();
+    let moved = log.matches("connection moved to its home shard").count();
+    assert!(moved > 0, "no connection moved:\n{log}");
+}

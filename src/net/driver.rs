@@ -2,6 +2,7 @@
 //! TLS, and does everything a session cannot do itself: IO, TLS handshakes, password checks off
 //! the shard, the failure delay, idle and handshake timeouts, and shutdown.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -12,8 +13,9 @@ use futures_lite::future;
 use glommio::net::TcpStream;
 use glommio::timer::sleep;
 
-use super::limits::Refusal;
-use super::transport::Transport;
+use super::limits::{Permit, Refusal};
+use super::transport::{Transport, TransportParts};
+use super::ActiveConnections;
 use super::ServerContext;
 use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
@@ -21,7 +23,7 @@ use crate::pop3::Pop3Session;
 use crate::session::{
     AuthOutcome, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
 };
-use crate::shard::Shutdown;
+use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{SmtpKind, SmtpSession};
 
 /// Plaintext read from the transport at once.
@@ -31,6 +33,35 @@ const READ_BUF: usize = 16 * 1024;
 pub struct ShardState {
     pub server: Arc<ServerContext>,
     pub shutdown: Shutdown,
+    /// This shard.
+    pub id: ShardId,
+    /// Where accounts live.
+    pub map: ShardMap,
+    /// Connections served here, for draining at shutdown.
+    pub active: ActiveConnections,
+    /// The channel that moves authenticated connections to their account's home shard; set
+    /// once every shard has joined it.
+    pub moves: RefCell<Option<Rc<Mesh<MovedConnection, ()>>>>,
+}
+
+/// A live connection on its way to another shard: everything it is made of, and all `Send`.
+pub struct MovedConnection {
+    transport: TransportParts,
+    session: Box<dyn Session + Send>,
+    peer: SocketAddr,
+    listener: Listener,
+    permit: Permit,
+    shutdown_sent: bool,
+}
+
+/// One connection being served on this shard.
+struct Connection {
+    transport: Transport,
+    session: Box<dyn Session + Send>,
+    peer: SocketAddr,
+    listener: Listener,
+    permit: Permit,
+    shutdown_sent: bool,
 }
 
 enum Wake {
@@ -39,7 +70,16 @@ enum Wake {
     Shutdown,
 }
 
-/// Serve one accepted connection to the end.
+/// How [`drive`] ended.
+enum Ending {
+    /// Closed (by either side) or broken.
+    Closed,
+    /// Authenticated for an account that lives on another shard.
+    Move(ShardId),
+}
+
+/// Serve one accepted connection to the end (here or, after authentication, on its
+/// account's home shard).
 pub async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -47,7 +87,7 @@ pub async fn serve_connection(
     state: Rc<ShardState>,
 ) {
     let server = state.server.clone();
-    let _permit = match server.limits.admit(peer.ip()) {
+    let permit = match server.limits.admit(peer.ip()) {
         Ok(p) => p,
         Err(refusal) => {
             refuse(tcp, &listener, &server.config.hostname, refusal).await;
@@ -66,7 +106,7 @@ pub async fn serve_connection(
         local_domains: server.config.local_domains.clone(),
     };
     let tls_active = transport.is_tls();
-    let mut session: Box<dyn Session> = match listener.protocol {
+    let session: Box<dyn Session + Send> = match listener.protocol {
         Protocol::Imap => Box::new(ImapSession::new(session_config, tls_active)),
         Protocol::Pop3 => Box::new(Pop3Session::new(session_config, tls_active)),
         Protocol::Submission => Box::new(SmtpSession::new(
@@ -80,33 +120,102 @@ pub async fn serve_connection(
             tls_active,
         )),
     };
-    let idle = server.config.timeouts.idle(listener.protocol);
+    let conn = Connection {
+        transport,
+        session,
+        peer,
+        listener,
+        permit,
+        shutdown_sent: false,
+    };
+    run(conn, state).await;
+}
+
+/// Continue a connection moved here from another shard.
+pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
+    let conn = Connection {
+        transport: Transport::from_parts(moved.transport),
+        session: moved.session,
+        peer: moved.peer,
+        listener: moved.listener,
+        permit: moved.permit,
+        shutdown_sent: moved.shutdown_sent,
+    };
+    tracing::debug!(shard = %state.id, peer = %conn.peer, "connection moved to its home shard");
+    run(conn, state).await;
+}
+
+async fn run(mut conn: Connection, state: Rc<ShardState>) {
+    match drive(&mut conn, &state).await {
+        Ending::Closed => conn.transport.close().await,
+        Ending::Move(to) => {
+            let Some(mesh) = state.moves.borrow().clone() else {
+                conn.transport.close().await;
+                return;
+            };
+            let moved = match conn.transport.into_parts() {
+                Ok(transport) => MovedConnection {
+                    transport,
+                    session: conn.session,
+                    peer: conn.peer,
+                    listener: conn.listener,
+                    permit: conn.permit,
+                    shutdown_sent: conn.shutdown_sent,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot move a connection; closing it");
+                    return;
+                }
+            };
+            if let Err(e) = mesh.request(to, moved).await {
+                // Only while shutting down: the connection is dropped (closed) with the message.
+                tracing::debug!(error = %e, "connection move failed");
+            }
+        }
+    }
+}
+
+/// The connection loop: send what the session queued, act on its events, feed it input.
+async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
+    let server = &state.server;
+    let idle = server.config.timeouts.idle(conn.listener.protocol);
     let mut out = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_BUF];
-    let mut shutdown_sent = false;
     loop {
-        session.poll_output(&mut out);
+        conn.session.poll_output(&mut out);
         if !out.is_empty() {
-            if transport.write_all(&out).await.is_err() {
-                return;
+            if conn.transport.write_all(&out).await.is_err() {
+                return Ending::Closed;
             }
             out.clear();
         }
-        if let Some(event) = session.poll_event() {
+        if let Some(event) = conn.session.poll_event() {
             match event {
                 Event::StartTls => {
-                    if !handshake(&mut transport, &server).await {
-                        break;
+                    if !handshake(&mut conn.transport, server).await {
+                        return Ending::Closed;
                     }
-                    session.handle_tls_established();
+                    conn.session.handle_tls_established();
                 }
                 Event::Authenticate(credentials) => {
-                    let outcome = verify(&server, credentials).await;
+                    let outcome = verify(server, credentials).await;
                     if outcome == AuthOutcome::Failure {
                         // Slow down guessing; the same delay for every kind of failure.
                         sleep(server.config.auth_failure_delay).await;
                     }
-                    session.handle_auth(outcome);
+                    let home = match &outcome {
+                        AuthOutcome::Success { account } => Some(state.map.home_shard(account)),
+                        _ => None,
+                    };
+                    conn.session.handle_auth(outcome);
+                    // Mailbox sessions run on their account's home shard, where every
+                    // mailbox operation is local and lock-free (DESIGN.md). SMTP stays: its
+                    // deliveries travel to the home shards as messages instead.
+                    let mailbox_protocol =
+                        matches!(conn.listener.protocol, Protocol::Imap | Protocol::Pop3);
+                    if let Some(home) = home.filter(|h| mailbox_protocol && *h != state.id) {
+                        return Ending::Move(home);
+                    }
                 }
                 Event::CheckRecipient(address) => {
                     let status = match server.accounts.lookup(&address) {
@@ -119,23 +228,25 @@ pub async fn serve_connection(
                             RecipientStatus::TemporaryFailure
                         }
                     };
-                    session.handle_recipient(status);
+                    conn.session.handle_recipient(status);
                 }
                 Event::Deliver(_delivery) => {
                     // The message store is not wired in yet: refuse temporarily rather than
                     // acknowledge a message that is not on disk.
-                    session.handle_delivery(DeliveryOutcome::TemporaryFailure);
+                    conn.session
+                        .handle_delivery(DeliveryOutcome::TemporaryFailure);
                 }
-                Event::Close => break,
+                Event::Close => return Ending::Closed,
             }
             continue;
         }
-        if state.shutdown.is_fired() && !shutdown_sent {
-            shutdown_sent = true;
-            session.handle_shutdown();
+        if state.shutdown.is_fired() && !conn.shutdown_sent {
+            conn.shutdown_sent = true;
+            conn.session.handle_shutdown();
             continue;
         }
-        let read = transport.read(&mut buf);
+        let shutdown_sent = conn.shutdown_sent;
+        let read = conn.transport.read(&mut buf);
         let idle_timer = async {
             sleep(idle).await;
             Wake::Idle
@@ -153,16 +264,15 @@ pub async fn serve_connection(
         )
         .await;
         match wake {
-            Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return,
-            Wake::Input(Ok(n)) => session.handle_input(&buf[..n]),
-            Wake::Idle => session.handle_idle_timeout(),
+            Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
+            Wake::Input(Ok(n)) => conn.session.handle_input(&buf[..n]),
+            Wake::Idle => conn.session.handle_idle_timeout(),
             Wake::Shutdown => {
-                shutdown_sent = true;
-                session.handle_shutdown();
+                conn.shutdown_sent = true;
+                conn.session.handle_shutdown();
             }
         }
     }
-    transport.close().await;
 }
 
 /// TLS handshake bounded by the configured timeout. `false`: failed or timed out.

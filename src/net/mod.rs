@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_lite::future;
 use glommio::net::TcpListener;
 
-pub use driver::ShardState;
+pub use driver::{resume_connection, MovedConnection, ShardState};
 pub use limits::{ConnectionLimits, Permit, Refusal};
 pub use transport::{TlsInfo, Transport};
 
@@ -40,13 +40,14 @@ impl ActiveConnections {
     pub fn count(&self) -> usize {
         self.0.get()
     }
-    fn enter(&self) -> ActiveGuard {
+    pub(crate) fn enter(&self) -> ActiveGuard {
         self.0.set(self.0.get() + 1);
         ActiveGuard(self.0.clone())
     }
 }
 
-struct ActiveGuard(Rc<Cell<usize>>);
+/// Counts one connection while it lives.
+pub(crate) struct ActiveGuard(Rc<Cell<usize>>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
@@ -74,12 +75,7 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<(Listener, TcpListener)>> {
 }
 
 /// Accept connections on `socket` until the shard shuts down.
-pub async fn accept_loop(
-    listener: Listener,
-    socket: TcpListener,
-    state: Rc<ShardState>,
-    active: ActiveConnections,
-) {
+pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<ShardState>) {
     loop {
         let accepted = future::or(async { Some(socket.accept().await) }, async {
             state.shutdown.wait().await;
@@ -97,7 +93,7 @@ pub async fn accept_loop(
                 let idle = state.server.config.timeouts.idle(listener.protocol);
                 // A client that stops reading must not hold a write forever.
                 let _ = tcp.set_write_timeout(Some(idle));
-                let guard = active.enter();
+                let guard = state.active.enter();
                 let state = state.clone();
                 let listener = listener.clone();
                 glommio::spawn_local(async move {

@@ -6,6 +6,7 @@
 //! shard possible (PLATFORM.md: futures-rustls cannot be rebuilt from its parts).
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +21,16 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct TlsInfo {
     pub version: String,
     pub cipher: String,
+}
+
+/// A transport taken apart to move to another shard: the socket (a duplicated descriptor),
+/// the TLS session and any ciphertext received but not yet decrypted. Decrypted plaintext
+/// not yet read stays inside the rustls connection, so nothing is lost on the way.
+pub struct TransportParts {
+    fd: OwnedFd,
+    tls: Option<Box<ServerConnection>>,
+    rx: Vec<u8>,
+    rx_start: usize,
 }
 
 pub struct Transport {
@@ -40,6 +51,40 @@ impl Transport {
             tls: None,
             rx: Vec::new(),
             rx_start: 0,
+            tx: Vec::new(),
+        }
+    }
+
+    /// Take this transport apart to move it to another shard. The socket is duplicated and
+    /// this shard's handle dropped (closed): glommio 0.9 has no `IntoRawFd`, and forgetting
+    /// the stream would leak its registration (PLATFORM.md). Call only when no read or write
+    /// is in flight.
+    pub fn into_parts(self) -> io::Result<TransportParts> {
+        let raw = self.tcp.as_raw_fd();
+        // SAFETY: `raw` is the open descriptor owned by `self.tcp`, which lives until the end
+        // of this function; we only borrow it long enough to duplicate it (F_DUPFD_CLOEXEC).
+        #[allow(unsafe_code)]
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) }.try_clone_to_owned()?;
+        drop(self.tcp);
+        Ok(TransportParts {
+            fd,
+            tls: self.tls,
+            rx: self.rx,
+            rx_start: self.rx_start,
+        })
+    }
+
+    /// Rebuild a moved transport on the shard that received it.
+    pub fn from_parts(parts: TransportParts) -> Transport {
+        // SAFETY: `into_raw_fd` hands over sole ownership of an open, connected TCP socket
+        // (duplicated in `into_parts`); the new TcpStream becomes its only owner.
+        #[allow(unsafe_code)]
+        let tcp = unsafe { TcpStream::from_raw_fd(parts.fd.into_raw_fd()) };
+        Transport {
+            tcp,
+            tls: parts.tls,
+            rx: parts.rx,
+            rx_start: parts.rx_start,
             tx: Vec::new(),
         }
     }

@@ -1,22 +1,32 @@
-//! A typed request/reply channel between shards, over glommio's channel mesh.
+//! A typed request/reply channel between shards.
 //!
 //! Every shard joins the same [`MeshBuilder`] with a handler for the requests it owns (for
 //! example: "append this copy to an account of yours"). [`Mesh::request`] sends a typed request
 //! to a shard and resolves with that shard's typed reply. A request to the calling shard itself
-//! runs the handler locally (glommio refuses `send_to(self)`), so callers never special-case it.
+//! runs the handler locally, so callers never special-case it.
 //!
-//! Peer ids: glommio numbers mesh peers by executor creation order. Shards are created in
-//! index order, so peer id == [`ShardId`]; [`Mesh::join`] checks this and fails otherwise.
+//! Not glommio's `channel_mesh`: its join can hang for good when executors start together (we
+//! saw 1 start in 30 hang on this machine, and glommio issue #555 reports deadlocks under
+//! load). Instead each shard has an inbox — a lock-free crossbeam queue — and a doorbell, one
+//! end of a Unix socket pair: a sender pushes onto the queue and writes one byte to the
+//! doorbell unless a ring is already pending; the owner shard awaits the doorbell like any
+//! socket, clears the pending flag, then drains the queue. The kernel does the cross-thread
+//! wake-up, so no wake can be lost, and nothing waits for every shard to join.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use crossbeam::queue::SegQueue;
 use futures_channel::oneshot;
-use glommio::channels::channel_mesh::{FullMesh, MeshBuilder as GlommioMesh, Senders};
+use futures_lite::AsyncReadExt;
 
 use super::map::ShardId;
 
@@ -40,25 +50,67 @@ pub enum MeshError {
     ShardGone(ShardId),
 }
 
+/// One shard's inbox, reachable from every thread.
+struct Inbox<Req, Resp> {
+    queue: SegQueue<Envelope<Req, Resp>>,
+    /// Set by the sender that rang the doorbell, cleared by the owner before it drains.
+    ring_pending: AtomicBool,
+    /// Set when the owner's receiver has stopped: nothing will read the queue any more.
+    closed: AtomicBool,
+    /// The write end of the doorbell (non-blocking).
+    bell: StdUnixStream,
+}
+
+impl<Req, Resp> Inbox<Req, Resp> {
+    fn post(&self, envelope: Envelope<Req, Resp>) -> bool {
+        if self.closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.queue.push(envelope);
+        if !self.ring_pending.swap(true, Ordering::SeqCst) {
+            // WouldBlock means the doorbell is full of rings already: the owner will wake.
+            let _ = (&self.bell).write(&[1]);
+        }
+        true
+    }
+}
+
 /// Built once before the shards start; a clone is moved into each shard.
 pub struct MeshBuilder<Req: Send + 'static, Resp: Send + 'static> {
-    inner: FullMesh<Envelope<Req, Resp>>,
+    inboxes: Arc<Vec<Inbox<Req, Resp>>>,
+    /// The read ends of the doorbells, taken by each shard when it joins.
+    bells: Arc<Mutex<Vec<Option<StdUnixStream>>>>,
 }
 
 impl<Req: Send + 'static, Resp: Send + 'static> Clone for MeshBuilder<Req, Resp> {
     fn clone(&self) -> Self {
         MeshBuilder {
-            inner: self.inner.clone(),
+            inboxes: self.inboxes.clone(),
+            bells: self.bells.clone(),
         }
     }
 }
 
 impl<Req: Send + 'static, Resp: Send + 'static> MeshBuilder<Req, Resp> {
-    /// A mesh between `shards` shards, each channel holding up to `capacity` messages.
-    pub fn new(shards: usize, capacity: usize) -> Self {
-        MeshBuilder {
-            inner: GlommioMesh::full(shards, capacity),
+    /// A mesh between `shards` shards.
+    pub fn new(shards: usize) -> io::Result<Self> {
+        let mut inboxes = Vec::with_capacity(shards);
+        let mut bells = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (write, read) = StdUnixStream::pair()?;
+            write.set_nonblocking(true)?;
+            inboxes.push(Inbox {
+                queue: SegQueue::new(),
+                ring_pending: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                bell: write,
+            });
+            bells.push(Some(read));
         }
+        Ok(MeshBuilder {
+            inboxes: Arc::new(inboxes),
+            bells: Arc::new(Mutex::new(bells)),
+        })
     }
 }
 
@@ -70,50 +122,78 @@ struct Shared<Resp> {
 /// One shard's end of a typed mesh.
 pub struct Mesh<Req: Send + 'static, Resp: Send + 'static> {
     me: ShardId,
-    senders: Rc<Senders<Envelope<Req, Resp>>>,
+    inboxes: Arc<Vec<Inbox<Req, Resp>>>,
     shared: Rc<Shared<Resp>>,
     handler: Handler<Req, Resp>,
 }
 
+/// Marks an inbox closed when its receiver task ends (shard shutdown).
+struct CloseOnDrop<Req, Resp> {
+    inboxes: Arc<Vec<Inbox<Req, Resp>>>,
+    me: usize,
+}
+
+impl<Req, Resp> Drop for CloseOnDrop<Req, Resp> {
+    fn drop(&mut self) {
+        self.inboxes[self.me].closed.store(true, Ordering::SeqCst);
+    }
+}
+
 impl<Req: Send + 'static, Resp: Send + 'static> Mesh<Req, Resp> {
-    /// Join the mesh as shard `me` (every shard must join before any returns) and start
-    /// serving requests addressed to this shard with `handler`.
+    /// Join the mesh as shard `me` (on that shard's executor) and start serving requests
+    /// addressed to it with `handler`. Never waits for the other shards.
     pub async fn join(
         builder: MeshBuilder<Req, Resp>,
         me: ShardId,
         handler: Handler<Req, Resp>,
     ) -> io::Result<Self> {
-        let (senders, mut receivers) = builder
-            .inner
-            .join()
-            .await
-            .map_err(|_| io::Error::other("cannot join the cross-shard mesh"))?;
-        if senders.peer_id() != me.0 {
-            return Err(io::Error::other(format!(
-                "mesh peer id {} differs from {me}: shards were not created in index order",
-                senders.peer_id()
-            )));
-        }
-        let senders = Rc::new(senders);
+        let read_end = builder
+            .bells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(me.0)
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                io::Error::other(format!("{me} is not in this mesh or joined it twice"))
+            })?;
+        // SAFETY: `into_raw_fd` hands over sole ownership of an open, connected Unix socket;
+        // the glommio stream becomes its only owner.
+        #[allow(unsafe_code)]
+        let mut doorbell = unsafe { glommio::net::UnixStream::from_raw_fd(read_end.into_raw_fd()) };
         let shared = Rc::new(Shared {
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
         });
-        for (peer, receiver) in receivers.streams() {
-            let senders = senders.clone();
-            let shared = shared.clone();
-            let handler = handler.clone();
-            glommio::spawn_local(async move {
-                while let Some(envelope) = receiver.recv().await {
+        let mesh = Mesh {
+            me,
+            inboxes: builder.inboxes.clone(),
+            shared: shared.clone(),
+            handler: handler.clone(),
+        };
+        let inboxes = builder.inboxes;
+        glommio::spawn_local(async move {
+            let _closed = CloseOnDrop {
+                inboxes: inboxes.clone(),
+                me: me.0,
+            };
+            let inbox = &inboxes[me.0];
+            let mut rings = [0u8; 64];
+            loop {
+                match doorbell.read(&mut rings).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                // Clear before draining: a message pushed after this rings again.
+                inbox.ring_pending.store(false, Ordering::SeqCst);
+                while let Some(envelope) = inbox.queue.pop() {
                     match envelope {
                         Envelope::Request { id, from, body } => {
-                            let senders = senders.clone();
                             let reply = handler(ShardId(from), body);
+                            let inboxes = inboxes.clone();
                             glommio::spawn_local(async move {
                                 let body = reply.await;
-                                // The requester is gone only when it is shutting down; then
-                                // nobody waits for this reply.
-                                let _ = senders.send_to(from, Envelope::Reply { id, body }).await;
+                                // A requester that is gone is shutting down; nobody waits.
+                                inboxes[from].post(Envelope::Reply { id, body });
                             })
                             .detach();
                         }
@@ -124,16 +204,11 @@ impl<Req: Send + 'static, Resp: Send + 'static> Mesh<Req, Resp> {
                         }
                     }
                 }
-                tracing::debug!(peer, "mesh receiver closed");
-            })
-            .detach();
-        }
-        Ok(Mesh {
-            me,
-            senders,
-            shared,
-            handler,
+            }
+            tracing::debug!(shard = me.0, "mesh receiver stopped");
         })
+        .detach();
+        Ok(mesh)
     }
 
     /// This shard.
@@ -143,7 +218,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Mesh<Req, Resp> {
 
     /// Number of shards in the mesh.
     pub fn shards(&self) -> usize {
-        self.senders.nr_consumers()
+        self.inboxes.len()
     }
 
     /// Send `request` to shard `to` and wait for its reply.
@@ -158,12 +233,11 @@ impl<Req: Send + 'static, Resp: Send + 'static> Mesh<Req, Resp> {
         self.shared.next_id.set(id.wrapping_add(1));
         let (tx, rx) = oneshot::channel();
         self.shared.pending.borrow_mut().insert(id, tx);
-        let envelope = Envelope::Request {
+        if !self.inboxes[to.0].post(Envelope::Request {
             id,
             from: self.me.0,
             body: request,
-        };
-        if self.senders.send_to(to.0, envelope).await.is_err() {
+        }) {
             self.shared.pending.borrow_mut().remove(&id);
             return Err(MeshError::ShardGone(to));
         }
@@ -180,7 +254,7 @@ mod tests {
     /// Two shards: each asks the other (and itself) to compute, many requests in flight.
     #[test]
     fn typed_requests_reach_the_owner_and_replies_come_back() {
-        let builder: MeshBuilder<(u64, String), String> = MeshBuilder::new(2, 64);
+        let builder: MeshBuilder<(u64, String), String> = MeshBuilder::new(2).unwrap();
         let mut handles = Vec::new();
         for shard in 0..2 {
             let builder = builder.clone();
@@ -198,7 +272,7 @@ mod tests {
                     assert_eq!(mesh.shards(), 2);
                     let other = ShardId(1 - shard);
                     let mut tasks = Vec::new();
-                    for n in 0..200u64 {
+                    for n in 0..5000u64 {
                         let mesh = mesh.clone();
                         tasks.push(glommio::spawn_local(async move {
                             let to = if n % 4 == 0 { mesh.shard() } else { other };

@@ -10,6 +10,7 @@ mod map;
 pub mod mesh;
 mod shutdown;
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -21,12 +22,14 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use map::{Partition, ShardId, ShardMap, PARTITIONS};
-pub use mesh::{Mesh, MeshBuilder, MeshError};
+pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder, MeshError};
 pub use shutdown::Shutdown;
 
 use crate::accounts::AccountStore;
 use crate::config::Config;
-use crate::net::{self, ActiveConnections, ConnectionLimits, ServerContext, ShardState};
+use crate::net::{
+    self, ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState,
+};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -62,12 +65,14 @@ pub fn serve(config: Config) -> io::Result<()> {
     });
 
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
         let server = server.clone();
         let stop = stop.clone();
         let ready = ready_tx.clone();
+        let moves = moves.clone();
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -77,7 +82,7 @@ pub fn serve(config: Config) -> io::Result<()> {
             .ring_depth(128)
             // Timers fire late while a task is CPU-bound; keep the quantum short (§9).
             .preempt_timer(Duration::from_millis(5))
-            .spawn(move || run_shard(ShardId(index), server, stop, ready))
+            .spawn(move || run_shard(ShardId(index), shards, server, moves, stop, ready))
             .map_err(|e| {
                 io::Error::other(format!("cannot start shard {index} on CPU {cpu}: {e}"))
             })?;
@@ -120,10 +125,41 @@ pub fn serve(config: Config) -> io::Result<()> {
 
 async fn run_shard(
     id: ShardId,
+    shards: usize,
     server: Arc<ServerContext>,
+    moves: MeshBuilder<MovedConnection, ()>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<io::Result<()>>,
 ) {
+    let state = Rc::new(ShardState {
+        server: server.clone(),
+        shutdown: Shutdown::new(),
+        id,
+        map: ShardMap::new(shards),
+        active: ActiveConnections::default(),
+        moves: RefCell::new(None),
+    });
+    // Every shard joins the mesh before anything can fail: a shard that never joined would
+    // leave the others waiting for it.
+    let receiver = Rc::downgrade(&state);
+    let on_move: Handler<MovedConnection, ()> = Rc::new(move |_from, moved| {
+        if let Some(state) = receiver.upgrade() {
+            let guard = state.active.enter();
+            glommio::spawn_local(async move {
+                net::resume_connection(moved, state).await;
+                drop(guard);
+            })
+            .detach();
+        }
+        Box::pin(async {}) as HandlerFuture<()>
+    });
+    match Mesh::join(moves, id, on_move).await {
+        Ok(mesh) => *state.moves.borrow_mut() = Some(Rc::new(mesh)),
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    }
     let sockets = match net::bind_all(&server.config) {
         Ok(s) => s,
         Err(e) => {
@@ -131,36 +167,30 @@ async fn run_shard(
             return;
         }
     };
-    let state = Rc::new(ShardState {
-        server: server.clone(),
-        shutdown: Shutdown::new(),
-    });
-    let active = ActiveConnections::default();
     let mut acceptors = Vec::new();
     for (listener, socket) in sockets {
         acceptors.push(glommio::spawn_local(net::accept_loop(
             listener,
             socket,
             state.clone(),
-            active.clone(),
         )));
     }
     let _ = ready.send(Ok(()));
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(STOP_POLL).await;
     }
-    tracing::debug!(%id, connections = active.count(), "shutting down");
+    tracing::debug!(%id, connections = state.active.count(), "shutting down");
     state.shutdown.fire();
     // The accept loops end on the signal and drop their sockets: no new connections.
     for a in acceptors {
         a.await;
     }
     let deadline = Instant::now() + server.config.timeouts.shutdown_grace;
-    while active.count() > 0 && Instant::now() < deadline {
+    while state.active.count() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
-    if active.count() > 0 {
-        tracing::warn!(%id, connections = active.count(), "grace period over, closing the rest");
+    if state.active.count() > 0 {
+        tracing::warn!(%id, connections = state.active.count(), "grace period over, closing the rest");
     }
 }
 

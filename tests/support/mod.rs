@@ -26,6 +26,8 @@ pub const LISTENERS: [(&str, &str, &str); 7] = [
 pub struct Options {
     pub extra: String,
     pub shards: usize,
+    /// `RINGPOST_LOG` for the server process.
+    pub log: &'static str,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
         Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
+            log: "info",
         }
     }
 }
@@ -44,6 +47,7 @@ pub struct Server {
     pub ports: std::collections::BTreeMap<&'static str, u16>,
     pub child: Option<Child>,
     pub stderr: PathBuf,
+    pub log_level: &'static str,
 }
 
 /// Reserve `n` distinct free ports (held together so they differ, then released).
@@ -84,6 +88,7 @@ impl Server {
             config,
             ports,
             child: None,
+            log_level: opts.log,
         };
         for (user, pass) in [ALICE, BOB] {
             let out = server.cli(&["user", "add", user], Some(pass));
@@ -102,6 +107,7 @@ impl Server {
         let log = std::fs::File::create(&self.stderr).unwrap();
         let child = Command::new(BIN)
             .args(["--config", self.config.to_str().unwrap(), "serve"])
+            .env("RINGPOST_LOG", self.log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
