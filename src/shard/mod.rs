@@ -34,6 +34,9 @@ use crate::net::{
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// How long every shard gets to bind its listeners and report ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Run the server until SIGINT or SIGTERM, then shut down gracefully.
 pub fn serve(config: Config) -> io::Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -90,26 +93,43 @@ pub fn serve(config: Config) -> io::Result<()> {
     }
     drop(ready_tx);
     let mut failure = None;
-    for _ in 0..shards {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
+    let started = Instant::now();
+    let mut ready_shards = 0;
+    while ready_shards < shards && failure.is_none() {
+        match ready_rx.recv_timeout(STOP_POLL) {
+            Ok(Ok(())) => ready_shards += 1,
+            Ok(Err(e)) => failure = Some(e),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                failure = Some(io::Error::other("a shard died during start-up"));
             }
-            Err(_) => {
-                failure.get_or_insert(io::Error::other("a shard died during start-up"));
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::SeqCst) {
+                    // SIGTERM during start-up: stop the shards that did start.
+                    break;
+                }
+                if started.elapsed() > START_TIMEOUT {
+                    failure = Some(io::Error::other(format!(
+                        "only {ready_shards} of {shards} shards started within {}s",
+                        START_TIMEOUT.as_secs()
+                    )));
+                }
             }
         }
     }
     if failure.is_some() {
         stop.store(true, Ordering::SeqCst);
-    } else {
+    } else if ready_shards == shards {
         for l in &server.config.listeners {
             tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
         }
         tracing::info!(shards, hostname = %server.config.hostname, "ringpost ready");
     }
+    let stuck_shards = shards - ready_shards;
     for h in handles {
+        // A shard that never started cannot be joined; the process exits without it.
+        if stuck_shards > 0 && failure.is_some() {
+            break;
+        }
         if h.join().is_err() {
             failure.get_or_insert(io::Error::other("a shard panicked"));
         }
@@ -176,6 +196,7 @@ async fn run_shard(
         )));
     }
     let _ = ready.send(Ok(()));
+    tracing::debug!(%id, "shard ready");
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(STOP_POLL).await;
     }

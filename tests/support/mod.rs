@@ -36,7 +36,7 @@ impl Default for Options {
         Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
-            log: "info",
+            log: "ringpost=debug",
         }
     }
 }
