@@ -50,6 +50,7 @@
 
 pub(crate) mod commit;
 pub mod delivery;
+pub mod import;
 pub mod index;
 pub mod mime;
 pub mod op;

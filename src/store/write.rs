@@ -2,6 +2,7 @@
 //! needs (UIDs, mailbox ids), queues one log record and returns once that record is durable
 //! and applied. Never mutates an index directly: only applying the record does.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::index::{canonical_mailbox, Outcome};
@@ -37,12 +38,31 @@ impl Store {
     /// Make sure `account` exists: on first use it gets INBOX, Sent, Drafts, Trash, Junk and
     /// Archive (RFC 6154). Idempotent.
     pub async fn open_account(&self, account: &str) -> Result<()> {
+        self.open_account_with(account, &HashMap::new()).await
+    }
+
+    /// Like [`Store::open_account`], but a new account's default mailboxes named in
+    /// `uid_validity` get those UIDVALIDITY values (import keeps the original ones).
+    pub async fn open_account_with(
+        &self,
+        account: &str,
+        uid_validity: &HashMap<String, UidValidity>,
+    ) -> Result<()> {
         let account = canonical_account(account)?;
         let p = self.partition(&account).await?;
-        self.ensure_created(&p, &account).await
+        self.ensure_created_with(&p, &account, uid_validity).await
     }
 
     async fn ensure_created(&self, p: &Rc<PartitionStore>, account: &str) -> Result<()> {
+        self.ensure_created_with(p, account, &HashMap::new()).await
+    }
+
+    async fn ensure_created_with(
+        &self,
+        p: &Rc<PartitionStore>,
+        account: &str,
+        validities: &HashMap<String, UidValidity>,
+    ) -> Result<()> {
         let op = p.with_account(account, |a| {
             if a.index.created {
                 return None;
@@ -59,7 +79,10 @@ impl Store {
                     .map(|((name, special), id)| NewMailbox {
                         id: MailboxId(id),
                         name: (*name).to_string(),
-                        uid_validity: UidValidity(uid_validity),
+                        uid_validity: validities
+                            .get(*name)
+                            .copied()
+                            .unwrap_or(UidValidity(uid_validity)),
                         special: *special,
                     })
                     .collect(),
