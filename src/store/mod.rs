@@ -80,6 +80,9 @@ pub use types::{
 use crate::shard::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;
 
+/// The open watch channels of one mailbox.
+type Watchers = Vec<mpsc::UnboundedSender<Change>>;
+
 /// Tunables of a shard's store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -117,7 +120,7 @@ pub(crate) struct Inner {
     opening: glommio::sync::Semaphore,
     queue: RefCell<Vec<commit::Queued>>,
     committing: Cell<bool>,
-    watchers: RefCell<HashMap<(String, MailboxId), Vec<mpsc::UnboundedSender<Change>>>>,
+    watchers: RefCell<HashMap<(String, MailboxId), Watchers>>,
 }
 
 impl Inner {

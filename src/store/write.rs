@@ -275,7 +275,9 @@ impl Store {
             return Err(StoreError::TooLarge(body.len()));
         }
         let summary = MimeSummary::parse(body);
-        let mut groups: Vec<(Rc<PartitionStore>, Vec<(usize, String)>)> = Vec::new();
+        // Per partition: (position in `accounts`, account).
+        type Group = (Rc<PartitionStore>, Vec<(usize, String)>);
+        let mut groups: Vec<Group> = Vec::new();
         for (i, account) in accounts.iter().enumerate() {
             let account = canonical_account(account)?;
             let p = self.partition(&account).await?;
