@@ -33,5 +33,6 @@ pub mod sasl;
 pub mod session;
 pub mod shard;
 pub mod smtp;
+pub mod store;
 pub mod tls;
 pub mod wire;

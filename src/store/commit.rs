@@ -1,0 +1,113 @@
+//! Group commit: every op queued on a shard while a batch is being written joins the next
+//! batch; each batch writes once per dirty partition and `fdatasync`s those files
+//! concurrently (io_uring), then applies the records in log order, answers every waiter and
+//! tells watchers. Nothing is visible to readers before its record is durable. Never decides
+//! what an op means; that is [`super::index`].
+
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use super::index::{Change, Outcome};
+use super::op::Op;
+use super::partition::PartitionStore;
+use super::types::{MailboxId, Result, StoreError};
+use super::Inner;
+
+/// An op waiting for its batch.
+pub struct Queued {
+    pub partition: Rc<PartitionStore>,
+    pub op: Op,
+    pub payload: Vec<u8>,
+    /// Offset of an append's message bytes inside `payload`.
+    pub body_at: usize,
+    pub done: oneshot::Sender<Result<Outcome>>,
+}
+
+/// Log checkpoints are written after this many bytes of log (bounds recovery time).
+pub const CHECKPOINT_EVERY: u64 = 64 << 20;
+
+fn io_error(e: &StoreError) -> StoreError {
+    StoreError::Io(std::io::Error::other(e.to_string()))
+}
+
+/// Runs while there is work; started by the first op queued while it is not running.
+pub async fn run(inner: Rc<Inner>) {
+    loop {
+        // Let every task that is ready to queue an op do so before the batch is cut.
+        futures_lite::future::yield_now().await;
+        let batch = std::mem::take(&mut *inner.queue.borrow_mut());
+        if batch.is_empty() {
+            inner.committing.set(false);
+            return;
+        }
+        // Group by partition, keeping queue order inside each group.
+        let mut groups: Vec<(Rc<PartitionStore>, Vec<Queued>)> = Vec::new();
+        for q in batch {
+            match groups.iter_mut().find(|(p, _)| Rc::ptr_eq(p, &q.partition)) {
+                Some((_, items)) => items.push(q),
+                None => groups.push((q.partition.clone(), vec![q])),
+            }
+        }
+        let mut writes = Vec::new();
+        for (p, items) in groups {
+            let taken = p.writer.borrow_mut().take();
+            let Some(mut writer) = taken.filter(|_| !p.poisoned.get()) else {
+                fail(&p, items, &StoreError::Closed);
+                continue;
+            };
+            let payloads: Vec<&[u8]> = items.iter().map(|q| q.payload.as_slice()).collect();
+            let prepared = writer.prepare(&payloads).await;
+            *p.writer.borrow_mut() = Some(writer);
+            match prepared {
+                Ok(mut prep) => {
+                    if let Some((n, file)) = prep.new_segment.take() {
+                        p.segments.borrow_mut().insert(n, file);
+                    }
+                    let records = prep.records.clone();
+                    let bytes: u64 = items.iter().map(|q| q.payload.len() as u64).sum();
+                    p.bytes_since_checkpoint
+                        .set(p.bytes_since_checkpoint.get() + bytes);
+                    writes.push((p, items, records, glommio::spawn_local(prep.write())));
+                }
+                Err(e) => {
+                    p.poisoned.set(true);
+                    fail(&p, items, &e);
+                }
+            }
+        }
+        for (p, items, records, write) in writes {
+            if let Err(e) = write.await {
+                tracing::error!(partition = p.id.index(), error = %e, "log write failed");
+                p.poisoned.set(true);
+                fail(&p, items, &e);
+                continue;
+            }
+            let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
+            for (q, pos) in items.into_iter().zip(records) {
+                let body = matches!(q.op, Op::Append { .. })
+                    .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
+                let (outcome, ev) = p.apply(pos, &q.op, body);
+                events.extend(ev);
+                // The waiter may have given up (its task was dropped); the op stands.
+                let _ = q.done.send(Ok(outcome));
+            }
+            inner.notify(events);
+            if p.bytes_since_checkpoint.get() >= CHECKPOINT_EVERY {
+                if let Err(e) = p.checkpoint() {
+                    tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
+                }
+            }
+            if let Err(e) = p.evict(inner.config.max_loaded_accounts) {
+                tracing::warn!(partition = p.id.index(), error = %e, "eviction failed");
+            }
+        }
+    }
+}
+
+fn fail(p: &PartitionStore, items: Vec<Queued>, e: &StoreError) {
+    for q in items {
+        p.release(&q.op);
+        let _ = q.done.send(Err(io_error(e)));
+    }
+}

@@ -1,0 +1,314 @@
+//! Maildir import (`ringpost import maildir <address> <path>`): folders (the Maildir root is
+//! INBOX; Maildir++ `.Sent`, `.Work.2024` and plain `Sent/`, `Work/2024/` subfolders), flags
+//! from the `:2,` info (RFC-less but universal: D F P R S T), internal date from the file's
+//! mtime, and — with a Dovecot `dovecot-uidlist` — the original UIDVALIDITY and UIDs, so IMAP
+//! clients keep their caches. Reads the Maildir with blocking calls (an offline tool) and
+//! appends through the store with many appends in flight, so group commit batches them.
+//! Never modifies or deletes anything in the Maildir.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
+use super::{canonical_account, Store};
+
+/// Appends kept in flight at once.
+const WINDOW: usize = 64;
+
+/// Progress, reported after each message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress<'a> {
+    pub folder: &'a str,
+    /// Messages imported so far, over all folders.
+    pub done: u64,
+    /// Messages found, over all folders.
+    pub total: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub folders: usize,
+    pub messages: u64,
+    pub bytes: u64,
+    /// Messages whose original UID could not be kept (below the mailbox's UIDNEXT).
+    pub renumbered: u64,
+}
+
+struct Folder {
+    name: String,
+    dir: PathBuf,
+    uid_validity: Option<UidValidity>,
+    /// Base file name (before `:`) → UID.
+    uids: HashMap<String, u32>,
+}
+
+/// A Dovecot `dovecot-uidlist`: header `3 V<validity> N<next> ...` (or v1 `1 <v> <n>`),
+/// then `<uid> [fields] :<base name>` (v3) or `<uid> <base name>` (v1) lines.
+pub fn parse_uidlist(text: &str) -> (Option<UidValidity>, HashMap<String, u32>) {
+    let mut lines = text.lines();
+    let mut validity = None;
+    if let Some(header) = lines.next() {
+        let mut f = header.split_whitespace();
+        match f.next() {
+            Some("1") => validity = f.next().and_then(|v| v.parse().ok()).map(UidValidity),
+            Some(_) => {
+                validity = f
+                    .find_map(|x| x.strip_prefix('V'))
+                    .and_then(|v| v.parse().ok())
+                    .map(UidValidity);
+            }
+            None => {}
+        }
+    }
+    let mut uids = HashMap::new();
+    for line in lines {
+        let Some((uid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(uid) = uid.parse::<u32>() else {
+            continue;
+        };
+        let name = match rest.find(':') {
+            Some(i) => &rest[i + 1..],
+            None => rest.trim(),
+        };
+        uids.insert(name.trim().to_string(), uid);
+    }
+    (validity, uids)
+}
+
+/// Flags from a Maildir file name's `:2,` info.
+pub fn flags_of(file_name: &str) -> Flags {
+    let mut system = SystemFlags::NONE;
+    let mut keywords = Vec::new();
+    if let Some((_, info)) = file_name.rsplit_once(":2,") {
+        for c in info.chars() {
+            match c {
+                'D' => system = system.union(SystemFlags::DRAFT),
+                'F' => system = system.union(SystemFlags::FLAGGED),
+                'P' => keywords.push("$Forwarded".to_string()),
+                'R' => system = system.union(SystemFlags::ANSWERED),
+                'S' => system = system.union(SystemFlags::SEEN),
+                'T' => system = system.union(SystemFlags::DELETED),
+                _ => {}
+            }
+        }
+    }
+    Flags::new(system, keywords)
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() || dir.join("new").is_dir()
+}
+
+fn folder(name: String, dir: PathBuf) -> Folder {
+    let (uid_validity, uids) = std::fs::read_to_string(dir.join("dovecot-uidlist"))
+        .map(|t| parse_uidlist(&t))
+        .unwrap_or_default();
+    Folder {
+        name,
+        dir,
+        uid_validity,
+        uids,
+    }
+}
+
+fn find_folders(root: &Path) -> Result<Vec<Folder>> {
+    let mut out = Vec::new();
+    if is_maildir(root) {
+        out.push(folder("INBOX".into(), root.to_path_buf()));
+    }
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if !path.is_dir() || matches!(name.as_str(), "cur" | "new" | "tmp") {
+                continue;
+            }
+            let full = if let Some(plus) = name.strip_prefix('.').filter(|_| prefix.is_empty()) {
+                // Maildir++: `.Work.2024` is Work/2024.
+                if plus.is_empty() || plus.starts_with('.') {
+                    continue;
+                }
+                plus.replace('.', "/")
+            } else if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if is_maildir(&path) {
+                out.push(folder(full.clone(), path.clone()));
+            }
+            if !name.starts_with('.') {
+                stack.push((path, full));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Mail {
+    path: PathBuf,
+    uid: Option<u32>,
+    flags: Flags,
+}
+
+fn messages_of(f: &Folder) -> Result<Vec<Mail>> {
+    let mut v = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(rd) = std::fs::read_dir(f.dir.join(sub)) else {
+            continue;
+        };
+        for e in rd {
+            let e = e?;
+            if !e.file_type()?.is_file() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let base = name.split(':').next().unwrap_or(&name).to_string();
+            v.push(Mail {
+                path: e.path(),
+                uid: f.uids.get(&base).copied(),
+                flags: flags_of(&name),
+            });
+        }
+    }
+    // Listed UIDs first and ascending (UIDs are reserved in that order), then the rest.
+    v.sort_by(|a, b| match (a.uid, b.uid) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.path.cmp(&b.path),
+    });
+    Ok(v)
+}
+
+fn mtime(path: &Path) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// Import the Maildir at `path` into `account` (created if new), calling `progress` after
+/// every message. Must run on the account's home shard.
+pub async fn maildir(
+    store: &Store,
+    account: &str,
+    path: &Path,
+    mut progress: impl FnMut(&Progress<'_>),
+) -> Result<Report> {
+    let account = canonical_account(account)?;
+    let folders = find_folders(path)?;
+    let mut plan = Vec::new();
+    for f in &folders {
+        plan.push(messages_of(f)?);
+    }
+    let total: u64 = plan.iter().map(|m| m.len() as u64).sum();
+    // A new account takes its mailboxes' original UIDVALIDITY values.
+    let validities: HashMap<String, UidValidity> = folders
+        .iter()
+        .filter_map(|f| f.uid_validity.map(|v| (f.name.clone(), v)))
+        .collect();
+    store.open_account_with(&account, &validities).await?;
+    let mut report = Report {
+        folders: folders.len(),
+        ..Report::default()
+    };
+    for (f, mails) in folders.iter().zip(plan) {
+        if store.mailbox_id(&account, &f.name).await.is_err() {
+            store
+                .create_mailbox_with(&account, &f.name, f.uid_validity)
+                .await?;
+        }
+        let mut next = store.status(&account, &f.name).await?.uid_next.0;
+        let mut window = VecDeque::new();
+        for m in mails {
+            let bytes = std::fs::read(&m.path)?;
+            let date = mtime(&m.path);
+            report.bytes += bytes.len() as u64;
+            let uid = match m.uid {
+                Some(u) if u >= next => {
+                    next = u + 1;
+                    Some(Uid(u))
+                }
+                Some(_) => {
+                    report.renumbered += 1;
+                    None
+                }
+                None => None,
+            };
+            let (store, account, name) = (store.clone(), account.clone(), f.name.clone());
+            // Tasks start in spawn order, so UIDs are reserved in this (ascending) order.
+            window.push_back(glommio::spawn_local(async move {
+                match uid {
+                    Some(uid) => {
+                        store
+                            .append_with_uid(&account, &name, uid, &bytes, m.flags, date)
+                            .await
+                    }
+                    None => store.append(&account, &name, &bytes, m.flags, date).await,
+                }
+            }));
+            if window.len() >= WINDOW {
+                if let Some(t) = window.pop_front() {
+                    t.await?;
+                    report.messages += 1;
+                    progress(&Progress {
+                        folder: &f.name,
+                        done: report.messages,
+                        total,
+                    });
+                }
+            }
+        }
+        while let Some(t) = window.pop_front() {
+            t.await?;
+            report.messages += 1;
+            progress(&Progress {
+                folder: &f.name,
+                done: report.messages,
+                total,
+            });
+        }
+    }
+    if report.messages != total {
+        return Err(StoreError::corrupt("import", "message count mismatch"));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uidlist_v3_and_v1() {
+        let (v, u) = parse_uidlist("3 V1234 N5 G0123\n1 :a.M1\n4 W10 S9 :b.M2\n");
+        assert_eq!(v, Some(UidValidity(1234)));
+        assert_eq!(u.get("a.M1"), Some(&1));
+        assert_eq!(u.get("b.M2"), Some(&4));
+        let (v, u) = parse_uidlist("1 99 3\n2 c.M3\n");
+        assert_eq!(v, Some(UidValidity(99)));
+        assert_eq!(u.get("c.M3"), Some(&2));
+    }
+
+    #[test]
+    fn maildir_info_flags() {
+        let f = flags_of("123.M1.host:2,FPRST");
+        assert_eq!(
+            f.system,
+            SystemFlags::FLAGGED
+                .union(SystemFlags::ANSWERED)
+                .union(SystemFlags::SEEN)
+                .union(SystemFlags::DELETED)
+        );
+        assert_eq!(f.keywords, vec!["$Forwarded".to_string()]);
+        assert_eq!(flags_of("123.M1.host"), Flags::default());
+    }
+}

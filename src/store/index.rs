@@ -1,0 +1,591 @@
+//! The per-account index: mailboxes, and per message its UID, flags, modseq, dates, size,
+//! where its bytes are, and its MIME summary. Applying a log [`Op`] to it is the only way it
+//! changes, at run time and in recovery alike. It is written to disk with rkyv and validated
+//! with bytecheck when read back (the trust boundary: [`IndexFile::open`]). Never does IO
+//! itself beyond the byte encodings; the partition decides when files are written.
+
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+use super::mime::MimeSummary;
+use super::op::{NewMailbox, Op};
+use super::types::{
+    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+};
+
+/// Where a message's bytes are: segment number, byte offset in it, length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct BodyRef {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// One message in a mailbox.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct MessageEntry {
+    pub uid: Uid,
+    pub flags: Flags,
+    /// Seconds since the Unix epoch (RFC 9051 §2.3.3).
+    pub internal_date: i64,
+    pub size: u32,
+    pub modseq: ModSeq,
+    pub body: BodyRef,
+    pub summary: MimeSummary,
+}
+
+/// One mailbox and its messages, sorted by UID.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub name: String,
+    pub special: Option<SpecialUse>,
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: Vec<MessageEntry>,
+}
+
+impl Mailbox {
+    fn new(m: &NewMailbox) -> Mailbox {
+        Mailbox {
+            id: m.id,
+            name: m.name.clone(),
+            special: m.special,
+            uid_validity: m.uid_validity,
+            uid_next: Uid(1),
+            highest_modseq: ModSeq(1),
+            messages: Vec::new(),
+        }
+    }
+
+    /// The position of `uid`, or where it would go.
+    pub fn find(&self, uid: Uid) -> std::result::Result<usize, usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid)
+    }
+
+    pub fn get(&self, uid: Uid) -> Option<&MessageEntry> {
+        self.find(uid).ok().map(|i| &self.messages[i])
+    }
+
+    fn bump(&mut self) -> ModSeq {
+        self.highest_modseq = ModSeq(self.highest_modseq.0 + 1);
+        self.highest_modseq
+    }
+}
+
+/// An account's whole index.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct AccountIndex {
+    pub account: String,
+    /// The sequence number of the last log record applied: replay skips records up to it.
+    pub applied_seq: u64,
+    /// True once the account's `CreateAccount` record has been applied.
+    pub created: bool,
+    pub next_mailbox_id: u32,
+    pub last_uid_validity: u32,
+    pub mailboxes: Vec<Mailbox>,
+    pub subscriptions: Vec<String>,
+}
+
+/// What a mailbox's watchers are told (for IMAP IDLE / NOTIFY and POP3 later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Exists {
+        uid: Uid,
+    },
+    Expunged {
+        uid: Uid,
+    },
+    Flags {
+        uid: Uid,
+        flags: Flags,
+        modseq: ModSeq,
+    },
+    Renamed {
+        name: String,
+    },
+    Deleted,
+}
+
+/// The result of applying one op to one account, handed back to the op's caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    /// The op was valid when queued but lost a race with an earlier op in the log (for
+    /// example its mailbox was deleted first); nothing changed.
+    MailboxGone,
+    MailboxExists,
+    Flags(Vec<(Uid, Flags, ModSeq)>),
+    Copied(Vec<(Uid, Uid)>),
+    Expunged(Vec<Uid>),
+}
+
+/// Canonical mailbox name: `INBOX` in any case is `INBOX` (RFC 9051 §5.1).
+pub fn canonical_mailbox(name: &str) -> Result<String> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name.starts_with('/')
+        || name.ends_with('/')
+        || name.contains("//")
+        || name.chars().any(|c| c.is_control() || c == '*' || c == '%');
+    if bad {
+        return Err(StoreError::InvalidMailboxName);
+    }
+    if name.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".to_string());
+    }
+    if let Some(rest) = name.get(..6).filter(|p| p.eq_ignore_ascii_case("INBOX/")) {
+        let _ = rest;
+        return Ok(format!("INBOX/{}", &name[6..]));
+    }
+    Ok(name.to_string())
+}
+
+impl AccountIndex {
+    /// An account that does not exist yet (no `CreateAccount` applied).
+    pub fn empty(account: &str) -> AccountIndex {
+        AccountIndex {
+            account: account.to_string(),
+            applied_seq: 0,
+            created: false,
+            next_mailbox_id: 1,
+            last_uid_validity: 0,
+            mailboxes: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
+
+    pub fn mailbox(&self, name: &str) -> Option<&Mailbox> {
+        self.mailboxes.iter().find(|m| m.name == name)
+    }
+
+    pub fn mailbox_by_id(&self, id: MailboxId) -> Option<&Mailbox> {
+        self.mailboxes.iter().find(|m| m.id == id)
+    }
+
+    fn mailbox_mut(&mut self, id: MailboxId) -> Option<&mut Mailbox> {
+        self.mailboxes.iter_mut().find(|m| m.id == id)
+    }
+
+    /// Bytes of all messages in all mailboxes.
+    pub fn size(&self) -> u64 {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| &m.messages)
+            .map(|e| u64::from(e.size))
+            .sum()
+    }
+
+    fn add_mailbox(&mut self, m: &NewMailbox) -> Outcome {
+        if self.mailbox(&m.name).is_some() || self.mailbox_by_id(m.id).is_some() {
+            return Outcome::MailboxExists;
+        }
+        self.next_mailbox_id = self.next_mailbox_id.max(m.id.0 + 1);
+        self.last_uid_validity = self.last_uid_validity.max(m.uid_validity.0);
+        self.mailboxes.push(Mailbox::new(m));
+        Outcome::Done
+    }
+
+    /// Apply one log record's op. `body` is where an append's bytes are; `events` collects
+    /// what watchers of each mailbox are told. The caller skips records with
+    /// `seq <= applied_seq` (already in this index) and only calls this for accounts the op
+    /// names.
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        op: &Op,
+        body: Option<BodyRef>,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        self.applied_seq = self.applied_seq.max(seq);
+        match op {
+            Op::CreateAccount { mailboxes, .. } => {
+                if !self.created {
+                    self.created = true;
+                    for m in mailboxes {
+                        self.add_mailbox(m);
+                    }
+                }
+                Outcome::Done
+            }
+            Op::CreateMailbox { mailbox, .. } => self.add_mailbox(mailbox),
+            Op::RenameMailbox { id, name, .. } => {
+                if self.mailbox(name).is_some() {
+                    return Outcome::MailboxExists;
+                }
+                let Some(old) = self.mailbox_by_id(*id).map(|m| m.name.clone()) else {
+                    return Outcome::MailboxGone;
+                };
+                // Inferior names move with their parent (RFC 9051 §6.3.6).
+                let prefix = format!("{old}/");
+                for m in &mut self.mailboxes {
+                    if m.id == *id {
+                        m.name = name.clone();
+                        events.push((m.id, Change::Renamed { name: name.clone() }));
+                    } else if let Some(rest) = m.name.strip_prefix(&prefix) {
+                        m.name = format!("{name}/{rest}");
+                        events.push((
+                            m.id,
+                            Change::Renamed {
+                                name: m.name.clone(),
+                            },
+                        ));
+                    }
+                }
+                Outcome::Done
+            }
+            Op::DeleteMailbox { id, .. } => {
+                let before = self.mailboxes.len();
+                self.mailboxes.retain(|m| m.id != *id);
+                if self.mailboxes.len() == before {
+                    return Outcome::MailboxGone;
+                }
+                events.push((*id, Change::Deleted));
+                Outcome::Done
+            }
+            Op::Subscribe {
+                name, subscribed, ..
+            } => {
+                let pos = self.subscriptions.binary_search(name);
+                match (pos, subscribed) {
+                    (Err(i), true) => self.subscriptions.insert(i, name.clone()),
+                    (Ok(i), false) => {
+                        self.subscriptions.remove(i);
+                    }
+                    _ => {}
+                }
+                Outcome::Done
+            }
+            Op::Append {
+                internal_date,
+                summary,
+                copies,
+            } => {
+                let Some(body) = body else {
+                    return Outcome::MailboxGone;
+                };
+                let mut outcome = Outcome::MailboxGone;
+                let me = self.account.clone();
+                for c in copies.iter().filter(|c| c.account == me) {
+                    let Some(mb) = self.mailbox_mut(c.mailbox) else {
+                        continue;
+                    };
+                    if c.uid < mb.uid_next {
+                        // Two appends raced for the same UID: cannot happen with reservations;
+                        // kept as a guard so the index can never hold a UID twice.
+                        continue;
+                    }
+                    mb.uid_next = Uid(c.uid.0 + 1);
+                    let modseq = mb.bump();
+                    mb.messages.push(MessageEntry {
+                        uid: c.uid,
+                        flags: c.flags.clone(),
+                        internal_date: *internal_date,
+                        size: body.len,
+                        modseq,
+                        body,
+                        summary: summary.clone(),
+                    });
+                    events.push((mb.id, Change::Exists { uid: c.uid }));
+                    outcome = Outcome::Done;
+                }
+                outcome
+            }
+            Op::Copy {
+                from,
+                to,
+                uids,
+                expunge_source,
+                ..
+            } => {
+                let Some(src) = self.mailbox_by_id(*from) else {
+                    return Outcome::MailboxGone;
+                };
+                let copied: Vec<(Uid, MessageEntry)> = uids
+                    .iter()
+                    .filter_map(|(s, d)| src.get(*s).map(|e| (*d, e.clone())))
+                    .collect();
+                let Some(dst) = self.mailbox_mut(*to) else {
+                    return Outcome::MailboxGone;
+                };
+                let mut pairs = Vec::new();
+                for (new_uid, mut entry) in copied {
+                    if new_uid < dst.uid_next {
+                        continue;
+                    }
+                    let old_uid = entry.uid;
+                    dst.uid_next = Uid(new_uid.0 + 1);
+                    entry.uid = new_uid;
+                    entry.modseq = dst.bump();
+                    dst.messages.push(entry);
+                    events.push((*to, Change::Exists { uid: new_uid }));
+                    pairs.push((old_uid, new_uid));
+                }
+                if *expunge_source {
+                    let gone: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
+                    self.remove(*from, &gone, events);
+                }
+                Outcome::Copied(pairs)
+            }
+            Op::SetFlags {
+                mailbox,
+                uids,
+                mode,
+                flags,
+                ..
+            } => {
+                let Some(mb) = self.mailbox_mut(*mailbox) else {
+                    return Outcome::MailboxGone;
+                };
+                let mut changed = Vec::new();
+                let mut next = None;
+                for uid in uids {
+                    let Ok(i) = mb.find(*uid) else { continue };
+                    let new = mb.messages[i].flags.apply(*mode, flags);
+                    if new == mb.messages[i].flags {
+                        continue;
+                    }
+                    // One modseq for the whole operation (RFC 7162 §3.1.3 allows it).
+                    let modseq = *next.get_or_insert_with(|| mb.bump());
+                    let e = &mut mb.messages[i];
+                    e.flags = new.clone();
+                    e.modseq = modseq;
+                    events.push((
+                        *mailbox,
+                        Change::Flags {
+                            uid: *uid,
+                            flags: new.clone(),
+                            modseq,
+                        },
+                    ));
+                    changed.push((*uid, new, modseq));
+                }
+                Outcome::Flags(changed)
+            }
+            Op::Expunge { mailbox, uids, .. } => {
+                if self.mailbox_by_id(*mailbox).is_none() {
+                    return Outcome::MailboxGone;
+                }
+                Outcome::Expunged(self.remove(*mailbox, uids, events))
+            }
+        }
+    }
+
+    fn remove(
+        &mut self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Vec<Uid> {
+        let Some(mb) = self.mailbox_mut(mailbox) else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        mb.messages.retain(|e| {
+            // Ops carry their UIDs sorted and unique (see `sorted_uids`).
+            let hit = uids.binary_search(&e.uid).is_ok();
+            if hit {
+                gone.push(e.uid);
+            }
+            !hit
+        });
+        if !gone.is_empty() {
+            mb.bump();
+        }
+        for uid in &gone {
+            events.push((mailbox, Change::Expunged { uid: *uid }));
+        }
+        gone
+    }
+
+    /// UIDs of messages flagged `\Deleted` (what a plain EXPUNGE removes).
+    pub fn deleted_uids(&self, mailbox: MailboxId) -> Vec<Uid> {
+        self.mailbox_by_id(mailbox)
+            .map(|mb| {
+                mb.messages
+                    .iter()
+                    .filter(|e| e.flags.system.contains(SystemFlags::DELETED))
+                    .map(|e| e.uid)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The index file's bytes: `RPIDX001`, CRC-32C of the archive, its length, the archive.
+    pub fn to_file_bytes(&self) -> Result<Vec<u8>> {
+        let archived = rkyv::to_bytes::<rancor::Error>(self)
+            .map_err(|e| StoreError::corrupt("index encoding", e))?;
+        let len =
+            u32::try_from(archived.len()).map_err(|_| StoreError::TooLarge(archived.len()))?;
+        let mut out = Vec::with_capacity(INDEX_HEADER + archived.len());
+        out.extend_from_slice(INDEX_MAGIC);
+        out.extend_from_slice(&crc32c::crc32c(&archived).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&archived);
+        Ok(out)
+    }
+
+    /// Read an index file's bytes back into an owned index, validating them first.
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<AccountIndex> {
+        let file = IndexFile::open(bytes)?;
+        rkyv::deserialize::<AccountIndex, rancor::Error>(file.archived())
+            .map_err(|e| StoreError::corrupt("index file", e))
+    }
+}
+
+const INDEX_MAGIC: &[u8; 8] = b"RPIDX001";
+const INDEX_HEADER: usize = 16;
+
+/// A validated, archived index read in place (no deserialization): lookups go straight to
+/// the bytes. Construction is the trust boundary: framing, CRC and bytecheck are all checked.
+pub struct IndexFile {
+    bytes: AlignedVec<16>,
+}
+
+impl IndexFile {
+    pub fn open(raw: &[u8]) -> Result<IndexFile> {
+        if raw.len() < INDEX_HEADER || &raw[..8] != INDEX_MAGIC {
+            return Err(StoreError::corrupt("index file", "bad magic"));
+        }
+        let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+        let (crc, len) = (word(8), word(12) as usize);
+        let body = raw
+            .get(INDEX_HEADER..INDEX_HEADER + len)
+            .ok_or_else(|| StoreError::corrupt("index file", "truncated"))?;
+        if crc32c::crc32c(body) != crc {
+            return Err(StoreError::corrupt("index file", "checksum mismatch"));
+        }
+        let mut bytes = AlignedVec::<16>::with_capacity(len);
+        bytes.extend_from_slice(body);
+        rkyv::access::<ArchivedAccountIndex, rancor::Error>(&bytes)
+            .map_err(|e| StoreError::corrupt("index file", e))?;
+        Ok(IndexFile { bytes })
+    }
+
+    #[allow(unsafe_code)]
+    pub fn archived(&self) -> &ArchivedAccountIndex {
+        // SAFETY: `open` validated exactly these bytes with `rkyv::access` (bytecheck), and
+        // `bytes` is private and never mutated afterwards.
+        unsafe { rkyv::access_unchecked::<ArchivedAccountIndex>(&self.bytes) }
+    }
+
+    /// Look a message up in place by mailbox name and UID.
+    pub fn lookup(&self, mailbox: &str, uid: Uid) -> Option<&ArchivedMessageEntry> {
+        let mb = self
+            .archived()
+            .mailboxes
+            .iter()
+            .find(|m| m.name.as_str() == mailbox)?;
+        let i = mb
+            .messages
+            .binary_search_by_key(&uid.0, |e| e.uid.0.to_native())
+            .ok()?;
+        mb.messages.get(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::op::AppendCopy;
+    use crate::store::types::FlagMode;
+
+    fn account_with(n: u32) -> AccountIndex {
+        let mut a = AccountIndex::empty("a@x.y");
+        let mut ev = Vec::new();
+        let op = Op::CreateAccount {
+            account: "a@x.y".into(),
+            mailboxes: vec![NewMailbox {
+                id: MailboxId(1),
+                name: "INBOX".into(),
+                uid_validity: UidValidity(77),
+                special: None,
+            }],
+        };
+        a.apply(1, &op, None, &mut ev);
+        for i in 0..n {
+            let op = Op::Append {
+                internal_date: 1000 + i64::from(i),
+                summary: MimeSummary::parse(format!("Subject: {i}\r\n\r\nx").as_bytes()),
+                copies: vec![AppendCopy {
+                    account: "a@x.y".into(),
+                    mailbox: MailboxId(1),
+                    uid: Uid(i + 1),
+                    flags: Flags::default(),
+                }],
+            };
+            let body = BodyRef {
+                segment: 1,
+                offset: u64::from(i) * 100,
+                len: 50 + i,
+            };
+            a.apply(2 + u64::from(i), &op, Some(body), &mut ev);
+        }
+        a
+    }
+
+    #[test]
+    fn index_file_round_trips_and_reads_in_place() {
+        let a = account_with(10);
+        let bytes = a.to_file_bytes().unwrap();
+        assert_eq!(AccountIndex::from_file_bytes(&bytes).unwrap(), a);
+        let f = IndexFile::open(&bytes).unwrap();
+        let e = f.lookup("INBOX", Uid(4)).unwrap();
+        assert_eq!(e.size.to_native(), 53);
+        assert_eq!(e.body.offset.to_native(), 300);
+        assert!(f.lookup("INBOX", Uid(11)).is_none());
+        assert!(f.lookup("Sent", Uid(1)).is_none());
+    }
+
+    #[test]
+    fn every_corrupted_byte_of_an_index_file_is_detected() {
+        let bytes = account_with(3).to_file_bytes().unwrap();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                matches!(IndexFile::open(&bad), Err(StoreError::Corrupt { .. })),
+                "byte {i}"
+            );
+        }
+        assert!(IndexFile::open(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn flags_bump_modseq_once_per_op_and_only_on_change() {
+        let mut a = account_with(3);
+        let mut ev = Vec::new();
+        let hms = a.mailboxes[0].highest_modseq;
+        let op = Op::SetFlags {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: vec![Uid(1), Uid(3), Uid(9)],
+            mode: FlagMode::Add,
+            flags: Flags::system(SystemFlags::SEEN),
+        };
+        let out = a.apply(100, &op, None, &mut ev);
+        let m = ModSeq(hms.0 + 1);
+        assert_eq!(
+            out,
+            Outcome::Flags(vec![
+                (Uid(1), Flags::system(SystemFlags::SEEN), m),
+                (Uid(3), Flags::system(SystemFlags::SEEN), m)
+            ])
+        );
+        assert_eq!(a.apply(101, &op, None, &mut ev), Outcome::Flags(vec![]));
+        assert_eq!(a.mailboxes[0].highest_modseq, m);
+    }
+
+    #[test]
+    fn inbox_is_case_insensitive_and_bad_names_are_refused() {
+        assert_eq!(canonical_mailbox("inBox").unwrap(), "INBOX");
+        assert_eq!(canonical_mailbox("inbox/x").unwrap(), "INBOX/x");
+        assert_eq!(canonical_mailbox("Work/2024").unwrap(), "Work/2024");
+        for bad in ["", "/a", "a/", "a//b", "a*", "a%b", "a\u{1}"] {
+            assert!(canonical_mailbox(bad).is_err(), "{bad:?}");
+        }
+    }
+}

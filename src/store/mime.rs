@@ -1,0 +1,287 @@
+//! The MIME summary kept in the index: ENVELOPE fields and the BODYSTRUCTURE tree with byte
+//! offsets, parsed once at delivery with mail-parser (RFC 9051 §7.5.2). It never re-parses a
+//! stored message and never formats IMAP responses; the IMAP module renders from this.
+
+use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
+
+/// One address of an ENVELOPE field: display name, local part and domain.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct EnvelopeAddress {
+    pub name: Option<String>,
+    pub mailbox: Option<String>,
+    pub host: Option<String>,
+}
+
+/// The ENVELOPE fields (RFC 9051 §7.5.2). Date, subject and ids are the raw header values.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct Envelope {
+    pub date: Option<String>,
+    pub subject: Option<String>,
+    pub from: Vec<EnvelopeAddress>,
+    pub sender: Vec<EnvelopeAddress>,
+    pub reply_to: Vec<EnvelopeAddress>,
+    pub to: Vec<EnvelopeAddress>,
+    pub cc: Vec<EnvelopeAddress>,
+    pub bcc: Vec<EnvelopeAddress>,
+    pub in_reply_to: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// A MIME parameter (`charset=utf-8`).
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Param {
+    pub name: String,
+    pub value: String,
+}
+
+/// One MIME part. Parts are stored flat in pre-order; `parent` is the index of the enclosing
+/// part (`None` for the root), so the BODYSTRUCTURE tree is rebuilt without recursion in the
+/// archived type. Offsets are byte offsets in the whole message, for `BODY[1.2]` fetches.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct PartSummary {
+    pub parent: Option<u32>,
+    pub media_type: String,
+    pub subtype: String,
+    pub params: Vec<Param>,
+    pub id: Option<String>,
+    pub description: Option<String>,
+    pub encoding: Option<String>,
+    pub disposition: Option<String>,
+    pub header_offset: u32,
+    pub body_offset: u32,
+    pub body_end: u32,
+    /// Lines in the body (text/* and message/rfc822 parts, RFC 9051 §7.5.2).
+    pub lines: u32,
+}
+
+/// What the index keeps of a message's MIME structure.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct MimeSummary {
+    pub envelope: Envelope,
+    pub parts: Vec<PartSummary>,
+}
+
+impl MimeSummary {
+    /// Parse `raw` once. A message mail-parser cannot read gets an empty envelope and a single
+    /// `text/plain` part covering everything, so delivery never fails on bad MIME.
+    pub fn parse(raw: &[u8]) -> MimeSummary {
+        let Some(message) = MessageParser::default().parse(raw) else {
+            return MimeSummary::opaque(raw);
+        };
+        let envelope = Envelope {
+            date: raw_header(&message, "Date"),
+            subject: raw_header(&message, "Subject"),
+            from: addresses(message.from()),
+            sender: addresses(message.sender()),
+            reply_to: addresses(message.reply_to()),
+            to: addresses(message.to()),
+            cc: addresses(message.cc()),
+            bcc: addresses(message.bcc()),
+            in_reply_to: raw_header(&message, "In-Reply-To"),
+            message_id: raw_header(&message, "Message-ID"),
+        };
+        let mut parts = Vec::new();
+        walk(&message, raw, 0, None, &mut parts, 0);
+        if parts.is_empty() {
+            return MimeSummary {
+                envelope,
+                parts: MimeSummary::opaque(raw).parts,
+            };
+        }
+        MimeSummary { envelope, parts }
+    }
+
+    fn opaque(raw: &[u8]) -> MimeSummary {
+        let len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
+        MimeSummary {
+            envelope: Envelope::default(),
+            parts: vec![PartSummary {
+                parent: None,
+                media_type: "text".into(),
+                subtype: "plain".into(),
+                params: Vec::new(),
+                id: None,
+                description: None,
+                encoding: None,
+                disposition: None,
+                header_offset: 0,
+                body_offset: 0,
+                body_end: len,
+                lines: count_lines(raw),
+            }],
+        }
+    }
+}
+
+fn raw_header(message: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    message.header_raw(name).map(|v| v.trim().to_string())
+}
+
+fn addresses(address: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
+    let Some(address) = address else {
+        return Vec::new();
+    };
+    address
+        .iter()
+        .map(|a| {
+            let (mailbox, host) = match a.address() {
+                Some(addr) => match addr.rsplit_once('@') {
+                    Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
+                    None => (Some(addr.to_string()), None),
+                },
+                None => (None, None),
+            };
+            EnvelopeAddress {
+                name: a.name().map(str::to_string),
+                mailbox,
+                host,
+            }
+        })
+        .collect()
+}
+
+fn count_lines(bytes: &[u8]) -> u32 {
+    u32::try_from(memchr::memchr_iter(b'\n', bytes).count()).unwrap_or(u32::MAX)
+}
+
+/// Nesting limit for message/rfc822 inside multiparts: beyond it a part is kept as a leaf.
+const MAX_DEPTH: usize = 16;
+
+fn walk(
+    message: &mail_parser::Message<'_>,
+    raw: &[u8],
+    part_id: usize,
+    parent: Option<u32>,
+    out: &mut Vec<PartSummary>,
+    depth: usize,
+) {
+    let Some(part) = message.parts.get(part_id) else {
+        return;
+    };
+    let me = u32::try_from(out.len()).unwrap_or(u32::MAX);
+    let (media_type, subtype, params) = match part.content_type() {
+        Some(ct) => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("plain").to_ascii_lowercase(),
+            ct.attributes()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| Param {
+                    name: a.name.to_string(),
+                    value: a.value.to_string(),
+                })
+                .collect(),
+        ),
+        None => ("text".into(), "plain".into(), Vec::new()),
+    };
+    let (body_offset, body_end) = (part.offset_body, part.offset_end);
+    let body = raw
+        .get(body_offset as usize..body_end as usize)
+        .unwrap_or_default();
+    let lines = if media_type == "text" || matches!(part.body, PartType::Message(_)) {
+        count_lines(body)
+    } else {
+        0
+    };
+    out.push(PartSummary {
+        parent,
+        media_type,
+        subtype,
+        params,
+        id: part.content_id().map(str::to_string),
+        description: part.content_description().map(str::to_string),
+        encoding: part.content_transfer_encoding().map(str::to_string),
+        disposition: part.content_disposition().map(|d| d.ctype().to_string()),
+        header_offset: part.offset_header,
+        body_offset,
+        body_end,
+        lines,
+    });
+    if depth >= MAX_DEPTH {
+        return;
+    }
+    match &part.body {
+        PartType::Multipart(children) => {
+            for &child in children {
+                walk(message, raw, child as usize, Some(me), out, depth + 1);
+            }
+        }
+        // A nested message parsed in place has offsets into the same buffer; one that had to
+        // be decoded first (base64 message/rfc822) has offsets into its decoded copy, which
+        // the store does not keep, so it stays a leaf.
+        PartType::Message(nested) if nested.raw_message().as_ptr() == raw.as_ptr() => {
+            // The nested message's root part is its first part.
+            walk(nested, raw, 0, Some(me), out, depth + 1);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_message_envelope_and_single_part() {
+        let raw = b"From: Alice <alice@example.com>\r\nTo: bob@example.org, Carol <c@x.y>\r\nSubject: Hi there\r\nMessage-ID: <1@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nline1\r\nline2\r\n";
+        let s = MimeSummary::parse(raw);
+        assert_eq!(s.envelope.subject.as_deref(), Some("Hi there"));
+        assert_eq!(s.envelope.message_id.as_deref(), Some("<1@x>"));
+        assert_eq!(
+            s.envelope.from,
+            vec![EnvelopeAddress {
+                name: Some("Alice".into()),
+                mailbox: Some("alice".into()),
+                host: Some("example.com".into())
+            }]
+        );
+        assert_eq!(s.envelope.to.len(), 2);
+        assert_eq!(s.parts.len(), 1);
+        let p = &s.parts[0];
+        assert_eq!(
+            (p.media_type.as_str(), p.subtype.as_str()),
+            ("text", "plain")
+        );
+        assert_eq!(
+            &raw[p.body_offset as usize..p.body_end as usize],
+            b"line1\r\nline2\r\n"
+        );
+        assert_eq!(p.lines, 2);
+    }
+
+    #[test]
+    fn multipart_offsets_point_at_the_parts() {
+        let raw = b"Subject: m\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+        let s = MimeSummary::parse(raw);
+        let kinds: Vec<_> = s
+            .parts
+            .iter()
+            .map(|p| (p.parent, p.media_type.as_str(), p.subtype.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (None, "multipart", "mixed"),
+                (Some(0), "text", "plain"),
+                (Some(0), "application", "octet-stream")
+            ]
+        );
+        let p1 = &s.parts[1];
+        assert!(raw[p1.body_offset as usize..p1.body_end as usize].starts_with(b"hello"));
+        assert_eq!(s.parts[2].encoding.as_deref(), Some("base64"));
+        assert_eq!(s.parts[0].params[0].value, "b");
+    }
+
+    #[test]
+    fn garbage_is_a_single_opaque_part() {
+        let s = MimeSummary::parse(b"");
+        assert_eq!(s.parts.len(), 1);
+        assert_eq!(s.parts[0].body_end, 0);
+    }
+}

@@ -1,0 +1,291 @@
+//! The message store: accounts, mailboxes and messages, durable on local disk.
+//!
+//! # Shape
+//!
+//! Every account hashes to a [`Partition`]; each partition is owned by exactly one shard, and
+//! only that shard's [`Store`] (an `Rc`, not `Send`) opens the partition's files. Other shards
+//! reach it through the mesh ([`delivery`]). A partition is a directory:
+//!
+//! ```text
+//! <root>/p0582/seg-00000001.log   append-only log segments (zero-filled, O_DIRECT, 16 MiB)
+//! <root>/p0582/accounts/<account>.idx   per-account index (rkyv), current up to a log seq
+//! <root>/p0582/checkpoint         log position up to which every index file is current
+//! ```
+//!
+//! The log is the truth. Every change (account and mailbox creation, rename, delete,
+//! subscribe, append with the message bytes, copy/move, flag change, expunge) is one
+//! self-checking record ([`record`]): magic, length, sequence number, the previous record's
+//! CRC and its own CRC-32C. The per-account index ([`index`]) is what applying the log yields:
+//! UIDs, flags, modseqs, dates, sizes, where each message's bytes are, and its MIME summary
+//! (ENVELOPE and BODYSTRUCTURE with offsets, parsed once at append, [`mime`]). Index files are
+//! rkyv archives checked with bytecheck when read ([`index::IndexFile`] is the trust boundary).
+//!
+//! # Durability
+//!
+//! An op is reserved (UIDs, mailbox ids) and queued; the shard's committer ([`commit`]) writes
+//! every queued record of a partition in one direct write, `fdatasync`s all dirty partitions
+//! concurrently, and only then applies the records to the indexes, answers the callers and
+//! notifies watchers. So nothing is visible before it is durable, and a UID once seen is in
+//! the log: after a crash UIDNEXT is rebuilt past it. Recovery reads the checkpoint, replays
+//! the records after it into the indexes and stops at the first record that does not check
+//! (a torn tail is never half-applied: a record is applied whole or not at all).
+//!
+//! A multi-recipient delivery writes one record per partition (all that partition's copies,
+//! atomically, the bytes once). Copies on different partitions are separate records: a crash
+//! between them can leave some copies without the SMTP reply having been sent, and the client
+//! retries: at-least-once, never lost. An error returned by `commit` expunges the copies that
+//! were made.
+//!
+//! # Memory
+//!
+//! An account's index is loaded on first use and evicted (written to its file first when
+//! dirty) once a partition holds more than [`StoreConfig::max_loaded_accounts`] idle ones.
+//!
+//! # What it never does
+//!
+//! It never parses protocol syntax, never talks to a socket, never opens a partition that the
+//! shard map gives to another shard, and never reclaims expunged bytes (they stay in their
+//! segment: compaction is not built yet). Index and checkpoint files are written with blocking
+//! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring.
+
+pub(crate) mod commit;
+pub mod delivery;
+pub mod import;
+pub mod index;
+pub mod mime;
+pub mod op;
+pub mod partition;
+mod read;
+pub mod record;
+pub mod segment;
+pub mod types;
+mod write;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use futures_channel::{mpsc, oneshot};
+
+pub use index::{Change, MessageEntry, Outcome};
+pub use mime::MimeSummary;
+pub use read::{MailboxInfo, MailboxStatus, SearchKey};
+pub use segment::Body;
+pub use types::{
+    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
+    UidValidity, DEFAULT_MAILBOXES,
+};
+
+use crate::shard::{Partition, ShardId, ShardMap};
+use partition::PartitionStore;
+
+/// The open watch channels of one mailbox.
+type Watchers = Vec<mpsc::UnboundedSender<Change>>;
+
+/// Tunables of a shard's store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Size of a new segment file (larger records get a segment of their own size).
+    pub segment_size: u64,
+    /// Idle account indexes a partition keeps in memory.
+    pub max_loaded_accounts: usize,
+    /// Largest message accepted.
+    pub max_message_size: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            segment_size: 16 << 20,
+            max_loaded_accounts: 4096,
+            max_message_size: 64 << 20,
+        }
+    }
+}
+
+/// One shard's store: the partitions this shard owns. Cheap to clone (an `Rc`).
+#[derive(Clone)]
+pub struct Store {
+    inner: Rc<Inner>,
+}
+
+pub(crate) struct Inner {
+    root: PathBuf,
+    shard: ShardId,
+    map: ShardMap,
+    config: StoreConfig,
+    partitions: RefCell<HashMap<Partition, Rc<PartitionStore>>>,
+    /// Serializes partition opening (recovery), so two tasks never open one twice.
+    opening: glommio::sync::Semaphore,
+    queue: RefCell<Vec<commit::Queued>>,
+    committing: Cell<bool>,
+    watchers: RefCell<HashMap<(String, MailboxId), Watchers>>,
+}
+
+impl Inner {
+    fn notify(&self, events: Vec<(String, MailboxId, Change)>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut watchers = self.watchers.borrow_mut();
+        for (account, mailbox, change) in events {
+            let key = (account, mailbox);
+            if let Some(list) = watchers.get_mut(&key) {
+                list.retain(|tx| tx.unbounded_send(change.clone()).is_ok());
+                if list.is_empty() {
+                    watchers.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, for UIDVALIDITY and default internal dates.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Canonical account name: trimmed and lower case. Refuses empty names and control bytes.
+pub fn canonical_account(account: &str) -> Result<String> {
+    let a = account.trim();
+    if a.is_empty() || a.len() > 320 || a.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(StoreError::InvalidAccount);
+    }
+    Ok(a.to_lowercase())
+}
+
+impl Store {
+    /// The store of shard `shard` under `root`. Does no IO: partitions open on first use.
+    pub fn new(
+        root: impl Into<PathBuf>,
+        shard: ShardId,
+        map: ShardMap,
+        config: StoreConfig,
+    ) -> Store {
+        Store {
+            inner: Rc::new(Inner {
+                root: root.into(),
+                shard,
+                map,
+                config,
+                partitions: RefCell::new(HashMap::new()),
+                opening: glommio::sync::Semaphore::new(1),
+                queue: RefCell::new(Vec::new()),
+                committing: Cell::new(false),
+                watchers: RefCell::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn shard(&self) -> ShardId {
+        self.inner.shard
+    }
+
+    pub fn map(&self) -> ShardMap {
+        self.inner.map
+    }
+
+    /// Whether `account` lives on this shard.
+    pub fn owns(&self, account: &str) -> bool {
+        self.inner.map.home_shard(account) == self.inner.shard
+    }
+
+    /// The open partition of `account`, opening (and recovering) it if needed.
+    async fn partition(&self, account: &str) -> Result<Rc<PartitionStore>> {
+        if !self.owns(account) {
+            return Err(StoreError::NotOwner(account.to_string()));
+        }
+        let id = Partition::of(account);
+        if let Some(p) = self.inner.partitions.borrow().get(&id) {
+            return Ok(p.clone());
+        }
+        let _permit = self
+            .inner
+            .opening
+            .acquire_permit(1)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        if let Some(p) = self.inner.partitions.borrow().get(&id) {
+            return Ok(p.clone());
+        }
+        let p = Rc::new(
+            PartitionStore::open(&self.inner.root, id, self.inner.config.segment_size).await?,
+        );
+        self.inner.partitions.borrow_mut().insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// Queue `op` (its accounts already hold an `inflight` count) and wait until it is durable
+    /// and applied.
+    async fn submit(&self, p: Rc<PartitionStore>, op: Op, body: &[u8]) -> Result<Outcome> {
+        let (payload, body_at) = match op::encode(&op, body) {
+            Ok(x) => x,
+            Err(e) => {
+                p.release(&op);
+                return Err(e);
+            }
+        };
+        if payload.len() > record::MAX_PAYLOAD {
+            p.release(&op);
+            return Err(StoreError::TooLarge(payload.len()));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner.queue.borrow_mut().push(commit::Queued {
+            partition: p,
+            op,
+            payload,
+            body_at,
+            done: tx,
+        });
+        if !self.inner.committing.replace(true) {
+            glommio::spawn_local(commit::run(self.inner.clone())).detach();
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Watch a mailbox: every change after this call is sent on the returned channel, in log
+    /// order, once durable. Dropping the receiver unsubscribes.
+    pub async fn watch(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<mpsc::UnboundedReceiver<Change>> {
+        let id = self.mailbox_id(account, mailbox).await?;
+        let (tx, rx) = mpsc::unbounded();
+        self.inner
+            .watchers
+            .borrow_mut()
+            .entry((account.to_string(), id))
+            .or_default()
+            .push(tx);
+        Ok(rx)
+    }
+
+    /// Write every dirty index and a checkpoint in each open partition (clean shutdown: the
+    /// next start replays nothing). Waits for queued ops first.
+    pub async fn close(&self) -> Result<()> {
+        while self.inner.committing.get() {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let partitions: Vec<_> = self.inner.partitions.borrow().values().cloned().collect();
+        for p in partitions {
+            p.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Account indexes currently in memory on this shard.
+    pub fn loaded_accounts(&self) -> usize {
+        self.inner
+            .partitions
+            .borrow()
+            .values()
+            .map(|p| p.loaded())
+            .sum()
+    }
+}
+
+use op::Op;

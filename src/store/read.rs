@@ -1,0 +1,236 @@
+//! The store's read operations: mailbox lists and status, message listings, searches and
+//! message bytes, all from the applied (durable) index of one account. Never reads another
+//! account's index: every lookup starts from the account's own index, and message bytes are
+//! found only through that index's entries.
+
+use std::ops::RangeInclusive;
+
+use super::index::{canonical_mailbox, AccountIndex, MessageEntry};
+use super::segment::{self, Body};
+use super::types::{
+    MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+};
+use super::{canonical_account, Store};
+
+/// One mailbox in a LIST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    pub name: String,
+    pub special: Option<SpecialUse>,
+    pub subscribed: bool,
+}
+
+/// What STATUS and SELECT report (RFC 9051 §6.3.11, RFC 7162).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    pub size: u64,
+}
+
+/// A small search language over the index (no message bytes are read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Flag(SystemFlags),
+    NotFlag(SystemFlags),
+    Keyword(String),
+    /// Case-insensitive substring of the raw Subject header.
+    Subject(String),
+    /// Case-insensitive substring of any From address or name.
+    From(String),
+    Larger(u32),
+    Smaller(u32),
+    Uids(RangeInclusive<Uid>),
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+impl SearchKey {
+    pub fn matches(&self, e: &MessageEntry) -> bool {
+        match self {
+            SearchKey::All => true,
+            SearchKey::Flag(f) => e.flags.system.contains(*f),
+            SearchKey::NotFlag(f) => !e.flags.system.contains(*f),
+            SearchKey::Keyword(k) => e.flags.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)),
+            SearchKey::Subject(s) => e
+                .summary
+                .envelope
+                .subject
+                .as_deref()
+                .is_some_and(|subj| contains_ci(subj, s)),
+            SearchKey::From(s) => e.summary.envelope.from.iter().any(|a| {
+                [&a.name, &a.mailbox, &a.host]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| contains_ci(v, s))
+            }),
+            SearchKey::Larger(n) => e.size > *n,
+            SearchKey::Smaller(n) => e.size < *n,
+            SearchKey::Uids(r) => r.contains(&e.uid),
+            SearchKey::And(keys) => keys.iter().all(|k| k.matches(e)),
+            SearchKey::Or(a, b) => a.matches(e) || b.matches(e),
+            SearchKey::Not(k) => !k.matches(e),
+        }
+    }
+}
+
+impl Store {
+    async fn with_index<R>(
+        &self,
+        account: &str,
+        f: impl FnOnce(&AccountIndex) -> Result<R>,
+    ) -> Result<R> {
+        let account = canonical_account(account)?;
+        let p = self.partition(&account).await?;
+        p.with_account(&account, |a| f(&a.index))?
+    }
+
+    /// Whether the account exists (has been opened or received mail).
+    pub async fn account_exists(&self, account: &str) -> Result<bool> {
+        self.with_index(account, |i| Ok(i.created)).await
+    }
+
+    /// The mailbox id of `name`.
+    pub async fn mailbox_id(&self, account: &str, name: &str) -> Result<MailboxId> {
+        let name = canonical_mailbox(name)?;
+        self.with_index(account, |i| {
+            i.mailbox(&name)
+                .map(|m| m.id)
+                .ok_or(StoreError::NoSuchMailbox)
+        })
+        .await
+    }
+
+    /// Every mailbox of the account, sorted by name.
+    pub async fn list_mailboxes(&self, account: &str) -> Result<Vec<MailboxInfo>> {
+        self.with_index(account, |i| {
+            let mut v: Vec<MailboxInfo> = i
+                .mailboxes
+                .iter()
+                .map(|m| MailboxInfo {
+                    id: m.id,
+                    name: m.name.clone(),
+                    special: m.special,
+                    subscribed: i.subscriptions.binary_search(&m.name).is_ok(),
+                })
+                .collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(v)
+        })
+        .await
+    }
+
+    /// The account's subscriptions (names may name mailboxes that no longer exist).
+    pub async fn subscriptions(&self, account: &str) -> Result<Vec<String>> {
+        self.with_index(account, |i| Ok(i.subscriptions.clone()))
+            .await
+    }
+
+    /// Counts, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and size of a mailbox.
+    pub async fn status(&self, account: &str, mailbox: &str) -> Result<MailboxStatus> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let count = |f: SystemFlags, want: bool| {
+                m.messages
+                    .iter()
+                    .filter(|e| e.flags.system.contains(f) == want)
+                    .count() as u32
+            };
+            Ok(MailboxStatus {
+                uid_validity: m.uid_validity,
+                uid_next: m.uid_next,
+                highest_modseq: m.highest_modseq,
+                messages: m.messages.len() as u32,
+                unseen: count(SystemFlags::SEEN, false),
+                deleted: count(SystemFlags::DELETED, true),
+                size: m.messages.iter().map(|e| u64::from(e.size)).sum(),
+            })
+        })
+        .await
+    }
+
+    /// Total bytes of all messages of the account (quota, POP3 STAT).
+    pub async fn account_size(&self, account: &str) -> Result<u64> {
+        self.with_index(account, |i| Ok(i.size())).await
+    }
+
+    /// The messages of a mailbox with UIDs in `uids`, in UID order.
+    pub async fn messages(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: RangeInclusive<Uid>,
+    ) -> Result<Vec<MessageEntry>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let start = m.find(*uids.start()).unwrap_or_else(|x| x);
+            Ok(m.messages[start..]
+                .iter()
+                .take_while(|e| e.uid <= *uids.end())
+                .cloned()
+                .collect())
+        })
+        .await
+    }
+
+    /// UIDs of the messages of a mailbox matching `key`.
+    pub async fn search(&self, account: &str, mailbox: &str, key: &SearchKey) -> Result<Vec<Uid>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok(m.messages
+                .iter()
+                .filter(|e| key.matches(e))
+                .map(|e| e.uid)
+                .collect())
+        })
+        .await
+    }
+
+    /// A message's bytes.
+    pub async fn read(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Body> {
+        self.read_range(account, mailbox, uid, 0, u64::MAX).await
+    }
+
+    /// Up to `len` bytes of a message from byte `start` (clamped to the message, as IMAP
+    /// partial fetches are: RFC 9051 §6.4.5).
+    pub async fn read_range(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: Uid,
+        start: u64,
+        len: u64,
+    ) -> Result<Body> {
+        let account = canonical_account(account)?;
+        let name = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        let body = p.with_account(&account, |a| {
+            let m = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            m.get(uid).map(|e| e.body).ok_or(StoreError::NoSuchMessage)
+        })??;
+        let size = u64::from(body.len);
+        let start = start.min(size);
+        let len = len.min(size - start);
+        let file = p
+            .segments
+            .borrow()
+            .file(body.segment)
+            .ok_or_else(|| StoreError::corrupt("index", "names a missing segment"))?;
+        // `len` is at most the message size, a u32.
+        segment::read(&file, body.offset + start, len as usize).await
+    }
+}

@@ -1,0 +1,454 @@
+//! The store's write operations: each validates against the visible index, reserves what it
+//! needs (UIDs, mailbox ids), queues one log record and returns once that record is durable
+//! and applied. Never mutates an index directly: only applying the record does.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::index::{canonical_mailbox, Outcome};
+use super::mime::MimeSummary;
+use super::op::{AppendCopy, NewMailbox, Op};
+use super::partition::PartitionStore;
+use super::types::{
+    FlagMode, Flags, MailboxId, ModSeq, Result, StoreError, Uid, UidValidity, DEFAULT_MAILBOXES,
+};
+use super::{canonical_account, now, Store};
+
+/// UIDs sorted and unique, as every op carries them.
+pub(crate) fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
+    let mut v = uids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn now_u32() -> u32 {
+    u32::try_from(now()).unwrap_or(u32::MAX)
+}
+
+fn expect_done(outcome: Outcome) -> Result<()> {
+    match outcome {
+        Outcome::Done => Ok(()),
+        Outcome::MailboxExists => Err(StoreError::MailboxExists),
+        _ => Err(StoreError::NoSuchMailbox),
+    }
+}
+
+impl Store {
+    /// Make sure `account` exists: on first use it gets INBOX, Sent, Drafts, Trash, Junk and
+    /// Archive (RFC 6154). Idempotent.
+    pub async fn open_account(&self, account: &str) -> Result<()> {
+        self.open_account_with(account, &HashMap::new()).await
+    }
+
+    /// Like [`Store::open_account`], but a new account's default mailboxes named in
+    /// `uid_validity` get those UIDVALIDITY values (import keeps the original ones).
+    pub async fn open_account_with(
+        &self,
+        account: &str,
+        uid_validity: &HashMap<String, UidValidity>,
+    ) -> Result<()> {
+        let account = canonical_account(account)?;
+        let p = self.partition(&account).await?;
+        self.ensure_created_with(&p, &account, uid_validity).await
+    }
+
+    async fn ensure_created(&self, p: &Rc<PartitionStore>, account: &str) -> Result<()> {
+        self.ensure_created_with(p, account, &HashMap::new()).await
+    }
+
+    async fn ensure_created_with(
+        &self,
+        p: &Rc<PartitionStore>,
+        account: &str,
+        validities: &HashMap<String, UidValidity>,
+    ) -> Result<()> {
+        let op = p.with_account(account, |a| {
+            if a.index.created {
+                return None;
+            }
+            // Fixed ids 1..=6 for the default mailboxes: concurrent creators agree, and the
+            // second CreateAccount record is a no-op.
+            let uid_validity = a.reserve_uid_validity(now_u32());
+            a.inflight += 1;
+            Some(Op::CreateAccount {
+                account: account.to_string(),
+                mailboxes: DEFAULT_MAILBOXES
+                    .iter()
+                    .zip(1u32..)
+                    .map(|((name, special), id)| NewMailbox {
+                        id: MailboxId(id),
+                        name: (*name).to_string(),
+                        uid_validity: validities
+                            .get(*name)
+                            .copied()
+                            .unwrap_or(UidValidity(uid_validity)),
+                        special: *special,
+                    })
+                    .collect(),
+            })
+        })?;
+        if let Some(op) = op {
+            self.submit(p.clone(), op, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Create a mailbox; returns its id.
+    pub async fn create_mailbox(&self, account: &str, name: &str) -> Result<MailboxId> {
+        self.create_mailbox_with(account, name, None).await
+    }
+
+    /// Create a mailbox with a given UIDVALIDITY (Maildir import keeps the original one).
+    pub async fn create_mailbox_with(
+        &self,
+        account: &str,
+        name: &str,
+        uid_validity: Option<UidValidity>,
+    ) -> Result<MailboxId> {
+        let account = canonical_account(account)?;
+        let name = canonical_mailbox(name)?;
+        let p = self.partition(&account).await?;
+        self.ensure_created(&p, &account).await?;
+        let (op, id) = p.with_account(&account, |a| {
+            if a.index.mailbox(&name).is_some() {
+                return Err(StoreError::MailboxExists);
+            }
+            let id = a.reserve_mailbox_id();
+            let v = match uid_validity {
+                Some(v) => v,
+                None => UidValidity(a.reserve_uid_validity(now_u32())),
+            };
+            a.inflight += 1;
+            let op = Op::CreateMailbox {
+                account: account.clone(),
+                mailbox: NewMailbox {
+                    id,
+                    name: name.clone(),
+                    uid_validity: v,
+                    special: None,
+                },
+            };
+            Ok((op, id))
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)?;
+        Ok(id)
+    }
+
+    /// Rename a mailbox and its inferiors (RFC 9051 §6.3.6). INBOX cannot be renamed here.
+    pub async fn rename_mailbox(&self, account: &str, from: &str, to: &str) -> Result<()> {
+        let account = canonical_account(account)?;
+        let (from, to) = (canonical_mailbox(from)?, canonical_mailbox(to)?);
+        if from == "INBOX" || to == "INBOX" {
+            return Err(StoreError::InboxIsPermanent);
+        }
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            if a.index.mailbox(&to).is_some() {
+                return Err(StoreError::MailboxExists);
+            }
+            let id = a.index.mailbox(&from).ok_or(StoreError::NoSuchMailbox)?.id;
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::RenameMailbox {
+                account: account.clone(),
+                id,
+                name: to.clone(),
+            })
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)
+    }
+
+    /// Delete a mailbox and its messages. Inferior mailboxes stay.
+    pub async fn delete_mailbox(&self, account: &str, name: &str) -> Result<()> {
+        let account = canonical_account(account)?;
+        let name = canonical_mailbox(name)?;
+        if name == "INBOX" {
+            return Err(StoreError::InboxIsPermanent);
+        }
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let id = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?.id;
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::DeleteMailbox {
+                account: account.clone(),
+                id,
+            })
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)
+    }
+
+    /// Add or remove `name` from the account's subscriptions (RFC 9051 §6.3.7).
+    pub async fn subscribe(&self, account: &str, name: &str, subscribed: bool) -> Result<()> {
+        let account = canonical_account(account)?;
+        let name = canonical_mailbox(name)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            a.inflight += 1;
+            Op::Subscribe {
+                account: account.clone(),
+                name: name.clone(),
+                subscribed,
+            }
+        })?;
+        expect_done(self.submit(p, op, &[]).await?)
+    }
+
+    /// Append a message to a mailbox (IMAP APPEND); returns its UID once durable.
+    pub async fn append(
+        &self,
+        account: &str,
+        mailbox: &str,
+        body: &[u8],
+        flags: Flags,
+        internal_date: i64,
+    ) -> Result<Uid> {
+        self.append_inner(account, mailbox, body, flags, internal_date, None)
+            .await
+    }
+
+    /// Append with a chosen UID, which must not be below the mailbox's UIDNEXT (Maildir
+    /// import keeps the original UIDs).
+    pub async fn append_with_uid(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: Uid,
+        body: &[u8],
+        flags: Flags,
+        internal_date: i64,
+    ) -> Result<Uid> {
+        self.append_inner(account, mailbox, body, flags, internal_date, Some(uid))
+            .await
+    }
+
+    async fn append_inner(
+        &self,
+        account: &str,
+        mailbox: &str,
+        body: &[u8],
+        flags: Flags,
+        internal_date: i64,
+        uid: Option<Uid>,
+    ) -> Result<Uid> {
+        if body.len() > self.inner.config.max_message_size {
+            return Err(StoreError::TooLarge(body.len()));
+        }
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let summary = MimeSummary::parse(body);
+        let p = self.partition(&account).await?;
+        let (op, uid) = p.with_account(&account, |a| {
+            let id = a
+                .index
+                .mailbox(&mailbox)
+                .ok_or(StoreError::NoSuchMailbox)?
+                .id;
+            let uid = Uid(a.reserve_uid(id, uid.map(|u| u.0))?);
+            a.inflight += 1;
+            let op = Op::Append {
+                internal_date,
+                summary,
+                copies: vec![AppendCopy {
+                    account: account.clone(),
+                    mailbox: id,
+                    uid,
+                    flags,
+                }],
+            };
+            Ok::<_, StoreError>((op, uid))
+        })??;
+        expect_done(self.submit(p, op, body).await?)?;
+        Ok(uid)
+    }
+
+    /// Deliver one message to the INBOX of several accounts, all owned by this shard
+    /// (creating accounts on first delivery). One record per partition holds that
+    /// partition's copies and the bytes once; partitions are written in the same batch.
+    /// Returns the UIDs in the order of `accounts`.
+    pub async fn deliver_local(
+        &self,
+        accounts: &[String],
+        body: &[u8],
+        internal_date: i64,
+    ) -> Result<Vec<Uid>> {
+        if body.len() > self.inner.config.max_message_size {
+            return Err(StoreError::TooLarge(body.len()));
+        }
+        let summary = MimeSummary::parse(body);
+        // Per partition: (position in `accounts`, account).
+        type Group = (Rc<PartitionStore>, Vec<(usize, String)>);
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, account) in accounts.iter().enumerate() {
+            let account = canonical_account(account)?;
+            let p = self.partition(&account).await?;
+            self.ensure_created(&p, &account).await?;
+            match groups.iter_mut().find(|(q, _)| Rc::ptr_eq(q, &p)) {
+                Some((_, v)) => v.push((i, account)),
+                None => groups.push((p, vec![(i, account)])),
+            }
+        }
+        let mut uids = vec![Uid(0); accounts.len()];
+        let mut waits = Vec::new();
+        for (p, members) in groups {
+            let mut copies = Vec::new();
+            for (i, account) in &members {
+                let copy = p.with_account(account, |a| {
+                    let inbox = MailboxId(1);
+                    let uid = Uid(a.reserve_uid(inbox, None)?);
+                    a.inflight += 1;
+                    Ok::<_, StoreError>(AppendCopy {
+                        account: account.clone(),
+                        mailbox: inbox,
+                        uid,
+                        flags: Flags::default(),
+                    })
+                })??;
+                uids[*i] = copy.uid;
+                copies.push(copy);
+            }
+            let op = Op::Append {
+                internal_date,
+                summary: summary.clone(),
+                copies,
+            };
+            let store = self.clone();
+            let body = body.to_vec();
+            waits.push(glommio::spawn_local(async move {
+                store.submit(p, op, &body).await
+            }));
+        }
+        for w in waits {
+            expect_done(w.await?)?;
+        }
+        Ok(uids)
+    }
+
+    /// Change flags (RFC 9051 §6.4.6). Returns the messages whose flags changed, with their
+    /// new flags and modseq.
+    pub async fn set_flags(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+        mode: FlagMode,
+        flags: Flags,
+    ) -> Result<Vec<(Uid, Flags, ModSeq)>> {
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let id = a
+                .index
+                .mailbox(&mailbox)
+                .ok_or(StoreError::NoSuchMailbox)?
+                .id;
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::SetFlags {
+                account: account.clone(),
+                mailbox: id,
+                uids: sorted_uids(uids),
+                mode,
+                flags,
+            })
+        })??;
+        match self.submit(p, op, &[]).await? {
+            Outcome::Flags(v) => Ok(v),
+            _ => Err(StoreError::NoSuchMailbox),
+        }
+    }
+
+    /// Copy messages to another mailbox of the same account (RFC 9051 §6.4.7); returns
+    /// `(source UID, new UID)` pairs for COPYUID (RFC 4315). Bytes are shared, not rewritten.
+    pub async fn copy(
+        &self,
+        account: &str,
+        from: &str,
+        uids: &[Uid],
+        to: &str,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        self.copy_inner(account, from, uids, to, false).await
+    }
+
+    /// Move messages (RFC 6851): copy and expunge from the source in one record.
+    pub async fn move_messages(
+        &self,
+        account: &str,
+        from: &str,
+        uids: &[Uid],
+        to: &str,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        self.copy_inner(account, from, uids, to, true).await
+    }
+
+    async fn copy_inner(
+        &self,
+        account: &str,
+        from: &str,
+        uids: &[Uid],
+        to: &str,
+        expunge_source: bool,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let account = canonical_account(account)?;
+        let (from, to) = (canonical_mailbox(from)?, canonical_mailbox(to)?);
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let src = a.index.mailbox(&from).ok_or(StoreError::NoSuchMailbox)?;
+            let src_id = src.id;
+            let present: Vec<Uid> = sorted_uids(uids)
+                .into_iter()
+                .filter(|u| src.get(*u).is_some())
+                .collect();
+            let dst = a.index.mailbox(&to).ok_or(StoreError::NoSuchMailbox)?.id;
+            let mut pairs = Vec::with_capacity(present.len());
+            for u in present {
+                pairs.push((u, Uid(a.reserve_uid(dst, None)?)));
+            }
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::Copy {
+                account: account.clone(),
+                from: src_id,
+                to: dst,
+                uids: pairs,
+                expunge_source,
+            })
+        })??;
+        match self.submit(p, op, &[]).await? {
+            Outcome::Copied(v) => Ok(v),
+            _ => Err(StoreError::NoSuchMailbox),
+        }
+    }
+
+    /// Expunge `uids`, or (with `None`) every message flagged `\Deleted`. Returns the UIDs
+    /// removed.
+    pub async fn expunge(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: Option<&[Uid]>,
+    ) -> Result<Vec<Uid>> {
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let id = a
+                .index
+                .mailbox(&mailbox)
+                .ok_or(StoreError::NoSuchMailbox)?
+                .id;
+            let uids = match uids {
+                Some(u) => sorted_uids(u),
+                None => a.index.deleted_uids(id),
+            };
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::Expunge {
+                account: account.clone(),
+                mailbox: id,
+                uids,
+            })
+        })??;
+        match self.submit(p, op, &[]).await? {
+            Outcome::Expunged(v) => Ok(v),
+            _ => Err(StoreError::NoSuchMailbox),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The store end to end on one shard: mailboxes, appends, flags, copy/move, expunge, reads,
+//! watchers, recovery after a reopen, and account isolation on one partition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use ringpost::shard::{Partition, ShardId, ShardMap};
+use ringpost::store::{
+    Change, FlagMode, Flags, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
+};
+
+fn run<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(256 << 10)
+        .ring_depth(32)
+        .preempt_timer(Duration::from_millis(5))
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn small() -> StoreConfig {
+    StoreConfig {
+        segment_size: 256 << 10,
+        ..StoreConfig::default()
+    }
+}
+
+fn msg(i: usize) -> Vec<u8> {
+    format!(
+        "From: s{i}@x.org\r\nSubject: message {i}\r\n\r\nbody {i}\r\n{}\r\n",
+        "z".repeat(i * 7)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn mailboxes_messages_flags_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r2 = root.clone();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        let a = "alice@example.com";
+        store.open_account(a).await.unwrap();
+        let names: Vec<_> = store
+            .list_mailboxes(a)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.name, m.special.map(|s| s.attribute())))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("Archive".to_string(), Some("\\Archive")),
+                ("Drafts".to_string(), Some("\\Drafts")),
+                ("INBOX".to_string(), None),
+                ("Junk".to_string(), Some("\\Junk")),
+                ("Sent".to_string(), Some("\\Sent")),
+                ("Trash".to_string(), Some("\\Trash")),
+            ]
+        );
+        let mut watch = store.watch(a, "INBOX").await.unwrap();
+        for i in 0..20 {
+            let uid = store
+                .append(a, "inbox", &msg(i), Flags::default(), 1000 + i as i64)
+                .await
+                .unwrap();
+            assert_eq!(uid, Uid(i as u32 + 1));
+        }
+        assert_eq!(watch.try_recv().unwrap(), Change::Exists { uid: Uid(1) });
+        assert_eq!(&*store.read(a, "INBOX", Uid(5)).await.unwrap(), &msg(4)[..]);
+        assert_eq!(
+            &*store.read_range(a, "INBOX", Uid(5), 6, 7).await.unwrap(),
+            &msg(4)[6..13]
+        );
+        assert_eq!(
+            &*store
+                .read_range(a, "INBOX", Uid(5), 1 << 20, 7)
+                .await
+                .unwrap(),
+            b""
+        );
+        let changed = store
+            .set_flags(
+                a,
+                "INBOX",
+                &[Uid(2), Uid(3), Uid(99)],
+                FlagMode::Add,
+                Flags::system(SystemFlags::DELETED),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            changed.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![Uid(2), Uid(3)]
+        );
+        let st = store.status(a, "INBOX").await.unwrap();
+        assert_eq!(
+            (st.messages, st.deleted, st.unseen, st.uid_next),
+            (20, 2, 20, Uid(21))
+        );
+        assert_eq!(
+            store.expunge(a, "INBOX", None).await.unwrap(),
+            vec![Uid(2), Uid(3)]
+        );
+        assert_eq!(
+            store
+                .copy(a, "INBOX", &[Uid(1), Uid(2), Uid(4)], "Archive")
+                .await
+                .unwrap(),
+            vec![(Uid(1), Uid(1)), (Uid(4), Uid(2))]
+        );
+        assert_eq!(
+            store
+                .move_messages(a, "INBOX", &[Uid(5)], "Trash")
+                .await
+                .unwrap(),
+            vec![(Uid(5), Uid(1))]
+        );
+        assert_eq!(&*store.read(a, "Trash", Uid(1)).await.unwrap(), &msg(4)[..]);
+        assert!(matches!(
+            store.read(a, "INBOX", Uid(5)).await,
+            Err(StoreError::NoSuchMessage)
+        ));
+        store.create_mailbox(a, "Work").await.unwrap();
+        store.create_mailbox(a, "Work/2024").await.unwrap();
+        store.rename_mailbox(a, "Work", "Jobs").await.unwrap();
+        assert!(store.mailbox_id(a, "Jobs/2024").await.is_ok());
+        assert!(matches!(
+            store.create_mailbox(a, "Jobs").await,
+            Err(StoreError::MailboxExists)
+        ));
+        store.subscribe(a, "Jobs", true).await.unwrap();
+        store.delete_mailbox(a, "Drafts").await.unwrap();
+        assert!(matches!(
+            store.delete_mailbox(a, "INBOX").await,
+            Err(StoreError::InboxIsPermanent)
+        ));
+        assert_eq!(
+            store
+                .search(a, "INBOX", &SearchKey::Subject("message 1".into()))
+                .await
+                .unwrap(),
+            // Subjects "message 1" and "message 10".."message 19" are UIDs 2 and 11..=20;
+            // UID 2 was expunged.
+            (11..=20).map(Uid).collect::<Vec<_>>()
+        );
+        let size = store.account_size(a).await.unwrap();
+        let expect: u64 = (0..20)
+            .filter(|i| *i != 1 && *i != 2)
+            .map(|i| msg(i).len() as u64)
+            .sum::<u64>()
+            + msg(0).len() as u64
+            + msg(3).len() as u64;
+        assert_eq!(size, expect);
+        // No close(): the reopen below recovers from the log alone.
+    });
+    // Reopen in a new executor: everything is back from the log.
+    run(move || async move {
+        let store = Store::new(&r2, ShardId(0), ShardMap::new(1), small());
+        let a = "alice@example.com";
+        let st = store.status(a, "INBOX").await.unwrap();
+        assert_eq!((st.messages, st.uid_next), (17, Uid(21)));
+        assert_eq!(
+            &*store.read(a, "INBOX", Uid(20)).await.unwrap(),
+            &msg(19)[..]
+        );
+        assert_eq!(
+            store.subscriptions(a).await.unwrap(),
+            vec!["Jobs".to_string()]
+        );
+        assert!(store.mailbox_id(a, "Drafts").await.is_err());
+        // UIDs continue after the last one, never reused.
+        assert_eq!(
+            store
+                .append(a, "INBOX", b"x", Flags::default(), 0)
+                .await
+                .unwrap(),
+            Uid(21)
+        );
+        store.close().await.unwrap();
+    });
+}
+
+/// Many accounts on the same partition: nothing of one is ever visible to another.
+#[test]
+fn accounts_on_one_partition_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let target = Partition::of("user0@example.com");
+        let accounts: Vec<String> = (0..200_000)
+            .map(|i| format!("user{i}@example.com"))
+            .filter(|a| Partition::of(a) == target)
+            .take(40)
+            .collect();
+        assert_eq!(accounts.len(), 40);
+        let store = Store::new(
+            &root,
+            ShardId(0),
+            ShardMap::new(1),
+            StoreConfig {
+                max_loaded_accounts: 8,
+                ..small()
+            },
+        );
+        for (n, a) in accounts.iter().enumerate() {
+            for i in 0..=n % 5 {
+                let body = format!("From: {a}\r\nSubject: secret of {a} #{i}\r\n\r\n{a}\r\n");
+                store
+                    .deliver_local(std::slice::from_ref(a), body.as_bytes(), 0)
+                    .await
+                    .unwrap();
+            }
+        }
+        // Evictions happened (at most 8 idle indexes stay loaded) and nothing leaked.
+        assert!(store.loaded_accounts() <= 9, "{}", store.loaded_accounts());
+        for (n, a) in accounts.iter().enumerate() {
+            let list = store
+                .messages(a, "INBOX", Uid(1)..=Uid(u32::MAX))
+                .await
+                .unwrap();
+            assert_eq!(list.len(), n % 5 + 1);
+            for e in &list {
+                let bytes = store.read(a, "INBOX", e.uid).await.unwrap();
+                assert!(bytes.ends_with(format!("\r\n\r\n{a}\r\n").as_bytes()));
+                assert_eq!(
+                    e.summary
+                        .envelope
+                        .subject
+                        .as_deref()
+                        .unwrap()
+                        .split(' ')
+                        .nth(2),
+                    Some(a.as_str())
+                );
+            }
+            for other in accounts.iter().filter(|o| *o != a) {
+                assert_eq!(
+                    store
+                        .search(a, "INBOX", &SearchKey::Subject(format!("of {other} ")))
+                        .await
+                        .unwrap(),
+                    vec![]
+                );
+            }
+            assert!(matches!(
+                store.read(a, "INBOX", Uid(7)).await,
+                Err(StoreError::NoSuchMessage)
+            ));
+        }
+        assert!(
+            !store
+                .account_exists("nobody@example.com")
+                .await
+                .unwrap_or(true)
+                || !store.owns("nobody@example.com")
+        );
+    });
+}
