@@ -27,7 +27,7 @@ fn delivery_to_accounts_on_two_shards() {
         }
     }
     let recipients: Vec<String> = on.concat();
-    let builder: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(2, 64);
+    let builder: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(2).unwrap();
     let mut handles = Vec::new();
     for shard in 0..2 {
         let (builder, root, recipients) = (
