@@ -26,6 +26,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod date;
 pub mod imap;
 pub mod net;
 pub mod pop3;

@@ -2,7 +2,7 @@
 //! TLS, and does everything a session cannot do itself: IO, TLS handshakes, password checks off
 //! the shard, the failure delay, idle and handshake timeouts, and shutdown.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -21,10 +21,12 @@ use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
 use crate::pop3::Pop3Session;
 use crate::session::{
-    AuthOutcome, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
+    AuthOutcome, Delivery, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
 };
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{SmtpKind, SmtpSession};
+use crate::store::delivery::Deliverer;
+use crate::store::Store;
 
 /// Plaintext read from the transport at once.
 const READ_BUF: usize = 16 * 1024;
@@ -42,6 +44,22 @@ pub struct ShardState {
     /// The channel that moves authenticated connections to their account's home shard; set
     /// once every shard has joined it.
     pub moves: RefCell<Option<Rc<Mesh<MovedConnection, ()>>>>,
+    /// This shard's message store (the partitions it owns).
+    pub store: Store,
+    /// Deliveries to any shard's accounts; set once the store mesh is joined.
+    pub deliverer: RefCell<Option<Deliverer>>,
+    /// Makes queue ids unique within this shard.
+    pub deliveries: Cell<u64>,
+}
+
+impl ShardState {
+    /// A queue id for a `250` reply: unique per server (time, shard, counter), short, and
+    /// meaningless to anyone who does not have the logs.
+    fn queue_id(&self, now: i64) -> String {
+        let n = self.deliveries.get();
+        self.deliveries.set(n + 1);
+        format!("{now:X}{:02X}{n:05X}", self.id.0)
+    }
 }
 
 /// A live connection on its way to another shard: everything it is made of, and all `Send`.
@@ -230,11 +248,9 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                     };
                     conn.session.handle_recipient(status);
                 }
-                Event::Deliver(_delivery) => {
-                    // The message store is not wired in yet: refuse temporarily rather than
-                    // acknowledge a message that is not on disk.
-                    conn.session
-                        .handle_delivery(DeliveryOutcome::TemporaryFailure);
+                Event::Deliver(delivery) => {
+                    let outcome = deliver(state, &conn.transport, conn.peer, delivery).await;
+                    conn.session.handle_delivery(outcome);
                 }
                 Event::Close => return Ending::Closed,
             }
@@ -273,6 +289,95 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
             }
         }
     }
+}
+
+/// Make one received message durable in every local recipient's INBOX (on each recipient's
+/// home shard) with our `Received:` header in front; `Delivered` only once all copies are on
+/// disk (DESIGN.md: an acknowledged message is on disk).
+async fn deliver(
+    state: &ShardState,
+    transport: &Transport,
+    peer: SocketAddr,
+    delivery: Delivery,
+) -> DeliveryOutcome {
+    let Some(deliverer) = state.deliverer.borrow().clone() else {
+        return DeliveryOutcome::TemporaryFailure;
+    };
+    if !delivery.remote_recipients.is_empty() {
+        // The outbound queue is not built: accepting would acknowledge mail we cannot send.
+        tracing::warn!(
+            recipients = delivery.remote_recipients.len(),
+            "no outbound queue yet; refusing"
+        );
+        return DeliveryOutcome::TemporaryFailure;
+    }
+    let now = crate::store::now();
+    let id = state.queue_id(now);
+    let header = received_header(
+        &state.server.config.hostname,
+        transport,
+        peer,
+        &delivery,
+        &id,
+        now,
+    );
+    let mut tx = deliverer.begin();
+    let prepared = delivery
+        .local_recipients
+        .iter()
+        .try_for_each(|r| tx.add_recipient(r))
+        .and_then(|()| tx.write(header.as_bytes()))
+        .and_then(|()| tx.write(&delivery.message));
+    if let Err(e) = prepared {
+        tracing::error!(error = %e, "delivery refused by the store");
+        return DeliveryOutcome::TemporaryFailure;
+    }
+    tx.set_internal_date(now);
+    match tx.commit().await {
+        Ok(copies) => {
+            tracing::info!(%id, copies = copies.len(), size = delivery.message.len(), "delivered");
+            DeliveryOutcome::Delivered { id }
+        }
+        Err(e) => {
+            tracing::error!(%id, error = %e, "delivery failed; nothing kept");
+            DeliveryOutcome::TemporaryFailure
+        }
+    }
+}
+
+/// Our trace header (RFC 5321 §4.4), with the protocol keyword of RFC 3848.
+fn received_header(
+    hostname: &str,
+    transport: &Transport,
+    peer: SocketAddr,
+    delivery: &Delivery,
+    id: &str,
+    now: i64,
+) -> String {
+    let tls = transport.tls_info();
+    let protocol = match (tls.is_some(), delivery.authenticated.is_some()) {
+        (false, false) => "ESMTP",
+        (true, false) => "ESMTPS",
+        (false, true) => "ESMTPA",
+        (true, true) => "ESMTPSA",
+    };
+    let mut h = format!(
+        "Received: from {} ([{}])\r\n\tby {hostname} (ringpost)",
+        delivery.helo,
+        peer.ip()
+    );
+    if let Some(tls) = tls {
+        h.push_str(&format!(" ({} {})", tls.version, tls.cipher));
+    }
+    if let Some(user) = &delivery.authenticated {
+        h.push_str(&format!("\r\n\t(authenticated as {user})"));
+    }
+    h.push_str(&format!("\r\n\twith {protocol} id {id}"));
+    if let [one] = delivery.local_recipients.as_slice() {
+        h.push_str(&format!("\r\n\tfor <{one}>"));
+    }
+    h.push_str(&format!(";\r\n\t{}\r\n", crate::date::rfc5322(now)));
+    h
 }
 
 /// TLS handshake bounded by the configured timeout. `false`: failed or timed out.

@@ -10,7 +10,7 @@ mod map;
 pub mod mesh;
 mod shutdown;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -30,6 +30,8 @@ use crate::config::Config;
 use crate::net::{
     self, ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState,
 };
+use crate::store::delivery::{self, Deliverer, StoreReply, StoreRequest};
+use crate::store::{Store, StoreConfig};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -69,6 +71,7 @@ pub fn serve(config: Config) -> io::Result<()> {
 
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
+    let store_mesh: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(shards)?;
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
@@ -76,6 +79,7 @@ pub fn serve(config: Config) -> io::Result<()> {
         let stop = stop.clone();
         let ready = ready_tx.clone();
         let moves = moves.clone();
+        let store_mesh = store_mesh.clone();
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -85,7 +89,17 @@ pub fn serve(config: Config) -> io::Result<()> {
             .ring_depth(128)
             // Timers fire late while a task is CPU-bound; keep the quantum short (§9).
             .preempt_timer(Duration::from_millis(5))
-            .spawn(move || run_shard(ShardId(index), shards, server, moves, stop, ready))
+            .spawn(move || {
+                run_shard(
+                    ShardId(index),
+                    shards,
+                    server,
+                    moves,
+                    store_mesh,
+                    stop,
+                    ready,
+                )
+            })
             .map_err(|e| {
                 io::Error::other(format!("cannot start shard {index} on CPU {cpu}: {e}"))
             })?;
@@ -148,6 +162,7 @@ async fn run_shard(
     shards: usize,
     server: Arc<ServerContext>,
     moves: MeshBuilder<MovedConnection, ()>,
+    store_mesh: MeshBuilder<StoreRequest, StoreReply>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<io::Result<()>>,
 ) {
@@ -158,7 +173,28 @@ async fn run_shard(
         map: ShardMap::new(shards),
         active: ActiveConnections::default(),
         moves: RefCell::new(None),
+        store: Store::new(
+            server.config.data_dir.join("store"),
+            id,
+            ShardMap::new(shards),
+            StoreConfig {
+                // Room for our Received: header on top of the largest message accepted.
+                max_message_size: server.config.limits.max_message_size + 4096,
+                ..StoreConfig::default()
+            },
+        ),
+        deliverer: RefCell::new(None),
+        deliveries: Cell::new(0),
     });
+    match Mesh::join(store_mesh, id, delivery::handler(state.store.clone())).await {
+        Ok(mesh) => {
+            *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    }
     // Every shard joins the mesh before anything can fail: a shard that never joined would
     // leave the others waiting for it.
     let receiver = Rc::downgrade(&state);
@@ -212,6 +248,9 @@ async fn run_shard(
     }
     if state.active.count() > 0 {
         tracing::warn!(%id, connections = state.active.count(), "grace period over, closing the rest");
+    }
+    if let Err(e) = state.store.close().await {
+        tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }
 }
 
