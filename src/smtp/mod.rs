@@ -25,9 +25,16 @@ mod message;
 mod received;
 mod reply;
 mod session;
+mod transaction;
+
+#[cfg(test)]
+mod data_tests;
+#[cfg(test)]
+mod test_driver;
 #[cfg(test)]
 mod tests;
-mod transaction;
+#[cfg(test)]
+mod transaction_tests;
 
 pub use command::{
     AuthMechanism, Body, Command, Domain, ForwardPath, MailFrom, Mailbox, ParseError, RcptTo,
