@@ -40,5 +40,5 @@ pub use command::{
     AuthMechanism, Body, Command, Domain, ForwardPath, MailFrom, Mailbox, ParseError, RcptTo,
     ReversePath, SyntaxError,
 };
-pub use received::{protocol_name, received_header, ReceivedInfo};
+pub use received::{protocol_name, received_header, smtputf8_protocol_name, ReceivedInfo};
 pub use session::{SmtpKind, SmtpSession};

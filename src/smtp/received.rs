@@ -14,7 +14,8 @@ pub struct ReceivedInfo {
     pub peer_ip: IpAddr,
     /// This server's host name (the `by` clause).
     pub hostname: String,
-    /// The `with` clause, from [`protocol_name`].
+    /// The `with` clause, from [`protocol_name`] or [`smtputf8_protocol_name`] (usually via
+    /// [`SmtpSession::protocol`](super::SmtpSession::protocol)).
     pub protocol: &'static str,
     /// The TLS protocol version and cipher suite names, when the transport is TLS.
     pub tls: Option<(String, String)>,
@@ -38,6 +39,17 @@ pub fn protocol_name(esmtp: bool, tls: bool, auth: bool) -> &'static str {
         (true, true, false) => "ESMTPS",
         (true, false, true) => "ESMTPA",
         (true, true, true) => "ESMTPSA",
+    }
+}
+
+/// The `with` keyword of RFC 6531 §3.7.3 for a transaction whose MAIL carried SMTPUTF8:
+/// `UTF8SMTP`, with `S` for TLS and `A` for authentication as in RFC 3848.
+pub fn smtputf8_protocol_name(tls: bool, auth: bool) -> &'static str {
+    match (tls, auth) {
+        (false, false) => "UTF8SMTP",
+        (true, false) => "UTF8SMTPS",
+        (false, true) => "UTF8SMTPA",
+        (true, true) => "UTF8SMTPSA",
     }
 }
 
@@ -152,6 +164,10 @@ mod tests {
         assert_eq!(protocol_name(true, true, false), "ESMTPS");
         assert_eq!(protocol_name(true, false, true), "ESMTPA");
         assert_eq!(protocol_name(true, true, true), "ESMTPSA");
+        assert_eq!(smtputf8_protocol_name(false, false), "UTF8SMTP");
+        assert_eq!(smtputf8_protocol_name(true, false), "UTF8SMTPS");
+        assert_eq!(smtputf8_protocol_name(false, true), "UTF8SMTPA");
+        assert_eq!(smtputf8_protocol_name(true, true), "UTF8SMTPSA");
     }
 
     #[test]

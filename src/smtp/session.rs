@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::command::{AuthMechanism, Command, Domain, ParseError};
-use super::received::protocol_name;
+use super::received::{protocol_name, smtputf8_protocol_name};
 use super::reply::{line, Refusal};
 use super::transaction::Transaction;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
@@ -137,10 +137,17 @@ impl SmtpSession {
         self.machine.client.as_ref().is_some_and(|c| c.extended)
     }
 
-    /// The RFC 3848 `with` keyword for a `Received:` header of the current transaction.
+    /// The `with` keyword for the `Received:` header of the transaction in progress (read it
+    /// while handling [`Event::Deliver`]): RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/`ESMTPSA`
+    /// (`SMTP` after HELO), or RFC 6531's `UTF8SMTP...` when MAIL carried SMTPUTF8.
     pub fn protocol(&self) -> &'static str {
         let m = &self.machine;
-        protocol_name(self.greeted_with_ehlo(), m.tls_active, m.account.is_some())
+        let (tls, auth) = (m.tls_active, m.account.is_some());
+        if m.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
+            smtputf8_protocol_name(tls, auth)
+        } else {
+            protocol_name(self.greeted_with_ehlo(), tls, auth)
+        }
     }
 
     /// Handle buffered input until more is needed or an event must be answered first.

@@ -36,6 +36,11 @@ enum Framing {
 }
 
 impl Transaction {
+    /// Whether MAIL carried SMTPUTF8 (the `Received:` protocol name depends on it).
+    pub(super) fn smtputf8(&self) -> bool {
+        self.smtputf8
+    }
+
     fn recipients(&self) -> usize {
         self.local.len() + self.remote.len()
     }
@@ -268,9 +273,10 @@ impl Machine {
         self.end_of_message();
     }
 
-    /// The content is complete: refuse it, or ask the driver to deliver it.
+    /// The content is complete: refuse it, or ask the driver to deliver it. The transaction
+    /// lasts until the reply (so [`Transaction::smtputf8`] can still be read).
     fn end_of_message(&mut self) {
-        let Some(mut transaction) = self.transaction.take() else {
+        let Some(transaction) = &mut self.transaction else {
             return;
         };
         let Some(content) = transaction.content.take() else {
@@ -279,12 +285,15 @@ impl Machine {
         let message = match content.sink.finish(self.config.limits.max_hops) {
             Ok(message) => message,
             // The transaction is over either way (RFC 5321 §4.1.1.4).
-            Err(flaw) => return self.refuse(Refusal::Message(flaw)),
+            Err(flaw) => {
+                self.transaction = None;
+                return self.refuse(Refusal::Message(flaw));
+            }
         };
         let delivery = Delivery {
-            reverse_path: transaction.reverse_path,
-            local_recipients: transaction.local,
-            remote_recipients: transaction.remote,
+            reverse_path: std::mem::take(&mut transaction.reverse_path),
+            local_recipients: std::mem::take(&mut transaction.local),
+            remote_recipients: std::mem::take(&mut transaction.remote),
             helo: self
                 .client
                 .as_ref()
@@ -299,6 +308,7 @@ impl Machine {
 
     /// The driver's answer to [`Event::Deliver`]: only now may the client hear `250`.
     pub(super) fn delivery_outcome(&mut self, outcome: DeliveryOutcome) {
+        self.transaction = None;
         match outcome {
             DeliveryOutcome::Delivered { id } => {
                 let reply = format!("250 2.0.0 Ok: queued as {id}");

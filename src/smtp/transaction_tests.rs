@@ -399,6 +399,24 @@ fn the_driver_can_name_the_protocol_for_received() {
         account: "alice@example.com".into(),
     });
     assert_eq!(s.protocol(), "ESMTPSA");
+    s.handle_input(b"MAIL FROM:<alice@example.com> SMTPUTF8\r\n");
+    assert_eq!(s.protocol(), "UTF8SMTPSA");
+    s.handle_input(b"RSET\r\n");
+    assert_eq!(s.protocol(), "ESMTPSA");
+    // Still readable while the delivery is being made durable.
+    let mut s = inbound();
+    s.handle_input(
+        b"EHLO c\r\nMAIL FROM:<a@example.org> SMTPUTF8\r\nRCPT TO:<bob@example.com>\r\n",
+    );
+    s.handle_recipient(RecipientStatus::Local {
+        account: "bob@example.com".into(),
+    });
+    s.handle_input(b"DATA\r\nhi\r\n.\r\n");
+    assert_eq!(s.poll_event(), Some(check("bob@example.com")));
+    assert!(matches!(s.poll_event(), Some(Event::Deliver(_))));
+    assert_eq!(s.protocol(), "UTF8SMTP");
+    s.handle_delivery(DeliveryOutcome::TemporaryFailure);
+    assert_eq!(s.protocol(), "ESMTP");
     let s = super::test_driver::session(
         SmtpKind::Inbound,
         TlsMode::None,
