@@ -1,5 +1,5 @@
 //! SMTP commands, parsed from one line into typed values (RFC 5321 §4.1.1, §4.1.2; RFC 3207
-//! §4; RFC 4954 §4; RFC 1870 §6; RFC 6152 §2). Knows nothing of the session's state; never
+//! §4; RFC 4954 §4; RFC 1870 §6; RFC 6152 §2; RFC 6531 §3.4; RFC 3030 §2). Knows nothing of the session's state; never
 //! does IO.
 
 use crate::sasl::Mechanism;
@@ -20,6 +20,19 @@ impl Domain {
 pub struct Mailbox {
     pub local_part: String,
     pub domain: String,
+}
+
+impl Mailbox {
+    /// Whether the address is all ASCII; if not, the transaction needs SMTPUTF8 (RFC 6531 §3.4).
+    pub fn is_ascii(&self) -> bool {
+        self.local_part.is_ascii() && self.domain.is_ascii()
+    }
+}
+
+impl std::fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.local_part, self.domain)
+    }
 }
 
 /// The MAIL FROM path: `<>` for bounces (RFC 5321 §4.5.5) or a mailbox.
@@ -43,13 +56,22 @@ pub enum Body {
     EightBitMime,
 }
 
-/// `MAIL FROM:<path> [SIZE=n] [BODY=7BIT|8BITMIME]`.
+/// `MAIL FROM:<path> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailFrom {
     pub reverse_path: ReversePath,
     /// The size the client declared (RFC 1870 §6), checked against the limit by the session.
     pub size: Option<u64>,
     pub body: Option<Body>,
+    /// RFC 6531 §3.4: the transaction may use UTF-8 addresses and headers.
+    pub smtputf8: bool,
+}
+
+impl MailFrom {
+    /// Whether any service-extension parameter was given (none is valid after HELO).
+    pub fn has_parameters(&self) -> bool {
+        self.size.is_some() || self.body.is_some() || self.smtputf8
+    }
 }
 
 /// `RCPT TO:<path>` (no parameters are offered).
@@ -80,8 +102,7 @@ pub enum Command {
     Mail(MailFrom),
     Rcpt(RcptTo),
     Data,
-    /// RFC 3030 (CHUNKING is not offered; parsed so its chunk is never read as commands
-    /// once it is).
+    /// RFC 3030 §2: a chunk of exactly `size` octets follows the command line.
     Bdat {
         size: u64,
         last: bool,
@@ -251,6 +272,7 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
         reverse_path,
         size: None,
         body: None,
+        smtputf8: false,
     };
     for param in params.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
         let (key, value) = match param.iter().position(|&b| b == b'=') {
@@ -265,6 +287,12 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
                 Some(v) if v.eq_ignore_ascii_case(b"8BITMIME") => Body::EightBitMime,
                 _ => return Err(S::BadParameter),
             });
+        } else if key.eq_ignore_ascii_case(b"SMTPUTF8") && !mail.smtputf8 {
+            // RFC 6531 §3.4: the parameter takes no value.
+            if value.is_some() {
+                return Err(S::BadParameter);
+            }
+            mail.smtputf8 = true;
         } else {
             return Err(S::UnknownParameter);
         }
@@ -388,6 +416,7 @@ mod tests {
                 reverse_path: ReversePath::Mailbox(mailbox("alice", "example.com")),
                 size: Some(1000),
                 body: Some(Body::SevenBit),
+                smtputf8: false,
             }))
         );
         assert_eq!(
@@ -396,6 +425,7 @@ mod tests {
                 reverse_path: ReversePath::Null,
                 size: None,
                 body: None,
+                smtputf8: false,
             }))
         );
         assert_eq!(
@@ -404,8 +434,32 @@ mod tests {
                 reverse_path: ReversePath::Mailbox(mailbox("\"a b@c\"", "example.com")),
                 size: None,
                 body: None,
+                smtputf8: false,
             }))
         );
+    }
+
+    #[test]
+    fn mail_from_smtputf8_with_a_utf8_path() {
+        let Ok(Command::Mail(mail)) =
+            Command::parse("MAIL FROM:<jösé@exämple.com> smtputf8 BODY=8BITMIME".as_bytes())
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            mail,
+            MailFrom {
+                reverse_path: ReversePath::Mailbox(mailbox("jösé", "exämple.com")),
+                size: None,
+                body: Some(Body::EightBitMime),
+                smtputf8: true,
+            }
+        );
+        let ReversePath::Mailbox(m) = &mail.reverse_path else {
+            panic!("null path");
+        };
+        assert!(!m.is_ascii());
+        assert_eq!(m.to_string(), "jösé@exämple.com");
     }
 
     #[test]
@@ -425,6 +479,11 @@ mod tests {
             S::BadParameter,
         );
         bad(b"MAIL FROM:<a@example.com> SIZE", S::BadParameter);
+        bad(b"MAIL FROM:<a@example.com> SMTPUTF8=yes", S::BadParameter);
+        bad(
+            b"MAIL FROM:<a@example.com> SMTPUTF8 SMTPUTF8",
+            S::UnknownParameter,
+        );
     }
 
     #[test]

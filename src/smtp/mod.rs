@@ -1,24 +1,44 @@
 //! SMTP (RFC 5321) as a sans-IO session, for inbound mail (MX, port 25) and for submission
-//! (ports 587 and 465): bytes in, replies and [`Event`](crate::session::Event)s out. Built so
-//! far: the session up to MAIL — greeting, EHLO/HELO with the extensions ringpost honours
-//! (PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME RFC 6152, ENHANCEDSTATUSCODES RFC 2034,
-//! STARTTLS RFC 3207, AUTH RFC 4954), RSET, NOOP, VRFY, HELP, QUIT. MAIL and RCPT are parsed
-//! into typed paths and parameters; the mail transaction itself is refused until delivery
-//! exists.
+//! (ports 587 and 465): bytes in, replies and [`Event`](crate::session::Event)s out. The
+//! greeting, EHLO/HELO with the extensions ringpost honours (PIPELINING RFC 2920, SIZE
+//! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, ENHANCEDSTATUSCODES RFC 2034, CHUNKING
+//! RFC 3030, STARTTLS RFC 3207, AUTH RFC 4954), and the mail transaction: MAIL, RCPT (local
+//! recipients resolved by the driver), DATA or BDAT, ending in a
+//! [`Delivery`](crate::session::Delivery) the driver makes durable before the `250`.
+//! [`received_header`] builds the trace header the driver prepends.
+//!
+//! Code map: `command` parses a line into a typed command; `session` is the state machine
+//! up to MAIL; `transaction` the mail transaction; `message` reads message content
+//! (dot-stuffing, the end of data, BDAT chunks, size and hop limits); `reply` maps every
+//! refusal to its reply line; `received` writes the `Received:` header.
 //!
 //! Credentials are accepted only on submission and only over TLS; inbound never offers AUTH.
-//! Anything pipelined behind an accepted STARTTLS is discarded unread (RFC 3207 §4.2), and a
-//! command line ending in a bare LF is refused, never interpreted (no SMTP smuggling).
+//! Anything pipelined behind an accepted STARTTLS is discarded unread (RFC 3207 §4.2). No SMTP
+//! smuggling: a command line ending in a bare LF is refused, never interpreted; message data
+//! ends only at `CRLF.CRLF`, and data holding a bare CR or LF is refused whole; a BDAT chunk's
+//! octets are always consumed, even when the BDAT is refused.
 //!
 //! This module never does IO, never reads the clock and never names the executor.
 
 mod command;
+mod message;
+mod received;
+mod reply;
 mod session;
+mod transaction;
+
+#[cfg(test)]
+mod data_tests;
+#[cfg(test)]
+mod test_driver;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transaction_tests;
 
 pub use command::{
     AuthMechanism, Body, Command, Domain, ForwardPath, MailFrom, Mailbox, ParseError, RcptTo,
     ReversePath, SyntaxError,
 };
+pub use received::{protocol_name, received_header, smtputf8_protocol_name, ReceivedInfo};
 pub use session::{SmtpKind, SmtpSession};

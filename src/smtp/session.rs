@@ -1,12 +1,20 @@
-//! The SMTP session state machine, up to MAIL. Framing comes from [`LineBuffer`]; every
-//! refusal is written by [`Refusal::write`], the one place that maps errors to replies.
+//! The SMTP session state machine: greeting, EHLO/HELO, STARTTLS, AUTH and the commands
+//! outside a mail transaction. The transaction itself (MAIL, RCPT, DATA, BDAT) is in
+//! [`super::transaction`]. Framing comes from [`LineBuffer`] for command lines and from
+//! [`super::message`] for message content; every refusal is written by
+//! [`Refusal::write`](super::reply::Refusal), the one place that maps errors to replies.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use super::command::{AuthMechanism, Command, Domain, ParseError, SyntaxError};
+use super::command::{AuthMechanism, Command, Domain, ParseError};
+use super::received::{protocol_name, smtputf8_protocol_name};
+use super::reply::{line, Refusal};
+use super::transaction::Transaction;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
-use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
+use crate::session::{
+    AuthOutcome, Credentials, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig,
+};
 use crate::wire::{Frame, LineBuffer};
 
 /// Which service a listener offers; decides whether AUTH exists at all.
@@ -28,132 +36,67 @@ pub struct SmtpSession {
 /// Everything but the line buffer, so a framed line can be handled while it still borrows
 /// the buffer (no copy of the line).
 #[derive(Debug)]
-struct Machine {
-    config: SessionConfig,
-    kind: SmtpKind,
+pub(super) struct Machine {
+    pub(super) config: SessionConfig,
+    pub(super) kind: SmtpKind,
     tls_active: bool,
     /// The client's EHLO/HELO; `None` before it and after STARTTLS (RFC 3207 §4.2).
-    client: Option<Client>,
+    pub(super) client: Option<Client>,
     /// Inside AUTH: the next line is a SASL response (RFC 4954 §4).
     sasl: Option<SaslExchange>,
     /// The canonical account once AUTH succeeded.
-    account: Option<String>,
+    pub(super) account: Option<String>,
     auth_failures: u32,
-    waiting: Option<Waiting>,
+    /// The mail transaction after an accepted MAIL (RFC 5321 §3.3).
+    pub(super) transaction: Option<Transaction>,
+    /// How the next input bytes are read.
+    pub(super) input: Input,
+    pub(super) waiting: Option<Waiting>,
     closed: bool,
-    out: Vec<u8>,
-    events: VecDeque<Event>,
+    pub(super) out: Vec<u8>,
+    pub(super) events: VecDeque<Event>,
 }
 
 #[derive(Debug)]
-struct Client {
-    #[allow(dead_code)] // Read by the mail transaction (Received: header), a later issue.
-    domain: Domain,
+pub(super) struct Client {
+    pub(super) domain: Domain,
     /// EHLO (true) rather than HELO: service extensions such as AUTH may be used.
-    extended: bool,
+    pub(super) extended: bool,
+}
+
+/// How input bytes are framed at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Input {
+    /// CRLF command lines, at most `max_line_length` long.
+    Commands,
+    /// After `354`: message content up to `CRLF.CRLF`, with no line-length limit (the
+    /// message size limit bounds it).
+    Data,
+    /// Inside a BDAT chunk (RFC 3030 §2): `remaining` raw octets still belong to it, whatever
+    /// they contain. `refusal` is the reply owed once they are read, if the chunk is refused.
+    Chunk {
+        remaining: u64,
+        size: u64,
+        last: bool,
+        refusal: Option<Refusal>,
+    },
 }
 
 /// The event the driver has not answered yet; no input is processed meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Waiting {
+pub(super) enum Waiting {
     Tls,
     Auth,
+    Recipient,
+    Delivery,
 }
 
 /// What the caller must do with the line buffer after a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
     Continue,
     /// STARTTLS was accepted: drop every buffered byte (RFC 3207 §4.2).
     DiscardBuffered,
-}
-
-/// Every way a command is refused. [`Refusal::write`] is the only place that writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    Unrecognized,
-    Syntax(SyntaxError),
-    LineTooLong,
-    /// RFC 5321 §2.3.8: lines end in CRLF. A bare LF is refused rather than guessed at, so no
-    /// peer can make ringpost see a command boundary another server does not (SMTP smuggling).
-    BareLf,
-    NotImplemented,
-    NeedEhlo,
-    TlsActive,
-    StartTlsUnavailable,
-    AuthUnavailable,
-    /// RFC 3207 §4, RFC 4954 §4: credentials only over TLS.
-    TlsRequired,
-    AlreadyAuthenticated,
-    UnsupportedMechanism,
-    SaslCancelled,
-    SaslMalformed,
-    /// RFC 4954 §6: 535 whether the user exists or not.
-    AuthFailed,
-    TooManyFailures,
-    TemporaryAuthFailure,
-    /// RFC 4954 §6: MAIL on submission before AUTH.
-    AuthRequired,
-    IdleTimeout,
-    ShuttingDown,
-}
-
-impl Refusal {
-    /// Append the reply line, with its enhanced status code (RFC 3463, RFC 2034).
-    fn write(self, hostname: &str, out: &mut Vec<u8>) {
-        let text: &str = match self {
-            Refusal::Unrecognized => "500 5.5.2 Command unrecognized",
-            Refusal::Syntax(SyntaxError::MissingDomain) => "501 5.5.4 Syntax: EHLO/HELO domain",
-            Refusal::Syntax(SyntaxError::UnexpectedArguments) => {
-                "501 5.5.4 Syntax error (no parameters allowed)"
-            }
-            Refusal::Syntax(SyntaxError::BadArguments) => "501 5.5.4 Syntax error in arguments",
-            Refusal::Syntax(SyntaxError::BadSender) => "501 5.1.7 Bad sender address syntax",
-            Refusal::Syntax(SyntaxError::BadRecipient) => "501 5.1.3 Bad recipient address syntax",
-            Refusal::Syntax(SyntaxError::UnknownParameter) => "555 5.5.4 Unsupported parameter",
-            Refusal::Syntax(SyntaxError::BadParameter) => "501 5.5.4 Invalid parameter value",
-            Refusal::LineTooLong => "500 5.5.6 Line too long",
-            Refusal::BareLf => "500 5.5.2 Bare LF line endings are not accepted, use CRLF",
-            Refusal::NotImplemented => "502 5.5.1 Command not implemented",
-            Refusal::NeedEhlo => "503 5.5.1 Send EHLO first",
-            Refusal::TlsActive => "503 5.5.1 TLS already active",
-            Refusal::StartTlsUnavailable => "502 5.5.1 STARTTLS not available",
-            Refusal::AuthUnavailable => "502 5.5.1 AUTH not available",
-            Refusal::TlsRequired => "530 5.7.0 Must issue a STARTTLS command first",
-            Refusal::AlreadyAuthenticated => "503 5.5.1 Already authenticated",
-            Refusal::UnsupportedMechanism => "504 5.5.4 Unrecognized authentication type",
-            Refusal::SaslCancelled => "501 5.0.0 Authentication cancelled",
-            Refusal::SaslMalformed => "501 5.5.2 Malformed authentication data",
-            Refusal::AuthFailed => "535 5.7.8 Authentication credentials invalid",
-            Refusal::TemporaryAuthFailure => "454 4.7.0 Temporary authentication failure",
-            Refusal::AuthRequired => "530 5.7.0 Authentication required",
-            // RFC 5321 §3.8: 421 names the host.
-            Refusal::TooManyFailures => {
-                return line(
-                    out,
-                    &format!("421 4.7.0 {hostname} Too many authentication failures"),
-                )
-            }
-            Refusal::IdleTimeout => {
-                return line(
-                    out,
-                    &format!("421 4.4.2 {hostname} Timeout, closing connection"),
-                )
-            }
-            Refusal::ShuttingDown => {
-                return line(out, &format!("421 4.3.2 {hostname} Service shutting down"))
-            }
-        };
-        line(out, text);
-    }
-
-    /// Whether the connection is closed after this reply (every 421, RFC 5321 §3.8).
-    fn closes(self) -> bool {
-        matches!(
-            self,
-            Refusal::TooManyFailures | Refusal::IdleTimeout | Refusal::ShuttingDown
-        )
-    }
 }
 
 impl SmtpSession {
@@ -168,6 +111,8 @@ impl SmtpSession {
             sasl: None,
             account: None,
             auth_failures: 0,
+            transaction: None,
+            input: Input::Commands,
             waiting: None,
             closed: false,
             out: Vec::with_capacity(256),
@@ -187,15 +132,61 @@ impl SmtpSession {
         self.machine.account.as_deref()
     }
 
-    /// Handle every complete buffered line until an event must be answered first. Pipelined
-    /// commands (RFC 2920) are answered one by one, in order.
+    /// Whether the client greeted with EHLO rather than HELO (false before any greeting).
+    pub fn greeted_with_ehlo(&self) -> bool {
+        self.machine.client.as_ref().is_some_and(|c| c.extended)
+    }
+
+    /// The `with` keyword for the `Received:` header of the transaction in progress (read it
+    /// while handling [`Event::Deliver`]): RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/`ESMTPSA`
+    /// (`SMTP` after HELO), or RFC 6531's `UTF8SMTP...` when MAIL carried SMTPUTF8.
+    pub fn protocol(&self) -> &'static str {
+        let m = &self.machine;
+        let (tls, auth) = (m.tls_active, m.account.is_some());
+        if m.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
+            smtputf8_protocol_name(tls, auth)
+        } else {
+            protocol_name(self.greeted_with_ehlo(), tls, auth)
+        }
+    }
+
+    /// Handle buffered input until more is needed or an event must be answered first.
+    /// Pipelined commands (RFC 2920) are answered one by one, in order.
     fn process(&mut self) {
         while self.machine.accepts_input() {
-            let Some(frame) = self.lines.next_line() else {
-                break;
-            };
-            if self.machine.handle_frame(frame) == Flow::DiscardBuffered {
-                self.lines.clear();
+            match self.machine.input {
+                Input::Commands => {
+                    let Some(frame) = self.lines.next_line() else {
+                        break;
+                    };
+                    if self.machine.handle_frame(frame) == Flow::DiscardBuffered {
+                        self.lines.clear();
+                    }
+                }
+                Input::Data => {
+                    if self.lines.buffered() == 0 {
+                        break;
+                    }
+                    let input = self.lines.take_up_to(usize::MAX);
+                    if let Some(used) = self.machine.data_input(input) {
+                        // The end of data: what follows is the next command, so it goes back
+                        // in front of the line framer (only pipelined bytes are copied).
+                        let rest = input[used..].to_vec();
+                        self.lines.extend(&rest);
+                    }
+                }
+                Input::Chunk { remaining, .. } => {
+                    if remaining > 0 {
+                        let want = usize::try_from(remaining).unwrap_or(usize::MAX);
+                        let input = self.lines.take_up_to(want);
+                        if input.is_empty() {
+                            break;
+                        }
+                        self.machine.chunk_input(input);
+                    } else {
+                        self.machine.chunk_done();
+                    }
+                }
             }
         }
     }
@@ -223,6 +214,7 @@ impl Session for SmtpSession {
         m.client = None;
         m.sasl = None;
         m.account = None;
+        m.transaction = None;
         self.lines.clear();
     }
 
@@ -232,6 +224,24 @@ impl Session for SmtpSession {
         }
         self.machine.waiting = None;
         self.machine.auth_outcome(outcome);
+        self.process();
+    }
+
+    fn handle_recipient(&mut self, status: RecipientStatus) {
+        if self.machine.waiting != Some(Waiting::Recipient) {
+            return;
+        }
+        self.machine.waiting = None;
+        self.machine.recipient_status(status);
+        self.process();
+    }
+
+    fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
+        if self.machine.waiting != Some(Waiting::Delivery) {
+            return;
+        }
+        self.machine.waiting = None;
+        self.machine.delivery_outcome(outcome);
         self.process();
     }
 
@@ -253,7 +263,7 @@ impl Session for SmtpSession {
 }
 
 impl Machine {
-    fn accepts_input(&self) -> bool {
+    pub(super) fn accepts_input(&self) -> bool {
         self.waiting.is_none() && !self.closed
     }
 
@@ -288,7 +298,8 @@ impl Machine {
     fn handle_command(&mut self, command: Command) -> Flow {
         match command {
             Command::Ehlo(domain) => {
-                // RFC 5321 §4.1.4: EHLO resets any mail transaction (none is kept yet).
+                // RFC 5321 §4.1.4: EHLO and HELO reset any mail transaction.
+                self.transaction = None;
                 self.client = Some(Client {
                     domain,
                     extended: true,
@@ -296,6 +307,7 @@ impl Machine {
                 self.ehlo_reply();
             }
             Command::Helo(domain) => {
+                self.transaction = None;
                 self.client = Some(Client {
                     domain,
                     extended: false,
@@ -328,17 +340,18 @@ impl Machine {
                 let (exchange, step) = SaslExchange::start(mechanism, initial_response.as_deref());
                 self.sasl_step(exchange, step);
             }
-            Command::Mail(_) => {
-                if self.kind == SmtpKind::Submission && self.account.is_none() {
-                    return self.refused(Refusal::AuthRequired);
-                }
-                // The mail transaction (RFC 5321 §3.3) arrives with delivery.
-                return self.refused(Refusal::NotImplemented);
+            Command::Mail(mail) => self.mail(mail),
+            Command::Rcpt(rcpt) => self.rcpt(rcpt),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
+            // RFC 5321 §3.5.3: EXPN may be disabled; mailing lists are not ringpost's.
+            Command::Expn => return self.refused(Refusal::NotImplemented),
+            Command::Rset => {
+                // RFC 5321 §4.1.1.5: abort the transaction, keep the greeting.
+                self.transaction = None;
+                line(&mut self.out, "250 2.0.0 OK");
             }
-            Command::Rcpt(_) | Command::Data | Command::Bdat { .. } | Command::Expn => {
-                return self.refused(Refusal::NotImplemented)
-            }
-            Command::Rset | Command::Noop => line(&mut self.out, "250 2.0.0 OK"),
+            Command::Noop => line(&mut self.out, "250 2.0.0 OK"),
             // RFC 5321 §3.5.3: 252 and never an answer that tells whether an address exists.
             Command::Vrfy => line(
                 &mut self.out,
@@ -363,7 +376,9 @@ impl Machine {
             "PIPELINING".to_string(),
             format!("SIZE {}", self.config.limits.max_message_size),
             "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
+            "CHUNKING".to_string(),
         ];
         if self.config.offers_starttls(self.tls_active) {
             lines.push("STARTTLS".to_string());
@@ -439,12 +454,12 @@ impl Machine {
         }
     }
 
-    fn refused(&mut self, refusal: Refusal) -> Flow {
+    pub(super) fn refused(&mut self, refusal: Refusal) -> Flow {
         self.refuse(refusal);
         Flow::Continue
     }
 
-    fn refuse(&mut self, refusal: Refusal) {
+    pub(super) fn refuse(&mut self, refusal: Refusal) {
         if self.closed {
             return;
         }
@@ -460,9 +475,4 @@ impl Machine {
         self.closed = true;
         self.events.push_back(Event::Close);
     }
-}
-
-fn line(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }

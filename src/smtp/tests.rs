@@ -44,6 +44,8 @@ const EHLO_COMMON: &str = "
     S: 250-PIPELINING
     S: 250-SIZE 52428800
     S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-ENHANCEDSTATUSCODES
 ";
 
 /// Greeting, EHLO, STARTTLS, handshake and EHLO again on submission (port 587).
@@ -52,7 +54,7 @@ fn submission_upgraded() -> String {
         "{GREETING}
          C: EHLO client.example.org
          {EHLO_COMMON}
-         S: 250-ENHANCEDSTATUSCODES
+         S: 250-CHUNKING
          S: 250 STARTTLS
          C: STARTTLS
          S: 220 2.0.0 Ready to start TLS
@@ -60,7 +62,7 @@ fn submission_upgraded() -> String {
          D: tls
          C: EHLO client.example.org
          {EHLO_COMMON}
-         S: 250-ENHANCEDSTATUSCODES
+         S: 250-CHUNKING
          S: 250 AUTH PLAIN LOGIN"
     )
 }
@@ -73,7 +75,7 @@ fn inbound_ehlo_before_and_after_starttls_never_offers_auth() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 502 5.5.1 AUTH not available
@@ -83,7 +85,7 @@ fn inbound_ehlo_before_and_after_starttls_never_offers_auth() {
              D: tls
              C: ehlo client.example.org
              {EHLO_COMMON}
-             S: 250 ENHANCEDSTATUSCODES
+             S: 250 CHUNKING
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 502 5.5.1 AUTH not available
              C: AUTH LOGIN
@@ -91,7 +93,7 @@ fn inbound_ehlo_before_and_after_starttls_never_offers_auth() {
              C: STARTTLS
              S: 503 5.5.1 TLS already active
              C: MAIL FROM:<a@example.org>
-             S: 502 5.5.1 Command not implemented
+             S: 250 2.1.0 OK
              C: QUIT
              S: 221 2.0.0 Bye
              E: close"
@@ -107,7 +109,7 @@ fn implicit_tls_inbound_offers_neither_starttls_nor_auth() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250 ENHANCEDSTATUSCODES
+             S: 250 CHUNKING
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 502 5.5.1 AUTH not available
              C: STARTTLS
@@ -124,7 +126,7 @@ fn plaintext_inbound_listener_offers_no_starttls() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250 ENHANCEDSTATUSCODES
+             S: 250 CHUNKING
              C: STARTTLS
              S: 502 5.5.1 STARTTLS not available"
         ),
@@ -139,7 +141,7 @@ fn submission_refuses_every_credential_form_before_tls() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 530 5.7.0 Must issue a STARTTLS command first
@@ -165,7 +167,7 @@ fn submission_after_starttls_offers_auth_and_needs_ehlo_again() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
              C: STARTTLS
              S: 220 2.0.0 Ready to start TLS
@@ -179,7 +181,7 @@ fn submission_after_starttls_offers_auth_and_needs_ehlo_again() {
              S: 503 5.5.1 Send EHLO first
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              C: STARTTLS
              S: 503 5.5.1 TLS already active"
@@ -195,7 +197,7 @@ fn implicit_submission_offers_auth_not_starttls() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              C: STARTTLS
              S: 503 5.5.1 TLS already active
@@ -206,7 +208,7 @@ fn implicit_submission_offers_auth_not_starttls() {
              D: auth ok alice@example.com
              S: 235 2.7.0 Authentication successful
              C: MAIL FROM:<alice@example.com>
-             S: 502 5.5.1 Command not implemented
+             S: 250 2.1.0 OK
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 503 5.5.1 Already authenticated"
         ),
@@ -225,7 +227,7 @@ fn plaintext_pipelined_behind_starttls_is_never_executed() {
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              C: MAIL FROM:<alice@example.com>
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
              S: 220 2.0.0 Ready to start TLS
              E: starttls
@@ -293,7 +295,7 @@ fn sasl_cancel_malformed_and_unknown_mechanism() {
              S: 503 5.5.1 Send EHLO first
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              C: AUTH PLAIN
              S: 334 
@@ -329,7 +331,7 @@ fn every_failure_gets_the_same_reply_until_the_limit_closes() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              # unknown user
              C: AUTH PLAIN AGJvYgB3cm9uZw==
@@ -373,7 +375,7 @@ fn helo_ehlo_and_simple_commands() {
              S: 250 mail.example.com
              C: EHLO [192.0.2.1]
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
              C: RSET
              S: 250 2.0.0 OK
@@ -406,33 +408,53 @@ fn helo_ehlo_and_simple_commands() {
 }
 
 #[test]
-fn mail_transaction_commands_are_parsed_then_refused() {
+fn mail_transaction_syntax_and_order_errors() {
     replay(
         inbound,
         &format!(
             "{GREETING}
+             C: MAIL FROM:<alice@example.org>
+             S: 503 5.5.1 Send EHLO or HELO first
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 STARTTLS
-             C: MAIL FROM:<> SIZE=100 BODY=8BITMIME
-             S: 502 5.5.1 Command not implemented
              C: MAIL FROM:<alice@example.com
              S: 501 5.1.7 Bad sender address syntax
-             C: MAIL FROM:<alice@example.com> SMTPUTF8
-             S: 555 5.5.4 Unsupported parameter
              C: MAIL FROM:<alice@example.com> SIZE=big
              S: 501 5.5.4 Invalid parameter value
+             C: MAIL FROM:<alice@example.com> AUTH=<>
+             S: 555 5.5.4 Unsupported parameter
              C: RCPT TO:<bob@example.com>
-             S: 502 5.5.1 Command not implemented
-             C: RCPT TO:<bob>
-             S: 501 5.1.3 Bad recipient address syntax
+             S: 503 5.5.1 Need MAIL command first
              C: DATA
-             S: 502 5.5.1 Command not implemented
+             S: 503 5.5.1 Need MAIL command first
              C: DATA now
              S: 501 5.5.4 Syntax error (no parameters allowed)
-             C: BDAT 10 LAST
-             S: 502 5.5.1 Command not implemented"
+             C: MAIL FROM:<> SIZE=100 BODY=8BITMIME
+             S: 250 2.1.0 OK
+             C: RCPT TO:<bob>
+             S: 501 5.1.3 Bad recipient address syntax
+             C: RCPT TO:<bob@example.com> NOTIFY=NEVER
+             S: 555 5.5.4 Unsupported parameter
+             C: MAIL FROM:<x@example.org>
+             S: 503 5.5.1 Sender already specified
+             C: DATA
+             S: 554 5.5.1 No valid recipients
+             C: RSET
+             S: 250 2.0.0 OK
+             C: RCPT TO:<bob@example.com>
+             S: 503 5.5.1 Need MAIL command first
+             C: HELO client.example.org
+             S: 250 mail.example.com
+             C: MAIL FROM:<alice@example.org> BODY=8BITMIME
+             S: 555 5.5.4 Unsupported parameter
+             C: MAIL FROM:<alice@example.org>
+             S: 250 2.1.0 OK
+             C: HELO client.example.org
+             S: 250 mail.example.com
+             C: DATA
+             S: 503 5.5.1 Need MAIL command first"
         ),
     );
 }
@@ -477,12 +499,12 @@ fn pipelined_commands_are_answered_in_order_across_an_auth() {
              C: NOOP
              C: QUIT
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              E: auth alice secret
              D: auth ok alice@example.com
              S: 235 2.7.0 Authentication successful
-             S: 502 5.5.1 Command not implemented
+             S: 250 2.1.0 OK
              S: 250 2.0.0 OK
              S: 221 2.0.0 Bye
              E: close"
@@ -510,7 +532,7 @@ fn idle_timeout_and_shutdown_close() {
              C: EHLO client.example.org
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              {EHLO_COMMON}
-             S: 250-ENHANCEDSTATUSCODES
+             S: 250-CHUNKING
              S: 250 AUTH PLAIN LOGIN
              E: auth alice secret
              D: shutdown
