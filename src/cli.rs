@@ -122,12 +122,18 @@ fn execute(cli: Cli) -> Result<(), CliError> {
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
-    init_logging();
+    let _flush_on_exit = init_logging();
     crate::shard::serve(config).map_err(CliError::Serve)
 }
 
 /// Log to stderr, filtered by `RINGPOST_LOG` (tracing `EnvFilter` syntax, default `info`).
-fn init_logging() {
+///
+/// Lines go through a bounded in-memory queue to a writer thread: a shard never blocks on
+/// stderr (a reader that stops draining the pipe would stall every shard behind the stderr
+/// lock). When the queue is
+/// full, lines are dropped and counted rather than stalling the server. The returned guard
+/// flushes what is queued when `serve` returns.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RINGPOST_LOG") {
         Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
@@ -136,11 +142,13 @@ fn init_logging() {
         }),
         Err(_) => EnvFilter::new("info"),
     };
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     // Fails only if a subscriber is already installed, which then keeps logging.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 fn check_config(config: &Config) -> Result<(), CliError> {

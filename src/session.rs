@@ -86,6 +86,9 @@ pub struct Delivery {
     pub helo: String,
     /// The authenticated account (submission), for the `Received:` header.
     pub authenticated: Option<String>,
+    /// The `with` keyword for the `Received:` header: RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/
+    /// `ESMTPSA` (`SMTP` after HELO), or RFC 6531's `UTF8SMTP…` when MAIL had SMTPUTF8.
+    pub protocol: &'static str,
     /// The message as received: dot-stuffing removed, CRLF line ends, no `Received:` header
     /// of ours yet (the driver prepends it: it knows the peer, the TLS parameters and the time).
     pub message: Vec<u8>,

@@ -24,7 +24,7 @@ use crate::session::{
     AuthOutcome, Delivery, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
 };
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
-use crate::smtp::{SmtpKind, SmtpSession};
+use crate::smtp::{received_header, ReceivedInfo, SmtpKind, SmtpSession};
 use crate::store::delivery::Deliverer;
 use crate::store::Store;
 
@@ -313,7 +313,7 @@ async fn deliver(
     }
     let now = crate::store::now();
     let id = state.queue_id(now);
-    let header = received_header(
+    let header = trace_headers(
         &state.server.config.hostname,
         transport,
         peer,
@@ -345,8 +345,9 @@ async fn deliver(
     }
 }
 
-/// Our trace header (RFC 5321 §4.4), with the protocol keyword of RFC 3848.
-fn received_header(
+/// What we put in front of a delivered message (RFC 5321 §4.4): `Return-Path:` (we are the
+/// final delivery) and our `Received:` trace header.
+fn trace_headers(
     hostname: &str,
     transport: &Transport,
     peer: SocketAddr,
@@ -354,30 +355,21 @@ fn received_header(
     id: &str,
     now: i64,
 ) -> String {
-    let tls = transport.tls_info();
-    let protocol = match (tls.is_some(), delivery.authenticated.is_some()) {
-        (false, false) => "ESMTP",
-        (true, false) => "ESMTPS",
-        (false, true) => "ESMTPA",
-        (true, true) => "ESMTPSA",
-    };
-    let mut h = format!(
-        "Received: from {} ([{}])\r\n\tby {hostname} (ringpost)",
-        delivery.helo,
-        peer.ip()
-    );
-    if let Some(tls) = tls {
-        h.push_str(&format!(" ({} {})", tls.version, tls.cipher));
-    }
-    if let Some(user) = &delivery.authenticated {
-        h.push_str(&format!("\r\n\t(authenticated as {user})"));
-    }
-    h.push_str(&format!("\r\n\twith {protocol} id {id}"));
-    if let [one] = delivery.local_recipients.as_slice() {
-        h.push_str(&format!("\r\n\tfor <{one}>"));
-    }
-    h.push_str(&format!(";\r\n\t{}\r\n", crate::date::rfc5322(now)));
-    h
+    let received = received_header(&ReceivedInfo {
+        helo: delivery.helo.clone(),
+        peer_ip: peer.ip(),
+        hostname: hostname.to_string(),
+        protocol: delivery.protocol,
+        tls: transport.tls_info().map(|t| (t.version, t.cipher)),
+        authenticated: delivery.authenticated.clone(),
+        id: id.to_string(),
+        recipient: match delivery.local_recipients.as_slice() {
+            [one] if delivery.remote_recipients.is_empty() => Some(one.clone()),
+            _ => None,
+        },
+        date: crate::date::rfc5322(now),
+    });
+    format!("Return-Path: <{}>\r\n{received}", delivery.reverse_path)
 }
 
 /// TLS handshake bounded by the configured timeout. `false`: failed or timed out.

@@ -77,7 +77,11 @@ pub fn serve(config: Config) -> io::Result<()> {
         let cpu = cpus[index % cpus.len()];
         let server = server.clone();
         let stop = stop.clone();
-        let ready = ready_tx.clone();
+        // Reports even if the shard's thread dies before running anything.
+        let ready = ReadyReport {
+            id: ShardId(index),
+            tx: Some(ready_tx.clone()),
+        };
         let moves = moves.clone();
         let store_mesh = store_mesh.clone();
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
@@ -164,7 +168,7 @@ async fn run_shard(
     moves: MeshBuilder<MovedConnection, ()>,
     store_mesh: MeshBuilder<StoreRequest, StoreReply>,
     stop: Arc<AtomicBool>,
-    ready: mpsc::Sender<io::Result<()>>,
+    ready: ReadyReport,
 ) {
     let state = Rc::new(ShardState {
         server: server.clone(),
@@ -191,7 +195,7 @@ async fn run_shard(
             *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
         }
         Err(e) => {
-            let _ = ready.send(Err(e));
+            ready.send(Err(e));
             return;
         }
     }
@@ -212,14 +216,14 @@ async fn run_shard(
     match Mesh::join(moves, id, on_move).await {
         Ok(mesh) => *state.moves.borrow_mut() = Some(Rc::new(mesh)),
         Err(e) => {
-            let _ = ready.send(Err(e));
+            ready.send(Err(e));
             return;
         }
     }
     let sockets = match net::bind_all(&server.config) {
         Ok(s) => s,
         Err(e) => {
-            let _ = ready.send(Err(e));
+            ready.send(Err(e));
             return;
         }
     };
@@ -231,7 +235,7 @@ async fn run_shard(
             state.clone(),
         )));
     }
-    let _ = ready.send(Ok(()));
+    ready.send(Ok(()));
     tracing::debug!(%id, "shard ready");
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(STOP_POLL).await;
@@ -251,6 +255,33 @@ async fn run_shard(
     }
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
+    }
+}
+
+/// A shard's one start-up report. If the shard's future is dropped before it reported (its
+/// thread died, or it returned early), the drop reports that, so the main thread never waits
+/// for a shard that is gone.
+struct ReadyReport {
+    id: ShardId,
+    tx: Option<mpsc::Sender<io::Result<()>>>,
+}
+
+impl ReadyReport {
+    fn send(mut self, result: io::Result<()>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+impl Drop for ReadyReport {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(io::Error::other(format!(
+                "{} stopped before it was ready",
+                self.id
+            ))));
+        }
     }
 }
 

@@ -141,13 +141,7 @@ impl SmtpSession {
     /// while handling [`Event::Deliver`]): RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/`ESMTPSA`
     /// (`SMTP` after HELO), or RFC 6531's `UTF8SMTP...` when MAIL carried SMTPUTF8.
     pub fn protocol(&self) -> &'static str {
-        let m = &self.machine;
-        let (tls, auth) = (m.tls_active, m.account.is_some());
-        if m.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
-            smtputf8_protocol_name(tls, auth)
-        } else {
-            protocol_name(self.greeted_with_ehlo(), tls, auth)
-        }
+        self.machine.protocol()
     }
 
     /// Handle buffered input until more is needed or an event must be answered first.
@@ -263,6 +257,16 @@ impl Session for SmtpSession {
 }
 
 impl Machine {
+    /// See [`SmtpSession::protocol`].
+    pub(super) fn protocol(&self) -> &'static str {
+        let (tls, auth) = (self.tls_active, self.account.is_some());
+        if self.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
+            smtputf8_protocol_name(tls, auth)
+        } else {
+            protocol_name(self.client.as_ref().is_some_and(|c| c.extended), tls, auth)
+        }
+    }
+
     pub(super) fn accepts_input(&self) -> bool {
         self.waiting.is_none() && !self.closed
     }

@@ -220,6 +220,7 @@ pub(super) fn inbound_delivery(from: &str, local: &[&str], message: &[u8]) -> Ev
         remote_recipients: Vec::new(),
         helo: "client.example.org".to_string(),
         authenticated: None,
+        protocol: "ESMTP",
         message: message.to_vec(),
     })
 }

@@ -290,7 +290,12 @@ impl Machine {
                 return self.refuse(Refusal::Message(flaw));
             }
         };
+        let protocol = self.protocol();
+        let Some(transaction) = &mut self.transaction else {
+            return;
+        };
         let delivery = Delivery {
+            protocol,
             reverse_path: std::mem::take(&mut transaction.reverse_path),
             local_recipients: std::mem::take(&mut transaction.local),
             remote_recipients: std::mem::take(&mut transaction.remote),

@@ -95,6 +95,7 @@ fn submission_checks_the_sender_and_queues_remote_recipients() {
                 remote_recipients: vec!["friend@elsewhere.org".to_string()],
                 helo: "client.example.org".to_string(),
                 authenticated: Some("alice@example.com".to_string()),
+                protocol: "ESMTPSA",
                 message: b"From: alice@example.com\r\n\r\nSee you.\r\n".to_vec(),
             }),
         ],

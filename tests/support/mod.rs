@@ -226,3 +226,80 @@ impl Drop for Server {
         }
     }
 }
+
+/// Every message of `account`'s `mailbox`, read straight from the store in `data_dir` (the
+/// server must be stopped: only one process may own the store). `shards` is the server's.
+pub fn mailbox_messages(
+    data_dir: &Path,
+    shards: usize,
+    account: &str,
+    mailbox: &str,
+) -> Vec<Vec<u8>> {
+    use ringpost::shard::ShardMap;
+    use ringpost::store::{Store, StoreConfig, StoreError, Uid};
+    let root = data_dir.join("store");
+    let account = account.to_string();
+    let mailbox = mailbox.to_string();
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(512 << 10)
+        .ring_depth(64)
+        .spawn(move || async move {
+            let map = ShardMap::new(shards);
+            let store = Store::new(root, map.home_shard(&account), map, StoreConfig::default());
+            let entries = match store
+                .messages(&account, &mailbox, Uid(1)..=Uid(u32::MAX))
+                .await
+            {
+                Ok(e) => e,
+                Err(StoreError::NoSuchMailbox) => Vec::new(),
+                Err(e) => panic!("reading {account}/{mailbox}: {e}"),
+            };
+            let mut bodies = Vec::new();
+            for e in entries {
+                bodies.push(
+                    store
+                        .read(&account, &mailbox, e.uid)
+                        .await
+                        .unwrap()
+                        .to_vec(),
+                );
+            }
+            store.close().await.unwrap();
+            bodies
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// The message without the `Return-Path:` and `Received:` header fields we put in front of it
+/// (with folded continuation lines): what the client sent.
+pub fn strip_our_received(message: &[u8]) -> &[u8] {
+    assert!(
+        message.starts_with(b"Return-Path: <"),
+        "no Return-Path: header first"
+    );
+    let eol = message
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("Return-Path line")
+        + 2;
+    let message = &message[eol..];
+    assert!(
+        message.starts_with(b"Received: from "),
+        "no Received: header second"
+    );
+    let mut pos = 0;
+    loop {
+        let end = pos
+            + message[pos..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("header line")
+            + 2;
+        pos = end;
+        if !matches!(message.get(pos), Some(b' ' | b'\t')) {
+            return &message[pos..];
+        }
+    }
+}
