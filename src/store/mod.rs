@@ -157,6 +157,23 @@ pub fn canonical_account(account: &str) -> Result<String> {
     Ok(a.to_lowercase())
 }
 
+/// How often the executor is woken while the store lives.
+const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Wake the executor every few milliseconds while the store lives.
+///
+/// glommio 0.9 can miss the wake-up for a completed file operation and sleep in
+/// `io_uring_enter` until something else happens: a store test once stalled 700 s that way
+/// (an `iou-wrk` thread had finished; attaching gdb, which interrupts the syscall, released
+/// it). Any wake makes the reactor collect every ring and its syscall thread, so a periodic
+/// timer bounds such a stall to this interval at the cost of a few hundred idle wake-ups a
+/// second.
+async fn keep_awake(store: std::rc::Weak<Inner>) {
+    while store.strong_count() > 0 {
+        glommio::timer::sleep(WAKE_INTERVAL).await;
+    }
+}
+
 impl Store {
     /// The store of shard `shard` under `root`. Does no IO: partitions open on first use.
     pub fn new(
@@ -165,7 +182,7 @@ impl Store {
         map: ShardMap,
         config: StoreConfig,
     ) -> Store {
-        Store {
+        let store = Store {
             inner: Rc::new(Inner {
                 root: root.into(),
                 shard,
@@ -177,7 +194,9 @@ impl Store {
                 committing: Cell::new(false),
                 watchers: RefCell::new(HashMap::new()),
             }),
-        }
+        };
+        glommio::spawn_local(keep_awake(Rc::downgrade(&store.inner))).detach();
+        store
     }
 
     pub fn shard(&self) -> ShardId {
