@@ -132,7 +132,7 @@ proptest::proptest! {
         let input = format!("a1 SEARCH {}ALL{}", open.repeat(depth), close.repeat(depth));
         let result = parse(&[line(input.as_bytes())]);
         if depth < MAX_SEARCH_DEPTH {
-            proptest::prop_assert!(result.is_ok());
+            proptest::prop_assert_eq!(result.unwrap().command.verb(), Verb::Search);
         } else {
             proptest::prop_assert_eq!(result.unwrap_err().reason, Malformed::SearchTooDeep);
         }
