@@ -4,23 +4,26 @@
 //! Layers, each in its own file, each depending only on the ones before it:
 //! - [`framing`]: lines and literals (`{n}`, `{n+}`) assembled into commands on top of
 //!   [`crate::wire::LineBuffer`], before any parsing; oversized input is dropped unread.
-//! - [`command`]: a framed command parsed into a typed [`Command`].
+//! - [`command`]: a framed command parsed into a typed [`Command`] (one file per concept);
+//!   [`mutf7`] decodes and encodes modified UTF-7 mailbox names.
 //! - [`response`]: every response ringpost sends, and its encoding.
 //! - [`session`]: the state machine ([`ImapSession`]), where each command and each peer mistake
 //!   becomes a reply.
 //!
 //! Built so far: the not-authenticated and any-state commands (CAPABILITY, NOOP, LOGOUT, ID,
-//! ENABLE, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR). Authenticated-state
-//! commands are recognised and answered `BAD Command not supported`.
+//! ENABLE, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR). Every authenticated and
+//! selected-state command is parsed into typed arguments (malformed ones get a precise BAD)
+//! and, until the store is wired in, answered `BAD Command not supported`.
 //!
 //! This module never touches sockets, files, the clock or the executor.
 
 pub mod command;
 pub mod framing;
+pub mod mutf7;
 pub mod response;
 mod session;
 
-pub use command::{Command, Tag, TaggedCommand, Verb};
+pub use command::{Command, NameEncoding, Tag, TaggedCommand, Verb};
 pub use session::ImapSession;
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub enum Code {
     AuthenticationFailed,
     Unavailable,
     TooBig,
+    /// `BADCHARSET (UTF-8 US-ASCII)`: the SEARCH charsets ringpost supports (RFC 9051 §7.1).
+    BadCharset,
 }
 
 /// One response line.
@@ -171,6 +173,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::AuthenticationFailed => out.extend_from_slice(b"AUTHENTICATIONFAILED"),
         Code::Unavailable => out.extend_from_slice(b"UNAVAILABLE"),
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
+        Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
     }
 }
 

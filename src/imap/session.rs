@@ -1,13 +1,17 @@
 //! The IMAP session state machine for the not-authenticated and any-state commands
-//! (RFC 9051 §3, §6.1, §6.2), over [`super::framing`] and [`super::command`].
+//! (RFC 9051 §3, §6.1, §6.2), over [`super::framing`] and [`super::command`]. Commands of
+//! the authenticated and selected states are parsed (so malformed ones get a precise BAD)
+//! and answered `BAD Command not supported` until the store is wired in.
 //!
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
 use std::collections::VecDeque;
 
-use super::command::{self, AuthMechanism, Command, Malformed, ParseError, Tag, Verb};
-use super::framing::{CommandAssembler, Item, LiteralHeader, LiteralMode};
+use super::command::{
+    self, AuthMechanism, Command, Malformed, NameEncoding, ParseError, Tag, Verb,
+};
+use super::framing::{CommandAssembler, Fragment, Item, LiteralHeader, LiteralMode};
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
 use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
@@ -185,10 +189,7 @@ impl ImapSession {
 
     fn handle_item(&mut self, item: Item) {
         match item {
-            Item::Command(parts) => match command::parse(&parts) {
-                Ok(cmd) => self.execute(cmd.tag, cmd.command),
-                Err(e) => self.send(malformed(e)),
-            },
+            Item::Command(parts) => self.handle_command(&parts),
             Item::Literal(header) => self.decide_literal(header),
             Item::TooLong { head } => {
                 // RFC 9051 §7.1: TOOBIG; the tag is echoed when it can be read whole.
@@ -204,6 +205,37 @@ impl ImapSession {
                     self.send(reply);
                 }
             }
+        }
+    }
+
+    /// A complete command. Before login, an authenticated-state command is refused on its
+    /// name alone: its arguments are never parsed for a peer that has not logged in.
+    fn handle_command(&mut self, parts: &[Fragment]) {
+        if self.state == State::NotAuthenticated {
+            let first = match parts.first() {
+                Some(Fragment::Line(line)) => line.as_slice(),
+                _ => &[],
+            };
+            if let Ok((tag, Some(verb))) = command::peek(first) {
+                if verb.needs_authentication() {
+                    self.send(bad(tag, "Log in first"));
+                    return;
+                }
+            }
+        }
+        match command::parse(parts, self.name_encoding()) {
+            Ok(cmd) => self.execute(cmd.tag, cmd.command),
+            Err(e) => self.send(malformed(e)),
+        }
+    }
+
+    /// Mailbox names are UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1, which includes
+    /// UTF8=ACCEPT), modified UTF-7 before (RFC 3501 §5.1.3).
+    fn name_encoding(&self) -> NameEncoding {
+        if self.imap4rev2_enabled {
+            NameEncoding::Utf8
+        } else {
+            NameEncoding::ModifiedUtf7
         }
     }
 
@@ -265,14 +297,23 @@ impl ImapSession {
         }
     }
 
-    /// The reply a command gets in this state whatever its arguments, if it may not run.
-    fn refusal(&self, tag: &Tag, verb: Verb) -> Option<Response> {
+    /// The reply a command gets in this state whatever its arguments, if the state forbids it.
+    fn state_refusal(&self, tag: &Tag, verb: Verb) -> Option<Response> {
         let authenticated = matches!(self.state, State::Authenticated { .. });
         if !authenticated && verb.needs_authentication() {
             return Some(bad(tag.clone(), "Log in first"));
         }
         if authenticated && matches!(verb, Verb::Login | Verb::Authenticate | Verb::StartTls) {
             return Some(bad(tag.clone(), "Already authenticated"));
+        }
+        None
+    }
+
+    /// The reply a well-formed command gets now, if it may not run: refused by the state,
+    /// or not built yet (the store is wired in next; never a fake success).
+    fn refusal(&self, tag: &Tag, verb: Verb) -> Option<Response> {
+        if let Some(reply) = self.state_refusal(tag, verb) {
+            return Some(reply);
         }
         if !verb.is_implemented() {
             return Some(bad(tag.clone(), "Command not supported"));
@@ -319,9 +360,9 @@ impl ImapSession {
                 mechanism,
                 initial_response,
             } => self.start_sasl(tag, mechanism, initial_response.as_deref()),
-            Command::NotYetSupported(_) => {
-                self.tagged(tag, Status::Bad, None, "Command not supported")
-            }
+            // `refusal` answered every command that is not built yet; this arm is for the
+            // compiler, should `is_implemented` and this match ever disagree.
+            _ => self.tagged(tag, Status::Bad, None, "Command not supported"),
         }
     }
 
@@ -520,12 +561,17 @@ fn privacy_required(tag: Tag) -> Response {
     )
 }
 
-/// The one place parse errors become replies: tagged BAD when the tag could be read.
+/// The one place parse errors become replies: tagged BAD when the tag could be read, except
+/// for an unsupported SEARCH charset, which RFC 9051 §6.4.4 answers `NO [BADCHARSET]`.
 fn malformed(e: ParseError) -> Response {
+    let (status, code) = match e.reason {
+        Malformed::UnsupportedCharset => (Status::No, Some(Code::BadCharset)),
+        _ => (Status::Bad, None),
+    };
     Response::Status {
         tag: e.tag,
-        status: Status::Bad,
-        code: None,
+        status,
+        code,
         text: e.reason.text(),
     }
 }

@@ -238,6 +238,7 @@ transcripts!(
     over_long_lines,
     oversize_literals,
     literal_refusals,
+    authenticated_malformed,
     malformed_commands,
     authenticated_state,
     id_and_enable,

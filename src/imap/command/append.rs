@@ -1,0 +1,100 @@
+//! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), BINARY's `literal8` (RFC 3516
+//! §4.1) and UTF8=ACCEPT's `UTF8 (literal8)` (RFC 6855 §4). Never does IO.
+
+use super::cursor::{Cursor, LiteralKind};
+use super::datetime::DateTime;
+use super::flag::Flag;
+use super::mailbox::{Mailbox, NameEncoding};
+use super::Malformed;
+
+/// The arguments of APPEND: one mailbox, one or more messages (MULTIAPPEND), all appended
+/// or none (RFC 3502 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub mailbox: Mailbox,
+    pub messages: Vec<AppendMessage>,
+}
+
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<Flag>,
+    /// The INTERNALDATE to set; now when absent.
+    pub date: Option<DateTime>,
+    pub data: MessageData,
+}
+
+/// The message octets and how they were sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageData {
+    /// `literal`: no NUL octets.
+    Text(Vec<u8>),
+    /// `~{n}` literal8 (BINARY): may hold NUL and unencoded binary parts.
+    Binary(Vec<u8>),
+    /// `UTF8 (~{n})` (UTF8=ACCEPT): a message with UTF-8 headers.
+    Utf8(Vec<u8>),
+}
+
+impl Cursor<'_> {
+    /// `append = "APPEND" SP mailbox 1*append-message`, `append-message = append-opts SP
+    /// append-data`, `append-opts = [SP flag-list] [SP date-time]`.
+    pub(super) fn append(&mut self, names: NameEncoding) -> Result<Append, Malformed> {
+        self.sp()?;
+        let mailbox = self.mailbox(names)?;
+        let mut messages = Vec::new();
+        loop {
+            self.sp()?;
+            let mut flags = Vec::new();
+            if self.peek() == Some(b'(') {
+                flags = self.flag_list()?;
+                self.sp()?;
+            }
+            let mut date = None;
+            if self.peek() == Some(b'"') {
+                date = Some(self.date_time()?);
+                self.sp()?;
+            }
+            let data = self.append_data()?;
+            messages.push(AppendMessage { flags, date, data });
+            if self.at_end() {
+                return Ok(Append { mailbox, messages });
+            }
+        }
+    }
+
+    /// `append-data = literal / literal8 / "UTF8" SP "(" literal8 ")"`.
+    fn append_data(&mut self) -> Result<MessageData, Malformed> {
+        match self.peek() {
+            Some(b'{') => Ok(MessageData::Text(
+                self.literal(LiteralKind::Text)?.into_owned(),
+            )),
+            Some(b'~') => {
+                self.advance(1);
+                Ok(MessageData::Binary(self.literal8()?))
+            }
+            None => Err(Malformed::MissingArgument),
+            Some(_) => {
+                if !self.eat_word(b"UTF8") {
+                    return Err(Malformed::ExpectedMessageLiteral);
+                }
+                self.sp()?;
+                self.expect(b'(', Malformed::ExpectedMessageLiteral)?;
+                if !self.eat(b'~') {
+                    return Err(Malformed::ExpectedMessageLiteral);
+                }
+                let data = self.literal8()?;
+                self.expect(b')', Malformed::ExpectedParenthesis)?;
+                Ok(MessageData::Utf8(data))
+            }
+        }
+    }
+
+    /// The `{n}` of a `~{n}` whose `~` was read. RFC 3516 §4.1 has no non-synchronizing
+    /// form of literal8, but RFC 7888 `~{n+}` is accepted as well.
+    fn literal8(&mut self) -> Result<Vec<u8>, Malformed> {
+        if self.peek() != Some(b'{') {
+            return Err(Malformed::ExpectedMessageLiteral);
+        }
+        Ok(self.literal(LiteralKind::Binary)?.into_owned())
+    }
+}

@@ -1,0 +1,113 @@
+//! Why a command could not be parsed. Every reason maps to its reply text in one place,
+//! [`Malformed::text`]; the session turns a [`ParseError`] into a tagged `BAD` (or, for an
+//! unsupported SEARCH charset, the `NO [BADCHARSET]` RFC 9051 §6.4.4 requires). Never does IO.
+
+use super::Tag;
+
+/// Why a command could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    EmptyLine,
+    InvalidTag,
+    MissingCommand,
+    UnknownCommand,
+    ExpectedSpace,
+    MissingArgument,
+    TrailingCharacters,
+    InvalidAtom,
+    InvalidQuoted,
+    InvalidLiteral,
+    InvalidUtf8,
+    InvalidBase64,
+    InvalidIdList,
+    /// Not a `number` / `nz-number` / `number64`, or out of its range.
+    InvalidNumber,
+    InvalidSequenceSet,
+    /// Not valid modified UTF-7 (RFC 3501 §5.1.3), or not UTF-8 once UTF-8 names are on.
+    InvalidMailboxName,
+    InvalidFlag,
+    InvalidDate,
+    InvalidDateTime,
+    /// An opening parenthesis without its closing one, or the other way round.
+    ExpectedParenthesis,
+    InvalidSelectParameter,
+    InvalidQresyncParameters,
+    InvalidSpecialUse,
+    InvalidListOption,
+    /// RFC 5258 §3.1: RECURSIVEMATCH alone is an error.
+    RecursiveMatchAlone,
+    InvalidStatusItem,
+    ExpectedMessageLiteral,
+    InvalidSearchKey,
+    /// SEARCH criteria nested deeper than [`super::search::MAX_SEARCH_DEPTH`].
+    SearchTooDeep,
+    /// RFC 9051 §6.4.4: answered `NO [BADCHARSET]`, not BAD.
+    UnsupportedCharset,
+    InvalidSearchReturn,
+    InvalidFetchItem,
+    InvalidSection,
+    InvalidFetchModifier,
+    /// RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
+    InvalidVanished,
+    InvalidStoreItem,
+    InvalidStoreModifier,
+    InvalidUidCommand,
+    /// A FETCH item, SEARCH key or STATUS item of an extension ringpost does not offer yet
+    /// (OBJECTID, PREVIEW, SAVEDATE, ...): named apart from plain garbage.
+    UnsupportedItem,
+}
+
+impl Malformed {
+    pub fn text(self) -> &'static str {
+        match self {
+            Malformed::EmptyLine => "Empty command line",
+            Malformed::InvalidTag => "Invalid tag",
+            Malformed::MissingCommand => "Missing command",
+            Malformed::UnknownCommand => "Unknown command",
+            Malformed::ExpectedSpace => "Expected a single space between arguments",
+            Malformed::MissingArgument => "Missing argument",
+            Malformed::TrailingCharacters => "Unexpected characters after the command",
+            Malformed::InvalidAtom => "Invalid atom",
+            Malformed::InvalidQuoted => "Invalid quoted string",
+            Malformed::InvalidLiteral => "Invalid literal",
+            Malformed::InvalidUtf8 => "Invalid UTF-8",
+            Malformed::InvalidBase64 => "Invalid base64",
+            Malformed::InvalidIdList => "Invalid ID parameter list",
+            Malformed::InvalidNumber => "Invalid number",
+            Malformed::InvalidSequenceSet => "Invalid sequence set",
+            Malformed::InvalidMailboxName => "Invalid mailbox name",
+            Malformed::InvalidFlag => "Invalid flag",
+            Malformed::InvalidDate => "Invalid date",
+            Malformed::InvalidDateTime => "Invalid date-time",
+            Malformed::ExpectedParenthesis => "Unbalanced parentheses",
+            Malformed::InvalidSelectParameter => "Invalid SELECT parameter",
+            Malformed::InvalidQresyncParameters => "Invalid QRESYNC parameters",
+            Malformed::InvalidSpecialUse => "Invalid special-use attribute",
+            Malformed::InvalidListOption => "Invalid LIST option",
+            Malformed::RecursiveMatchAlone => "RECURSIVEMATCH needs another selection option",
+            Malformed::InvalidStatusItem => "Invalid STATUS item",
+            Malformed::ExpectedMessageLiteral => "Expected the message as a literal",
+            Malformed::InvalidSearchKey => "Invalid search key",
+            Malformed::SearchTooDeep => "Search criteria nested too deeply",
+            Malformed::UnsupportedCharset => "Unsupported charset",
+            Malformed::InvalidSearchReturn => "Invalid SEARCH RETURN option",
+            Malformed::InvalidFetchItem => "Invalid FETCH item",
+            Malformed::InvalidSection => "Invalid body section",
+            Malformed::InvalidFetchModifier => "Invalid FETCH modifier",
+            Malformed::InvalidVanished => "VANISHED needs UID FETCH and CHANGEDSINCE",
+            Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
+            Malformed::InvalidStoreModifier => "Invalid STORE modifier",
+            Malformed::InvalidUidCommand => {
+                "Expected FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE after UID"
+            }
+            Malformed::UnsupportedItem => "Extension item not supported",
+        }
+    }
+}
+
+/// A command that could not be parsed, with its tag when one could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub tag: Option<Tag>,
+    pub reason: Malformed,
+}

@@ -1,0 +1,294 @@
+//! SEARCH (RFC 9051 §6.4.4): every search key, CHARSET (UTF-8 and US-ASCII only), ESEARCH
+//! return options (RFC 4731, RFC 9051), SEARCHRES `SAVE` (RFC 5182), and CONDSTORE's
+//! MODSEQ key (RFC 7162 §3.1.5). Never does IO.
+
+use super::cursor::Cursor;
+use super::datetime::Date;
+use super::flag::{Flag, Keyword};
+use super::sequence::{ModSeq, SeqNum, SequenceSet, Uid, ZeroModSeq};
+use super::Malformed;
+
+/// How deep `NOT`, `OR` and parentheses may nest: deep enough for any real client, shallow
+/// enough that a hostile one cannot exhaust the stack.
+pub const MAX_SEARCH_DEPTH: usize = 64;
+
+/// The arguments of SEARCH or UID SEARCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// `RETURN (...)`: answer with ESEARCH (RFC 9051 §6.4.4.1); `None` for the classic
+    /// `* SEARCH` response (IMAP4rev1 clients).
+    pub returns: Option<SearchReturn>,
+    pub charset: Charset,
+    /// The criteria, all of which must match (never empty).
+    pub criteria: Vec<SearchKey>,
+}
+
+/// The search charset: only those two are supported; any other is `NO [BADCHARSET]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Charset {
+    #[default]
+    Utf8,
+    UsAscii,
+}
+
+/// ESEARCH return options. `RETURN ()` means `RETURN (ALL)` (RFC 4731 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    /// SEARCHRES (RFC 5182 §2): keep the result as `$`.
+    pub save: bool,
+}
+
+/// Which flag's mod-sequence `MODSEQ "/flags/\Seen" priv` looks at (RFC 7162 §3.1.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModSeqEntry {
+    pub flag: Flag,
+    pub kind: EntryKind,
+}
+
+/// `entry-type-req = entry-type-resp / "all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Private,
+    Shared,
+    All,
+}
+
+/// One search key (RFC 9051 §6.4.4, RFC 3501 §6.4.4 for NEW, OLD, RECENT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Deleted,
+    Draft,
+    Flagged,
+    Seen,
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unseen,
+    /// IMAP4rev1: `\Recent` and not `\Seen`.
+    New,
+    Old,
+    Recent,
+    Keyword(Keyword),
+    Unkeyword(Keyword),
+    Bcc(String),
+    Body(String),
+    Cc(String),
+    From(String),
+    Subject(String),
+    Text(String),
+    To(String),
+    /// `HEADER field-name string`.
+    Header(String, String),
+    Before(Date),
+    On(Date),
+    Since(Date),
+    SentBefore(Date),
+    SentOn(Date),
+    SentSince(Date),
+    /// RFC 822 size in octets.
+    Larger(u64),
+    Smaller(u64),
+    Sequence(SequenceSet<SeqNum>),
+    Uid(SequenceSet<Uid>),
+    ModSeq {
+        entry: Option<ModSeqEntry>,
+        mod_seq: ModSeq,
+    },
+    Not(Box<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// `( search-key *(SP search-key) )`: all must match.
+    And(Vec<SearchKey>),
+}
+
+impl Cursor<'_> {
+    /// `search = "SEARCH" [search-return-opts] SP search-program`, `search-program =
+    /// ["CHARSET" SP charset SP] search-key *(SP search-key)`.
+    pub(super) fn search(&mut self) -> Result<Search, Malformed> {
+        self.sp()?;
+        let mut returns = None;
+        if self.eat_word(b"RETURN") {
+            self.sp()?;
+            let mut r = SearchReturn::default();
+            let options = self.paren_list(true, |c| {
+                let option = c.atom().map_err(|_| Malformed::InvalidSearchReturn)?;
+                let slot = match option.to_ascii_uppercase().as_slice() {
+                    b"MIN" => &mut r.min,
+                    b"MAX" => &mut r.max,
+                    b"ALL" => &mut r.all,
+                    b"COUNT" => &mut r.count,
+                    b"SAVE" => &mut r.save,
+                    _ => return Err(Malformed::InvalidSearchReturn),
+                };
+                *slot = true;
+                Ok(())
+            })?;
+            if options.is_empty() {
+                r.all = true;
+            }
+            returns = Some(r);
+            self.sp()?;
+        }
+        let mut charset = Charset::Utf8;
+        if self.eat_word(b"CHARSET") {
+            self.sp()?;
+            let name = self.astring()?;
+            charset = if name.eq_ignore_ascii_case(b"UTF-8") {
+                Charset::Utf8
+            } else if name.eq_ignore_ascii_case(b"US-ASCII") {
+                Charset::UsAscii
+            } else {
+                return Err(Malformed::UnsupportedCharset);
+            };
+            self.sp()?;
+        }
+        let mut criteria = vec![self.search_key(0)?];
+        while !self.at_end() {
+            self.sp()?;
+            criteria.push(self.search_key(0)?);
+        }
+        Ok(Search {
+            returns,
+            charset,
+            criteria,
+        })
+    }
+
+    fn search_key(&mut self, depth: usize) -> Result<SearchKey, Malformed> {
+        if depth >= MAX_SEARCH_DEPTH {
+            return Err(Malformed::SearchTooDeep);
+        }
+        match self.peek() {
+            None => return Err(Malformed::MissingArgument),
+            Some(b'(') => {
+                let keys = self.paren_list(false, |c| c.search_key(depth + 1))?;
+                return Ok(SearchKey::And(keys));
+            }
+            Some(b'0'..=b'9' | b'*' | b'$') => {
+                return Ok(SearchKey::Sequence(self.sequence_set()?))
+            }
+            Some(_) => {}
+        }
+        let name = self.atom().map_err(|_| Malformed::InvalidSearchKey)?;
+        let name = name.to_ascii_uppercase();
+        let key = match name.as_slice() {
+            b"ALL" => SearchKey::All,
+            b"ANSWERED" => SearchKey::Answered,
+            b"DELETED" => SearchKey::Deleted,
+            b"DRAFT" => SearchKey::Draft,
+            b"FLAGGED" => SearchKey::Flagged,
+            b"SEEN" => SearchKey::Seen,
+            b"UNANSWERED" => SearchKey::Unanswered,
+            b"UNDELETED" => SearchKey::Undeleted,
+            b"UNDRAFT" => SearchKey::Undraft,
+            b"UNFLAGGED" => SearchKey::Unflagged,
+            b"UNSEEN" => SearchKey::Unseen,
+            b"NEW" => SearchKey::New,
+            b"OLD" => SearchKey::Old,
+            b"RECENT" => SearchKey::Recent,
+            b"KEYWORD" | b"UNKEYWORD" => {
+                self.sp()?;
+                let Flag::Keyword(k) = self.flag()? else {
+                    // `flag-keyword` only: `KEYWORD \Seen` is not a keyword.
+                    return Err(Malformed::InvalidFlag);
+                };
+                if name == b"KEYWORD" {
+                    SearchKey::Keyword(k)
+                } else {
+                    SearchKey::Unkeyword(k)
+                }
+            }
+            b"BCC" => SearchKey::Bcc(self.search_text()?),
+            b"BODY" => SearchKey::Body(self.search_text()?),
+            b"CC" => SearchKey::Cc(self.search_text()?),
+            b"FROM" => SearchKey::From(self.search_text()?),
+            b"SUBJECT" => SearchKey::Subject(self.search_text()?),
+            b"TEXT" => SearchKey::Text(self.search_text()?),
+            b"TO" => SearchKey::To(self.search_text()?),
+            b"HEADER" => {
+                let field = self.search_text()?;
+                SearchKey::Header(field, self.search_text()?)
+            }
+            b"BEFORE" => SearchKey::Before(self.search_date()?),
+            b"ON" => SearchKey::On(self.search_date()?),
+            b"SINCE" => SearchKey::Since(self.search_date()?),
+            b"SENTBEFORE" => SearchKey::SentBefore(self.search_date()?),
+            b"SENTON" => SearchKey::SentOn(self.search_date()?),
+            b"SENTSINCE" => SearchKey::SentSince(self.search_date()?),
+            b"LARGER" => {
+                self.sp()?;
+                SearchKey::Larger(self.number64()?)
+            }
+            b"SMALLER" => {
+                self.sp()?;
+                SearchKey::Smaller(self.number64()?)
+            }
+            b"UID" => {
+                self.sp()?;
+                SearchKey::Uid(self.sequence_set()?)
+            }
+            b"MODSEQ" => self.search_modseq()?,
+            b"NOT" => {
+                self.sp()?;
+                SearchKey::Not(Box::new(self.search_key(depth + 1)?))
+            }
+            b"OR" => {
+                self.sp()?;
+                let a = self.search_key(depth + 1)?;
+                self.sp()?;
+                let b = self.search_key(depth + 1)?;
+                SearchKey::Or(Box::new(a), Box::new(b))
+            }
+            // SAVEDATE (RFC 8514), OBJECTID (RFC 8474), FUZZY (RFC 6203): a later issue.
+            b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" | b"SAVEDATESUPPORTED" | b"EMAILID"
+            | b"THREADID" | b"FUZZY" | b"OLDER" | b"YOUNGER" => {
+                return Err(Malformed::UnsupportedItem)
+            }
+            _ => return Err(Malformed::InvalidSearchKey),
+        };
+        Ok(key)
+    }
+
+    /// `SP astring` in the search charset (both supported charsets are UTF-8 subsets).
+    fn search_text(&mut self) -> Result<String, Malformed> {
+        self.sp()?;
+        self.astring_utf8()
+    }
+
+    fn search_date(&mut self) -> Result<Date, Malformed> {
+        self.sp()?;
+        self.date()
+    }
+
+    /// `search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer`,
+    /// `search-modseq-ext = SP entry-name SP entry-type-req` (RFC 7162 §7).
+    fn search_modseq(&mut self) -> Result<SearchKey, Malformed> {
+        self.sp()?;
+        let mut entry = None;
+        if self.peek() == Some(b'"') {
+            let name = self.quoted()?;
+            let flag = name
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case(b"/flags/"))
+                .and_then(|_| Flag::parse(&name[7..]))
+                .ok_or(Malformed::InvalidSearchKey)?;
+            self.sp()?;
+            let kind = match self.atom()?.to_ascii_lowercase().as_slice() {
+                b"priv" => EntryKind::Private,
+                b"shared" => EntryKind::Shared,
+                b"all" => EntryKind::All,
+                _ => return Err(Malformed::InvalidSearchKey),
+            };
+            entry = Some(ModSeqEntry { flag, kind });
+            self.sp()?;
+        }
+        let mod_seq = self.mod_seq(ZeroModSeq::Allowed)?;
+        Ok(SearchKey::ModSeq { entry, mod_seq })
+    }
+}

@@ -1,0 +1,259 @@
+//! SEARCH and UID SEARCH: every key, CHARSET, ESEARCH RETURN options, SEARCHRES, MODSEQ.
+
+use super::*;
+
+fn search(criteria: Vec<SearchKey>) -> Search {
+    Search {
+        returns: None,
+        charset: Charset::Utf8,
+        criteria,
+    }
+}
+
+fn key(input: &str) -> SearchKey {
+    let Command::Search(s) = ok(format!("a1 SEARCH {input}").as_bytes()) else {
+        panic!("not SEARCH")
+    };
+    assert_eq!(s.criteria.len(), 1, "{input}");
+    s.criteria.into_iter().next().unwrap()
+}
+
+#[test]
+fn flag_and_state_keys() {
+    use SearchKey as K;
+    for (input, expected) in [
+        ("ALL", K::All),
+        ("answered", K::Answered),
+        ("DELETED", K::Deleted),
+        ("DRAFT", K::Draft),
+        ("FLAGGED", K::Flagged),
+        ("SEEN", K::Seen),
+        ("UNANSWERED", K::Unanswered),
+        ("UNDELETED", K::Undeleted),
+        ("UNDRAFT", K::Undraft),
+        ("UNFLAGGED", K::Unflagged),
+        ("UNSEEN", K::Unseen),
+        ("NEW", K::New),
+        ("OLD", K::Old),
+        ("RECENT", K::Recent),
+        ("KEYWORD $Forwarded", K::Keyword(kw("$Forwarded"))),
+        ("UNKEYWORD Junk", K::Unkeyword(kw("Junk"))),
+    ] {
+        assert_eq!(key(input), expected, "{input}");
+    }
+}
+
+#[test]
+fn text_date_and_size_keys() {
+    use SearchKey as K;
+    for (input, expected) in [
+        ("BCC bob", K::Bcc("bob".into())),
+        ("BODY \"hello world\"", K::Body("hello world".into())),
+        ("CC x]y", K::Cc("x]y".into())),
+        ("FROM \"Smith\"", K::From("Smith".into())),
+        (
+            "SUBJECT \"gr\u{fc}\u{df}e\"",
+            K::Subject("gr\u{fc}\u{df}e".into()),
+        ),
+        ("TEXT \"\"", K::Text("".into())),
+        ("TO alice@example.com", K::To("alice@example.com".into())),
+        (
+            "HEADER Message-ID \"<x@y>\"",
+            K::Header("Message-ID".into(), "<x@y>".into()),
+        ),
+        ("BEFORE 1-Feb-1994", K::Before(date(1994, 2, 1))),
+        ("ON \"29-Feb-2024\"", K::On(date(2024, 2, 29))),
+        ("SINCE 01-jan-2000", K::Since(date(2000, 1, 1))),
+        ("SENTBEFORE 31-Dec-1999", K::SentBefore(date(1999, 12, 31))),
+        ("SENTON 15-Jun-2021", K::SentOn(date(2021, 6, 15))),
+        ("SENTSINCE 1-Mar-2020", K::SentSince(date(2020, 3, 1))),
+        ("LARGER 10000", K::Larger(10000)),
+        ("SMALLER 9223372036854775807", K::Smaller(i64::MAX as u64)),
+    ] {
+        assert_eq!(key(input), expected, "{input}");
+    }
+}
+
+#[test]
+fn set_keys_and_logic() {
+    use SearchKey as K;
+    assert_eq!(
+        key("1:5,7"),
+        K::Sequence(set(vec![
+            SeqItem::Range(seq(1), seq(5)),
+            SeqItem::One(seq(7))
+        ]))
+    );
+    assert_eq!(key("$"), K::Sequence(set(vec![SeqItem::Saved])));
+    assert_eq!(
+        key("UID 443:557,*"),
+        K::Uid(set(vec![
+            SeqItem::Range(uid(443), uid(557)),
+            SeqItem::One(SeqBound::Largest)
+        ]))
+    );
+    assert_eq!(key("UID $"), K::Uid(set(vec![SeqItem::Saved])));
+    assert_eq!(key("NOT SEEN"), K::Not(Box::new(K::Seen)));
+    assert_eq!(
+        key("OR (SEEN FLAGGED) NOT 2:*"),
+        K::Or(
+            Box::new(K::And(vec![K::Seen, K::Flagged])),
+            Box::new(K::Not(Box::new(K::Sequence(set(vec![SeqItem::Range(
+                seq(2),
+                SeqBound::Largest
+            )])))))
+        )
+    );
+    assert_eq!(key("((ALL))"), K::And(vec![K::And(vec![K::All])]));
+}
+
+#[test]
+fn modseq_key() {
+    assert_eq!(
+        key("MODSEQ 0"),
+        SearchKey::ModSeq {
+            entry: None,
+            mod_seq: modseq(0)
+        }
+    );
+    assert_eq!(
+        key("MODSEQ \"/flags/\\\\draft\" all 620162338"),
+        SearchKey::ModSeq {
+            entry: Some(ModSeqEntry {
+                flag: Flag::Draft,
+                kind: EntryKind::All
+            }),
+            mod_seq: modseq(620162338)
+        }
+    );
+    assert_eq!(
+        key("MODSEQ \"/flags/$Junk\" priv 5"),
+        SearchKey::ModSeq {
+            entry: Some(ModSeqEntry {
+                flag: Flag::Keyword(kw("$Junk")),
+                kind: EntryKind::Private
+            }),
+            mod_seq: modseq(5)
+        }
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH MODSEQ \"/flags/\\\\Seen\" mine 5"),
+        Malformed::InvalidSearchKey
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH MODSEQ \"/x/\\\\Seen\" all 5"),
+        Malformed::InvalidSearchKey
+    );
+}
+
+#[test]
+fn charset_and_return_options() {
+    assert_eq!(
+        ok(b"a1 SEARCH CHARSET US-ASCII FLAGGED"),
+        Command::Search(Search {
+            charset: Charset::UsAscii,
+            ..search(vec![SearchKey::Flagged])
+        })
+    );
+    assert_eq!(
+        ok(b"a1 SEARCH charset utf-8 SUBJECT x"),
+        Command::Search(search(vec![SearchKey::Subject("x".into())]))
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH CHARSET KOI8-R ALL"),
+        Malformed::UnsupportedCharset
+    );
+    assert_eq!(
+        ok(b"a1 UID SEARCH RETURN (MIN MAX COUNT SAVE) UNSEEN"),
+        Command::UidSearch(Search {
+            returns: Some(SearchReturn {
+                min: true,
+                max: true,
+                count: true,
+                save: true,
+                all: false
+            }),
+            ..search(vec![SearchKey::Unseen])
+        })
+    );
+    assert_eq!(
+        ok(b"a1 SEARCH RETURN () CHARSET UTF-8 ALL"),
+        Command::Search(Search {
+            returns: Some(SearchReturn {
+                all: true,
+                ..SearchReturn::default()
+            }),
+            ..search(vec![SearchKey::All])
+        })
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH RETURN (PARTIAL 1:5) ALL"),
+        Malformed::InvalidSearchReturn
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH RETURN ALL"),
+        Malformed::ExpectedParenthesis
+    );
+}
+
+#[test]
+fn literal_search_strings() {
+    let parts = [
+        line(b"a1 SEARCH CHARSET UTF-8 TEXT {6}"),
+        lit("X\u{431}\u{430}".as_bytes()),
+        line(b" UNSEEN"),
+    ];
+    assert_eq!(
+        ok_parts(&parts),
+        Command::Search(search(vec![
+            SearchKey::Text("X\u{431}\u{430}".into()),
+            SearchKey::Unseen
+        ]))
+    );
+    let parts = [line(b"a1 SEARCH TEXT {2}"), lit(b"\xff\xfe"), line(b"")];
+    assert_eq!(parse(&parts).unwrap_err().reason, Malformed::InvalidUtf8);
+}
+
+#[test]
+fn search_errors() {
+    assert_eq!(tagged_err(b"a1 SEARCH"), Malformed::MissingArgument);
+    assert_eq!(tagged_err(b"a1 SEARCH FROB"), Malformed::InvalidSearchKey);
+    assert_eq!(
+        tagged_err(b"a1 SEARCH SAVEDBEFORE 1-Jan-2020"),
+        Malformed::UnsupportedItem
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH EMAILID M123"),
+        Malformed::UnsupportedItem
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH BEFORE 30-Feb-2020"),
+        Malformed::InvalidDate
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH BEFORE 2020-01-01"),
+        Malformed::InvalidDate
+    );
+    assert_eq!(
+        tagged_err(b"a1 SEARCH SINCE 1-Jan-20"),
+        Malformed::InvalidDate
+    );
+    assert_eq!(tagged_err(b"a1 SEARCH LARGER x"), Malformed::InvalidNumber);
+    assert_eq!(
+        tagged_err(b"a1 SEARCH KEYWORD \\Seen"),
+        Malformed::InvalidFlag
+    );
+    assert_eq!(tagged_err(b"a1 SEARCH OR SEEN"), Malformed::MissingArgument);
+    assert_eq!(
+        tagged_err(b"a1 SEARCH (SEEN"),
+        Malformed::ExpectedParenthesis
+    );
+    assert_eq!(tagged_err(b"a1 SEARCH ()"), Malformed::MissingArgument);
+    assert_eq!(tagged_err(b"a1 SEARCH SEEN)"), Malformed::ExpectedSpace);
+    assert_eq!(
+        tagged_err(b"a1 SEARCH HEADER Subject"),
+        Malformed::MissingArgument
+    );
+    let deep = format!("a1 SEARCH {}ALL", "NOT ".repeat(MAX_SEARCH_DEPTH));
+    assert_eq!(tagged_err(deep.as_bytes()), Malformed::SearchTooDeep);
+}
