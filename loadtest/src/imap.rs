@@ -122,11 +122,18 @@ impl Imap {
         // Bounded: a server streaming untagged data forever is cut off by the read
         // time-out of the socket, and this loop by the count below.
         for _ in 0..10_000_000u32 {
-            let mut line = self.conn.read_line()?;
-            // Read through literals: the line continues after the literal's bytes.
-            while let Some(n) = literal_len(&line) {
+            let line = self.conn.read_line()?;
+            // Read through literals: the response continues after the literal's bytes, and
+            // is classified by its first line.
+            let mut tail_literal = literal_len(&line);
+            let mut guard = 0u32;
+            while let Some(n) = tail_literal {
                 self.conn.skip_exact(n)?;
-                line = self.conn.read_line()?;
+                tail_literal = literal_len(&self.conn.read_line()?);
+                guard += 1;
+                if guard > 1_000_000 {
+                    return Err(Failure::Protocol("too many literals".into()));
+                }
             }
             if let Some(rest) = line.strip_prefix(b"* ") {
                 self.untagged(rest, &mut search_hits);

@@ -134,6 +134,10 @@ pub struct IdleStats {
     pub server_pss_after_kib: u64,
     pub rss_per_session_kib: f64,
     pub pss_per_session_kib: f64,
+    /// (after - sample at the first tenth) / sessions added since: the cost of one more
+    /// session without one-time costs.
+    pub marginal_rss_per_session_kib: f64,
+    pub marginal_pss_per_session_kib: f64,
     pub client_rss_kib: u64,
 }
 
@@ -235,7 +239,7 @@ impl Report {
         if let Some(idle) = &self.idle {
             let _ = writeln!(
                 s,
-                "  idle: {} sessions held {:.1} s; server RSS {} -> {} KiB ({:.1} KiB/session), PSS {} -> {} KiB ({:.1} KiB/session); client RSS {} KiB",
+                "  idle: {} sessions held {:.1} s; server RSS {} -> {} KiB ({:.1} KiB/session), PSS {} -> {} KiB ({:.1} KiB/session); marginal RSS {:.1} PSS {:.1} KiB/session; client RSS {} KiB",
                 idle.idle_sessions,
                 idle.held_seconds,
                 idle.server_rss_before_kib,
@@ -244,6 +248,8 @@ impl Report {
                 idle.server_pss_before_kib,
                 idle.server_pss_after_kib,
                 idle.pss_per_session_kib,
+                idle.marginal_rss_per_session_kib,
+                idle.marginal_pss_per_session_kib,
                 idle.client_rss_kib
             );
         }

@@ -242,6 +242,9 @@ fn sleep_until(t: Instant) {
     }
 }
 
+/// Failures without a single success after which a session gives up.
+const GIVE_UP_AFTER: u64 = 200;
+
 fn worker_loop(ctx: &Ctx, worker: usize, shared: &Shared, limits: &Limits) -> Stats {
     let opts = &ctx.opts;
     let mut stats = Stats::default();
@@ -251,6 +254,11 @@ fn worker_loop(ctx: &Ctx, worker: usize, shared: &Shared, limits: &Limits) -> St
     // Bounded by the deadline (and by --ops): every iteration consumes a ticket.
     loop {
         if Instant::now() >= limits.deadline || shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if stats.ok == 0 && stats.failed >= GIVE_UP_AFTER {
+            // Nothing has worked: the server lacks the feature or refuses us. The report's
+            // failures say why; hammering it further measures nothing.
             break;
         }
         let ticket = shared.next_ticket.fetch_add(1, Ordering::Relaxed);
