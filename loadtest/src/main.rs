@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     match loadtest::run(cli.command) {
         Ok(report) => {
             if json {
-                match serde_json::to_string_pretty(&report) {
+                match report.json() {
                     Ok(text) => println!("{text}"),
                     Err(e) => {
                         eprintln!("loadtest: {e}");

@@ -172,6 +172,11 @@ fn ms(us: u64) -> String {
 }
 
 impl Report {
+    /// The report as pretty JSON (the binary's --json).
+    pub fn json(&self) -> Result<String, String> {
+        serde_json::to_string_pretty(self).map_err(|e| e.to_string())
+    }
+
     pub fn text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
