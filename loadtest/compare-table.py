@@ -95,12 +95,10 @@ for s in scenarios:
             ratio = o / t
             ahead = (ratio > 1) == higher
             note = "ringpost ahead" if ahead else "**ringpost behind**"
-            rows.append((s, label, fmt(t, unit), fmt(o, unit), f"{ratio:.2f}", note))
+            rows.append((s, label, fmt(t, unit), fmt(o, unit), f"{ratio:.3g}", note))
         else:
             rows.append((s, label, fmt(t, unit), fmt(o, unit), "n/a", "no figure"))
 
-for side in ("theirs", "ours"):
-    pass
 st, so = load("theirs", "smtp-source"), load("ours", "smtp-source")
 if st.get("error") and st["error"] == "smtp-source not installed":
     rows.append(("smtp-source", "messages/s", "–", "–", "n/a", "smtp-source not installed"))
@@ -111,7 +109,7 @@ else:
         notes.append(f"ringpost n/a: {so['error']}")
     if st.get("error"):
         notes.append(f"peer n/a: {st['error']}")
-    ratio = f"{o / t:.2f}" if t and o else "n/a"
+    ratio = f"{o / t:.3g}" if t and o else "n/a"
     if t and o:
         notes.append("ringpost ahead" if o > t else "**ringpost behind**")
     rows.append(("smtp-source (Postfix's, plaintext inbound)", "messages/s", fmt(t), fmt(o), ratio, "; ".join(notes)))
