@@ -1,0 +1,269 @@
+//! What one session and one operation are, per scenario.
+
+use rand::rngs::SmallRng;
+use rand::Rng;
+
+use crate::cli::Opts;
+use crate::conn::Endpoint;
+use crate::error::Failure;
+use crate::imap::Imap;
+use crate::message::message;
+use crate::pop3::Pop3;
+use crate::smtp::Smtp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    ImapLogin,
+    ImapFetch,
+    ImapAppend,
+    ImapMixed,
+    SmtpSubmit,
+    SmtpInbound,
+    Pop3Retr,
+}
+
+/// What an operation did: its kind (for per-kind latency) and the bytes it received.
+pub struct Op {
+    pub kind: &'static str,
+    pub bytes: u64,
+}
+
+pub trait Session: Send {
+    fn op(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure>;
+    fn close(self: Box<Self>);
+}
+
+pub struct Ctx {
+    pub opts: Opts,
+    pub ep: Endpoint,
+    pub scenario: Scenario,
+}
+
+impl Ctx {
+    fn message(&self, rng: &mut SmallRng, from: &str, to: &str) -> Vec<u8> {
+        let id = format!("{:016x}", rng.gen::<u64>());
+        message(rng, self.opts.size, from, to, &id)
+    }
+}
+
+/// Open a session for `worker` (its credentials are the worker's turn in --user).
+pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
+    let (user, pass) = ctx.opts.credentials(worker);
+    let ep = &ctx.ep;
+    Ok(match ctx.scenario {
+        Scenario::ImapLogin => Box::new(LoginLoop { worker }),
+        Scenario::ImapAppend => {
+            let mut imap = Imap::connect(ep)?;
+            imap.login(user, pass)?;
+            Box::new(ImapSession {
+                imap,
+                user: user.into(),
+            })
+        }
+        Scenario::ImapFetch | Scenario::ImapMixed => {
+            let mut imap = Imap::connect(ep)?;
+            imap.login(user, pass)?;
+            let n = imap.select(&ctx.opts.mailbox)?;
+            if n == 0 && ctx.scenario == Scenario::ImapFetch {
+                let _ = imap.logout();
+                return Err(Failure::Setup("mailbox empty (run seed first)"));
+            }
+            Box::new(ImapSession {
+                imap,
+                user: user.into(),
+            })
+        }
+        Scenario::SmtpSubmit => {
+            let mut smtp = Smtp::connect(ep, &ctx.opts.helo)?;
+            smtp.auth_plain(user, pass)?;
+            Box::new(SmtpSession {
+                smtp,
+                from: user.into(),
+            })
+        }
+        Scenario::SmtpInbound => {
+            let smtp = Smtp::connect(ep, &ctx.opts.helo)?;
+            Box::new(SmtpSession {
+                smtp,
+                from: ctx.opts.from.clone(),
+            })
+        }
+        Scenario::Pop3Retr => {
+            let mut pop = Pop3::connect(ep)?;
+            pop.login(user, pass)?;
+            let (count, _) = pop.stat()?;
+            if count == 0 {
+                let _ = pop.quit();
+                return Err(Failure::Setup("mailbox empty (run seed first)"));
+            }
+            Box::new(Pop3Session { pop, count })
+        }
+    })
+}
+
+/// imap-login: the operation is the whole session.
+struct LoginLoop {
+    worker: usize,
+}
+
+impl Session for LoginLoop {
+    fn op(&mut self, ctx: &Ctx, _rng: &mut SmallRng) -> Result<Op, Failure> {
+        let (user, pass) = ctx.opts.credentials(self.worker);
+        let mut imap = Imap::connect(&ctx.ep)?;
+        imap.login(user, pass)?;
+        let bytes = imap.conn.bytes_in;
+        imap.logout()?;
+        Ok(Op {
+            kind: "login",
+            bytes,
+        })
+    }
+
+    fn close(self: Box<Self>) {}
+}
+
+struct ImapSession {
+    imap: Imap,
+    user: String,
+}
+
+impl ImapSession {
+    fn fetch_body(&mut self, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let n = rng.gen_range(1..=self.imap.exists.max(1));
+        let before = self.imap.conn.bytes_in;
+        self.imap
+            .command("FETCH", &format!("FETCH {n} BODY.PEEK[]"))?;
+        Ok(Op {
+            kind: "fetch-body",
+            bytes: self.imap.conn.bytes_in - before,
+        })
+    }
+
+    fn append(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let msg = ctx.message(rng, &self.user, &self.user);
+        self.imap.append(&ctx.opts.mailbox, &msg)?;
+        Ok(Op {
+            kind: "append",
+            bytes: 0,
+        })
+    }
+
+    /// One imaptest-like operation, chosen by weight.
+    fn mixed(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let exists = self.imap.exists;
+        let mut pick = rng.gen_range(0..100u32);
+        if exists == 0 {
+            // Nothing to fetch, store or expunge: refill first.
+            return self.append(ctx, rng);
+        }
+        if (60..70).contains(&pick) && exists > 2000 {
+            // Keep the mailbox from growing without bound: expunge instead of append.
+            pick = 80;
+        }
+        let before = self.imap.conn.bytes_in;
+        let n = rng.gen_range(1..=exists);
+        let kind = match pick {
+            0..=24 => {
+                let end = (n + rng.gen_range(0..10)).min(exists);
+                self.imap
+                    .command("FETCH", &format!("FETCH {n}:{end} (UID FLAGS)"))?;
+                "fetch-flags"
+            }
+            25..=44 => return self.fetch_body(rng),
+            45..=64 => {
+                let (sign, flag) = match rng.gen_range(0..4) {
+                    0 => ('+', "\\Seen"),
+                    1 => ('-', "\\Seen"),
+                    2 => ('+', "\\Flagged"),
+                    _ => ('-', "\\Flagged"),
+                };
+                self.imap
+                    .command("STORE", &format!("STORE {n} {sign}FLAGS ({flag})"))?;
+                "store"
+            }
+            65..=74 => {
+                let q = if rng.gen_bool(0.5) {
+                    "UNSEEN"
+                } else {
+                    "FLAGGED"
+                };
+                self.imap.command("SEARCH", &format!("SEARCH {q}"))?;
+                "search"
+            }
+            75..=84 => return self.append(ctx, rng),
+            85..=92 => {
+                self.imap
+                    .command("STORE", &format!("STORE {n} +FLAGS (\\Deleted)"))?;
+                self.imap.command("EXPUNGE", "EXPUNGE")?;
+                "expunge"
+            }
+            93..=97 => {
+                self.imap.select(&ctx.opts.mailbox)?;
+                "select"
+            }
+            _ => {
+                self.imap.command("NOOP", "NOOP")?;
+                "noop"
+            }
+        };
+        Ok(Op {
+            kind,
+            bytes: self.imap.conn.bytes_in - before,
+        })
+    }
+}
+
+impl Session for ImapSession {
+    fn op(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        match ctx.scenario {
+            Scenario::ImapFetch => self.fetch_body(rng),
+            Scenario::ImapAppend => self.append(ctx, rng),
+            _ => self.mixed(ctx, rng),
+        }
+    }
+
+    fn close(self: Box<Self>) {
+        let _ = self.imap.logout();
+    }
+}
+
+struct SmtpSession {
+    smtp: Smtp,
+    from: String,
+}
+
+impl Session for SmtpSession {
+    fn op(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let rcpt = ctx.opts.rcpt();
+        let msg = ctx.message(rng, &self.from, &rcpt);
+        self.smtp.send(&self.from, &[rcpt], &msg)?;
+        Ok(Op {
+            kind: "message",
+            bytes: 0,
+        })
+    }
+
+    fn close(self: Box<Self>) {
+        let _ = self.smtp.quit();
+    }
+}
+
+struct Pop3Session {
+    pop: Pop3,
+    count: u32,
+}
+
+impl Session for Pop3Session {
+    fn op(&mut self, _ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let n = rng.gen_range(1..=self.count);
+        let bytes = self.pop.retr(n)?;
+        Ok(Op {
+            kind: "retr",
+            bytes,
+        })
+    }
+
+    fn close(self: Box<Self>) {
+        let _ = self.pop.quit();
+    }
+}

@@ -1,0 +1,96 @@
+//! A minimal ESMTP client: greeting, EHLO, STARTTLS, AUTH PLAIN, one transaction
+//! (MAIL, RCPT, DATA with dot-stuffing), RSET, QUIT. No pipelining.
+
+use base64::Engine;
+
+use crate::conn::{Conn, Endpoint, TlsMode};
+use crate::error::Failure;
+
+pub struct Smtp {
+    pub conn: Conn,
+}
+
+impl Smtp {
+    /// Connect, read the 220 greeting, EHLO, and STARTTLS + EHLO again when asked to.
+    pub fn connect(ep: &Endpoint, helo: &str) -> Result<Smtp, Failure> {
+        let conn = Conn::open(ep)?;
+        let mut smtp = Smtp { conn };
+        smtp.reply("greeting", 220)?;
+        smtp.command("EHLO", &format!("EHLO {helo}"), 250)?;
+        if ep.tls == TlsMode::Starttls {
+            smtp.command("STARTTLS", "STARTTLS", 220)?;
+            smtp.conn.start_tls(ep)?;
+            smtp.command("EHLO", &format!("EHLO {helo}"), 250)?;
+        }
+        Ok(smtp)
+    }
+
+    /// Read one (possibly multi-line) reply and check its code.
+    fn reply(&mut self, name: &'static str, want: u16) -> Result<(), Failure> {
+        for _ in 0..10_000 {
+            let line = self.conn.read_line()?;
+            if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+                return Err(Failure::Protocol(format!("bad SMTP reply to {name}")));
+            }
+            if line.get(3) == Some(&b'-') {
+                continue;
+            }
+            let code = String::from_utf8_lossy(&line[..3]).to_string();
+            if code.parse::<u16>().ok() == Some(want) {
+                return Ok(());
+            }
+            return Err(Failure::reply(name, &code, &line));
+        }
+        Err(Failure::Protocol("endless multi-line reply".into()))
+    }
+
+    pub fn command(&mut self, name: &'static str, line: &str, want: u16) -> Result<(), Failure> {
+        self.conn.write_all(format!("{line}\r\n").as_bytes())?;
+        self.reply(name, want)
+    }
+
+    pub fn auth_plain(&mut self, user: &str, pass: &str) -> Result<(), Failure> {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"));
+        self.command("AUTH", &format!("AUTH PLAIN {token}"), 235)
+    }
+
+    /// One mail transaction. On a refusal the transaction is reset so the session stays
+    /// usable.
+    pub fn send(&mut self, from: &str, to: &[String], message: &[u8]) -> Result<(), Failure> {
+        let r = self.transaction(from, to, message);
+        if let Err(Failure::Reply { cmd, .. }) = &r {
+            // After a refused DATA payload the transaction is already over.
+            if *cmd != "DATA-END" {
+                let _ = self.command("RSET", "RSET", 250);
+            }
+        }
+        r
+    }
+
+    fn transaction(&mut self, from: &str, to: &[String], message: &[u8]) -> Result<(), Failure> {
+        self.command("MAIL", &format!("MAIL FROM:<{from}>"), 250)?;
+        for rcpt in to {
+            self.command("RCPT", &format!("RCPT TO:<{rcpt}>"), 250)?;
+        }
+        self.command("DATA", "DATA", 354)?;
+        let mut data = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+        for line in message.split_inclusive(|&b| b == b'\n') {
+            if line.first() == Some(&b'.') {
+                data.push(b'.');
+            }
+            data.extend_from_slice(line);
+        }
+        if !data.ends_with(b"\r\n") {
+            data.extend_from_slice(b"\r\n");
+        }
+        data.extend_from_slice(b".\r\n");
+        self.conn.write_all(&data)?;
+        self.reply("DATA-END", 250)
+    }
+
+    pub fn quit(mut self) -> Result<(), Failure> {
+        let r = self.command("QUIT", "QUIT", 221);
+        self.conn.close();
+        r
+    }
+}
