@@ -162,7 +162,6 @@ fn imap_idle_selected() {
 }
 
 #[test]
-#[ignore = "ringpost: SMTP MAIL FROM answers 502 until delivery lands"]
 fn smtp_submit() {
     let server = Server::start(Options::default());
     assert_clean(&run(
@@ -175,7 +174,6 @@ fn smtp_submit() {
 }
 
 #[test]
-#[ignore = "ringpost: SMTP MAIL FROM answers 502 until delivery lands"]
 fn smtp_inbound() {
     let server = Server::start(Options::default());
     assert_clean(&run(
