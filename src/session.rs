@@ -60,6 +60,47 @@ pub enum Event {
     /// Make a received message durable for its recipients, then call
     /// [`Session::handle_delivery`]. Only after that may the session answer `250`.
     Deliver(Delivery),
+    /// POP3: lock the authenticated account's INBOX for this session and list it as it stands
+    /// now (RFC 1939 §4: the maildrop), then call [`Session::handle_maildrop`]. The driver
+    /// releases the lock when the connection ends, however it ends.
+    OpenMaildrop,
+    /// POP3: read one message of the maildrop whole, then call [`Session::handle_message`].
+    ReadMessage { uid: u32 },
+    /// POP3 QUIT in the TRANSACTION state: expunge these messages durably, then call
+    /// [`Session::handle_expunged`] (RFC 1939 §6: only then may the server answer `+OK`).
+    Expunge { uids: Vec<u32> },
+}
+
+/// One message of a POP3 maildrop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaildropEntry {
+    pub uid: u32,
+    /// Size in octets as transmitted (CRLF line ends, before dot-stuffing).
+    pub size: u64,
+}
+
+/// The driver's answer to [`Event::OpenMaildrop`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaildropOutcome {
+    /// Locked for this session; the INBOX's messages in UID order.
+    Opened {
+        uid_validity: u32,
+        messages: Vec<MaildropEntry>,
+    },
+    /// Another POP3 session holds the lock (`-ERR [IN-USE]`, RFC 2449 §8.1.2).
+    InUse,
+    /// The store failed (`-ERR [SYS/TEMP]`).
+    TemporaryFailure,
+}
+
+/// The driver's answer to [`Event::ReadMessage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// The message's bytes exactly as stored (CRLF line ends).
+    Message(Vec<u8>),
+    /// Expunged meanwhile (by IMAP): `-ERR` for this message, the session goes on.
+    Gone,
+    TemporaryFailure,
 }
 
 /// The driver's answer to [`Event::CheckRecipient`].
@@ -201,6 +242,19 @@ pub trait Session {
     /// it; the default ignores it.
     fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
         let _ = outcome;
+    }
+    /// The answer to [`Event::OpenMaildrop`] (POP3 only; the default ignores it).
+    fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
+        let _ = outcome;
+    }
+    /// The answer to [`Event::ReadMessage`] (POP3 only; the default ignores it).
+    fn handle_message(&mut self, outcome: MessageOutcome) {
+        let _ = outcome;
+    }
+    /// The answer to [`Event::Expunge`]: `true` once the expunge is durable (POP3 only; the
+    /// default ignores it).
+    fn handle_expunged(&mut self, durable: bool) {
+        let _ = durable;
     }
     /// The peer was silent for the configured idle time: queue the protocol's farewell
     /// (`* BYE`, `-ERR`, `421`) and ask to close.

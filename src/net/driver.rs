@@ -3,6 +3,7 @@
 //! the shard, the failure delay, idle and handshake timeouts, and shutdown.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -21,12 +22,13 @@ use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
 use crate::pop3::Pop3Session;
 use crate::session::{
-    AuthOutcome, Delivery, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig, TlsMode,
+    AuthOutcome, Delivery, DeliveryOutcome, Event, MaildropEntry, MaildropOutcome, MessageOutcome,
+    RecipientStatus, Session, SessionConfig, TlsMode,
 };
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{received_header, ReceivedInfo, SmtpKind, SmtpSession};
 use crate::store::delivery::Deliverer;
-use crate::store::Store;
+use crate::store::{Store, StoreError, Uid};
 
 /// Plaintext read from the transport at once.
 const READ_BUF: usize = 16 * 1024;
@@ -50,6 +52,8 @@ pub struct ShardState {
     pub deliverer: RefCell<Option<Deliverer>>,
     /// Makes queue ids unique within this shard.
     pub deliveries: Cell<u64>,
+    /// Accounts whose maildrop a POP3 session holds.
+    pub maildrops: Rc<RefCell<HashSet<String>>>,
 }
 
 impl ShardState {
@@ -70,6 +74,7 @@ pub struct MovedConnection {
     listener: Listener,
     permit: Permit,
     shutdown_sent: bool,
+    account: Option<String>,
 }
 
 /// One connection being served on this shard.
@@ -80,6 +85,35 @@ struct Connection {
     listener: Listener,
     permit: Permit,
     shutdown_sent: bool,
+    /// The authenticated account.
+    account: Option<String>,
+    /// The POP3 maildrop lock this session holds (released when the connection ends).
+    maildrop: Option<MaildropLock>,
+}
+
+/// A POP3 session's exclusive hold on an account's maildrop (RFC 1939 §8). The lock table is
+/// shard-local: POP3 sessions run on their account's home shard, so one table sees them all.
+pub struct MaildropLock {
+    locks: Rc<RefCell<HashSet<String>>>,
+    account: String,
+}
+
+impl MaildropLock {
+    fn acquire(locks: &Rc<RefCell<HashSet<String>>>, account: &str) -> Option<MaildropLock> {
+        locks
+            .borrow_mut()
+            .insert(account.to_string())
+            .then(|| MaildropLock {
+                locks: locks.clone(),
+                account: account.to_string(),
+            })
+    }
+}
+
+impl Drop for MaildropLock {
+    fn drop(&mut self) {
+        self.locks.borrow_mut().remove(&self.account);
+    }
 }
 
 enum Wake {
@@ -145,6 +179,8 @@ pub async fn serve_connection(
         listener,
         permit,
         shutdown_sent: false,
+        account: None,
+        maildrop: None,
     };
     run(conn, state).await;
 }
@@ -158,6 +194,8 @@ pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
         listener: moved.listener,
         permit: moved.permit,
         shutdown_sent: moved.shutdown_sent,
+        account: moved.account,
+        maildrop: None,
     };
     tracing::debug!(shard = %state.id, peer = %conn.peer, "connection moved to its home shard");
     run(conn, state).await;
@@ -179,6 +217,7 @@ async fn run(mut conn: Connection, state: Rc<ShardState>) {
                     listener: conn.listener,
                     permit: conn.permit,
                     shutdown_sent: conn.shutdown_sent,
+                    account: conn.account,
                 },
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot move a connection; closing it");
@@ -222,7 +261,10 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                         sleep(server.config.auth_failure_delay).await;
                     }
                     let home = match &outcome {
-                        AuthOutcome::Success { account } => Some(state.map.home_shard(account)),
+                        AuthOutcome::Success { account } => {
+                            conn.account = Some(account.clone());
+                            Some(state.map.home_shard(account))
+                        }
                         _ => None,
                     };
                     conn.session.handle_auth(outcome);
@@ -251,6 +293,40 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                 Event::Deliver(delivery) => {
                     let outcome = deliver(state, &conn.transport, conn.peer, delivery).await;
                     conn.session.handle_delivery(outcome);
+                }
+                Event::OpenMaildrop => {
+                    let outcome = open_maildrop(state, conn).await;
+                    conn.session.handle_maildrop(outcome);
+                }
+                Event::ReadMessage { uid } => {
+                    let outcome = match &conn.account {
+                        Some(account) => match state.store.read(account, "INBOX", Uid(uid)).await {
+                            Ok(body) => MessageOutcome::Message(body.to_vec()),
+                            Err(StoreError::NoSuchMessage) => MessageOutcome::Gone,
+                            Err(e) => {
+                                tracing::error!(error = %e, "reading a message failed");
+                                MessageOutcome::TemporaryFailure
+                            }
+                        },
+                        None => MessageOutcome::TemporaryFailure,
+                    };
+                    conn.session.handle_message(outcome);
+                }
+                Event::Expunge { uids } => {
+                    let durable = match &conn.account {
+                        Some(account) => {
+                            let uids: Vec<Uid> = uids.into_iter().map(Uid).collect();
+                            match state.store.expunge(account, "INBOX", Some(&uids)).await {
+                                Ok(_) => true,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "POP3 expunge failed");
+                                    false
+                                }
+                            }
+                        }
+                        None => false,
+                    };
+                    conn.session.handle_expunged(durable);
                 }
                 Event::Close => return Ending::Closed,
             }
@@ -341,6 +417,44 @@ async fn deliver(
         Err(e) => {
             tracing::error!(%id, error = %e, "delivery failed; nothing kept");
             DeliveryOutcome::TemporaryFailure
+        }
+    }
+}
+
+/// Lock and list the authenticated account's INBOX for a POP3 session (on its home shard).
+async fn open_maildrop(state: &ShardState, conn: &mut Connection) -> MaildropOutcome {
+    let Some(account) = conn.account.clone() else {
+        return MaildropOutcome::TemporaryFailure;
+    };
+    let Some(lock) = MaildropLock::acquire(&state.maildrops, &account) else {
+        return MaildropOutcome::InUse;
+    };
+    let listed = async {
+        state.store.open_account(&account).await?;
+        let status = state.store.status(&account, "INBOX").await?;
+        let messages = state
+            .store
+            .messages(&account, "INBOX", Uid(1)..=Uid(u32::MAX))
+            .await?;
+        Ok::<_, StoreError>((status, messages))
+    };
+    match listed.await {
+        Ok((status, messages)) => {
+            conn.maildrop = Some(lock);
+            MaildropOutcome::Opened {
+                uid_validity: status.uid_validity.0,
+                messages: messages
+                    .iter()
+                    .map(|m| MaildropEntry {
+                        uid: m.uid.0,
+                        size: u64::from(m.size),
+                    })
+                    .collect(),
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "opening a maildrop failed");
+            MaildropOutcome::TemporaryFailure
         }
     }
 }
