@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod date;
 pub mod imap;
+pub mod mailbox;
 pub mod net;
 pub mod pop3;
 pub mod sasl;

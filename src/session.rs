@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest};
+
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -69,6 +71,9 @@ pub enum Event {
     /// POP3 QUIT in the TRANSACTION state: expunge these messages durably, then call
     /// [`Session::handle_expunged`] (RFC 1939 §6: only then may the server answer `+OK`).
     Expunge { uids: Vec<u32> },
+    /// IMAP: run a mailbox operation for the authenticated account, then call
+    /// [`Session::handle_mailbox`].
+    Mailbox(MailboxRequest),
 }
 
 /// One message of a POP3 maildrop.
@@ -255,6 +260,16 @@ pub trait Session {
     /// default ignores it).
     fn handle_expunged(&mut self, durable: bool) {
         let _ = durable;
+    }
+    /// The answer to [`Event::Mailbox`] (IMAP only; the default ignores it).
+    fn handle_mailbox(&mut self, reply: MailboxReply) {
+        let _ = reply;
+    }
+    /// Another session or a delivery changed the selected mailbox. Delivered whenever the
+    /// session is waiting for input (so at once during IDLE); the session decides when the
+    /// client may be told (RFC 9051 §7.5.1). IMAP only; the default ignores it.
+    fn handle_mailbox_change(&mut self, change: MailboxChange) {
+        let _ = change;
     }
     /// The peer was silent for the configured idle time: queue the protocol's farewell
     /// (`* BYE`, `-ERR`, `421`) and ask to close.

@@ -20,6 +20,7 @@ use super::ActiveConnections;
 use super::ServerContext;
 use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
+use crate::mailbox::{Access, MailboxChange};
 use crate::pop3::Pop3Session;
 use crate::session::{
     AuthOutcome, Delivery, DeliveryOutcome, Event, MaildropEntry, MaildropOutcome, MessageOutcome,
@@ -89,6 +90,8 @@ struct Connection {
     account: Option<String>,
     /// The POP3 maildrop lock this session holds (released when the connection ends).
     maildrop: Option<MaildropLock>,
+    /// Mailbox access (and the selected mailbox's change feed) for IMAP, on the home shard.
+    access: Option<Access>,
 }
 
 /// A POP3 session's exclusive hold on an account's maildrop (RFC 1939 §8). The lock table is
@@ -118,6 +121,7 @@ impl Drop for MaildropLock {
 
 enum Wake {
     Input(io::Result<usize>),
+    Change(MailboxChange),
     Idle,
     Shutdown,
 }
@@ -181,6 +185,7 @@ pub async fn serve_connection(
         shutdown_sent: false,
         account: None,
         maildrop: None,
+        access: None,
     };
     run(conn, state).await;
 }
@@ -196,6 +201,7 @@ pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
         shutdown_sent: moved.shutdown_sent,
         account: moved.account,
         maildrop: None,
+        access: None,
     };
     tracing::debug!(shard = %state.id, peer = %conn.peer, "connection moved to its home shard");
     run(conn, state).await;
@@ -328,6 +334,20 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                     };
                     conn.session.handle_expunged(durable);
                 }
+                Event::Mailbox(request) => {
+                    let reply = match (&mut conn.access, &conn.account) {
+                        (Some(access), _) => access.execute(&state.store, request).await,
+                        (None, Some(account)) => {
+                            let access = conn.access.insert(Access::new(account.clone()));
+                            access.execute(&state.store, request).await
+                        }
+                        (None, None) => {
+                            tracing::error!("mailbox request before authentication");
+                            return Ending::Closed;
+                        }
+                    };
+                    conn.session.handle_mailbox(reply);
+                }
                 Event::Close => return Ending::Closed,
             }
             continue;
@@ -350,14 +370,22 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
             state.shutdown.wait().await;
             Wake::Shutdown
         };
+        let access = &mut conn.access;
+        let change = async {
+            match access {
+                Some(access) => Wake::Change(access.next_change().await),
+                None => future::pending().await,
+            }
+        };
         let wake = future::or(
             async { Wake::Input(read.await) },
-            future::or(idle_timer, stop),
+            future::or(change, future::or(idle_timer, stop)),
         )
         .await;
         match wake {
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => conn.session.handle_input(&buf[..n]),
+            Wake::Change(change) => conn.session.handle_mailbox_change(change),
             Wake::Idle => conn.session.handle_idle_timeout(),
             Wake::Shutdown => {
                 conn.shutdown_sent = true;

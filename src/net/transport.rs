@@ -41,6 +41,8 @@ pub struct Transport {
     rx_start: usize,
     /// Scratch space for ciphertext on its way out.
     tx: Vec<u8>,
+    /// Where the next ciphertext is read before it becomes `rx`.
+    spare: Vec<u8>,
 }
 
 impl Transport {
@@ -52,6 +54,7 @@ impl Transport {
             rx: Vec::new(),
             rx_start: 0,
             tx: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -86,6 +89,7 @@ impl Transport {
             rx: parts.rx,
             rx_start: parts.rx_start,
             tx: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -198,9 +202,14 @@ impl Transport {
     /// `Ok(false)`: the peer closed the connection.
     async fn feed_tls(&mut self) -> io::Result<bool> {
         if self.rx_start == self.rx.len() {
-            self.rx.resize(READ_CHUNK, 0);
-            let n = self.tcp.read(&mut self.rx).await?;
-            self.rx.truncate(n);
+            // Cancel-safe: the driver drops a pending read when a timer, a shutdown or a
+            // mailbox change wins the race. Read into the spare buffer and only then swap it
+            // in, so a dropped read never leaves unread garbage in `rx`. (glommio's own read
+            // is cancel-safe: it receives synchronously inside `poll_read`.)
+            self.spare.resize(READ_CHUNK, 0);
+            let n = self.tcp.read(&mut self.spare).await?;
+            self.spare.truncate(n);
+            std::mem::swap(&mut self.rx, &mut self.spare);
             self.rx_start = 0;
             if n == 0 {
                 return Ok(false);
