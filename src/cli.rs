@@ -43,6 +43,15 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Inspect the outbound queue (mail accepted for other domains).
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum QueueCommand {
+    /// List the queued messages (the server must be stopped: it owns the store while it runs).
+    List,
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -72,6 +81,8 @@ enum CliError {
     Output(std::io::Error),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("reading the queue: {0}")]
+    Queue(std::io::Error),
 }
 
 impl CliError {
@@ -81,7 +92,8 @@ impl CliError {
             CliError::Account(_)
             | CliError::Password(_)
             | CliError::Output(_)
-            | CliError::Serve(_) => ExitCode::from(1),
+            | CliError::Serve(_)
+            | CliError::Queue(_) => ExitCode::from(1),
         }
     }
 }
@@ -118,7 +130,35 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
             user(&store, &config, command)
         }
+        Command::Queue(QueueCommand::List) => {
+            let config = Config::load(&cli.config)?;
+            queue_list(&config)
+        }
     }
+}
+
+/// `ringpost queue list`: one line per message — id, accepted (UTC), size, sender, recipients.
+fn queue_list(config: &Config) -> Result<(), CliError> {
+    let queued = crate::queue::list(config).map_err(CliError::Queue)?;
+    let mut out = std::io::stdout().lock();
+    for q in &queued {
+        writeln!(
+            out,
+            "{}  {}  {:>8}  <{}>  {}",
+            q.id,
+            crate::date::rfc5322(q.accepted),
+            q.size,
+            q.reverse_path,
+            q.recipients
+                .iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+        .map_err(CliError::Output)?;
+    }
+    writeln!(out, "{} queued", queued.len()).map_err(CliError::Output)?;
+    Ok(())
 }
 
 fn serve(config: Config) -> Result<(), CliError> {

@@ -31,6 +31,7 @@ pub mod imap;
 pub mod mailbox;
 pub mod net;
 pub mod pop3;
+pub mod queue;
 pub mod sasl;
 pub mod session;
 pub mod shard;

@@ -198,3 +198,55 @@ fn every_message_that_got_250_survives_kill_9() {
     // And the server starts again on the recovered store.
     server.spawn();
 }
+
+#[test]
+fn submission_to_other_domains_lands_in_the_outbound_queue() {
+    let mut server = Server::start(options());
+    let msg = server.dir.path().join("out.eml");
+    let body = b"From: alice@example.com\r\nTo: friend@elsewhere.org\r\nSubject: out\r\n\r\nTo the world.\r\n";
+    std::fs::write(&msg, body).unwrap();
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
+        .arg(server.cafile())
+        .args(["-u", &format!("{}:{}", ALICE.0, ALICE.1)])
+        .args([
+            "--mail-from",
+            ALICE.0,
+            "--mail-rcpt",
+            "friend@elsewhere.org",
+            "--mail-rcpt",
+            "other@else.net",
+        ])
+        .args(["--mail-rcpt", BOB.0, "--upload-file"])
+        .arg(&msg)
+        .arg(format!("smtps://localhost:{}", server.port("smtps")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // While the server runs, the queue cannot be read (the store is the server's).
+    let busy = server.cli(&["queue", "list"], None);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("server is stopped"));
+    assert!(server.terminate().success());
+
+    let listed = server.cli(&["queue", "list"], None);
+    let text = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(text.ends_with("1 queued\n"), "{text}");
+    assert!(
+        text.contains("<alice@example.com>  <friend@elsewhere.org> <other@else.net>"),
+        "{text}"
+    );
+    // The local recipient got its copy in the same transaction.
+    let bob = mailbox_messages(&server.data_dir(), 2, BOB.0, "INBOX");
+    assert_eq!(bob.len(), 1);
+    assert_eq!(strip_our_received(&bob[0]), body);
+}

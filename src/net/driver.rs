@@ -22,6 +22,7 @@ use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
 use crate::mailbox::{Access, MailboxChange};
 use crate::pop3::Pop3Session;
+use crate::queue::{envelope_header, QUEUE_ACCOUNT};
 use crate::session::{
     AuthOutcome, Delivery, DeliveryOutcome, Event, MaildropEntry, MaildropOutcome, MessageOutcome,
     RecipientStatus, Session, SessionConfig, TlsMode,
@@ -407,14 +408,6 @@ async fn deliver(
     let Some(deliverer) = state.deliverer.borrow().clone() else {
         return DeliveryOutcome::TemporaryFailure;
     };
-    if !delivery.remote_recipients.is_empty() {
-        // The outbound queue is not built: accepting would acknowledge mail we cannot send.
-        tracing::warn!(
-            recipients = delivery.remote_recipients.len(),
-            "no outbound queue yet; refusing"
-        );
-        return DeliveryOutcome::TemporaryFailure;
-    }
     let now = crate::store::now();
     let id = state.queue_id(now);
     let header = trace_headers(
@@ -425,28 +418,59 @@ async fn deliver(
         &id,
         now,
     );
+    // Remote recipients (submission only) go to the outbound queue first; if the local copies
+    // then fail, the queued copy is retracted, so a 451 leaves nothing behind.
+    let mut queued = Vec::new();
+    if !delivery.remote_recipients.is_empty() {
+        let envelope = envelope_header(&id, &delivery.reverse_path, &delivery.remote_recipients);
+        let parts: [&[u8]; 3] = [envelope.as_bytes(), header.as_bytes(), &delivery.message];
+        match store_copy(&deliverer, &[QUEUE_ACCOUNT.to_string()], &parts, now).await {
+            Ok(copies) => queued = copies,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "queueing failed; nothing kept");
+                return DeliveryOutcome::TemporaryFailure;
+            }
+        }
+    }
+    if !delivery.local_recipients.is_empty() {
+        let parts: [&[u8]; 2] = [header.as_bytes(), &delivery.message];
+        if let Err(e) = store_copy(&deliverer, &delivery.local_recipients, &parts, now).await {
+            tracing::error!(%id, error = %e, "delivery failed; nothing kept");
+            if !queued.is_empty() {
+                if let Err(e) = deliverer.retract(queued).await {
+                    tracing::error!(%id, error = %e, "could not retract the queued copy");
+                }
+            }
+            return DeliveryOutcome::TemporaryFailure;
+        }
+    }
+    tracing::info!(
+        %id,
+        local = delivery.local_recipients.len(),
+        queued = delivery.remote_recipients.len(),
+        size = delivery.message.len(),
+        "accepted"
+    );
+    DeliveryOutcome::Delivered { id }
+}
+
+/// One store delivery transaction: the concatenated `parts` to every account, durable on each
+/// home shard when this returns `Ok`, nothing kept when it returns `Err`.
+async fn store_copy(
+    deliverer: &Deliverer,
+    accounts: &[String],
+    parts: &[&[u8]],
+    now: i64,
+) -> crate::store::Result<Vec<(String, Uid)>> {
     let mut tx = deliverer.begin();
-    let prepared = delivery
-        .local_recipients
-        .iter()
-        .try_for_each(|r| tx.add_recipient(r))
-        .and_then(|()| tx.write(header.as_bytes()))
-        .and_then(|()| tx.write(&delivery.message));
-    if let Err(e) = prepared {
-        tracing::error!(error = %e, "delivery refused by the store");
-        return DeliveryOutcome::TemporaryFailure;
+    for account in accounts {
+        tx.add_recipient(account)?;
+    }
+    for part in parts {
+        tx.write(part)?;
     }
     tx.set_internal_date(now);
-    match tx.commit().await {
-        Ok(copies) => {
-            tracing::info!(%id, copies = copies.len(), size = delivery.message.len(), "delivered");
-            DeliveryOutcome::Delivered { id }
-        }
-        Err(e) => {
-            tracing::error!(%id, error = %e, "delivery failed; nothing kept");
-            DeliveryOutcome::TemporaryFailure
-        }
-    }
+    tx.commit().await
 }
 
 /// Lock and list the authenticated account's INBOX for a POP3 session (on its home shard).

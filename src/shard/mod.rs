@@ -52,11 +52,7 @@ pub fn serve(config: Config) -> io::Result<()> {
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
         .map_err(|e| io::Error::other(e.to_string()))?;
     let cpus = allowed_cpus()?;
-    let shards = if config.shards == 0 {
-        cpus.len()
-    } else {
-        config.shards
-    };
+    let shards = shard_count(&config)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -183,7 +179,9 @@ async fn run_shard(
             ShardMap::new(shards),
             StoreConfig {
                 // Room for our Received: header on top of the largest message accepted.
-                max_message_size: server.config.limits.max_message_size + 4096,
+                max_message_size: server.config.limits.max_message_size
+                    + 4096
+                    + server.config.limits.max_recipients * 330,
                 ..StoreConfig::default()
             },
         ),
@@ -288,7 +286,7 @@ impl Drop for ReadyReport {
 
 /// Take an exclusive lock on `data_dir/ringpost.pid` and write our pid into it: a second
 /// server on the same data would otherwise silently take half the connections (SO_REUSEPORT).
-fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
+pub(crate) fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
     let path = data_dir.join("ringpost.pid");
     let mut file = OpenOptions::new()
         .read(true)
@@ -311,6 +309,15 @@ fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
     writeln!(file, "{}", std::process::id())?;
     file.sync_all()?;
     Ok(file)
+}
+
+/// How many shards a server with this configuration runs: `server.shards`, or one per CPU in
+/// the affinity mask. Offline tools use it to find data with the server's own shard map.
+pub fn shard_count(config: &Config) -> io::Result<usize> {
+    Ok(match config.shards {
+        0 => allowed_cpus()?.len(),
+        n => n,
+    })
 }
 
 /// The CPUs this process may run on. glommio's `CpuSet::online()` ignores the affinity mask

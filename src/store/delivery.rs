@@ -82,6 +82,35 @@ impl Deliverer {
         Deliverer { store, mesh }
     }
 
+    /// Undo committed copies (of a transaction whose other half failed): each is expunged
+    /// by its home shard.
+    pub async fn retract(&self, copies: Vec<(String, Uid)>) -> Result<()> {
+        let map = self.store.map();
+        let mut by_shard: Vec<(ShardId, Vec<(String, Uid)>)> = Vec::new();
+        for (account, uid) in copies {
+            let home = map.home_shard(&account);
+            match by_shard.iter_mut().find(|(s, _)| *s == home) {
+                Some((_, v)) => v.push((account, uid)),
+                None => by_shard.push((home, vec![(account, uid)])),
+            }
+        }
+        for (shard, copies) in by_shard {
+            match self
+                .mesh
+                .request(shard, StoreRequest::Retract { copies })
+                .await
+            {
+                Ok(StoreReply::Retracted(Ok(()))) => {}
+                Ok(StoreReply::Retracted(Err(e))) => return Err(StoreError::Remote(e)),
+                Ok(StoreReply::Delivered(_)) => {
+                    return Err(StoreError::Remote("unexpected reply".into()))
+                }
+                Err(e) => return Err(StoreError::Mesh(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Start a transaction.
     pub fn begin(&self) -> Delivery {
         Delivery {
