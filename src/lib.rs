@@ -13,7 +13,13 @@
 //! - [`shard`]: the glommio runtime: one pinned executor per core, the home-shard map and the
 //!   typed cross-shard request/reply channel. The only module that names glommio executors.
 //! - [`net`]: listeners and the one connection driver that runs every protocol over plaintext,
-//!   STARTTLS or implicit TLS (a hand-driven rustls connection, so it can later move shards).
+//!   STARTTLS or implicit TLS (a hand-driven rustls connection, so an authenticated IMAP or
+//!   POP3 connection moves, live, to its account's home shard).
+//! - [`store`]: the message store — per-partition append-only segments, group commit, rkyv
+//!   indexes with MIME summaries, recovery, cross-shard delivery, Maildir import.
+//! - [`mailbox`]: typed mailbox requests from sessions, executed on the home shard's store.
+//! - [`queue`]: the durable outbound queue (envelope format, listing).
+//! - [`date`]: date formats (pure functions, no clock).
 //! - [`cli`]: the `ringpost` command line.
 //!
 //! # Invariants
@@ -22,6 +28,8 @@
 //! - After STARTTLS/STLS every byte the client pipelined in plaintext is discarded unread.
 //! - A protocol error from the peer is a reply, never a panic; the shard stays up.
 //! - Shards share nothing mutable; they talk only through [`shard::Mesh`] messages.
+//! - An SMTP `250` or a mailbox write's success means every copy is on disk (fdatasync).
+//! - SMTP data ends only at CRLF.CRLF; a bare CR or LF in it refuses the message.
 
 pub mod accounts;
 pub mod cli;
