@@ -15,6 +15,8 @@ mod session;
 mod tests;
 #[cfg(test)]
 pub(crate) mod transcript;
+mod uidl;
 
 pub use command::{AuthMechanism, Command, MessageNumber, ParseError};
 pub use session::Pop3Session;
+pub use uidl::{format_uidl, UidlFormat, UidlFormatError, DOVECOT_DEFAULT_UIDL_FORMAT};
