@@ -17,6 +17,8 @@ mod session;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod transaction_tests;
+#[cfg(test)]
 pub(crate) mod transcript;
 mod uidl;
 
