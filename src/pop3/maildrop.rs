@@ -12,6 +12,8 @@ pub(super) struct Maildrop {
     /// Sorted by UID, without duplicates: message number `n` is `messages[n - 1]`.
     messages: Vec<MaildropEntry>,
     deleted: Vec<bool>,
+    /// Octets of every message, fixed at login.
+    total_size: u64,
     deleted_count: usize,
     deleted_size: u64,
 }
@@ -33,6 +35,7 @@ impl Maildrop {
         Maildrop {
             uid_validity,
             deleted: vec![false; messages.len()],
+            total_size: messages.iter().map(|m| m.size).sum(),
             messages,
             deleted_count: 0,
             deleted_size: 0,
@@ -45,10 +48,9 @@ impl Maildrop {
 
     /// RFC 1939 §5 STAT: the number of messages not marked deleted and their total size.
     pub(super) fn stat(&self) -> (usize, u64) {
-        let total: u64 = self.messages.iter().map(|m| m.size).sum();
         (
             self.messages.len() - self.deleted_count,
-            total - self.deleted_size,
+            self.total_size - self.deleted_size,
         )
     }
 
