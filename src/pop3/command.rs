@@ -68,6 +68,9 @@ pub enum ParseError {
     UnknownCommand,
     /// A known keyword with missing, extra or malformed arguments.
     InvalidArguments,
+    /// A message-number argument that can name no message (`0`, not decimal, too large):
+    /// answered like a number past the end of the maildrop.
+    NoSuchMessage,
 }
 
 impl Command {
@@ -120,8 +123,7 @@ impl Command {
             Keyword::Dele => one_message(rest).map(Command::Dele),
             Keyword::Top => match words(rest).as_slice() {
                 [message, lines] => Ok(Command::Top {
-                    message: MessageNumber::new(number(message)?)
-                        .ok_or(ParseError::InvalidArguments)?,
+                    message: message_number(message)?,
                     lines: number(lines)?,
                 }),
                 _ => Err(ParseError::InvalidArguments),
@@ -188,15 +190,20 @@ fn words(rest: Option<&[u8]>) -> Vec<&[u8]> {
 fn optional_message(rest: Option<&[u8]>) -> Result<Option<MessageNumber>, ParseError> {
     match words(rest).as_slice() {
         [] => Ok(None),
-        [n] => MessageNumber::new(number(n)?)
-            .map(Some)
-            .ok_or(ParseError::InvalidArguments),
+        [n] => message_number(n).map(Some),
         _ => Err(ParseError::InvalidArguments),
     }
 }
 
 fn one_message(rest: Option<&[u8]>) -> Result<MessageNumber, ParseError> {
     optional_message(rest)?.ok_or(ParseError::InvalidArguments)
+}
+
+fn message_number(word: &[u8]) -> Result<MessageNumber, ParseError> {
+    number(word)
+        .ok()
+        .and_then(MessageNumber::new)
+        .ok_or(ParseError::NoSuchMessage)
 }
 
 /// A decimal number of ASCII digits only (no sign), that fits a `u32`.
@@ -282,13 +289,21 @@ mod tests {
                 lines: 10
             })
         );
-        assert_eq!(Command::parse(b"RETR 0"), Err(ParseError::InvalidArguments));
-        assert_eq!(
-            Command::parse(b"RETR +1"),
-            Err(ParseError::InvalidArguments)
-        );
+        assert_eq!(Command::parse(b"RETR 0"), Err(ParseError::NoSuchMessage));
+        assert_eq!(Command::parse(b"RETR +1"), Err(ParseError::NoSuchMessage));
         assert_eq!(
             Command::parse(b"DELE 99999999999"),
+            Err(ParseError::NoSuchMessage)
+        );
+        assert_eq!(Command::parse(b"TOP x 1"), Err(ParseError::NoSuchMessage));
+        assert_eq!(
+            Command::parse(b"TOP 1 x"),
+            Err(ParseError::InvalidArguments)
+        );
+        assert_eq!(Command::parse(b"TOP 1"), Err(ParseError::InvalidArguments));
+        assert_eq!(Command::parse(b"RETR"), Err(ParseError::InvalidArguments));
+        assert_eq!(
+            Command::parse(b"RETR 1 2"),
             Err(ParseError::InvalidArguments)
         );
         assert_eq!(Command::parse(b"STAT x"), Err(ParseError::InvalidArguments));

@@ -1,12 +1,20 @@
-//! The POP3 session state machine: AUTHORIZATION (RFC 1939 §4, with STLS and SASL) and the
-//! entry to TRANSACTION. Framing comes from [`LineBuffer`]; every refusal is written by
-//! [`Refusal::reply`], the one place that maps errors to `-ERR` lines.
+//! The POP3 session state machine: AUTHORIZATION (RFC 1939 §4, with STLS and SASL),
+//! TRANSACTION (§5) over the maildrop the driver opened, and UPDATE (§6) on QUIT. Framing
+//! comes from [`LineBuffer`]; every refusal is written by [`Refusal::reply`], the one place
+//! that maps errors to `-ERR` lines.
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::io::Write as _;
 
-use super::command::{AuthMechanism, Command, ParseError};
+use super::command::{AuthMechanism, Command, MessageNumber, ParseError};
+use super::maildrop::{Maildrop, Unavailable};
+use super::multiline::{top, write_dot_stuffed};
+use super::uidl::UidlFormat;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
-use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
+use crate::session::{
+    AuthOutcome, Credentials, Event, MaildropOutcome, MessageOutcome, Session, SessionConfig,
+};
 use crate::wire::{Frame, LineBuffer};
 
 /// One POP3 connection, sans IO.
@@ -25,6 +33,7 @@ struct Machine {
     state: State,
     waiting: Option<Waiting>,
     auth_failures: u32,
+    uidl_format: UidlFormat,
     out: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -35,17 +44,32 @@ enum State {
     Authorization { user: Option<String> },
     /// Inside AUTH: the next line is a SASL response (RFC 5034 §4).
     Sasl(SaslExchange),
-    /// RFC 1939 §5: authenticated as `account`.
-    Transaction { account: String },
+    /// RFC 1939 §5: authenticated as `account`, with its maildrop locked and listed.
+    Transaction { account: String, maildrop: Maildrop },
     /// Close was requested; nothing more is read or written.
     Closed,
 }
 
-/// The event the driver has not answered yet; no input is processed meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The event the driver has not answered yet; no input is processed meanwhile (RFC 2449 §6.6:
+/// pipelined commands are answered in order, each after the one before it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Waiting {
     Tls,
     Auth,
+    /// [`Event::OpenMaildrop`] for the freshly authenticated `account`; the session stays in
+    /// AUTHORIZATION until the maildrop is open (RFC 1939 §4).
+    Maildrop {
+        account: String,
+    },
+    /// [`Event::ReadMessage`] for RETR (`top: None`) or TOP; `size` is the listed size.
+    Message {
+        size: u64,
+        top: Option<u32>,
+    },
+    /// [`Event::Expunge`] of `count` messages after QUIT (RFC 1939 §6).
+    Expunge {
+        count: usize,
+    },
 }
 
 /// What the caller must do with the line buffer after a line.
@@ -74,8 +98,18 @@ enum Refusal {
     AuthFailed,
     TooManyFailures,
     TemporaryAuthFailure,
-    /// A mailbox command before the store exists: refused, never faked.
-    NotSupported,
+    /// RFC 2449 §8.1.2: another POP3 session holds the maildrop.
+    MaildropInUse,
+    MaildropUnavailable,
+    /// Out of range, malformed or never a message number (RFC 1939 §5).
+    NoSuchMessage,
+    /// Marked by DELE in this session (RFC 1939 §5: may not be referred to).
+    MessageDeleted,
+    /// Expunged by another session (IMAP) since the maildrop was listed.
+    MessageGone,
+    MessageUnavailable,
+    /// RFC 1939 §6: the UPDATE state could not remove every marked message.
+    ExpungeFailed,
     IdleTimeout,
     ShuttingDown,
 }
@@ -102,7 +136,17 @@ impl Refusal {
             Refusal::TemporaryAuthFailure => {
                 "-ERR [SYS/TEMP] Temporary authentication failure, try again later"
             }
-            Refusal::NotSupported => "-ERR Command not supported",
+            Refusal::MaildropInUse => "-ERR [IN-USE] Mailbox is locked by another POP3 session",
+            Refusal::MaildropUnavailable => {
+                "-ERR [SYS/TEMP] Unable to open the mailbox, try again later"
+            }
+            Refusal::NoSuchMessage => "-ERR No such message",
+            Refusal::MessageDeleted => "-ERR Message is deleted",
+            Refusal::MessageGone => "-ERR Message was deleted by another session",
+            Refusal::MessageUnavailable => {
+                "-ERR [SYS/TEMP] Unable to read the message, try again later"
+            }
+            Refusal::ExpungeFailed => "-ERR [SYS/TEMP] Some deleted messages were not removed",
             Refusal::IdleTimeout => "-ERR Autologout; idle for too long",
             Refusal::ShuttingDown => "-ERR [SYS/TEMP] Server shutting down",
         }
@@ -112,7 +156,10 @@ impl Refusal {
     fn closes(self) -> bool {
         matches!(
             self,
-            Refusal::TooManyFailures | Refusal::IdleTimeout | Refusal::ShuttingDown
+            Refusal::TooManyFailures
+                | Refusal::ExpungeFailed
+                | Refusal::IdleTimeout
+                | Refusal::ShuttingDown
         )
     }
 }
@@ -129,6 +176,7 @@ impl Pop3Session {
             state: State::Authorization { user: None },
             waiting: None,
             auth_failures: 0,
+            uidl_format: UidlFormat::default(),
             out: Vec::with_capacity(256),
             events: VecDeque::new(),
         };
@@ -139,10 +187,17 @@ impl Pop3Session {
         }
     }
 
+    /// Derive UIDL unique-ids with `format` instead of Dovecot's default `%08Xu%08Xv`
+    /// (for accounts migrated from a Dovecot with another `pop3_uidl_format`).
+    pub fn with_uidl_format(mut self, format: UidlFormat) -> Pop3Session {
+        self.machine.uidl_format = format;
+        self
+    }
+
     /// The account this session authenticated as, once in the TRANSACTION state.
     pub fn account(&self) -> Option<&str> {
         match &self.machine.state {
-            State::Transaction { account } => Some(account),
+            State::Transaction { account, .. } => Some(account),
             _ => None,
         }
     }
@@ -162,7 +217,7 @@ impl Pop3Session {
 
 impl Session for Pop3Session {
     fn handle_input(&mut self, input: &[u8]) {
-        match (&self.machine.state, self.machine.waiting) {
+        match (&self.machine.state, &self.machine.waiting) {
             (State::Closed, _) => {}
             // Plaintext that arrives between an accepted STLS and the handshake is discarded
             // like the bytes pipelined behind STLS (RFC 2595 §3.1).
@@ -175,7 +230,7 @@ impl Session for Pop3Session {
     }
 
     fn handle_tls_established(&mut self) {
-        if self.machine.waiting != Some(Waiting::Tls) {
+        if !matches!(self.machine.waiting, Some(Waiting::Tls)) {
             return;
         }
         self.machine.waiting = None;
@@ -185,12 +240,54 @@ impl Session for Pop3Session {
     }
 
     fn handle_auth(&mut self, outcome: AuthOutcome) {
-        if self.machine.waiting != Some(Waiting::Auth) {
+        if !matches!(self.machine.waiting, Some(Waiting::Auth)) {
             return;
         }
         self.machine.waiting = None;
         self.machine.auth_outcome(outcome);
         self.process();
+    }
+
+    fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
+        let Some(Waiting::Maildrop { account }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Maildrop { .. }))
+        else {
+            return;
+        };
+        self.machine.maildrop_outcome(account, outcome);
+        self.process();
+    }
+
+    fn handle_message(&mut self, outcome: MessageOutcome) {
+        let Some(Waiting::Message { size, top }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Message { .. }))
+        else {
+            return;
+        };
+        self.machine.message_outcome(size, top, outcome);
+        self.process();
+    }
+
+    fn handle_expunged(&mut self, durable: bool) {
+        let Some(Waiting::Expunge { count }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Expunge { .. }))
+        else {
+            return;
+        };
+        if durable {
+            // RFC 1939 §6: +OK only once the marked messages are really gone.
+            self.machine
+                .reply(format_args!("+OK Bye ({count} messages deleted)"));
+            self.machine.close();
+        } else {
+            self.machine.refuse(Refusal::ExpungeFailed);
+        }
     }
 
     fn handle_idle_timeout(&mut self) {
@@ -249,6 +346,14 @@ impl Machine {
                 self.refuse(Refusal::InvalidArguments);
                 Flow::Continue
             }
+            Err(ParseError::NoSuchMessage) => {
+                if matches!(self.state, State::Transaction { .. }) {
+                    self.refuse(Refusal::NoSuchMessage);
+                } else {
+                    self.refuse(Refusal::WrongState);
+                }
+                Flow::Continue
+            }
         }
     }
 
@@ -256,11 +361,7 @@ impl Machine {
         let authorization = matches!(self.state, State::Authorization { .. });
         match command {
             Command::Capa => self.capabilities(),
-            Command::Quit => {
-                // RFC 1939 §6: the UPDATE state (expunge) comes with the store.
-                self.line("+OK Bye");
-                self.close();
-            }
+            Command::Quit => self.quit(),
             Command::Stls => {
                 if self.tls_active {
                     self.refuse(Refusal::TlsActive);
@@ -318,7 +419,6 @@ impl Machine {
                     self.sasl_step(step);
                 }
             },
-            Command::Noop if !authorization => self.line("+OK"),
             Command::Noop
             | Command::Stat
             | Command::List(_)
@@ -327,14 +427,127 @@ impl Machine {
             | Command::Rset
             | Command::Top { .. }
             | Command::Uidl(_) => {
-                if authorization {
-                    self.refuse(Refusal::WrongState);
-                } else {
-                    self.refuse(Refusal::NotSupported);
+                if let Err(refusal) = self.transaction(command) {
+                    self.refuse(refusal);
                 }
             }
         }
         Flow::Continue
+    }
+
+    /// A mailbox command (RFC 1939 §5, §7); only valid in the TRANSACTION state.
+    fn transaction(&mut self, command: Command) -> Result<(), Refusal> {
+        let State::Transaction { maildrop, .. } = &mut self.state else {
+            return Err(Refusal::WrongState);
+        };
+        let out = &mut self.out;
+        match command {
+            Command::Noop => push_line(out, format_args!("+OK")),
+            Command::Stat => {
+                let (count, size) = maildrop.stat();
+                push_line(out, format_args!("+OK {count} {size}"));
+            }
+            Command::List(None) => {
+                let (count, size) = maildrop.stat();
+                push_line(out, format_args!("+OK {count} messages ({size} octets)"));
+                for (number, entry) in maildrop.live() {
+                    push_line(out, format_args!("{number} {}", entry.size));
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Command::List(Some(number)) => {
+                let entry = maildrop.message(number).map_err(refusal)?;
+                push_line(out, format_args!("+OK {} {}", number.get(), entry.size));
+            }
+            Command::Uidl(None) => {
+                out.extend_from_slice(b"+OK\r\n");
+                for (number, entry) in maildrop.live() {
+                    push_uidl(
+                        out,
+                        number,
+                        entry.uid,
+                        maildrop.uid_validity(),
+                        &self.uidl_format,
+                    );
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Command::Uidl(Some(number)) => {
+                let entry = maildrop.message(number).map_err(refusal)?;
+                out.extend_from_slice(b"+OK ");
+                // A u32 always fits a usize on the 64-bit targets ringpost runs on.
+                let n = number.get() as usize;
+                push_uidl(
+                    out,
+                    n,
+                    entry.uid,
+                    maildrop.uid_validity(),
+                    &self.uidl_format,
+                );
+            }
+            Command::Retr(number) => self.read(number, None)?,
+            Command::Top { message, lines } => self.read(message, Some(lines))?,
+            Command::Dele(number) => {
+                maildrop.delete(number).map_err(refusal)?;
+                push_line(out, format_args!("+OK Marked to be deleted."));
+            }
+            Command::Rset => {
+                maildrop.reset();
+                push_line(out, format_args!("+OK"));
+            }
+            // Not mailbox commands: dispatched by `handle_command`, never sent here.
+            _ => return Err(Refusal::WrongState),
+        }
+        Ok(())
+    }
+
+    /// RETR and TOP: the message is read by the driver first (RFC 1939 §7 for TOP).
+    fn read(&mut self, number: MessageNumber, top: Option<u32>) -> Result<(), Refusal> {
+        let State::Transaction { maildrop, .. } = &self.state else {
+            return Err(Refusal::WrongState);
+        };
+        let entry = maildrop.message(number).map_err(refusal)?;
+        self.waiting = Some(Waiting::Message {
+            size: entry.size,
+            top,
+        });
+        self.events.push_back(Event::ReadMessage { uid: entry.uid });
+        Ok(())
+    }
+
+    fn message_outcome(&mut self, size: u64, lines: Option<u32>, outcome: MessageOutcome) {
+        match outcome {
+            MessageOutcome::Message(message) => match lines {
+                // The size of the listing, so RETR agrees with LIST (RFC 1939 §5).
+                None => {
+                    self.reply(format_args!("+OK {size} octets"));
+                    write_dot_stuffed(&message, &mut self.out);
+                }
+                Some(lines) => {
+                    self.line("+OK");
+                    write_dot_stuffed(top(&message, lines), &mut self.out);
+                }
+            },
+            MessageOutcome::Gone => self.refuse(Refusal::MessageGone),
+            MessageOutcome::TemporaryFailure => self.refuse(Refusal::MessageUnavailable),
+        }
+    }
+
+    /// RFC 1939 §6: QUIT in TRANSACTION enters UPDATE and expunges the marked messages; in
+    /// AUTHORIZATION it just ends the session. A session that ends any other way (a dropped
+    /// connection, a timeout, a shutdown) never expunges.
+    fn quit(&mut self) {
+        let uids = match &self.state {
+            State::Transaction { maildrop, .. } => maildrop.deleted_uids(),
+            _ => Vec::new(),
+        };
+        if uids.is_empty() {
+            self.line("+OK Bye");
+            self.close();
+        } else {
+            self.waiting = Some(Waiting::Expunge { count: uids.len() });
+            self.events.push_back(Event::Expunge { uids });
+        }
     }
 
     /// Whether USER, PASS or AUTH may be used now. Credentials are only ever accepted over
@@ -370,8 +583,9 @@ impl Machine {
     fn auth_outcome(&mut self, outcome: AuthOutcome) {
         match outcome {
             AuthOutcome::Success { account } => {
-                self.state = State::Transaction { account };
-                self.line("+OK Logged in.");
+                // RFC 1939 §4: TRANSACTION only once the maildrop is locked and listed.
+                self.waiting = Some(Waiting::Maildrop { account });
+                self.events.push_back(Event::OpenMaildrop);
             }
             AuthOutcome::Failure => {
                 self.auth_failures += 1;
@@ -385,8 +599,28 @@ impl Machine {
         }
     }
 
+    fn maildrop_outcome(&mut self, account: String, outcome: MaildropOutcome) {
+        match outcome {
+            MaildropOutcome::Opened {
+                uid_validity,
+                messages,
+            } => {
+                self.state = State::Transaction {
+                    account,
+                    maildrop: Maildrop::new(uid_validity, messages),
+                };
+                self.line("+OK Logged in.");
+            }
+            // The credentials were right: neither counts as an authentication failure, and
+            // the client may try again from AUTHORIZATION.
+            MaildropOutcome::InUse => self.refuse(Refusal::MaildropInUse),
+            MaildropOutcome::TemporaryFailure => self.refuse(Refusal::MaildropUnavailable),
+        }
+    }
+
     /// RFC 2449 §5 and §6. USER and SASL only where they would be accepted (after TLS, in
-    /// AUTHORIZATION); STLS only where it is offered.
+    /// AUTHORIZATION); STLS only where it is offered. In TRANSACTION the same list without
+    /// USER, SASL and STLS (RFC 2449 §5).
     fn capabilities(&mut self) {
         self.line("+OK Capability list follows");
         for cap in [
@@ -400,7 +634,8 @@ impl Machine {
         ] {
             self.line(cap);
         }
-        if self.config.offers_starttls(self.tls_active) {
+        let authorization = matches!(self.state, State::Authorization { .. });
+        if authorization && self.config.offers_starttls(self.tls_active) {
             self.line("STLS");
         }
         if self.may_authenticate().is_ok() {
@@ -432,4 +667,30 @@ impl Machine {
         self.out.extend_from_slice(text.as_bytes());
         self.out.extend_from_slice(b"\r\n");
     }
+
+    fn reply(&mut self, args: fmt::Arguments<'_>) {
+        push_line(&mut self.out, args);
+    }
+}
+
+/// Map a message number the client may not use to its reply.
+fn refusal(unavailable: Unavailable) -> Refusal {
+    match unavailable {
+        Unavailable::NoSuchMessage => Refusal::NoSuchMessage,
+        Unavailable::Deleted => Refusal::MessageDeleted,
+    }
+}
+
+/// Append a formatted line and CRLF, without an intermediate `String`.
+fn push_line(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    // io::Write for Vec<u8> cannot fail.
+    let _ = out.write_fmt(args);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One `n unique-id` line of a UIDL answer (RFC 1939 §7).
+fn push_uidl(out: &mut Vec<u8>, number: usize, uid: u32, uid_validity: u32, format: &UidlFormat) {
+    let _ = write!(out, "{number} ");
+    format.write(uid, uid_validity, out);
+    out.extend_from_slice(b"\r\n");
 }

@@ -190,21 +190,28 @@ fn user_pass_after_tls_then_transaction() {
              C: PASS secret with spaces
              E: auth alice secret with spaces
              D: auth ok alice@example.com
+             E: open-maildrop
+             D: maildrop 1
              S: +OK Logged in.
+             # an empty maildrop
              C: STAT
-             S: -ERR Command not supported
+             S: +OK 0 0
+             C: LIST
+             S: +OK 0 messages (0 octets)
+             S: .
              C: LIST 1
-             S: -ERR Command not supported
+             S: -ERR No such message
              C: RETR 1
-             S: -ERR Command not supported
+             S: -ERR No such message
              C: UIDL
-             S: -ERR Command not supported
+             S: +OK
+             S: .
              C: TOP 1 0
-             S: -ERR Command not supported
+             S: -ERR No such message
              C: DELE 1
-             S: -ERR Command not supported
+             S: -ERR No such message
              C: RSET
-             S: -ERR Command not supported
+             S: +OK
              C: NOOP
              S: +OK
              C: USER bob
@@ -231,8 +238,10 @@ fn commands_pipelined_behind_pass_wait_for_the_outcome() {
          S: +OK
          E: auth alice secret
          D: auth ok alice@example.com
+         E: open-maildrop
+         D: maildrop 1
          S: +OK Logged in.
-         S: -ERR Command not supported
+         S: +OK 0 0
          S: +OK Bye
          E: close",
     );
@@ -253,6 +262,8 @@ fn auth_plain_with_and_without_initial_response() {
              C: AGFsaWNlAHNlY3JldA==
              E: auth alice secret
              D: auth ok alice@example.com
+             E: open-maildrop
+             D: maildrop 1
              S: +OK Logged in."
         ),
     );
@@ -276,6 +287,8 @@ fn auth_login_with_and_without_initial_response() {
          C: c2VjcmV0
          E: auth alice secret
          D: auth ok alice@example.com
+         E: open-maildrop
+         D: maildrop 1
          S: +OK Logged in.",
     );
 }
@@ -374,6 +387,8 @@ fn over_long_unknown_empty_and_bad_lines_keep_the_session() {
              C: NOOP
              S: -ERR Command not valid in this state
              C: RETR x
+             S: -ERR Command not valid in this state
+             C: TOP 1 x
              S: -ERR Invalid arguments
              R: quit\\n
              S: +OK Bye
@@ -426,12 +441,18 @@ fn idle_timeout_and_shutdown_close() {
 
 #[test]
 fn account_is_known_only_in_transaction() {
-    use crate::session::{AuthOutcome, Session};
+    use crate::session::{AuthOutcome, MaildropOutcome, Session};
     let mut s = implicit();
     s.handle_input(b"USER alice\r\nPASS pw\r\n");
     assert_eq!(s.account(), None);
     s.handle_auth(AuthOutcome::Success {
         account: "alice@example.com".into(),
+    });
+    // Not before the maildrop is open (RFC 1939 §4).
+    assert_eq!(s.account(), None);
+    s.handle_maildrop(MaildropOutcome::Opened {
+        uid_validity: 1,
+        messages: Vec::new(),
     });
     assert_eq!(s.account(), Some("alice@example.com"));
 }

@@ -6,16 +6,24 @@
 //! - `C: text` client sends `text` CRLF; `R: text` client sends `text` with `\r`, `\n`, `\\`
 //!   escapes and no line ending added.
 //! - `S: text` server sends `text` CRLF (trailing spaces are significant).
-//! - `E: starttls`, `E: close`, `E: auth <user> <password>`: an event the session asks for.
+//! - `E: starttls`, `E: close`, `E: auth <user> <password>`, `E: open-maildrop`,
+//!   `E: read <uid>`, `E: expunge <uid> <uid>…`: an event the session asks for.
 //! - `D: tls`, `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout`,
 //!   `D: shutdown`: the driver answers. Output and events are checked before each `D:` line
 //!   and at the end.
+//! - POP3 maildrop answers: `D: maildrop <uidvalidity> <uid>:<size>…` (opened, in that order),
+//!   `D: maildrop in-use`, `D: maildrop temp`; `D: message bytes <text>` (with the `R:`
+//!   escapes), `D: message gone`, `D: message temp`; `D: expunged durable`,
+//!   `D: expunged failed`.
 //!
 //! Lives here until the crate has a shared test-support module; SMTP uses it too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::session::{AuthOutcome, Credentials, Event, Secret, Session};
+use crate::session::{
+    AuthOutcome, Credentials, Event, MaildropEntry, MaildropOutcome, MessageOutcome, Secret,
+    Session,
+};
 
 /// How one run cuts each chunk of client bytes into `handle_input` calls.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +52,9 @@ const SPLITS: [Split; 9] = [
 enum Action {
     Tls,
     Auth(AuthOutcome),
+    Maildrop(MaildropOutcome),
+    Message(MessageOutcome),
+    Expunged(bool),
     Timeout,
     Shutdown,
 }
@@ -80,6 +91,9 @@ pub(crate) fn replay<S: Session>(make: impl Fn() -> S, script: &str) {
                 None => {}
                 Some(Action::Tls) => session.handle_tls_established(),
                 Some(Action::Auth(outcome)) => session.handle_auth(outcome.clone()),
+                Some(Action::Maildrop(outcome)) => session.handle_maildrop(outcome.clone()),
+                Some(Action::Message(outcome)) => session.handle_message(outcome.clone()),
+                Some(Action::Expunged(durable)) => session.handle_expunged(*durable),
                 Some(Action::Timeout) => session.handle_idle_timeout(),
                 Some(Action::Shutdown) => session.handle_shutdown(),
             }
@@ -146,6 +160,17 @@ fn parse_event(text: &str) -> Event {
     match words.as_slice() {
         ["starttls"] => Event::StartTls,
         ["close"] => Event::Close,
+        ["open-maildrop"] => Event::OpenMaildrop,
+        ["read", uid] => Event::ReadMessage {
+            uid: uid.parse().unwrap(),
+        },
+        ["expunge", ..] => Event::Expunge {
+            uids: text
+                .split(' ')
+                .skip(1)
+                .map(|u| u.parse().unwrap())
+                .collect(),
+        },
         ["auth", user, password] => Event::Authenticate(Credentials {
             username: (*user).to_string(),
             password: Secret::new((*password).to_string()),
@@ -155,6 +180,9 @@ fn parse_event(text: &str) -> Event {
 }
 
 fn parse_action(text: &str) -> Action {
+    if let Some(bytes) = text.strip_prefix("message bytes ") {
+        return Action::Message(MessageOutcome::Message(unescape(bytes)));
+    }
     let words: Vec<&str> = text.split(' ').collect();
     match words.as_slice() {
         ["tls"] => Action::Tls,
@@ -163,6 +191,25 @@ fn parse_action(text: &str) -> Action {
         }),
         ["auth", "fail"] => Action::Auth(AuthOutcome::Failure),
         ["auth", "temp"] => Action::Auth(AuthOutcome::TemporaryFailure),
+        ["maildrop", "in-use"] => Action::Maildrop(MaildropOutcome::InUse),
+        ["maildrop", "temp"] => Action::Maildrop(MaildropOutcome::TemporaryFailure),
+        ["maildrop", uid_validity, messages @ ..] => Action::Maildrop(MaildropOutcome::Opened {
+            uid_validity: uid_validity.parse().unwrap(),
+            messages: messages
+                .iter()
+                .map(|m| {
+                    let (uid, size) = m.split_once(':').unwrap();
+                    MaildropEntry {
+                        uid: uid.parse().unwrap(),
+                        size: size.parse().unwrap(),
+                    }
+                })
+                .collect(),
+        }),
+        ["message", "gone"] => Action::Message(MessageOutcome::Gone),
+        ["message", "temp"] => Action::Message(MessageOutcome::TemporaryFailure),
+        ["expunged", "durable"] => Action::Expunged(true),
+        ["expunged", "failed"] => Action::Expunged(false),
         ["timeout"] => Action::Timeout,
         ["shutdown"] => Action::Shutdown,
         _ => panic!("bad driver action {text:?}"),
