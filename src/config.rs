@@ -72,6 +72,8 @@ struct RawConfig {
     #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
+    pop3: RawPop3,
+    #[serde(default)]
     listener: Vec<RawListener>,
 }
 
@@ -168,6 +170,20 @@ impl Default for RawAuth {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPop3 {
+    uidl_format: String,
+}
+
+impl Default for RawPop3 {
+    fn default() -> Self {
+        RawPop3 {
+            uidl_format: crate::pop3::DOVECOT_DEFAULT_UIDL_FORMAT.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawListener {
     protocol: Protocol,
@@ -234,6 +250,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Delay before answering a failed authentication.
     pub auth_failure_delay: Duration,
+    /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
+    pub pop3_uidl_format: crate::pop3::UidlFormat,
     pub listeners: Vec<Listener>,
 }
 
@@ -376,6 +394,8 @@ impl Config {
                 tls: raw_l.tls,
             });
         }
+        let pop3_uidl_format = crate::pop3::UidlFormat::parse(&raw.pop3.uidl_format)
+            .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {
             return Err(invalid(
                 "listener",
@@ -408,6 +428,7 @@ impl Config {
                 shutdown_grace: Duration::from_secs(t.shutdown_grace_secs),
             },
             auth_failure_delay: Duration::from_millis(raw.auth.failure_delay_ms),
+            pop3_uidl_format,
             listeners,
         })
     }

@@ -165,7 +165,10 @@ pub async fn serve_connection(
     let tls_active = transport.is_tls();
     let session: Box<dyn Session + Send> = match listener.protocol {
         Protocol::Imap => Box::new(ImapSession::new(session_config, tls_active)),
-        Protocol::Pop3 => Box::new(Pop3Session::new(session_config, tls_active)),
+        Protocol::Pop3 => Box::new(
+            Pop3Session::new(session_config, tls_active)
+                .with_uidl_format(server.config.pop3_uidl_format.clone()),
+        ),
         Protocol::Submission => Box::new(SmtpSession::new(
             session_config,
             SmtpKind::Submission,
