@@ -1,6 +1,8 @@
 """Hostile and sloppy input: pipelined plaintext behind STARTTLS, over-long lines, oversized
 literals, too many authentication failures. The server must answer with protocol errors and
 stay up; plaintext sent behind STARTTLS must never be executed."""
+import sys
+
 from common import ALICE, Raw, args, check, plain_ir
 
 ports, ctx, extra = args()
@@ -94,6 +96,23 @@ r.until("250 ")
 replies = [r.cmd("AUTH PLAIN " + plain_ir(user, "wrong")) for _ in range(3)]
 check(replies[0].startswith("535") and (replies[2].startswith("421") or replies[2].startswith("535")), "smtp failures", replies)
 check(r.closed(), "smtp: closed after max_failures")
+
+# ---- TLS 1.2 and 1.3 only.
+import socket
+import ssl
+
+for version, ok in [(ssl.TLSVersion.TLSv1_3, True), (ssl.TLSVersion.TLSv1_2, True), (ssl.TLSVersion.TLSv1_1, False)]:
+    c = ssl.create_default_context(cafile=sys.argv[2])
+    if version == ssl.TLSVersion.TLSv1_1:
+        c.set_ciphers("DEFAULT:@SECLEVEL=0")
+    c.minimum_version = version
+    c.maximum_version = version
+    try:
+        with c.wrap_socket(socket.create_connection(("127.0.0.1", ports["imaps"]), timeout=10), server_hostname="localhost") as t:
+            got = t.version()
+        check(ok and got == {ssl.TLSVersion.TLSv1_3: "TLSv1.3", ssl.TLSVersion.TLSv1_2: "TLSv1.2"}[version], "TLS %s accepted" % version.name, got)
+    except (ssl.SSLError, ConnectionResetError) as e:
+        check(not ok, "TLS %s refused" % version.name, e)
 
 # ---- A new connection still works after all of the above.
 r = Raw(ports["imaps"], ctx, implicit=True)
