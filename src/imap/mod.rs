@@ -18,6 +18,7 @@
 //! This module never touches sockets, files, the clock or the executor.
 
 pub mod command;
+pub mod fetch;
 pub mod framing;
 pub mod mutf7;
 pub mod response;
