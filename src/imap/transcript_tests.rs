@@ -5,7 +5,8 @@
 //!   `@max_auth_failures N`: the session's configuration (before any other line);
 //! - `C: text`: the client sends `text` CRLF; `R: text`: the client sends `text` with `\r`,
 //!   `\n`, `\\` and `\xHH` escapes and no implicit line ending;
-//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version);
+//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version); `T: text`:
+//!   the server sends `text` with the escapes of `R:` and no implicit line ending;
 //! - `E: starttls` / `E: auth USER PASSWORD` / `E: close`: the session emits this event;
 //! - `D: tls` / `D: auth ok ACCOUNT` / `D: auth fail` / `D: auth temp` / `D: idle` /
 //!   `D: shutdown`: the driver calls the matching `handle_*`;
@@ -302,6 +303,7 @@ fn parse_transcript(text: &str) -> Transcript {
                 seg.client.extend_from_slice(b"\r\n");
             }
             "R" => seg.client.extend(unescape(rest)),
+            "T" => seg.server.extend(unescape(rest)),
             "S" => {
                 seg.server.extend_from_slice(rest.as_bytes());
                 seg.server.extend_from_slice(b"\r\n");
@@ -481,6 +483,7 @@ transcripts!(
     idle_timeout,
     shutdown,
     bare_lf,
+    selected_state,
 );
 
 #[test]
