@@ -43,6 +43,8 @@ pub enum Capability {
     ListStatus,
     /// RFC 4731.
     Esearch,
+    /// RFC 7162.
+    CondStore,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -71,6 +73,7 @@ impl Capability {
             Capability::ListExtended => "LIST-EXTENDED",
             Capability::ListStatus => "LIST-STATUS",
             Capability::Esearch => "ESEARCH",
+            Capability::CondStore => "CONDSTORE",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -124,6 +127,8 @@ pub enum Code {
     TryCreate,
     /// RFC 9051 §7.1: the previously selected mailbox is now closed.
     Closed,
+    /// RFC 7162 §3.2: the messages a conditional STORE left alone.
+    Modified(String),
 }
 
 /// One response line.
@@ -258,6 +263,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::Cannot => out.extend_from_slice(b"CANNOT"),
         Code::TryCreate => out.extend_from_slice(b"TRYCREATE"),
         Code::Closed => out.extend_from_slice(b"CLOSED"),
+        Code::Modified(set) => out.extend_from_slice(format!("MODIFIED {set}").as_bytes()),
     }
 }
 

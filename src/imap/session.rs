@@ -68,6 +68,8 @@ pub struct ImapSession {
     imap4rev2_enabled: bool,
     /// The selected mailbox (RFC 9051 §3.3), in the authenticated state only.
     selected: Option<View>,
+    /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
+    condstore: bool,
     out: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -98,6 +100,7 @@ impl ImapSession {
             auth_failures: 0,
             imap4rev2_enabled: false,
             selected: None,
+            condstore: false,
             out: Vec::new(),
             events: VecDeque::new(),
         };
@@ -133,6 +136,7 @@ impl ImapSession {
                 Capability::ListStatus,
                 Capability::StatusSize,
                 Capability::Esearch,
+                Capability::CondStore,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
@@ -412,6 +416,12 @@ impl ImapSession {
                 self.imap4rev2_enabled = true;
                 enabled.push("IMAP4rev2");
             }
+            // RFC 7162 §3.1: CONDSTORE can be enabled only after login.
+            let authenticated = self.state != State::NotAuthenticated;
+            if name.eq_ignore_ascii_case("CONDSTORE") && authenticated && !self.condstore {
+                self.condstore = true;
+                enabled.push("CONDSTORE");
+            }
         }
         self.send(Response::Enabled(enabled));
         self.tagged(tag, Status::Ok, None, "ENABLE completed");
@@ -594,9 +604,9 @@ impl Session for ImapSession {
         view.queue(change);
         if matches!(self.wait, Wait::Idle(_)) {
             // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
-            let rev1 = !self.imap4rev2_enabled;
+            let dialect = self.dialect();
             if let Some(view) = self.selected.as_mut() {
-                view.flush(&mut self.out, Expunges::Report, rev1);
+                view.flush(&mut self.out, Expunges::Report, dialect);
             }
         }
     }

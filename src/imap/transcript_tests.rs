@@ -484,6 +484,7 @@ transcripts!(
     shutdown,
     bare_lf,
     selected_state,
+    condstore,
 );
 
 #[test]

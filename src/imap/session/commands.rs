@@ -13,7 +13,7 @@ use super::super::fetch::{self, FetchLine};
 use super::super::mutf7;
 use super::super::response::{Code, Response, Status};
 use super::search::{self, Candidate, Need};
-use super::view::{Access, Expunges, View};
+use super::view::{Access, Dialect, Expunges, View};
 use super::{ImapSession, Wait};
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, Transfer,
@@ -85,6 +85,8 @@ pub(super) enum Pending {
         addressing: Addressing,
         reply: StoreReply,
         uids: Vec<Uid>,
+        /// UNCHANGEDSINCE failures, as numbers of this command's kind (`[MODIFIED …]`).
+        modified: Vec<u32>,
     },
     Transfer {
         tag: Tag,
@@ -122,6 +124,8 @@ pub(super) struct FetchJob {
     remaining: VecDeque<Uid>,
     /// Messages whose `\Seen` this FETCH set: their FLAGS are included.
     seen_now: Vec<Uid>,
+    /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only messages with a greater modseq.
+    changed_since: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -231,11 +235,18 @@ impl ImapSession {
         !self.imap4rev2_enabled
     }
 
+    pub(super) fn dialect(&self) -> Dialect {
+        Dialect {
+            rev1: self.rev1(),
+            condstore: self.condstore,
+        }
+    }
+
     /// Tell the client about queued changes if it may hear them now.
     fn flush_changes(&mut self, expunges: Expunges) {
-        let rev1 = self.rev1();
+        let dialect = self.dialect();
         if let Some(view) = self.selected.as_mut() {
-            view.flush(&mut self.out, expunges, rev1);
+            view.flush(&mut self.out, expunges, dialect);
         }
     }
 
@@ -378,17 +389,23 @@ impl ImapSession {
                     MailboxRequest::Status { mailbox: name },
                 );
             }
-            Command::Select(s) | Command::Examine(s) if s.condstore || s.qresync.is_some() => {
+            Command::Select(s) | Command::Examine(s) if s.qresync.is_some() => {
                 let _ = s;
                 self.send(Response::tagged(
                     tag,
                     Status::Bad,
                     None,
-                    "CONDSTORE and QRESYNC are not supported",
+                    "QRESYNC is not supported",
                 ));
             }
-            Command::Select(s) => self.select(tag, &s.mailbox, Access::ReadWrite),
-            Command::Examine(s) => self.select(tag, &s.mailbox, Access::ReadOnly),
+            Command::Select(s) => {
+                self.condstore |= s.condstore;
+                self.select(tag, &s.mailbox, Access::ReadWrite)
+            }
+            Command::Examine(s) => {
+                self.condstore |= s.condstore;
+                self.select(tag, &s.mailbox, Access::ReadOnly)
+            }
             Command::Append(a) => {
                 let max = self.config.limits.max_message_size;
                 let too_big = a.messages.iter().any(|m| match &m.data {
@@ -594,19 +611,27 @@ impl ImapSession {
         items: cmd::FetchItems,
         modifiers: cmd::FetchModifiers,
     ) {
-        if modifiers.changed_since.is_some() || modifiers.vanished {
+        if modifiers.vanished {
             self.send(Response::tagged(
                 tag,
                 Status::Bad,
                 None,
-                "CONDSTORE and QRESYNC are not supported",
+                "QRESYNC is not supported",
             ));
             return;
         }
         let Some(uids) = self.targets(&tag, addressing, &set) else {
             return;
         };
-        let attrs = items.attributes();
+        let mut attrs = items.attributes();
+        let changed_since = modifiers.changed_since.map(cmd::ModSeq::get);
+        if changed_since.is_some() && !attrs.contains(&FetchAttribute::ModSeq) {
+            // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+            attrs.push(FetchAttribute::ModSeq);
+        }
+        if attrs.contains(&FetchAttribute::ModSeq) {
+            self.condstore = true;
+        }
         let content = if fetch::needs_bytes(&attrs) {
             Content::Bytes
         } else {
@@ -619,6 +644,7 @@ impl ImapSession {
             remaining: uids.iter().copied().collect(),
             attrs,
             seen_now: Vec::new(),
+            changed_since,
         };
         let Some(view) = self.selected.as_ref() else {
             return;
@@ -671,15 +697,21 @@ impl ImapSession {
     }
 
     fn fetched(&mut self, job: &FetchJob, messages: &[FetchedMessage]) {
-        let Some(view) = self.selected.as_ref() else {
+        let rev1 = self.rev1();
+        let Some(view) = self.selected.as_mut() else {
             return;
         };
-        let rev1 = self.rev1();
+        for msg in messages {
+            view.refresh(&msg.meta);
+        }
         for msg in messages {
             // A message expunged by another session but not yet reported keeps its number.
             let (Some(seq), Some(vm)) = (view.seq(msg.meta.uid), view.get(msg.meta.uid)) else {
                 continue;
             };
+            if job.changed_since.is_some_and(|c| msg.meta.modseq.0 <= c) {
+                continue;
+            }
             fetch::fetch_line(
                 &mut self.out,
                 &FetchLine {
@@ -695,15 +727,6 @@ impl ImapSession {
     }
 
     fn store<T: Copy + Into<u32>>(&mut self, tag: Tag, addressing: Addressing, s: cmd::Store<T>) {
-        if s.unchanged_since.is_some() {
-            self.send(Response::tagged(
-                tag,
-                Status::Bad,
-                None,
-                "CONDSTORE is not supported",
-            ));
-            return;
-        }
         let Some(uids) = self.targets(&tag, addressing, &s.set) else {
             return;
         };
@@ -725,31 +748,43 @@ impl ImapSession {
             StoreAction::Add => FlagMode::Add,
             StoreAction::Remove => FlagMode::Remove,
         };
-        if uids.is_empty() {
-            self.finish(
-                tag,
-                Status::Ok,
-                None,
-                "STORE completed",
-                addressing.expunges(),
-            );
-            return;
-        }
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone. The check is
+        // against this session's view, which includes every change the store reported.
+        let (uids, modified): (Vec<Uid>, Vec<Uid>) = match s.unchanged_since {
+            Some(limit) => uids
+                .into_iter()
+                .partition(|u| view.get(*u).is_none_or(|m| m.meta.modseq.0 <= limit.get())),
+            None => (uids, Vec::new()),
+        };
+        let modified: Vec<u32> = modified
+            .iter()
+            .filter_map(|u| match addressing {
+                Addressing::Uid => Some(u.0),
+                Addressing::Sequence => view.seq(*u),
+            })
+            .collect();
         let request = MailboxRequest::Store {
             mailbox: view.name.clone(),
             uids: uids.clone(),
             mode,
             flags: store_flags(&s.flags),
         };
-        self.request(
-            Pending::Store {
-                tag,
-                addressing,
-                reply: s.reply,
-                uids,
-            },
-            request,
-        );
+        if s.unchanged_since.is_some() {
+            self.condstore = true;
+        }
+        let nothing = uids.is_empty();
+        let pending = Pending::Store {
+            tag,
+            addressing,
+            reply: s.reply,
+            uids,
+            modified,
+        };
+        if nothing {
+            self.resume(pending, MailboxReply::Flags(Vec::new()));
+        } else {
+            self.request(pending, request);
+        }
     }
 
     fn transfer<T: Copy + Into<u32>>(
@@ -797,7 +832,11 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        let need = search::need(&search.criteria);
+        let mut need = search::need(&search.criteria);
+        if need == Need::View && view.has_placeholders() {
+            // New messages are known only by UID: read their metadata first.
+            need = Need::Summary;
+        }
         let content = match need {
             Need::View => {
                 let matched: Vec<Uid> = (0..view.messages.len())
@@ -871,11 +910,14 @@ impl ImapSession {
     }
 
     fn searched(&mut self, job: &mut SearchJob, messages: &[FetchedMessage]) {
-        let Some(view) = self.selected.as_ref() else {
+        let Some(view) = self.selected.as_mut() else {
             return;
         };
         for msg in messages {
-            let Some(seq) = view.seq(msg.meta.uid) else {
+            view.refresh(&msg.meta);
+        }
+        for msg in messages {
+            let Some(seq) = self.selected.as_ref().and_then(|v| v.seq(msg.meta.uid)) else {
                 continue;
             };
             let parsed = msg
@@ -898,6 +940,18 @@ impl ImapSession {
             Addressing::Sequence => job.matched.iter().filter_map(|u| view.seq(*u)).collect(),
         };
         numbers.sort_unstable();
+        // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq it matched.
+        let modseq = search::mentions_modseq(&job.search.criteria)
+            .then(|| {
+                job.matched
+                    .iter()
+                    .filter_map(|u| view.get(*u).map(|m| m.meta.modseq.0))
+                    .max()
+            })
+            .flatten();
+        if modseq.is_some() {
+            self.condstore = true;
+        }
         let esearch = job.search.returns.is_some() || self.imap4rev2_enabled;
         if esearch {
             let r = job.search.returns.unwrap_or(SearchReturn {
@@ -925,12 +979,18 @@ impl ImapSession {
             if r.count {
                 line.push_str(&format!(" COUNT {}", numbers.len()));
             }
+            if let Some(m) = modseq {
+                line.push_str(&format!(" MODSEQ {m}"));
+            }
             line.push_str("\r\n");
             self.out.extend_from_slice(line.as_bytes());
         } else {
             let mut line = String::from("* SEARCH");
             for n in &numbers {
                 line.push_str(&format!(" {n}"));
+            }
+            if let Some(m) = modseq {
+                line.push_str(&format!(" (MODSEQ {m})"));
             }
             line.push_str("\r\n");
             self.out.extend_from_slice(line.as_bytes());
@@ -997,9 +1057,15 @@ impl ImapSession {
                     addressing,
                     reply,
                     uids,
+                    modified,
                 },
                 MailboxReply::Flags(changed),
-            ) => self.stored(tag, addressing, reply, &uids, changed),
+            ) => {
+                self.stored(addressing, reply, &uids, changed);
+                let code = (!modified.is_empty()).then(|| Code::Modified(number_set(&modified)));
+                let expunges = addressing.expunges();
+                self.finish(tag, Status::Ok, code, "STORE completed", expunges);
+            }
             (
                 Pending::Transfer { tag, transfer },
                 MailboxReply::Transferred {
@@ -1190,6 +1256,13 @@ impl ImapSession {
             "Predicted next UID",
         )
         .encode(&mut out);
+        // RFC 7162 §3.1.2.1: every SELECT of a mailbox with persistent modseqs.
+        Response::untagged(
+            Status::Ok,
+            Some(Code::HighestModSeq(view.highest_modseq.0)),
+            "Highest",
+        )
+        .encode(&mut out);
         self.out.extend_from_slice(&out);
         let (code, text) = match access {
             Access::ReadWrite => (Code::ReadWrite, "SELECT completed"),
@@ -1201,42 +1274,38 @@ impl ImapSession {
 
     fn stored(
         &mut self,
-        tag: Tag,
         addressing: Addressing,
         reply: StoreReply,
         uids: &[Uid],
         changed: Vec<(Uid, Flags, crate::store::ModSeq)>,
     ) {
-        let rev1 = self.rev1();
+        let Dialect { rev1, condstore } = self.dialect();
         let Some(view) = self.selected.as_mut() else {
             return;
         };
         for (uid, flags, modseq) in changed {
             view.set_flags(uid, flags, modseq);
         }
-        if reply == StoreReply::Flags {
-            for uid in uids {
-                let (Some(seq), Some(m)) = (view.seq(*uid), view.get(*uid)) else {
-                    continue;
-                };
-                self.out
-                    .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-                if addressing == Addressing::Uid {
-                    self.out
-                        .extend_from_slice(format!("UID {} ", uid.0).as_bytes());
-                }
-                self.out.extend_from_slice(b"FLAGS ");
-                fetch::flag_list(&mut self.out, &m.meta.flags, m.recent && rev1);
-                self.out.extend_from_slice(b")\r\n");
-            }
+        if reply == StoreReply::Silent {
+            return;
         }
-        self.finish(
-            tag,
-            Status::Ok,
-            None,
-            "STORE completed",
-            addressing.expunges(),
-        );
+        for uid in uids {
+            let (Some(seq), Some(m)) = (view.seq(*uid), view.get(*uid)) else {
+                continue;
+            };
+            let mut line = format!("* {seq} FETCH (");
+            if addressing == Addressing::Uid {
+                line.push_str(&format!("UID {} ", uid.0));
+            }
+            line.push_str("FLAGS ");
+            self.out.extend_from_slice(line.as_bytes());
+            fetch::flag_list(&mut self.out, &m.meta.flags, m.recent && rev1);
+            if condstore {
+                let modseq = format!(" MODSEQ ({})", m.meta.modseq.0);
+                self.out.extend_from_slice(modseq.as_bytes());
+            }
+            self.out.extend_from_slice(b")\r\n");
+        }
     }
 
     fn transferred(

@@ -41,6 +41,17 @@ fn need_one(key: &SearchKey) -> Need {
     }
 }
 
+/// Whether a MODSEQ key appears anywhere in `keys`.
+pub fn mentions_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => mentions_modseq(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => mentions_modseq(&[(**a).clone(), (**b).clone()]),
+        SearchKey::And(keys) => mentions_modseq(keys),
+        _ => false,
+    })
+}
+
 /// One message under evaluation.
 pub struct Candidate<'a> {
     pub seq: u32,

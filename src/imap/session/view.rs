@@ -33,6 +33,15 @@ pub enum Expunges {
     HoldBack,
 }
 
+/// How this client wants to hear about changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// IMAP4rev1 (no ENABLE IMAP4rev2): `\Recent` and `* n RECENT`.
+    pub rev1: bool,
+    /// CONDSTORE enabled: unsolicited FETCH responses carry MODSEQ (RFC 7162 §3.2).
+    pub condstore: bool,
+}
+
 /// The selected mailbox.
 #[derive(Debug)]
 pub struct View {
@@ -158,6 +167,21 @@ impl View {
         (0..marks.len()).filter(|&i| marks[i]).collect()
     }
 
+    /// Whether some message arrived by a change and is known only by its UID.
+    pub fn has_placeholders(&self) -> bool {
+        self.messages.iter().any(|m| m.meta.modseq == ModSeq(0))
+    }
+
+    /// Complete a message known only by its UID with what the store says about it.
+    pub fn refresh(&mut self, meta: &MessageMeta) {
+        if let Some(i) = self.position(meta.uid) {
+            let m = &mut self.messages[i].meta;
+            if m.modseq == ModSeq(0) {
+                *m = meta.clone();
+            }
+        }
+    }
+
     /// Record new flags this session set itself.
     pub fn set_flags(&mut self, uid: Uid, flags: Flags, modseq: ModSeq) {
         if let Some(i) = self.position(uid) {
@@ -183,11 +207,14 @@ impl View {
 
     /// Apply queued changes and write the untagged responses that tell the client
     /// (`* n EXPUNGE`, `* n EXISTS`, `* n RECENT` for rev1, `* n FETCH (FLAGS …)`).
-    pub fn flush(&mut self, out: &mut Vec<u8>, expunges: Expunges, rev1: bool) {
+    pub fn flush(&mut self, out: &mut Vec<u8>, expunges: Expunges, dialect: Dialect) {
+        let rev1 = dialect.rev1;
         let mut held = VecDeque::new();
         let mut grown = false;
         while let Some(change) = self.pending.pop_front() {
             match change {
+                // A message that arrived is known by its UID until a FETCH or SEARCH reads
+                // its metadata (`modseq` 0 marks it, [`View::refresh`]).
                 Change::Exists { uid } => {
                     if self.messages.last().is_some_and(|m| m.meta.uid >= uid) {
                         continue; // Already in the snapshot, or this session's own.
@@ -234,6 +261,9 @@ impl View {
                         format!("* {} FETCH (UID {uid} FLAGS ", i + 1).as_bytes(),
                     );
                     flag_list(out, &line_flags, recent && rev1);
+                    if dialect.condstore {
+                        out.extend_from_slice(format!(" MODSEQ ({})", modseq.0).as_bytes());
+                    }
                     out.extend_from_slice(b")\r\n");
                 }
                 Change::Renamed { name } => self.name = name,
