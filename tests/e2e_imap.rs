@@ -19,3 +19,19 @@ fn idle_sees_an_smtp_delivery_within_a_second() {
     let out = server.python("imap_idle.py", &["3"]);
     assert!(out.contains("imap idle passed"), "{out}");
 }
+
+/// Skipped (with a note) where isync is not installed: `apt-get install isync`.
+#[test]
+fn mbsync_syncs_both_ways_and_then_transfers_nothing() {
+    if std::process::Command::new("mbsync")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("mbsync not installed; skipping");
+        return;
+    }
+    let server = Server::start(Options::default());
+    let out = server.python("imap_mbsync.py", &[]);
+    assert!(out.contains("imap mbsync passed"), "{out}");
+}
