@@ -31,6 +31,23 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Append a UTF-8 mailbox name for an IMAP4rev2 client: quoted, UTF-8 allowed (RFC 9051
+/// §9 `quoted` takes `UTF8-2`..`UTF8-4`); a literal only for control characters.
+pub fn utf8_string(out: &mut Vec<u8>, s: &str) {
+    if s.len() < 1024 && !s.chars().any(char::is_control) {
+        out.push(b'"');
+        for &b in s.as_bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s.as_bytes());
+    }
+}
+
 /// `{n}CRLF` and the bytes.
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());

@@ -285,12 +285,11 @@ impl ImapSession {
     /// A mailbox name as this client reads it: UTF-8 after ENABLE IMAP4rev2, else modified
     /// UTF-7 (RFC 3501 §5.1.3).
     fn put_name(&mut self, name: &str) {
-        let encoded = if self.imap4rev2_enabled {
-            name.to_string()
+        if self.imap4rev2_enabled {
+            fetch::utf8_string(&mut self.out, name);
         } else {
-            mutf7::encode(name)
-        };
-        fetch::string(&mut self.out, encoded.as_bytes());
+            fetch::string(&mut self.out, mutf7::encode(name).as_bytes());
+        }
     }
 
     /// Run an authenticated- or selected-state command (the state was checked).
@@ -1238,6 +1237,11 @@ impl ImapSession {
                 Response::untagged(Status::Ok, Some(Code::Unseen(n)), "First unseen")
                     .encode(&mut out);
             }
+        } else {
+            // RFC 9051 §6.3.2: a LIST response with the mailbox's name.
+            out.extend_from_slice(b"* LIST () \"/\" ");
+            fetch::utf8_string(&mut out, &view.name);
+            out.extend_from_slice(b"\r\n");
         }
         let permanent = match access {
             Access::ReadWrite => Code::PermanentFlags,
