@@ -19,11 +19,13 @@ use crate::store::{
     Uid, UidValidity,
 };
 
-/// How much of a message a FETCH batch needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much of a message a FETCH batch needs (ordered: each includes the ones before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Content {
     /// Index data and the MIME summary only.
     Summary,
+    /// Also the message's header block (up to and including the blank line).
+    Header,
     /// Also the message's bytes.
     Bytes,
 }
@@ -128,7 +130,7 @@ pub struct Snapshot {
 pub struct FetchedMessage {
     pub meta: MessageMeta,
     pub summary: MimeSummary,
-    /// The message's bytes, when the request asked for them.
+    /// The message's bytes (or only its header block), when the request asked for them.
     pub bytes: Option<Vec<u8>>,
 }
 
@@ -385,9 +387,19 @@ async fn fetch(
         if uids.binary_search(&e.uid).is_err() {
             continue;
         }
-        let bytes = match content {
+        let len = match content {
             Content::Summary => None,
-            Content::Bytes => match store.read(account, mailbox, e.uid).await {
+            Content::Header => Some(
+                e.summary
+                    .parts
+                    .first()
+                    .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
+            ),
+            Content::Bytes => Some(u64::MAX),
+        };
+        let bytes = match len {
+            None => None,
+            Some(len) => match store.read_range(account, mailbox, e.uid, 0, len).await {
                 Ok(body) => Some(body.to_vec()),
                 // Expunged meanwhile: left out, like a missing UID.
                 Err(StoreError::NoSuchMessage) => continue,

@@ -8,7 +8,7 @@
 use std::num::NonZeroU32;
 
 use super::command::{BinarySection, BodySection, FetchAttribute, Part, Partial, SectionText};
-use crate::mailbox::FetchedMessage;
+use crate::mailbox::{Content, FetchedMessage};
 use crate::store::mime::{Envelope, EnvelopeAddress, PartSummary};
 use crate::store::{Flags, MimeSummary, SystemFlags};
 
@@ -569,21 +569,39 @@ fn quoted_printable(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What a FETCH of these attributes needs from the store.
-pub fn needs_bytes(attrs: &[FetchAttribute]) -> bool {
-    attrs.iter().any(|a| {
-        matches!(
-            a,
+/// What a FETCH of these attributes needs from the store: the summary alone, the header
+/// block only (Thunderbird's and K-9's `BODY.PEEK[HEADER.FIELDS (…)]` of every message), or
+/// the message bytes.
+pub fn content(attrs: &[FetchAttribute]) -> Content {
+    let header_only = |s: &BodySection| {
+        s.part.0.is_empty()
+            && matches!(
+                s.text,
+                Some(
+                    SectionText::Header
+                        | SectionText::HeaderFields(_)
+                        | SectionText::HeaderFieldsNot(_)
+                )
+            )
+    };
+    attrs
+        .iter()
+        .map(|a| match a {
+            FetchAttribute::Rfc822Header => Content::Header,
+            FetchAttribute::BodySection(s) | FetchAttribute::BodyPeek(s) if header_only(s) => {
+                Content::Header
+            }
             FetchAttribute::Rfc822
-                | FetchAttribute::Rfc822Header
-                | FetchAttribute::Rfc822Text
-                | FetchAttribute::BodySection(_)
-                | FetchAttribute::BodyPeek(_)
-                | FetchAttribute::Binary(_)
-                | FetchAttribute::BinaryPeek(_)
-                | FetchAttribute::BinarySize(_)
-        )
-    })
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::BodySection(_)
+            | FetchAttribute::BodyPeek(_)
+            | FetchAttribute::Binary(_)
+            | FetchAttribute::BinaryPeek(_)
+            | FetchAttribute::BinarySize(_) => Content::Bytes,
+            _ => Content::Summary,
+        })
+        .max()
+        .unwrap_or(Content::Summary)
 }
 
 /// Whether fetching these attributes sets `\Seen` (RFC 9051 §6.4.5).

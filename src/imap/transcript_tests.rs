@@ -155,6 +155,11 @@ fn mailbox_reply(
                     let raw = messages
                         .get(&f[3])
                         .unwrap_or_else(|| panic!("message {}", f[3]));
+                    let summary = MimeSummary::parse(raw);
+                    let header = summary
+                        .parts
+                        .first()
+                        .map_or(raw.len(), |p| p.body_offset as usize);
                     FetchedMessage {
                         meta: MessageMeta {
                             uid: Uid(num(&f[0])),
@@ -163,8 +168,12 @@ fn mailbox_reply(
                             internal_date: 1_700_000_000,
                             size: raw.len() as u32,
                         },
-                        summary: MimeSummary::parse(raw),
-                        bytes: (content == Some(Content::Bytes)).then(|| raw.clone()),
+                        bytes: match content {
+                            Some(Content::Bytes) => Some(raw.clone()),
+                            Some(Content::Header) => Some(raw[..header].to_vec()),
+                            _ => None,
+                        },
+                        summary,
                     }
                 })
                 .collect(),
@@ -310,7 +319,7 @@ fn parse_transcript(text: &str) -> Transcript {
             }
             "E" if rest.starts_with("mailbox ") => {
                 let debug = &rest["mailbox ".len()..];
-                content = [Content::Bytes, Content::Summary]
+                content = [Content::Bytes, Content::Header, Content::Summary]
                     .into_iter()
                     .find(|c| debug.contains(&format!("content: {c:?}")));
                 seg.events

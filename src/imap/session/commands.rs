@@ -20,9 +20,36 @@ use crate::mailbox::{
 };
 use crate::store::{FlagMode, Flags, MailboxInfo, SystemFlags, Uid};
 
-/// Messages per FETCH request when bytes are needed, and when they are not.
-const BYTES_BATCH: usize = 32;
+/// Messages per FETCH request without bytes, and with them (then also at most
+/// [`BATCH_BYTES`] of message bytes, but always at least one message).
 const SUMMARY_BATCH: usize = 512;
+const BYTES_BATCH: usize = 128;
+const BATCH_BYTES: u64 = 4 << 20;
+
+/// The next batch of `remaining` to ask for, bounded in count and (by the sizes the view
+/// knows) in bytes, so a FETCH of a large mailbox never holds much of it in memory.
+fn next_batch(view: &View, remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
+    let mut batch = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(&uid) = remaining.front() {
+        let size = match content {
+            Content::Summary => 0,
+            Content::Header | Content::Bytes => view.get(uid).map_or(0, |m| u64::from(m.meta.size)),
+        };
+        let limit = match content {
+            Content::Summary => SUMMARY_BATCH,
+            Content::Header | Content::Bytes => BYTES_BATCH,
+        };
+        if !batch.is_empty() && (batch.len() >= limit || bytes + size > BATCH_BYTES) {
+            break;
+        }
+        bytes += size;
+        batch.push(uid);
+        remaining.pop_front();
+    }
+    batch.sort_unstable();
+    batch
+}
 
 /// Whether a command addresses messages by sequence number or by UID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,15 +228,30 @@ pub(super) fn number_set(numbers: &[u32]) -> String {
 }
 
 /// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but `/`.
+/// Dynamic programming over (pattern, name) positions: linear in their product, whatever
+/// wildcards a client sends (backtracking would be exponential).
 fn pattern_matches(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| pattern_matches(rest, &name[i..])),
-        Some(('%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != '/')
-            .any(|i| pattern_matches(rest, &name[i..])),
-        Some((c, rest)) => name.first() == Some(c) && pattern_matches(rest, &name[1..]),
+    // reach[j]: the pattern consumed so far can match name[..j].
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            '*' | '%' => {
+                for j in 0..=name.len() {
+                    next[j] =
+                        reach[j] || (j > 0 && next[j - 1] && (p == '*' || name[j - 1] != '/'));
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = reach[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        reach = next;
     }
+    reach[name.len()]
 }
 
 fn list_matches(pattern: &str, name: &str) -> bool {
@@ -631,11 +673,7 @@ impl ImapSession {
         if attrs.contains(&FetchAttribute::ModSeq) {
             self.condstore = true;
         }
-        let content = if fetch::needs_bytes(&attrs) {
-            Content::Bytes
-        } else {
-            Content::Summary
-        };
+        let content = fetch::content(&attrs);
         let mut job = FetchJob {
             tag,
             addressing,
@@ -680,13 +718,7 @@ impl ImapSession {
             self.finish(job.tag, Status::Ok, None, "FETCH completed", expunges);
             return;
         }
-        let batch = match job.content {
-            Content::Bytes => BYTES_BATCH,
-            Content::Summary => SUMMARY_BATCH,
-        };
-        let n = batch.min(job.remaining.len());
-        let mut uids: Vec<Uid> = job.remaining.drain(..n).collect();
-        uids.sort_unstable();
+        let uids = next_batch(view, &mut job.remaining, job.content);
         let request = MailboxRequest::Fetch {
             mailbox: view.name.clone(),
             uids,
@@ -856,6 +888,7 @@ impl ImapSession {
                 return;
             }
             Need::Summary => Content::Summary,
+            Need::Header => Content::Header,
             Need::Bytes => Content::Bytes,
         };
         let job = SearchJob {
@@ -894,12 +927,7 @@ impl ImapSession {
             self.search_done(job);
             return;
         }
-        let batch = match job.content {
-            Content::Bytes => BYTES_BATCH,
-            Content::Summary => SUMMARY_BATCH,
-        };
-        let n = batch.min(job.remaining.len());
-        let uids: Vec<Uid> = job.remaining.drain(..n).collect();
+        let uids = next_batch(view, &mut job.remaining, job.content);
         let request = MailboxRequest::Fetch {
             mailbox: view.name.clone(),
             uids,
@@ -1376,5 +1404,30 @@ impl Pending {
             } => (tag, addressing.expunges()),
             Pending::Search(job) => (job.tag, job.addressing.expunges()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_wildcards() {
+        assert!(list_matches("*", "a/b/c"));
+        assert!(list_matches("%", "abc"));
+        assert!(!list_matches("%", "a/b"));
+        assert!(list_matches("a/%", "a/b"));
+        assert!(!list_matches("a/%", "a/b/c"));
+        assert!(list_matches("inbox", "INBOX"));
+        assert!(list_matches("a*c", "abbbc"));
+        assert!(!list_matches("a*c", "abbbd"));
+        let hostile = "*a".repeat(2000) + "b";
+        assert!(!list_matches(&hostile, &"a".repeat(255)));
+    }
+
+    #[test]
+    fn number_sets() {
+        assert_eq!(number_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(number_set(&[]), "");
     }
 }

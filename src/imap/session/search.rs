@@ -16,6 +16,8 @@ pub enum Need {
     View,
     /// The MIME summary (envelope dates).
     Summary,
+    /// The header block (header-field keys).
+    Header,
     Bytes,
 }
 
@@ -27,13 +29,12 @@ fn need_one(key: &SearchKey) -> Need {
     match key {
         SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => Need::Summary,
         SearchKey::Bcc(_)
-        | SearchKey::Body(_)
         | SearchKey::Cc(_)
         | SearchKey::From(_)
         | SearchKey::Subject(_)
-        | SearchKey::Text(_)
         | SearchKey::To(_)
-        | SearchKey::Header(..) => Need::Bytes,
+        | SearchKey::Header(..) => Need::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Need::Bytes,
         SearchKey::Not(k) => need_one(k),
         SearchKey::Or(a, b) => need_one(a).max(need_one(b)),
         SearchKey::And(keys) => need(keys),

@@ -55,8 +55,6 @@ pub struct View {
     pub messages: Vec<ViewMessage>,
     /// Changes not yet applied to the view.
     pending: VecDeque<Change>,
-    /// The mailbox was deleted or renamed by another session.
-    pub gone: bool,
 }
 
 impl View {
@@ -76,7 +74,6 @@ impl View {
                 })
                 .collect(),
             pending: VecDeque::new(),
-            gone: false,
         }
     }
 
@@ -267,7 +264,8 @@ impl View {
                     out.extend_from_slice(b")\r\n");
                 }
                 Change::Renamed { name } => self.name = name,
-                Change::Deleted => self.gone = true,
+                // Commands on a deleted mailbox get `NO [NONEXISTENT]` from the store.
+                Change::Deleted => {}
             }
         }
         self.announce(out, &mut grown, rev1);
