@@ -332,7 +332,8 @@ impl Access {
                 let uids = match uids {
                     None => None,
                     // UID EXPUNGE removes only the \Deleted ones of its set (RFC 4315 §2.1).
-                    Some(set) => {
+                    Some(mut set) => {
+                        set.sort_unstable();
                         let deleted = store
                             .search(
                                 account,
@@ -370,6 +371,9 @@ impl Access {
     }
 }
 
+/// UIDs at most this far apart are read from the index as one range.
+const RUN_GAP: u32 = 64;
+
 /// One FETCH batch: the index entries of `uids` (sorted), and their bytes when asked.
 async fn fetch(
     store: &Store,
@@ -378,10 +382,21 @@ async fn fetch(
     uids: &[Uid],
     content: Content,
 ) -> Result<Vec<FetchedMessage>, MailboxError> {
-    let (Some(&first), Some(&last)) = (uids.first(), uids.last()) else {
-        return Ok(Vec::new());
-    };
-    let entries = store.messages(account, mailbox, first..=last).await?;
+    let mut uids = uids.to_vec();
+    uids.sort_unstable();
+    uids.dedup();
+    // Read the index in runs of nearby UIDs, so a sparse batch (UIDs 1 and 90000) does not
+    // copy every entry between them.
+    let mut entries = Vec::with_capacity(uids.len());
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1].0 <= uids[j].0.saturating_add(RUN_GAP) {
+            j += 1;
+        }
+        entries.extend(store.messages(account, mailbox, uids[i]..=uids[j]).await?);
+        i = j + 1;
+    }
     let mut out = Vec::with_capacity(uids.len());
     for e in entries {
         if uids.binary_search(&e.uid).is_err() {
