@@ -45,6 +45,8 @@ pub enum Capability {
     Esearch,
     /// RFC 7162.
     CondStore,
+    /// RFC 5182.
+    SearchRes,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -74,6 +76,7 @@ impl Capability {
             Capability::ListStatus => "LIST-STATUS",
             Capability::Esearch => "ESEARCH",
             Capability::CondStore => "CONDSTORE",
+            Capability::SearchRes => "SEARCHRES",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

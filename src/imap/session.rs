@@ -138,6 +138,7 @@ impl ImapSession {
                 Capability::ListStatus,
                 Capability::StatusSize,
                 Capability::Esearch,
+                Capability::SearchRes,
                 Capability::CondStore,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);

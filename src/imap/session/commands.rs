@@ -851,15 +851,6 @@ impl ImapSession {
     }
 
     fn search(&mut self, tag: Tag, addressing: Addressing, search: Search) {
-        if search.returns.is_some_and(|r| r.save) {
-            self.send(Response::tagged(
-                tag,
-                Status::Bad,
-                None,
-                "SEARCHRES is not supported",
-            ));
-            return;
-        }
         let Some(view) = self.selected.as_ref() else {
             return;
         };
@@ -908,8 +899,12 @@ impl ImapSession {
         fetched: Option<&'a FetchedMessage>,
         parsed: Option<&'a mail_parser::Message<'a>>,
     ) -> Candidate<'a> {
-        let view = self.selected.as_ref().map_or(&[][..], |v| &v.messages[..]);
+        let (view, saved) = self
+            .selected
+            .as_ref()
+            .map_or((&[][..], &[][..]), |v| (&v.messages[..], &v.saved[..]));
         Candidate {
+            saved,
             seq: index as u32 + 1,
             count: view.len() as u32,
             message: &view[index],
@@ -979,8 +974,30 @@ impl ImapSession {
         if modseq.is_some() {
             self.condstore = true;
         }
-        let esearch = job.search.returns.is_some() || self.imap4rev2_enabled;
-        if esearch {
+        let returns = job.search.returns;
+        let save_only = returns.is_some_and(|r| r.save && !(r.min || r.max || r.all || r.count));
+        if let Some(r) = returns.filter(|r| r.save) {
+            // RFC 5182 §2.1: with MIN and/or MAX alone, only those messages are saved.
+            let mut saved = job.matched.clone();
+            saved.sort_unstable();
+            if (r.min || r.max) && !r.all && !r.count {
+                let ends = [saved.first().copied(), saved.last().copied()];
+                let keep: Vec<Uid> = [r.min, r.max]
+                    .iter()
+                    .zip(ends)
+                    .filter_map(|(wanted, uid)| uid.filter(|_| *wanted))
+                    .collect();
+                saved = keep;
+                saved.dedup();
+            }
+            if let Some(view) = self.selected.as_mut() {
+                view.saved = saved;
+            }
+        }
+        let esearch = returns.is_some() || self.imap4rev2_enabled;
+        if save_only {
+            // RFC 5182 §2.1: SAVE alone returns no ESEARCH response.
+        } else if esearch {
             let r = job.search.returns.unwrap_or(SearchReturn {
                 all: true,
                 ..SearchReturn::default()

@@ -4,11 +4,11 @@
 //! Text matching is a case-insensitive substring match on UTF-8 (decoded headers and text
 //! bodies, as mail-parser reads them: SEARCH is the one place a stored message is parsed).
 
-use super::super::command::{Date, SearchKey};
+use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
 use super::super::fetch::header_value;
 use super::view::ViewMessage;
 use crate::mailbox::FetchedMessage;
-use crate::store::SystemFlags;
+use crate::store::{SystemFlags, Uid};
 
 /// What evaluating a search needs beyond the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,6 +62,12 @@ pub struct Candidate<'a> {
     pub fetched: Option<&'a FetchedMessage>,
     /// The message parsed once for its text keys.
     pub parsed: Option<&'a mail_parser::Message<'a>>,
+    /// `$`, the saved search result (RFC 5182), sorted.
+    pub saved: &'a [Uid],
+}
+
+fn names_saved<T>(set: &SequenceSet<T>) -> bool {
+    set.items().iter().any(|i| matches!(i, SeqItem::Saved))
 }
 
 /// Days since the Unix epoch of a civil date (Howard Hinnant's days_from_civil).
@@ -184,8 +190,14 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
         SearchKey::Larger(n) => u64::from(meta.size) > *n,
         SearchKey::Smaller(n) => u64::from(meta.size) < *n,
-        SearchKey::Sequence(set) => set.contains(c.seq, c.count),
-        SearchKey::Uid(set) => set.contains(meta.uid.0, c.largest_uid),
+        SearchKey::Sequence(set) => {
+            set.contains(c.seq, c.count)
+                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
+        }
+        SearchKey::Uid(set) => {
+            set.contains(meta.uid.0, c.largest_uid)
+                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
+        }
         SearchKey::ModSeq { mod_seq, .. } => meta.modseq.0 >= mod_seq.get(),
         SearchKey::Not(k) => !matches(k, c),
         SearchKey::Or(a, b) => matches(a, c) || matches(b, c),

@@ -55,6 +55,8 @@ pub struct View {
     pub messages: Vec<ViewMessage>,
     /// Changes not yet applied to the view.
     pending: VecDeque<Change>,
+    /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182), sorted.
+    pub saved: Vec<Uid>,
 }
 
 impl View {
@@ -74,6 +76,7 @@ impl View {
                 })
                 .collect(),
             pending: VecDeque::new(),
+            saved: Vec::new(),
         }
     }
 
@@ -130,7 +133,10 @@ impl View {
             let (a, b) = match *item {
                 SeqItem::One(x) => (value(x), value(x)),
                 SeqItem::Range(x, y) => (value(x), value(y)),
-                SeqItem::Saved => continue,
+                SeqItem::Saved => {
+                    self.mark_saved(&mut marks);
+                    continue;
+                }
             };
             let (lo, hi) = (a.min(b), a.max(b));
             if hi > count || lo == 0 {
@@ -154,7 +160,10 @@ impl View {
             let (a, b) = match *item {
                 SeqItem::One(x) => (value(x), value(x)),
                 SeqItem::Range(x, y) => (value(x), value(y)),
-                SeqItem::Saved => continue,
+                SeqItem::Saved => {
+                    self.mark_saved(&mut marks);
+                    continue;
+                }
             };
             let (lo, hi) = (Uid(a.min(b)), Uid(a.max(b)));
             let start = self.messages.partition_point(|m| m.meta.uid < lo);
@@ -179,6 +188,14 @@ impl View {
         }
     }
 
+    fn mark_saved(&self, marks: &mut [bool]) {
+        for uid in &self.saved {
+            if let Some(i) = self.position(*uid) {
+                marks[i] = true;
+            }
+        }
+    }
+
     /// Record new flags this session set itself.
     pub fn set_flags(&mut self, uid: Uid, flags: Flags, modseq: ModSeq) {
         if let Some(i) = self.position(uid) {
@@ -193,6 +210,9 @@ impl View {
 
     /// Remove a message this session expunged; its old sequence number, for `* n EXPUNGE`.
     pub fn remove(&mut self, uid: Uid) -> Option<u32> {
+        if let Ok(k) = self.saved.binary_search(&uid) {
+            self.saved.remove(k);
+        }
         let i = self.position(uid)?;
         self.messages.remove(i);
         Some(i as u32 + 1)
