@@ -47,6 +47,8 @@ pub enum Capability {
     CondStore,
     /// RFC 5182.
     SearchRes,
+    /// RFC 6855.
+    Utf8Accept,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -77,6 +79,7 @@ impl Capability {
             Capability::Esearch => "ESEARCH",
             Capability::CondStore => "CONDSTORE",
             Capability::SearchRes => "SEARCHRES",
+            Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

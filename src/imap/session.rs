@@ -68,6 +68,8 @@ pub struct ImapSession {
     auth_failures: u32,
     /// `ENABLE IMAP4rev2` was accepted (RFC 9051 §6.3.1); rev2-only behaviour keys off this.
     imap4rev2_enabled: bool,
+    /// `ENABLE UTF8=ACCEPT` (RFC 6855 §3): mailbox names are UTF-8, as with IMAP4rev2.
+    utf8_accept: bool,
     /// The selected mailbox (RFC 9051 §3.3), in the authenticated state only.
     selected: Option<View>,
     /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
@@ -101,6 +103,7 @@ impl ImapSession {
             deferred: None,
             auth_failures: 0,
             imap4rev2_enabled: false,
+            utf8_accept: false,
             selected: None,
             condstore: false,
             out: Vec::new(),
@@ -140,6 +143,7 @@ impl ImapSession {
                 Capability::Esearch,
                 Capability::SearchRes,
                 Capability::CondStore,
+                Capability::Utf8Accept,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
@@ -273,10 +277,10 @@ impl ImapSession {
         }
     }
 
-    /// Mailbox names are UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1, which includes
-    /// UTF8=ACCEPT), modified UTF-7 before (RFC 3501 §5.1.3).
+    /// Mailbox names are UTF-8 once IMAP4rev2 (RFC 9051 §5.1) or UTF8=ACCEPT (RFC 6855 §3)
+    /// is enabled, modified UTF-7 before (RFC 3501 §5.1.3).
     fn name_encoding(&self) -> NameEncoding {
-        if self.imap4rev2_enabled {
+        if self.imap4rev2_enabled || self.utf8_accept {
             NameEncoding::Utf8
         } else {
             NameEncoding::ModifiedUtf7
@@ -424,6 +428,10 @@ impl ImapSession {
             if name.eq_ignore_ascii_case("CONDSTORE") && authenticated && !self.condstore {
                 self.condstore = true;
                 enabled.push("CONDSTORE");
+            }
+            if name.eq_ignore_ascii_case("UTF8=ACCEPT") && authenticated && !self.utf8_accept {
+                self.utf8_accept = true;
+                enabled.push("UTF8=ACCEPT");
             }
         }
         self.send(Response::Enabled(enabled));

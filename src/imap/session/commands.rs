@@ -327,7 +327,7 @@ impl ImapSession {
     /// A mailbox name as this client reads it: UTF-8 after ENABLE IMAP4rev2, else modified
     /// UTF-7 (RFC 3501 §5.1.3).
     fn put_name(&mut self, name: &str) {
-        if self.imap4rev2_enabled {
+        if self.imap4rev2_enabled || self.utf8_accept {
             fetch::utf8_string(&mut self.out, name);
         } else {
             fetch::string(&mut self.out, mutf7::encode(name).as_bytes());
