@@ -513,11 +513,12 @@ fn part_name(out: &mut Vec<u8>, part: &Part) {
 /// The decoded content of a part for BINARY (RFC 3516); `None` for an unknown encoding.
 fn binary_content(msg: &FetchedMessage, part: &Part) -> Option<Vec<u8>> {
     let raw = section_bytes(msg, part, None);
-    let encoding = if part.0.is_empty() {
-        msg.summary.parts.first().and_then(|p| p.encoding.clone())
-    } else {
-        resolve(&msg.summary.parts, &part.0).and_then(|i| msg.summary.parts[i].encoding.clone())
-    };
+    if part.0.is_empty() {
+        // The whole message: a transfer encoding applies to a body, not to a message.
+        return Some(raw);
+    }
+    let encoding =
+        resolve(&msg.summary.parts, &part.0).and_then(|i| msg.summary.parts[i].encoding.clone());
     match encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("7bit" | "8bit" | "binary") => Some(raw),
         Some("base64") => {
@@ -602,6 +603,16 @@ pub fn content(attrs: &[FetchAttribute]) -> Content {
         })
         .max()
         .unwrap_or(Content::Summary)
+}
+
+/// Whether every BINARY item of `attrs` can decode its part of `msg` (RFC 3516 §4.3).
+pub fn binary_decodable(msg: &FetchedMessage, attrs: &[FetchAttribute]) -> bool {
+    attrs.iter().all(|a| match a {
+        FetchAttribute::Binary(BinarySection { part, .. })
+        | FetchAttribute::BinaryPeek(BinarySection { part, .. })
+        | FetchAttribute::BinarySize(part) => binary_content(msg, part).is_some(),
+        _ => true,
+    })
 }
 
 /// Whether fetching these attributes sets `\Seen` (RFC 9051 §6.4.5).

@@ -49,6 +49,8 @@ pub enum Capability {
     SearchRes,
     /// RFC 6855.
     Utf8Accept,
+    /// RFC 3516.
+    Binary,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -80,6 +82,7 @@ impl Capability {
             Capability::CondStore => "CONDSTORE",
             Capability::SearchRes => "SEARCHRES",
             Capability::Utf8Accept => "UTF8=ACCEPT",
+            Capability::Binary => "BINARY",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -135,6 +138,8 @@ pub enum Code {
     Closed,
     /// RFC 7162 §3.2: the messages a conditional STORE left alone.
     Modified(String),
+    /// RFC 3516 §4.3.
+    UnknownCte,
 }
 
 /// One response line.
@@ -269,6 +274,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::Cannot => out.extend_from_slice(b"CANNOT"),
         Code::TryCreate => out.extend_from_slice(b"TRYCREATE"),
         Code::Closed => out.extend_from_slice(b"CLOSED"),
+        Code::UnknownCte => out.extend_from_slice(b"UNKNOWN-CTE"),
         Code::Modified(set) => out.extend_from_slice(format!("MODIFIED {set}").as_bytes()),
     }
 }

@@ -144,6 +144,7 @@ impl ImapSession {
                 Capability::SearchRes,
                 Capability::CondStore,
                 Capability::Utf8Accept,
+                Capability::Binary,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

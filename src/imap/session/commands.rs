@@ -153,6 +153,8 @@ pub(super) struct FetchJob {
     seen_now: Vec<Uid>,
     /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only messages with a greater modseq.
     changed_since: Option<u64>,
+    /// A BINARY item met a part it cannot decode (`NO [UNKNOWN-CTE]`).
+    unknown_encoding: bool,
 }
 
 #[derive(Debug)]
@@ -682,6 +684,7 @@ impl ImapSession {
             attrs,
             seen_now: Vec::new(),
             changed_since,
+            unknown_encoding: false,
         };
         let Some(view) = self.selected.as_ref() else {
             return;
@@ -715,7 +718,13 @@ impl ImapSession {
         };
         if job.remaining.is_empty() {
             let expunges = job.addressing.expunges();
-            self.finish(job.tag, Status::Ok, None, "FETCH completed", expunges);
+            if job.unknown_encoding {
+                // RFC 3516 §4.3: BINARY of a part whose encoding cannot be decoded.
+                let text = "Unknown Content-Transfer-Encoding";
+                self.finish(job.tag, Status::No, Some(Code::UnknownCte), text, expunges);
+            } else {
+                self.finish(job.tag, Status::Ok, None, "FETCH completed", expunges);
+            }
             return;
         }
         let uids = next_batch(view, &mut job.remaining, job.content);
@@ -727,7 +736,7 @@ impl ImapSession {
         self.request(Pending::Fetch(job), request);
     }
 
-    fn fetched(&mut self, job: &FetchJob, messages: &[FetchedMessage]) {
+    fn fetched(&mut self, job: &mut FetchJob, messages: &[FetchedMessage]) {
         let rev1 = self.rev1();
         let Some(view) = self.selected.as_mut() else {
             return;
@@ -741,6 +750,10 @@ impl ImapSession {
                 continue;
             };
             if job.changed_since.is_some_and(|c| msg.meta.modseq.0 <= c) {
+                continue;
+            }
+            if !fetch::binary_decodable(msg, &job.attrs) {
+                job.unknown_encoding = true;
                 continue;
             }
             fetch::fetch_line(
@@ -1091,8 +1104,8 @@ impl ImapSession {
                 }
                 self.next_fetch(job);
             }
-            (Pending::Fetch(job), MailboxReply::Fetched(messages)) => {
-                self.fetched(&job, &messages);
+            (Pending::Fetch(mut job), MailboxReply::Fetched(messages)) => {
+                self.fetched(&mut job, &messages);
                 self.next_fetch(job);
             }
             (
