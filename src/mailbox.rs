@@ -77,6 +77,12 @@ pub enum MailboxRequest {
         /// `None`: now (the session has no clock).
         internal_date: Option<i64>,
     },
+    /// Remove these messages whatever their flags: undoing a MULTIAPPEND that failed part
+    /// way (RFC 3502: all or nothing).
+    Discard {
+        mailbox: String,
+        uids: Vec<Uid>,
+    },
     /// Per-message data of one batch of UIDs (missing UIDs are left out of the reply).
     Fetch {
         mailbox: String,
@@ -327,6 +333,9 @@ impl Access {
                     uid_validity: status.uid_validity,
                     pairs,
                 }
+            }
+            MailboxRequest::Discard { mailbox, uids } => {
+                MailboxReply::Expunged(store.expunge(account, &mailbox, Some(&uids)).await?)
             }
             MailboxRequest::Expunge { mailbox, uids } => {
                 let uids = match uids {

@@ -51,6 +51,8 @@ pub enum Capability {
     Utf8Accept,
     /// RFC 3516.
     Binary,
+    /// RFC 3502.
+    MultiAppend,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -83,6 +85,7 @@ impl Capability {
             Capability::SearchRes => "SEARCHRES",
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Binary => "BINARY",
+            Capability::MultiAppend => "MULTIAPPEND",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

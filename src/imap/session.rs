@@ -145,6 +145,7 @@ impl ImapSession {
                 Capability::CondStore,
                 Capability::Utf8Accept,
                 Capability::Binary,
+                Capability::MultiAppend,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

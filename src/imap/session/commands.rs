@@ -106,6 +106,11 @@ pub(super) enum Pending {
         tag: Tag,
     },
     Append(AppendJob),
+    /// A MULTIAPPEND failed part way: the messages it appended are being removed.
+    AppendUndo {
+        tag: Tag,
+        error: MailboxError,
+    },
     Fetch(FetchJob),
     Store {
         tag: Tag,
@@ -586,6 +591,19 @@ impl ImapSession {
             internal_date,
         };
         self.request(Pending::Append(job), request);
+    }
+
+    fn append_failed(&mut self, tag: Tag, error: MailboxError) {
+        match error {
+            MailboxError::NoSuchMailbox => self.finish(
+                tag,
+                Status::No,
+                Some(Code::TryCreate),
+                "No such mailbox",
+                Expunges::Report,
+            ),
+            other => self.failed(tag, other, Expunges::Report),
+        }
     }
 
     fn expunge(&mut self, tag: Tag, set: Option<SequenceSet<cmd::Uid>>) {
@@ -1088,14 +1106,27 @@ impl ImapSession {
                 job.uids.push(uid.0);
                 self.next_append(job, Some(uid_validity.0));
             }
-            (Pending::Append(job), MailboxReply::Failed(MailboxError::NoSuchMailbox)) => self
-                .finish(
-                    job.tag,
-                    Status::No,
-                    Some(Code::TryCreate),
-                    "No such mailbox",
-                    Expunges::Report,
-                ),
+            // RFC 3502 §6.3.11: MULTIAPPEND is all or nothing; what was appended goes again.
+            (Pending::Append(job), MailboxReply::Failed(error)) if !job.uids.is_empty() => {
+                let uids = job.uids.iter().map(|&u| Uid(u)).collect();
+                let request = MailboxRequest::Discard {
+                    mailbox: job.mailbox,
+                    uids,
+                };
+                self.request(
+                    Pending::AppendUndo {
+                        tag: job.tag,
+                        error,
+                    },
+                    request,
+                );
+            }
+            (Pending::AppendUndo { tag, error }, _) => {
+                self.append_failed(tag, error);
+            }
+            (Pending::Append(job), MailboxReply::Failed(error)) => {
+                self.append_failed(job.tag, error);
+            }
             (Pending::Fetch(job), MailboxReply::Flags(changed)) => {
                 if let Some(view) = self.selected.as_mut() {
                     for (uid, flags, modseq) in changed {
@@ -1428,6 +1459,7 @@ impl Pending {
             | Pending::Transfer { tag, .. }
             | Pending::Expunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
+            Pending::AppendUndo { tag, .. } => (tag, Expunges::Report),
             Pending::Fetch(job) => (job.tag, job.addressing.expunges()),
             Pending::Store {
                 tag, addressing, ..
