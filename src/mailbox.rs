@@ -143,7 +143,11 @@ pub struct FetchedMessage {
 /// The driver's answer to a [`MailboxRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailboxReply {
-    Listed(Vec<MailboxInfo>),
+    /// Every mailbox, and every subscribed name (which may name no mailbox).
+    Listed {
+        mailboxes: Vec<MailboxInfo>,
+        subscriptions: Vec<String>,
+    },
     Status(MailboxStatus),
     Selected(Snapshot),
     /// CREATE, DELETE, RENAME, (UN)SUBSCRIBE, UNSELECT.
@@ -233,7 +237,10 @@ impl Access {
     ) -> Result<MailboxReply, MailboxError> {
         let account = self.account.as_str();
         let reply = match request {
-            MailboxRequest::List => MailboxReply::Listed(store.list_mailboxes(account).await?),
+            MailboxRequest::List => MailboxReply::Listed {
+                mailboxes: store.list_mailboxes(account).await?,
+                subscriptions: store.subscriptions(account).await?,
+            },
             MailboxRequest::Status { mailbox } => {
                 MailboxReply::Status(store.status(account, &mailbox).await?)
             }

@@ -71,7 +71,8 @@ where
 
 /// The reply syntax of `D: mailbox …`:
 /// - `done`; `fail nonexistent|exists|cannot|inbox|toobig|unavailable`;
-/// - `listed NAME[:special][:sub] …` (special: sent drafts trash junk archive);
+/// - `listed NAME[:special][:sub] … [+NAME …]` (special: sent drafts trash junk archive;
+///   `+NAME`: subscribed, but no such mailbox);
 /// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ`;
 /// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ [UID:FLAGS:MODSEQ:SIZE …]`;
 /// - `appended UIDVALIDITY UID`;
@@ -93,29 +94,40 @@ fn mailbox_reply(
             "toobig" => MailboxError::TooLarge,
             _ => MailboxError::Unavailable("test".into()),
         }),
-        "listed" => MailboxReply::Listed(
-            words[1..]
-                .iter()
-                .zip(1u32..)
-                .map(|(w, id)| {
-                    let f = fields(w);
-                    let special = f.iter().find_map(|x| match x.as_str() {
-                        "sent" => Some(SpecialUse::Sent),
-                        "drafts" => Some(SpecialUse::Drafts),
-                        "trash" => Some(SpecialUse::Trash),
-                        "junk" => Some(SpecialUse::Junk),
-                        "archive" => Some(SpecialUse::Archive),
-                        _ => None,
-                    });
-                    MailboxInfo {
-                        id: crate::store::MailboxId(id),
-                        name: f[0].clone(),
-                        special,
-                        subscribed: f.iter().any(|x| x == "sub"),
-                    }
-                })
-                .collect(),
-        ),
+        "listed" => {
+            let mut subscriptions: Vec<String> = Vec::new();
+            let mut mailboxes = Vec::new();
+            for (w, id) in words[1..].iter().zip(1u32..) {
+                if let Some(name) = w.strip_prefix('+') {
+                    subscriptions.push(name.to_string());
+                    continue;
+                }
+                let f = fields(w);
+                let special = f.iter().find_map(|x| match x.as_str() {
+                    "sent" => Some(SpecialUse::Sent),
+                    "drafts" => Some(SpecialUse::Drafts),
+                    "trash" => Some(SpecialUse::Trash),
+                    "junk" => Some(SpecialUse::Junk),
+                    "archive" => Some(SpecialUse::Archive),
+                    _ => None,
+                });
+                let subscribed = f.iter().any(|x| x == "sub");
+                if subscribed {
+                    subscriptions.push(f[0].clone());
+                }
+                mailboxes.push(MailboxInfo {
+                    id: crate::store::MailboxId(id),
+                    name: f[0].clone(),
+                    special,
+                    subscribed,
+                });
+            }
+            subscriptions.sort();
+            MailboxReply::Listed {
+                mailboxes,
+                subscriptions,
+            }
+        }
         "status" => MailboxReply::Status(MailboxStatus {
             messages: num(words[1]),
             uid_next: Uid(num(words[2])),

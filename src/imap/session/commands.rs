@@ -135,6 +135,7 @@ pub(super) struct ListJob {
     lsub: bool,
     patterns: Vec<String>,
     subscribed_only: bool,
+    recursive_match: bool,
     special_only: bool,
     returns: ListReturn,
 }
@@ -421,6 +422,7 @@ impl ImapSession {
                     lsub: true,
                     patterns: vec![format!("{}{}", lsub.reference, lsub.pattern)],
                     subscribed_only: true,
+                    recursive_match: false,
                     special_only: false,
                     returns: ListReturn::default(),
                 };
@@ -539,6 +541,7 @@ impl ImapSession {
             lsub: false,
             patterns,
             subscribed_only: list.selection.subscribed,
+            recursive_match: list.selection.recursive_match,
             special_only: list.selection.special_use,
             returns: list.returns,
         };
@@ -1078,7 +1081,13 @@ impl ImapSession {
     pub(super) fn resume(&mut self, pending: Pending, reply: MailboxReply) {
         match (pending, reply) {
             (Pending::Simple { tag, done }, MailboxReply::Done) => self.ok(tag, done),
-            (Pending::List { tag, job }, MailboxReply::Listed(all)) => self.listed(tag, job, &all),
+            (
+                Pending::List { tag, job },
+                MailboxReply::Listed {
+                    mailboxes,
+                    subscriptions,
+                },
+            ) => self.listed(tag, job, &mailboxes, &subscriptions),
             (Pending::ListStatus { tag, items, names }, reply) => {
                 if let MailboxReply::Status(s) = reply {
                     if let Some(name) = names.front().cloned() {
@@ -1192,7 +1201,7 @@ impl ImapSession {
         }
     }
 
-    fn listed(&mut self, tag: Tag, job: ListJob, all: &[MailboxInfo]) {
+    fn listed(&mut self, tag: Tag, job: ListJob, all: &[MailboxInfo], subscriptions: &[String]) {
         let verb = if job.lsub { "LSUB" } else { "LIST" };
         if job.patterns.iter().all(String::is_empty) && !job.lsub {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
@@ -1201,11 +1210,13 @@ impl ImapSession {
             self.ok(tag, "LIST completed");
             return;
         }
-        // Every existing name, plus missing parents of nested names (shown \Noselect).
+        // Every existing name, missing parents of nested names, and subscribed names of
+        // mailboxes that do not exist (RFC 5258 §3: `\NonExistent`).
         let mut names: Vec<(String, Option<&MailboxInfo>)> =
             all.iter().map(|m| (m.name.clone(), Some(m))).collect();
-        for m in all {
-            let mut prefix = m.name.as_str();
+        let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
+        for name in known.iter().chain(subscriptions) {
+            let mut prefix = name.as_str();
             while let Some((parent, _)) = prefix.rsplit_once('/') {
                 if !names.iter().any(|(n, _)| n == parent) {
                     names.push((parent.to_string(), None));
@@ -1213,7 +1224,13 @@ impl ImapSession {
                 prefix = parent;
             }
         }
+        for name in subscriptions {
+            if !names.iter().any(|(n, _)| n == name) {
+                names.push((name.clone(), None));
+            }
+        }
         names.sort_by(|a, b| a.0.cmp(&b.0));
+        let is_subscribed = |name: &str| subscriptions.iter().any(|s| s == name);
         let mut status_names = VecDeque::new();
         for (name, info) in &names {
             if !job
@@ -1223,19 +1240,30 @@ impl ImapSession {
             {
                 continue;
             }
-            let subscribed = info.is_some_and(|i| i.subscribed);
-            if job.subscribed_only && !subscribed {
+            let subscribed = is_subscribed(name);
+            let under = format!("{name}/");
+            // RFC 5258 §3.5: RECURSIVEMATCH reports a parent of subscribed mailboxes.
+            let subscribed_child = job.recursive_match
+                && !subscribed
+                && subscriptions.iter().any(|s| s.starts_with(&under));
+            if job.subscribed_only && !subscribed && !subscribed_child {
                 continue;
             }
             if job.special_only && info.and_then(|i| i.special).is_none() {
                 continue;
             }
-            let children = all
-                .iter()
-                .any(|m| m.name.len() > name.len() + 1 && m.name.starts_with(&format!("{name}/")));
+            let synthetic = info.is_none() && !subscribed;
+            if synthetic && job.subscribed_only && !subscribed_child {
+                continue;
+            }
+            let children = all.iter().any(|m| m.name.starts_with(&under));
             let mut attrs: Vec<&str> = Vec::new();
             if info.is_none() {
-                attrs.push("\\Noselect");
+                attrs.push(if job.lsub || synthetic {
+                    "\\Noselect"
+                } else {
+                    "\\NonExistent"
+                });
             }
             if !job.lsub {
                 attrs.push(if children {
@@ -1253,6 +1281,10 @@ impl ImapSession {
             self.out
                 .extend_from_slice(format!("* {verb} ({}) \"/\" ", attrs.join(" ")).as_bytes());
             self.put_name(name);
+            if subscribed_child && !job.lsub {
+                self.out
+                    .extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             self.out.extend_from_slice(b"\r\n");
             if info.is_some() {
                 status_names.push_back(name.clone());

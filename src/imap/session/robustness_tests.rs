@@ -34,8 +34,8 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
         return MailboxReply::Failed(MailboxError::NoSuchMailbox);
     }
     match request {
-        MailboxRequest::List => MailboxReply::Listed(
-            ["INBOX", "a", "a/b", "c/d/e"]
+        MailboxRequest::List => MailboxReply::Listed {
+            mailboxes: ["INBOX", "a", "a/b", "c/d/e"]
                 .iter()
                 .zip(1..)
                 .map(|(n, id)| MailboxInfo {
@@ -45,7 +45,8 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                     subscribed: id % 2 == 0,
                 })
                 .collect(),
-        ),
+            subscriptions: vec!["a".into(), "c/d/e".into(), "gone/x".into()],
+        },
         MailboxRequest::Status { .. } => MailboxReply::Status(MailboxStatus {
             uid_validity: UidValidity(1),
             uid_next: Uid(9),
@@ -116,6 +117,7 @@ fn commands() -> Vec<Vec<u8>> {
         "a IDLE",
         "DONE",
         "a LIST \"\" *",
+        "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %",
         "a LIST \"\" (% a/*) RETURN (STATUS (MESSAGES))",
         "a LSUB \"\" *",
         "a STATUS INBOX (MESSAGES SIZE)",
