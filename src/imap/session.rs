@@ -8,6 +8,8 @@
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
 mod commands;
+mod mailboxes;
+mod messages;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
