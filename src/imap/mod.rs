@@ -7,7 +7,8 @@
 //! - [`command`]: a framed command parsed into a typed [`Command`] (one file per concept);
 //!   [`mutf7`] decodes and encodes modified UTF-7 mailbox names.
 //! - [`response`]: every response ringpost sends, and its encoding; [`fetch`] renders FETCH
-//!   data (ENVELOPE, BODYSTRUCTURE, body sections) from the store's MIME summary and bytes.
+//!   data (body sections, BINARY, FLAGS) from the store's MIME summary and bytes, with
+//!   [`structure`] for ENVELOPE and BODYSTRUCTURE.
 //! - [`session`]: the state machine ([`ImapSession`]), where each command and each peer mistake
 //!   becomes a reply; mailbox work leaves it as typed [`crate::mailbox::MailboxRequest`]s.
 //!
@@ -25,6 +26,7 @@ pub mod framing;
 pub mod mutf7;
 pub mod response;
 mod session;
+pub mod structure;
 
 pub use command::{Command, NameEncoding, Tag, TaggedCommand, Verb};
 pub use session::ImapSession;
