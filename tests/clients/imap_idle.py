@@ -1,6 +1,7 @@
 """IDLE: a session idling on INBOX sees EXISTS within a second of an SMTP delivery. Bob's
 session idles while the message is delivered over SMTP (possibly accepted on another shard
-and carried over the cross-shard channel to bob's home shard)."""
+and carried over the cross-shard channel to bob's home shard), then sees another session's
+FLAGS change and EXPUNGE at once."""
 import smtplib
 import time
 
@@ -32,6 +33,24 @@ for i in range(rounds):
     check(elapsed < 1.0, "EXISTS within a second (%.3fs)" % elapsed)
     line = r.line()
     check(line == "* %d RECENT" % (i + 1), "RECENT for rev1", line)
+# Another session of the same account changes flags and expunges: the idler hears at once.
+other = Raw(ports["imaps"], ctx, implicit=True)
+other.line()
+other.cmd('b1 LOGIN %s "%s"' % BOB)
+other.send("b2 SELECT INBOX\r\n")
+other.until("b2 ")
+other.send("b3 STORE %d +FLAGS.SILENT (\\Flagged \\Deleted)\r\n" % count)
+other.until("b3 ")
+line = r.line()
+check(line.startswith("* %d FETCH (UID " % count) and "\\Flagged" in line and "\\Deleted" in line,
+      "FLAGS from another session during IDLE", line)
+other.send("b4 EXPUNGE\r\n")
+other.until("b4 ")
+line = r.line()
+check(line == "* %d EXPUNGE" % count, "EXPUNGE from another session during IDLE", line)
+count -= 1
+other.send("b5 LOGOUT\r\n")
+other.until("b5 ")
 r.sock.settimeout(10)
 r.send("DONE\r\n")
 check(r.line() == "a3 OK IDLE terminated", "DONE ends IDLE")
