@@ -6,23 +6,166 @@
 //! account's home shard (authenticated IMAP/POP3 sessions are moved there), so every store call
 //! is shard-local. While a mailbox is selected, `Access` holds the store's change feed for it;
 //! the driver forwards each change to the session with `Session::handle_mailbox_change`.
+//!
+//! Requests are small on purpose: a SELECT answers with per-message metadata only (never
+//! bodies), and a FETCH names the UIDs of one batch and whether it needs the bytes, so a
+//! session asks for a large mailbox piece by piece and memory stays bounded.
 
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
-use crate::store::{Change, MailboxStatus, Store};
+use crate::store::{
+    Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store, StoreError,
+    Uid, UidValidity,
+};
+
+/// How much of a message a FETCH batch needs (ordered: each includes the ones before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Content {
+    /// Index data and the MIME summary only.
+    Summary,
+    /// Also the message's header block (up to and including the blank line).
+    Header,
+    /// Also the message's bytes.
+    Bytes,
+}
+
+/// Whether a transfer leaves the source message in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    Copy,
+    Move,
+}
 
 /// A request from a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailboxRequest {
+    /// Every mailbox of the account with its attributes (RFC 9051 §6.3.9); the session
+    /// matches patterns itself.
+    List,
     /// STATUS of a mailbox (RFC 9051 §6.3.11).
-    Status { mailbox: String },
+    Status {
+        mailbox: String,
+    },
+    Create {
+        mailbox: String,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    /// SELECT/EXAMINE: start watching the mailbox and answer with a snapshot of it.
+    Select {
+        mailbox: String,
+    },
+    /// UNSELECT/CLOSE/a failed SELECT: stop watching.
+    Unselect,
+    /// APPEND one message (RFC 9051 §6.3.12): durable before the reply.
+    Append {
+        mailbox: String,
+        message: Vec<u8>,
+        flags: Flags,
+        /// `None`: now (the session has no clock).
+        internal_date: Option<i64>,
+    },
+    /// Remove these messages whatever their flags: undoing a MULTIAPPEND that failed part
+    /// way (RFC 3502: all or nothing).
+    Discard {
+        mailbox: String,
+        uids: Vec<Uid>,
+    },
+    /// Per-message data of one batch of UIDs (missing UIDs are left out of the reply).
+    Fetch {
+        mailbox: String,
+        uids: Vec<Uid>,
+        content: Content,
+    },
+    /// STORE (RFC 9051 §6.4.6).
+    Store {
+        mailbox: String,
+        uids: Vec<Uid>,
+        mode: FlagMode,
+        flags: Flags,
+    },
+    /// COPY/MOVE (RFC 9051 §6.4.7, RFC 6851).
+    Transfer {
+        mailbox: String,
+        uids: Vec<Uid>,
+        to: String,
+        transfer: Transfer,
+    },
+    /// EXPUNGE the `\Deleted` messages, all of them or (UID EXPUNGE) only those in `uids`.
+    Expunge {
+        mailbox: String,
+        uids: Option<Vec<Uid>>,
+    },
+}
+
+/// One message of a SELECT snapshot: what sequence numbers, flags and index-only SEARCH
+/// keys need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub flags: Flags,
+    pub modseq: ModSeq,
+    pub internal_date: i64,
+    pub size: u32,
+}
+
+/// A mailbox as SELECT sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    /// In UID order.
+    pub messages: Vec<MessageMeta>,
+}
+
+/// One message of a FETCH batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedMessage {
+    pub meta: MessageMeta,
+    pub summary: MimeSummary,
+    /// The message's bytes (or only its header block), when the request asked for them.
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// The driver's answer to a [`MailboxRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailboxReply {
-    Status(Result<MailboxStatus, MailboxError>),
+    /// Every mailbox, and every subscribed name (which may name no mailbox).
+    Listed {
+        mailboxes: Vec<MailboxInfo>,
+        subscriptions: Vec<String>,
+    },
+    Status(MailboxStatus),
+    Selected(Snapshot),
+    /// CREATE, DELETE, RENAME, (UN)SUBSCRIBE, UNSELECT.
+    Done,
+    Appended {
+        uid_validity: UidValidity,
+        uid: Uid,
+    },
+    Fetched(Vec<FetchedMessage>),
+    /// The messages whose flags changed, with their new flags and modseq.
+    Flags(Vec<(Uid, Flags, ModSeq)>),
+    /// `(source UID, new UID)` pairs and the target's UIDVALIDITY (RFC 4315 COPYUID).
+    Transferred {
+        uid_validity: UidValidity,
+        pairs: Vec<(Uid, Uid)>,
+    },
+    Expunged(Vec<Uid>),
+    Failed(MailboxError),
 }
 
 /// Why a request failed, as a session needs to know it to choose its reply.
@@ -30,6 +173,14 @@ pub enum MailboxReply {
 pub enum MailboxError {
     /// No such mailbox (`NO [NONEXISTENT]`).
     NoSuchMailbox,
+    /// `NO [ALREADYEXISTS]`.
+    MailboxExists,
+    /// A name the store refuses (`NO [CANNOT]`).
+    InvalidName,
+    /// INBOX cannot be deleted or renamed (`NO [CANNOT]`).
+    InboxIsPermanent,
+    /// `NO [TOOBIG]`.
+    TooLarge,
     /// A local, transient fault (`NO [UNAVAILABLE]`); the text is for the log only.
     Unavailable(String),
 }
@@ -40,6 +191,8 @@ pub type MailboxChange = Change;
 /// One connection's access to its account's mailboxes.
 pub struct Access {
     account: String,
+    /// The account's default mailboxes exist (created on first use).
+    opened: bool,
     /// The store's change feed for the selected mailbox, if any.
     watch: Option<UnboundedReceiver<Change>>,
 }
@@ -48,6 +201,7 @@ impl Access {
     pub fn new(account: String) -> Access {
         Access {
             account,
+            opened: false,
             watch: None,
         }
     }
@@ -58,14 +212,163 @@ impl Access {
 
     /// Execute one request against this shard's store.
     pub async fn execute(&mut self, store: &Store, request: MailboxRequest) -> MailboxReply {
-        match request {
-            MailboxRequest::Status { mailbox } => MailboxReply::Status(
-                store
-                    .status(&self.account, &mailbox)
-                    .await
-                    .map_err(to_error),
-            ),
+        if !self.opened {
+            // An account that never received mail gets its default mailboxes now.
+            if let Err(e) = store.open_account(&self.account).await {
+                return MailboxReply::Failed(to_error(e));
+            }
+            self.opened = true;
         }
+        match self.run(store, request).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                if let MailboxError::Unavailable(why) = &e {
+                    tracing::error!(error = %why, "mailbox request failed");
+                }
+                MailboxReply::Failed(e)
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        store: &Store,
+        request: MailboxRequest,
+    ) -> Result<MailboxReply, MailboxError> {
+        let account = self.account.as_str();
+        let reply = match request {
+            MailboxRequest::List => MailboxReply::Listed {
+                mailboxes: store.list_mailboxes(account).await?,
+                subscriptions: store.subscriptions(account).await?,
+            },
+            MailboxRequest::Status { mailbox } => {
+                MailboxReply::Status(store.status(account, &mailbox).await?)
+            }
+            MailboxRequest::Create { mailbox } => {
+                store.create_mailbox(account, &mailbox).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Delete { mailbox } => {
+                store.delete_mailbox(account, &mailbox).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Rename { from, to } => {
+                store.rename_mailbox(account, &from, &to).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Subscribe { mailbox } => {
+                store.subscribe(account, &mailbox, true).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Unsubscribe { mailbox } => {
+                store.subscribe(account, &mailbox, false).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Select { mailbox } => {
+                self.watch = None;
+                // Watch first, then read: a change racing the snapshot arrives on the feed
+                // too, and the session ignores what its snapshot already shows.
+                let watch = store.watch(account, &mailbox).await?;
+                let status = store.status(account, &mailbox).await?;
+                let messages = store
+                    .messages(account, &mailbox, Uid(1)..=Uid(u32::MAX))
+                    .await?;
+                self.watch = Some(watch);
+                MailboxReply::Selected(Snapshot {
+                    uid_validity: status.uid_validity,
+                    uid_next: status.uid_next,
+                    highest_modseq: status.highest_modseq,
+                    messages: messages
+                        .into_iter()
+                        .map(|e| MessageMeta {
+                            uid: e.uid,
+                            flags: e.flags,
+                            modseq: e.modseq,
+                            internal_date: e.internal_date,
+                            size: e.size,
+                        })
+                        .collect(),
+                })
+            }
+            MailboxRequest::Unselect => {
+                self.watch = None;
+                MailboxReply::Done
+            }
+            MailboxRequest::Append {
+                mailbox,
+                message,
+                flags,
+                internal_date,
+            } => {
+                let date = internal_date.unwrap_or_else(crate::store::now);
+                let uid = store
+                    .append(account, &mailbox, &message, flags, date)
+                    .await?;
+                let status = store.status(account, &mailbox).await?;
+                MailboxReply::Appended {
+                    uid_validity: status.uid_validity,
+                    uid,
+                }
+            }
+            MailboxRequest::Fetch {
+                mailbox,
+                uids,
+                content,
+            } => MailboxReply::Fetched(fetch(store, account, &mailbox, &uids, content).await?),
+            MailboxRequest::Store {
+                mailbox,
+                uids,
+                mode,
+                flags,
+            } => MailboxReply::Flags(
+                store
+                    .set_flags(account, &mailbox, &uids, mode, flags)
+                    .await?,
+            ),
+            MailboxRequest::Transfer {
+                mailbox,
+                uids,
+                to,
+                transfer,
+            } => {
+                let pairs = match transfer {
+                    Transfer::Copy => store.copy(account, &mailbox, &uids, &to).await?,
+                    Transfer::Move => store.move_messages(account, &mailbox, &uids, &to).await?,
+                };
+                let status = store.status(account, &to).await?;
+                MailboxReply::Transferred {
+                    uid_validity: status.uid_validity,
+                    pairs,
+                }
+            }
+            MailboxRequest::Discard { mailbox, uids } => {
+                MailboxReply::Expunged(store.expunge(account, &mailbox, Some(&uids)).await?)
+            }
+            MailboxRequest::Expunge { mailbox, uids } => {
+                let uids = match uids {
+                    None => None,
+                    // UID EXPUNGE removes only the \Deleted ones of its set (RFC 4315 §2.1).
+                    Some(mut set) => {
+                        set.sort_unstable();
+                        let deleted = store
+                            .search(
+                                account,
+                                &mailbox,
+                                &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
+                            )
+                            .await?;
+                        Some(
+                            deleted
+                                .into_iter()
+                                .filter(|u| set.binary_search(u).is_ok())
+                                .collect::<Vec<_>>(),
+                        )
+                    }
+                };
+                MailboxReply::Expunged(store.expunge(account, &mailbox, uids.as_deref()).await?)
+            }
+        };
+        Ok(reply)
     }
 
     /// The next change to the selected mailbox; pending forever when nothing is selected.
@@ -84,9 +387,84 @@ impl Access {
     }
 }
 
-fn to_error(e: crate::store::StoreError) -> MailboxError {
+/// UIDs at most this far apart are read from the index as one range.
+const RUN_GAP: u32 = 64;
+
+/// One FETCH batch: the index entries of `uids` (sorted), and their bytes when asked.
+async fn fetch(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    uids: &[Uid],
+    content: Content,
+) -> Result<Vec<FetchedMessage>, MailboxError> {
+    let mut uids = uids.to_vec();
+    uids.sort_unstable();
+    uids.dedup();
+    // Read the index in runs of nearby UIDs, so a sparse batch (UIDs 1 and 90000) does not
+    // copy every entry between them.
+    let mut entries = Vec::with_capacity(uids.len());
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1].0 <= uids[j].0.saturating_add(RUN_GAP) {
+            j += 1;
+        }
+        entries.extend(store.messages(account, mailbox, uids[i]..=uids[j]).await?);
+        i = j + 1;
+    }
+    let mut out = Vec::with_capacity(uids.len());
+    for e in entries {
+        if uids.binary_search(&e.uid).is_err() {
+            continue;
+        }
+        let len = match content {
+            Content::Summary => None,
+            Content::Header => Some(
+                e.summary
+                    .parts
+                    .first()
+                    .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
+            ),
+            Content::Bytes => Some(u64::MAX),
+        };
+        let bytes = match len {
+            None => None,
+            Some(len) => match store.read_range(account, mailbox, e.uid, 0, len).await {
+                Ok(body) => Some(body.to_vec()),
+                // Expunged meanwhile: left out, like a missing UID.
+                Err(StoreError::NoSuchMessage) => continue,
+                Err(e) => return Err(to_error(e)),
+            },
+        };
+        out.push(FetchedMessage {
+            meta: MessageMeta {
+                uid: e.uid,
+                flags: e.flags,
+                modseq: e.modseq,
+                internal_date: e.internal_date,
+                size: e.size,
+            },
+            summary: e.summary,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+impl From<StoreError> for MailboxError {
+    fn from(e: StoreError) -> MailboxError {
+        to_error(e)
+    }
+}
+
+fn to_error(e: StoreError) -> MailboxError {
     match e {
-        crate::store::StoreError::NoSuchMailbox => MailboxError::NoSuchMailbox,
+        StoreError::NoSuchMailbox => MailboxError::NoSuchMailbox,
+        StoreError::MailboxExists => MailboxError::MailboxExists,
+        StoreError::InvalidMailboxName => MailboxError::InvalidName,
+        StoreError::InboxIsPermanent => MailboxError::InboxIsPermanent,
+        StoreError::TooLarge(_) => MailboxError::TooLarge,
         other => MailboxError::Unavailable(other.to_string()),
     }
 }

@@ -6,22 +6,27 @@
 //!   [`crate::wire::LineBuffer`], before any parsing; oversized input is dropped unread.
 //! - [`command`]: a framed command parsed into a typed [`Command`] (one file per concept);
 //!   [`mutf7`] decodes and encodes modified UTF-7 mailbox names.
-//! - [`response`]: every response ringpost sends, and its encoding.
+//! - [`response`]: every response ringpost sends, and its encoding; [`fetch`] renders FETCH
+//!   data (body sections, BINARY, FLAGS) from the store's MIME summary and bytes, with
+//!   [`structure`] for ENVELOPE and BODYSTRUCTURE.
 //! - [`session`]: the state machine ([`ImapSession`]), where each command and each peer mistake
-//!   becomes a reply.
+//!   becomes a reply; mailbox work leaves it as typed [`crate::mailbox::MailboxRequest`]s.
 //!
-//! Built so far: the not-authenticated and any-state commands (CAPABILITY, NOOP, LOGOUT, ID,
-//! ENABLE, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR). Every authenticated and
-//! selected-state command is parsed into typed arguments (malformed ones get a precise BAD)
-//! and, until the store is wired in, answered `BAD Command not supported`.
+//! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,
+//! UIDPLUS, MOVE, UNSELECT, CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE,
+//! ESEARCH, SEARCHRES, CONDSTORE, UTF8=ACCEPT, BINARY, MULTIAPPEND and APPENDLIMIT. Not yet:
+//! QRESYNC, CREATE-SPECIAL-USE, and the extensions of a later issue (COMPRESS, NOTIFY,
+//! METADATA, QUOTA, SORT, THREAD, REPLACE: parsed, answered `BAD Command not supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.
 
 pub mod command;
+pub mod fetch;
 pub mod framing;
 pub mod mutf7;
 pub mod response;
 mod session;
+pub mod structure;
 
 pub use command::{Command, NameEncoding, Tag, TaggedCommand, Verb};
 pub use session::ImapSession;

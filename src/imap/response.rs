@@ -21,6 +21,40 @@ pub enum Capability {
     Auth(Mechanism),
     /// RFC 4959.
     SaslIr,
+    /// RFC 2177.
+    Idle,
+    /// RFC 6851.
+    Move,
+    /// RFC 4315.
+    UidPlus,
+    /// RFC 2342.
+    Namespace,
+    /// RFC 3691.
+    Unselect,
+    /// RFC 3348.
+    Children,
+    /// RFC 6154.
+    SpecialUse,
+    /// RFC 8438.
+    StatusSize,
+    /// RFC 5258.
+    ListExtended,
+    /// RFC 5819.
+    ListStatus,
+    /// RFC 4731.
+    Esearch,
+    /// RFC 7162.
+    CondStore,
+    /// RFC 5182.
+    SearchRes,
+    /// RFC 6855.
+    Utf8Accept,
+    /// RFC 3516.
+    Binary,
+    /// RFC 3502.
+    MultiAppend,
+    /// RFC 7889: the largest message APPEND accepts.
+    AppendLimit(usize),
 }
 
 impl Capability {
@@ -36,6 +70,30 @@ impl Capability {
             Capability::Auth(Mechanism::Plain) => "AUTH=PLAIN",
             Capability::Auth(Mechanism::Login) => "AUTH=LOGIN",
             Capability::SaslIr => "SASL-IR",
+            Capability::Idle => "IDLE",
+            Capability::Move => "MOVE",
+            Capability::UidPlus => "UIDPLUS",
+            Capability::Namespace => "NAMESPACE",
+            Capability::Unselect => "UNSELECT",
+            Capability::Children => "CHILDREN",
+            Capability::SpecialUse => "SPECIAL-USE",
+            Capability::StatusSize => "STATUS=SIZE",
+            Capability::ListExtended => "LIST-EXTENDED",
+            Capability::ListStatus => "LIST-STATUS",
+            Capability::Esearch => "ESEARCH",
+            Capability::CondStore => "CONDSTORE",
+            Capability::SearchRes => "SEARCHRES",
+            Capability::Utf8Accept => "UTF8=ACCEPT",
+            Capability::Binary => "BINARY",
+            Capability::MultiAppend => "MULTIAPPEND",
+            Capability::AppendLimit(_) => "APPENDLIMIT",
+        }
+    }
+
+    fn encode(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+        if let Capability::AppendLimit(n) = self {
+            out.extend_from_slice(format!("={n}").as_bytes());
         }
     }
 }
@@ -59,6 +117,32 @@ pub enum Code {
     TooBig,
     /// `BADCHARSET (UTF-8 US-ASCII)`: the SEARCH charsets ringpost supports (RFC 9051 §7.1).
     BadCharset,
+    ReadOnly,
+    ReadWrite,
+    UidValidity(u32),
+    UidNext(u32),
+    /// RFC 7162 §3.1.2.1.
+    HighestModSeq(u64),
+    /// The flags STORE can set; `\*`: any keyword (RFC 9051 §7.1).
+    PermanentFlags,
+    /// RFC 4315 §3: `APPENDUID uidvalidity uid-set`.
+    AppendUid(u32, String),
+    /// RFC 3501 §7.1: the first unseen message.
+    Unseen(u32),
+    /// `PERMANENTFLAGS ()`: nothing can be changed (EXAMINE).
+    NoPermanentFlags,
+    /// RFC 4315 §3: `COPYUID uidvalidity source-uids target-uids`.
+    CopyUid(u32, String, String),
+    NonExistent,
+    AlreadyExists,
+    Cannot,
+    TryCreate,
+    /// RFC 9051 §7.1: the previously selected mailbox is now closed.
+    Closed,
+    /// RFC 7162 §3.2: the messages a conditional STORE left alone.
+    Modified(String),
+    /// RFC 3516 §4.3.
+    UnknownCte,
 }
 
 /// One response line.
@@ -174,13 +258,34 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::Unavailable => out.extend_from_slice(b"UNAVAILABLE"),
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
+        Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),
+        Code::ReadWrite => out.extend_from_slice(b"READ-WRITE"),
+        Code::UidValidity(v) => out.extend_from_slice(format!("UIDVALIDITY {v}").as_bytes()),
+        Code::UidNext(v) => out.extend_from_slice(format!("UIDNEXT {v}").as_bytes()),
+        Code::HighestModSeq(v) => out.extend_from_slice(format!("HIGHESTMODSEQ {v}").as_bytes()),
+        Code::PermanentFlags => out.extend_from_slice(
+            b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)",
+        ),
+        Code::AppendUid(v, u) => out.extend_from_slice(format!("APPENDUID {v} {u}").as_bytes()),
+        Code::CopyUid(v, from, to) => {
+            out.extend_from_slice(format!("COPYUID {v} {from} {to}").as_bytes())
+        }
+        Code::Unseen(n) => out.extend_from_slice(format!("UNSEEN {n}").as_bytes()),
+        Code::NoPermanentFlags => out.extend_from_slice(b"PERMANENTFLAGS ()"),
+        Code::NonExistent => out.extend_from_slice(b"NONEXISTENT"),
+        Code::AlreadyExists => out.extend_from_slice(b"ALREADYEXISTS"),
+        Code::Cannot => out.extend_from_slice(b"CANNOT"),
+        Code::TryCreate => out.extend_from_slice(b"TRYCREATE"),
+        Code::Closed => out.extend_from_slice(b"CLOSED"),
+        Code::UnknownCte => out.extend_from_slice(b"UNKNOWN-CTE"),
+        Code::Modified(set) => out.extend_from_slice(format!("MODIFIED {set}").as_bytes()),
     }
 }
 
 fn encode_capabilities(caps: &[Capability], out: &mut Vec<u8>) {
     for cap in caps {
         out.push(b' ');
-        out.extend_from_slice(cap.as_str().as_bytes());
+        cap.encode(out);
     }
 }
 

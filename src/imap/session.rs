@@ -1,12 +1,25 @@
-//! The IMAP session state machine for the not-authenticated and any-state commands
-//! (RFC 9051 §3, §6.1, §6.2), over [`super::framing`] and [`super::command`]. Commands of
-//! the authenticated and selected states are parsed (so malformed ones get a precise BAD)
-//! and answered `BAD Command not supported` until the store is wired in.
+//! The IMAP session state machine (RFC 9051 §3), over [`super::framing`] and
+//! [`super::command`]: the not-authenticated and any-state commands here, the authenticated
+//! and selected states in [`commands`] (mailbox work goes to the driver as typed
+//! [`crate::mailbox::MailboxRequest`]s), the selected mailbox in [`view`], SEARCH in
+//! [`search`].
 //!
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
+mod commands;
+mod mailboxes;
+mod messages;
+#[cfg(test)]
+mod robustness_tests;
+mod search;
+mod view;
+
 use std::collections::VecDeque;
+
+use self::commands::Pending;
+use self::view::{Expunges, View};
+use crate::mailbox::{MailboxChange, MailboxReply};
 
 use super::command::{
     self, AuthMechanism, Command, Malformed, NameEncoding, ParseError, Tag, Verb,
@@ -38,6 +51,10 @@ enum Wait {
     AuthResult(Tag),
     /// An AUTHENTICATE exchange is expecting the client's next response line.
     SaslResponse(Tag, SaslExchange),
+    /// `Event::Mailbox` was emitted for this command.
+    Mailbox(Pending),
+    /// IDLE (RFC 9051 §6.3.13) until the client sends `DONE`.
+    Idle(Tag),
 }
 
 /// One IMAP connection, sans-IO.
@@ -53,6 +70,12 @@ pub struct ImapSession {
     auth_failures: u32,
     /// `ENABLE IMAP4rev2` was accepted (RFC 9051 §6.3.1); rev2-only behaviour keys off this.
     imap4rev2_enabled: bool,
+    /// `ENABLE UTF8=ACCEPT` (RFC 6855 §3): mailbox names are UTF-8, as with IMAP4rev2.
+    utf8_accept: bool,
+    /// The selected mailbox (RFC 9051 §3.3), in the authenticated state only.
+    selected: Option<View>,
+    /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
+    condstore: bool,
     out: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -82,6 +105,9 @@ impl ImapSession {
             deferred: None,
             auth_failures: 0,
             imap4rev2_enabled: false,
+            utf8_accept: false,
+            selected: None,
+            condstore: false,
             out: Vec::new(),
             events: VecDeque::new(),
         };
@@ -105,6 +131,25 @@ impl ImapSession {
             Capability::Id,
         ];
         if self.state != State::NotAuthenticated {
+            caps.extend([
+                Capability::Idle,
+                Capability::Namespace,
+                Capability::UidPlus,
+                Capability::Move,
+                Capability::Unselect,
+                Capability::Children,
+                Capability::SpecialUse,
+                Capability::ListExtended,
+                Capability::ListStatus,
+                Capability::StatusSize,
+                Capability::Esearch,
+                Capability::SearchRes,
+                Capability::CondStore,
+                Capability::Utf8Accept,
+                Capability::Binary,
+                Capability::MultiAppend,
+                Capability::AppendLimit(self.config.limits.max_message_size),
+            ]);
             return caps;
         }
         if self.tls_active {
@@ -141,6 +186,8 @@ impl ImapSession {
         let max = match (verb, &self.state) {
             (Verb::Id, _) => limits.max_literal_size.min(ID_VALUE_MAX),
             (_, State::NotAuthenticated) => limits.max_literal_size.min(limits.max_line_length),
+            // RFC 7889: a message over APPENDLIMIT is refused before it is sent.
+            (Verb::Append, _) => limits.max_literal_size.min(limits.max_message_size),
             _ => limits.max_literal_size,
         };
         max as u64
@@ -171,7 +218,12 @@ impl ImapSession {
     fn process(&mut self) {
         while self.state != State::Logout {
             match self.wait {
-                Wait::Tls | Wait::AuthResult(_) => return,
+                Wait::Tls | Wait::AuthResult(_) | Wait::Mailbox(_) => return,
+                Wait::Idle(_) => {
+                    if !self.process_idle_line() {
+                        return;
+                    }
+                }
                 Wait::SaslResponse(..) => {
                     if !self.process_sasl_line() {
                         return;
@@ -229,10 +281,10 @@ impl ImapSession {
         }
     }
 
-    /// Mailbox names are UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1, which includes
-    /// UTF8=ACCEPT), modified UTF-7 before (RFC 3501 §5.1.3).
+    /// Mailbox names are UTF-8 once IMAP4rev2 (RFC 9051 §5.1) or UTF8=ACCEPT (RFC 6855 §3)
+    /// is enabled, modified UTF-7 before (RFC 3501 §5.1.3).
     fn name_encoding(&self) -> NameEncoding {
-        if self.imap4rev2_enabled {
+        if self.imap4rev2_enabled || self.utf8_accept {
             NameEncoding::Utf8
         } else {
             NameEncoding::ModifiedUtf7
@@ -306,6 +358,9 @@ impl ImapSession {
         if authenticated && matches!(verb, Verb::Login | Verb::Authenticate | Verb::StartTls) {
             return Some(bad(tag.clone(), "Already authenticated"));
         }
+        if self.selected.is_none() && verb.needs_selection() {
+            return Some(bad(tag.clone(), "No mailbox selected"));
+        }
         None
     }
 
@@ -332,7 +387,7 @@ impl ImapSession {
                 self.send(Response::Capability(self.capabilities()));
                 self.tagged(tag, Status::Ok, None, "CAPABILITY completed");
             }
-            Command::Noop => self.tagged(tag, Status::Ok, None, "NOOP completed"),
+            Command::Noop => self.ok(tag, "NOOP completed"),
             Command::Logout => {
                 // RFC 9051 §6.1.3: untagged BYE, then the tagged OK, then close.
                 self.send(Response::untagged(Status::Bye, None, "Logging out"));
@@ -360,9 +415,7 @@ impl ImapSession {
                 mechanism,
                 initial_response,
             } => self.start_sasl(tag, mechanism, initial_response.as_deref()),
-            // `refusal` answered every command that is not built yet; this arm is for the
-            // compiler, should `is_implemented` and this match ever disagree.
-            _ => self.tagged(tag, Status::Bad, None, "Command not supported"),
+            other => self.execute_mailbox(tag, other),
         }
     }
 
@@ -373,6 +426,16 @@ impl ImapSession {
             if name.eq_ignore_ascii_case("IMAP4rev2") && !self.imap4rev2_enabled {
                 self.imap4rev2_enabled = true;
                 enabled.push("IMAP4rev2");
+            }
+            // RFC 7162 §3.1: CONDSTORE can be enabled only after login.
+            let authenticated = self.state != State::NotAuthenticated;
+            if name.eq_ignore_ascii_case("CONDSTORE") && authenticated && !self.condstore {
+                self.condstore = true;
+                enabled.push("CONDSTORE");
+            }
+            if name.eq_ignore_ascii_case("UTF8=ACCEPT") && authenticated && !self.utf8_accept {
+                self.utf8_accept = true;
+                enabled.push("UTF8=ACCEPT");
             }
         }
         self.send(Response::Enabled(enabled));
@@ -462,6 +525,25 @@ impl ImapSession {
         true
     }
 
+    /// Read one line during IDLE: `DONE` ends it; false when more input is needed.
+    fn process_idle_line(&mut self) -> bool {
+        let done = match self.framer.next_raw_line() {
+            None => return false,
+            Some(Frame::Line { line, .. }) => command::is_idle_done(line),
+            Some(Frame::TooLong { .. }) => false,
+        };
+        let Wait::Idle(tag) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
+            return false;
+        };
+        if done {
+            self.ok(tag, "IDLE terminated");
+        } else {
+            // RFC 9051 §6.3.13: anything but DONE is a protocol error.
+            self.tagged(tag, Status::Bad, None, "Expected DONE");
+        }
+        true
+    }
+
     fn authenticate(&mut self, tag: Tag, credentials: Credentials) {
         self.wait = Wait::AuthResult(tag);
         self.events.push_back(Event::Authenticate(credentials));
@@ -520,6 +602,28 @@ impl Session for ImapSession {
             ),
         }
         self.process();
+    }
+
+    fn handle_mailbox(&mut self, reply: MailboxReply) {
+        let Wait::Mailbox(pending) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
+            return;
+        };
+        self.resume(pending, reply);
+        self.process();
+    }
+
+    fn handle_mailbox_change(&mut self, change: MailboxChange) {
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        view.queue(change);
+        if matches!(self.wait, Wait::Idle(_)) {
+            // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
+            let dialect = self.dialect();
+            if let Some(view) = self.selected.as_mut() {
+                view.flush(&mut self.out, Expunges::Report, dialect);
+            }
+        }
     }
 
     fn handle_idle_timeout(&mut self) {

@@ -5,10 +5,15 @@
 //!   `@max_auth_failures N`: the session's configuration (before any other line);
 //! - `C: text`: the client sends `text` CRLF; `R: text`: the client sends `text` with `\r`,
 //!   `\n`, `\\` and `\xHH` escapes and no implicit line ending;
-//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version);
+//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version); `T: text`:
+//!   the server sends `text` with the escapes of `R:` and no implicit line ending;
 //! - `E: starttls` / `E: auth USER PASSWORD` / `E: close`: the session emits this event;
 //! - `D: tls` / `D: auth ok ACCOUNT` / `D: auth fail` / `D: auth temp` / `D: idle` /
-//!   `D: shutdown`: the driver calls the matching `handle_*`.
+//!   `D: shutdown`: the driver calls the matching `handle_*`;
+//! - `E: mailbox REQUEST`: the session emits `Event::Mailbox`, written as its `Debug` form;
+//! - `D: mailbox REPLY`: the driver answers it ([`mailbox_reply`] has the syntax), and
+//!   `D: change exists UID` / `expunged UID` / `flags UID FLAGS MODSEQ`: a change arrives;
+//! - `@message NAME TEXT`: a stored message (escapes as in `R:`) that replies refer to.
 //!
 //! The client bytes between two `D:` lines are fed as one chunk, one byte at a time, at every
 //! two-way split point and in chunks of a few sizes; the output and events must be exactly
@@ -16,9 +21,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
+
 use super::ImapSession;
+use crate::mailbox::{
+    Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
+};
 use crate::session::{
     AuthOutcome, Credentials, Event, Limits, Secret, Session, SessionConfig, TlsMode,
+};
+use crate::store::{
+    Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
+    UidValidity,
 };
 
 #[derive(Debug, Clone)]
@@ -27,6 +41,190 @@ enum Driver {
     Auth(AuthOutcome),
     Idle,
     Shutdown,
+    Mailbox(MailboxReply),
+    Change(Change),
+}
+
+/// `seen,deleted,$label` (or `-` for none) as store flags.
+fn flags(text: &str) -> Flags {
+    let mut system = SystemFlags::NONE;
+    let mut keywords = Vec::new();
+    for f in text.split(',').filter(|f| !f.is_empty() && *f != "-") {
+        match f {
+            "seen" => system = system.union(SystemFlags::SEEN),
+            "answered" => system = system.union(SystemFlags::ANSWERED),
+            "flagged" => system = system.union(SystemFlags::FLAGGED),
+            "deleted" => system = system.union(SystemFlags::DELETED),
+            "draft" => system = system.union(SystemFlags::DRAFT),
+            k => keywords.push(k.to_string()),
+        }
+    }
+    Flags::new(system, keywords)
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+/// The reply syntax of `D: mailbox …`:
+/// - `done`; `fail nonexistent|exists|cannot|inbox|toobig|unavailable`;
+/// - `listed NAME[:special][:sub] … [+NAME …]` (special: sent drafts trash junk archive;
+///   `+NAME`: subscribed, but no such mailbox);
+/// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ`;
+/// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ [UID:FLAGS:MODSEQ:SIZE …]`;
+/// - `appended UIDVALIDITY UID`;
+/// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked);
+/// - `flags [UID:FLAGS:MODSEQ …]`; `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`.
+fn mailbox_reply(
+    words: &[&str],
+    messages: &HashMap<String, Vec<u8>>,
+    content: Option<Content>,
+) -> MailboxReply {
+    let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
+    match words[0] {
+        "done" => MailboxReply::Done,
+        "fail" => MailboxReply::Failed(match words[1] {
+            "nonexistent" => MailboxError::NoSuchMailbox,
+            "exists" => MailboxError::MailboxExists,
+            "cannot" => MailboxError::InvalidName,
+            "inbox" => MailboxError::InboxIsPermanent,
+            "toobig" => MailboxError::TooLarge,
+            _ => MailboxError::Unavailable("test".into()),
+        }),
+        "listed" => {
+            let mut subscriptions: Vec<String> = Vec::new();
+            let mut mailboxes = Vec::new();
+            for (w, id) in words[1..].iter().zip(1u32..) {
+                if let Some(name) = w.strip_prefix('+') {
+                    subscriptions.push(name.to_string());
+                    continue;
+                }
+                let f = fields(w);
+                let special = f.iter().find_map(|x| match x.as_str() {
+                    "sent" => Some(SpecialUse::Sent),
+                    "drafts" => Some(SpecialUse::Drafts),
+                    "trash" => Some(SpecialUse::Trash),
+                    "junk" => Some(SpecialUse::Junk),
+                    "archive" => Some(SpecialUse::Archive),
+                    _ => None,
+                });
+                let subscribed = f.iter().any(|x| x == "sub");
+                if subscribed {
+                    subscriptions.push(f[0].clone());
+                }
+                mailboxes.push(MailboxInfo {
+                    id: crate::store::MailboxId(id),
+                    name: f[0].clone(),
+                    special,
+                    subscribed,
+                });
+            }
+            subscriptions.sort();
+            MailboxReply::Listed {
+                mailboxes,
+                subscriptions,
+            }
+        }
+        "status" => MailboxReply::Status(MailboxStatus {
+            messages: num(words[1]),
+            uid_next: Uid(num(words[2])),
+            uid_validity: UidValidity(num(words[3])),
+            unseen: num(words[4]),
+            deleted: num(words[5]),
+            size: num(words[6]),
+            highest_modseq: ModSeq(num(words[7])),
+        }),
+        "selected" => MailboxReply::Selected(Snapshot {
+            uid_validity: UidValidity(num(words[1])),
+            uid_next: Uid(num(words[2])),
+            highest_modseq: ModSeq(num(words[3])),
+            messages: words[4..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    MessageMeta {
+                        uid: Uid(num(&f[0])),
+                        flags: flags(&f[1]),
+                        modseq: ModSeq(num(&f[2])),
+                        internal_date: 1_700_000_000,
+                        size: num(&f[3]),
+                    }
+                })
+                .collect(),
+        }),
+        "appended" => MailboxReply::Appended {
+            uid_validity: UidValidity(num(words[1])),
+            uid: Uid(num(words[2])),
+        },
+        "fetched" => MailboxReply::Fetched(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    let raw = messages
+                        .get(&f[3])
+                        .unwrap_or_else(|| panic!("message {}", f[3]));
+                    let summary = MimeSummary::parse(raw);
+                    let header = summary
+                        .parts
+                        .first()
+                        .map_or(raw.len(), |p| p.body_offset as usize);
+                    FetchedMessage {
+                        meta: MessageMeta {
+                            uid: Uid(num(&f[0])),
+                            flags: flags(&f[1]),
+                            modseq: ModSeq(num(&f[2])),
+                            internal_date: 1_700_000_000,
+                            size: raw.len() as u32,
+                        },
+                        bytes: match content {
+                            Some(Content::Bytes) => Some(raw.clone()),
+                            Some(Content::Header) => Some(raw[..header].to_vec()),
+                            _ => None,
+                        },
+                        summary,
+                    }
+                })
+                .collect(),
+        ),
+        "flags" => MailboxReply::Flags(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    (Uid(num(&f[0])), flags(&f[1]), ModSeq(num(&f[2])))
+                })
+                .collect(),
+        ),
+        "transferred" => MailboxReply::Transferred {
+            uid_validity: UidValidity(num(words[1])),
+            pairs: words[2..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    (Uid(num(&f[0])), Uid(num(&f[1])))
+                })
+                .collect(),
+        },
+        "expunged" => MailboxReply::Expunged(words[1..].iter().map(|w| Uid(num(w))).collect()),
+        other => panic!("mailbox reply {other}"),
+    }
+}
+
+fn change(words: &[&str]) -> Change {
+    match words {
+        ["exists", uid] => Change::Exists { uid: Uid(num(uid)) },
+        ["expunged", uid] => Change::Expunged { uid: Uid(num(uid)) },
+        ["flags", uid, f, modseq] => Change::Flags {
+            uid: Uid(num(uid)),
+            flags: flags(f),
+            modseq: ModSeq(num(modseq)),
+        },
+        other => panic!("change {other:?}"),
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -70,11 +268,25 @@ fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
+/// An expected mailbox request, kept as the `Debug` text it must print as (smuggled through
+/// a `Status` request whose name starts with NUL, which no real request has).
+struct MailboxDebug(String);
+
+impl From<MailboxDebug> for MailboxRequest {
+    fn from(d: MailboxDebug) -> MailboxRequest {
+        MailboxRequest::Status {
+            mailbox: format!("\u{0}{}", d.0),
+        }
+    }
+}
+
 fn parse_transcript(text: &str) -> Transcript {
     let text = text.replace("$VERSION", env!("CARGO_PKG_VERSION"));
     let mut limits = Limits::default();
     let mut mode = TlsMode::Starttls;
     let mut segments = vec![Segment::default()];
+    let mut messages: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut content = None;
     for (n, raw) in text.lines().enumerate() {
         if raw.is_empty() || raw.starts_with('#') {
             continue;
@@ -94,6 +306,10 @@ fn parse_transcript(text: &str) -> Transcript {
                 "max_line_length" => limits.max_line_length = value.parse().unwrap(),
                 "max_literal_size" => limits.max_literal_size = value.parse().unwrap(),
                 "max_auth_failures" => limits.max_auth_failures = value.parse().unwrap(),
+                "message" => {
+                    let (name, body) = value.split_once(' ').unwrap();
+                    messages.insert(name.to_string(), unescape(body));
+                }
                 _ => panic!("line {}: unknown setting {key}", n + 1),
             }
             continue;
@@ -108,9 +324,18 @@ fn parse_transcript(text: &str) -> Transcript {
                 seg.client.extend_from_slice(b"\r\n");
             }
             "R" => seg.client.extend(unescape(rest)),
+            "T" => seg.server.extend(unescape(rest)),
             "S" => {
                 seg.server.extend_from_slice(rest.as_bytes());
                 seg.server.extend_from_slice(b"\r\n");
+            }
+            "E" if rest.starts_with("mailbox ") => {
+                let debug = &rest["mailbox ".len()..];
+                content = [Content::Bytes, Content::Header, Content::Summary]
+                    .into_iter()
+                    .find(|c| debug.contains(&format!("content: {c:?}")));
+                seg.events
+                    .push(Event::Mailbox(MailboxDebug(debug.to_string()).into()));
             }
             "E" => {
                 let mut words = rest.splitn(3, ' ');
@@ -123,6 +348,15 @@ fn parse_transcript(text: &str) -> Transcript {
                     }),
                     other => panic!("line {}: event {other}", n + 1),
                 });
+            }
+            "D" if rest.starts_with("mailbox ") || rest.starts_with("change ") => {
+                let words: Vec<&str> = rest.split(' ').collect();
+                seg.then = Some(if words[0] == "mailbox" {
+                    Driver::Mailbox(mailbox_reply(&words[1..], &messages, content))
+                } else {
+                    Driver::Change(change(&words[1..]))
+                });
+                segments.push(Segment::default());
             }
             "D" => {
                 let mut words = rest.split(' ');
@@ -170,12 +404,35 @@ fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
             "{name}: output of segment {i}"
         );
         assert_eq!(out, seg.server, "{name}: output bytes of segment {i}");
-        assert_eq!(events, seg.events, "{name}: events of segment {i}");
+        let shown = |events: &[Event]| {
+            events
+                .iter()
+                .map(|e| match e {
+                    Event::Mailbox(r) => format!("mailbox {r:?}"),
+                    other => format!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        let expected: Vec<String> = seg
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Mailbox(MailboxRequest::Status { mailbox })
+                    if mailbox.starts_with('\u{0}') =>
+                {
+                    format!("mailbox {}", &mailbox[1..])
+                }
+                other => shown(std::slice::from_ref(other)).remove(0),
+            })
+            .collect();
+        assert_eq!(shown(&events), expected, "{name}: events of segment {i}");
         match seg.then.clone() {
             Some(Driver::Tls) => session.handle_tls_established(),
             Some(Driver::Auth(outcome)) => session.handle_auth(outcome),
             Some(Driver::Idle) => session.handle_idle_timeout(),
             Some(Driver::Shutdown) => session.handle_shutdown(),
+            Some(Driver::Mailbox(reply)) => session.handle_mailbox(reply),
+            Some(Driver::Change(change)) => session.handle_mailbox_change(change),
             None => {}
         }
     }
@@ -247,6 +504,8 @@ transcripts!(
     idle_timeout,
     shutdown,
     bare_lf,
+    selected_state,
+    condstore,
 );
 
 #[test]

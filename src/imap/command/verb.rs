@@ -130,16 +130,35 @@ impl Verb {
     /// Whether ringpost executes this command yet (the others are answered
     /// `BAD Command not supported`, never with a fake success).
     pub fn is_implemented(self) -> bool {
+        !matches!(
+            self,
+            Verb::Compress
+                | Verb::Notify
+                | Verb::GetMetadata
+                | Verb::SetMetadata
+                | Verb::GetQuota
+                | Verb::GetQuotaRoot
+                | Verb::SetQuota
+                | Verb::Sort
+                | Verb::Thread
+                | Verb::Replace
+        )
+    }
+
+    /// Whether the command needs a selected mailbox (RFC 9051 §6.4).
+    pub fn needs_selection(self) -> bool {
         matches!(
             self,
-            Verb::Capability
-                | Verb::Noop
-                | Verb::Logout
-                | Verb::Id
-                | Verb::Enable
-                | Verb::StartTls
-                | Verb::Authenticate
-                | Verb::Login
+            Verb::Check
+                | Verb::Close
+                | Verb::Unselect
+                | Verb::Expunge
+                | Verb::Search
+                | Verb::Fetch
+                | Verb::Store
+                | Verb::Copy
+                | Verb::Move
+                | Verb::Uid
         )
     }
 

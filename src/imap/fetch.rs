@@ -1,0 +1,648 @@
+//! FETCH response data (RFC 9051 §7.5.2): FLAGS, body sections, BINARY and the whole
+//! response line, rendered from the store's MIME summary and, only for body items, from the
+//! message bytes (or just the header block) with the summary's part offsets; ENVELOPE and
+//! BODYSTRUCTURE come from [`super::structure`]. A message is never re-parsed to answer a
+//! FETCH; only `HEADER.FIELDS` splits the (already located) header into fields.
+//!
+//! Never does IO; writes into the caller's buffer.
+
+use std::num::NonZeroU32;
+
+use super::command::{BinarySection, BodySection, FetchAttribute, Part, Partial, SectionText};
+use super::structure::{body_structure, children, envelope, is_message, Structure};
+use crate::mailbox::{Content, FetchedMessage};
+use crate::store::mime::PartSummary;
+use crate::store::{Flags, MimeSummary, SystemFlags};
+
+/// Append `s` as an IMAP string: quoted when it can be, a literal otherwise.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    let quotable = s.len() < 1024
+        && s.iter()
+            .all(|&b| b.is_ascii() && b != b'\r' && b != b'\n' && b != 0);
+    if quotable {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// Append a UTF-8 mailbox name for an IMAP4rev2 client: quoted, UTF-8 allowed (RFC 9051
+/// §9 `quoted` takes `UTF8-2`..`UTF8-4`); a literal only for control characters.
+pub fn utf8_string(out: &mut Vec<u8>, s: &str) {
+    if s.len() < 1024 && !s.chars().any(char::is_control) {
+        out.push(b'"');
+        for &b in s.as_bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s.as_bytes());
+    }
+}
+
+/// `{n}CRLF` and the bytes.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// `nstring`: NIL or a string.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s.as_bytes()),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// `(\Seen \Answered keyword …)`, with `\Recent` for a session that sees it as recent.
+pub fn flag_list(out: &mut Vec<u8>, flags: &Flags, recent: bool) {
+    out.push(b'(');
+    let mut first = true;
+    let mut put = |out: &mut Vec<u8>, s: &str| {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(s.as_bytes());
+    };
+    for (bit, name) in [
+        (SystemFlags::SEEN, "\\Seen"),
+        (SystemFlags::ANSWERED, "\\Answered"),
+        (SystemFlags::FLAGGED, "\\Flagged"),
+        (SystemFlags::DELETED, "\\Deleted"),
+        (SystemFlags::DRAFT, "\\Draft"),
+    ] {
+        if flags.system.contains(bit) {
+            put(out, name);
+        }
+    }
+    if recent {
+        put(out, "\\Recent");
+    }
+    for k in &flags.keywords {
+        put(out, k);
+    }
+    out.push(b')');
+}
+
+/// The parts a part number's next component indexes: a multipart's children, or for a
+/// message (the whole one, or a message/rfc822 part's nested root `root`) its body parts.
+fn numbered(parts: &[PartSummary], root: usize) -> Vec<usize> {
+    if parts[root].media_type == "multipart" {
+        children(parts, root)
+    } else {
+        vec![root]
+    }
+}
+
+/// The part a section's part number names (RFC 9051 §6.4.5), by index in the summary.
+fn resolve(parts: &[PartSummary], part: &[NonZeroU32]) -> Option<usize> {
+    if parts.is_empty() {
+        return None;
+    }
+    let mut choices = numbered(parts, 0);
+    let mut current = None;
+    for n in part {
+        let i = *choices.get(n.get() as usize - 1)?;
+        current = Some(i);
+        choices = if parts[i].media_type == "multipart" {
+            children(parts, i)
+        } else if is_message(&parts[i]) {
+            match children(parts, i).first() {
+                Some(&root) => numbered(parts, root),
+                None => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+    }
+    current
+}
+
+/// Byte range of a body section in the message, or `None` when the section does not exist
+/// (answered as an empty string, as Dovecot and Cyrus do).
+fn section_range(
+    summary: &MimeSummary,
+    total: usize,
+    part: &Part,
+    text: Option<&SectionText>,
+) -> Option<(usize, usize)> {
+    let parts = &summary.parts;
+    let clamp = |a: u32, b: u32| {
+        let a = (a as usize).min(total);
+        (a, (b as usize).clamp(a, total))
+    };
+    // The message whose HEADER/TEXT is meant: the whole one, or a message/rfc822 part's.
+    let message_root = |target: Option<usize>| -> Option<usize> {
+        match target {
+            None => (!parts.is_empty()).then_some(0),
+            Some(i) if is_message(&parts[i]) => children(parts, i).first().copied(),
+            Some(_) => None,
+        }
+    };
+    let target = if part.0.is_empty() {
+        None
+    } else {
+        Some(resolve(parts, &part.0)?)
+    };
+    match (text, target) {
+        (None, None) => Some((0, total)),
+        (None, Some(i)) => Some(clamp(parts[i].body_offset, parts[i].body_end)),
+        (Some(SectionText::Mime), Some(i)) => {
+            Some(clamp(parts[i].header_offset, parts[i].body_offset))
+        }
+        (Some(SectionText::Mime), None) => None,
+        (Some(SectionText::Text), t) => {
+            let r = message_root(t)?;
+            Some(clamp(
+                parts[r].body_offset,
+                parts[r].body_end.max(parts[r].body_offset),
+            ))
+        }
+        (
+            Some(
+                SectionText::Header
+                | SectionText::HeaderFields(_)
+                | SectionText::HeaderFieldsNot(_),
+            ),
+            t,
+        ) => {
+            match message_root(t) {
+                Some(r) => Some(clamp(parts[r].header_offset, parts[r].body_offset)),
+                // A message without a summary: everything up to the first blank line.
+                None if parts.is_empty() => Some((0, total)),
+                None => None,
+            }
+        }
+    }
+}
+
+/// Split a header block into whole fields (with their continuation lines).
+fn header_fields(header: &[u8]) -> Vec<&[u8]> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < header.len() {
+        let end = memchr_nl(header, i);
+        let next = end + 1;
+        let continues = header.get(next).is_some_and(|&b| b == b' ' || b == b'\t');
+        if !continues {
+            let field = &header[start..next.min(header.len())];
+            if field != b"\r\n" && field != b"\n" && !field.is_empty() {
+                fields.push(field);
+            }
+            start = next;
+        }
+        i = next;
+    }
+    fields
+}
+
+fn memchr_nl(s: &[u8], from: usize) -> usize {
+    s[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(s.len().saturating_sub(1).max(from), |p| from + p)
+}
+
+fn field_name(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == b':').unwrap_or(field.len());
+    trim_ascii(&field[..end])
+}
+
+fn trim_ascii(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+/// The value of the first header field `name` in `header`, unfolded.
+pub fn header_value(header: &[u8], name: &str) -> Option<String> {
+    header_fields(header)
+        .into_iter()
+        .find(|f| field_name(f).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|f| {
+            let colon = f.iter().position(|&b| b == b':').map_or(f.len(), |p| p + 1);
+            let v: Vec<u8> = f[colon..]
+                .iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect();
+            String::from_utf8_lossy(trim_ascii(&v)).into_owned()
+        })
+}
+
+/// The bytes of a body section of `bytes`, before any partial range.
+pub fn section_bytes(msg: &FetchedMessage, part: &Part, text: Option<&SectionText>) -> Vec<u8> {
+    let Some(bytes) = msg.bytes.as_deref() else {
+        return Vec::new();
+    };
+    let Some((a, b)) = section_range(&msg.summary, bytes.len(), part, text) else {
+        return Vec::new();
+    };
+    let data = &bytes[a..b];
+    match text {
+        Some(SectionText::HeaderFields(names)) | Some(SectionText::HeaderFieldsNot(names)) => {
+            let keep = matches!(text, Some(SectionText::HeaderFields(_)));
+            let mut out = Vec::new();
+            for f in header_fields(data) {
+                let listed = names
+                    .iter()
+                    .any(|n| field_name(f).eq_ignore_ascii_case(n.as_bytes()));
+                if listed == keep {
+                    out.extend_from_slice(f);
+                }
+            }
+            // RFC 9051 §6.4.5: the blank line that ends the header is included.
+            out.extend_from_slice(b"\r\n");
+            out
+        }
+        _ => data.to_vec(),
+    }
+}
+
+fn apply_partial(data: &[u8], partial: Option<Partial>) -> &[u8] {
+    match partial {
+        None => data,
+        Some(p) => {
+            let start = usize::try_from(p.offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let len = usize::try_from(p.length.get()).unwrap_or(usize::MAX);
+            &data[start..start.saturating_add(len).min(data.len())]
+        }
+    }
+}
+
+fn section_name(out: &mut Vec<u8>, s: &BodySection) {
+    out.extend_from_slice(b"BODY[");
+    part_name(out, &s.part);
+    if let Some(text) = &s.text {
+        if !s.part.0.is_empty() {
+            out.push(b'.');
+        }
+        match text {
+            SectionText::Header => out.extend_from_slice(b"HEADER"),
+            SectionText::Text => out.extend_from_slice(b"TEXT"),
+            SectionText::Mime => out.extend_from_slice(b"MIME"),
+            SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
+                out.extend_from_slice(if matches!(text, SectionText::HeaderFields(_)) {
+                    b"HEADER.FIELDS ("
+                } else {
+                    b"HEADER.FIELDS.NOT ("
+                });
+                for (i, n) in names.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    string(out, n.to_ascii_uppercase().as_bytes());
+                }
+                out.push(b')');
+            }
+        }
+    }
+    out.push(b']');
+    if let Some(p) = s.partial {
+        out.extend_from_slice(format!("<{}>", p.offset).as_bytes());
+    }
+}
+
+fn part_name(out: &mut Vec<u8>, part: &Part) {
+    for (i, n) in part.0.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(n.to_string().as_bytes());
+    }
+}
+
+/// The decoded content of a part for BINARY (RFC 3516); `None` for an unknown encoding.
+fn binary_content(msg: &FetchedMessage, part: &Part) -> Option<Vec<u8>> {
+    let raw = section_bytes(msg, part, None);
+    if part.0.is_empty() {
+        // The whole message: a transfer encoding applies to a body, not to a message.
+        return Some(raw);
+    }
+    let encoding =
+        resolve(&msg.summary.parts, &part.0).and_then(|i| msg.summary.parts[i].encoding.clone());
+    match encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("7bit" | "8bit" | "binary") => Some(raw),
+        Some("base64") => {
+            use base64::Engine;
+            let clean: Vec<u8> = raw
+                .into_iter()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(&clean)
+                .ok()
+                .or_else(|| {
+                    base64::engine::general_purpose::STANDARD_NO_PAD
+                        .decode(&clean)
+                        .ok()
+                })
+        }
+        Some("quoted-printable") => Some(quoted_printable(&raw)),
+        Some(_) => None,
+    }
+}
+
+fn quoted_printable(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    while i < raw.len() {
+        if raw[i] == b'=' {
+            if raw.get(i + 1) == Some(&b'\r') && raw.get(i + 2) == Some(&b'\n') {
+                i += 3;
+                continue;
+            }
+            if raw.get(i + 1) == Some(&b'\n') {
+                i += 2;
+                continue;
+            }
+            if let (Some(h), Some(l)) = (
+                raw.get(i + 1).and_then(|&b| hex(b)),
+                raw.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+/// What a FETCH of these attributes needs from the store: the summary alone, the header
+/// block only (Thunderbird's and K-9's `BODY.PEEK[HEADER.FIELDS (…)]` of every message), or
+/// the message bytes.
+pub fn content(attrs: &[FetchAttribute]) -> Content {
+    let header_only = |s: &BodySection| {
+        s.part.0.is_empty()
+            && matches!(
+                s.text,
+                Some(
+                    SectionText::Header
+                        | SectionText::HeaderFields(_)
+                        | SectionText::HeaderFieldsNot(_)
+                )
+            )
+    };
+    attrs
+        .iter()
+        .map(|a| match a {
+            FetchAttribute::Rfc822Header => Content::Header,
+            FetchAttribute::BodySection(s) | FetchAttribute::BodyPeek(s) if header_only(s) => {
+                Content::Header
+            }
+            FetchAttribute::Rfc822
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::BodySection(_)
+            | FetchAttribute::BodyPeek(_)
+            | FetchAttribute::Binary(_)
+            | FetchAttribute::BinaryPeek(_)
+            | FetchAttribute::BinarySize(_) => Content::Bytes,
+            _ => Content::Summary,
+        })
+        .max()
+        .unwrap_or(Content::Summary)
+}
+
+/// Whether every BINARY item of `attrs` can decode its part of `msg` (RFC 3516 §4.3).
+pub fn binary_decodable(msg: &FetchedMessage, attrs: &[FetchAttribute]) -> bool {
+    attrs.iter().all(|a| match a {
+        FetchAttribute::Binary(BinarySection { part, .. })
+        | FetchAttribute::BinaryPeek(BinarySection { part, .. })
+        | FetchAttribute::BinarySize(part) => binary_content(msg, part).is_some(),
+        _ => true,
+    })
+}
+
+/// Whether fetching these attributes sets `\Seen` (RFC 9051 §6.4.5).
+pub fn sets_seen(attrs: &[FetchAttribute]) -> bool {
+    attrs.iter().any(|a| {
+        matches!(
+            a,
+            FetchAttribute::Rfc822
+                | FetchAttribute::Rfc822Text
+                | FetchAttribute::BodySection(_)
+                | FetchAttribute::Binary(_)
+        )
+    })
+}
+
+/// How one FETCH response line is put together.
+pub struct FetchLine<'a> {
+    pub seq: u32,
+    pub msg: &'a FetchedMessage,
+    pub attrs: &'a [FetchAttribute],
+    /// UID FETCH: UID is always included (RFC 9051 §6.4.9).
+    pub with_uid: bool,
+    /// `\Recent` in this session.
+    pub recent: bool,
+    /// FLAGS changed implicitly (`\Seen` set by this fetch): FLAGS is included.
+    pub with_flags: bool,
+}
+
+/// `* seq FETCH (…)` CRLF.
+pub fn fetch_line(out: &mut Vec<u8>, line: &FetchLine<'_>) {
+    let msg = line.msg;
+    out.extend_from_slice(format!("* {} FETCH (", line.seq).as_bytes());
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+    };
+    let has = |f: fn(&FetchAttribute) -> bool| line.attrs.iter().any(f);
+    if line.with_uid && !has(|a| matches!(a, FetchAttribute::Uid)) {
+        sep(out);
+        out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes());
+    }
+    if line.with_flags && !has(|a| matches!(a, FetchAttribute::Flags)) {
+        sep(out);
+        out.extend_from_slice(b"FLAGS ");
+        flag_list(out, &msg.meta.flags, line.recent);
+    }
+    for attr in line.attrs {
+        sep(out);
+        match attr {
+            FetchAttribute::Uid => {
+                out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes())
+            }
+            FetchAttribute::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                flag_list(out, &msg.meta.flags, line.recent);
+            }
+            FetchAttribute::InternalDate => {
+                out.extend_from_slice(b"INTERNALDATE \"");
+                out.extend_from_slice(
+                    crate::date::imap_date_time(msg.meta.internal_date).as_bytes(),
+                );
+                out.push(b'"');
+            }
+            FetchAttribute::Rfc822Size => {
+                out.extend_from_slice(format!("RFC822.SIZE {}", msg.meta.size).as_bytes())
+            }
+            FetchAttribute::ModSeq => {
+                out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes())
+            }
+            FetchAttribute::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                envelope(out, &msg.summary.envelope);
+            }
+            FetchAttribute::Body => {
+                out.extend_from_slice(b"BODY ");
+                body_structure(out, &msg.summary, Structure::Basic);
+            }
+            FetchAttribute::BodyStructure => {
+                out.extend_from_slice(b"BODYSTRUCTURE ");
+                body_structure(out, &msg.summary, Structure::Extended);
+            }
+            FetchAttribute::Rfc822 => {
+                out.extend_from_slice(b"RFC822 ");
+                literal(out, &section_bytes(msg, &Part::default(), None));
+            }
+            FetchAttribute::Rfc822Header => {
+                out.extend_from_slice(b"RFC822.HEADER ");
+                literal(
+                    out,
+                    &section_bytes(msg, &Part::default(), Some(&SectionText::Header)),
+                );
+            }
+            FetchAttribute::Rfc822Text => {
+                out.extend_from_slice(b"RFC822.TEXT ");
+                literal(
+                    out,
+                    &section_bytes(msg, &Part::default(), Some(&SectionText::Text)),
+                );
+            }
+            FetchAttribute::BodySection(s) | FetchAttribute::BodyPeek(s) => {
+                section_name(out, s);
+                out.push(b' ');
+                let data = section_bytes(msg, &s.part, s.text.as_ref());
+                literal(out, apply_partial(&data, s.partial));
+            }
+            FetchAttribute::Binary(BinarySection { part, partial })
+            | FetchAttribute::BinaryPeek(BinarySection { part, partial }) => {
+                out.extend_from_slice(b"BINARY[");
+                part_name(out, part);
+                out.push(b']');
+                if let Some(p) = partial {
+                    out.extend_from_slice(format!("<{}>", p.offset).as_bytes());
+                }
+                out.push(b' ');
+                match binary_content(msg, part) {
+                    Some(data) => {
+                        let data = apply_partial(&data, *partial);
+                        if data.contains(&0) {
+                            out.push(b'~');
+                        }
+                        literal(out, data);
+                    }
+                    None => out.extend_from_slice(b"NIL"),
+                }
+            }
+            FetchAttribute::BinarySize(part) => {
+                out.extend_from_slice(b"BINARY.SIZE[");
+                part_name(out, part);
+                out.push(b']');
+                let size = binary_content(msg, part).map_or(0, |d| d.len());
+                out.extend_from_slice(format!(" {size}").as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::mailbox::MessageMeta;
+    use crate::store::{ModSeq, Uid};
+
+    fn message(raw: &[u8]) -> FetchedMessage {
+        FetchedMessage {
+            meta: MessageMeta {
+                uid: Uid(7),
+                flags: Flags::default(),
+                modseq: ModSeq(3),
+                internal_date: 0,
+                size: raw.len() as u32,
+            },
+            summary: MimeSummary::parse(raw),
+            bytes: Some(raw.to_vec()),
+        }
+    }
+
+    const MULTI: &[u8] = b"Subject: m\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n";
+
+    fn part(n: &[u32]) -> Part {
+        Part(n.iter().map(|&x| NonZeroU32::new(x).unwrap()).collect())
+    }
+
+    #[test]
+    fn sections_of_a_multipart_message() {
+        let m = message(MULTI);
+        assert_eq!(section_bytes(&m, &part(&[1]), None), b"hello");
+        assert_eq!(
+            section_bytes(&m, &part(&[2]), Some(&SectionText::Mime)),
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        );
+        assert_eq!(
+            section_bytes(&m, &Part::default(), Some(&SectionText::Header)),
+            b"Subject: m\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        );
+        assert_eq!(
+            section_bytes(
+                &m,
+                &Part::default(),
+                Some(&SectionText::HeaderFields(vec!["subject".into()]))
+            ),
+            b"Subject: m\r\n\r\n"
+        );
+        assert_eq!(binary_content(&m, &part(&[2])).unwrap(), vec![0, 1, 2]);
+        assert_eq!(section_bytes(&m, &part(&[3]), None), b"");
+    }
+
+    #[test]
+    fn bodystructure_of_a_multipart_message() {
+        let m = message(MULTI);
+        let mut out = Vec::new();
+        body_structure(&mut out, &m.summary, Structure::Basic);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 5 0)(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")"
+        );
+    }
+
+    #[test]
+    fn strings_are_quoted_or_literal() {
+        let mut out = Vec::new();
+        string(&mut out, b"a \"b\" \\");
+        string(&mut out, "é".as_bytes());
+        assert_eq!(out, b"\"a \\\"b\\\" \\\\\"{2}\r\n\xc3\xa9");
+    }
+}

@@ -1,0 +1,607 @@
+//! The authenticated- and selected-state commands (RFC 9051 §6.3, §6.4): each becomes one or
+//! more typed [`MailboxRequest`]s, and the replies become responses. A command that needs
+//! the store parks its state in a [`Pending`] until the driver answers; FETCH and SEARCH ask
+//! for messages in batches, so memory stays bounded whatever the mailbox size.
+
+use std::collections::VecDeque;
+
+use super::super::command::{
+    self as cmd, AppendMessage, Command, FetchAttribute, Flag, ListReturn, Mailbox, MessageData,
+    Search, StatusItem, StoreReply, Tag,
+};
+use super::super::fetch;
+use super::super::mutf7;
+use super::super::response::{Code, Response, Status};
+use super::search::{self};
+use super::view::{Access, Dialect, Expunges};
+use super::{ImapSession, Wait};
+use crate::mailbox::{Content, MailboxError, MailboxReply, MailboxRequest, Transfer};
+use crate::store::{Flags, SystemFlags, Uid};
+
+/// Whether a command addresses messages by sequence number or by UID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Addressing {
+    Sequence,
+    Uid,
+}
+
+impl Addressing {
+    /// RFC 9051 §7.5.1: no EXPUNGE while FETCH, STORE or SEARCH without UID runs.
+    pub(super) fn expunges(self) -> Expunges {
+        match self {
+            Addressing::Sequence => Expunges::HoldBack,
+            Addressing::Uid => Expunges::Report,
+        }
+    }
+}
+
+/// A command waiting for the driver's answer.
+#[derive(Debug)]
+pub(super) enum Pending {
+    List {
+        tag: Tag,
+        job: ListJob,
+    },
+    /// A LIST RETURN (STATUS …) asking for one status after another (RFC 5819).
+    ListStatus {
+        tag: Tag,
+        items: Vec<StatusItem>,
+        names: VecDeque<String>,
+    },
+    Status {
+        tag: Tag,
+        name: String,
+        items: Vec<StatusItem>,
+    },
+    /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
+    Simple {
+        tag: Tag,
+        done: &'static str,
+    },
+    Select {
+        tag: Tag,
+        name: String,
+        access: Access,
+    },
+    /// UNSELECT, and CLOSE's last step.
+    Unselect {
+        tag: Tag,
+        done: &'static str,
+    },
+    /// CLOSE on a read-write mailbox: the silent expunge, then UNSELECT.
+    CloseExpunge {
+        tag: Tag,
+    },
+    Append(AppendJob),
+    /// A MULTIAPPEND failed part way: the messages it appended are being removed.
+    AppendUndo {
+        tag: Tag,
+        error: MailboxError,
+    },
+    Fetch(FetchJob),
+    Store {
+        tag: Tag,
+        addressing: Addressing,
+        reply: StoreReply,
+        uids: Vec<Uid>,
+        /// UNCHANGEDSINCE failures, as numbers of this command's kind (`[MODIFIED …]`).
+        modified: Vec<u32>,
+    },
+    Transfer {
+        tag: Tag,
+        transfer: Transfer,
+    },
+    Expunge {
+        tag: Tag,
+    },
+    Search(SearchJob),
+}
+
+#[derive(Debug)]
+pub(super) struct ListJob {
+    pub(super) lsub: bool,
+    pub(super) patterns: Vec<String>,
+    pub(super) subscribed_only: bool,
+    pub(super) recursive_match: bool,
+    pub(super) special_only: bool,
+    pub(super) returns: ListReturn,
+}
+
+#[derive(Debug)]
+pub(super) struct AppendJob {
+    pub(super) tag: Tag,
+    pub(super) mailbox: String,
+    pub(super) messages: VecDeque<AppendMessage>,
+    pub(super) uids: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(super) struct FetchJob {
+    pub(super) tag: Tag,
+    pub(super) addressing: Addressing,
+    pub(super) attrs: Vec<FetchAttribute>,
+    pub(super) content: Content,
+    pub(super) remaining: VecDeque<Uid>,
+    /// Messages whose `\Seen` this FETCH set: their FLAGS are included.
+    pub(super) seen_now: Vec<Uid>,
+    /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only messages with a greater modseq.
+    pub(super) changed_since: Option<u64>,
+    /// A BINARY item met a part it cannot decode (`NO [UNKNOWN-CTE]`).
+    pub(super) unknown_encoding: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct SearchJob {
+    pub(super) tag: Tag,
+    pub(super) addressing: Addressing,
+    pub(super) search: Search,
+    pub(super) content: Content,
+    pub(super) remaining: VecDeque<Uid>,
+    pub(super) matched: Vec<Uid>,
+}
+
+/// The store's name of a mailbox argument.
+pub(super) fn store_name(m: &Mailbox) -> String {
+    match m {
+        Mailbox::Inbox => "INBOX".to_string(),
+        // RFC 9051 §6.3.4: a trailing hierarchy delimiter is not part of the name.
+        Mailbox::Other(n) => n.as_str().trim_end_matches('/').to_string(),
+    }
+}
+
+pub(super) fn store_flags(flags: &[Flag]) -> Flags {
+    let mut system = SystemFlags::NONE;
+    let mut keywords = Vec::new();
+    for f in flags {
+        match f {
+            Flag::Seen => system = system.union(SystemFlags::SEEN),
+            Flag::Answered => system = system.union(SystemFlags::ANSWERED),
+            Flag::Flagged => system = system.union(SystemFlags::FLAGGED),
+            Flag::Deleted => system = system.union(SystemFlags::DELETED),
+            Flag::Draft => system = system.union(SystemFlags::DRAFT),
+            // \Recent is the server's (RFC 3501 §2.3.2); unknown system flags cannot be set.
+            Flag::Recent | Flag::Extension(_) => {}
+            Flag::Keyword(k) => keywords.push(k.as_str().to_string()),
+        }
+    }
+    Flags::new(system, keywords)
+}
+
+/// Unix seconds of an IMAP date-time.
+pub(super) fn unix_time(d: &cmd::DateTime) -> i64 {
+    let day = search::days(
+        i64::from(d.date.year()),
+        u32::from(d.date.month()),
+        u32::from(d.date.day()),
+    );
+    day * 86_400 + i64::from(d.hour) * 3600 + i64::from(d.minute) * 60 + i64::from(d.second)
+        - i64::from(d.offset_minutes) * 60
+}
+
+/// A sorted list of numbers as a sequence set (`1:3,7`).
+pub(super) fn number_set(numbers: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        let mut end = start;
+        while i + 1 < numbers.len() && numbers[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = numbers[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+impl ImapSession {
+    pub(super) fn request(&mut self, pending: Pending, request: MailboxRequest) {
+        self.wait = Wait::Mailbox(pending);
+        self.events
+            .push_back(crate::session::Event::Mailbox(request));
+    }
+
+    pub(super) fn rev1(&self) -> bool {
+        !self.imap4rev2_enabled
+    }
+
+    pub(super) fn dialect(&self) -> Dialect {
+        Dialect {
+            rev1: self.rev1(),
+            condstore: self.condstore,
+        }
+    }
+
+    /// Tell the client about queued changes if it may hear them now.
+    pub(super) fn flush_changes(&mut self, expunges: Expunges) {
+        let dialect = self.dialect();
+        if let Some(view) = self.selected.as_mut() {
+            view.flush(&mut self.out, expunges, dialect);
+        }
+    }
+
+    /// End a command: pending changes (where allowed), then the tagged reply.
+    pub(super) fn finish(
+        &mut self,
+        tag: Tag,
+        status: Status,
+        code: Option<Code>,
+        text: &'static str,
+        expunges: Expunges,
+    ) {
+        self.flush_changes(expunges);
+        self.send(Response::tagged(tag, status, code, text));
+    }
+
+    pub(super) fn ok(&mut self, tag: Tag, text: &'static str) {
+        self.finish(tag, Status::Ok, None, text, Expunges::Report);
+    }
+
+    pub(super) fn failed(&mut self, tag: Tag, e: MailboxError, expunges: Expunges) {
+        let (code, text) = match e {
+            MailboxError::NoSuchMailbox => (Code::NonExistent, "No such mailbox"),
+            MailboxError::MailboxExists => (Code::AlreadyExists, "Mailbox already exists"),
+            MailboxError::InvalidName => (Code::Cannot, "Invalid mailbox name"),
+            MailboxError::InboxIsPermanent => (Code::Cannot, "INBOX cannot be changed that way"),
+            MailboxError::TooLarge => (Code::TooBig, "Message too large"),
+            MailboxError::Unavailable(_) => (
+                Code::Unavailable,
+                "Temporary server failure, try again later",
+            ),
+        };
+        self.finish(tag, Status::No, Some(code), text, expunges);
+    }
+
+    /// A mailbox name as this client reads it: UTF-8 after ENABLE IMAP4rev2, else modified
+    /// UTF-7 (RFC 3501 §5.1.3).
+    pub(super) fn put_name(&mut self, name: &str) {
+        if self.imap4rev2_enabled || self.utf8_accept {
+            fetch::utf8_string(&mut self.out, name);
+        } else {
+            fetch::string(&mut self.out, mutf7::encode(name).as_bytes());
+        }
+    }
+
+    /// Run an authenticated- or selected-state command (the state was checked).
+    pub(super) fn execute_mailbox(&mut self, tag: Tag, command: Command) {
+        match command {
+            Command::Noop | Command::Check => {
+                let text = if matches!(command, Command::Noop) {
+                    "NOOP completed"
+                } else {
+                    "CHECK completed"
+                };
+                self.ok(tag, text);
+            }
+            Command::Namespace => {
+                self.out
+                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                self.ok(tag, "NAMESPACE completed");
+            }
+            Command::Create(c) => {
+                if !c.special_use.is_empty() {
+                    // CREATE-SPECIAL-USE is not offered (RFC 6154 §3).
+                    self.finish(
+                        tag,
+                        Status::No,
+                        Some(Code::Cannot),
+                        "Special-use attributes cannot be set",
+                        Expunges::Report,
+                    );
+                    return;
+                }
+                let mailbox = store_name(&c.mailbox);
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        done: "CREATE completed",
+                    },
+                    MailboxRequest::Create { mailbox },
+                );
+            }
+            Command::Delete(m) => self.request(
+                Pending::Simple {
+                    tag,
+                    done: "DELETE completed",
+                },
+                MailboxRequest::Delete {
+                    mailbox: store_name(&m),
+                },
+            ),
+            Command::Rename { from, to } => self.request(
+                Pending::Simple {
+                    tag,
+                    done: "RENAME completed",
+                },
+                MailboxRequest::Rename {
+                    from: store_name(&from),
+                    to: store_name(&to),
+                },
+            ),
+            Command::Subscribe(m) => self.request(
+                Pending::Simple {
+                    tag,
+                    done: "SUBSCRIBE completed",
+                },
+                MailboxRequest::Subscribe {
+                    mailbox: store_name(&m),
+                },
+            ),
+            Command::Unsubscribe(m) => self.request(
+                Pending::Simple {
+                    tag,
+                    done: "UNSUBSCRIBE completed",
+                },
+                MailboxRequest::Unsubscribe {
+                    mailbox: store_name(&m),
+                },
+            ),
+            Command::List(list) => self.list(tag, list),
+            Command::Lsub(lsub) => {
+                let job = ListJob {
+                    lsub: true,
+                    patterns: vec![format!("{}{}", lsub.reference, lsub.pattern)],
+                    subscribed_only: true,
+                    recursive_match: false,
+                    special_only: false,
+                    returns: ListReturn::default(),
+                };
+                self.request(Pending::List { tag, job }, MailboxRequest::List);
+            }
+            Command::Status(s) => {
+                let name = store_name(&s.mailbox);
+                self.request(
+                    Pending::Status {
+                        tag,
+                        name: name.clone(),
+                        items: s.items,
+                    },
+                    MailboxRequest::Status { mailbox: name },
+                );
+            }
+            Command::Select(s) | Command::Examine(s) if s.qresync.is_some() => {
+                let _ = s;
+                self.send(Response::tagged(
+                    tag,
+                    Status::Bad,
+                    None,
+                    "QRESYNC is not supported",
+                ));
+            }
+            Command::Select(s) => {
+                self.condstore |= s.condstore;
+                self.select(tag, &s.mailbox, Access::ReadWrite)
+            }
+            Command::Examine(s) => {
+                self.condstore |= s.condstore;
+                self.select(tag, &s.mailbox, Access::ReadOnly)
+            }
+            Command::Append(a) => {
+                let max = self.config.limits.max_message_size;
+                let too_big = a.messages.iter().any(|m| match &m.data {
+                    MessageData::Text(d) | MessageData::Binary(d) | MessageData::Utf8(d) => {
+                        d.len() > max
+                    }
+                });
+                if too_big {
+                    self.finish(
+                        tag,
+                        Status::No,
+                        Some(Code::TooBig),
+                        "Message too large",
+                        Expunges::Report,
+                    );
+                    return;
+                }
+                let job = AppendJob {
+                    tag,
+                    mailbox: store_name(&a.mailbox),
+                    messages: a.messages.into(),
+                    uids: Vec::new(),
+                };
+                self.next_append(job, None);
+            }
+            Command::Idle => {
+                self.send(Response::Continue("idling"));
+                self.flush_changes(Expunges::Report);
+                self.wait = Wait::Idle(tag);
+            }
+            Command::Unselect | Command::Close => {
+                let Some(view) = self.selected.take() else {
+                    return;
+                };
+                let closing = matches!(command, Command::Close);
+                if closing && !view.read_only() {
+                    // RFC 9051 §6.4.1: expunge silently, then close.
+                    self.request(
+                        Pending::CloseExpunge { tag },
+                        MailboxRequest::Expunge {
+                            mailbox: view.name,
+                            uids: None,
+                        },
+                    );
+                } else {
+                    let done = if closing {
+                        "CLOSE completed"
+                    } else {
+                        "UNSELECT completed"
+                    };
+                    self.request(Pending::Unselect { tag, done }, MailboxRequest::Unselect);
+                }
+            }
+            Command::Expunge => self.expunge(tag, None),
+            Command::UidExpunge(set) => self.expunge(tag, Some(set)),
+            Command::Fetch(f) => self.fetch(tag, Addressing::Sequence, f.set, f.items, f.modifiers),
+            Command::UidFetch(f) => self.fetch(tag, Addressing::Uid, f.set, f.items, f.modifiers),
+            Command::Store(s) => self.store(tag, Addressing::Sequence, s),
+            Command::UidStore(s) => self.store(tag, Addressing::Uid, s),
+            Command::Copy(t) => self.transfer(tag, Addressing::Sequence, t, Transfer::Copy),
+            Command::UidCopy(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Copy),
+            Command::Move(t) => self.transfer(tag, Addressing::Sequence, t, Transfer::Move),
+            Command::UidMove(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Move),
+            Command::Search(s) => self.search(tag, Addressing::Sequence, s),
+            Command::UidSearch(s) => self.search(tag, Addressing::Uid, s),
+            _ => self.send(Response::tagged(
+                tag,
+                Status::Bad,
+                None,
+                "Command not supported",
+            )),
+        }
+    }
+
+    /// The driver answered the outstanding request of `pending`.
+    pub(super) fn resume(&mut self, pending: Pending, reply: MailboxReply) {
+        match (pending, reply) {
+            (Pending::Simple { tag, done }, MailboxReply::Done) => self.ok(tag, done),
+            (
+                Pending::List { tag, job },
+                MailboxReply::Listed {
+                    mailboxes,
+                    subscriptions,
+                },
+            ) => self.listed(tag, job, &mailboxes, &subscriptions),
+            (Pending::ListStatus { tag, items, names }, reply) => {
+                if let MailboxReply::Status(s) = reply {
+                    if let Some(name) = names.front().cloned() {
+                        self.status_line(&name, &items, &s);
+                    }
+                }
+                self.next_list_status(tag, items, names);
+            }
+            (Pending::Status { tag, name, items }, MailboxReply::Status(s)) => {
+                self.status_line(&name, &items, &s);
+                self.ok(tag, "STATUS completed");
+            }
+            (Pending::Select { tag, name, access }, MailboxReply::Selected(snapshot)) => {
+                self.selected_reply(tag, name, access, snapshot)
+            }
+            (Pending::Unselect { tag, done }, _) => self.ok(tag, done),
+            (Pending::CloseExpunge { tag }, _) => self.request(
+                Pending::Unselect {
+                    tag,
+                    done: "CLOSE completed",
+                },
+                MailboxRequest::Unselect,
+            ),
+            (Pending::Append(mut job), MailboxReply::Appended { uid_validity, uid }) => {
+                job.uids.push(uid.0);
+                self.next_append(job, Some(uid_validity.0));
+            }
+            // RFC 3502 §6.3.11: MULTIAPPEND is all or nothing; what was appended goes again.
+            (Pending::Append(job), MailboxReply::Failed(error)) if !job.uids.is_empty() => {
+                let uids = job.uids.iter().map(|&u| Uid(u)).collect();
+                let request = MailboxRequest::Discard {
+                    mailbox: job.mailbox,
+                    uids,
+                };
+                self.request(
+                    Pending::AppendUndo {
+                        tag: job.tag,
+                        error,
+                    },
+                    request,
+                );
+            }
+            (Pending::AppendUndo { tag, error }, _) => {
+                self.append_failed(tag, error);
+            }
+            (Pending::Append(job), MailboxReply::Failed(error)) => {
+                self.append_failed(job.tag, error);
+            }
+            (Pending::Fetch(job), MailboxReply::Flags(changed)) => {
+                if let Some(view) = self.selected.as_mut() {
+                    for (uid, flags, modseq) in changed {
+                        view.set_flags(uid, flags, modseq);
+                    }
+                }
+                self.next_fetch(job);
+            }
+            (Pending::Fetch(mut job), MailboxReply::Fetched(messages)) => {
+                self.fetched(&mut job, &messages);
+                self.next_fetch(job);
+            }
+            (
+                Pending::Store {
+                    tag,
+                    addressing,
+                    reply,
+                    uids,
+                    modified,
+                },
+                MailboxReply::Flags(changed),
+            ) => {
+                self.stored(addressing, reply, &uids, changed);
+                let code = (!modified.is_empty()).then(|| Code::Modified(number_set(&modified)));
+                let expunges = addressing.expunges();
+                self.finish(tag, Status::Ok, code, "STORE completed", expunges);
+            }
+            (
+                Pending::Transfer { tag, transfer },
+                MailboxReply::Transferred {
+                    uid_validity,
+                    pairs,
+                },
+            ) => self.transferred(tag, transfer, uid_validity.0, pairs),
+            (Pending::Transfer { tag, .. }, MailboxReply::Failed(MailboxError::NoSuchMailbox)) => {
+                self.finish(
+                    tag,
+                    Status::No,
+                    Some(Code::TryCreate),
+                    "No such mailbox",
+                    Expunges::Report,
+                )
+            }
+            (Pending::Expunge { tag }, MailboxReply::Expunged(uids)) => {
+                self.report_expunged(&uids);
+                self.ok(tag, "EXPUNGE completed");
+            }
+            (Pending::Search(mut job), MailboxReply::Fetched(messages)) => {
+                self.searched(&mut job, &messages);
+                self.next_search(job);
+            }
+            (pending, MailboxReply::Failed(e)) => {
+                let (tag, expunges) = pending.tag_and_expunges();
+                self.failed(tag, e, expunges);
+            }
+            (pending, other) => {
+                // A reply that does not fit the request is a bug in the driver; the client
+                // gets a temporary failure and the session goes on.
+                tracing::error!(?other, "mismatched mailbox reply");
+                let (tag, expunges) = pending.tag_and_expunges();
+                self.failed(tag, MailboxError::Unavailable(String::new()), expunges);
+            }
+        }
+    }
+}
+
+impl Pending {
+    fn tag_and_expunges(self) -> (Tag, Expunges) {
+        match self {
+            Pending::List { tag, .. }
+            | Pending::ListStatus { tag, .. }
+            | Pending::Status { tag, .. }
+            | Pending::Simple { tag, .. }
+            | Pending::Select { tag, .. }
+            | Pending::Unselect { tag, .. }
+            | Pending::CloseExpunge { tag }
+            | Pending::Transfer { tag, .. }
+            | Pending::Expunge { tag } => (tag, Expunges::Report),
+            Pending::Append(job) => (job.tag, Expunges::Report),
+            Pending::AppendUndo { tag, .. } => (tag, Expunges::Report),
+            Pending::Fetch(job) => (job.tag, job.addressing.expunges()),
+            Pending::Store {
+                tag, addressing, ..
+            } => (tag, addressing.expunges()),
+            Pending::Search(job) => (job.tag, job.addressing.expunges()),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Whatever a logged-in client sends, and whatever order of replies and changes the driver
+//! produces, the session does not panic, asks for one thing at a time, and ends every
+//! command with a reply.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+
+use super::ImapSession;
+use crate::mailbox::{
+    Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
+};
+use crate::session::{AuthOutcome, Event, Limits, Session, SessionConfig, TlsMode};
+use crate::store::{
+    Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid, UidValidity,
+};
+
+const MESSAGE: &[u8] =
+    b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n";
+
+fn meta(uid: u32) -> MessageMeta {
+    MessageMeta {
+        uid: Uid(uid),
+        flags: Flags::system(SystemFlags(uid as u8 % 32)),
+        modseq: ModSeq(u64::from(uid)),
+        internal_date: i64::from(uid) * 86_400,
+        size: MESSAGE.len() as u32,
+    }
+}
+
+/// A plausible answer to `request`; `fail` turns it into an error.
+fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
+    if fail {
+        return MailboxReply::Failed(MailboxError::NoSuchMailbox);
+    }
+    match request {
+        MailboxRequest::List => MailboxReply::Listed {
+            mailboxes: ["INBOX", "a", "a/b", "c/d/e"]
+                .iter()
+                .zip(1..)
+                .map(|(n, id)| MailboxInfo {
+                    id: crate::store::MailboxId(id),
+                    name: (*n).to_string(),
+                    special: None,
+                    subscribed: id % 2 == 0,
+                })
+                .collect(),
+            subscriptions: vec!["a".into(), "c/d/e".into(), "gone/x".into()],
+        },
+        MailboxRequest::Status { .. } => MailboxReply::Status(MailboxStatus {
+            uid_validity: UidValidity(1),
+            uid_next: Uid(9),
+            highest_modseq: ModSeq(9),
+            messages: 5,
+            unseen: 1,
+            deleted: 1,
+            size: 100,
+        }),
+        MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
+            uid_validity: UidValidity(1),
+            uid_next: Uid(9),
+            highest_modseq: ModSeq(9),
+            messages: [1, 2, 4, 5, 8].into_iter().map(meta).collect(),
+        }),
+        MailboxRequest::Fetch { uids, content, .. } => MailboxReply::Fetched(
+            uids.into_iter()
+                .map(|u| FetchedMessage {
+                    meta: meta(u.0),
+                    summary: MimeSummary::parse(MESSAGE),
+                    bytes: (content != Content::Summary).then(|| MESSAGE.to_vec()),
+                })
+                .collect(),
+        ),
+        MailboxRequest::Store { uids, .. } => MailboxReply::Flags(
+            uids.into_iter()
+                .map(|u| (u, Flags::system(SystemFlags::SEEN), ModSeq(20)))
+                .collect(),
+        ),
+        MailboxRequest::Transfer { uids, .. } => MailboxReply::Transferred {
+            uid_validity: UidValidity(2),
+            pairs: uids.into_iter().map(|u| (u, Uid(u.0 + 100))).collect(),
+        },
+        MailboxRequest::Expunge { uids, .. } => {
+            MailboxReply::Expunged(uids.unwrap_or_else(|| vec![Uid(2), Uid(5)]))
+        }
+        MailboxRequest::Append { .. } => MailboxReply::Appended {
+            uid_validity: UidValidity(1),
+            uid: Uid(10),
+        },
+        _ => MailboxReply::Done,
+    }
+}
+
+fn commands() -> Vec<Vec<u8>> {
+    [
+        "a SELECT INBOX",
+        "a EXAMINE a",
+        "a SELECT INBOX (CONDSTORE)",
+        "a FETCH 1:* ALL",
+        "a FETCH 1:3 (BODY[] BODY.PEEK[1.MIME] BINARY[1] BODYSTRUCTURE ENVELOPE)",
+        "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3)",
+        "a FETCH 9 FLAGS",
+        "a FETCH * BODY[HEADER]",
+        "a STORE 1:2 +FLAGS (\\Deleted)",
+        "a UID STORE 1:* (UNCHANGEDSINCE 4) FLAGS ()",
+        "a SEARCH OR SUBJECT x BODY y",
+        "a UID SEARCH RETURN (MIN MAX) UNSEEN",
+        "a SEARCH SENTSINCE 1-Jan-2000 LARGER 3",
+        "a COPY 1 a",
+        "a UID MOVE 2:4 a",
+        "a EXPUNGE",
+        "a UID EXPUNGE 1:5",
+        "a CLOSE",
+        "a UNSELECT",
+        "a CHECK",
+        "a NOOP",
+        "a IDLE",
+        "DONE",
+        "a LIST \"\" *",
+        "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %",
+        "a LIST \"\" (% a/*) RETURN (STATUS (MESSAGES))",
+        "a LSUB \"\" *",
+        "a STATUS INBOX (MESSAGES SIZE)",
+        "a CREATE x/",
+        "a DELETE x",
+        "a RENAME a b",
+        "a APPEND INBOX (\\Seen) {5+}\r\nhello",
+        "a ENABLE IMAP4rev2",
+        "a NAMESPACE",
+    ]
+    .iter()
+    .map(|c| format!("{c}\r\n").into_bytes())
+    .collect()
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Input(Vec<u8>),
+    Change(u8, u32),
+    /// Answer the next request with an error.
+    FailNext,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => proptest::sample::select(commands()).prop_map(Step::Input),
+        1 => proptest::collection::vec(any::<u8>(), 0..20).prop_map(Step::Input),
+        2 => (0u8..3, 1u32..12).prop_map(|(k, u)| Step::Change(k, u)),
+        1 => Just(Step::FailNext),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn any_commands_replies_and_changes(steps in proptest::collection::vec(step(), 0..40)) {
+        let config = SessionConfig {
+            hostname: "h".into(),
+            tls_mode: TlsMode::Implicit,
+            limits: Limits::default(),
+            local_domains: vec!["example.com".to_string()],
+        };
+        let mut s = ImapSession::new(config, true);
+        s.handle_input(b"l LOGIN u p\r\n");
+        prop_assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
+        s.handle_auth(AuthOutcome::Success { account: "u".into() });
+        let mut out = Vec::new();
+        let mut fail = false;
+        for step in steps {
+            match step {
+                Step::Input(bytes) => s.handle_input(&bytes),
+                Step::Change(kind, uid) => s.handle_mailbox_change(match kind {
+                    0 => Change::Exists { uid: Uid(uid) },
+                    1 => Change::Expunged { uid: Uid(uid) },
+                    _ => Change::Flags {
+                        uid: Uid(uid),
+                        flags: Flags::system(SystemFlags::FLAGGED),
+                        modseq: ModSeq(u64::from(uid) + 30),
+                    },
+                }),
+                Step::FailNext => fail = true,
+            }
+            // The driver answers one request at a time until the session waits for input.
+            while let Some(event) = s.poll_event() {
+                prop_assert!(s.poll_event().is_none(), "two events at once");
+                match event {
+                    Event::Mailbox(request) => {
+                        s.handle_mailbox(answer(request, std::mem::take(&mut fail)));
+                    }
+                    Event::Close => {}
+                    other => prop_assert!(false, "unexpected event {other:?}"),
+                }
+            }
+            s.poll_output(&mut out);
+        }
+        prop_assert!(out.is_empty() || out.ends_with(b"\r\n"));
+    }
+}

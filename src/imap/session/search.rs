@@ -1,0 +1,240 @@
+//! SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Flag, size, date, UID,
+//! sequence and modseq keys are answered from the view alone; keys on header fields and
+//! text need the message, which the session fetches in batches first ([`Need`]).
+//! Text matching is a case-insensitive substring match on UTF-8 (decoded headers and text
+//! bodies, as mail-parser reads them: SEARCH is the one place a stored message is parsed).
+
+use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
+use super::super::fetch::header_value;
+use super::view::ViewMessage;
+use crate::mailbox::FetchedMessage;
+use crate::store::{SystemFlags, Uid};
+
+/// What evaluating a search needs beyond the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Need {
+    View,
+    /// The MIME summary (envelope dates).
+    Summary,
+    /// The header block (header-field keys).
+    Header,
+    Bytes,
+}
+
+pub fn need(keys: &[SearchKey]) -> Need {
+    keys.iter().map(need_one).max().unwrap_or(Need::View)
+}
+
+fn need_one(key: &SearchKey) -> Need {
+    match key {
+        SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => Need::Summary,
+        SearchKey::Bcc(_)
+        | SearchKey::Cc(_)
+        | SearchKey::From(_)
+        | SearchKey::Subject(_)
+        | SearchKey::To(_)
+        | SearchKey::Header(..) => Need::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Need::Bytes,
+        SearchKey::Not(k) => need_one(k),
+        SearchKey::Or(a, b) => need_one(a).max(need_one(b)),
+        SearchKey::And(keys) => need(keys),
+        _ => Need::View,
+    }
+}
+
+/// Whether a MODSEQ key appears anywhere in `keys`.
+pub fn mentions_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => mentions_modseq(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => mentions_modseq(&[(**a).clone(), (**b).clone()]),
+        SearchKey::And(keys) => mentions_modseq(keys),
+        _ => false,
+    })
+}
+
+/// One message under evaluation.
+pub struct Candidate<'a> {
+    pub seq: u32,
+    pub count: u32,
+    pub message: &'a ViewMessage,
+    pub largest_uid: u32,
+    pub fetched: Option<&'a FetchedMessage>,
+    /// The message parsed once for its text keys.
+    pub parsed: Option<&'a mail_parser::Message<'a>>,
+    /// `$`, the saved search result (RFC 5182), sorted.
+    pub saved: &'a [Uid],
+}
+
+fn names_saved<T>(set: &SequenceSet<T>) -> bool {
+    set.items().iter().any(|i| matches!(i, SeqItem::Saved))
+}
+
+/// Days since the Unix epoch of a civil date (Howard Hinnant's days_from_civil).
+pub fn days(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn date_days(d: Date) -> i64 {
+    days(
+        i64::from(d.year()),
+        u32::from(d.month()),
+        u32::from(d.day()),
+    )
+}
+
+fn contains(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn sent_days(c: &Candidate<'_>) -> Option<i64> {
+    let raw = c.fetched?.summary.envelope.date.as_deref()?;
+    let d = mail_parser::DateTime::parse_rfc822(raw)?;
+    // RFC 9051 §6.4.4: the date of the Date header, disregarding time and time zone.
+    Some(days(
+        i64::from(d.year),
+        u32::from(d.month),
+        u32::from(d.day),
+    ))
+}
+
+fn address_text(a: Option<&mail_parser::Address<'_>>) -> String {
+    let mut s = String::new();
+    if let Some(a) = a {
+        for addr in a.iter() {
+            if let Some(n) = addr.name() {
+                s.push_str(n);
+                s.push(' ');
+            }
+            if let Some(e) = addr.address() {
+                s.push_str(e);
+                s.push(' ');
+            }
+        }
+    }
+    s
+}
+
+fn header_block<'a>(c: &Candidate<'a>) -> &'a [u8] {
+    let Some(f) = c.fetched else { return &[] };
+    let Some(bytes) = f.bytes.as_deref() else {
+        return &[];
+    };
+    let end = f
+        .summary
+        .parts
+        .first()
+        .map_or(bytes.len(), |p| (p.body_offset as usize).min(bytes.len()));
+    &bytes[..end]
+}
+
+fn body_matches(c: &Candidate<'_>, needle: &str) -> bool {
+    if let Some(m) = c.parsed {
+        if (0..m.text_body_count()).any(|i| m.body_text(i).is_some_and(|t| contains(&t, needle))) {
+            return true;
+        }
+    }
+    let Some(f) = c.fetched else { return false };
+    let Some(bytes) = f.bytes.as_deref() else {
+        return false;
+    };
+    let start = header_block(c).len();
+    contains(&String::from_utf8_lossy(&bytes[start..]), needle)
+}
+
+/// Whether a message matches every key of `keys`.
+pub fn matches_all(keys: &[SearchKey], c: &Candidate<'_>) -> bool {
+    keys.iter().all(|k| matches(k, c))
+}
+
+fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
+    let meta = &c.message.meta;
+    let has = |f: SystemFlags| meta.flags.system.contains(f);
+    let internal = meta.internal_date.div_euclid(86_400);
+    match key {
+        SearchKey::All => true,
+        SearchKey::Answered => has(SystemFlags::ANSWERED),
+        SearchKey::Deleted => has(SystemFlags::DELETED),
+        SearchKey::Draft => has(SystemFlags::DRAFT),
+        SearchKey::Flagged => has(SystemFlags::FLAGGED),
+        SearchKey::Seen => has(SystemFlags::SEEN),
+        SearchKey::Unanswered => !has(SystemFlags::ANSWERED),
+        SearchKey::Undeleted => !has(SystemFlags::DELETED),
+        SearchKey::Undraft => !has(SystemFlags::DRAFT),
+        SearchKey::Unflagged => !has(SystemFlags::FLAGGED),
+        SearchKey::Unseen => !has(SystemFlags::SEEN),
+        SearchKey::New => c.message.recent && !has(SystemFlags::SEEN),
+        SearchKey::Old => !c.message.recent,
+        SearchKey::Recent => c.message.recent,
+        SearchKey::Keyword(k) => meta
+            .flags
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(k.as_str())),
+        SearchKey::Unkeyword(k) => !meta
+            .flags
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(k.as_str())),
+        SearchKey::Before(d) => internal < date_days(*d),
+        SearchKey::On(d) => internal == date_days(*d),
+        SearchKey::Since(d) => internal >= date_days(*d),
+        SearchKey::SentBefore(d) => sent_days(c).is_some_and(|s| s < date_days(*d)),
+        SearchKey::SentOn(d) => sent_days(c) == Some(date_days(*d)),
+        SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
+        SearchKey::Larger(n) => u64::from(meta.size) > *n,
+        SearchKey::Smaller(n) => u64::from(meta.size) < *n,
+        SearchKey::Sequence(set) => {
+            set.contains(c.seq, c.count)
+                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
+        }
+        SearchKey::Uid(set) => {
+            set.contains(meta.uid.0, c.largest_uid)
+                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
+        }
+        SearchKey::ModSeq { mod_seq, .. } => meta.modseq.0 >= mod_seq.get(),
+        SearchKey::Not(k) => !matches(k, c),
+        SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
+        SearchKey::And(keys) => matches_all(keys, c),
+        SearchKey::Subject(s) => {
+            c.parsed
+                .and_then(|m| m.subject())
+                .is_some_and(|subj| contains(subj, s))
+                || header_value(header_block(c), "Subject").is_some_and(|v| contains(&v, s))
+        }
+        SearchKey::From(s) | SearchKey::To(s) | SearchKey::Cc(s) | SearchKey::Bcc(s) => {
+            let (name, decoded) = match (key, c.parsed) {
+                (SearchKey::From(_), m) => ("From", m.map(|m| address_text(m.from()))),
+                (SearchKey::To(_), m) => ("To", m.map(|m| address_text(m.to()))),
+                (SearchKey::Cc(_), m) => ("Cc", m.map(|m| address_text(m.cc()))),
+                (_, m) => ("Bcc", m.map(|m| address_text(m.bcc()))),
+            };
+            decoded.is_some_and(|d| contains(&d, s))
+                || header_value(header_block(c), name).is_some_and(|v| contains(&v, s))
+        }
+        SearchKey::Header(name, value) => {
+            header_value(header_block(c), name).is_some_and(|v| contains(&v, value))
+        }
+        SearchKey::Body(s) => body_matches(c, s),
+        SearchKey::Text(s) => {
+            contains(&String::from_utf8_lossy(header_block(c)), s) || body_matches(c, s)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days(1970, 1, 1), 0);
+        assert_eq!(days(2024, 3, 1), 19783);
+    }
+}
