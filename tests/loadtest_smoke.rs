@@ -1,8 +1,5 @@
 //! Smoke test of the load generator (`loadtest/`) against a ringpost started here: every
-//! scenario ringpost supports today runs for about a second and must report work done and no
-//! failure. Scenarios whose server side has not landed yet are listed below, each as an
-//! ignored test that runs it strictly: `cargo test --test loadtest_smoke -- --ignored` shows
-//! which have become ready to move up.
+//! scenario runs for about a second and must report work done and no failure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -96,7 +93,6 @@ fn supported_scenarios_run_clean_against_ringpost() {
 // SMTP MAIL..DATA and POP3 STAT/RETR are being built): each runs strictly when asked for.
 
 #[test]
-#[ignore = "ringpost: IMAP APPEND not implemented yet (BAD Command not supported)"]
 fn imap_append() {
     let server = Server::start(Options::default());
     assert_clean(&run(
@@ -109,7 +105,6 @@ fn imap_append() {
 }
 
 #[test]
-#[ignore = "ringpost: SELECT/FETCH not implemented yet; seeding needs APPEND"]
 fn imap_fetch() {
     let server = Server::start(Options::default());
     assert_clean(&run(
@@ -129,7 +124,6 @@ fn imap_fetch() {
 }
 
 #[test]
-#[ignore = "ringpost: SELECT/FETCH/STORE/SEARCH/EXPUNGE/APPEND not implemented yet"]
 fn imap_mixed() {
     let server = Server::start(Options::default());
     assert_clean(&run(
@@ -149,7 +143,6 @@ fn imap_mixed() {
 }
 
 #[test]
-#[ignore = "ringpost: SELECT and IDLE not implemented yet"]
 fn imap_idle_selected() {
     let server = Server::start(Options::default());
     assert_clean(&run(
