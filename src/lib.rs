@@ -5,7 +5,9 @@
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver.
-//! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions: bytes in, bytes and events out.
+//! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions: bytes in, bytes and events out
+//!   (mailbox work leaves IMAP as typed [`mailbox`] requests, POP3 as maildrop events, SMTP
+//!   as a finished [`session::Delivery`]).
 //!   They never touch sockets, files, the clock or the executor.
 //! - [`config`]: the TOML configuration, validated with errors that name the key.
 //! - [`accounts`]: the account database (argon2id hashes, atomic writes) and verification.
