@@ -136,6 +136,7 @@ impl Default for RawLimits {
 struct RawTimeouts {
     tls_handshake_secs: u64,
     imap_idle_secs: u64,
+    imap_keepalive_secs: u64,
     pop3_idle_secs: u64,
     smtp_idle_secs: u64,
     shutdown_grace_secs: u64,
@@ -146,6 +147,7 @@ impl Default for RawTimeouts {
         RawTimeouts {
             tls_handshake_secs: 30,
             imap_idle_secs: 30 * 60,
+            imap_keepalive_secs: 2 * 60,
             pop3_idle_secs: 10 * 60,
             smtp_idle_secs: 5 * 60,
             shutdown_grace_secs: 10,
@@ -213,6 +215,8 @@ pub struct Listener {
 pub struct Timeouts {
     pub tls_handshake: Duration,
     pub imap_idle: Duration,
+    /// How often an IMAP session in IDLE hears `* OK Still here`.
+    pub imap_keepalive: Duration,
     pub pop3_idle: Duration,
     pub smtp_idle: Duration,
     pub shutdown_grace: Duration,
@@ -348,6 +352,7 @@ impl Config {
         let t = &raw.timeouts;
         for (key, value) in [
             ("timeouts.tls_handshake_secs", t.tls_handshake_secs),
+            ("timeouts.imap_keepalive_secs", t.imap_keepalive_secs),
             ("timeouts.pop3_idle_secs", t.pop3_idle_secs),
             ("timeouts.smtp_idle_secs", t.smtp_idle_secs),
         ] {
@@ -423,6 +428,7 @@ impl Config {
             timeouts: Timeouts {
                 tls_handshake: Duration::from_secs(t.tls_handshake_secs),
                 imap_idle: Duration::from_secs(t.imap_idle_secs),
+                imap_keepalive: Duration::from_secs(t.imap_keepalive_secs),
                 pop3_idle: Duration::from_secs(t.pop3_idle_secs),
                 smtp_idle: Duration::from_secs(t.smtp_idle_secs),
                 shutdown_grace: Duration::from_secs(t.shutdown_grace_secs),

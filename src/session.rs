@@ -276,6 +276,10 @@ pub trait Session {
     fn handle_idle_timeout(&mut self);
     /// The server is shutting down: queue the protocol's farewell and ask to close.
     fn handle_shutdown(&mut self);
+    /// The peer has been silent for the keep-alive interval (IMAP: `timeouts.imap_keepalive_secs`).
+    /// A session in a long wait the client started (IMAP IDLE) says something so NAT boxes and
+    /// the client know the connection lives; others ignore it (the default).
+    fn handle_keepalive(&mut self) {}
     /// Move all pending output bytes to the end of `out`.
     fn poll_output(&mut self, out: &mut Vec<u8>);
     /// The next event for the driver, if any.

@@ -99,3 +99,14 @@ fn mbsync_syncs_both_ways_and_then_transfers_nothing() {
     let out = server.python("imap_mbsync.py", &[]);
     assert!(out.contains("imap mbsync passed"), "{out}");
 }
+
+#[test]
+fn a_silent_idle_client_hears_keepalives() {
+    let opts = support::Options {
+        extra: "[timeouts]\nimap_keepalive_secs = 1\n".into(),
+        ..support::Options::default()
+    };
+    let server = support::Server::start(opts);
+    let out = server.python("imap_keepalive.py", &[]);
+    assert!(out.contains("keepalive passed"), "{out}");
+}

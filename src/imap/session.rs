@@ -626,6 +626,14 @@ impl Session for ImapSession {
         }
     }
 
+    fn handle_keepalive(&mut self) {
+        // RFC 9051 §6.3.13 permits untagged responses during IDLE; a periodic one keeps NAT
+        // state alive and tells the client the server is still there (as Dovecot does).
+        if matches!(self.wait, Wait::Idle(_)) {
+            self.out.extend_from_slice(b"* OK Still here\r\n");
+        }
+    }
+
     fn handle_idle_timeout(&mut self) {
         if self.state != State::Logout {
             self.bye_and_close("Autologout; idle for too long");

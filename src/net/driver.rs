@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use glommio::net::TcpStream;
@@ -124,6 +124,7 @@ enum Wake {
     Input(io::Result<usize>),
     Change(MailboxChange),
     Idle,
+    KeepAlive,
     Shutdown,
 }
 
@@ -246,6 +247,11 @@ async fn run(mut conn: Connection, state: Rc<ShardState>) {
 async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
     let server = &state.server;
     let idle = server.config.timeouts.idle(conn.listener.protocol);
+    let keepalive = match conn.listener.protocol {
+        Protocol::Imap => server.config.timeouts.imap_keepalive,
+        _ => idle,
+    };
+    let mut last_input = Instant::now();
     let mut out = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_BUF];
     loop {
@@ -363,9 +369,16 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
         }
         let shutdown_sent = conn.shutdown_sent;
         let read = conn.transport.read(&mut buf);
+        // The autologout deadline runs from the last input, across keep-alives.
+        let idle_left = idle.saturating_sub(last_input.elapsed());
         let idle_timer = async {
-            sleep(idle).await;
-            Wake::Idle
+            if keepalive < idle_left {
+                sleep(keepalive).await;
+                Wake::KeepAlive
+            } else {
+                sleep(idle_left).await;
+                Wake::Idle
+            }
         };
         let stop = async {
             if shutdown_sent {
@@ -388,7 +401,11 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
         .await;
         match wake {
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
-            Wake::Input(Ok(n)) => conn.session.handle_input(&buf[..n]),
+            Wake::Input(Ok(n)) => {
+                last_input = Instant::now();
+                conn.session.handle_input(&buf[..n]);
+            }
+            Wake::KeepAlive => conn.session.handle_keepalive(),
             Wake::Change(change) => conn.session.handle_mailbox_change(change),
             Wake::Idle => conn.session.handle_idle_timeout(),
             Wake::Shutdown => {
