@@ -28,3 +28,10 @@ fn pop3_serves_and_deletes_mail_for_real_clients_with_stable_uidls() {
     );
     assert!(out.contains("pop3 after restart passed"), "{out}");
 }
+
+#[test]
+fn imap_sessions_see_pop3_expunges_and_are_not_blocked_by_the_lock() {
+    let server = Server::start(Options::default());
+    let out = server.python("pop3_imap_expunge.py", &[]);
+    assert!(out.contains("pop3 imap expunge passed"), "{out}");
+}
