@@ -10,6 +10,7 @@ use futures_channel::oneshot;
 
 use super::index::{Change, Outcome};
 use super::op::Op;
+use super::compact;
 use super::partition::PartitionStore;
 use super::types::{MailboxId, Result, StoreError};
 use super::Inner;
@@ -61,10 +62,10 @@ pub async fn run(inner: Rc<Inner>) {
             *p.writer.borrow_mut() = Some(writer);
             match prepared {
                 Ok(mut prep) => {
-                    if let Some((n, file)) = prep.new_segment.take() {
-                        p.segments.borrow_mut().insert(n, file);
+                    if let Some((n, file, size)) = prep.new_segment.take() {
+                        p.segments.borrow_mut().insert(n, file, size);
                     }
-                    let records = prep.records.clone();
+                    let records = (prep.records.clone(), prep.end);
                     let bytes: u64 = items.iter().map(|q| q.payload.len() as u64).sum();
                     p.bytes_since_checkpoint
                         .set(p.bytes_since_checkpoint.get() + bytes);
@@ -76,7 +77,7 @@ pub async fn run(inner: Rc<Inner>) {
                 }
             }
         }
-        for (p, items, records, write) in writes {
+        for (p, items, (records, end), write) in writes {
             if let Err(e) = write.await {
                 tracing::error!(partition = p.id.index(), error = %e, "log write failed");
                 p.poisoned.set(true);
@@ -85,14 +86,18 @@ pub async fn run(inner: Rc<Inner>) {
             }
             let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
             for (q, pos) in items.into_iter().zip(records) {
-                let body = matches!(q.op, Op::Append { .. })
+                let body = q
+                    .op
+                    .has_body()
                     .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
                 let (outcome, ev) = p.apply(pos, &q.op, body);
                 events.extend(ev);
                 // The waiter may have given up (its task was dropped); the op stands.
                 let _ = q.done.send(Ok(outcome));
             }
+            p.durable.set(end);
             inner.notify(events);
+            compact::maybe_start(&inner, &p);
             if p.bytes_since_checkpoint.get() >= CHECKPOINT_EVERY {
                 if let Err(e) = p.checkpoint() {
                     tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
