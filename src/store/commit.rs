@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 
+use super::compact;
 use super::index::{Change, Outcome};
 use super::op::Op;
-use super::compact;
 use super::partition::PartitionStore;
 use super::types::{MailboxId, Result, StoreError};
 use super::Inner;
@@ -25,8 +25,12 @@ pub struct Queued {
     pub done: oneshot::Sender<Result<Outcome>>,
 }
 
-/// Log checkpoints are written after this many bytes of log (bounds recovery time).
+/// Log checkpoints are written after this many bytes of log (bounds recovery time)...
 pub const CHECKPOINT_EVERY: u64 = 64 << 20;
+/// ...or after this many times the index bytes the last checkpoint wrote, if more: rewriting
+/// indexes then costs at most a quarter of the log's own writes, and replay stays
+/// proportional to the indexes that recovery reads anyway.
+pub const CHECKPOINT_COST_FACTOR: u64 = 4;
 
 fn io_error(e: &StoreError) -> StoreError {
     StoreError::Io(std::io::Error::other(e.to_string()))
@@ -86,10 +90,9 @@ pub async fn run(inner: Rc<Inner>) {
             }
             let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
             for (q, pos) in items.into_iter().zip(records) {
-                let body = q
-                    .op
-                    .has_body()
-                    .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
+                let body =
+                    q.op.has_body()
+                        .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
                 let (outcome, ev) = p.apply(pos, &q.op, body);
                 events.extend(ev);
                 // The waiter may have given up (its task was dropped); the op stands.
@@ -98,7 +101,8 @@ pub async fn run(inner: Rc<Inner>) {
             p.durable.set(end);
             inner.notify(events);
             compact::maybe_start(&inner, &p);
-            if p.bytes_since_checkpoint.get() >= CHECKPOINT_EVERY {
+            let due = CHECKPOINT_EVERY.max(CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get());
+            if p.bytes_since_checkpoint.get() >= due {
                 if let Err(e) = p.checkpoint() {
                     tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
                 }

@@ -84,7 +84,12 @@ pub(crate) fn maybe_start(inner: &Rc<Inner>, p: &Rc<PartitionStore>) {
         return;
     }
     p.compacting.set(true);
-    let (store, p) = (Store { inner: inner.clone() }, p.clone());
+    let (store, p) = (
+        Store {
+            inner: inner.clone(),
+        },
+        p.clone(),
+    );
     glommio::spawn_local(async move {
         match run(&store, &p, Select::Hinted(ratio)).await {
             Ok(r) if r.deleted > 0 => {

@@ -402,7 +402,11 @@ impl AccountIndex {
                         ((m.from.segment, m.from.offset), new)
                     })
                     .collect();
-                for e in self.mailboxes.iter_mut().flat_map(|m| m.messages.iter_mut()) {
+                for e in self
+                    .mailboxes
+                    .iter_mut()
+                    .flat_map(|m| m.messages.iter_mut())
+                {
                     if let Some(new) = to.get(&(e.body.segment, e.body.offset)) {
                         if new.len == e.body.len {
                             e.body = *new;

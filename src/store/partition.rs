@@ -97,6 +97,9 @@ pub struct PartitionStore {
     pub released: RefCell<BTreeMap<u32, u64>>,
     /// A compaction of this partition is running.
     pub compacting: Cell<bool>,
+    /// Index bytes the last checkpoint wrote: the next waits for a multiple of that much
+    /// log, so a huge index is not rewritten every few megabytes of appends.
+    pub checkpoint_cost: Cell<u64>,
     clock: Cell<u64>,
 }
 
@@ -156,7 +159,8 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .ok_or(bad("truncated"))
     };
-    let u64_at = |i: usize| Ok::<_, StoreError>(u64::from(u32_at(i)?) | (u64::from(u32_at(i + 4)?) << 32));
+    let u64_at =
+        |i: usize| Ok::<_, StoreError>(u64::from(u32_at(i)?) | (u64::from(u32_at(i + 4)?) << 32));
     let position = LogPosition {
         segment: u32_at(8)?,
         offset: u64_at(12)?,
@@ -257,6 +261,7 @@ impl PartitionStore {
             durable: Cell::new(durable),
             released: RefCell::new(released),
             compacting: Cell::new(false),
+            checkpoint_cost: Cell::new(0),
             clock: Cell::new(0),
         };
         // Persist what was replayed so the next start does not replay it again.
@@ -329,15 +334,15 @@ impl PartitionStore {
         }
     }
 
-    fn flush_account(&self, a: &mut Account) -> Result<()> {
-        if a.dirty {
-            write_atomic(
-                &self.index_path(&a.index.account),
-                &a.index.to_file_bytes()?,
-            )?;
-            a.dirty = false;
+    /// Write `a`'s index file if it changed; returns the bytes written.
+    fn flush_account(&self, a: &mut Account) -> Result<u64> {
+        if !a.dirty {
+            return Ok(0);
         }
-        Ok(())
+        let bytes = a.index.to_file_bytes()?;
+        write_atomic(&self.index_path(&a.index.account), &bytes)?;
+        a.dirty = false;
+        Ok(bytes.len() as u64)
     }
 
     /// Write every dirty index, then a checkpoint at the durable position: every record
@@ -345,9 +350,11 @@ impl PartitionStore {
     /// while a batch is in flight (its records are after that position, and not applied).
     pub fn checkpoint(&self) -> Result<()> {
         let position = self.durable.get();
+        let mut written = 0;
         for a in self.accounts.borrow_mut().values_mut() {
-            self.flush_account(a)?;
+            written += self.flush_account(a)?;
         }
+        self.checkpoint_cost.set(written);
         segment::sync_dir(&self.dir.join("accounts"))?;
         let bytes = encode_checkpoint(&Checkpoint {
             position,
