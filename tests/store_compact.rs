@@ -93,7 +93,10 @@ fn compaction_reclaims_space_and_keeps_every_byte() {
         }
         // Keep every third message, and a copy of some kept ones (shared bytes).
         let gone: Vec<Uid> = (1..=120u32).filter(|i| i % 3 != 0).map(Uid).collect();
-        store.copy(A, "INBOX", &[Uid(3), Uid(30), Uid(99)], "Archive").await.unwrap();
+        store
+            .copy(A, "INBOX", &[Uid(3), Uid(30), Uid(99)], "Archive")
+            .await
+            .unwrap();
         assert_eq!(
             store.expunge(A, "INBOX", Some(&gone)).await.unwrap().len(),
             gone.len()
@@ -111,7 +114,10 @@ fn compaction_reclaims_space_and_keeps_every_byte() {
         assert!(report.moved_bytes > 0);
         let (files_after, bytes_after) = segment_files(&root);
         // Live bytes went to new segments: fewer files, and fewer bytes, remain.
-        assert!(files_after < files_before, "{files_after} >= {files_before}");
+        assert!(
+            files_after < files_before,
+            "{files_after} >= {files_before}"
+        );
         assert!(
             bytes_after * 3 <= bytes_before * 2,
             "{bytes_after} is over two thirds of {bytes_before}"

@@ -257,10 +257,7 @@ fn compaction_crash_child() {
                     if n % 3 != 0 {
                         // Said before it starts: a durable but unanswered expunge is allowed.
                         println!("E {account} {}", uid.0);
-                        store
-                            .expunge(account, "INBOX", Some(&[uid]))
-                            .await
-                            .unwrap();
+                        store.expunge(account, "INBOX", Some(&[uid])).await.unwrap();
                         println!("X {account} {}", uid.0);
                     }
                 }
@@ -365,7 +362,11 @@ fn store_crash_during_compaction() {
             }
         });
     }
-    assert!(acked.len() > 50, "only {} acknowledged appends", acked.len());
+    assert!(
+        acked.len() > 50,
+        "only {} acknowledged appends",
+        acked.len()
+    );
     assert!(expunged.len() > 20, "only {} expunges", expunged.len());
     assert!(compacted > 0, "no segment was compacted");
 }

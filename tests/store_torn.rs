@@ -58,7 +58,12 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The newest segment file of the store's only partition.
 fn last_segment(root: &Path) -> PathBuf {
-    let part = std::fs::read_dir(root).unwrap().next().unwrap().unwrap().path();
+    let part = std::fs::read_dir(root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut segs: Vec<PathBuf> = std::fs::read_dir(&part)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -72,11 +77,21 @@ fn last_segment(root: &Path) -> PathBuf {
 }
 
 fn segment_count(root: &Path) -> usize {
-    let part = std::fs::read_dir(root).unwrap().next().unwrap().unwrap().path();
+    let part = std::fs::read_dir(root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::read_dir(part)
         .unwrap()
         .filter(|e| {
-            let n = e.as_ref().unwrap().file_name().to_string_lossy().into_owned();
+            let n = e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             n.starts_with("seg-") && n.ends_with(".log")
         })
         .count()
