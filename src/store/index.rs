@@ -416,6 +416,15 @@ impl AccountIndex {
                 // Same bytes, same UIDs and modseqs: nothing for watchers to see.
                 Outcome::Done
             }
+            Op::RaiseUidNext {
+                mailbox, uid_next, ..
+            } => {
+                let Some(mb) = self.mailbox_mut(*mailbox) else {
+                    return Outcome::MailboxGone;
+                };
+                mb.uid_next = mb.uid_next.max(*uid_next);
+                Outcome::Done
+            }
         }
     }
 

@@ -100,6 +100,13 @@ pub enum Op {
         accounts: Vec<String>,
         moves: Vec<Moved>,
     },
+    /// Raise a mailbox's UIDNEXT to at least `uid_next` (import keeps a source's UIDNEXT, so
+    /// UIDs its clients saw expunged there are never handed out again).
+    RaiseUidNext {
+        account: String,
+        mailbox: MailboxId,
+        uid_next: Uid,
+    },
 }
 
 impl Op {
@@ -113,7 +120,8 @@ impl Op {
             | Op::Subscribe { account, .. }
             | Op::Copy { account, .. }
             | Op::SetFlags { account, .. }
-            | Op::Expunge { account, .. } => vec![account.as_str()],
+            | Op::Expunge { account, .. }
+            | Op::RaiseUidNext { account, .. } => vec![account.as_str()],
             Op::Append { copies, .. } => {
                 let mut v: Vec<&str> = copies.iter().map(|c| c.account.as_str()).collect();
                 v.sort_unstable();
