@@ -1,4 +1,5 @@
-//! The `ringpost` command line: run the server, check the configuration, manage accounts.
+//! The `ringpost` command line: run the server, check the configuration, manage accounts,
+//! import mail (with the server stopped).
 //!
 //! Exit codes: 0 done; 1 the operation failed (the server stopped with an error, the account
 //! exists or does not, the domain is not local, the address is malformed); 2 the command line
@@ -43,6 +44,17 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import mail into an existing account. The server must be stopped.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum ImportCommand {
+    /// Import a Maildir: Maildir++ `.Folder` and plain subfolders, `:2,` flags, file times as
+    /// internal dates, and Dovecot's UIDVALIDITY, UIDs and UIDNEXT where `dovecot-uidlist`
+    /// files are present.
+    Maildir { address: String, path: PathBuf },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -72,6 +84,8 @@ enum CliError {
     Output(std::io::Error),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("import failed: {0}")]
+    Import(String),
 }
 
 impl CliError {
@@ -81,7 +95,8 @@ impl CliError {
             CliError::Account(_)
             | CliError::Password(_)
             | CliError::Output(_)
-            | CliError::Serve(_) => ExitCode::from(1),
+            | CliError::Serve(_)
+            | CliError::Import(_) => ExitCode::from(1),
         }
     }
 }
@@ -118,7 +133,134 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
             user(&store, &config, command)
         }
+        Command::Import(ImportCommand::Maildir { address, path }) => {
+            import_maildir(&Config::load(&cli.config)?, &address, &path)
+        }
     }
+}
+
+/// Import the Maildir at `path` into the account `address`, holding the data-dir lock the
+/// server takes, into the partition the server's shard map gives the account.
+fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Result<(), CliError> {
+    use crate::shard::ShardMap;
+    use crate::store::{import, StoreConfig};
+
+    let accounts = AccountStore::open(&config.data_dir, &config.local_domains)?;
+    let Some(account) = accounts.lookup(address)? else {
+        let parsed = Address::parse(address, &config.local_domains)?;
+        return Err(AccountError::Unknown(parsed).into());
+    };
+    if !path.join("cur").is_dir() && !path.join("new").is_dir() {
+        return Err(CliError::Import(format!(
+            "{} is not a Maildir (it has no cur/ or new/)",
+            path.display()
+        )));
+    }
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let shards = match config.shards {
+        0 => allowed_cpu_count()?,
+        n => n,
+    };
+    let store_config = StoreConfig {
+        // As the server's shards have it (shard::run_shard): room for a Received: header.
+        max_message_size: config.limits.max_message_size + 4096,
+        ..StoreConfig::default()
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:20} [{bar:40}] {pos}/{len} messages ({per_sec}, {eta} left)",
+        )
+        .map_err(|e| CliError::Import(e.to_string()))?
+        .progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let report = import::maildir_offline(
+        config.data_dir.join("store"),
+        ShardMap::new(shards),
+        store_config,
+        account.as_str().to_string(),
+        path.to_path_buf(),
+        move |p| {
+            shown.set_length(p.total);
+            shown.set_position(p.done);
+            shown.set_message(p.folder.to_string());
+        },
+    )
+    .map_err(|e| CliError::Import(e.to_string()));
+    bar.finish_and_clear();
+    let report = report?;
+    let mut out = format!(
+        "imported {} messages ({} bytes) in {} folders into {account}\n",
+        report.messages, report.bytes, report.folders
+    );
+    if report.renumbered > 0 {
+        out.push_str(&format!(
+            "{} messages got new UIDs (their original UIDs were already used)\n",
+            report.renumbered
+        ));
+    }
+    print(&out)
+}
+
+/// Hold `data_dir/ringpost.pid` exclusively, as the server does while it runs (and write
+/// our pid into it, as it does): refuses while a server (or another import) holds it.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, CliError> {
+    let path = data_dir.join("ringpost.pid");
+    let failed = |e: std::io::Error| CliError::Import(format!("{}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(failed)?;
+    if let Err(e) = file.try_lock() {
+        if let std::fs::TryLockError::Error(e) = e {
+            return Err(failed(e));
+        }
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(CliError::Import(format!(
+            "ringpost (pid {}) is running on {}: stop the server before importing",
+            holder.trim(),
+            data_dir.display()
+        )));
+    }
+    file.set_len(0).map_err(failed)?;
+    writeln!(file, "{}", std::process::id()).map_err(failed)?;
+    Ok(file)
+}
+
+/// How many CPUs the process may run on (`server.shards = 0` means one shard each), from
+/// the kernel's `Cpus_allowed_list` as the server reads it.
+fn allowed_cpu_count() -> Result<usize, CliError> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| CliError::Import(format!("/proc/self/status: {e}")))?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .ok_or_else(|| CliError::Import("no Cpus_allowed_list in /proc/self/status".into()))?;
+    count_cpu_list(list.trim())
+        .filter(|&n| n > 0)
+        .ok_or_else(|| CliError::Import(format!("cannot parse the CPU list `{}`", list.trim())))
+}
+
+/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`.
+fn count_cpu_list(list: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                n += b.checked_sub(a)? + 1;
+            }
+            None => {
+                part.parse::<usize>().ok()?;
+                n += 1;
+            }
+        }
+    }
+    Some(n)
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
@@ -312,6 +454,27 @@ mod tests {
         let e = Cli::try_parse_from(["ringpost", "user", "add", "a@example.com", "secret"])
             .unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn import_maildir_takes_an_address_and_a_path() {
+        let cli =
+            Cli::try_parse_from(["ringpost", "import", "maildir", "a@example.com", "/m"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Import(ImportCommand::Maildir {
+                address: "a@example.com".into(),
+                path: PathBuf::from("/m")
+            })
+        );
+    }
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
     }
 
     #[test]
