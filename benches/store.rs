@@ -14,6 +14,10 @@ use ringpost::store::index::{AccountIndex, BodyRef, IndexFile};
 use ringpost::store::op::{AppendCopy, NewMailbox, Op};
 use ringpost::store::{Flags, MailboxId, MimeSummary, Store, StoreConfig, Uid, UidValidity};
 
+// The server's allocator (src/main.rs), so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn executor() -> LocalExecutor {
     LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(1 << 20)

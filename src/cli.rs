@@ -1,4 +1,5 @@
-//! The `ringpost` command line: run the server, check the configuration, manage accounts.
+//! The `ringpost` command line: run the server, check the configuration, manage accounts,
+//! import mail (with the server stopped).
 //!
 //! Exit codes: 0 done; 1 the operation failed (the server stopped with an error, the account
 //! exists or does not, the domain is not local, the address is malformed); 2 the command line
@@ -46,12 +47,23 @@ enum Command {
     /// Inspect the outbound queue (mail accepted for other domains).
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Import mail into an existing account. The server must be stopped.
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
 enum QueueCommand {
     /// List the queued messages (the server must be stopped: it owns the store while it runs).
     List,
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum ImportCommand {
+    /// Import a Maildir: Maildir++ `.Folder` and plain subfolders, `:2,` flags, file times as
+    /// internal dates, and Dovecot's UIDVALIDITY, UIDs and UIDNEXT where `dovecot-uidlist`
+    /// files are present.
+    Maildir { address: String, path: PathBuf },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -83,6 +95,8 @@ enum CliError {
     Serve(std::io::Error),
     #[error("reading the queue: {0}")]
     Queue(std::io::Error),
+    #[error("import failed: {0}")]
+    Import(String),
 }
 
 impl CliError {
@@ -93,7 +107,8 @@ impl CliError {
             | CliError::Password(_)
             | CliError::Output(_)
             | CliError::Serve(_)
-            | CliError::Queue(_) => ExitCode::from(1),
+            | CliError::Queue(_)
+            | CliError::Import(_) => ExitCode::from(1),
         }
     }
 }
@@ -134,6 +149,9 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             let config = Config::load(&cli.config)?;
             queue_list(&config)
         }
+        Command::Import(ImportCommand::Maildir { address, path }) => {
+            import_maildir(&Config::load(&cli.config)?, &address, &path)
+        }
     }
 }
 
@@ -159,6 +177,64 @@ fn queue_list(config: &Config) -> Result<(), CliError> {
     }
     writeln!(out, "{} queued", queued.len()).map_err(CliError::Output)?;
     Ok(())
+}
+
+/// Import the Maildir at `path` into the account `address`, holding the data-dir lock the
+/// server takes, into the partition the server's shard map gives the account.
+fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Result<(), CliError> {
+    use crate::shard::ShardMap;
+    use crate::store::import;
+
+    let accounts = AccountStore::open(&config.data_dir, &config.local_domains)?;
+    let Some(account) = accounts.lookup(address)? else {
+        let parsed = Address::parse(address, &config.local_domains)?;
+        return Err(AccountError::Unknown(parsed).into());
+    };
+    if !path.join("cur").is_dir() && !path.join("new").is_dir() {
+        return Err(CliError::Import(format!(
+            "{} is not a Maildir (it has no cur/ or new/)",
+            path.display()
+        )));
+    }
+    let _lock = crate::shard::lock_data_dir(&config.data_dir)
+        .map_err(|e| CliError::Import(format!("{e}: stop the server before importing")))?;
+    let shards = crate::shard::shard_count(config).map_err(|e| CliError::Import(e.to_string()))?;
+    let store_config = crate::shard::store_config(config);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:20} [{bar:40}] {pos}/{len} messages ({per_sec}, {eta} left)",
+        )
+        .map_err(|e| CliError::Import(e.to_string()))?
+        .progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let report = import::maildir_offline(
+        config.data_dir.join("store"),
+        ShardMap::new(shards),
+        store_config,
+        account.as_str().to_string(),
+        path.to_path_buf(),
+        move |p| {
+            shown.set_length(p.total);
+            shown.set_position(p.done);
+            shown.set_message(p.folder.to_string());
+        },
+    )
+    .map_err(|e| CliError::Import(e.to_string()));
+    bar.finish_and_clear();
+    let report = report?;
+    let mut out = format!(
+        "imported {} messages ({} bytes) in {} folders into {account}\n",
+        report.messages, report.bytes, report.folders
+    );
+    if report.renumbered > 0 {
+        out.push_str(&format!(
+            "{} messages got new UIDs (their original UIDs were already used)\n",
+            report.renumbered
+        ));
+    }
+    print(&out)
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
@@ -360,6 +436,19 @@ mod tests {
         let e = Cli::try_parse_from(["ringpost", "user", "add", "a@example.com", "secret"])
             .unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn import_maildir_takes_an_address_and_a_path() {
+        let cli =
+            Cli::try_parse_from(["ringpost", "import", "maildir", "a@example.com", "/m"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Import(ImportCommand::Maildir {
+                address: "a@example.com".into(),
+                path: PathBuf::from("/m")
+            })
+        );
     }
 
     #[test]

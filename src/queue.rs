@@ -84,7 +84,7 @@ impl QueuedMessage {
 /// to one process at a time: this takes the server's data-dir lock).
 pub fn list(config: &crate::config::Config) -> std::io::Result<Vec<QueuedMessage>> {
     use crate::shard::ShardMap;
-    use crate::store::{Store, StoreConfig, StoreError, Uid};
+    use crate::store::{Store, StoreError, Uid};
     let _lock = crate::shard::lock_data_dir(&config.data_dir).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -92,17 +92,13 @@ pub fn list(config: &crate::config::Config) -> std::io::Result<Vec<QueuedMessage
         )
     })?;
     let map = ShardMap::new(crate::shard::shard_count(config)?);
+    let store_config = crate::shard::store_config(config);
     let root = config.data_dir.join("store");
     let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(1 << 20)
         .ring_depth(64)
         .spawn(move || async move {
-            let store = Store::new(
-                root,
-                map.home_shard(QUEUE_ACCOUNT),
-                map,
-                StoreConfig::default(),
-            );
+            let store = Store::new(root, map.home_shard(QUEUE_ACCOUNT), map, store_config);
             let entries = match store
                 .messages(QUEUE_ACCOUNT, "INBOX", Uid(1)..=Uid(u32::MAX))
                 .await

@@ -31,7 +31,8 @@ fn build(root: &Path) -> Vec<Expect> {
         for d in ["cur", "new", "tmp"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
-        let mut uidlist = validity.map(|v| format!("3 V{v} N{} G0\n", n * 3));
+        // N (UIDNEXT) past the last listed UID, as after expunging the newest messages.
+        let mut uidlist = validity.map(|v| format!("3 V{v} N{} G0\n", n * 3 + 40));
         for i in 0..n {
             let base = format!("{}.M{i}P1.host", 1_700_000_000 + i);
             let info = infos[i % infos.len()];
@@ -103,6 +104,16 @@ fn maildir_import_of_10000_messages_keeps_bytes_flags_and_uids() {
             assert_eq!(
                 store.status(a, "Sent").await.unwrap().uid_validity,
                 UidValidity(1_600_000_123)
+            );
+            // dovecot-uidlist's N is kept as UIDNEXT.
+            assert_eq!(
+                store.status(a, "INBOX").await.unwrap().uid_next,
+                Uid(21_040)
+            );
+            assert_eq!(store.status(a, "Sent").await.unwrap().uid_next, Uid(6_040));
+            assert_eq!(
+                store.status(a, "Work/2024").await.unwrap().uid_next,
+                Uid(1_001)
             );
             let mut by_folder: HashMap<&str, Vec<ringpost::store::MessageEntry>> = HashMap::new();
             for f in ["INBOX", "Sent", "Work/2024"] {

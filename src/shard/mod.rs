@@ -177,13 +177,7 @@ async fn run_shard(
             server.config.data_dir.join("store"),
             id,
             ShardMap::new(shards),
-            StoreConfig {
-                // Room for our Received: header on top of the largest message accepted.
-                max_message_size: server.config.limits.max_message_size
-                    + 4096
-                    + server.config.limits.max_recipients * 330,
-                ..StoreConfig::default()
-            },
+            store_config(&server.config),
         ),
         deliverer: RefCell::new(None),
         deliveries: Cell::new(0),
@@ -309,6 +303,18 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
     writeln!(file, "{}", std::process::id())?;
     file.sync_all()?;
     Ok(file)
+}
+
+/// The store tunables for this configuration (the server's shards and offline tools alike).
+pub fn store_config(config: &Config) -> StoreConfig {
+    StoreConfig {
+        // Room for our Return-Path:/Received: headers and, for a queued copy, the envelope of
+        // every recipient, on top of the largest message accepted.
+        max_message_size: config.limits.max_message_size
+            + 4096
+            + config.limits.max_recipients * 330,
+        ..StoreConfig::default()
+    }
 }
 
 /// How many shards a server with this configuration runs: `server.shards`, or one per CPU in

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 
+use super::compact;
 use super::index::{Change, Outcome};
 use super::op::Op;
 use super::partition::PartitionStore;
@@ -24,8 +25,12 @@ pub struct Queued {
     pub done: oneshot::Sender<Result<Outcome>>,
 }
 
-/// Log checkpoints are written after this many bytes of log (bounds recovery time).
+/// Log checkpoints are written after this many bytes of log (bounds recovery time)...
 pub const CHECKPOINT_EVERY: u64 = 64 << 20;
+/// ...or after this many times the index bytes the last checkpoint wrote, if more: rewriting
+/// indexes then costs at most a quarter of the log's own writes, and replay stays
+/// proportional to the indexes that recovery reads anyway.
+pub const CHECKPOINT_COST_FACTOR: u64 = 4;
 
 fn io_error(e: &StoreError) -> StoreError {
     StoreError::Io(std::io::Error::other(e.to_string()))
@@ -61,10 +66,10 @@ pub async fn run(inner: Rc<Inner>) {
             *p.writer.borrow_mut() = Some(writer);
             match prepared {
                 Ok(mut prep) => {
-                    if let Some((n, file)) = prep.new_segment.take() {
-                        p.segments.borrow_mut().insert(n, file);
+                    if let Some((n, file, size)) = prep.new_segment.take() {
+                        p.segments.borrow_mut().insert(n, file, size);
                     }
-                    let records = prep.records.clone();
+                    let records = (prep.records.clone(), prep.end);
                     let bytes: u64 = items.iter().map(|q| q.payload.len() as u64).sum();
                     p.bytes_since_checkpoint
                         .set(p.bytes_since_checkpoint.get() + bytes);
@@ -76,7 +81,7 @@ pub async fn run(inner: Rc<Inner>) {
                 }
             }
         }
-        for (p, items, records, write) in writes {
+        for (p, items, (records, end), write) in writes {
             if let Err(e) = write.await {
                 tracing::error!(partition = p.id.index(), error = %e, "log write failed");
                 p.poisoned.set(true);
@@ -85,15 +90,19 @@ pub async fn run(inner: Rc<Inner>) {
             }
             let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
             for (q, pos) in items.into_iter().zip(records) {
-                let body = matches!(q.op, Op::Append { .. })
-                    .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
+                let body =
+                    q.op.has_body()
+                        .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
                 let (outcome, ev) = p.apply(pos, &q.op, body);
                 events.extend(ev);
                 // The waiter may have given up (its task was dropped); the op stands.
                 let _ = q.done.send(Ok(outcome));
             }
+            p.durable.set(end);
             inner.notify(events);
-            if p.bytes_since_checkpoint.get() >= CHECKPOINT_EVERY {
+            compact::maybe_start(&inner, &p);
+            let due = CHECKPOINT_EVERY.max(CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get());
+            if p.bytes_since_checkpoint.get() >= due {
                 if let Err(e) = p.checkpoint() {
                     tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
                 }

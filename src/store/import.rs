@@ -1,8 +1,8 @@
 //! Maildir import (`ringpost import maildir <address> <path>`): folders (the Maildir root is
 //! INBOX; Maildir++ `.Sent`, `.Work.2024` and plain `Sent/`, `Work/2024/` subfolders), flags
 //! from the `:2,` info (RFC-less but universal: D F P R S T), internal date from the file's
-//! mtime, and — with a Dovecot `dovecot-uidlist` — the original UIDVALIDITY and UIDs, so IMAP
-//! clients keep their caches. Reads the Maildir with blocking calls (an offline tool) and
+//! mtime, and — with a Dovecot `dovecot-uidlist` — the original UIDVALIDITY, UIDs and UIDNEXT,
+//! so IMAP clients keep their caches. Reads the Maildir with blocking calls (an offline tool) and
 //! appends through the store with many appends in flight, so group commit batches them.
 //! Never modifies or deletes anything in the Maildir.
 
@@ -10,7 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
-use super::{canonical_account, Store};
+use super::{canonical_account, Store, StoreConfig};
+use crate::shard::ShardMap;
 
 /// Appends kept in flight at once.
 const WINDOW: usize = 64;
@@ -39,24 +40,42 @@ struct Folder {
     name: String,
     dir: PathBuf,
     uid_validity: Option<UidValidity>,
+    uid_next: Option<Uid>,
     /// Base file name (before `:`) → UID.
     uids: HashMap<String, u32>,
 }
 
+/// What a `dovecot-uidlist` says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uidlist {
+    pub uid_validity: Option<UidValidity>,
+    /// The folder's UIDNEXT (`N`): UIDs below it may have been seen by clients.
+    pub uid_next: Option<Uid>,
+    /// Base file name (before `:`) → UID.
+    pub uids: HashMap<String, u32>,
+}
+
 /// A Dovecot `dovecot-uidlist`: header `3 V<validity> N<next> ...` (or v1 `1 <v> <n>`),
 /// then `<uid> [fields] :<base name>` (v3) or `<uid> <base name>` (v1) lines.
-pub fn parse_uidlist(text: &str) -> (Option<UidValidity>, HashMap<String, u32>) {
+pub fn parse_uidlist(text: &str) -> Uidlist {
     let mut lines = text.lines();
     let mut validity = None;
+    let mut next = None;
     if let Some(header) = lines.next() {
         let mut f = header.split_whitespace();
         match f.next() {
-            Some("1") => validity = f.next().and_then(|v| v.parse().ok()).map(UidValidity),
+            Some("1") => {
+                validity = f.next().and_then(|v| v.parse().ok()).map(UidValidity);
+                next = f.next().and_then(|v| v.parse().ok()).map(Uid);
+            }
             Some(_) => {
-                validity = f
-                    .find_map(|x| x.strip_prefix('V'))
-                    .and_then(|v| v.parse().ok())
-                    .map(UidValidity);
+                for x in f {
+                    if let Some(v) = x.strip_prefix('V') {
+                        validity = v.parse().ok().map(UidValidity);
+                    } else if let Some(n) = x.strip_prefix('N') {
+                        next = n.parse().ok().map(Uid);
+                    }
+                }
             }
             None => {}
         }
@@ -75,7 +94,11 @@ pub fn parse_uidlist(text: &str) -> (Option<UidValidity>, HashMap<String, u32>) 
         };
         uids.insert(name.trim().to_string(), uid);
     }
-    (validity, uids)
+    Uidlist {
+        uid_validity: validity,
+        uid_next: next,
+        uids,
+    }
 }
 
 /// Flags from a Maildir file name's `:2,` info.
@@ -103,14 +126,15 @@ fn is_maildir(dir: &Path) -> bool {
 }
 
 fn folder(name: String, dir: PathBuf) -> Folder {
-    let (uid_validity, uids) = std::fs::read_to_string(dir.join("dovecot-uidlist"))
+    let list = std::fs::read_to_string(dir.join("dovecot-uidlist"))
         .map(|t| parse_uidlist(&t))
         .unwrap_or_default();
     Folder {
         name,
         dir,
-        uid_validity,
-        uids,
+        uid_validity: list.uid_validity,
+        uid_next: list.uid_next,
+        uids: list.uids,
     }
 }
 
@@ -276,11 +300,45 @@ pub async fn maildir(
                 total,
             });
         }
+        if let Some(n) = f.uid_next.filter(|n| n.0 > next) {
+            store.raise_uid_next(&account, &f.name, n).await?;
+        }
     }
     if report.messages != total {
         return Err(StoreError::corrupt("import", "message count mismatch"));
     }
     Ok(report)
+}
+
+/// Run [`maildir`] on an executor of its own (the command-line import, with the server
+/// stopped): the store of `account`'s home shard under `root`, with the server's shard map,
+/// so the account's partition is where the server will look for it. Blocks until done.
+pub fn maildir_offline(
+    root: PathBuf,
+    map: ShardMap,
+    config: StoreConfig,
+    account: String,
+    path: PathBuf,
+    mut progress: impl FnMut(&Progress<'_>) + Send + 'static,
+) -> Result<Report> {
+    let shard = map.home_shard(&canonical_account(&account)?);
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("import")
+        // Small locked memory, as on every shard (PLATFORM.md §8).
+        .io_memory(1 << 20)
+        .ring_depth(128)
+        .preempt_timer(std::time::Duration::from_millis(5))
+        .spawn(move || async move {
+            let store = Store::new(root, shard, map, config);
+            let report = maildir(&store, &account, &path, &mut progress).await;
+            // A checkpoint, so the server's first start replays nothing.
+            let closed = store.close().await;
+            let report = report?;
+            closed.map(|()| report)
+        })
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+        .join()
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
 }
 
 #[cfg(test)]
@@ -289,13 +347,15 @@ mod tests {
 
     #[test]
     fn uidlist_v3_and_v1() {
-        let (v, u) = parse_uidlist("3 V1234 N5 G0123\n1 :a.M1\n4 W10 S9 :b.M2\n");
-        assert_eq!(v, Some(UidValidity(1234)));
-        assert_eq!(u.get("a.M1"), Some(&1));
-        assert_eq!(u.get("b.M2"), Some(&4));
-        let (v, u) = parse_uidlist("1 99 3\n2 c.M3\n");
-        assert_eq!(v, Some(UidValidity(99)));
-        assert_eq!(u.get("c.M3"), Some(&2));
+        let l = parse_uidlist("3 V1234 N5 G0123\n1 :a.M1\n4 W10 S9 :b.M2\n");
+        assert_eq!(l.uid_validity, Some(UidValidity(1234)));
+        assert_eq!(l.uid_next, Some(Uid(5)));
+        assert_eq!(l.uids.get("a.M1"), Some(&1));
+        assert_eq!(l.uids.get("b.M2"), Some(&4));
+        let l = parse_uidlist("1 99 3\n2 c.M3\n");
+        assert_eq!(l.uid_validity, Some(UidValidity(99)));
+        assert_eq!(l.uid_next, Some(Uid(3)));
+        assert_eq!(l.uids.get("c.M3"), Some(&2));
     }
 
     #[test]

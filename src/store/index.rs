@@ -4,6 +4,8 @@
 //! with bytecheck when read back (the trust boundary: [`IndexFile::open`]). Never does IO
 //! itself beyond the byte encodings; the partition decides when files are written.
 
+use std::collections::HashMap;
+
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
@@ -199,6 +201,20 @@ impl AccountIndex {
         body: Option<BodyRef>,
         events: &mut Vec<(MailboxId, Change)>,
     ) -> Outcome {
+        self.apply_tracked(seq, op, body, events, &mut Vec::new())
+    }
+
+    /// [`AccountIndex::apply`], also collecting in `released` the bodies of the messages the
+    /// op removed (what compaction's dead-byte estimate counts; a body shared by several
+    /// messages is listed once per message).
+    pub fn apply_tracked(
+        &mut self,
+        seq: u64,
+        op: &Op,
+        body: Option<BodyRef>,
+        events: &mut Vec<(MailboxId, Change)>,
+        released: &mut Vec<BodyRef>,
+    ) -> Outcome {
         self.applied_seq = self.applied_seq.max(seq);
         match op {
             Op::CreateAccount { mailboxes, .. } => {
@@ -237,11 +253,11 @@ impl AccountIndex {
                 Outcome::Done
             }
             Op::DeleteMailbox { id, .. } => {
-                let before = self.mailboxes.len();
-                self.mailboxes.retain(|m| m.id != *id);
-                if self.mailboxes.len() == before {
+                let Some(i) = self.mailboxes.iter().position(|m| m.id == *id) else {
                     return Outcome::MailboxGone;
-                }
+                };
+                let gone = self.mailboxes.remove(i);
+                released.extend(gone.messages.iter().map(|e| e.body));
                 events.push((*id, Change::Deleted));
                 Outcome::Done
             }
@@ -325,7 +341,8 @@ impl AccountIndex {
                 }
                 if *expunge_source {
                     let gone: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
-                    self.remove(*from, &gone, events);
+                    // The bytes stay referenced by the copies: nothing is released.
+                    self.remove(*from, &gone, events, &mut Vec::new());
                 }
                 Outcome::Copied(pairs)
             }
@@ -368,9 +385,56 @@ impl AccountIndex {
                 if self.mailbox_by_id(*mailbox).is_none() {
                     return Outcome::MailboxGone;
                 }
-                Outcome::Expunged(self.remove(*mailbox, uids, events))
+                Outcome::Expunged(self.remove(*mailbox, uids, events, released))
+            }
+            Op::Relocate { moves, .. } => {
+                let Some(area) = body else {
+                    return Outcome::MailboxGone;
+                };
+                let to: HashMap<(u32, u64), BodyRef> = moves
+                    .iter()
+                    .map(|m| {
+                        let new = BodyRef {
+                            segment: area.segment,
+                            offset: area.offset + u64::from(m.at),
+                            len: m.from.len,
+                        };
+                        ((m.from.segment, m.from.offset), new)
+                    })
+                    .collect();
+                for e in self
+                    .mailboxes
+                    .iter_mut()
+                    .flat_map(|m| m.messages.iter_mut())
+                {
+                    if let Some(new) = to.get(&(e.body.segment, e.body.offset)) {
+                        if new.len == e.body.len {
+                            e.body = *new;
+                        }
+                    }
+                }
+                // Same bytes, same UIDs and modseqs: nothing for watchers to see.
+                Outcome::Done
+            }
+            Op::RaiseUidNext {
+                mailbox, uid_next, ..
+            } => {
+                let Some(mb) = self.mailbox_mut(*mailbox) else {
+                    return Outcome::MailboxGone;
+                };
+                mb.uid_next = mb.uid_next.max(*uid_next);
+                Outcome::Done
             }
         }
+    }
+
+    /// Offsets and lengths of the bodies in `segment` that this account's messages use.
+    pub fn bodies_in(&self, segment: u32) -> impl Iterator<Item = BodyRef> + '_ {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| &m.messages)
+            .map(|e| e.body)
+            .filter(move |b| b.segment == segment)
     }
 
     fn remove(
@@ -378,6 +442,7 @@ impl AccountIndex {
         mailbox: MailboxId,
         uids: &[Uid],
         events: &mut Vec<(MailboxId, Change)>,
+        released: &mut Vec<BodyRef>,
     ) -> Vec<Uid> {
         let Some(mb) = self.mailbox_mut(mailbox) else {
             return Vec::new();
@@ -388,6 +453,7 @@ impl AccountIndex {
             let hit = uids.binary_search(&e.uid).is_ok();
             if hit {
                 gone.push(e.uid);
+                released.push(e.body);
             }
             !hit
         });

@@ -71,6 +71,11 @@ impl MimeSummary {
     /// Parse `raw` once. A message mail-parser cannot read gets an empty envelope and a single
     /// `text/plain` part covering everything, so delivery never fails on bad MIME.
     pub fn parse(raw: &[u8]) -> MimeSummary {
+        single_part(raw).unwrap_or_else(|| MimeSummary::parse_whole(raw))
+    }
+
+    /// Parse the whole message (every part, bodies decoded by mail-parser).
+    fn parse_whole(raw: &[u8]) -> MimeSummary {
         let Some(message) = MessageParser::default().parse(raw) else {
             return MimeSummary::opaque(raw);
         };
@@ -116,6 +121,64 @@ impl MimeSummary {
                 lines: count_lines(raw),
             }],
         }
+    }
+}
+
+/// The offset just after the blank line that ends the header, if there is one.
+fn header_end(raw: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', raw).find_map(|i| match raw.get(i + 1..) {
+        Some([b'\n', ..]) => Some(i + 2),
+        Some([b'\r', b'\n', ..]) => Some(i + 3),
+        _ => None,
+    })
+}
+
+/// The summary of a message that is not multipart (nor message/*), from its header alone:
+/// its body is one leaf part, so mail-parser need not decode it (most mail is like this, and
+/// decoding the body was the largest cost of an append). `None` when the header says the
+/// message has parts, or when it has no body: then the whole message is parsed.
+fn single_part(raw: &[u8]) -> Option<MimeSummary> {
+    let end = header_end(raw)?;
+    let header = MessageParser::default().parse(&raw[..end])?;
+    let root = header.parts.first()?;
+    if let Some(ct) = root.content_type() {
+        let t = ct.ctype();
+        if t.eq_ignore_ascii_case("multipart") || t.eq_ignore_ascii_case("message") {
+            return None;
+        }
+    }
+    let mut summary = MimeSummary::parse_whole_header(&header, raw)?;
+    let part = summary.parts.first_mut()?;
+    let body = &raw[end..];
+    part.header_offset = 0;
+    part.body_offset = u32::try_from(end).ok()?;
+    part.body_end = u32::try_from(raw.len()).ok()?;
+    part.lines = if part.media_type == "text" {
+        count_lines(body)
+    } else {
+        0
+    };
+    Some(summary)
+}
+
+impl MimeSummary {
+    /// The envelope and the root part of a parsed header-only message.
+    fn parse_whole_header(message: &mail_parser::Message<'_>, raw: &[u8]) -> Option<MimeSummary> {
+        let envelope = Envelope {
+            date: raw_header(message, "Date"),
+            subject: raw_header(message, "Subject"),
+            from: addresses(message.from()),
+            sender: addresses(message.sender()),
+            reply_to: addresses(message.reply_to()),
+            to: addresses(message.to()),
+            cc: addresses(message.cc()),
+            bcc: addresses(message.bcc()),
+            in_reply_to: raw_header(message, "In-Reply-To"),
+            message_id: raw_header(message, "Message-ID"),
+        };
+        let mut parts = Vec::new();
+        walk(message, raw, 0, None, &mut parts, MAX_DEPTH);
+        (parts.len() == 1).then_some(MimeSummary { envelope, parts })
     }
 }
 
@@ -225,6 +288,7 @@ fn walk(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -276,6 +340,38 @@ mod tests {
         assert!(raw[p1.body_offset as usize..p1.body_end as usize].starts_with(b"hello"));
         assert_eq!(s.parts[2].encoding.as_deref(), Some("base64"));
         assert_eq!(s.parts[0].params[0].value, "b");
+    }
+
+    /// The header-only fast path gives exactly what parsing the whole message gives.
+    #[test]
+    fn single_part_fast_path_matches_the_whole_parse() {
+        let bodies: [&[u8]; 4] = [
+            b"",
+            b"x",
+            b"line1\r\nline2\r\n",
+            b"\xff\xfe binary\n\n\nend",
+        ];
+        let headers = [
+            "Subject: s\r\n\r\n",
+            "From: A <a@x.y>\r\nTo: b@c.d\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nMessage-ID: <i@d>\r\n\r\n",
+            "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
+            "Content-Type: application/pdf; name=x.pdf\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment\r\n\r\n",
+            "Subject: lf only\n\n",
+            "X-Empty:\r\n\r\n",
+            "Subject: folded\r\n  over two lines\r\nContent-Type: text/plain;\r\n charset=\"us-ascii\"\r\n\r\n",
+            "Content-Type: image/png\r\nContent-ID: <c@d>\r\nContent-Description: a picture\r\n\r\n",
+        ];
+        for h in headers {
+            for b in bodies {
+                let mut raw = h.as_bytes().to_vec();
+                raw.extend_from_slice(b);
+                let fast = single_part(&raw).expect(h);
+                assert_eq!(fast, MimeSummary::parse_whole(&raw), "{h:?} {b:?}");
+            }
+        }
+        let multi = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n";
+        assert!(single_part(multi).is_none());
+        assert!(single_part(b"Subject: no body").is_none());
     }
 
     #[test]

@@ -44,11 +44,18 @@
 //! # What it never does
 //!
 //! It never parses protocol syntax, never talks to a socket, never opens a partition that the
-//! shard map gives to another shard, and never reclaims expunged bytes (they stay in their
-//! segment: compaction is not built yet). Index and checkpoint files are written with blocking
-//! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring.
+//! shard map gives to another shard. Index and checkpoint files are written with blocking
+//! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring; new segment
+//! files are zero-filled on glommio's blocking thread, ahead of need.
+//!
+//! # Space
+//!
+//! Expunged messages stay in their segment until [`compact`] moves the live messages of a
+//! sealed segment whose dead fraction reaches [`StoreConfig::compact_dead_ratio`] into the
+//! log (as relocation records) and deletes the segment, in the background and crash-safely.
 
 pub(crate) mod commit;
+pub mod compact;
 pub mod delivery;
 pub mod import;
 pub mod index;
@@ -68,6 +75,7 @@ use std::rc::Rc;
 
 use futures_channel::{mpsc, oneshot};
 
+pub use compact::CompactReport;
 pub use index::{Change, MessageEntry, Outcome};
 pub use mime::MimeSummary;
 pub use read::{MailboxInfo, MailboxStatus, SearchKey};
@@ -92,6 +100,9 @@ pub struct StoreConfig {
     pub max_loaded_accounts: usize,
     /// Largest message accepted.
     pub max_message_size: usize,
+    /// Background compaction starts on a sealed segment once this fraction of it is
+    /// released by expunges (estimated; measured before anything moves). Above 1.0: never.
+    pub compact_dead_ratio: f64,
 }
 
 impl Default for StoreConfig {
@@ -100,6 +111,7 @@ impl Default for StoreConfig {
             segment_size: 16 << 20,
             max_loaded_accounts: 4096,
             max_message_size: 64 << 20,
+            compact_dead_ratio: 0.5,
         }
     }
 }
@@ -120,6 +132,8 @@ pub(crate) struct Inner {
     opening: glommio::sync::Semaphore,
     queue: RefCell<Vec<commit::Queued>>,
     committing: Cell<bool>,
+    /// Set by [`Store::close`]: background compaction stops at its next step.
+    closing: Cell<bool>,
     watchers: RefCell<HashMap<(String, MailboxId), Watchers>>,
 }
 
@@ -192,6 +206,7 @@ impl Store {
                 opening: glommio::sync::Semaphore::new(1),
                 queue: RefCell::new(Vec::new()),
                 committing: Cell::new(false),
+                closing: Cell::new(false),
                 watchers: RefCell::new(HashMap::new()),
             }),
         };
@@ -286,7 +301,15 @@ impl Store {
     /// Write every dirty index and a checkpoint in each open partition (clean shutdown: the
     /// next start replays nothing). Waits for queued ops first.
     pub async fn close(&self) -> Result<()> {
-        while self.inner.committing.get() {
+        self.inner.closing.set(true);
+        while self.inner.committing.get()
+            || self
+                .inner
+                .partitions
+                .borrow()
+                .values()
+                .any(|p| p.compacting.get())
+        {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         }
         let partitions: Vec<_> = self.inner.partitions.borrow().values().cloned().collect();

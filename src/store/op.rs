@@ -8,6 +8,7 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
+use super::index::BodyRef;
 use super::mime::MimeSummary;
 use super::types::{FlagMode, Flags, MailboxId, Result, SpecialUse, StoreError, Uid, UidValidity};
 
@@ -27,6 +28,14 @@ pub struct NewMailbox {
     pub name: String,
     pub uid_validity: UidValidity,
     pub special: Option<SpecialUse>,
+}
+
+/// One message body moved by compaction: the bytes that were at `from` are now at `at` in the
+/// relocation record's body area (same length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Moved {
+    pub from: BodyRef,
+    pub at: u32,
 }
 
 /// A change to the store, as written to the log.
@@ -84,6 +93,20 @@ pub enum Op {
         mailbox: MailboxId,
         uids: Vec<Uid>,
     },
+    /// Compaction copied live message bytes out of a sealed segment; the bytes follow the op.
+    /// Every message of `accounts` whose body is a `from` now points at its new copy. Never
+    /// adds or removes a message: an entry expunged before this record is simply not found.
+    Relocate {
+        accounts: Vec<String>,
+        moves: Vec<Moved>,
+    },
+    /// Raise a mailbox's UIDNEXT to at least `uid_next` (import keeps a source's UIDNEXT, so
+    /// UIDs its clients saw expunged there are never handed out again).
+    RaiseUidNext {
+        account: String,
+        mailbox: MailboxId,
+        uid_next: Uid,
+    },
 }
 
 impl Op {
@@ -97,14 +120,21 @@ impl Op {
             | Op::Subscribe { account, .. }
             | Op::Copy { account, .. }
             | Op::SetFlags { account, .. }
-            | Op::Expunge { account, .. } => vec![account.as_str()],
+            | Op::Expunge { account, .. }
+            | Op::RaiseUidNext { account, .. } => vec![account.as_str()],
             Op::Append { copies, .. } => {
                 let mut v: Vec<&str> = copies.iter().map(|c| c.account.as_str()).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
             }
+            Op::Relocate { accounts, .. } => accounts.iter().map(String::as_str).collect(),
         }
+    }
+
+    /// Whether message bytes follow the op in its record (append and relocation).
+    pub fn has_body(&self) -> bool {
+        matches!(self, Op::Append { .. } | Op::Relocate { .. })
     }
 }
 

@@ -3,10 +3,12 @@
 //!
 //! Files (`<root>/p0582/`): `seg-NNNNNNNN.log` segments, `accounts/<account>.idx` index files
 //! (each says up to which log record it is current), and `checkpoint`: a log position before
-//! which every record is in the index files, so recovery replays only from there.
+//! which every record is in the index files, so recovery replays only from there. The
+//! checkpoint also carries compaction's per-segment estimate of released bytes, so it
+//! survives restarts.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::index::{AccountIndex, BodyRef, Change, Outcome};
@@ -87,6 +89,17 @@ pub struct PartitionStore {
     /// Set after a failed write: the log's state on disk is unknown until reopened.
     pub poisoned: Cell<bool>,
     pub bytes_since_checkpoint: Cell<u64>,
+    /// The log position after the last applied (durable) record: where a checkpoint may
+    /// stand. The writer may be ahead of it while a batch is in flight.
+    pub durable: Cell<LogPosition>,
+    /// Per segment, bytes of removed messages that lived there (an over-estimate of dead
+    /// bytes when a body was shared; compaction measures before it moves anything).
+    pub released: RefCell<BTreeMap<u32, u64>>,
+    /// A compaction of this partition is running.
+    pub compacting: Cell<bool>,
+    /// Index bytes the last checkpoint wrote: the next waits for a multiple of that much
+    /// log, so a huge index is not rewritten every few megabytes of appends.
+    pub checkpoint_cost: Cell<u64>,
     clock: Cell<u64>,
 }
 
@@ -102,32 +115,89 @@ fn escape(account: &str) -> String {
     s
 }
 
-const CHECKPOINT_MAGIC: &[u8; 8] = b"RPCKPT01";
+const CHECKPOINT_V1: &[u8; 8] = b"RPCKPT01";
+const CHECKPOINT_MAGIC: &[u8; 8] = b"RPCKPT02";
 
-fn read_checkpoint(dir: &Path) -> Result<Option<LogPosition>> {
-    let bytes = match std::fs::read(dir.join("checkpoint")) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+/// A decoded checkpoint file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Checkpoint {
+    position: LogPosition,
+    released: BTreeMap<u32, u64>,
+}
+
+/// `RPCKPT02`, segment u32, offset u64, next seq u64, previous CRC u32, n u32, then n
+/// (segment u32, released bytes u64), then CRC-32C of everything before. (`RPCKPT01` is the
+/// same without the count and the list.)
+fn encode_checkpoint(c: &Checkpoint) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(40 + 12 * c.released.len());
+    bytes.extend_from_slice(CHECKPOINT_MAGIC);
+    bytes.extend_from_slice(&c.position.segment.to_le_bytes());
+    bytes.extend_from_slice(&c.position.offset.to_le_bytes());
+    bytes.extend_from_slice(&c.position.chain.next_seq.to_le_bytes());
+    bytes.extend_from_slice(&c.position.chain.prev_crc.to_le_bytes());
+    // Segments are numbered by u32, so there are fewer than 2^32 of them.
+    bytes.extend_from_slice(&(c.released.len() as u32).to_le_bytes());
+    for (segment, n) in &c.released {
+        bytes.extend_from_slice(&segment.to_le_bytes());
+        bytes.extend_from_slice(&n.to_le_bytes());
+    }
+    bytes.extend_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
+    bytes
+}
+
+fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
+    let bad = |what| StoreError::corrupt("checkpoint", what);
+    if bytes.len() < 36 || (&bytes[..8] != CHECKPOINT_MAGIC && &bytes[..8] != CHECKPOINT_V1) {
+        return Err(bad("bad framing"));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body).to_le_bytes() != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    let u32_at = |i: usize| {
+        body.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or(bad("truncated"))
     };
-    if bytes.len() != 36 || &bytes[..8] != CHECKPOINT_MAGIC {
-        return Err(StoreError::corrupt("checkpoint", "bad framing"));
-    }
-    let crc = u32::from_le_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]);
-    if crc32c::crc32c(&bytes[..32]) != crc {
-        return Err(StoreError::corrupt("checkpoint", "checksum mismatch"));
-    }
-    let u32_at =
-        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let u64_at = |i: usize| u64::from(u32_at(i)) | (u64::from(u32_at(i + 4)) << 32);
-    Ok(Some(LogPosition {
-        segment: u32_at(8),
-        offset: u64_at(12),
+    let u64_at =
+        |i: usize| Ok::<_, StoreError>(u64::from(u32_at(i)?) | (u64::from(u32_at(i + 4)?) << 32));
+    let position = LogPosition {
+        segment: u32_at(8)?,
+        offset: u64_at(12)?,
         chain: Chain {
-            next_seq: u64_at(20),
-            prev_crc: u32_at(28),
+            next_seq: u64_at(20)?,
+            prev_crc: u32_at(28)?,
         },
-    }))
+    };
+    let mut released = BTreeMap::new();
+    if &bytes[..8] == CHECKPOINT_MAGIC {
+        let n = u32_at(32)? as usize;
+        if body.len() != 36 + 12 * n {
+            return Err(bad("bad framing"));
+        }
+        for i in 0..n {
+            let at = 36 + 12 * i;
+            released.insert(u32_at(at)?, u64_at(at + 4)?);
+        }
+    } else if body.len() != 32 {
+        return Err(bad("bad framing"));
+    }
+    Ok(Checkpoint { position, released })
+}
+
+fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+    match std::fs::read(dir.join("checkpoint")) {
+        Ok(b) => decode_checkpoint(&b).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Add the sizes of `bodies` to the per-segment released estimate.
+fn add_released(released: &mut BTreeMap<u32, u64>, bodies: &[BodyRef]) {
+    for b in bodies {
+        *released.entry(b.segment).or_insert(0) += u64::from(b.len);
+    }
 }
 
 /// Write `bytes` to `path` atomically and durably (temp file, fsync, rename).
@@ -147,12 +217,16 @@ impl PartitionStore {
         let dir = root.join(format!("p{:04}", id.index()));
         std::fs::create_dir_all(dir.join("accounts"))?;
         let checkpoint = read_checkpoint(&dir)?;
+        let from = checkpoint.as_ref().map(|c| c.position);
+        let mut released = checkpoint.map(|c| c.released).unwrap_or_default();
         let mut accounts: HashMap<String, Account> = HashMap::new();
         let mut ignore = Vec::new();
-        let (segments, writer) = segment::open(&dir, segment_size, checkpoint, |pos, payload| {
+        let mut gone = Vec::new();
+        let (segments, writer) = segment::open(&dir, segment_size, from, |pos, payload| {
             let (op, body_at) = op::decode(payload)?;
-            let body =
-                matches!(op, Op::Append { .. }).then(|| pos.body(body_at, payload.len() - body_at));
+            let body = op
+                .has_body()
+                .then(|| pos.body(body_at, payload.len() - body_at));
             for name in op.accounts() {
                 if !accounts.contains_key(name) {
                     let index = load_index(&dir, name)?;
@@ -162,14 +236,20 @@ impl PartitionStore {
                     continue;
                 };
                 if pos.seq > a.index.applied_seq {
-                    a.index.apply(pos.seq, &op, body, &mut ignore);
+                    a.index
+                        .apply_tracked(pos.seq, &op, body, &mut ignore, &mut gone);
                     a.dirty = true;
                 }
                 ignore.clear();
             }
+            add_released(&mut released, &gone);
+            gone.clear();
             Ok(())
         })
         .await?;
+        // Estimates for segments that no longer exist (compacted) are dropped.
+        released.retain(|n, _| segments.size(*n).is_some());
+        let durable = writer.position();
         let p = PartitionStore {
             id,
             dir,
@@ -178,6 +258,10 @@ impl PartitionStore {
             writer: RefCell::new(Some(writer)),
             poisoned: Cell::new(false),
             bytes_since_checkpoint: Cell::new(0),
+            durable: Cell::new(durable),
+            released: RefCell::new(released),
+            compacting: Cell::new(false),
+            checkpoint_cost: Cell::new(0),
             clock: Cell::new(0),
         };
         // Persist what was replayed so the next start does not replay it again.
@@ -217,12 +301,15 @@ impl PartitionStore {
         let mut events = Vec::new();
         let mut first = None;
         let mut scratch = Vec::new();
+        let mut gone = Vec::new();
         for name in op.accounts() {
             // Accounts with queued ops are never evicted, so it is loaded.
             let Some(a) = accounts.get_mut(name) else {
                 continue;
             };
-            let outcome = a.index.apply(pos.seq, op, body, &mut scratch);
+            let outcome = a
+                .index
+                .apply_tracked(pos.seq, op, body, &mut scratch, &mut gone);
             a.dirty = true;
             a.inflight = a.inflight.saturating_sub(1);
             events.extend(scratch.drain(..).map(|(m, c)| (name.to_string(), m, c)));
@@ -233,6 +320,7 @@ impl PartitionStore {
             };
             first = Some(merged);
         }
+        add_released(&mut self.released.borrow_mut(), &gone);
         (first.unwrap_or(Outcome::MailboxGone), events)
     }
 
@@ -246,34 +334,32 @@ impl PartitionStore {
         }
     }
 
-    fn flush_account(&self, a: &mut Account) -> Result<()> {
-        if a.dirty {
-            write_atomic(
-                &self.index_path(&a.index.account),
-                &a.index.to_file_bytes()?,
-            )?;
-            a.dirty = false;
+    /// Write `a`'s index file if it changed; returns the bytes written.
+    fn flush_account(&self, a: &mut Account) -> Result<u64> {
+        if !a.dirty {
+            return Ok(0);
         }
-        Ok(())
+        let bytes = a.index.to_file_bytes()?;
+        write_atomic(&self.index_path(&a.index.account), &bytes)?;
+        a.dirty = false;
+        Ok(bytes.len() as u64)
     }
 
-    /// Write every dirty index, then a checkpoint at the log's end. Only between batches
-    /// (the writer is in place and every record before its position is applied).
+    /// Write every dirty index, then a checkpoint at the durable position: every record
+    /// before it is applied, so in the index files. Safe at any moment between awaits, also
+    /// while a batch is in flight (its records are after that position, and not applied).
     pub fn checkpoint(&self) -> Result<()> {
-        let Some(pos) = self.writer.borrow().as_ref().map(LogWriter::position) else {
-            return Ok(());
-        };
+        let position = self.durable.get();
+        let mut written = 0;
         for a in self.accounts.borrow_mut().values_mut() {
-            self.flush_account(a)?;
+            written += self.flush_account(a)?;
         }
+        self.checkpoint_cost.set(written);
         segment::sync_dir(&self.dir.join("accounts"))?;
-        let mut bytes = Vec::with_capacity(36);
-        bytes.extend_from_slice(CHECKPOINT_MAGIC);
-        bytes.extend_from_slice(&pos.segment.to_le_bytes());
-        bytes.extend_from_slice(&pos.offset.to_le_bytes());
-        bytes.extend_from_slice(&pos.chain.next_seq.to_le_bytes());
-        bytes.extend_from_slice(&pos.chain.prev_crc.to_le_bytes());
-        bytes.extend_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
+        let bytes = encode_checkpoint(&Checkpoint {
+            position,
+            released: self.released.borrow().clone(),
+        });
         write_atomic(&self.dir.join("checkpoint"), &bytes)?;
         segment::sync_dir(&self.dir)?;
         self.bytes_since_checkpoint.set(0);
@@ -308,6 +394,11 @@ impl PartitionStore {
     pub fn loaded(&self) -> usize {
         self.accounts.borrow().len()
     }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 fn index_path(dir: &Path, account: &str) -> PathBuf {
@@ -333,7 +424,41 @@ pub use segment::Body;
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn checkpoint_round_trips_and_reads_version_1() {
+        let position = LogPosition {
+            segment: 7,
+            offset: 4096 * 3 + 24,
+            chain: Chain {
+                next_seq: 99,
+                prev_crc: 0xdead_beef,
+            },
+        };
+        let c = Checkpoint {
+            position,
+            released: BTreeMap::from([(2, 5000), (5, 1)]),
+        };
+        let bytes = encode_checkpoint(&c);
+        assert_eq!(bytes.len(), 40 + 24);
+        assert_eq!(decode_checkpoint(&bytes).unwrap(), c);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(decode_checkpoint(&bad).is_err(), "byte {i}");
+        }
+        assert!(decode_checkpoint(&bytes[..bytes.len() - 1]).is_err());
+        // Version 1: the position only.
+        let mut v1 = bytes[..32].to_vec();
+        v1[..8].copy_from_slice(CHECKPOINT_V1);
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let back = decode_checkpoint(&v1).unwrap();
+        assert_eq!(back.position, position);
+        assert!(back.released.is_empty());
+    }
 
     #[test]
     fn account_file_names_are_escaped() {

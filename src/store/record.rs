@@ -73,6 +73,24 @@ pub struct Found<'a> {
     pub payload: &'a [u8],
 }
 
+/// The chain that accepts the record at the start of `buf` (whatever its sequence number and
+/// predecessor), for scanning a segment on its own. A buffer that does not start with a
+/// record gets [`Chain::START`], which accepts nothing there but a first record.
+pub fn first_chain(buf: &[u8]) -> Chain {
+    let word = |at: usize| buf.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    match (word(0), buf.get(8..16), word(16)) {
+        (Some(magic), Some(seq), Some(prev)) if u32::from_le_bytes(magic) == MAGIC => {
+            let mut s = [0u8; 8];
+            s.copy_from_slice(seq);
+            Chain {
+                next_seq: u64::from_le_bytes(s),
+                prev_crc: u32::from_le_bytes(prev),
+            }
+        }
+        _ => Chain::START,
+    }
+}
+
 /// Walks the records of one segment buffer from `offset`, continuing `chain`.
 pub struct Scanner<'a> {
     buf: &'a [u8],

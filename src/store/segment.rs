@@ -8,11 +8,17 @@
 //! to their full size once, so later appends are overwrites inside the file: no file-extending
 //! direct writes (PLATFORM.md §6) and no unwritten-extent conversions for `fdatasync` to log.
 //!
+//! The next segment is zero-filled ahead of need, off the shard thread (glommio's blocking
+//! pool), as `seg-spare.tmp`, once the current one is half full; rolling renames it into
+//! place. So the batch that rolls waits for a rename and a directory sync, not for 16 MiB of
+//! zeros.
+//!
 //! Recovery: scan records from the checkpoint on, across segments, while they chain; the end
 //! is the first record that does not check. If anything but zeros follows the end (a torn
 //! batch), the segment is sealed and writing goes on in a fresh one, so torn bytes are never
 //! left behind newer records.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -61,32 +67,75 @@ fn segment_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("seg-{n:08}.log"))
 }
 
+fn spare_path(dir: &Path) -> PathBuf {
+    dir.join("seg-spare.tmp")
+}
+
+/// The pre-created next segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spare {
+    None,
+    Creating,
+    /// `seg-spare.tmp` exists, zero-filled and durable, this many bytes long.
+    Ready(u64),
+}
+
 /// The write side of a partition's log. Owned by the committer while a batch is in flight.
 pub struct LogWriter {
     dir: PathBuf,
     segment_size: u64,
     file: Rc<DmaFile>,
     segment: u32,
+    /// Size of the current segment file.
+    size: u64,
     /// End of the last record in the current segment.
     end: u64,
     /// Bytes of the current segment from the start of the block holding `end` up to `end`.
     tail: Vec<u8>,
     chain: Chain,
+    spare: Rc<Cell<Spare>>,
 }
 
-/// The read side: every segment file, shared with readers.
+/// The read side: every segment file and its size, shared with readers.
 #[derive(Default)]
 pub struct Segments {
-    files: BTreeMap<u32, Rc<DmaFile>>,
+    files: BTreeMap<u32, (Rc<DmaFile>, u64)>,
 }
 
 impl Segments {
     pub fn file(&self, segment: u32) -> Option<Rc<DmaFile>> {
-        self.files.get(&segment).cloned()
+        self.files.get(&segment).map(|(f, _)| f.clone())
     }
 
-    pub fn insert(&mut self, segment: u32, file: Rc<DmaFile>) {
-        self.files.insert(segment, file);
+    pub fn insert(&mut self, segment: u32, file: Rc<DmaFile>, size: u64) {
+        self.files.insert(segment, (file, size));
+    }
+
+    /// The size of segment `segment`'s file.
+    pub fn size(&self, segment: u32) -> Option<u64> {
+        self.files.get(&segment).map(|(_, s)| *s)
+    }
+
+    /// Segment numbers below `below`, ascending.
+    pub fn numbers_below(&self, below: u32) -> Vec<u32> {
+        self.files.range(..below).map(|(n, _)| *n).collect()
+    }
+
+    /// Total size of every segment file.
+    pub fn total_size(&self) -> u64 {
+        self.files.values().map(|(_, s)| *s).sum()
+    }
+
+    /// Forget segment `segment` and delete its file (durably). Readers that already hold the
+    /// file keep reading it: an unlinked file lives until its last descriptor closes.
+    pub fn delete(&mut self, dir: &Path, segment: u32) -> Result<()> {
+        self.files.remove(&segment);
+        match std::fs::remove_file(segment_path(dir, segment)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        sync_dir(dir)
     }
 }
 
@@ -96,8 +145,10 @@ pub struct PreparedBatch {
     at: u64,
     bytes: Vec<u8>,
     pub records: Vec<RecordPos>,
-    /// A segment this batch rolled to, for the read side to learn about.
-    pub new_segment: Option<(u32, Rc<DmaFile>)>,
+    /// A segment this batch rolled to (number, file, size), for the read side to learn about.
+    pub new_segment: Option<(u32, Rc<DmaFile>, u64)>,
+    /// The log position after this batch: what a checkpoint may record once it is applied.
+    pub end: LogPosition,
 }
 
 async fn open_rw(path: &Path) -> Result<DmaFile> {
@@ -118,21 +169,45 @@ async fn open_rw(path: &Path) -> Result<DmaFile> {
 /// passes that probe on devices that then refuse polled reads (EOPNOTSUPP). A segment is
 /// created once per `segment_size` bytes of log, so the blocking write is rare.
 async fn create_segment(dir: &Path, n: u32, size: u64) -> Result<DmaFile> {
-    use std::io::Write;
     let path = segment_path(dir, n);
-    {
-        let mut f = std::fs::File::create(&path)?;
-        let zeros = vec![0u8; FILL_CHUNK];
-        let mut at = 0u64;
-        while at < size {
-            let len = (size - at).min(FILL_CHUNK as u64) as usize;
-            f.write_all(&zeros[..len])?;
-            at += len as u64;
-        }
-        f.sync_all()?;
-    }
-    sync_dir(dir)?;
+    let (p, d) = (path.clone(), dir.to_path_buf());
+    glommio::executor()
+        .spawn_blocking(move || {
+            zero_file(&p, size)?;
+            sync_dir(&d)
+        })
+        .await?;
     open_rw(&path).await
+}
+
+/// Write `size` zero bytes (a multiple of [`BLOCK`]) to a new file at `path` and make them
+/// durable (blocking).
+///
+/// The writes are direct: buffered zeros would sit in the page cache until the final sync,
+/// and on ext4 (data=ordered) every `fdatasync` of the live log in the meantime could be
+/// made to wait for them.
+fn zero_file(path: &Path, size: u64) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)?;
+    // An aligned window into a slightly larger buffer: O_DIRECT needs aligned memory.
+    let buf = vec![0u8; FILL_CHUNK + BLOCK as usize];
+    let skip = buf.as_ptr().align_offset(BLOCK as usize);
+    let zeros = &buf[skip..skip + FILL_CHUNK];
+    let mut at = 0u64;
+    while at < size {
+        let len = (size - at).min(FILL_CHUNK as u64) as usize;
+        f.write_all(&zeros[..len])?;
+        at += len as u64;
+    }
+    f.sync_all()?;
+    Ok(())
 }
 
 /// Make a directory's entries durable (a new or renamed file survives power loss).
@@ -167,26 +242,34 @@ pub async fn open(
     mut visit: impl FnMut(RecordPos, &[u8]) -> Result<()>,
 ) -> Result<(Segments, LogWriter)> {
     let segment_size = segment_size.next_multiple_of(BLOCK).max(BLOCK * 4);
+    // A spare left by an earlier run may be incomplete: make a new one when needed.
+    match std::fs::remove_file(spare_path(dir)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
     let numbers = segment_numbers(dir)?;
     let mut segments = Segments::default();
     if numbers.is_empty() {
         let file = Rc::new(create_segment(dir, 1, segment_size).await?);
-        segments.files.insert(1, file.clone());
+        segments.insert(1, file.clone(), segment_size);
         let writer = LogWriter {
             dir: dir.to_path_buf(),
             segment_size,
             file,
             segment: 1,
+            size: segment_size,
             end: 0,
             tail: Vec::new(),
             chain: Chain::START,
+            spare: Rc::new(Cell::new(Spare::None)),
         };
         return Ok((segments, writer));
     }
     for &n in &numbers {
-        segments
-            .files
-            .insert(n, Rc::new(open_rw(&segment_path(dir, n)).await?));
+        let path = segment_path(dir, n);
+        let size = std::fs::metadata(&path)?.len();
+        segments.insert(n, Rc::new(open_rw(&path).await?), size);
     }
     let start = from.unwrap_or(LogPosition {
         segment: numbers[0],
@@ -229,25 +312,27 @@ pub async fn open(
     })?;
     // Segments after the tail hold nothing that chains: leftovers of a torn roll.
     for &n in numbers.iter().filter(|&&n| n > segment) {
-        segments.files.remove(&n);
-        std::fs::remove_file(segment_path(dir, n))?;
+        segments.delete(dir, n)?;
     }
     let file = segments
         .file(segment)
         .ok_or_else(|| StoreError::corrupt("log", "tail segment vanished"))?;
+    let size = segments.size(segment).unwrap_or(0);
     let mut writer = LogWriter {
         dir: dir.to_path_buf(),
         segment_size,
         file,
         segment,
+        size,
         end,
         tail: tail_bytes,
         chain,
+        spare: Rc::new(Cell::new(Spare::None)),
     };
     if !clean {
         // Torn bytes follow the end: never write in front of them (see the module docs).
-        let (n, file) = writer.roll(0).await?;
-        segments.files.insert(n, file);
+        let (n, file, size) = writer.roll(0).await?;
+        segments.insert(n, file, size);
     }
     Ok((segments, writer))
 }
@@ -262,15 +347,57 @@ impl LogWriter {
         }
     }
 
-    async fn roll(&mut self, at_least: u64) -> Result<(u32, Rc<DmaFile>)> {
+    async fn roll(&mut self, at_least: u64) -> Result<(u32, Rc<DmaFile>, u64)> {
         let n = self.segment + 1;
         let size = self.segment_size.max(at_least.next_multiple_of(BLOCK));
-        let file = Rc::new(create_segment(&self.dir, n, size).await?);
+        let file = match self.spare.get() {
+            Spare::Ready(spare) if spare == size => {
+                self.spare.set(Spare::None);
+                let (from, to, dir) = (
+                    spare_path(&self.dir),
+                    segment_path(&self.dir, n),
+                    self.dir.clone(),
+                );
+                // The rename must be durable before any record in the file is acknowledged.
+                glommio::executor()
+                    .spawn_blocking(move || {
+                        std::fs::rename(&from, &to)?;
+                        sync_dir(&dir)
+                    })
+                    .await?;
+                Rc::new(open_rw(&segment_path(&self.dir, n)).await?)
+            }
+            _ => Rc::new(create_segment(&self.dir, n, size).await?),
+        };
         self.file = file.clone();
         self.segment = n;
+        self.size = size;
         self.end = 0;
         self.tail.clear();
-        Ok((n, file))
+        Ok((n, file, size))
+    }
+
+    /// Start zero-filling the next segment in the background once this one is half full.
+    fn prepare_spare(&self) {
+        if self.spare.get() != Spare::None || self.end < self.size / 2 {
+            return;
+        }
+        self.spare.set(Spare::Creating);
+        let (spare, path, size) = (self.spare.clone(), spare_path(&self.dir), self.segment_size);
+        glommio::spawn_local(async move {
+            let p = path.clone();
+            match glommio::executor()
+                .spawn_blocking(move || zero_file(&p, size))
+                .await
+            {
+                Ok(()) => spare.set(Spare::Ready(size)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not pre-create a segment");
+                    spare.set(Spare::None);
+                }
+            }
+        })
+        .detach();
     }
 
     /// Frame `payloads` after the last record, rolling to a new segment if they do not fit.
@@ -279,9 +406,14 @@ impl LogWriter {
             .iter()
             .map(|p| record::framed_len(p.len()) as u64)
             .sum();
-        let size = self.file.file_size().await?;
         let mut new_segment = None;
-        if self.end + total > size {
+        if self.end + total > self.size {
+            if self.spare.get() == Spare::Creating {
+                // Almost always done by now; waiting beats zero-filling a second file.
+                while self.spare.get() == Spare::Creating {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
             new_segment = Some(self.roll(total).await?);
         }
         let block_start = self.end - self.end % BLOCK;
@@ -302,12 +434,14 @@ impl LogWriter {
         self.tail.clear();
         self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
         bytes.resize(bytes.len().next_multiple_of(BLOCK as usize), 0);
+        self.prepare_spare();
         Ok(PreparedBatch {
             file: self.file.clone(),
             at: block_start,
             bytes,
             records,
             new_segment,
+            end: self.position(),
         })
     }
 }
@@ -324,6 +458,40 @@ impl PreparedBatch {
         self.file.fdatasync().await?;
         Ok(())
     }
+}
+
+/// The records of a sealed segment (one the writer has left), read whole.
+pub struct SealedScan {
+    data: ReadResult,
+    /// Each record's position and where its payload is in the read buffer.
+    pub records: Vec<(RecordPos, std::ops::Range<usize>)>,
+}
+
+impl SealedScan {
+    pub fn payload(&self, i: usize) -> &[u8] {
+        self.records
+            .get(i)
+            .map_or(&[], |(_, r)| &self.data[r.clone()])
+    }
+}
+
+/// Read and check every record of a sealed segment. The chain is taken from its first
+/// record: the records before it are in earlier segments, which may be gone.
+pub async fn scan_sealed(file: &DmaFile, segment: u32) -> Result<SealedScan> {
+    let size = file.file_size().await?;
+    let data = file.read_at_aligned(0, size as usize).await?;
+    let records = Scanner::new(&data, 0, record::first_chain(&data))
+        .map(|rec| {
+            let pos = RecordPos {
+                segment,
+                offset: rec.offset as u64,
+                seq: rec.seq,
+            };
+            let start = rec.offset + record::HEADER;
+            (pos, start..start + rec.payload.len())
+        })
+        .collect();
+    Ok(SealedScan { data, records })
 }
 
 /// Message bytes read from a segment, served from the read buffer without a copy.

@@ -193,6 +193,28 @@ impl Store {
         expect_done(self.submit(p, op, &[]).await?)
     }
 
+    /// Raise a mailbox's UIDNEXT to at least `uid_next` (never lowers it).
+    pub async fn raise_uid_next(&self, account: &str, mailbox: &str, uid_next: Uid) -> Result<()> {
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let id = a
+                .index
+                .mailbox(&mailbox)
+                .ok_or(StoreError::NoSuchMailbox)?
+                .id;
+            // Later reservations start at the raised value too (`reserve_uid` takes the max).
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::RaiseUidNext {
+                account: account.clone(),
+                mailbox: id,
+                uid_next,
+            })
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)
+    }
+
     /// Append a message to a mailbox (IMAP APPEND); returns its UID once durable.
     pub async fn append(
         &self,
