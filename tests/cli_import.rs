@@ -243,7 +243,7 @@ fn import_refuses_while_the_server_holds_the_data_dir() {
     assert_eq!(
         text(&out.stderr),
         format!(
-            "ringpost: import failed: ringpost (pid 4242) is running on {}: stop the server before importing\n",
+            "ringpost: import failed: another ringpost (pid 4242) is running on {}: stop the server before importing\n",
             dir.path().join("data").display()
         )
     );

@@ -288,16 +288,22 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false)
         .open(&path)?;
-    if let Err(e) = file.try_lock() {
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "another ringpost (pid {}) is running on {}: {e}",
-                holder.trim(),
-                data_dir.display()
-            ),
-        ));
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "another ringpost (pid {}) is running on {}",
+                    holder.trim(),
+                    data_dir.display()
+                ),
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
     }
     file.set_len(0)?;
     writeln!(file, "{}", std::process::id())?;
