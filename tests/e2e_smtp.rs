@@ -250,3 +250,81 @@ fn submission_to_other_domains_lands_in_the_outbound_queue() {
     assert_eq!(bob.len(), 1);
     assert_eq!(strip_our_received(&bob[0]), body);
 }
+
+#[test]
+fn swaks_submits_over_starttls_and_smtps_and_delivers_inbound() {
+    let mut server = Server::start(options());
+    let swaks = |args: &[&str]| {
+        let out = Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--timeout", "20", "--tls-ca-path"])
+            .arg(server.cafile())
+            .args(args)
+            .output()
+            .expect("swaks is required for the interop tests");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "swaks {args:?}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let submission = server.port("submission").to_string();
+    let smtps = server.port("smtps").to_string();
+    let inbound = server.port("smtp").to_string();
+    let auth = [
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        ALICE.0,
+        "--auth-password",
+        ALICE.1,
+    ];
+    let mut args = vec![
+        "--port",
+        &submission,
+        "--tls",
+        "--from",
+        ALICE.0,
+        "--to",
+        BOB.0,
+        "--header",
+        "Subject: swaks starttls",
+    ];
+    args.extend_from_slice(&auth);
+    let text = swaks(&args);
+    assert!(text.contains("250 2.0.0 Ok: queued as"), "{text}");
+    let mut args = vec![
+        "--port",
+        &smtps,
+        "--tlsc",
+        "--from",
+        ALICE.0,
+        "--to",
+        BOB.0,
+        "--header",
+        "Subject: swaks smtps",
+    ];
+    args.extend_from_slice(&auth);
+    swaks(&args);
+    swaks(&[
+        "--port",
+        &inbound,
+        "--from",
+        "x@remote.example",
+        "--to",
+        BOB.0,
+        "--header",
+        "Subject: swaks inbound",
+    ]);
+    assert!(server.terminate().success());
+    let bob = mailbox_messages(&server.data_dir(), 2, BOB.0, "INBOX");
+    let subjects: Vec<bool> = ["swaks starttls", "swaks smtps", "swaks inbound"]
+        .iter()
+        .map(|s| {
+            bob.iter()
+                .any(|m| String::from_utf8_lossy(m).contains(&format!("Subject: {s}\r\n")))
+        })
+        .collect();
+    assert_eq!(subjects, vec![true, true, true]);
+}
