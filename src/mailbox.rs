@@ -49,6 +49,8 @@ pub enum MailboxRequest {
     },
     Create {
         mailbox: String,
+        /// RFC 6154 §3 `USE`: the special-use attribute of the new mailbox.
+        special: Option<crate::store::SpecialUse>,
     },
     Delete {
         mailbox: String,
@@ -244,8 +246,10 @@ impl Access {
             MailboxRequest::Status { mailbox } => {
                 MailboxReply::Status(store.status(account, &mailbox).await?)
             }
-            MailboxRequest::Create { mailbox } => {
-                store.create_mailbox(account, &mailbox).await?;
+            MailboxRequest::Create { mailbox, special } => {
+                store
+                    .create_special_mailbox(account, &mailbox, special)
+                    .await?;
                 MailboxReply::Done
             }
             MailboxRequest::Delete { mailbox } => {

@@ -110,3 +110,10 @@ fn a_silent_idle_client_hears_keepalives() {
     let out = server.python("imap_keepalive.py", &[]);
     assert!(out.contains("keepalive passed"), "{out}");
 }
+
+#[test]
+fn create_special_use_keeps_and_lists_the_attribute() {
+    let server = support::Server::start(support::Options::default());
+    let out = server.python("imap_special_use.py", &[]);
+    assert!(out.contains("special use passed"), "{out}");
+}

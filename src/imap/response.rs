@@ -35,6 +35,8 @@ pub enum Capability {
     Children,
     /// RFC 6154.
     SpecialUse,
+    /// RFC 6154 §3.
+    CreateSpecialUse,
     /// RFC 8438.
     StatusSize,
     /// RFC 5258.
@@ -77,6 +79,7 @@ impl Capability {
             Capability::Unselect => "UNSELECT",
             Capability::Children => "CHILDREN",
             Capability::SpecialUse => "SPECIAL-USE",
+            Capability::CreateSpecialUse => "CREATE-SPECIAL-USE",
             Capability::StatusSize => "STATUS=SIZE",
             Capability::ListExtended => "LIST-EXTENDED",
             Capability::ListStatus => "LIST-STATUS",
@@ -143,6 +146,8 @@ pub enum Code {
     Modified(String),
     /// RFC 3516 §4.3.
     UnknownCte,
+    /// RFC 6154 §3: a special-use attribute the server cannot set.
+    UseAttr,
 }
 
 /// One response line.
@@ -278,6 +283,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::TryCreate => out.extend_from_slice(b"TRYCREATE"),
         Code::Closed => out.extend_from_slice(b"CLOSED"),
         Code::UnknownCte => out.extend_from_slice(b"UNKNOWN-CTE"),
+        Code::UseAttr => out.extend_from_slice(b"USEATTR"),
         Code::Modified(set) => out.extend_from_slice(format!("MODIFIED {set}").as_bytes()),
     }
 }

@@ -139,6 +139,7 @@ impl ImapSession {
                 Capability::Unselect,
                 Capability::Children,
                 Capability::SpecialUse,
+                Capability::CreateSpecialUse,
                 Capability::ListExtended,
                 Capability::ListStatus,
                 Capability::StatusSize,

@@ -106,6 +106,27 @@ impl Store {
         name: &str,
         uid_validity: Option<UidValidity>,
     ) -> Result<MailboxId> {
+        self.create_mailbox_full(account, name, uid_validity, None)
+            .await
+    }
+
+    /// Create a mailbox with a special-use attribute (RFC 6154 §3, IMAP CREATE … USE).
+    pub async fn create_special_mailbox(
+        &self,
+        account: &str,
+        name: &str,
+        special: Option<super::SpecialUse>,
+    ) -> Result<MailboxId> {
+        self.create_mailbox_full(account, name, None, special).await
+    }
+
+    async fn create_mailbox_full(
+        &self,
+        account: &str,
+        name: &str,
+        uid_validity: Option<UidValidity>,
+        special: Option<super::SpecialUse>,
+    ) -> Result<MailboxId> {
         let account = canonical_account(account)?;
         let name = canonical_mailbox(name)?;
         let p = self.partition(&account).await?;
@@ -126,7 +147,7 @@ impl Store {
                     id,
                     name: name.clone(),
                     uid_validity: v,
-                    special: None,
+                    special,
                 },
             };
             Ok((op, id))

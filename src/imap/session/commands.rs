@@ -287,24 +287,41 @@ impl ImapSession {
                 self.ok(tag, "NAMESPACE completed");
             }
             Command::Create(c) => {
-                if !c.special_use.is_empty() {
-                    // CREATE-SPECIAL-USE is not offered (RFC 6154 §3).
-                    self.finish(
-                        tag,
-                        Status::No,
-                        Some(Code::Cannot),
-                        "Special-use attributes cannot be set",
-                        Expunges::Report,
-                    );
-                    return;
-                }
+                // CREATE-SPECIAL-USE (RFC 6154 §3): one of the attributes the store keeps per
+                // mailbox; anything else is `NO [USEATTR]`.
+                let special = match c.special_use.as_slice() {
+                    [] => None,
+                    [one] => match store_special_use(one) {
+                        Some(s) => Some(s),
+                        None => {
+                            self.finish(
+                                tag,
+                                Status::No,
+                                Some(Code::UseAttr),
+                                "This special-use attribute is not supported",
+                                Expunges::Report,
+                            );
+                            return;
+                        }
+                    },
+                    _ => {
+                        self.finish(
+                            tag,
+                            Status::No,
+                            Some(Code::UseAttr),
+                            "A mailbox takes one special-use attribute",
+                            Expunges::Report,
+                        );
+                        return;
+                    }
+                };
                 let mailbox = store_name(&c.mailbox);
                 self.request(
                     Pending::Simple {
                         tag,
                         done: "CREATE completed",
                     },
-                    MailboxRequest::Create { mailbox },
+                    MailboxRequest::Create { mailbox, special },
                 );
             }
             Command::Delete(m) => self.request(
@@ -603,5 +620,19 @@ impl Pending {
             } => (tag, addressing.expunges()),
             Pending::Search(job) => (job.tag, job.addressing.expunges()),
         }
+    }
+}
+
+/// The store's special-use attribute for an IMAP one, if the store can keep it.
+fn store_special_use(attr: &crate::imap::command::SpecialUse) -> Option<crate::store::SpecialUse> {
+    use crate::imap::command::SpecialUse as Imap;
+    use crate::store::SpecialUse as Store;
+    match attr {
+        Imap::Sent => Some(Store::Sent),
+        Imap::Drafts => Some(Store::Drafts),
+        Imap::Trash => Some(Store::Trash),
+        Imap::Junk => Some(Store::Junk),
+        Imap::Archive => Some(Store::Archive),
+        Imap::All | Imap::Flagged | Imap::Important | Imap::Other(_) => None,
     }
 }
