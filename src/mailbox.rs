@@ -274,9 +274,8 @@ impl Access {
                 // too, and the session ignores what its snapshot already shows.
                 let watch = store.watch(account, &mailbox).await?;
                 let status = store.status(account, &mailbox).await?;
-                let messages = store
-                    .messages(account, &mailbox, Uid(1)..=Uid(u32::MAX))
-                    .await?;
+                // Metadata only: SELECT never touches bodies or MIME summaries.
+                let messages = store.message_metadata(account, &mailbox).await?;
                 self.watch = Some(watch);
                 MailboxReply::Selected(Snapshot {
                     uid_validity: status.uid_validity,
@@ -284,12 +283,12 @@ impl Access {
                     highest_modseq: status.highest_modseq,
                     messages: messages
                         .into_iter()
-                        .map(|e| MessageMeta {
-                            uid: e.uid,
-                            flags: e.flags,
-                            modseq: e.modseq,
-                            internal_date: e.internal_date,
-                            size: e.size,
+                        .map(|(uid, flags, modseq, internal_date, size)| MessageMeta {
+                            uid,
+                            flags,
+                            modseq,
+                            internal_date,
+                            size,
                         })
                         .collect(),
                 })

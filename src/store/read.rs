@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 use super::index::{canonical_mailbox, AccountIndex, MessageEntry};
 use super::segment::{self, Body};
 use super::types::{
-    MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
 };
 use super::{canonical_account, Store};
 
@@ -181,6 +181,25 @@ impl Store {
                 .iter()
                 .take_while(|e| e.uid <= *uids.end())
                 .cloned()
+                .collect())
+        })
+        .await
+    }
+
+    /// Every message of a mailbox without its MIME summary or body location — what IMAP
+    /// SELECT needs — so a large mailbox is listed without cloning summaries: for each
+    /// message, `(uid, flags, modseq, internal date, size)` in UID order.
+    pub async fn message_metadata(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<Vec<(Uid, Flags, ModSeq, i64, u32)>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok(m.messages
+                .iter()
+                .map(|e| (e.uid, e.flags.clone(), e.modseq, e.internal_date, e.size))
                 .collect())
         })
         .await
