@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::types::{Result, StoreError, Uid};
 use super::{canonical_account, now, Store};
 use crate::shard::mesh::{Handler, HandlerFuture};
-use crate::shard::{Mesh, ShardId};
+use crate::shard::{Mesh, ShardId, ShardMap};
 
 /// A request to the store of another shard.
 #[derive(Debug, Clone)]
@@ -70,6 +70,23 @@ async fn retract(store: &Store, copies: &[(String, Uid)]) -> Result<()> {
     Ok(())
 }
 
+/// Group `items` by the home shard of the account each names, keeping their order.
+fn by_home_shard<T>(
+    map: ShardMap,
+    items: Vec<T>,
+    account: impl Fn(&T) -> &String,
+) -> Vec<(ShardId, Vec<T>)> {
+    let mut groups: Vec<(ShardId, Vec<T>)> = Vec::new();
+    for item in items {
+        let home = map.home_shard(account(&item));
+        match groups.iter_mut().find(|(s, _)| *s == home) {
+            Some((_, v)) => v.push(item),
+            None => groups.push((home, vec![item])),
+        }
+    }
+    groups
+}
+
 /// What a shard's SMTP sessions deliver through: this shard's store and the store mesh.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -85,15 +102,7 @@ impl Deliverer {
     /// Undo committed copies (of a transaction whose other half failed): each is expunged
     /// by its home shard.
     pub async fn retract(&self, copies: Vec<(String, Uid)>) -> Result<()> {
-        let map = self.store.map();
-        let mut by_shard: Vec<(ShardId, Vec<(String, Uid)>)> = Vec::new();
-        for (account, uid) in copies {
-            let home = map.home_shard(&account);
-            match by_shard.iter_mut().find(|(s, _)| *s == home) {
-                Some((_, v)) => v.push((account, uid)),
-                None => by_shard.push((home, vec![(account, uid)])),
-            }
-        }
+        let by_shard = by_home_shard(self.store.map(), copies, |(account, _)| account);
         for (shard, copies) in by_shard {
             match self
                 .mesh
@@ -164,15 +173,7 @@ impl Delivery {
             internal_date,
         } = self;
         let internal_date = internal_date.unwrap_or_else(now);
-        let map = deliverer.store.map();
-        let mut by_shard: Vec<(ShardId, Vec<String>)> = Vec::new();
-        for r in recipients {
-            let home = map.home_shard(&r);
-            match by_shard.iter_mut().find(|(s, _)| *s == home) {
-                Some((_, v)) => v.push(r),
-                None => by_shard.push((home, vec![r])),
-            }
-        }
+        let by_shard = by_home_shard(deliverer.store.map(), recipients, |r| r);
         let body: Arc<[u8]> = Arc::from(body);
         let mut tasks = Vec::new();
         for (shard, accounts) in by_shard {
