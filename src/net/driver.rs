@@ -68,27 +68,29 @@ impl ShardState {
     }
 }
 
-/// A live connection on its way to another shard: everything it is made of, and all `Send`.
-pub struct MovedConnection {
-    transport: TransportParts,
+/// What a connection is besides its transport and its shard-local handles; all `Send`, so
+/// it travels unchanged when the connection moves shards.
+struct Core {
     session: Box<dyn Session + Send>,
     peer: SocketAddr,
     listener: Listener,
-    permit: Permit,
+    /// Counts this connection against the limits until it is dropped, wherever it runs.
+    _permit: Permit,
     shutdown_sent: bool,
+    /// The authenticated account.
     account: Option<String>,
+}
+
+/// A live connection on its way to another shard: everything it is made of, and all `Send`.
+pub struct MovedConnection {
+    transport: TransportParts,
+    core: Core,
 }
 
 /// One connection being served on this shard.
 struct Connection {
     transport: Transport,
-    session: Box<dyn Session + Send>,
-    peer: SocketAddr,
-    listener: Listener,
-    permit: Permit,
-    shutdown_sent: bool,
-    /// The authenticated account.
-    account: Option<String>,
+    core: Core,
     /// The POP3 maildrop lock this session holds (released when the connection ends).
     maildrop: Option<MaildropLock>,
     /// Mailbox access (and the selected mailbox's change feed) for IMAP, on the home shard.
@@ -181,14 +183,17 @@ pub async fn serve_connection(
             tls_active,
         )),
     };
-    let conn = Connection {
-        transport,
+    let core = Core {
         session,
         peer,
         listener,
-        permit,
+        _permit: permit,
         shutdown_sent: false,
         account: None,
+    };
+    let conn = Connection {
+        transport,
+        core,
         maildrop: None,
         access: None,
     };
@@ -199,16 +204,11 @@ pub async fn serve_connection(
 pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
     let conn = Connection {
         transport: Transport::from_parts(moved.transport),
-        session: moved.session,
-        peer: moved.peer,
-        listener: moved.listener,
-        permit: moved.permit,
-        shutdown_sent: moved.shutdown_sent,
-        account: moved.account,
+        core: moved.core,
         maildrop: None,
         access: None,
     };
-    tracing::debug!(shard = %state.id, peer = %conn.peer, "connection moved to its home shard");
+    tracing::debug!(shard = %state.id, peer = %conn.core.peer, "connection moved to its home shard");
     run(conn, state).await;
 }
 
@@ -223,12 +223,7 @@ async fn run(mut conn: Connection, state: Rc<ShardState>) {
             let moved = match conn.transport.into_parts() {
                 Ok(transport) => MovedConnection {
                     transport,
-                    session: conn.session,
-                    peer: conn.peer,
-                    listener: conn.listener,
-                    permit: conn.permit,
-                    shutdown_sent: conn.shutdown_sent,
-                    account: conn.account,
+                    core: conn.core,
                 },
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot move a connection; closing it");
@@ -246,8 +241,8 @@ async fn run(mut conn: Connection, state: Rc<ShardState>) {
 /// The connection loop: send what the session queued, act on its events, feed it input.
 async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
     let server = &state.server;
-    let idle = server.config.timeouts.idle(conn.listener.protocol);
-    let keepalive = match conn.listener.protocol {
+    let idle = server.config.timeouts.idle(conn.core.listener.protocol);
+    let keepalive = match conn.core.listener.protocol {
         Protocol::Imap => server.config.timeouts.imap_keepalive,
         _ => idle,
     };
@@ -255,20 +250,20 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
     let mut out = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_BUF];
     loop {
-        conn.session.poll_output(&mut out);
+        conn.core.session.poll_output(&mut out);
         if !out.is_empty() {
             if conn.transport.write_all(&out).await.is_err() {
                 return Ending::Closed;
             }
             out.clear();
         }
-        if let Some(event) = conn.session.poll_event() {
+        if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
                     if !handshake(&mut conn.transport, server).await {
                         return Ending::Closed;
                     }
-                    conn.session.handle_tls_established();
+                    conn.core.session.handle_tls_established();
                 }
                 Event::Authenticate(credentials) => {
                     let outcome = verify(server, credentials).await;
@@ -278,17 +273,17 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                     }
                     let home = match &outcome {
                         AuthOutcome::Success { account } => {
-                            conn.account = Some(account.clone());
+                            conn.core.account = Some(account.clone());
                             Some(state.map.home_shard(account))
                         }
                         _ => None,
                     };
-                    conn.session.handle_auth(outcome);
+                    conn.core.session.handle_auth(outcome);
                     // Mailbox sessions run on their account's home shard, where every
                     // mailbox operation is local and lock-free (DESIGN.md). SMTP stays: its
                     // deliveries travel to the home shards as messages instead.
                     let mailbox_protocol =
-                        matches!(conn.listener.protocol, Protocol::Imap | Protocol::Pop3);
+                        matches!(conn.core.listener.protocol, Protocol::Imap | Protocol::Pop3);
                     if let Some(home) = home.filter(|h| mailbox_protocol && *h != state.id) {
                         return Ending::Move(home);
                     }
@@ -304,18 +299,18 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                             RecipientStatus::TemporaryFailure
                         }
                     };
-                    conn.session.handle_recipient(status);
+                    conn.core.session.handle_recipient(status);
                 }
                 Event::Deliver(delivery) => {
-                    let outcome = deliver(state, &conn.transport, conn.peer, delivery).await;
-                    conn.session.handle_delivery(outcome);
+                    let outcome = deliver(state, &conn.transport, conn.core.peer, delivery).await;
+                    conn.core.session.handle_delivery(outcome);
                 }
                 Event::OpenMaildrop => {
                     let outcome = open_maildrop(state, conn).await;
-                    conn.session.handle_maildrop(outcome);
+                    conn.core.session.handle_maildrop(outcome);
                 }
                 Event::ReadMessage { uid } => {
-                    let outcome = match &conn.account {
+                    let outcome = match &conn.core.account {
                         Some(account) => match state.store.read(account, "INBOX", Uid(uid)).await {
                             Ok(body) => MessageOutcome::Message(body.to_vec()),
                             Err(StoreError::NoSuchMessage) => MessageOutcome::Gone,
@@ -326,10 +321,10 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                         },
                         None => MessageOutcome::TemporaryFailure,
                     };
-                    conn.session.handle_message(outcome);
+                    conn.core.session.handle_message(outcome);
                 }
                 Event::Expunge { uids } => {
-                    let durable = match &conn.account {
+                    let durable = match &conn.core.account {
                         Some(account) => {
                             let uids: Vec<Uid> = uids.into_iter().map(Uid).collect();
                             match state.store.expunge(account, "INBOX", Some(&uids)).await {
@@ -342,10 +337,10 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                         }
                         None => false,
                     };
-                    conn.session.handle_expunged(durable);
+                    conn.core.session.handle_expunged(durable);
                 }
                 Event::Mailbox(request) => {
-                    let reply = match (&mut conn.access, &conn.account) {
+                    let reply = match (&mut conn.access, &conn.core.account) {
                         (Some(access), _) => access.execute(&state.store, request).await,
                         (None, Some(account)) => {
                             let access = conn.access.insert(Access::new(account.clone()));
@@ -356,18 +351,18 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                             return Ending::Closed;
                         }
                     };
-                    conn.session.handle_mailbox(reply);
+                    conn.core.session.handle_mailbox(reply);
                 }
                 Event::Close => return Ending::Closed,
             }
             continue;
         }
-        if state.shutdown.is_fired() && !conn.shutdown_sent {
-            conn.shutdown_sent = true;
-            conn.session.handle_shutdown();
+        if state.shutdown.is_fired() && !conn.core.shutdown_sent {
+            conn.core.shutdown_sent = true;
+            conn.core.session.handle_shutdown();
             continue;
         }
-        let shutdown_sent = conn.shutdown_sent;
+        let shutdown_sent = conn.core.shutdown_sent;
         let read = conn.transport.read(&mut buf);
         // The autologout deadline runs from the last input, across keep-alives.
         let idle_left = idle.saturating_sub(last_input.elapsed());
@@ -403,14 +398,14 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => {
                 last_input = Instant::now();
-                conn.session.handle_input(&buf[..n]);
+                conn.core.session.handle_input(&buf[..n]);
             }
-            Wake::KeepAlive => conn.session.handle_keepalive(),
-            Wake::Change(change) => conn.session.handle_mailbox_change(change),
-            Wake::Idle => conn.session.handle_idle_timeout(),
+            Wake::KeepAlive => conn.core.session.handle_keepalive(),
+            Wake::Change(change) => conn.core.session.handle_mailbox_change(change),
+            Wake::Idle => conn.core.session.handle_idle_timeout(),
             Wake::Shutdown => {
-                conn.shutdown_sent = true;
-                conn.session.handle_shutdown();
+                conn.core.shutdown_sent = true;
+                conn.core.session.handle_shutdown();
             }
         }
     }
@@ -495,7 +490,7 @@ async fn store_copy(
 
 /// Lock and list the authenticated account's INBOX for a POP3 session (on its home shard).
 async fn open_maildrop(state: &ShardState, conn: &mut Connection) -> MaildropOutcome {
-    let Some(account) = conn.account.clone() else {
+    let Some(account) = conn.core.account.clone() else {
         return MaildropOutcome::TemporaryFailure;
     };
     let Some(lock) = MaildropLock::acquire(&state.maildrops, &account) else {
