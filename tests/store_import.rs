@@ -160,3 +160,43 @@ fn maildir_import_of_10000_messages_keeps_bytes_flags_and_uids() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn lf_only_maildir_files_are_stored_with_crlf_and_their_crlf_size() {
+    let maildir_dir = tempfile::tempdir().unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir_dir.path().join(sub)).unwrap();
+    }
+    let lf = b"From: a@example.org\nSubject: lf only\n\nline one\nline two\n";
+    std::fs::write(maildir_dir.path().join("cur/1.M1.host:2,S"), lf).unwrap();
+    let (src, root) = (
+        maildir_dir.path().to_path_buf(),
+        store_dir.path().to_path_buf(),
+    );
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(256 << 10)
+        .ring_depth(32)
+        .spawn(move || async move {
+            let store = Store::new(&root, ShardId(0), ShardMap::new(1), StoreConfig::default());
+            let a = "dave@example.com";
+            let report = maildir(&store, a, &src, |_| {}).await.unwrap();
+            assert_eq!(report.messages, 1);
+            let entries = store
+                .messages(a, "INBOX", Uid(1)..=Uid(u32::MAX))
+                .await
+                .unwrap();
+            assert_eq!(entries.len(), 1);
+            let want = b"From: a@example.org\r\nSubject: lf only\r\n\r\nline one\r\nline two\r\n";
+            assert_eq!(entries[0].size as usize, want.len());
+            let got = store.read(a, "INBOX", entries[0].uid).await.unwrap();
+            assert_eq!(&*got, &want[..]);
+            assert_eq!(
+                entries[0].summary.envelope.subject.as_deref(),
+                Some("lf only")
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
