@@ -125,7 +125,7 @@ fn pem_reason(error: pem::Error, what: &str) -> String {
 fn ensure_self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
     let (cert, key) = self_signed_paths(data_dir);
     // The key is written before the certificate, so a certificate implies a complete pair.
-    if cert.exists() && key.exists() {
+    if cert.exists() && key.exists() && !due_for_renewal(&cert) {
         return Ok((cert, key));
     }
     let dir = data_dir.join("tls");
@@ -137,7 +137,7 @@ fn ensure_self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathB
     let lock_path = dir.join("generate.lock");
     let _lock = FileLock::exclusive(&lock_path).map_err(|e| io_error(&lock_path, e))?;
     // Another process may have generated the pair while we waited for the lock.
-    if cert.exists() && key.exists() {
+    if cert.exists() && key.exists() && !due_for_renewal(&cert) {
         return Ok((cert, key));
     }
     let generated = generate(hostname).map_err(|source| TlsError::Generate {
@@ -155,7 +155,31 @@ fn ensure_self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathB
     Ok((cert, key))
 }
 
-/// A self-signed certificate for `hostname`, `localhost` and the loopback addresses.
+/// Days a generated certificate is valid: Apple's limit for TLS server certificates (825
+/// days); clients refuse longer ones even when the user trusts the certificate itself.
+pub const VALIDITY_DAYS: i64 = 825;
+
+/// A generated certificate is replaced this many days after it was written (its file's
+/// mtime), well before it expires.
+pub const RENEW_AFTER_DAYS: u64 = 800;
+
+fn due_for_renewal(cert: &Path) -> bool {
+    let age = std::fs::metadata(cert)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    age.is_some_and(|a| a.as_secs() > RENEW_AFTER_DAYS * 86_400)
+}
+
+/// `secs` after the Unix epoch as the certificate's day (UTC midnight).
+fn cert_day(secs: i64) -> (i32, u8, u8) {
+    let c = crate::date::Civil::from_unix(secs);
+    let year = i32::try_from(c.year.clamp(1970, 9999)).unwrap_or(9999);
+    (year, c.month as u8, c.day as u8)
+}
+
+/// A self-signed certificate for `hostname`, `localhost` and the loopback addresses, valid
+/// from yesterday (clock skew) for [`VALIDITY_DAYS`].
 fn generate(hostname: &str) -> Result<rcgen::CertifiedKey, rcgen::Error> {
     let mut names = vec![hostname.to_string()];
     for extra in ["localhost", "127.0.0.1", "::1"] {
@@ -168,6 +192,11 @@ fn generate(hostname: &str) -> Result<rcgen::CertifiedKey, rcgen::Error> {
         .distinguished_name
         .push(rcgen::DnType::CommonName, hostname);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let now = crate::store::now();
+    let (y, m, d) = cert_day(now - 86_400);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = cert_day(now + (VALIDITY_DAYS - 1) * 86_400);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
     let key_pair = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key_pair)?;
     Ok(rcgen::CertifiedKey { cert, key_pair })

@@ -282,3 +282,69 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A client whose clock reads `now` plus `days`.
+fn client_config_at(cert_pem: &Path, days: u64) -> Arc<ClientConfig> {
+    #[derive(Debug)]
+    struct Later(u64);
+    impl rustls::time_provider::TimeProvider for Later {
+        fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            Some(rustls::pki_types::UnixTime::since_unix_epoch(
+                now + std::time::Duration::from_secs(self.0 * 86_400),
+            ))
+        }
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        ClientConfig::builder_with_details(provider, Arc::new(Later(days)))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+#[test]
+fn generated_certificate_is_valid_for_825_days_and_renewed_before_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), None);
+    let server = server_config(&config).unwrap();
+    let (cert, _) = self_signed_paths(&config.data_dir);
+    // Valid today and in 820 days, expired after 825 (Apple's limit for server certificates).
+    for days in [0, 820] {
+        handshake(
+            Arc::clone(&server),
+            client_config_at(&cert, days),
+            "localhost",
+        )
+        .unwrap();
+    }
+    match handshake(server, client_config_at(&cert, 826), "localhost") {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. },
+        )) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // A generated pair older than RENEW_AFTER_DAYS is replaced at the next start.
+    let pem = std::fs::read(&cert).unwrap();
+    server_config(&config).unwrap();
+    assert_eq!(std::fs::read(&cert).unwrap(), pem, "renewed too early");
+    let old = std::time::SystemTime::now()
+        - std::time::Duration::from_secs((RENEW_AFTER_DAYS + 1) * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&cert)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let server = server_config(&config).unwrap();
+    assert_ne!(std::fs::read(&cert).unwrap(), pem, "not renewed");
+    handshake(server, client_config_at(&cert, 0), "localhost").unwrap();
+}
