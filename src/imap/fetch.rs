@@ -627,6 +627,31 @@ mod tests {
     }
 
     #[test]
+    fn bodystructure_of_a_forwarded_message_as_dovecot_writes_it() {
+        // Dovecot 2.3.19 answered exactly this for the same message (the peer in ../shared).
+        let raw = b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: Ann <ann@example.org>\r\nSubject: inner\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <i@x>\r\n\r\ninner body\r\n--b--\r\n";
+        let summary = crate::store::MimeSummary::parse(raw);
+        let mut out = Vec::new();
+        body_structure(&mut out, &summary, Structure::Extended);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 0 NIL NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 114 (\"Mon, 1 Jan 2024 10:00:00 +0000\" \"inner\" ((\"Ann\" NIL \"ann\" \"example.org\")) ((\"Ann\" NIL \"ann\" \"example.org\")) ((\"Ann\" NIL \"ann\" \"example.org\")) NIL NIL NIL NIL \"<i@x>\") (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL) 5 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)"
+        );
+    }
+
+    #[test]
+    fn attachment_disposition_keeps_its_filename() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Language: en\r\nContent-Location: http://x.example/r.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n";
+        let summary = crate::store::MimeSummary::parse(raw);
+        let mut out = Vec::new();
+        body_structure(&mut out, &summary, Structure::Extended);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "((\"application\" \"pdf\" (\"name\" \"r.pdf\") NIL NIL \"base64\" 4 NIL (\"attachment\" (\"filename\" \"r.pdf\")) \"en\" \"http://x.example/r.pdf\") \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)"
+        );
+    }
+
+    #[test]
     fn bodystructure_of_a_multipart_message() {
         let m = message(MULTI);
         let mut out = Vec::new();
@@ -634,7 +659,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 5 0)(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")"
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0)(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")"
         );
     }
 

@@ -109,15 +109,58 @@ fn params(out: &mut Vec<u8>, params: &[crate::store::mime::Param]) {
     out.push(b')');
 }
 
+/// A text part's parameters, with RFC 2045 §5.2's default `charset` when it names none
+/// (as Dovecot writes it; clients pick a decoder from it).
+fn body_params(out: &mut Vec<u8>, p: &PartSummary) {
+    let has_charset = p
+        .params
+        .iter()
+        .any(|x| x.name.eq_ignore_ascii_case("charset"));
+    if p.media_type != "text" || has_charset {
+        params(out, &p.params);
+        return;
+    }
+    out.extend_from_slice(b"(\"charset\" \"us-ascii\"");
+    for x in &p.params {
+        out.push(b' ');
+        string(out, x.name.as_bytes());
+        out.push(b' ');
+        string(out, x.value.as_bytes());
+    }
+    out.push(b')');
+}
+
 fn disposition(out: &mut Vec<u8>, p: &PartSummary) {
     match &p.disposition {
         Some(d) => {
             out.push(b'(');
             string(out, d.as_bytes());
-            out.extend_from_slice(b" NIL)");
+            out.push(b' ');
+            params(out, &p.disposition_params);
+            out.push(b')');
         }
         None => out.extend_from_slice(b"NIL"),
     }
+}
+
+/// body-fld-lang and body-fld-loc (RFC 9051 §9).
+fn language_location(out: &mut Vec<u8>, p: &PartSummary) {
+    match p.language.as_slice() {
+        [] => out.extend_from_slice(b"NIL"),
+        [one] => string(out, one.as_bytes()),
+        many => {
+            out.push(b'(');
+            for (i, l) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                string(out, l.as_bytes());
+            }
+            out.push(b')');
+        }
+    }
+    out.push(b' ');
+    nstring(out, p.location.as_deref());
 }
 
 fn part_structure(
@@ -146,7 +189,8 @@ fn part_structure(
             params(out, &p.params);
             out.push(b' ');
             disposition(out, p);
-            out.extend_from_slice(b" NIL NIL");
+            out.push(b' ');
+            language_location(out, p);
         }
         out.push(b')');
         return;
@@ -156,7 +200,7 @@ fn part_structure(
     out.push(b' ');
     string(out, p.subtype.as_bytes());
     out.push(b' ');
-    params(out, &p.params);
+    body_params(out, p);
     out.push(b' ');
     nstring(out, p.id.as_deref());
     out.push(b' ');
@@ -165,9 +209,12 @@ fn part_structure(
     string(out, p.encoding.as_deref().unwrap_or("7bit").as_bytes());
     out.extend_from_slice(format!(" {}", p.body_end.saturating_sub(p.body_offset)).as_bytes());
     if is_message(p) {
-        // The summary keeps only the outer envelope; a nested one is written empty.
         out.push(b' ');
-        out.extend_from_slice(EMPTY_ENVELOPE);
+        match &p.envelope {
+            Some(e) => envelope(out, e),
+            // A message/rfc822 part the store kept as a leaf (it was encoded).
+            None => out.extend_from_slice(EMPTY_ENVELOPE),
+        }
         out.push(b' ');
         match kids.first() {
             Some(&k) if depth < 32 => part_structure(out, summary, k, kind, depth + 1),
@@ -180,7 +227,8 @@ fn part_structure(
     if kind == Structure::Extended {
         out.extend_from_slice(b" NIL ");
         disposition(out, p);
-        out.extend_from_slice(b" NIL NIL");
+        out.push(b' ');
+        language_location(out, p);
     }
     out.push(b')');
 }

@@ -495,14 +495,35 @@ impl AccountIndex {
 
     /// Read an index file's bytes back into an owned index, validating them first.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<AccountIndex> {
+        if bytes.get(..8) == Some(super::index_v1::MAGIC.as_slice()) {
+            return super::index_v1::upgrade(framed(bytes)?);
+        }
         let file = IndexFile::open(bytes)?;
         rkyv::deserialize::<AccountIndex, rancor::Error>(file.archived())
             .map_err(|e| StoreError::corrupt("index file", e))
     }
 }
 
-const INDEX_MAGIC: &[u8; 8] = b"RPIDX001";
+/// Format 2: the MIME summary keeps disposition parameters, language, location and nested
+/// envelopes. Format 1 files are still read ([`super::index_v1`]).
+const INDEX_MAGIC: &[u8; 8] = b"RPIDX002";
 const INDEX_HEADER: usize = 16;
+
+/// The archive inside an index file, after checking its length and CRC (any format).
+fn framed(raw: &[u8]) -> Result<&[u8]> {
+    if raw.len() < INDEX_HEADER {
+        return Err(StoreError::corrupt("index file", "bad magic"));
+    }
+    let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let (crc, len) = (word(8), word(12) as usize);
+    let body = raw
+        .get(INDEX_HEADER..INDEX_HEADER + len)
+        .ok_or_else(|| StoreError::corrupt("index file", "truncated"))?;
+    if crc32c::crc32c(body) != crc {
+        return Err(StoreError::corrupt("index file", "checksum mismatch"));
+    }
+    Ok(body)
+}
 
 /// A validated, archived index read in place (no deserialization): lookups go straight to
 /// the bytes. Construction is the trust boundary: framing, CRC and bytecheck are all checked.
@@ -515,14 +536,8 @@ impl IndexFile {
         if raw.len() < INDEX_HEADER || &raw[..8] != INDEX_MAGIC {
             return Err(StoreError::corrupt("index file", "bad magic"));
         }
-        let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
-        let (crc, len) = (word(8), word(12) as usize);
-        let body = raw
-            .get(INDEX_HEADER..INDEX_HEADER + len)
-            .ok_or_else(|| StoreError::corrupt("index file", "truncated"))?;
-        if crc32c::crc32c(body) != crc {
-            return Err(StoreError::corrupt("index file", "checksum mismatch"));
-        }
+        let body = framed(raw)?;
+        let len = body.len();
         let mut bytes = AlignedVec::<16>::with_capacity(len);
         bytes.extend_from_slice(body);
         rkyv::access::<ArchivedAccountIndex, rancor::Error>(&bytes)

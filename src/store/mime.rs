@@ -51,6 +51,14 @@ pub struct PartSummary {
     pub description: Option<String>,
     pub encoding: Option<String>,
     pub disposition: Option<String>,
+    /// Content-Disposition parameters (`filename`): clients name attachments from them.
+    pub disposition_params: Vec<Param>,
+    /// Content-Language tags (RFC 3282).
+    pub language: Vec<String>,
+    /// Content-Location (RFC 2557).
+    pub location: Option<String>,
+    /// The ENVELOPE of a message/rfc822 part's own header (RFC 9051 §7.5.2 body-type-msg).
+    pub envelope: Option<Box<Envelope>>,
     pub header_offset: u32,
     pub body_offset: u32,
     pub body_end: u32,
@@ -79,20 +87,9 @@ impl MimeSummary {
         let Some(message) = MessageParser::default().parse(raw) else {
             return MimeSummary::opaque(raw);
         };
-        let envelope = Envelope {
-            date: raw_header(&message, "Date"),
-            subject: raw_header(&message, "Subject"),
-            from: addresses(message.from()),
-            sender: addresses(message.sender()),
-            reply_to: addresses(message.reply_to()),
-            to: addresses(message.to()),
-            cc: addresses(message.cc()),
-            bcc: addresses(message.bcc()),
-            in_reply_to: raw_header(&message, "In-Reply-To"),
-            message_id: raw_header(&message, "Message-ID"),
-        };
+        let envelope = envelope_of(&message);
         let mut parts = Vec::new();
-        walk(&message, raw, 0, None, &mut parts, 0);
+        walk(&message, raw, 0, 0, None, &mut parts, 0);
         if parts.is_empty() {
             return MimeSummary {
                 envelope,
@@ -115,6 +112,10 @@ impl MimeSummary {
                 description: None,
                 encoding: None,
                 disposition: None,
+                disposition_params: Vec::new(),
+                language: Vec::new(),
+                location: None,
+                envelope: None,
                 header_offset: 0,
                 body_offset: 0,
                 body_end: len,
@@ -164,21 +165,44 @@ fn single_part(raw: &[u8]) -> Option<MimeSummary> {
 impl MimeSummary {
     /// The envelope and the root part of a parsed header-only message.
     fn parse_whole_header(message: &mail_parser::Message<'_>, raw: &[u8]) -> Option<MimeSummary> {
-        let envelope = Envelope {
-            date: raw_header(message, "Date"),
-            subject: raw_header(message, "Subject"),
-            from: addresses(message.from()),
-            sender: addresses(message.sender()),
-            reply_to: addresses(message.reply_to()),
-            to: addresses(message.to()),
-            cc: addresses(message.cc()),
-            bcc: addresses(message.bcc()),
-            in_reply_to: raw_header(message, "In-Reply-To"),
-            message_id: raw_header(message, "Message-ID"),
-        };
+        let envelope = envelope_of(message);
         let mut parts = Vec::new();
-        walk(message, raw, 0, None, &mut parts, MAX_DEPTH);
+        walk(message, raw, 0, 0, None, &mut parts, MAX_DEPTH);
         (parts.len() == 1).then_some(MimeSummary { envelope, parts })
+    }
+}
+
+fn envelope_of(message: &mail_parser::Message<'_>) -> Envelope {
+    Envelope {
+        date: raw_header(message, "Date"),
+        subject: raw_header(message, "Subject"),
+        from: addresses(message.from()),
+        sender: addresses(message.sender()),
+        reply_to: addresses(message.reply_to()),
+        to: addresses(message.to()),
+        cc: addresses(message.cc()),
+        bcc: addresses(message.bcc()),
+        in_reply_to: raw_header(message, "In-Reply-To"),
+        message_id: raw_header(message, "Message-ID"),
+    }
+}
+
+fn attributes(ct: &mail_parser::ContentType<'_>) -> Vec<Param> {
+    ct.attributes()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| Param {
+            name: a.name.to_string(),
+            value: a.value.to_string(),
+        })
+        .collect()
+}
+
+fn languages(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    match value {
+        mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
+        mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -216,9 +240,13 @@ fn count_lines(bytes: &[u8]) -> u32 {
 /// Nesting limit for message/rfc822 inside multiparts: beyond it a part is kept as a leaf.
 const MAX_DEPTH: usize = 16;
 
+/// Add `message`'s part `part_id` and everything under it to `out`. `base` is added to
+/// `message`'s offsets to make them offsets in `raw` (0 with mail-parser 0.11, whose nested
+/// messages keep the outer buffer and absolute offsets).
 fn walk(
     message: &mail_parser::Message<'_>,
     raw: &[u8],
+    base: u32,
     part_id: usize,
     parent: Option<u32>,
     out: &mut Vec<PartSummary>,
@@ -232,18 +260,14 @@ fn walk(
         Some(ct) => (
             ct.ctype().to_ascii_lowercase(),
             ct.subtype().unwrap_or("plain").to_ascii_lowercase(),
-            ct.attributes()
-                .unwrap_or_default()
-                .iter()
-                .map(|a| Param {
-                    name: a.name.to_string(),
-                    value: a.value.to_string(),
-                })
-                .collect(),
+            attributes(ct),
         ),
         None => ("text".into(), "plain".into(), Vec::new()),
     };
-    let (body_offset, body_end) = (part.offset_body, part.offset_end);
+    let (body_offset, body_end) = (
+        base.saturating_add(part.offset_body),
+        base.saturating_add(part.offset_end),
+    );
     let body = raw
         .get(body_offset as usize..body_end as usize)
         .unwrap_or_default();
@@ -251,6 +275,26 @@ fn walk(
         count_lines(body)
     } else {
         0
+    };
+    // A nested message parsed in place has offsets into `raw`; one that had to
+    // be decoded first (base64 message/rfc822) has offsets into its decoded copy, which the
+    // store does not keep, so it stays a leaf.
+    let nested = match &part.body {
+        PartType::Message(nested) => in_place(nested.raw_message(), raw).and_then(|at| {
+            // mail-parser 0.11 keeps the outer buffer and absolute offsets (base 0); count
+            // from where the nested root's header really is either way.
+            let root = nested.parts.first()?.offset_header;
+            Some((
+                nested,
+                base.checked_add(at)?
+                    .checked_sub(base.saturating_add(root))?,
+            ))
+        }),
+        _ => None,
+    };
+    let (disposition, disposition_params) = match part.content_disposition() {
+        Some(d) => (Some(d.ctype().to_string()), attributes(d)),
+        None => (None, Vec::new()),
     };
     out.push(PartSummary {
         parent,
@@ -260,8 +304,12 @@ fn walk(
         id: part.content_id().map(str::to_string),
         description: part.content_description().map(str::to_string),
         encoding: part.content_transfer_encoding().map(str::to_string),
-        disposition: part.content_disposition().map(|d| d.ctype().to_string()),
-        header_offset: part.offset_header,
+        disposition,
+        disposition_params,
+        language: languages(part.content_language()),
+        location: part.content_location().map(str::to_string),
+        envelope: nested.map(|(n, _)| Box::new(envelope_of(n))),
+        header_offset: base.saturating_add(part.offset_header),
         body_offset,
         body_end,
         lines,
@@ -272,18 +320,25 @@ fn walk(
     match &part.body {
         PartType::Multipart(children) => {
             for &child in children {
-                walk(message, raw, child as usize, Some(me), out, depth + 1);
+                walk(message, raw, base, child as usize, Some(me), out, depth + 1);
             }
         }
-        // A nested message parsed in place has offsets into the same buffer; one that had to
-        // be decoded first (base64 message/rfc822) has offsets into its decoded copy, which
-        // the store does not keep, so it stays a leaf.
-        PartType::Message(nested) if nested.raw_message().as_ptr() == raw.as_ptr() => {
-            // The nested message's root part is its first part.
-            walk(nested, raw, 0, Some(me), out, depth + 1);
+        PartType::Message(_) => {
+            if let Some((nested, at)) = nested {
+                // The nested message's root part is its first part.
+                walk(nested, raw, at, 0, Some(me), out, depth + 1);
+            }
         }
         _ => {}
     }
+}
+
+/// Where `inner` starts in `outer`, when it is a slice of it.
+fn in_place(inner: &[u8], outer: &[u8]) -> Option<u32> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (start + inner.len() <= outer.len())
+        .then(|| u32::try_from(start).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -372,6 +427,49 @@ mod tests {
         let multi = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n";
         assert!(single_part(multi).is_none());
         assert!(single_part(b"Subject: no body").is_none());
+    }
+
+    #[test]
+    fn nested_message_has_its_envelope_parts_and_offsets() {
+        let raw = b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"inner.eml\"\r\nContent-Language: de, en\r\n\r\nFrom: Ann <ann@example.org>\r\nSubject: inner\r\nMessage-ID: <i@x>\r\n\r\ninner body\r\n--b--\r\n";
+        let s = MimeSummary::parse(raw);
+        let kinds: Vec<(&str, &str, Option<u32>)> = s
+            .parts
+            .iter()
+            .map(|p| (p.media_type.as_str(), p.subtype.as_str(), p.parent))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("multipart", "mixed", None),
+                ("text", "plain", Some(0)),
+                ("message", "rfc822", Some(0)),
+                ("text", "plain", Some(2)),
+            ]
+        );
+        let msg = &s.parts[2];
+        let inner = msg.envelope.as_deref().expect("nested envelope");
+        assert_eq!(inner.subject.as_deref(), Some("inner"));
+        assert_eq!(inner.message_id.as_deref(), Some("<i@x>"));
+        assert_eq!(inner.from[0].host.as_deref(), Some("example.org"));
+        assert_eq!(msg.disposition.as_deref(), Some("attachment"));
+        assert_eq!(
+            msg.disposition_params,
+            [Param {
+                name: "filename".into(),
+                value: "inner.eml".into()
+            }]
+        );
+        assert_eq!(msg.language, ["de", "en"]);
+        let body = &s.parts[3];
+        let slice = |p: &PartSummary| &raw[p.body_offset as usize..p.body_end as usize];
+        assert_eq!(slice(body), b"inner body");
+        assert!(slice(msg).starts_with(b"From: Ann"));
+        assert_eq!(
+            &raw[body.header_offset as usize..body.body_offset as usize],
+            b"From: Ann <ann@example.org>\r\nSubject: inner\r\nMessage-ID: <i@x>\r\n\r\n"
+        );
+        assert!(s.parts[1].envelope.is_none());
     }
 
     #[test]

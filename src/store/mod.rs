@@ -59,6 +59,7 @@ pub mod compact;
 pub mod delivery;
 pub mod import;
 pub mod index;
+mod index_v1;
 pub mod mime;
 pub mod op;
 pub mod partition;
