@@ -173,9 +173,11 @@ fn mailboxes_messages_flags_and_reopen() {
             &*store.read(a, "INBOX", Uid(20)).await.unwrap(),
             &msg(19)[..]
         );
+        // The default mailboxes start subscribed; deleting Drafts keeps its subscription
+        // (RFC 9051 §6.3.4: a subscription may name a mailbox that does not exist).
         assert_eq!(
             store.subscriptions(a).await.unwrap(),
-            vec!["Jobs".to_string()]
+            ["Archive", "Drafts", "INBOX", "Jobs", "Junk", "Sent", "Trash"]
         );
         assert!(store.mailbox_id(a, "Drafts").await.is_err());
         // UIDs continue after the last one, never reused.

@@ -222,6 +222,12 @@ impl AccountIndex {
                     self.created = true;
                     for m in mailboxes {
                         self.add_mailbox(m);
+                        // Default mailboxes start subscribed, as Dovecot's `auto = subscribe`:
+                        // clients that list only subscribed folders (Thunderbird's default)
+                        // show Sent, Drafts, Trash… from the start.
+                        if let Err(i) = self.subscriptions.binary_search(&m.name) {
+                            self.subscriptions.insert(i, m.name.clone());
+                        }
                     }
                 }
                 Outcome::Done
