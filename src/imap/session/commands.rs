@@ -593,6 +593,11 @@ impl ImapSession {
                 self.next_search(job);
             }
             (pending, MailboxReply::Failed(e)) => {
+                if matches!(pending, Pending::Resync(_) | Pending::ResyncFlags(_)) {
+                    // A SELECT that answers NO leaves nothing selected (RFC 9051 §6.3.2),
+                    // and a client told nothing vanished would keep a stale cache.
+                    self.selected = None;
+                }
                 let (tag, expunges) = pending.tag_and_expunges();
                 self.failed(tag, e, expunges);
             }
