@@ -15,8 +15,8 @@ use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store, StoreError,
-    Uid, UidValidity,
+    Change, FlagChanges, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store,
+    StoreError, Uid, UidRange, UidValidity, Vanished,
 };
 
 /// How much of a message a FETCH batch needs (ordered: each includes the ones before).
@@ -91,12 +91,26 @@ pub enum MailboxRequest {
         uids: Vec<Uid>,
         content: Content,
     },
-    /// STORE (RFC 9051 §6.4.6).
+    /// STORE (RFC 9051 §6.4.6); with `unchanged_since`, only on messages not modified after
+    /// it, checked by the store in log order (RFC 7162 §3.1.3).
     Store {
         mailbox: String,
         uids: Vec<Uid>,
         mode: FlagMode,
         flags: Flags,
+        unchanged_since: Option<ModSeq>,
+    },
+    /// QRESYNC (RFC 7162 §3.2.5, §3.2.6): the UIDs among `uids` expunged after `since`.
+    Vanished {
+        mailbox: String,
+        since: ModSeq,
+        uids: Vec<UidRange>,
+    },
+    /// QRESYNC SELECT (RFC 7162 §3.2.5): the messages whose modseq is above `since`, with
+    /// their flags (answered as [`MailboxReply::Flags`]).
+    Changed {
+        mailbox: String,
+        since: ModSeq,
     },
     /// COPY/MOVE (RFC 9051 §6.4.7, RFC 6851).
     Transfer {
@@ -159,8 +173,15 @@ pub enum MailboxReply {
         uid: Uid,
     },
     Fetched(Vec<FetchedMessage>),
-    /// The messages whose flags changed, with their new flags and modseq.
-    Flags(Vec<(Uid, Flags, ModSeq)>),
+    /// The messages whose flags changed (or, for [`MailboxRequest::Changed`], that changed
+    /// after the modseq), with their flags and modseq; and the messages a conditional STORE
+    /// left alone because they were modified after its modseq.
+    Flags {
+        changed: Vec<(Uid, Flags, ModSeq)>,
+        modified: Vec<Uid>,
+    },
+    /// The answer to [`MailboxRequest::Vanished`].
+    Vanished(Vanished),
     /// `(source UID, new UID)` pairs and the target's UIDVALIDITY (RFC 4315 COPYUID).
     Transferred {
         uid_validity: UidValidity,
@@ -323,11 +344,36 @@ impl Access {
                 uids,
                 mode,
                 flags,
-            } => MailboxReply::Flags(
+                unchanged_since,
+            } => {
+                let FlagChanges { changed, modified } = match unchanged_since {
+                    None => FlagChanges {
+                        changed: store
+                            .set_flags(account, &mailbox, &uids, mode, flags)
+                            .await?,
+                        modified: Vec::new(),
+                    },
+                    Some(limit) => {
+                        store
+                            .set_flags_unchanged_since(account, &mailbox, &uids, mode, flags, limit)
+                            .await?
+                    }
+                };
+                MailboxReply::Flags { changed, modified }
+            }
+            MailboxRequest::Vanished {
+                mailbox,
+                since,
+                uids,
+            } => MailboxReply::Vanished(
                 store
-                    .set_flags(account, &mailbox, &uids, mode, flags)
+                    .vanished_since(account, &mailbox, since, &uids)
                     .await?,
             ),
+            MailboxRequest::Changed { mailbox, since } => MailboxReply::Flags {
+                changed: store.changed_since(account, &mailbox, since).await?,
+                modified: Vec::new(),
+            },
             MailboxRequest::Transfer {
                 mailbox,
                 uids,

@@ -117,3 +117,25 @@ fn create_special_use_keeps_and_lists_the_attribute() {
     let out = server.python("imap_special_use.py", &[]);
     assert!(out.contains("special use passed"), "{out}");
 }
+
+/// QRESYNC (RFC 7162 §3.2): a session re-selecting with the modseq it remembered hears
+/// exactly what another session expunged, moved and flagged, also after a server restart
+/// (the expunge log is in the index).
+#[test]
+fn qresync_reports_vanished_and_changed_messages_across_a_restart() {
+    let mut server = Server::start(Options::default());
+    let out = server.python("imap_qresync.py", &["before"]);
+    assert!(out.contains("qresync before passed"), "{out}");
+    let state: Vec<&str> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("state "))
+        .expect("the script prints its state")
+        .split(' ')
+        .collect();
+    assert!(server.terminate().success());
+    server.spawn();
+    let mut args = vec!["after"];
+    args.extend(&state);
+    let out = server.python("imap_qresync.py", &args);
+    assert!(out.contains("qresync after passed"), "{out}");
+}

@@ -47,6 +47,8 @@ pub enum Capability {
     Esearch,
     /// RFC 7162.
     CondStore,
+    /// RFC 7162 §3.2.
+    QResync,
     /// RFC 5182.
     SearchRes,
     /// RFC 6855.
@@ -85,6 +87,7 @@ impl Capability {
             Capability::ListStatus => "LIST-STATUS",
             Capability::Esearch => "ESEARCH",
             Capability::CondStore => "CONDSTORE",
+            Capability::QResync => "QRESYNC",
             Capability::SearchRes => "SEARCHRES",
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Binary => "BINARY",

@@ -2,7 +2,7 @@
 //! [`super::command`]: the not-authenticated and any-state commands here, the authenticated
 //! and selected states in [`commands`] (mailbox work goes to the driver as typed
 //! [`crate::mailbox::MailboxRequest`]s), the selected mailbox in [`view`], SEARCH in
-//! [`search`].
+//! [`search`], QRESYNC's resynchronization and VANISHED responses in [`qresync`].
 //!
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
@@ -10,6 +10,7 @@
 mod commands;
 mod mailboxes;
 mod messages;
+mod qresync;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
@@ -76,6 +77,8 @@ pub struct ImapSession {
     selected: Option<View>,
     /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     condstore: bool,
+    /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
+    qresync: bool,
     out: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -108,6 +111,7 @@ impl ImapSession {
             utf8_accept: false,
             selected: None,
             condstore: false,
+            qresync: false,
             out: Vec::new(),
             events: VecDeque::new(),
         };
@@ -146,6 +150,7 @@ impl ImapSession {
                 Capability::Esearch,
                 Capability::SearchRes,
                 Capability::CondStore,
+                Capability::QResync,
                 Capability::Utf8Accept,
                 Capability::Binary,
                 Capability::MultiAppend,
@@ -433,6 +438,12 @@ impl ImapSession {
             if name.eq_ignore_ascii_case("CONDSTORE") && authenticated && !self.condstore {
                 self.condstore = true;
                 enabled.push("CONDSTORE");
+            }
+            // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE; ENABLED names only what was asked.
+            if name.eq_ignore_ascii_case("QRESYNC") && authenticated && !self.qresync {
+                self.qresync = true;
+                self.condstore = true;
+                enabled.push("QRESYNC");
             }
             if name.eq_ignore_ascii_case("UTF8=ACCEPT") && authenticated && !self.utf8_accept {
                 self.utf8_accept = true;

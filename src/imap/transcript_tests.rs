@@ -32,7 +32,7 @@ use crate::session::{
 };
 use crate::store::{
     Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
-    UidValidity,
+    UidRange, UidValidity, Vanished,
 };
 
 #[derive(Debug, Clone)]
@@ -77,7 +77,10 @@ where
 /// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ [UID:FLAGS:MODSEQ:SIZE …]`;
 /// - `appended UIDVALIDITY UID`;
 /// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked);
-/// - `flags [UID:FLAGS:MODSEQ …]`; `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`.
+/// - `flags [UID:FLAGS:MODSEQ …] [!UID …]` (`!UID`: left alone by UNCHANGEDSINCE);
+///   `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
+/// - `vanished since|absent [FIRST[:LAST] …]` (the expunge log's answer, or the UIDs absent
+///   when the log does not reach back).
 fn mailbox_reply(
     words: &[&str],
     messages: &HashMap<String, Vec<u8>>,
@@ -190,15 +193,35 @@ fn mailbox_reply(
                 })
                 .collect(),
         ),
-        "flags" => MailboxReply::Flags(
-            words[1..]
+        "flags" => MailboxReply::Flags {
+            changed: words[1..]
                 .iter()
+                .filter(|w| !w.starts_with('!'))
                 .map(|w| {
                     let f = fields(w);
                     (Uid(num(&f[0])), flags(&f[1]), ModSeq(num(&f[2])))
                 })
                 .collect(),
-        ),
+            modified: words[1..]
+                .iter()
+                .filter_map(|w| w.strip_prefix('!'))
+                .map(|u| Uid(num(u)))
+                .collect(),
+        },
+        "vanished" => {
+            let ranges = words[2..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    let first = Uid(num(&f[0]));
+                    UidRange::new(first, f.get(1).map_or(first, |l| Uid(num(l))))
+                })
+                .collect();
+            MailboxReply::Vanished(match words[1] {
+                "since" => Vanished::Since(ranges),
+                _ => Vanished::Absent(ranges),
+            })
+        }
         "transferred" => MailboxReply::Transferred {
             uid_validity: UidValidity(num(words[1])),
             pairs: words[2..]
@@ -506,6 +529,9 @@ transcripts!(
     bare_lf,
     selected_state,
     condstore,
+    qresync_select,
+    qresync_vanished,
+    qresync_rfc_example,
 );
 
 #[test]

@@ -9,11 +9,15 @@ use std::collections::HashMap;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
+use super::expunged::{ExpungeLog, UidRange, Vanished};
 use super::mime::MimeSummary;
 use super::op::{NewMailbox, Op};
 use super::types::{
-    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
+    UidValidity,
 };
+
+mod legacy;
 
 /// Where a message's bytes are: segment number, byte offset in it, length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -47,6 +51,8 @@ pub struct Mailbox {
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
     pub messages: Vec<MessageEntry>,
+    /// The UIDs expunged from it, with the modseq of each expunge (QRESYNC).
+    pub expunged: ExpungeLog,
 }
 
 impl Mailbox {
@@ -59,7 +65,48 @@ impl Mailbox {
             uid_next: Uid(1),
             highest_modseq: ModSeq(1),
             messages: Vec::new(),
+            expunged: ExpungeLog::default(),
         }
+    }
+
+    /// The UIDs of `within` (normalized) expunged after `since`, from the expunge log when
+    /// it reaches back that far, else every UID of `within` below UIDNEXT that is not here
+    /// (RFC 7162 §3.2.5.2: a server without the history reports those).
+    pub fn vanished(&self, since: ModSeq, within: &[UidRange]) -> Vanished {
+        if self.expunged.covers(since) {
+            return Vanished::Since(self.expunged.since(since, within));
+        }
+        let mut out = Vec::new();
+        let Some(below_next) = self.uid_next.0.checked_sub(1).filter(|&u| u > 0) else {
+            return Vanished::Absent(out);
+        };
+        for range in within {
+            if range.first.0 > below_next {
+                break;
+            }
+            let last = range.last.min(Uid(below_next));
+            let mut next = range.first;
+            let start = self.find(range.first).unwrap_or_else(|i| i);
+            for e in self.messages[start..].iter().take_while(|e| e.uid <= last) {
+                if e.uid > next {
+                    out.push(UidRange::new(next, Uid(e.uid.0 - 1)));
+                }
+                next = Uid(e.uid.0.saturating_add(1));
+            }
+            if next <= last {
+                out.push(UidRange::new(next, last));
+            }
+        }
+        Vanished::Absent(out)
+    }
+
+    /// The messages changed after `since` (RFC 7162 §3.1.4.1), with flags and modseq.
+    pub fn changed_since(&self, since: ModSeq) -> Vec<(Uid, Flags, ModSeq)> {
+        self.messages
+            .iter()
+            .filter(|e| e.modseq > since)
+            .map(|e| (e.uid, e.flags.clone(), e.modseq))
+            .collect()
     }
 
     /// The position of `uid`, or where it would go.
@@ -119,7 +166,12 @@ pub enum Outcome {
     /// example its mailbox was deleted first); nothing changed.
     MailboxGone,
     MailboxExists,
-    Flags(Vec<(Uid, Flags, ModSeq)>),
+    /// The messages whose flags changed, and (for a conditional STORE, RFC 7162 §3.1.3)
+    /// those left alone because they changed after the caller's modseq.
+    Flags {
+        changed: Vec<(Uid, Flags, ModSeq)>,
+        modified: Vec<Uid>,
+    },
     Copied(Vec<(Uid, Uid)>),
     Expunged(Vec<Uid>),
 }
@@ -358,35 +410,15 @@ impl AccountIndex {
                 mode,
                 flags,
                 ..
-            } => {
-                let Some(mb) = self.mailbox_mut(*mailbox) else {
-                    return Outcome::MailboxGone;
-                };
-                let mut changed = Vec::new();
-                let mut next = None;
-                for uid in uids {
-                    let Ok(i) = mb.find(*uid) else { continue };
-                    let new = mb.messages[i].flags.apply(*mode, flags);
-                    if new == mb.messages[i].flags {
-                        continue;
-                    }
-                    // One modseq for the whole operation (RFC 7162 §3.1.3 allows it).
-                    let modseq = *next.get_or_insert_with(|| mb.bump());
-                    let e = &mut mb.messages[i];
-                    e.flags = new.clone();
-                    e.modseq = modseq;
-                    events.push((
-                        *mailbox,
-                        Change::Flags {
-                            uid: *uid,
-                            flags: new.clone(),
-                            modseq,
-                        },
-                    ));
-                    changed.push((*uid, new, modseq));
-                }
-                Outcome::Flags(changed)
-            }
+            } => self.set_flags(*mailbox, uids, *mode, flags, None, events),
+            Op::SetFlagsUnchangedSince {
+                mailbox,
+                uids,
+                mode,
+                flags,
+                unchanged_since,
+                ..
+            } => self.set_flags(*mailbox, uids, *mode, flags, Some(*unchanged_since), events),
             Op::Expunge { mailbox, uids, .. } => {
                 if self.mailbox_by_id(*mailbox).is_none() {
                     return Outcome::MailboxGone;
@@ -434,6 +466,51 @@ impl AccountIndex {
         }
     }
 
+    /// STORE, conditional on `unchanged_since` when given: decided here, in log order, so a
+    /// change that lands between a client's check and its STORE is seen (RFC 7162 §3.1.3).
+    fn set_flags(
+        &mut self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        mode: FlagMode,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        let Some(mb) = self.mailbox_mut(mailbox) else {
+            return Outcome::MailboxGone;
+        };
+        let mut changed = Vec::new();
+        let mut modified = Vec::new();
+        let mut next = None;
+        for uid in uids {
+            let Ok(i) = mb.find(*uid) else { continue };
+            if unchanged_since.is_some_and(|limit| mb.messages[i].modseq > limit) {
+                modified.push(*uid);
+                continue;
+            }
+            let new = mb.messages[i].flags.apply(mode, flags);
+            if new == mb.messages[i].flags {
+                continue;
+            }
+            // One modseq for the whole operation (RFC 7162 §3.1.3 allows it).
+            let modseq = *next.get_or_insert_with(|| mb.bump());
+            let e = &mut mb.messages[i];
+            e.flags = new.clone();
+            e.modseq = modseq;
+            events.push((
+                mailbox,
+                Change::Flags {
+                    uid: *uid,
+                    flags: new.clone(),
+                    modseq,
+                },
+            ));
+            changed.push((*uid, new, modseq));
+        }
+        Outcome::Flags { changed, modified }
+    }
+
     /// Offsets and lengths of the bodies in `segment` that this account's messages use.
     pub fn bodies_in(&self, segment: u32) -> impl Iterator<Item = BodyRef> + '_ {
         self.mailboxes
@@ -464,7 +541,9 @@ impl AccountIndex {
             !hit
         });
         if !gone.is_empty() {
-            mb.bump();
+            // RFC 7162 §3.2: an expunge gets a modseq, and the UIDs keep it for QRESYNC.
+            let modseq = mb.bump();
+            mb.expunged.record(&gone, modseq);
         }
         for uid in &gone {
             events.push((mailbox, Change::Expunged { uid: *uid }));
@@ -485,7 +564,7 @@ impl AccountIndex {
             .unwrap_or_default()
     }
 
-    /// The index file's bytes: `RPIDX001`, CRC-32C of the archive, its length, the archive.
+    /// The index file's bytes: `RPIDX002`, CRC-32C of the archive, its length, the archive.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>> {
         let archived = rkyv::to_bytes::<rancor::Error>(self)
             .map_err(|e| StoreError::corrupt("index encoding", e))?;
@@ -499,10 +578,11 @@ impl AccountIndex {
         Ok(out)
     }
 
-    /// Read an index file's bytes back into an owned index, validating them first.
+    /// Read an index file's bytes back into an owned index, validating them first. A file
+    /// of the previous format (`RPIDX001`) is read too.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<AccountIndex> {
-        if bytes.get(..8) == Some(super::index_v1::MAGIC.as_slice()) {
-            return super::index_v1::upgrade(framed(bytes)?);
+        if bytes.starts_with(legacy::INDEX_MAGIC_V1) {
+            return legacy::from_file_bytes(framed(bytes, legacy::INDEX_MAGIC_V1)?);
         }
         let file = IndexFile::open(bytes)?;
         rkyv::deserialize::<AccountIndex, rancor::Error>(file.archived())
@@ -510,14 +590,15 @@ impl AccountIndex {
     }
 }
 
-/// Format 2: the MIME summary keeps disposition parameters, language, location and nested
-/// envelopes. Format 1 files are still read ([`super::index_v1`]).
+/// `RPIDX002`: mailboxes carry their expunge log, and MIME summaries keep disposition
+/// parameters, language, location and nested envelopes.
 const INDEX_MAGIC: &[u8; 8] = b"RPIDX002";
 const INDEX_HEADER: usize = 16;
 
-/// The archive inside an index file, after checking its length and CRC (any format).
-fn framed(raw: &[u8]) -> Result<&[u8]> {
-    if raw.len() < INDEX_HEADER {
+/// The archive of an index file with this magic, its length and CRC checked, aligned for
+/// rkyv.
+fn framed(raw: &[u8], magic: &[u8; 8]) -> Result<AlignedVec<16>> {
+    if raw.len() < INDEX_HEADER || &raw[..8] != magic {
         return Err(StoreError::corrupt("index file", "bad magic"));
     }
     let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
@@ -528,7 +609,9 @@ fn framed(raw: &[u8]) -> Result<&[u8]> {
     if crc32c::crc32c(body) != crc {
         return Err(StoreError::corrupt("index file", "checksum mismatch"));
     }
-    Ok(body)
+    let mut bytes = AlignedVec::<16>::with_capacity(len);
+    bytes.extend_from_slice(body);
+    Ok(bytes)
 }
 
 /// A validated, archived index read in place (no deserialization): lookups go straight to
@@ -539,13 +622,7 @@ pub struct IndexFile {
 
 impl IndexFile {
     pub fn open(raw: &[u8]) -> Result<IndexFile> {
-        if raw.len() < INDEX_HEADER || &raw[..8] != INDEX_MAGIC {
-            return Err(StoreError::corrupt("index file", "bad magic"));
-        }
-        let body = framed(raw)?;
-        let len = body.len();
-        let mut bytes = AlignedVec::<16>::with_capacity(len);
-        bytes.extend_from_slice(body);
+        let bytes = framed(raw, INDEX_MAGIC)?;
         rkyv::access::<ArchivedAccountIndex, rancor::Error>(&bytes)
             .map_err(|e| StoreError::corrupt("index file", e))?;
         Ok(IndexFile { bytes })
@@ -657,13 +734,219 @@ mod tests {
         let m = ModSeq(hms.0 + 1);
         assert_eq!(
             out,
-            Outcome::Flags(vec![
-                (Uid(1), Flags::system(SystemFlags::SEEN), m),
-                (Uid(3), Flags::system(SystemFlags::SEEN), m)
-            ])
+            Outcome::Flags {
+                changed: vec![
+                    (Uid(1), Flags::system(SystemFlags::SEEN), m),
+                    (Uid(3), Flags::system(SystemFlags::SEEN), m)
+                ],
+                modified: vec![]
+            }
         );
-        assert_eq!(a.apply(101, &op, None, &mut ev), Outcome::Flags(vec![]));
+        assert_eq!(
+            a.apply(101, &op, None, &mut ev),
+            Outcome::Flags {
+                changed: vec![],
+                modified: vec![]
+            }
+        );
         assert_eq!(a.mailboxes[0].highest_modseq, m);
+    }
+
+    fn expunge(a: &mut AccountIndex, seq: u64, uids: &[u32]) -> Outcome {
+        let op = Op::Expunge {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: uids.iter().map(|&u| Uid(u)).collect(),
+        };
+        a.apply(seq, &op, None, &mut Vec::new())
+    }
+
+    fn r(a: u32, b: u32) -> UidRange {
+        UidRange::new(Uid(a), Uid(b))
+    }
+
+    #[test]
+    fn every_expunge_bumps_highest_modseq_and_is_logged() {
+        let mut a = account_with(10);
+        let before = a.mailboxes[0].highest_modseq;
+        expunge(&mut a, 100, &[2, 3, 4, 7]);
+        let after_first = a.mailboxes[0].highest_modseq;
+        assert_eq!(after_first, ModSeq(before.0 + 1));
+        // MOVE's removal from the source is an expunge too.
+        a.apply(
+            101,
+            &Op::CreateMailbox {
+                account: "a@x.y".into(),
+                mailbox: NewMailbox {
+                    id: MailboxId(2),
+                    name: "Archive".into(),
+                    uid_validity: UidValidity(78),
+                    special: None,
+                },
+            },
+            None,
+            &mut Vec::new(),
+        );
+        let moved = Op::Copy {
+            account: "a@x.y".into(),
+            from: MailboxId(1),
+            to: MailboxId(2),
+            uids: vec![(Uid(9), Uid(1))],
+            expunge_source: true,
+        };
+        a.apply(102, &moved, None, &mut Vec::new());
+        let inbox = &a.mailboxes[0];
+        assert_eq!(inbox.highest_modseq, ModSeq(after_first.0 + 1));
+        let all = [r(1, u32::MAX)];
+        assert_eq!(
+            inbox.vanished(before, &all),
+            Vanished::Since(vec![r(2, 4), r(7, 7), r(9, 9)])
+        );
+        assert_eq!(
+            inbox.vanished(after_first, &all),
+            Vanished::Since(vec![r(9, 9)])
+        );
+        assert_eq!(
+            inbox.vanished(before, &[r(3, 8)]),
+            Vanished::Since(vec![r(3, 4), r(7, 7)])
+        );
+        assert_eq!(
+            inbox.vanished(inbox.highest_modseq, &all),
+            Vanished::Since(vec![])
+        );
+        // An expunge of nothing changes nothing.
+        expunge(&mut a, 103, &[2]);
+        assert_eq!(a.mailboxes[0].highest_modseq, inbox_modseq(&a));
+    }
+
+    fn inbox_modseq(a: &AccountIndex) -> ModSeq {
+        a.mailboxes[0].highest_modseq
+    }
+
+    #[test]
+    fn without_history_every_absent_uid_of_the_set_is_vanished() {
+        let mut a = account_with(10);
+        expunge(&mut a, 100, &[2, 3, 8]);
+        let mb = &mut a.mailboxes[0];
+        mb.expunged.trim(0);
+        let since = ModSeq(1);
+        assert!(!mb.expunged.covers(since));
+        assert_eq!(
+            mb.vanished(since, &[r(1, u32::MAX)]),
+            Vanished::Absent(vec![r(2, 3), r(8, 8)])
+        );
+        assert_eq!(
+            mb.vanished(since, &[r(3, 5), r(8, 20)]),
+            Vanished::Absent(vec![r(3, 3), r(8, 8)])
+        );
+        // UIDs at or above UIDNEXT were never used: not vanished.
+        mb.uid_next = Uid(13);
+        assert_eq!(
+            mb.vanished(since, &[r(9, 20)]),
+            Vanished::Absent(vec![r(11, 12)])
+        );
+    }
+
+    #[test]
+    fn conditional_store_leaves_messages_changed_since_alone() {
+        let mut a = account_with(3);
+        let hms = inbox_modseq(&a);
+        // UID 2 changes after the client looked.
+        a.apply(
+            100,
+            &Op::SetFlags {
+                account: "a@x.y".into(),
+                mailbox: MailboxId(1),
+                uids: vec![Uid(2)],
+                mode: FlagMode::Add,
+                flags: Flags::system(SystemFlags::ANSWERED),
+            },
+            None,
+            &mut Vec::new(),
+        );
+        let op = Op::SetFlagsUnchangedSince {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: vec![Uid(1), Uid(2), Uid(3), Uid(9)],
+            mode: FlagMode::Add,
+            flags: Flags::system(SystemFlags::SEEN),
+            unchanged_since: hms,
+        };
+        let mut ev = Vec::new();
+        let m = ModSeq(hms.0 + 2);
+        assert_eq!(
+            a.apply(101, &op, None, &mut ev),
+            Outcome::Flags {
+                changed: vec![
+                    (Uid(1), Flags::system(SystemFlags::SEEN), m),
+                    (Uid(3), Flags::system(SystemFlags::SEEN), m)
+                ],
+                modified: vec![Uid(2)]
+            }
+        );
+        assert_eq!(ev.len(), 2);
+        assert_eq!(
+            a.mailboxes[0].get(Uid(2)).unwrap().flags,
+            Flags::system(SystemFlags::ANSWERED)
+        );
+    }
+
+    #[test]
+    fn replaying_the_same_ops_rebuilds_the_same_expunge_log() {
+        let mut live = account_with(6);
+        expunge(&mut live, 100, &[1, 2]);
+        expunge(&mut live, 101, &[5]);
+        let mut replayed = account_with(6);
+        expunge(&mut replayed, 100, &[1, 2]);
+        expunge(&mut replayed, 101, &[5]);
+        assert_eq!(live, replayed);
+        let back = AccountIndex::from_file_bytes(&live.to_file_bytes().unwrap()).unwrap();
+        assert_eq!(back, live);
+        assert_eq!(back.mailboxes[0].expunged.runs.len(), 2);
+    }
+
+    /// `testdata/index-v1.idx` was written by the previous version (`RPIDX001`): INBOX with
+    /// UIDs 1 and 3 left after UID 2 was expunged at modseq 5.
+    #[test]
+    fn an_index_of_the_previous_format_still_opens() {
+        let bytes = include_bytes!("testdata/index-v1.idx");
+        assert_eq!(&bytes[..8], b"RPIDX001");
+        let a = AccountIndex::from_file_bytes(bytes).unwrap();
+        assert_eq!(a.account, "a@x.y");
+        assert_eq!(a.applied_seq, 9);
+        let inbox = &a.mailboxes[0];
+        let uids: Vec<Uid> = inbox.messages.iter().map(|e| e.uid).collect();
+        assert_eq!(uids, [Uid(1), Uid(3)]);
+        // Format-1 MIME summaries come across with the newer fields empty.
+        let part = &inbox.messages[0].summary.parts[0];
+        assert_eq!(
+            (part.media_type.as_str(), part.subtype.as_str()),
+            ("text", "plain")
+        );
+        assert!(part.envelope.is_none() && part.disposition_params.is_empty());
+        assert_eq!(inbox.highest_modseq, ModSeq(5));
+        assert_eq!(inbox.uid_next, Uid(4));
+        // No history: the log is complete only from the old HIGHESTMODSEQ on.
+        assert_eq!(inbox.expunged.complete_after, ModSeq(5));
+        assert_eq!(
+            inbox.vanished(ModSeq(4), &[r(1, 3)]),
+            Vanished::Absent(vec![r(2, 2)])
+        );
+        assert_eq!(
+            inbox.vanished(ModSeq(5), &[r(1, 3)]),
+            Vanished::Since(vec![])
+        );
+        // Written back, it is the new format; one corrupted byte is still caught.
+        let v2 = a.to_file_bytes().unwrap();
+        assert_eq!(&v2[..8], b"RPIDX002");
+        assert_eq!(AccountIndex::from_file_bytes(&v2).unwrap(), a);
+        let mut bad = bytes.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            AccountIndex::from_file_bytes(&bad),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -30,6 +30,9 @@
 //! the records after it into the indexes and stops at the first record that does not check
 //! (a torn tail is never half-applied: a record is applied whole or not at all).
 //!
+//! Each mailbox's index also keeps a bounded log of the UIDs expunged and the modseq of each
+//! expunge ([`expunged`]), rebuilt by replay like everything else, for IMAP QRESYNC.
+//!
 //! A multi-recipient delivery writes one record per partition (all that partition's copies,
 //! atomically, the bytes once). Copies on different partitions are separate records: a crash
 //! between them can leave some copies without the SMTP reply having been sent, and the client
@@ -57,9 +60,9 @@
 pub(crate) mod commit;
 pub mod compact;
 pub mod delivery;
+pub mod expunged;
 pub mod import;
 pub mod index;
-mod index_v1;
 pub mod mime;
 pub mod op;
 pub mod partition;
@@ -77,6 +80,7 @@ use std::rc::Rc;
 use futures_channel::{mpsc, oneshot};
 
 pub use compact::CompactReport;
+pub use expunged::{UidRange, Vanished};
 pub use index::{Change, MessageEntry, Outcome};
 pub use mime::MimeSummary;
 pub use read::{MailboxInfo, MailboxStatus, SearchKey};
@@ -85,6 +89,7 @@ pub use types::{
     FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
     UidValidity, DEFAULT_MAILBOXES,
 };
+pub use write::FlagChanges;
 
 use crate::shard::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;

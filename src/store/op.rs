@@ -10,7 +10,9 @@ use rkyv::util::AlignedVec;
 
 use super::index::BodyRef;
 use super::mime::MimeSummary;
-use super::types::{FlagMode, Flags, MailboxId, Result, SpecialUse, StoreError, Uid, UidValidity};
+use super::types::{
+    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, Uid, UidValidity,
+};
 
 /// One recipient's copy of an appended message.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -107,6 +109,17 @@ pub enum Op {
         mailbox: MailboxId,
         uid_next: Uid,
     },
+    /// [`Op::SetFlags`] for the messages whose modseq is still at most `unchanged_since`
+    /// when the record is applied (RFC 7162 §3.1.3 `UNCHANGEDSINCE`). A new variant, last, so
+    /// records written before it still decode.
+    SetFlagsUnchangedSince {
+        account: String,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+        mode: FlagMode,
+        flags: Flags,
+        unchanged_since: ModSeq,
+    },
 }
 
 impl Op {
@@ -120,6 +133,7 @@ impl Op {
             | Op::Subscribe { account, .. }
             | Op::Copy { account, .. }
             | Op::SetFlags { account, .. }
+            | Op::SetFlagsUnchangedSince { account, .. }
             | Op::Expunge { account, .. }
             | Op::RaiseUidNext { account, .. } => vec![account.as_str()],
             Op::Append { copies, .. } => {
@@ -213,5 +227,42 @@ mod tests {
         }
         assert!(matches!(decode(&payload), Err(StoreError::Corrupt { .. })));
         assert!(matches!(decode(&[1, 0]), Err(StoreError::Corrupt { .. })));
+    }
+
+    /// Records in existing segment logs were written before `SetFlagsUnchangedSince`: they
+    /// must decode exactly as before (the payloads were written by the previous version).
+    #[test]
+    fn records_written_before_the_conditional_store_op_still_decode() {
+        assert_eq!(std::mem::size_of::<ArchivedOp>(), 128);
+        let (op, _) = decode(include_bytes!("testdata/op-setflags-v1.bin")).unwrap();
+        assert_eq!(
+            op,
+            Op::SetFlags {
+                account: "a@x.y".into(),
+                mailbox: MailboxId(1),
+                uids: vec![Uid(1), Uid(3)],
+                mode: FlagMode::Add,
+                flags: Flags::system(SystemFlags::SEEN),
+            }
+        );
+        let (op, _) = decode(include_bytes!("testdata/op-expunge-v1.bin")).unwrap();
+        assert_eq!(
+            op,
+            Op::Expunge {
+                account: "a@x.y".into(),
+                mailbox: MailboxId(1),
+                uids: vec![Uid(2)],
+            }
+        );
+        let conditional = Op::SetFlagsUnchangedSince {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: vec![Uid(4)],
+            mode: FlagMode::Replace,
+            flags: Flags::default(),
+            unchanged_since: ModSeq(9),
+        };
+        let (payload, _) = encode(&conditional, b"").unwrap();
+        assert_eq!(decode(&payload).unwrap().0, conditional);
     }
 }

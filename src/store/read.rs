@@ -5,6 +5,7 @@
 
 use std::ops::RangeInclusive;
 
+use super::expunged::{self, UidRange, Vanished};
 use super::index::{canonical_mailbox, AccountIndex, MessageEntry};
 use super::segment::{self, Body};
 use super::types::{
@@ -201,6 +202,41 @@ impl Store {
                 .iter()
                 .map(|e| (e.uid, e.flags.clone(), e.modseq, e.internal_date, e.size))
                 .collect())
+        })
+        .await
+    }
+
+    /// The UIDs of `within` expunged from a mailbox after `since` (RFC 7162 §3.2.5): from its
+    /// expunge log, or, when the log does not reach back that far, every UID of `within`
+    /// below UIDNEXT that is not in the mailbox.
+    pub async fn vanished_since(
+        &self,
+        account: &str,
+        mailbox: &str,
+        since: ModSeq,
+        within: &[UidRange],
+    ) -> Result<Vanished> {
+        let name = canonical_mailbox(mailbox)?;
+        let within = expunged::normalize(within.to_vec());
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok(m.vanished(since, &within))
+        })
+        .await
+    }
+
+    /// The messages of a mailbox whose modseq is above `since`, with flags and modseq, in
+    /// UID order (what a QRESYNC SELECT reports as FETCH, RFC 7162 §3.2.5).
+    pub async fn changed_since(
+        &self,
+        account: &str,
+        mailbox: &str,
+        since: ModSeq,
+    ) -> Result<Vec<(Uid, Flags, ModSeq)>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok(m.changed_since(since))
         })
         .await
     }

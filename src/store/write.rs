@@ -22,6 +22,14 @@ pub(crate) fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
     v
 }
 
+/// What a STORE did: the messages whose flags changed, with their new flags and modseq, and
+/// those a conditional STORE left alone (RFC 7162 §3.1.3 `MODIFIED`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagChanges {
+    pub changed: Vec<(Uid, Flags, ModSeq)>,
+    pub modified: Vec<Uid>,
+}
+
 fn now_u32() -> u32 {
     u32::try_from(now()).unwrap_or(u32::MAX)
 }
@@ -376,6 +384,37 @@ impl Store {
         mode: FlagMode,
         flags: Flags,
     ) -> Result<Vec<(Uid, Flags, ModSeq)>> {
+        let stored = self
+            .store_flags(account, mailbox, uids, mode, flags, None)
+            .await?;
+        Ok(stored.changed)
+    }
+
+    /// Change flags of the messages not modified after `unchanged_since` (RFC 7162 §3.1.3).
+    /// The check is made when the change is applied, in log order, so a change committed
+    /// after the caller looked is still seen; such messages come back as `modified`.
+    pub async fn set_flags_unchanged_since(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+        mode: FlagMode,
+        flags: Flags,
+        unchanged_since: ModSeq,
+    ) -> Result<FlagChanges> {
+        self.store_flags(account, mailbox, uids, mode, flags, Some(unchanged_since))
+            .await
+    }
+
+    async fn store_flags(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+        mode: FlagMode,
+        flags: Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagChanges> {
         let account = canonical_account(account)?;
         let mailbox = canonical_mailbox(mailbox)?;
         let p = self.partition(&account).await?;
@@ -386,16 +425,27 @@ impl Store {
                 .ok_or(StoreError::NoSuchMailbox)?
                 .id;
             a.inflight += 1;
-            Ok::<_, StoreError>(Op::SetFlags {
-                account: account.clone(),
-                mailbox: id,
-                uids: sorted_uids(uids),
-                mode,
-                flags,
+            let (account, uids) = (account.clone(), sorted_uids(uids));
+            Ok::<_, StoreError>(match unchanged_since {
+                None => Op::SetFlags {
+                    account,
+                    mailbox: id,
+                    uids,
+                    mode,
+                    flags,
+                },
+                Some(unchanged_since) => Op::SetFlagsUnchangedSince {
+                    account,
+                    mailbox: id,
+                    uids,
+                    mode,
+                    flags,
+                    unchanged_since,
+                },
             })
         })??;
         match self.submit(p, op, &[]).await? {
-            Outcome::Flags(v) => Ok(v),
+            Outcome::Flags { changed, modified } => Ok(FlagChanges { changed, modified }),
             _ => Err(StoreError::NoSuchMailbox),
         }
     }

@@ -12,6 +12,7 @@ use super::super::command::{
 use super::super::fetch;
 use super::super::mutf7;
 use super::super::response::{Code, Response, Status};
+use super::qresync::ResyncJob;
 use super::search::{self};
 use super::view::{Access, Dialect, Expunges};
 use super::{ImapSession, Wait};
@@ -62,7 +63,13 @@ pub(super) enum Pending {
         tag: Tag,
         name: String,
         access: Access,
+        /// The QRESYNC parameter (RFC 7162 §3.2.5), once QRESYNC is enabled.
+        qresync: Option<cmd::QResync>,
     },
+    /// A QRESYNC SELECT asking what vanished since the client's modseq.
+    Resync(ResyncJob),
+    /// A QRESYNC SELECT asking which messages changed since the client's modseq.
+    ResyncFlags(ResyncJob),
     /// UNSELECT, and CLOSE's last step.
     Unselect {
         tag: Tag,
@@ -79,13 +86,13 @@ pub(super) enum Pending {
         error: MailboxError,
     },
     Fetch(FetchJob),
+    /// UID FETCH … (CHANGEDSINCE m VANISHED) asking what vanished first (RFC 7162 §3.2.6).
+    FetchVanished(FetchJob),
     Store {
         tag: Tag,
         addressing: Addressing,
         reply: StoreReply,
         uids: Vec<Uid>,
-        /// UNCHANGEDSINCE failures, as numbers of this command's kind (`[MODIFIED …]`).
-        modified: Vec<u32>,
     },
     Transfer {
         tag: Tag,
@@ -217,6 +224,7 @@ impl ImapSession {
         Dialect {
             rev1: self.rev1(),
             condstore: self.condstore,
+            qresync: self.qresync,
         }
     }
 
@@ -384,23 +392,8 @@ impl ImapSession {
                     MailboxRequest::Status { mailbox: name },
                 );
             }
-            Command::Select(s) | Command::Examine(s) if s.qresync.is_some() => {
-                let _ = s;
-                self.send(Response::tagged(
-                    tag,
-                    Status::Bad,
-                    None,
-                    "QRESYNC is not supported",
-                ));
-            }
-            Command::Select(s) => {
-                self.condstore |= s.condstore;
-                self.select(tag, &s.mailbox, Access::ReadWrite)
-            }
-            Command::Examine(s) => {
-                self.condstore |= s.condstore;
-                self.select(tag, &s.mailbox, Access::ReadOnly)
-            }
+            Command::Select(s) => self.select(tag, s, Access::ReadWrite),
+            Command::Examine(s) => self.select(tag, s, Access::ReadOnly),
             Command::Append(a) => {
                 let max = self.config.limits.max_message_size;
                 let too_big = a.messages.iter().any(|m| match &m.data {
@@ -498,8 +491,23 @@ impl ImapSession {
                 self.status_line(&name, &items, &s);
                 self.ok(tag, "STATUS completed");
             }
-            (Pending::Select { tag, name, access }, MailboxReply::Selected(snapshot)) => {
-                self.selected_reply(tag, name, access, snapshot)
+            (
+                Pending::Select {
+                    tag,
+                    name,
+                    access,
+                    qresync,
+                },
+                MailboxReply::Selected(snapshot),
+            ) => self.selected_reply(tag, name, access, snapshot, qresync),
+            (Pending::Resync(job), MailboxReply::Vanished(vanished)) => {
+                self.resync_vanished(job, vanished)
+            }
+            (Pending::ResyncFlags(job), MailboxReply::Flags { changed, .. }) => {
+                self.resync_flags(job, changed)
+            }
+            (Pending::FetchVanished(job), MailboxReply::Vanished(vanished)) => {
+                self.fetch_vanished_reply(job, vanished)
             }
             (Pending::Unselect { tag, done }, _) => self.ok(tag, done),
             (Pending::CloseExpunge { tag }, _) => self.request(
@@ -534,7 +542,7 @@ impl ImapSession {
             (Pending::Append(job), MailboxReply::Failed(error)) => {
                 self.append_failed(job.tag, error);
             }
-            (Pending::Fetch(job), MailboxReply::Flags(changed)) => {
+            (Pending::Fetch(job), MailboxReply::Flags { changed, .. }) => {
                 if let Some(view) = self.selected.as_mut() {
                     for (uid, flags, modseq) in changed {
                         view.set_flags(uid, flags, modseq);
@@ -552,12 +560,11 @@ impl ImapSession {
                     addressing,
                     reply,
                     uids,
-                    modified,
                 },
-                MailboxReply::Flags(changed),
+                MailboxReply::Flags { changed, modified },
             ) => {
-                self.stored(addressing, reply, &uids, changed);
-                let code = (!modified.is_empty()).then(|| Code::Modified(number_set(&modified)));
+                let numbers = self.stored(addressing, reply, &uids, changed, &modified);
+                let code = (!numbers.is_empty()).then(|| Code::Modified(number_set(&numbers)));
                 let expunges = addressing.expunges();
                 self.finish(tag, Status::Ok, code, "STORE completed", expunges);
             }
@@ -586,6 +593,11 @@ impl ImapSession {
                 self.next_search(job);
             }
             (pending, MailboxReply::Failed(e)) => {
+                if matches!(pending, Pending::Resync(_) | Pending::ResyncFlags(_)) {
+                    // A SELECT that answers NO leaves nothing selected (RFC 9051 §6.3.2),
+                    // and a client told nothing vanished would keep a stale cache.
+                    self.selected = None;
+                }
                 let (tag, expunges) = pending.tag_and_expunges();
                 self.failed(tag, e, expunges);
             }
@@ -613,6 +625,8 @@ impl Pending {
             | Pending::Transfer { tag, .. }
             | Pending::Expunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
+            Pending::Resync(job) | Pending::ResyncFlags(job) => (job.tag, Expunges::Report),
+            Pending::FetchVanished(job) => (job.tag, job.addressing.expunges()),
             Pending::AppendUndo { tag, .. } => (tag, Expunges::Report),
             Pending::Fetch(job) => (job.tag, job.addressing.expunges()),
             Pending::Store {

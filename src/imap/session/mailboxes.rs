@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::super::command::{List, Mailbox, MessageData, StatusItem, Tag};
+use super::super::command::{List, MessageData, QResync, Select, StatusItem, Tag};
 use super::super::fetch;
 use super::super::response::{Code, Response, Status};
 use super::commands::{
@@ -72,21 +72,29 @@ impl ImapSession {
         self.request(Pending::List { tag, job }, MailboxRequest::List);
     }
 
-    pub(super) fn select(&mut self, tag: Tag, mailbox: &Mailbox, access: Access) {
-        if self.selected.take().is_some() && self.imap4rev2_enabled {
-            // RFC 9051 §7.1: the previous mailbox is closed (without expunge).
+    pub(super) fn select(&mut self, tag: Tag, select: Select, access: Access) {
+        if let Some(q) = &select.qresync {
+            if !self.qresync_allowed(&tag, q) {
+                return;
+            }
+        }
+        self.condstore |= select.condstore;
+        if self.selected.take().is_some() && (self.imap4rev2_enabled || self.qresync) {
+            // RFC 9051 §7.1, RFC 7162 §3.2.11: the previous mailbox is closed (without
+            // expunge).
             self.send(Response::untagged(
                 Status::Ok,
                 Some(Code::Closed),
                 "Previous mailbox closed",
             ));
         }
-        let name = store_name(mailbox);
+        let name = store_name(&select.mailbox);
         self.request(
             Pending::Select {
                 tag,
                 name: name.clone(),
                 access,
+                qresync: select.qresync,
             },
             MailboxRequest::Select { mailbox: name },
         );
@@ -295,6 +303,7 @@ impl ImapSession {
         name: String,
         access: Access,
         snapshot: crate::mailbox::Snapshot,
+        qresync: Option<QResync>,
     ) {
         let view = View::new(name, access, snapshot);
         let mut out = Vec::new();
@@ -337,11 +346,19 @@ impl ImapSession {
         )
         .encode(&mut out);
         self.out.extend_from_slice(&out);
+        self.selected = Some(view);
+        match qresync {
+            Some(q) => self.resync(tag, access, q),
+            None => self.select_completed(tag, access),
+        }
+    }
+
+    /// The tagged OK of SELECT or EXAMINE.
+    pub(super) fn select_completed(&mut self, tag: Tag, access: Access) {
         let (code, text) = match access {
             Access::ReadWrite => (Code::ReadWrite, "SELECT completed"),
             Access::ReadOnly => (Code::ReadOnly, "EXAMINE completed"),
         };
-        self.selected = Some(view);
         self.send(Response::tagged(tag, Status::Ok, Some(code), text));
     }
 }

@@ -12,11 +12,12 @@ use super::super::response::{Code, Response, Status};
 use super::commands::{
     number_set, store_flags, store_name, Addressing, FetchJob, Pending, SearchJob,
 };
+use super::qresync;
 use super::search::{self, Candidate, Need};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
-use crate::store::{FlagMode, Flags, SystemFlags, Uid};
+use crate::store::{FlagMode, Flags, ModSeq, SystemFlags, Uid};
 
 /// Messages per FETCH request without bytes, and with them (then also at most
 /// [`BATCH_BYTES`] of message bytes, but always at least one message).
@@ -116,12 +117,13 @@ impl ImapSession {
         items: cmd::FetchItems,
         modifiers: cmd::FetchModifiers,
     ) {
-        if modifiers.vanished {
+        if modifiers.vanished && !self.qresync {
+            // RFC 7162 §3.2.6: VANISHED only once QRESYNC is enabled.
             self.send(Response::tagged(
                 tag,
                 Status::Bad,
                 None,
-                "QRESYNC is not supported",
+                "QRESYNC is not enabled",
             ));
             return;
         }
@@ -138,11 +140,11 @@ impl ImapSession {
             self.condstore = true;
         }
         let content = fetch::content(&attrs);
-        let mut job = FetchJob {
+        let job = FetchJob {
             tag,
             addressing,
             content,
-            remaining: uids.iter().copied().collect(),
+            remaining: uids.into_iter().collect(),
             attrs,
             seen_now: Vec::new(),
             changed_since,
@@ -151,9 +153,25 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
+        match changed_since.filter(|_| modifiers.vanished) {
+            Some(since) => {
+                let within = qresync::uid_set_ranges(&set, view);
+                self.fetch_vanished(job, within, since);
+            }
+            None => self.fetch_start(job),
+        }
+    }
+
+    /// Set `\Seen` first if the FETCH implies it, then fetch batch after batch.
+    pub(super) fn fetch_start(&mut self, mut job: FetchJob) {
+        let Some(view) = self.selected.as_ref() else {
+            return;
+        };
         if fetch::sets_seen(&job.attrs) && !view.read_only() {
-            let unseen: Vec<Uid> = uids
-                .into_iter()
+            let unseen: Vec<Uid> = job
+                .remaining
+                .iter()
+                .copied()
                 .filter(|u| {
                     view.get(*u)
                         .is_some_and(|m| !m.meta.flags.system.contains(SystemFlags::SEEN))
@@ -166,6 +184,7 @@ impl ImapSession {
                     uids: unseen,
                     mode: FlagMode::Add,
                     flags: Flags::system(SystemFlags::SEEN),
+                    unchanged_since: None,
                 };
                 self.request(Pending::Fetch(job), request);
                 return;
@@ -259,26 +278,15 @@ impl ImapSession {
             StoreAction::Add => FlagMode::Add,
             StoreAction::Remove => FlagMode::Remove,
         };
-        // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone. The check is
-        // against this session's view, which includes every change the store reported.
-        let (uids, modified): (Vec<Uid>, Vec<Uid>) = match s.unchanged_since {
-            Some(limit) => uids
-                .into_iter()
-                .partition(|u| view.get(*u).is_none_or(|m| m.meta.modseq.0 <= limit.get())),
-            None => (uids, Vec::new()),
-        };
-        let modified: Vec<u32> = modified
-            .iter()
-            .filter_map(|u| match addressing {
-                Addressing::Uid => Some(u.0),
-                Addressing::Sequence => view.seq(*u),
-            })
-            .collect();
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone. The store
+        // checks, when it applies the change: a change another session made after this
+        // view last heard of it is still seen.
         let request = MailboxRequest::Store {
             mailbox: view.name.clone(),
             uids: uids.clone(),
             mode,
             flags: store_flags(&s.flags),
+            unchanged_since: s.unchanged_since.map(|m| ModSeq(m.get())),
         };
         if s.unchanged_since.is_some() {
             self.condstore = true;
@@ -289,10 +297,13 @@ impl ImapSession {
             addressing,
             reply: s.reply,
             uids,
-            modified,
         };
         if nothing {
-            self.resume(pending, MailboxReply::Flags(Vec::new()));
+            let reply = MailboxReply::Flags {
+                changed: Vec::new(),
+                modified: Vec::new(),
+            };
+            self.resume(pending, reply);
         } else {
             self.request(pending, request);
         }
@@ -523,24 +534,38 @@ impl ImapSession {
         self.finish(job.tag, Status::Ok, None, "SEARCH completed", expunges);
     }
 
+    /// Apply a STORE's result to the view and answer with FETCH unless `.SILENT`; returns
+    /// the numbers of this command's kind (UIDs or sequence numbers) that a conditional
+    /// STORE left alone, for `[MODIFIED …]`.
     pub(super) fn stored(
         &mut self,
         addressing: Addressing,
         reply: StoreReply,
         uids: &[Uid],
-        changed: Vec<(Uid, Flags, crate::store::ModSeq)>,
-    ) {
-        let Dialect { rev1, condstore } = self.dialect();
+        changed: Vec<(Uid, Flags, ModSeq)>,
+        modified: &[Uid],
+    ) -> Vec<u32> {
+        let Dialect {
+            rev1, condstore, ..
+        } = self.dialect();
         let Some(view) = self.selected.as_mut() else {
-            return;
+            return Vec::new();
         };
         for (uid, flags, modseq) in changed {
             view.set_flags(uid, flags, modseq);
         }
+        let mut numbers: Vec<u32> = modified
+            .iter()
+            .filter_map(|u| match addressing {
+                Addressing::Uid => Some(u.0),
+                Addressing::Sequence => view.seq(*u),
+            })
+            .collect();
+        numbers.sort_unstable();
         if reply == StoreReply::Silent {
-            return;
+            return numbers;
         }
-        for uid in uids {
+        for uid in uids.iter().filter(|u| !modified.contains(u)) {
             let (Some(seq), Some(m)) = (view.seq(*uid), view.get(*uid)) else {
                 continue;
             };
@@ -557,6 +582,7 @@ impl ImapSession {
             }
             self.out.extend_from_slice(b")\r\n");
         }
+        numbers
     }
 
     pub(super) fn transferred(
@@ -592,6 +618,16 @@ impl ImapSession {
         let Some(view) = self.selected.as_mut() else {
             return;
         };
+        if self.qresync {
+            // RFC 7162 §3.2.10: one `* VANISHED` line instead of EXPUNGEs.
+            let gone: Vec<Uid> = uids
+                .iter()
+                .copied()
+                .filter(|u| view.remove(*u).is_some())
+                .collect();
+            qresync::write_vanished(&mut self.out, &qresync::ranges_of(&gone), false);
+            return;
+        }
         // Highest first, so each number is still the one the client knows.
         let mut uids = uids.to_vec();
         uids.sort_unstable_by(|a, b| b.cmp(a));

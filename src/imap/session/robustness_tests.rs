@@ -13,6 +13,7 @@ use crate::mailbox::{
 use crate::session::{AuthOutcome, Event, Limits, Session, SessionConfig, TlsMode};
 use crate::store::{
     Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid, UidValidity,
+    Vanished,
 };
 
 const MESSAGE: &[u8] =
@@ -71,11 +72,39 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 })
                 .collect(),
         ),
-        MailboxRequest::Store { uids, .. } => MailboxReply::Flags(
-            uids.into_iter()
-                .map(|u| (u, Flags::system(SystemFlags::SEEN), ModSeq(20)))
+        MailboxRequest::Store {
+            uids,
+            unchanged_since,
+            ..
+        } => {
+            // A conditional STORE finds the odd UIDs modified.
+            let (modified, changed): (Vec<Uid>, Vec<Uid>) = uids
+                .into_iter()
+                .partition(|u| unchanged_since.is_some() && u.0 % 2 == 1);
+            MailboxReply::Flags {
+                changed: changed
+                    .into_iter()
+                    .map(|u| (u, Flags::system(SystemFlags::SEEN), ModSeq(20)))
+                    .collect(),
+                modified,
+            }
+        }
+        MailboxRequest::Vanished { uids, since, .. } => {
+            // The log answers for recent modseqs only.
+            let ranges = uids.into_iter().filter(|r| r.first.0 % 3 == 0).collect();
+            MailboxReply::Vanished(if since.0 > 5 {
+                Vanished::Since(ranges)
+            } else {
+                Vanished::Absent(ranges)
+            })
+        }
+        MailboxRequest::Changed { .. } => MailboxReply::Flags {
+            changed: [2, 3, 7, 12]
+                .into_iter()
+                .map(|u| (Uid(u), Flags::system(SystemFlags::ANSWERED), ModSeq(15)))
                 .collect(),
-        ),
+            modified: Vec::new(),
+        },
         MailboxRequest::Transfer { uids, .. } => MailboxReply::Transferred {
             uid_validity: UidValidity(2),
             pairs: uids.into_iter().map(|u| (u, Uid(u.0 + 100))).collect(),
@@ -99,6 +128,13 @@ fn commands() -> Vec<Vec<u8>> {
         "a FETCH 1:* ALL",
         "a FETCH 1:3 (BODY[] BODY.PEEK[1.MIME] BINARY[1] BODYSTRUCTURE ENVELOPE)",
         "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3)",
+        "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3 VANISHED)",
+        "a UID FETCH 2,7:* FLAGS (CHANGEDSINCE 9 VANISHED)",
+        "a ENABLE QRESYNC",
+        "a SELECT INBOX (QRESYNC (1 3))",
+        "a EXAMINE INBOX (QRESYNC (1 7 1:20 (1:3 1,2,4)))",
+        "a SELECT INBOX (QRESYNC (1 2 3:4294967295 (1:4294967295 1:4294967295)))",
+        "a SELECT INBOX (QRESYNC (2 3))",
         "a FETCH 9 FLAGS",
         "a FETCH * BODY[HEADER]",
         "a STORE 1:2 +FLAGS (\\Deleted)",

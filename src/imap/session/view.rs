@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use super::super::command::{SeqBound, SeqItem, SequenceSet};
 use super::super::fetch::flag_list;
+use super::qresync;
 use crate::mailbox::{MessageMeta, Snapshot};
 use crate::store::{Change, Flags, ModSeq, Uid, UidValidity};
 
@@ -40,6 +41,8 @@ pub struct Dialect {
     pub rev1: bool,
     /// CONDSTORE enabled: unsolicited FETCH responses carry MODSEQ (RFC 7162 §3.2).
     pub condstore: bool,
+    /// QRESYNC enabled: expunges are `* VANISHED uids`, not `* n EXPUNGE` (RFC 7162 §3.2.10).
+    pub qresync: bool,
 }
 
 /// The selected mailbox.
@@ -101,6 +104,21 @@ impl View {
 
     pub fn get(&self, uid: Uid) -> Option<&ViewMessage> {
         self.position(uid).map(|i| &self.messages[i])
+    }
+
+    /// The UID of message number `seq`.
+    pub fn uid_at(&self, seq: u32) -> Option<Uid> {
+        let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+        self.messages.get(i).map(|m| m.meta.uid)
+    }
+
+    /// The UIDs of the view from `first` to `last`, ascending.
+    pub fn uids_between(&self, first: Uid, last: Uid) -> impl Iterator<Item = Uid> + '_ {
+        let start = self.messages.partition_point(|m| m.meta.uid < first);
+        self.messages[start..]
+            .iter()
+            .map(|m| m.meta.uid)
+            .take_while(move |&u| u <= last)
     }
 
     pub fn recent_count(&self) -> u32 {
@@ -228,6 +246,9 @@ impl View {
         let rev1 = dialect.rev1;
         let mut held = VecDeque::new();
         let mut grown = false;
+        // QRESYNC: expunges in a row become one `* VANISHED` line, written before anything
+        // that follows them (sequence numbers after it count without them).
+        let mut vanished = Vec::new();
         while let Some(change) = self.pending.pop_front() {
             match change {
                 // A message that arrived is known by its UID until a FETCH or SEARCH reads
@@ -236,6 +257,7 @@ impl View {
                     if self.messages.last().is_some_and(|m| m.meta.uid >= uid) {
                         continue; // Already in the snapshot, or this session's own.
                     }
+                    qresync::flush_vanished(out, &mut vanished);
                     self.messages.push(ViewMessage {
                         meta: MessageMeta {
                             uid,
@@ -255,8 +277,12 @@ impl View {
                         continue;
                     }
                     self.announce(out, &mut grown, rev1);
-                    if let Some(seq) = self.remove(uid) {
-                        out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+                    match self.remove(uid) {
+                        Some(_) if dialect.qresync => vanished.push(uid),
+                        Some(seq) => {
+                            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
+                        }
+                        None => {}
                     }
                 }
                 Change::Flags { uid, flags, modseq } => {
@@ -273,6 +299,7 @@ impl View {
                     m.meta.modseq = modseq;
                     let recent = m.recent;
                     let line_flags = m.meta.flags.clone();
+                    qresync::flush_vanished(out, &mut vanished);
                     self.announce(out, &mut grown, rev1);
                     out.extend_from_slice(
                         format!("* {} FETCH (UID {uid} FLAGS ", i + 1).as_bytes(),
@@ -288,6 +315,7 @@ impl View {
                 Change::Deleted => {}
             }
         }
+        qresync::flush_vanished(out, &mut vanished);
         self.announce(out, &mut grown, rev1);
         self.pending = held;
     }

@@ -432,3 +432,42 @@ fn append_errors() {
         assert_eq!(e.reason, Malformed::InvalidDateTime, "{bad}");
     }
 }
+
+#[test]
+fn examine_with_condstore_and_qresync_and_enable_qresync() {
+    assert_eq!(
+        ok(b"a1 EXAMINE Work (CONDSTORE QRESYNC (9 1 1,3:5 (1,2 1,3)))"),
+        Command::Examine(Select {
+            condstore: true,
+            qresync: Some(QResync {
+                uid_validity: UidValidity(nz(9)),
+                mod_seq: modseq(1),
+                known_uids: Some(set(vec![
+                    SeqItem::One(uid(1)),
+                    SeqItem::Range(uid(3), uid(5)),
+                ])),
+                seq_match: Some(SeqMatch {
+                    seqs: set(vec![SeqItem::One(seq(1)), SeqItem::One(seq(2))]),
+                    uids: set(vec![SeqItem::One(uid(1)), SeqItem::One(uid(3))]),
+                }),
+            }),
+            ..select("Work")
+        })
+    );
+    assert_eq!(
+        ok(b"a1 ENABLE QRESYNC CONDSTORE"),
+        Command::Enable(vec!["QRESYNC".into(), "CONDSTORE".into()])
+    );
+    // Errors keep the tag (so the reply is a tagged BAD).
+    for bad in [
+        &b"a1 EXAMINE INBOX (QRESYNC (1 2 1:3 (1:* 1:3)))"[..],
+        b"a1 EXAMINE INBOX (QRESYNC (1 2 1:3 (1:3 $)))",
+        b"a1 EXAMINE INBOX (QRESYNC (1 9223372036854775808))",
+        b"a1 EXAMINE INBOX (QRESYNC (1 2 1:3 (1:3 1:3))",
+        b"a1 EXAMINE INBOX (QRESYNC (1 2 1:3 (1:3)))",
+        b"a1 EXAMINE INBOX (QRESYNC (4294967296 2))",
+    ] {
+        let (tag, _) = err(bad);
+        assert_eq!(tag.as_deref(), Some("a1"), "{bad:?}");
+    }
+}
