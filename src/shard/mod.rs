@@ -48,6 +48,7 @@ pub fn serve(config: Config) -> io::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    ports_are_free(&config)?;
     let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -278,6 +279,26 @@ impl Drop for ReadyReport {
     }
 }
 
+/// Refuse to start when another process listens on one of our addresses. The shards bind
+/// with SO_REUSEPORT, which would otherwise succeed next to another SO_REUSEPORT server (a
+/// second ringpost on other data, say) and silently split the connections with it. A plain
+/// bind, released at once, fails with EADDRINUSE whenever anything listens there.
+pub(crate) fn ports_are_free(config: &Config) -> io::Result<()> {
+    for l in config.listeners.iter().filter(|l| l.address.port() != 0) {
+        if let Err(e) = std::net::TcpListener::bind(l.address) {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {} ({}): {e}; is another server running there?",
+                    l.address,
+                    l.protocol.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Take an exclusive lock on `data_dir/ringpost.pid` and write our pid into it: a second
 /// server on the same data would otherwise silently take half the connections (SO_REUSEPORT).
 pub(crate) fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
@@ -371,6 +392,33 @@ mod tests {
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("x"), None);
         assert!(!allowed_cpus().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_port_another_process_listens_on_is_refused_even_with_reuseport() {
+        // The other server binds the way glommio does (SO_REUSEPORT): our shards' own
+        // SO_REUSEPORT bind would succeed next to it; the probe must not.
+        let other =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        other.set_reuse_port(true).unwrap();
+        other
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        other.listen(8).unwrap();
+        let taken = other.local_addr().unwrap().as_socket().unwrap();
+        let mut config = crate::config::Config::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ringpost.toml"),
+        )
+        .unwrap();
+        config.listeners.truncate(1);
+        config.listeners[0].address = taken;
+        let err = ports_are_free(&config).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains(&taken.to_string()), "{err}");
+        drop(other);
+        ports_are_free(&config).unwrap();
+        config.listeners.clear();
+        ports_are_free(&config).unwrap();
     }
 
     #[test]
