@@ -9,6 +9,7 @@
 mod map;
 pub mod mesh;
 mod shutdown;
+pub mod watchdog;
 
 use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};

@@ -180,16 +180,20 @@ pub fn canonical_account(account: &str) -> Result<String> {
 /// How often the executor is woken while the store lives.
 const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Wake the executor every few milliseconds while the store lives.
+/// Wake the executor every few milliseconds while the store lives, and tell the watchdog
+/// the executor is awake.
 ///
 /// glommio 0.9 can miss the wake-up for a completed file operation and sleep in
 /// `io_uring_enter` until something else happens: a store test once stalled 700 s that way
 /// (an `iou-wrk` thread had finished; attaching gdb, which interrupts the syscall, released
 /// it). Any wake makes the reactor collect every ring and its syscall thread, so a periodic
-/// timer bounds such a stall to this interval at the cost of a few hundred idle wake-ups a
-/// second.
+/// timer bounds most such stalls to this interval. The timer itself can be lost the same
+/// way (its ring is the one whose wake-up goes missing), so its beats also feed
+/// [`crate::shard::watchdog`], which interrupts the sleep from outside when they stop.
 async fn keep_awake(store: std::rc::Weak<Inner>) {
+    let heartbeat = crate::shard::watchdog::Heartbeat::register();
     while store.strong_count() > 0 {
+        heartbeat.beat();
         glommio::timer::sleep(WAKE_INTERVAL).await;
     }
 }
