@@ -12,7 +12,8 @@ use rkyv::util::AlignedVec;
 use super::mime::MimeSummary;
 use super::op::{NewMailbox, Op};
 use super::types::{
-    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
+    UidValidity,
 };
 
 /// Where a message's bytes are: segment number, byte offset in it, length.
@@ -119,7 +120,12 @@ pub enum Outcome {
     /// example its mailbox was deleted first); nothing changed.
     MailboxGone,
     MailboxExists,
-    Flags(Vec<(Uid, Flags, ModSeq)>),
+    /// The messages whose flags changed (new flags, modseq), and those an UNCHANGEDSINCE
+    /// condition left alone.
+    Flags {
+        changed: Vec<(Uid, Flags, ModSeq)>,
+        modified: Vec<Uid>,
+    },
     Copied(Vec<(Uid, Uid)>),
     Expunged(Vec<Uid>),
 }
@@ -352,35 +358,15 @@ impl AccountIndex {
                 mode,
                 flags,
                 ..
-            } => {
-                let Some(mb) = self.mailbox_mut(*mailbox) else {
-                    return Outcome::MailboxGone;
-                };
-                let mut changed = Vec::new();
-                let mut next = None;
-                for uid in uids {
-                    let Ok(i) = mb.find(*uid) else { continue };
-                    let new = mb.messages[i].flags.apply(*mode, flags);
-                    if new == mb.messages[i].flags {
-                        continue;
-                    }
-                    // One modseq for the whole operation (RFC 7162 §3.1.3 allows it).
-                    let modseq = *next.get_or_insert_with(|| mb.bump());
-                    let e = &mut mb.messages[i];
-                    e.flags = new.clone();
-                    e.modseq = modseq;
-                    events.push((
-                        *mailbox,
-                        Change::Flags {
-                            uid: *uid,
-                            flags: new.clone(),
-                            modseq,
-                        },
-                    ));
-                    changed.push((*uid, new, modseq));
-                }
-                Outcome::Flags(changed)
-            }
+            } => self.set_flags(*mailbox, uids, *mode, flags, None, events),
+            Op::SetFlagsUnchangedSince {
+                mailbox,
+                uids,
+                mode,
+                flags,
+                unchanged_since,
+                ..
+            } => self.set_flags(*mailbox, uids, *mode, flags, Some(*unchanged_since), events),
             Op::Expunge { mailbox, uids, .. } => {
                 if self.mailbox_by_id(*mailbox).is_none() {
                     return Outcome::MailboxGone;
@@ -426,6 +412,51 @@ impl AccountIndex {
                 Outcome::Done
             }
         }
+    }
+
+    /// Apply a flag change to `uids`, skipping (and listing as modified) those whose modseq
+    /// is above `unchanged_since`.
+    fn set_flags(
+        &mut self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        mode: FlagMode,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        let Some(mb) = self.mailbox_mut(mailbox) else {
+            return Outcome::MailboxGone;
+        };
+        let mut changed = Vec::new();
+        let mut modified = Vec::new();
+        let mut next = None;
+        for uid in uids {
+            let Ok(i) = mb.find(*uid) else { continue };
+            if unchanged_since.is_some_and(|limit| mb.messages[i].modseq > limit) {
+                modified.push(*uid);
+                continue;
+            }
+            let new = mb.messages[i].flags.apply(mode, flags);
+            if new == mb.messages[i].flags {
+                continue;
+            }
+            // One modseq for the whole operation (RFC 7162 §3.1.3 allows it).
+            let modseq = *next.get_or_insert_with(|| mb.bump());
+            let e = &mut mb.messages[i];
+            e.flags = new.clone();
+            e.modseq = modseq;
+            events.push((
+                mailbox,
+                Change::Flags {
+                    uid: *uid,
+                    flags: new.clone(),
+                    modseq,
+                },
+            ));
+            changed.push((*uid, new, modseq));
+        }
+        Outcome::Flags { changed, modified }
     }
 
     /// Offsets and lengths of the bodies in `segment` that this account's messages use.
@@ -572,7 +603,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::op::AppendCopy;
-    use crate::store::types::FlagMode;
 
     fn account_with(n: u32) -> AccountIndex {
         let mut a = AccountIndex::empty("a@x.y");
@@ -651,13 +681,58 @@ mod tests {
         let m = ModSeq(hms.0 + 1);
         assert_eq!(
             out,
-            Outcome::Flags(vec![
+            Outcome::Flags {
+                changed: vec![
+                    (Uid(1), Flags::system(SystemFlags::SEEN), m),
+                    (Uid(3), Flags::system(SystemFlags::SEEN), m)
+                ],
+                modified: vec![],
+            }
+        );
+        assert_eq!(
+            a.apply(101, &op, None, &mut ev),
+            Outcome::Flags {
+                changed: vec![],
+                modified: vec![]
+            }
+        );
+        assert_eq!(a.mailboxes[0].highest_modseq, m);
+    }
+
+    #[test]
+    fn unchanged_since_is_checked_when_the_record_is_applied() {
+        let mut a = account_with(3);
+        let mut ev = Vec::new();
+        let limit = a.mailboxes[0].highest_modseq;
+        // Message 2 changes after the client read `limit`, before its conditional STORE.
+        let other = Op::SetFlags {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: vec![Uid(2)],
+            mode: FlagMode::Add,
+            flags: Flags::system(SystemFlags::FLAGGED),
+        };
+        a.apply(100, &other, None, &mut ev);
+        let op = Op::SetFlagsUnchangedSince {
+            account: "a@x.y".into(),
+            mailbox: MailboxId(1),
+            uids: vec![Uid(1), Uid(2), Uid(3)],
+            mode: FlagMode::Add,
+            flags: Flags::system(SystemFlags::SEEN),
+            unchanged_since: limit,
+        };
+        let m = ModSeq(limit.0 + 2);
+        let Outcome::Flags { changed, modified } = a.apply(101, &op, None, &mut ev) else {
+            panic!("not a flag outcome");
+        };
+        assert_eq!(modified, vec![Uid(2)]);
+        assert_eq!(
+            changed,
+            vec![
                 (Uid(1), Flags::system(SystemFlags::SEEN), m),
                 (Uid(3), Flags::system(SystemFlags::SEEN), m)
-            ])
+            ]
         );
-        assert_eq!(a.apply(101, &op, None, &mut ev), Outcome::Flags(vec![]));
-        assert_eq!(a.mailboxes[0].highest_modseq, m);
     }
 
     #[test]

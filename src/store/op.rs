@@ -10,7 +10,9 @@ use rkyv::util::AlignedVec;
 
 use super::index::BodyRef;
 use super::mime::MimeSummary;
-use super::types::{FlagMode, Flags, MailboxId, Result, SpecialUse, StoreError, Uid, UidValidity};
+use super::types::{
+    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, Uid, UidValidity,
+};
 
 /// One recipient's copy of an appended message.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -107,6 +109,18 @@ pub enum Op {
         mailbox: MailboxId,
         uid_next: Uid,
     },
+    /// [`Op::SetFlags`] with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3): a message whose
+    /// modseq is above `unchanged_since` when the record is applied is left alone. The check
+    /// runs in log order, so no change queued ahead of this one can slip between check and
+    /// update. (Last in the enum: rkyv numbers variants in order, so older logs still read.)
+    SetFlagsUnchangedSince {
+        account: String,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+        mode: FlagMode,
+        flags: Flags,
+        unchanged_since: ModSeq,
+    },
 }
 
 impl Op {
@@ -120,6 +134,7 @@ impl Op {
             | Op::Subscribe { account, .. }
             | Op::Copy { account, .. }
             | Op::SetFlags { account, .. }
+            | Op::SetFlagsUnchangedSince { account, .. }
             | Op::Expunge { account, .. }
             | Op::RaiseUidNext { account, .. } => vec![account.as_str()],
             Op::Append { copies, .. } => {
