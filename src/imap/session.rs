@@ -13,6 +13,7 @@ mod messages;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
+mod uidset;
 mod view;
 
 use std::collections::VecDeque;

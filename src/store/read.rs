@@ -288,25 +288,6 @@ impl Store {
         .await
     }
 
-    /// Every message of a mailbox without its MIME summary or body location — what IMAP
-    /// SELECT needs — so a large mailbox is listed without cloning summaries: for each
-    /// message, `(uid, flags, modseq, internal date, size)` in UID order.
-    pub async fn message_metadata(
-        &self,
-        account: &str,
-        mailbox: &str,
-    ) -> Result<Vec<(Uid, Flags, ModSeq, i64, u32)>> {
-        let name = canonical_mailbox(mailbox)?;
-        self.with_index(account, |i| {
-            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            Ok(m.messages
-                .iter()
-                .map(|e| (e.uid, e.flags.clone(), e.modseq, e.internal_date, e.size))
-                .collect())
-        })
-        .await
-    }
-
     /// UIDs of the messages of a mailbox matching `key`.
     pub async fn search(&self, account: &str, mailbox: &str, key: &SearchKey) -> Result<Vec<Uid>> {
         let name = canonical_mailbox(mailbox)?;
