@@ -7,22 +7,30 @@
 //! is shard-local. While a mailbox is selected, `Access` holds the store's change feed for it;
 //! the driver forwards each change to the session with `Session::handle_mailbox_change`.
 //!
-//! Requests are small on purpose: a SELECT answers with per-message metadata only (never
-//! bodies), and a FETCH names the UIDs of one batch and whether it needs the bytes, so a
-//! session asks for a large mailbox piece by piece and memory stays bounded.
+//! The store's index on the home shard is the one in-memory view of a mailbox that every
+//! session of the account shares: a session keeps only its sequence-number map and reads
+//! per-message data from the index when a command needs it. So requests are small on
+//! purpose: a SELECT answers with the UIDs (as runs) and a few counts, never per-message
+//! flags or bodies; a FETCH names the UIDs of one batch and how much of each message it
+//! needs, and a batch of message bytes stops at [`BATCH_BYTES`], so a session asks for a
+//! large mailbox piece by piece and memory stays bounded.
 
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Change, FlagChanges, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store,
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store,
     StoreError, Uid, UidRange, UidValidity, Vanished,
 };
+
+pub use crate::store::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
 
 /// How much of a message a FETCH batch needs (ordered: each includes the ones before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Content {
-    /// Index data and the MIME summary only.
+    /// Flags, modseq, internal date and size only (FETCH FLAGS, SEARCH on index keys).
+    Metadata,
+    /// Index data and the MIME summary.
     Summary,
     /// Also the message's header block (up to and including the blank line).
     Header,
@@ -65,7 +73,7 @@ pub enum MailboxRequest {
     Unsubscribe {
         mailbox: String,
     },
-    /// SELECT/EXAMINE: start watching the mailbox and answer with a snapshot of it.
+    /// SELECT/EXAMINE: start watching the mailbox and answer with a [`Snapshot`] of it.
     Select {
         mailbox: String,
     },
@@ -91,8 +99,8 @@ pub enum MailboxRequest {
         uids: Vec<Uid>,
         content: Content,
     },
-    /// STORE (RFC 9051 §6.4.6); with `unchanged_since`, only on messages not modified after
-    /// it, checked by the store in log order (RFC 7162 §3.1.3).
+    /// STORE (RFC 9051 §6.4.6), with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3) checked
+    /// by the store when it applies the change.
     Store {
         mailbox: String,
         uids: Vec<Uid>,
@@ -126,31 +134,11 @@ pub enum MailboxRequest {
     },
 }
 
-/// One message of a SELECT snapshot: what sequence numbers, flags and index-only SEARCH
-/// keys need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageMeta {
-    pub uid: Uid,
-    pub flags: Flags,
-    pub modseq: ModSeq,
-    pub internal_date: i64,
-    pub size: u32,
-}
-
-/// A mailbox as SELECT sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub uid_validity: UidValidity,
-    pub uid_next: Uid,
-    pub highest_modseq: ModSeq,
-    /// In UID order.
-    pub messages: Vec<MessageMeta>,
-}
-
 /// One message of a FETCH batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedMessage {
     pub meta: MessageMeta,
+    /// Empty when the request asked for [`Content::Metadata`].
     pub summary: MimeSummary,
     /// The message's bytes (or only its header block), when the request asked for them.
     pub bytes: Option<Vec<u8>>,
@@ -172,14 +160,15 @@ pub enum MailboxReply {
         uid_validity: UidValidity,
         uid: Uid,
     },
-    Fetched(Vec<FetchedMessage>),
-    /// The messages whose flags changed (or, for [`MailboxRequest::Changed`], that changed
-    /// after the modseq), with their flags and modseq; and the messages a conditional STORE
-    /// left alone because they were modified after its modseq.
-    Flags {
-        changed: Vec<(Uid, Flags, ModSeq)>,
-        modified: Vec<Uid>,
+    /// One batch of a FETCH; `rest` are the UIDs of the request left for another batch
+    /// because their bytes would have passed [`BATCH_BYTES`].
+    Fetched {
+        messages: Vec<FetchedMessage>,
+        rest: Vec<Uid>,
     },
+    /// What a STORE did to each message; for [`MailboxRequest::Changed`], the messages
+    /// changed after its modseq, as `changed` (with their flags and modseq).
+    Flags(FlagUpdate),
     /// The answer to [`MailboxRequest::Vanished`].
     Vanished(Vanished),
     /// `(source UID, new UID)` pairs and the target's UIDVALIDITY (RFC 4315 COPYUID).
@@ -294,25 +283,10 @@ impl Access {
                 // Watch first, then read: a change racing the snapshot arrives on the feed
                 // too, and the session ignores what its snapshot already shows.
                 let watch = store.watch(account, &mailbox).await?;
-                let status = store.status(account, &mailbox).await?;
-                // Metadata only: SELECT never touches bodies or MIME summaries.
-                let messages = store.message_metadata(account, &mailbox).await?;
+                // UIDs and counts only: SELECT never copies per-message data or bodies.
+                let snapshot = store.snapshot(account, &mailbox).await?;
                 self.watch = Some(watch);
-                MailboxReply::Selected(Snapshot {
-                    uid_validity: status.uid_validity,
-                    uid_next: status.uid_next,
-                    highest_modseq: status.highest_modseq,
-                    messages: messages
-                        .into_iter()
-                        .map(|(uid, flags, modseq, internal_date, size)| MessageMeta {
-                            uid,
-                            flags,
-                            modseq,
-                            internal_date,
-                            size,
-                        })
-                        .collect(),
-                })
+                MailboxReply::Selected(snapshot)
             }
             MailboxRequest::Unselect => {
                 self.watch = None;
@@ -338,29 +312,18 @@ impl Access {
                 mailbox,
                 uids,
                 content,
-            } => MailboxReply::Fetched(fetch(store, account, &mailbox, &uids, content).await?),
+            } => fetch(store, account, &mailbox, &uids, content).await?,
             MailboxRequest::Store {
                 mailbox,
                 uids,
                 mode,
                 flags,
                 unchanged_since,
-            } => {
-                let FlagChanges { changed, modified } = match unchanged_since {
-                    None => FlagChanges {
-                        changed: store
-                            .set_flags(account, &mailbox, &uids, mode, flags)
-                            .await?,
-                        modified: Vec::new(),
-                    },
-                    Some(limit) => {
-                        store
-                            .set_flags_unchanged_since(account, &mailbox, &uids, mode, flags, limit)
-                            .await?
-                    }
-                };
-                MailboxReply::Flags { changed, modified }
-            }
+            } => MailboxReply::Flags(
+                store
+                    .update_flags(account, &mailbox, &uids, mode, flags, unchanged_since)
+                    .await?,
+            ),
             MailboxRequest::Vanished {
                 mailbox,
                 since,
@@ -370,10 +333,10 @@ impl Access {
                     .vanished_since(account, &mailbox, since, &uids)
                     .await?,
             ),
-            MailboxRequest::Changed { mailbox, since } => MailboxReply::Flags {
+            MailboxRequest::Changed { mailbox, since } => MailboxReply::Flags(FlagUpdate {
                 changed: store.changed_since(account, &mailbox, since).await?,
-                modified: Vec::new(),
-            },
+                ..FlagUpdate::default()
+            }),
             MailboxRequest::Transfer {
                 mailbox,
                 uids,
@@ -439,14 +402,34 @@ impl Access {
 /// UIDs at most this far apart are read from the index as one range.
 const RUN_GAP: u32 = 64;
 
-/// One FETCH batch: the index entries of `uids` (sorted), and their bytes when asked.
+/// Message bytes one FETCH batch reads at most (but always at least one message).
+pub const BATCH_BYTES: u64 = 4 << 20;
+
+/// One FETCH batch: the index entries of `uids`, and their bytes (or header blocks) when
+/// asked, up to [`BATCH_BYTES`]; the UIDs past that are handed back as `rest`.
 async fn fetch(
     store: &Store,
     account: &str,
     mailbox: &str,
     uids: &[Uid],
     content: Content,
-) -> Result<Vec<FetchedMessage>, MailboxError> {
+) -> Result<MailboxReply, MailboxError> {
+    if content == Content::Metadata {
+        let messages = store
+            .message_meta(account, mailbox, uids)
+            .await?
+            .into_iter()
+            .map(|meta| FetchedMessage {
+                meta,
+                summary: MimeSummary::default(),
+                bytes: None,
+            })
+            .collect();
+        return Ok(MailboxReply::Fetched {
+            messages,
+            rest: Vec::new(),
+        });
+    }
     let mut uids = uids.to_vec();
     uids.sort_unstable();
     uids.dedup();
@@ -462,25 +445,33 @@ async fn fetch(
         entries.extend(store.messages(account, mailbox, uids[i]..=uids[j]).await?);
         i = j + 1;
     }
-    let mut out = Vec::with_capacity(uids.len());
+    entries.retain(|e| uids.binary_search(&e.uid).is_ok());
+    let mut out = Vec::with_capacity(entries.len());
+    let mut rest = Vec::new();
+    let mut read = 0u64;
     for e in entries {
-        if uids.binary_search(&e.uid).is_err() {
-            continue;
-        }
         let len = match content {
-            Content::Summary => None,
+            Content::Metadata | Content::Summary => None,
             Content::Header => Some(
                 e.summary
                     .parts
                     .first()
                     .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
             ),
-            Content::Bytes => Some(u64::MAX),
+            Content::Bytes => Some(u64::from(e.size)),
         };
         let bytes = match len {
             None => None,
+            // In UID order: once one message waits for the next batch, the rest wait too.
+            Some(len) if !rest.is_empty() || (!out.is_empty() && read + len > BATCH_BYTES) => {
+                rest.push(e.uid);
+                continue;
+            }
             Some(len) => match store.read_range(account, mailbox, e.uid, 0, len).await {
-                Ok(body) => Some(body.to_vec()),
+                Ok(body) => {
+                    read += len;
+                    Some(body.to_vec())
+                }
                 // Expunged meanwhile: left out, like a missing UID.
                 Err(StoreError::NoSuchMessage) => continue,
                 Err(e) => return Err(to_error(e)),
@@ -498,7 +489,10 @@ async fn fetch(
             bytes,
         });
     }
-    Ok(out)
+    Ok(MailboxReply::Fetched {
+        messages: out,
+        rest,
+    })
 }
 
 impl From<StoreError> for MailboxError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{Partition, ShardId, ShardMap};
 use ringpost::store::{
-    Change, FlagMode, Flags, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
+    Change, FlagMode, Flags, ModSeq, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
 };
 
 fn run<F, Fut>(f: F)
@@ -266,5 +266,133 @@ fn accounts_on_one_partition_are_isolated() {
                 .unwrap_or(true)
                 || !store.owns("nobody@example.com")
         );
+    });
+}
+
+/// SELECT of a 100,000-message mailbox reads UID runs and counts, never per-message data:
+/// the snapshot of a mailbox with two gaps is three runs.
+#[test]
+fn snapshot_of_a_100000_message_mailbox_is_uid_runs_and_counts() {
+    const N: u32 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), StoreConfig::default());
+        let a = "big@example.com";
+        store.open_account(a).await.unwrap();
+        // Appends in flight together share a commit, as in an import.
+        let mut window = std::collections::VecDeque::new();
+        for i in 1..=N {
+            let flags = if i == 70_000 {
+                Flags::default()
+            } else {
+                Flags::system(SystemFlags::SEEN)
+            };
+            let store = store.clone();
+            window.push_back(glommio::spawn_local(async move {
+                let body = format!("Subject: {i}\r\n\r\n{i}\r\n");
+                store
+                    .append(a, "INBOX", body.as_bytes(), flags, 1_700_000_000)
+                    .await
+            }));
+            if window.len() >= 512 {
+                window.pop_front().unwrap().await.unwrap();
+            }
+        }
+        while let Some(t) = window.pop_front() {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            store
+                .expunge(a, "INBOX", Some(&[Uid(10), Uid(50_000)]))
+                .await
+                .unwrap(),
+            vec![Uid(10), Uid(50_000)]
+        );
+        let s = store.snapshot(a, "INBOX").await.unwrap();
+        let runs: Vec<(u32, u32)> = s.uids.iter().map(|r| (r.first.0, r.count)).collect();
+        assert_eq!(runs, vec![(1, 9), (11, 49_989), (50_001, 50_000)]);
+        assert_eq!(s.messages(), N - 2);
+        // UID 70000 is the 69,998th message once two before it are gone.
+        assert_eq!(s.first_unseen, Some(69_998));
+        assert_eq!(s.uid_next, Uid(N + 1));
+        let st = store.status(a, "INBOX").await.unwrap();
+        assert_eq!(s.highest_modseq, st.highest_modseq);
+        // Per-message data is read by batch when a command needs it.
+        let meta = store
+            .message_meta(a, "INBOX", &[Uid(N), Uid(10), Uid(70_000)])
+            .await
+            .unwrap();
+        let got: Vec<(Uid, bool)> = meta
+            .iter()
+            .map(|m| (m.uid, m.flags.system.contains(SystemFlags::SEEN)))
+            .collect();
+        assert_eq!(got, vec![(Uid(70_000), false), (Uid(N), true)]);
+    });
+}
+
+/// STORE with UNCHANGEDSINCE: the store refuses what changed since, leaves alone what
+/// would not change (writing nothing for it), and reports both.
+#[test]
+fn conditional_flag_update_reports_changed_unchanged_and_modified() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        let a = "carol@example.com";
+        store.open_account(a).await.unwrap();
+        for i in 0..3 {
+            store
+                .append(a, "INBOX", &msg(i), Flags::default(), 1000)
+                .await
+                .unwrap();
+        }
+        let seen = Flags::system(SystemFlags::SEEN);
+        let limit = store.status(a, "INBOX").await.unwrap().highest_modseq;
+        store
+            .set_flags(a, "INBOX", &[Uid(2)], FlagMode::Add, seen.clone())
+            .await
+            .unwrap();
+        store
+            .set_flags(a, "INBOX", &[Uid(3)], FlagMode::Add, seen.clone())
+            .await
+            .unwrap();
+        let before = store.status(a, "INBOX").await.unwrap().highest_modseq;
+        // Nothing would change: no record, no modseq.
+        let update = store
+            .update_flags(
+                a,
+                "INBOX",
+                &[Uid(3), Uid(9)],
+                FlagMode::Add,
+                seen.clone(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(update.changed, vec![]);
+        assert_eq!(update.unchanged, vec![(Uid(3), seen.clone(), before)]);
+        assert_eq!(
+            store.status(a, "INBOX").await.unwrap().highest_modseq,
+            before
+        );
+        let update = store
+            .update_flags(
+                a,
+                "INBOX",
+                &[Uid(1), Uid(2), Uid(3)],
+                FlagMode::Add,
+                Flags::system(SystemFlags::FLAGGED),
+                Some(limit),
+            )
+            .await
+            .unwrap();
+        let flagged = Flags::system(SystemFlags::FLAGGED);
+        assert_eq!(
+            update.changed,
+            vec![(Uid(1), flagged, ModSeq(before.0 + 1))]
+        );
+        assert_eq!(update.modified, vec![Uid(2), Uid(3)]);
+        assert_eq!(update.unchanged, vec![]);
     });
 }

@@ -95,13 +95,13 @@ fn the_expunge_log_survives_recovery_and_restart() {
             .await
             .unwrap();
         let stored = store
-            .set_flags_unchanged_since(
+            .update_flags(
                 A,
                 "INBOX",
                 &[Uid(1), Uid(4)],
                 FlagMode::Add,
                 Flags::system(SystemFlags::FLAGGED),
-                base,
+                Some(base),
             )
             .await
             .unwrap();

@@ -392,9 +392,10 @@ fn quoted_printable(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What a FETCH of these attributes needs from the store: the summary alone, the header
-/// block only (Thunderbird's and K-9's `BODY.PEEK[HEADER.FIELDS (…)]` of every message), or
-/// the message bytes.
+/// What a FETCH of these attributes needs from the store: index data alone (FLAGS, UID,
+/// MODSEQ, INTERNALDATE, RFC822.SIZE: a client's flag resync), the MIME summary too, the
+/// header block only (Thunderbird's and K-9's `BODY.PEEK[HEADER.FIELDS (…)]` of every
+/// message), or the message bytes.
 pub fn content(attrs: &[FetchAttribute]) -> Content {
     let header_only = |s: &BodySection| {
         s.part.0.is_empty()
@@ -421,10 +422,17 @@ pub fn content(attrs: &[FetchAttribute]) -> Content {
             | FetchAttribute::Binary(_)
             | FetchAttribute::BinaryPeek(_)
             | FetchAttribute::BinarySize(_) => Content::Bytes,
-            _ => Content::Summary,
+            FetchAttribute::Envelope | FetchAttribute::Body | FetchAttribute::BodyStructure => {
+                Content::Summary
+            }
+            FetchAttribute::Flags
+            | FetchAttribute::InternalDate
+            | FetchAttribute::Rfc822Size
+            | FetchAttribute::Uid
+            | FetchAttribute::ModSeq => Content::Metadata,
         })
         .max()
-        .unwrap_or(Content::Summary)
+        .unwrap_or(Content::Metadata)
 }
 
 /// Whether every BINARY item of `attrs` can decode its part of `msg` (RFC 3516 §4.3).

@@ -14,6 +14,7 @@ mod qresync;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
+mod uidset;
 mod view;
 
 use std::collections::VecDeque;

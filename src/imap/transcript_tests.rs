@@ -26,13 +26,14 @@ use std::collections::HashMap;
 use super::ImapSession;
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
+    UidRun,
 };
 use crate::session::{
     AuthOutcome, Credentials, Event, Limits, Secret, Session, SessionConfig, TlsMode,
 };
 use crate::store::{
-    Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
-    UidRange, UidValidity, Vanished,
+    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
+    SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 
 #[derive(Debug, Clone)]
@@ -74,11 +75,13 @@ where
 /// - `listed NAME[:special][:sub] … [+NAME …]` (special: sent drafts trash junk archive;
 ///   `+NAME`: subscribed, but no such mailbox);
 /// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ`;
-/// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ [UID:FLAGS:MODSEQ:SIZE …]`;
+/// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ FIRST-UNSEEN|- [UID|FIRST:LAST …]` (the
+///   UIDs as runs);
 /// - `appended UIDVALIDITY UID`;
-/// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked);
-/// - `flags [UID:FLAGS:MODSEQ …] [!UID …]` (`!UID`: left alone by UNCHANGEDSINCE);
-///   `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
+/// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked; for a
+///   `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or `:MESSAGE` for its size);
+/// - `flags [UID:FLAGS:MODSEQ …]` (changed; `=UID:FLAGS:MODSEQ` left as it was, `!UID` refused
+///   by UNCHANGEDSINCE); `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
 /// - `vanished since|absent [FIRST[:LAST] …]` (the expunge log's answer, or the UIDs absent
 ///   when the log does not reach back).
 fn mailbox_reply(
@@ -144,16 +147,14 @@ fn mailbox_reply(
             uid_validity: UidValidity(num(words[1])),
             uid_next: Uid(num(words[2])),
             highest_modseq: ModSeq(num(words[3])),
-            messages: words[4..]
+            first_unseen: (words[4] != "-").then(|| num(words[4])),
+            uids: words[5..]
                 .iter()
                 .map(|w| {
-                    let f = fields(w);
-                    MessageMeta {
-                        uid: Uid(num(&f[0])),
-                        flags: flags(&f[1]),
-                        modseq: ModSeq(num(&f[2])),
-                        internal_date: 1_700_000_000,
-                        size: num(&f[3]),
+                    let (first, last) = w.split_once(':').unwrap_or((w, w));
+                    UidRun {
+                        first: Uid(num(first)),
+                        count: num::<u32>(last) - num::<u32>(first) + 1,
                     }
                 })
                 .collect(),
@@ -162,27 +163,38 @@ fn mailbox_reply(
             uid_validity: UidValidity(num(words[1])),
             uid: Uid(num(words[2])),
         },
-        "fetched" => MailboxReply::Fetched(
-            words[1..]
+        "fetched" => MailboxReply::Fetched {
+            messages: words[1..]
                 .iter()
                 .map(|w| {
                     let f = fields(w);
-                    let raw = messages
-                        .get(&f[3])
-                        .unwrap_or_else(|| panic!("message {}", f[3]));
+                    let meta = |size: usize| MessageMeta {
+                        uid: Uid(num(&f[0])),
+                        flags: flags(&f[1]),
+                        modseq: ModSeq(num(&f[2])),
+                        internal_date: 1_700_000_000,
+                        size: size as u32,
+                    };
+                    let raw = f.get(3).map(|name| {
+                        messages
+                            .get(name)
+                            .unwrap_or_else(|| panic!("message {name}"))
+                    });
+                    if content == Some(Content::Metadata) {
+                        return FetchedMessage {
+                            meta: meta(raw.map_or(0, Vec::len)),
+                            summary: MimeSummary::default(),
+                            bytes: None,
+                        };
+                    }
+                    let raw = raw.unwrap_or_else(|| panic!("fetched {w}: no message"));
                     let summary = MimeSummary::parse(raw);
                     let header = summary
                         .parts
                         .first()
                         .map_or(raw.len(), |p| p.body_offset as usize);
                     FetchedMessage {
-                        meta: MessageMeta {
-                            uid: Uid(num(&f[0])),
-                            flags: flags(&f[1]),
-                            modseq: ModSeq(num(&f[2])),
-                            internal_date: 1_700_000_000,
-                            size: raw.len() as u32,
-                        },
+                        meta: meta(raw.len()),
                         bytes: match content {
                             Some(Content::Bytes) => Some(raw.clone()),
                             Some(Content::Header) => Some(raw[..header].to_vec()),
@@ -192,22 +204,24 @@ fn mailbox_reply(
                     }
                 })
                 .collect(),
-        ),
-        "flags" => MailboxReply::Flags {
-            changed: words[1..]
-                .iter()
-                .filter(|w| !w.starts_with('!'))
-                .map(|w| {
-                    let f = fields(w);
-                    (Uid(num(&f[0])), flags(&f[1]), ModSeq(num(&f[2])))
-                })
-                .collect(),
-            modified: words[1..]
-                .iter()
-                .filter_map(|w| w.strip_prefix('!'))
-                .map(|u| Uid(num(u)))
-                .collect(),
+            rest: Vec::new(),
         },
+        "flags" => {
+            let mut update = FlagUpdate::default();
+            for w in &words[1..] {
+                if let Some(uid) = w.strip_prefix('!') {
+                    update.modified.push(Uid(num(uid)));
+                    continue;
+                }
+                let (list, w) = match w.strip_prefix('=') {
+                    Some(w) => (&mut update.unchanged, w),
+                    None => (&mut update.changed, *w),
+                };
+                let f = fields(w);
+                list.push((Uid(num(&f[0])), flags(&f[1]), ModSeq(num(&f[2]))));
+            }
+            MailboxReply::Flags(update)
+        }
         "vanished" => {
             let ranges = words[2..]
                 .iter()
@@ -354,9 +368,14 @@ fn parse_transcript(text: &str) -> Transcript {
             }
             "E" if rest.starts_with("mailbox ") => {
                 let debug = &rest["mailbox ".len()..];
-                content = [Content::Bytes, Content::Header, Content::Summary]
-                    .into_iter()
-                    .find(|c| debug.contains(&format!("content: {c:?}")));
+                content = [
+                    Content::Bytes,
+                    Content::Header,
+                    Content::Summary,
+                    Content::Metadata,
+                ]
+                .into_iter()
+                .find(|c| debug.contains(&format!("content: {c:?}")));
                 seg.events
                     .push(Event::Mailbox(MailboxDebug(debug.to_string()).into()));
             }
@@ -589,6 +608,93 @@ fn enable_imap4rev2_sets_the_flag() {
     assert!(!s.imap4rev2_enabled());
     s.handle_input(b"a2 ENABLE IMAP4REV2\r\n");
     assert!(s.imap4rev2_enabled());
+}
+
+/// A 100,000-message SELECT: the snapshot is three runs of UIDs, the session numbers the
+/// messages from them, and commands on sequence numbers name the right UIDs.
+#[test]
+fn select_of_100000_messages_numbers_them_from_uid_runs() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits::default(),
+        local_domains: vec!["example.com".to_string()],
+    };
+    let mut s = ImapSession::new(config, true);
+    let mut out = Vec::new();
+    let mut exchange = |s: &mut ImapSession, input: &[u8]| {
+        s.handle_input(input);
+        out.clear();
+        s.poll_output(&mut out);
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        (String::from_utf8(out.clone()).unwrap(), events)
+    };
+    exchange(&mut s, b"a1 LOGIN alice secret\r\n");
+    s.handle_auth(AuthOutcome::Success {
+        account: "alice".into(),
+    });
+    let (_, events) = exchange(&mut s, b"a2 SELECT INBOX\r\n");
+    assert!(matches!(
+        events.as_slice(),
+        [Event::Mailbox(MailboxRequest::Select { .. })]
+    ));
+    // UIDs 1..=9, 11..=49999, 50001..=100002: 100,000 messages.
+    let run = |first, count| UidRun {
+        first: Uid(first),
+        count,
+    };
+    s.handle_mailbox(MailboxReply::Selected(Snapshot {
+        uid_validity: UidValidity(7),
+        uid_next: Uid(100_003),
+        highest_modseq: ModSeq(100_005),
+        uids: vec![run(1, 9), run(11, 49_989), run(50_001, 50_002)],
+        first_unseen: Some(99_999),
+    }));
+    let (text, _) = exchange(&mut s, b"");
+    assert!(text.contains("* 100000 EXISTS\r\n"), "{text}");
+    assert!(
+        text.contains("* OK [UNSEEN 99999] First unseen\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("a2 OK [READ-WRITE] SELECT completed\r\n"),
+        "{text}"
+    );
+    // Messages 10 and 49999 are the first after each gap; * is the last.
+    let (_, events) = exchange(&mut s, b"a3 FETCH 10,49999,* FLAGS\r\n");
+    let [Event::Mailbox(MailboxRequest::Fetch { uids, content, .. })] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(uids, &vec![Uid(11), Uid(50_001), Uid(100_002)]);
+    assert_eq!(*content, Content::Metadata);
+    s.handle_mailbox(MailboxReply::Fetched {
+        messages: Vec::new(),
+        rest: Vec::new(),
+    });
+    // Answered from the sequence map alone, without asking the store: messages 49999:50001
+    // are UIDs 50001:50003; UIDs 49999:50001 are two messages (50000 is gone).
+    let (text, events) = exchange(
+        &mut s,
+        b"a4 UID SEARCH RETURN (MIN MAX COUNT) 49999:50001\r\na5 SEARCH RETURN (ALL) UID 49999:50001\r\n",
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        text,
+        "a3 OK FETCH completed\r\n\
+         * ESEARCH (TAG \"a4\") UID MIN 50001 MAX 50003 COUNT 3\r\n\
+         a4 OK SEARCH completed\r\n\
+         * ESEARCH (TAG \"a5\") ALL 49998:49999\r\n\
+         a5 OK SEARCH completed\r\n"
+    );
+    // Another session expunges UID 11: message 10 goes, and the numbers after it move down.
+    s.handle_mailbox_change(Change::Expunged { uid: Uid(11) });
+    let (text, _) = exchange(&mut s, b"a6 NOOP\r\n");
+    assert_eq!(text, "* 10 EXPUNGE\r\na6 OK NOOP completed\r\n");
+    let (_, events) = exchange(&mut s, b"a7 FETCH 10 UID\r\n");
+    let [Event::Mailbox(MailboxRequest::Fetch { uids, .. })] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(uids, &vec![Uid(12)]);
 }
 
 proptest::proptest! {

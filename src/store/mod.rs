@@ -83,13 +83,13 @@ pub use compact::CompactReport;
 pub use expunged::{UidRange, Vanished};
 pub use index::{Change, MessageEntry, Outcome};
 pub use mime::MimeSummary;
-pub use read::{MailboxInfo, MailboxStatus, SearchKey};
+pub use read::{MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, SearchKey, UidRun};
 pub use segment::Body;
 pub use types::{
     FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
     UidValidity, DEFAULT_MAILBOXES,
 };
-pub use write::FlagChanges;
+pub use write::FlagUpdate;
 
 use crate::shard::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;

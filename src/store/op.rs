@@ -109,9 +109,10 @@ pub enum Op {
         mailbox: MailboxId,
         uid_next: Uid,
     },
-    /// [`Op::SetFlags`] for the messages whose modseq is still at most `unchanged_since`
-    /// when the record is applied (RFC 7162 §3.1.3 `UNCHANGEDSINCE`). A new variant, last, so
-    /// records written before it still decode.
+    /// [`Op::SetFlags`] with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3): a message whose
+    /// modseq is above `unchanged_since` when the record is applied is left alone. The check
+    /// runs in log order, so no change queued ahead of this one can slip between check and
+    /// update. (Last in the enum: rkyv numbers variants in order, so older logs still read.)
     SetFlagsUnchangedSince {
         account: String,
         mailbox: MailboxId,

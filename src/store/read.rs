@@ -34,6 +34,44 @@ pub struct MailboxStatus {
     pub size: u64,
 }
 
+/// Consecutive UIDs `first`, `first + 1`, … (`count` of them) of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UidRun {
+    pub first: Uid,
+    pub count: u32,
+}
+
+/// A mailbox as IMAP SELECT reads it (RFC 9051 §6.3.2): its UIDs in order, as runs, and the
+/// figures SELECT reports; per-message data stays in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSnapshot {
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    /// Every UID of the mailbox, ascending, in maximal runs.
+    pub uids: Vec<UidRun>,
+    /// The 1-based position of the first message without `\Seen`.
+    pub first_unseen: Option<u32>,
+}
+
+impl MailboxSnapshot {
+    /// Messages in the mailbox.
+    pub fn messages(&self) -> u32 {
+        self.uids.iter().map(|r| r.count).sum()
+    }
+}
+
+/// One message's index data without its MIME summary or body location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub flags: Flags,
+    pub modseq: ModSeq,
+    /// Seconds since the Unix epoch (RFC 9051 §2.3.3).
+    pub internal_date: i64,
+    pub size: u32,
+}
+
 /// A small search language over the index (no message bytes are read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchKey {
@@ -187,20 +225,65 @@ impl Store {
         .await
     }
 
-    /// Every message of a mailbox without its MIME summary or body location — what IMAP
-    /// SELECT needs — so a large mailbox is listed without cloning summaries: for each
-    /// message, `(uid, flags, modseq, internal date, size)` in UID order.
-    pub async fn message_metadata(
-        &self,
-        account: &str,
-        mailbox: &str,
-    ) -> Result<Vec<(Uid, Flags, ModSeq, i64, u32)>> {
+    /// What IMAP SELECT needs of a mailbox, computed here in one pass over the index: the
+    /// UIDs as runs, the counts and the first unseen message. Clones no flags, keywords or
+    /// summaries, so a 100,000-message mailbox costs a few runs, not a copy of its index.
+    pub async fn snapshot(&self, account: &str, mailbox: &str) -> Result<MailboxSnapshot> {
         let name = canonical_mailbox(mailbox)?;
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            Ok(m.messages
-                .iter()
-                .map(|e| (e.uid, e.flags.clone(), e.modseq, e.internal_date, e.size))
+            let mut uids: Vec<UidRun> = Vec::new();
+            let mut first_unseen = None;
+            for (n, e) in m.messages.iter().enumerate() {
+                match uids.last_mut() {
+                    Some(run) if run.first.0.checked_add(run.count) == Some(e.uid.0) => {
+                        run.count += 1;
+                    }
+                    _ => uids.push(UidRun {
+                        first: e.uid,
+                        count: 1,
+                    }),
+                }
+                if first_unseen.is_none() && !e.flags.system.contains(SystemFlags::SEEN) {
+                    first_unseen = Some(n as u32 + 1);
+                }
+            }
+            Ok(MailboxSnapshot {
+                uid_validity: m.uid_validity,
+                uid_next: m.uid_next,
+                highest_modseq: m.highest_modseq,
+                uids,
+                first_unseen,
+            })
+        })
+        .await
+    }
+
+    /// Flags, modseq, internal date and size of the messages `uids` names (sorted; missing
+    /// ones are left out): what FETCH FLAGS and SEARCH on index keys need, without the MIME
+    /// summary or body location.
+    pub async fn message_meta(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageMeta>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let mut uids = uids.to_vec();
+            uids.sort_unstable();
+            uids.dedup();
+            Ok(uids
+                .into_iter()
+                .filter_map(|uid| m.get(uid))
+                .map(|e| MessageMeta {
+                    uid: e.uid,
+                    flags: e.flags.clone(),
+                    modseq: e.modseq,
+                    internal_date: e.internal_date,
+                    size: e.size,
+                })
                 .collect())
         })
         .await

@@ -22,11 +22,15 @@ pub(crate) fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
     v
 }
 
-/// What a STORE did: the messages whose flags changed, with their new flags and modseq, and
-/// those a conditional STORE left alone (RFC 7162 §3.1.3 `MODIFIED`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FlagChanges {
+/// What a flag change did, message by message (each list sorted by UID; messages that do
+/// not exist are in none of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// New flags and modseq of the messages that changed.
     pub changed: Vec<(Uid, Flags, ModSeq)>,
+    /// Flags and modseq of the messages the change left as they were.
+    pub unchanged: Vec<(Uid, Flags, ModSeq)>,
+    /// Messages an UNCHANGEDSINCE condition refused (RFC 7162 §3.1.3 `MODIFIED`).
     pub modified: Vec<Uid>,
 }
 
@@ -384,29 +388,17 @@ impl Store {
         mode: FlagMode,
         flags: Flags,
     ) -> Result<Vec<(Uid, Flags, ModSeq)>> {
-        let stored = self
-            .store_flags(account, mailbox, uids, mode, flags, None)
+        let update = self
+            .update_flags(account, mailbox, uids, mode, flags, None)
             .await?;
-        Ok(stored.changed)
+        Ok(update.changed)
     }
 
-    /// Change flags of the messages not modified after `unchanged_since` (RFC 7162 §3.1.3).
-    /// The check is made when the change is applied, in log order, so a change committed
-    /// after the caller looked is still seen; such messages come back as `modified`.
-    pub async fn set_flags_unchanged_since(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uids: &[Uid],
-        mode: FlagMode,
-        flags: Flags,
-        unchanged_since: ModSeq,
-    ) -> Result<FlagChanges> {
-        self.store_flags(account, mailbox, uids, mode, flags, Some(unchanged_since))
-            .await
-    }
-
-    async fn store_flags(
+    /// Change flags as IMAP STORE does (RFC 9051 §6.4.6), optionally only where a message's
+    /// modseq is at most `unchanged_since` (RFC 7162 §3.1.3; checked when the record is
+    /// applied, so atomically). Messages the change would leave as they are cost no log
+    /// record; when no message would change, nothing is written at all.
+    pub async fn update_flags(
         &self,
         account: &str,
         mailbox: &str,
@@ -414,40 +406,83 @@ impl Store {
         mode: FlagMode,
         flags: Flags,
         unchanged_since: Option<ModSeq>,
-    ) -> Result<FlagChanges> {
+    ) -> Result<FlagUpdate> {
         let account = canonical_account(account)?;
         let mailbox = canonical_mailbox(mailbox)?;
         let p = self.partition(&account).await?;
+        let mut update = FlagUpdate::default();
         let op = p.with_account(&account, |a| {
-            let id = a
-                .index
-                .mailbox(&mailbox)
-                .ok_or(StoreError::NoSuchMailbox)?
-                .id;
+            let mb = a.index.mailbox(&mailbox).ok_or(StoreError::NoSuchMailbox)?;
+            let id = mb.id;
+            let mut touch = Vec::new();
+            for uid in sorted_uids(uids) {
+                let Some(e) = mb.get(uid) else { continue };
+                if unchanged_since.is_some_and(|limit| e.modseq > limit) {
+                    // Modseqs only grow: this one fails whatever is queued ahead of it.
+                    update.modified.push(uid);
+                } else if e.flags.apply(mode, &flags) == e.flags {
+                    update.unchanged.push((uid, e.flags.clone(), e.modseq));
+                } else {
+                    touch.push(uid);
+                }
+            }
+            if touch.is_empty() {
+                return Ok::<_, StoreError>(None);
+            }
             a.inflight += 1;
-            let (account, uids) = (account.clone(), sorted_uids(uids));
-            Ok::<_, StoreError>(match unchanged_since {
+            let account = account.clone();
+            Ok(Some(match unchanged_since {
                 None => Op::SetFlags {
                     account,
                     mailbox: id,
-                    uids,
+                    uids: touch,
                     mode,
                     flags,
                 },
                 Some(unchanged_since) => Op::SetFlagsUnchangedSince {
                     account,
                     mailbox: id,
-                    uids,
+                    uids: touch,
                     mode,
                     flags,
                     unchanged_since,
                 },
-            })
+            }))
         })??;
-        match self.submit(p, op, &[]).await? {
-            Outcome::Flags { changed, modified } => Ok(FlagChanges { changed, modified }),
-            _ => Err(StoreError::NoSuchMailbox),
+        let Some(op) = op else {
+            return Ok(update);
+        };
+        let touched = match &op {
+            Op::SetFlags { uids, .. } | Op::SetFlagsUnchangedSince { uids, .. } => uids.clone(),
+            _ => Vec::new(),
+        };
+        let Outcome::Flags { changed, modified } = self.submit(p.clone(), op, &[]).await? else {
+            return Err(StoreError::NoSuchMailbox);
+        };
+        // A message an earlier queued change already gave these flags is unchanged now.
+        let settled: Vec<Uid> = touched
+            .into_iter()
+            .filter(|u| {
+                changed.binary_search_by_key(u, |c| c.0).is_err()
+                    && modified.binary_search(u).is_err()
+            })
+            .collect();
+        if !settled.is_empty() {
+            p.with_account(&account, |a| {
+                if let Some(mb) = a.index.mailbox(&mailbox) {
+                    for uid in settled {
+                        if let Some(e) = mb.get(uid) {
+                            update.unchanged.push((uid, e.flags.clone(), e.modseq));
+                        }
+                    }
+                }
+            })?;
+            update.unchanged.sort_unstable_by_key(|u| u.0);
         }
+        update.changed = changed;
+        update.modified.extend(modified);
+        update.modified.sort_unstable();
+        Ok(update)
     }
 
     /// Copy messages to another mailbox of the same account (RFC 9051 §6.4.7); returns

@@ -12,6 +12,7 @@ use super::super::command::{
 use super::super::fetch;
 use super::super::mutf7;
 use super::super::response::{Code, Response, Status};
+use super::messages::requeue;
 use super::qresync::ResyncJob;
 use super::search::{self};
 use super::view::{Access, Dialect, Expunges};
@@ -92,7 +93,6 @@ pub(super) enum Pending {
         tag: Tag,
         addressing: Addressing,
         reply: StoreReply,
-        uids: Vec<Uid>,
     },
     Transfer {
         tag: Tag,
@@ -129,7 +129,7 @@ pub(super) struct FetchJob {
     pub(super) attrs: Vec<FetchAttribute>,
     pub(super) content: Content,
     pub(super) remaining: VecDeque<Uid>,
-    /// Messages whose `\Seen` this FETCH set: their FLAGS are included.
+    /// Messages whose `\Seen` this FETCH set (sorted): their FLAGS are included.
     pub(super) seen_now: Vec<Uid>,
     /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only messages with a greater modseq.
     pub(super) changed_since: Option<u64>,
@@ -145,6 +145,8 @@ pub(super) struct SearchJob {
     pub(super) content: Content,
     pub(super) remaining: VecDeque<Uid>,
     pub(super) matched: Vec<Uid>,
+    /// The highest modseq of the matched messages (RFC 7162 §3.1.5), when the store said.
+    pub(super) modseq: Option<u64>,
 }
 
 /// The store's name of a mailbox argument.
@@ -503,8 +505,8 @@ impl ImapSession {
             (Pending::Resync(job), MailboxReply::Vanished(vanished)) => {
                 self.resync_vanished(job, vanished)
             }
-            (Pending::ResyncFlags(job), MailboxReply::Flags { changed, .. }) => {
-                self.resync_flags(job, changed)
+            (Pending::ResyncFlags(job), MailboxReply::Flags(update)) => {
+                self.resync_flags(job, update.changed)
             }
             (Pending::FetchVanished(job), MailboxReply::Vanished(vanished)) => {
                 self.fetch_vanished_reply(job, vanished)
@@ -542,16 +544,19 @@ impl ImapSession {
             (Pending::Append(job), MailboxReply::Failed(error)) => {
                 self.append_failed(job.tag, error);
             }
-            (Pending::Fetch(job), MailboxReply::Flags { changed, .. }) => {
+            (Pending::Fetch(mut job), MailboxReply::Flags(update)) => {
+                // FETCH set \Seen: those messages' responses include FLAGS (RFC 9051 §6.4.5).
                 if let Some(view) = self.selected.as_mut() {
-                    for (uid, flags, modseq) in changed {
-                        view.set_flags(uid, flags, modseq);
+                    for (uid, _, modseq) in &update.changed {
+                        view.stored(*uid, *modseq);
                     }
                 }
+                job.seen_now = update.changed.into_iter().map(|c| c.0).collect();
                 self.next_fetch(job);
             }
-            (Pending::Fetch(mut job), MailboxReply::Fetched(messages)) => {
+            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
                 self.fetched(&mut job, &messages);
+                requeue(&mut job.remaining, rest);
                 self.next_fetch(job);
             }
             (
@@ -559,12 +564,10 @@ impl ImapSession {
                     tag,
                     addressing,
                     reply,
-                    uids,
                 },
-                MailboxReply::Flags { changed, modified },
+                MailboxReply::Flags(update),
             ) => {
-                let numbers = self.stored(addressing, reply, &uids, changed, &modified);
-                let code = (!numbers.is_empty()).then(|| Code::Modified(number_set(&numbers)));
+                let code = self.stored(addressing, reply, update);
                 let expunges = addressing.expunges();
                 self.finish(tag, Status::Ok, code, "STORE completed", expunges);
             }
@@ -588,8 +591,9 @@ impl ImapSession {
                 self.report_expunged(&uids);
                 self.ok(tag, "EXPUNGE completed");
             }
-            (Pending::Search(mut job), MailboxReply::Fetched(messages)) => {
+            (Pending::Search(mut job), MailboxReply::Fetched { messages, rest }) => {
                 self.searched(&mut job, &messages);
+                requeue(&mut job.remaining, rest);
                 self.next_search(job);
             }
             (pending, MailboxReply::Failed(e)) => {

@@ -305,13 +305,13 @@ impl ImapSession {
         snapshot: crate::mailbox::Snapshot,
         qresync: Option<QResync>,
     ) {
-        let view = View::new(name, access, snapshot);
+        let view = View::new(name, access, &snapshot);
         let mut out = Vec::new();
         out.extend_from_slice(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.count()).as_bytes());
         if self.rev1() {
             out.extend_from_slice(b"* 0 RECENT\r\n");
-            if let Some(n) = view.first_unseen() {
+            if let Some(n) = snapshot.first_unseen {
                 Response::untagged(Status::Ok, Some(Code::Unseen(n)), "First unseen")
                     .encode(&mut out);
             }

@@ -17,37 +17,53 @@ use super::search::{self, Candidate, Need};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
-use crate::store::{FlagMode, Flags, ModSeq, SystemFlags, Uid};
+use crate::store::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 
-/// Messages per FETCH request without bytes, and with them (then also at most
-/// [`BATCH_BYTES`] of message bytes, but always at least one message).
+/// Messages per FETCH request: index data only, with the MIME summary, and with bytes (the
+/// driver also stops a batch at [`crate::mailbox::BATCH_BYTES`] of message bytes).
+const METADATA_BATCH: usize = 2048;
 const SUMMARY_BATCH: usize = 512;
 const BYTES_BATCH: usize = 128;
-const BATCH_BYTES: u64 = 4 << 20;
 
-/// The next batch of `remaining` to ask for, bounded in count and (by the sizes the view
-/// knows) in bytes, so a FETCH of a large mailbox never holds much of it in memory.
-fn next_batch(view: &View, remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
-    let mut batch = Vec::new();
-    let mut bytes = 0u64;
-    while let Some(&uid) = remaining.front() {
-        let size = match content {
-            Content::Summary => 0,
-            Content::Header | Content::Bytes => view.get(uid).map_or(0, |m| u64::from(m.meta.size)),
-        };
-        let limit = match content {
-            Content::Summary => SUMMARY_BATCH,
-            Content::Header | Content::Bytes => BYTES_BATCH,
-        };
-        if !batch.is_empty() && (batch.len() >= limit || bytes + size > BATCH_BYTES) {
-            break;
-        }
-        bytes += size;
-        batch.push(uid);
-        remaining.pop_front();
-    }
+/// The next batch of `remaining` to ask for, so a FETCH or SEARCH of a large mailbox never
+/// holds much of it in memory.
+fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
+    let limit = match content {
+        Content::Metadata => METADATA_BATCH,
+        Content::Summary => SUMMARY_BATCH,
+        Content::Header | Content::Bytes => BYTES_BATCH,
+    };
+    let n = limit.min(remaining.len());
+    let mut batch: Vec<Uid> = remaining.drain(..n).collect();
     batch.sort_unstable();
     batch
+}
+
+/// Put the UIDs a batch left over back in front of `remaining`, in order.
+pub(super) fn requeue(remaining: &mut VecDeque<Uid>, rest: Vec<Uid>) {
+    for uid in rest.into_iter().rev() {
+        remaining.push_front(uid);
+    }
+}
+
+/// Message `seq` (UID `uid`) of `view` as a search sees it.
+fn candidate<'a>(
+    view: &'a View,
+    seq: u32,
+    uid: Uid,
+    fetched: Option<&'a FetchedMessage>,
+    parsed: Option<&'a mail_parser::Message<'a>>,
+) -> Candidate<'a> {
+    Candidate {
+        seq,
+        count: view.count(),
+        uid,
+        recent: view.is_recent(uid),
+        largest_uid: view.largest_uid(),
+        fetched,
+        parsed,
+        saved: view.saved(),
+    }
 }
 
 impl ImapSession {
@@ -65,12 +81,7 @@ impl ImapSession {
             );
             return;
         }
-        let uids = set.map(|s| {
-            view.by_uid(&s)
-                .into_iter()
-                .map(|i| view.messages[i].meta.uid)
-                .collect()
-        });
+        let uids = set.map(|s| view.by_uid(&s));
         let mailbox = view.name.clone();
         self.request(
             Pending::Expunge { tag },
@@ -86,10 +97,10 @@ impl ImapSession {
         set: &SequenceSet<T>,
     ) -> Option<Vec<Uid>> {
         let view = self.selected.as_ref()?;
-        let indexes = match addressing {
+        let uids = match addressing {
             Addressing::Uid => view.by_uid(set),
             Addressing::Sequence => match view.by_sequence(set) {
-                Some(i) => i,
+                Some(uids) => uids,
                 None => {
                     self.send(Response::tagged(
                         tag.clone(),
@@ -101,12 +112,7 @@ impl ImapSession {
                 }
             },
         };
-        Some(
-            indexes
-                .into_iter()
-                .map(|i| view.messages[i].meta.uid)
-                .collect(),
-        )
+        Some(uids)
     }
 
     pub(super) fn fetch<T: Copy + Into<u32>>(
@@ -163,32 +169,22 @@ impl ImapSession {
     }
 
     /// Set `\Seen` first if the FETCH implies it, then fetch batch after batch.
-    pub(super) fn fetch_start(&mut self, mut job: FetchJob) {
+    pub(super) fn fetch_start(&mut self, job: FetchJob) {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        if fetch::sets_seen(&job.attrs) && !view.read_only() {
-            let unseen: Vec<Uid> = job
-                .remaining
-                .iter()
-                .copied()
-                .filter(|u| {
-                    view.get(*u)
-                        .is_some_and(|m| !m.meta.flags.system.contains(SystemFlags::SEEN))
-                })
-                .collect();
-            if !unseen.is_empty() {
-                job.seen_now = unseen.clone();
-                let request = MailboxRequest::Store {
-                    mailbox: view.name.clone(),
-                    uids: unseen,
-                    mode: FlagMode::Add,
-                    flags: Flags::system(SystemFlags::SEEN),
-                    unchanged_since: None,
-                };
-                self.request(Pending::Fetch(job), request);
-                return;
-            }
+        if fetch::sets_seen(&job.attrs) && !view.read_only() && !job.remaining.is_empty() {
+            // The store sets \Seen where it is missing and says where that was (those
+            // messages' FETCH responses include FLAGS); nothing is written if none was.
+            let request = MailboxRequest::Store {
+                mailbox: view.name.clone(),
+                uids: job.remaining.iter().copied().collect(),
+                mode: FlagMode::Add,
+                flags: Flags::system(SystemFlags::SEEN),
+                unchanged_since: None,
+            };
+            self.request(Pending::Fetch(job), request);
+            return;
         }
         self.next_fetch(job);
     }
@@ -208,7 +204,7 @@ impl ImapSession {
             }
             return;
         }
-        let uids = next_batch(view, &mut job.remaining, job.content);
+        let uids = next_batch(&mut job.remaining, job.content);
         let request = MailboxRequest::Fetch {
             mailbox: view.name.clone(),
             uids,
@@ -219,15 +215,12 @@ impl ImapSession {
 
     pub(super) fn fetched(&mut self, job: &mut FetchJob, messages: &[FetchedMessage]) {
         let rev1 = self.rev1();
-        let Some(view) = self.selected.as_mut() else {
+        let Some(view) = self.selected.as_ref() else {
             return;
         };
         for msg in messages {
-            view.refresh(&msg.meta);
-        }
-        for msg in messages {
             // A message expunged by another session but not yet reported keeps its number.
-            let (Some(seq), Some(vm)) = (view.seq(msg.meta.uid), view.get(msg.meta.uid)) else {
+            let Some(seq) = view.seq(msg.meta.uid) else {
                 continue;
             };
             if job.changed_since.is_some_and(|c| msg.meta.modseq.0 <= c) {
@@ -244,8 +237,8 @@ impl ImapSession {
                     msg,
                     attrs: &job.attrs,
                     with_uid: job.addressing == Addressing::Uid,
-                    recent: vm.recent && rev1,
-                    with_flags: job.seen_now.contains(&msg.meta.uid),
+                    recent: rev1 && view.is_recent(msg.meta.uid),
+                    with_flags: job.seen_now.binary_search(&msg.meta.uid).is_ok(),
                 },
             );
         }
@@ -278,35 +271,29 @@ impl ImapSession {
             StoreAction::Add => FlagMode::Add,
             StoreAction::Remove => FlagMode::Remove,
         };
-        // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone. The store
-        // checks, when it applies the change: a change another session made after this
-        // view last heard of it is still seen.
-        let request = MailboxRequest::Store {
-            mailbox: view.name.clone(),
-            uids: uids.clone(),
-            mode,
-            flags: store_flags(&s.flags),
-            unchanged_since: s.unchanged_since.map(|m| ModSeq(m.get())),
-        };
-        if s.unchanged_since.is_some() {
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone; the store
+        // checks it when it applies the change, so nothing can change in between.
+        let unchanged_since = s.unchanged_since.map(|m| ModSeq(m.get()));
+        if unchanged_since.is_some() {
             self.condstore = true;
         }
-        let nothing = uids.is_empty();
         let pending = Pending::Store {
             tag,
             addressing,
             reply: s.reply,
-            uids,
         };
-        if nothing {
-            let reply = MailboxReply::Flags {
-                changed: Vec::new(),
-                modified: Vec::new(),
-            };
-            self.resume(pending, reply);
-        } else {
-            self.request(pending, request);
+        if uids.is_empty() {
+            self.resume(pending, MailboxReply::Flags(FlagUpdate::default()));
+            return;
         }
+        let request = MailboxRequest::Store {
+            mailbox: view.name.clone(),
+            uids,
+            mode,
+            flags: store_flags(&s.flags),
+            unchanged_since,
+        };
+        self.request(pending, request);
     }
 
     pub(super) fn transfer<T: Copy + Into<u32>>(
@@ -345,30 +332,32 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        let mut need = search::need(&search.criteria);
-        if need == Need::View && view.has_placeholders() {
-            // New messages are known only by UID: read their metadata first.
-            need = Need::Summary;
-        }
-        let content = match need {
+        let content = match search::need(&search.criteria) {
             Need::View => {
-                let matched: Vec<Uid> = (0..view.messages.len())
-                    .filter(|&i| {
-                        search::matches_all(&search.criteria, &self.candidate(i, None, None))
+                let matched: Vec<Uid> = view
+                    .uids()
+                    .zip(1..)
+                    .filter(|&(uid, seq)| {
+                        search::matches_all(
+                            &search.criteria,
+                            &candidate(view, seq, uid, None, None),
+                        )
                     })
-                    .map(|i| view.messages[i].meta.uid)
+                    .map(|(uid, _)| uid)
                     .collect();
                 let job = SearchJob {
                     tag,
                     addressing,
                     search,
-                    content: Content::Summary,
+                    content: Content::Metadata,
                     remaining: VecDeque::new(),
                     matched,
+                    modseq: None,
                 };
                 self.search_done(job);
                 return;
             }
+            Need::Metadata => Content::Metadata,
             Need::Summary => Content::Summary,
             Need::Header => Content::Header,
             Need::Bytes => Content::Bytes,
@@ -378,31 +367,11 @@ impl ImapSession {
             addressing,
             search,
             content,
-            remaining: view.messages.iter().map(|m| m.meta.uid).collect(),
+            remaining: view.uids().collect(),
             matched: Vec::new(),
+            modseq: None,
         };
         self.next_search(job);
-    }
-
-    pub(super) fn candidate<'a>(
-        &'a self,
-        index: usize,
-        fetched: Option<&'a FetchedMessage>,
-        parsed: Option<&'a mail_parser::Message<'a>>,
-    ) -> Candidate<'a> {
-        let (view, saved) = self
-            .selected
-            .as_ref()
-            .map_or((&[][..], &[][..]), |v| (&v.messages[..], &v.saved[..]));
-        Candidate {
-            saved,
-            seq: index as u32 + 1,
-            count: view.len() as u32,
-            message: &view[index],
-            largest_uid: view.last().map_or(0, |m| m.meta.uid.0),
-            fetched,
-            parsed,
-        }
     }
 
     pub(super) fn next_search(&mut self, mut job: SearchJob) {
@@ -413,7 +382,7 @@ impl ImapSession {
             self.search_done(job);
             return;
         }
-        let uids = next_batch(view, &mut job.remaining, job.content);
+        let uids = next_batch(&mut job.remaining, job.content);
         let request = MailboxRequest::Fetch {
             mailbox: view.name.clone(),
             uids,
@@ -423,23 +392,21 @@ impl ImapSession {
     }
 
     pub(super) fn searched(&mut self, job: &mut SearchJob, messages: &[FetchedMessage]) {
-        let Some(view) = self.selected.as_mut() else {
+        let Some(view) = self.selected.as_ref() else {
             return;
         };
         for msg in messages {
-            view.refresh(&msg.meta);
-        }
-        for msg in messages {
-            let Some(seq) = self.selected.as_ref().and_then(|v| v.seq(msg.meta.uid)) else {
+            let Some(seq) = view.seq(msg.meta.uid) else {
                 continue;
             };
             let parsed = msg
                 .bytes
                 .as_deref()
                 .and_then(|b| mail_parser::MessageParser::default().parse(b));
-            let c = self.candidate(seq as usize - 1, Some(msg), parsed.as_ref());
+            let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref());
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
+                job.modseq = job.modseq.max(Some(msg.meta.modseq.0));
             }
         }
     }
@@ -454,14 +421,9 @@ impl ImapSession {
         };
         numbers.sort_unstable();
         // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq it matched.
-        let modseq = search::mentions_modseq(&job.search.criteria)
-            .then(|| {
-                job.matched
-                    .iter()
-                    .filter_map(|u| view.get(*u).map(|m| m.meta.modseq.0))
-                    .max()
-            })
-            .flatten();
+        let modseq = job
+            .modseq
+            .filter(|_| search::mentions_modseq(&job.search.criteria));
         if modseq.is_some() {
             self.condstore = true;
         }
@@ -482,7 +444,7 @@ impl ImapSession {
                 saved.dedup();
             }
             if let Some(view) = self.selected.as_mut() {
-                view.saved = saved;
+                view.save(&saved);
             }
         }
         let esearch = returns.is_some() || self.imap4rev2_enabled;
@@ -534,55 +496,53 @@ impl ImapSession {
         self.finish(job.tag, Status::Ok, None, "SEARCH completed", expunges);
     }
 
-    /// Apply a STORE's result to the view and answer with FETCH unless `.SILENT`; returns
-    /// the numbers of this command's kind (UIDs or sequence numbers) that a conditional
-    /// STORE left alone, for `[MODIFIED …]`.
+    /// A STORE's flag changes: remembered (so the feed's echo is not reported again), and
+    /// unless `.SILENT`, every message's flags (RFC 9051 §6.4.6); the `[MODIFIED]` code of
+    /// the UNCHANGEDSINCE failures (RFC 7162 §3.1.3), in this command's kind of numbers.
     pub(super) fn stored(
         &mut self,
         addressing: Addressing,
         reply: StoreReply,
-        uids: &[Uid],
-        changed: Vec<(Uid, Flags, ModSeq)>,
-        modified: &[Uid],
-    ) -> Vec<u32> {
+        update: FlagUpdate,
+    ) -> Option<Code> {
         let Dialect {
             rev1, condstore, ..
         } = self.dialect();
-        let Some(view) = self.selected.as_mut() else {
-            return Vec::new();
-        };
-        for (uid, flags, modseq) in changed {
-            view.set_flags(uid, flags, modseq);
+        let view = self.selected.as_mut()?;
+        for (uid, _, modseq) in &update.changed {
+            view.stored(*uid, *modseq);
         }
-        let mut numbers: Vec<u32> = modified
+        let modified: Vec<u32> = update
+            .modified
             .iter()
             .filter_map(|u| match addressing {
                 Addressing::Uid => Some(u.0),
                 Addressing::Sequence => view.seq(*u),
             })
             .collect();
-        numbers.sort_unstable();
-        if reply == StoreReply::Silent {
-            return numbers;
-        }
-        for uid in uids.iter().filter(|u| !modified.contains(u)) {
-            let (Some(seq), Some(m)) = (view.seq(*uid), view.get(*uid)) else {
-                continue;
-            };
-            let mut line = format!("* {seq} FETCH (");
-            if addressing == Addressing::Uid {
-                line.push_str(&format!("UID {} ", uid.0));
+        if reply != StoreReply::Silent {
+            let mut lines = update.changed;
+            lines.extend(update.unchanged);
+            lines.sort_unstable_by_key(|l| l.0);
+            for (uid, flags, modseq) in lines {
+                let Some(seq) = view.seq(uid) else {
+                    continue;
+                };
+                let mut line = format!("* {seq} FETCH (");
+                if addressing == Addressing::Uid {
+                    line.push_str(&format!("UID {} ", uid.0));
+                }
+                line.push_str("FLAGS ");
+                self.out.extend_from_slice(line.as_bytes());
+                fetch::flag_list(&mut self.out, &flags, rev1 && view.is_recent(uid));
+                if condstore {
+                    let modseq = format!(" MODSEQ ({})", modseq.0);
+                    self.out.extend_from_slice(modseq.as_bytes());
+                }
+                self.out.extend_from_slice(b")\r\n");
             }
-            line.push_str("FLAGS ");
-            self.out.extend_from_slice(line.as_bytes());
-            fetch::flag_list(&mut self.out, &m.meta.flags, m.recent && rev1);
-            if condstore {
-                let modseq = format!(" MODSEQ ({})", m.meta.modseq.0);
-                self.out.extend_from_slice(modseq.as_bytes());
-            }
-            self.out.extend_from_slice(b")\r\n");
         }
-        numbers
+        (!modified.is_empty()).then(|| Code::Modified(number_set(&modified)))
     }
 
     pub(super) fn transferred(

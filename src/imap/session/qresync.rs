@@ -95,7 +95,7 @@ pub(super) fn uid_set_ranges<T: Copy + Into<u32>>(
             SeqItem::One(x) => (value(x), value(x)),
             SeqItem::Range(x, y) => (value(x), value(y)),
             SeqItem::Saved => {
-                ranges.extend(view.saved.iter().map(|&u| UidRange::one(u)));
+                ranges.extend(view.saved().iter().map(UidRange::one));
                 continue;
             }
         };
@@ -148,19 +148,22 @@ fn agreed_uid(m: &SeqMatch, view: &View) -> Uid {
     agreed
 }
 
-/// `ranges` without the UIDs the view holds (see the module doc).
+/// `ranges` without the UIDs the view holds (see the module doc). Walks the view's runs of
+/// consecutive UIDs, not its messages one by one.
 fn outside_view(ranges: &[UidRange], view: &View) -> Vec<UidRange> {
     let mut out = Vec::new();
     for r in ranges {
-        let mut next = r.first;
-        for uid in view.uids_between(r.first, r.last) {
-            if uid > next {
-                out.push(UidRange::new(next, Uid(uid.0 - 1)));
+        // The first UID of `r` not yet accounted for; `None` once past `u32::MAX`.
+        let mut next = Some(r.first);
+        for (first, last) in view.ranges_between(r.first, r.last) {
+            let Some(from) = next else { break };
+            if first > from {
+                out.push(UidRange::new(from, Uid(first.0 - 1)));
             }
-            next = Uid(uid.0.saturating_add(1));
+            next = last.0.checked_add(1).map(Uid);
         }
-        if next <= r.last && next >= r.first {
-            out.push(UidRange::new(next, r.last));
+        if let Some(from) = next.filter(|&n| n <= r.last) {
+            out.push(UidRange::new(from, r.last));
         }
     }
     out
@@ -252,6 +255,9 @@ impl ImapSession {
     }
 
     /// A FETCH for each known message changed since the client's modseq, then the tagged OK.
+    /// The flags come from the store's index (the view keeps none); a change reported here
+    /// that the view's snapshot did not include is remembered, so the feed's echo of it is
+    /// not reported again.
     pub(super) fn resync_flags(&mut self, job: ResyncJob, changed: Vec<(Uid, Flags, ModSeq)>) {
         let rev1 = self.rev1();
         let Some(view) = self.selected.as_mut() else {
@@ -261,15 +267,16 @@ impl ImapSession {
             if !contains(&job.known, uid) {
                 continue;
             }
-            view.set_flags(uid, flags, modseq);
-            let (Some(seq), Some(m)) = (view.seq(uid), view.get(uid)) else {
+            // Not in the view: arrived after the snapshot (reported as EXISTS later).
+            let Some(seq) = view.seq(uid) else {
                 continue;
             };
+            view.reported(uid, modseq);
             self.out
                 .extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", uid.0).as_bytes());
-            fetch::flag_list(&mut self.out, &m.meta.flags, m.recent && rev1);
+            fetch::flag_list(&mut self.out, &flags, rev1 && view.is_recent(uid));
             self.out
-                .extend_from_slice(format!(" MODSEQ ({}))\r\n", m.meta.modseq.0).as_bytes());
+                .extend_from_slice(format!(" MODSEQ ({}))\r\n", modseq.0).as_bytes());
         }
         self.select_completed(job.tag, job.access);
     }

@@ -9,11 +9,12 @@ use proptest::prelude::*;
 use super::ImapSession;
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
+    UidRun,
 };
 use crate::session::{AuthOutcome, Event, Limits, Session, SessionConfig, TlsMode};
 use crate::store::{
-    Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid, UidValidity,
-    Vanished,
+    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid,
+    UidValidity, Vanished,
 };
 
 const MESSAGE: &[u8] =
@@ -61,33 +62,55 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             uid_validity: UidValidity(1),
             uid_next: Uid(9),
             highest_modseq: ModSeq(9),
-            messages: [1, 2, 4, 5, 8].into_iter().map(meta).collect(),
-        }),
-        MailboxRequest::Fetch { uids, content, .. } => MailboxReply::Fetched(
-            uids.into_iter()
-                .map(|u| FetchedMessage {
-                    meta: meta(u.0),
-                    summary: MimeSummary::parse(MESSAGE),
-                    bytes: (content != Content::Summary).then(|| MESSAGE.to_vec()),
+            uids: [(1, 2), (4, 2), (8, 1)]
+                .into_iter()
+                .map(|(first, count)| UidRun {
+                    first: Uid(first),
+                    count,
                 })
                 .collect(),
-        ),
+            first_unseen: Some(2),
+        }),
+        MailboxRequest::Fetch { uids, content, .. } => {
+            // A bytes batch of more than two messages leaves the rest for the next one.
+            let cut = if content >= Content::Header {
+                2
+            } else {
+                uids.len()
+            };
+            let (now, rest) = uids.split_at(cut.min(uids.len()));
+            MailboxReply::Fetched {
+                messages: now
+                    .iter()
+                    .map(|u| FetchedMessage {
+                        meta: meta(u.0),
+                        summary: MimeSummary::parse(MESSAGE),
+                        bytes: (content >= Content::Header).then(|| MESSAGE.to_vec()),
+                    })
+                    .collect(),
+                rest: rest.to_vec(),
+            }
+        }
         MailboxRequest::Store {
             uids,
             unchanged_since,
             ..
         } => {
-            // A conditional STORE finds the odd UIDs modified.
-            let (modified, changed): (Vec<Uid>, Vec<Uid>) = uids
-                .into_iter()
-                .partition(|u| unchanged_since.is_some() && u.0 % 2 == 1);
-            MailboxReply::Flags {
-                changed: changed
-                    .into_iter()
-                    .map(|u| (u, Flags::system(SystemFlags::SEEN), ModSeq(20)))
-                    .collect(),
-                modified,
+            let mut update = FlagUpdate::default();
+            for u in uids {
+                if unchanged_since.is_some_and(|m| ModSeq(u64::from(u.0)) > m) {
+                    update.modified.push(u);
+                } else if u.0 % 2 == 0 {
+                    update
+                        .changed
+                        .push((u, Flags::system(SystemFlags::SEEN), ModSeq(20)));
+                } else {
+                    update
+                        .unchanged
+                        .push((u, meta(u.0).flags, ModSeq(u64::from(u.0))));
+                }
             }
+            MailboxReply::Flags(update)
         }
         MailboxRequest::Vanished { uids, since, .. } => {
             // The log answers for recent modseqs only.
@@ -98,13 +121,13 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 Vanished::Absent(ranges)
             })
         }
-        MailboxRequest::Changed { .. } => MailboxReply::Flags {
+        MailboxRequest::Changed { .. } => MailboxReply::Flags(FlagUpdate {
             changed: [2, 3, 7, 12]
                 .into_iter()
                 .map(|u| (Uid(u), Flags::system(SystemFlags::ANSWERED), ModSeq(15)))
                 .collect(),
-            modified: Vec::new(),
-        },
+            ..FlagUpdate::default()
+        }),
         MailboxRequest::Transfer { uids, .. } => MailboxReply::Transferred {
             uid_validity: UidValidity(2),
             pairs: uids.into_iter().map(|u| (u, Uid(u.0 + 100))).collect(),
@@ -137,6 +160,11 @@ fn commands() -> Vec<Vec<u8>> {
         "a SELECT INBOX (QRESYNC (2 3))",
         "a FETCH 9 FLAGS",
         "a FETCH * BODY[HEADER]",
+        "a FETCH 1:* (FLAGS BODY.PEEK[])",
+        "a SEARCH RETURN (SAVE) 2:4",
+        "a UID FETCH $ (FLAGS MODSEQ)",
+        "a SEARCH SEEN NOT RECENT",
+        "a STORE $ -FLAGS.SILENT (\\Seen)",
         "a STORE 1:2 +FLAGS (\\Deleted)",
         "a UID STORE 1:* (UNCHANGEDSINCE 4) FLAGS ()",
         "a SEARCH OR SUBJECT x BODY y",

@@ -1,12 +1,13 @@
-//! SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Flag, size, date, UID,
-//! sequence and modseq keys are answered from the view alone; keys on header fields and
-//! text need the message, which the session fetches in batches first ([`Need`]).
+//! SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Sequence, UID, `$` and
+//! `\Recent` keys are answered from the view alone; flag, size, date and modseq keys from the
+//! store's index data, and keys on header fields and text from the message, which the
+//! session fetches in batches first ([`Need`]).
 //! Text matching is a case-insensitive substring match on UTF-8 (decoded headers and text
 //! bodies, as mail-parser reads them: SEARCH is the one place a stored message is parsed).
 
 use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
 use super::super::fetch::header_value;
-use super::view::ViewMessage;
+use super::uidset::UidSet;
 use crate::mailbox::FetchedMessage;
 use crate::store::{SystemFlags, Uid};
 
@@ -14,6 +15,8 @@ use crate::store::{SystemFlags, Uid};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
     View,
+    /// Flags, modseq, internal date and size from the index.
+    Metadata,
     /// The MIME summary (envelope dates).
     Summary,
     /// The header block (header-field keys).
@@ -27,6 +30,11 @@ pub fn need(keys: &[SearchKey]) -> Need {
 
 fn need_one(key: &SearchKey) -> Need {
     match key {
+        SearchKey::All
+        | SearchKey::Recent
+        | SearchKey::Old
+        | SearchKey::Sequence(_)
+        | SearchKey::Uid(_) => Need::View,
         SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => Need::Summary,
         SearchKey::Bcc(_)
         | SearchKey::Cc(_)
@@ -38,7 +46,7 @@ fn need_one(key: &SearchKey) -> Need {
         SearchKey::Not(k) => need_one(k),
         SearchKey::Or(a, b) => need_one(a).max(need_one(b)),
         SearchKey::And(keys) => need(keys),
-        _ => Need::View,
+        _ => Need::Metadata,
     }
 }
 
@@ -57,13 +65,16 @@ pub fn mentions_modseq(keys: &[SearchKey]) -> bool {
 pub struct Candidate<'a> {
     pub seq: u32,
     pub count: u32,
-    pub message: &'a ViewMessage,
+    pub uid: Uid,
+    /// `\Recent` in this session.
+    pub recent: bool,
     pub largest_uid: u32,
+    /// What the store said about the message: absent when the search needs only the view.
     pub fetched: Option<&'a FetchedMessage>,
     /// The message parsed once for its text keys.
     pub parsed: Option<&'a mail_parser::Message<'a>>,
-    /// `$`, the saved search result (RFC 5182), sorted.
-    pub saved: &'a [Uid],
+    /// `$`, the saved search result (RFC 5182).
+    pub saved: &'a UidSet,
 }
 
 fn names_saved<T>(set: &SequenceSet<T>) -> bool {
@@ -154,11 +165,30 @@ pub fn matches_all(keys: &[SearchKey], c: &Candidate<'_>) -> bool {
 }
 
 fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
-    let meta = &c.message.meta;
+    // Keys the view answers alone ([`Need::View`]).
+    match key {
+        SearchKey::All => return true,
+        SearchKey::Recent => return c.recent,
+        SearchKey::Old => return !c.recent,
+        SearchKey::Sequence(set) => {
+            return set.contains(c.seq, c.count) || (names_saved(set) && c.saved.contains(c.uid))
+        }
+        SearchKey::Uid(set) => {
+            return set.contains(c.uid.0, c.largest_uid)
+                || (names_saved(set) && c.saved.contains(c.uid))
+        }
+        SearchKey::Not(k) => return !matches(k, c),
+        SearchKey::Or(a, b) => return matches(a, c) || matches(b, c),
+        SearchKey::And(keys) => return matches_all(keys, c),
+        _ => {}
+    }
+    // Every other key was fetched for ([`need`]): without the index data nothing matches.
+    let Some(meta) = c.fetched.map(|f| &f.meta) else {
+        return false;
+    };
     let has = |f: SystemFlags| meta.flags.system.contains(f);
     let internal = meta.internal_date.div_euclid(86_400);
     match key {
-        SearchKey::All => true,
         SearchKey::Answered => has(SystemFlags::ANSWERED),
         SearchKey::Deleted => has(SystemFlags::DELETED),
         SearchKey::Draft => has(SystemFlags::DRAFT),
@@ -169,9 +199,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Undraft => !has(SystemFlags::DRAFT),
         SearchKey::Unflagged => !has(SystemFlags::FLAGGED),
         SearchKey::Unseen => !has(SystemFlags::SEEN),
-        SearchKey::New => c.message.recent && !has(SystemFlags::SEEN),
-        SearchKey::Old => !c.message.recent,
-        SearchKey::Recent => c.message.recent,
+        SearchKey::New => c.recent && !has(SystemFlags::SEEN),
         SearchKey::Keyword(k) => meta
             .flags
             .keywords
@@ -190,18 +218,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
         SearchKey::Larger(n) => u64::from(meta.size) > *n,
         SearchKey::Smaller(n) => u64::from(meta.size) < *n,
-        SearchKey::Sequence(set) => {
-            set.contains(c.seq, c.count)
-                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
-        }
-        SearchKey::Uid(set) => {
-            set.contains(meta.uid.0, c.largest_uid)
-                || (names_saved(set) && c.saved.binary_search(&meta.uid).is_ok())
-        }
         SearchKey::ModSeq { mod_seq, .. } => meta.modseq.0 >= mod_seq.get(),
-        SearchKey::Not(k) => !matches(k, c),
-        SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
-        SearchKey::And(keys) => matches_all(keys, c),
         SearchKey::Subject(s) => {
             c.parsed
                 .and_then(|m| m.subject())
@@ -225,6 +242,15 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Text(s) => {
             contains(&String::from_utf8_lossy(header_block(c)), s) || body_matches(c, s)
         }
+        // Answered from the view above.
+        SearchKey::All
+        | SearchKey::Recent
+        | SearchKey::Old
+        | SearchKey::Sequence(_)
+        | SearchKey::Uid(_)
+        | SearchKey::Not(_)
+        | SearchKey::Or(..)
+        | SearchKey::And(_) => false,
     }
 }
 

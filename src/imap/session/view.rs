@@ -1,25 +1,23 @@
 //! The selected mailbox as one session sees it (RFC 9051 §2.3.1.2): message sequence numbers
-//! mapped to UIDs, flags, and the changes other sessions and deliveries made that this
-//! client has not been told about yet. Changes are queued as they arrive and reported only
-//! when the session says the client may hear them (RFC 9051 §7.5.1: no EXPUNGE during FETCH,
-//! STORE or SEARCH without UID).
+//! mapped to UIDs, and the changes other sessions and deliveries made that this client has
+//! not been told about yet. Changes are queued as they arrive and reported only when the
+//! session says the client may hear them (RFC 9051 §7.5.1: no EXPUNGE during FETCH, STORE or
+//! SEARCH without UID).
+//!
+//! Per-message data (flags, modseq, dates, sizes) is not here: the store's index on the
+//! account's home shard is the one copy every session of the account shares, and commands
+//! read it in batches. A view holds only what RFC 9051 §7.5.1 makes per-session: the
+//! sequence map, the change queue, `\Recent`, `$`, and the modseqs of this session's own
+//! flag changes until the feed echoes them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::super::command::{SeqBound, SeqItem, SequenceSet};
 use super::super::fetch::flag_list;
 use super::qresync;
-use crate::mailbox::{MessageMeta, Snapshot};
-use crate::store::{Change, Flags, ModSeq, Uid, UidValidity};
-
-/// One message of the view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ViewMessage {
-    pub meta: MessageMeta,
-    /// `\Recent` in this session (RFC 3501 §2.3.2): arrived while it had the mailbox open.
-    pub recent: bool,
-}
-
+use super::uidset::UidSet;
+use crate::mailbox::Snapshot;
+use crate::store::{Change, ModSeq, Uid, UidValidity};
 /// Whether a mailbox was opened with SELECT or EXAMINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -54,37 +52,40 @@ pub struct View {
     pub uid_validity: UidValidity,
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
-    /// In sequence-number order (= UID order).
-    pub messages: Vec<ViewMessage>,
+    /// HIGHESTMODSEQ when SELECT read the index: flag changes up to it were already there.
+    selected_at: ModSeq,
+    /// Sequence number → UID (RFC 9051 §2.3.1.2).
+    seqs: UidSet,
+    /// `\Recent` in this session (RFC 3501 §2.3.2): arrived while it had the mailbox open.
+    recent: UidSet,
     /// Changes not yet applied to the view.
     pending: VecDeque<Change>,
-    /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182), sorted.
-    pub saved: Vec<Uid>,
+    /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182).
+    saved: UidSet,
+    /// The modseq of the last flag change this session made (and reported) per message,
+    /// until the feed echoes it.
+    own: BTreeMap<Uid, ModSeq>,
 }
 
 impl View {
-    pub fn new(name: String, access: Access, snapshot: Snapshot) -> View {
+    pub fn new(name: String, access: Access, snapshot: &Snapshot) -> View {
         View {
             name,
             access,
             uid_validity: snapshot.uid_validity,
             uid_next: snapshot.uid_next,
             highest_modseq: snapshot.highest_modseq,
-            messages: snapshot
-                .messages
-                .into_iter()
-                .map(|meta| ViewMessage {
-                    meta,
-                    recent: false,
-                })
-                .collect(),
+            selected_at: snapshot.highest_modseq,
+            seqs: UidSet::from_runs(&snapshot.uids),
+            recent: UidSet::default(),
             pending: VecDeque::new(),
-            saved: Vec::new(),
+            saved: UidSet::default(),
+            own: BTreeMap::new(),
         }
     }
 
     pub fn count(&self) -> u32 {
-        self.messages.len() as u32
+        self.seqs.len()
     }
 
     pub fn read_only(&self) -> bool {
@@ -93,66 +94,63 @@ impl View {
 
     /// The sequence number of `uid`.
     pub fn seq(&self, uid: Uid) -> Option<u32> {
-        self.position(uid).map(|i| i as u32 + 1)
+        self.seqs.rank(uid)
     }
 
-    fn position(&self, uid: Uid) -> Option<usize> {
-        self.messages
-            .binary_search_by_key(&uid, |m| m.meta.uid)
-            .ok()
+    /// Every UID, in sequence-number order.
+    pub fn uids(&self) -> impl Iterator<Item = Uid> + '_ {
+        self.seqs.iter()
     }
 
-    pub fn get(&self, uid: Uid) -> Option<&ViewMessage> {
-        self.position(uid).map(|i| &self.messages[i])
+    /// The largest UID in the mailbox (what `*` means in a UID set), 0 when empty.
+    pub fn largest_uid(&self) -> u32 {
+        self.seqs.last().map_or(0, |u| u.0)
+    }
+
+    pub fn is_recent(&self, uid: Uid) -> bool {
+        self.recent.contains(uid)
     }
 
     /// The UID of message number `seq`.
     pub fn uid_at(&self, seq: u32) -> Option<Uid> {
-        let i = usize::try_from(seq).ok()?.checked_sub(1)?;
-        self.messages.get(i).map(|m| m.meta.uid)
+        self.seqs.at(seq)
     }
 
-    /// The UIDs of the view from `first` to `last`, ascending.
-    pub fn uids_between(&self, first: Uid, last: Uid) -> impl Iterator<Item = Uid> + '_ {
-        let start = self.messages.partition_point(|m| m.meta.uid < first);
-        self.messages[start..]
-            .iter()
-            .map(|m| m.meta.uid)
-            .take_while(move |&u| u <= last)
+    /// The view's UIDs from `first` to `last` as ranges of consecutive UIDs, ascending (a
+    /// few for a mailbox with few gaps, however many messages it holds).
+    pub fn ranges_between(&self, first: Uid, last: Uid) -> impl Iterator<Item = (Uid, Uid)> + '_ {
+        self.seqs.ranges_within(first, last)
     }
 
     pub fn recent_count(&self) -> u32 {
-        self.messages.iter().filter(|m| m.recent).count() as u32
+        self.recent.len()
     }
 
-    /// The first message without `\Seen` (RFC 3501 §6.3.1 `UNSEEN`).
-    pub fn first_unseen(&self) -> Option<u32> {
-        self.messages
-            .iter()
-            .position(|m| {
-                !m.meta
-                    .flags
-                    .system
-                    .contains(crate::store::SystemFlags::SEEN)
-            })
-            .map(|i| i as u32 + 1)
+    pub fn saved(&self) -> &UidSet {
+        &self.saved
     }
 
-    /// Indexes of the messages a sequence-number set names, in order; `None` when it names a
-    /// number beyond the mailbox (RFC 9051 §6.4.5: BAD).
-    pub fn by_sequence<T: Copy + Into<u32>>(&self, set: &SequenceSet<T>) -> Option<Vec<usize>> {
-        let count = self.messages.len();
-        let mut marks = vec![false; count];
+    /// Replace `$` (RFC 5182 §2.1) with `uids` (sorted).
+    pub fn save(&mut self, uids: &[Uid]) {
+        self.saved = UidSet::from_sorted(uids.iter().copied());
+    }
+
+    /// The UIDs a sequence-number set names, ascending; `None` when it names a number beyond
+    /// the mailbox (RFC 9051 §6.4.5: BAD).
+    pub fn by_sequence<T: Copy + Into<u32>>(&self, set: &SequenceSet<T>) -> Option<Vec<Uid>> {
+        let count = self.count();
         let value = |b: SeqBound<T>| match b {
-            SeqBound::Value(v) => v.into() as usize,
+            SeqBound::Value(v) => v.into(),
             SeqBound::Largest => count,
         };
+        let mut ranges = Vec::new();
+        let mut saved = false;
         for item in set.items() {
             let (a, b) = match *item {
                 SeqItem::One(x) => (value(x), value(x)),
                 SeqItem::Range(x, y) => (value(x), value(y)),
                 SeqItem::Saved => {
-                    self.mark_saved(&mut marks);
+                    saved = true;
                     continue;
                 }
             };
@@ -160,80 +158,80 @@ impl View {
             if hi > count || lo == 0 {
                 return None;
             }
-            marks[lo - 1..hi].iter_mut().for_each(|m| *m = true);
+            ranges.push((lo, hi));
         }
-        Some((0..count).filter(|&i| marks[i]).collect())
+        let mut uids = Vec::new();
+        for (lo, hi) in merged(ranges) {
+            self.seqs.extend_ranks(lo, hi, &mut uids);
+        }
+        Some(self.with_saved(uids, saved))
     }
 
-    /// Indexes of the messages a UID set names, in order (UIDs that do not exist are
-    /// ignored, RFC 9051 §6.4.9; `*` is the largest UID in use).
-    pub fn by_uid<T: Copy + Into<u32>>(&self, set: &SequenceSet<T>) -> Vec<usize> {
-        let largest = self.messages.last().map_or(0, |m| m.meta.uid.0);
+    /// The UIDs a UID set names, ascending (UIDs that do not exist are ignored, RFC 9051
+    /// §6.4.9; `*` is the largest UID in use).
+    pub fn by_uid<T: Copy + Into<u32>>(&self, set: &SequenceSet<T>) -> Vec<Uid> {
+        let largest = self.largest_uid();
         let value = |b: SeqBound<T>| match b {
             SeqBound::Value(v) => v.into(),
             SeqBound::Largest => largest,
         };
-        let mut marks = vec![false; self.messages.len()];
+        let mut ranges = Vec::new();
+        let mut saved = false;
         for item in set.items() {
             let (a, b) = match *item {
                 SeqItem::One(x) => (value(x), value(x)),
                 SeqItem::Range(x, y) => (value(x), value(y)),
                 SeqItem::Saved => {
-                    self.mark_saved(&mut marks);
+                    saved = true;
                     continue;
                 }
             };
-            let (lo, hi) = (Uid(a.min(b)), Uid(a.max(b)));
-            let start = self.messages.partition_point(|m| m.meta.uid < lo);
-            let end = self.messages.partition_point(|m| m.meta.uid <= hi);
-            marks[start..end].iter_mut().for_each(|m| *m = true);
+            ranges.push((a.min(b), a.max(b)));
         }
-        (0..marks.len()).filter(|&i| marks[i]).collect()
-    }
-
-    /// Whether some message arrived by a change and is known only by its UID.
-    pub fn has_placeholders(&self) -> bool {
-        self.messages.iter().any(|m| m.meta.modseq == ModSeq(0))
-    }
-
-    /// Complete a message known only by its UID with what the store says about it.
-    pub fn refresh(&mut self, meta: &MessageMeta) {
-        if let Some(i) = self.position(meta.uid) {
-            let m = &mut self.messages[i].meta;
-            if m.modseq == ModSeq(0) {
-                *m = meta.clone();
-            }
+        let mut uids = Vec::new();
+        for (lo, hi) in merged(ranges) {
+            self.seqs.extend_range(Uid(lo), Uid(hi), &mut uids);
         }
+        self.with_saved(uids, saved)
     }
 
-    fn mark_saved(&self, marks: &mut [bool]) {
-        for uid in &self.saved {
-            if let Some(i) = self.position(*uid) {
-                marks[i] = true;
-            }
+    /// `uids` (ascending) with the messages of `$` added when the set named it.
+    fn with_saved(&self, uids: Vec<Uid>, saved: bool) -> Vec<Uid> {
+        if !saved || self.saved.is_empty() {
+            return uids;
         }
+        let mut all = uids;
+        all.extend(self.saved.iter().filter(|u| self.seqs.contains(*u)));
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
-    /// Record new flags this session set itself.
-    pub fn set_flags(&mut self, uid: Uid, flags: Flags, modseq: ModSeq) {
-        if let Some(i) = self.position(uid) {
-            let m = &mut self.messages[i].meta;
-            if modseq >= m.modseq {
-                m.flags = flags;
-                m.modseq = modseq;
-            }
+    /// Record flags this session set itself (and reports in its own reply): the feed's echo
+    /// of them is not reported again.
+    pub fn stored(&mut self, uid: Uid, modseq: ModSeq) {
+        if self.seqs.contains(uid) {
+            let m = self.own.entry(uid).or_insert(modseq);
+            *m = (*m).max(modseq);
         }
         self.highest_modseq = self.highest_modseq.max(modseq);
     }
 
+    /// Record flags reported to the client outside the change feed (a QRESYNC SELECT's
+    /// FETCH lines, read from the store after the snapshot): the feed's echo of a change
+    /// newer than the snapshot is not reported again.
+    pub fn reported(&mut self, uid: Uid, modseq: ModSeq) {
+        if modseq > self.selected_at {
+            self.stored(uid, modseq);
+        }
+    }
+
     /// Remove a message this session expunged; its old sequence number, for `* n EXPUNGE`.
     pub fn remove(&mut self, uid: Uid) -> Option<u32> {
-        if let Ok(k) = self.saved.binary_search(&uid) {
-            self.saved.remove(k);
-        }
-        let i = self.position(uid)?;
-        self.messages.remove(i);
-        Some(i as u32 + 1)
+        self.saved.remove(uid);
+        self.recent.remove(uid);
+        self.own.remove(&uid);
+        self.seqs.remove(uid)
     }
 
     pub fn queue(&mut self, change: Change) {
@@ -251,23 +249,12 @@ impl View {
         let mut vanished = Vec::new();
         while let Some(change) = self.pending.pop_front() {
             match change {
-                // A message that arrived is known by its UID until a FETCH or SEARCH reads
-                // its metadata (`modseq` 0 marks it, [`View::refresh`]).
                 Change::Exists { uid } => {
-                    if self.messages.last().is_some_and(|m| m.meta.uid >= uid) {
+                    if !self.seqs.push(uid) {
                         continue; // Already in the snapshot, or this session's own.
                     }
                     qresync::flush_vanished(out, &mut vanished);
-                    self.messages.push(ViewMessage {
-                        meta: MessageMeta {
-                            uid,
-                            flags: Flags::default(),
-                            modseq: ModSeq(0),
-                            internal_date: 0,
-                            size: 0,
-                        },
-                        recent: true,
-                    });
+                    self.recent.push(uid);
                     self.uid_next = self.uid_next.max(Uid(uid.0.saturating_add(1)));
                     grown = true;
                 }
@@ -287,24 +274,17 @@ impl View {
                 }
                 Change::Flags { uid, flags, modseq } => {
                     self.highest_modseq = self.highest_modseq.max(modseq);
-                    let Some(i) = self.position(uid) else {
+                    if modseq <= self.selected_at || self.echoes_own(uid, modseq) {
+                        continue; // The client read these flags, or newer ones, already.
+                    }
+                    let Some(seq) = self.seq(uid) else {
                         continue;
                     };
-                    let m = &mut self.messages[i];
-                    if m.meta.modseq >= modseq || m.meta.flags == flags {
-                        m.meta.modseq = m.meta.modseq.max(modseq);
-                        continue;
-                    }
-                    m.meta.flags = flags;
-                    m.meta.modseq = modseq;
-                    let recent = m.recent;
-                    let line_flags = m.meta.flags.clone();
+                    let recent = self.is_recent(uid);
                     qresync::flush_vanished(out, &mut vanished);
                     self.announce(out, &mut grown, rev1);
-                    out.extend_from_slice(
-                        format!("* {} FETCH (UID {uid} FLAGS ", i + 1).as_bytes(),
-                    );
-                    flag_list(out, &line_flags, recent && rev1);
+                    out.extend_from_slice(format!("* {seq} FETCH (UID {uid} FLAGS ").as_bytes());
+                    flag_list(out, &flags, recent && rev1);
                     if dialect.condstore {
                         out.extend_from_slice(format!(" MODSEQ ({})", modseq.0).as_bytes());
                     }
@@ -320,6 +300,19 @@ impl View {
         self.pending = held;
     }
 
+    /// Whether this session already reported flags of `uid` at `modseq` or later (its own
+    /// STORE); forgets what the feed has now caught up with.
+    fn echoes_own(&mut self, uid: Uid, modseq: ModSeq) -> bool {
+        match self.own.get(&uid) {
+            Some(&m) if m > modseq => true,
+            Some(&m) => {
+                self.own.remove(&uid);
+                m == modseq
+            }
+            None => false,
+        }
+    }
+
     fn announce(&self, out: &mut Vec<u8>, grown: &mut bool, rev1: bool) {
         if std::mem::take(grown) {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.count()).as_bytes());
@@ -328,4 +321,17 @@ impl View {
             }
         }
     }
+}
+
+/// Sorted, overlapping or adjacent ranges merged (so a set like `1:*,1:*,…` costs one pass).
+fn merged(mut ranges: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
