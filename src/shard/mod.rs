@@ -282,15 +282,24 @@ impl Drop for ReadyReport {
 
 /// Refuse to start when another process listens on one of our addresses. The shards bind
 /// with SO_REUSEPORT, which would otherwise succeed next to another SO_REUSEPORT server (a
-/// second ringpost on other data, say) and silently split the connections with it. A plain
-/// bind, released at once, fails with EADDRINUSE whenever anything listens there.
+/// second ringpost on other data, say) and silently split the connections with it. The
+/// kernel's table of listening sockets (`/proc/net/tcp`, `tcp6`) answers exactly that
+/// question; a trial bind would not (connections a stopped server left closing on the
+/// port make it fail although nothing listens).
 pub(crate) fn ports_are_free(config: &Config) -> io::Result<()> {
+    let listening = listening_sockets();
     for l in config.listeners.iter().filter(|l| l.address.port() != 0) {
-        if let Err(e) = std::net::TcpListener::bind(l.address) {
+        let clash = listening.iter().find(|other| {
+            other.port() == l.address.port()
+                && (other.ip() == l.address.ip()
+                    || other.ip().is_unspecified()
+                    || l.address.ip().is_unspecified())
+        });
+        if let Some(other) = clash {
             return Err(io::Error::new(
-                e.kind(),
+                io::ErrorKind::AddrInUse,
                 format!(
-                    "cannot listen on {} ({}): {e}; is another server running there?",
+                    "cannot listen on {} ({}): another process listens on {other}",
                     l.address,
                     l.protocol.name()
                 ),
@@ -298,6 +307,42 @@ pub(crate) fn ports_are_free(config: &Config) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every TCP socket in LISTEN state in this network namespace.
+fn listening_sockets() -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        out.extend(text.lines().skip(1).filter_map(parse_listening));
+    }
+    out
+}
+
+/// One `/proc/net/tcp{,6}` line's local address, if the socket listens (state `0A`). The
+/// kernel prints the address as 32-bit words in host byte order.
+fn parse_listening(line: &str) -> Option<std::net::SocketAddr> {
+    let mut fields = line.split_whitespace();
+    let local = fields.nth(1)?;
+    let state = fields.nth(1)?;
+    if state != "0A" {
+        return None;
+    }
+    let (addr, port) = local.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..addr.len()).step_by(8) {
+        let word = u32::from_str_radix(addr.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// Take an exclusive lock on `data_dir/ringpost.pid` and write our pid into it: a second
@@ -420,6 +465,20 @@ mod tests {
         ports_are_free(&config).unwrap();
         config.listeners.clear();
         ports_are_free(&config).unwrap();
+    }
+
+    #[test]
+    fn proc_net_tcp_lines_parse() {
+        let v4 = "   1: 0100007F:2729 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1757166 1 0000000026ed6578 100 0 0 10 0";
+        assert_eq!(
+            parse_listening(v4),
+            Some("127.0.0.1:10025".parse().unwrap())
+        );
+        let established = v4.replace(" 0A ", " 01 ");
+        assert_eq!(parse_listening(&established), None);
+        let v6 = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0";
+        assert_eq!(parse_listening(v6), Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(parse_listening("garbage"), None);
     }
 
     #[test]

@@ -520,7 +520,24 @@ impl ImapSession {
                 Addressing::Sequence => view.seq(*u),
             })
             .collect();
-        if reply != StoreReply::Silent {
+        if reply == StoreReply::Silent && condstore {
+            // RFC 7162 §3.1.3: with CONDSTORE, even a .SILENT STORE sends each changed
+            // message's new MODSEQ, so the client's cache stays right.
+            let mut changed = update.changed;
+            changed.sort_unstable_by_key(|l| l.0);
+            for (uid, _, modseq) in changed {
+                let Some(seq) = view.seq(uid) else {
+                    continue;
+                };
+                let line = match addressing {
+                    Addressing::Uid => {
+                        format!("* {seq} FETCH (UID {} MODSEQ ({}))\r\n", uid.0, modseq.0)
+                    }
+                    Addressing::Sequence => format!("* {seq} FETCH (MODSEQ ({}))\r\n", modseq.0),
+                };
+                self.out.extend_from_slice(line.as_bytes());
+            }
+        } else if reply != StoreReply::Silent {
             let mut lines = update.changed;
             lines.extend(update.unchanged);
             lines.sort_unstable_by_key(|l| l.0);
