@@ -19,8 +19,8 @@ use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store,
-    StoreError, Uid, UidRange, UidValidity, Vanished,
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Recent,
+    Store, StoreError, Uid, UidRange, UidValidity, Vanished,
 };
 
 pub use crate::store::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
@@ -73,9 +73,12 @@ pub enum MailboxRequest {
     Unsubscribe {
         mailbox: String,
     },
-    /// SELECT/EXAMINE: start watching the mailbox and answer with a [`Snapshot`] of it.
+    /// SELECT/EXAMINE: start watching the mailbox and answer with a [`Snapshot`] of it;
+    /// `recent` says whether the session claims the `\Recent` messages (RFC 3501 §6.3.1,
+    /// §6.3.2).
     Select {
         mailbox: String,
+        recent: Recent,
     },
     /// UNSELECT/CLOSE/a failed SELECT: stop watching.
     Unselect,
@@ -278,13 +281,11 @@ impl Access {
                 store.subscribe(account, &mailbox, false).await?;
                 MailboxReply::Done
             }
-            MailboxRequest::Select { mailbox } => {
+            MailboxRequest::Select { mailbox, recent } => {
                 self.watch = None;
-                // Watch first, then read: a change racing the snapshot arrives on the feed
-                // too, and the session ignores what its snapshot already shows.
-                let watch = store.watch(account, &mailbox).await?;
-                // UIDs and counts only: SELECT never copies per-message data or bodies.
-                let snapshot = store.snapshot(account, &mailbox).await?;
+                // The feed starts where the snapshot ends. UIDs and counts only: SELECT
+                // never copies per-message data or bodies.
+                let (watch, snapshot) = store.select(account, &mailbox, recent).await?;
                 self.watch = Some(watch);
                 MailboxReply::Selected(snapshot)
             }

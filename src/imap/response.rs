@@ -129,8 +129,9 @@ pub enum Code {
     UidNext(u32),
     /// RFC 7162 §3.1.2.1.
     HighestModSeq(u64),
-    /// The flags STORE can set; `\*`: any keyword (RFC 9051 §7.1).
-    PermanentFlags,
+    /// The flags STORE can set: the system flags, the keywords in use and `\*`, any new
+    /// keyword (RFC 9051 §7.1).
+    PermanentFlags(Vec<String>),
     /// RFC 4315 §3: `APPENDUID uidvalidity uid-set`.
     AppendUid(u32, String),
     /// RFC 3501 §7.1: the first unseen message.
@@ -271,9 +272,16 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::UidValidity(v) => out.extend_from_slice(format!("UIDVALIDITY {v}").as_bytes()),
         Code::UidNext(v) => out.extend_from_slice(format!("UIDNEXT {v}").as_bytes()),
         Code::HighestModSeq(v) => out.extend_from_slice(format!("HIGHESTMODSEQ {v}").as_bytes()),
-        Code::PermanentFlags => out.extend_from_slice(
-            b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)",
-        ),
+        Code::PermanentFlags(keywords) => {
+            out.extend_from_slice(
+                b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ",
+            );
+            for k in keywords {
+                out.extend_from_slice(k.as_bytes());
+                out.push(b' ');
+            }
+            out.extend_from_slice(b"\\*)");
+        }
         Code::AppendUid(v, u) => out.extend_from_slice(format!("APPENDUID {v} {u}").as_bytes()),
         Code::CopyUid(v, from, to) => {
             out.extend_from_slice(format!("COPYUID {v} {from} {to}").as_bytes())

@@ -74,9 +74,10 @@ where
 /// - `done`; `fail nonexistent|exists|cannot|inbox|toobig|unavailable`;
 /// - `listed NAME[:special][:sub] … [+NAME …]` (special: sent drafts trash junk archive;
 ///   `+NAME`: subscribed, but no such mailbox);
-/// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ`;
-/// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ FIRST-UNSEEN|- [UID|FIRST:LAST …]` (the
-///   UIDs as runs);
+/// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ [RECENT]`;
+/// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ FIRST-UNSEEN|- [UID|FIRST:LAST …]
+///   [recent=UID] [keywords=K1,K2…]` (the UIDs as runs; `recent=`: the first `\Recent` UID;
+///   `keywords=`: the keywords in use);
 /// - `appended UIDVALIDITY UID`;
 /// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked; for a
 ///   `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or `:MESSAGE` for its size);
@@ -142,14 +143,24 @@ fn mailbox_reply(
             deleted: num(words[5]),
             size: num(words[6]),
             highest_modseq: ModSeq(num(words[7])),
+            recent: words.get(8).map_or(0, |w| num(w)),
         }),
         "selected" => MailboxReply::Selected(Snapshot {
             uid_validity: UidValidity(num(words[1])),
             uid_next: Uid(num(words[2])),
             highest_modseq: ModSeq(num(words[3])),
             first_unseen: (words[4] != "-").then(|| num(words[4])),
+            recent: words[5..]
+                .iter()
+                .find_map(|w| w.strip_prefix("recent="))
+                .map(|w| Uid(num(w))),
+            keywords: words[5..]
+                .iter()
+                .find_map(|w| w.strip_prefix("keywords="))
+                .map_or_else(Vec::new, |w| w.split(',').map(str::to_string).collect()),
             uids: words[5..]
                 .iter()
+                .filter(|w| !w.contains('='))
                 .map(|w| {
                     let (first, last) = w.split_once(':').unwrap_or((w, w));
                     UidRun {
@@ -649,6 +660,8 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
         highest_modseq: ModSeq(100_005),
         uids: vec![run(1, 9), run(11, 49_989), run(50_001, 50_002)],
         first_unseen: Some(99_999),
+        recent: None,
+        keywords: Vec::new(),
     }));
     let (text, _) = exchange(&mut s, b"");
     assert!(text.contains("* 100000 EXISTS\r\n"), "{text}");

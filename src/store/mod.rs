@@ -44,6 +44,10 @@
 //! An account's index is loaded on first use and evicted (written to its file first when
 //! dirty) once a partition holds more than [`StoreConfig::max_loaded_accounts`] idle ones.
 //!
+//! Which messages are still IMAP `\Recent` (RFC 3501 §2.3.2) is memory only (`watch`): one
+//! UID per mailbox with mail no session has claimed yet, never written to disk. After a
+//! restart nothing is recent until new mail arrives.
+//!
 //! # What it never does
 //!
 //! It never parses protocol syntax, never talks to a socket, never opens a partition that the
@@ -70,6 +74,7 @@ mod read;
 pub mod record;
 pub mod segment;
 pub mod types;
+mod watch;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -89,13 +94,11 @@ pub use types::{
     FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
     UidValidity, DEFAULT_MAILBOXES,
 };
+pub use watch::Recent;
 pub use write::FlagUpdate;
 
 use crate::shard::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;
-
-/// The open watch channels of one mailbox.
-type Watchers = Vec<mpsc::UnboundedSender<Change>>;
 
 /// Tunables of a shard's store.
 #[derive(Debug, Clone)]
@@ -140,23 +143,14 @@ pub(crate) struct Inner {
     committing: Cell<bool>,
     /// Set by [`Store::close`]: background compaction stops at its next step.
     closing: Cell<bool>,
-    watchers: RefCell<HashMap<(String, MailboxId), Watchers>>,
+    /// Change feeds and unclaimed `\Recent` messages of the mailboxes (memory only).
+    mailboxes: RefCell<watch::Mailboxes>,
 }
 
 impl Inner {
     fn notify(&self, events: Vec<(String, MailboxId, Change)>) {
-        if events.is_empty() {
-            return;
-        }
-        let mut watchers = self.watchers.borrow_mut();
-        for (account, mailbox, change) in events {
-            let key = (account, mailbox);
-            if let Some(list) = watchers.get_mut(&key) {
-                list.retain(|tx| tx.unbounded_send(change.clone()).is_ok());
-                if list.is_empty() {
-                    watchers.remove(&key);
-                }
-            }
+        if !events.is_empty() {
+            self.mailboxes.borrow_mut().notify(events);
         }
     }
 }
@@ -217,7 +211,7 @@ impl Store {
                 queue: RefCell::new(Vec::new()),
                 committing: Cell::new(false),
                 closing: Cell::new(false),
-                watchers: RefCell::new(HashMap::new()),
+                mailboxes: RefCell::new(watch::Mailboxes::default()),
             }),
         };
         glommio::spawn_local(keep_awake(Rc::downgrade(&store.inner))).detach();
@@ -291,20 +285,20 @@ impl Store {
     }
 
     /// Watch a mailbox: every change after this call is sent on the returned channel, in log
-    /// order, once durable. Dropping the receiver unsubscribes.
+    /// order, once durable. Dropping the receiver unsubscribes. Claims no `\Recent` message
+    /// (what IMAP SELECT needs is [`Store::select`]).
     pub async fn watch(
         &self,
         account: &str,
         mailbox: &str,
     ) -> Result<mpsc::UnboundedReceiver<Change>> {
         let id = self.mailbox_id(account, mailbox).await?;
-        let (tx, rx) = mpsc::unbounded();
-        self.inner
-            .watchers
+        let account = canonical_account(account)?;
+        let (rx, _) = self
+            .inner
+            .mailboxes
             .borrow_mut()
-            .entry((account.to_string(), id))
-            .or_default()
-            .push(tx);
+            .watch(&account, id, Recent::Peek);
         Ok(rx)
     }
 

@@ -5,13 +5,17 @@
 
 use std::ops::RangeInclusive;
 
+use futures_channel::mpsc;
+
 use super::expunged::{self, UidRange, Vanished};
+use super::index::Mailbox;
 use super::index::{canonical_mailbox, AccountIndex, MessageEntry};
 use super::segment::{self, Body};
 use super::types::{
     Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
 };
-use super::{canonical_account, Store};
+use super::watch::Recent;
+use super::{canonical_account, Change, Store};
 
 /// One mailbox in a LIST.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,8 @@ pub struct MailboxStatus {
     pub unseen: u32,
     pub deleted: u32,
     pub size: u64,
+    /// Messages no session has claimed as `\Recent` yet (RFC 3501 §6.3.10).
+    pub recent: u32,
 }
 
 /// Consecutive UIDs `first`, `first + 1`, … (`count` of them) of a mailbox.
@@ -52,6 +58,12 @@ pub struct MailboxSnapshot {
     pub uids: Vec<UidRun>,
     /// The 1-based position of the first message without `\Seen`.
     pub first_unseen: Option<u32>,
+    /// The first UID that is `\Recent` to the session that asked (RFC 3501 §2.3.2): every
+    /// message from it on is; `None`: no message is.
+    pub recent: Option<Uid>,
+    /// The keywords set on any message, sorted and distinct (the `FLAGS` of RFC 9051
+    /// §7.3.5).
+    pub keywords: Vec<String>,
 }
 
 impl MailboxSnapshot {
@@ -124,6 +136,44 @@ impl SearchKey {
     }
 }
 
+/// What IMAP SELECT needs of a mailbox, computed in one pass over its index: the UIDs as
+/// runs, the counts, the first unseen message and the keywords in use. Clones no flags or
+/// summaries (a keyword only the first time it is seen), so a 100,000-message mailbox costs
+/// a few runs and a short list, not a copy of its index.
+fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
+    let mut uids: Vec<UidRun> = Vec::new();
+    let mut first_unseen = None;
+    let mut keywords: Vec<&str> = Vec::new();
+    for (n, e) in m.messages.iter().enumerate() {
+        match uids.last_mut() {
+            Some(run) if run.first.0.checked_add(run.count) == Some(e.uid.0) => {
+                run.count += 1;
+            }
+            _ => uids.push(UidRun {
+                first: e.uid,
+                count: 1,
+            }),
+        }
+        if first_unseen.is_none() && !e.flags.system.contains(SystemFlags::SEEN) {
+            first_unseen = Some(n as u32 + 1);
+        }
+        for k in &e.flags.keywords {
+            if let Err(at) = keywords.binary_search(&k.as_str()) {
+                keywords.insert(at, k);
+            }
+        }
+    }
+    MailboxSnapshot {
+        uid_validity: m.uid_validity,
+        uid_next: m.uid_next,
+        highest_modseq: m.highest_modseq,
+        uids,
+        first_unseen,
+        recent,
+        keywords: keywords.into_iter().map(str::to_string).collect(),
+    }
+}
+
 impl Store {
     async fn with_index<R>(
         &self,
@@ -179,6 +229,7 @@ impl Store {
     /// Counts, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and size of a mailbox.
     pub async fn status(&self, account: &str, mailbox: &str) -> Result<MailboxStatus> {
         let name = canonical_mailbox(mailbox)?;
+        let canonical = canonical_account(account)?;
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
             let count = |f: SystemFlags, want: bool| {
@@ -187,6 +238,10 @@ impl Store {
                     .filter(|e| e.flags.system.contains(f) == want)
                     .count() as u32
             };
+            let unclaimed = self.inner.mailboxes.borrow().unclaimed(&canonical, m.id);
+            let recent = unclaimed.map_or(0, |first| {
+                m.messages.len() - m.find(first).unwrap_or_else(|at| at)
+            });
             Ok(MailboxStatus {
                 uid_validity: m.uid_validity,
                 uid_next: m.uid_next,
@@ -195,6 +250,7 @@ impl Store {
                 unseen: count(SystemFlags::SEEN, false),
                 deleted: count(SystemFlags::DELETED, true),
                 size: m.messages.iter().map(|e| u64::from(e.size)).sum(),
+                recent: recent as u32,
             })
         })
         .await
@@ -225,36 +281,39 @@ impl Store {
         .await
     }
 
-    /// What IMAP SELECT needs of a mailbox, computed here in one pass over the index: the
-    /// UIDs as runs, the counts and the first unseen message. Clones no flags, keywords or
-    /// summaries, so a 100,000-message mailbox costs a few runs, not a copy of its index.
-    pub async fn snapshot(&self, account: &str, mailbox: &str) -> Result<MailboxSnapshot> {
+    /// What IMAP SELECT needs of a mailbox (see `snapshot_of`), as of now, and its change
+    /// feed from now on: both in one step, so no change falls between them. With
+    /// [`Recent::Claim`] the unclaimed messages become this session's `\Recent` ones (RFC
+    /// 3501 §2.3.2) and, with the messages that arrive while it watches, no later session's.
+    pub async fn select(
+        &self,
+        account: &str,
+        mailbox: &str,
+        recent: Recent,
+    ) -> Result<(mpsc::UnboundedReceiver<Change>, MailboxSnapshot)> {
         let name = canonical_mailbox(mailbox)?;
+        let canonical = canonical_account(account)?;
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            let mut uids: Vec<UidRun> = Vec::new();
-            let mut first_unseen = None;
-            for (n, e) in m.messages.iter().enumerate() {
-                match uids.last_mut() {
-                    Some(run) if run.first.0.checked_add(run.count) == Some(e.uid.0) => {
-                        run.count += 1;
-                    }
-                    _ => uids.push(UidRun {
-                        first: e.uid,
-                        count: 1,
-                    }),
-                }
-                if first_unseen.is_none() && !e.flags.system.contains(SystemFlags::SEEN) {
-                    first_unseen = Some(n as u32 + 1);
-                }
-            }
-            Ok(MailboxSnapshot {
-                uid_validity: m.uid_validity,
-                uid_next: m.uid_next,
-                highest_modseq: m.highest_modseq,
-                uids,
-                first_unseen,
-            })
+            let (feed, first_recent) = self
+                .inner
+                .mailboxes
+                .borrow_mut()
+                .watch(&canonical, m.id, recent);
+            Ok((feed, snapshot_of(m, first_recent)))
+        })
+        .await
+    }
+
+    /// What IMAP EXAMINE would see of a mailbox now, without watching it (see
+    /// `snapshot_of`).
+    pub async fn snapshot(&self, account: &str, mailbox: &str) -> Result<MailboxSnapshot> {
+        let name = canonical_mailbox(mailbox)?;
+        let canonical = canonical_account(account)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let unclaimed = self.inner.mailboxes.borrow().unclaimed(&canonical, m.id);
+            Ok(snapshot_of(m, unclaimed))
         })
         .await
     }

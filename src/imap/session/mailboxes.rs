@@ -12,7 +12,7 @@ use super::commands::{
 use super::view::{Access, Expunges, View};
 use super::ImapSession;
 use crate::mailbox::{MailboxError, MailboxRequest};
-use crate::store::MailboxInfo;
+use crate::store::{MailboxInfo, Recent};
 
 /// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but `/`.
 /// Dynamic programming over (pattern, name) positions: linear in their product, whatever
@@ -89,6 +89,13 @@ impl ImapSession {
             ));
         }
         let name = store_name(&select.mailbox);
+        // RFC 3501 §6.3.1, §6.3.2: SELECT takes the `\Recent` messages, EXAMINE only sees
+        // them. An IMAP4rev2 session cannot show `\Recent` (RFC 9051 §1.2 removed it), so
+        // it leaves them to the IMAP4rev1 clients that can.
+        let recent = match access {
+            Access::ReadWrite if self.rev1() => Recent::Claim,
+            Access::ReadWrite | Access::ReadOnly => Recent::Peek,
+        };
         self.request(
             Pending::Select {
                 tag,
@@ -96,7 +103,10 @@ impl ImapSession {
                 access,
                 qresync: select.qresync,
             },
-            MailboxRequest::Select { mailbox: name },
+            MailboxRequest::Select {
+                mailbox: name,
+                recent,
+            },
         );
     }
 
@@ -286,7 +296,7 @@ impl ImapSession {
                 StatusItem::Unseen => format!("UNSEEN {}", s.unseen),
                 StatusItem::Deleted => format!("DELETED {}", s.deleted),
                 StatusItem::Size => format!("SIZE {}", s.size),
-                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::Recent => format!("RECENT {}", s.recent),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", s.highest_modseq.0),
                 StatusItem::AppendLimit => {
                     format!("APPENDLIMIT {}", self.config.limits.max_message_size)
@@ -302,16 +312,20 @@ impl ImapSession {
         tag: Tag,
         name: String,
         access: Access,
-        snapshot: crate::mailbox::Snapshot,
+        mut snapshot: crate::mailbox::Snapshot,
         qresync: Option<QResync>,
     ) {
-        let view = View::new(name, access, &snapshot);
+        if !self.rev1() {
+            snapshot.recent = None;
+        }
+        let first_unseen = snapshot.first_unseen;
+        let view = View::new(name, access, snapshot);
         let mut out = Vec::new();
-        out.extend_from_slice(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
+        view.write_flags(&mut out);
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.count()).as_bytes());
         if self.rev1() {
-            out.extend_from_slice(b"* 0 RECENT\r\n");
-            if let Some(n) = snapshot.first_unseen {
+            out.extend_from_slice(format!("* {} RECENT\r\n", view.recent_count()).as_bytes());
+            if let Some(n) = first_unseen {
                 Response::untagged(Status::Ok, Some(Code::Unseen(n)), "First unseen")
                     .encode(&mut out);
             }
@@ -321,11 +335,7 @@ impl ImapSession {
             fetch::utf8_string(&mut out, &view.name);
             out.extend_from_slice(b"\r\n");
         }
-        let permanent = match access {
-            Access::ReadWrite => Code::PermanentFlags,
-            Access::ReadOnly => Code::NoPermanentFlags,
-        };
-        Response::untagged(Status::Ok, Some(permanent), "Flags permitted").encode(&mut out);
+        view.write_permanent_flags(&mut out);
         Response::untagged(
             Status::Ok,
             Some(Code::UidValidity(view.uid_validity.0)),

@@ -215,9 +215,10 @@ impl ImapSession {
 
     pub(super) fn fetched(&mut self, job: &mut FetchJob, messages: &[FetchedMessage]) {
         let rev1 = self.rev1();
-        let Some(view) = self.selected.as_ref() else {
+        let Some(view) = self.selected.as_mut() else {
             return;
         };
+        let shows_flags = job.attrs.contains(&FetchAttribute::Flags);
         for msg in messages {
             // A message expunged by another session but not yet reported keeps its number.
             let Some(seq) = view.seq(msg.meta.uid) else {
@@ -230,6 +231,12 @@ impl ImapSession {
                 job.unknown_encoding = true;
                 continue;
             }
+            let with_flags = job.seen_now.binary_search(&msg.meta.uid).is_ok();
+            // A keyword another session set after the snapshot, its change not yet
+            // reported: the client hears of the keyword first (RFC 9051 §7.3.5).
+            if (shows_flags || with_flags) && view.learn(&msg.meta.flags) {
+                view.write_new_keywords(&mut self.out);
+            }
             fetch::fetch_line(
                 &mut self.out,
                 &FetchLine {
@@ -238,7 +245,7 @@ impl ImapSession {
                     attrs: &job.attrs,
                     with_uid: job.addressing == Addressing::Uid,
                     recent: rev1 && view.is_recent(msg.meta.uid),
-                    with_flags: job.seen_now.binary_search(&msg.meta.uid).is_ok(),
+                    with_flags,
                 },
             );
         }
@@ -509,8 +516,18 @@ impl ImapSession {
             rev1, condstore, ..
         } = self.dialect();
         let view = self.selected.as_mut()?;
-        for (uid, _, modseq) in &update.changed {
+        let mut new_keywords = false;
+        for (uid, flags, modseq) in &update.changed {
             view.stored(*uid, *modseq);
+            new_keywords |= view.learn(flags);
+        }
+        for (_, flags, _) in &update.unchanged {
+            new_keywords |= view.learn(flags);
+        }
+        if new_keywords {
+            // RFC 9051 §7.3.5: the new FLAGS before any FETCH that shows the keyword (sent
+            // with .SILENT too: the client's list of flags must stay right).
+            view.write_new_keywords(&mut self.out);
         }
         let modified: Vec<u32> = update
             .modified

@@ -272,6 +272,9 @@ impl ImapSession {
                 continue;
             };
             view.reported(uid, modseq);
+            if view.learn(&flags) {
+                view.write_new_keywords(&mut self.out);
+            }
             self.out
                 .extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", uid.0).as_bytes());
             fetch::flag_list(&mut self.out, &flags, rev1 && view.is_recent(uid));

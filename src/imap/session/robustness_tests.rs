@@ -57,6 +57,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             unseen: 1,
             deleted: 1,
             size: 100,
+            recent: 1,
         }),
         MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
             uid_validity: UidValidity(1),
@@ -70,6 +71,8 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 })
                 .collect(),
             first_unseen: Some(2),
+            recent: Some(Uid(8)),
+            keywords: vec!["$Label1".into()],
         }),
         MailboxRequest::Fetch { uids, content, .. } => {
             // A bytes batch of more than two messages leaves the rest for the next one.

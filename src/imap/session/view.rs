@@ -7,17 +7,23 @@
 //! Per-message data (flags, modseq, dates, sizes) is not here: the store's index on the
 //! account's home shard is the one copy every session of the account shares, and commands
 //! read it in batches. A view holds only what RFC 9051 §7.5.1 makes per-session: the
-//! sequence map, the change queue, `\Recent`, `$`, and the modseqs of this session's own
-//! flag changes until the feed echoes them.
+//! sequence map, the change queue, `\Recent`, `$`, the keywords the client has been told
+//! about, and the modseqs of this session's own flag changes until the feed echoes them.
+//!
+//! `\Recent` (RFC 3501 §2.3.2, IMAP4rev1 only) is a `UidSet`: the messages the store let
+//! this session claim at SELECT (or show it at EXAMINE), and those that arrived while it
+//! had the mailbox open.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::super::command::{SeqBound, SeqItem, SequenceSet};
 use super::super::fetch::flag_list;
+use super::super::response::{Code, Response, Status};
 use super::qresync;
 use super::uidset::UidSet;
-use crate::mailbox::Snapshot;
-use crate::store::{Change, ModSeq, Uid, UidValidity};
+use crate::mailbox::{Snapshot, UidRun};
+use crate::store::{Change, Flags, ModSeq, Uid, UidValidity};
+
 /// Whether a mailbox was opened with SELECT or EXAMINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -56,8 +62,10 @@ pub struct View {
     selected_at: ModSeq,
     /// Sequence number → UID (RFC 9051 §2.3.1.2).
     seqs: UidSet,
-    /// `\Recent` in this session (RFC 3501 §2.3.2): arrived while it had the mailbox open.
+    /// `\Recent` in this session (RFC 3501 §2.3.2).
     recent: UidSet,
+    /// The keywords in the client's last `* FLAGS` response, sorted (RFC 9051 §7.3.5).
+    keywords: Vec<String>,
     /// Changes not yet applied to the view.
     pending: VecDeque<Change>,
     /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182).
@@ -68,7 +76,13 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(name: String, access: Access, snapshot: &Snapshot) -> View {
+    /// The view of a SELECT or EXAMINE; the messages from `snapshot.recent` on are
+    /// `\Recent` in it.
+    pub fn new(name: String, access: Access, snapshot: Snapshot) -> View {
+        let recent = match snapshot.recent {
+            Some(first) => UidSet::from_runs(&runs_from(&snapshot.uids, first)),
+            None => UidSet::default(),
+        };
         View {
             name,
             access,
@@ -77,7 +91,8 @@ impl View {
             highest_modseq: snapshot.highest_modseq,
             selected_at: snapshot.highest_modseq,
             seqs: UidSet::from_runs(&snapshot.uids),
-            recent: UidSet::default(),
+            recent,
+            keywords: snapshot.keywords,
             pending: VecDeque::new(),
             saved: UidSet::default(),
             own: BTreeMap::new(),
@@ -124,6 +139,46 @@ impl View {
 
     pub fn recent_count(&self) -> u32 {
         self.recent.len()
+    }
+
+    /// Add the keywords of `flags` the client has not been told about; whether there were
+    /// any (then [`View::write_flags`] must go out before a response that shows them).
+    pub fn learn(&mut self, flags: &Flags) -> bool {
+        let mut new = false;
+        for k in &flags.keywords {
+            if let Err(at) = self.keywords.binary_search(k) {
+                self.keywords.insert(at, k.clone());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// `* FLAGS (…)`: the flags defined in the mailbox, keywords included (RFC 9051 §7.3.5).
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+        for k in &self.keywords {
+            out.push(b' ');
+            out.extend_from_slice(k.as_bytes());
+        }
+        out.extend_from_slice(b")\r\n");
+    }
+
+    /// `* OK [PERMANENTFLAGS (…)]`: what STORE can set (RFC 9051 §7.1); nothing after
+    /// EXAMINE.
+    pub fn write_permanent_flags(&self, out: &mut Vec<u8>) {
+        let code = match self.access {
+            Access::ReadWrite => Code::PermanentFlags(self.keywords.clone()),
+            Access::ReadOnly => Code::NoPermanentFlags,
+        };
+        Response::untagged(Status::Ok, Some(code), "Flags permitted").encode(out);
+    }
+
+    /// Both, as Dovecot sends them when a keyword appears in a selected mailbox: clients
+    /// record the new FLAGS (RFC 9051 §7.3.5).
+    pub fn write_new_keywords(&self, out: &mut Vec<u8>) {
+        self.write_flags(out);
+        self.write_permanent_flags(out);
     }
 
     pub fn saved(&self) -> &UidSet {
@@ -283,6 +338,9 @@ impl View {
                     let recent = self.is_recent(uid);
                     qresync::flush_vanished(out, &mut vanished);
                     self.announce(out, &mut grown, rev1);
+                    if self.learn(&flags) {
+                        self.write_new_keywords(out);
+                    }
                     out.extend_from_slice(format!("* {seq} FETCH (UID {uid} FLAGS ").as_bytes());
                     flag_list(out, &flags, recent && rev1);
                     if dialect.condstore {
@@ -321,6 +379,25 @@ impl View {
             }
         }
     }
+}
+
+/// The part of `runs` (ascending) from UID `first` on.
+fn runs_from(runs: &[UidRun], first: Uid) -> Vec<UidRun> {
+    runs.iter()
+        .filter_map(|r| {
+            let end = u64::from(r.first.0) + u64::from(r.count);
+            if end <= u64::from(first.0) {
+                None
+            } else if r.first >= first {
+                Some(*r)
+            } else {
+                Some(UidRun {
+                    first,
+                    count: (end - u64::from(first.0)) as u32,
+                })
+            }
+        })
+        .collect()
 }
 
 /// Sorted, overlapping or adjacent ranges merged (so a set like `1:*,1:*,…` costs one pass).
