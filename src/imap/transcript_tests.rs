@@ -562,6 +562,7 @@ transcripts!(
     qresync_select,
     qresync_vanished,
     qresync_rfc_example,
+    recent_and_keywords,
 );
 
 #[test]
