@@ -77,6 +77,16 @@ fn imaplib_manages_mailboxes_and_messages() {
     assert!(out.contains("imap mailbox passed"), "{out}");
 }
 
+/// \Recent (RFC 3501 §2.3.2): an SMTP delivery is recent to the first SELECT only; STATUS
+/// and EXAMINE see it without claiming it; another session's APPEND is recent to the session
+/// that has the mailbox selected; a new keyword reaches that session as a new FLAGS.
+#[test]
+fn recent_goes_to_the_first_select_and_keywords_are_announced() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_recent.py", &[]);
+    assert!(out.contains("imap recent passed"), "{out}");
+}
+
 #[test]
 fn idle_sees_an_smtp_delivery_within_a_second() {
     let server = Server::start(Options::default());
