@@ -75,7 +75,8 @@ data = ok(m.select("INBOX"), "SELECT INBOX")
 check(data == [b"3"], "3 messages", data)
 check(m.untagged_responses.get("UIDVALIDITY") is not None, "UIDVALIDITY reported")
 data = ok(m.fetch("1:3", "(UID FLAGS RFC822.SIZE INTERNALDATE)"), "FETCH metadata")
-check(len(data) == 3 and b"UID 1 " in data[0] and b"FLAGS ()" in data[0], "metadata of 3 messages", data)
+# Delivered while no session had INBOX open: \Recent to this, the first SELECT (RFC 3501 §2.3.2).
+check(len(data) == 3 and b"UID 1 " in data[0] and b"FLAGS (\\Recent)" in data[0], "metadata of 3 messages", data)
 data = ok(m.fetch("1", "(ENVELOPE)"), "FETCH ENVELOPE")
 check(b'"first message"' in data[0] and b'("Sender Name" NIL "sender" "remote.example")' in data[0],
       "envelope subject and from", data)
