@@ -142,7 +142,7 @@ impl View {
     }
 
     /// Add the keywords of `flags` the client has not been told about; whether there were
-    /// any (then [`View::write_flags`] must go out before a response that shows them).
+    /// any (then [`View::write_new_keywords`] must go out before a response that shows them).
     pub fn learn(&mut self, flags: &Flags) -> bool {
         let mut new = false;
         for k in &flags.keywords {
