@@ -15,8 +15,8 @@ use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Store, StoreError,
-    Uid, UidValidity,
+    Body, Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
+    Store, StoreError, Uid, UidValidity,
 };
 
 /// How much of a message a FETCH batch needs (ordered: each includes the ones before).
@@ -139,8 +139,82 @@ pub struct FetchedMessage {
     pub meta: MessageMeta,
     pub summary: MimeSummary,
     /// The message's bytes (or only its header block), when the request asked for them.
-    pub bytes: Option<Vec<u8>>,
+    pub bytes: Option<MessageBytes>,
 }
+
+/// Message bytes as the store read them: a slice of the segment read buffer itself, shared
+/// rather than copied, so a FETCH reply can hand them on to TLS without a copy per message
+/// ([`crate::session::Output`]). Cheap to clone and to slice.
+///
+/// Not `Send` (the read buffer belongs to the shard that read it): a session consumes the
+/// reply that carries it at once and never keeps it, so a session stays movable.
+#[derive(Clone)]
+pub struct MessageBytes(Bytes);
+
+#[derive(Clone)]
+enum Bytes {
+    Store(Body),
+    /// Bytes made elsewhere (tests, benches): `range` of `data`.
+    Owned {
+        data: std::rc::Rc<[u8]>,
+        range: std::ops::Range<usize>,
+    },
+}
+
+impl MessageBytes {
+    /// `len` bytes from `start`, clamped to these bytes; shares the buffer.
+    pub fn slice(&self, start: usize, len: usize) -> MessageBytes {
+        let start = start.min(self.len());
+        let len = len.min(self.len() - start);
+        MessageBytes(match &self.0 {
+            Bytes::Store(body) => Bytes::Store(body.slice(start, len)),
+            Bytes::Owned { data, range } => Bytes::Owned {
+                data: data.clone(),
+                range: range.start + start..range.start + start + len,
+            },
+        })
+    }
+}
+
+impl From<Body> for MessageBytes {
+    fn from(body: Body) -> MessageBytes {
+        MessageBytes(Bytes::Store(body))
+    }
+}
+
+impl From<Vec<u8>> for MessageBytes {
+    fn from(data: Vec<u8>) -> MessageBytes {
+        let range = 0..data.len();
+        MessageBytes(Bytes::Owned {
+            data: data.into(),
+            range,
+        })
+    }
+}
+
+impl std::ops::Deref for MessageBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Store(body) => body,
+            Bytes::Owned { data, range } => &data[range.clone()],
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MessageBytes({} bytes)", self.len())
+    }
+}
+
+impl PartialEq for MessageBytes {
+    fn eq(&self, other: &MessageBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for MessageBytes {}
 
 /// The driver's answer to a [`MailboxRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,28 +490,37 @@ async fn fetch(
         entries.extend(store.messages(account, mailbox, uids[i]..=uids[j]).await?);
         i = j + 1;
     }
-    let mut out = Vec::with_capacity(uids.len());
-    for e in entries {
-        if uids.binary_search(&e.uid).is_err() {
-            continue;
-        }
-        let len = match content {
-            Content::Summary => None,
-            Content::Header => Some(
-                e.summary
+    entries.retain(|e| uids.binary_search(&e.uid).is_ok());
+    // How much of each message to read: nothing, its header block, or all of it.
+    let wants: Vec<(Uid, u64)> = match content {
+        Content::Summary => Vec::new(),
+        Content::Header => entries
+            .iter()
+            .map(|e| {
+                let header = e
+                    .summary
                     .parts
                     .first()
-                    .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
-            ),
-            Content::Bytes => Some(u64::MAX),
-        };
-        let bytes = match len {
-            None => None,
-            Some(len) => match store.read_range(account, mailbox, e.uid, 0, len).await {
-                Ok(body) => Some(body.to_vec()),
+                    .map_or(u64::from(e.size), |p| u64::from(p.body_offset));
+                (e.uid, header)
+            })
+            .collect(),
+        Content::Bytes => entries.iter().map(|e| (e.uid, u64::MAX)).collect(),
+    };
+    let mut bodies = if wants.is_empty() {
+        Vec::new()
+    } else {
+        store.read_prefixes(account, mailbox, &wants).await?
+    }
+    .into_iter();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let bytes = match content {
+            Content::Summary => None,
+            Content::Header | Content::Bytes => match bodies.next().flatten() {
+                Some(body) => Some(MessageBytes::from(body)),
                 // Expunged meanwhile: left out, like a missing UID.
-                Err(StoreError::NoSuchMessage) => continue,
-                Err(e) => return Err(to_error(e)),
+                None => continue,
             },
         };
         out.push(FetchedMessage {

@@ -27,7 +27,7 @@ use super::command::{
 use super::framing::{CommandAssembler, Fragment, Item, LiteralHeader, LiteralMode};
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
-use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
+use crate::session::{AuthOutcome, Credentials, Event, Output, Session, SessionConfig};
 use crate::wire::Frame;
 
 /// RFC 9051 §3 connection states (Selected comes with SELECT).
@@ -605,11 +605,20 @@ impl Session for ImapSession {
         self.process();
     }
 
-    fn handle_mailbox(&mut self, reply: MailboxReply) {
+    fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
         let Wait::Mailbox(pending) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
             return;
         };
-        self.resume(pending, reply);
+        match (pending, reply) {
+            // FETCH responses go straight to `out`, their bodies spliced in from the store's
+            // read buffers (never copied into `self.out`).
+            (Pending::Fetch(mut job), MailboxReply::Fetched(messages)) => {
+                out.bytes_mut().append(&mut self.out);
+                self.fetched(&mut job, &messages, out);
+                self.next_fetch(job);
+            }
+            (pending, reply) => self.resume(pending, reply),
+        }
         self.process();
     }
 

@@ -28,7 +28,7 @@ use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
 };
 use crate::session::{
-    AuthOutcome, Credentials, Event, Limits, Secret, Session, SessionConfig, TlsMode,
+    AuthOutcome, Credentials, Event, Limits, Output, Secret, Session, SessionConfig, TlsMode,
 };
 use crate::store::{
     Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
@@ -181,8 +181,8 @@ fn mailbox_reply(
                             size: raw.len() as u32,
                         },
                         bytes: match content {
-                            Some(Content::Bytes) => Some(raw.clone()),
-                            Some(Content::Header) => Some(raw[..header].to_vec()),
+                            Some(Content::Bytes) => Some(raw.clone().into()),
+                            Some(Content::Header) => Some(raw[..header].to_vec().into()),
                             _ => None,
                         },
                         summary,
@@ -391,11 +391,14 @@ fn parse_transcript(text: &str) -> Transcript {
 /// Replay `t`, splitting each segment's client bytes with `chunks`.
 fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
     let mut session = ImapSession::new(t.config.clone(), t.tls_active);
+    // What the session wrote while handling a mailbox reply, as the driver holds it.
+    let mut pending = Output::default();
     for (i, seg) in t.segments.iter().enumerate() {
         for chunk in chunks(&seg.client) {
             session.handle_input(&chunk);
         }
-        let mut out = Vec::new();
+        let mut out = pending.to_vec();
+        pending.clear();
         session.poll_output(&mut out);
         let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
         assert_eq!(
@@ -431,7 +434,7 @@ fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
             Some(Driver::Auth(outcome)) => session.handle_auth(outcome),
             Some(Driver::Idle) => session.handle_idle_timeout(),
             Some(Driver::Shutdown) => session.handle_shutdown(),
-            Some(Driver::Mailbox(reply)) => session.handle_mailbox(reply),
+            Some(Driver::Mailbox(reply)) => session.handle_mailbox(reply, &mut pending),
             Some(Driver::Change(change)) => session.handle_mailbox_change(change),
             None => {}
         }

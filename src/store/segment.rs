@@ -494,8 +494,23 @@ pub async fn scan_sealed(file: &DmaFile, segment: u32) -> Result<SealedScan> {
     Ok(SealedScan { data, records })
 }
 
-/// Message bytes read from a segment, served from the read buffer without a copy.
+/// Message bytes read from a segment, served from the read buffer without a copy. Cheap to
+/// clone and to slice (a reference count on the read buffer).
+#[derive(Clone, Default)]
 pub struct Body(Option<ReadResult>);
+
+impl Body {
+    /// `len` bytes from `start`, clamped to this body; shares the read buffer.
+    pub fn slice(&self, start: usize, len: usize) -> Body {
+        let start = start.min(self.len());
+        let len = len.min(self.len() - start);
+        Body(
+            self.0
+                .as_ref()
+                .and_then(|r| ReadResult::slice(r, start, len)),
+        )
+    }
+}
 
 impl std::ops::Deref for Body {
     type Target = [u8];

@@ -542,10 +542,6 @@ impl ImapSession {
                 }
                 self.next_fetch(job);
             }
-            (Pending::Fetch(mut job), MailboxReply::Fetched(messages)) => {
-                self.fetched(&mut job, &messages);
-                self.next_fetch(job);
-            }
             (
                 Pending::Store {
                     tag,

@@ -10,7 +10,7 @@ use super::ImapSession;
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
 };
-use crate::session::{AuthOutcome, Event, Limits, Session, SessionConfig, TlsMode};
+use crate::session::{AuthOutcome, Event, Limits, Output, Session, SessionConfig, TlsMode};
 use crate::store::{
     Change, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid, UidValidity,
 };
@@ -67,7 +67,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 .map(|u| FetchedMessage {
                     meta: meta(u.0),
                     summary: MimeSummary::parse(MESSAGE),
-                    bytes: (content != Content::Summary).then(|| MESSAGE.to_vec()),
+                    bytes: (content != Content::Summary).then(|| MESSAGE.to_vec().into()),
                 })
                 .collect(),
         ),
@@ -184,7 +184,9 @@ proptest! {
                 prop_assert!(s.poll_event().is_none(), "two events at once");
                 match event {
                     Event::Mailbox(request) => {
-                        s.handle_mailbox(answer(request, std::mem::take(&mut fail)));
+                        let mut sent = Output::default();
+                        s.handle_mailbox(answer(request, std::mem::take(&mut fail)), &mut sent);
+                        out.extend_from_slice(&sent.to_vec());
                     }
                     Event::Close => {}
                     other => prop_assert!(false, "unexpected event {other:?}"),
