@@ -15,7 +15,7 @@ use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Body, Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
+    AppendStream, Body, Change, FlagMode, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
     Store, StoreError, Uid, UidValidity,
 };
 
@@ -71,10 +71,20 @@ pub enum MailboxRequest {
     },
     /// UNSELECT/CLOSE/a failed SELECT: stop watching.
     Unselect,
+    /// Start receiving a large APPEND literal of `len` bytes as a stream: its bytes follow in
+    /// [`MailboxRequest::AppendData`] and go straight into the store's write buffer, so the
+    /// message is never held whole by the session. `Done`, or `Failed(TooLarge)`.
+    AppendBegin {
+        len: u64,
+    },
+    /// The next bytes of the stream begun last.
+    AppendData(Vec<u8>),
+    /// Forget every stream not appended yet (the command that carried them failed).
+    DropStreams,
     /// APPEND one message (RFC 9051 §6.3.12): durable before the reply.
     Append {
         mailbox: String,
-        message: Vec<u8>,
+        message: AppendBody,
         flags: Flags,
         /// `None`: now (the session has no clock).
         internal_date: Option<i64>,
@@ -110,6 +120,25 @@ pub enum MailboxRequest {
         mailbox: String,
         uids: Option<Vec<Uid>>,
     },
+}
+
+/// The message of an APPEND.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AppendBody {
+    /// The bytes, received whole by the session.
+    Bytes(Vec<u8>),
+    /// The oldest stream received with [`MailboxRequest::AppendBegin`] and not appended yet.
+    Streamed,
+}
+
+impl std::fmt::Debug for AppendBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The bytes alone, as the request showed them before streams existed.
+            AppendBody::Bytes(b) => write!(f, "{b:?}"),
+            AppendBody::Streamed => f.write_str("Streamed"),
+        }
+    }
 }
 
 /// One message of a SELECT snapshot: what sequence numbers, flags and index-only SEARCH
@@ -271,6 +300,9 @@ pub struct Access {
     opened: bool,
     /// The store's change feed for the selected mailbox, if any.
     watch: Option<UnboundedReceiver<Change>>,
+    /// Large APPEND literals received as streams and not appended yet, oldest first. They
+    /// die with the connection: nothing of them is in the store before they are appended.
+    streams: std::collections::VecDeque<AppendStream>,
 }
 
 impl Access {
@@ -279,6 +311,7 @@ impl Access {
             account,
             opened: false,
             watch: None,
+            streams: std::collections::VecDeque::new(),
         }
     }
 
@@ -371,6 +404,22 @@ impl Access {
                 self.watch = None;
                 MailboxReply::Done
             }
+            MailboxRequest::AppendBegin { len } => {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                self.streams.push_back(store.begin_append(len)?);
+                MailboxReply::Done
+            }
+            MailboxRequest::AppendData(bytes) => {
+                let stream = self.streams.back_mut().ok_or_else(|| {
+                    MailboxError::Unavailable("literal bytes without a stream".into())
+                })?;
+                stream.write(&bytes)?;
+                MailboxReply::Done
+            }
+            MailboxRequest::DropStreams => {
+                self.streams.clear();
+                MailboxReply::Done
+            }
             MailboxRequest::Append {
                 mailbox,
                 message,
@@ -378,9 +427,21 @@ impl Access {
                 internal_date,
             } => {
                 let date = internal_date.unwrap_or_else(crate::store::now);
-                let uid = store
-                    .append(account, &mailbox, &message, flags, date)
-                    .await?;
+                let uid = match message {
+                    AppendBody::Bytes(message) => {
+                        store
+                            .append(account, &mailbox, &message, flags, date)
+                            .await?
+                    }
+                    AppendBody::Streamed => {
+                        let stream = self.streams.pop_front().ok_or_else(|| {
+                            MailboxError::Unavailable("no stream to append".into())
+                        })?;
+                        store
+                            .append_stream(account, &mailbox, stream, flags, date)
+                            .await?
+                    }
+                };
                 let status = store.status(account, &mailbox).await?;
                 MailboxReply::Appended {
                     uid_validity: status.uid_validity,

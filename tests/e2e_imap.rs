@@ -117,3 +117,10 @@ fn create_special_use_keeps_and_lists_the_attribute() {
     let out = server.python("imap_special_use.py", &[]);
     assert!(out.contains("special use passed"), "{out}");
 }
+
+#[test]
+fn a_large_append_is_streamed_and_a_dropped_one_leaves_nothing() {
+    let server = support::Server::start(support::Options::default());
+    let out = server.python("imap_large_append.py", &[]);
+    assert!(out.contains("large append passed"), "{out}");
+}
