@@ -1,13 +1,18 @@
 //! FETCH response encoding: how fast one `* n FETCH (…)` line is rendered from the stored
-//! metadata, MIME summary and bytes (the summary is parsed once at delivery, never per FETCH).
+//! metadata, MIME summary and bytes (the summary is parsed once at delivery, never per FETCH),
+//! and how fast a whole batch of messages goes from the store's read buffers to the pieces
+//! the driver hands to TLS.
 //! Run: `cargo bench --bench imap_fetch`.
+
+#![allow(clippy::unwrap_used)]
 
 use std::num::NonZeroU32;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ringpost::imap::command::{BodySection, FetchAttribute, Part, SectionText};
 use ringpost::imap::fetch::{fetch_line, FetchLine};
-use ringpost::mailbox::{FetchedMessage, MessageMeta};
+use ringpost::mailbox::{FetchedMessage, MessageBytes, MessageMeta};
+use ringpost::session::Output;
 use ringpost::store::{Flags, MimeSummary, ModSeq, SystemFlags, Uid};
 
 /// A realistic multipart/alternative message with an attachment, `body` bytes of text.
@@ -42,7 +47,7 @@ fn fetched(raw: Vec<u8>) -> FetchedMessage {
             size: raw.len() as u32,
         },
         summary: MimeSummary::parse(&raw),
-        bytes: Some(raw),
+        bytes: Some(raw.into()),
     }
 }
 
@@ -51,7 +56,7 @@ fn bench_fetch(c: &mut Criterion) {
     group
         .sample_size(30)
         .measurement_time(std::time::Duration::from_secs(3));
-    let mut out = Vec::with_capacity(256 << 10);
+    let mut out = Output::default();
 
     // What a client fetches for every new message when it syncs headers.
     let msg = fetched(message(2_000));
@@ -141,5 +146,68 @@ fn bench_fetch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_fetch);
+/// A FETCH batch of whole messages as the driver runs it: the store's read buffers become
+/// the reply, every response line is encoded, and the driver takes the pieces to hand to TLS
+/// (the encryption itself, the same whatever the path, is left out).
+fn bench_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("imap_fetch_batch");
+    group
+        .sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(4));
+    let attrs = [
+        FetchAttribute::Uid,
+        FetchAttribute::Flags,
+        FetchAttribute::Rfc822Size,
+        FetchAttribute::BodyPeek(BodySection {
+            part: Part(Vec::new()),
+            text: None,
+            partial: None,
+        }),
+    ];
+    // A batch is at most 128 messages (imap::session::messages) and 4 MiB of bytes
+    // (mailbox::BATCH_BYTES).
+    for (count, size) in [(128usize, 10_000usize), (32, 128_000), (4, 1_000_000)] {
+        let stored: Vec<(FetchedMessage, MessageBytes)> = (0..count)
+            .map(|_| {
+                let m = fetched(message(size));
+                let read = m.bytes.clone().unwrap();
+                (m, read)
+            })
+            .collect();
+        let total: u64 = stored.iter().map(|(m, _)| u64::from(m.meta.size)).sum();
+        let mut out = Output::default();
+        group.throughput(Throughput::Bytes(total));
+        group.bench_function(format!("body_peek_{count}x{}k", size / 1000), |b| {
+            b.iter(|| {
+                let reply: Vec<FetchedMessage> = stored
+                    .iter()
+                    .map(|(m, read)| FetchedMessage {
+                        meta: m.meta.clone(),
+                        summary: m.summary.clone(),
+                        bytes: Some(read.clone()),
+                    })
+                    .collect();
+                out.clear();
+                for (i, msg) in reply.iter().enumerate() {
+                    fetch_line(
+                        &mut out,
+                        &FetchLine {
+                            seq: i as u32 + 1,
+                            msg: black_box(msg),
+                            attrs: &attrs,
+                            with_uid: true,
+                            recent: false,
+                            with_flags: false,
+                        },
+                    );
+                }
+                let parts = out.parts();
+                black_box(parts.iter().map(|p| p.len()).sum::<usize>())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_fetch, bench_batch);
 criterion_main!(benches);

@@ -19,8 +19,8 @@ use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
 use crate::store::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Recent,
-    Store, StoreError, Uid, UidRange, UidValidity, Vanished,
+    AppendStream, Body, Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus,
+    MimeSummary, ModSeq, Recent, Store, StoreError, Uid, UidRange, UidValidity, Vanished,
 };
 
 pub use crate::store::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
@@ -82,10 +82,20 @@ pub enum MailboxRequest {
     },
     /// UNSELECT/CLOSE/a failed SELECT: stop watching.
     Unselect,
+    /// Start receiving a large APPEND literal of `len` bytes as a stream: its bytes follow in
+    /// [`MailboxRequest::AppendData`] and go straight into the store's write buffer, so the
+    /// message is never held whole by the session. `Done`, or `Failed(TooLarge)`.
+    AppendBegin {
+        len: u64,
+    },
+    /// The next bytes of the stream begun last.
+    AppendData(Vec<u8>),
+    /// Forget every stream not appended yet (the command that carried them failed).
+    DropStreams,
     /// APPEND one message (RFC 9051 §6.3.12): durable before the reply.
     Append {
         mailbox: String,
-        message: Vec<u8>,
+        message: AppendBody,
         flags: Flags,
         /// `None`: now (the session has no clock).
         internal_date: Option<i64>,
@@ -137,6 +147,25 @@ pub enum MailboxRequest {
     },
 }
 
+/// The message of an APPEND.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AppendBody {
+    /// The bytes, received whole by the session.
+    Bytes(Vec<u8>),
+    /// The oldest stream received with [`MailboxRequest::AppendBegin`] and not appended yet.
+    Streamed,
+}
+
+impl std::fmt::Debug for AppendBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The bytes alone, as the request showed them before streams existed.
+            AppendBody::Bytes(b) => write!(f, "{b:?}"),
+            AppendBody::Streamed => f.write_str("Streamed"),
+        }
+    }
+}
+
 /// One message of a FETCH batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedMessage {
@@ -144,8 +173,82 @@ pub struct FetchedMessage {
     /// Empty when the request asked for [`Content::Metadata`].
     pub summary: MimeSummary,
     /// The message's bytes (or only its header block), when the request asked for them.
-    pub bytes: Option<Vec<u8>>,
+    pub bytes: Option<MessageBytes>,
 }
+
+/// Message bytes as the store read them: a slice of the segment read buffer itself, shared
+/// rather than copied, so a FETCH reply can hand them on to TLS without a copy per message
+/// ([`crate::session::Output`]). Cheap to clone and to slice.
+///
+/// Not `Send` (the read buffer belongs to the shard that read it): a session consumes the
+/// reply that carries it at once and never keeps it, so a session stays movable.
+#[derive(Clone)]
+pub struct MessageBytes(Bytes);
+
+#[derive(Clone)]
+enum Bytes {
+    Store(Body),
+    /// Bytes made elsewhere (tests, benches): `range` of `data`.
+    Owned {
+        data: std::rc::Rc<[u8]>,
+        range: std::ops::Range<usize>,
+    },
+}
+
+impl MessageBytes {
+    /// `len` bytes from `start`, clamped to these bytes; shares the buffer.
+    pub fn slice(&self, start: usize, len: usize) -> MessageBytes {
+        let start = start.min(self.len());
+        let len = len.min(self.len() - start);
+        MessageBytes(match &self.0 {
+            Bytes::Store(body) => Bytes::Store(body.slice(start, len)),
+            Bytes::Owned { data, range } => Bytes::Owned {
+                data: data.clone(),
+                range: range.start + start..range.start + start + len,
+            },
+        })
+    }
+}
+
+impl From<Body> for MessageBytes {
+    fn from(body: Body) -> MessageBytes {
+        MessageBytes(Bytes::Store(body))
+    }
+}
+
+impl From<Vec<u8>> for MessageBytes {
+    fn from(data: Vec<u8>) -> MessageBytes {
+        let range = 0..data.len();
+        MessageBytes(Bytes::Owned {
+            data: data.into(),
+            range,
+        })
+    }
+}
+
+impl std::ops::Deref for MessageBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Store(body) => body,
+            Bytes::Owned { data, range } => &data[range.clone()],
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MessageBytes({} bytes)", self.len())
+    }
+}
+
+impl PartialEq for MessageBytes {
+    fn eq(&self, other: &MessageBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for MessageBytes {}
 
 /// The driver's answer to a [`MailboxRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +313,9 @@ pub struct Access {
     opened: bool,
     /// The store's change feed for the selected mailbox, if any.
     watch: Option<UnboundedReceiver<Change>>,
+    /// Large APPEND literals received as streams and not appended yet, oldest first. They
+    /// die with the connection: nothing of them is in the store before they are appended.
+    streams: std::collections::VecDeque<AppendStream>,
 }
 
 impl Access {
@@ -218,6 +324,7 @@ impl Access {
             account,
             opened: false,
             watch: None,
+            streams: std::collections::VecDeque::new(),
         }
     }
 
@@ -293,6 +400,22 @@ impl Access {
                 self.watch = None;
                 MailboxReply::Done
             }
+            MailboxRequest::AppendBegin { len } => {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                self.streams.push_back(store.begin_append(len)?);
+                MailboxReply::Done
+            }
+            MailboxRequest::AppendData(bytes) => {
+                let stream = self.streams.back_mut().ok_or_else(|| {
+                    MailboxError::Unavailable("literal bytes without a stream".into())
+                })?;
+                stream.write(&bytes)?;
+                MailboxReply::Done
+            }
+            MailboxRequest::DropStreams => {
+                self.streams.clear();
+                MailboxReply::Done
+            }
             MailboxRequest::Append {
                 mailbox,
                 message,
@@ -300,9 +423,21 @@ impl Access {
                 internal_date,
             } => {
                 let date = internal_date.unwrap_or_else(crate::store::now);
-                let uid = store
-                    .append(account, &mailbox, &message, flags, date)
-                    .await?;
+                let uid = match message {
+                    AppendBody::Bytes(message) => {
+                        store
+                            .append(account, &mailbox, &message, flags, date)
+                            .await?
+                    }
+                    AppendBody::Streamed => {
+                        let stream = self.streams.pop_front().ok_or_else(|| {
+                            MailboxError::Unavailable("no stream to append".into())
+                        })?;
+                        store
+                            .append_stream(account, &mailbox, stream, flags, date)
+                            .await?
+                    }
+                };
                 let status = store.status(account, &mailbox).await?;
                 MailboxReply::Appended {
                     uid_validity: status.uid_validity,
@@ -447,35 +582,47 @@ async fn fetch(
         i = j + 1;
     }
     entries.retain(|e| uids.binary_search(&e.uid).is_ok());
-    let mut out = Vec::with_capacity(entries.len());
+    // In UID order, as many as the batch's byte budget takes (always at least one); the
+    // UIDs past it go back to the session as `rest`, for its next batch.
     let mut rest = Vec::new();
-    let mut read = 0u64;
-    for e in entries {
-        let len = match content {
-            Content::Metadata | Content::Summary => None,
-            Content::Header => Some(
-                e.summary
+    let mut wants: Vec<(Uid, u64)> = Vec::new();
+    if content >= Content::Header {
+        let mut budget = 0u64;
+        let mut taken = 0;
+        for e in &entries {
+            let len = match content {
+                Content::Header => e
+                    .summary
                     .parts
                     .first()
                     .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
-            ),
-            Content::Bytes => Some(u64::from(e.size)),
-        };
-        let bytes = match len {
-            None => None,
-            // In UID order: once one message waits for the next batch, the rest wait too.
-            Some(len) if !rest.is_empty() || (!out.is_empty() && read + len > BATCH_BYTES) => {
-                rest.push(e.uid);
-                continue;
+                _ => u64::from(e.size),
+            };
+            if taken > 0 && budget + len > BATCH_BYTES {
+                break;
             }
-            Some(len) => match store.read_range(account, mailbox, e.uid, 0, len).await {
-                Ok(body) => {
-                    read += len;
-                    Some(body.to_vec())
-                }
+            budget += len;
+            taken += 1;
+            wants.push((e.uid, len));
+        }
+        rest = entries.drain(taken..).map(|e| e.uid).collect();
+    }
+    // The batch's bodies (or header blocks) with a few combined reads, served as slices of
+    // the read buffers: nothing is copied until TLS encrypts it.
+    let mut bodies = if wants.is_empty() {
+        Vec::new()
+    } else {
+        store.read_prefixes(account, mailbox, &wants).await?
+    }
+    .into_iter();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let bytes = match content {
+            Content::Metadata | Content::Summary => None,
+            Content::Header | Content::Bytes => match bodies.next().flatten() {
+                Some(body) => Some(MessageBytes::from(body)),
                 // Expunged meanwhile: left out, like a missing UID.
-                Err(StoreError::NoSuchMessage) => continue,
-                Err(e) => return Err(to_error(e)),
+                None => continue,
             },
         };
         out.push(FetchedMessage {

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest};
+use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest, MessageBytes};
 
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -230,6 +230,91 @@ impl SessionConfig {
     }
 }
 
+/// What a session hands the driver to send: the bytes it encoded, with shared message bytes
+/// spliced in between them (FETCH literals), so a message body goes from the store's read
+/// buffer into TLS without being copied into an output buffer first.
+///
+/// Lives in the driver for one turn of its loop, never in a session: the spliced bytes are
+/// tied to the shard that read them.
+#[derive(Default)]
+pub struct Output {
+    bytes: Vec<u8>,
+    /// `(position in bytes, shared bytes sent there)`, positions ascending.
+    splices: Vec<(usize, MessageBytes)>,
+    /// Total of the spliced lengths.
+    spliced: usize,
+}
+
+impl Output {
+    /// Shared bytes shorter than this are copied: a slice of its own costs more than that.
+    pub const COPY_BELOW: usize = 2048;
+
+    /// Capacity kept across turns; a larger buffer is released once sent, so an idle
+    /// session's connection never keeps the memory of its largest reply.
+    const KEEP: usize = 64 << 10;
+
+    /// Where a session encodes its own bytes.
+    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Send `shared` next: spliced in when large, copied when small.
+    pub fn push_shared(&mut self, shared: &MessageBytes) {
+        if shared.len() < Self::COPY_BELOW {
+            self.bytes.extend_from_slice(shared);
+        } else {
+            self.spliced += shared.len();
+            self.splices.push((self.bytes.len(), shared.clone()));
+        }
+    }
+
+    /// Bytes to send.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.spliced
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes that were spliced in rather than copied.
+    pub fn spliced_len(&self) -> usize {
+        self.spliced
+    }
+
+    /// The pieces to send, in order.
+    pub fn parts(&self) -> Vec<&[u8]> {
+        let mut parts = Vec::with_capacity(2 * self.splices.len() + 1);
+        let mut at = 0;
+        for (pos, shared) in &self.splices {
+            if *pos > at {
+                parts.push(&self.bytes[at..*pos]);
+            }
+            parts.push(&shared[..]);
+            at = *pos;
+        }
+        if self.bytes.len() > at {
+            parts.push(&self.bytes[at..]);
+        }
+        parts
+    }
+
+    /// Everything as one buffer (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
+
+    /// Forget what was sent.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        if self.bytes.capacity() > Self::KEEP {
+            self.bytes = Vec::new();
+        }
+        self.splices.clear();
+        self.spliced = 0;
+    }
+}
+
 /// A sans-IO protocol session.
 pub trait Session {
     /// Bytes received from the peer (already decrypted when TLS is on).
@@ -261,9 +346,12 @@ pub trait Session {
     fn handle_expunged(&mut self, durable: bool) {
         let _ = durable;
     }
-    /// The answer to [`Event::Mailbox`] (IMAP only; the default ignores it).
-    fn handle_mailbox(&mut self, reply: MailboxReply) {
-        let _ = reply;
+    /// The answer to [`Event::Mailbox`] (IMAP only; the default ignores it). The session
+    /// moves its pending output to `out` first and may then write the reply's responses
+    /// there, splicing message bytes in rather than copying them; later output goes through
+    /// [`Session::poll_output`] as usual (and after `out`'s bytes).
+    fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
+        let _ = (reply, out);
     }
     /// Another session or a delivery changed the selected mailbox. Delivered whenever the
     /// session is waiting for input (so at once during IDLE); the session decides when the

@@ -149,3 +149,10 @@ fn qresync_reports_vanished_and_changed_messages_across_a_restart() {
     let out = server.python("imap_qresync.py", &args);
     assert!(out.contains("qresync after passed"), "{out}");
 }
+
+#[test]
+fn a_large_append_is_streamed_and_a_dropped_one_leaves_nothing() {
+    let server = support::Server::start(support::Options::default());
+    let out = server.python("imap_large_append.py", &[]);
+    assert!(out.contains("large append passed"), "{out}");
+}

@@ -396,3 +396,203 @@ fn conditional_flag_update_reports_changed_unchanged_and_modified() {
         assert_eq!(update.unchanged, vec![]);
     });
 }
+
+/// A message received as a stream is framed in its own buffer and written from there; it
+/// shares batches with ordinary appends (before and after it in the log), reads back byte
+/// for byte, survives a reopen (recovery replays its record), and a stream that is dropped
+/// leaves nothing.
+#[test]
+fn streamed_appends_share_batches_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r2 = root.clone();
+    let big = |n: usize, seed: u8| -> Vec<u8> {
+        let mut m = format!("Subject: big {n}\r\n\r\n").into_bytes();
+        m.extend((0..n).map(|i| b'a' + ((i as u8).wrapping_add(seed)) % 26));
+        m
+    };
+    let expected: Vec<Vec<u8>> = vec![
+        msg(1),
+        big(300_000, 1),
+        msg(2),
+        big(5 << 20, 2),
+        big(4096 * 3 - 20, 3),
+        msg(3),
+    ];
+    let written = expected.clone();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        let a = "alice@example.com";
+        store.open_account(a).await.unwrap();
+        // A dropped stream: nothing reserved, nothing written.
+        let mut dropped = store.begin_append(1000).unwrap();
+        dropped.write(&[b'x'; 500]).unwrap();
+        drop(dropped);
+        // All queued before the committer runs: one batch mixes both kinds.
+        let mut tasks = Vec::new();
+        for (i, m) in written.into_iter().enumerate() {
+            let store = store.clone();
+            tasks.push(glommio::spawn_local(async move {
+                if m.len() > 100_000 {
+                    let mut s = store.begin_append(m.len()).unwrap();
+                    for chunk in m.chunks(16 << 10) {
+                        s.write(chunk).unwrap();
+                    }
+                    store
+                        .append_stream(a, "INBOX", s, Flags::default(), i as i64)
+                        .await
+                        .unwrap()
+                } else {
+                    store
+                        .append(a, "INBOX", &m, Flags::default(), i as i64)
+                        .await
+                        .unwrap()
+                }
+            }));
+        }
+        let mut uids = Vec::new();
+        for t in tasks {
+            uids.push(t.await);
+        }
+        let mut sorted = uids.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=6).map(Uid).collect::<Vec<_>>());
+        let too_big = store.begin_append(64 << 20 | 1);
+        assert!(matches!(too_big, Err(StoreError::TooLarge(_))));
+        let incomplete = store.begin_append(10).unwrap();
+        assert!(store
+            .append_stream(a, "INBOX", incomplete, Flags::default(), 0)
+            .await
+            .is_err());
+        let status = store.status(a, "INBOX").await.unwrap();
+        assert_eq!(status.messages, 6);
+        store.close().await.unwrap();
+        // Keep the UIDs in the order of `expected` for the reopen.
+        std::fs::write(
+            root.join("uids"),
+            uids.iter()
+                .map(|u| u.0.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .unwrap();
+    });
+    let expected2 = expected.clone();
+    run(move || async move {
+        let uids: Vec<u32> = std::fs::read_to_string(r2.join("uids"))
+            .unwrap()
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
+        // Remove the index files and checkpoint: recovery replays every record.
+        let p = std::fs::read_dir(&r2)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        std::fs::remove_file(p.join("checkpoint")).unwrap();
+        for f in std::fs::read_dir(p.join("accounts")).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        let store = Store::new(&r2, ShardId(0), ShardMap::new(1), small());
+        let a = "alice@example.com";
+        assert_eq!(store.status(a, "INBOX").await.unwrap().messages, 6);
+        for (uid, m) in uids.iter().zip(&expected2) {
+            let body = store.read(a, "INBOX", Uid(*uid)).await.unwrap();
+            assert_eq!(body.len(), m.len());
+            assert!(*body == m[..], "message {uid} differs after the reopen");
+        }
+        let subject = store
+            .messages(a, "INBOX", Uid(uids[3])..=Uid(uids[3]))
+            .await
+            .unwrap()[0]
+            .summary
+            .envelope
+            .subject
+            .clone();
+        assert_eq!(subject.as_deref(), Some(&*format!("big {}", 5 << 20)));
+    });
+}
+
+/// A FETCH batch as the driver runs it: index data alone never reads a body; bodies are
+/// read together and handed out as slices of the read buffers, up to the batch's byte
+/// budget, and the UIDs past it come back as `rest`, in order, for the next batch.
+#[test]
+fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
+    use ringpost::mailbox::{Access, Content, MailboxReply, MailboxRequest, BATCH_BYTES};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), StoreConfig::default());
+        let a = "dora@example.com";
+        store.open_account(a).await.unwrap();
+        // Five messages of 1.5 MiB between small ones: a 4 MiB budget takes two big ones.
+        let big = |i: usize| {
+            let mut m = format!("Subject: big {i}\r\n\r\n").into_bytes();
+            m.extend((0..3 << 19).map(|j| b'a' + ((i + j) % 26) as u8));
+            m
+        };
+        let mut written = Vec::new();
+        for i in 0..8 {
+            let m = if (2..7).contains(&i) { big(i) } else { msg(i) };
+            store
+                .append(a, "INBOX", &m, Flags::default(), 1000)
+                .await
+                .unwrap();
+            written.push(m);
+        }
+        let uids: Vec<Uid> = (1..=8).map(Uid).collect();
+        let mut access = Access::new(a.to_string());
+        let fetch = |content| MailboxRequest::Fetch {
+            mailbox: "INBOX".into(),
+            uids: uids.clone(),
+            content,
+        };
+        let MailboxReply::Fetched { messages, rest } =
+            access.execute(&store, fetch(Content::Metadata)).await
+        else {
+            panic!("no batch");
+        };
+        assert_eq!(messages.len(), 8);
+        assert!(rest.is_empty());
+        assert!(messages.iter().all(|m| m.bytes.is_none()));
+        assert_eq!(messages[3].meta.size as usize, written[3].len());
+
+        let mut left = uids.clone();
+        let mut batches = Vec::new();
+        while !left.is_empty() {
+            let request = MailboxRequest::Fetch {
+                mailbox: "INBOX".into(),
+                uids: left.clone(),
+                content: Content::Bytes,
+            };
+            let MailboxReply::Fetched { messages, rest } = access.execute(&store, request).await
+            else {
+                panic!("no batch");
+            };
+            let bytes: u64 = messages.iter().map(|m| u64::from(m.meta.size)).sum();
+            assert!(bytes <= BATCH_BYTES || messages.len() == 1, "{bytes}");
+            for m in &messages {
+                let i = m.meta.uid.0 as usize - 1;
+                assert!(
+                    m.bytes.as_ref().unwrap()[..] == written[i][..],
+                    "message {i}"
+                );
+            }
+            batches.push(messages.iter().map(|m| m.meta.uid.0).collect::<Vec<_>>());
+            left = rest;
+        }
+        assert_eq!(batches, vec![vec![1, 2, 3, 4], vec![5, 6], vec![7, 8]]);
+
+        let MailboxReply::Fetched { messages, rest } =
+            access.execute(&store, fetch(Content::Header)).await
+        else {
+            panic!("no batch");
+        };
+        assert!(rest.is_empty());
+        assert_eq!(
+            &messages[4].bytes.as_ref().unwrap()[..],
+            b"Subject: big 4\r\n\r\n"
+        );
+    });
+}

@@ -10,7 +10,8 @@ use std::num::NonZeroU32;
 
 use super::command::{BinarySection, BodySection, FetchAttribute, Part, Partial, SectionText};
 use super::structure::{body_structure, children, envelope, is_message, Structure};
-use crate::mailbox::{Content, FetchedMessage};
+use crate::mailbox::{Content, FetchedMessage, MessageBytes};
+use crate::session::Output;
 use crate::store::mime::PartSummary;
 use crate::store::{Flags, MimeSummary, SystemFlags};
 
@@ -248,20 +249,60 @@ pub fn header_value(header: &[u8], name: &str) -> Option<String> {
         })
 }
 
-/// The bytes of a body section of `bytes`, before any partial range.
-pub fn section_bytes(msg: &FetchedMessage, part: &Part, text: Option<&SectionText>) -> Vec<u8> {
-    let Some(bytes) = msg.bytes.as_deref() else {
-        return Vec::new();
+/// A body section's bytes: a slice of the message as read, or (for `HEADER.FIELDS`) built.
+pub enum Section {
+    Shared(MessageBytes),
+    Built(Vec<u8>),
+}
+
+impl Section {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Section::Shared(b) => b,
+            Section::Built(v) => v,
+        }
+    }
+
+    /// The partial range `<offset.length>` of this section (RFC 9051 §6.4.5).
+    fn partial(self, partial: Option<Partial>) -> Section {
+        let Some(p) = partial else {
+            return self;
+        };
+        let len = self.as_slice().len();
+        let start = usize::try_from(p.offset).unwrap_or(usize::MAX).min(len);
+        let n = usize::try_from(p.length.get()).unwrap_or(usize::MAX);
+        let end = start.saturating_add(n).min(len);
+        match self {
+            Section::Shared(b) => Section::Shared(b.slice(start, end - start)),
+            Section::Built(v) => Section::Built(v[start..end].to_vec()),
+        }
+    }
+
+    /// `{n}CRLF` and the bytes, which are spliced into `out` rather than copied.
+    fn literal(&self, out: &mut Output) {
+        let data = self.as_slice();
+        out.bytes_mut()
+            .extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
+        match self {
+            Section::Shared(b) => out.push_shared(b),
+            Section::Built(v) => out.bytes_mut().extend_from_slice(v),
+        }
+    }
+}
+
+/// A body section of the message, before any partial range.
+pub fn section(msg: &FetchedMessage, part: &Part, text: Option<&SectionText>) -> Section {
+    let Some(bytes) = msg.bytes.as_ref() else {
+        return Section::Built(Vec::new());
     };
     let Some((a, b)) = section_range(&msg.summary, bytes.len(), part, text) else {
-        return Vec::new();
+        return Section::Built(Vec::new());
     };
-    let data = &bytes[a..b];
     match text {
         Some(SectionText::HeaderFields(names)) | Some(SectionText::HeaderFieldsNot(names)) => {
             let keep = matches!(text, Some(SectionText::HeaderFields(_)));
             let mut out = Vec::new();
-            for f in header_fields(data) {
+            for f in header_fields(&bytes[a..b]) {
                 let listed = names
                     .iter()
                     .any(|n| field_name(f).eq_ignore_ascii_case(n.as_bytes()));
@@ -271,10 +312,15 @@ pub fn section_bytes(msg: &FetchedMessage, part: &Part, text: Option<&SectionTex
             }
             // RFC 9051 §6.4.5: the blank line that ends the header is included.
             out.extend_from_slice(b"\r\n");
-            out
+            Section::Built(out)
         }
-        _ => data.to_vec(),
+        _ => Section::Shared(bytes.slice(a, b - a)),
     }
+}
+
+/// The bytes of a body section of `bytes`, before any partial range.
+pub fn section_bytes(msg: &FetchedMessage, part: &Part, text: Option<&SectionText>) -> Vec<u8> {
+    section(msg, part, text).as_slice().to_vec()
 }
 
 fn apply_partial(data: &[u8], partial: Option<Partial>) -> &[u8] {
@@ -471,10 +517,13 @@ pub struct FetchLine<'a> {
     pub with_flags: bool,
 }
 
-/// `* seq FETCH (…)` CRLF.
-pub fn fetch_line(out: &mut Vec<u8>, line: &FetchLine<'_>) {
+/// `* seq FETCH (…)` CRLF. Body sections are spliced into `output` as slices of the
+/// message bytes the store read, never copied here.
+pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
     let msg = line.msg;
-    out.extend_from_slice(format!("* {} FETCH (", line.seq).as_bytes());
+    output
+        .bytes_mut()
+        .extend_from_slice(format!("* {} FETCH (", line.seq).as_bytes());
     let mut first = true;
     let mut sep = |out: &mut Vec<u8>| {
         if !first {
@@ -484,16 +533,46 @@ pub fn fetch_line(out: &mut Vec<u8>, line: &FetchLine<'_>) {
     };
     let has = |f: fn(&FetchAttribute) -> bool| line.attrs.iter().any(f);
     if line.with_uid && !has(|a| matches!(a, FetchAttribute::Uid)) {
+        let out = output.bytes_mut();
         sep(out);
         out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes());
     }
     if line.with_flags && !has(|a| matches!(a, FetchAttribute::Flags)) {
+        let out = output.bytes_mut();
         sep(out);
         out.extend_from_slice(b"FLAGS ");
         flag_list(out, &msg.meta.flags, line.recent);
     }
     for attr in line.attrs {
-        sep(out);
+        sep(output.bytes_mut());
+        // The section a literal body item sends, after its name.
+        let section_item = match attr {
+            FetchAttribute::Rfc822 => Some((&b"RFC822 "[..], section(msg, &Part::default(), None))),
+            FetchAttribute::Rfc822Header => Some((
+                &b"RFC822.HEADER "[..],
+                section(msg, &Part::default(), Some(&SectionText::Header)),
+            )),
+            FetchAttribute::Rfc822Text => Some((
+                &b"RFC822.TEXT "[..],
+                section(msg, &Part::default(), Some(&SectionText::Text)),
+            )),
+            _ => None,
+        };
+        if let Some((name, data)) = section_item {
+            output.bytes_mut().extend_from_slice(name);
+            data.literal(output);
+            continue;
+        }
+        if let FetchAttribute::BodySection(s) | FetchAttribute::BodyPeek(s) = attr {
+            let out = output.bytes_mut();
+            section_name(out, s);
+            out.push(b' ');
+            section(msg, &s.part, s.text.as_ref())
+                .partial(s.partial)
+                .literal(output);
+            continue;
+        }
+        let out = output.bytes_mut();
         match attr {
             FetchAttribute::Uid => {
                 out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes())
@@ -527,30 +606,6 @@ pub fn fetch_line(out: &mut Vec<u8>, line: &FetchLine<'_>) {
                 out.extend_from_slice(b"BODYSTRUCTURE ");
                 body_structure(out, &msg.summary, Structure::Extended);
             }
-            FetchAttribute::Rfc822 => {
-                out.extend_from_slice(b"RFC822 ");
-                literal(out, &section_bytes(msg, &Part::default(), None));
-            }
-            FetchAttribute::Rfc822Header => {
-                out.extend_from_slice(b"RFC822.HEADER ");
-                literal(
-                    out,
-                    &section_bytes(msg, &Part::default(), Some(&SectionText::Header)),
-                );
-            }
-            FetchAttribute::Rfc822Text => {
-                out.extend_from_slice(b"RFC822.TEXT ");
-                literal(
-                    out,
-                    &section_bytes(msg, &Part::default(), Some(&SectionText::Text)),
-                );
-            }
-            FetchAttribute::BodySection(s) | FetchAttribute::BodyPeek(s) => {
-                section_name(out, s);
-                out.push(b' ');
-                let data = section_bytes(msg, &s.part, s.text.as_ref());
-                literal(out, apply_partial(&data, s.partial));
-            }
             FetchAttribute::Binary(BinarySection { part, partial })
             | FetchAttribute::BinaryPeek(BinarySection { part, partial }) => {
                 out.extend_from_slice(b"BINARY[");
@@ -578,9 +633,15 @@ pub fn fetch_line(out: &mut Vec<u8>, line: &FetchLine<'_>) {
                 let size = binary_content(msg, part).map_or(0, |d| d.len());
                 out.extend_from_slice(format!(" {size}").as_bytes());
             }
+            // Written above.
+            FetchAttribute::Rfc822
+            | FetchAttribute::Rfc822Header
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::BodySection(_)
+            | FetchAttribute::BodyPeek(_) => {}
         }
     }
-    out.extend_from_slice(b")\r\n");
+    output.bytes_mut().extend_from_slice(b")\r\n");
 }
 
 #[cfg(test)]
@@ -600,7 +661,7 @@ mod tests {
                 size: raw.len() as u32,
             },
             summary: MimeSummary::parse(raw),
-            bytes: Some(raw.to_vec()),
+            bytes: Some(raw.to_vec().into()),
         }
     }
 

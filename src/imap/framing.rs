@@ -21,6 +21,9 @@ pub enum Fragment {
     Line(Vec<u8>),
     /// The octets of a literal.
     Literal(Vec<u8>),
+    /// A literal of this many octets that was streamed out as [`Item::LiteralData`] rather
+    /// than buffered (a large APPEND message); `nul` says whether a NUL octet was among them.
+    Streamed { len: u64, nul: bool },
 }
 
 /// Whether the client waits for a `+` continuation before sending a literal.
@@ -98,6 +101,9 @@ pub enum Item {
     TooLong { head: Vec<u8> },
     /// A command whose literal the session rejected has now been consumed to its end.
     Discarded,
+    /// The next octets of a literal the session chose to stream
+    /// ([`CommandAssembler::stream_literal`]); after the last, the command goes on.
+    LiteralData(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,8 @@ enum Mode {
     Deciding(LiteralHeader),
     /// Reading the octets of an accepted literal.
     Literal(usize),
+    /// Handing out the octets of a streamed literal: this many are still to come.
+    Stream { left: u64, len: u64, nul: bool },
     /// Dropping the octets of a rejected non-synchronizing literal.
     Discard(u64),
     /// Dropping the lines of a rejected command up to its end.
@@ -191,6 +199,31 @@ impl CommandAssembler {
         }
     }
 
+    /// Hand the announced literal's octets out as [`Item::LiteralData`] as they arrive,
+    /// instead of buffering them: the command keeps a [`Fragment::Streamed`] in their place.
+    /// The session sends `+` itself for a synchronizing literal.
+    pub fn stream_literal(&mut self) {
+        if let Mode::Deciding(h) = self.mode {
+            self.mode = Mode::Stream {
+                left: h.len,
+                len: h.len,
+                nul: false,
+            };
+            self.size = self
+                .size
+                .saturating_add(usize::try_from(h.len).unwrap_or(usize::MAX));
+            self.after_stream();
+        }
+    }
+
+    /// A streamed literal with nothing left to come ends where it is.
+    fn after_stream(&mut self) {
+        if let Mode::Stream { left: 0, len, nul } = self.mode {
+            self.parts.push(Fragment::Streamed { len, nul });
+            self.mode = Mode::Line;
+        }
+    }
+
     /// Drop the command. A synchronizing literal is never sent by the client (it gets a
     /// tagged reply instead of `+`, RFC 9051 §7.5), so the command ends here; the octets of a
     /// non-synchronizing one are on their way and are discarded, then the rest of the command,
@@ -221,6 +254,21 @@ impl CommandAssembler {
                     self.parts.push(Fragment::Literal(data.to_vec()));
                     self.size += n;
                     self.mode = Mode::Line;
+                }
+                Mode::Stream { left, len, nul } => {
+                    let chunk = usize::try_from(left).unwrap_or(usize::MAX);
+                    let data = self.lines.take_up_to(chunk);
+                    if data.is_empty() {
+                        return None;
+                    }
+                    let data = data.to_vec();
+                    self.mode = Mode::Stream {
+                        left: left - data.len() as u64,
+                        len,
+                        nul: nul || memchr::memchr(0, &data).is_some(),
+                    };
+                    self.after_stream();
+                    return Some(Item::LiteralData(data));
                 }
                 Mode::Discard(remaining) => {
                     let chunk = usize::try_from(remaining).unwrap_or(usize::MAX);
@@ -385,6 +433,41 @@ mod tests {
                 Fragment::Literal(b"b\r\n".to_vec()),
                 line(b" {2+}"),
                 Fragment::Literal(b"xy".to_vec()),
+                line(b""),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_streamed_literal_is_handed_out_as_it_arrives_and_never_buffered() {
+        let mut a = CommandAssembler::new(100, 1 << 20);
+        a.extend(b"a APPEND INBOX {9}\r\n");
+        assert_eq!(a.next_item(), Some(Item::Literal(sync(9))));
+        a.stream_literal();
+        assert_eq!(a.next_item(), None);
+        a.extend(b"0123");
+        assert_eq!(a.next_item(), Some(Item::LiteralData(b"0123".to_vec())));
+        assert_eq!(a.buffered(), 0);
+        a.extend(b"45\x0089 more");
+        assert_eq!(a.next_item(), Some(Item::LiteralData(b"45\x0089".to_vec())));
+        a.extend(b"\r\n");
+        assert_eq!(
+            a.next_item(),
+            Some(Item::Command(vec![
+                line(b"a APPEND INBOX {9}"),
+                Fragment::Streamed { len: 9, nul: true },
+                line(b" more"),
+            ]))
+        );
+        // An empty literal has no data to hand out.
+        a.extend(b"b APPEND INBOX {0}\r\n\r\n");
+        assert_eq!(a.next_item(), Some(Item::Literal(sync(0))));
+        a.stream_literal();
+        assert_eq!(
+            a.next_item(),
+            Some(Item::Command(vec![
+                line(b"b APPEND INBOX {0}"),
+                Fragment::Streamed { len: 0, nul: false },
                 line(b""),
             ]))
         );

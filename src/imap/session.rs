@@ -14,6 +14,8 @@ mod qresync;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
+#[cfg(test)]
+mod stream_tests;
 mod uidset;
 mod view;
 
@@ -21,7 +23,7 @@ use std::collections::VecDeque;
 
 use self::commands::Pending;
 use self::view::{Expunges, View};
-use crate::mailbox::{MailboxChange, MailboxReply};
+use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest};
 
 use super::command::{
     self, AuthMechanism, Command, Malformed, NameEncoding, ParseError, Tag, Verb,
@@ -29,7 +31,7 @@ use super::command::{
 use super::framing::{CommandAssembler, Fragment, Item, LiteralHeader, LiteralMode};
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
-use crate::session::{AuthOutcome, Credentials, Event, Session, SessionConfig};
+use crate::session::{AuthOutcome, Credentials, Event, Output, Session, SessionConfig};
 use crate::wire::Frame;
 
 /// RFC 9051 §3 connection states (Selected comes with SELECT).
@@ -80,6 +82,9 @@ pub struct ImapSession {
     condstore: bool,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
     qresync: bool,
+    /// Large APPEND literals the driver holds as streams for the command being read or run,
+    /// and not appended yet (see [`STREAM_LITERAL_FROM`]).
+    streamed: u32,
     out: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -87,6 +92,11 @@ pub struct ImapSession {
 /// Text of the greeting (RFC 9051 §7.1.1). The host name is left out on purpose: replies do
 /// not reveal configuration.
 const GREETING: &str = "ringpost ready.";
+
+/// APPEND literals of at least this many octets are streamed to the store as they arrive
+/// instead of being buffered by the session: the message is held once, in the buffer its log
+/// record is written from.
+pub const STREAM_LITERAL_FROM: u64 = 256 << 10;
 
 /// RFC 2971 §3.3: an ID field value is at most 1024 octets.
 const ID_VALUE_MAX: usize = 1024;
@@ -113,6 +123,7 @@ impl ImapSession {
             selected: None,
             condstore: false,
             qresync: false,
+            streamed: 0,
             out: Vec::new(),
             events: VecDeque::new(),
         };
@@ -248,9 +259,19 @@ impl ImapSession {
 
     fn handle_item(&mut self, item: Item) {
         match item {
-            Item::Command(parts) => self.handle_command(&parts),
+            Item::Command(parts) => {
+                self.handle_command(&parts);
+                // Streams of a command that did not become an APPEND die with it.
+                if matches!(self.wait, Wait::Nothing) {
+                    self.drop_streams();
+                }
+            }
             Item::Literal(header) => self.decide_literal(header),
+            Item::LiteralData(data) => {
+                self.request(Pending::StreamData, MailboxRequest::AppendData(data));
+            }
             Item::TooLong { head } => {
+                self.drop_streams();
                 // RFC 9051 §7.1: TOOBIG; the tag is echoed when it can be read whole.
                 self.send(Response::Status {
                     tag: Tag::recover(&head),
@@ -329,20 +350,51 @@ impl ImapSession {
             }
         };
         match refusal {
-            None => {
-                self.framer.accept_literal();
-                if sync {
-                    self.send(Response::Continue("Ready for additional command text"));
+            None => match self.streamed_append(header) {
+                // The `+` (if any) once the store is ready for it.
+                Some(tag) => self.request(
+                    Pending::StreamBegin { tag, sync },
+                    MailboxRequest::AppendBegin { len: header.len },
+                ),
+                None => {
+                    self.framer.accept_literal();
+                    if sync {
+                        self.send(Response::Continue("Ready for additional command text"));
+                    }
                 }
-            }
-            Some(reply) => {
-                self.framer.reject_literal();
-                if sync {
-                    self.send(reply);
-                } else {
-                    self.deferred = Some(reply);
-                }
-            }
+            },
+            Some(reply) => self.refuse_literal(reply, sync),
+        }
+    }
+
+    /// The APPEND's tag if this (accepted) literal is streamed to the store rather than
+    /// buffered: a large APPEND message once logged in.
+    fn streamed_append(&self, header: LiteralHeader) -> Option<Tag> {
+        if header.len < STREAM_LITERAL_FROM || !matches!(self.state, State::Authenticated { .. }) {
+            return None;
+        }
+        match command::peek(self.framer.first_line()) {
+            Ok((tag, Some(Verb::Append))) => Some(tag),
+            _ => None,
+        }
+    }
+
+    /// Refuse the literal being decided, and with it its command.
+    fn refuse_literal(&mut self, reply: Response, sync: bool) {
+        self.framer.reject_literal();
+        if sync {
+            self.send(reply);
+        } else {
+            self.deferred = Some(reply);
+        }
+        self.drop_streams();
+    }
+
+    /// Tell the driver to forget the streams of a command that will not append them.
+    fn drop_streams(&mut self) {
+        if self.streamed > 0 {
+            self.streamed = 0;
+            self.request(Pending::StreamsDropped, MailboxRequest::DropStreams);
         }
     }
 
@@ -617,11 +669,22 @@ impl Session for ImapSession {
         self.process();
     }
 
-    fn handle_mailbox(&mut self, reply: MailboxReply) {
+    fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
         let Wait::Mailbox(pending) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
             return;
         };
-        self.resume(pending, reply);
+        match (pending, reply) {
+            // FETCH responses go straight to `out`, their bodies spliced in from the store's
+            // read buffers (never copied into `self.out`).
+            // The UIDs the driver left for another batch (its byte budget) go back in front.
+            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
+                out.bytes_mut().append(&mut self.out);
+                self.fetched(&mut job, &messages, out);
+                messages::requeue(&mut job.remaining, rest);
+                self.next_fetch(job);
+            }
+            (pending, reply) => self.resume(pending, reply),
+        }
         self.process();
     }
 

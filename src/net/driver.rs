@@ -25,7 +25,7 @@ use crate::pop3::Pop3Session;
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
 use crate::session::{
     AuthOutcome, Delivery, DeliveryOutcome, Event, MaildropEntry, MaildropOutcome, MessageOutcome,
-    RecipientStatus, Session, SessionConfig, TlsMode,
+    Output, RecipientStatus, Session, SessionConfig, TlsMode,
 };
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{received_header, ReceivedInfo, SmtpKind, SmtpSession};
@@ -247,12 +247,14 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
         _ => idle,
     };
     let mut last_input = Instant::now();
-    let mut out = Vec::with_capacity(4096);
+    // What goes out next: the session's bytes, and FETCH bodies spliced in from the store's
+    // read buffers (written to TLS from there, never copied into an output buffer).
+    let mut out = Output::default();
     let mut buf = vec![0u8; READ_BUF];
     loop {
-        conn.core.session.poll_output(&mut out);
+        conn.core.session.poll_output(out.bytes_mut());
         if !out.is_empty() {
-            if conn.transport.write_all(&out).await.is_err() {
+            if conn.transport.write_parts(&out.parts()).await.is_err() {
                 return Ending::Closed;
             }
             out.clear();
@@ -351,7 +353,7 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                             return Ending::Closed;
                         }
                     };
-                    conn.core.session.handle_mailbox(reply);
+                    conn.core.session.handle_mailbox(reply, &mut out);
                 }
                 Event::Close => return Ending::Closed,
             }

@@ -176,6 +176,38 @@ impl Transport {
         Ok(())
     }
 
+    /// Write `parts` one after the other, as if concatenated. Over TLS they are encrypted
+    /// straight from where they lie (rustls takes them as one vectored write, so records are
+    /// filled across parts), without first being copied into one buffer.
+    pub async fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if self.tls.is_none() {
+            for part in parts {
+                self.tcp.write_all(part).await?;
+            }
+            return Ok(());
+        }
+        // (index of the first part not fully taken, bytes of it already taken)
+        let (mut i, mut taken) = (0, 0);
+        while i < parts.len() {
+            let slices: Vec<io::IoSlice<'_>> = std::iter::once(&parts[i][taken..])
+                .chain(parts[i + 1..].iter().copied())
+                .map(io::IoSlice::new)
+                .collect();
+            let mut n = match self.tls.as_mut() {
+                Some(conn) => conn.writer().write_vectored(&slices)?,
+                None => return Err(io::Error::other("TLS state lost")),
+            };
+            while i < parts.len() && n >= parts[i].len() - taken {
+                n -= parts[i].len() - taken;
+                taken = 0;
+                i += 1;
+            }
+            taken += n;
+            self.flush_tls().await?;
+        }
+        Ok(())
+    }
+
     /// Close politely: TLS close_notify when TLS is on, then shut the socket down.
     pub async fn close(mut self) {
         if let Some(conn) = self.tls.as_mut() {

@@ -12,6 +12,8 @@ use super::compact;
 use super::index::{Change, Outcome};
 use super::op::Op;
 use super::partition::PartitionStore;
+use super::segment::Payload;
+use super::stream::AppendStream;
 use super::types::{MailboxId, Result, StoreError};
 use super::Inner;
 
@@ -19,8 +21,11 @@ use super::Inner;
 pub struct Queued {
     pub partition: Rc<PartitionStore>,
     pub op: Op,
+    /// The record's payload, or for a streamed append its front (the op) alone.
     pub payload: Vec<u8>,
-    /// Offset of an append's message bytes inside `payload`.
+    /// A streamed append's body, which follows `payload` in the record.
+    pub stream: Option<AppendStream>,
+    /// Offset of an append's message bytes inside the record's payload.
     pub body_at: usize,
     pub done: oneshot::Sender<Result<Outcome>>,
 }
@@ -55,14 +60,24 @@ pub async fn run(inner: Rc<Inner>) {
             }
         }
         let mut writes = Vec::new();
-        for (p, items) in groups {
+        for (p, mut items) in groups {
             let taken = p.writer.borrow_mut().take();
             let Some(mut writer) = taken.filter(|_| !p.poisoned.get()) else {
                 fail(&p, items, &StoreError::Closed);
                 continue;
             };
-            let payloads: Vec<&[u8]> = items.iter().map(|q| q.payload.as_slice()).collect();
-            let prepared = writer.prepare(&payloads).await;
+            let lens: Vec<usize> = items.iter().map(Queued::len).collect();
+            let payloads: Vec<Payload<'_>> = items
+                .iter_mut()
+                .map(|q| match q.stream.take() {
+                    Some(stream) => Payload::Stream {
+                        front: &q.payload,
+                        stream,
+                    },
+                    None => Payload::Bytes(&q.payload),
+                })
+                .collect();
+            let prepared = writer.prepare(payloads).await;
             *p.writer.borrow_mut() = Some(writer);
             match prepared {
                 Ok(mut prep) => {
@@ -70,10 +85,10 @@ pub async fn run(inner: Rc<Inner>) {
                         p.segments.borrow_mut().insert(n, file, size);
                     }
                     let records = (prep.records.clone(), prep.end);
-                    let bytes: u64 = items.iter().map(|q| q.payload.len() as u64).sum();
+                    let bytes: u64 = lens.iter().map(|&n| n as u64).sum();
                     p.bytes_since_checkpoint
                         .set(p.bytes_since_checkpoint.get() + bytes);
-                    writes.push((p, items, records, glommio::spawn_local(prep.write())));
+                    writes.push((p, items, lens, records, glommio::spawn_local(prep.write())));
                 }
                 Err(e) => {
                     p.poisoned.set(true);
@@ -81,7 +96,7 @@ pub async fn run(inner: Rc<Inner>) {
                 }
             }
         }
-        for (p, items, (records, end), write) in writes {
+        for (p, items, lens, (records, end), write) in writes {
             if let Err(e) = write.await {
                 tracing::error!(partition = p.id.index(), error = %e, "log write failed");
                 p.poisoned.set(true);
@@ -89,10 +104,10 @@ pub async fn run(inner: Rc<Inner>) {
                 continue;
             }
             let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
-            for (q, pos) in items.into_iter().zip(records) {
+            for ((q, pos), len) in items.into_iter().zip(records).zip(lens) {
                 let body =
                     q.op.has_body()
-                        .then(|| pos.body(q.body_at, q.payload.len() - q.body_at));
+                        .then(|| pos.body(q.body_at, len - q.body_at));
                 let (outcome, ev) = p.apply(pos, &q.op, body);
                 events.extend(ev);
                 // The waiter may have given up (its task was dropped); the op stands.
@@ -111,6 +126,13 @@ pub async fn run(inner: Rc<Inner>) {
                 tracing::warn!(partition = p.id.index(), error = %e, "eviction failed");
             }
         }
+    }
+}
+
+impl Queued {
+    /// The record's payload length.
+    fn len(&self) -> usize {
+        self.payload.len() + self.stream.as_ref().map_or(0, AppendStream::len)
     }
 }
 

@@ -73,6 +73,7 @@ pub mod partition;
 mod read;
 pub mod record;
 pub mod segment;
+pub mod stream;
 pub mod types;
 mod watch;
 mod write;
@@ -90,6 +91,7 @@ pub use index::{Change, MessageEntry, Outcome};
 pub use mime::MimeSummary;
 pub use read::{MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, SearchKey, UidRun};
 pub use segment::Body;
+pub use stream::AppendStream;
 pub use types::{
     FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
     UidValidity, DEFAULT_MAILBOXES,
@@ -266,15 +268,47 @@ impl Store {
                 return Err(e);
             }
         };
-        if payload.len() > record::MAX_PAYLOAD {
+        self.queue(p, op, payload, None, body_at).await
+    }
+
+    /// Like [`Store::submit`] for an append whose body is in `stream`: the record is framed
+    /// around the body in the stream's buffer.
+    async fn submit_stream(
+        &self,
+        p: Rc<PartitionStore>,
+        op: Op,
+        stream: AppendStream,
+    ) -> Result<Outcome> {
+        let front = match op::encode_front(&op) {
+            Ok(x) => x,
+            Err(e) => {
+                p.release(&op);
+                return Err(e);
+            }
+        };
+        let body_at = front.len();
+        self.queue(p, op, front, Some(stream), body_at).await
+    }
+
+    async fn queue(
+        &self,
+        p: Rc<PartitionStore>,
+        op: Op,
+        payload: Vec<u8>,
+        stream: Option<AppendStream>,
+        body_at: usize,
+    ) -> Result<Outcome> {
+        let len = payload.len() + stream.as_ref().map_or(0, AppendStream::len);
+        if len > record::MAX_PAYLOAD {
             p.release(&op);
-            return Err(StoreError::TooLarge(payload.len()));
+            return Err(StoreError::TooLarge(len));
         }
         let (tx, rx) = oneshot::channel();
         self.inner.queue.borrow_mut().push(commit::Queued {
             partition: p,
             op,
             payload,
+            stream,
             body_at,
             done: tx,
         });

@@ -167,6 +167,12 @@ pub fn encode(op: &Op, body: &[u8]) -> Result<(Vec<u8>, usize)> {
     Ok((out, body_at))
 }
 
+/// Encode `op` alone: the front of a payload whose body follows it elsewhere (an append
+/// received as a stream, [`super::stream`]). The body starts right after these bytes.
+pub fn encode_front(op: &Op) -> Result<Vec<u8>> {
+    encode(op, &[]).map(|(front, _)| front)
+}
+
 /// Decode a record payload: the op (validated: this is a trust boundary, the bytes come from
 /// disk) and the offset of the body inside the payload.
 pub fn decode(payload: &[u8]) -> Result<(Op, usize)> {

@@ -17,6 +17,12 @@ use super::types::{
 use super::watch::Recent;
 use super::{canonical_account, Change, Store};
 
+/// Messages at most this far apart in a segment are read together by
+/// [`Store::read_prefixes`] (the gap is read and thrown away)...
+pub const READ_GAP: u64 = 16 << 10;
+/// ...as long as one read stays within this many bytes.
+pub const READ_SPAN: u64 = 1 << 20;
+
 /// One mailbox in a LIST.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxInfo {
@@ -400,6 +406,85 @@ impl Store {
     /// A message's bytes.
     pub async fn read(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Body> {
         self.read_range(account, mailbox, uid, 0, u64::MAX).await
+    }
+
+    /// The first `len` bytes (clamped to each message) of several messages of a mailbox, in
+    /// the order asked; `None` for a UID that is not (or no longer) there.
+    ///
+    /// Messages that lie close together in a segment, as messages appended one after the
+    /// other do, are read with one read of at most [`READ_SPAN`] bytes and served as slices
+    /// of its buffer: a FETCH batch costs a few reads and buffers, not one per message.
+    pub async fn read_prefixes(
+        &self,
+        account: &str,
+        mailbox: &str,
+        wants: &[(Uid, u64)],
+    ) -> Result<Vec<Option<Body>>> {
+        let account = canonical_account(account)?;
+        let name = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        // Every location and file is taken in one step, with no await in between: a file
+        // that compaction deletes afterwards stays readable through the handle held here.
+        let located: Vec<Option<(u32, u64, u64)>> = p.with_account(&account, |a| {
+            let m = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok::<_, StoreError>(
+                wants
+                    .iter()
+                    .map(|&(uid, len)| {
+                        m.get(uid).map(|e| {
+                            let b = e.body;
+                            (b.segment, b.offset, len.min(u64::from(b.len)))
+                        })
+                    })
+                    .collect(),
+            )
+        })??;
+        let mut files = std::collections::HashMap::new();
+        {
+            let segments = p.segments.borrow();
+            for &(segment, _, _) in located.iter().flatten() {
+                if let std::collections::hash_map::Entry::Vacant(v) = files.entry(segment) {
+                    let file = segments
+                        .file(segment)
+                        .ok_or_else(|| StoreError::corrupt("index", "names a missing segment"))?;
+                    v.insert(file);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..located.len())
+            .filter(|&i| located[i].is_some_and(|(_, _, len)| len > 0))
+            .collect();
+        order.sort_unstable_by_key(|&i| located[i].map(|(s, o, _)| (s, o)));
+        let mut out: Vec<Option<Body>> =
+            located.iter().map(|l| l.map(|_| Body::default())).collect();
+        let mut i = 0;
+        while i < order.len() {
+            let Some((segment, start, len)) = located[order[i]] else {
+                i += 1;
+                continue;
+            };
+            let mut end = start + len;
+            let mut j = i + 1;
+            while let Some(&(s, o, l)) = order.get(j).and_then(|&k| located[k].as_ref()) {
+                if s != segment || o > end + READ_GAP || (o + l).max(end) - start > READ_SPAN {
+                    break;
+                }
+                end = end.max(o + l);
+                j += 1;
+            }
+            let file = files
+                .get(&segment)
+                .ok_or_else(|| StoreError::corrupt("index", "names a missing segment"))?;
+            // A run spans at most READ_SPAN bytes, or one message (a u32 length).
+            let run = segment::read(file, start, (end - start) as usize).await?;
+            for &k in &order[i..j] {
+                if let Some((_, o, l)) = located[k] {
+                    out[k] = Some(run.slice((o - start) as usize, l as usize));
+                }
+            }
+            i = j;
+        }
+        Ok(out)
     }
 
     /// Up to `len` bytes of a message from byte `start` (clamped to the message, as IMAP

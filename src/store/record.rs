@@ -64,6 +64,27 @@ pub fn encode(out: &mut Vec<u8>, chain: &mut Chain, payload: &[u8]) -> u64 {
     seq
 }
 
+/// The header of a record whose payload is the concatenation of `payload` (laid out by the
+/// caller right after it), and advance `chain`: what [`encode`] writes, for a payload that is
+/// not in one buffer. Returns the header and the record's sequence number.
+pub fn header(chain: &mut Chain, payload: &[&[u8]]) -> ([u8; HEADER], u64) {
+    let seq = chain.next_seq;
+    let len: usize = payload.iter().map(|p| p.len()).sum();
+    let mut h = [0u8; HEADER];
+    h[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    // MAX_PAYLOAD is enforced by the callers, far below u32::MAX.
+    h[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    h[8..16].copy_from_slice(&seq.to_le_bytes());
+    h[16..20].copy_from_slice(&chain.prev_crc.to_le_bytes());
+    let crc = payload.iter().fold(crc32c::crc32c(&h[..20]), |crc, p| {
+        crc32c::crc32c_append(crc, p)
+    });
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
+    chain.next_seq += 1;
+    chain.prev_crc = crc;
+    (h, seq)
+}
+
 /// A record found by [`Scanner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Found<'a> {
@@ -199,6 +220,16 @@ mod tests {
                 prev_crc: crc
             }
         );
+    }
+
+    #[test]
+    fn a_header_for_a_payload_in_pieces_is_the_encoded_one() {
+        let (mut one, mut pieces) = (Chain::START, Chain::START);
+        let mut out = Vec::new();
+        encode(&mut out, &mut one, b"op bytes and the body");
+        let (h, seq) = header(&mut pieces, &[b"op bytes", b" and the body"]);
+        assert_eq!((&out[..HEADER], seq), (&h[..], 1));
+        assert_eq!(one, pieces);
     }
 
     #[test]

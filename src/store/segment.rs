@@ -23,10 +23,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions, ReadResult};
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
 
 use super::index::BodyRef;
 use super::record::{self, Chain, Scanner};
+use super::stream::AppendStream;
 use super::types::{Result, StoreError};
 
 /// Direct-IO block size used for every write (a multiple of any device's logical block).
@@ -142,8 +143,8 @@ impl Segments {
 /// A batch laid out in memory, ready to be written.
 pub struct PreparedBatch {
     file: Rc<DmaFile>,
-    at: u64,
-    bytes: Vec<u8>,
+    /// Whole blocks to write, in order, at their offsets.
+    writes: Vec<(u64, Write)>,
     pub records: Vec<RecordPos>,
     /// A segment this batch rolled to (number, file, size), for the read side to learn about.
     pub new_segment: Option<(u32, Rc<DmaFile>, u64)>,
@@ -401,7 +402,7 @@ impl LogWriter {
     }
 
     /// Frame `payloads` after the last record, rolling to a new segment if they do not fit.
-    pub async fn prepare(&mut self, payloads: &[&[u8]]) -> Result<PreparedBatch> {
+    pub async fn prepare(&mut self, payloads: Vec<Payload<'_>>) -> Result<PreparedBatch> {
         let total: u64 = payloads
             .iter()
             .map(|p| record::framed_len(p.len()) as u64)
@@ -416,29 +417,69 @@ impl LogWriter {
             }
             new_segment = Some(self.roll(total).await?);
         }
-        let block_start = self.end - self.end % BLOCK;
-        let mut bytes = Vec::with_capacity((self.tail.len() as u64 + total + BLOCK) as usize);
+        let copied: u64 = payloads
+            .iter()
+            .filter(|p| matches!(p, Payload::Bytes(_)))
+            .map(|p| record::framed_len(p.len()) as u64)
+            .sum();
+        // `bytes` holds the batch from offset `at` on that is not in `writes` yet: it starts
+        // with the log's last partial block (O_DIRECT writes whole blocks).
+        let mut at = self.end - self.end % BLOCK;
+        let mut bytes = Vec::with_capacity((self.tail.len() as u64 + copied + BLOCK) as usize);
         bytes.extend_from_slice(&self.tail);
+        let mut unwritten = false;
+        let mut writes = Vec::new();
         let mut records = Vec::with_capacity(payloads.len());
         for p in payloads {
-            let offset = block_start + bytes.len() as u64;
-            let seq = record::encode(&mut bytes, &mut self.chain, p);
-            records.push(RecordPos {
-                segment: self.segment,
-                offset,
-                seq,
-            });
+            match p {
+                Payload::Bytes(payload) => {
+                    let offset = at + bytes.len() as u64;
+                    let seq = record::encode(&mut bytes, &mut self.chain, payload);
+                    records.push(RecordPos {
+                        segment: self.segment,
+                        offset,
+                        seq,
+                    });
+                    unwritten = true;
+                }
+                Payload::Stream { front, stream } => {
+                    // Whole blocks before the record are written as they are; the partial
+                    // one is laid out again in front of the record, in the stream's buffer.
+                    let whole = bytes.len() - bytes.len() % BLOCK as usize;
+                    if whole > 0 {
+                        writes.push((at, Write::Copied(bytes[..whole].to_vec())));
+                        at += whole as u64;
+                    }
+                    let before = &bytes[whole..];
+                    let offset = at + before.len() as u64;
+                    let (header, seq) = record::header(&mut self.chain, &[front, stream.body()]);
+                    let (buf, end) = stream.into_record(before, &header, front);
+                    records.push(RecordPos {
+                        segment: self.segment,
+                        offset,
+                        seq,
+                    });
+                    // The record's last partial block starts what comes after it.
+                    let last = end - end % BLOCK as usize;
+                    bytes = buf.as_bytes()[last..end].to_vec();
+                    writes.push((at, Write::Direct(buf)));
+                    at += last as u64;
+                    unwritten = false;
+                }
+            }
         }
-        self.end = block_start + bytes.len() as u64;
+        self.end = at + bytes.len() as u64;
         let keep = (self.end % BLOCK) as usize;
         self.tail.clear();
         self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
-        bytes.resize(bytes.len().next_multiple_of(BLOCK as usize), 0);
+        if unwritten {
+            bytes.resize(bytes.len().next_multiple_of(BLOCK as usize), 0);
+            writes.push((at, Write::Copied(bytes)));
+        }
         self.prepare_spare();
         Ok(PreparedBatch {
             file: self.file.clone(),
-            at: block_start,
-            bytes,
+            writes,
             records,
             new_segment,
             end: self.position(),
@@ -446,14 +487,70 @@ impl LogWriter {
     }
 }
 
+/// One record's payload, as the committer hands it to [`LogWriter::prepare`].
+pub enum Payload<'a> {
+    /// In one buffer: copied into the batch.
+    Bytes(&'a [u8]),
+    /// `front` (the encoded op), then the body received in `stream`, which is framed in the
+    /// stream's own direct-IO buffer and written from there: never copied into the batch.
+    Stream {
+        front: &'a [u8],
+        stream: AppendStream,
+    },
+}
+
+impl Payload<'_> {
+    /// The payload's length.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Stream { front, stream } => front.len() + stream.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One write of a batch: whole blocks at an offset.
+enum Write {
+    /// Laid out in memory; copied into a direct-IO buffer to be written.
+    Copied(Vec<u8>),
+    /// Already in a direct-IO buffer (a streamed append).
+    Direct(DmaBuffer),
+}
+
 impl PreparedBatch {
-    /// Write the batch and make it durable.
+    /// Bytes this batch copies into direct-IO buffers when written (a streamed append's body
+    /// is not among them).
+    pub fn copied_len(&self) -> usize {
+        self.writes
+            .iter()
+            .map(|(_, w)| match w {
+                Write::Copied(v) => v.len(),
+                Write::Direct(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Write the batch and make it durable. The writes go one after the other: neighbours
+    /// rewrite the block they share.
     pub async fn write(self) -> Result<()> {
-        let mut buf = self.file.alloc_dma_buffer(self.bytes.len());
-        buf.as_bytes_mut().copy_from_slice(&self.bytes);
-        let n = self.file.write_at(buf, self.at).await?;
-        if n != self.bytes.len() {
-            return Err(StoreError::Io(std::io::Error::other("short write")));
+        for (at, w) in self.writes {
+            let buf = match w {
+                Write::Copied(bytes) => {
+                    let mut buf = self.file.alloc_dma_buffer(bytes.len());
+                    buf.as_bytes_mut().copy_from_slice(&bytes);
+                    buf
+                }
+                Write::Direct(buf) => buf,
+            };
+            let len = buf.len();
+            let n = self.file.write_at(buf, at).await?;
+            if n != len {
+                return Err(StoreError::Io(std::io::Error::other("short write")));
+            }
         }
         self.file.fdatasync().await?;
         Ok(())
@@ -494,8 +591,23 @@ pub async fn scan_sealed(file: &DmaFile, segment: u32) -> Result<SealedScan> {
     Ok(SealedScan { data, records })
 }
 
-/// Message bytes read from a segment, served from the read buffer without a copy.
+/// Message bytes read from a segment, served from the read buffer without a copy. Cheap to
+/// clone and to slice (a reference count on the read buffer).
+#[derive(Clone, Default)]
 pub struct Body(Option<ReadResult>);
+
+impl Body {
+    /// `len` bytes from `start`, clamped to this body; shares the read buffer.
+    pub fn slice(&self, start: usize, len: usize) -> Body {
+        let start = start.min(self.len());
+        let len = len.min(self.len() - start);
+        Body(
+            self.0
+                .as_ref()
+                .and_then(|r| ReadResult::slice(r, start, len)),
+        )
+    }
+}
 
 impl std::ops::Deref for Body {
     type Target = [u8];

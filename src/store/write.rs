@@ -9,6 +9,7 @@ use super::index::{canonical_mailbox, Outcome};
 use super::mime::MimeSummary;
 use super::op::{AppendCopy, NewMailbox, Op};
 use super::partition::PartitionStore;
+use super::stream::AppendStream;
 use super::types::{
     FlagMode, Flags, MailboxId, ModSeq, Result, StoreError, Uid, UidValidity, DEFAULT_MAILBOXES,
 };
@@ -274,6 +275,60 @@ impl Store {
     ) -> Result<Uid> {
         self.append_inner(account, mailbox, body, flags, internal_date, Some(uid))
             .await
+    }
+
+    /// Start receiving a message of `len` bytes for [`Store::append_stream`]: the bytes go
+    /// straight into the buffer its record will be written from. Nothing is reserved or
+    /// written yet; dropping the stream leaves no trace.
+    pub fn begin_append(&self, len: usize) -> Result<AppendStream> {
+        if len > self.inner.config.max_message_size {
+            return Err(StoreError::TooLarge(len));
+        }
+        Ok(AppendStream::new(len))
+    }
+
+    /// Append the message received in `stream` (complete) to a mailbox; returns its UID once
+    /// durable. The MIME summary is parsed from the stream's buffer, and the record is framed
+    /// around the body there: the message is never copied to another buffer.
+    pub async fn append_stream(
+        &self,
+        account: &str,
+        mailbox: &str,
+        stream: AppendStream,
+        flags: Flags,
+        internal_date: i64,
+    ) -> Result<Uid> {
+        if !stream.is_complete() {
+            return Err(StoreError::Io(std::io::Error::other(
+                "appending a message that was not received whole",
+            )));
+        }
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let summary = MimeSummary::parse(stream.body());
+        let p = self.partition(&account).await?;
+        let (op, uid) = p.with_account(&account, |a| {
+            let id = a
+                .index
+                .mailbox(&mailbox)
+                .ok_or(StoreError::NoSuchMailbox)?
+                .id;
+            let uid = Uid(a.reserve_uid(id, None)?);
+            a.inflight += 1;
+            let op = Op::Append {
+                internal_date,
+                summary,
+                copies: vec![AppendCopy {
+                    account: account.clone(),
+                    mailbox: id,
+                    uid,
+                    flags,
+                }],
+            };
+            Ok::<_, StoreError>((op, uid))
+        })??;
+        expect_done(self.submit_stream(p, op, stream).await?)?;
+        Ok(uid)
     }
 
     async fn append_inner(

@@ -33,6 +33,24 @@ pub enum MessageData {
     Binary(Vec<u8>),
     /// `UTF8 (~{n})` (UTF8=ACCEPT): a message with UTF-8 headers.
     Utf8(Vec<u8>),
+    /// A message literal of this many octets that was too large to buffer: its octets went
+    /// to the store as they arrived ([`crate::mailbox::MailboxRequest::AppendData`]), in
+    /// the order of the command's messages.
+    Streamed(u64),
+}
+
+impl MessageData {
+    /// The message's size in octets.
+    pub fn len(&self) -> u64 {
+        match self {
+            MessageData::Text(d) | MessageData::Binary(d) | MessageData::Utf8(d) => d.len() as u64,
+            MessageData::Streamed(len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Cursor<'_> {
@@ -65,12 +83,16 @@ impl Cursor<'_> {
     /// `append-data = literal / literal8 / "UTF8" SP "(" literal8 ")"`.
     fn append_data(&mut self) -> Result<MessageData, Malformed> {
         match self.peek() {
-            Some(b'{') => Ok(MessageData::Text(
-                self.literal(LiteralKind::Text)?.into_owned(),
-            )),
+            Some(b'{') => Ok(match self.literal_or_streamed(LiteralKind::Text)? {
+                Ok(data) => MessageData::Text(data.into_owned()),
+                Err(len) => MessageData::Streamed(len),
+            }),
             Some(b'~') => {
                 self.advance(1);
-                Ok(MessageData::Binary(self.literal8()?))
+                Ok(match self.literal8()? {
+                    Ok(data) => MessageData::Binary(data),
+                    Err(len) => MessageData::Streamed(len),
+                })
             }
             None => Err(Malformed::MissingArgument),
             Some(_) => {
@@ -84,17 +106,23 @@ impl Cursor<'_> {
                 }
                 let data = self.literal8()?;
                 self.expect(b')', Malformed::ExpectedParenthesis)?;
-                Ok(MessageData::Utf8(data))
+                Ok(match data {
+                    Ok(data) => MessageData::Utf8(data),
+                    Err(len) => MessageData::Streamed(len),
+                })
             }
         }
     }
 
     /// The `{n}` of a `~{n}` whose `~` was read. RFC 3516 §4.1 has no non-synchronizing
     /// form of literal8, but RFC 7888 `~{n+}` is accepted as well.
-    fn literal8(&mut self) -> Result<Vec<u8>, Malformed> {
+    /// A streamed literal8 is `Err(its length)`.
+    fn literal8(&mut self) -> Result<Result<Vec<u8>, u64>, Malformed> {
         if self.peek() != Some(b'{') {
             return Err(Malformed::ExpectedMessageLiteral);
         }
-        Ok(self.literal(LiteralKind::Binary)?.into_owned())
+        Ok(self
+            .literal_or_streamed(LiteralKind::Binary)?
+            .map(std::borrow::Cow::into_owned))
     }
 }

@@ -63,7 +63,7 @@ impl<'a> Cursor<'a> {
     pub(super) fn line(&self) -> &'a [u8] {
         match self.parts.get(self.idx) {
             Some(Fragment::Line(l)) => l,
-            Some(Fragment::Literal(_)) => &[],
+            Some(Fragment::Literal(_) | Fragment::Streamed { .. }) => &[],
             None if self.idx == 0 => self.only_line,
             None => &[],
         }
@@ -251,6 +251,26 @@ impl<'a> Cursor<'a> {
         self.idx += 2;
         self.pos = 0;
         Ok(Cow::Borrowed(data))
+    }
+
+    /// A literal as [`Cursor::literal`] reads it, or the length of one the framer streamed
+    /// out ([`Fragment::Streamed`]; only APPEND's message literals are streamed).
+    pub(super) fn literal_or_streamed(
+        &mut self,
+        kind: LiteralKind,
+    ) -> Result<Result<Cow<'a, [u8]>, u64>, Malformed> {
+        let Some(&Fragment::Streamed { len, nul }) = self.parts.get(self.idx + 1) else {
+            return self.literal(kind).map(Ok);
+        };
+        if !matches!(trailing_literal(self.rest()), Some((_, 0))) {
+            return Err(Malformed::InvalidLiteral);
+        }
+        if kind == LiteralKind::Text && nul {
+            return Err(Malformed::InvalidLiteral);
+        }
+        self.idx += 2;
+        self.pos = 0;
+        Ok(Err(len))
     }
 
     /// `number = 1*DIGIT`, an unsigned 32-bit integer (RFC 9051 §9).

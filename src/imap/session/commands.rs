@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use super::super::command::{
-    self as cmd, AppendMessage, Command, FetchAttribute, Flag, ListReturn, Mailbox, MessageData,
-    Search, StatusItem, StoreReply, Tag,
+    self as cmd, AppendMessage, Command, FetchAttribute, Flag, ListReturn, Mailbox, Search,
+    StatusItem, StoreReply, Tag,
 };
 use super::super::fetch;
 use super::super::mutf7;
@@ -81,6 +81,16 @@ pub(super) enum Pending {
         tag: Tag,
     },
     Append(AppendJob),
+    /// A large APPEND literal is to be streamed: the driver prepares the store for it. A
+    /// synchronizing literal gets its `+` only once that is done.
+    StreamBegin {
+        tag: Tag,
+        sync: bool,
+    },
+    /// The driver took the next bytes of the streamed literal.
+    StreamData,
+    /// The streams of a command that failed were dropped.
+    StreamsDropped,
     /// A MULTIAPPEND failed part way: the messages it appended are being removed.
     AppendUndo {
         tag: Tag,
@@ -397,12 +407,8 @@ impl ImapSession {
             Command::Select(s) => self.select(tag, s, Access::ReadWrite),
             Command::Examine(s) => self.select(tag, s, Access::ReadOnly),
             Command::Append(a) => {
-                let max = self.config.limits.max_message_size;
-                let too_big = a.messages.iter().any(|m| match &m.data {
-                    MessageData::Text(d) | MessageData::Binary(d) | MessageData::Utf8(d) => {
-                        d.len() > max
-                    }
-                });
+                let max = self.config.limits.max_message_size as u64;
+                let too_big = a.messages.iter().any(|m| m.data.len() > max);
                 if too_big {
                     self.finish(
                         tag,
@@ -538,6 +544,21 @@ impl ImapSession {
                     request,
                 );
             }
+            (Pending::StreamBegin { sync, .. }, MailboxReply::Done) => {
+                self.streamed += 1;
+                self.framer.stream_literal();
+                if sync {
+                    self.send(Response::Continue("Ready for additional command text"));
+                }
+            }
+            (Pending::StreamBegin { tag, sync }, _) => {
+                // Refused like a literal over the limits (RFC 7888 §4).
+                let status = if sync { Status::No } else { Status::Bad };
+                let reply = Response::tagged(tag, status, Some(Code::TooBig), "Literal too big");
+                self.refuse_literal(reply, sync);
+            }
+            // A write that failed leaves the stream short: its APPEND fails then.
+            (Pending::StreamData | Pending::StreamsDropped, _) => {}
             (Pending::AppendUndo { tag, error }, _) => {
                 self.append_failed(tag, error);
             }
@@ -552,11 +573,6 @@ impl ImapSession {
                     }
                 }
                 job.seen_now = update.changed.into_iter().map(|c| c.0).collect();
-                self.next_fetch(job);
-            }
-            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
-                self.fetched(&mut job, &messages);
-                requeue(&mut job.remaining, rest);
                 self.next_fetch(job);
             }
             (
@@ -602,23 +618,29 @@ impl ImapSession {
                     // and a client told nothing vanished would keep a stale cache.
                     self.selected = None;
                 }
-                let (tag, expunges) = pending.tag_and_expunges();
-                self.failed(tag, e, expunges);
+                if let Some((tag, expunges)) = pending.tag_and_expunges() {
+                    self.failed(tag, e, expunges);
+                }
             }
             (pending, other) => {
                 // A reply that does not fit the request is a bug in the driver; the client
                 // gets a temporary failure and the session goes on.
                 tracing::error!(?other, "mismatched mailbox reply");
-                let (tag, expunges) = pending.tag_and_expunges();
-                self.failed(tag, MailboxError::Unavailable(String::new()), expunges);
+                if let Some((tag, expunges)) = pending.tag_and_expunges() {
+                    self.failed(tag, MailboxError::Unavailable(String::new()), expunges);
+                }
             }
         }
     }
 }
 
 impl Pending {
-    fn tag_and_expunges(self) -> (Tag, Expunges) {
-        match self {
+    /// The tag of the command waiting, and what it may report; `None` for a step inside
+    /// the reading of a command (a streamed literal's bytes), which has no reply of its own.
+    fn tag_and_expunges(self) -> Option<(Tag, Expunges)> {
+        Some(match self {
+            Pending::StreamData | Pending::StreamsDropped => return None,
+            Pending::StreamBegin { tag, .. } => (tag, Expunges::Report),
             Pending::List { tag, .. }
             | Pending::ListStatus { tag, .. }
             | Pending::Status { tag, .. }
@@ -637,7 +659,7 @@ impl Pending {
                 tag, addressing, ..
             } => (tag, addressing.expunges()),
             Pending::Search(job) => (job.tag, job.addressing.expunges()),
-        }
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use super::commands::{
 };
 use super::view::{Access, Expunges, View};
 use super::ImapSession;
-use crate::mailbox::{MailboxError, MailboxRequest};
+use crate::mailbox::{AppendBody, MailboxError, MailboxRequest};
 use crate::store::{MailboxInfo, Recent};
 
 /// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but `/`.
@@ -126,12 +126,20 @@ impl ImapSession {
             );
             return;
         };
-        let (MessageData::Text(data) | MessageData::Binary(data) | MessageData::Utf8(data)) =
-            message.data;
+        let message_body = match message.data {
+            MessageData::Text(data) | MessageData::Binary(data) | MessageData::Utf8(data) => {
+                AppendBody::Bytes(data)
+            }
+            MessageData::Streamed(_) => {
+                // The driver holds the streams in command order and takes the oldest.
+                self.streamed = self.streamed.saturating_sub(1);
+                AppendBody::Streamed
+            }
+        };
         let internal_date = message.date.as_ref().map(unix_time);
         let request = MailboxRequest::Append {
             mailbox: job.mailbox.clone(),
-            message: data,
+            message: message_body,
             flags: store_flags(&message.flags),
             internal_date,
         };
@@ -139,6 +147,12 @@ impl ImapSession {
     }
 
     pub(super) fn append_failed(&mut self, tag: Tag, error: MailboxError) {
+        self.finish_append_failed(tag, error);
+        // Streamed messages after the one that failed were never appended.
+        self.drop_streams();
+    }
+
+    fn finish_append_failed(&mut self, tag: Tag, error: MailboxError) {
         match error {
             MailboxError::NoSuchMailbox => self.finish(
                 tag,

@@ -17,6 +17,7 @@ use super::search::{self, Candidate, Need};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
+use crate::session::Output;
 use crate::store::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 
 /// Messages per FETCH request: index data only, with the MIME summary, and with bytes (the
@@ -213,7 +214,13 @@ impl ImapSession {
         self.request(Pending::Fetch(job), request);
     }
 
-    pub(super) fn fetched(&mut self, job: &mut FetchJob, messages: &[FetchedMessage]) {
+    /// One batch's FETCH responses, written to `out` (bodies spliced in, not copied).
+    pub(super) fn fetched(
+        &mut self,
+        job: &mut FetchJob,
+        messages: &[FetchedMessage],
+        out: &mut Output,
+    ) {
         let rev1 = self.rev1();
         let Some(view) = self.selected.as_mut() else {
             return;
@@ -238,7 +245,7 @@ impl ImapSession {
                 view.write_new_keywords(&mut self.out);
             }
             fetch::fetch_line(
-                &mut self.out,
+                out,
                 &FetchLine {
                     seq,
                     msg,

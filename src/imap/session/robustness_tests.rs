@@ -11,7 +11,7 @@ use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
     UidRun,
 };
-use crate::session::{AuthOutcome, Event, Limits, Session, SessionConfig, TlsMode};
+use crate::session::{AuthOutcome, Event, Limits, Output, Session, SessionConfig, TlsMode};
 use crate::store::{
     Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid,
     UidValidity, Vanished,
@@ -88,7 +88,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                     .map(|u| FetchedMessage {
                         meta: meta(u.0),
                         summary: MimeSummary::parse(MESSAGE),
-                        bytes: (content >= Content::Header).then(|| MESSAGE.to_vec()),
+                        bytes: (content >= Content::Header).then(|| MESSAGE.to_vec().into()),
                     })
                     .collect(),
                 rest: rest.to_vec(),
@@ -251,7 +251,9 @@ proptest! {
                 prop_assert!(s.poll_event().is_none(), "two events at once");
                 match event {
                     Event::Mailbox(request) => {
-                        s.handle_mailbox(answer(request, std::mem::take(&mut fail)));
+                        let mut sent = Output::default();
+                        s.handle_mailbox(answer(request, std::mem::take(&mut fail)), &mut sent);
+                        out.extend_from_slice(&sent.to_vec());
                     }
                     Event::Close => {}
                     other => prop_assert!(false, "unexpected event {other:?}"),
