@@ -81,6 +81,7 @@ fn bench_fetch(c: &mut Criterion) {
                     with_uid: true,
                     recent: false,
                     with_flags: false,
+                    condstore: false,
                 },
             );
             out.len()
@@ -111,6 +112,7 @@ fn bench_fetch(c: &mut Criterion) {
                         with_uid: true,
                         recent: false,
                         with_flags: false,
+                        condstore: false,
                     },
                 );
                 out.len()
@@ -138,6 +140,7 @@ fn bench_fetch(c: &mut Criterion) {
                     with_uid: false,
                     recent: false,
                     with_flags: false,
+                    condstore: false,
                 },
             );
             out.len()
@@ -198,6 +201,7 @@ fn bench_batch(c: &mut Criterion) {
                             with_uid: true,
                             recent: false,
                             with_flags: false,
+                            condstore: false,
                         },
                     );
                 }

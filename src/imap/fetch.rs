@@ -515,6 +515,8 @@ pub struct FetchLine<'a> {
     pub recent: bool,
     /// FLAGS changed implicitly (`\Seen` set by this fetch): FLAGS is included.
     pub with_flags: bool,
+    /// CONDSTORE is on: an implicit FLAGS change comes with its MODSEQ (RFC 7162 §3.2).
+    pub condstore: bool,
 }
 
 /// `* seq FETCH (…)` CRLF. Body sections are spliced into `output` as slices of the
@@ -542,6 +544,11 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
         sep(out);
         out.extend_from_slice(b"FLAGS ");
         flag_list(out, &msg.meta.flags, line.recent);
+    }
+    if line.with_flags && line.condstore && !has(|a| matches!(a, FetchAttribute::ModSeq)) {
+        let out = output.bytes_mut();
+        sep(out);
+        out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes());
     }
     for attr in line.attrs {
         sep(output.bytes_mut());

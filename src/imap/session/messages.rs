@@ -222,6 +222,7 @@ impl ImapSession {
         out: &mut Output,
     ) {
         let rev1 = self.rev1();
+        let condstore = self.dialect().condstore;
         let Some(view) = self.selected.as_mut() else {
             return;
         };
@@ -253,6 +254,7 @@ impl ImapSession {
                     with_uid: job.addressing == Addressing::Uid,
                     recent: rev1 && view.is_recent(msg.meta.uid),
                     with_flags,
+                    condstore,
                 },
             );
         }
