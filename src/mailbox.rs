@@ -281,8 +281,15 @@ pub enum MailboxReply {
     Transferred {
         uid_validity: UidValidity,
         pairs: Vec<(Uid, Uid)>,
+        /// The source mailbox's HIGHESTMODSEQ afterwards (a MOVE expunges there).
+        source_modseq: ModSeq,
     },
-    Expunged(Vec<Uid>),
+    /// The UIDs removed, and the mailbox's HIGHESTMODSEQ after it (QRESYNC clients are told it
+    /// with the tagged OK, as Dovecot does, so their cache moves on without a resync).
+    Expunged {
+        uids: Vec<Uid>,
+        highest_modseq: ModSeq,
+    },
     Failed(MailboxError),
 }
 
@@ -484,13 +491,16 @@ impl Access {
                     Transfer::Move => store.move_messages(account, &mailbox, &uids, &to).await?,
                 };
                 let status = store.status(account, &to).await?;
+                let source = store.status(account, &mailbox).await?;
                 MailboxReply::Transferred {
                     uid_validity: status.uid_validity,
                     pairs,
+                    source_modseq: source.highest_modseq,
                 }
             }
             MailboxRequest::Discard { mailbox, uids } => {
-                MailboxReply::Expunged(store.expunge(account, &mailbox, Some(&uids)).await?)
+                let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
+                expunged(store, account, &mailbox, uids).await?
             }
             MailboxRequest::Expunge { mailbox, uids } => {
                 let uids = match uids {
@@ -513,7 +523,8 @@ impl Access {
                         )
                     }
                 };
-                MailboxReply::Expunged(store.expunge(account, &mailbox, uids.as_deref()).await?)
+                let uids = store.expunge(account, &mailbox, uids.as_deref()).await?;
+                expunged(store, account, &mailbox, uids).await?
             }
         };
         Ok(reply)
@@ -533,6 +544,20 @@ impl Access {
             None => std::future::pending().await,
         }
     }
+}
+
+/// An expunge's reply: what went, and the mailbox's HIGHESTMODSEQ after it.
+async fn expunged(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    uids: Vec<Uid>,
+) -> Result<MailboxReply, MailboxError> {
+    let highest_modseq = store.status(account, mailbox).await?.highest_modseq;
+    Ok(MailboxReply::Expunged {
+        uids,
+        highest_modseq,
+    })
 }
 
 /// UIDs at most this far apart are read from the index as one range.

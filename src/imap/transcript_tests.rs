@@ -247,17 +247,38 @@ fn mailbox_reply(
                 _ => Vanished::Absent(ranges),
             })
         }
+        // `transferred UIDVALIDITY [FROM:TO …] [modseq=N]` (the source's HIGHESTMODSEQ).
         "transferred" => MailboxReply::Transferred {
             uid_validity: UidValidity(num(words[1])),
             pairs: words[2..]
                 .iter()
+                .filter(|w| !w.starts_with("modseq="))
                 .map(|w| {
                     let f = fields(w);
                     (Uid(num(&f[0])), Uid(num(&f[1])))
                 })
                 .collect(),
+            source_modseq: ModSeq(
+                words
+                    .iter()
+                    .find_map(|w| w.strip_prefix("modseq="))
+                    .map_or(0, num),
+            ),
         },
-        "expunged" => MailboxReply::Expunged(words[1..].iter().map(|w| Uid(num(w))).collect()),
+        // `expunged [UID …] [modseq=N]`: the mailbox's HIGHESTMODSEQ afterwards (0 if absent).
+        "expunged" => MailboxReply::Expunged {
+            uids: words[1..]
+                .iter()
+                .filter(|w| !w.starts_with("modseq="))
+                .map(|w| Uid(num(w)))
+                .collect(),
+            highest_modseq: ModSeq(
+                words
+                    .iter()
+                    .find_map(|w| w.strip_prefix("modseq="))
+                    .map_or(0, num),
+            ),
+        },
         other => panic!("mailbox reply {other}"),
     }
 }

@@ -592,8 +592,9 @@ impl ImapSession {
                 MailboxReply::Transferred {
                     uid_validity,
                     pairs,
+                    source_modseq,
                 },
-            ) => self.transferred(tag, transfer, uid_validity.0, pairs),
+            ) => self.transferred(tag, transfer, uid_validity.0, pairs, source_modseq),
             (Pending::Transfer { tag, .. }, MailboxReply::Failed(MailboxError::NoSuchMailbox)) => {
                 self.finish(
                     tag,
@@ -603,9 +604,16 @@ impl ImapSession {
                     Expunges::Report,
                 )
             }
-            (Pending::Expunge { tag }, MailboxReply::Expunged(uids)) => {
+            (
+                Pending::Expunge { tag },
+                MailboxReply::Expunged {
+                    uids,
+                    highest_modseq,
+                },
+            ) => {
                 self.report_expunged(&uids);
-                self.ok(tag, "EXPUNGE completed");
+                let code = self.expunged_modseq(highest_modseq);
+                self.finish(tag, Status::Ok, code, "EXPUNGE completed", Expunges::Report);
             }
             (Pending::Search(mut job), MailboxReply::Fetched { messages, rest }) => {
                 self.searched(&mut job, &messages);

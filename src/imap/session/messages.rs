@@ -594,6 +594,7 @@ impl ImapSession {
         transfer: Transfer,
         uid_validity: u32,
         pairs: Vec<(Uid, Uid)>,
+        source_modseq: ModSeq,
     ) {
         let mut pairs = pairs;
         pairs.sort_unstable();
@@ -612,9 +613,19 @@ impl ImapSession {
                 }
                 let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
                 self.report_expunged(&moved);
-                self.finish(tag, Status::Ok, None, "MOVE completed", Expunges::Report);
+                let code = self.expunged_modseq(source_modseq);
+                self.finish(tag, Status::Ok, code, "MOVE completed", Expunges::Report);
             }
         }
+    }
+
+    /// After an expunge this session made: with QRESYNC the tagged OK carries the mailbox's
+    /// new HIGHESTMODSEQ (as Dovecot's does), so the client's cached modseq moves past its own
+    /// expunge without another resync.
+    pub(super) fn expunged_modseq(&mut self, highest: ModSeq) -> Option<Code> {
+        let view = self.selected.as_mut()?;
+        view.highest_modseq = view.highest_modseq.max(highest);
+        self.qresync.then_some(Code::HighestModSeq(highest.0))
     }
 
     pub(super) fn report_expunged(&mut self, uids: &[Uid]) {

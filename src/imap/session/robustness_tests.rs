@@ -134,10 +134,12 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
         MailboxRequest::Transfer { uids, .. } => MailboxReply::Transferred {
             uid_validity: UidValidity(2),
             pairs: uids.into_iter().map(|u| (u, Uid(u.0 + 100))).collect(),
+            source_modseq: ModSeq(50),
         },
-        MailboxRequest::Expunge { uids, .. } => {
-            MailboxReply::Expunged(uids.unwrap_or_else(|| vec![Uid(2), Uid(5)]))
-        }
+        MailboxRequest::Expunge { uids, .. } => MailboxReply::Expunged {
+            uids: uids.unwrap_or_else(|| vec![Uid(2), Uid(5)]),
+            highest_modseq: ModSeq(50),
+        },
         MailboxRequest::Append { .. } => MailboxReply::Appended {
             uid_validity: UidValidity(1),
             uid: Uid(10),
