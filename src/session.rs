@@ -101,8 +101,8 @@ pub enum MaildropOutcome {
 /// The driver's answer to [`Event::ReadMessage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageOutcome {
-    /// The message's bytes exactly as stored (CRLF line ends).
-    Message(Vec<u8>),
+    /// The message's bytes exactly as stored (CRLF line ends), in the store's read buffer.
+    Message(MessageBytes),
     /// Expunged meanwhile (by IMAP): `-ERR` for this message, the session goes on.
     Gone,
     TemporaryFailure,
@@ -337,9 +337,11 @@ pub trait Session {
     fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
         let _ = outcome;
     }
-    /// The answer to [`Event::ReadMessage`] (POP3 only; the default ignores it).
-    fn handle_message(&mut self, outcome: MessageOutcome) {
-        let _ = outcome;
+    /// The answer to [`Event::ReadMessage`] (POP3 only; the default ignores it). Like
+    /// [`Session::handle_mailbox`], the session moves its pending output to `out` first and
+    /// may then splice the message's bytes in.
+    fn handle_message(&mut self, outcome: MessageOutcome, out: &mut Output) {
+        let _ = (outcome, out);
     }
     /// The answer to [`Event::Expunge`]: `true` once the expunge is durable (POP3 only; the
     /// default ignores it).

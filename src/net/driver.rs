@@ -314,7 +314,8 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                 Event::ReadMessage { uid } => {
                     let outcome = match &conn.core.account {
                         Some(account) => match state.store.read(account, "INBOX", Uid(uid)).await {
-                            Ok(body) => MessageOutcome::Message(body.to_vec()),
+                            // Sent from the read buffer, never copied (dot-stuffing splices).
+                            Ok(body) => MessageOutcome::Message(body.into()),
                             Err(StoreError::NoSuchMessage) => MessageOutcome::Gone,
                             Err(e) => {
                                 tracing::error!(error = %e, "reading a message failed");
@@ -323,7 +324,7 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                         },
                         None => MessageOutcome::TemporaryFailure,
                     };
-                    conn.core.session.handle_message(outcome);
+                    conn.core.session.handle_message(outcome, &mut out);
                 }
                 Event::Expunge { uids } => {
                     let durable = match &conn.core.account {

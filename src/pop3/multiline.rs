@@ -7,36 +7,65 @@
 
 use memchr::memchr_iter;
 
-/// Append `message` to `out` as a multi-line response body, terminator included. Every line
-/// ends in CRLF (a bare LF gets its CR, defensively: the store keeps CRLF), every line that
-/// starts with `.` gets another `.` in front, and a last line without a line end gets one.
-pub(super) fn write_dot_stuffed(message: &[u8], out: &mut Vec<u8>) {
-    // Headroom for a few stuffed dots and the terminator; more is grown on demand.
-    out.reserve(message.len() + 16);
+use crate::mailbox::MessageBytes;
+use crate::session::Output;
+
+/// One piece of a multi-line response body: a range of the message, or bytes it lacks.
+pub(super) enum Piece {
+    Message(std::ops::Range<usize>),
+    Extra(&'static [u8]),
+}
+
+/// `message` as a multi-line response body, terminator included, as pieces in order: every
+/// line ends in CRLF (a bare LF gets its CR, defensively: the store keeps CRLF), every line
+/// that starts with `.` gets another `.` in front, and a last line without a line end gets
+/// one. Runs of clean lines are one piece, so a caller can send them from the message's own
+/// buffer.
+pub(super) fn dot_stuffed(message: &[u8], mut emit: impl FnMut(Piece)) {
     if message.first() == Some(&b'.') {
-        out.push(b'.');
+        emit(Piece::Extra(b"."));
     }
-    // `message[..copied]` is already in `out`.
+    // `message[..copied]` has been emitted.
     let mut copied = 0;
     for lf in memchr_iter(b'\n', message) {
         if lf == 0 || message[lf - 1] != b'\r' {
-            out.extend_from_slice(&message[copied..lf]);
-            out.extend_from_slice(b"\r\n");
+            emit(Piece::Message(copied..lf));
+            emit(Piece::Extra(b"\r\n"));
             copied = lf + 1;
         }
         if message.get(lf + 1) == Some(&b'.') {
-            out.extend_from_slice(&message[copied..lf + 1]);
-            out.push(b'.');
+            emit(Piece::Message(copied..lf + 1));
+            emit(Piece::Extra(b"."));
             copied = lf + 1;
         }
     }
-    out.extend_from_slice(&message[copied..]);
+    emit(Piece::Message(copied..message.len()));
     match message.last() {
         None | Some(b'\n') => {}
-        Some(b'\r') => out.push(b'\n'),
-        Some(_) => out.extend_from_slice(b"\r\n"),
+        Some(b'\r') => emit(Piece::Extra(b"\n")),
+        Some(_) => emit(Piece::Extra(b"\r\n")),
     }
-    out.extend_from_slice(b".\r\n");
+    emit(Piece::Extra(b".\r\n"));
+}
+
+/// [`dot_stuffed`] copied into `out`.
+#[cfg(test)]
+pub(super) fn write_dot_stuffed(message: &[u8], out: &mut Vec<u8>) {
+    out.reserve(message.len() + 16);
+    dot_stuffed(message, |piece| match piece {
+        Piece::Message(r) => out.extend_from_slice(&message[r]),
+        Piece::Extra(b) => out.extend_from_slice(b),
+    });
+}
+
+/// [`dot_stuffed`] into the driver's output: runs of the message are sent from the store's
+/// read buffer (spliced, not copied, when large), only the added bytes are written.
+pub(super) fn send_dot_stuffed(message: &MessageBytes, out: &mut Output) {
+    dot_stuffed(message, |piece| match piece {
+        Piece::Message(r) if r.is_empty() => {}
+        Piece::Message(r) => out.push_shared(&message.slice(r.start, r.len())),
+        Piece::Extra(b) => out.bytes_mut().extend_from_slice(b),
+    });
 }
 
 /// RFC 1939 §7 TOP: the header section, the blank line that ends it and the first

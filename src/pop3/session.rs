@@ -9,11 +9,12 @@ use std::io::Write as _;
 
 use super::command::{AuthMechanism, Command, MessageNumber, ParseError};
 use super::maildrop::{Maildrop, Unavailable};
-use super::multiline::{top, write_dot_stuffed};
+use super::multiline::{send_dot_stuffed, top};
 use super::uidl::UidlFormat;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
 use crate::session::{
-    AuthOutcome, Credentials, Event, MaildropOutcome, MessageOutcome, Session, SessionConfig,
+    AuthOutcome, Credentials, Event, MaildropOutcome, MessageOutcome, Output, Session,
+    SessionConfig,
 };
 use crate::wire::{Frame, LineBuffer};
 
@@ -260,7 +261,7 @@ impl Session for Pop3Session {
         self.process();
     }
 
-    fn handle_message(&mut self, outcome: MessageOutcome) {
+    fn handle_message(&mut self, outcome: MessageOutcome, out: &mut Output) {
         let Some(Waiting::Message { size, top }) = self
             .machine
             .waiting
@@ -268,7 +269,7 @@ impl Session for Pop3Session {
         else {
             return;
         };
-        self.machine.message_outcome(size, top, outcome);
+        self.machine.message_outcome(size, top, outcome, out);
         self.process();
     }
 
@@ -515,19 +516,29 @@ impl Machine {
         Ok(())
     }
 
-    fn message_outcome(&mut self, size: u64, lines: Option<u32>, outcome: MessageOutcome) {
+    /// RETR/TOP's answer. The status line and the body go to the driver's `out` after
+    /// whatever was pending, the body's clean runs spliced from the store's read buffer.
+    fn message_outcome(
+        &mut self,
+        size: u64,
+        lines: Option<u32>,
+        outcome: MessageOutcome,
+        out: &mut Output,
+    ) {
         match outcome {
-            MessageOutcome::Message(message) => match lines {
-                // The size of the listing, so RETR agrees with LIST (RFC 1939 §5).
-                None => {
-                    self.reply(format_args!("+OK {size} octets"));
-                    write_dot_stuffed(&message, &mut self.out);
+            MessageOutcome::Message(message) => {
+                match lines {
+                    // The size of the listing, so RETR agrees with LIST (RFC 1939 §5).
+                    None => self.reply(format_args!("+OK {size} octets")),
+                    Some(_) => self.line("+OK"),
                 }
-                Some(lines) => {
-                    self.line("+OK");
-                    write_dot_stuffed(top(&message, lines), &mut self.out);
-                }
-            },
+                out.bytes_mut().append(&mut self.out);
+                let body = match lines {
+                    None => message,
+                    Some(lines) => message.slice(0, top(&message, lines).len()),
+                };
+                send_dot_stuffed(&body, out);
+            }
             MessageOutcome::Gone => self.refuse(Refusal::MessageGone),
             MessageOutcome::TemporaryFailure => self.refuse(Refusal::MessageUnavailable),
         }

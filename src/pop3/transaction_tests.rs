@@ -581,8 +581,9 @@ fn a_large_message_is_streamed_whole() {
     );
     let mut out = Vec::new();
     session.poll_output(&mut out);
-    session.handle_message(MessageOutcome::Message(message.clone()));
-    out.clear();
+    let mut handed = crate::session::Output::default();
+    session.handle_message(MessageOutcome::Message(message.clone().into()), &mut handed);
+    out = handed.to_vec();
     session.poll_output(&mut out);
 
     let mut expected = format!("+OK {size} octets\r\n").into_bytes();
@@ -595,4 +596,42 @@ fn a_large_message_is_streamed_whole() {
     expected.extend_from_slice(b".\r\n+OK Bye\r\n");
     assert!(out == expected, "RETR of {size} octets differs");
     assert_eq!(session.poll_event(), Some(Event::Close));
+}
+
+/// RETR sends a message's clean runs from the store's buffer: only the status line, the
+/// stuffed dots and the terminator are written by the session.
+#[test]
+fn retr_splices_the_message_from_the_read_buffer() {
+    let mut message = b"Subject: spliced\r\n\r\n".to_vec();
+    for _ in 0..2_000 {
+        message.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
+    }
+    message.extend_from_slice(b".dot\r\n");
+    for _ in 0..2_000 {
+        message.extend_from_slice(b"abcdefghijabcdefghijabcdefghijabcdefghij\r\n");
+    }
+    let size = message.len() as u64;
+    let mut session = implicit();
+    session.handle_input(b"USER alice\r\nPASS secret\r\nRETR 1\r\n");
+    session.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    session.handle_maildrop(MaildropOutcome::Opened {
+        uid_validity: 1,
+        messages: vec![MaildropEntry { uid: 1, size }],
+    });
+    while session.poll_event().is_some() {}
+    let mut before = Vec::new();
+    session.poll_output(&mut before);
+    let mut handed = crate::session::Output::default();
+    session.handle_message(MessageOutcome::Message(message.clone().into()), &mut handed);
+    // Both runs around the stuffed line are spliced whole.
+    assert_eq!(handed.spliced_len(), message.len());
+    let mut expected = format!("+OK {size} octets\r\n").into_bytes();
+    let dot = message.windows(6).position(|w| w == b"\n.dot\r").unwrap() + 1;
+    expected.extend_from_slice(&message[..dot]);
+    expected.push(b'.');
+    expected.extend_from_slice(&message[dot..]);
+    expected.extend_from_slice(b".\r\n");
+    assert!(handed.to_vec() == expected, "RETR differs");
 }

@@ -21,8 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::session::{
-    AuthOutcome, Credentials, Event, MaildropEntry, MaildropOutcome, MessageOutcome, Secret,
-    Session,
+    AuthOutcome, Credentials, Event, MaildropEntry, MaildropOutcome, MessageOutcome, Output,
+    Secret, Session,
 };
 
 /// How one run cuts each chunk of client bytes into `handle_input` calls.
@@ -73,9 +73,12 @@ pub(crate) fn replay<S: Session>(make: impl Fn() -> S, script: &str) {
     let segments = parse(script);
     for split in SPLITS {
         let mut session = make();
+        // What the session wrote into the driver's output while handling the last action.
+        let mut handed = Output::default();
         for (i, seg) in segments.iter().enumerate() {
             feed(&mut session, &seg.input, split);
-            let mut out = Vec::new();
+            let mut out = handed.to_vec();
+            handed.clear();
             session.poll_output(&mut out);
             let mut events = Vec::new();
             while let Some(e) = session.poll_event() {
@@ -92,7 +95,9 @@ pub(crate) fn replay<S: Session>(make: impl Fn() -> S, script: &str) {
                 Some(Action::Tls) => session.handle_tls_established(),
                 Some(Action::Auth(outcome)) => session.handle_auth(outcome.clone()),
                 Some(Action::Maildrop(outcome)) => session.handle_maildrop(outcome.clone()),
-                Some(Action::Message(outcome)) => session.handle_message(outcome.clone()),
+                Some(Action::Message(outcome)) => {
+                    session.handle_message(outcome.clone(), &mut handed)
+                }
                 Some(Action::Expunged(durable)) => session.handle_expunged(*durable),
                 Some(Action::Timeout) => session.handle_idle_timeout(),
                 Some(Action::Shutdown) => session.handle_shutdown(),
@@ -181,7 +186,7 @@ fn parse_event(text: &str) -> Event {
 
 fn parse_action(text: &str) -> Action {
     if let Some(bytes) = text.strip_prefix("message bytes ") {
-        return Action::Message(MessageOutcome::Message(unescape(bytes)));
+        return Action::Message(MessageOutcome::Message(unescape(bytes).into()));
     }
     let words: Vec<&str> = text.split(' ').collect();
     match words.as_slice() {
