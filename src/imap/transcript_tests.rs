@@ -587,6 +587,8 @@ transcripts!(
     qresync_vanished,
     qresync_rfc_example,
     recent_and_keywords,
+    client_mbsync_first_sync,
+    client_mbsync_nothing_to_sync,
 );
 
 #[test]
