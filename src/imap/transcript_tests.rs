@@ -589,6 +589,9 @@ transcripts!(
     recent_and_keywords,
     client_mbsync_first_sync,
     client_mbsync_nothing_to_sync,
+    client_curl_list,
+    client_curl_fetch,
+    client_curl_search,
 );
 
 #[test]
