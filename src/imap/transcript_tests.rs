@@ -592,6 +592,7 @@ transcripts!(
     client_curl_list,
     client_curl_fetch,
     client_curl_search,
+    client_fetchmail,
 );
 
 #[test]
