@@ -593,6 +593,7 @@ transcripts!(
     client_curl_fetch,
     client_curl_search,
     client_fetchmail,
+    client_thunderbird,
 );
 
 #[test]
