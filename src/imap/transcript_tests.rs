@@ -587,6 +587,13 @@ transcripts!(
     qresync_vanished,
     qresync_rfc_example,
     recent_and_keywords,
+    client_mbsync_first_sync,
+    client_mbsync_nothing_to_sync,
+    client_curl_list,
+    client_curl_fetch,
+    client_curl_search,
+    client_fetchmail,
+    client_thunderbird,
 );
 
 #[test]
