@@ -530,6 +530,11 @@ impl Access {
         Ok(reply)
     }
 
+    /// A change to the selected mailbox that has already arrived, without waiting.
+    pub fn ready_change(&mut self) -> Option<Change> {
+        self.watch.as_mut()?.try_recv().ok()
+    }
+
     /// The next change to the selected mailbox; pending forever when nothing is selected.
     pub async fn next_change(&mut self) -> Change {
         match self.watch.as_mut() {

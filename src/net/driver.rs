@@ -20,7 +20,7 @@ use super::ActiveConnections;
 use super::ServerContext;
 use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
-use crate::mailbox::{Access, MailboxChange};
+use crate::mailbox::{Access, MailboxChange, MailboxRequest};
 use crate::pop3::Pop3Session;
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
 use crate::session::{
@@ -343,6 +343,16 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                     conn.core.session.handle_expunged(durable);
                 }
                 Event::Mailbox(request) => {
+                    // Changes the request itself caused (an APPEND or COPY to the selected
+                    // mailbox) or that landed meanwhile are handed over before the reply, so
+                    // the session can report them before its tagged OK (RFC 9051 §6.3.12:
+                    // the EXISTS of an APPEND to the selected mailbox comes at once). Not for
+                    // SELECT/UNSELECT: the feed is then a new mailbox's, which the reply's
+                    // snapshot already covers.
+                    let drain = !matches!(
+                        request,
+                        MailboxRequest::Select { .. } | MailboxRequest::Unselect
+                    );
                     let reply = match (&mut conn.access, &conn.core.account) {
                         (Some(access), _) => access.execute(&state.store, request).await,
                         (None, Some(account)) => {
@@ -354,6 +364,11 @@ async fn drive(conn: &mut Connection, state: &ShardState) -> Ending {
                             return Ending::Closed;
                         }
                     };
+                    if let Some(access) = conn.access.as_mut().filter(|_| drain) {
+                        while let Some(change) = access.ready_change() {
+                            conn.core.session.handle_mailbox_change(change);
+                        }
+                    }
                     conn.core.session.handle_mailbox(reply, &mut out);
                 }
                 Event::Close => return Ending::Closed,

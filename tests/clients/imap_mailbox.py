@@ -165,6 +165,13 @@ try:
 except imaplib.IMAP4.error as e:
     typ, data = "NO", [str(e).encode()]
 check(typ == "NO", "STORE on EXAMINE is refused", data)
+# An APPEND to the selected mailbox announces the new message before its tagged OK
+# (RFC 9051 §6.3.12), as Dovecot does: imaplib keeps the untagged EXISTS it saw.
+ok(m.select("Drafts"), "SELECT Drafts")
+m.untagged_responses.pop("EXISTS", None)
+typ, data = m.append("Drafts", None, None, b"Subject: second draft\r\n\r\nmore\r\n")
+check(typ == "OK" and m.untagged_responses.get("EXISTS") == [b"2"],
+      "APPEND to the selected mailbox reports EXISTS at once", m.untagged_responses)
 ok(m.unselect() if hasattr(m, "unselect") else m._simple_command("UNSELECT"), "UNSELECT")
 
 # CLOSE expunges silently.
