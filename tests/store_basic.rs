@@ -2,35 +2,13 @@
 //! watchers, recovery after a reopen, and account isolation on one partition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
-use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{Partition, ShardId, ShardMap};
 use ringpost::store::{
     Change, FlagMode, Flags, ModSeq, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
 };
 
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-fn small() -> StoreConfig {
-    StoreConfig {
-        segment_size: 256 << 10,
-        ..StoreConfig::default()
-    }
-}
+mod store_support;
+use store_support::{run, small};
 
 fn msg(i: usize) -> Vec<u8> {
     format!(

@@ -7,26 +7,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{ShardId, ShardMap};
 use ringpost::store::{Flags, Store, StoreConfig, Uid};
 
-const A: &str = "alice@example.com";
+mod store_support;
+use store_support::run;
 
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
+const A: &str = "alice@example.com";
 
 fn config(ratio: f64) -> StoreConfig {
     StoreConfig {

@@ -13,11 +13,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
 use rand::{Rng, SeedableRng};
 use ringpost::shard::{ShardId, ShardMap};
 use ringpost::store::{FlagMode, Flags, Store, StoreConfig, SystemFlags, Uid};
 use std::collections::HashSet;
+
+mod store_support;
+use store_support::run as executor;
 
 const ACCOUNTS: [&str; 2] = ["alice@example.com", "bob@example.com"];
 const WRITERS: usize = 12;
@@ -53,21 +55,6 @@ fn parse_subject(bytes: &[u8]) -> (u64, usize, u64) {
     };
     let (r, w, n) = (num('r'), num('w'), num('n'));
     (r, w as usize, n)
-}
-
-fn executor<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
 }
 
 /// The child: writes until killed. Runs only when re-executed by the parent.

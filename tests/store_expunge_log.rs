@@ -3,35 +3,11 @@
 //! restart from the index files; UNCHANGEDSINCE is decided by the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
-use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{ShardId, ShardMap};
-use ringpost::store::{
-    FlagMode, Flags, ModSeq, Store, StoreConfig, SystemFlags, Uid, UidRange, Vanished,
-};
+use ringpost::store::{FlagMode, Flags, ModSeq, Store, SystemFlags, Uid, UidRange, Vanished};
 
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-fn small() -> StoreConfig {
-    StoreConfig {
-        segment_size: 256 << 10,
-        ..StoreConfig::default()
-    }
-}
+mod store_support;
+use store_support::{run, small};
 
 const A: &str = "alice@example.com";
 

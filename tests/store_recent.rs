@@ -3,33 +3,11 @@
 //! SELECT snapshot lists.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
-use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{ShardId, ShardMap};
-use ringpost::store::{Change, FlagMode, Flags, Recent, Store, StoreConfig, SystemFlags, Uid};
+use ringpost::store::{Change, FlagMode, Flags, Recent, Store, SystemFlags, Uid};
 
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-fn small() -> StoreConfig {
-    StoreConfig {
-        segment_size: 256 << 10,
-        ..StoreConfig::default()
-    }
-}
+mod store_support;
+use store_support::{run, small};
 
 const A: &str = "alice@example.com";
 

@@ -5,37 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
 use ringpost::shard::{ShardId, ShardMap};
 use ringpost::store::record::{first_chain, Scanner, HEADER};
-use ringpost::store::{Flags, Store, StoreConfig, Uid};
+use ringpost::store::{Flags, Store, Uid};
+
+mod store_support;
+use store_support::{run, small as config};
 
 const A: &str = "alice@example.com";
 const N: u32 = 20;
-
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 << 10)
-        .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-fn config() -> StoreConfig {
-    StoreConfig {
-        segment_size: 256 << 10,
-        ..StoreConfig::default()
-    }
-}
 
 fn msg(i: u32) -> Vec<u8> {
     let mut m = format!("Subject: m{i}\r\n\r\n").into_bytes();
