@@ -307,26 +307,7 @@ impl Store {
         let mailbox = canonical_mailbox(mailbox)?;
         let summary = MimeSummary::parse(stream.body());
         let p = self.partition(&account).await?;
-        let (op, uid) = p.with_account(&account, |a| {
-            let id = a
-                .index
-                .mailbox(&mailbox)
-                .ok_or(StoreError::NoSuchMailbox)?
-                .id;
-            let uid = Uid(a.reserve_uid(id, None)?);
-            a.inflight += 1;
-            let op = Op::Append {
-                internal_date,
-                summary,
-                copies: vec![AppendCopy {
-                    account: account.clone(),
-                    mailbox: id,
-                    uid,
-                    flags,
-                }],
-            };
-            Ok::<_, StoreError>((op, uid))
-        })??;
+        let (op, uid) = append_op(&p, &account, &mailbox, None, flags, internal_date, summary)?;
         expect_done(self.submit_stream(p, op, stream).await?)?;
         Ok(uid)
     }
@@ -347,26 +328,7 @@ impl Store {
         let mailbox = canonical_mailbox(mailbox)?;
         let summary = MimeSummary::parse(body);
         let p = self.partition(&account).await?;
-        let (op, uid) = p.with_account(&account, |a| {
-            let id = a
-                .index
-                .mailbox(&mailbox)
-                .ok_or(StoreError::NoSuchMailbox)?
-                .id;
-            let uid = Uid(a.reserve_uid(id, uid.map(|u| u.0))?);
-            a.inflight += 1;
-            let op = Op::Append {
-                internal_date,
-                summary,
-                copies: vec![AppendCopy {
-                    account: account.clone(),
-                    mailbox: id,
-                    uid,
-                    flags,
-                }],
-            };
-            Ok::<_, StoreError>((op, uid))
-        })??;
+        let (op, uid) = append_op(&p, &account, &mailbox, uid, flags, internal_date, summary)?;
         expect_done(self.submit(p, op, body).await?)?;
         Ok(uid)
     }
@@ -634,4 +596,37 @@ impl Store {
             _ => Err(StoreError::NoSuchMailbox),
         }
     }
+}
+
+/// Reserve `uid` (or the next UID) in `mailbox` of `account` and build the one-copy Append
+/// op that uses it; the caller submits it (from a buffer or a stream).
+fn append_op(
+    p: &PartitionStore,
+    account: &str,
+    mailbox: &str,
+    uid: Option<Uid>,
+    flags: Flags,
+    internal_date: i64,
+    summary: MimeSummary,
+) -> Result<(Op, Uid)> {
+    p.with_account(account, |a| {
+        let id = a
+            .index
+            .mailbox(mailbox)
+            .ok_or(StoreError::NoSuchMailbox)?
+            .id;
+        let uid = Uid(a.reserve_uid(id, uid.map(|u| u.0))?);
+        a.inflight += 1;
+        let op = Op::Append {
+            internal_date,
+            summary,
+            copies: vec![AppendCopy {
+                account: account.to_string(),
+                mailbox: id,
+                uid,
+                flags,
+            }],
+        };
+        Ok::<_, StoreError>((op, uid))
+    })?
 }
