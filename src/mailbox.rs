@@ -432,6 +432,10 @@ impl Access {
                 let date = internal_date.unwrap_or_else(crate::store::now);
                 let uid = match message {
                     AppendBody::Bytes(message) => {
+                        // Bare LFs become CRLF, as Dovecot stores them: sizes, FETCH and POP3
+                        // then agree (RFC 5322 §2.1). A streamed literal (≥ 256 KiB) is kept
+                        // as sent: its length was fixed when it was announced.
+                        let message = crate::store::import::crlf(message);
                         store
                             .append(account, &mailbox, &message, flags, date)
                             .await?

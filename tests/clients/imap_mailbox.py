@@ -174,6 +174,24 @@ check(typ == "OK" and m.untagged_responses.get("EXISTS") == [b"2"],
       "APPEND to the selected mailbox reports EXISTS at once", m.untagged_responses)
 ok(m.unselect() if hasattr(m, "unselect") else m._simple_command("UNSELECT"), "UNSELECT")
 
+# A message APPENDed with bare LFs (imaplib itself would add the CRs, so the bytes go out
+# raw) is stored with CRLF, as Dovecot stores it: RFC822.SIZE and the body agree.
+lf = b"Subject: lf only\nTo: a@example.org\n\nbody\n"
+tag = m._new_tag()
+m.send(tag + b" APPEND Drafts {%d+}\r\n" % len(lf) + lf + b"\r\n")
+while True:
+    line = m.readline()
+    if line.startswith(tag):
+        break
+uid = re.search(rb"APPENDUID \d+ (\d+)", line)
+check(b" OK " in line and uid is not None, "raw APPEND with bare LFs", line)
+ok(m.select("Drafts", readonly=True), "EXAMINE Drafts again")
+data = ok(m.uid("FETCH", uid.group(1).decode(), "(RFC822.SIZE BODY.PEEK[])"), "FETCH the LF message")
+crlf = lf.replace(b"\n", b"\r\n")
+check(b"RFC822.SIZE %d" % len(crlf) in data[0][0] and data[0][1] == crlf,
+      "bare LFs stored as CRLF", data)
+ok(m.unselect() if hasattr(m, "unselect") else m._simple_command("UNSELECT"), "UNSELECT")
+
 # CLOSE expunges silently.
 ok(m.select("Archive"), "SELECT Archive")
 ok(m.store("1:*", "+FLAGS", "(\\Deleted)"), "flag all deleted")
