@@ -27,7 +27,6 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 struct Slot {
     tid: libc::pid_t,
-    thread: libc::pthread_t,
     /// Milliseconds since [`epoch`] of the last beat.
     beat: Arc<AtomicU64>,
     gone: Arc<AtomicBool>,
@@ -106,18 +105,20 @@ fn watch() {
                     stalled_ms = age,
                     "executor missed a wake-up; nudging it"
                 );
-                nudge(s.thread);
+                nudge(s.tid);
             }
         }
     }
 }
 
-#[allow(unsafe_code)]
-fn nudge(thread: libc::pthread_t) {
-    // SAFETY: `thread` is registered only while its Heartbeat lives (its Drop marks the slot
-    // gone under the same lock this runs under), so it names a live thread.
+/// Signal thread `tid` of this process. By kernel thread id (tgkill), not pthread_t: should
+/// a registered thread ever end without its Heartbeat being dropped, a stale id is at worst
+/// an `ESRCH`, never a dangling pthread handle.
+fn nudge(tid: libc::pid_t) {
+    // SAFETY: a plain syscall with integer arguments; the handler it triggers does nothing.
+    #[allow(unsafe_code)]
     unsafe {
-        libc::pthread_kill(thread, NUDGE);
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, NUDGE);
     }
 }
 
@@ -139,11 +140,10 @@ impl Heartbeat {
         let beat = Arc::new(AtomicU64::new(now_ms()));
         let gone = Arc::new(AtomicBool::new(false));
         // SAFETY: plain syscalls about the calling thread.
-        let (tid, thread) = unsafe { (libc::gettid(), libc::pthread_self()) };
+        let tid = unsafe { libc::gettid() };
         if let Ok(mut slots) = registry().slots.lock() {
             slots.push(Slot {
                 tid,
-                thread,
                 beat: Arc::clone(&beat),
                 gone: Arc::clone(&gone),
             });
