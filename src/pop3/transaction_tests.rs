@@ -543,6 +543,21 @@ fn another_uidl_format_is_used_for_every_listing() {
     );
 }
 
+/// A session logged in as alice with one message of `size` octets, that has asked for it
+/// with `RETR 1` (followed by `more` input).
+fn retr_asked(size: u64, more: &[u8]) -> Pop3Session {
+    let mut session = implicit();
+    session.handle_input(&[&b"USER alice\r\nPASS secret\r\nRETR 1\r\n"[..], more].concat());
+    session.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    session.handle_maildrop(MaildropOutcome::Opened {
+        uid_validity: 1,
+        messages: vec![MaildropEntry { uid: 1, size }],
+    });
+    session
+}
+
 /// A message of several MB comes back byte-identical apart from the dot-stuffing.
 #[test]
 fn a_large_message_is_streamed_whole() {
@@ -555,15 +570,7 @@ fn a_large_message_is_streamed_whole() {
         message.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
     }
     let size = message.len() as u64;
-    let mut session = implicit();
-    session.handle_input(b"USER alice\r\nPASS secret\r\nRETR 1\r\nQUIT\r\n");
-    session.handle_auth(AuthOutcome::Success {
-        account: "alice@example.com".into(),
-    });
-    session.handle_maildrop(MaildropOutcome::Opened {
-        uid_validity: 1,
-        messages: vec![MaildropEntry { uid: 1, size }],
-    });
+    let mut session = retr_asked(size, b"QUIT\r\n");
     let mut events = Vec::new();
     while let Some(e) = session.poll_event() {
         events.push(e);
@@ -611,15 +618,7 @@ fn retr_splices_the_message_from_the_read_buffer() {
         message.extend_from_slice(b"abcdefghijabcdefghijabcdefghijabcdefghij\r\n");
     }
     let size = message.len() as u64;
-    let mut session = implicit();
-    session.handle_input(b"USER alice\r\nPASS secret\r\nRETR 1\r\n");
-    session.handle_auth(AuthOutcome::Success {
-        account: "alice@example.com".into(),
-    });
-    session.handle_maildrop(MaildropOutcome::Opened {
-        uid_validity: 1,
-        messages: vec![MaildropEntry { uid: 1, size }],
-    });
+    let mut session = retr_asked(size, b"");
     while session.poll_event().is_some() {}
     let mut before = Vec::new();
     session.poll_output(&mut before);
