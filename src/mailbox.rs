@@ -435,7 +435,7 @@ impl Access {
                         // Bare LFs become CRLF, as Dovecot stores them: sizes, FETCH and POP3
                         // then agree (RFC 5322 §2.1). A streamed literal (≥ 256 KiB) is kept
                         // as sent: its length was fixed when it was announced.
-                        let message = crate::store::import::crlf(message);
+                        let message = crate::wire::crlf(message);
                         store
                             .append(account, &mailbox, &message, flags, date)
                             .await?

@@ -121,28 +121,6 @@ pub fn flags_of(file_name: &str) -> Flags {
     Flags::new(system, keywords)
 }
 
-/// `raw` with every bare LF turned into CRLF; returned as is when it has none.
-pub fn crlf(raw: Vec<u8>) -> Vec<u8> {
-    let bare = memchr::memchr_iter(b'\n', &raw)
-        .filter(|&i| i == 0 || raw[i - 1] != b'\r')
-        .count();
-    if bare == 0 {
-        return raw;
-    }
-    let mut out = Vec::with_capacity(raw.len() + bare);
-    let mut start = 0;
-    for i in memchr::memchr_iter(b'\n', &raw) {
-        out.extend_from_slice(&raw[start..i]);
-        if i == 0 || raw[i - 1] != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b'\n');
-        start = i + 1;
-    }
-    out.extend_from_slice(&raw[start..]);
-    out
-}
-
 fn is_maildir(dir: &Path) -> bool {
     dir.join("cur").is_dir() || dir.join("new").is_dir()
 }
@@ -277,7 +255,7 @@ pub async fn maildir(
         for m in mails {
             // Maildir files are usually LF-only; stored mail is CRLF (RFC 5322 §2.1) so that
             // RFC822.SIZE, POP3 LIST and the bytes a FETCH or RETR sends all agree.
-            let bytes = crlf(std::fs::read(&m.path)?);
+            let bytes = crate::wire::crlf(std::fs::read(&m.path)?);
             let date = mtime(&m.path);
             report.bytes += bytes.len() as u64;
             let uid = match m.uid {
@@ -380,16 +358,6 @@ mod tests {
         assert_eq!(l.uid_validity, Some(UidValidity(99)));
         assert_eq!(l.uid_next, Some(Uid(3)));
         assert_eq!(l.uids.get("c.M3"), Some(&2));
-    }
-
-    #[test]
-    fn bare_lf_becomes_crlf_and_crlf_stays() {
-        assert_eq!(crlf(b"a\nb\r\nc\n\nd".to_vec()), b"a\r\nb\r\nc\r\n\r\nd");
-        assert_eq!(crlf(b"\nx".to_vec()), b"\r\nx");
-        assert_eq!(crlf(b"a\r\nb\r\n".to_vec()), b"a\r\nb\r\n");
-        assert_eq!(crlf(Vec::new()), b"");
-        // A lone CR is left alone: only line ends are canonicalised.
-        assert_eq!(crlf(b"a\rb\n".to_vec()), b"a\rb\r\n");
     }
 
     #[test]

@@ -7,3 +7,40 @@
 mod line;
 
 pub use line::{Frame, LineBuffer, TOO_LONG_HEAD};
+
+/// `raw` with every bare LF turned into CRLF; returned as is when it has none.
+pub fn crlf(raw: Vec<u8>) -> Vec<u8> {
+    let bare = memchr::memchr_iter(b'\n', &raw)
+        .filter(|&i| i == 0 || raw[i - 1] != b'\r')
+        .count();
+    if bare == 0 {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len() + bare);
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', &raw) {
+        out.extend_from_slice(&raw[start..i]);
+        if i == 0 || raw[i - 1] != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b'\n');
+        start = i + 1;
+    }
+    out.extend_from_slice(&raw[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crlf;
+
+    #[test]
+    fn bare_lf_becomes_crlf_and_crlf_stays() {
+        assert_eq!(crlf(b"a\nb\r\nc\n\nd".to_vec()), b"a\r\nb\r\nc\r\n\r\nd");
+        assert_eq!(crlf(b"\nx".to_vec()), b"\r\nx");
+        assert_eq!(crlf(b"a\r\nb\r\n".to_vec()), b"a\r\nb\r\n");
+        assert_eq!(crlf(Vec::new()), b"");
+        // A lone CR is left alone: only line ends are canonicalised.
+        assert_eq!(crlf(b"a\rb\n".to_vec()), b"a\rb\r\n");
+    }
+}
