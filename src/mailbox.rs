@@ -281,7 +281,8 @@ pub enum MailboxReply {
     Transferred {
         uid_validity: UidValidity,
         pairs: Vec<(Uid, Uid)>,
-        /// The source mailbox's HIGHESTMODSEQ afterwards (a MOVE expunges there).
+        /// The source mailbox's HIGHESTMODSEQ after a MOVE (which expunges there); 0 for
+        /// a COPY, which leaves the source alone.
         source_modseq: ModSeq,
     },
     /// The UIDs removed, and the mailbox's HIGHESTMODSEQ after it (QRESYNC clients are told it
@@ -490,16 +491,21 @@ impl Access {
                 to,
                 transfer,
             } => {
-                let pairs = match transfer {
-                    Transfer::Copy => store.copy(account, &mailbox, &uids, &to).await?,
-                    Transfer::Move => store.move_messages(account, &mailbox, &uids, &to).await?,
+                // Only a MOVE changes the source (its expunge): only then is its
+                // HIGHESTMODSEQ read back for the tagged OK.
+                let (pairs, source_modseq) = match transfer {
+                    Transfer::Copy => (store.copy(account, &mailbox, &uids, &to).await?, ModSeq(0)),
+                    Transfer::Move => {
+                        let pairs = store.move_messages(account, &mailbox, &uids, &to).await?;
+                        let source = store.status(account, &mailbox).await?;
+                        (pairs, source.highest_modseq)
+                    }
                 };
                 let status = store.status(account, &to).await?;
-                let source = store.status(account, &mailbox).await?;
                 MailboxReply::Transferred {
                     uid_validity: status.uid_validity,
                     pairs,
-                    source_modseq: source.highest_modseq,
+                    source_modseq,
                 }
             }
             MailboxRequest::Discard { mailbox, uids } => {
