@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::session::{Limits, TlsMode};
-
 /// A configuration error, naming the key or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -231,6 +229,15 @@ impl Timeouts {
             Protocol::Submission | Protocol::Smtp => self.smtp_idle,
         }
     }
+
+    /// How long a session may wait silently before it is asked for a keep-alive, if its
+    /// protocol has one (IMAP: an untagged `OK` during IDLE, RFC 9051 §6.3.13).
+    pub fn keepalive(&self, protocol: Protocol) -> Option<Duration> {
+        match protocol {
+            Protocol::Imap => Some(self.imap_keepalive),
+            Protocol::Pop3 | Protocol::Submission | Protocol::Smtp => None,
+        }
+    }
 }
 
 /// The validated configuration.
@@ -444,6 +451,48 @@ impl Config {
         self.local_domains
             .iter()
             .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// How a listener protects its connections (config key `listener.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plaintext first; the client upgrades with STARTTLS/STLS.
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+    /// Never TLS (only for inbound SMTP, which never authenticates).
+    None,
+}
+
+/// Limits every session enforces (config table `[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest command line accepted, in bytes, excluding CRLF.
+    pub max_line_length: usize,
+    /// Largest IMAP literal accepted, in bytes.
+    pub max_literal_size: usize,
+    /// Largest message accepted (SMTP SIZE, IMAP APPEND).
+    pub max_message_size: usize,
+    /// Failed authentications after which the session is closed.
+    pub max_auth_failures: u32,
+    /// Recipients accepted per SMTP transaction (RFC 5321 §4.5.3.1.8: at least 100).
+    pub max_recipients: usize,
+    /// `Received:` headers after which a message is taken to be looping (`554 5.4.6`).
+    pub max_hops: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_length: 8192,
+            max_literal_size: 64 * 1024 * 1024,
+            max_message_size: 50 * 1024 * 1024,
+            max_auth_failures: 3,
+            max_recipients: 100,
+            max_hops: 50,
+        }
     }
 }
 

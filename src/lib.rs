@@ -43,9 +43,12 @@ pub mod net;
 pub mod pop3;
 pub mod queue;
 pub mod sasl;
+pub mod service;
 pub mod session;
 pub mod shard;
 pub mod smtp;
 pub mod store;
 pub mod tls;
+#[cfg(test)]
+mod transcript;
 pub mod wire;

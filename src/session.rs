@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest, MessageBytes};
+use crate::mailbox::MessageBytes;
 
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,9 +45,11 @@ pub struct Credentials {
     pub password: Secret<String>,
 }
 
-/// What a session asks the driver to do.
+/// What a session asks the driver to do. `R` is the protocol's own request type: the work
+/// its service runs on the account's home shard (IMAP mailbox requests, POP3 maildrop
+/// requests, SMTP delivery requests), answered with [`Session::handle_reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<R> {
     /// Flush output, then run the TLS server handshake on this stream, then call
     /// [`Session::handle_tls_established`].
     StartTls,
@@ -56,97 +58,8 @@ pub enum Event {
     Authenticate(Credentials),
     /// Flush output, then close the connection.
     Close,
-    /// Resolve an SMTP recipient (RCPT TO) in a local domain, then call
-    /// [`Session::handle_recipient`]. The address is as the client sent it.
-    CheckRecipient(String),
-    /// Make a received message durable for its recipients, then call
-    /// [`Session::handle_delivery`]. Only after that may the session answer `250`.
-    Deliver(Delivery),
-    /// POP3: lock the authenticated account's INBOX for this session and list it as it stands
-    /// now (RFC 1939 §4: the maildrop), then call [`Session::handle_maildrop`]. The driver
-    /// releases the lock when the connection ends, however it ends.
-    OpenMaildrop,
-    /// POP3: read one message of the maildrop whole, then call [`Session::handle_message`].
-    ReadMessage { uid: u32 },
-    /// POP3 QUIT in the TRANSACTION state: expunge these messages durably, then call
-    /// [`Session::handle_expunged`] (RFC 1939 §6: only then may the server answer `+OK`).
-    Expunge { uids: Vec<u32> },
-    /// IMAP: run a mailbox operation for the authenticated account, then call
-    /// [`Session::handle_mailbox`].
-    Mailbox(MailboxRequest),
-}
-
-/// One message of a POP3 maildrop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaildropEntry {
-    pub uid: u32,
-    /// Size in octets as transmitted (CRLF line ends, before dot-stuffing).
-    pub size: u64,
-}
-
-/// The driver's answer to [`Event::OpenMaildrop`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MaildropOutcome {
-    /// Locked for this session; the INBOX's messages in UID order.
-    Opened {
-        uid_validity: u32,
-        messages: Vec<MaildropEntry>,
-    },
-    /// Another POP3 session holds the lock (`-ERR [IN-USE]`, RFC 2449 §8.1.2).
-    InUse,
-    /// The store failed (`-ERR [SYS/TEMP]`).
-    TemporaryFailure,
-}
-
-/// The driver's answer to [`Event::ReadMessage`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageOutcome {
-    /// The message's bytes exactly as stored (CRLF line ends), in the store's read buffer.
-    Message(MessageBytes),
-    /// Expunged meanwhile (by IMAP): `-ERR` for this message, the session goes on.
-    Gone,
-    TemporaryFailure,
-}
-
-/// The driver's answer to [`Event::CheckRecipient`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecipientStatus {
-    /// An account of ours; `account` is its canonical (lower-case) address.
-    Local { account: String },
-    /// A local domain, but no such account (`550 5.1.1`).
-    UnknownLocal,
-    /// The account store could not be read (`451 4.3.0`).
-    TemporaryFailure,
-}
-
-/// One SMTP mail transaction, complete, handed to the driver for delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// The envelope sender; empty for the null reverse-path `<>`.
-    pub reverse_path: String,
-    /// Canonical local accounts, without duplicates, in RCPT order.
-    pub local_recipients: Vec<String>,
-    /// Non-local recipients accepted for the outbound queue (submission only).
-    pub remote_recipients: Vec<String>,
-    /// The client's EHLO/HELO argument.
-    pub helo: String,
-    /// The authenticated account (submission), for the `Received:` header.
-    pub authenticated: Option<String>,
-    /// The `with` keyword for the `Received:` header: RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/
-    /// `ESMTPSA` (`SMTP` after HELO), or RFC 6531's `UTF8SMTP…` when MAIL had SMTPUTF8.
-    pub protocol: &'static str,
-    /// The message as received: dot-stuffing removed, CRLF line ends, no `Received:` header
-    /// of ours yet (the driver prepends it: it knows the peer, the TLS parameters and the time).
-    pub message: Vec<u8>,
-}
-
-/// The driver's answer to [`Event::Deliver`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    /// Every copy is on stable storage; `id` is the queue/message id for the `250` reply.
-    Delivered { id: String },
-    /// A local fault; nothing was delivered (`451 4.3.0`).
-    TemporaryFailure,
+    /// Have the protocol's service run this request, then call [`Session::handle_reply`].
+    Request(R),
 }
 
 /// The driver's answer to [`Event::Authenticate`].
@@ -160,47 +73,50 @@ pub enum AuthOutcome {
     TemporaryFailure,
 }
 
-/// How a listener protects its connections (config key `listener.tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plaintext first; the client upgrades with STARTTLS/STLS.
-    Starttls,
-    /// TLS from the first byte.
-    Implicit,
-    /// Never TLS (only for inbound SMTP, which never authenticates).
-    None,
+/// Whether a session's transport is encrypted yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plaintext: no credential may be accepted (TLS before PLAIN).
+    Plaintext,
+    /// TLS from the first byte, or after STARTTLS/STLS.
+    Tls,
 }
 
-/// Limits every session enforces (config table `[limits]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest command line accepted, in bytes, excluding CRLF.
-    pub max_line_length: usize,
-    /// Largest IMAP literal accepted, in bytes.
-    pub max_literal_size: usize,
-    /// Largest message accepted (SMTP SIZE, IMAP APPEND).
-    pub max_message_size: usize,
-    /// Failed authentications after which the session is closed.
-    pub max_auth_failures: u32,
-    /// Recipients accepted per SMTP transaction (RFC 5321 §4.5.3.1.8: at least 100).
-    pub max_recipients: usize,
-    /// `Received:` headers after which a message is taken to be looping (`554 5.4.6`).
-    pub max_hops: usize,
-}
+impl Security {
+    pub fn is_tls(self) -> bool {
+        self == Security::Tls
+    }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_line_length: 8192,
-            max_literal_size: 64 * 1024 * 1024,
-            max_message_size: 50 * 1024 * 1024,
-            max_auth_failures: 3,
-            max_recipients: 100,
-            max_hops: 50,
+    /// A new connection's security on a listener with this mode: TLS only for implicit TLS.
+    pub fn at_start(mode: TlsMode) -> Security {
+        match mode {
+            TlsMode::Implicit => Security::Tls,
+            TlsMode::Starttls | TlsMode::None => Security::Plaintext,
         }
     }
 }
+
+/// Why a connection is turned away before its session starts (`limits.max_connections`,
+/// `limits.max_connections_per_ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// `limits.max_connections` reached.
+    ServerFull,
+    /// `limits.max_connections_per_ip` reached for this client.
+    TooManyFromIp,
+}
+
+impl Overload {
+    /// The reason in words, for the protocol's refusal line.
+    pub fn text(self) -> &'static str {
+        match self {
+            Overload::ServerFull => "Too many connections",
+            Overload::TooManyFromIp => "Too many connections from your address",
+        }
+    }
+}
+
+pub use crate::config::{Limits, TlsMode};
 
 /// What every session knows about the connection it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,8 +141,8 @@ impl SessionConfig {
 
 impl SessionConfig {
     /// Whether STARTTLS/STLS may be offered on a connection whose transport is `tls_active`.
-    pub fn offers_starttls(&self, tls_active: bool) -> bool {
-        self.tls_mode == TlsMode::Starttls && !tls_active
+    pub fn offers_starttls(&self, security: Security) -> bool {
+        self.tls_mode == TlsMode::Starttls && !security.is_tls()
     }
 }
 
@@ -316,62 +232,48 @@ impl Output {
 }
 
 /// A sans-IO protocol session.
+///
+/// Each protocol names its own request, reply and notice types, so a session can only be
+/// handed answers that are its own: the driver runs [`Event::Request`]s through the protocol's
+/// service and hands back exactly `Self::Reply`.
 pub trait Session {
+    /// Work the session needs done on its account's home shard.
+    type Request;
+    /// The service's answer to one [`Session::Request`].
+    type Reply;
+    /// What the service pushes while the session waits for input (IMAP: changes to the
+    /// selected mailbox). Protocols without pushes use [`std::convert::Infallible`].
+    type Notice;
+
+    /// What a connection that is refused before its session starts is told, in the protocol's
+    /// words (`* BYE`, `-ERR`, `421`), before it is closed.
+    fn overloaded(config: &SessionConfig, why: Overload) -> String
+    where
+        Self: Sized;
     /// Bytes received from the peer (already decrypted when TLS is on).
     fn handle_input(&mut self, input: &[u8]);
     /// The TLS handshake requested with [`Event::StartTls`] completed.
     fn handle_tls_established(&mut self);
     /// The answer to [`Event::Authenticate`].
     fn handle_auth(&mut self, outcome: AuthOutcome);
-    /// The answer to [`Event::CheckRecipient`]. Only sessions that emit that event (SMTP)
-    /// receive it; the default ignores it.
-    fn handle_recipient(&mut self, status: RecipientStatus) {
-        let _ = status;
-    }
-    /// The answer to [`Event::Deliver`]. Only sessions that emit that event (SMTP) receive
-    /// it; the default ignores it.
-    fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
-        let _ = outcome;
-    }
-    /// The answer to [`Event::OpenMaildrop`] (POP3 only; the default ignores it).
-    fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
-        let _ = outcome;
-    }
-    /// The answer to [`Event::ReadMessage`] (POP3 only; the default ignores it). Like
-    /// [`Session::handle_mailbox`], the session moves its pending output to `out` first and
-    /// may then splice the message's bytes in.
-    fn handle_message(&mut self, outcome: MessageOutcome, out: &mut Output) {
-        let _ = (outcome, out);
-    }
-    /// The answer to [`Event::Expunge`]: `true` once the expunge is durable (POP3 only; the
-    /// default ignores it).
-    fn handle_expunged(&mut self, durable: bool) {
-        let _ = durable;
-    }
-    /// The answer to [`Event::Mailbox`] (IMAP only; the default ignores it). The session
-    /// moves its pending output to `out` first and may then write the reply's responses
-    /// there, splicing message bytes in rather than copying them; later output goes through
-    /// [`Session::poll_output`] as usual (and after `out`'s bytes).
-    fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
-        let _ = (reply, out);
-    }
-    /// Another session or a delivery changed the selected mailbox. Delivered whenever the
-    /// session is waiting for input (so at once during IDLE); the session decides when the
-    /// client may be told (RFC 9051 §7.5.1). IMAP only; the default ignores it.
-    fn handle_mailbox_change(&mut self, change: MailboxChange) {
-        let _ = change;
-    }
+    /// The answer to [`Event::Request`]. The session moves its pending output to `out` first
+    /// and may then write its responses there, splicing message bytes in rather than copying
+    /// them; later output goes through [`Session::poll_output`] as usual (after `out`'s bytes).
+    fn handle_reply(&mut self, reply: Self::Reply, out: &mut Output);
+    /// Something the service pushed. Delivered whenever the session is waiting for input (so
+    /// at once during IMAP IDLE); the session decides when the client may be told.
+    fn handle_notice(&mut self, notice: Self::Notice);
     /// The peer was silent for the configured idle time: queue the protocol's farewell
     /// (`* BYE`, `-ERR`, `421`) and ask to close.
     fn handle_idle_timeout(&mut self);
     /// The server is shutting down: queue the protocol's farewell and ask to close.
     fn handle_shutdown(&mut self);
-    /// The peer has been silent for the keep-alive interval (IMAP: `timeouts.imap_keepalive_secs`).
-    /// A session in a long wait the client started (IMAP IDLE) says something so NAT boxes and
-    /// the client know the connection lives; others ignore it (the default).
-    fn handle_keepalive(&mut self) {}
+    /// The peer has been silent for the listener's keep-alive interval (only listeners that
+    /// have one: IMAP's `timeouts.imap_keepalive_secs`). A session in a long wait the client
+    /// started (IMAP IDLE) says something so NAT boxes and the client know the connection lives.
+    fn handle_keepalive(&mut self);
     /// Move all pending output bytes to the end of `out`.
     fn poll_output(&mut self, out: &mut Vec<u8>);
     /// The next event for the driver, if any.
-    fn poll_event(&mut self) -> Option<Event>;
+    fn poll_event(&mut self) -> Option<Event<Self::Request>>;
 }

@@ -497,7 +497,8 @@ fn streamed_appends_share_batches_and_survive_a_reopen() {
 /// budget, and the UIDs past it come back as `rest`, in order, for the next batch.
 #[test]
 fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
-    use ringpost::mailbox::{Access, Content, MailboxReply, MailboxRequest, BATCH_BYTES};
+    use ringpost::mailbox::{Content, MailboxReply, MailboxRequest, BATCH_BYTES};
+    use ringpost::service::mailbox::Access;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     run(move || async move {

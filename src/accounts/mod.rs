@@ -24,8 +24,18 @@ use argon2::Argon2;
 
 pub use address::Address;
 
-use crate::session::AuthOutcome;
 use file::{write_atomically, FileLock};
+
+/// The answer of [`AccountStore::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The credentials are valid; `account` is the canonical (lower-case) address.
+    Valid { account: String },
+    /// Wrong user name or password (the same answer for both).
+    Invalid,
+    /// The account database could not be read.
+    Unavailable,
+}
 
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -140,13 +150,13 @@ impl AccountStore {
     ///
     /// Blocking and CPU-heavy (argon2id): run it off the shard. The same work is done and the
     /// same answer given for an unknown user, a bare local part, a non-local domain and a wrong
-    /// password. [`AuthOutcome::TemporaryFailure`] only when the file cannot be read.
-    pub fn verify(&self, username: &str, password: &str) -> AuthOutcome {
+    /// password. [`Verification::Unavailable`] only when the file cannot be read.
+    pub fn verify(&self, username: &str, password: &str) -> Verification {
         let snapshot = match self.current() {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 tracing::error!("account database unavailable: {e}");
-                return AuthOutcome::TemporaryFailure;
+                return Verification::Unavailable;
             }
         };
         let address = Address::parse(username, &self.local_domains).ok();
@@ -156,11 +166,11 @@ impl AccountStore {
         let matches = password_matches(password, hash);
         match (address, stored) {
             (Some(address), Some(_)) if matches && check_password(password).is_ok() => {
-                AuthOutcome::Success {
+                Verification::Valid {
                     account: address.into_string(),
                 }
             }
-            _ => AuthOutcome::Failure,
+            _ => Verification::Invalid,
         }
     }
 

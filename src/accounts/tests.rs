@@ -16,8 +16,8 @@ fn store() -> (tempfile::TempDir, AccountStore) {
     (dir, store)
 }
 
-fn success(account: &str) -> AuthOutcome {
-    AuthOutcome::Success {
+fn success(account: &str) -> Verification {
+    Verification::Valid {
         account: account.to_string(),
     }
 }
@@ -34,7 +34,10 @@ fn open_creates_the_data_folder_and_starts_empty() {
     assert!(dir.path().join("data").is_dir());
     assert_eq!(store.path(), dir.path().join("data/accounts"));
     assert_eq!(store.list().unwrap(), Vec::<Address>::new());
-    assert_eq!(store.verify("alice@example.com", "x"), AuthOutcome::Failure);
+    assert_eq!(
+        store.verify("alice@example.com", "x"),
+        Verification::Invalid
+    );
 }
 
 #[test]
@@ -48,9 +51,9 @@ fn add_then_verify() {
     );
     assert_eq!(
         store.verify("alice@example.com", "wrong horse"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
-    assert_eq!(store.verify("alice@example.com", ""), AuthOutcome::Failure);
+    assert_eq!(store.verify("alice@example.com", ""), Verification::Invalid);
 }
 
 #[test]
@@ -66,7 +69,7 @@ fn unknown_users_fail_like_wrong_passwords() {
     ] {
         assert_eq!(
             store.verify(username, "pw"),
-            AuthOutcome::Failure,
+            Verification::Invalid,
             "{username:?}"
         );
     }
@@ -84,7 +87,7 @@ fn user_names_are_case_insensitive() {
     // The password is not.
     assert_eq!(
         store.verify("alice@example.com", "PW"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
     match store.add("alice@EXAMPLE.com", "other") {
         Err(AccountError::Exists(a)) => assert_eq!(a.as_str(), "alice@example.com"),
@@ -100,7 +103,7 @@ fn set_password_replaces_the_old_one() {
     assert_eq!(changed.as_str(), "alice@example.com");
     assert_eq!(
         store.verify("alice@example.com", "old"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
     assert_eq!(
         store.verify("alice@example.com", "new"),
@@ -129,7 +132,7 @@ fn delete_and_list() {
         store.delete("Bob@Example.com").unwrap().as_str(),
         "bob@example.com"
     );
-    assert_eq!(store.verify("bob@example.com", "pw"), AuthOutcome::Failure);
+    assert_eq!(store.verify("bob@example.com", "pw"), Verification::Invalid);
     assert_eq!(
         store.list().unwrap(),
         vec![Address::parse("alice@example.com", &domains()).unwrap()]
@@ -150,7 +153,7 @@ fn a_running_store_sees_changes_made_by_another_instance() {
     let server = AccountStore::open(dir.path(), &domains()).unwrap();
     assert_eq!(
         server.verify("alice@example.com", "pw"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
 
     let cli = AccountStore::open(dir.path(), &domains()).unwrap();
@@ -165,7 +168,7 @@ fn a_running_store_sees_changes_made_by_another_instance() {
         .unwrap();
     assert_eq!(
         server.verify("alice@example.com", "pw"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
     assert_eq!(
         server.verify("alice@example.com", "pw2"),
@@ -174,7 +177,7 @@ fn a_running_store_sees_changes_made_by_another_instance() {
     cli.delete("alice@example.com").unwrap();
     assert_eq!(
         server.verify("alice@example.com", "pw2"),
-        AuthOutcome::Failure
+        Verification::Invalid
     );
 }
 
@@ -263,7 +266,7 @@ fn an_unreadable_or_corrupt_file_is_a_temporary_failure() {
     std::fs::write(&path, "alice@example.com:plaintext\n").unwrap();
     assert_eq!(
         store.verify("alice@example.com", "pw"),
-        AuthOutcome::TemporaryFailure
+        Verification::Unavailable
     );
     assert_eq!(
         store.list().unwrap_err().to_string(),
@@ -278,7 +281,7 @@ fn an_unreadable_or_corrupt_file_is_a_temporary_failure() {
     std::fs::create_dir(&path).unwrap();
     assert_eq!(
         store.verify("alice@example.com", "pw"),
-        AuthOutcome::TemporaryFailure
+        Verification::Unavailable
     );
 }
 

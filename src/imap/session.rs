@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 
 use self::commands::Pending;
 use self::view::{Expunges, View};
-use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest};
+use crate::mailbox::{MailboxAnswer, MailboxChange, MailboxReply, MailboxRequest};
 
 use super::command::{
     self, AuthMechanism, Command, Malformed, NameEncoding, ParseError, Tag, Verb,
@@ -31,7 +31,9 @@ use super::command::{
 use super::framing::{CommandAssembler, Fragment, Item, LiteralHeader, LiteralMode};
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
-use crate::session::{AuthOutcome, Credentials, Event, Output, Session, SessionConfig};
+use crate::session::{
+    AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,
+};
 use crate::wire::Frame;
 
 /// RFC 9051 §3 connection states (Selected comes with SELECT).
@@ -55,7 +57,7 @@ enum Wait {
     AuthResult(Tag),
     /// An AUTHENTICATE exchange is expecting the client's next response line.
     SaslResponse(Tag, SaslExchange),
-    /// `Event::Mailbox` was emitted for this command.
+    /// `Event::Request` was emitted for this command.
     Mailbox(Pending),
     /// IDLE (RFC 9051 §6.3.13) until the client sends `DONE`.
     Idle(Tag),
@@ -65,7 +67,7 @@ enum Wait {
 #[derive(Debug)]
 pub struct ImapSession {
     config: SessionConfig,
-    tls_active: bool,
+    security: Security,
     state: State,
     wait: Wait,
     framer: CommandAssembler,
@@ -86,7 +88,7 @@ pub struct ImapSession {
     /// and not appended yet (see [`STREAM_LITERAL_FROM`]).
     streamed: u32,
     out: Vec<u8>,
-    events: VecDeque<Event>,
+    events: VecDeque<Event<MailboxRequest>>,
 }
 
 /// Text of the greeting (RFC 9051 §7.1.1). The host name is left out on purpose: replies do
@@ -102,9 +104,9 @@ pub const STREAM_LITERAL_FROM: u64 = 256 << 10;
 const ID_VALUE_MAX: usize = 1024;
 
 impl ImapSession {
-    /// A session on a fresh connection, greeting queued. `tls_active` is true on implicit-TLS
+    /// A session on a fresh connection, greeting queued. `security` is [`Security::Tls`] on implicit-TLS
     /// listeners (the handshake is already done).
-    pub fn new(config: SessionConfig, tls_active: bool) -> ImapSession {
+    pub fn new(config: SessionConfig, security: Security) -> ImapSession {
         let limits = &config.limits;
         let framer = CommandAssembler::new(
             limits.max_line_length,
@@ -112,7 +114,7 @@ impl ImapSession {
         );
         let mut session = ImapSession {
             config,
-            tls_active,
+            security,
             state: State::NotAuthenticated,
             wait: Wait::Nothing,
             framer,
@@ -170,14 +172,14 @@ impl ImapSession {
             ]);
             return caps;
         }
-        if self.tls_active {
+        if self.security.is_tls() {
             caps.extend([
                 Capability::Auth(Mechanism::Plain),
                 Capability::Auth(Mechanism::Login),
                 Capability::SaslIr,
             ]);
         } else {
-            if self.config.offers_starttls(self.tls_active) {
+            if self.config.offers_starttls(self.security) {
                 caps.push(Capability::StartTls);
             }
             caps.push(Capability::LoginDisabled);
@@ -332,7 +334,7 @@ impl ImapSession {
                     Some(reply)
                 } else if !verb.takes_strings() {
                     Some(bad(tag, "Literal not allowed here"))
-                } else if verb == Verb::Login && !self.tls_active {
+                } else if verb == Verb::Login && !self.security.is_tls() {
                     Some(privacy_required(tag))
                 } else if header.len > self.max_literal(verb) || total > self.max_command() as u64 {
                     // RFC 7888 §4: NO for a synchronizing literal, BAD once a
@@ -463,7 +465,7 @@ impl ImapSession {
             Command::Enable(names) => self.enable(tag, &names),
             Command::StartTls => self.start_tls(tag),
             Command::Login { username, password } => {
-                if !self.tls_active {
+                if !self.security.is_tls() {
                     // RFC 9051 §6.2.3: LOGINDISABLED is advertised; refuse without checking.
                     self.send(privacy_required(tag));
                     return;
@@ -509,8 +511,8 @@ impl ImapSession {
 
     /// RFC 9051 §6.2.1.
     fn start_tls(&mut self, tag: Tag) {
-        if !self.config.offers_starttls(self.tls_active) {
-            let text = if self.tls_active {
+        if !self.config.offers_starttls(self.security) {
+            let text = if self.security.is_tls() {
                 "TLS is already active"
             } else {
                 "STARTTLS not available"
@@ -528,7 +530,7 @@ impl ImapSession {
 
     /// RFC 9051 §6.2.2, RFC 4959.
     fn start_sasl(&mut self, tag: Tag, mechanism: AuthMechanism, initial: Option<&[u8]>) {
-        if !self.tls_active {
+        if !self.security.is_tls() {
             self.send(privacy_required(tag));
             return;
         }
@@ -613,9 +615,54 @@ impl ImapSession {
         self.wait = Wait::AuthResult(tag);
         self.events.push_back(Event::Authenticate(credentials));
     }
+
+    /// The answer to a [`MailboxRequest`]. The session moves its pending output to `out`
+    /// first and may then write the reply's responses there, splicing message bytes in.
+    pub fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
+        let Wait::Mailbox(pending) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
+            return;
+        };
+        match (pending, reply) {
+            // FETCH responses go straight to `out`, their bodies spliced in from the store's
+            // read buffers (never copied into `self.out`).
+            // The UIDs the driver left for another batch (its byte budget) go back in front.
+            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
+                out.bytes_mut().append(&mut self.out);
+                self.fetched(&mut job, &messages, out);
+                messages::requeue(&mut job.remaining, rest);
+                self.next_fetch(job);
+            }
+            (pending, reply) => self.resume(pending, reply),
+        }
+        self.process();
+    }
+
+    /// Another session or a delivery changed the selected mailbox; the session decides when
+    /// the client may be told (RFC 9051 §7.5.1).
+    pub fn handle_mailbox_change(&mut self, change: MailboxChange) {
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        view.queue(change);
+        if matches!(self.wait, Wait::Idle(_)) {
+            // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
+            let dialect = self.dialect();
+            if let Some(view) = self.selected.as_mut() {
+                view.flush(&mut self.out, Expunges::Report, dialect);
+            }
+        }
+    }
 }
 
 impl Session for ImapSession {
+    type Request = MailboxRequest;
+    type Reply = MailboxAnswer;
+    type Notice = MailboxChange;
+
+    fn overloaded(_config: &SessionConfig, why: Overload) -> String {
+        format!("* BYE [UNAVAILABLE] {}\r\n", why.text())
+    }
+
     fn handle_input(&mut self, input: &[u8]) {
         // While TLS is being negotiated, anything that arrives is plaintext the client
         // pipelined after STARTTLS: never executed.
@@ -630,7 +677,7 @@ impl Session for ImapSession {
         if !matches!(self.wait, Wait::Tls) {
             return;
         }
-        self.tls_active = true;
+        self.security = Security::Tls;
         self.wait = Wait::Nothing;
         self.framer.clear();
     }
@@ -669,37 +716,15 @@ impl Session for ImapSession {
         self.process();
     }
 
-    fn handle_mailbox(&mut self, reply: MailboxReply, out: &mut Output) {
-        let Wait::Mailbox(pending) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
-            return;
-        };
-        match (pending, reply) {
-            // FETCH responses go straight to `out`, their bodies spliced in from the store's
-            // read buffers (never copied into `self.out`).
-            // The UIDs the driver left for another batch (its byte budget) go back in front.
-            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
-                out.bytes_mut().append(&mut self.out);
-                self.fetched(&mut job, &messages, out);
-                messages::requeue(&mut job.remaining, rest);
-                self.next_fetch(job);
-            }
-            (pending, reply) => self.resume(pending, reply),
+    fn handle_reply(&mut self, answer: MailboxAnswer, out: &mut Output) {
+        for change in answer.changes {
+            self.handle_mailbox_change(change);
         }
-        self.process();
+        self.handle_mailbox(answer.reply, out);
     }
 
-    fn handle_mailbox_change(&mut self, change: MailboxChange) {
-        let Some(view) = self.selected.as_mut() else {
-            return;
-        };
-        view.queue(change);
-        if matches!(self.wait, Wait::Idle(_)) {
-            // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
-            let dialect = self.dialect();
-            if let Some(view) = self.selected.as_mut() {
-                view.flush(&mut self.out, Expunges::Report, dialect);
-            }
-        }
+    fn handle_notice(&mut self, change: MailboxChange) {
+        self.handle_mailbox_change(change);
     }
 
     fn handle_keepalive(&mut self) {
@@ -726,7 +751,7 @@ impl Session for ImapSession {
         out.append(&mut self.out);
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<Event<MailboxRequest>> {
         self.events.pop_front()
     }
 }

@@ -29,7 +29,8 @@ use crate::mailbox::{
     UidRun,
 };
 use crate::session::{
-    AuthOutcome, Credentials, Event, Limits, Output, Secret, Session, SessionConfig, TlsMode,
+    AuthOutcome, Credentials, Event, Limits, Output, Secret, Security, Session, SessionConfig,
+    TlsMode,
 };
 use crate::store::{
     Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
@@ -300,14 +301,14 @@ fn change(words: &[&str]) -> Change {
 struct Segment {
     client: Vec<u8>,
     server: Vec<u8>,
-    events: Vec<Event>,
+    events: Vec<Event<MailboxRequest>>,
     /// The driver action that ends this segment.
     then: Option<Driver>,
 }
 
 struct Transcript {
     config: SessionConfig,
-    tls_active: bool,
+    security: Security,
     segments: Vec<Segment>,
 }
 
@@ -409,7 +410,7 @@ fn parse_transcript(text: &str) -> Transcript {
                 .into_iter()
                 .find(|c| debug.contains(&format!("content: {c:?}")));
                 seg.events
-                    .push(Event::Mailbox(MailboxDebug(debug.to_string()).into()));
+                    .push(Event::Request(MailboxDebug(debug.to_string()).into()));
             }
             "E" => {
                 let mut words = rest.splitn(3, ' ');
@@ -457,14 +458,14 @@ fn parse_transcript(text: &str) -> Transcript {
             limits,
             local_domains: vec!["example.com".to_string()],
         },
-        tls_active: mode == TlsMode::Implicit,
+        security: Security::at_start(mode),
         segments,
     }
 }
 
 /// Replay `t`, splitting each segment's client bytes with `chunks`.
 fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
-    let mut session = ImapSession::new(t.config.clone(), t.tls_active);
+    let mut session = ImapSession::new(t.config.clone(), t.security);
     // What the session wrote while handling a mailbox reply, as the driver holds it.
     let mut pending = Output::default();
     for (i, seg) in t.segments.iter().enumerate() {
@@ -474,18 +475,19 @@ fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
         let mut out = pending.to_vec();
         pending.clear();
         session.poll_output(&mut out);
-        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        let events: Vec<Event<MailboxRequest>> =
+            std::iter::from_fn(|| session.poll_event()).collect();
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&seg.server),
             "{name}: output of segment {i}"
         );
         assert_eq!(out, seg.server, "{name}: output bytes of segment {i}");
-        let shown = |events: &[Event]| {
+        let shown = |events: &[Event<MailboxRequest>]| {
             events
                 .iter()
                 .map(|e| match e {
-                    Event::Mailbox(r) => format!("mailbox {r:?}"),
+                    Event::Request(r) => format!("mailbox {r:?}"),
                     other => format!("{other:?}"),
                 })
                 .collect::<Vec<_>>()
@@ -494,7 +496,7 @@ fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
             .events
             .iter()
             .map(|e| match e {
-                Event::Mailbox(MailboxRequest::Status { mailbox })
+                Event::Request(MailboxRequest::Status { mailbox })
                     if mailbox.starts_with('\u{0}') =>
                 {
                     format!("mailbox {}", &mailbox[1..])
@@ -607,7 +609,7 @@ fn large_rejected_literal_is_streamed_not_buffered() {
         },
         local_domains: vec!["example.com".to_string()],
     };
-    let mut s = ImapSession::new(config, true);
+    let mut s = ImapSession::new(config, Security::Tls);
     let mut out = Vec::new();
     s.poll_output(&mut out);
     out.clear();
@@ -642,7 +644,7 @@ fn enable_imap4rev2_sets_the_flag() {
         limits: Limits::default(),
         local_domains: vec!["example.com".to_string()],
     };
-    let mut s = ImapSession::new(config, true);
+    let mut s = ImapSession::new(config, Security::Tls);
     s.handle_input(b"a1 LOGIN alice secret\r\n");
     assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
     s.handle_auth(AuthOutcome::Success {
@@ -663,13 +665,13 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
         limits: Limits::default(),
         local_domains: vec!["example.com".to_string()],
     };
-    let mut s = ImapSession::new(config, true);
+    let mut s = ImapSession::new(config, Security::Tls);
     let mut out = Vec::new();
     let mut exchange = |s: &mut ImapSession, input: &[u8]| {
         s.handle_input(input);
         out.clear();
         s.poll_output(&mut out);
-        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        let events: Vec<Event<MailboxRequest>> = std::iter::from_fn(|| s.poll_event()).collect();
         (String::from_utf8(out.clone()).unwrap(), events)
     };
     exchange(&mut s, b"a1 LOGIN alice secret\r\n");
@@ -679,7 +681,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
     let (_, events) = exchange(&mut s, b"a2 SELECT INBOX\r\n");
     assert!(matches!(
         events.as_slice(),
-        [Event::Mailbox(MailboxRequest::Select { .. })]
+        [Event::Request(MailboxRequest::Select { .. })]
     ));
     // UIDs 1..=9, 11..=49999, 50001..=100002: 100,000 messages.
     let run = |first, count| UidRun {
@@ -713,7 +715,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
     );
     // Messages 10 and 49999 are the first after each gap; * is the last.
     let (_, events) = exchange(&mut s, b"a3 FETCH 10,49999,* FLAGS\r\n");
-    let [Event::Mailbox(MailboxRequest::Fetch { uids, content, .. })] = events.as_slice() else {
+    let [Event::Request(MailboxRequest::Fetch { uids, content, .. })] = events.as_slice() else {
         panic!("{events:?}");
     };
     assert_eq!(uids, &vec![Uid(11), Uid(50_001), Uid(100_002)]);
@@ -746,7 +748,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
     let (text, _) = exchange(&mut s, b"a6 NOOP\r\n");
     assert_eq!(text, "* 10 EXPUNGE\r\na6 OK NOOP completed\r\n");
     let (_, events) = exchange(&mut s, b"a7 FETCH 10 UID\r\n");
-    let [Event::Mailbox(MailboxRequest::Fetch { uids, .. })] = events.as_slice() else {
+    let [Event::Request(MailboxRequest::Fetch { uids, .. })] = events.as_slice() else {
         panic!("{events:?}");
     };
     assert_eq!(uids, &vec![Uid(12)]);
@@ -784,7 +786,7 @@ proptest::proptest! {
                 max_literal_size: 8,
                 ..Limits::default()
             }, local_domains: vec!["example.com".to_string()], };
-        let mut s = ImapSession::new(config, implicit);
+        let mut s = ImapSession::new(config, if implicit { Security::Tls } else { Security::Plaintext });
         let mut out = Vec::new();
         for chunk in &chunks {
             s.handle_input(chunk);

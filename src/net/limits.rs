@@ -7,16 +7,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const IP_SLOTS: usize = 1 << 16;
+use crate::session::Overload;
 
-/// Why a connection was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `limits.max_connections` reached.
-    ServerFull,
-    /// `limits.max_connections_per_ip` reached for this client.
-    TooManyFromIp,
-}
+const IP_SLOTS: usize = 1 << 16;
 
 pub struct ConnectionLimits {
     max_total: usize,
@@ -49,16 +42,16 @@ impl ConnectionLimits {
     }
 
     /// Admit one more connection from `ip`, or say why not.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Overload> {
         if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_total {
             self.total.fetch_sub(1, Ordering::Relaxed);
-            return Err(Refusal::ServerFull);
+            return Err(Overload::ServerFull);
         }
         let slot = slot_of(ip);
         if self.per_ip[slot].fetch_add(1, Ordering::Relaxed) >= self.max_per_ip {
             self.per_ip[slot].fetch_sub(1, Ordering::Relaxed);
             self.total.fetch_sub(1, Ordering::Relaxed);
-            return Err(Refusal::TooManyFromIp);
+            return Err(Overload::TooManyFromIp);
         }
         Ok(Permit {
             limits: self.clone(),
@@ -105,9 +98,9 @@ mod tests {
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let p1 = limits.admit(a).unwrap();
         let _p2 = limits.admit(a).unwrap();
-        assert_eq!(limits.admit(a).err(), Some(Refusal::TooManyFromIp));
+        assert_eq!(limits.admit(a).err(), Some(Overload::TooManyFromIp));
         let _p3 = limits.admit(b).unwrap();
-        assert_eq!(limits.admit(b).err(), Some(Refusal::ServerFull));
+        assert_eq!(limits.admit(b).err(), Some(Overload::ServerFull));
         assert_eq!(limits.open(), 3);
         drop(p1);
         assert_eq!(limits.open(), 2);

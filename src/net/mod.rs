@@ -8,7 +8,7 @@ mod driver;
 mod limits;
 mod transport;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,12 +17,18 @@ use std::time::Duration;
 use futures_lite::future;
 use glommio::net::TcpListener;
 
-pub use driver::{resume_connection, MovedConnection, ShardState};
-pub use limits::{ConnectionLimits, Permit, Refusal};
+pub use driver::{resume_connection, MovedConnection};
+pub use limits::{ConnectionLimits, Permit};
 pub use transport::{TlsInfo, Transport};
 
 use crate::accounts::AccountStore;
-use crate::config::{Config, Listener};
+use crate::config::{Config, Listener, Protocol};
+use crate::service::delivery::DeliveryService;
+use crate::service::mailbox::MailboxService;
+use crate::service::maildrop::{MaildropLocks, MaildropService};
+use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
+use crate::store::delivery::Deliverer;
+use crate::store::Store;
 
 /// What every shard shares, read-only (and `Send + Sync`).
 pub struct ServerContext {
@@ -30,6 +36,39 @@ pub struct ServerContext {
     pub tls: Arc<rustls::ServerConfig>,
     pub accounts: Arc<AccountStore>,
     pub limits: Arc<ConnectionLimits>,
+}
+
+/// What one shard's connections share.
+pub struct ShardState {
+    pub server: Arc<ServerContext>,
+    pub shutdown: Shutdown,
+    /// This shard.
+    pub id: ShardId,
+    /// Where accounts live.
+    pub map: ShardMap,
+    /// Connections served here, for draining at shutdown.
+    pub active: ActiveConnections,
+    /// The channel that moves authenticated connections to their account's home shard; set
+    /// once every shard has joined it.
+    pub moves: RefCell<Option<Rc<Mesh<MovedConnection, ()>>>>,
+    /// This shard's message store (the partitions it owns).
+    pub store: Store,
+    /// Deliveries to any shard's accounts; set once the store mesh is joined.
+    pub deliverer: RefCell<Option<Deliverer>>,
+    /// Makes queue ids unique within this shard.
+    pub deliveries: Cell<u64>,
+    /// Accounts whose maildrop a POP3 session holds.
+    pub maildrops: MaildropLocks,
+}
+
+impl ShardState {
+    /// A queue id for a `250` reply: unique per server (time, shard, counter), short, and
+    /// meaningless to anyone who does not have the logs.
+    pub fn queue_id(&self, now: i64) -> String {
+        let n = self.deliveries.get();
+        self.deliveries.set(n + 1);
+        format!("{now:X}{:02X}{n:05X}", self.id.0)
+    }
 }
 
 /// Connections currently served by this shard, for draining at shutdown.
@@ -97,7 +136,21 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                 let state = state.clone();
                 let listener = listener.clone();
                 glommio::spawn_local(async move {
-                    driver::serve_connection(tcp, peer, listener, state).await;
+                    // Each protocol is its session and service; the driver is the same.
+                    match listener.protocol {
+                        Protocol::Imap => {
+                            driver::serve_connection::<MailboxService>(tcp, peer, listener, state)
+                                .await
+                        }
+                        Protocol::Pop3 => {
+                            driver::serve_connection::<MaildropService>(tcp, peer, listener, state)
+                                .await
+                        }
+                        Protocol::Submission | Protocol::Smtp => {
+                            driver::serve_connection::<DeliveryService>(tcp, peer, listener, state)
+                                .await
+                        }
+                    }
                     drop(guard);
                 })
                 .detach();

@@ -3,7 +3,8 @@
 //! (RFC 1939 §5, §6). Knows nothing of the wire; never does IO.
 
 use super::command::MessageNumber;
-use crate::session::MaildropEntry;
+use super::service::MaildropEntry;
+use crate::store::Uid;
 
 /// The messages of one POP3 session and their deletion marks.
 #[derive(Debug)]
@@ -91,7 +92,7 @@ impl Maildrop {
     }
 
     /// The UIDs the UPDATE state must expunge (RFC 1939 §6), in order.
-    pub(super) fn deleted_uids(&self) -> Vec<u32> {
+    pub(super) fn deleted_uids(&self) -> Vec<Uid> {
         self.messages
             .iter()
             .zip(&self.deleted)
@@ -116,7 +117,10 @@ mod tests {
     }
 
     fn entry(uid: u32, size: u64) -> MaildropEntry {
-        MaildropEntry { uid, size }
+        MaildropEntry {
+            uid: Uid(uid),
+            size,
+        }
     }
 
     #[test]
@@ -136,9 +140,9 @@ mod tests {
             [(1, entry(3, 10)), (3, entry(9, 30))]
         );
         drop.delete(number(3)).unwrap();
-        assert_eq!(drop.deleted_uids(), [5, 9]);
+        assert_eq!(drop.deleted_uids(), [Uid(5), Uid(9)]);
         drop.reset();
         assert_eq!(drop.stat(), (3, 60));
-        assert_eq!(drop.deleted_uids(), Vec::<u32>::new());
+        assert_eq!(drop.deleted_uids(), Vec::<Uid>::new());
     }
 }

@@ -13,15 +13,19 @@
 mod command;
 mod maildrop;
 mod multiline;
+#[cfg(test)]
+mod script;
+mod service;
 mod session;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod transaction_tests;
-#[cfg(test)]
-pub(crate) mod transcript;
 mod uidl;
 
 pub use command::{AuthMechanism, Command, MessageNumber, ParseError};
+pub use service::{
+    ExpungeOutcome, MaildropEntry, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
+};
 pub use session::Pop3Session;
 pub use uidl::{format_uidl, UidlFormat, UidlFormatError, DOVECOT_DEFAULT_UIDL_FORMAT};

@@ -10,11 +10,13 @@ use std::io::Write as _;
 use super::command::{AuthMechanism, Command, MessageNumber, ParseError};
 use super::maildrop::{Maildrop, Unavailable};
 use super::multiline::{send_dot_stuffed, top};
+use super::service::{
+    ExpungeOutcome, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
+};
 use super::uidl::UidlFormat;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
 use crate::session::{
-    AuthOutcome, Credentials, Event, MaildropOutcome, MessageOutcome, Output, Session,
-    SessionConfig,
+    AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,
 };
 use crate::wire::{Frame, LineBuffer};
 
@@ -30,13 +32,13 @@ pub struct Pop3Session {
 #[derive(Debug)]
 struct Machine {
     config: SessionConfig,
-    tls_active: bool,
+    security: Security,
     state: State,
     waiting: Option<Waiting>,
     auth_failures: u32,
     uidl_format: UidlFormat,
     out: Vec<u8>,
-    events: VecDeque<Event>,
+    events: VecDeque<Event<MaildropRequest>>,
 }
 
 #[derive(Debug)]
@@ -57,17 +59,17 @@ enum State {
 enum Waiting {
     Tls,
     Auth,
-    /// [`Event::OpenMaildrop`] for the freshly authenticated `account`; the session stays in
+    /// [`MaildropRequest::Open`] for the freshly authenticated `account`; the session stays in
     /// AUTHORIZATION until the maildrop is open (RFC 1939 §4).
     Maildrop {
         account: String,
     },
-    /// [`Event::ReadMessage`] for RETR (`top: None`) or TOP; `size` is the listed size.
+    /// [`MaildropRequest::Read`] for RETR (`top: None`) or TOP; `size` is the listed size.
     Message {
         size: u64,
         top: Option<u32>,
     },
-    /// [`Event::Expunge`] of `count` messages after QUIT (RFC 1939 §6).
+    /// [`MaildropRequest::Expunge`] of `count` messages after QUIT (RFC 1939 §6).
     Expunge {
         count: usize,
     },
@@ -168,12 +170,12 @@ impl Refusal {
 const GREETING: &str = "+OK ringpost ready.";
 
 impl Pop3Session {
-    /// A session for a new connection; the greeting is queued at once. `tls_active` is true on
+    /// A session for a new connection; the greeting is queued at once. `security` is [`Security::Tls`] on
     /// implicit-TLS listeners.
-    pub fn new(config: SessionConfig, tls_active: bool) -> Pop3Session {
+    pub fn new(config: SessionConfig, security: Security) -> Pop3Session {
         let mut machine = Machine {
             config,
-            tls_active,
+            security,
             state: State::Authorization { user: None },
             waiting: None,
             auth_failures: 0,
@@ -214,9 +216,63 @@ impl Pop3Session {
             }
         }
     }
+
+    /// The answer to [`MaildropRequest::Open`].
+    pub fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
+        let Some(Waiting::Maildrop { account }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Maildrop { .. }))
+        else {
+            return;
+        };
+        self.machine.maildrop_outcome(account, outcome);
+        self.process();
+    }
+
+    /// The answer to [`MaildropRequest::Read`]: the status line and the body go to `out`
+    /// after whatever was pending.
+    pub fn handle_message(&mut self, outcome: MessageOutcome, out: &mut Output) {
+        let Some(Waiting::Message { size, top }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Message { .. }))
+        else {
+            return;
+        };
+        self.machine.message_outcome(size, top, outcome, out);
+        self.process();
+    }
+
+    /// The answer to [`MaildropRequest::Expunge`].
+    pub fn handle_expunged(&mut self, outcome: ExpungeOutcome) {
+        let Some(Waiting::Expunge { count }) = self
+            .machine
+            .waiting
+            .take_if(|w| matches!(w, Waiting::Expunge { .. }))
+        else {
+            return;
+        };
+        if outcome == ExpungeOutcome::Done {
+            // RFC 1939 §6: +OK only once the marked messages are really gone.
+            self.machine
+                .reply(format_args!("+OK Bye ({count} messages deleted)"));
+            self.machine.close();
+        } else {
+            self.machine.refuse(Refusal::ExpungeFailed);
+        }
+    }
 }
 
 impl Session for Pop3Session {
+    type Request = MaildropRequest;
+    type Reply = MaildropReply;
+    type Notice = std::convert::Infallible;
+
+    fn overloaded(_config: &SessionConfig, why: Overload) -> String {
+        format!("-ERR [SYS/TEMP] {}\r\n", why.text())
+    }
+
     fn handle_input(&mut self, input: &[u8]) {
         match (&self.machine.state, &self.machine.waiting) {
             (State::Closed, _) => {}
@@ -235,7 +291,7 @@ impl Session for Pop3Session {
             return;
         }
         self.machine.waiting = None;
-        self.machine.tls_active = true;
+        self.machine.security = Security::Tls;
         self.machine.state = State::Authorization { user: None };
         self.lines.clear();
     }
@@ -249,46 +305,21 @@ impl Session for Pop3Session {
         self.process();
     }
 
-    fn handle_maildrop(&mut self, outcome: MaildropOutcome) {
-        let Some(Waiting::Maildrop { account }) = self
-            .machine
-            .waiting
-            .take_if(|w| matches!(w, Waiting::Maildrop { .. }))
-        else {
-            return;
-        };
-        self.machine.maildrop_outcome(account, outcome);
-        self.process();
-    }
-
-    fn handle_message(&mut self, outcome: MessageOutcome, out: &mut Output) {
-        let Some(Waiting::Message { size, top }) = self
-            .machine
-            .waiting
-            .take_if(|w| matches!(w, Waiting::Message { .. }))
-        else {
-            return;
-        };
-        self.machine.message_outcome(size, top, outcome, out);
-        self.process();
-    }
-
-    fn handle_expunged(&mut self, durable: bool) {
-        let Some(Waiting::Expunge { count }) = self
-            .machine
-            .waiting
-            .take_if(|w| matches!(w, Waiting::Expunge { .. }))
-        else {
-            return;
-        };
-        if durable {
-            // RFC 1939 §6: +OK only once the marked messages are really gone.
-            self.machine
-                .reply(format_args!("+OK Bye ({count} messages deleted)"));
-            self.machine.close();
-        } else {
-            self.machine.refuse(Refusal::ExpungeFailed);
+    fn handle_reply(&mut self, reply: MaildropReply, out: &mut Output) {
+        match reply {
+            MaildropReply::Opened(outcome) => self.handle_maildrop(outcome),
+            MaildropReply::Message(outcome) => self.handle_message(outcome, out),
+            MaildropReply::Expunged(outcome) => self.handle_expunged(outcome),
         }
+    }
+
+    fn handle_notice(&mut self, notice: std::convert::Infallible) {
+        match notice {}
+    }
+
+    fn handle_keepalive(&mut self) {
+        // Nothing to say: POP3 has no long waits the client starts; the idle timer ends
+        // silent sessions.
     }
 
     fn handle_idle_timeout(&mut self) {
@@ -303,7 +334,7 @@ impl Session for Pop3Session {
         out.append(&mut self.machine.out);
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<Event<MaildropRequest>> {
         self.machine.events.pop_front()
     }
 }
@@ -364,9 +395,9 @@ impl Machine {
             Command::Capa => self.capabilities(),
             Command::Quit => self.quit(),
             Command::Stls => {
-                if self.tls_active {
+                if self.security.is_tls() {
                     self.refuse(Refusal::TlsActive);
-                } else if !self.config.offers_starttls(self.tls_active) {
+                } else if !self.config.offers_starttls(self.security) {
                     self.refuse(Refusal::StlsUnavailable);
                 } else if !authorization {
                     self.refuse(Refusal::WrongState);
@@ -466,7 +497,7 @@ impl Machine {
                     push_uidl(
                         out,
                         number,
-                        entry.uid,
+                        entry.uid.0,
                         maildrop.uid_validity(),
                         &self.uidl_format,
                     );
@@ -481,7 +512,7 @@ impl Machine {
                 push_uidl(
                     out,
                     n,
-                    entry.uid,
+                    entry.uid.0,
                     maildrop.uid_validity(),
                     &self.uidl_format,
                 );
@@ -512,7 +543,8 @@ impl Machine {
             size: entry.size,
             top,
         });
-        self.events.push_back(Event::ReadMessage { uid: entry.uid });
+        self.events
+            .push_back(Event::Request(MaildropRequest::Read { uid: entry.uid }));
         Ok(())
     }
 
@@ -557,7 +589,8 @@ impl Machine {
             self.close();
         } else {
             self.waiting = Some(Waiting::Expunge { count: uids.len() });
-            self.events.push_back(Event::Expunge { uids });
+            self.events
+                .push_back(Event::Request(MaildropRequest::Expunge { uids }));
         }
     }
 
@@ -566,7 +599,7 @@ impl Machine {
     fn may_authenticate(&self) -> Result<(), Refusal> {
         if !matches!(self.state, State::Authorization { .. }) {
             Err(Refusal::WrongState)
-        } else if !self.tls_active {
+        } else if !self.security.is_tls() {
             Err(Refusal::TlsRequired)
         } else {
             Ok(())
@@ -596,7 +629,7 @@ impl Machine {
             AuthOutcome::Success { account } => {
                 // RFC 1939 §4: TRANSACTION only once the maildrop is locked and listed.
                 self.waiting = Some(Waiting::Maildrop { account });
-                self.events.push_back(Event::OpenMaildrop);
+                self.events.push_back(Event::Request(MaildropRequest::Open));
             }
             AuthOutcome::Failure => {
                 self.auth_failures += 1;
@@ -646,7 +679,7 @@ impl Machine {
             self.line(cap);
         }
         let authorization = matches!(self.state, State::Authorization { .. });
-        if authorization && self.config.offers_starttls(self.tls_active) {
+        if authorization && self.config.offers_starttls(self.security) {
             self.line("STLS");
         }
         if self.may_authenticate().is_ok() {

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::transcript::replay;
 use super::Pop3Session;
-use crate::session::{Limits, SessionConfig, TlsMode};
+use crate::session::{Limits, Security, SessionConfig, TlsMode};
+use crate::transcript::replay;
 
 fn config(tls_mode: TlsMode) -> SessionConfig {
     SessionConfig {
@@ -22,12 +22,12 @@ fn config(tls_mode: TlsMode) -> SessionConfig {
 
 /// A STLS listener (port 110), before the upgrade.
 fn starttls() -> Pop3Session {
-    Pop3Session::new(config(TlsMode::Starttls), false)
+    Pop3Session::new(config(TlsMode::Starttls), Security::Plaintext)
 }
 
 /// An implicit-TLS listener (port 995).
 fn implicit() -> Pop3Session {
-    Pop3Session::new(config(TlsMode::Implicit), true)
+    Pop3Session::new(config(TlsMode::Implicit), Security::Tls)
 }
 
 const CAPA_BEFORE_TLS: &str = "
@@ -107,7 +107,7 @@ fn capa_on_implicit_tls_listener() {
 #[test]
 fn plaintext_listener_offers_neither_stls_nor_credentials() {
     replay(
-        || Pop3Session::new(config(TlsMode::None), false),
+        || Pop3Session::new(config(TlsMode::None), Security::Plaintext),
         &format!(
             "S: +OK ringpost ready.
              C: CAPA
@@ -441,7 +441,8 @@ fn idle_timeout_and_shutdown_close() {
 
 #[test]
 fn account_is_known_only_in_transaction() {
-    use crate::session::{AuthOutcome, MaildropOutcome, Session};
+    use crate::pop3::MaildropOutcome;
+    use crate::session::{AuthOutcome, Session};
     let mut s = implicit();
     s.handle_input(b"USER alice\r\nPASS pw\r\n");
     assert_eq!(s.account(), None);

@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::transcript::replay;
 use super::{Pop3Session, UidlFormat};
-use crate::session::{
-    AuthOutcome, Event, Limits, MaildropEntry, MaildropOutcome, MessageOutcome, Session,
-    SessionConfig, TlsMode,
-};
+use crate::pop3::{MaildropEntry, MaildropOutcome, MaildropRequest, MessageOutcome};
+use crate::session::{AuthOutcome, Event, Limits, Security, Session, SessionConfig, TlsMode};
+use crate::store::Uid;
+use crate::transcript::replay;
 
 fn config(tls_mode: TlsMode) -> SessionConfig {
     SessionConfig {
@@ -26,7 +25,7 @@ fn config(tls_mode: TlsMode) -> SessionConfig {
 
 /// An implicit-TLS listener (port 995).
 fn implicit() -> Pop3Session {
-    Pop3Session::new(config(TlsMode::Implicit), true)
+    Pop3Session::new(config(TlsMode::Implicit), Security::Tls)
 }
 
 /// A maildrop of three messages: UIDs 3, 7 and 9 in a mailbox with UIDVALIDITY 1700000000
@@ -475,7 +474,7 @@ fn bad_message_numbers_and_wrong_state_commands_are_refused() {
 fn capa_in_transaction_drops_user_sasl_and_stls() {
     // RFC 2449 §5: a STLS listener, upgraded, then logged in.
     replay(
-        || Pop3Session::new(config(TlsMode::Starttls), false),
+        || Pop3Session::new(config(TlsMode::Starttls), Security::Plaintext),
         "S: +OK ringpost ready.
          C: STLS
          S: +OK Begin TLS negotiation
@@ -553,7 +552,7 @@ fn retr_asked(size: u64, more: &[u8]) -> Pop3Session {
     });
     session.handle_maildrop(MaildropOutcome::Opened {
         uid_validity: 1,
-        messages: vec![MaildropEntry { uid: 1, size }],
+        messages: vec![MaildropEntry { uid: Uid(1), size }],
     });
     session
 }
@@ -582,8 +581,8 @@ fn a_large_message_is_streamed_whole() {
                 username: "alice".into(),
                 password: crate::session::Secret::new("secret".into()),
             }),
-            Event::OpenMaildrop,
-            Event::ReadMessage { uid: 1 }
+            Event::Request(MaildropRequest::Open),
+            Event::Request(MaildropRequest::Read { uid: Uid(1) })
         ]
     );
     let mut out = Vec::new();

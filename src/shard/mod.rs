@@ -183,7 +183,7 @@ async fn run_shard(
         ),
         deliverer: RefCell::new(None),
         deliveries: Cell::new(0),
-        maildrops: Rc::default(),
+        maildrops: Default::default(),
     });
     match Mesh::join(store_mesh, id, delivery::handler(state.store.clone())).await {
         Ok(mesh) => {

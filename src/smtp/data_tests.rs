@@ -8,7 +8,8 @@ use super::test_driver::{
     Driven, GREETING,
 };
 use super::{SmtpKind, SmtpSession};
-use crate::session::{Delivery, Event, Session, TlsMode};
+use crate::session::{Event, Session, TlsMode};
+use crate::smtp::{Delivery, DeliveryRequest};
 
 /// MAIL from sender@example.org and RCPT alice, accepted.
 const ENVELOPE: &str = "
@@ -19,7 +20,7 @@ const ENVELOPE: &str = "
 
 const GO_AHEAD: &str = "S: 354 End data with <CR><LF>.<CR><LF>";
 
-fn to_alice(message: &[u8]) -> Event {
+fn to_alice(message: &[u8]) -> Event<DeliveryRequest> {
     inbound_delivery("sender@example.org", &["alice@example.com"], message)
 }
 
@@ -125,7 +126,7 @@ fn end_of_data_split_at_every_offset() {
     assert!(whole
         .0
         .ends_with(b"250 2.0.0 Ok: queued as Q1\r\n221 2.0.0 Bye\r\n"));
-    let Some(Event::Deliver(delivery)) = whole.1.last() else {
+    let Some(Event::Request(DeliveryRequest::Deliver(delivery))) = whole.1.last() else {
         panic!("no delivery");
     };
     assert_eq!(delivery.message, b"a\r\n\r\n");
@@ -281,10 +282,12 @@ fn eight_bit_utf8_and_a_thousand_character_line_arrive_byte_identical() {
             check("jösé@example.com"),
             // SMTPUTF8 on MAIL: the Received: keyword is RFC 6531's UTF8SMTP.
             match inbound_delivery("jörg@example.org", &["jösé@example.com"], body.as_bytes()) {
-                Event::Deliver(d) => Event::Deliver(Delivery {
-                    protocol: "UTF8SMTP",
-                    ..d
-                }),
+                Event::Request(DeliveryRequest::Deliver(d)) => {
+                    Event::Request(DeliveryRequest::Deliver(Delivery {
+                        protocol: "UTF8SMTP",
+                        ..d
+                    }))
+                }
                 other => other,
             },
         ],

@@ -24,6 +24,7 @@ mod command;
 mod message;
 mod received;
 mod reply;
+mod service;
 mod session;
 mod transaction;
 
@@ -41,4 +42,5 @@ pub use command::{
     ReversePath, SyntaxError,
 };
 pub use received::{protocol_name, received_header, smtputf8_protocol_name, ReceivedInfo};
+pub use service::{Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
 pub use session::{SmtpKind, SmtpSession};

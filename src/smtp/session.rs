@@ -10,10 +10,11 @@ use std::fmt::Write as _;
 use super::command::{AuthMechanism, Command, Domain, ParseError};
 use super::received::{protocol_name, smtputf8_protocol_name};
 use super::reply::{line, Refusal};
+use super::service::{DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
 use super::transaction::Transaction;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
 use crate::session::{
-    AuthOutcome, Credentials, DeliveryOutcome, Event, RecipientStatus, Session, SessionConfig,
+    AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,
 };
 use crate::wire::{Frame, LineBuffer};
 
@@ -39,7 +40,7 @@ pub struct SmtpSession {
 pub(super) struct Machine {
     pub(super) config: SessionConfig,
     pub(super) kind: SmtpKind,
-    tls_active: bool,
+    security: Security,
     /// The client's EHLO/HELO; `None` before it and after STARTTLS (RFC 3207 §4.2).
     pub(super) client: Option<Client>,
     /// Inside AUTH: the next line is a SASL response (RFC 4954 §4).
@@ -54,7 +55,7 @@ pub(super) struct Machine {
     pub(super) waiting: Option<Waiting>,
     closed: bool,
     pub(super) out: Vec<u8>,
-    pub(super) events: VecDeque<Event>,
+    pub(super) events: VecDeque<Event<DeliveryRequest>>,
 }
 
 #[derive(Debug)]
@@ -100,13 +101,13 @@ pub(super) enum Flow {
 }
 
 impl SmtpSession {
-    /// A session for a new connection; the greeting is queued at once. `tls_active` is true on
+    /// A session for a new connection; the greeting is queued at once. `security` is [`Security::Tls`] on
     /// implicit-TLS listeners (port 465).
-    pub fn new(config: SessionConfig, kind: SmtpKind, tls_active: bool) -> SmtpSession {
+    pub fn new(config: SessionConfig, kind: SmtpKind, security: Security) -> SmtpSession {
         let mut machine = Machine {
             config,
             kind,
-            tls_active,
+            security,
             client: None,
             sasl: None,
             account: None,
@@ -184,9 +185,41 @@ impl SmtpSession {
             }
         }
     }
+
+    /// The answer to [`DeliveryRequest::CheckRecipient`].
+    pub fn handle_recipient(&mut self, status: RecipientStatus) {
+        if self.machine.waiting != Some(Waiting::Recipient) {
+            return;
+        }
+        self.machine.waiting = None;
+        self.machine.recipient_status(status);
+        self.process();
+    }
+
+    /// The answer to [`DeliveryRequest::Deliver`].
+    pub fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
+        if self.machine.waiting != Some(Waiting::Delivery) {
+            return;
+        }
+        self.machine.waiting = None;
+        self.machine.delivery_outcome(outcome);
+        self.process();
+    }
 }
 
 impl Session for SmtpSession {
+    type Request = DeliveryRequest;
+    type Reply = DeliveryReply;
+    type Notice = std::convert::Infallible;
+
+    fn overloaded(config: &SessionConfig, why: Overload) -> String {
+        format!(
+            "421 4.7.0 {} {}, try again later\r\n",
+            config.hostname,
+            why.text()
+        )
+    }
+
     fn handle_input(&mut self, input: &[u8]) {
         // Plaintext that arrives between an accepted STARTTLS and the handshake is discarded
         // like the bytes pipelined behind it (RFC 3207 §4.2).
@@ -203,7 +236,7 @@ impl Session for SmtpSession {
         }
         let m = &mut self.machine;
         m.waiting = None;
-        m.tls_active = true;
+        m.security = Security::Tls;
         // RFC 3207 §4.2: forget everything learnt from the client; it must EHLO again.
         m.client = None;
         m.sasl = None;
@@ -221,22 +254,19 @@ impl Session for SmtpSession {
         self.process();
     }
 
-    fn handle_recipient(&mut self, status: RecipientStatus) {
-        if self.machine.waiting != Some(Waiting::Recipient) {
-            return;
+    fn handle_reply(&mut self, reply: DeliveryReply, _out: &mut Output) {
+        match reply {
+            DeliveryReply::Recipient(status) => self.handle_recipient(status),
+            DeliveryReply::Delivered(outcome) => self.handle_delivery(outcome),
         }
-        self.machine.waiting = None;
-        self.machine.recipient_status(status);
-        self.process();
     }
 
-    fn handle_delivery(&mut self, outcome: DeliveryOutcome) {
-        if self.machine.waiting != Some(Waiting::Delivery) {
-            return;
-        }
-        self.machine.waiting = None;
-        self.machine.delivery_outcome(outcome);
-        self.process();
+    fn handle_notice(&mut self, notice: std::convert::Infallible) {
+        match notice {}
+    }
+
+    fn handle_keepalive(&mut self) {
+        // Nothing to say: the idle timer ends silent sessions (RFC 5321 §4.5.3.2).
     }
 
     fn handle_idle_timeout(&mut self) {
@@ -251,7 +281,7 @@ impl Session for SmtpSession {
         out.append(&mut self.machine.out);
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<Event<DeliveryRequest>> {
         self.machine.events.pop_front()
     }
 }
@@ -259,7 +289,7 @@ impl Session for SmtpSession {
 impl Machine {
     /// See [`SmtpSession::protocol`].
     pub(super) fn protocol(&self) -> &'static str {
-        let (tls, auth) = (self.tls_active, self.account.is_some());
+        let (tls, auth) = (self.security.is_tls(), self.account.is_some());
         if self.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
             smtputf8_protocol_name(tls, auth)
         } else {
@@ -320,10 +350,10 @@ impl Machine {
                 line(&mut self.out, &reply);
             }
             Command::StartTls => {
-                if self.tls_active {
+                if self.security.is_tls() {
                     return self.refused(Refusal::TlsActive);
                 }
-                if !self.config.offers_starttls(self.tls_active) {
+                if !self.config.offers_starttls(self.security) {
                     return self.refused(Refusal::StartTlsUnavailable);
                 }
                 line(&mut self.out, "220 2.0.0 Ready to start TLS");
@@ -384,10 +414,10 @@ impl Machine {
             "ENHANCEDSTATUSCODES".to_string(),
             "CHUNKING".to_string(),
         ];
-        if self.config.offers_starttls(self.tls_active) {
+        if self.config.offers_starttls(self.security) {
             lines.push("STARTTLS".to_string());
         }
-        if self.kind == SmtpKind::Submission && self.tls_active {
+        if self.kind == SmtpKind::Submission && self.security.is_tls() {
             lines.push("AUTH PLAIN LOGIN".to_string());
         }
         let last = lines.len() - 1;
@@ -405,7 +435,7 @@ impl Machine {
     fn may_authenticate(&self) -> Result<(), Refusal> {
         if self.kind == SmtpKind::Inbound {
             Err(Refusal::AuthUnavailable)
-        } else if !self.tls_active {
+        } else if !self.security.is_tls() {
             Err(Refusal::TlsRequired)
         } else if !self.client.as_ref().is_some_and(|c| c.extended) {
             Err(Refusal::NeedEhlo)

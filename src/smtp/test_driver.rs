@@ -1,5 +1,5 @@
-//! Test support: an in-memory driver that answers [`Event::CheckRecipient`] and
-//! [`Event::Deliver`] from a fixed directory, so mail-transaction transcripts run through the
+//! Test support: an in-memory driver that answers [`DeliveryRequest::CheckRecipient`] and
+//! [`DeliveryRequest::Deliver`] from a fixed directory, so mail-transaction transcripts run through the
 //! shared replay helper ([`crate::pop3::transcript`]), whole and at every kind of split point.
 //! The answered events are logged and compared, as typed values, after each run.
 
@@ -10,11 +10,15 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::{SmtpKind, SmtpSession};
-use crate::pop3::transcript::replay;
 use crate::session::{
-    AuthOutcome, Delivery, DeliveryOutcome, Event, Limits, RecipientStatus, Session, SessionConfig,
-    TlsMode,
+    AuthOutcome, Event, Limits, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
+use crate::smtp::{Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
+use crate::transcript::replay;
+use crate::transcript::Scripted;
+
+/// The requests a [`Driven`] session answered, in order.
+type Log = Rc<RefCell<Vec<Event<DeliveryRequest>>>>;
 
 pub(super) const GREETING: &str = "S: 220 mail.example.com ESMTP ringpost";
 
@@ -40,7 +44,7 @@ pub(super) fn session(kind: SmtpKind, tls_mode: TlsMode, limits: Limits) -> Smtp
         limits,
         local_domains: vec!["example.com".to_string(), "example.net".to_string()],
     };
-    SmtpSession::new(config, kind, tls_mode == TlsMode::Implicit)
+    SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }
 
 /// Port 25 with STARTTLS offered.
@@ -115,13 +119,13 @@ pub(super) fn directory(address: &str) -> RecipientStatus {
 /// the session has stopped to wait for them) and passes every other event through.
 pub(super) struct Driven {
     session: SmtpSession,
-    log: Rc<RefCell<Vec<Event>>>,
-    passed: VecDeque<Event>,
+    log: Log,
+    passed: VecDeque<Event<DeliveryRequest>>,
     delivered: u32,
 }
 
 impl Driven {
-    pub(super) fn new(session: SmtpSession, log: Rc<RefCell<Vec<Event>>>) -> Driven {
+    pub(super) fn new(session: SmtpSession, log: Log) -> Driven {
         Driven {
             session,
             log,
@@ -133,12 +137,12 @@ impl Driven {
     fn answer(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match &event {
-                Event::CheckRecipient(address) => {
+                Event::Request(DeliveryRequest::CheckRecipient(address)) => {
                     let status = directory(address);
                     self.log.borrow_mut().push(event.clone());
                     self.session.handle_recipient(status);
                 }
-                Event::Deliver(delivery) => {
+                Event::Request(DeliveryRequest::Deliver(delivery)) => {
                     let fail = delivery
                         .message
                         .windows(FAIL_DELIVERY.len())
@@ -161,6 +165,23 @@ impl Driven {
 }
 
 impl Session for Driven {
+    type Request = DeliveryRequest;
+    type Reply = DeliveryReply;
+    type Notice = std::convert::Infallible;
+
+    fn overloaded(config: &SessionConfig, why: Overload) -> String {
+        SmtpSession::overloaded(config, why)
+    }
+    fn handle_reply(&mut self, reply: DeliveryReply, out: &mut Output) {
+        self.session.handle_reply(reply, out);
+        self.answer();
+    }
+    fn handle_notice(&mut self, notice: std::convert::Infallible) {
+        match notice {}
+    }
+    fn handle_keepalive(&mut self) {
+        self.session.handle_keepalive();
+    }
     fn handle_input(&mut self, input: &[u8]) {
         self.session.handle_input(input);
         self.answer();
@@ -184,15 +205,19 @@ impl Session for Driven {
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         self.session.poll_output(out);
     }
-    fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<Event<DeliveryRequest>> {
         self.passed.pop_front()
     }
 }
 
 /// Replay `script` (see [`replay`]) and check that every run asked the driver exactly
 /// `expected` recipient checks and deliveries, in order.
-pub(super) fn replay_driven(make: impl Fn() -> SmtpSession, script: &str, expected: &[Event]) {
-    let logs: RefCell<Vec<Rc<RefCell<Vec<Event>>>>> = RefCell::new(Vec::new());
+pub(super) fn replay_driven(
+    make: impl Fn() -> SmtpSession,
+    script: &str,
+    expected: &[Event<DeliveryRequest>],
+) {
+    let logs: RefCell<Vec<Log>> = RefCell::new(Vec::new());
     replay(
         || {
             let log = Rc::new(RefCell::new(Vec::new()));
@@ -208,13 +233,17 @@ pub(super) fn replay_driven(make: impl Fn() -> SmtpSession, script: &str, expect
     }
 }
 
-pub(super) fn check(address: &str) -> Event {
-    Event::CheckRecipient(address.to_string())
+pub(super) fn check(address: &str) -> Event<DeliveryRequest> {
+    Event::Request(DeliveryRequest::CheckRecipient(address.to_string()))
 }
 
 /// A delivery from `client.example.org` with no remote recipients and no authentication.
-pub(super) fn inbound_delivery(from: &str, local: &[&str], message: &[u8]) -> Event {
-    Event::Deliver(Delivery {
+pub(super) fn inbound_delivery(
+    from: &str,
+    local: &[&str],
+    message: &[u8],
+) -> Event<DeliveryRequest> {
+    Event::Request(DeliveryRequest::Deliver(Delivery {
         reverse_path: from.to_string(),
         local_recipients: local.iter().map(|s| s.to_string()).collect(),
         remote_recipients: Vec::new(),
@@ -222,5 +251,25 @@ pub(super) fn inbound_delivery(from: &str, local: &[&str], message: &[u8]) -> Ev
         authenticated: None,
         protocol: "ESMTP",
         message: message.to_vec(),
-    })
+    }))
+}
+
+/// SMTP transcripts spell no requests or replies: [`Driven`] answers them, and the runs
+/// compare what it was asked.
+impl Scripted for SmtpSession {
+    fn request(_text: &str) -> Option<DeliveryRequest> {
+        None
+    }
+    fn reply(_text: &str) -> Option<DeliveryReply> {
+        None
+    }
+}
+
+impl Scripted for Driven {
+    fn request(_text: &str) -> Option<DeliveryRequest> {
+        None
+    }
+    fn reply(_text: &str) -> Option<DeliveryReply> {
+        None
+    }
 }

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{SmtpKind, SmtpSession};
-use crate::pop3::transcript::replay;
-use crate::session::{Limits, SessionConfig, TlsMode};
+use crate::session::{Limits, Security, SessionConfig, TlsMode};
+use crate::transcript::replay;
 
 fn session(tls_mode: TlsMode, kind: SmtpKind) -> SmtpSession {
     let config = SessionConfig {
@@ -19,7 +19,7 @@ fn session(tls_mode: TlsMode, kind: SmtpKind) -> SmtpSession {
         },
         local_domains: vec!["example.com".to_string()],
     };
-    SmtpSession::new(config, kind, tls_mode == TlsMode::Implicit)
+    SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }
 
 /// Port 25.

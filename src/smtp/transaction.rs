@@ -1,12 +1,13 @@
 //! The SMTP mail transaction (RFC 5321 §3.3): MAIL, RCPT, then DATA (§4.1.1.4) or BDAT
-//! chunks (RFC 3030), ending in [`Event::Deliver`] and the reply to it. Recipients in local
-//! domains are resolved by the driver ([`Event::CheckRecipient`]); nothing is delivered here.
+//! chunks (RFC 3030), ending in [`DeliveryRequest::Deliver`] and the reply to it. Recipients in local
+//! domains are resolved by the driver ([`DeliveryRequest::CheckRecipient`]); nothing is delivered here.
 
 use super::command::{ForwardPath, MailFrom, Mailbox, RcptTo, ReversePath, SyntaxError};
 use super::message::{ChunkReader, DotDecoder, Flaw, MessageSink};
 use super::reply::{line, Refusal};
+use super::service::{Delivery, DeliveryOutcome, DeliveryRequest, RecipientStatus};
 use super::session::{Input, Machine, SmtpKind, Waiting};
-use crate::session::{Delivery, DeliveryOutcome, Event, RecipientStatus};
+use crate::session::Event;
 
 /// One mail transaction, from an accepted MAIL to the reply after its content.
 #[derive(Debug)]
@@ -125,7 +126,8 @@ impl Machine {
         let address = mailbox.to_string();
         if self.config.is_local_domain(&mailbox.domain) {
             self.waiting = Some(Waiting::Recipient);
-            self.events.push_back(Event::CheckRecipient(address));
+            self.events
+                .push_back(Event::Request(DeliveryRequest::CheckRecipient(address)));
         } else if self.kind == SmtpKind::Submission && self.account.is_some() {
             // Accepted for the outbound queue.
             if !transaction.remote.contains(&address) {
@@ -137,7 +139,7 @@ impl Machine {
         }
     }
 
-    /// The driver's answer to [`Event::CheckRecipient`].
+    /// The driver's answer to [`DeliveryRequest::CheckRecipient`].
     pub(super) fn recipient_status(&mut self, status: RecipientStatus) {
         let Some(transaction) = &mut self.transaction else {
             // Cannot happen: nothing resets the transaction while the answer is awaited.
@@ -308,10 +310,11 @@ impl Machine {
             message,
         };
         self.waiting = Some(Waiting::Delivery);
-        self.events.push_back(Event::Deliver(delivery));
+        self.events
+            .push_back(Event::Request(DeliveryRequest::Deliver(delivery)));
     }
 
-    /// The driver's answer to [`Event::Deliver`]: only now may the client hear `250`.
+    /// The driver's answer to [`DeliveryRequest::Deliver`]: only now may the client hear `250`.
     pub(super) fn delivery_outcome(&mut self, outcome: DeliveryOutcome) {
         self.transaction = None;
         match outcome {

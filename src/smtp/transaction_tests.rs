@@ -8,7 +8,8 @@ use super::test_driver::{
     FAIL_DELIVERY, GREETING,
 };
 use super::SmtpKind;
-use crate::session::{Delivery, DeliveryOutcome, Event, RecipientStatus, Session, TlsMode};
+use crate::session::{Event, Session, TlsMode};
+use crate::smtp::{Delivery, DeliveryOutcome, DeliveryRequest, RecipientStatus};
 
 #[test]
 fn inbound_transaction_with_local_unknown_and_relayed_recipients() {
@@ -89,7 +90,7 @@ fn submission_checks_the_sender_and_queues_remote_recipients() {
         &[
             check("bob@example.com"),
             check("nobody@example.net"),
-            Event::Deliver(Delivery {
+            Event::Request(DeliveryRequest::Deliver(Delivery {
                 reverse_path: "Alice@Example.COM".to_string(),
                 local_recipients: vec!["bob@example.com".to_string()],
                 remote_recipients: vec!["friend@elsewhere.org".to_string()],
@@ -97,7 +98,7 @@ fn submission_checks_the_sender_and_queues_remote_recipients() {
                 authenticated: Some("alice@example.com".to_string()),
                 protocol: "ESMTPSA",
                 message: b"From: alice@example.com\r\n\r\nSee you.\r\n".to_vec(),
-            }),
+            })),
         ],
     );
 }
@@ -353,7 +354,9 @@ fn input_waits_for_the_driver() {
     assert!(String::from_utf8_lossy(&out).ends_with("250 2.1.0 OK\r\n"));
     assert_eq!(
         s.poll_event(),
-        Some(Event::CheckRecipient("bob@example.com".into()))
+        Some(Event::Request(DeliveryRequest::CheckRecipient(
+            "bob@example.com".into()
+        )))
     );
     assert_eq!(s.poll_event(), None);
     s.handle_input(b"DATA\r\n");
@@ -370,7 +373,7 @@ fn input_waits_for_the_driver() {
         b"250 2.1.5 OK\r\n250 2.0.0 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
     );
     s.handle_input(b"x\r\n.\r\nNOOP\r\n");
-    let Some(Event::Deliver(delivery)) = s.poll_event() else {
+    let Some(Event::Request(DeliveryRequest::Deliver(delivery))) = s.poll_event() else {
         panic!("no delivery");
     };
     assert_eq!(delivery.message, b"x\r\n");
@@ -414,7 +417,10 @@ fn the_driver_can_name_the_protocol_for_received() {
     });
     s.handle_input(b"DATA\r\nhi\r\n.\r\n");
     assert_eq!(s.poll_event(), Some(check("bob@example.com")));
-    assert!(matches!(s.poll_event(), Some(Event::Deliver(_))));
+    assert!(matches!(
+        s.poll_event(),
+        Some(Event::Request(DeliveryRequest::Deliver(_)))
+    ));
     assert_eq!(s.protocol(), "UTF8SMTP");
     s.handle_delivery(DeliveryOutcome::TemporaryFailure);
     assert_eq!(s.protocol(), "ESMTP");

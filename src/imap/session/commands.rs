@@ -225,7 +225,7 @@ impl ImapSession {
     pub(super) fn request(&mut self, pending: Pending, request: MailboxRequest) {
         self.wait = Wait::Mailbox(pending);
         self.events
-            .push_back(crate::session::Event::Mailbox(request));
+            .push_back(crate::session::Event::Request(request));
     }
 
     pub(super) fn rev1(&self) -> bool {

@@ -11,7 +11,9 @@ use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
     UidRun,
 };
-use crate::session::{AuthOutcome, Event, Limits, Output, Session, SessionConfig, TlsMode};
+use crate::session::{
+    AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
+};
 use crate::store::{
     Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid,
     UidValidity, Vanished,
@@ -228,7 +230,7 @@ proptest! {
             limits: Limits::default(),
             local_domains: vec!["example.com".to_string()],
         };
-        let mut s = ImapSession::new(config, true);
+        let mut s = ImapSession::new(config, Security::Tls);
         s.handle_input(b"l LOGIN u p\r\n");
         prop_assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
         s.handle_auth(AuthOutcome::Success { account: "u".into() });
@@ -252,7 +254,7 @@ proptest! {
             while let Some(event) = s.poll_event() {
                 prop_assert!(s.poll_event().is_none(), "two events at once");
                 match event {
-                    Event::Mailbox(request) => {
+                    Event::Request(request) => {
                         let mut sent = Output::default();
                         s.handle_mailbox(answer(request, std::mem::take(&mut fail)), &mut sent);
                         out.extend_from_slice(&sent.to_vec());

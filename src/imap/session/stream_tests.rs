@@ -7,7 +7,9 @@
 
 use super::{ImapSession, STREAM_LITERAL_FROM};
 use crate::mailbox::{AppendBody, MailboxError, MailboxReply, MailboxRequest};
-use crate::session::{AuthOutcome, Event, Limits, Output, Session, SessionConfig, TlsMode};
+use crate::session::{
+    AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
+};
 use crate::store::{Uid, UidValidity};
 
 /// One read's worth of input, as the driver feeds it.
@@ -20,7 +22,7 @@ fn session() -> ImapSession {
         limits: Limits::default(),
         local_domains: vec!["example.com".to_string()],
     };
-    let mut s = ImapSession::new(config, true);
+    let mut s = ImapSession::new(config, Security::Tls);
     s.handle_input(b"l LOGIN u p\r\n");
     assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
     s.handle_auth(AuthOutcome::Success {
@@ -43,7 +45,7 @@ fn drive(s: &mut ImapSession, input: &[u8]) -> (Vec<MailboxRequest>, usize) {
     let mut feed = input.chunks(READ);
     loop {
         while let Some(event) = s.poll_event() {
-            let Event::Mailbox(request) = event else {
+            let Event::Request(request) = event else {
                 panic!("unexpected event {event:?}");
             };
             let reply = match &request {
@@ -77,7 +79,7 @@ fn a_large_literal_goes_to_the_driver_in_pieces() {
     s.handle_input(format!("a APPEND INBOX (\\Seen) {{{len}}}\r\n").as_bytes());
     // No `+` before the store is ready for the stream.
     assert_eq!(output(&mut s), "");
-    let Some(Event::Mailbox(MailboxRequest::AppendBegin { len: announced })) = s.poll_event()
+    let Some(Event::Request(MailboxRequest::AppendBegin { len: announced })) = s.poll_event()
     else {
         panic!("no AppendBegin");
     };
@@ -146,7 +148,7 @@ fn streams_of_a_command_that_fails_are_dropped() {
     s.handle_input(&input[..READ]);
     let mut fed = READ;
     loop {
-        while let Some(Event::Mailbox(request)) = s.poll_event() {
+        while let Some(Event::Request(request)) = s.poll_event() {
             let reply = match &request {
                 MailboxRequest::Append { .. } => MailboxReply::Failed(MailboxError::NoSuchMailbox),
                 _ => MailboxReply::Done,

@@ -1,4 +1,5 @@
-//! Test support: replay a `C:`/`S:` transcript through any [`Session`], feeding the client
+//! Test support: replay a `C:`/`S:` transcript through any [`Session`] (POP3's and SMTP's;
+//! IMAP's literal-aware runner is `imap::transcript_tests`), feeding the client
 //! bytes whole, one byte at a time and cut at several points, and asserting that every way
 //! yields exactly the same output bytes and events.
 //!
@@ -6,24 +7,30 @@
 //! - `C: text` client sends `text` CRLF; `R: text` client sends `text` with `\r`, `\n`, `\\`
 //!   escapes and no line ending added.
 //! - `S: text` server sends `text` CRLF (trailing spaces are significant).
-//! - `E: starttls`, `E: close`, `E: auth <user> <password>`, `E: open-maildrop`,
-//!   `E: read <uid>`, `E: expunge <uid> <uid>…`: an event the session asks for.
+//! - `E: starttls`, `E: close`, `E: auth <user> <password>`: an event the session asks for;
+//!   any other `E:` line is a request in the protocol's own words ([`Scripted::request`]).
 //! - `D: tls`, `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout`,
-//!   `D: shutdown`: the driver answers. Output and events are checked before each `D:` line
-//!   and at the end.
-//! - POP3 maildrop answers: `D: maildrop <uidvalidity> <uid>:<size>…` (opened, in that order),
-//!   `D: maildrop in-use`, `D: maildrop temp`; `D: message bytes <text>` (with the `R:`
-//!   escapes), `D: message gone`, `D: message temp`; `D: expunged durable`,
-//!   `D: expunged failed`.
-//!
-//! Lives here until the crate has a shared test-support module; SMTP uses it too.
+//!   `D: shutdown`: the driver answers; any other `D:` line is the service's reply in the
+//!   protocol's words ([`Scripted::reply`]). Output and events are checked before each `D:`
+//!   line and at the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::session::{
-    AuthOutcome, Credentials, Event, MaildropEntry, MaildropOutcome, MessageOutcome, Output,
-    Secret, Session,
-};
+use std::fmt::Debug;
+
+use crate::session::{AuthOutcome, Credentials, Event, Output, Secret, Session};
+
+/// A session whose requests and replies a transcript can spell.
+pub(crate) trait Scripted: Session
+where
+    Self::Request: Debug + PartialEq,
+{
+    /// The request an `E:` line names, in the protocol's words (`read 7`); `None` if it names
+    /// none.
+    fn request(text: &str) -> Option<Self::Request>;
+    /// The service reply a `D:` line names (`message gone`); `None` if it names none.
+    fn reply(text: &str) -> Option<Self::Reply>;
+}
 
 /// How one run cuts each chunk of client bytes into `handle_input` calls.
 #[derive(Debug, Clone, Copy)]
@@ -48,29 +55,41 @@ const SPLITS: [Split; 9] = [
     Split::Random(0x9e37_79b9_7f4a_7c15),
 ];
 
-#[derive(Debug)]
-enum Action {
+enum Action<R> {
     Tls,
     Auth(AuthOutcome),
-    Maildrop(MaildropOutcome),
-    Message(MessageOutcome),
-    Expunged(bool),
+    Reply(R),
     Timeout,
     Shutdown,
 }
 
-#[derive(Debug, Default)]
-struct Segment {
+struct Segment<S: Session> {
     input: Vec<u8>,
     output: Vec<u8>,
-    events: Vec<Event>,
+    events: Vec<Event<S::Request>>,
     /// The driver action that ends this segment (none for the last).
-    action: Option<Action>,
+    action: Option<Action<S::Reply>>,
+}
+
+impl<S: Session> Default for Segment<S> {
+    fn default() -> Self {
+        Segment {
+            input: Vec::new(),
+            output: Vec::new(),
+            events: Vec::new(),
+            action: None,
+        }
+    }
 }
 
 /// Replay `script` against fresh sessions from `make`, once per split strategy.
-pub(crate) fn replay<S: Session>(make: impl Fn() -> S, script: &str) {
-    let segments = parse(script);
+pub(crate) fn replay<S>(make: impl Fn() -> S, script: &str)
+where
+    S: Scripted,
+    S::Request: Debug + PartialEq,
+    S::Reply: Clone,
+{
+    let segments = parse::<S>(script);
     for split in SPLITS {
         let mut session = make();
         // What the session wrote into the driver's output while handling the last action.
@@ -94,11 +113,7 @@ pub(crate) fn replay<S: Session>(make: impl Fn() -> S, script: &str) {
                 None => {}
                 Some(Action::Tls) => session.handle_tls_established(),
                 Some(Action::Auth(outcome)) => session.handle_auth(outcome.clone()),
-                Some(Action::Maildrop(outcome)) => session.handle_maildrop(outcome.clone()),
-                Some(Action::Message(outcome)) => {
-                    session.handle_message(outcome.clone(), &mut handed)
-                }
-                Some(Action::Expunged(durable)) => session.handle_expunged(*durable),
+                Some(Action::Reply(reply)) => session.handle_reply(reply.clone(), &mut handed),
                 Some(Action::Timeout) => session.handle_idle_timeout(),
                 Some(Action::Shutdown) => session.handle_shutdown(),
             }
@@ -127,7 +142,11 @@ fn feed<S: Session>(session: &mut S, input: &[u8], split: Split) {
     }
 }
 
-fn parse(script: &str) -> Vec<Segment> {
+fn parse<S>(script: &str) -> Vec<Segment<S>>
+where
+    S: Scripted,
+    S::Request: Debug + PartialEq,
+{
     let mut segments = vec![Segment::default()];
     for raw in script.lines() {
         let line = raw.trim_start();
@@ -149,9 +168,9 @@ fn parse(script: &str) -> Vec<Segment> {
                 seg.output.extend_from_slice(text.as_bytes());
                 seg.output.extend_from_slice(b"\r\n");
             }
-            "E" => seg.events.push(parse_event(text)),
+            "E" => seg.events.push(parse_event::<S>(text)),
             "D" => {
-                seg.action = Some(parse_action(text));
+                seg.action = Some(parse_action::<S>(text));
                 segments.push(Segment::default());
             }
             _ => panic!("bad transcript line {raw:?}"),
@@ -160,34 +179,28 @@ fn parse(script: &str) -> Vec<Segment> {
     segments
 }
 
-fn parse_event(text: &str) -> Event {
+fn parse_event<S>(text: &str) -> Event<S::Request>
+where
+    S: Scripted,
+    S::Request: Debug + PartialEq,
+{
     let words: Vec<&str> = text.splitn(3, ' ').collect();
     match words.as_slice() {
         ["starttls"] => Event::StartTls,
         ["close"] => Event::Close,
-        ["open-maildrop"] => Event::OpenMaildrop,
-        ["read", uid] => Event::ReadMessage {
-            uid: uid.parse().unwrap(),
-        },
-        ["expunge", ..] => Event::Expunge {
-            uids: text
-                .split(' ')
-                .skip(1)
-                .map(|u| u.parse().unwrap())
-                .collect(),
-        },
         ["auth", user, password] => Event::Authenticate(Credentials {
             username: (*user).to_string(),
             password: Secret::new((*password).to_string()),
         }),
-        _ => panic!("bad event {text:?}"),
+        _ => Event::Request(S::request(text).unwrap_or_else(|| panic!("bad event {text:?}"))),
     }
 }
 
-fn parse_action(text: &str) -> Action {
-    if let Some(bytes) = text.strip_prefix("message bytes ") {
-        return Action::Message(MessageOutcome::Message(unescape(bytes).into()));
-    }
+fn parse_action<S>(text: &str) -> Action<S::Reply>
+where
+    S: Scripted,
+    S::Request: Debug + PartialEq,
+{
     let words: Vec<&str> = text.split(' ').collect();
     match words.as_slice() {
         ["tls"] => Action::Tls,
@@ -196,32 +209,14 @@ fn parse_action(text: &str) -> Action {
         }),
         ["auth", "fail"] => Action::Auth(AuthOutcome::Failure),
         ["auth", "temp"] => Action::Auth(AuthOutcome::TemporaryFailure),
-        ["maildrop", "in-use"] => Action::Maildrop(MaildropOutcome::InUse),
-        ["maildrop", "temp"] => Action::Maildrop(MaildropOutcome::TemporaryFailure),
-        ["maildrop", uid_validity, messages @ ..] => Action::Maildrop(MaildropOutcome::Opened {
-            uid_validity: uid_validity.parse().unwrap(),
-            messages: messages
-                .iter()
-                .map(|m| {
-                    let (uid, size) = m.split_once(':').unwrap();
-                    MaildropEntry {
-                        uid: uid.parse().unwrap(),
-                        size: size.parse().unwrap(),
-                    }
-                })
-                .collect(),
-        }),
-        ["message", "gone"] => Action::Message(MessageOutcome::Gone),
-        ["message", "temp"] => Action::Message(MessageOutcome::TemporaryFailure),
-        ["expunged", "durable"] => Action::Expunged(true),
-        ["expunged", "failed"] => Action::Expunged(false),
         ["timeout"] => Action::Timeout,
         ["shutdown"] => Action::Shutdown,
-        _ => panic!("bad driver action {text:?}"),
+        _ => Action::Reply(S::reply(text).unwrap_or_else(|| panic!("bad driver action {text:?}"))),
     }
 }
 
-fn unescape(text: &str) -> Vec<u8> {
+/// The bytes of an `R:` line or a reply's text: `\r`, `\n` and `\\` escapes.
+pub(crate) fn unescape(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut chars = text.bytes();
     while let Some(b) = chars.next() {
@@ -237,23 +232,4 @@ fn unescape(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-#[test]
-fn the_runner_catches_a_wrong_transcript() {
-    use crate::session::{SessionConfig, TlsMode};
-    let make = || {
-        crate::pop3::Pop3Session::new(
-            SessionConfig {
-                hostname: "mail.example.com".into(),
-                tls_mode: TlsMode::Starttls,
-                limits: Default::default(),
-                local_domains: vec!["example.com".to_string()],
-            },
-            false,
-        )
-    };
-    let wrong = std::panic::catch_unwind(|| replay(make, "S: +OK something else"));
-    assert!(wrong.is_err());
-    replay(make, "S: +OK ringpost ready.");
 }

@@ -1,0 +1,152 @@
+//! The SMTP service (inbound and submission): resolves recipients in local domains and makes
+//! a received message durable — in every local recipient's INBOX on its home shard, and in
+//! the outbound queue for the others — with our trace headers in front. `Delivered` only once
+//! every copy is on disk (DESIGN.md: an acknowledged message is on disk).
+
+use super::{Context, Placement, Service};
+use crate::config::{Config, Listener, Protocol};
+use crate::queue::{envelope_header, QUEUE_ACCOUNT};
+use crate::session::{Security, SessionConfig};
+use crate::smtp::{
+    received_header, Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, ReceivedInfo,
+    RecipientStatus, SmtpKind, SmtpSession,
+};
+use crate::store::delivery::Deliverer;
+use crate::store::Uid;
+
+/// SMTP's service. Stateless: a transaction's state is the session's until it is delivered.
+pub struct DeliveryService;
+
+impl Service for DeliveryService {
+    type Session = SmtpSession;
+    const PLACEMENT: Placement = Placement::Anywhere;
+
+    fn session(
+        listener: &Listener,
+        session: SessionConfig,
+        security: Security,
+        _config: &Config,
+    ) -> SmtpSession {
+        let kind = match listener.protocol {
+            Protocol::Submission => SmtpKind::Submission,
+            _ => SmtpKind::Inbound,
+        };
+        SmtpSession::new(session, kind, security)
+    }
+
+    fn new() -> Self {
+        DeliveryService
+    }
+
+    async fn handle(&mut self, request: DeliveryRequest, cx: &Context<'_>) -> DeliveryReply {
+        match request {
+            DeliveryRequest::CheckRecipient(address) => {
+                DeliveryReply::Recipient(check_recipient(cx, &address))
+            }
+            DeliveryRequest::Deliver(delivery) => {
+                DeliveryReply::Delivered(deliver(cx, delivery).await)
+            }
+        }
+    }
+
+    async fn next_notice(&mut self) -> std::convert::Infallible {
+        std::future::pending().await
+    }
+}
+
+fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
+    match cx.shard.server.accounts.lookup(address) {
+        Ok(Some(account)) => RecipientStatus::Local {
+            account: account.into_string(),
+        },
+        Ok(None) => RecipientStatus::UnknownLocal,
+        Err(e) => {
+            tracing::error!(error = %e, "account database unavailable");
+            RecipientStatus::TemporaryFailure
+        }
+    }
+}
+
+/// Make one received message durable for every recipient; nothing is kept when it fails.
+async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
+    let shard = cx.shard;
+    let Some(deliverer) = shard.deliverer.borrow().clone() else {
+        return DeliveryOutcome::TemporaryFailure;
+    };
+    let now = crate::store::now();
+    let id = shard.queue_id(now);
+    let header = trace_headers(cx, &delivery, &id, now);
+    // Remote recipients (submission only) go to the outbound queue first; if the local copies
+    // then fail, the queued copy is retracted, so a 451 leaves nothing behind.
+    let mut queued = Vec::new();
+    if !delivery.remote_recipients.is_empty() {
+        let envelope = envelope_header(&id, &delivery.reverse_path, &delivery.remote_recipients);
+        let parts: [&[u8]; 3] = [envelope.as_bytes(), header.as_bytes(), &delivery.message];
+        match store_copy(&deliverer, &[QUEUE_ACCOUNT.to_string()], &parts, now).await {
+            Ok(copies) => queued = copies,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "queueing failed; nothing kept");
+                return DeliveryOutcome::TemporaryFailure;
+            }
+        }
+    }
+    if !delivery.local_recipients.is_empty() {
+        let parts: [&[u8]; 2] = [header.as_bytes(), &delivery.message];
+        if let Err(e) = store_copy(&deliverer, &delivery.local_recipients, &parts, now).await {
+            tracing::error!(%id, error = %e, "delivery failed; nothing kept");
+            if !queued.is_empty() {
+                if let Err(e) = deliverer.retract(queued).await {
+                    tracing::error!(%id, error = %e, "could not retract the queued copy");
+                }
+            }
+            return DeliveryOutcome::TemporaryFailure;
+        }
+    }
+    tracing::info!(
+        %id,
+        local = delivery.local_recipients.len(),
+        queued = delivery.remote_recipients.len(),
+        size = delivery.message.len(),
+        "accepted"
+    );
+    DeliveryOutcome::Delivered { id }
+}
+
+/// One store delivery transaction: the concatenated `parts` to every account, durable on each
+/// home shard when this returns `Ok`, nothing kept when it returns `Err`.
+async fn store_copy(
+    deliverer: &Deliverer,
+    accounts: &[String],
+    parts: &[&[u8]],
+    now: i64,
+) -> crate::store::Result<Vec<(String, Uid)>> {
+    let mut tx = deliverer.begin();
+    for account in accounts {
+        tx.add_recipient(account)?;
+    }
+    for part in parts {
+        tx.write(part)?;
+    }
+    tx.set_internal_date(now);
+    tx.commit().await
+}
+
+/// What we put in front of a delivered message (RFC 5321 §4.4): `Return-Path:` (we are the
+/// final delivery) and our `Received:` trace header.
+fn trace_headers(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> String {
+    let received = received_header(&ReceivedInfo {
+        helo: delivery.helo.clone(),
+        peer_ip: cx.peer.ip(),
+        hostname: cx.shard.server.config.hostname.clone(),
+        protocol: delivery.protocol,
+        tls: cx.tls.clone().map(|t| (t.version, t.cipher)),
+        authenticated: delivery.authenticated.clone(),
+        id: id.to_string(),
+        recipient: match delivery.local_recipients.as_slice() {
+            [one] if delivery.remote_recipients.is_empty() => Some(one.clone()),
+            _ => None,
+        },
+        date: crate::date::rfc5322(now),
+    });
+    format!("Return-Path: <{}>\r\n{received}", delivery.reverse_path)
+}

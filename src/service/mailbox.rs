@@ -1,0 +1,464 @@
+//! The IMAP service: runs a session's [`MailboxRequest`]s against the home shard's store.
+//!
+//! The driver keeps one [`Access`] per authenticated connection. `Access::execute` runs on the
+//! account's home shard (authenticated IMAP sessions are moved there), so every store call is
+//! shard-local. While a mailbox is selected, `Access` holds the store's change feed for it; the
+//! driver hands each change to the session as a notice.
+
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_lite::StreamExt;
+
+use super::{Context, Placement, Service};
+use crate::config::{Config, Listener};
+use crate::imap::ImapSession;
+use crate::mailbox::{
+    AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxChange, MailboxError, MailboxReply,
+    MailboxRequest, MessageBytes, MessageMeta, Transfer, BATCH_BYTES,
+};
+use crate::session::{Security, SessionConfig};
+use crate::store::{AppendStream, Change, FlagUpdate, MimeSummary, ModSeq, Store, StoreError, Uid};
+
+/// One connection's access to its account's mailboxes.
+pub struct Access {
+    account: String,
+    /// The account's default mailboxes exist (created on first use).
+    opened: bool,
+    /// The store's change feed for the selected mailbox, if any.
+    watch: Option<UnboundedReceiver<Change>>,
+    /// Large APPEND literals received as streams and not appended yet, oldest first. They
+    /// die with the connection: nothing of them is in the store before they are appended.
+    streams: std::collections::VecDeque<AppendStream>,
+}
+
+impl Access {
+    pub fn new(account: String) -> Access {
+        Access {
+            account,
+            opened: false,
+            watch: None,
+            streams: std::collections::VecDeque::new(),
+        }
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// Execute one request against this shard's store.
+    pub async fn execute(&mut self, store: &Store, request: MailboxRequest) -> MailboxReply {
+        if !self.opened {
+            // An account that never received mail gets its default mailboxes now.
+            if let Err(e) = store.open_account(&self.account).await {
+                return MailboxReply::Failed(to_error(e));
+            }
+            self.opened = true;
+        }
+        match self.run(store, request).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                if let MailboxError::Unavailable(why) = &e {
+                    tracing::error!(error = %why, "mailbox request failed");
+                }
+                MailboxReply::Failed(e)
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        store: &Store,
+        request: MailboxRequest,
+    ) -> Result<MailboxReply, MailboxError> {
+        let account = self.account.as_str();
+        let reply = match request {
+            MailboxRequest::List => MailboxReply::Listed {
+                mailboxes: store.list_mailboxes(account).await?,
+                subscriptions: store.subscriptions(account).await?,
+            },
+            MailboxRequest::Status { mailbox } => {
+                MailboxReply::Status(store.status(account, &mailbox).await?)
+            }
+            MailboxRequest::Create { mailbox, special } => {
+                store
+                    .create_special_mailbox(account, &mailbox, special)
+                    .await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Delete { mailbox } => {
+                store.delete_mailbox(account, &mailbox).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Rename { from, to } => {
+                store.rename_mailbox(account, &from, &to).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Subscribe { mailbox } => {
+                store.subscribe(account, &mailbox, true).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Unsubscribe { mailbox } => {
+                store.subscribe(account, &mailbox, false).await?;
+                MailboxReply::Done
+            }
+            MailboxRequest::Select { mailbox, recent } => {
+                self.watch = None;
+                // The feed starts where the snapshot ends. UIDs and counts only: SELECT
+                // never copies per-message data or bodies.
+                let (watch, snapshot) = store.select(account, &mailbox, recent).await?;
+                self.watch = Some(watch);
+                MailboxReply::Selected(snapshot)
+            }
+            MailboxRequest::Unselect => {
+                self.watch = None;
+                MailboxReply::Done
+            }
+            MailboxRequest::AppendBegin { len } => {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                self.streams.push_back(store.begin_append(len)?);
+                MailboxReply::Done
+            }
+            MailboxRequest::AppendData(bytes) => {
+                let stream = self.streams.back_mut().ok_or_else(|| {
+                    MailboxError::Unavailable("literal bytes without a stream".into())
+                })?;
+                stream.write(&bytes)?;
+                MailboxReply::Done
+            }
+            MailboxRequest::DropStreams => {
+                self.streams.clear();
+                MailboxReply::Done
+            }
+            MailboxRequest::Append {
+                mailbox,
+                message,
+                flags,
+                internal_date,
+            } => {
+                let date = internal_date.unwrap_or_else(crate::store::now);
+                let uid = match message {
+                    AppendBody::Bytes(message) => {
+                        // Bare LFs become CRLF, as Dovecot stores them: sizes, FETCH and POP3
+                        // then agree (RFC 5322 §2.1). A streamed literal (≥ 256 KiB) is kept
+                        // as sent: its length was fixed when it was announced.
+                        let message = crate::wire::crlf(message);
+                        store
+                            .append(account, &mailbox, &message, flags, date)
+                            .await?
+                    }
+                    AppendBody::Streamed => {
+                        let stream = self.streams.pop_front().ok_or_else(|| {
+                            MailboxError::Unavailable("no stream to append".into())
+                        })?;
+                        store
+                            .append_stream(account, &mailbox, stream, flags, date)
+                            .await?
+                    }
+                };
+                let status = store.status(account, &mailbox).await?;
+                MailboxReply::Appended {
+                    uid_validity: status.uid_validity,
+                    uid,
+                }
+            }
+            MailboxRequest::Fetch {
+                mailbox,
+                uids,
+                content,
+            } => fetch(store, account, &mailbox, &uids, content).await?,
+            MailboxRequest::Store {
+                mailbox,
+                uids,
+                mode,
+                flags,
+                unchanged_since,
+            } => MailboxReply::Flags(
+                store
+                    .update_flags(account, &mailbox, &uids, mode, flags, unchanged_since)
+                    .await?,
+            ),
+            MailboxRequest::Vanished {
+                mailbox,
+                since,
+                uids,
+            } => MailboxReply::Vanished(
+                store
+                    .vanished_since(account, &mailbox, since, &uids)
+                    .await?,
+            ),
+            MailboxRequest::Changed { mailbox, since } => MailboxReply::Flags(FlagUpdate {
+                changed: store.changed_since(account, &mailbox, since).await?,
+                ..FlagUpdate::default()
+            }),
+            MailboxRequest::Transfer {
+                mailbox,
+                uids,
+                to,
+                transfer,
+            } => {
+                // Only a MOVE changes the source (its expunge): only then is its
+                // HIGHESTMODSEQ read back for the tagged OK.
+                let (pairs, source_modseq) = match transfer {
+                    Transfer::Copy => (store.copy(account, &mailbox, &uids, &to).await?, ModSeq(0)),
+                    Transfer::Move => {
+                        let pairs = store.move_messages(account, &mailbox, &uids, &to).await?;
+                        let source = store.status(account, &mailbox).await?;
+                        (pairs, source.highest_modseq)
+                    }
+                };
+                let status = store.status(account, &to).await?;
+                MailboxReply::Transferred {
+                    uid_validity: status.uid_validity,
+                    pairs,
+                    source_modseq,
+                }
+            }
+            MailboxRequest::Discard { mailbox, uids } => {
+                let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
+                expunged(store, account, &mailbox, uids).await?
+            }
+            MailboxRequest::Expunge { mailbox, uids } => {
+                let uids = match uids {
+                    None => None,
+                    // UID EXPUNGE removes only the \Deleted ones of its set (RFC 4315 §2.1).
+                    Some(mut set) => {
+                        set.sort_unstable();
+                        let deleted = store
+                            .search(
+                                account,
+                                &mailbox,
+                                &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
+                            )
+                            .await?;
+                        Some(
+                            deleted
+                                .into_iter()
+                                .filter(|u| set.binary_search(u).is_ok())
+                                .collect::<Vec<_>>(),
+                        )
+                    }
+                };
+                let uids = store.expunge(account, &mailbox, uids.as_deref()).await?;
+                expunged(store, account, &mailbox, uids).await?
+            }
+        };
+        Ok(reply)
+    }
+
+    /// A change to the selected mailbox that has already arrived, without waiting.
+    pub fn ready_change(&mut self) -> Option<Change> {
+        self.watch.as_mut()?.try_recv().ok()
+    }
+
+    /// The next change to the selected mailbox; pending forever when nothing is selected.
+    pub async fn next_change(&mut self) -> Change {
+        match self.watch.as_mut() {
+            Some(watch) => match watch.next().await {
+                Some(change) => change,
+                None => {
+                    // The store dropped the feed (shutdown): nothing more will come.
+                    self.watch = None;
+                    std::future::pending().await
+                }
+            },
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// An expunge's reply: what went, and the mailbox's HIGHESTMODSEQ after it.
+async fn expunged(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    uids: Vec<Uid>,
+) -> Result<MailboxReply, MailboxError> {
+    let highest_modseq = store.status(account, mailbox).await?.highest_modseq;
+    Ok(MailboxReply::Expunged {
+        uids,
+        highest_modseq,
+    })
+}
+
+/// UIDs at most this far apart are read from the index as one range.
+const RUN_GAP: u32 = 64;
+
+/// One FETCH batch: the index entries of `uids`, and their bytes (or header blocks) when
+/// asked, up to [`BATCH_BYTES`]; the UIDs past that are handed back as `rest`.
+async fn fetch(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    uids: &[Uid],
+    content: Content,
+) -> Result<MailboxReply, MailboxError> {
+    if content == Content::Metadata {
+        let messages = store
+            .message_meta(account, mailbox, uids)
+            .await?
+            .into_iter()
+            .map(|meta| FetchedMessage {
+                meta,
+                summary: MimeSummary::default(),
+                bytes: None,
+            })
+            .collect();
+        return Ok(MailboxReply::Fetched {
+            messages,
+            rest: Vec::new(),
+        });
+    }
+    let mut uids = uids.to_vec();
+    uids.sort_unstable();
+    uids.dedup();
+    // Read the index in runs of nearby UIDs, so a sparse batch (UIDs 1 and 90000) does not
+    // copy every entry between them.
+    let mut entries = Vec::with_capacity(uids.len());
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1].0 <= uids[j].0.saturating_add(RUN_GAP) {
+            j += 1;
+        }
+        entries.extend(store.messages(account, mailbox, uids[i]..=uids[j]).await?);
+        i = j + 1;
+    }
+    entries.retain(|e| uids.binary_search(&e.uid).is_ok());
+    // In UID order, as many as the batch's byte budget takes (always at least one); the
+    // UIDs past it go back to the session as `rest`, for its next batch.
+    let mut rest = Vec::new();
+    let mut wants: Vec<(Uid, u64)> = Vec::new();
+    if content >= Content::Header {
+        let mut budget = 0u64;
+        let mut taken = 0;
+        for e in &entries {
+            let len = match content {
+                Content::Header => e
+                    .summary
+                    .parts
+                    .first()
+                    .map_or(u64::from(e.size), |p| u64::from(p.body_offset)),
+                _ => u64::from(e.size),
+            };
+            if taken > 0 && budget + len > BATCH_BYTES {
+                break;
+            }
+            budget += len;
+            taken += 1;
+            wants.push((e.uid, len));
+        }
+        rest = entries.drain(taken..).map(|e| e.uid).collect();
+    }
+    // The batch's bodies (or header blocks) with a few combined reads, served as slices of
+    // the read buffers: nothing is copied until TLS encrypts it.
+    let mut bodies = if wants.is_empty() {
+        Vec::new()
+    } else {
+        store.read_prefixes(account, mailbox, &wants).await?
+    }
+    .into_iter();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let bytes = match content {
+            Content::Metadata | Content::Summary => None,
+            Content::Header | Content::Bytes => match bodies.next().flatten() {
+                Some(body) => Some(MessageBytes::from(body)),
+                // Expunged meanwhile: left out, like a missing UID.
+                None => continue,
+            },
+        };
+        out.push(FetchedMessage {
+            meta: MessageMeta {
+                uid: e.uid,
+                flags: e.flags,
+                modseq: e.modseq,
+                internal_date: e.internal_date,
+                size: e.size,
+            },
+            summary: e.summary,
+            bytes,
+        });
+    }
+    Ok(MailboxReply::Fetched {
+        messages: out,
+        rest,
+    })
+}
+
+impl From<StoreError> for MailboxError {
+    fn from(e: StoreError) -> MailboxError {
+        to_error(e)
+    }
+}
+
+fn to_error(e: StoreError) -> MailboxError {
+    match e {
+        StoreError::NoSuchMailbox => MailboxError::NoSuchMailbox,
+        StoreError::MailboxExists => MailboxError::MailboxExists,
+        StoreError::InvalidMailboxName => MailboxError::InvalidName,
+        StoreError::InboxIsPermanent => MailboxError::InboxIsPermanent,
+        StoreError::TooLarge(_) => MailboxError::TooLarge,
+        other => MailboxError::Unavailable(other.to_string()),
+    }
+}
+
+/// IMAP's service: one [`Access`] per authenticated connection, made at its first request
+/// (on the home shard, after the move).
+pub struct MailboxService {
+    access: Option<Access>,
+}
+
+impl Service for MailboxService {
+    type Session = ImapSession;
+    const PLACEMENT: Placement = Placement::HomeShard;
+
+    fn session(
+        _listener: &Listener,
+        session: SessionConfig,
+        security: Security,
+        _config: &Config,
+    ) -> ImapSession {
+        ImapSession::new(session, security)
+    }
+
+    fn new() -> Self {
+        MailboxService { access: None }
+    }
+
+    async fn handle(&mut self, request: MailboxRequest, cx: &Context<'_>) -> MailboxAnswer {
+        // Changes the request itself caused (an APPEND or COPY to the selected mailbox) or
+        // that landed meanwhile are reported before the reply (RFC 9051 §6.3.12). Not after
+        // SELECT/UNSELECT: the feed is then a new mailbox's, which the reply's snapshot covers.
+        let drain = !matches!(
+            request,
+            MailboxRequest::Select { .. } | MailboxRequest::Unselect
+        );
+        let access = match (&mut self.access, cx.account) {
+            (Some(access), _) => access,
+            (None, Some(account)) => self.access.insert(Access::new(account.to_string())),
+            (None, None) => {
+                // The session asks for mailboxes only once authenticated.
+                return MailboxAnswer {
+                    changes: Vec::new(),
+                    reply: MailboxReply::Failed(MailboxError::Unavailable(
+                        "mailbox request before authentication".into(),
+                    )),
+                };
+            }
+        };
+        let reply = access.execute(&cx.shard.store, request).await;
+        let mut changes = Vec::new();
+        if drain {
+            while let Some(change) = access.ready_change() {
+                changes.push(change);
+            }
+        }
+        MailboxAnswer { changes, reply }
+    }
+
+    async fn next_notice(&mut self) -> MailboxChange {
+        match &mut self.access {
+            Some(access) => access.next_change().await,
+            None => std::future::pending().await,
+        }
+    }
+}
