@@ -287,6 +287,7 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        let invalid: &Invalid = &invalid;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -318,94 +319,13 @@ impl Config {
             (Some(_), None) => return Err(invalid("tls.key", "missing: tls.cert is set".into())),
             (None, Some(_)) => return Err(invalid("tls.cert", "missing: tls.key is set".into())),
         };
-        let mut local_domains = Vec::new();
-        for (i, d) in raw.domains.local.iter().enumerate() {
-            let d = d.trim().to_ascii_lowercase();
-            if d.is_empty() || !d.contains('.') && d != "localhost" || d.contains(['@', ' ']) {
-                return Err(invalid(
-                    &format!("domains.local[{i}]"),
-                    format!("`{d}` is not a domain name"),
-                ));
-            }
-            local_domains.push(d);
-        }
-        if local_domains.is_empty() {
-            return Err(invalid(
-                "domains.local",
-                "at least one local domain is required".into(),
-            ));
-        }
+        let local_domains = local_domains(&raw.domains, invalid)?;
         let l = &raw.limits;
-        for (key, value, min) in [
-            ("limits.max_line_length", l.max_line_length, 512),
-            ("limits.max_literal_size", l.max_literal_size, 1024),
-            ("limits.max_message_size", l.max_message_size, 1024),
-            ("limits.max_connections", l.max_connections, 1),
-            ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
-            // RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
-            ("limits.max_recipients", l.max_recipients, 100),
-            ("limits.max_hops", l.max_hops, 10),
-        ] {
-            if value < min {
-                return Err(invalid(key, format!("must be at least {min}")));
-            }
-        }
-        if raw.auth.max_failures == 0 {
-            return Err(invalid("auth.max_failures", "must be at least 1".into()));
-        }
-        if raw.auth.failure_delay_ms > 60_000 {
-            return Err(invalid("auth.failure_delay_ms", "at most 60000".into()));
-        }
+        check_limits(l, &raw.auth, invalid)?;
         let t = &raw.timeouts;
-        for (key, value) in [
-            ("timeouts.tls_handshake_secs", t.tls_handshake_secs),
-            ("timeouts.imap_keepalive_secs", t.imap_keepalive_secs),
-            ("timeouts.pop3_idle_secs", t.pop3_idle_secs),
-            ("timeouts.smtp_idle_secs", t.smtp_idle_secs),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be at least 1".into()));
-            }
-        }
-        // RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
-        if t.imap_idle_secs < 30 * 60 {
-            return Err(invalid(
-                "timeouts.imap_idle_secs",
-                "must be at least 1800 (RFC 9051 §5.4)".into(),
-            ));
-        }
+        check_timeouts(t, invalid)?;
 
-        let mut listeners: Vec<Listener> = Vec::new();
-        for (i, raw_l) in raw.listener.iter().enumerate() {
-            let key = format!("listener[{i}]");
-            let address: SocketAddr = raw_l.address.parse().map_err(|_| {
-                invalid(
-                    &format!("{key}.address"),
-                    format!("`{}` is not IP:port", raw_l.address),
-                )
-            })?;
-            if raw_l.tls == TlsMode::None && raw_l.protocol.authenticates() {
-                return Err(invalid(
-                    &format!("{key}.tls"),
-                    format!(
-                        "`none` is refused for protocol \"{}\": it accepts credentials, which must never \
-                         travel without TLS; use \"starttls\" or \"implicit\"",
-                        raw_l.protocol.name()
-                    ),
-                ));
-            }
-            if let Some(j) = listeners.iter().position(|o| o.address == address) {
-                return Err(invalid(
-                    &format!("{key}.address"),
-                    format!("{address} is also listener[{j}]"),
-                ));
-            }
-            listeners.push(Listener {
-                protocol: raw_l.protocol,
-                address,
-                tls: raw_l.tls,
-            });
-        }
+        let listeners = listeners(&raw.listener, invalid)?;
         let pop3_uidl_format = crate::pop3::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {
@@ -452,6 +372,122 @@ impl Config {
             .iter()
             .any(|d| d.eq_ignore_ascii_case(domain))
     }
+}
+
+/// Builds the error for a key (`ConfigError::Invalid`, naming the file).
+type Invalid<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// `[domains] local`: lower case, each a domain name, at least one.
+fn local_domains(raw: &RawDomains, invalid: &Invalid) -> Result<Vec<String>, ConfigError> {
+    let mut local_domains = Vec::new();
+    for (i, d) in raw.local.iter().enumerate() {
+        let d = d.trim().to_ascii_lowercase();
+        if d.is_empty() || !d.contains('.') && d != "localhost" || d.contains(['@', ' ']) {
+            return Err(invalid(
+                &format!("domains.local[{i}]"),
+                format!("`{d}` is not a domain name"),
+            ));
+        }
+        local_domains.push(d);
+    }
+    if local_domains.is_empty() {
+        return Err(invalid(
+            "domains.local",
+            "at least one local domain is required".into(),
+        ));
+    }
+    if local_domains.is_empty() {
+        return Err(invalid(
+            "domains.local",
+            "at least one local domain is required".into(),
+        ));
+    }
+    Ok(local_domains)
+}
+
+/// `[limits]` and `[auth]`: the minimums clients and RFCs need, the maximums that keep a
+/// failure delay sane.
+fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), ConfigError> {
+    for (key, value, min) in [
+        ("limits.max_line_length", l.max_line_length, 512),
+        ("limits.max_literal_size", l.max_literal_size, 1024),
+        ("limits.max_message_size", l.max_message_size, 1024),
+        ("limits.max_connections", l.max_connections, 1),
+        ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
+        // RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
+        ("limits.max_recipients", l.max_recipients, 100),
+        ("limits.max_hops", l.max_hops, 10),
+    ] {
+        if value < min {
+            return Err(invalid(key, format!("must be at least {min}")));
+        }
+    }
+    if auth.max_failures == 0 {
+        return Err(invalid("auth.max_failures", "must be at least 1".into()));
+    }
+    if auth.failure_delay_ms > 60_000 {
+        return Err(invalid("auth.failure_delay_ms", "at most 60000".into()));
+    }
+    Ok(())
+}
+
+/// `[timeouts]`: none zero, IMAP's autologout at least RFC 9051's 30 minutes.
+fn check_timeouts(t: &RawTimeouts, invalid: &Invalid) -> Result<(), ConfigError> {
+    for (key, value) in [
+        ("timeouts.tls_handshake_secs", t.tls_handshake_secs),
+        ("timeouts.imap_keepalive_secs", t.imap_keepalive_secs),
+        ("timeouts.pop3_idle_secs", t.pop3_idle_secs),
+        ("timeouts.smtp_idle_secs", t.smtp_idle_secs),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1".into()));
+        }
+    }
+    // RFC 9051 §5.4: an inactivity autologout timer must be at least 30 minutes.
+    if t.imap_idle_secs < 30 * 60 {
+        return Err(invalid(
+            "timeouts.imap_idle_secs",
+            "must be at least 1800 (RFC 9051 §5.4)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `[[listener]]`: addresses that parse and differ, and never `tls = "none"` where
+/// credentials are accepted (TLS before PLAIN).
+fn listeners(raw: &[RawListener], invalid: &Invalid) -> Result<Vec<Listener>, ConfigError> {
+    let mut listeners: Vec<Listener> = Vec::new();
+    for (i, raw_l) in raw.iter().enumerate() {
+        let key = format!("listener[{i}]");
+        let address: SocketAddr = raw_l.address.parse().map_err(|_| {
+            invalid(
+                &format!("{key}.address"),
+                format!("`{}` is not IP:port", raw_l.address),
+            )
+        })?;
+        if raw_l.tls == TlsMode::None && raw_l.protocol.authenticates() {
+            return Err(invalid(
+                &format!("{key}.tls"),
+                format!(
+                    "`none` is refused for protocol \"{}\": it accepts credentials, which must never \
+                     travel without TLS; use \"starttls\" or \"implicit\"",
+                    raw_l.protocol.name()
+                ),
+            ));
+        }
+        if let Some(j) = listeners.iter().position(|o| o.address == address) {
+            return Err(invalid(
+                &format!("{key}.address"),
+                format!("{address} is also listener[{j}]"),
+            ));
+        }
+        listeners.push(Listener {
+            protocol: raw_l.protocol,
+            address,
+            tls: raw_l.tls,
+        });
+    }
+    Ok(listeners)
 }
 
 /// How a listener protects its connections (config key `listener.tls`).

@@ -16,7 +16,9 @@ use crate::mailbox::{
     MailboxRequest, MessageBytes, MessageMeta, Transfer, BATCH_BYTES,
 };
 use crate::session::{Security, SessionConfig};
-use crate::store::{AppendStream, Change, FlagUpdate, MimeSummary, ModSeq, Store, StoreError, Uid};
+use crate::store::{
+    AppendStream, Change, FlagUpdate, Flags, MimeSummary, ModSeq, Store, StoreError, Uid,
+};
 
 /// One connection's access to its account's mailboxes.
 pub struct Access {
@@ -134,31 +136,8 @@ impl Access {
                 flags,
                 internal_date,
             } => {
-                let date = internal_date.unwrap_or_else(crate::store::now);
-                let uid = match message {
-                    AppendBody::Bytes(message) => {
-                        // Bare LFs become CRLF, as Dovecot stores them: sizes, FETCH and POP3
-                        // then agree (RFC 5322 §2.1). A streamed literal (≥ 256 KiB) is kept
-                        // as sent: its length was fixed when it was announced.
-                        let message = crate::wire::crlf(message);
-                        store
-                            .append(account, &mailbox, &message, flags, date)
-                            .await?
-                    }
-                    AppendBody::Streamed => {
-                        let stream = self.streams.pop_front().ok_or_else(|| {
-                            MailboxError::Unavailable("no stream to append".into())
-                        })?;
-                        store
-                            .append_stream(account, &mailbox, stream, flags, date)
-                            .await?
-                    }
-                };
-                let status = store.status(account, &mailbox).await?;
-                MailboxReply::Appended {
-                    uid_validity: status.uid_validity,
-                    uid,
-                }
+                self.append(store, &mailbox, message, flags, internal_date)
+                    .await?
             }
             MailboxRequest::Fetch {
                 mailbox,
@@ -194,24 +173,7 @@ impl Access {
                 uids,
                 to,
                 transfer,
-            } => {
-                // Only a MOVE changes the source (its expunge): only then is its
-                // HIGHESTMODSEQ read back for the tagged OK.
-                let (pairs, source_modseq) = match transfer {
-                    Transfer::Copy => (store.copy(account, &mailbox, &uids, &to).await?, ModSeq(0)),
-                    Transfer::Move => {
-                        let pairs = store.move_messages(account, &mailbox, &uids, &to).await?;
-                        let source = store.status(account, &mailbox).await?;
-                        (pairs, source.highest_modseq)
-                    }
-                };
-                let status = store.status(account, &to).await?;
-                MailboxReply::Transferred {
-                    uid_validity: status.uid_validity,
-                    pairs,
-                    source_modseq,
-                }
-            }
+            } => transferred(store, account, &mailbox, &uids, &to, transfer).await?,
             MailboxRequest::Discard { mailbox, uids } => {
                 let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
                 expunged(store, account, &mailbox, uids).await?
@@ -219,29 +181,51 @@ impl Access {
             MailboxRequest::Expunge { mailbox, uids } => {
                 let uids = match uids {
                     None => None,
-                    // UID EXPUNGE removes only the \Deleted ones of its set (RFC 4315 §2.1).
-                    Some(mut set) => {
-                        set.sort_unstable();
-                        let deleted = store
-                            .search(
-                                account,
-                                &mailbox,
-                                &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
-                            )
-                            .await?;
-                        Some(
-                            deleted
-                                .into_iter()
-                                .filter(|u| set.binary_search(u).is_ok())
-                                .collect::<Vec<_>>(),
-                        )
-                    }
+                    Some(set) => Some(deleted_among(store, account, &mailbox, set).await?),
                 };
                 let uids = store.expunge(account, &mailbox, uids.as_deref()).await?;
                 expunged(store, account, &mailbox, uids).await?
             }
         };
         Ok(reply)
+    }
+
+    /// APPEND: buffered bytes, or the oldest stream received for it.
+    async fn append(
+        &mut self,
+        store: &Store,
+        mailbox: &str,
+        message: AppendBody,
+        flags: Flags,
+        internal_date: Option<i64>,
+    ) -> Result<MailboxReply, MailboxError> {
+        let account = self.account.as_str();
+        let date = internal_date.unwrap_or_else(crate::store::now);
+        let uid = match message {
+            AppendBody::Bytes(message) => {
+                // Bare LFs become CRLF, as Dovecot stores them: sizes, FETCH and POP3 then
+                // agree (RFC 5322 §2.1). A streamed literal (≥ 256 KiB) is kept as sent: its
+                // length was fixed when it was announced.
+                let message = crate::wire::crlf(message);
+                store
+                    .append(account, mailbox, &message, flags, date)
+                    .await?
+            }
+            AppendBody::Streamed => {
+                let stream = self
+                    .streams
+                    .pop_front()
+                    .ok_or_else(|| MailboxError::Unavailable("no stream to append".into()))?;
+                store
+                    .append_stream(account, mailbox, stream, flags, date)
+                    .await?
+            }
+        };
+        let status = store.status(account, mailbox).await?;
+        Ok(MailboxReply::Appended {
+            uid_validity: status.uid_validity,
+            uid,
+        })
     }
 
     /// A change to the selected mailbox that has already arrived, without waiting.
@@ -263,6 +247,53 @@ impl Access {
             None => std::future::pending().await,
         }
     }
+}
+
+/// COPY or MOVE. Only a MOVE changes the source (its expunge): only then is its
+/// HIGHESTMODSEQ read back for the tagged OK.
+async fn transferred(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    uids: &[Uid],
+    to: &str,
+    transfer: Transfer,
+) -> Result<MailboxReply, MailboxError> {
+    let (pairs, source_modseq) = match transfer {
+        Transfer::Copy => (store.copy(account, mailbox, uids, to).await?, ModSeq(0)),
+        Transfer::Move => {
+            let pairs = store.move_messages(account, mailbox, uids, to).await?;
+            let source = store.status(account, mailbox).await?;
+            (pairs, source.highest_modseq)
+        }
+    };
+    let status = store.status(account, to).await?;
+    Ok(MailboxReply::Transferred {
+        uid_validity: status.uid_validity,
+        pairs,
+        source_modseq,
+    })
+}
+
+/// The \Deleted messages among `set`: UID EXPUNGE removes only those (RFC 4315 §2.1).
+async fn deleted_among(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    mut set: Vec<Uid>,
+) -> Result<Vec<Uid>, MailboxError> {
+    set.sort_unstable();
+    let deleted = store
+        .search(
+            account,
+            mailbox,
+            &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
+        )
+        .await?;
+    Ok(deleted
+        .into_iter()
+        .filter(|u| set.binary_search(u).is_ok())
+        .collect())
 }
 
 /// An expunge's reply: what went, and the mailbox's HIGHESTMODSEQ after it.

@@ -41,6 +41,6 @@ pub use command::{
     AuthMechanism, Body, Command, Domain, ForwardPath, MailFrom, Mailbox, ParseError, RcptTo,
     ReversePath, SyntaxError,
 };
-pub use received::{protocol_name, received_header, smtputf8_protocol_name, ReceivedInfo};
+pub use received::{protocol_name, received_header, Authentication, Dialect, ReceivedInfo};
 pub use service::{Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
 pub use session::{SmtpKind, SmtpSession};

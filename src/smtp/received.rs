@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::session::Security;
+
 /// Everything the `Received:` header says about one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedInfo {
@@ -14,7 +16,7 @@ pub struct ReceivedInfo {
     pub peer_ip: IpAddr,
     /// This server's host name (the `by` clause).
     pub hostname: String,
-    /// The `with` clause, from [`protocol_name`] or [`smtputf8_protocol_name`] (usually via
+    /// The `with` clause, from [`protocol_name`] (usually via
     /// [`SmtpSession::protocol`](super::SmtpSession::protocol)).
     pub protocol: &'static str,
     /// The TLS protocol version and cipher suite names, when the transport is TLS.
@@ -30,26 +32,40 @@ pub struct ReceivedInfo {
     pub date: String,
 }
 
-/// The `with` keyword of RFC 3848 §1 for a transaction: `SMTP` after HELO; after EHLO `ESMTP`,
-/// with `S` when the transport was TLS and `A` when the client authenticated.
-pub fn protocol_name(esmtp: bool, tls: bool, auth: bool) -> &'static str {
-    match (esmtp, tls, auth) {
-        (false, _, _) => "SMTP",
-        (true, false, false) => "ESMTP",
-        (true, true, false) => "ESMTPS",
-        (true, false, true) => "ESMTPA",
-        (true, true, true) => "ESMTPSA",
-    }
+/// How the client spoke: what decides the `with` keyword's stem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// After HELO: `SMTP` (RFC 3848 §1).
+    Smtp,
+    /// After EHLO: `ESMTP` (RFC 3848 §1).
+    Esmtp,
+    /// A MAIL with SMTPUTF8: `UTF8SMTP` (RFC 6531 §3.7.3).
+    Utf8Smtp,
 }
 
-/// The `with` keyword of RFC 6531 §3.7.3 for a transaction whose MAIL carried SMTPUTF8:
-/// `UTF8SMTP`, with `S` for TLS and `A` for authentication as in RFC 3848.
-pub fn smtputf8_protocol_name(tls: bool, auth: bool) -> &'static str {
-    match (tls, auth) {
-        (false, false) => "UTF8SMTP",
-        (true, false) => "UTF8SMTPS",
-        (false, true) => "UTF8SMTPA",
-        (true, true) => "UTF8SMTPSA",
+/// Whether the client authenticated in the transaction (the `A` of RFC 3848).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authentication {
+    None,
+    Authenticated,
+}
+
+/// The `with` keyword for a transaction (RFC 3848 §1, RFC 6531 §3.7.3): the stem, with `S`
+/// when the transport was TLS and `A` when the client authenticated. Plain `SMTP` (after
+/// HELO) has neither.
+pub fn protocol_name(dialect: Dialect, security: Security, auth: Authentication) -> &'static str {
+    let tls = security.is_tls();
+    let auth = auth == Authentication::Authenticated;
+    match (dialect, tls, auth) {
+        (Dialect::Smtp, _, _) => "SMTP",
+        (Dialect::Esmtp, false, false) => "ESMTP",
+        (Dialect::Esmtp, true, false) => "ESMTPS",
+        (Dialect::Esmtp, false, true) => "ESMTPA",
+        (Dialect::Esmtp, true, true) => "ESMTPSA",
+        (Dialect::Utf8Smtp, false, false) => "UTF8SMTP",
+        (Dialect::Utf8Smtp, true, false) => "UTF8SMTPS",
+        (Dialect::Utf8Smtp, false, true) => "UTF8SMTPA",
+        (Dialect::Utf8Smtp, true, true) => "UTF8SMTPSA",
     }
 }
 
@@ -147,7 +163,7 @@ mod tests {
             helo: "client.example.org".into(),
             peer_ip: IpAddr::from([192, 0, 2, 1]),
             hostname: "mail.example.com".into(),
-            protocol: protocol_name(true, false, false),
+            protocol: protocol_name(Dialect::Esmtp, Security::Plaintext, Authentication::None),
             tls: None,
             authenticated: None,
             id: "7F3A".into(),
@@ -158,16 +174,22 @@ mod tests {
 
     #[test]
     fn protocol_names_follow_rfc_3848() {
-        assert_eq!(protocol_name(false, false, false), "SMTP");
-        assert_eq!(protocol_name(false, true, false), "SMTP");
-        assert_eq!(protocol_name(true, false, false), "ESMTP");
-        assert_eq!(protocol_name(true, true, false), "ESMTPS");
-        assert_eq!(protocol_name(true, false, true), "ESMTPA");
-        assert_eq!(protocol_name(true, true, true), "ESMTPSA");
-        assert_eq!(smtputf8_protocol_name(false, false), "UTF8SMTP");
-        assert_eq!(smtputf8_protocol_name(true, false), "UTF8SMTPS");
-        assert_eq!(smtputf8_protocol_name(false, true), "UTF8SMTPA");
-        assert_eq!(smtputf8_protocol_name(true, true), "UTF8SMTPSA");
+        use Authentication::{Authenticated, None as Anonymous};
+        use Dialect::{Esmtp, Smtp, Utf8Smtp};
+        use Security::{Plaintext, Tls};
+        assert_eq!(protocol_name(Smtp, Plaintext, Anonymous), "SMTP");
+        assert_eq!(protocol_name(Smtp, Tls, Anonymous), "SMTP");
+        assert_eq!(protocol_name(Esmtp, Plaintext, Anonymous), "ESMTP");
+        assert_eq!(protocol_name(Esmtp, Tls, Anonymous), "ESMTPS");
+        assert_eq!(protocol_name(Esmtp, Plaintext, Authenticated), "ESMTPA");
+        assert_eq!(protocol_name(Esmtp, Tls, Authenticated), "ESMTPSA");
+        assert_eq!(protocol_name(Utf8Smtp, Plaintext, Anonymous), "UTF8SMTP");
+        assert_eq!(protocol_name(Utf8Smtp, Tls, Anonymous), "UTF8SMTPS");
+        assert_eq!(
+            protocol_name(Utf8Smtp, Plaintext, Authenticated),
+            "UTF8SMTPA"
+        );
+        assert_eq!(protocol_name(Utf8Smtp, Tls, Authenticated), "UTF8SMTPSA");
     }
 
     #[test]
@@ -183,7 +205,7 @@ mod tests {
     #[test]
     fn submission_header_with_tls_auth_and_one_recipient() {
         let header = received_header(&ReceivedInfo {
-            protocol: protocol_name(true, true, true),
+            protocol: protocol_name(Dialect::Esmtp, Security::Tls, Authentication::Authenticated),
             tls: Some(("TLSv1.3".into(), "TLS_AES_256_GCM_SHA384".into())),
             authenticated: Some("alice@example.com".into()),
             recipient: Some("bob@example.com".into()),

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::command::{AuthMechanism, Command, Domain, ParseError};
-use super::received::{protocol_name, smtputf8_protocol_name};
+use super::received::{protocol_name, Authentication, Dialect};
 use super::reply::{line, Refusal};
 use super::service::{DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
 use super::transaction::Transaction;
@@ -289,12 +289,18 @@ impl Session for SmtpSession {
 impl Machine {
     /// See [`SmtpSession::protocol`].
     pub(super) fn protocol(&self) -> &'static str {
-        let (tls, auth) = (self.security.is_tls(), self.account.is_some());
-        if self.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
-            smtputf8_protocol_name(tls, auth)
+        let dialect = if self.transaction.as_ref().is_some_and(|t| t.smtputf8()) {
+            Dialect::Utf8Smtp
+        } else if self.client.as_ref().is_some_and(|c| c.extended) {
+            Dialect::Esmtp
         } else {
-            protocol_name(self.client.as_ref().is_some_and(|c| c.extended), tls, auth)
-        }
+            Dialect::Smtp
+        };
+        let auth = match self.account {
+            Some(_) => Authentication::Authenticated,
+            None => Authentication::None,
+        };
+        protocol_name(dialect, self.security, auth)
     }
 
     pub(super) fn accepts_input(&self) -> bool {
