@@ -306,44 +306,7 @@ impl ImapSession {
                     .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
                 self.ok(tag, "NAMESPACE completed");
             }
-            Command::Create(c) => {
-                // CREATE-SPECIAL-USE (RFC 6154 §3): one of the attributes the store keeps per
-                // mailbox; anything else is `NO [USEATTR]`.
-                let special = match c.special_use.as_slice() {
-                    [] => None,
-                    [one] => match store_special_use(one) {
-                        Some(s) => Some(s),
-                        None => {
-                            self.finish(
-                                tag,
-                                Status::No,
-                                Some(Code::UseAttr),
-                                "This special-use attribute is not supported",
-                                Expunges::Report,
-                            );
-                            return;
-                        }
-                    },
-                    _ => {
-                        self.finish(
-                            tag,
-                            Status::No,
-                            Some(Code::UseAttr),
-                            "A mailbox takes one special-use attribute",
-                            Expunges::Report,
-                        );
-                        return;
-                    }
-                };
-                let mailbox = store_name(&c.mailbox);
-                self.request(
-                    Pending::Simple {
-                        tag,
-                        done: "CREATE completed",
-                    },
-                    MailboxRequest::Create { mailbox, special },
-                );
-            }
+            Command::Create(c) => self.create(tag, c),
             Command::Delete(m) => self.request(
                 Pending::Simple {
                     tag,
@@ -406,55 +369,13 @@ impl ImapSession {
             }
             Command::Select(s) => self.select(tag, s, Access::ReadWrite),
             Command::Examine(s) => self.select(tag, s, Access::ReadOnly),
-            Command::Append(a) => {
-                let max = self.config.limits.max_message_size as u64;
-                let too_big = a.messages.iter().any(|m| m.data.len() > max);
-                if too_big {
-                    self.finish(
-                        tag,
-                        Status::No,
-                        Some(Code::TooBig),
-                        "Message too large",
-                        Expunges::Report,
-                    );
-                    return;
-                }
-                let job = AppendJob {
-                    tag,
-                    mailbox: store_name(&a.mailbox),
-                    messages: a.messages.into(),
-                    uids: Vec::new(),
-                };
-                self.next_append(job, None);
-            }
+            Command::Append(a) => self.append(tag, a),
             Command::Idle => {
                 self.send(Response::Continue("idling"));
                 self.flush_changes(Expunges::Report);
                 self.wait = Wait::Idle(tag);
             }
-            Command::Unselect | Command::Close => {
-                let Some(view) = self.selected.take() else {
-                    return;
-                };
-                let closing = matches!(command, Command::Close);
-                if closing && !view.read_only() {
-                    // RFC 9051 §6.4.1: expunge silently, then close.
-                    self.request(
-                        Pending::CloseExpunge { tag },
-                        MailboxRequest::Expunge {
-                            mailbox: view.name,
-                            uids: None,
-                        },
-                    );
-                } else {
-                    let done = if closing {
-                        "CLOSE completed"
-                    } else {
-                        "UNSELECT completed"
-                    };
-                    self.request(Pending::Unselect { tag, done }, MailboxRequest::Unselect);
-                }
-            }
+            Command::Unselect | Command::Close => self.unselect(tag, &command),
             Command::Expunge => self.expunge(tag, None),
             Command::UidExpunge(set) => self.expunge(tag, Some(set)),
             Command::Fetch(f) => self.fetch(tag, Addressing::Sequence, f.set, f.items, f.modifiers),
@@ -476,8 +397,115 @@ impl ImapSession {
         }
     }
 
+    /// CREATE, with CREATE-SPECIAL-USE (RFC 6154 §3): one of the attributes the store keeps
+    /// per mailbox; anything else is `NO [USEATTR]`.
+    fn create(&mut self, tag: Tag, c: crate::imap::command::Create) {
+        // CREATE-SPECIAL-USE (RFC 6154 §3): one of the attributes the store keeps per
+        // mailbox; anything else is `NO [USEATTR]`.
+        let special = match c.special_use.as_slice() {
+            [] => None,
+            [one] => match store_special_use(one) {
+                Some(s) => Some(s),
+                None => {
+                    self.finish(
+                        tag,
+                        Status::No,
+                        Some(Code::UseAttr),
+                        "This special-use attribute is not supported",
+                        Expunges::Report,
+                    );
+                    return;
+                }
+            },
+            _ => {
+                self.finish(
+                    tag,
+                    Status::No,
+                    Some(Code::UseAttr),
+                    "A mailbox takes one special-use attribute",
+                    Expunges::Report,
+                );
+                return;
+            }
+        };
+        let mailbox = store_name(&c.mailbox);
+        self.request(
+            Pending::Simple {
+                tag,
+                done: "CREATE completed",
+            },
+            MailboxRequest::Create { mailbox, special },
+        );
+    }
+
+    /// APPEND and MULTIAPPEND (RFC 3502): refused whole when one message is over the limit.
+    fn append(&mut self, tag: Tag, a: crate::imap::command::Append) {
+        let max = self.config.limits.max_message_size as u64;
+        let too_big = a.messages.iter().any(|m| m.data.len() > max);
+        if too_big {
+            self.finish(
+                tag,
+                Status::No,
+                Some(Code::TooBig),
+                "Message too large",
+                Expunges::Report,
+            );
+            return;
+        }
+        let job = AppendJob {
+            tag,
+            mailbox: store_name(&a.mailbox),
+            messages: a.messages.into(),
+            uids: Vec::new(),
+        };
+        self.next_append(job, None);
+    }
+
+    /// UNSELECT (RFC 3691) and CLOSE (RFC 9051 §6.4.1, which expunges first when the
+    /// mailbox is writable).
+    fn unselect(&mut self, tag: Tag, command: &Command) {
+        let Some(view) = self.selected.take() else {
+            return;
+        };
+        let closing = matches!(command, Command::Close);
+        if closing && !view.read_only() {
+            // RFC 9051 §6.4.1: expunge silently, then close.
+            self.request(
+                Pending::CloseExpunge { tag },
+                MailboxRequest::Expunge {
+                    mailbox: view.name,
+                    uids: None,
+                },
+            );
+        } else {
+            let done = if closing {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            };
+            self.request(Pending::Unselect { tag, done }, MailboxRequest::Unselect);
+        }
+    }
+
     /// The driver answered the outstanding request of `pending`.
     pub(super) fn resume(&mut self, pending: Pending, reply: MailboxReply) {
+        match pending {
+            Pending::Append(_)
+            | Pending::AppendUndo { .. }
+            | Pending::StreamBegin { .. }
+            | Pending::StreamData
+            | Pending::StreamsDropped => self.resume_append(pending, reply),
+            Pending::Fetch(_)
+            | Pending::Store { .. }
+            | Pending::Transfer { .. }
+            | Pending::Expunge { .. }
+            | Pending::Search(_) => self.resume_messages(pending, reply),
+            _ => self.resume_mailboxes(pending, reply),
+        }
+    }
+
+    /// The replies to mailbox-level requests: LIST, STATUS, SELECT and its resync, CLOSE.
+    fn resume_mailboxes(&mut self, pending: Pending, reply: MailboxReply) {
         match (pending, reply) {
             (Pending::Simple { tag, done }, MailboxReply::Done) => self.ok(tag, done),
             (
@@ -525,6 +553,13 @@ impl ImapSession {
                 },
                 MailboxRequest::Unselect,
             ),
+            (pending, reply) => self.unanswered(pending, reply),
+        }
+    }
+
+    /// The replies to APPEND (MULTIAPPEND, streamed literals).
+    fn resume_append(&mut self, pending: Pending, reply: MailboxReply) {
+        match (pending, reply) {
             (Pending::Append(mut job), MailboxReply::Appended { uid_validity, uid }) => {
                 job.uids.push(uid.0);
                 self.next_append(job, Some(uid_validity.0));
@@ -565,6 +600,13 @@ impl ImapSession {
             (Pending::Append(job), MailboxReply::Failed(error)) => {
                 self.append_failed(job.tag, error);
             }
+            (pending, reply) => self.unanswered(pending, reply),
+        }
+    }
+
+    /// The replies to requests on messages: FETCH's \Seen, STORE, COPY/MOVE, EXPUNGE, SEARCH.
+    fn resume_messages(&mut self, pending: Pending, reply: MailboxReply) {
+        match (pending, reply) {
             (Pending::Fetch(mut job), MailboxReply::Flags(update)) => {
                 // FETCH set \Seen: those messages' responses include FLAGS (RFC 9051 §6.4.5).
                 if let Some(view) = self.selected.as_mut() {
@@ -620,6 +662,13 @@ impl ImapSession {
                 requeue(&mut job.remaining, rest);
                 self.next_search(job);
             }
+            (pending, reply) => self.unanswered(pending, reply),
+        }
+    }
+
+    /// A failure the request has no special answer for, or a reply that does not fit it.
+    fn unanswered(&mut self, pending: Pending, reply: MailboxReply) {
+        match (pending, reply) {
             (pending, MailboxReply::Failed(e)) => {
                 if matches!(pending, Pending::Resync(_) | Pending::ResyncFlags(_)) {
                     // A SELECT that answers NO leaves nothing selected (RFC 9051 §6.3.2),
