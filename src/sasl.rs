@@ -90,7 +90,7 @@ impl SaslExchange {
 
     /// Handle one client response line (base64, `=` for empty, `*` to cancel).
     pub fn step(&mut self, line: &[u8]) -> SaslStep {
-        let line = trim_ascii(line);
+        let line = line.trim_ascii();
         if line == b"*" {
             self.stage = Stage::Finished;
             return SaslStep::Failed(SaslError::Cancelled);
@@ -154,16 +154,6 @@ fn decode_plain_message(data: &[u8]) -> Option<Credentials> {
         username: authcid.to_string(),
         password: Secret::new(passwd.to_string()),
     })
-}
-
-fn trim_ascii(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 
 use crate::sasl::Mechanism;
 use crate::session::Secret;
+use crate::wire::keyword;
 
 /// A message number in the maildrop: 1-based (RFC 1939 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +78,7 @@ impl Command {
     /// Parse one command line (without its line ending). Keywords are case-insensitive
     /// (RFC 1939 §3).
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let (keyword, rest) = match line.iter().position(|&b| b == b' ') {
-            Some(i) => (&line[..i], Some(&line[i + 1..])),
-            None => (line, None),
-        };
+        let (keyword, rest) = keyword::first_word(line);
         let keyword = Keyword::parse(keyword).ok_or(ParseError::UnknownCommand)?;
         match keyword {
             Keyword::Capa => no_args(rest, Command::Capa),
@@ -90,7 +88,7 @@ impl Command {
             Keyword::Stat => no_args(rest, Command::Stat),
             Keyword::Rset => no_args(rest, Command::Rset),
             Keyword::User => {
-                let name = trim_trailing(rest.ok_or(ParseError::InvalidArguments)?);
+                let name = rest.ok_or(ParseError::InvalidArguments)?.trim_ascii_end();
                 if name.is_empty() || name.contains(&b' ') {
                     return Err(ParseError::InvalidArguments);
                 }
@@ -168,14 +166,12 @@ impl Keyword {
             (b"TOP", Keyword::Top),
             (b"UIDL", Keyword::Uidl),
         ];
-        ALL.iter()
-            .find(|(name, _)| word.eq_ignore_ascii_case(name))
-            .map(|&(_, k)| k)
+        keyword::lookup(&ALL, word)
     }
 }
 
 fn no_args(rest: Option<&[u8]>, command: Command) -> Result<Command, ParseError> {
-    match rest.map(trim_trailing) {
+    match rest.map(<[u8]>::trim_ascii_end) {
         None | Some(b"") => Ok(command),
         Some(_) => Err(ParseError::InvalidArguments),
     }
@@ -215,13 +211,6 @@ fn number(word: &[u8]) -> Result<u32, ParseError> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(ParseError::InvalidArguments)
-}
-
-fn trim_trailing(mut s: &[u8]) -> &[u8] {
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! does IO.
 
 use crate::sasl::Mechanism;
+use crate::wire::keyword;
 
 /// The client's name from EHLO/HELO: a domain or an address literal, as sent
 /// (RFC 5321 §4.1.1.1). Only its shape is checked; it is never trusted.
@@ -146,10 +147,8 @@ impl Command {
     /// Parse one command line (without its line ending). Verbs are case-insensitive
     /// (RFC 5321 §2.4).
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let (verb, rest) = match line.iter().position(|&b| b == b' ') {
-            Some(i) => (&line[..i], trim(&line[i + 1..])),
-            None => (line, &b""[..]),
-        };
+        let (verb, rest) = keyword::first_word(line);
+        let rest = rest.map_or(&b""[..], <[u8]>::trim_ascii);
         let verb = Verb::parse(verb).ok_or(ParseError::Unrecognized)?;
         let syntax = ParseError::Syntax;
         let no_args = |c: Command| {
@@ -241,9 +240,7 @@ impl Verb {
             (b"EXPN", Verb::Expn),
             (b"HELP", Verb::Help),
         ];
-        ALL.iter()
-            .find(|(name, _)| word.eq_ignore_ascii_case(name))
-            .map(|&(_, v)| v)
+        keyword::lookup(&ALL, word)
     }
 }
 
@@ -321,7 +318,7 @@ fn path_and_params<'a>(rest: &'a [u8], prefix: &[u8]) -> Option<(&'a [u8], &'a [
     if rest.len() < prefix.len() || !rest[..prefix.len()].eq_ignore_ascii_case(prefix) {
         return None;
     }
-    let rest = trim(&rest[prefix.len()..]);
+    let rest = rest[prefix.len()..].trim_ascii();
     let inner = rest.strip_prefix(b"<")?;
     let close = closing_bracket(inner)?;
     let (path, after) = (&inner[..close], &inner[close + 1..]);
@@ -333,7 +330,7 @@ fn path_and_params<'a>(rest: &'a [u8], prefix: &[u8]) -> Option<(&'a [u8], &'a [
         Some(b'@') => &path[path.iter().position(|&b| b == b':')? + 1..],
         _ => path,
     };
-    Some((path, trim(after)))
+    Some((path, after.trim_ascii()))
 }
 
 /// The index of the `>` that ends the path, skipping a quoted local part.
@@ -385,16 +382,6 @@ fn decimal(word: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(word).ok()?.parse().ok()
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

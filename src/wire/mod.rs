@@ -4,6 +4,7 @@
 //! This module knows nothing of any protocol: IMAP literals and SMTP dot-stuffing are built
 //! on top of it by the protocol modules. It never does IO.
 
+pub mod keyword;
 mod line;
 
 pub use line::{Frame, LineBuffer, TOO_LONG_HEAD};
