@@ -40,6 +40,7 @@ pub mod date;
 pub mod imap;
 pub mod mailbox;
 pub mod net;
+pub mod placement;
 pub mod pop3;
 pub mod queue;
 pub mod sasl;

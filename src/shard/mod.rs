@@ -6,7 +6,6 @@
 //! `timeouts.shutdown_grace_secs` and returns. This module and [`crate::net`] are the only
 //! ones that name glommio, so the runtime can be replaced behind them (PLATFORM.md §14).
 
-mod map;
 pub mod mesh;
 mod shutdown;
 pub mod watchdog;
@@ -22,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-pub use map::{Partition, ShardId, ShardMap, PARTITIONS};
-pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder, MeshError};
+pub use crate::placement::{MeshError, Partition, ShardId, ShardMap, PARTITIONS};
+pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder};
 pub use shutdown::Shutdown;
 
 use crate::accounts::AccountStore;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
 use super::{canonical_account, Store, StoreConfig};
-use crate::shard::ShardMap;
+use crate::placement::ShardMap;
 
 /// Appends kept in flight at once.
 const WINDOW: usize = 64;

@@ -99,7 +99,7 @@ pub use types::{
 pub use watch::Recent;
 pub use write::FlagUpdate;
 
-use crate::shard::{Partition, ShardId, ShardMap};
+use crate::placement::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;
 
 /// Tunables of a shard's store.

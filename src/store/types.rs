@@ -233,7 +233,7 @@ pub enum StoreError {
     #[error("the owner shard failed: {0}")]
     Remote(String),
     #[error("shard unreachable: {0}")]
-    Mesh(#[from] crate::shard::MeshError),
+    Mesh(#[from] crate::placement::MeshError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
