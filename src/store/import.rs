@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use super::io;
 use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
 use super::{canonical_account, Store, StoreConfig};
 use crate::placement::ShardMap;
@@ -271,7 +272,7 @@ pub async fn maildir(
             };
             let (store, account, name) = (store.clone(), account.clone(), f.name.clone());
             // Tasks start in spawn order, so UIDs are reserved in this (ascending) order.
-            window.push_back(glommio::spawn_local(async move {
+            window.push_back(io::spawn(async move {
                 match uid {
                     Some(uid) => {
                         store

@@ -53,7 +53,8 @@
 //! It never parses protocol syntax, never talks to a socket, never opens a partition that the
 //! shard map gives to another shard. Index and checkpoint files are written with blocking
 //! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring; new segment
-//! files are zero-filled on glommio's blocking thread, ahead of need.
+//! files are zero-filled on the runtime's blocking thread, ahead of need. Only [`io`] names
+//! the runtime's IO types.
 //!
 //! # Space
 //!
@@ -67,6 +68,7 @@ pub mod delivery;
 pub mod expunged;
 pub mod import;
 pub mod index;
+mod io;
 pub mod mime;
 pub mod op;
 pub mod partition;
@@ -140,7 +142,7 @@ pub(crate) struct Inner {
     config: StoreConfig,
     partitions: RefCell<HashMap<Partition, Rc<PartitionStore>>>,
     /// Serializes partition opening (recovery), so two tasks never open one twice.
-    opening: glommio::sync::Semaphore,
+    opening: io::Semaphore,
     queue: RefCell<Vec<commit::Queued>>,
     committing: Cell<bool>,
     /// Set by [`Store::close`]: background compaction stops at its next step.
@@ -179,7 +181,7 @@ const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 /// Wake the executor every few milliseconds while the store lives, and tell the watchdog
 /// the executor is awake.
 ///
-/// glommio 0.9 can miss the wake-up for a completed file operation and sleep in
+/// The runtime can miss the wake-up for a completed file operation and sleep in
 /// `io_uring_enter` until something else happens: a store test once stalled 700 s that way
 /// (an `iou-wrk` thread had finished; attaching gdb, which interrupts the syscall, released
 /// it). Any wake makes the reactor collect every ring and its syscall thread, so a periodic
@@ -190,7 +192,7 @@ async fn keep_awake(store: std::rc::Weak<Inner>) {
     let heartbeat = crate::shard::watchdog::Heartbeat::register();
     while store.strong_count() > 0 {
         heartbeat.beat();
-        glommio::timer::sleep(WAKE_INTERVAL).await;
+        io::sleep(WAKE_INTERVAL).await;
     }
 }
 
@@ -209,14 +211,14 @@ impl Store {
                 map,
                 config,
                 partitions: RefCell::new(HashMap::new()),
-                opening: glommio::sync::Semaphore::new(1),
+                opening: io::Semaphore::new(1),
                 queue: RefCell::new(Vec::new()),
                 committing: Cell::new(false),
                 closing: Cell::new(false),
                 mailboxes: RefCell::new(watch::Mailboxes::default()),
             }),
         };
-        glommio::spawn_local(keep_awake(Rc::downgrade(&store.inner))).detach();
+        io::spawn_detached(keep_awake(Rc::downgrade(&store.inner)));
         store
     }
 
@@ -313,7 +315,7 @@ impl Store {
             done: tx,
         });
         if !self.inner.committing.replace(true) {
-            glommio::spawn_local(commit::run(self.inner.clone())).detach();
+            io::spawn_detached(commit::run(self.inner.clone()));
         }
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -348,7 +350,7 @@ impl Store {
                 .values()
                 .any(|p| p.compacting.get())
         {
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            io::sleep(std::time::Duration::from_millis(1)).await;
         }
         let partitions: Vec<_> = self.inner.partitions.borrow().values().cloned().collect();
         for p in partitions {

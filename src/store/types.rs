@@ -247,10 +247,4 @@ impl StoreError {
     }
 }
 
-impl From<glommio::GlommioError<()>> for StoreError {
-    fn from(e: glommio::GlommioError<()>) -> StoreError {
-        StoreError::Io(e.into())
-    }
-}
-
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
