@@ -6,6 +6,7 @@
 //! `timeouts.shutdown_grace_secs` and returns. This module and [`crate::net`] are the only
 //! ones that name glommio, so the runtime can be replaced behind them (PLATFORM.md §14).
 
+pub mod executor;
 pub mod mesh;
 mod shutdown;
 pub mod watchdog;
@@ -19,9 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
-
 pub use crate::placement::{MeshError, Partition, ShardId, ShardMap, PARTITIONS};
+pub use executor::{run_standalone, Executor, ExecutorThread};
 pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder};
 pub use shutdown::Shutdown;
 
@@ -83,13 +83,8 @@ pub fn serve(config: Config) -> io::Result<()> {
         let store_mesh = store_mesh.clone();
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-            .name(&format!("shard-{index}"))
-            // Modest locked memory (RLIMIT_MEMLOCK is 8 MiB on these hosts; PLATFORM.md §8).
-            .io_memory(1 << 20)
-            .ring_depth(128)
-            // Timers fire late while a task is CPU-bound; keep the quantum short (§9).
-            .preempt_timer(Duration::from_millis(5))
+        let handle = Executor::new(format!("shard-{index}"))
+            .pinned(cpu)
             .spawn(move || {
                 run_shard(
                     ShardId(index),

@@ -178,20 +178,39 @@ pub fn canonical_account(account: &str) -> Result<String> {
 /// How often the executor is woken while the store lives.
 const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Wake the executor every few milliseconds while the store lives, and tell the watchdog
-/// the executor is awake.
+/// What a store's keep-awake task calls every time it wakes; dropped when the store goes.
+pub type Heartbeat = Box<dyn Fn()>;
+
+thread_local! {
+    /// Makes the heartbeat of each store opened on this thread, if the runtime gave a way.
+    static HEARTBEAT: Cell<Option<fn() -> Heartbeat>> = const { Cell::new(None) };
+}
+
+/// Give every store opened on the calling thread from now on a heartbeat: `register` runs on
+/// this thread when a store starts, and what it returns is called every few milliseconds
+/// while the store's executor is awake (see [`keep_awake`]). The runtime calls this on each
+/// executor thread it builds, for its watchdog of lost wake-ups; a store on a thread where
+/// nobody did has no heartbeat.
+pub fn set_heartbeat(register: fn() -> Heartbeat) {
+    HEARTBEAT.with(|h| h.set(Some(register)));
+}
+
+/// Wake the executor every few milliseconds while the store lives, and beat the heartbeat
+/// the runtime gave this thread ([`set_heartbeat`]) to say the executor is awake.
 ///
 /// The runtime can miss the wake-up for a completed file operation and sleep in
 /// `io_uring_enter` until something else happens: a store test once stalled 700 s that way
 /// (an `iou-wrk` thread had finished; attaching gdb, which interrupts the syscall, released
 /// it). Any wake makes the reactor collect every ring and its syscall thread, so a periodic
 /// timer bounds most such stalls to this interval. The timer itself can be lost the same
-/// way (its ring is the one whose wake-up goes missing), so its beats also feed
-/// [`crate::shard::watchdog`], which interrupts the sleep from outside when they stop.
+/// way (its ring is the one whose wake-up goes missing), so its beats also feed the
+/// runtime's watchdog, which interrupts the sleep from outside when they stop.
 async fn keep_awake(store: std::rc::Weak<Inner>) {
-    let heartbeat = crate::shard::watchdog::Heartbeat::register();
+    let heartbeat = HEARTBEAT.with(Cell::get).map(|register| register());
     while store.strong_count() > 0 {
-        heartbeat.beat();
+        if let Some(beat) = &heartbeat {
+            beat();
+        }
         io::sleep(WAKE_INTERVAL).await;
     }
 }
