@@ -27,9 +27,9 @@ use crate::session::{
     AuthOutcome, Delivery, DeliveryOutcome, Event, MaildropEntry, MaildropOutcome, MessageOutcome,
     Output, RecipientStatus, Session, SessionConfig, TlsMode,
 };
+use crate::shard::delivery::Deliverer;
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{received_header, ReceivedInfo, SmtpKind, SmtpSession};
-use crate::store::delivery::Deliverer;
 use crate::store::{Store, StoreError, Uid};
 
 /// Plaintext read from the transport at once.

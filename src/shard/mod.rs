@@ -6,6 +6,7 @@
 //! `timeouts.shutdown_grace_secs` and returns. This module and [`crate::net`] are the only
 //! ones that name glommio, so the runtime can be replaced behind them (PLATFORM.md §14).
 
+pub mod delivery;
 pub mod executor;
 pub mod mesh;
 mod shutdown;
@@ -30,8 +31,8 @@ use crate::config::Config;
 use crate::net::{
     self, ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState,
 };
-use crate::store::delivery::{self, Deliverer, StoreReply, StoreRequest};
 use crate::store::{Store, StoreConfig};
+use delivery::{Deliverer, StoreReply, StoreRequest};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);

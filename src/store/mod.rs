@@ -4,7 +4,8 @@
 //!
 //! Every account hashes to a [`Partition`]; each partition is owned by exactly one shard, and
 //! only that shard's [`Store`] (an `Rc`, not `Send`) opens the partition's files. Other shards
-//! reach it through the mesh ([`delivery`]). A partition is a directory:
+//! reach it through the runtime, which runs their requests (a delivery's copies, a retraction)
+//! on the owner shard as calls to its store. A partition is a directory:
 //!
 //! ```text
 //! <root>/p0582/seg-00000001.log   append-only log segments (zero-filled, O_DIRECT, 16 MiB)
@@ -64,7 +65,6 @@
 
 pub(crate) mod commit;
 pub mod compact;
-pub mod delivery;
 pub mod expunged;
 pub mod import;
 pub mod index;
@@ -247,6 +247,11 @@ impl Store {
 
     pub fn map(&self) -> ShardMap {
         self.inner.map
+    }
+
+    /// The tunables this store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
     }
 
     /// Whether `account` lives on this shard.

@@ -562,6 +562,15 @@ impl Store {
         }
     }
 
+    /// Undo delivered copies (of a delivery that failed elsewhere): expunge each `(account,
+    /// uid)` from its INBOX. Every account must be owned by this shard.
+    pub async fn retract(&self, copies: &[(String, Uid)]) -> Result<()> {
+        for (account, uid) in copies {
+            self.expunge(account, "INBOX", Some(&[*uid])).await?;
+        }
+        Ok(())
+    }
+
     /// Expunge `uids`, or (with `None`) every message flagged `\Deleted`. Returns the UIDs
     /// removed.
     pub async fn expunge(
