@@ -54,7 +54,7 @@
 //! It never parses protocol syntax, never talks to a socket, never opens a partition that the
 //! shard map gives to another shard. Index and checkpoint files are written with blocking
 //! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring; new segment
-//! files are zero-filled on the runtime's blocking thread, ahead of need. Only [`io`] names
+//! files are zero-filled on the runtime's blocking thread, ahead of need. Only `io.rs` names
 //! the runtime's IO types.
 //!
 //! # Space
@@ -188,7 +188,7 @@ thread_local! {
 
 /// Give every store opened on the calling thread from now on a heartbeat: `register` runs on
 /// this thread when a store starts, and what it returns is called every few milliseconds
-/// while the store's executor is awake (see [`keep_awake`]). The runtime calls this on each
+/// while the store's executor is awake (the keep-awake task below). The runtime calls this on each
 /// executor thread it builds, for its watchdog of lost wake-ups; a store on a thread where
 /// nobody did has no heartbeat.
 pub fn set_heartbeat(register: fn() -> Heartbeat) {
