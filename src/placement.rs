@@ -6,7 +6,7 @@
 //! partitions and never rewrites data. The same map can later spread partitions over hosts.
 //!
 //! Pure code that imports nothing else of ours: the store places partitions with it and the
-//! runtime routes connections and requests with it ([`crate::shard`] re-exports it), so
+//! runtime routes connections and requests with it (and re-exports it as `shard::…`), so
 //! neither has to import the other for it.
 
 use std::fmt;
