@@ -18,7 +18,10 @@ use ringpost::store::{Flags, MailboxId, MimeSummary, Store, StoreConfig, Uid, Ui
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// An executor on this thread (criterion times closures here), with the server's settings;
+/// stores opened on it beat the watchdog as on a server shard.
 fn executor() -> LocalExecutor {
+    ringpost::store::set_heartbeat(ringpost::shard::watchdog::store_heartbeat);
     LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(1 << 20)
         .ring_depth(128)

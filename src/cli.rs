@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::accounts::{AccountError, AccountStore, Address, MAX_PASSWORD_LEN};
 use crate::config::{Config, ConfigError, TlsSource};
 use crate::session::{Secret, TlsMode};
+use crate::shard;
 use crate::tls::{self, TlsError};
 
 /// ringpost: a thread-per-core mail engine (IMAP, POP3, SMTP).
@@ -157,7 +158,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
 
 /// `ringpost queue list`: one line per message — id, accepted (UTC), size, sender, recipients.
 fn queue_list(config: &Config) -> Result<(), CliError> {
-    let queued = crate::queue::list(config).map_err(CliError::Queue)?;
+    let queued = list_queue(config).map_err(CliError::Queue)?;
     let mut out = std::io::stdout().lock();
     for q in &queued {
         writeln!(
@@ -179,10 +180,27 @@ fn queue_list(config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Every queued message, read from the store while the server is stopped (the store belongs
+/// to one process at a time: this takes the server's data-dir lock).
+fn list_queue(config: &Config) -> std::io::Result<Vec<crate::queue::QueuedMessage>> {
+    let _lock = shard::lock_data_dir(&config.data_dir).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("{e}; the queue can be listed while the server is stopped"),
+        )
+    })?;
+    let map = shard::ShardMap::new(shard::shard_count(config)?);
+    let store_config = shard::store_config(config);
+    let root = config.data_dir.join("store");
+    shard::run_standalone("queue", move || {
+        crate::queue::list_offline(root, map, store_config)
+    })?
+    .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 /// Import the Maildir at `path` into the account `address`, holding the data-dir lock the
 /// server takes, into the partition the server's shard map gives the account.
 fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Result<(), CliError> {
-    use crate::shard::ShardMap;
     use crate::store::import;
 
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains)?;
@@ -196,10 +214,10 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
             path.display()
         )));
     }
-    let _lock = crate::shard::lock_data_dir(&config.data_dir)
+    let _lock = shard::lock_data_dir(&config.data_dir)
         .map_err(|e| CliError::Import(format!("{e}: stop the server before importing")))?;
-    let shards = crate::shard::shard_count(config).map_err(|e| CliError::Import(e.to_string()))?;
-    let store_config = crate::shard::store_config(config);
+    let shards = shard::shard_count(config).map_err(|e| CliError::Import(e.to_string()))?;
+    let store_config = shard::store_config(config);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -209,19 +227,18 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
         .progress_chars("=> "),
     );
     let shown = bar.clone();
-    let report = import::maildir_offline(
-        config.data_dir.join("store"),
-        ShardMap::new(shards),
-        store_config,
-        account.as_str().to_string(),
-        path.to_path_buf(),
-        move |p| {
+    let (root, map) = (config.data_dir.join("store"), shard::ShardMap::new(shards));
+    let (name, maildir) = (account.as_str().to_string(), path.to_path_buf());
+    let report = shard::run_standalone("import", move || async move {
+        import::maildir_offline(root, map, store_config, &name, &maildir, move |p| {
             shown.set_length(p.total);
             shown.set_position(p.done);
             shown.set_message(p.folder.to_string());
-        },
-    )
-    .map_err(|e| CliError::Import(e.to_string()));
+        })
+        .await
+    })
+    .map_err(|e| CliError::Import(e.to_string()))
+    .and_then(|imported| imported.map_err(|e| CliError::Import(e.to_string())));
     bar.finish_and_clear();
     let report = report?;
     let mut out = format!(

@@ -12,13 +12,18 @@
 //! - [`config`]: the TOML configuration, validated with errors that name the key.
 //! - [`accounts`]: the account database (argon2id hashes, atomic writes) and verification.
 //! - [`tls`]: rustls server configuration, PEM loading and the generated self-signed pair.
-//! - [`shard`]: the glommio runtime: one pinned executor per core, the home-shard map and the
-//!   typed cross-shard request/reply channel. The only module that names glommio executors.
+//! - [`placement`]: where an account lives (account → partition → shard). Pure, imports
+//!   nothing of ours; the runtime and the store both use it.
+//! - [`shard`]: the runtime: the one executor builder (a pinned executor per core for the
+//!   server, one for an offline command), the typed cross-shard request/reply channel and
+//!   the cross-shard delivery fan-out. With [`net`], the only modules that name the executor
+//!   library; the store names it in one IO file only, and never imports the runtime.
 //! - [`net`]: listeners and the one connection driver that runs every protocol over plaintext,
 //!   STARTTLS or implicit TLS (a hand-driven rustls connection, so an authenticated IMAP or
 //!   POP3 connection moves, live, to its account's home shard).
 //! - [`store`]: the message store — per-partition append-only segments, group commit, rkyv
-//!   indexes with MIME summaries, recovery, cross-shard delivery, Maildir import.
+//!   indexes with MIME summaries, recovery, Maildir import. Serves its own shard's
+//!   partitions; other shards reach it through the runtime.
 //! - [`mailbox`]: typed mailbox requests from sessions, executed on the home shard's store.
 //! - [`queue`]: the durable outbound queue (envelope format, listing).
 //! - [`date`]: date formats (pure functions, no clock).
@@ -40,6 +45,7 @@ pub mod date;
 pub mod imap;
 pub mod mailbox;
 pub mod net;
+pub mod placement;
 pub mod pop3;
 pub mod queue;
 pub mod sasl;

@@ -9,6 +9,10 @@
 //! it never sends mail.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::placement::ShardMap;
+use crate::store::{Store, StoreConfig, StoreError, Uid};
 
 /// The internal account whose INBOX is the outbound queue.
 pub const QUEUE_ACCOUNT: &str = "@outbound-queue";
@@ -80,55 +84,39 @@ impl QueuedMessage {
     }
 }
 
-/// Every queued message, read from the store while the server is stopped (the store belongs
-/// to one process at a time: this takes the server's data-dir lock).
-pub fn list(config: &crate::config::Config) -> std::io::Result<Vec<QueuedMessage>> {
-    use crate::shard::ShardMap;
-    use crate::store::{Store, StoreError, Uid};
-    let _lock = crate::shard::lock_data_dir(&config.data_dir).map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("{e}; the queue can be listed while the server is stopped"),
-        )
-    })?;
-    let map = ShardMap::new(crate::shard::shard_count(config)?);
-    let store_config = crate::shard::store_config(config);
-    let root = config.data_dir.join("store");
-    let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .io_memory(1 << 20)
-        .ring_depth(64)
-        .spawn(move || async move {
-            let store = Store::new(root, map.home_shard(QUEUE_ACCOUNT), map, store_config);
-            let entries = match store
-                .messages(QUEUE_ACCOUNT, "INBOX", Uid(1)..=Uid(u32::MAX))
-                .await
-            {
-                Ok(entries) => entries,
-                // Nothing was ever queued.
-                Err(StoreError::NoSuchMailbox) => Vec::new(),
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
-            };
-            let mut queued = Vec::new();
-            for e in entries {
-                let body = store
-                    .read(QUEUE_ACCOUNT, "INBOX", e.uid)
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                match QueuedMessage::parse(&body, e.internal_date) {
-                    Some(q) => queued.push(q),
-                    None => tracing::warn!(uid = e.uid.0, "a queued message without its envelope"),
-                }
-            }
-            store
-                .close()
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            Ok(queued)
-        })
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    handle
-        .join()
-        .map_err(|e| std::io::Error::other(e.to_string()))?
+/// Every queued message in `store`, which must be the store of [`QUEUE_ACCOUNT`]'s home shard.
+pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
+    let entries = match store
+        .messages(QUEUE_ACCOUNT, "INBOX", Uid(1)..=Uid(u32::MAX))
+        .await
+    {
+        Ok(entries) => entries,
+        // Nothing was ever queued.
+        Err(StoreError::NoSuchMailbox) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut queued = Vec::new();
+    for e in entries {
+        let body = store.read(QUEUE_ACCOUNT, "INBOX", e.uid).await?;
+        match QueuedMessage::parse(&body, e.internal_date) {
+            Some(q) => queued.push(q),
+            None => tracing::warn!(uid = e.uid.0, "a queued message without its envelope"),
+        }
+    }
+    Ok(queued)
+}
+
+/// [`list`] with a store of its own under `root` (the server stopped, on an executor the
+/// caller provides), found with the server's shard map `map`; closed again after.
+pub async fn list_offline(
+    root: PathBuf,
+    map: ShardMap,
+    config: StoreConfig,
+) -> Result<Vec<QueuedMessage>, StoreError> {
+    let store = Store::new(root, map.home_shard(QUEUE_ACCOUNT), map, config);
+    let queued = list(&store).await?;
+    store.close().await?;
+    Ok(queued)
 }
 
 #[cfg(test)]

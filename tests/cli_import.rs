@@ -7,10 +7,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
-use ringpost::shard::ShardMap;
+use ringpost::shard::{Executor, ShardMap};
 use ringpost::store::{Flags, Store, StoreConfig, SystemFlags, Uid, UidValidity};
 
 const SHARDS: usize = 3;
@@ -121,10 +119,9 @@ fn import_maildir_into_an_existing_account() {
 
     // Read it back where the server will: the account's home shard under the same map.
     let root = dir.path().join("data/store");
-    LocalExecutorBuilder::new(Placement::Unbound)
+    Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
         .spawn(move || async move {
             let a = "alice@example.com";
             let map = ShardMap::new(SHARDS);

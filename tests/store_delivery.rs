@@ -5,9 +5,8 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
-use ringpost::shard::{Mesh, MeshBuilder, ShardId, ShardMap};
-use ringpost::store::delivery::{handler, Deliverer, StoreReply, StoreRequest};
+use ringpost::shard::delivery::{handler, Deliverer, StoreReply, StoreRequest};
+use ringpost::shard::{Executor, Mesh, MeshBuilder, ShardId, ShardMap};
 use ringpost::store::{Store, StoreConfig, Uid};
 
 #[test]
@@ -36,10 +35,9 @@ fn delivery_to_accounts_on_two_shards() {
             recipients.clone(),
         );
         handles.push(
-            LocalExecutorBuilder::new(Placement::Unbound)
+            Executor::new(format!("shard-{shard}"))
                 .io_memory(256 << 10)
                 .ring_depth(32)
-                .preempt_timer(Duration::from_millis(5))
                 .spawn(move || async move {
                     let store = Store::new(&root, ShardId(shard), map, StoreConfig::default());
                     let mesh = Rc::new(

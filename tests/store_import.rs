@@ -4,10 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::shard::{Executor, ShardId, ShardMap};
 use ringpost::store::import::{flags_of, maildir};
 use ringpost::store::{Store, StoreConfig, Uid, UidValidity};
 
@@ -78,10 +76,9 @@ fn maildir_import_of_10000_messages_keeps_bytes_flags_and_uids() {
         maildir_dir.path().to_path_buf(),
         store_dir.path().to_path_buf(),
     );
-    LocalExecutorBuilder::new(Placement::Unbound)
+    Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
         .spawn(move || async move {
             let store = Store::new(&root, ShardId(0), ShardMap::new(1), StoreConfig::default());
             let a = "carol@example.com";
@@ -174,7 +171,7 @@ fn lf_only_maildir_files_are_stored_with_crlf_and_their_crlf_size() {
         maildir_dir.path().to_path_buf(),
         store_dir.path().to_path_buf(),
     );
-    LocalExecutorBuilder::new(Placement::Unbound)
+    Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
         .spawn(move || async move {

@@ -26,8 +26,8 @@ use crate::config::{Config, Listener, Protocol};
 use crate::service::delivery::DeliveryService;
 use crate::service::mailbox::MailboxService;
 use crate::service::maildrop::{MaildropLocks, MaildropService};
+use crate::shard::delivery::Deliverer;
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
-use crate::store::delivery::Deliverer;
 use crate::store::Store;
 
 /// What every shard shares, read-only (and `Send + Sync`).

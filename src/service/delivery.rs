@@ -7,11 +7,11 @@ use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
 use crate::session::{Security, SessionConfig};
+use crate::shard::delivery::Deliverer;
 use crate::smtp::{
     received_header, Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, ReceivedInfo,
     RecipientStatus, SmtpKind, SmtpSession,
 };
-use crate::store::delivery::Deliverer;
 use crate::store::Uid;
 
 /// SMTP's service. Stateless: a transaction's state is the session's until it is delivered.

@@ -28,7 +28,7 @@ use crossbeam::queue::SegQueue;
 use futures_channel::oneshot;
 use futures_lite::AsyncReadExt;
 
-use super::map::ShardId;
+use crate::placement::{MeshError, ShardId};
 
 /// The boxed future a request handler returns.
 pub type HandlerFuture<Resp> = Pin<Box<dyn Future<Output = Resp>>>;
@@ -39,15 +39,6 @@ pub type Handler<Req, Resp> = Rc<dyn Fn(ShardId, Req) -> HandlerFuture<Resp>>;
 enum Envelope<Req, Resp> {
     Request { id: u64, from: usize, body: Req },
     Reply { id: u64, body: Resp },
-}
-
-/// Why a request got no reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum MeshError {
-    #[error("no such shard: {0}")]
-    NoSuchShard(ShardId),
-    #[error("{0} is gone (shutting down)")]
-    ShardGone(ShardId),
 }
 
 /// One shard's inbox, reachable from every thread.

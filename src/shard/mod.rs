@@ -3,10 +3,14 @@
 //! [`serve`] takes the data-dir lock, loads TLS and accounts, starts one executor per CPU of
 //! the process's affinity mask (or `server.shards`), binds every listener on each, and on
 //! SIGINT/SIGTERM stops accepting, tells every session to say goodbye, waits for them up to
-//! `timeouts.shutdown_grace_secs` and returns. This module and [`crate::net`] are the only
-//! ones that name glommio, so the runtime can be replaced behind them (PLATFORM.md §14).
+//! `timeouts.shutdown_grace_secs` and returns. Every executor is built by [`executor`]
+//! (offline commands run theirs with [`run_standalone`]); deliveries fan out to home shards
+//! through [`delivery`]. This module and [`crate::net`] are the only ones that name glommio,
+//! with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind them
+//! (PLATFORM.md §14).
 
-mod map;
+pub mod delivery;
+pub mod executor;
 pub mod mesh;
 mod shutdown;
 pub mod watchdog;
@@ -20,10 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
-
-pub use map::{Partition, ShardId, ShardMap, PARTITIONS};
-pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder, MeshError};
+pub use crate::placement::{MeshError, Partition, ShardId, ShardMap, PARTITIONS};
+pub use executor::{run_standalone, Executor, ExecutorThread};
+pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder};
 pub use shutdown::Shutdown;
 
 use crate::accounts::AccountStore;
@@ -31,8 +34,8 @@ use crate::config::Config;
 use crate::net::{
     self, ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState,
 };
-use crate::store::delivery::{self, Deliverer, StoreReply, StoreRequest};
 use crate::store::{Store, StoreConfig};
+use delivery::{Deliverer, StoreReply, StoreRequest};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -84,13 +87,8 @@ pub fn serve(config: Config) -> io::Result<()> {
         let store_mesh = store_mesh.clone();
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-            .name(&format!("shard-{index}"))
-            // Modest locked memory (RLIMIT_MEMLOCK is 8 MiB on these hosts; PLATFORM.md §8).
-            .io_memory(1 << 20)
-            .ring_depth(128)
-            // Timers fire late while a task is CPU-bound; keep the quantum short (§9).
-            .preempt_timer(Duration::from_millis(5))
+        let handle = Executor::new(format!("shard-{index}"))
+            .pinned(cpu)
             .spawn(move || {
                 run_shard(
                     ShardId(index),

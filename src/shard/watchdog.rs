@@ -156,6 +156,26 @@ impl Heartbeat {
     }
 }
 
+/// Whether the calling thread has a live registration.
+#[cfg(test)]
+#[allow(unsafe_code)]
+pub(crate) fn registered_here() -> bool {
+    // SAFETY: a plain syscall about the calling thread.
+    let tid = unsafe { libc::gettid() };
+    registry().slots.lock().is_ok_and(|slots| {
+        slots
+            .iter()
+            .any(|s| s.tid == tid && !s.gone.load(Ordering::Acquire))
+    })
+}
+
+/// A heartbeat for a store's keep-awake task, registered for the calling thread and dropped
+/// with the store (the runtime gives this to the store of every executor it builds).
+pub fn store_heartbeat() -> Box<dyn Fn()> {
+    let heartbeat = Heartbeat::register();
+    Box::new(move || heartbeat.beat())
+}
+
 impl Drop for Heartbeat {
     fn drop(&mut self) {
         // Under the lock, so the watchdog never signals a thread that has ended.

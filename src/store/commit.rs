@@ -10,6 +10,7 @@ use futures_channel::oneshot;
 
 use super::compact;
 use super::index::{Change, Outcome};
+use super::io;
 use super::op::Op;
 use super::partition::PartitionStore;
 use super::segment::Payload;
@@ -88,7 +89,7 @@ pub async fn run(inner: Rc<Inner>) {
                     let bytes: u64 = lens.iter().map(|&n| n as u64).sum();
                     p.bytes_since_checkpoint
                         .set(p.bytes_since_checkpoint.get() + bytes);
-                    writes.push((p, items, lens, records, glommio::spawn_local(prep.write())));
+                    writes.push((p, items, lens, records, io::spawn(prep.write())));
                 }
                 Err(e) => {
                     p.poisoned.set(true);

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use super::index::BodyRef;
+use super::io::{self, DmaFile};
 use super::op::{self, Moved, Op};
 use super::partition::PartitionStore;
 use super::segment;
@@ -90,7 +91,7 @@ pub(crate) fn maybe_start(inner: &Rc<Inner>, p: &Rc<PartitionStore>) {
         },
         p.clone(),
     );
-    glommio::spawn_local(async move {
+    io::spawn_detached(async move {
         match run(&store, &p, Select::Hinted(ratio)).await {
             Ok(r) if r.deleted > 0 => {
                 tracing::info!(partition = p.id.index(), ?r, "compacted");
@@ -101,8 +102,7 @@ pub(crate) fn maybe_start(inner: &Rc<Inner>, p: &Rc<PartitionStore>) {
             }
         }
         p.compacting.set(false);
-    })
-    .detach();
+    });
 }
 
 impl Store {
@@ -115,7 +115,7 @@ impl Store {
         let mut total = CompactReport::default();
         for p in partitions {
             while p.compacting.get() {
-                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                io::sleep(std::time::Duration::from_millis(1)).await;
             }
             p.compacting.set(true);
             let r = run(self, &p, Select::All(min_dead_ratio)).await;
@@ -295,7 +295,7 @@ async fn compact_segment(
 async fn relocate(
     store: &Store,
     p: &Rc<PartitionStore>,
-    file: &glommio::io::DmaFile,
+    file: &DmaFile,
     step: &[(BodyRef, BTreeSet<String>)],
 ) -> Result<()> {
     let mut area = Vec::with_capacity(step.iter().map(|(b, _)| b.len as usize).sum());

@@ -9,9 +9,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use super::io;
 use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
 use super::{canonical_account, Store, StoreConfig};
-use crate::shard::ShardMap;
+use crate::placement::ShardMap;
 
 /// Appends kept in flight at once.
 const WINDOW: usize = 64;
@@ -271,7 +272,7 @@ pub async fn maildir(
             };
             let (store, account, name) = (store.clone(), account.clone(), f.name.clone());
             // Tasks start in spawn order, so UIDs are reserved in this (ascending) order.
-            window.push_back(glommio::spawn_local(async move {
+            window.push_back(io::spawn(async move {
                 match uid {
                     Some(uid) => {
                         store
@@ -312,35 +313,25 @@ pub async fn maildir(
     Ok(report)
 }
 
-/// Run [`maildir`] on an executor of its own (the command-line import, with the server
-/// stopped): the store of `account`'s home shard under `root`, with the server's shard map,
-/// so the account's partition is where the server will look for it. Blocks until done.
-pub fn maildir_offline(
+/// Run [`maildir`] with a store of its own (the command-line import, with the server
+/// stopped, on an executor the caller provides): the store of `account`'s home shard under
+/// `root`, with the server's shard map, so the account's partition is where the server will
+/// look for it. Checkpoints the store before it returns.
+pub async fn maildir_offline(
     root: PathBuf,
     map: ShardMap,
     config: StoreConfig,
-    account: String,
-    path: PathBuf,
-    mut progress: impl FnMut(&Progress<'_>) + Send + 'static,
+    account: &str,
+    path: &Path,
+    mut progress: impl FnMut(&Progress<'_>),
 ) -> Result<Report> {
-    let shard = map.home_shard(&canonical_account(&account)?);
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .name("import")
-        // Small locked memory, as on every shard (PLATFORM.md §8).
-        .io_memory(1 << 20)
-        .ring_depth(128)
-        .preempt_timer(std::time::Duration::from_millis(5))
-        .spawn(move || async move {
-            let store = Store::new(root, shard, map, config);
-            let report = maildir(&store, &account, &path, &mut progress).await;
-            // A checkpoint, so the server's first start replays nothing.
-            let closed = store.close().await;
-            let report = report?;
-            closed.map(|()| report)
-        })
-        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
-        .join()
-        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    let shard = map.home_shard(&canonical_account(account)?);
+    let store = Store::new(root, shard, map, config);
+    let report = maildir(&store, account, path, &mut progress).await;
+    // A checkpoint, so the server's first start replays nothing.
+    let closed = store.close().await;
+    let report = report?;
+    closed.map(|()| report)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!
 //! Every account hashes to a [`Partition`]; each partition is owned by exactly one shard, and
 //! only that shard's [`Store`] (an `Rc`, not `Send`) opens the partition's files. Other shards
-//! reach it through the mesh ([`delivery`]). A partition is a directory:
+//! reach it through the runtime, which runs their requests (a delivery's copies, a retraction)
+//! on the owner shard as calls to its store. A partition is a directory:
 //!
 //! ```text
 //! <root>/p0582/seg-00000001.log   append-only log segments (zero-filled, O_DIRECT, 16 MiB)
@@ -53,7 +54,8 @@
 //! It never parses protocol syntax, never talks to a socket, never opens a partition that the
 //! shard map gives to another shard. Index and checkpoint files are written with blocking
 //! `std::fs` calls (rare: checkpoints and evictions), segments through io_uring; new segment
-//! files are zero-filled on glommio's blocking thread, ahead of need.
+//! files are zero-filled on the runtime's blocking thread, ahead of need. Only `io.rs` names
+//! the runtime's IO types.
 //!
 //! # Space
 //!
@@ -63,10 +65,10 @@
 
 pub(crate) mod commit;
 pub mod compact;
-pub mod delivery;
 pub mod expunged;
 pub mod import;
 pub mod index;
+mod io;
 pub mod mime;
 pub mod op;
 pub mod partition;
@@ -99,7 +101,7 @@ pub use types::{
 pub use watch::Recent;
 pub use write::FlagUpdate;
 
-use crate::shard::{Partition, ShardId, ShardMap};
+use crate::placement::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;
 
 /// Tunables of a shard's store.
@@ -140,7 +142,7 @@ pub(crate) struct Inner {
     config: StoreConfig,
     partitions: RefCell<HashMap<Partition, Rc<PartitionStore>>>,
     /// Serializes partition opening (recovery), so two tasks never open one twice.
-    opening: glommio::sync::Semaphore,
+    opening: io::Semaphore,
     queue: RefCell<Vec<commit::Queued>>,
     committing: Cell<bool>,
     /// Set by [`Store::close`]: background compaction stops at its next step.
@@ -176,21 +178,40 @@ pub fn canonical_account(account: &str) -> Result<String> {
 /// How often the executor is woken while the store lives.
 const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Wake the executor every few milliseconds while the store lives, and tell the watchdog
-/// the executor is awake.
+/// What a store's keep-awake task calls every time it wakes; dropped when the store goes.
+pub type Heartbeat = Box<dyn Fn()>;
+
+thread_local! {
+    /// Makes the heartbeat of each store opened on this thread, if the runtime gave a way.
+    static HEARTBEAT: Cell<Option<fn() -> Heartbeat>> = const { Cell::new(None) };
+}
+
+/// Give every store opened on the calling thread from now on a heartbeat: `register` runs on
+/// this thread when a store starts, and what it returns is called every few milliseconds
+/// while the store's executor is awake (the keep-awake task below). The runtime calls this on each
+/// executor thread it builds, for its watchdog of lost wake-ups; a store on a thread where
+/// nobody did has no heartbeat.
+pub fn set_heartbeat(register: fn() -> Heartbeat) {
+    HEARTBEAT.with(|h| h.set(Some(register)));
+}
+
+/// Wake the executor every few milliseconds while the store lives, and beat the heartbeat
+/// the runtime gave this thread ([`set_heartbeat`]) to say the executor is awake.
 ///
-/// glommio 0.9 can miss the wake-up for a completed file operation and sleep in
+/// The runtime can miss the wake-up for a completed file operation and sleep in
 /// `io_uring_enter` until something else happens: a store test once stalled 700 s that way
 /// (an `iou-wrk` thread had finished; attaching gdb, which interrupts the syscall, released
 /// it). Any wake makes the reactor collect every ring and its syscall thread, so a periodic
 /// timer bounds most such stalls to this interval. The timer itself can be lost the same
-/// way (its ring is the one whose wake-up goes missing), so its beats also feed
-/// [`crate::shard::watchdog`], which interrupts the sleep from outside when they stop.
+/// way (its ring is the one whose wake-up goes missing), so its beats also feed the
+/// runtime's watchdog, which interrupts the sleep from outside when they stop.
 async fn keep_awake(store: std::rc::Weak<Inner>) {
-    let heartbeat = crate::shard::watchdog::Heartbeat::register();
+    let heartbeat = HEARTBEAT.with(Cell::get).map(|register| register());
     while store.strong_count() > 0 {
-        heartbeat.beat();
-        glommio::timer::sleep(WAKE_INTERVAL).await;
+        if let Some(beat) = &heartbeat {
+            beat();
+        }
+        io::sleep(WAKE_INTERVAL).await;
     }
 }
 
@@ -209,14 +230,14 @@ impl Store {
                 map,
                 config,
                 partitions: RefCell::new(HashMap::new()),
-                opening: glommio::sync::Semaphore::new(1),
+                opening: io::Semaphore::new(1),
                 queue: RefCell::new(Vec::new()),
                 committing: Cell::new(false),
                 closing: Cell::new(false),
                 mailboxes: RefCell::new(watch::Mailboxes::default()),
             }),
         };
-        glommio::spawn_local(keep_awake(Rc::downgrade(&store.inner))).detach();
+        io::spawn_detached(keep_awake(Rc::downgrade(&store.inner)));
         store
     }
 
@@ -226,6 +247,11 @@ impl Store {
 
     pub fn map(&self) -> ShardMap {
         self.inner.map
+    }
+
+    /// The tunables this store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
     }
 
     /// Whether `account` lives on this shard.
@@ -313,7 +339,7 @@ impl Store {
             done: tx,
         });
         if !self.inner.committing.replace(true) {
-            glommio::spawn_local(commit::run(self.inner.clone())).detach();
+            io::spawn_detached(commit::run(self.inner.clone()));
         }
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -348,7 +374,7 @@ impl Store {
                 .values()
                 .any(|p| p.compacting.get())
         {
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            io::sleep(std::time::Duration::from_millis(1)).await;
         }
         let partitions: Vec<_> = self.inner.partitions.borrow().values().cloned().collect();
         for p in partitions {

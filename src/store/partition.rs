@@ -16,7 +16,7 @@ use super::op::{self, Op};
 use super::record::Chain;
 use super::segment::{self, LogPosition, LogWriter, RecordPos, Segments};
 use super::types::{MailboxId, Result, StoreError};
-use crate::shard::Partition;
+use crate::placement::Partition;
 
 /// An account's index while loaded, with what queued-but-not-yet-durable ops have reserved.
 pub struct Account {

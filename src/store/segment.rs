@@ -1,6 +1,6 @@
 //! A partition's append-only log: numbered, pre-allocated segment files written with O_DIRECT
-//! through glommio's `DmaFile` (never `DmaStreamWriter`, which writes stale buffer bytes:
-//! PLATFORM.md §5). Records are framed by [`super::record`]. Never interprets payloads.
+//! through the runtime's DMA file ([`super::io::DmaFile`]; never the runtime's stream writer,
+//! which writes stale buffer bytes: PLATFORM.md §5). Records are framed by [`super::record`]. Never interprets payloads.
 //!
 //! Writing: a batch of records is laid out after the last record, the partially filled last
 //! block is re-written with its old bytes in front (O_DIRECT writes whole blocks), the rest of
@@ -8,7 +8,7 @@
 //! to their full size once, so later appends are overwrites inside the file: no file-extending
 //! direct writes (PLATFORM.md §6) and no unwritten-extent conversions for `fdatasync` to log.
 //!
-//! The next segment is zero-filled ahead of need, off the shard thread (glommio's blocking
+//! The next segment is zero-filled ahead of need, off the shard thread (the runtime's blocking
 //! pool), as `seg-spare.tmp`, once the current one is half full; rolling renames it into
 //! place. So the batch that rolls waits for a rename and a directory sync, not for 16 MiB of
 //! zeros.
@@ -23,9 +23,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
-
 use super::index::BodyRef;
+use super::io::{self, DmaBuffer, DmaFile, OpenOptions, ReadResult};
 use super::record::{self, Chain, Scanner};
 use super::stream::AppendStream;
 use super::types::{Result, StoreError};
@@ -153,8 +152,8 @@ pub struct PreparedBatch {
 }
 
 async fn open_rw(path: &Path) -> Result<DmaFile> {
-    // Read-write, never write-only: a write-only open disables glommio's poll ring for the
-    // whole device (PLATFORM.md §7).
+    // Read-write, never write-only: a write-only open disables the runtime's poll ring for
+    // the whole device (PLATFORM.md §7).
     Ok(OpenOptions::new()
         .read(true)
         .write(true)
@@ -165,19 +164,18 @@ async fn open_rw(path: &Path) -> Result<DmaFile> {
 
 /// Create segment `n` of `size` bytes, all zero and durable (file and directory entry).
 ///
-/// Written with plain blocking writes before glommio opens it: glommio probes a device for
-/// io_uring polling support by reading the first file it opens there, and an empty new file
+/// Written with plain blocking writes before the runtime opens it: the runtime probes a device
+/// for io_uring polling support by reading the first file it opens there, and an empty new file
 /// passes that probe on devices that then refuse polled reads (EOPNOTSUPP). A segment is
 /// created once per `segment_size` bytes of log, so the blocking write is rare.
 async fn create_segment(dir: &Path, n: u32, size: u64) -> Result<DmaFile> {
     let path = segment_path(dir, n);
     let (p, d) = (path.clone(), dir.to_path_buf());
-    glommio::executor()
-        .spawn_blocking(move || {
-            zero_file(&p, size)?;
-            sync_dir(&d)
-        })
-        .await?;
+    io::blocking(move || {
+        zero_file(&p, size)?;
+        sync_dir(&d)
+    })
+    .await?;
     open_rw(&path).await
 }
 
@@ -360,12 +358,11 @@ impl LogWriter {
                     self.dir.clone(),
                 );
                 // The rename must be durable before any record in the file is acknowledged.
-                glommio::executor()
-                    .spawn_blocking(move || {
-                        std::fs::rename(&from, &to)?;
-                        sync_dir(&dir)
-                    })
-                    .await?;
+                io::blocking(move || {
+                    std::fs::rename(&from, &to)?;
+                    sync_dir(&dir)
+                })
+                .await?;
                 Rc::new(open_rw(&segment_path(&self.dir, n)).await?)
             }
             _ => Rc::new(create_segment(&self.dir, n, size).await?),
@@ -385,20 +382,16 @@ impl LogWriter {
         }
         self.spare.set(Spare::Creating);
         let (spare, path, size) = (self.spare.clone(), spare_path(&self.dir), self.segment_size);
-        glommio::spawn_local(async move {
+        io::spawn_detached(async move {
             let p = path.clone();
-            match glommio::executor()
-                .spawn_blocking(move || zero_file(&p, size))
-                .await
-            {
+            match io::blocking(move || zero_file(&p, size)).await {
                 Ok(()) => spare.set(Spare::Ready(size)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "could not pre-create a segment");
                     spare.set(Spare::None);
                 }
             }
-        })
-        .detach();
+        });
     }
 
     /// Frame `payloads` after the last record, rolling to a new segment if they do not fit.
@@ -412,7 +405,7 @@ impl LogWriter {
             if self.spare.get() == Spare::Creating {
                 // Almost always done by now; waiting beats zero-filling a second file.
                 while self.spare.get() == Spare::Creating {
-                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                    io::sleep(std::time::Duration::from_millis(1)).await;
                 }
             }
             new_segment = Some(self.roll(total).await?);

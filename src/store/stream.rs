@@ -6,8 +6,7 @@
 //! (the connection closed, the command failed) leaves nothing behind and recovery never sees
 //! a trace of it.
 
-use glommio::io::DmaBuffer;
-
+use super::io::{self, DmaBuffer};
 use super::record;
 use super::segment::BLOCK;
 use super::types::{Result, StoreError};
@@ -32,7 +31,7 @@ impl AppendStream {
         let size = (HEADROOM + len + BLOCK as usize).next_multiple_of(BLOCK as usize);
         AppendStream {
             // Not from the executor's registered pool: a stream lives as long as an upload.
-            buf: glommio::allocate_dma_buffer_global(size),
+            buf: io::dma_buffer(size),
             len,
             filled: 0,
         }
@@ -94,7 +93,7 @@ impl AppendStream {
                 .copy_within(HEADROOM..HEADROOM + n, lead);
             self.buf
         } else {
-            let mut buf = glommio::allocate_dma_buffer_global(total);
+            let mut buf = io::dma_buffer(total);
             buf.as_bytes_mut()[lead..lead + n].copy_from_slice(self.body());
             buf
         };

@@ -233,7 +233,7 @@ pub enum StoreError {
     #[error("the owner shard failed: {0}")]
     Remote(String),
     #[error("shard unreachable: {0}")]
-    Mesh(#[from] crate::shard::MeshError),
+    Mesh(#[from] crate::placement::MeshError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -244,12 +244,6 @@ impl StoreError {
             what,
             detail: detail.to_string(),
         }
-    }
-}
-
-impl From<glommio::GlommioError<()>> for StoreError {
-    fn from(e: glommio::GlommioError<()>) -> StoreError {
-        StoreError::Io(e.into())
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::index::{canonical_mailbox, Outcome};
+use super::io;
 use super::mime::MimeSummary;
 use super::op::{AppendCopy, NewMailbox, Op};
 use super::partition::PartitionStore;
@@ -385,9 +386,7 @@ impl Store {
             };
             let store = self.clone();
             let body = body.to_vec();
-            waits.push(glommio::spawn_local(async move {
-                store.submit(p, op, &body).await
-            }));
+            waits.push(io::spawn(async move { store.submit(p, op, &body).await }));
         }
         for w in waits {
             expect_done(w.await?)?;
@@ -561,6 +560,15 @@ impl Store {
             Outcome::Copied(v) => Ok(v),
             _ => Err(StoreError::NoSuchMailbox),
         }
+    }
+
+    /// Undo delivered copies (of a delivery that failed elsewhere): expunge each `(account,
+    /// uid)` from its INBOX. Every account must be owned by this shard.
+    pub async fn retract(&self, copies: &[(String, Uid)]) -> Result<()> {
+        for (account, uid) in copies {
+            self.expunge(account, "INBOX", Some(&[*uid])).await?;
+        }
+        Ok(())
     }
 
     /// Expunge `uids`, or (with `None`) every message flagged `\Deleted`. Returns the UIDs

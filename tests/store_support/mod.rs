@@ -1,11 +1,9 @@
-//! What the store tests share: a glommio executor sized for this machine (8 MiB of locked
-//! memory: a small io_memory and ring) and a store configuration with small segments, so
+//! What the store tests share: an executor of the runtime's, sized for this machine (8 MiB of
+//! locked memory: a small io_memory and ring) and a store configuration with small segments, so
 //! tests cross segment boundaries with little data.
 #![allow(dead_code)] // Each test file uses what it needs.
 
-use std::time::Duration;
-
-use glommio::{LocalExecutorBuilder, Placement};
+use ringpost::shard::Executor;
 use ringpost::store::StoreConfig;
 
 /// Run `f` on a fresh executor thread and wait for it (a panic inside fails the test).
@@ -14,10 +12,9 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    LocalExecutorBuilder::new(Placement::Unbound)
+    Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
-        .preempt_timer(Duration::from_millis(5))
         .spawn(f)
         .unwrap()
         .join()

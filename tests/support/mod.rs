@@ -240,7 +240,7 @@ pub fn mailbox_messages(
     let root = data_dir.join("store");
     let account = account.to_string();
     let mailbox = mailbox.to_string();
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+    ringpost::shard::Executor::new("test")
         .io_memory(512 << 10)
         .ring_depth(64)
         .spawn(move || async move {

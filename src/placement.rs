@@ -4,6 +4,10 @@
 //! on-disk format (FNV-1a 64 over the canonical lower-case address): it must never change.
 //! Each partition is owned by exactly one shard; changing the number of shards reassigns
 //! partitions and never rewrites data. The same map can later spread partitions over hosts.
+//!
+//! Pure code that imports nothing else of ours: the store places partitions with it and the
+//! runtime routes connections and requests with it (and re-exports it as `shard::…`), so
+//! neither has to import the other for it.
 
 use std::fmt;
 
@@ -11,7 +15,7 @@ use std::fmt;
 pub const PARTITIONS: u16 = 1024;
 
 /// One shard: a pinned executor. Its value is its index in spawn order, which is also its
-/// peer id in every cross-shard mesh (see [`super::mesh`]).
+/// peer id in every cross-shard mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShardId(pub usize);
 
@@ -70,6 +74,16 @@ impl ShardMap {
     pub fn home_shard(&self, account: &str) -> ShardId {
         self.owner(Partition::of(account))
     }
+}
+
+/// Why a request to another shard got no reply. Defined with [`ShardId`] rather than with the
+/// mesh that returns it, so the store's error type can carry it without naming the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MeshError {
+    #[error("no such shard: {0}")]
+    NoSuchShard(ShardId),
+    #[error("{0} is gone (shutting down)")]
+    ShardGone(ShardId),
 }
 
 #[cfg(test)]

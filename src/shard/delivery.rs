@@ -1,7 +1,8 @@
 //! The delivery transaction SMTP uses: begin, add recipients, stream the body once, commit.
-//! Commit sends each home shard its recipients' copy over the mesh (the owner writes it),
-//! and returns only when every copy is durable. Never writes a partition it does not own:
-//! a remote copy is a [`StoreRequest`] to its owner.
+//! Commit sends each home shard its recipients' copy over the mesh (the owner's store writes
+//! it with [`Store::deliver_local`]), and returns only when every copy is durable. Never
+//! writes a partition it does not own: a remote copy is a [`StoreRequest`] to its owner. The
+//! store knows nothing of this: it appends and retracts copies of accounts it owns.
 //!
 //! Failure: if any shard fails, the copies other shards made are expunged before `commit`
 //! returns the error, so a failed transaction leaves no copy visible. A crash in the middle
@@ -11,10 +12,9 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::types::{Result, StoreError, Uid};
-use super::{canonical_account, now, Store};
-use crate::shard::mesh::{Handler, HandlerFuture};
-use crate::shard::{Mesh, ShardId, ShardMap};
+use super::mesh::{Handler, HandlerFuture, Mesh};
+use crate::placement::{ShardId, ShardMap};
+use crate::store::{canonical_account, now, Result, Store, StoreError, Uid};
 
 /// A request to the store of another shard.
 #[derive(Debug, Clone)]
@@ -56,18 +56,11 @@ pub fn handler(store: Store) -> Handler<StoreRequest, StoreReply> {
                         .map_err(|e| e.to_string()),
                 ),
                 StoreRequest::Retract { copies } => {
-                    StoreReply::Retracted(retract(&store, &copies).await.map_err(|e| e.to_string()))
+                    StoreReply::Retracted(store.retract(&copies).await.map_err(|e| e.to_string()))
                 }
             }
         }) as HandlerFuture<StoreReply>
     })
-}
-
-async fn retract(store: &Store, copies: &[(String, Uid)]) -> Result<()> {
-    for (account, uid) in copies {
-        store.expunge(account, "INBOX", Some(&[*uid])).await?;
-    }
-    Ok(())
 }
 
 /// Group `items` by the home shard of the account each names, keeping their order.
@@ -151,7 +144,7 @@ impl Delivery {
 
     /// Append the next chunk of the message (already un-dot-stuffed by SMTP).
     pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        let max = self.deliverer.store.inner.config.max_message_size;
+        let max = self.deliverer.store.config().max_message_size;
         if self.body.len() + chunk.len() > max {
             return Err(StoreError::TooLarge(self.body.len() + chunk.len()));
         }
