@@ -90,7 +90,7 @@ impl SaslExchange {
 
     /// Handle one client response line (base64, `=` for empty, `*` to cancel).
     pub fn step(&mut self, line: &[u8]) -> SaslStep {
-        let line = line.trim_ascii();
+        let line = crate::wire::keyword::trim_blanks(line);
         if line == b"*" {
             self.stage = Stage::Finished;
             return SaslStep::Failed(SaslError::Cancelled);

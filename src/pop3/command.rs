@@ -88,7 +88,7 @@ impl Command {
             Keyword::Stat => no_args(rest, Command::Stat),
             Keyword::Rset => no_args(rest, Command::Rset),
             Keyword::User => {
-                let name = rest.ok_or(ParseError::InvalidArguments)?.trim_ascii_end();
+                let name = keyword::trim_blanks_end(rest.ok_or(ParseError::InvalidArguments)?);
                 if name.is_empty() || name.contains(&b' ') {
                     return Err(ParseError::InvalidArguments);
                 }
@@ -171,7 +171,7 @@ impl Keyword {
 }
 
 fn no_args(rest: Option<&[u8]>, command: Command) -> Result<Command, ParseError> {
-    match rest.map(<[u8]>::trim_ascii_end) {
+    match rest.map(keyword::trim_blanks_end) {
         None | Some(b"") => Ok(command),
         Some(_) => Err(ParseError::InvalidArguments),
     }

@@ -148,7 +148,7 @@ impl Command {
     /// (RFC 5321 §2.4).
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         let (verb, rest) = keyword::first_word(line);
-        let rest = rest.map_or(&b""[..], <[u8]>::trim_ascii);
+        let rest = rest.map_or(&b""[..], keyword::trim_blanks);
         let verb = Verb::parse(verb).ok_or(ParseError::Unrecognized)?;
         let syntax = ParseError::Syntax;
         let no_args = |c: Command| {
@@ -318,7 +318,7 @@ fn path_and_params<'a>(rest: &'a [u8], prefix: &[u8]) -> Option<(&'a [u8], &'a [
     if rest.len() < prefix.len() || !rest[..prefix.len()].eq_ignore_ascii_case(prefix) {
         return None;
     }
-    let rest = rest[prefix.len()..].trim_ascii();
+    let rest = keyword::trim_blanks(&rest[prefix.len()..]);
     let inner = rest.strip_prefix(b"<")?;
     let close = closing_bracket(inner)?;
     let (path, after) = (&inner[..close], &inner[close + 1..]);
@@ -330,7 +330,7 @@ fn path_and_params<'a>(rest: &'a [u8], prefix: &[u8]) -> Option<(&'a [u8], &'a [
         Some(b'@') => &path[path.iter().position(|&b| b == b':')? + 1..],
         _ => path,
     };
-    Some((path, after.trim_ascii()))
+    Some((path, keyword::trim_blanks(after)))
 }
 
 /// The index of the `>` that ends the path, skipping a quoted local part.
