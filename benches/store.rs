@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::index::{AccountIndex, BodyRef, IndexFile};
 use ringpost::store::op::{AppendCopy, NewMailbox, Op};
 use ringpost::store::{Flags, MailboxId, MimeSummary, Store, StoreConfig, Uid, UidValidity};
@@ -21,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// An executor on this thread (criterion times closures here), with the server's settings;
 /// stores opened on it beat the watchdog as on a server shard.
 fn executor() -> LocalExecutor {
-    ringpost::store::set_heartbeat(ringpost::shard::watchdog::store_heartbeat);
+    ringpost::store::set_heartbeat(ringpost::runtime::watchdog::store_heartbeat);
     LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(1 << 20)
         .ring_depth(128)

@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts::{AccountError, AccountStore, Address, MAX_PASSWORD_LEN};
 use crate::config::{Config, ConfigError, TlsSource};
+use crate::runtime;
 use crate::session::{Secret, TlsMode};
-use crate::shard;
 use crate::tls::{self, TlsError};
 
 /// ringpost: a thread-per-core mail engine (IMAP, POP3, SMTP).
@@ -183,16 +183,16 @@ fn queue_list(config: &Config) -> Result<(), CliError> {
 /// Every queued message, read from the store while the server is stopped (the store belongs
 /// to one process at a time: this takes the server's data-dir lock).
 fn list_queue(config: &Config) -> std::io::Result<Vec<crate::queue::QueuedMessage>> {
-    let _lock = shard::lock_data_dir(&config.data_dir).map_err(|e| {
+    let _lock = runtime::lock_data_dir(&config.data_dir).map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("{e}; the queue can be listed while the server is stopped"),
         )
     })?;
-    let map = shard::ShardMap::new(shard::shard_count(config)?);
-    let store_config = shard::store_config(config);
+    let map = runtime::ShardMap::new(runtime::shard_count(config)?);
+    let store_config = runtime::store_config(config);
     let root = config.data_dir.join("store");
-    shard::run_standalone("queue", move || {
+    runtime::run_standalone("queue", move || {
         crate::queue::list_offline(root, map, store_config)
     })?
     .map_err(|e| std::io::Error::other(e.to_string()))
@@ -214,10 +214,10 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
             path.display()
         )));
     }
-    let _lock = shard::lock_data_dir(&config.data_dir)
+    let _lock = runtime::lock_data_dir(&config.data_dir)
         .map_err(|e| CliError::Import(format!("{e}: stop the server before importing")))?;
-    let shards = shard::shard_count(config).map_err(|e| CliError::Import(e.to_string()))?;
-    let store_config = shard::store_config(config);
+    let shards = runtime::shard_count(config).map_err(|e| CliError::Import(e.to_string()))?;
+    let store_config = runtime::store_config(config);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -227,9 +227,12 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
         .progress_chars("=> "),
     );
     let shown = bar.clone();
-    let (root, map) = (config.data_dir.join("store"), shard::ShardMap::new(shards));
+    let (root, map) = (
+        config.data_dir.join("store"),
+        runtime::ShardMap::new(shards),
+    );
     let (name, maildir) = (account.as_str().to_string(), path.to_path_buf());
-    let report = shard::run_standalone("import", move || async move {
+    let report = runtime::run_standalone("import", move || async move {
         import::maildir_offline(root, map, store_config, &name, &maildir, move |p| {
             shown.set_length(p.total);
             shown.set_position(p.done);
@@ -256,7 +259,7 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
 
 fn serve(config: Config) -> Result<(), CliError> {
     let _flush_on_exit = init_logging();
-    crate::shard::serve(config).map_err(CliError::Serve)
+    crate::runtime::serve(config).map_err(CliError::Serve)
 }
 
 /// Log to stderr, filtered by `RINGPOST_LOG` (tracing `EnvFilter` syntax, default `info`).

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ringpost::shard::{Executor, ShardMap};
+use ringpost::runtime::{Executor, ShardMap};
 use ringpost::store::{Flags, Store, StoreConfig, SystemFlags, Uid, UidValidity};
 
 const SHARDS: usize = 3;

@@ -1,5 +1,5 @@
 //! The layers hold, read from the sources (DESIGN.md, layers; PLATFORM.md §14): only the
-//! runtime (`src/shard/`, `src/net/`) and the store's one IO file (`src/store/io.rs`) name
+//! runtime (`src/runtime/`) and the store's one IO file (`src/store/io.rs`) name
 //! glommio, the store imports nothing of the runtime, and the placement map imports nothing
 //! of ours. Every file is read, so a new one is checked too.
 #![allow(clippy::unwrap_used)]
@@ -39,9 +39,7 @@ fn only_the_runtime_and_the_store_io_file_name_glommio() {
         .into_iter()
         .filter(|(_, text)| text.contains("glommio"))
         .map(|(name, _)| name)
-        .filter(|name| {
-            !(name.starts_with("shard/") || name.starts_with("net/") || name == "store/io.rs")
-        })
+        .filter(|name| !(name.starts_with("runtime/") || name == "store/io.rs"))
         .collect();
     assert_eq!(naming, Vec::<String>::new());
 }
@@ -50,7 +48,7 @@ fn only_the_runtime_and_the_store_io_file_name_glommio() {
 fn the_store_imports_nothing_of_the_runtime() {
     let reaching: Vec<String> = rust_files(&src().join("store"))
         .into_iter()
-        .filter(|(_, text)| text.contains("crate::shard") || text.contains("crate::net"))
+        .filter(|(_, text)| text.contains("crate::runtime") || text.contains("crate::runtime::net"))
         .map(|(name, _)| name)
         .collect();
     assert_eq!(reaching, Vec::<String>::new());

@@ -2,7 +2,7 @@
 //! watchers, recovery after a reopen, and account isolation on one partition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringpost::shard::{Partition, ShardId, ShardMap};
+use ringpost::runtime::{Partition, ShardId, ShardMap};
 use ringpost::store::{
     Change, FlagMode, Flags, ModSeq, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
 };
@@ -498,7 +498,7 @@ fn streamed_appends_share_batches_and_survive_a_reopen() {
 #[test]
 fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
     use ringpost::mailbox::{Content, MailboxReply, MailboxRequest, BATCH_BYTES};
-    use ringpost::service::mailbox::Access;
+    use ringpost::runtime::service::mailbox::Access;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     run(move || async move {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::{Flags, Store, StoreConfig, Uid};
 
 mod store_support;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::{FlagMode, Flags, Store, StoreConfig, SystemFlags, Uid};
 use std::collections::HashSet;
 

@@ -5,8 +5,8 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use ringpost::shard::delivery::{handler, Deliverer, StoreReply, StoreRequest};
-use ringpost::shard::{Executor, Mesh, MeshBuilder, ShardId, ShardMap};
+use ringpost::runtime::fanout::{handler, Deliverer, StoreReply, StoreRequest};
+use ringpost::runtime::{Executor, Mesh, MeshBuilder, ShardId, ShardMap};
 use ringpost::store::{Store, StoreConfig, Uid};
 
 #[test]

@@ -3,7 +3,7 @@
 //! restart from the index files; UNCHANGEDSINCE is decided by the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::{FlagMode, Flags, ModSeq, Store, SystemFlags, Uid, UidRange, Vanished};
 
 mod store_support;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ringpost::shard::{Executor, ShardId, ShardMap};
+use ringpost::runtime::{Executor, ShardId, ShardMap};
 use ringpost::store::import::{flags_of, maildir};
 use ringpost::store::{Store, StoreConfig, Uid, UidValidity};
 

@@ -3,7 +3,7 @@
 //! SELECT snapshot lists.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::{Change, FlagMode, Flags, Recent, Store, SystemFlags, Uid};
 
 mod store_support;

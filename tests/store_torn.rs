@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ringpost::shard::{ShardId, ShardMap};
+use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::record::{first_chain, Scanner, HEADER};
 use ringpost::store::{Flags, Store, Uid};
 

@@ -5,13 +5,15 @@
 //! SIGINT/SIGTERM stops accepting, tells every session to say goodbye, waits for them up to
 //! `timeouts.shutdown_grace_secs` and returns. Every executor is built by [`executor`]
 //! (offline commands run theirs with [`run_standalone`]); deliveries fan out to home shards
-//! through [`delivery`]. This module and [`crate::net`] are the only ones that name glommio,
+//! through [`delivery`]. This module and [`crate::runtime::net`] are the only ones that name glommio,
 //! with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind them
 //! (PLATFORM.md §14).
 
-pub mod delivery;
 pub mod executor;
+pub mod fanout;
 pub mod mesh;
+pub mod net;
+pub mod service;
 mod shutdown;
 pub mod watchdog;
 
@@ -31,11 +33,9 @@ pub use shutdown::Shutdown;
 
 use crate::accounts::AccountStore;
 use crate::config::Config;
-use crate::net::{
-    self, ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState,
-};
 use crate::store::{Store, StoreConfig};
-use delivery::{Deliverer, StoreReply, StoreRequest};
+use fanout::{Deliverer, StoreReply, StoreRequest};
+use net::{ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -183,7 +183,7 @@ async fn run_shard(
         deliveries: Cell::new(0),
         maildrops: Default::default(),
     });
-    match Mesh::join(store_mesh, id, delivery::handler(state.store.clone())).await {
+    match Mesh::join(store_mesh, id, fanout::handler(state.store.clone())).await {
         Ok(mesh) => {
             *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
         }

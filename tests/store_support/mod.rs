@@ -3,7 +3,7 @@
 //! tests cross segment boundaries with little data.
 #![allow(dead_code)] // Each test file uses what it needs.
 
-use ringpost::shard::Executor;
+use ringpost::runtime::Executor;
 use ringpost::store::StoreConfig;
 
 /// Run `f` on a fresh executor thread and wait for it (a panic inside fails the test).

@@ -235,12 +235,12 @@ pub fn mailbox_messages(
     account: &str,
     mailbox: &str,
 ) -> Vec<Vec<u8>> {
-    use ringpost::shard::ShardMap;
+    use ringpost::runtime::ShardMap;
     use ringpost::store::{Store, StoreConfig, StoreError, Uid};
     let root = data_dir.join("store");
     let account = account.to_string();
     let mailbox = mailbox.to_string();
-    ringpost::shard::Executor::new("test")
+    ringpost::runtime::Executor::new("test")
         .io_memory(512 << 10)
         .ring_depth(64)
         .spawn(move || async move {

@@ -20,11 +20,11 @@ use super::transport::{Transport, TransportParts};
 use super::{ServerContext, ShardState};
 use crate::accounts::Verification;
 use crate::config::Listener;
-use crate::service::{Context, Placement, Service};
+use crate::runtime::service::{Context, Placement, Service};
+use crate::runtime::ShardId;
 use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
-use crate::shard::ShardId;
 
 /// Plaintext read from the transport at once.
 const READ_BUF: usize = 16 * 1024;

@@ -23,11 +23,11 @@ pub use transport::{TlsInfo, Transport};
 
 use crate::accounts::AccountStore;
 use crate::config::{Config, Listener, Protocol};
-use crate::service::delivery::DeliveryService;
-use crate::service::mailbox::MailboxService;
-use crate::service::maildrop::{MaildropLocks, MaildropService};
-use crate::shard::delivery::Deliverer;
-use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
+use crate::runtime::fanout::Deliverer;
+use crate::runtime::service::delivery::DeliveryService;
+use crate::runtime::service::mailbox::MailboxService;
+use crate::runtime::service::maildrop::{MaildropLocks, MaildropService};
+use crate::runtime::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::store::Store;
 
 /// What every shard shares, read-only (and `Send + Sync`).

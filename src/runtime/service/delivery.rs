@@ -6,8 +6,8 @@
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
+use crate::runtime::fanout::Deliverer;
 use crate::session::{Security, SessionConfig};
-use crate::shard::delivery::Deliverer;
 use crate::smtp::{
     received_header, Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, ReceivedInfo,
     RecipientStatus, SmtpKind, SmtpSession,

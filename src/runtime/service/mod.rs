@@ -15,7 +15,7 @@ pub mod maildrop;
 use std::net::SocketAddr;
 
 use crate::config::{Config, Listener};
-use crate::net::{ShardState, TlsInfo};
+use crate::runtime::net::{ShardState, TlsInfo};
 use crate::session::{Security, Session, SessionConfig};
 
 /// Where an authenticated session runs.
