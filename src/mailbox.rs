@@ -18,12 +18,13 @@
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
-use crate::store::{
-    AppendStream, Body, Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus,
-    MimeSummary, ModSeq, Recent, Store, StoreError, Uid, UidRange, UidValidity, Vanished,
+use crate::mail::{
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, Recent,
+    Uid, UidRange, UidValidity, Vanished,
 };
+use crate::store::{AppendStream, Body, Store, StoreError};
 
-pub use crate::store::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
+pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
 
 /// How much of a message a FETCH batch needs (ordered: each includes the ones before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,7 +59,7 @@ pub enum MailboxRequest {
     Create {
         mailbox: String,
         /// RFC 6154 §3 `USE`: the special-use attribute of the new mailbox.
-        special: Option<crate::store::SpecialUse>,
+        special: Option<crate::mail::SpecialUse>,
     },
     Delete {
         mailbox: String,
@@ -522,7 +523,7 @@ impl Access {
                             .search(
                                 account,
                                 &mailbox,
-                                &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
+                                &crate::store::SearchKey::Flag(crate::mail::SystemFlags::DELETED),
                             )
                             .await?;
                         Some(

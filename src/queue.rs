@@ -83,8 +83,9 @@ impl QueuedMessage {
 /// Every queued message, read from the store while the server is stopped (the store belongs
 /// to one process at a time: this takes the server's data-dir lock).
 pub fn list(config: &crate::config::Config) -> std::io::Result<Vec<QueuedMessage>> {
+    use crate::mail::Uid;
     use crate::shard::ShardMap;
-    use crate::store::{Store, StoreError, Uid};
+    use crate::store::{Store, StoreError};
     let _lock = crate::shard::lock_data_dir(&config.data_dir).map_err(|e| {
         std::io::Error::new(
             e.kind(),

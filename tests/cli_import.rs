@@ -10,8 +10,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
+use ringpost::mail::{Flags, SystemFlags, Uid, UidValidity};
 use ringpost::shard::ShardMap;
-use ringpost::store::{Flags, Store, StoreConfig, SystemFlags, Uid, UidValidity};
+use ringpost::store::{Store, StoreConfig};
 
 const SHARDS: usize = 3;
 

@@ -6,9 +6,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
+use ringpost::mail::Uid;
 use ringpost::shard::{Mesh, MeshBuilder, ShardId, ShardMap};
 use ringpost::store::delivery::{handler, Deliverer, StoreReply, StoreRequest};
-use ringpost::store::{Store, StoreConfig, Uid};
+use ringpost::store::{Store, StoreConfig};
 
 #[test]
 fn delivery_to_accounts_on_two_shards() {

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
+use ringpost::mail::{Uid, UidValidity};
 use ringpost::shard::{ShardId, ShardMap};
 use ringpost::store::import::{flags_of, maildir};
-use ringpost::store::{Store, StoreConfig, Uid, UidValidity};
+use ringpost::store::{Store, StoreConfig};
 
 struct Expect {
     folder: &'static str,

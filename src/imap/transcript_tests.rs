@@ -24,16 +24,16 @@
 use std::collections::HashMap;
 
 use super::ImapSession;
+use crate::mail::{
+    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
+    SystemFlags, Uid, UidRange, UidValidity, Vanished,
+};
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
     UidRun,
 };
 use crate::session::{
     AuthOutcome, Credentials, Event, Limits, Output, Secret, Session, SessionConfig, TlsMode,
-};
-use crate::store::{
-    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
-    SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ fn mailbox_reply(
                     subscriptions.push(f[0].clone());
                 }
                 mailboxes.push(MailboxInfo {
-                    id: crate::store::MailboxId(id),
+                    id: crate::mail::MailboxId(id),
                     name: f[0].clone(),
                     special,
                     subscribed,

@@ -20,6 +20,7 @@ use super::ActiveConnections;
 use super::ServerContext;
 use crate::config::{Listener, Protocol};
 use crate::imap::ImapSession;
+use crate::mail::Uid;
 use crate::mailbox::{Access, MailboxChange, MailboxRequest};
 use crate::pop3::Pop3Session;
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
@@ -30,7 +31,7 @@ use crate::session::{
 use crate::shard::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::smtp::{received_header, ReceivedInfo, SmtpKind, SmtpSession};
 use crate::store::delivery::Deliverer;
-use crate::store::{Store, StoreError, Uid};
+use crate::store::{Store, StoreError};
 
 /// Plaintext read from the transport at once.
 const READ_BUF: usize = 16 * 1024;

@@ -11,8 +11,9 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::types::{Result, StoreError, Uid};
+use super::types::{Result, StoreError};
 use super::{canonical_account, now, Store};
+use crate::mail::Uid;
 use crate::shard::mesh::{Handler, HandlerFuture};
 use crate::shard::{Mesh, ShardId, ShardMap};
 

@@ -9,8 +9,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
+use super::types::{Result, StoreError};
 use super::{canonical_account, Store, StoreConfig};
+use crate::mail::{Flags, SystemFlags, Uid, UidValidity};
 use crate::shard::ShardMap;
 
 /// Appends kept in flight at once.

@@ -16,9 +16,9 @@ use super::qresync;
 use super::search::{self, Candidate, Need};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
+use crate::mail::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
 use crate::session::Output;
-use crate::store::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 
 /// Messages per FETCH request: index data only, with the MIME summary, and with bytes (the
 /// driver also stops a batch at [`crate::mailbox::BATCH_BYTES`] of message bytes).

@@ -14,9 +14,9 @@ use super::super::response::{Response, Status};
 use super::commands::{FetchJob, Pending};
 use super::view::{Access, View};
 use super::ImapSession;
+use crate::mail::ranges::normalize;
+use crate::mail::{Flags, ModSeq, Uid, UidRange, Vanished};
 use crate::mailbox::MailboxRequest;
-use crate::store::expunged::normalize;
-use crate::store::{Flags, ModSeq, Uid, UidRange, Vanished};
 
 /// A QRESYNC SELECT whose snapshot arrived: what it still reports before its tagged OK.
 #[derive(Debug)]

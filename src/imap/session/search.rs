@@ -8,8 +8,8 @@
 use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
 use super::super::fetch::header_value;
 use super::uidset::UidSet;
+use crate::mail::{SystemFlags, Uid};
 use crate::mailbox::FetchedMessage;
-use crate::store::{SystemFlags, Uid};
 
 /// What evaluating a search needs beyond the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
