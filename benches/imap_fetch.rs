@@ -11,8 +11,8 @@ use std::num::NonZeroU32;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ringpost::imap::command::{BodySection, FetchAttribute, Part, SectionText};
 use ringpost::imap::fetch::{fetch_line, FetchLine};
-use ringpost::mail::{Flags, MimeSummary, ModSeq, SystemFlags, Uid};
-use ringpost::mailbox::{FetchedMessage, MessageBytes, MessageMeta};
+use ringpost::mail::{Flags, MessageBytes, MimeSummary, ModSeq, SystemFlags, Uid};
+use ringpost::mailbox::{FetchedMessage, MessageMeta};
 use ringpost::session::Output;
 
 /// A realistic multipart/alternative message with an attachment, `body` bytes of text.

@@ -3,7 +3,7 @@
 //! # Code map (dependencies point one way: runtime → protocols → framing; all → model)
 //!
 //! - [`mail`]: the model every layer shares (UIDs, modseqs, flags, UID ranges, MIME
-//!   summaries, mailbox views). Pure data: no IO, no clock, nothing of ours.
+//!   summaries, mailbox views, message bytes). Pure data: no IO, no clock, nothing of ours.
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver.

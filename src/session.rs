@@ -15,7 +15,8 @@
 
 use std::fmt;
 
-use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest, MessageBytes};
+use crate::mail::MessageBytes;
+use crate::mailbox::{MailboxChange, MailboxReply, MailboxRequest};
 
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::num::NonZeroU32;
 use super::command::{BinarySection, BodySection, FetchAttribute, Part, Partial, SectionText};
 use super::structure::{body_structure, children, envelope, is_message, Structure};
 use crate::mail::mime::PartSummary;
-use crate::mail::{Flags, MimeSummary, SystemFlags};
-use crate::mailbox::{Content, FetchedMessage, MessageBytes};
+use crate::mail::{Flags, MessageBytes, MimeSummary, SystemFlags};
+use crate::mailbox::{Content, FetchedMessage};
 use crate::session::Output;
 
 /// Append `s` as an IMAP string: quoted when it can be, a literal otherwise.
