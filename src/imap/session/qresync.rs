@@ -209,7 +209,7 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        if q.uid_validity.0.get() != view.uid_validity.0 {
+        if q.uid_validity != view.uid_validity {
             self.select_completed(tag, access);
             return;
         }
@@ -225,7 +225,7 @@ impl ImapSession {
         let job = ResyncJob {
             tag,
             access,
-            since: ModSeq(q.mod_seq.get()),
+            since: q.mod_seq,
             known,
             agreed,
         };

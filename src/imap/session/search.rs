@@ -218,7 +218,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
         SearchKey::Larger(n) => u64::from(meta.size) > *n,
         SearchKey::Smaller(n) => u64::from(meta.size) < *n,
-        SearchKey::ModSeq { mod_seq, .. } => meta.modseq.0 >= mod_seq.get(),
+        SearchKey::ModSeq { mod_seq, .. } => meta.modseq >= *mod_seq,
         SearchKey::Subject(s) => {
             c.parsed
                 .and_then(|m| m.subject())
