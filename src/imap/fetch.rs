@@ -218,19 +218,7 @@ fn memchr_nl(s: &[u8], from: usize) -> usize {
 
 fn field_name(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == b':').unwrap_or(field.len());
-    trim_ascii(&field[..end])
-}
-
-fn trim_ascii(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
+    field[..end].trim_ascii()
 }
 
 /// The value of the first header field `name` in `header`, unfolded.
@@ -245,7 +233,7 @@ pub fn header_value(header: &[u8], name: &str) -> Option<String> {
                 .copied()
                 .filter(|&b| b != b'\r' && b != b'\n')
                 .collect();
-            String::from_utf8_lossy(trim_ascii(&v)).into_owned()
+            String::from_utf8_lossy(v.trim_ascii()).into_owned()
         })
 }
 
