@@ -11,9 +11,9 @@ use std::num::NonZeroU32;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ringpost::imap::command::{BodySection, FetchAttribute, Part, SectionText};
 use ringpost::imap::fetch::{fetch_line, FetchLine};
-use ringpost::mailbox::{FetchedMessage, MessageBytes, MessageMeta};
+use ringpost::mail::{Flags, MessageBytes, MimeSummary, ModSeq, SystemFlags, Uid};
+use ringpost::mailbox::{FetchedMessage, MessageMeta};
 use ringpost::session::Output;
-use ringpost::store::{Flags, MimeSummary, ModSeq, SystemFlags, Uid};
 
 /// A realistic multipart/alternative message with an attachment, `body` bytes of text.
 fn message(body: usize) -> Vec<u8> {

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+use ringpost::mail::{Flags, MailboxId, MimeSummary, Uid, UidValidity};
 use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::index::{AccountIndex, BodyRef, IndexFile};
 use ringpost::store::op::{AppendCopy, NewMailbox, Op};
-use ringpost::store::{Flags, MailboxId, MimeSummary, Store, StoreConfig, Uid, UidValidity};
+use ringpost::store::{Store, StoreConfig};
 
 // The server's allocator (src/main.rs), so the figures are the server's.
 #[global_allocator]

@@ -1,7 +1,9 @@
 //! ringpost: a thread-per-core, shared-nothing mail engine (IMAP, POP3, SMTP) for Linux.
 //!
-//! # Code map (dependencies point one way: runtime → protocols → framing)
+//! # Code map (dependencies point one way: runtime → protocols → framing; all → model)
 //!
+//! - [`mail`]: the model every layer shares (UIDs, modseqs, flags, UID ranges, MIME
+//!   summaries, mailbox views, message bytes). Pure data: no IO, no clock, nothing of ours.
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver.
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod date;
 pub mod imap;
+pub mod mail;
 pub mod mailbox;
 pub mod placement;
 pub mod pop3;

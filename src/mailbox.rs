@@ -15,12 +15,12 @@
 //! needs, and a batch of message bytes stops at [`BATCH_BYTES`], so a session asks for a
 //! large mailbox piece by piece and memory stays bounded.
 
-use crate::store::{
-    Body, Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
-    Recent, Uid, UidRange, UidValidity, Vanished,
+use crate::mail::{
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, MimeSummary,
+    ModSeq, Recent, Uid, UidRange, UidValidity, Vanished,
 };
 
-pub use crate::store::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
+pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
 
 /// How much of a message a FETCH batch needs (ordered: each includes the ones before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,7 +55,7 @@ pub enum MailboxRequest {
     Create {
         mailbox: String,
         /// RFC 6154 §3 `USE`: the special-use attribute of the new mailbox.
-        special: Option<crate::store::SpecialUse>,
+        special: Option<crate::mail::SpecialUse>,
     },
     Delete {
         mailbox: String,
@@ -172,80 +172,6 @@ pub struct FetchedMessage {
     /// The message's bytes (or only its header block), when the request asked for them.
     pub bytes: Option<MessageBytes>,
 }
-
-/// Message bytes as the store read them: a slice of the segment read buffer itself, shared
-/// rather than copied, so a FETCH reply can hand them on to TLS without a copy per message
-/// ([`crate::session::Output`]). Cheap to clone and to slice.
-///
-/// Not `Send` (the read buffer belongs to the shard that read it): a session consumes the
-/// reply that carries it at once and never keeps it, so a session stays movable.
-#[derive(Clone)]
-pub struct MessageBytes(Bytes);
-
-#[derive(Clone)]
-enum Bytes {
-    Store(Body),
-    /// Bytes made elsewhere (tests, benches): `range` of `data`.
-    Owned {
-        data: std::rc::Rc<[u8]>,
-        range: std::ops::Range<usize>,
-    },
-}
-
-impl MessageBytes {
-    /// `len` bytes from `start`, clamped to these bytes; shares the buffer.
-    pub fn slice(&self, start: usize, len: usize) -> MessageBytes {
-        let start = start.min(self.len());
-        let len = len.min(self.len() - start);
-        MessageBytes(match &self.0 {
-            Bytes::Store(body) => Bytes::Store(body.slice(start, len)),
-            Bytes::Owned { data, range } => Bytes::Owned {
-                data: data.clone(),
-                range: range.start + start..range.start + start + len,
-            },
-        })
-    }
-}
-
-impl From<Body> for MessageBytes {
-    fn from(body: Body) -> MessageBytes {
-        MessageBytes(Bytes::Store(body))
-    }
-}
-
-impl From<Vec<u8>> for MessageBytes {
-    fn from(data: Vec<u8>) -> MessageBytes {
-        let range = 0..data.len();
-        MessageBytes(Bytes::Owned {
-            data: data.into(),
-            range,
-        })
-    }
-}
-
-impl std::ops::Deref for MessageBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Bytes::Store(body) => body,
-            Bytes::Owned { data, range } => &data[range.clone()],
-        }
-    }
-}
-
-impl std::fmt::Debug for MessageBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MessageBytes({} bytes)", self.len())
-    }
-}
-
-impl PartialEq for MessageBytes {
-    fn eq(&self, other: &MessageBytes) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for MessageBytes {}
 
 /// The service's answer to a [`MailboxRequest`], with the changes to the selected mailbox that
 /// must be reported before it: those the request itself caused (an APPEND or COPY to the

@@ -11,8 +11,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::mail::Uid;
 use crate::placement::ShardMap;
-use crate::store::{Store, StoreConfig, StoreError, Uid};
+use crate::store::{Store, StoreConfig, StoreError};
 
 /// The internal account whose INBOX is the outbound queue.
 pub const QUEUE_ACCOUNT: &str = "@outbound-queue";

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::mailbox::MessageBytes;
+use crate::mail::MessageBytes;
 
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]

@@ -8,8 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use ringpost::mail::{Flags, SystemFlags, Uid, UidValidity};
 use ringpost::runtime::{Executor, ShardMap};
-use ringpost::store::{Flags, Store, StoreConfig, SystemFlags, Uid, UidValidity};
+use ringpost::store::{Store, StoreConfig};
 
 const SHARDS: usize = 3;
 

@@ -2,10 +2,9 @@
 //! watchers, recovery after a reopen, and account isolation on one partition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use ringpost::mail::{Change, FlagMode, Flags, ModSeq, SystemFlags, Uid};
 use ringpost::runtime::{Partition, ShardId, ShardMap};
-use ringpost::store::{
-    Change, FlagMode, Flags, ModSeq, SearchKey, Store, StoreConfig, StoreError, SystemFlags, Uid,
-};
+use ringpost::store::{SearchKey, Store, StoreConfig, StoreError};
 
 mod store_support;
 use store_support::{run, small};

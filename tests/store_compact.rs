@@ -7,8 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ringpost::mail::{Flags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
-use ringpost::store::{Flags, Store, StoreConfig, Uid};
+use ringpost::store::{Store, StoreConfig};
 
 mod store_support;
 use store_support::run;

@@ -14,8 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
+use ringpost::mail::{FlagMode, Flags, SystemFlags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
-use ringpost::store::{FlagMode, Flags, Store, StoreConfig, SystemFlags, Uid};
+use ringpost::store::{Store, StoreConfig};
 use std::collections::HashSet;
 
 mod store_support;

@@ -5,9 +5,10 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use ringpost::mail::Uid;
 use ringpost::runtime::fanout::{handler, Deliverer, StoreReply, StoreRequest};
 use ringpost::runtime::{Executor, Mesh, MeshBuilder, ShardId, ShardMap};
-use ringpost::store::{Store, StoreConfig, Uid};
+use ringpost::store::{Store, StoreConfig};
 
 #[test]
 fn delivery_to_accounts_on_two_shards() {

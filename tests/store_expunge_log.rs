@@ -3,8 +3,9 @@
 //! restart from the index files; UNCHANGEDSINCE is decided by the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use ringpost::mail::{FlagMode, Flags, ModSeq, SystemFlags, Uid, UidRange, Vanished};
 use ringpost::runtime::{ShardId, ShardMap};
-use ringpost::store::{FlagMode, Flags, ModSeq, Store, SystemFlags, Uid, UidRange, Vanished};
+use ringpost::store::Store;
 
 mod store_support;
 use store_support::{run, small};

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use ringpost::mail::{Uid, UidValidity};
 use ringpost::runtime::{Executor, ShardId, ShardMap};
 use ringpost::store::import::{flags_of, maildir};
-use ringpost::store::{Store, StoreConfig, Uid, UidValidity};
+use ringpost::store::{Store, StoreConfig};
 
 struct Expect {
     folder: &'static str,

@@ -3,8 +3,9 @@
 //! SELECT snapshot lists.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use ringpost::mail::{Change, FlagMode, Flags, Recent, SystemFlags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
-use ringpost::store::{Change, FlagMode, Flags, Recent, Store, SystemFlags, Uid};
+use ringpost::store::Store;
 
 mod store_support;
 use store_support::{run, small};

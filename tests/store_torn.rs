@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ringpost::mail::{Flags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::record::{first_chain, Scanner, HEADER};
-use ringpost::store::{Flags, Store, Uid};
+use ringpost::store::Store;
 
 mod store_support;
 use store_support::{run, small as config};

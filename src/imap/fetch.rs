@@ -10,10 +10,10 @@ use std::num::NonZeroU32;
 
 use super::command::{BinarySection, BodySection, FetchAttribute, Part, Partial, SectionText};
 use super::structure::{body_structure, children, envelope, is_message, Structure};
-use crate::mailbox::{Content, FetchedMessage, MessageBytes};
+use crate::mail::mime::PartSummary;
+use crate::mail::{Flags, MessageBytes, MimeSummary, SystemFlags};
+use crate::mailbox::{Content, FetchedMessage};
 use crate::session::Output;
-use crate::store::mime::PartSummary;
-use crate::store::{Flags, MimeSummary, SystemFlags};
 
 /// Append `s` as an IMAP string: quoted when it can be, a literal otherwise.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
@@ -643,8 +643,8 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::mail::{ModSeq, Uid};
     use crate::mailbox::MessageMeta;
-    use crate::store::{ModSeq, Uid};
 
     fn message(raw: &[u8]) -> FetchedMessage {
         FetchedMessage {
@@ -694,7 +694,7 @@ mod tests {
     fn bodystructure_of_a_forwarded_message_as_dovecot_writes_it() {
         // Dovecot 2.3.19 answered exactly this for the same message (the peer in ../shared).
         let raw = b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: Ann <ann@example.org>\r\nSubject: inner\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <i@x>\r\n\r\ninner body\r\n--b--\r\n";
-        let summary = crate::store::MimeSummary::parse(raw);
+        let summary = crate::mail::MimeSummary::parse(raw);
         let mut out = Vec::new();
         body_structure(&mut out, &summary, Structure::Extended);
         assert_eq!(
@@ -706,7 +706,7 @@ mod tests {
     #[test]
     fn attachment_disposition_keeps_its_filename() {
         let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Language: en\r\nContent-Location: http://x.example/r.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n";
-        let summary = crate::store::MimeSummary::parse(raw);
+        let summary = crate::mail::MimeSummary::parse(raw);
         let mut out = Vec::new();
         body_structure(&mut out, &summary, Structure::Extended);
         assert_eq!(

@@ -2,8 +2,8 @@
 //! store parsed once at delivery; never from the message bytes. Never does IO.
 
 use super::fetch::{nstring, string};
-use crate::store::mime::{Envelope, EnvelopeAddress, PartSummary};
-use crate::store::MimeSummary;
+use crate::mail::mime::{Envelope, EnvelopeAddress, Param, PartSummary};
+use crate::mail::MimeSummary;
 
 fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
     if list.is_empty() {
@@ -92,7 +92,7 @@ pub fn body_structure(out: &mut Vec<u8>, summary: &MimeSummary, kind: Structure)
     part_structure(out, summary, 0, kind, 0);
 }
 
-fn params(out: &mut Vec<u8>, params: &[crate::store::mime::Param]) {
+fn params(out: &mut Vec<u8>, params: &[Param]) {
     if params.is_empty() {
         out.extend_from_slice(b"NIL");
         return;

@@ -24,6 +24,10 @@
 use std::collections::HashMap;
 
 use super::ImapSession;
+use crate::mail::{
+    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
+    SystemFlags, Uid, UidRange, UidValidity, Vanished,
+};
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
     UidRun,
@@ -31,10 +35,6 @@ use crate::mailbox::{
 use crate::session::{
     AuthOutcome, Credentials, Event, Limits, Output, Secret, Security, Session, SessionConfig,
     TlsMode,
-};
-use crate::store::{
-    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
-    SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ fn mailbox_reply(
                     subscriptions.push(f[0].clone());
                 }
                 mailboxes.push(MailboxInfo {
-                    id: crate::store::MailboxId(id),
+                    id: crate::mail::MailboxId(id),
                     name: f[0].clone(),
                     special,
                     subscribed,

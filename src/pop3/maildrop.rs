@@ -4,7 +4,7 @@
 
 use super::command::MessageNumber;
 use super::service::MaildropEntry;
-use crate::store::Uid;
+use crate::mail::Uid;
 
 /// The messages of one POP3 session and their deletion marks.
 #[derive(Debug)]

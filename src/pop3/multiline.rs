@@ -7,7 +7,7 @@
 
 use memchr::memchr_iter;
 
-use crate::mailbox::MessageBytes;
+use crate::mail::MessageBytes;
 use crate::session::Output;
 
 /// One piece of a multi-line response body: a range of the message, or bytes it lacks.

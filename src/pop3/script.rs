@@ -12,7 +12,7 @@ use super::service::{
     ExpungeOutcome, MaildropEntry, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
 };
 use super::Pop3Session;
-use crate::store::Uid;
+use crate::mail::Uid;
 use crate::transcript::{unescape, Scripted};
 
 impl Scripted for Pop3Session {

@@ -3,8 +3,8 @@
 //! expunges durably). Plain data: the session never touches the store, and the service never
 //! sees POP3 syntax.
 
-use crate::mailbox::MessageBytes;
-use crate::store::Uid;
+use crate::mail::MessageBytes;
+use crate::mail::Uid;
 
 /// A request from a POP3 session ([`crate::session::Event::Request`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{Pop3Session, UidlFormat};
+use crate::mail::Uid;
 use crate::pop3::{MaildropEntry, MaildropOutcome, MaildropRequest, MessageOutcome};
 use crate::session::{AuthOutcome, Event, Limits, Security, Session, SessionConfig, TlsMode};
-use crate::store::Uid;
 use crate::transcript::replay;
 
 fn config(tls_mode: TlsMode) -> SessionConfig {

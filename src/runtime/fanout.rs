@@ -13,8 +13,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::mesh::{Handler, HandlerFuture, Mesh};
+use crate::mail::Uid;
 use crate::placement::{ShardId, ShardMap};
-use crate::store::{canonical_account, now, Result, Store, StoreError, Uid};
+use crate::store::{canonical_account, now, Result, Store, StoreError};
 
 /// A request to the store of another shard.
 #[derive(Debug, Clone)]

@@ -9,14 +9,15 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 
 use super::compact;
-use super::index::{Change, Outcome};
+use super::index::Outcome;
 use super::io;
 use super::op::Op;
 use super::partition::PartitionStore;
 use super::segment::Payload;
 use super::stream::AppendStream;
-use super::types::{MailboxId, Result, StoreError};
+use super::types::{Result, StoreError};
 use super::Inner;
+use crate::mail::{Change, MailboxId};
 
 /// An op waiting for its batch.
 pub struct Queued {

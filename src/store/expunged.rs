@@ -2,78 +2,14 @@
 //! (RFC 7162 §3.2.5, §3.2.6) can tell a client what vanished since the modseq it last saw.
 //! Kept in the index as runs of consecutive UIDs expunged together, bounded in length: when
 //! it grows too long the oldest runs are dropped and the log remembers from which modseq on
-//! it is complete, so an answer is never wrong, only less precise ([`Vanished::Absent`]).
-//! Never does IO.
+//! it is complete, so an answer is never wrong, only less precise
+//! ([`crate::mail::Vanished::Absent`]). Never does IO.
 
-use super::types::{ModSeq, Uid};
+use crate::mail::ranges::{intersect, normalize};
+use crate::mail::{ModSeq, Uid, UidRange};
 
 /// Runs a mailbox's expunge log keeps (16 bytes each) before it drops the oldest.
 pub const EXPUNGE_LOG_RUNS: usize = 1024;
-
-/// UIDs `first..=last` (never empty: `first <= last`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UidRange {
-    pub first: Uid,
-    pub last: Uid,
-}
-
-impl UidRange {
-    pub fn new(a: Uid, b: Uid) -> UidRange {
-        UidRange {
-            first: a.min(b),
-            last: a.max(b),
-        }
-    }
-
-    pub fn one(uid: Uid) -> UidRange {
-        UidRange {
-            first: uid,
-            last: uid,
-        }
-    }
-
-    pub fn contains(&self, uid: Uid) -> bool {
-        self.first <= uid && uid <= self.last
-    }
-
-    fn intersect(&self, other: &UidRange) -> Option<UidRange> {
-        let first = self.first.max(other.first);
-        let last = self.last.min(other.last);
-        (first <= last).then_some(UidRange { first, last })
-    }
-}
-
-/// Sorted, non-overlapping, non-adjacent ranges covering the same UIDs as `ranges`.
-pub fn normalize(mut ranges: Vec<UidRange>) -> Vec<UidRange> {
-    ranges.sort_unstable();
-    let mut out: Vec<UidRange> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.first.0 <= last.last.0.saturating_add(1) => {
-                last.last = last.last.max(r.last);
-            }
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-/// The parts of `ranges` inside `within` (both normalized); normalized.
-pub fn intersect(ranges: &[UidRange], within: &[UidRange]) -> Vec<UidRange> {
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < ranges.len() && j < within.len() {
-        if let Some(r) = ranges[i].intersect(&within[j]) {
-            out.push(r);
-        }
-        if ranges[i].last < within[j].last {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
-}
 
 /// UIDs `first..=last`, all expunged by the change that got `modseq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -92,24 +28,6 @@ pub struct ExpungeLog {
     /// its log from the start; raised when old runs are dropped; an index written before the
     /// log existed (`RPIDX001`) starts at its mailbox's HIGHESTMODSEQ.
     pub complete_after: ModSeq,
-}
-
-/// What the log can say about the UIDs expunged after a modseq.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Vanished {
-    /// Exactly the UIDs (of those asked about) expunged after the modseq.
-    Since(Vec<UidRange>),
-    /// The log does not reach back that far: the UIDs asked about that are not in the
-    /// mailbox, whenever they went (RFC 7162 §3.2.5.2 lets a server report more).
-    Absent(Vec<UidRange>),
-}
-
-impl Vanished {
-    pub fn ranges(&self) -> &[UidRange] {
-        match self {
-            Vanished::Since(r) | Vanished::Absent(r) => r,
-        }
-    }
 }
 
 impl Default for ExpungeLog {
@@ -239,18 +157,5 @@ mod tests {
         assert_eq!(log.runs.len(), EXPUNGE_LOG_RUNS);
         assert_eq!(log.complete_after, ModSeq(5));
         assert!(!log.covers(ModSeq(4)));
-    }
-
-    #[test]
-    fn ranges_normalize_and_intersect() {
-        assert_eq!(
-            normalize(vec![r(5, 9), r(1, 2), r(3, 3), r(8, 12), r(20, 20)]),
-            [r(1, 3), r(5, 12), r(20, 20)]
-        );
-        assert_eq!(
-            intersect(&[r(1, 3), r(5, 12)], &[r(2, 6), r(10, 30)]),
-            [r(2, 3), r(5, 6), r(10, 12)]
-        );
-        assert_eq!(intersect(&[r(1, 3)], &[]), []);
     }
 }

@@ -10,8 +10,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::io;
-use super::types::{Flags, Result, StoreError, SystemFlags, Uid, UidValidity};
+use super::types::{Result, StoreError};
 use super::{canonical_account, Store, StoreConfig};
+use crate::mail::{Flags, SystemFlags, Uid, UidValidity};
 use crate::placement::ShardMap;
 
 /// Appends kept in flight at once.

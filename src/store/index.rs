@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use super::expunged::{ExpungeLog, UidRange, Vanished};
-use super::mime::MimeSummary;
+use super::expunged::ExpungeLog;
 use super::op::{NewMailbox, Op};
-use super::types::{
-    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
-    UidValidity,
+use super::types::{Result, StoreError};
+use crate::mail::{
+    Change, FlagMode, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
+    UidRange, UidValidity, Vanished,
 };
 
 mod legacy;
@@ -136,26 +136,6 @@ pub struct AccountIndex {
     pub last_uid_validity: u32,
     pub mailboxes: Vec<Mailbox>,
     pub subscriptions: Vec<String>,
-}
-
-/// What a mailbox's watchers are told (for IMAP IDLE / NOTIFY and POP3 later).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Exists {
-        uid: Uid,
-    },
-    Expunged {
-        uid: Uid,
-    },
-    Flags {
-        uid: Uid,
-        flags: Flags,
-        modseq: ModSeq,
-    },
-    Renamed {
-        name: String,
-    },
-    Deleted,
 }
 
 /// The result of applying one op to one account, handed back to the op's caller.
@@ -655,7 +635,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::op::AppendCopy;
-    use crate::store::types::FlagMode;
 
     fn account_with(n: u32) -> AccountIndex {
         let mut a = AccountIndex::empty("a@x.y");

@@ -18,8 +18,10 @@
 //! self-checking record ([`record`]): magic, length, sequence number, the previous record's
 //! CRC and its own CRC-32C. The per-account index ([`index`]) is what applying the log yields:
 //! UIDs, flags, modseqs, dates, sizes, where each message's bytes are, and its MIME summary
-//! (ENVELOPE and BODYSTRUCTURE with offsets, parsed once at append, [`mime`]). Index files are
-//! rkyv archives checked with bytecheck when read ([`index::IndexFile`] is the trust boundary).
+//! (ENVELOPE and BODYSTRUCTURE with offsets, parsed once at append, [`crate::mail::mime`]).
+//! Index files are rkyv archives checked with bytecheck when read ([`index::IndexFile`] is the
+//! trust boundary). The types it shares with the protocols (UIDs, flags, MIME summaries, the
+//! read-side views) are the model's ([`crate::mail`]); the store re-exports none of them.
 //!
 //! # Durability
 //!
@@ -69,7 +71,6 @@ pub mod expunged;
 pub mod import;
 pub mod index;
 mod io;
-pub mod mime;
 pub mod op;
 pub mod partition;
 mod read;
@@ -88,19 +89,13 @@ use std::rc::Rc;
 use futures_channel::{mpsc, oneshot};
 
 pub use compact::CompactReport;
-pub use expunged::{UidRange, Vanished};
-pub use index::{Change, MessageEntry, Outcome};
-pub use mime::MimeSummary;
-pub use read::{MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, SearchKey, UidRun};
+pub use index::{MessageEntry, Outcome};
+pub use read::SearchKey;
 pub use segment::Body;
 pub use stream::AppendStream;
-pub use types::{
-    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid,
-    UidValidity, DEFAULT_MAILBOXES,
-};
-pub use watch::Recent;
-pub use write::FlagUpdate;
+pub use types::{Result, StoreError, DEFAULT_MAILBOXES};
 
+use crate::mail::{Change, MailboxId, Recent};
 use crate::placement::{Partition, ShardId, ShardMap};
 use partition::PartitionStore;
 

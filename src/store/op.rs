@@ -9,10 +9,8 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::index::BodyRef;
-use super::mime::MimeSummary;
-use super::types::{
-    FlagMode, Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, Uid, UidValidity,
-};
+use super::types::{Result, StoreError};
+use crate::mail::{FlagMode, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, Uid, UidValidity};
 
 /// One recipient's copy of an appended message.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -196,7 +194,7 @@ pub fn decode(payload: &[u8]) -> Result<(Op, usize)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::types::SystemFlags;
+    use crate::mail::SystemFlags;
 
     #[test]
     fn ops_round_trip_with_their_body() {

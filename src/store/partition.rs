@@ -11,11 +11,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::index::{AccountIndex, BodyRef, Change, Outcome};
+use super::index::{AccountIndex, BodyRef, Outcome};
 use super::op::{self, Op};
 use super::record::Chain;
 use super::segment::{self, LogPosition, LogWriter, RecordPos, Segments};
-use super::types::{MailboxId, Result, StoreError};
+use super::types::{Result, StoreError};
+use crate::mail::{Change, MailboxId};
 use crate::placement::Partition;
 
 /// An account's index while loaded, with what queued-but-not-yet-durable ops have reserved.
@@ -53,7 +54,7 @@ impl Account {
         let next = self.reserved_uid.entry(mailbox).or_insert(visible);
         *next = (*next).max(visible);
         let uid = match wanted {
-            Some(w) if w < *next => return Err(StoreError::UidNotAscending(super::Uid(w))),
+            Some(w) if w < *next => return Err(StoreError::UidNotAscending(crate::mail::Uid(w))),
             Some(w) => w,
             None => *next,
         };

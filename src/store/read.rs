@@ -7,88 +7,22 @@ use std::ops::RangeInclusive;
 
 use futures_channel::mpsc;
 
-use super::expunged::{self, UidRange, Vanished};
 use super::index::Mailbox;
 use super::index::{canonical_mailbox, AccountIndex, MessageEntry};
 use super::segment::{self, Body};
-use super::types::{
-    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, SystemFlags, Uid, UidValidity,
+use super::types::{Result, StoreError};
+use super::{canonical_account, Store};
+use crate::mail::ranges::{self, UidRange};
+use crate::mail::{
+    Change, Flags, MailboxId, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, ModSeq,
+    Recent, SystemFlags, Uid, UidRun, Vanished,
 };
-use super::watch::Recent;
-use super::{canonical_account, Change, Store};
 
 /// Messages at most this far apart in a segment are read together by
 /// [`Store::read_prefixes`] (the gap is read and thrown away)...
 pub const READ_GAP: u64 = 16 << 10;
 /// ...as long as one read stays within this many bytes.
 pub const READ_SPAN: u64 = 1 << 20;
-
-/// One mailbox in a LIST.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxInfo {
-    pub id: MailboxId,
-    pub name: String,
-    pub special: Option<SpecialUse>,
-    pub subscribed: bool,
-}
-
-/// What STATUS and SELECT report (RFC 9051 §6.3.11, RFC 7162).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxStatus {
-    pub uid_validity: UidValidity,
-    pub uid_next: Uid,
-    pub highest_modseq: ModSeq,
-    pub messages: u32,
-    pub unseen: u32,
-    pub deleted: u32,
-    pub size: u64,
-    /// Messages no session has claimed as `\Recent` yet (RFC 3501 §6.3.10).
-    pub recent: u32,
-}
-
-/// Consecutive UIDs `first`, `first + 1`, … (`count` of them) of a mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UidRun {
-    pub first: Uid,
-    pub count: u32,
-}
-
-/// A mailbox as IMAP SELECT reads it (RFC 9051 §6.3.2): its UIDs in order, as runs, and the
-/// figures SELECT reports; per-message data stays in the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxSnapshot {
-    pub uid_validity: UidValidity,
-    pub uid_next: Uid,
-    pub highest_modseq: ModSeq,
-    /// Every UID of the mailbox, ascending, in maximal runs.
-    pub uids: Vec<UidRun>,
-    /// The 1-based position of the first message without `\Seen`.
-    pub first_unseen: Option<u32>,
-    /// The first UID that is `\Recent` to the session that asked (RFC 3501 §2.3.2): every
-    /// message from it on is; `None`: no message is.
-    pub recent: Option<Uid>,
-    /// The keywords set on any message, sorted and distinct (the `FLAGS` of RFC 9051
-    /// §7.3.5).
-    pub keywords: Vec<String>,
-}
-
-impl MailboxSnapshot {
-    /// Messages in the mailbox.
-    pub fn messages(&self) -> u32 {
-        self.uids.iter().map(|r| r.count).sum()
-    }
-}
-
-/// One message's index data without its MIME summary or body location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageMeta {
-    pub uid: Uid,
-    pub flags: Flags,
-    pub modseq: ModSeq,
-    /// Seconds since the Unix epoch (RFC 9051 §2.3.3).
-    pub internal_date: i64,
-    pub size: u32,
-}
 
 /// A small search language over the index (no message bytes are read).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,7 +299,7 @@ impl Store {
         within: &[UidRange],
     ) -> Result<Vanished> {
         let name = canonical_mailbox(mailbox)?;
-        let within = expunged::normalize(within.to_vec());
+        let within = ranges::normalize(within.to_vec());
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
             Ok(m.vanished(since, &within))

@@ -28,6 +28,7 @@ use super::io::{self, DmaBuffer, DmaFile, OpenOptions, ReadResult};
 use super::record::{self, Chain, Scanner};
 use super::stream::AppendStream;
 use super::types::{Result, StoreError};
+use crate::mail::MessageBytes;
 
 /// Direct-IO block size used for every write (a multiple of any device's logical block).
 pub const BLOCK: u64 = 4096;
@@ -606,6 +607,19 @@ impl std::ops::Deref for Body {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+/// The body's read buffer itself, shared with the protocols: no copy of the bytes.
+impl From<Body> for MessageBytes {
+    fn from(body: Body) -> MessageBytes {
+        MessageBytes::new(body)
     }
 }
 

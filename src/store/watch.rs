@@ -12,17 +12,7 @@ use std::collections::HashMap;
 
 use futures_channel::mpsc;
 
-use super::index::Change;
-use super::types::{MailboxId, Uid};
-
-/// Whether opening a mailbox takes its `\Recent` messages for the session (RFC 3501
-/// §6.3.1: SELECT does; §6.3.2: EXAMINE does not), and with them the messages that arrive
-/// while it has the mailbox open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recent {
-    Claim,
-    Peek,
-}
+use crate::mail::{Change, MailboxId, Recent, Uid};
 
 /// One session's change feed.
 struct Watcher {

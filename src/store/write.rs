@@ -7,14 +7,14 @@ use std::rc::Rc;
 
 use super::index::{canonical_mailbox, Outcome};
 use super::io;
-use super::mime::MimeSummary;
 use super::op::{AppendCopy, NewMailbox, Op};
 use super::partition::PartitionStore;
 use super::stream::AppendStream;
-use super::types::{
-    FlagMode, Flags, MailboxId, ModSeq, Result, StoreError, Uid, UidValidity, DEFAULT_MAILBOXES,
-};
+use super::types::{Result, StoreError, DEFAULT_MAILBOXES};
 use super::{canonical_account, now, Store};
+use crate::mail::{
+    FlagMode, FlagUpdate, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, Uid, UidValidity,
+};
 
 /// UIDs sorted and unique, as every op carries them.
 pub(crate) fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
@@ -22,18 +22,6 @@ pub(crate) fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-/// What a flag change did, message by message (each list sorted by UID; messages that do
-/// not exist are in none of them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlagUpdate {
-    /// New flags and modseq of the messages that changed.
-    pub changed: Vec<(Uid, Flags, ModSeq)>,
-    /// Flags and modseq of the messages the change left as they were.
-    pub unchanged: Vec<(Uid, Flags, ModSeq)>,
-    /// Messages an UNCHANGEDSINCE condition refused (RFC 7162 §3.1.3 `MODIFIED`).
-    pub modified: Vec<Uid>,
 }
 
 fn now_u32() -> u32 {
@@ -129,7 +117,7 @@ impl Store {
         &self,
         account: &str,
         name: &str,
-        special: Option<super::SpecialUse>,
+        special: Option<SpecialUse>,
     ) -> Result<MailboxId> {
         self.create_mailbox_full(account, name, None, special).await
     }
@@ -139,7 +127,7 @@ impl Store {
         account: &str,
         name: &str,
         uid_validity: Option<UidValidity>,
-        special: Option<super::SpecialUse>,
+        special: Option<SpecialUse>,
     ) -> Result<MailboxId> {
         let account = canonical_account(account)?;
         let name = canonical_mailbox(name)?;

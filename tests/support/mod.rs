@@ -235,8 +235,9 @@ pub fn mailbox_messages(
     account: &str,
     mailbox: &str,
 ) -> Vec<Vec<u8>> {
+    use ringpost::mail::Uid;
     use ringpost::runtime::ShardMap;
-    use ringpost::store::{Store, StoreConfig, StoreError, Uid};
+    use ringpost::store::{Store, StoreConfig, StoreError};
     let root = data_dir.join("store");
     let account = account.to_string();
     let mailbox = mailbox.to_string();

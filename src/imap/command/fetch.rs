@@ -5,8 +5,9 @@
 use std::num::{NonZeroU32, NonZeroU64};
 
 use super::cursor::Cursor;
-use super::sequence::{ModSeq, SequenceSet, ZeroModSeq};
+use super::sequence::{SequenceSet, ZeroModSeq};
 use super::Malformed;
+use crate::mail::ModSeq;
 
 /// The arguments of FETCH (`Fetch<SeqNum>`) or UID FETCH (`Fetch<Uid>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

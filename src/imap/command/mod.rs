@@ -29,6 +29,7 @@ use std::fmt;
 
 use self::cursor::{is_astring_char, is_atom_char, Cursor};
 use super::framing::Fragment;
+use crate::mail::Uid;
 use crate::sasl::Mechanism;
 use crate::session::Secret;
 
@@ -46,7 +47,7 @@ pub use self::search::{
     Charset, EntryKind, ModSeqEntry, Search, SearchKey, SearchReturn, MAX_SEARCH_DEPTH,
 };
 pub use self::select::{Create, QResync, Select, SeqMatch};
-pub use self::sequence::{ModSeq, SeqBound, SeqItem, SeqNum, SequenceSet, Uid, UidValidity};
+pub use self::sequence::{SeqBound, SeqItem, SeqNum, SequenceSet};
 pub use self::status::{Status, StatusItem};
 pub use self::store::{Store, StoreAction, StoreReply, Transfer};
 pub use self::verb::Verb;

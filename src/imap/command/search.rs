@@ -5,8 +5,9 @@
 use super::cursor::Cursor;
 use super::datetime::Date;
 use super::flag::{Flag, Keyword};
-use super::sequence::{ModSeq, SeqNum, SequenceSet, Uid, ZeroModSeq};
+use super::sequence::{SeqNum, SequenceSet, ZeroModSeq};
 use super::Malformed;
+use crate::mail::{ModSeq, Uid};
 
 /// How deep `NOT`, `OR` and parentheses may nest: deep enough for any real client, shallow
 /// enough that a hostile one cannot exhaust the stack.

@@ -4,8 +4,9 @@
 use super::cursor::Cursor;
 use super::flag::SpecialUse;
 use super::mailbox::{Mailbox, NameEncoding};
-use super::sequence::{SeqNum, SequenceSet, Uid, UidValidity, ZeroModSeq};
-use super::{Malformed, ModSeq};
+use super::sequence::{SeqNum, SequenceSet, ZeroModSeq};
+use super::Malformed;
+use crate::mail::{ModSeq, Uid, UidValidity};
 
 /// The arguments of SELECT or EXAMINE.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +82,7 @@ impl Cursor<'_> {
     fn qresync(&mut self) -> Result<QResync, Malformed> {
         let bad = |_| Malformed::InvalidQresyncParameters;
         self.expect(b'(', Malformed::InvalidQresyncParameters)?;
-        let uid_validity = UidValidity(self.nz_number().map_err(bad)?);
+        let uid_validity = UidValidity::from(self.nz_number().map_err(bad)?);
         self.sp()?;
         let mod_seq = self.mod_seq(ZeroModSeq::Refused).map_err(bad)?;
         let mut q = QResync {

@@ -1,49 +1,21 @@
 //! Message numbers and sets of them (RFC 9051 §9 `sequence-set`, RFC 5182 `$`, RFC 7162
-//! mod-sequences): newtypes so a UID is never taken for a sequence number. Never does IO.
+//! mod-sequences): newtypes so a UID is never taken for a sequence number. UIDs and
+//! mod-sequences are the model's ([`crate::mail`]); sequence numbers are IMAP's own. Never
+//! does IO.
 
 use std::num::NonZeroU32;
 
 use super::cursor::Cursor;
 use super::Malformed;
+use crate::mail::ModSeq;
 
 /// A message sequence number (RFC 9051 §2.3.1.2): 1 to the number of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeqNum(pub NonZeroU32);
 
-/// A unique identifier (RFC 9051 §2.3.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Uid(pub NonZeroU32);
-
-/// A mailbox's UIDVALIDITY (RFC 9051 §2.3.1.1), as QRESYNC sends it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UidValidity(pub NonZeroU32);
-
-/// A mod-sequence (RFC 7162 §3.1.1): 0 to 2^63-1. Zero appears only where the grammar says
-/// `mod-sequence-valzer` (UNCHANGEDSINCE, SEARCH MODSEQ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ModSeq(u64);
-
-impl ModSeq {
-    pub const MAX: u64 = i64::MAX as u64;
-
-    pub fn new(value: u64) -> Option<ModSeq> {
-        (value <= ModSeq::MAX).then_some(ModSeq(value))
-    }
-
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
 impl From<NonZeroU32> for SeqNum {
     fn from(n: NonZeroU32) -> Self {
         SeqNum(n)
-    }
-}
-
-impl From<NonZeroU32> for Uid {
-    fn from(n: NonZeroU32) -> Self {
-        Uid(n)
     }
 }
 
@@ -113,12 +85,6 @@ impl<T: Copy + Into<u32>> SequenceSet<T> {
 
 impl From<SeqNum> for u32 {
     fn from(n: SeqNum) -> u32 {
-        n.0.get()
-    }
-}
-
-impl From<Uid> for u32 {
-    fn from(n: Uid) -> u32 {
         n.0.get()
     }
 }

@@ -6,8 +6,9 @@ use std::num::NonZeroU32;
 use super::cursor::Cursor;
 use super::flag::Flag;
 use super::mailbox::{Mailbox, NameEncoding};
-use super::sequence::{ModSeq, SequenceSet, ZeroModSeq};
+use super::sequence::{SequenceSet, ZeroModSeq};
 use super::Malformed;
+use crate::mail::ModSeq;
 
 /// The arguments of STORE (`Store<SeqNum>`) or UID STORE (`Store<Uid>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

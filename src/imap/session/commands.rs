@@ -17,8 +17,8 @@ use super::qresync::ResyncJob;
 use super::search::{self};
 use super::view::{Access, Dialect, Expunges};
 use super::{ImapSession, Wait};
+use crate::mail::{Flags, SystemFlags, Uid};
 use crate::mailbox::{Content, MailboxError, MailboxReply, MailboxRequest, Transfer};
-use crate::store::{Flags, SystemFlags, Uid};
 
 /// Whether a command addresses messages by sequence number or by UID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -721,9 +721,9 @@ impl Pending {
 }
 
 /// The store's special-use attribute for an IMAP one, if the store can keep it.
-fn store_special_use(attr: &crate::imap::command::SpecialUse) -> Option<crate::store::SpecialUse> {
+fn store_special_use(attr: &crate::imap::command::SpecialUse) -> Option<crate::mail::SpecialUse> {
     use crate::imap::command::SpecialUse as Imap;
-    use crate::store::SpecialUse as Store;
+    use crate::mail::SpecialUse as Store;
     match attr {
         Imap::Sent => Some(Store::Sent),
         Imap::Drafts => Some(Store::Drafts),

@@ -11,8 +11,8 @@ use super::commands::{
 };
 use super::view::{Access, Expunges, View};
 use super::ImapSession;
+use crate::mail::{MailboxInfo, Recent};
 use crate::mailbox::{AppendBody, MailboxError, MailboxRequest};
-use crate::store::{MailboxInfo, Recent};
 
 /// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but `/`.
 /// Dynamic programming over (pattern, name) positions: linear in their product, whatever
@@ -297,7 +297,7 @@ impl ImapSession {
         &mut self,
         name: &str,
         items: &[StatusItem],
-        s: &crate::store::MailboxStatus,
+        s: &crate::mail::MailboxStatus,
     ) {
         self.out.extend_from_slice(b"* STATUS ");
         self.put_name(name);

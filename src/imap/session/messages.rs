@@ -16,9 +16,9 @@ use super::qresync;
 use super::search::{self, Candidate, Need};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
+use crate::mail::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
 use crate::session::Output;
-use crate::store::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 
 /// Messages per FETCH request: index data only, with the MIME summary, and with bytes (the
 /// driver also stops a batch at [`crate::mailbox::BATCH_BYTES`] of message bytes).
@@ -68,7 +68,7 @@ fn candidate<'a>(
 }
 
 impl ImapSession {
-    pub(super) fn expunge(&mut self, tag: Tag, set: Option<SequenceSet<cmd::Uid>>) {
+    pub(super) fn expunge(&mut self, tag: Tag, set: Option<SequenceSet<Uid>>) {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
@@ -138,7 +138,7 @@ impl ImapSession {
             return;
         };
         let mut attrs = items.attributes();
-        let changed_since = modifiers.changed_since.map(cmd::ModSeq::get);
+        let changed_since = modifiers.changed_since.map(ModSeq::get);
         if changed_since.is_some() && !attrs.contains(&FetchAttribute::ModSeq) {
             // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
             attrs.push(FetchAttribute::ModSeq);
@@ -289,7 +289,7 @@ impl ImapSession {
         };
         // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone; the store
         // checks it when it applies the change, so nothing can change in between.
-        let unchanged_since = s.unchanged_since.map(|m| ModSeq(m.get()));
+        let unchanged_since = s.unchanged_since;
         if unchanged_since.is_some() {
             self.condstore = true;
         }

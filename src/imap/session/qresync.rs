@@ -14,9 +14,9 @@ use super::super::response::{Response, Status};
 use super::commands::{FetchJob, Pending};
 use super::view::{Access, View};
 use super::ImapSession;
+use crate::mail::ranges::normalize;
+use crate::mail::{Flags, ModSeq, Uid, UidRange, Vanished};
 use crate::mailbox::MailboxRequest;
-use crate::store::expunged::normalize;
-use crate::store::{Flags, ModSeq, Uid, UidRange, Vanished};
 
 /// A QRESYNC SELECT whose snapshot arrived: what it still reports before its tagged OK.
 #[derive(Debug)]
@@ -209,7 +209,7 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        if q.uid_validity.0.get() != view.uid_validity.0 {
+        if q.uid_validity != view.uid_validity {
             self.select_completed(tag, access);
             return;
         }
@@ -225,7 +225,7 @@ impl ImapSession {
         let job = ResyncJob {
             tag,
             access,
-            since: ModSeq(q.mod_seq.get()),
+            since: q.mod_seq,
             known,
             agreed,
         };

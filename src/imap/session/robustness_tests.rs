@@ -7,16 +7,16 @@
 use proptest::prelude::*;
 
 use super::ImapSession;
+use crate::mail::{
+    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid,
+    UidValidity, Vanished,
+};
 use crate::mailbox::{
     Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
     UidRun,
 };
 use crate::session::{
     AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
-};
-use crate::store::{
-    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SystemFlags, Uid,
-    UidValidity, Vanished,
 };
 
 const MESSAGE: &[u8] =
@@ -43,7 +43,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 .iter()
                 .zip(1..)
                 .map(|(n, id)| MailboxInfo {
-                    id: crate::store::MailboxId(id),
+                    id: crate::mail::MailboxId(id),
                     name: (*n).to_string(),
                     special: None,
                     subscribed: id % 2 == 0,

@@ -8,8 +8,8 @@
 use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
 use super::super::fetch::header_value;
 use super::uidset::UidSet;
+use crate::mail::{SystemFlags, Uid};
 use crate::mailbox::FetchedMessage;
-use crate::store::{SystemFlags, Uid};
 
 /// What evaluating a search needs beyond the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -218,7 +218,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
         SearchKey::Larger(n) => u64::from(meta.size) > *n,
         SearchKey::Smaller(n) => u64::from(meta.size) < *n,
-        SearchKey::ModSeq { mod_seq, .. } => meta.modseq.0 >= mod_seq.get(),
+        SearchKey::ModSeq { mod_seq, .. } => meta.modseq >= *mod_seq,
         SearchKey::Subject(s) => {
             c.parsed
                 .and_then(|m| m.subject())

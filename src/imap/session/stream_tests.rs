@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{ImapSession, STREAM_LITERAL_FROM};
+use crate::mail::{Uid, UidValidity};
 use crate::mailbox::{AppendBody, MailboxError, MailboxReply, MailboxRequest};
 use crate::session::{
     AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
 };
-use crate::store::{Uid, UidValidity};
 
 /// One read's worth of input, as the driver feeds it.
 const READ: usize = 16 << 10;

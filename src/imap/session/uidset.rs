@@ -8,8 +8,8 @@
 //! it (O(runs), as renumbering the messages after an EXPUNGE is by nature). Ranges by
 //! sequence number or by UID are read run by run.
 
+use crate::mail::Uid;
 use crate::mailbox::UidRun;
-use crate::store::Uid;
 
 /// Consecutive UIDs `first ..= first + count - 1`, preceded by `before` UIDs of the set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

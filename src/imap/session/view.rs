@@ -21,8 +21,8 @@ use super::super::fetch::flag_list;
 use super::super::response::{Code, Response, Status};
 use super::qresync;
 use super::uidset::UidSet;
+use crate::mail::{Change, Flags, ModSeq, Uid, UidValidity};
 use crate::mailbox::{Snapshot, UidRun};
-use crate::store::{Change, Flags, ModSeq, Uid, UidValidity};
 
 /// Whether a mailbox was opened with SELECT or EXAMINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

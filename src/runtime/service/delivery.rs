@@ -5,6 +5,7 @@
 
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
+use crate::mail::Uid;
 use crate::queue::{envelope_header, QUEUE_ACCOUNT};
 use crate::runtime::fanout::Deliverer;
 use crate::session::{Security, SessionConfig};
@@ -12,7 +13,6 @@ use crate::smtp::{
     received_header, Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, ReceivedInfo,
     RecipientStatus, SmtpKind, SmtpSession,
 };
-use crate::store::Uid;
 
 /// SMTP's service. Stateless: a transaction's state is the session's until it is delivered.
 pub struct DeliveryService;

@@ -11,14 +11,13 @@ use futures_lite::StreamExt;
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener};
 use crate::imap::ImapSession;
+use crate::mail::{Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, Uid};
 use crate::mailbox::{
     AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxChange, MailboxError, MailboxReply,
-    MailboxRequest, MessageBytes, MessageMeta, Transfer, BATCH_BYTES,
+    MailboxRequest, MessageMeta, Transfer, BATCH_BYTES,
 };
 use crate::session::{Security, SessionConfig};
-use crate::store::{
-    AppendStream, Change, FlagUpdate, Flags, MimeSummary, ModSeq, Store, StoreError, Uid,
-};
+use crate::store::{AppendStream, Store, StoreError};
 
 /// One connection's access to its account's mailboxes.
 pub struct Access {
@@ -287,7 +286,7 @@ async fn deleted_among(
         .search(
             account,
             mailbox,
-            &crate::store::SearchKey::Flag(crate::store::SystemFlags::DELETED),
+            &crate::store::SearchKey::Flag(crate::mail::SystemFlags::DELETED),
         )
         .await?;
     Ok(deleted

@@ -7,12 +7,13 @@ use std::rc::Rc;
 
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener};
+use crate::mail::Uid;
 use crate::pop3::{
     ExpungeOutcome, MaildropEntry, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
     Pop3Session,
 };
 use crate::session::{Security, SessionConfig};
-use crate::store::{StoreError, Uid};
+use crate::store::StoreError;
 
 /// The accounts whose maildrop a POP3 session of this shard holds. Shard-local: POP3 sessions
 /// run on their account's home shard, so one table sees them all.

@@ -9,11 +9,10 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::{AccountIndex, BodyRef, Mailbox, MessageEntry};
+use crate::mail::mime::{Envelope, MimeSummary, Param, PartSummary};
+use crate::mail::{Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use crate::store::expunged::ExpungeLog;
-use crate::store::mime::{Envelope, MimeSummary, Param, PartSummary};
-use crate::store::types::{
-    Flags, MailboxId, ModSeq, Result, SpecialUse, StoreError, Uid, UidValidity,
-};
+use crate::store::types::{Result, StoreError};
 
 pub const INDEX_MAGIC_V1: &[u8; 8] = b"RPIDX001";
 

@@ -34,7 +34,7 @@ fn select_qresync_forms() {
     let q = |known, seq_match| {
         Command::Select(Select {
             qresync: Some(QResync {
-                uid_validity: UidValidity(nz(67890007)),
+                uid_validity: UidValidity::from(nz(67890007)),
                 mod_seq: modseq(20050715194045000),
                 known_uids: known,
                 seq_match,
@@ -440,7 +440,7 @@ fn examine_with_condstore_and_qresync_and_enable_qresync() {
         Command::Examine(Select {
             condstore: true,
             qresync: Some(QResync {
-                uid_validity: UidValidity(nz(9)),
+                uid_validity: UidValidity::from(nz(9)),
                 mod_seq: modseq(1),
                 known_uids: Some(set(vec![
                     SeqItem::One(uid(1)),

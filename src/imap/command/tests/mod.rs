@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::mail::{ModSeq, UidValidity};
 
 mod auth;
 mod fetch;
@@ -57,7 +58,7 @@ fn seq(n: u32) -> SeqBound<SeqNum> {
 }
 
 fn uid(n: u32) -> SeqBound<Uid> {
-    SeqBound::Value(Uid(nz(n)))
+    SeqBound::Value(Uid::from(nz(n)))
 }
 
 fn set<T>(items: Vec<SeqItem<T>>) -> SequenceSet<T> {

@@ -399,7 +399,7 @@ fn extension_rfc_examples() {
         cmd("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))"),
         Command::Select(Select {
             qresync: Some(QResync {
-                uid_validity: UidValidity(nz(67890007)),
+                uid_validity: UidValidity::from(nz(67890007)),
                 mod_seq: modseq(20050715194045000),
                 known_uids: Some(set(vec![
                     SeqItem::One(uid(41)),

@@ -1,6 +1,7 @@
-//! The MIME summary kept in the index: ENVELOPE fields and the BODYSTRUCTURE tree with byte
-//! offsets, parsed once at delivery with mail-parser (RFC 9051 §7.5.2). It never re-parses a
-//! stored message and never formats IMAP responses; the IMAP module renders from this.
+//! A message's MIME summary, as the store's index keeps it: ENVELOPE fields and the
+//! BODYSTRUCTURE tree with byte offsets, parsed once at delivery with mail-parser (RFC 9051
+//! §7.5.2). It never re-parses a stored message and never formats IMAP responses; the IMAP
+//! module renders from this. Never does IO.
 
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 
