@@ -191,7 +191,7 @@ fn violations(files: &[(String, String)]) -> Vec<Violation> {
             ],
             "leaf" => &[
                 "runtime", "shard", "net", "service", "store", "session", "mailbox", "imap",
-                "smtp", "sasl", "cli",
+                "pop3", "smtp", "sasl", "wire", "cli", "queue", "tls",
             ],
             _ => &[],
         };

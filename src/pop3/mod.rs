@@ -21,11 +21,12 @@ mod session;
 mod tests;
 #[cfg(test)]
 mod transaction_tests;
-mod uidl;
 
+pub use crate::config::uidl::{
+    format_uidl, UidlFormat, UidlFormatError, DOVECOT_DEFAULT_UIDL_FORMAT,
+};
 pub use command::{AuthMechanism, Command, MessageNumber, ParseError};
 pub use service::{
     ExpungeOutcome, MaildropEntry, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
 };
 pub use session::Pop3Session;
-pub use uidl::{format_uidl, UidlFormat, UidlFormatError, DOVECOT_DEFAULT_UIDL_FORMAT};

@@ -13,7 +13,7 @@ use super::multiline::{send_dot_stuffed, top};
 use super::service::{
     ExpungeOutcome, MaildropOutcome, MaildropReply, MaildropRequest, MessageOutcome,
 };
-use super::uidl::UidlFormat;
+use crate::config::uidl::UidlFormat;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
 use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,

@@ -4,6 +4,8 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod uidl;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -178,7 +180,7 @@ struct RawPop3 {
 impl Default for RawPop3 {
     fn default() -> Self {
         RawPop3 {
-            uidl_format: crate::pop3::DOVECOT_DEFAULT_UIDL_FORMAT.to_string(),
+            uidl_format: uidl::DOVECOT_DEFAULT_UIDL_FORMAT.to_string(),
         }
     }
 }
@@ -262,7 +264,7 @@ pub struct Config {
     /// Delay before answering a failed authentication.
     pub auth_failure_delay: Duration,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
-    pub pop3_uidl_format: crate::pop3::UidlFormat,
+    pub pop3_uidl_format: uidl::UidlFormat,
     pub listeners: Vec<Listener>,
 }
 
@@ -326,7 +328,7 @@ impl Config {
         check_timeouts(t, invalid)?;
 
         let listeners = listeners(&raw.listener, invalid)?;
-        let pop3_uidl_format = crate::pop3::UidlFormat::parse(&raw.pop3.uidl_format)
+        let pop3_uidl_format = uidl::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {
             return Err(invalid(

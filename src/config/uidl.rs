@@ -3,7 +3,9 @@
 //! accounts migrated from Dovecot, equal to what Dovecot's `pop3_uidl_format` produced (clients
 //! that kept "leave on server" state then download nothing twice).
 //!
-//! This module never does IO and knows nothing of the session.
+//! It lives with the configuration (`[pop3] uidl_format`, validated when the file is loaded)
+//! and, like [`super::Limits`], is read by the POP3 session; it never does IO and knows
+//! nothing of the session.
 
 /// Dovecot's default `pop3_uidl_format`: the UID and then the UIDVALIDITY, each as 8
 /// upper-case hex digits.
