@@ -115,7 +115,10 @@ fn mailboxes_messages_flags_and_reopen() {
             store.create_mailbox(a, "Jobs").await,
             Err(StoreError::MailboxExists)
         ));
-        store.subscribe(a, "Jobs", true).await.unwrap();
+        store
+            .subscribe(a, "Jobs", ringpost::mail::Subscription::Subscribed)
+            .await
+            .unwrap();
         store.delete_mailbox(a, "Drafts").await.unwrap();
         assert!(matches!(
             store.delete_mailbox(a, "INBOX").await,

@@ -65,8 +65,27 @@ pub fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
+/// Whether a flag list shows `\Recent` (RFC 3501 §2.3.2: to the IMAP4rev1 session that
+/// claimed the message; IMAP4rev2 has no `\Recent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecentFlag {
+    Shown,
+    Hidden,
+}
+
+impl RecentFlag {
+    /// `Shown` when `recent`.
+    pub fn shown_if(recent: bool) -> RecentFlag {
+        if recent {
+            RecentFlag::Shown
+        } else {
+            RecentFlag::Hidden
+        }
+    }
+}
+
 /// `(\Seen \Answered keyword …)`, with `\Recent` for a session that sees it as recent.
-pub fn flag_list(out: &mut Vec<u8>, flags: &Flags, recent: bool) {
+pub fn flag_list(out: &mut Vec<u8>, flags: &Flags, recent: RecentFlag) {
     out.push(b'(');
     let mut first = true;
     let mut put = |out: &mut Vec<u8>, s: &str| {
@@ -87,7 +106,7 @@ pub fn flag_list(out: &mut Vec<u8>, flags: &Flags, recent: bool) {
             put(out, name);
         }
     }
-    if recent {
+    if recent == RecentFlag::Shown {
         put(out, "\\Recent");
     }
     for k in &flags.keywords {
@@ -531,7 +550,7 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
         let out = output.bytes_mut();
         sep(out);
         out.extend_from_slice(b"FLAGS ");
-        flag_list(out, &msg.meta.flags, line.recent);
+        flag_list(out, &msg.meta.flags, RecentFlag::shown_if(line.recent));
     }
     if line.with_flags && line.condstore && !has(|a| matches!(a, FetchAttribute::ModSeq)) {
         let out = output.bytes_mut();
@@ -574,7 +593,7 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
             }
             FetchAttribute::Flags => {
                 out.extend_from_slice(b"FLAGS ");
-                flag_list(out, &msg.meta.flags, line.recent);
+                flag_list(out, &msg.meta.flags, RecentFlag::shown_if(line.recent));
             }
             FetchAttribute::InternalDate => {
                 out.extend_from_slice(b"INTERNALDATE \"");

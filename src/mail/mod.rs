@@ -19,5 +19,6 @@ pub use ids::{MailboxId, ModSeq, Uid, UidValidity};
 pub use mime::MimeSummary;
 pub use ranges::{UidRange, Vanished};
 pub use view::{
-    Change, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, Recent, SpecialUse, UidRun,
+    Change, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, Recent, SpecialUse,
+    Subscription, UidRun,
 };

@@ -126,3 +126,10 @@ pub enum Recent {
     Claim,
     Peek,
 }
+
+/// Whether a mailbox name is in the account's subscriptions (RFC 9051 §6.3.7, §6.3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    Subscribed,
+    Unsubscribed,
+}

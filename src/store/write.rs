@@ -13,7 +13,8 @@ use super::stream::AppendStream;
 use super::types::{Result, StoreError, DEFAULT_MAILBOXES};
 use super::{canonical_account, now, Store};
 use crate::mail::{
-    FlagMode, FlagUpdate, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, Uid, UidValidity,
+    FlagMode, FlagUpdate, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, Subscription, Uid,
+    UidValidity,
 };
 
 /// UIDs sorted and unique, as every op carries them.
@@ -201,7 +202,13 @@ impl Store {
     }
 
     /// Add or remove `name` from the account's subscriptions (RFC 9051 §6.3.7).
-    pub async fn subscribe(&self, account: &str, name: &str, subscribed: bool) -> Result<()> {
+    pub async fn subscribe(
+        &self,
+        account: &str,
+        name: &str,
+        subscription: Subscription,
+    ) -> Result<()> {
+        let subscribed = subscription == Subscription::Subscribed;
         let account = canonical_account(account)?;
         let name = canonical_mailbox(name)?;
         let p = self.partition(&account).await?;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use super::super::command::{
     self as cmd, FetchAttribute, Search, SearchReturn, SequenceSet, StoreAction, StoreReply, Tag,
 };
-use super::super::fetch::{self, FetchLine};
+use super::super::fetch::{self, FetchLine, RecentFlag};
 use super::super::response::{Code, Response, Status};
 use super::commands::{
     number_set, store_flags, store_name, Addressing, FetchJob, Pending, SearchJob,
@@ -577,7 +577,11 @@ impl ImapSession {
                 }
                 line.push_str("FLAGS ");
                 self.out.extend_from_slice(line.as_bytes());
-                fetch::flag_list(&mut self.out, &flags, rev1 && view.is_recent(uid));
+                fetch::flag_list(
+                    &mut self.out,
+                    &flags,
+                    RecentFlag::shown_if(rev1 && view.is_recent(uid)),
+                );
                 if condstore {
                     let modseq = format!(" MODSEQ ({})", modseq.0);
                     self.out.extend_from_slice(modseq.as_bytes());

@@ -9,7 +9,7 @@
 //! expunge is queued on the view, and the view reports it (`* VANISHED uid`) in order.
 
 use super::super::command::{QResync, SeqBound, SeqItem, SeqMatch, SequenceSet, Tag};
-use super::super::fetch;
+use super::super::fetch::{self, RecentFlag};
 use super::super::response::{Response, Status};
 use super::commands::{FetchJob, Pending};
 use super::view::{Access, View};
@@ -277,7 +277,11 @@ impl ImapSession {
             }
             self.out
                 .extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", uid.0).as_bytes());
-            fetch::flag_list(&mut self.out, &flags, rev1 && view.is_recent(uid));
+            fetch::flag_list(
+                &mut self.out,
+                &flags,
+                RecentFlag::shown_if(rev1 && view.is_recent(uid)),
+            );
             self.out
                 .extend_from_slice(format!(" MODSEQ ({}))\r\n", modseq.0).as_bytes());
         }

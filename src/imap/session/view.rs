@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::super::command::{SeqBound, SeqItem, SequenceSet};
-use super::super::fetch::flag_list;
+use super::super::fetch::{flag_list, RecentFlag};
 use super::super::response::{Code, Response, Status};
 use super::qresync;
 use super::uidset::UidSet;
@@ -342,7 +342,7 @@ impl View {
                         self.write_new_keywords(out);
                     }
                     out.extend_from_slice(format!("* {seq} FETCH (UID {uid} FLAGS ").as_bytes());
-                    flag_list(out, &flags, recent && rev1);
+                    flag_list(out, &flags, RecentFlag::shown_if(recent && rev1));
                     if dialect.condstore {
                         out.extend_from_slice(format!(" MODSEQ ({})", modseq.0).as_bytes());
                     }

@@ -11,7 +11,9 @@ use futures_lite::StreamExt;
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener};
 use crate::imap::ImapSession;
-use crate::mail::{Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, Uid};
+use crate::mail::{
+    Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, Subscription, Uid,
+};
 use crate::mailbox::{
     AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxChange, MailboxError, MailboxReply,
     MailboxRequest, MessageMeta, Transfer, BATCH_BYTES,
@@ -94,11 +96,15 @@ impl Access {
                 MailboxReply::Done
             }
             MailboxRequest::Subscribe { mailbox } => {
-                store.subscribe(account, &mailbox, true).await?;
+                store
+                    .subscribe(account, &mailbox, Subscription::Subscribed)
+                    .await?;
                 MailboxReply::Done
             }
             MailboxRequest::Unsubscribe { mailbox } => {
-                store.subscribe(account, &mailbox, false).await?;
+                store
+                    .subscribe(account, &mailbox, Subscription::Unsubscribed)
+                    .await?;
                 MailboxReply::Done
             }
             MailboxRequest::Select { mailbox, recent } => {
