@@ -10,7 +10,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::expunged::ExpungeLog;
-use super::op::{NewMailbox, Op};
+use super::op::{AppendCopy, Moved, NewMailbox, Op};
 use super::types::{Result, StoreError};
 use crate::mail::{
     Change, FlagMode, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
@@ -249,47 +249,9 @@ impl AccountIndex {
     ) -> Outcome {
         self.applied_seq = self.applied_seq.max(seq);
         match op {
-            Op::CreateAccount { mailboxes, .. } => {
-                if !self.created {
-                    self.created = true;
-                    for m in mailboxes {
-                        self.add_mailbox(m);
-                        // Default mailboxes start subscribed, as Dovecot's `auto = subscribe`:
-                        // clients that list only subscribed folders (Thunderbird's default)
-                        // show Sent, Drafts, Trash… from the start.
-                        if let Err(i) = self.subscriptions.binary_search(&m.name) {
-                            self.subscriptions.insert(i, m.name.clone());
-                        }
-                    }
-                }
-                Outcome::Done
-            }
+            Op::CreateAccount { mailboxes, .. } => self.create_account(mailboxes),
             Op::CreateMailbox { mailbox, .. } => self.add_mailbox(mailbox),
-            Op::RenameMailbox { id, name, .. } => {
-                if self.mailbox(name).is_some() {
-                    return Outcome::MailboxExists;
-                }
-                let Some(old) = self.mailbox_by_id(*id).map(|m| m.name.clone()) else {
-                    return Outcome::MailboxGone;
-                };
-                // Inferior names move with their parent (RFC 9051 §6.3.6).
-                let prefix = format!("{old}/");
-                for m in &mut self.mailboxes {
-                    if m.id == *id {
-                        m.name = name.clone();
-                        events.push((m.id, Change::Renamed { name: name.clone() }));
-                    } else if let Some(rest) = m.name.strip_prefix(&prefix) {
-                        m.name = format!("{name}/{rest}");
-                        events.push((
-                            m.id,
-                            Change::Renamed {
-                                name: m.name.clone(),
-                            },
-                        ));
-                    }
-                }
-                Outcome::Done
-            }
+            Op::RenameMailbox { id, name, .. } => self.rename_mailbox(*id, name, events),
             Op::DeleteMailbox { id, .. } => {
                 let Some(i) = self.mailboxes.iter().position(|m| m.id == *id) else {
                     return Outcome::MailboxGone;
@@ -316,74 +278,14 @@ impl AccountIndex {
                 internal_date,
                 summary,
                 copies,
-            } => {
-                let Some(body) = body else {
-                    return Outcome::MailboxGone;
-                };
-                let mut outcome = Outcome::MailboxGone;
-                let me = self.account.clone();
-                for c in copies.iter().filter(|c| c.account == me) {
-                    let Some(mb) = self.mailbox_mut(c.mailbox) else {
-                        continue;
-                    };
-                    if c.uid < mb.uid_next {
-                        // Two appends raced for the same UID: cannot happen with reservations;
-                        // kept as a guard so the index can never hold a UID twice.
-                        continue;
-                    }
-                    mb.uid_next = Uid(c.uid.0 + 1);
-                    let modseq = mb.bump();
-                    mb.messages.push(MessageEntry {
-                        uid: c.uid,
-                        flags: c.flags.clone(),
-                        internal_date: *internal_date,
-                        size: body.len,
-                        modseq,
-                        body,
-                        summary: summary.clone(),
-                    });
-                    events.push((mb.id, Change::Exists { uid: c.uid }));
-                    outcome = Outcome::Done;
-                }
-                outcome
-            }
+            } => self.append(*internal_date, summary, copies, body, events),
             Op::Copy {
                 from,
                 to,
                 uids,
                 expunge_source,
                 ..
-            } => {
-                let Some(src) = self.mailbox_by_id(*from) else {
-                    return Outcome::MailboxGone;
-                };
-                let copied: Vec<(Uid, MessageEntry)> = uids
-                    .iter()
-                    .filter_map(|(s, d)| src.get(*s).map(|e| (*d, e.clone())))
-                    .collect();
-                let Some(dst) = self.mailbox_mut(*to) else {
-                    return Outcome::MailboxGone;
-                };
-                let mut pairs = Vec::new();
-                for (new_uid, mut entry) in copied {
-                    if new_uid < dst.uid_next {
-                        continue;
-                    }
-                    let old_uid = entry.uid;
-                    dst.uid_next = Uid(new_uid.0 + 1);
-                    entry.uid = new_uid;
-                    entry.modseq = dst.bump();
-                    dst.messages.push(entry);
-                    events.push((*to, Change::Exists { uid: new_uid }));
-                    pairs.push((old_uid, new_uid));
-                }
-                if *expunge_source {
-                    let gone: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
-                    // The bytes stay referenced by the copies: nothing is released.
-                    self.remove(*from, &gone, events, &mut Vec::new());
-                }
-                Outcome::Copied(pairs)
-            }
+            } => self.copy(*from, *to, uids, *expunge_source, events),
             Op::SetFlags {
                 mailbox,
                 uids,
@@ -405,35 +307,7 @@ impl AccountIndex {
                 }
                 Outcome::Expunged(self.remove(*mailbox, uids, events, released))
             }
-            Op::Relocate { moves, .. } => {
-                let Some(area) = body else {
-                    return Outcome::MailboxGone;
-                };
-                let to: HashMap<(u32, u64), BodyRef> = moves
-                    .iter()
-                    .map(|m| {
-                        let new = BodyRef {
-                            segment: area.segment,
-                            offset: area.offset + u64::from(m.at),
-                            len: m.from.len,
-                        };
-                        ((m.from.segment, m.from.offset), new)
-                    })
-                    .collect();
-                for e in self
-                    .mailboxes
-                    .iter_mut()
-                    .flat_map(|m| m.messages.iter_mut())
-                {
-                    if let Some(new) = to.get(&(e.body.segment, e.body.offset)) {
-                        if new.len == e.body.len {
-                            e.body = *new;
-                        }
-                    }
-                }
-                // Same bytes, same UIDs and modseqs: nothing for watchers to see.
-                Outcome::Done
-            }
+            Op::Relocate { moves, .. } => self.relocate(moves, body),
             Op::RaiseUidNext {
                 mailbox, uid_next, ..
             } => {
@@ -444,6 +318,171 @@ impl AccountIndex {
                 Outcome::Done
             }
         }
+    }
+
+    /// A delivery or APPEND: this account's copies of one message body.
+    fn append(
+        &mut self,
+        internal_date: i64,
+        summary: &MimeSummary,
+        copies: &[AppendCopy],
+        body: Option<BodyRef>,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        let Some(body) = body else {
+            return Outcome::MailboxGone;
+        };
+        let mut outcome = Outcome::MailboxGone;
+        let me = self.account.clone();
+        for c in copies.iter().filter(|c| c.account == me) {
+            let Some(mb) = self.mailbox_mut(c.mailbox) else {
+                continue;
+            };
+            if c.uid < mb.uid_next {
+                // Two appends raced for the same UID: cannot happen with reservations;
+                // kept as a guard so the index can never hold a UID twice.
+                continue;
+            }
+            mb.uid_next = Uid(c.uid.0 + 1);
+            let modseq = mb.bump();
+            mb.messages.push(MessageEntry {
+                uid: c.uid,
+                flags: c.flags.clone(),
+                internal_date,
+                size: body.len,
+                modseq,
+                body,
+                summary: summary.clone(),
+            });
+            events.push((mb.id, Change::Exists { uid: c.uid }));
+            outcome = Outcome::Done;
+        }
+        outcome
+    }
+
+    /// COPY, or MOVE when `expunge_source` (RFC 6851): the same bodies under new UIDs.
+    fn copy(
+        &mut self,
+        from: MailboxId,
+        to: MailboxId,
+        uids: &[(Uid, Uid)],
+        expunge_source: bool,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        let Some(src) = self.mailbox_by_id(from) else {
+            return Outcome::MailboxGone;
+        };
+        let copied: Vec<(Uid, MessageEntry)> = uids
+            .iter()
+            .filter_map(|(s, d)| src.get(*s).map(|e| (*d, e.clone())))
+            .collect();
+        let Some(dst) = self.mailbox_mut(to) else {
+            return Outcome::MailboxGone;
+        };
+        let mut pairs = Vec::new();
+        for (new_uid, mut entry) in copied {
+            if new_uid < dst.uid_next {
+                continue;
+            }
+            let old_uid = entry.uid;
+            dst.uid_next = Uid(new_uid.0 + 1);
+            entry.uid = new_uid;
+            entry.modseq = dst.bump();
+            dst.messages.push(entry);
+            events.push((to, Change::Exists { uid: new_uid }));
+            pairs.push((old_uid, new_uid));
+        }
+        if expunge_source {
+            let gone: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
+            // The bytes stay referenced by the copies: nothing is released.
+            self.remove(from, &gone, events, &mut Vec::new());
+        }
+        Outcome::Copied(pairs)
+    }
+
+    /// Compaction moved these bodies: point their entries at the new place.
+    fn relocate(&mut self, moves: &[Moved], body: Option<BodyRef>) -> Outcome {
+        let Some(area) = body else {
+            return Outcome::MailboxGone;
+        };
+        let to: HashMap<(u32, u64), BodyRef> = moves
+            .iter()
+            .map(|m| {
+                let new = BodyRef {
+                    segment: area.segment,
+                    offset: area.offset + u64::from(m.at),
+                    len: m.from.len,
+                };
+                ((m.from.segment, m.from.offset), new)
+            })
+            .collect();
+        for e in self
+            .mailboxes
+            .iter_mut()
+            .flat_map(|m| m.messages.iter_mut())
+        {
+            if let Some(new) = to.get(&(e.body.segment, e.body.offset)) {
+                if new.len == e.body.len {
+                    e.body = *new;
+                }
+            }
+        }
+        // Same bytes, same UIDs and modseqs: nothing for watchers to see.
+        Outcome::Done
+    }
+
+    /// The account's first op: its default mailboxes, subscribed (replayed ops find it created).
+    fn create_account(&mut self, mailboxes: &[NewMailbox]) -> Outcome {
+        if !self.created {
+            self.created = true;
+            for m in mailboxes {
+                self.add_mailbox(m);
+                // Default mailboxes start subscribed, as Dovecot's `auto = subscribe`:
+                // clients that list only subscribed folders (Thunderbird's default)
+                // show Sent, Drafts, Trash… from the start.
+                if let Err(i) = self.subscriptions.binary_search(&m.name) {
+                    self.subscriptions.insert(i, m.name.clone());
+                }
+            }
+        }
+        Outcome::Done
+    }
+
+    /// RENAME, with the inferior names (RFC 9051 §6.3.6).
+    fn rename_mailbox(
+        &mut self,
+        id: MailboxId,
+        name: &str,
+        events: &mut Vec<(MailboxId, Change)>,
+    ) -> Outcome {
+        if self.mailbox(name).is_some() {
+            return Outcome::MailboxExists;
+        }
+        let Some(old) = self.mailbox_by_id(id).map(|m| m.name.clone()) else {
+            return Outcome::MailboxGone;
+        };
+        // Inferior names move with their parent (RFC 9051 §6.3.6).
+        let prefix = format!("{old}/");
+        for m in &mut self.mailboxes {
+            if m.id == id {
+                m.name = name.to_string();
+                events.push((
+                    m.id,
+                    Change::Renamed {
+                        name: name.to_string(),
+                    },
+                ));
+            } else if let Some(rest) = m.name.strip_prefix(&prefix) {
+                m.name = format!("{name}/{rest}");
+                events.push((
+                    m.id,
+                    Change::Renamed {
+                        name: m.name.clone(),
+                    },
+                ));
+            }
+        }
+        Outcome::Done
     }
 
     /// STORE, conditional on `unchanged_since` when given: decided here, in log order, so a
