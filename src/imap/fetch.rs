@@ -586,76 +586,82 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
                 .literal(output);
             continue;
         }
-        let out = output.bytes_mut();
-        match attr {
-            FetchAttribute::Uid => {
-                out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes())
-            }
-            FetchAttribute::Flags => {
-                out.extend_from_slice(b"FLAGS ");
-                flag_list(out, &msg.meta.flags, RecentFlag::shown_if(line.recent));
-            }
-            FetchAttribute::InternalDate => {
-                out.extend_from_slice(b"INTERNALDATE \"");
-                out.extend_from_slice(
-                    crate::date::imap_date_time(msg.meta.internal_date).as_bytes(),
-                );
-                out.push(b'"');
-            }
-            FetchAttribute::Rfc822Size => {
-                out.extend_from_slice(format!("RFC822.SIZE {}", msg.meta.size).as_bytes())
-            }
-            FetchAttribute::ModSeq => {
-                out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes())
-            }
-            FetchAttribute::Envelope => {
-                out.extend_from_slice(b"ENVELOPE ");
-                envelope(out, &msg.summary.envelope);
-            }
-            FetchAttribute::Body => {
-                out.extend_from_slice(b"BODY ");
-                body_structure(out, &msg.summary, Structure::Basic);
-            }
-            FetchAttribute::BodyStructure => {
-                out.extend_from_slice(b"BODYSTRUCTURE ");
-                body_structure(out, &msg.summary, Structure::Extended);
-            }
-            FetchAttribute::Binary(BinarySection { part, partial })
-            | FetchAttribute::BinaryPeek(BinarySection { part, partial }) => {
-                out.extend_from_slice(b"BINARY[");
-                part_name(out, part);
-                out.push(b']');
-                if let Some(p) = partial {
-                    out.extend_from_slice(format!("<{}>", p.offset).as_bytes());
-                }
-                out.push(b' ');
-                match binary_content(msg, part) {
-                    Some(data) => {
-                        let data = apply_partial(&data, *partial);
-                        if data.contains(&0) {
-                            out.push(b'~');
-                        }
-                        literal(out, data);
-                    }
-                    None => out.extend_from_slice(b"NIL"),
-                }
-            }
-            FetchAttribute::BinarySize(part) => {
-                out.extend_from_slice(b"BINARY.SIZE[");
-                part_name(out, part);
-                out.push(b']');
-                let size = binary_content(msg, part).map_or(0, |d| d.len());
-                out.extend_from_slice(format!(" {size}").as_bytes());
-            }
-            // Written above.
-            FetchAttribute::Rfc822
-            | FetchAttribute::Rfc822Header
-            | FetchAttribute::Rfc822Text
-            | FetchAttribute::BodySection(_)
-            | FetchAttribute::BodyPeek(_) => {}
-        }
+        fetch_item(
+            output.bytes_mut(),
+            msg,
+            attr,
+            RecentFlag::shown_if(line.recent),
+        );
     }
     output.bytes_mut().extend_from_slice(b")\r\n");
+}
+
+/// One FETCH data item that is not a literal body section (those are spliced by
+/// [`fetch_line`]).
+fn fetch_item(out: &mut Vec<u8>, msg: &FetchedMessage, attr: &FetchAttribute, recent: RecentFlag) {
+    match attr {
+        FetchAttribute::Uid => out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes()),
+        FetchAttribute::Flags => {
+            out.extend_from_slice(b"FLAGS ");
+            flag_list(out, &msg.meta.flags, recent);
+        }
+        FetchAttribute::InternalDate => {
+            out.extend_from_slice(b"INTERNALDATE \"");
+            out.extend_from_slice(crate::date::imap_date_time(msg.meta.internal_date).as_bytes());
+            out.push(b'"');
+        }
+        FetchAttribute::Rfc822Size => {
+            out.extend_from_slice(format!("RFC822.SIZE {}", msg.meta.size).as_bytes())
+        }
+        FetchAttribute::ModSeq => {
+            out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes())
+        }
+        FetchAttribute::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            envelope(out, &msg.summary.envelope);
+        }
+        FetchAttribute::Body => {
+            out.extend_from_slice(b"BODY ");
+            body_structure(out, &msg.summary, Structure::Basic);
+        }
+        FetchAttribute::BodyStructure => {
+            out.extend_from_slice(b"BODYSTRUCTURE ");
+            body_structure(out, &msg.summary, Structure::Extended);
+        }
+        FetchAttribute::Binary(BinarySection { part, partial })
+        | FetchAttribute::BinaryPeek(BinarySection { part, partial }) => {
+            out.extend_from_slice(b"BINARY[");
+            part_name(out, part);
+            out.push(b']');
+            if let Some(p) = partial {
+                out.extend_from_slice(format!("<{}>", p.offset).as_bytes());
+            }
+            out.push(b' ');
+            match binary_content(msg, part) {
+                Some(data) => {
+                    let data = apply_partial(&data, *partial);
+                    if data.contains(&0) {
+                        out.push(b'~');
+                    }
+                    literal(out, data);
+                }
+                None => out.extend_from_slice(b"NIL"),
+            }
+        }
+        FetchAttribute::BinarySize(part) => {
+            out.extend_from_slice(b"BINARY.SIZE[");
+            part_name(out, part);
+            out.push(b']');
+            let size = binary_content(msg, part).map_or(0, |d| d.len());
+            out.extend_from_slice(format!(" {size}").as_bytes());
+        }
+        // Written above.
+        FetchAttribute::Rfc822
+        | FetchAttribute::Rfc822Header
+        | FetchAttribute::Rfc822Text
+        | FetchAttribute::BodySection(_)
+        | FetchAttribute::BodyPeek(_) => {}
+    }
 }
 
 #[cfg(test)]
