@@ -1,11 +1,7 @@
-//! Mailbox access for the mailbox protocols: the typed requests an IMAP session hands to the
-//! connection driver, how the driver executes them against the home shard's store, and the
-//! typed replies. The session never touches the store; the store never sees protocol syntax.
-//!
-//! The driver keeps one [`Access`] per authenticated connection. `Access::execute` runs on the
-//! account's home shard (authenticated IMAP/POP3 sessions are moved there), so every store call
-//! is shard-local. While a mailbox is selected, `Access` holds the store's change feed for it;
-//! the driver forwards each change to the session with `Session::handle_mailbox_change`.
+//! IMAP's mailbox requests and replies: what an IMAP session hands its service (run on the
+//! account's home shard by `runtime::service::mailbox`) and what it gets back. Plain data: the
+//! session never touches the store; the store never sees protocol syntax. While a mailbox is
+//! selected, the service passes the store's changes to it on as [`MailboxChange`] notices.
 //!
 //! The store's index on the home shard is the one in-memory view of a mailbox that every
 //! session of the account shares: a session keeps only its sequence-number map and reads

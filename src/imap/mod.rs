@@ -9,7 +9,7 @@
 //! - [`response`]: every response ringpost sends, and its encoding; [`fetch`] renders FETCH
 //!   data (body sections, BINARY, FLAGS) from the store's MIME summary and bytes, with
 //!   [`structure`] for ENVELOPE and BODYSTRUCTURE.
-//! - [`session`]: the state machine ([`ImapSession`]), where each command and each peer mistake
+//! - `session`: the state machine ([`ImapSession`]), where each command and each peer mistake
 //!   becomes a reply; mailbox work leaves it as typed [`crate::mailbox::MailboxRequest`]s.
 //!
 //! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,

@@ -2,7 +2,8 @@
 //! out. Implements the AUTHORIZATION state completely: CAPA (RFC 2449), STLS (RFC 2595),
 //! USER/PASS (RFC 1939 §7) and AUTH PLAIN/LOGIN (RFC 5034), with the response codes of
 //! RFC 2449 §8 and RFC 3206; then TRANSACTION (RFC 1939 §5, §7: STAT, LIST, UIDL, RETR, TOP,
-//! DELE, RSET, NOOP) over a maildrop the driver opens, locks and reads on request, and UPDATE
+//! DELE, RSET, NOOP) over a maildrop its service opens, locks and reads on request
+//! ([`MaildropRequest`]), and UPDATE
 //! (§6): the messages marked by DELE are expunged on QUIT and never otherwise.
 //!
 //! Credentials are accepted only once the transport is TLS (ringpost's TLS-before-PLAIN rule),

@@ -1,13 +1,14 @@
-//! The shard runtime: one glommio executor pinned per core, sharing nothing mutable.
+//! The runtime: one glommio executor pinned per core, sharing nothing mutable.
 //!
 //! [`serve`] takes the data-dir lock, loads TLS and accounts, starts one executor per CPU of
 //! the process's affinity mask (or `server.shards`), binds every listener on each, and on
 //! SIGINT/SIGTERM stops accepting, tells every session to say goodbye, waits for them up to
 //! `timeouts.shutdown_grace_secs` and returns. Every executor is built by [`executor`]
 //! (offline commands run theirs with [`run_standalone`]); deliveries fan out to home shards
-//! through [`delivery`]. This module and [`crate::runtime::net`] are the only ones that name glommio,
-//! with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind them
-//! (PLATFORM.md §14).
+//! through [`fanout`]. Connections are served by [`net`]'s one driver, which runs each
+//! protocol's requests through its [`service`]. This module is the only one that names
+//! glommio, with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind
+//! them (PLATFORM.md §14).
 
 pub mod executor;
 pub mod fanout;

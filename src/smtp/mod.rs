@@ -3,9 +3,9 @@
 //! greeting, EHLO/HELO with the extensions ringpost honours (PIPELINING RFC 2920, SIZE
 //! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, ENHANCEDSTATUSCODES RFC 2034, CHUNKING
 //! RFC 3030, STARTTLS RFC 3207, AUTH RFC 4954), and the mail transaction: MAIL, RCPT (local
-//! recipients resolved by the driver), DATA or BDAT, ending in a
-//! [`Delivery`](crate::session::Delivery) the driver makes durable before the `250`.
-//! [`received_header`] builds the trace header the driver prepends.
+//! recipients resolved by the service), DATA or BDAT, ending in a [`Delivery`] the service
+//! makes durable before the `250` ([`DeliveryRequest`]). [`received_header`] builds the trace
+//! header the service prepends.
 //!
 //! Code map: `command` parses a line into a typed command; `session` is the state machine
 //! up to MAIL; `transaction` the mail transaction; `message` reads message content

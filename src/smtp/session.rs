@@ -139,7 +139,7 @@ impl SmtpSession {
     }
 
     /// The `with` keyword for the `Received:` header of the transaction in progress (read it
-    /// while handling [`Event::Deliver`]): RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/`ESMTPSA`
+    /// while handling [`DeliveryRequest::Deliver`]): RFC 3848's `ESMTP`/`ESMTPS`/`ESMTPA`/`ESMTPSA`
     /// (`SMTP` after HELO), or RFC 6531's `UTF8SMTP...` when MAIL carried SMTPUTF8.
     pub fn protocol(&self) -> &'static str {
         self.machine.protocol()

@@ -1,8 +1,11 @@
 //! Listeners and the connection driver: the only place that touches sockets.
 //!
+//! Which protocol a listener speaks decides only which [`service`](super::service) the driver
+//! is instantiated with (in [`accept_loop`]); the driver itself names no protocol.
+//!
 //! Every shard binds every configured listener (SO_REUSEPORT: the kernel spreads accepted
 //! connections over the shards), sets TCP_NODELAY on each accepted socket (PLATFORM.md: a TLS
-//! handshake takes 25–30 ms without it) and runs [`driver::serve_connection`] for it.
+//! handshake takes 25–30 ms without it) and runs the driver's `serve_connection` for it.
 
 mod driver;
 mod limits;
