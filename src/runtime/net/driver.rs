@@ -222,7 +222,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                     let cx = Context {
                         shard: state,
                         peer: conn.core.peer,
-                        tls: conn.transport.tls_info(),
+                        transport: &conn.transport,
                         account: conn.core.account.as_deref(),
                     };
                     let reply = conn.service.handle(request, &cx).await;

@@ -139,7 +139,7 @@ fn trace_headers(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> S
         peer_ip: cx.peer.ip(),
         hostname: cx.shard.server.config.hostname.clone(),
         protocol: delivery.protocol,
-        tls: cx.tls.clone().map(|t| (t.version, t.cipher)),
+        tls: cx.transport.tls_info().map(|t| (t.version, t.cipher)),
         authenticated: delivery.authenticated.clone(),
         id: id.to_string(),
         recipient: match delivery.local_recipients.as_slice() {

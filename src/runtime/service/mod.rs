@@ -15,7 +15,7 @@ pub mod maildrop;
 use std::net::SocketAddr;
 
 use crate::config::{Config, Listener};
-use crate::runtime::net::{ShardState, TlsInfo};
+use crate::runtime::net::{ShardState, Transport};
 use crate::session::{Security, Session, SessionConfig};
 
 /// Where an authenticated session runs.
@@ -32,8 +32,9 @@ pub enum Placement {
 pub struct Context<'a> {
     pub shard: &'a ShardState,
     pub peer: SocketAddr,
-    /// The TLS parameters, once the transport is encrypted.
-    pub tls: Option<TlsInfo>,
+    /// The connection's transport, for what a service may need to say about it (the TLS
+    /// parameters in a `Received:` header); asked only when needed, so no request pays for it.
+    pub transport: &'a Transport,
     /// The authenticated account (canonical, lower case).
     pub account: Option<&'a str>,
 }
