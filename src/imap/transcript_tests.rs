@@ -1,23 +1,14 @@
-//! Exact-byte transcript tests for [`super::ImapSession`].
+//! Exact-byte transcript tests for [`super::ImapSession`], replayed by the one transcript
+//! runner of every protocol ([`crate::transcript`], which has the line syntax) at every split
+//! point of the client bytes.
 //!
-//! Transcripts live in `tests/transcripts/imap/*.txt`, one directive per line:
+//! Transcripts live in `tests/transcripts/imap/*.txt`. IMAP's own words:
 //! - `@listener starttls|implicit|none`, `@max_line_length N`, `@max_literal_size N`,
 //!   `@max_auth_failures N`: the session's configuration (before any other line);
-//! - `C: text`: the client sends `text` CRLF; `R: text`: the client sends `text` with `\r`,
-//!   `\n`, `\\` and `\xHH` escapes and no implicit line ending;
-//! - `S: text`: the server sends `text` CRLF (`$VERSION` is the crate version); `T: text`:
-//!   the server sends `text` with the escapes of `R:` and no implicit line ending;
-//! - `E: starttls` / `E: auth USER PASSWORD` / `E: close`: the session emits this event;
-//! - `D: tls` / `D: auth ok ACCOUNT` / `D: auth fail` / `D: auth temp` / `D: idle` /
-//!   `D: shutdown`: the driver calls the matching `handle_*`;
-//! - `E: mailbox REQUEST`: the session emits `Event::Mailbox`, written as its `Debug` form;
-//! - `D: mailbox REPLY`: the driver answers it ([`mailbox_reply`] has the syntax), and
-//!   `D: change exists UID` / `expunged UID` / `flags UID FLAGS MODSEQ`: a change arrives;
-//! - `@message NAME TEXT`: a stored message (escapes as in `R:`) that replies refer to.
-//!
-//! The client bytes between two `D:` lines are fed as one chunk, one byte at a time, at every
-//! two-way split point and in chunks of a few sizes; the output and events must be exactly
-//! the expected ones every time.
+//! - `@message NAME TEXT`: a stored message (escapes as in `R:`) that replies refer to;
+//! - `E: mailbox REQUEST`: the session asks its service for this, written as its `Debug` form;
+//! - `D: mailbox REPLY`: the service answers it ([`mailbox_reply`] has the syntax), and
+//!   `D: change exists UID` / `expunged UID` / `flags UID FLAGS MODSEQ`: a change arrives.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,23 +20,13 @@ use crate::mail::{
     SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 use crate::mailbox::{
-    Content, FetchedMessage, MailboxError, MailboxReply, MailboxRequest, MessageMeta, Snapshot,
-    UidRun,
+    Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxReply, MailboxRequest,
+    MessageMeta, Snapshot, UidRun,
 };
 use crate::session::{
-    AuthOutcome, Credentials, Event, Limits, Output, Secret, Security, Session, SessionConfig,
-    TlsMode,
+    AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
 };
-
-#[derive(Debug, Clone)]
-enum Driver {
-    Tls,
-    Auth(AuthOutcome),
-    Idle,
-    Shutdown,
-    Mailbox(MailboxReply),
-    Change(Change),
-}
+use crate::transcript::{replay_with, unescape, Answer, Scripted, SplitPoints};
 
 /// `seen,deleted,$label` (or `-` for none) as store flags.
 fn flags(text: &str) -> Flags {
@@ -297,244 +278,84 @@ fn change(words: &[&str]) -> Change {
     }
 }
 
-#[derive(Debug, Default, Clone)]
-struct Segment {
-    client: Vec<u8>,
-    server: Vec<u8>,
-    events: Vec<Event<MailboxRequest>>,
-    /// The driver action that ends this segment.
-    then: Option<Driver>,
+/// What an IMAP transcript has said that later lines depend on.
+#[derive(Default)]
+pub(crate) struct Notes {
+    limits: Limits,
+    mode: Option<TlsMode>,
+    messages: HashMap<String, Vec<u8>>,
+    /// How much of each message the last FETCH request asked for.
+    content: Option<Content>,
 }
 
-struct Transcript {
-    config: SessionConfig,
-    security: Security,
-    segments: Vec<Segment>,
-}
+impl Scripted for ImapSession {
+    type Notes = Notes;
 
-fn unescape(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            match b[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", other as char),
-            }
-            i += 2;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// An expected mailbox request, kept as the `Debug` text it must print as (smuggled through
-/// a `Status` request whose name starts with NUL, which no real request has).
-struct MailboxDebug(String);
-
-impl From<MailboxDebug> for MailboxRequest {
-    fn from(d: MailboxDebug) -> MailboxRequest {
-        MailboxRequest::Status {
-            mailbox: format!("\u{0}{}", d.0),
-        }
-    }
-}
-
-fn parse_transcript(text: &str) -> Transcript {
-    let text = text.replace("$VERSION", env!("CARGO_PKG_VERSION"));
-    let mut limits = Limits::default();
-    let mut mode = TlsMode::Starttls;
-    let mut segments = vec![Segment::default()];
-    let mut messages: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut content = None;
-    for (n, raw) in text.lines().enumerate() {
-        if raw.is_empty() || raw.starts_with('#') {
-            continue;
-        }
-        let seg = segments.last_mut().unwrap();
-        if let Some(d) = raw.strip_prefix('@') {
-            let (key, value) = d.split_once(' ').unwrap();
-            match key {
-                "listener" => {
-                    mode = match value {
-                        "starttls" => TlsMode::Starttls,
-                        "implicit" => TlsMode::Implicit,
-                        "none" => TlsMode::None,
-                        _ => panic!("line {}: listener {value}", n + 1),
-                    }
-                }
-                "max_line_length" => limits.max_line_length = value.parse().unwrap(),
-                "max_literal_size" => limits.max_literal_size = value.parse().unwrap(),
-                "max_auth_failures" => limits.max_auth_failures = value.parse().unwrap(),
-                "message" => {
-                    let (name, body) = value.split_once(' ').unwrap();
-                    messages.insert(name.to_string(), unescape(body));
-                }
-                _ => panic!("line {}: unknown setting {key}", n + 1),
-            }
-            continue;
-        }
-        let (kind, rest) = raw
-            .split_once(": ")
-            .or_else(|| raw.strip_suffix(':').map(|k| (k, "")))
-            .unwrap_or_else(|| panic!("line {}: {raw:?}", n + 1));
-        match kind {
-            "C" => {
-                seg.client.extend_from_slice(rest.as_bytes());
-                seg.client.extend_from_slice(b"\r\n");
-            }
-            "R" => seg.client.extend(unescape(rest)),
-            "T" => seg.server.extend(unescape(rest)),
-            "S" => {
-                seg.server.extend_from_slice(rest.as_bytes());
-                seg.server.extend_from_slice(b"\r\n");
-            }
-            "E" if rest.starts_with("mailbox ") => {
-                let debug = &rest["mailbox ".len()..];
-                content = [
-                    Content::Bytes,
-                    Content::Header,
-                    Content::Summary,
-                    Content::Metadata,
-                ]
-                .into_iter()
-                .find(|c| debug.contains(&format!("content: {c:?}")));
-                seg.events
-                    .push(Event::Request(MailboxDebug(debug.to_string()).into()));
-            }
-            "E" => {
-                let mut words = rest.splitn(3, ' ');
-                seg.events.push(match words.next().unwrap() {
-                    "starttls" => Event::StartTls,
-                    "close" => Event::Close,
-                    "auth" => Event::Authenticate(Credentials {
-                        username: words.next().unwrap().to_owned(),
-                        password: Secret::new(words.next().unwrap_or("").to_owned()),
-                    }),
-                    other => panic!("line {}: event {other}", n + 1),
-                });
-            }
-            "D" if rest.starts_with("mailbox ") || rest.starts_with("change ") => {
-                let words: Vec<&str> = rest.split(' ').collect();
-                seg.then = Some(if words[0] == "mailbox" {
-                    Driver::Mailbox(mailbox_reply(&words[1..], &messages, content))
-                } else {
-                    Driver::Change(change(&words[1..]))
-                });
-                segments.push(Segment::default());
-            }
-            "D" => {
-                let mut words = rest.split(' ');
-                seg.then = Some(match (words.next().unwrap(), words.next()) {
-                    ("tls", None) => Driver::Tls,
-                    ("idle", None) => Driver::Idle,
-                    ("shutdown", None) => Driver::Shutdown,
-                    ("auth", Some("ok")) => Driver::Auth(AuthOutcome::Success {
-                        account: words.next().unwrap().to_owned(),
-                    }),
-                    ("auth", Some("fail")) => Driver::Auth(AuthOutcome::Failure),
-                    ("auth", Some("temp")) => Driver::Auth(AuthOutcome::TemporaryFailure),
-                    other => panic!("line {}: driver action {other:?}", n + 1),
-                });
-                segments.push(Segment::default());
-            }
-            _ => panic!("line {}: {raw:?}", n + 1),
-        }
-    }
-    Transcript {
-        config: SessionConfig {
-            hostname: "mail.example.com".into(),
-            tls_mode: mode,
-            limits,
-            local_domains: vec!["example.com".to_string()],
-        },
-        security: Security::at_start(mode),
-        segments,
-    }
-}
-
-/// Replay `t`, splitting each segment's client bytes with `chunks`.
-fn replay(t: &Transcript, name: &str, chunks: &dyn Fn(&[u8]) -> Vec<Vec<u8>>) {
-    let mut session = ImapSession::new(t.config.clone(), t.security);
-    // What the session wrote while handling a mailbox reply, as the driver holds it.
-    let mut pending = Output::default();
-    for (i, seg) in t.segments.iter().enumerate() {
-        for chunk in chunks(&seg.client) {
-            session.handle_input(&chunk);
-        }
-        let mut out = pending.to_vec();
-        pending.clear();
-        session.poll_output(&mut out);
-        let events: Vec<Event<MailboxRequest>> =
-            std::iter::from_fn(|| session.poll_event()).collect();
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&seg.server),
-            "{name}: output of segment {i}"
-        );
-        assert_eq!(out, seg.server, "{name}: output bytes of segment {i}");
-        let shown = |events: &[Event<MailboxRequest>]| {
-            events
-                .iter()
-                .map(|e| match e {
-                    Event::Request(r) => format!("mailbox {r:?}"),
-                    other => format!("{other:?}"),
+    fn directive(notes: &mut Notes, key: &str, value: &str) -> bool {
+        match key {
+            "listener" => {
+                notes.mode = Some(match value {
+                    "starttls" => TlsMode::Starttls,
+                    "implicit" => TlsMode::Implicit,
+                    "none" => TlsMode::None,
+                    _ => panic!("listener {value}"),
                 })
-                .collect::<Vec<_>>()
-        };
-        let expected: Vec<String> = seg
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::Request(MailboxRequest::Status { mailbox })
-                    if mailbox.starts_with('\u{0}') =>
-                {
-                    format!("mailbox {}", &mailbox[1..])
-                }
-                other => shown(std::slice::from_ref(other)).remove(0),
-            })
-            .collect();
-        assert_eq!(shown(&events), expected, "{name}: events of segment {i}");
-        match seg.then.clone() {
-            Some(Driver::Tls) => session.handle_tls_established(),
-            Some(Driver::Auth(outcome)) => session.handle_auth(outcome),
-            Some(Driver::Idle) => session.handle_idle_timeout(),
-            Some(Driver::Shutdown) => session.handle_shutdown(),
-            Some(Driver::Mailbox(reply)) => session.handle_mailbox(reply, &mut pending),
-            Some(Driver::Change(change)) => session.handle_mailbox_change(change),
-            None => {}
+            }
+            "max_line_length" => notes.limits.max_line_length = num(value),
+            "max_literal_size" => notes.limits.max_literal_size = num(value),
+            "max_auth_failures" => notes.limits.max_auth_failures = num(value),
+            "message" => {
+                let (name, body) = value.split_once(' ').unwrap();
+                notes.messages.insert(name.to_string(), unescape(body));
+            }
+            _ => return false,
         }
+        true
+    }
+
+    fn request(notes: &mut Notes, text: &str) -> Option<String> {
+        let debug = text.strip_prefix("mailbox ")?;
+        notes.content = [
+            Content::Bytes,
+            Content::Header,
+            Content::Summary,
+            Content::Metadata,
+        ]
+        .into_iter()
+        .find(|c| debug.contains(&format!("content: {c:?}")));
+        Some(debug.to_string())
+    }
+
+    fn answer(notes: &mut Notes, text: &str) -> Option<Answer<ImapSession>> {
+        let words: Vec<&str> = text.split(' ').collect();
+        match words[0] {
+            "mailbox" => Some(Answer::Reply(MailboxAnswer {
+                changes: Vec::new(),
+                reply: mailbox_reply(&words[1..], &notes.messages, notes.content),
+            })),
+            "change" => Some(Answer::Notice(change(&words[1..]))),
+            _ => None,
+        }
+    }
+
+    fn every_split_point() -> SplitPoints {
+        SplitPoints::Every
     }
 }
 
-fn run(name: &str, text: &str) {
-    let t = parse_transcript(text);
-    replay(&t, &format!("{name} (one chunk)"), &|b| vec![b.to_vec()]);
-    replay(&t, &format!("{name} (bytewise)"), &|b| {
-        b.iter().map(|&x| vec![x]).collect()
+fn run(text: &str) {
+    replay_with(text, |notes: &Notes| {
+        let mode = notes.mode.unwrap_or(TlsMode::Starttls);
+        ImapSession::new(
+            SessionConfig {
+                hostname: "mail.example.com".into(),
+                tls_mode: mode,
+                limits: notes.limits.clone(),
+                local_domains: vec!["example.com".to_string()],
+            },
+            Security::at_start(mode),
+        )
     });
-    for size in [2, 3, 5, 7, 13] {
-        replay(&t, &format!("{name} (chunks of {size})"), &|b| {
-            b.chunks(size).map(<[u8]>::to_vec).collect()
-        });
-    }
-    let longest = t.segments.iter().map(|s| s.client.len()).max().unwrap_or(0);
-    for at in 1..longest {
-        replay(&t, &format!("{name} (split at {at})"), &|b| {
-            let at = at.min(b.len());
-            vec![b[..at].to_vec(), b[at..].to_vec()]
-        });
-    }
 }
 
 macro_rules! transcripts {
@@ -543,7 +364,6 @@ macro_rules! transcripts {
             #[test]
             fn $name() {
                 run(
-                    stringify!($name),
                     include_str!(concat!(
                         env!("CARGO_MANIFEST_DIR"),
                         "/tests/transcripts/imap/",

@@ -13,12 +13,14 @@ use super::service::{
 };
 use super::Pop3Session;
 use crate::mail::Uid;
-use crate::transcript::{unescape, Scripted};
+use crate::transcript::{unescape, Answer, Scripted};
 
 impl Scripted for Pop3Session {
-    fn request(text: &str) -> Option<MaildropRequest> {
+    type Notes = ();
+
+    fn request(_notes: &mut (), text: &str) -> Option<String> {
         let words: Vec<&str> = text.split(' ').collect();
-        Some(match words.as_slice() {
+        let request = match words.as_slice() {
             ["open-maildrop"] => MaildropRequest::Open,
             ["read", uid] => MaildropRequest::Read {
                 uid: Uid(uid.parse().unwrap()),
@@ -27,17 +29,18 @@ impl Scripted for Pop3Session {
                 uids: uids.iter().map(|u| Uid(u.parse().unwrap())).collect(),
             },
             _ => return None,
-        })
+        };
+        Some(format!("{request:?}"))
     }
 
-    fn reply(text: &str) -> Option<MaildropReply> {
+    fn answer(_notes: &mut (), text: &str) -> Option<Answer<Pop3Session>> {
         if let Some(bytes) = text.strip_prefix("message bytes ") {
-            return Some(MaildropReply::Message(MessageOutcome::Message(
-                unescape(bytes).into(),
+            return Some(Answer::Reply(MaildropReply::Message(
+                MessageOutcome::Message(unescape(bytes).into()),
             )));
         }
         let words: Vec<&str> = text.split(' ').collect();
-        Some(match words.as_slice() {
+        let reply = match words.as_slice() {
             ["maildrop", "in-use"] => MaildropReply::Opened(MaildropOutcome::InUse),
             ["maildrop", "temp"] => MaildropReply::Opened(MaildropOutcome::TemporaryFailure),
             ["maildrop", uid_validity, messages @ ..] => {
@@ -60,7 +63,8 @@ impl Scripted for Pop3Session {
             ["expunged", "durable"] => MaildropReply::Expunged(ExpungeOutcome::Done),
             ["expunged", "failed"] => MaildropReply::Expunged(ExpungeOutcome::TemporaryFailure),
             _ => return None,
-        })
+        };
+        Some(Answer::Reply(reply))
     }
 }
 

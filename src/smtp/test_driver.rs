@@ -15,7 +15,7 @@ use crate::session::{
 };
 use crate::smtp::{Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, RecipientStatus};
 use crate::transcript::replay;
-use crate::transcript::Scripted;
+use crate::transcript::{Answer, Scripted};
 
 /// The requests a [`Driven`] session answered, in order.
 type Log = Rc<RefCell<Vec<Event<DeliveryRequest>>>>;
@@ -257,19 +257,21 @@ pub(super) fn inbound_delivery(
 /// SMTP transcripts spell no requests or replies: [`Driven`] answers them, and the runs
 /// compare what it was asked.
 impl Scripted for SmtpSession {
-    fn request(_text: &str) -> Option<DeliveryRequest> {
+    type Notes = ();
+    fn request(_notes: &mut (), _text: &str) -> Option<String> {
         None
     }
-    fn reply(_text: &str) -> Option<DeliveryReply> {
+    fn answer(_notes: &mut (), _text: &str) -> Option<Answer<SmtpSession>> {
         None
     }
 }
 
 impl Scripted for Driven {
-    fn request(_text: &str) -> Option<DeliveryRequest> {
+    type Notes = ();
+    fn request(_notes: &mut (), _text: &str) -> Option<String> {
         None
     }
-    fn reply(_text: &str) -> Option<DeliveryReply> {
+    fn answer(_notes: &mut (), _text: &str) -> Option<Answer<Driven>> {
         None
     }
 }
