@@ -61,7 +61,7 @@ trait Parked {
 struct Connection<S: Service> {
     transport: Transport,
     core: Core<S>,
-    /// The service's per-connection state (an IMAP selection, a POP3 maildrop lock); made
+    /// The service's per-connection state (a selected mailbox, a maildrop lock); made
     /// anew on each shard the connection runs on.
     service: S,
 }
