@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ringpost::imap::command::{BodySection, FetchAttribute, Part, SectionText};
 use ringpost::imap::fetch::{fetch_line, FetchLine};
-use ringpost::mail::{Flags, MessageBytes, MimeSummary, ModSeq, SystemFlags, Uid};
+use ringpost::mail::{Flags, Keyword, MessageBytes, MimeSummary, ModSeq, SystemFlags, Uid};
 use ringpost::mailbox::{FetchedMessage, MessageMeta};
 use ringpost::session::Output;
 
@@ -41,7 +41,7 @@ fn fetched(raw: Vec<u8>) -> FetchedMessage {
     FetchedMessage {
         meta: MessageMeta {
             uid: Uid(4711),
-            flags: Flags::new(SystemFlags::SEEN, ["$Forwarded".to_string()]),
+            flags: Flags::new(SystemFlags::SEEN, Keyword::new("$Forwarded")),
             modseq: ModSeq(99),
             internal_date: 1_796_040_000,
             size: raw.len() as u32,

@@ -3,7 +3,7 @@
 //! SELECT snapshot lists.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringpost::mail::{Change, FlagMode, Flags, Recent, SystemFlags, Uid};
+use ringpost::mail::{Change, FlagMode, Flags, Keyword, Recent, SystemFlags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
 use ringpost::store::Store;
 
@@ -139,7 +139,12 @@ fn snapshot_lists_the_keywords_in_use() {
         }
         let (_feed, s) = store.select(A, "INBOX", Recent::Peek).await.unwrap();
         assert!(s.keywords.is_empty());
-        let kw = |k: &[&str]| Flags::new(SystemFlags::SEEN, k.iter().map(|s| s.to_string()));
+        let kw = |k: &[&str]| {
+            Flags::new(
+                SystemFlags::SEEN,
+                k.iter().map(|s| Keyword::new(s).unwrap()),
+            )
+        };
         let set = |uids: Vec<Uid>, flags: Flags| {
             let store = store.clone();
             async move {

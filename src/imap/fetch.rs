@@ -110,7 +110,7 @@ pub fn flag_list(out: &mut Vec<u8>, flags: &Flags, recent: RecentFlag) {
         put(out, "\\Recent");
     }
     for k in &flags.keywords {
-        put(out, k);
+        put(out, k.as_str());
     }
     out.push(b')');
 }

@@ -2,6 +2,7 @@
 //! IMAP client is written here. Never does IO.
 
 use super::command::Tag;
+use crate::mail::Keyword;
 use crate::sasl::{encode_challenge, Mechanism};
 
 /// A capability ringpost advertises (RFC 9051 §7.2.2). Only what is implemented is listed.
@@ -131,7 +132,7 @@ pub enum Code {
     HighestModSeq(u64),
     /// The flags STORE can set: the system flags, the keywords in use and `\*`, any new
     /// keyword (RFC 9051 §7.1).
-    PermanentFlags(Vec<String>),
+    PermanentFlags(Vec<Keyword>),
     /// RFC 4315 §3: `APPENDUID uidvalidity uid-set`.
     AppendUid(u32, String),
     /// RFC 3501 §7.1: the first unseen message.
@@ -277,7 +278,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
                 b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ",
             );
             for k in keywords {
-                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(k.as_str().as_bytes());
                 out.push(b' ');
             }
             out.extend_from_slice(b"\\*)");

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use super::ImapSession;
 use crate::mail::{
-    Change, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MimeSummary, ModSeq, SpecialUse,
-    SystemFlags, Uid, UidRange, UidValidity, Vanished,
+    Change, FlagUpdate, Flags, Keyword, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
+    SpecialUse, SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 use crate::mailbox::{
     Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxReply, MailboxRequest,
@@ -39,7 +39,7 @@ fn flags(text: &str) -> Flags {
             "flagged" => system = system.union(SystemFlags::FLAGGED),
             "deleted" => system = system.union(SystemFlags::DELETED),
             "draft" => system = system.union(SystemFlags::DRAFT),
-            k => keywords.push(k.to_string()),
+            k => keywords.push(Keyword::new(k).unwrap()),
         }
     }
     Flags::new(system, keywords)
@@ -139,7 +139,9 @@ fn mailbox_reply(
             keywords: words[5..]
                 .iter()
                 .find_map(|w| w.strip_prefix("keywords="))
-                .map_or_else(Vec::new, |w| w.split(',').map(str::to_string).collect()),
+                .map_or_else(Vec::new, |w| {
+                    w.split(',').map(|k| Keyword::new(k).unwrap()).collect()
+                }),
             uids: words[5..]
                 .iter()
                 .filter(|w| !w.contains('='))

@@ -38,6 +38,57 @@ impl SystemFlags {
     }
 }
 
+/// `ATOM-CHAR`: any CHAR except atom-specials (RFC 9051 §9).
+pub fn is_atom_char(b: u8) -> bool {
+    b.is_ascii()
+        && !b.is_ascii_control()
+        && !matches!(
+            b,
+            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+        )
+}
+
+/// A keyword flag (`flag-keyword = atom`, RFC 9051 §9: `$Forwarded`, `NonJunk`), valid by
+/// construction. Kept as the client spelled it; the store compares keywords
+/// case-insensitively where RFC 9051 §2.3.2 asks (SEARCH KEYWORD).
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug))]
+// One field and no representation of its own: the archived form is the archived string, so
+// index files and log records written before keywords had a type read unchanged.
+pub struct Keyword(String);
+
+impl Keyword {
+    /// `None` unless `s` is a non-empty atom.
+    pub fn new(s: &str) -> Option<Keyword> {
+        (!s.is_empty() && s.bytes().all(is_atom_char)).then(|| Keyword(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// As the string it is (transcripts and logs show `"$Junk"`, not a wrapper).
+impl std::fmt::Debug for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl PartialEq<&str> for Keyword {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A message's flags: system flags plus keywords (RFC 9051 §2.3.2), keywords kept sorted and
 /// unique so that equal flag sets compare equal.
 #[derive(
@@ -46,7 +97,7 @@ impl SystemFlags {
 #[rkyv(derive(Debug))]
 pub struct Flags {
     pub system: SystemFlags,
-    pub keywords: Vec<String>,
+    pub keywords: Vec<Keyword>,
 }
 
 impl Flags {
@@ -58,8 +109,8 @@ impl Flags {
     }
 
     /// Flags with keywords sorted and de-duplicated.
-    pub fn new(system: SystemFlags, keywords: impl IntoIterator<Item = String>) -> Flags {
-        let mut keywords: Vec<String> = keywords.into_iter().collect();
+    pub fn new(system: SystemFlags, keywords: impl IntoIterator<Item = Keyword>) -> Flags {
+        let mut keywords: Vec<Keyword> = keywords.into_iter().collect();
         keywords.sort();
         keywords.dedup();
         Flags { system, keywords }

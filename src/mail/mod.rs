@@ -14,7 +14,7 @@ pub mod ranges;
 pub mod view;
 
 pub use bytes::MessageBytes;
-pub use flags::{FlagMode, FlagUpdate, Flags, SystemFlags};
+pub use flags::{FlagMode, FlagUpdate, Flags, Keyword, SystemFlags};
 pub use ids::{MailboxId, ModSeq, Uid, UidValidity};
 pub use mime::MimeSummary;
 pub use ranges::{UidRange, Vanished};

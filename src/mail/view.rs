@@ -3,7 +3,7 @@
 //! sessions receive these in the replies to their mailbox requests and never see how the
 //! store keeps them. Never does IO.
 
-use crate::mail::{Flags, MailboxId, ModSeq, Uid, UidValidity};
+use crate::mail::{Flags, Keyword, MailboxId, ModSeq, Uid, UidValidity};
 
 /// RFC 6154 special-use attributes of the mailboxes every new account gets.
 #[derive(
@@ -77,7 +77,7 @@ pub struct MailboxSnapshot {
     pub recent: Option<Uid>,
     /// The keywords set on any message, sorted and distinct (the `FLAGS` of RFC 9051
     /// §7.3.5).
-    pub keywords: Vec<String>,
+    pub keywords: Vec<Keyword>,
 }
 
 impl MailboxSnapshot {

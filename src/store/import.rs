@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::io;
 use super::types::{Result, StoreError};
 use super::{canonical_account, Store, StoreConfig};
-use crate::mail::{Flags, SystemFlags, Uid, UidValidity};
+use crate::mail::{Flags, Keyword, SystemFlags, Uid, UidValidity};
 use crate::placement::ShardMap;
 
 /// Appends kept in flight at once.
@@ -112,7 +112,7 @@ pub fn flags_of(file_name: &str) -> Flags {
             match c {
                 'D' => system = system.union(SystemFlags::DRAFT),
                 'F' => system = system.union(SystemFlags::FLAGGED),
-                'P' => keywords.push("$Forwarded".to_string()),
+                'P' => keywords.extend(Keyword::new("$Forwarded")),
                 'R' => system = system.union(SystemFlags::ANSWERED),
                 'S' => system = system.union(SystemFlags::SEEN),
                 'T' => system = system.union(SystemFlags::DELETED),
@@ -362,7 +362,8 @@ mod tests {
                 .union(SystemFlags::SEEN)
                 .union(SystemFlags::DELETED)
         );
-        assert_eq!(f.keywords, vec!["$Forwarded".to_string()]);
+        let keywords: Vec<&str> = f.keywords.iter().map(Keyword::as_str).collect();
+        assert_eq!(keywords, ["$Forwarded"]);
         assert_eq!(flags_of("123.M1.host"), Flags::default());
     }
 }

@@ -194,7 +194,7 @@ pub fn decode(payload: &[u8]) -> Result<(Op, usize)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::mail::SystemFlags;
+    use crate::mail::{Keyword, SystemFlags};
 
     #[test]
     fn ops_round_trip_with_their_body() {
@@ -205,7 +205,7 @@ mod tests {
                 account: "a@x.y".into(),
                 mailbox: MailboxId(1),
                 uid: Uid(7),
-                flags: Flags::new(SystemFlags::SEEN, ["$Junk".to_string()]),
+                flags: Flags::new(SystemFlags::SEEN, Keyword::new("$Junk")),
             }],
         };
         let (payload, at) = encode(&op, b"the body").unwrap();

@@ -14,8 +14,8 @@ use super::types::{Result, StoreError};
 use super::{canonical_account, Store};
 use crate::mail::ranges::{self, UidRange};
 use crate::mail::{
-    Change, Flags, MailboxId, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, ModSeq,
-    Recent, SystemFlags, Uid, UidRun, Vanished,
+    Change, Flags, Keyword, MailboxId, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta,
+    ModSeq, Recent, SystemFlags, Uid, UidRun, Vanished,
 };
 
 /// Messages at most this far apart in a segment are read together by
@@ -53,7 +53,11 @@ impl SearchKey {
             SearchKey::All => true,
             SearchKey::Flag(f) => e.flags.system.contains(*f),
             SearchKey::NotFlag(f) => !e.flags.system.contains(*f),
-            SearchKey::Keyword(k) => e.flags.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)),
+            SearchKey::Keyword(k) => e
+                .flags
+                .keywords
+                .iter()
+                .any(|x| x.as_str().eq_ignore_ascii_case(k)),
             SearchKey::Subject(s) => e
                 .summary
                 .envelope
@@ -83,7 +87,7 @@ impl SearchKey {
 fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
     let mut uids: Vec<UidRun> = Vec::new();
     let mut first_unseen = None;
-    let mut keywords: Vec<&str> = Vec::new();
+    let mut keywords: Vec<&Keyword> = Vec::new();
     for (n, e) in m.messages.iter().enumerate() {
         match uids.last_mut() {
             Some(run) if run.first.0.checked_add(run.count) == Some(e.uid.0) => {
@@ -98,7 +102,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
             first_unseen = Some(n as u32 + 1);
         }
         for k in &e.flags.keywords {
-            if let Err(at) = keywords.binary_search(&k.as_str()) {
+            if let Err(at) = keywords.binary_search(&k) {
                 keywords.insert(at, k);
             }
         }
@@ -110,7 +114,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
         uids,
         first_unseen,
         recent,
-        keywords: keywords.into_iter().map(str::to_string).collect(),
+        keywords: keywords.into_iter().cloned().collect(),
     }
 }
 

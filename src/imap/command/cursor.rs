@@ -8,15 +8,7 @@ use std::num::NonZeroU32;
 use super::super::framing::{trailing_literal, Fragment};
 use super::Malformed;
 
-/// `ATOM-CHAR`: any CHAR except atom-specials (RFC 9051 §9).
-pub(super) fn is_atom_char(b: u8) -> bool {
-    b.is_ascii()
-        && !b.is_ascii_control()
-        && !matches!(
-            b,
-            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
-        )
-}
+pub(super) use crate::mail::flags::is_atom_char;
 
 /// `ASTRING-CHAR = ATOM-CHAR / resp-specials` (RFC 9051 §9).
 pub(super) fn is_astring_char(b: u8) -> bool {

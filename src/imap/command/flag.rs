@@ -4,21 +4,7 @@
 use super::cursor::{is_atom_char, Cursor};
 use super::Malformed;
 
-/// A keyword (`flag-keyword = atom`, RFC 9051 §9), valid by construction. Compared
-/// case-insensitively by the store (RFC 9051 §2.3.2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Keyword(String);
-
-impl Keyword {
-    /// `None` unless `s` is a non-empty atom.
-    pub fn new(s: &str) -> Option<Keyword> {
-        (!s.is_empty() && s.bytes().all(is_atom_char)).then(|| Keyword(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::mail::Keyword;
 
 /// One flag in a command (STORE, APPEND, SEARCH KEYWORD). `\*` is only ever sent by the
 /// server (PERMANENTFLAGS), so it is not a [`Flag`]; see [`FlagPerm`].

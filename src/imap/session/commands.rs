@@ -180,7 +180,7 @@ pub(super) fn store_flags(flags: &[Flag]) -> Flags {
             Flag::Draft => system = system.union(SystemFlags::DRAFT),
             // \Recent is the server's (RFC 3501 §2.3.2); unknown system flags cannot be set.
             Flag::Recent | Flag::Extension(_) => {}
-            Flag::Keyword(k) => keywords.push(k.as_str().to_string()),
+            Flag::Keyword(k) => keywords.push(k.clone()),
         }
     }
     Flags::new(system, keywords)

@@ -74,7 +74,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
                 .collect(),
             first_unseen: Some(2),
             recent: Some(Uid(8)),
-            keywords: vec!["$Label1".into()],
+            keywords: vec![crate::mail::Keyword::new("$Label1").unwrap()],
         }),
         MailboxRequest::Fetch { uids, content, .. } => {
             // A bytes batch of more than two messages leaves the rest for the next one.

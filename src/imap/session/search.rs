@@ -204,12 +204,12 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             .flags
             .keywords
             .iter()
-            .any(|x| x.eq_ignore_ascii_case(k.as_str())),
+            .any(|x| x.as_str().eq_ignore_ascii_case(k.as_str())),
         SearchKey::Unkeyword(k) => !meta
             .flags
             .keywords
             .iter()
-            .any(|x| x.eq_ignore_ascii_case(k.as_str())),
+            .any(|x| x.as_str().eq_ignore_ascii_case(k.as_str())),
         SearchKey::Before(d) => internal < date_days(*d),
         SearchKey::On(d) => internal == date_days(*d),
         SearchKey::Since(d) => internal >= date_days(*d),

@@ -21,7 +21,7 @@ use super::super::fetch::{flag_list, RecentFlag};
 use super::super::response::{Code, Response, Status};
 use super::qresync;
 use super::uidset::UidSet;
-use crate::mail::{Change, Flags, ModSeq, Uid, UidValidity};
+use crate::mail::{Change, Flags, Keyword, ModSeq, Uid, UidValidity};
 use crate::mailbox::{Snapshot, UidRun};
 
 /// Whether a mailbox was opened with SELECT or EXAMINE.
@@ -65,7 +65,7 @@ pub struct View {
     /// `\Recent` in this session (RFC 3501 §2.3.2).
     recent: UidSet,
     /// The keywords in the client's last `* FLAGS` response, sorted (RFC 9051 §7.3.5).
-    keywords: Vec<String>,
+    keywords: Vec<Keyword>,
     /// Changes not yet applied to the view.
     pending: VecDeque<Change>,
     /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182).
@@ -159,7 +159,7 @@ impl View {
         out.extend_from_slice(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
         for k in &self.keywords {
             out.push(b' ');
-            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(k.as_str().as_bytes());
         }
         out.extend_from_slice(b")\r\n");
     }
