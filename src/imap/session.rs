@@ -100,6 +100,10 @@ const GREETING: &str = "ringpost ready.";
 /// record is written from.
 pub const STREAM_LITERAL_FROM: u64 = 256 << 10;
 
+/// A refused non-synchronizing literal up to this size (or up to the literal limit of its
+/// command, if larger) is read and dropped and the session goes on; a larger one ends it.
+const DISCARD_MAX: u64 = 64 << 10;
+
 /// RFC 2971 §3.3: an ID field value is at most 1024 octets.
 const ID_VALUE_MAX: usize = 1024;
 
@@ -325,10 +329,13 @@ impl ImapSession {
     /// the command before the client sends it (RFC 9051 §7.5, RFC 7888 §4).
     fn decide_literal(&mut self, header: LiteralHeader) {
         let sync = header.mode == LiteralMode::Synchronizing;
+        // What a refused non-synchronizing literal may cost us in reading and dropping.
+        let mut discard_max = DISCARD_MAX;
         let refusal = match command::peek(self.framer.first_line()) {
             Err(e) => Some(malformed(e)),
             Ok((tag, None)) => Some(bad(tag, Malformed::UnknownCommand.text())),
             Ok((tag, Some(verb))) => {
+                discard_max = discard_max.max(self.max_literal(verb));
                 let total = (self.framer.assembled_len() as u64).saturating_add(header.len);
                 if let Some(reply) = self.refusal(&tag, verb) {
                     Some(reply)
@@ -365,6 +372,14 @@ impl ImapSession {
                     }
                 }
             },
+            // RFC 7888 §4: a refused non-synchronizing literal is consumed, or the connection
+            // closed. Past what is worth reading, the BAD goes out now and the connection ends,
+            // so a peer cannot keep us reading (and itself unanswered) for as long as it sends.
+            Some(reply) if !sync && header.len > discard_max => {
+                self.send(reply);
+                self.drop_streams();
+                self.bye_and_close("Literal too big");
+            }
             Some(reply) => self.refuse_literal(reply, sync),
         }
     }

@@ -418,10 +418,11 @@ transcripts!(
     client_curl_search,
     client_fetchmail,
     client_thunderbird,
+    huge_nonsync_literal_closes,
 );
 
-#[test]
-fn large_rejected_literal_is_streamed_not_buffered() {
+/// A session over an implicit-TLS listener whose literals may be at most 1 KiB, greeting read.
+fn session_with_small_literals() -> ImapSession {
     let config = SessionConfig {
         hostname: "h".into(),
         tls_mode: TlsMode::Implicit,
@@ -432,18 +433,44 @@ fn large_rejected_literal_is_streamed_not_buffered() {
         local_domains: vec!["example.com".to_string()],
     };
     let mut s = ImapSession::new(config, Security::Tls);
+    s.poll_output(&mut Vec::new());
+    s
+}
+
+/// Regression: before login, `a1 LOGIN alice {10000000+}` got no reply while the server read
+/// and dropped the 10 MB (and would have for a terabyte). Now the BAD comes at once and the
+/// connection closes, having buffered nothing.
+#[test]
+fn huge_rejected_nonsync_literal_is_answered_at_once_and_closes() {
+    let mut s = session_with_small_literals();
     let mut out = Vec::new();
-    s.poll_output(&mut out);
-    out.clear();
     s.handle_input(b"a1 LOGIN alice {10000000+}\r\n");
-    let chunk = vec![b'x'; 65536];
-    let mut sent = 0;
-    while sent < 10_000_000 {
-        let n = chunk.len().min(10_000_000 - sent);
-        s.handle_input(&chunk[..n]);
-        sent += n;
+    s.poll_output(&mut out);
+    assert_eq!(
+        out,
+        b"a1 BAD [TOOBIG] Literal too big\r\n* BYE Literal too big\r\n"
+    );
+    assert_eq!(s.poll_event(), Some(Event::Close));
+    out.clear();
+    s.handle_input(&vec![b'x'; 65536]);
+    s.handle_input(b"\r\na2 NOOP\r\n");
+    s.poll_output(&mut out);
+    assert_eq!(out, b"");
+    assert_eq!(s.buffered_input(), 0);
+}
+
+/// A refused non-synchronizing literal of at most 64 KiB is still read and dropped (never
+/// buffered whole) and the session goes on (RFC 7888 §4).
+#[test]
+fn rejected_nonsync_literal_up_to_64k_is_discarded_and_the_session_goes_on() {
+    let mut s = session_with_small_literals();
+    let mut out = Vec::new();
+    s.handle_input(b"a1 LOGIN alice {65536+}\r\n");
+    let chunk = vec![b'x'; 4096];
+    for _ in 0..16 {
+        s.handle_input(&chunk);
         assert!(
-            s.buffered_input() <= 65536,
+            s.buffered_input() <= 4096,
             "buffered {}",
             s.buffered_input()
         );
@@ -456,6 +483,7 @@ fn large_rejected_literal_is_streamed_not_buffered() {
         out,
         b"a1 BAD [TOOBIG] Literal too big\r\na2 OK NOOP completed\r\n"
     );
+    assert_eq!(s.poll_event(), None);
 }
 
 #[test]
