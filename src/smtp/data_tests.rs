@@ -364,6 +364,45 @@ fn refused_bdat_chunks_are_read_and_never_executed() {
     );
 }
 
+/// Regression: `BDAT 1099511627776` was answered only after the whole chunk had been read
+/// and dropped, so a client could keep the server reading for as long as it sent. A chunk
+/// over the message limit (and 64 KiB) is refused at once and the connection closed; one
+/// within them is still read and refused after (above).
+#[test]
+fn huge_bdat_chunk_is_refused_at_once_and_closes() {
+    replay_driven(
+        small_inbound,
+        &format!(
+            "{GREETING}
+             C: EHLO client.example.org
+             {}
+             C: MAIL FROM:<sender@example.org>
+             S: 250 2.1.0 OK
+             C: RCPT TO:<alice@example.com>
+             S: 250 2.1.5 OK
+             R: BDAT 1099511627776\\r\\nQUIT\\r\\n
+             S: 552 5.3.4 Chunk too big, closing connection
+             E: close",
+            ehlo_reply(100, &[]),
+        ),
+        &[check("alice@example.com")],
+    );
+    // Without a transaction too: the size alone decides.
+    replay_driven(
+        small_inbound,
+        &format!(
+            "{GREETING}
+             C: EHLO client.example.org
+             {}
+             R: BDAT 65537 LAST\\r\\n
+             S: 552 5.3.4 Chunk too big, closing connection
+             E: close",
+            ehlo_reply(100, &[]),
+        ),
+        &[],
+    );
+}
+
 #[test]
 fn rset_between_bdat_chunks_discards_them() {
     replay_driven(

@@ -56,6 +56,9 @@ pub(super) enum Refusal {
     /// A local fault (account store, message store); the client retries later.
     TemporaryFailure,
     Message(Flaw),
+    /// A BDAT chunk larger than any message accepted here: not worth reading to stay in step
+    /// with the client, so the connection ends (RFC 3030 §2 lets the server close).
+    ChunkTooBig,
     IdleTimeout,
     ShuttingDown,
 }
@@ -107,6 +110,7 @@ impl Refusal {
                 "550 5.6.11 Bare LF or CR in message data is not allowed"
             }
             Refusal::Message(Flaw::TooBig) => "552 5.3.4 Message too big",
+            Refusal::ChunkTooBig => "552 5.3.4 Chunk too big, closing connection",
             Refusal::Message(Flaw::TooManyHops) => "554 5.4.6 Too many hops",
             // RFC 5321 §3.8: 421 names the host.
             Refusal::TooManyFailures => {
@@ -128,11 +132,15 @@ impl Refusal {
         line(out, text);
     }
 
-    /// Whether the connection is closed after this reply (every 421, RFC 5321 §3.8).
+    /// Whether the connection is closed after this reply (every 421, RFC 5321 §3.8, and a
+    /// chunk too big to read).
     pub(super) fn closes(self) -> bool {
         matches!(
             self,
-            Refusal::TooManyFailures | Refusal::IdleTimeout | Refusal::ShuttingDown
+            Refusal::TooManyFailures
+                | Refusal::IdleTimeout
+                | Refusal::ShuttingDown
+                | Refusal::ChunkTooBig
         )
     }
 }

@@ -36,6 +36,10 @@ enum Framing {
     Chunks(ChunkReader),
 }
 
+/// A refused BDAT chunk up to this size (or up to the message size limit, if larger) is read
+/// and dropped; a larger one ends the connection.
+const DISCARD_MAX: u64 = 64 << 10;
+
 impl Transaction {
     /// Whether MAIL carried SMTPUTF8 (the `Received:` protocol name depends on it).
     pub(super) fn smtputf8(&self) -> bool {
@@ -195,10 +199,16 @@ impl Machine {
         Some(used)
     }
 
-    /// BDAT (RFC 3030 §2). The chunk's octets are always read, even when the command is
-    /// refused, so that none of them is ever taken for a command.
+    /// BDAT (RFC 3030 §2). The chunk's octets are read, even when the command is refused, so
+    /// that none of them is ever taken for a command; a chunk larger than any message accepted
+    /// here (and than 64 KiB) is refused at once and the connection closed instead, so a peer
+    /// cannot keep us reading, unanswered, for as long as it sends.
     pub(super) fn bdat(&mut self, size: u64, last: bool) {
         let limit = self.config.limits.max_message_size;
+        if size > (limit as u64).max(DISCARD_MAX) {
+            self.transaction = None;
+            return self.refuse(Refusal::ChunkTooBig);
+        }
         let refusal = match &mut self.transaction {
             None => Some(Refusal::NeedMail),
             Some(t) if t.recipients() == 0 => Some(Refusal::NoValidRecipients),
