@@ -524,7 +524,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_line_length: 8192,
+            max_line_length: 65536,
             max_literal_size: 64 * 1024 * 1024,
             max_message_size: 50 * 1024 * 1024,
             max_auth_failures: 3,

@@ -104,6 +104,9 @@ pub const STREAM_LITERAL_FROM: u64 = 256 << 10;
 /// command, if larger) is read and dropped and the session goes on; a larger one ends it.
 const DISCARD_MAX: u64 = 64 << 10;
 
+/// Before login a literal holds a user name or a password: a few KiB at most (as Dovecot).
+const PRE_AUTH_LITERAL_MAX: usize = 8 << 10;
+
 /// RFC 2971 §3.3: an ID field value is at most 1024 octets.
 const ID_VALUE_MAX: usize = 1024;
 
@@ -209,7 +212,10 @@ impl ImapSession {
         let limits = &self.config.limits;
         let max = match (verb, &self.state) {
             (Verb::Id, _) => limits.max_literal_size.min(ID_VALUE_MAX),
-            (_, State::NotAuthenticated) => limits.max_literal_size.min(limits.max_line_length),
+            (_, State::NotAuthenticated) => limits
+                .max_literal_size
+                .min(limits.max_line_length)
+                .min(PRE_AUTH_LITERAL_MAX),
             // RFC 7889: a message over APPENDLIMIT is refused before it is sent.
             (Verb::Append, _) => limits.max_literal_size.min(limits.max_message_size),
             _ => limits.max_literal_size,
@@ -771,9 +777,12 @@ impl Session for ImapSession {
     }
 }
 
-/// Before login a command holds at most a user name and a password: a few lines' worth.
+/// Before login a command holds at most a user name and a password, or an ID list: a few
+/// lines' worth, and never much more than one line however long lines may be.
 fn pre_auth_max_command(max_line_length: usize) -> usize {
-    max_line_length.saturating_mul(4)
+    max_line_length
+        .saturating_mul(4)
+        .min(max_line_length.saturating_add(4 * PRE_AUTH_LITERAL_MAX))
 }
 
 fn bad(tag: Tag, text: &'static str) -> Response {

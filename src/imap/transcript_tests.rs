@@ -662,3 +662,34 @@ proptest::proptest! {
         }
     }
 }
+
+/// Regression: an RFC 2971 ID of the largest size a client may send (30 fields, values of
+/// 1024 octets: about 32 KB on one line) got `BAD [TOOBIG]` under the old 8 KiB default line
+/// limit. With the defaults it is answered, before login as after.
+#[test]
+fn id_of_maximum_size_is_answered_with_default_limits() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits::default(),
+        local_domains: vec!["example.com".to_string()],
+    };
+    let mut s = ImapSession::new(config, Security::Tls);
+    s.poll_output(&mut Vec::new());
+    let mut line = b"a1 ID (".to_vec();
+    for i in 0..30 {
+        let field = format!("\"field-{i:02}-{}\" ", "f".repeat(20));
+        line.extend_from_slice(field.as_bytes());
+        line.push(b'"');
+        line.extend(std::iter::repeat_n(b'v', 1024));
+        line.extend_from_slice(if i < 29 { b"\" " } else { b"\")" });
+    }
+    line.extend_from_slice(b"\r\n");
+    assert!(line.len() > 31_000, "{}", line.len());
+    s.handle_input(&line);
+    let mut out = Vec::new();
+    s.poll_output(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("* ID (\"name\" \"ringpost\""), "{out}");
+    assert!(out.ends_with("a1 OK ID completed\r\n"), "{out}");
+}
