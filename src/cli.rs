@@ -248,6 +248,12 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
         "imported {} messages ({} bytes) in {} folders into {account}\n",
         report.messages, report.bytes, report.folders
     );
+    if report.skipped > 0 {
+        out.push_str(&format!(
+            "{} messages were already there and were skipped\n",
+            report.skipped
+        ));
+    }
     if report.renumbered > 0 {
         out.push_str(&format!(
             "{} messages got new UIDs (their original UIDs were already used)\n",

@@ -170,6 +170,47 @@ fn import_maildir_into_an_existing_account() {
         .unwrap();
 }
 
+/// Regression: `import maildir` run twice stored every message twice. The second run finds
+/// each message already there (same bytes, same date) and skips it, with or without the UID
+/// a `dovecot-uidlist` gave it.
+#[test]
+fn import_run_twice_keeps_one_copy_of_each_message() {
+    let (dir, maildir) = setup();
+    let expect = build_maildir(&maildir);
+    let args = [
+        "import",
+        "maildir",
+        "alice@example.com",
+        maildir.to_str().unwrap(),
+    ];
+    let first = run(dir.path(), &args, "");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let second = run(dir.path(), &args, "");
+    assert_eq!(text(&second.stderr), "");
+    assert_eq!(
+        text(&second.stdout),
+        "imported 0 messages (0 bytes) in 2 folders into alice@example.com\n\
+         6 messages were already there and were skipped\n"
+    );
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(expect.len(), 6);
+
+    let root = dir.path().join("data/store");
+    Executor::new("test")
+        .io_memory(256 << 10)
+        .ring_depth(32)
+        .spawn(move || async move {
+            let a = "alice@example.com";
+            let map = ShardMap::new(SHARDS);
+            let store = Store::new(root, map.home_shard(a), map, StoreConfig::default());
+            assert_eq!(store.status(a, "INBOX").await.unwrap().messages, 4);
+            assert_eq!(store.status(a, "Sent").await.unwrap().messages, 2);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 #[test]
 fn import_refuses_an_unknown_account_and_a_non_maildir() {
     let (dir, maildir) = setup();

@@ -22,7 +22,7 @@ const WINDOW: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress<'a> {
     pub folder: &'a str,
-    /// Messages imported so far, over all folders.
+    /// Messages imported (or found already there) so far, over all folders.
     pub done: u64,
     /// Messages found, over all folders.
     pub total: u64,
@@ -36,6 +36,9 @@ pub struct Report {
     pub bytes: u64,
     /// Messages whose original UID could not be kept (below the mailbox's UIDNEXT).
     pub renumbered: u64,
+    /// Messages already in their mailbox (same bytes, same internal date), so not imported
+    /// again: running an import twice keeps one copy of each message.
+    pub skipped: u64,
 }
 
 struct Folder {
@@ -221,6 +224,52 @@ fn mtime(path: &Path) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
+/// The messages a mailbox already holds, by internal date and size, for finding the ones an
+/// earlier import brought in. Only messages whose date and size match are read and compared.
+struct Present(HashMap<(i64, u32), Vec<Uid>>);
+
+impl Present {
+    async fn of(store: &Store, account: &str, mailbox: &str) -> Result<Present> {
+        let mut by_key: HashMap<(i64, u32), Vec<Uid>> = HashMap::new();
+        for e in store
+            .messages(account, mailbox, Uid(1)..=Uid(u32::MAX))
+            .await?
+        {
+            by_key
+                .entry((e.internal_date, e.size))
+                .or_default()
+                .push(e.uid);
+        }
+        Ok(Present(by_key))
+    }
+
+    /// Whether a message with these bytes and this date is present and not matched yet; a
+    /// match is used up, so two equal files still need two equal messages.
+    async fn take(
+        &mut self,
+        store: &Store,
+        account: &str,
+        mailbox: &str,
+        date: i64,
+        bytes: &[u8],
+    ) -> Result<bool> {
+        let Ok(size) = u32::try_from(bytes.len()) else {
+            return Ok(false);
+        };
+        let Some(candidates) = self.0.get_mut(&(date, size)) else {
+            return Ok(false);
+        };
+        for i in 0..candidates.len() {
+            let body = store.read(account, mailbox, candidates[i]).await?;
+            if *body == *bytes {
+                candidates.swap_remove(i);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// Import the Maildir at `path` into `account` (created if new), calling `progress` after
 /// every message. Must run on the account's home shard.
 pub async fn maildir(
@@ -253,12 +302,17 @@ pub async fn maildir(
                 .await?;
         }
         let mut next = store.status(&account, &f.name).await?.uid_next.0;
+        let mut present = Present::of(store, &account, &f.name).await?;
         let mut window = VecDeque::new();
         for m in mails {
             // Maildir files are usually LF-only; stored mail is CRLF (RFC 5322 §2.1) so that
             // RFC822.SIZE, POP3 LIST and the bytes a FETCH or RETR sends all agree.
             let bytes = crate::wire::crlf(std::fs::read(&m.path)?);
             let date = mtime(&m.path);
+            if present.take(store, &account, &f.name, date, &bytes).await? {
+                report.skipped += 1;
+                continue;
+            }
             report.bytes += bytes.len() as u64;
             let uid = match m.uid {
                 Some(u) if u >= next => {
@@ -289,7 +343,7 @@ pub async fn maildir(
                     report.messages += 1;
                     progress(&Progress {
                         folder: &f.name,
-                        done: report.messages,
+                        done: report.messages + report.skipped,
                         total,
                     });
                 }
@@ -300,7 +354,7 @@ pub async fn maildir(
             report.messages += 1;
             progress(&Progress {
                 folder: &f.name,
-                done: report.messages,
+                done: report.messages + report.skipped,
                 total,
             });
         }
@@ -308,7 +362,7 @@ pub async fn maildir(
             store.raise_uid_next(&account, &f.name, n).await?;
         }
     }
-    if report.messages != total {
+    if report.messages + report.skipped != total {
         return Err(StoreError::corrupt("import", "message count mismatch"));
     }
     Ok(report)
