@@ -113,6 +113,49 @@ fn failed_logins_are_answered_only_after_the_configured_delay() {
     );
 }
 
+/// Regression: three failures closed one session, but six failed logins over six
+/// connections were followed by an instant successful one. Past `ip_max_failures` from one
+/// address, every protocol answers that address's logins with its temporary failure.
+#[test]
+fn failed_logins_across_connections_block_the_address() {
+    let opts = Options {
+        extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\nip_max_failures = 6\n".into(),
+        ..Options::default()
+    };
+    let server = Server::start(opts);
+    server.python("auth_throttle.py", &[]);
+}
+
+/// After failures on an account, even its right password is answered only after a delay
+/// (doubling per failure), whichever connection and address it comes from; it still logs in.
+#[test]
+fn an_account_that_failed_is_slowed_but_not_locked_out() {
+    let opts = Options {
+        extra: "[auth]\nfailure_delay_ms = 400\nip_max_failures = 0\naccount_free_failures = 1\n"
+            .into(),
+        ..Options::default()
+    };
+    let server = Server::start(opts);
+    let url = format!("imaps://localhost:{}/", server.port("imaps"));
+    let (code, _) = curl(
+        &server,
+        &["-u", "alice@example.com:wrong", "-X", "NOOP", &url],
+    );
+    assert_eq!(code, 67);
+    let started = Instant::now();
+    let (code, _) = curl(
+        &server,
+        &["-u", "alice@example.com:alice-pass-1", "-X", "NOOP", &url],
+    );
+    assert_eq!(code, 0);
+    // A lower bound only: the delay is a floor, never a performance threshold.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn sigterm_says_goodbye_to_open_sessions_and_exits_zero() {
     let mut server = Server::start(Options::default());

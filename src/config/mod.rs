@@ -160,13 +160,50 @@ impl Default for RawTimeouts {
 struct RawAuth {
     failure_delay_ms: u64,
     max_failures: u32,
+    failure_window_secs: u64,
+    ip_max_failures: u32,
+    account_free_failures: u32,
+    account_max_delay_ms: u64,
 }
 
 impl Default for RawAuth {
     fn default() -> Self {
+        let t = Throttling::default();
         RawAuth {
             failure_delay_ms: 1000,
             max_failures: Limits::default().max_auth_failures,
+            failure_window_secs: t.window.as_secs(),
+            ip_max_failures: t.ip_max_failures,
+            account_free_failures: t.account_free_failures,
+            account_max_delay_ms: t.account_max_delay.as_millis() as u64,
+        }
+    }
+}
+
+/// How failed authentications across connections slow an attacker (`[auth]`): per client IP
+/// they block, per account they only slow, so nobody can lock a real user out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttling {
+    /// Failures are counted over this long after the first; then the count starts again.
+    pub window: Duration,
+    /// Failures from one IP address within the window after which its authentications are
+    /// refused (with the protocol's temporary failure) until the window ends; 0: never.
+    pub ip_max_failures: u32,
+    /// Failures on one account within the window from which on its authentications are
+    /// delayed (at least one failure always).
+    pub account_free_failures: u32,
+    /// The longest delay for an account: it starts at `failure_delay_ms` and doubles with
+    /// every further failure.
+    pub account_max_delay: Duration,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            window: Duration::from_secs(900),
+            ip_max_failures: 50,
+            account_free_failures: 3,
+            account_max_delay: Duration::from_secs(15),
         }
     }
 }
@@ -263,6 +300,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Delay before answering a failed authentication.
     pub auth_failure_delay: Duration,
+    /// Throttling of failed authentications across connections.
+    pub auth_throttling: Throttling,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
     pub listeners: Vec<Listener>,
@@ -363,6 +402,12 @@ impl Config {
                 shutdown_grace: Duration::from_secs(t.shutdown_grace_secs),
             },
             auth_failure_delay: Duration::from_millis(raw.auth.failure_delay_ms),
+            auth_throttling: Throttling {
+                window: Duration::from_secs(raw.auth.failure_window_secs),
+                ip_max_failures: raw.auth.ip_max_failures,
+                account_free_failures: raw.auth.account_free_failures,
+                account_max_delay: Duration::from_millis(raw.auth.account_max_delay_ms),
+            },
             pop3_uidl_format,
             listeners,
         })
@@ -429,6 +474,15 @@ fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), 
     }
     if auth.failure_delay_ms > 60_000 {
         return Err(invalid("auth.failure_delay_ms", "at most 60000".into()));
+    }
+    if auth.failure_window_secs == 0 || auth.failure_window_secs > 86_400 {
+        return Err(invalid(
+            "auth.failure_window_secs",
+            "between 1 and 86400".into(),
+        ));
+    }
+    if auth.account_max_delay_ms > 60_000 {
+        return Err(invalid("auth.account_max_delay_ms", "at most 60000".into()));
     }
     Ok(())
 }

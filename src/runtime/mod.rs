@@ -36,7 +36,9 @@ use crate::accounts::AccountStore;
 use crate::config::Config;
 use crate::store::{Store, StoreConfig};
 use fanout::{Deliverer, StoreReply, StoreRequest};
-use net::{ActiveConnections, ConnectionLimits, MovedConnection, ServerContext, ShardState};
+use net::{
+    ActiveConnections, AuthThrottle, ConnectionLimits, MovedConnection, ServerContext, ShardState,
+};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -66,6 +68,7 @@ pub fn serve(config: Config) -> io::Result<()> {
     }
     let server = Arc::new(ServerContext {
         limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
+        auth_throttle: AuthThrottle::new(config.auth_throttling, config.auth_failure_delay),
         config,
         tls,
         accounts: Arc::new(accounts),

@@ -17,7 +17,7 @@ use glommio::timer::sleep;
 
 use super::limits::Permit;
 use super::transport::{Transport, TransportParts};
-use super::{ServerContext, ShardState};
+use super::{Admission, ServerContext, ShardState};
 use crate::accounts::Verification;
 use crate::config::Listener;
 use crate::runtime::service::{Context, Placement, Service};
@@ -292,8 +292,30 @@ async fn authenticate<S: Service>(
     credentials: Credentials,
 ) -> Option<ShardId> {
     let server = &state.server;
-    let outcome = verify(server, credentials).await;
-    if outcome == AuthOutcome::Failure {
+    let throttle = &server.auth_throttle;
+    let ip = conn.core.peer.ip();
+    let user = credentials.username.clone();
+    let refused = throttle.admit(ip, &user, unix_now());
+    let outcome = match refused {
+        Admission::Refused => {
+            tracing::info!(peer = %conn.core.peer, "authentication refused: too many failures from this address");
+            AuthOutcome::TemporaryFailure
+        }
+        Admission::After(wait) => {
+            if !wait.is_zero() {
+                // This account failed often lately: slow every attempt on it, never refuse.
+                sleep(wait).await;
+            }
+            let outcome = verify(server, credentials).await;
+            match &outcome {
+                AuthOutcome::Failure => throttle.failed(ip, &user, unix_now()),
+                AuthOutcome::Success { .. } => throttle.succeeded(&user),
+                AuthOutcome::TemporaryFailure => {}
+            }
+            outcome
+        }
+    };
+    if outcome == AuthOutcome::Failure || refused == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;
     }
@@ -330,6 +352,13 @@ async fn handshake(transport: &mut Transport, server: &ServerContext) -> bool {
             false
         }
     }
+}
+
+/// Seconds since the Unix epoch (the throttle's clock).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Check a password on the executor's blocking pool: argon2 takes tens of milliseconds and

@@ -9,6 +9,7 @@
 
 mod driver;
 mod limits;
+mod throttle;
 mod transport;
 
 use std::cell::{Cell, RefCell};
@@ -22,6 +23,7 @@ use glommio::net::TcpListener;
 
 pub use driver::{resume_connection, MovedConnection};
 pub use limits::{ConnectionLimits, Permit};
+pub use throttle::{Admission, AuthThrottle};
 pub use transport::{TlsInfo, Transport};
 
 use crate::accounts::AccountStore;
@@ -39,6 +41,8 @@ pub struct ServerContext {
     pub tls: Arc<rustls::ServerConfig>,
     pub accounts: Arc<AccountStore>,
     pub limits: Arc<ConnectionLimits>,
+    /// Failed authentications across connections and shards.
+    pub auth_throttle: AuthThrottle,
 }
 
 /// What one shard's connections share.
