@@ -46,6 +46,8 @@ pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod date;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod mailbox;

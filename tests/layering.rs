@@ -30,7 +30,15 @@ const STORE: &[&str] = &["store"];
 /// Leaves: configuration, the account database, date formats, placement of accounts.
 const LEAVES: &[&str] = &["config", "accounts", "date", "placement"];
 /// Outside the layers: the binary's entry points, TLS setup, the queue listing, test support.
-const EDGE: &[&str] = &["lib", "main", "cli", "tls", "queue", "transcript"];
+const EDGE: &[&str] = &[
+    "lib",
+    "main",
+    "cli",
+    "tls",
+    "queue",
+    "transcript",
+    "fuzzing",
+];
 
 /// The one store file that may name glommio (DMA files, timers, spawning).
 const STORE_IO: &str = "store/io.rs";
