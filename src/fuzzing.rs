@@ -290,12 +290,15 @@ pub fn log_record(data: &[u8]) {
     for found in Scanner::new(data, 0, chain) {
         let _ = crate::store::op::decode(found.payload);
     }
-    // A well-formed record with one bit of it flipped is never accepted as the same record.
-    if let Some((&bit, payload)) = data.split_first() {
+    // A well-formed record with one bit of its header or payload flipped is never accepted
+    // as the same record. (The padding up to the next record boundary carries nothing.)
+    if let [hi, lo, payload @ ..] = data {
+        let bit = u16::from_be_bytes([*hi, *lo]);
         let mut chain = crate::store::record::Chain::START;
         let mut buf = Vec::new();
         crate::store::record::encode(&mut buf, &mut chain, payload);
-        let at = usize::from(bit) % (buf.len() * 8);
+        let meaningful = crate::store::record::HEADER + payload.len();
+        let at = usize::from(bit) % (meaningful * 8);
         buf[at / 8] ^= 1 << (at % 8);
         let accepted: Vec<&[u8]> = Scanner::new(&buf, 0, crate::store::record::Chain::START)
             .map(|f| f.payload)
