@@ -295,8 +295,8 @@ async fn authenticate<S: Service>(
     let throttle = &server.auth_throttle;
     let ip = conn.core.peer.ip();
     let user = credentials.username.clone();
-    let refused = throttle.admit(ip, &user, unix_now());
-    let outcome = match refused {
+    let admission = throttle.admit(ip, &user, unix_now());
+    let outcome = match admission {
         Admission::Refused => {
             tracing::info!(peer = %conn.core.peer, "authentication refused: too many failures from this address");
             AuthOutcome::TemporaryFailure
@@ -315,7 +315,7 @@ async fn authenticate<S: Service>(
             outcome
         }
     };
-    if outcome == AuthOutcome::Failure || refused == Admission::Refused {
+    if outcome == AuthOutcome::Failure || admission == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;
     }
