@@ -611,7 +611,7 @@ impl AccountIndex {
 
 /// `RPIDX002`: mailboxes carry their expunge log, and MIME summaries keep disposition
 /// parameters, language, location and nested envelopes.
-const INDEX_MAGIC: &[u8; 8] = b"RPIDX002";
+pub(crate) const INDEX_MAGIC: &[u8; 8] = b"RPIDX002";
 const INDEX_HEADER: usize = 16;
 
 /// The archive of an index file with this magic, its length and CRC checked, aligned for
