@@ -421,18 +421,23 @@ transcripts!(
     huge_nonsync_literal_closes,
 );
 
-/// A session over an implicit-TLS listener whose literals may be at most 1 KiB, greeting read.
-fn session_with_small_literals() -> ImapSession {
+/// A session on an implicit-TLS listener with these limits, greeting queued.
+fn implicit_session(limits: Limits) -> ImapSession {
     let config = SessionConfig {
         hostname: "h".into(),
         tls_mode: TlsMode::Implicit,
-        limits: Limits {
-            max_literal_size: 1024,
-            ..Limits::default()
-        },
+        limits,
         local_domains: vec!["example.com".to_string()],
     };
-    let mut s = ImapSession::new(config, Security::Tls);
+    ImapSession::new(config, Security::Tls)
+}
+
+/// A session over an implicit-TLS listener whose literals may be at most 1 KiB, greeting read.
+fn session_with_small_literals() -> ImapSession {
+    let mut s = implicit_session(Limits {
+        max_literal_size: 1024,
+        ..Limits::default()
+    });
     s.poll_output(&mut Vec::new());
     s
 }
@@ -488,13 +493,7 @@ fn rejected_nonsync_literal_up_to_64k_is_discarded_and_the_session_goes_on() {
 
 #[test]
 fn enable_imap4rev2_sets_the_flag() {
-    let config = SessionConfig {
-        hostname: "h".into(),
-        tls_mode: TlsMode::Implicit,
-        limits: Limits::default(),
-        local_domains: vec!["example.com".to_string()],
-    };
-    let mut s = ImapSession::new(config, Security::Tls);
+    let mut s = implicit_session(Limits::default());
     s.handle_input(b"a1 LOGIN alice secret\r\n");
     assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
     s.handle_auth(AuthOutcome::Success {
@@ -509,13 +508,7 @@ fn enable_imap4rev2_sets_the_flag() {
 /// messages from them, and commands on sequence numbers name the right UIDs.
 #[test]
 fn select_of_100000_messages_numbers_them_from_uid_runs() {
-    let config = SessionConfig {
-        hostname: "h".into(),
-        tls_mode: TlsMode::Implicit,
-        limits: Limits::default(),
-        local_domains: vec!["example.com".to_string()],
-    };
-    let mut s = ImapSession::new(config, Security::Tls);
+    let mut s = implicit_session(Limits::default());
     let mut out = Vec::new();
     let mut exchange = |s: &mut ImapSession, input: &[u8]| {
         s.handle_input(input);
@@ -668,13 +661,7 @@ proptest::proptest! {
 /// limit. With the defaults it is answered, before login as after.
 #[test]
 fn id_of_maximum_size_is_answered_with_default_limits() {
-    let config = SessionConfig {
-        hostname: "h".into(),
-        tls_mode: TlsMode::Implicit,
-        limits: Limits::default(),
-        local_domains: vec!["example.com".to_string()],
-    };
-    let mut s = ImapSession::new(config, Security::Tls);
+    let mut s = implicit_session(Limits::default());
     s.poll_output(&mut Vec::new());
     let mut line = b"a1 ID (".to_vec();
     for i in 0..30 {
