@@ -268,6 +268,9 @@ pub trait Session {
     fn handle_idle_timeout(&mut self);
     /// The server is shutting down: queue the protocol's farewell and ask to close.
     fn handle_shutdown(&mut self);
+    /// The account this session authenticated as was deleted (or its credentials revoked):
+    /// queue the protocol's farewell and ask to close, applying nothing pending.
+    fn handle_revoked(&mut self);
     /// The peer has been silent for the listener's keep-alive interval (only listeners that
     /// have one: IMAP's `timeouts.imap_keepalive_secs`). A session in a long wait the client
     /// started (IMAP IDLE) says something so NAT boxes and the client know the connection lives.

@@ -243,3 +243,23 @@ fn authenticated_sessions_move_to_their_home_shard_and_carry_on() {
     let moved = log.matches("connection moved to its home shard").count();
     assert!(moved > 0, "no connection moved:\n{log}");
 }
+
+/// Regression: `user del bob` then `user add bob` showed the old owner's messages to the new
+/// password holder, and the deleted user's open IMAP session kept working. Now every session
+/// of a deleted account ends, the next account with the address starts empty on every
+/// protocol, `user restore` brings the old mail back and `user del --purge` removes it.
+#[test]
+fn a_recreated_account_never_sees_the_deleted_ones_mail() {
+    let server = Server::start(Options::default());
+    let config = server.config.to_str().unwrap().to_string();
+    server.python("account_lifecycle.py", &[support::BIN, &config]);
+    // The server purges within a poll of the accounts file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server
+        .log()
+        .contains("purged the mail of a deleted account")
+    {
+        assert!(Instant::now() < deadline, "no purge: {}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

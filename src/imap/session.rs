@@ -768,6 +768,12 @@ impl Session for ImapSession {
         }
     }
 
+    fn handle_revoked(&mut self) {
+        if self.state != State::Logout {
+            self.bye_and_close("Account no longer valid");
+        }
+    }
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.out);
     }

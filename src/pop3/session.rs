@@ -115,6 +115,8 @@ enum Refusal {
     ExpungeFailed,
     IdleTimeout,
     ShuttingDown,
+    /// The account was deleted while the session ran: nothing marked is removed.
+    AccountRevoked,
 }
 
 impl Refusal {
@@ -152,6 +154,7 @@ impl Refusal {
             Refusal::ExpungeFailed => "-ERR [SYS/TEMP] Some deleted messages were not removed",
             Refusal::IdleTimeout => "-ERR Autologout; idle for too long",
             Refusal::ShuttingDown => "-ERR [SYS/TEMP] Server shutting down",
+            Refusal::AccountRevoked => "-ERR [AUTH] Account no longer valid",
         }
     }
 
@@ -163,6 +166,7 @@ impl Refusal {
                 | Refusal::ExpungeFailed
                 | Refusal::IdleTimeout
                 | Refusal::ShuttingDown
+                | Refusal::AccountRevoked
         )
     }
 }
@@ -328,6 +332,10 @@ impl Session for Pop3Session {
 
     fn handle_shutdown(&mut self) {
         self.machine.refuse(Refusal::ShuttingDown);
+    }
+
+    fn handle_revoked(&mut self) {
+        self.machine.refuse(Refusal::AccountRevoked);
     }
 
     fn poll_output(&mut self, out: &mut Vec<u8>) {

@@ -10,6 +10,7 @@
 //! glommio, with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind
 //! them (PLATFORM.md §14).
 
+pub mod accounts_watch;
 pub mod executor;
 pub mod fanout;
 pub mod mesh;
@@ -186,6 +187,7 @@ async fn run_shard(
         deliverer: RefCell::new(None),
         deliveries: Cell::new(0),
         maildrops: Default::default(),
+        deleted_accounts: Default::default(),
     });
     match Mesh::join(store_mesh, id, fanout::handler(state.store.clone())).await {
         Ok(mesh) => {
@@ -217,6 +219,7 @@ async fn run_shard(
             return;
         }
     }
+    let watcher = glommio::spawn_local(accounts_watch::run(state.clone()));
     let sockets = match net::bind_all(&server.config) {
         Ok(s) => s,
         Err(e) => {
@@ -250,6 +253,7 @@ async fn run_shard(
     if state.active.count() > 0 {
         tracing::warn!(%id, connections = state.active.count(), "grace period over, closing the rest");
     }
+    watcher.await;
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }

@@ -277,6 +277,10 @@ impl Session for SmtpSession {
         self.machine.refuse(Refusal::ShuttingDown);
     }
 
+    fn handle_revoked(&mut self) {
+        self.machine.refuse(Refusal::AccountRevoked);
+    }
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.machine.out);
     }

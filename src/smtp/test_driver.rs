@@ -202,6 +202,11 @@ impl Session for Driven {
         self.session.handle_shutdown();
         self.answer();
     }
+
+    fn handle_revoked(&mut self) {
+        self.session.handle_revoked();
+        self.answer();
+    }
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         self.session.poll_output(out);
     }

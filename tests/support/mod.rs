@@ -239,7 +239,14 @@ pub fn mailbox_messages(
     use ringpost::runtime::ShardMap;
     use ringpost::store::{Store, StoreConfig, StoreError};
     let root = data_dir.join("store");
-    let account = account.to_string();
+    // An account's mail is under its current incarnation's key; internal accounts (the
+    // outbound queue) are not in the accounts file and go by their name.
+    let accounts =
+        ringpost::accounts::AccountStore::open(data_dir, &["example.com".into()]).unwrap();
+    let account = match accounts.lookup(account).unwrap() {
+        Some(a) => a.store_key(),
+        None => account.to_string(),
+    };
     let mailbox = mailbox.to_string();
     ringpost::runtime::Executor::new("test")
         .io_memory(512 << 10)

@@ -38,8 +38,10 @@ struct Core<S: Service> {
     /// Counts this connection against the limits until it is dropped, wherever it runs.
     _permit: Permit,
     shutdown_sent: bool,
-    /// The authenticated account.
-    account: Option<String>,
+    /// The account was deleted: the session was told and no request is served any more.
+    revoked: bool,
+    /// The authenticated account's store key, and the accounts file version that said so.
+    account: Option<(String, u64)>,
 }
 
 /// A live connection on its way to another shard: everything it is made of, and all `Send`.
@@ -72,6 +74,7 @@ enum Wake<N> {
     Idle,
     KeepAlive,
     Shutdown,
+    Revoked,
 }
 
 /// How [`drive`] ended.
@@ -121,6 +124,7 @@ pub async fn serve_connection<S: Service>(
         listener,
         _permit: permit,
         shutdown_sent: false,
+        revoked: false,
         account: None,
     };
     run(
@@ -205,6 +209,12 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             }
             out.clear();
         }
+        if !conn.core.revoked && revoked(conn, state) {
+            conn.core.revoked = true;
+            conn.core.shutdown_sent = true;
+            conn.core.session.handle_revoked();
+            continue;
+        }
         if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
@@ -218,12 +228,14 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                         return Ending::Move(home);
                     }
                 }
+                // Nothing more is done for a deleted account; the session is closing.
+                Event::Request(_) if conn.core.revoked => {}
                 Event::Request(request) => {
                     let cx = Context {
                         shard: state,
                         peer: conn.core.peer,
                         transport: &conn.transport,
-                        account: conn.core.account.as_deref(),
+                        account: conn.core.account.as_ref().map(|(key, _)| key.as_str()),
                     };
                     let reply = conn.service.handle(request, &cx).await;
                     conn.core.session.handle_reply(reply, &mut out);
@@ -237,6 +249,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             conn.core.session.handle_shutdown();
             continue;
         }
+
         let shutdown_sent = conn.core.shutdown_sent;
         let read = conn.transport.read(&mut buf);
         // The autologout deadline runs from the last input, across keep-alives.
@@ -260,11 +273,21 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             state.shutdown.wait().await;
             Wake::Shutdown
         };
+        let account = conn.core.account.as_ref();
+        let revocation = async {
+            match account {
+                Some((key, since)) if !conn.core.revoked => {
+                    state.deleted_accounts.wait_revoked(key, *since).await
+                }
+                _ => future::pending::<()>().await,
+            }
+            Wake::Revoked
+        };
         let service = &mut conn.service;
         let notice = async { Wake::Notice(service.next_notice().await) };
         let wake = future::or(
             async { Wake::Input(read.await) },
-            future::or(notice, future::or(idle_timer, stop)),
+            future::or(notice, future::or(idle_timer, future::or(stop, revocation))),
         )
         .await;
         match wake {
@@ -280,8 +303,20 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                 conn.core.shutdown_sent = true;
                 conn.core.session.handle_shutdown();
             }
+            // Acted on at the top of the loop.
+            Wake::Revoked => {}
         }
     }
+}
+
+/// Whether the connection's account was deleted (`ringpost user del`) since it logged in.
+/// Checked before every request, so nothing more is done for a deleted account once this
+/// shard has seen the deletion.
+fn revoked<S: Service>(conn: &Connection<S>, state: &ShardState) -> bool {
+    conn.core
+        .account
+        .as_ref()
+        .is_some_and(|(key, since)| state.deleted_accounts.revoked(key, *since))
 }
 
 /// Verify credentials for the session and hand it the outcome. `Some(shard)`: authenticated
@@ -296,33 +331,34 @@ async fn authenticate<S: Service>(
     let ip = conn.core.peer.ip();
     let user = credentials.username.clone();
     let admission = throttle.admit(ip, &user, unix_now());
-    let outcome = match admission {
+    let (outcome, store_key) = match admission {
         Admission::Refused => {
             tracing::info!(peer = %conn.core.peer, "authentication refused: too many failures from this address");
-            AuthOutcome::TemporaryFailure
+            (AuthOutcome::TemporaryFailure, None)
         }
         Admission::After(wait) => {
             if !wait.is_zero() {
                 // This account failed often lately: slow every attempt on it, never refuse.
                 sleep(wait).await;
             }
-            let outcome = verify(server, credentials).await;
-            match &outcome {
+            let verified = verify(server, credentials).await;
+            match &verified.0 {
                 AuthOutcome::Failure => throttle.failed(ip, &user, unix_now()),
                 AuthOutcome::Success { .. } => throttle.succeeded(&user),
                 AuthOutcome::TemporaryFailure => {}
             }
-            outcome
+            verified
         }
     };
     if outcome == AuthOutcome::Failure || admission == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;
     }
-    let home = match &outcome {
-        AuthOutcome::Success { account } => {
-            conn.core.account = Some(account.clone());
-            Some(state.map.home_shard(account))
+    let home = match (&outcome, store_key) {
+        (AuthOutcome::Success { .. }, Some((key, version))) => {
+            let home = state.map.home_shard(&key);
+            conn.core.account = Some((key, version));
+            Some(home)
         }
         _ => None,
     };
@@ -362,8 +398,12 @@ fn unix_now() -> u64 {
 }
 
 /// Check a password on the executor's blocking pool: argon2 takes tens of milliseconds and
-/// must not stall every other connection of the shard.
-async fn verify(server: &Arc<ServerContext>, credentials: Credentials) -> AuthOutcome {
+/// must not stall every other connection of the shard. The session hears the address; the
+/// store key (which incarnation of the account) stays with the driver.
+async fn verify(
+    server: &Arc<ServerContext>,
+    credentials: Credentials,
+) -> (AuthOutcome, Option<(String, u64)>) {
     let accounts = server.accounts.clone();
     let verification = glommio::executor()
         .spawn_blocking(move || {
@@ -371,9 +411,13 @@ async fn verify(server: &Arc<ServerContext>, credentials: Credentials) -> AuthOu
         })
         .await;
     match verification {
-        Verification::Valid { account } => AuthOutcome::Success { account },
-        Verification::Invalid => AuthOutcome::Failure,
-        Verification::Unavailable => AuthOutcome::TemporaryFailure,
+        Verification::Valid {
+            account,
+            store_key,
+            version,
+        } => (AuthOutcome::Success { account }, Some((store_key, version))),
+        Verification::Invalid => (AuthOutcome::Failure, None),
+        Verification::Unavailable => (AuthOutcome::TemporaryFailure, None),
     }
 }
 

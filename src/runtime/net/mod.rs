@@ -66,6 +66,8 @@ pub struct ShardState {
     pub deliveries: Cell<u64>,
     /// Accounts whose maildrop a POP3 session holds.
     pub maildrops: MaildropLocks,
+    /// The deleted accounts, kept current by the shard's accounts watcher.
+    pub deleted_accounts: crate::runtime::accounts_watch::DeletedAccounts,
 }
 
 impl ShardState {

@@ -57,7 +57,7 @@ impl Service for DeliveryService {
 fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
     match cx.shard.server.accounts.lookup(address) {
         Ok(Some(account)) => RecipientStatus::Local {
-            account: account.into_string(),
+            account: account.store_key(),
         },
         Ok(None) => RecipientStatus::UnknownLocal,
         Err(e) => {
@@ -143,7 +143,9 @@ fn trace_headers(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> S
         authenticated: delivery.authenticated.clone(),
         id: id.to_string(),
         recipient: match delivery.local_recipients.as_slice() {
-            [one] if delivery.remote_recipients.is_empty() => Some(one.clone()),
+            [one] if delivery.remote_recipients.is_empty() => {
+                Some(crate::accounts::address_of_key(one).to_string())
+            }
             _ => None,
         },
         date: crate::date::rfc5322(now),
