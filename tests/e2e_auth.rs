@@ -46,6 +46,9 @@ fn curl(server: &Server, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn curl_logs_in_over_tls_only() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let server = Server::start(Options::default());
     let good = format!("{}:{}", ALICE.0, ALICE.1);
     let bad = format!("{}:wrong", ALICE.0);
@@ -88,6 +91,9 @@ fn curl_logs_in_over_tls_only() {
 
 #[test]
 fn failed_logins_are_answered_only_after_the_configured_delay() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let opts = Options {
         extra: "[auth]\nfailure_delay_ms = 700\n".into(),
         ..Options::default()
@@ -130,6 +136,9 @@ fn failed_logins_across_connections_block_the_address() {
 /// (doubling per failure), whichever connection and address it comes from; it still logs in.
 #[test]
 fn an_account_that_failed_is_slowed_but_not_locked_out() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let opts = Options {
         extra: "[auth]\nfailure_delay_ms = 400\nip_max_failures = 0\naccount_free_failures = 1\n"
             .into(),

@@ -50,6 +50,40 @@ pub struct Server {
     pub log_level: &'static str,
 }
 
+/// Set (by `.ci/run`) where every client must be installed: a missing one fails the test
+/// instead of skipping it.
+pub const REQUIRE_CLIENTS: &str = "RINGPOST_REQUIRE_CLIENTS";
+
+/// Whether the client program `tool` (Debian package `package`) is installed. When it is not,
+/// the calling test should return at once: this writes one line naming the package to the
+/// terminal (past the test harness's capture), or, under [`REQUIRE_CLIENTS`], panics.
+pub fn have(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if !found {
+        skipped(&format!(
+            "{} needs {tool}: apt-get install {package}",
+            std::thread::current().name().unwrap_or("a test")
+        ));
+    }
+    found
+}
+
+/// Report a skip on the terminal, or fail under [`REQUIRE_CLIENTS`].
+pub fn skipped(why: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_CLIENTS).is_none(),
+        "{REQUIRE_CLIENTS} is set, and {why}"
+    );
+    // Straight to the file descriptor: the harness captures `eprintln!`.
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
+}
+
 /// Reserve `n` distinct free ports (held together so they differ, then released).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
@@ -181,6 +215,12 @@ impl Server {
             .output()
             .expect("python3 is required for the interop tests");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        // A script skips a part whose client is missing with `SKIPPED: …` (common.have).
+        for line in stdout.lines() {
+            if let Some(why) = line.strip_prefix("SKIPPED: ") {
+                skipped(&format!("{script}: {why}"));
+            }
+        }
         assert!(
             out.status.success(),
             "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log\n{}",
