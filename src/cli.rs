@@ -296,32 +296,41 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
-    let _flush_on_exit = init_logging();
+    let _flush_on_exit = init_logging(&config.log);
     crate::runtime::serve(config).map_err(CliError::Serve)
 }
 
-/// Log to stderr, filtered by `RINGPOST_LOG` (tracing `EnvFilter` syntax, default `info`).
+/// Log to stderr as `[log]` says: `format` text or JSON lines, filtered by `level` unless
+/// `RINGPOST_LOG` is set (tracing `EnvFilter` syntax); colours only on a terminal.
 ///
 /// Lines go through a bounded in-memory queue to a writer thread: a shard never blocks on
 /// stderr (a reader that stops draining the pipe would stall every shard behind the stderr
 /// lock). When the queue is
 /// full, lines are dropped and counted rather than stalling the server. The returned guard
 /// flushes what is queued when `serve` returns.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(log: &crate::config::LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
+    let configured = || EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = match std::env::var("RINGPOST_LOG") {
-        Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
-            eprintln!("ringpost: RINGPOST_LOG={spec:?} is not a valid filter ({e}); using `info`");
-            EnvFilter::new("info")
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            eprintln!(
+                "ringpost: RINGPOST_LOG={spec:?} is not a valid filter ({e}); using [log] level"
+            );
+            configured()
         }),
-        Err(_) => EnvFilter::new("info"),
+        _ => configured(),
     };
+    let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    // Fails only if a subscriber is already installed, which then keeps logging.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .try_init();
+        .with_ansi(ansi);
+    // Fails only if a subscriber is already installed, which then keeps logging.
+    let _ = match log.format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
     guard
 }
 

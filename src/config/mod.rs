@@ -74,7 +74,43 @@ struct RawConfig {
     #[serde(default)]
     pop3: RawPop3,
     #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
     listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// How log lines are written (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event: timestamp, level, target, message, `key=value`.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[log]`: where the server's log lines go is always stderr (systemd's journal, a pipe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive (`info`, `ringpost::auth=debug,info`, …);
+    /// `RINGPOST_LOG` overrides it.
+    pub level: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +340,7 @@ pub struct Config {
     pub auth_throttling: Throttling,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
+    pub log: LogConfig,
     pub listeners: Vec<Listener>,
 }
 
@@ -376,6 +413,27 @@ impl Config {
             ));
         }
 
+        let log = LogConfig {
+            format: match raw.log.format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("{other:?} is neither \"text\" nor \"json\""),
+                    ))
+                }
+            },
+            level: match tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+                Ok(_) => raw.log.level.clone(),
+                Err(e) => {
+                    return Err(invalid(
+                        "log.level",
+                        format!("{:?} is not a log filter: {e}", raw.log.level),
+                    ))
+                }
+            },
+        };
         Ok(Config {
             path: path.to_path_buf(),
             hostname,
@@ -409,6 +467,7 @@ impl Config {
                 account_max_delay: Duration::from_millis(raw.auth.account_max_delay_ms),
             },
             pop3_uidl_format,
+            log,
             listeners,
         })
     }
@@ -631,6 +690,28 @@ tls = "starttls"
                 tls: TlsMode::Starttls
             }]
         );
+    }
+
+    #[test]
+    fn log_format_and_level_are_checked() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.log.level, "info");
+        let json = parse(&format!(
+            "{MINIMAL}\n[log]\nformat = \"json\"\nlevel = \"ringpost::auth=debug,warn\"\n"
+        ))
+        .unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        assert_eq!(json.log.level, "ringpost::auth=debug,warn");
+        for (bad, key) in [
+            ("format = \"xml\"", "log.format"),
+            ("level = \"ringpost=loud\"", "log.level"),
+        ] {
+            match parse(&format!("{MINIMAL}\n[log]\n{bad}\n")) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

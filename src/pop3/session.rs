@@ -31,6 +31,8 @@ pub struct Pop3Session {
 /// the buffer (no copy of the line).
 #[derive(Debug)]
 struct Machine {
+    /// Complete commands received.
+    commands: u64,
     config: SessionConfig,
     security: Security,
     state: State,
@@ -178,6 +180,7 @@ impl Pop3Session {
     /// implicit-TLS listeners.
     pub fn new(config: SessionConfig, security: Security) -> Pop3Session {
         let mut machine = Machine {
+            commands: 0,
             config,
             security,
             state: State::Authorization { user: None },
@@ -334,6 +337,10 @@ impl Session for Pop3Session {
         self.machine.refuse(Refusal::ShuttingDown);
     }
 
+    fn commands(&self) -> u64 {
+        self.machine.commands
+    }
+
     fn handle_revoked(&mut self) {
         self.machine.refuse(Refusal::AccountRevoked);
     }
@@ -398,6 +405,7 @@ impl Machine {
     }
 
     fn handle_command(&mut self, command: Command) -> Flow {
+        self.commands += 1;
         let authorization = matches!(self.state, State::Authorization { .. });
         match command {
             Command::Capa => self.capabilities(),
@@ -429,7 +437,11 @@ impl Machine {
                     match std::mem::replace(&mut self.state, State::Authorization { user: None }) {
                         State::Authorization {
                             user: Some(username),
-                        } => self.authenticate(Credentials { username, password }),
+                        } => self.authenticate(Credentials {
+                            username,
+                            password,
+                            mechanism: "USER/PASS",
+                        }),
                         _ => self.refuse(Refusal::PassWithoutUser),
                     }
                 }

@@ -203,6 +203,10 @@ impl Session for Driven {
         self.answer();
     }
 
+    fn commands(&self) -> u64 {
+        self.session.commands()
+    }
+
     fn handle_revoked(&mut self) {
         self.session.handle_revoked();
         self.answer();

@@ -42,6 +42,12 @@ struct Core<S: Service> {
     revoked: bool,
     /// The authenticated account's store key, and the accounts file version that said so.
     account: Option<(String, u64)>,
+    /// The user name that logged in, as given (for the session-end log line).
+    user: Option<String>,
+    /// For the session-end log line: when it began, bytes read and written.
+    started: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// A live connection on its way to another shard: everything it is made of, and all `Send`.
@@ -103,6 +109,15 @@ pub async fn serve_connection<S: Service>(
     let permit = match server.limits.admit(peer.ip()) {
         Ok(p) => p,
         Err(why) => {
+            tracing::info!(
+                target: "ringpost::limits",
+                protocol = listener.protocol.name(),
+                listener = %listener.address,
+                client_ip = %peer.ip(),
+                client_port = peer.port(),
+                reason = why.text(),
+                "connection refused"
+            );
             refuse::<S::Session>(tcp, &listener, &session_config, why).await;
             return;
         }
@@ -126,6 +141,10 @@ pub async fn serve_connection<S: Service>(
         shutdown_sent: false,
         revoked: false,
         account: None,
+        user: None,
+        started: Instant::now(),
+        bytes_in: 0,
+        bytes_out: 0,
     };
     run(
         Connection {
@@ -162,7 +181,23 @@ pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
 
 async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
     match drive(&mut conn, &state).await {
-        Ending::Closed => conn.transport.close().await,
+        Ending::Closed => {
+            conn.transport.close().await;
+            let core = &conn.core;
+            tracing::info!(
+                target: "ringpost::session",
+                protocol = core.listener.protocol.name(),
+                listener = %core.listener.address,
+                client_ip = %core.peer.ip(),
+                client_port = core.peer.port(),
+                user = core.user.as_deref().unwrap_or(""),
+                duration_ms = core.started.elapsed().as_millis() as u64,
+                bytes_in = core.bytes_in,
+                bytes_out = core.bytes_out,
+                commands = core.session.commands(),
+                "session ended"
+            );
+        }
         Ending::Move(to) => {
             let Some(mesh) = state.moves.borrow().clone() else {
                 conn.transport.close().await;
@@ -207,6 +242,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             if conn.transport.write_parts(&out.parts()).await.is_err() {
                 return Ending::Closed;
             }
+            conn.core.bytes_out += out.len() as u64;
             out.clear();
         }
         if !conn.core.revoked && revoked(conn, state) {
@@ -294,6 +330,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => {
                 last_input = Instant::now();
+                conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
             }
             Wake::KeepAlive => conn.core.session.handle_keepalive(),
@@ -331,11 +368,9 @@ async fn authenticate<S: Service>(
     let ip = conn.core.peer.ip();
     let user = credentials.username.clone();
     let admission = throttle.admit(ip, &user, unix_now());
+    let mechanism = credentials.mechanism;
     let (outcome, store_key) = match admission {
-        Admission::Refused => {
-            tracing::info!(peer = %conn.core.peer, "authentication refused: too many failures from this address");
-            (AuthOutcome::TemporaryFailure, None)
-        }
+        Admission::Refused => (AuthOutcome::TemporaryFailure, None),
         Admission::After(wait) => {
             if !wait.is_zero() {
                 // This account failed often lately: slow every attempt on it, never refuse.
@@ -350,9 +385,13 @@ async fn authenticate<S: Service>(
             verified
         }
     };
+    log_login(conn, &user, mechanism, &outcome, admission);
     if outcome == AuthOutcome::Failure || admission == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;
+    }
+    if matches!(outcome, AuthOutcome::Success { .. }) {
+        conn.core.user = Some(user);
     }
     let home = match (&outcome, store_key) {
         (AuthOutcome::Success { .. }, Some((key, version))) => {
@@ -364,6 +403,54 @@ async fn authenticate<S: Service>(
     };
     conn.core.session.handle_auth(outcome);
     home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id)
+}
+
+/// One line per login attempt (target `ringpost::auth`): what fail2ban and operators read.
+/// Never the password.
+fn log_login<S: Service>(
+    conn: &Connection<S>,
+    user: &str,
+    mechanism: &str,
+    outcome: &AuthOutcome,
+    admission: Admission,
+) {
+    let core = &conn.core;
+    let tls = conn.transport.tls_info().map(|t| t.version);
+    let tls = tls.as_deref().unwrap_or("none");
+    let protocol = core.listener.protocol.name();
+    match outcome {
+        AuthOutcome::Success { account } => tracing::info!(
+            target: "ringpost::auth",
+            protocol,
+            listener = %core.listener.address,
+            client_ip = %core.peer.ip(),
+            client_port = core.peer.port(),
+            user,
+            account = account.as_str(),
+            mechanism,
+            tls,
+            "login"
+        ),
+        failed => {
+            let reason = match (failed, admission) {
+                (_, Admission::Refused) => "too many failures from this address",
+                (AuthOutcome::Failure, _) => "invalid credentials",
+                _ => "account database unavailable",
+            };
+            tracing::info!(
+                target: "ringpost::auth",
+                protocol,
+                listener = %core.listener.address,
+                client_ip = %core.peer.ip(),
+                client_port = core.peer.port(),
+                user,
+                mechanism,
+                tls,
+                reason,
+                "login failed"
+            );
+        }
+    }
 }
 
 /// TLS handshake bounded by the configured timeout. `false`: failed or timed out.
