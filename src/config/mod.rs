@@ -76,7 +76,23 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
+    smtp: RawSmtp,
+    #[serde(default)]
     listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSmtp {
+    bare_lf: String,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        RawSmtp {
+            bare_lf: "normalize".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -413,6 +429,16 @@ impl Config {
             ));
         }
 
+        let bare_lf = match raw.smtp.bare_lf.as_str() {
+            "normalize" => BareLf::Normalize,
+            "reject" => BareLf::Reject,
+            other => {
+                return Err(invalid(
+                    "smtp.bare_lf",
+                    format!("{other:?} is neither \"normalize\" nor \"reject\""),
+                ))
+            }
+        };
         let log = LogConfig {
             format: match raw.log.format.as_str() {
                 "text" => LogFormat::Text,
@@ -448,6 +474,7 @@ impl Config {
                 max_auth_failures: raw.auth.max_failures,
                 max_recipients: l.max_recipients,
                 max_hops: l.max_hops,
+                bare_lf,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -632,6 +659,19 @@ pub struct Limits {
     pub max_recipients: usize,
     /// `Received:` headers after which a message is taken to be looping (`554 5.4.6`).
     pub max_hops: usize,
+    /// What SMTP does with a bare LF in DATA content (`[smtp] bare_lf`).
+    pub bare_lf: BareLf,
+}
+
+/// `[smtp] bare_lf`: a bare LF (not after CR) in DATA content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareLf {
+    /// Stored as CRLF, as Postfix 3.9's `smtpd_forbid_bare_newline = normalize`: clients that
+    /// send LF-only files (`curl -T`) work. It never starts a line, so it is never part of the
+    /// end of data (only `CRLF.CRLF` ends it) nor of dot-stuffing: smuggling stays impossible.
+    Normalize,
+    /// The message is refused at its end (`550 5.6.11`).
+    Reject,
 }
 
 impl Default for Limits {
@@ -643,6 +683,7 @@ impl Default for Limits {
             max_auth_failures: 3,
             max_recipients: 100,
             max_hops: 50,
+            bare_lf: BareLf::Normalize,
         }
     }
 }
@@ -690,6 +731,17 @@ tls = "starttls"
                 tls: TlsMode::Starttls
             }]
         );
+    }
+
+    #[test]
+    fn smtp_bare_lf_is_normalize_by_default_or_reject() {
+        assert_eq!(parse(MINIMAL).unwrap().limits.bare_lf, BareLf::Normalize);
+        let strict = parse(&format!("{MINIMAL}\n[smtp]\nbare_lf = \"reject\"\n")).unwrap();
+        assert_eq!(strict.limits.bare_lf, BareLf::Reject);
+        match parse(&format!("{MINIMAL}\n[smtp]\nbare_lf = \"fix\"\n")) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "smtp.bare_lf"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -52,6 +52,15 @@ pub(super) fn inbound() -> SmtpSession {
     session(SmtpKind::Inbound, TlsMode::Starttls, limits(52_428_800))
 }
 
+/// Port 25 with `[smtp] bare_lf = "reject"`.
+pub(super) fn inbound_rejecting_bare_lf() -> SmtpSession {
+    let limits = Limits {
+        bare_lf: crate::config::BareLf::Reject,
+        ..limits(52_428_800)
+    };
+    session(SmtpKind::Inbound, TlsMode::Starttls, limits)
+}
+
 /// Port 465.
 pub(super) fn submissions() -> SmtpSession {
     session(SmtpKind::Submission, TlsMode::Implicit, limits(52_428_800))
