@@ -296,8 +296,8 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
-    let _flush_on_exit = init_logging(&config.log);
-    crate::runtime::serve(config).map_err(CliError::Serve)
+    let (_flush_on_exit, set_log_level) = init_logging(&config.log);
+    crate::runtime::serve(config, set_log_level).map_err(CliError::Serve)
 }
 
 /// Log to stderr as `[log]` says: `format` text or JSON lines, filtered by `level` unless
@@ -308,8 +308,14 @@ fn serve(config: Config) -> Result<(), CliError> {
 /// lock). When the queue is
 /// full, lines are dropped and counted rather than stalling the server. The returned guard
 /// flushes what is queued when `serve` returns.
-fn init_logging(log: &crate::config::LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(
+    log: &crate::config::LogConfig,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    crate::runtime::SetLogLevel,
+) {
     use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var("RINGPOST_LOG").is_ok_and(|s| !s.is_empty());
     let configured = || EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = match std::env::var("RINGPOST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
@@ -326,12 +332,36 @@ fn init_logging(log: &crate::config::LogConfig) -> tracing_appender::non_blockin
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi);
-    // Fails only if a subscriber is already installed, which then keeps logging.
-    let _ = match log.format {
-        crate::config::LogFormat::Text => builder.try_init(),
-        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let refuse_if_env = move || -> Result<(), String> {
+        if from_env {
+            return Err("RINGPOST_LOG is set and wins over [log] level".into());
+        }
+        Ok(())
     };
-    guard
+    // try_init fails only if a subscriber is already installed, which then keeps logging.
+    let set_log_level: crate::runtime::SetLogLevel = match log.format {
+        crate::config::LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level: &str| {
+                refuse_if_env()?;
+                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        }
+        crate::config::LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level: &str| {
+                refuse_if_env()?;
+                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        }
+    };
+    (guard, set_log_level)
 }
 
 fn check_config(config: &Config) -> Result<(), CliError> {

@@ -100,8 +100,8 @@ pub enum AccountError {
 pub struct AccountStore {
     path: PathBuf,
     lock_path: PathBuf,
-    /// Lower case, as in the validated configuration.
-    local_domains: Vec<String>,
+    /// Lower case, as in the validated configuration; replaced by a reload.
+    local_domains: RwLock<Vec<String>>,
     /// The accounts as last read, with the identity of the file they were read from.
     cache: RwLock<Arc<Snapshot>>,
 }
@@ -151,10 +151,7 @@ impl AccountStore {
         Ok(AccountStore {
             lock_path: data_dir.join("accounts.lock"),
             path,
-            local_domains: local_domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            local_domains: RwLock::new(lower_case(local_domains)),
             cache: RwLock::new(Arc::new(snapshot)),
         })
     }
@@ -162,6 +159,21 @@ impl AccountStore {
     /// The accounts file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// New local domains (a configuration reload).
+    pub fn set_local_domains(&self, local_domains: &[String]) {
+        *self
+            .local_domains
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = lower_case(local_domains);
+    }
+
+    fn local_domains(&self) -> Vec<String> {
+        self.local_domains
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Check a user name (any case, `local@domain`) and password.
@@ -177,7 +189,7 @@ impl AccountStore {
                 return Verification::Unavailable;
             }
         };
-        let address = Address::parse(username, &self.local_domains).ok();
+        let address = Address::parse(username, &self.local_domains()).ok();
         let stored = address.as_ref().and_then(|a| snapshot.records.live.get(a));
         let hash = stored.map_or(DUMMY_HASH, |e| e.hash.as_str());
         // Always hash, even for an unacceptable password, so timing says nothing.
@@ -197,7 +209,7 @@ impl AccountStore {
     /// Create an account, with an incarnation never used for its address before. Fails if
     /// it exists (in any case).
     pub fn add(&self, address: &str, password: &str) -> Result<Address, AccountError> {
-        let address = Address::parse(address, &self.local_domains)?;
+        let address = Address::parse(address, &self.local_domains())?;
         let hash = hash_password(password)?;
         self.modify(|records| {
             if records.live.contains_key(&address) {
@@ -219,7 +231,7 @@ impl AccountStore {
 
     /// Replace an existing account's password (its incarnation stays).
     pub fn set_password(&self, address: &str, password: &str) -> Result<Address, AccountError> {
-        let address = Address::parse(address, &self.local_domains)?;
+        let address = Address::parse(address, &self.local_domains())?;
         let hash = hash_password(password)?;
         self.modify(|records| match records.live.get_mut(&address) {
             Some(entry) => {
@@ -236,7 +248,7 @@ impl AccountStore {
     /// account left over in a domain that is no longer local can still be deleted.
     pub fn delete(&self, address: &str, retention: Retention) -> Result<Account, AccountError> {
         let address = Address::parse_syntax(address)?;
-        let local = self.local_domains.iter().any(|d| d == address.domain());
+        let local = self.local_domains().iter().any(|d| d == address.domain());
         let mut deleted = None;
         self.modify(|records| match records.live.remove(&address) {
             Some(entry) => {
@@ -269,7 +281,7 @@ impl AccountStore {
         address: &str,
         incarnation: Option<Incarnation>,
     ) -> Result<Account, AccountError> {
-        let address = Address::parse(address, &self.local_domains)?;
+        let address = Address::parse(address, &self.local_domains())?;
         let mut restored = None;
         self.modify(|records| {
             if records.live.contains_key(&address) {
@@ -326,7 +338,7 @@ impl AccountStore {
     /// hashing): used for SMTP RCPT checks, never for authentication.
     pub fn lookup(&self, address: &str) -> Result<Option<Account>, AccountError> {
         let snapshot = self.current()?;
-        Ok(Address::parse(address, &self.local_domains)
+        Ok(Address::parse(address, &self.local_domains())
             .ok()
             .and_then(|a| {
                 let entry = snapshot.records.live.get(&a)?;
@@ -452,6 +464,10 @@ fn kept_deleted(
         })
         .map(|(i, _)| i)
         .ok_or_else(|| AccountError::NothingToRestore(address.clone()))
+}
+
+fn lower_case(domains: &[String]) -> Vec<String> {
+    domains.iter().map(|d| d.to_ascii_lowercase()).collect()
 }
 
 fn unix_now() -> u64 {

@@ -117,7 +117,7 @@ impl Future for Changed {
 pub async fn run(state: Rc<ShardState>) {
     let mut seen = None;
     loop {
-        let accounts = state.server.accounts.clone();
+        let accounts = state.server().accounts.clone();
         let changes = glommio::executor()
             .spawn_blocking(move || accounts.changes(seen))
             .await;

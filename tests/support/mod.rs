@@ -203,6 +203,11 @@ impl Server {
     /// Run `tests/clients/<script>` with the server's ports and CA file; panic with its
     /// output unless it exits 0.
     pub fn python(&self, script: &str, args: &[&str]) -> String {
+        self.python_with_ca(script, self.cafile().to_str().unwrap(), args)
+    }
+
+    /// [`Server::python`] with another CA file (PEM bundle) for the script to trust.
+    pub fn python_with_ca(&self, script: &str, cafile: &str, args: &[&str]) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/clients")
             .join(script);
@@ -210,7 +215,7 @@ impl Server {
         let out = Command::new("python3")
             .arg(&path)
             .arg(ports)
-            .arg(self.cafile())
+            .arg(cafile)
             .args(args)
             .output()
             .expect("python3 is required for the interop tests");

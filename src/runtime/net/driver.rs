@@ -99,7 +99,7 @@ pub async fn serve_connection<S: Service>(
     listener: Listener,
     state: Rc<ShardState>,
 ) {
-    let server = state.server.clone();
+    let server = state.server();
     let session_config = SessionConfig {
         hostname: server.config.hostname.clone(),
         tls_mode: listener.tls,
@@ -225,7 +225,7 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
 
 /// The connection loop: send what the session queued, act on its events, feed it input.
 async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Ending {
-    let server = &state.server;
+    let server = &state.server();
     let idle = server.config.timeouts.idle(conn.core.listener.protocol);
     let keepalive = server
         .config
@@ -363,7 +363,7 @@ async fn authenticate<S: Service>(
     state: &ShardState,
     credentials: Credentials,
 ) -> Option<ShardId> {
-    let server = &state.server;
+    let server = &state.server();
     let throttle = &server.auth_throttle;
     let ip = conn.core.peer.ip();
     let user = credentials.username.clone();

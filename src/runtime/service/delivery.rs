@@ -55,7 +55,7 @@ impl Service for DeliveryService {
 }
 
 fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
-    match cx.shard.server.accounts.lookup(address) {
+    match cx.shard.server().accounts.lookup(address) {
         Ok(Some(account)) => RecipientStatus::Local {
             account: account.store_key(),
         },
@@ -163,7 +163,7 @@ fn trace_headers(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> S
     let received = received_header(&ReceivedInfo {
         helo: delivery.helo.clone(),
         peer_ip: cx.peer.ip(),
-        hostname: cx.shard.server.config.hostname.clone(),
+        hostname: cx.shard.server().config.hostname.clone(),
         protocol: delivery.protocol,
         tls: cx.transport.tls_info().map(|t| (t.version, t.cipher)),
         authenticated: delivery.authenticated.clone(),
