@@ -28,6 +28,10 @@ pub struct Options {
     pub shards: usize,
     /// `RINGPOST_LOG` for the server process.
     pub log: &'static str,
+    /// More environment for the server process.
+    pub env: Vec<(&'static str, String)>,
+    /// More keys of the `[server]` table.
+    pub server_extra: String,
 }
 
 impl Default for Options {
@@ -37,6 +41,8 @@ impl Default for Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
             log: "ringpost=debug",
+            env: Vec::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -48,6 +54,7 @@ pub struct Server {
     pub child: Option<Child>,
     pub stderr: PathBuf,
     pub log_level: &'static str,
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// Set (by `.ci/run`) where every client must be installed: a missing one fails the test
@@ -105,8 +112,8 @@ impl Server {
             .zip(free_ports(LISTENERS.len()))
             .collect();
         let mut text = format!(
-            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n[domains]\nlocal = [\"example.com\"]\n{}\n",
-            opts.shards, opts.extra
+            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n{}[domains]\nlocal = [\"example.com\"]\n{}\n",
+            opts.shards, opts.server_extra, opts.extra
         );
         for (protocol, tls, name) in LISTENERS {
             text.push_str(&format!(
@@ -116,6 +123,11 @@ impl Server {
         }
         let config = dir.path().join("ringpost.toml");
         std::fs::write(&config, text).unwrap();
+        // Readable by a server that drops root to another user (`[server] user`).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let mut server = Server {
             stderr: dir.path().join("server.log"),
             dir,
@@ -123,6 +135,7 @@ impl Server {
             ports,
             child: None,
             log_level: opts.log,
+            env: opts.env,
         };
         for (user, pass) in [ALICE, BOB] {
             let out = server.cli(&["user", "add", user], Some(pass));
@@ -142,6 +155,7 @@ impl Server {
         let child = Command::new(BIN)
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .env("RINGPOST_LOG", self.log_level)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
