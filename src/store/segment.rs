@@ -64,11 +64,11 @@ impl RecordPos {
     }
 }
 
-fn segment_path(dir: &Path, n: u32) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("seg-{n:08}.log"))
 }
 
-fn spare_path(dir: &Path) -> PathBuf {
+pub(crate) fn spare_path(dir: &Path) -> PathBuf {
     dir.join("seg-spare.tmp")
 }
 
@@ -216,7 +216,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn segment_numbers(dir: &Path) -> Result<Vec<u32>> {
+pub(crate) fn segment_numbers(dir: &Path) -> Result<Vec<u32>> {
     let mut v = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
