@@ -531,7 +531,8 @@ fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), 
 
 /// `[store]`: segments of whole 4 KiB blocks between 64 KiB and 1 GiB, a percentage.
 fn check_store(s: &RawStore, invalid: &Invalid) -> Result<StoreTuning, ConfigError> {
-    if s.segment_size < 64 << 10 || s.segment_size > 1 << 30 || s.segment_size % 4096 != 0 {
+    if s.segment_size < 64 << 10 || s.segment_size > 1 << 30 || !s.segment_size.is_multiple_of(4096)
+    {
         return Err(invalid(
             "store.segment_size",
             "a multiple of 4096 between 65536 and 1073741824".into(),

@@ -68,6 +68,7 @@
 pub(crate) mod commit;
 pub mod compact;
 pub mod expunged;
+pub mod fsck;
 pub mod import;
 pub mod index;
 mod io;
