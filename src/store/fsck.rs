@@ -568,17 +568,14 @@ fn analyze(dir: &Path) -> Result<Analysis> {
             let after_cp = checkpoint.as_ref().is_none_or(|c| {
                 (seg.number, seg.end as u64) >= (c.position.segment, c.position.offset)
             });
-            let later: Vec<u32> = numbers
+            let later_held = segments[i + 1..]
                 .iter()
-                .copied()
-                .filter(|n| *n > seg.number)
-                .collect();
-            if after_cp && !later.is_empty() {
-                line.push_str(&format!(
-                    "; recovery would end the log here and delete {}",
-                    plural(later.len() as u64, "later segment", "later segments")
-                ));
-            }
+                .any(|l| l.records > 0 || !l.orphans.is_empty());
+            line.push_str(match (after_cp, later_held) {
+                (true, true) => "; the server does not open this partition",
+                (true, false) => "; recovery ends the log there",
+                (false, _) => "; it is before the checkpoint, so the server does not notice",
+            });
             problems.push(line);
             damaged = true;
         } else if seg.records == 0 && later_records {

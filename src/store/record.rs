@@ -235,6 +235,14 @@ pub fn self_checking(buf: &[u8], at: usize) -> Result<Found<'_>, Reject> {
     })
 }
 
+/// Whether any record in `buf` (at a record-aligned offset) checks on its own bytes: a
+/// segment that holds written records, whatever chain they belong to.
+pub fn holds_records(buf: &[u8]) -> bool {
+    (0..buf.len().saturating_sub(HEADER - 1))
+        .step_by(RECORD_ALIGN)
+        .any(|at| self_checking(buf, at).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
