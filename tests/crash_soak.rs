@@ -287,6 +287,8 @@ struct Totals {
     acked_expunges: u64,
     acked_flags: u64,
     presence_checks: u64,
+    /// Distinct acknowledged or seen message copies found present at least once.
+    checked_present: BTreeSet<(String, String)>,
     absence_checks: u64,
     unacked_seen: u64,
     uncertain_resolved: u64,
@@ -400,6 +402,11 @@ fn verify(
             }
         }
         totals.presence_checks += e.present.len() as u64;
+        for id in &e.present {
+            totals
+                .checked_present
+                .insert((account.to_string(), id.clone()));
+        }
         totals.absence_checks += e.gone.len() as u64;
         if !problems.is_empty() {
             panic!(
@@ -536,12 +543,13 @@ fn acknowledged_mail_survives_sigkill_at_random_moments() {
     );
     let lost = 0; // verify() fails on the first loss
     println!(
-        "soak: {cycles} cycles (seed {seed:#x}) in {:.0} s: {} acknowledged message copies, {} acknowledged expunges, {} acknowledged flag changes; {} presence and {} absence checks after restarts, {} unacknowledged messages found whole, {} unanswered expunges settled; {} torn tails, {} compactions; {lost} lost",
+        "soak: {cycles} cycles (seed {seed:#x}) in {:.0} s: {} acknowledged message copies, {} acknowledged expunges, {} acknowledged flag changes; after restarts {} presence checks ({} distinct copies) and {} absence checks, {} unacknowledged messages found whole, {} unanswered expunges settled; {} torn tails, {} compactions; {lost} lost",
         started.elapsed().as_secs_f64(),
         totals.acked_messages,
         totals.acked_expunges,
         totals.acked_flags,
         totals.presence_checks,
+        totals.checked_present.len(),
         totals.absence_checks,
         totals.unacked_seen,
         totals.uncertain_resolved,

@@ -241,6 +241,11 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x20;
     std::fs::write(&bob, &bytes).unwrap();
+    // And bob's partition loses its checkpoint to a flipped bit.
+    let checkpoint = bob.parent().unwrap().parent().unwrap().join("checkpoint");
+    let mut cp = std::fs::read(&checkpoint).unwrap();
+    cp[10] ^= 0x01;
+    std::fs::write(&checkpoint, &cp).unwrap();
 
     let (code, text) = fsck(&server, &[]);
     assert_eq!(code, Some(1), "{text}");
@@ -250,6 +255,10 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
     );
     assert!(
         text.contains("accounts/bob@example.com.idx: unreadable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checkpoint: corrupt checkpoint: checksum mismatch"),
         "{text}"
     );
 
@@ -263,6 +272,7 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
         text.contains("accounts/bob@example.com.idx rebuilt from the log"),
         "{text}"
     );
+    assert_eq!(text.matches(": checkpoint written at").count(), 2, "{text}");
     // The corrupted file is kept for the operator.
     let kept = std::fs::read_dir(bob.parent().unwrap().parent().unwrap())
         .unwrap()
@@ -342,4 +352,91 @@ fn an_index_file_older_than_the_checkpoint_is_found_and_brought_up_to_date() {
     let after = everything(&server);
     let count = |all: &Everything| -> Vec<usize> { all.iter().map(|(_, _, m)| m.len()).collect() };
     assert_eq!(count(&after), count(&before));
+}
+
+/// Once compaction has deleted the oldest segments, an account created in them lives on in
+/// its index file only: fsck says a lost one cannot be rebuilt (and `--repair` leaves it),
+/// while a lost checkpoint is rebuilt from the intact index files and the log.
+#[test]
+fn after_compaction_a_lost_index_is_not_invented_but_a_lost_checkpoint_is_rebuilt() {
+    let mut server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[store]\nsegment_size = 65536\ncompact_dead_percent = 30\n"
+            .into(),
+        log: "ringpost=info",
+        ..Options::default()
+    });
+    let timeout = Duration::from_secs(20);
+    let ep = endpoint(&server, "smtp", TlsMode::None, timeout);
+    let mut smtp = Smtp::connect(&ep, "client.example").unwrap();
+    for n in 0..150 {
+        smtp.send(
+            "sender@remote.example",
+            &[ALICE.0.to_string()],
+            &message(n, ALICE.0),
+        )
+        .unwrap();
+    }
+    smtp.quit().unwrap();
+    let imaps = endpoint(&server, "imaps", TlsMode::Implicit, timeout);
+    let mut imap = Imap::login(&imaps, ALICE.0, ALICE.1).unwrap();
+    imap.checked("SELECT INBOX").unwrap();
+    imap.checked("STORE 1:140 +FLAGS.SILENT (\\Deleted)")
+        .unwrap();
+    imap.checked("EXPUNGE").unwrap();
+    imap.logout();
+    // Compaction runs in the background after the expunge: wait for it (bounded).
+    for _ in 0..600 {
+        if server.log().contains("compacted") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.log().contains("compacted"), "{}", server.log());
+    let before = everything(&server);
+    assert!(server.terminate().success());
+
+    let (code, text) = fsck(&server, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(", compacted"), "{text}");
+    let index = partitions(&server)
+        .into_iter()
+        .map(|(dir, _)| dir.join("accounts").join(format!("{}.idx", ALICE.0)))
+        .find(|p| p.exists())
+        .unwrap();
+    let kept = std::fs::read(&index).unwrap();
+    std::fs::remove_file(&index).unwrap();
+    let (code, text) = fsck(&server, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("accounts/alice@example.com.idx is missing"),
+        "{text}"
+    );
+    let (code, text) = fsck(&server, &["--repair"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("cannot rebuild accounts/alice@example.com.idx"),
+        "{text}"
+    );
+    assert!(!index.exists());
+
+    std::fs::write(&index, &kept).unwrap();
+    let checkpoint = index.parent().unwrap().parent().unwrap().join("checkpoint");
+    std::fs::write(&checkpoint, b"not a checkpoint").unwrap();
+    let (code, text) = fsck(&server, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let (code, text) = fsck(&server, &["--repair"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("checkpoint written at"), "{text}");
+    server.spawn();
+    let after = everything(&server);
+    let count = |all: &Everything| -> Vec<usize> { all.iter().map(|(_, _, m)| m.len()).collect() };
+    assert_eq!(count(&after), count(&before));
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.2.iter().map(|m| &m.2).eq(b.2.iter().map(|m| &m.2)),
+            "{} {}: message bytes differ",
+            b.0,
+            b.1
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! segments too. Bytes after the last record that are not zeros are a torn tail (a crash
 //! while writing: a warning) unless records after them still check on their own, which
 //! means damage in front of acknowledged records (a problem). It decodes every record and
-//! replays the log with recovery's own code ([`Replay`]) three ways: from empty indexes (the
+//! replays the log with recovery's own code (`partition::Replay`) three ways: from empty indexes (the
 //! truth, when the log reaches back to each account's creation), from the index files as
 //! recovery will (only the records after the checkpoint), and from the index files with every
 //! record newer than each file (what a repair can use once compaction has deleted the start
@@ -362,10 +362,12 @@ fn after_checkpoint(pos: RecordPos, checkpoint: Option<&Checkpoint>) -> bool {
 fn analyze(dir: &Path) -> Result<Analysis> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
+    let mut checkpoint_unreadable = false;
     let checkpoint = match std::fs::read(dir.join("checkpoint")) {
         Ok(bytes) => match partition::decode_checkpoint(&bytes) {
             Ok(c) => Some(c),
             Err(e) => {
+                checkpoint_unreadable = true;
                 problems.push(format!(
                     "checkpoint: {e}; the server cannot open this partition"
                 ));
@@ -394,6 +396,8 @@ fn analyze(dir: &Path) -> Result<Analysis> {
     let mut first: HashMap<String, (u64, u32, bool)> = HashMap::new();
     let mut before_checkpoint: HashMap<String, u64> = HashMap::new();
     let mut checkpoint_at_record = false;
+    // A record that checks but does not decode: damage recovery cannot pass.
+    let mut undecodable = false;
     let mut segments = Vec::new();
     let mut bytes = 0u64;
     for number in segment::segment_numbers(dir)? {
@@ -450,6 +454,7 @@ fn analyze(dir: &Path) -> Result<Analysis> {
                         rec.offset,
                         rec.seq
                     ));
+                    undecodable = true;
                     continue;
                 }
             };
@@ -487,7 +492,7 @@ fn analyze(dir: &Path) -> Result<Analysis> {
         }
         segments.push(seg);
     }
-    let mut damaged = !problems.is_empty();
+    let mut damaged = undecodable;
 
     // The log: each segment, the chain between them, where it ends.
     let tail = segments.iter().rposition(|s| s.records > 0);
@@ -627,6 +632,7 @@ fn analyze(dir: &Path) -> Result<Analysis> {
 
     // The checkpoint: a record boundary of the log.
     match &checkpoint {
+        None if checkpoint_unreadable => {}
         None if tail.is_some() && compacted => problems.push(
             "no checkpoint, and the log no longer starts at seq 1: recovery would find no log"
                 .into(),
@@ -657,26 +663,27 @@ fn analyze(dir: &Path) -> Result<Analysis> {
                     }
                 }
             };
+            // Each of these says the log lost what the checkpoint saw: not repairable here.
             if !numbers.contains(&p.segment) {
+                damaged = true;
                 problems.push(format!(
                     "checkpoint: names seg-{:08}.log, which does not exist",
                     p.segment
                 ));
             } else if p.chain.next_seq > last_seq + 1 {
+                damaged = true;
                 problems.push(format!(
                     "checkpoint: stands after seq {} but the log ends at seq {last_seq}: records the indexes hold are missing from the log",
                     p.chain.next_seq - 1
                 ));
             } else if !(checkpoint_at_record || at_segment_start) {
+                damaged = true;
                 problems.push(format!(
                     "checkpoint: seg-{:08}.log offset {} (next seq {}) is not the end of a record of the log; recovery would stop there",
                     p.segment, p.offset, p.chain.next_seq
                 ));
             }
         }
-    }
-    if !problems.is_empty() {
-        damaged = true;
     }
 
     // The accounts.
