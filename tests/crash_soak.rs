@@ -42,6 +42,8 @@ const OPS_BEFORE_KILL: std::ops::Range<u64> = 40..160;
 /// Bounds of one cycle's load: operations per worker, and time to reach the kill.
 const MAX_OPS_PER_WORKER: u64 = 5_000;
 const CYCLE_DEADLINE: Duration = Duration::from_secs(120);
+/// Messages an IMAP client leaves in its INBOX (it expunges the oldest beyond this).
+const MAILBOX_CAP: usize = 200;
 /// Socket time-out of every client.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 const ACCOUNTS: [(&str, &str); 2] = [ALICE, BOB];
@@ -203,8 +205,9 @@ fn uid_set(uids: &[u32]) -> String {
         .join(",")
 }
 
-/// An IMAP client of `account`: APPENDs, and every few operations expunges about half of the
-/// INBOX (UID EXPUNGE of those UIDs only) and flags a few of the rest.
+/// An IMAP client of `account`: APPENDs, and every few operations expunges a fifth of the
+/// INBOX and the oldest beyond [`MAILBOX_CAP`] (UID EXPUNGE of those UIDs only) and flags a
+/// few of the rest.
 fn imap_worker(ep: &Endpoint, load: &Load, cycle: u64, worker: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let (account, password) = ACCOUNTS[worker % 2];
@@ -222,8 +225,15 @@ fn imap_worker(ep: &Endpoint, load: &Load, cycle: u64, worker: usize, seed: u64)
             let Some(present) = ids_in_mailbox(&mut imap) else {
                 return;
             };
-            let (gone, kept): (Vec<_>, Vec<_>) =
-                present.into_iter().partition(|_| rng.gen_bool(0.6));
+            // A fifth at random, and the oldest beyond MAILBOX_CAP: most messages live
+            // through a few kills (and are checked after each restart), while old segments
+            // die off for compaction.
+            let (mut gone, mut kept): (Vec<_>, Vec<_>) =
+                present.into_iter().partition(|_| rng.gen_bool(0.2));
+            if kept.len() > MAILBOX_CAP {
+                let excess = kept.len() - MAILBOX_CAP;
+                gone.extend(kept.drain(..excess));
+            }
             if !gone.is_empty() {
                 let uids: Vec<u32> = gone.iter().map(|g| g.0).collect();
                 let set = uid_set(&uids);
