@@ -85,7 +85,7 @@ impl MimeSummary {
 
     /// Parse the whole message (every part, bodies decoded by mail-parser).
     fn parse_whole(raw: &[u8]) -> MimeSummary {
-        let Some(message) = MessageParser::default().parse(raw) else {
+        let Some(message) = parse_message(raw) else {
             return MimeSummary::opaque(raw);
         };
         let envelope = envelope_of(&message);
@@ -135,13 +135,25 @@ fn header_end(raw: &[u8]) -> Option<usize> {
     })
 }
 
+/// mail-parser's parse of `raw`, or `None` when it cannot read it — also when it panics:
+/// messages come from anyone, and mail-parser 0.11.9 has a `debug_assert!` that a multipart
+/// with a broken part tree reaches (found by the `mime` fuzz target; in release builds it
+/// is compiled out). A panic here must never take a shard down.
+pub fn parse_message(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::default().parse(raw)
+    }))
+    .ok()
+    .flatten()
+}
+
 /// The summary of a message that is not multipart (nor message/*), from its header alone:
 /// its body is one leaf part, so mail-parser need not decode it (most mail is like this, and
 /// decoding the body was the largest cost of an append). `None` when the header says the
 /// message has parts, or when it has no body: then the whole message is parsed.
 fn single_part(raw: &[u8]) -> Option<MimeSummary> {
     let end = header_end(raw)?;
-    let header = MessageParser::default().parse(&raw[..end])?;
+    let header = parse_message(&raw[..end])?;
     let root = header.parts.first()?;
     if let Some(ct) = root.content_type() {
         let t = ct.ctype();

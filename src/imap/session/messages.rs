@@ -418,7 +418,7 @@ impl ImapSession {
             let parsed = msg
                 .bytes
                 .as_deref()
-                .and_then(|b| mail_parser::MessageParser::default().parse(b));
+                .and_then(crate::mail::mime::parse_message);
             let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref());
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
