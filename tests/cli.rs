@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -354,4 +356,34 @@ fn without_config_here_the_system_file_is_used() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The shipped systemd unit passes `systemd-analyze verify` without a warning (with its
+/// binary path pointed at the one just built, which verify checks exists).
+#[test]
+fn the_systemd_unit_verifies_cleanly() {
+    if !support::have("systemd-analyze", "systemd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/ringpost.service"
+    ))
+    .unwrap()
+    .replace("/usr/local/bin/ringpost", env!("CARGO_BIN_EXE_ringpost"));
+    let path = dir.path().join("ringpost.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let complaints: Vec<&str> = std::str::from_utf8(&out.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ringpost.service"))
+        .collect();
+    assert!(complaints.is_empty(), "{complaints:#?}");
 }
