@@ -436,6 +436,7 @@ fn init_logging(
 }
 
 fn check_config(config: &Config) -> Result<(), CliError> {
+    check_environment(config)?;
     let tls = match &config.tls {
         TlsSource::Files { cert, key } => {
             // Load them now: a bad certificate should fail here, not at the first handshake.
@@ -472,7 +473,51 @@ fn check_config(config: &Config) -> Result<(), CliError> {
             listener.address
         ));
     }
+    if let Some(problem) = tls::hostname_problem(config) {
+        out.push_str(&format!("warning: {problem}\n"));
+    }
     print(&out)
+}
+
+/// What `serve` would trip over that the file alone does not show: a data folder it cannot
+/// write, and (unless this data folder's server is the one running) an address another
+/// process listens on.
+fn check_environment(config: &Config) -> Result<(), CliError> {
+    let unusable = |what: String| {
+        CliError::Config(ConfigError::Invalid {
+            path: config.path.clone(),
+            key: "server.data_dir".into(),
+            message: what,
+        })
+    };
+    // Checking creates nothing: an absent data folder must be creatable in the nearest
+    // folder that exists, an existing one writable.
+    let existing = config
+        .data_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = existing.join(format!(".ringpost-check-config-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        unusable(format!(
+            "{} cannot be written here ({}: {e})",
+            config.data_dir.display(),
+            existing.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    // If this data folder's server runs (it holds the lock), its own listeners are no clash.
+    let running = config.data_dir.exists() && runtime::lock_data_dir(&config.data_dir).is_err();
+    if !running {
+        runtime::ports_are_free(config).map_err(|e| {
+            CliError::Config(ConfigError::Invalid {
+                path: config.path.clone(),
+                key: "listener".into(),
+                message: e.to_string(),
+            })
+        })?;
+    }
+    Ok(())
 }
 
 fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(), CliError> {

@@ -202,5 +202,35 @@ fn generate(hostname: &str) -> Result<rcgen::CertifiedKey, rcgen::Error> {
     Ok(rcgen::CertifiedKey { cert, key_pair })
 }
 
+/// Whether the configured certificate covers `hostname` (its subject alternative names,
+/// wildcards included): `None` when it does, else why not. Only for `[tls]` files; a
+/// generated certificate is made for the hostname.
+pub fn hostname_problem(config: &Config) -> Option<String> {
+    let TlsSource::Files { cert, .. } = &config.tls else {
+        return None;
+    };
+    let certs = match load_certs(cert) {
+        Ok(certs) => certs,
+        Err(e) => return Some(e.to_string()),
+    };
+    let first = certs.first()?;
+    let name = match rustls::pki_types::ServerName::try_from(config.hostname.as_str()) {
+        Ok(name) => name,
+        Err(e) => return Some(format!("{:?} is not a host name: {e}", config.hostname)),
+    };
+    let end_entity = match webpki::EndEntityCert::try_from(first) {
+        Ok(ee) => ee,
+        Err(e) => return Some(format!("{}: {e}", cert.display())),
+    };
+    match end_entity.verify_is_valid_for_subject_name(&name) {
+        Ok(()) => None,
+        Err(_) => Some(format!(
+            "{} does not cover the hostname {:?}: clients checking it will refuse the connection",
+            cert.display(),
+            config.hostname
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests;

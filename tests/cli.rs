@@ -387,3 +387,47 @@ fn the_systemd_unit_verifies_cleanly() {
         .collect();
     assert!(complaints.is_empty(), "{complaints:#?}");
 }
+
+/// What serve would trip over, check-config says first: an address another process listens
+/// on, a data folder that cannot be written, and (a warning) a certificate that does not
+/// cover the hostname.
+#[test]
+fn check_config_catches_what_serve_would() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let setup = Setup::new(&CONFIG.replace("127.0.0.1:1143", &format!("127.0.0.1:{port}")));
+    let out = setup.run(&["check-config"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port} (imap)")),
+        "{}",
+        stderr(&out)
+    );
+    drop(busy);
+
+    let setup = Setup::new(&CONFIG.replace("data_dir = \"data\"", "data_dir = \"/proc/ringpost\""));
+    let out = setup.run(&["check-config"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("server.data_dir"), "{}", stderr(&out));
+
+    let setup = Setup::new(CONFIG);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["other.example.net".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(setup.dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(setup.dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let with_tls = CONFIG.replace(
+        "[domains]",
+        "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n[domains]",
+    );
+    std::fs::write(setup.config(), with_tls).unwrap();
+    let out = setup.run(&["check-config"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("does not cover the hostname \"mail.example.com\""),
+        "{}",
+        stdout(&out)
+    );
+}
