@@ -40,6 +40,9 @@ struct Core<S: Service> {
     shutdown_sent: bool,
     /// The authenticated account.
     account: Option<String>,
+    /// When a connection that has not logged in yet is closed (`timeouts.login_secs`, counted
+    /// from accept); `None` on listeners without logins (inbound SMTP) and once it has fired.
+    login_by: Option<Instant>,
 }
 
 /// A live connection on its way to another shard: everything it is made of, and all `Send`.
@@ -70,6 +73,8 @@ enum Wake<N> {
     Input(io::Result<usize>),
     Notice(N),
     Idle,
+    /// Not logged in by `Core::login_by`.
+    LoginTimeout,
     KeepAlive,
     Shutdown,
 }
@@ -104,6 +109,12 @@ pub async fn serve_connection<S: Service>(
             return;
         }
     };
+    // The login deadline runs from accept, TLS handshake included.
+    let login_by = server
+        .config
+        .timeouts
+        .login_deadline(listener.protocol)
+        .map(|d| Instant::now() + d);
     let mut transport = Transport::plain(tcp);
     if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &server).await {
         transport.close().await;
@@ -122,6 +133,7 @@ pub async fn serve_connection<S: Service>(
         _permit: permit,
         shutdown_sent: false,
         account: None,
+        login_by,
     };
     run(
         Connection {
@@ -239,19 +251,24 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
         }
         let shutdown_sent = conn.core.shutdown_sent;
         let read = conn.transport.read(&mut buf);
-        // The autologout deadline runs from the last input, across keep-alives.
+        // The autologout deadline runs from the last input, across keep-alives; the login
+        // deadline from accept, whatever the input.
         let idle_left = idle.saturating_sub(last_input.elapsed());
+        let login_left = match (&conn.core.account, conn.core.login_by) {
+            (None, Some(by)) => Some(by.saturating_duration_since(Instant::now())),
+            _ => None,
+        };
+        let mut next = (idle_left, Wake::Idle);
+        if let Some(keepalive) = keepalive.filter(|k| *k < next.0) {
+            next = (keepalive, Wake::KeepAlive);
+        }
+        if let Some(login_left) = login_left.filter(|l| *l <= next.0) {
+            next = (login_left, Wake::LoginTimeout);
+        }
+        let (wait, timeout) = next;
         let idle_timer = async {
-            match keepalive {
-                Some(keepalive) if keepalive < idle_left => {
-                    sleep(keepalive).await;
-                    Wake::KeepAlive
-                }
-                _ => {
-                    sleep(idle_left).await;
-                    Wake::Idle
-                }
-            }
+            sleep(wait).await;
+            timeout
         };
         let stop = async {
             if shutdown_sent {
@@ -273,9 +290,18 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                 last_input = Instant::now();
                 conn.core.session.handle_input(&buf[..n]);
             }
+            Wake::LoginTimeout => {
+                tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "no login in time; closing");
+                // Fires once: the session says goodbye and asks to close.
+                conn.core.login_by = None;
+                conn.core.session.handle_idle_timeout();
+            }
             Wake::KeepAlive => conn.core.session.handle_keepalive(),
             Wake::Notice(notice) => conn.core.session.handle_notice(notice),
-            Wake::Idle => conn.core.session.handle_idle_timeout(),
+            Wake::Idle => {
+                tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "idle for too long; closing");
+                conn.core.session.handle_idle_timeout();
+            }
             Wake::Shutdown => {
                 conn.core.shutdown_sent = true;
                 conn.core.session.handle_shutdown();
