@@ -23,6 +23,10 @@ fn addr(server: &Server, name: &str) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.port(name)))
 }
 
+fn pid(server: &Server) -> u32 {
+    server.child.as_ref().unwrap().id()
+}
+
 /// A rustls client that trusts the server's generated certificate.
 fn tls_config(server: &Server) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -99,6 +103,39 @@ fn read_to_close(stream: &mut TcpStream, got: &mut Vec<u8>, deadline: Instant) -
         }
     }
     false
+}
+
+#[test]
+fn the_server_raises_its_open_file_limit_to_the_hard_limit() {
+    let limits = |pid: &str| -> (u64, u64) {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(3)
+            .take(2)
+            .map(|v| v.parse().unwrap_or(u64::MAX))
+            .collect();
+        (v[0], v[1])
+    };
+    let (_, hard) = limits("self");
+    if hard <= 512 {
+        eprintln!("hard open-file limit {hard}: nothing to raise, skipped");
+        return;
+    }
+    let server = Server::start(Options {
+        soft_open_files: Some(256),
+        ..Options::default()
+    });
+    let (soft, server_hard) = limits(&pid(&server).to_string());
+    assert_eq!(server_hard, hard);
+    assert_eq!(
+        soft, hard,
+        "started with a soft limit of 256, the server kept {soft}"
+    );
 }
 
 #[test]

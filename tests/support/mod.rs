@@ -28,6 +28,8 @@ pub struct Options {
     pub shards: usize,
     /// `RINGPOST_LOG` for the server process.
     pub log: &'static str,
+    /// Start the server with this soft limit on open files (its hard limit unchanged).
+    pub soft_open_files: Option<u64>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
             log: "ringpost=debug",
+            soft_open_files: None,
         }
     }
 }
@@ -48,6 +51,7 @@ pub struct Server {
     pub child: Option<Child>,
     pub stderr: PathBuf,
     pub log_level: &'static str,
+    pub soft_open_files: Option<u64>,
 }
 
 /// Reserve `n` distinct free ports (held together so they differ, then released).
@@ -89,6 +93,7 @@ impl Server {
             ports,
             child: None,
             log_level: opts.log,
+            soft_open_files: opts.soft_open_files,
         };
         for (user, pass) in [ALICE, BOB] {
             let out = server.cli(&["user", "add", user], Some(pass));
@@ -105,7 +110,16 @@ impl Server {
     /// Start (or restart) the server process and wait for its listeners.
     pub fn spawn(&mut self) {
         let log = std::fs::File::create(&self.stderr).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match self.soft_open_files {
+            None => Command::new(BIN),
+            Some(n) => {
+                // The shell lowers its soft limit and becomes the server (same pid).
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), BIN]);
+                sh
+            }
+        };
+        let child = command
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .env("RINGPOST_LOG", self.log_level)
             .stdin(Stdio::null())
