@@ -227,3 +227,38 @@ fn clients_that_never_log_in_are_closed_at_the_login_deadline_however_they_trick
     let log = server.log();
     assert!(log.contains("no login in time; closing"), "{log}");
 }
+
+/// The first flight of a TLS client: its ClientHello.
+fn client_hello(server: &Server) -> Vec<u8> {
+    let mut client = tls_client(server);
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+#[test]
+fn a_stalled_tls_handshake_does_not_hold_up_shutdown() {
+    // Handshakes that would wait two minutes, and a grace period longer than `terminate`
+    // waits for the server to exit.
+    let mut server = Server::start(Options {
+        extra: format!("{AUTH}[timeouts]\ntls_handshake_secs = 120\nshutdown_grace_secs = 60\n"),
+        ..Options::default()
+    });
+    let hello = client_hello(&server);
+    let mut stalled = Vec::new();
+    for name in ["imaps", "pop3s", "smtps"] {
+        for _ in 0..3 {
+            let mut s = TcpStream::connect(addr(&server, name)).unwrap();
+            s.write_all(&hello).unwrap();
+            // The server's first flight: it is inside the handshake, waiting for our Finished.
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut byte = [0u8; 1];
+            assert_eq!(s.read(&mut byte).unwrap(), 1, "{name}: no ServerHello");
+            stalled.push(s);
+        }
+    }
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+}

@@ -116,7 +116,7 @@ pub async fn serve_connection<S: Service>(
         .login_deadline(listener.protocol)
         .map(|d| Instant::now() + d);
     let mut transport = Transport::plain(tcp);
-    if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &server).await {
+    if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &state, peer).await {
         transport.close().await;
         return;
     }
@@ -220,7 +220,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
         if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
-                    if !handshake(&mut conn.transport, server).await {
+                    if !handshake(&mut conn.transport, state, conn.core.peer).await {
                         return Ending::Closed;
                     }
                     conn.core.session.handle_tls_established();
@@ -356,25 +356,34 @@ async fn authenticate<S: Service>(
     home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id)
 }
 
-/// TLS handshake bounded by the configured timeout. `false`: failed or timed out.
-async fn handshake(transport: &mut Transport, server: &ServerContext) -> bool {
+/// TLS handshake bounded by the configured timeout, and given up when the shard shuts down
+/// (a stalled handshake must not hold the shutdown for its whole timeout). `false`: failed,
+/// timed out or shutting down.
+async fn handshake(transport: &mut Transport, state: &ShardState, peer: SocketAddr) -> bool {
+    let server = &state.server;
     let timeout = server.config.timeouts.tls_handshake;
     let result = future::or(
         async { Some(transport.handshake(server.tls.clone()).await) },
-        async {
-            sleep(timeout).await;
-            None
-        },
+        future::or(
+            async {
+                sleep(timeout).await;
+                None
+            },
+            async {
+                state.shutdown.wait().await;
+                Some(Err(io::Error::other("shutting down")))
+            },
+        ),
     )
     .await;
     match result {
         Some(Ok(())) => true,
         Some(Err(e)) => {
-            tracing::debug!(error = %e, "TLS handshake failed");
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
             false
         }
         None => {
-            tracing::debug!("TLS handshake timed out");
+            tracing::debug!(%peer, "TLS handshake timed out");
             false
         }
     }
