@@ -27,6 +27,16 @@ fn pid(server: &Server) -> u32 {
     server.child.as_ref().unwrap().id()
 }
 
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
 /// A rustls client that trusts the server's generated certificate.
 fn tls_config(server: &Server) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -226,6 +236,327 @@ fn clients_that_never_log_in_are_closed_at_the_login_deadline_however_they_trick
     assert!(read_line(&mut inbound_reader).starts_with("250 "));
     let log = server.log();
     assert!(log.contains("no login in time; closing"), "{log}");
+}
+
+/// A nonblocking client connection, plaintext or TLS, that reads only when told to: a client
+/// that pipelines and does not read the replies.
+struct Pipe {
+    sock: TcpStream,
+    tls: Option<rustls::ClientConnection>,
+    /// Plaintext received.
+    inbox: Vec<u8>,
+}
+
+impl Pipe {
+    /// A connection with small socket buffers on our side (so what the kernel holds for us is
+    /// small next to what we pipeline), after `setup` ran blocking on it.
+    fn open(target: SocketAddr, tls: Option<rustls::ClientConnection>) -> Pipe {
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(64 << 10).unwrap();
+        socket.set_send_buffer_size(64 << 10).unwrap();
+        socket.connect(&target.into()).unwrap();
+        let sock: TcpStream = socket.into();
+        sock.set_nodelay(true).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Pipe {
+            sock,
+            tls,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// Send what rustls holds; true when nothing is left.
+    fn flush_tls(&mut self) -> bool {
+        let Some(tls) = self.tls.as_mut() else {
+            return true;
+        };
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        true
+    }
+
+    /// Hand over as much of `data` as the connection takes now; 0 when it takes nothing.
+    fn send(&mut self, data: &[u8]) -> usize {
+        if self.tls.is_none() {
+            return match self.sock.write(data) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => panic!("write: {e}"),
+            };
+        }
+        if !self.flush_tls() {
+            return 0;
+        }
+        let n = self.tls.as_mut().unwrap().writer().write(data).unwrap();
+        self.flush_tls();
+        n
+    }
+
+    /// Take in whatever has arrived; false once the server closed the connection.
+    fn recv(&mut self) -> bool {
+        let mut buf = vec![0u8; 64 << 10];
+        // Bounded: each pass reads what one socket buffer holds.
+        for _ in 0..64 {
+            let n = match self.tls.as_mut() {
+                None => match self.sock.read(&mut buf) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        self.inbox.extend_from_slice(&buf[..n]);
+                        n
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) => panic!("read: {e}"),
+                },
+                Some(tls) => {
+                    let n = match tls.read_tls(&mut self.sock) {
+                        Ok(0) => return false,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                        Err(e) => panic!("read: {e}"),
+                    };
+                    tls.process_new_packets().unwrap();
+                    loop {
+                        match tls.reader().read(&mut buf) {
+                            Ok(0) => return false,
+                            Ok(k) => self.inbox.extend_from_slice(&buf[..k]),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => panic!("read: {e}"),
+                        }
+                    }
+                    n
+                }
+            };
+            if n == 0 {
+                return true;
+            }
+        }
+        true
+    }
+
+    /// Read (blocking, bounded) until the received text contains `what`.
+    fn recv_until(&mut self, what: &str, deadline: Instant) {
+        while !String::from_utf8_lossy(&self.inbox).contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in {:?}",
+                self.text()
+            );
+            self.flush_tls();
+            assert!(self.recv(), "closed before {what:?}: {:?}", self.text());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.inbox).into_owned()
+    }
+}
+
+/// What a pipelining client managed to send before the server stopped taking more.
+struct Pipelined {
+    /// Bytes of `prefix` and then of `filler` lines handed over.
+    sent: u64,
+    /// Complete `filler` lines among them, once the last one is completed.
+    lines: u64,
+    /// The server's RSS when the client was blocked.
+    rss_kib: u64,
+}
+
+/// Send `prefix`, then `filler` lines over and over, never reading, until the connection has
+/// taken nothing for two seconds (the server stopped reading: its socket buffers and ours
+/// are full) or `cap` bytes were sent. Then read everything the server answers while sending
+/// the rest of the last line and `last`, until the reply to `last` (`done`) arrives.
+fn pipeline_without_reading(
+    pipe: &mut Pipe,
+    server_pid: u32,
+    rss_before_kib: u64,
+    prefix: &[u8],
+    filler: &[u8],
+    last: &[u8],
+    done: &str,
+) -> Pipelined {
+    const CAP: u64 = 256 << 20;
+    let block: Vec<u8> = filler.repeat((64 << 10) / filler.len());
+    let mut sent = 0u64;
+    let mut last_progress = Instant::now();
+    let started = Instant::now();
+    let blocked = loop {
+        let at = sent as usize;
+        let data = if at < prefix.len() {
+            &prefix[at..]
+        } else {
+            &block[(at - prefix.len()) % block.len()..]
+        };
+        let n = pipe.send(data);
+        if n > 0 {
+            sent += n as u64;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > Duration::from_secs(2) {
+            break true;
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if sent >= CAP || started.elapsed() > Duration::from_secs(300) {
+            break false;
+        }
+    };
+    let rss_kib = vm_rss_kib(server_pid);
+    assert!(
+        blocked,
+        "{sent} bytes pipelined without the server ever stopping to read"
+    );
+    assert!(
+        rss_kib < rss_before_kib + RSS_GROWTH_MAX_KIB,
+        "{sent} bytes pipelined; server RSS grew from {rss_before_kib} to {rss_kib} KiB"
+    );
+    // Finish the line cut off, then the last command, reading all the while.
+    let past = sent.saturating_sub(prefix.len() as u64);
+    let cut = (past % filler.len() as u64) as usize;
+    let lines = past / filler.len() as u64 + u64::from(cut > 0);
+    let mut rest = Vec::new();
+    if cut > 0 {
+        rest.extend_from_slice(&filler[cut..]);
+    }
+    rest.extend_from_slice(last);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut at = 0;
+    while !pipe.text().contains(done) {
+        assert!(
+            Instant::now() < deadline,
+            "no {done:?} after draining {} bytes",
+            pipe.inbox.len()
+        );
+        if at < rest.len() {
+            at += pipe.send(&rest[at..]);
+        } else {
+            pipe.flush_tls();
+        }
+        let open = pipe.recv();
+        if !open {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Pipelined {
+        sent,
+        lines,
+        rss_kib,
+    }
+}
+
+/// How much more than it had before a server may hold while a client pipelines at it: the
+/// message in flight and the replies to one read of commands, with room to spare. A server
+/// that buffered the pipeline would grow by the hundreds of MiB sent.
+const RSS_GROWTH_MAX_KIB: u64 = 96 << 10;
+
+#[test]
+fn pipelined_input_is_not_read_while_a_delivery_is_pending() {
+    let server = Server::start(Options::default());
+    let pid = pid(&server);
+    let mut pipe = Pipe::open(addr(&server, "smtp"), None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    pipe.recv_until("220 ", deadline);
+    pipe.send(b"EHLO client.example\r\nMAIL FROM:<sender@remote.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+    pipe.recv_until("354 ", deadline);
+    let before = vm_rss_kib(pid);
+    pipe.inbox.clear();
+    // A 4 MiB message, its end, and straight after it NOOP after NOOP, never reading.
+    let mut message = b"Subject: pipelined behind a delivery\r\n\r\n".to_vec();
+    while message.len() < 4 << 20 {
+        message.extend_from_slice(
+            b"0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n",
+        );
+    }
+    message.extend_from_slice(b".\r\n");
+    let p = pipeline_without_reading(
+        &mut pipe,
+        pid,
+        before,
+        &message,
+        b"NOOP\r\n",
+        b"QUIT\r\n",
+        "221 ",
+    );
+    eprintln!(
+        "smtp: {} bytes pipelined ({} NOOPs) before the server stopped reading; server RSS {} -> {} KiB",
+        p.sent, p.lines, before, p.rss_kib
+    );
+    // Every command answered, in order: the delivery, each NOOP, QUIT.
+    let text = pipe.text();
+    let replies: Vec<&str> = text.lines().collect();
+    assert!(replies[0].starts_with("250 "), "{}", replies[0]);
+    assert_eq!(
+        replies.len() as u64,
+        p.lines + 2,
+        "replies: {}",
+        replies.len()
+    );
+    assert!(replies[1..replies.len() - 1]
+        .iter()
+        .all(|r| *r == "250 2.0.0 OK"));
+    assert!(replies.last().unwrap().starts_with("221 "));
+}
+
+#[test]
+fn pipelined_input_is_not_read_while_an_append_is_pending() {
+    let server = Server::start(Options::default());
+    let pid = pid(&server);
+    // Over implicit TLS: rustls, not only the socket, must stop taking input.
+    let mut pipe = Pipe::open(addr(&server, "imaps"), Some(tls_client(&server)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    pipe.recv_until("* OK", deadline);
+    pipe.send(format!("l LOGIN {} {}\r\n", ALICE.0, ALICE.1).as_bytes());
+    pipe.recv_until("l OK", deadline);
+    let before = vm_rss_kib(pid);
+    pipe.inbox.clear();
+    // A 4 MiB APPEND (LITERAL+: no wait for the go-ahead), then NOOP after NOOP.
+    let mut message = b"Subject: pipelined behind an append\r\n\r\n".to_vec();
+    while message.len() < 4 << 20 {
+        message.extend_from_slice(
+            b"0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n",
+        );
+    }
+    let mut prefix = format!("a APPEND INBOX {{{}+}}\r\n", message.len()).into_bytes();
+    prefix.extend_from_slice(&message);
+    prefix.extend_from_slice(b"\r\n");
+    let p = pipeline_without_reading(
+        &mut pipe,
+        pid,
+        before,
+        &prefix,
+        b"n NOOP\r\n",
+        b"z LOGOUT\r\n",
+        "z OK",
+    );
+    eprintln!(
+        "imaps: {} bytes pipelined ({} NOOPs) before the server stopped reading; server RSS {} -> {} KiB",
+        p.sent, p.lines, before, p.rss_kib
+    );
+    let text = pipe.text();
+    let replies: Vec<&str> = text.lines().collect();
+    assert!(replies[0].starts_with("a OK [APPENDUID "), "{}", replies[0]);
+    let noops = replies
+        .iter()
+        .filter(|r| **r == "n OK NOOP completed")
+        .count() as u64;
+    assert_eq!(noops, p.lines);
+    assert_eq!(
+        replies.len() as u64,
+        p.lines + 3,
+        "{:?}",
+        &replies[replies.len().saturating_sub(3)..]
+    );
+    assert!(replies[replies.len() - 2].starts_with("* BYE"));
 }
 
 /// The first flight of a TLS client: its ClientHello.

@@ -4,6 +4,20 @@
 //! handshake timeouts, moving an authenticated connection to its account's home shard, and
 //! shutdown. It names no protocol: what differs between protocols is the [`Service`] it is
 //! instantiated with.
+//!
+//! **Buffered input is bounded by the loop's shape** (issue 12, defect 4). The driver reads
+//! only when the session has nothing to send and no event for it: never while a request runs
+//! (a delivery, a store operation), a TLS handshake or a password check is under way, or a
+//! write waits for a client that does not read. Sessions handle every complete command they
+//! hold unless they wait for such an event. So a connection holds at most one read of input
+//! ([`READ_BUF`]), the incomplete command its session is assembling (bounded by the session's
+//! limits: `limits.max_line_length`, an IMAP command's literals, SMTP message content up to
+//! `limits.max_message_size`), and over TLS one read of ciphertext and what rustls decrypted
+//! from it (rustls takes no more while plaintext is unread). Whatever else a client pipelines
+//! stays in the kernel's socket buffers, which stop the client when full. `driver_tests.rs`
+//! holds a request open and checks that not a byte is read meanwhile; `tests/e2e_hostile.rs`
+//! pipelines behind a delivery and an APPEND without reading replies and bounds the server's
+//! RSS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +40,8 @@ use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
 
-/// Plaintext read from the transport at once.
+/// Plaintext read from the transport at once: with the session's incomplete command, all the
+/// input a connection holds (see the module's documentation).
 const READ_BUF: usize = 16 * 1024;
 
 /// What a connection is besides its transport and its shard-local handles; all `Send`, so
