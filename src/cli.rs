@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::accounts::{AccountError, AccountStore, Address, MAX_PASSWORD_LEN};
+use crate::accounts::{
+    AccountError, AccountStore, Address, Incarnation, Retention, MAX_PASSWORD_LEN,
+};
 use crate::config::{Config, ConfigError, TlsSource};
 use crate::runtime;
 use crate::session::{Secret, TlsMode};
@@ -73,10 +75,38 @@ enum UserCommand {
     Add { address: String },
     /// Change an account's password (read like `user add`'s).
     Passwd { address: String },
-    /// Delete an account.
-    Del { address: String },
-    /// List the accounts, one per line.
-    List,
+    /// Delete an account: its sessions end and nobody can log in or receive mail as it.
+    /// Its mail is kept, invisible, for `user restore` unless `--purge` is given. An
+    /// account created later with the same address starts empty either way.
+    Del {
+        address: String,
+        /// Keep the mail, invisible, for `user restore` (the default).
+        #[arg(long, conflicts_with = "purge")]
+        keep_data: bool,
+        /// Remove the mail: the running server does it at once, or at its next start.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Bring back a deleted account whose mail was kept, with its mail and password (the
+    /// one deleted last, or the given incarnation; see `user list --deleted`).
+    Restore {
+        address: String,
+        #[arg(long)]
+        incarnation: Option<String>,
+    },
+    /// Remove the kept mail of a deleted account (every kept incarnation of the address, or
+    /// the given one).
+    Purge {
+        address: String,
+        #[arg(long)]
+        incarnation: Option<String>,
+    },
+    /// List the accounts, one per line; with `--deleted`, the deleted ones with their
+    /// incarnation, deletion time and whether their mail is kept or purged.
+    List {
+        #[arg(long)]
+        deleted: bool,
+    },
 }
 
 /// Why a command failed; each maps to an exit code.
@@ -98,12 +128,14 @@ enum CliError {
     Queue(std::io::Error),
     #[error("import failed: {0}")]
     Import(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CliError {
     fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Config(_) | CliError::Tls(_) => ExitCode::from(2),
+            CliError::Config(_) | CliError::Tls(_) | CliError::Usage(_) => ExitCode::from(2),
             CliError::Account(_)
             | CliError::Password(_)
             | CliError::Output(_)
@@ -231,7 +263,7 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
         config.data_dir.join("store"),
         runtime::ShardMap::new(shards),
     );
-    let (name, maildir) = (account.as_str().to_string(), path.to_path_buf());
+    let (name, maildir) = (account.store_key(), path.to_path_buf());
     let report = runtime::run_standalone("import", move || async move {
         import::maildir_offline(root, map, store_config, &name, &maildir, move |p| {
             shown.set_length(p.total);
@@ -245,8 +277,8 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
     bar.finish_and_clear();
     let report = report?;
     let mut out = format!(
-        "imported {} messages ({} bytes) in {} folders into {account}\n",
-        report.messages, report.bytes, report.folders
+        "imported {} messages ({} bytes) in {} folders into {}\n",
+        report.messages, report.bytes, report.folders, account.address
     );
     if report.skipped > 0 {
         out.push_str(&format!(
@@ -264,33 +296,72 @@ fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Res
 }
 
 fn serve(config: Config) -> Result<(), CliError> {
-    let _flush_on_exit = init_logging();
-    crate::runtime::serve(config).map_err(CliError::Serve)
+    let (_flush_on_exit, set_log_level) = init_logging(&config.log);
+    crate::runtime::serve(config, set_log_level).map_err(CliError::Serve)
 }
 
-/// Log to stderr, filtered by `RINGPOST_LOG` (tracing `EnvFilter` syntax, default `info`).
+/// Log to stderr as `[log]` says: `format` text or JSON lines, filtered by `level` unless
+/// `RINGPOST_LOG` is set (tracing `EnvFilter` syntax); colours only on a terminal.
 ///
 /// Lines go through a bounded in-memory queue to a writer thread: a shard never blocks on
 /// stderr (a reader that stops draining the pipe would stall every shard behind the stderr
 /// lock). When the queue is
 /// full, lines are dropped and counted rather than stalling the server. The returned guard
 /// flushes what is queued when `serve` returns.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(
+    log: &crate::config::LogConfig,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    crate::runtime::SetLogLevel,
+) {
     use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var("RINGPOST_LOG").is_ok_and(|s| !s.is_empty());
+    let configured = || EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = match std::env::var("RINGPOST_LOG") {
-        Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
-            eprintln!("ringpost: RINGPOST_LOG={spec:?} is not a valid filter ({e}); using `info`");
-            EnvFilter::new("info")
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            eprintln!(
+                "ringpost: RINGPOST_LOG={spec:?} is not a valid filter ({e}); using [log] level"
+            );
+            configured()
         }),
-        Err(_) => EnvFilter::new("info"),
+        _ => configured(),
     };
+    let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    // Fails only if a subscriber is already installed, which then keeps logging.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .try_init();
-    guard
+        .with_ansi(ansi);
+    let refuse_if_env = move || -> Result<(), String> {
+        if from_env {
+            return Err("RINGPOST_LOG is set and wins over [log] level".into());
+        }
+        Ok(())
+    };
+    // try_init fails only if a subscriber is already installed, which then keeps logging.
+    let set_log_level: crate::runtime::SetLogLevel = match log.format {
+        crate::config::LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level: &str| {
+                refuse_if_env()?;
+                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        }
+        crate::config::LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level: &str| {
+                refuse_if_env()?;
+                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        }
+    };
+    (guard, set_log_level)
 }
 
 fn check_config(config: &Config) -> Result<(), CliError> {
@@ -354,11 +425,50 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
             let changed = store.set_password(&address, password.expose())?;
             print(&format!("changed the password of {changed}\n"))
         }
-        UserCommand::Del { address } => {
-            let deleted = store.delete(&address)?;
-            print(&format!("deleted {deleted}\n"))
+        UserCommand::Del { address, purge, .. } => {
+            let retention = if purge {
+                Retention::Purge
+            } else {
+                Retention::Keep
+            };
+            let deleted = store.delete(&address, retention)?;
+            print(&match retention {
+                Retention::Keep => format!(
+                    "deleted {} (incarnation {}); its mail is kept: `ringpost user restore {}` brings it back\n",
+                    deleted.address, deleted.incarnation, deleted.address
+                ),
+                Retention::Purge => format!(
+                    "deleted {} (incarnation {}); the server removes its mail\n",
+                    deleted.address, deleted.incarnation
+                ),
+            })
         }
-        UserCommand::List => {
+        UserCommand::Restore {
+            address,
+            incarnation,
+        } => {
+            let incarnation = incarnation.as_deref().map(parse_incarnation).transpose()?;
+            let restored = store.restore(&address, incarnation)?;
+            print(&format!(
+                "restored {} (incarnation {})\n",
+                restored.address, restored.incarnation
+            ))
+        }
+        UserCommand::Purge {
+            address,
+            incarnation,
+        } => {
+            let incarnation = incarnation.as_deref().map(parse_incarnation).transpose()?;
+            let mut out = String::new();
+            for account in store.purge(&address, incarnation)? {
+                out.push_str(&format!(
+                    "the server removes the mail of {} (incarnation {})\n",
+                    account.address, account.incarnation
+                ));
+            }
+            print(&out)
+        }
+        UserCommand::List { deleted: false } => {
             let mut out = String::new();
             for address in store.list()? {
                 out.push_str(address.as_str());
@@ -366,7 +476,31 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
             }
             print(&out)
         }
+        UserCommand::List { deleted: true } => {
+            let mut out = String::new();
+            for d in store.list_deleted()? {
+                let retention = match d.retention {
+                    Retention::Keep => "kept",
+                    Retention::Purge => "purged",
+                };
+                out.push_str(&format!(
+                    "{} {} deleted {} mail {retention}\n",
+                    d.account.address,
+                    d.account.incarnation,
+                    crate::date::rfc3339(i64::try_from(d.deleted_at).unwrap_or(i64::MAX))
+                ));
+            }
+            print(&out)
+        }
     }
+}
+
+fn parse_incarnation(text: &str) -> Result<Incarnation, CliError> {
+    Incarnation::parse(text).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{text:?} is not an incarnation (16 hex digits, see `ringpost user list --deleted`)"
+        ))
+    })
 }
 
 fn print(text: &str) -> Result<(), CliError> {

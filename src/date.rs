@@ -69,6 +69,15 @@ pub fn rfc5322(secs: i64) -> String {
     )
 }
 
+/// RFC 3339 UTC: `2026-11-30T10:15:00Z` (for operators: listings and reports).
+pub fn rfc3339(secs: i64) -> String {
+    let c = Civil::from_unix(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 /// IMAP date-time (RFC 9051 §9 `date-time`): `30-Nov-2026 10:15:00 +0000`.
 pub fn imap_date_time(secs: i64) -> String {
     let c = Civil::from_unix(secs);

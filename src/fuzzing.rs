@@ -57,6 +57,7 @@ fn small_limits() -> Limits {
         max_auth_failures: 3,
         max_recipients: 4,
         max_hops: 5,
+        ..Limits::default()
     }
 }
 

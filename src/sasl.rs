@@ -115,6 +115,7 @@ impl SaslExchange {
                 Ok(password) => SaslStep::Done(Credentials {
                     username,
                     password: Secret::new(password),
+                    mechanism: "LOGIN",
                 }),
                 Err(_) => SaslStep::Failed(SaslError::Malformed),
             },
@@ -153,6 +154,7 @@ fn decode_plain_message(data: &[u8]) -> Option<Credentials> {
     Some(Credentials {
         username: authcid.to_string(),
         password: Secret::new(passwd.to_string()),
+        mechanism: "PLAIN",
     })
 }
 
@@ -164,6 +166,7 @@ mod tests {
         Credentials {
             username: u.into(),
             password: Secret::new(p.into()),
+            mechanism: "PLAIN",
         }
     }
 
@@ -213,7 +216,10 @@ mod tests {
         );
         assert_eq!(
             ex.step(STANDARD.encode("pw").as_bytes()),
-            SaslStep::Done(creds("alice", "pw"))
+            SaslStep::Done(Credentials {
+                mechanism: "LOGIN",
+                ..creds("alice", "pw")
+            })
         );
     }
 
@@ -224,7 +230,10 @@ mod tests {
         assert_eq!(step, SaslStep::Challenge(b"Password:".to_vec()));
         assert_eq!(
             ex.step(STANDARD.encode("pw").as_bytes()),
-            SaslStep::Done(creds("alice", "pw"))
+            SaslStep::Done(Credentials {
+                mechanism: "LOGIN",
+                ..creds("alice", "pw")
+            })
         );
     }
 

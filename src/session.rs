@@ -43,6 +43,9 @@ pub struct Credentials {
     /// The user name as the client sent it (the accounts layer normalises case).
     pub username: String,
     pub password: Secret<String>,
+    /// How they came, for the log: a SASL mechanism (`PLAIN`, `LOGIN`) or the protocol's own
+    /// command (`IMAP LOGIN`, `USER/PASS`).
+    pub mechanism: &'static str,
 }
 
 /// What a session asks the driver to do. `R` is the protocol's own request type: the work
@@ -268,6 +271,11 @@ pub trait Session {
     fn handle_idle_timeout(&mut self);
     /// The server is shutting down: queue the protocol's farewell and ask to close.
     fn handle_shutdown(&mut self);
+    /// The account this session authenticated as was deleted (or its credentials revoked):
+    /// queue the protocol's farewell and ask to close, applying nothing pending.
+    fn handle_revoked(&mut self);
+    /// Commands the client has sent so far (for the session-end log line).
+    fn commands(&self) -> u64;
     /// The peer has been silent for the listener's keep-alive interval (only listeners that
     /// have one: IMAP's `timeouts.imap_keepalive_secs`). A session in a long wait the client
     /// started (IMAP IDLE) says something so NAT boxes and the client know the connection lives.

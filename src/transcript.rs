@@ -287,10 +287,12 @@ where
         ["auth", user, password] => Event::Authenticate(Credentials {
             username: (*user).to_string(),
             password: Secret::new((*password).to_string()),
+            mechanism: "",
         }),
         ["auth", user] => Event::Authenticate(Credentials {
             username: (*user).to_string(),
             password: Secret::new(String::new()),
+            mechanism: "",
         }),
         _ => {
             return S::request(notes, text)

@@ -171,7 +171,7 @@ fn user_add_list_passwd_del() {
     let hashes: Vec<&str> = accounts
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_once(':').unwrap().1)
+        .map(|l| l.rsplit_once(':').unwrap().1)
         .collect();
     assert_eq!(hashes.len(), 2);
     assert!(
@@ -194,7 +194,11 @@ fn user_add_list_passwd_del() {
     assert_ne!(changed, accounts);
 
     let out = setup.run(&["user", "del", "bob@example.com"], "");
-    assert_eq!(stdout(&out), "deleted bob@example.com\n");
+    assert!(
+        stdout(&out).starts_with("deleted bob@example.com (incarnation "),
+        "{}",
+        stdout(&out)
+    );
     let out = setup.run(&["user", "list"], "");
     assert_eq!(stdout(&out), "alice@example.com\n");
 
@@ -267,4 +271,68 @@ fn serve_refuses_an_invalid_configuration_with_exit_2() {
         err.contains(": domains.local: at least one local domain is required"),
         "{err}"
     );
+}
+
+#[test]
+fn user_del_keeps_the_mail_for_restore_unless_purged() {
+    let setup = Setup::new(CONFIG);
+    setup.run(&["user", "add", "bob@example.com"], "first\n");
+    let out = setup.run(&["user", "del", "bob@example.com"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first = stdout(&out);
+    assert!(first.contains("its mail is kept"), "{first}");
+    let incarnation = first
+        .split("incarnation ")
+        .nth(1)
+        .unwrap()
+        .get(..16)
+        .unwrap()
+        .to_string();
+
+    let out = setup.run(&["user", "list", "--deleted"], "");
+    let listed = stdout(&out);
+    assert!(
+        listed.starts_with(&format!("bob@example.com {incarnation} deleted 20")),
+        "{listed}"
+    );
+    assert!(listed.trim_end().ends_with("mail kept"), "{listed}");
+
+    let out = setup.run(
+        &["user", "restore", "bob@example.com", "--incarnation", "xyz"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not an incarnation"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = setup.run(&["user", "restore", "bob@example.com"], "");
+    assert_eq!(
+        stdout(&out),
+        format!("restored bob@example.com (incarnation {incarnation})\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = setup.run(&["user", "list"], "");
+    assert_eq!(stdout(&out), "bob@example.com\n");
+
+    let out = setup.run(&["user", "del", "--purge", "bob@example.com"], "");
+    assert!(
+        stdout(&out).contains("the server removes its mail"),
+        "{}",
+        stdout(&out)
+    );
+    let out = setup.run(&["user", "restore", "bob@example.com"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "ringpost: bob@example.com has no deleted account whose mail was kept\n"
+    );
+    let out = setup.run(
+        &["user", "del", "--purge", "--keep-data", "bob@example.com"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "clap refuses both");
 }

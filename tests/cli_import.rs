@@ -47,6 +47,13 @@ fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Where the store keeps `address`'s mail: its current incarnation's key.
+fn store_key(dir: &Path, address: &str) -> String {
+    let accounts =
+        ringpost::accounts::AccountStore::open(&dir.join("data"), &["example.com".into()]).unwrap();
+    accounts.lookup(address).unwrap().unwrap().store_key()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
 }
@@ -120,11 +127,12 @@ fn import_maildir_into_an_existing_account() {
 
     // Read it back where the server will: the account's home shard under the same map.
     let root = dir.path().join("data/store");
+    let key = store_key(dir.path(), "alice@example.com");
     Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
         .spawn(move || async move {
-            let a = "alice@example.com";
+            let a = key.as_str();
             let map = ShardMap::new(SHARDS);
             let store = Store::new(root, map.home_shard(a), map, StoreConfig::default());
             let inbox = store.status(a, "INBOX").await.unwrap();
@@ -196,11 +204,12 @@ fn import_run_twice_keeps_one_copy_of_each_message() {
     assert_eq!(expect.len(), 6);
 
     let root = dir.path().join("data/store");
+    let key = store_key(dir.path(), "alice@example.com");
     Executor::new("test")
         .io_memory(256 << 10)
         .ring_depth(32)
         .spawn(move || async move {
-            let a = "alice@example.com";
+            let a = key.as_str();
             let map = ShardMap::new(SHARDS);
             let store = Store::new(root, map.home_shard(a), map, StoreConfig::default());
             assert_eq!(store.status(a, "INBOX").await.unwrap().messages, 4);

@@ -25,6 +25,9 @@ fn curl(server: &Server, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn curl_lists_fetches_and_searches() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let server = Server::start(Options::default());
     let message = server.dir.path().join("message.eml");
     std::fs::write(
@@ -94,15 +97,9 @@ fn idle_sees_an_smtp_delivery_within_a_second() {
     assert!(out.contains("imap idle passed"), "{out}");
 }
 
-/// Skipped (with a note) where isync is not installed: `apt-get install isync`.
 #[test]
 fn mbsync_syncs_both_ways_and_then_transfers_nothing() {
-    if std::process::Command::new("mbsync")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("mbsync not installed; skipping");
+    if !support::have("mbsync", "isync") {
         return;
     }
     let server = Server::start(Options::default());

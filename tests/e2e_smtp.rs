@@ -47,6 +47,9 @@ fn curl_send(
 
 #[test]
 fn mail_sent_by_real_clients_lands_byte_identical_in_the_inboxes() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let mut server = Server::start(options());
     let json = server.dir.path().join("expected.json");
     let out = server.python(
@@ -201,6 +204,9 @@ fn every_message_that_got_250_survives_kill_9() {
 
 #[test]
 fn submission_to_other_domains_lands_in_the_outbound_queue() {
+    if !support::have("curl", "curl") {
+        return;
+    }
     let mut server = Server::start(options());
     let msg = server.dir.path().join("out.eml");
     let body = b"From: alice@example.com\r\nTo: friend@elsewhere.org\r\nSubject: out\r\n\r\nTo the world.\r\n";
@@ -253,6 +259,9 @@ fn submission_to_other_domains_lands_in_the_outbound_queue() {
 
 #[test]
 fn swaks_submits_over_starttls_and_smtps_and_delivers_inbound() {
+    if !support::have("swaks", "swaks") {
+        return;
+    }
     let mut server = Server::start(options());
     let swaks = |args: &[&str]| {
         let out = Command::new("swaks")
@@ -327,4 +336,65 @@ fn swaks_submits_over_starttls_and_smtps_and_delivers_inbound() {
         })
         .collect();
     assert_eq!(subjects, vec![true, true, true]);
+}
+
+/// Regression: a bare LF in DATA was refused (550) on every listener, so `curl -T` of a file
+/// with LF line ends failed with "Weird server reply". By default (`[smtp] bare_lf =
+/// "normalize"`) it is stored with CRLF; with `"reject"` it is refused as before.
+#[test]
+fn curl_uploads_an_lf_only_file_and_it_is_stored_with_crlf() {
+    if !support::have("curl", "curl") {
+        return;
+    }
+    let mut server = Server::start(options());
+    let msg = server.dir.path().join("lf.eml");
+    std::fs::write(
+        &msg,
+        b"From: x@remote.example\nTo: alice@example.com\nSubject: lf\n\nOne.\n.Two, with a dot.\n",
+    )
+    .unwrap();
+    let auth = format!("{}:{}", ALICE.0, ALICE.1);
+    curl_send(
+        &server,
+        &format!("smtp://localhost:{}", server.port("smtp")),
+        &[],
+        "x@remote.example",
+        ALICE.0,
+        &msg,
+    );
+    curl_send(
+        &server,
+        &format!("smtps://localhost:{}", server.port("smtps")),
+        &["-u", &auth],
+        ALICE.0,
+        ALICE.0,
+        &msg,
+    );
+    assert!(server.terminate().success());
+    let got = mailbox_messages(&server.data_dir(), 2, ALICE.0, "INBOX");
+    assert_eq!(got.len(), 2);
+    // curl ends data with CRLF.CRLF, its CRLF an empty last line after the file's own LF.
+    for m in &got {
+        assert_eq!(
+            strip_our_received(m),
+            b"From: x@remote.example\r\nTo: alice@example.com\r\nSubject: lf\r\n\r\nOne.\r\n.Two, with a dot.\r\n\r\n"
+        );
+    }
+
+    let mut strict = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[smtp]\nbare_lf = \"reject\"\n".into(),
+        ..Options::default()
+    });
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(["--mail-from", "x@remote.example", "--mail-rcpt", ALICE.0])
+        .arg("--upload-file")
+        .arg(&msg)
+        .arg(format!("smtp://localhost:{}", strict.port("smtp")))
+        .output()
+        .unwrap();
+    // curl says "Weird server reply" to the 550 5.6.11 after the data.
+    assert!(!out.status.success());
+    assert!(strict.terminate().success());
+    assert!(mailbox_messages(&strict.data_dir(), 2, ALICE.0, "INBOX").is_empty());
 }

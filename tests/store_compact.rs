@@ -203,3 +203,51 @@ fn background_compaction_starts_at_the_configured_ratio() {
         store.close().await.unwrap();
     });
 }
+
+/// A deleted account's mail, purged: the account is gone (and stays gone after a reopen),
+/// compaction reclaims its bytes, and another account whose messages share its segments
+/// keeps every byte. The key is a deleted incarnation's (`address#incarnation`).
+#[test]
+fn a_purged_account_is_empty_and_its_space_is_reclaimed() {
+    const GONE: &str = "bob@example.com#0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r2 = root.clone();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), config(2.0));
+        for i in 1..=90u32 {
+            // Two of every three messages are the purged account's.
+            let account = if i % 3 == 0 { A } else { GONE };
+            store.open_account(account).await.unwrap();
+            store
+                .append(account, "INBOX", &msg(i), Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        let kept = all_messages(&store, "INBOX").await;
+        assert_eq!(kept.len(), 30);
+        let (_, bytes_before) = segment_files(&root);
+
+        assert!(store.purge_account(GONE).await.unwrap());
+        assert!(!store.account_exists(GONE).await.unwrap());
+        assert!(store.list_mailboxes(GONE).await.unwrap().is_empty());
+        assert!(store.status(GONE, "INBOX").await.is_err());
+        // Purging again finds nothing.
+        assert!(!store.purge_account(GONE).await.unwrap());
+
+        let report = store.compact(0.3).await.unwrap();
+        assert!(report.deleted >= 2, "{report:?}");
+        let (_, bytes_after) = segment_files(&root);
+        assert!(
+            bytes_after * 3 <= bytes_before * 2,
+            "{bytes_after} is over two thirds of {bytes_before}"
+        );
+        assert_eq!(all_messages(&store, "INBOX").await, kept);
+    });
+    run(move || async move {
+        let store = Store::new(&r2, ShardId(0), ShardMap::new(1), config(2.0));
+        assert!(!store.account_exists(GONE).await.unwrap());
+        assert!(store.list_mailboxes(GONE).await.unwrap().is_empty());
+        assert_eq!(all_messages(&store, "INBOX").await.len(), 30);
+    });
+}

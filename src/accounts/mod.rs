@@ -1,4 +1,5 @@
-//! The account database: a flat file of `address:argon2id-hash` lines, and password checks.
+//! The account database: a flat file of `address:incarnation:argon2id-hash` lines (see
+//! [`records`] for the format, deleted accounts included), and password checks.
 //!
 //! The file (`data_dir/accounts`) is written only by the `ringpost user` commands, always by
 //! replacing it atomically under an advisory lock, so the running server can read it without a
@@ -8,12 +9,16 @@
 //!
 //! [`AccountStore::verify`] never reveals whether an account exists: an unknown user costs the
 //! same argon2id work as a known one and gets the same answer as a wrong password.
+//! Every account has an [`Incarnation`], never reused for its address: the store keeps an
+//! account's mail under [`Account::store_key`], so an account deleted and created again starts
+//! empty, and a deleted account's mail is either kept invisible for `user restore` or purged.
+//!
 //! This module never logs a password and never touches sockets.
 
 mod address;
 pub(crate) mod file;
+mod records;
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,14 +28,22 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 pub use address::Address;
+pub use records::{address_of_key, Account, Deleted, Incarnation, Retention};
 
 use file::{write_atomically, FileLock};
+use records::{Entry, Records};
 
 /// The answer of [`AccountStore::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    /// The credentials are valid; `account` is the canonical (lower-case) address.
-    Valid { account: String },
+    /// The credentials are valid; `account` is the canonical (lower-case) address,
+    /// `store_key` what the store keeps this incarnation's mail under, and `version` the
+    /// version of the file that said so (see [`AccountStore::changes`]).
+    Valid {
+        account: String,
+        store_key: String,
+        version: u64,
+    },
     /// Wrong user name or password (the same answer for both).
     Invalid,
     /// The account database could not be read.
@@ -48,8 +61,10 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$emBdj+GNV4RWdey9JL7DWg$NIzGTi7pLHuiI/XoptyDAbDCIuAVgt/ymuzm+HrDpfk";
 
 const HEADER: &str = "\
-# ringpost accounts: one `address:argon2id-hash` per line (PHC string format).
-# Managed with `ringpost user add|passwd|del|list`, which replace this file atomically.
+# ringpost accounts: `address:incarnation:argon2id-hash` (PHC string format) per account,
+# `!address:incarnation:deleted-at:keep|purge:hash` per deleted account.
+# Managed with `ringpost user add|passwd|del|restore|purge|list`, which replace this file
+# atomically.
 ";
 
 /// What can go wrong with an account or the account file.
@@ -63,6 +78,8 @@ pub enum AccountError {
     Exists(Address),
     #[error("{0} does not exist")]
     Unknown(Address),
+    #[error("{0} has no deleted account whose mail was kept")]
+    NothingToRestore(Address),
     #[error("unacceptable password: {0}")]
     BadPassword(&'static str),
     #[error("{path}: {source}")]
@@ -83,8 +100,8 @@ pub enum AccountError {
 pub struct AccountStore {
     path: PathBuf,
     lock_path: PathBuf,
-    /// Lower case, as in the validated configuration.
-    local_domains: Vec<String>,
+    /// Lower case, as in the validated configuration; replaced by a reload.
+    local_domains: RwLock<Vec<String>>,
     /// The accounts as last read, with the identity of the file they were read from.
     cache: RwLock<Arc<Snapshot>>,
 }
@@ -116,8 +133,9 @@ impl FileStamp {
 struct Snapshot {
     /// `None`: there was no file (no accounts yet).
     stamp: Option<FileStamp>,
-    /// Canonical address → argon2id PHC string.
-    accounts: BTreeMap<Address, String>,
+    /// Counts the versions this process has read (see [`AccountStore::changes`]).
+    version: u64,
+    records: Records,
 }
 
 impl AccountStore {
@@ -133,10 +151,7 @@ impl AccountStore {
         Ok(AccountStore {
             lock_path: data_dir.join("accounts.lock"),
             path,
-            local_domains: local_domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            local_domains: RwLock::new(lower_case(local_domains)),
             cache: RwLock::new(Arc::new(snapshot)),
         })
     }
@@ -144,6 +159,21 @@ impl AccountStore {
     /// The accounts file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// New local domains (a configuration reload).
+    pub fn set_local_domains(&self, local_domains: &[String]) {
+        *self
+            .local_domains
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = lower_case(local_domains);
+    }
+
+    fn local_domains(&self) -> Vec<String> {
+        self.local_domains
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Check a user name (any case, `local@domain`) and password.
@@ -159,42 +189,53 @@ impl AccountStore {
                 return Verification::Unavailable;
             }
         };
-        let address = Address::parse(username, &self.local_domains).ok();
-        let stored = address.as_ref().and_then(|a| snapshot.accounts.get(a));
-        let hash = stored.map_or(DUMMY_HASH, String::as_str);
+        let address = Address::parse(username, &self.local_domains()).ok();
+        let stored = address.as_ref().and_then(|a| snapshot.records.live.get(a));
+        let hash = stored.map_or(DUMMY_HASH, |e| e.hash.as_str());
         // Always hash, even for an unacceptable password, so timing says nothing.
         let matches = password_matches(password, hash);
         match (address, stored) {
-            (Some(address), Some(_)) if matches && check_password(password).is_ok() => {
+            (Some(address), Some(entry)) if matches && check_password(password).is_ok() => {
                 Verification::Valid {
+                    store_key: records::store_key(&address, entry.incarnation),
                     account: address.into_string(),
+                    version: snapshot.version,
                 }
             }
             _ => Verification::Invalid,
         }
     }
 
-    /// Create an account. Fails if it exists (in any case).
+    /// Create an account, with an incarnation never used for its address before. Fails if
+    /// it exists (in any case).
     pub fn add(&self, address: &str, password: &str) -> Result<Address, AccountError> {
-        let address = Address::parse(address, &self.local_domains)?;
+        let address = Address::parse(address, &self.local_domains())?;
         let hash = hash_password(password)?;
-        self.modify(|accounts| {
-            if accounts.contains_key(&address) {
+        self.modify(|records| {
+            if records.live.contains_key(&address) {
                 return Err(AccountError::Exists(address.clone()));
             }
-            accounts.insert(address.clone(), hash);
+            let incarnation = loop {
+                let candidate = Incarnation(rand::random::<u64>());
+                if candidate.0 != 0 && !records.used(&address, candidate) {
+                    break candidate;
+                }
+            };
+            records
+                .live
+                .insert(address.clone(), Entry { incarnation, hash });
             Ok(())
         })?;
         Ok(address)
     }
 
-    /// Replace an existing account's password.
+    /// Replace an existing account's password (its incarnation stays).
     pub fn set_password(&self, address: &str, password: &str) -> Result<Address, AccountError> {
-        let address = Address::parse(address, &self.local_domains)?;
+        let address = Address::parse(address, &self.local_domains())?;
         let hash = hash_password(password)?;
-        self.modify(|accounts| match accounts.get_mut(&address) {
-            Some(stored) => {
-                *stored = hash;
+        self.modify(|records| match records.live.get_mut(&address) {
+            Some(entry) => {
+                entry.hash = hash;
                 Ok(())
             }
             None => Err(AccountError::Unknown(address.clone())),
@@ -202,34 +243,147 @@ impl AccountStore {
         Ok(address)
     }
 
-    /// Delete an account. An account left over in a domain that is no longer local can still
-    /// be deleted.
-    pub fn delete(&self, address: &str) -> Result<Address, AccountError> {
+    /// Delete an account: nobody can log in or receive mail as it any more, and its mail is
+    /// kept (invisible, for [`AccountStore::restore`]) or purged as `retention` says. An
+    /// account left over in a domain that is no longer local can still be deleted.
+    pub fn delete(&self, address: &str, retention: Retention) -> Result<Account, AccountError> {
         let address = Address::parse_syntax(address)?;
-        let local = self.local_domains.iter().any(|d| d == address.domain());
-        self.modify(|accounts| match accounts.remove(&address) {
-            Some(_) => Ok(()),
+        let local = self.local_domains().iter().any(|d| d == address.domain());
+        let mut deleted = None;
+        self.modify(|records| match records.live.remove(&address) {
+            Some(entry) => {
+                let account = Account {
+                    address: address.clone(),
+                    incarnation: entry.incarnation,
+                };
+                records.deleted.push(Deleted {
+                    account: account.clone(),
+                    deleted_at: unix_now(),
+                    retention,
+                    hash: entry.hash,
+                });
+                deleted = Some(account);
+                Ok(())
+            }
             None if !local => Err(AccountError::NotLocal {
                 domain: address.domain().to_string(),
             }),
             None => Err(AccountError::Unknown(address.clone())),
         })?;
-        Ok(address)
+        deleted.ok_or(AccountError::Unknown(address))
     }
 
-    /// Whether `address` (any case) is an account of ours: the canonical address, `None` for
-    /// no such account or a non-local or malformed address. Cheap (a `stat` and a map lookup,
-    /// no hashing): used for SMTP RCPT checks, never for authentication.
-    pub fn lookup(&self, address: &str) -> Result<Option<Address>, AccountError> {
+    /// Bring back a deleted account whose mail was kept, with its mail and its password: the
+    /// one with `incarnation`, or the one deleted last. Fails while an account with the same
+    /// address exists.
+    pub fn restore(
+        &self,
+        address: &str,
+        incarnation: Option<Incarnation>,
+    ) -> Result<Account, AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        let mut restored = None;
+        self.modify(|records| {
+            if records.live.contains_key(&address) {
+                return Err(AccountError::Exists(address.clone()));
+            }
+            let i = kept_deleted(records, &address, incarnation)?;
+            let d = records.deleted.remove(i);
+            records.live.insert(
+                address.clone(),
+                Entry {
+                    incarnation: d.account.incarnation,
+                    hash: d.hash,
+                },
+            );
+            restored = Some(d.account);
+            Ok(())
+        })?;
+        restored.ok_or(AccountError::NothingToRestore(address))
+    }
+
+    /// Have the server remove the kept mail of a deleted account: the one with
+    /// `incarnation`, or every kept one of `address`. Returns the accounts marked.
+    pub fn purge(
+        &self,
+        address: &str,
+        incarnation: Option<Incarnation>,
+    ) -> Result<Vec<Account>, AccountError> {
+        let address = Address::parse_syntax(address)?;
+        let mut marked = Vec::new();
+        self.modify(|records| {
+            let chosen: Vec<usize> = match incarnation {
+                Some(_) => vec![kept_deleted(records, &address, incarnation)?],
+                None => (0..records.deleted.len())
+                    .filter(|&i| {
+                        let d = &records.deleted[i];
+                        d.account.address == address && d.retention == Retention::Keep
+                    })
+                    .collect(),
+            };
+            if chosen.is_empty() {
+                return Err(AccountError::NothingToRestore(address.clone()));
+            }
+            for i in chosen {
+                records.deleted[i].retention = Retention::Purge;
+                marked.push(records.deleted[i].account.clone());
+            }
+            Ok(())
+        })?;
+        Ok(marked)
+    }
+
+    /// Whether `address` (any case) is an account of ours: the account, `None` for no such
+    /// account or a non-local or malformed address. Cheap (a `stat` and a map lookup, no
+    /// hashing): used for SMTP RCPT checks, never for authentication.
+    pub fn lookup(&self, address: &str) -> Result<Option<Account>, AccountError> {
         let snapshot = self.current()?;
-        Ok(Address::parse(address, &self.local_domains)
+        Ok(Address::parse(address, &self.local_domains())
             .ok()
-            .filter(|a| snapshot.accounts.contains_key(a)))
+            .and_then(|a| {
+                let entry = snapshot.records.live.get(&a)?;
+                Some(Account {
+                    address: a,
+                    incarnation: entry.incarnation,
+                })
+            }))
     }
 
     /// Every account, sorted.
     pub fn list(&self) -> Result<Vec<Address>, AccountError> {
-        Ok(load(&self.path)?.accounts.into_keys().collect())
+        Ok(load(&self.path)?.records.live.into_keys().collect())
+    }
+
+    /// Every deleted account, oldest deletion first.
+    pub fn list_deleted(&self) -> Result<Vec<Deleted>, AccountError> {
+        Ok(load(&self.path)?.records.deleted)
+    }
+
+    /// What the running server must act on, as the file says now: the store keys of the
+    /// deleted accounts (their sessions end) and of those whose mail is to be purged. (Not
+    /// "every key but the live ones": a server that has not read the newest file yet must
+    /// not end the session of an account created since.)
+    /// `None` while the file is the version `seen` (from an earlier call) still.
+    pub fn changes(&self, seen: Option<u64>) -> Result<Option<AccountKeys>, AccountError> {
+        let snapshot = self.current()?;
+        if seen == Some(snapshot.version) {
+            return Ok(None);
+        }
+        let records = &snapshot.records;
+        Ok(Some(AccountKeys {
+            version: snapshot.version,
+            deleted: records
+                .deleted
+                .iter()
+                .map(|d| d.account.store_key())
+                .collect(),
+            purge: records
+                .deleted
+                .iter()
+                .filter(|d| d.retention == Retention::Purge)
+                .map(|d| d.account.store_key())
+                .collect(),
+        }))
     }
 
     /// The accounts as on disk now: the cached copy if the file has not changed since.
@@ -251,29 +405,75 @@ impl AccountStore {
                 return Ok(Arc::clone(&cached));
             }
         }
-        let fresh = Arc::new(load(&self.path)?);
-        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&fresh);
+        let mut fresh = load(&self.path)?;
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        fresh.version = cache.version + 1;
+        let fresh = Arc::new(fresh);
+        *cache = Arc::clone(&fresh);
         Ok(fresh)
     }
 
     /// Read the file under the writers' lock, apply `change`, and write it back atomically.
     fn modify(
         &self,
-        change: impl FnOnce(&mut BTreeMap<Address, String>) -> Result<(), AccountError>,
+        change: impl FnOnce(&mut Records) -> Result<(), AccountError>,
     ) -> Result<(), AccountError> {
         let _lock = FileLock::exclusive(&self.lock_path).map_err(|source| AccountError::Io {
             path: self.lock_path.clone(),
             source,
         })?;
         let mut snapshot = load(&self.path)?;
-        change(&mut snapshot.accounts)?;
-        write_atomically(&self.path, render(&snapshot.accounts).as_bytes(), 0o600).map_err(
-            |source| AccountError::Io {
-                path: self.path.clone(),
-                source,
-            },
+        change(&mut snapshot.records)?;
+        write_atomically(
+            &self.path,
+            records::render(HEADER, &snapshot.records).as_bytes(),
+            0o600,
         )
+        .map_err(|source| AccountError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
+}
+
+/// The store keys the running server acts on ([`AccountStore::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKeys {
+    /// Pass back to [`AccountStore::changes`] to hear only of later versions.
+    pub version: u64,
+    pub deleted: std::collections::HashSet<String>,
+    pub purge: Vec<String>,
+}
+
+/// The deleted account of `address` whose mail was kept: the one with `incarnation`, or the
+/// one deleted last.
+fn kept_deleted(
+    records: &Records,
+    address: &Address,
+    incarnation: Option<Incarnation>,
+) -> Result<usize, AccountError> {
+    records
+        .deleted
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, d)| {
+            d.account.address == *address
+                && d.retention == Retention::Keep
+                && incarnation.is_none_or(|i| i == d.account.incarnation)
+        })
+        .map(|(i, _)| i)
+        .ok_or_else(|| AccountError::NothingToRestore(address.clone()))
+}
+
+fn lower_case(domains: &[String]) -> Vec<String> {
+    domains.iter().map(|d| d.to_ascii_lowercase()).collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Read and parse the accounts file; a missing file is an empty database.
@@ -291,47 +491,16 @@ fn load(path: &Path) -> Result<Snapshot, AccountError> {
     let stamp = FileStamp::of(&file.metadata().map_err(io_error)?);
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(io_error)?;
-    let accounts = parse(&text).map_err(|(line, reason)| AccountError::Corrupt {
+    let records = records::parse(&text).map_err(|(line, reason)| AccountError::Corrupt {
         path: path.to_path_buf(),
         line,
         reason,
     })?;
     Ok(Snapshot {
         stamp: Some(stamp),
-        accounts,
+        version: 0,
+        records,
     })
-}
-
-/// Parse the file's text; an error gives the 1-based line number and what is wrong.
-fn parse(text: &str) -> Result<BTreeMap<Address, String>, (usize, &'static str)> {
-    let mut accounts = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (address, hash) = line.split_once(':').ok_or((n, "missing `:`"))?;
-        let address = Address::parse_syntax(address).map_err(|_| (n, "not a valid address"))?;
-        match PasswordHash::new(hash) {
-            Ok(parsed) if parsed.algorithm == argon2::Algorithm::Argon2id.ident() => {}
-            _ => return Err((n, "not an argon2id hash")),
-        }
-        if accounts.insert(address, hash.to_string()).is_some() {
-            return Err((n, "duplicate address"));
-        }
-    }
-    Ok(accounts)
-}
-
-fn render(accounts: &BTreeMap<Address, String>) -> String {
-    let mut text = String::from(HEADER);
-    for (address, hash) in accounts {
-        text.push_str(address.as_str());
-        text.push(':');
-        text.push_str(hash);
-        text.push('\n');
-    }
-    text
 }
 
 fn check_password(password: &str) -> Result<(), AccountError> {

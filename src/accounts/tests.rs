@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use argon2::Params;
 
+use super::records::parse;
 use super::*;
 
 fn domains() -> Vec<String> {
@@ -16,9 +17,13 @@ fn store() -> (tempfile::TempDir, AccountStore) {
     (dir, store)
 }
 
-fn success(account: &str) -> Verification {
+/// A successful verification of `account`'s current incarnation in `store`.
+fn success(store: &AccountStore, account: &str) -> Verification {
+    let current = store.lookup(account).unwrap().expect("a live account");
     Verification::Valid {
         account: account.to_string(),
+        store_key: current.store_key(),
+        version: store.current().unwrap().version,
     }
 }
 
@@ -47,7 +52,7 @@ fn add_then_verify() {
     assert_eq!(added.as_str(), "alice@example.com");
     assert_eq!(
         store.verify("alice@example.com", "correct horse"),
-        success("alice@example.com")
+        success(&store, "alice@example.com")
     );
     assert_eq!(
         store.verify("alice@example.com", "wrong horse"),
@@ -82,7 +87,7 @@ fn user_names_are_case_insensitive() {
     assert_eq!(added.as_str(), "alice@example.com");
     assert_eq!(
         store.verify("ALICE@example.com", "pw"),
-        success("alice@example.com")
+        success(&store, "alice@example.com")
     );
     // The password is not.
     assert_eq!(
@@ -107,7 +112,7 @@ fn set_password_replaces_the_old_one() {
     );
     assert_eq!(
         store.verify("alice@example.com", "new"),
-        success("alice@example.com")
+        success(&store, "alice@example.com")
     );
     match store.set_password("bob@example.com", "pw") {
         Err(AccountError::Unknown(a)) => assert_eq!(a.as_str(), "bob@example.com"),
@@ -129,7 +134,11 @@ fn delete_and_list() {
     assert_eq!(listed, ["alice@example.com", "bob@example.com"]);
 
     assert_eq!(
-        store.delete("Bob@Example.com").unwrap().as_str(),
+        store
+            .delete("Bob@Example.com", Retention::Keep)
+            .unwrap()
+            .address
+            .as_str(),
         "bob@example.com"
     );
     assert_eq!(store.verify("bob@example.com", "pw"), Verification::Invalid);
@@ -137,11 +146,11 @@ fn delete_and_list() {
         store.list().unwrap(),
         vec![Address::parse("alice@example.com", &domains()).unwrap()]
     );
-    match store.delete("bob@example.com") {
+    match store.delete("bob@example.com", Retention::Keep) {
         Err(AccountError::Unknown(a)) => assert_eq!(a.as_str(), "bob@example.com"),
         other => panic!("{other:?}"),
     }
-    match store.delete("bob@elsewhere.net") {
+    match store.delete("bob@elsewhere.net", Retention::Keep) {
         Err(AccountError::NotLocal { domain }) => assert_eq!(domain, "elsewhere.net"),
         other => panic!("{other:?}"),
     }
@@ -160,7 +169,7 @@ fn a_running_store_sees_changes_made_by_another_instance() {
     cli.add("alice@example.com", "pw").unwrap();
     assert_eq!(
         server.verify("alice@example.com", "pw"),
-        success("alice@example.com")
+        success(&server, "alice@example.com")
     );
     AccountStore::open(dir.path(), &domains())
         .unwrap()
@@ -172,9 +181,9 @@ fn a_running_store_sees_changes_made_by_another_instance() {
     );
     assert_eq!(
         server.verify("alice@example.com", "pw2"),
-        success("alice@example.com")
+        success(&server, "alice@example.com")
     );
-    cli.delete("alice@example.com").unwrap();
+    cli.delete("alice@example.com", Retention::Purge).unwrap();
     assert_eq!(
         server.verify("alice@example.com", "pw2"),
         Verification::Invalid
@@ -190,14 +199,20 @@ fn the_file_holds_a_header_and_argon2id_hashes_with_mode_0600() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("hunter2"));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
-    assert_eq!(format!("{}\n{}\n", lines[0], lines[1]), HEADER);
-    for (line, address) in lines[2..]
+    let header_lines = HEADER.lines().count();
+    assert_eq!(lines.len(), header_lines + 2, "{text}");
+    assert_eq!(format!("{}\n", lines[..header_lines].join("\n")), HEADER);
+    for (line, address) in lines[header_lines..]
         .iter()
         .zip(["alice@example.com", "bob@example.com"])
     {
-        let (a, hash) = line.split_once(':').unwrap();
+        let (a, rest) = line.split_once(':').unwrap();
         assert_eq!(a, address);
+        let (incarnation, hash) = rest.split_once(':').unwrap();
+        assert!(
+            Incarnation::parse(incarnation).is_some_and(|i| i.0 != 0),
+            "{line}"
+        );
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
@@ -254,7 +269,7 @@ fn passwords_must_be_non_empty_and_at_most_1024_bytes() {
     store.add("a@example.com", &longest).unwrap();
     assert_eq!(
         store.verify("a@example.com", &longest),
-        success("a@example.com")
+        success(&store, "a@example.com")
     );
 }
 
@@ -290,7 +305,7 @@ fn file_parsing_skips_comments_and_rejects_bad_lines() {
     let hash = DUMMY_HASH;
     let ok = parse(&format!("# c\n\nA@Example.com:{hash}\n")).unwrap();
     assert_eq!(
-        ok.keys().map(Address::as_str).collect::<Vec<_>>(),
+        ok.live.keys().map(Address::as_str).collect::<Vec<_>>(),
         ["a@example.com"]
     );
     assert_eq!(parse("no colon\n"), Err((1, "missing `:`")));
@@ -306,6 +321,146 @@ fn file_parsing_skips_comments_and_rejects_bad_lines() {
         parse(&format!("a@example.com:{hash}\n#\nA@example.com:{hash}\n")),
         Err((3, "duplicate address"))
     );
+    assert_eq!(
+        parse(&format!("a@example.com:12345:{hash}\n")),
+        Err((1, "bad incarnation"))
+    );
+    assert_eq!(
+        parse(&format!("!a@example.com:00000000000000ab:17:gone:{hash}\n")),
+        Err((1, "retention is neither `keep` nor `purge`"))
+    );
+    assert_eq!(
+        parse(&format!(
+            "a@example.com:00000000000000ab:{hash}\n!a@example.com:00000000000000ab:17:keep:{hash}\n"
+        )),
+        Err((2, "duplicate incarnation"))
+    );
+}
+
+#[test]
+fn files_written_before_incarnations_keep_their_mail_under_the_bare_address() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!("alice@example.com:{DUMMY_HASH}\n"),
+    )
+    .unwrap();
+    let store = AccountStore::open(dir.path(), &domains()).unwrap();
+    let alice = store.lookup("alice@example.com").unwrap().unwrap();
+    assert_eq!(alice.incarnation, Incarnation(0));
+    assert_eq!(alice.store_key(), "alice@example.com");
+    // Another account written to the file leaves the old line as it was.
+    store.add("bob@example.com", "pw").unwrap();
+    let text = std::fs::read_to_string(dir.path().join("accounts")).unwrap();
+    assert!(
+        text.contains(&format!("\nalice@example.com:{DUMMY_HASH}\n")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_recreated_account_is_a_new_incarnation_and_never_an_old_one() {
+    let (_dir, store) = store();
+    store.add("bob@example.com", "first").unwrap();
+    let first = store.lookup("bob@example.com").unwrap().unwrap();
+    assert_ne!(first.incarnation, Incarnation(0));
+    assert_eq!(
+        first.store_key(),
+        format!("bob@example.com#{}", first.incarnation)
+    );
+    let deleted = store.delete("bob@example.com", Retention::Keep).unwrap();
+    assert_eq!(deleted, first);
+    assert_eq!(store.lookup("bob@example.com").unwrap(), None);
+    store.add("bob@example.com", "second").unwrap();
+    let second = store.lookup("bob@example.com").unwrap().unwrap();
+    assert_ne!(second.incarnation, first.incarnation);
+    assert_ne!(second.store_key(), first.store_key());
+    assert_eq!(
+        store.verify("bob@example.com", "first"),
+        Verification::Invalid
+    );
+    assert_eq!(
+        store.verify("bob@example.com", "second"),
+        success(&store, "bob@example.com")
+    );
+    // The first is kept, invisible, and cannot come back while the second exists.
+    let deleted = store.list_deleted().unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].account, first);
+    assert_eq!(deleted[0].retention, Retention::Keep);
+    assert!(matches!(
+        store.restore("bob@example.com", None),
+        Err(AccountError::Exists(_))
+    ));
+}
+
+#[test]
+fn restore_brings_back_the_kept_incarnation_with_its_password() {
+    let (_dir, store) = store();
+    store.add("bob@example.com", "first").unwrap();
+    let first = store.delete("bob@example.com", Retention::Keep).unwrap();
+    store.add("bob@example.com", "second").unwrap();
+    let second = store.delete("bob@example.com", Retention::Keep).unwrap();
+    // The one deleted last by default, or the one named.
+    let restored = store
+        .restore("BOB@example.com", Some(first.incarnation))
+        .unwrap();
+    assert_eq!(restored, first);
+    assert_eq!(
+        store.verify("bob@example.com", "first"),
+        success(&store, "bob@example.com")
+    );
+    store.delete("bob@example.com", Retention::Keep).unwrap();
+    assert_eq!(store.restore("bob@example.com", None).unwrap(), first);
+    store.delete("bob@example.com", Retention::Keep).unwrap();
+    assert_eq!(
+        store
+            .restore("bob@example.com", Some(second.incarnation))
+            .unwrap(),
+        second
+    );
+    assert!(matches!(
+        store.restore("carol@example.com", None),
+        Err(AccountError::NothingToRestore(_))
+    ));
+}
+
+#[test]
+fn purged_accounts_cannot_be_restored_and_are_reported_to_the_server() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "pw").unwrap();
+    store.add("bob@example.com", "pw").unwrap();
+    let bob = store.delete("bob@example.com", Retention::Purge).unwrap();
+    let keys = store.changes(None).unwrap().unwrap();
+    assert_eq!(
+        keys.deleted,
+        std::collections::HashSet::from([bob.store_key()])
+    );
+    assert_eq!(keys.purge, [bob.store_key()]);
+    assert_eq!(store.changes(Some(keys.version)).unwrap(), None);
+    assert!(matches!(
+        store.restore("bob@example.com", None),
+        Err(AccountError::NothingToRestore(_))
+    ));
+
+    // A kept account can be purged later.
+    let alice = store.delete("alice@example.com", Retention::Keep).unwrap();
+    let keys = store.changes(Some(keys.version)).unwrap().unwrap();
+    assert_eq!(
+        keys.deleted,
+        std::collections::HashSet::from([bob.store_key(), alice.store_key()])
+    );
+    assert_eq!(keys.purge, [bob.store_key()]);
+    assert_eq!(
+        store.purge("alice@example.com", None).unwrap(),
+        std::slice::from_ref(&alice)
+    );
+    let keys = store.changes(Some(keys.version)).unwrap().unwrap();
+    assert_eq!(keys.purge, [bob.store_key(), alice.store_key()]);
+    assert!(matches!(
+        store.purge("alice@example.com", None),
+        Err(AccountError::NothingToRestore(_))
+    ));
 }
 
 #[test]

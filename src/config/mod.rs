@@ -74,7 +74,59 @@ struct RawConfig {
     #[serde(default)]
     pop3: RawPop3,
     #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    smtp: RawSmtp,
+    #[serde(default)]
     listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSmtp {
+    bare_lf: String,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        RawSmtp {
+            bare_lf: "normalize".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// How log lines are written (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event: timestamp, level, target, message, `key=value`.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[log]`: where the server's log lines go is always stderr (systemd's journal, a pipe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive (`info`, `ringpost::auth=debug,info`, …);
+    /// `RINGPOST_LOG` overrides it.
+    pub level: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +372,7 @@ pub struct Config {
     pub auth_throttling: Throttling,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
+    pub log: LogConfig,
     pub listeners: Vec<Listener>,
 }
 
@@ -392,6 +445,37 @@ impl Config {
             ));
         }
 
+        let bare_lf = match raw.smtp.bare_lf.as_str() {
+            "normalize" => BareLf::Normalize,
+            "reject" => BareLf::Reject,
+            other => {
+                return Err(invalid(
+                    "smtp.bare_lf",
+                    format!("{other:?} is neither \"normalize\" nor \"reject\""),
+                ))
+            }
+        };
+        let log = LogConfig {
+            format: match raw.log.format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("{other:?} is neither \"text\" nor \"json\""),
+                    ))
+                }
+            },
+            level: match tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+                Ok(_) => raw.log.level.clone(),
+                Err(e) => {
+                    return Err(invalid(
+                        "log.level",
+                        format!("{:?} is not a log filter: {e}", raw.log.level),
+                    ))
+                }
+            },
+        };
         Ok(Config {
             path: path.to_path_buf(),
             hostname,
@@ -406,6 +490,7 @@ impl Config {
                 max_auth_failures: raw.auth.max_failures,
                 max_recipients: l.max_recipients,
                 max_hops: l.max_hops,
+                bare_lf,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -426,6 +511,7 @@ impl Config {
                 account_max_delay: Duration::from_millis(raw.auth.account_max_delay_ms),
             },
             pop3_uidl_format,
+            log,
             listeners,
         })
     }
@@ -591,6 +677,19 @@ pub struct Limits {
     pub max_recipients: usize,
     /// `Received:` headers after which a message is taken to be looping (`554 5.4.6`).
     pub max_hops: usize,
+    /// What SMTP does with a bare LF in DATA content (`[smtp] bare_lf`).
+    pub bare_lf: BareLf,
+}
+
+/// `[smtp] bare_lf`: a bare LF (not after CR) in DATA content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareLf {
+    /// Stored as CRLF, as Postfix 3.9's `smtpd_forbid_bare_newline = normalize`: clients that
+    /// send LF-only files (`curl -T`) work. It never starts a line, so it is never part of the
+    /// end of data (only `CRLF.CRLF` ends it) nor of dot-stuffing: smuggling stays impossible.
+    Normalize,
+    /// The message is refused at its end (`550 5.6.11`).
+    Reject,
 }
 
 impl Default for Limits {
@@ -602,6 +701,7 @@ impl Default for Limits {
             max_auth_failures: 3,
             max_recipients: 100,
             max_hops: 50,
+            bare_lf: BareLf::Normalize,
         }
     }
 }
@@ -655,6 +755,39 @@ tls = "starttls"
                 tls: TlsMode::Starttls
             }]
         );
+    }
+
+    #[test]
+    fn smtp_bare_lf_is_normalize_by_default_or_reject() {
+        assert_eq!(parse(MINIMAL).unwrap().limits.bare_lf, BareLf::Normalize);
+        let strict = parse(&format!("{MINIMAL}\n[smtp]\nbare_lf = \"reject\"\n")).unwrap();
+        assert_eq!(strict.limits.bare_lf, BareLf::Reject);
+        match parse(&format!("{MINIMAL}\n[smtp]\nbare_lf = \"fix\"\n")) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "smtp.bare_lf"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_format_and_level_are_checked() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.log.level, "info");
+        let json = parse(&format!(
+            "{MINIMAL}\n[log]\nformat = \"json\"\nlevel = \"ringpost::auth=debug,warn\"\n"
+        ))
+        .unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        assert_eq!(json.log.level, "ringpost::auth=debug,warn");
+        for (bad, key) in [
+            ("format = \"xml\"", "log.format"),
+            ("level = \"ringpost=loud\"", "log.level"),
+        ] {
+            match parse(&format!("{MINIMAL}\n[log]\n{bad}\n")) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

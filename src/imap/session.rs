@@ -66,6 +66,8 @@ enum Wait {
 /// One IMAP connection, sans-IO.
 #[derive(Debug)]
 pub struct ImapSession {
+    /// Complete commands received.
+    commands: u64,
     config: SessionConfig,
     security: Security,
     state: State,
@@ -120,6 +122,7 @@ impl ImapSession {
             pre_auth_max_command(limits.max_line_length),
         );
         let mut session = ImapSession {
+            commands: 0,
             config,
             security,
             state: State::NotAuthenticated,
@@ -303,6 +306,7 @@ impl ImapSession {
     /// A complete command. Before login, an authenticated-state command is refused on its
     /// name alone: its arguments are never parsed for a peer that has not logged in.
     fn handle_command(&mut self, parts: &[Fragment]) {
+        self.commands += 1;
         if self.state == State::NotAuthenticated {
             let first = match parts.first() {
                 Some(Fragment::Line(line)) => line.as_slice(),
@@ -491,7 +495,14 @@ impl ImapSession {
                     self.send(privacy_required(tag));
                     return;
                 }
-                self.authenticate(tag, Credentials { username, password });
+                self.authenticate(
+                    tag,
+                    Credentials {
+                        username,
+                        password,
+                        mechanism: "IMAP LOGIN",
+                    },
+                );
             }
             Command::Authenticate {
                 mechanism,
@@ -765,6 +776,16 @@ impl Session for ImapSession {
     fn handle_shutdown(&mut self) {
         if self.state != State::Logout {
             self.bye_and_close("Server shutting down");
+        }
+    }
+
+    fn commands(&self) -> u64 {
+        self.commands
+    }
+
+    fn handle_revoked(&mut self) {
+        if self.state != State::Logout {
+            self.bye_and_close("Account no longer valid");
         }
     }
 

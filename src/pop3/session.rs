@@ -31,6 +31,8 @@ pub struct Pop3Session {
 /// the buffer (no copy of the line).
 #[derive(Debug)]
 struct Machine {
+    /// Complete commands received.
+    commands: u64,
     config: SessionConfig,
     security: Security,
     state: State,
@@ -115,6 +117,8 @@ enum Refusal {
     ExpungeFailed,
     IdleTimeout,
     ShuttingDown,
+    /// The account was deleted while the session ran: nothing marked is removed.
+    AccountRevoked,
 }
 
 impl Refusal {
@@ -152,6 +156,7 @@ impl Refusal {
             Refusal::ExpungeFailed => "-ERR [SYS/TEMP] Some deleted messages were not removed",
             Refusal::IdleTimeout => "-ERR Autologout; idle for too long",
             Refusal::ShuttingDown => "-ERR [SYS/TEMP] Server shutting down",
+            Refusal::AccountRevoked => "-ERR [AUTH] Account no longer valid",
         }
     }
 
@@ -163,6 +168,7 @@ impl Refusal {
                 | Refusal::ExpungeFailed
                 | Refusal::IdleTimeout
                 | Refusal::ShuttingDown
+                | Refusal::AccountRevoked
         )
     }
 }
@@ -174,6 +180,7 @@ impl Pop3Session {
     /// implicit-TLS listeners.
     pub fn new(config: SessionConfig, security: Security) -> Pop3Session {
         let mut machine = Machine {
+            commands: 0,
             config,
             security,
             state: State::Authorization { user: None },
@@ -330,6 +337,14 @@ impl Session for Pop3Session {
         self.machine.refuse(Refusal::ShuttingDown);
     }
 
+    fn commands(&self) -> u64 {
+        self.machine.commands
+    }
+
+    fn handle_revoked(&mut self) {
+        self.machine.refuse(Refusal::AccountRevoked);
+    }
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.machine.out);
     }
@@ -390,6 +405,7 @@ impl Machine {
     }
 
     fn handle_command(&mut self, command: Command) -> Flow {
+        self.commands += 1;
         let authorization = matches!(self.state, State::Authorization { .. });
         match command {
             Command::Capa => self.capabilities(),
@@ -421,7 +437,11 @@ impl Machine {
                     match std::mem::replace(&mut self.state, State::Authorization { user: None }) {
                         State::Authorization {
                             user: Some(username),
-                        } => self.authenticate(Credentials { username, password }),
+                        } => self.authenticate(Credentials {
+                            username,
+                            password,
+                            mechanism: "USER/PASS",
+                        }),
                         _ => self.refuse(Refusal::PassWithoutUser),
                     }
                 }

@@ -580,6 +580,7 @@ fn a_large_message_is_streamed_whole() {
             Event::Authenticate(crate::session::Credentials {
                 username: "alice".into(),
                 password: crate::session::Secret::new("secret".into()),
+                mechanism: "USER/PASS",
             }),
             Event::Request(MaildropRequest::Open),
             Event::Request(MaildropRequest::Read { uid: Uid(1) })

@@ -10,6 +10,7 @@
 //! glommio, with the store's one IO file (`store/io.rs`), so the runtime can be replaced behind
 //! them (PLATFORM.md §14).
 
+pub mod accounts_watch;
 pub mod executor;
 pub mod fanout;
 pub mod mesh;
@@ -18,7 +19,6 @@ pub mod service;
 mod shutdown;
 pub mod watchdog;
 
-use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -37,7 +37,7 @@ use crate::config::Config;
 use crate::store::{Store, StoreConfig};
 use fanout::{Deliverer, StoreReply, StoreRequest};
 use net::{
-    ActiveConnections, AuthThrottle, ConnectionLimits, MovedConnection, ServerContext, ShardState,
+    AuthThrottle, ConnectionLimits, CurrentServer, MovedConnection, ServerContext, ShardState,
 };
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
@@ -46,8 +46,13 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// How long every shard gets to bind its listeners and report ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Run the server until SIGINT or SIGTERM, then shut down gracefully.
-pub fn serve(config: Config) -> io::Result<()> {
+/// Applies a new `[log] level` (a tracing filter directive) on reload; the logger is the
+/// caller's.
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
+/// Run the server until SIGINT or SIGTERM, then shut down gracefully. SIGHUP reloads the
+/// configuration file (see [`reload`]).
+pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -67,13 +72,19 @@ pub fn serve(config: Config) -> io::Result<()> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let server = Arc::new(ServerContext {
         limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
-        auth_throttle: AuthThrottle::new(config.auth_throttling, config.auth_failure_delay),
+        auth_throttle: Arc::new(AuthThrottle::new(
+            config.auth_throttling,
+            config.auth_failure_delay,
+        )),
         config,
         tls,
         accounts: Arc::new(accounts),
     });
+    let current = Arc::new(CurrentServer::new(server.clone()));
 
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
@@ -81,7 +92,7 @@ pub fn serve(config: Config) -> io::Result<()> {
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
-        let server = server.clone();
+        let current = current.clone();
         let stop = stop.clone();
         // Reports even if the shard's thread dies before running anything.
         let ready = ReadyReport {
@@ -98,7 +109,7 @@ pub fn serve(config: Config) -> io::Result<()> {
                 run_shard(
                     ShardId(index),
                     shards,
-                    server,
+                    current,
                     moves,
                     store_mesh,
                     stop,
@@ -142,6 +153,13 @@ pub fn serve(config: Config) -> io::Result<()> {
             tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
         }
         tracing::info!(shards, hostname = %server.config.hostname, "ringpost ready");
+        // Until SIGINT/SIGTERM, SIGHUP reloads.
+        while !stop.load(Ordering::SeqCst) {
+            if hup.swap(false, Ordering::SeqCst) {
+                reload(&current, &set_log_level);
+            }
+            std::thread::sleep(STOP_POLL);
+        }
     }
     let stuck_shards = shards - ready_shards;
     for h in handles {
@@ -162,32 +180,94 @@ pub fn serve(config: Config) -> io::Result<()> {
     }
 }
 
+/// SIGHUP: read the configuration file again and apply what can change while serving — the
+/// certificate and key (new handshakes use them; live sessions keep theirs), limits,
+/// timeouts, `[auth]`, local domains, POP3 UIDLs, the SMTP bare-LF policy and the log level.
+/// Listeners, shards and `data_dir` stay as they are (a warning names each one that
+/// differs). A file that does not load, or a certificate that does not, changes nothing:
+/// the error is logged and the running configuration stays.
+pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
+    let old = current.get();
+    let path = old.config.path.clone();
+    let mut new = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays");
+            return;
+        }
+    };
+    if new.listeners != old.config.listeners {
+        tracing::warn!("listeners cannot change while running; restart to apply the new ones");
+        new.listeners = old.config.listeners.clone();
+    }
+    if new.shards != old.config.shards {
+        tracing::warn!(
+            running = old.config.shards,
+            "server.shards cannot change while running; restart to apply it"
+        );
+        new.shards = old.config.shards;
+    }
+    if new.data_dir != old.config.data_dir {
+        tracing::warn!(
+            running = %old.config.data_dir.display(),
+            "server.data_dir cannot change while running; restart to apply it"
+        );
+        new.data_dir = old.config.data_dir.clone();
+    }
+    let tls = match crate::tls::server_config(&new) {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused: the certificate does not load; the running configuration stays");
+            return;
+        }
+    };
+    if new.log.format != old.config.log.format {
+        tracing::warn!("log.format cannot change while running; restart to apply it");
+        new.log.format = old.config.log.format;
+    }
+    if new.log.level != old.config.log.level {
+        if let Err(e) = set_log_level(&new.log.level) {
+            tracing::warn!(error = %e, "log level not changed");
+        }
+    }
+    old.accounts.set_local_domains(&new.local_domains);
+    old.limits
+        .set_maxima(new.max_connections, new.max_connections_per_ip);
+    old.auth_throttle
+        .set(new.auth_throttling, new.auth_failure_delay);
+    current.replace(Arc::new(ServerContext {
+        config: new,
+        tls,
+        accounts: old.accounts.clone(),
+        limits: old.limits.clone(),
+        auth_throttle: old.auth_throttle.clone(),
+    }));
+    tracing::info!(path = %path.display(), "configuration reloaded");
+}
+
 async fn run_shard(
     id: ShardId,
     shards: usize,
-    server: Arc<ServerContext>,
+    current: Arc<CurrentServer>,
     moves: MeshBuilder<MovedConnection, ()>,
     store_mesh: MeshBuilder<StoreRequest, StoreReply>,
     stop: Arc<AtomicBool>,
     ready: ReadyReport,
 ) {
-    let state = Rc::new(ShardState {
-        server: server.clone(),
-        shutdown: Shutdown::new(),
+    let server = current.get();
+    let store = Store::new(
+        server.config.data_dir.join("store"),
         id,
-        map: ShardMap::new(shards),
-        active: ActiveConnections::default(),
-        moves: RefCell::new(None),
-        store: Store::new(
-            server.config.data_dir.join("store"),
-            id,
-            ShardMap::new(shards),
-            store_config(&server.config),
-        ),
-        deliverer: RefCell::new(None),
-        deliveries: Cell::new(0),
-        maildrops: Default::default(),
-    });
+        ShardMap::new(shards),
+        store_config(&server.config),
+    );
+    let state = Rc::new(ShardState::new(
+        current,
+        Shutdown::new(),
+        id,
+        ShardMap::new(shards),
+        store,
+    ));
     match Mesh::join(store_mesh, id, fanout::handler(state.store.clone())).await {
         Ok(mesh) => {
             *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
@@ -218,6 +298,7 @@ async fn run_shard(
             return;
         }
     }
+    let watcher = glommio::spawn_local(accounts_watch::run(state.clone()));
     let sockets = match net::bind_all(&server.config) {
         Ok(s) => s,
         Err(e) => {
@@ -251,6 +332,7 @@ async fn run_shard(
     if state.active.count() > 0 {
         tracing::warn!(%id, connections = state.active.count(), "grace period over, closing the rest");
     }
+    watcher.await;
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }

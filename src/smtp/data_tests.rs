@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::test_driver::{
-    check, ehlo_reply, inbound, inbound_delivery, inbound_hello, limits, replay_driven, session,
-    Driven, GREETING,
+    check, ehlo_reply, inbound, inbound_delivery, inbound_hello, inbound_rejecting_bare_lf, limits,
+    replay_driven, session, Driven, GREETING,
 };
 use super::{SmtpKind, SmtpSession};
 use crate::session::{Event, Session, TlsMode};
@@ -48,7 +48,7 @@ fn dot_stuffing_is_removed() {
 }
 
 #[test]
-fn bare_lf_and_bare_cr_never_end_data_and_refuse_the_message() {
+fn bare_lf_and_bare_cr_never_end_data_and_refuse_the_message_under_reject() {
     // The 2023 SMTP smuggling attack: a second transaction hidden behind an end of data that
     // another server would see. None of it runs, nothing is delivered, and the session is in
     // step with the client at the real end.
@@ -60,7 +60,7 @@ fn bare_lf_and_bare_cr_never_end_data_and_refuse_the_message() {
         "\\r\\n.\\r",
     ] {
         replay_driven(
-            inbound,
+            inbound_rejecting_bare_lf,
             &format!(
                 "{}{ENVELOPE}
                  C: DATA
@@ -81,9 +81,9 @@ fn bare_lf_and_bare_cr_never_end_data_and_refuse_the_message() {
 }
 
 #[test]
-fn a_lone_bare_lf_anywhere_refuses_the_message_and_the_next_one_is_fine() {
+fn under_reject_a_lone_bare_lf_anywhere_refuses_the_message_and_the_next_one_is_fine() {
     replay_driven(
-        inbound,
+        inbound_rejecting_bare_lf,
         &format!(
             "{}{ENVELOPE}
              C: DATA
@@ -103,6 +103,77 @@ fn a_lone_bare_lf_anywhere_refuses_the_message_and_the_next_one_is_fine() {
             to_alice(b"line one\r\nline two\r\n"),
         ],
     );
+}
+
+/// Regression: with bare LFs refused on every listener, `curl -T file` of an LF-only file
+/// failed with "Weird server reply". By default a bare LF is stored as CRLF.
+#[test]
+fn by_default_bare_lf_lines_are_stored_with_crlf() {
+    replay_driven(
+        inbound,
+        &format!(
+            "{}{ENVELOPE}
+             C: DATA
+             {GO_AHEAD}
+             R: Subject: lf\\nFrom: a@example.org\\n\\nline one\\n.not stuffing\\nlast\\r\\n.\\r\\n
+             S: 250 2.0.0 Ok: queued as Q1",
+            inbound_hello()
+        ),
+        &[
+            check("alice@example.com"),
+            to_alice(
+                b"Subject: lf\r\nFrom: a@example.org\r\n\r\nline one\r\n.not stuffing\r\nlast\r\n",
+            ),
+        ],
+    );
+}
+
+/// Smuggling stays impossible when bare LFs are normalized: no end of data but `CRLF.CRLF`,
+/// so the hidden transaction is content of the one message, never commands. A bare CR still
+/// refuses the message.
+#[test]
+fn under_normalize_a_hidden_end_of_data_is_content() {
+    // (hidden end, as stored): a `.` after a bare LF is content; after a CRLF it is stuffing.
+    for (hidden_end, stored) in [
+        ("\\n.\\n", "\r\n.\r\n"),
+        ("\\n.\\r\\n", "\r\n.\r\n"),
+        ("\\r\\n.\\n", "\r\n\r\n"),
+    ] {
+        let stored = format!(
+            "Subject: smuggle\r\n\r\nhello{stored}MAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n"
+        );
+        replay_driven(
+            inbound,
+            &format!(
+                "{}{ENVELOPE}
+                 C: DATA
+                 {GO_AHEAD}
+                 R: Subject: smuggle\\r\\n\\r\\nhello{hidden_end}
+                 R: MAIL FROM:<evil@example.org>\\r\\nRCPT TO:<bob@example.com>\\r\\n
+                 R: DATA\\r\\nSubject: smuggled\\r\\n\\r\\nevil\\r\\n.\\r\\n
+                 S: 250 2.0.0 Ok: queued as Q1
+                 C: RCPT TO:<bob@example.com>
+                 S: 503 5.5.1 Need MAIL command first",
+                inbound_hello()
+            ),
+            &[check("alice@example.com"), to_alice(stored.as_bytes())],
+        );
+    }
+    for hidden_end in ["\\r.\\r", "\\r\\n.\\r"] {
+        replay_driven(
+            inbound,
+            &format!(
+                "{}{ENVELOPE}
+                 C: DATA
+                 {GO_AHEAD}
+                 R: hello{hidden_end}
+                 R: MAIL FROM:<evil@example.org>\\r\\n.\\r\\n
+                 S: 550 5.6.11 Bare LF or CR in message data is not allowed",
+                inbound_hello()
+            ),
+            &[check("alice@example.com")],
+        );
+    }
 }
 
 /// Feed a whole transaction cut once at every offset; every cut gives the same replies and

@@ -10,10 +10,14 @@
 //!
 //! **SMTP smuggling** (2023): the only end of DATA is `CRLF . CRLF`. A bare LF or bare CR
 //! anywhere in the content never ends it and never starts a line (so `LF . LF`, `LF . CRLF` and
-//! `CR . CR` are content), and the message is then refused whole at its real end. BDAT content
-//! needs CRLF line ends too: BINARYMIME, the only way to send anything else, is not offered.
+//! `CR . CR` are content). A bare CR refuses the message whole at its real end; so does a bare
+//! LF under [`BareLf::Reject`], while [`BareLf::Normalize`] (the default) stores it as CRLF —
+//! still not a line start, so a `.` after it is content, neither stuffing nor an end. BDAT
+//! content needs CRLF line ends: BINARYMIME, the only way to send anything else, is not offered.
 
 use memchr::memchr2;
+
+use crate::config::BareLf;
 
 /// Why a complete message is refused, in the order the checks apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,13 +109,15 @@ enum DotState {
 #[derive(Debug)]
 pub(super) struct DotDecoder {
     state: DotState,
+    bare_lf: BareLf,
 }
 
 impl DotDecoder {
     /// A decoder placed just after the CRLF of the DATA command line.
-    pub(super) fn new() -> DotDecoder {
+    pub(super) fn new(bare_lf: BareLf) -> DotDecoder {
         DotDecoder {
             state: DotState::LineStart,
+            bare_lf,
         }
     }
 
@@ -131,6 +137,9 @@ impl DotDecoder {
                         sink.push(&input[i..i + k]);
                         if input[i + k] == b'\r' {
                             self.state = DotState::Cr;
+                        } else if self.bare_lf == BareLf::Normalize {
+                            // A bare LF: stored as CRLF, and not the start of a line.
+                            sink.push(b"\r\n");
                         } else {
                             // A bare LF: content, and not the start of a line.
                             sink.bare();
@@ -260,7 +269,7 @@ mod tests {
     /// Decode `input` fed in pieces of `step` bytes; the content, whether it was refused, and
     /// the bytes left after the end.
     fn decode(input: &[u8], step: usize) -> (Result<Vec<u8>, Flaw>, Option<Vec<u8>>) {
-        let mut decoder = DotDecoder::new();
+        let mut decoder = DotDecoder::new(BareLf::Reject);
         let mut sink = MessageSink::new(1000);
         let mut rest = None;
         let mut pieces = input.chunks(step);
@@ -318,13 +327,13 @@ mod tests {
     fn size_is_counted_after_unstuffing() {
         let mut sink = MessageSink::new(4);
         assert_eq!(
-            DotDecoder::new().decode(b"..ab\r\n.\r\n", &mut sink),
+            DotDecoder::new(BareLf::Reject).decode(b"..ab\r\n.\r\n", &mut sink),
             Some(9)
         );
         assert_eq!(sink.size(), 5);
         assert_eq!(sink.finish(10), Err(Flaw::TooBig));
         let mut sink = MessageSink::new(5);
-        DotDecoder::new().decode(b"..ab\r\n.\r\n", &mut sink);
+        DotDecoder::new(BareLf::Reject).decode(b"..ab\r\n.\r\n", &mut sink);
         assert_eq!(sink.finish(10).unwrap(), b".ab\r\n");
     }
 

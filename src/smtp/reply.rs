@@ -61,6 +61,8 @@ pub(super) enum Refusal {
     ChunkTooBig,
     IdleTimeout,
     ShuttingDown,
+    /// The authenticated account was deleted while the session ran.
+    AccountRevoked,
 }
 
 impl Refusal {
@@ -128,6 +130,12 @@ impl Refusal {
             Refusal::ShuttingDown => {
                 return line(out, &format!("421 4.3.2 {hostname} Service shutting down"))
             }
+            Refusal::AccountRevoked => {
+                return line(
+                    out,
+                    &format!("421 4.7.0 {hostname} Account no longer valid, closing connection"),
+                )
+            }
         };
         line(out, text);
     }
@@ -140,6 +148,7 @@ impl Refusal {
             Refusal::TooManyFailures
                 | Refusal::IdleTimeout
                 | Refusal::ShuttingDown
+                | Refusal::AccountRevoked
                 | Refusal::ChunkTooBig
         )
     }

@@ -22,7 +22,8 @@ pub enum DeliveryReply {
 /// The driver's answer to [`DeliveryRequest::CheckRecipient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecipientStatus {
-    /// An account of ours; `account` is its canonical (lower-case) address.
+    /// An account of ours; `account` names where its mail goes (opaque to the session: the
+    /// store key of the account's current incarnation).
     Local { account: String },
     /// A local domain, but no such account (`550 5.1.1`).
     UnknownLocal,

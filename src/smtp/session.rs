@@ -38,6 +38,8 @@ pub struct SmtpSession {
 /// the buffer (no copy of the line).
 #[derive(Debug)]
 pub(super) struct Machine {
+    /// Complete commands received.
+    commands: u64,
     pub(super) config: SessionConfig,
     pub(super) kind: SmtpKind,
     security: Security,
@@ -105,6 +107,7 @@ impl SmtpSession {
     /// implicit-TLS listeners (port 465).
     pub fn new(config: SessionConfig, kind: SmtpKind, security: Security) -> SmtpSession {
         let mut machine = Machine {
+            commands: 0,
             config,
             kind,
             security,
@@ -277,6 +280,14 @@ impl Session for SmtpSession {
         self.machine.refuse(Refusal::ShuttingDown);
     }
 
+    fn commands(&self) -> u64 {
+        self.machine.commands
+    }
+
+    fn handle_revoked(&mut self) {
+        self.machine.refuse(Refusal::AccountRevoked);
+    }
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.machine.out);
     }
@@ -336,6 +347,7 @@ impl Machine {
     }
 
     fn handle_command(&mut self, command: Command) -> Flow {
+        self.commands += 1;
         match command {
             Command::Ehlo(domain) => {
                 // RFC 5321 §4.1.4: EHLO and HELO reset any mail transaction.

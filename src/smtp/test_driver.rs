@@ -52,6 +52,15 @@ pub(super) fn inbound() -> SmtpSession {
     session(SmtpKind::Inbound, TlsMode::Starttls, limits(52_428_800))
 }
 
+/// Port 25 with `[smtp] bare_lf = "reject"`.
+pub(super) fn inbound_rejecting_bare_lf() -> SmtpSession {
+    let limits = Limits {
+        bare_lf: crate::config::BareLf::Reject,
+        ..limits(52_428_800)
+    };
+    session(SmtpKind::Inbound, TlsMode::Starttls, limits)
+}
+
 /// Port 465.
 pub(super) fn submissions() -> SmtpSession {
     session(SmtpKind::Submission, TlsMode::Implicit, limits(52_428_800))
@@ -200,6 +209,15 @@ impl Session for Driven {
     }
     fn handle_shutdown(&mut self) {
         self.session.handle_shutdown();
+        self.answer();
+    }
+
+    fn commands(&self) -> u64 {
+        self.session.commands()
+    }
+
+    fn handle_revoked(&mut self) {
+        self.session.handle_revoked();
         self.answer();
     }
     fn poll_output(&mut self, out: &mut Vec<u8>) {

@@ -175,7 +175,7 @@ impl Machine {
         }
         transaction.content = Some(Content {
             sink: MessageSink::new(limit),
-            framing: Framing::Data(DotDecoder::new()),
+            framing: Framing::Data(DotDecoder::new(self.config.limits.bare_lf)),
         });
         self.input = Input::Data;
         line(&mut self.out, "354 End data with <CR><LF>.<CR><LF>");

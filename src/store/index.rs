@@ -317,6 +317,17 @@ impl AccountIndex {
                 mb.uid_next = mb.uid_next.max(*uid_next);
                 Outcome::Done
             }
+            Op::PurgeAccount { .. } => {
+                for m in self.mailboxes.drain(..) {
+                    released.extend(m.messages.iter().map(|e| e.body));
+                    events.push((m.id, Change::Deleted));
+                }
+                self.subscriptions.clear();
+                // Mailbox ids and UIDVALIDITY values stay reserved: were the key ever used
+                // again, no client could mistake a new mailbox for a purged one.
+                self.created = false;
+                Outcome::Done
+            }
         }
     }
 

@@ -119,6 +119,12 @@ pub enum Op {
         flags: Flags,
         unchanged_since: ModSeq,
     },
+    /// Remove an account's mailboxes, messages and subscriptions: its deleted incarnation's
+    /// mail is purged. The bodies become dead space for compaction. (After the older ops, so
+    /// older logs still read.)
+    PurgeAccount {
+        account: String,
+    },
 }
 
 impl Op {
@@ -134,7 +140,8 @@ impl Op {
             | Op::SetFlags { account, .. }
             | Op::SetFlagsUnchangedSince { account, .. }
             | Op::Expunge { account, .. }
-            | Op::RaiseUidNext { account, .. } => vec![account.as_str()],
+            | Op::RaiseUidNext { account, .. }
+            | Op::PurgeAccount { account } => vec![account.as_str()],
             Op::Append { copies, .. } => {
                 let mut v: Vec<&str> = copies.iter().map(|c| c.account.as_str()).collect();
                 v.sort_unstable();

@@ -201,6 +201,27 @@ impl Store {
         expect_done(self.submit(p, op, &[]).await?)
     }
 
+    /// Remove everything `account` holds (a deleted account's mail, purged). `false` when
+    /// there was nothing: the account was never created or is purged already.
+    pub async fn purge_account(&self, account: &str) -> Result<bool> {
+        let account = canonical_account(account)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            if !a.index.created && a.index.mailboxes.is_empty() {
+                return None;
+            }
+            a.inflight += 1;
+            Some(Op::PurgeAccount {
+                account: account.clone(),
+            })
+        })?;
+        let Some(op) = op else {
+            return Ok(false);
+        };
+        expect_done(self.submit(p, op, &[]).await?)?;
+        Ok(true)
+    }
+
     /// Add or remove `name` from the account's subscriptions (RFC 9051 §6.3.7).
     pub async fn subscribe(
         &self,

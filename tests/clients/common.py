@@ -1,6 +1,8 @@
 """Shared helpers for the interop scripts: argument parsing, TLS context, raw line clients."""
 import base64
 import json
+import os
+import shutil
 import socket
 import ssl
 import sys
@@ -91,3 +93,16 @@ def check(cond, what, detail=""):
     if not cond:
         raise AssertionError("%s: %s" % (what, detail))
     print("ok:", what)
+
+
+def have(tool, package):
+    """Whether the client `tool` (Debian package `package`) is installed. If not, the caller
+    skips its part: one `SKIPPED:` line the Rust test shows on the terminal, or, where
+    RINGPOST_REQUIRE_CLIENTS is set (CI), a failure."""
+    if shutil.which(tool):
+        return True
+    why = "needs %s: apt-get install %s" % (tool, package)
+    if os.environ.get("RINGPOST_REQUIRE_CLIENTS"):
+        raise AssertionError("RINGPOST_REQUIRE_CLIENTS is set, and " + why)
+    print("SKIPPED: " + why, flush=True)
+    return False

@@ -135,14 +135,16 @@ r.send(m9 + b".\r\n")
 check(r.line().startswith("250"), "message after RSET accepted")
 expect([BOB[0]], m9)
 
-# 13. Bare LF (and LF.LF) never ends the data and the message is refused; nothing delivered.
+# 13. Bare LF (and LF.LF) never ends the data: with the default bare_lf = "normalize" the
+# hidden transaction is stored as text of the one message (LFs as CRLF), never run.
 r.send("MAIL FROM:<d@remote.example>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE[0])
 check([r.line()[:3] for _ in range(3)] == ["250", "250", "354"], "smuggling attempt: transaction")
 r.send(b"Subject: smuggle\r\n\r\nline\n.\nMAIL FROM:<evil@remote.example>\r\nmore\r\n.\r\n")
 reply = r.line()
-check(reply.startswith("550") or reply.startswith("554"), "bare LF / LF.LF refused", reply)
+check(reply.startswith("250"), "bare LF / LF.LF is content of the one message", reply)
+expect([ALICE[0]], b"Subject: smuggle\r\n\r\nline\r\n.\r\nMAIL FROM:<evil@remote.example>\r\nmore\r\n")
 reply = r.cmd("NOOP")
-check(reply.startswith("250"), "session in sync after the refusal", reply)
+check(reply.startswith("250"), "session in sync after it", reply)
 r.cmd("QUIT")
 r.close()
 

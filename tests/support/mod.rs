@@ -54,6 +54,40 @@ pub struct Server {
     pub soft_open_files: Option<u64>,
 }
 
+/// Set (by `.ci/run`) where every client must be installed: a missing one fails the test
+/// instead of skipping it.
+pub const REQUIRE_CLIENTS: &str = "RINGPOST_REQUIRE_CLIENTS";
+
+/// Whether the client program `tool` (Debian package `package`) is installed. When it is not,
+/// the calling test should return at once: this writes one line naming the package to the
+/// terminal (past the test harness's capture), or, under [`REQUIRE_CLIENTS`], panics.
+pub fn have(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if !found {
+        skipped(&format!(
+            "{} needs {tool}: apt-get install {package}",
+            std::thread::current().name().unwrap_or("a test")
+        ));
+    }
+    found
+}
+
+/// Report a skip on the terminal, or fail under [`REQUIRE_CLIENTS`].
+pub fn skipped(why: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_CLIENTS).is_none(),
+        "{REQUIRE_CLIENTS} is set, and {why}"
+    );
+    // Straight to the file descriptor: the harness captures `eprintln!`.
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
+}
+
 /// Reserve `n` distinct free ports (held together so they differ, then released).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
@@ -183,6 +217,11 @@ impl Server {
     /// Run `tests/clients/<script>` with the server's ports and CA file; panic with its
     /// output unless it exits 0.
     pub fn python(&self, script: &str, args: &[&str]) -> String {
+        self.python_with_ca(script, self.cafile().to_str().unwrap(), args)
+    }
+
+    /// [`Server::python`] with another CA file (PEM bundle) for the script to trust.
+    pub fn python_with_ca(&self, script: &str, cafile: &str, args: &[&str]) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/clients")
             .join(script);
@@ -190,11 +229,17 @@ impl Server {
         let out = Command::new("python3")
             .arg(&path)
             .arg(ports)
-            .arg(self.cafile())
+            .arg(cafile)
             .args(args)
             .output()
             .expect("python3 is required for the interop tests");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        // A script skips a part whose client is missing with `SKIPPED: …` (common.have).
+        for line in stdout.lines() {
+            if let Some(why) = line.strip_prefix("SKIPPED: ") {
+                skipped(&format!("{script}: {why}"));
+            }
+        }
         assert!(
             out.status.success(),
             "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log\n{}",
@@ -253,7 +298,14 @@ pub fn mailbox_messages(
     use ringpost::runtime::ShardMap;
     use ringpost::store::{Store, StoreConfig, StoreError};
     let root = data_dir.join("store");
-    let account = account.to_string();
+    // An account's mail is under its current incarnation's key; internal accounts (the
+    // outbound queue) are not in the accounts file and go by their name.
+    let accounts =
+        ringpost::accounts::AccountStore::open(data_dir, &["example.com".into()]).unwrap();
+    let account = match accounts.lookup(account).unwrap() {
+        Some(a) => a.store_key(),
+        None => account.to_string(),
+    };
     let mailbox = mailbox.to_string();
     ringpost::runtime::Executor::new("test")
         .io_memory(512 << 10)

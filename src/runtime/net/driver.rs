@@ -53,8 +53,16 @@ struct Core<S: Service> {
     /// Counts this connection against the limits until it is dropped, wherever it runs.
     _permit: Permit,
     shutdown_sent: bool,
-    /// The authenticated account.
-    account: Option<String>,
+    /// The account was deleted: the session was told and no request is served any more.
+    revoked: bool,
+    /// The authenticated account's store key, and the accounts file version that said so.
+    account: Option<(String, u64)>,
+    /// The user name that logged in, as given (for the session-end log line).
+    user: Option<String>,
+    /// For the session-end log line: when it began, bytes read and written.
+    started: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
     /// When a connection that has not logged in yet is closed (`timeouts.login_secs`, counted
     /// from accept); `None` on listeners without logins (inbound SMTP) and once it has fired.
     login_by: Option<Instant>,
@@ -92,6 +100,7 @@ enum Wake<N> {
     LoginTimeout,
     KeepAlive,
     Shutdown,
+    Revoked,
 }
 
 /// How [`drive`] ended.
@@ -110,7 +119,7 @@ pub async fn serve_connection<S: Service>(
     listener: Listener,
     state: Rc<ShardState>,
 ) {
-    let server = state.server.clone();
+    let server = state.server();
     let session_config = SessionConfig {
         hostname: server.config.hostname.clone(),
         tls_mode: listener.tls,
@@ -120,6 +129,15 @@ pub async fn serve_connection<S: Service>(
     let permit = match server.limits.admit(peer.ip()) {
         Ok(p) => p,
         Err(why) => {
+            tracing::info!(
+                target: "ringpost::limits",
+                protocol = listener.protocol.name(),
+                listener = %listener.address,
+                client_ip = %peer.ip(),
+                client_port = peer.port(),
+                reason = why.text(),
+                "connection refused"
+            );
             refuse::<S::Session>(tcp, &listener, &session_config, why).await;
             return;
         }
@@ -147,7 +165,12 @@ pub async fn serve_connection<S: Service>(
         listener,
         _permit: permit,
         shutdown_sent: false,
+        revoked: false,
         account: None,
+        user: None,
+        started: Instant::now(),
+        bytes_in: 0,
+        bytes_out: 0,
         login_by,
     };
     run(
@@ -185,7 +208,23 @@ pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
 
 async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
     match drive(&mut conn, &state).await {
-        Ending::Closed => conn.transport.close().await,
+        Ending::Closed => {
+            conn.transport.close().await;
+            let core = &conn.core;
+            tracing::info!(
+                target: "ringpost::session",
+                protocol = core.listener.protocol.name(),
+                listener = %core.listener.address,
+                client_ip = %core.peer.ip(),
+                client_port = core.peer.port(),
+                user = core.user.as_deref().unwrap_or(""),
+                duration_ms = core.started.elapsed().as_millis() as u64,
+                bytes_in = core.bytes_in,
+                bytes_out = core.bytes_out,
+                commands = core.session.commands(),
+                "session ended"
+            );
+        }
         Ending::Move(to) => {
             let Some(mesh) = state.moves.borrow().clone() else {
                 conn.transport.close().await;
@@ -213,7 +252,7 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
 
 /// The connection loop: send what the session queued, act on its events, feed it input.
 async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Ending {
-    let server = &state.server;
+    let server = &state.server();
     let idle = server.config.timeouts.idle(conn.core.listener.protocol);
     let keepalive = server
         .config
@@ -230,7 +269,14 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             if conn.transport.write_parts(&out.parts()).await.is_err() {
                 return Ending::Closed;
             }
+            conn.core.bytes_out += out.len() as u64;
             out.clear();
+        }
+        if !conn.core.revoked && revoked(conn, state) {
+            conn.core.revoked = true;
+            conn.core.shutdown_sent = true;
+            conn.core.session.handle_revoked();
+            continue;
         }
         if let Some(event) = conn.core.session.poll_event() {
             match event {
@@ -245,12 +291,14 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                         return Ending::Move(home);
                     }
                 }
+                // Nothing more is done for a deleted account; the session is closing.
+                Event::Request(_) if conn.core.revoked => {}
                 Event::Request(request) => {
                     let cx = Context {
                         shard: state,
                         peer: conn.core.peer,
                         transport: &conn.transport,
-                        account: conn.core.account.as_deref(),
+                        account: conn.core.account.as_ref().map(|(key, _)| key.as_str()),
                     };
                     let reply = conn.service.handle(request, &cx).await;
                     conn.core.session.handle_reply(reply, &mut out);
@@ -264,6 +312,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             conn.core.session.handle_shutdown();
             continue;
         }
+
         let shutdown_sent = conn.core.shutdown_sent;
         let read = conn.transport.read(&mut buf);
         // The autologout deadline runs from the last input, across keep-alives; the login
@@ -292,17 +341,28 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             state.shutdown.wait().await;
             Wake::Shutdown
         };
+        let account = conn.core.account.as_ref();
+        let revocation = async {
+            match account {
+                Some((key, since)) if !conn.core.revoked => {
+                    state.deleted_accounts.wait_revoked(key, *since).await
+                }
+                _ => future::pending::<()>().await,
+            }
+            Wake::Revoked
+        };
         let service = &mut conn.service;
         let notice = async { Wake::Notice(service.next_notice().await) };
         let wake = future::or(
             async { Wake::Input(read.await) },
-            future::or(notice, future::or(idle_timer, stop)),
+            future::or(notice, future::or(idle_timer, future::or(stop, revocation))),
         )
         .await;
         match wake {
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => {
                 last_input = Instant::now();
+                conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
             }
             Wake::LoginTimeout => {
@@ -321,8 +381,20 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                 conn.core.shutdown_sent = true;
                 conn.core.session.handle_shutdown();
             }
+            // Acted on at the top of the loop.
+            Wake::Revoked => {}
         }
     }
+}
+
+/// Whether the connection's account was deleted (`ringpost user del`) since it logged in.
+/// Checked before every request, so nothing more is done for a deleted account once this
+/// shard has seen the deletion.
+fn revoked<S: Service>(conn: &Connection<S>, state: &ShardState) -> bool {
+    conn.core
+        .account
+        .as_ref()
+        .is_some_and(|(key, since)| state.deleted_accounts.revoked(key, *since))
 }
 
 /// Verify credentials for the session and hand it the outcome. `Some(shard)`: authenticated
@@ -332,38 +404,41 @@ async fn authenticate<S: Service>(
     state: &ShardState,
     credentials: Credentials,
 ) -> Option<ShardId> {
-    let server = &state.server;
+    let server = &state.server();
     let throttle = &server.auth_throttle;
     let ip = conn.core.peer.ip();
     let user = credentials.username.clone();
     let admission = throttle.admit(ip, &user, unix_now());
-    let outcome = match admission {
-        Admission::Refused => {
-            tracing::info!(peer = %conn.core.peer, "authentication refused: too many failures from this address");
-            AuthOutcome::TemporaryFailure
-        }
+    let mechanism = credentials.mechanism;
+    let (outcome, store_key) = match admission {
+        Admission::Refused => (AuthOutcome::TemporaryFailure, None),
         Admission::After(wait) => {
             if !wait.is_zero() {
                 // This account failed often lately: slow every attempt on it, never refuse.
                 sleep(wait).await;
             }
-            let outcome = verify(server, credentials).await;
-            match &outcome {
+            let verified = verify(server, credentials).await;
+            match &verified.0 {
                 AuthOutcome::Failure => throttle.failed(ip, &user, unix_now()),
                 AuthOutcome::Success { .. } => throttle.succeeded(&user),
                 AuthOutcome::TemporaryFailure => {}
             }
-            outcome
+            verified
         }
     };
+    log_login(conn, &user, mechanism, &outcome, admission);
     if outcome == AuthOutcome::Failure || admission == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;
     }
-    let home = match &outcome {
-        AuthOutcome::Success { account } => {
-            conn.core.account = Some(account.clone());
-            Some(state.map.home_shard(account))
+    if matches!(outcome, AuthOutcome::Success { .. }) {
+        conn.core.user = Some(user);
+    }
+    let home = match (&outcome, store_key) {
+        (AuthOutcome::Success { .. }, Some((key, version))) => {
+            let home = state.map.home_shard(&key);
+            conn.core.account = Some((key, version));
+            Some(home)
         }
         _ => None,
     };
@@ -371,11 +446,59 @@ async fn authenticate<S: Service>(
     home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id)
 }
 
+/// One line per login attempt (target `ringpost::auth`): what fail2ban and operators read.
+/// Never the password.
+fn log_login<S: Service>(
+    conn: &Connection<S>,
+    user: &str,
+    mechanism: &str,
+    outcome: &AuthOutcome,
+    admission: Admission,
+) {
+    let core = &conn.core;
+    let tls = conn.transport.tls_info().map(|t| t.version);
+    let tls = tls.as_deref().unwrap_or("none");
+    let protocol = core.listener.protocol.name();
+    match outcome {
+        AuthOutcome::Success { account } => tracing::info!(
+            target: "ringpost::auth",
+            protocol,
+            listener = %core.listener.address,
+            client_ip = %core.peer.ip(),
+            client_port = core.peer.port(),
+            user,
+            account = account.as_str(),
+            mechanism,
+            tls,
+            "login"
+        ),
+        failed => {
+            let reason = match (failed, admission) {
+                (_, Admission::Refused) => "too many failures from this address",
+                (AuthOutcome::Failure, _) => "invalid credentials",
+                _ => "account database unavailable",
+            };
+            tracing::info!(
+                target: "ringpost::auth",
+                protocol,
+                listener = %core.listener.address,
+                client_ip = %core.peer.ip(),
+                client_port = core.peer.port(),
+                user,
+                mechanism,
+                tls,
+                reason,
+                "login failed"
+            );
+        }
+    }
+}
+
 /// TLS handshake bounded by the configured timeout, and given up when the shard shuts down
 /// (a stalled handshake must not hold the shutdown for its whole timeout). `false`: failed,
 /// timed out or shutting down.
 async fn handshake(transport: &mut Transport, state: &ShardState, peer: SocketAddr) -> bool {
-    let server = &state.server;
+    let server = state.server();
     let timeout = server.config.timeouts.tls_handshake;
     let result = future::or(
         async { Some(transport.handshake(server.tls.clone()).await) },
@@ -412,8 +535,12 @@ fn unix_now() -> u64 {
 }
 
 /// Check a password on the executor's blocking pool: argon2 takes tens of milliseconds and
-/// must not stall every other connection of the shard.
-async fn verify(server: &Arc<ServerContext>, credentials: Credentials) -> AuthOutcome {
+/// must not stall every other connection of the shard. The session hears the address; the
+/// store key (which incarnation of the account) stays with the driver.
+async fn verify(
+    server: &Arc<ServerContext>,
+    credentials: Credentials,
+) -> (AuthOutcome, Option<(String, u64)>) {
     let accounts = server.accounts.clone();
     let verification = glommio::executor()
         .spawn_blocking(move || {
@@ -421,9 +548,13 @@ async fn verify(server: &Arc<ServerContext>, credentials: Credentials) -> AuthOu
         })
         .await;
     match verification {
-        Verification::Valid { account } => AuthOutcome::Success { account },
-        Verification::Invalid => AuthOutcome::Failure,
-        Verification::Unavailable => AuthOutcome::TemporaryFailure,
+        Verification::Valid {
+            account,
+            store_key,
+            version,
+        } => (AuthOutcome::Success { account }, Some((store_key, version))),
+        Verification::Invalid => (AuthOutcome::Failure, None),
+        Verification::Unavailable => (AuthOutcome::TemporaryFailure, None),
     }
 }
 

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::driver::serve_connection;
-use super::{ActiveConnections, AuthThrottle, ConnectionLimits, ServerContext, ShardState};
+use super::{AuthThrottle, ConnectionLimits, CurrentServer, ServerContext, ShardState};
 use crate::accounts::AccountStore;
 use crate::config::{Config, Listener};
 use crate::runtime::service::{Context, Placement, Service};
@@ -91,6 +90,12 @@ impl Session for GateSession {
     fn handle_shutdown(&mut self) {
         self.events.push_back(Event::Close);
     }
+    fn handle_revoked(&mut self) {
+        self.events.push_back(Event::Close);
+    }
+    fn commands(&self) -> u64 {
+        0
+    }
     fn handle_keepalive(&mut self) {}
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.out);
@@ -136,7 +141,10 @@ fn shard_state(config: Config) -> Rc<ShardState> {
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains).unwrap();
     let server = Arc::new(ServerContext {
         limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
-        auth_throttle: AuthThrottle::new(config.auth_throttling, config.auth_failure_delay),
+        auth_throttle: Arc::new(AuthThrottle::new(
+            config.auth_throttling,
+            config.auth_failure_delay,
+        )),
         tls,
         accounts: Arc::new(accounts),
         config,
@@ -147,18 +155,13 @@ fn shard_state(config: Config) -> Rc<ShardState> {
         ShardMap::new(1),
         crate::runtime::store_config(&server.config),
     );
-    Rc::new(ShardState {
-        server,
-        shutdown: Shutdown::new(),
-        id: ShardId(0),
-        map: ShardMap::new(1),
-        active: ActiveConnections::default(),
-        moves: RefCell::new(None),
+    Rc::new(ShardState::new(
+        Arc::new(CurrentServer::new(server)),
+        Shutdown::new(),
+        ShardId(0),
+        ShardMap::new(1),
         store,
-        deliverer: RefCell::new(None),
-        deliveries: Cell::new(0),
-        maildrops: Default::default(),
-    })
+    ))
 }
 
 /// Read until `text` ends with `want` (blocking, with the socket's timeout).

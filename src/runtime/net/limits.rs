@@ -12,8 +12,9 @@ use crate::session::Overload;
 const IP_SLOTS: usize = 1 << 16;
 
 pub struct ConnectionLimits {
-    max_total: usize,
-    max_per_ip: u32,
+    /// Both changed in place by a configuration reload.
+    max_total: AtomicUsize,
+    max_per_ip: AtomicU32,
     total: AtomicUsize,
     per_ip: Box<[AtomicU32]>,
 }
@@ -34,21 +35,33 @@ impl Drop for Permit {
 impl ConnectionLimits {
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<ConnectionLimits> {
         Arc::new(ConnectionLimits {
-            max_total,
-            max_per_ip: u32::try_from(max_per_ip).unwrap_or(u32::MAX),
+            max_total: AtomicUsize::new(max_total),
+            max_per_ip: AtomicU32::new(u32::try_from(max_per_ip).unwrap_or(u32::MAX)),
             total: AtomicUsize::new(0),
             per_ip: (0..IP_SLOTS).map(|_| AtomicU32::new(0)).collect(),
         })
     }
 
+    /// New maxima (a configuration reload): connections open over them stay, new ones wait
+    /// until the count is under.
+    pub fn set_maxima(&self, max_total: usize, max_per_ip: usize) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_ip.store(
+            u32::try_from(max_per_ip).unwrap_or(u32::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Admit one more connection from `ip`, or say why not.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Overload> {
-        if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_total {
+        if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
             self.total.fetch_sub(1, Ordering::Relaxed);
             return Err(Overload::ServerFull);
         }
         let slot = slot_of(ip);
-        if self.per_ip[slot].fetch_add(1, Ordering::Relaxed) >= self.max_per_ip {
+        if self.per_ip[slot].fetch_add(1, Ordering::Relaxed)
+            >= self.max_per_ip.load(Ordering::Relaxed)
+        {
             self.per_ip[slot].fetch_sub(1, Ordering::Relaxed);
             self.total.fetch_sub(1, Ordering::Relaxed);
             return Err(Overload::TooManyFromIp);

@@ -17,7 +17,8 @@ mod transport;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_lite::future;
@@ -37,19 +38,53 @@ use crate::runtime::service::maildrop::{MaildropLocks, MaildropService};
 use crate::runtime::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::store::Store;
 
-/// What every shard shares, read-only (and `Send + Sync`).
+/// What every shard shares, read-only (and `Send + Sync`). A reload (SIGHUP) makes a new one
+/// with the new configuration and certificate; the counters (connections, failed logins) and
+/// the account database are the same objects in both.
 pub struct ServerContext {
     pub config: Config,
     pub tls: Arc<rustls::ServerConfig>,
     pub accounts: Arc<AccountStore>,
     pub limits: Arc<ConnectionLimits>,
     /// Failed authentications across connections and shards.
-    pub auth_throttle: AuthThrottle,
+    pub auth_throttle: Arc<AuthThrottle>,
+}
+
+/// The server's current context, replaced whole by a reload. Shards read it through
+/// [`ShardState::server`]: one relaxed atomic load per look, the lock only after a reload.
+pub struct CurrentServer {
+    generation: AtomicU64,
+    current: Mutex<Arc<ServerContext>>,
+}
+
+impl CurrentServer {
+    pub fn new(server: Arc<ServerContext>) -> CurrentServer {
+        CurrentServer {
+            generation: AtomicU64::new(0),
+            current: Mutex::new(server),
+        }
+    }
+
+    /// The context now.
+    pub fn get(&self) -> Arc<ServerContext> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Make `server` the context of every connection accepted from now on.
+    pub fn replace(&self, server: Arc<ServerContext>) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = server;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// What one shard's connections share.
 pub struct ShardState {
-    pub server: Arc<ServerContext>,
+    /// This shard's copy of the current context (see [`ShardState::server`]).
+    server: RefCell<(u64, Arc<ServerContext>)>,
+    pub current: Arc<CurrentServer>,
     pub shutdown: Shutdown,
     /// This shard.
     pub id: ShardId,
@@ -68,9 +103,46 @@ pub struct ShardState {
     pub deliveries: Cell<u64>,
     /// Accounts whose maildrop a POP3 session holds.
     pub maildrops: MaildropLocks,
+    /// The deleted accounts, kept current by the shard's accounts watcher.
+    pub deleted_accounts: crate::runtime::accounts_watch::DeletedAccounts,
 }
 
 impl ShardState {
+    /// A shard's state around the server's current context.
+    pub fn new(
+        current: Arc<CurrentServer>,
+        shutdown: Shutdown,
+        id: ShardId,
+        map: ShardMap,
+        store: Store,
+    ) -> ShardState {
+        ShardState {
+            server: RefCell::new((current.generation.load(Ordering::Acquire), current.get())),
+            current,
+            shutdown,
+            id,
+            map,
+            active: ActiveConnections::default(),
+            moves: RefCell::new(None),
+            store,
+            deliverer: RefCell::new(None),
+            deliveries: Cell::new(0),
+            maildrops: Default::default(),
+            deleted_accounts: Default::default(),
+        }
+    }
+
+    /// The server's context as of now (the one a reload made last). A connection takes it
+    /// when it starts and keeps it, so a live session keeps its certificate and settings.
+    pub fn server(&self) -> Arc<ServerContext> {
+        let generation = self.current.generation.load(Ordering::Acquire);
+        let mut cached = self.server.borrow_mut();
+        if cached.0 != generation {
+            *cached = (generation, self.current.get());
+        }
+        cached.1.clone()
+    }
+
     /// A queue id for a `250` reply: unique per server (time, shard, counter), short, and
     /// meaningless to anyone who does not have the logs.
     pub fn queue_id(&self, now: i64) -> String {
@@ -138,7 +210,7 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
-                let idle = state.server.config.timeouts.idle(listener.protocol);
+                let idle = state.server().config.timeouts.idle(listener.protocol);
                 // A client that stops reading must not hold a write forever.
                 let _ = tcp.set_write_timeout(Some(idle));
                 let guard = state.active.enter();

@@ -10,6 +10,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::config::Throttling;
@@ -27,9 +28,9 @@ pub enum Admission {
 }
 
 pub struct AuthThrottle {
-    settings: Throttling,
-    /// The delay an account's first throttled attempt waits (`auth.failure_delay_ms`).
-    base_delay: Duration,
+    /// The settings, and the delay an account's first throttled attempt waits
+    /// (`auth.failure_delay_ms`); replaced by a reload, the counts kept.
+    settings: RwLock<(Throttling, Duration)>,
     hasher: RandomState,
     ips: Box<[AtomicU64]>,
     accounts: Box<[AtomicU64]>,
@@ -49,8 +50,7 @@ impl AuthThrottle {
     pub fn new(settings: Throttling, base_delay: Duration) -> AuthThrottle {
         let table = || (0..SLOTS).map(|_| AtomicU64::new(0)).collect();
         AuthThrottle {
-            settings,
-            base_delay,
+            settings: RwLock::new((settings, base_delay)),
             hasher: RandomState::new(),
             ips: table(),
             accounts: table(),
@@ -60,7 +60,8 @@ impl AuthThrottle {
     /// Whether, and after how long, an authentication from `ip` for `user` (as given, any
     /// case) may be checked at `now` (Unix seconds).
     pub fn admit(&self, ip: IpAddr, user: &str, now: u64) -> Admission {
-        let s = &self.settings;
+        let (s, base_delay) = self.settings();
+        let s = &s;
         if s.ip_max_failures > 0
             && self.count(&self.ips, self.ip_slot(ip), now) >= u64::from(s.ip_max_failures)
         {
@@ -72,11 +73,19 @@ impl AuthThrottle {
         }
         let over = failures - u64::from(s.account_free_failures);
         let factor = 1u32 << over.min(20);
-        Admission::After(
-            self.base_delay
-                .saturating_mul(factor)
-                .min(s.account_max_delay),
-        )
+        Admission::After(base_delay.saturating_mul(factor).min(s.account_max_delay))
+    }
+
+    /// New settings (a configuration reload); the failures counted so far stay.
+    pub fn set(&self, settings: Throttling, base_delay: Duration) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = (settings, base_delay);
+    }
+
+    fn settings(&self) -> (Throttling, Duration) {
+        *self.settings.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Count a failed authentication.
@@ -107,7 +116,7 @@ impl AuthThrottle {
     /// Failures counted in `slot`'s current window, 0 once it has passed.
     fn count(&self, table: &[AtomicU64], slot: usize, now: u64) -> u64 {
         let (start, count) = unpack(table[slot].load(Ordering::Relaxed));
-        if now.saturating_sub(start) >= self.settings.window.as_secs() {
+        if now.saturating_sub(start) >= self.settings().0.window.as_secs() {
             0
         } else {
             count
@@ -115,7 +124,7 @@ impl AuthThrottle {
     }
 
     fn bump(&self, table: &[AtomicU64], slot: usize, now: u64) {
-        let window = self.settings.window.as_secs();
+        let window = self.settings().0.window.as_secs();
         // fetch_update retries on a race; the closure always returns Some, so it cannot fail.
         let _ = table[slot].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
             let (start, count) = unpack(v);

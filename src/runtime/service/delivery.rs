@@ -55,9 +55,9 @@ impl Service for DeliveryService {
 }
 
 fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
-    match cx.shard.server.accounts.lookup(address) {
+    match cx.shard.server().accounts.lookup(address) {
         Ok(Some(account)) => RecipientStatus::Local {
-            account: account.into_string(),
+            account: account.store_key(),
         },
         Ok(None) => RecipientStatus::UnknownLocal,
         Err(e) => {
@@ -68,19 +68,52 @@ fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
 }
 
 /// Make one received message durable for every recipient; nothing is kept when it fails.
+/// One log line (target `ringpost::delivery`) says what happened to it.
 async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
     let shard = cx.shard;
-    let Some(deliverer) = shard.deliverer.borrow().clone() else {
-        return DeliveryOutcome::TemporaryFailure;
-    };
     let now = crate::store::now();
     let id = shard.queue_id(now);
-    let header = trace_headers(cx, &delivery, &id, now);
+    let outcome = store_delivery(cx, &delivery, &id, now).await;
+    let recipients: Vec<&str> = delivery
+        .local_recipients
+        .iter()
+        .map(|key| crate::accounts::address_of_key(key))
+        .chain(delivery.remote_recipients.iter().map(String::as_str))
+        .collect();
+    tracing::info!(
+        target: "ringpost::delivery",
+        id = id.as_str(),
+        from = delivery.reverse_path.as_str(),
+        to = recipients.join(",").as_str(),
+        local = delivery.local_recipients.len(),
+        queued = delivery.remote_recipients.len(),
+        size = delivery.message.len(),
+        client_ip = %cx.peer.ip(),
+        user = delivery.authenticated.as_deref().unwrap_or(""),
+        result = match outcome {
+            DeliveryOutcome::Delivered { .. } => "accepted",
+            _ => "deferred",
+        },
+        "delivery"
+    );
+    outcome
+}
+
+async fn store_delivery(
+    cx: &Context<'_>,
+    delivery: &Delivery,
+    id: &str,
+    now: i64,
+) -> DeliveryOutcome {
+    let Some(deliverer) = cx.shard.deliverer.borrow().clone() else {
+        return DeliveryOutcome::TemporaryFailure;
+    };
+    let header = trace_headers(cx, delivery, id, now);
     // Remote recipients (submission only) go to the outbound queue first; if the local copies
     // then fail, the queued copy is retracted, so a 451 leaves nothing behind.
     let mut queued = Vec::new();
     if !delivery.remote_recipients.is_empty() {
-        let envelope = envelope_header(&id, &delivery.reverse_path, &delivery.remote_recipients);
+        let envelope = envelope_header(id, &delivery.reverse_path, &delivery.remote_recipients);
         let parts: [&[u8]; 3] = [envelope.as_bytes(), header.as_bytes(), &delivery.message];
         match store_copy(&deliverer, &[QUEUE_ACCOUNT.to_string()], &parts, now).await {
             Ok(copies) => queued = copies,
@@ -102,14 +135,7 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
             return DeliveryOutcome::TemporaryFailure;
         }
     }
-    tracing::info!(
-        %id,
-        local = delivery.local_recipients.len(),
-        queued = delivery.remote_recipients.len(),
-        size = delivery.message.len(),
-        "accepted"
-    );
-    DeliveryOutcome::Delivered { id }
+    DeliveryOutcome::Delivered { id: id.to_string() }
 }
 
 /// One store delivery transaction: the concatenated `parts` to every account, durable on each
@@ -137,13 +163,15 @@ fn trace_headers(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> S
     let received = received_header(&ReceivedInfo {
         helo: delivery.helo.clone(),
         peer_ip: cx.peer.ip(),
-        hostname: cx.shard.server.config.hostname.clone(),
+        hostname: cx.shard.server().config.hostname.clone(),
         protocol: delivery.protocol,
         tls: cx.transport.tls_info().map(|t| (t.version, t.cipher)),
         authenticated: delivery.authenticated.clone(),
         id: id.to_string(),
         recipient: match delivery.local_recipients.as_slice() {
-            [one] if delivery.remote_recipients.is_empty() => Some(one.clone()),
+            [one] if delivery.remote_recipients.is_empty() => {
+                Some(crate::accounts::address_of_key(one).to_string())
+            }
             _ => None,
         },
         date: crate::date::rfc5322(now),

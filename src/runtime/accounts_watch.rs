@@ -1,0 +1,194 @@
+//! Acting on `ringpost user del|purge` while the server runs: every shard watches the accounts
+//! file, ends its sessions of accounts that are gone, and purges the deleted accounts' mail
+//! its store holds.
+//!
+//! The file changes only by rename (see [`crate::accounts`]), so a `stat` per poll tells
+//! whether there is anything to read. A session of a deleted account ends within one poll
+//! interval plus the time it takes its current command to finish; a purge runs on the shard
+//! that owns the account's partition, as one log record, and is retried at every start until
+//! done (the accounts file keeps the purged incarnation).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_lite::future;
+
+use super::net::ShardState;
+
+/// How often each shard looks at the accounts file.
+pub const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Inner {
+    /// Store keys of the deleted accounts as last read.
+    deleted: RefCell<HashSet<String>>,
+    /// The version of the accounts file they were read from (0: none yet).
+    file_version: Cell<u64>,
+    /// Bumped at every new version of the file.
+    version: Cell<u64>,
+    next_id: Cell<u64>,
+    wakers: RefCell<HashMap<u64, Waker>>,
+}
+
+/// Which accounts were deleted, as this shard last read the accounts file, and a signal when
+/// that changes.
+#[derive(Clone, Default)]
+pub struct DeletedAccounts {
+    inner: Rc<Inner>,
+}
+
+impl DeletedAccounts {
+    /// Whether a session of `store_key` that logged in with version `since` of the accounts
+    /// file must end: its account is deleted in a version read since. (Judged by an older
+    /// version, an account restored since would look deleted.)
+    pub fn revoked(&self, store_key: &str, since: u64) -> bool {
+        self.inner.file_version.get() >= since && self.inner.deleted.borrow().contains(store_key)
+    }
+
+    /// Version `file_version` of the accounts: wake every waiter.
+    fn update(&self, deleted: HashSet<String>, file_version: u64) {
+        *self.inner.deleted.borrow_mut() = deleted;
+        self.inner.file_version.set(file_version);
+        self.inner.version.set(self.inner.version.get() + 1);
+        let wakers: Vec<Waker> = self
+            .inner
+            .wakers
+            .borrow_mut()
+            .drain()
+            .map(|(_, w)| w)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Resolves once `store_key` is revoked (see [`DeletedAccounts::revoked`]).
+    pub async fn wait_revoked(&self, store_key: &str, since: u64) {
+        while !self.revoked(store_key, since) {
+            self.changed().await;
+        }
+    }
+
+    /// Resolves at the next [`DeletedAccounts::update`].
+    fn changed(&self) -> Changed {
+        let id = self.inner.next_id.get();
+        self.inner.next_id.set(id + 1);
+        Changed {
+            inner: self.inner.clone(),
+            id,
+            version: self.inner.version.get(),
+        }
+    }
+}
+
+struct Changed {
+    inner: Rc<Inner>,
+    id: u64,
+    version: u64,
+}
+
+impl Drop for Changed {
+    fn drop(&mut self) {
+        self.inner.wakers.borrow_mut().remove(&self.id);
+    }
+}
+
+impl Future for Changed {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.inner.version.get() != self.version {
+            return Poll::Ready(());
+        }
+        self.inner
+            .wakers
+            .borrow_mut()
+            .insert(self.id, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// The shard's watcher: reads the accounts file when it changed, updates
+/// [`ShardState::deleted_accounts`], and purges what this shard owns. Ends at shutdown.
+pub async fn run(state: Rc<ShardState>) {
+    let mut seen = None;
+    loop {
+        let accounts = state.server().accounts.clone();
+        let changes = glommio::executor()
+            .spawn_blocking(move || accounts.changes(seen))
+            .await;
+        match changes {
+            Ok(None) => {}
+            Ok(Some(keys)) => {
+                seen = Some(keys.version);
+                state.deleted_accounts.update(keys.deleted, keys.version);
+                purge(&state, &keys.purge).await;
+            }
+            Err(e) => tracing::error!(error = %e, "account database unavailable"),
+        }
+        let stop = async {
+            state.shutdown.wait().await;
+            true
+        };
+        let tick = async {
+            glommio::timer::sleep(POLL).await;
+            false
+        };
+        if future::or(stop, tick).await {
+            return;
+        }
+    }
+}
+
+/// Purge the mail of deleted accounts whose partition this shard owns.
+async fn purge(state: &ShardState, keys: &[String]) {
+    for key in keys {
+        if state.map.home_shard(key) != state.id {
+            continue;
+        }
+        match state.store.purge_account(key).await {
+            Ok(true) => tracing::info!(account = %key, "purged the mail of a deleted account"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(account = %key, error = %e, "purging a deleted account failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_deleted_accounts_are_revoked() {
+        let deleted = DeletedAccounts::default();
+        assert!(!deleted.revoked("a@example.com", 1));
+        deleted.update(HashSet::from(["a@example.com".to_string()]), 2);
+        assert!(deleted.revoked("a@example.com", 1));
+        // An account this shard has not heard of (created since the last read) lives on.
+        assert!(!deleted.revoked("b@example.com#00000000000000b1", 1));
+        // Restored in version 3 and logged in with it: version 2 cannot judge that session.
+        assert!(!deleted.revoked("a@example.com", 3));
+        deleted.update(HashSet::new(), 3);
+        assert!(!deleted.revoked("a@example.com", 3));
+    }
+
+    #[test]
+    fn waiters_wake_when_their_account_goes() {
+        let deleted = DeletedAccounts::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wait = Box::pin(deleted.wait_revoked("a@example.com", 1));
+        assert_eq!(wait.as_mut().poll(&mut cx), Poll::Pending);
+        deleted.update(HashSet::from(["b@example.com".to_string()]), 1);
+        assert_eq!(wait.as_mut().poll(&mut cx), Poll::Pending);
+        deleted.update(HashSet::from(["a@example.com".to_string()]), 2);
+        assert_eq!(wait.as_mut().poll(&mut cx), Poll::Ready(()));
+        drop(wait);
+        assert!(deleted.inner.wakers.borrow().is_empty());
+    }
+}
