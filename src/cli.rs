@@ -26,14 +26,10 @@ use crate::tls::{self, TlsError};
 #[derive(Debug, Parser)]
 #[command(name = "ringpost", version)]
 struct Cli {
-    /// The configuration file.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        default_value = "config/ringpost.toml"
-    )]
-    config: PathBuf,
+    /// The configuration file [default: config/ringpost.toml, or /etc/ringpost/ringpost.toml
+    /// where that does not exist]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -169,21 +165,38 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// The development configuration, relative to the working directory (a source checkout).
+const DEV_CONFIG: &str = "config/ringpost.toml";
+/// Where a packaged install keeps its configuration.
+const SYSTEM_CONFIG: &str = "/etc/ringpost/ringpost.toml";
+
+/// `--config`, or the development file when it exists here, or the system one.
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        if std::path::Path::new(DEV_CONFIG).exists() {
+            PathBuf::from(DEV_CONFIG)
+        } else {
+            PathBuf::from(SYSTEM_CONFIG)
+        }
+    })
+}
+
 fn execute(cli: Cli) -> Result<(), CliError> {
+    let config_file = config_path(cli.config);
     match cli.command {
-        Command::Serve => serve(Config::load(&cli.config)?),
-        Command::CheckConfig => check_config(&Config::load(&cli.config)?),
+        Command::Serve => serve(Config::load(&config_file)?),
+        Command::CheckConfig => check_config(&Config::load(&config_file)?),
         Command::User(command) => {
-            let config = Config::load(&cli.config)?;
+            let config = Config::load(&config_file)?;
             let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
             user(&store, &config, command)
         }
         Command::Queue(QueueCommand::List) => {
-            let config = Config::load(&cli.config)?;
+            let config = Config::load(&config_file)?;
             queue_list(&config)
         }
         Command::Import(ImportCommand::Maildir { address, path }) => {
-            import_maildir(&Config::load(&cli.config)?, &address, &path)
+            import_maildir(&Config::load(&config_file)?, &address, &path)
         }
     }
 }
@@ -571,7 +584,7 @@ mod tests {
     #[test]
     fn config_is_a_global_option_with_a_default() {
         let cli = Cli::try_parse_from(["ringpost", "serve"]).unwrap();
-        assert_eq!(cli.config, PathBuf::from("config/ringpost.toml"));
+        assert_eq!(cli.config, None);
         assert_eq!(cli.command, Command::Serve);
         let cli = Cli::try_parse_from([
             "ringpost",
@@ -582,7 +595,7 @@ mod tests {
             "x.toml",
         ])
         .unwrap();
-        assert_eq!(cli.config, PathBuf::from("x.toml"));
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
         assert_eq!(
             cli.command,
             Command::User(UserCommand::Add {

@@ -336,3 +336,22 @@ fn user_del_keeps_the_mail_for_restore_unless_purged() {
     );
     assert_eq!(out.status.code(), Some(2), "clap refuses both");
 }
+
+#[test]
+fn without_config_here_the_system_file_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    if std::path::Path::new("/etc/ringpost/ringpost.toml").exists() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringpost"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/etc/ringpost/ringpost.toml"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -41,6 +41,15 @@ fn write_then_rename(tmp: &Path, path: &Path, contents: &[u8], mode: u32) -> io:
         .open(tmp)?;
     // The mode given to open() is filtered by the umask; set it exactly.
     file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    // Root (`ringpost user add` run by an operator) writes files for the server's user: the
+    // new file gets the owner of the folder it is in, as the old one had.
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::MetadataExt;
+        let folder = std::fs::metadata(parent(path))?;
+        std::os::unix::fs::fchown(&file, Some(folder.uid()), Some(folder.gid()))?;
+    }
     file.write_all(contents)?;
     file.sync_all()?;
     drop(file);

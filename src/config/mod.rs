@@ -137,6 +137,10 @@ struct RawServer {
     data_dir: PathBuf,
     #[serde(default)]
     shards: usize,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -357,6 +361,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Number of shards; 0 = one per CPU in the affinity mask.
     pub shards: usize,
+    /// Started as root: the user (and group) to run as once the listeners are bound.
+    pub run_as: Option<RunAs>,
     pub tls: TlsSource,
     /// Local domains, lower case.
     pub local_domains: Vec<String>,
@@ -445,6 +451,24 @@ impl Config {
             ));
         }
 
+        let run_as = match (&raw.server.user, &raw.server.group) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "server.group",
+                    "needs server.user (the user to run as)".into(),
+                ))
+            }
+            (Some(user), group) => {
+                if user.is_empty() || group.as_ref().is_some_and(|g| g.is_empty()) {
+                    return Err(invalid("server.user", "must not be empty".into()));
+                }
+                Some(RunAs {
+                    user: user.clone(),
+                    group: group.clone(),
+                })
+            }
+        };
         let bare_lf = match raw.smtp.bare_lf.as_str() {
             "normalize" => BareLf::Normalize,
             "reject" => BareLf::Reject,
@@ -481,6 +505,7 @@ impl Config {
             hostname,
             data_dir: resolve(&raw.server.data_dir),
             shards: raw.server.shards,
+            run_as,
             tls,
             local_domains,
             limits: Limits {
@@ -679,6 +704,15 @@ pub struct Limits {
     pub max_hops: usize,
     /// What SMTP does with a bare LF in DATA content (`[smtp] bare_lf`).
     pub bare_lf: BareLf,
+}
+
+/// `[server] user` and `group`: who the server runs as after binding its listeners, when
+/// started as root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    /// The user's primary group when absent.
+    pub group: Option<String>,
 }
 
 /// `[smtp] bare_lf`: a bare LF (not after CR) in DATA content.

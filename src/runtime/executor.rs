@@ -108,6 +108,34 @@ impl<T: Send + 'static> ExecutorThread<T> {
     }
 }
 
+/// Why executors may have failed to start, when RLIMIT_MEMLOCK is too low for `executors` of
+/// them: glommio registers its IO memory with io_uring, and the kernel counts it as locked
+/// memory; below the limit an executor cannot start (PLATFORM.md §8). `None` when the limit
+/// is not the likely cause.
+pub fn memlock_hint(executors: usize) -> Option<String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: getrlimit writes one rlimit through a pointer to a live local.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0;
+    if !ok || limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    // About three times the IO memory per executor (PLATFORM.md §8).
+    let needed = (3 * IO_MEMORY * executors) as u64;
+    (limit.rlim_cur < needed).then(|| {
+        format!(
+            "RLIMIT_MEMLOCK is {} KiB, and {executors} shards lock about {} KiB for io_uring; \
+             raise it (systemd: LimitMEMLOCK=infinity; a shell: ulimit -l unlimited) or run \
+             fewer shards (server.shards)",
+            limit.rlim_cur / 1024,
+            needed / 1024
+        )
+    })
+}
+
 /// Run the future `start` makes on an executor of its own, named `name`, and wait for it: the
 /// runtime of an offline command (the server stopped, one store opened by hand).
 pub fn run_standalone<F, Fut, T>(name: &str, start: F) -> io::Result<T>

@@ -15,6 +15,7 @@ pub mod executor;
 pub mod fanout;
 pub mod mesh;
 pub mod net;
+pub mod privileges;
 pub mod service;
 mod shutdown;
 pub mod watchdog;
@@ -67,6 +68,12 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         .map_err(|e| io::Error::other(e.to_string()))?;
     let cpus = allowed_cpus()?;
     let shards = shard_count(&config)?;
+    // Every shard's listening sockets, bound while root (ports below 1024), before any
+    // thread exists; then root is dropped for good.
+    let mut sockets = (0..shards)
+        .map(|_| net::bind_all(&config))
+        .collect::<io::Result<Vec<_>>>()?;
+    privileges::drop_root(config.run_as.as_ref(), &config.data_dir)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -94,6 +101,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         let cpu = cpus[index % cpus.len()];
         let current = current.clone();
         let stop = stop.clone();
+        let listening = std::mem::take(&mut sockets[index]);
         // Reports even if the shard's thread dies before running anything.
         let ready = ReadyReport {
             id: ShardId(index),
@@ -110,6 +118,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
                     ShardId(index),
                     shards,
                     current,
+                    listening,
                     moves,
                     store_mesh,
                     stop,
@@ -146,20 +155,32 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
             }
         }
     }
-    if failure.is_some() {
+    if let Some(e) = failure.take() {
         stop.store(true, Ordering::SeqCst);
+        failure = Some(match executor::memlock_hint(shards) {
+            Some(hint) => io::Error::new(e.kind(), format!("{e}: {hint}")),
+            None => e,
+        });
     } else if ready_shards == shards {
         for l in &server.config.listeners {
             tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
         }
         tracing::info!(shards, hostname = %server.config.hostname, "ringpost ready");
+        notify_service_manager(&[sd_notify::NotifyState::Ready]);
         // Until SIGINT/SIGTERM, SIGHUP reloads.
         while !stop.load(Ordering::SeqCst) {
             if hup.swap(false, Ordering::SeqCst) {
+                // systemd 253+ (Type=notify-reload) wants the monotonic time with RELOADING.
+                match sd_notify::NotifyState::monotonic_usec_now() {
+                    Ok(now) => notify_service_manager(&[sd_notify::NotifyState::Reloading, now]),
+                    Err(_) => notify_service_manager(&[sd_notify::NotifyState::Reloading]),
+                }
                 reload(&current, &set_log_level);
+                notify_service_manager(&[sd_notify::NotifyState::Ready]);
             }
             std::thread::sleep(STOP_POLL);
         }
+        notify_service_manager(&[sd_notify::NotifyState::Stopping]);
     }
     let stuck_shards = shards - ready_shards;
     for h in handles {
@@ -177,6 +198,14 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
             tracing::info!("ringpost stopped");
             Ok(())
         }
+    }
+}
+
+/// Tell systemd (a `Type=notify` unit: `NOTIFY_SOCKET` is set) that the server is ready,
+/// reloading or stopping. Without a service manager this does nothing.
+fn notify_service_manager(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
     }
 }
 
@@ -245,10 +274,14 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
     tracing::info!(path = %path.display(), "configuration reloaded");
 }
 
+// Each argument is a different part of the shard's start: its place, the shared context, its
+// own sockets, the two meshes, the stop flag and the report; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn run_shard(
     id: ShardId,
     shards: usize,
     current: Arc<CurrentServer>,
+    listening: Vec<(crate::config::Listener, std::os::fd::OwnedFd)>,
     moves: MeshBuilder<MovedConnection, ()>,
     store_mesh: MeshBuilder<StoreRequest, StoreReply>,
     stop: Arc<AtomicBool>,
@@ -299,15 +332,9 @@ async fn run_shard(
         }
     }
     let watcher = glommio::spawn_local(accounts_watch::run(state.clone()));
-    let sockets = match net::bind_all(&server.config) {
-        Ok(s) => s,
-        Err(e) => {
-            ready.send(Err(e));
-            return;
-        }
-    };
     let mut acceptors = Vec::new();
-    for (listener, socket) in sockets {
+    for (listener, fd) in listening {
+        let socket = net::adopt(fd);
         acceptors.push(glommio::spawn_local(net::accept_loop(
             listener,
             socket,

@@ -30,6 +30,10 @@ pub struct Options {
     pub log: &'static str,
     /// Start the server with this soft limit on open files (its hard limit unchanged).
     pub soft_open_files: Option<u64>,
+    /// More environment for the server process.
+    pub env: Vec<(&'static str, String)>,
+    /// More keys of the `[server]` table.
+    pub server_extra: String,
 }
 
 impl Default for Options {
@@ -40,6 +44,8 @@ impl Default for Options {
             shards: 2,
             log: "ringpost=debug",
             soft_open_files: None,
+            env: Vec::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -52,6 +58,7 @@ pub struct Server {
     pub stderr: PathBuf,
     pub log_level: &'static str,
     pub soft_open_files: Option<u64>,
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// Set (by `.ci/run`) where every client must be installed: a missing one fails the test
@@ -109,8 +116,8 @@ impl Server {
             .zip(free_ports(LISTENERS.len()))
             .collect();
         let mut text = format!(
-            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n[domains]\nlocal = [\"example.com\"]\n{}\n",
-            opts.shards, opts.extra
+            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n{}[domains]\nlocal = [\"example.com\"]\n{}\n",
+            opts.shards, opts.server_extra, opts.extra
         );
         for (protocol, tls, name) in LISTENERS {
             text.push_str(&format!(
@@ -120,6 +127,11 @@ impl Server {
         }
         let config = dir.path().join("ringpost.toml");
         std::fs::write(&config, text).unwrap();
+        // Readable by a server that drops root to another user (`[server] user`).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let mut server = Server {
             stderr: dir.path().join("server.log"),
             dir,
@@ -128,6 +140,7 @@ impl Server {
             child: None,
             log_level: opts.log,
             soft_open_files: opts.soft_open_files,
+            env: opts.env,
         };
         for (user, pass) in [ALICE, BOB] {
             let out = server.cli(&["user", "add", user], Some(pass));
@@ -156,6 +169,7 @@ impl Server {
         let child = command
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .env("RINGPOST_LOG", self.log_level)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

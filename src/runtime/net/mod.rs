@@ -16,6 +16,7 @@ mod transport;
 
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -176,22 +177,47 @@ impl Drop for ActiveGuard {
 }
 
 /// Bind every configured listener on this shard (SO_REUSEPORT is always set by glommio).
-pub fn bind_all(config: &Config) -> io::Result<Vec<(Listener, TcpListener)>> {
+pub fn bind_all(config: &Config) -> io::Result<Vec<(Listener, OwnedFd)>> {
     config
         .listeners
         .iter()
         .map(|l| {
-            TcpListener::bind(l.address)
-                .map(|sock| (l.clone(), sock))
-                .map_err(|e| {
-                    io::Error::other(format!(
-                        "cannot listen on {} ({}): {e}",
-                        l.address,
-                        l.protocol.name()
-                    ))
-                })
+            bind(l.address).map(|fd| (l.clone(), fd)).map_err(|e| {
+                io::Error::other(format!(
+                    "cannot listen on {} ({}): {e}",
+                    l.address,
+                    l.protocol.name()
+                ))
+            })
         })
         .collect()
+}
+
+/// A listening socket on `address` with SO_REUSEPORT (each shard has its own and the kernel
+/// spreads connections over them), as glommio's own `TcpListener::bind` makes it. Made on the
+/// main thread, before root is dropped, and handed to its shard.
+fn bind(address: std::net::SocketAddr) -> io::Result<OwnedFd> {
+    use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
+    let domain = if address.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(IpProtocol::TCP))?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Serve a socket [`bind_all`] made on this shard's executor.
+pub fn adopt(fd: OwnedFd) -> TcpListener {
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is a bound, listening TCP socket that we own; ownership passes to the
+    // listener, which closes it.
+    unsafe {
+        TcpListener::from_raw_fd(fd.into_raw_fd())
+    }
 }
 
 /// Accept connections on `socket` until the shard shuts down.
