@@ -154,3 +154,53 @@ fn torn_last_record_on_disk_is_dropped_and_the_log_goes_on() {
         }
     }
 }
+
+/// A flipped byte in a sealed segment after the checkpoint cuts the chain there, and every
+/// later segment then holds records that do not follow. Those are written mail, not the
+/// leftovers of a torn roll: recovery must refuse to open the partition (and name fsck)
+/// rather than end the log at the damage and delete the later segments.
+#[test]
+fn damage_in_a_sealed_segment_never_deletes_the_segments_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), config());
+        store.open_account(A).await.unwrap();
+        for i in 1..=120 {
+            store
+                .append(A, "INBOX", &msg(i), Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        // No close: the checkpoint stays at the start, as after a crash.
+    });
+    let before = segment_count(dir.path());
+    assert!(before >= 3, "{before} segments");
+    let part = last_segment(dir.path()).parent().unwrap().to_path_buf();
+    let first = part.join("seg-00000001.log");
+    let mut data = std::fs::read(&first).unwrap();
+    let offsets: Vec<usize> = Scanner::new(&data, 0, first_chain(&data))
+        .map(|r| r.offset)
+        .collect();
+    data[offsets[offsets.len() / 2] + HEADER + 5] ^= 0x01;
+    std::fs::write(&first, &data).unwrap();
+    let files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), config());
+        let e = store.status(A, "INBOX").await.unwrap_err().to_string();
+        assert!(e.contains("ringpost fsck"), "{e}");
+    });
+    assert_eq!(segment_count(dir.path()), before);
+    for (path, bytes) in files {
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{}", path.display());
+    }
+}

@@ -197,6 +197,20 @@ impl Conn {
         }
     }
 
+    /// Exactly `n` bytes (an IMAP literal).
+    pub fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, Failure> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.start == self.end {
+                self.fill()?;
+            }
+            let take = (n - out.len()).min(self.end - self.start);
+            out.extend_from_slice(&self.buf[self.start..self.start + take]);
+            self.start += take;
+        }
+        Ok(out)
+    }
+
     /// Exactly `n` bytes (an IMAP literal), discarded: only their count matters here.
     pub fn skip_exact(&mut self, mut n: usize) -> Result<(), Failure> {
         while n > 0 {

@@ -78,6 +78,8 @@ struct RawConfig {
     #[serde(default)]
     smtp: RawSmtp,
     #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
     listener: Vec<RawListener>,
 }
 
@@ -282,6 +284,42 @@ impl Default for RawPop3 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    segment_size: u64,
+    compact_dead_percent: u32,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        let s = StoreTuning::default();
+        RawStore {
+            segment_size: s.segment_size,
+            compact_dead_percent: s.compact_dead_percent,
+        }
+    }
+}
+
+/// `[store]`: the message store's log segments and when compaction reclaims them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTuning {
+    /// Size of a new log segment file in bytes (a multiple of 4096).
+    pub segment_size: u64,
+    /// A sealed segment is compacted once this percentage of it is released by expunges;
+    /// 0 turns background compaction off.
+    pub compact_dead_percent: u32,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            segment_size: 16 << 20,
+            compact_dead_percent: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawListener {
     protocol: Protocol,
@@ -379,6 +417,8 @@ pub struct Config {
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
     pub log: LogConfig,
+    /// The store's segment size and compaction threshold.
+    pub store: StoreTuning,
     pub listeners: Vec<Listener>,
 }
 
@@ -441,6 +481,7 @@ impl Config {
         let t = &raw.timeouts;
         check_timeouts(t, invalid)?;
 
+        let store = check_store(&raw.store, invalid)?;
         let listeners = listeners(&raw.listener, invalid)?;
         let pop3_uidl_format = uidl::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
@@ -537,6 +578,7 @@ impl Config {
             },
             pop3_uidl_format,
             log,
+            store,
             listeners,
         })
     }
@@ -613,6 +655,24 @@ fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), 
         return Err(invalid("auth.account_max_delay_ms", "at most 60000".into()));
     }
     Ok(())
+}
+
+/// `[store]`: segments of whole 4 KiB blocks between 64 KiB and 1 GiB, a percentage.
+fn check_store(s: &RawStore, invalid: &Invalid) -> Result<StoreTuning, ConfigError> {
+    if s.segment_size < 64 << 10 || s.segment_size > 1 << 30 || !s.segment_size.is_multiple_of(4096)
+    {
+        return Err(invalid(
+            "store.segment_size",
+            "a multiple of 4096 between 65536 and 1073741824".into(),
+        ));
+    }
+    if s.compact_dead_percent > 100 {
+        return Err(invalid("store.compact_dead_percent", "at most 100".into()));
+    }
+    Ok(StoreTuning {
+        segment_size: s.segment_size,
+        compact_dead_percent: s.compact_dead_percent,
+    })
 }
 
 /// `[timeouts]`: none zero, IMAP's autologout at least RFC 9051's 30 minutes.
@@ -774,6 +834,7 @@ tls = "starttls"
         assert_eq!(c.tls, TlsSource::SelfSigned);
         assert_eq!(c.shards, 0);
         assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.store, StoreTuning::default());
         assert_eq!(c.timeouts.imap_idle, Duration::from_secs(1800));
         assert_eq!(c.timeouts.login, Duration::from_secs(180));
         // Inbound SMTP never logs in; every other listener must, in time.
@@ -849,6 +910,23 @@ tls = "starttls"
         assert!(err(&format!("{MINIMAL}\n[tls]\ncert = \"c.pem\"\n")).contains("tls.key"));
         assert!(
             err(&MINIMAL.replace("example.com\"]", "bad domain\"]")).contains("domains.local[0]")
+        );
+        assert!(err(&format!("{MINIMAL}\n[store]\nsegment_size = 70000\n"))
+            .contains("store.segment_size"));
+        assert!(
+            err(&format!("{MINIMAL}\n[store]\ncompact_dead_percent = 101\n"))
+                .contains("store.compact_dead_percent")
+        );
+        let small = parse(&format!(
+            "{MINIMAL}\n[store]\nsegment_size = 131072\ncompact_dead_percent = 0\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            small.store,
+            StoreTuning {
+                segment_size: 131072,
+                compact_dead_percent: 0
+            }
         );
         assert!(
             err(&format!("{MINIMAL}\n[timeouts]\nimap_idle_secs = 60\n"))

@@ -545,6 +545,12 @@ pub fn store_config(config: &Config) -> StoreConfig {
         max_message_size: config.limits.max_message_size
             + 4096
             + config.limits.max_recipients * 330,
+        segment_size: config.store.segment_size,
+        // Above 1.0 no segment ever qualifies: 0 % turns background compaction off.
+        compact_dead_ratio: match config.store.compact_dead_percent {
+            0 => 2.0,
+            percent => f64::from(percent) / 100.0,
+        },
         ..StoreConfig::default()
     }
 }

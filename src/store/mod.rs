@@ -31,7 +31,9 @@
 //! notifies watchers. So nothing is visible before it is durable, and a UID once seen is in
 //! the log: after a crash UIDNEXT is rebuilt past it. Recovery reads the checkpoint, replays
 //! the records after it into the indexes and stops at the first record that does not check
-//! (a torn tail is never half-applied: a record is applied whole or not at all).
+//! (a torn tail is never half-applied: a record is applied whole or not at all). Later
+//! segments that still hold records after that point are damage, not a torn tail: the
+//! partition is not opened rather than cut short ([`fsck`] reports it).
 //!
 //! Each mailbox's index also keeps a bounded log of the UIDs expunged and the modseq of each
 //! expunge ([`expunged`]), rebuilt by replay like everything else, for IMAP QRESYNC.
@@ -68,6 +70,7 @@
 pub(crate) mod commit;
 pub mod compact;
 pub mod expunged;
+pub mod fsck;
 pub mod import;
 pub mod index;
 mod io;

@@ -104,7 +104,7 @@ pub struct PartitionStore {
     clock: Cell<u64>,
 }
 
-fn escape(account: &str) -> String {
+pub(crate) fn escape(account: &str) -> String {
     let mut s = String::with_capacity(account.len());
     for b in account.bytes() {
         if b.is_ascii_lowercase() || b.is_ascii_digit() || b"@._-+".contains(&b) {
@@ -121,15 +121,15 @@ const CHECKPOINT_MAGIC: &[u8; 8] = b"RPCKPT02";
 
 /// A decoded checkpoint file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Checkpoint {
-    position: LogPosition,
-    released: BTreeMap<u32, u64>,
+pub(crate) struct Checkpoint {
+    pub position: LogPosition,
+    pub released: BTreeMap<u32, u64>,
 }
 
 /// `RPCKPT02`, segment u32, offset u64, next seq u64, previous CRC u32, n u32, then n
 /// (segment u32, released bytes u64), then CRC-32C of everything before. (`RPCKPT01` is the
 /// same without the count and the list.)
-fn encode_checkpoint(c: &Checkpoint) -> Vec<u8> {
+pub(crate) fn encode_checkpoint(c: &Checkpoint) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(40 + 12 * c.released.len());
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
     bytes.extend_from_slice(&c.position.segment.to_le_bytes());
@@ -146,7 +146,7 @@ fn encode_checkpoint(c: &Checkpoint) -> Vec<u8> {
     bytes
 }
 
-fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
+pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
     let bad = |what| StoreError::corrupt("checkpoint", what);
     if bytes.len() < 36 || (&bytes[..8] != CHECKPOINT_MAGIC && &bytes[..8] != CHECKPOINT_V1) {
         return Err(bad("bad framing"));
@@ -202,7 +202,7 @@ fn add_released(released: &mut BTreeMap<u32, u64>, bodies: &[BodyRef]) {
 }
 
 /// Write `bytes` to `path` atomically and durably (temp file, fsync, rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
@@ -212,6 +212,63 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Applies log records to the indexes of the accounts they name, each record once per
+/// account (not if the index already holds it): recovery replays the log after the
+/// checkpoint through it on top of the index files, and `fsck` replays the log through it
+/// from empty indexes, so both rebuild with the very same code.
+pub(crate) struct Replay<L> {
+    load: L,
+    /// Every account a record named: its index, and whether a record changed it.
+    pub accounts: HashMap<String, (AccountIndex, bool)>,
+    /// Per segment, bytes of the bodies the replayed records removed (added to what the
+    /// replay started with).
+    pub released: BTreeMap<u32, u64>,
+    ignore: Vec<(MailboxId, Change)>,
+    gone: Vec<BodyRef>,
+}
+
+impl<L: FnMut(&str) -> Result<AccountIndex>> Replay<L> {
+    /// A replay that gets an account's index from `load` the first time a record names it.
+    pub fn new(load: L, released: BTreeMap<u32, u64>) -> Replay<L> {
+        Replay {
+            load,
+            accounts: HashMap::new(),
+            released,
+            ignore: Vec::new(),
+            gone: Vec::new(),
+        }
+    }
+
+    /// Decode the record at `pos` and apply it.
+    pub fn record(&mut self, pos: RecordPos, payload: &[u8]) -> Result<()> {
+        let (op, body_at) = op::decode(payload)?;
+        self.apply(pos, &op, body_at, payload.len())
+    }
+
+    /// Apply `op`, the record at `pos` whose payload is `len` bytes with the body (if any)
+    /// from `body_at`, to each account it names whose index has not applied it yet.
+    pub fn apply(&mut self, pos: RecordPos, op: &Op, body_at: usize, len: usize) -> Result<()> {
+        let body = op.has_body().then(|| pos.body(body_at, len - body_at));
+        for name in op.accounts() {
+            if !self.accounts.contains_key(name) {
+                let index = (self.load)(name)?;
+                self.accounts.insert(name.to_string(), (index, false));
+            }
+            let Some((index, changed)) = self.accounts.get_mut(name) else {
+                continue;
+            };
+            if pos.seq > index.applied_seq {
+                index.apply_tracked(pos.seq, op, body, &mut self.ignore, &mut self.gone);
+                *changed = true;
+            }
+            self.ignore.clear();
+        }
+        add_released(&mut self.released, &self.gone);
+        self.gone.clear();
+        Ok(())
+    }
+}
+
 impl PartitionStore {
     /// Open (and recover) partition `id` under `root`.
     pub async fn open(root: &Path, id: Partition, segment_size: u64) -> Result<PartitionStore> {
@@ -219,35 +276,25 @@ impl PartitionStore {
         std::fs::create_dir_all(dir.join("accounts"))?;
         let checkpoint = read_checkpoint(&dir)?;
         let from = checkpoint.as_ref().map(|c| c.position);
-        let mut released = checkpoint.map(|c| c.released).unwrap_or_default();
-        let mut accounts: HashMap<String, Account> = HashMap::new();
-        let mut ignore = Vec::new();
-        let mut gone = Vec::new();
+        let released = checkpoint.map(|c| c.released).unwrap_or_default();
+        let mut replay = Replay::new(|name: &str| load_index(&dir, name), released);
         let (segments, writer) = segment::open(&dir, segment_size, from, |pos, payload| {
-            let (op, body_at) = op::decode(payload)?;
-            let body = op
-                .has_body()
-                .then(|| pos.body(body_at, payload.len() - body_at));
-            for name in op.accounts() {
-                if !accounts.contains_key(name) {
-                    let index = load_index(&dir, name)?;
-                    accounts.insert(name.to_string(), Account::new(index));
-                }
-                let Some(a) = accounts.get_mut(name) else {
-                    continue;
-                };
-                if pos.seq > a.index.applied_seq {
-                    a.index
-                        .apply_tracked(pos.seq, &op, body, &mut ignore, &mut gone);
-                    a.dirty = true;
-                }
-                ignore.clear();
-            }
-            add_released(&mut released, &gone);
-            gone.clear();
-            Ok(())
+            replay.record(pos, payload)
         })
         .await?;
+        let Replay {
+            accounts: replayed,
+            mut released,
+            ..
+        } = replay;
+        let accounts: HashMap<String, Account> = replayed
+            .into_iter()
+            .map(|(name, (index, changed))| {
+                let mut a = Account::new(index);
+                a.dirty = changed;
+                (name, a)
+            })
+            .collect();
         // Estimates for segments that no longer exist (compacted) are dropped.
         released.retain(|n, _| segments.size(*n).is_some());
         let durable = writer.position();
@@ -402,12 +449,12 @@ impl PartitionStore {
     }
 }
 
-fn index_path(dir: &Path, account: &str) -> PathBuf {
+pub(crate) fn index_path(dir: &Path, account: &str) -> PathBuf {
     dir.join("accounts")
         .join(format!("{}.idx", escape(account)))
 }
 
-fn load_index(dir: &Path, account: &str) -> Result<AccountIndex> {
+pub(crate) fn load_index(dir: &Path, account: &str) -> Result<AccountIndex> {
     match std::fs::read(index_path(dir, account)) {
         Ok(bytes) => {
             let index = AccountIndex::from_file_bytes(&bytes)?;

@@ -91,6 +91,8 @@ pub struct Found<'a> {
     /// Offset of the record's header in the scanned buffer.
     pub offset: usize,
     pub seq: u64,
+    /// The record's own CRC (what the next record names as its predecessor).
+    pub crc: u32,
     pub payload: &'a [u8],
 }
 
@@ -137,50 +139,108 @@ impl<'a> Scanner<'a> {
     pub fn state(&self) -> Chain {
         self.chain
     }
-
-    fn word(&self, at: usize) -> Option<u32> {
-        let b = self.buf.get(at..at + 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
 }
 
 impl<'a> Iterator for Scanner<'a> {
     type Item = Found<'a>;
 
     fn next(&mut self) -> Option<Found<'a>> {
-        let at = self.pos;
-        if self.word(at)? != MAGIC {
-            return None;
-        }
-        let len = self.word(at + 4)? as usize;
-        if len > MAX_PAYLOAD || at + framed_len(len) > self.buf.len() {
-            return None;
-        }
-        let seq_bytes = self.buf.get(at + 8..at + 16)?;
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(seq_bytes);
-        let seq = u64::from_le_bytes(seq);
-        let prev = self.word(at + 16)?;
-        let crc = self.word(at + 20)?;
-        if seq != self.chain.next_seq || prev != self.chain.prev_crc {
-            return None;
-        }
-        let payload = &self.buf[at + HEADER..at + HEADER + len];
-        let want = crc32c::crc32c_append(crc32c::crc32c(&self.buf[at..at + 20]), payload);
-        if want != crc {
-            return None;
-        }
+        let found = check(self.buf, self.pos, self.chain).ok()?;
         self.chain = Chain {
-            next_seq: seq + 1,
-            prev_crc: crc,
+            next_seq: found.seq + 1,
+            prev_crc: found.crc,
         };
-        self.pos = at + framed_len(len);
-        Some(Found {
-            offset: at,
-            seq,
-            payload,
-        })
+        self.pos = found.offset + framed_len(found.payload.len());
+        Some(found)
     }
+}
+
+/// Why the bytes at an offset are not the record a scan expects there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// Fewer bytes than a header, or no magic: the end of the log (zeros), or bytes that are
+    /// not a record's start.
+    NoRecord,
+    /// The length runs past the buffer or over [`MAX_PAYLOAD`].
+    Length(u32),
+    /// A record, but not the one that comes next: another sequence number or predecessor.
+    Chain { seq: u64, expected: u64 },
+    /// Header or payload do not match the record's CRC.
+    Checksum,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reject::NoRecord => write!(f, "no record header (bad magic)"),
+            Reject::Length(len) => write!(f, "record length {len} runs past the segment"),
+            Reject::Chain { seq, expected } if seq == expected => {
+                write!(f, "record {seq} does not chain to its predecessor's CRC")
+            }
+            Reject::Chain { seq, expected } => {
+                write!(f, "sequence number {seq} where {expected} was expected")
+            }
+            Reject::Checksum => write!(f, "CRC-32C mismatch"),
+        }
+    }
+}
+
+fn word_at(buf: &[u8], at: usize) -> Option<u32> {
+    let b = buf.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Check the record at `at` against what `chain` expects next: the one test every scan
+/// (recovery, compaction's survey, `fsck`) applies: magic, length and CRC
+/// ([`self_checking`]), then sequence number and chain.
+pub fn check(buf: &[u8], at: usize, chain: Chain) -> Result<Found<'_>, Reject> {
+    let found = self_checking(buf, at)?;
+    let prev = word_at(buf, at + 16).ok_or(Reject::NoRecord)?;
+    if found.seq != chain.next_seq || prev != chain.prev_crc {
+        return Err(Reject::Chain {
+            seq: found.seq,
+            expected: chain.next_seq,
+        });
+    }
+    Ok(found)
+}
+
+/// The record at `at` judged on its own bytes only (magic, length, CRC), whatever comes
+/// before it: how `fsck` tells damage followed by intact records from a torn tail. The chain
+/// fields are checked last by [`check`], so a record refused for its chain still has a
+/// matching CRC.
+pub fn self_checking(buf: &[u8], at: usize) -> Result<Found<'_>, Reject> {
+    if word_at(buf, at) != Some(MAGIC) {
+        return Err(Reject::NoRecord);
+    }
+    let len = word_at(buf, at + 4).ok_or(Reject::NoRecord)?;
+    let end = at.saturating_add(framed_len(len as usize));
+    if len as usize > MAX_PAYLOAD || end > buf.len() {
+        return Err(Reject::Length(len));
+    }
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&buf[at + 8..at + 16]);
+    let seq = u64::from_le_bytes(seq);
+    let crc = word_at(buf, at + 20).ok_or(Reject::NoRecord)?;
+    let payload = &buf[at + HEADER..at + HEADER + len as usize];
+    let want = crc32c::crc32c_append(crc32c::crc32c(&buf[at..at + 20]), payload);
+    if want != crc {
+        return Err(Reject::Checksum);
+    }
+    Ok(Found {
+        offset: at,
+        seq,
+        crc,
+        payload,
+    })
+}
+
+/// Whether any record in `buf` (at a record-aligned offset) checks on its own bytes: a
+/// segment that holds written records, whatever chain they belong to.
+pub fn holds_records(buf: &[u8]) -> bool {
+    (0..buf.len().saturating_sub(HEADER - 1))
+        .step_by(RECORD_ALIGN)
+        .any(|at| self_checking(buf, at).is_ok())
 }
 
 #[cfg(test)]
@@ -242,6 +302,62 @@ mod tests {
         let found: Vec<_> = Scanner::new(&disk, 0, Chain::START).collect();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].payload, b"new-a");
+    }
+
+    #[test]
+    fn a_refused_record_says_why() {
+        let (mut buf, offsets) =
+            log_of(&[b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]);
+        let first = check(&buf, 0, Chain::START).unwrap();
+        let after_first = Chain {
+            next_seq: 2,
+            prev_crc: first.crc,
+        };
+        assert_eq!(check(&buf, offsets[1], after_first).unwrap().seq, 2);
+        // Expected elsewhere in the chain: a record, but not the next one.
+        assert_eq!(
+            check(&buf, offsets[2], after_first).unwrap_err(),
+            Reject::Chain {
+                seq: 3,
+                expected: 2
+            }
+        );
+        let other_prev = Chain {
+            next_seq: 2,
+            prev_crc: first.crc ^ 1,
+        };
+        assert_eq!(
+            check(&buf, offsets[1], other_prev).unwrap_err(),
+            Reject::Chain {
+                seq: 2,
+                expected: 2
+            }
+        );
+        buf[offsets[1] + HEADER + 2] ^= 0x10;
+        assert_eq!(
+            check(&buf, offsets[1], after_first).unwrap_err(),
+            Reject::Checksum
+        );
+        assert_eq!(
+            self_checking(&buf, offsets[1]).unwrap_err(),
+            Reject::Checksum
+        );
+        // The record after the damaged one still checks on its own.
+        assert_eq!(self_checking(&buf, offsets[2]).unwrap().seq, 3);
+        assert_eq!(
+            check(&buf, buf.len(), after_first).unwrap_err(),
+            Reject::NoRecord
+        );
+        buf[offsets[2] + 4] = 0xff;
+        assert!(matches!(
+            self_checking(&buf, offsets[2]).unwrap_err(),
+            Reject::Length(_)
+        ));
+        let zeros = [0u8; 64];
+        assert_eq!(
+            check(&zeros, 0, Chain::START).unwrap_err(),
+            Reject::NoRecord
+        );
     }
 
     proptest! {

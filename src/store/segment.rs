@@ -16,7 +16,10 @@
 //! Recovery: scan records from the checkpoint on, across segments, while they chain; the end
 //! is the first record that does not check. If anything but zeros follows the end (a torn
 //! batch), the segment is sealed and writing goes on in a fresh one, so torn bytes are never
-//! left behind newer records.
+//! left behind newer records. Segments after the end are deleted only when no record in
+//! them checks: a crash can leave a rolled segment before any record in it was written, but
+//! written records after the end mean damage earlier in the log, and the partition is then
+//! not opened (`ringpost fsck` says where).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -64,11 +67,11 @@ impl RecordPos {
     }
 }
 
-fn segment_path(dir: &Path, n: u32) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("seg-{n:08}.log"))
 }
 
-fn spare_path(dir: &Path) -> PathBuf {
+pub(crate) fn spare_path(dir: &Path) -> PathBuf {
     dir.join("seg-spare.tmp")
 }
 
@@ -216,7 +219,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn segment_numbers(dir: &Path) -> Result<Vec<u32>> {
+pub(crate) fn segment_numbers(dir: &Path) -> Result<Vec<u32>> {
     let mut v = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -279,6 +282,8 @@ pub async fn open(
     let mut chain = start.chain;
     // (segment, end offset, whether only zeros follow the end)
     let mut tail: Option<(u32, u64, bool, Vec<u8>)> = None;
+    // Segments in which no record follows the log, but some record checks on its own.
+    let mut unchained = Vec::new();
     for &n in numbers.iter().filter(|&&n| n >= start.segment) {
         let Some(file) = segments.file(n) else {
             continue;
@@ -300,6 +305,9 @@ pub async fn open(
             )?;
         }
         chain = scanner.state();
+        if !found && record::holds_records(&data) {
+            unchained.push(n);
+        }
         if found || tail.is_none() {
             let end = scanner.end();
             let clean = data[end..].iter().all(|&b| b == 0);
@@ -310,7 +318,18 @@ pub async fn open(
     let (segment, end, clean, tail_bytes) = tail.ok_or_else(|| {
         StoreError::corrupt("log", "checkpoint names a segment that does not exist")
     })?;
-    // Segments after the tail hold nothing that chains: leftovers of a torn roll.
+    // Segments after the tail hold nothing that chains: leftovers of a torn roll, made
+    // before any of their records was written. One that holds records is not: damage
+    // earlier in the log (a flipped bit, a lost write) broke the chain, and deleting it
+    // would delete acknowledged mail. Such a partition is not opened.
+    if let Some(n) = unchained.iter().find(|&&n| n > segment) {
+        return Err(StoreError::corrupt(
+            "log",
+            format!(
+                "seg-{n:08}.log holds records that do not follow the log's end at seg-{segment:08}.log offset {end}; the partition is not opened (run `ringpost fsck`)"
+            ),
+        ));
+    }
     for &n in numbers.iter().filter(|&&n| n > segment) {
         segments.delete(dir, n)?;
     }

@@ -2,6 +2,8 @@
 //! folder and accounts, and run the real-client scripts in `tests/clients/` against it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod clients;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
