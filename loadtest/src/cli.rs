@@ -31,6 +31,17 @@ Scenarios (each a subcommand; `loadtest SCENARIO --help` lists every option):
   smtp-inbound Like smtp-submit without AUTH, as an MX sees it (MAIL FROM --from).
   pop3-retr    Each session: STLS (with --tls starttls), USER/PASS, STAT; one operation =
                `RETR n` of a random message. Needs a seeded mailbox.
+  hostile      Holds connections that never log in — --silent that send nothing, --slow that
+               send the protocol's NOOP one byte every --slow-interval seconds (to the
+               --plain-target listeners), --tls-stall that send half or all of a ClientHello
+               and then nothing (to the --tls-target implicit-TLS listeners) — from
+               --per-source connections per source address counting up from --source-base,
+               while a normal client (an SMTP delivery through --smtp-target, then IMAP
+               LOGIN, SELECT, FETCH, LOGOUT on --target) runs --probes times alone and again
+               under that load. Then holds on until the server has closed every hostile
+               connection or --hold seconds have passed. Reports the normal client's latency
+               alone and under load, the server's RSS (needs --server-pid), and per class
+               how and when the server ended its connections.
   seed         Bring --user's --mailbox to --count messages of --size bytes, by IMAP APPEND
                (--via imap, synchronous) or SMTP (--via smtp, to --target's inbound or
                submission port; delivery may be asynchronous). --reset expunges it first.
@@ -81,6 +92,8 @@ pub enum Command {
     Pop3Retr(Opts),
     /// Load --count messages of --size bytes into --user's --mailbox
     Seed(Opts),
+    /// Silent, slow and TLS-stalling connections while a normal client is served
+    Hostile(HostileOpts),
 }
 
 impl Command {
@@ -95,6 +108,7 @@ impl Command {
             | Command::SmtpInbound(o)
             | Command::Pop3Retr(o)
             | Command::Seed(o) => o,
+            Command::Hostile(h) => &h.common,
         }
     }
 
@@ -109,6 +123,7 @@ impl Command {
             Command::SmtpInbound(_) => "smtp-inbound",
             Command::Pop3Retr(_) => "pop3-retr",
             Command::Seed(_) => "seed",
+            Command::Hostile(_) => "hostile",
         }
     }
 }
@@ -117,6 +132,47 @@ impl Command {
 pub enum Via {
     Imap,
     Smtp,
+}
+
+/// `hostile`'s own options, on top of the common ones (--target is the IMAP listener the
+/// normal client uses; --hold, --connect-concurrency, --timeout and --server-pid apply).
+#[derive(Args, Debug, Clone)]
+pub struct HostileOpts {
+    #[command(flatten)]
+    pub common: Opts,
+    /// SMTP listener the normal client delivers to --rcpt through (inbound: no AUTH)
+    #[arg(long)]
+    pub smtp_target: SocketAddr,
+    /// TLS for --smtp-target
+    #[arg(long, value_enum, default_value = "starttls")]
+    pub smtp_tls: TlsMode,
+    /// Listener with a plaintext greeting for silent and slow connections; repeat for several
+    #[arg(long = "plain-target")]
+    pub plain_targets: Vec<SocketAddr>,
+    /// Implicit-TLS listener for stalled handshakes; repeat for several (default: --target)
+    #[arg(long = "tls-target")]
+    pub tls_targets: Vec<SocketAddr>,
+    /// Connections that send nothing
+    #[arg(long, default_value_t = 2000)]
+    pub silent: usize,
+    /// Connections that send one byte every --slow-interval seconds
+    #[arg(long, default_value_t = 2000)]
+    pub slow: usize,
+    /// Connections that stall in the TLS handshake (half: part of a ClientHello, half: all)
+    #[arg(long, default_value_t = 200)]
+    pub tls_stall: usize,
+    /// Seconds between two bytes of a slow connection
+    #[arg(long, default_value_t = 1.0)]
+    pub slow_interval: f64,
+    /// Runs of the normal client alone, and again under the hostile load
+    #[arg(long, default_value_t = 50)]
+    pub probes: usize,
+    /// First source address of the hostile connections
+    #[arg(long, default_value = "127.0.1.1")]
+    pub source_base: std::net::Ipv4Addr,
+    /// Hostile connections per source address (0: all from --bind, or any)
+    #[arg(long, default_value_t = 40)]
+    pub per_source: usize,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -49,7 +49,8 @@ enum Step {
     Finished,
 }
 
-fn raise_nofile(wanted: u64) -> u64 {
+/// Raise this process's open-file limit towards `wanted` (at most the hard limit); the limit now.
+pub(crate) fn raise_nofile(wanted: u64) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let lim = getrlimit(Resource::Nofile);
     let hard = lim.maximum;

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod conn;
 pub mod error;
+pub mod hostile;
 pub mod idle;
 pub mod imap;
 pub mod message;
@@ -61,6 +62,7 @@ pub fn run(command: Command) -> Result<Report, String> {
         Command::Pop3Retr(_) => Scenario::Pop3Retr,
         Command::ImapIdle(_) => return idle::run(&opts, &ep),
         Command::Seed(_) => return seed::run(&opts, &ep),
+        Command::Hostile(h) => return hostile::run(h, &ep),
     };
     let ctx = Ctx { opts, ep, scenario };
     Ok(runner::run(ctx, command.name()))

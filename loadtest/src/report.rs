@@ -165,6 +165,7 @@ pub struct Report {
     pub first_failure: Option<String>,
     pub server: Option<ServerStats>,
     pub idle: Option<IdleStats>,
+    pub hostile: Option<crate::hostile::HostileStats>,
 }
 
 fn ms(us: u64) -> String {
@@ -257,6 +258,9 @@ impl Report {
                 idle.marginal_pss_per_session_kib,
                 idle.client_rss_kib
             );
+        }
+        if let Some(h) = &self.hostile {
+            s.push_str(&h.text());
         }
         s
     }

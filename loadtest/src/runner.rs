@@ -232,6 +232,7 @@ fn build_report(
         first_failure: stats.first_failure,
         server,
         idle: None,
+        hostile: None,
     }
 }
 

@@ -193,6 +193,7 @@ impl Default for RawLimits {
 #[serde(deny_unknown_fields, default)]
 struct RawTimeouts {
     tls_handshake_secs: u64,
+    login_secs: u64,
     imap_idle_secs: u64,
     imap_keepalive_secs: u64,
     pop3_idle_secs: u64,
@@ -204,6 +205,8 @@ impl Default for RawTimeouts {
     fn default() -> Self {
         RawTimeouts {
             tls_handshake_secs: 30,
+            // Dovecot's login processes give a client 3 minutes to log in.
+            login_secs: 3 * 60,
             imap_idle_secs: 30 * 60,
             imap_keepalive_secs: 2 * 60,
             pop3_idle_secs: 10 * 60,
@@ -345,6 +348,10 @@ pub struct Listener {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {
     pub tls_handshake: Duration,
+    /// From accept to a successful login, on listeners that require one (IMAP, POP3,
+    /// submission); not reset by input, so a client that trickles bytes cannot hold a
+    /// connection it never logs in on.
+    pub login: Duration,
     pub imap_idle: Duration,
     /// How often an IMAP session in IDLE hears `* OK Still here`.
     pub imap_keepalive: Duration,
@@ -360,6 +367,15 @@ impl Timeouts {
             Protocol::Imap => self.imap_idle,
             Protocol::Pop3 => self.pop3_idle,
             Protocol::Submission | Protocol::Smtp => self.smtp_idle,
+        }
+    }
+
+    /// How long a connection on a listener of `protocol` may take to log in, if its protocol
+    /// requires a login (everything but inbound SMTP, which never authenticates).
+    pub fn login_deadline(&self, protocol: Protocol) -> Option<Duration> {
+        match protocol {
+            Protocol::Imap | Protocol::Pop3 | Protocol::Submission => Some(self.login),
+            Protocol::Smtp => None,
         }
     }
 
@@ -546,6 +562,7 @@ impl Config {
             max_connections_per_ip: l.max_connections_per_ip,
             timeouts: Timeouts {
                 tls_handshake: Duration::from_secs(t.tls_handshake_secs),
+                login: Duration::from_secs(t.login_secs),
                 imap_idle: Duration::from_secs(t.imap_idle_secs),
                 imap_keepalive: Duration::from_secs(t.imap_keepalive_secs),
                 pop3_idle: Duration::from_secs(t.pop3_idle_secs),
@@ -662,6 +679,7 @@ fn check_store(s: &RawStore, invalid: &Invalid) -> Result<StoreTuning, ConfigErr
 fn check_timeouts(t: &RawTimeouts, invalid: &Invalid) -> Result<(), ConfigError> {
     for (key, value) in [
         ("timeouts.tls_handshake_secs", t.tls_handshake_secs),
+        ("timeouts.login_secs", t.login_secs),
         ("timeouts.imap_keepalive_secs", t.imap_keepalive_secs),
         ("timeouts.pop3_idle_secs", t.pop3_idle_secs),
         ("timeouts.smtp_idle_secs", t.smtp_idle_secs),
@@ -818,6 +836,12 @@ tls = "starttls"
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.store, StoreTuning::default());
         assert_eq!(c.timeouts.imap_idle, Duration::from_secs(1800));
+        assert_eq!(c.timeouts.login, Duration::from_secs(180));
+        // Inbound SMTP never logs in; every other listener must, in time.
+        assert_eq!(c.timeouts.login_deadline(Protocol::Smtp), None);
+        for p in [Protocol::Imap, Protocol::Pop3, Protocol::Submission] {
+            assert_eq!(c.timeouts.login_deadline(p), Some(Duration::from_secs(180)));
+        }
         assert_eq!(
             c.listeners,
             vec![Listener {
@@ -908,6 +932,8 @@ tls = "starttls"
             err(&format!("{MINIMAL}\n[timeouts]\nimap_idle_secs = 60\n"))
                 .contains("timeouts.imap_idle_secs")
         );
+        assert!(err(&format!("{MINIMAL}\n[timeouts]\nlogin_secs = 0\n"))
+            .contains("timeouts.login_secs"));
         // Unknown keys are refused (a typo must not silently fall back to a default).
         let e = err(&MINIMAL.replace("[domains]", "[domains]\nlocl = 1"));
         assert!(e.contains("locl"), "{e}");

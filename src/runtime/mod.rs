@@ -62,6 +62,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
     ports_are_free(&config)?;
+    raise_open_file_limit(config.max_connections);
     let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -487,6 +488,53 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> io::Result<File> {
     writeln!(file, "{}", std::process::id())?;
     file.sync_all()?;
     Ok(file)
+}
+
+/// Descriptors a server needs besides its connections: listeners, io_uring rings, the mesh's
+/// doorbells, store segments and indexes, the account database, logs.
+const OTHER_FILES: u64 = 1024;
+
+/// Raise the soft limit on open files to the hard limit, as servers do: every connection is a
+/// descriptor, and with the usual soft default of 1,024 accept would fail (EMFILE) long before
+/// `limits.max_connections`. Warns when even the hard limit is too low for that many.
+fn raise_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given, which outlives the call.
+    #[allow(unsafe_code)]
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "cannot read the open-file limit");
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct it is given, which outlives the call.
+        #[allow(unsafe_code)]
+        match unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } {
+            0 => limit.rlim_cur = limit.rlim_max,
+            _ => tracing::warn!(
+                error = %io::Error::last_os_error(),
+                soft = limit.rlim_cur,
+                hard = limit.rlim_max,
+                "cannot raise the open-file limit"
+            ),
+        }
+    }
+    let wanted = (max_connections as u64).saturating_add(OTHER_FILES);
+    if limit.rlim_cur < wanted {
+        tracing::warn!(
+            open_files = limit.rlim_cur,
+            max_connections,
+            "the open-file limit is below limits.max_connections plus {OTHER_FILES}: connections past it fail at accept; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)"
+        );
+    } else {
+        tracing::debug!(open_files = limit.rlim_cur, "open-file limit");
+    }
 }
 
 /// The store tunables for this configuration (the server's shards and offline tools alike).

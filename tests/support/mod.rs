@@ -30,6 +30,8 @@ pub struct Options {
     pub shards: usize,
     /// `RINGPOST_LOG` for the server process.
     pub log: &'static str,
+    /// Start the server with this soft limit on open files (its hard limit unchanged).
+    pub soft_open_files: Option<u64>,
     /// More environment for the server process.
     pub env: Vec<(&'static str, String)>,
     /// More keys of the `[server]` table.
@@ -43,6 +45,7 @@ impl Default for Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
             log: "ringpost=debug",
+            soft_open_files: None,
             env: Vec::new(),
             server_extra: String::new(),
         }
@@ -56,6 +59,7 @@ pub struct Server {
     pub child: Option<Child>,
     pub stderr: PathBuf,
     pub log_level: &'static str,
+    pub soft_open_files: Option<u64>,
     pub env: Vec<(&'static str, String)>,
 }
 
@@ -137,6 +141,7 @@ impl Server {
             ports,
             child: None,
             log_level: opts.log,
+            soft_open_files: opts.soft_open_files,
             env: opts.env,
         };
         for (user, pass) in [ALICE, BOB] {
@@ -154,7 +159,16 @@ impl Server {
     /// Start (or restart) the server process and wait for its listeners.
     pub fn spawn(&mut self) {
         let log = std::fs::File::create(&self.stderr).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match self.soft_open_files {
+            None => Command::new(BIN),
+            Some(n) => {
+                // The shell lowers its soft limit and becomes the server (same pid).
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), BIN]);
+                sh
+            }
+        };
+        let child = command
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .env("RINGPOST_LOG", self.log_level)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -4,6 +4,20 @@
 //! handshake timeouts, moving an authenticated connection to its account's home shard, and
 //! shutdown. It names no protocol: what differs between protocols is the [`Service`] it is
 //! instantiated with.
+//!
+//! **Buffered input is bounded by the loop's shape** (issue 12, defect 4). The driver reads
+//! only when the session has nothing to send and no event for it: never while a request runs
+//! (a delivery, a store operation), a TLS handshake or a password check is under way, or a
+//! write waits for a client that does not read. Sessions handle every complete command they
+//! hold unless they wait for such an event. So a connection holds at most one read of input
+//! ([`READ_BUF`]), the incomplete command its session is assembling (bounded by the session's
+//! limits: `limits.max_line_length`, an IMAP command's literals, SMTP message content up to
+//! `limits.max_message_size`), and over TLS one read of ciphertext and what rustls decrypted
+//! from it (rustls takes no more while plaintext is unread). Whatever else a client pipelines
+//! stays in the kernel's socket buffers, which stop the client when full. `driver_tests.rs`
+//! holds a request open and checks that not a byte is read meanwhile; `tests/e2e_hostile.rs`
+//! pipelines behind a delivery and an APPEND without reading replies and bounds the server's
+//! RSS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +40,8 @@ use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
 
-/// Plaintext read from the transport at once.
+/// Plaintext read from the transport at once: with the session's incomplete command, all the
+/// input a connection holds (see the module's documentation).
 const READ_BUF: usize = 16 * 1024;
 
 /// What a connection is besides its transport and its shard-local handles; all `Send`, so
@@ -48,6 +63,9 @@ struct Core<S: Service> {
     started: Instant,
     bytes_in: u64,
     bytes_out: u64,
+    /// When a connection that has not logged in yet is closed (`timeouts.login_secs`, counted
+    /// from accept); `None` on listeners without logins (inbound SMTP) and once it has fired.
+    login_by: Option<Instant>,
 }
 
 /// A live connection on its way to another shard: everything it is made of, and all `Send`.
@@ -78,6 +96,8 @@ enum Wake<N> {
     Input(io::Result<usize>),
     Notice(N),
     Idle,
+    /// Not logged in by `Core::login_by`.
+    LoginTimeout,
     KeepAlive,
     Shutdown,
     Revoked,
@@ -122,8 +142,14 @@ pub async fn serve_connection<S: Service>(
             return;
         }
     };
+    // The login deadline runs from accept, TLS handshake included.
+    let login_by = server
+        .config
+        .timeouts
+        .login_deadline(listener.protocol)
+        .map(|d| Instant::now() + d);
     let mut transport = Transport::plain(tcp);
-    if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &server).await {
+    if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &state, peer).await {
         transport.close().await;
         return;
     }
@@ -145,6 +171,7 @@ pub async fn serve_connection<S: Service>(
         started: Instant::now(),
         bytes_in: 0,
         bytes_out: 0,
+        login_by,
     };
     run(
         Connection {
@@ -254,7 +281,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
         if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
-                    if !handshake(&mut conn.transport, server).await {
+                    if !handshake(&mut conn.transport, state, conn.core.peer).await {
                         return Ending::Closed;
                     }
                     conn.core.session.handle_tls_established();
@@ -288,19 +315,24 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
 
         let shutdown_sent = conn.core.shutdown_sent;
         let read = conn.transport.read(&mut buf);
-        // The autologout deadline runs from the last input, across keep-alives.
+        // The autologout deadline runs from the last input, across keep-alives; the login
+        // deadline from accept, whatever the input.
         let idle_left = idle.saturating_sub(last_input.elapsed());
+        let login_left = match (&conn.core.account, conn.core.login_by) {
+            (None, Some(by)) => Some(by.saturating_duration_since(Instant::now())),
+            _ => None,
+        };
+        let mut next = (idle_left, Wake::Idle);
+        if let Some(keepalive) = keepalive.filter(|k| *k < next.0) {
+            next = (keepalive, Wake::KeepAlive);
+        }
+        if let Some(login_left) = login_left.filter(|l| *l <= next.0) {
+            next = (login_left, Wake::LoginTimeout);
+        }
+        let (wait, timeout) = next;
         let idle_timer = async {
-            match keepalive {
-                Some(keepalive) if keepalive < idle_left => {
-                    sleep(keepalive).await;
-                    Wake::KeepAlive
-                }
-                _ => {
-                    sleep(idle_left).await;
-                    Wake::Idle
-                }
-            }
+            sleep(wait).await;
+            timeout
         };
         let stop = async {
             if shutdown_sent {
@@ -333,9 +365,18 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
                 conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
             }
+            Wake::LoginTimeout => {
+                tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "no login in time; closing");
+                // Fires once: the session says goodbye and asks to close.
+                conn.core.login_by = None;
+                conn.core.session.handle_idle_timeout();
+            }
             Wake::KeepAlive => conn.core.session.handle_keepalive(),
             Wake::Notice(notice) => conn.core.session.handle_notice(notice),
-            Wake::Idle => conn.core.session.handle_idle_timeout(),
+            Wake::Idle => {
+                tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "idle for too long; closing");
+                conn.core.session.handle_idle_timeout();
+            }
             Wake::Shutdown => {
                 conn.core.shutdown_sent = true;
                 conn.core.session.handle_shutdown();
@@ -453,25 +494,34 @@ fn log_login<S: Service>(
     }
 }
 
-/// TLS handshake bounded by the configured timeout. `false`: failed or timed out.
-async fn handshake(transport: &mut Transport, server: &ServerContext) -> bool {
+/// TLS handshake bounded by the configured timeout, and given up when the shard shuts down
+/// (a stalled handshake must not hold the shutdown for its whole timeout). `false`: failed,
+/// timed out or shutting down.
+async fn handshake(transport: &mut Transport, state: &ShardState, peer: SocketAddr) -> bool {
+    let server = state.server();
     let timeout = server.config.timeouts.tls_handshake;
     let result = future::or(
         async { Some(transport.handshake(server.tls.clone()).await) },
-        async {
-            sleep(timeout).await;
-            None
-        },
+        future::or(
+            async {
+                sleep(timeout).await;
+                None
+            },
+            async {
+                state.shutdown.wait().await;
+                Some(Err(io::Error::other("shutting down")))
+            },
+        ),
     )
     .await;
     match result {
         Some(Ok(())) => true,
         Some(Err(e)) => {
-            tracing::debug!(error = %e, "TLS handshake failed");
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
             false
         }
         None => {
-            tracing::debug!("TLS handshake timed out");
+            tracing::debug!(%peer, "TLS handshake timed out");
             false
         }
     }

@@ -8,6 +8,8 @@
 //! handshake takes 25–30 ms without it) and runs the driver's `serve_connection` for it.
 
 mod driver;
+#[cfg(test)]
+mod driver_tests;
 mod limits;
 mod throttle;
 mod transport;
