@@ -130,6 +130,16 @@ fn record_offsets(segment: &Path) -> (Vec<u8>, Vec<usize>) {
     (data, offsets)
 }
 
+/// The index file name of `address`'s current incarnation (`address#incarnation`, with
+/// `#` escaped as the store names files).
+fn idx(server: &Server, address: &str) -> String {
+    let accounts =
+        ringpost::accounts::AccountStore::open(&server.data_dir(), &["example.com".into()])
+            .unwrap();
+    let key = accounts.lookup(address).unwrap().unwrap().store_key();
+    format!("{}.idx", key.replace('#', "%23"))
+}
+
 #[test]
 fn a_clean_store_passes_and_a_running_servers_store_is_left_alone() {
     let mut server = Server::start(options());
@@ -231,7 +241,7 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
     let index = |account: &str| {
         partitions(&server)
             .into_iter()
-            .map(|(dir, _)| dir.join("accounts").join(format!("{account}.idx")))
+            .map(|(dir, _)| dir.join("accounts").join(idx(&server, account)))
             .find(|p| p.exists())
             .unwrap()
     };
@@ -250,11 +260,11 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
     let (code, text) = fsck(&server, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("accounts/alice@example.com.idx is missing"),
+        text.contains(&format!("accounts/{} is missing", idx(&server, ALICE.0))),
         "{text}"
     );
     assert!(
-        text.contains("accounts/bob@example.com.idx: unreadable"),
+        text.contains(&format!("accounts/{}: unreadable", idx(&server, BOB.0))),
         "{text}"
     );
     assert!(
@@ -265,11 +275,17 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
     let (code, text) = fsck(&server, &["--repair"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.contains("accounts/alice@example.com.idx rebuilt from the log"),
+        text.contains(&format!(
+            "accounts/{} rebuilt from the log",
+            idx(&server, ALICE.0)
+        )),
         "{text}"
     );
     assert!(
-        text.contains("accounts/bob@example.com.idx rebuilt from the log"),
+        text.contains(&format!(
+            "accounts/{} rebuilt from the log",
+            idx(&server, BOB.0)
+        )),
         "{text}"
     );
     assert_eq!(text.matches(": checkpoint written at").count(), 2, "{text}");
@@ -280,7 +296,7 @@ fn deleted_and_corrupted_indexes_are_rebuilt_by_repair() {
         .find(|p| p.to_string_lossy().contains("fsck-backup-"))
         .expect("a backup folder");
     assert_eq!(
-        std::fs::read(kept.join("accounts/bob@example.com.idx")).unwrap(),
+        std::fs::read(kept.join("accounts").join(idx(&server, BOB.0))).unwrap(),
         bytes
     );
     let (code, text) = fsck(&server, &[]);
@@ -319,7 +335,7 @@ fn an_index_file_older_than_the_checkpoint_is_found_and_brought_up_to_date() {
     assert!(server.terminate().success());
     let index = partitions(&server)
         .into_iter()
-        .map(|(dir, _)| dir.join("accounts").join(format!("{}.idx", ALICE.0)))
+        .map(|(dir, _)| dir.join("accounts").join(idx(&server, ALICE.0)))
         .find(|p| p.exists())
         .unwrap();
     let old = std::fs::read(&index).unwrap();
@@ -342,7 +358,10 @@ fn an_index_file_older_than_the_checkpoint_is_found_and_brought_up_to_date() {
     let (code, text) = fsck(&server, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("accounts/alice@example.com.idx: stands at seq"),
+        text.contains(&format!(
+            "accounts/{}: stands at seq",
+            idx(&server, ALICE.0)
+        )),
         "{text}"
     );
     assert!(text.contains("recovery will not replay it"), "{text}");
@@ -400,7 +419,7 @@ fn after_compaction_a_lost_index_is_not_invented_but_a_lost_checkpoint_is_rebuil
     assert!(text.contains(", compacted"), "{text}");
     let index = partitions(&server)
         .into_iter()
-        .map(|(dir, _)| dir.join("accounts").join(format!("{}.idx", ALICE.0)))
+        .map(|(dir, _)| dir.join("accounts").join(idx(&server, ALICE.0)))
         .find(|p| p.exists())
         .unwrap();
     let kept = std::fs::read(&index).unwrap();
@@ -408,13 +427,16 @@ fn after_compaction_a_lost_index_is_not_invented_but_a_lost_checkpoint_is_rebuil
     let (code, text) = fsck(&server, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("accounts/alice@example.com.idx is missing"),
+        text.contains(&format!("accounts/{} is missing", idx(&server, ALICE.0))),
         "{text}"
     );
     let (code, text) = fsck(&server, &["--repair"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("cannot rebuild accounts/alice@example.com.idx"),
+        text.contains(&format!(
+            "cannot rebuild accounts/{}",
+            idx(&server, ALICE.0)
+        )),
         "{text}"
     );
     assert!(!index.exists());
