@@ -9,6 +9,7 @@
 
 mod driver;
 mod limits;
+pub mod proxy;
 mod throttle;
 mod transport;
 
