@@ -28,6 +28,8 @@ pub struct Options {
     pub shards: usize,
     /// `RINGPOST_LOG` for the server process.
     pub log: &'static str,
+    /// More keys for some listeners, by name (`("imaps", "proxy_protocol = true\n")`).
+    pub listener_extra: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n".into(),
             shards: 2,
             log: "ringpost=debug",
+            listener_extra: Vec::new(),
         }
     }
 }
@@ -113,6 +116,9 @@ impl Server {
                 "[[listener]]\nprotocol = \"{protocol}\"\naddress = \"127.0.0.1:{}\"\ntls = \"{tls}\"\n",
                 ports[name]
             ));
+            for (_, extra) in opts.listener_extra.iter().filter(|(n, _)| *n == name) {
+                text.push_str(extra);
+            }
         }
         let config = dir.path().join("ringpost.toml");
         std::fs::write(&config, text).unwrap();
