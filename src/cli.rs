@@ -467,8 +467,15 @@ fn check_config(config: &Config) -> Result<(), CliError> {
             TlsMode::Implicit => "implicit tls",
             TlsMode::None => "no tls",
         };
+        let proxy = match &listener.proxy_protocol {
+            Some(trusted) => {
+                let trusted: Vec<String> = trusted.iter().map(ToString::to_string).collect();
+                format!(", PROXY protocol from {}", trusted.join(" "))
+            }
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "  {:<11} {:<22} {mode}\n",
+            "  {:<11} {:<22} {mode}{proxy}\n",
             listener.protocol.name(),
             listener.address
         ));

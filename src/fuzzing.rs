@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("log_record", log_record),
     ("index_file", index_file),
     ("config", config),
+    ("proxy_header", proxy_header),
 ];
 
 fn session_config(limits: Limits) -> SessionConfig {
@@ -342,5 +343,38 @@ pub fn index_file(data: &[u8]) {
 pub fn config(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::config::Config::parse(text, Path::new("/fuzz/ringpost.toml"));
+    }
+}
+
+/// PROXY protocol headers (`runtime::net::proxy::parse`): the stream read one byte at a time
+/// is "not yet" until it becomes a header or an error, and then stays that same answer; a
+/// header never reaches past the bytes given nor past `MAX_HEADER`, and nothing is awaited
+/// from `MAX_HEADER` bytes on.
+pub fn proxy_header(data: &[u8]) {
+    use crate::runtime::net::proxy::{parse, MAX_HEADER};
+    let whole = parse(data);
+    match &whole {
+        Ok(Some(header)) => {
+            assert!(header.len > 0 && header.len <= data.len().min(MAX_HEADER));
+            assert_eq!(
+                parse(&data[..header.len]),
+                whole,
+                "the header alone differs"
+            );
+        }
+        Ok(None) => assert!(data.len() < MAX_HEADER, "waits past MAX_HEADER"),
+        Err(_) => {}
+    }
+    let mut settled = None;
+    for end in 0..=data.len().min(MAX_HEADER) {
+        let now = parse(&data[..end]);
+        match &settled {
+            Some(first) => assert_eq!(&now, first, "changed its answer at {end} bytes"),
+            None if now != Ok(None) => settled = Some(now),
+            None => {}
+        }
+    }
+    if let Some(first) = settled {
+        assert_eq!(whole, first, "the whole stream differs");
     }
 }

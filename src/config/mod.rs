@@ -6,7 +6,7 @@
 
 pub mod uidl;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,6 +143,10 @@ struct RawServer {
     user: Option<String>,
     #[serde(default)]
     group: Option<String>,
+    /// Sources trusted to send a PROXY protocol header, for every listener with
+    /// `proxy_protocol = true` that has no `proxy_trusted` of its own.
+    #[serde(default)]
+    proxy_trusted: Vec<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -325,6 +329,9 @@ struct RawListener {
     protocol: Protocol,
     address: String,
     tls: TlsMode,
+    #[serde(default)]
+    proxy_protocol: bool,
+    proxy_trusted: Option<Vec<String>>,
 }
 
 /// Where the TLS certificate comes from.
@@ -342,6 +349,116 @@ pub struct Listener {
     pub protocol: Protocol,
     pub address: SocketAddr,
     pub tls: TlsMode,
+    /// `Some(trusted)`: every connection starts with a PROXY protocol header (v1 or v2) from a
+    /// load balancer at one of these networks (never empty), and the client address it
+    /// carries stands for the connection's peer. `None`: no header; the peer is the socket's.
+    pub proxy_protocol: Option<Vec<IpNet>>,
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is the one host), as in
+/// `proxy_trusted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network address, host bits zero; an IPv4-mapped IPv6 network is kept as IPv4.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parse `ADDRESS/PREFIX` or a bare `ADDRESS`. The error says what is wrong.
+    pub fn parse(text: &str) -> Result<IpNet, String> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{text}`: `{addr}` is not an IP address"))?;
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= bits => p,
+                _ => {
+                    return Err(format!(
+                        "`{text}`: the prefix length must be a number from 0 to {bits}"
+                    ))
+                }
+            },
+        };
+        let net = IpNet { addr, prefix };
+        if net.masked() != addr {
+            return Err(format!(
+                "`{text}` has bits set past the prefix: the network is `{}/{prefix}`",
+                net.masked()
+            ));
+        }
+        // `::ffff:10.0.0.0/104` is 10.0.0.0/8: peers are compared as IPv4 when they can be.
+        Ok(match addr {
+            IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => IpNet {
+                    addr: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                },
+                None => net,
+            },
+            _ => net,
+        })
+    }
+
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address as the IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u128::from(u32::from(ip)), self.prefix, 32) == u128::from(u32::from(net))
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask(u128::from(ip), self.prefix, 128) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+
+    /// The network's prefix length in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// `addr` with the bits past the prefix cleared.
+    fn masked(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let m = mask(u128::from(u32::from(a)), self.prefix, 32);
+                IpAddr::V4(std::net::Ipv4Addr::from(m as u32))
+            }
+            IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from(mask(
+                u128::from(a),
+                self.prefix,
+                128,
+            ))),
+        }
+    }
+}
+
+/// `value` (an address of `bits` bits) with all but its first `prefix` bits cleared.
+fn mask(value: u128, prefix: u8, bits: u32) -> u128 {
+    let keep = u32::from(prefix).min(bits);
+    if keep == 0 {
+        return 0;
+    }
+    let all = if bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    value & (all << (bits - keep)) & all
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// Timeouts (config table `[timeouts]`).
@@ -482,7 +599,9 @@ impl Config {
         check_timeouts(t, invalid)?;
 
         let store = check_store(&raw.store, invalid)?;
-        let listeners = listeners(&raw.listener, invalid)?;
+        let proxy_trusted =
+            trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
+        let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
         let pop3_uidl_format = uidl::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {
@@ -698,9 +817,39 @@ fn check_timeouts(t: &RawTimeouts, invalid: &Invalid) -> Result<(), ConfigError>
     Ok(())
 }
 
-/// `[[listener]]`: addresses that parse and differ, and never `tls = "none"` where
-/// credentials are accepted (TLS before PLAIN).
-fn listeners(raw: &[RawListener], invalid: &Invalid) -> Result<Vec<Listener>, ConfigError> {
+/// `proxy_trusted`: networks that parse, none of them every address (anyone could then claim
+/// to be any client).
+fn trusted_networks(
+    key: &str,
+    raw: &[String],
+    invalid: &Invalid,
+) -> Result<Vec<IpNet>, ConfigError> {
+    let mut nets = Vec::new();
+    for (i, text) in raw.iter().enumerate() {
+        let key = format!("{key}[{i}]");
+        let net = IpNet::parse(text).map_err(|e| invalid(&key, e))?;
+        if net.prefix() == 0 {
+            return Err(invalid(
+                &key,
+                format!(
+                    "`{text}` trusts every address, so any client could claim any address; \
+                     name the load balancers' networks"
+                ),
+            ));
+        }
+        nets.push(net);
+    }
+    Ok(nets)
+}
+
+/// `[[listener]]`: addresses that parse and differ, never `tls = "none"` where credentials
+/// are accepted (TLS before PLAIN), and a trusted source for every PROXY protocol listener
+/// (its own `proxy_trusted`, else `[server] proxy_trusted`).
+fn listeners(
+    raw: &[RawListener],
+    server_trusted: &[IpNet],
+    invalid: &Invalid,
+) -> Result<Vec<Listener>, ConfigError> {
     let mut listeners: Vec<Listener> = Vec::new();
     for (i, raw_l) in raw.iter().enumerate() {
         let key = format!("listener[{i}]");
@@ -726,10 +875,40 @@ fn listeners(raw: &[RawListener], invalid: &Invalid) -> Result<Vec<Listener>, Co
                 format!("{address} is also listener[{j}]"),
             ));
         }
+        let own_trusted = match &raw_l.proxy_trusted {
+            Some(list) => Some(trusted_networks(
+                &format!("{key}.proxy_trusted"),
+                list,
+                invalid,
+            )?),
+            None => None,
+        };
+        let proxy_protocol = match (raw_l.proxy_protocol, own_trusted) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(invalid(
+                    &format!("{key}.proxy_trusted"),
+                    "is set, but proxy_protocol is not true on this listener".into(),
+                ))
+            }
+            (true, trusted) => {
+                let trusted = trusted.unwrap_or_else(|| server_trusted.to_vec());
+                if trusted.is_empty() {
+                    return Err(invalid(
+                        &format!("{key}.proxy_protocol"),
+                        "no trusted source: name the load balancers in proxy_trusted, on the \
+                         listener or in [server]"
+                            .into(),
+                    ));
+                }
+                Some(trusted)
+            }
+        };
         listeners.push(Listener {
             protocol: raw_l.protocol,
             address,
             tls: raw_l.tls,
+            proxy_protocol,
         });
     }
     Ok(listeners)
@@ -847,7 +1026,8 @@ tls = "starttls"
             vec![Listener {
                 protocol: Protocol::Imap,
                 address: "127.0.0.1:1143".parse().unwrap(),
-                tls: TlsMode::Starttls
+                tls: TlsMode::Starttls,
+                proxy_protocol: None,
             }]
         );
     }
@@ -943,6 +1123,121 @@ tls = "starttls"
     fn duplicate_addresses_are_refused() {
         let text = format!("{MINIMAL}\n[[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:1143\"\ntls = \"implicit\"\n");
         assert!(err(&text).contains("listener[1].address"));
+    }
+
+    #[test]
+    fn ip_networks_parse_and_match() {
+        let net = |s: &str| IpNet::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!net("127.0.0.1/32").contains(ip("127.0.0.2")));
+        // A dual-stack socket sees IPv4 peers as IPv4-mapped IPv6 addresses.
+        assert!(net("127.0.0.1/32").contains(ip("::ffff:127.0.0.1")));
+        assert!(net("::ffff:10.0.0.0/104").contains(ip("10.1.2.3")));
+        assert!(net("::1/128").contains(ip("::1")));
+        assert!(!net("::1/128").contains(ip("127.0.0.1")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(!net("2001:db8::/32").contains(ip("2001:db9::1")));
+        assert!(!net("10.0.0.0/8").contains(ip("::a00:1")));
+        assert!(net("192.168.1.128/25").contains(ip("192.168.1.255")));
+        assert!(!net("192.168.1.128/25").contains(ip("192.168.1.127")));
+        assert_eq!(net(" 10.0.0.0/8 ").to_string(), "10.0.0.0/8");
+        for bad in [
+            "10.0.0.0/33",
+            "::1/129",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "10.0.0/8",
+            "localhost",
+            "",
+            "10.0.0.1/8",
+        ] {
+            assert!(IpNet::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let e = IpNet::parse("10.0.0.1/8").unwrap_err();
+        assert!(e.contains("10.0.0.0/8"), "{e}");
+    }
+
+    #[test]
+    fn proxy_protocol_needs_a_trusted_source() {
+        let with = |listener_keys: &str, server_keys: &str| {
+            MINIMAL
+                .replace("[domains]", &format!("{server_keys}\n[domains]"))
+                .replace(
+                    "tls = \"starttls\"",
+                    &format!("tls = \"starttls\"\n{listener_keys}"),
+                )
+        };
+        // Off by default.
+        assert_eq!(parse(MINIMAL).unwrap().listeners[0].proxy_protocol, None);
+        // The listener's own list.
+        let c = parse(&with(
+            "proxy_protocol = true\nproxy_trusted = [\"10.0.0.0/8\", \"::1\"]",
+            "",
+        ))
+        .unwrap();
+        let trusted = c.listeners[0].proxy_protocol.clone().unwrap();
+        assert_eq!(trusted.len(), 2);
+        assert_eq!(trusted[1].to_string(), "::1/128");
+        // The server's list, for listeners without one; the listener's replaces it.
+        let c = parse(&with(
+            "proxy_protocol = true",
+            "proxy_trusted = [\"127.0.0.1/32\"]",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.listeners[0].proxy_protocol.as_ref().unwrap()[0].to_string(),
+            "127.0.0.1/32"
+        );
+        let c = parse(&with(
+            "proxy_protocol = true\nproxy_trusted = [\"10.1.0.0/16\"]",
+            "proxy_trusted = [\"127.0.0.1/32\"]",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.listeners[0].proxy_protocol.as_ref().unwrap()[0].to_string(),
+            "10.1.0.0/16"
+        );
+        // Errors name the key.
+        for (listener, server, key) in [
+            ("proxy_protocol = true", "", "listener[0].proxy_protocol"),
+            (
+                "proxy_protocol = true\nproxy_trusted = []",
+                "proxy_trusted = [\"127.0.0.1\"]",
+                "listener[0].proxy_protocol",
+            ),
+            (
+                "proxy_trusted = [\"10.0.0.0/8\"]",
+                "",
+                "listener[0].proxy_trusted",
+            ),
+            (
+                "proxy_protocol = true\nproxy_trusted = [\"10.0.0.0/8\", \"10.0.0.0/40\"]",
+                "",
+                "listener[0].proxy_trusted[1]",
+            ),
+            (
+                "proxy_protocol = true",
+                "proxy_trusted = [\"0.0.0.0/0\"]",
+                "server.proxy_trusted[0]",
+            ),
+            (
+                "proxy_protocol = true",
+                "proxy_trusted = [\"mail.example.com\"]",
+                "server.proxy_trusted[0]",
+            ),
+        ] {
+            match parse(&with(listener, server)) {
+                Err(ConfigError::Invalid {
+                    key: k, message, ..
+                }) => {
+                    assert_eq!(k, key, "{listener} / {server}: {message}")
+                }
+                other => panic!("{listener} / {server}: {other:?}"),
+            }
+        }
     }
 
     #[test]

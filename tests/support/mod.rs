@@ -36,6 +36,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// More keys of the `[server]` table.
     pub server_extra: String,
+    /// More keys for some listeners, by name (`("imaps", "proxy_protocol = true\n")`).
+    pub listener_extra: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             soft_open_files: None,
             env: Vec::new(),
             server_extra: String::new(),
+            listener_extra: Vec::new(),
         }
     }
 }
@@ -126,6 +129,9 @@ impl Server {
                 "[[listener]]\nprotocol = \"{protocol}\"\naddress = \"127.0.0.1:{}\"\ntls = \"{tls}\"\n",
                 ports[name]
             ));
+            for (_, extra) in opts.listener_extra.iter().filter(|(n, _)| *n == name) {
+                text.push_str(extra);
+            }
         }
         let config = dir.path().join("ringpost.toml");
         std::fs::write(&config, text).unwrap();

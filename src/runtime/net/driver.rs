@@ -30,10 +30,11 @@ use glommio::net::TcpStream;
 use glommio::timer::sleep;
 
 use super::limits::Permit;
+use super::proxy;
 use super::transport::{Transport, TransportParts};
 use super::{Admission, ServerContext, ShardState};
 use crate::accounts::Verification;
-use crate::config::Listener;
+use crate::config::{IpNet, Listener};
 use crate::runtime::service::{Context, Placement, Service};
 use crate::runtime::ShardId;
 use crate::session::{
@@ -126,6 +127,16 @@ pub async fn serve_connection<S: Service>(
         limits: server.config.limits.clone(),
         local_domains: server.config.local_domains.clone(),
     };
+    // Behind a load balancer the client is the one its PROXY header names: it is the peer
+    // for limits, throttling, logs and `Received:` from here on.
+    let (tcp, peer, early) = match &listener.proxy_protocol {
+        None => (tcp, peer, Vec::new()),
+        Some(trusted) => match proxied(tcp, peer, &listener, trusted, &server).await {
+            Some(proxied) => proxied,
+            None => return,
+        },
+    };
+    let mut transport = Transport::plain_after(tcp, early);
     let permit = match server.limits.admit(peer.ip()) {
         Ok(p) => p,
         Err(why) => {
@@ -138,7 +149,7 @@ pub async fn serve_connection<S: Service>(
                 reason = why.text(),
                 "connection refused"
             );
-            refuse::<S::Session>(tcp, &listener, &session_config, why).await;
+            refuse::<S::Session>(transport, &listener, &session_config, why).await;
             return;
         }
     };
@@ -148,7 +159,6 @@ pub async fn serve_connection<S: Service>(
         .timeouts
         .login_deadline(listener.protocol)
         .map(|d| Instant::now() + d);
-    let mut transport = Transport::plain(tcp);
     if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &state, peer).await {
         transport.close().await;
         return;
@@ -494,6 +504,67 @@ fn log_login<S: Service>(
     }
 }
 
+/// The start of a connection on a PROXY protocol listener from `proxy`: refused unless
+/// `proxy` is `trusted`; then its header, read within the TLS handshake timeout. Returns the
+/// socket, the client (the proxy itself for a health check or an unknown client) and the
+/// bytes read after the header; `None`: the connection was closed, and logged.
+async fn proxied(
+    mut tcp: TcpStream,
+    proxy: SocketAddr,
+    listener: &Listener,
+    trusted: &[IpNet],
+    server: &ServerContext,
+) -> Option<(TcpStream, SocketAddr, Vec<u8>)> {
+    let refused = |reason: &str, error: Option<&dyn std::fmt::Display>| {
+        tracing::info!(
+            target: "ringpost::limits",
+            protocol = listener.protocol.name(),
+            listener = %listener.address,
+            client_ip = %proxy.ip(),
+            client_port = proxy.port(),
+            reason,
+            error = error.map(tracing::field::display),
+            "connection refused"
+        );
+    };
+    if !trusted.iter().any(|net| net.contains(proxy.ip())) {
+        refused("untrusted PROXY protocol source", None);
+        Transport::plain(tcp).close().await;
+        return None;
+    }
+    let timeout = server.config.timeouts.tls_handshake;
+    let read = future::or(async { Some(proxy::read_header(&mut tcp).await) }, async {
+        sleep(timeout).await;
+        None
+    })
+    .await;
+    match read {
+        Some(Ok((header, early))) => {
+            let client = header.source.client().unwrap_or(proxy);
+            tracing::debug!(
+                listener = %listener.address,
+                proxy = %proxy,
+                client = %client,
+                source = ?header.source,
+                "PROXY header"
+            );
+            return Some((tcp, client, early));
+        }
+        // A bare TCP probe (connect and close): not worth an info line.
+        Some(Err(proxy::ReadError::Closed(0))) => {
+            tracing::debug!(
+                listener = %listener.address,
+                proxy = %proxy,
+                "closed before a PROXY header"
+            );
+        }
+        Some(Err(e)) => refused("no valid PROXY header", Some(&e)),
+        None => refused("no PROXY header in time", None),
+    }
+    Transport::plain(tcp).close().await;
+    None
+}
+
 /// TLS handshake bounded by the configured timeout, and given up when the shard shuts down
 /// (a stalled handshake must not hold the shutdown for its whole timeout). `false`: failed,
 /// timed out or shutting down.
@@ -562,12 +633,11 @@ async fn verify(
 /// that start in plaintext), then close. Implicit-TLS connections are closed without a
 /// handshake: under overload a handshake is the most expensive thing we could do.
 async fn refuse<S: Session>(
-    tcp: TcpStream,
+    mut transport: Transport,
     listener: &Listener,
     config: &SessionConfig,
     why: Overload,
 ) {
-    let mut transport = Transport::plain(tcp);
     if listener.tls != TlsMode::Implicit {
         let reply = S::overloaded(config, why);
         let _ = future::or(

@@ -11,6 +11,7 @@ mod driver;
 #[cfg(test)]
 mod driver_tests;
 mod limits;
+pub mod proxy;
 mod throttle;
 mod transport;
 

@@ -36,7 +36,8 @@ pub struct TransportParts {
 pub struct Transport {
     tcp: TcpStream,
     tls: Option<Box<ServerConnection>>,
-    /// Ciphertext received and not yet handed to rustls: `rx[rx_start..]`.
+    /// Bytes received and not yet consumed: `rx[rx_start..]`. With TLS, ciphertext not yet
+    /// handed to rustls; before TLS, only what was read along with a PROXY protocol header.
     rx: Vec<u8>,
     rx_start: usize,
     /// Scratch space for ciphertext on its way out.
@@ -48,10 +49,17 @@ pub struct Transport {
 impl Transport {
     /// A plaintext transport over an accepted socket.
     pub fn plain(tcp: TcpStream) -> Transport {
+        Transport::plain_after(tcp, Vec::new())
+    }
+
+    /// A plaintext transport over a socket from which `early` was read already (after a
+    /// PROXY protocol header): those bytes come first, to the session or, on an implicit-TLS
+    /// listener, to the TLS handshake.
+    pub fn plain_after(tcp: TcpStream, early: Vec<u8>) -> Transport {
         Transport {
             tcp,
             tls: None,
-            rx: Vec::new(),
+            rx: early,
             rx_start: 0,
             tx: Vec::new(),
             spare: Vec::new(),
@@ -118,9 +126,9 @@ impl Transport {
             return Err(io::Error::other("TLS is already active"));
         }
         // Bytes received in plaintext before the handshake were consumed by the session (and
-        // discarded by it after STARTTLS); the ClientHello starts with the next byte.
-        self.rx.clear();
-        self.rx_start = 0;
+        // discarded by it after STARTTLS); the ClientHello starts with the next byte, which
+        // is already in `rx` when it came with a PROXY header (the session reads everything
+        // buffered there at once, so after STARTTLS nothing is left of it).
         let conn = ServerConnection::new(config).map_err(io::Error::other)?;
         self.tls = Some(Box::new(conn));
         loop {
@@ -141,6 +149,17 @@ impl Transport {
     /// Read plaintext into `buf`. `Ok(0)` means the peer closed the connection.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tls.is_none() {
+            let early = &self.rx[self.rx_start..];
+            if !early.is_empty() {
+                let n = early.len().min(buf.len());
+                buf[..n].copy_from_slice(&early[..n]);
+                self.rx_start += n;
+                if self.rx_start == self.rx.len() {
+                    self.rx = Vec::new();
+                    self.rx_start = 0;
+                }
+                return Ok(n);
+            }
             return self.tcp.read(buf).await;
         }
         loop {
