@@ -1,5 +1,5 @@
 //! The `ringpost` command line: run the server, check the configuration, manage accounts,
-//! import mail (with the server stopped).
+//! import mail (with the server stopped), back up and restore the data folder.
 //!
 //! Exit codes: 0 done; 1 the operation failed (the server stopped with an error, the account
 //! exists or does not, the domain is not local, the address is malformed); 2 the command line
@@ -64,6 +64,19 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Copy a consistent snapshot of the data folder (accounts, certificate, message store)
+    /// into DEST, a new or empty folder.
+    ///
+    /// While the server runs, it is asked over its control socket (data_dir/control.sock)
+    /// to hard-link every partition at one instant, and delivery goes on; every message
+    /// acknowledged before the command started is in the backup. With the server stopped,
+    /// the data-dir lock is taken and the files are copied as they are. Prints each
+    /// partition's snapshot point and what was copied; the manifest DEST/ringpost-backup,
+    /// written last, lists every file with its CRC-32C.
+    Backup { dest: PathBuf },
+    /// Copy the backup in SRC into the configured data_dir, which must be empty or absent
+    /// with no server running on it; then open (recover) the store and count what it holds.
+    Restore { src: PathBuf },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -139,6 +152,10 @@ enum CliError {
     Queue(std::io::Error),
     #[error("import failed: {0}")]
     Import(String),
+    #[error("backup failed: {0}")]
+    Backup(crate::backup::BackupError),
+    #[error("restore failed: {0}")]
+    Restore(crate::backup::BackupError),
     #[error("{0}")]
     Usage(String),
     #[error("fsck could not run: {0}")]
@@ -159,7 +176,9 @@ impl CliError {
             | CliError::Serve(_)
             | CliError::Queue(_)
             | CliError::Import(_)
-            | CliError::FsckProblems => ExitCode::from(1),
+            | CliError::FsckProblems
+            | CliError::Backup(_)
+            | CliError::Restore(_) => ExitCode::from(1),
         }
     }
 }
@@ -221,6 +240,8 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             import_maildir(&Config::load(&config_file)?, &address, &path)
         }
         Command::Fsck { repair } => fsck(&Config::load(&config_file)?, repair),
+        Command::Backup { dest } => backup(&Config::load(&config_file)?, &dest),
+        Command::Restore { src } => restore(&Config::load(&config_file)?, &src),
     }
 }
 
@@ -254,6 +275,61 @@ fn fsck(config: &Config, repair: bool) -> Result<(), CliError> {
     } else {
         Err(CliError::FsckProblems)
     }
+}
+
+/// `ringpost backup DEST`: what was copied and where each partition's copy stands.
+fn backup(config: &Config, dest: &std::path::Path) -> Result<(), CliError> {
+    use crate::backup::Source;
+    let report = crate::backup::backup(config, dest).map_err(CliError::Backup)?;
+    let from = match report.source {
+        Source::Server => "from the running server",
+        Source::Offline => "with the server stopped",
+    };
+    let open = report.partitions.iter().filter(|p| p.end.is_some()).count();
+    let mut out = format!(
+        "backed up {} into {} ({from})\nsnapshot taken {}; partitions: {} ({open} at their \
+         durable log end, {} copied whole)\n",
+        config.data_dir.display(),
+        dest.display(),
+        crate::date::rfc3339(report.taken_at),
+        report.partitions.len(),
+        report.partitions.len() - open,
+    );
+    for p in &report.partitions {
+        match p.end {
+            Some(end) => out.push_str(&format!(
+                "  partition {:>4}: up to segment {} offset {} (next record {})\n",
+                p.partition, end.segment, end.offset, end.next_seq
+            )),
+            None => out.push_str(&format!("  partition {:>4}: whole\n", p.partition)),
+        }
+    }
+    out.push_str(&format!(
+        "copied {} files, {} bytes; manifest {}\n",
+        report.files,
+        report.bytes,
+        dest.join(crate::backup::MANIFEST).display()
+    ));
+    print(&out)
+}
+
+/// `ringpost restore SRC`: what was copied and what the restored store holds.
+fn restore(config: &Config, src: &std::path::Path) -> Result<(), CliError> {
+    let report = crate::backup::restore(config, src).map_err(CliError::Restore)?;
+    print(&format!(
+        "restored {} (snapshot taken {}) into {}: {} files, {} bytes\n\
+         the store opens: partitions: {}, accounts: {}, messages: {}; accounts in the \
+         accounts file: {}\n",
+        src.display(),
+        crate::date::rfc3339(report.taken_at),
+        config.data_dir.display(),
+        report.files,
+        report.bytes,
+        report.store.partitions,
+        report.store.accounts,
+        report.store.messages,
+        report.accounts
+    ))
 }
 
 /// `ringpost queue list`: one line per message — id, accepted (UTC), size, sender, recipients.

@@ -30,6 +30,8 @@
 //!   services that run sessions' requests on the home shard ([`runtime::service`]).
 //! - [`tls`]: rustls server configuration, PEM loading and the generated self-signed pair.
 //! - [`queue`]: the durable outbound queue (envelope format, listing).
+//! - [`backup`]: `ringpost backup` and `restore`: a consistent copy of the data folder taken
+//!   while the server runs (hard-linked snapshots, a checked manifest), and its way back.
 //! - [`date`]: date formats (pure functions, no clock).
 //! - [`cli`]: the `ringpost` command line.
 //!
@@ -43,6 +45,7 @@
 //! - SMTP data ends only at CRLF.CRLF; a bare CR or LF in it refuses the message.
 
 pub mod accounts;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod date;

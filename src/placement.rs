@@ -45,6 +45,12 @@ impl Partition {
     pub fn index(self) -> u16 {
         self.0
     }
+
+    /// The partition numbered `index`, if there is one (`index < PARTITIONS`): what a
+    /// partition's directory name gives back.
+    pub fn from_index(index: u16) -> Option<Partition> {
+        (index < PARTITIONS).then_some(Partition(index))
+    }
 }
 
 /// The partition → shard assignment for a given number of shards.
@@ -99,6 +105,17 @@ mod tests {
         );
         assert_eq!(Partition::of("alice@example.com").index(), 582);
         assert_eq!(Partition::of("bob@example.com").index(), 665);
+    }
+
+    #[test]
+    fn a_partition_comes_back_from_its_number_and_no_other_does() {
+        let p = Partition::of("alice@example.com");
+        assert_eq!(Partition::from_index(p.index()), Some(p));
+        assert_eq!(
+            Partition::from_index(PARTITIONS - 1).map(Partition::index),
+            Some(1023)
+        );
+        assert_eq!(Partition::from_index(PARTITIONS), None);
     }
 
     #[test]

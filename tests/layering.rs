@@ -29,13 +29,15 @@ const RUNTIME: &[&str] = &["runtime"];
 const STORE: &[&str] = &["store"];
 /// Leaves: configuration, the account database, date formats, placement of accounts.
 const LEAVES: &[&str] = &["config", "accounts", "date", "placement"];
-/// Outside the layers: the binary's entry points, TLS setup, the queue listing, test support.
+/// Outside the layers: the binary's entry points, TLS setup, the queue listing, backups,
+/// test support.
 const EDGE: &[&str] = &[
     "lib",
     "main",
     "cli",
     "tls",
     "queue",
+    "backup",
     "transcript",
     "fuzzing",
 ];

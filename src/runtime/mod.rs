@@ -3,7 +3,8 @@
 //! [`serve`] takes the data-dir lock, loads TLS and accounts, starts one executor per CPU of
 //! the process's affinity mask (or `server.shards`), binds every listener on each, and on
 //! SIGINT/SIGTERM stops accepting, tells every session to say goodbye, waits for them up to
-//! `timeouts.shutdown_grace_secs` and returns. Every executor is built by [`executor`]
+//! `timeouts.shutdown_grace_secs` and returns. Commands reach the running server through
+//! its [`control`] socket. Every executor is built by [`executor`]
 //! (offline commands run theirs with [`run_standalone`]); deliveries fan out to home shards
 //! through [`fanout`]. Connections are served by [`net`]'s one driver, which runs each
 //! protocol's requests through its [`service`]. This module is the only one that names
@@ -11,6 +12,7 @@
 //! them (PLATFORM.md §14).
 
 pub mod accounts_watch;
+pub mod control;
 pub mod executor;
 pub mod fanout;
 pub mod mesh;
@@ -36,6 +38,7 @@ pub use shutdown::Shutdown;
 use crate::accounts::AccountStore;
 use crate::config::Config;
 use crate::store::{Store, StoreConfig};
+use control::{ControlSocket, ShardJob};
 use fanout::{Deliverer, StoreReply, StoreRequest};
 use net::{
     AuthThrottle, ConnectionLimits, CurrentServer, MovedConnection, ServerContext, ShardState,
@@ -61,6 +64,10 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    // Snapshot folders a backup left when the server or the backup stopped mid-way.
+    if let Err(e) = crate::backup::remove_stale_snapshots(&config.data_dir) {
+        tracing::warn!(error = %e, "cannot remove old backup snapshots");
+    }
     ports_are_free(&config)?;
     raise_open_file_limit(config.max_connections);
     let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
@@ -96,6 +103,8 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
     let store_mesh: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(shards)?;
+    let (job_senders, mut job_receivers): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::channel::<ShardJob>()).unzip();
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
@@ -109,6 +118,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         };
         let moves = moves.clone();
         let store_mesh = store_mesh.clone();
+        let jobs = job_receivers.remove(0);
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
         let handle = Executor::new(format!("shard-{index}"))
@@ -121,7 +131,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
                     listening,
                     moves,
                     store_mesh,
-                    stop,
+                    FromMain { stop, jobs },
                     ready,
                 )
             })
@@ -132,6 +142,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     }
     drop(ready_tx);
     let mut failure = None;
+    let mut control = None;
     let started = Instant::now();
     let mut ready_shards = 0;
     while ready_shards < shards && failure.is_none() {
@@ -165,6 +176,16 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         for l in &server.config.listeners {
             tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
         }
+        // Backups (and later administration) reach the shards through the control socket.
+        match ControlSocket::start(&server.config.data_dir, job_senders, stop.clone()) {
+            Ok(socket) => {
+                tracing::info!(path = %socket.path().display(), "control socket ready");
+                control = Some(socket);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "no control socket: `ringpost backup` cannot reach this server");
+            }
+        }
         tracing::info!(shards, hostname = %server.config.hostname, "ringpost ready");
         notify_service_manager(&[sd_notify::NotifyState::Ready]);
         // Until SIGINT/SIGTERM, SIGHUP reloads.
@@ -181,6 +202,9 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
             std::thread::sleep(STOP_POLL);
         }
         notify_service_manager(&[sd_notify::NotifyState::Stopping]);
+    }
+    if let Some(control) = control {
+        control.join();
     }
     let stuck_shards = shards - ready_shards;
     for h in handles {
@@ -284,7 +308,7 @@ async fn run_shard(
     listening: Vec<(crate::config::Listener, std::os::fd::OwnedFd)>,
     moves: MeshBuilder<MovedConnection, ()>,
     store_mesh: MeshBuilder<StoreRequest, StoreReply>,
-    stop: Arc<AtomicBool>,
+    main: FromMain,
     ready: ReadyReport,
 ) {
     let server = current.get();
@@ -343,7 +367,8 @@ async fn run_shard(
     }
     ready.send(Ok(()));
     tracing::debug!(%id, "shard ready");
-    while !stop.load(Ordering::SeqCst) {
+    while !main.stop.load(Ordering::SeqCst) {
+        control::start_jobs(&main.jobs, &state.store);
         glommio::timer::sleep(STOP_POLL).await;
     }
     tracing::debug!(%id, connections = state.active.count(), "shutting down");
@@ -363,6 +388,12 @@ async fn run_shard(
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }
+}
+
+/// What the main thread tells a running shard: when to stop, and the control socket's work.
+struct FromMain {
+    stop: Arc<AtomicBool>,
+    jobs: mpsc::Receiver<ShardJob>,
 }
 
 /// A shard's one start-up report. If the shard's future is dropped before it reported (its

@@ -66,6 +66,13 @@
 //! Expunged messages stay in their segment until [`compact`] moves the live messages of a
 //! sealed segment whose dead fraction reaches [`StoreConfig::compact_dead_ratio`] into the
 //! log (as relocation records) and deletes the segment, in the background and crash-safely.
+//!
+//! # Backups
+//!
+//! [`Store::link_snapshot`] hard-links each partition's files into a snapshot folder at one
+//! instant, between two awaits, while the shard serves: the files the store keeps are a
+//! crash-consistent state at any such instant, and links keep what compaction deletes and
+//! renames replace afterwards ([`snapshot`] explains the one segment still being written).
 
 pub(crate) mod commit;
 pub mod compact;
@@ -79,6 +86,7 @@ pub mod partition;
 mod read;
 pub mod record;
 pub mod segment;
+pub mod snapshot;
 pub mod stream;
 pub mod types;
 mod watch;
@@ -95,6 +103,7 @@ pub use compact::CompactReport;
 pub use index::{MessageEntry, Outcome};
 pub use read::SearchKey;
 pub use segment::Body;
+pub use snapshot::{Census, PartitionSnapshot, SnapshotEnd};
 pub use stream::AppendStream;
 pub use types::{Result, StoreError, DEFAULT_MAILBOXES};
 
@@ -262,7 +271,11 @@ impl Store {
         if !self.owns(account) {
             return Err(StoreError::NotOwner(account.to_string()));
         }
-        let id = Partition::of(account);
+        self.open_partition(Partition::of(account)).await
+    }
+
+    /// Open partition `id` (owned by this shard), recovering it, unless it is open.
+    async fn open_partition(&self, id: Partition) -> Result<Rc<PartitionStore>> {
         if let Some(p) = self.inner.partitions.borrow().get(&id) {
             return Ok(p.clone());
         }
