@@ -276,6 +276,9 @@ pub trait Session {
     fn handle_revoked(&mut self);
     /// Commands the client has sent so far (for the session-end log line).
     fn commands(&self) -> u64;
+    /// What limit the session last refused something for since the previous call (a line,
+    /// literal, message or recipient count too large, too many failed logins), for the log.
+    fn take_limit(&mut self) -> Option<&'static str>;
     /// The peer has been silent for the listener's keep-alive interval (only listeners that
     /// have one: IMAP's `timeouts.imap_keepalive_secs`). A session in a long wait the client
     /// started (IMAP IDLE) says something so NAT boxes and the client know the connection lives.

@@ -354,3 +354,36 @@ assert failed == 4, failed
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A request refused for a configured limit is logged (`ringpost::limits`), on every
+/// protocol, with the client and what it ran into.
+#[test]
+fn requests_refused_by_a_limit_are_logged() {
+    let mut server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[limits]\nmax_line_length = 1024\n".into(),
+        log: "info",
+        ..Options::default()
+    });
+    server.python("limits.py", &["1024"]);
+    server.terminate();
+    let log = server.log();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ringpost::limits: request refused"))
+        .collect();
+    assert_eq!(refused.len(), 3, "{log}");
+    for (protocol, reason) in [
+        ("imap", "Command line too long"),
+        ("pop3", "line too long"),
+        ("smtp", "message too big"),
+    ] {
+        assert!(
+            refused
+                .iter()
+                .any(|l| l.contains(&format!("protocol=\"{protocol}\""))
+                    && l.contains("client_ip=127.0.0.1")
+                    && l.contains(&format!("reason=\"{reason}\""))),
+            "{protocol}: {refused:#?}"
+        );
+    }
+}

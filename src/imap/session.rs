@@ -68,6 +68,8 @@ enum Wait {
 pub struct ImapSession {
     /// Complete commands received.
     commands: u64,
+    /// The limit last refused for, not yet taken by the driver (for its log line).
+    limit_hit: Option<&'static str>,
     config: SessionConfig,
     security: Security,
     state: State,
@@ -123,6 +125,7 @@ impl ImapSession {
         );
         let mut session = ImapSession {
             commands: 0,
+            limit_hit: None,
             config,
             security,
             state: State::NotAuthenticated,
@@ -227,6 +230,14 @@ impl ImapSession {
     }
 
     fn send(&mut self, response: Response) {
+        if let Response::Status {
+            code: Some(Code::TooBig),
+            text,
+            ..
+        } = &response
+        {
+            self.limit_hit = Some(text);
+        }
         response.encode(&mut self.out);
     }
 
@@ -735,6 +746,7 @@ impl Session for ImapSession {
                     "Authentication failed.",
                 );
                 if self.auth_failures >= self.config.limits.max_auth_failures {
+                    self.limit_hit = Some("too many failed logins");
                     self.bye_and_close("Too many authentication failures");
                 }
             }
@@ -781,6 +793,10 @@ impl Session for ImapSession {
 
     fn commands(&self) -> u64 {
         self.commands
+    }
+
+    fn take_limit(&mut self) -> Option<&'static str> {
+        self.limit_hit.take()
     }
 
     fn handle_revoked(&mut self) {

@@ -33,6 +33,8 @@ pub struct Pop3Session {
 struct Machine {
     /// Complete commands received.
     commands: u64,
+    /// The limit last refused for, not yet taken by the driver (for its log line).
+    limit_hit: Option<&'static str>,
     config: SessionConfig,
     security: Security,
     state: State,
@@ -181,6 +183,7 @@ impl Pop3Session {
     pub fn new(config: SessionConfig, security: Security) -> Pop3Session {
         let mut machine = Machine {
             commands: 0,
+            limit_hit: None,
             config,
             security,
             state: State::Authorization { user: None },
@@ -339,6 +342,10 @@ impl Session for Pop3Session {
 
     fn commands(&self) -> u64 {
         self.machine.commands
+    }
+
+    fn take_limit(&mut self) -> Option<&'static str> {
+        self.machine.limit_hit.take()
     }
 
     fn handle_revoked(&mut self) {
@@ -713,6 +720,11 @@ impl Machine {
     fn refuse(&mut self, refusal: Refusal) {
         if matches!(self.state, State::Closed) {
             return;
+        }
+        match refusal {
+            Refusal::LineTooLong => self.limit_hit = Some("line too long"),
+            Refusal::TooManyFailures => self.limit_hit = Some("too many failed logins"),
+            _ => {}
         }
         self.line(refusal.reply());
         if refusal.closes() {

@@ -140,6 +140,20 @@ impl Refusal {
         line(out, text);
     }
 
+    /// The configured limit this refusal enforces, for the log; `None` for other refusals.
+    pub(super) fn limit(self) -> Option<&'static str> {
+        match self {
+            Refusal::LineTooLong => Some("line too long"),
+            Refusal::Message(Flaw::TooBig) | Refusal::ChunkTooBig | Refusal::DeclaredSizeTooBig => {
+                Some("message too big")
+            }
+            Refusal::Message(Flaw::TooManyHops) => Some("too many hops"),
+            Refusal::TooManyRecipients => Some("too many recipients"),
+            Refusal::TooManyFailures => Some("too many failed logins"),
+            _ => None,
+        }
+    }
+
     /// Whether the connection is closed after this reply (every 421, RFC 5321 §3.8, and a
     /// chunk too big to read).
     pub(super) fn closes(self) -> bool {

@@ -40,6 +40,8 @@ pub struct SmtpSession {
 pub(super) struct Machine {
     /// Complete commands received.
     commands: u64,
+    /// The limit last refused for, not yet taken by the driver (for its log line).
+    limit_hit: Option<&'static str>,
     pub(super) config: SessionConfig,
     pub(super) kind: SmtpKind,
     security: Security,
@@ -108,6 +110,7 @@ impl SmtpSession {
     pub fn new(config: SessionConfig, kind: SmtpKind, security: Security) -> SmtpSession {
         let mut machine = Machine {
             commands: 0,
+            limit_hit: None,
             config,
             kind,
             security,
@@ -282,6 +285,10 @@ impl Session for SmtpSession {
 
     fn commands(&self) -> u64 {
         self.machine.commands
+    }
+
+    fn take_limit(&mut self) -> Option<&'static str> {
+        self.machine.limit_hit.take()
     }
 
     fn handle_revoked(&mut self) {
@@ -514,6 +521,9 @@ impl Machine {
     pub(super) fn refuse(&mut self, refusal: Refusal) {
         if self.closed {
             return;
+        }
+        if let Some(limit) = refusal.limit() {
+            self.limit_hit = Some(limit);
         }
         refusal.write(&self.config.hostname, &mut self.out);
         if refusal.closes() {

@@ -216,6 +216,10 @@ impl Session for Driven {
         self.session.commands()
     }
 
+    fn take_limit(&mut self) -> Option<&'static str> {
+        self.session.take_limit()
+    }
+
     fn handle_revoked(&mut self) {
         self.session.handle_revoked();
         self.answer();

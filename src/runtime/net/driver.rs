@@ -274,6 +274,9 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
     let mut out = Output::default();
     let mut buf = vec![0u8; READ_BUF];
     loop {
+        if let Some(limit) = conn.core.session.take_limit() {
+            log_limit(&conn.core, limit);
+        }
         conn.core.session.poll_output(out.bytes_mut());
         if !out.is_empty() {
             if conn.transport.write_parts(&out.parts()).await.is_err() {
@@ -454,6 +457,21 @@ async fn authenticate<S: Service>(
     };
     conn.core.session.handle_auth(outcome);
     home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id)
+}
+
+/// One line per request a session refused for a configured limit (target
+/// `ringpost::limits`), as for connections refused by one.
+fn log_limit<S: Service>(core: &Core<S>, limit: &str) {
+    tracing::info!(
+        target: "ringpost::limits",
+        protocol = core.listener.protocol.name(),
+        listener = %core.listener.address,
+        client_ip = %core.peer.ip(),
+        client_port = core.peer.port(),
+        user = core.user.as_deref().unwrap_or(""),
+        reason = limit,
+        "request refused"
+    );
 }
 
 /// One line per login attempt (target `ringpost::auth`): what fail2ban and operators read.

@@ -96,6 +96,9 @@ impl Session for GateSession {
     fn commands(&self) -> u64 {
         0
     }
+    fn take_limit(&mut self) -> Option<&'static str> {
+        None
+    }
     fn handle_keepalive(&mut self) {}
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.out);
