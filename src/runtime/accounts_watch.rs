@@ -9,37 +9,27 @@
 //! done (the accounts file keeps the purged incarnation).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::HashSet;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_lite::future;
 
 use super::net::ShardState;
+use super::shutdown::Notify;
 
 /// How often each shard looks at the accounts file.
 pub const POLL: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-struct Inner {
-    /// Store keys of the deleted accounts as last read.
-    deleted: RefCell<HashSet<String>>,
-    /// The version of the accounts file they were read from (0: none yet).
-    file_version: Cell<u64>,
-    /// Bumped at every new version of the file.
-    version: Cell<u64>,
-    next_id: Cell<u64>,
-    wakers: RefCell<HashMap<u64, Waker>>,
-}
 
 /// Which accounts were deleted, as this shard last read the accounts file, and a signal when
 /// that changes.
 #[derive(Clone, Default)]
 pub struct DeletedAccounts {
-    inner: Rc<Inner>,
+    /// Store keys of the deleted accounts as last read.
+    deleted: Rc<RefCell<HashSet<String>>>,
+    /// The version of the accounts file they were read from (0: none yet).
+    file_version: Rc<Cell<u64>>,
+    changed: Notify,
 }
 
 impl DeletedAccounts {
@@ -47,68 +37,21 @@ impl DeletedAccounts {
     /// file must end: its account is deleted in a version read since. (Judged by an older
     /// version, an account restored since would look deleted.)
     pub fn revoked(&self, store_key: &str, since: u64) -> bool {
-        self.inner.file_version.get() >= since && self.inner.deleted.borrow().contains(store_key)
+        self.file_version.get() >= since && self.deleted.borrow().contains(store_key)
     }
 
     /// Version `file_version` of the accounts: wake every waiter.
     fn update(&self, deleted: HashSet<String>, file_version: u64) {
-        *self.inner.deleted.borrow_mut() = deleted;
-        self.inner.file_version.set(file_version);
-        self.inner.version.set(self.inner.version.get() + 1);
-        let wakers: Vec<Waker> = self
-            .inner
-            .wakers
-            .borrow_mut()
-            .drain()
-            .map(|(_, w)| w)
-            .collect();
-        for w in wakers {
-            w.wake();
-        }
+        *self.deleted.borrow_mut() = deleted;
+        self.file_version.set(file_version);
+        self.changed.notify_all();
     }
 
     /// Resolves once `store_key` is revoked (see [`DeletedAccounts::revoked`]).
     pub async fn wait_revoked(&self, store_key: &str, since: u64) {
         while !self.revoked(store_key, since) {
-            self.changed().await;
+            self.changed.changed().await;
         }
-    }
-
-    /// Resolves at the next [`DeletedAccounts::update`].
-    fn changed(&self) -> Changed {
-        let id = self.inner.next_id.get();
-        self.inner.next_id.set(id + 1);
-        Changed {
-            inner: self.inner.clone(),
-            id,
-            version: self.inner.version.get(),
-        }
-    }
-}
-
-struct Changed {
-    inner: Rc<Inner>,
-    id: u64,
-    version: u64,
-}
-
-impl Drop for Changed {
-    fn drop(&mut self) {
-        self.inner.wakers.borrow_mut().remove(&self.id);
-    }
-}
-
-impl Future for Changed {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.version.get() != self.version {
-            return Poll::Ready(());
-        }
-        self.inner
-            .wakers
-            .borrow_mut()
-            .insert(self.id, cx.waker().clone());
-        Poll::Pending
     }
 }
 
@@ -162,6 +105,9 @@ async fn purge(state: &ShardState, keys: &[String]) {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
     use super::*;
 
     #[test]
@@ -189,6 +135,6 @@ mod tests {
         deleted.update(HashSet::from(["a@example.com".to_string()]), 2);
         assert_eq!(wait.as_mut().poll(&mut cx), Poll::Ready(()));
         drop(wait);
-        assert!(deleted.inner.wakers.borrow().is_empty());
+        assert_eq!(deleted.changed.waiters(), 0);
     }
 }
