@@ -100,14 +100,26 @@ pub fn skipped(why: &str) {
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
 }
 
-/// Reserve `n` distinct free ports (held together so they differ, then released).
+/// Reserve `n` distinct free ports (held together so they differ, then released). A port is
+/// handed out once per test process: a test that stops its server and starts it again on
+/// the same ports must not find that a test running beside it took one meanwhile.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    let mut ports = Vec::with_capacity(n);
+    while ports.len() < n {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            ports.push(port);
+        }
+        // Held until the end, so the kernel offers another port next time.
+        held.push(listener);
+        assert!(held.len() < 10_000, "no fresh free port left");
+    }
+    ports
 }
 
 impl Server {
@@ -162,8 +174,14 @@ impl Server {
         server
     }
 
-    /// Start (or restart) the server process and wait for its listeners.
+    /// Start (or restart) the server process and wait until it is ready: its listeners
+    /// accept and its control socket answers. The main thread binds the ports before the
+    /// shards start, so a port that accepts (the kernel's backlog) says nothing yet; the
+    /// control socket is made once every shard has started. A server that fails during
+    /// start-up panics here with its log instead of resetting a test's first connection.
     pub fn spawn(&mut self) {
+        let control = self.data_dir().join("control.sock");
+        let _ = std::fs::remove_file(&control);
         let log = std::fs::File::create(&self.stderr).unwrap();
         let mut command = match self.soft_open_files {
             None => Command::new(BIN),
@@ -198,6 +216,17 @@ impl Server {
                 );
                 std::thread::sleep(Duration::from_millis(20));
             }
+        }
+        while std::os::unix::net::UnixStream::connect(&control).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not become ready: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
