@@ -85,8 +85,9 @@ impl QueuedMessage {
     }
 }
 
-/// Every queued message in `store`, which must be the store of [`QUEUE_ACCOUNT`]'s home shard.
-pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
+/// Every queued message in `store` with its UID in the queue's INBOX; `store` must be the
+/// store of [`QUEUE_ACCOUNT`]'s home shard.
+async fn entries(store: &Store) -> Result<Vec<(Uid, QueuedMessage)>, StoreError> {
     let entries = match store
         .messages(QUEUE_ACCOUNT, "INBOX", Uid(1)..=Uid(u32::MAX))
         .await
@@ -100,24 +101,82 @@ pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
     for e in entries {
         let body = store.read(QUEUE_ACCOUNT, "INBOX", e.uid).await?;
         match QueuedMessage::parse(&body, e.internal_date) {
-            Some(q) => queued.push(q),
+            Some(q) => queued.push((e.uid, q)),
             None => tracing::warn!(uid = e.uid.0, "a queued message without its envelope"),
         }
     }
     Ok(queued)
 }
 
-/// [`list`] with a store of its own under `root` (the server stopped, on an executor the
+/// Every queued message in `store` (see [`entries`]).
+pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
+    Ok(entries(store).await?.into_iter().map(|(_, q)| q).collect())
+}
+
+/// What the administrator asks of the queue (`ringpost queue …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOp {
+    List,
+    /// The envelope and the message as stored, by queue id.
+    Show(String),
+    /// Remove a message from the queue without sending it or a bounce (as `postsuper -d`).
+    Delete(String),
+}
+
+/// The answer to a [`QueueOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueAnswer {
+    List(Vec<QueuedMessage>),
+    /// The message's envelope and its bytes after the envelope fields (from `Return-Path:`).
+    Show(Option<(QueuedMessage, Vec<u8>)>),
+    /// Whether there was such a message.
+    Deleted(bool),
+}
+
+/// Carry out `op` on the queue in `store` (the store of [`QUEUE_ACCOUNT`]'s home shard).
+pub async fn run(store: &Store, op: &QueueOp) -> Result<QueueAnswer, StoreError> {
+    match op {
+        QueueOp::List => Ok(QueueAnswer::List(list(store).await?)),
+        QueueOp::Show(id) => {
+            let Some((uid, q)) = entries(store).await?.into_iter().find(|(_, q)| q.id == *id)
+            else {
+                return Ok(QueueAnswer::Show(None));
+            };
+            let body = store.read(QUEUE_ACCOUNT, "INBOX", uid).await?;
+            let start = memchr::memmem::find(&body, b"\r\nReturn-Path:").map_or(0, |at| at + 2);
+            Ok(QueueAnswer::Show(Some((q, body[start..].to_vec()))))
+        }
+        QueueOp::Delete(id) => {
+            let Some((uid, q)) = entries(store).await?.into_iter().find(|(_, q)| q.id == *id)
+            else {
+                return Ok(QueueAnswer::Deleted(false));
+            };
+            store.expunge(QUEUE_ACCOUNT, "INBOX", Some(&[uid])).await?;
+            tracing::info!(
+                target: "ringpost::delivery",
+                id = q.id.as_str(),
+                from = q.reverse_path.as_str(),
+                to = q.recipients.join(",").as_str(),
+                size = q.size,
+                "deleted from the queue by the administrator"
+            );
+            Ok(QueueAnswer::Deleted(true))
+        }
+    }
+}
+
+/// [`run`] with a store of its own under `root` (the server stopped, on an executor the
 /// caller provides), found with the server's shard map `map`; closed again after.
-pub async fn list_offline(
+pub async fn run_offline(
     root: PathBuf,
     map: ShardMap,
     config: StoreConfig,
-) -> Result<Vec<QueuedMessage>, StoreError> {
+    op: QueueOp,
+) -> Result<QueueAnswer, StoreError> {
     let store = Store::new(root, map.home_shard(QUEUE_ACCOUNT), map, config);
-    let queued = list(&store).await?;
+    let answer = run(&store, &op).await;
     store.close().await?;
-    Ok(queued)
+    answer
 }
 
 #[cfg(test)]

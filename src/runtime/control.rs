@@ -1,7 +1,8 @@
 //! The control socket, `data_dir/control.sock`: how `ringpost` commands ask the running
-//! server to do something (today: the snapshot `ringpost backup` copies; later `queue`,
-//! `who`, `kick`, `stats`). Both ends of the protocol are here; what a command does is
-//! elsewhere (the store links a snapshot, [`crate::backup`] lays out its folder).
+//! server to do something (the snapshot `ringpost backup` copies, `queue`, `who`, `kick`,
+//! `stats`). Both ends of the protocol are here; what a command does is elsewhere (the store
+//! links a snapshot, [`crate::backup`] lays out its folder, [`crate::queue`] reads and
+//! changes the queue, each shard's [`Sessions`] and [`Counters`] know its sessions).
 //!
 //! # Who may connect
 //!
@@ -26,6 +27,20 @@
 //!   partition <n> whole` (not open: its segments are copied whole). Final line `OK <name>`.
 //!   The folder stays until `release <name>` or until this connection closes.
 //! - `release <name>`: remove a snapshot folder this connection made.
+//! - `who`: one data line per session on any shard, fields separated by TAB: shard,
+//!   protocol, client address, `tls` or `plain`, connected (Unix seconds), seconds since its
+//!   last input, bytes in, bytes out, commands, account address (`-` before login), user name
+//!   as given (`-`). Final line `OK <count>`.
+//! - `kick <address>`: end every session logged in to the account, on every shard (each
+//!   says goodbye as for a deleted account). Final line `OK <count ended>`.
+//! - `stats`: one data line per figure, `<name> <value>`, the names and labels as Prometheus
+//!   writes them (`ringpost_logins_total{protocol="imap",result="failed"} 3`): totals since
+//!   start summed over the shards, and what is open now.
+//! - `queue list`: one data line per queued message, TAB-separated: queue id, accepted (Unix
+//!   seconds), size, `<reverse-path>`, the recipients as `<a>,<b>`. Final line `OK <count>`.
+//! - `queue show <id>`: the message's `queue list` line, then each line of the message as
+//!   stored from `Return-Path:` on (without its CRLF; bytes that are not UTF-8 replaced).
+//! - `queue delete <id>`: remove it from the queue, sending nothing (as `postsuper -d`).
 //!
 //! The socket is served by a thread of its own with blocking IO, one thread per connection
 //! (administration is rare). Work on the store goes to each shard as a [`ShardJob`], which the
@@ -39,8 +54,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use std::rc::Rc;
+use std::time::Instant;
+
 use crate::backup::SnapshotFolder;
-use crate::store::{PartitionSnapshot, SnapshotEnd, Store};
+use crate::queue::{QueueAnswer, QueueOp, QueuedMessage, QUEUE_ACCOUNT};
+#[cfg(doc)]
+use crate::runtime::net::sessions::{Counters, Sessions};
+use crate::runtime::net::sessions::{SessionInfo, ShardStats, PROTOCOLS};
+use crate::runtime::net::ShardState;
+use crate::runtime::ShardMap;
+use crate::store::{PartitionSnapshot, SnapshotEnd};
 
 /// The socket's name in the data folder.
 pub const SOCKET: &str = "control.sock";
@@ -61,17 +85,63 @@ pub enum ShardJob {
         into: PathBuf,
         reply: mpsc::Sender<Result<Vec<PartitionSnapshot>, String>>,
     },
+    /// The shard's live sessions.
+    Sessions {
+        reply: mpsc::Sender<Vec<SessionInfo>>,
+    },
+    /// End the sessions of the account `address`; how many.
+    Kick {
+        address: String,
+        reply: mpsc::Sender<usize>,
+    },
+    /// The shard's counters, and the queue's length if the queue lives here.
+    Stats {
+        reply: mpsc::Sender<(ShardStats, Option<u64>)>,
+    },
+    /// An operation on the queue (sent to the queue's home shard).
+    Queue {
+        op: QueueOp,
+        reply: mpsc::Sender<Result<QueueAnswer, String>>,
+    },
 }
 
 /// Start every job waiting in `jobs` as a task of the calling shard.
-pub(crate) fn start_jobs(jobs: &mpsc::Receiver<ShardJob>, store: &Store) {
+pub(crate) fn start_jobs(jobs: &mpsc::Receiver<ShardJob>, state: &Rc<ShardState>) {
     while let Ok(job) = jobs.try_recv() {
-        let store = store.clone();
+        let state = state.clone();
         glommio::spawn_local(async move {
+            let store = &state.store;
             match job {
                 ShardJob::Snapshot { into, reply } => {
                     let linked = store.link_snapshot(&into).await;
                     let _ = reply.send(linked.map_err(|e| e.to_string()));
+                }
+                ShardJob::Sessions { reply } => {
+                    let _ = reply.send(state.sessions.list(state.id));
+                }
+                ShardJob::Kick { address, reply } => {
+                    let ended = state.sessions.kick(&address);
+                    if ended > 0 {
+                        tracing::info!(shard = %state.id, account = %address, sessions = ended, "kicked");
+                    }
+                    let _ = reply.send(ended);
+                }
+                ShardJob::Stats { reply } => {
+                    let mut stats = state.counters.snapshot(&state.sessions);
+                    stats.accounts_loaded = store.loaded_accounts() as u64;
+                    let queue = if state.map.home_shard(QUEUE_ACCOUNT) == state.id {
+                        match store.status(QUEUE_ACCOUNT, "INBOX").await {
+                            Ok(status) => Some(u64::from(status.messages)),
+                            Err(_) => Some(0),
+                        }
+                    } else {
+                        None
+                    };
+                    let _ = reply.send((stats, queue));
+                }
+                ShardJob::Queue { op, reply } => {
+                    let answer = crate::queue::run(store, &op).await;
+                    let _ = reply.send(answer.map_err(|e| e.to_string()));
                 }
             }
         })
@@ -97,12 +167,17 @@ impl ControlSocket {
         let path = data_dir.join(SOCKET);
         let listener = bind_private(data_dir, &path)?;
         listener.set_nonblocking(true)?;
-        let (data_dir, shards) = (data_dir.to_path_buf(), Arc::new(shards));
+        let server = Arc::new(Server {
+            data_dir: data_dir.to_path_buf(),
+            map: ShardMap::new(shards.len()),
+            shards,
+            started: Instant::now(),
+        });
         let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("control".into())
             .spawn(move || {
-                accept_loop(&listener, &data_dir, &shards, &stop);
+                accept_loop(&listener, &server, &stop);
                 let _ = std::fs::remove_file(&thread_path);
             })?;
         Ok(ControlSocket { path, thread })
@@ -140,20 +215,24 @@ fn bind_private(data_dir: &Path, path: &Path) -> io::Result<UnixListener> {
     bound.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-fn accept_loop(
-    listener: &UnixListener,
-    data_dir: &Path,
-    shards: &Arc<Vec<mpsc::Sender<ShardJob>>>,
-    stop: &AtomicBool,
-) {
+/// What the control thread knows of the server it serves.
+struct Server {
+    data_dir: PathBuf,
+    map: ShardMap,
+    /// Each shard's job channel, in shard order.
+    shards: Vec<mpsc::Sender<ShardJob>>,
+    started: Instant,
+}
+
+fn accept_loop(listener: &UnixListener, server: &Arc<Server>, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let (data_dir, shards) = (data_dir.to_path_buf(), shards.clone());
+                let server = server.clone();
                 let spawned = std::thread::Builder::new()
                     .name("control-conn".into())
                     .spawn(move || {
-                        if let Err(e) = serve_connection(stream, &data_dir, &shards) {
+                        if let Err(e) = serve_connection(stream, &server) {
                             tracing::debug!(error = %e, "control connection ended");
                         }
                     });
@@ -175,6 +254,10 @@ fn accept_loop(
 enum Request {
     Snapshot,
     Release(String),
+    Who,
+    Kick(String),
+    Stats,
+    Queue(QueueOp),
 }
 
 fn parse_request(line: &str) -> Result<Request, String> {
@@ -184,17 +267,22 @@ fn parse_request(line: &str) -> Result<Request, String> {
     match (command, args.as_slice()) {
         ("snapshot", []) => Ok(Request::Snapshot),
         ("release", [name]) => Ok(Request::Release((*name).to_string())),
-        ("snapshot" | "release", _) => Err(format!("wrong arguments for {command}")),
+        ("who", []) => Ok(Request::Who),
+        ("kick", [address]) => Ok(Request::Kick(address.to_lowercase())),
+        ("stats", []) => Ok(Request::Stats),
+        ("queue", ["list"]) => Ok(Request::Queue(QueueOp::List)),
+        ("queue", ["show", id]) => Ok(Request::Queue(QueueOp::Show((*id).to_string()))),
+        ("queue", ["delete", id]) => Ok(Request::Queue(QueueOp::Delete((*id).to_string()))),
+        ("snapshot" | "release" | "who" | "kick" | "stats" | "queue", _) => {
+            Err(format!("wrong arguments for {command}"))
+        }
         _ => Err(format!("unknown command {command:?}")),
     }
 }
 
 /// Serve one client until it closes; release whatever snapshots it still holds.
-fn serve_connection(
-    stream: UnixStream,
-    data_dir: &Path,
-    shards: &[mpsc::Sender<ShardJob>],
-) -> io::Result<()> {
+fn serve_connection(stream: UnixStream, server: &Server) -> io::Result<()> {
+    let (data_dir, shards) = (server.data_dir.as_path(), server.shards.as_slice());
     stream.set_nonblocking(false)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -227,6 +315,65 @@ fn serve_connection(
                 },
                 None => reply.push_str("ERR no such snapshot on this connection\n"),
             },
+            Ok(Request::Who) => match ask_every_shard(shards, |reply| ShardJob::Sessions { reply })
+            {
+                Ok(per_shard) => {
+                    let sessions: Vec<SessionInfo> = per_shard.into_iter().flatten().collect();
+                    for s in &sessions {
+                        reply.push_str(&format!("* {}\n", render_session(s)));
+                    }
+                    reply.push_str(&format!("OK {}\n", sessions.len()));
+                }
+                Err(e) => reply.push_str(&format!("ERR {e}\n")),
+            },
+            Ok(Request::Kick(address)) => {
+                match ask_every_shard(shards, |reply| ShardJob::Kick {
+                    address: address.clone(),
+                    reply,
+                }) {
+                    Ok(ended) => reply.push_str(&format!("OK {}\n", ended.iter().sum::<usize>())),
+                    Err(e) => reply.push_str(&format!("ERR {e}\n")),
+                }
+            }
+            Ok(Request::Stats) => {
+                match ask_every_shard(shards, |reply| ShardJob::Stats { reply }) {
+                    Ok(per_shard) => {
+                        for line in render_stats(&per_shard, server.started.elapsed().as_secs()) {
+                            reply.push_str(&format!("* {line}\n"));
+                        }
+                        reply.push_str("OK\n");
+                    }
+                    Err(e) => reply.push_str(&format!("ERR {e}\n")),
+                }
+            }
+            Ok(Request::Queue(op)) => {
+                let home = server.map.home_shard(QUEUE_ACCOUNT).0;
+                let answer = ask(home, &shards[home], |reply| ShardJob::Queue {
+                    op: op.clone(),
+                    reply,
+                })
+                .and_then(|a| a);
+                match answer {
+                    Ok(QueueAnswer::List(queued)) => {
+                        for q in &queued {
+                            reply.push_str(&format!("* {}\n", render_queued(q)));
+                        }
+                        reply.push_str(&format!("OK {}\n", queued.len()));
+                    }
+                    Ok(QueueAnswer::Show(Some((q, bytes)))) => {
+                        reply.push_str(&format!("* {}\n", render_queued(&q)));
+                        for line in String::from_utf8_lossy(&bytes).lines() {
+                            reply.push_str(&format!("* {}\n", line.trim_end_matches('\r')));
+                        }
+                        reply.push_str("OK\n");
+                    }
+                    Ok(QueueAnswer::Deleted(true)) => reply.push_str("OK deleted\n"),
+                    Ok(QueueAnswer::Show(None) | QueueAnswer::Deleted(false)) => {
+                        reply.push_str("ERR no such message in the queue\n")
+                    }
+                    Err(e) => reply.push_str(&format!("ERR {}\n", one_line(&e))),
+                }
+            }
             Err(e) => reply.push_str(&format!("ERR {e}\n")),
         }
         writer.write_all(reply.as_bytes())?;
@@ -261,6 +408,236 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
 
 fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
+}
+
+/// Send one job to shard `i` and wait for its answer.
+fn ask<T>(
+    i: usize,
+    shard: &mpsc::Sender<ShardJob>,
+    job: impl FnOnce(mpsc::Sender<T>) -> ShardJob,
+) -> Result<T, String> {
+    let (reply, answer) = mpsc::channel();
+    shard
+        .send(job(reply))
+        .map_err(|_| format!("shard {i} has stopped"))?;
+    answer
+        .recv_timeout(SHARD_TIMEOUT)
+        .map_err(|_| format!("shard {i} did not answer"))
+}
+
+/// Send a job to every shard at once, then collect the answers in shard order.
+fn ask_every_shard<T>(
+    shards: &[mpsc::Sender<ShardJob>],
+    job: impl Fn(mpsc::Sender<T>) -> ShardJob,
+) -> Result<Vec<T>, String> {
+    let mut waiting = Vec::with_capacity(shards.len());
+    for (i, shard) in shards.iter().enumerate() {
+        let (reply, answer) = mpsc::channel();
+        shard
+            .send(job(reply))
+            .map_err(|_| format!("shard {i} has stopped"))?;
+        waiting.push((i, answer));
+    }
+    waiting
+        .into_iter()
+        .map(|(i, answer)| {
+            answer
+                .recv_timeout(SHARD_TIMEOUT)
+                .map_err(|_| format!("shard {i} did not answer"))
+        })
+        .collect()
+}
+
+/// A `who` data line (see the module docs). Tabs and line ends in a user name as given
+/// become spaces.
+fn render_session(s: &SessionInfo) -> String {
+    let user = s
+        .user
+        .as_deref()
+        .map_or_else(|| "-".to_string(), |u| u.replace(['\t', '\r', '\n'], " "));
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        s.shard,
+        s.protocol,
+        s.client,
+        if s.tls { "tls" } else { "plain" },
+        s.connected,
+        s.idle_secs,
+        s.bytes_in,
+        s.bytes_out,
+        s.commands,
+        s.account.as_deref().unwrap_or("-"),
+        user
+    )
+}
+
+/// A `queue list` data line (see the module docs).
+fn render_queued(q: &QueuedMessage) -> String {
+    format!(
+        "{}\t{}\t{}\t<{}>\t{}",
+        q.id,
+        q.accepted,
+        q.size,
+        q.reverse_path,
+        q.recipients
+            .iter()
+            .map(|r| format!("<{r}>"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// Read a `queue list` data line back.
+pub fn parse_queued(line: &str) -> Option<QueuedMessage> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [id, accepted, size, from, to] = fields.as_slice() else {
+        return None;
+    };
+    let unbracket = |a: &str| Some(a.strip_prefix('<')?.strip_suffix('>')?.to_string());
+    Some(QueuedMessage {
+        id: (*id).to_string(),
+        accepted: accepted.parse().ok()?,
+        size: size.parse().ok()?,
+        reverse_path: unbracket(from)?,
+        recipients: to
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(unbracket)
+            .collect::<Option<_>>()?,
+    })
+}
+
+/// Read a `who` data line back.
+pub fn parse_session(line: &str) -> Option<SessionInfo> {
+    let fields: Vec<&str> = line.splitn(11, '\t').collect();
+    let [shard, protocol, client, tls, connected, idle, bytes_in, bytes_out, commands, account, user] =
+        fields.as_slice()
+    else {
+        return None;
+    };
+    let protocol = PROTOCOLS
+        .iter()
+        .map(|p| p.name())
+        .find(|name| name == protocol)?;
+    let dash = |v: &str| (v != "-").then(|| v.to_string());
+    Some(SessionInfo {
+        shard: shard.parse().ok()?,
+        protocol,
+        // Not sent: the CLI shows the client, not which of our addresses it reached.
+        listener: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        client: client.parse().ok()?,
+        tls: *tls == "tls",
+        connected: connected.parse().ok()?,
+        idle_secs: idle.parse().ok()?,
+        bytes_in: bytes_in.parse().ok()?,
+        bytes_out: bytes_out.parse().ok()?,
+        commands: commands.parse().ok()?,
+        account: dash(account),
+        user: dash(user),
+    })
+}
+
+/// The `stats` data lines: every figure summed over the shards, per protocol where it is
+/// counted per protocol.
+fn render_stats(per_shard: &[(ShardStats, Option<u64>)], uptime_secs: u64) -> Vec<String> {
+    let mut total = ShardStats::default();
+    let mut queue = 0;
+    for (s, q) in per_shard {
+        for (sum, add) in [
+            (&mut total.open, &s.open),
+            (&mut total.connections, &s.connections),
+            (&mut total.connections_refused, &s.connections_refused),
+            (&mut total.logins_succeeded, &s.logins_succeeded),
+            (&mut total.logins_failed, &s.logins_failed),
+            (&mut total.logins_refused, &s.logins_refused),
+            (&mut total.requests_refused, &s.requests_refused),
+        ] {
+            for (a, b) in sum.iter_mut().zip(add) {
+                *a += b;
+            }
+        }
+        total.bytes_in += s.bytes_in;
+        total.bytes_out += s.bytes_out;
+        total.messages_accepted += s.messages_accepted;
+        total.messages_deferred += s.messages_deferred;
+        total.message_bytes += s.message_bytes;
+        total.recipients_local += s.recipients_local;
+        total.recipients_queued += s.recipients_queued;
+        total.accounts_loaded += s.accounts_loaded;
+        queue += q.unwrap_or(0);
+    }
+    let mut lines = vec![
+        format!("ringpost_uptime_seconds {uptime_secs}"),
+        format!("ringpost_shards {}", per_shard.len()),
+    ];
+    let per_protocol = |lines: &mut Vec<String>, name: &str, extra: &str, values: &[u64; 4]| {
+        for (p, v) in PROTOCOLS.iter().zip(values) {
+            lines.push(format!("{name}{{protocol=\"{}\"{extra}}} {v}", p.name()));
+        }
+    };
+    per_protocol(&mut lines, "ringpost_connections_open", "", &total.open);
+    per_protocol(
+        &mut lines,
+        "ringpost_connections_total",
+        "",
+        &total.connections,
+    );
+    per_protocol(
+        &mut lines,
+        "ringpost_connections_refused_total",
+        "",
+        &total.connections_refused,
+    );
+    for (result, values) in [
+        ("succeeded", &total.logins_succeeded),
+        ("failed", &total.logins_failed),
+        ("refused", &total.logins_refused),
+    ] {
+        let extra = format!(",result=\"{result}\"");
+        per_protocol(&mut lines, "ringpost_logins_total", &extra, values);
+    }
+    per_protocol(
+        &mut lines,
+        "ringpost_requests_refused_total",
+        "",
+        &total.requests_refused,
+    );
+    lines.extend([
+        format!(
+            "ringpost_session_bytes_total{{direction=\"in\"}} {}",
+            total.bytes_in
+        ),
+        format!(
+            "ringpost_session_bytes_total{{direction=\"out\"}} {}",
+            total.bytes_out
+        ),
+        format!(
+            "ringpost_messages_total{{result=\"accepted\"}} {}",
+            total.messages_accepted
+        ),
+        format!(
+            "ringpost_messages_total{{result=\"deferred\"}} {}",
+            total.messages_deferred
+        ),
+        format!("ringpost_message_bytes_total {}", total.message_bytes),
+        format!(
+            "ringpost_recipients_total{{kind=\"local\"}} {}",
+            total.recipients_local
+        ),
+        format!(
+            "ringpost_recipients_total{{kind=\"queued\"}} {}",
+            total.recipients_queued
+        ),
+        format!("ringpost_queue_messages {queue}"),
+        format!("ringpost_accounts_loaded {}", total.accounts_loaded),
+    ]);
+    for (i, (s, _)) in per_shard.iter().enumerate() {
+        lines.push(format!(
+            "ringpost_shard_connections_open{{shard=\"{i}\"}} {}",
+            s.open.iter().sum::<u64>()
+        ));
+    }
+    lines
 }
 
 /// Make a snapshot folder, have every shard link its partitions into it, then link the
@@ -430,7 +807,96 @@ mod tests {
             parse_request("release"),
             Err("wrong arguments for release".into())
         );
-        assert_eq!(parse_request("who"), Err("unknown command \"who\"".into()));
+        assert_eq!(parse_request("who"), Ok(Request::Who));
+        assert_eq!(
+            parse_request("kick Alice@Example.com"),
+            Ok(Request::Kick("alice@example.com".into()))
+        );
+        assert_eq!(parse_request("stats"), Ok(Request::Stats));
+        assert_eq!(
+            parse_request("queue show 6A1B"),
+            Ok(Request::Queue(QueueOp::Show("6A1B".into())))
+        );
+        assert_eq!(
+            parse_request("queue delete 6A1B"),
+            Ok(Request::Queue(QueueOp::Delete("6A1B".into())))
+        );
+        assert_eq!(
+            parse_request("queue retry"),
+            Err("wrong arguments for queue".into())
+        );
+        assert_eq!(
+            parse_request("kick"),
+            Err("wrong arguments for kick".into())
+        );
+        assert_eq!(
+            parse_request("shutdown"),
+            Err("unknown command \"shutdown\"".into())
+        );
+    }
+
+    #[test]
+    fn who_and_queue_lines_round_trip() {
+        let session = SessionInfo {
+            shard: 1,
+            protocol: "imap",
+            listener: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            client: "[2001:db8::1]:4000".parse().unwrap(),
+            tls: true,
+            connected: 1_700_000_000,
+            idle_secs: 12,
+            bytes_in: 100,
+            bytes_out: 2000,
+            commands: 7,
+            account: Some("alice@example.com".into()),
+            user: Some("Alice With\tTab".into()),
+        };
+        let back = parse_session(&render_session(&session)).unwrap();
+        assert_eq!(back.user.as_deref(), Some("Alice With Tab"));
+        assert_eq!(
+            SessionInfo {
+                user: session.user.clone(),
+                ..back
+            },
+            session
+        );
+        let anonymous = SessionInfo {
+            account: None,
+            user: None,
+            ..session
+        };
+        assert_eq!(parse_session(&render_session(&anonymous)), Some(anonymous));
+        let queued = QueuedMessage {
+            id: "6A1B".into(),
+            reverse_path: String::new(),
+            recipients: vec!["\"a b\"@x.org".into(), "c@y.net".into()],
+            size: 1234,
+            accepted: 1_700_000_000,
+        };
+        assert_eq!(parse_queued(&render_queued(&queued)), Some(queued));
+        assert_eq!(parse_queued("6A1B\t1\t2\tnobrackets\t<a@b>"), None);
+    }
+
+    #[test]
+    fn stats_sum_the_shards() {
+        let mut one = ShardStats::default();
+        one.open[0] = 2;
+        one.logins_failed[1] = 3;
+        one.messages_accepted = 5;
+        let mut two = one.clone();
+        two.open[0] = 1;
+        let lines = render_stats(&[(one, None), (two, Some(4))], 9);
+        for expected in [
+            "ringpost_uptime_seconds 9",
+            "ringpost_shards 2",
+            "ringpost_connections_open{protocol=\"imap\"} 3",
+            "ringpost_logins_total{protocol=\"pop3\",result=\"failed\"} 6",
+            "ringpost_messages_total{result=\"accepted\"} 10",
+            "ringpost_queue_messages 4",
+            "ringpost_shard_connections_open{shard=\"1\"} 1",
+        ] {
+            assert!(lines.iter().any(|l| l == expected), "{expected}: {lines:?}");
+        }
     }
 
     #[test]

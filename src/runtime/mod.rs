@@ -368,7 +368,7 @@ async fn run_shard(
     ready.send(Ok(()));
     tracing::debug!(%id, "shard ready");
     while !main.stop.load(Ordering::SeqCst) {
-        control::start_jobs(&main.jobs, &state.store);
+        control::start_jobs(&main.jobs, &state);
         glommio::timer::sleep(STOP_POLL).await;
     }
     tracing::debug!(%id, connections = state.active.count(), "shutting down");

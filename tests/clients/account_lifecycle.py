@@ -115,6 +115,8 @@ check(reply.startswith("235"), "submission AUTH", reply)
 
 out = cli("user", "del", USER)
 first = re.search(r"incarnation ([0-9a-f]{16})", out.stdout).group(1)
+# The running server was asked to end them at once (over its control socket).
+check("3 sessions of %s ended" % USER in out.stdout, "user del ends the sessions", out.stdout)
 
 # Every open session of the deleted account ends, unprompted, each with its protocol's words.
 line = farewell(i1, "IMAP")

@@ -31,6 +31,7 @@ use glommio::timer::sleep;
 
 use super::limits::Permit;
 use super::proxy;
+use super::sessions::{LiveSession, LoginResult};
 use super::transport::{Transport, TransportParts};
 use super::{Admission, ServerContext, ShardState};
 use crate::accounts::Verification;
@@ -62,6 +63,8 @@ struct Core<S: Service> {
     user: Option<String>,
     /// For the session-end log line: when it began, bytes read and written.
     started: Instant,
+    /// Unix seconds at accept (`ringpost who`).
+    connected: i64,
     bytes_in: u64,
     bytes_out: u64,
     /// When a connection that has not logged in yet is closed (`timeouts.login_secs`, counted
@@ -149,6 +152,7 @@ pub async fn serve_connection<S: Service>(
                 reason = why.text(),
                 "connection refused"
             );
+            state.counters.connection_refused(listener.protocol);
             refuse::<S::Session>(transport, &listener, &session_config, why).await;
             return;
         }
@@ -179,6 +183,7 @@ pub async fn serve_connection<S: Service>(
         account: None,
         user: None,
         started: Instant::now(),
+        connected: crate::store::now(),
         bytes_in: 0,
         bytes_out: 0,
         login_by,
@@ -217,7 +222,21 @@ pub async fn resume_connection(moved: MovedConnection, state: Rc<ShardState>) {
 }
 
 async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
-    match drive(&mut conn, &state).await {
+    let registration = state.sessions.register(
+        conn.core.listener.protocol,
+        conn.core.listener.address,
+        conn.core.peer,
+        conn.core.connected,
+    );
+    // Bytes counted before the connection came here were counted where they were moved.
+    let (bytes_in, bytes_out) = (conn.core.bytes_in, conn.core.bytes_out);
+    let ending = drive(&mut conn, &state, &registration.entry).await;
+    drop(registration);
+    state.counters.session_bytes(
+        conn.core.bytes_in - bytes_in,
+        conn.core.bytes_out - bytes_out,
+    );
+    match ending {
         Ending::Closed => {
             conn.transport.close().await;
             let core = &conn.core;
@@ -261,7 +280,11 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
 }
 
 /// The connection loop: send what the session queued, act on its events, feed it input.
-async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Ending {
+async fn drive<S: Service>(
+    conn: &mut Connection<S>,
+    state: &ShardState,
+    live: &LiveSession,
+) -> Ending {
     let server = &state.server();
     let idle = server.config.timeouts.idle(conn.core.listener.protocol);
     let keepalive = server
@@ -276,6 +299,7 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
     loop {
         if let Some(limit) = conn.core.session.take_limit() {
             log_limit(&conn.core, limit);
+            state.counters.request_refused(conn.core.listener.protocol);
         }
         conn.core.session.poll_output(out.bytes_mut());
         if !out.is_empty() {
@@ -285,7 +309,19 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             conn.core.bytes_out += out.len() as u64;
             out.clear();
         }
-        if !conn.core.revoked && revoked(conn, state) {
+        let core = &conn.core;
+        live.refresh(
+            conn.transport.is_tls(),
+            core.user.as_deref(),
+            core.account.as_ref().map(|(key, _)| key.as_str()),
+            core.bytes_in,
+            core.bytes_out,
+            core.session.commands(),
+        );
+        if !conn.core.revoked && (live.is_kicked() || revoked(conn, state)) {
+            if live.is_kicked() {
+                log_kicked(&conn.core);
+            }
             conn.core.revoked = true;
             conn.core.shutdown_sent = true;
             conn.core.session.handle_revoked();
@@ -358,7 +394,11 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
         let revocation = async {
             match account {
                 Some((key, since)) if !conn.core.revoked => {
-                    state.deleted_accounts.wait_revoked(key, *since).await
+                    future::or(
+                        state.deleted_accounts.wait_revoked(key, *since),
+                        live.kicked(),
+                    )
+                    .await
                 }
                 _ => future::pending::<()>().await,
             }
@@ -398,6 +438,19 @@ async fn drive<S: Service>(conn: &mut Connection<S>, state: &ShardState) -> Endi
             Wake::Revoked => {}
         }
     }
+}
+
+/// An administrator ended the session (`ringpost kick`, `user del`).
+fn log_kicked<S: Service>(core: &Core<S>) {
+    tracing::info!(
+        target: "ringpost::session",
+        protocol = core.listener.protocol.name(),
+        listener = %core.listener.address,
+        client_ip = %core.peer.ip(),
+        client_port = core.peer.port(),
+        user = core.user.as_deref().unwrap_or(""),
+        "session ended by the administrator"
+    );
 }
 
 /// Whether the connection's account was deleted (`ringpost user del`) since it logged in.
@@ -440,6 +493,14 @@ async fn authenticate<S: Service>(
         }
     };
     log_login(conn, &user, mechanism, &outcome, admission);
+    state.counters.login(
+        conn.core.listener.protocol,
+        match (&outcome, admission) {
+            (_, Admission::Refused) | (AuthOutcome::TemporaryFailure, _) => LoginResult::Refused,
+            (AuthOutcome::Failure, _) => LoginResult::Failed,
+            (AuthOutcome::Success { .. }, _) => LoginResult::Succeeded,
+        },
+    );
     if outcome == AuthOutcome::Failure || admission == Admission::Refused {
         // Slow down guessing; the same delay for every kind of failure.
         sleep(server.config.auth_failure_delay).await;

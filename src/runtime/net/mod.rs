@@ -12,6 +12,7 @@ mod driver;
 mod driver_tests;
 mod limits;
 pub mod proxy;
+pub mod sessions;
 mod throttle;
 mod transport;
 
@@ -107,6 +108,10 @@ pub struct ShardState {
     pub maildrops: MaildropLocks,
     /// The deleted accounts, kept current by the shard's accounts watcher.
     pub deleted_accounts: crate::runtime::accounts_watch::DeletedAccounts,
+    /// The sessions running here now (`ringpost who`, `kick`).
+    pub sessions: sessions::Sessions,
+    /// Totals since start (`ringpost stats`).
+    pub counters: sessions::Counters,
 }
 
 impl ShardState {
@@ -131,6 +136,8 @@ impl ShardState {
             deliveries: Cell::new(0),
             maildrops: Default::default(),
             deleted_accounts: Default::default(),
+            sessions: Default::default(),
+            counters: Default::default(),
         }
     }
 
@@ -241,6 +248,7 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                 // A client that stops reading must not hold a write forever.
                 let _ = tcp.set_write_timeout(Some(idle));
                 let guard = state.active.enter();
+                state.counters.connection(listener.protocol);
                 let state = state.clone();
                 let listener = listener.clone();
                 glommio::spawn_local(async move {

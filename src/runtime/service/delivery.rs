@@ -80,6 +80,12 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
         .map(|key| crate::accounts::address_of_key(key))
         .chain(delivery.remote_recipients.iter().map(String::as_str))
         .collect();
+    shard.counters.message(
+        matches!(outcome, DeliveryOutcome::Delivered { .. }),
+        delivery.message.len() as u64,
+        delivery.local_recipients.len() as u64,
+        delivery.remote_recipients.len() as u64,
+    );
     tracing::info!(
         target: "ringpost::delivery",
         id = id.as_str(),

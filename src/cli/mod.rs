@@ -13,12 +13,15 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod admin;
+
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{
     AccountError, AccountStore, Address, Incarnation, Retention, MAX_PASSWORD_LEN,
 };
 use crate::config::{Config, ConfigError, TlsSource};
+use crate::queue::QueueOp;
 use crate::runtime;
 use crate::session::{Secret, TlsMode};
 use crate::tls::{self, TlsError};
@@ -44,9 +47,20 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Inspect the outbound queue (mail accepted for other domains).
+    /// Inspect the outbound queue (mail accepted for other domains): asked of the running
+    /// server over its control socket, or read from the store when it is stopped.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// List the sessions of the running server: account, protocol, client address, shard,
+    /// TLS, when it connected, idle time and bytes. With ACCOUNT, only its sessions.
+    Who { account: Option<String> },
+    /// End every session of an account on the running server (each says goodbye as for a
+    /// deleted account); prints how many there were.
+    Kick { account: String },
+    /// The running server's figures since it started, one `name value` per line (names and
+    /// labels as Prometheus writes them): connections, logins, refusals, messages, bytes,
+    /// the queue's length, what is open now.
+    Stats,
     /// Import mail into an existing account. The server must be stopped.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -81,8 +95,12 @@ enum Command {
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
 enum QueueCommand {
-    /// List the queued messages (the server must be stopped: it owns the store while it runs).
+    /// List the queued messages: id, accepted, size, sender, recipients.
     List,
+    /// Print a queued message's envelope and the message as stored.
+    Show { id: String },
+    /// Remove a message from the queue without sending it or a bounce.
+    Delete { id: String },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -150,6 +168,8 @@ enum CliError {
     Serve(std::io::Error),
     #[error("reading the queue: {0}")]
     Queue(std::io::Error),
+    #[error("{0}")]
+    Admin(String),
     #[error("import failed: {0}")]
     Import(String),
     #[error("backup failed: {0}")]
@@ -175,6 +195,7 @@ impl CliError {
             | CliError::Output(_)
             | CliError::Serve(_)
             | CliError::Queue(_)
+            | CliError::Admin(_)
             | CliError::Import(_)
             | CliError::FsckProblems
             | CliError::Backup(_)
@@ -232,10 +253,20 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
             user(&store, &config, command)
         }
-        Command::Queue(QueueCommand::List) => {
+        Command::Queue(command) => {
             let config = Config::load(&config_file)?;
-            queue_list(&config)
+            admin::queue(
+                &config,
+                match command {
+                    QueueCommand::List => QueueOp::List,
+                    QueueCommand::Show { id } => QueueOp::Show(id),
+                    QueueCommand::Delete { id } => QueueOp::Delete(id),
+                },
+            )
         }
+        Command::Who { account } => admin::who(&Config::load(&config_file)?, account.as_deref()),
+        Command::Kick { account } => admin::kick(&Config::load(&config_file)?, &account),
+        Command::Stats => admin::stats(&Config::load(&config_file)?),
         Command::Import(ImportCommand::Maildir { address, path }) => {
             import_maildir(&Config::load(&config_file)?, &address, &path)
         }
@@ -330,48 +361,6 @@ fn restore(config: &Config, src: &std::path::Path) -> Result<(), CliError> {
         report.store.messages,
         report.accounts
     ))
-}
-
-/// `ringpost queue list`: one line per message — id, accepted (UTC), size, sender, recipients.
-fn queue_list(config: &Config) -> Result<(), CliError> {
-    let queued = list_queue(config).map_err(CliError::Queue)?;
-    let mut out = std::io::stdout().lock();
-    for q in &queued {
-        writeln!(
-            out,
-            "{}  {}  {:>8}  <{}>  {}",
-            q.id,
-            crate::date::rfc5322(q.accepted),
-            q.size,
-            q.reverse_path,
-            q.recipients
-                .iter()
-                .map(|r| format!("<{r}>"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-        .map_err(CliError::Output)?;
-    }
-    writeln!(out, "{} queued", queued.len()).map_err(CliError::Output)?;
-    Ok(())
-}
-
-/// Every queued message, read from the store while the server is stopped (the store belongs
-/// to one process at a time: this takes the server's data-dir lock).
-fn list_queue(config: &Config) -> std::io::Result<Vec<crate::queue::QueuedMessage>> {
-    let _lock = runtime::lock_data_dir(&config.data_dir).map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("{e}; the queue can be listed while the server is stopped"),
-        )
-    })?;
-    let map = runtime::ShardMap::new(runtime::shard_count(config)?);
-    let store_config = runtime::store_config(config);
-    let root = config.data_dir.join("store");
-    runtime::run_standalone("queue", move || {
-        crate::queue::list_offline(root, map, store_config)
-    })?
-    .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// Import the Maildir at `path` into the account `address`, holding the data-dir lock the
@@ -631,7 +620,8 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
                 Retention::Keep
             };
             let deleted = store.delete(&address, retention)?;
-            print(&match retention {
+            let ended = admin::end_sessions_of_deleted(config, deleted.address.as_str());
+            let text = match retention {
                 Retention::Keep => format!(
                     "deleted {} (incarnation {}); its mail is kept: `ringpost user restore {}` brings it back\n",
                     deleted.address, deleted.incarnation, deleted.address
@@ -640,7 +630,8 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
                     "deleted {} (incarnation {}); the server removes its mail\n",
                     deleted.address, deleted.incarnation
                 ),
-            })
+            };
+            print(&(text + &ended))
         }
         UserCommand::Restore {
             address,
