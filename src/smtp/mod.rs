@@ -20,6 +20,7 @@
 //!
 //! This module never does IO, never reads the clock and never names the executor.
 
+pub mod client;
 mod command;
 mod message;
 mod received;
