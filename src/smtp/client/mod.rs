@@ -91,6 +91,9 @@ mod reply;
 mod session;
 mod transaction;
 
+#[cfg(test)]
+mod tests;
+
 pub use capabilities::Capabilities;
 pub use reply::{EnhancedStatus, Reply};
 pub use session::{ClientSession, SendError};
