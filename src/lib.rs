@@ -54,6 +54,7 @@ pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod mailbox;
+pub mod outbound;
 pub mod placement;
 pub mod pop3;
 pub mod queue;

@@ -3,7 +3,11 @@
 //! a later issue) takes it.
 //!
 //! A queued message is an ordinary stored message in the INBOX of an internal account that can
-//! never log in ([`QUEUE_ACCOUNT`] is not an address: it has no local part). Its first header
+//! never log in (a queue account is not an address: it has no local part). There are
+//! [`QUEUES`] of them, spread over the partitions and so over the shards: a shard queues what
+//! it accepts in a queue it owns ([`queue_for`]), and each shard's runner sends what its own
+//! queues hold. Their `State` mailboxes keep each message's delivery state
+//! ([`crate::outbound::state`]). Its first header
 //! fields carry the envelope; after them come our `Return-Path:`/`Received:` and the message
 //! as the client sent it. This module formats and parses that envelope and lists the queue;
 //! it never sends mail.
@@ -11,12 +15,56 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::mail::Uid;
+use crate::mail::{Flags, Uid};
+use crate::outbound::state::DeliveryState;
 use crate::placement::ShardMap;
 use crate::store::{Store, StoreConfig, StoreError};
 
-/// The internal account whose INBOX is the outbound queue.
+/// The first queue account (the only one before the queue was spread over shards).
 pub const QUEUE_ACCOUNT: &str = "@outbound-queue";
+
+/// Number of queue accounts. Part of the on-disk layout: never lower it.
+pub const QUEUES: usize = 64;
+
+/// The mailbox of a queue account that holds delivery states.
+pub const STATE_MAILBOX: &str = "State";
+
+/// Queue account number `i` (below [`QUEUES`]).
+pub fn queue_account(i: usize) -> String {
+    if i == 0 {
+        QUEUE_ACCOUNT.to_string()
+    } else {
+        format!("{QUEUE_ACCOUNT}-{i}")
+    }
+}
+
+/// The queue accounts whose partitions `shard` owns under `map`.
+pub fn owned_queues(map: ShardMap, shard: crate::placement::ShardId) -> Vec<String> {
+    (0..QUEUES)
+        .map(queue_account)
+        .filter(|q| map.home_shard(q) == shard)
+        .collect()
+}
+
+/// The queue a message accepted on `shard` goes to: the first queue the shard owns (no hop
+/// to another shard), or, on a shard that owns none (more shards than queues reach), one
+/// chosen by the message's id.
+pub fn queue_for(map: ShardMap, shard: crate::placement::ShardId, id: &str) -> String {
+    match owned_queues(map, shard).into_iter().next() {
+        Some(q) => q,
+        None => {
+            let spread = id.bytes().fold(0usize, |h, b| {
+                h.wrapping_mul(31).wrapping_add(usize::from(b))
+            });
+            queue_account(spread % QUEUES)
+        }
+    }
+}
+
+/// Whether `account` is a queue account (never a user's).
+pub fn is_queue(account: &str) -> bool {
+    account.starts_with(QUEUE_ACCOUNT)
+}
 
 const ID: &str = "X-Ringpost-Queue-Id";
 const FROM: &str = "X-Ringpost-Envelope-From";
@@ -85,13 +133,14 @@ impl QueuedMessage {
     }
 }
 
-/// Every queued message in `store` with its UID in the queue's INBOX; `store` must be the
-/// store of [`QUEUE_ACCOUNT`]'s home shard.
-async fn entries(store: &Store) -> Result<Vec<(Uid, QueuedMessage)>, StoreError> {
-    let entries = match store
-        .messages(QUEUE_ACCOUNT, "INBOX", Uid(1)..=Uid(u32::MAX))
-        .await
-    {
+/// Every message in the queue account `queue` from UID `from` on, with its UID; `store`
+/// must own `queue`.
+pub async fn entries_of(
+    store: &Store,
+    queue: &str,
+    from: Uid,
+) -> Result<Vec<(Uid, QueuedMessage)>, StoreError> {
+    let entries = match store.messages(queue, "INBOX", from..=Uid(u32::MAX)).await {
         Ok(entries) => entries,
         // Nothing was ever queued.
         Err(StoreError::NoSuchMailbox) => Vec::new(),
@@ -99,18 +148,63 @@ async fn entries(store: &Store) -> Result<Vec<(Uid, QueuedMessage)>, StoreError>
     };
     let mut queued = Vec::new();
     for e in entries {
-        let body = store.read(QUEUE_ACCOUNT, "INBOX", e.uid).await?;
+        let body = store.read(queue, "INBOX", e.uid).await?;
         match QueuedMessage::parse(&body, e.internal_date) {
             Some(q) => queued.push((e.uid, q)),
-            None => tracing::warn!(uid = e.uid.0, "a queued message without its envelope"),
+            None => tracing::warn!(
+                queue,
+                uid = e.uid.0,
+                "a queued message without its envelope"
+            ),
         }
     }
     Ok(queued)
 }
 
-/// Every queued message in `store` (see [`entries`]).
+/// Every message in every queue `store` owns, with its queue and UID.
+async fn entries(store: &Store) -> Result<Vec<(String, Uid, QueuedMessage)>, StoreError> {
+    let mut all = Vec::new();
+    for queue in (0..QUEUES).map(queue_account).filter(|q| store.owns(q)) {
+        for (uid, q) in entries_of(store, &queue, Uid(1)).await? {
+            all.push((queue.clone(), uid, q));
+        }
+    }
+    Ok(all)
+}
+
+/// Every message in the queues `store` owns.
 pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
-    Ok(entries(store).await?.into_iter().map(|(_, q)| q).collect())
+    let mut all: Vec<QueuedMessage> = entries(store)
+        .await?
+        .into_iter()
+        .map(|(_, _, q)| q)
+        .collect();
+    all.sort_by(|a, b| (a.accepted, &a.id).cmp(&(b.accepted, &b.id)));
+    Ok(all)
+}
+
+/// How many messages the queues `store` owns hold.
+pub async fn count(store: &Store) -> u64 {
+    let mut n = 0;
+    for queue in (0..QUEUES).map(queue_account).filter(|q| store.owns(q)) {
+        if let Ok(status) = store.status(&queue, "INBOX").await {
+            n += u64::from(status.messages);
+        }
+    }
+    n
+}
+
+/// The body of a queued message without its envelope fields and our `Return-Path:` (which
+/// only a final delivery adds, RFC 5321 §4.4): what is sent on.
+pub fn outgoing(stored: &[u8]) -> &[u8] {
+    let Some(at) = memchr::memmem::find(stored, b"\r\nReturn-Path:") else {
+        return stored;
+    };
+    let rest = &stored[at + 2..];
+    match memchr::memmem::find(rest, b"\r\n") {
+        Some(end) => &rest[end + 2..],
+        None => rest,
+    }
 }
 
 /// What the administrator asks of the queue (`ringpost queue …`).
@@ -121,6 +215,8 @@ pub enum QueueOp {
     Show(String),
     /// Remove a message from the queue without sending it or a bounce (as `postsuper -d`).
     Delete(String),
+    /// Make a message (`None`: every message) due now.
+    Retry(Option<String>),
 }
 
 /// The answer to a [`QueueOp`].
@@ -131,6 +227,8 @@ pub enum QueueAnswer {
     Show(Option<(QueuedMessage, Vec<u8>)>),
     /// Whether there was such a message.
     Deleted(bool),
+    /// How many messages were made due.
+    Retried(usize),
 }
 
 /// Carry out `op` on the queue in `store` (the store of [`QUEUE_ACCOUNT`]'s home shard).
@@ -138,20 +236,27 @@ pub async fn run(store: &Store, op: &QueueOp) -> Result<QueueAnswer, StoreError>
     match op {
         QueueOp::List => Ok(QueueAnswer::List(list(store).await?)),
         QueueOp::Show(id) => {
-            let Some((uid, q)) = entries(store).await?.into_iter().find(|(_, q)| q.id == *id)
+            let Some((queue, uid, q)) = entries(store)
+                .await?
+                .into_iter()
+                .find(|(_, _, q)| q.id == *id)
             else {
                 return Ok(QueueAnswer::Show(None));
             };
-            let body = store.read(QUEUE_ACCOUNT, "INBOX", uid).await?;
+            let body = store.read(&queue, "INBOX", uid).await?;
             let start = memchr::memmem::find(&body, b"\r\nReturn-Path:").map_or(0, |at| at + 2);
             Ok(QueueAnswer::Show(Some((q, body[start..].to_vec()))))
         }
         QueueOp::Delete(id) => {
-            let Some((uid, q)) = entries(store).await?.into_iter().find(|(_, q)| q.id == *id)
+            let Some((queue, uid, q)) = entries(store)
+                .await?
+                .into_iter()
+                .find(|(_, _, q)| q.id == *id)
             else {
                 return Ok(QueueAnswer::Deleted(false));
             };
-            store.expunge(QUEUE_ACCOUNT, "INBOX", Some(&[uid])).await?;
+            store.expunge(&queue, "INBOX", Some(&[uid])).await?;
+            remove_states(store, &queue, &q.id).await?;
             tracing::info!(
                 target: "ringpost::delivery",
                 id = q.id.as_str(),
@@ -162,18 +267,126 @@ pub async fn run(store: &Store, op: &QueueOp) -> Result<QueueAnswer, StoreError>
             );
             Ok(QueueAnswer::Deleted(true))
         }
+        QueueOp::Retry(wanted) => {
+            // The stopped server's way (the running one changes its runner's schedule): each
+            // matching message's latest state record is rewritten due now.
+            let mut retried = 0;
+            for (queue, _, q) in entries(store).await? {
+                if wanted.as_ref().is_some_and(|w| *w != q.id) {
+                    continue;
+                }
+                let mut state = latest_state(store, &queue, &q.id)
+                    .await?
+                    .unwrap_or_else(|| DeliveryState::new(&q.id, 0));
+                state.due = 0;
+                write_state(store, &queue, &state, 0).await?;
+                remove_states_below(store, &queue, &q.id).await?;
+                retried += 1;
+            }
+            Ok(QueueAnswer::Retried(retried))
+        }
     }
 }
 
-/// [`run`] with a store of its own under `root` (the server stopped, on an executor the
-/// caller provides), found with the server's shard map `map`; closed again after.
+/// Every delivery-state record in `queue`, oldest first, with its UID.
+pub async fn states(store: &Store, queue: &str) -> Result<Vec<(Uid, DeliveryState)>, StoreError> {
+    let records = match store
+        .messages(queue, STATE_MAILBOX, Uid(1)..=Uid(u32::MAX))
+        .await
+    {
+        Ok(r) => r,
+        Err(StoreError::NoSuchMailbox) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        let body = store.read(queue, STATE_MAILBOX, r.uid).await?;
+        match DeliveryState::parse(&body) {
+            Some(state) => out.push((r.uid, state)),
+            None => tracing::warn!(queue, uid = r.uid.0, "a delivery state that does not parse"),
+        }
+    }
+    Ok(out)
+}
+
+/// The newest delivery state of message `id` in `queue`.
+async fn latest_state(
+    store: &Store,
+    queue: &str,
+    id: &str,
+) -> Result<Option<DeliveryState>, StoreError> {
+    Ok(states(store, queue)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.id == id)
+        .map(|(_, s)| s))
+}
+
+/// Write `state` as the newest record of its message in `queue` (creating the `State`
+/// mailbox the first time); its UID.
+pub async fn write_state(
+    store: &Store,
+    queue: &str,
+    state: &DeliveryState,
+    now: i64,
+) -> Result<Uid, StoreError> {
+    let body = state.encode();
+    match store
+        .append(queue, STATE_MAILBOX, &body, Flags::default(), now)
+        .await
+    {
+        Err(StoreError::NoSuchMailbox) => {
+            match store.create_mailbox(queue, STATE_MAILBOX).await {
+                Ok(_) | Err(StoreError::MailboxExists) => {}
+                Err(e) => return Err(e),
+            }
+            store
+                .append(queue, STATE_MAILBOX, &body, Flags::default(), now)
+                .await
+        }
+        other => other,
+    }
+}
+
+/// Expunge every delivery-state record of message `id` in `queue`.
+pub async fn remove_states(store: &Store, queue: &str, id: &str) -> Result<(), StoreError> {
+    let stale: Vec<Uid> = states(store, queue)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.id == id)
+        .map(|(uid, _)| uid)
+        .collect();
+    if !stale.is_empty() {
+        store.expunge(queue, STATE_MAILBOX, Some(&stale)).await?;
+    }
+    Ok(())
+}
+
+/// Expunge every delivery-state record of message `id` in `queue` but the newest.
+async fn remove_states_below(store: &Store, queue: &str, id: &str) -> Result<(), StoreError> {
+    let mut mine: Vec<Uid> = states(store, queue)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.id == id)
+        .map(|(uid, _)| uid)
+        .collect();
+    mine.pop();
+    if !mine.is_empty() {
+        store.expunge(queue, STATE_MAILBOX, Some(&mine)).await?;
+    }
+    Ok(())
+}
+
+/// [`run`] with a store of its own under `root` that owns every partition (the server
+/// stopped, on an executor the caller provides); closed again after.
 pub async fn run_offline(
     root: PathBuf,
-    map: ShardMap,
     config: StoreConfig,
     op: QueueOp,
 ) -> Result<QueueAnswer, StoreError> {
-    let store = Store::new(root, map.home_shard(QUEUE_ACCOUNT), map, config);
+    let map = ShardMap::new(1);
+    let store = Store::new(root, crate::placement::ShardId(0), map, config);
     let answer = run(&store, &op).await;
     store.close().await?;
     answer

@@ -138,6 +138,7 @@ fn server_in(dir: tempfile::TempDir, config_text: &str, like: &Server) -> Server
         dir,
         config,
         ports: like.ports.clone(),
+        listen: like.listen.clone(),
         child: None,
         log_level: like.log_level,
         soft_open_files: like.soft_open_files,

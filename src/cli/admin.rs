@@ -145,6 +145,8 @@ pub(super) fn queue(config: &Config, op: QueueOp) -> Result<(), CliError> {
                 QueueOp::List => "queue list".to_string(),
                 QueueOp::Show(id) => format!("queue show {id}"),
                 QueueOp::Delete(id) => format!("queue delete {id}"),
+                QueueOp::Retry(None) => "queue retry".to_string(),
+                QueueOp::Retry(Some(id)) => format!("queue retry {id}"),
             };
             match client.request(&request) {
                 Ok((lines, text)) => answer_from_lines(&op, &lines, &text)?,
@@ -156,13 +158,11 @@ pub(super) fn queue(config: &Config, op: QueueOp) -> Result<(), CliError> {
             }
         }
         Target::Offline(_lock) => {
-            let shards = runtime::shard_count(config).map_err(CliError::Queue)?;
-            let map = runtime::ShardMap::new(shards);
             let store_config = runtime::store_config(config);
             let root = config.data_dir.join("store");
             let op = op.clone();
             runtime::run_standalone("queue", move || {
-                crate::queue::run_offline(root, map, store_config, op)
+                crate::queue::run_offline(root, store_config, op)
             })
             .map_err(CliError::Queue)?
             .map_err(|e| CliError::Queue(io::Error::other(e.to_string())))?
@@ -191,10 +191,14 @@ pub(super) fn queue(config: &Config, op: QueueOp) -> Result<(), CliError> {
             print(&out)
         }
         (QueueOp::Delete(id), QueueAnswer::Deleted(true)) => print(&format!("deleted {id}\n")),
+        (QueueOp::Retry(Some(id)), QueueAnswer::Retried(0)) => {
+            Err(CliError::Admin(format!("no message {id} in the queue")))
+        }
+        (QueueOp::Retry(_), QueueAnswer::Retried(n)) => print(&format!("{n} messages due now\n")),
         (QueueOp::Show(id) | QueueOp::Delete(id), _) => {
             Err(CliError::Admin(format!("no message {id} in the queue")))
         }
-        (QueueOp::List, _) => Err(CliError::Admin("unexpected answer".into())),
+        (QueueOp::List | QueueOp::Retry(_), _) => Err(CliError::Admin("unexpected answer".into())),
     }
 }
 
@@ -215,6 +219,7 @@ fn answer_from_lines(op: &QueueOp, lines: &[String], text: &str) -> Result<Queue
             QueueAnswer::Show(Some((parse(first)?, bytes)))
         }
         QueueOp::Delete(_) => QueueAnswer::Deleted(text == "deleted"),
+        QueueOp::Retry(_) => QueueAnswer::Retried(text.parse().map_err(|_| garbled(text))?),
     })
 }
 

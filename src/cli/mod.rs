@@ -101,6 +101,8 @@ enum QueueCommand {
     Show { id: String },
     /// Remove a message from the queue without sending it or a bounce.
     Delete { id: String },
+    /// Try a message (or, without ID, every message) now instead of at its next due time.
+    Retry { id: Option<String> },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -261,6 +263,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                     QueueCommand::List => QueueOp::List,
                     QueueCommand::Show { id } => QueueOp::Show(id),
                     QueueCommand::Delete { id } => QueueOp::Delete(id),
+                    QueueCommand::Retry { id } => QueueOp::Retry(id),
                 },
             )
         }

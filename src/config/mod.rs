@@ -4,7 +4,10 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod outbound;
 pub mod uidl;
+
+pub use outbound::{OutboundConfig, Relay, RelayTls};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -79,6 +82,8 @@ struct RawConfig {
     smtp: RawSmtp,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    outbound: outbound::RawOutbound,
     #[serde(default)]
     listener: Vec<RawListener>,
 }
@@ -536,6 +541,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
+    /// Sending queued mail (`[outbound]`).
+    pub outbound: OutboundConfig,
     pub listeners: Vec<Listener>,
 }
 
@@ -599,6 +606,8 @@ impl Config {
         check_timeouts(t, invalid)?;
 
         let store = check_store(&raw.store, invalid)?;
+        let outbound =
+            outbound::check_outbound(&raw.outbound, &raw.server.hostname, &resolve, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
         let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
@@ -698,6 +707,7 @@ impl Config {
             pop3_uidl_format,
             log,
             store,
+            outbound,
             listeners,
         })
     }

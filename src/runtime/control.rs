@@ -41,6 +41,8 @@
 //! - `queue show <id>`: the message's `queue list` line, then each line of the message as
 //!   stored from `Return-Path:` on (without its CRLF; bytes that are not UTF-8 replaced).
 //! - `queue delete <id>`: remove it from the queue, sending nothing (as `postsuper -d`).
+//! - `queue retry [<id>]`: make the message (or every message) due now. Final line `OK
+//!   <count>`.
 //!
 //! The socket is served by a thread of its own with blocking IO, one thread per connection
 //! (administration is rare). Work on the store goes to each shard as a [`ShardJob`], which the
@@ -58,12 +60,11 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::backup::SnapshotFolder;
-use crate::queue::{QueueAnswer, QueueOp, QueuedMessage, QUEUE_ACCOUNT};
+use crate::queue::{QueueAnswer, QueueOp, QueuedMessage};
 #[cfg(doc)]
 use crate::runtime::net::sessions::{Counters, Sessions};
 use crate::runtime::net::sessions::{SessionInfo, ShardStats, PROTOCOLS};
 use crate::runtime::net::ShardState;
-use crate::runtime::ShardMap;
 use crate::store::{PartitionSnapshot, SnapshotEnd};
 
 /// The socket's name in the data folder.
@@ -129,18 +130,22 @@ pub(crate) fn start_jobs(jobs: &mpsc::Receiver<ShardJob>, state: &Rc<ShardState>
                 ShardJob::Stats { reply } => {
                     let mut stats = state.counters.snapshot(&state.sessions);
                     stats.accounts_loaded = store.loaded_accounts() as u64;
-                    let queue = if state.map.home_shard(QUEUE_ACCOUNT) == state.id {
-                        match store.status(QUEUE_ACCOUNT, "INBOX").await {
-                            Ok(status) => Some(u64::from(status.messages)),
-                            Err(_) => Some(0),
-                        }
-                    } else {
-                        None
-                    };
-                    let _ = reply.send((stats, queue));
+                    let queue = crate::queue::count(store).await;
+                    let _ = reply.send((stats, Some(queue)));
+                }
+                ShardJob::Queue {
+                    op: QueueOp::Retry(id),
+                    reply,
+                } => {
+                    // The runner's schedule is the running truth; it writes it durably.
+                    let retried = crate::runtime::outbound::retry(&state, id.as_deref());
+                    let _ = reply.send(Ok(QueueAnswer::Retried(retried)));
                 }
                 ShardJob::Queue { op, reply } => {
                     let answer = crate::queue::run(store, &op).await;
+                    if let (QueueOp::Delete(id), Ok(QueueAnswer::Deleted(true))) = (&op, &answer) {
+                        crate::runtime::outbound::forget(&state, id);
+                    }
                     let _ = reply.send(answer.map_err(|e| e.to_string()));
                 }
             }
@@ -169,7 +174,6 @@ impl ControlSocket {
         listener.set_nonblocking(true)?;
         let server = Arc::new(Server {
             data_dir: data_dir.to_path_buf(),
-            map: ShardMap::new(shards.len()),
             shards,
             started: Instant::now(),
         });
@@ -218,7 +222,6 @@ fn bind_private(data_dir: &Path, path: &Path) -> io::Result<UnixListener> {
 /// What the control thread knows of the server it serves.
 struct Server {
     data_dir: PathBuf,
-    map: ShardMap,
     /// Each shard's job channel, in shard order.
     shards: Vec<mpsc::Sender<ShardJob>>,
     started: Instant,
@@ -273,6 +276,8 @@ fn parse_request(line: &str) -> Result<Request, String> {
         ("queue", ["list"]) => Ok(Request::Queue(QueueOp::List)),
         ("queue", ["show", id]) => Ok(Request::Queue(QueueOp::Show((*id).to_string()))),
         ("queue", ["delete", id]) => Ok(Request::Queue(QueueOp::Delete((*id).to_string()))),
+        ("queue", ["retry"]) => Ok(Request::Queue(QueueOp::Retry(None))),
+        ("queue", ["retry", id]) => Ok(Request::Queue(QueueOp::Retry(Some((*id).to_string())))),
         ("snapshot" | "release" | "who" | "kick" | "stats" | "queue", _) => {
             Err(format!("wrong arguments for {command}"))
         }
@@ -347,12 +352,13 @@ fn serve_connection(stream: UnixStream, server: &Server) -> io::Result<()> {
                 }
             }
             Ok(Request::Queue(op)) => {
-                let home = server.map.home_shard(QUEUE_ACCOUNT).0;
-                let answer = ask(home, &shards[home], |reply| ShardJob::Queue {
+                // The queue is spread over the shards: ask each, and put the answers together.
+                let answer = ask_every_shard(shards, |reply| ShardJob::Queue {
                     op: op.clone(),
                     reply,
                 })
-                .and_then(|a| a);
+                .and_then(|answers| answers.into_iter().collect::<Result<Vec<_>, _>>())
+                .map(|answers| merge_queue_answers(&op, answers));
                 match answer {
                     Ok(QueueAnswer::List(queued)) => {
                         for q in &queued {
@@ -368,6 +374,7 @@ fn serve_connection(stream: UnixStream, server: &Server) -> io::Result<()> {
                         reply.push_str("OK\n");
                     }
                     Ok(QueueAnswer::Deleted(true)) => reply.push_str("OK deleted\n"),
+                    Ok(QueueAnswer::Retried(n)) => reply.push_str(&format!("OK {n}\n")),
                     Ok(QueueAnswer::Show(None) | QueueAnswer::Deleted(false)) => {
                         reply.push_str("ERR no such message in the queue\n")
                     }
@@ -410,21 +417,6 @@ fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// Send one job to shard `i` and wait for its answer.
-fn ask<T>(
-    i: usize,
-    shard: &mpsc::Sender<ShardJob>,
-    job: impl FnOnce(mpsc::Sender<T>) -> ShardJob,
-) -> Result<T, String> {
-    let (reply, answer) = mpsc::channel();
-    shard
-        .send(job(reply))
-        .map_err(|_| format!("shard {i} has stopped"))?;
-    answer
-        .recv_timeout(SHARD_TIMEOUT)
-        .map_err(|_| format!("shard {i} did not answer"))
-}
-
 /// Send a job to every shard at once, then collect the answers in shard order.
 fn ask_every_shard<T>(
     shards: &[mpsc::Sender<ShardJob>],
@@ -446,6 +438,42 @@ fn ask_every_shard<T>(
                 .map_err(|_| format!("shard {i} did not answer"))
         })
         .collect()
+}
+
+/// The shards' answers to one queue operation as one: every listed message (oldest
+/// first), the message one shard found, whether any deleted it, how many were made due.
+fn merge_queue_answers(op: &QueueOp, answers: Vec<QueueAnswer>) -> QueueAnswer {
+    match op {
+        QueueOp::List => {
+            let mut all: Vec<QueuedMessage> = answers
+                .into_iter()
+                .flat_map(|a| match a {
+                    QueueAnswer::List(l) => l,
+                    _ => Vec::new(),
+                })
+                .collect();
+            all.sort_by(|a, b| (a.accepted, &a.id).cmp(&(b.accepted, &b.id)));
+            QueueAnswer::List(all)
+        }
+        QueueOp::Show(_) => QueueAnswer::Show(answers.into_iter().find_map(|a| match a {
+            QueueAnswer::Show(found) => found,
+            _ => None,
+        })),
+        QueueOp::Delete(_) => QueueAnswer::Deleted(
+            answers
+                .iter()
+                .any(|a| matches!(a, QueueAnswer::Deleted(true))),
+        ),
+        QueueOp::Retry(_) => QueueAnswer::Retried(
+            answers
+                .iter()
+                .map(|a| match a {
+                    QueueAnswer::Retried(n) => *n,
+                    _ => 0,
+                })
+                .sum(),
+        ),
+    }
 }
 
 /// A `who` data line (see the module docs). Tabs and line ends in a user name as given
@@ -823,6 +851,14 @@ mod tests {
         );
         assert_eq!(
             parse_request("queue retry"),
+            Ok(Request::Queue(QueueOp::Retry(None)))
+        );
+        assert_eq!(
+            parse_request("queue retry 6A1B"),
+            Ok(Request::Queue(QueueOp::Retry(Some("6A1B".into()))))
+        );
+        assert_eq!(
+            parse_request("queue retry 6A1B now"),
             Err("wrong arguments for queue".into())
         );
         assert_eq!(

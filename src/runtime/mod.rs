@@ -17,6 +17,7 @@ pub mod executor;
 pub mod fanout;
 pub mod mesh;
 pub mod net;
+pub mod outbound;
 pub mod privileges;
 pub mod service;
 mod shutdown;
@@ -356,6 +357,7 @@ async fn run_shard(
         }
     }
     let watcher = glommio::spawn_local(accounts_watch::run(state.clone()));
+    let runner = glommio::spawn_local(outbound::run(state.clone()));
     let mut acceptors = Vec::new();
     for (listener, fd) in listening {
         let socket = net::adopt(fd);
@@ -385,6 +387,7 @@ async fn run_shard(
         tracing::warn!(%id, connections = state.active.count(), "grace period over, closing the rest");
     }
     watcher.await;
+    runner.await;
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }

@@ -38,6 +38,11 @@ pub struct Options {
     pub server_extra: String,
     /// More keys for some listeners, by name (`("imaps", "proxy_protocol = true\n")`).
     pub listener_extra: Vec<(&'static str, String)>,
+    /// Local domains (alice and bob are added in the first).
+    pub domains: Vec<&'static str>,
+    /// Listeners at a given address instead of 127.0.0.1 and a free port, by name
+    /// (`("smtp", "127.0.0.2:2525")`: a remote MX on its own loopback address).
+    pub addresses: Vec<(&'static str, std::net::SocketAddr)>,
 }
 
 impl Default for Options {
@@ -51,6 +56,8 @@ impl Default for Options {
             env: Vec::new(),
             server_extra: String::new(),
             listener_extra: Vec::new(),
+            domains: vec!["example.com"],
+            addresses: Vec::new(),
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub ports: std::collections::BTreeMap<&'static str, u16>,
+    /// Every listener's address.
+    pub listen: std::collections::BTreeMap<&'static str, SocketAddr>,
     pub child: Option<Child>,
     pub stderr: PathBuf,
     pub log_level: &'static str,
@@ -127,19 +136,35 @@ impl Server {
     /// accepts connections.
     pub fn start(opts: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let ports: std::collections::BTreeMap<&'static str, u16> = LISTENERS
+        let mut ports: std::collections::BTreeMap<&'static str, u16> = LISTENERS
             .iter()
             .map(|l| l.2)
             .zip(free_ports(LISTENERS.len()))
             .collect();
+        let domains: Vec<String> = opts.domains.iter().map(|d| format!("\"{d}\"")).collect();
         let mut text = format!(
-            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n{}[domains]\nlocal = [\"example.com\"]\n{}\n",
-            opts.shards, opts.server_extra, opts.extra
+            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\nshards = {}\n{}[domains]\nlocal = [{}]\n{}\n",
+            opts.shards,
+            opts.server_extra,
+            domains.join(", "),
+            opts.extra
         );
+        // A test that is not about sending keeps the mail it queues where it put it.
+        if !opts.extra.contains("[outbound]") {
+            text.push_str("[outbound]\nenabled = false\n");
+        }
+        let mut listen = std::collections::BTreeMap::new();
         for (protocol, tls, name) in LISTENERS {
+            let address = match opts.addresses.iter().find(|(n, _)| *n == name) {
+                Some((_, a)) => {
+                    ports.insert(name, a.port());
+                    *a
+                }
+                None => std::net::SocketAddr::from(([127, 0, 0, 1], ports[name])),
+            };
+            listen.insert(name, address);
             text.push_str(&format!(
-                "[[listener]]\nprotocol = \"{protocol}\"\naddress = \"127.0.0.1:{}\"\ntls = \"{tls}\"\n",
-                ports[name]
+                "[[listener]]\nprotocol = \"{protocol}\"\naddress = \"{address}\"\ntls = \"{tls}\"\n"
             ));
             for (_, extra) in opts.listener_extra.iter().filter(|(n, _)| *n == name) {
                 text.push_str(extra);
@@ -157,6 +182,7 @@ impl Server {
             dir,
             config,
             ports,
+            listen,
             child: None,
             log_level: opts.log,
             soft_open_files: opts.soft_open_files,
@@ -203,8 +229,8 @@ impl Server {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        for port in self.ports.values() {
-            let addr = SocketAddr::from(([127, 0, 0, 1], *port));
+        for addr in self.listen.values() {
+            let (addr, port) = (*addr, addr.port());
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("server exited with {status}: {}", self.log());

@@ -112,6 +112,8 @@ pub struct ShardState {
     pub sessions: sessions::Sessions,
     /// Totals since start (`ringpost stats`).
     pub counters: sessions::Counters,
+    /// The queue runner's state (sending queued mail).
+    pub outbound: crate::runtime::outbound::Runner,
 }
 
 impl ShardState {
@@ -138,6 +140,7 @@ impl ShardState {
             deleted_accounts: Default::default(),
             sessions: Default::default(),
             counters: Default::default(),
+            outbound: Default::default(),
         }
     }
 

@@ -1,6 +1,7 @@
-//! A connection's byte transport: plaintext TCP, or TLS driven by hand over it.
+//! A connection's byte transport: plaintext TCP, or TLS driven by hand over it — the server
+//! side for accepted connections, the client side for outbound SMTP.
 //!
-//! rustls' `ServerConnection` is driven directly (no futures-rustls) so that every piece of
+//! rustls' connection is driven directly (no futures-rustls) so that every piece of
 //! state — the TLS session, ciphertext received but not yet decrypted, and plaintext not yet
 //! read — lives in this one struct. That keeps a later move of a live connection to another
 //! shard possible (PLATFORM.md: futures-rustls cannot be rebuilt from its parts).
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 /// Ciphertext read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -28,14 +29,14 @@ pub struct TlsInfo {
 /// not yet read stays inside the rustls connection, so nothing is lost on the way.
 pub struct TransportParts {
     fd: OwnedFd,
-    tls: Option<Box<ServerConnection>>,
+    tls: Option<Box<Connection>>,
     rx: Vec<u8>,
     rx_start: usize,
 }
 
 pub struct Transport {
     tcp: TcpStream,
-    tls: Option<Box<ServerConnection>>,
+    tls: Option<Box<Connection>>,
     /// Bytes received and not yet consumed: `rx[rx_start..]`. With TLS, ciphertext not yet
     /// handed to rustls; before TLS, only what was read along with a PROXY protocol header.
     rx: Vec<u8>,
@@ -130,7 +131,26 @@ impl Transport {
         // is already in `rx` when it came with a PROXY header (the session reads everything
         // buffered there at once, so after STARTTLS nothing is left of it).
         let conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        self.tls = Some(Box::new(conn));
+        self.tls = Some(Box::new(Connection::Server(conn)));
+        self.finish_handshake().await
+    }
+
+    /// Run the client side of a TLS handshake (outbound SMTP: implicit TLS to a relay, or
+    /// after STARTTLS), presenting `server_name`. The caller bounds it with a timeout.
+    pub async fn client_handshake(
+        &mut self,
+        config: Arc<ClientConfig>,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> io::Result<()> {
+        if self.tls.is_some() {
+            return Err(io::Error::other("TLS is already active"));
+        }
+        let conn = ClientConnection::new(config, server_name).map_err(io::Error::other)?;
+        self.tls = Some(Box::new(Connection::Client(conn)));
+        self.finish_handshake().await
+    }
+
+    async fn finish_handshake(&mut self) -> io::Result<()> {
         loop {
             self.flush_tls().await?;
             let handshaking = self.tls.as_ref().is_some_and(|c| c.is_handshaking());

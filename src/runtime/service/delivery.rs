@@ -6,7 +6,7 @@
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
 use crate::mail::Uid;
-use crate::queue::{envelope_header, QUEUE_ACCOUNT};
+use crate::queue::{envelope_header, queue_for};
 use crate::runtime::fanout::Deliverer;
 use crate::session::{Security, SessionConfig};
 use crate::smtp::{
@@ -121,7 +121,8 @@ async fn store_delivery(
     if !delivery.remote_recipients.is_empty() {
         let envelope = envelope_header(id, &delivery.reverse_path, &delivery.remote_recipients);
         let parts: [&[u8]; 3] = [envelope.as_bytes(), header.as_bytes(), &delivery.message];
-        match store_copy(&deliverer, &[QUEUE_ACCOUNT.to_string()], &parts, now).await {
+        let queue = queue_for(cx.shard.map, cx.shard.id, id);
+        match store_copy(&deliverer, &[queue], &parts, now).await {
             Ok(copies) => queued = copies,
             Err(e) => {
                 tracing::error!(%id, error = %e, "queueing failed; nothing kept");
@@ -140,6 +141,9 @@ async fn store_delivery(
             }
             return DeliveryOutcome::TemporaryFailure;
         }
+    }
+    if !queued.is_empty() {
+        cx.shard.outbound.wake();
     }
     DeliveryOutcome::Delivered { id: id.to_string() }
 }

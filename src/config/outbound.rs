@@ -1,0 +1,198 @@
+//! `[outbound]`: how ringpost sends the mail it accepted for other domains.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Invalid};
+use crate::outbound::schedule::Schedule;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawOutbound {
+    enabled: bool,
+    relay: Option<String>,
+    relay_tls: String,
+    relay_user: Option<String>,
+    relay_password_file: Option<PathBuf>,
+    relay_ca_file: Option<PathBuf>,
+    nameservers: Vec<String>,
+    mx_port: u16,
+    helo_name: Option<String>,
+    retry_initial_secs: u64,
+    retry_max_secs: u64,
+    delay_warning_hours: u64,
+    max_queue_days: u64,
+    connect_timeout_secs: u64,
+    max_connections: usize,
+    max_connections_per_destination: usize,
+}
+
+impl Default for RawOutbound {
+    fn default() -> Self {
+        RawOutbound {
+            enabled: true,
+            relay: None,
+            relay_tls: "starttls-required".into(),
+            relay_user: None,
+            relay_password_file: None,
+            relay_ca_file: None,
+            nameservers: Vec::new(),
+            mx_port: 25,
+            helo_name: None,
+            retry_initial_secs: 300,
+            retry_max_secs: 3600,
+            delay_warning_hours: 4,
+            max_queue_days: 5,
+            connect_timeout_secs: 30,
+            max_connections: 50,
+            max_connections_per_destination: 5,
+        }
+    }
+}
+
+/// How the smarthost's connection is secured (`relay_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTls {
+    /// TLS from the first byte (port 465), the certificate verified.
+    Implicit,
+    /// STARTTLS when offered (verified when used); plaintext otherwise, and then no AUTH.
+    StartTls,
+    /// STARTTLS or nothing: the message waits until the relay offers it.
+    StartTlsRequired,
+}
+
+/// The smarthost every message goes to, when one is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Host name (for TLS verification and DNS) or address, and port.
+    pub host: String,
+    pub port: u16,
+    pub tls: RelayTls,
+    /// User name and the file holding the password (read at each connection, so it can be
+    /// rotated without a reload).
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// `[outbound]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Whether queued mail is sent at all (off: it stays queued, as before this existed).
+    pub enabled: bool,
+    pub relay: Option<Relay>,
+    /// Extra certificates (PEM) trusted for the relay besides the system's.
+    pub relay_ca_file: Option<PathBuf>,
+    /// Resolvers to ask; empty: those of /etc/resolv.conf.
+    pub nameservers: Vec<SocketAddr>,
+    /// The port of remote MX hosts (25; another only for tests).
+    pub mx_port: u16,
+    /// The name in our EHLO.
+    pub helo_name: String,
+    pub schedule: Schedule,
+    pub connect_timeout: Duration,
+    /// Delivery attempts at once per shard, and per shard to one destination.
+    pub max_connections: usize,
+    pub max_connections_per_destination: usize,
+}
+
+pub(super) fn check_outbound(
+    raw: &RawOutbound,
+    hostname: &str,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    invalid: &Invalid,
+) -> Result<OutboundConfig, ConfigError> {
+    let relay = match &raw.relay {
+        None => None,
+        Some(text) => {
+            let (host, port) = text
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+                .filter(|(h, p)| !h.is_empty() && *p != 0)
+                .ok_or_else(|| invalid("outbound.relay", format!("{text:?} is not host:port")))?;
+            let tls = match raw.relay_tls.as_str() {
+                "implicit" => RelayTls::Implicit,
+                "starttls" => RelayTls::StartTls,
+                "starttls-required" => RelayTls::StartTlsRequired,
+                other => {
+                    return Err(invalid(
+                        "outbound.relay_tls",
+                        format!(
+                        "{other:?}: expected \"implicit\", \"starttls\" or \"starttls-required\""
+                    ),
+                    ))
+                }
+            };
+            if raw.relay_user.is_some() != raw.relay_password_file.is_some() {
+                return Err(invalid(
+                    "outbound.relay_user",
+                    "relay_user and relay_password_file go together".into(),
+                ));
+            }
+            Some(Relay {
+                host: host.to_ascii_lowercase(),
+                port,
+                tls,
+                user: raw.relay_user.clone(),
+                password_file: raw.relay_password_file.as_deref().map(resolve),
+            })
+        }
+    };
+    let nameservers = raw
+        .nameservers
+        .iter()
+        .map(|n| {
+            n.parse::<SocketAddr>()
+                .or_else(|_| {
+                    n.parse::<std::net::IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| {
+                    invalid(
+                        "outbound.nameservers",
+                        format!("{n:?} is not ip or ip:port"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (key, value) in [
+        ("outbound.retry_initial_secs", raw.retry_initial_secs),
+        ("outbound.retry_max_secs", raw.retry_max_secs),
+        ("outbound.max_queue_days", raw.max_queue_days),
+        ("outbound.connect_timeout_secs", raw.connect_timeout_secs),
+        ("outbound.max_connections", raw.max_connections as u64),
+        (
+            "outbound.max_connections_per_destination",
+            raw.max_connections_per_destination as u64,
+        ),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1".into()));
+        }
+    }
+    if raw.mx_port == 0 {
+        return Err(invalid("outbound.mx_port", "must not be 0".into()));
+    }
+    Ok(OutboundConfig {
+        enabled: raw.enabled,
+        relay,
+        relay_ca_file: raw.relay_ca_file.as_deref().map(resolve),
+        nameservers,
+        mx_port: raw.mx_port,
+        helo_name: raw
+            .helo_name
+            .clone()
+            .unwrap_or_else(|| hostname.to_string()),
+        schedule: Schedule {
+            initial: raw.retry_initial_secs,
+            max: raw.retry_max_secs.max(raw.retry_initial_secs),
+            warn_after: raw.delay_warning_hours.saturating_mul(3600),
+            lifetime: raw.max_queue_days.saturating_mul(86_400),
+        },
+        connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
+        max_connections: raw.max_connections,
+        max_connections_per_destination: raw.max_connections_per_destination,
+    })
+}

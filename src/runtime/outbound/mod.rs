@@ -1,0 +1,631 @@
+//! The queue runner: on every shard, sends the mail its queue accounts hold (see
+//! [`crate::queue`]) to the remote hosts, tries again on temporary failures with exponential
+//! backoff, and reports permanent failures, expiry and long delays to the sender (RFC 3464).
+//!
+//! # State and durability
+//!
+//! Each queued message has a delivery state ([`DeliveryState`]: attempts, next due time,
+//! recipients done, last deferral reasons, whether the delay notice went out) kept as a
+//! record in its queue account's `State` mailbox. The runner holds the states of its shard's
+//! queues in memory (loaded at start, new messages picked up as they arrive) and writes a new
+//! record after every attempt, before expunging the old one. A message leaves the queue
+//! (expunged with its records) once every recipient is delivered or bounced.
+//!
+//! Delivery is **at least once**: the state is written after the attempt, so a crash (or a
+//! shutdown that cuts an attempt short) after a remote host accepted the message and before
+//! the new state is durable sends it again to those recipients at the next start. Nothing
+//! acknowledged is lost: a message leaves the queue only after its outcome is durable.
+//!
+//! # One attempt
+//!
+//! The pending recipients are grouped by destination — the smarthost when `[outbound]
+//! relay` is set, otherwise each recipient domain — and each group gets one SMTP
+//! transaction ([`send`]): through the domain's MX hosts in preference order (or its
+//! implicit MX, RFC 5321 §5.1), each host's addresses in turn, until one takes the
+//! transaction; a null MX (RFC 7505) or a domain that does not exist fails at once. What a
+//! host says decides per recipient: delivered, deferred (tried again later) or failed
+//! (bounced now).
+
+pub mod resolver;
+mod send;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future;
+
+use crate::config::OutboundConfig;
+use crate::mail::Uid;
+use crate::outbound::dsn::{self, Action, RecipientReport};
+use crate::outbound::route::domain_of;
+use crate::outbound::state::DeliveryState;
+use crate::queue::{self, QueuedMessage};
+use crate::runtime::net::ShardState;
+use crate::runtime::shutdown::Notify;
+
+pub use send::Outcome;
+
+/// How often the runner looks for new mail in its queues without being woken.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The runner's view of one queued message.
+struct Entry {
+    queue: String,
+    uid: Uid,
+    message: QueuedMessage,
+    state: DeliveryState,
+    /// The UID of its newest state record, once one was written.
+    state_uid: Option<Uid>,
+    /// An attempt is running.
+    busy: bool,
+}
+
+/// A shard's runner state, shared with the control socket (`queue retry`).
+#[derive(Default)]
+pub struct Runner {
+    wake: Notify,
+    /// Queued messages by (queue, UID).
+    entries: RefCell<BTreeMap<(String, u32), Entry>>,
+    /// Per queue: the next INBOX UID not yet loaded.
+    next_uid: RefCell<HashMap<String, u32>>,
+    /// Attempts running, and per destination.
+    running: Cell<usize>,
+    per_destination: RefCell<HashMap<String, usize>>,
+    /// Client TLS configurations, made once.
+    tls: send::TlsCache,
+}
+
+impl Runner {
+    /// New mail was queued on this shard: look now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_all();
+    }
+}
+
+/// Make the message `id` (or every message) due now; how many there were.
+pub fn retry(state: &ShardState, id: Option<&str>) -> usize {
+    let runner = &state.outbound;
+    let mut n = 0;
+    for e in runner.entries.borrow_mut().values_mut() {
+        if id.is_none_or(|id| e.message.id == id) {
+            e.state.due = 0;
+            n += 1;
+        }
+    }
+    runner.wake();
+    n
+}
+
+/// Forget the message `id` (`queue delete` removed it from the store): an attempt still
+/// running for it records nothing.
+pub fn forget(state: &ShardState, id: &str) {
+    state
+        .outbound
+        .entries
+        .borrow_mut()
+        .retain(|_, e| e.message.id != id);
+}
+
+/// The shard's runner: until shutdown, load new queued mail and start the attempts that are
+/// due. Does nothing while `[outbound] enabled` is off (mail stays queued).
+pub async fn run(state: Rc<ShardState>) {
+    let mut loaded_states = false;
+    loop {
+        let config = state.server().config.outbound.clone();
+        if config.enabled {
+            if !loaded_states {
+                loaded_states = load_states(&state).await;
+            }
+            if loaded_states {
+                load_new_messages(&state).await;
+                start_due(&state, &config);
+            }
+        }
+        let next = next_due_in(&state).unwrap_or(POLL).min(POLL);
+        let woken = state.outbound.wake.changed();
+        let stop = async {
+            state.shutdown.wait().await;
+            true
+        };
+        let tick = async {
+            future::or(woken, glommio::timer::sleep(next)).await;
+            false
+        };
+        if future::or(stop, tick).await {
+            return;
+        }
+    }
+}
+
+/// Load every state record of the shard's queues; `false` if the store failed (tried again at
+/// the next poll). Older records of a message (a crash between writing a new one and
+/// expunging the old) and records of messages no longer queued are expunged.
+async fn load_states(state: &ShardState) -> bool {
+    let store = &state.store;
+    for q in queue::owned_queues(state.map, state.id) {
+        let records = match queue::states(store, &q).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(target: "ringpost::delivery", queue = %q, error = %e, "cannot read the queue's delivery states");
+                return false;
+            }
+        };
+        let messages = match queue::entries_of(store, &q, Uid(1)).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(target: "ringpost::delivery", queue = %q, error = %e, "cannot read the queue");
+                return false;
+            }
+        };
+        let mut newest: HashMap<String, (Uid, DeliveryState)> = HashMap::new();
+        let mut stale = Vec::new();
+        for (uid, s) in records {
+            if let Some((old, _)) = newest.insert(s.id.clone(), (uid, s)) {
+                stale.push(old);
+            }
+        }
+        let mut next = 1;
+        {
+            let mut entries = state.outbound.entries.borrow_mut();
+            for (uid, message) in messages {
+                next = next.max(uid.0 + 1);
+                let (state_uid, s) = match newest.remove(&message.id) {
+                    Some((u, s)) => (Some(u), s),
+                    None => (None, DeliveryState::new(&message.id, 0)),
+                };
+                entries.insert(
+                    (q.clone(), uid.0),
+                    Entry {
+                        queue: q.clone(),
+                        uid,
+                        message,
+                        state: s,
+                        state_uid,
+                        busy: false,
+                    },
+                );
+            }
+        }
+        stale.extend(newest.into_values().map(|(u, _)| u));
+        if !stale.is_empty() {
+            if let Err(e) = store.expunge(&q, queue::STATE_MAILBOX, Some(&stale)).await {
+                tracing::warn!(queue = %q, error = %e, "cannot expunge stale delivery states");
+            }
+        }
+        state.outbound.next_uid.borrow_mut().insert(q, next);
+    }
+    true
+}
+
+/// Add the messages queued since the last look.
+async fn load_new_messages(state: &ShardState) {
+    for q in queue::owned_queues(state.map, state.id) {
+        let from = state
+            .outbound
+            .next_uid
+            .borrow()
+            .get(&q)
+            .copied()
+            .unwrap_or(1);
+        let status = match state.store.status(&q, "INBOX").await {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        if status.uid_next.0 <= from {
+            continue;
+        }
+        let messages = match queue::entries_of(&state.store, &q, Uid(from)).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(target: "ringpost::delivery", queue = %q, error = %e, "cannot read the queue");
+                continue;
+            }
+        };
+        let mut next = from;
+        let mut entries = state.outbound.entries.borrow_mut();
+        for (uid, message) in messages {
+            next = next.max(uid.0 + 1);
+            let s = DeliveryState::new(&message.id, 0);
+            entries.entry((q.clone(), uid.0)).or_insert(Entry {
+                queue: q.clone(),
+                uid,
+                message,
+                state: s,
+                state_uid: None,
+                busy: false,
+            });
+        }
+        drop(entries);
+        state.outbound.next_uid.borrow_mut().insert(q, next);
+    }
+}
+
+/// Seconds until the earliest due message that is not being tried.
+fn next_due_in(state: &ShardState) -> Option<Duration> {
+    let now = crate::store::now();
+    state
+        .outbound
+        .entries
+        .borrow()
+        .values()
+        .filter(|e| !e.busy)
+        .map(|e| e.state.due)
+        .min()
+        .map(|due| Duration::from_secs(u64::try_from(due - now).unwrap_or(0)))
+}
+
+/// Start an attempt for every due message, within the connection limits.
+fn start_due(state: &Rc<ShardState>, config: &OutboundConfig) {
+    let now = crate::store::now();
+    let due: Vec<(String, u32)> = state
+        .outbound
+        .entries
+        .borrow()
+        .iter()
+        .filter(|(_, e)| !e.busy && e.state.due <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in due {
+        if state.outbound.running.get() >= config.max_connections {
+            break;
+        }
+        let destination = {
+            let entries = state.outbound.entries.borrow();
+            let Some(e) = entries.get(&key) else { continue };
+            destination_of(config, e)
+        };
+        let busy_there = state
+            .outbound
+            .per_destination
+            .borrow()
+            .get(&destination)
+            .copied()
+            .unwrap_or(0);
+        if busy_there >= config.max_connections_per_destination {
+            continue;
+        }
+        if let Some(e) = state.outbound.entries.borrow_mut().get_mut(&key) {
+            e.busy = true;
+        }
+        state.outbound.running.set(state.outbound.running.get() + 1);
+        *state
+            .outbound
+            .per_destination
+            .borrow_mut()
+            .entry(destination.clone())
+            .or_default() += 1;
+        let state = state.clone();
+        let guard = state.active.enter();
+        glommio::spawn_local(async move {
+            let stopped = async {
+                state.shutdown.wait().await;
+            };
+            // Cut short at shutdown: the message stays queued as it was (see the module docs).
+            future::or(attempt(&state, &key), stopped).await;
+            if let Some(e) = state.outbound.entries.borrow_mut().get_mut(&key) {
+                e.busy = false;
+            }
+            state.outbound.running.set(state.outbound.running.get() - 1);
+            if let Some(n) = state
+                .outbound
+                .per_destination
+                .borrow_mut()
+                .get_mut(&destination)
+            {
+                *n -= 1;
+            }
+            drop(guard);
+            state.outbound.wake();
+        })
+        .detach();
+    }
+}
+
+/// The destination a message's next attempt counts against (for the per-destination limit):
+/// the relay, or its first pending recipient's domain.
+fn destination_of(config: &OutboundConfig, e: &Entry) -> String {
+    if let Some(relay) = &config.relay {
+        return format!("{}:{}", relay.host, relay.port);
+    }
+    e.message
+        .recipients
+        .iter()
+        .enumerate()
+        .find(|(i, _)| !e.state.done.contains(i))
+        .and_then(|(_, r)| domain_of(r))
+        .unwrap_or_default()
+}
+
+/// One attempt at one queued message: every pending recipient, grouped by destination; then
+/// the new state written, bounces and delay notices sent, and the message removed once done.
+async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
+    let (queue_name, uid, message, mut delivery) = {
+        let entries = state.outbound.entries.borrow();
+        let Some(e) = entries.get(key) else { return };
+        (e.queue.clone(), e.uid, e.message.clone(), e.state.clone())
+    };
+    let server = state.server();
+    let config = &server.config.outbound;
+    let now = crate::store::now();
+    let stored = match state.store.read(&queue_name, "INBOX", uid).await {
+        Ok(body) => body,
+        Err(crate::store::StoreError::NoSuchMessage) => {
+            // Deleted meanwhile (`queue delete` on a stopped server, say): nothing to send.
+            state.outbound.entries.borrow_mut().remove(key);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(target: "ringpost::delivery", id = %message.id, error = %e, "cannot read a queued message");
+            if let Some(e) = state.outbound.entries.borrow_mut().get_mut(key) {
+                e.state.due = now + 60;
+            }
+            return;
+        }
+    };
+    let body = queue::outgoing(&stored);
+    // Pending recipients by destination, in envelope order.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, rcpt) in message.recipients.iter().enumerate() {
+        if delivery.done.contains(&i) {
+            continue;
+        }
+        let group = match &config.relay {
+            Some(_) => String::new(),
+            None => domain_of(rcpt).unwrap_or_default(),
+        };
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((group, vec![i])),
+        }
+    }
+    let mut failed: Vec<RecipientReport> = Vec::new();
+    let mut deferred: Vec<RecipientReport> = Vec::new();
+    for (domain, indices) in &groups {
+        let recipients: Vec<String> = indices
+            .iter()
+            .map(|i| message.recipients[*i].clone())
+            .collect();
+        let outcomes = send::deliver(
+            state,
+            config,
+            domain,
+            &message.reverse_path,
+            &recipients,
+            body,
+        )
+        .await;
+        for (i, outcome) in indices.iter().zip(outcomes) {
+            let address = &message.recipients[*i];
+            let report = |action, o: &Outcome| RecipientReport {
+                address: address.clone(),
+                original: None,
+                action,
+                status: o.status.clone(),
+                remote_mta: o.remote.clone(),
+                diagnostic: o.diagnostic.clone(),
+            };
+            tracing::info!(
+                target: "ringpost::delivery",
+                id = %message.id,
+                to = %address,
+                relay = outcome.remote.as_deref().unwrap_or(""),
+                tls = outcome.tls.as_deref().unwrap_or("none"),
+                result = outcome.kind.name(),
+                reply = %outcome.diagnostic,
+                "delivery attempt"
+            );
+            match outcome.kind {
+                send::Kind::Delivered => {
+                    delivery.done.insert(*i);
+                    delivery.deferred.remove(i);
+                }
+                send::Kind::Failed => {
+                    delivery.done.insert(*i);
+                    delivery.deferred.remove(i);
+                    failed.push(report(Action::Failed, &outcome));
+                }
+                send::Kind::Deferred => {
+                    delivery.deferred.insert(*i, outcome.describe());
+                    deferred.push(report(Action::Delayed, &outcome));
+                }
+            }
+        }
+    }
+    let now = crate::store::now();
+    delivery.attempts += 1;
+    // Out of time: what is still deferred fails now.
+    if !deferred.is_empty() && config.schedule.expired(message.accepted, now) {
+        for mut r in deferred.drain(..) {
+            r.action = Action::Failed;
+            r.status = "4.4.7".into();
+            r.diagnostic = format!(
+                "message expired after {} days in the queue; last: {}",
+                config.schedule.lifetime / 86_400,
+                r.diagnostic
+            );
+            failed.push(r);
+        }
+        for i in 0..message.recipients.len() {
+            delivery.done.insert(i);
+        }
+        delivery.deferred.clear();
+    }
+    if !failed.is_empty() {
+        report(state, &message, body, failed, None).await;
+    }
+    if !deferred.is_empty()
+        && config
+            .schedule
+            .warn_now(message.accepted, now, delivery.warned)
+    {
+        let until = config.schedule.expires(message.accepted);
+        report(state, &message, body, deferred, Some(until)).await;
+        delivery.warned = true;
+    }
+    delivery.due = config
+        .schedule
+        .next_attempt(delivery.attempts, message.accepted, now);
+    persist(state, key, &queue_name, uid, &message, delivery, now).await;
+}
+
+/// Make the attempt's outcome durable: the message and its records go when every recipient
+/// is done; otherwise a new state record replaces the old.
+async fn persist(
+    state: &ShardState,
+    key: &(String, u32),
+    queue_name: &str,
+    uid: Uid,
+    message: &QueuedMessage,
+    delivery: DeliveryState,
+    now: i64,
+) {
+    let store = &state.store;
+    let Some(old) = state
+        .outbound
+        .entries
+        .borrow()
+        .get(key)
+        .map(|e| e.state_uid)
+    else {
+        // `queue delete` removed it while it was being tried: nothing to record.
+        return;
+    };
+    if delivery.done.len() >= message.recipients.len() {
+        let removed = async {
+            store.expunge(queue_name, "INBOX", Some(&[uid])).await?;
+            queue::remove_states(store, queue_name, &message.id).await
+        };
+        match removed.await {
+            Ok(()) => {
+                state.outbound.entries.borrow_mut().remove(key);
+                tracing::info!(target: "ringpost::delivery", id = %message.id, "removed from the queue: every recipient done");
+            }
+            Err(e) => {
+                tracing::error!(target: "ringpost::delivery", id = %message.id, error = %e, "cannot remove a finished message from the queue");
+                if let Some(entry) = state.outbound.entries.borrow_mut().get_mut(key) {
+                    entry.state = delivery;
+                }
+            }
+        }
+        return;
+    }
+    match queue::write_state(store, queue_name, &delivery, now).await {
+        Ok(new_uid) => {
+            if let Some(old) = old {
+                if let Err(e) = store
+                    .expunge(queue_name, queue::STATE_MAILBOX, Some(&[old]))
+                    .await
+                {
+                    tracing::warn!(id = %message.id, error = %e, "cannot expunge an old delivery state");
+                }
+            }
+            if let Some(entry) = state.outbound.entries.borrow_mut().get_mut(key) {
+                entry.state = delivery;
+                entry.state_uid = Some(new_uid);
+            }
+        }
+        Err(e) => {
+            tracing::error!(target: "ringpost::delivery", id = %message.id, error = %e, "cannot write a delivery state; it is tried again as before");
+            if let Some(entry) = state.outbound.entries.borrow_mut().get_mut(key) {
+                // Keep the done set in memory so this run does not send twice.
+                entry.state = delivery;
+            }
+        }
+    }
+}
+
+/// Send a delivery status notification about `message` to its sender: failures, or (with
+/// `retry_until`) a delay. Never for a message from the null reverse-path (a bounce itself).
+async fn report(
+    state: &ShardState,
+    message: &QueuedMessage,
+    body: &[u8],
+    recipients: Vec<RecipientReport>,
+    retry_until: Option<i64>,
+) {
+    if message.reverse_path.is_empty() {
+        tracing::info!(target: "ringpost::delivery", id = %message.id, "no report for a message from the null sender");
+        return;
+    }
+    let server = state.server();
+    let now = crate::store::now();
+    let text = dsn::compose(&dsn::Report {
+        hostname: &server.config.hostname,
+        queue_id: &message.id,
+        arrival: message.accepted,
+        now,
+        sender: &message.reverse_path,
+        recipients,
+        retry_until,
+        envid: None,
+        headers_only: false,
+        original: body,
+    });
+    let id = state.queue_id(now);
+    let kind = if retry_until.is_some() {
+        "delay notice"
+    } else {
+        "bounce"
+    };
+    match submit_report(state, &id, &message.reverse_path, &text, now).await {
+        Ok(()) => {
+            tracing::info!(target: "ringpost::delivery", id = %message.id, report = %id, to = %message.reverse_path, "{kind} sent")
+        }
+        Err(e) => {
+            tracing::error!(target: "ringpost::delivery", id = %message.id, error = %e, "cannot send a {kind}")
+        }
+    }
+}
+
+/// Deliver a report from the null sender to `to`: into the account's INBOX when it is ours,
+/// otherwise into this shard's queue.
+async fn submit_report(
+    state: &ShardState,
+    id: &str,
+    to: &str,
+    text: &[u8],
+    now: i64,
+) -> Result<(), String> {
+    let Some(deliverer) = state.deliverer.borrow().clone() else {
+        return Err("shutting down".into());
+    };
+    let server = state.server();
+    let received = format!(
+        "Received: from localhost by {} (ringpost) id {id};\r\n\t{}\r\n",
+        server.config.hostname,
+        crate::date::rfc5322(now)
+    );
+    let local = match server.accounts.lookup(to) {
+        Ok(found) => found.map(|a| a.store_key()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut tx = deliverer.begin();
+    let envelope;
+    let return_path = "Return-Path: <>\r\n";
+    let parts: Vec<&[u8]> = match &local {
+        Some(account) => {
+            tx.add_recipient(account).map_err(|e| e.to_string())?;
+            vec![return_path.as_bytes(), received.as_bytes(), text]
+        }
+        None => {
+            let q = queue::queue_for(state.map, state.id, id);
+            tx.add_recipient(&q).map_err(|e| e.to_string())?;
+            envelope = queue::envelope_header(id, "", &[to.to_string()]);
+            vec![
+                envelope.as_bytes(),
+                return_path.as_bytes(),
+                received.as_bytes(),
+                text,
+            ]
+        }
+    };
+    for p in parts {
+        tx.write(p).map_err(|e| e.to_string())?;
+    }
+    tx.set_internal_date(now);
+    tx.commit().await.map_err(|e| e.to_string())?;
+    state.outbound.wake();
+    Ok(())
+}

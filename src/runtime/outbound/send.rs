@@ -1,0 +1,501 @@
+//! One SMTP transaction for a group of recipients that share a destination: find the hosts
+//! (the smarthost, or the domain's MX hosts through DNS), connect to each address in turn,
+//! and drive the sans-IO client session ([`crate::smtp::client`]) over the connection until
+//! a host takes the transaction.
+//!
+//! TLS: to MX hosts, STARTTLS whenever offered, without checking the certificate
+//! (opportunistic, RFC 7435: encryption against passive listeners, as Postfix's `may`); if
+//! the handshake fails, the same host is tried once more in plaintext. To the smarthost,
+//! implicit TLS or STARTTLS as `relay_tls` says, with the certificate verified against the
+//! system's roots (and `relay_ca_file`), and AUTH only over TLS.
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::future;
+use glommio::net::TcpStream;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig as TlsConfig, DigitallySignedStruct, SignatureScheme};
+
+use super::resolver::Resolver;
+use crate::config::{OutboundConfig, RelayTls};
+use crate::outbound::dns::Question;
+use crate::outbound::route::{route, Route};
+use crate::runtime::net::{ShardState, Transport};
+use crate::session::Secret;
+use crate::smtp::client::{
+    BodyType, ClientConfig, ClientEvent, ClientSession, Envelope, FailureKind, Recipient,
+    RecipientOutcome, Reply, TlsPolicy, TransactionResult,
+};
+
+/// What became of one recipient in one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub kind: Kind,
+    /// The enhanced status code for a report (`5.1.1`).
+    pub status: String,
+    /// The reply (`550 5.1.1 No such user`) or our reason.
+    pub diagnostic: String,
+    /// The host that answered (`mx.example.org [192.0.2.1]`), if one did.
+    pub remote: Option<String>,
+    /// The TLS version used, if any.
+    pub tls: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Delivered,
+    Deferred,
+    Failed,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Delivered => "delivered",
+            Kind::Deferred => "deferred",
+            Kind::Failed => "failed",
+        }
+    }
+}
+
+impl Outcome {
+    fn ours(kind: Kind, status: &str, diagnostic: String) -> Outcome {
+        Outcome {
+            kind,
+            status: status.to_string(),
+            diagnostic,
+            remote: None,
+            tls: None,
+        }
+    }
+
+    /// One line for the queue's record and `queue show`.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            Some(host) => format!("{host}: {}", self.diagnostic),
+            None => self.diagnostic.clone(),
+        }
+    }
+}
+
+/// Deliver `body` from `reverse_path` to `recipients` (all for `domain`, or all for the
+/// relay): one outcome per recipient, in order.
+pub async fn deliver(
+    state: &Rc<ShardState>,
+    config: &OutboundConfig,
+    domain: &str,
+    reverse_path: &str,
+    recipients: &[String],
+    body: &[u8],
+) -> Vec<Outcome> {
+    let all = |o: Outcome| vec![o; recipients.len()];
+    let resolver = Resolver::new(&config.nameservers);
+    // (host name, port, how to use TLS, credentials)
+    let (hosts, port, policy, auth) = match &config.relay {
+        Some(relay) => {
+            let auth = match (&relay.user, &relay.password_file) {
+                (Some(user), Some(file)) => match std::fs::read_to_string(file) {
+                    Ok(p) => Some((
+                        user.clone(),
+                        Secret::new(p.trim_end_matches(['\r', '\n']).to_string()),
+                    )),
+                    Err(e) => {
+                        return all(Outcome::ours(
+                            Kind::Deferred,
+                            "4.3.5",
+                            format!(
+                                "cannot read the relay password file {}: {e}",
+                                file.display()
+                            ),
+                        ))
+                    }
+                },
+                _ => None,
+            };
+            let policy = match relay.tls {
+                RelayTls::Implicit => TlsPolicy::Implicit,
+                RelayTls::StartTls => TlsPolicy::Opportunistic,
+                RelayTls::StartTlsRequired => TlsPolicy::Required,
+            };
+            (vec![relay.host.clone()], relay.port, policy, auth)
+        }
+        None => {
+            let seed: u64 = rand::random();
+            let answer = match resolver.ask(domain, Question::Mx).await {
+                Ok(a) => a,
+                Err(e) => {
+                    return all(Outcome::ours(
+                        Kind::Deferred,
+                        "4.4.3",
+                        format!("DNS lookup of the MX records of {domain} failed: {e}"),
+                    ))
+                }
+            };
+            match route(domain, &answer, seed) {
+                Route::NullMx => {
+                    return all(Outcome::ours(
+                        Kind::Failed,
+                        "5.1.10",
+                        format!("550 5.1.10 {domain} does not accept mail (null MX, RFC 7505)"),
+                    ))
+                }
+                Route::NoSuchDomain => {
+                    return all(Outcome::ours(
+                        Kind::Failed,
+                        "5.1.2",
+                        format!("550 5.1.2 the domain {domain} does not exist"),
+                    ))
+                }
+                Route::Hosts(hosts) => (hosts, config.mx_port, TlsPolicy::Opportunistic, None),
+            }
+        }
+    };
+    let verified = config.relay.is_some();
+    let mut last = String::from("no host to try");
+    for host in &hosts {
+        let addresses = match resolver.addresses(host).await {
+            Ok(a) if !a.is_empty() => a,
+            Ok(_) => {
+                last = format!("{host} has no address");
+                continue;
+            }
+            Err(e) => {
+                last = format!("DNS lookup of {host} failed: {e}");
+                continue;
+            }
+        };
+        for ip in addresses {
+            let mut policy = policy;
+            loop {
+                let attempt = Attempt {
+                    state,
+                    config,
+                    host,
+                    address: SocketAddr::new(ip, port),
+                    policy,
+                    verified,
+                    auth: auth.clone(),
+                };
+                match attempt.run(reverse_path, recipients, body).await {
+                    Ok(outcomes) => return outcomes,
+                    Err(Retry::Plaintext(why))
+                        if policy == TlsPolicy::Opportunistic && !verified =>
+                    {
+                        tracing::info!(target: "ringpost::delivery", host = %host, reason = %why, "TLS failed; trying once more without it");
+                        policy = TlsPolicy::Disabled;
+                    }
+                    Err(Retry::Plaintext(why) | Retry::NextHost(why)) => {
+                        last = why;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    all(Outcome::ours(
+        Kind::Deferred,
+        "4.4.1",
+        format!("451 4.4.1 no host for {domain} took the message: {last}"),
+    ))
+}
+
+/// Why an attempt on one address ended before a transaction's outcome.
+enum Retry {
+    /// The TLS handshake failed: the same host may be tried again without TLS.
+    Plaintext(String),
+    /// Try the next address or host.
+    NextHost(String),
+}
+
+struct Attempt<'a> {
+    state: &'a Rc<ShardState>,
+    config: &'a OutboundConfig,
+    host: &'a str,
+    address: SocketAddr,
+    policy: TlsPolicy,
+    verified: bool,
+    auth: Option<(String, Secret<String>)>,
+}
+
+impl Attempt<'_> {
+    fn remote(&self) -> String {
+        format!("{} [{}]", self.host, self.address.ip())
+    }
+
+    async fn run(
+        &self,
+        reverse_path: &str,
+        recipients: &[String],
+        body: &[u8],
+    ) -> Result<Vec<Outcome>, Retry> {
+        let remote = self.remote();
+        let tcp = TcpStream::connect_timeout(self.address, self.config.connect_timeout)
+            .await
+            .map_err(|e| Retry::NextHost(format!("{remote}: cannot connect: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let mut transport = Transport::plain(tcp);
+        let tls = self.tls_config().map_err(Retry::NextHost)?;
+        let server_name = server_name(self.host, self.address.ip());
+        if self.policy == TlsPolicy::Implicit {
+            handshake(&mut transport, &tls, &server_name)
+                .await
+                .map_err(|e| Retry::NextHost(format!("{remote}: TLS: {e}")))?;
+        }
+        let mut session = ClientSession::new(ClientConfig {
+            helo_name: self.config.helo_name.clone(),
+            tls: self.policy,
+            auth: self.auth.clone(),
+            max_reply_lines: 100,
+            max_line: 4096,
+        });
+        let envelope = Envelope {
+            reverse_path: reverse_path.to_string(),
+            recipients: recipients.iter().map(Recipient::new).collect(),
+            body: body_type(body),
+            smtputf8: needs_smtputf8(reverse_path, recipients),
+            requiretls: false,
+            ret: None,
+            envid: None,
+        };
+        let mut envelope = Some(envelope);
+        let mut result: Option<TransactionResult> = None;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let ended = loop {
+            session.poll_output(&mut out);
+            if !out.is_empty() {
+                let written = with_timeout(wait_limit(&session), transport.write_all(&out)).await;
+                out.clear();
+                if !matches!(written, Some(Ok(()))) {
+                    session.handle_connection_lost();
+                    continue;
+                }
+            }
+            match session.poll_event() {
+                Some(ClientEvent::StartTls) => {
+                    match handshake(&mut transport, &tls, &server_name).await {
+                        Ok(()) => session.handle_tls_established(),
+                        Err(_) => session.handle_tls_failed(),
+                    }
+                }
+                Some(ClientEvent::Ready) => match envelope.take() {
+                    Some(e) => {
+                        if session.send(e, body).is_err() {
+                            session.quit();
+                        }
+                    }
+                    None => session.quit(),
+                },
+                Some(ClientEvent::Done(r)) => result = Some(r),
+                Some(ClientEvent::Closed(failure)) => break failure,
+                None => match with_timeout(wait_limit(&session), transport.read(&mut buf)).await {
+                    Some(Ok(0)) | Some(Err(_)) => session.handle_connection_lost(),
+                    Some(Ok(n)) => session.handle_input(&buf[..n]),
+                    None => session.handle_timeout(),
+                },
+            }
+        };
+        let tls_version = transport.tls_info().map(|t| t.version);
+        transport.close().await;
+        match (result, ended) {
+            (Some(r), _) => Ok(r
+                .recipients
+                .into_iter()
+                .map(|o| outcome(o, &remote, tls_version.clone()))
+                .collect()),
+            (None, Some(failure)) => {
+                let why = format!("{remote}: {}", failure.reply);
+                if failure.kind == FailureKind::TlsHandshake {
+                    Err(Retry::Plaintext(why))
+                } else {
+                    Err(Retry::NextHost(why))
+                }
+            }
+            (None, None) => Err(Retry::NextHost(format!(
+                "{remote}: closed without a transaction"
+            ))),
+        }
+    }
+
+    /// The TLS client configuration for this destination: verified for the relay, anything
+    /// goes (opportunistic) for MX hosts.
+    fn tls_config(&self) -> Result<Arc<TlsConfig>, String> {
+        let cache = &self.state.outbound.tls;
+        if let Some(c) = cache.borrow().as_ref() {
+            return Ok(if self.verified {
+                c.1.clone()
+            } else {
+                c.0.clone()
+            });
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let opportunistic = TlsConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.clone())))
+            .with_no_client_auth();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(file) = &self.config.relay_ca_file {
+            use rustls::pki_types::pem::PemObject;
+            let certs = CertificateDer::pem_file_iter(file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            for cert in certs {
+                roots
+                    .add(cert.map_err(|e| format!("{}: {e}", file.display()))?)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+        }
+        let verified = TlsConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let pair = (Arc::new(opportunistic), Arc::new(verified));
+        let chosen = if self.verified {
+            pair.1.clone()
+        } else {
+            pair.0.clone()
+        };
+        *cache.borrow_mut() = Some(pair);
+        Ok(chosen)
+    }
+}
+
+/// The per-shard cache of client TLS configurations (opportunistic, verified).
+pub type TlsCache = std::cell::RefCell<Option<(Arc<TlsConfig>, Arc<TlsConfig>)>>;
+
+async fn handshake(
+    transport: &mut Transport,
+    config: &Arc<TlsConfig>,
+    name: &ServerName<'static>,
+) -> std::io::Result<()> {
+    match with_timeout(
+        Duration::from_secs(60),
+        transport.client_handshake(config.clone(), name.clone()),
+    )
+    .await
+    {
+        Some(r) => r,
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// How long the session may wait for the server now (RFC 5321 §4.5.3.2), five minutes when
+/// it names no limit.
+fn wait_limit(session: &ClientSession) -> Duration {
+    session.timeout().unwrap_or(Duration::from_secs(300))
+}
+
+async fn with_timeout<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
+    future::or(async { Some(f.await) }, async {
+        glommio::timer::sleep(limit).await;
+        None
+    })
+    .await
+}
+
+fn server_name(host: &str, ip: IpAddr) -> ServerName<'static> {
+    ServerName::try_from(host.to_string()).unwrap_or(ServerName::IpAddress(ip.into()))
+}
+
+fn outcome(o: RecipientOutcome, remote: &str, tls: Option<String>) -> Outcome {
+    let (kind, reply) = match o {
+        RecipientOutcome::Delivered(r) => (Kind::Delivered, r),
+        RecipientOutcome::Deferred(r) => (Kind::Deferred, r),
+        RecipientOutcome::Failed(r) => (Kind::Failed, r),
+    };
+    Outcome {
+        kind,
+        status: status_of(&reply, kind),
+        diagnostic: reply.to_string(),
+        remote: Some(remote.to_string()),
+        tls,
+    }
+}
+
+/// The reply's enhanced status code, or one made from its class (RFC 3463 §3.1's generic
+/// `x.0.0`).
+fn status_of(reply: &Reply, kind: Kind) -> String {
+    match reply.enhanced {
+        Some(e) => e.to_string(),
+        None => match kind {
+            Kind::Delivered => "2.0.0".into(),
+            Kind::Deferred => "4.0.0".into(),
+            Kind::Failed => "5.0.0".into(),
+        },
+    }
+}
+
+/// 8BITMIME when any byte has its high bit set.
+fn body_type(body: &[u8]) -> BodyType {
+    if body.iter().any(|b| *b >= 0x80) {
+        BodyType::EightBitMime
+    } else {
+        BodyType::SevenBit
+    }
+}
+
+fn needs_smtputf8(reverse_path: &str, recipients: &[String]) -> bool {
+    !reverse_path.is_ascii() || recipients.iter().any(|r| !r.is_ascii())
+}
+
+/// Opportunistic TLS: the handshake's signatures are checked, the certificate is not (any
+/// name, any issuer), as RFC 7435 allows when nothing says the peer must authenticate.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

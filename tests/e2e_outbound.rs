@@ -1,0 +1,440 @@
+//! Outbound delivery end to end, with real components on loopback: Debian's dnsmasq serves
+//! the test domains' MX and A records (including a null MX and a domain that does not
+//! exist), a second ringpost is the remote MX for some of them, Postfix's smtp-sink is the
+//! MX for others (one that refuses every recipient, one that defers them), and an address
+//! where nothing listens is a primary MX that is down. Every remote host listens on the same
+//! port (`[outbound] mx_port`) on its own 127.0.0.x address.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Options, Server, ALICE};
+
+/// A dnsmasq serving the test zone `.test` (authoritatively: unknown names are NXDOMAIN).
+struct Dns {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dnsmasq(records: &[String]) -> Dns {
+    let port = support::free_ports(1)[0];
+    let mut cmd = Command::new("dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        "--pid-file=",
+        "--local=/test/",
+        "--log-queries",
+        "--log-facility=-",
+    ])
+    .arg(format!("--port={port}"))
+    .args(records)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let child = cmd.spawn().expect("dnsmasq");
+    let dns = Dns { child, port };
+    // Ready when it answers a question.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let query =
+        ringpost::outbound::dns::query(1, "mx.remote1.test", ringpost::outbound::dns::Question::A)
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        socket.send_to(&query, ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 512];
+        if socket.recv(&mut buf).is_ok() {
+            return dns;
+        }
+        assert!(Instant::now() < deadline, "dnsmasq did not answer");
+    }
+}
+
+/// Postfix's smtp-sink on `address`, dumping every transaction into its own file.
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sink {
+    fn start(address: SocketAddr, extra: &[&str]) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let child = Command::new("smtp-sink")
+            .args(["-u", "nobody", "-d"])
+            .arg(dir.path().join("%H%M%S."))
+            .args(extra)
+            .arg(address.to_string())
+            .arg("16")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sink { child, dir }
+    }
+
+    /// Every transaction received so far (the sink's envelope lines, then the message).
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap()).to_string())
+            .collect()
+    }
+}
+
+fn have_all() -> bool {
+    support::have("dnsmasq", "dnsmasq-base") && support::have("smtp-sink", "postfix")
+}
+
+fn outbound_config(dns: &Dns, mx_port: u16) -> String {
+    format!(
+        "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\nnameservers = [\"127.0.0.1:{}\"]\n\
+         mx_port = {mx_port}\nretry_initial_secs = 1\nretry_max_secs = 2\nconnect_timeout_secs = 5\n",
+        dns.port
+    )
+}
+
+fn python(server: &Server, args: &[&str]) -> String {
+    server.python("outbound.py", args).trim().to_string()
+}
+
+/// Wait (bounded) until `ringpost queue list` says the queue is empty.
+fn wait_for_empty_queue(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = server.cli(&["queue", "list"], None);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.ends_with("\n0 queued\n") || text == "0 queued\n" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue did not empty:\n{text}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn remote_ringpost(mx: SocketAddr) -> Server {
+    let server = Server::start(Options {
+        domains: vec![
+            "example.com",
+            "remote1.test",
+            "backup.test",
+            "implicit.test",
+        ],
+        addresses: vec![("smtp", mx)],
+        ..Options::default()
+    });
+    for user in [
+        "carol@remote1.test",
+        "dave@backup.test",
+        "erin@implicit.test",
+    ] {
+        let out = server.cli(&["user", "add", user], Some("remote-pass-1"));
+        assert!(out.status.success(), "{out:?}");
+    }
+    server
+}
+
+/// alice submits one message to recipients at seven domains: the reachable ones (a remote
+/// ringpost as MX, as backup MX behind a primary that is down, and as implicit MX; an
+/// smtp-sink) each receive it once, with its body intact; the refusing host, the null MX and
+/// the domain that does not exist come back to alice as one delivery status report that
+/// Python's email package reads, naming each of them; and the queue empties.
+#[test]
+fn mail_reaches_remote_hosts_and_failures_come_back_as_one_report() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let at = |last: u8| SocketAddr::from(([127, 0, 0, last], mx_port));
+    let records: Vec<String> = [
+        "--mx-host=remote1.test,mx.remote1.test,10",
+        "--host-record=mx.remote1.test,127.0.0.2",
+        "--mx-host=remote2.test,mx.remote2.test,10",
+        "--host-record=mx.remote2.test,127.0.0.3",
+        "--mx-host=backup.test,down.backup.test,10",
+        "--mx-host=backup.test,mx.remote1.test,20",
+        "--host-record=down.backup.test,127.0.0.5",
+        "--host-record=implicit.test,127.0.0.2",
+        "--mx-host=reject.test,mx.reject.test,10",
+        "--host-record=mx.reject.test,127.0.0.4",
+        // A null MX (RFC 7505): preference 0, the root as exchange.
+        "--dns-rr=nullmx.test,15,000000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let dns = dnsmasq(&records);
+    let remote = remote_ringpost(at(2));
+    let sink = Sink::start(at(3), &[]);
+    let _refusing = Sink::start(at(4), &["-f", "RCPT"]);
+    let mut server = Server::start(Options {
+        extra: outbound_config(&dns, mx_port),
+        log: "info",
+        ..Options::default()
+    });
+    let id = python(
+        &server,
+        &[
+            "submit",
+            ALICE.0,
+            ALICE.1,
+            ALICE.0,
+            "carol@remote1.test",
+            "sink@remote2.test",
+            "dave@backup.test",
+            "erin@implicit.test",
+            "x@reject.test",
+            "y@nullmx.test",
+            "z@nosuch.test",
+        ],
+    );
+    wait_for_empty_queue(&server);
+
+    for user in [
+        "carol@remote1.test",
+        "dave@backup.test",
+        "erin@implicit.test",
+    ] {
+        let subjects = python(&remote, &["subjects", user, "remote-pass-1"]);
+        assert_eq!(subjects, "[\"outbound test\"]", "{user}");
+    }
+    let received = sink.messages();
+    assert_eq!(received.len(), 1, "{received:?}");
+    // (smtp-sink writes its dump with LF line ends.)
+    let m = &received[0].replace("\r\n", "\n");
+    assert!(m.contains("\nSubject: outbound test\n"), "{m}");
+    // Dot-stuffing undone on the far side; our trace header kept, the envelope fields and
+    // Return-Path not sent on.
+    assert!(m.contains("\n.leading dot\n"), "{m}");
+    assert!(m.contains(&format!("id {id}")), "{m}");
+    assert!(!m.contains("X-Ringpost-Envelope"), "{m}");
+    assert!(!m.contains("Return-Path:"), "{m}");
+
+    let reports: serde_json::Value =
+        serde_json::from_str(&python(&server, &["reports", ALICE.0, ALICE.1])).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert_eq!(r["subject"], "Undelivered Mail Returned to Sender");
+    assert_eq!(r["actions"], serde_json::json!(["failed"]));
+    assert_eq!(r["original_subject"], "outbound test");
+    let mut recipients: Vec<String> = r["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        ["x@reject.test", "y@nullmx.test", "z@nosuch.test"]
+    );
+    let statuses: Vec<&str> = r["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| s.starts_with("5.")), "{statuses:?}");
+    assert!(
+        statuses.contains(&"5.1.10") && statuses.contains(&"5.1.2"),
+        "{statuses:?}"
+    );
+
+    assert!(server.terminate().success());
+    let log = server.log();
+    assert_eq!(
+        log.matches("result=\"delivered\"").count(),
+        4,
+        "one delivered line per reachable recipient:\n{log}"
+    );
+    assert!(log.contains("bounce sent"), "{log}");
+    // The remote ringpost offers STARTTLS: opportunistic TLS was used; smtp-sink does not.
+    let line = |to: &str| {
+        log.lines()
+            .find(|l| l.contains("delivery attempt") && l.contains(&format!("to={to}")))
+            .unwrap_or_else(|| panic!("no attempt to {to}:\n{log}"))
+            .to_string()
+    };
+    assert!(
+        line("carol@remote1.test").contains("tls=\"TLSv1_3\""),
+        "{log}"
+    );
+    assert!(line("sink@remote2.test").contains("tls=\"none\""), "{log}");
+    assert!(
+        line("dave@backup.test").contains("relay=\"mx.remote1.test [127.0.0.2]\""),
+        "{log}"
+    );
+}
+
+/// A host that defers every recipient (4xx): the message stays queued with the reason
+/// (`queue show`), is tried again on the backoff schedule, and once the host takes mail it
+/// is delivered exactly once — also after `ringpost queue retry` asks for it at once.
+#[test]
+fn a_deferred_message_is_tried_again_and_delivered_once() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 6], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=flaky.test,mx.flaky.test,10".to_string(),
+        "--host-record=mx.flaky.test,127.0.0.6".to_string(),
+    ]);
+    let deferring = Sink::start(mx, &["-r", "RCPT"]);
+    let server = Server::start(Options {
+        extra: outbound_config(&dns, mx_port),
+        log: "info",
+        ..Options::default()
+    });
+    let id = python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "f@flaky.test"],
+    );
+    // Two attempts deferred (the second after the 1 s backoff).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.log().matches("result=\"deferred\"").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = server.cli(&["queue", "show", &id], None);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("Recipients: <f@flaky.test>"));
+    drop(deferring);
+    let sink = Sink::start(mx, &[]);
+    let out = server.cli(&["queue", "retry", &id], None);
+    assert!(out.status.success(), "{out:?}");
+    wait_for_empty_queue(&server);
+    let received = sink.messages();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(received[0].contains("Subject: outbound test"));
+    // No report: nothing failed, and it was not late enough for a delay notice.
+    assert_eq!(python(&server, &["reports", ALICE.0, ALICE.1]), "[]");
+}
+
+/// Mail queued for a host that is down survives `kill -9` and is delivered once after the
+/// restart, when the host is back.
+#[test]
+fn queued_mail_survives_a_crash_and_is_delivered_once_after_restart() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 7], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=later.test,mx.later.test,10".to_string(),
+        "--host-record=mx.later.test,127.0.0.7".to_string(),
+    ]);
+    let mut server = Server::start(Options {
+        extra: outbound_config(&dns, mx_port),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "l@later.test"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("result=\"deferred\"") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut child = server.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sink = Sink::start(mx, &[]);
+    server.spawn();
+    wait_for_empty_queue(&server);
+    assert_eq!(sink.messages().len(), 1);
+}
+
+/// With `[outbound] relay`, everything goes to the smarthost — here a second ringpost's
+/// submission port with implicit TLS, its certificate verified against `relay_ca_file` and
+/// AUTH as the relay user — which delivers it.
+#[test]
+fn a_smarthost_takes_everything_over_verified_tls_with_auth() {
+    let mut relay = Server::start(Options {
+        domains: vec!["example.com", "remote1.test"],
+        ..Options::default()
+    });
+    let out = relay.cli(
+        &["user", "add", "carol@remote1.test"],
+        Some("remote-pass-1"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let password = relay.dir.path().join("relay-password");
+    std::fs::write(&password, format!("{}\n", ALICE.1)).unwrap();
+    let server = Server::start(Options {
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\nrelay = \"localhost:{}\"\n\
+             relay_tls = \"implicit\"\nrelay_user = \"{}\"\nrelay_password_file = \"{}\"\n\
+             relay_ca_file = \"{}\"\nretry_initial_secs = 1\n",
+            relay.port("smtps"),
+            ALICE.0,
+            password.display(),
+            relay.cafile().display()
+        ),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "carol@remote1.test"],
+    );
+    wait_for_empty_queue(&server);
+    let subjects = python(&relay, &["subjects", "carol@remote1.test", "remote-pass-1"]);
+    assert_eq!(subjects, "[\"outbound test\"]");
+    // The relay saw an authenticated submission from us.
+    assert!(relay.terminate().success());
+    let log = relay.log();
+    assert!(
+        log.lines().any(|l| l.contains("ringpost::auth")
+            && l.contains(" login ")
+            && l.contains("protocol=\"submission\"")),
+        "{log}"
+    );
+}
