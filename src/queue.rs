@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use crate::mail::{Flags, Uid};
 use crate::outbound::state::DeliveryState;
 use crate::placement::ShardMap;
+use crate::smtp::client::xtext;
+use crate::smtp::dsn::{xtext_decode, MessageDsn, Notify, RecipientDsn, Ret};
 use crate::store::{Store, StoreConfig, StoreError};
 
 /// The first queue account (the only one before the queue was spread over shards).
@@ -69,17 +71,56 @@ pub fn is_queue(account: &str) -> bool {
 const ID: &str = "X-Ringpost-Queue-Id";
 const FROM: &str = "X-Ringpost-Envelope-From";
 const TO: &str = "X-Ringpost-Envelope-To";
+const DSN: &str = "X-Ringpost-Envelope-Dsn";
 
-/// The envelope header fields put in front of a queued message.
-pub fn envelope_header(id: &str, reverse_path: &str, recipients: &[String]) -> String {
-    let mut h = format!("{ID}: {id}\r\n{FROM}: <{reverse_path}>\r\n{TO}: ");
-    for (i, r) in recipients.iter().enumerate() {
-        if i > 0 {
-            h.push_str(",\r\n\t");
+/// The envelope header fields put in front of a queued message: its id, the reverse-path,
+/// RET/ENVID if given, and one field per recipient with its NOTIFY/ORCPT (RFC 3461; values
+/// as on the wire, xtext where the RFC has it).
+pub fn envelope_header(
+    id: &str,
+    reverse_path: &str,
+    recipients: &[String],
+    dsn: &MessageDsn,
+) -> String {
+    let mut h = format!("{ID}: {id}\r\n{FROM}: <{reverse_path}>\r\n");
+    if dsn.ret.is_some() || dsn.envid.is_some() {
+        h.push_str(DSN);
+        h.push(':');
+        match dsn.ret {
+            Some(Ret::Full) => h.push_str(" RET=FULL"),
+            Some(Ret::Headers) => h.push_str(" RET=HDRS"),
+            None => {}
         }
-        let _ = write!(h, "<{r}>");
+        if let Some(envid) = &dsn.envid {
+            let _ = write!(h, " ENVID={}", xtext(envid));
+        }
+        h.push_str("\r\n");
     }
-    h.push_str("\r\n");
+    for (i, r) in recipients.iter().enumerate() {
+        let _ = write!(h, "{TO}: <{r}>");
+        let d = dsn.remote.get(i).cloned().unwrap_or_default();
+        match d.notify {
+            Some(Notify::Never) => h.push_str(" NOTIFY=NEVER"),
+            Some(Notify::On {
+                success,
+                failure,
+                delay,
+            }) => {
+                let words: Vec<&str> =
+                    [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                        .iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, w)| *w)
+                        .collect();
+                let _ = write!(h, " NOTIFY={}", words.join(","));
+            }
+            None => {}
+        }
+        if let Some(orcpt) = &d.orcpt {
+            let _ = write!(h, " ORCPT={}", xtext(orcpt));
+        }
+        h.push_str("\r\n");
+    }
     h
 }
 
@@ -89,6 +130,8 @@ pub struct QueuedMessage {
     pub id: String,
     pub reverse_path: String,
     pub recipients: Vec<String>,
+    /// RET, ENVID and each recipient's NOTIFY/ORCPT (`remote`, parallel to `recipients`).
+    pub dsn: MessageDsn,
     /// Bytes as stored (envelope fields included).
     pub size: usize,
     /// Seconds since the Unix epoch at which it was accepted.
@@ -97,7 +140,8 @@ pub struct QueuedMessage {
 
 impl QueuedMessage {
     /// Read the envelope back from a queued message's bytes; `None` if they do not start with
-    /// the envelope fields this module writes.
+    /// the envelope fields this module writes (now, or before the DSN parameters: then one
+    /// `To` field listed every recipient).
     pub fn parse(bytes: &[u8], accepted: i64) -> Option<QueuedMessage> {
         let end = memchr::memmem::find(bytes, b"\r\nReturn-Path:")?;
         let head = std::str::from_utf8(&bytes[..end]).ok()?;
@@ -105,28 +149,62 @@ impl QueuedMessage {
         let unfolded = head.replace("\r\n\t", " ");
         let mut id = None;
         let mut from = None;
-        let mut to = None;
+        let mut recipients = Vec::new();
+        let mut dsn = MessageDsn::default();
         for line in unfolded.split("\r\n") {
             let (name, value) = line.split_once(": ")?;
             match name {
                 ID => id = Some(value.to_string()),
                 FROM => from = Some(value.trim_matches(['<', '>']).to_string()),
+                DSN => {
+                    for param in value.split(' ') {
+                        let (k, v) = param.split_once('=')?;
+                        match k {
+                            "RET" => dsn.ret = Some(crate::smtp::dsn::parse_ret(v.as_bytes())?),
+                            "ENVID" => dsn.envid = Some(xtext_decode(v.as_bytes())?),
+                            _ => return None,
+                        }
+                    }
+                }
                 TO => {
-                    to = Some(
-                        value
-                            .split(',')
-                            .map(|r| r.trim().trim_matches(['<', '>']).to_string())
-                            .filter(|r| !r.is_empty())
-                            .collect(),
-                    )
+                    let close = value.find('>')?;
+                    let (address, rest) = (&value[..=close], value[close + 1..].trim_start());
+                    if rest.starts_with(',') {
+                        // The format before DSN parameters: `<a>, <b>, …`.
+                        for r in value.split(',') {
+                            let r = r.trim().trim_matches(['<', '>']);
+                            if !r.is_empty() {
+                                recipients.push(r.to_string());
+                                dsn.remote.push(RecipientDsn::default());
+                            }
+                        }
+                        continue;
+                    }
+                    let mut d = RecipientDsn::default();
+                    for param in rest.split(' ').filter(|p| !p.is_empty()) {
+                        let (k, v) = param.split_once('=')?;
+                        match k {
+                            "NOTIFY" => {
+                                d.notify = Some(crate::smtp::dsn::parse_notify(v.as_bytes())?)
+                            }
+                            "ORCPT" => d.orcpt = Some(xtext_decode(v.as_bytes())?),
+                            _ => return None,
+                        }
+                    }
+                    recipients.push(address.trim_matches(['<', '>']).to_string());
+                    dsn.remote.push(d);
                 }
                 _ => return None,
             }
         }
+        if recipients.is_empty() {
+            return None;
+        }
         Some(QueuedMessage {
             id: id?,
             reverse_path: from?,
-            recipients: to?,
+            recipients,
+            dsn,
             size: bytes.len(),
             accepted,
         })
@@ -399,11 +477,29 @@ mod tests {
     #[test]
     fn envelope_round_trips() {
         let rcpts = vec!["a@elsewhere.org".to_string(), "b@other.net".to_string()];
-        let head = envelope_header("ABC123", "alice@example.com", &rcpts);
+        let dsn = MessageDsn {
+            ret: Some(Ret::Headers),
+            envid: Some("QQ 314".into()),
+            local: Vec::new(),
+            remote: vec![
+                RecipientDsn {
+                    notify: Some(Notify::On {
+                        success: true,
+                        failure: true,
+                        delay: false,
+                    }),
+                    orcpt: Some("A@Elsewhere.org".into()),
+                },
+                RecipientDsn::default(),
+            ],
+        };
+        let head = envelope_header("ABC123", "alice@example.com", &rcpts, &dsn);
         assert_eq!(
             head,
             "X-Ringpost-Queue-Id: ABC123\r\nX-Ringpost-Envelope-From: <alice@example.com>\r\n\
-             X-Ringpost-Envelope-To: <a@elsewhere.org>,\r\n\t<b@other.net>\r\n"
+             X-Ringpost-Envelope-Dsn: RET=HDRS ENVID=QQ+20314\r\n\
+             X-Ringpost-Envelope-To: <a@elsewhere.org> NOTIFY=SUCCESS,FAILURE ORCPT=A@Elsewhere.org\r\n\
+             X-Ringpost-Envelope-To: <b@other.net>\r\n"
         );
         let stored =
             format!("{head}Return-Path: <alice@example.com>\r\nReceived: x\r\n\r\nbody\r\n");
@@ -413,6 +509,7 @@ mod tests {
                 id: "ABC123".into(),
                 reverse_path: "alice@example.com".into(),
                 recipients: rcpts,
+                dsn,
                 size: stored.len(),
                 accepted: 7,
             })
@@ -420,8 +517,19 @@ mod tests {
     }
 
     #[test]
+    fn messages_queued_before_dsn_parameters_still_parse() {
+        let stored =
+            "X-Ringpost-Queue-Id: OLD1\r\nX-Ringpost-Envelope-From: <alice@example.com>\r\n\
+                      X-Ringpost-Envelope-To: <a@elsewhere.org>,\r\n\t<b@other.net>\r\n\
+                      Return-Path: <alice@example.com>\r\n\r\nbody\r\n";
+        let q = QueuedMessage::parse(stored.as_bytes(), 1).unwrap_or_else(|| panic!("parse"));
+        assert_eq!(q.recipients, ["a@elsewhere.org", "b@other.net"]);
+        assert_eq!(q.dsn.remote, vec![RecipientDsn::default(); 2]);
+    }
+
+    #[test]
     fn null_reverse_path_and_foreign_bytes() {
-        let head = envelope_header("Q", "", &["x@y.org".to_string()]);
+        let head = envelope_header("Q", "", &["x@y.org".to_string()], &MessageDsn::default());
         let stored = format!("{head}Return-Path: <>\r\n\r\n");
         let q = QueuedMessage::parse(stored.as_bytes(), 0).unwrap_or_else(|| panic!("parse"));
         assert_eq!(q.reverse_path, "");

@@ -438,3 +438,90 @@ fn a_smarthost_takes_everything_over_verified_tls_with_auth() {
         "{log}"
     );
 }
+
+/// The DSN extension (RFC 3461) on submission: NOTIFY, ORCPT, RET and ENVID go on to a host
+/// that offers DSN (it reports from there); a host without DSN makes us send a `relayed`
+/// report where SUCCESS was asked; NOTIFY=NEVER silences a bounce; a local recipient with
+/// NOTIFY=SUCCESS gets the sender a `delivered` report.
+#[test]
+fn dsn_parameters_are_honoured_and_passed_on() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let at = |last: u8| SocketAddr::from(([127, 0, 0, last], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=dsn.test,mx.dsn.test,10".to_string(),
+        "--host-record=mx.dsn.test,127.0.0.8".to_string(),
+        "--mx-host=nodsn.test,mx.nodsn.test,10".to_string(),
+        "--host-record=mx.nodsn.test,127.0.0.9".to_string(),
+        "--mx-host=reject.test,mx.reject.test,10".to_string(),
+        "--host-record=mx.reject.test,127.0.0.10".to_string(),
+    ]);
+    let with_dsn = Sink::start(at(8), &[]);
+    let without_dsn = Sink::start(at(9), &["-N"]);
+    let _refusing = Sink::start(at(10), &["-f", "RCPT"]);
+    let server = Server::start(Options {
+        extra: outbound_config(&dns, mx_port),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &[
+            "submit",
+            ALICE.0,
+            ALICE.1,
+            &format!("{}|RET=HDRS|ENVID=env+2D1", ALICE.0),
+            "a@dsn.test|NOTIFY=SUCCESS,FAILURE|ORCPT=rfc822;A@dsn.test",
+            "b@nodsn.test|NOTIFY=SUCCESS",
+            "c@reject.test|NOTIFY=NEVER",
+            &format!("{}|NOTIFY=SUCCESS", support::BOB.0),
+        ],
+    );
+    wait_for_empty_queue(&server);
+    let passed = with_dsn.messages();
+    assert_eq!(passed.len(), 1);
+    let m = &passed[0];
+    assert!(m.contains("RET=HDRS") && m.contains("ENVID=env-1"), "{m}");
+    assert!(
+        m.contains("NOTIFY=SUCCESS,FAILURE") && m.contains("ORCPT=rfc822;A@dsn.test"),
+        "{m}"
+    );
+    assert_eq!(without_dsn.messages().len(), 1);
+    // Two reports: `delivered` for bob (at delivery), `relayed` for b@nodsn.test; none for
+    // the refused c@reject.test (NEVER), none from us for a@dsn.test (its host took DSN).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reports = loop {
+        let reports: serde_json::Value =
+            serde_json::from_str(&python(&server, &["reports", ALICE.0, ALICE.1])).unwrap();
+        if reports.as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break reports;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut seen: Vec<(String, String)> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["actions"][0].as_str().unwrap().to_string(),
+                r["recipients"][0].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("delivered".to_string(), support::BOB.0.to_string()),
+            ("relayed".to_string(), "b@nodsn.test".to_string()),
+        ],
+        "{reports}"
+    );
+    for r in reports.as_array().unwrap() {
+        assert_eq!(r["subject"], "Successful Mail Delivery Report");
+        assert_eq!(r["original_subject"], "outbound test");
+    }
+}

@@ -19,6 +19,22 @@ pub enum Action {
     Failed,
     /// Still being tried.
     Delayed,
+    /// Delivered into the recipient's mailbox here (`NOTIFY=SUCCESS`).
+    Delivered,
+    /// Handed to a host that does not offer DSN: no report will follow from it
+    /// (`NOTIFY=SUCCESS`, RFC 3464 §2.3.3).
+    Relayed,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
 }
 
 /// One recipient's line of the report.
@@ -60,13 +76,16 @@ pub struct Report<'a> {
 
 /// The report as a message ready to deliver (CRLF line ends).
 pub fn compose(r: &Report<'_>) -> Vec<u8> {
-    let delayed = r.recipients.iter().all(|x| x.action == Action::Delayed);
+    let failed = r.recipients.iter().any(|x| x.action == Action::Failed);
+    let delayed = !failed && r.recipients.iter().any(|x| x.action == Action::Delayed);
     let boundary = boundary(r);
     let date = crate::date::rfc5322(r.now);
-    let subject = if delayed {
+    let subject = if failed {
+        "Undelivered Mail Returned to Sender"
+    } else if delayed {
         "Delayed Mail (still being retried)"
     } else {
-        "Undelivered Mail Returned to Sender"
+        "Successful Mail Delivery Report"
     };
     let mut m = String::new();
     m.push_str(&format!(
@@ -95,7 +114,12 @@ pub fn compose(r: &Report<'_>) -> Vec<u8> {
         "This is the mail system at host {}.\r\n\r\n",
         r.hostname
     ));
-    if delayed {
+    if failed {
+        m.push_str(
+            "Your message could not be delivered to the recipients below. This is a\r\n\
+             permanent error; it has been given up.\r\n",
+        );
+    } else if delayed {
         m.push_str(
             "Your message could not be delivered yet to the recipients below. It is still\r\n\
              being tried; you do not need to send it again.\r\n",
@@ -108,8 +132,8 @@ pub fn compose(r: &Report<'_>) -> Vec<u8> {
         }
     } else {
         m.push_str(
-            "Your message could not be delivered to the recipients below. This is a\r\n\
-             permanent error; it has been given up.\r\n",
+            "Your message was delivered to the recipients below (or, where it says relayed,\r\n\
+             handed to a host that sends no further reports), as you asked.\r\n",
         );
     }
     m.push_str("\r\n");
@@ -140,10 +164,7 @@ pub fn compose(r: &Report<'_>) -> Vec<u8> {
         m.push_str(&format!(
             "Final-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
             x.address,
-            match x.action {
-                Action::Failed => "failed",
-                Action::Delayed => "delayed",
-            },
+            x.action.name(),
             x.status
         ));
         if let Some(mta) = &x.remote_mta {

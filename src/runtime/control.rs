@@ -523,6 +523,7 @@ pub fn parse_queued(line: &str) -> Option<QueuedMessage> {
     };
     let unbracket = |a: &str| Some(a.strip_prefix('<')?.strip_suffix('>')?.to_string());
     Some(QueuedMessage {
+        dsn: Default::default(),
         id: (*id).to_string(),
         accepted: accepted.parse().ok()?,
         size: size.parse().ok()?,
@@ -903,6 +904,7 @@ mod tests {
         };
         assert_eq!(parse_session(&render_session(&anonymous)), Some(anonymous));
         let queued = QueuedMessage {
+            dsn: Default::default(),
             id: "6A1B".into(),
             reverse_path: String::new(),
             recipients: vec!["\"a b\"@x.org".into(), "c@y.net".into()],

@@ -2,6 +2,7 @@
 //! §4; RFC 4954 §4; RFC 1870 §6; RFC 6152 §2; RFC 6531 §3.4; RFC 3030 §2). Knows nothing of the session's state; never
 //! does IO.
 
+use super::dsn::{self, RecipientDsn, Ret};
 use crate::sasl::Mechanism;
 use crate::wire::keyword;
 
@@ -57,7 +58,7 @@ pub enum Body {
     EightBitMime,
 }
 
-/// `MAIL FROM:<path> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]`.
+/// `MAIL FROM:<path> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=…] [ENVID=…]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailFrom {
     pub reverse_path: ReversePath,
@@ -66,19 +67,29 @@ pub struct MailFrom {
     pub body: Option<Body>,
     /// RFC 6531 §3.4: the transaction may use UTF-8 addresses and headers.
     pub smtputf8: bool,
+    /// RFC 3461 §4.3, §4.4 (the session refuses them where DSN is not offered).
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
 }
 
 impl MailFrom {
     /// Whether any service-extension parameter was given (none is valid after HELO).
     pub fn has_parameters(&self) -> bool {
-        self.size.is_some() || self.body.is_some() || self.smtputf8
+        self.size.is_some() || self.body.is_some() || self.smtputf8 || self.has_dsn_parameters()
+    }
+
+    /// Whether RET or ENVID was given.
+    pub fn has_dsn_parameters(&self) -> bool {
+        self.ret.is_some() || self.envid.is_some()
     }
 }
 
-/// `RCPT TO:<path>` (no parameters are offered).
+/// `RCPT TO:<path> [NOTIFY=…] [ORCPT=…]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RcptTo {
     pub forward_path: ForwardPath,
+    /// RFC 3461 §4.1, §4.2 (the session refuses them where DSN is not offered).
+    pub dsn: RecipientDsn,
 }
 
 /// The mechanism named in `AUTH <mechanism>`.
@@ -270,6 +281,8 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
         size: None,
         body: None,
         smtputf8: false,
+        ret: None,
+        envid: None,
     };
     for param in params.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
         let (key, value) = match param.iter().position(|&b| b == b'=') {
@@ -290,6 +303,10 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
                 return Err(S::BadParameter);
             }
             mail.smtputf8 = true;
+        } else if key.eq_ignore_ascii_case(b"RET") && mail.ret.is_none() {
+            mail.ret = Some(value.and_then(dsn::parse_ret).ok_or(S::BadParameter)?);
+        } else if key.eq_ignore_ascii_case(b"ENVID") && mail.envid.is_none() {
+            mail.envid = Some(value.and_then(dsn::parse_envid).ok_or(S::BadParameter)?);
         } else {
             return Err(S::UnknownParameter);
         }
@@ -297,18 +314,29 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
     Ok(mail)
 }
 
-/// `TO:<forward-path>` (RFC 5321 §4.1.1.3); no RCPT parameters are offered.
+/// `TO:<forward-path> [NOTIFY=…] [ORCPT=…]` (RFC 5321 §4.1.1.3, RFC 3461 §4.1, §4.2).
 fn rcpt_to(rest: &[u8]) -> Result<RcptTo, SyntaxError> {
     let (path, params) = path_and_params(rest, b"TO:").ok_or(S::BadRecipient)?;
-    if !params.is_empty() {
-        return Err(S::UnknownParameter);
+    let mut dsn = RecipientDsn::default();
+    for param in params.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        let (key, value) = match param.iter().position(|&b| b == b'=') {
+            Some(i) => (&param[..i], Some(&param[i + 1..])),
+            None => (param, None),
+        };
+        if key.eq_ignore_ascii_case(b"NOTIFY") && dsn.notify.is_none() {
+            dsn.notify = Some(value.and_then(dsn::parse_notify).ok_or(S::BadParameter)?);
+        } else if key.eq_ignore_ascii_case(b"ORCPT") && dsn.orcpt.is_none() {
+            dsn.orcpt = Some(value.and_then(dsn::parse_orcpt).ok_or(S::BadParameter)?);
+        } else {
+            return Err(S::UnknownParameter);
+        }
     }
     let forward_path = if path.eq_ignore_ascii_case(b"postmaster") {
         ForwardPath::Postmaster
     } else {
         ForwardPath::Mailbox(mailbox(path).ok_or(S::BadRecipient)?)
     };
-    Ok(RcptTo { forward_path })
+    Ok(RcptTo { forward_path, dsn })
 }
 
 /// Split `FROM:<path> params` into the text between the brackets (source route removed,
@@ -404,6 +432,8 @@ mod tests {
                 size: Some(1000),
                 body: Some(Body::SevenBit),
                 smtputf8: false,
+                ret: None,
+                envid: None,
             }))
         );
         assert_eq!(
@@ -413,6 +443,8 @@ mod tests {
                 size: None,
                 body: None,
                 smtputf8: false,
+                ret: None,
+                envid: None,
             }))
         );
         assert_eq!(
@@ -422,6 +454,8 @@ mod tests {
                 size: None,
                 body: None,
                 smtputf8: false,
+                ret: None,
+                envid: None,
             }))
         );
     }
@@ -440,6 +474,8 @@ mod tests {
                 size: None,
                 body: Some(Body::EightBitMime),
                 smtputf8: true,
+                ret: None,
+                envid: None,
             }
         );
         let ReversePath::Mailbox(m) = &mail.reverse_path else {
@@ -478,19 +514,58 @@ mod tests {
         assert_eq!(
             Command::parse(b"RCPT TO:<Postmaster>"),
             Ok(Command::Rcpt(RcptTo {
-                forward_path: ForwardPath::Postmaster
+                forward_path: ForwardPath::Postmaster,
+                dsn: RecipientDsn::default(),
             }))
         );
         assert_eq!(
             Command::parse(b"rcpt to:<bob@example.com>"),
             Ok(Command::Rcpt(RcptTo {
-                forward_path: ForwardPath::Mailbox(mailbox("bob", "example.com"))
+                forward_path: ForwardPath::Mailbox(mailbox("bob", "example.com")),
+                dsn: RecipientDsn::default(),
             }))
         );
         assert_eq!(
-            Command::parse(b"RCPT TO:<bob@example.com> NOTIFY=NEVER"),
+            Command::parse(b"RCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+2Bx@example.com"),
+            Ok(Command::Rcpt(RcptTo {
+                forward_path: ForwardPath::Mailbox(mailbox("bob", "example.com")),
+                dsn: RecipientDsn {
+                    notify: Some(dsn::Notify::On {
+                        success: true,
+                        failure: true,
+                        delay: false
+                    }),
+                    orcpt: Some("Bob+x@example.com".into()),
+                },
+            }))
+        );
+        for bad in [
+            &b"RCPT TO:<bob@example.com> NOTIFY=SOMETIMES"[..],
+            b"RCPT TO:<bob@example.com> NOTIFY=NEVER NOTIFY=NEVER",
+            b"RCPT TO:<bob@example.com> ORCPT=x400;abc",
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Command::parse(b"RCPT TO:<bob@example.com> XFOO=1"),
             Err(ParseError::Syntax(S::UnknownParameter))
         );
+    }
+
+    #[test]
+    fn mail_from_dsn_parameters() {
+        let Ok(Command::Mail(mail)) =
+            Command::parse(b"MAIL FROM:<a@example.com> RET=HDRS ENVID=QQ+2B314")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            (mail.ret, mail.envid.as_deref()),
+            (Some(Ret::Headers), Some("QQ+314"))
+        );
+        assert!(mail.has_dsn_parameters() && mail.has_parameters());
+        assert!(Command::parse(b"MAIL FROM:<a@example.com> RET=ALL").is_err());
+        assert!(Command::parse(b"MAIL FROM:<a@example.com> ENVID=a+0Ab").is_err());
     }
 
     #[test]

@@ -354,10 +354,10 @@ fn eight_bit_utf8_and_a_thousand_character_line_arrive_byte_identical() {
             // SMTPUTF8 on MAIL: the Received: keyword is RFC 6531's UTF8SMTP.
             match inbound_delivery("jörg@example.org", &["jösé@example.com"], body.as_bytes()) {
                 Event::Request(DeliveryRequest::Deliver(d)) => {
-                    Event::Request(DeliveryRequest::Deliver(Delivery {
+                    Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
                         protocol: "UTF8SMTP",
-                        ..d
-                    }))
+                        ..*d
+                    })))
                 }
                 other => other,
             },

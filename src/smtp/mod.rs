@@ -22,6 +22,7 @@
 
 pub mod client;
 mod command;
+pub mod dsn;
 mod message;
 mod received;
 mod reply;

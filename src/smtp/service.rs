@@ -9,7 +9,7 @@ pub enum DeliveryRequest {
     CheckRecipient(String),
     /// Make a received message durable for its recipients; only after the answer may the
     /// session reply `250`.
-    Deliver(Delivery),
+    Deliver(Box<Delivery>),
 }
 
 /// The answer to one [`DeliveryRequest`], the variant matching the request.
@@ -40,6 +40,8 @@ pub struct Delivery {
     pub local_recipients: Vec<String>,
     /// Non-local recipients accepted for the outbound queue (submission only).
     pub remote_recipients: Vec<String>,
+    /// RET, ENVID and each recipient's NOTIFY/ORCPT (RFC 3461; submission only).
+    pub dsn: super::dsn::MessageDsn,
     /// The client's EHLO/HELO argument.
     pub helo: String,
     /// The authenticated account (submission), for the `Received:` header.

@@ -437,6 +437,8 @@ impl Machine {
             "8BITMIME".to_string(),
             "SMTPUTF8".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
+            // RFC 3461: reports on request, and the parameters passed on when relaying.
+            "DSN".to_string(),
             "CHUNKING".to_string(),
         ];
         if self.config.offers_starttls(self.security) {

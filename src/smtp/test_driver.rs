@@ -75,6 +75,7 @@ pub(super) fn ehlo_reply(size: usize, tail: &[&str]) -> String {
         "8BITMIME".to_string(),
         "SMTPUTF8".to_string(),
         "ENHANCEDSTATUSCODES".to_string(),
+        "DSN".to_string(),
         "CHUNKING".to_string(),
     ];
     keywords.extend(tail.iter().map(|s| s.to_string()));
@@ -265,15 +266,19 @@ pub(super) fn inbound_delivery(
     local: &[&str],
     message: &[u8],
 ) -> Event<DeliveryRequest> {
-    Event::Request(DeliveryRequest::Deliver(Delivery {
+    Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
         reverse_path: from.to_string(),
         local_recipients: local.iter().map(|s| s.to_string()).collect(),
         remote_recipients: Vec::new(),
+        dsn: crate::smtp::dsn::MessageDsn {
+            local: vec![Default::default(); local.len()],
+            ..Default::default()
+        },
         helo: "client.example.org".to_string(),
         authenticated: None,
         protocol: "ESMTP",
         message: message.to_vec(),
-    }))
+    })))
 }
 
 /// SMTP transcripts spell no requests or replies: [`Driven`] answers them, and the runs

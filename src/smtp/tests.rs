@@ -46,6 +46,7 @@ const EHLO_COMMON: &str = "
     S: 250-8BITMIME
     S: 250-SMTPUTF8
     S: 250-ENHANCEDSTATUSCODES
+    S: 250-DSN
 ";
 
 /// Greeting, EHLO, STARTTLS, handshake and EHLO again on submission (port 587).
@@ -435,7 +436,7 @@ fn mail_transaction_syntax_and_order_errors() {
              S: 250 2.1.0 OK
              C: RCPT TO:<bob>
              S: 501 5.1.3 Bad recipient address syntax
-             C: RCPT TO:<bob@example.com> NOTIFY=NEVER
+             C: RCPT TO:<bob@example.com> XFOO=1
              S: 555 5.5.4 Unsupported parameter
              C: MAIL FROM:<x@example.org>
              S: 503 5.5.1 Sender already specified

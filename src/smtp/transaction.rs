@@ -3,6 +3,7 @@
 //! domains are resolved by the driver ([`DeliveryRequest::CheckRecipient`]); nothing is delivered here.
 
 use super::command::{ForwardPath, MailFrom, Mailbox, RcptTo, ReversePath, SyntaxError};
+use super::dsn::{MessageDsn, RecipientDsn};
 use super::message::{ChunkReader, DotDecoder, Flaw, MessageSink};
 use super::reply::{line, Refusal};
 use super::service::{Delivery, DeliveryOutcome, DeliveryRequest, RecipientStatus};
@@ -20,6 +21,10 @@ pub(super) struct Transaction {
     local: Vec<String>,
     /// Accepted non-local recipients (submission only), deduplicated, in RCPT order.
     remote: Vec<String>,
+    /// RFC 3461: RET, ENVID and each recipient's NOTIFY/ORCPT (parallel to `local` and
+    /// `remote`), and those of the RCPT whose local check is awaited.
+    dsn: MessageDsn,
+    pending_dsn: RecipientDsn,
     /// The content, once DATA or the first BDAT started it.
     content: Option<Content>,
 }
@@ -99,6 +104,12 @@ impl Machine {
             smtputf8: mail.smtputf8,
             local: Vec::new(),
             remote: Vec::new(),
+            dsn: MessageDsn {
+                ret: mail.ret,
+                envid: mail.envid,
+                ..MessageDsn::default()
+            },
+            pending_dsn: RecipientDsn::default(),
             content: None,
         });
         line(&mut self.out, "250 2.1.0 OK");
@@ -110,6 +121,11 @@ impl Machine {
         let Some(transaction) = &mut self.transaction else {
             return self.refuse(Refusal::NeedMail);
         };
+        // Like every parameter, only after EHLO (RFC 5321 §4.1.1.11).
+        if rcpt.dsn != RecipientDsn::default() && !self.client.as_ref().is_some_and(|c| c.extended)
+        {
+            return self.refuse(Refusal::Syntax(SyntaxError::UnknownParameter));
+        }
         let mailbox = match rcpt.forward_path {
             // RFC 5321 §4.5.1: `<Postmaster>` is the postmaster of the first local domain.
             ForwardPath::Postmaster => match self.config.local_domains.first() {
@@ -129,6 +145,7 @@ impl Machine {
         }
         let address = mailbox.to_string();
         if self.config.is_local_domain(&mailbox.domain) {
+            transaction.pending_dsn = rcpt.dsn;
             self.waiting = Some(Waiting::Recipient);
             self.events
                 .push_back(Event::Request(DeliveryRequest::CheckRecipient(address)));
@@ -136,6 +153,7 @@ impl Machine {
             // Accepted for the outbound queue.
             if !transaction.remote.contains(&address) {
                 transaction.remote.push(address);
+                transaction.dsn.remote.push(rcpt.dsn);
             }
             line(&mut self.out, "250 2.1.5 OK");
         } else {
@@ -153,6 +171,10 @@ impl Machine {
             RecipientStatus::Local { account } => {
                 if !transaction.local.contains(&account) {
                     transaction.local.push(account);
+                    transaction
+                        .dsn
+                        .local
+                        .push(std::mem::take(&mut transaction.pending_dsn));
                 }
                 line(&mut self.out, "250 2.1.5 OK");
             }
@@ -311,6 +333,7 @@ impl Machine {
             reverse_path: std::mem::take(&mut transaction.reverse_path),
             local_recipients: std::mem::take(&mut transaction.local),
             remote_recipients: std::mem::take(&mut transaction.remote),
+            dsn: std::mem::take(&mut transaction.dsn),
             helo: self
                 .client
                 .as_ref()
@@ -321,7 +344,7 @@ impl Machine {
         };
         self.waiting = Some(Waiting::Delivery);
         self.events
-            .push_back(Event::Request(DeliveryRequest::Deliver(delivery)));
+            .push_back(Event::Request(DeliveryRequest::Deliver(Box::new(delivery))));
     }
 
     /// The driver's answer to [`DeliveryRequest::Deliver`]: only now may the client hear `250`.

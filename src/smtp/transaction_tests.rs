@@ -90,15 +90,77 @@ fn submission_checks_the_sender_and_queues_remote_recipients() {
         &[
             check("bob@example.com"),
             check("nobody@example.net"),
-            Event::Request(DeliveryRequest::Deliver(Delivery {
+            Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
                 reverse_path: "Alice@Example.COM".to_string(),
                 local_recipients: vec!["bob@example.com".to_string()],
                 remote_recipients: vec!["friend@elsewhere.org".to_string()],
+                dsn: crate::smtp::dsn::MessageDsn {
+                    local: vec![Default::default()],
+                    remote: vec![Default::default()],
+                    ..Default::default()
+                },
                 helo: "client.example.org".to_string(),
                 authenticated: Some("alice@example.com".to_string()),
                 protocol: "ESMTPSA",
                 message: b"From: alice@example.com\r\n\r\nSee you.\r\n".to_vec(),
-            })),
+            }))),
+        ],
+    );
+}
+
+/// RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT reach the delivery, each
+/// recipient's with it (local and remote), and bad values are refused without ending the
+/// transaction.
+#[test]
+fn dsn_parameters_reach_the_delivery() {
+    use crate::smtp::dsn::{MessageDsn, Notify, RecipientDsn, Ret};
+    replay_driven(
+        submissions,
+        &format!(
+            "{}
+             C: MAIL FROM:<alice@example.com> RET=FULL ENVID=QQ+2B314
+             S: 250 2.1.0 OK
+             C: RCPT TO:<f@e.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;F@E.org
+             S: 250 2.1.5 OK
+             C: RCPT TO:<o@e.org> NOTIFY=MAYBE
+             S: 501 5.5.4 Invalid parameter value
+             C: RCPT TO:<bob@example.com> NOTIFY=NEVER
+             S: 250 2.1.5 OK
+             C: DATA
+             S: 354 End data with <CR><LF>.<CR><LF>
+             C: Subject: x
+             C:
+             C: .
+             S: 250 2.0.0 Ok: queued as Q1",
+            submission_hello()
+        ),
+        &[
+            check("bob@example.com"),
+            Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
+                reverse_path: "alice@example.com".to_string(),
+                local_recipients: vec!["bob@example.com".to_string()],
+                remote_recipients: vec!["f@e.org".to_string()],
+                dsn: MessageDsn {
+                    ret: Some(Ret::Full),
+                    envid: Some("QQ+314".into()),
+                    local: vec![RecipientDsn {
+                        notify: Some(Notify::Never),
+                        orcpt: None,
+                    }],
+                    remote: vec![RecipientDsn {
+                        notify: Some(Notify::On {
+                            success: true,
+                            failure: false,
+                            delay: true,
+                        }),
+                        orcpt: Some("F@E.org".into()),
+                    }],
+                },
+                helo: "client.example.org".to_string(),
+                authenticated: Some("alice@example.com".to_string()),
+                protocol: "ESMTPSA",
+                message: b"Subject: x\r\n\r\n".to_vec(),
+            }))),
         ],
     );
 }

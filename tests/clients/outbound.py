@@ -1,7 +1,10 @@
 """Helpers for tests/e2e_outbound.rs, with Python's own clients.
 
   submit PORTS CAFILE USER PASSWORD FROM TO...   submission over implicit TLS with AUTH;
-                                                 prints the queue id
+                                                 prints the queue id. A TO may carry RCPT
+                                                 parameters after `|` (`a@b|NOTIFY=NEVER`);
+                                                 a FROM given as `a@b|RET=HDRS|ENVID=x` MAIL
+                                                 parameters
   reports PORTS CAFILE USER PASSWORD             the delivery status notifications in the
                                                  INBOX, parsed by Python's email package, as
                                                  JSON: [{subject, action, recipients: [...],
@@ -36,12 +39,18 @@ def inbox():
 
 if command == "submit":
     sender, *recipients = rest
+    sender, *mail_options = sender.split("|")
     s = smtplib.SMTP_SSL(HOST, ports["smtps"], context=ctx, timeout=20)
     s.login(user, password)
-    s.mail(sender)
+    s.ehlo()
+    assert s.has_extn("dsn"), "DSN offered"
+    code, reply = s.mail(sender, mail_options)
+    assert code == 250, (sender, code, reply)
     for r in recipients:
-        code, reply = s.rcpt(r)
+        address, *options = r.split("|")
+        code, reply = s.rcpt(address, options)
         assert code == 250, (r, code, reply)
+    recipients = [r.split("|")[0] for r in recipients]
     body = (
         "From: %s\r\nTo: %s\r\nSubject: outbound test\r\nMessage-ID: <outbound-1@example.com>\r\n"
         "\r\nHello from ringpost.\r\n.leading dot\r\n" % (sender, ", ".join(recipients))

@@ -44,6 +44,7 @@ use crate::outbound::state::DeliveryState;
 use crate::queue::{self, QueuedMessage};
 use crate::runtime::net::ShardState;
 use crate::runtime::shutdown::Notify;
+use crate::smtp::dsn::{self as smtp_dsn, MessageDsn, RecipientDsn, Ret};
 
 pub use send::Outcome;
 
@@ -382,25 +383,26 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
     }
     let mut failed: Vec<RecipientReport> = Vec::new();
     let mut deferred: Vec<RecipientReport> = Vec::new();
+    let mut relayed: Vec<RecipientReport> = Vec::new();
+    let dsn_of = |i: usize| message.dsn.remote.get(i).cloned().unwrap_or_default();
     for (domain, indices) in &groups {
-        let recipients: Vec<String> = indices
-            .iter()
-            .map(|i| message.recipients[*i].clone())
-            .collect();
-        let outcomes = send::deliver(
-            state,
-            config,
-            domain,
-            &message.reverse_path,
-            &recipients,
+        let transaction = send::Message {
+            reverse_path: &message.reverse_path,
+            recipients: indices
+                .iter()
+                .map(|i| (message.recipients[*i].clone(), dsn_of(*i)))
+                .collect(),
+            ret: message.dsn.ret,
+            envid: message.dsn.envid.clone(),
             body,
-        )
-        .await;
+        };
+        let outcomes = send::deliver(state, config, domain, &transaction).await;
         for (i, outcome) in indices.iter().zip(outcomes) {
             let address = &message.recipients[*i];
+            let dsn = dsn_of(*i);
             let report = |action, o: &Outcome| RecipientReport {
                 address: address.clone(),
-                original: None,
+                original: dsn.orcpt.as_ref().map(|a| format!("rfc822;{a}")),
                 action,
                 status: o.status.clone(),
                 remote_mta: o.remote.clone(),
@@ -420,11 +422,18 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
                 send::Kind::Delivered => {
                     delivery.done.insert(*i);
                     delivery.deferred.remove(i);
+                    // NOTIFY=SUCCESS: a host that took DSN reports itself; one that did not
+                    // gets a `relayed` report from us (RFC 3461 §6.2.2).
+                    if wants(&dsn, Wanted::Success) && !outcome.dsn_passed {
+                        relayed.push(report(Action::Relayed, &outcome));
+                    }
                 }
                 send::Kind::Failed => {
                     delivery.done.insert(*i);
                     delivery.deferred.remove(i);
-                    failed.push(report(Action::Failed, &outcome));
+                    if wants(&dsn, Wanted::Failure) {
+                        failed.push(report(Action::Failed, &outcome));
+                    }
                 }
                 send::Kind::Deferred => {
                     delivery.deferred.insert(*i, outcome.describe());
@@ -438,6 +447,10 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
     // Out of time: what is still deferred fails now.
     if !deferred.is_empty() && config.schedule.expired(message.accepted, now) {
         for mut r in deferred.drain(..) {
+            let i = message.recipients.iter().position(|a| *a == r.address);
+            if !i.is_some_and(|i| wants(&dsn_of(i), Wanted::Failure)) {
+                continue;
+            }
             r.action = Action::Failed;
             r.status = "4.4.7".into();
             r.diagnostic = format!(
@@ -452,16 +465,28 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
         }
         delivery.deferred.clear();
     }
+    let about = About::queued(&message);
+    // One report for what failed (and, in it, what was relayed), one for success alone.
     if !failed.is_empty() {
-        report(state, &message, body, failed, None).await;
+        failed.append(&mut relayed);
+        report(state, &about, body, failed, None).await;
+    } else if !relayed.is_empty() {
+        report(state, &about, body, relayed, None).await;
     }
+    deferred.retain(|r| {
+        message
+            .recipients
+            .iter()
+            .position(|a| *a == r.address)
+            .is_some_and(|i| wants(&dsn_of(i), Wanted::Delay))
+    });
     if !deferred.is_empty()
         && config
             .schedule
             .warn_now(message.accepted, now, delivery.warned)
     {
         let until = config.schedule.expires(message.accepted);
-        report(state, &message, body, deferred, Some(until)).await;
+        report(state, &about, body, deferred, Some(until)).await;
         delivery.warned = true;
     }
     delivery.due = config
@@ -536,45 +561,94 @@ async fn persist(
     }
 }
 
-/// Send a delivery status notification about `message` to its sender: failures, or (with
-/// `retry_until`) a delay. Never for a message from the null reverse-path (a bounce itself).
-async fn report(
+/// Which report a recipient's NOTIFY asks for (RFC 3461 §4.1): without NOTIFY, failures
+/// and delays (not successes); `NEVER`, none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Success,
+    Failure,
+    Delay,
+}
+
+pub fn wants(dsn: &RecipientDsn, what: Wanted) -> bool {
+    match dsn.notify {
+        None => what != Wanted::Success,
+        Some(smtp_dsn::Notify::Never) => false,
+        Some(smtp_dsn::Notify::On {
+            success,
+            failure,
+            delay,
+        }) => match what {
+            Wanted::Success => success,
+            Wanted::Failure => failure,
+            Wanted::Delay => delay,
+        },
+    }
+}
+
+/// The message a report is about.
+pub struct About<'a> {
+    pub id: &'a str,
+    pub reverse_path: &'a str,
+    pub accepted: i64,
+    pub envid: Option<&'a str>,
+    pub headers_only: bool,
+}
+
+impl<'a> About<'a> {
+    fn queued(m: &'a QueuedMessage) -> About<'a> {
+        About {
+            id: &m.id,
+            reverse_path: &m.reverse_path,
+            accepted: m.accepted,
+            envid: m.dsn.envid.as_deref(),
+            headers_only: m.dsn.ret == Some(Ret::Headers),
+        }
+    }
+}
+
+/// Send a delivery status notification about a message to its sender: failures (and
+/// relays), successes, or (with `retry_until`) a delay. Never for a message from the null
+/// reverse-path (a report itself).
+pub async fn report(
     state: &ShardState,
-    message: &QueuedMessage,
+    about: &About<'_>,
     body: &[u8],
     recipients: Vec<RecipientReport>,
     retry_until: Option<i64>,
 ) {
-    if message.reverse_path.is_empty() {
-        tracing::info!(target: "ringpost::delivery", id = %message.id, "no report for a message from the null sender");
+    if about.reverse_path.is_empty() {
+        tracing::info!(target: "ringpost::delivery", id = %about.id, "no report for a message from the null sender");
         return;
     }
     let server = state.server();
     let now = crate::store::now();
+    let kind = if retry_until.is_some() {
+        "delay notice"
+    } else if recipients.iter().any(|r| r.action == Action::Failed) {
+        "bounce"
+    } else {
+        "success report"
+    };
     let text = dsn::compose(&dsn::Report {
         hostname: &server.config.hostname,
-        queue_id: &message.id,
-        arrival: message.accepted,
+        queue_id: about.id,
+        arrival: about.accepted,
         now,
-        sender: &message.reverse_path,
+        sender: about.reverse_path,
         recipients,
         retry_until,
-        envid: None,
-        headers_only: false,
+        envid: about.envid,
+        headers_only: about.headers_only,
         original: body,
     });
     let id = state.queue_id(now);
-    let kind = if retry_until.is_some() {
-        "delay notice"
-    } else {
-        "bounce"
-    };
-    match submit_report(state, &id, &message.reverse_path, &text, now).await {
+    match submit_report(state, &id, about.reverse_path, &text, now).await {
         Ok(()) => {
-            tracing::info!(target: "ringpost::delivery", id = %message.id, report = %id, to = %message.reverse_path, "{kind} sent")
+            tracing::info!(target: "ringpost::delivery", id = %about.id, report = %id, to = %about.reverse_path, "{kind} sent")
         }
         Err(e) => {
-            tracing::error!(target: "ringpost::delivery", id = %message.id, error = %e, "cannot send a {kind}")
+            tracing::error!(target: "ringpost::delivery", id = %about.id, error = %e, "cannot send a {kind}")
         }
     }
 }
@@ -612,7 +686,7 @@ async fn submit_report(
         None => {
             let q = queue::queue_for(state.map, state.id, id);
             tx.add_recipient(&q).map_err(|e| e.to_string())?;
-            envelope = queue::envelope_header(id, "", &[to.to_string()]);
+            envelope = queue::envelope_header(id, "", &[to.to_string()], &MessageDsn::default());
             vec![
                 envelope.as_bytes(),
                 return_path.as_bytes(),

@@ -30,6 +30,7 @@ use crate::smtp::client::{
     BodyType, ClientConfig, ClientEvent, ClientSession, Envelope, FailureKind, Recipient,
     RecipientOutcome, Reply, TlsPolicy, TransactionResult,
 };
+use crate::smtp::dsn::{RecipientDsn, Ret};
 
 /// What became of one recipient in one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct Outcome {
     pub remote: Option<String>,
     /// The TLS version used, if any.
     pub tls: Option<String>,
+    /// The host offered DSN, so NOTIFY/ORCPT went on with the message and reports are its
+    /// business from here (RFC 3461 §5.2.1).
+    pub dsn_passed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,7 @@ impl Outcome {
             diagnostic,
             remote: None,
             tls: None,
+            dsn_passed: false,
         }
     }
 
@@ -82,16 +87,25 @@ impl Outcome {
     }
 }
 
-/// Deliver `body` from `reverse_path` to `recipients` (all for `domain`, or all for the
-/// relay): one outcome per recipient, in order.
+/// What one transaction carries: the envelope with its DSN parameters, and the message.
+pub struct Message<'a> {
+    pub reverse_path: &'a str,
+    /// The recipients with their NOTIFY/ORCPT.
+    pub recipients: Vec<(String, RecipientDsn)>,
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
+    pub body: &'a [u8],
+}
+
+/// Deliver `message` (every recipient for `domain`, or every one for the relay): one
+/// outcome per recipient, in order.
 pub async fn deliver(
     state: &Rc<ShardState>,
     config: &OutboundConfig,
     domain: &str,
-    reverse_path: &str,
-    recipients: &[String],
-    body: &[u8],
+    message: &Message<'_>,
 ) -> Vec<Outcome> {
+    let recipients = &message.recipients;
     let all = |o: Outcome| vec![o; recipients.len()];
     let resolver = Resolver::new(&config.nameservers);
     // (host name, port, how to use TLS, credentials)
@@ -180,7 +194,7 @@ pub async fn deliver(
                     verified,
                     auth: auth.clone(),
                 };
-                match attempt.run(reverse_path, recipients, body).await {
+                match attempt.run(message).await {
                     Ok(outcomes) => return outcomes,
                     Err(Retry::Plaintext(why))
                         if policy == TlsPolicy::Opportunistic && !verified =>
@@ -226,12 +240,8 @@ impl Attempt<'_> {
         format!("{} [{}]", self.host, self.address.ip())
     }
 
-    async fn run(
-        &self,
-        reverse_path: &str,
-        recipients: &[String],
-        body: &[u8],
-    ) -> Result<Vec<Outcome>, Retry> {
+    async fn run(&self, message: &Message<'_>) -> Result<Vec<Outcome>, Retry> {
+        let (reverse_path, body) = (message.reverse_path, message.body);
         let remote = self.remote();
         let tcp = TcpStream::connect_timeout(self.address, self.config.connect_timeout)
             .await
@@ -254,12 +264,20 @@ impl Attempt<'_> {
         });
         let envelope = Envelope {
             reverse_path: reverse_path.to_string(),
-            recipients: recipients.iter().map(Recipient::new).collect(),
+            recipients: message
+                .recipients
+                .iter()
+                .map(|(address, dsn)| Recipient {
+                    address: address.clone(),
+                    notify: dsn.notify,
+                    orcpt: dsn.orcpt.clone(),
+                })
+                .collect(),
             body: body_type(body),
-            smtputf8: needs_smtputf8(reverse_path, recipients),
+            smtputf8: needs_smtputf8(reverse_path, &message.recipients),
             requiretls: false,
-            ret: None,
-            envid: None,
+            ret: message.ret,
+            envid: message.envid.clone(),
         };
         let mut envelope = Some(envelope);
         let mut result: Option<TransactionResult> = None;
@@ -300,12 +318,16 @@ impl Attempt<'_> {
             }
         };
         let tls_version = transport.tls_info().map(|t| t.version);
+        let dsn_passed = session.capabilities().dsn;
         transport.close().await;
         match (result, ended) {
             (Some(r), _) => Ok(r
                 .recipients
                 .into_iter()
-                .map(|o| outcome(o, &remote, tls_version.clone()))
+                .map(|o| Outcome {
+                    dsn_passed,
+                    ..outcome(o, &remote, tls_version.clone())
+                })
                 .collect()),
             (None, Some(failure)) => {
                 let why = format!("{remote}: {}", failure.reply);
@@ -421,6 +443,7 @@ fn outcome(o: RecipientOutcome, remote: &str, tls: Option<String>) -> Outcome {
         diagnostic: reply.to_string(),
         remote: Some(remote.to_string()),
         tls,
+        dsn_passed: false,
     }
 }
 
@@ -446,8 +469,8 @@ fn body_type(body: &[u8]) -> BodyType {
     }
 }
 
-fn needs_smtputf8(reverse_path: &str, recipients: &[String]) -> bool {
-    !reverse_path.is_ascii() || recipients.iter().any(|r| !r.is_ascii())
+fn needs_smtputf8(reverse_path: &str, recipients: &[(String, RecipientDsn)]) -> bool {
+    !reverse_path.is_ascii() || recipients.iter().any(|(r, _)| !r.is_ascii())
 }
 
 /// Opportunistic TLS: the handshake's signatures are checked, the certificate is not (any

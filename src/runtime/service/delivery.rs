@@ -44,7 +44,7 @@ impl Service for DeliveryService {
                 DeliveryReply::Recipient(check_recipient(cx, &address))
             }
             DeliveryRequest::Deliver(delivery) => {
-                DeliveryReply::Delivered(deliver(cx, delivery).await)
+                DeliveryReply::Delivered(deliver(cx, *delivery).await)
             }
         }
     }
@@ -80,6 +80,9 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
         .map(|key| crate::accounts::address_of_key(key))
         .chain(delivery.remote_recipients.iter().map(String::as_str))
         .collect();
+    if matches!(outcome, DeliveryOutcome::Delivered { .. }) {
+        report_local_successes(cx, &delivery, &id, now).await;
+    }
     shard.counters.message(
         matches!(outcome, DeliveryOutcome::Delivered { .. }),
         delivery.message.len() as u64,
@@ -105,6 +108,38 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
     outcome
 }
 
+/// `NOTIFY=SUCCESS` on a local recipient (submission): the sender hears that the message
+/// is in the mailbox (RFC 3461 §6.2.1, action `delivered`).
+async fn report_local_successes(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) {
+    use crate::outbound::dsn::{Action, RecipientReport};
+    use crate::runtime::outbound::{report, wants, About, Wanted};
+    let delivered: Vec<RecipientReport> = delivery
+        .local_recipients
+        .iter()
+        .zip(&delivery.dsn.local)
+        .filter(|(_, dsn)| wants(dsn, Wanted::Success))
+        .map(|(key, dsn)| RecipientReport {
+            address: crate::accounts::address_of_key(key).to_string(),
+            original: dsn.orcpt.as_ref().map(|a| format!("rfc822;{a}")),
+            action: Action::Delivered,
+            status: "2.0.0".into(),
+            remote_mta: None,
+            diagnostic: "250 2.0.0 delivered to the mailbox".into(),
+        })
+        .collect();
+    if delivered.is_empty() {
+        return;
+    }
+    let about = About {
+        id,
+        reverse_path: &delivery.reverse_path,
+        accepted: now,
+        envid: delivery.dsn.envid.as_deref(),
+        headers_only: delivery.dsn.ret == Some(crate::smtp::dsn::Ret::Headers),
+    };
+    report(cx.shard, &about, &delivery.message, delivered, None).await;
+}
+
 async fn store_delivery(
     cx: &Context<'_>,
     delivery: &Delivery,
@@ -119,7 +154,12 @@ async fn store_delivery(
     // then fail, the queued copy is retracted, so a 451 leaves nothing behind.
     let mut queued = Vec::new();
     if !delivery.remote_recipients.is_empty() {
-        let envelope = envelope_header(id, &delivery.reverse_path, &delivery.remote_recipients);
+        let envelope = envelope_header(
+            id,
+            &delivery.reverse_path,
+            &delivery.remote_recipients,
+            &delivery.dsn,
+        );
         let parts: [&[u8]; 3] = [envelope.as_bytes(), header.as_bytes(), &delivery.message];
         let queue = queue_for(cx.shard.map, cx.shard.id, id);
         match store_copy(&deliverer, &[queue], &parts, now).await {

@@ -118,7 +118,7 @@ fn orcpt(address: &str) -> String {
 }
 
 /// RFC 3461 §4: `!` to `~` but `+` and `=` as they are, every other octet `+HH`.
-pub(super) fn xtext(text: &str) -> String {
+pub(crate) fn xtext(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
         if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {

@@ -87,6 +87,7 @@
 
 mod capabilities;
 mod command;
+pub(crate) use command::xtext;
 mod reply;
 mod session;
 mod transaction;
