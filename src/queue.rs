@@ -71,10 +71,10 @@ pub fn is_queue(account: &str) -> bool {
 const ID: &str = "X-Ringpost-Queue-Id";
 const FROM: &str = "X-Ringpost-Envelope-From";
 const TO: &str = "X-Ringpost-Envelope-To";
-const DSN: &str = "X-Ringpost-Envelope-Dsn";
+const PARAMS: &str = "X-Ringpost-Envelope-Params";
 
 /// The envelope header fields put in front of a queued message: its id, the reverse-path,
-/// RET/ENVID if given, and one field per recipient with its NOTIFY/ORCPT (RFC 3461; values
+/// REQUIRETLS, RET and ENVID if given, and one field per recipient with its NOTIFY/ORCPT (RFC 3461; values
 /// as on the wire, xtext where the RFC has it).
 pub fn envelope_header(
     id: &str,
@@ -83,9 +83,12 @@ pub fn envelope_header(
     dsn: &MessageDsn,
 ) -> String {
     let mut h = format!("{ID}: {id}\r\n{FROM}: <{reverse_path}>\r\n");
-    if dsn.ret.is_some() || dsn.envid.is_some() {
-        h.push_str(DSN);
+    if dsn.ret.is_some() || dsn.envid.is_some() || dsn.requiretls {
+        h.push_str(PARAMS);
         h.push(':');
+        if dsn.requiretls {
+            h.push_str(" REQUIRETLS");
+        }
         match dsn.ret {
             Some(Ret::Full) => h.push_str(" RET=FULL"),
             Some(Ret::Headers) => h.push_str(" RET=HDRS"),
@@ -156,8 +159,12 @@ impl QueuedMessage {
             match name {
                 ID => id = Some(value.to_string()),
                 FROM => from = Some(value.trim_matches(['<', '>']).to_string()),
-                DSN => {
+                PARAMS => {
                     for param in value.split(' ') {
+                        if param == "REQUIRETLS" {
+                            dsn.requiretls = true;
+                            continue;
+                        }
                         let (k, v) = param.split_once('=')?;
                         match k {
                             "RET" => dsn.ret = Some(crate::smtp::dsn::parse_ret(v.as_bytes())?),
@@ -480,6 +487,7 @@ mod tests {
         let dsn = MessageDsn {
             ret: Some(Ret::Headers),
             envid: Some("QQ 314".into()),
+            requiretls: true,
             local: Vec::new(),
             remote: vec![
                 RecipientDsn {
@@ -497,7 +505,7 @@ mod tests {
         assert_eq!(
             head,
             "X-Ringpost-Queue-Id: ABC123\r\nX-Ringpost-Envelope-From: <alice@example.com>\r\n\
-             X-Ringpost-Envelope-Dsn: RET=HDRS ENVID=QQ+20314\r\n\
+             X-Ringpost-Envelope-Params: REQUIRETLS RET=HDRS ENVID=QQ+20314\r\n\
              X-Ringpost-Envelope-To: <a@elsewhere.org> NOTIFY=SUCCESS,FAILURE ORCPT=A@Elsewhere.org\r\n\
              X-Ringpost-Envelope-To: <b@other.net>\r\n"
         );

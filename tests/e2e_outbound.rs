@@ -393,7 +393,7 @@ fn queued_mail_survives_a_crash_and_is_delivered_once_after_restart() {
 }
 
 /// With `[outbound] relay`, everything goes to the smarthost — here a second ringpost's
-/// submission port with implicit TLS, its certificate verified against `relay_ca_file` and
+/// submission port with implicit TLS, its certificate verified against `ca_file` and
 /// AUTH as the relay user — which delivers it.
 #[test]
 fn a_smarthost_takes_everything_over_verified_tls_with_auth() {
@@ -412,7 +412,7 @@ fn a_smarthost_takes_everything_over_verified_tls_with_auth() {
         extra: format!(
             "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\nrelay = \"localhost:{}\"\n\
              relay_tls = \"implicit\"\nrelay_user = \"{}\"\nrelay_password_file = \"{}\"\n\
-             relay_ca_file = \"{}\"\nretry_initial_secs = 1\n",
+             ca_file = \"{}\"\nretry_initial_secs = 1\n",
             relay.port("smtps"),
             ALICE.0,
             password.display(),
@@ -524,4 +524,90 @@ fn dsn_parameters_are_honoured_and_passed_on() {
         assert_eq!(r["subject"], "Successful Mail Delivery Report");
         assert_eq!(r["original_subject"], "outbound test");
     }
+}
+
+/// REQUIRETLS (RFC 8689): the message goes to an MX host whose certificate is valid for its
+/// name and which offers REQUIRETLS; to a domain whose host has no STARTTLS it is not sent
+/// but bounced with 5.7.30, the report carrying only the original's header.
+#[test]
+fn requiretls_mail_goes_only_over_verified_tls() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let at = |last: u8| SocketAddr::from(([127, 0, 0, last], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=secure.test,mx.secure.test,10".to_string(),
+        "--host-record=mx.secure.test,127.0.0.11".to_string(),
+        "--mx-host=plain.test,mx.plain.test,10".to_string(),
+        "--host-record=mx.plain.test,127.0.0.12".to_string(),
+    ]);
+    // The secure MX: a ringpost with a certificate for its MX name.
+    let certs = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "mx.secure.test".to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ])
+    .unwrap();
+    let (cert, key) = (certs.path().join("mx.pem"), certs.path().join("mx.key"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(certs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let secure = Server::start(Options {
+        domains: vec!["example.com", "secure.test"],
+        addresses: vec![("smtp", at(11))],
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        ..Options::default()
+    });
+    let out = secure.cli(&["user", "add", "s@secure.test"], Some("remote-pass-1"));
+    assert!(out.status.success(), "{out:?}");
+    let plain = Sink::start(at(12), &[]);
+    let server = Server::start(Options {
+        extra: format!(
+            "{}ca_file = \"{}\"\n",
+            outbound_config(&dns, mx_port),
+            cert.display()
+        ),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &[
+            "submit",
+            ALICE.0,
+            ALICE.1,
+            &format!("{}|REQUIRETLS", ALICE.0),
+            "s@secure.test",
+            "p@plain.test",
+        ],
+    );
+    wait_for_empty_queue(&server);
+    let subjects = secure.python_with_ca(
+        "outbound.py",
+        cert.to_str().unwrap(),
+        &["subjects", "s@secure.test", "remote-pass-1"],
+    );
+    assert_eq!(subjects.trim(), "[\"outbound test\"]");
+    assert!(plain.messages().is_empty(), "sent without TLS");
+    let reports: serde_json::Value =
+        serde_json::from_str(&python(&server, &["reports", ALICE.0, ALICE.1])).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        reports[0]["recipients"],
+        serde_json::json!(["p@plain.test"])
+    );
+    assert_eq!(reports[0]["statuses"], serde_json::json!(["5.7.30"]));
+    assert_eq!(reports[0]["original_subject"], "outbound test");
+    assert_eq!(reports[0]["original_type"], "text/rfc822-headers");
 }

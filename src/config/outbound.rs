@@ -17,7 +17,7 @@ pub(super) struct RawOutbound {
     relay_tls: String,
     relay_user: Option<String>,
     relay_password_file: Option<PathBuf>,
-    relay_ca_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     nameservers: Vec<String>,
     mx_port: u16,
     helo_name: Option<String>,
@@ -38,7 +38,7 @@ impl Default for RawOutbound {
             relay_tls: "starttls-required".into(),
             relay_user: None,
             relay_password_file: None,
-            relay_ca_file: None,
+            ca_file: None,
             nameservers: Vec::new(),
             mx_port: 25,
             helo_name: None,
@@ -83,8 +83,9 @@ pub struct OutboundConfig {
     /// Whether queued mail is sent at all (off: it stays queued, as before this existed).
     pub enabled: bool,
     pub relay: Option<Relay>,
-    /// Extra certificates (PEM) trusted for the relay besides the system's.
-    pub relay_ca_file: Option<PathBuf>,
+    /// Extra certificates (PEM) trusted besides the system's where outbound TLS is verified:
+    /// the relay, and MX hosts for REQUIRETLS messages.
+    pub ca_file: Option<PathBuf>,
     /// Resolvers to ask; empty: those of /etc/resolv.conf.
     pub nameservers: Vec<SocketAddr>,
     /// The port of remote MX hosts (25; another only for tests).
@@ -178,7 +179,7 @@ pub(super) fn check_outbound(
     Ok(OutboundConfig {
         enabled: raw.enabled,
         relay,
-        relay_ca_file: raw.relay_ca_file.as_deref().map(resolve),
+        ca_file: raw.ca_file.as_deref().map(resolve),
         nameservers,
         mx_port: raw.mx_port,
         helo_name: raw

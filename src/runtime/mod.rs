@@ -312,6 +312,8 @@ async fn run_shard(
     main: FromMain,
     ready: ReadyReport,
 ) {
+    // With "shard ready" below, tells a shard that never ran apart from one stuck starting.
+    tracing::debug!(%id, "shard starting");
     let server = current.get();
     let store = Store::new(
         server.config.data_dir.join("store"),

@@ -67,15 +67,22 @@ pub struct MailFrom {
     pub body: Option<Body>,
     /// RFC 6531 §3.4: the transaction may use UTF-8 addresses and headers.
     pub smtputf8: bool,
-    /// RFC 3461 §4.3, §4.4 (the session refuses them where DSN is not offered).
+    /// RFC 3461 §4.3, §4.4.
     pub ret: Option<Ret>,
     pub envid: Option<String>,
+    /// RFC 8689 §4.1: the message may travel only over verified TLS (the session refuses it
+    /// where REQUIRETLS is not offered: before TLS).
+    pub requiretls: bool,
 }
 
 impl MailFrom {
     /// Whether any service-extension parameter was given (none is valid after HELO).
     pub fn has_parameters(&self) -> bool {
-        self.size.is_some() || self.body.is_some() || self.smtputf8 || self.has_dsn_parameters()
+        self.size.is_some()
+            || self.body.is_some()
+            || self.smtputf8
+            || self.requiretls
+            || self.has_dsn_parameters()
     }
 
     /// Whether RET or ENVID was given.
@@ -283,6 +290,7 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
         smtputf8: false,
         ret: None,
         envid: None,
+        requiretls: false,
     };
     for param in params.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
         let (key, value) = match param.iter().position(|&b| b == b'=') {
@@ -303,6 +311,12 @@ fn mail_from(rest: &[u8]) -> Result<MailFrom, SyntaxError> {
                 return Err(S::BadParameter);
             }
             mail.smtputf8 = true;
+        } else if key.eq_ignore_ascii_case(b"REQUIRETLS") && !mail.requiretls {
+            // RFC 8689 §4.1: no value.
+            if value.is_some() {
+                return Err(S::BadParameter);
+            }
+            mail.requiretls = true;
         } else if key.eq_ignore_ascii_case(b"RET") && mail.ret.is_none() {
             mail.ret = Some(value.and_then(dsn::parse_ret).ok_or(S::BadParameter)?);
         } else if key.eq_ignore_ascii_case(b"ENVID") && mail.envid.is_none() {
@@ -434,6 +448,7 @@ mod tests {
                 smtputf8: false,
                 ret: None,
                 envid: None,
+                requiretls: false,
             }))
         );
         assert_eq!(
@@ -445,6 +460,7 @@ mod tests {
                 smtputf8: false,
                 ret: None,
                 envid: None,
+                requiretls: false,
             }))
         );
         assert_eq!(
@@ -456,6 +472,7 @@ mod tests {
                 smtputf8: false,
                 ret: None,
                 envid: None,
+                requiretls: false,
             }))
         );
     }
@@ -476,6 +493,7 @@ mod tests {
                 smtputf8: true,
                 ret: None,
                 envid: None,
+                requiretls: false,
             }
         );
         let ReversePath::Mailbox(m) = &mail.reverse_path else {
@@ -565,6 +583,12 @@ mod tests {
         );
         assert!(mail.has_dsn_parameters() && mail.has_parameters());
         assert!(Command::parse(b"MAIL FROM:<a@example.com> RET=ALL").is_err());
+        let Ok(Command::Mail(mail)) = Command::parse(b"MAIL FROM:<a@example.com> requiretls")
+        else {
+            panic!("not parsed");
+        };
+        assert!(mail.requiretls && mail.has_parameters());
+        assert!(Command::parse(b"MAIL FROM:<a@example.com> REQUIRETLS=yes").is_err());
         assert!(Command::parse(b"MAIL FROM:<a@example.com> ENVID=a+0Ab").is_err());
     }
 

@@ -21,11 +21,13 @@ pub struct RecipientDsn {
 }
 
 /// The DSN parameters of one message: RET and ENVID, and each recipient's, in the order of
-/// the delivery's local and remote recipient lists.
+/// the delivery's local and remote recipient lists; and REQUIRETLS (RFC 8689), the other
+/// MAIL parameter that travels with the message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageDsn {
     pub ret: Option<Ret>,
     pub envid: Option<String>,
+    pub requiretls: bool,
     pub local: Vec<RecipientDsn>,
     pub remote: Vec<RecipientDsn>,
 }

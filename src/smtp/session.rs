@@ -44,7 +44,7 @@ pub(super) struct Machine {
     limit_hit: Option<&'static str>,
     pub(super) config: SessionConfig,
     pub(super) kind: SmtpKind,
-    security: Security,
+    pub(super) security: Security,
     /// The client's EHLO/HELO; `None` before it and after STARTTLS (RFC 3207 §4.2).
     pub(super) client: Option<Client>,
     /// Inside AUTH: the next line is a SASL response (RFC 4954 §4).
@@ -443,6 +443,10 @@ impl Machine {
         ];
         if self.config.offers_starttls(self.security) {
             lines.push("STARTTLS".to_string());
+        }
+        if self.security.is_tls() {
+            // RFC 8689 §4.1: offered over TLS only.
+            lines.push("REQUIRETLS".to_string());
         }
         if self.kind == SmtpKind::Submission && self.security.is_tls() {
             lines.push("AUTH PLAIN LOGIN".to_string());

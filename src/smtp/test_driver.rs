@@ -105,7 +105,7 @@ pub(super) fn submission_hello() -> String {
          E: auth alice secret
          D: auth ok alice@example.com
          S: 235 2.7.0 Authentication successful",
-        ehlo_reply(52_428_800, &["AUTH PLAIN LOGIN"])
+        ehlo_reply(52_428_800, &["REQUIRETLS", "AUTH PLAIN LOGIN"])
     )
 }
 

@@ -64,6 +64,7 @@ fn submission_upgraded() -> String {
          C: EHLO client.example.org
          {EHLO_COMMON}
          S: 250-CHUNKING
+         S: 250-REQUIRETLS
          S: 250 AUTH PLAIN LOGIN"
     )
 }
@@ -86,7 +87,8 @@ fn inbound_ehlo_before_and_after_starttls_never_offers_auth() {
              D: tls
              C: ehlo client.example.org
              {EHLO_COMMON}
-             S: 250 CHUNKING
+             S: 250-CHUNKING
+             S: 250 REQUIRETLS
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 502 5.5.1 AUTH not available
              C: AUTH LOGIN
@@ -110,7 +112,8 @@ fn implicit_tls_inbound_offers_neither_starttls_nor_auth() {
             "{GREETING}
              C: EHLO client.example.org
              {EHLO_COMMON}
-             S: 250 CHUNKING
+             S: 250-CHUNKING
+             S: 250 REQUIRETLS
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              S: 502 5.5.1 AUTH not available
              C: STARTTLS
@@ -129,7 +132,9 @@ fn plaintext_inbound_listener_offers_no_starttls() {
              {EHLO_COMMON}
              S: 250 CHUNKING
              C: STARTTLS
-             S: 502 5.5.1 STARTTLS not available"
+             S: 502 5.5.1 STARTTLS not available
+             C: MAIL FROM:<a@example.org> REQUIRETLS
+             S: 555 5.5.4 Unsupported parameter"
         ),
     );
 }
@@ -183,6 +188,7 @@ fn submission_after_starttls_offers_auth_and_needs_ehlo_again() {
              C: EHLO client.example.org
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              C: STARTTLS
              S: 503 5.5.1 TLS already active"
@@ -199,6 +205,7 @@ fn implicit_submission_offers_auth_not_starttls() {
              C: EHLO client.example.org
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              C: STARTTLS
              S: 503 5.5.1 TLS already active
@@ -297,6 +304,7 @@ fn sasl_cancel_malformed_and_unknown_mechanism() {
              C: EHLO client.example.org
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              C: AUTH PLAIN
              S: 334 
@@ -333,6 +341,7 @@ fn every_failure_gets_the_same_reply_until_the_limit_closes() {
              C: EHLO client.example.org
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              # unknown user
              C: AUTH PLAIN AGJvYgB3cm9uZw==
@@ -501,6 +510,7 @@ fn pipelined_commands_are_answered_in_order_across_an_auth() {
              C: QUIT
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              E: auth alice secret
              D: auth ok alice@example.com
@@ -534,6 +544,7 @@ fn idle_timeout_and_shutdown_close() {
              C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
              {EHLO_COMMON}
              S: 250-CHUNKING
+             S: 250-REQUIRETLS
              S: 250 AUTH PLAIN LOGIN
              E: auth alice secret
              D: shutdown

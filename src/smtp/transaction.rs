@@ -77,6 +77,10 @@ impl Machine {
         if mail.size.is_some_and(|size| size > limit) {
             return self.refuse(Refusal::DeclaredSizeTooBig);
         }
+        // RFC 8689 §4.1: REQUIRETLS is offered over TLS only.
+        if mail.requiretls && !self.security.is_tls() {
+            return self.refuse(Refusal::Syntax(SyntaxError::UnknownParameter));
+        }
         let reverse_path = match &mail.reverse_path {
             ReversePath::Null => String::new(),
             ReversePath::Mailbox(mailbox) => {
@@ -107,6 +111,7 @@ impl Machine {
             dsn: MessageDsn {
                 ret: mail.ret,
                 envid: mail.envid,
+                requiretls: mail.requiretls,
                 ..MessageDsn::default()
             },
             pending_dsn: RecipientDsn::default(),

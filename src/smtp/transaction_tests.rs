@@ -143,6 +143,7 @@ fn dsn_parameters_reach_the_delivery() {
                 dsn: MessageDsn {
                     ret: Some(Ret::Full),
                     envid: Some("QQ+314".into()),
+                    requiretls: false,
                     local: vec![RecipientDsn {
                         notify: Some(Notify::Never),
                         orcpt: None,
@@ -179,7 +180,7 @@ fn submission_needs_auth_before_mail() {
              S: 530 5.7.0 Authentication required
              C: RCPT TO:<friend@elsewhere.org>
              S: 503 5.5.1 Need MAIL command first",
-            super::test_driver::ehlo_reply(52_428_800, &["AUTH PLAIN LOGIN"])
+            super::test_driver::ehlo_reply(52_428_800, &["REQUIRETLS", "AUTH PLAIN LOGIN"])
         ),
         &[],
     );
@@ -399,7 +400,7 @@ fn rset_ehlo_and_starttls_end_the_transaction() {
              S: 503 5.5.1 Need MAIL command first",
             inbound_hello(),
             super::test_driver::ehlo_reply(52_428_800, &["STARTTLS"]),
-            super::test_driver::ehlo_reply(52_428_800, &[]),
+            super::test_driver::ehlo_reply(52_428_800, &["REQUIRETLS"]),
         ),
         &[],
     );

@@ -85,6 +85,7 @@ elif command == "reports":
             "recipients": recipients,
             "statuses": statuses,
             "original_subject": original_subject,
+            "original_type": original.get_content_type(),
         })
     print(json.dumps(out))
 elif command == "subjects":

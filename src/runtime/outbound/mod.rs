@@ -394,6 +394,7 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
                 .collect(),
             ret: message.dsn.ret,
             envid: message.dsn.envid.clone(),
+            requiretls: message.dsn.requiretls,
             body,
         };
         let outcomes = send::deliver(state, config, domain, &transaction).await;
@@ -602,7 +603,9 @@ impl<'a> About<'a> {
             reverse_path: &m.reverse_path,
             accepted: m.accepted,
             envid: m.dsn.envid.as_deref(),
-            headers_only: m.dsn.ret == Some(Ret::Headers),
+            // RFC 8689 §5: a report about a REQUIRETLS message returns no body (the report
+            // itself travels without REQUIRETLS).
+            headers_only: m.dsn.ret == Some(Ret::Headers) || m.dsn.requiretls,
         }
     }
 }

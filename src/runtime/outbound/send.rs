@@ -7,7 +7,13 @@
 //! (opportunistic, RFC 7435: encryption against passive listeners, as Postfix's `may`); if
 //! the handshake fails, the same host is tried once more in plaintext. To the smarthost,
 //! implicit TLS or STARTTLS as `relay_tls` says, with the certificate verified against the
-//! system's roots (and `relay_ca_file`), and AUTH only over TLS.
+//! system's roots (and `ca_file`), and AUTH only over TLS.
+//!
+//! A message sent with REQUIRETLS (RFC 8689) goes only over TLS with the certificate
+//! verified for the host's name, to a host that offers REQUIRETLS: no plaintext retry, and
+//! when no host qualifies for TLS reasons it fails (5.7.30) rather than waits. (MX records
+//! are not DNSSEC-checked and MTA-STS is not consulted yet: the MX names come from DNS as
+//! they are.)
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -94,6 +100,8 @@ pub struct Message<'a> {
     pub recipients: Vec<(String, RecipientDsn)>,
     pub ret: Option<Ret>,
     pub envid: Option<String>,
+    /// RFC 8689: only over verified TLS.
+    pub requiretls: bool,
     pub body: &'a [u8],
 }
 
@@ -164,20 +172,36 @@ pub async fn deliver(
                         format!("550 5.1.2 the domain {domain} does not exist"),
                     ))
                 }
-                Route::Hosts(hosts) => (hosts, config.mx_port, TlsPolicy::Opportunistic, None),
+                Route::Hosts(hosts) => {
+                    let policy = if message.requiretls {
+                        TlsPolicy::Required
+                    } else {
+                        TlsPolicy::Opportunistic
+                    };
+                    (hosts, config.mx_port, policy, None)
+                }
             }
         }
     };
-    let verified = config.relay.is_some();
+    let verified = config.relay.is_some() || message.requiretls;
+    let policy = match policy {
+        // A relay without TLS cannot carry a REQUIRETLS message.
+        TlsPolicy::Opportunistic if message.requiretls => TlsPolicy::Required,
+        p => p,
+    };
     let mut last = String::from("no host to try");
+    // Every host that answered failed for want of (verified) TLS.
+    let mut tls_only_failures = true;
     for host in &hosts {
         let addresses = match resolver.addresses(host).await {
             Ok(a) if !a.is_empty() => a,
             Ok(_) => {
+                tls_only_failures = false;
                 last = format!("{host} has no address");
                 continue;
             }
             Err(e) => {
+                tls_only_failures = false;
                 last = format!("DNS lookup of {host} failed: {e}");
                 continue;
             }
@@ -202,13 +226,29 @@ pub async fn deliver(
                         tracing::info!(target: "ringpost::delivery", host = %host, reason = %why, "TLS failed; trying once more without it");
                         policy = TlsPolicy::Disabled;
                     }
-                    Err(Retry::Plaintext(why) | Retry::NextHost(why)) => {
+                    Err(Retry::Plaintext(why)) => {
+                        last = why;
+                        break;
+                    }
+                    Err(Retry::NextHost(why)) => {
+                        tls_only_failures = false;
+                        last = why;
+                        break;
+                    }
+                    Err(Retry::NoTls(why)) => {
                         last = why;
                         break;
                     }
                 }
             }
         }
+    }
+    if message.requiretls && tls_only_failures {
+        return all(Outcome::ours(
+            Kind::Failed,
+            "5.7.30",
+            format!("550 5.7.30 REQUIRETLS: no host for {domain} offered verified TLS: {last}"),
+        ));
     }
     all(Outcome::ours(
         Kind::Deferred,
@@ -219,8 +259,11 @@ pub async fn deliver(
 
 /// Why an attempt on one address ended before a transaction's outcome.
 enum Retry {
-    /// The TLS handshake failed: the same host may be tried again without TLS.
+    /// The TLS handshake failed: the same host may be tried again without TLS (or, where
+    /// TLS is required, not at all).
     Plaintext(String),
+    /// STARTTLS was required and not offered (or refused): try the next host.
+    NoTls(String),
     /// Try the next address or host.
     NextHost(String),
 }
@@ -253,7 +296,7 @@ impl Attempt<'_> {
         if self.policy == TlsPolicy::Implicit {
             handshake(&mut transport, &tls, &server_name)
                 .await
-                .map_err(|e| Retry::NextHost(format!("{remote}: TLS: {e}")))?;
+                .map_err(|e| Retry::Plaintext(format!("{remote}: TLS: {e}")))?;
         }
         let mut session = ClientSession::new(ClientConfig {
             helo_name: self.config.helo_name.clone(),
@@ -275,7 +318,7 @@ impl Attempt<'_> {
                 .collect(),
             body: body_type(body),
             smtputf8: needs_smtputf8(reverse_path, &message.recipients),
-            requiretls: false,
+            requiretls: message.requiretls,
             ret: message.ret,
             envid: message.envid.clone(),
         };
@@ -331,10 +374,12 @@ impl Attempt<'_> {
                 .collect()),
             (None, Some(failure)) => {
                 let why = format!("{remote}: {}", failure.reply);
-                if failure.kind == FailureKind::TlsHandshake {
-                    Err(Retry::Plaintext(why))
-                } else {
-                    Err(Retry::NextHost(why))
+                match failure.kind {
+                    FailureKind::TlsHandshake => Err(Retry::Plaintext(why)),
+                    FailureKind::StartTlsUnavailable | FailureKind::StartTlsRefused => {
+                        Err(Retry::NoTls(why))
+                    }
+                    _ => Err(Retry::NextHost(why)),
                 }
             }
             (None, None) => Err(Retry::NextHost(format!(
@@ -365,7 +410,7 @@ impl Attempt<'_> {
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
-        if let Some(file) = &self.config.relay_ca_file {
+        if let Some(file) = &self.config.ca_file {
             use rustls::pki_types::pem::PemObject;
             let certs = CertificateDer::pem_file_iter(file)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
