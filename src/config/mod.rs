@@ -4,6 +4,7 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod dkim;
 pub mod outbound;
 pub mod uidl;
 
@@ -84,6 +85,8 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     outbound: outbound::RawOutbound,
+    #[serde(default)]
+    dkim: Vec<dkim::RawDkim>,
     #[serde(default)]
     listener: Vec<RawListener>,
 }
@@ -543,6 +546,8 @@ pub struct Config {
     pub store: StoreTuning,
     /// Sending queued mail (`[outbound]`).
     pub outbound: OutboundConfig,
+    /// The keys submitted mail is signed with (`[[dkim]]`), loaded.
+    pub dkim: Vec<dkim::DkimConfig>,
     pub listeners: Vec<Listener>,
 }
 
@@ -608,6 +613,7 @@ impl Config {
         let store = check_store(&raw.store, invalid)?;
         let outbound =
             outbound::check_outbound(&raw.outbound, &raw.server.hostname, &resolve, invalid)?;
+        let dkim = dkim::check_dkim(&raw.dkim, &resolve, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
         let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
@@ -708,6 +714,7 @@ impl Config {
             log,
             store,
             outbound,
+            dkim,
             listeners,
         })
     }
