@@ -127,6 +127,14 @@ pub fn envelope_header(
     h
 }
 
+/// The fields stored in front of a queued message, in this order: the envelope
+/// ([`envelope_header`]), our `Return-Path:`, the message's `DKIM-Signature:` fields (empty
+/// when unsigned), our `Received:`. [`outgoing`] drops the first two, so what is sent starts
+/// with the signatures — which cover the message as the client sent it, not our trace field.
+pub fn queued_head(envelope: &str, return_path: &str, signatures: &str, received: &str) -> String {
+    format!("{envelope}{return_path}{signatures}{received}")
+}
+
 /// One queued message, as `ringpost queue list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
