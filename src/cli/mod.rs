@@ -1,5 +1,5 @@
 //! The `ringpost` command line: run the server, check the configuration, manage accounts,
-//! import mail (with the server stopped), back up and restore the data folder.
+//! import mail (with the server stopped), back up and restore the data folder, make DKIM keys.
 //!
 //! Exit codes: 0 done; 1 the operation failed (the server stopped with an error, the account
 //! exists or does not, the domain is not local, the address is malformed); 2 the command line
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin;
+mod dkim;
 
 use clap::{Parser, Subcommand};
 
@@ -91,6 +92,36 @@ enum Command {
     /// Copy the backup in SRC into the configured data_dir, which must be empty or absent
     /// with no server running on it; then open (recover) the store and count what it holds.
     Restore { src: PathBuf },
+    /// DKIM keys for signing submitted mail.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum DkimCommand {
+    /// Make a key for DOMAIN and SELECTOR, write it (mode 0600, never over an existing file)
+    /// to data_dir/dkim/<SELECTOR>._domainkey.<DOMAIN>.pem or --out, and print its DNS TXT
+    /// record and the [[dkim]] table to add to the configuration.
+    Generate {
+        domain: String,
+        selector: String,
+        /// rsa: verified by every receiver; ed25519 (RFC 8463): short, but not verified
+        /// everywhere yet — publish it beside an RSA key, not instead of one.
+        #[arg(long, value_enum, default_value_t = DkimKeyType::Rsa)]
+        algorithm: DkimKeyType,
+        /// The RSA key's size (2048 to 4096).
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Write the key here instead of into the data folder.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DkimKeyType {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -184,6 +215,8 @@ enum CliError {
     Fsck(String),
     #[error("fsck: the store has problems (listed above)")]
     FsckProblems,
+    #[error("dkim: {0}")]
+    Dkim(String),
 }
 
 impl CliError {
@@ -200,6 +233,7 @@ impl CliError {
             | CliError::Admin(_)
             | CliError::Import(_)
             | CliError::FsckProblems
+            | CliError::Dkim(_)
             | CliError::Backup(_)
             | CliError::Restore(_) => ExitCode::from(1),
         }
@@ -276,6 +310,25 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Fsck { repair } => fsck(&Config::load(&config_file)?, repair),
         Command::Backup { dest } => backup(&Config::load(&config_file)?, &dest),
         Command::Restore { src } => restore(&Config::load(&config_file)?, &src),
+        Command::Dkim(DkimCommand::Generate {
+            domain,
+            selector,
+            algorithm,
+            bits,
+            out,
+        }) => {
+            let algorithm = match algorithm {
+                DkimKeyType::Rsa => crate::config::dkim::DkimAlgorithm::Rsa { bits },
+                DkimKeyType::Ed25519 => crate::config::dkim::DkimAlgorithm::Ed25519,
+            };
+            dkim::generate(
+                &Config::load(&config_file)?,
+                &domain,
+                &selector,
+                algorithm,
+                out,
+            )
+        }
     }
 }
 
@@ -546,6 +599,21 @@ fn check_config(config: &Config) -> Result<(), CliError> {
             "  {:<11} {:<22} {mode}{proxy}\n",
             listener.protocol.name(),
             listener.address
+        ));
+    }
+    if !config.dkim.is_empty() {
+        out.push_str("dkim keys:\n");
+    }
+    for d in &config.dkim {
+        let algorithm = match d.key.algorithm() {
+            crate::config::dkim::DkimAlgorithm::Ed25519 => "ed25519".to_string(),
+            crate::config::dkim::DkimAlgorithm::Rsa { bits } => format!("rsa {bits}"),
+        };
+        out.push_str(&format!(
+            "  {}._domainkey.{} {algorithm} {}\n",
+            d.selector,
+            d.domain,
+            d.key_path.display()
         ));
     }
     if let Some(problem) = tls::hostname_problem(config) {

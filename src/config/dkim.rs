@@ -155,10 +155,18 @@ impl DkimPrivateKey {
     pub fn generate(algorithm: DkimAlgorithm) -> Result<(String, DkimPrivateKey), String> {
         let der = match algorithm {
             DkimAlgorithm::Ed25519 => {
-                ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                    .map_err(|e| format!("generating an Ed25519 key: {e}"))?
+                let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(
+                    &ring::rand::SystemRandom::new(),
+                )
+                .map_err(|e| format!("generating an Ed25519 key: {e}"))?;
+                // ring writes PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0
+                // cannot read; written as v1 (RFC 8410 §7), the seed alone, as OpenSSL does.
+                let seed = v2
                     .as_ref()
-                    .to_vec()
+                    .strip_prefix(ED25519_PKCS8_V2_PREFIX)
+                    .and_then(|rest| rest.get(..32))
+                    .ok_or("generating an Ed25519 key: ring's key is not the expected PKCS#8")?;
+                [ED25519_PKCS8_V1_PREFIX, seed].concat()
             }
             DkimAlgorithm::Rsa { bits } => {
                 use rsa::pkcs8::EncodePrivateKey as _;
@@ -218,6 +226,15 @@ fn spki_of_rsa(rsa_public_key: &[u8]) -> Vec<u8> {
     der_push(&mut spki, 0x30, &body);
     spki
 }
+
+/// The DER in front of the 32-byte seed of an Ed25519 key in PKCS#8 v1 (RFC 8410 §7) and in
+/// ring's PKCS#8 v2.
+const ED25519_PKCS8_V1_PREFIX: &[u8] = &[
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+const ED25519_PKCS8_V2_PREFIX: &[u8] = &[
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 /// `der` as a PEM block of `label`, 64 characters a line.
 fn pem_of(label: &str, der: &[u8]) -> String {

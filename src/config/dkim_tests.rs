@@ -28,7 +28,7 @@ fn hex(text: &str) -> Vec<u8> {
 /// The RFC 8032 key as `openssl genpkey -algorithm ed25519` writes keys: PKCS#8 v1, the
 /// seed alone.
 fn openssl_ed25519_pem() -> String {
-    let mut der = hex("302e020100300506032b657004220420");
+    let mut der = ED25519_PKCS8_V1_PREFIX.to_vec();
     der.extend(hex(RFC8032_SECRET));
     pem_of("PRIVATE KEY", &der)
 }
@@ -48,6 +48,15 @@ fn ed25519_keys_load_from_ring_and_from_openssl() {
     // RFC 8463 §4.2: the bare 32-byte public key.
     assert_eq!(p_of(&record).len(), 32);
     assert_eq!(DkimPrivateKey::from_pem(pem.as_bytes()).unwrap(), key);
+    // Written as PKCS#8 v1, which OpenSSL 3.0 reads (it cannot read ring's v2).
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    assert_eq!(der.secret_pkcs8_der().len(), 48);
+    assert!(der.secret_pkcs8_der().starts_with(ED25519_PKCS8_V1_PREFIX));
+    // A v2 key (ring's, with its public half) is read too.
+    let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .unwrap();
+    let ring_key = DkimPrivateKey::from_pem(pem_of("PRIVATE KEY", v2.as_ref()).as_bytes()).unwrap();
+    assert_eq!(ring_key.algorithm(), DkimAlgorithm::Ed25519);
 
     let openssl = DkimPrivateKey::from_pem(openssl_ed25519_pem().as_bytes()).unwrap();
     assert_eq!(openssl.algorithm(), DkimAlgorithm::Ed25519);
