@@ -3,7 +3,8 @@
 //! exist), a second ringpost is the remote MX for some of them, Postfix's smtp-sink is the
 //! MX for others (one that refuses every recipient, one that defers them), and an address
 //! where nothing listens is a primary MX that is down. Every remote host listens on the same
-//! port (`[outbound] mx_port`) on its own 127.0.0.x address.
+//! port (`[outbound] mx_port`) on its own 127.0.0.x address. DKIM signatures are checked
+//! as a receiver would, by dkimpy (Debian's python3-dkim) with the keys from the dnsmasq.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Options, Server, ALICE};
+use support::{Options, Server, ALICE, BOB};
 
 /// A dnsmasq serving the test zone `.test` (authoritatively: unknown names are NXDOMAIN).
 struct Dns {
@@ -30,7 +31,11 @@ impl Drop for Dns {
 }
 
 fn dnsmasq(records: &[String]) -> Dns {
-    let port = support::free_ports(1)[0];
+    dnsmasq_on(support::free_ports(1)[0], records)
+}
+
+/// [`dnsmasq`] on a given port.
+fn dnsmasq_on(port: u16, records: &[String]) -> Dns {
     let mut cmd = Command::new("dnsmasq");
     cmd.args([
         "--keep-in-foreground",
@@ -127,10 +132,14 @@ fn have_all() -> bool {
 }
 
 fn outbound_config(dns: &Dns, mx_port: u16) -> String {
+    outbound_config_on(dns.port, mx_port)
+}
+
+/// [`outbound_config`] for a DNS server on `dns_port`.
+fn outbound_config_on(dns_port: u16, mx_port: u16) -> String {
     format!(
-        "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\nnameservers = [\"127.0.0.1:{}\"]\n\
-         mx_port = {mx_port}\nretry_initial_secs = 1\nretry_max_secs = 2\nconnect_timeout_secs = 5\n",
-        dns.port
+        "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\nnameservers = [\"127.0.0.1:{dns_port}\"]\n\
+         mx_port = {mx_port}\nretry_initial_secs = 1\nretry_max_secs = 2\nconnect_timeout_secs = 5\n"
     )
 }
 
@@ -610,4 +619,310 @@ fn requiretls_mail_goes_only_over_verified_tls() {
     assert_eq!(reports[0]["statuses"], serde_json::json!(["5.7.30"]));
     assert_eq!(reports[0]["original_subject"], "outbound test");
     assert_eq!(reports[0]["original_type"], "text/rfc822-headers");
+}
+
+/// Debian's Python, which has Debian's python3-dkim (dkimpy); the `python3` on PATH may be
+/// another one.
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// Whether dkimpy can run; when not, one `SKIPPED:` line (or a failure in CI).
+fn have_dkimpy() -> bool {
+    let found = Command::new(DEBIAN_PYTHON)
+        .args(["-c", "import dkim, nacl, dns.resolver"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        support::skipped(&format!(
+            "{} needs dkimpy for {DEBIAN_PYTHON}: apt-get install python3-dkim",
+            std::thread::current().name().unwrap_or("a test")
+        ));
+    }
+    found
+}
+
+/// dkimpy's verdict on each message (one file each): per DKIM-Signature field, its domain,
+/// selector, algorithm and whether it verified with the key in DNS.
+fn dkim_verify(dns: &Dns, messages: &[&[u8]]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = dir.path().join(format!("{i}.eml"));
+            std::fs::write(&path, m).unwrap();
+            path
+        })
+        .collect();
+    let out = Command::new(DEBIAN_PYTHON)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/dkim_verify.py"))
+        .arg(dns.port.to_string())
+        .args(&files)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dkim_verify.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The record `ringpost dkim generate` tells the operator to publish, from its output:
+/// (name without the final dot, value with its strings joined).
+fn txt_record(output: &str) -> (String, String) {
+    let line = output
+        .lines()
+        .find(|l| l.contains(" IN TXT "))
+        .unwrap_or_else(|| panic!("no TXT record in:\n{output}"));
+    let (name, strings) = line.split_once(" IN TXT ").unwrap();
+    // The quoted strings (at most 255 bytes each) are the odd pieces between quotes.
+    let value: String = strings.split('"').skip(1).step_by(2).collect();
+    (name.trim_end_matches('.').to_string(), value)
+}
+
+/// The `DKIM-Signature:` fields of a message, each unfolded, in order.
+fn signature_fields(message: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut current: Option<String> = None;
+    for line in message.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(f) = current.as_mut() {
+                f.push_str(line.trim_end_matches('\r'));
+            }
+            continue;
+        }
+        if let Some(f) = current.take() {
+            fields.push(f);
+        }
+        if line.starts_with("DKIM-Signature:") {
+            current = Some(line.trim_end_matches('\r').to_string());
+        }
+    }
+    fields.extend(current);
+    fields
+}
+
+/// Submitted mail is DKIM-signed with both keys of its From: domain, made by `ringpost dkim
+/// generate` and taken in by a SIGHUP reload: the copies that reach smtp-sink and the remote
+/// ringpost carry the same two signatures, first in what was sent (above our Received:), and
+/// dkimpy verifies both — Ed25519 and RSA, whose record is longer than one TXT string — with
+/// the keys from DNS. The local copy is not signed, nor is mail whose From: domain has no key.
+#[test]
+fn submitted_mail_is_dkim_signed_and_verifies_where_it_arrives() {
+    if !have_all() || !have_dkimpy() {
+        return;
+    }
+    let [mx_port, dns_port] = support::free_ports(2)[..] else {
+        unreachable!()
+    };
+    let at = |last: u8| SocketAddr::from(([127, 0, 0, last], mx_port));
+    let remote = remote_ringpost(at(2));
+    let sink = Sink::start(at(3), &[]);
+    let mut server = Server::start(Options {
+        extra: outbound_config_on(dns_port, mx_port),
+        domains: vec!["example.com", "example.net"],
+        log: "info",
+        ..Options::default()
+    });
+    let frank = ("frank@example.net", "frank-pass-1");
+    assert!(server
+        .cli(&["user", "add", frank.0], Some(frank.1))
+        .status
+        .success());
+
+    // Two keys for example.com, made and published as the command says.
+    let mut records: Vec<String> = [
+        "--mx-host=remote1.test,mx.remote1.test,10",
+        "--host-record=mx.remote1.test,127.0.0.2",
+        "--mx-host=remote2.test,mx.remote2.test,10",
+        "--host-record=mx.remote2.test,127.0.0.3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut tables = String::new();
+    for (selector, algorithm) in [("ed2026", "ed25519"), ("rsa2026", "rsa")] {
+        let out = server.cli(
+            &[
+                "dkim",
+                "generate",
+                "example.com",
+                selector,
+                "--algorithm",
+                algorithm,
+            ],
+            None,
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{out:?}");
+        let (name, value) = txt_record(&text);
+        assert_eq!(name, format!("{selector}._domainkey.example.com"));
+        assert!(
+            value.starts_with(&format!("v=DKIM1; k={algorithm}; p=")),
+            "{value}"
+        );
+        // On dnsmasq's command line quotes are kept as part of the text, so the value goes
+        // unquoted (it has no commas); dnsmasq splits it into 255-byte strings itself.
+        records.push(format!("--txt-record={name},{value}"));
+        tables.push_str(&text[text.find("[[dkim]]").unwrap()..]);
+        let key = server
+            .data_dir()
+            .join(format!("dkim/{selector}._domainkey.example.com.pem"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // Never over an existing key.
+    let again = server.cli(&["dkim", "generate", "example.com", "ed2026"], None);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let dns = dnsmasq_on(dns_port, &records);
+    let mut config = std::fs::read_to_string(&server.config).unwrap();
+    config.push_str(&tables);
+    std::fs::write(&server.config, config).unwrap();
+    let pid = server.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let signed_id = python(
+        &server,
+        &[
+            "submit-dkim",
+            ALICE.0,
+            ALICE.1,
+            ALICE.0,
+            "carol@remote1.test",
+            "sink@remote2.test",
+            BOB.0,
+        ],
+    );
+    wait_for_empty_queue(&server);
+    let unsigned_id = python(
+        &server,
+        &[
+            "submit-dkim",
+            frank.0,
+            frank.1,
+            frank.0,
+            "sink@remote2.test",
+        ],
+    );
+    wait_for_empty_queue(&server);
+
+    // smtp-sink's copies (its dump has LF line ends; the script restores CRLF).
+    let sunk = sink.messages();
+    assert_eq!(sunk.len(), 2, "{sunk:?}");
+    let at_sink = sunk
+        .iter()
+        .find(|m| m.contains("From: Sender Name <alice@example.com>"))
+        .unwrap();
+    let frank_at_sink = sunk
+        .iter()
+        .find(|m| m.contains("From: Sender Name <frank@example.net>"))
+        .unwrap();
+    // The remote ringpost's copy, as carol's IMAP client reads it.
+    let raw: Vec<String> = serde_json::from_str(&python(
+        &remote,
+        &["raw", "carol@remote1.test", "remote-pass-1"],
+    ))
+    .unwrap();
+    assert_eq!(raw.len(), 1);
+    use base64::Engine as _;
+    let at_carol = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&raw[0])
+            .unwrap(),
+    )
+    .unwrap();
+
+    // And one changed on the way, which must not verify (a change relaxed canonicalization
+    // would not see, such as the number of spaces, would still verify).
+    let tampered = at_sink.replace("Hello  from", "Hullo  from");
+    let verdicts = dkim_verify(
+        &dns,
+        &[
+            at_sink.as_bytes(),
+            at_carol.as_bytes(),
+            frank_at_sink.as_bytes(),
+            tampered.as_bytes(),
+        ],
+    );
+    let both = serde_json::json!([
+        {"d": "example.com", "s": "ed2026", "a": "ed25519-sha256", "ok": true},
+        {"d": "example.com", "s": "rsa2026", "a": "rsa-sha256", "ok": true},
+    ]);
+    assert_eq!(verdicts[0], both, "smtp-sink's copy:\n{at_sink}");
+    assert_eq!(verdicts[1], both, "carol's copy:\n{at_carol}");
+    assert_eq!(verdicts[2], serde_json::json!([]), "{frank_at_sink}");
+    assert!(
+        verdicts[3]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["ok"] == false),
+        "{verdicts:?}"
+    );
+    assert_eq!(verdicts[3].as_array().unwrap().len(), 2);
+
+    // Signed once: the same two fields in both copies.
+    let fields = signature_fields(at_carol.as_str());
+    assert_eq!(fields.len(), 2);
+    assert_eq!(signature_fields(at_sink.as_str()), fields);
+    // First in what we sent: below the remote ringpost's own trace fields, above ours.
+    // (Queue ids come from the clock: the remote ringpost's may be the same; ours is the
+    // authenticated one.)
+    let ours = at_carol
+        .find(&format!("with ESMTPSA id {signed_id}"))
+        .unwrap();
+    let first_signature = at_carol.find("DKIM-Signature:").unwrap();
+    assert!(first_signature < ours, "{at_carol}");
+    assert_eq!(
+        at_carol[..first_signature].matches("Received:").count(),
+        1,
+        "{at_carol}"
+    );
+    let ours = at_sink
+        .find(&format!("with ESMTPSA id {signed_id}"))
+        .unwrap();
+    assert!(at_sink.find("DKIM-Signature:").unwrap() < ours, "{at_sink}");
+
+    // Bob's copy stayed local: not signed.
+    let bob: Vec<String> = serde_json::from_str(&python(&server, &["raw", BOB.0, BOB.1])).unwrap();
+    assert_eq!(bob.len(), 1);
+    let bob = base64::engine::general_purpose::STANDARD
+        .decode(&bob[0])
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&bob).contains("DKIM-Signature"));
+
+    // The delivery log says which keys signed.
+    assert!(server.terminate().success());
+    let log = server.log();
+    let line = |id: &str| {
+        log.lines()
+            .find(|l| l.contains(id) && l.contains("ringpost::delivery") && l.contains(" dkim="))
+            .unwrap_or_else(|| panic!("no delivery line for {id}:\n{log}"))
+            .to_string()
+    };
+    assert!(
+        line(&signed_id)
+            .contains("dkim=\"ed2026._domainkey.example.com,rsa2026._domainkey.example.com\""),
+        "{log}"
+    );
+    assert!(line(&unsigned_id).contains("dkim=\"\""), "{log}");
 }

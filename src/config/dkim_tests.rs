@@ -53,8 +53,8 @@ fn ed25519_keys_load_from_ring_and_from_openssl() {
     assert_eq!(der.secret_pkcs8_der().len(), 48);
     assert!(der.secret_pkcs8_der().starts_with(ED25519_PKCS8_V1_PREFIX));
     // A v2 key (ring's, with its public half) is read too.
-    let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-        .unwrap();
+    let v2 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
     let ring_key = DkimPrivateKey::from_pem(pem_of("PRIVATE KEY", v2.as_ref()).as_bytes()).unwrap();
     assert_eq!(ring_key.algorithm(), DkimAlgorithm::Ed25519);
 
@@ -125,7 +125,10 @@ tls = "starttls"
 
 /// A config folder holding the RSA and Ed25519 keys (`rsa.pem`, `ed.pem`), and a parser of
 /// `BASE` plus `extra` as a file in it.
-fn folder() -> (tempfile::TempDir, impl Fn(&str) -> Result<Config, ConfigError>) {
+fn folder() -> (
+    tempfile::TempDir,
+    impl Fn(&str) -> Result<Config, ConfigError>,
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rsa.pem"), &rsa_2048().0).unwrap();
     std::fs::write(dir.path().join("ed.pem"), openssl_ed25519_pem()).unwrap();
@@ -193,7 +196,9 @@ canonicalization = "simple/relaxed"
 fn a_bad_dkim_table_refuses_the_config_naming_it() {
     let (dir, parse) = folder();
     let table = |domain: &str, selector: &str, key: &str, more: &str| {
-        format!("[[dkim]]\ndomain = \"{domain}\"\nselector = \"{selector}\"\nkey = \"{key}\"\n{more}")
+        format!(
+            "[[dkim]]\ndomain = \"{domain}\"\nselector = \"{selector}\"\nkey = \"{key}\"\n{more}"
+        )
     };
     let (key, message) = refused(parse(&table("example.com", "s", "missing.pem", "")));
     assert_eq!(key, "dkim[0].key");
@@ -207,21 +212,37 @@ fn a_bad_dkim_table_refuses_the_config_naming_it() {
         table("example.com", "b", "junk.pem", "")
     )));
     assert_eq!(key, "dkim[1].key");
-    assert!(message.contains("junk.pem") && message.contains("no private key"), "{message}");
+    assert!(
+        message.contains("junk.pem") && message.contains("no private key"),
+        "{message}"
+    );
     for (text, bad) in [
         (table("exa mple.com", "s", "ed.pem", ""), "dkim[0].domain"),
         (table("", "s", "ed.pem", ""), "dkim[0].domain"),
-        (table("example.com", "s;t", "ed.pem", ""), "dkim[0].selector"),
+        (
+            table("example.com", "s;t", "ed.pem", ""),
+            "dkim[0].selector",
+        ),
         (
             table("example.com", "s", "ed.pem", "headers = [\"Subject\"]\n"),
             "dkim[0].headers",
         ),
         (
-            table("example.com", "s", "ed.pem", "headers = [\"Sub:ject\", \"From\"]\n"),
+            table(
+                "example.com",
+                "s",
+                "ed.pem",
+                "headers = [\"Sub:ject\", \"From\"]\n",
+            ),
             "dkim[0].headers",
         ),
         (
-            table("example.com", "s", "ed.pem", "canonicalization = \"loose/simple\"\n"),
+            table(
+                "example.com",
+                "s",
+                "ed.pem",
+                "canonicalization = \"loose/simple\"\n",
+            ),
             "dkim[0].canonicalization",
         ),
         (
@@ -237,7 +258,12 @@ fn a_bad_dkim_table_refuses_the_config_naming_it() {
     }
     // An unknown key in the table is a parse error.
     assert!(matches!(
-        parse(&table("example.com", "s", "ed.pem", "algorithm = \"rsa\"\n")),
+        parse(&table(
+            "example.com",
+            "s",
+            "ed.pem",
+            "algorithm = \"rsa\"\n"
+        )),
         Err(ConfigError::Parse { .. })
     ));
 }

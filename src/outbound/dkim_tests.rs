@@ -97,7 +97,11 @@ fn relaxed_body(body: &[u8]) -> Vec<u8> {
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    lines.iter().map(|l| format!("{l}\r\n")).collect::<String>().into_bytes()
+    lines
+        .iter()
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>()
+        .into_bytes()
 }
 
 fn tags(field: &str) -> Vec<(String, String)> {
@@ -169,7 +173,9 @@ fn verify(message: &[u8], keys: &[(&str, &DkimPrivateKey)]) -> Vec<String> {
         };
         let canon = relaxed_header(&unsigned);
         data.push_str(canon.strip_suffix("\r\n").unwrap());
-        let signature = base64::engine::general_purpose::STANDARD.decode(&b).unwrap();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&b)
+            .unwrap();
         let ok = match key.algorithm() {
             DkimAlgorithm::Ed25519 => {
                 assert_eq!(tag(&t, "a"), "ed25519-sha256");
@@ -256,14 +262,18 @@ fn a_message_is_signed_with_every_key_of_its_from_domain() {
     let tampered = message.replace("Hello  there.", "Hello there!");
     assert!(std::panic::catch_unwind(|| verify(tampered.as_bytes(), &[("ed", &ed)])).is_err());
     let unsigned = message.replace("X-Mailer: not signed", "X-Mailer: changed");
-    assert_eq!(verify(unsigned.as_bytes(), &[("ed", &ed), ("rsa", &rsa)]).len(), 2);
+    assert_eq!(
+        verify(unsigned.as_bytes(), &[("ed", &ed), ("rsa", &rsa)]).len(),
+        2
+    );
 }
 
 #[test]
 fn only_the_from_domain_counts() {
     let keys = [entry("example.com", "ed", ed25519())];
     // The envelope sender, To: and Sender: say nothing; the From: domain has no key.
-    let other = "From: bob@example.net\r\nSender: alice@example.com\r\nTo: x@example.com\r\n\r\nhi\r\n";
+    let other =
+        "From: bob@example.net\r\nSender: alice@example.com\r\nTo: x@example.com\r\n\r\nhi\r\n";
     assert!(sign(other.as_bytes(), &keys, NOW).is_empty());
     // A From: with several addresses is signed for each domain that has a key.
     let several = "From: a@example.net, \"B, at example.com\" <b@EXAMPLE.com.>\r\n\r\nhi\r\n";

@@ -5,12 +5,20 @@
                                                  parameters after `|` (`a@b|NOTIFY=NEVER`);
                                                  a FROM given as `a@b|RET=HDRS|ENVID=x` MAIL
                                                  parameters
+  submit-dkim PORTS CAFILE USER PASSWORD FROM TO...
+                                                 the same with a message that tests DKIM
+                                                 canonicalization: folded and oddly spaced
+                                                 fields, trailing blanks, UTF-8, empty lines
+                                                 at the end
   reports PORTS CAFILE USER PASSWORD             the delivery status notifications in the
                                                  INBOX, parsed by Python's email package, as
                                                  JSON: [{subject, action, recipients: [...],
                                                  statuses: [...], original_subject}]
   subjects PORTS CAFILE USER PASSWORD            the Subject of every INBOX message, as JSON
+  raw PORTS CAFILE USER PASSWORD                 every INBOX message's bytes, as a JSON list
+                                                 of base64 strings
 """
+import base64
 import email
 import imaplib
 import json
@@ -24,7 +32,7 @@ ports, ctx, extra = args()
 command, user, password, *rest = extra
 
 
-def inbox():
+def raw_inbox():
     imap = imaplib.IMAP4_SSL(HOST, ports["imaps"], ssl_context=ctx)
     imap.login(user, password)
     imap.select("INBOX", readonly=True)
@@ -32,13 +40,17 @@ def inbox():
     messages = []
     for n in data[0].split():
         typ, parts = imap.fetch(n, "(RFC822)")
-        messages.append(email.message_from_bytes(parts[0][1]))
+        messages.append(parts[0][1])
     imap.logout()
     return messages
 
 
-if command == "submit":
-    sender, *recipients = rest
+def inbox():
+    return [email.message_from_bytes(m) for m in raw_inbox()]
+
+
+def submit(sender, recipients, body):
+    """`sender` and each of `recipients` may carry parameters after `|`."""
     sender, *mail_options = sender.split("|")
     s = smtplib.SMTP_SSL(HOST, ports["smtps"], context=ctx, timeout=20)
     s.login(user, password)
@@ -50,15 +62,40 @@ if command == "submit":
         address, *options = r.split("|")
         code, reply = s.rcpt(address, options)
         assert code == 250, (r, code, reply)
-    recipients = [r.split("|")[0] for r in recipients]
-    body = (
-        "From: %s\r\nTo: %s\r\nSubject: outbound test\r\nMessage-ID: <outbound-1@example.com>\r\n"
-        "\r\nHello from ringpost.\r\n.leading dot\r\n" % (sender, ", ".join(recipients))
-    )
-    code, reply = s.data(body.encode())
+    code, reply = s.data(body)
     assert code == 250, (code, reply)
     s.quit()
     print(re.search(r"queued as (\S+)", reply.decode()).group(1))
+
+
+if command == "submit":
+    sender, *recipients = rest
+    addresses = [r.split("|")[0] for r in [sender] + recipients]
+    body = (
+        "From: %s\r\nTo: %s\r\nSubject: outbound test\r\nMessage-ID: <outbound-1@example.com>\r\n"
+        "\r\nHello from ringpost.\r\n.leading dot\r\n" % (addresses[0], ", ".join(addresses[1:]))
+    )
+    submit(sender, recipients, body.encode())
+elif command == "submit-dkim":
+    sender, *recipients = rest
+    body = (
+        "From: Sender Name <%s>\r\n"
+        "To: %s\r\n"
+        "Cc:   \t copy@remote2.test\r\n"
+        "Subject: signed  test,\r\n\t folded over   two lines \r\n"
+        "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
+        "Message-ID: <dkim-%s>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "X-Unsigned: anything\r\n"
+        "\r\n"
+        "Hello  from\tringpost, gr\u00fc\u00dfe.   \r\n"
+        ".leading dot\r\n"
+        "\r\n"
+        "\r\n" % (sender, ", ".join(recipients), sender)
+    )
+    submit(sender, recipients, body.encode("utf-8"))
 elif command == "reports":
     out = []
     for m in inbox():
@@ -90,5 +127,7 @@ elif command == "reports":
     print(json.dumps(out))
 elif command == "subjects":
     print(json.dumps([m["Subject"] for m in inbox()]))
+elif command == "raw":
+    print(json.dumps([base64.b64encode(m).decode() for m in raw_inbox()]))
 else:
     raise SystemExit("unknown command " + command)
