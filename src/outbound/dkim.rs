@@ -38,8 +38,16 @@ fn from_domains(message: &AuthenticatedMessage<'_>) -> Vec<String> {
 }
 
 /// Sign `message` (as the client sent it) with every key in `keys` for its `From:` domain,
-/// at `now` (seconds since the Unix epoch). Empty when no key applies.
-pub fn sign<'a>(message: &[u8], keys: &'a [DkimConfig], now: u64) -> Vec<Signed<'a>> {
+/// at `now` (seconds since the Unix epoch), but only for `sender_domain`, the submitting
+/// account's domain: on a server that hosts several customers' domains, nobody gets a
+/// signature for a domain that is not theirs by writing it in `From:`. Empty when no key
+/// applies.
+pub fn sign<'a>(
+    message: &[u8],
+    keys: &'a [DkimConfig],
+    sender_domain: &str,
+    now: u64,
+) -> Vec<Signed<'a>> {
     if keys.is_empty() {
         return Vec::new();
     }
@@ -47,8 +55,9 @@ pub fn sign<'a>(message: &[u8], keys: &'a [DkimConfig], now: u64) -> Vec<Signed<
         return Vec::new();
     };
     let domains = from_domains(&parsed);
+    let sender_domain = sender_domain.to_ascii_lowercase();
     keys.iter()
-        .filter(|k| domains.contains(&k.domain))
+        .filter(|k| k.domain == sender_domain && domains.contains(&k.domain))
         .map(|config| Signed {
             config,
             field: sign_one(&parsed, config, now).map_err(|e| e.to_string()),

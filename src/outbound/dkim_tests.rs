@@ -228,7 +228,7 @@ fn a_message_is_signed_with_every_key_of_its_from_domain() {
         entry("example.com", "rsa", rsa.clone()),
         entry("example.net", "net", other),
     ];
-    let signed = sign(MESSAGE.as_bytes(), &keys, NOW);
+    let signed = sign(MESSAGE.as_bytes(), &keys, "example.com", NOW);
     assert_eq!(signed.len(), 2);
     let fields: Vec<String> = signed.into_iter().map(|s| s.field.unwrap()).collect();
     for (field, a) in fields.iter().zip(["ed25519-sha256", "rsa-sha256"]) {
@@ -274,22 +274,24 @@ fn only_the_from_domain_counts() {
     // The envelope sender, To: and Sender: say nothing; the From: domain has no key.
     let other =
         "From: bob@example.net\r\nSender: alice@example.com\r\nTo: x@example.com\r\n\r\nhi\r\n";
-    assert!(sign(other.as_bytes(), &keys, NOW).is_empty());
+    assert!(sign(other.as_bytes(), &keys, "example.com", NOW).is_empty());
     // A From: with several addresses is signed for each domain that has a key.
     let several = "From: a@example.net, \"B, at example.com\" <b@EXAMPLE.com.>\r\n\r\nhi\r\n";
-    let signed = sign(several.as_bytes(), &keys, NOW);
+    let signed = sign(several.as_bytes(), &keys, "example.com", NOW);
     assert_eq!(signed.len(), 1);
     assert!(signed[0].field.is_ok());
+    // A From: in a keyed domain that is not the submitting account's: nothing.
+    assert!(sign(MESSAGE.as_bytes(), &keys, "customer.example", NOW).is_empty());
     // No From: at all, or no keys: nothing.
-    assert!(sign(b"Subject: none\r\n\r\nhi\r\n", &keys, NOW).is_empty());
-    assert!(sign(MESSAGE.as_bytes(), &[], NOW).is_empty());
+    assert!(sign(b"Subject: none\r\n\r\nhi\r\n", &keys, "example.com", NOW).is_empty());
+    assert!(sign(MESSAGE.as_bytes(), &[], "example.com", NOW).is_empty());
 }
 
 #[test]
 fn the_signature_is_the_first_field_sent_and_covers_the_message_not_our_trace() {
     let ed = ed25519();
     let keys = [entry("example.com", "ed", ed.clone())];
-    let signatures: String = sign(MESSAGE.as_bytes(), &keys, NOW)
+    let signatures: String = sign(MESSAGE.as_bytes(), &keys, "example.com", NOW)
         .into_iter()
         .map(|s| s.field.unwrap())
         .collect();

@@ -150,14 +150,19 @@ async fn report_local_successes(cx: &Context<'_>, delivery: &Delivery, id: &str,
 /// shard: microseconds for Ed25519, about a millisecond for RSA-2048, plus hashing the body.
 /// A key that fails is logged and left out: the message goes without that signature.
 fn dkim_signatures(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) -> (String, String) {
-    if delivery.authenticated.is_none() || delivery.remote_recipients.is_empty() {
+    let Some(account) = &delivery.authenticated else {
+        return (String::new(), String::new());
+    };
+    if delivery.remote_recipients.is_empty() {
         return (String::new(), String::new());
     }
+    let account_domain = account.rsplit_once('@').map_or("", |(_, d)| d);
     let config = &cx.shard.server().config;
     let mut fields = String::new();
     let mut signed_by = Vec::new();
     let now = u64::try_from(now).unwrap_or(0);
-    for signed in crate::outbound::dkim::sign(&delivery.message, &config.dkim, now) {
+    for signed in crate::outbound::dkim::sign(&delivery.message, &config.dkim, account_domain, now)
+    {
         let name = format!(
             "{}._domainkey.{}",
             signed.config.selector, signed.config.domain
