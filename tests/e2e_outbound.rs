@@ -395,6 +395,13 @@ fn queued_mail_survives_a_crash_and_is_delivered_once_after_restart() {
     let mut child = server.child.take().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    // With the server stopped, `queue retry` marks it due in the store itself.
+    let retried = server.cli(&["queue", "retry"], None);
+    assert!(retried.status.success(), "{retried:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&retried.stdout),
+        "1 messages due now\n"
+    );
     let sink = Sink::start(mx, &[]);
     server.spawn();
     wait_for_empty_queue(&server);
