@@ -257,7 +257,7 @@ pub async fn entries_of(
 /// Every message in every queue `store` owns, with its queue and UID.
 async fn entries(store: &Store) -> Result<Vec<(String, Uid, QueuedMessage)>, StoreError> {
     let mut all = Vec::new();
-    for queue in (0..QUEUES).map(queue_account).filter(|q| store.owns(q)) {
+    for queue in (0..QUEUES).map(queue_account).filter(|q| store.may_hold(q)) {
         for (uid, q) in entries_of(store, &queue, Uid(1)).await? {
             all.push((queue.clone(), uid, q));
         }
@@ -279,7 +279,7 @@ pub async fn list(store: &Store) -> Result<Vec<QueuedMessage>, StoreError> {
 /// How many messages the queues `store` owns hold.
 pub async fn count(store: &Store) -> u64 {
     let mut n = 0;
-    for queue in (0..QUEUES).map(queue_account).filter(|q| store.owns(q)) {
+    for queue in (0..QUEUES).map(queue_account).filter(|q| store.may_hold(q)) {
         if let Ok(status) = store.status(&queue, "INBOX").await {
             n += u64::from(status.messages);
         }

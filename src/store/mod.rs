@@ -266,6 +266,19 @@ impl Store {
         self.inner.map.home_shard(account) == self.inner.shard
     }
 
+    /// Whether `account` may have anything stored: it lives here and its partition is open
+    /// or has a folder. `false` means it certainly has nothing, found without opening (and so
+    /// creating) its partition: what a scan over many possible accounts (the outbound
+    /// queues) asks before it looks inside.
+    pub fn may_hold(&self, account: &str) -> bool {
+        if !self.owns(account) {
+            return false;
+        }
+        let id = Partition::of(account);
+        self.inner.partitions.borrow().contains_key(&id)
+            || self.inner.root.join(format!("p{:04}", id.index())).is_dir()
+    }
+
     /// The open partition of `account`, opening (and recovering) it if needed.
     async fn partition(&self, account: &str) -> Result<Rc<PartitionStore>> {
         if !self.owns(account) {

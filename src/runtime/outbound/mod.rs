@@ -118,6 +118,7 @@ pub async fn run(state: Rc<ShardState>) {
         if config.enabled {
             if !loaded_states {
                 loaded_states = load_states(&state).await;
+                tracing::debug!(shard = %state.id, queued = state.outbound.entries.borrow().len(), "queue runner loaded its queues");
             }
             if loaded_states {
                 load_new_messages(&state).await;
@@ -145,7 +146,11 @@ pub async fn run(state: Rc<ShardState>) {
 /// expunging the old) and records of messages no longer queued are expunged.
 async fn load_states(state: &ShardState) -> bool {
     let store = &state.store;
-    for q in queue::owned_queues(state.map, state.id) {
+    // Only queues that may hold mail: looking into the others would create their partitions.
+    for q in queue::owned_queues(state.map, state.id)
+        .into_iter()
+        .filter(|q| state.store.may_hold(q))
+    {
         let records = match queue::states(store, &q).await {
             Ok(r) => r,
             Err(e) => {
@@ -202,7 +207,11 @@ async fn load_states(state: &ShardState) -> bool {
 
 /// Add the messages queued since the last look.
 async fn load_new_messages(state: &ShardState) {
-    for q in queue::owned_queues(state.map, state.id) {
+    // Only queues that may hold mail: looking into the others would create their partitions.
+    for q in queue::owned_queues(state.map, state.id)
+        .into_iter()
+        .filter(|q| state.store.may_hold(q))
+    {
         let from = state
             .outbound
             .next_uid
@@ -366,6 +375,7 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
         }
     };
     let body = queue::outgoing(&stored);
+    tracing::debug!(id = %message.id, attempt = delivery.attempts + 1, "attempt starts");
     // Pending recipients by destination, in envelope order.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, rcpt) in message.recipients.iter().enumerate() {

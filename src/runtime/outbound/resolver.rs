@@ -62,7 +62,10 @@ impl Resolver {
                         break;
                     }
                     Err(ResolveError::Dns(e @ DnsError::BadName(_))) => return Err(e.into()),
-                    Err(e) => last = format!("{server}: {e}"),
+                    Err(e) => {
+                        tracing::debug!(%server, name, ?question, error = %e, "DNS try failed");
+                        last = format!("{server}: {e}");
+                    }
                 }
             }
         }
