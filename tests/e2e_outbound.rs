@@ -933,3 +933,32 @@ fn submitted_mail_is_dkim_signed_and_verifies_where_it_arrives() {
     );
     assert!(line(&unsigned_id).contains("dkim=\"\""), "{log}");
 }
+
+/// An address literal (`user@[192.0.2.1]`, RFC 5321 §4.1.3) goes to that address, with no
+/// DNS lookup.
+#[test]
+fn an_address_literal_goes_to_that_address() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let dns = dnsmasq(&[]);
+    let sink = Sink::start(SocketAddr::from(([127, 0, 0, 13], mx_port)), &[]);
+    let server = Server::start(Options {
+        extra: outbound_config(&dns, mx_port),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "lit@[127.0.0.13]"],
+    );
+    wait_for_empty_queue(&server);
+    let received = sink.messages();
+    assert_eq!(received.len(), 1);
+    assert!(
+        received[0].contains("X-Rcpt-Args: <lit@[127.0.0.13]>"),
+        "{}",
+        received[0]
+    );
+}

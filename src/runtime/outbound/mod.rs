@@ -688,6 +688,11 @@ async fn submit_report(
         Ok(found) => found.map(|a| a.store_key()),
         Err(e) => return Err(e.to_string()),
     };
+    let local_domain = domain_of(to).is_some_and(|d| server.config.local_domains.contains(&d));
+    if local.is_none() && local_domain {
+        // Ours, and nobody (any more): sending it out would only come back refused.
+        return Err(format!("{to} is not an account here"));
+    }
     let mut tx = deliverer.begin();
     let envelope;
     let return_path = "Return-Path: <>\r\n";

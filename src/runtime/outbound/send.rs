@@ -145,6 +145,17 @@ pub async fn deliver(
             };
             (vec![relay.host.clone()], relay.port, policy, auth)
         }
+        // An address literal (`user@[192.0.2.1]`, RFC 5321 §4.1.3): that host, no MX lookup.
+        None if domain.parse::<std::net::IpAddr>().is_ok() => (
+            vec![domain.to_string()],
+            config.mx_port,
+            if message.requiretls {
+                TlsPolicy::Required
+            } else {
+                TlsPolicy::Opportunistic
+            },
+            None,
+        ),
         None => {
             let seed: u64 = rand::random();
             let answer = match resolver.ask(domain, Question::Mx).await {
