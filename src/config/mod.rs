@@ -5,9 +5,11 @@
 //! folder of the configuration file. This module reads the file and nothing else.
 
 pub mod dkim;
+pub mod inbound;
 pub mod outbound;
 pub mod uidl;
 
+pub use inbound::InboundConfig;
 pub use outbound::{OutboundConfig, Relay, RelayTls};
 
 use std::net::{IpAddr, SocketAddr};
@@ -85,6 +87,8 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     outbound: outbound::RawOutbound,
+    #[serde(default)]
+    inbound: inbound::RawInbound,
     #[serde(default)]
     dkim: Vec<dkim::RawDkim>,
     #[serde(default)]
@@ -546,6 +550,8 @@ pub struct Config {
     pub store: StoreTuning,
     /// Sending queued mail (`[outbound]`).
     pub outbound: OutboundConfig,
+    /// Checks on mail arriving on the inbound listener (`[inbound]`).
+    pub inbound: InboundConfig,
     /// The keys submitted mail is signed with (`[[dkim]]`), loaded.
     pub dkim: Vec<dkim::DkimConfig>,
     pub listeners: Vec<Listener>,
@@ -614,6 +620,7 @@ impl Config {
         let outbound =
             outbound::check_outbound(&raw.outbound, &raw.server.hostname, &resolve, invalid)?;
         let dkim = dkim::check_dkim(&raw.dkim, &resolve, invalid)?;
+        let inbound = inbound::check_inbound(&raw.inbound, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
         let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
@@ -714,6 +721,7 @@ impl Config {
             log,
             store,
             outbound,
+            inbound,
             dkim,
             listeners,
         })

@@ -12,6 +12,7 @@
 //! them (PLATFORM.md §14).
 
 pub mod accounts_watch;
+pub mod auth_checks;
 pub mod control;
 pub mod executor;
 pub mod fanout;
@@ -100,6 +101,14 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         accounts: Arc::new(accounts),
     });
     let current = Arc::new(CurrentServer::new(server.clone()));
+    if server.config.inbound.auth_checks {
+        // The one thread (tokio, mail-auth's resolver) for the inbound checks; shards only
+        // send it messages. Started after root was dropped, like every other thread.
+        auth_checks::start(
+            &server.config.outbound.nameservers,
+            server.config.inbound.auth_queue,
+        );
+    }
 
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;

@@ -10,7 +10,8 @@
 //! Code map: `command` parses a line into a typed command; `session` is the state machine
 //! up to MAIL; `transaction` the mail transaction; `message` reads message content
 //! (dot-stuffing, the end of data, BDAT chunks, size and hop limits); `reply` maps every
-//! refusal to its reply line; `received` writes the `Received:` header.
+//! refusal to its reply line; `received` writes the `Received:` header; `authres` the
+//! `Authentication-Results:` field of the inbound checks, and removes forged ones.
 //!
 //! Credentials are accepted only on submission and only over TLS; inbound never offers AUTH.
 //! Anything pipelined behind an accepted STARTTLS is discarded unread (RFC 3207 §4.2). No SMTP
@@ -20,6 +21,7 @@
 //!
 //! This module never does IO, never reads the clock and never names the executor.
 
+mod authres;
 pub mod client;
 mod command;
 pub mod dsn;
@@ -39,6 +41,9 @@ mod tests;
 #[cfg(test)]
 mod transaction_tests;
 
+pub use authres::{
+    strip_forged, AuthResults, DkimCheck, DmarcCheck, DmarcPolicy, PolicyRefusal, SpfCheck, Verdict,
+};
 pub use command::{
     AuthMechanism, Body, Command, Domain, ForwardPath, MailFrom, Mailbox, ParseError, RcptTo,
     ReversePath, SyntaxError,

@@ -55,6 +55,9 @@ pub(super) enum Refusal {
     RelayDenied,
     /// A local fault (account store, message store); the client retries later.
     TemporaryFailure,
+    /// An inbound policy refused the message after DATA (RFC 7489 §10.3: 550 5.7.1 for
+    /// DMARC; RFC 7372: 5.7.23 for SPF).
+    Policy(super::authres::PolicyRefusal),
     Message(Flaw),
     /// A BDAT chunk larger than any message accepted here: not worth reading to stay in step
     /// with the client, so the connection ends (RFC 3030 §2 lets the server close).
@@ -108,6 +111,12 @@ impl Refusal {
             Refusal::UnknownUser => "550 5.1.1 No such user here",
             Refusal::RelayDenied => "554 5.7.1 Relay access denied",
             Refusal::TemporaryFailure => "451 4.3.0 Temporary local problem, try again later",
+            Refusal::Policy(super::authres::PolicyRefusal::Dmarc) => {
+                "550 5.7.1 Rejected by the DMARC policy of the From: domain"
+            }
+            Refusal::Policy(super::authres::PolicyRefusal::Spf) => {
+                "550 5.7.23 SPF check failed for the envelope sender"
+            }
             Refusal::Message(Flaw::BareLineEnding) => {
                 "550 5.6.11 Bare LF or CR in message data is not allowed"
             }

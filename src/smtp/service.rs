@@ -34,6 +34,9 @@ pub enum RecipientStatus {
 /// One SMTP mail transaction, complete, handed to the service for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The listener it came in on: inbound mail (MX) gets the SPF/DKIM/DMARC checks,
+    /// submitted mail does not.
+    pub kind: super::SmtpKind,
     /// The envelope sender; empty for the null reverse-path `<>`.
     pub reverse_path: String,
     /// Canonical local accounts, without duplicates, in RCPT order.
@@ -61,4 +64,7 @@ pub enum DeliveryOutcome {
     Delivered { id: String },
     /// A local fault; nothing was delivered (`451 4.3.0`).
     TemporaryFailure,
+    /// Refused by an inbound policy (DMARC `p=reject`, SPF `fail`); nothing was delivered
+    /// (`550 5.7.1`, `550 5.7.23`).
+    Refused(super::authres::PolicyRefusal),
 }

@@ -267,6 +267,7 @@ pub(super) fn inbound_delivery(
     message: &[u8],
 ) -> Event<DeliveryRequest> {
     Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
+        kind: SmtpKind::Inbound,
         reverse_path: from.to_string(),
         local_recipients: local.iter().map(|s| s.to_string()).collect(),
         remote_recipients: Vec::new(),

@@ -334,6 +334,7 @@ impl Machine {
             return;
         };
         let delivery = Delivery {
+            kind: self.kind,
             protocol,
             reverse_path: std::mem::take(&mut transaction.reverse_path),
             local_recipients: std::mem::take(&mut transaction.local),
@@ -361,6 +362,7 @@ impl Machine {
                 line(&mut self.out, &reply);
             }
             DeliveryOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryFailure),
+            DeliveryOutcome::Refused(policy) => self.refuse(Refusal::Policy(policy)),
         }
     }
 }

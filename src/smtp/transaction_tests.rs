@@ -91,6 +91,7 @@ fn submission_checks_the_sender_and_queues_remote_recipients() {
             check("bob@example.com"),
             check("nobody@example.net"),
             Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
+                kind: SmtpKind::Submission,
                 reverse_path: "Alice@Example.COM".to_string(),
                 local_recipients: vec!["bob@example.com".to_string()],
                 remote_recipients: vec!["friend@elsewhere.org".to_string()],
@@ -137,6 +138,7 @@ fn dsn_parameters_reach_the_delivery() {
         &[
             check("bob@example.com"),
             Event::Request(DeliveryRequest::Deliver(Box::new(Delivery {
+                kind: SmtpKind::Submission,
                 reverse_path: "alice@example.com".to_string(),
                 local_recipients: vec!["bob@example.com".to_string()],
                 remote_recipients: vec!["f@e.org".to_string()],

@@ -3,7 +3,11 @@
 //! the outbound queue for the others — with our trace headers in front. `Delivered` only once
 //! every copy is on disk (DESIGN.md: an acknowledged message is on disk). A submitted message
 //! for remote recipients is DKIM-signed here, once, before it is queued
-//! ([`crate::outbound::dkim`]); local copies are not signed.
+//! ([`crate::outbound::dkim`]); local copies are not signed. A message on the inbound
+//! listener is checked first (SPF, DKIM, DMARC, ARC on the auth thread,
+//! [`crate::runtime::auth_checks`]) when `[inbound] auth_checks` is on: the results go into an
+//! `Authentication-Results:` field, forged ones naming our host are removed, and a policy
+//! (`dmarc_reject`, `spf_reject_fail`) may refuse it before it is acknowledged.
 
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
@@ -12,8 +16,8 @@ use crate::queue::{envelope_header, queue_for, queued_head};
 use crate::runtime::fanout::Deliverer;
 use crate::session::{Security, SessionConfig};
 use crate::smtp::{
-    received_header, Delivery, DeliveryOutcome, DeliveryReply, DeliveryRequest, ReceivedInfo,
-    RecipientStatus, SmtpKind, SmtpSession,
+    received_header, strip_forged, AuthResults, Delivery, DeliveryOutcome, DeliveryReply,
+    DeliveryRequest, ReceivedInfo, RecipientStatus, SmtpKind, SmtpSession,
 };
 
 /// SMTP's service. Stateless: a transaction's state is the session's until it is delivered.
@@ -71,12 +75,26 @@ fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
 
 /// Make one received message durable for every recipient; nothing is kept when it fails.
 /// One log line (target `ringpost::delivery`) says what happened to it.
-async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
+async fn deliver(cx: &Context<'_>, mut delivery: Delivery) -> DeliveryOutcome {
     let shard = cx.shard;
     let now = crate::store::now();
     let id = shard.queue_id(now);
     let (signatures, signed_by) = dkim_signatures(cx, &delivery, &id, now);
-    let outcome = store_delivery(cx, &delivery, &id, now, &signatures).await;
+    let auth = inbound_checks(cx, &mut delivery).await;
+    let (auth_field, refused) = match &auth {
+        Some((results, field)) => {
+            let inbound = &shard.server().config.inbound;
+            (
+                field.as_str(),
+                results.refusal(inbound.dmarc_reject, inbound.spf_reject_fail),
+            )
+        }
+        None => ("", None),
+    };
+    let outcome = match refused {
+        Some(refusal) => DeliveryOutcome::Refused(refusal),
+        None => store_delivery(cx, &delivery, &id, now, &signatures, auth_field).await,
+    };
     let recipients: Vec<&str> = delivery
         .local_recipients
         .iter()
@@ -92,6 +110,10 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
         delivery.local_recipients.len() as u64,
         delivery.remote_recipients.len() as u64,
     );
+    let summary = auth
+        .as_ref()
+        .map(|(results, _)| results.summary())
+        .unwrap_or_default();
     tracing::info!(
         target: "ringpost::delivery",
         id = id.as_str(),
@@ -103,13 +125,63 @@ async fn deliver(cx: &Context<'_>, delivery: Delivery) -> DeliveryOutcome {
         client_ip = %cx.peer.ip(),
         user = delivery.authenticated.as_deref().unwrap_or(""),
         dkim = signed_by.as_str(),
+        spf = summary.0.as_str(),
+        dkim_verified = summary.1.as_str(),
+        dmarc = summary.2.as_str(),
+        arc = summary.3,
         result = match outcome {
             DeliveryOutcome::Delivered { .. } => "accepted",
-            _ => "deferred",
+            DeliveryOutcome::Refused(crate::smtp::PolicyRefusal::Dmarc) => "refused by DMARC",
+            DeliveryOutcome::Refused(crate::smtp::PolicyRefusal::Spf) => "refused by SPF",
+            DeliveryOutcome::TemporaryFailure => "deferred",
         },
         "delivery"
     );
     outcome
+}
+
+/// The inbound checks of a message from the MX listener, when `[inbound] auth_checks` is on:
+/// its results and the `Authentication-Results:` field (CRLF-terminated) written from them.
+/// `Authentication-Results:` fields of the message that claim our host name are removed
+/// from it (RFC 8601 §5) on the inbound listener whether the checks are on or not: only we
+/// may speak for us. Submitted mail is left alone.
+async fn inbound_checks(
+    cx: &Context<'_>,
+    delivery: &mut Delivery,
+) -> Option<(AuthResults, String)> {
+    if delivery.kind != SmtpKind::Inbound {
+        return None;
+    }
+    let server = cx.shard.server();
+    let config = &server.config;
+    let results = if config.inbound.auth_checks {
+        let check = crate::runtime::auth_checks::Check {
+            // The checks see the message as the client sent it, forged fields and all.
+            message: delivery.message.clone(),
+            client_ip: cx.peer.ip(),
+            helo: delivery.helo.clone(),
+            mail_from: delivery.reverse_path.clone(),
+            hostname: config.hostname.clone(),
+            timeout: config.inbound.auth_timeout,
+        };
+        Some(
+            crate::runtime::auth_checks::check(
+                check,
+                &config.outbound.nameservers,
+                config.inbound.auth_queue,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    if let Some(stripped) = strip_forged(&delivery.message, &config.hostname) {
+        delivery.message = stripped;
+    }
+    results.map(|results| {
+        let field = results.header(&config.hostname);
+        (results, field)
+    })
 }
 
 /// `NOTIFY=SUCCESS` on a local recipient (submission): the sender hears that the message
@@ -191,6 +263,7 @@ async fn store_delivery(
     id: &str,
     now: i64,
     signatures: &str,
+    auth_results: &str,
 ) -> DeliveryOutcome {
     let Some(deliverer) = cx.shard.deliverer.borrow().clone() else {
         return DeliveryOutcome::TemporaryFailure;
@@ -218,8 +291,11 @@ async fn store_delivery(
         }
     }
     if !delivery.local_recipients.is_empty() {
-        let parts: [&[u8]; 3] = [
+        // Return-Path first (RFC 5321 §4.4), then the results of the checks made on this hop
+        // above the Received: field recording it (RFC 8601 §5: at the top, like trace fields).
+        let parts: [&[u8]; 4] = [
             return_path.as_bytes(),
+            auth_results.as_bytes(),
             received.as_bytes(),
             &delivery.message,
         ];
