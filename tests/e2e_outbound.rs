@@ -905,3 +905,60 @@ fn an_address_literal_goes_to_that_address() {
         received[0]
     );
 }
+
+/// A host that keeps deferring: the sender gets one delay notice once the message is
+/// `delay_warning_hours` old, and once it is `max_queue_days` old it is given up and
+/// reported failed (4.4.7) with the last reason; the queue empties. (Fractions of hours and
+/// days make that seconds here.)
+#[test]
+fn a_message_that_cannot_go_brings_one_delay_notice_then_expires() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 14], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=slow.test,mx.slow.test,10".to_string(),
+        "--host-record=mx.slow.test,127.0.0.14".to_string(),
+    ]);
+    let _deferring = Sink::start(mx, &["-r", "RCPT"]);
+    let server = Server::start(Options {
+        // A delay notice after 1.8 s, expiry after 6.9 s.
+        extra: format!(
+            "{}delay_warning_hours = 0.0005\nmax_queue_days = 0.00008\n",
+            outbound_config(&dns, mx_port)
+        ),
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "s@slow.test"],
+    );
+    wait_for_empty_queue(&server);
+    let reports: serde_json::Value =
+        serde_json::from_str(&python(&server, &["reports", ALICE.0, ALICE.1])).unwrap();
+    let reports = reports.as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = reports
+        .iter()
+        .map(|r| {
+            (
+                r["actions"][0].as_str().unwrap(),
+                r["statuses"][0].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2, "{reports:?}");
+    assert!(
+        kinds[0].0 == "delayed" && kinds[0].1.starts_with("4."),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[1], ("failed", "4.4.7"), "{reports:?}");
+    assert_eq!(reports[0]["subject"], "Delayed Mail (still being retried)");
+    assert_eq!(reports[1]["recipients"], serde_json::json!(["s@slow.test"]));
+    assert!(
+        server.log().contains("delay notice sent"),
+        "{}",
+        server.log()
+    );
+}

@@ -1032,6 +1032,53 @@ tls = "starttls"
     }
 
     #[test]
+    fn outbound_defaults_relay_and_fractional_times() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.outbound.enabled && c.outbound.relay.is_none());
+        assert_eq!(
+            c.outbound.schedule,
+            crate::outbound::schedule::Schedule::default()
+        );
+        assert_eq!(c.outbound.helo_name, "mail.example.com");
+        let c = parse(&format!(
+            "{MINIMAL}[outbound]\nrelay = \"smtp.example.net:465\"\nrelay_tls = \"implicit\"\n\
+             delay_warning_hours = 0.5\nmax_queue_days = 0.25\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n"
+        ))
+        .unwrap();
+        let relay = c.outbound.relay.unwrap();
+        assert_eq!(
+            (relay.host.as_str(), relay.port, relay.tls),
+            ("smtp.example.net", 465, RelayTls::Implicit)
+        );
+        assert_eq!(
+            (c.outbound.schedule.warn_after, c.outbound.schedule.lifetime),
+            (1800, 21_600)
+        );
+        assert_eq!(
+            c.outbound.nameservers[1],
+            "[::1]:53".parse::<std::net::SocketAddr>().unwrap()
+        );
+        for (bad, key) in [
+            ("max_queue_days = 0", "outbound.max_queue_days"),
+            ("delay_warning_hours = -1", "outbound.delay_warning_hours"),
+            ("relay = \"nohostport\"", "outbound.relay"),
+            (
+                "relay = \"h:25\"\nrelay_tls = \"maybe\"",
+                "outbound.relay_tls",
+            ),
+            (
+                "relay = \"h:25\"\nrelay_user = \"u\"",
+                "outbound.relay_user",
+            ),
+            ("nameservers = [\"dns.example\"]", "outbound.nameservers"),
+            ("retry_initial_secs = 0", "outbound.retry_initial_secs"),
+        ] {
+            let e = err(&format!("{MINIMAL}[outbound]\n{bad}\n"));
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn minimal_config_gets_defaults_and_resolves_paths() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/etc/ringpost/data"));

@@ -23,8 +23,8 @@ pub(super) struct RawOutbound {
     helo_name: Option<String>,
     retry_initial_secs: u64,
     retry_max_secs: u64,
-    delay_warning_hours: u64,
-    max_queue_days: u64,
+    delay_warning_hours: Number,
+    max_queue_days: Number,
     connect_timeout_secs: u64,
     max_connections: usize,
     max_connections_per_destination: usize,
@@ -44,11 +44,28 @@ impl Default for RawOutbound {
             helo_name: None,
             retry_initial_secs: 300,
             retry_max_secs: 3600,
-            delay_warning_hours: 4,
-            max_queue_days: 5,
+            delay_warning_hours: Number::Whole(4),
+            max_queue_days: Number::Whole(5),
             connect_timeout_secs: 30,
             max_connections: 50,
             max_connections_per_destination: 5,
+        }
+    }
+}
+
+/// A number in the file that may be whole (`4`) or not (`0.5`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Number {
+    Whole(u64),
+    Fraction(f64),
+}
+
+impl Number {
+    fn as_f64(self) -> f64 {
+        match self {
+            Number::Whole(n) => n as f64,
+            Number::Fraction(f) => f,
         }
     }
 }
@@ -161,7 +178,6 @@ pub(super) fn check_outbound(
     for (key, value) in [
         ("outbound.retry_initial_secs", raw.retry_initial_secs),
         ("outbound.retry_max_secs", raw.retry_max_secs),
-        ("outbound.max_queue_days", raw.max_queue_days),
         ("outbound.connect_timeout_secs", raw.connect_timeout_secs),
         ("outbound.max_connections", raw.max_connections as u64),
         (
@@ -172,6 +188,26 @@ pub(super) fn check_outbound(
         if value == 0 {
             return Err(invalid(key, "must be at least 1".into()));
         }
+    }
+    // Hours and days may be fractions (0.5 hours), down to a second.
+    let seconds = |key: &str, n: Number, unit: f64| -> Result<u64, ConfigError> {
+        let secs = n.as_f64() * unit;
+        if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
+            return Err(invalid(key, "must be a number of zero or more".into()));
+        }
+        Ok(secs.round() as u64)
+    };
+    let warn_after = seconds(
+        "outbound.delay_warning_hours",
+        raw.delay_warning_hours,
+        3600.0,
+    )?;
+    let lifetime = seconds("outbound.max_queue_days", raw.max_queue_days, 86_400.0)?;
+    if lifetime == 0 {
+        return Err(invalid(
+            "outbound.max_queue_days",
+            "must be more than zero".into(),
+        ));
     }
     if raw.mx_port == 0 {
         return Err(invalid("outbound.mx_port", "must not be 0".into()));
@@ -189,8 +225,8 @@ pub(super) fn check_outbound(
         schedule: Schedule {
             initial: raw.retry_initial_secs,
             max: raw.retry_max_secs.max(raw.retry_initial_secs),
-            warn_after: raw.delay_warning_hours.saturating_mul(3600),
-            lifetime: raw.max_queue_days.saturating_mul(86_400),
+            warn_after,
+            lifetime,
         },
         connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
         max_connections: raw.max_connections,
