@@ -962,3 +962,38 @@ fn a_message_that_cannot_go_brings_one_delay_notice_then_expires() {
         server.log()
     );
 }
+
+/// Regression: with more messages due than the per-destination limit lets start, the runner
+/// spun (a zero wait for messages it could not start), starving the shard's IO: the
+/// attempts in flight never finished and the server hung. Five messages to a host that takes
+/// a second per message, one connection at a time: all arrive, one after the other.
+#[test]
+fn messages_held_back_by_the_connection_limit_wait_without_spinning() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 15], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=one.test,mx.one.test,10".to_string(),
+        "--host-record=mx.one.test,127.0.0.15".to_string(),
+    ]);
+    let sink = Sink::start(mx, &["-w", "1"]);
+    let server = Server::start(Options {
+        extra: format!(
+            "{}max_connections_per_destination = 1\n",
+            outbound_config(&dns, mx_port)
+        ),
+        shards: 1,
+        log: "info",
+        ..Options::default()
+    });
+    for _ in 0..5 {
+        python(
+            &server,
+            &["submit", ALICE.0, ALICE.1, ALICE.0, "x@one.test"],
+        );
+    }
+    wait_for_empty_queue(&server);
+    assert_eq!(sink.messages().len(), 5);
+}

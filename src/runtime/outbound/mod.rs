@@ -51,6 +51,9 @@ pub use send::Outcome;
 /// How often the runner looks for new mail in its queues without being woken.
 const POLL: Duration = Duration::from_secs(1);
 
+/// The shortest wait between two turns of the runner.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+
 /// The runner's view of one queued message.
 struct Entry {
     queue: String,
@@ -252,7 +255,9 @@ async fn load_new_messages(state: &ShardState) {
     }
 }
 
-/// Seconds until the earliest due message that is not being tried.
+/// How long until a message not being tried falls due. Messages already due but not
+/// started (a connection limit was reached) are not counted: the attempt that frees the
+/// slot wakes the runner. Never less than [`MIN_WAIT`], so the runner never spins.
 fn next_due_in(state: &ShardState) -> Option<Duration> {
     let now = crate::store::now();
     state
@@ -260,10 +265,10 @@ fn next_due_in(state: &ShardState) -> Option<Duration> {
         .entries
         .borrow()
         .values()
-        .filter(|e| !e.busy)
+        .filter(|e| !e.busy && e.state.due > now)
         .map(|e| e.state.due)
         .min()
-        .map(|due| Duration::from_secs(u64::try_from(due - now).unwrap_or(0)))
+        .map(|due| Duration::from_secs(u64::try_from(due - now).unwrap_or(0)).max(MIN_WAIT))
 }
 
 /// Start an attempt for every due message, within the connection limits.
