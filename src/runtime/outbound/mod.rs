@@ -79,6 +79,8 @@ pub struct Runner {
     per_destination: RefCell<HashMap<String, usize>>,
     /// Client TLS configurations, made once.
     tls: send::TlsCache,
+    /// The resolver (see `send::resolver_for`).
+    resolver: RefCell<Option<Rc<resolver::Resolver>>>,
 }
 
 impl Runner {

@@ -30,11 +30,17 @@ pub enum ResolveError {
 
 #[derive(Debug, Clone)]
 pub struct Resolver {
+    /// What the configuration named (empty: /etc/resolv.conf's), to tell when it changed.
+    configured: Vec<SocketAddr>,
     servers: Vec<SocketAddr>,
+    /// /etc/hosts as read when this resolver was made.
+    hosts: String,
 }
 
 impl Resolver {
-    /// The configured servers, or those in /etc/resolv.conf (127.0.0.1 when it names none).
+    /// The configured servers, or those in /etc/resolv.conf (127.0.0.1 when it names none),
+    /// and the host file: read once here, not at every lookup (the runner keeps one resolver
+    /// per shard and makes a new one when `[outbound] nameservers` changes).
     pub fn new(configured: &[SocketAddr]) -> Resolver {
         let servers = if configured.is_empty() {
             let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -46,7 +52,16 @@ impl Resolver {
         } else {
             configured.to_vec()
         };
-        Resolver { servers }
+        Resolver {
+            configured: configured.to_vec(),
+            servers,
+            hosts: std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        }
+    }
+
+    /// Whether this resolver was made for the nameservers `configured`.
+    pub fn is_for(&self, configured: &[SocketAddr]) -> bool {
+        self.configured == configured
     }
 
     /// Ask about `name`, each server in turn until one answers.
@@ -79,10 +94,7 @@ impl Resolver {
         }
         // A name the host file knows (a smarthost named there, `localhost`) is taken from it,
         // as the system's own lookup would.
-        let listed = hosts_file_addresses(
-            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            host,
-        );
+        let listed = hosts_file_addresses(&self.hosts, host);
         if !listed.is_empty() {
             return Ok(listed);
         }

@@ -115,7 +115,7 @@ pub async fn deliver(
 ) -> Vec<Outcome> {
     let recipients = &message.recipients;
     let all = |o: Outcome| vec![o; recipients.len()];
-    let resolver = Resolver::new(&config.nameservers);
+    let resolver = resolver_for(state, config);
     // (host name, port, how to use TLS, credentials)
     let (hosts, port, policy, auth) = match &config.relay {
         Some(relay) => {
@@ -266,6 +266,20 @@ pub async fn deliver(
         "4.4.1",
         format!("451 4.4.1 no host for {domain} took the message: {last}"),
     ))
+}
+
+/// The shard's resolver for the current `[outbound] nameservers`, made on first use and
+/// again when they change (a reload).
+fn resolver_for(state: &ShardState, config: &OutboundConfig) -> Rc<Resolver> {
+    let mut cached = state.outbound.resolver.borrow_mut();
+    match cached.as_ref() {
+        Some(r) if r.is_for(&config.nameservers) => r.clone(),
+        _ => {
+            let r = Rc::new(Resolver::new(&config.nameservers));
+            *cached = Some(r.clone());
+            r
+        }
+    }
 }
 
 /// Why an attempt on one address ended before a transaction's outcome.

@@ -120,20 +120,20 @@ impl Replay<'_> {
                         self.server.extend_from_slice(rest.as_bytes());
                         self.server.extend_from_slice(b"\r\n");
                     } else {
-                        self.server.extend(unescape(rest));
+                        self.server.extend(crate::transcript::unescape(rest));
                     }
                 }
                 "C" => {
                     self.expected_out.extend_from_slice(rest.as_bytes());
                     self.expected_out.extend_from_slice(b"\r\n");
                 }
-                "R" => self.expected_out.extend(unescape(rest)),
+                "R" => self.expected_out.extend(crate::transcript::unescape(rest)),
                 "E" => self.expected_events.push(rest.to_string()),
                 "M" => {
                     self.message.extend_from_slice(rest.as_bytes());
                     self.message.extend_from_slice(b"\r\n");
                 }
-                "N" => self.message.extend(unescape(rest)),
+                "N" => self.message.extend(crate::transcript::unescape(rest)),
                 "D" => {
                     self.check();
                     self.line = n + 1;
@@ -216,29 +216,6 @@ impl Replay<'_> {
         self.expected_out.clear();
         self.expected_events.clear();
     }
-}
-
-/// `\r`, `\n`, `\\` and `\xHH` in `text`.
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
-            Some(b'r') => out.push(b'\r'),
-            Some(b'n') => out.push(b'\n'),
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'x') => {
-                let hex = [bytes.next().unwrap(), bytes.next().unwrap()];
-                out.push(u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap());
-            }
-            other => panic!("bad escape {other:?} in {text}"),
-        }
-    }
-    out
 }
 
 /// An envelope from words: `from:<a>` (`from:<>` for the null sender), `to:<b>` (once per
