@@ -11,7 +11,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::dns::dnsmasq_on;
@@ -95,20 +94,6 @@ fn auth_results(message: &str) -> Vec<String> {
     fields
 }
 
-fn reload(server: &mut Server, times: usize) {
-    let pid = server.child.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.log().matches("configuration reloaded").count() < times {
-        assert!(Instant::now() < deadline, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// alice@example.com submits a message to carol@remote1.test; her ringpost signs it with a
 /// key from `ringpost dkim generate` and sends it from 127.0.0.1 to the receiver, which finds
 /// SPF, DKIM and DMARC passing and says so in one `Authentication-Results:` field at the
@@ -127,7 +112,7 @@ fn signed_mail_from_an_allowed_host_passes_spf_dkim_and_dmarc() {
         dns_port,
         true,
     );
-    let mut sender = Server::start(Options {
+    let sender = Server::start(Options {
         extra: format!(
             "[auth]\nfailure_delay_ms = 50\n[outbound]\nenabled = true\n\
              nameservers = [\"127.0.0.1:{dns_port}\"]\nmx_port = {mx_port}\n\
@@ -160,7 +145,7 @@ fn signed_mail_from_an_allowed_host_passes_spf_dkim_and_dmarc() {
     let mut config = std::fs::read_to_string(&sender.config).unwrap();
     config.push_str(&text[text.find("[[dkim]]").unwrap()..]);
     std::fs::write(&sender.config, config).unwrap();
-    reload(&mut sender, 1);
+    sender.reload(1);
 
     let id = sender
         .python(
@@ -255,7 +240,7 @@ fn forged_mail_is_refused_under_dmarc_reject_and_marked_without_it() {
     let config = std::fs::read_to_string(&receiver.config).unwrap();
     let config = config.replace("dmarc_reject = true", "dmarc_reject = false");
     std::fs::write(&receiver.config, config).unwrap();
-    reload(&mut receiver, 1);
+    receiver.reload(1);
     let (code, reply) = forge(&receiver);
     assert_eq!(code, 250, "{reply}");
     let mail = carols_mail(&receiver);

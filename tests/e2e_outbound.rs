@@ -738,17 +738,7 @@ fn submitted_mail_is_dkim_signed_and_verifies_where_it_arrives() {
     let mut config = std::fs::read_to_string(&server.config).unwrap();
     config.push_str(&tables);
     std::fs::write(&server.config, config).unwrap();
-    let pid = server.child.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !server.log().contains("configuration reloaded") {
-        assert!(Instant::now() < deadline, "{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.reload(1);
 
     let signed_id = python(
         &server,

@@ -261,6 +261,28 @@ impl Server {
         }
     }
 
+    /// Send SIGHUP and wait (bounded) until the log says `configuration reloaded` for the
+    /// `times`-th time.
+    #[allow(dead_code)]
+    pub fn reload(&self, times: usize) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("server is running")
+            .id()
+            .to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.log().matches("configuration reloaded").count() < times {
+            assert!(Instant::now() < deadline, "{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn port(&self, name: &str) -> u16 {
         self.ports[name]
     }
