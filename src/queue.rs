@@ -233,9 +233,23 @@ pub async fn entries_of(
     queue: &str,
     from: Uid,
 ) -> Result<Vec<(Uid, QueuedMessage)>, StoreError> {
+    Ok(entries_with_bodies(store, queue, from)
+        .await?
+        .into_iter()
+        .map(|(uid, q, _)| (uid, q))
+        .collect())
+}
+
+/// The messages of `queue` from UID `from` on, as [`entries_of`], each with its stored
+/// bytes (for the runner, which sends them next). A message without its envelope is
+/// skipped with a warning.
+pub async fn entries_with_bodies(
+    store: &Store,
+    queue: &str,
+    from: Uid,
+) -> Result<Vec<(Uid, QueuedMessage, Vec<u8>)>, StoreError> {
     let entries = match store.messages(queue, "INBOX", from..=Uid(u32::MAX)).await {
         Ok(entries) => entries,
-        // Nothing was ever queued.
         Err(StoreError::NoSuchMailbox) => Vec::new(),
         Err(e) => return Err(e),
     };
@@ -243,7 +257,7 @@ pub async fn entries_of(
     for e in entries {
         let body = store.read(queue, "INBOX", e.uid).await?;
         match QueuedMessage::parse(&body, e.internal_date) {
-            Some(q) => queued.push((e.uid, q)),
+            Some(q) => queued.push((e.uid, q, body.to_vec())),
             None => tracing::warn!(
                 queue,
                 uid = e.uid.0,

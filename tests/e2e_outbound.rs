@@ -987,3 +987,114 @@ fn messages_held_back_by_the_connection_limit_wait_without_spinning() {
     wait_for_empty_queue(&server);
     assert_eq!(sink.messages().len(), 5);
 }
+
+/// The remote's count of SMTP connections accepted since it started (`ringpost stats`; the
+/// test harness's own check that the listener is up counts too).
+fn smtp_connections(server: &Server) -> u64 {
+    let out = server.cli(&["stats"], None);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ringpost_connections_total{protocol=\"smtp\"} "))
+        .unwrap_or_else(|| panic!("no SMTP connection count in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Messages to one host ride one connection, kept open between them for
+/// `connection_cache_secs` (Postfix's connection cache), and a cached connection the host
+/// has closed meanwhile (its idle timeout: a 421, then EOF) is replaced without a deferral.
+#[test]
+fn messages_to_one_host_share_a_connection_and_a_closed_one_is_replaced() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 16], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=reuse.test,mx.reuse.test,10".to_string(),
+        "--host-record=mx.reuse.test,127.0.0.16".to_string(),
+    ]);
+    let remote = Server::start(Options {
+        domains: vec!["example.com", "reuse.test"],
+        addresses: vec![("smtp", mx)],
+        extra: "[timeouts]\nsmtp_idle_secs = 5\n".into(),
+        ..Options::default()
+    });
+    let out = remote.cli(&["user", "add", "rita@reuse.test"], Some("remote-pass-1"));
+    assert!(out.status.success(), "{out:?}");
+    let server = Server::start(Options {
+        extra: format!(
+            "{}max_connections_per_destination = 1\nconnection_cache_secs = 60\n",
+            outbound_config(&dns, mx_port)
+        ),
+        shards: 1,
+        log: "info",
+        ..Options::default()
+    });
+    let before = smtp_connections(&remote);
+    for _ in 0..4 {
+        python(
+            &server,
+            &["submit", ALICE.0, ALICE.1, ALICE.0, "rita@reuse.test"],
+        );
+    }
+    wait_for_empty_queue(&server);
+    assert_eq!(smtp_connections(&remote), before + 1, "{}", server.log());
+    // The remote ends the idle connection after 5 s; the next message needs a new one.
+    std::thread::sleep(Duration::from_secs(6));
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "rita@reuse.test"],
+    );
+    wait_for_empty_queue(&server);
+    assert_eq!(smtp_connections(&remote), before + 2, "{}", server.log());
+    let log = server.log();
+    assert_eq!(log.matches("result=\"delivered\"").count(), 5, "{log}");
+    assert!(!log.contains("result=\"deferred\""), "{log}");
+    let subjects = remote.python(
+        "outbound.py",
+        &["subjects", "rita@reuse.test", "remote-pass-1"],
+    );
+    let subjects: Vec<String> = serde_json::from_str(subjects.trim()).unwrap();
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+}
+
+/// With `connection_cache_secs = 0` every message gets a connection of its own.
+#[test]
+fn without_the_connection_cache_each_message_gets_its_own_connection() {
+    if !have_all() {
+        return;
+    }
+    let mx_port = support::free_ports(1)[0];
+    let mx = SocketAddr::from(([127, 0, 0, 17], mx_port));
+    let dns = dnsmasq(&[
+        "--mx-host=fresh.test,mx.fresh.test,10".to_string(),
+        "--host-record=mx.fresh.test,127.0.0.17".to_string(),
+    ]);
+    let remote = Server::start(Options {
+        domains: vec!["example.com", "fresh.test"],
+        addresses: vec![("smtp", mx)],
+        ..Options::default()
+    });
+    let out = remote.cli(&["user", "add", "fred@fresh.test"], Some("remote-pass-1"));
+    assert!(out.status.success(), "{out:?}");
+    let server = Server::start(Options {
+        extra: format!(
+            "{}connection_cache_secs = 0\n",
+            outbound_config(&dns, mx_port)
+        ),
+        shards: 1,
+        ..Options::default()
+    });
+    let before = smtp_connections(&remote);
+    for _ in 0..3 {
+        python(
+            &server,
+            &["submit", ALICE.0, ALICE.1, ALICE.0, "fred@fresh.test"],
+        );
+    }
+    wait_for_empty_queue(&server);
+    assert_eq!(smtp_connections(&remote), before + 3);
+}

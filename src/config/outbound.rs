@@ -28,6 +28,7 @@ pub(super) struct RawOutbound {
     connect_timeout_secs: u64,
     max_connections: usize,
     max_connections_per_destination: usize,
+    connection_cache_secs: u64,
 }
 
 impl Default for RawOutbound {
@@ -47,8 +48,9 @@ impl Default for RawOutbound {
             delay_warning_hours: Number::Whole(4),
             max_queue_days: Number::Whole(5),
             connect_timeout_secs: 30,
-            max_connections: 50,
-            max_connections_per_destination: 5,
+            max_connections: 100,
+            max_connections_per_destination: 20,
+            connection_cache_secs: 2,
         }
     }
 }
@@ -111,9 +113,22 @@ pub struct OutboundConfig {
     pub helo_name: String,
     pub schedule: Schedule,
     pub connect_timeout: Duration,
-    /// Delivery attempts at once per shard, and per shard to one destination.
+    /// Delivery attempts at once on the whole server, and to one destination (as Postfix's
+    /// `default_process_limit` and `default_destination_concurrency_limit`); each shard
+    /// sending mail takes its share ([`OutboundConfig::share`]).
     pub max_connections: usize,
     pub max_connections_per_destination: usize,
+    /// How long a connection that finished a transaction is kept open for the next message
+    /// to the same host; zero: one connection per transaction.
+    pub connection_cache: Duration,
+}
+
+impl OutboundConfig {
+    /// One shard's share of a server-wide limit when `senders` shards send mail: an even
+    /// split, rounded up, at least one.
+    pub fn share(limit: usize, senders: usize) -> usize {
+        limit.div_ceil(senders.max(1)).max(1)
+    }
 }
 
 pub(super) fn check_outbound(
@@ -231,5 +246,6 @@ pub(super) fn check_outbound(
         connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
         max_connections: raw.max_connections,
         max_connections_per_destination: raw.max_connections_per_destination,
+        connection_cache: Duration::from_secs(raw.connection_cache_secs.min(300)),
     })
 }

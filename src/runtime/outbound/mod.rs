@@ -30,7 +30,7 @@ pub mod resolver;
 mod send;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -54,6 +54,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// The shortest wait between two turns of the runner.
 const MIN_WAIT: Duration = Duration::from_millis(10);
 
+/// A queued message: its queue account and UID there.
+type Key = (String, u32);
+
+/// The most bytes of message bodies the runner keeps from loading a message to its first
+/// attempt (per shard), so a new message is read from the store once, not twice.
+const BODY_CACHE: usize = 64 << 20;
+
+/// The largest body kept so.
+const BODY_CACHE_ONE: usize = 1 << 20;
+
 /// The runner's view of one queued message.
 struct Entry {
     queue: String,
@@ -62,16 +72,38 @@ struct Entry {
     state: DeliveryState,
     /// The UID of its newest state record, once one was written.
     state_uid: Option<Uid>,
+    place: Place,
+    /// The stored message, kept from loading for its first attempt (see [`BODY_CACHE`]).
+    body: Option<Vec<u8>>,
+}
+
+/// Where an entry waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the schedule, for its due time.
+    Scheduled,
+    /// Due, held back by its destination's connection limit.
+    Held,
     /// An attempt is running.
-    busy: bool,
+    Busy,
 }
 
 /// A shard's runner state, shared with the control socket (`queue retry`).
 #[derive(Default)]
 pub struct Runner {
     wake: Notify,
+    /// New mail was queued since the runner last looked.
+    arrived: Cell<bool>,
     /// Queued messages by (queue, UID).
-    entries: RefCell<BTreeMap<(String, u32), Entry>>,
+    entries: RefCell<BTreeMap<Key, Entry>>,
+    /// The entries not being tried, by due time, so a turn of the runner costs what it
+    /// starts, not the length of the queue. Pairs whose entry moved on (a new due time,
+    /// deleted) are left behind and skipped when met.
+    schedule: RefCell<BTreeSet<(i64, Key)>>,
+    /// Due entries that wait for a connection slot at their destination, by destination.
+    held: RefCell<HashMap<String, VecDeque<Key>>>,
+    /// Bytes of bodies kept in entries.
+    cached: Cell<usize>,
     /// Per queue: the next INBOX UID not yet loaded.
     next_uid: RefCell<HashMap<String, u32>>,
     /// Attempts running, and per destination.
@@ -79,6 +111,8 @@ pub struct Runner {
     per_destination: RefCell<HashMap<String, usize>>,
     /// Client TLS configurations, made once.
     tls: send::TlsCache,
+    /// Connections waiting for the next message to their host.
+    pool: send::Pool,
     /// The resolver (see `send::resolver_for`).
     resolver: RefCell<Option<Rc<resolver::Resolver>>>,
 }
@@ -86,7 +120,54 @@ pub struct Runner {
 impl Runner {
     /// New mail was queued on this shard: look now rather than at the next poll.
     pub fn wake(&self) {
+        self.arrived.set(true);
         self.wake.notify_all();
+    }
+
+    /// Something the runner waits for changed (an attempt ended, a message fell due).
+    fn nudge(&self) {
+        self.wake.notify_all();
+    }
+
+    /// Put the entry `key` (not being tried) in the schedule for its due time.
+    fn enqueue(&self, key: &Key) {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries.get_mut(key) {
+            e.place = Place::Scheduled;
+            self.schedule
+                .borrow_mut()
+                .insert((e.state.due, key.clone()));
+        }
+    }
+
+    /// A new entry, scheduled.
+    fn add(&self, key: Key, mut entry: Entry) {
+        if let Some(body) = &entry.body {
+            if body.len() > BODY_CACHE_ONE || self.cached.get() + body.len() > BODY_CACHE {
+                entry.body = None;
+            } else {
+                self.cached.set(self.cached.get() + body.len());
+            }
+        }
+        self.entries.borrow_mut().insert(key.clone(), entry);
+        self.enqueue(&key);
+    }
+
+    /// The entry's kept body, if any (it is kept no longer).
+    fn take_body(&self, key: &Key) -> Option<Vec<u8>> {
+        let body = self.entries.borrow_mut().get_mut(key)?.body.take()?;
+        self.cached
+            .set(self.cached.get().saturating_sub(body.len()));
+        Some(body)
+    }
+
+    /// Forget the entry `key`.
+    fn remove(&self, key: &Key) {
+        if let Some(e) = self.entries.borrow_mut().remove(key) {
+            if let Some(b) = e.body {
+                self.cached.set(self.cached.get().saturating_sub(b.len()));
+            }
+        }
     }
 }
 
@@ -94,30 +175,40 @@ impl Runner {
 pub fn retry(state: &ShardState, id: Option<&str>) -> usize {
     let runner = &state.outbound;
     let mut n = 0;
-    for e in runner.entries.borrow_mut().values_mut() {
+    for (key, e) in runner.entries.borrow_mut().iter_mut() {
         if id.is_none_or(|id| e.message.id == id) {
             e.state.due = 0;
+            if e.place == Place::Scheduled {
+                runner.schedule.borrow_mut().insert((0, key.clone()));
+            }
             n += 1;
         }
     }
-    runner.wake();
+    runner.nudge();
     n
 }
 
 /// Forget the message `id` (`queue delete` removed it from the store): an attempt still
 /// running for it records nothing.
 pub fn forget(state: &ShardState, id: &str) {
-    state
+    let keys: Vec<Key> = state
         .outbound
         .entries
-        .borrow_mut()
-        .retain(|_, e| e.message.id != id);
+        .borrow()
+        .iter()
+        .filter(|(_, e)| e.message.id == id)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in keys {
+        state.outbound.remove(&key);
+    }
 }
 
 /// The shard's runner: until shutdown, load new queued mail and start the attempts that are
 /// due. Does nothing while `[outbound] enabled` is off (mail stays queued).
 pub async fn run(state: Rc<ShardState>) {
     let mut loaded_states = false;
+    let mut looked = std::time::Instant::now();
     loop {
         let config = state.server().config.outbound.clone();
         if config.enabled {
@@ -126,11 +217,24 @@ pub async fn run(state: Rc<ShardState>) {
                 tracing::debug!(shard = %state.id, queued = state.outbound.entries.borrow().len(), "queue runner loaded its queues");
             }
             if loaded_states {
-                load_new_messages(&state).await;
+                // Into the queues when told of new mail, and at every poll.
+                if state.outbound.arrived.replace(false) || looked.elapsed() >= POLL {
+                    looked = std::time::Instant::now();
+                    load_new_messages(&state).await;
+                }
                 start_due(&state, &config);
             }
         }
-        let next = next_due_in(&state).unwrap_or(POLL).min(POLL);
+        // Idle connections past their time are closed; all of them once sending is off.
+        let keep = config.enabled.then_some(config.connection_cache);
+        let reap = state
+            .outbound
+            .pool
+            .reap(keep, per_destination_limit(&state, &config));
+        let next = next_due_in(&state)
+            .unwrap_or(POLL)
+            .min(POLL)
+            .min(reap.map_or(POLL, |r| r.max(MIN_WAIT)));
         let woken = state.outbound.wake.changed();
         let stop = async {
             state.shutdown.wait().await;
@@ -141,6 +245,7 @@ pub async fn run(state: Rc<ShardState>) {
             false
         };
         if future::or(stop, tick).await {
+            state.outbound.pool.reap(None, 0);
             return;
         }
     }
@@ -178,26 +283,24 @@ async fn load_states(state: &ShardState) -> bool {
             }
         }
         let mut next = 1;
-        {
-            let mut entries = state.outbound.entries.borrow_mut();
-            for (uid, message) in messages {
-                next = next.max(uid.0 + 1);
-                let (state_uid, s) = match newest.remove(&message.id) {
-                    Some((u, s)) => (Some(u), s),
-                    None => (None, DeliveryState::new(&message.id, 0)),
-                };
-                entries.insert(
-                    (q.clone(), uid.0),
-                    Entry {
-                        queue: q.clone(),
-                        uid,
-                        message,
-                        state: s,
-                        state_uid,
-                        busy: false,
-                    },
-                );
-            }
+        for (uid, message) in messages {
+            next = next.max(uid.0 + 1);
+            let (state_uid, s) = match newest.remove(&message.id) {
+                Some((u, s)) => (Some(u), s),
+                None => (None, DeliveryState::new(&message.id, 0)),
+            };
+            state.outbound.add(
+                (q.clone(), uid.0),
+                Entry {
+                    queue: q.clone(),
+                    uid,
+                    message,
+                    state: s,
+                    state_uid,
+                    place: Place::Scheduled,
+                    body: None,
+                },
+            );
         }
         stale.extend(newest.into_values().map(|(u, _)| u));
         if !stale.is_empty() {
@@ -231,7 +334,7 @@ async fn load_new_messages(state: &ShardState) {
         if status.uid_next.0 <= from {
             continue;
         }
-        let messages = match queue::entries_of(&state.store, &q, Uid(from)).await {
+        let messages = match queue::entries_with_bodies(&state.store, &q, Uid(from)).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(target: "ringpost::delivery", queue = %q, error = %e, "cannot read the queue");
@@ -239,20 +342,26 @@ async fn load_new_messages(state: &ShardState) {
             }
         };
         let mut next = from;
-        let mut entries = state.outbound.entries.borrow_mut();
-        for (uid, message) in messages {
+        for (uid, message, body) in messages {
             next = next.max(uid.0 + 1);
+            let key = (q.clone(), uid.0);
+            if state.outbound.entries.borrow().contains_key(&key) {
+                continue;
+            }
             let s = DeliveryState::new(&message.id, 0);
-            entries.entry((q.clone(), uid.0)).or_insert(Entry {
-                queue: q.clone(),
-                uid,
-                message,
-                state: s,
-                state_uid: None,
-                busy: false,
-            });
+            state.outbound.add(
+                key,
+                Entry {
+                    queue: q.clone(),
+                    uid,
+                    message,
+                    state: s,
+                    state_uid: None,
+                    place: Place::Scheduled,
+                    body: Some(body),
+                },
+            );
         }
-        drop(entries);
         state.outbound.next_uid.borrow_mut().insert(q, next);
     }
 }
@@ -262,53 +371,101 @@ async fn load_new_messages(state: &ShardState) {
 /// slot wakes the runner. Never less than [`MIN_WAIT`], so the runner never spins.
 fn next_due_in(state: &ShardState) -> Option<Duration> {
     let now = crate::store::now();
-    state
-        .outbound
-        .entries
-        .borrow()
-        .values()
-        .filter(|e| !e.busy && e.state.due > now)
-        .map(|e| e.state.due)
-        .min()
-        .map(|due| Duration::from_secs(u64::try_from(due - now).unwrap_or(0)).max(MIN_WAIT))
+    let runner = &state.outbound;
+    let mut schedule = runner.schedule.borrow_mut();
+    let entries = runner.entries.borrow();
+    loop {
+        let (due, key) = schedule
+            .range((now + 1, (String::new(), 0))..)
+            .next()
+            .cloned()?;
+        let current = entries
+            .get(&key)
+            .is_some_and(|e| e.place == Place::Scheduled && e.state.due == due);
+        if current {
+            let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0));
+            return Some(wait.max(MIN_WAIT));
+        }
+        schedule.remove(&(due, key));
+    }
 }
 
-/// Start an attempt for every due message, within the connection limits.
+/// Start an attempt for every due message, within the connection limits. Messages a
+/// destination's limit holds back wait in `held` and go back to the schedule as its
+/// attempts end.
 fn start_due(state: &Rc<ShardState>, config: &OutboundConfig) {
+    let runner = &state.outbound;
     let now = crate::store::now();
-    let due: Vec<(String, u32)> = state
-        .outbound
-        .entries
-        .borrow()
-        .iter()
-        .filter(|(_, e)| !e.busy && e.state.due <= now)
-        .map(|(k, _)| k.clone())
-        .collect();
-    for key in due {
-        if state.outbound.running.get() >= config.max_connections {
+    let limit = per_destination_limit(state, config);
+    let max_connections = OutboundConfig::share(config.max_connections, senders(state));
+    // Held messages whose destination has a free slot again are due again.
+    {
+        let per_destination = runner.per_destination.borrow();
+        let mut held = runner.held.borrow_mut();
+        let mut released = Vec::new();
+        held.retain(|destination, keys| {
+            let busy = per_destination.get(destination).copied().unwrap_or(0);
+            for _ in busy..limit {
+                match keys.pop_front() {
+                    Some(k) => released.push(k),
+                    None => break,
+                }
+            }
+            !keys.is_empty()
+        });
+        drop((per_destination, held));
+        for key in released {
+            let held_still = runner
+                .entries
+                .borrow()
+                .get(&key)
+                .is_some_and(|e| e.place == Place::Held);
+            if held_still {
+                runner.enqueue(&key);
+            }
+        }
+    }
+    while runner.running.get() < max_connections {
+        let Some((due, key)) = runner.schedule.borrow().first().cloned() else {
+            break;
+        };
+        if due > now {
             break;
         }
+        runner.schedule.borrow_mut().remove(&(due, key.clone()));
         let destination = {
-            let entries = state.outbound.entries.borrow();
-            let Some(e) = entries.get(&key) else { continue };
-            destination_of(config, e)
+            let entries = runner.entries.borrow();
+            match entries.get(&key) {
+                Some(e) if e.place == Place::Scheduled && e.state.due == due => {
+                    destination_of(config, e)
+                }
+                // Left behind: the entry has a newer place in the schedule, or is gone.
+                _ => continue,
+            }
         };
-        let busy_there = state
-            .outbound
+        let busy_there = runner
             .per_destination
             .borrow()
             .get(&destination)
             .copied()
             .unwrap_or(0);
-        if busy_there >= config.max_connections_per_destination {
+        if busy_there >= limit {
+            if let Some(e) = runner.entries.borrow_mut().get_mut(&key) {
+                e.place = Place::Held;
+            }
+            runner
+                .held
+                .borrow_mut()
+                .entry(destination)
+                .or_default()
+                .push_back(key);
             continue;
         }
-        if let Some(e) = state.outbound.entries.borrow_mut().get_mut(&key) {
-            e.busy = true;
+        if let Some(e) = runner.entries.borrow_mut().get_mut(&key) {
+            e.place = Place::Busy;
         }
-        state.outbound.running.set(state.outbound.running.get() + 1);
-        *state
-            .outbound
+        runner.running.set(runner.running.get() + 1);
+        *runner
             .per_destination
             .borrow_mut()
             .entry(destination.clone())
@@ -321,23 +478,32 @@ fn start_due(state: &Rc<ShardState>, config: &OutboundConfig) {
             };
             // Cut short at shutdown: the message stays queued as it was (see the module docs).
             future::or(attempt(&state, &key), stopped).await;
-            if let Some(e) = state.outbound.entries.borrow_mut().get_mut(&key) {
-                e.busy = false;
-            }
-            state.outbound.running.set(state.outbound.running.get() - 1);
-            if let Some(n) = state
-                .outbound
-                .per_destination
-                .borrow_mut()
-                .get_mut(&destination)
-            {
+            let runner = &state.outbound;
+            runner.enqueue(&key);
+            runner.running.set(runner.running.get() - 1);
+            let mut per_destination = runner.per_destination.borrow_mut();
+            if let Some(n) = per_destination.get_mut(&destination) {
                 *n -= 1;
+                if *n == 0 {
+                    per_destination.remove(&destination);
+                }
             }
+            drop(per_destination);
             drop(guard);
-            state.outbound.wake();
+            runner.nudge();
         })
         .detach();
     }
+}
+
+/// How many shards send mail: those that own queues.
+fn senders(state: &ShardState) -> usize {
+    state.map.shards().min(queue::QUEUES)
+}
+
+/// This shard's share of `max_connections_per_destination`.
+fn per_destination_limit(state: &ShardState, config: &OutboundConfig) -> usize {
+    OutboundConfig::share(config.max_connections_per_destination, senders(state))
 }
 
 /// The destination a message's next attempt counts against (for the per-destination limit):
@@ -357,7 +523,7 @@ fn destination_of(config: &OutboundConfig, e: &Entry) -> String {
 
 /// One attempt at one queued message: every pending recipient, grouped by destination; then
 /// the new state written, bounces and delay notices sent, and the message removed once done.
-async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
+async fn attempt(state: &Rc<ShardState>, key: &Key) {
     let (queue_name, uid, message, mut delivery) = {
         let entries = state.outbound.entries.borrow();
         let Some(e) = entries.get(key) else { return };
@@ -366,11 +532,20 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
     let server = state.server();
     let config = &server.config.outbound;
     let now = crate::store::now();
-    let stored = match state.store.read(&queue_name, "INBOX", uid).await {
+    let kept = state.outbound.take_body(key);
+    let read = match kept {
+        Some(body) => Ok(Stored::Kept(body)),
+        None => state
+            .store
+            .read(&queue_name, "INBOX", uid)
+            .await
+            .map(Stored::Read),
+    };
+    let stored = match read {
         Ok(body) => body,
         Err(crate::store::StoreError::NoSuchMessage) => {
             // Deleted meanwhile (`queue delete` on a stopped server, say): nothing to send.
-            state.outbound.entries.borrow_mut().remove(key);
+            state.outbound.remove(key);
             return;
         }
         Err(e) => {
@@ -381,7 +556,7 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
             return;
         }
     };
-    let body = queue::outgoing(&stored);
+    let body = queue::outgoing(stored.as_ref());
     tracing::debug!(id = %message.id, attempt = delivery.attempts + 1, "attempt starts");
     // Pending recipients by destination, in envelope order.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -513,11 +688,26 @@ async fn attempt(state: &Rc<ShardState>, key: &(String, u32)) {
     persist(state, key, &queue_name, uid, &message, delivery, now).await;
 }
 
+/// A queued message's bytes: kept from loading, or read now.
+enum Stored {
+    Kept(Vec<u8>),
+    Read(crate::store::Body),
+}
+
+impl AsRef<[u8]> for Stored {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Stored::Kept(v) => v,
+            Stored::Read(b) => b,
+        }
+    }
+}
+
 /// Make the attempt's outcome durable: the message and its records go when every recipient
 /// is done; otherwise a new state record replaces the old.
 async fn persist(
     state: &ShardState,
-    key: &(String, u32),
+    key: &Key,
     queue_name: &str,
     uid: Uid,
     message: &QueuedMessage,
@@ -542,7 +732,7 @@ async fn persist(
         };
         match removed.await {
             Ok(()) => {
-                state.outbound.entries.borrow_mut().remove(key);
+                state.outbound.remove(key);
                 tracing::info!(target: "ringpost::delivery", id = %message.id, "removed from the queue: every recipient done");
             }
             Err(e) => {

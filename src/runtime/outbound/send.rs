@@ -15,10 +15,12 @@
 //! are not DNSSEC-checked and MTA-STS is not consulted yet: the MX names come from DNS as
 //! they are.)
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use glommio::net::TcpStream;
@@ -33,7 +35,7 @@ use crate::outbound::route::{route, Route};
 use crate::runtime::net::{ShardState, Transport};
 use crate::session::Secret;
 use crate::smtp::client::{
-    BodyType, ClientConfig, ClientEvent, ClientSession, Envelope, FailureKind, Recipient,
+    BodyType, ClientConfig, ClientEvent, ClientSession, Envelope, Failure, FailureKind, Recipient,
     RecipientOutcome, Reply, TlsPolicy, TransactionResult,
 };
 use crate::smtp::dsn::{RecipientDsn, Ret};
@@ -250,6 +252,12 @@ pub async fn deliver(
                         last = why;
                         break;
                     }
+                    // `run` deals with these itself.
+                    Err(Retry::Stale(why)) => {
+                        tls_only_failures = false;
+                        last = why;
+                        break;
+                    }
                 }
             }
         }
@@ -291,6 +299,191 @@ enum Retry {
     NoTls(String),
     /// Try the next address or host.
     NextHost(String),
+    /// A cached connection was closed by the host before the transaction got anywhere: try
+    /// the same host on a new connection.
+    Stale(String),
+}
+
+/// How [`drive`] ended.
+enum Ended {
+    /// The session is ready for another transaction.
+    Ready,
+    /// The session is over (`Some`: ended early, and why).
+    Closed(Option<Failure>),
+}
+
+/// Run the session over its connection until it is ready with nothing left to send, or
+/// closed: the greeting, EHLO, STARTTLS and AUTH on a new connection, then `envelope` (when
+/// given; a reused connection was handed its envelope already). Returns the transaction's
+/// result, if one came.
+async fn drive(
+    connection: &mut Connection,
+    tls: &Arc<TlsConfig>,
+    server_name: &ServerName<'static>,
+    mut envelope: Option<Envelope>,
+    body: &[u8],
+) -> (Option<TransactionResult>, Ended) {
+    let Connection {
+        transport, session, ..
+    } = connection;
+    let mut result: Option<TransactionResult> = None;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let ended = loop {
+        session.poll_output(&mut out);
+        if !out.is_empty() {
+            let written = with_timeout(wait_limit(session), transport.write_all(&out)).await;
+            out.clear();
+            if !matches!(written, Some(Ok(()))) {
+                session.handle_connection_lost();
+                continue;
+            }
+        }
+        match session.poll_event() {
+            Some(ClientEvent::StartTls) => match handshake(transport, tls, server_name).await {
+                Ok(()) => session.handle_tls_established(),
+                Err(_) => session.handle_tls_failed(),
+            },
+            Some(ClientEvent::Ready) => match envelope.take() {
+                Some(e) => {
+                    if session.send(e, body).is_err() {
+                        session.quit();
+                    }
+                }
+                None if result.is_some() => break Ended::Ready,
+                None => session.quit(),
+            },
+            Some(ClientEvent::Done(r)) => result = Some(r),
+            Some(ClientEvent::Closed(failure)) => break Ended::Closed(failure),
+            None => match with_timeout(wait_limit(session), transport.read(&mut buf)).await {
+                Some(Ok(0)) | Some(Err(_)) => session.handle_connection_lost(),
+                Some(Ok(n)) => session.handle_input(&buf[..n]),
+                None => session.handle_timeout(),
+            },
+        }
+    };
+    (result, ended)
+}
+
+/// What a cached connection is for: the same host and address, used the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    host: String,
+    address: SocketAddr,
+    policy: TlsPolicy,
+    verified: bool,
+    user: Option<String>,
+}
+
+/// An open connection to a remote host with its session.
+pub struct Connection {
+    transport: Transport,
+    session: ClientSession,
+    key: PoolKey,
+    opened: Instant,
+    idle_since: Instant,
+    transactions: u32,
+}
+
+/// How long one connection carries messages, however busy (as Postfix's
+/// `smtp_connection_reuse_time_limit`): a host's other addresses get their turn, and a
+/// host that slows down is left.
+const REUSE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The shard's connections that finished a transaction and wait, briefly, for the next
+/// message to the same host (Postfix's connection cache). At most
+/// `max_connections_per_destination` wait per host; the runner closes those idle longer
+/// than `connection_cache_secs`.
+#[derive(Default)]
+pub struct Pool {
+    idle: RefCell<HashMap<PoolKey, Vec<Connection>>>,
+    /// The most connections that may wait per key.
+    per_key: Cell<usize>,
+}
+
+impl Pool {
+    /// A connection to the host `key` names, the most recently used first.
+    fn take(&self, key: &PoolKey) -> Option<Connection> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(key)?;
+        let c = list.pop();
+        if list.is_empty() {
+            idle.remove(key);
+        }
+        c
+    }
+
+    /// Keep `connection` for the next message, or close it when caching is off, the host
+    /// has enough waiting, or it has carried messages long enough.
+    fn put(&self, mut connection: Connection, keep: Duration) {
+        let full = self
+            .idle
+            .borrow()
+            .get(&connection.key)
+            .is_some_and(|l| l.len() >= self.per_key.get().max(1));
+        if keep.is_zero() || full || connection.opened.elapsed() >= REUSE_LIFETIME {
+            glommio::spawn_local(farewell(connection)).detach();
+            return;
+        }
+        connection.idle_since = Instant::now();
+        self.idle
+            .borrow_mut()
+            .entry(connection.key.clone())
+            .or_default()
+            .push(connection);
+    }
+
+    /// Close the connections idle for `keep` or more (all of them with `None`); how long
+    /// until the next one is due, if any waits.
+    pub fn reap(&self, keep: Option<Duration>, per_key: usize) -> Option<Duration> {
+        self.per_key.set(per_key);
+        let mut closing = Vec::new();
+        let mut next: Option<Duration> = None;
+        self.idle.borrow_mut().retain(|_, list| {
+            let mut kept = Vec::with_capacity(list.len());
+            for c in list.drain(..) {
+                let idle = c.idle_since.elapsed();
+                match keep {
+                    Some(keep) if idle < keep => {
+                        let left = keep - idle;
+                        next = Some(next.map_or(left, |n| n.min(left)));
+                        kept.push(c);
+                    }
+                    _ => closing.push(c),
+                }
+            }
+            *list = kept;
+            !list.is_empty()
+        });
+        for c in closing {
+            glommio::spawn_local(farewell(c)).detach();
+        }
+        next
+    }
+}
+
+/// QUIT on an idle connection, its reply awaited briefly, then close.
+async fn farewell(mut connection: Connection) {
+    let Connection {
+        transport, session, ..
+    } = &mut connection;
+    session.quit();
+    let mut out = Vec::new();
+    session.poll_output(&mut out);
+    let limit = Duration::from_secs(5);
+    if matches!(
+        with_timeout(limit, transport.write_all(&out)).await,
+        Some(Ok(()))
+    ) {
+        let mut buf = [0u8; 512];
+        while !matches!(session.poll_event(), Some(ClientEvent::Closed(_))) {
+            match with_timeout(limit, transport.read(&mut buf)).await {
+                Some(Ok(n)) if n > 0 => session.handle_input(&buf[..n]),
+                _ => break,
+            }
+        }
+    }
+    connection.transport.close().await;
 }
 
 struct Attempt<'a> {
@@ -308,28 +501,83 @@ impl Attempt<'_> {
         format!("{} [{}]", self.host, self.address.ip())
     }
 
+    /// What a cached connection must match to carry this attempt.
+    fn key(&self) -> PoolKey {
+        PoolKey {
+            host: self.host.to_ascii_lowercase(),
+            address: self.address,
+            policy: self.policy,
+            verified: self.verified,
+            user: self.auth.as_ref().map(|(u, _)| u.clone()),
+        }
+    }
+
+    /// The transaction on a cached connection to the same host when there is one, else on a
+    /// new connection. A cached connection the host closed meanwhile (an idle timeout: the
+    /// connection lost or a 421 before the transaction got anywhere) is dropped and a new one
+    /// made.
     async fn run(&self, message: &Message<'_>) -> Result<Vec<Outcome>, Retry> {
-        let (reverse_path, body) = (message.reverse_path, message.body);
+        let cached = self.state.outbound.pool.take(&self.key());
+        if let Some(connection) = cached {
+            match self.transact(connection, message).await {
+                Err(Retry::Stale(why)) => {
+                    tracing::debug!(target: "ringpost::delivery", host = %self.host, reason = %why, "a cached connection was closed by the host; connecting anew");
+                }
+                other => return other,
+            }
+        }
+        let connection = self.connect().await?;
+        self.transact(connection, message).await
+    }
+
+    /// A new connection: TCP, TLS first when implicit, and a session that waits for the
+    /// greeting.
+    async fn connect(&self) -> Result<Connection, Retry> {
         let remote = self.remote();
         let tcp = TcpStream::connect_timeout(self.address, self.config.connect_timeout)
             .await
             .map_err(|e| Retry::NextHost(format!("{remote}: cannot connect: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let mut transport = Transport::plain(tcp);
-        let tls = self.tls_config().map_err(Retry::NextHost)?;
-        let server_name = server_name(self.host, self.address.ip());
         if self.policy == TlsPolicy::Implicit {
-            handshake(&mut transport, &tls, &server_name)
-                .await
-                .map_err(|e| Retry::Plaintext(format!("{remote}: TLS: {e}")))?;
+            let tls = self.tls_config().map_err(Retry::NextHost)?;
+            handshake(
+                &mut transport,
+                &tls,
+                &server_name(self.host, self.address.ip()),
+            )
+            .await
+            .map_err(|e| Retry::Plaintext(format!("{remote}: TLS: {e}")))?;
         }
-        let mut session = ClientSession::new(ClientConfig {
+        let session = ClientSession::new(ClientConfig {
             helo_name: self.config.helo_name.clone(),
             tls: self.policy,
             auth: self.auth.clone(),
             max_reply_lines: 100,
             max_line: 4096,
         });
+        Ok(Connection {
+            transport,
+            session,
+            key: self.key(),
+            opened: Instant::now(),
+            idle_since: Instant::now(),
+            transactions: 0,
+        })
+    }
+
+    /// One transaction on `connection`; the connection goes back to the shard's cache when
+    /// the session is ready for another, else it is closed.
+    async fn transact(
+        &self,
+        mut connection: Connection,
+        message: &Message<'_>,
+    ) -> Result<Vec<Outcome>, Retry> {
+        let (reverse_path, body) = (message.reverse_path, message.body);
+        let remote = self.remote();
+        let reused = connection.transactions > 0;
+        let tls = self.tls_config().map_err(Retry::NextHost)?;
+        let server_name = server_name(self.host, self.address.ip());
         let envelope = Envelope {
             reverse_path: reverse_path.to_string(),
             recipients: message
@@ -348,47 +596,49 @@ impl Attempt<'_> {
             envid: message.envid.clone(),
         };
         let mut envelope = Some(envelope);
-        let mut result: Option<TransactionResult> = None;
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        let ended = loop {
-            session.poll_output(&mut out);
-            if !out.is_empty() {
-                let written = with_timeout(wait_limit(&session), transport.write_all(&out)).await;
-                out.clear();
-                if !matches!(written, Some(Ok(()))) {
-                    session.handle_connection_lost();
-                    continue;
+        if reused {
+            // Ready since its last transaction: no event will say so again.
+            if let Some(e) = envelope.take() {
+                if connection.session.send(e, body).is_err() {
+                    connection.session.quit();
                 }
             }
-            match session.poll_event() {
-                Some(ClientEvent::StartTls) => {
-                    match handshake(&mut transport, &tls, &server_name).await {
-                        Ok(()) => session.handle_tls_established(),
-                        Err(_) => session.handle_tls_failed(),
-                    }
-                }
-                Some(ClientEvent::Ready) => match envelope.take() {
-                    Some(e) => {
-                        if session.send(e, body).is_err() {
-                            session.quit();
-                        }
-                    }
-                    None => session.quit(),
-                },
-                Some(ClientEvent::Done(r)) => result = Some(r),
-                Some(ClientEvent::Closed(failure)) => break failure,
-                None => match with_timeout(wait_limit(&session), transport.read(&mut buf)).await {
-                    Some(Ok(0)) | Some(Err(_)) => session.handle_connection_lost(),
-                    Some(Ok(n)) => session.handle_input(&buf[..n]),
-                    None => session.handle_timeout(),
-                },
+        }
+        let (result, ended) = drive(&mut connection, &tls, &server_name, envelope, body).await;
+        let tls_version = connection.transport.tls_info().map(|t| t.version);
+        let dsn_passed = connection.session.capabilities().dsn;
+        connection.transactions += 1;
+        let failure = match ended {
+            Ended::Ready => {
+                self.state
+                    .outbound
+                    .pool
+                    .put(connection, self.config.connection_cache);
+                None
+            }
+            Ended::Closed(failure) => {
+                connection.transport.close().await;
+                failure
             }
         };
-        let tls_version = transport.tls_info().map(|t| t.version);
-        let dsn_passed = session.capabilities().dsn;
-        transport.close().await;
-        match (result, ended) {
+        if reused {
+            let nothing_done = result.as_ref().is_none_or(|r| {
+                r.recipients
+                    .iter()
+                    .all(|o| matches!(o, RecipientOutcome::Deferred(_)))
+            });
+            if let Some(f) = &failure {
+                if nothing_done
+                    && matches!(
+                        f.kind,
+                        FailureKind::ConnectionLost | FailureKind::ServerClosing
+                    )
+                {
+                    return Err(Retry::Stale(f.reply.to_string()));
+                }
+            }
+        }
+        match (result, failure) {
             (Some(r), _) => Ok(r
                 .recipients
                 .into_iter()

@@ -134,7 +134,7 @@ pub struct ClientConfig {
 }
 
 /// Whether and how the connection uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TlsPolicy {
     /// STARTTLS when offered; plaintext otherwise.
     Opportunistic,
