@@ -330,12 +330,22 @@ pub enum QueueOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueAnswer {
     List(Vec<QueuedMessage>),
-    /// The message's envelope and its bytes after the envelope fields (from `Return-Path:`).
-    Show(Option<(QueuedMessage, Vec<u8>)>),
+    /// The message's envelope, its delivery state and its bytes.
+    Show(Option<Box<Shown>>),
     /// Whether there was such a message.
     Deleted(bool),
     /// How many messages were made due.
     Retried(usize),
+}
+
+/// What `queue show` tells of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub message: QueuedMessage,
+    /// Attempts, next due time, deferral reasons; `None` before the first attempt.
+    pub state: Option<DeliveryState>,
+    /// The stored bytes after the envelope fields (from `Return-Path:`).
+    pub bytes: Vec<u8>,
 }
 
 /// Carry out `op` on the queue in `store` (the store of [`QUEUE_ACCOUNT`]'s home shard).
@@ -352,7 +362,12 @@ pub async fn run(store: &Store, op: &QueueOp) -> Result<QueueAnswer, StoreError>
             };
             let body = store.read(&queue, "INBOX", uid).await?;
             let start = memchr::memmem::find(&body, b"\r\nReturn-Path:").map_or(0, |at| at + 2);
-            Ok(QueueAnswer::Show(Some((q, body[start..].to_vec()))))
+            let state = latest_state(store, &queue, &q.id).await?;
+            Ok(QueueAnswer::Show(Some(Box::new(Shown {
+                message: q,
+                state,
+                bytes: body[start..].to_vec(),
+            }))))
         }
         QueueOp::Delete(id) => {
             let Some((queue, uid, q)) = entries(store)

@@ -11,7 +11,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -1097,4 +1097,261 @@ fn without_the_connection_cache_each_message_gets_its_own_connection() {
     }
     wait_for_empty_queue(&server);
     assert_eq!(smtp_connections(&remote), before + 3);
+}
+
+/// A real HTTPS server (Python's http.server behind ssl) serving MTA-STS policies.
+struct PolicyServer {
+    child: Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PolicyServer {
+    fn start(address: SocketAddr, cert: &Path, key: &Path, policies: &[(&str, PathBuf)]) -> Self {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mta_sts_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(address.ip().to_string())
+            .arg(address.port().to_string())
+            .arg(cert)
+            .arg(key)
+            .args(
+                policies
+                    .iter()
+                    .map(|(host, file)| format!("{host}={}", file.display())),
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(|l| l.ok());
+        assert_eq!(first.as_deref(), Some("listening"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        PolicyServer { child, log }
+    }
+
+    /// The requests served so far ("GET host path status").
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// MTA-STS (RFC 8461) against a real DNS server and a real HTTPS policy server:
+/// - `enforce.test` (enforce, mx: mx.sts.test) has a preferred MX without TLS: the mail
+///   skips it and goes to mx.sts.test over TLS verified for that name;
+/// - `nomatch.test` (enforce) has only an MX the policy does not name: the mail waits
+///   (4.7.5), nothing goes out;
+/// - `testing.test` (testing) has only such an MX: the mail goes there, and the log says
+///   enforcing would have refused it;
+///
+/// The policies are kept in data_dir/mta-sts/ and fetched once.
+#[test]
+fn mta_sts_policies_decide_where_and_how_mail_goes() {
+    if !have_all() {
+        return;
+    }
+    let [mx_port, https_port] = support::free_ports(2)[..] else {
+        unreachable!()
+    };
+    let at = |last: u8, port: u16| SocketAddr::from(([127, 0, 0, last], port));
+    let mut records = vec![
+        "--mx-host=enforce.test,plain.enforce.test,5".to_string(),
+        "--mx-host=enforce.test,mx.sts.test,10".to_string(),
+        "--host-record=plain.enforce.test,127.0.0.22".to_string(),
+        "--host-record=mx.sts.test,127.0.0.21".to_string(),
+        "--mx-host=nomatch.test,plain.nomatch.test,10".to_string(),
+        "--host-record=plain.nomatch.test,127.0.0.22".to_string(),
+        "--mx-host=testing.test,plain.testing.test,10".to_string(),
+        "--host-record=plain.testing.test,127.0.0.22".to_string(),
+    ];
+    for domain in ["enforce.test", "nomatch.test", "testing.test"] {
+        records.push(format!(
+            "--txt-record=_mta-sts.{domain},v=STSv1; id=20261205T1"
+        ));
+        records.push(format!("--host-record=mta-sts.{domain},127.0.0.23"));
+    }
+    let dns = dnsmasq(&records);
+    // One certificate for the secure MX and the policy hosts; the sender trusts it.
+    let certs = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "mx.sts.test".to_string(),
+        "mta-sts.enforce.test".to_string(),
+        "mta-sts.nomatch.test".to_string(),
+        "mta-sts.testing.test".to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ])
+    .unwrap();
+    let (cert, key) = (certs.path().join("c.pem"), certs.path().join("c.key"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(certs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let policy = |name: &str, mode: &str| {
+        let file = certs.path().join(name);
+        std::fs::write(
+            &file,
+            format!("version: STSv1\r\nmode: {mode}\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n"),
+        )
+        .unwrap();
+        file
+    };
+    let policies = PolicyServer::start(
+        at(23, https_port),
+        &cert,
+        &key,
+        &[
+            ("mta-sts.enforce.test", policy("enforce", "enforce")),
+            ("mta-sts.nomatch.test", policy("nomatch", "enforce")),
+            ("mta-sts.testing.test", policy("testing", "testing")),
+        ],
+    );
+    let secure = Server::start(Options {
+        domains: vec!["example.com", "enforce.test"],
+        addresses: vec![("smtp", at(21, mx_port))],
+        extra: format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        ..Options::default()
+    });
+    let out = secure.cli(&["user", "add", "e@enforce.test"], Some("remote-pass-1"));
+    assert!(out.status.success(), "{out:?}");
+    let plain = Sink::start(at(22, mx_port), &[]);
+    let mut server = Server::start(Options {
+        extra: format!(
+            "{}ca_file = \"{}\"\nmta_sts_port = {https_port}\n",
+            outbound_config(&dns, mx_port),
+            cert.display()
+        ),
+        shards: 1,
+        log: "info",
+        ..Options::default()
+    });
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "e@enforce.test"],
+    );
+    let waiting = python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "n@nomatch.test"],
+    );
+    python(
+        &server,
+        &["submit", ALICE.0, ALICE.1, ALICE.0, "t@testing.test"],
+    );
+    // enforce.test: at the secure MX, not at the preferred one without TLS.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = server.log();
+        let done = ["e@enforce.test", "t@testing.test"].iter().all(|r| {
+            log.lines()
+                .any(|l| l.contains(&format!("to={r}")) && l.contains("result=\"delivered\""))
+        }) && log.contains("to=n@nomatch.test");
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let subjects = secure.python_with_ca(
+        "outbound.py",
+        cert.to_str().unwrap(),
+        &["subjects", "e@enforce.test", "remote-pass-1"],
+    );
+    assert_eq!(subjects.trim(), "[\"outbound test\"]");
+    let log = server.log();
+    let line = |to: &str| {
+        log.lines()
+            .find(|l| l.contains("delivery attempt") && l.contains(&format!("to={to}")))
+            .unwrap_or_else(|| panic!("no attempt for {to}:\n{log}"))
+            .to_string()
+    };
+    assert!(line("e@enforce.test").contains("relay=\"mx.sts.test [127.0.0.21]\""));
+    assert!(line("e@enforce.test").contains("tls=\"TLSv1_3\""));
+    // nomatch.test: deferred by the policy, never sent.
+    let n = line("n@nomatch.test");
+    assert!(
+        n.contains("result=\"deferred\"") && n.contains("4.7.5"),
+        "{n}"
+    );
+    assert!(
+        n.contains("permits none of the MX hosts plain.nomatch.test"),
+        "{n}"
+    );
+    // `queue show` says why it waits.
+    let shown = server.cli(&["queue", "show", &waiting], None);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("\nAttempts: ") && shown.contains("\nNext attempt: "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nDeferred: <n@nomatch.test>: 451 4.7.5 MTA-STS policy (enforce)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\n\nReturn-Path: <alice@example.com>\n"),
+        "{shown}"
+    );
+    // testing.test: delivered to the MX the policy does not name, and reported.
+    assert!(line("t@testing.test").contains("relay=\"plain.testing.test [127.0.0.22]\""));
+    assert!(
+        log.contains("MTA-STS policy (testing): MX host plain.testing.test is not permitted"),
+        "{log}"
+    );
+    let sunk = plain.messages();
+    assert_eq!(sunk.len(), 1, "{sunk:?}");
+    assert!(sunk[0].contains("t@testing.test"), "{sunk:?}");
+    // Each policy fetched once, and kept on disk.
+    let requests = policies.requests();
+    for domain in ["enforce.test", "nomatch.test", "testing.test"] {
+        let host = format!("GET mta-sts.{domain} /.well-known/mta-sts.txt 200");
+        assert_eq!(
+            requests.iter().filter(|r| **r == host).count(),
+            1,
+            "{requests:?}"
+        );
+        let kept = std::fs::read_to_string(server.data_dir().join("mta-sts").join(domain)).unwrap();
+        assert!(
+            kept.contains("id: 20261205T1\n") && kept.contains("mx: mx.sts.test\n"),
+            "{kept}"
+        );
+    } // After a restart, with the policy server gone, the kept policy still applies: the
+      // waiting message is deferred for the same reason, and nothing is fetched.
+    drop(policies);
+    assert!(server.terminate().success());
+    server.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = server.log();
+        let again = log.lines().any(|l| {
+            l.contains("to=n@nomatch.test")
+                && l.contains("result=\"deferred\"")
+                && l.contains("4.7.5")
+        });
+        if again {
+            assert!(!log.contains("MTA-STS policy fetch"), "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -7,7 +7,8 @@ use std::io;
 
 use super::{print, CliError};
 use crate::config::Config;
-use crate::queue::{QueueAnswer, QueueOp, QueuedMessage};
+use crate::outbound::state::DeliveryState;
+use crate::queue::{QueueAnswer, QueueOp, QueuedMessage, Shown};
 use crate::runtime;
 use crate::runtime::control::{self, ControlClient, ControlError};
 
@@ -184,10 +185,13 @@ pub(super) fn queue(config: &Config, op: QueueOp) -> Result<(), CliError> {
             out.push_str(&format!("{} queued\n", queued.len()));
             print(&out)
         }
-        (_, QueueAnswer::Show(Some((q, bytes)))) => {
-            let mut out = envelope(&q);
+        (_, QueueAnswer::Show(Some(shown))) => {
+            let mut out = envelope(&shown.message);
+            if let Some(state) = &shown.state {
+                out.push_str(&delivery_state(&shown.message, state));
+            }
             out.push('\n');
-            out.push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n"));
+            out.push_str(&String::from_utf8_lossy(&shown.bytes).replace("\r\n", "\n"));
             print(&out)
         }
         (QueueOp::Delete(id), QueueAnswer::Deleted(true)) => print(&format!("deleted {id}\n")),
@@ -211,12 +215,20 @@ fn answer_from_lines(op: &QueueOp, lines: &[String], text: &str) -> Result<Queue
         QueueOp::List => QueueAnswer::List(lines.iter().map(parse).collect::<Result<_, _>>()?),
         QueueOp::Show(_) => {
             let (first, rest) = lines.split_first().ok_or_else(|| garbled(text))?;
+            // The state record's lines, up to an empty line; then the message.
+            let blank = rest.iter().position(String::is_empty).unwrap_or(0);
+            let record: String = rest[..blank].iter().map(|l| format!("{l}\r\n")).collect();
+            let state = DeliveryState::parse(format!("{record}\r\n").as_bytes());
             let mut bytes = Vec::new();
-            for line in rest {
+            for line in rest.get(blank + 1..).unwrap_or_default() {
                 bytes.extend_from_slice(line.as_bytes());
                 bytes.extend_from_slice(b"\r\n");
             }
-            QueueAnswer::Show(Some((parse(first)?, bytes)))
+            QueueAnswer::Show(Some(Box::new(Shown {
+                message: parse(first)?,
+                state,
+                bytes,
+            })))
         }
         QueueOp::Delete(_) => QueueAnswer::Deleted(text == "deleted"),
         QueueOp::Retry(_) => QueueAnswer::Retried(text.parse().map_err(|_| garbled(text))?),
@@ -229,6 +241,28 @@ fn brackets(addresses: &[String], separator: &str) -> String {
         .map(|r| format!("<{r}>"))
         .collect::<Vec<_>>()
         .join(separator)
+}
+
+/// A queued message's delivery state as `queue show` prints it below the envelope.
+fn delivery_state(q: &QueuedMessage, state: &DeliveryState) -> String {
+    let mut out = format!("Attempts: {}\n", state.attempts);
+    if state.due > 0 {
+        out.push_str(&format!(
+            "Next attempt: {}\n",
+            crate::date::rfc5322(state.due)
+        ));
+    }
+    if state.warned {
+        out.push_str("Delay notice: sent\n");
+    }
+    for (i, rcpt) in q.recipients.iter().enumerate() {
+        if state.done.contains(&i) {
+            out.push_str(&format!("Done: <{rcpt}>\n"));
+        } else if let Some(why) = state.deferred.get(&i) {
+            out.push_str(&format!("Deferred: <{rcpt}>: {why}\n"));
+        }
+    }
+    out
 }
 
 /// The envelope of a queued message as `queue show` prints it above the message.

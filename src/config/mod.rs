@@ -1040,6 +1040,19 @@ tls = "starttls"
             crate::outbound::schedule::Schedule::default()
         );
         assert_eq!(c.outbound.helo_name, "mail.example.com");
+        assert!(c.outbound.mta_sts && c.outbound.mta_sts_port == 443);
+        assert_eq!(
+            (
+                c.outbound.max_connections,
+                c.outbound.max_connections_per_destination,
+                c.outbound.connection_cache
+            ),
+            (100, 20, std::time::Duration::from_secs(2))
+        );
+        // Server-wide limits, shared by the shards that send.
+        assert_eq!(OutboundConfig::share(20, 2), 10);
+        assert_eq!(OutboundConfig::share(20, 3), 7);
+        assert_eq!(OutboundConfig::share(1, 64), 1);
         let c = parse(&format!(
             "{MINIMAL}[outbound]\nrelay = \"smtp.example.net:465\"\nrelay_tls = \"implicit\"\n\
              delay_warning_hours = 0.5\nmax_queue_days = 0.25\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n"
@@ -1072,6 +1085,7 @@ tls = "starttls"
             ),
             ("nameservers = [\"dns.example\"]", "outbound.nameservers"),
             ("retry_initial_secs = 0", "outbound.retry_initial_secs"),
+            ("mta_sts_port = 0", "outbound.mta_sts_port"),
         ] {
             let e = err(&format!("{MINIMAL}[outbound]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");

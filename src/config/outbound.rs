@@ -29,6 +29,8 @@ pub(super) struct RawOutbound {
     max_connections: usize,
     max_connections_per_destination: usize,
     connection_cache_secs: u64,
+    mta_sts: bool,
+    mta_sts_port: u16,
 }
 
 impl Default for RawOutbound {
@@ -51,6 +53,8 @@ impl Default for RawOutbound {
             max_connections: 100,
             max_connections_per_destination: 20,
             connection_cache_secs: 2,
+            mta_sts: true,
+            mta_sts_port: 443,
         }
     }
 }
@@ -121,6 +125,10 @@ pub struct OutboundConfig {
     /// How long a connection that finished a transaction is kept open for the next message
     /// to the same host; zero: one connection per transaction.
     pub connection_cache: Duration,
+    /// Whether recipient domains' MTA-STS policies (RFC 8461) are looked up and applied.
+    pub mta_sts: bool,
+    /// The port policies are fetched from (443; another only for tests).
+    pub mta_sts_port: u16,
 }
 
 impl OutboundConfig {
@@ -227,6 +235,9 @@ pub(super) fn check_outbound(
     if raw.mx_port == 0 {
         return Err(invalid("outbound.mx_port", "must not be 0".into()));
     }
+    if raw.mta_sts_port == 0 {
+        return Err(invalid("outbound.mta_sts_port", "must not be 0".into()));
+    }
     Ok(OutboundConfig {
         enabled: raw.enabled,
         relay,
@@ -247,5 +258,7 @@ pub(super) fn check_outbound(
         max_connections: raw.max_connections,
         max_connections_per_destination: raw.max_connections_per_destination,
         connection_cache: Duration::from_secs(raw.connection_cache_secs.min(300)),
+        mta_sts: raw.mta_sts,
+        mta_sts_port: raw.mta_sts_port,
     })
 }

@@ -366,9 +366,19 @@ fn serve_connection(stream: UnixStream, server: &Server) -> io::Result<()> {
                         }
                         reply.push_str(&format!("OK {}\n", queued.len()));
                     }
-                    Ok(QueueAnswer::Show(Some((q, bytes)))) => {
-                        reply.push_str(&format!("* {}\n", render_queued(&q)));
-                        for line in String::from_utf8_lossy(&bytes).lines() {
+                    Ok(QueueAnswer::Show(Some(shown))) => {
+                        // The envelope line, the state record's lines up to an empty line
+                        // (only the empty line before a first attempt), the message.
+                        reply.push_str(&format!("* {}\n", render_queued(&shown.message)));
+                        if let Some(state) = &shown.state {
+                            for line in String::from_utf8_lossy(&state.encode()).lines() {
+                                if !line.is_empty() {
+                                    reply.push_str(&format!("* {line}\n"));
+                                }
+                            }
+                        }
+                        reply.push_str("* \n");
+                        for line in String::from_utf8_lossy(&shown.bytes).lines() {
                             reply.push_str(&format!("* {}\n", line.trim_end_matches('\r')));
                         }
                         reply.push_str("OK\n");

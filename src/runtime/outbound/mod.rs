@@ -26,6 +26,7 @@
 //! host says decides per recipient: delivered, deferred (tried again later) or failed
 //! (bounced now).
 
+mod mta_sts;
 pub mod resolver;
 mod send;
 
@@ -113,6 +114,8 @@ pub struct Runner {
     tls: send::TlsCache,
     /// Connections waiting for the next message to their host.
     pool: send::Pool,
+    /// MTA-STS policies by domain.
+    sts: mta_sts::Cache,
     /// The resolver (see `send::resolver_for`).
     resolver: RefCell<Option<Rc<resolver::Resolver>>>,
 }

@@ -12,14 +12,22 @@
 //! A message sent with REQUIRETLS (RFC 8689) goes only over TLS with the certificate
 //! verified for the host's name, to a host that offers REQUIRETLS: no plaintext retry, and
 //! when no host qualifies for TLS reasons it fails (5.7.30) rather than waits. (MX records
-//! are not DNSSEC-checked and MTA-STS is not consulted yet: the MX names come from DNS as
-//! they are.)
+//! are not DNSSEC-checked: the MX names come from DNS as they are.)
+//!
+//! A domain with an MTA-STS policy (RFC 8461, [`super::mta_sts`]) in `enforce` mode gets
+//! its mail only through the MX hosts the policy names, over STARTTLS with the certificate
+//! verified for the MX host's name, with no plaintext retry; when none qualifies the message
+//! waits (4.7.5). In `testing` mode delivery is as without a policy, and what enforcing
+//! would have refused is logged.
+//!
+//! A connection that finished a transaction waits in the shard's [`Pool`] for the next
+//! message to the same host (`connection_cache_secs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
@@ -31,6 +39,7 @@ use rustls::{ClientConfig as TlsConfig, DigitallySignedStruct, SignatureScheme};
 use super::resolver::Resolver;
 use crate::config::{OutboundConfig, RelayTls};
 use crate::outbound::dns::Question;
+use crate::outbound::mta_sts::{self, Plan, Requirement};
 use crate::outbound::route::{route, Route};
 use crate::runtime::net::{ShardState, Transport};
 use crate::session::Secret;
@@ -118,8 +127,18 @@ pub async fn deliver(
     let recipients = &message.recipients;
     let all = |o: Outcome| vec![o; recipients.len()];
     let resolver = resolver_for(state, config);
-    // (host name, port, how to use TLS, credentials)
-    let (hosts, port, policy, auth) = match &config.relay {
+    // A message sent with REQUIRETLS goes only over verified TLS, wherever it goes.
+    let mx_target = |host: String| Target {
+        host,
+        policy: if message.requiretls {
+            TlsPolicy::Required
+        } else {
+            TlsPolicy::Opportunistic
+        },
+        verified: message.requiretls,
+        report: false,
+    };
+    let (targets, port, auth) = match &config.relay {
         Some(relay) => {
             let auth = match (&relay.user, &relay.password_file) {
                 (Some(user), Some(file)) => match std::fs::read_to_string(file) {
@@ -142,22 +161,22 @@ pub async fn deliver(
             };
             let policy = match relay.tls {
                 RelayTls::Implicit => TlsPolicy::Implicit,
-                RelayTls::StartTls => TlsPolicy::Opportunistic,
-                RelayTls::StartTlsRequired => TlsPolicy::Required,
+                // A relay without TLS cannot carry a REQUIRETLS message.
+                RelayTls::StartTls if !message.requiretls => TlsPolicy::Opportunistic,
+                RelayTls::StartTls | RelayTls::StartTlsRequired => TlsPolicy::Required,
             };
-            (vec![relay.host.clone()], relay.port, policy, auth)
+            let target = Target {
+                host: relay.host.clone(),
+                policy,
+                verified: true,
+                report: false,
+            };
+            (vec![target], relay.port, auth)
         }
         // An address literal (`user@[192.0.2.1]`, RFC 5321 §4.1.3): that host, no MX lookup.
-        None if domain.parse::<std::net::IpAddr>().is_ok() => (
-            vec![domain.to_string()],
-            config.mx_port,
-            if message.requiretls {
-                TlsPolicy::Required
-            } else {
-                TlsPolicy::Opportunistic
-            },
-            None,
-        ),
+        None if domain.parse::<std::net::IpAddr>().is_ok() => {
+            (vec![mx_target(domain.to_string())], config.mx_port, None)
+        }
         None => {
             let seed: u64 = rand::random();
             let answer = match resolver.ask(domain, Question::Mx).await {
@@ -170,7 +189,7 @@ pub async fn deliver(
                     ))
                 }
             };
-            match route(domain, &answer, seed) {
+            let hosts = match route(domain, &answer, seed) {
                 Route::NullMx => {
                     return all(Outcome::ours(
                         Kind::Failed,
@@ -185,27 +204,53 @@ pub async fn deliver(
                         format!("550 5.1.2 the domain {domain} does not exist"),
                     ))
                 }
-                Route::Hosts(hosts) => {
-                    let policy = if message.requiretls {
-                        TlsPolicy::Required
-                    } else {
-                        TlsPolicy::Opportunistic
-                    };
-                    (hosts, config.mx_port, policy, None)
+                Route::Hosts(hosts) => hosts,
+            };
+            let sts = match config.mta_sts {
+                true => super::mta_sts::policy(state, config, &resolver, domain).await,
+                false => None,
+            };
+            match mta_sts::plan(&hosts, sts.as_ref()) {
+                Plan::Defer { reason } => {
+                    return all(Outcome::ours(
+                        Kind::Deferred,
+                        "4.7.5",
+                        format!("451 4.7.5 {reason}"),
+                    ))
+                }
+                Plan::Try {
+                    targets,
+                    would_fail,
+                } => {
+                    for why in would_fail {
+                        tracing::warn!(target: "ringpost::delivery", domain, "{why}");
+                    }
+                    let targets = targets
+                        .into_iter()
+                        .map(|t| match t.requirement {
+                            Requirement::VerifiedTls => Target {
+                                host: t.host,
+                                policy: TlsPolicy::Required,
+                                verified: true,
+                                report: false,
+                            },
+                            Requirement::ReportTls if !message.requiretls => Target {
+                                report: true,
+                                ..mx_target(t.host)
+                            },
+                            Requirement::ReportTls | Requirement::None => mx_target(t.host),
+                        })
+                        .collect();
+                    (targets, config.mx_port, None)
                 }
             }
         }
     };
-    let verified = config.relay.is_some() || message.requiretls;
-    let policy = match policy {
-        // A relay without TLS cannot carry a REQUIRETLS message.
-        TlsPolicy::Opportunistic if message.requiretls => TlsPolicy::Required,
-        p => p,
-    };
     let mut last = String::from("no host to try");
     // Every host that answered failed for want of (verified) TLS.
     let mut tls_only_failures = true;
-    for host in &hosts {
+    for target in &targets {
+        let host = &target.host;
         let addresses = match resolver.addresses(host).await {
             Ok(a) if !a.is_empty() => a,
             Ok(_) => {
@@ -220,7 +265,7 @@ pub async fn deliver(
             }
         };
         for ip in addresses {
-            let mut policy = policy;
+            let mut policy = target.policy;
             loop {
                 let attempt = Attempt {
                     state,
@@ -228,14 +273,18 @@ pub async fn deliver(
                     host,
                     address: SocketAddr::new(ip, port),
                     policy,
-                    verified,
+                    verified: target.verified,
+                    report: target.report,
                     auth: auth.clone(),
                 };
                 match attempt.run(message).await {
                     Ok(outcomes) => return outcomes,
                     Err(Retry::Plaintext(why))
-                        if policy == TlsPolicy::Opportunistic && !verified =>
+                        if policy == TlsPolicy::Opportunistic && !target.verified =>
                     {
+                        if target.report {
+                            tracing::warn!(target: "ringpost::delivery", domain, host = %host, reason = %why, "MTA-STS policy (testing): TLS failed, which the policy would not allow");
+                        }
                         tracing::info!(target: "ringpost::delivery", host = %host, reason = %why, "TLS failed; trying once more without it");
                         policy = TlsPolicy::Disabled;
                     }
@@ -288,6 +337,17 @@ fn resolver_for(state: &ShardState, config: &OutboundConfig) -> Rc<Resolver> {
             r
         }
     }
+}
+
+/// A host to try and what its connection must achieve.
+struct Target {
+    host: String,
+    policy: TlsPolicy,
+    /// The certificate must be valid for `host` (the relay, REQUIRETLS, MTA-STS enforce).
+    verified: bool,
+    /// MTA-STS testing mode: not verified, but a certificate that would not verify is
+    /// logged.
+    report: bool,
 }
 
 /// Why an attempt on one address ended before a transaction's outcome.
@@ -372,6 +432,7 @@ pub struct PoolKey {
     address: SocketAddr,
     policy: TlsPolicy,
     verified: bool,
+    report: bool,
     user: Option<String>,
 }
 
@@ -379,6 +440,10 @@ pub struct PoolKey {
 pub struct Connection {
     transport: Transport,
     session: ClientSession,
+    /// The TLS configuration for its handshake.
+    tls: Arc<TlsConfig>,
+    /// MTA-STS testing mode: where the certificate check's verdict is left.
+    report: Option<Verdict>,
     key: PoolKey,
     opened: Instant,
     idle_since: Instant,
@@ -493,6 +558,7 @@ struct Attempt<'a> {
     address: SocketAddr,
     policy: TlsPolicy,
     verified: bool,
+    report: bool,
     auth: Option<(String, Secret<String>)>,
 }
 
@@ -508,6 +574,7 @@ impl Attempt<'_> {
             address: self.address,
             policy: self.policy,
             verified: self.verified,
+            report: self.report,
             user: self.auth.as_ref().map(|(u, _)| u.clone()),
         }
     }
@@ -539,8 +606,8 @@ impl Attempt<'_> {
             .map_err(|e| Retry::NextHost(format!("{remote}: cannot connect: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let mut transport = Transport::plain(tcp);
+        let (tls, report) = self.tls_config().map_err(Retry::NextHost)?;
         if self.policy == TlsPolicy::Implicit {
-            let tls = self.tls_config().map_err(Retry::NextHost)?;
             handshake(
                 &mut transport,
                 &tls,
@@ -559,6 +626,8 @@ impl Attempt<'_> {
         Ok(Connection {
             transport,
             session,
+            tls,
+            report,
             key: self.key(),
             opened: Instant::now(),
             idle_since: Instant::now(),
@@ -576,7 +645,7 @@ impl Attempt<'_> {
         let (reverse_path, body) = (message.reverse_path, message.body);
         let remote = self.remote();
         let reused = connection.transactions > 0;
-        let tls = self.tls_config().map_err(Retry::NextHost)?;
+        let tls = connection.tls.clone();
         let server_name = server_name(self.host, self.address.ip());
         let envelope = Envelope {
             reverse_path: reverse_path.to_string(),
@@ -607,6 +676,9 @@ impl Attempt<'_> {
         let (result, ended) = drive(&mut connection, &tls, &server_name, envelope, body).await;
         let tls_version = connection.transport.tls_info().map(|t| t.version);
         let dsn_passed = connection.session.capabilities().dsn;
+        if connection.transactions == 0 {
+            self.report_tls(&connection);
+        }
         connection.transactions += 1;
         let failure = match ended {
             Ended::Ready => {
@@ -663,56 +735,118 @@ impl Attempt<'_> {
         }
     }
 
-    /// The TLS client configuration for this destination: verified for the relay, anything
-    /// goes (opportunistic) for MX hosts.
-    fn tls_config(&self) -> Result<Arc<TlsConfig>, String> {
-        let cache = &self.state.outbound.tls;
-        if let Some(c) = cache.borrow().as_ref() {
-            return Ok(if self.verified {
-                c.1.clone()
-            } else {
-                c.0.clone()
-            });
+    /// The TLS client configuration for this connection: verified where the certificate
+    /// must be valid, anything goes (opportunistic) otherwise; in MTA-STS testing mode a
+    /// configuration of its own that takes any certificate but leaves the verdict of the
+    /// real check where [`Attempt::report_tls`] finds it.
+    fn tls_config(&self) -> Result<(Arc<TlsConfig>, Option<Verdict>), String> {
+        let set = tls_set(self.state, self.config)?;
+        if self.verified {
+            return Ok((set.verified.clone(), None));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let opportunistic = TlsConfig::builder_with_provider(provider.clone())
+        if !self.report {
+            return Ok((set.opportunistic.clone(), None));
+        }
+        let verdict: Verdict = Arc::new(Mutex::new(None));
+        let config = TlsConfig::builder_with_provider(set.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.clone())))
+            .with_custom_certificate_verifier(Arc::new(Reporting {
+                checked: set.webpki.clone(),
+                any: AnyCertificate(set.provider.clone()),
+                verdict: verdict.clone(),
+            }))
             .with_no_client_auth();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(file) = &self.config.ca_file {
-            use rustls::pki_types::pem::PemObject;
-            let certs = CertificateDer::pem_file_iter(file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            for cert in certs {
-                roots
-                    .add(cert.map_err(|e| format!("{}: {e}", file.display()))?)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-            }
-        }
-        let verified = TlsConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let pair = (Arc::new(opportunistic), Arc::new(verified));
-        let chosen = if self.verified {
-            pair.1.clone()
-        } else {
-            pair.0.clone()
+        Ok((Arc::new(config), Some(verdict)))
+    }
+
+    /// MTA-STS testing mode: log what enforcing would have refused on this connection (no
+    /// TLS, or a certificate that does not verify for the host's name).
+    fn report_tls(&self, connection: &Connection) {
+        let Some(verdict) = &connection.report else {
+            return;
         };
-        *cache.borrow_mut() = Some(pair);
-        Ok(chosen)
+        let why = match verdict.lock().ok().and_then(|v| v.clone()) {
+            Some(e) => Some(format!("the certificate does not verify: {e}")),
+            None if !connection.transport.is_tls() => Some("no TLS".to_string()),
+            None => None,
+        };
+        if let Some(why) = why {
+            tracing::warn!(target: "ringpost::delivery", host = %self.host, reason = %why, "MTA-STS policy (testing): this connection would not have been allowed");
+        }
     }
 }
 
-/// The per-shard cache of client TLS configurations (opportunistic, verified).
-pub type TlsCache = std::cell::RefCell<Option<(Arc<TlsConfig>, Arc<TlsConfig>)>>;
+/// Where a certificate check that did not decide leaves its verdict.
+type Verdict = Arc<Mutex<Option<String>>>;
+
+/// What the outbound TLS configurations are made of.
+pub struct TlsSet {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    opportunistic: Arc<TlsConfig>,
+    verified: Arc<TlsConfig>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl TlsSet {
+    /// The configuration that verifies certificates.
+    pub fn verified(&self) -> &Arc<TlsConfig> {
+        &self.verified
+    }
+}
+
+/// The shard's TLS configurations, made on first use: the system's roots and `ca_file`.
+pub(super) fn tls_set(state: &ShardState, config: &OutboundConfig) -> Result<Rc<TlsSet>, String> {
+    let cache = &state.outbound.tls;
+    if let Some(c) = cache.borrow().as_ref() {
+        return Ok(c.clone());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let opportunistic = TlsConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.clone())))
+        .with_no_client_auth();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(file) = &config.ca_file {
+        use rustls::pki_types::pem::PemObject;
+        let certs =
+            CertificateDer::pem_file_iter(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for cert in certs {
+            roots
+                .add(cert.map_err(|e| format!("{}: {e}", file.display()))?)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+    }
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let verified = TlsConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(webpki.clone())
+        .with_no_client_auth();
+    let set = Rc::new(TlsSet {
+        provider,
+        opportunistic: Arc::new(opportunistic),
+        verified: Arc::new(verified),
+        webpki,
+    });
+    *cache.borrow_mut() = Some(set.clone());
+    Ok(set)
+}
+
+/// The per-shard cache of client TLS configurations.
+pub type TlsCache = std::cell::RefCell<Option<Rc<TlsSet>>>;
 
 async fn handshake(
     transport: &mut Transport,
@@ -840,5 +974,60 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// MTA-STS testing mode: every certificate is taken, as [`AnyCertificate`] does, and the
+/// verdict of the real check for the host's name is left in `verdict` for the log.
+#[derive(Debug)]
+struct Reporting {
+    checked: Arc<rustls::client::WebPkiServerVerifier>,
+    any: AnyCertificate,
+    verdict: Verdict,
+}
+
+impl ServerCertVerifier for Reporting {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Err(e) = self.checked.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            if let Ok(mut v) = self.verdict.lock() {
+                *v = Some(e.to_string());
+            }
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.any.supported_verify_schemes()
     }
 }
