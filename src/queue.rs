@@ -472,7 +472,7 @@ pub async fn write_state(
 }
 
 /// Expunge every delivery-state record of message `id` in `queue`.
-pub async fn remove_states(store: &Store, queue: &str, id: &str) -> Result<(), StoreError> {
+async fn remove_states(store: &Store, queue: &str, id: &str) -> Result<(), StoreError> {
     let stale: Vec<Uid> = states(store, queue)
         .await?
         .into_iter()

@@ -561,15 +561,31 @@ impl AccountIndex {
             return Vec::new();
         };
         let mut gone = Vec::new();
-        mb.messages.retain(|e| {
-            // Ops carry their UIDs sorted and unique (see `sorted_uids`).
-            let hit = uids.binary_search(&e.uid).is_ok();
-            if hit {
-                gone.push(e.uid);
-                released.push(e.body);
+        if uids.len().saturating_mul(16) < mb.messages.len() {
+            // A few out of many (the outbound queue removes one at a time from thousands):
+            // find each and close the gap, one move of the tail each, instead of a pass
+            // over every message. From the highest UID down, so the moves stay short.
+            let mut bodies = Vec::new();
+            for uid in uids.iter().rev() {
+                if let Ok(at) = mb.messages.binary_search_by_key(uid, |m| m.uid) {
+                    let e = mb.messages.remove(at);
+                    gone.push(e.uid);
+                    bodies.push(e.body);
+                }
             }
-            !hit
-        });
+            gone.reverse();
+            released.extend(bodies.into_iter().rev());
+        } else {
+            mb.messages.retain(|e| {
+                // Ops carry their UIDs sorted and unique (see `sorted_uids`).
+                let hit = uids.binary_search(&e.uid).is_ok();
+                if hit {
+                    gone.push(e.uid);
+                    released.push(e.body);
+                }
+                !hit
+            });
+        }
         if !gone.is_empty() {
             // RFC 7162 §3.2: an expunge gets a modseq, and the UIDs keep it for QRESYNC.
             let modseq = mb.bump();
@@ -792,6 +808,41 @@ mod tests {
 
     fn r(a: u32, b: u32) -> UidRange {
         UidRange::new(Uid(a), Uid(b))
+    }
+
+    /// The two ways of removing (a few of many, found one by one; many, in one pass) leave
+    /// the same messages, release the same bodies and report the same UIDs.
+    #[test]
+    fn removing_a_few_or_many_leaves_the_same_index() {
+        for uids in [
+            vec![1],
+            vec![200],
+            vec![3, 17, 150, 999],
+            (1..=200).step_by(3).collect::<Vec<u32>>(),
+        ] {
+            let mut few = account_with(200);
+            let mut many = account_with(200);
+            let ids: Vec<Uid> = uids.iter().map(|&u| Uid(u)).collect();
+            let (mut released_few, mut released_many) = (Vec::new(), Vec::new());
+            let gone_few = few.remove(MailboxId(1), &ids, &mut Vec::new(), &mut released_few);
+            // The pass over every message, as for a large set.
+            let mb = many.mailbox_mut(MailboxId(1)).unwrap();
+            let mut gone_many = Vec::new();
+            mb.messages.retain(|e| {
+                let hit = ids.binary_search(&e.uid).is_ok();
+                if hit {
+                    gone_many.push(e.uid);
+                    released_many.push(e.body);
+                }
+                !hit
+            });
+            assert_eq!(gone_few, gone_many, "{uids:?}");
+            assert_eq!(released_few, released_many);
+            let left = |a: &AccountIndex| -> Vec<Uid> {
+                a.mailboxes[0].messages.iter().map(|m| m.uid).collect()
+            };
+            assert_eq!(left(&few), left(&many));
+        }
     }
 
     #[test]

@@ -729,9 +729,21 @@ async fn persist(
         return;
     };
     if delivery.done.len() >= message.recipients.len() {
+        // The message and its state record (the runner knows its UID; older ones a crash
+        // left behind were expunged when the queue was loaded), in one commit group.
         let removed = async {
-            store.expunge(queue_name, "INBOX", Some(&[uid])).await?;
-            queue::remove_states(store, queue_name, &message.id).await
+            let (inbox, states) =
+                future::zip(store.expunge(queue_name, "INBOX", Some(&[uid])), async {
+                    match old {
+                        Some(old) => store
+                            .expunge(queue_name, queue::STATE_MAILBOX, Some(&[old]))
+                            .await
+                            .map(drop),
+                        None => Ok(()),
+                    }
+                })
+                .await;
+            inbox.map(drop).and(states)
         };
         match removed.await {
             Ok(()) => {
