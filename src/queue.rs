@@ -233,7 +233,7 @@ pub async fn entries_of(
     queue: &str,
     from: Uid,
 ) -> Result<Vec<(Uid, QueuedMessage)>, StoreError> {
-    Ok(entries_with_bodies(store, queue, from)
+    Ok(entries_with_bodies(store, queue, from, |_| false)
         .await?
         .into_iter()
         .map(|(uid, q, _)| (uid, q))
@@ -241,12 +241,13 @@ pub async fn entries_of(
 }
 
 /// The messages of `queue` from UID `from` on, as [`entries_of`], each with its stored
-/// bytes (for the runner, which sends them next). A message without its envelope is
-/// skipped with a warning.
+/// bytes (for the runner, which sends them next), but those `known` says the caller has. A
+/// message without its envelope is skipped with a warning.
 pub async fn entries_with_bodies(
     store: &Store,
     queue: &str,
     from: Uid,
+    known: impl Fn(Uid) -> bool,
 ) -> Result<Vec<(Uid, QueuedMessage, Vec<u8>)>, StoreError> {
     let entries = match store.messages(queue, "INBOX", from..=Uid(u32::MAX)).await {
         Ok(entries) => entries,
@@ -254,7 +255,7 @@ pub async fn entries_with_bodies(
         Err(e) => return Err(e),
     };
     let mut queued = Vec::new();
-    for e in entries {
+    for e in entries.into_iter().filter(|e| !known(e.uid)) {
         let body = store.read(queue, "INBOX", e.uid).await?;
         match QueuedMessage::parse(&body, e.internal_date) {
             Some(q) => queued.push((e.uid, q, body.to_vec())),

@@ -78,6 +78,9 @@ struct Entry {
     body: Option<Vec<u8>>,
 }
 
+/// A message a delivery on this shard just queued: queue, UID, envelope, bytes as stored.
+type Fresh = (String, Uid, QueuedMessage, Vec<u8>);
+
 /// Where an entry waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -105,6 +108,9 @@ pub struct Runner {
     held: RefCell<HashMap<String, VecDeque<Key>>>,
     /// Bytes of bodies kept in entries.
     cached: Cell<usize>,
+    /// Messages this shard's deliveries queued just now, handed over with their bytes so the
+    /// runner need not find and read them in the store.
+    fresh: RefCell<Vec<Fresh>>,
     /// Per queue: the next INBOX UID not yet loaded.
     next_uid: RefCell<HashMap<String, u32>>,
     /// Attempts running, and per destination.
@@ -125,6 +131,13 @@ impl Runner {
     pub fn wake(&self) {
         self.arrived.set(true);
         self.wake.notify_all();
+    }
+
+    /// A delivery on this shard queued `message` (`bytes` as stored) as `uid` in `queue`,
+    /// one of this shard's queues, durably.
+    pub fn queued_here(&self, queue: String, uid: Uid, message: QueuedMessage, bytes: Vec<u8>) {
+        self.fresh.borrow_mut().push((queue, uid, message, bytes));
+        self.nudge();
     }
 
     /// Something the runner waits for changed (an attempt ended, a message fell due).
@@ -220,11 +233,16 @@ pub async fn run(state: Rc<ShardState>) {
                 tracing::debug!(shard = %state.id, queued = state.outbound.entries.borrow().len(), "queue runner loaded its queues");
             }
             if loaded_states {
-                // Into the queues when told of new mail, and at every poll.
-                if state.outbound.arrived.replace(false) || looked.elapsed() >= POLL {
+                // Into the queues at every poll; when told of new mail, into those known to
+                // hold mail and the one this shard queues to.
+                if looked.elapsed() >= POLL {
                     looked = std::time::Instant::now();
-                    load_new_messages(&state).await;
+                    state.outbound.arrived.set(false);
+                    load_new_messages(&state, true).await;
+                } else if state.outbound.arrived.replace(false) {
+                    load_new_messages(&state, false).await;
                 }
+                take_fresh(&state);
                 start_due(&state, &config);
             }
         }
@@ -316,12 +334,42 @@ async fn load_states(state: &ShardState) -> bool {
     true
 }
 
+/// Schedule the messages deliveries handed over (see [`Runner::queued_here`]). The queue's
+/// next poll lists them again and skips them, as it skips every message already known.
+fn take_fresh(state: &ShardState) {
+    let fresh = std::mem::take(&mut *state.outbound.fresh.borrow_mut());
+    for (queue, uid, message, body) in fresh {
+        let key = (queue.clone(), uid.0);
+        if state.outbound.entries.borrow().contains_key(&key) {
+            continue;
+        }
+        let s = DeliveryState::new(&message.id, 0);
+        state.outbound.add(
+            key,
+            Entry {
+                queue,
+                uid,
+                message,
+                state: s,
+                state_uid: None,
+                place: Place::Scheduled,
+                body: Some(body),
+            },
+        );
+    }
+}
+
 /// Add the messages queued since the last look.
-async fn load_new_messages(state: &ShardState) {
-    // Only queues that may hold mail: looking into the others would create their partitions.
+async fn load_new_messages(state: &ShardState, every_queue: bool) {
+    let ours = queue::queue_for(state.map, state.id, "");
+    // Only queues that may hold mail: looking into the others would create their partitions
+    // (and asking costs a look at the disk for each, so only at the poll).
     for q in queue::owned_queues(state.map, state.id)
         .into_iter()
-        .filter(|q| state.store.may_hold(q))
+        .filter(|q| {
+            (every_queue || *q == ours || state.outbound.next_uid.borrow().contains_key(q))
+                && state.store.may_hold(q)
+        })
     {
         let from = state
             .outbound
@@ -337,7 +385,14 @@ async fn load_new_messages(state: &ShardState) {
         if status.uid_next.0 <= from {
             continue;
         }
-        let messages = match queue::entries_with_bodies(&state.store, &q, Uid(from)).await {
+        let known = |uid: Uid| {
+            state
+                .outbound
+                .entries
+                .borrow()
+                .contains_key(&(q.clone(), uid.0))
+        };
+        let messages = match queue::entries_with_bodies(&state.store, &q, Uid(from), known).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(target: "ringpost::delivery", queue = %q, error = %e, "cannot read the queue");

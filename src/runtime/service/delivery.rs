@@ -12,7 +12,7 @@
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
 use crate::mail::Uid;
-use crate::queue::{envelope_header, queue_for, queued_head};
+use crate::queue::{envelope_header, queue_for, queued_head, QueuedMessage};
 use crate::runtime::fanout::Deliverer;
 use crate::session::{Security, SessionConfig};
 use crate::smtp::{
@@ -272,6 +272,7 @@ async fn store_delivery(
     // Remote recipients (submission only) go to the outbound queue first; if the local copies
     // then fail, the queued copy is retracted, so a 451 leaves nothing behind.
     let mut queued = Vec::new();
+    let mut queued_bytes = None;
     if !delivery.remote_recipients.is_empty() {
         let envelope = envelope_header(
             id,
@@ -283,7 +284,10 @@ async fn store_delivery(
         let parts: [&[u8]; 2] = [head.as_bytes(), &delivery.message];
         let queue = queue_for(cx.shard.map, cx.shard.id, id);
         match store_copy(&deliverer, &[queue], &parts, now).await {
-            Ok(copies) => queued = copies,
+            Ok(copies) => {
+                queued = copies;
+                queued_bytes = Some(parts.concat());
+            }
             Err(e) => {
                 tracing::error!(%id, error = %e, "queueing failed; nothing kept");
                 return DeliveryOutcome::TemporaryFailure;
@@ -309,7 +313,23 @@ async fn store_delivery(
             return DeliveryOutcome::TemporaryFailure;
         }
     }
-    if !queued.is_empty() {
+    // The runner of this shard takes the queued copy as it is; another shard's (more shards
+    // than queues) finds it at its next look into the queue.
+    let handed = match (queued.first(), queued_bytes) {
+        (Some((queue, uid)), Some(bytes)) if cx.shard.map.home_shard(queue) == cx.shard.id => {
+            match QueuedMessage::parse(&bytes, now) {
+                Some(message) => {
+                    cx.shard
+                        .outbound
+                        .queued_here(queue.clone(), *uid, message, bytes);
+                    true
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    if !queued.is_empty() && !handed {
         cx.shard.outbound.wake();
     }
     DeliveryOutcome::Delivered { id: id.to_string() }
