@@ -4,7 +4,9 @@
 //! (submission → its queue runner → the receiver as MX) passes all three; a forged one,
 //! sent with smtplib from an address SPF does not allow with `From:` in a `p=reject`
 //! domain, is refused with `550 5.7.1` under `dmarc_reject = true` and delivered with
-//! `dmarc=fail` without it; a forged `Authentication-Results:` naming the receiver is removed.
+//! `dmarc=fail` without it; a forged `Authentication-Results:` naming the receiver is removed;
+//! SPF `fail` is refused under `spf_reject_fail`; a resolver that never answers gives
+//! `temperror` after `auth_timeout_secs`, and the message is delivered.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -265,4 +267,97 @@ fn forged_mail_is_refused_under_dmarc_reject_and_marked_without_it() {
             && l.contains("dmarc=\"fail:example.com\"")),
         "{log}"
     );
+}
+
+/// A receiver with its own `[inbound]` and resolver settings (`extra_inbound` goes into
+/// `[inbound]`).
+fn receiver_with(dns: SocketAddr, extra_inbound: &str) -> Server {
+    let server = Server::start(Options {
+        domains: vec!["example.com", "remote1.test"],
+        extra: format!(
+            "[inbound]\nauth_checks = true\n{extra_inbound}\
+             [outbound]\nenabled = false\nnameservers = [\"{dns}\"]\n"
+        ),
+        log: "info",
+        ..Options::default()
+    });
+    let out = server.cli(&["user", "add", CAROL.0], Some(CAROL.1));
+    assert!(out.status.success(), "{out:?}");
+    server
+}
+
+fn forge(receiver: &Server, mail_from: &str, from: &str) -> (u16, String) {
+    serde_json::from_str(
+        receiver
+            .python("inbound_auth.py", &["forge", mail_from, from, CAROL.0])
+            .trim(),
+    )
+    .unwrap()
+}
+
+/// `spf_reject_fail = true`: a sender SPF refuses (`-all`) gets `550 5.7.23` before the
+/// message is acknowledged, and nothing is kept; SPF `fail` alone, without it, is delivered
+/// and marked.
+#[test]
+fn spf_fail_is_refused_under_spf_reject_fail() {
+    if !support::have("dnsmasq", "dnsmasq-base") {
+        return;
+    }
+    let dns_port = support::free_ports(1)[0];
+    let _dns = dnsmasq_on(dns_port, &records());
+    let dns = SocketAddr::from(([127, 0, 0, 1], dns_port));
+    let mut receiver = receiver_with(dns, "spf_reject_fail = true\n");
+    // spammer.test publishes no DMARC record: only SPF speaks.
+    let (code, reply) = forge(&receiver, "ceo@spammer.test", "ceo@spammer.test");
+    assert_eq!(code, 550, "{reply}");
+    assert!(reply.starts_with("5.7.23 "), "{reply}");
+    assert!(carols_mail(&receiver).is_empty());
+    assert!(receiver.terminate().success());
+    let log = receiver.log();
+    assert!(
+        log.lines().any(|l| l.contains("ringpost::delivery")
+            && l.contains("result=\"refused by SPF\"")
+            && l.contains("spf=\"fail\"")),
+        "{log}"
+    );
+
+    let receiver = receiver_with(dns, "");
+    let (code, reply) = forge(&receiver, "ceo@spammer.test", "ceo@spammer.test");
+    assert_eq!(code, 250, "{reply}");
+    let mail = carols_mail(&receiver);
+    assert_eq!(mail.len(), 1);
+    let results = auth_results(&mail[0]);
+    assert!(
+        results[0].contains("spf=fail smtp.mailfrom=ceo@spammer.test;"),
+        "{results:?}"
+    );
+}
+
+/// A resolver that never answers (a UDP socket nobody reads): the checks run out of
+/// `auth_timeout_secs`, the message is delivered with `temperror` results (never refused, even
+/// under `dmarc_reject`), and the log says why.
+#[test]
+fn checks_that_do_not_answer_in_time_give_temperror_and_deliver() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = silent.local_addr().unwrap();
+    let mut receiver = receiver_with(
+        dns,
+        "auth_timeout_secs = 1\ndmarc_reject = true\nspf_reject_fail = true\n",
+    );
+    let (code, reply) = forge(&receiver, "ceo@spammer.test", "boss@example.com");
+    assert_eq!(code, 250, "{reply}");
+    let mail = carols_mail(&receiver);
+    assert_eq!(mail.len(), 1);
+    let results = auth_results(&mail[0]);
+    assert_eq!(results.len(), 1, "the forged field is gone: {}", mail[0]);
+    for expected in ["spf=temperror", "dkim=temperror", "dmarc=temperror"] {
+        assert!(results[0].contains(expected), "{expected} in {results:?}");
+    }
+    assert!(receiver.terminate().success());
+    let log = receiver.log();
+    assert!(
+        log.contains("auth checks did not finish in time (DNS?); counted as temperror"),
+        "{log}"
+    );
+    drop(silent);
 }

@@ -143,7 +143,14 @@ fn run(nameservers: Vec<SocketAddr>, mut receiver: tokio::sync::mpsc::Receiver<R
                     match tokio::time::timeout(check.timeout, verify(&authenticator, &check)).await
                     {
                         Ok(results) => results,
-                        Err(_) => AuthResults::unavailable(&check.mail_from, &check.helo),
+                        Err(_) => {
+                            tracing::warn!(
+                                target: "ringpost::delivery",
+                                timeout_secs = check.timeout.as_secs(),
+                                "auth checks did not finish in time (DNS?); counted as temperror"
+                            );
+                            AuthResults::unavailable(&check.mail_from, &check.helo)
+                        }
                     };
                 // The shard may have stopped waiting; then nobody needs the answer.
                 let _ = reply.send(results);
