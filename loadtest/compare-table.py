@@ -66,6 +66,7 @@ IDLE_TOTAL = ("server PSS per session (whole run)", ("idle", "pss_per_session_ki
 
 METRICS = {
     "imap-login": [("logins/s (implicit TLS)",) + THROUGHPUT[1:], PER_CORE, P99],
+    "imap-churn": [("sessions/s (LOGIN, SELECT, FETCH, STORE, LOGOUT)",) + THROUGHPUT[1:], PER_CORE, P99],
     "imap-login-starttls": [("logins/s (STARTTLS)",) + THROUGHPUT[1:], PER_CORE, P99],
     "imap-fetch": [("FETCH/s",) + THROUGHPUT[1:], MBS, PER_CORE, P99],
     "pop3-retr": [("RETR/s",) + THROUGHPUT[1:], MBS, PER_CORE, P99],

@@ -237,6 +237,16 @@ fn user_errors_exit_1_with_a_clear_message() {
             "\n",
             "ringpost: unacceptable password: empty\n",
         ),
+        (
+            &["user", "add", "bob@example.com"],
+            "too-short\n",
+            "ringpost: unacceptable password: shorter than 10 characters\n",
+        ),
+        (
+            &["user", "add", "bob@example.com"],
+            "Bob@Example.com\n",
+            "ringpost: unacceptable password: the address itself\n",
+        ),
     ] {
         let out = setup.run(args, stdin);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -278,7 +288,7 @@ fn serve_refuses_an_invalid_configuration_with_exit_2() {
 #[test]
 fn user_del_keeps_the_mail_for_restore_unless_purged() {
     let setup = Setup::new(CONFIG);
-    setup.run(&["user", "add", "bob@example.com"], "first\n");
+    setup.run(&["user", "add", "bob@example.com"], "first-password\n");
     let out = setup.run(&["user", "del", "bob@example.com"], "");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let first = stdout(&out);

@@ -96,7 +96,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     let out = run(
         dir.path(),
         &["user", "add", "alice@example.com"],
-        "a secret\n",
+        "a longer secret\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let maildir = dir.path().join("Maildir");

@@ -12,6 +12,10 @@ Scenarios (each a subcommand; `loadtest SCENARIO --help` lists every option):
 
   imap-login   One operation = a whole session: connect, TLS (implicit or STARTTLS), LOGIN,
                LOGOUT. Throughput is logins/s; latency is the full session.
+  imap-churn   One operation = a whole session of a mail client checking in: connect, TLS,
+               LOGIN, SELECT --mailbox, FETCH the flags of 3 random messages, STORE +FLAGS
+               \\Seen on one, LOGOUT. Logins/s under the churn of reconnecting clients (what
+               a login cache is for). Needs a seeded mailbox.
   imap-fetch   Each session logs in once and SELECTs --mailbox; one operation = one
                `FETCH n BODY.PEEK[]` of a random message. Reports MB/s received. Needs a
                seeded mailbox (see `seed`).
@@ -76,6 +80,8 @@ pub struct Cli {
 pub enum Command {
     /// Connect, TLS, LOGIN, LOGOUT per operation (logins/s)
     ImapLogin(Opts),
+    /// Whole short sessions: LOGIN, SELECT, a few FETCH/STORE, LOGOUT
+    ImapChurn(Opts),
     /// SELECT a seeded mailbox, FETCH random message bodies (FETCH/s, MB/s)
     ImapFetch(Opts),
     /// APPEND --size messages (APPEND/s)
@@ -100,6 +106,7 @@ impl Command {
     pub fn opts(&self) -> &Opts {
         match self {
             Command::ImapLogin(o)
+            | Command::ImapChurn(o)
             | Command::ImapFetch(o)
             | Command::ImapAppend(o)
             | Command::ImapMixed(o)
@@ -115,6 +122,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::ImapLogin(_) => "imap-login",
+            Command::ImapChurn(_) => "imap-churn",
             Command::ImapFetch(_) => "imap-fetch",
             Command::ImapAppend(_) => "imap-append",
             Command::ImapMixed(_) => "imap-mixed",

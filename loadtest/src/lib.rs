@@ -54,6 +54,7 @@ pub fn run(command: Command) -> Result<Report, String> {
     let ep = endpoint(&opts)?;
     let scenario = match &command {
         Command::ImapLogin(_) => Scenario::ImapLogin,
+        Command::ImapChurn(_) => Scenario::ImapChurn,
         Command::ImapFetch(_) => Scenario::ImapFetch,
         Command::ImapAppend(_) => Scenario::ImapAppend,
         Command::ImapMixed(_) => Scenario::ImapMixed,

@@ -14,6 +14,7 @@ use crate::smtp::Smtp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     ImapLogin,
+    ImapChurn,
     ImapFetch,
     ImapAppend,
     ImapMixed,
@@ -52,6 +53,7 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
     let ep = &ctx.ep;
     Ok(match ctx.scenario {
         Scenario::ImapLogin => Box::new(LoginLoop { worker }),
+        Scenario::ImapChurn => Box::new(ChurnLoop { worker }),
         Scenario::ImapAppend => {
             let mut imap = Imap::connect(ep)?;
             imap.login(user, pass)?;
@@ -115,6 +117,38 @@ impl Session for LoginLoop {
         imap.logout()?;
         Ok(Op {
             kind: "login",
+            bytes,
+        })
+    }
+
+    fn close(self: Box<Self>) {}
+}
+
+/// imap-churn: the operation is a whole short session of a client checking its mail.
+struct ChurnLoop {
+    worker: usize,
+}
+
+impl Session for ChurnLoop {
+    fn op(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
+        let (user, pass) = ctx.opts.credentials(self.worker);
+        let mut imap = Imap::connect(&ctx.ep)?;
+        imap.login(user, pass)?;
+        let exists = imap.select(&ctx.opts.mailbox)?;
+        if exists == 0 {
+            let _ = imap.logout();
+            return Err(Failure::Setup("mailbox empty (run seed first)"));
+        }
+        for _ in 0..3 {
+            let n = rng.gen_range(1..=exists);
+            imap.command("FETCH", &format!("FETCH {n} (FLAGS)"))?;
+        }
+        let n = rng.gen_range(1..=exists);
+        imap.command("STORE", &format!("STORE {n} +FLAGS.SILENT (\\Seen)"))?;
+        let bytes = imap.conn.bytes_in;
+        imap.logout()?;
+        Ok(Op {
+            kind: "session",
             bytes,
         })
     }

@@ -28,7 +28,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 pub use address::Address;
-pub use records::{address_of_key, Account, Deleted, Incarnation, Retention};
+pub use records::{
+    address_of_key, Account, Credential, CredentialKind, Deleted, Incarnation, Retention, Scope,
+    Scopes,
+};
 
 use file::{write_atomically, FileLock};
 use records::{Entry, Records};
@@ -37,18 +40,62 @@ use records::{Entry, Records};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
     /// The credentials are valid; `account` is the canonical (lower-case) address,
-    /// `store_key` what the store keeps this incarnation's mail under, and `version` the
-    /// version of the file that said so (see [`AccountStore::changes`]).
+    /// `store_key` what the store keeps this incarnation's mail under, `version` the
+    /// version of the file that said so (see [`AccountStore::changes`]), and `credential`
+    /// which of the account's credentials matched.
     Valid {
         account: String,
         store_key: String,
         version: u64,
+        credential: CredentialUse,
     },
     /// Wrong user name or password (the same answer for both).
     Invalid,
     /// The account database could not be read.
     Unavailable,
 }
+
+/// Which credential a login used: `id` is `web` (the account's own password), `protocol`'s
+/// id, or an app password's; `stamp` a fingerprint of its stored secret. A session keeps it,
+/// and ends when [`AccountStore::credential_current`] says it changed or went.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CredentialUse {
+    pub id: String,
+    pub stamp: u64,
+}
+
+/// The id of the account's own password in a [`CredentialUse`].
+pub const WEB_CREDENTIAL: &str = "web";
+
+/// Which password IMAP, POP3, SMTP and DAV take (`[auth] protocol_password`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolPasswords {
+    /// The account's own password, as before protocol passwords existed (the default).
+    #[default]
+    SameAsWeb,
+    /// Seed 002's model: a protocol password of its own, set by the user; the web password
+    /// is refused on the mail protocols. App passwords work in both.
+    Separate,
+}
+
+/// What a new password must be (`[auth] min_password_length`); generated app passwords
+/// are not chosen, so not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy { min_length: 10 }
+    }
+}
+
+/// How an app password is written when shown: four groups of five lower-case letters
+/// (20 × log2(26) ≈ 94 bits), easy to type on a phone. Logins take it with or without the
+/// dashes and spaces.
+const APP_PASSWORD_GROUPS: usize = 4;
+const APP_PASSWORD_GROUP: usize = 5;
 
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -82,6 +129,14 @@ pub enum AccountError {
     NothingToRestore(Address),
     #[error("unacceptable password: {0}")]
     BadPassword(&'static str),
+    #[error("unacceptable password: {0}")]
+    WeakPassword(String),
+    #[error("an app password needs a name of 1 to 100 characters")]
+    BadName,
+    #[error("the account has {MAX_CREDENTIALS} credentials already; revoke one first")]
+    TooManyCredentials,
+    #[error("no credential {0}")]
+    NoSuchCredential(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}, line {line}: {reason}")]
@@ -102,6 +157,11 @@ pub struct AccountStore {
     lock_path: PathBuf,
     /// Lower case, as in the validated configuration; replaced by a reload.
     local_domains: RwLock<Vec<String>>,
+    /// What new passwords must be; replaced by a reload.
+    policy: RwLock<PasswordPolicy>,
+    /// Logins since the last [`AccountStore::flush_uses`]: (address, credential id) → when.
+    uses: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
+    uses_path: PathBuf,
     /// The accounts as last read, with the identity of the file they were read from.
     cache: RwLock<Arc<Snapshot>>,
 }
@@ -152,6 +212,9 @@ impl AccountStore {
             lock_path: data_dir.join("accounts.lock"),
             path,
             local_domains: RwLock::new(lower_case(local_domains)),
+            policy: RwLock::new(PasswordPolicy::default()),
+            uses: Default::default(),
+            uses_path: data_dir.join("credentials.used"),
             cache: RwLock::new(Arc::new(snapshot)),
         })
     }
@@ -169,6 +232,29 @@ impl AccountStore {
             .unwrap_or_else(PoisonError::into_inner) = lower_case(local_domains);
     }
 
+    /// A new password policy (at start, and at a reload).
+    pub fn set_policy(&self, policy: PasswordPolicy) {
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy;
+    }
+
+    /// Whether `password` may be set for `address` under the policy: long enough, and not
+    /// the address or its local part (in any case).
+    fn check_policy(&self, address: &Address, password: &str) -> Result<(), AccountError> {
+        check_password(password)?;
+        let policy = *self.policy.read().unwrap_or_else(PoisonError::into_inner);
+        if password.chars().count() < policy.min_length {
+            return Err(AccountError::WeakPassword(format!(
+                "shorter than {} characters",
+                policy.min_length
+            )));
+        }
+        let local = address.as_str().split('@').next().unwrap_or_default();
+        if password.eq_ignore_ascii_case(address.as_str()) || password.eq_ignore_ascii_case(local) {
+            return Err(AccountError::WeakPassword("the address itself".into()));
+        }
+        Ok(())
+    }
+
     fn local_domains(&self) -> Vec<String> {
         self.local_domains
             .read()
@@ -176,12 +262,24 @@ impl AccountStore {
             .clone()
     }
 
-    /// Check a user name (any case, `local@domain`) and password.
+    /// Check a user name (any case, `local@domain`) and password for a login to `scope`,
+    /// with `mode` saying whether the mail protocols take the account's own password or the
+    /// protocol password.
     ///
-    /// Blocking and CPU-heavy (argon2id): run it off the shard. The same work is done and the
-    /// same answer given for an unknown user, a bare local part, a non-local domain and a wrong
-    /// password. [`Verification::Unavailable`] only when the file cannot be read.
-    pub fn verify(&self, username: &str, password: &str) -> Verification {
+    /// Blocking and CPU-heavy (argon2id): run it off the shard. What is tried: the account's
+    /// app passwords for `scope` (SHA-256, microseconds), then exactly one argon2id hash —
+    /// the web password for `web` and, in `same-as-web` mode, for the mail protocols; the
+    /// protocol password in `separate` mode (a stand-in when none is set). The same work is
+    /// done and the same answer given for an unknown user, a bare local part, a non-local
+    /// domain and a wrong password. [`Verification::Unavailable`] only when the file cannot
+    /// be read.
+    pub fn verify(
+        &self,
+        username: &str,
+        password: &str,
+        scope: Scope,
+        mode: ProtocolPasswords,
+    ) -> Verification {
         let snapshot = match self.current() {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -191,25 +289,271 @@ impl AccountStore {
         };
         let address = Address::parse(username, &self.local_domains()).ok();
         let stored = address.as_ref().and_then(|a| snapshot.records.live.get(a));
-        let hash = stored.map_or(DUMMY_HASH, |e| e.hash.as_str());
+        let valid =
+            |address: Address, entry: &Entry, credential: CredentialUse| Verification::Valid {
+                store_key: records::store_key(&address, entry.incarnation),
+                account: address.into_string(),
+                version: snapshot.version,
+                credential,
+            };
+        // App passwords first: a digest each, and the person typing one is not kept waiting
+        // for an argon2 run that cannot match.
+        if let (Some(address), Some(entry)) = (&address, stored) {
+            let digest = app_digest(password);
+            let app = entry.credentials.iter().find(|c| {
+                c.kind == CredentialKind::App
+                    && c.scopes.contains(scope)
+                    && constant_time_eq(c.secret.as_bytes(), digest.as_bytes())
+            });
+            if let Some(c) = app {
+                let used = CredentialUse {
+                    id: c.id.clone(),
+                    stamp: c.stamp(),
+                };
+                return valid(address.clone(), entry, used);
+            }
+        }
+        let (hash, id) = match (stored, scope, mode) {
+            (None, _, _) => (DUMMY_HASH, None),
+            (Some(e), Scope::Web, _) | (Some(e), _, ProtocolPasswords::SameAsWeb) => {
+                (e.hash.as_str(), Some(WEB_CREDENTIAL.to_string()))
+            }
+            (Some(e), _, ProtocolPasswords::Separate) => match e
+                .credentials
+                .iter()
+                .find(|c| c.kind == CredentialKind::Protocol && c.scopes.contains(scope))
+            {
+                Some(c) => (c.secret.as_str(), Some(c.id.clone())),
+                None => (DUMMY_HASH, None),
+            },
+        };
         // Always hash, even for an unacceptable password, so timing says nothing.
         let matches = password_matches(password, hash);
-        match (address, stored) {
-            (Some(address), Some(entry)) if matches && check_password(password).is_ok() => {
-                Verification::Valid {
-                    store_key: records::store_key(&address, entry.incarnation),
-                    account: address.into_string(),
-                    version: snapshot.version,
-                }
+        match (address, stored, id) {
+            (Some(address), Some(entry), Some(id))
+                if matches && check_password(password).is_ok() =>
+            {
+                let stamp = records::stamp_of(hash);
+                valid(address, entry, CredentialUse { id, stamp })
             }
             _ => Verification::Invalid,
         }
+    }
+
+    /// Whether the credential a session logged in with is still there, unchanged: `false`
+    /// once it was revoked or replaced (or the account is gone). An unreadable file says
+    /// `true`: sessions are not ended for a fault of ours.
+    ///
+    /// Reads the file as last read (no `stat`): cheap enough to ask before every request of
+    /// a session once the shard's accounts watcher has seen a newer version.
+    pub fn credential_current(&self, account: &str, used: &CredentialUse) -> bool {
+        let snapshot = Arc::clone(&self.cache.read().unwrap_or_else(PoisonError::into_inner));
+        let Ok(address) = Address::parse_syntax(account) else {
+            return false;
+        };
+        let Some(entry) = snapshot.records.live.get(&address) else {
+            return false;
+        };
+        if used.id == WEB_CREDENTIAL {
+            return records::stamp_of(&entry.hash) == used.stamp;
+        }
+        entry
+            .credentials
+            .iter()
+            .any(|c| c.id == used.id && c.stamp() == used.stamp)
+    }
+
+    /// Note a login of `account` with the credential `id` (now). Kept in memory until the
+    /// next [`AccountStore::flush_uses`]: a login never writes a file.
+    pub fn note_use(&self, account: &str, id: &str) {
+        let mut uses = self.uses.lock().unwrap_or_else(PoisonError::into_inner);
+        uses.insert((account.to_string(), id.to_string()), unix_now());
+    }
+
+    /// Write the logins noted since the last flush into `data_dir/credentials.used` (one
+    /// `address id unix-time` line per credential, the latest use), replacing it atomically;
+    /// lines of accounts and credentials that no longer exist are dropped. Blocking: the
+    /// server calls it from a blocking thread once a minute.
+    pub fn flush_uses(&self) -> Result<(), AccountError> {
+        let pending =
+            std::mem::take(&mut *self.uses.lock().unwrap_or_else(PoisonError::into_inner));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut all = read_uses(&self.uses_path);
+        for (key, at) in pending {
+            let e = all.entry(key).or_insert(at);
+            *e = (*e).max(at);
+        }
+        let snapshot = self.current()?;
+        let exists = |address: &str, id: &str| {
+            Address::parse_syntax(address)
+                .ok()
+                .and_then(|a| snapshot.records.live.get(&a).cloned())
+                .is_some_and(|e| id == WEB_CREDENTIAL || e.credentials.iter().any(|c| c.id == id))
+        };
+        let mut text = String::from("# last use of each credential: address id unix-time\n");
+        let mut lines: Vec<_> = all.into_iter().filter(|((a, i), _)| exists(a, i)).collect();
+        lines.sort();
+        for ((address, id), at) in lines {
+            text.push_str(&format!("{address} {id} {at}\n"));
+        }
+        write_atomically(&self.uses_path, text.as_bytes(), 0o600).map_err(|source| {
+            AccountError::Io {
+                path: self.uses_path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// When each credential of `address` was last used (by credential id; `web` for the
+    /// account's own password), as of the last flush and this process's notes.
+    pub fn last_uses(
+        &self,
+        address: &str,
+    ) -> Result<std::collections::HashMap<String, u64>, AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        let mut out = std::collections::HashMap::new();
+        let pending = self
+            .uses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for ((a, id), at) in read_uses(&self.uses_path).into_iter().chain(pending) {
+            if a == address.as_str() {
+                let e = out.entry(id).or_insert(at);
+                *e = (*e).max(at);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The version of the file as it is now (it changes with every change of any account).
+    pub fn version(&self) -> Result<u64, AccountError> {
+        Ok(self.current()?.version)
+    }
+
+    /// The version of the file as last read, if the file has not changed since: a `stat`,
+    /// never a read (cheap enough for a shard; `None` sends the caller to [`Self::verify`]
+    /// on a blocking thread, which reads the new version).
+    pub fn version_if_unchanged(&self) -> Option<u64> {
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(meta) => Some(FileStamp::of(&meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(_) => return None,
+        };
+        let cached = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        (cached.stamp == stamp).then_some(cached.version)
+    }
+
+    /// Set (or replace) the account's protocol password, for IMAP, POP3, SMTP and DAV.
+    pub fn set_protocol_password(
+        &self,
+        address: &str,
+        password: &str,
+    ) -> Result<Address, AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        self.check_policy(&address, password)?;
+        let hash = hash_password(password)?;
+        self.modify(|records| {
+            let entry = records
+                .live
+                .get_mut(&address)
+                .ok_or_else(|| AccountError::Unknown(address.clone()))?;
+            entry
+                .credentials
+                .retain(|c| c.kind != CredentialKind::Protocol);
+            let id = new_credential_id(entry);
+            entry.credentials.push(Credential {
+                id,
+                kind: CredentialKind::Protocol,
+                scopes: Scopes::PROTOCOLS,
+                created: unix_now(),
+                name: String::new(),
+                secret: hash,
+            });
+            Ok(())
+        })?;
+        Ok(address)
+    }
+
+    /// Make a new app password named `name` for `scopes`: the credential, and the password
+    /// itself — shown to the user this once, never stored.
+    pub fn add_app_password(
+        &self,
+        address: &str,
+        name: &str,
+        scopes: Scopes,
+    ) -> Result<(Credential, Secret), AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AccountError::BadName);
+        }
+        let password = generate_app_password();
+        let mut made = None;
+        self.modify(|records| {
+            let entry = records
+                .live
+                .get_mut(&address)
+                .ok_or_else(|| AccountError::Unknown(address.clone()))?;
+            if entry.credentials.len() >= MAX_CREDENTIALS {
+                return Err(AccountError::TooManyCredentials);
+            }
+            let credential = Credential {
+                id: new_credential_id(entry),
+                kind: CredentialKind::App,
+                scopes,
+                created: unix_now(),
+                name: name.to_string(),
+                secret: app_digest(&password),
+            };
+            entry.credentials.push(credential.clone());
+            made = Some(credential);
+            Ok(())
+        })?;
+        let credential = made.ok_or_else(|| AccountError::Unknown(address.clone()))?;
+        Ok((credential, Secret(password)))
+    }
+
+    /// The account's credentials besides its own password.
+    pub fn credentials(&self, address: &str) -> Result<Vec<Credential>, AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        let snapshot = load(&self.path)?;
+        let entry = snapshot
+            .records
+            .live
+            .get(&address)
+            .ok_or_else(|| AccountError::Unknown(address.clone()))?;
+        Ok(entry.credentials.clone())
+    }
+
+    /// Remove the credential `id` (an app password, or the protocol password); sessions
+    /// that logged in with it end (see [`AccountStore::credential_current`]).
+    pub fn revoke(&self, address: &str, id: &str) -> Result<Credential, AccountError> {
+        let address = Address::parse(address, &self.local_domains())?;
+        let mut removed = None;
+        self.modify(|records| {
+            let entry = records
+                .live
+                .get_mut(&address)
+                .ok_or_else(|| AccountError::Unknown(address.clone()))?;
+            let at = entry
+                .credentials
+                .iter()
+                .position(|c| c.id.eq_ignore_ascii_case(id))
+                .ok_or_else(|| AccountError::NoSuchCredential(id.to_string()))?;
+            removed = Some(entry.credentials.remove(at));
+            Ok(())
+        })?;
+        removed.ok_or_else(|| AccountError::NoSuchCredential(id.to_string()))
     }
 
     /// Create an account, with an incarnation never used for its address before. Fails if
     /// it exists (in any case).
     pub fn add(&self, address: &str, password: &str) -> Result<Address, AccountError> {
         let address = Address::parse(address, &self.local_domains())?;
+        self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
         self.modify(|records| {
             if records.live.contains_key(&address) {
@@ -221,9 +565,14 @@ impl AccountStore {
                     break candidate;
                 }
             };
-            records
-                .live
-                .insert(address.clone(), Entry { incarnation, hash });
+            records.live.insert(
+                address.clone(),
+                Entry {
+                    incarnation,
+                    hash,
+                    credentials: Vec::new(),
+                },
+            );
             Ok(())
         })?;
         Ok(address)
@@ -232,6 +581,7 @@ impl AccountStore {
     /// Replace an existing account's password (its incarnation stays).
     pub fn set_password(&self, address: &str, password: &str) -> Result<Address, AccountError> {
         let address = Address::parse(address, &self.local_domains())?;
+        self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
         self.modify(|records| match records.live.get_mut(&address) {
             Some(entry) => {
@@ -294,6 +644,7 @@ impl AccountStore {
                 Entry {
                     incarnation: d.account.incarnation,
                     hash: d.hash,
+                    credentials: Vec::new(),
                 },
             );
             restored = Some(d.account);
@@ -501,6 +852,75 @@ fn load(path: &Path) -> Result<Snapshot, AccountError> {
         version: 0,
         records,
     })
+}
+
+/// The `credentials.used` file: (address, id) → when; missing or unreadable lines are none.
+fn read_uses(path: &Path) -> std::collections::HashMap<(String, String), u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (a, i, t) = (f.next()?, f.next()?, f.next()?.parse().ok()?);
+            Some(((a.to_string(), i.to_string()), t))
+        })
+        .collect()
+}
+
+/// The most credentials (protocol and app passwords) one account may have.
+pub const MAX_CREDENTIALS: usize = 50;
+
+/// A password shown once and never stored.
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A new random app password: [`APP_PASSWORD_GROUPS`] groups of lower-case letters.
+fn generate_app_password() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..APP_PASSWORD_GROUPS)
+        .map(|_| {
+            (0..APP_PASSWORD_GROUP)
+                .map(|_| char::from(b'a' + rng.gen_range(0..26u8)))
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// How an app password is stored: the SHA-256 of its letters (dashes and spaces, which
+/// only make it readable, left out; lower-cased).
+fn app_digest(password: &str) -> String {
+    let letters: String = password
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let d = ring::digest::digest(&ring::digest::SHA256, letters.as_bytes());
+    let mut out = String::from("sha256$");
+    for b in d.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An id no other credential of the account has.
+fn new_credential_id(entry: &Entry) -> String {
+    loop {
+        let id = format!("{:08x}", rand::random::<u32>());
+        if !entry.credentials.iter().any(|c| c.id == id) {
+            return id;
+        }
+    }
 }
 
 fn check_password(password: &str) -> Result<(), AccountError> {

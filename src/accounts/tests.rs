@@ -11,19 +11,45 @@ fn domains() -> Vec<String> {
     vec!["example.com".to_string()]
 }
 
+/// A store whose password policy takes the short passwords these tests use (the policy has
+/// tests of its own).
 fn store() -> (tempfile::TempDir, AccountStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = AccountStore::open(&dir.path().join("data"), &domains()).unwrap();
+    let store = open(&dir.path().join("data"));
     (dir, store)
 }
 
-/// A successful verification of `account`'s current incarnation in `store`.
+fn open(data: &std::path::Path) -> AccountStore {
+    let store = AccountStore::open(data, &domains()).unwrap();
+    store.set_policy(PasswordPolicy { min_length: 1 });
+    store
+}
+
+/// An IMAP login with the account's own password (`same-as-web`, as before protocol
+/// passwords).
+fn check(store: &AccountStore, username: &str, password: &str) -> Verification {
+    store.verify(
+        username,
+        password,
+        Scope::Imap,
+        ProtocolPasswords::SameAsWeb,
+    )
+}
+
+/// A successful verification of `account`'s current incarnation in `store`, with its own
+/// password.
 fn success(store: &AccountStore, account: &str) -> Verification {
     let current = store.lookup(account).unwrap().expect("a live account");
+    let snapshot = store.current().unwrap();
+    let hash = &snapshot.records.live[&current.address].hash;
     Verification::Valid {
         account: account.to_string(),
         store_key: current.store_key(),
-        version: store.current().unwrap().version,
+        version: snapshot.version,
+        credential: CredentialUse {
+            id: WEB_CREDENTIAL.into(),
+            stamp: records::stamp_of(hash),
+        },
     }
 }
 
@@ -40,7 +66,7 @@ fn open_creates_the_data_folder_and_starts_empty() {
     assert_eq!(store.path(), dir.path().join("data/accounts"));
     assert_eq!(store.list().unwrap(), Vec::<Address>::new());
     assert_eq!(
-        store.verify("alice@example.com", "x"),
+        check(&store, "alice@example.com", "x"),
         Verification::Invalid
     );
 }
@@ -51,14 +77,17 @@ fn add_then_verify() {
     let added = store.add("alice@example.com", "correct horse").unwrap();
     assert_eq!(added.as_str(), "alice@example.com");
     assert_eq!(
-        store.verify("alice@example.com", "correct horse"),
+        check(&store, "alice@example.com", "correct horse"),
         success(&store, "alice@example.com")
     );
     assert_eq!(
-        store.verify("alice@example.com", "wrong horse"),
+        check(&store, "alice@example.com", "wrong horse"),
         Verification::Invalid
     );
-    assert_eq!(store.verify("alice@example.com", ""), Verification::Invalid);
+    assert_eq!(
+        check(&store, "alice@example.com", ""),
+        Verification::Invalid
+    );
 }
 
 #[test]
@@ -73,7 +102,7 @@ fn unknown_users_fail_like_wrong_passwords() {
         "",
     ] {
         assert_eq!(
-            store.verify(username, "pw"),
+            check(&store, username, "pw"),
             Verification::Invalid,
             "{username:?}"
         );
@@ -86,12 +115,12 @@ fn user_names_are_case_insensitive() {
     let added = store.add("Alice@Example.COM", "pw").unwrap();
     assert_eq!(added.as_str(), "alice@example.com");
     assert_eq!(
-        store.verify("ALICE@example.com", "pw"),
+        check(&store, "ALICE@example.com", "pw"),
         success(&store, "alice@example.com")
     );
     // The password is not.
     assert_eq!(
-        store.verify("alice@example.com", "PW"),
+        check(&store, "alice@example.com", "PW"),
         Verification::Invalid
     );
     match store.add("alice@EXAMPLE.com", "other") {
@@ -107,11 +136,11 @@ fn set_password_replaces_the_old_one() {
     let changed = store.set_password("ALICE@example.com", "new").unwrap();
     assert_eq!(changed.as_str(), "alice@example.com");
     assert_eq!(
-        store.verify("alice@example.com", "old"),
+        check(&store, "alice@example.com", "old"),
         Verification::Invalid
     );
     assert_eq!(
-        store.verify("alice@example.com", "new"),
+        check(&store, "alice@example.com", "new"),
         success(&store, "alice@example.com")
     );
     match store.set_password("bob@example.com", "pw") {
@@ -141,7 +170,10 @@ fn delete_and_list() {
             .as_str(),
         "bob@example.com"
     );
-    assert_eq!(store.verify("bob@example.com", "pw"), Verification::Invalid);
+    assert_eq!(
+        check(&store, "bob@example.com", "pw"),
+        Verification::Invalid
+    );
     assert_eq!(
         store.list().unwrap(),
         vec![Address::parse("alice@example.com", &domains()).unwrap()]
@@ -159,33 +191,32 @@ fn delete_and_list() {
 #[test]
 fn a_running_store_sees_changes_made_by_another_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let server = AccountStore::open(dir.path(), &domains()).unwrap();
+    let server = open(dir.path());
     assert_eq!(
-        server.verify("alice@example.com", "pw"),
+        check(&server, "alice@example.com", "pw"),
         Verification::Invalid
     );
 
-    let cli = AccountStore::open(dir.path(), &domains()).unwrap();
+    let cli = open(dir.path());
     cli.add("alice@example.com", "pw").unwrap();
     assert_eq!(
-        server.verify("alice@example.com", "pw"),
+        check(&server, "alice@example.com", "pw"),
         success(&server, "alice@example.com")
     );
-    AccountStore::open(dir.path(), &domains())
-        .unwrap()
+    open(dir.path())
         .set_password("alice@example.com", "pw2")
         .unwrap();
     assert_eq!(
-        server.verify("alice@example.com", "pw"),
+        check(&server, "alice@example.com", "pw"),
         Verification::Invalid
     );
     assert_eq!(
-        server.verify("alice@example.com", "pw2"),
+        check(&server, "alice@example.com", "pw2"),
         success(&server, "alice@example.com")
     );
     cli.delete("alice@example.com", Retention::Purge).unwrap();
     assert_eq!(
-        server.verify("alice@example.com", "pw2"),
+        check(&server, "alice@example.com", "pw2"),
         Verification::Invalid
     );
 }
@@ -268,7 +299,7 @@ fn passwords_must_be_non_empty_and_at_most_1024_bytes() {
     let longest = "x".repeat(1024);
     store.add("a@example.com", &longest).unwrap();
     assert_eq!(
-        store.verify("a@example.com", &longest),
+        check(&store, "a@example.com", &longest),
         success(&store, "a@example.com")
     );
 }
@@ -280,7 +311,7 @@ fn an_unreadable_or_corrupt_file_is_a_temporary_failure() {
     let path = dir.path().join("data/accounts");
     std::fs::write(&path, "alice@example.com:plaintext\n").unwrap();
     assert_eq!(
-        store.verify("alice@example.com", "pw"),
+        check(&store, "alice@example.com", "pw"),
         Verification::Unavailable
     );
     assert_eq!(
@@ -295,7 +326,7 @@ fn an_unreadable_or_corrupt_file_is_a_temporary_failure() {
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
     assert_eq!(
-        store.verify("alice@example.com", "pw"),
+        check(&store, "alice@example.com", "pw"),
         Verification::Unavailable
     );
 }
@@ -345,7 +376,7 @@ fn files_written_before_incarnations_keep_their_mail_under_the_bare_address() {
         format!("alice@example.com:{DUMMY_HASH}\n"),
     )
     .unwrap();
-    let store = AccountStore::open(dir.path(), &domains()).unwrap();
+    let store = open(dir.path());
     let alice = store.lookup("alice@example.com").unwrap().unwrap();
     assert_eq!(alice.incarnation, Incarnation(0));
     assert_eq!(alice.store_key(), "alice@example.com");
@@ -376,11 +407,11 @@ fn a_recreated_account_is_a_new_incarnation_and_never_an_old_one() {
     assert_ne!(second.incarnation, first.incarnation);
     assert_ne!(second.store_key(), first.store_key());
     assert_eq!(
-        store.verify("bob@example.com", "first"),
+        check(&store, "bob@example.com", "first"),
         Verification::Invalid
     );
     assert_eq!(
-        store.verify("bob@example.com", "second"),
+        check(&store, "bob@example.com", "second"),
         success(&store, "bob@example.com")
     );
     // The first is kept, invisible, and cannot come back while the second exists.
@@ -407,7 +438,7 @@ fn restore_brings_back_the_kept_incarnation_with_its_password() {
         .unwrap();
     assert_eq!(restored, first);
     assert_eq!(
-        store.verify("bob@example.com", "first"),
+        check(&store, "bob@example.com", "first"),
         success(&store, "bob@example.com")
     );
     store.delete("bob@example.com", Retention::Keep).unwrap();
@@ -493,7 +524,7 @@ fn concurrent_writers_lose_no_update() {
             let data = dir.path().to_path_buf();
             std::thread::spawn(move || {
                 // One store each, as separate `ringpost user add` processes would have.
-                let store = AccountStore::open(&data, &domains()).unwrap();
+                let store = open(&data);
                 store.add(&format!("user{i}@example.com"), "pw").unwrap();
             })
         })
@@ -510,4 +541,235 @@ fn concurrent_writers_lose_no_update() {
         .collect();
     let expected: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
     assert_eq!(listed, expected);
+}
+
+fn login(
+    store: &AccountStore,
+    password: &str,
+    scope: Scope,
+    mode: ProtocolPasswords,
+) -> Option<String> {
+    match store.verify("alice@example.com", password, scope, mode) {
+        Verification::Valid { credential, .. } => Some(credential.id),
+        _ => None,
+    }
+}
+
+#[test]
+fn protocol_passwords_are_apart_from_the_web_password_in_separate_mode() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    let (same, separate) = (ProtocolPasswords::SameAsWeb, ProtocolPasswords::Separate);
+    // Same as web: today's one password everywhere.
+    assert_eq!(
+        login(&store, "web-password-1", Scope::Imap, same).as_deref(),
+        Some("web")
+    );
+    // Separate, none set yet: no mail protocol login, the web still works.
+    assert_eq!(login(&store, "web-password-1", Scope::Imap, separate), None);
+    assert_eq!(
+        login(&store, "web-password-1", Scope::Web, separate).as_deref(),
+        Some("web")
+    );
+    store
+        .set_protocol_password("alice@example.com", "mail-password-1")
+        .unwrap();
+    let protocol = store.credentials("alice@example.com").unwrap()[0].clone();
+    assert_eq!(protocol.kind, CredentialKind::Protocol);
+    for scope in [Scope::Imap, Scope::Pop3, Scope::Smtp, Scope::Dav] {
+        assert_eq!(
+            login(&store, "mail-password-1", scope, separate),
+            Some(protocol.id.clone())
+        );
+        assert_eq!(login(&store, "web-password-1", scope, separate), None);
+    }
+    // Never the web's, and in same-as-web mode the mail protocols take the web password only.
+    assert_eq!(login(&store, "mail-password-1", Scope::Web, separate), None);
+    assert_eq!(login(&store, "mail-password-1", Scope::Imap, same), None);
+    // Setting it again replaces it (the previous one again is fine, as the seed says).
+    store
+        .set_protocol_password("alice@example.com", "mail-password-1")
+        .unwrap();
+    let again = store.credentials("alice@example.com").unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, protocol.id);
+}
+
+#[test]
+fn app_passwords_are_generated_scoped_and_revocable() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    let scopes = Scopes::parse("imap,smtp").unwrap();
+    let (app, password) = store
+        .add_app_password("alice@example.com", "Thunderbird at home: laptop", scopes)
+        .unwrap();
+    let shown = password.0.clone();
+    assert_eq!(shown.len(), 23, "{shown}");
+    assert!(shown
+        .split('-')
+        .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_lowercase())));
+    let separate = ProtocolPasswords::Separate;
+    assert_eq!(
+        login(&store, &shown, Scope::Imap, separate),
+        Some(app.id.clone())
+    );
+    // Typed without the dashes, or in capitals, on a phone.
+    let typed = shown.replace('-', " ").to_uppercase();
+    assert_eq!(
+        login(&store, &typed, Scope::Smtp, separate),
+        Some(app.id.clone())
+    );
+    // Outside its scopes: no.
+    assert_eq!(login(&store, &shown, Scope::Pop3, separate), None);
+    assert_eq!(login(&store, &shown, Scope::Web, separate), None);
+    // The file keeps the name (with its `:`) and only a digest of the password.
+    let text = std::fs::read_to_string(store.path()).unwrap();
+    assert!(text.contains("Thunderbird at home%3A laptop"), "{text}");
+    assert!(!text.contains(&shown));
+    let listed = store.credentials("alice@example.com").unwrap();
+    assert_eq!(listed[0].name, "Thunderbird at home: laptop");
+    assert_eq!(listed[0].scopes, scopes);
+    let revoked = store.revoke("alice@example.com", &app.id).unwrap();
+    assert_eq!(revoked.id, app.id);
+    assert_eq!(login(&store, &shown, Scope::Imap, separate), None);
+    assert!(matches!(
+        store.revoke("alice@example.com", &app.id),
+        Err(AccountError::NoSuchCredential(_))
+    ));
+}
+
+#[test]
+fn a_changed_or_revoked_credential_is_no_longer_current() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    let (app, password) = store
+        .add_app_password("alice@example.com", "phone", Scopes::PROTOCOLS)
+        .unwrap();
+    let used = |p: &str| match store.verify(
+        "alice@example.com",
+        p,
+        Scope::Imap,
+        ProtocolPasswords::SameAsWeb,
+    ) {
+        Verification::Valid { credential, .. } => credential,
+        other => panic!("{other:?}"),
+    };
+    let web = used("web-password-1");
+    let phone = used(&password.0);
+    assert!(store.credential_current("alice@example.com", &web));
+    assert!(store.credential_current("alice@example.com", &phone));
+    store
+        .set_password("alice@example.com", "web-password-2")
+        .unwrap();
+    store.version().unwrap();
+    assert!(!store.credential_current("alice@example.com", &web));
+    assert!(store.credential_current("alice@example.com", &phone));
+    store.revoke("alice@example.com", &app.id).unwrap();
+    store.version().unwrap();
+    assert!(!store.credential_current("alice@example.com", &phone));
+}
+
+#[test]
+fn the_password_policy_applies_to_new_passwords_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::open(dir.path(), &domains()).unwrap();
+    for weak in ["short", "alice@example.com", "ALICE@EXAMPLE.COM", "alice"] {
+        let mut policy = PasswordPolicy::default();
+        if weak == "alice" {
+            policy.min_length = 3;
+        }
+        store.set_policy(policy);
+        assert!(
+            matches!(
+                store.add("alice@example.com", weak),
+                Err(AccountError::WeakPassword(_))
+            ),
+            "{weak}"
+        );
+    }
+    store.set_policy(PasswordPolicy::default());
+    store.add("alice@example.com", "long-enough-1").unwrap();
+    assert!(matches!(
+        store.set_protocol_password("alice@example.com", "short"),
+        Err(AccountError::WeakPassword(_))
+    ));
+    // A shorter policy later does not lock anyone out, a longer one does not either.
+    store.set_policy(PasswordPolicy { min_length: 30 });
+    assert_eq!(
+        login(
+            &store,
+            "long-enough-1",
+            Scope::Imap,
+            ProtocolPasswords::SameAsWeb
+        )
+        .as_deref(),
+        Some("web")
+    );
+}
+
+#[test]
+fn credential_lines_round_trip_and_bad_ones_are_refused() {
+    let (_dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    store
+        .set_protocol_password("alice@example.com", "mail-password-1")
+        .unwrap();
+    store
+        .add_app_password("alice@example.com", "a%b:c", Scopes::parse("dav").unwrap())
+        .unwrap();
+    let text = std::fs::read_to_string(store.path()).unwrap();
+    let records = parse(&text).unwrap();
+    assert_eq!(records::render(HEADER, &records), text);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with('+'))
+        .unwrap()
+        .to_string();
+    for (bad, why) in [
+        (
+            line.replacen("+alice", "+bob", 1),
+            "a credential of no account above it",
+        ),
+        (
+            line.replacen(":protocol:", ":token:", 1),
+            "credential kind is neither `protocol` nor `app`",
+        ),
+        (
+            line.replacen(":imap,pop3,smtp,dav:", ":imap,ftp:", 1),
+            "bad scopes",
+        ),
+    ] {
+        let broken = format!("{text}{bad}\n");
+        assert_eq!(parse(&broken).unwrap_err().1, why, "{bad}");
+    }
+    // A second line with the same id; a second protocol password.
+    let app = text.lines().rev().find(|l| l.starts_with('+')).unwrap();
+    assert_eq!(
+        parse(&format!("{text}{app}\n")).unwrap_err().1,
+        "duplicate credential id"
+    );
+    assert_eq!(
+        parse(&format!("{text}{line}\n")).unwrap_err().1,
+        "a second protocol password"
+    );
+}
+
+#[test]
+fn last_use_is_kept_in_memory_then_written() {
+    let (dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    store.note_use("alice@example.com", "web");
+    store.note_use("alice@example.com", "0badc0de");
+    let uses = store.last_uses("alice@example.com").unwrap();
+    assert!(uses.contains_key("web"));
+    store.flush_uses().unwrap();
+    let written = std::fs::read_to_string(dir.path().join("data/credentials.used")).unwrap();
+    assert!(written.contains("alice@example.com web "), "{written}");
+    // A credential that does not exist is not written.
+    assert!(!written.contains("0badc0de"), "{written}");
+    let fresh = open(&dir.path().join("data"));
+    assert!(fresh
+        .last_uses("alice@example.com")
+        .unwrap()
+        .contains_key("web"));
 }

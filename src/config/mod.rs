@@ -241,6 +241,10 @@ struct RawAuth {
     ip_max_failures: u32,
     account_free_failures: u32,
     account_max_delay_ms: u64,
+    protocol_password: String,
+    cache_ttl_secs: u64,
+    cache_size: usize,
+    min_password_length: usize,
 }
 
 impl Default for RawAuth {
@@ -253,6 +257,10 @@ impl Default for RawAuth {
             ip_max_failures: t.ip_max_failures,
             account_free_failures: t.account_free_failures,
             account_max_delay_ms: t.account_max_delay.as_millis() as u64,
+            protocol_password: "same-as-web".into(),
+            cache_ttl_secs: 600,
+            cache_size: 10_000,
+            min_password_length: crate::accounts::PasswordPolicy::default().min_length,
         }
     }
 }
@@ -543,6 +551,13 @@ pub struct Config {
     pub auth_failure_delay: Duration,
     /// Throttling of failed authentications across connections.
     pub auth_throttling: Throttling,
+    /// Which password the mail protocols take (`[auth] protocol_password`).
+    pub protocol_passwords: crate::accounts::ProtocolPasswords,
+    /// How long a verified login is remembered (zero: never), and how many per shard.
+    pub auth_cache_ttl: Duration,
+    pub auth_cache_size: usize,
+    /// What new passwords must be.
+    pub password_policy: crate::accounts::PasswordPolicy,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
     pub log: LogConfig,
@@ -717,6 +732,21 @@ impl Config {
                 account_free_failures: raw.auth.account_free_failures,
                 account_max_delay: Duration::from_millis(raw.auth.account_max_delay_ms),
             },
+            protocol_passwords: match raw.auth.protocol_password.as_str() {
+                "same-as-web" => crate::accounts::ProtocolPasswords::SameAsWeb,
+                "separate" => crate::accounts::ProtocolPasswords::Separate,
+                other => {
+                    return Err(invalid(
+                        "auth.protocol_password",
+                        format!("{other:?} is neither \"same-as-web\" nor \"separate\""),
+                    ))
+                }
+            },
+            auth_cache_ttl: Duration::from_secs(raw.auth.cache_ttl_secs),
+            auth_cache_size: raw.auth.cache_size,
+            password_policy: crate::accounts::PasswordPolicy {
+                min_length: raw.auth.min_password_length,
+            },
             pop3_uidl_format,
             log,
             store,
@@ -793,6 +823,15 @@ fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), 
         return Err(invalid(
             "auth.failure_window_secs",
             "between 1 and 86400".into(),
+        ));
+    }
+    if auth.cache_ttl_secs > 86_400 {
+        return Err(invalid("auth.cache_ttl_secs", "at most 86400".into()));
+    }
+    if !(1..=1024).contains(&auth.min_password_length) {
+        return Err(invalid(
+            "auth.min_password_length",
+            "between 1 and 1024".into(),
         ));
     }
     if auth.account_max_delay_ms > 60_000 {

@@ -21,6 +21,9 @@ use super::shutdown::Notify;
 /// How often each shard looks at the accounts file.
 pub const POLL: Duration = Duration::from_secs(1);
 
+/// How often shard 0 writes the credentials' last use (`data_dir/credentials.used`).
+const USES_EVERY: u32 = 60;
+
 /// Which accounts were deleted, as this shard last read the accounts file, and a signal when
 /// that changes.
 #[derive(Clone, Default)]
@@ -47,6 +50,16 @@ impl DeletedAccounts {
         self.changed.notify_all();
     }
 
+    /// The version of the accounts file this shard read last (0: none yet).
+    pub fn version(&self) -> u64 {
+        self.file_version.get()
+    }
+
+    /// Resolves when the shard reads a new version of the accounts file.
+    pub async fn changed(&self) {
+        self.changed.changed().await;
+    }
+
     /// Resolves once `store_key` is revoked (see [`DeletedAccounts::revoked`]).
     pub async fn wait_revoked(&self, store_key: &str, since: u64) {
         while !self.revoked(store_key, since) {
@@ -59,7 +72,12 @@ impl DeletedAccounts {
 /// [`ShardState::deleted_accounts`], and purges what this shard owns. Ends at shutdown.
 pub async fn run(state: Rc<ShardState>) {
     let mut seen = None;
+    let mut polls = 0u32;
     loop {
+        polls = polls.wrapping_add(1);
+        if state.id.0 == 0 && polls.is_multiple_of(USES_EVERY) {
+            flush_uses(&state).await;
+        }
         let accounts = state.server().accounts.clone();
         let changes = glommio::executor()
             .spawn_blocking(move || accounts.changes(seen))
@@ -82,8 +100,22 @@ pub async fn run(state: Rc<ShardState>) {
             false
         };
         if future::or(stop, tick).await {
+            if state.id.0 == 0 {
+                flush_uses(&state).await;
+            }
             return;
         }
+    }
+}
+
+/// Write the credentials' last use (on a blocking thread: it reads and writes files).
+async fn flush_uses(state: &ShardState) {
+    let accounts = state.server().accounts.clone();
+    let flushed = glommio::executor()
+        .spawn_blocking(move || accounts.flush_uses())
+        .await;
+    if let Err(e) = flushed {
+        tracing::warn!(error = %e, "cannot write when credentials were last used");
     }
 }
 

@@ -75,6 +75,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
         .map_err(|e| io::Error::other(e.to_string()))?;
+    accounts.set_policy(config.password_policy);
     let cpus = allowed_cpus()?;
     let shards = shard_count(&config)?;
     // Every shard's listening sockets, bound while root (ports below 1024), before any
@@ -294,6 +295,7 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         }
     }
     old.accounts.set_local_domains(&new.local_domains);
+    old.accounts.set_policy(new.password_policy);
     old.limits
         .set_maxima(new.max_connections, new.max_connections_per_ip);
     old.auth_throttle

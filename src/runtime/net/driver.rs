@@ -33,8 +33,8 @@ use super::limits::Permit;
 use super::proxy;
 use super::sessions::{LiveSession, LoginResult};
 use super::transport::{Transport, TransportParts};
-use super::{Admission, ServerContext, ShardState};
-use crate::accounts::Verification;
+use super::{login_cache, Admission, ServerContext, ShardState};
+use crate::accounts::{CredentialUse, Scope, Verification};
 use crate::config::{IpNet, Listener};
 use crate::runtime::service::{Context, Placement, Service};
 use crate::runtime::ShardId;
@@ -59,6 +59,8 @@ struct Core<S: Service> {
     revoked: bool,
     /// The authenticated account's store key, and the accounts file version that said so.
     account: Option<(String, u64)>,
+    /// The credential it logged in with: the session ends when it is revoked or changed.
+    credential: Option<CredentialUse>,
     /// The user name that logged in, as given (for the session-end log line).
     user: Option<String>,
     /// For the session-end log line: when it began, bytes read and written.
@@ -181,6 +183,7 @@ pub async fn serve_connection<S: Service>(
         shutdown_sent: false,
         revoked: false,
         account: None,
+        credential: None,
         user: None,
         started: Instant::now(),
         connected: crate::store::now(),
@@ -390,17 +393,12 @@ async fn drive<S: Service>(
             state.shutdown.wait().await;
             Wake::Shutdown
         };
-        let account = conn.core.account.as_ref();
+        let core = &conn.core;
         let revocation = async {
-            match account {
-                Some((key, since)) if !conn.core.revoked => {
-                    future::or(
-                        state.deleted_accounts.wait_revoked(key, *since),
-                        live.kicked(),
-                    )
-                    .await
-                }
-                _ => future::pending::<()>().await,
+            if core.account.is_some() && !core.revoked {
+                future::or(wait_revoked(core, state), live.kicked()).await
+            } else {
+                future::pending::<()>().await
             }
             Wake::Revoked
         };
@@ -453,14 +451,38 @@ fn log_kicked<S: Service>(core: &Core<S>) {
     );
 }
 
-/// Whether the connection's account was deleted (`ringpost user del`) since it logged in.
-/// Checked before every request, so nothing more is done for a deleted account once this
-/// shard has seen the deletion.
+/// Whether the connection's account was deleted (`ringpost user del`), or the credential it
+/// logged in with revoked or changed, since it logged in. Checked before every request, so
+/// nothing more is done for it once this shard has seen the change.
 fn revoked<S: Service>(conn: &Connection<S>, state: &ShardState) -> bool {
-    conn.core
-        .account
-        .as_ref()
-        .is_some_and(|(key, since)| state.deleted_accounts.revoked(key, *since))
+    core_revoked(&conn.core, state)
+}
+
+fn core_revoked<S: Service>(core: &Core<S>, state: &ShardState) -> bool {
+    let Some((key, since)) = core.account.as_ref() else {
+        return false;
+    };
+    if state.deleted_accounts.revoked(key, *since) {
+        return true;
+    }
+    // The file this shard has seen is the one the login was checked with: nothing changed.
+    if state.deleted_accounts.version() <= *since {
+        return false;
+    }
+    core.credential.as_ref().is_some_and(|used| {
+        !state
+            .server()
+            .accounts
+            .credential_current(crate::accounts::address_of_key(key), used)
+    })
+}
+
+/// Resolves once [`core_revoked`] says so (checked whenever the shard reads a new version of
+/// the accounts file).
+async fn wait_revoked<S: Service>(core: &Core<S>, state: &ShardState) {
+    while !core_revoked(core, state) {
+        state.deleted_accounts.changed().await;
+    }
 }
 
 /// Verify credentials for the session and hand it the outcome. `Some(shard)`: authenticated
@@ -483,7 +505,12 @@ async fn authenticate<S: Service>(
                 // This account failed often lately: slow every attempt on it, never refuse.
                 sleep(wait).await;
             }
-            let verified = verify(server, credentials).await;
+            let scope = match conn.core.listener.protocol {
+                crate::config::Protocol::Imap => Scope::Imap,
+                crate::config::Protocol::Pop3 => Scope::Pop3,
+                crate::config::Protocol::Submission | crate::config::Protocol::Smtp => Scope::Smtp,
+            };
+            let verified = verify(state, server, credentials, scope).await;
             match &verified.0 {
                 AuthOutcome::Failure => throttle.failed(ip, &user, unix_now()),
                 AuthOutcome::Success { .. } => throttle.succeeded(&user),
@@ -509,9 +536,10 @@ async fn authenticate<S: Service>(
         conn.core.user = Some(user);
     }
     let home = match (&outcome, store_key) {
-        (AuthOutcome::Success { .. }, Some((key, version))) => {
+        (AuthOutcome::Success { .. }, Some((key, version, credential))) => {
             let home = state.map.home_shard(&key);
             conn.core.account = Some((key, version));
+            conn.core.credential = Some(credential);
             Some(home)
         }
         _ => None,
@@ -684,17 +712,50 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Check a password on the executor's blocking pool: argon2 takes tens of milliseconds and
-/// must not stall every other connection of the shard. The session hears the address; the
-/// store key (which incarnation of the account) stays with the driver.
+/// Check a password for a login to `scope`: from the shard's verified-login cache when the
+/// same user gave the same password lately and no account changed since (see
+/// [`login_cache`]); otherwise on the executor's blocking pool, since argon2 takes tens of
+/// milliseconds and must not stall every other connection of the shard. The session hears
+/// the address; the store key (which incarnation of the account) and the credential used
+/// stay with the driver.
 async fn verify(
+    state: &ShardState,
     server: &Arc<ServerContext>,
     credentials: Credentials,
-) -> (AuthOutcome, Option<(String, u64)>) {
+    scope: Scope,
+) -> (AuthOutcome, Option<(String, u64, CredentialUse)>) {
+    let config = &server.config;
+    let mode = config.protocol_passwords;
+    let ttl = config.auth_cache_ttl;
+    let fingerprint = (!ttl.is_zero()).then(|| {
+        login_cache::fingerprint(
+            scope,
+            mode,
+            &credentials.username,
+            credentials.password.expose(),
+        )
+    });
+    if let Some(f) = &fingerprint {
+        let current = server.accounts.version_if_unchanged();
+        if let Some(hit) = current.and_then(|v| state.login_cache.get(f, ttl, v)) {
+            server.accounts.note_use(&hit.account, &hit.credential.id);
+            return (
+                AuthOutcome::Success {
+                    account: hit.account,
+                },
+                Some((hit.store_key, hit.version, hit.credential)),
+            );
+        }
+    }
     let accounts = server.accounts.clone();
     let verification = glommio::executor()
         .spawn_blocking(move || {
-            accounts.verify(&credentials.username, credentials.password.expose())
+            accounts.verify(
+                &credentials.username,
+                credentials.password.expose(),
+                scope,
+                mode,
+            )
         })
         .await;
     match verification {
@@ -702,7 +763,25 @@ async fn verify(
             account,
             store_key,
             version,
-        } => (AuthOutcome::Success { account }, Some((store_key, version))),
+            credential,
+        } => {
+            server.accounts.note_use(&account, &credential.id);
+            if let Some(f) = fingerprint {
+                let verified = login_cache::Verified {
+                    account: account.clone(),
+                    store_key: store_key.clone(),
+                    version,
+                    credential: credential.clone(),
+                };
+                state
+                    .login_cache
+                    .put(f, verified, ttl, config.auth_cache_size);
+            }
+            (
+                AuthOutcome::Success { account },
+                Some((store_key, version, credential)),
+            )
+        }
         Verification::Invalid => (AuthOutcome::Failure, None),
         Verification::Unavailable => (AuthOutcome::TemporaryFailure, None),
     }

@@ -11,6 +11,7 @@ mod driver;
 #[cfg(test)]
 mod driver_tests;
 mod limits;
+pub mod login_cache;
 pub mod proxy;
 pub mod sessions;
 mod throttle;
@@ -114,6 +115,8 @@ pub struct ShardState {
     pub counters: sessions::Counters,
     /// The queue runner's state (sending queued mail).
     pub outbound: crate::runtime::outbound::Runner,
+    /// Logins verified lately (see [`login_cache`]).
+    pub login_cache: login_cache::LoginCache,
 }
 
 impl ShardState {
@@ -141,6 +144,7 @@ impl ShardState {
             sessions: Default::default(),
             counters: Default::default(),
             outbound: Default::default(),
+            login_cache: Default::default(),
         }
     }
 
