@@ -8,6 +8,8 @@
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits, command keyword
 //!   tables. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
+//! - [`scram`]: SASL SCRAM-SHA-256(-PLUS) server exchanges (RFC 5802, 7677, 9266) and the
+//!   stored keys' text form. Sans-IO: the caller supplies the nonce and the TLS exporter value.
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver:
 //!   bytes in; bytes, TLS/auth/close events and typed requests for the protocol's service out.
 //! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions. Each names its own request and
@@ -60,6 +62,7 @@ pub mod pop3;
 pub mod queue;
 pub mod runtime;
 pub mod sasl;
+pub mod scram;
 pub mod session;
 pub mod smtp;
 pub mod store;
