@@ -8,6 +8,9 @@
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits, command keyword
 //!   tables. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
+//! - [`oauth`]: OAuth 2.0 bearer tokens for SASL (OAUTHBEARER, XOAUTH2): message parsing, JWT
+//!   validation against a JWKS passed in as bytes, the RFC 7628 error challenge. Sans-IO (the
+//!   time is passed in).
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver:
 //!   bytes in; bytes, TLS/auth/close events and typed requests for the protocol's service out.
 //! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions. Each names its own request and
@@ -54,6 +57,7 @@ pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod mailbox;
+pub mod oauth;
 pub mod outbound;
 pub mod placement;
 pub mod pop3;
