@@ -10,6 +10,9 @@
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
 //! - [`scram`]: SASL SCRAM-SHA-256(-PLUS) server exchanges (RFC 5802, 7677, 9266) and the
 //!   stored keys' text form. Sans-IO: the caller supplies the nonce and the TLS exporter value.
+//! - [`oauth`]: OAuth 2.0 bearer tokens for SASL (OAUTHBEARER, XOAUTH2): message parsing, JWT
+//!   validation against a JWKS passed in as bytes, the RFC 7628 error challenge. Sans-IO (the
+//!   time is passed in).
 //! - [`session`]: the sans-IO contract between a protocol session and the connection driver:
 //!   bytes in; bytes, TLS/auth/close events and typed requests for the protocol's service out.
 //! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions. Each names its own request and
@@ -56,6 +59,7 @@ pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod mailbox;
+pub mod oauth;
 pub mod outbound;
 pub mod placement;
 pub mod pop3;

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 /// Sans-IO protocol modules: sessions, framing, the session contract and the requests
 /// sessions hand their services. Future protocols (http, dav, an SMTP client) go here.
 const PROTOCOLS: &[&str] = &[
-    "imap", "pop3", "smtp", "sasl", "scram", "wire", "session", "mailbox", "outbound", "http",
-    "dav",
+    "imap", "pop3", "smtp", "sasl", "scram", "oauth", "wire", "session", "mailbox", "outbound",
+    "http", "dav",
 ];
 /// The domain types every layer shares.
 const MODEL: &[&str] = &["mail"];
