@@ -46,6 +46,7 @@ fn session_config(limits: Limits) -> SessionConfig {
         tls_mode: TlsMode::Starttls,
         limits,
         local_domains: vec!["example.com".into()],
+        oauth: false,
     }
 }
 

@@ -1,5 +1,9 @@
-//! SASL mechanisms PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login-00), server side,
-//! as a small state machine shared by IMAP AUTHENTICATE, POP3 AUTH and SMTP AUTH.
+//! SASL mechanisms PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login-00), and the OAuth
+//! bearer-token mechanisms OAUTHBEARER (RFC 7628) and XOAUTH2, server side, as a small state
+//! machine shared by IMAP AUTHENTICATE, POP3 AUTH and SMTP AUTH. A bearer token comes out as
+//! [`Credentials`] whose mechanism names it; the driver validates it (see [`crate::oauth`]),
+//! and on failure the session sends [`oauth_failure`]'s challenge and fails after the
+//! client's answer (RFC 7628 §3.2.2).
 //!
 //! The protocol module frames the exchange (`+ ` / `334 ` challenges, `*` to cancel); this
 //! module only decodes base64 client responses and produces raw challenges. Never does IO.
@@ -14,6 +18,8 @@ use crate::session::{Credentials, Secret};
 pub enum Mechanism {
     Plain,
     Login,
+    OAuthBearer,
+    XOAuth2,
 }
 
 impl Mechanism {
@@ -23,10 +29,47 @@ impl Mechanism {
             Some(Mechanism::Plain)
         } else if name.eq_ignore_ascii_case(b"LOGIN") {
             Some(Mechanism::Login)
+        } else if name.eq_ignore_ascii_case(b"OAUTHBEARER") {
+            Some(Mechanism::OAuthBearer)
+        } else if name.eq_ignore_ascii_case(b"XOAUTH2") {
+            Some(Mechanism::XOAuth2)
         } else {
             None
         }
     }
+
+    /// The name as advertised.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
+        }
+    }
+
+    /// A bearer-token mechanism (offered only when `[auth.oauth]` is configured).
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::XOAuth2)
+    }
+}
+
+/// Whether credentials carry a bearer token (their password is the token).
+pub fn is_bearer(credentials: &Credentials) -> bool {
+    matches!(credentials.mechanism, "OAUTHBEARER" | "XOAUTH2")
+}
+
+/// After a bearer token was refused: the RFC 7628 §3.2.2 error challenge to send, and the
+/// exchange that takes the client's answer (`0x01`, or anything) and fails with
+/// [`SaslError::Rejected`].
+pub fn oauth_failure() -> (SaslExchange, SaslStep) {
+    let challenge = crate::oauth::error_challenge(crate::oauth::STATUS_INVALID_TOKEN, None, None);
+    (
+        SaslExchange {
+            stage: Stage::OAuthRefused,
+        },
+        SaslStep::Challenge(challenge),
+    )
 }
 
 /// Why an exchange ended without credentials.
@@ -37,6 +80,9 @@ pub enum SaslError {
     /// Not base64, not the mechanism's format, or an authorization identity other than the
     /// authentication identity (proxy authentication is not offered).
     Malformed,
+    /// The credentials were refused (after a bearer token's error challenge): answer as for
+    /// a failed authentication.
+    Rejected,
 }
 
 /// What the protocol should do next.
@@ -54,7 +100,13 @@ pub enum SaslStep {
 enum Stage {
     PlainResponse,
     LoginUsername,
-    LoginPassword { username: String },
+    LoginPassword {
+        username: String,
+    },
+    /// The bearer-token message of this mechanism.
+    Bearer(Mechanism),
+    /// The token was refused and the error challenge sent: the answer ends the exchange.
+    OAuthRefused,
     Finished,
 }
 
@@ -75,6 +127,7 @@ impl SaslExchange {
             stage: match mechanism {
                 Mechanism::Plain => Stage::PlainResponse,
                 Mechanism::Login => Stage::LoginUsername,
+                Mechanism::OAuthBearer | Mechanism::XOAuth2 => Stage::Bearer(mechanism),
             },
         };
         let step = match initial_response {
@@ -83,6 +136,8 @@ impl SaslExchange {
                 // RFC 4616 §2: the server sends an empty challenge.
                 Mechanism::Plain => SaslStep::Challenge(Vec::new()),
                 Mechanism::Login => SaslStep::Challenge(b"Username:".to_vec()),
+                // RFC 7628 §3.2: client-first; without an initial response an empty challenge.
+                Mechanism::OAuthBearer | Mechanism::XOAuth2 => SaslStep::Challenge(Vec::new()),
             },
         };
         (ex, step)
@@ -91,6 +146,11 @@ impl SaslExchange {
     /// Handle one client response line (base64, `=` for empty, `*` to cancel).
     pub fn step(&mut self, line: &[u8]) -> SaslStep {
         let line = crate::wire::keyword::trim_blanks(line);
+        if self.stage == Stage::OAuthRefused {
+            // RFC 7628 §3.2.3: whatever the client answers, the exchange fails now.
+            self.stage = Stage::Finished;
+            return SaslStep::Failed(SaslError::Rejected);
+        }
         if line == b"*" {
             self.stage = Stage::Finished;
             return SaslStep::Failed(SaslError::Cancelled);
@@ -119,7 +179,21 @@ impl SaslExchange {
                 }),
                 Err(_) => SaslStep::Failed(SaslError::Malformed),
             },
-            Stage::Finished => SaslStep::Failed(SaslError::Malformed),
+            Stage::Bearer(mechanism) => {
+                let parsed = match mechanism {
+                    Mechanism::XOAuth2 => crate::oauth::parse_xoauth2(&data),
+                    _ => crate::oauth::parse_oauthbearer(&data),
+                };
+                match parsed {
+                    Ok(request) => SaslStep::Done(Credentials {
+                        username: request.authzid.unwrap_or_default(),
+                        password: Secret::new(request.token),
+                        mechanism: mechanism.name(),
+                    }),
+                    Err(_) => SaslStep::Failed(SaslError::Malformed),
+                }
+            }
+            Stage::OAuthRefused | Stage::Finished => SaslStep::Failed(SaslError::Malformed),
         }
     }
 }
@@ -248,6 +322,53 @@ mod tests {
         assert_eq!(Mechanism::parse(b"plain"), Some(Mechanism::Plain));
         assert_eq!(Mechanism::parse(b"Login"), Some(Mechanism::Login));
         assert_eq!(Mechanism::parse(b"CRAM-MD5"), None);
+    }
+
+    #[test]
+    fn bearer_mechanisms_give_the_token_and_a_refusal_is_a_challenge_then_a_failure() {
+        assert_eq!(
+            Mechanism::parse(b"oauthbearer"),
+            Some(Mechanism::OAuthBearer)
+        );
+        assert_eq!(Mechanism::parse(b"XOAUTH2"), Some(Mechanism::XOAuth2));
+        assert!(Mechanism::XOAuth2.is_oauth() && !Mechanism::Plain.is_oauth());
+        let message = "n,a=alice@example.com,\x01auth=Bearer abc.def.ghi\x01\x01";
+        let (mut ex, step) = SaslExchange::start(Mechanism::OAuthBearer, None);
+        assert_eq!(step, SaslStep::Challenge(Vec::new()));
+        let SaslStep::Done(c) = ex.step(STANDARD.encode(message).as_bytes()) else {
+            panic!("no credentials");
+        };
+        assert_eq!(
+            (
+                c.username.as_str(),
+                c.password.expose().as_str(),
+                c.mechanism
+            ),
+            ("alice@example.com", "abc.def.ghi", "OAUTHBEARER")
+        );
+        assert!(is_bearer(&c));
+        let xoauth2 = STANDARD.encode("user=bob@example.com\x01auth=Bearer t0k\x01\x01");
+        let (_, step) = SaslExchange::start(Mechanism::XOAuth2, Some(xoauth2.as_bytes()));
+        let SaslStep::Done(c) = step else {
+            panic!("no credentials")
+        };
+        assert_eq!(
+            (c.username.as_str(), c.mechanism),
+            ("bob@example.com", "XOAUTH2")
+        );
+        // Not a bearer message.
+        let (_, step) = SaslExchange::start(
+            Mechanism::OAuthBearer,
+            Some(STANDARD.encode("x").as_bytes()),
+        );
+        assert_eq!(step, SaslStep::Failed(SaslError::Malformed));
+        // RFC 7628 §3.2.2: the JSON status, then whatever the client says ends it.
+        let (mut ex, step) = oauth_failure();
+        let SaslStep::Challenge(json) = step else {
+            panic!("no challenge")
+        };
+        assert_eq!(json, br#"{"status":"invalid_token"}"#.to_vec());
+        assert_eq!(ex.step(b"AQ=="), SaslStep::Failed(SaslError::Rejected));
     }
 
     #[test]

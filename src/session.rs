@@ -131,6 +131,8 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// The mail domains served here, lower case.
     pub local_domains: Vec<String>,
+    /// OAUTHBEARER and XOAUTH2 are offered (after TLS): `[auth.oauth]` is configured.
+    pub oauth: bool,
 }
 
 impl SessionConfig {

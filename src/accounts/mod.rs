@@ -67,6 +67,10 @@ pub struct CredentialUse {
 /// The id of the account's own password in a [`CredentialUse`].
 pub const WEB_CREDENTIAL: &str = "web";
 
+/// The id of an OAuth bearer token in a [`CredentialUse`]: not ours to revoke (the issuer's);
+/// current while the account exists.
+pub const OAUTH_CREDENTIAL: &str = "oauth";
+
 /// Which password IMAP, POP3, SMTP and DAV take (`[auth] protocol_password`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProtocolPasswords {
@@ -356,6 +360,9 @@ impl AccountStore {
         };
         if used.id == WEB_CREDENTIAL {
             return records::stamp_of(&entry.hash) == used.stamp;
+        }
+        if used.id == OAUTH_CREDENTIAL {
+            return true;
         }
         entry
             .credentials

@@ -6,6 +6,7 @@
 
 pub mod dkim;
 pub mod inbound;
+pub mod oauth;
 pub mod outbound;
 pub mod uidl;
 
@@ -245,6 +246,7 @@ struct RawAuth {
     cache_ttl_secs: u64,
     cache_size: usize,
     min_password_length: usize,
+    oauth: Option<oauth::RawOAuth>,
 }
 
 impl Default for RawAuth {
@@ -261,6 +263,7 @@ impl Default for RawAuth {
             cache_ttl_secs: 600,
             cache_size: 10_000,
             min_password_length: crate::accounts::PasswordPolicy::default().min_length,
+            oauth: None,
         }
     }
 }
@@ -558,6 +561,8 @@ pub struct Config {
     pub auth_cache_size: usize,
     /// What new passwords must be.
     pub password_policy: crate::accounts::PasswordPolicy,
+    /// OAuth bearer tokens (`[auth.oauth]`): offered only when configured.
+    pub oauth: Option<oauth::OAuthSettings>,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
     pub log: LogConfig,
@@ -635,6 +640,10 @@ impl Config {
         let outbound =
             outbound::check_outbound(&raw.outbound, &raw.server.hostname, &resolve, invalid)?;
         let dkim = dkim::check_dkim(&raw.dkim, &resolve, invalid)?;
+        let oauth = match &raw.auth.oauth {
+            Some(o) => Some(oauth::check_oauth(o, &resolve, invalid)?),
+            None => None,
+        };
         let inbound = inbound::check_inbound(&raw.inbound, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
@@ -747,6 +756,7 @@ impl Config {
             password_policy: crate::accounts::PasswordPolicy {
                 min_length: raw.auth.min_password_length,
             },
+            oauth,
             pop3_uidl_format,
             log,
             store,

@@ -74,6 +74,8 @@ impl Capability {
             Capability::LoginDisabled => "LOGINDISABLED",
             Capability::Auth(Mechanism::Plain) => "AUTH=PLAIN",
             Capability::Auth(Mechanism::Login) => "AUTH=LOGIN",
+            Capability::Auth(Mechanism::OAuthBearer) => "AUTH=OAUTHBEARER",
+            Capability::Auth(Mechanism::XOAuth2) => "AUTH=XOAUTH2",
             Capability::SaslIr => "SASL-IR",
             Capability::Idle => "IDLE",
             Capability::Move => "MOVE",

@@ -78,6 +78,8 @@ pub struct ImapSession {
     /// The reply owed for a command whose non-synchronizing literal is being discarded.
     deferred: Option<Response>,
     auth_failures: u32,
+    /// The pending authentication carries a bearer token (its refusal is a challenge first).
+    bearer_pending: bool,
     /// `ENABLE IMAP4rev2` was accepted (RFC 9051 §6.3.1); rev2-only behaviour keys off this.
     imap4rev2_enabled: bool,
     /// `ENABLE UTF8=ACCEPT` (RFC 6855 §3): mailbox names are UTF-8, as with IMAP4rev2.
@@ -133,6 +135,7 @@ impl ImapSession {
             framer,
             deferred: None,
             auth_failures: 0,
+            bearer_pending: false,
             imap4rev2_enabled: false,
             utf8_accept: false,
             selected: None,
@@ -191,6 +194,12 @@ impl ImapSession {
                 Capability::Auth(Mechanism::Login),
                 Capability::SaslIr,
             ]);
+            if self.config.oauth {
+                caps.extend([
+                    Capability::Auth(Mechanism::OAuthBearer),
+                    Capability::Auth(Mechanism::XOAuth2),
+                ]);
+            }
         } else {
             if self.config.offers_starttls(self.security) {
                 caps.push(Capability::StartTls);
@@ -577,14 +586,17 @@ impl ImapSession {
             self.send(privacy_required(tag));
             return;
         }
-        let AuthMechanism::Known(mechanism) = mechanism else {
-            self.tagged(
-                tag,
-                Status::No,
-                None,
-                "Unsupported authentication mechanism",
-            );
-            return;
+        let mechanism = match mechanism {
+            AuthMechanism::Known(m) if !m.is_oauth() || self.config.oauth => m,
+            _ => {
+                self.tagged(
+                    tag,
+                    Status::No,
+                    None,
+                    "Unsupported authentication mechanism",
+                );
+                return;
+            }
         };
         let (exchange, step) = SaslExchange::start(mechanism, initial);
         self.sasl_step(tag, exchange, step);
@@ -604,6 +616,7 @@ impl ImapSession {
             SaslStep::Failed(SaslError::Malformed) => {
                 self.tagged(tag, Status::Bad, None, "Invalid SASL response")
             }
+            SaslStep::Failed(SaslError::Rejected) => self.auth_failed(tag),
         }
     }
 
@@ -654,7 +667,23 @@ impl ImapSession {
         true
     }
 
+    /// Same reply for an unknown user and a wrong password.
+    fn auth_failed(&mut self, tag: Tag) {
+        self.auth_failures += 1;
+        self.tagged(
+            tag,
+            Status::No,
+            Some(Code::AuthenticationFailed),
+            "Authentication failed.",
+        );
+        if self.auth_failures >= self.config.limits.max_auth_failures {
+            self.limit_hit = Some("too many failed logins");
+            self.bye_and_close("Too many authentication failures");
+        }
+    }
+
     fn authenticate(&mut self, tag: Tag, credentials: Credentials) {
+        self.bearer_pending = crate::sasl::is_bearer(&credentials);
         self.wait = Wait::AuthResult(tag);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -736,20 +765,12 @@ impl Session for ImapSession {
                 let caps = self.capabilities();
                 self.tagged(tag, Status::Ok, Some(Code::Capability(caps)), "Logged in");
             }
-            AuthOutcome::Failure => {
-                // Same reply for an unknown user and a wrong password.
-                self.auth_failures += 1;
-                self.tagged(
-                    tag,
-                    Status::No,
-                    Some(Code::AuthenticationFailed),
-                    "Authentication failed.",
-                );
-                if self.auth_failures >= self.config.limits.max_auth_failures {
-                    self.limit_hit = Some("too many failed logins");
-                    self.bye_and_close("Too many authentication failures");
-                }
+            // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
+            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+                let (exchange, step) = crate::sasl::oauth_failure();
+                self.sasl_step(tag, exchange, step);
             }
+            AuthOutcome::Failure => self.auth_failed(tag),
             AuthOutcome::TemporaryFailure => self.tagged(
                 tag,
                 Status::No,

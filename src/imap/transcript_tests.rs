@@ -354,6 +354,7 @@ fn run(text: &str) {
                 tls_mode: mode,
                 limits: notes.limits.clone(),
                 local_domains: vec!["example.com".to_string()],
+                oauth: false,
             },
             Security::at_start(mode),
         )
@@ -428,6 +429,7 @@ fn implicit_session(limits: Limits) -> ImapSession {
         tls_mode: TlsMode::Implicit,
         limits,
         local_domains: vec!["example.com".to_string()],
+        oauth: false,
     };
     ImapSession::new(config, Security::Tls)
 }
@@ -628,7 +630,7 @@ proptest::proptest! {
                 max_line_length: 30,
                 max_literal_size: 8,
                 ..Limits::default()
-            }, local_domains: vec!["example.com".to_string()], };
+            }, local_domains: vec!["example.com".to_string()], oauth: false, };
         let mut s = ImapSession::new(config, if implicit { Security::Tls } else { Security::Plaintext });
         let mut out = Vec::new();
         for chunk in &chunks {

@@ -78,6 +78,7 @@ fn the_runner_catches_a_wrong_transcript() {
                 tls_mode: TlsMode::Starttls,
                 limits: Default::default(),
                 local_domains: vec!["example.com".to_string()],
+                oauth: false,
             },
             crate::session::Security::Plaintext,
         )

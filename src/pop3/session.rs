@@ -40,6 +40,8 @@ struct Machine {
     state: State,
     waiting: Option<Waiting>,
     auth_failures: u32,
+    /// The pending authentication carries a bearer token (its refusal is a challenge first).
+    bearer_pending: bool,
     uidl_format: UidlFormat,
     out: Vec<u8>,
     events: VecDeque<Event<MaildropRequest>>,
@@ -189,6 +191,7 @@ impl Pop3Session {
             state: State::Authorization { user: None },
             waiting: None,
             auth_failures: 0,
+            bearer_pending: false,
             uidl_format: UidlFormat::default(),
             out: Vec::with_capacity(256),
             events: VecDeque::new(),
@@ -459,6 +462,10 @@ impl Machine {
                     self.line("+OK Supported mechanisms follow");
                     self.line("PLAIN");
                     self.line("LOGIN");
+                    if self.config.oauth {
+                        self.line("OAUTHBEARER");
+                        self.line("XOAUTH2");
+                    }
                     self.line(".");
                 }
             },
@@ -468,6 +475,9 @@ impl Machine {
             } => match (self.may_authenticate(), mechanism) {
                 (Err(refusal), _) => self.refuse(refusal),
                 (Ok(()), AuthMechanism::Unsupported) => self.refuse(Refusal::UnsupportedMechanism),
+                (Ok(()), AuthMechanism::Known(m)) if m.is_oauth() && !self.config.oauth => {
+                    self.refuse(Refusal::UnsupportedMechanism)
+                }
                 (Ok(()), AuthMechanism::Known(mechanism)) => {
                     self.state = State::Authorization { user: None };
                     let (exchange, step) =
@@ -643,10 +653,12 @@ impl Machine {
             SaslStep::Done(credentials) => self.authenticate(credentials),
             SaslStep::Failed(SaslError::Cancelled) => self.refuse(Refusal::SaslCancelled),
             SaslStep::Failed(SaslError::Malformed) => self.refuse(Refusal::SaslMalformed),
+            SaslStep::Failed(SaslError::Rejected) => self.auth_failed(),
         }
     }
 
     fn authenticate(&mut self, credentials: Credentials) {
+        self.bearer_pending = crate::sasl::is_bearer(&credentials);
         self.waiting = Some(Waiting::Auth);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -658,15 +670,23 @@ impl Machine {
                 self.waiting = Some(Waiting::Maildrop { account });
                 self.events.push_back(Event::Request(MaildropRequest::Open));
             }
-            AuthOutcome::Failure => {
-                self.auth_failures += 1;
-                if self.auth_failures >= self.config.limits.max_auth_failures {
-                    self.refuse(Refusal::TooManyFailures);
-                } else {
-                    self.refuse(Refusal::AuthFailed);
-                }
+            // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
+            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+                let (exchange, step) = crate::sasl::oauth_failure();
+                self.state = State::Sasl(exchange);
+                self.sasl_step(step);
             }
+            AuthOutcome::Failure => self.auth_failed(),
             AuthOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryAuthFailure),
+        }
+    }
+
+    fn auth_failed(&mut self) {
+        self.auth_failures += 1;
+        if self.auth_failures >= self.config.limits.max_auth_failures {
+            self.refuse(Refusal::TooManyFailures);
+        } else {
+            self.refuse(Refusal::AuthFailed);
         }
     }
 
@@ -711,7 +731,11 @@ impl Machine {
         }
         if self.may_authenticate().is_ok() {
             self.line("USER");
-            self.line("SASL PLAIN LOGIN");
+            if self.config.oauth {
+                self.line("SASL PLAIN LOGIN OAUTHBEARER XOAUTH2");
+            } else {
+                self.line("SASL PLAIN LOGIN");
+            }
         }
         self.line("IMPLEMENTATION ringpost");
         self.line(".");

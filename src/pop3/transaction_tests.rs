@@ -20,6 +20,7 @@ fn config(tls_mode: TlsMode) -> SessionConfig {
             ..Limits::default()
         },
         local_domains: vec!["example.com".to_string()],
+        oauth: false,
     }
 }
 

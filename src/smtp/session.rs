@@ -52,6 +52,8 @@ pub(super) struct Machine {
     /// The canonical account once AUTH succeeded.
     pub(super) account: Option<String>,
     auth_failures: u32,
+    /// The pending authentication carries a bearer token (its refusal is a challenge first).
+    bearer_pending: bool,
     /// The mail transaction after an accepted MAIL (RFC 5321 §3.3).
     pub(super) transaction: Option<Transaction>,
     /// How the next input bytes are read.
@@ -118,6 +120,7 @@ impl SmtpSession {
             sasl: None,
             account: None,
             auth_failures: 0,
+            bearer_pending: false,
             transaction: None,
             input: Input::Commands,
             waiting: None,
@@ -393,8 +396,9 @@ impl Machine {
                 if let Err(refusal) = self.may_authenticate() {
                     return self.refused(refusal);
                 }
-                let AuthMechanism::Known(mechanism) = mechanism else {
-                    return self.refused(Refusal::UnsupportedMechanism);
+                let mechanism = match mechanism {
+                    AuthMechanism::Known(m) if !m.is_oauth() || self.config.oauth => m,
+                    _ => return self.refused(Refusal::UnsupportedMechanism),
                 };
                 let (exchange, step) = SaslExchange::start(mechanism, initial_response.as_deref());
                 self.sasl_step(exchange, step);
@@ -449,7 +453,11 @@ impl Machine {
             lines.push("REQUIRETLS".to_string());
         }
         if self.kind == SmtpKind::Submission && self.security.is_tls() {
-            lines.push("AUTH PLAIN LOGIN".to_string());
+            lines.push(if self.config.oauth {
+                "AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2".to_string()
+            } else {
+                "AUTH PLAIN LOGIN".to_string()
+            });
         }
         let last = lines.len() - 1;
         let mut text = String::new();
@@ -493,10 +501,12 @@ impl Machine {
             SaslStep::Done(credentials) => self.authenticate(credentials),
             SaslStep::Failed(SaslError::Cancelled) => self.refuse(Refusal::SaslCancelled),
             SaslStep::Failed(SaslError::Malformed) => self.refuse(Refusal::SaslMalformed),
+            SaslStep::Failed(SaslError::Rejected) => self.auth_failed(),
         }
     }
 
     fn authenticate(&mut self, credentials: Credentials) {
+        self.bearer_pending = crate::sasl::is_bearer(&credentials);
         self.waiting = Some(Waiting::Auth);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -507,15 +517,22 @@ impl Machine {
                 self.account = Some(account);
                 line(&mut self.out, "235 2.7.0 Authentication successful");
             }
-            AuthOutcome::Failure => {
-                self.auth_failures += 1;
-                if self.auth_failures >= self.config.limits.max_auth_failures {
-                    self.refuse(Refusal::TooManyFailures);
-                } else {
-                    self.refuse(Refusal::AuthFailed);
-                }
+            // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
+            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+                let (exchange, step) = crate::sasl::oauth_failure();
+                self.sasl_step(exchange, step);
             }
+            AuthOutcome::Failure => self.auth_failed(),
             AuthOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryAuthFailure),
+        }
+    }
+
+    fn auth_failed(&mut self) {
+        self.auth_failures += 1;
+        if self.auth_failures >= self.config.limits.max_auth_failures {
+            self.refuse(Refusal::TooManyFailures);
+        } else {
+            self.refuse(Refusal::AuthFailed);
         }
     }
 

@@ -43,6 +43,7 @@ pub(super) fn session(kind: SmtpKind, tls_mode: TlsMode, limits: Limits) -> Smtp
         tls_mode,
         limits,
         local_domains: vec!["example.com".to_string(), "example.net".to_string()],
+        oauth: false,
     };
     SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }

@@ -18,6 +18,7 @@ fn session(tls_mode: TlsMode, kind: SmtpKind) -> SmtpSession {
             ..Limits::default()
         },
         local_domains: vec!["example.com".to_string()],
+        oauth: false,
     };
     SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }

@@ -131,6 +131,7 @@ pub async fn serve_connection<S: Service>(
         tls_mode: listener.tls,
         limits: server.config.limits.clone(),
         local_domains: server.config.local_domains.clone(),
+        oauth: server.config.oauth.is_some(),
     };
     // Behind a load balancer the client is the one its PROXY header names: it is the peer
     // for limits, throttling, logs and `Received:` from here on.
@@ -725,6 +726,9 @@ async fn verify(
     scope: Scope,
 ) -> (AuthOutcome, Option<(String, u64, CredentialUse)>) {
     let config = &server.config;
+    if crate::sasl::is_bearer(&credentials) {
+        return verify_bearer(server, &credentials);
+    }
     let mode = config.protocol_passwords;
     let ttl = config.auth_cache_ttl;
     let fingerprint = (!ttl.is_zero()).then(|| {
@@ -784,6 +788,58 @@ async fn verify(
         }
         Verification::Invalid => (AuthOutcome::Failure, None),
         Verification::Unavailable => (AuthOutcome::TemporaryFailure, None),
+    }
+}
+
+/// Check an OAuth bearer token (OAUTHBEARER, XOAUTH2) against `[auth.oauth]`: a signature
+/// check and the claims, microseconds, on the shard. The token's user must be an account of
+/// ours, and the identity the client named (if any) that user.
+fn verify_bearer(
+    server: &Arc<ServerContext>,
+    credentials: &Credentials,
+) -> (AuthOutcome, Option<(String, u64, CredentialUse)>) {
+    let Some(settings) = &server.config.oauth else {
+        return (AuthOutcome::Failure, None);
+    };
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let named = (!credentials.username.is_empty()).then_some(credentials.username.as_str());
+    let validated = crate::oauth::validate(
+        credentials.password.expose(),
+        &settings.keys,
+        &settings.config,
+        now,
+    )
+    .and_then(|v| crate::oauth::check_identity(named, &v).map(|()| v));
+    let validated = match validated {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(target: "ringpost::auth", mechanism = credentials.mechanism, reason = %e, "bearer token refused");
+            return (AuthOutcome::Failure, None);
+        }
+    };
+    let accounts = &server.accounts;
+    match (accounts.lookup(&validated.username), accounts.version()) {
+        (Ok(Some(account)), Ok(version)) => (
+            AuthOutcome::Success {
+                account: account.address.as_str().to_string(),
+            },
+            Some((
+                account.store_key(),
+                version,
+                CredentialUse {
+                    id: crate::accounts::OAUTH_CREDENTIAL.to_string(),
+                    stamp: 0,
+                },
+            )),
+        ),
+        (Ok(None), _) => {
+            tracing::info!(target: "ringpost::auth", user = %validated.username, "bearer token for no account of ours");
+            (AuthOutcome::Failure, None)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "account database unavailable");
+            (AuthOutcome::TemporaryFailure, None)
+        }
     }
 }
 

@@ -1,0 +1,133 @@
+//! OAuth 2.0 bearer tokens end to end (`[auth.oauth]`): tokens signed here with a generated
+//! Ed25519 key (its JWKS given to the server), presented with SASL OAUTHBEARER (RFC 7628) and
+//! XOAUTH2 by Python's imaplib and smtplib and a raw POP3 client, over implicit TLS. A valid
+//! token logs in; an expired one, one for another audience and one signed by another key are
+//! refused after RFC 7628's JSON error challenge; a server without `[auth.oauth]` does not
+//! offer the mechanisms.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use support::{Options, Server, ALICE};
+
+const ISSUER: &str = "https://id.example.test";
+const AUDIENCE: &str = "ringpost-mail";
+
+struct Issuer {
+    pkcs8: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let public = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        Issuer { pkcs8, public }
+    }
+
+    fn jwks(&self) -> String {
+        serde_json::json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&self.public),
+        }]})
+        .to_string()
+    }
+
+    fn token(&self, audience: &str, expires_in: i64) -> String {
+        ringpost::oauth::install_crypto_provider();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let claims = serde_json::json!({
+            "iss": ISSUER, "aud": audience, "sub": "alice-1",
+            "email": ALICE.0.to_uppercase(), "iat": now, "exp": now + expires_in,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+}
+
+fn login(server: &Server, proto: &str, mech: &str, token: &str) -> serde_json::Value {
+    serde_json::from_str(
+        server
+            .python("oauth.py", &["login", proto, mech, ALICE.0, token])
+            .trim(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn bearer_tokens_log_in_and_bad_ones_get_the_error_challenge() {
+    let issuer = Issuer::new();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    let server = Server::start(Options {
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\nmax_failures = 10\nip_max_failures = 100\n\
+             [auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks = \"{}\"\n",
+            jwks.display()
+        ),
+        ..Options::default()
+    });
+    let valid = issuer.token(AUDIENCE, 300);
+    for proto in ["imap", "smtp", "pop3"] {
+        for mech in ["OAUTHBEARER", "XOAUTH2"] {
+            let r = login(&server, proto, mech, &valid);
+            assert_eq!(r["result"], "ok", "{proto} {mech}: {r}");
+            let caps = r["caps"].to_string();
+            assert!(
+                caps.contains("OAUTHBEARER") && caps.contains("XOAUTH2"),
+                "{caps}"
+            );
+        }
+    }
+    let expired = issuer.token(AUDIENCE, -3600);
+    let elsewhere = issuer.token("another-service", 300);
+    let forged = Issuer::new().token(AUDIENCE, 300);
+    for (why, token) in [
+        ("expired", &expired),
+        ("audience", &elsewhere),
+        ("forged", &forged),
+    ] {
+        for proto in ["imap", "smtp", "pop3"] {
+            let r = login(&server, proto, "OAUTHBEARER", token);
+            assert_eq!(r["result"], "refused", "{why} {proto}: {r}");
+            assert_eq!(r["error"]["status"], "invalid_token", "{why} {proto}: {r}");
+        }
+    }
+    let log = server.log();
+    assert!(log.contains("bearer token refused"), "{log}");
+}
+
+#[test]
+fn without_oauth_configured_the_mechanisms_are_not_offered() {
+    let server = Server::start(Options::default());
+    let r = login(&server, "imap", "OAUTHBEARER", "not-a-token");
+    assert_eq!(r["result"], "refused", "{r}");
+    assert_eq!(
+        r["caps"],
+        serde_json::json!(["AUTH=PLAIN", "AUTH=LOGIN"]),
+        "{r}"
+    );
+    assert!(r["error"].is_null(), "{r}");
+}
