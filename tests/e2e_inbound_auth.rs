@@ -40,20 +40,11 @@ fn records() -> Vec<String> {
 /// The receiving ringpost (remote1.test, carol) on `mx`, checking inbound mail against the
 /// DNS server on `dns_port`.
 fn receiver(mx: Option<SocketAddr>, dns_port: u16, dmarc_reject: bool) -> Server {
-    let server = Server::start(Options {
-        // Server::start adds alice and bob at example.com.
-        domains: vec!["example.com", "remote1.test"],
-        addresses: mx.map(|a| vec![("smtp", a)]).unwrap_or_default(),
-        extra: format!(
-            "[inbound]\nauth_checks = true\ndmarc_reject = {dmarc_reject}\n\
-             [outbound]\nenabled = false\nnameservers = [\"127.0.0.1:{dns_port}\"]\n"
-        ),
-        log: "info",
-        ..Options::default()
-    });
-    let out = server.cli(&["user", "add", CAROL.0], Some(CAROL.1));
-    assert!(out.status.success(), "{out:?}");
-    server
+    receiver_with(
+        mx,
+        SocketAddr::from(([127, 0, 0, 1], dns_port)),
+        &format!("dmarc_reject = {dmarc_reject}\n"),
+    )
 }
 
 /// Every INBOX message of carol's, as her IMAP client reads it.
@@ -269,11 +260,13 @@ fn forged_mail_is_refused_under_dmarc_reject_and_marked_without_it() {
     );
 }
 
-/// A receiver with its own `[inbound]` and resolver settings (`extra_inbound` goes into
-/// `[inbound]`).
-fn receiver_with(dns: SocketAddr, extra_inbound: &str) -> Server {
+/// A receiver (on `mx` when given) with its own `[inbound]` settings (`extra_inbound`) and
+/// resolver.
+fn receiver_with(mx: Option<SocketAddr>, dns: SocketAddr, extra_inbound: &str) -> Server {
     let server = Server::start(Options {
+        // Server::start adds alice and bob at example.com.
         domains: vec!["example.com", "remote1.test"],
+        addresses: mx.map(|a| vec![("smtp", a)]).unwrap_or_default(),
         extra: format!(
             "[inbound]\nauth_checks = true\n{extra_inbound}\
              [outbound]\nenabled = false\nnameservers = [\"{dns}\"]\n"
@@ -306,7 +299,7 @@ fn spf_fail_is_refused_under_spf_reject_fail() {
     let dns_port = support::free_ports(1)[0];
     let _dns = dnsmasq_on(dns_port, &records());
     let dns = SocketAddr::from(([127, 0, 0, 1], dns_port));
-    let mut receiver = receiver_with(dns, "spf_reject_fail = true\n");
+    let mut receiver = receiver_with(None, dns, "spf_reject_fail = true\n");
     // spammer.test publishes no DMARC record: only SPF speaks.
     let (code, reply) = forge(&receiver, "ceo@spammer.test", "ceo@spammer.test");
     assert_eq!(code, 550, "{reply}");
@@ -321,7 +314,7 @@ fn spf_fail_is_refused_under_spf_reject_fail() {
         "{log}"
     );
 
-    let receiver = receiver_with(dns, "");
+    let receiver = receiver_with(None, dns, "");
     let (code, reply) = forge(&receiver, "ceo@spammer.test", "ceo@spammer.test");
     assert_eq!(code, 250, "{reply}");
     let mail = carols_mail(&receiver);
@@ -341,6 +334,7 @@ fn checks_that_do_not_answer_in_time_give_temperror_and_deliver() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let dns = silent.local_addr().unwrap();
     let mut receiver = receiver_with(
+        None,
         dns,
         "auth_timeout_secs = 1\ndmarc_reject = true\nspf_reject_fail = true\n",
     );

@@ -169,6 +169,28 @@ impl Runner {
         self.enqueue(&key);
     }
 
+    /// A message new to the runner (nothing tried yet), with its stored bytes, scheduled
+    /// now; nothing if it is known already.
+    fn add_new(&self, queue: String, uid: Uid, message: QueuedMessage, body: Vec<u8>) {
+        let key = (queue.clone(), uid.0);
+        if self.entries.borrow().contains_key(&key) {
+            return;
+        }
+        let state = DeliveryState::new(&message.id, 0);
+        self.add(
+            key,
+            Entry {
+                queue,
+                uid,
+                message,
+                state,
+                state_uid: None,
+                place: Place::Scheduled,
+                body: Some(body),
+            },
+        );
+    }
+
     /// The entry's kept body, if any (it is kept no longer).
     fn take_body(&self, key: &Key) -> Option<Vec<u8>> {
         let body = self.entries.borrow_mut().get_mut(key)?.body.take()?;
@@ -339,23 +361,7 @@ async fn load_states(state: &ShardState) -> bool {
 fn take_fresh(state: &ShardState) {
     let fresh = std::mem::take(&mut *state.outbound.fresh.borrow_mut());
     for (queue, uid, message, body) in fresh {
-        let key = (queue.clone(), uid.0);
-        if state.outbound.entries.borrow().contains_key(&key) {
-            continue;
-        }
-        let s = DeliveryState::new(&message.id, 0);
-        state.outbound.add(
-            key,
-            Entry {
-                queue,
-                uid,
-                message,
-                state: s,
-                state_uid: None,
-                place: Place::Scheduled,
-                body: Some(body),
-            },
-        );
+        state.outbound.add_new(queue, uid, message, body);
     }
 }
 
@@ -402,23 +408,7 @@ async fn load_new_messages(state: &ShardState, every_queue: bool) {
         let mut next = from;
         for (uid, message, body) in messages {
             next = next.max(uid.0 + 1);
-            let key = (q.clone(), uid.0);
-            if state.outbound.entries.borrow().contains_key(&key) {
-                continue;
-            }
-            let s = DeliveryState::new(&message.id, 0);
-            state.outbound.add(
-                key,
-                Entry {
-                    queue: q.clone(),
-                    uid,
-                    message,
-                    state: s,
-                    state_uid: None,
-                    place: Place::Scheduled,
-                    body: Some(body),
-                },
-            );
+            state.outbound.add_new(q.clone(), uid, message, body);
         }
         state.outbound.next_uid.borrow_mut().insert(q, next);
     }
