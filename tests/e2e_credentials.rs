@@ -83,6 +83,8 @@ fn protocol_and_app_passwords_apart_from_the_web_password() {
     assert!(listed.contains("app       imap,smtp"), "{listed}");
     assert!(listed.contains("Thunderbird at home"), "{listed}");
     assert!(!listed.contains(&app), "the password is shown once only");
+    // Both were used a moment ago: the listing asks the running server for it.
+    assert!(!listed.contains("last used never"), "{listed}");
 }
 
 #[test]

@@ -137,6 +137,17 @@ pub(super) fn end_sessions_of_deleted(config: &Config, address: &str) -> String 
     }
 }
 
+/// Have the running server (if any) write the credentials' last use now, so a listing shows
+/// logins of the last minute too. Without a server, or if it does not answer, the file is
+/// as the server last wrote it.
+pub(super) fn flush_uses(config: &Config) {
+    if !matches!(runtime::lock_data_dir(&config.data_dir), Err(e) if e.kind() == io::ErrorKind::AddrInUse)
+    {
+        return;
+    }
+    let _ = ControlClient::connect(&config.data_dir).and_then(|mut c| c.request("flush-uses"));
+}
+
 /// `ringpost queue list|show|delete`: asked of the running server, or done on the stopped
 /// server's store.
 pub(super) fn queue(config: &Config, op: QueueOp) -> Result<(), CliError> {

@@ -723,7 +723,7 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
             };
             print(&format!("set the protocol password of {changed}\n{note}"))
         }
-        UserCommand::AppPassword(command) => app_password(store, command),
+        UserCommand::AppPassword(command) => app_password(store, config, command),
         UserCommand::Del { address, purge, .. } => {
             let retention = if purge {
                 Retention::Purge
@@ -796,7 +796,11 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
     }
 }
 
-fn app_password(store: &AccountStore, command: AppPasswordCommand) -> Result<(), CliError> {
+fn app_password(
+    store: &AccountStore,
+    config: &Config,
+    command: AppPasswordCommand,
+) -> Result<(), CliError> {
     use crate::accounts::Scopes;
     match command {
         AppPasswordCommand::Add {
@@ -822,6 +826,7 @@ fn app_password(store: &AccountStore, command: AppPasswordCommand) -> Result<(),
         }
         AppPasswordCommand::List { address } => {
             let credentials = store.credentials(&address)?;
+            admin::flush_uses(config);
             let used = store.last_uses(&address)?;
             let when = |t: Option<u64>| match t {
                 Some(t) => crate::date::rfc3339(i64::try_from(t).unwrap_or(i64::MAX)),

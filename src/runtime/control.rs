@@ -38,11 +38,14 @@
 //!   start summed over the shards, and what is open now.
 //! - `queue list`: one data line per queued message, TAB-separated: queue id, accepted (Unix
 //!   seconds), size, `<reverse-path>`, the recipients as `<a>,<b>`. Final line `OK <count>`.
-//! - `queue show <id>`: the message's `queue list` line, then each line of the message as
+//! - `queue show <id>`: the message's `queue list` line, its delivery-state record's lines
+//!   (none before a first attempt) and an empty data line, then each line of the message as
 //!   stored from `Return-Path:` on (without its CRLF; bytes that are not UTF-8 replaced).
 //! - `queue delete <id>`: remove it from the queue, sending nothing (as `postsuper -d`).
 //! - `queue retry [<id>]`: make the message (or every message) due now. Final line `OK
 //!   <count>`.
+//! - `flush-uses`: write the credentials' last use (`data_dir/credentials.used`) now rather
+//!   than at the next minute. Final line `OK`.
 //!
 //! The socket is served by a thread of its own with blocking IO, one thread per connection
 //! (administration is rare). Work on the store goes to each shard as a [`ShardJob`], which the
@@ -167,6 +170,7 @@ impl ControlSocket {
     pub(crate) fn start(
         data_dir: &Path,
         shards: Vec<mpsc::Sender<ShardJob>>,
+        accounts: Arc<crate::accounts::AccountStore>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<ControlSocket> {
         let path = data_dir.join(SOCKET);
@@ -175,6 +179,7 @@ impl ControlSocket {
         let server = Arc::new(Server {
             data_dir: data_dir.to_path_buf(),
             shards,
+            accounts,
             started: Instant::now(),
         });
         let thread_path = path.clone();
@@ -224,6 +229,8 @@ struct Server {
     data_dir: PathBuf,
     /// Each shard's job channel, in shard order.
     shards: Vec<mpsc::Sender<ShardJob>>,
+    /// For `flush-uses`.
+    accounts: Arc<crate::accounts::AccountStore>,
     started: Instant,
 }
 
@@ -261,6 +268,8 @@ enum Request {
     Kick(String),
     Stats,
     Queue(QueueOp),
+    /// Write the credentials' last use now (`user app-password list` reads them).
+    FlushUses,
 }
 
 fn parse_request(line: &str) -> Result<Request, String> {
@@ -273,12 +282,13 @@ fn parse_request(line: &str) -> Result<Request, String> {
         ("who", []) => Ok(Request::Who),
         ("kick", [address]) => Ok(Request::Kick(address.to_lowercase())),
         ("stats", []) => Ok(Request::Stats),
+        ("flush-uses", []) => Ok(Request::FlushUses),
         ("queue", ["list"]) => Ok(Request::Queue(QueueOp::List)),
         ("queue", ["show", id]) => Ok(Request::Queue(QueueOp::Show((*id).to_string()))),
         ("queue", ["delete", id]) => Ok(Request::Queue(QueueOp::Delete((*id).to_string()))),
         ("queue", ["retry"]) => Ok(Request::Queue(QueueOp::Retry(None))),
         ("queue", ["retry", id]) => Ok(Request::Queue(QueueOp::Retry(Some((*id).to_string())))),
-        ("snapshot" | "release" | "who" | "kick" | "stats" | "queue", _) => {
+        ("snapshot" | "release" | "who" | "kick" | "stats" | "queue" | "flush-uses", _) => {
             Err(format!("wrong arguments for {command}"))
         }
         _ => Err(format!("unknown command {command:?}")),
@@ -340,6 +350,10 @@ fn serve_connection(stream: UnixStream, server: &Server) -> io::Result<()> {
                     Err(e) => reply.push_str(&format!("ERR {e}\n")),
                 }
             }
+            Ok(Request::FlushUses) => match server.accounts.flush_uses() {
+                Ok(()) => reply.push_str("OK\n"),
+                Err(e) => reply.push_str(&format!("ERR {}\n", one_line(&e.to_string()))),
+            },
             Ok(Request::Stats) => {
                 match ask_every_shard(shards, |reply| ShardJob::Stats { reply }) {
                     Ok(per_shard) => {
@@ -852,6 +866,7 @@ mod tests {
             Ok(Request::Kick("alice@example.com".into()))
         );
         assert_eq!(parse_request("stats"), Ok(Request::Stats));
+        assert_eq!(parse_request("flush-uses"), Ok(Request::FlushUses));
         assert_eq!(
             parse_request("queue show 6A1B"),
             Ok(Request::Queue(QueueOp::Show("6A1B".into())))

@@ -188,7 +188,12 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
             tracing::info!(protocol = l.protocol.name(), address = %l.address, tls = ?l.tls, "listening");
         }
         // Backups (and later administration) reach the shards through the control socket.
-        match ControlSocket::start(&server.config.data_dir, job_senders, stop.clone()) {
+        match ControlSocket::start(
+            &server.config.data_dir,
+            job_senders,
+            server.accounts.clone(),
+            stop.clone(),
+        ) {
             Ok(socket) => {
                 tracing::info!(path = %socket.path().display(), "control socket ready");
                 control = Some(socket);
