@@ -3,7 +3,8 @@
 //! XOAUTH2 by Python's imaplib and smtplib and a raw POP3 client, over implicit TLS. A valid
 //! token logs in; an expired one, one for another audience and one signed by another key are
 //! refused after RFC 7628's JSON error challenge; a server without `[auth.oauth]` does not
-//! offer the mechanisms.
+//! offer the mechanisms; and with it, bearer tokens are refused before TLS on every listener
+//! (the TLS-before-PLAIN matrix).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -117,6 +118,27 @@ fn bearer_tokens_log_in_and_bad_ones_get_the_error_challenge() {
     }
     let log = server.log();
     assert!(log.contains("bearer token refused"), "{log}");
+}
+
+/// The TLS-before-PLAIN matrix with `[auth.oauth]` configured: bearer tokens (OAUTHBEARER,
+/// XOAUTH2, with and without an initial response) are refused before TLS on every listener
+/// like passwords, and offered after it.
+#[test]
+fn bearer_tokens_are_refused_before_tls_like_every_credential() {
+    let issuer = Issuer::new();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    let server = Server::start(Options {
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n\
+             [auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks = \"{}\"\n",
+            jwks.display()
+        ),
+        ..Options::default()
+    });
+    let out = server.python("auth_matrix.py", &["oauth"]);
+    assert!(out.contains("auth matrix passed"), "{out}");
 }
 
 #[test]

@@ -8,8 +8,12 @@ import smtplib
 
 from common import ALICE, BOB, HOST, Raw, args, b64, check, plain_ir
 
-ports, ctx, _ = args()
+ports, ctx, extra = args()
 user, pw = ALICE
+# `oauth`: the server has [auth.oauth]; bearer tokens are refused before TLS like passwords.
+OAUTH = "oauth" in extra
+bearer = b64("n,a=%s,\x01auth=Bearer abc.def.ghi\x01\x01" % user)
+xoauth2 = b64("user=%s\x01auth=Bearer abc.def.ghi\x01\x01" % user)
 
 
 # ---------------------------------------------------------------- IMAP
@@ -28,6 +32,9 @@ for tag, command in [
     ("l3", "AUTHENTICATE PLAIN"),
     ("l4", "AUTHENTICATE LOGIN"),
     ("l5", "AUTHENTICATE LOGIN " + b64(user)),
+    ("l7", "AUTHENTICATE OAUTHBEARER " + bearer),
+    ("l8", "AUTHENTICATE XOAUTH2 " + xoauth2),
+    ("l9", "AUTHENTICATE OAUTHBEARER"),
 ]:
     reply = r.cmd("%s %s" % (tag, command))
     check(reply.startswith(tag + " NO") or reply.startswith(tag + " BAD"), "imap 143 refuses %s before TLS" % command.split()[0:2], reply)
@@ -110,7 +117,8 @@ m.logout()
 p = poplib.POP3(HOST, ports["pop3"])
 capa = p.capa()
 check("STLS" in capa and "USER" not in capa and "SASL" not in capa, "pop3 110 CAPA before STLS", capa)
-for cmd in ["USER " + user, "PASS " + pw, "AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN"]:
+for cmd in ["USER " + user, "PASS " + pw, "AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN",
+            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2]:
     try:
         resp = p._shortcmd(cmd)
         check(False, "pop3 110 refuses %s before STLS" % cmd.split()[0], resp)
@@ -172,7 +180,8 @@ check(isinstance(resp, bytes) and resp.startswith(b"+OK"), "pop3: Alice@Example.
 s = smtplib.SMTP(HOST, ports["submission"])
 s.ehlo("client.example.org")
 check(s.has_extn("starttls") and not s.has_extn("auth"), "submission 587 EHLO before TLS", s.esmtp_features)
-for cmd in ["AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN"]:
+for cmd in ["AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN",
+            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2]:
     code, msg = s.docmd(cmd)
     check(code == 530 and msg.startswith(b"5.7.0"), "submission 587 refuses %s before TLS" % cmd[:10], (code, msg))
 code, msg = s.docmd("MAIL FROM:<%s>" % user)
@@ -181,6 +190,7 @@ s.starttls(context=ctx)
 s.ehlo("client.example.org")
 check(s.has_extn("auth") and not s.has_extn("starttls"), "submission EHLO after STARTTLS", s.esmtp_features)
 check(set(s.esmtp_features["auth"].upper().split()) >= {"PLAIN", "LOGIN"}, "submission AUTH PLAIN LOGIN", s.esmtp_features)
+check(("OAUTHBEARER" in s.esmtp_features["auth"].upper()) == OAUTH, "submission offers OAUTHBEARER after TLS only when configured", s.esmtp_features)
 s.quit()
 
 
