@@ -39,14 +39,22 @@ impl Issuer {
     }
 
     fn jwks(&self) -> String {
+        self.jwks_with("k1")
+    }
+
+    fn jwks_with(&self, kid: &str) -> String {
         serde_json::json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
+            "kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA", "use": "sig",
             "x": URL_SAFE_NO_PAD.encode(&self.public),
         }]})
         .to_string()
     }
 
     fn token(&self, audience: &str, expires_in: i64) -> String {
+        self.token_with("k1", audience, expires_in)
+    }
+
+    fn token_with(&self, kid: &str, audience: &str, expires_in: i64) -> String {
         ringpost::oauth::install_crypto_provider();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -57,7 +65,7 @@ impl Issuer {
             "email": ALICE.0.to_uppercase(), "iat": now, "exp": now + expires_in,
         });
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some("k1".into());
+        header.kid = Some(kid.into());
         jsonwebtoken::encode(
             &header,
             &claims,
@@ -152,4 +160,67 @@ fn without_oauth_configured_the_mechanisms_are_not_offered() {
         "{r}"
     );
     assert!(r["error"].is_null(), "{r}");
+}
+
+/// `jwks_url`: the keys come from the issuer over HTTPS (a real server, the certificate
+/// verified with `[outbound] ca_file`); when the issuer rotates its keys, a token signed
+/// with the new key makes the server fetch them again and it logs in.
+#[test]
+fn keys_are_fetched_from_jwks_url_and_fetched_again_when_rotated() {
+    let (old, new) = (Issuer::new(), Issuer::new());
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, old.jwks_with("k1")).unwrap();
+    let port = support::free_ports(1)[0];
+    let issuer = support::https::DocumentServer::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        &cert,
+        &key,
+        &[("localhost/jwks.json", jwks.clone())],
+    );
+    let server = Server::start(Options {
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\nmax_failures = 10\nip_max_failures = 100\n\
+             [auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+             jwks_url = \"https://localhost:{port}/jwks.json\"\n\
+             [outbound]\nenabled = false\nca_file = \"{}\"\n",
+            cert.display()
+        ),
+        log: "info",
+        ..Options::default()
+    });
+    let r = login(
+        &server,
+        "imap",
+        "OAUTHBEARER",
+        &old.token_with("k1", AUDIENCE, 300),
+    );
+    assert_eq!(r["result"], "ok", "{r}\n{}", server.log());
+    // The issuer rotates: the new key only. Fetches are at least ten seconds apart.
+    std::fs::write(&jwks, new.jwks_with("k2")).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let r = login(
+        &server,
+        "imap",
+        "OAUTHBEARER",
+        &new.token_with("k2", AUDIENCE, 300),
+    );
+    assert_eq!(r["result"], "ok", "{r}\n{}", server.log());
+    let r = login(
+        &server,
+        "smtp",
+        "XOAUTH2",
+        &old.token_with("k1", AUDIENCE, 300),
+    );
+    assert_eq!(r["result"], "refused", "the old key is gone: {r}");
+    let fetched = issuer
+        .requests()
+        .iter()
+        .filter(|l| l.starts_with("GET localhost /jwks.json 200"))
+        .count();
+    assert_eq!(fetched, 2, "{:?}", issuer.requests());
 }

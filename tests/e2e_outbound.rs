@@ -11,11 +11,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::dns::{dnsmasq, dnsmasq_on, Dns};
+use support::https::DocumentServer;
 use support::{Options, Server, ALICE, BOB};
 
 /// Postfix's smtp-sink on `address`, dumping every transaction into its own file.
@@ -1099,56 +1100,6 @@ fn without_the_connection_cache_each_message_gets_its_own_connection() {
     assert_eq!(smtp_connections(&remote), before + 3);
 }
 
-/// A real HTTPS server (Python's http.server behind ssl) serving MTA-STS policies.
-struct PolicyServer {
-    child: Child,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for PolicyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PolicyServer {
-    fn start(address: SocketAddr, cert: &Path, key: &Path, policies: &[(&str, PathBuf)]) -> Self {
-        use std::io::BufRead;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mta_sts_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(address.ip().to_string())
-            .arg(address.port().to_string())
-            .arg(cert)
-            .arg(key)
-            .args(
-                policies
-                    .iter()
-                    .map(|(host, file)| format!("{host}={}", file.display())),
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(|l| l.ok());
-        assert_eq!(first.as_deref(), Some("listening"));
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        PolicyServer { child, log }
-    }
-
-    /// The requests served so far ("GET host path status").
-    fn requests(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
 /// MTA-STS (RFC 8461) against a real DNS server and a real HTTPS policy server:
 /// - `enforce.test` (enforce, mx: mx.sts.test) has a preferred MX without TLS: the mail
 ///   skips it and goes to mx.sts.test over TLS verified for that name;
@@ -1212,7 +1163,7 @@ fn mta_sts_policies_decide_where_and_how_mail_goes() {
         .unwrap();
         file
     };
-    let policies = PolicyServer::start(
+    let policies = DocumentServer::start(
         at(23, https_port),
         &cert,
         &key,

@@ -15,7 +15,13 @@ pub(super) struct RawOAuth {
     issuer: String,
     audience: String,
     /// The issuer's JWKS document (its `jwks_uri`, saved to a file).
-    jwks: PathBuf,
+    #[serde(default)]
+    jwks: Option<PathBuf>,
+    /// Or its `jwks_uri`, fetched (and refreshed every `jwks_refresh_secs`).
+    #[serde(default)]
+    jwks_url: Option<String>,
+    #[serde(default)]
+    jwks_refresh_secs: Option<u64>,
     #[serde(default)]
     username_claim: Option<String>,
     #[serde(default)]
@@ -26,14 +32,22 @@ pub(super) struct RawOAuth {
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
     pub config: OAuthConfig,
-    pub keys: Arc<Keys>,
+    /// The keys of the `jwks` file, if one is configured.
+    pub keys: Option<Arc<Keys>>,
     /// Where the keys came from (a reload reads it again).
-    pub jwks: PathBuf,
+    pub jwks: Option<PathBuf>,
+    /// The issuer's `jwks_uri`, if configured: its keys come first.
+    pub jwks_url: Option<String>,
+    /// How old fetched keys may get before they are fetched again.
+    pub refresh: std::time::Duration,
 }
 
 impl PartialEq for OAuthSettings {
     fn eq(&self, other: &Self) -> bool {
-        self.config == other.config && self.jwks == other.jwks
+        self.config == other.config
+            && self.jwks == other.jwks
+            && self.jwks_url == other.jwks_url
+            && self.refresh == other.refresh
     }
 }
 
@@ -54,11 +68,38 @@ pub(super) fn check_oauth(
     if leeway > 600 {
         return Err(invalid("auth.oauth.leeway_secs", "at most 600".into()));
     }
-    let jwks = resolve(&raw.jwks);
-    let bytes = std::fs::read(&jwks)
-        .map_err(|e| invalid("auth.oauth.jwks", format!("{}: {e}", jwks.display())))?;
-    let keys = Keys::from_jwks(&bytes)
-        .map_err(|e| invalid("auth.oauth.jwks", format!("{}: {e}", jwks.display())))?;
+    if raw.jwks.is_none() && raw.jwks_url.is_none() {
+        return Err(invalid(
+            "auth.oauth",
+            "needs jwks (a file) or jwks_url (the issuer's jwks_uri)".into(),
+        ));
+    }
+    if let Some(url) = &raw.jwks_url {
+        if !url.starts_with("https://") || url.contains(char::is_whitespace) {
+            return Err(invalid(
+                "auth.oauth.jwks_url",
+                format!("{url:?} is not an https:// URL"),
+            ));
+        }
+    }
+    let refresh = raw.jwks_refresh_secs.unwrap_or(3600);
+    if !(60..=7 * 86_400).contains(&refresh) {
+        return Err(invalid(
+            "auth.oauth.jwks_refresh_secs",
+            "between 60 and 604800".into(),
+        ));
+    }
+    let jwks = raw.jwks.as_deref().map(resolve);
+    let keys = match &jwks {
+        Some(file) => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| invalid("auth.oauth.jwks", format!("{}: {e}", file.display())))?;
+            Some(Arc::new(Keys::from_jwks(&bytes).map_err(|e| {
+                invalid("auth.oauth.jwks", format!("{}: {e}", file.display()))
+            })?))
+        }
+        None => None,
+    };
     let mut config = OAuthConfig::new(raw.issuer.trim(), raw.audience.trim());
     config.username_claim = raw
         .username_claim
@@ -67,7 +108,9 @@ pub(super) fn check_oauth(
     config.leeway_secs = leeway;
     Ok(OAuthSettings {
         config,
-        keys: Arc::new(keys),
+        keys,
         jwks,
+        jwks_url: raw.jwks_url.clone(),
+        refresh: std::time::Duration::from_secs(refresh),
     })
 }

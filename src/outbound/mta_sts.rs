@@ -564,7 +564,7 @@ pub enum FetchError {
     Redirect(u16),
     #[error("HTTP {0} {1} (expected 200)")]
     Status(u16, String),
-    #[error("Content-Type {0} (expected text/plain)")]
+    #[error("Content-Type {0} is not the one asked for")]
     ContentType(String),
     #[error("unsupported {0}")]
     Unsupported(String),
@@ -633,7 +633,7 @@ pub enum Progress {
 /// as it shows, so the caller never buffers without bound. Bytes after the body are
 /// ignored.
 pub fn read_response(received: &[u8]) -> Progress {
-    match body(received, false) {
+    match body(received, false, "text/plain") {
         Ok(None) => Progress::NeedMore,
         Ok(Some(body)) => Progress::Done(Policy::parse(&body).map_err(FetchError::from)),
         Err(e) => Progress::Done(Err(e)),
@@ -643,16 +643,32 @@ pub fn read_response(received: &[u8]) -> Progress {
 /// The result once the server has closed the connection, with everything received: the
 /// policy if the response was complete (or ends at the close), else why not.
 pub fn read_response_at_eof(received: &[u8]) -> Result<Policy, FetchError> {
-    match body(received, true)? {
+    match body(received, true, "text/plain")? {
         Some(body) => Ok(Policy::parse(&body)?),
         None => Err(FetchError::Truncated(received.len())),
     }
 }
 
+/// The body of another small document fetched the same way (an OAuth issuer's JWKS,
+/// `application/json`): as [`read_response`] reads a policy, with the same bounds (a body
+/// of at most [`MAX_POLICY_BYTES`]), for the media type `media`. `None` while more is needed
+/// (`eof`: the connection is closed, so a body without a length ends here).
+pub fn read_body(received: &[u8], eof: bool, media: &str) -> Result<Option<Vec<u8>>, FetchError> {
+    match body(received, eof, media)? {
+        Some(b) => Ok(Some(b.into_owned())),
+        None if eof => Err(FetchError::Truncated(received.len())),
+        None => Ok(None),
+    }
+}
+
 /// The body, once complete; `None` while more is needed. `eof`: the connection is closed,
 /// so a body without a length ends here.
-fn body(received: &[u8], eof: bool) -> Result<Option<Cow<'_, [u8]>>, FetchError> {
-    let found = framed_body(received, eof)?;
+fn body<'a>(
+    received: &'a [u8],
+    eof: bool,
+    media: &str,
+) -> Result<Option<Cow<'a, [u8]>>, FetchError> {
+    let found = framed_body(received, eof, media)?;
     if found.is_none() && received.len() > MAX_RESPONSE_BYTES {
         // Only chunk framing or trailers can get here: the header and the body have their
         // own bounds.
@@ -661,7 +677,11 @@ fn body(received: &[u8], eof: bool) -> Result<Option<Cow<'_, [u8]>>, FetchError>
     Ok(found)
 }
 
-fn framed_body(received: &[u8], eof: bool) -> Result<Option<Cow<'_, [u8]>>, FetchError> {
+fn framed_body<'a>(
+    received: &'a [u8],
+    eof: bool,
+    media: &str,
+) -> Result<Option<Cow<'a, [u8]>>, FetchError> {
     let mut fields = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut fields);
     let head = match response.parse(received) {
@@ -686,7 +706,7 @@ fn framed_body(received: &[u8], eof: bool) -> Result<Option<Cow<'_, [u8]>>, Fetc
         }
         None => return Err(FetchError::Malformed("no status".into())),
     }
-    let framing = framing(response.headers)?;
+    let framing = framing(response.headers, media)?;
     let rest = received.get(head..).unwrap_or_default();
     match framing {
         Framing::Chunked => dechunk(rest).map(|b| b.map(Cow::Owned)),
@@ -704,7 +724,7 @@ enum Framing {
 }
 
 /// Check the fields that matter and say how the body is framed.
-fn framing(fields: &[httparse::Header<'_>]) -> Result<Framing, FetchError> {
+fn framing(fields: &[httparse::Header<'_>], expected: &str) -> Result<Framing, FetchError> {
     let values = |name: &'static str| {
         fields
             .iter()
@@ -717,7 +737,7 @@ fn framing(fields: &[httparse::Header<'_>]) -> Result<Framing, FetchError> {
     }
     for value in types {
         let media = value.split(';').next().unwrap_or_default().trim();
-        if !media.eq_ignore_ascii_case("text/plain") {
+        if !media.eq_ignore_ascii_case(expected) {
             return Err(FetchError::ContentType(excerpt(&value)));
         }
     }

@@ -100,6 +100,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         config,
         tls,
         accounts: Arc::new(accounts),
+        oauth_keys: Default::default(),
     });
     let current = Arc::new(CurrentServer::new(server.clone()));
     if server.config.inbound.auth_checks {
@@ -311,6 +312,7 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         accounts: old.accounts.clone(),
         limits: old.limits.clone(),
         auth_throttle: old.auth_throttle.clone(),
+        oauth_keys: old.oauth_keys.clone(),
     }));
     tracing::info!(path = %path.display(), "configuration reloaded");
 }

@@ -1,10 +1,13 @@
-"""An HTTPS server for MTA-STS policies (RFC 8461 §3.3), for tests/e2e_outbound.rs.
+"""An HTTPS server for small documents: MTA-STS policies (RFC 8461 §3.3) for
+tests/e2e_outbound.rs, an OAuth issuer's JWKS for tests/e2e_oauth.rs.
 
-  mta_sts_server.py ADDRESS PORT CERT KEY HOST=FILE...
+  mta_sts_server.py ADDRESS PORT CERT KEY HOST=FILE | HOST/PATH=FILE ...
 
-Serves GET /.well-known/mta-sts.txt with the contents of FILE (text/plain) to requests for
-HOST (the Host header, as mta-sts.<domain>), 404 otherwise; prints "listening" once it
-accepts connections and one line per request ("GET HOST PATH STATUS") to stdout.
+HOST=FILE serves GET /.well-known/mta-sts.txt with the contents of FILE (text/plain) to
+requests for HOST (the Host header, as mta-sts.<domain>); HOST/PATH=FILE serves /PATH
+(application/json for a .json FILE). FILE is read at each request. 404 otherwise; prints
+"listening" once it accepts connections and one line per request ("GET HOST PATH STATUS")
+to stdout.
 """
 import http.server
 import ssl
@@ -19,12 +22,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         host = (self.headers.get("Host") or "").split(":")[0].lower()
-        path = policies.get(host) if self.path == "/.well-known/mta-sts.txt" else None
+        path = policies.get(host + self.path)
+        if path is None and self.path == "/.well-known/mta-sts.txt":
+            path = policies.get(host)
         if path is None:
             body, status, ctype = b"not found\n", 404, "text/plain"
         else:
             with open(path, "rb") as f:
-                body, status, ctype = f.read(), 200, "text/plain; charset=utf-8"
+                body, status = f.read(), 200
+            ctype = "application/json" if path.endswith(".json") else "text/plain; charset=utf-8"
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

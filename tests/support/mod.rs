@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod dns;
+pub mod https;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -36,6 +36,7 @@ use super::transport::{Transport, TransportParts};
 use super::{login_cache, Admission, ServerContext, ShardState};
 use crate::accounts::{CredentialUse, Scope, Verification};
 use crate::config::{IpNet, Listener};
+use crate::runtime::outbound::jwks;
 use crate::runtime::service::{Context, Placement, Service};
 use crate::runtime::ShardId;
 use crate::session::{
@@ -727,7 +728,7 @@ async fn verify(
 ) -> (AuthOutcome, Option<(String, u64, CredentialUse)>) {
     let config = &server.config;
     if crate::sasl::is_bearer(&credentials) {
-        return verify_bearer(server, &credentials);
+        return verify_bearer(state, server, &credentials).await;
     }
     let mode = config.protocol_passwords;
     let ttl = config.auth_cache_ttl;
@@ -794,22 +795,29 @@ async fn verify(
 /// Check an OAuth bearer token (OAUTHBEARER, XOAUTH2) against `[auth.oauth]`: a signature
 /// check and the claims, microseconds, on the shard. The token's user must be an account of
 /// ours, and the identity the client named (if any) that user.
-fn verify_bearer(
+async fn verify_bearer(
+    state: &ShardState,
     server: &Arc<ServerContext>,
     credentials: &Credentials,
 ) -> (AuthOutcome, Option<(String, u64, CredentialUse)>) {
     let Some(settings) = &server.config.oauth else {
         return (AuthOutcome::Failure, None);
     };
-    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
     let named = (!credentials.username.is_empty()).then_some(credentials.username.as_str());
-    let validated = crate::oauth::validate(
-        credentials.password.expose(),
-        &settings.keys,
-        &settings.config,
-        now,
-    )
-    .and_then(|v| crate::oauth::check_identity(named, &v).map(|()| v));
+    let check = |keys: Option<std::sync::Arc<crate::oauth::Keys>>| {
+        let Some(keys) = keys else {
+            return Err(crate::oauth::TokenError::UnknownKey);
+        };
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        crate::oauth::validate(credentials.password.expose(), &keys, &settings.config, now)
+            .and_then(|v| crate::oauth::check_identity(named, &v).map(|()| v))
+    };
+    let mut validated = check(jwks::keys(state, settings, false).await);
+    if matches!(validated, Err(crate::oauth::TokenError::UnknownKey)) && settings.jwks_url.is_some()
+    {
+        // The issuer may have rotated its keys since they were fetched.
+        validated = check(jwks::keys(state, settings, true).await);
+    }
     let validated = match validated {
         Ok(v) => v,
         Err(e) => {

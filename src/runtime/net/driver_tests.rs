@@ -150,6 +150,7 @@ fn shard_state(config: Config) -> Rc<ShardState> {
         )),
         tls,
         accounts: Arc::new(accounts),
+        oauth_keys: Default::default(),
         config,
     });
     let store = Store::new(

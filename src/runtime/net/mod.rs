@@ -52,6 +52,8 @@ pub struct ServerContext {
     pub limits: Arc<ConnectionLimits>,
     /// Failed authentications across connections and shards.
     pub auth_throttle: Arc<AuthThrottle>,
+    /// An OAuth issuer's keys fetched from `[auth.oauth] jwks_url`.
+    pub oauth_keys: Arc<crate::runtime::outbound::jwks::FetchedKeys>,
 }
 
 /// The server's current context, replaced whole by a reload. Shards read it through

@@ -26,6 +26,7 @@
 //! host says decides per recipient: delivered, deferred (tried again later) or failed
 //! (bounced now).
 
+pub mod jwks;
 mod mta_sts;
 pub mod resolver;
 mod send;

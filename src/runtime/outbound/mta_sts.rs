@@ -214,15 +214,21 @@ async fn fetch(
     let mut last = String::new();
     for ip in addresses {
         let address = SocketAddr::new(ip, config.mta_sts_port);
-        match get(
+        let read = |received: &[u8], eof: bool| match (eof, sts::read_response(received)) {
+            (true, _) => sts::read_response_at_eof(received).map(Some),
+            (false, Progress::NeedMore) => Ok(None),
+            (false, Progress::Done(r)) => r.map(Some),
+        };
+        let got = https_get(
             address,
             tls.verified().clone(),
             name.clone(),
             &request,
             config,
+            read,
         )
-        .await
-        {
+        .await;
+        match got {
             Ok(policy) => return Ok(policy),
             Err(e) => last = format!("{host} [{ip}]: {e}"),
         }
@@ -230,13 +236,17 @@ async fn fetch(
     Err(last)
 }
 
-async fn get(
+/// One HTTPS request to `address` (the certificate verified for `name`), its response read
+/// by `read` from everything received so far (`Ok(None)`: more is needed; the second
+/// argument says the server closed the connection), bounded by what `read` accepts.
+pub(crate) async fn https_get<T, E: std::fmt::Display>(
     address: SocketAddr,
     tls: std::sync::Arc<rustls::ClientConfig>,
     name: ServerName<'static>,
     request: &[u8],
     config: &OutboundConfig,
-) -> Result<Policy, String> {
+    read: impl Fn(&[u8], bool) -> Result<Option<T>, E>,
+) -> Result<T, String> {
     let tcp = TcpStream::connect_timeout(address, config.connect_timeout)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -254,11 +264,19 @@ async fn get(
     let mut buf = vec![0u8; 16 * 1024];
     let result = loop {
         match transport.read(&mut buf).await {
-            Ok(0) => break sts::read_response_at_eof(&received).map_err(|e| e.to_string()),
+            Ok(0) => {
+                break match read(&received, true) {
+                    Ok(Some(t)) => Ok(t),
+                    Ok(None) => Err("the response ended early".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Ok(n) => {
                 received.extend_from_slice(&buf[..n]);
-                if let Progress::Done(r) = sts::read_response(&received) {
-                    break r.map_err(|e| e.to_string());
+                match read(&received, false) {
+                    Ok(Some(t)) => break Ok(t),
+                    Ok(None) => {}
+                    Err(e) => break Err(e.to_string()),
                 }
             }
             Err(e) => break Err(e.to_string()),

@@ -327,7 +327,7 @@ pub async fn deliver(
 
 /// The shard's resolver for the current `[outbound] nameservers`, made on first use and
 /// again when they change (a reload).
-fn resolver_for(state: &ShardState, config: &OutboundConfig) -> Rc<Resolver> {
+pub(crate) fn resolver_for(state: &ShardState, config: &OutboundConfig) -> Rc<Resolver> {
     let mut cached = state.outbound.resolver.borrow_mut();
     match cached.as_ref() {
         Some(r) if r.is_for(&config.nameservers) => r.clone(),
@@ -797,7 +797,7 @@ impl TlsSet {
 }
 
 /// The shard's TLS configurations, made on first use: the system's roots and `ca_file`.
-pub(super) fn tls_set(state: &ShardState, config: &OutboundConfig) -> Result<Rc<TlsSet>, String> {
+pub(crate) fn tls_set(state: &ShardState, config: &OutboundConfig) -> Result<Rc<TlsSet>, String> {
     let cache = &state.outbound.tls;
     if let Some(c) = cache.borrow().as_ref() {
         return Ok(c.clone());
