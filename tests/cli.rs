@@ -173,7 +173,7 @@ fn user_add_list_passwd_del() {
     let hashes: Vec<&str> = accounts
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit_once(':').unwrap().1)
+        .map(|l| l.split(':').find(|f| f.starts_with('$')).unwrap())
         .collect();
     assert_eq!(hashes.len(), 2);
     assert!(

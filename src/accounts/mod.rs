@@ -87,11 +87,17 @@ pub enum ProtocolPasswords {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
     pub min_length: usize,
+    /// PBKDF2 iterations of the SCRAM keys kept with each new password (RFC 7677: 4096 at
+    /// least).
+    pub scram_iterations: u32,
 }
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        PasswordPolicy { min_length: 10 }
+        PasswordPolicy {
+            min_length: 10,
+            scram_iterations: crate::scram::DEFAULT_ITERATIONS,
+        }
     }
 }
 
@@ -112,7 +118,9 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$emBdj+GNV4RWdey9JL7DWg$NIzGTi7pLHuiI/XoptyDAbDCIuAVgt/ymuzm+HrDpfk";
 
 const HEADER: &str = "\
-# ringpost accounts: `address:incarnation:argon2id-hash` (PHC string format) per account,
+# ringpost accounts: `address:incarnation:argon2id-hash[:scram-keys]` (PHC string format) per
+# account, then its protocol and app passwords as
+# `+address:id:protocol|app:scopes:created:name:hash-or-digest[:scram-keys]`,
 # `!address:incarnation:deleted-at:keep|purge:hash` per deleted account.
 # Managed with `ringpost user add|passwd|del|restore|purge|list`, which replace this file
 # atomically.
@@ -257,6 +265,19 @@ impl AccountStore {
             return Err(AccountError::WeakPassword("the address itself".into()));
         }
         Ok(())
+    }
+
+    /// The SCRAM keys (text form) of a new password, with a fresh salt.
+    fn scram_keys(&self, password: &str) -> String {
+        use rand::RngCore;
+        let iterations = self
+            .policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scram_iterations;
+        let mut salt = [0u8; crate::scram::SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        crate::scram::ScramKeys::derive(password, &salt, iterations).to_string()
     }
 
     fn local_domains(&self) -> Vec<String> {
@@ -462,6 +483,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
+        let scram = self.scram_keys(password);
         self.modify(|records| {
             let entry = records
                 .live
@@ -478,6 +500,7 @@ impl AccountStore {
                 created: unix_now(),
                 name: String::new(),
                 secret: hash,
+                scram: Some(scram),
             });
             Ok(())
         })?;
@@ -498,6 +521,7 @@ impl AccountStore {
             return Err(AccountError::BadName);
         }
         let password = generate_app_password();
+        let scram = self.scram_keys(&password);
         let mut made = None;
         self.modify(|records| {
             let entry = records
@@ -514,6 +538,7 @@ impl AccountStore {
                 created: unix_now(),
                 name: name.to_string(),
                 secret: app_digest(&password),
+                scram: Some(scram.clone()),
             };
             entry.credentials.push(credential.clone());
             made = Some(credential);
@@ -562,6 +587,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
+        let scram = self.scram_keys(password);
         self.modify(|records| {
             if records.live.contains_key(&address) {
                 return Err(AccountError::Exists(address.clone()));
@@ -577,6 +603,7 @@ impl AccountStore {
                 Entry {
                     incarnation,
                     hash,
+                    scram: Some(scram),
                     credentials: Vec::new(),
                 },
             );
@@ -590,9 +617,11 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
+        let scram = self.scram_keys(password);
         self.modify(|records| match records.live.get_mut(&address) {
             Some(entry) => {
                 entry.hash = hash;
+                entry.scram = Some(scram);
                 Ok(())
             }
             None => Err(AccountError::Unknown(address.clone())),
@@ -651,6 +680,9 @@ impl AccountStore {
                 Entry {
                     incarnation: d.account.incarnation,
                     hash: d.hash,
+                    // Not kept for deleted accounts: SCRAM works again once the password is
+                    // set anew.
+                    scram: None,
                     credentials: Vec::new(),
                 },
             );

@@ -21,7 +21,10 @@ fn store() -> (tempfile::TempDir, AccountStore) {
 
 fn open(data: &std::path::Path) -> AccountStore {
     let store = AccountStore::open(data, &domains()).unwrap();
-    store.set_policy(PasswordPolicy { min_length: 1 });
+    store.set_policy(PasswordPolicy {
+        min_length: 1,
+        ..PasswordPolicy::default()
+    });
     store
 }
 
@@ -694,7 +697,10 @@ fn the_password_policy_applies_to_new_passwords_only() {
         Err(AccountError::WeakPassword(_))
     ));
     // A shorter policy later does not lock anyone out, a longer one does not either.
-    store.set_policy(PasswordPolicy { min_length: 30 });
+    store.set_policy(PasswordPolicy {
+        min_length: 30,
+        ..PasswordPolicy::default()
+    });
     assert_eq!(
         login(
             &store,
@@ -772,4 +778,55 @@ fn last_use_is_kept_in_memory_then_written() {
         .last_uses("alice@example.com")
         .unwrap()
         .contains_key("web"));
+}
+
+/// Every password set keeps its SCRAM keys next to its hash; they check the password the
+/// way a SCRAM server would (the stored key is H(HMAC(salted password, "Client Key"))), and
+/// lines written before them still read.
+#[test]
+fn new_passwords_keep_scram_keys_and_old_lines_still_read() {
+    use crate::scram::ScramKeys;
+    let (_dir, store) = store();
+    store.add("alice@example.com", "web-password-1").unwrap();
+    store
+        .set_protocol_password("alice@example.com", "mail-password-1")
+        .unwrap();
+    let (_, app) = store
+        .add_app_password("alice@example.com", "phone", Scopes::PROTOCOLS)
+        .unwrap();
+    let snapshot = store.current().unwrap();
+    let entry = &snapshot.records.live[&Address::parse_syntax("alice@example.com").unwrap()];
+    let check = |text: &Option<String>, password: &str| {
+        let keys = ScramKeys::parse(text.as_deref().expect("SCRAM keys")).unwrap();
+        assert_eq!(keys.iterations, crate::scram::DEFAULT_ITERATIONS);
+        let again = ScramKeys::derive(password, &keys.salt, keys.iterations);
+        assert_eq!(again, keys, "{password}");
+    };
+    check(&entry.scram, "web-password-1");
+    check(&entry.credentials[0].scram, "mail-password-1");
+    check(&entry.credentials[1].scram, &app.0);
+    let text = std::fs::read_to_string(store.path()).unwrap();
+    assert_eq!(records::render(HEADER, &parse(&text).unwrap()), text);
+    // Lines as earlier versions wrote them: no SCRAM field, with and without incarnation.
+    let hash = &entry.hash;
+    let old = format!(
+        "alice@example.com:{hash}\nbob@example.com:7f3c9a10e2b4d658:{hash}\n+bob@example.com:0badc0de:app:imap:1:x:sha256${}\n",
+        "0".repeat(64)
+    );
+    let records = parse(&old).unwrap();
+    assert!(records.live.values().all(|e| e.scram.is_none()));
+    // And with one, without an incarnation.
+    let scram = entry.scram.clone().unwrap();
+    let legacy = parse(&format!("carol@example.com:{hash}:{scram}\n")).unwrap();
+    let carol = legacy.live.values().next().unwrap();
+    assert_eq!(
+        (carol.incarnation, carol.scram.as_deref()),
+        (Incarnation(0), Some(scram.as_str()))
+    );
+    assert_eq!(
+        parse(&format!("carol@example.com:{hash}:scram-sha-256$x\n"))
+            .unwrap_err()
+            .1,
+        "bad SCRAM keys"
+    );
 }

@@ -246,6 +246,7 @@ struct RawAuth {
     cache_ttl_secs: u64,
     cache_size: usize,
     min_password_length: usize,
+    scram_iterations: u32,
     oauth: Option<oauth::RawOAuth>,
 }
 
@@ -263,6 +264,7 @@ impl Default for RawAuth {
             cache_ttl_secs: 600,
             cache_size: 10_000,
             min_password_length: crate::accounts::PasswordPolicy::default().min_length,
+            scram_iterations: crate::accounts::PasswordPolicy::default().scram_iterations,
             oauth: None,
         }
     }
@@ -755,6 +757,7 @@ impl Config {
             auth_cache_size: raw.auth.cache_size,
             password_policy: crate::accounts::PasswordPolicy {
                 min_length: raw.auth.min_password_length,
+                scram_iterations: raw.auth.scram_iterations,
             },
             oauth,
             pop3_uidl_format,
@@ -833,6 +836,12 @@ fn check_limits(l: &RawLimits, auth: &RawAuth, invalid: &Invalid) -> Result<(), 
         return Err(invalid(
             "auth.failure_window_secs",
             "between 1 and 86400".into(),
+        ));
+    }
+    if !(4096..=10_000_000).contains(&auth.scram_iterations) {
+        return Err(invalid(
+            "auth.scram_iterations",
+            "between 4096 (RFC 7677) and 10000000".into(),
         ));
     }
     if auth.cache_ttl_secs > 86_400 {
