@@ -47,6 +47,7 @@ fn session_config(limits: Limits) -> SessionConfig {
         limits,
         local_domains: vec!["example.com".into()],
         oauth: false,
+        scram: false,
     }
 }
 

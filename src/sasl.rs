@@ -20,9 +20,21 @@ pub enum Mechanism {
     Login,
     OAuthBearer,
     XOAuth2,
+    /// RFC 5802, RFC 7677: relayed to the driver, which holds the exchange's state (it needs
+    /// the account's keys between two messages).
+    ScramSha256,
 }
 
 impl Mechanism {
+    /// Every mechanism, in the order they are advertised.
+    pub const ALL: [Mechanism; 5] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::ScramSha256,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+    ];
+
     /// Parse a mechanism name, case-insensitively (RFC 4422 §3.1).
     pub fn parse(name: &[u8]) -> Option<Mechanism> {
         if name.eq_ignore_ascii_case(b"PLAIN") {
@@ -33,6 +45,8 @@ impl Mechanism {
             Some(Mechanism::OAuthBearer)
         } else if name.eq_ignore_ascii_case(b"XOAUTH2") {
             Some(Mechanism::XOAuth2)
+        } else if name.eq_ignore_ascii_case(b"SCRAM-SHA-256") {
+            Some(Mechanism::ScramSha256)
         } else {
             None
         }
@@ -45,6 +59,7 @@ impl Mechanism {
             Mechanism::Login => "LOGIN",
             Mechanism::OAuthBearer => "OAUTHBEARER",
             Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
         }
     }
 
@@ -54,9 +69,32 @@ impl Mechanism {
     }
 }
 
+/// The mechanisms `config` offers, space-separated (POP3 `SASL`, SMTP `AUTH`).
+pub fn offered(config: &crate::session::SessionConfig) -> String {
+    Mechanism::ALL
+        .into_iter()
+        .filter(|m| config.offers(*m))
+        .map(Mechanism::name)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether credentials carry one message of a SCRAM exchange (their password is it).
+pub fn is_scram(credentials: &Credentials) -> bool {
+    credentials.mechanism == Mechanism::ScramSha256.name()
+}
+
 /// Whether credentials carry a bearer token (their password is the token).
 pub fn is_bearer(credentials: &Credentials) -> bool {
     matches!(credentials.mechanism, "OAUTHBEARER" | "XOAUTH2")
+}
+
+/// The exchange that takes the client's next message of `mechanism` after the driver's
+/// challenge ([`crate::session::AuthOutcome::Continue`]).
+pub fn relay(mechanism: Mechanism) -> SaslExchange {
+    SaslExchange {
+        stage: Stage::Relay(mechanism),
+    }
 }
 
 /// After a bearer token was refused: the RFC 7628 §3.2.2 error challenge to send, and the
@@ -107,6 +145,8 @@ enum Stage {
     Bearer(Mechanism),
     /// The token was refused and the error challenge sent: the answer ends the exchange.
     OAuthRefused,
+    /// Each response goes to the driver as it is (SCRAM).
+    Relay(Mechanism),
     Finished,
 }
 
@@ -128,6 +168,7 @@ impl SaslExchange {
                 Mechanism::Plain => Stage::PlainResponse,
                 Mechanism::Login => Stage::LoginUsername,
                 Mechanism::OAuthBearer | Mechanism::XOAuth2 => Stage::Bearer(mechanism),
+                Mechanism::ScramSha256 => Stage::Relay(mechanism),
             },
         };
         let step = match initial_response {
@@ -137,7 +178,9 @@ impl SaslExchange {
                 Mechanism::Plain => SaslStep::Challenge(Vec::new()),
                 Mechanism::Login => SaslStep::Challenge(b"Username:".to_vec()),
                 // RFC 7628 §3.2: client-first; without an initial response an empty challenge.
-                Mechanism::OAuthBearer | Mechanism::XOAuth2 => SaslStep::Challenge(Vec::new()),
+                Mechanism::OAuthBearer | Mechanism::XOAuth2 | Mechanism::ScramSha256 => {
+                    SaslStep::Challenge(Vec::new())
+                }
             },
         };
         (ex, step)
@@ -193,6 +236,14 @@ impl SaslExchange {
                     Err(_) => SaslStep::Failed(SaslError::Malformed),
                 }
             }
+            Stage::Relay(mechanism) => match String::from_utf8(data) {
+                Ok(message) => SaslStep::Done(Credentials {
+                    username: String::new(),
+                    password: Secret::new(message),
+                    mechanism: mechanism.name(),
+                }),
+                Err(_) => SaslStep::Failed(SaslError::Malformed),
+            },
             Stage::OAuthRefused | Stage::Finished => SaslStep::Failed(SaslError::Malformed),
         }
     }

@@ -74,6 +74,9 @@ pub enum AuthOutcome {
     Failure,
     /// A local, transient fault (the account store could not be read).
     TemporaryFailure,
+    /// The exchange goes on (SCRAM): send this challenge, then hand the client's answer to
+    /// the driver again as credentials of the same mechanism.
+    Continue(Vec<u8>),
 }
 
 /// Whether a session's transport is encrypted yet.
@@ -133,9 +136,21 @@ pub struct SessionConfig {
     pub local_domains: Vec<String>,
     /// OAUTHBEARER and XOAUTH2 are offered (after TLS): `[auth.oauth]` is configured.
     pub oauth: bool,
+    /// SCRAM-SHA-256 is offered (after TLS): `[auth] scram = true`.
+    pub scram: bool,
 }
 
 impl SessionConfig {
+    /// Whether `mechanism` is offered here (after TLS; PLAIN and LOGIN always).
+    pub fn offers(&self, mechanism: crate::sasl::Mechanism) -> bool {
+        use crate::sasl::Mechanism;
+        match mechanism {
+            Mechanism::Plain | Mechanism::Login => true,
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => self.oauth,
+            Mechanism::ScramSha256 => self.scram,
+        }
+    }
+
     /// Whether `domain` (any case) is one of ours.
     pub fn is_local_domain(&self, domain: &str) -> bool {
         self.local_domains

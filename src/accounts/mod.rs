@@ -64,6 +64,17 @@ pub struct CredentialUse {
     pub stamp: u64,
 }
 
+/// What [`AccountStore::scram_keys`] finds: the keys to check a SCRAM proof against, and
+/// what a successful login keeps (as [`Verification::Valid`] says it).
+#[derive(Debug, Clone)]
+pub struct ScramLogin {
+    pub keys: crate::scram::ScramKeys,
+    pub account: String,
+    pub store_key: String,
+    pub version: u64,
+    pub credential: CredentialUse,
+}
+
 /// The id of the account's own password in a [`CredentialUse`].
 pub const WEB_CREDENTIAL: &str = "web";
 
@@ -268,7 +279,7 @@ impl AccountStore {
     }
 
     /// The SCRAM keys (text form) of a new password, with a fresh salt.
-    fn scram_keys(&self, password: &str) -> String {
+    fn new_scram_keys(&self, password: &str) -> String {
         use rand::RngCore;
         let iterations = self
             .policy
@@ -363,6 +374,49 @@ impl AccountStore {
             }
             _ => Verification::Invalid,
         }
+    }
+
+    /// The SCRAM keys a login of `username` to `scope` is checked against (the credential
+    /// [`AccountStore::verify`] would argon2-check: the account's own password, or in
+    /// `separate` mode the protocol password; app passwords are not offered over SCRAM, which
+    /// checks one salt per exchange), with what a successful login keeps: the address, and the
+    /// store key, file version and credential. `None` for an unknown user or a password set
+    /// before SCRAM keys were kept. A map lookup, no hashing.
+    pub fn scram_keys(
+        &self,
+        username: &str,
+        scope: Scope,
+        mode: ProtocolPasswords,
+    ) -> Option<ScramLogin> {
+        let snapshot = self.current().ok()?;
+        let address = Address::parse(username, &self.local_domains()).ok()?;
+        let entry = snapshot.records.live.get(&address)?;
+        let (scram, id, secret) = match (scope, mode) {
+            (Scope::Web, _) | (_, ProtocolPasswords::SameAsWeb) => (
+                entry.scram.as_ref()?,
+                WEB_CREDENTIAL.to_string(),
+                &entry.hash,
+            ),
+            (_, ProtocolPasswords::Separate) => {
+                let c = entry
+                    .credentials
+                    .iter()
+                    .find(|c| c.kind == CredentialKind::Protocol && c.scopes.contains(scope))?;
+                (c.scram.as_ref()?, c.id.clone(), &c.secret)
+            }
+        };
+        let keys = crate::scram::ScramKeys::parse(scram).ok()?;
+        let used = CredentialUse {
+            id,
+            stamp: records::stamp_of(secret),
+        };
+        Some(ScramLogin {
+            keys,
+            store_key: records::store_key(&address, entry.incarnation),
+            account: address.into_string(),
+            version: snapshot.version,
+            credential: used,
+        })
     }
 
     /// Whether the credential a session logged in with is still there, unchanged: `false`
@@ -483,7 +537,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.scram_keys(password);
+        let scram = self.new_scram_keys(password);
         self.modify(|records| {
             let entry = records
                 .live
@@ -521,7 +575,7 @@ impl AccountStore {
             return Err(AccountError::BadName);
         }
         let password = generate_app_password();
-        let scram = self.scram_keys(&password);
+        let scram = self.new_scram_keys(&password);
         let mut made = None;
         self.modify(|records| {
             let entry = records
@@ -587,7 +641,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.scram_keys(password);
+        let scram = self.new_scram_keys(password);
         self.modify(|records| {
             if records.live.contains_key(&address) {
                 return Err(AccountError::Exists(address.clone()));
@@ -617,7 +671,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.scram_keys(password);
+        let scram = self.new_scram_keys(password);
         self.modify(|records| match records.live.get_mut(&address) {
             Some(entry) => {
                 entry.hash = hash;

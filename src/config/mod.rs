@@ -247,6 +247,7 @@ struct RawAuth {
     cache_size: usize,
     min_password_length: usize,
     scram_iterations: u32,
+    scram: bool,
     oauth: Option<oauth::RawOAuth>,
 }
 
@@ -265,6 +266,7 @@ impl Default for RawAuth {
             cache_size: 10_000,
             min_password_length: crate::accounts::PasswordPolicy::default().min_length,
             scram_iterations: crate::accounts::PasswordPolicy::default().scram_iterations,
+            scram: false,
             oauth: None,
         }
     }
@@ -563,6 +565,8 @@ pub struct Config {
     pub auth_cache_size: usize,
     /// What new passwords must be.
     pub password_policy: crate::accounts::PasswordPolicy,
+    /// SCRAM-SHA-256 is offered (`[auth] scram`).
+    pub scram: bool,
     /// OAuth bearer tokens (`[auth.oauth]`): offered only when configured.
     pub oauth: Option<oauth::OAuthSettings>,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
@@ -759,6 +763,7 @@ impl Config {
                 min_length: raw.auth.min_password_length,
                 scram_iterations: raw.auth.scram_iterations,
             },
+            scram: raw.auth.scram,
             oauth,
             pop3_uidl_format,
             log,

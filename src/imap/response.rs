@@ -76,6 +76,7 @@ impl Capability {
             Capability::Auth(Mechanism::Login) => "AUTH=LOGIN",
             Capability::Auth(Mechanism::OAuthBearer) => "AUTH=OAUTHBEARER",
             Capability::Auth(Mechanism::XOAuth2) => "AUTH=XOAUTH2",
+            Capability::Auth(Mechanism::ScramSha256) => "AUTH=SCRAM-SHA-256",
             Capability::SaslIr => "SASL-IR",
             Capability::Idle => "IDLE",
             Capability::Move => "MOVE",

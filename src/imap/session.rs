@@ -78,8 +78,9 @@ pub struct ImapSession {
     /// The reply owed for a command whose non-synchronizing literal is being discarded.
     deferred: Option<Response>,
     auth_failures: u32,
-    /// The pending authentication carries a bearer token (its refusal is a challenge first).
-    bearer_pending: bool,
+    /// The mechanism of the pending authentication (a bearer token's refusal is a challenge
+    /// first; SCRAM goes on).
+    pending_mechanism: &'static str,
     /// `ENABLE IMAP4rev2` was accepted (RFC 9051 §6.3.1); rev2-only behaviour keys off this.
     imap4rev2_enabled: bool,
     /// `ENABLE UTF8=ACCEPT` (RFC 6855 §3): mailbox names are UTF-8, as with IMAP4rev2.
@@ -135,7 +136,7 @@ impl ImapSession {
             framer,
             deferred: None,
             auth_failures: 0,
-            bearer_pending: false,
+            pending_mechanism: "",
             imap4rev2_enabled: false,
             utf8_accept: false,
             selected: None,
@@ -194,11 +195,14 @@ impl ImapSession {
                 Capability::Auth(Mechanism::Login),
                 Capability::SaslIr,
             ]);
-            if self.config.oauth {
-                caps.extend([
-                    Capability::Auth(Mechanism::OAuthBearer),
-                    Capability::Auth(Mechanism::XOAuth2),
-                ]);
+            for m in [
+                Mechanism::ScramSha256,
+                Mechanism::OAuthBearer,
+                Mechanism::XOAuth2,
+            ] {
+                if self.config.offers(m) {
+                    caps.push(Capability::Auth(m));
+                }
             }
         } else {
             if self.config.offers_starttls(self.security) {
@@ -587,7 +591,7 @@ impl ImapSession {
             return;
         }
         let mechanism = match mechanism {
-            AuthMechanism::Known(m) if !m.is_oauth() || self.config.oauth => m,
+            AuthMechanism::Known(m) if self.config.offers(m) => m,
             _ => {
                 self.tagged(
                     tag,
@@ -683,7 +687,7 @@ impl ImapSession {
     }
 
     fn authenticate(&mut self, tag: Tag, credentials: Credentials) {
-        self.bearer_pending = crate::sasl::is_bearer(&credentials);
+        self.pending_mechanism = credentials.mechanism;
         self.wait = Wait::AuthResult(tag);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -766,11 +770,17 @@ impl Session for ImapSession {
                 self.tagged(tag, Status::Ok, Some(Code::Capability(caps)), "Logged in");
             }
             // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
-            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+            AuthOutcome::Failure if matches!(self.pending_mechanism, "OAUTHBEARER" | "XOAUTH2") => {
                 let (exchange, step) = crate::sasl::oauth_failure();
                 self.sasl_step(tag, exchange, step);
             }
             AuthOutcome::Failure => self.auth_failed(tag),
+            AuthOutcome::Continue(challenge) => {
+                let mechanism =
+                    Mechanism::parse(self.pending_mechanism.as_bytes()).unwrap_or(Mechanism::Plain);
+                let exchange = crate::sasl::relay(mechanism);
+                self.sasl_step(tag, exchange, SaslStep::Challenge(challenge));
+            }
             AuthOutcome::TemporaryFailure => self.tagged(
                 tag,
                 Status::No,

@@ -355,6 +355,7 @@ fn run(text: &str) {
                 limits: notes.limits.clone(),
                 local_domains: vec!["example.com".to_string()],
                 oauth: false,
+                scram: false,
             },
             Security::at_start(mode),
         )
@@ -430,6 +431,7 @@ fn implicit_session(limits: Limits) -> ImapSession {
         limits,
         local_domains: vec!["example.com".to_string()],
         oauth: false,
+        scram: false,
     };
     ImapSession::new(config, Security::Tls)
 }
@@ -630,7 +632,7 @@ proptest::proptest! {
                 max_line_length: 30,
                 max_literal_size: 8,
                 ..Limits::default()
-            }, local_domains: vec!["example.com".to_string()], oauth: false, };
+            }, local_domains: vec!["example.com".to_string()], oauth: false, scram: false, };
         let mut s = ImapSession::new(config, if implicit { Security::Tls } else { Security::Plaintext });
         let mut out = Vec::new();
         for chunk in &chunks {

@@ -79,6 +79,7 @@ fn the_runner_catches_a_wrong_transcript() {
                 limits: Default::default(),
                 local_domains: vec!["example.com".to_string()],
                 oauth: false,
+                scram: false,
             },
             crate::session::Security::Plaintext,
         )

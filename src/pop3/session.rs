@@ -40,8 +40,9 @@ struct Machine {
     state: State,
     waiting: Option<Waiting>,
     auth_failures: u32,
-    /// The pending authentication carries a bearer token (its refusal is a challenge first).
-    bearer_pending: bool,
+    /// The mechanism of the pending authentication (a bearer token's refusal is a challenge
+    /// first; SCRAM goes on).
+    pending_mechanism: &'static str,
     uidl_format: UidlFormat,
     out: Vec<u8>,
     events: VecDeque<Event<MaildropRequest>>,
@@ -191,7 +192,7 @@ impl Pop3Session {
             state: State::Authorization { user: None },
             waiting: None,
             auth_failures: 0,
-            bearer_pending: false,
+            pending_mechanism: "",
             uidl_format: UidlFormat::default(),
             out: Vec::with_capacity(256),
             events: VecDeque::new(),
@@ -460,11 +461,10 @@ impl Machine {
                 Err(refusal) => self.refuse(refusal),
                 Ok(()) => {
                     self.line("+OK Supported mechanisms follow");
-                    self.line("PLAIN");
-                    self.line("LOGIN");
-                    if self.config.oauth {
-                        self.line("OAUTHBEARER");
-                        self.line("XOAUTH2");
+                    for m in crate::sasl::Mechanism::ALL {
+                        if self.config.offers(m) {
+                            self.line(m.name());
+                        }
                     }
                     self.line(".");
                 }
@@ -475,7 +475,7 @@ impl Machine {
             } => match (self.may_authenticate(), mechanism) {
                 (Err(refusal), _) => self.refuse(refusal),
                 (Ok(()), AuthMechanism::Unsupported) => self.refuse(Refusal::UnsupportedMechanism),
-                (Ok(()), AuthMechanism::Known(m)) if m.is_oauth() && !self.config.oauth => {
+                (Ok(()), AuthMechanism::Known(m)) if !self.config.offers(m) => {
                     self.refuse(Refusal::UnsupportedMechanism)
                 }
                 (Ok(()), AuthMechanism::Known(mechanism)) => {
@@ -658,7 +658,7 @@ impl Machine {
     }
 
     fn authenticate(&mut self, credentials: Credentials) {
-        self.bearer_pending = crate::sasl::is_bearer(&credentials);
+        self.pending_mechanism = credentials.mechanism;
         self.waiting = Some(Waiting::Auth);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -671,13 +671,19 @@ impl Machine {
                 self.events.push_back(Event::Request(MaildropRequest::Open));
             }
             // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
-            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+            AuthOutcome::Failure if matches!(self.pending_mechanism, "OAUTHBEARER" | "XOAUTH2") => {
                 let (exchange, step) = crate::sasl::oauth_failure();
                 self.state = State::Sasl(exchange);
                 self.sasl_step(step);
             }
             AuthOutcome::Failure => self.auth_failed(),
             AuthOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryAuthFailure),
+            AuthOutcome::Continue(challenge) => {
+                let mechanism = crate::sasl::Mechanism::parse(self.pending_mechanism.as_bytes())
+                    .unwrap_or(crate::sasl::Mechanism::Plain);
+                self.state = State::Sasl(crate::sasl::relay(mechanism));
+                self.sasl_step(SaslStep::Challenge(challenge));
+            }
         }
     }
 
@@ -731,11 +737,7 @@ impl Machine {
         }
         if self.may_authenticate().is_ok() {
             self.line("USER");
-            if self.config.oauth {
-                self.line("SASL PLAIN LOGIN OAUTHBEARER XOAUTH2");
-            } else {
-                self.line("SASL PLAIN LOGIN");
-            }
+            self.line(&format!("SASL {}", crate::sasl::offered(&self.config)));
         }
         self.line("IMPLEMENTATION ringpost");
         self.line(".");

@@ -21,6 +21,7 @@ fn config(tls_mode: TlsMode) -> SessionConfig {
         },
         local_domains: vec!["example.com".to_string()],
         oauth: false,
+        scram: false,
     }
 }
 

@@ -52,8 +52,9 @@ pub(super) struct Machine {
     /// The canonical account once AUTH succeeded.
     pub(super) account: Option<String>,
     auth_failures: u32,
-    /// The pending authentication carries a bearer token (its refusal is a challenge first).
-    bearer_pending: bool,
+    /// The mechanism of the pending authentication (a bearer token's refusal is a challenge
+    /// first; SCRAM goes on).
+    pending_mechanism: &'static str,
     /// The mail transaction after an accepted MAIL (RFC 5321 §3.3).
     pub(super) transaction: Option<Transaction>,
     /// How the next input bytes are read.
@@ -120,7 +121,7 @@ impl SmtpSession {
             sasl: None,
             account: None,
             auth_failures: 0,
-            bearer_pending: false,
+            pending_mechanism: "",
             transaction: None,
             input: Input::Commands,
             waiting: None,
@@ -397,7 +398,7 @@ impl Machine {
                     return self.refused(refusal);
                 }
                 let mechanism = match mechanism {
-                    AuthMechanism::Known(m) if !m.is_oauth() || self.config.oauth => m,
+                    AuthMechanism::Known(m) if self.config.offers(m) => m,
                     _ => return self.refused(Refusal::UnsupportedMechanism),
                 };
                 let (exchange, step) = SaslExchange::start(mechanism, initial_response.as_deref());
@@ -453,11 +454,7 @@ impl Machine {
             lines.push("REQUIRETLS".to_string());
         }
         if self.kind == SmtpKind::Submission && self.security.is_tls() {
-            lines.push(if self.config.oauth {
-                "AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2".to_string()
-            } else {
-                "AUTH PLAIN LOGIN".to_string()
-            });
+            lines.push(format!("AUTH {}", crate::sasl::offered(&self.config)));
         }
         let last = lines.len() - 1;
         let mut text = String::new();
@@ -506,7 +503,7 @@ impl Machine {
     }
 
     fn authenticate(&mut self, credentials: Credentials) {
-        self.bearer_pending = crate::sasl::is_bearer(&credentials);
+        self.pending_mechanism = credentials.mechanism;
         self.waiting = Some(Waiting::Auth);
         self.events.push_back(Event::Authenticate(credentials));
     }
@@ -518,12 +515,20 @@ impl Machine {
                 line(&mut self.out, "235 2.7.0 Authentication successful");
             }
             // RFC 7628 §3.2.2: a refused bearer token gets the error challenge first.
-            AuthOutcome::Failure if std::mem::take(&mut self.bearer_pending) => {
+            AuthOutcome::Failure if matches!(self.pending_mechanism, "OAUTHBEARER" | "XOAUTH2") => {
                 let (exchange, step) = crate::sasl::oauth_failure();
                 self.sasl_step(exchange, step);
             }
             AuthOutcome::Failure => self.auth_failed(),
             AuthOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryAuthFailure),
+            AuthOutcome::Continue(challenge) => {
+                let mechanism = crate::sasl::Mechanism::parse(self.pending_mechanism.as_bytes())
+                    .unwrap_or(crate::sasl::Mechanism::Plain);
+                self.sasl_step(
+                    crate::sasl::relay(mechanism),
+                    SaslStep::Challenge(challenge),
+                );
+            }
         }
     }
 

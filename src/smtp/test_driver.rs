@@ -44,6 +44,7 @@ pub(super) fn session(kind: SmtpKind, tls_mode: TlsMode, limits: Limits) -> Smtp
         limits,
         local_domains: vec!["example.com".to_string(), "example.net".to_string()],
         oauth: false,
+        scram: false,
     };
     SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }

@@ -19,6 +19,7 @@ fn session(tls_mode: TlsMode, kind: SmtpKind) -> SmtpSession {
         },
         local_domains: vec!["example.com".to_string()],
         oauth: false,
+        scram: false,
     };
     SmtpSession::new(config, kind, Security::at_start(tls_mode))
 }

@@ -14,6 +14,7 @@ user, pw = ALICE
 OAUTH = "oauth" in extra
 bearer = b64("n,a=%s,\x01auth=Bearer abc.def.ghi\x01\x01" % user)
 xoauth2 = b64("user=%s\x01auth=Bearer abc.def.ghi\x01\x01" % user)
+scram_first = b64("n,,n=%s,r=0123456789abcdef" % user)
 
 
 # ---------------------------------------------------------------- IMAP
@@ -35,6 +36,8 @@ for tag, command in [
     ("l7", "AUTHENTICATE OAUTHBEARER " + bearer),
     ("l8", "AUTHENTICATE XOAUTH2 " + xoauth2),
     ("l9", "AUTHENTICATE OAUTHBEARER"),
+    ("la", "AUTHENTICATE SCRAM-SHA-256 " + scram_first),
+    ("lb", "AUTHENTICATE SCRAM-SHA-256"),
 ]:
     reply = r.cmd("%s %s" % (tag, command))
     check(reply.startswith(tag + " NO") or reply.startswith(tag + " BAD"), "imap 143 refuses %s before TLS" % command.split()[0:2], reply)
@@ -118,7 +121,7 @@ p = poplib.POP3(HOST, ports["pop3"])
 capa = p.capa()
 check("STLS" in capa and "USER" not in capa and "SASL" not in capa, "pop3 110 CAPA before STLS", capa)
 for cmd in ["USER " + user, "PASS " + pw, "AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN",
-            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2]:
+            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2, "AUTH SCRAM-SHA-256 " + scram_first]:
     try:
         resp = p._shortcmd(cmd)
         check(False, "pop3 110 refuses %s before STLS" % cmd.split()[0], resp)
@@ -181,7 +184,7 @@ s = smtplib.SMTP(HOST, ports["submission"])
 s.ehlo("client.example.org")
 check(s.has_extn("starttls") and not s.has_extn("auth"), "submission 587 EHLO before TLS", s.esmtp_features)
 for cmd in ["AUTH PLAIN " + plain_ir(user, pw), "AUTH PLAIN", "AUTH LOGIN",
-            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2]:
+            "AUTH OAUTHBEARER " + bearer, "AUTH XOAUTH2 " + xoauth2, "AUTH SCRAM-SHA-256 " + scram_first]:
     code, msg = s.docmd(cmd)
     check(code == 530 and msg.startswith(b"5.7.0"), "submission 587 refuses %s before TLS" % cmd[:10], (code, msg))
 code, msg = s.docmd("MAIL FROM:<%s>" % user)

@@ -228,7 +228,7 @@ proptest! {
             hostname: "h".into(),
             tls_mode: TlsMode::Implicit,
             limits: Limits::default(),
-            local_domains: vec!["example.com".to_string()], oauth: false,
+            local_domains: vec!["example.com".to_string()], oauth: false, scram: false,
         };
         let mut s = ImapSession::new(config, Security::Tls);
         s.handle_input(b"l LOGIN u p\r\n");

@@ -22,6 +22,7 @@ fn session() -> ImapSession {
         limits: Limits::default(),
         local_domains: vec!["example.com".to_string()],
         oauth: false,
+        scram: false,
     };
     let mut s = ImapSession::new(config, Security::Tls);
     s.handle_input(b"l LOGIN u p\r\n");

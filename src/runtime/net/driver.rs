@@ -33,7 +33,7 @@ use super::limits::Permit;
 use super::proxy;
 use super::sessions::{LiveSession, LoginResult};
 use super::transport::{Transport, TransportParts};
-use super::{login_cache, Admission, ServerContext, ShardState};
+use super::{login_cache, scram_login, Admission, ServerContext, ShardState};
 use crate::accounts::{CredentialUse, Scope, Verification};
 use crate::config::{IpNet, Listener};
 use crate::runtime::outbound::jwks;
@@ -62,6 +62,8 @@ struct Core<S: Service> {
     account: Option<(String, u64)>,
     /// The credential it logged in with: the session ends when it is revoked or changed.
     credential: Option<CredentialUse>,
+    /// A SCRAM exchange between two client messages.
+    scram: Option<Box<scram_login::ScramPending>>,
     /// The user name that logged in, as given (for the session-end log line).
     user: Option<String>,
     /// For the session-end log line: when it began, bytes read and written.
@@ -133,6 +135,7 @@ pub async fn serve_connection<S: Service>(
         limits: server.config.limits.clone(),
         local_domains: server.config.local_domains.clone(),
         oauth: server.config.oauth.is_some(),
+        scram: server.config.scram,
     };
     // Behind a load balancer the client is the one its PROXY header names: it is the peer
     // for limits, throttling, logs and `Received:` from here on.
@@ -186,6 +189,7 @@ pub async fn serve_connection<S: Service>(
         revoked: false,
         account: None,
         credential: None,
+        scram: None,
         user: None,
         started: Instant::now(),
         connected: crate::store::now(),
@@ -492,11 +496,40 @@ async fn wait_revoked<S: Service>(core: &Core<S>, state: &ShardState) {
 async fn authenticate<S: Service>(
     conn: &mut Connection<S>,
     state: &ShardState,
-    credentials: Credentials,
+    mut credentials: Credentials,
 ) -> Option<ShardId> {
     let server = &state.server();
     let throttle = &server.auth_throttle;
     let ip = conn.core.peer.ip();
+    let scope = match conn.core.listener.protocol {
+        crate::config::Protocol::Imap => Scope::Imap,
+        crate::config::Protocol::Pop3 => Scope::Pop3,
+        crate::config::Protocol::Submission | crate::config::Protocol::Smtp => Scope::Smtp,
+    };
+    // SCRAM: the messages before the last are answered here, without a login attempt.
+    let mut decided = None;
+    if crate::sasl::is_scram(&credentials) {
+        let step = scram_login::step(
+            &mut conn.core.scram,
+            credentials.password.expose(),
+            &server.accounts,
+            scope,
+            server.config.protocol_passwords,
+            server.config.password_policy.scram_iterations,
+        );
+        match step {
+            scram_login::Step::Continue(challenge) => {
+                conn.core
+                    .session
+                    .handle_auth(AuthOutcome::Continue(challenge));
+                return None;
+            }
+            scram_login::Step::Done(user, result) => {
+                credentials.username = user;
+                decided = Some(result);
+            }
+        }
+    }
     let user = credentials.username.clone();
     let admission = throttle.admit(ip, &user, unix_now());
     let mechanism = credentials.mechanism;
@@ -507,16 +540,14 @@ async fn authenticate<S: Service>(
                 // This account failed often lately: slow every attempt on it, never refuse.
                 sleep(wait).await;
             }
-            let scope = match conn.core.listener.protocol {
-                crate::config::Protocol::Imap => Scope::Imap,
-                crate::config::Protocol::Pop3 => Scope::Pop3,
-                crate::config::Protocol::Submission | crate::config::Protocol::Smtp => Scope::Smtp,
+            let verified = match decided {
+                Some(result) => result,
+                None => verify(state, server, credentials, scope).await,
             };
-            let verified = verify(state, server, credentials, scope).await;
             match &verified.0 {
                 AuthOutcome::Failure => throttle.failed(ip, &user, unix_now()),
                 AuthOutcome::Success { .. } => throttle.succeeded(&user),
-                AuthOutcome::TemporaryFailure => {}
+                AuthOutcome::TemporaryFailure | AuthOutcome::Continue(_) => {}
             }
             verified
         }
@@ -525,7 +556,9 @@ async fn authenticate<S: Service>(
     state.counters.login(
         conn.core.listener.protocol,
         match (&outcome, admission) {
-            (_, Admission::Refused) | (AuthOutcome::TemporaryFailure, _) => LoginResult::Refused,
+            (_, Admission::Refused)
+            | (AuthOutcome::TemporaryFailure, _)
+            | (AuthOutcome::Continue(_), _) => LoginResult::Refused,
             (AuthOutcome::Failure, _) => LoginResult::Failed,
             (AuthOutcome::Success { .. }, _) => LoginResult::Succeeded,
         },

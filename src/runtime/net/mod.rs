@@ -13,6 +13,7 @@ mod driver_tests;
 mod limits;
 pub mod login_cache;
 pub mod proxy;
+mod scram_login;
 pub mod sessions;
 mod throttle;
 mod transport;
