@@ -23,13 +23,16 @@ pub enum Mechanism {
     /// RFC 5802, RFC 7677: relayed to the driver, which holds the exchange's state (it needs
     /// the account's keys between two messages).
     ScramSha256,
+    /// The same with `tls-exporter` channel binding (RFC 9266).
+    ScramSha256Plus,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order they are advertised.
-    pub const ALL: [Mechanism; 5] = [
+    pub const ALL: [Mechanism; 6] = [
         Mechanism::Plain,
         Mechanism::Login,
+        Mechanism::ScramSha256Plus,
         Mechanism::ScramSha256,
         Mechanism::OAuthBearer,
         Mechanism::XOAuth2,
@@ -47,6 +50,8 @@ impl Mechanism {
             Some(Mechanism::XOAuth2)
         } else if name.eq_ignore_ascii_case(b"SCRAM-SHA-256") {
             Some(Mechanism::ScramSha256)
+        } else if name.eq_ignore_ascii_case(b"SCRAM-SHA-256-PLUS") {
+            Some(Mechanism::ScramSha256Plus)
         } else {
             None
         }
@@ -60,6 +65,7 @@ impl Mechanism {
             Mechanism::OAuthBearer => "OAUTHBEARER",
             Mechanism::XOAuth2 => "XOAUTH2",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
         }
     }
 
@@ -82,6 +88,7 @@ pub fn offered(config: &crate::session::SessionConfig) -> String {
 /// Whether credentials carry one message of a SCRAM exchange (their password is it).
 pub fn is_scram(credentials: &Credentials) -> bool {
     credentials.mechanism == Mechanism::ScramSha256.name()
+        || credentials.mechanism == Mechanism::ScramSha256Plus.name()
 }
 
 /// Whether credentials carry a bearer token (their password is the token).
@@ -168,7 +175,7 @@ impl SaslExchange {
                 Mechanism::Plain => Stage::PlainResponse,
                 Mechanism::Login => Stage::LoginUsername,
                 Mechanism::OAuthBearer | Mechanism::XOAuth2 => Stage::Bearer(mechanism),
-                Mechanism::ScramSha256 => Stage::Relay(mechanism),
+                Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => Stage::Relay(mechanism),
             },
         };
         let step = match initial_response {
@@ -178,9 +185,10 @@ impl SaslExchange {
                 Mechanism::Plain => SaslStep::Challenge(Vec::new()),
                 Mechanism::Login => SaslStep::Challenge(b"Username:".to_vec()),
                 // RFC 7628 §3.2: client-first; without an initial response an empty challenge.
-                Mechanism::OAuthBearer | Mechanism::XOAuth2 | Mechanism::ScramSha256 => {
-                    SaslStep::Challenge(Vec::new())
-                }
+                Mechanism::OAuthBearer
+                | Mechanism::XOAuth2
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha256Plus => SaslStep::Challenge(Vec::new()),
             },
         };
         (ex, step)

@@ -136,7 +136,7 @@ pub struct SessionConfig {
     pub local_domains: Vec<String>,
     /// OAUTHBEARER and XOAUTH2 are offered (after TLS): `[auth.oauth]` is configured.
     pub oauth: bool,
-    /// SCRAM-SHA-256 is offered (after TLS): `[auth] scram = true`.
+    /// SCRAM-SHA-256 and SCRAM-SHA-256-PLUS are offered (after TLS): `[auth] scram = true`.
     pub scram: bool,
 }
 
@@ -147,7 +147,7 @@ impl SessionConfig {
         match mechanism {
             Mechanism::Plain | Mechanism::Login => true,
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => self.oauth,
-            Mechanism::ScramSha256 => self.scram,
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => self.scram,
         }
     }
 

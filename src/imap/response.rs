@@ -77,6 +77,7 @@ impl Capability {
             Capability::Auth(Mechanism::OAuthBearer) => "AUTH=OAUTHBEARER",
             Capability::Auth(Mechanism::XOAuth2) => "AUTH=XOAUTH2",
             Capability::Auth(Mechanism::ScramSha256) => "AUTH=SCRAM-SHA-256",
+            Capability::Auth(Mechanism::ScramSha256Plus) => "AUTH=SCRAM-SHA-256-PLUS",
             Capability::SaslIr => "SASL-IR",
             Capability::Idle => "IDLE",
             Capability::Move => "MOVE",

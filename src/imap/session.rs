@@ -196,6 +196,7 @@ impl ImapSession {
                 Capability::SaslIr,
             ]);
             for m in [
+                Mechanism::ScramSha256Plus,
                 Mechanism::ScramSha256,
                 Mechanism::OAuthBearer,
                 Mechanism::XOAuth2,

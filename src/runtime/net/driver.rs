@@ -509,9 +509,12 @@ async fn authenticate<S: Service>(
     // SCRAM: the messages before the last are answered here, without a login attempt.
     let mut decided = None;
     if crate::sasl::is_scram(&credentials) {
+        let plus = credentials.mechanism == crate::sasl::Mechanism::ScramSha256Plus.name();
         let step = scram_login::step(
             &mut conn.core.scram,
             credentials.password.expose(),
+            plus,
+            conn.transport.tls_exporter(),
             &server.accounts,
             scope,
             server.config.protocol_passwords,

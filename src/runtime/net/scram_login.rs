@@ -12,7 +12,13 @@
 //! 3. the client's (empty) answer: the login succeeds.
 //!
 //! Any error ends the exchange as a failed login (the driver's usual throttling, delay and
-//! log line). Channel binding (SCRAM-SHA-256-PLUS) is not offered yet.
+//! log line).
+//!
+//! Channel binding (RFC 5802 §6, RFC 9266): SCRAM-SHA-256-PLUS binds the exchange to this
+//! TLS connection through its `tls-exporter` value, so credentials relayed through another
+//! connection (a man in the middle terminating TLS) fail. Since -PLUS is offered, a client
+//! of plain SCRAM-SHA-256 that says the server does not support it (`y`) is refused as a
+//! downgrade; the exporter exists for TLS 1.3 only, and without it -PLUS fails.
 
 use std::sync::OnceLock;
 
@@ -56,9 +62,12 @@ fn fake_secret() -> &'static [u8; 32] {
 }
 
 /// Advance the exchange in `pending` with `message`.
+#[allow(clippy::too_many_arguments)]
 pub fn step(
     pending: &mut Option<Box<ScramPending>>,
     message: &str,
+    plus: bool,
+    exporter: Option<[u8; 32]>,
     accounts: &AccountStore,
     scope: Scope,
     mode: ProtocolPasswords,
@@ -85,9 +94,9 @@ pub fn step(
             Step::Done(user, (outcome, Some(kept)))
         }
         _ if first => {
-            // No channel binding is offered: no exporter value (a `y` flag is then honest).
+            let exporter = exporter.as_ref().map(|e| &e[..]);
             let Ok((mut server, client_first)) =
-                ScramServer::start(message.as_bytes(), false, None)
+                ScramServer::start(message.as_bytes(), plus, exporter)
             else {
                 return failed(String::new());
             };

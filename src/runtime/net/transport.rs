@@ -120,6 +120,18 @@ impl Transport {
         })
     }
 
+    /// The `tls-exporter` channel binding of this connection (RFC 9266): 32 bytes exported
+    /// with the label `EXPORTER-Channel-Binding` and an empty context. Only for TLS 1.3,
+    /// the version RFC 9266 defines it for.
+    pub fn tls_exporter(&self) -> Option<[u8; 32]> {
+        let c = self.tls.as_ref()?;
+        if c.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        c.export_keying_material([0u8; 32], crate::scram::EXPORTER_LABEL, Some(&[]))
+            .ok()
+    }
+
     /// Run the server side of a TLS handshake on this stream (implicit TLS, or after
     /// STARTTLS/STLS). The caller bounds it with a timeout.
     pub async fn handshake(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
