@@ -520,6 +520,19 @@ impl ScramServer {
     ///
     /// One attempt: the exchange is finished afterwards, whatever the result.
     pub fn client_final(&mut self, message: &[u8]) -> Result<ServerFinal, ScramError> {
+        self.client_final_any(message, &[]).map(|(done, _)| done)
+    }
+
+    /// [`ScramServer::client_final`], where the proof may also be that of one of `others`:
+    /// keys of the user's other passwords made with the same salt and iteration count as the
+    /// keys server-first announced (the client's proof depends only on those and its
+    /// password). Which matched: `None` for the announced keys, `Some(i)` for `others[i]`.
+    /// Others with another salt or count are never tried.
+    pub fn client_final_any(
+        &mut self,
+        message: &[u8],
+        others: &[ScramKeys],
+    ) -> Result<(ServerFinal, Option<usize>), ScramError> {
         let Stage::SentServerFirst {
             keys,
             nonce,
@@ -563,19 +576,39 @@ impl ScramServer {
         let proof: [u8; KEY_LEN] = proof.try_into().map_err(|_| ScramError::InvalidProof)?;
 
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let client_signature = hmac_sha256(&keys.stored_key, auth_message.as_bytes());
-        let mut client_key = proof;
-        for (k, s) in client_key.iter_mut().zip(client_signature) {
-            *k ^= s;
-        }
-        if !bool::from(sha256(&client_key).ct_eq(&keys.stored_key)) {
-            return Err(ScramError::InvalidProof);
-        }
-        let server_signature = hmac_sha256(&keys.server_key, auth_message.as_bytes());
-        Ok(ServerFinal {
-            username: self.username.clone(),
-            message: format!("v={}", STANDARD.encode(server_signature)).into_bytes(),
-        })
+        let proves = |k: &ScramKeys| {
+            let client_signature = hmac_sha256(&k.stored_key, auth_message.as_bytes());
+            let mut client_key = proof;
+            for (c, s) in client_key.iter_mut().zip(client_signature) {
+                *c ^= s;
+            }
+            bool::from(sha256(&client_key).ct_eq(&k.stored_key))
+        };
+        let matched = if proves(&keys) {
+            None
+        } else {
+            let same = |k: &&ScramKeys| k.salt == keys.salt && k.iterations == keys.iterations;
+            match others
+                .iter()
+                .enumerate()
+                .find(|(_, k)| same(k) && proves(k))
+            {
+                Some((i, _)) => Some(i),
+                None => return Err(ScramError::InvalidProof),
+            }
+        };
+        let server_key = match matched {
+            Some(i) => &others[i].server_key,
+            None => &keys.server_key,
+        };
+        let server_signature = hmac_sha256(server_key, auth_message.as_bytes());
+        Ok((
+            ServerFinal {
+                username: self.username.clone(),
+                message: format!("v={}", STANDARD.encode(server_signature)).into_bytes(),
+            },
+            matched,
+        ))
     }
 }
 

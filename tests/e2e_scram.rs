@@ -223,3 +223,56 @@ fn scram_plus_binds_the_login_to_its_tls_connection() {
     let reply = plus::login(&mut again, ALICE.0, ALICE.1, binding);
     assert!(reply.starts_with("a OK"), "{reply}");
 }
+
+/// In `separate` mode SCRAM checks the protocol password, not the account's own, and an
+/// app password for the protocol (all of an account's passwords share its SCRAM salt, so one
+/// exchange can check any of them); an app password outside its scopes is refused.
+#[test]
+fn scram_takes_the_protocol_password_and_app_passwords_in_separate_mode() {
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\nmax_failures = 10\nip_max_failures = 100\n\
+                scram = true\nprotocol_password = \"separate\"\n"
+            .into(),
+        ..Options::default()
+    });
+    let out = server.cli(
+        &["user", "passwd", "--protocol", ALICE.0],
+        Some("alice-mail-pass-1"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = server.cli(
+        &[
+            "user",
+            "app-password",
+            "add",
+            ALICE.0,
+            "--name",
+            "mutt",
+            "--scopes",
+            "imap",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let app = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        login(&server, "imap", ALICE.0, ALICE.1)["result"],
+        "refused"
+    );
+    for (proto, password, expected) in [
+        ("imap", "alice-mail-pass-1", "ok"),
+        ("smtp", "alice-mail-pass-1", "ok"),
+        ("imap", app.as_str(), "ok"),
+        ("smtp", app.as_str(), "refused"),
+    ] {
+        let r = login(&server, proto, ALICE.0, password);
+        assert_eq!(r["result"], expected, "{proto} {password}: {r}");
+        if expected == "ok" {
+            assert_eq!(r["server_verified"], true, "{r}");
+        }
+    }
+}

@@ -73,6 +73,9 @@ pub struct ScramLogin {
     pub store_key: String,
     pub version: u64,
     pub credential: CredentialUse,
+    /// The account's app passwords for the scope: their keys (same salt: see
+    /// `new_scram_keys`) and the credential each is.
+    pub others: Vec<(crate::scram::ScramKeys, CredentialUse)>,
 }
 
 /// The id of the account's own password in a [`CredentialUse`].
@@ -279,16 +282,34 @@ impl AccountStore {
     }
 
     /// The SCRAM keys (text form) of a new password, with a fresh salt.
-    fn new_scram_keys(&self, password: &str) -> String {
+    ///
+    /// All passwords of one account share the account's SCRAM salt and iteration count (those
+    /// of its own password's keys), so one SCRAM exchange — whose server-first announces one
+    /// salt — can check the proof against any of them; a new account gets a new salt.
+    fn new_scram_keys(&self, address: &Address, password: &str) -> String {
         use rand::RngCore;
-        let iterations = self
-            .policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .scram_iterations;
-        let mut salt = [0u8; crate::scram::SALT_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let (salt, iterations) = match self.account_salt(address) {
+            Some(known) => known,
+            None => {
+                let iterations = self
+                    .policy
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .scram_iterations;
+                let mut salt = vec![0u8; crate::scram::SALT_LEN];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                (salt, iterations)
+            }
+        };
         crate::scram::ScramKeys::derive(password, &salt, iterations).to_string()
+    }
+
+    /// The SCRAM salt and iteration count of the account's own password, if it has keys.
+    fn account_salt(&self, address: &Address) -> Option<(Vec<u8>, u32)> {
+        let snapshot = self.current().ok()?;
+        let scram = snapshot.records.live.get(address)?.scram.as_ref()?;
+        let keys = crate::scram::ScramKeys::parse(scram).ok()?;
+        Some((keys.salt, keys.iterations))
     }
 
     fn local_domains(&self) -> Vec<String> {
@@ -378,10 +399,9 @@ impl AccountStore {
 
     /// The SCRAM keys a login of `username` to `scope` is checked against (the credential
     /// [`AccountStore::verify`] would argon2-check: the account's own password, or in
-    /// `separate` mode the protocol password; app passwords are not offered over SCRAM, which
-    /// checks one salt per exchange), with what a successful login keeps: the address, and the
-    /// store key, file version and credential. `None` for an unknown user or a password set
-    /// before SCRAM keys were kept. A map lookup, no hashing.
+    /// `separate` mode the protocol password; and the app passwords for the scope, which
+    /// share its salt), with what a successful login keeps. `None` for an unknown user or a
+    /// password set before SCRAM keys were kept. A map lookup, no hashing.
     pub fn scram_keys(
         &self,
         username: &str,
@@ -391,31 +411,44 @@ impl AccountStore {
         let snapshot = self.current().ok()?;
         let address = Address::parse(username, &self.local_domains()).ok()?;
         let entry = snapshot.records.live.get(&address)?;
-        let (scram, id, secret) = match (scope, mode) {
-            (Scope::Web, _) | (_, ProtocolPasswords::SameAsWeb) => (
-                entry.scram.as_ref()?,
-                WEB_CREDENTIAL.to_string(),
-                &entry.hash,
-            ),
-            (_, ProtocolPasswords::Separate) => {
-                let c = entry
-                    .credentials
-                    .iter()
-                    .find(|c| c.kind == CredentialKind::Protocol && c.scopes.contains(scope))?;
-                (c.scram.as_ref()?, c.id.clone(), &c.secret)
-            }
+        // The password the mode says first, then the app passwords for the scope.
+        let primary = match (scope, mode) {
+            (Scope::Web, _) | (_, ProtocolPasswords::SameAsWeb) => entry.scram.as_ref().map(|k| {
+                (
+                    k,
+                    WEB_CREDENTIAL.to_string(),
+                    records::stamp_of(&entry.hash),
+                )
+            }),
+            (_, ProtocolPasswords::Separate) => entry
+                .credentials
+                .iter()
+                .find(|c| c.kind == CredentialKind::Protocol && c.scopes.contains(scope))
+                .and_then(|c| c.scram.as_ref().map(|k| (k, c.id.clone(), c.stamp()))),
         };
-        let keys = crate::scram::ScramKeys::parse(scram).ok()?;
-        let used = CredentialUse {
-            id,
-            stamp: records::stamp_of(secret),
-        };
+        let apps = entry
+            .credentials
+            .iter()
+            .filter(|c| {
+                c.kind == CredentialKind::App && c.scopes.contains(scope) && scope != Scope::Web
+            })
+            .filter_map(|c| c.scram.as_ref().map(|k| (k, c.id.clone(), c.stamp())));
+        let mut candidates = primary
+            .into_iter()
+            .chain(apps)
+            .filter_map(|(text, id, stamp)| {
+                let keys = crate::scram::ScramKeys::parse(text).ok()?;
+                Some((keys, CredentialUse { id, stamp }))
+            });
+        let (keys, used) = candidates.next()?;
+        let others = candidates.collect();
         Some(ScramLogin {
             keys,
             store_key: records::store_key(&address, entry.incarnation),
             account: address.into_string(),
             version: snapshot.version,
             credential: used,
+            others,
         })
     }
 
@@ -537,7 +570,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.new_scram_keys(password);
+        let scram = self.new_scram_keys(&address, password);
         self.modify(|records| {
             let entry = records
                 .live
@@ -575,7 +608,7 @@ impl AccountStore {
             return Err(AccountError::BadName);
         }
         let password = generate_app_password();
-        let scram = self.new_scram_keys(&password);
+        let scram = self.new_scram_keys(&address, &password);
         let mut made = None;
         self.modify(|records| {
             let entry = records
@@ -641,7 +674,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.new_scram_keys(password);
+        let scram = self.new_scram_keys(&address, password);
         self.modify(|records| {
             if records.live.contains_key(&address) {
                 return Err(AccountError::Exists(address.clone()));
@@ -671,7 +704,7 @@ impl AccountStore {
         let address = Address::parse(address, &self.local_domains())?;
         self.check_policy(&address, password)?;
         let hash = hash_password(password)?;
-        let scram = self.new_scram_keys(password);
+        let scram = self.new_scram_keys(&address, password);
         self.modify(|records| match records.live.get_mut(&address) {
             Some(entry) => {
                 entry.hash = hash;

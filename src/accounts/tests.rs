@@ -805,6 +805,10 @@ fn new_passwords_keep_scram_keys_and_old_lines_still_read() {
     check(&entry.scram, "web-password-1");
     check(&entry.credentials[0].scram, "mail-password-1");
     check(&entry.credentials[1].scram, &app.0);
+    // One salt per account: one SCRAM exchange can check any of its passwords.
+    let salt = |t: &Option<String>| ScramKeys::parse(t.as_deref().unwrap()).unwrap().salt;
+    assert_eq!(salt(&entry.scram), salt(&entry.credentials[0].scram));
+    assert_eq!(salt(&entry.scram), salt(&entry.credentials[1].scram));
     let text = std::fs::read_to_string(store.path()).unwrap();
     assert_eq!(records::render(HEADER, &parse(&text).unwrap()), text);
     // Lines as earlier versions wrote them: no SCRAM field, with and without incarnation.

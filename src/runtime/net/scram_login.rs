@@ -3,7 +3,9 @@
 //! challenge this gives; the exchange's state (the server nonce, the keys it was checked
 //! against) lives with the connection between messages.
 //!
-//! 1. client-first: the user's SCRAM keys are looked up in the accounts (in memory; an
+//! 1. client-first: the user's SCRAM keys are looked up in the accounts (in memory: those of
+//!    the password the mode says, and of the app passwords for the protocol, which share the
+//!    account's salt, so one server-first serves them all; an
 //!    unknown user, or a password set before keys were kept, gets stand-in keys derived
 //!    from a per-process secret, so the exchange goes on and fails at the proof like a
 //!    wrong password) and server-first is the challenge;
@@ -79,13 +81,25 @@ pub fn step(
             mut server,
             user,
             found,
-        }) if !first => match (server.client_final(message.as_bytes()), found) {
-            (Ok(done), Some(found)) => {
-                *pending = Some(Box::new(ScramPending::AwaitAck { user, found }));
-                Step::Continue(done.message)
+        }) if !first => {
+            let Some(mut found) = found else {
+                // Stand-in keys: no proof can hold; fail as a wrong password does.
+                let _ = server.client_final(message.as_bytes());
+                return failed(user);
+            };
+            let others: Vec<ScramKeys> = found.others.iter().map(|(k, _)| k.clone()).collect();
+            match server.client_final_any(message.as_bytes(), &others) {
+                Ok((done, matched)) => {
+                    // An app password's proof: the session counts as that credential.
+                    if let Some(i) = matched {
+                        found.credential = found.others.swap_remove(i).1;
+                    }
+                    *pending = Some(Box::new(ScramPending::AwaitAck { user, found }));
+                    Step::Continue(done.message)
+                }
+                Err(_) => failed(user),
             }
-            _ => failed(user),
-        },
+        }
         Some(ScramPending::AwaitAck { user, found }) if !first => {
             let kept = (found.store_key, found.version, found.credential);
             let outcome = AuthOutcome::Success {
