@@ -84,20 +84,30 @@ fn login(server: &Server, proto: &str, mech: &str, token: &str) -> serde_json::V
     .unwrap()
 }
 
+/// A server taking `issuer`'s tokens (its JWKS in a file under `dir`), with `auth` as the
+/// rest of `[auth]`.
+fn oauth_server(issuer: &Issuer, dir: &tempfile::TempDir, auth: &str) -> Server {
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    Server::start(Options {
+        extra: format!(
+            "[auth]\n{auth}[auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+             jwks = \"{}\"\n",
+            jwks.display()
+        ),
+        ..Options::default()
+    })
+}
+
 #[test]
 fn bearer_tokens_log_in_and_bad_ones_get_the_error_challenge() {
     let issuer = Issuer::new();
     let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks()).unwrap();
-    let server = Server::start(Options {
-        extra: format!(
-            "[auth]\nfailure_delay_ms = 50\nmax_failures = 10\nip_max_failures = 100\n\
-             [auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks = \"{}\"\n",
-            jwks.display()
-        ),
-        ..Options::default()
-    });
+    let server = oauth_server(
+        &issuer,
+        &dir,
+        "failure_delay_ms = 50\nmax_failures = 10\nip_max_failures = 100\n",
+    );
     let valid = issuer.token(AUDIENCE, 300);
     for proto in ["imap", "smtp", "pop3"] {
         for mech in ["OAUTHBEARER", "XOAUTH2"] {
@@ -135,16 +145,7 @@ fn bearer_tokens_log_in_and_bad_ones_get_the_error_challenge() {
 fn bearer_tokens_are_refused_before_tls_like_every_credential() {
     let issuer = Issuer::new();
     let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks()).unwrap();
-    let server = Server::start(Options {
-        extra: format!(
-            "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n\
-             [auth.oauth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks = \"{}\"\n",
-            jwks.display()
-        ),
-        ..Options::default()
-    });
+    let server = oauth_server(&issuer, &dir, "failure_delay_ms = 50\nmax_failures = 3\n");
     let out = server.python("auth_matrix.py", &["oauth"]);
     assert!(out.contains("auth matrix passed"), "{out}");
 }
