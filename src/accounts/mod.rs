@@ -163,6 +163,8 @@ pub enum AccountError {
     TooManyCredentials,
     #[error("no credential {0}")]
     NoSuchCredential(String),
+    #[error("the account's own password cannot be revoked; change it with `user passwd`")]
+    WebPasswordStays,
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}, line {line}: {reason}")]
@@ -635,8 +637,13 @@ impl AccountStore {
         Ok((credential, Secret(password)))
     }
 
-    /// The account's credentials besides its own password.
-    pub fn credentials(&self, address: &str) -> Result<Vec<Credential>, AccountError> {
+    /// The account's credentials: its own (web) password first, then the protocol password
+    /// and the app passwords. What the web password is valid for depends on `mode`.
+    pub fn credentials(
+        &self,
+        address: &str,
+        mode: ProtocolPasswords,
+    ) -> Result<Vec<Credential>, AccountError> {
         let address = Address::parse(address, &self.local_domains())?;
         let snapshot = load(&self.path)?;
         let entry = snapshot
@@ -644,13 +651,30 @@ impl AccountStore {
             .live
             .get(&address)
             .ok_or_else(|| AccountError::Unknown(address.clone()))?;
-        Ok(entry.credentials.clone())
+        let web = Credential {
+            id: WEB_CREDENTIAL.to_string(),
+            kind: CredentialKind::Web,
+            scopes: match mode {
+                ProtocolPasswords::SameAsWeb => Scopes::PROTOCOLS.with(Scope::Web),
+                ProtocolPasswords::Separate => Scopes::default().with(Scope::Web),
+            },
+            created: entry.set.unwrap_or(0),
+            name: String::new(),
+            secret: entry.hash.clone(),
+            scram: entry.scram.clone(),
+        };
+        Ok(std::iter::once(web)
+            .chain(entry.credentials.iter().cloned())
+            .collect())
     }
 
     /// Remove the credential `id` (an app password, or the protocol password); sessions
     /// that logged in with it end (see [`AccountStore::credential_current`]).
     pub fn revoke(&self, address: &str, id: &str) -> Result<Credential, AccountError> {
         let address = Address::parse(address, &self.local_domains())?;
+        if id.eq_ignore_ascii_case(WEB_CREDENTIAL) {
+            return Err(AccountError::WebPasswordStays);
+        }
         let mut removed = None;
         self.modify(|records| {
             let entry = records
@@ -691,6 +715,7 @@ impl AccountStore {
                     incarnation,
                     hash,
                     scram: Some(scram),
+                    set: Some(unix_now()),
                     credentials: Vec::new(),
                 },
             );
@@ -709,6 +734,7 @@ impl AccountStore {
             Some(entry) => {
                 entry.hash = hash;
                 entry.scram = Some(scram);
+                entry.set = Some(unix_now());
                 Ok(())
             }
             None => Err(AccountError::Unknown(address.clone())),
@@ -770,6 +796,7 @@ impl AccountStore {
                     // Not kept for deleted accounts: SCRAM works again once the password is
                     // set anew.
                     scram: None,
+                    set: None,
                     credentials: Vec::new(),
                 },
             );

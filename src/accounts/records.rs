@@ -30,6 +30,10 @@
 //! [`crate::scram::ScramKeys`]' text form, which holds no `:`), written whenever a password
 //! is set, so SCRAM can check it without the password. Lines without it are passwords set
 //! before.
+//!
+//! An account's line may end in one more field after those: when its password was set (Unix
+//! time; the SCRAM field is then present, empty if there are no keys), so the web password
+//! has a creation time like every other credential. Lines without it are older.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -97,6 +101,9 @@ pub(super) struct Entry {
     pub hash: String,
     /// Its SCRAM keys (text form), for passwords set since they are kept.
     pub scram: Option<String>,
+    /// When the password was set (seconds since the Unix epoch); `None` for passwords set
+    /// before this was kept.
+    pub set: Option<u64>,
     pub credentials: Vec<Credential>,
 }
 
@@ -179,6 +186,9 @@ impl fmt::Display for Scopes {
 /// Which credential it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
+    /// The account's own password, for the web workspace (and, in `same-as-web` mode, for
+    /// everything). Never a `+` line: listed by [`super::AccountStore::credentials`] only.
+    Web,
     /// The password for IMAP, POP3, SMTP and DAV, apart from the web password (seed 002's
     /// model, `[auth] protocol_password = "separate"`); at most one per account.
     Protocol,
@@ -189,6 +199,7 @@ pub enum CredentialKind {
 impl CredentialKind {
     pub fn name(self) -> &'static str {
         match self {
+            CredentialKind::Web => "web",
             CredentialKind::Protocol => "protocol",
             CredentialKind::App => "app",
         }
@@ -202,11 +213,13 @@ pub struct Credential {
     pub id: String,
     pub kind: CredentialKind,
     pub scopes: Scopes,
-    /// Seconds since the Unix epoch.
+    /// Seconds since the Unix epoch; `0` when not known (a web password set before creation
+    /// times were kept).
     pub created: u64,
-    /// What the user called it ("Thunderbird at home"); empty for the protocol password.
+    /// What the user called it ("Thunderbird at home"); empty for the web and protocol
+    /// passwords.
     pub name: String,
-    /// argon2id PHC string (protocol) or `sha256$<hex>` (app).
+    /// argon2id PHC string (web, protocol) or `sha256$<hex>` (app).
     pub(super) secret: String,
     /// The password's SCRAM keys (text form), when they were made.
     pub(super) scram: Option<String>,
@@ -340,7 +353,7 @@ pub(super) fn parse(text: &str) -> Result<Records, (usize, &'static str)> {
             let created = created.parse().map_err(|_| (n, "bad creation time"))?;
             let name = decode_name(name).ok_or((n, "bad credential name"))?;
             let secret_ok = match kind {
-                CredentialKind::Protocol => is_argon2id(secret),
+                CredentialKind::Web | CredentialKind::Protocol => is_argon2id(secret),
                 CredentialKind::App => secret
                     .strip_prefix("sha256$")
                     .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
@@ -402,21 +415,25 @@ pub(super) fn parse(text: &str) -> Result<Records, (usize, &'static str)> {
         }
         let (address, rest) = line.split_once(':').ok_or((n, "missing `:`"))?;
         let address = Address::parse_syntax(address).map_err(|_| (n, "not a valid address"))?;
-        // incarnation:hash[:scram], or (made before incarnations) hash[:scram].
+        // incarnation:hash[:scram[:set]], or (made before incarnations) hash[:scram]. An
+        // empty scram field is a password without SCRAM keys that has a set time.
         let parts: Vec<&str> = rest.split(':').collect();
-        let (incarnation, hash, scram) = match parts[..] {
-            [hash] => (Incarnation(0), hash, None),
-            [first, second] if !is_argon2id(first) => (
+        let (incarnation, fields) = match parts.first() {
+            Some(first) if parts.len() > 1 && !is_argon2id(first) => (
                 Incarnation::parse(first).ok_or((n, "bad incarnation"))?,
-                second,
-                None,
+                &parts[1..],
             ),
-            [hash, scram] => (Incarnation(0), hash, Some(scram)),
-            [incarnation, hash, scram] => (
-                Incarnation::parse(incarnation).ok_or((n, "bad incarnation"))?,
+            _ => (Incarnation(0), &parts[..]),
+        };
+        let (hash, scram, set) = match *fields {
+            [hash] => (hash, None, None),
+            [hash, scram] => (hash, Some(scram), None),
+            [hash, scram, set] => (
                 hash,
-                Some(scram),
+                Some(scram).filter(|s| !s.is_empty()),
+                Some(set.parse::<u64>().map_err(|_| (n, "bad password time"))?),
             ),
+            [] => return Err((n, "missing password hash")),
             _ => return Err((n, "too many fields")),
         };
         if scram.is_some_and(|y| crate::scram::ScramKeys::parse(y).is_err()) {
@@ -437,6 +454,7 @@ pub(super) fn parse(text: &str) -> Result<Records, (usize, &'static str)> {
                 incarnation,
                 hash: hash.to_string(),
                 scram: scram.map(str::to_string),
+                set,
                 credentials: Vec::new(),
             },
         );
@@ -450,14 +468,24 @@ pub(super) fn render(header: &str, records: &Records) -> String {
     for (address, entry) in &records.live {
         text.push_str(address.as_str());
         text.push(':');
-        if entry.incarnation.0 != 0 {
+        // Incarnation 0 is written only when a set time follows (the legacy short form has
+        // no room for it).
+        if entry.incarnation.0 != 0 || entry.set.is_some() {
             text.push_str(&entry.incarnation.to_string());
             text.push(':');
         }
         text.push_str(&entry.hash);
-        if let Some(scram) = &entry.scram {
-            text.push(':');
-            text.push_str(scram);
+        match (&entry.scram, entry.set) {
+            (scram, Some(set)) => {
+                text.push(':');
+                text.push_str(scram.as_deref().unwrap_or(""));
+                text.push_str(&format!(":{set}"));
+            }
+            (Some(scram), None) => {
+                text.push(':');
+                text.push_str(scram);
+            }
+            (None, None) => {}
         }
         text.push('\n');
         for c in &entry.credentials {

@@ -577,7 +577,13 @@ fn protocol_passwords_are_apart_from_the_web_password_in_separate_mode() {
     store
         .set_protocol_password("alice@example.com", "mail-password-1")
         .unwrap();
-    let protocol = store.credentials("alice@example.com").unwrap()[0].clone();
+    let listed = store.credentials("alice@example.com", separate).unwrap();
+    // The web password comes first, for the web only in separate mode, with its set time.
+    assert_eq!(listed[0].kind, CredentialKind::Web);
+    assert_eq!(listed[0].id, "web");
+    assert_eq!(listed[0].scopes, Scopes::parse("web").unwrap());
+    assert!(listed[0].created > 1_700_000_000, "{}", listed[0].created);
+    let protocol = listed[1].clone();
     assert_eq!(protocol.kind, CredentialKind::Protocol);
     for scope in [Scope::Imap, Scope::Pop3, Scope::Smtp, Scope::Dav] {
         assert_eq!(
@@ -593,9 +599,17 @@ fn protocol_passwords_are_apart_from_the_web_password_in_separate_mode() {
     store
         .set_protocol_password("alice@example.com", "mail-password-1")
         .unwrap();
-    let again = store.credentials("alice@example.com").unwrap();
-    assert_eq!(again.len(), 1);
-    assert_ne!(again[0].id, protocol.id);
+    let again = store.credentials("alice@example.com", same).unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(
+        again[0].scopes,
+        Scopes::parse("web,imap,pop3,smtp,dav").unwrap()
+    );
+    assert_ne!(again[1].id, protocol.id);
+    assert!(matches!(
+        store.revoke("alice@example.com", "WEB"),
+        Err(AccountError::WebPasswordStays)
+    ));
 }
 
 #[test]
@@ -629,9 +643,9 @@ fn app_passwords_are_generated_scoped_and_revocable() {
     let text = std::fs::read_to_string(store.path()).unwrap();
     assert!(text.contains("Thunderbird at home%3A laptop"), "{text}");
     assert!(!text.contains(&shown));
-    let listed = store.credentials("alice@example.com").unwrap();
-    assert_eq!(listed[0].name, "Thunderbird at home: laptop");
-    assert_eq!(listed[0].scopes, scopes);
+    let listed = store.credentials("alice@example.com", separate).unwrap();
+    assert_eq!(listed[1].name, "Thunderbird at home: laptop");
+    assert_eq!(listed[1].scopes, scopes);
     let revoked = store.revoke("alice@example.com", &app.id).unwrap();
     assert_eq!(revoked.id, app.id);
     assert_eq!(login(&store, &shown, Scope::Imap, separate), None);
@@ -833,4 +847,48 @@ fn new_passwords_keep_scram_keys_and_old_lines_still_read() {
             .1,
         "bad SCRAM keys"
     );
+}
+
+#[test]
+fn the_web_password_keeps_when_it_was_set_and_old_lines_gain_it_when_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    // An account line as earlier versions wrote it: no incarnation, no SCRAM, no set time.
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!("alice@example.com:{DUMMY_HASH}\n"),
+    )
+    .unwrap();
+    let store = open(dir.path());
+    let same = ProtocolPasswords::SameAsWeb;
+    let listed = store.credentials("alice@example.com", same).unwrap();
+    assert_eq!((listed[0].id.as_str(), listed[0].created), ("web", 0));
+    // Changing the password records when; the incarnation (0: the mail stays under the bare
+    // address) is now written out so the line has room for the time.
+    store
+        .set_password("alice@example.com", "web-password-2")
+        .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("accounts")).unwrap();
+    assert!(
+        text.contains("\nalice@example.com:0000000000000000:$argon2id$"),
+        "{text}"
+    );
+    let alice = store.lookup("alice@example.com").unwrap().unwrap();
+    assert_eq!(alice.store_key(), "alice@example.com");
+    let listed = store.credentials("alice@example.com", same).unwrap();
+    assert!(listed[0].created > 1_700_000_000);
+    assert!(matches!(
+        check(&store, "alice@example.com", "web-password-2"),
+        Verification::Valid { .. }
+    ));
+    assert_eq!(records::render(HEADER, &parse(&text).unwrap()), text);
+    // A set time without SCRAM keys (an empty field) reads back as such.
+    let line = format!("bob@example.com:7f3c9a10e2b4d658:{DUMMY_HASH}::1796000000\n");
+    let records = parse(&line).unwrap();
+    let bob = records.live.values().next().unwrap();
+    assert_eq!((bob.scram.as_deref(), bob.set), (None, Some(1_796_000_000)));
+    assert_eq!(records::render("", &records), line);
+    assert!(parse(&format!(
+        "bob@example.com:7f3c9a10e2b4d658:{DUMMY_HASH}::soon\n"
+    ))
+    .is_err());
 }

@@ -825,24 +825,30 @@ fn app_password(
             ))
         }
         AppPasswordCommand::List { address } => {
-            let credentials = store.credentials(&address)?;
+            let credentials = store.credentials(&address, config.protocol_passwords)?;
             admin::flush_uses(config);
             let used = store.last_uses(&address)?;
             let when = |t: Option<u64>| match t {
                 Some(t) => crate::date::rfc3339(i64::try_from(t).unwrap_or(i64::MAX)),
                 None => "never".to_string(),
             };
+            let created = |t: u64| match t {
+                0 => "unknown".to_string(),
+                t => when(Some(t)),
+            };
             let mut out = String::new();
             for c in credentials {
-                out.push_str(&format!(
-                    "{}  {:<8}  {:<18}  created {}  last used {}  {}\n",
+                let line = format!(
+                    "{:<8}  {:<8}  {:<18}  created {}  last used {}  {}",
                     c.id,
                     c.kind.name(),
                     c.scopes.to_string(),
-                    when(Some(c.created)),
+                    created(c.created),
                     when(used.get(&c.id).copied()),
                     c.name
-                ));
+                );
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
             print(&out)
         }
