@@ -19,9 +19,19 @@
 //! with the password mechanism in the clear over that TLS and the full lower-case address as
 //! the user name.
 
+mod apple;
+mod autodiscover;
 mod settings;
+mod thunderbird;
+mod xml;
 
+pub use apple::{apple_mobileconfig, ProfileIds, Uuid};
+pub use autodiscover::{
+    autodiscover_error_response, autodiscover_response, parse_autodiscover_request,
+    AutodiscoverErrorCode, MAX_AUTODISCOVER_REQUEST, OUTLOOK_RESPONSE_SCHEMA,
+};
 pub use settings::{EmailAddress, Endpoint, MailSettings, Protocol, Security};
+pub use thunderbird::thunderbird_autoconfig;
 
 /// Why a discovery document cannot be made. Request errors are the client's; the HTTP layer
 /// answers them (for autodiscover with [`autodiscover_error_response`]) and goes on.
