@@ -25,6 +25,11 @@ mod settings;
 mod thunderbird;
 mod xml;
 
+#[cfg(test)]
+mod autodiscover_tests;
+#[cfg(test)]
+mod tests;
+
 pub use apple::{apple_mobileconfig, ProfileIds, Uuid};
 pub use autodiscover::{
     autodiscover_error_response, autodiscover_response, parse_autodiscover_request,
