@@ -56,6 +56,7 @@ pub mod config;
 pub mod date;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 pub mod imap;
 pub mod mail;
 pub mod mailbox;

@@ -1,0 +1,3 @@
+//! HTTP: the web endpoints of the mail server, sans-IO like the other protocols.
+
+pub mod discovery;
