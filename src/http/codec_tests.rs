@@ -544,6 +544,27 @@ fn an_endless_chunk_never_grows_the_buffer_past_the_body_limit() {
     assert_eq!(outcome.unwrap().unwrap_err().status, 413);
 }
 
+/// Found by the property test: the request-line's own checks ran after the bare-LF check on
+/// a complete line, but before it on a partial one, so splits changed the answer.
+#[test]
+fn a_bad_method_byte_before_a_bare_lf_is_refused_the_same_in_every_split() {
+    let e = error_with(small(), b"\0\0\x0b\n");
+    assert_eq!(e.reason, "Malformed request line");
+}
+
+/// Found by the property test: the target's length was checked before its bytes, so a
+/// control byte early in a long target got 414 in one read and 400 byte by byte.
+#[test]
+fn a_control_byte_early_in_a_long_target_is_refused_at_its_position() {
+    let mut input = b"!*A /".to_vec();
+    input.extend_from_slice(&[0; 40]);
+    assert_eq!(error_with(small(), &input).reason, "Malformed request line");
+    let long_method = [b'A'; 40];
+    let mut input = long_method.to_vec();
+    input[35] = 0;
+    assert_eq!(error_with(small(), &input).status, 501);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
