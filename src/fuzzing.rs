@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("index_file", index_file),
     ("config", config),
     ("proxy_header", proxy_header),
+    ("http_request", http_request),
 ];
 
 fn session_config(limits: Limits) -> SessionConfig {
@@ -378,5 +379,50 @@ pub fn proxy_header(data: &[u8]) {
     }
     if let Some(first) = settled {
         assert_eq!(whole, first, "the whole stream differs");
+    }
+}
+
+/// HTTP requests (`http::RequestReader`): bytes cut into reads of any size give the same
+/// requests and errors as one read; between reads the reader holds at most a head's worth of
+/// input plus one body; every request it yields is within the limits.
+pub fn http_request(data: &[u8]) {
+    use crate::http::{HttpError, HttpLimits, Request, RequestReader};
+    let limits = HttpLimits {
+        max_head_bytes: 256,
+        max_headers: 8,
+        max_target_bytes: 64,
+        max_body_bytes: 512,
+    };
+    let (step, input) = chunks(data);
+    let read = |pieces: &mut dyn Iterator<Item = &[u8]>| {
+        let mut reader = RequestReader::new(limits);
+        let mut out: Vec<Result<Request, HttpError>> = Vec::new();
+        for piece in pieces {
+            reader.handle_input(piece);
+            while let Some(outcome) = reader.poll_request() {
+                if let Ok(request) = &outcome {
+                    assert!(
+                        request.body.len() <= limits.max_body_bytes,
+                        "body over the limit"
+                    );
+                    assert!(request.target.len() <= limits.max_target_bytes);
+                    assert!(request.headers.len() <= limits.max_headers);
+                }
+                out.push(outcome);
+            }
+            assert!(
+                reader.buffered() <= limits.max_head_bytes + limits.max_body_bytes,
+                "holds {} bytes between reads",
+                reader.buffered()
+            );
+            let _ = reader.poll_continue();
+        }
+        out
+    };
+    let whole = read(&mut std::iter::once(input));
+    let split = read(&mut input.chunks(step));
+    assert_eq!(split, whole, "reads of {step} bytes differ from one read");
+    if let Some(Err(e)) = whole.last() {
+        assert!(e.close, "a reader error that keeps the connection");
     }
 }

@@ -18,6 +18,9 @@
 //! - [`imap`], [`pop3`], [`smtp`]: sans-IO protocol sessions. Each names its own request and
 //!   reply types ([`mailbox`] for IMAP, [`pop3::MaildropRequest`], [`smtp::DeliveryRequest`])
 //!   and its own refusal text. They never touch sockets, files, the clock or the executor.
+//! - [`http`]: sans-IO HTTP/1.1 (RFC 9112, RFC 9110): the incremental request reader with its
+//!   limits and smuggling-proof framing, typed requests, the response encoder. Never touches
+//!   sockets, files or the clock.
 //! - [`mailbox`]: IMAP's typed mailbox requests and replies (plain data).
 //! - [`config`]: the TOML configuration (with POP3's UIDL template), validated with errors that
 //!   name the key. A leaf: imports nothing of ours.
