@@ -69,6 +69,21 @@ pub fn rfc5322(secs: i64) -> String {
     )
 }
 
+/// HTTP's IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(secs: i64) -> String {
+    let c = Civil::from_unix(secs);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[c.weekday_from_thursday as usize],
+        c.day,
+        c.month_name(),
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
 /// RFC 3339 UTC: `2026-11-30T10:15:00Z` (for operators: listings and reports).
 pub fn rfc3339(secs: i64) -> String {
     let c = Civil::from_unix(secs);
@@ -104,5 +119,7 @@ mod tests {
         assert_eq!(rfc5322(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
         assert_eq!(imap_date_time(1_796_040_000), "30-Nov-2026 12:00:00 +0000");
         assert_eq!(imap_date_time(0), " 1-Jan-1970 00:00:00 +0000");
+        // RFC 9110 §5.6.7's own example.
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

@@ -300,6 +300,14 @@ pub trait Session {
     /// have one: IMAP's `timeouts.imap_keepalive_secs`). A session in a long wait the client
     /// started (IMAP IDLE) says something so NAT boxes and the client know the connection lives.
     fn handle_keepalive(&mut self);
+    /// Whether part of a request has arrived and the rest is awaited (HTTP): the driver then
+    /// runs the listener's request deadline. Protocols without one never say so.
+    fn request_in_progress(&self) -> bool {
+        false
+    }
+    /// The request deadline passed (HTTP's `[http] request_secs`): queue the protocol's
+    /// refusal and ask to close.
+    fn handle_request_timeout(&mut self) {}
     /// Move all pending output bytes to the end of `out`.
     fn poll_output(&mut self, out: &mut Vec<u8>);
     /// The next event for the driver, if any.

@@ -49,6 +49,14 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
     build(certs, key, &cert_path, &key_path)
 }
 
+/// `config` announcing `protocols` by ALPN (RFC 7301); a client offering only others is
+/// refused with `no_application_protocol`, one offering none is served.
+pub fn with_alpn(config: &Arc<ServerConfig>, protocols: &[&[u8]]) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(config);
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// Where the generated self-signed certificate and key live: `data_dir/tls/{cert,key}.pem`.
 /// Clients can trust the certificate directly (`curl --cacert data/tls/cert.pem`).
 pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {

@@ -5,11 +5,13 @@
 //! folder of the configuration file. This module reads the file and nothing else.
 
 pub mod dkim;
+pub mod http;
 pub mod inbound;
 pub mod oauth;
 pub mod outbound;
 pub mod uidl;
 
+pub use http::HttpConfig;
 pub use inbound::InboundConfig;
 pub use outbound::{OutboundConfig, Relay, RelayTls};
 
@@ -47,12 +49,23 @@ pub enum Protocol {
     Submission,
     /// Inbound SMTP (25): other mail servers; never authenticates.
     Smtp,
+    /// HTTP/1.1: with implicit TLS the workspace, discovery documents (and later DAV); on
+    /// plain HTTP only redirects to HTTPS and public `/.well-known/` documents.
+    Http,
+    /// Prometheus `/metrics` (plain HTTP, loopback by default); never authenticates.
+    Metrics,
 }
 
 impl Protocol {
     /// Whether a listener of this protocol accepts credentials.
     pub fn authenticates(self) -> bool {
-        !matches!(self, Protocol::Smtp)
+        !matches!(self, Protocol::Smtp | Protocol::Metrics)
+    }
+
+    /// Whether a listener of this protocol speaks HTTP (no STARTTLS there: RFC 2817's
+    /// upgrade is used by no browser).
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Metrics)
     }
 
     pub fn name(self) -> &'static str {
@@ -61,6 +74,8 @@ impl Protocol {
             Protocol::Pop3 => "pop3",
             Protocol::Submission => "submission",
             Protocol::Smtp => "smtp",
+            Protocol::Http => "http",
+            Protocol::Metrics => "metrics",
         }
     }
 }
@@ -90,6 +105,8 @@ struct RawConfig {
     outbound: outbound::RawOutbound,
     #[serde(default)]
     inbound: inbound::RawInbound,
+    #[serde(default)]
+    http: http::RawHttp,
     #[serde(default)]
     dkim: Vec<dkim::RawDkim>,
     #[serde(default)]
@@ -501,6 +518,10 @@ pub struct Timeouts {
     pub imap_keepalive: Duration,
     pub pop3_idle: Duration,
     pub smtp_idle: Duration,
+    /// A keep-alive HTTP connection between requests (`[http] idle_secs`).
+    pub http_idle: Duration,
+    /// From an HTTP request's first byte to its last (`[http] request_secs`).
+    pub http_request: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -511,6 +532,7 @@ impl Timeouts {
             Protocol::Imap => self.imap_idle,
             Protocol::Pop3 => self.pop3_idle,
             Protocol::Submission | Protocol::Smtp => self.smtp_idle,
+            Protocol::Http | Protocol::Metrics => self.http_idle,
         }
     }
 
@@ -519,7 +541,8 @@ impl Timeouts {
     pub fn login_deadline(&self, protocol: Protocol) -> Option<Duration> {
         match protocol {
             Protocol::Imap | Protocol::Pop3 | Protocol::Submission => Some(self.login),
-            Protocol::Smtp => None,
+            // A web page is read without signing in; each request has its own deadline.
+            Protocol::Smtp | Protocol::Http | Protocol::Metrics => None,
         }
     }
 
@@ -528,7 +551,11 @@ impl Timeouts {
     pub fn keepalive(&self, protocol: Protocol) -> Option<Duration> {
         match protocol {
             Protocol::Imap => Some(self.imap_keepalive),
-            Protocol::Pop3 | Protocol::Submission | Protocol::Smtp => None,
+            Protocol::Pop3
+            | Protocol::Submission
+            | Protocol::Smtp
+            | Protocol::Http
+            | Protocol::Metrics => None,
         }
     }
 }
@@ -578,6 +605,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Checks on mail arriving on the inbound listener (`[inbound]`).
     pub inbound: InboundConfig,
+    /// `[http]`: HTTPS limits, the workspace's sessions, the public host name.
+    pub http: HttpConfig,
     /// The keys submitted mail is signed with (`[[dkim]]`), loaded.
     pub dkim: Vec<dkim::DkimConfig>,
     pub listeners: Vec<Listener>,
@@ -651,6 +680,7 @@ impl Config {
             None => None,
         };
         let inbound = inbound::check_inbound(&raw.inbound, invalid)?;
+        let http = http::check_http(&raw.http, &raw.server.hostname, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
         let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
@@ -738,6 +768,8 @@ impl Config {
                 imap_keepalive: Duration::from_secs(t.imap_keepalive_secs),
                 pop3_idle: Duration::from_secs(t.pop3_idle_secs),
                 smtp_idle: Duration::from_secs(t.smtp_idle_secs),
+                http_idle: http.idle,
+                http_request: http.request,
                 shutdown_grace: Duration::from_secs(t.shutdown_grace_secs),
             },
             auth_failure_delay: Duration::from_millis(raw.auth.failure_delay_ms),
@@ -770,6 +802,7 @@ impl Config {
             store,
             outbound,
             inbound,
+            http,
             dkim,
             listeners,
         })
@@ -947,7 +980,20 @@ fn listeners(
                 format!("`{}` is not IP:port", raw_l.address),
             )
         })?;
-        if raw_l.tls == TlsMode::None && raw_l.protocol.authenticates() {
+        if raw_l.protocol.is_http() && raw_l.tls == TlsMode::Starttls {
+            return Err(invalid(
+                &format!("{key}.tls"),
+                format!(
+                    "\"starttls\" does not exist for protocol \"{}\"; use \"implicit\" (HTTPS) or \"none\"",
+                    raw_l.protocol.name()
+                ),
+            ));
+        }
+        // Plain HTTP accepts no credential (it only redirects to HTTPS), so `none` is allowed.
+        if raw_l.tls == TlsMode::None
+            && raw_l.protocol.authenticates()
+            && raw_l.protocol != Protocol::Http
+        {
             return Err(invalid(
                 &format!("{key}.tls"),
                 format!(
@@ -1010,7 +1056,8 @@ pub enum TlsMode {
     Starttls,
     /// TLS from the first byte.
     Implicit,
-    /// Never TLS (only for inbound SMTP, which never authenticates).
+    /// Never TLS (only for inbound SMTP and metrics, which never authenticate, and plain
+    /// HTTP, which only redirects to HTTPS).
     None,
 }
 

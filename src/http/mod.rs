@@ -9,6 +9,9 @@
 //! above it.
 
 pub mod discovery;
+pub mod route;
+pub mod session;
+pub mod workspace;
 
 mod chunked;
 mod codec;

@@ -109,6 +109,33 @@ pub enum ShardJob {
     },
 }
 
+/// Every shard's job channel, for what a shard asks of all of them (the metrics listener's
+/// scrape). Blocking: use from a blocking thread, never on a shard.
+#[derive(Default)]
+pub struct ShardJobs {
+    shards: Vec<mpsc::Sender<ShardJob>>,
+    started: Option<Instant>,
+}
+
+impl ShardJobs {
+    pub fn new(shards: Vec<mpsc::Sender<ShardJob>>) -> ShardJobs {
+        ShardJobs {
+            shards,
+            started: Some(Instant::now()),
+        }
+    }
+
+    /// The Prometheus text exposition (version 0.0.4) of the figures `stats` shows: each
+    /// shard's counters, summed at the scrape.
+    pub fn metrics(&self) -> Result<String, String> {
+        let per_shard = ask_every_shard(&self.shards, |reply| ShardJob::Stats { reply })?;
+        let uptime = self.started.map_or(0, |s| s.elapsed().as_secs());
+        Ok(crate::runtime::metrics::exposition(&render_stats(
+            &per_shard, uptime,
+        )))
+    }
+}
+
 /// Start every job waiting in `jobs` as a task of the calling shard.
 pub(crate) fn start_jobs(jobs: &mpsc::Receiver<ShardJob>, state: &Rc<ShardState>) {
     while let Ok(job) = jobs.try_recv() {
@@ -623,11 +650,15 @@ fn render_stats(per_shard: &[(ShardStats, Option<u64>)], uptime_secs: u64) -> Ve
         format!("ringpost_uptime_seconds {uptime_secs}"),
         format!("ringpost_shards {}", per_shard.len()),
     ];
-    let per_protocol = |lines: &mut Vec<String>, name: &str, extra: &str, values: &[u64; 4]| {
-        for (p, v) in PROTOCOLS.iter().zip(values) {
-            lines.push(format!("{name}{{protocol=\"{}\"{extra}}} {v}", p.name()));
-        }
-    };
+    let per_protocol =
+        |lines: &mut Vec<String>,
+         name: &str,
+         extra: &str,
+         values: &[u64; crate::runtime::net::sessions::N_PROTOCOLS]| {
+            for (p, v) in PROTOCOLS.iter().zip(values) {
+                lines.push(format!("{name}{{protocol=\"{}\"{extra}}} {v}", p.name()));
+            }
+        };
     per_protocol(&mut lines, "ringpost_connections_open", "", &total.open);
     per_protocol(
         &mut lines,

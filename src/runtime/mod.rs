@@ -17,12 +17,14 @@ pub mod control;
 pub mod executor;
 pub mod fanout;
 pub mod mesh;
+pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod privileges;
 pub mod service;
 mod shutdown;
 pub mod watchdog;
+pub mod web_sessions;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -91,16 +93,21 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     }
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let (job_senders, mut job_receivers): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::channel::<ShardJob>()).unzip();
     let server = Arc::new(ServerContext {
+        jobs: Arc::new(control::ShardJobs::new(job_senders.clone())),
         limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
         auth_throttle: Arc::new(AuthThrottle::new(
             config.auth_throttling,
             config.auth_failure_delay,
         )),
         config,
+        tls_http: crate::tls::with_alpn(&tls, &[b"http/1.1"]),
         tls,
         accounts: Arc::new(accounts),
         oauth_keys: Default::default(),
+        web_sessions: Default::default(),
     });
     let current = Arc::new(CurrentServer::new(server.clone()));
     if server.config.inbound.auth_checks {
@@ -115,8 +122,6 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
     let store_mesh: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(shards)?;
-    let (job_senders, mut job_receivers): (Vec<_>, Vec<_>) =
-        (0..shards).map(|_| mpsc::channel::<ShardJob>()).unzip();
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
@@ -308,11 +313,14 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         .set(new.auth_throttling, new.auth_failure_delay);
     current.replace(Arc::new(ServerContext {
         config: new,
+        tls_http: crate::tls::with_alpn(&tls, &[b"http/1.1"]),
         tls,
         accounts: old.accounts.clone(),
         limits: old.limits.clone(),
         auth_throttle: old.auth_throttle.clone(),
         oauth_keys: old.oauth_keys.clone(),
+        web_sessions: old.web_sessions.clone(),
+        jobs: old.jobs.clone(),
     }));
     tracing::info!(path = %path.display(), "configuration reloaded");
 }

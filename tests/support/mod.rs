@@ -45,7 +45,16 @@ pub struct Options {
     /// Listeners at a given address instead of 127.0.0.1 and a free port, by name
     /// (`("smtp", "127.0.0.2:2525")`: a remote MX on its own loopback address).
     pub addresses: Vec<(&'static str, std::net::SocketAddr)>,
+    /// Also the HTTP listeners ([`HTTP_LISTENERS`]).
+    pub http: bool,
 }
+
+/// The HTTP listeners a test may ask for ([`Options::http`]).
+pub const HTTP_LISTENERS: [(&str, &str, &str); 3] = [
+    ("http", "implicit", "https"),
+    ("http", "none", "http"),
+    ("metrics", "none", "metrics"),
+];
 
 impl Default for Options {
     fn default() -> Self {
@@ -60,6 +69,7 @@ impl Default for Options {
             listener_extra: Vec::new(),
             domains: vec!["example.com"],
             addresses: Vec::new(),
+            http: false,
         }
     }
 }
@@ -160,7 +170,11 @@ impl Server {
             text.push_str("[inbound]\nauth_checks = false\n");
         }
         let mut listen = std::collections::BTreeMap::new();
-        for (protocol, tls, name) in LISTENERS {
+        let http: &[(&str, &str, &str)] = if opts.http { &HTTP_LISTENERS } else { &[] };
+        for (name, port) in http.iter().map(|l| l.2).zip(free_ports(http.len())) {
+            ports.insert(name, port);
+        }
+        for &(protocol, tls, name) in LISTENERS.iter().chain(http) {
             let address = match opts.addresses.iter().find(|(n, _)| *n == name) {
                 Some((_, a)) => {
                     ports.insert(name, a.port());

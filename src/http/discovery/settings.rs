@@ -42,14 +42,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint a listener offers to clients, if it offers one: inbound SMTP and
-    /// plaintext listeners offer none.
+    /// The endpoint a listener offers to clients, if it offers one: inbound SMTP, HTTP,
+    /// metrics and plaintext listeners offer none.
     pub fn of_listener(listener: &config::Listener) -> Option<Endpoint> {
         let protocol = match listener.protocol {
             config::Protocol::Imap => Protocol::Imap,
             config::Protocol::Pop3 => Protocol::Pop3,
             config::Protocol::Submission => Protocol::Smtp,
-            config::Protocol::Smtp => return None,
+            config::Protocol::Smtp | config::Protocol::Http | config::Protocol::Metrics => {
+                return None
+            }
         };
         let security = match listener.tls {
             TlsMode::Implicit => Security::Ssl,
@@ -125,20 +127,19 @@ pub struct MailSettings {
 }
 
 impl MailSettings {
-    /// The settings for addresses at `email_domain`, from the configuration: the server's
-    /// `hostname` and one endpoint per listener that clients may use (see
-    /// [`Endpoint::of_listener`]).
+    /// The settings for addresses at `email_domain`, from the configuration: `[http]
+    /// public_host` (the server's `hostname` unless set) and one endpoint per listener that
+    /// clients may use (see [`Endpoint::of_listener`]).
     ///
-    /// The port advertised is the listener's own port: the configuration has no separate
-    /// public port or public host name, so a server behind port forwarding or a load balancer
-    /// that changes ports advertises the wrong one. Whether `email_domain` is one of ours is
+    /// The port advertised is the listener's own port: a server behind port forwarding or a
+    /// load balancer that changes ports advertises the wrong one. Whether `email_domain` is one of ours is
     /// the caller's question (`Config::is_local_domain`); this does not ask it.
     pub fn from_config(
         config: &Config,
         email_domain: &str,
     ) -> Result<MailSettings, DiscoveryError> {
         MailSettings::new(
-            &config.hostname,
+            &config.http.public_host,
             email_domain,
             config.listeners.iter().filter_map(Endpoint::of_listener),
         )

@@ -108,6 +108,8 @@ enum Wake<N> {
     /// Not logged in by `Core::login_by`.
     LoginTimeout,
     KeepAlive,
+    /// An HTTP request not complete within `[http] request_secs`.
+    RequestTimeout,
     Shutdown,
     Revoked,
 }
@@ -170,7 +172,9 @@ pub async fn serve_connection<S: Service>(
         .timeouts
         .login_deadline(listener.protocol)
         .map(|d| Instant::now() + d);
-    if listener.tls == TlsMode::Implicit && !handshake(&mut transport, &state, peer).await {
+    if listener.tls == TlsMode::Implicit
+        && !handshake(&mut transport, &state, peer, listener.protocol).await
+    {
         transport.close().await;
         return;
     }
@@ -301,6 +305,9 @@ async fn drive<S: Service>(
         .timeouts
         .keepalive(conn.core.listener.protocol);
     let mut last_input = Instant::now();
+    // HTTP: when the request now arriving began (the request deadline runs from there).
+    let request_limit = server.config.timeouts.http_request;
+    let mut request_began: Option<Instant> = None;
     // What goes out next: the session's bytes, and message bodies spliced in from the store's
     // read buffers (written to TLS from there, never copied into an output buffer).
     let mut out = Output::default();
@@ -339,7 +346,8 @@ async fn drive<S: Service>(
         if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
-                    if !handshake(&mut conn.transport, state, conn.core.peer).await {
+                    let protocol = conn.core.listener.protocol;
+                    if !handshake(&mut conn.transport, state, conn.core.peer, protocol).await {
                         return Ending::Closed;
                     }
                     conn.core.session.handle_tls_established();
@@ -357,6 +365,7 @@ async fn drive<S: Service>(
                         peer: conn.core.peer,
                         transport: &conn.transport,
                         account: conn.core.account.as_ref().map(|(key, _)| key.as_str()),
+                        credential: conn.core.credential.as_ref(),
                     };
                     let reply = conn.service.handle(request, &cx).await;
                     conn.core.session.handle_reply(reply, &mut out);
@@ -386,6 +395,17 @@ async fn drive<S: Service>(
         }
         if let Some(login_left) = login_left.filter(|l| *l <= next.0) {
             next = (login_left, Wake::LoginTimeout);
+        }
+        // A request counts from the input that began it (pipelined leftovers: from the last).
+        request_began = match conn.core.session.request_in_progress() {
+            true => request_began.or(Some(last_input)),
+            false => None,
+        };
+        if let Some(began) = request_began {
+            let left = request_limit.saturating_sub(began.elapsed());
+            if left <= next.0 {
+                next = (left, Wake::RequestTimeout);
+            }
         }
         let (wait, timeout) = next;
         let idle_timer = async {
@@ -421,6 +441,11 @@ async fn drive<S: Service>(
                 last_input = Instant::now();
                 conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
+            }
+            Wake::RequestTimeout => {
+                tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "request not complete in time; closing");
+                request_began = None;
+                conn.core.session.handle_request_timeout();
             }
             Wake::LoginTimeout => {
                 tracing::debug!(peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), "no login in time; closing");
@@ -505,6 +530,8 @@ async fn authenticate<S: Service>(
         crate::config::Protocol::Imap => Scope::Imap,
         crate::config::Protocol::Pop3 => Scope::Pop3,
         crate::config::Protocol::Submission | crate::config::Protocol::Smtp => Scope::Smtp,
+        // The workspace's sign-in; metrics never authenticate.
+        crate::config::Protocol::Http | crate::config::Protocol::Metrics => Scope::Web,
     };
     // SCRAM: the messages before the last are answered here, without a login attempt.
     let mut decided = None;
@@ -713,11 +740,21 @@ async fn proxied(
 /// TLS handshake bounded by the configured timeout, and given up when the shard shuts down
 /// (a stalled handshake must not hold the shutdown for its whole timeout). `false`: failed,
 /// timed out or shutting down.
-async fn handshake(transport: &mut Transport, state: &ShardState, peer: SocketAddr) -> bool {
+async fn handshake(
+    transport: &mut Transport,
+    state: &ShardState,
+    peer: SocketAddr,
+    protocol: crate::config::Protocol,
+) -> bool {
     let server = state.server();
     let timeout = server.config.timeouts.tls_handshake;
+    let tls = if protocol.is_http() {
+        server.tls_http.clone()
+    } else {
+        server.tls.clone()
+    };
     let result = future::or(
-        async { Some(transport.handshake(server.tls.clone()).await) },
+        async { Some(transport.handshake(tls).await) },
         future::or(
             async {
                 sleep(timeout).await;

@@ -148,9 +148,12 @@ fn shard_state(config: Config) -> Rc<ShardState> {
             config.auth_throttling,
             config.auth_failure_delay,
         )),
+        tls_http: crate::tls::with_alpn(&tls, &[b"http/1.1"]),
         tls,
         accounts: Arc::new(accounts),
         oauth_keys: Default::default(),
+        web_sessions: Default::default(),
+        jobs: Default::default(),
         config,
     });
     let store = Store::new(

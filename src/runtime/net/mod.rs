@@ -40,6 +40,7 @@ use crate::runtime::fanout::Deliverer;
 use crate::runtime::service::delivery::DeliveryService;
 use crate::runtime::service::mailbox::MailboxService;
 use crate::runtime::service::maildrop::{MaildropLocks, MaildropService};
+use crate::runtime::service::web::WebService;
 use crate::runtime::{Mesh, ShardId, ShardMap, Shutdown};
 use crate::store::Store;
 
@@ -49,12 +50,19 @@ use crate::store::Store;
 pub struct ServerContext {
     pub config: Config,
     pub tls: Arc<rustls::ServerConfig>,
+    /// The same, announcing ALPN `http/1.1`, for the HTTPS listeners (the mail listeners
+    /// name no ALPN protocol, so clients that offer theirs are not refused).
+    pub tls_http: Arc<rustls::ServerConfig>,
     pub accounts: Arc<AccountStore>,
     pub limits: Arc<ConnectionLimits>,
     /// Failed authentications across connections and shards.
     pub auth_throttle: Arc<AuthThrottle>,
     /// An OAuth issuer's keys fetched from `[auth.oauth] jwks_url`.
     pub oauth_keys: Arc<crate::runtime::outbound::jwks::FetchedKeys>,
+    /// The web workspace's signed-in browsers (every shard's).
+    pub web_sessions: Arc<crate::runtime::web_sessions::WebSessions>,
+    /// Every shard's job channel (the metrics listener asks them all).
+    pub jobs: Arc<crate::runtime::control::ShardJobs>,
 }
 
 /// The server's current context, replaced whole by a reload. Shards read it through
@@ -275,6 +283,9 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                         Protocol::Submission | Protocol::Smtp => {
                             driver::serve_connection::<DeliveryService>(tcp, peer, listener, state)
                                 .await
+                        }
+                        Protocol::Http | Protocol::Metrics => {
+                            driver::serve_connection::<WebService>(tcp, peer, listener, state).await
                         }
                     }
                     drop(guard);

@@ -18,12 +18,17 @@ use crate::runtime::shutdown::Notify;
 use crate::runtime::ShardId;
 
 /// Every protocol, in the order counters are kept and shown.
-pub const PROTOCOLS: [Protocol; 4] = [
+pub const PROTOCOLS: [Protocol; N_PROTOCOLS] = [
     Protocol::Imap,
     Protocol::Pop3,
     Protocol::Submission,
     Protocol::Smtp,
+    Protocol::Http,
+    Protocol::Metrics,
 ];
+
+/// How many protocols there are.
+pub const N_PROTOCOLS: usize = 6;
 
 fn slot(protocol: Protocol) -> usize {
     match protocol {
@@ -31,6 +36,8 @@ fn slot(protocol: Protocol) -> usize {
         Protocol::Pop3 => 1,
         Protocol::Submission => 2,
         Protocol::Smtp => 3,
+        Protocol::Http => 4,
+        Protocol::Metrics => 5,
     }
 }
 
@@ -178,8 +185,8 @@ impl Sessions {
     }
 
     /// Open sessions per protocol, in [`PROTOCOLS`] order.
-    pub fn open_by_protocol(&self) -> [u64; 4] {
-        let mut open = [0; 4];
+    pub fn open_by_protocol(&self) -> [u64; N_PROTOCOLS] {
+        let mut open = [0; N_PROTOCOLS];
         for s in self.live.borrow().values() {
             open[slot(s.protocol)] += 1;
         }
@@ -236,12 +243,12 @@ impl Sessions {
 /// Totals since the shard started. Counted where the matching log line is written.
 #[derive(Default)]
 pub struct Counters {
-    connections: [Cell<u64>; 4],
-    connections_refused: [Cell<u64>; 4],
-    logins_succeeded: [Cell<u64>; 4],
-    logins_failed: [Cell<u64>; 4],
-    logins_refused: [Cell<u64>; 4],
-    requests_refused: [Cell<u64>; 4],
+    connections: [Cell<u64>; N_PROTOCOLS],
+    connections_refused: [Cell<u64>; N_PROTOCOLS],
+    logins_succeeded: [Cell<u64>; N_PROTOCOLS],
+    logins_failed: [Cell<u64>; N_PROTOCOLS],
+    logins_refused: [Cell<u64>; N_PROTOCOLS],
+    requests_refused: [Cell<u64>; N_PROTOCOLS],
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
     messages_accepted: Cell<u64>,
@@ -302,7 +309,7 @@ impl Counters {
 
     /// A copy for the control thread, with what is open now.
     pub fn snapshot(&self, sessions: &Sessions) -> ShardStats {
-        let get = |cells: &[Cell<u64>; 4]| cells.each_ref().map(Cell::get);
+        let get = |cells: &[Cell<u64>; N_PROTOCOLS]| cells.each_ref().map(Cell::get);
         let live = sessions.live.borrow();
         ShardStats {
             open: sessions.open_by_protocol(),
@@ -328,13 +335,13 @@ impl Counters {
 /// One shard's figures for `ringpost stats`; per-protocol arrays are in [`PROTOCOLS`] order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardStats {
-    pub open: [u64; 4],
-    pub connections: [u64; 4],
-    pub connections_refused: [u64; 4],
-    pub logins_succeeded: [u64; 4],
-    pub logins_failed: [u64; 4],
-    pub logins_refused: [u64; 4],
-    pub requests_refused: [u64; 4],
+    pub open: [u64; N_PROTOCOLS],
+    pub connections: [u64; N_PROTOCOLS],
+    pub connections_refused: [u64; N_PROTOCOLS],
+    pub logins_succeeded: [u64; N_PROTOCOLS],
+    pub logins_failed: [u64; N_PROTOCOLS],
+    pub logins_refused: [u64; N_PROTOCOLS],
+    pub requests_refused: [u64; N_PROTOCOLS],
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub messages_accepted: u64,
@@ -384,7 +391,7 @@ mod tests {
         );
         b.entry
             .refresh(true, Some("bob"), Some("bob@example.com"), 1, 2, 1);
-        assert_eq!(sessions.open_by_protocol(), [1, 1, 0, 1]);
+        assert_eq!(sessions.open_by_protocol(), [1, 1, 0, 1, 0, 0]);
         let list = sessions.list(ShardId(1));
         assert_eq!(list.len(), 3);
         assert_eq!(list[0].account.as_deref(), Some("alice@example.com"));
@@ -423,7 +430,7 @@ mod tests {
         let live = sessions.register(Protocol::Imap, addr("0.0.0.0:993"), addr("10.0.0.1:1"), 0);
         live.entry.refresh(true, None, None, 10, 20, 0);
         let s = counters.snapshot(&sessions);
-        assert_eq!(s.connections, [0, 0, 1, 0]);
+        assert_eq!(s.connections, [0, 0, 1, 0, 0, 0]);
         assert_eq!((s.logins_failed[2], s.logins_succeeded[2]), (1, 1));
         assert_eq!((s.messages_accepted, s.messages_deferred), (1, 1));
         assert_eq!(
@@ -431,6 +438,6 @@ mod tests {
             (100, 1, 2)
         );
         assert_eq!((s.bytes_in, s.bytes_out), (15, 26));
-        assert_eq!(s.open, [1, 0, 0, 0]);
+        assert_eq!(s.open, [1, 0, 0, 0, 0, 0]);
     }
 }

@@ -11,6 +11,7 @@
 pub mod delivery;
 pub mod mailbox;
 pub mod maildrop;
+pub mod web;
 
 use std::net::SocketAddr;
 
@@ -35,8 +36,10 @@ pub struct Context<'a> {
     /// The connection's transport, for what a service may need to say about it (the TLS
     /// parameters in a `Received:` header); asked only when needed, so no request pays for it.
     pub transport: &'a Transport,
-    /// The authenticated account (canonical, lower case).
+    /// The authenticated account's store key (its address, `#incarnation` after it).
     pub account: Option<&'a str>,
+    /// The credential it authenticated with.
+    pub credential: Option<&'a crate::accounts::CredentialUse>,
 }
 
 /// The request type of a service's session.

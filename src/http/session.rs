@@ -1,0 +1,320 @@
+//! One HTTP/1.1 connection as a sans-IO [`Session`]: requests read by the codec, routed, and
+//! answered one at a time in order (pipelined requests wait their turn: RFC 9112 §9.3.2),
+//! with keep-alive as each request asks.
+//!
+//! What needs server state goes to the service as a [`WebRequest`] and comes back as a
+//! [`WebReply`]; the workspace's sign-in goes to the driver as credentials (the same checks,
+//! delays and throttling as every mail protocol's login), never to the service. A plain-HTTP
+//! listener's routes take no credential at all.
+//!
+//! This module never does IO, never reads the clock (the service's reply carries the `Date`)
+//! and never names the runtime.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+use crate::session::{AuthOutcome, Credentials, Event, Output, Overload, Session, SessionConfig};
+
+use super::route::{self, Lang, Page, Route, Routed, SignInResult, Site, SIGNIN_COOKIE};
+use super::{HttpLimits, Method, Request, RequestReader, Response, ResponseTarget, CONTINUE};
+
+/// The SASL-like mechanism name a workspace sign-in is logged with.
+pub const WEB_SIGNIN: &str = "web";
+
+/// Work for the service: a routed request and what it carries besides its route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRequest {
+    pub route: Route,
+    /// The workspace session cookie, if the browser sent one.
+    pub session: Option<String>,
+    /// A form's CSRF token (`csrf` field), if posted.
+    pub csrf: Option<String>,
+    pub lang: Lang,
+}
+
+/// The service's answer, with the `Date` it was made at (RFC 9110 §6.6.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebReply {
+    pub response: Response,
+    pub date: String,
+}
+
+/// The request being answered.
+#[derive(Debug)]
+struct Current {
+    head_only: bool,
+    keep_alive: bool,
+    lang: Lang,
+    /// A sign-in handed to the driver: the user name, for the page that follows.
+    signing_in: Option<String>,
+}
+
+/// An HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct HttpSession {
+    site: Site,
+    reader: RequestReader,
+    output: Vec<u8>,
+    events: VecDeque<Event<WebRequest>>,
+    current: Option<Current>,
+    /// No request is taken any more; the connection closes after what is in flight.
+    closing: bool,
+    requests: u64,
+    limit: Option<&'static str>,
+}
+
+impl HttpSession {
+    pub fn new(site: Site, limits: HttpLimits) -> HttpSession {
+        HttpSession {
+            site,
+            reader: RequestReader::new(limits),
+            output: Vec::new(),
+            events: VecDeque::new(),
+            current: None,
+            closing: false,
+            requests: 0,
+            limit: None,
+        }
+    }
+
+    /// Take requests while none is being answered.
+    fn advance(&mut self) {
+        while self.current.is_none() && !self.closing {
+            match self.reader.poll_request() {
+                None => {
+                    if self.reader.poll_continue() {
+                        self.output.extend_from_slice(CONTINUE);
+                    }
+                    return;
+                }
+                Some(Err(e)) => {
+                    self.limit = Some(e.reason);
+                    let close = e.close || self.reader.is_failed();
+                    self.send(&Response::from_error(&e), false, close, None);
+                }
+                Some(Ok(request)) => {
+                    self.requests += 1;
+                    self.start(request);
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, request: Request) {
+        let lang = request
+            .header("accept-language")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map_or(Lang::En, Lang::from_accept_language);
+        let head_only = request.method == Method::Head;
+        let keep_alive = request.keep_alive();
+        let answer = |status: u16, text: &str| Response::error(status, text);
+        match route::route(&self.site, &request) {
+            Routed::NotFound => self.send(&answer(404, "Not Found"), head_only, !keep_alive, None),
+            Routed::MethodNotAllowed { allow } => self.send(
+                &answer(405, "Method Not Allowed").header("Allow", allow),
+                head_only,
+                !keep_alive,
+                None,
+            ),
+            Routed::Redirect { status, location } => self.send(
+                &answer(status, "Moved to HTTPS").header("Location", location),
+                head_only,
+                !keep_alive,
+                None,
+            ),
+            Routed::To(Route::Workspace(Page::SignIn { username, password })) => {
+                self.current = Some(Current {
+                    head_only,
+                    keep_alive,
+                    lang,
+                    signing_in: Some(username.clone()),
+                });
+                // The form's token must match the cookie set with the form (login CSRF).
+                let token = request.form_field("csrf").unwrap_or_default();
+                let fresh = !token.is_empty() && request.cookie(SIGNIN_COOKIE) == Some(&token);
+                if fresh && !username.is_empty() {
+                    self.events.push_back(Event::Authenticate(Credentials {
+                        username,
+                        password,
+                        mechanism: WEB_SIGNIN,
+                    }));
+                } else {
+                    let ok = if fresh {
+                        SignInResult::Failed
+                    } else {
+                        SignInResult::StaleForm
+                    };
+                    self.signed_in(ok);
+                }
+            }
+            Routed::To(route) => {
+                self.current = Some(Current {
+                    head_only,
+                    keep_alive,
+                    lang,
+                    signing_in: None,
+                });
+                let csrf = (request.method == Method::Post)
+                    .then(|| request.form_field("csrf"))
+                    .flatten();
+                self.events.push_back(Event::Request(WebRequest {
+                    route,
+                    session: request.cookie(route::SESSION_COOKIE).map(str::to_string),
+                    csrf,
+                    lang,
+                }));
+            }
+        }
+    }
+
+    /// The sign-in's outcome goes to the service, which starts a session (or says why not).
+    fn signed_in(&mut self, ok: SignInResult) {
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let username = current.signing_in.take().unwrap_or_default();
+        let lang = current.lang;
+        self.events.push_back(Event::Request(WebRequest {
+            route: Route::Workspace(Page::SignedIn { username, ok }),
+            session: None,
+            csrf: None,
+            lang,
+        }));
+    }
+
+    fn send(&mut self, response: &Response, head_only: bool, close: bool, date: Option<&str>) {
+        let close = close || self.closing;
+        response.encode(
+            ResponseTarget {
+                head_only,
+                close,
+                date,
+            },
+            &mut self.output,
+        );
+        if close && !self.closing {
+            self.closing = true;
+            self.events.push_back(Event::Close);
+        }
+    }
+
+    /// Stop taking requests and close once the one in flight (if any) is answered.
+    fn close_soon(&mut self) {
+        if !self.closing {
+            self.closing = true;
+            if self.current.is_none() {
+                self.events.push_back(Event::Close);
+            }
+        }
+    }
+
+    /// Whether part of a request has arrived and waits for the rest (the driver's request
+    /// deadline runs meanwhile: `[http] request_secs`).
+    pub fn request_in_progress(&self) -> bool {
+        self.current.is_none() && !self.closing && self.reader.buffered() > 0
+    }
+}
+
+impl Session for HttpSession {
+    type Request = WebRequest;
+    type Reply = WebReply;
+    type Notice = Infallible;
+
+    fn overloaded(_config: &SessionConfig, why: Overload) -> String {
+        let text = why.text();
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n{text}\n",
+            text.len() + 1
+        )
+    }
+
+    fn handle_input(&mut self, input: &[u8]) {
+        if self.closing {
+            return;
+        }
+        self.reader.handle_input(input);
+        self.advance();
+    }
+
+    fn handle_tls_established(&mut self) {}
+
+    fn handle_auth(&mut self, outcome: AuthOutcome) {
+        let ok = match outcome {
+            AuthOutcome::Success { .. } => SignInResult::Ok,
+            AuthOutcome::Failure | AuthOutcome::Continue(_) => SignInResult::Failed,
+            AuthOutcome::TemporaryFailure => SignInResult::Unavailable,
+        };
+        self.signed_in(ok);
+    }
+
+    fn handle_reply(&mut self, reply: WebReply, out: &mut Output) {
+        let Some(current) = self.current.take() else {
+            return;
+        };
+        self.send(
+            &reply.response,
+            current.head_only,
+            !current.keep_alive,
+            Some(&reply.date),
+        );
+        if self.closing {
+            if !self.events.iter().any(|e| matches!(e, Event::Close)) {
+                self.events.push_back(Event::Close);
+            }
+        } else {
+            self.advance();
+        }
+        out.bytes_mut().append(&mut self.output);
+    }
+
+    fn handle_notice(&mut self, notice: Infallible) {
+        match notice {}
+    }
+
+    fn handle_idle_timeout(&mut self) {
+        // Between requests a server may close at any time (RFC 9112 §9.5); mid-request the
+        // client hears why.
+        if self.request_in_progress() {
+            self.send(&Response::error(408, "Request Timeout"), false, true, None);
+        } else {
+            self.close_soon();
+        }
+    }
+
+    fn handle_shutdown(&mut self) {
+        self.close_soon();
+    }
+
+    fn handle_revoked(&mut self) {
+        self.closing = true;
+        self.events.push_back(Event::Close);
+    }
+
+    fn commands(&self) -> u64 {
+        self.requests
+    }
+
+    fn take_limit(&mut self) -> Option<&'static str> {
+        self.limit.take()
+    }
+
+    fn handle_keepalive(&mut self) {}
+
+    fn request_in_progress(&self) -> bool {
+        HttpSession::request_in_progress(self)
+    }
+
+    fn handle_request_timeout(&mut self) {
+        self.limit = Some("request time");
+        self.send(&Response::error(408, "Request Timeout"), false, true, None);
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.output);
+    }
+
+    fn poll_event(&mut self) -> Option<Event<WebRequest>> {
+        self.events.pop_front()
+    }
+}

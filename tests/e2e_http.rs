@@ -1,0 +1,215 @@
+//! HTTPS end to end: the real server with its HTTP listeners (HTTPS, plain HTTP, metrics),
+//! driven by curl, Python's http.client and raw sockets, and the workspace by Debian's
+//! chromium through Playwright.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{have, skipped, Options, Server, ALICE};
+
+fn http_server(extra: &str) -> Server {
+    Server::start(Options {
+        extra: format!(
+            "[auth]\nfailure_delay_ms = 50\nmax_failures = 3\n{extra}[http]\nrequest_secs = 2\nmax_body_bytes = 16384\n"
+        ),
+        http: true,
+        ..Default::default()
+    })
+}
+
+/// The venv with Playwright and prometheus_client (`.ci/run` makes it: `target/venv`).
+fn venv_python() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
+    if python.exists() {
+        Some(python)
+    } else {
+        skipped("the browser and metrics tests need target/venv (see .ci/run)");
+        None
+    }
+}
+
+/// Run a client script with the venv's Python.
+fn venv_script(server: &Server, python: &Path, script: &str, args: &[&str]) -> String {
+    let ports = serde_json_ports(server);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = Command::new(python)
+        .arg(&path)
+        .arg(ports)
+        .arg(server.cafile())
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    stdout
+}
+
+fn serde_json_ports(server: &Server) -> String {
+    let fields: Vec<String> = server
+        .ports
+        .iter()
+        .map(|(name, port)| format!("\"{name}\": {port}"))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn curl(server: &Server, args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(server.cafile())
+        .args(["--resolve"])
+        .arg(format!("localhost:{}:127.0.0.1", server.port("https")))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn http_wire_behaviour_with_raw_sockets() {
+    let server = http_server("");
+    server.python("http_checks.py", &["wire"]);
+    // The server is still up and answering after every refusal.
+    server.python("http_checks.py", &["discovery"]);
+}
+
+#[test]
+fn curl_keeps_the_connection_alive_and_uploads_chunked() {
+    if !have("curl", "curl") {
+        return;
+    }
+    let server = http_server("");
+    let base = format!("https://localhost:{}", server.port("https"));
+    // Two requests, one connection, ALPN http/1.1.
+    let (out, err) = curl(
+        &server,
+        &[
+            "-v",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            &format!("{base}/style.css"),
+            &format!("{base}/signin"),
+        ],
+    );
+    assert!(err.contains("ALPN: server accepted http/1.1"), "{err}");
+    assert!(
+        err.contains("Re-using existing connection")
+            || err.contains("Reusing existing")
+            || err.matches("Connected to").count() == 1,
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    // A chunked upload (curl sends Transfer-Encoding: chunked when told so).
+    let request = "<?xml version=\"1.0\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>bob@example.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>";
+    let (out, err) = curl(
+        &server,
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Content-Type: text/xml",
+            "--data-binary",
+            request,
+            &format!("{base}/autodiscover/autodiscover.xml"),
+        ],
+    );
+    assert!(
+        out.contains("<LoginName>bob@example.com</LoginName>"),
+        "{out}{err}"
+    );
+    // A body past [http] max_body_bytes is refused before it is read.
+    let big = "x".repeat(20_000);
+    let (out, _) = curl(
+        &server,
+        &[
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            "--data-binary",
+            &big,
+            &format!("{base}/autodiscover/autodiscover.xml"),
+        ],
+    );
+    assert_eq!(out, "413");
+    // Plain HTTP: a redirect to HTTPS, never a page.
+    let (out, _) = curl(
+        &server,
+        &[
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{}/signin", server.port("http")),
+        ],
+    );
+    assert_eq!(
+        out,
+        format!("301 https://localhost:{}/signin", server.port("https"))
+    );
+}
+
+#[test]
+fn the_workspace_in_a_real_browser() {
+    if !have("chromium", "chromium") {
+        return;
+    }
+    let Some(python) = venv_python() else { return };
+    let server = http_server("protocol_password = \"separate\"\n");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    venv_script(
+        &server,
+        &python,
+        "workspace.py",
+        &["browser", shots.to_str().unwrap()],
+    );
+    // The password never reached a log line; the sign-in did.
+    let log = server.log();
+    assert!(!log.contains(ALICE.1), "a password in the log");
+    assert!(
+        !log.contains("Protokoll-Passwort-42"),
+        "a password in the log"
+    );
+    assert!(log.contains("protocol password set"), "{log}");
+}
+
+#[test]
+fn workspace_forms_cookies_and_csrf() {
+    let server = http_server("protocol_password = \"separate\"\n");
+    server.python("workspace.py", &["forms"]);
+}
+
+#[test]
+fn metrics_count_what_the_clients_did() {
+    let Some(python) = venv_python() else { return };
+    let server = http_server("");
+    // Three good IMAP logins and two bad ones, counted by the client.
+    for _ in 0..3 {
+        let out = server.python("credentials.py", &["login", "imap", ALICE.0, ALICE.1]);
+        assert_eq!(out.trim(), "ok");
+    }
+    for _ in 0..2 {
+        let out = server.python(
+            "credentials.py",
+            &["login", "imap", ALICE.0, "wrong-password"],
+        );
+        assert_eq!(out.trim(), "refused");
+    }
+    venv_script(&server, &python, "http_checks.py", &["metrics", "3", "2"]);
+}
