@@ -29,3 +29,5 @@ mod codec_tests;
 mod request_tests;
 #[cfg(test)]
 mod response_tests;
+#[cfg(test)]
+mod session_tests;

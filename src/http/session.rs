@@ -88,7 +88,10 @@ impl HttpSession {
                     return;
                 }
                 Some(Err(e)) => {
-                    self.limit = Some(e.reason);
+                    // A configured limit, for the `ringpost::limits` log line.
+                    if matches!(e.status, 413 | 414 | 431) {
+                        self.limit = Some(e.reason);
+                    }
                     let close = e.close || self.reader.is_failed();
                     self.send(&Response::from_error(&e), false, close, None);
                 }
