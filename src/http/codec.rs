@@ -46,13 +46,19 @@ impl Default for HttpLimits {
 ///
 /// Every error the reader produces is fatal (`close` is true): once framing has failed the
 /// reader cannot know where the next request would start, and guessing is how requests get
-/// smuggled. The statuses: 400 (malformed request-line, head, `Host`, `Content-Length`,
-/// `Transfer-Encoding` or chunked framing; bare LF; obs-fold; both `Content-Length` and
-/// `Transfer-Encoding`), 413 (body over the limit), 414 (target over the limit), 417 (an
-/// `Expect` other than `100-continue`), 431 (head, header count, trailers over the limits),
-/// 501 (an unknown transfer coding or an over-long method), 505 (an HTTP version other than
-/// 1.0 and 1.1). The statuses decided later (404, 405, …) leave the connection usable and
-/// are the router's.
+/// smuggled. The statuses:
+///
+/// - 400: a malformed request-line, head, `Host`, `Content-Length`, `Transfer-Encoding` or
+///   chunked framing; a bare LF; obs-fold; both `Content-Length` and `Transfer-Encoding`;
+///   more than a head's worth of empty lines before a request;
+/// - 413: a body over the limit; 414: a target over the limit;
+/// - 417: an `Expect` other than `100-continue`;
+/// - 431: a head, header count or trailer section over the limits;
+/// - 501: an unknown transfer coding or an over-long method;
+/// - 505: an HTTP version other than 1.0 and 1.1.
+///
+/// The statuses decided later (404, 405, …) leave the connection usable and are the
+/// router's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpError {
     pub status: u16,
@@ -112,6 +118,9 @@ enum BodyReader {
 /// [`poll_request`](Self::poll_request) until it returns `None`, then
 /// [`poll_continue`](Self::poll_continue). Between those calls the reader holds at most
 /// `max_head_bytes` of unconsumed input plus one partial body (at most `max_body_bytes`).
+///
+/// The reader does not act on `Connection: close`: the driver stops asking for requests
+/// after one whose [`Request::keep_alive`] is false, and after any error.
 #[derive(Debug)]
 pub struct RequestReader {
     limits: HttpLimits,

@@ -26,6 +26,8 @@ pub(super) struct HeadScan {
     request_line: bool,
     /// Field lines seen.
     fields: usize,
+    /// Bytes from the head's start known to hold no LF after `scanned`.
+    searched: usize,
 }
 
 /// What the framing of a request's body is (RFC 9112 §6.3).
@@ -64,7 +66,11 @@ impl HeadScan {
         let view = &pending[..pending.len().min(limits.max_head_bytes)];
         loop {
             let rest = &view[self.scanned..];
-            let Some(lf) = memchr(b'\n', rest) else {
+            // Bytes already searched hold no LF: a line that arrives in many reads is
+            // searched once.
+            let from = self.searched.saturating_sub(self.scanned).min(rest.len());
+            let Some(lf) = memchr(b'\n', &rest[from..]).map(|i| i + from) else {
+                self.searched = view.len();
                 if !self.request_line {
                     request_line(rest, false, limits)?;
                 }
