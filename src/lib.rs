@@ -61,6 +61,7 @@ pub mod date;
 pub mod fuzzing;
 pub mod http;
 pub mod imap;
+pub mod latency;
 pub mod mail;
 pub mod mailbox;
 pub mod oauth;

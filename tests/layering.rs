@@ -28,8 +28,9 @@ const MODEL: &[&str] = &["mail"];
 const RUNTIME: &[&str] = &["runtime"];
 /// The message store.
 const STORE: &[&str] = &["store"];
-/// Leaves: configuration, the account database, date formats, placement of accounts.
-const LEAVES: &[&str] = &["config", "accounts", "date", "placement"];
+/// Leaves: configuration, the account database, date formats, placement of accounts,
+/// latency histograms.
+const LEAVES: &[&str] = &["config", "accounts", "date", "placement", "latency"];
 /// Outside the layers: the binary's entry points, TLS setup, the queue listing, backups,
 /// test support.
 const EDGE: &[&str] = &[

@@ -1277,6 +1277,50 @@ tls = "starttls"
     }
 
     #[test]
+    fn http_listeners_take_implicit_tls_or_none_never_starttls() {
+        for proto in ["http", "metrics"] {
+            let with = |tls: &str| {
+                MINIMAL.replace(
+                    "[[listener]]",
+                    &format!(
+                        "[[listener]]\nprotocol = \"{proto}\"\naddress = \"127.0.0.1:8443\"\ntls = \"{tls}\"\n\n[[listener]]"
+                    ),
+                )
+            };
+            let e = err(&with("starttls"));
+            assert!(
+                e.contains("listener[0].tls") && e.contains("starttls"),
+                "{e}"
+            );
+            for tls in ["none", "implicit"] {
+                let c = parse(&with(tls)).unwrap();
+                assert_eq!(c.listeners[0].protocol.name(), proto);
+            }
+        }
+        // [http]: defaults, the public host, and ranges that name the key.
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.http.public_host, c.hostname);
+        assert_eq!(c.http.max_body_bytes, 10 << 20);
+        assert_eq!(c.timeouts.idle(Protocol::Http), Duration::from_secs(60));
+        assert_eq!(c.timeouts.login_deadline(Protocol::Http), None);
+        let c = parse(&format!(
+            "{MINIMAL}\n[http]\npublic_host = \"Mail.Example.COM\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.http.public_host, "mail.example.com");
+        for (key, value) in [
+            ("public_host", "\"bad host/\""),
+            ("max_body_bytes", "10"),
+            ("request_secs", "0"),
+            ("session_max_secs", "60"),
+            ("max_target_bytes", "999999"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[http]\n{key} = {value}\n"));
+            assert!(e.contains(&format!("http.{key}")), "{key}: {e}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_key() {
         assert!(
             err(&MINIMAL.replace("127.0.0.1:1143", "localhost")).contains("listener[0].address")
@@ -1440,10 +1484,14 @@ tls = "starttls"
     fn shipped_configs_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let dev = Config::load(&dir.join("ringpost.toml")).unwrap();
-        assert_eq!(dev.listeners.len(), 7);
+        assert_eq!(dev.listeners.len(), 10);
         assert!(dev.listeners.iter().all(|l| l.address.ip().is_loopback()));
         let prod = Config::load(&dir.join("production.example.toml")).unwrap();
         let ports: Vec<u16> = prod.listeners.iter().map(|l| l.address.port()).collect();
-        assert_eq!(ports, vec![143, 993, 110, 995, 587, 465, 25]);
+        assert_eq!(ports, vec![143, 993, 110, 995, 587, 465, 25, 443, 80, 9100]);
+        assert_eq!(prod.http.public_host, "mail.example.com");
+        let metrics = prod.listeners.last().unwrap();
+        assert_eq!(metrics.protocol, Protocol::Metrics);
+        assert!(metrics.address.ip().is_loopback());
     }
 }

@@ -125,14 +125,14 @@ impl ShardJobs {
         }
     }
 
-    /// The Prometheus text exposition (version 0.0.4) of the figures `stats` shows: each
-    /// shard's counters, summed at the scrape.
+    /// The Prometheus text exposition (version 0.0.4) of the figures `stats` shows and the
+    /// detail only metrics show: each shard's counters, summed at the scrape.
     pub fn metrics(&self) -> Result<String, String> {
         let per_shard = ask_every_shard(&self.shards, |reply| ShardJob::Stats { reply })?;
         let uptime = self.started.map_or(0, |s| s.elapsed().as_secs());
-        Ok(crate::runtime::metrics::exposition(&render_stats(
-            &per_shard, uptime,
-        )))
+        let mut lines = render_stats(&per_shard, uptime);
+        lines.extend(render_detail(&per_shard));
+        Ok(crate::runtime::metrics::exposition(&lines))
     }
 }
 
@@ -160,6 +160,8 @@ pub(crate) fn start_jobs(jobs: &mpsc::Receiver<ShardJob>, state: &Rc<ShardState>
                 ShardJob::Stats { reply } => {
                     let mut stats = state.counters.snapshot(&state.sessions);
                     stats.accounts_loaded = store.loaded_accounts() as u64;
+                    stats.store = store.stats();
+                    stats.queue = state.outbound.depth();
                     let queue = crate::queue::count(store).await;
                     let _ = reply.send((stats, Some(queue)));
                 }
@@ -720,6 +722,88 @@ fn render_stats(per_shard: &[(ShardStats, Option<u64>)], uptime_secs: u64) -> Ve
             "ringpost_shard_connections_open{{shard=\"{i}\"}} {}",
             s.open.iter().sum::<u64>()
         ));
+    }
+    lines
+}
+
+/// What the metrics listener shows beyond `stats`: commands and request latency per
+/// protocol (histograms), logins per mechanism, connections per listener, the store's
+/// commits and their latency, and the queue by state, summed over the shards.
+fn render_detail(per_shard: &[(ShardStats, Option<u64>)]) -> Vec<String> {
+    use crate::latency::Buckets;
+    use crate::runtime::net::sessions::N_PROTOCOLS;
+    let mut commands = [0u64; N_PROTOCOLS];
+    let mut latency = [Buckets::default(); N_PROTOCOLS];
+    let mut mechanisms: Vec<(String, [u64; 3])> = Vec::new();
+    let mut listeners: Vec<(String, &'static str, u64)> = Vec::new();
+    let mut store = crate::store::StoreStats::default();
+    let mut queue = crate::runtime::outbound::QueueDepth::default();
+    for (s, _) in per_shard {
+        for (i, b) in s.request_latency.iter().enumerate() {
+            commands[i] += s.commands[i];
+            latency[i].add(b);
+        }
+        for (m, counts) in &s.logins_by_mechanism {
+            match mechanisms.iter_mut().find(|(n, _)| n == m) {
+                Some((_, sum)) => sum.iter_mut().zip(counts).for_each(|(a, b)| *a += b),
+                None => mechanisms.push((m.clone(), *counts)),
+            }
+        }
+        for (a, p, n) in &s.listener_connections {
+            match listeners.iter_mut().find(|(b, q, _)| b == a && q == p) {
+                Some((_, _, sum)) => *sum += n,
+                None => listeners.push((a.clone(), p, *n)),
+            }
+        }
+        store.records += s.store.records;
+        store.bytes += s.store.bytes;
+        store.syncs += s.store.syncs;
+        store.sync_latency.add(&s.store.sync_latency);
+        queue.sending += s.queue.sending;
+        queue.held += s.queue.held;
+        queue.waiting += s.queue.waiting;
+    }
+    mechanisms.sort();
+    listeners.sort();
+    let mut lines = Vec::new();
+    for (p, n) in PROTOCOLS.iter().zip(commands) {
+        lines.push(format!(
+            "ringpost_commands_total{{protocol=\"{}\"}} {n}",
+            p.name()
+        ));
+    }
+    for (p, b) in PROTOCOLS.iter().zip(&latency) {
+        lines.extend(b.render(
+            "ringpost_request_duration_seconds",
+            &format!("protocol=\"{}\"", p.name()),
+        ));
+    }
+    for (m, counts) in &mechanisms {
+        for (result, n) in ["succeeded", "failed", "refused"].iter().zip(counts) {
+            lines.push(format!(
+                "ringpost_logins_by_mechanism_total{{mechanism=\"{m}\",result=\"{result}\"}} {n}"
+            ));
+        }
+    }
+    for (a, p, n) in &listeners {
+        lines.push(format!(
+            "ringpost_listener_connections_total{{listener=\"{a}\",protocol=\"{p}\"}} {n}"
+        ));
+    }
+    lines.push(format!("ringpost_store_records_total {}", store.records));
+    lines.push(format!("ringpost_store_bytes_total {}", store.bytes));
+    lines.push(format!("ringpost_store_syncs_total {}", store.syncs));
+    lines.extend(
+        store
+            .sync_latency
+            .render("ringpost_store_sync_duration_seconds", ""),
+    );
+    for (state, n) in [
+        ("sending", queue.sending),
+        ("held", queue.held),
+        ("waiting", queue.waiting),
+    ] {
+        lines.push(format!("ringpost_queue_depth{{state=\"{state}\"}} {n}"));
     }
     lines
 }

@@ -50,17 +50,69 @@ const HELP: &[(&str, &str)] = &[
         "ringpost_accounts_loaded",
         "Accounts whose mailbox index is in memory.",
     ),
+    (
+        "ringpost_shard_connections_open",
+        "Connections open now, by shard.",
+    ),
+    (
+        "ringpost_commands_total",
+        "Commands (HTTP: requests) of sessions that ended, by protocol.",
+    ),
+    (
+        "ringpost_request_duration_seconds",
+        "How long the work a session handed its service took (mailbox, maildrop, delivery, web), by protocol.",
+    ),
+    (
+        "ringpost_logins_by_mechanism_total",
+        "Logins by SASL mechanism or protocol command, and result.",
+    ),
+    (
+        "ringpost_listener_connections_total",
+        "Connections accepted, by listener.",
+    ),
+    (
+        "ringpost_store_records_total",
+        "Records made durable in the store (appends, flag changes, expunges...).",
+    ),
+    ("ringpost_store_bytes_total", "Bytes of records written to the store's log."),
+    (
+        "ringpost_store_syncs_total",
+        "Partition log writes, each ended by one fdatasync.",
+    ),
+    (
+        "ringpost_store_sync_duration_seconds",
+        "How long a partition log write took, fdatasync included.",
+    ),
+    (
+        "ringpost_queue_depth",
+        "Messages the outbound queue runners hold, by state.",
+    ),
 ];
 
-/// The family a sample line belongs to: its name up to `{` or the space.
+/// Families that are histograms (their samples end in `_bucket`, `_sum`, `_count`).
+const HISTOGRAMS: &[&str] = &[
+    "ringpost_request_duration_seconds",
+    "ringpost_store_sync_duration_seconds",
+];
+
+/// The family a sample line belongs to: its name up to `{` or the space, without a
+/// histogram's sample suffix.
 fn family(line: &str) -> &str {
     let end = line.find(['{', ' ']).unwrap_or(line.len());
-    &line[..end]
+    let name = &line[..end];
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if HISTOGRAMS.contains(&base) {
+                return base;
+            }
+        }
+    }
+    name
 }
 
 /// `samples` (`name{labels} value` lines, each family's together) with each family's
-/// `# HELP` and `# TYPE` before its first sample. Names ending in `_total` are counters,
-/// the rest gauges.
+/// `# HELP` and `# TYPE` before its first sample. [`HISTOGRAMS`] are histograms, names
+/// ending in `_total` counters, the rest gauges.
 pub fn exposition(samples: &[String]) -> String {
     let mut out = String::with_capacity(samples.len() * 64);
     let mut previous = "";
@@ -71,7 +123,9 @@ pub fn exposition(samples: &[String]) -> String {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map_or("A ringpost figure.", |(_, h)| h);
-            let kind = if name.ends_with("_total") {
+            let kind = if HISTOGRAMS.contains(&name) {
+                "histogram"
+            } else if name.ends_with("_total") {
                 "counter"
             } else {
                 "gauge"
@@ -106,5 +160,12 @@ mod tests {
              ringpost_logins_total{protocol=\"imap\",result=\"failed\"} 3\n\
              ringpost_logins_total{protocol=\"pop3\",result=\"failed\"} 0\n"
         );
+        let text = exposition(&[
+            "ringpost_store_sync_duration_seconds_bucket{le=\"+Inf\"} 2".to_string(),
+            "ringpost_store_sync_duration_seconds_sum 0.01".to_string(),
+            "ringpost_store_sync_duration_seconds_count 2".to_string(),
+        ]);
+        assert_eq!(text.matches("# TYPE").count(), 1, "{text}");
+        assert!(text.contains("# TYPE ringpost_store_sync_duration_seconds histogram\n"));
     }
 }

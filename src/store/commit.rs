@@ -90,7 +90,8 @@ pub async fn run(inner: Rc<Inner>) {
                     let bytes: u64 = lens.iter().map(|&n| n as u64).sum();
                     p.bytes_since_checkpoint
                         .set(p.bytes_since_checkpoint.get() + bytes);
-                    writes.push((p, items, lens, records, io::spawn(prep.write())));
+                    let started = std::time::Instant::now();
+                    writes.push((p, items, lens, records, started, io::spawn(prep.write())));
                 }
                 Err(e) => {
                     p.poisoned.set(true);
@@ -98,12 +99,19 @@ pub async fn run(inner: Rc<Inner>) {
                 }
             }
         }
-        for (p, items, lens, (records, end), write) in writes {
+        for (p, items, lens, (records, end), started, write) in writes {
             if let Err(e) = write.await {
                 tracing::error!(partition = p.id.index(), error = %e, "log write failed");
                 p.poisoned.set(true);
                 fail(&p, items, &e);
                 continue;
+            }
+            {
+                let mut stats = inner.stats.borrow_mut();
+                stats.syncs += 1;
+                stats.records += items.len() as u64;
+                stats.bytes += lens.iter().map(|&n| n as u64).sum::<u64>();
+                stats.sync_latency.record(started.elapsed());
             }
             let mut events: Vec<(String, MailboxId, Change)> = Vec::new();
             for ((q, pos), len) in items.into_iter().zip(records).zip(lens) {

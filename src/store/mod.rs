@@ -156,6 +156,30 @@ pub(crate) struct Inner {
     closing: Cell<bool>,
     /// Change feeds and unclaimed `\Recent` messages of the mailboxes (memory only).
     mailboxes: RefCell<watch::Mailboxes>,
+    /// Commits since start, for the metrics listener.
+    stats: RefCell<StoreStatsCells>,
+}
+
+/// The store's figures since start (one shard's; summed over the shards by the scrape).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records made durable (appends, flag changes, expunges, …).
+    pub records: u64,
+    /// Bytes of those records written to the log.
+    pub bytes: u64,
+    /// Partition writes, each ended by one `fdatasync` (a batch writes each dirty partition
+    /// once).
+    pub syncs: u64,
+    /// How long each partition write took, `fdatasync` included.
+    pub sync_latency: crate::latency::Buckets,
+}
+
+#[derive(Debug, Default)]
+struct StoreStatsCells {
+    records: u64,
+    bytes: u64,
+    syncs: u64,
+    sync_latency: crate::latency::Latency,
 }
 
 impl Inner {
@@ -242,6 +266,7 @@ impl Store {
                 committing: Cell::new(false),
                 closing: Cell::new(false),
                 mailboxes: RefCell::new(watch::Mailboxes::default()),
+                stats: Default::default(),
             }),
         };
         io::spawn_detached(keep_awake(Rc::downgrade(&store.inner)));
@@ -405,6 +430,17 @@ impl Store {
             p.checkpoint()?;
         }
         Ok(())
+    }
+
+    /// The store's figures since start.
+    pub fn stats(&self) -> StoreStats {
+        let s = self.inner.stats.borrow();
+        StoreStats {
+            records: s.records,
+            bytes: s.bytes,
+            syncs: s.syncs,
+            sync_latency: s.sync_latency.buckets(),
+        }
     }
 
     /// Account indexes currently in memory on this shard.

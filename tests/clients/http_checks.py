@@ -203,7 +203,12 @@ def discovery():
 
 def metrics(logins_ok, logins_failed):
     from prometheus_client.parser import text_string_to_metric_families
+    import smtplib
 
+    # One message submitted (as bob, to alice): a delivery, and store writes.
+    with smtplib.SMTP_SSL(HOST, ports["smtps"], context=ctx, timeout=20) as smtp:
+        smtp.login("bob@example.com", "bob-pass-1")
+        smtp.sendmail("bob@example.com", [ALICE[0]], b"Subject: metrics\r\n\r\nhello\r\n")
     conn = http.client.HTTPConnection(HOST, ports["metrics"], timeout=20)
     conn.request("GET", "/metrics")
     r = conn.getresponse()
@@ -217,6 +222,30 @@ def metrics(logins_ok, logins_failed):
     check(connections["imap"] >= logins_ok + logins_failed, "IMAP connections counted", connections)
     check(connections["metrics"] >= 1, "this scrape's connection counted", connections)
     check(families["ringpost_shards"].samples[0].value == 2, "two shards")
+    one = lambda name, **labels: next(
+        s.value for s in families[name].samples if all(s.labels.get(k) == v for k, v in labels.items())
+    )
+    check(one("ringpost_messages", result="accepted") == 1, "the message counted")
+    by_mech = {(s.labels["mechanism"], s.labels["result"]): s.value for s in families["ringpost_logins_by_mechanism"].samples}
+    check(sum(v for (m, r), v in by_mech.items() if r == "succeeded") == logins_ok + 1, "logins by mechanism add up", by_mech)
+    check(sum(v for (m, r), v in by_mech.items() if r == "failed") == logins_failed, "failures by mechanism", by_mech)
+    commands = {s.labels["protocol"]: s.value for s in families["ringpost_commands"].samples}
+    check(commands["imap"] >= 2 * (logins_ok + logins_failed), "IMAP commands counted", commands)
+    hist = families["ringpost_request_duration_seconds"]
+    count = {s.labels["protocol"]: s.value for s in hist.samples if s.name.endswith("_count")}
+    check(count["submission"] >= 2, "request latency recorded (a login asks no service)", count)
+    inf = {s.labels["protocol"]: s.value for s in hist.samples if s.labels.get("le") == "+Inf"}
+    check(inf == count, "+Inf bucket equals the count", (inf, count))
+    syncs = families["ringpost_store_syncs"].samples[0].value
+    check(syncs >= 1 and families["ringpost_store_records"].samples[0].value >= 1, "store writes counted", syncs)
+    sync_count = next(s.value for s in families["ringpost_store_sync_duration_seconds"].samples if s.name.endswith("_count"))
+    check(sync_count == syncs, "one sync latency per sync", (sync_count, syncs))
+    listeners = {(s.labels["protocol"], s.labels["listener"]): s.value for s in families["ringpost_listener_connections"].samples}
+    # The logins, and the test harness's readiness probe of every port.
+    check(listeners[("imap", "127.0.0.1:%d" % ports["imaps"])] == logins_ok + logins_failed + 1, "connections by listener", listeners)
+    check(sum(v for (p, _), v in listeners.items() if p == "imap") == connections["imap"], "listeners add up to the protocol")
+    depth = {s.labels["state"] for s in families["ringpost_queue_depth"].samples}
+    check(depth == {"sending", "held", "waiting"}, "queue depth by state", depth)
     conn.request("GET", "/")
     r = conn.getresponse()
     r.read()

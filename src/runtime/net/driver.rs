@@ -243,11 +243,17 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
     );
     // Bytes counted before the connection came here were counted where they were moved.
     let (bytes_in, bytes_out) = (conn.core.bytes_in, conn.core.bytes_out);
+    let commands = conn.core.session.commands();
     let ending = drive(&mut conn, &state, &registration.entry).await;
     drop(registration);
     state.counters.session_bytes(
         conn.core.bytes_in - bytes_in,
         conn.core.bytes_out - bytes_out,
+    );
+    // What ran here (a moved session's earlier commands were counted where they ran).
+    state.counters.commands(
+        conn.core.listener.protocol,
+        conn.core.session.commands().saturating_sub(commands),
     );
     match ending {
         Ending::Closed => {
@@ -367,7 +373,11 @@ async fn drive<S: Service>(
                         account: conn.core.account.as_ref().map(|(key, _)| key.as_str()),
                         credential: conn.core.credential.as_ref(),
                     };
+                    let began = Instant::now();
                     let reply = conn.service.handle(request, &cx).await;
+                    state
+                        .counters
+                        .request(conn.core.listener.protocol, began.elapsed());
                     conn.core.session.handle_reply(reply, &mut out);
                 }
                 Event::Close => return Ending::Closed,
@@ -585,6 +595,7 @@ async fn authenticate<S: Service>(
     log_login(conn, &user, mechanism, &outcome, admission);
     state.counters.login(
         conn.core.listener.protocol,
+        mechanism,
         match (&outcome, admission) {
             (_, Admission::Refused)
             | (AuthOutcome::TemporaryFailure, _)

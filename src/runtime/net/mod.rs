@@ -266,7 +266,9 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                 // A client that stops reading must not hold a write forever.
                 let _ = tcp.set_write_timeout(Some(idle));
                 let guard = state.active.enter();
-                state.counters.connection(listener.protocol);
+                state
+                    .counters
+                    .connection(listener.protocol, listener.address);
                 let state = state.clone();
                 let listener = listener.clone();
                 glommio::spawn_local(async move {

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::Protocol;
+use crate::latency::{Buckets, Latency};
 use crate::runtime::shutdown::Notify;
 use crate::runtime::ShardId;
 
@@ -256,6 +257,14 @@ pub struct Counters {
     message_bytes: Cell<u64>,
     recipients_local: Cell<u64>,
     recipients_queued: Cell<u64>,
+    /// Commands of sessions that ended here (or moved on: what they ran here).
+    commands: [Cell<u64>; N_PROTOCOLS],
+    /// How long each request a session handed its service took, per protocol.
+    request_latency: [RefCell<Latency>; N_PROTOCOLS],
+    /// Logins by SASL mechanism (or the protocol's own command): succeeded, failed, refused.
+    mechanisms: RefCell<Vec<(&'static str, [u64; 3])>>,
+    /// Connections accepted per listener.
+    listeners: RefCell<Vec<(SocketAddr, Protocol, u64)>>,
 }
 
 fn bump(cell: &Cell<u64>, by: u64) {
@@ -273,19 +282,46 @@ pub enum LoginResult {
 }
 
 impl Counters {
-    pub fn connection(&self, protocol: Protocol) {
+    pub fn connection(&self, protocol: Protocol, listener: SocketAddr) {
         bump(&self.connections[slot(protocol)], 1);
+        let mut listeners = self.listeners.borrow_mut();
+        match listeners
+            .iter_mut()
+            .find(|(a, p, _)| *a == listener && *p == protocol)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => listeners.push((listener, protocol, 1)),
+        }
+    }
+    /// A request a session handed its service, and how long the service took.
+    pub fn request(&self, protocol: Protocol, took: std::time::Duration) {
+        self.request_latency[slot(protocol)]
+            .borrow_mut()
+            .record(took);
+    }
+    /// A session ended (or moved away) having run `commands`.
+    pub fn commands(&self, protocol: Protocol, commands: u64) {
+        bump(&self.commands[slot(protocol)], commands);
     }
     pub fn connection_refused(&self, protocol: Protocol) {
         bump(&self.connections_refused[slot(protocol)], 1);
     }
-    pub fn login(&self, protocol: Protocol, result: LoginResult) {
-        let cells = match result {
-            LoginResult::Succeeded => &self.logins_succeeded,
-            LoginResult::Failed => &self.logins_failed,
-            LoginResult::Refused => &self.logins_refused,
+    pub fn login(&self, protocol: Protocol, mechanism: &'static str, result: LoginResult) {
+        let (cells, i) = match result {
+            LoginResult::Succeeded => (&self.logins_succeeded, 0),
+            LoginResult::Failed => (&self.logins_failed, 1),
+            LoginResult::Refused => (&self.logins_refused, 2),
         };
         bump(&cells[slot(protocol)], 1);
+        let mut mechanisms = self.mechanisms.borrow_mut();
+        match mechanisms.iter_mut().find(|(m, _)| *m == mechanism) {
+            Some((_, counts)) => counts[i] += 1,
+            None => {
+                let mut counts = [0; 3];
+                counts[i] = 1;
+                mechanisms.push((mechanism, counts));
+            }
+        }
     }
     pub fn request_refused(&self, protocol: Protocol) {
         bump(&self.requests_refused[slot(protocol)], 1);
@@ -328,6 +364,25 @@ impl Counters {
             recipients_local: self.recipients_local.get(),
             recipients_queued: self.recipients_queued.get(),
             accounts_loaded: 0,
+            commands: get(&self.commands),
+            request_latency: self
+                .request_latency
+                .each_ref()
+                .map(|l| l.borrow().buckets()),
+            logins_by_mechanism: self
+                .mechanisms
+                .borrow()
+                .iter()
+                .map(|(m, c)| (m.to_string(), *c))
+                .collect(),
+            listener_connections: self
+                .listeners
+                .borrow()
+                .iter()
+                .map(|(a, p, n)| (a.to_string(), p.name(), *n))
+                .collect(),
+            store: Default::default(),
+            queue: Default::default(),
         }
     }
 }
@@ -351,6 +406,18 @@ pub struct ShardStats {
     pub recipients_queued: u64,
     /// Accounts whose index this shard's store has loaded.
     pub accounts_loaded: u64,
+    /// Commands of the sessions that ended (a live session's count once it ends).
+    pub commands: [u64; N_PROTOCOLS],
+    /// Service request durations per protocol.
+    pub request_latency: [Buckets; N_PROTOCOLS],
+    /// Logins by mechanism: succeeded, failed, refused.
+    pub logins_by_mechanism: Vec<(String, [u64; 3])>,
+    /// Connections accepted per listener: address, protocol, count.
+    pub listener_connections: Vec<(String, &'static str, u64)>,
+    /// The store's commits.
+    pub store: crate::store::StoreStats,
+    /// The queue runner's messages by state (only the shards that run a queue have any).
+    pub queue: crate::runtime::outbound::QueueDepth,
 }
 
 #[cfg(test)]
@@ -421,9 +488,9 @@ mod tests {
     fn counters_sum_ended_and_live_sessions() {
         let sessions = Sessions::default();
         let counters = Counters::default();
-        counters.connection(Protocol::Submission);
-        counters.login(Protocol::Submission, LoginResult::Failed);
-        counters.login(Protocol::Submission, LoginResult::Succeeded);
+        counters.connection(Protocol::Submission, addr("127.0.0.1:587"));
+        counters.login(Protocol::Submission, "PLAIN", LoginResult::Failed);
+        counters.login(Protocol::Submission, "PLAIN", LoginResult::Succeeded);
         counters.message(true, 100, 1, 2);
         counters.message(false, 50, 1, 0);
         counters.session_bytes(5, 6);

@@ -127,7 +127,30 @@ pub struct Runner {
     resolver: RefCell<Option<Rc<resolver::Resolver>>>,
 }
 
+/// The queue runner's messages by state, for the metrics listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Being sent now.
+    pub sending: u64,
+    /// Due, but waiting for a connection slot at their destination.
+    pub held: u64,
+    /// Waiting for their next attempt (new ones first, deferred ones after a failure).
+    pub waiting: u64,
+}
+
 impl Runner {
+    /// How many messages the runner knows, by state.
+    pub fn depth(&self) -> QueueDepth {
+        let known = self.entries.borrow().len() as u64;
+        let sending = self.running.get() as u64;
+        let held: u64 = self.held.borrow().values().map(|q| q.len() as u64).sum();
+        QueueDepth {
+            sending,
+            held,
+            waiting: known.saturating_sub(sending + held),
+        }
+    }
+
     /// New mail was queued on this shard: look now rather than at the next poll.
     pub fn wake(&self) {
         self.arrived.set(true);
