@@ -521,6 +521,20 @@ fn serve(config: Config) -> Result<(), CliError> {
     crate::runtime::serve(config, set_log_level).map_err(CliError::Serve)
 }
 
+/// The filter for `[log] level`. rustls' own warnings are about a client's handshake
+/// (an IP address as SNI, which RFC 6066 §3 forbids and clients like wrk send anyway: one
+/// line per connection) and are left out unless the level names rustls.
+fn level_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    if level.contains("rustls") {
+        return Ok(filter);
+    }
+    match "rustls=error".parse() {
+        Ok(directive) => Ok(filter.add_directive(directive)),
+        Err(_) => Ok(filter),
+    }
+}
+
 /// Log to stderr as `[log]` says: `format` text or JSON lines, filtered by `level` unless
 /// `RINGPOST_LOG` is set (tracing `EnvFilter` syntax); colours only on a terminal.
 ///
@@ -537,7 +551,7 @@ fn init_logging(
 ) {
     use tracing_subscriber::EnvFilter;
     let from_env = std::env::var("RINGPOST_LOG").is_ok_and(|s| !s.is_empty());
-    let configured = || EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let configured = || level_filter(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = match std::env::var("RINGPOST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
             eprintln!(
@@ -567,7 +581,7 @@ fn init_logging(
             let _ = builder.try_init();
             Box::new(move |level: &str| {
                 refuse_if_env()?;
-                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                let filter = level_filter(level)?;
                 handle.reload(filter).map_err(|e| e.to_string())
             })
         }
@@ -577,7 +591,7 @@ fn init_logging(
             let _ = builder.try_init();
             Box::new(move |level: &str| {
                 refuse_if_env()?;
-                let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                let filter = level_filter(level)?;
                 handle.reload(filter).map_err(|e| e.to_string())
             })
         }

@@ -31,3 +31,5 @@ mod request_tests;
 mod response_tests;
 #[cfg(test)]
 mod session_tests;
+#[cfg(test)]
+mod workspace_tests;

@@ -111,6 +111,26 @@ impl HttpSession {
         let head_only = request.method == Method::Head;
         let keep_alive = request.keep_alive();
         let answer = |status: u16, text: &str| Response::error(status, text);
+        // A method we do not implement anywhere (RFC 9110 §15.6.2), and a POST or PUT that
+        // says nothing of its length (RFC 9110 §15.5.12): answered here, the connection stays.
+        if let Method::Other(_) = request.method {
+            return self.send(
+                &answer(501, "Not Implemented"),
+                head_only,
+                !keep_alive,
+                None,
+            );
+        }
+        let sized = request.header("content-length").is_some()
+            || request.header("transfer-encoding").is_some();
+        if matches!(request.method, Method::Post | Method::Put) && !sized {
+            return self.send(
+                &answer(411, "Length Required"),
+                head_only,
+                !keep_alive,
+                None,
+            );
+        }
         match route::route(&self.site, &request) {
             Routed::NotFound => self.send(&answer(404, "Not Found"), head_only, !keep_alive, None),
             Routed::MethodNotAllowed { allow } => self.send(

@@ -260,6 +260,24 @@ fn the_metrics_listener_serves_metrics_only() {
 }
 
 #[test]
+fn unknown_methods_get_501_and_unsized_posts_411_and_the_connection_stays() {
+    let (_, events, out) = feed_out(&[
+        b"BREW /style.css HTTP/1.1\r\nHost: a\r\n\r\nPOST /signin HTTP/1.1\r\nHost: a\r\n\r\nGET /style.css HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("HTTP/1.1 411 Length Required\r\n"), "{text}");
+    assert!(!text.contains("Connection: close"), "{text}");
+    assert_eq!(
+        request_of(&events[0]).route,
+        Route::Workspace(Page::Stylesheet)
+    );
+}
+
+#[test]
 fn accept_language_picks_german_or_english() {
     for (value, lang) in [
         ("de", Lang::De),

@@ -125,7 +125,9 @@ def wire():
     refused(b"GET / HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, False)
     refused(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, False)
     refused(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n", 404, True)
-    refused(b"BREW /style.css HTTP/1.1\r\nHost: localhost\r\n\r\n", 405, True)
+    refused(b"BREW /style.css HTTP/1.1\r\nHost: localhost\r\n\r\n", 501, True)
+    refused(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: localhost\r\n\r\n", 411, True)
+    refused(b"PUT /signin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", 405, True)
     # A request that never completes gets 408 after [http] request_secs (2 in this test).
     s = tls_socket()
     s.sendall(b"GET /style.css HTTP/1.1\r\nHost: loc")
