@@ -56,24 +56,20 @@ impl Civil {
 
 /// RFC 5322 §3.3 date-time: `Mon, 30 Nov 2026 10:15:00 +0000`.
 pub fn rfc5322(secs: i64) -> String {
-    let c = Civil::from_unix(secs);
-    format!(
-        "{}, {} {} {:04} {:02}:{:02}:{:02} +0000",
-        DAYS[c.weekday_from_thursday as usize],
-        c.day,
-        c.month_name(),
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
+    weekday_date_time(secs, false, "+0000")
 }
 
 /// HTTP's IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(secs: i64) -> String {
+    weekday_date_time(secs, true, "GMT")
+}
+
+/// `Day, D Mon YYYY HH:MM:SS zone`, the day of the month in two digits when `two_digit_day`.
+fn weekday_date_time(secs: i64, two_digit_day: bool, zone: &str) -> String {
     let c = Civil::from_unix(secs);
+    let width = if two_digit_day { 2 } else { 1 };
     format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        "{}, {:0width$} {} {:04} {:02}:{:02}:{:02} {zone}",
         DAYS[c.weekday_from_thursday as usize],
         c.day,
         c.month_name(),

@@ -371,8 +371,9 @@ fn file_parsing_skips_comments_and_rejects_bad_lines() {
     );
 }
 
-#[test]
-fn files_written_before_incarnations_keep_their_mail_under_the_bare_address() {
+/// A store over an accounts file as versions before incarnations wrote it: alice's line with
+/// no incarnation, no SCRAM keys and no set time.
+fn legacy_store() -> (tempfile::TempDir, AccountStore) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("accounts"),
@@ -380,6 +381,12 @@ fn files_written_before_incarnations_keep_their_mail_under_the_bare_address() {
     )
     .unwrap();
     let store = open(dir.path());
+    (dir, store)
+}
+
+#[test]
+fn files_written_before_incarnations_keep_their_mail_under_the_bare_address() {
+    let (dir, store) = legacy_store();
     let alice = store.lookup("alice@example.com").unwrap().unwrap();
     assert_eq!(alice.incarnation, Incarnation(0));
     assert_eq!(alice.store_key(), "alice@example.com");
@@ -851,14 +858,7 @@ fn new_passwords_keep_scram_keys_and_old_lines_still_read() {
 
 #[test]
 fn the_web_password_keeps_when_it_was_set_and_old_lines_gain_it_when_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    // An account line as earlier versions wrote it: no incarnation, no SCRAM, no set time.
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!("alice@example.com:{DUMMY_HASH}\n"),
-    )
-    .unwrap();
-    let store = open(dir.path());
+    let (dir, store) = legacy_store();
     let same = ProtocolPasswords::SameAsWeb;
     let listed = store.credentials("alice@example.com", same).unwrap();
     assert_eq!((listed[0].id.as_str(), listed[0].created), ("web", 0));
