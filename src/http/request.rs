@@ -181,12 +181,24 @@ impl Request {
     /// (HTML §4.10.21.7); `None` for another content type, an absent field or a value that is
     /// not valid percent-encoded UTF-8.
     pub fn form_field(&self, name: &str) -> Option<String> {
-        let media = self.header("content-type")?;
-        let essence = media.split(|&b| b == b';').next().unwrap_or_default();
-        if !trim_ows(essence).eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
-            return None;
+        self.form_fields(name).into_iter().next()
+    }
+
+    /// Every decoded value of the field `name` (checkboxes repeat it), in order; empty
+    /// unless the body is `application/x-www-form-urlencoded`. Values that are not valid
+    /// percent-encoded UTF-8 are left out.
+    pub fn form_fields(&self, name: &str) -> Vec<String> {
+        let urlencoded = self.header("content-type").is_some_and(|media| {
+            let essence = media.split(|&b| b == b';').next().unwrap_or_default();
+            trim_ows(essence).eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+        });
+        if !urlencoded {
+            return Vec::new();
         }
-        form_value(&self.body, name)
+        form_pairs(&self.body)
+            .filter(|(key, _)| decode(key, true).as_deref() == Some(name))
+            .filter_map(|(_, value)| decode(value, true))
+            .collect()
     }
 }
 
@@ -250,16 +262,21 @@ pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// The first value named `name` in a urlencoded byte string (`a=1&b=2`).
-fn form_value(encoded: &[u8], name: &str) -> Option<String> {
+/// The raw `(key, value)` pairs of a urlencoded byte string (`a=1&b=2`).
+fn form_pairs(encoded: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     encoded
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
-        .find_map(|pair| {
-            let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                None => (pair, &b""[..]),
-            };
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &b""[..]),
+        })
+}
+
+/// The first value named `name` in a urlencoded byte string.
+fn form_value(encoded: &[u8], name: &str) -> Option<String> {
+    form_pairs(encoded)
+        .find_map(|(key, value)| {
             (decode(key, true).as_deref() == Some(name)).then(|| decode(value, true))
         })
         .flatten()

@@ -127,6 +127,14 @@ fn form_fields_need_the_urlencoded_content_type() {
     assert_eq!(json.form_field("user"), None);
     let untyped = request(Version::Http11, &[], form);
     assert_eq!(untyped.form_field("user"), None);
+    assert!(untyped.form_fields("user").is_empty());
+    // Checkboxes repeat a field: every value, in order.
+    let boxes = request(
+        Version::Http11,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        "scope=imap&name=x&scope=smtp&scope=%FF&scope=dav",
+    );
+    assert_eq!(boxes.form_fields("scope"), ["imap", "smtp", "dav"]);
 }
 
 #[test]

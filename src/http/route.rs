@@ -243,7 +243,7 @@ fn https(workspace: bool, request: &Request, path: &str, get_like: bool) -> Rout
         }),
         ("/settings/security/app-passwords", _, true) => page(Page::AddAppPassword {
             name: field("name"),
-            scopes: form_values(&request.body, "scope"),
+            scopes: request.form_fields("scope"),
         }),
         ("/settings/security/app-passwords/revoke", _, true) => {
             page(Page::RevokeAppPassword { id: field("id") })
@@ -272,37 +272,4 @@ fn https(workspace: bool, request: &Request, path: &str, get_like: bool) -> Rout
         ) => Routed::MethodNotAllowed { allow: "POST" },
         _ => Routed::NotFound,
     }
-}
-
-/// Every value of a repeated form field (checkboxes), in order.
-fn form_values(body: &[u8], name: &str) -> Vec<String> {
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Vec::new();
-    };
-    text.split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (form_decode(k)? == name).then(|| form_decode(v)).flatten()
-        })
-        .collect()
-}
-
-/// `application/x-www-form-urlencoded` decoding of one component (`+` is a space).
-fn form_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
