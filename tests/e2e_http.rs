@@ -196,6 +196,12 @@ fn workspace_forms_cookies_and_csrf() {
 }
 
 #[test]
+fn failed_sign_ins_count_with_failed_mail_logins() {
+    let server = http_server("ip_max_failures = 3\n");
+    server.python("workspace.py", &["throttle"]);
+}
+
+#[test]
 fn metrics_count_what_the_clients_did() {
     let Some(python) = venv_python() else { return };
     let server = http_server("");

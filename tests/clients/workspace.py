@@ -6,6 +6,7 @@ passwords it made with Python's own mail clients. For tests/e2e_http.rs.
                              logs in with each new password and fails after revocation
   forms                      raw HTTPS (http.client): cookies' attributes, CSRF refusals,
                              wrong password, sign-out, no credential on plain HTTP
+  throttle                   failed sign-ins block the address for IMAP too (and back)
 
 Needs the venv's Python (playwright); run by the Rust test with it.
 """
@@ -200,9 +201,29 @@ def forms():
     check(r.status == 301 and r.headers["Location"].endswith("/settings/security?x=1"), "GET redirect keeps the target")
 
 
+def throttle():
+    """Failed sign-ins count with the mail protocols' failed logins: after
+    [auth] ip_max_failures of them from this address, IMAP refuses the right password too,
+    and so does the workspace."""
+    for _ in range(3):
+        r, page = request("GET", "/signin")
+        token = cookies(r)["__Host-ringpost-signin"][0]
+        r, page = request("POST", "/signin", {"username": ALICE[0], "password": "wrong-password", "csrf": token},
+                          {"Cookie": "__Host-ringpost-signin=" + token})
+        check(r.status == 200 and "password is wrong" in page, "wrong sign-in refused", page[:300])
+    check(imap_login(ALICE[0], ALICE[1]) == "refused", "IMAP blocked after failed web sign-ins")
+    r, page = request("GET", "/signin")
+    token = cookies(r)["__Host-ringpost-signin"][0]
+    r, page = request("POST", "/signin", {"username": ALICE[0], "password": ALICE[1], "csrf": token},
+                      {"Cookie": "__Host-ringpost-signin=" + token})
+    check(r.status == 200 and "not possible right now" in page, "the workspace blocks too", page[:300])
+
+
 if command == "browser":
     browser(rest[0])
 elif command == "forms":
     forms()
+elif command == "throttle":
+    throttle()
 else:
     raise SystemExit("unknown command " + command)
