@@ -57,6 +57,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod date;
+pub mod dav;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
