@@ -280,8 +280,11 @@ fn property_of(line: &str) -> Option<Property> {
         match part.split_once('=') {
             Some((param, values)) => {
                 let param = param.trim().to_ascii_uppercase();
+                // `TYPE="work,voice"` (RFC 6350 §8's own example) lists two values too.
                 for value in split_unquoted(values, ',') {
-                    params.push((param.clone(), value.trim_matches('"').to_string()));
+                    for value in value.trim_matches('"').split(',') {
+                        params.push((param.clone(), value.to_string()));
+                    }
                 }
             }
             // vCard 2.1/3.0 bare types (`TEL;WORK:`) are TYPE values.
