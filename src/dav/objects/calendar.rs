@@ -91,7 +91,7 @@ pub(crate) enum Overlap {
     Span,
     /// VEVENT with a DATE-TIME DTSTART and no DTEND/DURATION or a zero DURATION; VTODO with
     /// only DTSTART; VJOURNAL with a DATE-TIME DTSTART: `start <= DTSTART AND end > DTSTART`.
-    Instant,
+    Point,
     /// VTODO with DTSTART and DURATION.
     TodoStartDuration,
     /// VTODO with DTSTART and DUE.
@@ -310,10 +310,10 @@ fn overlap_of(part: &ICalendarComponent) -> Overlap {
         // RFC 4791 §9.9, the VEVENT table.
         ICalendarComponentType::VEvent => match (start, duration) {
             (None, _) => Overlap::Never,
-            (Some(_), Some(0)) => Overlap::Instant,
+            (Some(_), Some(0)) => Overlap::Point,
             (Some(_), Some(_)) => Overlap::Span,
             (Some(_), None) if has(&ICalendarProperty::Dtend) => Overlap::Span,
-            (Some(true), None) => Overlap::Instant,
+            (Some(true), None) => Overlap::Point,
             (Some(false), None) => Overlap::Span,
         },
         // The VTODO table.
@@ -324,7 +324,7 @@ fn overlap_of(part: &ICalendarComponent) -> Overlap {
             match (start.is_some(), duration.is_some(), due) {
                 (true, true, _) => Overlap::TodoStartDuration,
                 (true, false, true) => Overlap::TodoStartDue,
-                (true, false, false) => Overlap::Instant,
+                (true, false, false) => Overlap::Point,
                 (false, _, true) => Overlap::TodoDue,
                 (false, _, false) => match (completed, created) {
                     (true, true) => Overlap::TodoCreatedCompleted,
@@ -336,7 +336,7 @@ fn overlap_of(part: &ICalendarComponent) -> Overlap {
         }
         // The VJOURNAL table.
         ICalendarComponentType::VJournal => match start {
-            Some(true) => Overlap::Instant,
+            Some(true) => Overlap::Point,
             Some(false) => Overlap::Span,
             None => Overlap::Never,
         },

@@ -47,7 +47,7 @@ pub fn free_busy(objects: &[CalendarObject], start: i64, end: i64) -> Vec<(i64, 
             };
             if busy.transparent
                 || busy.cancelled
-                || *overlap == Overlap::Instant
+                || *overlap == Overlap::Point
                 || instance.end <= instance.start
                 || !instance_matches(object, &instance, start, end)
             {

@@ -98,7 +98,7 @@ pub(crate) fn instance_matches(
 pub(crate) fn overlaps(overlap: Overlap, s: i64, e: i64, start: i64, end: i64) -> bool {
     match overlap {
         Overlap::Span => start < e && end > s,
-        Overlap::Instant => start <= s && end > s,
+        Overlap::Point => start <= s && end > s,
         Overlap::TodoStartDuration => start <= e && (end > s || end >= e),
         Overlap::TodoStartDue => (start < e || start <= s) && (end > s || end >= e),
         Overlap::TodoDue => start < s && end >= s,
