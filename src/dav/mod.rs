@@ -1,0 +1,3 @@
+//! CalDAV and CardDAV, sans-IO.
+
+pub mod objects;
