@@ -21,6 +21,8 @@
 //! - [`http`]: sans-IO HTTP/1.1 (RFC 9112, RFC 9110): the incremental request reader with its
 //!   limits and smuggling-proof framing, typed requests, the response encoder. Never touches
 //!   sockets, files or the clock.
+//! - [`dav`]: sans-IO WebDAV/CalDAV/CardDAV: request bodies parsed under limits, multistatus
+//!   and error bodies written. No storage, no routing.
 //! - [`mailbox`]: IMAP's typed mailbox requests and replies (plain data).
 //! - [`config`]: the TOML configuration (with POP3's UIDL template), validated with errors that
 //!   name the key. A leaf: imports nothing of ours.
@@ -57,6 +59,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod date;
+pub mod dav;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
