@@ -47,9 +47,11 @@ impl RawXml {
 }
 
 fn write_content(element: &Element, out: &mut Vec<u8>) {
-    // Text interleaved with elements loses its position; values like that are rare and
-    // the text is kept before the elements.
-    out.extend_from_slice(super::multistatus::escape_text(&element.text).as_bytes());
+    // Whitespace between elements is indentation; other text interleaved with elements loses
+    // its position (values like that are rare) and is kept before the elements.
+    if element.children.is_empty() || !element.text.trim().is_empty() {
+        out.extend_from_slice(super::multistatus::escape_text(&element.text).as_bytes());
+    }
     for child in &element.children {
         out.push(b'<');
         out.extend_from_slice(child.local.as_bytes());
