@@ -1,5 +1,7 @@
 //! Hostile and malformed bodies: each refused with its error and status, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 
 use super::*;

@@ -1,5 +1,7 @@
 //! REPORT bodies from the RFCs' examples parsed into exact typed values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use super::*;
 
 fn report(body: &str) -> Report {

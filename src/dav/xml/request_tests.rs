@@ -1,5 +1,7 @@
 //! PROPFIND, PROPPATCH, MKCOL and MKCALENDAR bodies as typed values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use super::*;
 
 fn limits() -> XmlLimits {
