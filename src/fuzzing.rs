@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("proxy_header", proxy_header),
     ("http_request", http_request),
+    ("dav_xml", dav_xml),
 ];
 
 fn session_config(limits: Limits) -> SessionConfig {
@@ -424,5 +425,60 @@ pub fn http_request(data: &[u8]) {
     assert_eq!(split, whole, "reads of {step} bytes differ from one read");
     if let Some(Err(e)) = whole.last() {
         assert!(e.close, "a reader error that keeps the connection");
+    }
+}
+
+/// Every DAV request body parser over the same bytes, under small limits: each returns, every
+/// refusal maps to a 4xx, and whatever PROPPATCH accepted renders in a multistatus.
+pub fn dav_xml(data: &[u8]) {
+    use crate::dav::xml::{
+        parse_mkcalendar, parse_mkcol, parse_propfind, parse_proppatch, parse_report, Multistatus,
+        Prop, PropStat, PropValue, PropertyUpdate, XmlError, XmlLimits,
+    };
+    let limits = XmlLimits {
+        max_body_bytes: 4096,
+        max_depth: 8,
+        max_elements: 64,
+    };
+    let check = |error: &XmlError| {
+        assert!(
+            matches!(error.status(), 400 | 403 | 413 | 415),
+            "{error:?} maps to {}",
+            error.status()
+        );
+    };
+    if let Err(e) = parse_propfind(data, &limits) {
+        check(&e);
+    }
+    if let Err(e) = parse_mkcol(data, &limits) {
+        check(&e);
+    }
+    if let Err(e) = parse_mkcalendar(data, &limits) {
+        check(&e);
+    }
+    if let Err(e) = parse_report(data, &limits) {
+        check(&e);
+    }
+    match parse_proppatch(data, &limits) {
+        Err(e) => check(&e),
+        Ok(patch) => {
+            let props = patch
+                .updates
+                .into_iter()
+                .map(|update| match update {
+                    PropertyUpdate::Set(set) => Prop {
+                        name: set.name,
+                        value: PropValue::Xml(set.value),
+                    },
+                    PropertyUpdate::Remove(name) => Prop {
+                        name,
+                        value: PropValue::Empty,
+                    },
+                })
+                .collect();
+            let mut body = Multistatus::new();
+            body.response("/fuzz/", &[PropStat { status: 200, props }]);
+            let _ = body.finish();
+        }
     }
 }

@@ -21,9 +21,10 @@
 //! - [`http`]: sans-IO HTTP/1.1 (RFC 9112, RFC 9110): the incremental request reader with its
 //!   limits and smuggling-proof framing, typed requests, the response encoder. Never touches
 //!   sockets, files or the clock.
-//! - [`dav`]: CalDAV and CardDAV, sans-IO. [`dav::objects`]: calendar objects and vCards
-//!   (validation, time ranges with bounded recurrence expansion, expand, free-busy, text-match);
-//!   time ranges and "now" come in as parameters.
+//! - [`dav`]: CalDAV and CardDAV, sans-IO, not yet served: [`dav::xml`] parses request bodies
+//!   under limits and writes multistatus and error bodies; [`dav::objects`] validates calendar
+//!   objects and vCards (time ranges with bounded recurrence expansion, expand, free-busy,
+//!   text-match).
 //! - [`mailbox`]: IMAP's typed mailbox requests and replies (plain data).
 //! - [`config`]: the TOML configuration (with POP3's UIDL template), validated with errors that
 //!   name the key. A leaf: imports nothing of ours.
