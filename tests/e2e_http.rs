@@ -196,6 +196,33 @@ fn workspace_forms_cookies_and_csrf() {
 }
 
 #[test]
+fn dav_discovery_at_sogos_urls() {
+    // Off by default while CalDAV/CardDAV is incomplete (issue 17): turned on here.
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    server.python("dav.py", &["discovery"]);
+    if let Some(python) = venv_python() {
+        venv_script(&server, &python, "dav.py", &["caldav"]);
+    }
+    // Without `dav`, none of it is served.
+    let off = http_server("");
+    let (out, _) = curl(
+        &off,
+        &[
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            &format!("https://localhost:{}/.well-known/caldav", off.port("https")),
+        ],
+    );
+    assert_eq!(out, "404");
+}
+
+#[test]
 fn failed_sign_ins_count_with_failed_mail_logins() {
     let server = http_server("ip_max_failures = 3\n");
     server.python("workspace.py", &["throttle"]);

@@ -18,6 +18,7 @@ pub(super) struct RawHttp {
     idle_secs: u64,
     request_secs: u64,
     workspace: bool,
+    dav: bool,
     session_idle_secs: u64,
     session_max_secs: u64,
     max_sessions: usize,
@@ -34,6 +35,7 @@ impl Default for RawHttp {
             idle_secs: 60,
             request_secs: 30,
             workspace: true,
+            dav: false,
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
             max_sessions: 100_000,
@@ -60,6 +62,8 @@ pub struct HttpConfig {
     pub request: Duration,
     /// Serve the web workspace (sign-in, Settings → Security, Mail → E-Mail-Server).
     pub workspace: bool,
+    /// Serve CalDAV/CardDAV at SOGo's URLs. Off by default: discovery only so far (issue 17).
+    pub dav: bool,
     /// A workspace session ends after this long without a request…
     pub session_idle: Duration,
     /// …and this long after sign-in, whatever happens.
@@ -133,6 +137,7 @@ pub(super) fn check_http(
         idle: Duration::from_secs(raw.idle_secs),
         request: Duration::from_secs(raw.request_secs),
         workspace: raw.workspace,
+        dav: raw.dav,
         session_idle: Duration::from_secs(raw.session_idle_secs),
         session_max: Duration::from_secs(raw.session_max_secs),
         max_sessions: raw.max_sessions,

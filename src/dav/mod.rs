@@ -8,4 +8,6 @@
 //! IO and never reads the clock (time ranges and "now" come in as parameters).
 
 pub mod objects;
+pub mod path;
+pub mod props;
 pub mod xml;

@@ -13,8 +13,8 @@ use super::{Method, Request};
 /// What a listener serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Site {
-    /// HTTPS: the workspace, discovery documents.
-    Https { workspace: bool },
+    /// HTTPS: the workspace, discovery documents, and (when `dav`) CalDAV/CardDAV.
+    Https { workspace: bool, dav: bool },
     /// Plain HTTP: public discovery documents, and redirects to `https_base` for the rest.
     /// Never takes a credential.
     Redirect {
@@ -99,6 +99,19 @@ pub enum Route {
     /// Prometheus text exposition.
     Metrics,
     Workspace(Page),
+    /// CalDAV/CardDAV at SOGo's URLs: after HTTP Basic authentication.
+    Dav(DavRequest),
+}
+
+/// A WebDAV request, for the DAV service once its credentials were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavRequest {
+    pub method: Method,
+    /// The raw request path (percent-encoded).
+    pub path: String,
+    /// The `Depth` field as sent.
+    pub depth: Option<String>,
+    pub body: Vec<u8>,
 }
 
 /// The workspace's pages and forms.
@@ -193,13 +206,46 @@ pub fn route(site: &Site, request: &Request) -> Routed {
                 location: format!("{https_base}{}", request.target),
             },
         },
-        Site::Https { workspace } => https(*workspace, request, path, get_like),
+        Site::Https { workspace, dav } => {
+            if *dav {
+                if let Some(routed) = dav_route(request, path) {
+                    return routed;
+                }
+            }
+            https(*workspace, request, path, get_like)
+        }
     }
 }
 
 fn autoconfig(request: &Request) -> Routed {
     Routed::To(Route::Autoconfig {
         email: request.query_param("emailaddress"),
+    })
+}
+
+/// DAV's places: the well-known redirects (RFC 6764 §5, to SOGo's root as mailcow does),
+/// everything under `/SOGo/dav`, and the WebDAV methods on `/` (clients that start there).
+fn dav_route(request: &Request, path: &str) -> Option<Routed> {
+    if path == "/.well-known/caldav" || path == "/.well-known/carddav" {
+        return Some(Routed::Redirect {
+            status: 301,
+            location: crate::dav::path::DAV_ROOT.into(),
+        });
+    }
+    let webdav = matches!(
+        request.method,
+        Method::Propfind | Method::Options | Method::Report
+    );
+    (path == "/SOGo" || path.starts_with("/SOGo/") || (path == "/" && webdav)).then(|| {
+        Routed::To(Route::Dav(DavRequest {
+            method: request.method.clone(),
+            path: path.to_string(),
+            depth: request
+                .header("depth")
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .map(|d| d.trim().to_string()),
+            body: request.body.clone(),
+        }))
     })
 }
 

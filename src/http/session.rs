@@ -21,6 +21,13 @@ use super::{HttpLimits, Method, Request, RequestReader, Response, ResponseTarget
 /// The SASL-like mechanism name a workspace sign-in is logged with.
 pub const WEB_SIGNIN: &str = "web";
 
+/// The mechanism name of HTTP Basic credentials (RFC 7617) on DAV requests: checked with
+/// the `dav` scope.
+pub const HTTP_BASIC: &str = "HTTP Basic";
+
+/// The challenge a DAV request without valid credentials gets (RFC 7617 §2).
+const CHALLENGE: &str = "Basic realm=\"ringpost\", charset=\"UTF-8\"";
+
 /// Work for the service: a routed request and what it carries besides its route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebRequest {
@@ -47,6 +54,8 @@ struct Current {
     lang: Lang,
     /// A sign-in handed to the driver: the user name, for the page that follows.
     signing_in: Option<String>,
+    /// A DAV request waiting for its credentials' check.
+    dav: Option<WebRequest>,
 }
 
 /// An HTTP/1.1 connection.
@@ -151,6 +160,7 @@ impl HttpSession {
                     keep_alive,
                     lang,
                     signing_in: Some(username.clone()),
+                    dav: None,
                 });
                 // The form's token must match the cookie set with the form (login CSRF).
                 let token = request.form_field("csrf").unwrap_or_default();
@@ -170,12 +180,43 @@ impl HttpSession {
                     self.signed_in(ok);
                 }
             }
+            Routed::To(route @ Route::Dav(_)) => {
+                // Every DAV request names its credentials (HTTP Basic, over TLS only: this
+                // route exists on HTTPS listeners alone); a missing or malformed one is
+                // challenged without asking anyone.
+                let Some((username, password)) = basic_credentials(&request) else {
+                    return self.send(
+                        &answer(401, "Unauthorized").header("WWW-Authenticate", CHALLENGE),
+                        head_only,
+                        !keep_alive,
+                        None,
+                    );
+                };
+                self.current = Some(Current {
+                    head_only,
+                    keep_alive,
+                    lang,
+                    signing_in: None,
+                    dav: Some(WebRequest {
+                        route,
+                        session: None,
+                        csrf: None,
+                        lang,
+                    }),
+                });
+                self.events.push_back(Event::Authenticate(Credentials {
+                    username,
+                    password,
+                    mechanism: HTTP_BASIC,
+                }));
+            }
             Routed::To(route) => {
                 self.current = Some(Current {
                     head_only,
                     keep_alive,
                     lang,
                     signing_in: None,
+                    dav: None,
                 });
                 let csrf = (request.method == Method::Post)
                     .then(|| request.form_field("csrf"))
@@ -263,6 +304,28 @@ impl Session for HttpSession {
     fn handle_tls_established(&mut self) {}
 
     fn handle_auth(&mut self, outcome: AuthOutcome) {
+        if let Some(request) = self.current.as_mut().and_then(|c| c.dav.take()) {
+            let (head_only, keep_alive) = self
+                .current
+                .as_ref()
+                .map_or((false, false), |c| (c.head_only, c.keep_alive));
+            let refusal = match outcome {
+                AuthOutcome::Success { .. } => {
+                    self.events.push_back(Event::Request(request));
+                    return;
+                }
+                AuthOutcome::Failure | AuthOutcome::Continue(_) => {
+                    Response::error(401, "Unauthorized").header("WWW-Authenticate", CHALLENGE)
+                }
+                AuthOutcome::TemporaryFailure => {
+                    Response::error(503, "Service Unavailable").header("Retry-After", "5")
+                }
+            };
+            self.current = None;
+            self.send(&refusal, head_only, !keep_alive, None);
+            self.advance();
+            return;
+        }
         let ok = match outcome {
             AuthOutcome::Success { .. } => SignInResult::Ok,
             AuthOutcome::Failure | AuthOutcome::Continue(_) => SignInResult::Failed,
@@ -340,4 +403,24 @@ impl Session for HttpSession {
     fn poll_event(&mut self) -> Option<Event<WebRequest>> {
         self.events.pop_front()
     }
+}
+
+/// The user name and password of an `Authorization: Basic` field (RFC 7617 §2: base64 of
+/// `user:password`, UTF-8), if it is one.
+fn basic_credentials(request: &Request) -> Option<(String, crate::session::Secret<String>)> {
+    use base64::Engine as _;
+    let value = std::str::from_utf8(request.header("authorization")?).ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((
+        user.to_string(),
+        crate::session::Secret::new(password.to_string()),
+    ))
 }

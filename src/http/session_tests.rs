@@ -11,7 +11,13 @@ use super::{HttpLimits, Response};
 const DATE: &str = "Sat, 05 Dec 2026 12:00:00 GMT";
 
 fn https() -> HttpSession {
-    HttpSession::new(Site::Https { workspace: true }, HttpLimits::default())
+    HttpSession::new(
+        Site::Https {
+            workspace: true,
+            dav: true,
+        },
+        HttpLimits::default(),
+    )
 }
 
 fn drain(s: &mut HttpSession) -> (Vec<u8>, Vec<Event<WebRequest>>) {
@@ -275,6 +281,45 @@ fn unknown_methods_get_501_and_unsized_posts_411_and_the_connection_stays() {
         request_of(&events[0]).route,
         Route::Workspace(Page::Stylesheet)
     );
+}
+
+#[test]
+fn dav_requests_are_challenged_then_checked_by_the_driver() {
+    let (mut s, events, out) = feed_out(&[
+        b"PROPFIND /SOGo/dav/ HTTP/1.1\r\nHost: a\r\nDepth: 0\r\nContent-Length: 0\r\n\r\n",
+    ]);
+    assert!(events.is_empty(), "{events:?}");
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 401 Unauthorized\r\n")
+            && text.contains("WWW-Authenticate: Basic realm=\"ringpost\", charset=\"UTF-8\"\r\n"),
+        "{text}"
+    );
+    // alice@example.com:pa:ss
+    s.handle_input(b"PROPFIND /SOGo/dav/ HTTP/1.1\r\nHost: a\r\nDepth: 1\r\nAuthorization: Basic YWxpY2VAZXhhbXBsZS5jb206cGE6c3M=\r\nContent-Length: 0\r\n\r\n");
+    let (_, events) = drain(&mut s);
+    let [Event::Authenticate(credentials)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(credentials.username, "alice@example.com");
+    assert_eq!(credentials.password.expose(), "pa:ss");
+    assert_eq!(credentials.mechanism, super::session::HTTP_BASIC);
+    // Refused: challenged again, the connection stays.
+    s.handle_auth(AuthOutcome::Failure);
+    let (out, events) = drain(&mut s);
+    assert!(out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
+    assert!(events.is_empty());
+    // Accepted: the request goes to the service.
+    s.handle_input(b"OPTIONS /SOGo/dav/ HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2VAZXhhbXBsZS5jb206cGE6c3M=\r\n\r\n");
+    let _ = drain(&mut s);
+    s.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    let (_, events) = drain(&mut s);
+    let Route::Dav(dav) = &request_of(&events[0]).route else {
+        panic!("{events:?}");
+    };
+    assert_eq!(dav.path, "/SOGo/dav/");
 }
 
 #[test]

@@ -540,7 +540,13 @@ async fn authenticate<S: Service>(
         crate::config::Protocol::Imap => Scope::Imap,
         crate::config::Protocol::Pop3 => Scope::Pop3,
         crate::config::Protocol::Submission | crate::config::Protocol::Smtp => Scope::Smtp,
-        // The workspace's sign-in; metrics never authenticate.
+        // DAV requests' HTTP Basic credentials; otherwise the workspace's sign-in (metrics
+        // never authenticate).
+        crate::config::Protocol::Http
+            if credentials.mechanism == crate::http::session::HTTP_BASIC =>
+        {
+            Scope::Dav
+        }
         crate::config::Protocol::Http | crate::config::Protocol::Metrics => Scope::Web,
     };
     // SCRAM: the messages before the last are answered here, without a login attempt.

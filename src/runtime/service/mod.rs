@@ -8,6 +8,7 @@
 //! Services use the store and the shard's state; they never touch sockets, never name the
 //! executor, and never write protocol syntax.
 
+mod dav;
 pub mod delivery;
 pub mod mailbox;
 pub mod maildrop;

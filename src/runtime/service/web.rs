@@ -43,6 +43,7 @@ impl Service for WebService {
             (Protocol::Metrics, _) => Site::Metrics,
             (_, TlsMode::Implicit) => Site::Https {
                 workspace: config.http.workspace,
+                dav: config.http.dav,
             },
             _ => Site::Redirect {
                 https_base: https_base(config),
@@ -69,6 +70,7 @@ impl Service for WebService {
             Route::Autoconfig { email } => autoconfig(cx, email.as_deref()),
             Route::Autodiscover { body } => autodiscover(cx, body),
             Route::Metrics => metrics(cx).await,
+            Route::Dav(dav) => super::dav::handle(dav, cx),
             Route::Workspace(page) => with_page_headers(
                 workspace_page(page.clone(), &request, cx).await,
                 request.lang,
