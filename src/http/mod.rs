@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod route;
 pub mod session;
 pub mod workspace;
+pub mod xml_ref;
 
 mod chunked;
 mod codec;

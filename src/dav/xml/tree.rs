@@ -12,6 +12,7 @@ use quick_xml::{NsReader, XmlVersion};
 
 use super::error::{XmlError, XmlLimits};
 use super::names::Namespace;
+use crate::http::xml_ref::Unresolved;
 
 /// One element of a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,24 +215,10 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, XmlError>
     Ok(attrs)
 }
 
-/// XML's five predefined entities and character references; any other name is undefined,
-/// since a body has no DTD to define it.
+/// An entity reference in a body (see [`crate::http::xml_ref`]).
 fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, XmlError> {
-    if reference.is_char_ref() {
-        return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c),
-            _ => Err(XmlError::Malformed(format!(
-                "bad character reference &{};",
-                &**reference
-            ))),
-        };
-    }
-    match &**reference {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(XmlError::UndefinedEntity(other.to_string())),
-    }
+    crate::http::xml_ref::resolve(reference).map_err(|e| match e {
+        Unresolved::BadCharRef(text) => XmlError::Malformed(text),
+        Unresolved::Undefined(name) => XmlError::UndefinedEntity(name),
+    })
 }

@@ -13,6 +13,7 @@ use quick_xml::Reader;
 use super::settings::{EmailAddress, MailSettings, Protocol, Security};
 use super::xml::XmlWriter;
 use super::DiscoveryError;
+use crate::http::xml_ref::Unresolved;
 
 /// The largest request body read: Outlook's requests are a few hundred bytes.
 pub const MAX_AUTODISCOVER_REQUEST: usize = 16 * 1024;
@@ -208,26 +209,12 @@ fn append(field: Option<Field>, email: &mut Option<String>, schema: &mut Option<
     }
 }
 
-/// XML's five predefined entities and character references; any other name is undefined,
-/// since a request has no DTD to define it.
+/// An entity reference in a request (see [`crate::http::xml_ref`]).
 fn resolve(reference: &BytesRef<'_>) -> Result<char, DiscoveryError> {
-    if reference.is_char_ref() {
-        return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c),
-            _ => Err(DiscoveryError::MalformedRequest(format!(
-                "bad character reference &{};",
-                &**reference
-            ))),
-        };
-    }
-    match &**reference {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(DiscoveryError::UnknownEntity(other.to_string())),
-    }
+    crate::http::xml_ref::resolve(reference).map_err(|e| match e {
+        Unresolved::BadCharRef(text) => DiscoveryError::MalformedRequest(text),
+        Unresolved::Undefined(name) => DiscoveryError::UnknownEntity(name),
+    })
 }
 
 /// The autodiscover answer for `email`: one `Protocol` per endpoint, in the order of
