@@ -31,7 +31,13 @@ pub struct Partition(u16);
 
 impl Partition {
     /// The partition of a canonical (lower-case) account address.
+    ///
+    /// Only the part before a `:` counts: `alice@example.com:dav` (the store key of an
+    /// account's calendars and contacts) lives where `alice@example.com` does, on the same
+    /// home shard. Addresses never hold a `:` (the accounts file separates fields with it),
+    /// so no account's partition changes.
     pub fn of(account: &str) -> Partition {
+        let account = account.split_once(':').map_or(account, |(owner, _)| owner);
         // FNV-1a 64: tiny, stable across versions and platforms, well spread for short keys.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in account.bytes() {
@@ -95,6 +101,13 @@ pub enum MeshError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suffix_after_a_colon_keeps_the_owners_partition() {
+        for key in ["alice@example.com", "bob@example.org#00000000000000a1"] {
+            assert_eq!(Partition::of(&format!("{key}:dav")), Partition::of(key));
+        }
+    }
 
     #[test]
     fn partition_is_stable_and_case_insensitive() {

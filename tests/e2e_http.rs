@@ -196,14 +196,16 @@ fn workspace_forms_cookies_and_csrf() {
 }
 
 #[test]
-fn dav_discovery_at_sogos_urls() {
+fn dav_discovery_and_objects_at_sogos_urls() {
     // Off by default while CalDAV/CardDAV is incomplete (issue 17): turned on here.
     let server = Server::start(Options {
-        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\ndav_max_resource_bytes = 4096\n"
+            .into(),
         http: true,
         ..Default::default()
     });
     server.python("dav.py", &["discovery"]);
+    server.python("dav.py", &["objects"]);
     if let Some(python) = venv_python() {
         venv_script(&server, &python, "dav.py", &["caldav"]);
     }

@@ -29,8 +29,8 @@ use argon2::Argon2;
 
 pub use address::Address;
 pub use records::{
-    address_of_key, Account, Credential, CredentialKind, Deleted, Incarnation, Retention, Scope,
-    Scopes,
+    address_of_key, dav_key, Account, Credential, CredentialKind, Deleted, Incarnation, Retention,
+    Scope, Scopes,
 };
 
 use file::{write_atomically, FileLock};

@@ -85,6 +85,13 @@ pub fn address_of_key(key: &str) -> &str {
     key.split_once('#').map_or(key, |(address, _)| address)
 }
 
+/// The store key of an account's calendars and address books, next to its mail: its store
+/// key and `:dav`. The store places it on the account's partition (`Partition::of` stops at
+/// the `:`), and no mail key can be one (addresses hold no `:`).
+pub fn dav_key(store_key: &str) -> String {
+    format!("{store_key}:dav")
+}
+
 pub(super) fn store_key(address: &Address, incarnation: Incarnation) -> String {
     if incarnation.0 == 0 {
         address.as_str().to_string()

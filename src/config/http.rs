@@ -19,6 +19,9 @@ pub(super) struct RawHttp {
     request_secs: u64,
     workspace: bool,
     dav: bool,
+    dav_max_resource_bytes: usize,
+    dav_max_objects: usize,
+    dav_max_collections: usize,
     session_idle_secs: u64,
     session_max_secs: u64,
     max_sessions: usize,
@@ -36,6 +39,9 @@ impl Default for RawHttp {
             request_secs: 30,
             workspace: true,
             dav: false,
+            dav_max_resource_bytes: 1 << 20,
+            dav_max_objects: 50_000,
+            dav_max_collections: 100,
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
             max_sessions: 100_000,
@@ -62,8 +68,15 @@ pub struct HttpConfig {
     pub request: Duration,
     /// Serve the web workspace (sign-in, Settings → Security, Mail → E-Mail-Server).
     pub workspace: bool,
-    /// Serve CalDAV/CardDAV at SOGo's URLs. Off by default: discovery only so far (issue 17).
+    /// Serve CalDAV/CardDAV at SOGo's URLs.
     pub dav: bool,
+    /// The largest calendar object or vCard taken (`max-resource-size`; larger: 403 with
+    /// the precondition, RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
+    pub dav_max_resource_bytes: usize,
+    /// Objects one calendar or address book holds at most (a new one past it: 507).
+    pub dav_max_objects: usize,
+    /// Calendars plus address books one account has at most (MKCALENDAR/MKCOL past it: 507).
+    pub dav_max_collections: usize,
     /// A workspace session ends after this long without a request…
     pub session_idle: Duration,
     /// …and this long after sign-in, whatever happens.
@@ -111,6 +124,19 @@ pub(super) fn check_http(
         30 * 86400,
     )?;
     range("max_sessions", raw.max_sessions as u64, 1, 10_000_000)?;
+    range(
+        "dav_max_resource_bytes",
+        raw.dav_max_resource_bytes as u64,
+        1024,
+        1 << 30,
+    )?;
+    range("dav_max_objects", raw.dav_max_objects as u64, 1, 10_000_000)?;
+    range(
+        "dav_max_collections",
+        raw.dav_max_collections as u64,
+        2,
+        10_000,
+    )?;
     let public_host = match &raw.public_host {
         None => hostname.to_string(),
         Some(host) => {
@@ -138,6 +164,10 @@ pub(super) fn check_http(
         request: Duration::from_secs(raw.request_secs),
         workspace: raw.workspace,
         dav: raw.dav,
+        // A body past max_body_bytes never arrives (413), so that bounds it too.
+        dav_max_resource_bytes: raw.dav_max_resource_bytes.min(raw.max_body_bytes),
+        dav_max_objects: raw.dav_max_objects,
+        dav_max_collections: raw.dav_max_collections,
         session_idle: Duration::from_secs(raw.session_idle_secs),
         session_max: Duration::from_secs(raw.session_max_secs),
         max_sessions: raw.max_sessions,

@@ -10,4 +10,5 @@
 pub mod objects;
 pub mod path;
 pub mod props;
+pub mod query;
 pub mod xml;

@@ -1,38 +1,110 @@
-//! The live properties of the places discovery walks — the roots, the principal, the two
-//! homes and the default collections — and the PROPFIND answer built from them (RFC 4918
-//! §9.1, RFC 5397 `current-user-principal`, RFC 4791 §6.2.1 and RFC 6352 §7.1.1 home sets,
-//! RFC 3744 `current-user-privilege-set`).
+//! The properties of every place (RFC 4918 §15, RFC 5397 `current-user-principal`, RFC 4791
+//! §5.2 and §6.2.1, RFC 6352 §6.2 and §7.1.1, RFC 3744 `current-user-privilege-set`, RFC
+//! 6578 `sync-token`, calendarserver `getctag`) and the PROPFIND answer built from them.
 //!
-//! Only properties known without a store are here: `getctag`, `sync-token` and the objects
-//! come with storage (issue 17), and until then are answered 404 like any unknown property.
-//! Pure: never does IO.
+//! What only the store knows — a collection's state and stored properties, an object's
+//! entity tag, size and date — comes in as [`Facts`]. Pure: never does IO.
 
 use super::path::{calendar_home, contacts_home, principal, DavPath, DEFAULT_COLLECTION};
+use super::query::CollectionState;
 use super::xml::{
-    MediaType, Multistatus, Privilege, PropName, PropStat, PropValue, Propfind, ReportName,
+    MediaType, Multistatus, Privilege, PropName, PropStat, PropValue, Propfind, RawXml, ReportName,
     ResourceType,
 };
 
-/// Largest object a collection takes (`max-resource-size`, RFC 4791 §5.2.5).
-pub const MAX_RESOURCE_SIZE: usize = 1 << 20;
+/// What the store says of a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionFacts {
+    pub state: CollectionState,
+    /// `supported-calendar-component-set` of a calendar (names like `VEVENT`).
+    pub components: Vec<String>,
+    /// The properties clients set (PROPPATCH, MKCALENDAR, extended MKCOL), as sent.
+    pub stored: Vec<(PropName, RawXml)>,
+    /// `max-resource-size`.
+    pub max_size: usize,
+}
+
+/// What the store says of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    pub etag: String,
+    pub content_type: &'static str,
+    pub length: u64,
+    /// An HTTP date.
+    pub last_modified: String,
+    /// `calendar-data` / `address-data` for a REPORT that asks for it.
+    pub data: Option<String>,
+}
+
+/// The store's part of a place's properties.
+#[derive(Debug, Clone, Copy)]
+pub enum Facts<'a> {
+    /// The roots, the principal, the homes.
+    None,
+    Collection(&'a CollectionFacts),
+    Object(&'a ObjectFacts),
+}
+
+/// Properties a client may set on a collection (everything else we serve is live and
+/// protected, RFC 4918 §15; names we do not serve are dead properties and may be set).
+pub fn writable(name: &PropName) -> bool {
+    matches!(
+        name,
+        PropName::DisplayName
+            | PropName::CalendarDescription
+            | PropName::CalendarTimezone
+            | PropName::CalendarColor
+            | PropName::CalendarOrder
+            | PropName::AddressbookDescription
+            | PropName::Other { .. }
+    )
+}
 
 /// A property's value at `place` for `account` (its owner, already checked), or `None`
 /// when the place has no such property.
-fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
+fn value(place: &DavPath, account: &str, name: &PropName, facts: Facts<'_>) -> Option<PropValue> {
     use DavPath as P;
     use PropName as N;
-    let privileges = || {
-        PropValue::Privileges(vec![
-            Privilege::Read,
-            Privilege::Write,
-            Privilege::WriteProperties,
-            Privilege::WriteContent,
-            Privilege::Bind,
-            Privilege::Unbind,
-            Privilege::ReadCurrentUserPrivilegeSet,
-            Privilege::ReadFreeBusy,
-        ])
-    };
+    match facts {
+        Facts::Collection(c) => {
+            if let Some((_, raw)) = c.stored.iter().find(|(n, _)| n == name) {
+                return Some(PropValue::Xml(raw.clone()));
+            }
+            match name {
+                N::GetCtag => return Some(PropValue::Text(c.state.ctag())),
+                N::SyncToken => return Some(PropValue::Text(c.state.sync_token())),
+                N::SupportedCalendarComponentSet if matches!(place, P::Calendar { .. }) => {
+                    return Some(PropValue::CalendarComponents(c.components.clone()))
+                }
+                N::CalendarMaxResourceSize if matches!(place, P::Calendar { .. }) => {
+                    return Some(PropValue::Text(c.max_size.to_string()))
+                }
+                N::AddressbookMaxResourceSize if matches!(place, P::AddressBook { .. }) => {
+                    return Some(PropValue::Text(c.max_size.to_string()))
+                }
+                _ => {}
+            }
+        }
+        Facts::Object(o) => {
+            return match name {
+                N::ResourceType => Some(PropValue::ResourceType(Vec::new())),
+                N::GetEtag => Some(PropValue::Text(o.etag.clone())),
+                N::GetContentType => Some(PropValue::Text(o.content_type.into())),
+                N::GetContentLength => Some(PropValue::Text(o.length.to_string())),
+                N::GetLastModified => Some(PropValue::Text(o.last_modified.clone())),
+                N::CurrentUserPrincipal => Some(PropValue::Href(principal(account))),
+                N::CurrentUserPrivilegeSet => Some(privileges()),
+                N::CalendarData if matches!(place, P::CalendarObject { .. }) => {
+                    o.data.clone().map(PropValue::Data)
+                }
+                N::AddressData if matches!(place, P::Card { .. }) => {
+                    o.data.clone().map(PropValue::Data)
+                }
+                _ => None,
+            };
+        }
+        Facts::None => {}
+    }
     let collection = |types: &[ResourceType]| {
         let mut all = vec![ResourceType::Collection];
         all.extend_from_slice(types);
@@ -55,7 +127,13 @@ fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
         (P::CalendarHome { .. }, N::DisplayName) => PropValue::Text("Calendar".into()),
         (P::ContactsHome { .. }, N::DisplayName) => PropValue::Text("Contacts".into()),
         (P::Calendar { .. }, N::ResourceType) => collection(&[ResourceType::Calendar]),
-        (P::Calendar { .. }, N::DisplayName) => PropValue::Text("Personal Calendar".into()),
+        (P::Calendar { collection, .. }, N::DisplayName) => {
+            PropValue::Text(if collection == DEFAULT_COLLECTION {
+                "Personal Calendar".into()
+            } else {
+                collection.clone()
+            })
+        }
         (P::Calendar { .. }, N::SupportedCalendarComponentSet) => {
             PropValue::CalendarComponents(vec!["VEVENT".into(), "VTODO".into()])
         }
@@ -65,9 +143,6 @@ fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
                 version: "2.0".into(),
             }])
         }
-        (P::Calendar { .. }, N::CalendarMaxResourceSize) => {
-            PropValue::Text(MAX_RESOURCE_SIZE.to_string())
-        }
         (P::Calendar { .. }, N::SupportedReportSet) => PropValue::Reports(vec![
             ReportName::CalendarQuery,
             ReportName::CalendarMultiget,
@@ -75,7 +150,13 @@ fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
             ReportName::SyncCollection,
         ]),
         (P::AddressBook { .. }, N::ResourceType) => collection(&[ResourceType::Addressbook]),
-        (P::AddressBook { .. }, N::DisplayName) => PropValue::Text("Personal Address Book".into()),
+        (P::AddressBook { collection, .. }, N::DisplayName) => {
+            PropValue::Text(if collection == DEFAULT_COLLECTION {
+                "Personal Address Book".into()
+            } else {
+                collection.clone()
+            })
+        }
         (P::AddressBook { .. }, N::SupportedAddressData) => PropValue::AddressDataTypes(
             ["3.0", "4.0"]
                 .into_iter()
@@ -85,9 +166,6 @@ fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
                 })
                 .collect(),
         ),
-        (P::AddressBook { .. }, N::AddressbookMaxResourceSize) => {
-            PropValue::Text(MAX_RESOURCE_SIZE.to_string())
-        }
         (P::AddressBook { .. }, N::SupportedReportSet) => PropValue::Reports(vec![
             ReportName::AddressbookQuery,
             ReportName::AddressbookMultiget,
@@ -112,6 +190,20 @@ fn value(place: &DavPath, account: &str, name: &PropName) -> Option<PropValue> {
     })
 }
 
+/// What the owner may do anywhere in their own tree (RFC 3744 §5.4).
+fn privileges() -> PropValue {
+    PropValue::Privileges(vec![
+        Privilege::Read,
+        Privilege::Write,
+        Privilege::WriteProperties,
+        Privilege::WriteContent,
+        Privilege::Bind,
+        Privilege::Unbind,
+        Privilege::ReadCurrentUserPrivilegeSet,
+        Privilege::ReadFreeBusy,
+    ])
+}
+
 /// What `allprop` shows at a place: the properties it has, in this order.
 const ALLPROP: &[PropName] = &[
     PropName::ResourceType,
@@ -129,74 +221,70 @@ const ALLPROP: &[PropName] = &[
     PropName::SupportedReportSet,
     PropName::CurrentUserPrivilegeSet,
     PropName::Owner,
+    PropName::GetCtag,
+    PropName::SyncToken,
+    PropName::CalendarDescription,
+    PropName::CalendarColor,
+    PropName::CalendarOrder,
+    PropName::AddressbookDescription,
+    PropName::GetEtag,
+    PropName::GetContentType,
+    PropName::GetContentLength,
+    PropName::GetLastModified,
 ];
 
-/// The places one level below `place` (PROPFIND `Depth: 1`) that exist without a store:
-/// the homes under the principal, the default collection under each home.
-pub fn children(place: &DavPath) -> Vec<DavPath> {
-    match place {
-        DavPath::Principal { user } => vec![
-            DavPath::CalendarHome { user: user.clone() },
-            DavPath::ContactsHome { user: user.clone() },
-        ],
-        DavPath::CalendarHome { user } => vec![DavPath::Calendar {
-            user: user.clone(),
-            collection: DEFAULT_COLLECTION.into(),
-        }],
-        DavPath::ContactsHome { user } => vec![DavPath::AddressBook {
-            user: user.clone(),
-            collection: DEFAULT_COLLECTION.into(),
-        }],
-        _ => Vec::new(),
-    }
-}
-
-/// Whether `place` exists without a store (the roots, the principal, the homes, and the
-/// default collections).
-pub fn exists(place: &DavPath) -> bool {
-    match place {
-        DavPath::Calendar { collection, .. } | DavPath::AddressBook { collection, .. } => {
-            collection == DEFAULT_COLLECTION
-        }
-        DavPath::CalendarObject { .. } | DavPath::Card { .. } => false,
-        _ => true,
-    }
+/// The homes one level below a principal (PROPFIND `Depth: 1`); a home's collections and a
+/// collection's objects are the store's.
+pub fn principal_children(user: &str) -> Vec<DavPath> {
+    vec![
+        DavPath::CalendarHome { user: user.into() },
+        DavPath::ContactsHome { user: user.into() },
+    ]
 }
 
 /// The propstats of `place` for `request`.
-pub fn propstats(place: &DavPath, account: &str, request: &Propfind) -> Vec<PropStat> {
+pub fn propstats(
+    place: &DavPath,
+    account: &str,
+    request: &Propfind,
+    facts: Facts<'_>,
+) -> Vec<PropStat> {
+    let stored = match facts {
+        Facts::Collection(c) => c.stored.iter().map(|(n, _)| n.clone()).collect(),
+        _ => Vec::new(),
+    };
     match request {
         Propfind::PropName => PropStat::group(
             ALLPROP
                 .iter()
-                .filter(|n| value(place, account, n).is_some())
+                .chain(stored.iter().filter(|n| !ALLPROP.contains(n)))
+                .filter(|n| value(place, account, n, facts).is_some())
                 .map(|n| (n.clone(), Ok(PropValue::Empty))),
         ),
         Propfind::AllProp { include } => PropStat::group(
             ALLPROP
                 .iter()
+                .chain(stored.iter().filter(|n| !ALLPROP.contains(n)))
                 .chain(include.iter().filter(|n| !ALLPROP.contains(n)))
-                .filter_map(|n| value(place, account, n).map(|v| (n.clone(), Ok(v)))),
+                .filter_map(|n| value(place, account, n, facts).map(|v| (n.clone(), Ok(v)))),
         ),
         Propfind::Prop(names) => PropStat::group(
             names
                 .iter()
-                .map(|n| (n.clone(), value(place, account, n).ok_or(404))),
+                .map(|n| (n.clone(), value(place, account, n, facts).ok_or(404))),
         ),
     }
 }
 
-/// The multistatus of a PROPFIND at `place` with `depth` (0 or 1; infinity is refused
-/// above, RFC 4918 §9.1 lets a server do so).
-pub fn propfind(place: &DavPath, depth: u8, account: &str, request: &Propfind) -> Vec<u8> {
-    let mut body = Multistatus::new();
-    body.response(&place.href(), &propstats(place, account, request));
-    if depth > 0 {
-        for child in children(place) {
-            body.response(&child.href(), &propstats(&child, account, request));
-        }
-    }
-    body.finish()
+/// Adds one response per place to a multistatus.
+pub fn respond(
+    body: &mut Multistatus,
+    place: &DavPath,
+    account: &str,
+    request: &Propfind,
+    facts: Facts<'_>,
+) {
+    body.response(&place.href(), &propstats(place, account, request, facts));
 }
 
 #[cfg(test)]
@@ -205,6 +293,12 @@ mod tests {
     use super::*;
 
     const ALICE: &str = "alice@example.com";
+
+    fn propfind(place: &DavPath, asked: &Propfind, facts: Facts<'_>) -> String {
+        let mut body = Multistatus::new();
+        respond(&mut body, place, ALICE, asked, facts);
+        String::from_utf8(body.finish()).unwrap()
+    }
 
     #[test]
     fn the_principal_names_its_homes_and_the_roots_name_the_principal() {
@@ -215,7 +309,7 @@ mod tests {
             PropName::CurrentUserPrincipal,
             PropName::GetCtag,
         ]);
-        let body = String::from_utf8(propfind(&principal, 0, ALICE, &asked)).unwrap();
+        let body = propfind(&principal, &asked, Facts::None);
         assert!(
             body.contains("<d:href>/SOGo/dav/alice@example.com/Calendar/</d:href>"),
             "{body}"
@@ -223,36 +317,47 @@ mod tests {
         assert!(body.contains("<d:href>/SOGo/dav/alice@example.com/Contacts/</d:href>"));
         assert!(
             body.contains("HTTP/1.1 404 Not Found"),
-            "getctag is not known yet: {body}"
+            "a principal has no getctag: {body}"
         );
-        let root = String::from_utf8(propfind(&DavPath::Root, 0, ALICE, &asked)).unwrap();
+        let root = propfind(&DavPath::Root, &asked, Facts::None);
         assert!(root.contains(
             "<d:current-user-principal><d:href>/SOGo/dav/alice@example.com/</d:href></d:current-user-principal>"
         ), "{root}");
     }
 
     #[test]
-    fn depth_one_lists_the_default_collections() {
-        let home = DavPath::CalendarHome { user: ALICE.into() };
-        let body = String::from_utf8(propfind(
-            &home,
-            1,
-            ALICE,
+    fn a_collection_shows_its_state_and_stored_properties() {
+        let calendar = DavPath::Calendar {
+            user: ALICE.into(),
+            collection: "work".into(),
+        };
+        let facts = CollectionFacts {
+            state: CollectionState {
+                validity: 7,
+                modseq: 42,
+            },
+            components: vec!["VTODO".into()],
+            stored: vec![(
+                PropName::CalendarColor,
+                RawXml::from_stored(b"#ff0000".to_vec()),
+            )],
+            max_size: 1 << 20,
+        };
+        let body = propfind(
+            &calendar,
             &Propfind::AllProp {
                 include: Vec::new(),
             },
-        ))
-        .unwrap();
-        assert!(body.contains("<d:href>/SOGo/dav/alice@example.com/Calendar/personal/</d:href>"));
+            Facts::Collection(&facts),
+        );
         assert!(body.contains("<c:calendar/>"), "{body}");
-        assert!(body.contains("<c:comp name=\"VEVENT\"/>"), "{body}");
-        assert!(exists(&DavPath::Calendar {
-            user: ALICE.into(),
-            collection: "personal".into()
-        }));
-        assert!(!exists(&DavPath::Calendar {
-            user: ALICE.into(),
-            collection: "work".into()
-        }));
+        assert!(body.contains("<c:comp name=\"VTODO\"/>"), "{body}");
+        assert!(body.contains(">7-42<"), "{body}");
+        assert!(body.contains("urn:ringpost:sync:7-42"), "{body}");
+        assert!(body.contains("#ff0000"), "{body}");
+        assert!(
+            body.contains("<d:displayname>work</d:displayname>"),
+            "{body}"
+        );
     }
 }

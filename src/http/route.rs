@@ -111,6 +111,10 @@ pub struct DavRequest {
     pub path: String,
     /// The `Depth` field as sent.
     pub depth: Option<String>,
+    /// `Content-Type`, `If-Match` and `If-None-Match` as sent.
+    pub content_type: Option<String>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -240,13 +244,21 @@ fn dav_route(request: &Request, path: &str) -> Option<Routed> {
         Routed::To(Route::Dav(DavRequest {
             method: request.method.clone(),
             path: path.to_string(),
-            depth: request
-                .header("depth")
-                .and_then(|d| std::str::from_utf8(d).ok())
-                .map(|d| d.trim().to_string()),
+            depth: text_header(request, "depth"),
+            content_type: text_header(request, "content-type"),
+            if_match: text_header(request, "if-match"),
+            if_none_match: text_header(request, "if-none-match"),
             body: request.body.clone(),
         }))
     })
+}
+
+/// A header field's value as trimmed text (`None` when absent or not UTF-8).
+fn text_header(request: &Request, name: &str) -> Option<String> {
+    request
+        .header(name)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .map(|d| d.trim().to_string())
 }
 
 fn https(workspace: bool, request: &Request, path: &str, get_like: bool) -> Routed {

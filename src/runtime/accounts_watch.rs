@@ -132,6 +132,20 @@ async fn purge(state: &ShardState, keys: &[String]) {
                 tracing::error!(account = %key, error = %e, "purging a deleted account failed")
             }
         }
+        // Its calendars and address books: the same partition, so this shard's too.
+        match state
+            .store
+            .purge_account(&crate::accounts::dav_key(key))
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(account = %key, "purged the calendars and contacts of a deleted account")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(account = %key, error = %e, "purging a deleted account's calendars failed")
+            }
+        }
     }
 }
 

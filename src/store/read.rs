@@ -129,6 +129,14 @@ impl Store {
         p.with_account(&account, |a| f(&a.index))?
     }
 
+    /// Run `f` over the account's index as it is now, copying nothing: for callers that keep
+    /// their own structure in mailboxes and messages (calendars and address books, whose
+    /// resource names and UIDs are in the messages' envelopes). `f` runs between two awaits,
+    /// so it sees one consistent state.
+    pub async fn inspect<R>(&self, account: &str, f: impl FnOnce(&AccountIndex) -> R) -> Result<R> {
+        self.with_index(account, |i| Ok(f(i))).await
+    }
+
     /// Whether the account exists (has been opened or received mail).
     pub async fn account_exists(&self, account: &str) -> Result<bool> {
         self.with_index(account, |i| Ok(i.created)).await

@@ -44,6 +44,27 @@ impl Store {
         self.open_account_with(account, &HashMap::new()).await
     }
 
+    /// Make sure `account` exists, with no default mailboxes: for keys that hold something
+    /// other than mail (calendars and address books make their own). Idempotent.
+    pub async fn open_bare_account(&self, account: &str) -> Result<()> {
+        let account = canonical_account(account)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            if a.index.created {
+                return None;
+            }
+            a.inflight += 1;
+            Some(Op::CreateAccount {
+                account: account.clone(),
+                mailboxes: Vec::new(),
+            })
+        })?;
+        if let Some(op) = op {
+            self.submit(p.clone(), op, &[]).await?;
+        }
+        Ok(())
+    }
+
     /// Like [`Store::open_account`], but a new account's default mailboxes named in
     /// `uid_validity` get those UIDVALIDITY values (import keeps the original ones).
     pub async fn open_account_with(

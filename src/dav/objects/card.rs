@@ -35,10 +35,10 @@ pub struct Card {
 /// One content line: upper-cased name without its group, parameters, value with the text
 /// escapes (`\,` `\;` `\\` `\n`) undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Property {
-    name: String,
-    params: Vec<(String, String)>,
-    value: String,
+pub(crate) struct Property {
+    pub name: String,
+    pub params: Vec<(String, String)>,
+    pub value: String,
 }
 
 /// Checks `bytes` as an address object resource (RFC 6352 §5.1): size, UTF-8, exactly one
@@ -244,6 +244,15 @@ fn text_matches_plain(filter: &TextMatch, value: &str) -> bool {
 
 /// The content lines of a vCard (RFC 6350 §3.2 unfolding), without BEGIN/END/VERSION.
 fn content_lines(text: &str) -> Vec<Property> {
+    all_content_lines(text)
+        .into_iter()
+        .filter(|p| !matches!(p.name.as_str(), "BEGIN" | "END" | "VERSION"))
+        .collect()
+}
+
+/// Every content line of a vCard or iCalendar text, unfolded (RFC 6350 §3.2, RFC 5545
+/// §3.1), BEGIN and END included.
+pub(crate) fn all_content_lines(text: &str) -> Vec<Property> {
     let mut unfolded: Vec<String> = Vec::new();
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -256,7 +265,6 @@ fn content_lines(text: &str) -> Vec<Property> {
     unfolded
         .iter()
         .filter_map(|line| property_of(line))
-        .filter(|p| !matches!(p.name.as_str(), "BEGIN" | "END" | "VERSION"))
         .collect()
 }
 

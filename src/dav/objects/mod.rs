@@ -22,6 +22,7 @@ mod time_range;
 pub use calendar::{
     validate_calendar_object, CalendarLimits, CalendarObject, ComponentKind, ComponentSet,
 };
+pub(crate) use card::{all_content_lines, Property};
 pub use card::{
     card_matches, validate_vcard, Card, CardFilter, CardLimits, CardVersion, Collation, MatchType,
     ParamFilter, PropFilter, Test, TextMatch,

@@ -30,8 +30,10 @@ pub struct WebService;
 
 impl Service for WebService {
     type Session = HttpSession;
-    // The workspace touches the account database, shared by every shard: nothing to move for.
-    const PLACEMENT: Placement = Placement::Anywhere;
+    // DAV requests work on the account's calendars and address books, which live on its
+    // home shard: a connection moves there once its credentials are checked (again if a
+    // later request names another account). The workspace and discovery work anywhere.
+    const PLACEMENT: Placement = Placement::HomeShard;
 
     fn session(
         listener: &Listener,
@@ -70,7 +72,7 @@ impl Service for WebService {
             Route::Autoconfig { email } => autoconfig(cx, email.as_deref()),
             Route::Autodiscover { body } => autodiscover(cx, body),
             Route::Metrics => metrics(cx).await,
-            Route::Dav(dav) => super::dav::handle(dav, cx),
+            Route::Dav(dav) => super::dav::handle(dav, cx).await,
             Route::Workspace(page) => with_page_headers(
                 workspace_page(page.clone(), &request, cx).await,
                 request.lang,
