@@ -209,6 +209,96 @@ fn dav_discovery_and_objects_at_sogos_urls() {
     if let Some(python) = venv_python() {
         venv_script(&server, &python, "dav.py", &["caldav"]);
     }
+}
+
+#[test]
+fn vdirsyncer_syncs_both_ways_and_khal_and_khard_read_it() {
+    let Some(python) = venv_python() else { return };
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    venv_script(&server, &python, "dav_sync.py", &[]);
+}
+
+/// litmus (the WebDAV test suite, from Debian) at the calendar home: its `http` group, and
+/// the parts of `basic` that apply to CalDAV collections. The rest of `basic` PUTs arbitrary
+/// bytes into a calendar (refused: only iCalendar goes in, RFC 4791 §4.1) or makes a
+/// collection inside one (refused: RFC 4791 §4.2); those must fail with 403 and nothing
+/// else.
+#[test]
+fn litmus_http_and_the_basic_tests_that_apply_to_calendars() {
+    if !have("litmus", "litmus") {
+        return;
+    }
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    let url = format!(
+        "https://localhost:{}/SOGo/dav/alice@example.com/Calendar/",
+        server.port("https")
+    );
+    let out = Command::new("litmus")
+        .args(["-k", &url, ALICE.0, ALICE.1])
+        .env("TESTS", "http basic")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // "NN. name.... result" lines: what follows the dots is the outcome; after a WARNING
+    // it is on the next line ("    ...... pass (with 1 warning)").
+    let lines: Vec<&str> = text.lines().collect();
+    let outcome = |test: &str| -> String {
+        let at = lines
+            .iter()
+            .rposition(|l| l.contains(&format!(". {test}.")))
+            .unwrap_or_else(|| panic!("litmus did not run {test}:\n{text}"));
+        let (_, rest) = lines[at]
+            .rsplit_once(&format!(". {test}"))
+            .unwrap_or_default();
+        let rest = rest.trim_start_matches('.').trim();
+        if rest.starts_with("WARNING") {
+            let next = lines.get(at + 1).copied().unwrap_or_default();
+            next.trim().trim_start_matches('.').trim().to_string()
+        } else {
+            rest.to_string()
+        }
+    };
+    for test in [
+        "init",
+        "begin",
+        "options",
+        "put_no_parent",
+        "delete_null",
+        "mkcol_no_parent",
+        "mkcol_with_body",
+        "finish",
+    ] {
+        let got = outcome(test);
+        assert!(got.starts_with("pass"), "{test}: {got}\n{text}");
+    }
+    for test in ["put_get", "put_get_utf8_segment", "mkcol"] {
+        let got = outcome(test);
+        assert!(
+            got.starts_with("FAIL") && got.contains("403"),
+            "{test} should be refused with 403 in a calendar: {got}\n{text}"
+        );
+    }
+    // It needs a collection inside the calendar first (the refused MKCOL).
+    assert_eq!(
+        outcome("delete_fragment"),
+        "FAIL (could not create collection)"
+    );
+    assert!(
+        text.contains("<- summary for `http': of 3 tests run: 3 passed, 0 failed."),
+        "{text}"
+    );
+}
+
+#[test]
+fn dav_off_serves_nothing_of_it() {
     // Without `dav`, none of it is served.
     let off = http_server("");
     let (out, _) = curl(

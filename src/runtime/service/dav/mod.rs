@@ -46,7 +46,7 @@ pub(super) async fn handle(request: &DavRequest, cx: &Context<'_>) -> Response {
     };
     let account = address_of_key(key);
     let Some(place) = DavPath::parse(&request.path) else {
-        return Response::error(404, "Not Found");
+        return beyond_layout(request, account).header("DAV", DAV_CLASSES);
     };
     // A user sees only their own resources; another's are as absent as a missing one.
     if place.user().is_some_and(|user| user != account) {
@@ -375,6 +375,14 @@ impl Dav<'_> {
 
     async fn make_collection(&self) -> Result<Response> {
         let calendar = self.request.method == Method::Mkcalendar;
+        let xml_body = self.request.content_type.as_deref().is_none_or(|t| {
+            let media = t.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/xml") || media.eq_ignore_ascii_case("text/xml")
+        });
+        if !self.request.body.is_empty() && !xml_body {
+            // RFC 4918 §9.3: a body MKCOL does not understand; RFC 5689 takes XML only.
+            return Ok(Response::error(415, "Unsupported Media Type"));
+        }
         let Some((home, name)) = home_of(&self.place).filter(|_| self.place.is_collection()) else {
             return Ok(if calendar {
                 refuse(403, &Precondition::CalendarCollectionLocationOk)
@@ -950,6 +958,33 @@ impl Dav<'_> {
         Ok(multistatus(
             body.finish_with_sync_token(&token.sync_token()),
         ))
+    }
+}
+
+/// A path in the user's tree that the layout has no place for: deeper than an object, or a
+/// collection inside a collection. Creating something there is refused as RFC 4918 §9.3.1
+/// and §9.7.1 say — 409 when an intermediate collection is missing — and as RFC 4791
+/// §4.2 and RFC 6352 §5.2 want: no collection inside a calendar or an address book (403).
+fn beyond_layout(request: &DavRequest, account: &str) -> Response {
+    let creates = matches!(
+        request.method,
+        Method::Mkcol | Method::Mkcalendar | Method::Put
+    );
+    let owner = request
+        .path
+        .strip_prefix(crate::dav::path::DAV_ROOT)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(crate::http::percent_decode_path)
+        .map(|user| user.to_lowercase());
+    if !creates || owner.as_deref() != Some(account) {
+        return Response::error(404, "Not Found");
+    }
+    let trimmed = request.path.trim_end_matches('/');
+    let parent = trimmed.rsplit_once('/').map_or("/", |(parent, _)| parent);
+    match DavPath::parse(&format!("{parent}/")) {
+        Some(DavPath::Calendar { .. }) => refuse(403, &Precondition::CalendarCollectionLocationOk),
+        Some(DavPath::AddressBook { .. }) => Response::error(403, "Forbidden"),
+        _ => Response::error(409, "Conflict"),
     }
 }
 
