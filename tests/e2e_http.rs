@@ -211,6 +211,20 @@ fn dav_discovery_and_objects_at_sogos_urls() {
     }
 }
 
+/// Exact bytes for the discovery sequences (generic, DAVx5, Apple Calendar and Contacts,
+/// Thunderbird), objects and every REPORT type: tests/transcripts/dav/, replayed in order on
+/// one fresh server (RINGPOST_BLESS=1 rewrites the expected answers).
+#[test]
+fn dav_transcripts_byte_for_byte() {
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts/dav");
+    server.python("dav_transcripts.py", &[dir.to_str().unwrap()]);
+}
+
 #[test]
 fn vdirsyncer_syncs_both_ways_and_khal_and_khard_read_it() {
     let Some(python) = venv_python() else { return };

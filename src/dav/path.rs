@@ -13,6 +13,11 @@ pub const DAV_ROOT: &str = "/SOGo/dav/";
 /// The collection every account has, in each home.
 pub const DEFAULT_COLLECTION: &str = "personal";
 
+/// The scheduling inbox and outbox in the calendar home, as SOGo names them (RFC 6638
+/// §2.2, §2.1): empty, since iTIP scheduling is not offered, and reserved names.
+pub const SCHEDULE_INBOX: &str = "inbox";
+pub const SCHEDULE_OUTBOX: &str = "outbox";
+
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DavPath {
@@ -110,6 +115,19 @@ impl DavPath {
             | DavPath::ContactsHome { user }
             | DavPath::AddressBook { user, .. }
             | DavPath::Card { user, .. } => Some(user),
+        }
+    }
+
+    /// The scheduling inbox or outbox (`Calendar/inbox/`, `Calendar/outbox/`), if it is one.
+    pub fn scheduling(&self) -> Option<&'static str> {
+        match self {
+            DavPath::Calendar { collection, .. } if collection == SCHEDULE_INBOX => {
+                Some(SCHEDULE_INBOX)
+            }
+            DavPath::Calendar { collection, .. } if collection == SCHEDULE_OUTBOX => {
+                Some(SCHEDULE_OUTBOX)
+            }
+            _ => None,
         }
     }
 

@@ -5,7 +5,10 @@
 //! What only the store knows — a collection's state and stored properties, an object's
 //! entity tag, size and date — comes in as [`Facts`]. Pure: never does IO.
 
-use super::path::{calendar_home, contacts_home, principal, DavPath, DEFAULT_COLLECTION};
+use super::path::{
+    calendar_home, contacts_home, principal, DavPath, DEFAULT_COLLECTION, SCHEDULE_INBOX,
+    SCHEDULE_OUTBOX,
+};
 use super::query::CollectionState;
 use super::xml::{
     MediaType, Multistatus, Privilege, PropName, PropStat, PropValue, Propfind, RawXml, ReportName,
@@ -105,6 +108,23 @@ fn value(place: &DavPath, account: &str, name: &PropName, facts: Facts<'_>) -> O
         }
         Facts::None => {}
     }
+    if let Some(which) = place.scheduling() {
+        return match name {
+            N::ResourceType => Some(PropValue::ResourceType(vec![
+                ResourceType::Collection,
+                if which == SCHEDULE_INBOX {
+                    ResourceType::ScheduleInbox
+                } else {
+                    ResourceType::ScheduleOutbox
+                },
+            ])),
+            N::DisplayName => Some(PropValue::Text(which.into())),
+            N::CurrentUserPrincipal => Some(PropValue::Href(principal(account))),
+            N::CurrentUserPrivilegeSet => Some(privileges()),
+            N::Owner => place.user().map(|u| PropValue::Href(principal(u))),
+            _ => None,
+        };
+    }
     let collection = |types: &[ResourceType]| {
         let mut all = vec![ResourceType::Collection];
         all.extend_from_slice(types);
@@ -119,6 +139,12 @@ fn value(place: &DavPath, account: &str, name: &PropName, facts: Facts<'_>) -> O
         (P::Principal { user }, N::CalendarHomeSet) => PropValue::Hrefs(vec![calendar_home(user)]),
         (P::Principal { user }, N::AddressbookHomeSet) => {
             PropValue::Hrefs(vec![contacts_home(user)])
+        }
+        (P::Principal { user }, N::ScheduleInboxUrl) => {
+            PropValue::Href(format!("{}{SCHEDULE_INBOX}/", calendar_home(user)))
+        }
+        (P::Principal { user }, N::ScheduleOutboxUrl) => {
+            PropValue::Href(format!("{}{SCHEDULE_OUTBOX}/", calendar_home(user)))
         }
         (P::Principal { user }, N::CalendarUserAddressSet) => {
             PropValue::Hrefs(vec![format!("mailto:{user}"), principal(user)])
@@ -213,6 +239,8 @@ const ALLPROP: &[PropName] = &[
     PropName::CalendarHomeSet,
     PropName::AddressbookHomeSet,
     PropName::CalendarUserAddressSet,
+    PropName::ScheduleInboxUrl,
+    PropName::ScheduleOutboxUrl,
     PropName::SupportedCalendarComponentSet,
     PropName::SupportedCalendarData,
     PropName::CalendarMaxResourceSize,

@@ -149,7 +149,15 @@ impl HttpSession {
                 None,
             ),
             Routed::Redirect { status, location } => self.send(
-                &answer(status, "Moved to HTTPS").header("Location", location),
+                &answer(
+                    status,
+                    if location.starts_with("https://") {
+                        "Moved to HTTPS"
+                    } else {
+                        super::response::reason_phrase(status)
+                    },
+                )
+                .header("Location", location),
                 head_only,
                 !keep_alive,
                 None,

@@ -190,6 +190,16 @@ impl Dav<'_> {
         if !matches!(self.place, DavPath::Root | DavPath::DavRoot) {
             self.repo.ensure().await?;
         }
+        if self.place.scheduling().is_some() {
+            // The scheduling inbox and outbox exist, empty: iTIP is not offered.
+            return Ok(match method {
+                Method::Propfind => self.propfind().await?,
+                Method::Get | Method::Head => {
+                    Response::error(405, "Method Not Allowed").header("Allow", ALLOW)
+                }
+                _ => Response::error(403, "Forbidden"),
+            });
+        }
         match method {
             Method::Propfind => self.propfind().await,
             Method::Proppatch => self.proppatch().await,
@@ -280,6 +290,9 @@ impl Dav<'_> {
                         respond(&mut body, &place, Facts::Collection(&facts));
                     }
                 }
+            }
+            DavPath::Calendar { .. } if self.place.scheduling().is_some() => {
+                respond(&mut body, &self.place, Facts::None);
             }
             DavPath::Calendar { collection, .. } | DavPath::AddressBook { collection, .. } => {
                 let home = home_of(&self.place).map_or(Home::Calendar, |(h, _)| h);

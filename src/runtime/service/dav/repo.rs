@@ -70,6 +70,8 @@ pub fn valid_collection_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+'))
         && !name.starts_with('.')
+        && name != crate::dav::path::SCHEDULE_INBOX
+        && name != crate::dav::path::SCHEDULE_OUTBOX
 }
 
 /// A resource name clients may use (one decoded path segment).
