@@ -311,6 +311,100 @@ fn litmus_http_and_the_basic_tests_that_apply_to_calendars() {
     );
 }
 
+/// The discovery walk DAVx5, Apple Calendar/Contacts and Thunderbird make from a bare host
+/// name, by curl: PROPFIND on the well-known URL (following its redirect, as they do), the
+/// principal's home sets, the homes with Depth 1. The exact bytes of each answer, with the
+/// property lists each client sends, are in tests/transcripts/dav/.
+#[test]
+fn curl_walks_the_discovery_sequence() {
+    if !have("curl", "curl") {
+        return;
+    }
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    let base = format!("https://localhost:{}", server.port("https"));
+    let user = format!("{}:{}", ALICE.0.to_uppercase(), ALICE.1);
+    let propfind = |url: &str, depth: &str, body: &str| {
+        let (out, err) = curl(
+            &server,
+            &[
+                "-L",
+                "-u",
+                &user,
+                "-X",
+                "PROPFIND",
+                "-H",
+                &format!("Depth: {depth}"),
+                "-H",
+                "Content-Type: application/xml; charset=utf-8",
+                "--data-binary",
+                body,
+                "-w",
+                "\n%{http_code} %{num_redirects}",
+                url,
+            ],
+        );
+        assert!(err.is_empty(), "{err}");
+        out
+    };
+    for well_known in ["caldav", "carddav"] {
+        let out = propfind(
+            &format!("{base}/.well-known/{well_known}"),
+            "0",
+            "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:current-user-principal/></d:prop></d:propfind>",
+        );
+        assert!(out.ends_with("\n207 1"), "{out}");
+        assert!(
+            out.contains("<d:current-user-principal><d:href>/SOGo/dav/alice@example.com/</d:href>"),
+            "{out}"
+        );
+    }
+    let out = propfind(
+        &format!("{base}/SOGo/dav/alice@example.com/"),
+        "0",
+        "<d:propfind xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\" xmlns:card=\"urn:ietf:params:xml:ns:carddav\"><d:prop><c:calendar-home-set/><card:addressbook-home-set/></d:prop></d:propfind>",
+    );
+    assert!(
+        out.contains("<c:calendar-home-set><d:href>/SOGo/dav/alice@example.com/Calendar/</d:href>")
+            && out.contains(
+                "<card:addressbook-home-set><d:href>/SOGo/dav/alice@example.com/Contacts/</d:href>"
+            ),
+        "{out}"
+    );
+    for (home, kind) in [
+        ("Calendar", "<c:calendar/>"),
+        ("Contacts", "<card:addressbook/>"),
+    ] {
+        let out = propfind(
+            &format!("{base}/SOGo/dav/alice@example.com/{home}/"),
+            "1",
+            "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:resourcetype/><d:displayname/></d:prop></d:propfind>",
+        );
+        assert!(
+            out.contains(&format!(
+                "<d:href>/SOGo/dav/alice@example.com/{home}/personal/</d:href>"
+            )) && out.contains(kind)
+                && out.ends_with("\n207 0"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn dav_limits_and_hostile_bodies() {
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\nmax_body_bytes = 16384\n\
+                dav_max_objects = 3\ndav_max_collections = 3\n"
+            .into(),
+        http: true,
+        ..Default::default()
+    });
+    server.python("dav.py", &["limits"]);
+}
+
 #[test]
 fn dav_off_serves_nothing_of_it() {
     // Without `dav`, none of it is served.

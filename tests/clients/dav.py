@@ -7,6 +7,8 @@
   caldav        the Python caldav library (venv): principal and calendars found from the
                 server root; events created, searched by date range (a weekly event found
                 in a window only its third occurrence hits), read back as sent, deleted
+  limits        object and collection limits (507), hostile XML (too large, too deep,
+                entities, not UTF-8), unknown reports and collations, an endless RRULE
   objects       by hand, every byte checked: PUT/GET/DELETE with ETags and If-Match /
                 If-None-Match, the client's bytes returned as sent, PROPFIND Depth 1 over
                 objects, sync-collection tokens (changes, deletions, an invalid token),
@@ -308,11 +310,61 @@ def objects():
     check(r.status == 403 and "max-resource-size" in text, "max-resource-size", (r.status, text))
 
 
+def limits():
+    """Run against dav_max_objects = 3, dav_max_collections = 3, max_body_bytes = 16384."""
+    r, _ = request("PROPFIND", CAL, depth="0")
+    check(r.status == 207, "up", r.status)
+    for i in range(3):
+        r, _ = put(CAL + "n%d.ics" % i, event("n%d@example.com" % i))
+        check(r.status == 201, "object %d" % i, r.status)
+    r, _ = put(CAL + "n3.ics", event("n3@example.com"))
+    check(r.status == 507, "one object past dav_max_objects: 507", r.status)
+    r, _ = put(CAL + "n0.ics", event("n0@example.com", summary="replaced"))
+    check(r.status == 204, "replacing stays within the limit", r.status)
+    r, _ = request("MKCALENDAR", "/SOGo/dav/alice@example.com/Calendar/third/")
+    check(r.status == 201, "a third collection", r.status)
+    r, _ = request("MKCALENDAR", "/SOGo/dav/alice@example.com/Calendar/fourth/")
+    check(r.status == 507, "past dav_max_collections: 507", r.status)
+    r, _ = request("MKCALENDAR", "/SOGo/dav/alice@example.com/Calendar/bad%20name/")
+    check(r.status == 403, "a collection name outside the safe set", r.status)
+    r, _ = request("MKCALENDAR", "/SOGo/dav/alice@example.com/Calendar/inbox/")
+    check(r.status == 403, "the scheduling inbox's name is taken", r.status)
+    # Hostile bodies: each refused with its status, the server still answering after.
+    huge = b"<d:propfind xmlns:d='DAV:'>" + b" " * 20000 + b"</d:propfind>"
+    r, _ = request("PROPFIND", CAL, body=huge, depth="0")
+    check(r.status == 413, "a body past max_body_bytes: 413", r.status)
+    deep = "<d:propfind xmlns:d='DAV:'>" + "<d:prop>" * 40 + "</d:prop>" * 40 + "</d:propfind>"
+    r, _ = request("PROPFIND", CAL, body=deep, depth="0")
+    check(r.status == 400, "nesting past the limit: 400", r.status)
+    laughs = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+              '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><d:propfind xmlns:d="DAV:"><d:prop><d:displayname>&c;</d:displayname></d:prop></d:propfind>')
+    r, _ = request("PROPFIND", CAL, body=laughs, depth="0")
+    check(r.status == 400, "entity definitions (billion laughs): 400", r.status)
+    r, _ = request("PROPFIND", CAL, body=b"<d:propfind xmlns:d='DAV:'>\xff</d:propfind>", depth="0")
+    check(r.status == 400, "XML that is not UTF-8: 400", r.status)
+    r, text = request("REPORT", CAL, body="<d:expand-property xmlns:d='DAV:'/>", depth="0")
+    check(r.status == 403 and "supported-report" in text, "an unknown report: 403 supported-report", (r.status, text))
+    r, text = request("REPORT", CARDS, body='<card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><card:filter><card:prop-filter name="FN"><card:text-match collation="i;klingon">x</card:text-match></card:prop-filter></card:filter></card:addressbook-query>', depth="1")
+    check(r.status == 403 and "supported-collation" in text, "an unknown collation: 403 supported-collation", (r.status, text))
+    rrule = event("forever@example.com", extra="RRULE:FREQ=SECONDLY\r\n")
+    r, _ = put("/SOGo/dav/alice@example.com/Calendar/third/forever.ics", rrule)
+    check(r.status == 201, "an endless secondly rule is stored", r.status)
+    body = ('<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop>'
+            '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="20300101T000000Z" end="20300102T000000Z"/>'
+            '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+    r, text = request("REPORT", "/SOGo/dav/alice@example.com/Calendar/third/", body=body, depth="1")
+    check(r.status == 207, "and a query over it ends (bounded expansion)", r.status)
+    r, _ = request("PROPFIND", CAL, depth="0")
+    check(r.status == 207, "still answering", r.status)
+
+
 if command == "discovery":
     discovery()
 elif command == "caldav":
     caldav_client()
 elif command == "objects":
     objects()
+elif command == "limits":
+    limits()
 else:
     raise SystemExit("unknown command " + command)

@@ -598,7 +598,15 @@ async fn authenticate<S: Service>(
             verified
         }
     };
-    log_login(conn, &user, mechanism, &outcome, admission);
+    // HTTP Basic names its credentials on every request: a connection's repeated successful
+    // logins as the same user are one login in the auth log (failures are always logged).
+    let repeated = mechanism == crate::http::session::HTTP_BASIC
+        && matches!(outcome, AuthOutcome::Success { .. })
+        && conn.core.account.is_some()
+        && conn.core.user.as_deref() == Some(user.as_str());
+    if !repeated {
+        log_login(conn, &user, mechanism, &outcome, admission);
+    }
     state.counters.login(
         conn.core.listener.protocol,
         mechanism,

@@ -118,8 +118,13 @@ fn invalid(why: Invalid) -> Response {
     refuse(403, &condition)
 }
 
+/// A request body the XML layer refused: 400/413/415, or 403 naming the precondition (an
+/// unsupported report or collation).
 fn xml_error(e: &crate::dav::xml::XmlError) -> Response {
-    Response::error(e.status(), &e.to_string())
+    match e.precondition() {
+        Some(condition) => refuse(e.status(), &condition),
+        None => Response::error(e.status(), &e.to_string()),
+    }
 }
 
 /// Where a collection or object path points.
