@@ -36,6 +36,58 @@ pub fn calendar_matches(object: &CalendarObject, bytes: &[u8], filter: &CompFilt
     comp_matches(object, &tree, &tree[0], filter)
 }
 
+/// [`calendar_matches`] without the object's text, when the filter needs none: a VCALENDAR
+/// filter whose comp-filters name component types (VEVENT, VTODO, …) with at most a
+/// time-range or `is-not-defined` each (what clients send to fetch a date range). `None`:
+/// the filter looks at content lines or nested components; ask [`calendar_matches`].
+pub fn calendar_matches_by_times(object: &CalendarObject, filter: &CompFilter) -> Option<bool> {
+    if !filter.name.eq_ignore_ascii_case("VCALENDAR") {
+        return Some(false);
+    }
+    let CompCondition::Match {
+        prop_filters,
+        comp_filters,
+        ..
+    } = &filter.condition
+    else {
+        return Some(false);
+    };
+    if !prop_filters.is_empty() {
+        return None;
+    }
+    let mut all = true;
+    for comp in comp_filters {
+        let kind = [
+            ComponentKind::Event,
+            ComponentKind::Todo,
+            ComponentKind::Journal,
+            ComponentKind::FreeBusy,
+        ]
+        .into_iter()
+        .find(|k| k.name().eq_ignore_ascii_case(&comp.name))?;
+        let present = object.component == kind;
+        let hit = match &comp.condition {
+            CompCondition::IsNotDefined => !present,
+            CompCondition::Match {
+                time_range,
+                prop_filters,
+                comp_filters,
+            } => {
+                if !prop_filters.is_empty() || !comp_filters.is_empty() {
+                    return None;
+                }
+                present
+                    && time_range.is_none_or(|range| {
+                        let (start, end) = range_seconds(&range);
+                        matches_time_range(object, start, end)
+                    })
+            }
+        };
+        all &= hit;
+    }
+    Some(all)
+}
+
 /// One component of the object's text, with its content lines and children.
 struct Component {
     name: String,
@@ -355,6 +407,9 @@ BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nE
         );
         assert!(!calendar_matches(&o, WEEKLY.as_bytes(), &fourth_week));
         let todos = filter("<c:comp-filter name=\"VTODO\"/>");
+        assert_eq!(calendar_matches_by_times(&o, &third_week), Some(true));
+        assert_eq!(calendar_matches_by_times(&o, &fourth_week), Some(false));
+        assert_eq!(calendar_matches_by_times(&o, &todos), Some(false));
         assert!(!calendar_matches(&o, WEEKLY.as_bytes(), &todos));
         let no_todos = filter("<c:comp-filter name=\"VTODO\"><c:is-not-defined/></c:comp-filter>");
         assert!(calendar_matches(&o, WEEKLY.as_bytes(), &no_todos));

@@ -9,6 +9,7 @@
 //! syntax is `crate::dav`'s; this module decides what exists, reads and writes the store,
 //! and picks the status.
 
+mod parsed;
 mod repo;
 
 use crate::accounts::{address_of_key, dav_key};
@@ -720,48 +721,81 @@ impl Dav<'_> {
             }
             Report::CalendarQuery(q) => {
                 let live = c.live();
-                let bodies = self.repo.read(home, collection, &live).await?;
-                let limits = self.calendar_limits();
-                let mut body = Multistatus::new();
-                for (v, bytes) in live.iter().zip(&bodies) {
-                    let Some(bytes) = bytes else { continue };
-                    let Ok(object) = validate_calendar_object(bytes, &limits) else {
-                        continue;
-                    };
-                    if !query::calendar_matches(&object, bytes, &q.filter) {
-                        continue;
+                let objects = parsed::calendars(&self.repo, &c, &live).await?;
+                // Most queries are date ranges: answered from the cached parses alone.
+                let mut verdicts: Vec<Option<bool>> = objects
+                    .iter()
+                    .map(|o| match o {
+                        Some(o) => query::calendar_matches_by_times(o, &q.filter),
+                        None => Some(false),
+                    })
+                    .collect();
+                let undecided: Vec<usize> =
+                    (0..live.len()).filter(|&i| verdicts[i].is_none()).collect();
+                if !undecided.is_empty() {
+                    let wanted: Vec<&Version> = undecided.iter().map(|&i| live[i]).collect();
+                    let bodies = self.repo.read(home, collection, &wanted).await?;
+                    for (&i, bytes) in undecided.iter().zip(bodies) {
+                        verdicts[i] = Some(match (&objects[i], bytes) {
+                            (Some(o), Some(b)) => query::calendar_matches(o, &b, &q.filter),
+                            _ => false,
+                        });
                     }
-                    let data = calendar_data(&q.props, q.calendar_data.as_ref(), &object, bytes);
-                    self.object_response(&mut body, home, &c, v, &q.props, data);
+                }
+                let hits: Vec<usize> = (0..live.len())
+                    .filter(|&i| verdicts[i] == Some(true))
+                    .collect();
+                let with_data = wants_data(&q.props, &PropName::CalendarData);
+                let bodies = if with_data {
+                    let wanted: Vec<&Version> = hits.iter().map(|&i| live[i]).collect();
+                    self.repo.read(home, collection, &wanted).await?
+                } else {
+                    Vec::new()
+                };
+                let mut bodies = bodies.into_iter();
+                let mut body = Multistatus::new();
+                for &i in &hits {
+                    let data = match (bodies.next().flatten(), &objects[i]) {
+                        (Some(bytes), Some(object)) => {
+                            calendar_data(&q.props, q.calendar_data.as_ref(), object, &bytes)
+                        }
+                        _ => None,
+                    };
+                    self.object_response(&mut body, home, &c, live[i], &q.props, data);
                 }
                 Ok(multistatus(body.finish()))
             }
             Report::AddressbookQuery(q) => {
                 let live = c.live();
-                let bodies = self.repo.read(home, collection, &live).await?;
+                let cards = parsed::cards(&self.repo, &c, &live).await?;
                 let filter = query::card_filter(&q.filter);
-                let limits = CardLimits {
-                    max_size: usize::MAX,
-                };
-                let mut body = Multistatus::new();
-                let mut matched = 0u32;
+                let mut hits = Vec::new();
                 let mut truncated = false;
-                for (v, bytes) in live.iter().zip(&bodies) {
-                    let Some(bytes) = bytes else { continue };
-                    let Ok(card) = validate_vcard(bytes, &limits) else {
-                        continue;
-                    };
-                    if !query::card_passes(&card, &filter) {
+                for (i, card) in cards.iter().enumerate() {
+                    let Some(card) = card else { continue };
+                    if !query::card_passes(card, &filter) {
                         continue;
                     }
-                    if q.limit.is_some_and(|limit| matched >= limit) {
+                    if q.limit.is_some_and(|limit| hits.len() >= limit as usize) {
                         truncated = true;
                         break;
                     }
-                    matched += 1;
-                    let data = wants_data(&q.props, &PropName::AddressData)
-                        .then(|| String::from_utf8_lossy(bytes).into_owned());
-                    self.object_response(&mut body, home, &c, v, &q.props, data);
+                    hits.push(i);
+                }
+                let bodies = if wants_data(&q.props, &PropName::AddressData) {
+                    let wanted: Vec<&Version> = hits.iter().map(|&i| live[i]).collect();
+                    self.repo.read(home, collection, &wanted).await?
+                } else {
+                    Vec::new()
+                };
+                let mut bodies = bodies.into_iter();
+                let mut body = Multistatus::new();
+                for &i in &hits {
+                    let data = bodies
+                        .next()
+                        .flatten()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned());
+                    self.object_response(&mut body, home, &c, live[i], &q.props, data);
                 }
                 if truncated {
                     // RFC 6352 §8.6.1: the request-URI with 507 says the answer is cut short.
@@ -771,12 +805,11 @@ impl Dav<'_> {
             }
             Report::FreeBusyQuery(fb) => {
                 let live = c.live();
-                let bodies = self.repo.read(home, collection, &live).await?;
-                let limits = self.calendar_limits();
-                let objects: Vec<CalendarObject> = bodies
-                    .iter()
+                let objects: Vec<CalendarObject> = parsed::calendars(&self.repo, &c, &live)
+                    .await?
+                    .into_iter()
                     .flatten()
-                    .filter_map(|b| validate_calendar_object(b, &limits).ok())
+                    .map(|o| (*o).clone())
                     .collect();
                 let (start, end) = query::range_seconds(&fb.time_range);
                 let periods = free_busy(&objects, start, end);

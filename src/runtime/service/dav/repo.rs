@@ -168,6 +168,11 @@ impl<'a> Repo<'a> {
         Repo { store, key }
     }
 
+    /// The account's DAV key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     pub fn owned_here(&self) -> bool {
         self.store.owns(&self.key)
     }
