@@ -81,6 +81,16 @@ def discovery():
     check(r.status == 400, "malformed XML: 400", r.status)
     r, _ = request("PROPFIND", "/SOGo/dav/", user=BOB, body=PRINCIPAL, depth="0")
     check(r.status == 207, "bob too", r.status)
+    # The plaintext port redirects, even with credentials sent, and never challenges.
+    for path in ("/SOGo/dav/", "/.well-known/caldav"):
+        conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=20)
+        token = base64.b64encode(("%s:%s" % ALICE).encode()).decode()
+        conn.request("PROPFIND", path, body=PRINCIPAL, headers={"Authorization": "Basic " + token, "Depth": "0"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        check(r.status == 308 and r.headers["Location"].startswith("https://") and "WWW-Authenticate" not in r.headers,
+              "plain HTTP redirects " + path, (r.status, dict(r.headers)))
 
 
 def caldav_client():
