@@ -132,6 +132,7 @@ fn value(place: &DavPath, account: &str, name: &PropName, facts: Facts<'_>) -> O
     };
     Some(match (place, name) {
         (_, N::CurrentUserPrincipal) => PropValue::Href(principal(account)),
+        (_, N::PrincipalCollectionSet) => PropValue::Hrefs(vec![super::path::DAV_ROOT.into()]),
         (P::Root | P::DavRoot, N::ResourceType) => collection(&[]),
         (P::Principal { .. }, N::ResourceType) => collection(&[ResourceType::Principal]),
         (P::Principal { user }, N::DisplayName) => PropValue::Text(user.clone()),

@@ -68,6 +68,8 @@ pub enum PropName {
     CurrentUserPrivilegeSet,
     /// RFC 3744 §4.2.
     PrincipalUrl,
+    /// RFC 3744 §5.8.
+    PrincipalCollectionSet,
     Owner,
     /// RFC 3253 §3.1.5.
     SupportedReportSet,
@@ -119,6 +121,11 @@ const KNOWN: &[(PropName, Namespace, &str)] = &[
     ),
     (PropName::GetLastModified, Namespace::Dav, "getlastmodified"),
     (PropName::CreationDate, Namespace::Dav, "creationdate"),
+    (
+        PropName::PrincipalCollectionSet,
+        Namespace::Dav,
+        "principal-collection-set",
+    ),
     (
         PropName::CurrentUserPrincipal,
         Namespace::Dav,
