@@ -394,6 +394,29 @@ fn curl_walks_the_discovery_sequence() {
 }
 
 #[test]
+fn calendars_follow_the_account_through_deletion_restore_and_purge() {
+    let server = Server::start(Options {
+        extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\n".into(),
+        http: true,
+        ..Default::default()
+    });
+    let config = server.config.to_str().unwrap().to_string();
+    server.python("dav.py", &["lifecycle", support::BIN, &config]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server
+        .log()
+        .contains("purged the calendars and contacts of a deleted account")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no purge: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn dav_limits_and_hostile_bodies() {
     let server = Server::start(Options {
         extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\nmax_body_bytes = 16384\n\

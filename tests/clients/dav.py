@@ -7,6 +7,8 @@
   caldav        the Python caldav library (venv): principal and calendars found from the
                 server root; events created, searched by date range (a weekly event found
                 in a window only its third occurrence hits), read back as sent, deleted
+  lifecycle BIN CONFIG   calendars follow the account through `user del`, `user restore`,
+                a new account with the address, and `user del --purge`
   limits        object and collection limits (507), hostile XML (too large, too deep,
                 entities, not UTF-8), unknown reports and collations, an endless RRULE
   objects       by hand, every byte checked: PUT/GET/DELETE with ETags and If-Match /
@@ -320,6 +322,45 @@ def objects():
     check(r.status == 403 and "max-resource-size" in text, "max-resource-size", (r.status, text))
 
 
+def lifecycle(binary, config):
+    """Calendars follow the account: `user del` hides them, `user restore` brings them back,
+    a new account with the address starts empty, `user del --purge` removes them."""
+    import subprocess
+    import time
+
+    def cli(*argv, stdin=None):
+        out = subprocess.run([binary, "--config", config, *argv], input=stdin,
+                             capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, "ringpost %s" % " ".join(argv), out.stderr)
+
+    bob_cal = "/SOGo/dav/bob@example.com/Calendar/personal/"
+
+    def get(password):
+        return request("GET", bob_cal + "kept.ics", user=(BOB[0], password))[0].status
+
+    def until(what, condition):
+        deadline = time.time() + 20
+        while not condition():
+            check(time.time() < deadline, what)
+            time.sleep(0.1)
+        print("ok: " + what)
+
+    r, _ = request("PUT", bob_cal + "kept.ics", user=BOB, body=event("kept@example.com").encode(),
+                   content_type="text/calendar")
+    check(r.status == 201, "bob's event", r.status)
+    cli("user", "del", BOB[0])
+    until("a deleted account's calendar is refused", lambda: get(BOB[1]) == 401)
+    cli("user", "restore", BOB[0])
+    until("restored, the event is back", lambda: get(BOB[1]) == 200)
+    cli("user", "del", "--purge", BOB[0])
+    until("deleted again", lambda: get(BOB[1]) == 401)
+    cli("user", "add", BOB[0], stdin="bob-new-pass-2\n")
+    until("a new bob logs in", lambda: get("bob-new-pass-2") in (200, 404))
+    check(get("bob-new-pass-2") == 404, "and finds nothing of the old one's calendar")
+    r, text = request("PROPFIND", bob_cal, user=(BOB[0], "bob-new-pass-2"), depth="1")
+    check(r.status == 207 and text.count("<d:response>") == 1, "an empty personal calendar", text)
+
+
 def limits():
     """Run against dav_max_objects = 3, dav_max_collections = 3, max_body_bytes = 16384."""
     r, _ = request("PROPFIND", CAL, depth="0")
@@ -376,5 +417,7 @@ elif command == "objects":
     objects()
 elif command == "limits":
     limits()
+elif command == "lifecycle":
+    lifecycle(*rest)
 else:
     raise SystemExit("unknown command " + command)
