@@ -242,9 +242,15 @@ fn field_name(field: &[u8]) -> &[u8] {
 
 /// The value of the first header field `name` in `header`, unfolded.
 pub fn header_value(header: &[u8], name: &str) -> Option<String> {
+    header_values(header, name).into_iter().next()
+}
+
+/// Every occurrence of the header field `name`, unfolded and trimmed, in order (a field may
+/// repeat: `Received`, `X-…`; SEARCH HEADER matches any of them, RFC 9051 §6.4.4).
+pub fn header_values(header: &[u8], name: &str) -> Vec<String> {
     header_fields(header)
         .into_iter()
-        .find(|f| field_name(f).eq_ignore_ascii_case(name.as_bytes()))
+        .filter(|f| field_name(f).eq_ignore_ascii_case(name.as_bytes()))
         .map(|f| {
             let colon = f.iter().position(|&b| b == b':').map_or(f.len(), |p| p + 1);
             let v: Vec<u8> = f[colon..]
@@ -254,6 +260,7 @@ pub fn header_value(header: &[u8], name: &str) -> Option<String> {
                 .collect();
             String::from_utf8_lossy(v.trim_ascii()).into_owned()
         })
+        .collect()
 }
 
 /// A body section's bytes: a slice of the message as read, or (for `HEADER.FIELDS`) built.

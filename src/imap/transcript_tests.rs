@@ -381,6 +381,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    search_header_repeated,
     greeting_starttls_listener,
     greeting_implicit_listener,
     greeting_plaintext_only_listener,

@@ -235,9 +235,10 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             decoded.is_some_and(|d| contains(&d, s))
                 || header_value(header_block(c), name).is_some_and(|v| contains(&v, s))
         }
-        SearchKey::Header(name, value) => {
-            header_value(header_block(c), name).is_some_and(|v| contains(&v, value))
-        }
+        // Any occurrence of a repeated field (RFC 9051 §6.4.4: "the specified field").
+        SearchKey::Header(name, value) => crate::imap::fetch::header_values(header_block(c), name)
+            .iter()
+            .any(|v| contains(v, value)),
         SearchKey::Body(s) => body_matches(c, s),
         SearchKey::Text(s) => {
             contains(&String::from_utf8_lossy(header_block(c)), s) || body_matches(c, s)
