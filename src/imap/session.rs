@@ -868,10 +868,13 @@ fn privacy_required(tag: Tag) -> Response {
 }
 
 /// The one place parse errors become replies: tagged BAD when the tag could be read, except
-/// for an unsupported SEARCH charset, which RFC 9051 §6.4.4 answers `NO [BADCHARSET]`.
+/// for an unsupported SEARCH charset, which RFC 9051 §6.4.4 answers `NO [BADCHARSET]`, and a
+/// mailbox name that is not valid modified UTF-7: the command is well formed, the name is
+/// one no mailbox can have, so `NO [CANNOT]` (as Dovecot answers it).
 fn malformed(e: ParseError) -> Response {
     let (status, code) = match e.reason {
         Malformed::UnsupportedCharset => (Status::No, Some(Code::BadCharset)),
+        Malformed::InvalidMailboxName => (Status::No, Some(Code::Cannot)),
         _ => (Status::Bad, None),
     };
     Response::Status {
