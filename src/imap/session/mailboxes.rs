@@ -216,19 +216,33 @@ impl ImapSession {
             let subscribed_child = job.recursive_match
                 && !subscribed
                 && subscriptions.iter().any(|s| s.starts_with(&under));
-            if job.subscribed_only && !subscribed && !subscribed_child {
+            // RFC 3501 §6.3.9: LSUB with `%` names an unsubscribed parent of subscribed
+            // mailboxes the pattern does not reach, with \Noselect, so the client knows to
+            // look below it.
+            let lsub_parent = job.lsub
+                && !subscribed
+                && subscriptions.iter().any(|s| {
+                    s.starts_with(&under)
+                        && !job
+                            .patterns
+                            .iter()
+                            .any(|p| !p.is_empty() && list_matches(p, s))
+                });
+            if job.subscribed_only && !subscribed && !subscribed_child && !lsub_parent {
                 continue;
             }
             if job.special_only && info.and_then(|i| i.special).is_none() {
                 continue;
             }
             let synthetic = info.is_none() && !subscribed;
-            if synthetic && job.subscribed_only && !subscribed_child {
+            if synthetic && job.subscribed_only && !subscribed_child && !lsub_parent {
                 continue;
             }
             let children = all.iter().any(|m| m.name.starts_with(&under));
             let mut attrs: Vec<&str> = Vec::new();
-            if info.is_none() {
+            if lsub_parent {
+                attrs.push("\\Noselect");
+            } else if info.is_none() {
                 attrs.push(if job.lsub || synthetic {
                     "\\Noselect"
                 } else {
