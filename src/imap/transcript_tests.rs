@@ -382,6 +382,7 @@ macro_rules! transcripts {
 
 transcripts!(
     search_header_repeated,
+    envelope_groups_and_routes,
     greeting_starttls_listener,
     greeting_implicit_listener,
     greeting_plaintext_only_listener,

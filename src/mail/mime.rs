@@ -224,27 +224,70 @@ fn raw_header(message: &mail_parser::Message<'_>, name: &str) -> Option<String> 
 }
 
 fn addresses(address: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
-    let Some(address) = address else {
-        return Vec::new();
-    };
-    address
-        .iter()
-        .map(|a| {
-            let (mailbox, host) = match a.address() {
-                Some(addr) => match addr.rsplit_once('@') {
-                    Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
-                    None => (Some(addr.to_string()), None),
-                },
-                None => (None, None),
-            };
-            EnvelopeAddress {
-                name: a.name().map(str::to_string),
-                mailbox,
-                host,
+    match address {
+        None => Vec::new(),
+        Some(Address::List(list)) => list.iter().map(envelope_address).collect(),
+        Some(Address::Group(groups)) => {
+            let mut out = Vec::new();
+            for group in groups {
+                // RFC 3501 §7.4.2 / RFC 9051 §7.5.2: a group is a start marker (NIL host, the
+                // group's name as the mailbox), its members, and an end marker (NIL mailbox,
+                // NIL host). Addresses outside any group come as a group without a name.
+                let Some(name) = &group.name else {
+                    out.extend(group.addresses.iter().map(envelope_address));
+                    continue;
+                };
+                out.push(EnvelopeAddress {
+                    name: None,
+                    mailbox: Some(name.to_string()),
+                    host: None,
+                });
+                out.extend(group.addresses.iter().map(envelope_address));
+                out.push(EnvelopeAddress {
+                    name: None,
+                    mailbox: None,
+                    host: None,
+                });
             }
-        })
-        .collect()
+            out
+        }
+    }
 }
+
+/// One address: its local part and domain. A source route (`@relay.example:user@host`, RFC
+/// 5322 §4.4's obs-route) stays out of the mailbox name; an address without a domain gets
+/// the placeholder Dovecot uses, since a NIL host would read as a group marker.
+fn envelope_address(a: &mail_parser::Addr<'_>) -> EnvelopeAddress {
+    let (mailbox, host) = match a.address.as_deref() {
+        Some(addr) => {
+            let addr = match addr.strip_prefix('@').and_then(|r| r.split_once(':')) {
+                Some((_route, rest)) => rest,
+                None => addr,
+            };
+            match addr.rsplit_once('@') {
+                Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
+                None => (Some(addr.to_string()), Some(MISSING_DOMAIN.to_string())),
+            }
+        }
+        // A phrase without an address (`From: Undisclosed`): the phrase as the mailbox, so
+        // the structure is not read as a group's end marker.
+        None => {
+            return EnvelopeAddress {
+                name: None,
+                mailbox: Some(a.name.as_deref().unwrap_or_default().to_string()),
+                host: Some(MISSING_DOMAIN.to_string()),
+            }
+        }
+    };
+    EnvelopeAddress {
+        name: a.name.as_deref().map(str::to_string),
+        mailbox,
+        host,
+    }
+}
+
+/// The host of an address that has none (as Dovecot writes it).
+const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
 
 fn count_lines(bytes: &[u8]) -> u32 {
     u32::try_from(memchr::memchr_iter(b'\n', bytes).count()).unwrap_or(u32::MAX)
@@ -411,6 +454,31 @@ mod tests {
     }
 
     /// The header-only fast path gives exactly what parsing the whole message gives.
+    #[test]
+    fn groups_have_start_and_end_markers_and_routes_stay_out_of_mailboxes() {
+        let raw = b"From: <@relay.example:ann@example.org>\r\nTo: a@example.com, Friends: b@example.net, Carl <c@example.net>;, d@example.com\r\nCc: root\r\n\r\nbody\r\n";
+        let e = MimeSummary::parse(raw).envelope;
+        let addr =
+            |name: Option<&str>, mailbox: Option<&str>, host: Option<&str>| EnvelopeAddress {
+                name: name.map(str::to_string),
+                mailbox: mailbox.map(str::to_string),
+                host: host.map(str::to_string),
+            };
+        assert_eq!(e.from, vec![addr(None, Some("ann"), Some("example.org"))]);
+        assert_eq!(
+            e.to,
+            vec![
+                addr(None, Some("a"), Some("example.com")),
+                addr(None, Some("Friends"), None),
+                addr(None, Some("b"), Some("example.net")),
+                addr(Some("Carl"), Some("c"), Some("example.net")),
+                addr(None, None, None),
+                addr(None, Some("d"), Some("example.com")),
+            ]
+        );
+        assert_eq!(e.cc, vec![addr(None, Some("root"), Some("MISSING_DOMAIN"))]);
+    }
+
     #[test]
     fn single_part_fast_path_matches_the_whole_parse() {
         let bodies: [&[u8]; 4] = [
