@@ -318,6 +318,11 @@ fn walk(
             ct.subtype().unwrap_or("plain").to_ascii_lowercase(),
             attributes(ct),
         ),
+        // RFC 2046 §5.1.5: in a multipart/digest a part without Content-Type is a
+        // message/rfc822 (mail-parser parses it as one; say so).
+        None if matches!(part.body, PartType::Message(_)) => {
+            ("message".into(), "rfc822".into(), Vec::new())
+        }
         None => ("text".into(), "plain".into(), Vec::new()),
     };
     let (body_offset, body_end) = (
@@ -454,6 +459,33 @@ mod tests {
     }
 
     /// The header-only fast path gives exactly what parsing the whole message gives.
+    #[test]
+    fn digest_parts_default_to_messages() {
+        let raw = b"Subject: digest\r\nContent-Type: multipart/digest; boundary=\"d\"\r\n\r\npreamble\r\n--d\r\n\r\nFrom: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n--d\r\nContent-Type: text/plain\r\n\r\nnot a message\r\n--d--\r\nepilogue\r\n";
+        let s = MimeSummary::parse(raw);
+        let kinds: Vec<String> = s
+            .parts
+            .iter()
+            .map(|p| format!("{}/{}", p.media_type, p.subtype))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "multipart/digest",
+                "message/rfc822",
+                "text/plain",
+                "text/plain"
+            ]
+        );
+        assert_eq!(
+            s.parts[1]
+                .envelope
+                .as_ref()
+                .and_then(|e| e.subject.as_deref()),
+            Some("one")
+        );
+    }
+
     #[test]
     fn groups_have_start_and_end_markers_and_routes_stay_out_of_mailboxes() {
         let raw = b"From: <@relay.example:ann@example.org>\r\nTo: a@example.com, Friends: b@example.net, Carl <c@example.net>;, d@example.com\r\nCc: root\r\n\r\nbody\r\n";
