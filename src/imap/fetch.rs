@@ -423,31 +423,46 @@ fn binary_content(msg: &FetchedMessage, part: &Part) -> Option<Vec<u8>> {
     }
 }
 
+/// Quoted-printable decoding, line by line (RFC 2045 §6.7): trailing white space on a line
+/// is transport padding and goes (rule 3); a line that then ends in `=` is a soft line
+/// break (rule 5), joined to the next without a line ending; `=XX` is an octet; an `=` not
+/// followed by two hex digits is kept as it is (the RFC's advice for robustness).
 fn quoted_printable(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    while i < raw.len() {
-        if raw[i] == b'=' {
-            if raw.get(i + 1) == Some(&b'\r') && raw.get(i + 2) == Some(&b'\n') {
-                i += 3;
-                continue;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (line, ending, next) = match memchr::memchr(b'\n', rest) {
+            Some(at) if at > 0 && rest[at - 1] == b'\r' => {
+                (&rest[..at - 1], &b"\r\n"[..], &rest[at + 1..])
             }
-            if raw.get(i + 1) == Some(&b'\n') {
-                i += 2;
-                continue;
+            Some(at) => (&rest[..at], &b"\n"[..], &rest[at + 1..]),
+            None => (rest, &b""[..], &rest[rest.len()..]),
+        };
+        rest = next;
+        let line = line.trim_ascii_end();
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(body) => (body, true),
+            None => (line, false),
+        };
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'=' {
+                if let (Some(h), Some(l)) = (
+                    line.get(i + 1).and_then(|&b| hex(b)),
+                    line.get(i + 2).and_then(|&b| hex(b)),
+                ) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
             }
-            if let (Some(h), Some(l)) = (
-                raw.get(i + 1).and_then(|&b| hex(b)),
-                raw.get(i + 2).and_then(|&b| hex(b)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+            out.push(line[i]);
+            i += 1;
         }
-        out.push(raw[i]);
-        i += 1;
+        if !soft {
+            out.extend_from_slice(ending);
+        }
     }
     out
 }
@@ -668,6 +683,24 @@ fn fetch_item(out: &mut Vec<u8>, msg: &FetchedMessage, attr: &FetchAttribute, re
         | FetchAttribute::Rfc822Text
         | FetchAttribute::BodySection(_)
         | FetchAttribute::BodyPeek(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod qp_tests {
+    use super::quoted_printable;
+
+    #[test]
+    fn soft_breaks_padding_and_octets() {
+        // RFC 2045 §6.7: `=` then white space before the line end is still a soft break;
+        // trailing white space is padding; `=3D` is `=`.
+        assert_eq!(
+            quoted_printable(b"caf=C3=A9 =  \r\nau lait   \r\n1 =3D 1=\r\n!"),
+            "café au lait\r\n1 = 1!".as_bytes()
+        );
+        assert_eq!(quoted_printable(b"a=\nb\n"), b"ab\n");
+        assert_eq!(quoted_printable(b"50=% off =ZZ"), b"50=% off =ZZ");
+        assert_eq!(quoted_printable(b"tab\t\t\r\nend"), b"tab\r\nend");
     }
 }
 
