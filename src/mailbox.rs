@@ -145,6 +145,9 @@ pub enum MailboxRequest {
 pub enum AppendBody {
     /// The bytes, received whole by the session.
     Bytes(Vec<u8>),
+    /// The bytes of a `~{n}` literal8 (RFC 3516 §4.3), stored exactly: binary data keeps
+    /// its bare CRs and LFs.
+    Binary(Vec<u8>),
     /// The oldest stream received with [`MailboxRequest::AppendBegin`] and not appended yet.
     Streamed,
 }
@@ -154,6 +157,7 @@ impl std::fmt::Debug for AppendBody {
         match self {
             // The bytes alone, as the request showed them before streams existed.
             AppendBody::Bytes(b) => write!(f, "{b:?}"),
+            AppendBody::Binary(b) => write!(f, "Binary({b:?})"),
             AppendBody::Streamed => f.write_str("Streamed"),
         }
     }

@@ -87,7 +87,31 @@ r.close()
 check(messages(m) == after_good + 2, "two messages added")
 m.logout()
 
+# RFC 3516 §4.3: a literal8 is stored exactly — a bare LF stays, a NUL too — and BINARY[]
+# gives the bytes back as a literal8 (issue 18, defect 1). A normal literal's bare LF
+# becomes CRLF, as Dovecot stores it.
+exact = b"Subject: binary\r\n\r\nline one\nNUL:\x00 end\r\n"
+r = raw_login()
+r.send(b"e APPEND INBOX ~{%d}\r\n" % len(exact))
+check(r.line().startswith("+"), "continuation for the literal8")
+r.send(exact + b"\r\n")
+reply = r.line()
+check(reply.startswith("e OK [APPENDUID"), "APPEND of a literal8", reply)
+uid = reply.split()[4].rstrip("]")
+r.send(b"f EXAMINE INBOX\r\n")
+r.until("f ")
+r.send(b"g UID FETCH %s BINARY.PEEK[]\r\n" % uid.encode())
+head = r.line()
+check(head.endswith("BINARY[] ~{%d}" % len(exact)), "a literal8 comes back", head)
+while len(r.buf) < len(exact):
+    r.buf += r.sock.recv(65536)
+check(r.buf[: len(exact)] == exact, "byte for byte", r.buf[: len(exact)])
+r.buf = r.buf[len(exact):]
+check(r.line() == ")", "end of the FETCH")
+check(r.line().startswith("g OK"), "FETCH completed")
+r.close()
+
 m = login()
-check(messages(m) == after_good + 2, "the server still serves")
+check(messages(m) == after_good + 3, "the server still serves")
 m.logout()
 print("large append passed")

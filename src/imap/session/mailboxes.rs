@@ -127,9 +127,8 @@ impl ImapSession {
             return;
         };
         let message_body = match message.data {
-            MessageData::Text(data) | MessageData::Binary(data) | MessageData::Utf8(data) => {
-                AppendBody::Bytes(data)
-            }
+            MessageData::Text(data) | MessageData::Utf8(data) => AppendBody::Bytes(data),
+            MessageData::Binary(data) => AppendBody::Binary(data),
             MessageData::Streamed(_) => {
                 // The driver holds the streams in command order and takes the oldest.
                 self.streamed = self.streamed.saturating_sub(1);

@@ -216,6 +216,12 @@ impl Access {
                     .append(account, mailbox, &message, flags, date)
                     .await?
             }
+            // RFC 3516 §4.3: a literal8's bytes are the message, exactly.
+            AppendBody::Binary(message) => {
+                store
+                    .append(account, mailbox, &message, flags, date)
+                    .await?
+            }
             AppendBody::Streamed => {
                 let stream = self
                     .streams
