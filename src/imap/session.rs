@@ -537,9 +537,30 @@ impl ImapSession {
         }
     }
 
+    /// Turn CONDSTORE on (RFC 7162 §3.1): the first CONDSTORE-enabling command while a
+    /// mailbox is selected is followed by `OK [HIGHESTMODSEQ]`, so the client learns the
+    /// mailbox's modseq it had no reason to ask for at SELECT.
+    pub(super) fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(view) = self.selected.as_ref() {
+            let mut out = Vec::new();
+            Response::untagged(
+                Status::Ok,
+                Some(Code::HighestModSeq(view.highest_modseq.0)),
+                "Highest",
+            )
+            .encode(&mut out);
+            self.out.extend_from_slice(&out);
+        }
+    }
+
     /// RFC 5161 §3.1: list only what this command newly enabled.
     fn enable(&mut self, tag: Tag, names: &[String]) {
         let mut enabled = Vec::new();
+        let mut condstore_now = false;
         for name in names {
             if name.eq_ignore_ascii_case("IMAP4rev2") && !self.imap4rev2_enabled {
                 self.imap4rev2_enabled = true;
@@ -548,13 +569,13 @@ impl ImapSession {
             // RFC 7162 §3.1: CONDSTORE can be enabled only after login.
             let authenticated = self.state != State::NotAuthenticated;
             if name.eq_ignore_ascii_case("CONDSTORE") && authenticated && !self.condstore {
-                self.condstore = true;
+                condstore_now = true;
                 enabled.push("CONDSTORE");
             }
             // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE; ENABLED names only what was asked.
             if name.eq_ignore_ascii_case("QRESYNC") && authenticated && !self.qresync {
                 self.qresync = true;
-                self.condstore = true;
+                condstore_now = true;
                 enabled.push("QRESYNC");
             }
             if name.eq_ignore_ascii_case("UTF8=ACCEPT") && authenticated && !self.utf8_accept {
@@ -563,6 +584,9 @@ impl ImapSession {
             }
         }
         self.send(Response::Enabled(enabled));
+        if condstore_now {
+            self.enable_condstore();
+        }
         self.tagged(tag, Status::Ok, None, "ENABLE completed");
     }
 

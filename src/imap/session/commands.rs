@@ -155,8 +155,9 @@ pub(super) struct SearchJob {
     pub(super) content: Content,
     pub(super) remaining: VecDeque<Uid>,
     pub(super) matched: Vec<Uid>,
-    /// The highest modseq of the matched messages (RFC 7162 §3.1.5), when the store said.
-    pub(super) modseq: Option<u64>,
+    /// The modseq of each matched message, when the store said (RFC 7162 §3.1.5: the
+    /// answer names the highest of those it returns).
+    pub(super) modseqs: Vec<(Uid, u64)>,
 }
 
 /// The store's name of a mailbox argument.

@@ -144,7 +144,7 @@ impl ImapSession {
             attrs.push(FetchAttribute::ModSeq);
         }
         if attrs.contains(&FetchAttribute::ModSeq) {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let content = fetch::content(&attrs);
         let job = FetchJob {
@@ -290,8 +290,9 @@ impl ImapSession {
         // RFC 7162 §3.1.3: UNCHANGEDSINCE leaves messages changed since alone; the store
         // checks it when it applies the change, so nothing can change in between.
         let unchanged_since = s.unchanged_since;
+        let mailbox = view.name.clone();
         if unchanged_since.is_some() {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let pending = Pending::Store {
             tag,
@@ -303,7 +304,7 @@ impl ImapSession {
             return;
         }
         let request = MailboxRequest::Store {
-            mailbox: view.name.clone(),
+            mailbox,
             uids,
             mode,
             flags: store_flags(&s.flags),
@@ -368,7 +369,7 @@ impl ImapSession {
                     content: Content::Metadata,
                     remaining: VecDeque::new(),
                     matched,
-                    modseq: None,
+                    modseqs: Vec::new(),
                 };
                 self.search_done(job);
                 return;
@@ -385,7 +386,7 @@ impl ImapSession {
             content,
             remaining: view.uids().collect(),
             matched: Vec::new(),
-            modseq: None,
+            modseqs: Vec::new(),
         };
         self.next_search(job);
     }
@@ -422,7 +423,7 @@ impl ImapSession {
             let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref());
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
-                job.modseq = job.modseq.max(Some(msg.meta.modseq.0));
+                job.modseqs.push((msg.meta.uid, msg.meta.modseq.0));
             }
         }
     }
@@ -436,14 +437,28 @@ impl ImapSession {
             Addressing::Sequence => job.matched.iter().filter_map(|u| view.seq(*u)).collect(),
         };
         numbers.sort_unstable();
-        // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq it matched.
+        let returns = job.search.returns;
+        // RFC 7162 §3.1.5, RFC 4731 §3.2: a search with MODSEQ reports the highest modseq
+        // of the messages it returns — with RETURN (MIN) and/or (MAX) alone, of those.
+        let ends_only = returns.is_some_and(|r| (r.min || r.max) && !r.all && !r.count);
+        let returned: Option<Vec<Uid>> = returns.filter(|_| ends_only).map(|r| {
+            let first = job.matched.iter().min().copied();
+            let last = job.matched.iter().max().copied();
+            [(r.min, first), (r.max, last)]
+                .into_iter()
+                .filter_map(|(wanted, uid)| uid.filter(|_| wanted))
+                .collect()
+        });
         let modseq = job
-            .modseq
+            .modseqs
+            .iter()
+            .filter(|(uid, _)| returned.as_ref().is_none_or(|r| r.contains(uid)))
+            .map(|&(_, m)| m)
+            .max()
             .filter(|_| search::mentions_modseq(&job.search.criteria));
         if modseq.is_some() {
-            self.condstore = true;
+            self.enable_condstore();
         }
-        let returns = job.search.returns;
         let save_only = returns.is_some_and(|r| r.save && !(r.min || r.max || r.all || r.count));
         if let Some(r) = returns.filter(|r| r.save) {
             // RFC 5182 §2.1: with MIN and/or MAX alone, only those messages are saved.
