@@ -1,10 +1,13 @@
 //! ringpost's load generator, as a library so the smoke test can drive it in-process.
 //!
-//! Its protocol clients (`imap`, `pop3`, `smtp`, `http`, `conn`) are written here from the RFCs
-//! and share no code with the server, so a bug on one side cannot hide a bug on the other.
+//! Its protocol clients (`imap`, `pop3`, `smtp`, `http` with `davxml`, `conn`) are written here
+//! from the RFCs and share no code with the server, so a bug on one side cannot hide a bug on
+//! the other.
 
 pub mod cli;
 pub mod conn;
+pub mod davdata;
+pub mod davxml;
 pub mod error;
 pub mod hostile;
 pub mod http;
