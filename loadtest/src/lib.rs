@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod conn;
+pub mod dav;
 pub mod davdata;
 pub mod davxml;
 pub mod error;
@@ -65,6 +66,9 @@ pub fn run(command: Command) -> Result<Report, String> {
         Command::SmtpSubmit(_) => Scenario::SmtpSubmit,
         Command::SmtpInbound(_) => Scenario::SmtpInbound,
         Command::Pop3Retr(_) => Scenario::Pop3Retr,
+        Command::DavSync(_) => Scenario::DavSync,
+        Command::DavMix(_) => Scenario::DavMix,
+        Command::DavSeed(_) => return dav::seed(&opts, &ep),
         Command::ImapIdle(_) => return idle::run(&opts, &ep),
         Command::Seed(_) => return seed::run(&opts, &ep),
         Command::Hostile(h) => return hostile::run(h, &ep),
