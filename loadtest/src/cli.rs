@@ -56,13 +56,14 @@ Scenarios (each a subcommand; `loadtest SCENARIO --help` lists every option):
                calendar-multiget REPORTs of every href in batches of --batch; the same for
                --addressbook with addressbook-multiget. Every href must come back with its
                data. Reports syncs/s, HTTP requests/s and per-request latency.
-  dav-mix      Each session lists both collections once (PROPFIND Depth 1) and reads the
-               calendar's sync-token; one operation = one request, chosen uniformly: PROPFIND
-               Depth 0 on the calendar (getctag, sync-token), PROPFIND Depth 1 (getetag), a
-               calendar-query with a one-week time-range (calendar-data), a calendar-multiget
-               of 10 random hrefs, an addressbook-query with a text-match on FN (a first
-               name), an addressbook-multiget of 10, a sync-collection from the token the last
-               one returned. Per-kind latency.
+  dav-mix      Before the clock starts, one client per --user lists both collections
+               (PROPFIND Depth 1) and reads the calendar's sync-token: what a polling client
+               knows from its first sync. Then one operation = one request, chosen uniformly
+               among: PROPFIND Depth 0 on the calendar (getctag, sync-token), PROPFIND Depth
+               1 (getetag), a calendar-query with a one-week time-range (calendar-data), a
+               calendar-multiget of 10 random hrefs, an addressbook-query with a text-match on
+               FN (a first name), an addressbook-multiget of 10, a sync-collection from the
+               token the last one returned. Per-kind latency.
                The DAV scenarios speak HTTP/1.1 over --tls implicit (HTTPS) or none, with
                Basic credentials on every request; a connection the server closes
                (Connection: close, HTTP/1.0) is replaced by a new one. --calendar and

@@ -73,7 +73,17 @@ pub fn run(command: Command) -> Result<Report, String> {
         Command::Seed(_) => return seed::run(&opts, &ep),
         Command::Hostile(h) => return hostile::run(h, &ep),
     };
-    let ctx = Ctx { opts, ep, scenario };
+    let dav = if scenario == Scenario::DavMix {
+        dav::learn(&opts, &ep)?
+    } else {
+        Vec::new()
+    };
+    let ctx = Ctx {
+        opts,
+        ep,
+        scenario,
+        dav,
+    };
     Ok(runner::run(ctx, command.name()))
 }
 

@@ -46,6 +46,9 @@ pub struct Ctx {
     pub opts: Opts,
     pub ep: Endpoint,
     pub scenario: Scenario,
+    /// dav-mix: what each --user's client knows before the run (hrefs, sync-token), learned
+    /// once before the clock starts.
+    pub dav: Vec<crate::dav::Learned>,
 }
 
 impl Ctx {
