@@ -46,6 +46,28 @@ Scenarios (each a subcommand; `loadtest SCENARIO --help` lists every option):
                connection or --hold seconds have passed. Reports the normal client's latency
                alone and under load, the server's RSS (needs --server-pid), and per class
                how and when the server ended its connections.
+  dav-seed     PUT --count events (iCalendar, unique UIDs, spread over 2026, one in five
+               recurring, one in ten all-day) into --calendar and --count vCards 3.0 into
+               --addressbook, over --sessions keep-alive connections at once (If-None-Match:
+               *). --create makes a missing collection (MKCALENDAR, extended MKCOL), --reset
+               DELETEs every member first. Reports PUTs/s and what the collections hold.
+  dav-sync     One operation = vdirsyncer's full first sync of a collection pair: PROPFIND
+               Depth 1 on --calendar (resourcetype, getcontenttype, getetag), then
+               calendar-multiget REPORTs of every href in batches of --batch; the same for
+               --addressbook with addressbook-multiget. Every href must come back with its
+               data. Reports syncs/s, HTTP requests/s and per-request latency.
+  dav-mix      Before the clock starts, one client per --user lists both collections
+               (PROPFIND Depth 1) and reads the calendar's sync-token: what a polling client
+               knows from its first sync. Then one operation = one request, chosen uniformly
+               among: PROPFIND Depth 0 on the calendar (getctag, sync-token), PROPFIND Depth
+               1 (getetag), a calendar-query with a one-week time-range (calendar-data), a
+               calendar-multiget of 10 random hrefs, an addressbook-query with a text-match on
+               FN (a first name), an addressbook-multiget of 10, a sync-collection from the
+               token the last one returned. Per-kind latency.
+               The DAV scenarios speak HTTP/1.1 over --tls implicit (HTTPS) or none, with
+               Basic credentials on every request; a connection the server closes
+               (Connection: close, HTTP/1.0) is replaced by a new one. --calendar and
+               --addressbook are paths on --target; <user> stands for the login.
   seed         Bring --user's --mailbox to --count messages of --size bytes, by IMAP APPEND
                (--via imap, synchronous) or SMTP (--via smtp, to --target's inbound or
                submission port; delivery may be asynchronous). --reset expunges it first.
@@ -68,7 +90,7 @@ Only loopback targets are allowed unless --allow-remote: this is a load generato
 #[command(
     name = "loadtest",
     version,
-    about = "Load generator for IMAP, POP3 and SMTP servers over plaintext, STARTTLS or implicit TLS",
+    about = "Load generator for IMAP, POP3, SMTP and CalDAV/CardDAV servers over plaintext, STARTTLS or implicit TLS",
     after_help = SCENARIOS
 )]
 pub struct Cli {
@@ -100,6 +122,12 @@ pub enum Command {
     Seed(Opts),
     /// Silent, slow and TLS-stalling connections while a normal client is served
     Hostile(HostileOpts),
+    /// PUT --count events and --count vCards into --calendar and --addressbook (PUTs/s)
+    DavSeed(Opts),
+    /// vdirsyncer's first sync: PROPFIND Depth 1 + multiget REPORTs of both collections
+    DavSync(Opts),
+    /// A polling DAV client's PROPFIND/REPORT mix (requests/s, per-kind latency)
+    DavMix(Opts),
 }
 
 impl Command {
@@ -114,7 +142,10 @@ impl Command {
             | Command::SmtpSubmit(o)
             | Command::SmtpInbound(o)
             | Command::Pop3Retr(o)
-            | Command::Seed(o) => o,
+            | Command::Seed(o)
+            | Command::DavSeed(o)
+            | Command::DavSync(o)
+            | Command::DavMix(o) => o,
             Command::Hostile(h) => &h.common,
         }
     }
@@ -132,6 +163,9 @@ impl Command {
             Command::Pop3Retr(_) => "pop3-retr",
             Command::Seed(_) => "seed",
             Command::Hostile(_) => "hostile",
+            Command::DavSeed(_) => "dav-seed",
+            Command::DavSync(_) => "dav-sync",
+            Command::DavMix(_) => "dav-mix",
         }
     }
 }
@@ -264,15 +298,35 @@ pub struct Opts {
     /// imap-idle: hold logged-in (and selected) sessions without sending IDLE
     #[arg(long)]
     pub no_idle: bool,
-    /// seed: target message count in --mailbox
+    /// seed: target message count in --mailbox; dav-seed: events, and as many vCards
     #[arg(long, default_value_t = 100)]
     pub count: u32,
     /// seed: imap (APPEND, synchronous) or smtp (delivery through the server)
     #[arg(long, value_enum, default_value = "imap")]
     pub via: Via,
-    /// seed: expunge every message in --mailbox first
+    /// seed: expunge every message in --mailbox first; dav-seed: DELETE every member of
+    /// --calendar and --addressbook first
     #[arg(long)]
     pub reset: bool,
+    /// DAV: the calendar collection's path (<user>: the login)
+    #[arg(long, default_value = "/SOGo/dav/<user>/Calendar/personal/")]
+    pub calendar: String,
+    /// DAV: the address book collection's path (<user>: the login)
+    #[arg(long, default_value = "/SOGo/dav/<user>/Contacts/personal/")]
+    pub addressbook: String,
+    /// dav-sync: hrefs per multiget REPORT
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// dav-seed: create --calendar (MKCALENDAR) and --addressbook (extended MKCOL) when missing
+    #[arg(long)]
+    pub create: bool,
+    /// dav-seed: UIDs are PREFIX-ev-N and PREFIX-vc-N, resources PREFIX-ev-N.ics and
+    /// PREFIX-vc-N.vcf (default: from the time and --seed, new every run)
+    #[arg(long)]
+    pub uid_prefix: Option<String>,
+    /// HTTP: largest response body read, in bytes
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_body: usize,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

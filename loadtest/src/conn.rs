@@ -211,6 +211,19 @@ impl Conn {
         Ok(out)
     }
 
+    /// Whatever is buffered, or else what one read from the socket brings: at most `max`
+    /// bytes, never none (the end of the stream is `Failure::Closed`). For an HTTP body
+    /// delimited by the connection's close.
+    pub fn read_some(&mut self, max: usize) -> Result<Vec<u8>, Failure> {
+        if self.start == self.end {
+            self.fill()?;
+        }
+        let take = max.max(1).min(self.end - self.start);
+        let out = self.buf[self.start..self.start + take].to_vec();
+        self.start += take;
+        Ok(out)
+    }
+
     /// Exactly `n` bytes (an IMAP literal), discarded: only their count matters here.
     pub fn skip_exact(&mut self, mut n: usize) -> Result<(), Failure> {
         while n > 0 {

@@ -1,12 +1,17 @@
 //! ringpost's load generator, as a library so the smoke test can drive it in-process.
 //!
-//! Its protocol clients (`imap`, `pop3`, `smtp`, `conn`) are written here from the RFCs and
-//! share no code with the server, so a bug on one side cannot hide a bug on the other.
+//! Its protocol clients (`imap`, `pop3`, `smtp`, `http` with `davxml`, `conn`) are written here
+//! from the RFCs and share no code with the server, so a bug on one side cannot hide a bug on
+//! the other.
 
 pub mod cli;
 pub mod conn;
+pub mod dav;
+pub mod davdata;
+pub mod davxml;
 pub mod error;
 pub mod hostile;
+pub mod http;
 pub mod idle;
 pub mod imap;
 pub mod message;
@@ -61,11 +66,24 @@ pub fn run(command: Command) -> Result<Report, String> {
         Command::SmtpSubmit(_) => Scenario::SmtpSubmit,
         Command::SmtpInbound(_) => Scenario::SmtpInbound,
         Command::Pop3Retr(_) => Scenario::Pop3Retr,
+        Command::DavSync(_) => Scenario::DavSync,
+        Command::DavMix(_) => Scenario::DavMix,
+        Command::DavSeed(_) => return dav::seed(&opts, &ep),
         Command::ImapIdle(_) => return idle::run(&opts, &ep),
         Command::Seed(_) => return seed::run(&opts, &ep),
         Command::Hostile(h) => return hostile::run(h, &ep),
     };
-    let ctx = Ctx { opts, ep, scenario };
+    let dav = if scenario == Scenario::DavMix {
+        dav::learn(&opts, &ep)?
+    } else {
+        Vec::new()
+    };
+    let ctx = Ctx {
+        opts,
+        ep,
+        scenario,
+        dav,
+    };
     Ok(runner::run(ctx, command.name()))
 }
 
@@ -74,7 +92,12 @@ fn endpoint(opts: &Opts) -> Result<Endpoint, String> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = if opts.insecure {
+    let config = if opts.tls == conn::TlsMode::None && opts.cafile.is_none() {
+        // Plaintext: no certificate is ever seen, so none needs to be trusted.
+        builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    } else if opts.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(insecure::NoVerify(provider)))

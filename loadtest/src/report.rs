@@ -23,6 +23,9 @@ pub struct Stats {
     pub failed: u64,
     pub bytes: u64,
     pub sessions: u64,
+    /// HTTP requests answered and connections opened (the DAV scenarios).
+    pub requests: u64,
+    pub connections: u64,
     pub failures: BTreeMap<String, u64>,
     pub first_failure: Option<String>,
 }
@@ -36,6 +39,8 @@ impl Default for Stats {
             failed: 0,
             bytes: 0,
             sessions: 0,
+            requests: 0,
+            connections: 0,
             failures: BTreeMap::new(),
             first_failure: None,
         }
@@ -73,6 +78,8 @@ impl Stats {
         self.failed += other.failed;
         self.bytes += other.bytes;
         self.sessions += other.sessions;
+        self.requests += other.requests;
+        self.connections += other.connections;
         for (k, n) in other.failures {
             *self.failures.entry(k).or_default() += n;
         }
@@ -121,6 +128,8 @@ pub struct ServerStats {
     pub peak_rss_kib: u64,
     /// Successful operations per CPU second the server spent.
     pub ops_per_core_second: f64,
+    /// HTTP requests per CPU second the server spent (the DAV scenarios; 0 otherwise).
+    pub requests_per_core_second: f64,
 }
 
 #[derive(Serialize, Debug, Clone, Default)]
@@ -159,6 +168,11 @@ pub struct Report {
     pub bytes_received: u64,
     pub mb_per_second: f64,
     pub sessions_opened: u64,
+    /// HTTP requests answered (the DAV scenarios: an operation may be many), their rate, and
+    /// the connections they took (servers that close after each answer need one each).
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub connections_opened: u64,
     pub latency: Latency,
     pub by_kind: BTreeMap<String, Latency>,
     pub failures: BTreeMap<String, u64>,
@@ -166,6 +180,8 @@ pub struct Report {
     pub server: Option<ServerStats>,
     pub idle: Option<IdleStats>,
     pub hostile: Option<crate::hostile::HostileStats>,
+    /// Facts about the run worth a line (e.g. what dav-seed left in the collections).
+    pub notes: Vec<String>,
 }
 
 fn ms(us: u64) -> String {
@@ -200,6 +216,13 @@ impl Report {
             self.mb_per_second,
             self.sessions_opened
         );
+        if self.requests > 0 {
+            let _ = writeln!(
+                s,
+                "  {} HTTP requests: {:.1} requests/s, {} connections opened",
+                self.requests, self.requests_per_second, self.connections_opened
+            );
+        }
         let l = &self.latency;
         let _ = writeln!(
             s,
@@ -232,15 +255,26 @@ impl Report {
             }
         }
         if let Some(srv) = &self.server {
+            let requests = if self.requests > 0 {
+                format!(
+                    ", {:.1} requests per core-second",
+                    srv.requests_per_core_second
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  server {:?} ({} processes): {:.2} CPU s, peak RSS {:.1} MiB, {:.1} ops per core-second",
+                "  server {:?} ({} processes): {:.2} CPU s, peak RSS {:.1} MiB, {:.1} ops per core-second{requests}",
                 srv.pids,
                 srv.processes,
                 srv.cpu_seconds,
                 srv.peak_rss_kib as f64 / 1024.0,
                 srv.ops_per_core_second
             );
+        }
+        for note in &self.notes {
+            let _ = writeln!(s, "  note: {note}");
         }
         if let Some(idle) = &self.idle {
             let _ = writeln!(

@@ -127,6 +127,7 @@ pub fn server_stats(
         cpu_seconds: cpu,
         peak_rss_kib: peak_rss.max(after.rss_kib),
         ops_per_core_second: if cpu > 0.0 { ops as f64 / cpu } else { 0.0 },
+        requests_per_core_second: 0.0,
     })
 }
 
@@ -190,7 +191,12 @@ pub fn run(ctx: Ctx, name: &str) -> Report {
     let elapsed = limits.start.elapsed().as_secs_f64();
     let peak = sampler.finish();
     let stats = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
-    let server = server_stats(&opts.server_pid, before, peak, stats.ok);
+    let mut server = server_stats(&opts.server_pid, before, peak, stats.ok);
+    if let Some(s) = server.as_mut() {
+        if s.cpu_seconds > 0.0 {
+            s.requests_per_core_second = stats.requests as f64 / s.cpu_seconds;
+        }
+    }
     build_report(name, &ctx, stats, elapsed, server)
 }
 
@@ -222,6 +228,9 @@ fn build_report(
         bytes_received: stats.bytes,
         mb_per_second: stats.bytes as f64 / 1e6 / elapsed.max(1e-9),
         sessions_opened: stats.sessions,
+        requests: stats.requests,
+        requests_per_second: stats.requests as f64 / elapsed.max(1e-9),
+        connections_opened: stats.connections,
         latency: Latency::of(&stats.latency),
         by_kind: stats
             .by_kind
@@ -233,6 +242,7 @@ fn build_report(
         server,
         idle: None,
         hostile: None,
+        notes: Vec::new(),
     }
 }
 
@@ -304,6 +314,15 @@ fn worker_loop(ctx: &Ctx, worker: usize, shared: &Shared, limits: &Limits) -> St
             Ok(op) => {
                 let micros = intended.elapsed().as_micros() as u64;
                 stats.record_ok(op.kind, micros, op.bytes);
+                stats.requests += op.requests;
+                stats.connections += op.connections;
+                for (kind, us) in op.parts {
+                    stats
+                        .by_kind
+                        .entry(kind)
+                        .or_insert_with(crate::report::histogram)
+                        .saturating_record(us.clamp(1, 3_600_000_000));
+                }
                 shared.ok.fetch_add(1, Ordering::Relaxed);
                 session_ops += 1;
             }

@@ -21,12 +21,20 @@ pub enum Scenario {
     SmtpSubmit,
     SmtpInbound,
     Pop3Retr,
+    DavSync,
+    DavMix,
 }
 
-/// What an operation did: its kind (for per-kind latency) and the bytes it received.
+/// What an operation did: its kind (for per-kind latency) and the bytes it received; for
+/// HTTP, the requests it made and connections it opened, and the latency of its parts (each
+/// request of a DAV sync) as further kinds.
+#[derive(Default)]
 pub struct Op {
     pub kind: &'static str,
     pub bytes: u64,
+    pub requests: u64,
+    pub connections: u64,
+    pub parts: Vec<(&'static str, u64)>,
 }
 
 pub trait Session: Send {
@@ -38,6 +46,9 @@ pub struct Ctx {
     pub opts: Opts,
     pub ep: Endpoint,
     pub scenario: Scenario,
+    /// dav-mix: what each --user's client knows before the run (hrefs, sync-token), learned
+    /// once before the clock starts.
+    pub dav: Vec<crate::dav::Learned>,
 }
 
 impl Ctx {
@@ -90,6 +101,8 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
                 from: ctx.opts.from.clone(),
             })
         }
+        Scenario::DavSync => return crate::dav::open(ctx, worker, false),
+        Scenario::DavMix => return crate::dav::open(ctx, worker, true),
         Scenario::Pop3Retr => {
             let mut pop = Pop3::connect(ep)?;
             pop.login(user, pass)?;
@@ -118,6 +131,7 @@ impl Session for LoginLoop {
         Ok(Op {
             kind: "login",
             bytes,
+            ..Op::default()
         })
     }
 
@@ -150,6 +164,7 @@ impl Session for ChurnLoop {
         Ok(Op {
             kind: "session",
             bytes,
+            ..Op::default()
         })
     }
 
@@ -170,6 +185,7 @@ impl ImapSession {
         Ok(Op {
             kind: "fetch-body",
             bytes: self.imap.conn.bytes_in - before,
+            ..Op::default()
         })
     }
 
@@ -179,6 +195,7 @@ impl ImapSession {
         Ok(Op {
             kind: "append",
             bytes: 0,
+            ..Op::default()
         })
     }
 
@@ -243,6 +260,7 @@ impl ImapSession {
         Ok(Op {
             kind,
             bytes: self.imap.conn.bytes_in - before,
+            ..Op::default()
         })
     }
 }
@@ -274,6 +292,7 @@ impl Session for SmtpSession {
         Ok(Op {
             kind: "message",
             bytes: 0,
+            ..Op::default()
         })
     }
 
@@ -294,6 +313,7 @@ impl Session for Pop3Session {
         Ok(Op {
             kind: "retr",
             bytes,
+            ..Op::default()
         })
     }
 
