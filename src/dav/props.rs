@@ -33,8 +33,8 @@ pub struct ObjectFacts {
     pub etag: String,
     pub content_type: &'static str,
     pub length: u64,
-    /// An HTTP date.
-    pub last_modified: String,
+    /// When it was stored (Unix seconds); written as an HTTP date when asked for.
+    pub modified: i64,
     /// `calendar-data` / `address-data` for a REPORT that asks for it.
     pub data: Option<String>,
 }
@@ -94,7 +94,7 @@ fn value(place: &DavPath, account: &str, name: &PropName, facts: Facts<'_>) -> O
                 N::GetEtag => Some(PropValue::Text(o.etag.clone())),
                 N::GetContentType => Some(PropValue::Text(o.content_type.into())),
                 N::GetContentLength => Some(PropValue::Text(o.length.to_string())),
-                N::GetLastModified => Some(PropValue::Text(o.last_modified.clone())),
+                N::GetLastModified => Some(PropValue::Text(crate::date::http_date(o.modified))),
                 N::CurrentUserPrincipal => Some(PropValue::Href(principal(account))),
                 N::CurrentUserPrivilegeSet => Some(privileges()),
                 N::CalendarData if matches!(place, P::CalendarObject { .. }) => {

@@ -134,6 +134,9 @@ pub struct CalendarObject {
     /// One entry per component of `times` (`Never` for VCALENDAR, VTIMEZONE, VALARM, …).
     pub(crate) overlap: Vec<Overlap>,
     pub(crate) busy: Vec<Busy>,
+    /// The instances' bounds, and the instances when there are few, worked out on the first
+    /// time-range test (an object is tested by many queries; the walk is the costly part).
+    pub(crate) walked: std::cell::OnceCell<super::time_range::Walked>,
 }
 
 /// Properties the time-range walk reads (calcard's expansion looks at these and no others).
@@ -284,6 +287,7 @@ impl CalendarObject {
             times,
             overlap,
             busy,
+            walked: std::cell::OnceCell::new(),
         }
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Property {
     pub name: String,
     pub params: Vec<(String, String)>,
     pub value: String,
+    /// `value` lower-cased (Unicode), for `i;unicode-casemap` matches without a fold per test.
+    pub folded: String,
 }
 
 /// Checks `bytes` as an address object resource (RFC 6352 §5.1): size, UTF-8, exactly one
@@ -185,7 +187,7 @@ fn prop_matches(card: &Card, filter: &PropFilter) -> bool {
         let texts = filter
             .text_matches
             .iter()
-            .map(|text| text_matches(text, &property.value));
+            .map(|text| text_matches(text, &property.value, Some(&property.folded)));
         let params = filter
             .param_filters
             .iter()
@@ -217,28 +219,37 @@ fn param_matches(property: &Property, filter: &ParamFilter) -> bool {
         Some(text) => {
             let mut values = values.peekable();
             values.peek().is_some() && {
-                let found = values.any(|value| text_matches_plain(text, value));
+                let found = values.any(|value| text_matches_plain(text, value, None));
                 found != text.negate
             }
         }
     }
 }
 
-/// §10.5.4 with negate-condition.
-fn text_matches(filter: &TextMatch, value: &str) -> bool {
-    text_matches_plain(filter, value) != filter.negate
+/// §10.5.4 with negate-condition. `folded` is `value` lower-cased, when the caller has it.
+fn text_matches(filter: &TextMatch, value: &str, folded: Option<&str>) -> bool {
+    text_matches_plain(filter, value, folded) != filter.negate
 }
 
-fn text_matches_plain(filter: &TextMatch, value: &str) -> bool {
-    let (needle, haystack) = match filter.collation {
-        Collation::UnicodeCasemap => (filter.text.to_lowercase(), value.to_lowercase()),
-        Collation::AsciiCasemap => (filter.text.to_ascii_lowercase(), value.to_ascii_lowercase()),
-    };
-    match filter.match_type {
+fn text_matches_plain(filter: &TextMatch, value: &str, folded: Option<&str>) -> bool {
+    let test = |needle: &str, haystack: &str| match filter.match_type {
         MatchType::Equals => haystack == needle,
-        MatchType::Contains => haystack.contains(&needle),
-        MatchType::StartsWith => haystack.starts_with(&needle),
-        MatchType::EndsWith => haystack.ends_with(&needle),
+        MatchType::Contains => haystack.contains(needle),
+        MatchType::StartsWith => haystack.starts_with(needle),
+        MatchType::EndsWith => haystack.ends_with(needle),
+    };
+    match filter.collation {
+        Collation::UnicodeCasemap => {
+            let needle = filter.text.to_lowercase();
+            match folded {
+                Some(haystack) => test(&needle, haystack),
+                None => test(&needle, &value.to_lowercase()),
+            }
+        }
+        Collation::AsciiCasemap => test(
+            &filter.text.to_ascii_lowercase(),
+            &value.to_ascii_lowercase(),
+        ),
     }
 }
 
@@ -299,10 +310,12 @@ fn property_of(line: &str) -> Option<Property> {
             None => params.push(("TYPE".to_string(), part.to_string())),
         }
     }
+    let value = unescape(value);
     Some(Property {
         name,
         params,
-        value: unescape(value),
+        folded: value.to_lowercase(),
+        value,
     })
 }
 

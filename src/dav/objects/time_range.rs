@@ -48,6 +48,48 @@ pub(crate) fn instances(tree: &ICalendar) -> Instances {
     Instances { list, truncated }
 }
 
+/// Instances kept with an object at most (more are walked again for each test).
+const KEPT_INSTANCES: usize = 32;
+
+/// What the first walk over an object's instances leaves for the next tests.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Walked {
+    /// The earliest instance start and the latest instance end (or start): no time range
+    /// entirely outside them can meet any instance, whatever §9.9's row.
+    lo: i64,
+    hi: i64,
+    truncated: bool,
+    /// The instances themselves when there are at most [`KEPT_INSTANCES`].
+    kept: Option<Vec<Instance>>,
+}
+
+fn walk(object: &CalendarObject) -> Walked {
+    let found = instances(&object.times);
+    let lo = found
+        .list
+        .iter()
+        .map(|i| i.start.min(i.end))
+        .min()
+        .unwrap_or(i64::MAX);
+    // A VTODO with only CREATED meets every range that ends after it: no upper bound.
+    let open_ended = object.overlap.contains(&Overlap::TodoCreated);
+    let hi = match open_ended {
+        true => i64::MAX,
+        false => found
+            .list
+            .iter()
+            .map(|i| i.start.max(i.end))
+            .max()
+            .unwrap_or(i64::MIN),
+    };
+    Walked {
+        lo,
+        hi,
+        truncated: found.truncated,
+        kept: (found.list.len() <= KEPT_INSTANCES).then_some(found.list),
+    }
+}
+
 /// Whether any instance of `object` overlaps `[start, end)` (Unix seconds, UTC), per the
 /// tables of RFC 4791 §9.9, recurrences expanded (RRULE, RDATE, EXDATE, RECURRENCE-ID
 /// overrides replacing their instance, `RANGE=THISANDFUTURE`), TZIDs resolved against the
@@ -61,17 +103,28 @@ pub fn matches_time_range(object: &CalendarObject, start: i64, end: i64) -> bool
     if object.overlap.contains(&Overlap::Always) {
         return true;
     }
-    let found = instances(&object.times);
-    if found
-        .list
+    let walked = object.walked.get_or_init(|| walk(object));
+    // Nothing starts before the range ends, or (when every instance is known) everything
+    // ended before it starts: no row of §9.9 can hold.
+    if end < walked.lo || (!walked.truncated && start > walked.hi) {
+        return false;
+    }
+    let fresh;
+    let (list, truncated): (&[Instance], bool) = match &walked.kept {
+        Some(list) => (list, walked.truncated),
+        None => {
+            fresh = instances(&object.times);
+            (&fresh.list, fresh.truncated)
+        }
+    };
+    if list
         .iter()
         .any(|instance| instance_matches(object, instance, start, end))
     {
         return true;
     }
-    found.truncated
-        && found
-            .list
+    truncated
+        && list
             .iter()
             .map(|instance| instance.start)
             .max()

@@ -213,23 +213,36 @@ fn write_status(out: &mut String, status: u16) {
 }
 
 /// `<prefix:local` for one of our namespaces; otherwise the element declares its own
-/// namespace as default (`<local xmlns="…"`), which needs no prefix of ours.
-pub(crate) fn open_tag(out: &mut String, ns: &str, local: &str) -> String {
+/// namespace as default (`<local xmlns="…"`), which needs no prefix of ours. Returns the
+/// prefix to close the element with ([`close_tag`]).
+pub(crate) fn open_tag(out: &mut String, ns: &str, local: &str) -> Option<&'static str> {
     out.push('<');
     match Namespace::from_uri(ns) {
         Some(known) => {
-            let name = format!("{}:{local}", known.prefix());
-            out.push_str(&name);
-            name
+            out.push_str(known.prefix());
+            out.push(':');
+            out.push_str(local);
+            Some(known.prefix())
         }
         None => {
             out.push_str(local);
             out.push_str(" xmlns=\"");
             out.push_str(&escape_attr(ns));
             out.push('"');
-            local.to_string()
+            None
         }
     }
+}
+
+/// `</prefix:local>` (or `</local>`) for what [`open_tag`] opened.
+fn close_tag(out: &mut String, prefix: Option<&str>, local: &str) {
+    out.push_str("</");
+    if let Some(prefix) = prefix {
+        out.push_str(prefix);
+        out.push(':');
+    }
+    out.push_str(local);
+    out.push('>');
 }
 
 fn empty_element(out: &mut String, ns: &str, local: &str) {
@@ -238,7 +251,8 @@ fn empty_element(out: &mut String, ns: &str, local: &str) {
 }
 
 fn write_prop(out: &mut String, prop: &Prop) {
-    let name = open_tag(out, prop.name.namespace_uri(), prop.name.local_name());
+    let local = prop.name.local_name();
+    let prefix = open_tag(out, prop.name.namespace_uri(), local);
     if prop.value == PropValue::Empty {
         out.push_str("/>");
         return;
@@ -285,9 +299,7 @@ fn write_prop(out: &mut String, prop: &Prop) {
         // Stored by the parser as a self-contained fragment of UTF-8 text.
         PropValue::Xml(raw) => out.push_str(&String::from_utf8_lossy(raw.as_bytes())),
     }
-    out.push_str("</");
-    out.push_str(&name);
-    out.push('>');
+    close_tag(out, prefix, local);
 }
 
 fn write_href(out: &mut String, href: &str) {
@@ -311,30 +323,10 @@ fn write_media_types(out: &mut String, element: &str, types: &[MediaType]) {
 /// A decoded path as an href (RFC 4918 §8.3.1, RFC 3986 §3.3): bytes other than unreserved
 /// characters, sub-delimiters, `:`, `@` and `/` are percent-encoded. `@` stays as is, since
 /// SOGo's URLs carry the account's address.
+///
+/// (A table, as hrefs are written for every member of a listing.)
 pub fn encode_href(path: &str) -> Cow<'_, str> {
-    let keep = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-            )
-    };
+    let keep = |b: u8| HREF_KEEP[usize::from(b)];
     if path.bytes().all(keep) {
         return Cow::Borrowed(path);
     }
@@ -343,15 +335,12 @@ pub fn encode_href(path: &str) -> Cow<'_, str> {
         if keep(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
     Cow::Owned(out)
-}
-
-/// Characters XML 1.0 cannot carry at all (§2.2) become U+FFFD.
-fn allowed(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Character data: `&`, `<` and `>` escaped.
@@ -370,24 +359,171 @@ fn escape_data(text: &str) -> Cow<'_, str> {
     escape(text, false, true)
 }
 
-fn escape(text: &str, quotes: bool, cr: bool) -> Cow<'_, str> {
-    let special = |c: char| {
-        matches!(c, '&' | '<' | '>') || (quotes && c == '"') || (cr && c == '\r') || !allowed(c)
-    };
-    if !text.chars().any(special) {
-        return Cow::Borrowed(text);
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The bytes an href keeps as they are: RFC 3986's unreserved and sub-delims, `:`, `@`, `/`.
+static HREF_KEEP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            );
+        b += 1;
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if quotes => out.push_str("&quot;"),
-            '\r' if cr => out.push_str("&#13;"),
-            c if !allowed(c) => out.push('\u{FFFD}'),
-            c => out.push(c),
+    t
+};
+
+/// The bytes [`escape`] looks at: the markup characters, `"` and CR (escaped or not as
+/// asked), control characters, and 0xEF, the first byte of U+FFFE and U+FFFF.
+static ESCAPE_CANDIDATE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b != 0x09 && b != 0x0A;
+        b += 1;
+    }
+    t[b'&' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'"' as usize] = true;
+    t[0xEF] = true;
+    t
+};
+
+/// Characters XML 1.0 cannot carry at all (§2.2) become U+FFFD.
+fn escape(text: &str, quotes: bool, cr: bool) -> Cow<'_, str> {
+    // Byte by byte: what needs attention is ASCII (the markup characters, CR, control
+    // characters) or one of the two non-characters U+FFFE and U+FFFF (EF BF BE, EF BF BF in
+    // UTF-8); every other byte of valid UTF-8 is copied as it is.
+    let bytes = text.as_bytes();
+    let special = |i: usize| -> bool {
+        match bytes[i] {
+            b'&' | b'<' | b'>' => true,
+            b'"' => quotes,
+            b'\r' => cr,
+            b'\t' | b'\n' => false,
+            b if b < 0x20 => true,
+            0xEF => {
+                bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+            }
+            _ => false,
+        }
+    };
+    // The next byte that needs a look, from `from` on.
+    let next = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| ESCAPE_CANDIDATE[usize::from(b)])
+            .map(|at| from + at)
+    };
+    let mut at = next(0);
+    while let Some(i) = at {
+        if special(i) {
+            break;
+        }
+        at = next(i + 1);
+    }
+    let Some(first) = at else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 16);
+    out.push_str(&text[..first]);
+    let mut from = first;
+    let mut i = first;
+    while i < bytes.len() {
+        if !special(i) {
+            match next(i + 1) {
+                Some(j) => {
+                    i = j;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        out.push_str(&text[from..i]);
+        let (replacement, width) = match bytes[i] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\r' => ("&#13;", 1),
+            0xEF => ("\u{FFFD}", 3),
+            _ => ("\u{FFFD}", 1),
+        };
+        out.push_str(replacement);
+        i += width;
+        from = i;
+    }
+    out.push_str(&text[from..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape;
+    use proptest::prelude::*;
+
+    /// The definition the byte scan must agree with: XML 1.0's Char production, markup
+    /// characters escaped, CR as a reference when asked.
+    fn reference(text: &str, quotes: bool, cr: bool) -> String {
+        let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+        let mut out = String::new();
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' if quotes => out.push_str("&quot;"),
+                '\r' if cr => out.push_str("&#13;"),
+                c if !allowed(c) => out.push('\u{FFFD}'),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn known_cases() {
+        for text in [
+            "plain",
+            "a&b<c>d\"e\r\nf",
+            "\u{1}x\u{FFFE}\u{FFFF}\u{FFFD}é€😀",
+            "",
+        ] {
+            for (quotes, cr) in [(false, false), (true, true), (false, true)] {
+                assert_eq!(
+                    escape(text, quotes, cr),
+                    reference(text, quotes, cr),
+                    "{text:?}"
+                );
+            }
         }
     }
-    Cow::Owned(out)
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_definition(text in "\\PC*|[\u{0}-\u{7f}\u{fffe}\u{ffff}é]*", quotes: bool, cr: bool) {
+            prop_assert_eq!(escape(&text, quotes, cr).into_owned(), reference(&text, quotes, cr));
+        }
+    }
 }

@@ -223,7 +223,7 @@ impl Dav<'_> {
             etag: query::etag(c.validity, v.uid.0),
             content_type: home.content_type(),
             length: u64::from(v.len),
-            last_modified: crate::date::http_date(v.date),
+            modified: v.date,
             data: None,
         }
     }
@@ -604,32 +604,16 @@ impl Dav<'_> {
                 .trim()
                 .to_ascii_lowercase()
         });
-        let Some(c) = self.repo.collection(home, collection).await? else {
-            // RFC 4918 §9.7.1: no collection to put it in.
-            return Ok(Response::error(409, "Conflict"));
-        };
-        let object_uid = match home {
+        let (object_uid, kind) = match home {
             Home::Calendar => {
                 if media.as_deref().is_some_and(|m| m != "text/calendar") {
                     return Ok(refuse(403, &Precondition::SupportedCalendarData));
                 }
-                let stored = self.repo.properties(home, &c).await?;
-                let kinds: Vec<ComponentKind> = repo::components_of(&stored)
-                    .unwrap_or_else(|| {
-                        repo::DEFAULT_COMPONENTS
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect()
-                    })
-                    .iter()
-                    .filter_map(|n| component_kind(n))
-                    .collect();
-                let limits = CalendarLimits {
-                    max_size: self.max_size,
-                    components: ComponentSet::of(&kinds),
-                };
+                // The collection's component set is checked below, once it is known.
+                let mut limits = self.calendar_limits();
+                limits.max_size = self.max_size;
                 match validate_calendar_object(bytes, &limits) {
-                    Ok(object) => object.uid,
+                    Ok(object) => (object.uid, Some(object.component)),
                     Err(why) => return Ok(invalid(why)),
                 }
             }
@@ -644,19 +628,41 @@ impl Dav<'_> {
                     max_size: self.max_size,
                 };
                 match validate_vcard(bytes, &limits) {
-                    Ok(card) => card.uid,
+                    Ok(card) => (card.uid, None),
                     Err(why) => return Ok(invalid(why)),
                 }
             }
         };
-        let current = c.find(name);
-        let current_etag = current.map(|v| query::etag(c.validity, v.uid.0));
+        let Some(check) = self
+            .repo
+            .put_check(home, collection, name, &object_uid)
+            .await?
+        else {
+            // RFC 4918 §9.7.1: no collection to put it in.
+            return Ok(Response::error(409, "Conflict"));
+        };
+        if let Some(kind) = kind {
+            let stored = self
+                .repo
+                .properties_of(home, collection, check.props)
+                .await?;
+            let allowed = match repo::components_of(&stored) {
+                Some(names) => names.iter().any(|n| component_kind(n) == Some(kind)),
+                None => repo::DEFAULT_COMPONENTS
+                    .iter()
+                    .any(|n| component_kind(n) == Some(kind)),
+            };
+            if !allowed {
+                return Ok(invalid(Invalid::SupportedCalendarComponent));
+            }
+        }
+        let current_etag = check.current.map(|uid| query::etag(check.validity, uid.0));
         if let Some(refused) = self.preconditions(current_etag.as_deref()) {
             return Ok(refused);
         }
         // RFC 4791 §5.3.2.1 / RFC 6352 §6.3.2.1: one UID per collection.
-        if let Some(other) = c.uid_elsewhere(&object_uid, name) {
-            let href = object_path(self.account, home, collection, &other.name).href();
+        if let Some(other) = &check.conflict {
+            let href = object_path(self.account, home, collection, other).href();
             return Ok(refuse(
                 403,
                 &match home {
@@ -665,15 +671,15 @@ impl Dav<'_> {
                 },
             ));
         }
-        if current.is_none() && c.live().len() >= self.max_objects {
+        if check.current.is_none() && check.stored >= self.max_objects {
             return Ok(Response::error(507, "Insufficient Storage"));
         }
         let uid = self
             .repo
-            .put(home, collection, name, &object_uid, bytes, &c.all_of(name))
+            .put(home, collection, name, &object_uid, bytes, &check.versions)
             .await?;
-        let status = if current.is_some() { 204 } else { 201 };
-        Ok(Response::new(status).header("ETag", query::etag(c.validity, uid.0)))
+        let status = if check.current.is_some() { 204 } else { 201 };
+        Ok(Response::new(status).header("ETag", query::etag(check.validity, uid.0)))
     }
 
     // ---- REPORT ---------------------------------------------------------------------

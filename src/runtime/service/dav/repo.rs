@@ -28,7 +28,7 @@ use std::rc::Rc;
 
 use crate::dav::xml::{PropName, RawXml};
 use crate::mail::{Flags, SystemFlags, Uid};
-use crate::store::index::{AccountIndex, Mailbox};
+use crate::store::index::Mailbox;
 use crate::store::{Body, Store, StoreError};
 
 /// Which home a collection is in.
@@ -84,8 +84,6 @@ pub fn valid_object_name(name: &str) -> bool {
 pub struct Version {
     pub name: String,
     pub uid: Uid,
-    /// The iCalendar/vCard UID.
-    pub object_uid: String,
     pub modseq: u64,
     pub date: i64,
     /// Where the client's bytes start in the message, and how many there are.
@@ -103,26 +101,26 @@ pub struct Collection {
     pub props: Option<Uid>,
     /// Every version and tombstone, in UID order.
     pub versions: Vec<Version>,
+    /// Messages in the mailbox when this was read (with `validity` and `modseq`, what says
+    /// the mailbox has not changed since).
+    count: usize,
+    /// The newest version (or tombstone) of each name, by index in `versions`.
+    latest: HashMap<String, usize>,
+    /// The live ones among them, in UID order.
+    live: Vec<usize>,
 }
 
 impl Collection {
     /// The current version of every live object, in UID order.
     pub fn live(&self) -> Vec<&Version> {
-        let mut latest: HashMap<&str, &Version> = HashMap::with_capacity(self.versions.len());
-        for v in &self.versions {
-            latest.insert(&v.name, v);
-        }
-        let mut live: Vec<&Version> = latest.into_values().filter(|v| !v.gone).collect();
-        live.sort_by_key(|v| v.uid);
-        live
+        self.live.iter().map(|&i| &self.versions[i]).collect()
     }
 
     /// The current version of `name`, if it exists.
     pub fn find(&self, name: &str) -> Option<&Version> {
-        self.versions
-            .iter()
-            .rev()
-            .find(|v| v.name == name)
+        self.latest
+            .get(name)
+            .map(|&i| &self.versions[i])
             .filter(|v| !v.gone)
     }
 
@@ -135,12 +133,30 @@ impl Collection {
             .collect()
     }
 
-    /// The live object with iCalendar/vCard UID `object_uid` under another name.
-    pub fn uid_elsewhere(&self, object_uid: &str, name: &str) -> Option<&Version> {
-        self.live()
-            .into_iter()
-            .find(|v| v.object_uid == object_uid && v.name != name)
+    /// Whether this is still what mailbox `m` holds: every change to a mailbox raises its
+    /// HIGHESTMODSEQ (appends, expunges, flag changes alike).
+    fn current(&self, m: &Mailbox) -> bool {
+        self.validity == m.uid_validity.0
+            && self.modseq == m.highest_modseq.0
+            && self.count == m.messages.len()
     }
+}
+
+/// What a PUT needs to know of a collection, read straight from the index (no versions are
+/// built: a collection being filled one PUT after another is not read whole each time).
+#[derive(Debug, Clone)]
+pub struct PutCheck {
+    pub validity: u32,
+    /// The collection's stored-properties message.
+    pub props: Option<Uid>,
+    /// The current version of the name, if it exists.
+    pub current: Option<Uid>,
+    /// Every version and tombstone of the name (what the new version replaces).
+    pub versions: Vec<Uid>,
+    /// Another live object's name holding the same iCalendar/vCard UID.
+    pub conflict: Option<String>,
+    /// Object versions stored (tombstones and properties not counted).
+    pub stored: usize,
 }
 
 /// One account's calendars and address books on its home shard.
@@ -152,7 +168,20 @@ pub struct Repo<'a> {
 /// A collection's stored properties, as sent.
 pub type Stored = Rc<Vec<(PropName, RawXml)>>;
 
+/// Versions the shard's collection cache holds at most (about 150 bytes each).
+const COLLECTION_CACHE_VERSIONS: usize = 500_000;
+
+#[derive(Default)]
+struct CollectionCache {
+    by_mailbox: HashMap<(String, String), Rc<Collection>>,
+    versions: usize,
+}
+
 thread_local! {
+    /// Collections as last read, by DAV key and mailbox, reused while the mailbox has not
+    /// changed: most requests read a collection nobody changed since the last one.
+    static COLLECTIONS: RefCell<CollectionCache> = RefCell::new(CollectionCache::default());
+
     /// Stored collection properties by (key, mailbox, UID of their message): a message never
     /// changes, so an entry is right for as long as it is found.
     static PROPS: RefCell<HashMap<(String, String, u32), Stored>> =
@@ -226,10 +255,92 @@ impl<'a> Repo<'a> {
         &self,
         home: Home,
         name: &str,
-    ) -> Result<Option<Collection>, StoreError> {
-        let mailbox = mailbox_name(home, name);
+    ) -> Result<Option<Rc<Collection>>, StoreError> {
+        let cache_key = (self.key.clone(), mailbox_name(home, name));
+        let cached = COLLECTIONS.with(|c| c.borrow().by_mailbox.get(&cache_key).cloned());
+        let found = self
+            .store
+            .inspect(&self.key, |i| {
+                let m = i.mailbox(&cache_key.1)?;
+                match cached {
+                    Some(c) if c.current(m) => Some((c, false)),
+                    _ => Some((Rc::new(collection_of(name, m, true)), true)),
+                }
+            })
+            .await?;
+        let Some((collection, fresh)) = found else {
+            return Ok(None);
+        };
+        if fresh {
+            COLLECTIONS.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.versions + collection.versions.len() > COLLECTION_CACHE_VERSIONS {
+                    c.by_mailbox.clear();
+                    c.versions = 0;
+                }
+                c.versions += collection.versions.len();
+                if let Some(old) = c.by_mailbox.insert(cache_key, collection.clone()) {
+                    c.versions = c.versions.saturating_sub(old.versions.len());
+                }
+            });
+        }
+        Ok(Some(collection))
+    }
+
+    /// What a PUT of `name` with UID `object_uid` needs to know; `None`: no such collection.
+    pub async fn put_check(
+        &self,
+        home: Home,
+        collection: &str,
+        name: &str,
+        object_uid: &str,
+    ) -> Result<Option<PutCheck>, StoreError> {
+        let mailbox = mailbox_name(home, collection);
+        let name = encode(name);
+        let id = format!("<{}>", encode(object_uid));
         self.store
-            .inspect(&self.key, |i| find_collection(i, &mailbox, name))
+            .inspect(&self.key, |i| {
+                let m = i.mailbox(&mailbox)?;
+                let mut check = PutCheck {
+                    validity: m.uid_validity.0,
+                    props: None,
+                    current: None,
+                    versions: Vec::new(),
+                    conflict: None,
+                    stored: 0,
+                };
+                let mut candidates: Vec<(&str, Uid)> = Vec::new();
+                for e in &m.messages {
+                    if e.flags.system.contains(SystemFlags::DRAFT) {
+                        check.props = Some(e.uid);
+                        continue;
+                    }
+                    let gone = e.flags.system.contains(SystemFlags::DELETED);
+                    let envelope = &e.summary.envelope;
+                    let subject = envelope.subject.as_deref().map_or("", str::trim);
+                    if !gone {
+                        check.stored += 1;
+                    }
+                    if subject == name {
+                        check.versions.push(e.uid);
+                        check.current = (!gone).then_some(e.uid);
+                    } else if !gone && envelope.message_id.as_deref().map(str::trim) == Some(&id) {
+                        candidates.push((subject, e.uid));
+                    }
+                }
+                // A candidate counts only while it is its name's newest version.
+                check.conflict = candidates
+                    .into_iter()
+                    .find(|&(subject, uid)| {
+                        !m.messages.iter().any(|e| {
+                            e.uid > uid
+                                && e.summary.envelope.subject.as_deref().map(str::trim)
+                                    == Some(subject)
+                        })
+                    })
+                    .and_then(|(subject, _)| decode(subject));
+                Some(check)
+            })
             .await
     }
 
@@ -239,10 +350,21 @@ impl<'a> Repo<'a> {
         home: Home,
         collection: &Collection,
     ) -> Result<Stored, StoreError> {
-        let Some(uid) = collection.props else {
+        self.properties_of(home, &collection.name, collection.props)
+            .await
+    }
+
+    /// The stored properties in message `props` of collection `name`.
+    pub async fn properties_of(
+        &self,
+        home: Home,
+        name: &str,
+        props: Option<Uid>,
+    ) -> Result<Stored, StoreError> {
+        let Some(uid) = props else {
             return Ok(Rc::new(Vec::new()));
         };
-        let mailbox = mailbox_name(home, &collection.name);
+        let mailbox = mailbox_name(home, name);
         let cache_key = (self.key.clone(), mailbox.clone(), uid.0);
         if let Some(hit) = PROPS.with(|c| c.borrow().get(&cache_key).cloned()) {
             return Ok(hit);
@@ -437,10 +559,6 @@ fn mailbox_name(home: Home, collection: &str) -> String {
     format!("{}{collection}", home.prefix())
 }
 
-fn find_collection(i: &AccountIndex, mailbox: &str, name: &str) -> Option<Collection> {
-    i.mailbox(mailbox).map(|m| collection_of(name, m, true))
-}
-
 fn collection_of(name: &str, m: &Mailbox, with_versions: bool) -> Collection {
     let mut props = None;
     let mut versions = Vec::new();
@@ -456,17 +574,10 @@ fn collection_of(name: &str, m: &Mailbox, with_versions: bool) -> Collection {
         let Some(name) = envelope.subject.as_deref().and_then(decode) else {
             continue;
         };
-        let object_uid = envelope
-            .message_id
-            .as_deref()
-            .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>'))
-            .and_then(decode)
-            .unwrap_or_default();
         let body_at = e.summary.parts.first().map_or(0, |p| p.body_offset);
         versions.push(Version {
             name,
             uid: e.uid,
-            object_uid,
             modseq: e.modseq.0,
             date: e.internal_date,
             body_at,
@@ -474,12 +585,25 @@ fn collection_of(name: &str, m: &Mailbox, with_versions: bool) -> Collection {
             gone: e.flags.system.contains(SystemFlags::DELETED),
         });
     }
+    let mut latest: HashMap<String, usize> = HashMap::with_capacity(versions.len());
+    for (i, v) in versions.iter().enumerate() {
+        latest.insert(v.name.clone(), i);
+    }
+    let mut live: Vec<usize> = latest
+        .values()
+        .copied()
+        .filter(|&i| !versions[i].gone)
+        .collect();
+    live.sort_unstable();
     Collection {
         name: name.to_string(),
         validity: m.uid_validity.0,
         modseq: m.highest_modseq.0,
         props,
         versions,
+        count: m.messages.len(),
+        latest,
+        live,
     }
 }
 
