@@ -197,7 +197,7 @@ fn workspace_forms_cookies_and_csrf() {
 
 #[test]
 fn dav_discovery_and_objects_at_sogos_urls() {
-    // Off by default while CalDAV/CardDAV is incomplete (issue 17): turned on here.
+    // On by default; said here so the test does not depend on the default.
     let server = Server::start(Options {
         extra: "[auth]\nfailure_delay_ms = 50\n[http]\ndav = true\ndav_max_resource_bytes = 4096\n"
             .into(),
@@ -430,8 +430,12 @@ fn dav_limits_and_hostile_bodies() {
 
 #[test]
 fn dav_off_serves_nothing_of_it() {
-    // Without `dav`, none of it is served.
-    let off = http_server("");
+    // With `dav = false`, none of it is served.
+    let off = Server::start(Options {
+        extra: "[http]\ndav = false\n".into(),
+        http: true,
+        ..Default::default()
+    });
     let (out, _) = curl(
         &off,
         &[

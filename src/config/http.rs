@@ -38,7 +38,7 @@ impl Default for RawHttp {
             idle_secs: 60,
             request_secs: 30,
             workspace: true,
-            dav: false,
+            dav: true,
             dav_max_resource_bytes: 1 << 20,
             dav_max_objects: 50_000,
             dav_max_collections: 100,
