@@ -141,6 +141,19 @@ fn home_of(place: &DavPath) -> Option<(Home, &str)> {
     }
 }
 
+/// An object's home, collection and name, if the path names one.
+fn object_of(place: &DavPath) -> Option<(Home, &str, &str)> {
+    match place {
+        DavPath::CalendarObject {
+            collection, name, ..
+        } => Some((Home::Calendar, collection, name)),
+        DavPath::Card {
+            collection, name, ..
+        } => Some((Home::Contacts, collection, name)),
+        _ => None,
+    }
+}
+
 fn object_path(user: &str, home: Home, collection: &str, name: &str) -> DavPath {
     match home {
         Home::Calendar => DavPath::CalendarObject {
@@ -543,16 +556,9 @@ impl Dav<'_> {
     // ---- GET / HEAD -----------------------------------------------------------------
 
     async fn get(&self) -> Result<Response> {
-        let (DavPath::CalendarObject {
-            collection, name, ..
-        }
-        | DavPath::Card {
-            collection, name, ..
-        }) = &self.place
-        else {
+        let Some((home, collection, name)) = object_of(&self.place) else {
             return Ok(Response::error(405, "Method Not Allowed").header("Allow", ALLOW));
         };
-        let home = home_of(&self.place).map_or(Home::Calendar, |(h, _)| h);
         let Some(c) = self.repo.collection(home, collection).await? else {
             return Ok(Response::error(404, "Not Found"));
         };
@@ -582,16 +588,9 @@ impl Dav<'_> {
     // ---- PUT ------------------------------------------------------------------------
 
     async fn put(&self) -> Result<Response> {
-        let (DavPath::CalendarObject {
-            collection, name, ..
-        }
-        | DavPath::Card {
-            collection, name, ..
-        }) = &self.place
-        else {
+        let Some((home, collection, name)) = object_of(&self.place) else {
             return Ok(Response::error(405, "Method Not Allowed").header("Allow", ALLOW));
         };
-        let home = home_of(&self.place).map_or(Home::Calendar, |(h, _)| h);
         if !repo::valid_object_name(name) {
             return Ok(Response::error(403, "Forbidden"));
         }

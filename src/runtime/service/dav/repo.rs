@@ -630,22 +630,9 @@ fn encode(text: &str) -> String {
     out
 }
 
+/// The reverse of [`encode`] (the header value trimmed first).
 fn decode(text: &str) -> Option<String> {
-    let text = text.trim();
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::http::percent_decode_path(text.trim())
 }
 
 fn props_body_at(message: &[u8]) -> usize {
