@@ -103,6 +103,7 @@ fn drive<S: Session>(
             match session.poll_event() {
                 None => break,
                 Some(Event::Close) => return,
+                Some(Event::Unauthenticated) => {}
                 Some(Event::StartTls) => session.handle_tls_established(),
                 Some(Event::Authenticate(c)) => {
                     session.handle_auth(if c.password.expose() == "secret" {

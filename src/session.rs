@@ -63,6 +63,10 @@ pub enum Event<R> {
     Close,
     /// Have the protocol's service run this request, then call [`Session::handle_reply`].
     Request(R),
+    /// The session went back to the not-authenticated state (IMAP UNAUTHENTICATE, RFC
+    /// 8437): forget the account and the credential, and drop the service's per-account
+    /// state; a later login may be someone else's.
+    Unauthenticated,
 }
 
 /// The driver's answer to [`Event::Authenticate`].

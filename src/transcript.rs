@@ -12,7 +12,8 @@
 //! - `S: text` server sends `text` CRLF (trailing spaces are significant); `T: text` server
 //!   sends `text` with the escapes of `R:` and no line ending added. `$VERSION` is the crate
 //!   version.
-//! - `E: starttls`, `E: close`, `E: auth <user> <password>`: an event the session asks for;
+//! - `E: starttls`, `E: close`, `E: unauthenticated`, `E: auth <user> <password>`: an event
+//!   the session asks for;
 //!   any other `E:` line is a request in the protocol's own words ([`Scripted::request`]).
 //! - `D: tls`, `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout` (or
 //!   `D: idle`), `D: shutdown`: the driver answers; any other `D:` line is the service's reply
@@ -197,6 +198,7 @@ fn shown<R: Debug>(event: &Event<R>) -> String {
         Event::Authenticate(c) => format!("auth {:?} {:?}", c.username, c.password.expose()),
         Event::StartTls => "starttls".into(),
         Event::Close => "close".into(),
+        Event::Unauthenticated => "unauthenticated".into(),
     }
 }
 
@@ -284,6 +286,7 @@ where
     let event: Event<()> = match words.as_slice() {
         ["starttls"] => Event::StartTls,
         ["close"] => Event::Close,
+        ["unauthenticated"] => Event::Unauthenticated,
         ["auth", user, password] => Event::Authenticate(Credentials {
             username: (*user).to_string(),
             password: Secret::new((*password).to_string()),

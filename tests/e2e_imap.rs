@@ -80,6 +80,15 @@ fn imaplib_manages_mailboxes_and_messages() {
     assert!(out.contains("imap mailbox passed"), "{out}");
 }
 
+/// RFC 8437: UNAUTHENTICATE, then another account's login on the same connection (which
+/// moves to that account's home shard) sees that account's mail only.
+#[test]
+fn unauthenticate_then_another_account_on_the_same_connection() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_unauthenticate.py", &[]);
+    assert!(out.contains("unauthenticate passed"), "{out}");
+}
+
 /// \Recent (RFC 3501 §2.3.2): an SMTP delivery is recent to the first SELECT only; STATUS
 /// and EXAMINE see it without claiming it; another session's APPEND is recent to the session
 /// that has the mailbox selected; a new keyword reaches that session as a new FLAGS.

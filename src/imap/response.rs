@@ -58,6 +58,8 @@ pub enum Capability {
     Binary,
     /// RFC 3502.
     MultiAppend,
+    /// RFC 8437.
+    Unauthenticate,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -97,6 +99,7 @@ impl Capability {
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Binary => "BINARY",
             Capability::MultiAppend => "MULTIAPPEND",
+            Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

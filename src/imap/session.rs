@@ -185,6 +185,7 @@ impl ImapSession {
                 Capability::Utf8Accept,
                 Capability::Binary,
                 Capability::MultiAppend,
+                Capability::Unauthenticate,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
@@ -555,6 +556,21 @@ impl ImapSession {
             .encode(&mut out);
             self.out.extend_from_slice(&out);
         }
+    }
+
+    /// RFC 8437: back to the not-authenticated state. The selected mailbox is closed without
+    /// an expunge, what ENABLE turned on is off again, and the driver forgets the account
+    /// (and the service its state); TLS stays. A later login may be another account's.
+    pub(super) fn unauthenticate(&mut self, tag: Tag) {
+        self.selected = None;
+        self.state = State::NotAuthenticated;
+        self.imap4rev2_enabled = false;
+        self.utf8_accept = false;
+        self.condstore = false;
+        self.qresync = false;
+        self.auth_failures = 0;
+        self.events.push_back(Event::Unauthenticated);
+        self.tagged(tag, Status::Ok, None, "UNAUTHENTICATE completed");
     }
 
     /// RFC 5161 §3.1: list only what this command newly enabled.

@@ -161,6 +161,8 @@ pub enum Command {
     Close,
     /// RFC 9051 §6.4.2.
     Unselect,
+    /// RFC 8437.
+    Unauthenticate,
     /// RFC 9051 §6.4.3.
     Expunge,
     /// RFC 9051 §6.4.9 (UIDPLUS).
@@ -212,6 +214,7 @@ impl Command {
             Command::Check => Verb::Check,
             Command::Close => Verb::Close,
             Command::Unselect => Verb::Unselect,
+            Command::Unauthenticate => Verb::Unauthenticate,
             Command::Expunge => Verb::Expunge,
             Command::Search(_) => Verb::Search,
             Command::Fetch(_) => Verb::Fetch,
@@ -346,6 +349,7 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::Check => Command::Check,
         Verb::Close => Command::Close,
         Verb::Unselect => Command::Unselect,
+        Verb::Unauthenticate => Command::Unauthenticate,
         Verb::Expunge => Command::Expunge,
         Verb::Search => Command::Search(c.search()?),
         Verb::Fetch => Command::Fetch(c.fetch(Addressing::Sequence)?),

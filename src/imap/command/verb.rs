@@ -30,6 +30,8 @@ pub enum Verb {
     Status,
     Append,
     Idle,
+    /// RFC 8437: back to the not-authenticated state.
+    Unauthenticate,
     // Selected (RFC 9051 §6.4).
     Check,
     Close,
@@ -61,7 +63,7 @@ pub enum Verb {
 }
 
 impl Verb {
-    const NAMES: [(&'static str, Verb); 41] = [
+    const NAMES: [(&'static str, Verb); 42] = [
         ("CAPABILITY", Verb::Capability),
         ("NOOP", Verb::Noop),
         ("LOGOUT", Verb::Logout),
@@ -86,6 +88,7 @@ impl Verb {
         ("CHECK", Verb::Check),
         ("CLOSE", Verb::Close),
         ("UNSELECT", Verb::Unselect),
+        ("UNAUTHENTICATE", Verb::Unauthenticate),
         ("EXPUNGE", Verb::Expunge),
         ("SEARCH", Verb::Search),
         ("FETCH", Verb::Fetch),

@@ -377,6 +377,7 @@ impl ImapSession {
                 self.wait = Wait::Idle(tag);
             }
             Command::Unselect | Command::Close => self.unselect(tag, &command),
+            Command::Unauthenticate => self.unauthenticate(tag),
             Command::Expunge => self.expunge(tag, None),
             Command::UidExpunge(set) => self.expunge(tag, Some(set)),
             Command::Fetch(f) => self.fetch(tag, Addressing::Sequence, f.set, f.items, f.modifiers),

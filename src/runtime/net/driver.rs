@@ -381,6 +381,21 @@ async fn drive<S: Service>(
                     conn.core.session.handle_reply(reply, &mut out);
                 }
                 Event::Close => return Ending::Closed,
+                Event::Unauthenticated => {
+                    conn.core.account = None;
+                    conn.core.credential = None;
+                    conn.core.user = None;
+                    conn.core.scram = None;
+                    // Nothing of the old account's (a selected mailbox's feed) survives.
+                    conn.service = S::new();
+                    // A new login deadline, from now.
+                    conn.core.login_by = state
+                        .server()
+                        .config
+                        .timeouts
+                        .login_deadline(conn.core.listener.protocol)
+                        .map(|d| Instant::now() + d);
+                }
             }
             continue;
         }

@@ -475,9 +475,11 @@ impl Service for MailboxService {
             MailboxRequest::Select { .. } | MailboxRequest::Unselect
         );
         let access = match (&mut self.access, cx.account) {
-            (Some(access), _) => access,
-            (None, Some(account)) => self.access.insert(Access::new(account.to_string())),
-            (None, None) => {
+            // Only ever the authenticated account's (the driver makes a new service when a
+            // session unauthenticates; this holds even if it did not).
+            (Some(access), Some(account)) if access.account() == account => access,
+            (_, Some(account)) => self.access.insert(Access::new(account.to_string())),
+            (_, None) => {
                 // The session asks for mailboxes only once authenticated.
                 return MailboxAnswer {
                     changes: Vec::new(),
