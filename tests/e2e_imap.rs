@@ -80,6 +80,14 @@ fn imaplib_manages_mailboxes_and_messages() {
     assert!(out.contains("imap mailbox passed"), "{out}");
 }
 
+/// RFC 8970: PREVIEW of a quoted-printable UTF-8 message, by imaplib.
+#[test]
+fn imaplib_fetches_previews() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_preview.py", &[]);
+    assert!(out.contains("preview passed"), "{out}");
+}
+
 /// RFC 8437: UNAUTHENTICATE, then another account's login on the same connection (which
 /// moves to that account's home shard) sees that account's mail only.
 #[test]

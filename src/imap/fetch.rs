@@ -496,7 +496,8 @@ pub fn content(attrs: &[FetchAttribute]) -> Content {
             | FetchAttribute::BodyPeek(_)
             | FetchAttribute::Binary(_)
             | FetchAttribute::BinaryPeek(_)
-            | FetchAttribute::BinarySize(_) => Content::Bytes,
+            | FetchAttribute::BinarySize(_)
+            | FetchAttribute::Preview { .. } => Content::Bytes,
             FetchAttribute::Envelope | FetchAttribute::Body | FetchAttribute::BodyStructure => {
                 Content::Summary
             }
@@ -669,6 +670,16 @@ fn fetch_item(out: &mut Vec<u8>, msg: &FetchedMessage, attr: &FetchAttribute, re
                 }
                 None => out.extend_from_slice(b"NIL"),
             }
+        }
+        // RFC 8970: a UTF-8 string; quoted when it is ASCII, a literal otherwise.
+        FetchAttribute::Preview { .. } => {
+            out.extend_from_slice(b"PREVIEW ");
+            let text = msg
+                .bytes
+                .as_deref()
+                .map(crate::mail::mime::preview)
+                .unwrap_or_default();
+            string(out, text.as_bytes());
         }
         FetchAttribute::BinarySize(part) => {
             out.extend_from_slice(b"BINARY.SIZE[");

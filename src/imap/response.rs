@@ -60,6 +60,8 @@ pub enum Capability {
     MultiAppend,
     /// RFC 8437.
     Unauthenticate,
+    /// RFC 8970.
+    Preview,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -100,6 +102,7 @@ impl Capability {
             Capability::Binary => "BINARY",
             Capability::MultiAppend => "MULTIAPPEND",
             Capability::Unauthenticate => "UNAUTHENTICATE",
+            Capability::Preview => "PREVIEW",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

@@ -186,6 +186,7 @@ impl ImapSession {
                 Capability::Binary,
                 Capability::MultiAppend,
                 Capability::Unauthenticate,
+                Capability::Preview,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

@@ -382,6 +382,7 @@ macro_rules! transcripts {
 
 transcripts!(
     search_header_repeated,
+    preview,
     unauthenticate,
     condstore_implicit_and_esearch,
     binary_quoted_printable,

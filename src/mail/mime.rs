@@ -139,6 +139,33 @@ fn header_end(raw: &[u8]) -> Option<usize> {
 /// messages come from anyone, and mail-parser 0.11.9 has a `debug_assert!` that a multipart
 /// with a broken part tree reaches (found by the `mime` fuzz target; in release builds it
 /// is compiled out). A panic here must never take a shard down.
+/// Characters a preview holds at most (RFC 8970 §3.2).
+pub const PREVIEW_CHARS: usize = 256;
+
+/// A message's preview (RFC 8970): the start of its first text part (or of its HTML part,
+/// without the markup), charset and transfer encoding decoded, white space runs as one
+/// space, at most [`PREVIEW_CHARS`] characters. Empty when the message has no text to
+/// show (an attachment alone, an encrypted body): §3.1 asks for a zero-length string then.
+pub fn preview(raw: &[u8]) -> String {
+    let Some(message) = parse_message(raw) else {
+        return String::new();
+    };
+    let Some(text) = message.body_preview(PREVIEW_CHARS * 4) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    match out.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => out[..cut].to_string(),
+        None => out,
+    }
+}
+
 pub fn parse_message(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         MessageParser::default().parse(raw)
@@ -459,6 +486,16 @@ mod tests {
     }
 
     /// The header-only fast path gives exactly what parsing the whole message gives.
+    #[test]
+    fn previews_are_short_plain_and_whole_characters() {
+        let long = format!("Subject: x\r\n\r\n{}\r\n", "ä ".repeat(400));
+        let p = preview(long.as_bytes());
+        assert_eq!(p.chars().count(), PREVIEW_CHARS);
+        assert!(p.starts_with("ä ä"));
+        assert_eq!(preview(b"Subject: none\r\n\r\n"), "");
+        assert_eq!(preview(b"Subject: x\r\n\r\n  a\r\n\r\n b  \r\n"), "a b");
+    }
+
     #[test]
     fn digest_parts_default_to_messages() {
         let raw = b"Subject: digest\r\nContent-Type: multipart/digest; boundary=\"d\"\r\n\r\npreamble\r\n--d\r\n\r\nFrom: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n--d\r\nContent-Type: text/plain\r\n\r\nnot a message\r\n--d--\r\nepilogue\r\n";

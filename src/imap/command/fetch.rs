@@ -77,6 +77,11 @@ pub enum FetchAttribute {
     BinaryPeek(BinarySection),
     /// `BINARY.SIZE[part]`.
     BinarySize(Part),
+    /// RFC 8970 `PREVIEW`, `PREVIEW (LAZY)`: a short plain-text preview of the message.
+    /// ringpost always has one to give, so LAZY changes nothing.
+    Preview {
+        lazy: bool,
+    },
 }
 
 /// A MIME part number (`section-part = nz-number *("." nz-number)`); empty for the whole
@@ -218,13 +223,34 @@ impl Cursor<'_> {
             (b"BINARY", true) => A::Binary(self.binary_section()?),
             (b"BINARY.PEEK", true) => A::BinaryPeek(self.binary_section()?),
             (b"BINARY.SIZE", true) => A::BinarySize(self.section_binary()?),
-            // OBJECTID (RFC 8474), PREVIEW (RFC 8970), SAVEDATE (RFC 8514): a later issue.
-            (b"EMAILID" | b"THREADID" | b"PREVIEW" | b"SAVEDATE", _) => {
-                return Err(Malformed::UnsupportedItem)
-            }
+            (b"PREVIEW", false) => A::Preview {
+                lazy: self.preview_modifiers()?,
+            },
+            // OBJECTID (RFC 8474), SAVEDATE (RFC 8514): a later issue.
+            (b"EMAILID" | b"THREADID" | b"SAVEDATE", _) => return Err(Malformed::UnsupportedItem),
             _ => return Err(Malformed::InvalidFetchItem),
         };
         Ok(attribute)
+    }
+
+    /// RFC 8970 §6: `[SP "(" preview-mod *(SP preview-mod) ")"]`, `preview-mod = "LAZY"`;
+    /// whether LAZY was given.
+    fn preview_modifiers(&mut self) -> Result<bool, Malformed> {
+        if !(self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(')) {
+            return Ok(false);
+        }
+        self.advance(2);
+        // LAZY is the only modifier there is; the list holds at least one.
+        loop {
+            let word = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !word.eq_ignore_ascii_case(b"LAZY") {
+                return Err(Malformed::InvalidFetchItem);
+            }
+            if self.eat(b')') {
+                return Ok(true);
+            }
+            self.expect(b' ', Malformed::InvalidFetchItem)?;
+        }
     }
 
     /// `section = "[" [section-spec] "]"`, then `[partial]`.

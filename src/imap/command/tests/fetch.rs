@@ -218,8 +218,17 @@ fn fetch_errors() {
     );
     assert_eq!(tagged_err(b"a1 FETCH 1 FROB"), Malformed::InvalidFetchItem);
     assert_eq!(
-        tagged_err(b"a1 FETCH 1 PREVIEW"),
+        tagged_err(b"a1 FETCH 1 SAVEDATE"),
         Malformed::UnsupportedItem
+    );
+    // RFC 8970 §6: PREVIEW takes LAZY and nothing else.
+    assert_eq!(
+        tagged_err(b"a1 FETCH 1 (PREVIEW (EAGER))"),
+        Malformed::InvalidFetchItem
+    );
+    assert_eq!(
+        tagged_err(b"a1 FETCH 1 (PREVIEW ())"),
+        Malformed::InvalidFetchItem
     );
     assert_eq!(
         tagged_err(b"a1 FETCH 1 (EMAILID)"),
