@@ -293,6 +293,16 @@ def objects():
     check(r.status == 204, "DELETE a calendar", r.status)
     r, _ = request("PROPFIND", work, depth="0")
     check(r.status == 404, "gone", r.status)
+    # Made anew under the same name: none of the old one's properties come back (its UIDs
+    # start again, under a new UIDVALIDITY).
+    body = ('<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<d:set><d:prop><d:displayname>Second</d:displayname></d:prop></d:set></c:mkcalendar>')
+    r, _ = request("MKCALENDAR", work, body=body)
+    check(r.status == 201, "MKCALENDAR again", r.status)
+    r, text = request("PROPFIND", work, depth="0", body='<d:propfind xmlns:d="DAV:" xmlns:x="http://example.com/ns"><d:prop><d:displayname/><x:dead/></d:prop></d:propfind>')
+    check("Second" in text and "Büro" not in text and 'a="1"' not in text, "the new calendar's own properties", text)
+    r, _ = request("DELETE", work)
+    check(r.status == 204, "DELETE it again", r.status)
     r, _ = request("DELETE", CAL)
     check(r.status == 403, "the personal calendar stays", r.status)
     # CardDAV: vCard 3.0 and 4.0, addressbook-query, multiget.

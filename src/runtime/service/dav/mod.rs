@@ -643,7 +643,7 @@ impl Dav<'_> {
         if let Some(kind) = kind {
             let stored = self
                 .repo
-                .properties_of(home, collection, check.props)
+                .properties_of(home, collection, check.validity, check.props)
                 .await?;
             let allowed = match repo::components_of(&stored) {
                 Some(names) => names.iter().any(|n| component_kind(n) == Some(kind)),

@@ -182,9 +182,9 @@ thread_local! {
     /// changed: most requests read a collection nobody changed since the last one.
     static COLLECTIONS: RefCell<CollectionCache> = RefCell::new(CollectionCache::default());
 
-    /// Stored collection properties by (key, mailbox, UID of their message): a message never
-    /// changes, so an entry is right for as long as it is found.
-    static PROPS: RefCell<HashMap<(String, String, u32), Stored>> =
+    /// Stored collection properties by (key, mailbox, UIDVALIDITY, UID of their message): a
+    /// message never changes, so an entry is right for as long as it is found.
+    static PROPS: RefCell<HashMap<(String, String, u32, u32), Stored>> =
         RefCell::new(HashMap::new());
 }
 
@@ -350,22 +350,29 @@ impl<'a> Repo<'a> {
         home: Home,
         collection: &Collection,
     ) -> Result<Stored, StoreError> {
-        self.properties_of(home, &collection.name, collection.props)
-            .await
+        self.properties_of(
+            home,
+            &collection.name,
+            collection.validity,
+            collection.props,
+        )
+        .await
     }
 
-    /// The stored properties in message `props` of collection `name`.
+    /// The stored properties in message `props` of collection `name` (UIDVALIDITY
+    /// `validity`: a collection made anew under the same name starts its UIDs again).
     pub async fn properties_of(
         &self,
         home: Home,
         name: &str,
+        validity: u32,
         props: Option<Uid>,
     ) -> Result<Stored, StoreError> {
         let Some(uid) = props else {
             return Ok(Rc::new(Vec::new()));
         };
         let mailbox = mailbox_name(home, name);
-        let cache_key = (self.key.clone(), mailbox.clone(), uid.0);
+        let cache_key = (self.key.clone(), mailbox.clone(), validity, uid.0);
         if let Some(hit) = PROPS.with(|c| c.borrow().get(&cache_key).cloned()) {
             return Ok(hit);
         }
