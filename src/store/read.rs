@@ -118,6 +118,30 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
     }
 }
 
+/// Every future of `futures` polled together; their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 impl Store {
     async fn with_index<R>(
         &self,
@@ -403,6 +427,9 @@ impl Store {
         order.sort_unstable_by_key(|&i| located[i].map(|(s, o, _)| (s, o)));
         let mut out: Vec<Option<Body>> =
             located.iter().map(|l| l.map(|_| Body::default())).collect();
+        // The runs first (each a range of `order`), then every run's read at once: a batch
+        // of scattered messages costs one trip through the ring, not one per run.
+        let mut runs: Vec<(u32, u64, u64, std::ops::Range<usize>)> = Vec::new();
         let mut i = 0;
         while i < order.len() {
             let Some((segment, start, len)) = located[order[i]] else {
@@ -418,17 +445,24 @@ impl Store {
                 end = end.max(o + l);
                 j += 1;
             }
+            runs.push((segment, start, end, i..j));
+            i = j;
+        }
+        let mut reads = Vec::with_capacity(runs.len());
+        for (segment, start, end, _) in &runs {
             let file = files
-                .get(&segment)
+                .get(segment)
                 .ok_or_else(|| StoreError::corrupt("index", "names a missing segment"))?;
             // A run spans at most READ_SPAN bytes, or one message (a u32 length).
-            let run = segment::read(file, start, (end - start) as usize).await?;
-            for &k in &order[i..j] {
+            reads.push(segment::read(file, *start, (end - start) as usize));
+        }
+        for (read, (_, start, _, members)) in join_all(reads).await.into_iter().zip(&runs) {
+            let run = read?;
+            for &k in &order[members.clone()] {
                 if let Some((_, o, l)) = located[k] {
                     out[k] = Some(run.slice((o - start) as usize, l as usize));
                 }
             }
-            i = j;
         }
         Ok(out)
     }
