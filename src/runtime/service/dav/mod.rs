@@ -15,7 +15,7 @@ mod repo;
 use crate::accounts::{address_of_key, dav_key};
 use crate::dav::objects::{
     expand, free_busy, validate_calendar_object, validate_vcard, vfreebusy_text, CalendarLimits,
-    CalendarObject, CardLimits, ComponentKind, ComponentSet, Invalid,
+    CalendarObject, CardLimits, ComponentKind, Invalid,
 };
 use crate::dav::path::{DavPath, DEFAULT_COLLECTION};
 use crate::dav::props::{self, CollectionFacts, Facts, ObjectFacts};
@@ -750,13 +750,9 @@ impl Dav<'_> {
                 let hits: Vec<usize> = (0..live.len())
                     .filter(|&i| verdicts[i] == Some(true))
                     .collect();
-                let with_data = wants_data(&q.props, &PropName::CalendarData);
-                let bodies = if with_data {
-                    let wanted: Vec<&Version> = hits.iter().map(|&i| live[i]).collect();
-                    self.repo.read(home, collection, &wanted).await?
-                } else {
-                    Vec::new()
-                };
+                let bodies = self
+                    .bodies_if(&q.props, &PropName::CalendarData, home, &live, &hits)
+                    .await?;
                 let mut bodies = bodies.into_iter();
                 let mut body = Multistatus::new();
                 for &i in &hits {
@@ -787,12 +783,9 @@ impl Dav<'_> {
                     }
                     hits.push(i);
                 }
-                let bodies = if wants_data(&q.props, &PropName::AddressData) {
-                    let wanted: Vec<&Version> = hits.iter().map(|&i| live[i]).collect();
-                    self.repo.read(home, collection, &wanted).await?
-                } else {
-                    Vec::new()
-                };
+                let bodies = self
+                    .bodies_if(&q.props, &PropName::AddressData, home, &live, &hits)
+                    .await?;
                 let mut bodies = bodies.into_iter();
                 let mut body = Multistatus::new();
                 for &i in &hits {
@@ -827,16 +820,25 @@ impl Dav<'_> {
         }
     }
 
-    fn calendar_limits(&self) -> CalendarLimits {
-        CalendarLimits {
-            max_size: usize::MAX,
-            components: ComponentSet::of(&[
-                ComponentKind::Event,
-                ComponentKind::Todo,
-                ComponentKind::Journal,
-                ComponentKind::FreeBusy,
-            ]),
+    /// The bodies of `live[hits]`, when the props ask for `data` (else none are read).
+    async fn bodies_if(
+        &self,
+        props: &Propfind,
+        data: &PropName,
+        home: Home,
+        live: &[&Version],
+        hits: &[usize],
+    ) -> Result<Vec<Option<crate::store::Body>>> {
+        if !wants_data(props, data) {
+            return Ok(Vec::new());
         }
+        let wanted: Vec<&Version> = hits.iter().map(|&i| live[i]).collect();
+        let collection = home_of(&self.place).map_or("", |(_, c)| c);
+        self.repo.read(home, collection, &wanted).await
+    }
+
+    fn calendar_limits(&self) -> CalendarLimits {
+        parsed::every_component()
     }
 
     /// The resource names of the hrefs that point into `collection` (in order); others are

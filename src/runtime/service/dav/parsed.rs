@@ -39,7 +39,9 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-fn every_component() -> CalendarLimits {
+/// Every component type, no size limit: what stored objects are parsed with (they were
+/// checked against their collection's rules when stored).
+pub(super) fn every_component() -> CalendarLimits {
     CalendarLimits {
         max_size: usize::MAX,
         components: ComponentSet::of(&[
