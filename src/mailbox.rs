@@ -204,6 +204,9 @@ pub enum MailboxReply {
     Fetched {
         messages: Vec<FetchedMessage>,
         rest: Vec<Uid>,
+        /// The service's clock when it answered (Unix seconds): what SEARCH YOUNGER and
+        /// OLDER (RFC 5032) measure from, since the session has no clock of its own.
+        now: i64,
     },
     /// What a STORE did to each message; for [`MailboxRequest::Changed`], the messages
     /// changed after its modseq, as `changed` (with their flags and modseq).

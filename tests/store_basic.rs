@@ -529,7 +529,7 @@ fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
             uids: uids.clone(),
             content,
         };
-        let MailboxReply::Fetched { messages, rest } =
+        let MailboxReply::Fetched { messages, rest, .. } =
             access.execute(&store, fetch(Content::Metadata)).await
         else {
             panic!("no batch");
@@ -547,7 +547,8 @@ fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
                 uids: left.clone(),
                 content: Content::Bytes,
             };
-            let MailboxReply::Fetched { messages, rest } = access.execute(&store, request).await
+            let MailboxReply::Fetched { messages, rest, .. } =
+                access.execute(&store, request).await
             else {
                 panic!("no batch");
             };
@@ -565,7 +566,7 @@ fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
         }
         assert_eq!(batches, vec![vec![1, 2, 3, 4], vec![5, 6], vec![7, 8]]);
 
-        let MailboxReply::Fetched { messages, rest } =
+        let MailboxReply::Fetched { messages, rest, .. } =
             access.execute(&store, fetch(Content::Header)).await
         else {
             panic!("no batch");

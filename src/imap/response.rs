@@ -62,6 +62,8 @@ pub enum Capability {
     Unauthenticate,
     /// RFC 8970.
     Preview,
+    /// RFC 5032.
+    Within,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -103,6 +105,7 @@ impl Capability {
             Capability::MultiAppend => "MULTIAPPEND",
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
+            Capability::Within => "WITHIN",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

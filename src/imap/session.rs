@@ -187,6 +187,7 @@ impl ImapSession {
                 Capability::MultiAppend,
                 Capability::Unauthenticate,
                 Capability::Preview,
+                Capability::Within,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
@@ -744,7 +745,7 @@ impl ImapSession {
             // FETCH responses go straight to `out`, their bodies spliced in from the store's
             // read buffers (never copied into `self.out`).
             // The UIDs the driver left for another batch (its byte budget) go back in front.
-            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest }) => {
+            (Pending::Fetch(mut job), MailboxReply::Fetched { messages, rest, .. }) => {
                 out.bytes_mut().append(&mut self.out);
                 self.fetched(&mut job, &messages, out);
                 messages::requeue(&mut job.remaining, rest);

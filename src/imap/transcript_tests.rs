@@ -158,7 +158,9 @@ fn mailbox_reply(
             uid_validity: UidValidity(num(words[1])),
             uid: Uid(num(words[2])),
         },
+        // The transcripts' clock: a day after their messages' default internal date.
         "fetched" => MailboxReply::Fetched {
+            now: 1_700_086_400,
             messages: words[1..]
                 .iter()
                 .map(|w| {
@@ -167,7 +169,8 @@ fn mailbox_reply(
                         uid: Uid(num(&f[0])),
                         flags: flags(&f[1]),
                         modseq: ModSeq(num(&f[2])),
-                        internal_date: 1_700_000_000,
+                        // A fifth field sets the internal date (Unix seconds).
+                        internal_date: f.get(4).map_or(1_700_000_000, |d| num::<i64>(d)),
                         size: size as u32,
                     };
                     let raw = f.get(3).map(|name| {
@@ -382,6 +385,7 @@ macro_rules! transcripts {
 
 transcripts!(
     search_header_repeated,
+    within,
     preview,
     unauthenticate,
     condstore_implicit_and_esearch,
@@ -578,6 +582,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
         MailboxReply::Fetched {
             messages: Vec::new(),
             rest: Vec::new(),
+            now: 0,
         },
         &mut sent,
     );

@@ -1,6 +1,7 @@
 """RFC 8970 PREVIEW with imaplib: a message appended with a quoted-printable UTF-8 body, then
 FETCH (PREVIEW) and (PREVIEW (LAZY)) give its text decoded, white space collapsed, and the
-message stays unseen."""
+message stays unseen. RFC 5032 WITHIN: the message appended now is YOUNGER than an hour,
+and one appended with an internal date of 2001 is OLDER."""
 import imaplib
 
 from common import ALICE, HOST, args, check
@@ -25,5 +26,13 @@ for item in ("(PREVIEW)", "(PREVIEW (LAZY))"):
     check("Grüße, das Treffen ist am Freitag." in text, "the decoded preview " + item, data)
 typ, data = m.uid("FETCH", uid, "(FLAGS)")
 check(b"\\Seen" not in data[0], "PREVIEW leaves the message unseen", data)
+typ, data = m.append("INBOX", None, imaplib.Time2Internaldate(978307200), b"Subject: 2001\r\n\r\nold\r\n")
+check(typ == "OK", "APPEND with a 2001 date", data)
+old_uid = data[0].split(b"APPENDUID ")[1].split()[1].rstrip(b"]")
+m.select("INBOX")
+typ, data = m.uid("SEARCH", "YOUNGER", "3600")
+check(uid in data[0].split() and old_uid not in data[0].split(), "YOUNGER 3600", data)
+typ, data = m.uid("SEARCH", "OLDER", "3600")
+check(old_uid in data[0].split() and uid not in data[0].split(), "OLDER 3600", data)
 m.logout()
 print("preview passed")

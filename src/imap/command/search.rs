@@ -93,6 +93,10 @@ pub enum SearchKey {
     SentBefore(Date),
     SentOn(Date),
     SentSince(Date),
+    /// RFC 5032 WITHIN: internal date at most this many seconds before now.
+    Younger(u64),
+    /// RFC 5032 WITHIN: internal date more than this many seconds before now.
+    Older(u64),
     /// RFC 822 size in octets.
     Larger(u64),
     Smaller(u64),
@@ -222,6 +226,15 @@ impl Cursor<'_> {
             b"SENTBEFORE" => SearchKey::SentBefore(self.search_date()?),
             b"SENTON" => SearchKey::SentOn(self.search_date()?),
             b"SENTSINCE" => SearchKey::SentSince(self.search_date()?),
+            // RFC 5032: `"OLDER" SP nz-number`, `"YOUNGER" SP nz-number`.
+            b"YOUNGER" => {
+                self.sp()?;
+                SearchKey::Younger(u64::from(self.nz_number()?.get()))
+            }
+            b"OLDER" => {
+                self.sp()?;
+                SearchKey::Older(u64::from(self.nz_number()?.get()))
+            }
             b"LARGER" => {
                 self.sp()?;
                 SearchKey::Larger(self.number64()?)
@@ -248,9 +261,7 @@ impl Cursor<'_> {
             }
             // SAVEDATE (RFC 8514), OBJECTID (RFC 8474), FUZZY (RFC 6203): a later issue.
             b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" | b"SAVEDATESUPPORTED" | b"EMAILID"
-            | b"THREADID" | b"FUZZY" | b"OLDER" | b"YOUNGER" => {
-                return Err(Malformed::UnsupportedItem)
-            }
+            | b"THREADID" | b"FUZZY" => return Err(Malformed::UnsupportedItem),
             _ => return Err(Malformed::InvalidSearchKey),
         };
         Ok(key)

@@ -659,8 +659,15 @@ impl ImapSession {
                 let code = self.expunged_modseq(highest_modseq);
                 self.finish(tag, Status::Ok, code, "EXPUNGE completed", Expunges::Report);
             }
-            (Pending::Search(mut job), MailboxReply::Fetched { messages, rest }) => {
-                self.searched(&mut job, &messages);
+            (
+                Pending::Search(mut job),
+                MailboxReply::Fetched {
+                    messages,
+                    rest,
+                    now,
+                },
+            ) => {
+                self.searched(&mut job, &messages, now);
                 requeue(&mut job.remaining, rest);
                 self.next_search(job);
             }

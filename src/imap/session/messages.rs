@@ -54,8 +54,10 @@ fn candidate<'a>(
     uid: Uid,
     fetched: Option<&'a FetchedMessage>,
     parsed: Option<&'a mail_parser::Message<'a>>,
+    now: i64,
 ) -> Candidate<'a> {
     Candidate {
+        now,
         seq,
         count: view.count(),
         uid,
@@ -357,7 +359,8 @@ impl ImapSession {
                     .filter(|&(uid, seq)| {
                         search::matches_all(
                             &search.criteria,
-                            &candidate(view, seq, uid, None, None),
+                            // Keys that need the clock need the store's reply too.
+                            &candidate(view, seq, uid, None, None, 0),
                         )
                     })
                     .map(|(uid, _)| uid)
@@ -408,7 +411,7 @@ impl ImapSession {
         self.request(Pending::Search(job), request);
     }
 
-    pub(super) fn searched(&mut self, job: &mut SearchJob, messages: &[FetchedMessage]) {
+    pub(super) fn searched(&mut self, job: &mut SearchJob, messages: &[FetchedMessage], now: i64) {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
@@ -420,7 +423,7 @@ impl ImapSession {
                 .bytes
                 .as_deref()
                 .and_then(crate::mail::mime::parse_message);
-            let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref());
+            let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref(), now);
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
                 job.modseqs.push((msg.meta.uid, msg.meta.modseq.0));

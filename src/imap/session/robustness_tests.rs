@@ -85,6 +85,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             };
             let (now, rest) = uids.split_at(cut.min(uids.len()));
             MailboxReply::Fetched {
+                now: 0,
                 messages: now
                     .iter()
                     .map(|u| FetchedMessage {

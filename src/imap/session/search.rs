@@ -75,6 +75,8 @@ pub struct Candidate<'a> {
     pub parsed: Option<&'a mail_parser::Message<'a>>,
     /// `$`, the saved search result (RFC 5182).
     pub saved: &'a UidSet,
+    /// The service's clock (Unix seconds), for YOUNGER and OLDER (RFC 5032).
+    pub now: i64,
 }
 
 fn names_saved<T>(set: &SequenceSet<T>) -> bool {
@@ -216,6 +218,12 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SentBefore(d) => sent_days(c).is_some_and(|s| s < date_days(*d)),
         SearchKey::SentOn(d) => sent_days(c) == Some(date_days(*d)),
         SearchKey::SentSince(d) => sent_days(c).is_some_and(|s| s >= date_days(*d)),
+        // RFC 5032 §3: by internal date, in seconds before now.
+        SearchKey::Younger(n) => {
+            u64::try_from(c.now - meta.internal_date).is_ok_and(|age| age <= *n)
+                || meta.internal_date > c.now
+        }
+        SearchKey::Older(n) => u64::try_from(c.now - meta.internal_date).is_ok_and(|age| age > *n),
         SearchKey::Larger(n) => u64::from(meta.size) > *n,
         SearchKey::Smaller(n) => u64::from(meta.size) < *n,
         SearchKey::ModSeq { mod_seq, .. } => meta.modseq >= *mod_seq,

@@ -347,6 +347,7 @@ async fn fetch(
         return Ok(MailboxReply::Fetched {
             messages,
             rest: Vec::new(),
+            now: crate::store::now(),
         });
     }
     let mut uids = uids.to_vec();
@@ -423,6 +424,7 @@ async fn fetch(
     Ok(MailboxReply::Fetched {
         messages: out,
         rest,
+        now: crate::store::now(),
     })
 }
 
