@@ -328,13 +328,10 @@ impl Dav<'_> {
                     }
                 }
             }
-            DavPath::CalendarObject {
-                collection, name, ..
-            }
-            | DavPath::Card {
-                collection, name, ..
-            } => {
-                let home = home_of(&self.place).map_or(Home::Calendar, |(h, _)| h);
+            DavPath::CalendarObject { .. } | DavPath::Card { .. } => {
+                let Some((home, collection, name)) = object_of(&self.place) else {
+                    return Ok(Response::error(404, "Not Found"));
+                };
                 let found = self.repo.collection(home, collection).await?;
                 let Some((c, v)) = found.as_ref().and_then(|c| c.find(name).map(|v| (c, v))) else {
                     return Ok(Response::error(404, "Not Found"));
@@ -511,13 +508,10 @@ impl Dav<'_> {
                 self.repo.remove(home, collection).await?;
                 Ok(Response::new(204))
             }
-            DavPath::CalendarObject {
-                collection, name, ..
-            }
-            | DavPath::Card {
-                collection, name, ..
-            } => {
-                let home = home_of(&self.place).map_or(Home::Calendar, |(h, _)| h);
+            DavPath::CalendarObject { .. } | DavPath::Card { .. } => {
+                let Some((home, collection, name)) = object_of(&self.place) else {
+                    return Ok(Response::error(404, "Not Found"));
+                };
                 let Some(c) = self.repo.collection(home, collection).await? else {
                     return Ok(Response::error(404, "Not Found"));
                 };
@@ -852,25 +846,15 @@ impl Dav<'_> {
         hrefs
             .iter()
             .map(|href| {
-                let path = href_path(href);
-                match DavPath::parse(path) {
-                    Some(
-                        DavPath::CalendarObject {
-                            user,
-                            collection: c,
-                            name,
-                        }
-                        | DavPath::Card {
-                            user,
-                            collection: c,
-                            name,
-                        },
-                    ) if user == self.account
-                        && c == collection
-                        && home_of(&DavPath::parse(path).unwrap_or(DavPath::Root))
-                            .is_some_and(|(h, _)| h == home) =>
+                let place = DavPath::parse(href_path(href));
+                match place
+                    .as_ref()
+                    .and_then(|p| Some((p.user()?, object_of(p)?)))
+                {
+                    Some((user, (h, c, name)))
+                        if user == self.account && h == home && c == collection =>
                     {
-                        Ok(name)
+                        Ok(name.to_string())
                     }
                     _ => Err(href.clone()),
                 }
