@@ -13,7 +13,7 @@
 
 use crate::mail::{
     Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, MimeSummary,
-    ModSeq, Recent, Uid, UidRange, UidValidity, Vanished,
+    ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
 };
 
 pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
@@ -138,6 +138,11 @@ pub enum MailboxRequest {
         mailbox: String,
         uids: Option<Vec<Uid>>,
     },
+    /// The account's quota: usage and limits (RFC 9208 GETQUOTA); with a mailbox, which
+    /// must exist (GETQUOTAROOT).
+    Quota {
+        mailbox: Option<String>,
+    },
 }
 
 /// The message of an APPEND.
@@ -227,6 +232,7 @@ pub enum MailboxReply {
         uids: Vec<Uid>,
         highest_modseq: ModSeq,
     },
+    Quota(Quota),
     Failed(MailboxError),
 }
 
@@ -243,6 +249,8 @@ pub enum MailboxError {
     InboxIsPermanent,
     /// `NO [TOOBIG]`.
     TooLarge,
+    /// The account's quota would be passed (`NO [OVERQUOTA]`, RFC 9208 §4.3).
+    OverQuota,
     /// A local, transient fault (`NO [UNAVAILABLE]`); the text is for the log only.
     Unavailable(String),
 }

@@ -170,3 +170,29 @@ fn a_large_append_is_streamed_and_a_dropped_one_leaves_nothing() {
     let out = server.python("imap_large_append.py", &[]);
     assert!(out.contains("large append passed"), "{out}");
 }
+
+/// RFC 9208 QUOTA: limits set with `ringpost user quota`, enforced on APPEND and COPY
+/// (`NO [OVERQUOTA]`) and on SMTP delivery (452 4.2.2 at RCPT, 552 5.2.2 after DATA, a
+/// bounce for a full recipient when another got the message); GETQUOTAROOT and STATUS
+/// DELETED-STORAGE with imaplib.
+#[test]
+fn quota_is_reported_and_enforced_over_imap_and_smtp() {
+    let server = Server::start(Options::default());
+    let out = server.cli(
+        &[
+            "user",
+            "quota",
+            "alice@example.com",
+            "--storage",
+            "20K",
+            "--messages",
+            "5",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("storage 20480 bytes, messages 5"), "{text}");
+    let out = server.python("imap_quota.py", &[]);
+    assert!(out.contains("quota passed"), "{out}");
+}

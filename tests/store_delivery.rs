@@ -55,7 +55,7 @@ fn delivery_to_accounts_on_two_shards() {
                             }
                             d.write(b"Subject: hi\r\n\r\n").unwrap();
                             d.write(format!("part {n}\r\n").as_bytes()).unwrap();
-                            let got = d.commit().await.unwrap();
+                            let got = d.commit().await.unwrap().copies;
                             let mut expect: Vec<(String, Uid)> =
                                 recipients.iter().map(|r| (r.clone(), Uid(n))).collect();
                             let mut got_sorted = got.clone();

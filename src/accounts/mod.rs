@@ -29,8 +29,8 @@ use argon2::Argon2;
 
 pub use address::Address;
 pub use records::{
-    address_of_key, dav_key, Account, Credential, CredentialKind, Deleted, Incarnation, Retention,
-    Scope, Scopes,
+    address_of_key, dav_key, Account, Credential, CredentialKind, Deleted, Incarnation, Limit,
+    QuotaOverride, Retention, Scope, Scopes,
 };
 
 use file::{write_atomically, FileLock};
@@ -717,6 +717,7 @@ impl AccountStore {
                     scram: Some(scram),
                     set: Some(unix_now()),
                     credentials: Vec::new(),
+                    quota: QuotaOverride::default(),
                 },
             );
             Ok(())
@@ -798,6 +799,7 @@ impl AccountStore {
                     scram: None,
                     set: None,
                     credentials: Vec::new(),
+                    quota: QuotaOverride::default(),
                 },
             );
             restored = Some(d.account);
@@ -851,6 +853,47 @@ impl AccountStore {
                     incarnation: entry.incarnation,
                 })
             }))
+    }
+
+    /// The quota limits of an account (any case) over `defaults` (`[quota]`); `None` for no
+    /// such account. Cheap, like [`AccountStore::lookup`]: asked at every APPEND, COPY and
+    /// delivery.
+    pub fn quota_limits(
+        &self,
+        address: &str,
+        defaults: crate::mail::QuotaLimits,
+    ) -> Result<Option<crate::mail::QuotaLimits>, AccountError> {
+        let snapshot = self.current()?;
+        Ok(Address::parse_syntax(address).ok().and_then(|a| {
+            let entry = snapshot.records.live.get(&a)?;
+            Some(entry.quota.over(defaults))
+        }))
+    }
+
+    /// An account's own quota settings (what `user quota` shows).
+    pub fn quota(&self, address: &str) -> Result<QuotaOverride, AccountError> {
+        let address = Address::parse_syntax(address)?;
+        let snapshot = load(&self.path)?;
+        snapshot
+            .records
+            .live
+            .get(&address)
+            .map(|e| e.quota)
+            .ok_or(AccountError::Unknown(address))
+    }
+
+    /// Set an account's own quota limits (a resource at [`Limit::Default`] follows
+    /// `[quota]`). Sessions see it at their next APPEND, COPY or delivery.
+    pub fn set_quota(&self, address: &str, quota: QuotaOverride) -> Result<Address, AccountError> {
+        let address = Address::parse_syntax(address)?;
+        self.modify(|records| match records.live.get_mut(&address) {
+            Some(entry) => {
+                entry.quota = quota;
+                Ok(())
+            }
+            None => Err(AccountError::Unknown(address.clone())),
+        })?;
+        Ok(address)
     }
 
     /// Every account, sorted.

@@ -34,6 +34,14 @@
 //! An account's line may end in one more field after those: when its password was set (Unix
 //! time; the SCRAM field is then present, empty if there are no keys), so the web password
 //! has a creation time like every other credential. Lines without it are older.
+//!
+//! An account's own quota, when it has one (else `[quota]` in the config applies), is an `=`
+//! line after its line: each resource is a number (bytes, messages) or `none` (no limit); a
+//! resource left out takes the config's default.
+//!
+//! ```text
+//! =bob@example.com:quota:storage=1073741824:messages=none
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -112,6 +120,66 @@ pub(super) struct Entry {
     /// before this was kept.
     pub set: Option<u64>,
     pub credentials: Vec<Credential>,
+    /// Its own quota limits, over the config's defaults.
+    pub quota: QuotaOverride,
+}
+
+/// One resource's limit as an account's `=` line sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limit {
+    /// The config's `[quota]` default.
+    #[default]
+    Default,
+    /// No limit, whatever the default.
+    Unlimited,
+    At(u64),
+}
+
+impl Limit {
+    /// `none`, a number, or `default` (the CLI's and the file's form).
+    pub fn parse(text: &str) -> Option<Limit> {
+        match text {
+            "none" => Some(Limit::Unlimited),
+            "default" => Some(Limit::Default),
+            n => n.parse().ok().map(Limit::At),
+        }
+    }
+
+    /// This limit over a default (`None`: no limit).
+    pub fn over(self, default: Option<u64>) -> Option<u64> {
+        match self {
+            Limit::Default => default,
+            Limit::Unlimited => None,
+            Limit::At(n) => Some(n),
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Default => f.write_str("default"),
+            Limit::Unlimited => f.write_str("none"),
+            Limit::At(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// An account's own quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaOverride {
+    pub storage: Limit,
+    pub messages: Limit,
+}
+
+impl QuotaOverride {
+    /// The limits that apply, over the config's defaults.
+    pub fn over(self, defaults: crate::mail::QuotaLimits) -> crate::mail::QuotaLimits {
+        crate::mail::QuotaLimits {
+            storage: self.storage.over(defaults.storage),
+            messages: self.messages.over(defaults.messages),
+        }
+    }
 }
 
 /// What a credential may be used for.
@@ -390,6 +458,31 @@ pub(super) fn parse(text: &str) -> Result<Records, (usize, &'static str)> {
             });
             continue;
         }
+        if let Some(rest) = line.strip_prefix('=') {
+            let mut fields = rest.split(':');
+            let address = fields.next().unwrap_or_default();
+            let address = Address::parse_syntax(address).map_err(|_| (n, "not a valid address"))?;
+            let entry = records
+                .live
+                .get_mut(&address)
+                .ok_or((n, "a setting of no account above it"))?;
+            if fields.next() != Some("quota") {
+                return Err((n, "an `=` line must be `quota`"));
+            }
+            for field in fields {
+                let (name, value) = field.split_once('=').ok_or((n, "bad quota field"))?;
+                let limit = match Limit::parse(value) {
+                    Some(Limit::Default) | None => return Err((n, "bad quota limit")),
+                    Some(limit) => limit,
+                };
+                match name {
+                    "storage" => entry.quota.storage = limit,
+                    "messages" => entry.quota.messages = limit,
+                    _ => return Err((n, "unknown quota resource")),
+                }
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix('!') {
             let fields: Vec<&str> = rest.splitn(5, ':').collect();
             let [address, incarnation, deleted_at, retention, hash] = fields[..] else {
@@ -463,6 +556,7 @@ pub(super) fn parse(text: &str) -> Result<Records, (usize, &'static str)> {
                 scram: scram.map(str::to_string),
                 set,
                 credentials: Vec::new(),
+                quota: QuotaOverride::default(),
             },
         );
     }
@@ -495,6 +589,18 @@ pub(super) fn render(header: &str, records: &Records) -> String {
             (None, None) => {}
         }
         text.push('\n');
+        if entry.quota != QuotaOverride::default() {
+            text.push_str(&format!("={}:quota", address.as_str()));
+            for (name, limit) in [
+                ("storage", entry.quota.storage),
+                ("messages", entry.quota.messages),
+            ] {
+                if limit != Limit::Default {
+                    text.push_str(&format!(":{name}={limit}"));
+                }
+            }
+            text.push('\n');
+        }
         for c in &entry.credentials {
             text.push_str(&format!(
                 "+{}:{}:{}:{}:{}:{}:{}",

@@ -892,3 +892,98 @@ fn the_web_password_keeps_when_it_was_set_and_old_lines_gain_it_when_changed() {
     ))
     .is_err());
 }
+
+#[test]
+fn quota_limits_are_kept_per_account_over_the_defaults() {
+    use crate::mail::QuotaLimits;
+    let (dir, store) = store();
+    store.add("alice@example.com", "correct horse 1").unwrap();
+    store.add("bob@example.com", "correct horse 2").unwrap();
+    let defaults = QuotaLimits {
+        storage: Some(1000),
+        messages: None,
+    };
+    // No settings of its own: the defaults.
+    assert_eq!(
+        store.quota_limits("Alice@Example.com", defaults).unwrap(),
+        Some(defaults)
+    );
+    assert_eq!(
+        store.quota_limits("nobody@example.com", defaults).unwrap(),
+        None
+    );
+    store
+        .set_quota(
+            "alice@example.com",
+            QuotaOverride {
+                storage: Limit::Unlimited,
+                messages: Limit::At(10),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        store.quota_limits("alice@example.com", defaults).unwrap(),
+        Some(QuotaLimits {
+            storage: None,
+            messages: Some(10)
+        })
+    );
+    // The file keeps it as an `=` line after the account's, and reads it back.
+    let text = std::fs::read_to_string(dir.path().join("data/accounts")).unwrap();
+    assert!(
+        text.contains("\n=alice@example.com:quota:storage=none:messages=10\n"),
+        "{text}"
+    );
+    let reopened = open(&dir.path().join("data"));
+    assert_eq!(
+        reopened.quota("alice@example.com").unwrap(),
+        QuotaOverride {
+            storage: Limit::Unlimited,
+            messages: Limit::At(10),
+        }
+    );
+    assert_eq!(
+        reopened.quota("bob@example.com").unwrap(),
+        QuotaOverride::default()
+    );
+    // Back to the defaults: the line goes.
+    reopened
+        .set_quota("alice@example.com", QuotaOverride::default())
+        .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("data/accounts")).unwrap();
+    assert!(!text.contains("=alice"), "{text}");
+    assert!(matches!(
+        reopened.set_quota("nobody@example.com", QuotaOverride::default()),
+        Err(AccountError::Unknown(_))
+    ));
+}
+
+#[test]
+fn malformed_quota_lines_are_refused_with_their_line() {
+    let (dir, store) = store();
+    store.add("alice@example.com", "correct horse 1").unwrap();
+    let path = dir.path().join("data/accounts");
+    let good = std::fs::read_to_string(&path).unwrap();
+    for (line, reason) in [
+        ("=alice@example.com:quota:storage=lots", "bad quota limit"),
+        (
+            "=alice@example.com:quota:storage=default",
+            "bad quota limit",
+        ),
+        ("=alice@example.com:quota:disk=5", "unknown quota resource"),
+        (
+            "=alice@example.com:color:blue",
+            "an `=` line must be `quota`",
+        ),
+        (
+            "=carol@example.com:quota:storage=5",
+            "a setting of no account above it",
+        ),
+    ] {
+        std::fs::write(&path, format!("{good}{line}\n")).unwrap();
+        let e = AccountStore::open(&dir.path().join("data"), &domains())
+            .err()
+            .unwrap_or_else(|| panic!("{line} was accepted"));
+        assert!(e.to_string().contains(reason), "{line}: {e}");
+    }
+}

@@ -19,7 +19,7 @@ mod dkim;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{
-    AccountError, AccountStore, Address, Incarnation, Retention, MAX_PASSWORD_LEN,
+    AccountError, AccountStore, Address, Incarnation, Limit, Retention, MAX_PASSWORD_LEN,
 };
 use crate::config::{Config, ConfigError, TlsSource};
 use crate::queue::QueueOp;
@@ -184,6 +184,19 @@ enum UserCommand {
         address: String,
         #[arg(long)]
         incarnation: Option<String>,
+    },
+    /// Show or set an account's quota. Each limit is a size (`500M`, `2G`, bytes without a
+    /// suffix) or a count of messages, `none` for no limit, or `default` for `[quota]`'s.
+    /// Without options, shows the account's limits. A running server applies them at the
+    /// next APPEND, COPY or delivery.
+    Quota {
+        address: String,
+        /// Bytes of all messages together.
+        #[arg(long, value_name = "LIMIT")]
+        storage: Option<String>,
+        /// Messages in all mailboxes together.
+        #[arg(long, value_name = "LIMIT")]
+        messages: Option<String>,
     },
     /// List the accounts, one per line; with `--deleted`, the deleted ones with their
     /// incarnation, deletion time and whether their mail is kept or purged.
@@ -706,6 +719,33 @@ fn check_environment(config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A quota limit on the command line: `none`, `default`, a number, or (for sizes) a number
+/// with `K`, `M`, `G` or `T` (powers of 1024).
+fn parse_limit(text: &str, size: bool) -> Result<Limit, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "{text:?} is not a limit: a number{}, `none` or `default`",
+            if size { " (with K, M, G or T)" } else { "" }
+        ))
+    };
+    if let Some(limit) = Limit::parse(text) {
+        return Ok(limit);
+    }
+    if !size {
+        return Err(bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let (digits, shift) = match upper.trim_end_matches(['B', 'I']).chars().last() {
+        Some('K') => (&upper[..upper.find('K').unwrap_or(0)], 10),
+        Some('M') => (&upper[..upper.find('M').unwrap_or(0)], 20),
+        Some('G') => (&upper[..upper.find('G').unwrap_or(0)], 30),
+        Some('T') => (&upper[..upper.find('T').unwrap_or(0)], 40),
+        _ => return Err(bad()),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).map(Limit::At).ok_or_else(bad)
+}
+
 fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(), CliError> {
     match command {
         UserCommand::Add { address } => {
@@ -738,6 +778,35 @@ fn user(store: &AccountStore, config: &Config, command: UserCommand) -> Result<(
             print(&format!("set the protocol password of {changed}\n{note}"))
         }
         UserCommand::AppPassword(command) => app_password(store, config, command),
+        UserCommand::Quota {
+            address,
+            storage,
+            messages,
+        } => {
+            let mut quota = store.quota(&address)?;
+            if let Some(text) = &storage {
+                quota.storage = parse_limit(text, true)?;
+            }
+            if let Some(text) = &messages {
+                quota.messages = parse_limit(text, false)?;
+            }
+            if storage.is_some() || messages.is_some() {
+                store.set_quota(&address, quota)?;
+            }
+            let effective = quota.over(config.quota);
+            let show = |own: Limit, effective: Option<u64>, unit: &str| {
+                let value = effective.map_or("none".to_string(), |n| format!("{n}{unit}"));
+                match own {
+                    Limit::Default => format!("{value} (the default)"),
+                    _ => value,
+                }
+            };
+            print(&format!(
+                "{address}: storage {}, messages {}\n",
+                show(quota.storage, effective.storage, " bytes"),
+                show(quota.messages, effective.messages, ""),
+            ))
+        }
         UserCommand::Del { address, purge, .. } => {
             let retention = if purge {
                 Retention::Purge
@@ -944,6 +1013,22 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn quota_limits_on_the_command_line() {
+        assert_eq!(parse_limit("none", true).unwrap(), Limit::Unlimited);
+        assert_eq!(parse_limit("default", false).unwrap(), Limit::Default);
+        assert_eq!(parse_limit("1000", false).unwrap(), Limit::At(1000));
+        assert_eq!(parse_limit("20K", true).unwrap(), Limit::At(20 << 10));
+        assert_eq!(parse_limit("500m", true).unwrap(), Limit::At(500 << 20));
+        assert_eq!(parse_limit("2GiB", true).unwrap(), Limit::At(2 << 30));
+        assert_eq!(parse_limit("1T", true).unwrap(), Limit::At(1 << 40));
+        for bad in ["", "lots", "1.5G", "G", "-1"] {
+            assert!(parse_limit(bad, true).is_err(), "{bad}");
+        }
+        assert!(parse_limit("20K", false).is_err());
+        assert!(parse_limit("99999999999T", true).is_err());
+    }
 
     #[test]
     fn command_line_definition_is_consistent() {

@@ -96,6 +96,8 @@ struct RawConfig {
     #[serde(default)]
     pop3: RawPop3,
     #[serde(default)]
+    quota: RawQuota,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     smtp: RawSmtp,
@@ -315,6 +317,15 @@ impl Default for Throttling {
             account_max_delay: Duration::from_secs(15),
         }
     }
+}
+
+/// `[quota]`: every account's limits unless its own are set (`ringpost user quota`); 0 is
+/// no limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawQuota {
+    storage: u64,
+    messages: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -598,6 +609,8 @@ pub struct Config {
     pub oauth: Option<oauth::OAuthSettings>,
     /// How POP3 UIDL values are made from UIDVALIDITY and UID (Dovecot's `pop3_uidl_format`).
     pub pop3_uidl_format: uidl::UidlFormat,
+    /// Every account's quota limits unless the account database sets its own (`[quota]`).
+    pub quota: crate::mail::QuotaLimits,
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
@@ -798,6 +811,10 @@ impl Config {
             scram: raw.auth.scram,
             oauth,
             pop3_uidl_format,
+            quota: crate::mail::QuotaLimits {
+                storage: Some(raw.quota.storage).filter(|&n| n > 0),
+                messages: Some(raw.quota.messages).filter(|&n| n > 0),
+            },
             log,
             store,
             outbound,

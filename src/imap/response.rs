@@ -64,6 +64,10 @@ pub enum Capability {
     Preview,
     /// RFC 5032.
     Within,
+    /// RFC 9208, with its STORAGE and MESSAGE resources.
+    Quota,
+    QuotaResStorage,
+    QuotaResMessage,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -106,6 +110,9 @@ impl Capability {
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
+            Capability::Quota => "QUOTA",
+            Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
+            Capability::QuotaResMessage => "QUOTA=RES-MESSAGE",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -166,6 +173,10 @@ pub enum Code {
     UnknownCte,
     /// RFC 6154 §3: a special-use attribute the server cannot set.
     UseAttr,
+    /// RFC 9208 §4.3: the command would take the account over its quota.
+    OverQuota,
+    /// RFC 5530 §3: the user may not do this.
+    NoPerm,
 }
 
 /// One response line.
@@ -280,6 +291,8 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::AuthenticationFailed => out.extend_from_slice(b"AUTHENTICATIONFAILED"),
         Code::Unavailable => out.extend_from_slice(b"UNAVAILABLE"),
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
+        Code::OverQuota => out.extend_from_slice(b"OVERQUOTA"),
+        Code::NoPerm => out.extend_from_slice(b"NOPERM"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),
         Code::ReadWrite => out.extend_from_slice(b"READ-WRITE"),

@@ -188,6 +188,9 @@ impl ImapSession {
                 Capability::Unauthenticate,
                 Capability::Preview,
                 Capability::Within,
+                Capability::Quota,
+                Capability::QuotaResStorage,
+                Capability::QuotaResMessage,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

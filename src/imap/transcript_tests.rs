@@ -53,10 +53,12 @@ where
 }
 
 /// The reply syntax of `D: mailbox …`:
-/// - `done`; `fail nonexistent|exists|cannot|inbox|toobig|unavailable`;
+/// - `done`; `fail nonexistent|exists|cannot|inbox|toobig|overquota|unavailable`;
+/// - `quota STORAGE MESSAGES [storage=LIMIT] [messages=LIMIT]` (usage and limits, bytes);
 /// - `listed NAME[:special][:sub] … [+NAME …]` (special: sent drafts trash junk archive;
 ///   `+NAME`: subscribed, but no such mailbox);
-/// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ [RECENT]`;
+/// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ [RECENT
+///   [DELETED-SIZE]]`;
 /// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ FIRST-UNSEEN|- [UID|FIRST:LAST …]
 ///   [recent=UID] [keywords=K1,K2…]` (the UIDs as runs; `recent=`: the first `\Recent` UID;
 ///   `keywords=`: the keywords in use);
@@ -81,6 +83,7 @@ fn mailbox_reply(
             "cannot" => MailboxError::InvalidName,
             "inbox" => MailboxError::InboxIsPermanent,
             "toobig" => MailboxError::TooLarge,
+            "overquota" => MailboxError::OverQuota,
             _ => MailboxError::Unavailable("test".into()),
         }),
         "listed" => {
@@ -126,6 +129,7 @@ fn mailbox_reply(
             size: num(words[6]),
             highest_modseq: ModSeq(num(words[7])),
             recent: words.get(8).map_or(0, |w| num(w)),
+            deleted_size: words.get(9).map_or(0, |w| num(w)),
         }),
         "selected" => MailboxReply::Selected(Snapshot {
             uid_validity: UidValidity(num(words[1])),
@@ -153,6 +157,23 @@ fn mailbox_reply(
                     }
                 })
                 .collect(),
+        }),
+        // `quota STORAGE-USED MESSAGES-USED [storage=LIMIT] [messages=LIMIT]` (bytes).
+        "quota" => MailboxReply::Quota(crate::mail::Quota {
+            usage: crate::mail::QuotaUsage {
+                storage: num(words[1]),
+                messages: num(words[2]),
+            },
+            limits: crate::mail::QuotaLimits {
+                storage: words[3..]
+                    .iter()
+                    .find_map(|w| w.strip_prefix("storage="))
+                    .map(num),
+                messages: words[3..]
+                    .iter()
+                    .find_map(|w| w.strip_prefix("messages="))
+                    .map(num),
+            },
         }),
         "appended" => MailboxReply::Appended {
             uid_validity: UidValidity(num(words[1])),
@@ -384,6 +405,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    quota,
     search_header_repeated,
     within,
     preview,

@@ -10,6 +10,7 @@ pub mod bytes;
 pub mod flags;
 pub mod ids;
 pub mod mime;
+pub mod quota;
 pub mod ranges;
 pub mod view;
 
@@ -17,6 +18,7 @@ pub use bytes::MessageBytes;
 pub use flags::{FlagMode, FlagUpdate, Flags, Keyword, SystemFlags};
 pub use ids::{MailboxId, ModSeq, Uid, UidValidity};
 pub use mime::MimeSummary;
+pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use ranges::{UidRange, Vanished};
 pub use view::{
     Change, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, Recent, SpecialUse,

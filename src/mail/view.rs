@@ -52,6 +52,9 @@ pub struct MailboxStatus {
     pub size: u64,
     /// Messages no session has claimed as `\Recent` yet (RFC 3501 §6.3.10).
     pub recent: u32,
+    /// Bytes of the `\Deleted` messages: what an EXPUNGE gives back (RFC 9208 §4.2.3,
+    /// `DELETED-STORAGE`).
+    pub deleted_size: u64,
 }
 
 /// Consecutive UIDs `first`, `first + 1`, … (`count` of them) of a mailbox.

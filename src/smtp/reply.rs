@@ -40,6 +40,10 @@ pub(super) enum Refusal {
     NeedMail,
     /// DATA or BDAT with no accepted recipient (RFC 5321 §3.3, RFC 2920 §3.1).
     NoValidRecipients,
+    /// RCPT: the recipient's mailbox is at its quota (RFC 3463 X.2.2).
+    MailboxFull,
+    /// After DATA: the message fits in no recipient's quota.
+    OverQuota,
     /// RFC 3030 §2: DATA and BDAT are not mixed in one transaction.
     DataAfterBdat,
     /// RFC 1870 §6.1: the SIZE= declared is over the limit.
@@ -109,6 +113,8 @@ impl Refusal {
             Refusal::Utf8AddressNeedsSmtputf8 => "553 5.6.7 Non-ASCII address requires SMTPUTF8",
             Refusal::TooManyRecipients => "452 4.5.3 Too many recipients",
             Refusal::UnknownUser => "550 5.1.1 No such user here",
+            Refusal::MailboxFull => "452 4.2.2 Mailbox full, try again later",
+            Refusal::OverQuota => "552 5.2.2 Mailbox full: the message exceeds the quota",
             Refusal::RelayDenied => "554 5.7.1 Relay access denied",
             Refusal::TemporaryFailure => "451 4.3.0 Temporary local problem, try again later",
             Refusal::Policy(super::authres::PolicyRefusal::Dmarc) => {

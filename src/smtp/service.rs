@@ -27,6 +27,9 @@ pub enum RecipientStatus {
     Local { account: String },
     /// A local domain, but no such account (`550 5.1.1`).
     UnknownLocal,
+    /// The account is at its quota: nothing more fits (`452 4.2.2`, RFC 3463; temporary,
+    /// since its owner may make room).
+    MailboxFull,
     /// The account store could not be read (`451 4.3.0`).
     TemporaryFailure,
 }
@@ -64,6 +67,10 @@ pub enum DeliveryOutcome {
     Delivered { id: String },
     /// A local fault; nothing was delivered (`451 4.3.0`).
     TemporaryFailure,
+    /// The message fits in no recipient's quota; nothing was delivered (`552 5.2.2`). When
+    /// only some recipients have no room, the others get it and the sender gets a bounce for
+    /// those: the reply is then `Delivered`.
+    OverQuota,
     /// Refused by an inbound policy (DMARC `p=reject`, SPF `fail`); nothing was delivered
     /// (`550 5.7.1`, `550 5.7.23`).
     Refused(super::authres::PolicyRefusal),

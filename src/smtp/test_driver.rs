@@ -25,6 +25,10 @@ pub(super) const GREETING: &str = "S: 220 mail.example.com ESMTP ringpost";
 /// The message header that makes the test store fail (`451 4.3.0`).
 pub(super) const FAIL_DELIVERY: &str = "X-Test: fail delivery";
 
+/// The message header that makes the test store find no room in any recipient's quota
+/// (`552 5.2.2`).
+pub(super) const OVER_QUOTA: &str = "X-Test: over quota";
+
 /// Limits small enough to reach in a transcript; the command line limit stays tiny so that
 /// tests show it never applies to message data.
 pub(super) fn limits(max_message_size: usize) -> Limits {
@@ -123,6 +127,7 @@ pub(super) fn directory(address: &str) -> RecipientStatus {
         "postmaster@example.com" => local("postmaster@example.com"),
         "jösé@example.com" => local("jösé@example.com"),
         "tempfail@example.com" => RecipientStatus::TemporaryFailure,
+        "full@example.com" => RecipientStatus::MailboxFull,
         _ => RecipientStatus::UnknownLocal,
     }
 }
@@ -159,8 +164,14 @@ impl Driven {
                         .message
                         .windows(FAIL_DELIVERY.len())
                         .any(|w| w == FAIL_DELIVERY.as_bytes());
+                    let over_quota = delivery
+                        .message
+                        .windows(OVER_QUOTA.len())
+                        .any(|w| w == OVER_QUOTA.as_bytes());
                     let outcome = if fail {
                         DeliveryOutcome::TemporaryFailure
+                    } else if over_quota {
+                        DeliveryOutcome::OverQuota
                     } else {
                         self.delivered += 1;
                         DeliveryOutcome::Delivered {

@@ -184,6 +184,7 @@ impl Machine {
                 line(&mut self.out, "250 2.1.5 OK");
             }
             RecipientStatus::UnknownLocal => self.refuse(Refusal::UnknownUser),
+            RecipientStatus::MailboxFull => self.refuse(Refusal::MailboxFull),
             RecipientStatus::TemporaryFailure => self.refuse(Refusal::TemporaryFailure),
         }
     }
@@ -362,6 +363,7 @@ impl Machine {
                 line(&mut self.out, &reply);
             }
             DeliveryOutcome::TemporaryFailure => self.refuse(Refusal::TemporaryFailure),
+            DeliveryOutcome::OverQuota => self.refuse(Refusal::OverQuota),
             DeliveryOutcome::Refused(policy) => self.refuse(Refusal::Policy(policy)),
         }
     }

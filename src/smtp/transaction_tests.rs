@@ -5,7 +5,7 @@
 
 use super::test_driver::{
     check, inbound, inbound_delivery, inbound_hello, replay_driven, submission_hello, submissions,
-    FAIL_DELIVERY, GREETING,
+    FAIL_DELIVERY, GREETING, OVER_QUOTA,
 };
 use super::SmtpKind;
 use crate::session::{Event, Session, TlsMode};
@@ -349,6 +349,42 @@ fn store_failure_is_a_temporary_refusal_and_ends_the_transaction() {
                 "sender@example.org",
                 &["alice@example.com"],
                 format!("{FAIL_DELIVERY}\r\n").as_bytes(),
+            ),
+        ],
+    );
+}
+
+/// RFC 3463 X.2.2 (mailbox full): a recipient at its quota is refused at RCPT with a
+/// temporary 452 and the transaction goes on; a message that fits in no recipient's quota
+/// is refused after DATA with 552 5.2.2 (RFC 5321 §4.2.2: "exceeded storage allocation").
+#[test]
+fn quota_refusals_at_rcpt_and_after_data() {
+    replay_driven(
+        inbound,
+        &format!(
+            "{}
+             C: MAIL FROM:<sender@example.org>
+             S: 250 2.1.0 OK
+             C: RCPT TO:<full@example.com>
+             S: 452 4.2.2 Mailbox full, try again later
+             C: RCPT TO:<alice@example.com>
+             S: 250 2.1.5 OK
+             C: DATA
+             S: 354 End data with <CR><LF>.<CR><LF>
+             C: {OVER_QUOTA}
+             C: .
+             S: 552 5.2.2 Mailbox full: the message exceeds the quota
+             C: DATA
+             S: 503 5.5.1 Need MAIL command first",
+            inbound_hello()
+        ),
+        &[
+            check("full@example.com"),
+            check("alice@example.com"),
+            inbound_delivery(
+                "sender@example.org",
+                &["alice@example.com"],
+                format!("{OVER_QUOTA}\r\n").as_bytes(),
             ),
         ],
     );

@@ -227,6 +227,12 @@ impl Store {
                 deleted: count(SystemFlags::DELETED, true),
                 size: m.messages.iter().map(|e| u64::from(e.size)).sum(),
                 recent: recent as u32,
+                deleted_size: m
+                    .messages
+                    .iter()
+                    .filter(|e| e.flags.system.contains(SystemFlags::DELETED))
+                    .map(|e| u64::from(e.size))
+                    .sum(),
             })
         })
         .await
@@ -235,6 +241,37 @@ impl Store {
     /// Total bytes of all messages of the account (quota, POP3 STAT).
     pub async fn account_size(&self, account: &str) -> Result<u64> {
         self.with_index(account, |i| Ok(i.size())).await
+    }
+
+    /// The bytes and the number of the messages of `mailbox` among `uids` (what a COPY of
+    /// them adds to the account).
+    pub async fn messages_size(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+    ) -> Result<(u64, u64)> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok(uids
+                .iter()
+                .filter_map(|u| m.get(*u))
+                .fold((0, 0), |(b, n), e| (b + u64::from(e.size), n + 1)))
+        })
+        .await
+    }
+
+    /// What the account holds, for its quota: the bytes and the number of its messages in
+    /// every mailbox. A walk over the index (no IO): asked only for accounts with limits.
+    pub async fn quota_usage(&self, account: &str) -> Result<crate::mail::QuotaUsage> {
+        self.with_index(account, |i| {
+            Ok(crate::mail::QuotaUsage {
+                storage: i.size(),
+                messages: i.mailboxes.iter().map(|m| m.messages.len() as u64).sum(),
+            })
+        })
+        .await
     }
 
     /// The messages of a mailbox with UIDs in `uids`, in UID order.

@@ -17,6 +17,7 @@ mod fetch;
 mod flag;
 mod list;
 mod mailbox;
+mod quota;
 mod search;
 mod select;
 mod sequence;
@@ -43,6 +44,7 @@ pub use self::fetch::{
 pub use self::flag::{Flag, FlagPerm, Keyword, SpecialUse};
 pub use self::list::{List, ListReturn, ListSelection, Lsub};
 pub use self::mailbox::{Mailbox, MailboxName, NameEncoding};
+pub use self::quota::QuotaResourceLimit;
 pub use self::search::{
     Charset, EntryKind, ModSeqEntry, Search, SearchKey, SearchReturn, MAX_SEARCH_DEPTH,
 };
@@ -182,6 +184,15 @@ pub enum Command {
     /// RFC 9051 §6.4.8.
     Move(Transfer<SeqNum>),
     UidMove(Transfer<Uid>),
+    /// RFC 9208 §4.1.1: the quota root's name.
+    GetQuota(String),
+    /// RFC 9208 §4.1.2.
+    GetQuotaRoot(Mailbox),
+    /// RFC 9208 §4.1.3.
+    SetQuota {
+        root: String,
+        limits: Vec<QuotaResourceLimit>,
+    },
     /// A command of a planned extension; its arguments are not read.
     NotYetSupported(Verb),
 }
@@ -227,6 +238,9 @@ impl Command {
             | Command::UidStore(_)
             | Command::UidCopy(_)
             | Command::UidMove(_) => Verb::Uid,
+            Command::GetQuota(_) => Verb::GetQuota,
+            Command::GetQuotaRoot(_) => Verb::GetQuotaRoot,
+            Command::SetQuota { .. } => Verb::SetQuota,
             Command::NotYetSupported(verb) => *verb,
         }
     }
@@ -357,13 +371,13 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::Copy => Command::Copy(c.transfer(names)?),
         Verb::Move => Command::Move(c.transfer(names)?),
         Verb::Uid => uid_command(c, names)?,
+        Verb::GetQuota => c.getquota()?,
+        Verb::GetQuotaRoot => c.getquotaroot(names)?,
+        Verb::SetQuota => c.setquota()?,
         Verb::Compress
         | Verb::Notify
         | Verb::GetMetadata
         | Verb::SetMetadata
-        | Verb::GetQuota
-        | Verb::GetQuotaRoot
-        | Verb::SetQuota
         | Verb::Sort
         | Verb::Thread
         | Verb::Replace => {

@@ -22,6 +22,8 @@ pub enum StatusItem {
     HighestModSeq,
     /// APPENDLIMIT (RFC 7889 §3).
     AppendLimit,
+    /// QUOTA=RES-STORAGE (RFC 9208 §4.2.3): the bytes an EXPUNGE would give back.
+    DeletedStorage,
 }
 
 /// The arguments of STATUS.
@@ -45,6 +47,7 @@ impl Cursor<'_> {
             ("RECENT", StatusItem::Recent),
             ("HIGHESTMODSEQ", StatusItem::HighestModSeq),
             ("APPENDLIMIT", StatusItem::AppendLimit),
+            ("DELETED-STORAGE", StatusItem::DeletedStorage),
         ];
         if let Some(&(_, item)) = items
             .iter()
@@ -52,11 +55,8 @@ impl Cursor<'_> {
         {
             return Ok(item);
         }
-        // OBJECTID (RFC 8474) and QUOTA (RFC 9208) items come in a later issue.
-        if [&b"MAILBOXID"[..], b"DELETED-STORAGE"]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(name))
-        {
+        // OBJECTID (RFC 8474) comes in a later issue.
+        if b"MAILBOXID".eq_ignore_ascii_case(name) {
             return Err(Malformed::UnsupportedItem);
         }
         Err(Malformed::InvalidStatusItem)

@@ -1,5 +1,5 @@
 //! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (COMPRESS, NOTIFY, METADATA, QUOTA, SORT, THREAD, REPLACE) are
+//! planned for later (COMPRESS, NOTIFY, METADATA, SORT, THREAD, REPLACE) are
 //! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
 //! and the variant is already there when the command is built. Never does IO.
 
@@ -43,6 +43,10 @@ pub enum Verb {
     Copy,
     Move,
     Uid,
+    /// RFC 9208.
+    GetQuota,
+    GetQuotaRoot,
+    SetQuota,
     // Planned extensions, recognised but not built yet.
     /// RFC 4978.
     Compress,
@@ -51,10 +55,6 @@ pub enum Verb {
     /// RFC 5464.
     GetMetadata,
     SetMetadata,
-    /// RFC 9208.
-    GetQuota,
-    GetQuotaRoot,
-    SetQuota,
     /// RFC 5256.
     Sort,
     Thread,
@@ -139,9 +139,6 @@ impl Verb {
                 | Verb::Notify
                 | Verb::GetMetadata
                 | Verb::SetMetadata
-                | Verb::GetQuota
-                | Verb::GetQuotaRoot
-                | Verb::SetQuota
                 | Verb::Sort
                 | Verb::Thread
                 | Verb::Replace

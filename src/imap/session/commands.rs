@@ -112,6 +112,11 @@ pub(super) enum Pending {
         tag: Tag,
     },
     Search(SearchJob),
+    /// GETQUOTA (no mailbox) or GETQUOTAROOT.
+    Quota {
+        tag: Tag,
+        mailbox: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -273,6 +278,7 @@ impl ImapSession {
             MailboxError::InvalidName => (Code::Cannot, "Invalid mailbox name"),
             MailboxError::InboxIsPermanent => (Code::Cannot, "INBOX cannot be changed that way"),
             MailboxError::TooLarge => (Code::TooBig, "Message too large"),
+            MailboxError::OverQuota => (Code::OverQuota, "Quota exceeded"),
             MailboxError::Unavailable(_) => (
                 Code::Unavailable,
                 "Temporary server failure, try again later",
@@ -388,6 +394,44 @@ impl ImapSession {
             Command::UidCopy(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Copy),
             Command::Move(t) => self.transfer(tag, Addressing::Sequence, t, Transfer::Move),
             Command::UidMove(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Move),
+            Command::GetQuota(root) => {
+                if root.is_empty() {
+                    self.request(
+                        Pending::Quota { tag, mailbox: None },
+                        MailboxRequest::Quota { mailbox: None },
+                    );
+                } else {
+                    // One quota root per account, `""` (RFC 9208 §4.1.1).
+                    self.finish(
+                        tag,
+                        Status::No,
+                        Some(Code::NonExistent),
+                        "No such quota root",
+                        Expunges::Report,
+                    );
+                }
+            }
+            Command::GetQuotaRoot(m) => {
+                let name = store_name(&m);
+                self.request(
+                    Pending::Quota {
+                        tag,
+                        mailbox: Some(name.clone()),
+                    },
+                    MailboxRequest::Quota {
+                        mailbox: Some(name),
+                    },
+                );
+            }
+            // Limits are the administrator's (`ringpost user quota`): QUOTASET is not
+            // advertised (RFC 9208 §4.1.3).
+            Command::SetQuota { .. } => self.finish(
+                tag,
+                Status::No,
+                Some(Code::NoPerm),
+                "Quota limits are set by the administrator",
+                Expunges::Report,
+            ),
             Command::Search(s) => self.search(tag, Addressing::Sequence, s),
             Command::UidSearch(s) => self.search(tag, Addressing::Uid, s),
             _ => self.send(Response::tagged(
@@ -528,6 +572,19 @@ impl ImapSession {
             (Pending::Status { tag, name, items }, MailboxReply::Status(s)) => {
                 self.status_line(&name, &items, &s);
                 self.ok(tag, "STATUS completed");
+            }
+            (Pending::Quota { tag, mailbox }, MailboxReply::Quota(quota)) => {
+                let done = match mailbox {
+                    Some(name) => {
+                        self.out.extend_from_slice(b"* QUOTAROOT ");
+                        self.put_name(&name);
+                        self.out.extend_from_slice(b" \"\"\r\n");
+                        "GETQUOTAROOT completed"
+                    }
+                    None => "GETQUOTA completed",
+                };
+                quota_line(&mut self.out, &quota);
+                self.ok(tag, done);
             }
             (
                 Pending::Select {
@@ -715,7 +772,8 @@ impl Pending {
             | Pending::Unselect { tag, .. }
             | Pending::CloseExpunge { tag }
             | Pending::Transfer { tag, .. }
-            | Pending::Expunge { tag } => (tag, Expunges::Report),
+            | Pending::Expunge { tag }
+            | Pending::Quota { tag, .. } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Resync(job) | Pending::ResyncFlags(job) => (job.tag, Expunges::Report),
             Pending::FetchVanished(job) => (job.tag, job.addressing.expunges()),
@@ -726,6 +784,26 @@ impl Pending {
             } => (tag, addressing.expunges()),
             Pending::Search(job) => (job.tag, job.addressing.expunges()),
         })
+    }
+}
+
+/// `* QUOTA "" (STORAGE used limit MESSAGE used limit)` (RFC 9208 §4.2.1), naming only the
+/// resources that have a limit (the grammar has no "unlimited"); nothing at all when none
+/// has. STORAGE counts in units of 1024 octets, rounded up, so any mail shows.
+fn quota_line(out: &mut Vec<u8>, quota: &crate::mail::Quota) {
+    let mut parts = Vec::new();
+    if let Some(limit) = quota.limits.storage {
+        parts.push(format!(
+            "STORAGE {} {}",
+            quota.usage.storage.div_ceil(1024),
+            limit / 1024
+        ));
+    }
+    if let Some(limit) = quota.limits.messages {
+        parts.push(format!("MESSAGE {} {limit}", quota.usage.messages));
+    }
+    if !parts.is_empty() {
+        out.extend_from_slice(format!("* QUOTA \"\" ({})\r\n", parts.join(" ")).as_bytes());
     }
 }
 

@@ -325,6 +325,7 @@ impl ImapSession {
                 StatusItem::Size => format!("SIZE {}", s.size),
                 StatusItem::Recent => format!("RECENT {}", s.recent),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", s.highest_modseq.0),
+                StatusItem::DeletedStorage => format!("DELETED-STORAGE {}", s.deleted_size),
                 StatusItem::AppendLimit => {
                     format!("APPENDLIMIT {}", self.config.limits.max_message_size)
                 }

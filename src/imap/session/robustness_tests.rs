@@ -60,6 +60,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             deleted: 1,
             size: 100,
             recent: 1,
+            deleted_size: 20,
         }),
         MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
             uid_validity: UidValidity(1),

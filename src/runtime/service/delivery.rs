@@ -11,9 +11,8 @@
 
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener, Protocol};
-use crate::mail::Uid;
 use crate::queue::{envelope_header, queue_for, queued_head, QueuedMessage};
-use crate::runtime::fanout::Deliverer;
+use crate::runtime::fanout::{Committed, Deliverer};
 use crate::session::{Security, SessionConfig};
 use crate::smtp::{
     received_header, strip_forged, AuthResults, Delivery, DeliveryOutcome, DeliveryReply,
@@ -47,7 +46,7 @@ impl Service for DeliveryService {
     async fn handle(&mut self, request: DeliveryRequest, cx: &Context<'_>) -> DeliveryReply {
         match request {
             DeliveryRequest::CheckRecipient(address) => {
-                DeliveryReply::Recipient(check_recipient(cx, &address))
+                DeliveryReply::Recipient(check_recipient(cx, &address).await)
             }
             DeliveryRequest::Deliver(delivery) => {
                 DeliveryReply::Delivered(deliver(cx, *delivery).await)
@@ -60,15 +59,49 @@ impl Service for DeliveryService {
     }
 }
 
-fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
+async fn check_recipient(cx: &Context<'_>, address: &str) -> RecipientStatus {
     match cx.shard.server().accounts.lookup(address) {
-        Ok(Some(account)) => RecipientStatus::Local {
-            account: account.store_key(),
-        },
+        Ok(Some(account)) => {
+            let key = account.store_key();
+            if mailbox_full(cx, &key).await {
+                return RecipientStatus::MailboxFull;
+            }
+            RecipientStatus::Local { account: key }
+        }
         Ok(None) => RecipientStatus::UnknownLocal,
         Err(e) => {
             tracing::error!(error = %e, "account database unavailable");
             RecipientStatus::TemporaryFailure
+        }
+    }
+}
+
+/// The quota limits of the account with store key `key` (the config's default if it has
+/// none of its own, or if the account database cannot be read).
+fn quota_limits(cx: &Context<'_>, key: &str) -> crate::mail::QuotaLimits {
+    let server = cx.shard.server();
+    let address = crate::accounts::address_of_key(key);
+    match server.accounts.quota_limits(address, server.config.quota) {
+        Ok(limits) => limits.unwrap_or(server.config.quota),
+        Err(_) => server.config.quota,
+    }
+}
+
+/// Whether the account is at its quota already, as its home shard counts (asked only when
+/// it has limits). A failure to ask is not a refusal: the delivery checks again.
+async fn mailbox_full(cx: &Context<'_>, key: &str) -> bool {
+    let limits = quota_limits(cx, key);
+    if !limits.is_limited() {
+        return false;
+    }
+    let Some(deliverer) = cx.shard.deliverer.borrow().clone() else {
+        return false;
+    };
+    match deliverer.usage(key).await {
+        Ok(usage) => limits.full(usage),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a recipient's quota usage");
+            false
         }
     }
 }
@@ -134,6 +167,7 @@ async fn deliver(cx: &Context<'_>, mut delivery: Delivery) -> DeliveryOutcome {
             DeliveryOutcome::Refused(crate::smtp::PolicyRefusal::Dmarc) => "refused by DMARC",
             DeliveryOutcome::Refused(crate::smtp::PolicyRefusal::Spf) => "refused by SPF",
             DeliveryOutcome::TemporaryFailure => "deferred",
+            DeliveryOutcome::OverQuota => "refused: over quota",
         },
         "delivery"
     );
@@ -182,6 +216,66 @@ async fn inbound_checks(
         let field = results.header(&config.hostname);
         (results, field)
     })
+}
+
+/// The local recipients a message was accepted for but whose quota had no room when it was
+/// written (others got it, so the client heard 250): the sender gets a bounce for them
+/// (RFC 3461 §6.2, status 5.2.2), unless its NOTIFY asked for no failure report.
+async fn report_over_quota(
+    cx: &Context<'_>,
+    delivery: &Delivery,
+    id: &str,
+    now: i64,
+    over_quota: &[String],
+) {
+    use crate::outbound::dsn::{Action, RecipientReport};
+    use crate::runtime::outbound::{report, wants, About, Wanted};
+    tracing::info!(
+        target: "ringpost::delivery",
+        %id,
+        over_quota = over_quota
+            .iter()
+            .map(|k| crate::accounts::address_of_key(k))
+            .collect::<Vec<_>>()
+            .join(",")
+            .as_str(),
+        "not delivered to these recipients: over quota"
+    );
+    let failed: Vec<RecipientReport> = delivery
+        .local_recipients
+        .iter()
+        .zip(
+            delivery
+                .dsn
+                .local
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        )
+        .filter(|(key, _)| over_quota.contains(key))
+        .filter(|(_, dsn)| dsn.is_none_or(|dsn| wants(dsn, Wanted::Failure)))
+        .map(|(key, dsn)| RecipientReport {
+            address: crate::accounts::address_of_key(key).to_string(),
+            original: dsn
+                .and_then(|d| d.orcpt.as_ref())
+                .map(|a| format!("rfc822;{a}")),
+            action: Action::Failed,
+            status: "5.2.2".into(),
+            remote_mta: None,
+            diagnostic: "552 5.2.2 mailbox full: the message exceeds the quota".into(),
+        })
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let about = About {
+        id,
+        reverse_path: &delivery.reverse_path,
+        accepted: now,
+        envid: delivery.dsn.envid.as_deref(),
+        headers_only: delivery.dsn.ret == Some(crate::smtp::dsn::Ret::Headers),
+    };
+    report(cx.shard, &about, &delivery.message, failed, None).await;
 }
 
 /// `NOTIFY=SUCCESS` on a local recipient (submission): the sender hears that the message
@@ -283,9 +377,9 @@ async fn store_delivery(
         let head = queued_head(&envelope, &return_path, signatures, &received);
         let parts: [&[u8]; 2] = [head.as_bytes(), &delivery.message];
         let queue = queue_for(cx.shard.map, cx.shard.id, id);
-        match store_copy(&deliverer, &[queue], &parts, now).await {
-            Ok(copies) => {
-                queued = copies;
+        match store_copy(&deliverer, &[queue], &[], &parts, now).await {
+            Ok(committed) => {
+                queued = committed.copies;
                 queued_bytes = Some(parts.concat());
             }
             Err(e) => {
@@ -303,14 +397,29 @@ async fn store_delivery(
             received.as_bytes(),
             &delivery.message,
         ];
-        if let Err(e) = store_copy(&deliverer, &delivery.local_recipients, &parts, now).await {
-            tracing::error!(%id, error = %e, "delivery failed; nothing kept");
-            if !queued.is_empty() {
-                if let Err(e) = deliverer.retract(queued).await {
-                    tracing::error!(%id, error = %e, "could not retract the queued copy");
+        let limits: Vec<_> = delivery
+            .local_recipients
+            .iter()
+            .map(|key| quota_limits(cx, key))
+            .collect();
+        match store_copy(&deliverer, &delivery.local_recipients, &limits, &parts, now).await {
+            Err(e) => {
+                tracing::error!(%id, error = %e, "delivery failed; nothing kept");
+                if !queued.is_empty() {
+                    if let Err(e) = deliverer.retract(queued).await {
+                        tracing::error!(%id, error = %e, "could not retract the queued copy");
+                    }
                 }
+                return DeliveryOutcome::TemporaryFailure;
             }
-            return DeliveryOutcome::TemporaryFailure;
+            // Nobody had room and nothing else was written: the client hears it (552).
+            Ok(committed) if committed.copies.is_empty() && queued.is_empty() => {
+                return DeliveryOutcome::OverQuota;
+            }
+            Ok(committed) if !committed.over_quota.is_empty() => {
+                report_over_quota(cx, delivery, id, now, &committed.over_quota).await;
+            }
+            Ok(_) => {}
         }
     }
     // The runner of this shard takes the queued copy as it is; another shard's (more shards
@@ -335,17 +444,23 @@ async fn store_delivery(
     DeliveryOutcome::Delivered { id: id.to_string() }
 }
 
-/// One store delivery transaction: the concatenated `parts` to every account, durable on each
-/// home shard when this returns `Ok`, nothing kept when it returns `Err`.
+/// One store delivery transaction: the concatenated `parts` to every account (within its
+/// quota `limits`, when given), durable on each home shard when this returns `Ok`, nothing
+/// kept when it returns `Err`.
 async fn store_copy(
     deliverer: &Deliverer,
     accounts: &[String],
+    limits: &[crate::mail::QuotaLimits],
     parts: &[&[u8]],
     now: i64,
-) -> crate::store::Result<Vec<(String, Uid)>> {
+) -> crate::store::Result<Committed> {
     let mut tx = deliverer.begin();
-    for account in accounts {
-        tx.add_recipient(account)?;
+    for (i, account) in accounts.iter().enumerate() {
+        let limits = limits
+            .get(i)
+            .copied()
+            .unwrap_or(crate::mail::QuotaLimits::NONE);
+        tx.add_recipient_within(account, limits)?;
     }
     for part in parts {
         tx.write(part)?;

@@ -12,7 +12,7 @@ use super::{Context, Placement, Service};
 use crate::config::{Config, Listener};
 use crate::imap::ImapSession;
 use crate::mail::{
-    Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, Subscription, Uid,
+    Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, QuotaLimits, Subscription, Uid,
 };
 use crate::mailbox::{
     AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxChange, MailboxError, MailboxReply,
@@ -31,6 +31,9 @@ pub struct Access {
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
+    /// The account's quota limits, read from the account database before each request
+    /// that adds messages or asks for them.
+    limits: QuotaLimits,
 }
 
 impl Access {
@@ -40,6 +43,42 @@ impl Access {
             opened: false,
             watch: None,
             streams: std::collections::VecDeque::new(),
+            limits: QuotaLimits::NONE,
+        }
+    }
+
+    /// Whether the quota limits are read before this request.
+    fn counts(request: &MailboxRequest) -> bool {
+        matches!(
+            request,
+            MailboxRequest::AppendBegin { .. }
+                | MailboxRequest::Append { .. }
+                | MailboxRequest::Transfer {
+                    transfer: Transfer::Copy,
+                    ..
+                }
+                | MailboxRequest::Quota { .. }
+        )
+    }
+
+    /// Refuse `messages` more messages of `bytes` bytes if they would take the account over
+    /// its quota (RFC 9208 §4.3). Usage is read from the index only when there are limits.
+    /// Concurrent appends of one account each see the usage before the others: the limit can
+    /// be passed by what is in flight at once, never more.
+    async fn check_quota(
+        &self,
+        store: &Store,
+        bytes: u64,
+        messages: u64,
+    ) -> Result<(), MailboxError> {
+        if !self.limits.is_limited() {
+            return Ok(());
+        }
+        let usage = store.quota_usage(&self.account).await?;
+        if self.limits.admits(usage, bytes, messages) {
+            Ok(())
+        } else {
+            Err(MailboxError::OverQuota)
         }
     }
 
@@ -120,6 +159,8 @@ impl Access {
                 MailboxReply::Done
             }
             MailboxRequest::AppendBegin { len } => {
+                // Refused before a byte is sent: the literal's length is known.
+                self.check_quota(store, len, 1).await?;
                 let len = usize::try_from(len).unwrap_or(usize::MAX);
                 self.streams.push_back(store.begin_append(len)?);
                 MailboxReply::Done
@@ -178,7 +219,24 @@ impl Access {
                 uids,
                 to,
                 transfer,
-            } => transferred(store, account, &mailbox, &uids, &to, transfer).await?,
+            } => {
+                // A MOVE stays within the account: its usage does not change.
+                if transfer == Transfer::Copy && self.limits.is_limited() {
+                    let (bytes, count) = store.messages_size(account, &mailbox, &uids).await?;
+                    self.check_quota(store, bytes, count).await?;
+                }
+                transferred(store, account, &mailbox, &uids, &to, transfer).await?
+            }
+            MailboxRequest::Quota { mailbox } => {
+                if let Some(mailbox) = mailbox {
+                    // GETQUOTAROOT of a mailbox that does not exist is NO (RFC 9208 §4.1.2).
+                    store.mailbox_id(account, &mailbox).await?;
+                }
+                MailboxReply::Quota(crate::mail::Quota {
+                    usage: store.quota_usage(account).await?,
+                    limits: self.limits,
+                })
+            }
             MailboxRequest::Discard { mailbox, uids } => {
                 let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
                 expunged(store, account, &mailbox, uids).await?
@@ -204,6 +262,14 @@ impl Access {
         flags: Flags,
         internal_date: Option<i64>,
     ) -> Result<MailboxReply, MailboxError> {
+        let len = match &message {
+            AppendBody::Bytes(b) | AppendBody::Binary(b) => b.len() as u64,
+            // Checked when the stream began.
+            AppendBody::Streamed => 0,
+        };
+        if len > 0 {
+            self.check_quota(store, len, 1).await?;
+        }
         let account = self.account.as_str();
         let date = internal_date.unwrap_or_else(crate::store::now);
         let uid = match message {
@@ -491,6 +557,17 @@ impl Service for MailboxService {
                 };
             }
         };
+        if Access::counts(&request) {
+            let server = cx.shard.server();
+            let address = crate::accounts::address_of_key(access.account());
+            access.limits = match server.accounts.quota_limits(address, server.config.quota) {
+                Ok(limits) => limits.unwrap_or(server.config.quota),
+                Err(e) => {
+                    tracing::error!(error = %e, "account database unavailable");
+                    server.config.quota
+                }
+            };
+        }
         let reply = access.execute(&cx.shard.store, request).await;
         let mut changes = Vec::new();
         if drain {

@@ -471,3 +471,51 @@ fn examine_with_condstore_and_qresync_and_enable_qresync() {
         assert_eq!(tag.as_deref(), Some("a1"), "{bad:?}");
     }
 }
+
+#[test]
+fn quota_commands_rfc_9208() {
+    // RFC 9208 §4.1.1–§4.1.3 examples.
+    assert_eq!(
+        ok(b"a1 GETQUOTA \"!partition.sda4\""),
+        Command::GetQuota("!partition.sda4".into())
+    );
+    assert_eq!(ok(b"a1 GETQUOTA \"\""), Command::GetQuota(String::new()));
+    assert_eq!(
+        ok(b"a1 GETQUOTAROOT inbox"),
+        Command::GetQuotaRoot(mbox("INBOX"))
+    );
+    assert_eq!(
+        ok(b"a1 SETQUOTA \"User quota\" (STORAGE 510 message 100)"),
+        Command::SetQuota {
+            root: "User quota".into(),
+            limits: vec![
+                QuotaResourceLimit {
+                    resource: "STORAGE".into(),
+                    limit: 510
+                },
+                QuotaResourceLimit {
+                    resource: "MESSAGE".into(),
+                    limit: 100
+                },
+            ],
+        }
+    );
+    // An empty list removes every limit (RFC 9208 §4.1.3): well-formed.
+    assert!(matches!(
+        ok(b"a1 SETQUOTA \"\" ()"),
+        Command::SetQuota { .. }
+    ));
+    assert_eq!(
+        err(b"S2 SETQUOTA \"\" (STORAGE x)").1,
+        Malformed::InvalidNumber
+    );
+    assert_eq!(err(b"S3 GETQUOTA").1, Malformed::MissingArgument);
+    assert_eq!(
+        err(b"S4 GETQUOTA \"\" extra").1,
+        Malformed::TrailingCharacters
+    );
+    assert_eq!(
+        ok(b"a1 STATUS INBOX (DELETED-STORAGE)"),
+        ok(b"a1 STATUS INBOX (deleted-storage)")
+    );
+}
