@@ -88,6 +88,14 @@ fn imaplib_fetches_previews() {
     assert!(out.contains("preview passed"), "{out}");
 }
 
+/// RFC 8508: REPLACE of a draft by imaplib, the last version streamed to the store.
+#[test]
+fn imaplib_replaces_a_draft() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_replace.py", &[]);
+    assert!(out.contains("replace passed"), "{out}");
+}
+
 /// RFC 8437: UNAUTHENTICATE, then another account's login on the same connection (which
 /// moves to that account's home shard) sees that account's mail only.
 #[test]

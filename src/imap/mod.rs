@@ -15,8 +15,8 @@
 //! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, LIST-EXTENDED,
 //! LIST-STATUS, STATUS=SIZE, ESEARCH, SEARCHRES, CONDSTORE, QRESYNC, UTF8=ACCEPT, BINARY,
-//! MULTIAPPEND, UNAUTHENTICATE, PREVIEW, WITHIN, QUOTA (RFC 9208) and APPENDLIMIT. Not yet:
-//! the extensions of a later issue (COMPRESS, NOTIFY, METADATA, SORT, THREAD, REPLACE: parsed,
+//! MULTIAPPEND, UNAUTHENTICATE, PREVIEW, WITHIN, REPLACE, QUOTA (RFC 9208) and APPENDLIMIT.
+//! Not yet: the extensions of a later issue (COMPRESS, NOTIFY, METADATA, SORT, THREAD: parsed,
 //! answered `BAD Command not supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.

@@ -64,6 +64,8 @@ pub enum Capability {
     Preview,
     /// RFC 5032.
     Within,
+    /// RFC 8508.
+    Replace,
     /// RFC 9208, with its STORAGE and MESSAGE resources.
     Quota,
     QuotaResStorage,
@@ -110,6 +112,7 @@ impl Capability {
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
+            Capability::Replace => "REPLACE",
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::QuotaResMessage => "QUOTA=RES-MESSAGE",

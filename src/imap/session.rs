@@ -188,6 +188,7 @@ impl ImapSession {
                 Capability::Unauthenticate,
                 Capability::Preview,
                 Capability::Within,
+                Capability::Replace,
                 Capability::Quota,
                 Capability::QuotaResStorage,
                 Capability::QuotaResMessage,
@@ -242,8 +243,11 @@ impl ImapSession {
                 .max_literal_size
                 .min(limits.max_line_length)
                 .min(PRE_AUTH_LITERAL_MAX),
-            // RFC 7889: a message over APPENDLIMIT is refused before it is sent.
-            (Verb::Append, _) => limits.max_literal_size.min(limits.max_message_size),
+            // RFC 7889: a message over APPENDLIMIT is refused before it is sent (APPEND,
+            // REPLACE, UID REPLACE).
+            _ if command::stores_message(self.framer.first_line()) => {
+                limits.max_literal_size.min(limits.max_message_size)
+            }
             _ => limits.max_literal_size,
         };
         max as u64
@@ -431,8 +435,9 @@ impl ImapSession {
         if header.len < STREAM_LITERAL_FROM || !matches!(self.state, State::Authenticated { .. }) {
             return None;
         }
-        match command::peek(self.framer.first_line()) {
-            Ok((tag, Some(Verb::Append))) => Some(tag),
+        let line = self.framer.first_line();
+        match command::peek(line) {
+            Ok((tag, Some(_))) if command::stores_message(line) => Some(tag),
             _ => None,
         }
     }

@@ -406,6 +406,7 @@ macro_rules! transcripts {
 
 transcripts!(
     quota,
+    replace,
     search_header_repeated,
     within,
     preview,

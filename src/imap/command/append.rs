@@ -5,6 +5,7 @@ use super::cursor::{Cursor, LiteralKind};
 use super::datetime::DateTime;
 use super::flag::Flag;
 use super::mailbox::{Mailbox, NameEncoding};
+use super::sequence::{SeqItem, SequenceSet};
 use super::Malformed;
 
 /// The arguments of APPEND: one mailbox, one or more messages (MULTIAPPEND), all appended
@@ -53,7 +54,43 @@ impl MessageData {
     }
 }
 
+/// The arguments of REPLACE (RFC 8508 §6): the message to replace (a sequence number, or a
+/// UID for UID REPLACE), the mailbox the new one goes to, and the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replace<T> {
+    /// One number (`seq-number`, `*` allowed).
+    pub target: SequenceSet<T>,
+    pub mailbox: Mailbox,
+    pub message: AppendMessage,
+}
+
 impl Cursor<'_> {
+    /// `replace = "REPLACE" SP seq-number SP mailbox append-message` (RFC 8508 §6; `UID
+    /// REPLACE` takes a UID). One message: MULTIAPPEND's list is not allowed here.
+    pub(super) fn replace<T: From<std::num::NonZeroU32>>(
+        &mut self,
+        names: NameEncoding,
+    ) -> Result<Replace<T>, Malformed> {
+        self.sp()?;
+        let target = self.sequence_set::<T>()?;
+        if !matches!(target.items(), [SeqItem::One(_)]) {
+            return Err(Malformed::InvalidSequenceSet);
+        }
+        let append = self.append(names)?;
+        let Append {
+            mailbox,
+            mut messages,
+        } = append;
+        if messages.len() != 1 {
+            return Err(Malformed::TrailingCharacters);
+        }
+        Ok(Replace {
+            target,
+            mailbox,
+            message: messages.remove(0),
+        })
+    }
+
     /// `append = "APPEND" SP mailbox 1*append-message`, `append-message = append-opts SP
     /// append-data`, `append-opts = [SP flag-list] [SP date-time]`.
     pub(super) fn append(&mut self, names: NameEncoding) -> Result<Append, Malformed> {

@@ -34,7 +34,7 @@ use crate::mail::Uid;
 use crate::sasl::Mechanism;
 use crate::session::Secret;
 
-pub use self::append::{Append, AppendMessage, MessageData};
+pub use self::append::{Append, AppendMessage, MessageData, Replace};
 pub use self::datetime::{Date, DateTime};
 pub use self::error::{Malformed, ParseError};
 pub use self::fetch::{
@@ -184,6 +184,9 @@ pub enum Command {
     /// RFC 9051 §6.4.8.
     Move(Transfer<SeqNum>),
     UidMove(Transfer<Uid>),
+    /// RFC 8508.
+    Replace(Replace<SeqNum>),
+    UidReplace(Replace<Uid>),
     /// RFC 9208 §4.1.1: the quota root's name.
     GetQuota(String),
     /// RFC 9208 §4.1.2.
@@ -237,7 +240,9 @@ impl Command {
             | Command::UidFetch(_)
             | Command::UidStore(_)
             | Command::UidCopy(_)
-            | Command::UidMove(_) => Verb::Uid,
+            | Command::UidMove(_)
+            | Command::UidReplace(_) => Verb::Uid,
+            Command::Replace(_) => Verb::Replace,
             Command::GetQuota(_) => Verb::GetQuota,
             Command::GetQuotaRoot(_) => Verb::GetQuotaRoot,
             Command::SetQuota { .. } => Verb::SetQuota,
@@ -271,6 +276,22 @@ pub fn peek(first_line: &[u8]) -> Result<(Tag, Option<Verb>), ParseError> {
         reason,
     })?;
     Ok((tag, verb))
+}
+
+/// Whether the command on `first_line` stores a message from its literal: APPEND, REPLACE or
+/// UID REPLACE (the literals that may be streamed, and that APPENDLIMIT bounds).
+pub fn stores_message(first_line: &[u8]) -> bool {
+    let mut c = Cursor::new_line(first_line);
+    if tag(&mut c).is_err() {
+        return false;
+    }
+    match verb(&mut c) {
+        Ok(Some(Verb::Append | Verb::Replace)) => true,
+        Ok(Some(Verb::Uid)) => {
+            c.sp().is_ok() && c.atom().is_ok_and(|w| w.eq_ignore_ascii_case(b"REPLACE"))
+        }
+        _ => false,
+    }
 }
 
 /// Parse one complete command; `names` says how mailbox names are encoded.
@@ -371,6 +392,7 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::Copy => Command::Copy(c.transfer(names)?),
         Verb::Move => Command::Move(c.transfer(names)?),
         Verb::Uid => uid_command(c, names)?,
+        Verb::Replace => Command::Replace(c.replace(names)?),
         Verb::GetQuota => c.getquota()?,
         Verb::GetQuotaRoot => c.getquotaroot(names)?,
         Verb::SetQuota => c.setquota()?,
@@ -379,8 +401,7 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         | Verb::GetMetadata
         | Verb::SetMetadata
         | Verb::Sort
-        | Verb::Thread
-        | Verb::Replace => {
+        | Verb::Thread => {
             // Not built yet: the reply is the same whatever the arguments are.
             return Ok(Command::NotYetSupported(verb));
         }
@@ -416,9 +437,10 @@ fn uid_command(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, Malfo
             c.sp()?;
             Command::UidExpunge(c.sequence_set()?)
         }
-        // UID SORT / THREAD (RFC 5256) and UID REPLACE (RFC 8508) come later; the cursor
-        // stops here, so the trailing arguments are not read.
-        Some(v @ (Verb::Sort | Verb::Thread | Verb::Replace)) => {
+        Some(Verb::Replace) => Command::UidReplace(c.replace(names)?),
+        // UID SORT / THREAD (RFC 5256) come later; the cursor stops here, so the trailing
+        // arguments are not read.
+        Some(v @ (Verb::Sort | Verb::Thread)) => {
             return Ok(Command::NotYetSupported(v));
         }
         _ => return Err(Malformed::InvalidUidCommand),

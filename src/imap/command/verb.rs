@@ -1,5 +1,5 @@
 //! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (COMPRESS, NOTIFY, METADATA, SORT, THREAD, REPLACE) are
+//! planned for later (COMPRESS, NOTIFY, METADATA, SORT, THREAD) are
 //! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
 //! and the variant is already there when the command is built. Never does IO.
 
@@ -43,6 +43,8 @@ pub enum Verb {
     Copy,
     Move,
     Uid,
+    /// RFC 8508.
+    Replace,
     /// RFC 9208.
     GetQuota,
     GetQuotaRoot,
@@ -58,8 +60,6 @@ pub enum Verb {
     /// RFC 5256.
     Sort,
     Thread,
-    /// RFC 8508.
-    Replace,
 }
 
 impl Verb {
@@ -141,7 +141,6 @@ impl Verb {
                 | Verb::SetMetadata
                 | Verb::Sort
                 | Verb::Thread
-                | Verb::Replace
         )
     }
 
@@ -159,6 +158,7 @@ impl Verb {
                 | Verb::Copy
                 | Verb::Move
                 | Verb::Uid
+                | Verb::Replace
         )
     }
 

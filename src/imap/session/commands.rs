@@ -112,6 +112,10 @@ pub(super) enum Pending {
         tag: Tag,
     },
     Search(SearchJob),
+    /// REPLACE stored the new message: the old one is being expunged.
+    ReplaceExpunge {
+        tag: Tag,
+    },
     /// GETQUOTA (no mailbox) or GETQUOTAROOT.
     Quota {
         tag: Tag,
@@ -135,6 +139,9 @@ pub(super) struct AppendJob {
     pub(super) mailbox: String,
     pub(super) messages: VecDeque<AppendMessage>,
     pub(super) uids: Vec<u32>,
+    /// REPLACE (RFC 8508): the selected mailbox's message the new one replaces, expunged
+    /// once the new one is stored.
+    pub(super) replaces: Option<Uid>,
 }
 
 #[derive(Debug)]
@@ -394,6 +401,8 @@ impl ImapSession {
             Command::UidCopy(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Copy),
             Command::Move(t) => self.transfer(tag, Addressing::Sequence, t, Transfer::Move),
             Command::UidMove(t) => self.transfer(tag, Addressing::Uid, t, Transfer::Move),
+            Command::Replace(r) => self.replace(tag, Addressing::Sequence, r),
+            Command::UidReplace(r) => self.replace(tag, Addressing::Uid, r),
             Command::GetQuota(root) => {
                 if root.is_empty() {
                     self.request(
@@ -503,6 +512,51 @@ impl ImapSession {
             mailbox: store_name(&a.mailbox),
             messages: a.messages.into(),
             uids: Vec::new(),
+            replaces: None,
+        };
+        self.next_append(job, None);
+    }
+
+    /// REPLACE and UID REPLACE (RFC 8508 §3): an APPEND of the new message, then the old one
+    /// expunged as by MOVE. Nothing is expunged if the APPEND fails.
+    fn replace<T: Copy + Into<u32>>(
+        &mut self,
+        tag: Tag,
+        addressing: Addressing,
+        r: crate::imap::command::Replace<T>,
+    ) {
+        if r.message.data.len() > self.config.limits.max_message_size as u64 {
+            self.finish(
+                tag,
+                Status::No,
+                Some(Code::TooBig),
+                "Message too large",
+                Expunges::Report,
+            );
+            self.drop_streams();
+            return;
+        }
+        let Some(uids) = self.targets(&tag, addressing, &r.target) else {
+            self.drop_streams();
+            return;
+        };
+        let read_only = self.selected.as_ref().is_none_or(|v| v.read_only());
+        let refusal = match uids.first() {
+            None => Some("No such message"),
+            Some(_) if read_only => Some("Mailbox is read-only"),
+            Some(_) => None,
+        };
+        if let Some(text) = refusal {
+            self.drop_streams();
+            self.finish(tag, Status::No, Some(Code::Cannot), text, Expunges::Report);
+            return;
+        }
+        let job = AppendJob {
+            tag,
+            mailbox: store_name(&r.mailbox),
+            messages: VecDeque::from([r.message]),
+            uids: Vec::new(),
+            replaces: uids.first().copied(),
         };
         self.next_append(job, None);
     }
@@ -538,6 +592,7 @@ impl ImapSession {
         match pending {
             Pending::Append(_)
             | Pending::AppendUndo { .. }
+            | Pending::ReplaceExpunge { .. }
             | Pending::StreamBegin { .. }
             | Pending::StreamData
             | Pending::StreamsDropped => self.resume_append(pending, reply),
@@ -656,6 +711,20 @@ impl ImapSession {
             (Pending::AppendUndo { tag, error }, _) => {
                 self.append_failed(tag, error);
             }
+            (
+                Pending::ReplaceExpunge { tag },
+                MailboxReply::Expunged {
+                    uids,
+                    highest_modseq,
+                },
+            ) => {
+                // RFC 8508 §3.2: the new message's EXISTS (if it went to this mailbox), then
+                // the old one's EXPUNGE.
+                self.flush_changes(Expunges::Report);
+                self.report_expunged(&uids);
+                let code = self.expunged_modseq(highest_modseq);
+                self.finish(tag, Status::Ok, code, "REPLACE completed", Expunges::Report);
+            }
             (Pending::Append(job), MailboxReply::Failed(error)) => {
                 self.append_failed(job.tag, error);
             }
@@ -773,7 +842,8 @@ impl Pending {
             | Pending::CloseExpunge { tag }
             | Pending::Transfer { tag, .. }
             | Pending::Expunge { tag }
-            | Pending::Quota { tag, .. } => (tag, Expunges::Report),
+            | Pending::Quota { tag, .. }
+            | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Resync(job) | Pending::ResyncFlags(job) => (job.tag, Expunges::Report),
             Pending::FetchVanished(job) => (job.tag, job.addressing.expunges()),

@@ -111,6 +111,25 @@ impl ImapSession {
     }
 
     pub(super) fn next_append(&mut self, mut job: AppendJob, uid_validity: Option<u32>) {
+        if let (true, Some(old), Some(v), Some(selected)) = (
+            job.messages.is_empty(),
+            job.replaces,
+            uid_validity,
+            self.selected.as_ref().map(|view| view.name.clone()),
+        ) {
+            // RFC 8508 §3.2: the new message's APPENDUID untagged, then the old one expunged.
+            self.send(Response::untagged(
+                Status::Ok,
+                Some(Code::AppendUid(v, number_set(&job.uids))),
+                "Replacement Message ID",
+            ));
+            let request = MailboxRequest::Discard {
+                mailbox: selected,
+                uids: vec![old],
+            };
+            self.request(Pending::ReplaceExpunge { tag: job.tag }, request);
+            return;
+        }
         let Some(message) = job.messages.pop_front() else {
             let code = uid_validity.map(|v| {
                 let mut uids = job.uids.clone();

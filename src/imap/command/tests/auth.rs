@@ -245,7 +245,6 @@ fn planned_extension_commands_are_recognised_without_reading_arguments() {
         ),
         (b"a1 SORT (DATE) UTF-8 ALL", Verb::Sort),
         (b"a1 THREAD REFERENCES UTF-8 ALL", Verb::Thread),
-        (b"a1 REPLACE 1 Drafts {5}", Verb::Replace),
         (b"a1 UID SORT (ARRIVAL) UTF-8 ALL", Verb::Sort),
         (b"a1 UID THREAD ORDEREDSUBJECT UTF-8 ALL", Verb::Thread),
     ] {

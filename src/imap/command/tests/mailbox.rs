@@ -519,3 +519,44 @@ fn quota_commands_rfc_9208() {
         ok(b"a1 STATUS INBOX (deleted-storage)")
     );
 }
+
+#[test]
+fn replace_rfc_8508() {
+    match ok_parts(&[
+        Fragment::Line(b"a1 REPLACE 4 Drafts (\\Seen \\Draft) {7}".to_vec()),
+        Fragment::Literal(b"draft 2".to_vec()),
+        Fragment::Line(b"".to_vec()),
+    ]) {
+        Command::Replace(r) => {
+            assert_eq!(r.mailbox, mbox("Drafts"));
+            assert_eq!(r.message.flags.len(), 2);
+            assert_eq!(r.message.data, MessageData::Text(b"draft 2".to_vec()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        ok_parts(&[
+            Fragment::Line(b"a1 UID REPLACE * Sent ~{1}".to_vec()),
+            Fragment::Literal(b"\0".to_vec()),
+            Fragment::Line(b"".to_vec()),
+        ]),
+        Command::UidReplace(_)
+    ));
+    // One message only, and one number.
+    let two = [
+        Fragment::Line(b"a1 REPLACE 1 Drafts {1}".to_vec()),
+        Fragment::Literal(b"x".to_vec()),
+        Fragment::Line(b" {1}".to_vec()),
+        Fragment::Literal(b"y".to_vec()),
+        Fragment::Line(b"".to_vec()),
+    ];
+    assert_eq!(
+        parse(&two).unwrap_err().reason,
+        Malformed::TrailingCharacters
+    );
+    assert_eq!(
+        err(b"a1 REPLACE 1:2 Drafts").1,
+        Malformed::InvalidSequenceSet
+    );
+    assert_eq!(err(b"a1 REPLACE 1 Drafts").1, Malformed::MissingArgument);
+}
