@@ -14,6 +14,7 @@ mod qresync;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
+mod sort;
 #[cfg(test)]
 mod stream_tests;
 mod uidset;

@@ -142,8 +142,6 @@ impl Verb {
                 | Verb::GetQuota
                 | Verb::GetQuotaRoot
                 | Verb::SetQuota
-                | Verb::Sort
-                | Verb::Thread
                 | Verb::Replace
         )
     }
@@ -157,6 +155,8 @@ impl Verb {
                 | Verb::Unselect
                 | Verb::Expunge
                 | Verb::Search
+                | Verb::Sort
+                | Verb::Thread
                 | Verb::Fetch
                 | Verb::Store
                 | Verb::Copy

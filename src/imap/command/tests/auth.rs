@@ -246,11 +246,7 @@ fn planned_extension_commands_are_recognised_without_reading_arguments() {
         (b"a1 GETQUOTA \"\"", Verb::GetQuota),
         (b"a1 GETQUOTAROOT INBOX", Verb::GetQuotaRoot),
         (b"a1 SETQUOTA \"\" (STORAGE 512)", Verb::SetQuota),
-        (b"a1 SORT (DATE) UTF-8 ALL", Verb::Sort),
-        (b"a1 THREAD REFERENCES UTF-8 ALL", Verb::Thread),
         (b"a1 REPLACE 1 Drafts {5}", Verb::Replace),
-        (b"a1 UID SORT (ARRIVAL) UTF-8 ALL", Verb::Sort),
-        (b"a1 UID THREAD ORDEREDSUBJECT UTF-8 ALL", Verb::Thread),
     ] {
         assert_eq!(ok(input), Command::NotYetSupported(verb));
         assert!(verb.needs_authentication());
