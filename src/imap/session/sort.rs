@@ -3,9 +3,10 @@
 //! matched. The search keeps one compact [`Record`] per match, only the fields the order needs
 //! (never the message), and the order is computed once the last batch is in.
 //!
-//! Strings compare in a canonical form: decoded (RFC 2047), white space collapsed and
-//! lowercased character by character, an approximation of `i;unicode-casemap` (RFC 5051)
-//! without Unicode normalization.
+//! Strings compare in the canonical form of `i;unicode-casemap` (RFC 5051, the default
+//! comparator of RFC 5256): decoded (RFC 2047), white space collapsed, each character
+//! case-folded (lowercased, where RFC 5051 titlecases: the two differ only for a few digraphs)
+//! and fully decomposed (NFKD), compared by code point.
 
 use std::collections::HashMap;
 
@@ -203,14 +204,16 @@ fn display(a: &EnvelopeAddress) -> String {
     }
 }
 
-/// Canonical form for comparison: white space runs as one space, trimmed, lowercased.
+/// Canonical form for comparison: white space runs as one space, trimmed, case-folded and
+/// decomposed.
 fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        out.extend(word.chars().flat_map(char::to_lowercase).nfkd());
     }
     out
 }
@@ -788,8 +791,9 @@ mod tests {
             ("", "", false),
             ("Re:", "", true),
             ("Ref: hello", "ref: hello", false),
-            ("Réponse: hello", "réponse: hello", false),
-            ("Über", "über", false),
+            ("Réponse: hello", "re\u{301}ponse: hello", false),
+            ("Über", "u\u{308}ber", false),
+            ("ﬁle", "file", false),
         ] {
             assert_eq!(base(raw), (want.to_string(), reply), "{raw:?}");
         }
@@ -799,7 +803,7 @@ mod tests {
     fn encoded_words_are_decoded() {
         let decoded = decode_text("=?UTF-8?B?UmU6IMOcYmVy?=");
         assert_eq!(decoded, "Re: Über");
-        assert_eq!(base(&decoded), ("über".to_string(), true));
+        assert_eq!(base(&decoded), ("u\u{308}ber".to_string(), true));
         assert_eq!(decode_text("plain"), "plain");
     }
 
