@@ -384,6 +384,9 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    sort,
+    sort_thread_errors,
+    esort,
     search_header_repeated,
     within,
     preview,
