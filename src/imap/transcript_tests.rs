@@ -385,6 +385,9 @@ macro_rules! transcripts {
 
 transcripts!(
     sort,
+    thread_references,
+    thread_refs,
+    thread_orderedsubject,
     sort_thread_errors,
     esort,
     search_header_repeated,
