@@ -15,8 +15,10 @@
 //! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, LIST-EXTENDED,
 //! LIST-STATUS, STATUS=SIZE, ESEARCH, SEARCHRES, CONDSTORE, QRESYNC, UTF8=ACCEPT, BINARY,
-//! MULTIAPPEND and APPENDLIMIT. Not yet: the extensions of a later issue (COMPRESS, NOTIFY,
-//! METADATA, QUOTA, SORT, THREAD, REPLACE: parsed, answered `BAD Command not supported`).
+//! MULTIAPPEND, APPENDLIMIT, UNAUTHENTICATE, PREVIEW, WITHIN, SORT and SORT=DISPLAY (RFC 5256,
+//! RFC 5957), ESORT (RFC 5267 §3) and THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256) and
+//! THREAD=REFS (draft-ietf-morg-inthread). Not yet: the extensions of a later issue (COMPRESS,
+//! NOTIFY, METADATA, QUOTA, REPLACE: parsed, answered `BAD Command not supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.
 

@@ -1,6 +1,6 @@
 //! Message commands of the selected state (RFC 9051 §6.4): FETCH, STORE, COPY/MOVE,
-//! EXPUNGE and SEARCH over the selected view, asking the store for messages in bounded
-//! batches.
+//! EXPUNGE, SEARCH, SORT and THREAD (RFC 5256) over the selected view, asking the store for
+//! messages in bounded batches.
 
 use std::collections::VecDeque;
 
