@@ -689,7 +689,8 @@ fn gather_by_subject(forest: &mut Forest, records: &[Record]) {
                 link(nodes, t, c);
             }
             roots[i] = None;
-        } else if t_dummy || (!t_reply && reply) {
+        } else if t_dummy || (!r_dummy && !t_reply && reply) {
+            // The message goes under the dummy, or the reply under the non-reply.
             link(nodes, t, r);
             roots[i] = None;
         } else if r_dummy || (t_reply && !reply) {
