@@ -898,6 +898,96 @@ mod tests {
     }
 
     #[test]
+    fn rfc_5256_response_shape() {
+        // RFC 5256 §4's example: `(2)(3 6 (4 23)(44 7 96))`, numbers as UIDs, dates rising
+        // in the order the RFC lists them.
+        let mut r = vec![
+            rec(2, 1, "x", Some("2@x"), &[]),
+            rec(3, 2, "y", Some("3@x"), &[]),
+            rec(6, 3, "Re: y", Some("6@x"), &["3@x"]),
+            rec(4, 4, "Re: y", Some("4@x"), &["3@x", "6@x"]),
+            rec(23, 5, "Re: y", Some("23@x"), &["3@x", "6@x", "4@x"]),
+            rec(44, 6, "Re: y", Some("44@x"), &["3@x", "6@x"]),
+            rec(7, 7, "Re: y", Some("7@x"), &["6@x", "44@x"]),
+            rec(96, 8, "Re: y", Some("96@x"), &["44@x", "7@x"]),
+        ];
+        assert_eq!(
+            threads(&mut r, ThreadAlgorithm::References),
+            "(2)(3 6 (4 23)(44 7 96))"
+        );
+        assert_eq!(threads(&mut [], ThreadAlgorithm::References), "");
+    }
+
+    fn fetched(uid: u32, internal_date: i64, raw: &str) -> FetchedMessage {
+        let summary = crate::mail::MimeSummary::parse(raw.as_bytes());
+        FetchedMessage {
+            meta: crate::mail::MessageMeta {
+                uid: Uid(uid),
+                flags: crate::mail::Flags::default(),
+                modseq: crate::mail::ModSeq(1),
+                internal_date,
+                size: raw.len() as u32,
+            },
+            summary,
+            bytes: Some(raw.as_bytes().to_vec().into()),
+        }
+    }
+
+    #[test]
+    fn records_take_only_what_the_order_needs() {
+        use crate::imap::command::SortCriterion;
+        let raw = "From: Team: \"Ann B\" <ann@x.org>, bob@y.org;\r\nTo: <to@x.org>\r\n\
+                   Cc: =?UTF-8?Q?Z=C3=B6e?= <Zoe@Z.org>\r\nSubject: =?UTF-8?Q?Re:_Caf=C3=A9?=\r\n\
+                   Date: Thu, 02 Jan 2020 01:00:00 +0300\r\nMessage-ID: <id@x>\r\n\
+                   In-Reply-To: <parent@x> (sic)\r\n\r\nbody\r\n";
+        let msg = fetched(7, 99, raw);
+        let every = Order::Sort(
+            [
+                SortKey::Date,
+                SortKey::Subject,
+                SortKey::From,
+                SortKey::To,
+                SortKey::Cc,
+                SortKey::DisplayFrom,
+                SortKey::DisplayTo,
+            ]
+            .into_iter()
+            .map(|key| SortCriterion {
+                reverse: false,
+                key,
+            })
+            .collect(),
+        );
+        let r = record(&every, &msg);
+        assert_eq!(r.date, 1_577_916_000);
+        assert_eq!(r.subject, "cafe\u{301}");
+        assert!(r.reply);
+        // A group's marker is skipped: its first member counts.
+        assert_eq!(r.from, "ann");
+        assert_eq!(r.display_from, "ann b");
+        assert_eq!(r.to, "to");
+        assert_eq!(r.display_to, "to@x.org");
+        assert_eq!(r.cc, "zoe");
+        assert_eq!((r.id.as_deref(), r.references.len()), (None, 0));
+        // A sort on arrival keeps nothing else; THREAD=REFS takes the ids.
+        let arrival = Order::Sort(vec![SortCriterion {
+            reverse: true,
+            key: SortKey::Arrival,
+        }]);
+        let r = record(&arrival, &msg);
+        assert_eq!((r.arrival, r.date, r.subject.as_str()), (99, 99, ""));
+        let r = record(&Order::Thread(ThreadAlgorithm::Refs), &msg);
+        assert_eq!(r.id.as_deref(), Some("id@x"));
+        assert_eq!(r.references, vec!["parent@x".to_string()]);
+        // Without a Date field, the sent date is the arrival.
+        let r = record(&every, &fetched(8, 1234, "Subject: x\r\n\r\n"));
+        assert_eq!(
+            (r.date, r.from.as_str(), r.display_from.as_str()),
+            (1234, "", "")
+        );
+    }
+
+    #[test]
     fn deep_chains_do_not_recurse() {
         let ids: Vec<String> = (0..5_000).map(|i| format!("{i}@x")).collect();
         let mut r: Vec<Record> = (0..5_000u32)
