@@ -7,7 +7,7 @@
 //! and has no `CHARSET` keyword before it.
 
 use super::cursor::Cursor;
-use super::search::{Charset, Search};
+use super::search::{Charset, Search, SearchKey};
 use super::Malformed;
 
 /// The arguments of SORT or UID SORT.
@@ -119,9 +119,7 @@ impl Cursor<'_> {
     /// `SP charset 1*(SP search-key)`. The keys are read before the charset is judged, so a
     /// command that forgot its charset (`SORT (DATE) ALL`) is BAD for its missing key rather
     /// than `NO [BADCHARSET]` for a charset named `ALL`.
-    fn search_criteria(
-        &mut self,
-    ) -> Result<(Charset, Vec<crate::imap::command::SearchKey>), Malformed> {
+    fn search_criteria(&mut self) -> Result<(Charset, Vec<SearchKey>), Malformed> {
         self.sp()?;
         let name = self.astring()?.into_owned();
         self.sp()?;

@@ -794,6 +794,12 @@ mod tests {
             ("Ref: hello", "ref: hello", false),
             ("Réponse: hello", "re\u{301}ponse: hello", false),
             ("Über", "u\u{308}ber", false),
+            ("é(fwd)", "e\u{301}", true),
+            ("[é] ü", "u\u{308}", false),
+            ("[fwd:é]", "e\u{301}", true),
+            ("Re:[fwd: [é]]", "[e\u{301}]", true),
+            ("[", "[", false),
+            ("[fwd:]", "", true),
             ("ﬁle", "file", false),
         ] {
             assert_eq!(base(raw), (want.to_string(), reply), "{raw:?}");
