@@ -96,6 +96,14 @@ fn imaplib_replaces_a_draft() {
     assert!(out.contains("replace passed"), "{out}");
 }
 
+/// RFC 5256 SORT and THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT, by imaplib.
+#[test]
+fn imaplib_sorts_and_threads() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_sort.py", &[]);
+    assert!(out.contains("sort passed"), "{out}");
+}
+
 /// RFC 8437: UNAUTHENTICATE, then another account's login on the same connection (which
 /// moves to that account's home shard) sees that account's mail only.
 #[test]

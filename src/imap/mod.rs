@@ -15,9 +15,11 @@
 //! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, LIST-EXTENDED,
 //! LIST-STATUS, STATUS=SIZE, ESEARCH, SEARCHRES, CONDSTORE, QRESYNC, UTF8=ACCEPT, BINARY,
-//! MULTIAPPEND, UNAUTHENTICATE, PREVIEW, WITHIN, REPLACE, QUOTA (RFC 9208) and APPENDLIMIT.
-//! Not yet: the extensions of a later issue (COMPRESS, NOTIFY, METADATA, SORT, THREAD: parsed,
-//! answered `BAD Command not supported`).
+//! MULTIAPPEND, APPENDLIMIT, UNAUTHENTICATE, PREVIEW, WITHIN, SORT and SORT=DISPLAY (RFC 5256,
+//! RFC 5957), ESORT (RFC 5267 §3), THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256) and
+//! THREAD=REFS (draft-ietf-morg-inthread), REPLACE (RFC 8508) and QUOTA (RFC 9208). Not yet:
+//! the extensions of a later issue (COMPRESS, NOTIFY, METADATA: parsed, answered `BAD Command
+//! not supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.
 

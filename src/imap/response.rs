@@ -58,6 +58,17 @@ pub enum Capability {
     Binary,
     /// RFC 3502.
     MultiAppend,
+    /// RFC 5256.
+    Sort,
+    /// RFC 5957.
+    SortDisplay,
+    /// RFC 5267 §3.
+    ESort,
+    /// RFC 5256 §3.
+    ThreadOrderedSubject,
+    ThreadReferences,
+    /// draft-ietf-morg-inthread.
+    ThreadRefs,
     /// RFC 8437.
     Unauthenticate,
     /// RFC 8970.
@@ -109,6 +120,12 @@ impl Capability {
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Binary => "BINARY",
             Capability::MultiAppend => "MULTIAPPEND",
+            Capability::Sort => "SORT",
+            Capability::SortDisplay => "SORT=DISPLAY",
+            Capability::ESort => "ESORT",
+            Capability::ThreadOrderedSubject => "THREAD=ORDEREDSUBJECT",
+            Capability::ThreadReferences => "THREAD=REFERENCES",
+            Capability::ThreadRefs => "THREAD=REFS",
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",

@@ -14,6 +14,7 @@ mod qresync;
 #[cfg(test)]
 mod robustness_tests;
 mod search;
+mod sort;
 #[cfg(test)]
 mod stream_tests;
 mod uidset;
@@ -185,6 +186,12 @@ impl ImapSession {
                 Capability::Utf8Accept,
                 Capability::Binary,
                 Capability::MultiAppend,
+                Capability::Sort,
+                Capability::SortDisplay,
+                Capability::ESort,
+                Capability::ThreadOrderedSubject,
+                Capability::ThreadReferences,
+                Capability::ThreadRefs,
                 Capability::Unauthenticate,
                 Capability::Preview,
                 Capability::Within,

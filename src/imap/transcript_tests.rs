@@ -407,6 +407,12 @@ macro_rules! transcripts {
 transcripts!(
     quota,
     replace,
+    sort,
+    thread_references,
+    thread_refs,
+    thread_orderedsubject,
+    sort_thread_errors,
+    esort,
     search_header_repeated,
     within,
     preview,

@@ -44,6 +44,10 @@ pub enum Malformed {
     /// RFC 9051 §6.4.4: answered `NO [BADCHARSET]`, not BAD.
     UnsupportedCharset,
     InvalidSearchReturn,
+    /// RFC 5256 §3 `sort-criterion`, RFC 5957 DISPLAYFROM/DISPLAYTO.
+    InvalidSortCriterion,
+    /// Not ORDEREDSUBJECT, REFERENCES or REFS.
+    InvalidThreadAlgorithm,
     InvalidFetchItem,
     InvalidSection,
     InvalidFetchModifier,
@@ -91,6 +95,8 @@ impl Malformed {
             Malformed::SearchTooDeep => "Search criteria nested too deeply",
             Malformed::UnsupportedCharset => "Unsupported charset",
             Malformed::InvalidSearchReturn => "Invalid SEARCH RETURN option",
+            Malformed::InvalidSortCriterion => "Invalid sort criterion",
+            Malformed::InvalidThreadAlgorithm => "Unsupported threading algorithm",
             Malformed::InvalidFetchItem => "Invalid FETCH item",
             Malformed::InvalidSection => "Invalid body section",
             Malformed::InvalidFetchModifier => "Invalid FETCH modifier",
@@ -98,7 +104,7 @@ impl Malformed {
             Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
             Malformed::InvalidStoreModifier => "Invalid STORE modifier",
             Malformed::InvalidUidCommand => {
-                "Expected FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE after UID"
+                "Expected FETCH, STORE, COPY, MOVE, SEARCH, SORT, THREAD or EXPUNGE after UID"
             }
             Malformed::UnsupportedItem => "Extension item not supported",
         }

@@ -2,7 +2,7 @@
 //! [`super::framing`]) following the grammar of RFC 9051 §9 and RFC 3501 §9, with the
 //! extensions ringpost offers (CONDSTORE/QRESYNC, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
 //! CREATE-SPECIAL-USE, STATUS=SIZE, ESEARCH, SEARCHRES, MULTIAPPEND, BINARY, UTF8=ACCEPT,
-//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT).
+//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT, SORT, SORT=DISPLAY, ESORT, THREAD).
 //!
 //! One file per concept: [`cursor`](self) primitives, sequence sets, mailbox names, flags,
 //! dates, then one file per command family. Arguments are typed and valid by construction;
@@ -21,6 +21,7 @@ mod quota;
 mod search;
 mod select;
 mod sequence;
+mod sort;
 mod status;
 mod store;
 mod verb;
@@ -50,6 +51,7 @@ pub use self::search::{
 };
 pub use self::select::{Create, QResync, Select, SeqMatch};
 pub use self::sequence::{SeqBound, SeqItem, SeqNum, SequenceSet};
+pub use self::sort::{Sort, SortCriterion, SortKey, Thread, ThreadAlgorithm};
 pub use self::status::{Status, StatusItem};
 pub use self::store::{Store, StoreAction, StoreReply, Transfer};
 pub use self::verb::Verb;
@@ -172,6 +174,12 @@ pub enum Command {
     /// RFC 9051 §6.4.4.
     Search(Search),
     UidSearch(Search),
+    /// RFC 5256 §3, RFC 5957, RFC 5267 §3 (ESORT).
+    Sort(Sort),
+    UidSort(Sort),
+    /// RFC 5256 §3.
+    Thread(Thread),
+    UidThread(Thread),
     /// RFC 9051 §6.4.5.
     Fetch(Fetch<SeqNum>),
     UidFetch(Fetch<Uid>),
@@ -231,12 +239,16 @@ impl Command {
             Command::Unauthenticate => Verb::Unauthenticate,
             Command::Expunge => Verb::Expunge,
             Command::Search(_) => Verb::Search,
+            Command::Sort(_) => Verb::Sort,
+            Command::Thread(_) => Verb::Thread,
             Command::Fetch(_) => Verb::Fetch,
             Command::Store(_) => Verb::Store,
             Command::Copy(_) => Verb::Copy,
             Command::Move(_) => Verb::Move,
             Command::UidExpunge(_)
             | Command::UidSearch(_)
+            | Command::UidSort(_)
+            | Command::UidThread(_)
             | Command::UidFetch(_)
             | Command::UidStore(_)
             | Command::UidCopy(_)
@@ -387,6 +399,8 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::Unauthenticate => Command::Unauthenticate,
         Verb::Expunge => Command::Expunge,
         Verb::Search => Command::Search(c.search()?),
+        Verb::Sort => Command::Sort(c.sort()?),
+        Verb::Thread => Command::Thread(c.thread()?),
         Verb::Fetch => Command::Fetch(c.fetch(Addressing::Sequence)?),
         Verb::Store => Command::Store(c.store()?),
         Verb::Copy => Command::Copy(c.transfer(names)?),
@@ -396,12 +410,7 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::GetQuota => c.getquota()?,
         Verb::GetQuotaRoot => c.getquotaroot(names)?,
         Verb::SetQuota => c.setquota()?,
-        Verb::Compress
-        | Verb::Notify
-        | Verb::GetMetadata
-        | Verb::SetMetadata
-        | Verb::Sort
-        | Verb::Thread => {
+        Verb::Compress | Verb::Notify | Verb::GetMetadata | Verb::SetMetadata => {
             // Not built yet: the reply is the same whatever the arguments are.
             return Ok(Command::NotYetSupported(verb));
         }
@@ -420,7 +429,7 @@ fn mailbox_arg(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Mailbox, Malfo
 }
 
 /// `uid = "UID" SP ("COPY" / "MOVE" / "FETCH" / "SEARCH" / "STORE" / "EXPUNGE") ...`
-/// (RFC 9051 §6.4.9).
+/// (RFC 9051 §6.4.9), and `"SORT"` / `"THREAD"` (RFC 5256 §5).
 fn uid_command(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, Malformed> {
     c.sp()?;
     let name = c.atom().map_err(|e| match e {
@@ -430,6 +439,8 @@ fn uid_command(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, Malfo
     Ok(match Verb::parse(name) {
         Some(Verb::Fetch) => Command::UidFetch(c.fetch(Addressing::Uid)?),
         Some(Verb::Search) => Command::UidSearch(c.search()?),
+        Some(Verb::Sort) => Command::UidSort(c.sort()?),
+        Some(Verb::Thread) => Command::UidThread(c.thread()?),
         Some(Verb::Store) => Command::UidStore(c.store()?),
         Some(Verb::Copy) => Command::UidCopy(c.transfer(names)?),
         Some(Verb::Move) => Command::UidMove(c.transfer(names)?),
@@ -438,11 +449,6 @@ fn uid_command(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, Malfo
             Command::UidExpunge(c.sequence_set()?)
         }
         Some(Verb::Replace) => Command::UidReplace(c.replace(names)?),
-        // UID SORT / THREAD (RFC 5256) come later; the cursor stops here, so the trailing
-        // arguments are not read.
-        Some(v @ (Verb::Sort | Verb::Thread)) => {
-            return Ok(Command::NotYetSupported(v));
-        }
         _ => return Err(Malformed::InvalidUidCommand),
     })
 }

@@ -119,25 +119,7 @@ impl Cursor<'_> {
         self.sp()?;
         let mut returns = None;
         if self.eat_word(b"RETURN") {
-            self.sp()?;
-            let mut r = SearchReturn::default();
-            let options = self.paren_list(true, |c| {
-                let option = c.atom().map_err(|_| Malformed::InvalidSearchReturn)?;
-                let slot = match option.to_ascii_uppercase().as_slice() {
-                    b"MIN" => &mut r.min,
-                    b"MAX" => &mut r.max,
-                    b"ALL" => &mut r.all,
-                    b"COUNT" => &mut r.count,
-                    b"SAVE" => &mut r.save,
-                    _ => return Err(Malformed::InvalidSearchReturn),
-                };
-                *slot = true;
-                Ok(())
-            })?;
-            if options.is_empty() {
-                r.all = true;
-            }
-            returns = Some(r);
+            returns = Some(self.search_returns()?);
             self.sp()?;
         }
         let mut charset = Charset::Utf8;
@@ -153,16 +135,46 @@ impl Cursor<'_> {
             };
             self.sp()?;
         }
-        let mut criteria = vec![self.search_key(0)?];
-        while !self.at_end() {
-            self.sp()?;
-            criteria.push(self.search_key(0)?);
-        }
+        let criteria = self.search_keys()?;
         Ok(Search {
             returns,
             charset,
             criteria,
         })
+    }
+
+    /// `SP "(" [return-opt *(SP return-opt)] ")"` after `RETURN`: the ESEARCH options of
+    /// SEARCH (RFC 4731) and of SORT (RFC 5267 §3). `RETURN ()` means `RETURN (ALL)`.
+    pub(super) fn search_returns(&mut self) -> Result<SearchReturn, Malformed> {
+        self.sp()?;
+        let mut r = SearchReturn::default();
+        let options = self.paren_list(true, |c| {
+            let option = c.atom().map_err(|_| Malformed::InvalidSearchReturn)?;
+            let slot = match option.to_ascii_uppercase().as_slice() {
+                b"MIN" => &mut r.min,
+                b"MAX" => &mut r.max,
+                b"ALL" => &mut r.all,
+                b"COUNT" => &mut r.count,
+                b"SAVE" => &mut r.save,
+                _ => return Err(Malformed::InvalidSearchReturn),
+            };
+            *slot = true;
+            Ok(())
+        })?;
+        if options.is_empty() {
+            r.all = true;
+        }
+        Ok(r)
+    }
+
+    /// `search-key *(SP search-key)` up to the end of the command.
+    pub(super) fn search_keys(&mut self) -> Result<Vec<SearchKey>, Malformed> {
+        let mut criteria = vec![self.search_key(0)?];
+        while !self.at_end() {
+            self.sp()?;
+            criteria.push(self.search_key(0)?);
+        }
+        Ok(criteria)
     }
 
     fn search_key(&mut self, depth: usize) -> Result<SearchKey, Malformed> {

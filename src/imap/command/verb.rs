@@ -135,12 +135,7 @@ impl Verb {
     pub fn is_implemented(self) -> bool {
         !matches!(
             self,
-            Verb::Compress
-                | Verb::Notify
-                | Verb::GetMetadata
-                | Verb::SetMetadata
-                | Verb::Sort
-                | Verb::Thread
+            Verb::Compress | Verb::Notify | Verb::GetMetadata | Verb::SetMetadata
         )
     }
 
@@ -153,6 +148,8 @@ impl Verb {
                 | Verb::Unselect
                 | Verb::Expunge
                 | Verb::Search
+                | Verb::Sort
+                | Verb::Thread
                 | Verb::Fetch
                 | Verb::Store
                 | Verb::Copy

@@ -15,6 +15,7 @@ use super::super::response::{Code, Response, Status};
 use super::messages::requeue;
 use super::qresync::ResyncJob;
 use super::search::{self};
+use super::sort::Order;
 use super::view::{Access, Dialect, Expunges};
 use super::{ImapSession, Wait};
 use crate::mail::{Flags, SystemFlags, Uid};
@@ -167,6 +168,10 @@ pub(super) struct SearchJob {
     pub(super) content: Content,
     pub(super) remaining: VecDeque<Uid>,
     pub(super) matched: Vec<Uid>,
+    /// SORT and THREAD: what to compute besides matching, and the compact record of each
+    /// match it needs (RFC 5256).
+    pub(super) order: super::sort::Order,
+    pub(super) records: Vec<super::sort::Record>,
     /// The modseq of each matched message, when the store said (RFC 7162 §3.1.5: the
     /// answer names the highest of those it returns).
     pub(super) modseqs: Vec<(Uid, u64)>,
@@ -441,8 +446,23 @@ impl ImapSession {
                 "Quota limits are set by the administrator",
                 Expunges::Report,
             ),
-            Command::Search(s) => self.search(tag, Addressing::Sequence, s),
-            Command::UidSearch(s) => self.search(tag, Addressing::Uid, s),
+            Command::Search(s) => self.search(tag, Addressing::Sequence, s, Order::None),
+            Command::UidSearch(s) => self.search(tag, Addressing::Uid, s, Order::None),
+            Command::Sort(s) => {
+                self.search(tag, Addressing::Sequence, s.search, Order::Sort(s.order))
+            }
+            Command::UidSort(s) => {
+                self.search(tag, Addressing::Uid, s.search, Order::Sort(s.order))
+            }
+            Command::Thread(t) => self.search(
+                tag,
+                Addressing::Sequence,
+                t.search,
+                Order::Thread(t.algorithm),
+            ),
+            Command::UidThread(t) => {
+                self.search(tag, Addressing::Uid, t.search, Order::Thread(t.algorithm))
+            }
             _ => self.send(Response::tagged(
                 tag,
                 Status::Bad,

@@ -1,6 +1,6 @@
 //! Message commands of the selected state (RFC 9051 §6.4): FETCH, STORE, COPY/MOVE,
-//! EXPUNGE and SEARCH over the selected view, asking the store for messages in bounded
-//! batches.
+//! EXPUNGE, SEARCH, SORT and THREAD (RFC 5256) over the selected view, asking the store for
+//! messages in bounded batches.
 
 use std::collections::VecDeque;
 
@@ -14,6 +14,7 @@ use super::commands::{
 };
 use super::qresync;
 use super::search::{self, Candidate, Need};
+use super::sort::{self, Order};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
 use crate::mail::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
@@ -38,6 +39,29 @@ fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
     let mut batch: Vec<Uid> = remaining.drain(..n).collect();
     batch.sort_unstable();
     batch
+}
+
+/// A sequence set that keeps the order of `numbers` (ESORT's ALL, RFC 5267 §3): only runs
+/// ascending by one are written as ranges.
+fn ordered_set(numbers: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j].wrapping_add(1) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if j > i {
+            out.push_str(&format!("{}:{}", numbers[i], numbers[j]));
+        } else {
+            out.push_str(&numbers[i].to_string());
+        }
+        i = j + 1;
+    }
+    out
 }
 
 /// Put the UIDs a batch left over back in front of `remaining`, in order.
@@ -347,11 +371,19 @@ impl ImapSession {
         self.request(Pending::Transfer { tag, transfer }, request);
     }
 
-    pub(super) fn search(&mut self, tag: Tag, addressing: Addressing, search: Search) {
+    /// SEARCH, and SORT and THREAD (`order`), which search the same way and keep a compact
+    /// record of each match for ordering it at the end.
+    pub(super) fn search(
+        &mut self,
+        tag: Tag,
+        addressing: Addressing,
+        search: Search,
+        order: Order,
+    ) {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        let content = match search::need(&search.criteria) {
+        let content = match search::need(&search.criteria).max(order.need()) {
             Need::View => {
                 let matched: Vec<Uid> = view
                     .uids()
@@ -372,6 +404,8 @@ impl ImapSession {
                     content: Content::Metadata,
                     remaining: VecDeque::new(),
                     matched,
+                    order,
+                    records: Vec::new(),
                     modseqs: Vec::new(),
                 };
                 self.search_done(job);
@@ -389,6 +423,8 @@ impl ImapSession {
             content,
             remaining: view.uids().collect(),
             matched: Vec::new(),
+            order,
+            records: Vec::new(),
             modseqs: Vec::new(),
         };
         self.next_search(job);
@@ -427,11 +463,18 @@ impl ImapSession {
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
                 job.modseqs.push((msg.meta.uid, msg.meta.modseq.0));
+                if job.order != Order::None {
+                    job.records.push(sort::record(&job.order, msg));
+                }
             }
         }
     }
 
     pub(super) fn search_done(&mut self, job: SearchJob) {
+        if job.order != Order::None {
+            self.sort_done(job);
+            return;
+        }
         let Some(view) = self.selected.as_ref() else {
             return;
         };
@@ -528,6 +571,122 @@ impl ImapSession {
         }
         let expunges = job.addressing.expunges();
         self.finish(job.tag, Status::Ok, None, "SEARCH completed", expunges);
+    }
+
+    /// The end of SORT (RFC 5256 §4 `* SORT`, or ESORT's `* ESEARCH`, RFC 5267 §3) or
+    /// THREAD (`* THREAD`): the records put in order, answered in this command's numbers.
+    fn sort_done(&mut self, mut job: SearchJob) {
+        let mut records = std::mem::take(&mut job.records);
+        let modseq = job
+            .modseqs
+            .iter()
+            .map(|&(_, m)| m)
+            .max()
+            .filter(|_| search::mentions_modseq(&job.search.criteria));
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        let addressing = job.addressing;
+        let mut line = String::new();
+        let text = match &job.order {
+            Order::Thread(algorithm) => {
+                let forest = sort::thread(&mut records, *algorithm);
+                let number = |uid: Uid| match addressing {
+                    Addressing::Uid => Some(uid.0),
+                    Addressing::Sequence => view.seq(uid),
+                };
+                let threads = sort::encode(&forest, &records, number);
+                line.push_str("* THREAD");
+                if !threads.is_empty() {
+                    line.push(' ');
+                    line.push_str(&threads);
+                }
+                line.push_str("\r\n");
+                "THREAD completed"
+            }
+            Order::Sort(criteria) => {
+                sort::sort(&mut records, criteria);
+                let uids: Vec<Uid> = records.iter().map(|r| r.uid).collect();
+                let numbers: Vec<u32> = uids
+                    .iter()
+                    .filter_map(|&uid| match addressing {
+                        Addressing::Uid => Some(uid.0),
+                        Addressing::Sequence => view.seq(uid),
+                    })
+                    .collect();
+                match job.search.returns {
+                    None => {
+                        line.push_str("* SORT");
+                        for n in &numbers {
+                            line.push_str(&format!(" {n}"));
+                        }
+                        if let Some(m) = modseq {
+                            line.push_str(&format!(" (MODSEQ {m})"));
+                        }
+                        line.push_str("\r\n");
+                    }
+                    Some(r) => {
+                        // RFC 5267 §3: MIN and MAX are the first and last in sort order.
+                        let ends_only = (r.min || r.max) && !r.all && !r.count;
+                        if r.save {
+                            // RFC 5182 §2.1 with RFC 5267 §3: `$` is the set of what the
+                            // command returns (with MIN and/or MAX alone, only those).
+                            let mut saved: Vec<Uid> = if ends_only {
+                                [(r.min, uids.first()), (r.max, uids.last())]
+                                    .into_iter()
+                                    .filter_map(|(wanted, u)| u.copied().filter(|_| wanted))
+                                    .collect()
+                            } else {
+                                uids.clone()
+                            };
+                            saved.sort_unstable();
+                            saved.dedup();
+                            view.save(&saved);
+                        }
+                        if r.min || r.max || r.all || r.count {
+                            line.push_str(&format!("* ESEARCH (TAG \"{}\")", job.tag));
+                            if addressing == Addressing::Uid {
+                                line.push_str(" UID");
+                            }
+                            if let (true, Some(n)) = (r.min, numbers.first()) {
+                                line.push_str(&format!(" MIN {n}"));
+                            }
+                            if let (true, Some(n)) = (r.max, numbers.last()) {
+                                line.push_str(&format!(" MAX {n}"));
+                            }
+                            if r.all && !numbers.is_empty() {
+                                line.push_str(&format!(" ALL {}", ordered_set(&numbers)));
+                            }
+                            if r.count {
+                                line.push_str(&format!(" COUNT {}", numbers.len()));
+                            }
+                            let returned_modseq = if ends_only {
+                                let ends = [(r.min, uids.first()), (r.max, uids.last())];
+                                job.modseqs
+                                    .iter()
+                                    .filter(|(u, _)| ends.iter().any(|(w, e)| *w && *e == Some(u)))
+                                    .map(|&(_, m)| m)
+                                    .max()
+                                    .filter(|_| modseq.is_some())
+                            } else {
+                                modseq
+                            };
+                            if let Some(m) = returned_modseq {
+                                line.push_str(&format!(" MODSEQ {m}"));
+                            }
+                            line.push_str("\r\n");
+                        }
+                    }
+                }
+                "SORT completed"
+            }
+            Order::None => "SEARCH completed",
+        };
+        self.out.extend_from_slice(line.as_bytes());
+        if modseq.is_some() {
+            self.enable_condstore();
+        }
+        self.finish(job.tag, Status::Ok, None, text, addressing.expunges());
     }
 
     /// A STORE's flag changes: remembered (so the feed's echo is not reported again), and

@@ -243,10 +243,6 @@ fn planned_extension_commands_are_recognised_without_reading_arguments() {
             b"a1 SETMETADATA INBOX (/private/comment NIL)",
             Verb::SetMetadata,
         ),
-        (b"a1 SORT (DATE) UTF-8 ALL", Verb::Sort),
-        (b"a1 THREAD REFERENCES UTF-8 ALL", Verb::Thread),
-        (b"a1 UID SORT (ARRIVAL) UTF-8 ALL", Verb::Sort),
-        (b"a1 UID THREAD ORDEREDSUBJECT UTF-8 ALL", Verb::Thread),
     ] {
         assert_eq!(ok(input), Command::NotYetSupported(verb));
         assert!(verb.needs_authentication());

@@ -59,7 +59,7 @@ fn every_reason_has_reply_text() {
         (
             b"a1 UID FROB",
             Malformed::InvalidUidCommand,
-            "Expected FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE after UID",
+            "Expected FETCH, STORE, COPY, MOVE, SEARCH, SORT, THREAD or EXPUNGE after UID",
         ),
         (
             b"a1 SEARCH CHARSET X ALL",

@@ -257,3 +257,79 @@ fn search_errors() {
     let deep = format!("a1 SEARCH {}ALL", "NOT ".repeat(MAX_SEARCH_DEPTH));
     assert_eq!(tagged_err(deep.as_bytes()), Malformed::SearchTooDeep);
 }
+
+#[test]
+fn sort_and_thread_arguments() {
+    use crate::imap::command::{SortCriterion, SortKey, ThreadAlgorithm};
+    let Command::UidSort(s) = ok(b"a1 UID SORT (REVERSE date subject displayFrom) us-ascii UNSEEN")
+    else {
+        panic!("not UID SORT")
+    };
+    assert_eq!(
+        s.order,
+        vec![
+            SortCriterion {
+                reverse: true,
+                key: SortKey::Date
+            },
+            SortCriterion {
+                reverse: false,
+                key: SortKey::Subject
+            },
+            SortCriterion {
+                reverse: false,
+                key: SortKey::DisplayFrom
+            },
+        ]
+    );
+    assert_eq!(s.search.charset, Charset::UsAscii);
+    assert_eq!(s.search.criteria, vec![SearchKey::Unseen]);
+    assert_eq!(s.search.returns, None);
+    let Command::Sort(s) = ok(b"a1 SORT RETURN (MIN COUNT) (ARRIVAL) UTF-8 ALL") else {
+        panic!("not SORT")
+    };
+    let r = s.search.returns.unwrap();
+    assert!(r.min && r.count && !r.max && !r.all);
+    let Command::Thread(t) = ok(b"a1 THREAD refs UTF-8 1:5 SEEN") else {
+        panic!("not THREAD")
+    };
+    assert_eq!(t.algorithm, ThreadAlgorithm::Refs);
+    assert_eq!(t.search.criteria.len(), 2);
+    let Command::UidThread(t) = ok(b"a1 UID THREAD ORDEREDSUBJECT \"UTF-8\" ALL") else {
+        panic!("not UID THREAD")
+    };
+    assert_eq!(t.algorithm, ThreadAlgorithm::OrderedSubject);
+
+    assert_eq!(
+        tagged_err(b"a1 SORT (DATE) ALL"),
+        Malformed::MissingArgument
+    );
+    assert_eq!(
+        tagged_err(b"a1 SORT (COLOUR) UTF-8 ALL"),
+        Malformed::InvalidSortCriterion
+    );
+    assert_eq!(
+        tagged_err(b"a1 SORT () UTF-8 ALL"),
+        Malformed::MissingArgument
+    );
+    assert_eq!(
+        tagged_err(b"a1 SORT (REVERSE) UTF-8 ALL"),
+        Malformed::ExpectedSpace
+    );
+    assert_eq!(
+        tagged_err(b"a1 SORT (DATE) KOI8-R ALL"),
+        Malformed::UnsupportedCharset
+    );
+    assert_eq!(
+        tagged_err(b"a1 THREAD X-FANCY UTF-8 ALL"),
+        Malformed::InvalidThreadAlgorithm
+    );
+    assert_eq!(
+        tagged_err(b"a1 THREAD REFERENCES UTF-8"),
+        Malformed::MissingArgument
+    );
+    assert_eq!(
+        tagged_err(b"a1 SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL"),
+        Malformed::InvalidSearchReturn
+    );
+}
