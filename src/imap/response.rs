@@ -58,6 +58,8 @@ pub enum Capability {
     Binary,
     /// RFC 3502.
     MultiAppend,
+    /// RFC 4978.
+    CompressDeflate,
     /// RFC 8437.
     Unauthenticate,
     /// RFC 8970.
@@ -103,6 +105,7 @@ impl Capability {
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Binary => "BINARY",
             Capability::MultiAppend => "MULTIAPPEND",
+            Capability::CompressDeflate => "COMPRESS=DEFLATE",
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
@@ -166,6 +169,8 @@ pub enum Code {
     UnknownCte,
     /// RFC 6154 §3: a special-use attribute the server cannot set.
     UseAttr,
+    /// RFC 4978 §3: compression is on already.
+    CompressionActive,
 }
 
 /// One response line.
@@ -280,6 +285,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::AuthenticationFailed => out.extend_from_slice(b"AUTHENTICATIONFAILED"),
         Code::Unavailable => out.extend_from_slice(b"UNAVAILABLE"),
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
+        Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),
         Code::ReadWrite => out.extend_from_slice(b"READ-WRITE"),

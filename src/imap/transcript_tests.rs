@@ -384,6 +384,8 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    compress,
+    compress_pipelined,
     search_header_repeated,
     within,
     preview,

@@ -182,6 +182,8 @@ pub enum Command {
     /// RFC 9051 §6.4.8.
     Move(Transfer<SeqNum>),
     UidMove(Transfer<Uid>),
+    /// RFC 4978: `COMPRESS algorithm`, the algorithm's name as sent.
+    Compress(String),
     /// A command of a planned extension; its arguments are not read.
     NotYetSupported(Verb),
 }
@@ -227,6 +229,7 @@ impl Command {
             | Command::UidStore(_)
             | Command::UidCopy(_)
             | Command::UidMove(_) => Verb::Uid,
+            Command::Compress(_) => Verb::Compress,
             Command::NotYetSupported(verb) => *verb,
         }
     }
@@ -357,8 +360,13 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::Copy => Command::Copy(c.transfer(names)?),
         Verb::Move => Command::Move(c.transfer(names)?),
         Verb::Uid => uid_command(c, names)?,
-        Verb::Compress
-        | Verb::Notify
+        Verb::Compress => {
+            // compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (RFC 4978 §4), an
+            // atom: other names are the session's to refuse.
+            c.sp()?;
+            Command::Compress(String::from_utf8_lossy(c.atom()?).into_owned())
+        }
+        Verb::Notify
         | Verb::GetMetadata
         | Verb::SetMetadata
         | Verb::GetQuota

@@ -1,5 +1,5 @@
 //! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (COMPRESS, NOTIFY, METADATA, QUOTA, SORT, THREAD, REPLACE) are
+//! planned for later (NOTIFY, METADATA, QUOTA, SORT, THREAD, REPLACE) are
 //! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
 //! and the variant is already there when the command is built. Never does IO.
 
@@ -43,9 +43,9 @@ pub enum Verb {
     Copy,
     Move,
     Uid,
-    // Planned extensions, recognised but not built yet.
-    /// RFC 4978.
+    /// RFC 4978 (authenticated and selected states).
     Compress,
+    // Planned extensions, recognised but not built yet.
     /// RFC 5465.
     Notify,
     /// RFC 5464.
@@ -135,8 +135,7 @@ impl Verb {
     pub fn is_implemented(self) -> bool {
         !matches!(
             self,
-            Verb::Compress
-                | Verb::Notify
+            Verb::Notify
                 | Verb::GetMetadata
                 | Verb::SetMetadata
                 | Verb::GetQuota
