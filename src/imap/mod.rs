@@ -15,7 +15,9 @@
 //! Built: every command of RFC 9051 and RFC 3501 in every state, with IDLE, NAMESPACE,
 //! UIDPLUS, MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, LIST-EXTENDED,
 //! LIST-STATUS, STATUS=SIZE, ESEARCH, SEARCHRES, CONDSTORE, QRESYNC, UTF8=ACCEPT, BINARY,
-//! MULTIAPPEND and APPENDLIMIT. Not yet: the extensions of a later issue (COMPRESS, NOTIFY,
+//! MULTIAPPEND, APPENDLIMIT, UNAUTHENTICATE, PREVIEW, WITHIN and COMPRESS=DEFLATE (the
+//! session answers COMPRESS and asks the driver for [`crate::session::Event::StartCompression`];
+//! the codec is [`crate::wire::deflate`]). Not yet: the extensions of a later issue (NOTIFY,
 //! METADATA, QUOTA, SORT, THREAD, REPLACE: parsed, answered `BAD Command not supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.

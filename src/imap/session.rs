@@ -96,6 +96,10 @@ pub struct ImapSession {
     /// COMPRESS DEFLATE succeeded (RFC 4978): on for the rest of the connection, across
     /// UNAUTHENTICATE and a new login.
     compressing: bool,
+    /// Between COMPRESS's OK and [`Session::handle_compression_started`]: how much of `out`
+    /// may go out uncompressed (the OK and what came before it). Anything queued meanwhile (a
+    /// farewell on shutdown or revocation) waits until the driver compresses.
+    uncompressed_out: Option<usize>,
     /// Large APPEND literals the driver holds as streams for the command being read or run,
     /// and not appended yet (see [`STREAM_LITERAL_FROM`]).
     streamed: u32,
@@ -148,6 +152,7 @@ impl ImapSession {
             condstore: false,
             qresync: false,
             compressing: false,
+            uncompressed_out: None,
             streamed: 0,
             out: Vec::new(),
             events: VecDeque::new(),
@@ -658,6 +663,7 @@ impl ImapSession {
         }
         self.tagged(tag, Status::Ok, None, "DEFLATE active");
         self.compressing = true;
+        self.uncompressed_out = Some(self.out.len());
         self.wait = Wait::Compression;
         self.events.push_back(Event::StartCompression);
     }
@@ -837,10 +843,13 @@ impl Session for ImapSession {
     }
 
     fn handle_compression_started(&mut self) -> Vec<u8> {
-        if !matches!(self.wait, Wait::Compression) {
+        if self.uncompressed_out.take().is_none() {
             return Vec::new();
         }
-        self.wait = Wait::Nothing;
+        if matches!(self.wait, Wait::Compression) {
+            self.wait = Wait::Nothing;
+        }
+        // Empty if the session closed meanwhile (its farewell is all that is left to send).
         self.framer.take_rest()
     }
 
@@ -923,7 +932,13 @@ impl Session for ImapSession {
     }
 
     fn poll_output(&mut self, out: &mut Vec<u8>) {
-        out.append(&mut self.out);
+        match self.uncompressed_out.as_mut() {
+            Some(ready) => {
+                out.extend(self.out.drain(..*ready));
+                *ready = 0;
+            }
+            None => out.append(&mut self.out),
+        }
     }
 
     fn poll_event(&mut self) -> Option<Event<MailboxRequest>> {

@@ -386,6 +386,7 @@ macro_rules! transcripts {
 transcripts!(
     compress,
     compress_pipelined,
+    compress_farewell,
     search_header_repeated,
     within,
     preview,

@@ -23,10 +23,12 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-/// The compression level: 1 (fastest) to 9. Level 1 compresses typical mail text to within
-/// about 10% of level 6's output for a fraction of the CPU (a shard compresses for every
-/// connection it serves), and the memory is the same at every level.
-pub const LEVEL: u32 = 1;
+/// The compression level, 1 (fastest) to 9. Measured with miniz_oxide on 1 MiB of English
+/// prose (release build): level 1 46% of the input at 7 ms, level 2 36% at 9 ms, level 3 32%
+/// at 25 ms, level 6 30% at 68 ms, level 9 30% at 99 ms. A shard compresses for every
+/// connection it serves, so level 2: nearly level 6's gain at a seventh of the CPU. The
+/// memory is the same at every level.
+pub const LEVEL: u32 = 2;
 
 /// Output space reserved at a time while compressing.
 const OUT_STEP: usize = 8 << 10;

@@ -2,7 +2,7 @@
 //! [`super::framing`]) following the grammar of RFC 9051 §9 and RFC 3501 §9, with the
 //! extensions ringpost offers (CONDSTORE/QRESYNC, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
 //! CREATE-SPECIAL-USE, STATUS=SIZE, ESEARCH, SEARCHRES, MULTIAPPEND, BINARY, UTF8=ACCEPT,
-//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT).
+//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT, COMPRESS).
 //!
 //! One file per concept: [`cursor`](self) primitives, sequence sets, mailbox names, flags,
 //! dates, then one file per command family. Arguments are typed and valid by construction;

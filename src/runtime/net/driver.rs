@@ -14,7 +14,10 @@
 //! limits: `limits.max_line_length`, an IMAP command's literals, SMTP message content up to
 //! `limits.max_message_size`), and over TLS one read of ciphertext and what rustls decrypted
 //! from it (rustls takes no more while plaintext is unread). Whatever else a client pipelines
-//! stays in the kernel's socket buffers, which stop the client when full. `driver_tests.rs`
+//! stays in the kernel's socket buffers, which stop the client when full. With compression on
+//! (IMAP COMPRESS) add one read of compressed bytes not inflated yet and the inflater's 32 KiB
+//! window; a read hands the session at most [`READ_BUF`] inflated bytes, however few
+//! compressed bytes they came from, so the session's limits bound what a bomb inflates to. `driver_tests.rs`
 //! holds a request open and checks that not a byte is read meanwhile; `tests/e2e_hostile.rs`
 //! pipelines behind a delivery and an APPEND without reading replies and bounds the server's
 //! RSS.
