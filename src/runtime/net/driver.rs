@@ -17,10 +17,10 @@
 //! stays in the kernel's socket buffers, which stop the client when full. With compression on
 //! (IMAP COMPRESS) add one read of compressed bytes not inflated yet and the inflater's 32 KiB
 //! window; a read hands the session at most [`READ_BUF`] inflated bytes, however few
-//! compressed bytes they came from, so the session's limits bound what a bomb inflates to. `driver_tests.rs`
-//! holds a request open and checks that not a byte is read meanwhile; `tests/e2e_hostile.rs`
-//! pipelines behind a delivery and an APPEND without reading replies and bounds the server's
-//! RSS.
+//! compressed bytes they came from, so the session's limits bound what a bomb inflates to
+//! (`compress_tests.rs`). `driver_tests.rs` holds a request open and checks that not a byte
+//! is read meanwhile; `tests/e2e_hostile.rs` pipelines behind a delivery and an APPEND without
+//! reading replies and bounds the server's RSS.
 
 use std::io;
 use std::net::SocketAddr;

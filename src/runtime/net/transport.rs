@@ -156,10 +156,6 @@ impl Transport {
         Ok(())
     }
 
-    pub fn is_compressed(&self) -> bool {
-        self.compression.is_some()
-    }
-
     /// Whether the compressor's memory is held (see [`Transport::release_compressor`]).
     pub fn holds_compressor(&self) -> bool {
         self.compression
@@ -262,6 +258,11 @@ impl Transport {
         if self.compression.is_none() {
             return self.read_uncompressed(buf).await;
         }
+        // A few compressed bytes can stand for a thousand times as many: a client could keep
+        // the shard inflating for it alone, every read ready at once. Let the shard's other
+        // connections run between reads (before anything is inflated, so a read dropped here
+        // loses nothing).
+        glommio::yield_if_needed().await;
         loop {
             if let Some(n) = self.inflate_buffered(buf)? {
                 return Ok(n);
@@ -385,6 +386,8 @@ impl Transport {
         }
         for part in parts {
             for piece in part.chunks(DEFLATE_STEP) {
+                // Compressing a large reply takes milliseconds: not in one go.
+                glommio::yield_if_needed().await;
                 if let Some(c) = self.compression.as_mut() {
                     c.deflater.write(piece, &mut c.tx);
                 }
