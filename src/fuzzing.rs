@@ -105,6 +105,11 @@ fn drive<S: Session>(
                 Some(Event::Close) => return,
                 Some(Event::Unauthenticated) => {}
                 Some(Event::StartTls) => session.handle_tls_established(),
+                // What follows would be inflated by the driver: fed back as is here.
+                Some(Event::StartCompression) => {
+                    let rest = session.handle_compression_started();
+                    session.handle_input(&rest);
+                }
                 Some(Event::Authenticate(c)) => {
                     session.handle_auth(if c.password.expose() == "secret" {
                         AuthOutcome::Success {

@@ -5,7 +5,7 @@
 //! do itself: a TLS upgrade, a password check, closing). The driver always flushes pending
 //! output *before* acting on an event, so a `OK Begin TLS` or a `BYE` reaches the client first.
 //!
-//! While an event is outstanding (STARTTLS or an authentication) the session processes no
+//! While an event is outstanding (STARTTLS, COMPRESS or an authentication) the session processes no
 //! further input: lines stay buffered until the driver answers with
 //! [`Session::handle_tls_established`] or [`Session::handle_auth`]. When a session asks for
 //! [`Event::StartTls`] it has already discarded every byte buffered after the STARTTLS line
@@ -63,6 +63,11 @@ pub enum Event<R> {
     Close,
     /// Have the protocol's service run this request, then call [`Session::handle_reply`].
     Request(R),
+    /// Flush output (the tagged OK of IMAP COMPRESS), then compress everything sent and
+    /// inflate everything received from here to the end of the connection (raw DEFLATE,
+    /// RFC 4978), then call [`Session::handle_compression_started`] and inflate the bytes it
+    /// hands back before anything read later.
+    StartCompression,
     /// The session went back to the not-authenticated state (IMAP UNAUTHENTICATE, RFC
     /// 8437): forget the account and the credential, and drop the service's per-account
     /// state; a later login may be someone else's.
@@ -278,6 +283,12 @@ pub trait Session {
     fn handle_input(&mut self, input: &[u8]);
     /// The TLS handshake requested with [`Event::StartTls`] completed.
     fn handle_tls_established(&mut self);
+    /// Compression asked for with [`Event::StartCompression`] is on. Returns the bytes the
+    /// client sent after the command that turned it on (already compressed, so never parsed
+    /// as commands): the driver inflates them first. Protocols without compression never ask.
+    fn handle_compression_started(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
     /// The answer to [`Event::Authenticate`].
     fn handle_auth(&mut self, outcome: AuthOutcome);
     /// The answer to [`Event::Request`]. The session moves its pending output to `out` first

@@ -12,10 +12,11 @@
 //! - `S: text` server sends `text` CRLF (trailing spaces are significant); `T: text` server
 //!   sends `text` with the escapes of `R:` and no line ending added. `$VERSION` is the crate
 //!   version.
-//! - `E: starttls`, `E: close`, `E: unauthenticated`, `E: auth <user> <password>`: an event
+//! - `E: starttls`, `E: compress`, `E: close`, `E: unauthenticated`, `E: auth <user> <password>`: an event
 //!   the session asks for;
 //!   any other `E:` line is a request in the protocol's own words ([`Scripted::request`]).
-//! - `D: tls`, `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout` (or
+//! - `D: tls`, `D: compressed [BYTES]` (the bytes, escaped as in `R:`, that the session hands
+//!   back as received after the command; none if left out), `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout` (or
 //!   `D: idle`), `D: shutdown`: the driver answers; any other `D:` line is the service's reply
 //!   or a notice, in the protocol's words ([`Scripted::answer`]). Output and events are
 //!   checked before each `D:` line and at the end.
@@ -99,6 +100,8 @@ const SPLITS: [Split; 9] = [
 
 enum Action<S: Session> {
     Tls,
+    /// Compression is on; the session must hand back exactly these bytes.
+    Compressed(Vec<u8>),
     Auth(AuthOutcome),
     Answer(Answer<S>),
     Timeout,
@@ -176,6 +179,11 @@ where
             match &seg.action {
                 None => {}
                 Some(Action::Tls) => session.handle_tls_established(),
+                Some(Action::Compressed(pipelined)) => assert_eq!(
+                    &session.handle_compression_started(),
+                    pipelined,
+                    "bytes after COMPRESS in segment {i} with {split:?}"
+                ),
                 Some(Action::Auth(outcome)) => session.handle_auth(outcome.clone()),
                 Some(Action::Answer(Answer::Reply(reply))) => {
                     session.handle_reply(reply.clone(), &mut handed)
@@ -197,6 +205,7 @@ fn shown<R: Debug>(event: &Event<R>) -> String {
         Event::Request(r) => format!("{r:?}"),
         Event::Authenticate(c) => format!("auth {:?} {:?}", c.username, c.password.expose()),
         Event::StartTls => "starttls".into(),
+        Event::StartCompression => "compress".into(),
         Event::Close => "close".into(),
         Event::Unauthenticated => "unauthenticated".into(),
     }
@@ -285,6 +294,7 @@ where
     let words: Vec<&str> = text.splitn(3, ' ').collect();
     let event: Event<()> = match words.as_slice() {
         ["starttls"] => Event::StartTls,
+        ["compress"] => Event::StartCompression,
         ["close"] => Event::Close,
         ["unauthenticated"] => Event::Unauthenticated,
         ["auth", user, password] => Event::Authenticate(Credentials {
@@ -313,6 +323,8 @@ where
     let words: Vec<&str> = text.split(' ').collect();
     match words.as_slice() {
         ["tls"] => Action::Tls,
+        ["compressed"] => Action::Compressed(Vec::new()),
+        ["compressed", ..] => Action::Compressed(unescape(&text["compressed ".len()..])),
         ["auth", "ok", account] => Action::Auth(AuthOutcome::Success {
             account: (*account).to_string(),
         }),

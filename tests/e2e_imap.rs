@@ -104,6 +104,19 @@ fn imaplib_sorts_and_threads() {
     assert!(out.contains("sort passed"), "{out}");
 }
 
+/// RFC 4978 COMPRESS=DEFLATE over implicit TLS against Python's zlib: pipelining behind
+/// COMPRESS, a 1 MiB APPEND and FETCH, a line bomb under the line limit, IDLE pushes flushed,
+/// a move to another shard with compression on, and garbage closing only its connection.
+#[test]
+fn compress_deflate_over_tls() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_compress.py", &[]);
+    assert!(out.contains("compress passed"), "{out}");
+    for line in out.lines().filter(|l| l.starts_with("measure:")) {
+        eprintln!("{line}");
+    }
+}
+
 /// RFC 8437: UNAUTHENTICATE, then another account's login on the same connection (which
 /// moves to that account's home shard) sees that account's mail only.
 #[test]

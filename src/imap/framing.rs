@@ -166,6 +166,14 @@ impl CommandAssembler {
         self.too_long_head = None;
     }
 
+    /// Take every byte received and not framed yet (after COMPRESS: the client's first
+    /// compressed bytes, RFC 4978 §3), leaving the assembler empty.
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        let rest = self.lines.take_rest();
+        self.clear();
+        rest
+    }
+
     /// The command assembled so far (while deciding about a literal).
     pub fn parts(&self) -> &[Fragment] {
         &self.parts

@@ -69,6 +69,8 @@ pub enum Capability {
     ThreadReferences,
     /// draft-ietf-morg-inthread.
     ThreadRefs,
+    /// RFC 4978.
+    CompressDeflate,
     /// RFC 8437.
     Unauthenticate,
     /// RFC 8970.
@@ -126,6 +128,7 @@ impl Capability {
             Capability::ThreadOrderedSubject => "THREAD=ORDEREDSUBJECT",
             Capability::ThreadReferences => "THREAD=REFERENCES",
             Capability::ThreadRefs => "THREAD=REFS",
+            Capability::CompressDeflate => "COMPRESS=DEFLATE",
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
@@ -197,6 +200,8 @@ pub enum Code {
     OverQuota,
     /// RFC 5530 §3: the user may not do this.
     NoPerm,
+    /// RFC 4978 §3: compression is on already.
+    CompressionActive,
 }
 
 /// One response line.
@@ -313,6 +318,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
         Code::OverQuota => out.extend_from_slice(b"OVERQUOTA"),
         Code::NoPerm => out.extend_from_slice(b"NOPERM"),
+        Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),
         Code::ReadWrite => out.extend_from_slice(b"READ-WRITE"),

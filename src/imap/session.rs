@@ -54,6 +54,8 @@ enum Wait {
     Nothing,
     /// `Event::StartTls` was emitted.
     Tls,
+    /// `Event::StartCompression` was emitted: what follows the command is compressed.
+    Compression,
     /// `Event::Authenticate` was emitted for the command with this tag.
     AuthResult(Tag),
     /// An AUTHENTICATE exchange is expecting the client's next response line.
@@ -92,6 +94,13 @@ pub struct ImapSession {
     condstore: bool,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
     qresync: bool,
+    /// COMPRESS DEFLATE succeeded (RFC 4978): on for the rest of the connection, across
+    /// UNAUTHENTICATE and a new login.
+    compressing: bool,
+    /// Between COMPRESS's OK and [`Session::handle_compression_started`]: how much of `out`
+    /// may go out uncompressed (the OK and what came before it). Anything queued meanwhile (a
+    /// farewell on shutdown or revocation) waits until the driver compresses.
+    uncompressed_out: Option<usize>,
     /// Large APPEND literals the driver holds as streams for the command being read or run,
     /// and not appended yet (see [`STREAM_LITERAL_FROM`]).
     streamed: u32,
@@ -143,6 +152,8 @@ impl ImapSession {
             selected: None,
             condstore: false,
             qresync: false,
+            compressing: false,
+            uncompressed_out: None,
             streamed: 0,
             out: Vec::new(),
             events: VecDeque::new(),
@@ -192,6 +203,7 @@ impl ImapSession {
                 Capability::ThreadOrderedSubject,
                 Capability::ThreadReferences,
                 Capability::ThreadRefs,
+                Capability::CompressDeflate,
                 Capability::Unauthenticate,
                 Capability::Preview,
                 Capability::Within,
@@ -293,7 +305,7 @@ impl ImapSession {
     fn process(&mut self) {
         while self.state != State::Logout {
             match self.wait {
-                Wait::Tls | Wait::AuthResult(_) | Wait::Mailbox(_) => return,
+                Wait::Tls | Wait::Compression | Wait::AuthResult(_) | Wait::Mailbox(_) => return,
                 Wait::Idle(_) => {
                     if !self.process_idle_line() {
                         return;
@@ -532,6 +544,7 @@ impl ImapSession {
             }
             Command::Enable(names) => self.enable(tag, &names),
             Command::StartTls => self.start_tls(tag),
+            Command::Compress(algorithm) => self.compress(tag, &algorithm),
             Command::Login { username, password } => {
                 if !self.security.is_tls() {
                     // RFC 9051 §6.2.3: LOGINDISABLED is advertised; refuse without checking.
@@ -640,6 +653,34 @@ impl ImapSession {
         self.framer.clear();
         self.wait = Wait::Tls;
         self.events.push_back(Event::StartTls);
+    }
+
+    /// RFC 4978 §3: `COMPRESS DEFLATE` (the state was checked: authenticated or selected).
+    /// After the tagged OK both directions are raw DEFLATE streams; the bytes the client sent
+    /// after this command are compressed already, so they are handed to the driver to inflate
+    /// ([`Session::handle_compression_started`]) and never parsed here.
+    ///
+    /// TLS compression would be reason for `NO [COMPRESSIONACTIVE]` too (RFC 4978 §3), but
+    /// rustls never compresses, so only our own COMPRESS counts.
+    fn compress(&mut self, tag: Tag, algorithm: &str) {
+        if self.compressing {
+            self.tagged(
+                tag,
+                Status::No,
+                Some(Code::CompressionActive),
+                "DEFLATE active via COMPRESS",
+            );
+            return;
+        }
+        if !algorithm.eq_ignore_ascii_case("DEFLATE") {
+            self.tagged(tag, Status::Bad, None, "Unknown compression algorithm");
+            return;
+        }
+        self.tagged(tag, Status::Ok, None, "DEFLATE active");
+        self.compressing = true;
+        self.uncompressed_out = Some(self.out.len());
+        self.wait = Wait::Compression;
+        self.events.push_back(Event::StartCompression);
     }
 
     /// RFC 9051 §6.2.2, RFC 4959.
@@ -816,6 +857,17 @@ impl Session for ImapSession {
         self.framer.clear();
     }
 
+    fn handle_compression_started(&mut self) -> Vec<u8> {
+        if self.uncompressed_out.take().is_none() {
+            return Vec::new();
+        }
+        if matches!(self.wait, Wait::Compression) {
+            self.wait = Wait::Nothing;
+        }
+        // Empty if the session closed meanwhile (its farewell is all that is left to send).
+        self.framer.take_rest()
+    }
+
     fn handle_auth(&mut self, outcome: AuthOutcome) {
         let Wait::AuthResult(tag) = std::mem::replace(&mut self.wait, Wait::Nothing) else {
             return;
@@ -895,7 +947,13 @@ impl Session for ImapSession {
     }
 
     fn poll_output(&mut self, out: &mut Vec<u8>) {
-        out.append(&mut self.out);
+        match self.uncompressed_out.as_mut() {
+            Some(ready) => {
+                out.extend(self.out.drain(..*ready));
+                *ready = 0;
+            }
+            None => out.append(&mut self.out),
+        }
     }
 
     fn poll_event(&mut self) -> Option<Event<MailboxRequest>> {

@@ -152,6 +152,14 @@ impl LineBuffer {
         self.discarding = false;
     }
 
+    /// Take every byte buffered and not consumed yet, leaving the buffer empty (what a peer
+    /// sent after a command that changes the transport: IMAP COMPRESS).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        let rest = self.buf[self.start..].to_vec();
+        self.clear();
+        rest
+    }
+
     /// The configured maximum line length.
     pub fn max_line(&self) -> usize {
         self.max_line

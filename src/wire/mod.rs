@@ -1,9 +1,12 @@
 //! Framing: splitting a byte stream into CRLF-terminated lines with memchr, without copying
 //! lines out of the buffer, and with a hard line-length limit.
 //!
+//! [`deflate`] is the raw DEFLATE codec a connection's bytes may pass through (IMAP COMPRESS).
+//!
 //! This module knows nothing of any protocol: IMAP literals and SMTP dot-stuffing are built
 //! on top of it by the protocol modules. It never does IO.
 
+pub mod deflate;
 pub mod keyword;
 mod line;
 

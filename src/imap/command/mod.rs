@@ -2,7 +2,7 @@
 //! [`super::framing`]) following the grammar of RFC 9051 §9 and RFC 3501 §9, with the
 //! extensions ringpost offers (CONDSTORE/QRESYNC, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
 //! CREATE-SPECIAL-USE, STATUS=SIZE, ESEARCH, SEARCHRES, MULTIAPPEND, BINARY, UTF8=ACCEPT,
-//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT, SORT, SORT=DISPLAY, ESORT, THREAD).
+//! MOVE, UIDPLUS, UNSELECT, APPENDLIMIT, SORT, SORT=DISPLAY, ESORT, THREAD, COMPRESS).
 //!
 //! One file per concept: [`cursor`](self) primitives, sequence sets, mailbox names, flags,
 //! dates, then one file per command family. Arguments are typed and valid by construction;
@@ -204,6 +204,8 @@ pub enum Command {
         root: String,
         limits: Vec<QuotaResourceLimit>,
     },
+    /// RFC 4978: `COMPRESS algorithm`, the algorithm's name as sent.
+    Compress(String),
     /// A command of a planned extension; its arguments are not read.
     NotYetSupported(Verb),
 }
@@ -258,6 +260,7 @@ impl Command {
             Command::GetQuota(_) => Verb::GetQuota,
             Command::GetQuotaRoot(_) => Verb::GetQuotaRoot,
             Command::SetQuota { .. } => Verb::SetQuota,
+            Command::Compress(_) => Verb::Compress,
             Command::NotYetSupported(verb) => *verb,
         }
     }
@@ -410,7 +413,13 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         Verb::GetQuota => c.getquota()?,
         Verb::GetQuotaRoot => c.getquotaroot(names)?,
         Verb::SetQuota => c.setquota()?,
-        Verb::Compress | Verb::Notify | Verb::GetMetadata | Verb::SetMetadata => {
+        Verb::Compress => {
+            // compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (RFC 4978 §4), an
+            // atom: other names are the session's to refuse.
+            c.sp()?;
+            Command::Compress(String::from_utf8_lossy(c.atom()?).into_owned())
+        }
+        Verb::Notify | Verb::GetMetadata | Verb::SetMetadata => {
             // Not built yet: the reply is the same whatever the arguments are.
             return Ok(Command::NotYetSupported(verb));
         }

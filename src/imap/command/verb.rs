@@ -1,5 +1,5 @@
 //! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (COMPRESS, NOTIFY, METADATA, SORT, THREAD) are
+//! planned for later (NOTIFY, METADATA) are
 //! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
 //! and the variant is already there when the command is built. Never does IO.
 
@@ -49,17 +49,17 @@ pub enum Verb {
     GetQuota,
     GetQuotaRoot,
     SetQuota,
-    // Planned extensions, recognised but not built yet.
-    /// RFC 4978.
+    /// RFC 4978 (authenticated and selected states).
     Compress,
+    /// RFC 5256.
+    Sort,
+    Thread,
+    // Planned extensions, recognised but not built yet.
     /// RFC 5465.
     Notify,
     /// RFC 5464.
     GetMetadata,
     SetMetadata,
-    /// RFC 5256.
-    Sort,
-    Thread,
 }
 
 impl Verb {
@@ -133,10 +133,7 @@ impl Verb {
     /// Whether ringpost executes this command yet (the others are answered
     /// `BAD Command not supported`, never with a fake success).
     pub fn is_implemented(self) -> bool {
-        !matches!(
-            self,
-            Verb::Compress | Verb::Notify | Verb::GetMetadata | Verb::SetMetadata
-        )
+        !matches!(self, Verb::Notify | Verb::GetMetadata | Verb::SetMetadata)
     }
 
     /// Whether the command needs a selected mailbox (RFC 9051 §6.4).

@@ -14,10 +14,13 @@
 //! limits: `limits.max_line_length`, an IMAP command's literals, SMTP message content up to
 //! `limits.max_message_size`), and over TLS one read of ciphertext and what rustls decrypted
 //! from it (rustls takes no more while plaintext is unread). Whatever else a client pipelines
-//! stays in the kernel's socket buffers, which stop the client when full. `driver_tests.rs`
-//! holds a request open and checks that not a byte is read meanwhile; `tests/e2e_hostile.rs`
-//! pipelines behind a delivery and an APPEND without reading replies and bounds the server's
-//! RSS.
+//! stays in the kernel's socket buffers, which stop the client when full. With compression on
+//! (IMAP COMPRESS) add one read of compressed bytes not inflated yet and the inflater's 32 KiB
+//! window; a read hands the session at most [`READ_BUF`] inflated bytes, however few
+//! compressed bytes they came from, so the session's limits bound what a bomb inflates to
+//! (`compress_tests.rs`). `driver_tests.rs` holds a request open and checks that not a byte
+//! is read meanwhile; `tests/e2e_hostile.rs` pipelines behind a delivery and an APPEND without
+//! reading replies and bounds the server's RSS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -42,10 +45,15 @@ use crate::runtime::ShardId;
 use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
+use crate::wire::deflate;
 
 /// Plaintext read from the transport at once: with the session's incomplete command, all the
 /// input a connection holds (see the module's documentation).
 const READ_BUF: usize = 16 * 1024;
+
+/// A compressed connection silent this long gives back its compressor's memory (the
+/// inflater's window stays); the next reply makes a new one, without the history.
+const COMPRESSOR_QUIET: Duration = Duration::from_secs(2);
 
 /// What a connection is besides its transport and its shard-local handles; all `Send`, so
 /// it travels unchanged when the connection moves shards.
@@ -112,6 +120,8 @@ enum Wake<N> {
     RequestTimeout,
     Shutdown,
     Revoked,
+    /// Quiet for [`COMPRESSOR_QUIET`] while holding a compressor.
+    Quiet,
 }
 
 /// How [`drive`] ended.
@@ -358,6 +368,15 @@ async fn drive<S: Service>(
                     }
                     conn.core.session.handle_tls_established();
                 }
+                Event::StartCompression => {
+                    // The tagged OK went out uncompressed just now (output is flushed before
+                    // events); the compressed streams start right after it.
+                    let pipelined = conn.core.session.handle_compression_started();
+                    if let Err(e) = conn.transport.start_compression(deflate::LEVEL, pipelined) {
+                        tracing::debug!(peer = %conn.core.peer, error = %e, "cannot start compression");
+                        return Ending::Closed;
+                    }
+                }
                 Event::Authenticate(credentials) => {
                     if let Some(home) = authenticate(conn, state, credentials).await {
                         return Ending::Move(home);
@@ -406,6 +425,7 @@ async fn drive<S: Service>(
         }
 
         let shutdown_sent = conn.core.shutdown_sent;
+        let holds_compressor = conn.transport.holds_compressor();
         let read = conn.transport.read(&mut buf);
         // The autologout deadline runs from the last input, across keep-alives; the login
         // deadline from accept, whatever the input.
@@ -431,6 +451,9 @@ async fn drive<S: Service>(
             if left <= next.0 {
                 next = (left, Wake::RequestTimeout);
             }
+        }
+        if holds_compressor && COMPRESSOR_QUIET < next.0 {
+            next = (COMPRESSOR_QUIET, Wake::Quiet);
         }
         let (wait, timeout) = next;
         let idle_timer = async {
@@ -490,6 +513,7 @@ async fn drive<S: Service>(
             }
             // Acted on at the top of the loop.
             Wake::Revoked => {}
+            Wake::Quiet => conn.transport.release_compressor(),
         }
     }
 }

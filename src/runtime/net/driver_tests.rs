@@ -139,7 +139,7 @@ impl Service for GateService {
     }
 }
 
-fn shard_state(config: Config) -> Rc<ShardState> {
+pub(super) fn shard_state(config: Config) -> Rc<ShardState> {
     let tls = crate::tls::server_config(&config).unwrap();
     let accounts = AccountStore::open(&config.data_dir, &config.local_domains).unwrap();
     let server = Arc::new(ServerContext {
@@ -172,7 +172,7 @@ fn shard_state(config: Config) -> Rc<ShardState> {
 }
 
 /// Read until `text` ends with `want` (blocking, with the socket's timeout).
-fn read_until(stream: &mut TcpStream, text: &mut Vec<u8>, want: &[u8]) {
+pub(super) fn read_until(stream: &mut TcpStream, text: &mut Vec<u8>, want: &[u8]) {
     let mut buf = [0u8; 64 << 10];
     while !text.ends_with(want) {
         let n = stream.read(&mut buf).unwrap();

@@ -7,6 +7,8 @@
 //! connections over the shards), sets TCP_NODELAY on each accepted socket (PLATFORM.md: a TLS
 //! handshake takes 25–30 ms without it) and runs the driver's `serve_connection` for it.
 
+#[cfg(test)]
+mod compress_tests;
 mod driver;
 #[cfg(test)]
 mod driver_tests;

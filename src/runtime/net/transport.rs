@@ -5,6 +5,12 @@
 //! state — the TLS session, ciphertext received but not yet decrypted, and plaintext not yet
 //! read — lives in this one struct. That keeps a later move of a live connection to another
 //! shard possible (PLATFORM.md: futures-rustls cannot be rebuilt from its parts).
+//!
+//! Compression (IMAP COMPRESS=DEFLATE, RFC 4978) sits between the session and TLS: the
+//! session's bytes are deflated, then encrypted; received plaintext is inflated before the
+//! session sees it. Its state (both DEFLATE streams and compressed bytes not inflated yet)
+//! lives here too and moves with the connection: a session can log in again after
+//! UNAUTHENTICATE, for an account on another shard, and compression stays on (RFC 4978 §3).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -14,8 +20,29 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
+use crate::wire::deflate::{Deflater, Inflater};
+
 /// Ciphertext read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Compressed output is sent whenever this much has gathered, so a large reply is never held
+/// whole in compressed form.
+const DEFLATE_SEND_AT: usize = 64 * 1024;
+
+/// Input to the compressor at a time.
+const DEFLATE_STEP: usize = 64 * 1024;
+
+/// Both DEFLATE streams of a compressed connection.
+struct Compression {
+    deflater: Deflater,
+    inflater: Inflater,
+    /// Compressed bytes received and not inflated yet: `rx[rx_start..]`; released once
+    /// inflated.
+    rx: Vec<u8>,
+    rx_start: usize,
+    /// Compressed bytes on their way out (empty between bursts).
+    tx: Vec<u8>,
+}
 
 /// The negotiated TLS parameters, for logs and `Received:` headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +59,7 @@ pub struct TransportParts {
     tls: Option<Box<Connection>>,
     rx: Vec<u8>,
     rx_start: usize,
+    compression: Option<Box<Compression>>,
 }
 
 pub struct Transport {
@@ -45,6 +73,8 @@ pub struct Transport {
     tx: Vec<u8>,
     /// Where the next ciphertext is read before it becomes `rx`.
     spare: Vec<u8>,
+    /// DEFLATE in both directions, once COMPRESS succeeded.
+    compression: Option<Box<Compression>>,
 }
 
 impl Transport {
@@ -64,6 +94,7 @@ impl Transport {
             rx_start: 0,
             tx: Vec::new(),
             spare: Vec::new(),
+            compression: None,
         }
     }
 
@@ -83,6 +114,7 @@ impl Transport {
             tls: self.tls,
             rx: self.rx,
             rx_start: self.rx_start,
+            compression: self.compression,
         })
     }
 
@@ -99,11 +131,45 @@ impl Transport {
             rx_start: parts.rx_start,
             tx: Vec::new(),
             spare: Vec::new(),
+            compression: parts.compression,
         }
     }
 
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// From now on deflate everything written and inflate everything read (raw DEFLATE,
+    /// RFC 4978), `pipelined` (compressed bytes already received) first. Compressed output
+    /// is made at `level`.
+    pub fn start_compression(&mut self, level: u32, pipelined: Vec<u8>) -> io::Result<()> {
+        if self.compression.is_some() {
+            return Err(io::Error::other("compression is already active"));
+        }
+        self.compression = Some(Box::new(Compression {
+            deflater: Deflater::new(level),
+            inflater: Inflater::new(),
+            rx: pipelined,
+            rx_start: 0,
+            tx: Vec::new(),
+        }));
+        Ok(())
+    }
+
+    /// Whether the compressor's memory is held (see [`Transport::release_compressor`]).
+    pub fn holds_compressor(&self) -> bool {
+        self.compression
+            .as_ref()
+            .is_some_and(|c| c.deflater.is_holding())
+    }
+
+    /// Give back the compressor's memory (about 312 KiB) while the connection is quiet; the
+    /// next write makes a new one, which continues the stream (everything written so far was
+    /// flushed). The inflater stays: the client may refer back 32 KiB at any time.
+    pub fn release_compressor(&mut self) {
+        if let Some(c) = self.compression.as_mut() {
+            c.deflater.release();
+        }
     }
 
     pub fn tls_info(&self) -> Option<TlsInfo> {
@@ -137,6 +203,10 @@ impl Transport {
     pub async fn handshake(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
         if self.tls.is_some() {
             return Err(io::Error::other("TLS is already active"));
+        }
+        if self.compression.is_some() {
+            // TLS must sit under compression, never inside it.
+            return Err(io::Error::other("compression is active"));
         }
         // Bytes received in plaintext before the handshake were consumed by the session (and
         // discarded by it after STARTTLS); the ClientHello starts with the next byte, which
@@ -178,8 +248,76 @@ impl Transport {
         }
     }
 
-    /// Read plaintext into `buf`. `Ok(0)` means the peer closed the connection.
+    /// Read plaintext into `buf` (inflated when compression is on: at most `buf.len()` bytes
+    /// however much a few compressed bytes stand for). `Ok(0)` means the peer closed the
+    /// connection; invalid compressed data is an `InvalidData` error.
+    ///
+    /// Cancel-safe like the plain read: compressed bytes are kept only once read, and
+    /// inflating never waits.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.compression.is_none() {
+            return self.read_uncompressed(buf).await;
+        }
+        // A few compressed bytes can stand for a thousand times as many: a client could keep
+        // the shard inflating for it alone, every read ready at once. Let the shard's other
+        // connections run between reads (before anything is inflated, so a read dropped here
+        // loses nothing).
+        glommio::yield_if_needed().await;
+        loop {
+            if let Some(n) = self.inflate_buffered(buf)? {
+                return Ok(n);
+            }
+            let mut compressed = vec![0u8; READ_CHUNK];
+            let n = self.read_uncompressed(&mut compressed).await?;
+            if n == 0 {
+                return Ok(0);
+            }
+            compressed.truncate(n);
+            if let Some(c) = self.compression.as_mut() {
+                c.rx = compressed;
+                c.rx_start = 0;
+            }
+        }
+    }
+
+    /// Inflate what was received into `buf`: `Some(n)` with `n > 0` bytes, `None` when more
+    /// compressed input is needed.
+    fn inflate_buffered(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let Some(c) = self.compression.as_mut() else {
+            return Ok(None);
+        };
+        if buf.is_empty() {
+            return Ok(Some(0));
+        }
+        loop {
+            // Called with no input too: the inflater may hold output a full `buf` cut short.
+            let (used, made) = c
+                .inflater
+                .inflate(&c.rx[c.rx_start..], buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            c.rx_start += used;
+            if c.rx_start == c.rx.len() {
+                c.rx = Vec::new();
+                c.rx_start = 0;
+            }
+            if made > 0 {
+                return Ok(Some(made));
+            }
+            if used == 0 {
+                if c.rx.is_empty() {
+                    return Ok(None);
+                }
+                // Input left, room to write, and no progress: never so for valid DEFLATE.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "DEFLATE stream stalled",
+                ));
+            }
+        }
+    }
+
+    /// Read plaintext (decrypted, not inflated) into `buf`.
+    async fn read_uncompressed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tls.is_none() {
             let early = &self.rx[self.rx_start..];
             if !early.is_empty() {
@@ -211,8 +349,16 @@ impl Transport {
         }
     }
 
-    /// Write all of `data` (encrypting it when TLS is active).
-    pub async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+    /// Write all of `data` (compressing and encrypting it when those are on).
+    pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.compression.is_some() {
+            return self.write_parts(&[data]).await;
+        }
+        self.write_uncompressed(data).await
+    }
+
+    /// Write all of `data`, encrypted when TLS is active, never compressed.
+    async fn write_uncompressed(&mut self, mut data: &[u8]) -> io::Result<()> {
         if self.tls.is_none() {
             return self.tcp.write_all(data).await;
         }
@@ -230,7 +376,44 @@ impl Transport {
     /// Write `parts` one after the other, as if concatenated. Over TLS they are encrypted
     /// straight from where they lie (rustls takes them as one vectored write, so records are
     /// filled across parts), without first being copied into one buffer.
+    ///
+    /// With compression on they are deflated, sent as the compressed bytes gather, and the
+    /// stream is then sync-flushed (RFC 4978 §4: the client must never wait for output the
+    /// compressor holds; the driver writes once per burst, before it waits for the client).
     pub async fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if self.compression.is_none() {
+            return self.write_parts_uncompressed(parts).await;
+        }
+        for part in parts {
+            for piece in part.chunks(DEFLATE_STEP) {
+                // Compressing a large reply takes milliseconds: not in one go.
+                glommio::yield_if_needed().await;
+                if let Some(c) = self.compression.as_mut() {
+                    c.deflater.write(piece, &mut c.tx);
+                }
+                self.send_compressed(DEFLATE_SEND_AT).await?;
+            }
+        }
+        if let Some(c) = self.compression.as_mut() {
+            c.deflater.flush(&mut c.tx);
+        }
+        self.send_compressed(1).await
+    }
+
+    /// Send the compressed bytes gathered if there are at least `at` of them.
+    async fn send_compressed(&mut self, at: usize) -> io::Result<()> {
+        let Some(c) = self.compression.as_mut() else {
+            return Ok(());
+        };
+        if c.tx.len() < at {
+            return Ok(());
+        }
+        // Not kept for the next burst: an idle connection holds no output buffer.
+        let tx = std::mem::take(&mut c.tx);
+        self.write_uncompressed(&tx).await
+    }
+
+    async fn write_parts_uncompressed(&mut self, parts: &[&[u8]]) -> io::Result<()> {
         if self.tls.is_none() {
             for part in parts {
                 self.tcp.write_all(part).await?;
