@@ -82,6 +82,7 @@ fn bench_fetch(c: &mut Criterion) {
                     recent: false,
                     with_flags: false,
                     condstore: false,
+                    uid_only: false,
                 },
             );
             out.len()
@@ -113,6 +114,7 @@ fn bench_fetch(c: &mut Criterion) {
                         recent: false,
                         with_flags: false,
                         condstore: false,
+                        uid_only: false,
                     },
                 );
                 out.len()
@@ -141,6 +143,7 @@ fn bench_fetch(c: &mut Criterion) {
                     recent: false,
                     with_flags: false,
                     condstore: false,
+                    uid_only: false,
                 },
             );
             out.len()
@@ -202,6 +205,7 @@ fn bench_batch(c: &mut Criterion) {
                             recent: false,
                             with_flags: false,
                             condstore: false,
+                            uid_only: false,
                         },
                     );
                 }

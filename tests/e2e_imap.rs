@@ -88,6 +88,14 @@ fn imaplib_fetches_previews() {
     assert!(out.contains("preview passed"), "{out}");
 }
 
+/// RFC 9586 UIDONLY by imaplib: sequence numbers refused, UIDFETCH and VANISHED.
+#[test]
+fn imaplib_uses_uids_only() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_uidonly.py", &[]);
+    assert!(out.contains("uidonly passed"), "{out}");
+}
+
 /// RFC 8508: REPLACE of a draft by imaplib, the last version streamed to the store.
 #[test]
 fn imaplib_replaces_a_draft() {

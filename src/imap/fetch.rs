@@ -547,15 +547,20 @@ pub struct FetchLine<'a> {
     pub with_flags: bool,
     /// CONDSTORE is on: an implicit FLAGS change comes with its MODSEQ (RFC 7162 §3.2).
     pub condstore: bool,
+    /// UIDONLY (RFC 9586 §3): `* uid UIDFETCH (…)`, the UID in place of the number.
+    pub uid_only: bool,
 }
 
 /// `* seq FETCH (…)` CRLF. Body sections are spliced into `output` as slices of the
 /// message bytes the store read, never copied here.
 pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
     let msg = line.msg;
-    output
-        .bytes_mut()
-        .extend_from_slice(format!("* {} FETCH (", line.seq).as_bytes());
+    let head = if line.uid_only {
+        format!("* {} UIDFETCH (", msg.meta.uid.0)
+    } else {
+        format!("* {} FETCH (", line.seq)
+    };
+    output.bytes_mut().extend_from_slice(head.as_bytes());
     let mut first = true;
     let mut sep = |out: &mut Vec<u8>| {
         if !first {
@@ -564,7 +569,7 @@ pub fn fetch_line(output: &mut Output, line: &FetchLine<'_>) {
         first = false;
     };
     let has = |f: fn(&FetchAttribute) -> bool| line.attrs.iter().any(f);
-    if line.with_uid && !has(|a| matches!(a, FetchAttribute::Uid)) {
+    if line.with_uid && !line.uid_only && !has(|a| matches!(a, FetchAttribute::Uid)) {
         let out = output.bytes_mut();
         sep(out);
         out.extend_from_slice(format!("UID {}", msg.meta.uid.0).as_bytes());

@@ -77,6 +77,8 @@ pub enum Capability {
     Preview,
     /// RFC 5032.
     Within,
+    /// RFC 9586.
+    UidOnly,
     /// RFC 8508.
     Replace,
     /// RFC 9208, with its STORAGE and MESSAGE resources.
@@ -132,6 +134,7 @@ impl Capability {
             Capability::Unauthenticate => "UNAUTHENTICATE",
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
+            Capability::UidOnly => "UIDONLY",
             Capability::Replace => "REPLACE",
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
@@ -200,6 +203,8 @@ pub enum Code {
     OverQuota,
     /// RFC 5530 §3: the user may not do this.
     NoPerm,
+    /// RFC 9586 §3: a message sequence number after ENABLE UIDONLY.
+    UidRequired,
     /// RFC 4978 §3: compression is on already.
     CompressionActive,
 }
@@ -318,6 +323,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
         Code::OverQuota => out.extend_from_slice(b"OVERQUOTA"),
         Code::NoPerm => out.extend_from_slice(b"NOPERM"),
+        Code::UidRequired => out.extend_from_slice(b"UIDREQUIRED"),
         Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),

@@ -94,6 +94,8 @@ pub struct ImapSession {
     condstore: bool,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
     qresync: bool,
+    /// ENABLE UIDONLY (RFC 9586): no message sequence numbers in commands or responses.
+    uid_only: bool,
     /// COMPRESS DEFLATE succeeded (RFC 4978): on for the rest of the connection, across
     /// UNAUTHENTICATE and a new login.
     compressing: bool,
@@ -152,6 +154,7 @@ impl ImapSession {
             selected: None,
             condstore: false,
             qresync: false,
+            uid_only: false,
             compressing: false,
             uncompressed_out: None,
             streamed: 0,
@@ -207,6 +210,7 @@ impl ImapSession {
                 Capability::Unauthenticate,
                 Capability::Preview,
                 Capability::Within,
+                Capability::UidOnly,
                 Capability::Replace,
                 Capability::Quota,
                 Capability::QuotaResStorage,
@@ -514,6 +518,9 @@ impl ImapSession {
         if !verb.is_implemented() {
             return Some(bad(tag.clone(), "Command not supported"));
         }
+        if self.uid_only && verb.takes_sequence_numbers() {
+            return Some(uid_required(tag.clone()));
+        }
         None
     }
 
@@ -521,6 +528,12 @@ impl ImapSession {
         let verb = command.verb();
         if let Some(reply) = self.refusal(&tag, verb) {
             self.send(reply);
+            return;
+        }
+        // RFC 9586 §3: not even inside a UID command's search keys or QRESYNC's
+        // sequence-match data.
+        if self.uid_only && command.names_sequence_numbers() {
+            self.send(uid_required(tag));
             return;
         }
         match command {
@@ -598,6 +611,7 @@ impl ImapSession {
         self.utf8_accept = false;
         self.condstore = false;
         self.qresync = false;
+        self.uid_only = false;
         self.auth_failures = 0;
         self.events.push_back(Event::Unauthenticated);
         self.tagged(tag, Status::Ok, None, "UNAUTHENTICATE completed");
@@ -623,6 +637,10 @@ impl ImapSession {
                 self.qresync = true;
                 condstore_now = true;
                 enabled.push("QRESYNC");
+            }
+            if name.eq_ignore_ascii_case("UIDONLY") && authenticated && !self.uid_only {
+                self.uid_only = true;
+                enabled.push("UIDONLY");
             }
             if name.eq_ignore_ascii_case("UTF8=ACCEPT") && authenticated && !self.utf8_accept {
                 self.utf8_accept = true;
@@ -971,6 +989,16 @@ fn pre_auth_max_command(max_line_length: usize) -> usize {
 
 fn bad(tag: Tag, text: &'static str) -> Response {
     Response::tagged(tag, Status::Bad, None, text)
+}
+
+/// RFC 9586 §3: a message sequence number after ENABLE UIDONLY.
+fn uid_required(tag: Tag) -> Response {
+    Response::tagged(
+        tag,
+        Status::Bad,
+        Some(Code::UidRequired),
+        "Message sequence numbers are off (UIDONLY): use UIDs",
+    )
 }
 
 fn privacy_required(tag: Tag) -> Response {

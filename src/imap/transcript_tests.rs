@@ -405,6 +405,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    uidonly,
     quota,
     replace,
     sort,

@@ -266,6 +266,31 @@ impl Command {
     }
 }
 
+impl Command {
+    /// Whether a message sequence number appears anywhere in the command: in its own
+    /// message set, in its search keys (a UID SEARCH may still hold a sequence set), or in
+    /// QRESYNC's sequence-match data (RFC 9586 §3).
+    pub fn names_sequence_numbers(&self) -> bool {
+        match self {
+            Command::Fetch(_)
+            | Command::Store(_)
+            | Command::Copy(_)
+            | Command::Move(_)
+            | Command::Search(_)
+            | Command::Sort(_)
+            | Command::Thread(_)
+            | Command::Replace(_) => true,
+            Command::UidSearch(s) => search::names_sequence_numbers(&s.criteria),
+            Command::UidSort(s) => search::names_sequence_numbers(&s.search.criteria),
+            Command::UidThread(t) => search::names_sequence_numbers(&t.search.criteria),
+            Command::Select(s) | Command::Examine(s) => {
+                s.qresync.as_ref().is_some_and(|q| q.seq_match.is_some())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A command with its tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaggedCommand {

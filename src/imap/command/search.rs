@@ -316,3 +316,18 @@ impl Cursor<'_> {
         Ok(SearchKey::ModSeq { entry, mod_seq })
     }
 }
+
+/// Whether a message sequence set appears among `keys`, at any depth (UIDONLY refuses it,
+/// RFC 9586 §3).
+pub fn names_sequence_numbers(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::Sequence(_) => true,
+        SearchKey::Not(k) => names_sequence_numbers(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => {
+            names_sequence_numbers(std::slice::from_ref(a))
+                || names_sequence_numbers(std::slice::from_ref(b))
+        }
+        SearchKey::And(keys) => names_sequence_numbers(keys),
+        _ => false,
+    })
+}

@@ -156,6 +156,22 @@ impl Verb {
         )
     }
 
+    /// Whether the command names messages by sequence number (its UID form does not):
+    /// refused after ENABLE UIDONLY (RFC 9586 §3).
+    pub fn takes_sequence_numbers(self) -> bool {
+        matches!(
+            self,
+            Verb::Fetch
+                | Verb::Store
+                | Verb::Copy
+                | Verb::Move
+                | Verb::Search
+                | Verb::Sort
+                | Verb::Thread
+                | Verb::Replace
+        )
+    }
+
     /// Whether the grammar of this command contains a `string` (and so may carry a literal).
     /// Literals announced for any other command are refused before the client sends them.
     pub fn takes_strings(self) -> bool {

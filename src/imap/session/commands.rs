@@ -255,6 +255,7 @@ impl ImapSession {
             rev1: self.rev1(),
             condstore: self.condstore,
             qresync: self.qresync,
+            uid_only: self.uid_only,
         }
     }
 

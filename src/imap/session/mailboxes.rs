@@ -372,7 +372,8 @@ impl ImapSession {
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.count()).as_bytes());
         if self.rev1() {
             out.extend_from_slice(format!("* {} RECENT\r\n", view.recent_count()).as_bytes());
-            if let Some(n) = first_unseen {
+            // A sequence number: not under UIDONLY (RFC 9586 §3).
+            if let Some(n) = first_unseen.filter(|_| !self.uid_only) {
                 Response::untagged(Status::Ok, Some(Code::Unseen(n)), "First unseen")
                     .encode(&mut out);
             }

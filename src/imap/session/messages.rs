@@ -281,6 +281,7 @@ impl ImapSession {
                     recent: rev1 && view.is_recent(msg.meta.uid),
                     with_flags,
                     condstore,
+                    uid_only: self.uid_only,
                 },
             );
         }
@@ -699,7 +700,10 @@ impl ImapSession {
         update: FlagUpdate,
     ) -> Option<Code> {
         let Dialect {
-            rev1, condstore, ..
+            rev1,
+            condstore,
+            uid_only,
+            ..
         } = self.dialect();
         let view = self.selected.as_mut()?;
         let mut new_keywords = false;
@@ -733,6 +737,7 @@ impl ImapSession {
                     continue;
                 };
                 let line = match addressing {
+                    _ if uid_only => format!("* {} UIDFETCH (MODSEQ ({}))\r\n", uid.0, modseq.0),
                     Addressing::Uid => {
                         format!("* {seq} FETCH (UID {} MODSEQ ({}))\r\n", uid.0, modseq.0)
                     }
@@ -748,8 +753,12 @@ impl ImapSession {
                 let Some(seq) = view.seq(uid) else {
                     continue;
                 };
-                let mut line = format!("* {seq} FETCH (");
-                if addressing == Addressing::Uid {
+                let mut line = if uid_only {
+                    format!("* {} UIDFETCH (", uid.0)
+                } else {
+                    format!("* {seq} FETCH (")
+                };
+                if addressing == Addressing::Uid && !uid_only {
                     line.push_str(&format!("UID {} ", uid.0));
                 }
                 line.push_str("FLAGS ");
@@ -813,8 +822,8 @@ impl ImapSession {
         let Some(view) = self.selected.as_mut() else {
             return;
         };
-        if self.qresync {
-            // RFC 7162 §3.2.10: one `* VANISHED` line instead of EXPUNGEs.
+        if self.qresync || self.uid_only {
+            // RFC 7162 §3.2.10, RFC 9586 §3: one `* VANISHED` line instead of EXPUNGEs.
             let gone: Vec<Uid> = uids
                 .iter()
                 .copied()

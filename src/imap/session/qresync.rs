@@ -275,8 +275,12 @@ impl ImapSession {
             if view.learn(&flags) {
                 view.write_new_keywords(&mut self.out);
             }
-            self.out
-                .extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", uid.0).as_bytes());
+            let head = if self.uid_only {
+                format!("* {} UIDFETCH (FLAGS ", uid.0)
+            } else {
+                format!("* {seq} FETCH (UID {} FLAGS ", uid.0)
+            };
+            self.out.extend_from_slice(head.as_bytes());
             fetch::flag_list(
                 &mut self.out,
                 &flags,

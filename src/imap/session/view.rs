@@ -47,6 +47,8 @@ pub struct Dialect {
     pub condstore: bool,
     /// QRESYNC enabled: expunges are `* VANISHED uids`, not `* n EXPUNGE` (RFC 7162 §3.2.10).
     pub qresync: bool,
+    /// UIDONLY enabled (RFC 9586 §3): expunges are `* VANISHED`, FETCH is `* uid UIDFETCH`.
+    pub uid_only: bool,
 }
 
 /// The selected mailbox.
@@ -320,7 +322,7 @@ impl View {
                     }
                     self.announce(out, &mut grown, rev1);
                     match self.remove(uid) {
-                        Some(_) if dialect.qresync => vanished.push(uid),
+                        Some(_) if dialect.qresync || dialect.uid_only => vanished.push(uid),
                         Some(seq) => {
                             out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
                         }
@@ -341,7 +343,13 @@ impl View {
                     if self.learn(&flags) {
                         self.write_new_keywords(out);
                     }
-                    out.extend_from_slice(format!("* {seq} FETCH (UID {uid} FLAGS ").as_bytes());
+                    if dialect.uid_only {
+                        out.extend_from_slice(format!("* {uid} UIDFETCH (FLAGS ").as_bytes());
+                    } else {
+                        out.extend_from_slice(
+                            format!("* {seq} FETCH (UID {uid} FLAGS ").as_bytes(),
+                        );
+                    }
                     flag_list(out, &flags, RecentFlag::shown_if(recent && rev1));
                     if dialect.condstore {
                         out.extend_from_slice(format!(" MODSEQ ({})", modseq.0).as_bytes());
