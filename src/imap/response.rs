@@ -79,6 +79,8 @@ pub enum Capability {
     Within,
     /// RFC 9586.
     UidOnly,
+    /// RFC 9394.
+    Partial,
     /// RFC 8508.
     Replace,
     /// RFC 9208, with its STORAGE and MESSAGE resources.
@@ -135,6 +137,7 @@ impl Capability {
             Capability::Preview => "PREVIEW",
             Capability::Within => "WITHIN",
             Capability::UidOnly => "UIDONLY",
+            Capability::Partial => "PARTIAL",
             Capability::Replace => "REPLACE",
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",

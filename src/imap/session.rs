@@ -211,6 +211,7 @@ impl ImapSession {
                 Capability::Preview,
                 Capability::Within,
                 Capability::UidOnly,
+                Capability::Partial,
                 Capability::Replace,
                 Capability::Quota,
                 Capability::QuotaResStorage,

@@ -405,6 +405,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    partial,
     uidonly,
     quota,
     replace,

@@ -1,4 +1,4 @@
-"""UIDONLY (RFC 9586) with imaplib: after ENABLE UIDONLY, sequence numbers are refused with
+"""UIDONLY (RFC 9586) and PARTIAL (RFC 9394) with imaplib: after ENABLE UIDONLY, sequence numbers are refused with
 [UIDREQUIRED], UID FETCH answers with `* uid UIDFETCH`, and an expunge is `* VANISHED`."""
 import imaplib
 
@@ -24,6 +24,11 @@ except imaplib.IMAP4.error as e:
 typ, data = m.uid("SEARCH", "ALL")
 uids = data[0].split()
 check(len(uids) >= 2, "UID SEARCH", data)
+# PARTIAL (RFC 9394): the last page of one message.
+m.untagged_responses.pop("ESEARCH", None)
+typ, data = m.uid("SEARCH", "RETURN", "(PARTIAL -1:-1 COUNT)", "ALL")
+esearch = m.untagged_responses.pop("ESEARCH", [b""])[0]
+check(typ == "OK" and esearch.endswith(b"PARTIAL (-1:-1 " + uids[-1] + b")"), "SEARCH RETURN (PARTIAL)", esearch)
 m.untagged_responses.pop("UIDFETCH", None)
 typ, data = m.uid("FETCH", b",".join(uids).decode(), "(FLAGS)")
 check(typ == "OK", "UID FETCH", data)

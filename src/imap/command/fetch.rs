@@ -129,6 +129,8 @@ pub struct FetchModifiers {
     pub changed_since: Option<ModSeq>,
     /// VANISHED: only in UID FETCH, only with `changed_since` (checked by the parser).
     pub vanished: bool,
+    /// PARTIAL (RFC 9394 §4): one page of the set's messages, by position.
+    pub partial: Option<super::search::PartialRange>,
 }
 
 /// Whether VANISHED is allowed: only UID FETCH takes it.
@@ -177,6 +179,10 @@ impl Cursor<'_> {
                     Ok(())
                 } else if c.eat_word(b"VANISHED") && !modifiers.vanished {
                     modifiers.vanished = true;
+                    Ok(())
+                } else if c.eat_word(b"PARTIAL") && modifiers.partial.is_none() {
+                    c.sp()?;
+                    modifiers.partial = Some(c.partial_range()?);
                     Ok(())
                 } else {
                     Err(Malformed::InvalidFetchModifier)

@@ -47,7 +47,8 @@ pub use self::list::{List, ListReturn, ListSelection, Lsub};
 pub use self::mailbox::{Mailbox, MailboxName, NameEncoding};
 pub use self::quota::QuotaResourceLimit;
 pub use self::search::{
-    Charset, EntryKind, ModSeqEntry, Search, SearchKey, SearchReturn, MAX_SEARCH_DEPTH,
+    Charset, EntryKind, ModSeqEntry, PartialRange, Search, SearchKey, SearchReturn,
+    MAX_SEARCH_DEPTH,
 };
 pub use self::select::{Create, QResync, Select, SeqMatch};
 pub use self::sequence::{SeqBound, SeqItem, SeqNum, SequenceSet};

@@ -41,6 +41,63 @@ pub struct SearchReturn {
     pub count: bool,
     /// SEARCHRES (RFC 5182 §2): keep the result as `$`.
     pub save: bool,
+    /// PARTIAL (RFC 9394 §3.1): one page of the result, by position.
+    pub partial: Option<PartialRange>,
+}
+
+/// `partial-range` (RFC 9394 §6): positions `first:last` (1 is the first) counted from the
+/// start, or `-first:-last` (-1 is the last) counted from the end, as the client wrote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    /// From the end (`-1:-100`).
+    pub from_end: bool,
+    pub first: u32,
+    pub last: u32,
+}
+
+impl PartialRange {
+    /// The items of `items` (in result order) whose positions are in the range.
+    pub fn page<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let (lo, hi) = (self.first.min(self.last), self.first.max(self.last));
+        let len = items.len();
+        let (lo, hi) = (lo as usize, hi as usize);
+        let (start, end) = if self.from_end {
+            // -1 is the last: positions lo..=hi from the end are len-hi .. len-lo.
+            (len.saturating_sub(hi), len.saturating_sub(lo - 1))
+        } else {
+            ((lo - 1).min(len), hi.min(len))
+        };
+        &items[start..end.max(start)]
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from_end {
+            write!(f, "-{}:-{}", self.first, self.last)
+        } else {
+            write!(f, "{}:{}", self.first, self.last)
+        }
+    }
+}
+
+impl Cursor<'_> {
+    /// `partial-range = partial-range-first / partial-range-last` (RFC 9394 §6).
+    pub(super) fn partial_range(&mut self) -> Result<PartialRange, Malformed> {
+        let from_end = self.eat(b'-');
+        let bad = |_| Malformed::InvalidPartialRange;
+        let first = self.nz_number().map_err(bad)?.get();
+        self.expect(b':', Malformed::InvalidPartialRange)?;
+        if from_end && !self.eat(b'-') {
+            return Err(Malformed::InvalidPartialRange);
+        }
+        let last = self.nz_number().map_err(bad)?.get();
+        Ok(PartialRange {
+            from_end,
+            first,
+            last,
+        })
+    }
 }
 
 /// Which flag's mod-sequence `MODSEQ "/flags/\Seen" priv` looks at (RFC 7162 §3.1.5).
@@ -156,6 +213,11 @@ impl Cursor<'_> {
                 b"ALL" => &mut r.all,
                 b"COUNT" => &mut r.count,
                 b"SAVE" => &mut r.save,
+                b"PARTIAL" if r.partial.is_none() => {
+                    c.sp()?;
+                    r.partial = Some(c.partial_range()?);
+                    return Ok(());
+                }
                 _ => return Err(Malformed::InvalidSearchReturn),
             };
             *slot = true;
@@ -163,6 +225,10 @@ impl Cursor<'_> {
         })?;
         if options.is_empty() {
             r.all = true;
+        }
+        // RFC 9394 §3.1: a page and the whole result are not asked for together.
+        if r.all && r.partial.is_some() {
+            return Err(Malformed::InvalidSearchReturn);
         }
         Ok(r)
     }

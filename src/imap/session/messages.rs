@@ -43,6 +43,16 @@ fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
 
 /// A sequence set that keeps the order of `numbers` (ESORT's ALL, RFC 5267 §3): only runs
 /// ascending by one are written as ranges.
+/// ` PARTIAL (range set)`, or `NIL` for an empty page (RFC 9394 §3.1).
+fn partial_data(range: cmd::PartialRange, page: &[u32], set: fn(&[u32]) -> String) -> String {
+    let results = if page.is_empty() {
+        "NIL".to_string()
+    } else {
+        set(page)
+    };
+    format!(" PARTIAL ({range} {results})")
+}
+
 fn ordered_set(numbers: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
@@ -160,9 +170,15 @@ impl ImapSession {
             ));
             return;
         }
-        let Some(uids) = self.targets(&tag, addressing, &set) else {
+        let Some(mut uids) = self.targets(&tag, addressing, &set) else {
             return;
         };
+        if let Some(range) = modifiers.partial {
+            // RFC 9394 §4: the page, by position among the set's messages in order.
+            uids.sort_unstable();
+            uids.dedup();
+            uids = range.page(&uids).to_vec();
+        }
         let mut attrs = items.attributes();
         let changed_since = modifiers.changed_since.map(ModSeq::get);
         if changed_since.is_some() && !attrs.contains(&FetchAttribute::ModSeq) {
@@ -487,7 +503,8 @@ impl ImapSession {
         let returns = job.search.returns;
         // RFC 7162 §3.1.5, RFC 4731 §3.2: a search with MODSEQ reports the highest modseq
         // of the messages it returns — with RETURN (MIN) and/or (MAX) alone, of those.
-        let ends_only = returns.is_some_and(|r| (r.min || r.max) && !r.all && !r.count);
+        let ends_only =
+            returns.is_some_and(|r| (r.min || r.max) && !r.all && !r.count && r.partial.is_none());
         let returned: Option<Vec<Uid>> = returns.filter(|_| ends_only).map(|r| {
             let first = job.matched.iter().min().copied();
             let last = job.matched.iter().max().copied();
@@ -506,12 +523,17 @@ impl ImapSession {
         if modseq.is_some() {
             self.enable_condstore();
         }
-        let save_only = returns.is_some_and(|r| r.save && !(r.min || r.max || r.all || r.count));
+        let save_only = returns.is_some_and(|r| {
+            r.save && !(r.min || r.max || r.all || r.count || r.partial.is_some())
+        });
         if let Some(r) = returns.filter(|r| r.save) {
-            // RFC 5182 §2.1: with MIN and/or MAX alone, only those messages are saved.
+            // RFC 5182 §2.1: with MIN and/or MAX alone, only those messages are saved; with
+            // PARTIAL, the page returned.
             let mut saved = job.matched.clone();
             saved.sort_unstable();
-            if (r.min || r.max) && !r.all && !r.count {
+            if let Some(range) = r.partial {
+                saved = range.page(&saved).to_vec();
+            } else if (r.min || r.max) && !r.all && !r.count {
                 let ends = [saved.first().copied(), saved.last().copied()];
                 let keep: Vec<Uid> = [r.min, r.max]
                     .iter()
@@ -533,7 +555,7 @@ impl ImapSession {
                 all: true,
                 ..SearchReturn::default()
             });
-            let r = if !(r.min || r.max || r.all || r.count) {
+            let r = if !(r.min || r.max || r.all || r.count || r.partial.is_some()) {
                 SearchReturn { all: true, ..r }
             } else {
                 r
@@ -553,6 +575,9 @@ impl ImapSession {
             }
             if r.count {
                 line.push_str(&format!(" COUNT {}", numbers.len()));
+            }
+            if let Some(range) = r.partial {
+                line.push_str(&partial_data(range, range.page(&numbers), number_set));
             }
             if let Some(m) = modseq {
                 line.push_str(&format!(" MODSEQ {m}"));
@@ -628,11 +653,14 @@ impl ImapSession {
                     }
                     Some(r) => {
                         // RFC 5267 §3: MIN and MAX are the first and last in sort order.
-                        let ends_only = (r.min || r.max) && !r.all && !r.count;
+                        let ends_only =
+                            (r.min || r.max) && !r.all && !r.count && r.partial.is_none();
                         if r.save {
                             // RFC 5182 §2.1 with RFC 5267 §3: `$` is the set of what the
                             // command returns (with MIN and/or MAX alone, only those).
-                            let mut saved: Vec<Uid> = if ends_only {
+                            let mut saved: Vec<Uid> = if let Some(range) = r.partial {
+                                range.page(&uids).to_vec()
+                            } else if ends_only {
                                 [(r.min, uids.first()), (r.max, uids.last())]
                                     .into_iter()
                                     .filter_map(|(wanted, u)| u.copied().filter(|_| wanted))
@@ -644,7 +672,7 @@ impl ImapSession {
                             saved.dedup();
                             view.save(&saved);
                         }
-                        if r.min || r.max || r.all || r.count {
+                        if r.min || r.max || r.all || r.count || r.partial.is_some() {
                             line.push_str(&format!("* ESEARCH (TAG \"{}\")", job.tag));
                             if addressing == Addressing::Uid {
                                 line.push_str(" UID");
@@ -660,6 +688,10 @@ impl ImapSession {
                             }
                             if r.count {
                                 line.push_str(&format!(" COUNT {}", numbers.len()));
+                            }
+                            if let Some(range) = r.partial {
+                                let page = range.page(&numbers);
+                                line.push_str(&partial_data(range, page, ordered_set));
                             }
                             let returned_modseq = if ends_only {
                                 let ends = [(r.min, uids.first()), (r.max, uids.last())];

@@ -171,7 +171,8 @@ fn lists_sets_and_modifiers() {
             items: FetchItems::Attributes(vec![A::Uid, A::Flags, A::ModSeq]),
             modifiers: FetchModifiers {
                 changed_since: Some(modseq(12345)),
-                vanished: true
+                vanished: true,
+                partial: None,
             },
         })
     );
@@ -182,7 +183,8 @@ fn lists_sets_and_modifiers() {
             items: FetchItems::Attributes(vec![A::Flags]),
             modifiers: FetchModifiers {
                 changed_since: Some(modseq(1)),
-                vanished: false
+                vanished: false,
+                partial: None,
             },
         })
     );

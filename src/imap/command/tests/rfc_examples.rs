@@ -377,7 +377,8 @@ fn extension_rfc_examples() {
             items: FetchItems::Attributes(vec![FetchAttribute::Flags]),
             modifiers: FetchModifiers {
                 changed_since: Some(modseq(12345)),
-                vanished: false
+                vanished: false,
+                partial: None,
             },
         })
     );

@@ -171,7 +171,8 @@ fn charset_and_return_options() {
                 max: true,
                 count: true,
                 save: true,
-                all: false
+                all: false,
+                partial: None,
             }),
             ..search(vec![SearchKey::Unseen])
         })
@@ -187,7 +188,7 @@ fn charset_and_return_options() {
         })
     );
     assert_eq!(
-        tagged_err(b"a1 SEARCH RETURN (PARTIAL 1:5) ALL"),
+        tagged_err(b"a1 SEARCH RETURN (PARTIAL 1:5 ALL) ALL"),
         Malformed::InvalidSearchReturn
     );
     assert_eq!(
@@ -329,7 +330,58 @@ fn sort_and_thread_arguments() {
         Malformed::MissingArgument
     );
     assert_eq!(
-        tagged_err(b"a1 SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL"),
+        tagged_err(b"a1 SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL"),
         Malformed::InvalidSearchReturn
     );
+}
+
+#[test]
+fn partial_ranges_rfc_9394() {
+    use crate::imap::command::PartialRange;
+    let first = |a, b| PartialRange {
+        from_end: false,
+        first: a,
+        last: b,
+    };
+    let last = |a, b| PartialRange {
+        from_end: true,
+        first: a,
+        last: b,
+    };
+    let items: Vec<u32> = (1..=10).collect();
+    assert_eq!(first(1, 3).page(&items), &[1, 2, 3]);
+    assert_eq!(first(3, 1).page(&items), &[1, 2, 3]);
+    assert_eq!(first(9, 20).page(&items), &[9, 10]);
+    assert!(first(11, 20).page(&items).is_empty());
+    assert_eq!(last(1, 3).page(&items), &[8, 9, 10]);
+    assert_eq!(last(2, 2).page(&items), &[9]);
+    assert_eq!(last(9, 20).page(&items), &[1, 2]);
+    assert!(last(11, 20).page(&items).is_empty());
+    assert_eq!(last(1, 100).to_string(), "-1:-100");
+    match ok(b"a1 UID SEARCH RETURN (PARTIAL -1:-100 COUNT) UNDELETED") {
+        Command::UidSearch(s) => {
+            let r = s.returns.unwrap();
+            assert_eq!(r.partial, Some(last(1, 100)));
+            assert!(r.count && !r.all);
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        &b"a1 SEARCH RETURN (PARTIAL 0:10) ALL"[..],
+        b"a1 SEARCH RETURN (PARTIAL -1:10) ALL",
+        b"a1 SEARCH RETURN (PARTIAL 1:-10) ALL",
+        b"a1 SEARCH RETURN (PARTIAL 1) ALL",
+        b"a1 SEARCH RETURN (PARTIAL 1:5 ALL) ALL",
+        b"a1 SEARCH RETURN (PARTIAL 1:5 PARTIAL 6:9) ALL",
+    ] {
+        assert!(
+            parse(&[line(bad)]).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    match ok(b"a1 UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)") {
+        Command::UidFetch(f) => assert_eq!(f.modifiers.partial, Some(last(1, 30))),
+        other => panic!("{other:?}"),
+    }
 }
