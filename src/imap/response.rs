@@ -81,6 +81,8 @@ pub enum Capability {
     UidOnly,
     /// RFC 9394.
     Partial,
+    /// RFC 9585.
+    InProgress,
     /// RFC 8508.
     Replace,
     /// RFC 9208, with its STORAGE and MESSAGE resources.
@@ -138,6 +140,7 @@ impl Capability {
             Capability::Within => "WITHIN",
             Capability::UidOnly => "UIDONLY",
             Capability::Partial => "PARTIAL",
+            Capability::InProgress => "INPROGRESS",
             Capability::Replace => "REPLACE",
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",

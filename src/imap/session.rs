@@ -212,6 +212,7 @@ impl ImapSession {
                 Capability::Within,
                 Capability::UidOnly,
                 Capability::Partial,
+                Capability::InProgress,
                 Capability::Replace,
                 Capability::Quota,
                 Capability::QuotaResStorage,

@@ -175,6 +175,10 @@ pub(super) struct SearchJob {
     /// The modseq of each matched message, when the store said (RFC 7162 §3.1.5: the
     /// answer names the highest of those it returns).
     pub(super) modseqs: Vec<(Uid, u64)>,
+    /// The messages to look at in all, and the twentieths of them looked at and reported
+    /// (INPROGRESS, RFC 9585).
+    pub(super) total: usize,
+    pub(super) reported: usize,
 }
 
 /// The store's name of a mailbox argument.

@@ -41,8 +41,6 @@ fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
     batch
 }
 
-/// A sequence set that keeps the order of `numbers` (ESORT's ALL, RFC 5267 §3): only runs
-/// ascending by one are written as ranges.
 /// ` PARTIAL (range set)`, or `NIL` for an empty page (RFC 9394 §3.1).
 fn partial_data(range: cmd::PartialRange, page: &[u32], set: fn(&[u32]) -> String) -> String {
     let results = if page.is_empty() {
@@ -53,6 +51,8 @@ fn partial_data(range: cmd::PartialRange, page: &[u32], set: fn(&[u32]) -> Strin
     format!(" PARTIAL ({range} {results})")
 }
 
+/// A sequence set that keeps the order of `numbers` (ESORT's ALL, RFC 5267 §3): only runs
+/// ascending by one are written as ranges.
 fn ordered_set(numbers: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
@@ -424,6 +424,8 @@ impl ImapSession {
                     order,
                     records: Vec::new(),
                     modseqs: Vec::new(),
+                    total: 0,
+                    reported: 0,
                 };
                 self.search_done(job);
                 return;
@@ -443,6 +445,8 @@ impl ImapSession {
             order,
             records: Vec::new(),
             modseqs: Vec::new(),
+            total: view.count() as usize,
+            reported: 0,
         };
         self.next_search(job);
     }
@@ -454,6 +458,18 @@ impl ImapSession {
         if job.remaining.is_empty() {
             self.search_done(job);
             return;
+        }
+        // RFC 9585: a search that takes several batches says how far it is, at most once
+        // every twentieth of the way, so a client can show progress (or know it is alive).
+        let done = job.total.saturating_sub(job.remaining.len());
+        let step = done * 20 / job.total.max(1);
+        if done > 0 && step > job.reported {
+            job.reported = step;
+            let line = format!(
+                "* OK [INPROGRESS (\"{}\" {done} {})] Searching\r\n",
+                job.tag, job.total
+            );
+            self.out.extend_from_slice(line.as_bytes());
         }
         let uids = next_batch(&mut job.remaining, job.content);
         let request = MailboxRequest::Fetch {

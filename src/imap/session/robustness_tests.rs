@@ -270,3 +270,77 @@ proptest! {
         prop_assert!(out.is_empty() || out.ends_with(b"\r\n"));
     }
 }
+
+/// RFC 9585: a SEARCH that takes many batches reports how far it is (at most every
+/// twentieth of the way, with the tag, the messages looked at and their number), and ends
+/// with its normal answer.
+#[test]
+fn a_long_search_reports_its_progress() {
+    let config = SessionConfig {
+        hostname: "h".into(),
+        tls_mode: TlsMode::Implicit,
+        limits: Limits::default(),
+        local_domains: vec!["example.com".to_string()],
+        oauth: false,
+        scram: false,
+    };
+    let mut s = ImapSession::new(config, Security::Tls);
+    s.handle_input(b"l LOGIN u p\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
+    s.handle_auth(AuthOutcome::Success {
+        account: "u".into(),
+    });
+    s.handle_input(b"s SELECT INBOX\r\nt SEARCH BODY hi\r\n");
+    let mut out = Vec::new();
+    let mut fetches = 0;
+    while let Some(event) = s.poll_event() {
+        let Event::Request(request) = event else {
+            panic!("unexpected event {event:?}");
+        };
+        let reply = match request {
+            MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
+                uid_validity: UidValidity(1),
+                uid_next: Uid(1001),
+                highest_modseq: ModSeq(9),
+                uids: vec![UidRun {
+                    first: Uid(1),
+                    count: 1000,
+                }],
+                first_unseen: None,
+                recent: None,
+                keywords: Vec::new(),
+            }),
+            MailboxRequest::Fetch { uids, .. } => {
+                fetches += 1;
+                MailboxReply::Fetched {
+                    now: 0,
+                    messages: uids
+                        .iter()
+                        .map(|u| FetchedMessage {
+                            meta: meta(u.0),
+                            summary: MimeSummary::parse(MESSAGE),
+                            bytes: Some(MESSAGE.to_vec().into()),
+                        })
+                        .collect(),
+                    rest: Vec::new(),
+                }
+            }
+            other => panic!("unexpected request {other:?}"),
+        };
+        let mut sent = Output::default();
+        s.handle_mailbox(reply, &mut sent);
+        out.extend_from_slice(&sent.to_vec());
+        s.poll_output(&mut out);
+    }
+    let text = String::from_utf8(out).unwrap();
+    let progress: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("* OK [INPROGRESS"))
+        .collect();
+    // 1,000 messages in batches of 128: a report after each of the first seven.
+    assert_eq!(fetches, 8);
+    assert_eq!(progress.len(), 7, "{text}");
+    assert_eq!(progress[0], "* OK [INPROGRESS (\"t\" 128 1000)] Searching");
+    assert_eq!(progress[6], "* OK [INPROGRESS (\"t\" 896 1000)] Searching");
+    assert!(text.ends_with("t OK SEARCH completed\r\n"), "{text}");
+}
