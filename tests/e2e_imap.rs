@@ -96,6 +96,14 @@ fn imaplib_uses_uids_only() {
     assert!(out.contains("uidonly passed"), "{out}");
 }
 
+/// RFC 4469 CATENATE: a message put together from a stored one's parts and text.
+#[test]
+fn catenate_puts_a_message_together_from_stored_parts() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_catenate.py", &[]);
+    assert!(out.contains("catenate passed"), "{out}");
+}
+
 /// RFC 8508: REPLACE of a draft by imaplib, the last version streamed to the store.
 #[test]
 fn imaplib_replaces_a_draft() {

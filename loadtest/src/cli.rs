@@ -110,6 +110,12 @@ pub enum Command {
     ImapAppend(Opts),
     /// imaptest-like mix of SELECT/FETCH/STORE/SEARCH/EXPUNGE/APPEND (ops/s)
     ImapMixed(Opts),
+    /// SELECT a seeded mailbox, `UID SORT (REVERSE DATE) UTF-8 ALL` (sorts/s)
+    ImapSort(Opts),
+    /// SELECT a seeded mailbox, `UID THREAD REFERENCES UTF-8 ALL` (threads/s)
+    ImapThread(Opts),
+    /// SELECT a seeded mailbox, `UID SEARCH TEXT <word>` over every message (searches/s)
+    ImapSearchText(Opts),
     /// Hold --sessions idle IMAP sessions; server memory per session
     ImapIdle(Opts),
     /// Authenticated submission: AUTH PLAIN, then messages (messages/s)
@@ -138,6 +144,9 @@ impl Command {
             | Command::ImapFetch(o)
             | Command::ImapAppend(o)
             | Command::ImapMixed(o)
+            | Command::ImapSort(o)
+            | Command::ImapThread(o)
+            | Command::ImapSearchText(o)
             | Command::ImapIdle(o)
             | Command::SmtpSubmit(o)
             | Command::SmtpInbound(o)
@@ -157,6 +166,9 @@ impl Command {
             Command::ImapFetch(_) => "imap-fetch",
             Command::ImapAppend(_) => "imap-append",
             Command::ImapMixed(_) => "imap-mixed",
+            Command::ImapSort(_) => "imap-sort",
+            Command::ImapThread(_) => "imap-thread",
+            Command::ImapSearchText(_) => "imap-search-text",
             Command::ImapIdle(_) => "imap-idle",
             Command::SmtpSubmit(_) => "smtp-submit",
             Command::SmtpInbound(_) => "smtp-inbound",

@@ -34,9 +34,24 @@ const WORDS: &[&str] = &[
 /// An RFC 5322 message of exactly `size` bytes (or its headers, when `size` is smaller),
 /// CRLF line endings, lines under 80 characters, no line starting with a dot.
 pub fn message(rng: &mut impl Rng, size: usize, from: &str, to: &str, id: &str) -> Vec<u8> {
+    // Dates spread over a year and one of 64 subjects, half of them replies: what SORT and
+    // THREAD (imap-sort, imap-thread) have to order and group, as in a real mailbox.
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let date = format!(
+        "{} {} 2025 {:02}:{:02}:{:02} +0000",
+        rng.gen_range(1..=28),
+        MONTHS[rng.gen_range(0..12)],
+        rng.gen_range(0..24),
+        rng.gen_range(0..60),
+        rng.gen_range(0..60)
+    );
+    let reply = if rng.gen_bool(0.5) { "Re: " } else { "" };
+    let topic = rng.gen_range(0..64);
     let mut out = format!(
-        "From: <{from}>\r\nTo: <{to}>\r\nSubject: loadtest {id}\r\n\
-         Date: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <{id}@loadtest.invalid>\r\n\
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {reply}loadtest topic {topic}\r\n\
+         Date: {date}\r\nMessage-ID: <{id}@loadtest.invalid>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
     )
     .into_bytes();
@@ -83,4 +98,9 @@ mod tests {
             assert!(!m.windows(3).any(|w| w == b"\n.\r" || w == b"\n.."));
         }
     }
+}
+
+/// A word of the text [`message`] writes.
+pub fn word(rng: &mut impl Rng) -> &'static str {
+    WORDS[rng.gen_range(0..WORDS.len())]
 }

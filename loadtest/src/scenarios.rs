@@ -18,6 +18,9 @@ pub enum Scenario {
     ImapFetch,
     ImapAppend,
     ImapMixed,
+    ImapSort,
+    ImapThread,
+    ImapSearchText,
     SmtpSubmit,
     SmtpInbound,
     Pop3Retr,
@@ -73,11 +76,15 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
                 user: user.into(),
             })
         }
-        Scenario::ImapFetch | Scenario::ImapMixed => {
+        Scenario::ImapFetch
+        | Scenario::ImapMixed
+        | Scenario::ImapSort
+        | Scenario::ImapThread
+        | Scenario::ImapSearchText => {
             let mut imap = Imap::connect(ep)?;
             imap.login(user, pass)?;
             let n = imap.select(&ctx.opts.mailbox)?;
-            if n == 0 && ctx.scenario == Scenario::ImapFetch {
+            if n == 0 && ctx.scenario != Scenario::ImapMixed {
                 let _ = imap.logout();
                 return Err(Failure::Setup("mailbox empty (run seed first)"));
             }
@@ -199,6 +206,22 @@ impl ImapSession {
         })
     }
 
+    /// One command over the whole selected mailbox (SORT, THREAD, SEARCH TEXT).
+    fn whole_mailbox(
+        &mut self,
+        kind: &'static str,
+        name: &'static str,
+        line: &str,
+    ) -> Result<Op, Failure> {
+        let before = self.imap.conn.bytes_in;
+        self.imap.command(name, line)?;
+        Ok(Op {
+            kind,
+            bytes: self.imap.conn.bytes_in - before,
+            ..Op::default()
+        })
+    }
+
     /// One imaptest-like operation, chosen by weight.
     fn mixed(&mut self, ctx: &Ctx, rng: &mut SmallRng) -> Result<Op, Failure> {
         let exists = self.imap.exists;
@@ -270,6 +293,17 @@ impl Session for ImapSession {
         match ctx.scenario {
             Scenario::ImapFetch => self.fetch_body(rng),
             Scenario::ImapAppend => self.append(ctx, rng),
+            Scenario::ImapSort => {
+                self.whole_mailbox("sort", "SORT", "UID SORT (REVERSE DATE) UTF-8 ALL")
+            }
+            Scenario::ImapThread => {
+                self.whole_mailbox("thread", "THREAD", "UID THREAD REFERENCES UTF-8 ALL")
+            }
+            Scenario::ImapSearchText => {
+                // A word of the seeded text, so every message is read and many match.
+                let word = crate::message::word(rng);
+                self.whole_mailbox("search-text", "SEARCH", &format!("UID SEARCH TEXT {word}"))
+            }
             _ => self.mixed(ctx, rng),
         }
     }

@@ -81,6 +81,8 @@ pub enum Capability {
     UidOnly,
     /// RFC 9394.
     Partial,
+    /// RFC 4469.
+    Catenate,
     /// RFC 9585.
     InProgress,
     /// RFC 8508.
@@ -140,6 +142,7 @@ impl Capability {
             Capability::Within => "WITHIN",
             Capability::UidOnly => "UIDONLY",
             Capability::Partial => "PARTIAL",
+            Capability::Catenate => "CATENATE",
             Capability::InProgress => "INPROGRESS",
             Capability::Replace => "REPLACE",
             Capability::Quota => "QUOTA",
@@ -211,6 +214,8 @@ pub enum Code {
     NoPerm,
     /// RFC 9586 §3: a message sequence number after ENABLE UIDONLY.
     UidRequired,
+    /// RFC 4469 §5: the URL of a CATENATE part names nothing usable.
+    BadUrl(String),
     /// RFC 4978 §3: compression is on already.
     CompressionActive,
 }
@@ -330,6 +335,10 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::OverQuota => out.extend_from_slice(b"OVERQUOTA"),
         Code::NoPerm => out.extend_from_slice(b"NOPERM"),
         Code::UidRequired => out.extend_from_slice(b"UIDREQUIRED"),
+        Code::BadUrl(url) => {
+            out.extend_from_slice(b"BADURL ");
+            out.extend_from_slice(url.as_bytes());
+        }
         Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),

@@ -7,6 +7,7 @@
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
+mod catenate;
 mod commands;
 mod mailboxes;
 mod messages;
@@ -213,6 +214,7 @@ impl ImapSession {
                 Capability::UidOnly,
                 Capability::Partial,
                 Capability::InProgress,
+                Capability::Catenate,
                 Capability::Replace,
                 Capability::Quota,
                 Capability::QuotaResStorage,
@@ -461,8 +463,13 @@ impl ImapSession {
             return None;
         }
         let line = self.framer.first_line();
+        // A CATENATE's TEXT parts are kept in memory (they are the short parts; the large
+        // ones come by URL).
+        let catenate = line
+            .windows(b"CATENATE".len())
+            .any(|w| w.eq_ignore_ascii_case(b"CATENATE"));
         match command::peek(line) {
-            Ok((tag, Some(_))) if command::stores_message(line) => Some(tag),
+            Ok((tag, Some(_))) if command::stores_message(line) && !catenate => Some(tag),
             _ => None,
         }
     }

@@ -405,6 +405,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    catenate,
     partial,
     uidonly,
     quota,

@@ -34,6 +34,8 @@ pub enum MessageData {
     Binary(Vec<u8>),
     /// `UTF8 (~{n})` (UTF8=ACCEPT): a message with UTF-8 headers.
     Utf8(Vec<u8>),
+    /// CATENATE (RFC 4469): text and URL parts, put together by the session.
+    Catenate(Vec<super::catenate::CatPart>),
     /// A message literal of this many octets that was too large to buffer: its octets went
     /// to the store as they arrived ([`crate::mailbox::MailboxRequest::AppendData`]), in
     /// the order of the command's messages.
@@ -46,6 +48,14 @@ impl MessageData {
         match self {
             MessageData::Text(d) | MessageData::Binary(d) | MessageData::Utf8(d) => d.len() as u64,
             MessageData::Streamed(len) => *len,
+            // The URL parts' sizes are known once fetched; the text parts count now.
+            MessageData::Catenate(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    super::catenate::CatPart::Text(t) => t.len() as u64,
+                    super::catenate::CatPart::Url(_) => 0,
+                })
+                .sum(),
         }
     }
 
@@ -133,6 +143,9 @@ impl Cursor<'_> {
             }
             None => Err(Malformed::MissingArgument),
             Some(_) => {
+                if self.eat_word(b"CATENATE") {
+                    return Ok(MessageData::Catenate(self.catenate()?));
+                }
                 if !self.eat_word(b"UTF8") {
                     return Err(Malformed::ExpectedMessageLiteral);
                 }

@@ -53,6 +53,8 @@ pub enum Malformed {
     InvalidFetchModifier,
     /// Not a `partial-range` (RFC 9394 §6).
     InvalidPartialRange,
+    /// A CATENATE part that is neither `TEXT literal` nor `URL astring` (RFC 4469 §5).
+    InvalidCatenatePart,
     /// RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
     InvalidVanished,
     InvalidStoreItem,
@@ -103,6 +105,7 @@ impl Malformed {
             Malformed::InvalidSection => "Invalid body section",
             Malformed::InvalidFetchModifier => "Invalid FETCH modifier",
             Malformed::InvalidPartialRange => "Invalid PARTIAL range",
+            Malformed::InvalidCatenatePart => "Invalid CATENATE part",
             Malformed::InvalidVanished => "VANISHED needs UID FETCH and CHANGEDSINCE",
             Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
             Malformed::InvalidStoreModifier => "Invalid STORE modifier",

@@ -260,7 +260,7 @@ impl Cursor<'_> {
     }
 
     /// `section = "[" [section-spec] "]"`, then `[partial]`.
-    fn body_section(&mut self) -> Result<BodySection, Malformed> {
+    pub(super) fn body_section(&mut self) -> Result<BodySection, Malformed> {
         self.expect(b'[', Malformed::InvalidSection)?;
         let part = self.section_part()?;
         let mut text = None;

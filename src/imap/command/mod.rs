@@ -10,6 +10,7 @@
 //! never does IO and never decides what a command does.
 
 mod append;
+mod catenate;
 mod cursor;
 mod datetime;
 mod error;
@@ -36,6 +37,7 @@ use crate::sasl::Mechanism;
 use crate::session::Secret;
 
 pub use self::append::{Append, AppendMessage, MessageData, Replace};
+pub use self::catenate::{CatPart, ImapUrl};
 pub use self::datetime::{Date, DateTime};
 pub use self::error::{Malformed, ParseError};
 pub use self::fetch::{

@@ -117,6 +117,19 @@ pub(super) enum Pending {
     ReplaceExpunge {
         tag: Tag,
     },
+    /// CATENATE (RFC 4469): the answer for one URL of a message being put together
+    /// (`checked`: its UIDVALIDITY is known to match, the message itself is asked for).
+    Catenate {
+        job: Box<super::catenate::CatenateJob>,
+        url: Box<crate::imap::command::ImapUrl>,
+        checked: bool,
+    },
+    /// A CATENATE failed after earlier messages of its MULTIAPPEND were appended: they are
+    /// being removed.
+    CatenateUndo {
+        tag: Tag,
+        error: super::catenate::CatenateError,
+    },
     /// GETQUOTA (no mailbox) or GETQUOTAROOT.
     Quota {
         tag: Tag,
@@ -618,6 +631,8 @@ impl ImapSession {
             Pending::Append(_)
             | Pending::AppendUndo { .. }
             | Pending::ReplaceExpunge { .. }
+            | Pending::Catenate { .. }
+            | Pending::CatenateUndo { .. }
             | Pending::StreamBegin { .. }
             | Pending::StreamData
             | Pending::StreamsDropped => self.resume_append(pending, reply),
@@ -735,6 +750,12 @@ impl ImapSession {
             (Pending::StreamData | Pending::StreamsDropped, _) => {}
             (Pending::AppendUndo { tag, error }, _) => {
                 self.append_failed(tag, error);
+            }
+            (Pending::Catenate { job, url, checked }, reply) => {
+                self.catenate_reply(*job, *url, checked, reply);
+            }
+            (Pending::CatenateUndo { tag, error }, _) => {
+                self.finish_catenate_failed(tag, error);
             }
             (
                 Pending::ReplaceExpunge { tag },
@@ -870,6 +891,8 @@ impl Pending {
             | Pending::Quota { tag, .. }
             | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
+            Pending::Catenate { job, .. } => (job.append.tag, Expunges::Report),
+            Pending::CatenateUndo { tag, .. } => (tag, Expunges::Report),
             Pending::Resync(job) | Pending::ResyncFlags(job) => (job.tag, Expunges::Report),
             Pending::FetchVanished(job) => (job.tag, job.addressing.expunges()),
             Pending::AppendUndo { tag, .. } => (tag, Expunges::Report),

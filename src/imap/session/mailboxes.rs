@@ -145,7 +145,8 @@ impl ImapSession {
             );
             return;
         };
-        let message_body = match message.data {
+        let mut message = message;
+        let message_body = match std::mem::replace(&mut message.data, MessageData::Streamed(0)) {
             MessageData::Text(data) | MessageData::Utf8(data) => AppendBody::Bytes(data),
             MessageData::Binary(data) => AppendBody::Binary(data),
             MessageData::Streamed(_) => {
@@ -153,7 +154,22 @@ impl ImapSession {
                 self.streamed = self.streamed.saturating_sub(1);
                 AppendBody::Streamed
             }
+            MessageData::Catenate(parts) => {
+                // RFC 4469: put together first, appended when whole.
+                self.start_catenate(job, message, parts);
+                return;
+            }
         };
+        self.append_body(job, message_body, &message);
+    }
+
+    /// Append one message of `job` (its body ready; flags and date from `message`).
+    pub(super) fn append_body(
+        &mut self,
+        job: AppendJob,
+        message_body: AppendBody,
+        message: &crate::imap::command::AppendMessage,
+    ) {
         let internal_date = message.date.as_ref().map(unix_time);
         let request = MailboxRequest::Append {
             mailbox: job.mailbox.clone(),

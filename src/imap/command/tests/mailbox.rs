@@ -560,3 +560,39 @@ fn replace_rfc_8508() {
     );
     assert_eq!(err(b"a1 REPLACE 1 Drafts").1, Malformed::MissingArgument);
 }
+
+#[test]
+fn catenate_urls_rfc_4469() {
+    use crate::imap::command::ImapUrl;
+    let url = ImapUrl::parse("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1.MIME").unwrap();
+    assert_eq!(url.mailbox, "Drafts");
+    assert_eq!(url.uid_validity, Some(385759045));
+    assert_eq!(url.uid, crate::mail::Uid(20));
+    let section = url.section.unwrap();
+    assert_eq!(section.part.0.len(), 1);
+    assert_eq!(section.text, Some(SectionText::Mime));
+    let url = ImapUrl::parse("imap://joe@example.com/a%20b%2Fc/;UID=7/;PARTIAL=10.20").unwrap();
+    assert_eq!(url.mailbox, "a b/c");
+    assert_eq!(url.uid_validity, None);
+    assert_eq!(url.partial.unwrap().offset, 10);
+    assert_eq!(url.partial.unwrap().length.get(), 20);
+    // Modified UTF-7 names are taken too.
+    assert_eq!(
+        ImapUrl::parse("/Entw&APw-rfe/;UID=1").unwrap().mailbox,
+        "Entwürfe"
+    );
+    for bad in [
+        "Drafts/;UID=20",
+        "/Drafts",
+        "/Drafts/;UID=0",
+        "/;UID=3",
+        "/Drafts;UIDVALIDITY=x/;UID=3",
+        "/Drafts/;UID=3/;SECTION=BOGUS",
+        "/Drafts/;UID=3/;URLAUTH=anonymous",
+        "/Drafts/;UID=3/;PARTIAL=1.0",
+        "imap://example.com",
+        "/Dr%zzafts/;UID=3",
+    ] {
+        assert!(ImapUrl::parse(bad).is_err(), "{bad}");
+    }
+}
