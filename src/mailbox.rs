@@ -23,6 +23,9 @@ pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
 pub enum Content {
     /// Flags, modseq, internal date and size only (FETCH FLAGS, SEARCH on index keys).
     Metadata,
+    /// Also the envelope (SORT, THREAD ORDEREDSUBJECT, SEARCH SENTBEFORE…): the MIME
+    /// summary without its parts.
+    Envelope,
     /// Index data and the MIME summary.
     Summary,
     /// Also the message's header block (up to and including the blank line).

@@ -361,6 +361,39 @@ impl Store {
         .await
     }
 
+    /// The index data and the envelope of the messages of `uids` (missing ones left out), in
+    /// UID order: what SORT, THREAD and SENTBEFORE/SENTON/SENTSINCE look at, without copying
+    /// each message's MIME structure.
+    pub async fn message_envelopes(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+    ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let mut uids = uids.to_vec();
+            uids.sort_unstable();
+            uids.dedup();
+            Ok(uids
+                .into_iter()
+                .filter_map(|uid| m.get(uid))
+                .map(|e| {
+                    let meta = MessageMeta {
+                        uid: e.uid,
+                        flags: e.flags.clone(),
+                        modseq: e.modseq,
+                        internal_date: e.internal_date,
+                        size: e.size,
+                    };
+                    (meta, e.summary.envelope.clone())
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// The UIDs of `within` expunged from a mailbox after `since` (RFC 7162 §3.2.5): from its
     /// expunge log, or, when the log does not reach back that far, every UID of `within`
     /// below UIDNEXT that is not in the mailbox.

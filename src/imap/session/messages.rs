@@ -24,6 +24,7 @@ use crate::session::Output;
 /// Messages per FETCH request: index data only, with the MIME summary, and with bytes (the
 /// driver also stops a batch at [`crate::mailbox::BATCH_BYTES`] of message bytes).
 const METADATA_BATCH: usize = 2048;
+const ENVELOPE_BATCH: usize = 1024;
 const SUMMARY_BATCH: usize = 512;
 const BYTES_BATCH: usize = 128;
 
@@ -32,6 +33,7 @@ const BYTES_BATCH: usize = 128;
 fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
     let limit = match content {
         Content::Metadata => METADATA_BATCH,
+        Content::Envelope => ENVELOPE_BATCH,
         Content::Summary => SUMMARY_BATCH,
         Content::Header | Content::Bytes => BYTES_BATCH,
     };
@@ -431,7 +433,7 @@ impl ImapSession {
                 return;
             }
             Need::Metadata => Content::Metadata,
-            Need::Summary => Content::Summary,
+            Need::Summary => Content::Envelope,
             Need::Header => Content::Header,
             Need::Bytes => Content::Bytes,
         };
@@ -484,6 +486,9 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
+        // Parsed only for keys on header fields or text: THREAD fetches header blocks for
+        // References alone, and reads that field itself.
+        let parse = search::need(&job.search.criteria) >= search::Need::Header;
         for msg in messages {
             let Some(seq) = view.seq(msg.meta.uid) else {
                 continue;
@@ -491,6 +496,7 @@ impl ImapSession {
             let parsed = msg
                 .bytes
                 .as_deref()
+                .filter(|_| parse)
                 .and_then(crate::mail::mime::parse_message);
             let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref(), now);
             if search::matches_all(&job.search.criteria, &c) {

@@ -17,7 +17,7 @@ pub enum Need {
     View,
     /// Flags, modseq, internal date and size from the index.
     Metadata,
-    /// The MIME summary (envelope dates).
+    /// The envelope (dates, subject, addresses, message ids): fetched without the MIME parts.
     Summary,
     /// The header block (header-field keys).
     Header,

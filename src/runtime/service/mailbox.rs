@@ -416,6 +416,26 @@ async fn fetch(
             now: crate::store::now(),
         });
     }
+    if content == Content::Envelope {
+        let messages = store
+            .message_envelopes(account, mailbox, uids)
+            .await?
+            .into_iter()
+            .map(|(meta, envelope)| FetchedMessage {
+                meta,
+                summary: MimeSummary {
+                    envelope,
+                    parts: Vec::new(),
+                },
+                bytes: None,
+            })
+            .collect();
+        return Ok(MailboxReply::Fetched {
+            messages,
+            rest: Vec::new(),
+            now: crate::store::now(),
+        });
+    }
     let mut uids = uids.to_vec();
     uids.sort_unstable();
     uids.dedup();
@@ -468,7 +488,7 @@ async fn fetch(
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let bytes = match content {
-            Content::Metadata | Content::Summary => None,
+            Content::Metadata | Content::Envelope | Content::Summary => None,
             Content::Header | Content::Bytes => match bodies.next().flatten() {
                 Some(body) => Some(MessageBytes::from(body)),
                 // Expunged meanwhile: left out, like a missing UID.
