@@ -12,8 +12,8 @@
 //! large mailbox piece by piece and memory stays bounded.
 
 use crate::mail::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, MimeSummary,
-    ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
+    Change, FlagMode, FlagUpdate, Flags, MailboxId, MailboxInfo, MailboxStatus, MessageBytes,
+    MimeSummary, ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
 };
 
 pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
@@ -200,6 +200,11 @@ pub enum MailboxReply {
     Selected(Snapshot),
     /// CREATE, DELETE, RENAME, (UN)SUBSCRIBE, UNSELECT.
     Done,
+    /// CREATE: the new mailbox's id and UIDVALIDITY, its MAILBOXID (RFC 8474 §4.1).
+    Created {
+        id: MailboxId,
+        uid_validity: UidValidity,
+    },
     Appended {
         uid_validity: UidValidity,
         uid: Uid,

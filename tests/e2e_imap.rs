@@ -88,6 +88,26 @@ fn imaplib_fetches_previews() {
     assert!(out.contains("preview passed"), "{out}");
 }
 
+/// RFC 8474 OBJECTID and RFC 8514 SAVEDATE by imaplib: MAILBOXID from CREATE kept by RENAME,
+/// EMAILID kept by COPY and MOVE, a COPY's save date apart from its internal date; the same
+/// ids after a restart.
+#[test]
+fn imaplib_keeps_object_ids_and_save_dates() {
+    let mut server = Server::start(Options::default());
+    let out = server.python("imap_objects.py", &["first"]);
+    assert!(out.contains("objects first passed"), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ids: "))
+        .expect("the ids")
+        .split(' ')
+        .collect();
+    assert!(server.terminate().success());
+    server.spawn();
+    let out = server.python("imap_objects.py", &["again", ids[0], ids[1]]);
+    assert!(out.contains("objects again passed"), "{out}");
+}
+
 /// RFC 8508: REPLACE of a draft by imaplib, the last version streamed to the store.
 #[test]
 fn imaplib_replaces_a_draft() {

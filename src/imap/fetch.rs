@@ -505,7 +505,10 @@ pub fn content(attrs: &[FetchAttribute]) -> Content {
             | FetchAttribute::InternalDate
             | FetchAttribute::Rfc822Size
             | FetchAttribute::Uid
-            | FetchAttribute::ModSeq => Content::Metadata,
+            | FetchAttribute::ModSeq
+            | FetchAttribute::SaveDate
+            | FetchAttribute::EmailId
+            | FetchAttribute::ThreadId => Content::Metadata,
         })
         .max()
         .unwrap_or(Content::Metadata)
@@ -636,6 +639,25 @@ fn fetch_item(out: &mut Vec<u8>, msg: &FetchedMessage, attr: &FetchAttribute, re
         FetchAttribute::Rfc822Size => {
             out.extend_from_slice(format!("RFC822.SIZE {}", msg.meta.size).as_bytes())
         }
+        // RFC 8514 §4: NIL when the save date is not known (messages stored before it was
+        // kept).
+        FetchAttribute::SaveDate => match msg.meta.saved {
+            Some(at) => {
+                out.extend_from_slice(b"SAVEDATE \"");
+                out.extend_from_slice(crate::date::imap_date_time(at).as_bytes());
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"SAVEDATE NIL"),
+        },
+        FetchAttribute::EmailId => out.extend_from_slice(
+            format!(
+                "EMAILID ({})",
+                crate::mail::email_object_id(msg.meta.email_id)
+            )
+            .as_bytes(),
+        ),
+        // RFC 8474 §5.2: a server that does not support threads answers NIL.
+        FetchAttribute::ThreadId => out.extend_from_slice(b"THREADID NIL"),
         FetchAttribute::ModSeq => {
             out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes())
         }
@@ -730,6 +752,8 @@ mod tests {
                 modseq: ModSeq(3),
                 internal_date: 0,
                 size: raw.len() as u32,
+                saved: None,
+                email_id: 1,
             },
             summary: MimeSummary::parse(raw),
             bytes: Some(raw.to_vec().into()),

@@ -83,6 +83,10 @@ pub enum Capability {
     Quota,
     QuotaResStorage,
     QuotaResMessage,
+    /// RFC 8514.
+    SaveDate,
+    /// RFC 8474.
+    ObjectId,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -136,6 +140,8 @@ impl Capability {
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::QuotaResMessage => "QUOTA=RES-MESSAGE",
+            Capability::SaveDate => "SAVEDATE",
+            Capability::ObjectId => "OBJECTID",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -173,6 +179,8 @@ pub enum Code {
     UidNext(u32),
     /// RFC 7162 §3.1.2.1.
     HighestModSeq(u64),
+    /// RFC 8474 §4.1: `MAILBOXID (objectid)`.
+    MailboxId(String),
     /// The flags STORE can set: the system flags, the keywords in use and `\*`, any new
     /// keyword (RFC 9051 §7.1).
     PermanentFlags(Vec<Keyword>),
@@ -325,6 +333,7 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::UidValidity(v) => out.extend_from_slice(format!("UIDVALIDITY {v}").as_bytes()),
         Code::UidNext(v) => out.extend_from_slice(format!("UIDNEXT {v}").as_bytes()),
         Code::HighestModSeq(v) => out.extend_from_slice(format!("HIGHESTMODSEQ {v}").as_bytes()),
+        Code::MailboxId(id) => out.extend_from_slice(format!("MAILBOXID ({id})").as_bytes()),
         Code::PermanentFlags(keywords) => {
             out.extend_from_slice(
                 b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ",

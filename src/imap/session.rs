@@ -211,6 +211,8 @@ impl ImapSession {
                 Capability::Quota,
                 Capability::QuotaResStorage,
                 Capability::QuotaResMessage,
+                Capability::SaveDate,
+                Capability::ObjectId,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

@@ -108,6 +108,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
         }
     }
     MailboxSnapshot {
+        id: m.id,
         uid_validity: m.uid_validity,
         uid_next: m.uid_next,
         highest_modseq: m.highest_modseq,
@@ -219,6 +220,7 @@ impl Store {
                 m.messages.len() - m.find(first).unwrap_or_else(|at| at)
             });
             Ok(MailboxStatus {
+                id: m.id,
                 uid_validity: m.uid_validity,
                 uid_next: m.uid_next,
                 highest_modseq: m.highest_modseq,
@@ -355,6 +357,8 @@ impl Store {
                     modseq: e.modseq,
                     internal_date: e.internal_date,
                     size: e.size,
+                    saved: (e.saved != 0).then_some(e.saved),
+                    email_id: e.email_id,
                 })
                 .collect())
         })

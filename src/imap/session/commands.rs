@@ -629,6 +629,17 @@ impl ImapSession {
     fn resume_mailboxes(&mut self, pending: Pending, reply: MailboxReply) {
         match (pending, reply) {
             (Pending::Simple { tag, done }, MailboxReply::Done) => self.ok(tag, done),
+            // RFC 8474 §4.1: CREATE tells the new mailbox's MAILBOXID.
+            (Pending::Simple { tag, done }, MailboxReply::Created { id, uid_validity }) => {
+                let id = crate::mail::mailbox_object_id(uid_validity, id);
+                self.finish(
+                    tag,
+                    Status::Ok,
+                    Some(Code::MailboxId(id)),
+                    done,
+                    Expunges::Report,
+                );
+            }
             (
                 Pending::List { tag, job },
                 MailboxReply::Listed {

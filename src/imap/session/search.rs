@@ -190,6 +190,8 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     };
     let has = |f: SystemFlags| meta.flags.system.contains(f);
     let internal = meta.internal_date.div_euclid(86_400);
+    // RFC 8514 §4: a message whose save date is unknown is searched by its internal date.
+    let saved = meta.saved.unwrap_or(meta.internal_date).div_euclid(86_400);
     match key {
         SearchKey::Answered => has(SystemFlags::ANSWERED),
         SearchKey::Deleted => has(SystemFlags::DELETED),
@@ -213,6 +215,12 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             .iter()
             .any(|x| x.as_str().eq_ignore_ascii_case(k.as_str())),
         SearchKey::Before(d) => internal < date_days(*d),
+        SearchKey::SavedBefore(d) => saved < date_days(*d),
+        SearchKey::SavedOn(d) => saved == date_days(*d),
+        SearchKey::SavedSince(d) => saved >= date_days(*d),
+        SearchKey::SaveDateSupported => true,
+        SearchKey::EmailId(id) => crate::mail::email_object_id(meta.email_id) == *id,
+        SearchKey::ThreadId(_) => false,
         SearchKey::On(d) => internal == date_days(*d),
         SearchKey::Since(d) => internal >= date_days(*d),
         SearchKey::SentBefore(d) => sent_days(c).is_some_and(|s| s < date_days(*d)),

@@ -933,6 +933,8 @@ mod tests {
                 modseq: crate::mail::ModSeq(1),
                 internal_date,
                 size: raw.len() as u32,
+                saved: None,
+                email_id: u64::from(uid),
             },
             summary,
             bytes: Some(raw.as_bytes().to_vec().into()),

@@ -124,7 +124,11 @@ impl Access {
                 store
                     .create_special_mailbox(account, &mailbox, special)
                     .await?;
-                MailboxReply::Done
+                let status = store.status(account, &mailbox).await?;
+                MailboxReply::Created {
+                    id: status.id,
+                    uid_validity: status.uid_validity,
+                }
             }
             MailboxRequest::Delete { mailbox } => {
                 store.delete_mailbox(account, &mailbox).await?;
@@ -482,6 +486,8 @@ async fn fetch(
                 modseq: e.modseq,
                 internal_date: e.internal_date,
                 size: e.size,
+                saved: (e.saved != 0).then_some(e.saved),
+                email_id: e.email_id,
             },
             summary: e.summary,
             bytes,

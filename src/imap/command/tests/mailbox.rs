@@ -318,10 +318,6 @@ fn namespace_status_idle() {
         Malformed::InvalidStatusItem
     );
     assert_eq!(
-        tagged_err(b"a1 STATUS x (MAILBOXID)"),
-        Malformed::UnsupportedItem
-    );
-    assert_eq!(
         tagged_err(b"a1 STATUS x MESSAGES"),
         Malformed::ExpectedParenthesis
     );

@@ -1,0 +1,98 @@
+"""OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) with imaplib, in two runs around a restart.
+
+`first`: CREATE tells a MAILBOXID that STATUS repeats and RENAME keeps; a message appended
+with a 2001 internal date gets today's SAVEDATE; its COPY keeps the internal date and the
+EMAILID with a save date of its own, its MOVE keeps the EMAILID; SEARCH EMAILID finds both.
+Prints the ids. `again MAILBOXID EMAILID`: after the restart, the same ids come back."""
+import re
+import sys
+
+import imaplib
+
+from common import ALICE, HOST, args, check
+
+ports, ctx, rest = args()
+m = imaplib.IMAP4_SSL(HOST, ports["imaps"], ssl_context=ctx)
+m.login(*ALICE)
+
+
+def mailbox_id(name):
+    typ, data = m.status(name, "(MAILBOXID)")
+    check(typ == "OK", "STATUS MAILBOXID", data)
+    return re.search(rb"MAILBOXID \(([A-Za-z0-9_-]+)\)", data[0]).group(1).decode()
+
+
+def fetch(uid, items):
+    typ, data = m.uid("FETCH", uid, items)
+    check(typ == "OK" and data[0] is not None, "FETCH " + items, data)
+    return data[0].decode()
+
+
+def field(text, name):
+    got = re.search(name + r' (\([A-Za-z0-9_-]+\)|"[^"]*"|NIL)', text)
+    check(got is not None, name + " in the FETCH response", text)
+    return got.group(1).strip('()"')
+
+
+if rest[0] == "first":
+    typ, data = m.capability()
+    for cap in (b"SAVEDATE", b"OBJECTID"):
+        check(cap in data[0].split(), cap.decode() + " advertised", data)
+    typ, data = m.create("Objects-A")
+    check(typ == "OK", "CREATE", data)
+    made = re.search(rb"\[MAILBOXID \(([A-Za-z0-9_-]+)\)\]", data[0])
+    check(made is not None, "CREATE tells the MAILBOXID", data)
+    made = made.group(1).decode()
+    check(mailbox_id("Objects-A") == made, "STATUS gives CREATE's MAILBOXID", made)
+    check(mailbox_id("INBOX") != made, "another mailbox, another MAILBOXID", made)
+    typ, data = m.rename("Objects-A", "Objects-B")
+    check(typ == "OK", "RENAME", data)
+    check(mailbox_id("Objects-B") == made, "RENAME keeps the MAILBOXID", made)
+    typ, data = m.select("Objects-B")
+    check(typ == "OK", "SELECT", data)
+    typ, data = m.response("MAILBOXID")
+    check(data and data[0] is not None and made.encode() in data[0], "SELECT's MAILBOXID", data)
+
+    typ, data = m.append("INBOX", None, imaplib.Time2Internaldate(978307200),
+                         b"Subject: objects\r\n\r\nids and dates\r\n")
+    check(typ == "OK", "APPEND with a 2001 date", data)
+    uid = data[0].split(b"APPENDUID ")[1].split()[1].rstrip(b"]").decode()
+    m.select("INBOX")
+    first = fetch(uid, "(INTERNALDATE SAVEDATE EMAILID THREADID)")
+    email_id = field(first, "EMAILID")
+    check(re.fullmatch(r"[A-Za-z0-9_-]{1,255}", email_id) is not None, "an EMAILID", first)
+    check("2001" in field(first, "INTERNALDATE"), "the internal date given", first)
+    check(field(first, "SAVEDATE") not in ("NIL", field(first, "INTERNALDATE")),
+          "APPEND's save date is now, not the internal date", first)
+    check("THREADID NIL" in first, "THREADID NIL", first)
+
+    typ, data = m.uid("COPY", uid, "Objects-B")
+    check(typ == "OK", "COPY", data)
+    typ, data = m.uid("MOVE", uid, "Objects-B")
+    check(typ == "OK", "MOVE", data)
+    m.select("Objects-B")
+    typ, data = m.uid("SEARCH", "EMAILID", email_id)
+    check(typ == "OK" and len(data[0].split()) == 2, "COPY and MOVE keep the EMAILID", data)
+    for got in data[0].split():
+        text = fetch(got.decode(), "(INTERNALDATE SAVEDATE EMAILID)")
+        check(field(text, "EMAILID") == email_id, "the same EMAILID", text)
+        check("2001" in field(text, "INTERNALDATE"), "COPY/MOVE keep the internal date", text)
+        check(field(text, "SAVEDATE") not in ("NIL", field(text, "INTERNALDATE")),
+              "a save date of its own", text)
+    typ, data = m.uid("SEARCH", "SAVEDBEFORE", "1-Jan-2002")
+    check(typ == "OK" and data[0] == b"", "nothing saved before 2002", data)
+    typ, data = m.uid("SEARCH", "BEFORE", "1-Jan-2002")
+    check(typ == "OK" and len(data[0].split()) == 2, "both dated 2001", data)
+    m.logout()
+    print("ids:", made, email_id)
+    print("objects first passed")
+else:
+    made, email_id = rest[1], rest[2]
+    check(mailbox_id("Objects-B") == made, "the MAILBOXID after a restart", made)
+    m.select("Objects-B")
+    typ, data = m.uid("SEARCH", "EMAILID", email_id)
+    check(typ == "OK" and len(data[0].split()) == 2, "the EMAILID after a restart", data)
+    text = fetch(data[0].split()[0].decode(), "(SAVEDATE)")
+    check(field(text, "SAVEDATE") != "NIL", "the save date after a restart", text)
+    m.logout()
+    print("objects again passed")
