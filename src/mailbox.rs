@@ -11,6 +11,7 @@
 //! needs, and a batch of message bytes stops at [`BATCH_BYTES`], so a session asks for a
 //! large mailbox piece by piece and memory stays bounded.
 
+use crate::mail::metadata::Annotation;
 use crate::mail::{
     Change, FlagMode, FlagUpdate, Flags, MailboxId, MailboxInfo, MailboxStatus, MessageBytes,
     MimeSummary, ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
@@ -143,6 +144,18 @@ pub enum MailboxRequest {
     Quota {
         mailbox: Option<String>,
     },
+    /// Every annotation (RFC 5464 GETMETADATA) of the mailbox, which must exist, or with
+    /// `None` of the server: the account's own and those the administrator sets. Answered
+    /// as [`MailboxReply::Metadata`], sorted by name; the session picks what was asked.
+    GetMetadata {
+        mailbox: Option<String>,
+    },
+    /// SETMETADATA (RFC 5464 §4.3): set or remove annotations, all or none, durable before
+    /// the reply. `Done`, or `Failed` with `MetadataTooMany`/`MetadataMaxSize`.
+    SetMetadata {
+        mailbox: Option<String>,
+        entries: Vec<Annotation>,
+    },
 }
 
 /// The message of an APPEND.
@@ -238,6 +251,8 @@ pub enum MailboxReply {
         highest_modseq: ModSeq,
     },
     Quota(Quota),
+    /// Annotations with their values, sorted by entry name.
+    Metadata(Vec<Annotation>),
     Failed(MailboxError),
 }
 
@@ -256,6 +271,10 @@ pub enum MailboxError {
     TooLarge,
     /// The account's quota would be passed (`NO [OVERQUOTA]`, RFC 9208 §4.3).
     OverQuota,
+    /// The mailbox (or server) has as many annotations as it may (`NO [METADATA TOOMANY]`).
+    MetadataTooMany,
+    /// A value is longer than this (`NO [METADATA MAXSIZE n]`).
+    MetadataMaxSize(u64),
     /// A local, transient fault (`NO [UNAVAILABLE]`); the text is for the log only.
     Unavailable(String),
 }

@@ -88,9 +88,10 @@ fn imaplib_fetches_previews() {
     assert!(out.contains("preview passed"), "{out}");
 }
 
-/// RFC 8474 OBJECTID and RFC 8514 SAVEDATE by imaplib: MAILBOXID from CREATE kept by RENAME,
-/// EMAILID kept by COPY and MOVE, a COPY's save date apart from its internal date; the same
-/// ids after a restart.
+/// RFC 8474 OBJECTID, RFC 8514 SAVEDATE and RFC 5464 METADATA by imaplib: MAILBOXID from
+/// CREATE kept by RENAME, EMAILID kept by COPY and MOVE, a COPY's save date apart from its
+/// internal date, annotations moved by RENAME and dropped by DELETE, METADATA's limits; the
+/// same ids and annotations after a restart.
 #[test]
 fn imaplib_keeps_object_ids_and_save_dates() {
     let mut server = Server::start(Options::default());

@@ -10,6 +10,7 @@
 mod commands;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod qresync;
 #[cfg(test)]
 mod robustness_tests;
@@ -211,6 +212,8 @@ impl ImapSession {
                 Capability::Quota,
                 Capability::QuotaResStorage,
                 Capability::QuotaResMessage,
+                Capability::Metadata,
+                Capability::MetadataServer,
                 Capability::SaveDate,
                 Capability::ObjectId,
                 Capability::AppendLimit(self.config.limits.max_message_size),

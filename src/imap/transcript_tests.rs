@@ -64,6 +64,8 @@ where
 ///   `\Recent` UID; `keywords=`: the keywords in use; `id=`: the mailbox id, 1 by default);
 ///   a `status` reply takes `id=ID` too (1 by default);
 /// - `appended UIDVALIDITY UID`; `created UIDVALIDITY ID` (a CREATE's new mailbox);
+/// - `metadata [NAME=VALUE …]` (annotations, sorted; VALUE escaped as in `R:`, `\x20` for a
+///   space); `fail toomany`, `fail maxsize N` (METADATA's refusals);
 /// - `fetched [UID:FLAGS:MODSEQ:MESSAGE[:DATE[:SAVED[:EMAILID]]] …]` (bytes included when the
 ///   request asked; for a `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or
 ///   `:MESSAGE` for its size; DATE the internal date, 1700000000 by default; SAVED the save
@@ -81,6 +83,19 @@ fn mailbox_reply(
     let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
     match words[0] {
         "done" => MailboxReply::Done,
+        // `metadata NAME=VALUE …`: VALUE with the escapes of `R:` lines.
+        "metadata" => MailboxReply::Metadata(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let (name, value) = w.split_once('=').unwrap();
+                    crate::mail::metadata::Annotation {
+                        name: name.to_string(),
+                        value: Some(unescape(value)),
+                    }
+                })
+                .collect(),
+        ),
         "created" => MailboxReply::Created {
             uid_validity: UidValidity(num(words[1])),
             id: crate::mail::MailboxId(num(words[2])),
@@ -92,6 +107,8 @@ fn mailbox_reply(
             "inbox" => MailboxError::InboxIsPermanent,
             "toobig" => MailboxError::TooLarge,
             "overquota" => MailboxError::OverQuota,
+            "toomany" => MailboxError::MetadataTooMany,
+            "maxsize" => MailboxError::MetadataMaxSize(num(words[2])),
             _ => MailboxError::Unavailable("test".into()),
         }),
         "listed" => {
@@ -453,6 +470,7 @@ transcripts!(
     within,
     savedate,
     objectid,
+    metadata,
     preview,
     unauthenticate,
     condstore_implicit_and_esearch,

@@ -9,6 +9,7 @@
 pub mod bytes;
 pub mod flags;
 pub mod ids;
+pub mod metadata;
 pub mod mime;
 pub mod quota;
 pub mod ranges;

@@ -197,6 +197,24 @@ impl Store {
         .await
     }
 
+    /// The annotations (RFC 5464) of `mailbox`, or with `None` the account's server
+    /// annotations, sorted by entry name.
+    pub async fn metadata(
+        &self,
+        account: &str,
+        mailbox: Option<&str>,
+    ) -> Result<Vec<super::index::Annotation>> {
+        let name = mailbox.map(canonical_mailbox).transpose()?;
+        self.with_index(account, |i| match &name {
+            None => Ok(i.metadata.clone()),
+            Some(name) => i
+                .mailbox(name)
+                .map(|m| m.metadata.clone())
+                .ok_or(StoreError::NoSuchMailbox),
+        })
+        .await
+    }
+
     /// The account's subscriptions (names may name mailboxes that no longer exist).
     pub async fn subscriptions(&self, account: &str) -> Result<Vec<String>> {
         self.with_index(account, |i| Ok(i.subscriptions.clone()))

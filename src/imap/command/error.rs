@@ -51,6 +51,8 @@ pub enum Malformed {
     InvalidFetchItem,
     InvalidSection,
     InvalidFetchModifier,
+    /// RFC 5464: an entry name, GETMETADATA option or SETMETADATA value that is not one.
+    InvalidMetadata,
     /// RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
     InvalidVanished,
     InvalidStoreItem,
@@ -100,6 +102,7 @@ impl Malformed {
             Malformed::InvalidFetchItem => "Invalid FETCH item",
             Malformed::InvalidSection => "Invalid body section",
             Malformed::InvalidFetchModifier => "Invalid FETCH modifier",
+            Malformed::InvalidMetadata => "Invalid METADATA entry or option",
             Malformed::InvalidVanished => "VANISHED needs UID FETCH and CHANGEDSINCE",
             Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
             Malformed::InvalidStoreModifier => "Invalid STORE modifier",
