@@ -59,7 +59,7 @@ pub enum Malformed {
     InvalidStoreModifier,
     InvalidUidCommand,
     /// A FETCH item, SEARCH key or STATUS item of an extension ringpost does not offer yet
-    /// (OBJECTID, PREVIEW, SAVEDATE, ...): named apart from plain garbage.
+    /// (FUZZY, ...): named apart from plain garbage.
     UnsupportedItem,
 }
 
