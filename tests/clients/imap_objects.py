@@ -3,7 +3,8 @@ around a restart.
 
 `first`: CREATE tells a MAILBOXID that STATUS repeats and RENAME keeps; a message appended
 with a 2001 internal date gets today's SAVEDATE; its COPY keeps the internal date and the
-EMAILID with a save date of its own, its MOVE keeps the EMAILID; SEARCH EMAILID finds both.
+EMAILID with a save date of its own, its MOVE keeps the EMAILID; SEARCH EMAILID finds both; a
+reply appended later shares the THREADID.
 Annotations set with SETMETADATA come back with GETMETADATA, move
 with RENAME and go with DELETE; too many or too long ones are refused.
 Prints the ids. `again MAILBOXID EMAILID`: after the restart, the same ids and annotations
@@ -74,7 +75,8 @@ if rest[0] == "first":
     check(data and data[0] is not None and made.encode() in data[0], "SELECT's MAILBOXID", data)
 
     typ, data = m.append("INBOX", None, imaplib.Time2Internaldate(978307200),
-                         b"Subject: objects\r\n\r\nids and dates\r\n")
+                         b"Message-ID: <objects@example.com>\r\nSubject: objects\r\n\r\n"
+                         b"ids and dates\r\n")
     check(typ == "OK", "APPEND with a 2001 date", data)
     uid = data[0].split(b"APPENDUID ")[1].split()[1].rstrip(b"]").decode()
     m.select("INBOX")
@@ -84,7 +86,18 @@ if rest[0] == "first":
     check("2001" in field(first, "INTERNALDATE"), "the internal date given", first)
     check(field(first, "SAVEDATE") not in ("NIL", field(first, "INTERNALDATE")),
           "APPEND's save date is now, not the internal date", first)
-    check("THREADID NIL" in first, "THREADID NIL", first)
+    thread_id = field(first, "THREADID")
+    typ, data = m.append("INBOX", None, None,
+                         b"Message-ID: <reply@example.com>\r\nIn-Reply-To: <objects@example.com>\r\n"
+                         b"References: <objects@example.com>\r\nSubject: Re: objects\r\n\r\nyes\r\n")
+    check(typ == "OK", "APPEND of a reply", data)
+    reply_uid = data[0].split(b"APPENDUID ")[1].split()[1].rstrip(b"]").decode()
+    m.select("INBOX")
+    reply = fetch(reply_uid, "(EMAILID THREADID)")
+    check(field(reply, "THREADID") == thread_id, "a reply shares its thread's THREADID", reply)
+    check(field(reply, "EMAILID") != email_id, "another message, another EMAILID", reply)
+    typ, data = m.uid("SEARCH", "THREADID", thread_id)
+    check(data[0].split() == [uid.encode(), reply_uid.encode()], "SEARCH THREADID", data)
 
     typ, data = m.uid("COPY", uid, "Objects-B")
     check(typ == "OK", "COPY", data)
@@ -93,6 +106,8 @@ if rest[0] == "first":
     m.select("Objects-B")
     typ, data = m.uid("SEARCH", "EMAILID", email_id)
     check(typ == "OK" and len(data[0].split()) == 2, "COPY and MOVE keep the EMAILID", data)
+    typ, thread = m.uid("SEARCH", "THREADID", thread_id)
+    check(thread == data, "and the THREADID", thread)
     for got in data[0].split():
         text = fetch(got.decode(), "(INTERNALDATE SAVEDATE EMAILID)")
         check(field(text, "EMAILID") == email_id, "the same EMAILID", text)

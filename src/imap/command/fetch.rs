@@ -86,7 +86,7 @@ pub enum FetchAttribute {
     SaveDate,
     /// RFC 8474 §5.1 `EMAILID`.
     EmailId,
-    /// RFC 8474 §5.2 `THREADID` (always NIL: ringpost does not thread for it).
+    /// RFC 8474 §5.2 `THREADID`.
     ThreadId,
 }
 

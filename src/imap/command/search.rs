@@ -101,7 +101,7 @@ pub enum SearchKey {
     SaveDateSupported,
     /// RFC 8474 §6: the message whose EMAILID this is.
     EmailId(String),
-    /// RFC 8474 §6: the messages of this THREADID (none: threads have no ids here).
+    /// RFC 8474 §6: the messages of this THREADID.
     ThreadId(String),
     /// RFC 5032 WITHIN: internal date at most this many seconds before now.
     Younger(u64),

@@ -41,7 +41,8 @@ fn need_one(key: &SearchKey) -> Need {
         | SearchKey::From(_)
         | SearchKey::Subject(_)
         | SearchKey::To(_)
-        | SearchKey::Header(..) => Need::Header,
+        | SearchKey::Header(..)
+        | SearchKey::ThreadId(_) => Need::Header,
         SearchKey::Body(_) | SearchKey::Text(_) => Need::Bytes,
         SearchKey::Not(k) => need_one(k),
         SearchKey::Or(a, b) => need_one(a).max(need_one(b)),
@@ -220,7 +221,9 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::SavedSince(d) => saved >= date_days(*d),
         SearchKey::SaveDateSupported => true,
         SearchKey::EmailId(id) => crate::mail::email_object_id(meta.email_id) == *id,
-        SearchKey::ThreadId(_) => false,
+        SearchKey::ThreadId(id) => {
+            super::super::fetch::thread_object_id(header_block(c), meta.email_id) == *id
+        }
         SearchKey::On(d) => internal == date_days(*d),
         SearchKey::Since(d) => internal >= date_days(*d),
         SearchKey::SentBefore(d) => sent_days(c).is_some_and(|s| s < date_days(*d)),
