@@ -39,7 +39,7 @@ pub struct MetadataSettings {
     pub max_entries: usize,
     /// Bytes one value may have.
     pub max_size: usize,
-    /// `/shared/admin` of the server (RFC 5464 §6.2.2): how to reach the administrator.
+    /// `/shared/admin` of the server: how to reach the administrator.
     pub admin: Option<String>,
     /// `/shared/comment` of the server.
     pub comment: Option<String>,

@@ -97,7 +97,7 @@ pub enum SearchKey {
     SavedBefore(Date),
     SavedOn(Date),
     SavedSince(Date),
-    /// RFC 8514 §4: every message, in a mailbox that keeps save dates (all of them do).
+    /// RFC 8514: every message, in a mailbox that keeps save dates (all of them do).
     SaveDateSupported,
     /// RFC 8474 §6: the message whose EMAILID this is.
     EmailId(String),

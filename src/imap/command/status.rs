@@ -24,7 +24,7 @@ pub enum StatusItem {
     AppendLimit,
     /// QUOTA=RES-STORAGE (RFC 9208 §4.2.3): the bytes an EXPUNGE would give back.
     DeletedStorage,
-    /// OBJECTID (RFC 8474 §4.2).
+    /// OBJECTID (RFC 8474 §4.3).
     MailboxId,
 }
 

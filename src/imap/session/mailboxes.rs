@@ -407,7 +407,7 @@ impl ImapSession {
             "Highest",
         )
         .encode(&mut out);
-        // RFC 8474 §4.1.
+        // RFC 8474 §4.2: the MAILBOXID of the selected mailbox.
         Response::untagged(Status::Ok, Some(Code::MailboxId(mailbox_id)), "Ok").encode(&mut out);
         self.out.extend_from_slice(&out);
         self.selected = Some(view);

@@ -191,7 +191,9 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     };
     let has = |f: SystemFlags| meta.flags.system.contains(f);
     let internal = meta.internal_date.div_euclid(86_400);
-    // RFC 8514 §4: a message whose save date is unknown is searched by its internal date.
+    // A message whose save date is unknown (stored before save dates were kept; FETCH says
+    // NIL) is searched by its internal date: the closest date ringpost has for it, and the
+    // one it was saved with when it was appended or delivered.
     let saved = meta.saved.unwrap_or(meta.internal_date).div_euclid(86_400);
     match key {
         SearchKey::Answered => has(SystemFlags::ANSWERED),

@@ -257,7 +257,7 @@ impl Access {
                     })
                     .collect();
                 if mailbox.is_none() {
-                    // The server's shared entries are the administrator's (RFC 5464 §3.2.1).
+                    // The server's shared entries are the administrator's (RFC 5464).
                     let admin = [
                         ("/shared/admin", &self.metadata.admin),
                         ("/shared/comment", &self.metadata.comment),
