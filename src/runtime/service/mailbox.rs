@@ -130,10 +130,14 @@ impl Access {
                 store
                     .create_special_mailbox(account, &mailbox, special)
                     .await?;
-                let status = store.status(account, &mailbox).await?;
-                MailboxReply::Created {
-                    id: status.id,
-                    uid_validity: status.uid_validity,
+                // Its MAILBOXID for the tagged OK (RFC 8474 §4.1); a mailbox renamed or
+                // deleted by another session in between was still created: a plain OK.
+                match store.status(account, &mailbox).await {
+                    Ok(status) => MailboxReply::Created {
+                        id: status.id,
+                        uid_validity: status.uid_validity,
+                    },
+                    Err(_) => MailboxReply::Done,
                 }
             }
             MailboxRequest::Delete { mailbox } => {
