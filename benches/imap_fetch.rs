@@ -45,6 +45,8 @@ fn fetched(raw: Vec<u8>) -> FetchedMessage {
             modseq: ModSeq(99),
             internal_date: 1_796_040_000,
             size: raw.len() as u32,
+            saved: Some(1_796_040_060),
+            email_id: 4711,
         },
         summary: MimeSummary::parse(&raw),
         bytes: Some(raw.into()),

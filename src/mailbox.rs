@@ -11,9 +11,10 @@
 //! needs, and a batch of message bytes stops at [`BATCH_BYTES`], so a session asks for a
 //! large mailbox piece by piece and memory stays bounded.
 
+use crate::mail::metadata::Annotation;
 use crate::mail::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, MimeSummary,
-    ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
+    Change, FlagMode, FlagUpdate, Flags, MailboxId, MailboxInfo, MailboxStatus, MessageBytes,
+    MimeSummary, ModSeq, Quota, Recent, Uid, UidRange, UidValidity, Vanished,
 };
 
 pub use crate::mail::{MailboxSnapshot as Snapshot, MessageMeta, UidRun};
@@ -146,6 +147,18 @@ pub enum MailboxRequest {
     Quota {
         mailbox: Option<String>,
     },
+    /// Every annotation (RFC 5464 GETMETADATA) of the mailbox, which must exist, or with
+    /// `None` of the server: the account's own and those the administrator sets. Answered
+    /// as [`MailboxReply::Metadata`], sorted by name; the session picks what was asked.
+    GetMetadata {
+        mailbox: Option<String>,
+    },
+    /// SETMETADATA (RFC 5464 §4.3): set or remove annotations, all or none, durable before
+    /// the reply. `Done`, or `Failed` with `MetadataTooMany`/`MetadataMaxSize`.
+    SetMetadata {
+        mailbox: Option<String>,
+        entries: Vec<Annotation>,
+    },
 }
 
 /// The message of an APPEND.
@@ -203,6 +216,11 @@ pub enum MailboxReply {
     Selected(Snapshot),
     /// CREATE, DELETE, RENAME, (UN)SUBSCRIBE, UNSELECT.
     Done,
+    /// CREATE: the new mailbox's id and UIDVALIDITY, its MAILBOXID (RFC 8474 §4.1).
+    Created {
+        id: MailboxId,
+        uid_validity: UidValidity,
+    },
     Appended {
         uid_validity: UidValidity,
         uid: Uid,
@@ -236,6 +254,8 @@ pub enum MailboxReply {
         highest_modseq: ModSeq,
     },
     Quota(Quota),
+    /// Annotations with their values, sorted by entry name.
+    Metadata(Vec<Annotation>),
     Failed(MailboxError),
 }
 
@@ -254,6 +274,10 @@ pub enum MailboxError {
     TooLarge,
     /// The account's quota would be passed (`NO [OVERQUOTA]`, RFC 9208 §4.3).
     OverQuota,
+    /// The mailbox (or server) has as many annotations as it may (`NO [METADATA TOOMANY]`).
+    MetadataTooMany,
+    /// A value is longer than this (`NO [METADATA MAXSIZE n]`).
+    MetadataMaxSize(u64),
     /// A local, transient fault (`NO [UNAVAILABLE]`); the text is for the log only.
     Unavailable(String),
 }

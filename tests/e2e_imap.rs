@@ -104,6 +104,27 @@ fn catenate_puts_a_message_together_from_stored_parts() {
     assert!(out.contains("catenate passed"), "{out}");
 }
 
+/// RFC 8474 OBJECTID, RFC 8514 SAVEDATE and RFC 5464 METADATA by imaplib: MAILBOXID from
+/// CREATE kept by RENAME, EMAILID kept by COPY and MOVE, a COPY's save date apart from its
+/// internal date, annotations moved by RENAME and dropped by DELETE, METADATA's limits; the
+/// same ids and annotations after a restart.
+#[test]
+fn imaplib_keeps_object_ids_and_save_dates() {
+    let mut server = Server::start(Options::default());
+    let out = server.python("imap_objects.py", &["first"]);
+    assert!(out.contains("objects first passed"), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ids: "))
+        .expect("the ids")
+        .split(' ')
+        .collect();
+    assert!(server.terminate().success());
+    server.spawn();
+    let out = server.python("imap_objects.py", &["again", ids[0], ids[1]]);
+    assert!(out.contains("objects again passed"), "{out}");
+}
+
 /// RFC 8508: REPLACE of a draft by imaplib, the last version streamed to the store.
 #[test]
 fn imaplib_replaces_a_draft() {

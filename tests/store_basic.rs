@@ -578,3 +578,109 @@ fn fetch_batches_stop_at_the_byte_budget_and_read_bodies_only_when_asked() {
         );
     });
 }
+
+/// Annotations (RFC 5464), save dates (RFC 8514) and EMAILIDs (RFC 8474) come back the same
+/// from the log alone and from the index files; TOOMANY counts what is there.
+#[test]
+fn annotations_save_dates_and_email_ids_survive_reopens() {
+    use ringpost::store::op::MetadataChange;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    const A: &str = "alice@example.com";
+    let a = A;
+    let set = |name: &str, value: Option<&str>| MetadataChange {
+        name: name.into(),
+        value: value.map(|v| v.as_bytes().to_vec()),
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let state = |store: Store| async move {
+        let a = A;
+        let inbox = store.metadata(a, Some("INBOX")).await.unwrap();
+        let server = store.metadata(a, None).await.unwrap();
+        let archive = store
+            .message_meta(a, "Archive", &[Uid(1), Uid(2)])
+            .await
+            .unwrap();
+        let inbox_meta = store.message_meta(a, "INBOX", &[Uid(1)]).await.unwrap();
+        let named = |v: Vec<ringpost::store::index::Annotation>| -> Vec<(String, Vec<u8>)> {
+            v.into_iter().map(|e| (e.name, e.value)).collect()
+        };
+        (named(inbox), named(server), archive, inbox_meta)
+    };
+    {
+        let (root, seen) = (root.clone(), seen.clone());
+        run(move || async move {
+            let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+            store.open_account(a).await.unwrap();
+            let changes = vec![
+                set("/private/comment", Some("mine")),
+                set("/shared/comment", Some("ours")),
+            ];
+            store
+                .set_metadata(a, Some("INBOX"), changes, 2)
+                .await
+                .unwrap();
+            let more = vec![set("/private/third", Some("x"))];
+            assert!(matches!(
+                store.set_metadata(a, Some("INBOX"), more, 2).await,
+                Err(StoreError::TooManyAnnotations)
+            ));
+            // A change of an existing entry and a removal are never too many.
+            let swap = vec![
+                set("/shared/comment", None),
+                set("/private/comment", Some("new")),
+                set("/private/other", Some("y")),
+            ];
+            store.set_metadata(a, Some("INBOX"), swap, 2).await.unwrap();
+            let server = vec![set("/private/vendor/x", Some("1"))];
+            store.set_metadata(a, None, server, 2).await.unwrap();
+            assert!(matches!(
+                store
+                    .set_metadata(a, Some("Nope"), vec![set("/private/a", None)], 2)
+                    .await,
+                Err(StoreError::NoSuchMailbox)
+            ));
+            for i in 0..2 {
+                store
+                    .append(a, "INBOX", &msg(i), Flags::default(), 1_000_000_000)
+                    .await
+                    .unwrap();
+            }
+            store.copy(a, "INBOX", &[Uid(1)], "Archive").await.unwrap();
+            store
+                .move_messages(a, "INBOX", &[Uid(2)], "Archive")
+                .await
+                .unwrap();
+            let now = state(store.clone()).await;
+            let (inbox, server, archive, inbox_meta) = &now;
+            assert_eq!(
+                inbox,
+                &[
+                    ("/private/comment".to_string(), b"new".to_vec()),
+                    ("/private/other".to_string(), b"y".to_vec())
+                ]
+            );
+            assert_eq!(server.len(), 1);
+            assert_eq!(archive.len(), 2);
+            // The copy keeps the EMAILID and the internal date, with a save date of its own.
+            assert_eq!(archive[0].email_id, inbox_meta[0].email_id);
+            assert_ne!(archive[0].email_id, archive[1].email_id);
+            assert_eq!(archive[0].internal_date, 1_000_000_000);
+            assert!(archive.iter().all(|m| m.saved.unwrap() > 1_000_000_000));
+            *seen.lock().unwrap() = Some(now);
+            // No close(): the reopen below recovers from the log alone.
+        });
+    }
+    for close in [true, false] {
+        let (root, seen) = (root.clone(), seen.clone());
+        run(move || async move {
+            let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+            let now = state(store.clone()).await;
+            assert_eq!(Some(&now), seen.lock().unwrap().as_ref());
+            if close {
+                // Writes the index files the next reopen starts from.
+                store.close().await.unwrap();
+            }
+        });
+    }
+}

@@ -98,6 +98,8 @@ struct RawConfig {
     #[serde(default)]
     quota: RawQuota,
     #[serde(default)]
+    imap: RawImap,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     smtp: RawSmtp,
@@ -315,6 +317,28 @@ impl Default for Throttling {
             ip_max_failures: 50,
             account_free_failures: 3,
             account_max_delay: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `[imap]`: METADATA's limits (RFC 5464) and the server entries the administrator sets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawImap {
+    metadata_max_entries: usize,
+    metadata_max_size: usize,
+    metadata_admin: String,
+    metadata_comment: String,
+}
+
+impl Default for RawImap {
+    fn default() -> Self {
+        let d = crate::mail::metadata::MetadataSettings::default();
+        RawImap {
+            metadata_max_entries: d.max_entries,
+            metadata_max_size: d.max_size,
+            metadata_admin: String::new(),
+            metadata_comment: String::new(),
         }
     }
 }
@@ -611,6 +635,8 @@ pub struct Config {
     pub pop3_uidl_format: uidl::UidlFormat,
     /// Every account's quota limits unless the account database sets its own (`[quota]`).
     pub quota: crate::mail::QuotaLimits,
+    /// METADATA's limits and the administrator's server entries (`[imap]`).
+    pub metadata: crate::mail::metadata::MetadataSettings,
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
@@ -814,6 +840,12 @@ impl Config {
             quota: crate::mail::QuotaLimits {
                 storage: Some(raw.quota.storage).filter(|&n| n > 0),
                 messages: Some(raw.quota.messages).filter(|&n| n > 0),
+            },
+            metadata: crate::mail::metadata::MetadataSettings {
+                max_entries: raw.imap.metadata_max_entries,
+                max_size: raw.imap.metadata_max_size,
+                admin: Some(raw.imap.metadata_admin).filter(|s| !s.is_empty()),
+                comment: Some(raw.imap.metadata_comment).filter(|s| !s.is_empty()),
             },
             log,
             store,
@@ -1507,6 +1539,16 @@ tls = "starttls"
         let ports: Vec<u16> = prod.listeners.iter().map(|l| l.address.port()).collect();
         assert_eq!(ports, vec![143, 993, 110, 995, 587, 465, 25, 443, 80, 9100]);
         assert_eq!(prod.http.public_host, "mail.example.com");
+        // METADATA: the shipped defaults are the built-in ones; the example names an admin.
+        assert_eq!(
+            dev.metadata,
+            crate::mail::metadata::MetadataSettings::default()
+        );
+        assert_eq!(
+            prod.metadata.admin.as_deref(),
+            Some("mailto:postmaster@example.com")
+        );
+        assert_eq!(prod.metadata.max_entries, 100);
         let metrics = prod.listeners.last().unwrap();
         assert_eq!(metrics.protocol, Protocol::Metrics);
         assert!(metrics.address.ip().is_loopback());

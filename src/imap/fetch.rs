@@ -240,6 +240,66 @@ fn field_name(field: &[u8]) -> &[u8] {
     field[..end].trim_ascii()
 }
 
+/// The `msg-id`s (`<...>`) of a header value, white space inside removed.
+pub fn msg_ids(value: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let Some(len) = rest[start..].find('>') else {
+            break;
+        };
+        let id: String = rest[start + 1..start + len]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        // A valid msg-id has an `@` between non-empty halves.
+        if id
+            .split_once('@')
+            .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
+        {
+            ids.push(id);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    ids
+}
+
+/// A message's THREADID (RFC 8474 §5.2), from its header block alone, so it never changes:
+/// the thread's root is the first msg-id of References (RFC 5322 §3.6.4 has replies repeat
+/// their parent's References and add the parent), else that of In-Reply-To, else the
+/// message's own Message-ID; the id is `T` and 16 hex digits of the root's SHA-256. A message
+/// with none of them is a thread of its own: `TE` and its EMAILID number.
+pub fn thread_object_id(header: &[u8], email_id: u64) -> String {
+    let first = |name: &str| {
+        header_values(header, name)
+            .iter()
+            .find_map(|v| msg_ids(v).into_iter().next())
+    };
+    let root = first("References")
+        .or_else(|| first("In-Reply-To"))
+        .or_else(|| first("Message-ID"));
+    match root {
+        Some(root) => {
+            let digest = ring::digest::digest(&ring::digest::SHA256, root.as_bytes());
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&digest.as_ref()[..8]);
+            format!("T{:016x}", u64::from_be_bytes(n))
+        }
+        None => format!("TE{email_id:016x}"),
+    }
+}
+
+/// The header block of a fetched message (up to its body), or nothing.
+pub fn header_of(msg: &FetchedMessage) -> &[u8] {
+    let bytes = msg.bytes.as_deref().unwrap_or_default();
+    let end = msg
+        .summary
+        .parts
+        .first()
+        .map_or(bytes.len(), |p| (p.body_offset as usize).min(bytes.len()));
+    &bytes[..end]
+}
+
 /// The value of the first header field `name` in `header`, unfolded.
 pub fn header_value(header: &[u8], name: &str) -> Option<String> {
     header_values(header, name).into_iter().next()
@@ -505,7 +565,11 @@ pub fn content(attrs: &[FetchAttribute]) -> Content {
             | FetchAttribute::InternalDate
             | FetchAttribute::Rfc822Size
             | FetchAttribute::Uid
-            | FetchAttribute::ModSeq => Content::Metadata,
+            | FetchAttribute::ModSeq
+            | FetchAttribute::SaveDate
+            | FetchAttribute::EmailId => Content::Metadata,
+            // THREADID is read from References, In-Reply-To and Message-ID.
+            FetchAttribute::ThreadId => Content::Header,
         })
         .max()
         .unwrap_or(Content::Metadata)
@@ -641,6 +705,30 @@ fn fetch_item(out: &mut Vec<u8>, msg: &FetchedMessage, attr: &FetchAttribute, re
         FetchAttribute::Rfc822Size => {
             out.extend_from_slice(format!("RFC822.SIZE {}", msg.meta.size).as_bytes())
         }
+        // RFC 8514 §4: NIL when the save date is not known (messages stored before it was
+        // kept).
+        FetchAttribute::SaveDate => match msg.meta.saved {
+            Some(at) => {
+                out.extend_from_slice(b"SAVEDATE \"");
+                out.extend_from_slice(crate::date::imap_date_time(at).as_bytes());
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"SAVEDATE NIL"),
+        },
+        FetchAttribute::EmailId => out.extend_from_slice(
+            format!(
+                "EMAILID ({})",
+                crate::mail::email_object_id(msg.meta.email_id)
+            )
+            .as_bytes(),
+        ),
+        FetchAttribute::ThreadId => out.extend_from_slice(
+            format!(
+                "THREADID ({})",
+                thread_object_id(header_of(msg), msg.meta.email_id)
+            )
+            .as_bytes(),
+        ),
         FetchAttribute::ModSeq => {
             out.extend_from_slice(format!("MODSEQ ({})", msg.meta.modseq.0).as_bytes())
         }
@@ -735,6 +823,8 @@ mod tests {
                 modseq: ModSeq(3),
                 internal_date: 0,
                 size: raw.len() as u32,
+                saved: None,
+                email_id: 1,
             },
             summary: MimeSummary::parse(raw),
             bytes: Some(raw.to_vec().into()),
@@ -745,6 +835,34 @@ mod tests {
 
     fn part(n: &[u32]) -> Part {
         Part(n.iter().map(|&x| NonZeroU32::new(x).unwrap()).collect())
+    }
+
+    /// RFC 8474 §5.2: a thread's messages share the THREADID of its root msg-id, whether
+    /// they name it in References, In-Reply-To or (the root itself) Message-ID.
+    #[test]
+    fn thread_ids_follow_the_root_of_references() {
+        let root = thread_object_id(b"Message-ID: <root@x>\r\nSubject: a\r\n\r\n", 1);
+        let reply = thread_object_id(b"Message-ID: <r1@x>\r\nIn-Reply-To: <root@x>\r\n\r\n", 2);
+        let deeper = thread_object_id(
+            b"Message-ID: <r2@x>\r\nIn-Reply-To: <r1@x>\r\nReferences: <root@x>\r\n <r1@x>\r\n\r\n",
+            3,
+        );
+        assert_eq!(root, reply);
+        assert_eq!(root, deeper);
+        assert_eq!(root.len(), 17);
+        assert!(root.starts_with('T'));
+        let other = thread_object_id(b"Message-ID: <other@x>\r\n\r\n", 4);
+        assert_ne!(root, other);
+        // No ids at all: a thread of its own, by EMAILID.
+        assert_eq!(
+            thread_object_id(b"Subject: x\r\n\r\n", 0x2a),
+            "TE000000000000002a"
+        );
+        // The same everywhere: the digest of the root, not of where the message is.
+        assert_eq!(
+            thread_object_id(b"References: <root@x>\r\n\r\n", 9),
+            "T".to_string() + &root[1..]
+        );
     }
 
     #[test]

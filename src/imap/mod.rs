@@ -17,11 +17,13 @@
 //! LIST-STATUS, STATUS=SIZE, ESEARCH, SEARCHRES, CONDSTORE, QRESYNC, UTF8=ACCEPT, BINARY,
 //! MULTIAPPEND, APPENDLIMIT, UNAUTHENTICATE, PREVIEW, WITHIN, SORT and SORT=DISPLAY (RFC 5256,
 //! RFC 5957), ESORT (RFC 5267 §3), THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256) and
-//! THREAD=REFS (draft-ietf-morg-inthread), UIDONLY (RFC 9586), PARTIAL (RFC 9394), INPROGRESS (RFC 9585), CATENATE (RFC 4469), REPLACE (RFC 8508), QUOTA
-//! (RFC 9208) and
+//! THREAD=REFS (draft-ietf-morg-inthread), UIDONLY (RFC 9586), PARTIAL (RFC 9394), INPROGRESS
+//! (RFC 9585), CATENATE (RFC 4469), REPLACE (RFC 8508), QUOTA (RFC 9208), METADATA and
+//! METADATA-SERVER (RFC 5464), SAVEDATE (RFC 8514), OBJECTID (RFC 8474: MAILBOXID and
+//! EMAILID from the store, THREADID from the thread's root msg-id) and
 //! COMPRESS=DEFLATE (the session answers COMPRESS and asks the driver for
 //! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]). Not
-//! yet: the extensions of a later issue (NOTIFY, METADATA: parsed, answered `BAD Command not
+//! yet: the extensions of a later issue (NOTIFY: parsed, answered `BAD Command not
 //! supported`).
 //!
 //! This module never touches sockets, files, the clock or the executor.

@@ -91,6 +91,13 @@ pub enum Capability {
     Quota,
     QuotaResStorage,
     QuotaResMessage,
+    /// RFC 5464: mailbox annotations, and server annotations.
+    Metadata,
+    MetadataServer,
+    /// RFC 8514.
+    SaveDate,
+    /// RFC 8474.
+    ObjectId,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -148,6 +155,10 @@ impl Capability {
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::QuotaResMessage => "QUOTA=RES-MESSAGE",
+            Capability::Metadata => "METADATA",
+            Capability::MetadataServer => "METADATA-SERVER",
+            Capability::SaveDate => "SAVEDATE",
+            Capability::ObjectId => "OBJECTID",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -185,6 +196,14 @@ pub enum Code {
     UidNext(u32),
     /// RFC 7162 §3.1.2.1.
     HighestModSeq(u64),
+    /// RFC 8474 §4.1: `MAILBOXID (objectid)`.
+    MailboxId(String),
+    /// RFC 5464 §4.3: `METADATA TOOMANY`.
+    MetadataTooMany,
+    /// RFC 5464 §4.3: `METADATA MAXSIZE n`, the longest value the server takes.
+    MetadataMaxSize(u64),
+    /// RFC 5464 §4.2.1: `METADATA LONGENTRIES n`, the longest value MAXSIZE left out.
+    MetadataLongEntries(u64),
     /// The flags STORE can set: the system flags, the keywords in use and `\*`, any new
     /// keyword (RFC 9051 §7.1).
     PermanentFlags(Vec<Keyword>),
@@ -346,6 +365,14 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::UidValidity(v) => out.extend_from_slice(format!("UIDVALIDITY {v}").as_bytes()),
         Code::UidNext(v) => out.extend_from_slice(format!("UIDNEXT {v}").as_bytes()),
         Code::HighestModSeq(v) => out.extend_from_slice(format!("HIGHESTMODSEQ {v}").as_bytes()),
+        Code::MailboxId(id) => out.extend_from_slice(format!("MAILBOXID ({id})").as_bytes()),
+        Code::MetadataTooMany => out.extend_from_slice(b"METADATA TOOMANY"),
+        Code::MetadataMaxSize(n) => {
+            out.extend_from_slice(format!("METADATA MAXSIZE {n}").as_bytes())
+        }
+        Code::MetadataLongEntries(n) => {
+            out.extend_from_slice(format!("METADATA LONGENTRIES {n}").as_bytes())
+        }
         Code::PermanentFlags(keywords) => {
             out.extend_from_slice(
                 b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ",

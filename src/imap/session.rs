@@ -11,6 +11,7 @@ mod catenate;
 mod commands;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod qresync;
 #[cfg(test)]
 mod robustness_tests;
@@ -219,6 +220,10 @@ impl ImapSession {
                 Capability::Quota,
                 Capability::QuotaResStorage,
                 Capability::QuotaResMessage,
+                Capability::Metadata,
+                Capability::MetadataServer,
+                Capability::SaveDate,
+                Capability::ObjectId,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

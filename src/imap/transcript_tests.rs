@@ -60,11 +60,17 @@ where
 /// - `status MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ [RECENT
 ///   [DELETED-SIZE]]`;
 /// - `selected UIDVALIDITY UIDNEXT HIGHESTMODSEQ FIRST-UNSEEN|- [UID|FIRST:LAST …]
-///   [recent=UID] [keywords=K1,K2…]` (the UIDs as runs; `recent=`: the first `\Recent` UID;
-///   `keywords=`: the keywords in use);
-/// - `appended UIDVALIDITY UID`;
-/// - `fetched [UID:FLAGS:MODSEQ:MESSAGE …]` (bytes included when the request asked; for a
-///   `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or `:MESSAGE` for its size);
+///   [recent=UID] [keywords=K1,K2…] [id=ID]` (the UIDs as runs; `recent=`: the first
+///   `\Recent` UID; `keywords=`: the keywords in use; `id=`: the mailbox id, 1 by default);
+///   a `status` reply takes `id=ID` too (1 by default);
+/// - `appended UIDVALIDITY UID`; `created UIDVALIDITY ID` (a CREATE's new mailbox);
+/// - `metadata [NAME=VALUE …]` (annotations, sorted; VALUE escaped as in `R:`, `\x20` for a
+///   space); `fail toomany`, `fail maxsize N` (METADATA's refusals);
+/// - `fetched [UID:FLAGS:MODSEQ:MESSAGE[:DATE[:SAVED[:EMAILID]]] …]` (bytes included when the
+///   request asked; for a `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or
+///   `:MESSAGE` for its size; DATE the internal date, 1700000000 by default; SAVED the save
+///   date, `-` unknown, a minute after DATE by default; EMAILID its number, 0x100 + UID by
+///   default);
 /// - `flags [UID:FLAGS:MODSEQ …]` (changed; `=UID:FLAGS:MODSEQ` left as it was, `!UID` refused
 ///   by UNCHANGEDSINCE); `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
 /// - `vanished since|absent [FIRST[:LAST] …]` (the expunge log's answer, or the UIDs absent
@@ -77,6 +83,23 @@ fn mailbox_reply(
     let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
     match words[0] {
         "done" => MailboxReply::Done,
+        // `metadata NAME=VALUE …`: VALUE with the escapes of `R:` lines.
+        "metadata" => MailboxReply::Metadata(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let (name, value) = w.split_once('=').unwrap();
+                    crate::mail::metadata::Annotation {
+                        name: name.to_string(),
+                        value: Some(unescape(value)),
+                    }
+                })
+                .collect(),
+        ),
+        "created" => MailboxReply::Created {
+            uid_validity: UidValidity(num(words[1])),
+            id: crate::mail::MailboxId(num(words[2])),
+        },
         "fail" => MailboxReply::Failed(match words[1] {
             "nonexistent" => MailboxError::NoSuchMailbox,
             "exists" => MailboxError::MailboxExists,
@@ -84,6 +107,8 @@ fn mailbox_reply(
             "inbox" => MailboxError::InboxIsPermanent,
             "toobig" => MailboxError::TooLarge,
             "overquota" => MailboxError::OverQuota,
+            "toomany" => MailboxError::MetadataTooMany,
+            "maxsize" => MailboxError::MetadataMaxSize(num(words[2])),
             _ => MailboxError::Unavailable("test".into()),
         }),
         "listed" => {
@@ -120,18 +145,32 @@ fn mailbox_reply(
                 subscriptions,
             }
         }
-        "status" => MailboxReply::Status(MailboxStatus {
-            messages: num(words[1]),
-            uid_next: Uid(num(words[2])),
-            uid_validity: UidValidity(num(words[3])),
-            unseen: num(words[4]),
-            deleted: num(words[5]),
-            size: num(words[6]),
-            highest_modseq: ModSeq(num(words[7])),
-            recent: words.get(8).map_or(0, |w| num(w)),
-            deleted_size: words.get(9).map_or(0, |w| num(w)),
-        }),
+        "status" => {
+            let id = words
+                .iter()
+                .find_map(|w| w.strip_prefix("id="))
+                .map_or(1, num);
+            let words: Vec<&str> = words.iter().copied().filter(|w| !w.contains('=')).collect();
+            MailboxReply::Status(MailboxStatus {
+                id: crate::mail::MailboxId(id),
+                messages: num(words[1]),
+                uid_next: Uid(num(words[2])),
+                uid_validity: UidValidity(num(words[3])),
+                unseen: num(words[4]),
+                deleted: num(words[5]),
+                size: num(words[6]),
+                highest_modseq: ModSeq(num(words[7])),
+                recent: words.get(8).map_or(0, |w| num(w)),
+                deleted_size: words.get(9).map_or(0, |w| num(w)),
+            })
+        }
         "selected" => MailboxReply::Selected(Snapshot {
+            id: crate::mail::MailboxId(
+                words[5..]
+                    .iter()
+                    .find_map(|w| w.strip_prefix("id="))
+                    .map_or(1, num),
+            ),
             uid_validity: UidValidity(num(words[1])),
             uid_next: Uid(num(words[2])),
             highest_modseq: ModSeq(num(words[3])),
@@ -193,6 +232,17 @@ fn mailbox_reply(
                         // A fifth field sets the internal date (Unix seconds).
                         internal_date: f.get(4).map_or(1_700_000_000, |d| num::<i64>(d)),
                         size: size as u32,
+                        // A sixth field sets the save date (`-`: unknown); none: a minute
+                        // after the internal date.
+                        saved: match f.get(5).map(String::as_str) {
+                            Some("-") => None,
+                            Some(d) => Some(num::<i64>(d)),
+                            None => Some(f.get(4).map_or(1_700_000_000, |d| num::<i64>(d)) + 60),
+                        },
+                        // A seventh field sets the EMAILID number; none: 0x100 + UID.
+                        email_id: f
+                            .get(6)
+                            .map_or(0x100 + num::<u64>(&f[0]), |d| num::<u64>(d)),
                     };
                     let raw = f.get(3).map(|name| {
                         messages
@@ -421,6 +471,9 @@ transcripts!(
     compress_farewell,
     search_header_repeated,
     within,
+    savedate,
+    objectid,
+    metadata,
     preview,
     unauthenticate,
     condstore_implicit_and_esearch,
@@ -585,6 +638,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
     let mut sent = Output::default();
     s.handle_mailbox(
         MailboxReply::Selected(Snapshot {
+            id: crate::mail::MailboxId(1),
             uid_validity: UidValidity(7),
             uid_next: Uid(100_003),
             highest_modseq: ModSeq(100_005),

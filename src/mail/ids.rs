@@ -141,6 +141,20 @@ impl ModSeq {
 #[rkyv(derive(Debug, PartialEq, Eq))]
 pub struct MailboxId(pub u32);
 
+/// A mailbox's MAILBOXID (RFC 8474 §4): `M`, its UIDVALIDITY as 8 hex digits, then its id in
+/// hex. The id alone is never reused within an account (the counter survives even a purge);
+/// the UIDVALIDITY, taken from the clock when the mailbox was made, keeps the string from
+/// repeating even for an account whose index were rebuilt from nothing. RENAME keeps both.
+pub fn mailbox_object_id(uid_validity: UidValidity, id: MailboxId) -> String {
+    format!("M{:08x}{:x}", uid_validity.0, id.0)
+}
+
+/// A message's EMAILID (RFC 8474 §5.1): `E` and 16 hex digits of the number the store fixed
+/// when the message's bytes were first written (their first place in the log).
+pub fn email_object_id(n: u64) -> String {
+    format!("E{n:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

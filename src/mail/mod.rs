@@ -9,6 +9,7 @@
 pub mod bytes;
 pub mod flags;
 pub mod ids;
+pub mod metadata;
 pub mod mime;
 pub mod quota;
 pub mod ranges;
@@ -16,7 +17,7 @@ pub mod view;
 
 pub use bytes::MessageBytes;
 pub use flags::{FlagMode, FlagUpdate, Flags, Keyword, SystemFlags};
-pub use ids::{MailboxId, ModSeq, Uid, UidValidity};
+pub use ids::{email_object_id, mailbox_object_id, MailboxId, ModSeq, Uid, UidValidity};
 pub use mime::MimeSummary;
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use ranges::{UidRange, Vanished};

@@ -43,6 +43,8 @@ pub struct MailboxInfo {
 /// What STATUS and SELECT report (RFC 9051 §6.3.11, RFC 7162).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxStatus {
+    /// With `uid_validity`, what its MAILBOXID is made of (RFC 8474 §4).
+    pub id: MailboxId,
     pub uid_validity: UidValidity,
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
@@ -68,6 +70,8 @@ pub struct UidRun {
 /// figures SELECT reports; per-message data stays in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxSnapshot {
+    /// With `uid_validity`, what its MAILBOXID is made of (RFC 8474 §4).
+    pub id: MailboxId,
     pub uid_validity: UidValidity,
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
@@ -99,6 +103,11 @@ pub struct MessageMeta {
     /// Seconds since the Unix epoch (RFC 9051 §2.3.3).
     pub internal_date: i64,
     pub size: u32,
+    /// When the message was saved to this mailbox (RFC 8514 SAVEDATE), Unix seconds; `None`
+    /// for messages stored before save dates were kept.
+    pub saved: Option<i64>,
+    /// Its EMAILID number (RFC 8474 §5.1; see [`crate::mail::email_object_id`]).
+    pub email_id: u64,
 }
 
 /// What a mailbox's watchers are told (for IMAP IDLE / NOTIFY and POP3 later).

@@ -187,6 +187,9 @@ async fn accounts_of(p: &PartitionStore, s: u32) -> Result<BTreeSet<String>> {
         }
         match op::decode(scan.payload(i))?.0 {
             Op::Append { copies, .. } => accounts.extend(copies.into_iter().map(|c| c.account)),
+            Op::AppendSaved { copies, .. } => {
+                accounts.extend(copies.into_iter().map(|c| c.copy.account))
+            }
             Op::Relocate { accounts: a, .. } => accounts.extend(a),
             _ => {}
         }

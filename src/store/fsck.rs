@@ -478,7 +478,7 @@ fn analyze(dir: &Path) -> Result<Analysis> {
                 seg.bodies.push((
                     body.offset,
                     body.offset + u64::from(body.len),
-                    matches!(op, Op::Append { .. }),
+                    op.is_append(),
                 ));
             }
         }
@@ -886,6 +886,9 @@ fn differences(found: &AccountIndex, want: &AccountIndex) -> Vec<String> {
     if found.subscriptions != want.subscriptions {
         out.push("subscriptions differ".into());
     }
+    if found.metadata != want.metadata {
+        out.push("server annotations differ".into());
+    }
     if found.next_mailbox_id != want.next_mailbox_id
         || found.last_uid_validity != want.last_uid_validity
     {
@@ -935,7 +938,7 @@ fn mailbox_differences(f: &Mailbox, m: &Mailbox) -> Vec<String> {
         .collect();
     if !changed.is_empty() {
         out.push(format!(
-            "{name}: flags, modseq or place differ for UIDs {}",
+            "{name}: flags, modseq, place, save date or EMAILID differ for UIDs {}",
             uid_list(&changed)
         ));
     }
@@ -956,6 +959,9 @@ fn mailbox_differences(f: &Mailbox, m: &Mailbox) -> Vec<String> {
     }
     if f.expunged != m.expunged {
         out.push(format!("{name}: expunge log differs"));
+    }
+    if f.metadata != m.metadata {
+        out.push(format!("{name}: annotations differ"));
     }
     out
 }

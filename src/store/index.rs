@@ -10,7 +10,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::expunged::ExpungeLog;
-use super::op::{AppendCopy, Moved, NewMailbox, Op};
+use super::op::{AppendCopy, MetadataChange, Moved, NewMailbox, Op};
 use super::types::{Result, StoreError};
 use crate::mail::{
     Change, FlagMode, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
@@ -39,6 +39,49 @@ pub struct MessageEntry {
     pub modseq: ModSeq,
     pub body: BodyRef,
     pub summary: MimeSummary,
+    /// When the message was saved to this mailbox (RFC 8514), seconds since the Unix epoch;
+    /// 0 when unknown (stored before save dates were kept).
+    pub saved: i64,
+    /// The message's EMAILID (RFC 8474 §5.1): fixed when its bytes are first stored, kept
+    /// by COPY and MOVE. See [`email_id_of`].
+    pub email_id: u64,
+}
+
+/// The EMAILID number of a message whose bytes were appended at `body`: the place of its
+/// bytes in the log when first written, unique in the partition for good (segment numbers
+/// are never reused, and two bodies never share bytes). Compaction moves the bytes later,
+/// but the number stays with the message.
+pub fn email_id_of(body: BodyRef) -> u64 {
+    (u64::from(body.segment) << 40) | (body.offset & ((1 << 40) - 1))
+}
+
+/// One annotation (RFC 5464) of a mailbox or of the server: its entry name (`/private/...`
+/// or `/shared/...`, lower case) and value.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Annotation {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// Apply annotation changes to `list` (kept sorted by name).
+fn set_annotations(list: &mut Vec<Annotation>, changes: &[MetadataChange]) {
+    for c in changes {
+        let at = list.binary_search_by(|a| a.name.as_str().cmp(&c.name));
+        match (at, &c.value) {
+            (Ok(i), Some(v)) => list[i].value = v.clone(),
+            (Err(i), Some(v)) => list.insert(
+                i,
+                Annotation {
+                    name: c.name.clone(),
+                    value: v.clone(),
+                },
+            ),
+            (Ok(i), None) => {
+                list.remove(i);
+            }
+            (Err(_), None) => {}
+        }
+    }
 }
 
 /// One mailbox and its messages, sorted by UID.
@@ -53,6 +96,9 @@ pub struct Mailbox {
     pub messages: Vec<MessageEntry>,
     /// The UIDs expunged from it, with the modseq of each expunge (QRESYNC).
     pub expunged: ExpungeLog,
+    /// Its annotations (RFC 5464), sorted by entry name: they go with it on RENAME and
+    /// are gone with it on DELETE.
+    pub metadata: Vec<Annotation>,
 }
 
 impl Mailbox {
@@ -66,6 +112,7 @@ impl Mailbox {
             highest_modseq: ModSeq(1),
             messages: Vec::new(),
             expunged: ExpungeLog::default(),
+            metadata: Vec::new(),
         }
     }
 
@@ -136,6 +183,8 @@ pub struct AccountIndex {
     pub last_uid_validity: u32,
     pub mailboxes: Vec<Mailbox>,
     pub subscriptions: Vec<String>,
+    /// The account's server annotations (RFC 5464 §3.2: entries of mailbox ""), sorted.
+    pub metadata: Vec<Annotation>,
 }
 
 /// The result of applying one op to one account, handed back to the op's caller.
@@ -188,6 +237,7 @@ impl AccountIndex {
             last_uid_validity: 0,
             mailboxes: Vec::new(),
             subscriptions: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -278,14 +328,46 @@ impl AccountIndex {
                 internal_date,
                 summary,
                 copies,
-            } => self.append(*internal_date, summary, copies, body, events),
+            } => {
+                let copies = copies.iter().map(|c| (c, 0));
+                self.append(*internal_date, summary, copies, body, events)
+            }
+            Op::AppendSaved {
+                internal_date,
+                summary,
+                copies,
+            } => {
+                let copies = copies.iter().map(|c| (&c.copy, c.saved));
+                self.append(*internal_date, summary, copies, body, events)
+            }
             Op::Copy {
                 from,
                 to,
                 uids,
                 expunge_source,
                 ..
-            } => self.copy(*from, *to, uids, *expunge_source, events),
+            } => self.copy(*from, *to, uids, *expunge_source, None, events),
+            Op::CopySaved {
+                from,
+                to,
+                uids,
+                expunge_source,
+                saved,
+                ..
+            } => self.copy(*from, *to, uids, *expunge_source, Some(*saved), events),
+            Op::SetMetadata {
+                mailbox, entries, ..
+            } => {
+                let list = match mailbox {
+                    None => &mut self.metadata,
+                    Some(id) => match self.mailbox_mut(*id) {
+                        Some(mb) => &mut mb.metadata,
+                        None => return Outcome::MailboxGone,
+                    },
+                };
+                set_annotations(list, entries);
+                Outcome::Done
+            }
             Op::SetFlags {
                 mailbox,
                 uids,
@@ -323,6 +405,7 @@ impl AccountIndex {
                     events.push((m.id, Change::Deleted));
                 }
                 self.subscriptions.clear();
+                self.metadata.clear();
                 // Mailbox ids and UIDVALIDITY values stay reserved: were the key ever used
                 // again, no client could mistake a new mailbox for a purged one.
                 self.created = false;
@@ -332,11 +415,12 @@ impl AccountIndex {
     }
 
     /// A delivery or APPEND: this account's copies of one message body.
-    fn append(
+    /// `copies` with their save dates (0: unknown).
+    fn append<'c>(
         &mut self,
         internal_date: i64,
         summary: &MimeSummary,
-        copies: &[AppendCopy],
+        copies: impl Iterator<Item = (&'c AppendCopy, i64)>,
         body: Option<BodyRef>,
         events: &mut Vec<(MailboxId, Change)>,
     ) -> Outcome {
@@ -345,7 +429,7 @@ impl AccountIndex {
         };
         let mut outcome = Outcome::MailboxGone;
         let me = self.account.clone();
-        for c in copies.iter().filter(|c| c.account == me) {
+        for (c, saved) in copies.filter(|(c, _)| c.account == me) {
             let Some(mb) = self.mailbox_mut(c.mailbox) else {
                 continue;
             };
@@ -364,6 +448,8 @@ impl AccountIndex {
                 modseq,
                 body,
                 summary: summary.clone(),
+                saved,
+                email_id: email_id_of(body),
             });
             events.push((mb.id, Change::Exists { uid: c.uid }));
             outcome = Outcome::Done;
@@ -378,6 +464,7 @@ impl AccountIndex {
         to: MailboxId,
         uids: &[(Uid, Uid)],
         expunge_source: bool,
+        saved: Option<i64>,
         events: &mut Vec<(MailboxId, Change)>,
     ) -> Outcome {
         let Some(src) = self.mailbox_by_id(from) else {
@@ -399,6 +486,9 @@ impl AccountIndex {
             dst.uid_next = Uid(new_uid.0 + 1);
             entry.uid = new_uid;
             entry.modseq = dst.bump();
+            // A copy is saved to its mailbox now; a record from before save dates were
+            // kept leaves the date unknown rather than wrong.
+            entry.saved = saved.unwrap_or(0);
             dst.messages.push(entry);
             events.push((to, Change::Exists { uid: new_uid }));
             pairs.push((old_uid, new_uid));
@@ -610,7 +700,7 @@ impl AccountIndex {
             .unwrap_or_default()
     }
 
-    /// The index file's bytes: `RPIDX002`, CRC-32C of the archive, its length, the archive.
+    /// The index file's bytes: `RPIDX003`, CRC-32C of the archive, its length, the archive.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>> {
         let archived = rkyv::to_bytes::<rancor::Error>(self)
             .map_err(|e| StoreError::corrupt("index encoding", e))?;
@@ -625,8 +715,11 @@ impl AccountIndex {
     }
 
     /// Read an index file's bytes back into an owned index, validating them first. A file
-    /// of the previous format (`RPIDX001`) is read too.
+    /// of an older format (`RPIDX001`, `RPIDX002`) is read too.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<AccountIndex> {
+        if bytes.starts_with(legacy::INDEX_MAGIC_V2) {
+            return legacy::from_file_bytes_v2(framed(bytes, legacy::INDEX_MAGIC_V2)?);
+        }
         if bytes.starts_with(legacy::INDEX_MAGIC_V1) {
             return legacy::from_file_bytes(framed(bytes, legacy::INDEX_MAGIC_V1)?);
         }
@@ -636,9 +729,9 @@ impl AccountIndex {
     }
 }
 
-/// `RPIDX002`: mailboxes carry their expunge log, and MIME summaries keep disposition
-/// parameters, language, location and nested envelopes.
-pub(crate) const INDEX_MAGIC: &[u8; 8] = b"RPIDX002";
+/// `RPIDX003`: messages carry their save date and EMAILID, mailboxes and the account their
+/// annotations. (`RPIDX002` added the expunge log and the fuller MIME summaries.)
+pub(crate) const INDEX_MAGIC: &[u8; 8] = b"RPIDX003";
 const INDEX_HEADER: usize = 16;
 
 /// The archive of an index file with this magic, its length and CRC checked, aligned for
@@ -1018,7 +1111,7 @@ mod tests {
         );
         // Written back, it is the new format; one corrupted byte is still caught.
         let v2 = a.to_file_bytes().unwrap();
-        assert_eq!(&v2[..8], b"RPIDX002");
+        assert_eq!(&v2[..8], b"RPIDX003");
         assert_eq!(AccountIndex::from_file_bytes(&v2).unwrap(), a);
         let mut bad = bytes.to_vec();
         let last = bad.len() - 1;
@@ -1027,6 +1120,240 @@ mod tests {
             AccountIndex::from_file_bytes(&bad),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    /// An `RPIDX002` file (today's index without save dates, EMAILIDs and annotations, as the
+    /// previous version archived it) opens: save dates unknown, EMAILIDs from the bodies.
+    #[test]
+    fn an_index_of_format_2_still_opens() {
+        use legacy::{AccountIndexV2, MailboxV2, MessageV2};
+        let a = account_with(3);
+        let v2 = AccountIndexV2 {
+            account: a.account.clone(),
+            applied_seq: a.applied_seq,
+            created: a.created,
+            next_mailbox_id: a.next_mailbox_id,
+            last_uid_validity: a.last_uid_validity,
+            mailboxes: a
+                .mailboxes
+                .iter()
+                .map(|m| MailboxV2 {
+                    id: m.id,
+                    name: m.name.clone(),
+                    special: m.special,
+                    uid_validity: m.uid_validity,
+                    uid_next: m.uid_next,
+                    highest_modseq: m.highest_modseq,
+                    messages: m
+                        .messages
+                        .iter()
+                        .map(|e| MessageV2 {
+                            uid: e.uid,
+                            flags: e.flags.clone(),
+                            internal_date: e.internal_date,
+                            size: e.size,
+                            modseq: e.modseq,
+                            body: e.body,
+                            summary: e.summary.clone(),
+                        })
+                        .collect(),
+                    expunged: m.expunged.clone(),
+                })
+                .collect(),
+            subscriptions: a.subscriptions.clone(),
+        };
+        let archive = rkyv::to_bytes::<rancor::Error>(&v2).unwrap();
+        let mut bytes = b"RPIDX002".to_vec();
+        bytes.extend_from_slice(&crc32c::crc32c(&archive).to_le_bytes());
+        bytes.extend_from_slice(&(archive.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&archive);
+        let back = AccountIndex::from_file_bytes(&bytes).unwrap();
+        // `account_with` appends with `Op::Append`: no save dates there either.
+        assert_eq!(back, a);
+        let e = &back.mailboxes[0].messages[1];
+        assert_eq!((e.saved, e.email_id), (0, email_id_of(e.body)));
+        bytes[20] ^= 1;
+        assert!(AccountIndex::from_file_bytes(&bytes).is_err());
+    }
+
+    fn create_archive(a: &mut AccountIndex, seq: u64) {
+        let op = Op::CreateMailbox {
+            account: "a@x.y".into(),
+            mailbox: NewMailbox {
+                id: MailboxId(2),
+                name: "Archive".into(),
+                uid_validity: UidValidity(78),
+                special: None,
+            },
+        };
+        a.apply(seq, &op, None, &mut Vec::new());
+    }
+
+    /// RFC 8514: a copy is saved anew (its internal date stays); RFC 8474 §5.1: COPY and MOVE
+    /// keep the EMAILID, and distinct bodies have distinct ones.
+    #[test]
+    fn copies_get_a_new_save_date_and_keep_their_emailid() {
+        let mut a = account_with(3);
+        create_archive(&mut a, 100);
+        let inbox = a.mailboxes[0].clone();
+        let ids: std::collections::BTreeSet<u64> =
+            inbox.messages.iter().map(|e| e.email_id).collect();
+        assert_eq!(ids.len(), 3);
+        let copy = |uids: Vec<(Uid, Uid)>, expunge_source, saved| Op::CopySaved {
+            account: "a@x.y".into(),
+            from: MailboxId(1),
+            to: MailboxId(2),
+            uids,
+            expunge_source,
+            saved,
+        };
+        a.apply(
+            101,
+            &copy(vec![(Uid(1), Uid(1))], false, 5_000),
+            None,
+            &mut Vec::new(),
+        );
+        a.apply(
+            102,
+            &copy(vec![(Uid(2), Uid(2))], true, 6_000),
+            None,
+            &mut Vec::new(),
+        );
+        let archive = a.mailbox_by_id(MailboxId(2)).unwrap();
+        let (c, m) = (archive.get(Uid(1)).unwrap(), archive.get(Uid(2)).unwrap());
+        assert_eq!((c.saved, c.internal_date), (5_000, 1000));
+        assert_eq!((m.saved, m.internal_date), (6_000, 1001));
+        assert_eq!(c.email_id, inbox.messages[0].email_id);
+        assert_eq!(m.email_id, inbox.messages[1].email_id);
+        assert!(a.mailboxes[0].get(Uid(2)).is_none());
+        // A copy by an older record has no known save date.
+        let old = Op::Copy {
+            account: "a@x.y".into(),
+            from: MailboxId(1),
+            to: MailboxId(2),
+            uids: vec![(Uid(3), Uid(3))],
+            expunge_source: false,
+        };
+        a.apply(103, &old, None, &mut Vec::new());
+        let archive = a.mailbox_by_id(MailboxId(2)).unwrap();
+        assert_eq!(archive.get(Uid(3)).unwrap().saved, 0);
+        // An append with save dates keeps each copy's.
+        let op = Op::AppendSaved {
+            internal_date: 42,
+            summary: MimeSummary::parse(b"Subject: y\r\n\r\nx"),
+            copies: vec![crate::store::op::SavedCopy {
+                copy: AppendCopy {
+                    account: "a@x.y".into(),
+                    mailbox: MailboxId(1),
+                    uid: Uid(10),
+                    flags: Flags::default(),
+                },
+                saved: 7_000,
+            }],
+        };
+        let body = BodyRef {
+            segment: 2,
+            offset: 64,
+            len: 9,
+        };
+        a.apply(104, &op, Some(body), &mut Vec::new());
+        let e = a.mailboxes[0].get(Uid(10)).unwrap();
+        assert_eq!((e.internal_date, e.saved), (42, 7_000));
+        assert_eq!(e.email_id, (2 << 40) | 64);
+    }
+
+    /// RFC 5464: annotations of a mailbox go with it on RENAME and are gone with it on
+    /// DELETE; the server's stay; all survive the index file.
+    #[test]
+    fn annotations_follow_their_mailbox() {
+        let mut a = account_with(1);
+        create_archive(&mut a, 100);
+        let set = |mailbox, name: &str, value: Option<&[u8]>| Op::SetMetadata {
+            account: "a@x.y".into(),
+            mailbox,
+            entries: vec![MetadataChange {
+                name: name.into(),
+                value: value.map(<[u8]>::to_vec),
+            }],
+        };
+        let mut ev = Vec::new();
+        a.apply(
+            101,
+            &set(Some(MailboxId(2)), "/shared/comment", Some(b"old")),
+            None,
+            &mut ev,
+        );
+        a.apply(
+            102,
+            &set(Some(MailboxId(2)), "/private/comment", Some(b"mine")),
+            None,
+            &mut ev,
+        );
+        a.apply(
+            103,
+            &set(None, "/private/vendor/x", Some(b"1")),
+            None,
+            &mut ev,
+        );
+        a.apply(
+            104,
+            &set(Some(MailboxId(2)), "/shared/comment", Some(b"new")),
+            None,
+            &mut ev,
+        );
+        a.apply(
+            105,
+            &set(Some(MailboxId(2)), "/shared/nothing", None),
+            None,
+            &mut ev,
+        );
+        assert_eq!(
+            a.apply(
+                106,
+                &set(Some(MailboxId(9)), "/shared/comment", None),
+                None,
+                &mut ev
+            ),
+            Outcome::MailboxGone
+        );
+        let rename = Op::RenameMailbox {
+            account: "a@x.y".into(),
+            id: MailboxId(2),
+            name: "Old".into(),
+        };
+        a.apply(107, &rename, None, &mut ev);
+        let names = |m: &Mailbox| -> Vec<(String, Vec<u8>)> {
+            m.metadata
+                .iter()
+                .map(|e| (e.name.clone(), e.value.clone()))
+                .collect()
+        };
+        assert_eq!(
+            names(a.mailbox("Old").unwrap()),
+            [
+                ("/private/comment".to_string(), b"mine".to_vec()),
+                ("/shared/comment".to_string(), b"new".to_vec())
+            ]
+        );
+        let back = AccountIndex::from_file_bytes(&a.to_file_bytes().unwrap()).unwrap();
+        assert_eq!(back, a);
+        a.apply(
+            108,
+            &set(Some(MailboxId(2)), "/private/comment", None),
+            None,
+            &mut ev,
+        );
+        assert_eq!(names(a.mailbox("Old").unwrap()).len(), 1);
+        let delete = Op::DeleteMailbox {
+            account: "a@x.y".into(),
+            id: MailboxId(2),
+        };
+        a.apply(109, &delete, None, &mut ev);
+        assert!(a.mailbox("Old").is_none());
+        assert_eq!(a.metadata.len(), 1);
+        // A mailbox made again under the name starts with none.
+        create_archive(&mut a, 110);
+        assert!(a.mailbox_by_id(MailboxId(2)).unwrap().metadata.is_empty());
     }
 
     #[test]

@@ -125,6 +125,46 @@ pub enum Op {
     PurgeAccount {
         account: String,
     },
+    /// [`Op::Append`] with the time each copy was saved to its mailbox (RFC 8514 SAVEDATE),
+    /// which an APPEND with a date of its own does not tell. Older logs hold only `Append`,
+    /// whose messages have no known save date. (The date rides in each copy so the archived
+    /// op keeps its size: see the test on older records.)
+    AppendSaved {
+        internal_date: i64,
+        summary: MimeSummary,
+        copies: Vec<SavedCopy>,
+    },
+    /// [`Op::Copy`] with the save date the copies get (the source's internal date stays).
+    CopySaved {
+        account: String,
+        from: MailboxId,
+        to: MailboxId,
+        uids: Vec<(Uid, Uid)>,
+        expunge_source: bool,
+        saved: i64,
+    },
+    /// Set or (with no value) remove annotations (RFC 5464) of a mailbox, or of the server
+    /// (the account's own entries of the server's annotations) when `mailbox` is `None`.
+    SetMetadata {
+        account: String,
+        mailbox: Option<MailboxId>,
+        entries: Vec<MetadataChange>,
+    },
+}
+
+/// [`AppendCopy`] with its save date (Unix seconds).
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SavedCopy {
+    pub copy: AppendCopy,
+    pub saved: i64,
+}
+
+/// One annotation set (`Some`) or removed (`None`) by [`Op::SetMetadata`]. `name` is the
+/// entry name as stored: `/private/...` or `/shared/...`, lower case.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct MetadataChange {
+    pub name: String,
+    pub value: Option<Vec<u8>>,
 }
 
 impl Op {
@@ -141,9 +181,17 @@ impl Op {
             | Op::SetFlagsUnchangedSince { account, .. }
             | Op::Expunge { account, .. }
             | Op::RaiseUidNext { account, .. }
+            | Op::CopySaved { account, .. }
+            | Op::SetMetadata { account, .. }
             | Op::PurgeAccount { account } => vec![account.as_str()],
             Op::Append { copies, .. } => {
                 let mut v: Vec<&str> = copies.iter().map(|c| c.account.as_str()).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            Op::AppendSaved { copies, .. } => {
+                let mut v: Vec<&str> = copies.iter().map(|c| c.copy.account.as_str()).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -154,7 +202,15 @@ impl Op {
 
     /// Whether message bytes follow the op in its record (append and relocation).
     pub fn has_body(&self) -> bool {
-        matches!(self, Op::Append { .. } | Op::Relocate { .. })
+        matches!(
+            self,
+            Op::Append { .. } | Op::AppendSaved { .. } | Op::Relocate { .. }
+        )
+    }
+
+    /// Whether this op appends messages (it carries their bytes).
+    pub fn is_append(&self) -> bool {
+        matches!(self, Op::Append { .. } | Op::AppendSaved { .. })
     }
 }
 
@@ -276,5 +332,54 @@ mod tests {
         };
         let (payload, _) = encode(&conditional, b"").unwrap();
         assert_eq!(decode(&payload).unwrap().0, conditional);
+    }
+
+    /// The ops added for SAVEDATE and METADATA round-trip, and leave the archived op its size
+    /// (a bigger one would move the root of every older record).
+    #[test]
+    fn save_date_and_metadata_ops_round_trip() {
+        assert_eq!(std::mem::size_of::<ArchivedOp>(), 128);
+        let ops = [
+            Op::AppendSaved {
+                internal_date: 1_600_000_000,
+                summary: MimeSummary::parse(b"Subject: x\r\n\r\nbody"),
+                copies: vec![SavedCopy {
+                    copy: AppendCopy {
+                        account: "a@x.y".into(),
+                        mailbox: MailboxId(1),
+                        uid: Uid(7),
+                        flags: Flags::default(),
+                    },
+                    saved: 1_700_000_000,
+                }],
+            },
+            Op::CopySaved {
+                account: "a@x.y".into(),
+                from: MailboxId(1),
+                to: MailboxId(2),
+                uids: vec![(Uid(7), Uid(1))],
+                expunge_source: true,
+                saved: 1_700_000_100,
+            },
+            Op::SetMetadata {
+                account: "a@x.y".into(),
+                mailbox: None,
+                entries: vec![
+                    MetadataChange {
+                        name: "/private/comment".into(),
+                        value: Some(b"hi".to_vec()),
+                    },
+                    MetadataChange {
+                        name: "/shared/comment".into(),
+                        value: None,
+                    },
+                ],
+            },
+        ];
+        for op in ops {
+            let (payload, at) = encode(&op, b"x").unwrap();
+            let (back, at2) = decode(&payload).unwrap();
+            assert_eq!((back, at2), (op, at));
+        }
     }
 }

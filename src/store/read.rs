@@ -108,6 +108,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
         }
     }
     MailboxSnapshot {
+        id: m.id,
         uid_validity: m.uid_validity,
         uid_next: m.uid_next,
         highest_modseq: m.highest_modseq,
@@ -196,6 +197,24 @@ impl Store {
         .await
     }
 
+    /// The annotations (RFC 5464) of `mailbox`, or with `None` the account's server
+    /// annotations, sorted by entry name.
+    pub async fn metadata(
+        &self,
+        account: &str,
+        mailbox: Option<&str>,
+    ) -> Result<Vec<super::index::Annotation>> {
+        let name = mailbox.map(canonical_mailbox).transpose()?;
+        self.with_index(account, |i| match &name {
+            None => Ok(i.metadata.clone()),
+            Some(name) => i
+                .mailbox(name)
+                .map(|m| m.metadata.clone())
+                .ok_or(StoreError::NoSuchMailbox),
+        })
+        .await
+    }
+
     /// The account's subscriptions (names may name mailboxes that no longer exist).
     pub async fn subscriptions(&self, account: &str) -> Result<Vec<String>> {
         self.with_index(account, |i| Ok(i.subscriptions.clone()))
@@ -219,6 +238,7 @@ impl Store {
                 m.messages.len() - m.find(first).unwrap_or_else(|at| at)
             });
             Ok(MailboxStatus {
+                id: m.id,
                 uid_validity: m.uid_validity,
                 uid_next: m.uid_next,
                 highest_modseq: m.highest_modseq,
@@ -355,6 +375,8 @@ impl Store {
                     modseq: e.modseq,
                     internal_date: e.internal_date,
                     size: e.size,
+                    saved: (e.saved != 0).then_some(e.saved),
+                    email_id: e.email_id,
                 })
                 .collect())
         })
@@ -386,6 +408,8 @@ impl Store {
                         modseq: e.modseq,
                         internal_date: e.internal_date,
                         size: e.size,
+                        saved: (e.saved != 0).then_some(e.saved),
+                        email_id: e.email_id,
                     };
                     (meta, e.summary.envelope.clone())
                 })

@@ -47,6 +47,8 @@ pub enum StoreError {
     Mesh(#[from] crate::placement::MeshError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("too many annotations")]
+    TooManyAnnotations,
 }
 
 impl StoreError {

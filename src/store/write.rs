@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::index::{canonical_mailbox, Outcome};
 use super::io;
-use super::op::{AppendCopy, NewMailbox, Op};
+use super::op::{AppendCopy, NewMailbox, Op, SavedCopy};
 use super::partition::PartitionStore;
 use super::stream::AppendStream;
 use super::types::{Result, StoreError, DEFAULT_MAILBOXES};
@@ -198,6 +198,53 @@ impl Store {
                 account: account.clone(),
                 id,
                 name: to.clone(),
+            })
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)
+    }
+
+    /// Set or remove annotations (RFC 5464 SETMETADATA) of a mailbox, or with `None` the
+    /// account's server annotations. Entry names are as stored (lower case). Refused with
+    /// [`StoreError::TooManyAnnotations`] when the mailbox (or the server) would then have more
+    /// than `max_entries` entries, counting the changes queued ahead (checked here, on the
+    /// home shard, against the index and the entries this call adds).
+    pub async fn set_metadata(
+        &self,
+        account: &str,
+        mailbox: Option<&str>,
+        entries: Vec<super::op::MetadataChange>,
+        max_entries: usize,
+    ) -> Result<()> {
+        let account = canonical_account(account)?;
+        let mailbox = mailbox.map(canonical_mailbox).transpose()?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            let (id, list) = match &mailbox {
+                None => (None, &a.index.metadata),
+                Some(name) => {
+                    let mb = a.index.mailbox(name).ok_or(StoreError::NoSuchMailbox)?;
+                    (Some(mb.id), &mb.metadata)
+                }
+            };
+            let mut names: std::collections::BTreeSet<&str> =
+                list.iter().map(|e| e.name.as_str()).collect();
+            for e in &entries {
+                match e.value {
+                    Some(_) => names.insert(e.name.as_str()),
+                    None => names.remove(e.name.as_str()),
+                };
+            }
+            let added = entries
+                .iter()
+                .any(|e| e.value.is_some() && list.iter().all(|a| a.name != e.name));
+            if added && names.len() > max_entries {
+                return Err(StoreError::TooManyAnnotations);
+            }
+            a.inflight += 1;
+            Ok::<_, StoreError>(Op::SetMetadata {
+                account: account.clone(),
+                mailbox: id,
+                entries,
             })
         })??;
         expect_done(self.submit(p, op, &[]).await?)
@@ -414,9 +461,9 @@ impl Store {
                     })
                 })??;
                 uids[*i] = copy.uid;
-                copies.push(copy);
+                copies.push(SavedCopy { copy, saved: now() });
             }
-            let op = Op::Append {
+            let op = Op::AppendSaved {
                 internal_date,
                 summary: summary.clone(),
                 copies,
@@ -585,12 +632,13 @@ impl Store {
                 pairs.push((u, Uid(a.reserve_uid(dst, None)?)));
             }
             a.inflight += 1;
-            Ok::<_, StoreError>(Op::Copy {
+            Ok::<_, StoreError>(Op::CopySaved {
                 account: account.clone(),
                 from: src_id,
                 to: dst,
                 uids: pairs,
                 expunge_source,
+                saved: now(),
             })
         })??;
         match self.submit(p, op, &[]).await? {
@@ -662,14 +710,17 @@ fn append_op(
             .id;
         let uid = Uid(a.reserve_uid(id, uid.map(|u| u.0))?);
         a.inflight += 1;
-        let op = Op::Append {
+        let op = Op::AppendSaved {
             internal_date,
             summary,
-            copies: vec![AppendCopy {
-                account: account.to_string(),
-                mailbox: id,
-                uid,
-                flags,
+            copies: vec![SavedCopy {
+                copy: AppendCopy {
+                    account: account.to_string(),
+                    mailbox: id,
+                    uid,
+                    flags,
+                },
+                saved: now(),
             }],
         };
         Ok::<_, StoreError>((op, uid))

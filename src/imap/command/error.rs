@@ -55,13 +55,15 @@ pub enum Malformed {
     InvalidPartialRange,
     /// A CATENATE part that is neither `TEXT literal` nor `URL astring` (RFC 4469 §5).
     InvalidCatenatePart,
+    /// RFC 5464: an entry name, GETMETADATA option or SETMETADATA value that is not one.
+    InvalidMetadata,
     /// RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
     InvalidVanished,
     InvalidStoreItem,
     InvalidStoreModifier,
     InvalidUidCommand,
     /// A FETCH item, SEARCH key or STATUS item of an extension ringpost does not offer yet
-    /// (OBJECTID, PREVIEW, SAVEDATE, ...): named apart from plain garbage.
+    /// (FUZZY, ...): named apart from plain garbage.
     UnsupportedItem,
 }
 
@@ -106,6 +108,7 @@ impl Malformed {
             Malformed::InvalidFetchModifier => "Invalid FETCH modifier",
             Malformed::InvalidPartialRange => "Invalid PARTIAL range",
             Malformed::InvalidCatenatePart => "Invalid CATENATE part",
+            Malformed::InvalidMetadata => "Invalid METADATA entry or option",
             Malformed::InvalidVanished => "VANISHED needs UID FETCH and CHANGEDSINCE",
             Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
             Malformed::InvalidStoreModifier => "Invalid STORE modifier",

@@ -82,6 +82,12 @@ pub enum FetchAttribute {
     Preview {
         lazy: bool,
     },
+    /// RFC 8514 `SAVEDATE`: when the message was saved to this mailbox.
+    SaveDate,
+    /// RFC 8474 §5.1 `EMAILID`.
+    EmailId,
+    /// RFC 8474 §5.2 `THREADID`.
+    ThreadId,
 }
 
 /// A MIME part number (`section-part = nz-number *("." nz-number)`); empty for the whole
@@ -232,8 +238,9 @@ impl Cursor<'_> {
             (b"PREVIEW", false) => A::Preview {
                 lazy: self.preview_modifiers()?,
             },
-            // OBJECTID (RFC 8474), SAVEDATE (RFC 8514): a later issue.
-            (b"EMAILID" | b"THREADID" | b"SAVEDATE", _) => return Err(Malformed::UnsupportedItem),
+            (b"SAVEDATE", false) => A::SaveDate,
+            (b"EMAILID", false) => A::EmailId,
+            (b"THREADID", false) => A::ThreadId,
             _ => return Err(Malformed::InvalidFetchItem),
         };
         Ok(attribute)

@@ -18,6 +18,7 @@ mod fetch;
 mod flag;
 mod list;
 mod mailbox;
+mod metadata;
 mod quota;
 mod search;
 mod select;
@@ -47,6 +48,7 @@ pub use self::fetch::{
 pub use self::flag::{Flag, FlagPerm, Keyword, SpecialUse};
 pub use self::list::{List, ListReturn, ListSelection, Lsub};
 pub use self::mailbox::{Mailbox, MailboxName, NameEncoding};
+pub use self::metadata::{GetMetadata, SetMetadata};
 pub use self::quota::QuotaResourceLimit;
 pub use self::search::{
     Charset, EntryKind, ModSeqEntry, PartialRange, Search, SearchKey, SearchReturn,
@@ -209,6 +211,10 @@ pub enum Command {
     },
     /// RFC 4978: `COMPRESS algorithm`, the algorithm's name as sent.
     Compress(String),
+    /// RFC 5464 §4.2.
+    GetMetadata(GetMetadata),
+    /// RFC 5464 §4.3.
+    SetMetadata(SetMetadata),
     /// A command of a planned extension; its arguments are not read.
     NotYetSupported(Verb),
 }
@@ -264,6 +270,8 @@ impl Command {
             Command::GetQuotaRoot(_) => Verb::GetQuotaRoot,
             Command::SetQuota { .. } => Verb::SetQuota,
             Command::Compress(_) => Verb::Compress,
+            Command::GetMetadata(_) => Verb::GetMetadata,
+            Command::SetMetadata(_) => Verb::SetMetadata,
             Command::NotYetSupported(verb) => *verb,
         }
     }
@@ -447,7 +455,9 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
             c.sp()?;
             Command::Compress(String::from_utf8_lossy(c.atom()?).into_owned())
         }
-        Verb::Notify | Verb::GetMetadata | Verb::SetMetadata => {
+        Verb::GetMetadata => c.getmetadata(names)?,
+        Verb::SetMetadata => c.setmetadata(names)?,
+        Verb::Notify => {
             // Not built yet: the reply is the same whatever the arguments are.
             return Ok(Command::NotYetSupported(verb));
         }

@@ -150,6 +150,16 @@ pub enum SearchKey {
     SentBefore(Date),
     SentOn(Date),
     SentSince(Date),
+    /// RFC 8514: by save date (the internal date where the save date is unknown).
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    /// RFC 8514: every message, in a mailbox that keeps save dates (all of them do).
+    SaveDateSupported,
+    /// RFC 8474 §6: the message whose EMAILID this is.
+    EmailId(String),
+    /// RFC 8474 §6: the messages of this THREADID.
+    ThreadId(String),
     /// RFC 5032 WITHIN: internal date at most this many seconds before now.
     Younger(u64),
     /// RFC 5032 WITHIN: internal date more than this many seconds before now.
@@ -337,9 +347,15 @@ impl Cursor<'_> {
                 let b = self.search_key(depth + 1)?;
                 SearchKey::Or(Box::new(a), Box::new(b))
             }
-            // SAVEDATE (RFC 8514), OBJECTID (RFC 8474), FUZZY (RFC 6203): a later issue.
-            b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" | b"SAVEDATESUPPORTED" | b"EMAILID"
-            | b"THREADID" | b"FUZZY" => return Err(Malformed::UnsupportedItem),
+            b"SAVEDBEFORE" => SearchKey::SavedBefore(self.search_date()?),
+            b"SAVEDON" => SearchKey::SavedOn(self.search_date()?),
+            b"SAVEDSINCE" => SearchKey::SavedSince(self.search_date()?),
+            b"SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
+            // RFC 8474 §6: `"EMAILID" SP objectid`, `"THREADID" SP objectid`.
+            b"EMAILID" => SearchKey::EmailId(self.object_id()?),
+            b"THREADID" => SearchKey::ThreadId(self.object_id()?),
+            // FUZZY (RFC 6203): a later issue.
+            b"FUZZY" => return Err(Malformed::UnsupportedItem),
             _ => return Err(Malformed::InvalidSearchKey),
         };
         Ok(key)
@@ -349,6 +365,17 @@ impl Cursor<'_> {
     fn search_text(&mut self) -> Result<String, Malformed> {
         self.sp()?;
         self.astring_utf8()
+    }
+
+    /// `SP objectid`, `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474 §7).
+    fn object_id(&mut self) -> Result<String, Malformed> {
+        self.sp()?;
+        let id = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ends = matches!(self.peek(), None | Some(b' ' | b')' | b'\r' | b'\n'));
+        if id.is_empty() || id.len() > 255 || !ends {
+            return Err(Malformed::InvalidSearchKey);
+        }
+        Ok(String::from_utf8_lossy(id).into_owned())
     }
 
     fn search_date(&mut self) -> Result<Date, Malformed> {

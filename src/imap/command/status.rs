@@ -24,6 +24,8 @@ pub enum StatusItem {
     AppendLimit,
     /// QUOTA=RES-STORAGE (RFC 9208 §4.2.3): the bytes an EXPUNGE would give back.
     DeletedStorage,
+    /// OBJECTID (RFC 8474 §4.3).
+    MailboxId,
 }
 
 /// The arguments of STATUS.
@@ -48,16 +50,13 @@ impl Cursor<'_> {
             ("HIGHESTMODSEQ", StatusItem::HighestModSeq),
             ("APPENDLIMIT", StatusItem::AppendLimit),
             ("DELETED-STORAGE", StatusItem::DeletedStorage),
+            ("MAILBOXID", StatusItem::MailboxId),
         ];
         if let Some(&(_, item)) = items
             .iter()
             .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
         {
             return Ok(item);
-        }
-        // OBJECTID (RFC 8474) comes in a later issue.
-        if b"MAILBOXID".eq_ignore_ascii_case(name) {
-            return Err(Malformed::UnsupportedItem);
         }
         Err(Malformed::InvalidStatusItem)
     }

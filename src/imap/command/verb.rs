@@ -1,5 +1,5 @@
 //! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (NOTIFY, METADATA) are
+//! planned for later (NOTIFY) are
 //! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
 //! and the variant is already there when the command is built. Never does IO.
 
@@ -54,12 +54,12 @@ pub enum Verb {
     /// RFC 5256.
     Sort,
     Thread,
-    // Planned extensions, recognised but not built yet.
-    /// RFC 5465.
-    Notify,
     /// RFC 5464.
     GetMetadata,
     SetMetadata,
+    // Planned extensions, recognised but not built yet.
+    /// RFC 5465.
+    Notify,
 }
 
 impl Verb {
@@ -133,7 +133,7 @@ impl Verb {
     /// Whether ringpost executes this command yet (the others are answered
     /// `BAD Command not supported`, never with a fake success).
     pub fn is_implemented(self) -> bool {
-        !matches!(self, Verb::Notify | Verb::GetMetadata | Verb::SetMetadata)
+        !matches!(self, Verb::Notify)
     }
 
     /// Whether the command needs a selected mailbox (RFC 9051 §6.4).

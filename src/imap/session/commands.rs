@@ -135,6 +135,12 @@ pub(super) enum Pending {
         tag: Tag,
         mailbox: Option<String>,
     },
+    /// GETMETADATA: what was asked, and the mailbox's name as the client gave it.
+    Metadata {
+        tag: Tag,
+        name: String,
+        get: crate::imap::command::GetMetadata,
+    },
 }
 
 #[derive(Debug)]
@@ -309,6 +315,8 @@ impl ImapSession {
             MailboxError::InboxIsPermanent => (Code::Cannot, "INBOX cannot be changed that way"),
             MailboxError::TooLarge => (Code::TooBig, "Message too large"),
             MailboxError::OverQuota => (Code::OverQuota, "Quota exceeded"),
+            MailboxError::MetadataTooMany => (Code::MetadataTooMany, "Too many annotations"),
+            MailboxError::MetadataMaxSize(n) => (Code::MetadataMaxSize(n), "Value too long"),
             MailboxError::Unavailable(_) => (
                 Code::Unavailable,
                 "Temporary server failure, try again later",
@@ -464,6 +472,8 @@ impl ImapSession {
                 "Quota limits are set by the administrator",
                 Expunges::Report,
             ),
+            Command::GetMetadata(g) => self.getmetadata(tag, g),
+            Command::SetMetadata(s) => self.setmetadata(tag, s),
             Command::Search(s) => self.search(tag, Addressing::Sequence, s, Order::None),
             Command::UidSearch(s) => self.search(tag, Addressing::Uid, s, Order::None),
             Command::Sort(s) => {
@@ -649,6 +659,17 @@ impl ImapSession {
     fn resume_mailboxes(&mut self, pending: Pending, reply: MailboxReply) {
         match (pending, reply) {
             (Pending::Simple { tag, done }, MailboxReply::Done) => self.ok(tag, done),
+            // RFC 8474 §4.1: CREATE tells the new mailbox's MAILBOXID.
+            (Pending::Simple { tag, done }, MailboxReply::Created { id, uid_validity }) => {
+                let id = crate::mail::mailbox_object_id(uid_validity, id);
+                self.finish(
+                    tag,
+                    Status::Ok,
+                    Some(Code::MailboxId(id)),
+                    done,
+                    Expunges::Report,
+                );
+            }
             (
                 Pending::List { tag, job },
                 MailboxReply::Listed {
@@ -690,6 +711,9 @@ impl ImapSession {
                 },
                 MailboxReply::Selected(snapshot),
             ) => self.selected_reply(tag, name, access, snapshot, qresync),
+            (Pending::Metadata { tag, name, get }, MailboxReply::Metadata(entries)) => {
+                self.metadata_reply(tag, &name, &get, &entries)
+            }
             (Pending::Resync(job), MailboxReply::Vanished(vanished)) => {
                 self.resync_vanished(job, vanished)
             }
@@ -889,6 +913,7 @@ impl Pending {
             | Pending::Transfer { tag, .. }
             | Pending::Expunge { tag }
             | Pending::Quota { tag, .. }
+            | Pending::Metadata { tag, .. }
             | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Catenate { job, .. } => (job.append.tag, Expunges::Report),

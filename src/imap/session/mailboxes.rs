@@ -361,6 +361,10 @@ impl ImapSession {
                 StatusItem::Recent => format!("RECENT {}", s.recent),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", s.highest_modseq.0),
                 StatusItem::DeletedStorage => format!("DELETED-STORAGE {}", s.deleted_size),
+                StatusItem::MailboxId => format!(
+                    "MAILBOXID ({})",
+                    crate::mail::mailbox_object_id(s.uid_validity, s.id)
+                ),
                 StatusItem::AppendLimit => {
                     format!("APPENDLIMIT {}", self.config.limits.max_message_size)
                 }
@@ -382,6 +386,7 @@ impl ImapSession {
             snapshot.recent = None;
         }
         let first_unseen = snapshot.first_unseen;
+        let mailbox_id = crate::mail::mailbox_object_id(snapshot.uid_validity, snapshot.id);
         let view = View::new(name, access, snapshot);
         let mut out = Vec::new();
         view.write_flags(&mut out);
@@ -419,6 +424,8 @@ impl ImapSession {
             "Highest",
         )
         .encode(&mut out);
+        // RFC 8474 §4.2: the MAILBOXID of the selected mailbox.
+        Response::untagged(Status::Ok, Some(Code::MailboxId(mailbox_id)), "Ok").encode(&mut out);
         self.out.extend_from_slice(&out);
         self.selected = Some(view);
         match qresync {

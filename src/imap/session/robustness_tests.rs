@@ -29,6 +29,8 @@ fn meta(uid: u32) -> MessageMeta {
         modseq: ModSeq(u64::from(uid)),
         internal_date: i64::from(uid) * 86_400,
         size: MESSAGE.len() as u32,
+        saved: Some(i64::from(uid) * 86_400 + 60),
+        email_id: u64::from(uid),
     }
 }
 
@@ -52,6 +54,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             subscriptions: vec!["a".into(), "c/d/e".into(), "gone/x".into()],
         },
         MailboxRequest::Status { .. } => MailboxReply::Status(MailboxStatus {
+            id: crate::mail::MailboxId(1),
             uid_validity: UidValidity(1),
             uid_next: Uid(9),
             highest_modseq: ModSeq(9),
@@ -63,6 +66,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             deleted_size: 20,
         }),
         MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
+            id: crate::mail::MailboxId(1),
             uid_validity: UidValidity(1),
             uid_next: Uid(9),
             highest_modseq: ModSeq(9),
@@ -299,6 +303,7 @@ fn a_long_search_reports_its_progress() {
         };
         let reply = match request {
             MailboxRequest::Select { .. } => MailboxReply::Selected(Snapshot {
+                id: crate::mail::MailboxId(1),
                 uid_validity: UidValidity(1),
                 uid_next: Uid(1001),
                 highest_modseq: ModSeq(9),

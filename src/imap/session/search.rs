@@ -41,7 +41,8 @@ fn need_one(key: &SearchKey) -> Need {
         | SearchKey::From(_)
         | SearchKey::Subject(_)
         | SearchKey::To(_)
-        | SearchKey::Header(..) => Need::Header,
+        | SearchKey::Header(..)
+        | SearchKey::ThreadId(_) => Need::Header,
         SearchKey::Body(_) | SearchKey::Text(_) => Need::Bytes,
         SearchKey::Not(k) => need_one(k),
         SearchKey::Or(a, b) => need_one(a).max(need_one(b)),
@@ -190,6 +191,10 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     };
     let has = |f: SystemFlags| meta.flags.system.contains(f);
     let internal = meta.internal_date.div_euclid(86_400);
+    // A message whose save date is unknown (stored before save dates were kept; FETCH says
+    // NIL) is searched by its internal date: the closest date ringpost has for it, and the
+    // one it was saved with when it was appended or delivered.
+    let saved = meta.saved.unwrap_or(meta.internal_date).div_euclid(86_400);
     match key {
         SearchKey::Answered => has(SystemFlags::ANSWERED),
         SearchKey::Deleted => has(SystemFlags::DELETED),
@@ -213,6 +218,14 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             .iter()
             .any(|x| x.as_str().eq_ignore_ascii_case(k.as_str())),
         SearchKey::Before(d) => internal < date_days(*d),
+        SearchKey::SavedBefore(d) => saved < date_days(*d),
+        SearchKey::SavedOn(d) => saved == date_days(*d),
+        SearchKey::SavedSince(d) => saved >= date_days(*d),
+        SearchKey::SaveDateSupported => true,
+        SearchKey::EmailId(id) => crate::mail::email_object_id(meta.email_id) == *id,
+        SearchKey::ThreadId(id) => {
+            super::super::fetch::thread_object_id(header_block(c), meta.email_id) == *id
+        }
         SearchKey::On(d) => internal == date_days(*d),
         SearchKey::Since(d) => internal >= date_days(*d),
         SearchKey::SentBefore(d) => sent_days(c).is_some_and(|s| s < date_days(*d)),

@@ -144,7 +144,7 @@ pub fn record(order: &Order, msg: &FetchedMessage) -> Record {
         r.id = env
             .message_id
             .as_deref()
-            .and_then(|v| msg_ids(v).into_iter().next());
+            .and_then(|v| super::super::fetch::msg_ids(v).into_iter().next());
         let header = msg.bytes.as_deref().unwrap_or_default();
         let end = msg
             .summary
@@ -153,14 +153,14 @@ pub fn record(order: &Order, msg: &FetchedMessage) -> Record {
             .map_or(header.len(), |p| (p.body_offset as usize).min(header.len()));
         r.references = super::super::fetch::header_values(&header[..end], "References")
             .iter()
-            .flat_map(|v| msg_ids(v))
+            .flat_map(|v| super::super::fetch::msg_ids(v))
             .collect();
         if r.references.is_empty() {
             // RFC 5256 §2.4 step 1.A: else the first valid Message-ID of In-Reply-To.
             r.references = env
                 .in_reply_to
                 .as_deref()
-                .and_then(|v| msg_ids(v).into_iter().next())
+                .and_then(|v| super::super::fetch::msg_ids(v).into_iter().next())
                 .into_iter()
                 .collect();
         }
@@ -216,30 +216,6 @@ fn fold(s: &str) -> String {
         out.extend(word.chars().flat_map(char::to_lowercase).nfkd());
     }
     out
-}
-
-/// The `msg-id`s (`<...>`) of a header value, white space inside removed.
-fn msg_ids(value: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut rest = value;
-    while let Some(start) = rest.find('<') {
-        let Some(len) = rest[start..].find('>') else {
-            break;
-        };
-        let id: String = rest[start + 1..start + len]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        // A valid msg-id has an `@` between non-empty halves.
-        if id
-            .split_once('@')
-            .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
-        {
-            ids.push(id);
-        }
-        rest = &rest[start + len + 1..];
-    }
-    ids
 }
 
 /// RFC 5256 §2.1: the base subject of a decoded subject, and whether a reply or forward
@@ -817,7 +793,7 @@ mod tests {
     #[test]
     fn message_ids() {
         assert_eq!(
-            msg_ids("<a@b> junk <c\r\n @d> <nohost> <@x>"),
+            crate::imap::fetch::msg_ids("<a@b> junk <c\r\n @d> <nohost> <@x>"),
             vec!["a@b".to_string(), "c@d".to_string()]
         );
     }
@@ -933,6 +909,8 @@ mod tests {
                 modseq: crate::mail::ModSeq(1),
                 internal_date,
                 size: raw.len() as u32,
+                saved: None,
+                email_id: u64::from(uid),
             },
             summary,
             bytes: Some(raw.as_bytes().to_vec().into()),

@@ -11,6 +11,7 @@ use futures_lite::StreamExt;
 use super::{Context, Placement, Service};
 use crate::config::{Config, Listener};
 use crate::imap::ImapSession;
+use crate::mail::metadata::{Annotation, MetadataSettings};
 use crate::mail::{
     Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, QuotaLimits, Subscription, Uid,
 };
@@ -19,6 +20,7 @@ use crate::mailbox::{
     MailboxRequest, MessageMeta, Transfer, BATCH_BYTES,
 };
 use crate::session::{Security, SessionConfig};
+use crate::store::op::MetadataChange;
 use crate::store::{AppendStream, Store, StoreError};
 
 /// One connection's access to its account's mailboxes.
@@ -34,6 +36,9 @@ pub struct Access {
     /// The account's quota limits, read from the account database before each request
     /// that adds messages or asks for them.
     limits: QuotaLimits,
+    /// METADATA's limits and the administrator's server entries (`[imap]`), read from the
+    /// configuration before each METADATA request.
+    metadata: MetadataSettings,
 }
 
 impl Access {
@@ -44,6 +49,7 @@ impl Access {
             watch: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
+            metadata: MetadataSettings::default(),
         }
     }
 
@@ -124,7 +130,15 @@ impl Access {
                 store
                     .create_special_mailbox(account, &mailbox, special)
                     .await?;
-                MailboxReply::Done
+                // Its MAILBOXID for the tagged OK (RFC 8474 §4.1); a mailbox renamed or
+                // deleted by another session in between was still created: a plain OK.
+                match store.status(account, &mailbox).await {
+                    Ok(status) => MailboxReply::Created {
+                        id: status.id,
+                        uid_validity: status.uid_validity,
+                    },
+                    Err(_) => MailboxReply::Done,
+                }
             }
             MailboxRequest::Delete { mailbox } => {
                 store.delete_mailbox(account, &mailbox).await?;
@@ -236,6 +250,60 @@ impl Access {
                     usage: store.quota_usage(account).await?,
                     limits: self.limits,
                 })
+            }
+            MailboxRequest::GetMetadata { mailbox } => {
+                let stored = store.metadata(account, mailbox.as_deref()).await?;
+                let mut entries: Vec<Annotation> = stored
+                    .into_iter()
+                    .map(|a| Annotation {
+                        name: a.name,
+                        value: Some(a.value),
+                    })
+                    .collect();
+                if mailbox.is_none() {
+                    // The server's shared entries are the administrator's (RFC 5464).
+                    let admin = [
+                        ("/shared/admin", &self.metadata.admin),
+                        ("/shared/comment", &self.metadata.comment),
+                    ];
+                    for (name, value) in admin {
+                        if let Some(v) = value {
+                            entries.push(Annotation {
+                                name: name.to_string(),
+                                value: Some(v.clone().into_bytes()),
+                            });
+                        }
+                    }
+                    entries.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+                MailboxReply::Metadata(entries)
+            }
+            MailboxRequest::SetMetadata { mailbox, entries } => {
+                let max = self.metadata.max_size;
+                if entries
+                    .iter()
+                    .any(|e| e.value.as_ref().is_some_and(|v| v.len() > max))
+                {
+                    return Err(MailboxError::MetadataMaxSize(max as u64));
+                }
+                let changes = entries
+                    .into_iter()
+                    .map(|e| MetadataChange {
+                        name: e.name,
+                        value: e.value,
+                    })
+                    .collect();
+                let max_entries = self.metadata.max_entries;
+                match store
+                    .set_metadata(account, mailbox.as_deref(), changes, max_entries)
+                    .await
+                {
+                    Err(StoreError::TooManyAnnotations) => {
+                        return Err(MailboxError::MetadataTooMany)
+                    }
+                    other => other?,
+                }
+                MailboxReply::Done
             }
             MailboxRequest::Discard { mailbox, uids } => {
                 let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
@@ -502,6 +570,8 @@ async fn fetch(
                 modseq: e.modseq,
                 internal_date: e.internal_date,
                 size: e.size,
+                saved: (e.saved != 0).then_some(e.saved),
+                email_id: e.email_id,
             },
             summary: e.summary,
             bytes,
@@ -577,6 +647,12 @@ impl Service for MailboxService {
                 };
             }
         };
+        if matches!(
+            request,
+            MailboxRequest::GetMetadata { .. } | MailboxRequest::SetMetadata { .. }
+        ) {
+            access.metadata = cx.shard.server().config.metadata.clone();
+        }
         if Access::counts(&request) {
             let server = cx.shard.server();
             let address = crate::accounts::address_of_key(access.account());

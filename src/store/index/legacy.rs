@@ -1,5 +1,12 @@
-//! The index file format before the expunge log and the fuller MIME summary (`RPIDX001`),
-//! read so that a data directory written by an older ringpost still opens. Never written.
+//! The older index file formats, read so that a data directory written by an older ringpost
+//! still opens. Never written.
+//!
+//! `RPIDX002` is today's format without save dates, EMAILIDs and annotations: its messages
+//! come across with no known save date (SAVEDATE NIL, RFC 8514 allows it) and the EMAILID of
+//! their bytes' place ([`super::email_id_of`]: the place they were appended at, unless
+//! compaction moved them since, and unique either way), its mailboxes with no annotations.
+//!
+//! `RPIDX001` came before the expunge log and the fuller MIME summary.
 //! Such an index knows no expunge history: each mailbox's log starts complete only after its
 //! HIGHESTMODSEQ, which is exactly what was true (every earlier expunge had a modseq at or
 //! below it). Its MIME summaries lack disposition parameters, language, location and nested
@@ -8,13 +15,98 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use super::{AccountIndex, BodyRef, Mailbox, MessageEntry};
+use super::{email_id_of, AccountIndex, BodyRef, Mailbox, MessageEntry};
 use crate::mail::mime::{Envelope, MimeSummary, Param, PartSummary};
 use crate::mail::{Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use crate::store::expunged::ExpungeLog;
 use crate::store::types::{Result, StoreError};
 
 pub const INDEX_MAGIC_V1: &[u8; 8] = b"RPIDX001";
+pub const INDEX_MAGIC_V2: &[u8; 8] = b"RPIDX002";
+
+/// [`AccountIndex`] as `RPIDX002` archived it (same fields, same order).
+#[derive(rkyv::Archive, rkyv::Deserialize)]
+#[cfg_attr(test, derive(rkyv::Serialize))]
+pub(super) struct AccountIndexV2 {
+    pub account: String,
+    pub applied_seq: u64,
+    pub created: bool,
+    pub next_mailbox_id: u32,
+    pub last_uid_validity: u32,
+    pub mailboxes: Vec<MailboxV2>,
+    pub subscriptions: Vec<String>,
+}
+
+/// [`Mailbox`] without annotations.
+#[derive(rkyv::Archive, rkyv::Deserialize)]
+#[cfg_attr(test, derive(rkyv::Serialize))]
+pub(super) struct MailboxV2 {
+    pub id: MailboxId,
+    pub name: String,
+    pub special: Option<SpecialUse>,
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: Vec<MessageV2>,
+    pub expunged: ExpungeLog,
+}
+
+/// [`MessageEntry`] without save date and EMAILID.
+#[derive(rkyv::Archive, rkyv::Deserialize)]
+#[cfg_attr(test, derive(rkyv::Serialize))]
+pub(super) struct MessageV2 {
+    pub uid: Uid,
+    pub flags: Flags,
+    pub internal_date: i64,
+    pub size: u32,
+    pub modseq: ModSeq,
+    pub body: BodyRef,
+    pub summary: MimeSummary,
+}
+
+/// An `RPIDX002` archive (framing and CRC already checked), validated and converted.
+pub fn from_file_bytes_v2(archive: AlignedVec<16>) -> Result<AccountIndex> {
+    let old = rkyv::from_bytes::<AccountIndexV2, rancor::Error>(&archive)
+        .map_err(|e| StoreError::corrupt("index file (RPIDX002)", e))?;
+    Ok(AccountIndex {
+        account: old.account,
+        applied_seq: old.applied_seq,
+        created: old.created,
+        next_mailbox_id: old.next_mailbox_id,
+        last_uid_validity: old.last_uid_validity,
+        mailboxes: old
+            .mailboxes
+            .into_iter()
+            .map(|m| Mailbox {
+                id: m.id,
+                name: m.name,
+                special: m.special,
+                uid_validity: m.uid_validity,
+                uid_next: m.uid_next,
+                highest_modseq: m.highest_modseq,
+                messages: m
+                    .messages
+                    .into_iter()
+                    .map(|e| MessageEntry {
+                        uid: e.uid,
+                        flags: e.flags,
+                        internal_date: e.internal_date,
+                        size: e.size,
+                        modseq: e.modseq,
+                        body: e.body,
+                        summary: e.summary,
+                        saved: 0,
+                        email_id: email_id_of(e.body),
+                    })
+                    .collect(),
+                expunged: m.expunged,
+                metadata: Vec::new(),
+            })
+            .collect(),
+        subscriptions: old.subscriptions,
+        metadata: Vec::new(),
+    })
+}
 
 /// [`AccountIndex`] as `RPIDX001` archived it (same fields, same order).
 #[derive(rkyv::Archive, rkyv::Deserialize)]
@@ -86,6 +178,8 @@ fn message(e: MessageV1) -> MessageEntry {
             envelope: e.summary.envelope,
             parts: e.summary.parts.into_iter().map(part).collect(),
         },
+        saved: 0,
+        email_id: email_id_of(e.body),
     }
 }
 
@@ -135,8 +229,10 @@ pub fn from_file_bytes(archive: AlignedVec<16>) -> Result<AccountIndex> {
                     runs: Vec::new(),
                     complete_after: m.highest_modseq,
                 },
+                metadata: Vec::new(),
             })
             .collect(),
         subscriptions: old.subscriptions,
+        metadata: Vec::new(),
     })
 }

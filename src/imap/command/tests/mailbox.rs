@@ -318,10 +318,6 @@ fn namespace_status_idle() {
         Malformed::InvalidStatusItem
     );
     assert_eq!(
-        tagged_err(b"a1 STATUS x (MAILBOXID)"),
-        Malformed::UnsupportedItem
-    );
-    assert_eq!(
         tagged_err(b"a1 STATUS x MESSAGES"),
         Malformed::ExpectedParenthesis
     );
@@ -595,4 +591,87 @@ fn catenate_urls_rfc_4469() {
     ] {
         assert!(ImapUrl::parse(bad).is_err(), "{bad}");
     }
+}
+
+/// RFC 5464 §4.2: GETMETADATA with its options, one entry or a list; names lower-cased.
+#[test]
+fn getmetadata_options_and_entries() {
+    use crate::mail::metadata::Depth;
+    assert_eq!(
+        ok(b"a1 GETMETADATA \"\" /Shared/Comment"),
+        Command::GetMetadata(GetMetadata {
+            mailbox: Mailbox::from_decoded(String::new()),
+            max_size: None,
+            depth: Depth::Zero,
+            entries: vec!["/shared/comment".into()],
+        })
+    );
+    assert_eq!(
+        ok(b"a1 GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/private /shared/x)"),
+        Command::GetMetadata(GetMetadata {
+            mailbox: Mailbox::Inbox,
+            max_size: Some(1024),
+            depth: Depth::Infinity,
+            entries: vec!["/private".into(), "/shared/x".into()],
+        })
+    );
+    let Command::GetMetadata(g) = ok(b"a1 GETMETADATA (depth 1) INBOX /shared") else {
+        panic!("not GETMETADATA")
+    };
+    assert_eq!(g.depth, Depth::One);
+    for bad in [
+        &b"a1 GETMETADATA INBOX /other/x"[..],
+        b"a1 GETMETADATA INBOX /shared/",
+        b"a1 GETMETADATA (DEPTH 2) INBOX /shared/x",
+        b"a1 GETMETADATA (MAXSIZE 1 MAXSIZE 2) INBOX /shared/x",
+        b"a1 GETMETADATA (FROB 1) INBOX /shared/x",
+        b"a1 GETMETADATA INBOX \"/shared/a*\"",
+    ] {
+        assert_eq!(tagged_err(bad), Malformed::InvalidMetadata, "{bad:?}");
+    }
+    assert_eq!(
+        tagged_err(b"a1 GETMETADATA INBOX"),
+        Malformed::MissingArgument
+    );
+}
+
+/// RFC 5464 §4.3: SETMETADATA values as quoted strings, literals, literal8 and NIL.
+#[test]
+fn setmetadata_values() {
+    use crate::mail::metadata::Annotation;
+    let parts = [
+        Fragment::Line(b"a1 SETMETADATA INBOX (/private/comment {3}".to_vec()),
+        Fragment::Literal(b"a b".to_vec()),
+        Fragment::Line(b" /shared/comment NIL /shared/x \"q\" /shared/bin ~{2}".to_vec()),
+        Fragment::Literal(b"\0\x01".to_vec()),
+        Fragment::Line(b")".to_vec()),
+    ];
+    let entry = |name: &str, value: Option<&[u8]>| Annotation {
+        name: name.into(),
+        value: value.map(<[u8]>::to_vec),
+    };
+    assert_eq!(
+        ok_parts(&parts),
+        Command::SetMetadata(SetMetadata {
+            mailbox: Mailbox::Inbox,
+            entries: vec![
+                entry("/private/comment", Some(b"a b")),
+                entry("/shared/comment", None),
+                entry("/shared/x", Some(b"q")),
+                entry("/shared/bin", Some(b"\0\x01")),
+            ],
+        })
+    );
+    assert_eq!(
+        tagged_err(b"a1 SETMETADATA INBOX (/shared NIL)"),
+        Malformed::InvalidMetadata
+    );
+    assert_eq!(
+        tagged_err(b"a1 SETMETADATA INBOX ()"),
+        Malformed::MissingArgument
+    );
+    assert_eq!(
+        tagged_err(b"a1 SETMETADATA INBOX (/shared/x)"),
+        Malformed::ExpectedSpace
+    );
 }

@@ -67,7 +67,7 @@ fn every_reason_has_reply_text() {
             "Unsupported charset",
         ),
         (
-            b"a1 FETCH 1 SAVEDATE",
+            b"a1 SEARCH FUZZY SUBJECT x",
             Malformed::UnsupportedItem,
             "Extension item not supported",
         ),

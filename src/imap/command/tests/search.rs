@@ -220,11 +220,18 @@ fn search_errors() {
     assert_eq!(tagged_err(b"a1 SEARCH"), Malformed::MissingArgument);
     assert_eq!(tagged_err(b"a1 SEARCH FROB"), Malformed::InvalidSearchKey);
     assert_eq!(
-        tagged_err(b"a1 SEARCH SAVEDBEFORE 1-Jan-2020"),
-        Malformed::UnsupportedItem
+        tagged_err(b"a1 SEARCH SAVEDBEFORE 30-Feb-2020"),
+        Malformed::InvalidDate
     );
+    // RFC 8474 §7: `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`.
     assert_eq!(
-        tagged_err(b"a1 SEARCH EMAILID M123"),
+        tagged_err(b"a1 SEARCH EMAILID \"\""),
+        Malformed::InvalidSearchKey
+    );
+    let long = format!("a1 SEARCH THREADID {}", "x".repeat(256));
+    assert_eq!(tagged_err(long.as_bytes()), Malformed::InvalidSearchKey);
+    assert_eq!(
+        tagged_err(b"a1 SEARCH FUZZY SUBJECT x"),
         Malformed::UnsupportedItem
     );
     assert_eq!(
