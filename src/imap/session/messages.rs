@@ -26,6 +26,8 @@ use crate::session::Output;
 const METADATA_BATCH: usize = 2048;
 const ENVELOPE_BATCH: usize = 1024;
 const SUMMARY_BATCH: usize = 512;
+/// Header blocks are small: a batch of them is one combined read of nearby records.
+const HEADER_BATCH: usize = 512;
 const BYTES_BATCH: usize = 128;
 
 /// The next batch of `remaining` to ask for, so a FETCH or SEARCH of a large mailbox never
@@ -35,7 +37,8 @@ fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
         Content::Metadata => METADATA_BATCH,
         Content::Envelope => ENVELOPE_BATCH,
         Content::Summary => SUMMARY_BATCH,
-        Content::Header | Content::Bytes => BYTES_BATCH,
+        Content::Header => HEADER_BATCH,
+        Content::Bytes => BYTES_BATCH,
     };
     let n = limit.min(remaining.len());
     let mut batch: Vec<Uid> = remaining.drain(..n).collect();

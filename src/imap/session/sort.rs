@@ -213,7 +213,12 @@ fn fold(s: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(word.chars().flat_map(char::to_lowercase).nfkd());
+        if word.is_ascii() {
+            // Nothing to decompose: the common case, without the normalizer's tables.
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            out.extend(word.chars().flat_map(char::to_lowercase).nfkd());
+        }
     }
     out
 }
