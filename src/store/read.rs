@@ -351,8 +351,8 @@ impl Store {
         .await
     }
 
-    /// Flags, modseq, internal date and size of the messages `uids` names (sorted; missing
-    /// ones are left out): what FETCH FLAGS and SEARCH on index keys need, without the MIME
+    /// The index data of the messages of `uids` in a mailbox, in UID order (missing UIDs
+    /// are left out): what FETCH FLAGS and SEARCH on index keys need, without the MIME
     /// summary or body location.
     pub async fn message_meta(
         &self,
@@ -360,37 +360,29 @@ impl Store {
         mailbox: &str,
         uids: &[Uid],
     ) -> Result<Vec<MessageMeta>> {
-        let name = canonical_mailbox(mailbox)?;
-        self.with_index(account, |i| {
-            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            let mut uids = uids.to_vec();
-            uids.sort_unstable();
-            uids.dedup();
-            Ok(uids
-                .into_iter()
-                .filter_map(|uid| m.get(uid))
-                .map(|e| MessageMeta {
-                    uid: e.uid,
-                    flags: e.flags.clone(),
-                    modseq: e.modseq,
-                    internal_date: e.internal_date,
-                    size: e.size,
-                    saved: (e.saved != 0).then_some(e.saved),
-                    email_id: e.email_id,
-                })
-                .collect())
-        })
-        .await
+        let entries = self.index_entries(account, mailbox, uids, false).await?;
+        Ok(entries.into_iter().map(|(meta, _)| meta).collect())
     }
 
-    /// The index data and the envelope of the messages of `uids` (missing ones left out), in
-    /// UID order: what SORT, THREAD and SENTBEFORE/SENTON/SENTSINCE look at, without copying
-    /// each message's MIME structure.
+    /// [`Store::message_meta`] with each message's envelope: what SORT, THREAD and
+    /// SENTBEFORE/SENTON/SENTSINCE look at, without copying each message's MIME structure.
     pub async fn message_envelopes(
         &self,
         account: &str,
         mailbox: &str,
         uids: &[Uid],
+    ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
+        self.index_entries(account, mailbox, uids, true).await
+    }
+
+    /// The index data of `uids` (sorted, deduplicated, missing ones left out), and their
+    /// envelopes when `envelope` (else empty ones).
+    async fn index_entries(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: &[Uid],
+        envelope: bool,
     ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
         let name = canonical_mailbox(mailbox)?;
         self.with_index(account, |i| {
@@ -411,7 +403,12 @@ impl Store {
                         saved: (e.saved != 0).then_some(e.saved),
                         email_id: e.email_id,
                     };
-                    (meta, e.summary.envelope.clone())
+                    let envelope = if envelope {
+                        e.summary.envelope.clone()
+                    } else {
+                        Default::default()
+                    };
+                    (meta, envelope)
                 })
                 .collect())
         })

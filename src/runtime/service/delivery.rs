@@ -220,7 +220,7 @@ async fn inbound_checks(
 
 /// The local recipients a message was accepted for but whose quota had no room when it was
 /// written (others got it, so the client heard 250): the sender gets a bounce for them
-/// (RFC 3461 §6.2, status 5.2.2), unless its NOTIFY asked for no failure report.
+/// (RFC 3461 §6.2, status 5.2.2), unless their NOTIFY asked for no failure report.
 async fn report_over_quota(
     cx: &Context<'_>,
     delivery: &Delivery,
@@ -228,8 +228,8 @@ async fn report_over_quota(
     now: i64,
     over_quota: &[String],
 ) {
-    use crate::outbound::dsn::{Action, RecipientReport};
-    use crate::runtime::outbound::{report, wants, About, Wanted};
+    use crate::outbound::dsn::Action;
+    use crate::runtime::outbound::Wanted;
     tracing::info!(
         target: "ringpost::delivery",
         %id,
@@ -241,7 +241,59 @@ async fn report_over_quota(
             .as_str(),
         "not delivered to these recipients: over quota"
     );
-    let failed: Vec<RecipientReport> = delivery
+    let outcome = LocalOutcome {
+        wanted: Wanted::Failure,
+        action: Action::Failed,
+        status: "5.2.2",
+        diagnostic: "552 5.2.2 mailbox full: the message exceeds the quota",
+    };
+    report_local(
+        cx,
+        delivery,
+        id,
+        now,
+        |key| over_quota.contains(key),
+        outcome,
+    )
+    .await;
+}
+
+/// `NOTIFY=SUCCESS` on a local recipient (submission): the sender hears that the message
+/// is in the mailbox (RFC 3461 §6.2.1, action `delivered`).
+async fn report_local_successes(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) {
+    use crate::outbound::dsn::Action;
+    use crate::runtime::outbound::Wanted;
+    let outcome = LocalOutcome {
+        wanted: Wanted::Success,
+        action: Action::Delivered,
+        status: "2.0.0",
+        diagnostic: "250 2.0.0 delivered to the mailbox",
+    };
+    report_local(cx, delivery, id, now, |_| true, outcome).await;
+}
+
+/// What happened to some local recipients, as a delivery status notification says it.
+struct LocalOutcome {
+    /// The NOTIFY condition that asks for this report (without NOTIFY: failures only).
+    wanted: crate::runtime::outbound::Wanted,
+    action: crate::outbound::dsn::Action,
+    status: &'static str,
+    diagnostic: &'static str,
+}
+
+/// A report to the sender about the local recipients `which` selects whose NOTIFY asks for
+/// `outcome` (none if there are none).
+async fn report_local(
+    cx: &Context<'_>,
+    delivery: &Delivery,
+    id: &str,
+    now: i64,
+    which: impl Fn(&String) -> bool,
+    outcome: LocalOutcome,
+) {
+    use crate::outbound::dsn::RecipientReport;
+    use crate::runtime::outbound::{report, wants, About};
+    let reports: Vec<RecipientReport> = delivery
         .local_recipients
         .iter()
         .zip(
@@ -252,20 +304,23 @@ async fn report_over_quota(
                 .map(Some)
                 .chain(std::iter::repeat(None)),
         )
-        .filter(|(key, _)| over_quota.contains(key))
-        .filter(|(_, dsn)| dsn.is_none_or(|dsn| wants(dsn, Wanted::Failure)))
+        .filter(|(key, _)| which(key))
+        .filter(|(_, dsn)| match dsn {
+            Some(dsn) => wants(dsn, outcome.wanted),
+            None => outcome.wanted == crate::runtime::outbound::Wanted::Failure,
+        })
         .map(|(key, dsn)| RecipientReport {
             address: crate::accounts::address_of_key(key).to_string(),
             original: dsn
                 .and_then(|d| d.orcpt.as_ref())
                 .map(|a| format!("rfc822;{a}")),
-            action: Action::Failed,
-            status: "5.2.2".into(),
+            action: outcome.action,
+            status: outcome.status.into(),
             remote_mta: None,
-            diagnostic: "552 5.2.2 mailbox full: the message exceeds the quota".into(),
+            diagnostic: outcome.diagnostic.into(),
         })
         .collect();
-    if failed.is_empty() {
+    if reports.is_empty() {
         return;
     }
     let about = About {
@@ -275,39 +330,7 @@ async fn report_over_quota(
         envid: delivery.dsn.envid.as_deref(),
         headers_only: delivery.dsn.ret == Some(crate::smtp::dsn::Ret::Headers),
     };
-    report(cx.shard, &about, &delivery.message, failed, None).await;
-}
-
-/// `NOTIFY=SUCCESS` on a local recipient (submission): the sender hears that the message
-/// is in the mailbox (RFC 3461 §6.2.1, action `delivered`).
-async fn report_local_successes(cx: &Context<'_>, delivery: &Delivery, id: &str, now: i64) {
-    use crate::outbound::dsn::{Action, RecipientReport};
-    use crate::runtime::outbound::{report, wants, About, Wanted};
-    let delivered: Vec<RecipientReport> = delivery
-        .local_recipients
-        .iter()
-        .zip(&delivery.dsn.local)
-        .filter(|(_, dsn)| wants(dsn, Wanted::Success))
-        .map(|(key, dsn)| RecipientReport {
-            address: crate::accounts::address_of_key(key).to_string(),
-            original: dsn.orcpt.as_ref().map(|a| format!("rfc822;{a}")),
-            action: Action::Delivered,
-            status: "2.0.0".into(),
-            remote_mta: None,
-            diagnostic: "250 2.0.0 delivered to the mailbox".into(),
-        })
-        .collect();
-    if delivered.is_empty() {
-        return;
-    }
-    let about = About {
-        id,
-        reverse_path: &delivery.reverse_path,
-        accepted: now,
-        envid: delivery.dsn.envid.as_deref(),
-        headers_only: delivery.dsn.ret == Some(crate::smtp::dsn::Ret::Headers),
-    };
-    report(cx.shard, &about, &delivery.message, delivered, None).await;
+    report(cx.shard, &about, &delivery.message, reports, None).await;
 }
 
 /// The `DKIM-Signature:` fields for a submitted message going to remote recipients (one per

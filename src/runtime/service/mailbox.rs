@@ -467,27 +467,17 @@ async fn fetch(
     uids: &[Uid],
     content: Content,
 ) -> Result<MailboxReply, MailboxError> {
-    if content == Content::Metadata {
-        let messages = store
-            .message_meta(account, mailbox, uids)
-            .await?
-            .into_iter()
-            .map(|meta| FetchedMessage {
-                meta,
-                summary: MimeSummary::default(),
-                bytes: None,
-            })
-            .collect();
-        return Ok(MailboxReply::Fetched {
-            messages,
-            rest: Vec::new(),
-            now: crate::store::now(),
-        });
-    }
-    if content == Content::Envelope {
-        let messages = store
-            .message_envelopes(account, mailbox, uids)
-            .await?
+    if content <= Content::Envelope {
+        let entries = match content {
+            Content::Envelope => store.message_envelopes(account, mailbox, uids).await?,
+            _ => store
+                .message_meta(account, mailbox, uids)
+                .await?
+                .into_iter()
+                .map(|meta| (meta, Default::default()))
+                .collect(),
+        };
+        let messages = entries
             .into_iter()
             .map(|(meta, envelope)| FetchedMessage {
                 meta,
