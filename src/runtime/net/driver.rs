@@ -340,6 +340,9 @@ async fn drive<S: Service>(
     // The read buffer: [`READ_BUF`] bytes while the connection is active, none once it has
     // been quiet for [`QUIET`] (then allocated again when input arrives).
     let mut buf = vec![0u8; READ_BUF];
+    // Buffers were given back and nothing was read or sent since: what is still held (a
+    // command half received) stays, without waking every [`QUIET`] to try again.
+    let mut quieted = false;
     loop {
         if let Some(limit) = conn.core.session.take_limit() {
             log_limit(&conn.core, limit);
@@ -352,6 +355,7 @@ async fn drive<S: Service>(
             }
             conn.core.bytes_out += out.len() as u64;
             out.clear();
+            quieted = false;
         }
         let core = &conn.core;
         live.refresh(
@@ -479,7 +483,7 @@ async fn drive<S: Service>(
                 next = (left, Wake::RequestTimeout);
             }
         }
-        if holds_buffers && QUIET < next.0 {
+        if holds_buffers && !quieted && QUIET < next.0 {
             next = (QUIET, Wake::Quiet);
         }
         let (wait, timeout) = next;
@@ -514,6 +518,7 @@ async fn drive<S: Service>(
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => {
                 last_input = Instant::now();
+                quieted = false;
                 conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
             }
@@ -546,6 +551,7 @@ async fn drive<S: Service>(
                 conn.core.session.release_buffers();
                 out.release();
                 buf = Vec::new();
+                quieted = true;
                 crate::runtime::memory::released();
             }
         }
