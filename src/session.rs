@@ -249,6 +249,18 @@ impl Output {
         self.parts().concat()
     }
 
+    /// Whether [`Output::release`] would give back memory.
+    pub fn holds_buffers(&self) -> bool {
+        self.bytes.capacity() > 0 || self.splices.capacity() > 0
+    }
+
+    /// Give back the buffers once everything was sent (a quiet connection).
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            *self = Output::default();
+        }
+    }
+
     /// Forget what was sent.
     pub fn clear(&mut self) {
         self.bytes.clear();
@@ -325,6 +337,15 @@ pub trait Session {
     fn handle_request_timeout(&mut self) {}
     /// Move all pending output bytes to the end of `out`.
     fn poll_output(&mut self, out: &mut Vec<u8>);
+    /// Whether the session holds input or output buffers that
+    /// [`Session::release_buffers`] would give back.
+    fn holds_buffers(&self) -> bool {
+        false
+    }
+    /// The connection is quiet: give back buffers that hold nothing (received bytes not
+    /// consumed and output not taken stay). Behaviour is unchanged; the next input or reply
+    /// allocates them again.
+    fn release_buffers(&mut self) {}
     /// The next event for the driver, if any.
     fn poll_event(&mut self) -> Option<Event<Self::Request>>;
 }

@@ -157,6 +157,20 @@ impl CommandAssembler {
         self.lines.extend(data);
     }
 
+    /// Whether [`CommandAssembler::release`] would give back memory.
+    pub fn holds_buffers(&self) -> bool {
+        self.lines.holds_buffers() || self.parts.capacity() > 0
+    }
+
+    /// Give back the buffers between commands (a quiet connection): only when no command is
+    /// being assembled, so nothing received is lost.
+    pub fn release(&mut self) {
+        if self.parts.is_empty() && self.mode == Mode::Line {
+            self.parts = Vec::new();
+            self.lines.release();
+        }
+    }
+
     /// Drop everything buffered and any partial command (STARTTLS, RFC 9051 §6.2.1).
     pub fn clear(&mut self) {
         self.lines.clear();
@@ -389,6 +403,37 @@ mod tests {
 
     fn line(s: &[u8]) -> Fragment {
         Fragment::Line(s.to_vec())
+    }
+
+    /// A quiet connection's assembler gives back its buffers between commands, and keeps
+    /// what it holds of a command still arriving (issue 18: idle sessions hold no buffers).
+    #[test]
+    fn release_gives_back_buffers_between_commands_only() {
+        let mut a = CommandAssembler::new(1000, 10_000);
+        a.extend(b"a NOOP\r\nb IDLE");
+        assert_eq!(a.next_item(), Some(Item::Command(vec![line(b"a NOOP")])));
+        assert_eq!(a.next_item(), None);
+        a.release();
+        assert!(a.holds_buffers(), "the start of `b IDLE` is kept");
+        a.extend(b"\r\n");
+        assert_eq!(a.next_item(), Some(Item::Command(vec![line(b"b IDLE")])));
+        assert_eq!(a.next_item(), None);
+        a.release();
+        assert!(!a.holds_buffers());
+        // Inside a command (a literal accepted, its octets to come) nothing is released.
+        a.extend(b"c LOGIN {3}\r\n");
+        assert_eq!(a.next_item(), Some(Item::Literal(sync(3))));
+        a.accept_literal();
+        a.release();
+        a.extend(b"bob x\r\n");
+        assert_eq!(
+            a.next_item(),
+            Some(Item::Command(vec![
+                line(b"c LOGIN {3}"),
+                Fragment::Literal(b"bob".to_vec()),
+                line(b" x"),
+            ]))
+        );
     }
 
     #[test]

@@ -991,6 +991,20 @@ impl Session for ImapSession {
     fn poll_event(&mut self) -> Option<Event<MailboxRequest>> {
         self.events.pop_front()
     }
+
+    fn holds_buffers(&self) -> bool {
+        self.out.capacity() > 0 || self.events.capacity() > 0 || self.framer.holds_buffers()
+    }
+
+    fn release_buffers(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.framer.release();
+    }
 }
 
 /// Before login a command holds at most a user name and a password, or an ID list: a few

@@ -16,6 +16,7 @@ pub mod auth_checks;
 pub mod control;
 pub mod executor;
 pub mod fanout;
+pub mod memory;
 pub mod mesh;
 pub mod metrics;
 pub mod net;

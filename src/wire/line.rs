@@ -39,12 +39,28 @@ impl LineBuffer {
     /// A buffer that accepts lines of at most `max_line` bytes (excluding CRLF).
     pub fn new(max_line: usize) -> Self {
         LineBuffer {
-            buf: Vec::with_capacity(1024),
+            buf: Vec::new(),
             start: 0,
             scanned: 0,
             max_line,
             discarding: false,
             head: Vec::new(),
+        }
+    }
+
+    /// Whether [`LineBuffer::release`] would give back memory.
+    pub fn holds_buffers(&self) -> bool {
+        self.buf.capacity() > 0 || self.head.capacity() > 0
+    }
+
+    /// Give back the buffer if it holds nothing unconsumed (a quiet connection); the next
+    /// bytes allocate it again.
+    pub fn release(&mut self) {
+        if self.start == self.buf.len() && !self.discarding {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.scanned = 0;
+            self.head = Vec::new();
         }
     }
 
@@ -182,6 +198,22 @@ mod tests {
             });
         }
         v
+    }
+
+    #[test]
+    fn release_keeps_unconsumed_bytes() {
+        let mut b = LineBuffer::new(100);
+        assert!(!b.holds_buffers(), "nothing allocated before input");
+        b.extend(b"a1 NOOP\r\na2");
+        assert_eq!(lines(&mut b), vec![Ok((b"a1 NOOP".to_vec(), false))]);
+        b.release();
+        assert!(b.holds_buffers());
+        b.extend(b" NOOP\r\n");
+        assert_eq!(lines(&mut b), vec![Ok((b"a2 NOOP".to_vec(), false))]);
+        b.release();
+        assert!(!b.holds_buffers());
+        b.extend(b"a3 NOOP\r\n");
+        assert_eq!(lines(&mut b), vec![Ok((b"a3 NOOP".to_vec(), false))]);
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub struct UidSet {
 impl UidSet {
     /// The set of `runs` (ascending; adjacent runs are merged).
     pub fn from_runs(runs: &[UidRun]) -> UidSet {
-        let mut set = UidSet::default();
+        // Exactly sized: a selected mailbox's map is held for the session's life.
+        let mut set = UidSet {
+            runs: Vec::with_capacity(runs.len()),
+        };
         for r in runs.iter().filter(|r| r.count > 0) {
             set.push_run(r.first.0, r.count);
         }

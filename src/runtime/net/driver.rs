@@ -51,9 +51,13 @@ use crate::wire::deflate;
 /// input a connection holds (see the module's documentation).
 const READ_BUF: usize = 16 * 1024;
 
-/// A compressed connection silent this long gives back its compressor's memory (the
-/// inflater's window stays); the next reply makes a new one, without the history.
-const COMPRESSOR_QUIET: Duration = Duration::from_secs(2);
+/// A connection quiet this long (no input, nothing sent) gives back its buffers: the read
+/// buffer, the transport's ciphertext buffers, the session's input and output buffers and,
+/// when compressed, the compressor's memory (the inflater's window stays; the next reply makes
+/// a new compressor, without the history). An idle session (IMAP IDLE, a mail client's open
+/// connection) then holds its socket, its TLS state and its session state, and waits for input
+/// without a buffer ([`Transport::wait_input`]); the next input or reply allocates them again.
+const QUIET: Duration = Duration::from_secs(2);
 
 /// What a connection is besides its transport and its shard-local handles; all `Send`, so
 /// it travels unchanged when the connection moves shards.
@@ -120,7 +124,7 @@ enum Wake<N> {
     RequestTimeout,
     Shutdown,
     Revoked,
-    /// Quiet for [`COMPRESSOR_QUIET`] while holding a compressor.
+    /// Quiet for [`QUIET`] while holding buffers.
     Quiet,
 }
 
@@ -153,7 +157,7 @@ pub async fn serve_connection<S: Service>(
     // for limits, throttling, logs and `Received:` from here on.
     let (tcp, peer, early) = match &listener.proxy_protocol {
         None => (tcp, peer, Vec::new()),
-        Some(trusted) => match proxied(tcp, peer, &listener, trusted, &server).await {
+        Some(trusted) => match Box::pin(proxied(tcp, peer, &listener, trusted, &server)).await {
             Some(proxied) => proxied,
             None => return,
         },
@@ -172,7 +176,13 @@ pub async fn serve_connection<S: Service>(
                 "connection refused"
             );
             state.counters.connection_refused(listener.protocol);
-            refuse::<S::Session>(transport, &listener, &session_config, why).await;
+            Box::pin(refuse::<S::Session>(
+                transport,
+                &listener,
+                &session_config,
+                why,
+            ))
+            .await;
             return;
         }
     };
@@ -183,7 +193,7 @@ pub async fn serve_connection<S: Service>(
         .login_deadline(listener.protocol)
         .map(|d| Instant::now() + d);
     if listener.tls == TlsMode::Implicit
-        && !handshake(&mut transport, &state, peer, listener.protocol).await
+        && !Box::pin(handshake(&mut transport, &state, peer, listener.protocol)).await
     {
         transport.close().await;
         return;
@@ -300,7 +310,7 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
                     return;
                 }
             };
-            if let Err(e) = mesh.request(to, moved).await {
+            if let Err(e) = Box::pin(mesh.request(to, moved)).await {
                 // Only while shutting down: the connection is dropped (closed) with the message.
                 tracing::debug!(error = %e, "connection move failed");
             }
@@ -327,7 +337,12 @@ async fn drive<S: Service>(
     // What goes out next: the session's bytes, and message bodies spliced in from the store's
     // read buffers (written to TLS from there, never copied into an output buffer).
     let mut out = Output::default();
+    // The read buffer: [`READ_BUF`] bytes while the connection is active, none once it has
+    // been quiet for [`QUIET`] (then allocated again when input arrives).
     let mut buf = vec![0u8; READ_BUF];
+    // Buffers were given back and nothing was read or sent since: what is still held (a
+    // command half received) stays, without waking every [`QUIET`] to try again.
+    let mut quieted = false;
     loop {
         if let Some(limit) = conn.core.session.take_limit() {
             log_limit(&conn.core, limit);
@@ -340,6 +355,7 @@ async fn drive<S: Service>(
             }
             conn.core.bytes_out += out.len() as u64;
             out.clear();
+            quieted = false;
         }
         let core = &conn.core;
         live.refresh(
@@ -363,7 +379,8 @@ async fn drive<S: Service>(
             match event {
                 Event::StartTls => {
                     let protocol = conn.core.listener.protocol;
-                    if !handshake(&mut conn.transport, state, conn.core.peer, protocol).await {
+                    let tls = handshake(&mut conn.transport, state, conn.core.peer, protocol);
+                    if !Box::pin(tls).await {
                         return Ending::Closed;
                     }
                     conn.core.session.handle_tls_established();
@@ -378,7 +395,9 @@ async fn drive<S: Service>(
                     }
                 }
                 Event::Authenticate(credentials) => {
-                    if let Some(home) = authenticate(conn, state, credentials).await {
+                    // Boxed, as requests below: the connection's future stays as small as
+                    // its idle wait, not as large as the largest thing a session can do.
+                    if let Some(home) = Box::pin(authenticate(conn, state, credentials)).await {
                         return Ending::Move(home);
                     }
                 }
@@ -393,7 +412,7 @@ async fn drive<S: Service>(
                         credential: conn.core.credential.as_ref(),
                     };
                     let began = Instant::now();
-                    let reply = conn.service.handle(request, &cx).await;
+                    let reply = Box::pin(conn.service.handle(request, &cx)).await;
                     state
                         .counters
                         .request(conn.core.listener.protocol, began.elapsed());
@@ -425,8 +444,20 @@ async fn drive<S: Service>(
         }
 
         let shutdown_sent = conn.core.shutdown_sent;
-        let holds_compressor = conn.transport.holds_compressor();
-        let read = conn.transport.read(&mut buf);
+        let holds_buffers = !buf.is_empty()
+            || conn.transport.holds_buffers()
+            || conn.transport.holds_compressor()
+            || out.holds_buffers()
+            || conn.core.session.holds_buffers();
+        let transport = &mut conn.transport;
+        let read_buf = &mut buf;
+        let read = async move {
+            if read_buf.is_empty() {
+                transport.wait_input().await?;
+                read_buf.resize(READ_BUF, 0);
+            }
+            transport.read(read_buf).await
+        };
         // The autologout deadline runs from the last input, across keep-alives; the login
         // deadline from accept, whatever the input.
         let idle_left = idle.saturating_sub(last_input.elapsed());
@@ -452,8 +483,8 @@ async fn drive<S: Service>(
                 next = (left, Wake::RequestTimeout);
             }
         }
-        if holds_compressor && COMPRESSOR_QUIET < next.0 {
-            next = (COMPRESSOR_QUIET, Wake::Quiet);
+        if holds_buffers && !quieted && QUIET < next.0 {
+            next = (QUIET, Wake::Quiet);
         }
         let (wait, timeout) = next;
         let idle_timer = async {
@@ -487,6 +518,7 @@ async fn drive<S: Service>(
             Wake::Input(Ok(0)) | Wake::Input(Err(_)) => return Ending::Closed,
             Wake::Input(Ok(n)) => {
                 last_input = Instant::now();
+                quieted = false;
                 conn.core.bytes_in += n as u64;
                 conn.core.session.handle_input(&buf[..n]);
             }
@@ -513,7 +545,15 @@ async fn drive<S: Service>(
             }
             // Acted on at the top of the loop.
             Wake::Revoked => {}
-            Wake::Quiet => conn.transport.release_compressor(),
+            Wake::Quiet => {
+                conn.transport.release_compressor();
+                conn.transport.release_buffers();
+                conn.core.session.release_buffers();
+                out.release();
+                buf = Vec::new();
+                quieted = true;
+                crate::runtime::memory::released();
+            }
         }
     }
 }

@@ -274,22 +274,34 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
                 let state = state.clone();
                 let listener = listener.clone();
                 glommio::spawn_local(async move {
-                    // Each protocol is its session and service; the driver is the same.
+                    // Each protocol is its session and service; the driver is the same. Each
+                    // connection's future is boxed at its own protocol's size: inline, every
+                    // connection would hold as much as the largest (an idle IMAP session's
+                    // task would be as large as an HTTP connection's).
                     match listener.protocol {
                         Protocol::Imap => {
-                            driver::serve_connection::<MailboxService>(tcp, peer, listener, state)
-                                .await
+                            Box::pin(driver::serve_connection::<MailboxService>(
+                                tcp, peer, listener, state,
+                            ))
+                            .await
                         }
                         Protocol::Pop3 => {
-                            driver::serve_connection::<MaildropService>(tcp, peer, listener, state)
-                                .await
+                            Box::pin(driver::serve_connection::<MaildropService>(
+                                tcp, peer, listener, state,
+                            ))
+                            .await
                         }
                         Protocol::Submission | Protocol::Smtp => {
-                            driver::serve_connection::<DeliveryService>(tcp, peer, listener, state)
-                                .await
+                            Box::pin(driver::serve_connection::<DeliveryService>(
+                                tcp, peer, listener, state,
+                            ))
+                            .await
                         }
                         Protocol::Http | Protocol::Metrics => {
-                            driver::serve_connection::<WebService>(tcp, peer, listener, state).await
+                            Box::pin(driver::serve_connection::<WebService>(
+                                tcp, peer, listener, state,
+                            ))
+                            .await
                         }
                     }
                     drop(guard);

@@ -25,6 +25,10 @@ use crate::wire::deflate::{Deflater, Inflater};
 /// Ciphertext read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What [`Transport::wait_input`] reads to learn that a quiet connection has input: a few
+/// bytes in the waiting future itself, so that an idle connection holds no read buffer.
+const PROBE: usize = 32;
+
 /// Compressed output is sent whenever this much has gathered, so a large reply is never held
 /// whole in compressed form.
 const DEFLATE_SEND_AT: usize = 64 * 1024;
@@ -71,8 +75,6 @@ pub struct Transport {
     rx_start: usize,
     /// Scratch space for ciphertext on its way out.
     tx: Vec<u8>,
-    /// Where the next ciphertext is read before it becomes `rx`.
-    spare: Vec<u8>,
     /// DEFLATE in both directions, once COMPRESS succeeded.
     compression: Option<Box<Compression>>,
 }
@@ -93,7 +95,6 @@ impl Transport {
             rx: early,
             rx_start: 0,
             tx: Vec::new(),
-            spare: Vec::new(),
             compression: None,
         }
     }
@@ -130,7 +131,6 @@ impl Transport {
             rx: parts.rx,
             rx_start: parts.rx_start,
             tx: Vec::new(),
-            spare: Vec::new(),
             compression: parts.compression,
         }
     }
@@ -170,6 +170,44 @@ impl Transport {
         if let Some(c) = self.compression.as_mut() {
             c.deflater.release();
         }
+    }
+
+    /// Whether this transport holds a read or write buffer that
+    /// [`Transport::release_buffers`] would give back.
+    pub fn holds_buffers(&self) -> bool {
+        self.rx.capacity() > 0 || self.tx.capacity() > 0
+    }
+
+    /// Give back the read and write buffers while the connection is quiet (received bytes
+    /// not consumed yet are kept). The next read or write allocates them again; until then,
+    /// wait for input with [`Transport::wait_input`], which needs no buffer.
+    pub fn release_buffers(&mut self) {
+        if self.rx_start == self.rx.len() {
+            self.rx = Vec::new();
+            self.rx_start = 0;
+        }
+        self.tx = Vec::new();
+    }
+
+    /// Wait until the connection has input (or was closed), holding no read buffer meanwhile:
+    /// the first bytes are read into a few bytes of this future and kept in the transport for
+    /// the next [`Transport::read`], which then reads the rest as usual. Returns at once if
+    /// input is buffered already. Cancel-safe: nothing is kept unless it was read.
+    pub async fn wait_input(&mut self) -> io::Result<()> {
+        let tls_buffered = self.tls.as_ref().is_some_and(|c| !c.wants_read());
+        let inflating = self
+            .compression
+            .as_ref()
+            .is_some_and(|c| c.rx_start < c.rx.len());
+        if self.rx_start < self.rx.len() || tls_buffered || inflating {
+            return Ok(());
+        }
+        let mut probe = [0u8; PROBE];
+        let n = self.tcp.read(&mut probe).await?;
+        // `Ok(0)` (closed) keeps nothing: the next read sees the end of the stream again.
+        self.rx = probe[..n].to_vec();
+        self.rx_start = 0;
+        Ok(())
     }
 
     pub fn tls_info(&self) -> Option<TlsInfo> {
@@ -468,16 +506,8 @@ impl Transport {
     /// `Ok(false)`: the peer closed the connection.
     async fn feed_tls(&mut self) -> io::Result<bool> {
         if self.rx_start == self.rx.len() {
-            // Cancel-safe: the driver drops a pending read when a timer, a shutdown or a
-            // mailbox change wins the race. Read into the spare buffer and only then swap it
-            // in, so a dropped read never leaves unread garbage in `rx`. (glommio's own read
-            // is cancel-safe: it receives synchronously inside `poll_read`.)
-            self.spare.resize(READ_CHUNK, 0);
-            let n = self.tcp.read(&mut self.spare).await?;
-            self.spare.truncate(n);
-            std::mem::swap(&mut self.rx, &mut self.spare);
             self.rx_start = 0;
-            if n == 0 {
+            if read_into(&mut self.tcp, &mut self.rx).await? == 0 {
                 return Ok(false);
             }
         }
@@ -495,4 +525,28 @@ impl Transport {
         }
         Ok(true)
     }
+}
+
+/// Read from `tcp` into `rx`, replacing its contents (its capacity is reused: one read buffer
+/// per connection). Cancel-safe: the driver drops a pending read when a timer, a shutdown or a
+/// mailbox change wins the race, and a dropped read leaves `rx` empty rather than holding
+/// unread zeroes. (glommio's own read is cancel-safe: it receives synchronously inside
+/// `poll_read`.)
+async fn read_into(tcp: &mut TcpStream, rx: &mut Vec<u8>) -> io::Result<usize> {
+    /// Cuts the buffer to what was read when dropped, however the read ended.
+    struct Filled<'a> {
+        rx: &'a mut Vec<u8>,
+        len: usize,
+    }
+    impl Drop for Filled<'_> {
+        fn drop(&mut self) {
+            self.rx.truncate(self.len);
+        }
+    }
+    rx.clear();
+    rx.resize(READ_CHUNK, 0);
+    let mut filled = Filled { rx, len: 0 };
+    let n = tcp.read(&mut filled.rx[..]).await?;
+    filled.len = n;
+    Ok(n)
 }
