@@ -83,6 +83,11 @@ pub fn message(rng: &mut impl Rng, size: usize, from: &str, to: &str, id: &str) 
     out
 }
 
+/// A word of the text [`message`] writes.
+pub fn word(rng: &mut impl Rng) -> &'static str {
+    WORDS[rng.gen_range(0..WORDS.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,9 +103,4 @@ mod tests {
             assert!(!m.windows(3).any(|w| w == b"\n.\r" || w == b"\n.."));
         }
     }
-}
-
-/// A word of the text [`message`] writes.
-pub fn word(rng: &mut impl Rng) -> &'static str {
-    WORDS[rng.gen_range(0..WORDS.len())]
 }
