@@ -544,15 +544,8 @@ impl ImapSession {
     /// APPEND and MULTIAPPEND (RFC 3502): refused whole when one message is over the limit.
     fn append(&mut self, tag: Tag, a: crate::imap::command::Append) {
         let max = self.config.limits.max_message_size as u64;
-        let too_big = a.messages.iter().any(|m| m.data.len() > max);
-        if too_big {
-            self.finish(
-                tag,
-                Status::No,
-                Some(Code::TooBig),
-                "Message too large",
-                Expunges::Report,
-            );
+        if a.messages.iter().any(|m| m.data.len() > max) {
+            self.refuse_too_big(tag);
             return;
         }
         let job = AppendJob {
@@ -565,6 +558,17 @@ impl ImapSession {
         self.next_append(job, None);
     }
 
+    /// `NO [TOOBIG]` for a message over the size limit (RFC 7889: APPENDLIMIT).
+    fn refuse_too_big(&mut self, tag: Tag) {
+        self.finish(
+            tag,
+            Status::No,
+            Some(Code::TooBig),
+            "Message too large",
+            Expunges::Report,
+        );
+    }
+
     /// REPLACE and UID REPLACE (RFC 8508 §3): an APPEND of the new message, then the old one
     /// expunged as by MOVE. Nothing is expunged if the APPEND fails.
     fn replace<T: Copy + Into<u32>>(
@@ -574,13 +578,7 @@ impl ImapSession {
         r: crate::imap::command::Replace<T>,
     ) {
         if r.message.data.len() > self.config.limits.max_message_size as u64 {
-            self.finish(
-                tag,
-                Status::No,
-                Some(Code::TooBig),
-                "Message too large",
-                Expunges::Report,
-            );
+            self.refuse_too_big(tag);
             self.drop_streams();
             return;
         }

@@ -46,6 +46,38 @@ fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
     batch
 }
 
+/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set] [COUNT n] [PARTIAL (…)]` (RFC 4731
+/// §3.1, RFC 9394 §3.1) for `numbers` in result order, sets written by `set` (SEARCH's sorted
+/// sets, or ESORT's ordered ones); MODSEQ and the line end are the caller's.
+fn esearch_line(
+    tag: &Tag,
+    uid: bool,
+    r: SearchReturn,
+    numbers: &[u32],
+    set: fn(&[u32]) -> String,
+) -> String {
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(n)) = (r.min, numbers.first()) {
+        line.push_str(&format!(" MIN {n}"));
+    }
+    if let (true, Some(n)) = (r.max, numbers.last()) {
+        line.push_str(&format!(" MAX {n}"));
+    }
+    if r.all && !numbers.is_empty() {
+        line.push_str(&format!(" ALL {}", set(numbers)));
+    }
+    if r.count {
+        line.push_str(&format!(" COUNT {}", numbers.len()));
+    }
+    if let Some(range) = r.partial {
+        line.push_str(&partial_data(range, range.page(numbers), set));
+    }
+    line
+}
+
 /// ` PARTIAL (range set)`, or `NIL` for an empty page (RFC 9394 §3.1).
 fn partial_data(range: cmd::PartialRange, page: &[u32], set: fn(&[u32]) -> String) -> String {
     let results = if page.is_empty() {
@@ -585,25 +617,8 @@ impl ImapSession {
             } else {
                 r
             };
-            let mut line = format!("* ESEARCH (TAG \"{}\")", job.tag);
-            if job.addressing == Addressing::Uid {
-                line.push_str(" UID");
-            }
-            if let (true, Some(n)) = (r.min, numbers.first()) {
-                line.push_str(&format!(" MIN {n}"));
-            }
-            if let (true, Some(n)) = (r.max, numbers.last()) {
-                line.push_str(&format!(" MAX {n}"));
-            }
-            if r.all && !numbers.is_empty() {
-                line.push_str(&format!(" ALL {}", number_set(&numbers)));
-            }
-            if r.count {
-                line.push_str(&format!(" COUNT {}", numbers.len()));
-            }
-            if let Some(range) = r.partial {
-                line.push_str(&partial_data(range, range.page(&numbers), number_set));
-            }
+            let uid = job.addressing == Addressing::Uid;
+            let mut line = esearch_line(&job.tag, uid, r, &numbers, number_set);
             if let Some(m) = modseq {
                 line.push_str(&format!(" MODSEQ {m}"));
             }
@@ -698,26 +713,8 @@ impl ImapSession {
                             view.save(&saved);
                         }
                         if r.min || r.max || r.all || r.count || r.partial.is_some() {
-                            line.push_str(&format!("* ESEARCH (TAG \"{}\")", job.tag));
-                            if addressing == Addressing::Uid {
-                                line.push_str(" UID");
-                            }
-                            if let (true, Some(n)) = (r.min, numbers.first()) {
-                                line.push_str(&format!(" MIN {n}"));
-                            }
-                            if let (true, Some(n)) = (r.max, numbers.last()) {
-                                line.push_str(&format!(" MAX {n}"));
-                            }
-                            if r.all && !numbers.is_empty() {
-                                line.push_str(&format!(" ALL {}", ordered_set(&numbers)));
-                            }
-                            if r.count {
-                                line.push_str(&format!(" COUNT {}", numbers.len()));
-                            }
-                            if let Some(range) = r.partial {
-                                let page = range.page(&numbers);
-                                line.push_str(&partial_data(range, page, ordered_set));
-                            }
+                            let uid = addressing == Addressing::Uid;
+                            line.push_str(&esearch_line(&job.tag, uid, r, &numbers, ordered_set));
                             let returned_modseq = if ends_only {
                                 let ends = [(r.min, uids.first()), (r.max, uids.last())];
                                 job.modseqs
