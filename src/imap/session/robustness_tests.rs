@@ -280,20 +280,7 @@ proptest! {
 /// with its normal answer.
 #[test]
 fn a_long_search_reports_its_progress() {
-    let config = SessionConfig {
-        hostname: "h".into(),
-        tls_mode: TlsMode::Implicit,
-        limits: Limits::default(),
-        local_domains: vec!["example.com".to_string()],
-        oauth: false,
-        scram: false,
-    };
-    let mut s = ImapSession::new(config, Security::Tls);
-    s.handle_input(b"l LOGIN u p\r\n");
-    assert!(matches!(s.poll_event(), Some(Event::Authenticate(_))));
-    s.handle_auth(AuthOutcome::Success {
-        account: "u".into(),
-    });
+    let mut s = super::stream_tests::session();
     s.handle_input(b"s SELECT INBOX\r\nt SEARCH BODY hi\r\n");
     let mut out = Vec::new();
     let mut fetches = 0;

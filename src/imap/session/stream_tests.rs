@@ -15,7 +15,8 @@ use crate::session::{
 /// One read's worth of input, as the driver feeds it.
 const READ: usize = 16 << 10;
 
-fn session() -> ImapSession {
+/// A logged-in session (also what other session tests start from).
+pub(super) fn session() -> ImapSession {
     let config = SessionConfig {
         hostname: "mail.example.com".into(),
         tls_mode: TlsMode::Implicit,
