@@ -70,6 +70,12 @@ pub enum MailboxRequest {
     Unsubscribe {
         mailbox: String,
     },
+    /// SEARCH BODY / TEXT: which messages of the mailbox the account's full-text index says
+    /// may match every one of `queries` (indexing those it does not cover yet first).
+    TextSearch {
+        mailbox: String,
+        queries: Vec<crate::mail::text::TextQuery>,
+    },
     /// SELECT/EXAMINE: start watching the mailbox and answer with a [`Snapshot`] of it;
     /// `recent` says whether the session claims the `\Recent` messages (RFC 3501 §6.3.1,
     /// §6.3.2).
@@ -225,6 +231,9 @@ pub enum MailboxReply {
         uid_validity: UidValidity,
         uid: Uid,
     },
+    /// The answer to [`MailboxRequest::TextSearch`]: the UIDs that may match and whether
+    /// they are exactly the matches; `None` when the full-text index cannot narrow.
+    TextCandidates(Option<(Vec<Uid>, bool)>),
     /// One batch of a FETCH; `rest` are the UIDs of the request left for another batch
     /// because their bytes would have passed [`BATCH_BYTES`].
     Fetched {

@@ -262,3 +262,17 @@ fn quota_is_reported_and_enforced_over_imap_and_smtp() {
     let out = server.python("imap_quota.py", &[]);
     assert!(out.contains("quota passed"), "{out}");
 }
+
+/// SEARCH BODY / TEXT through the full-text index with imaplib: every encoding, substrings,
+/// several words, NOT / OR, new and expunged mail, and the same answers after a restart (the
+/// index read back from its file).
+#[test]
+fn imaplib_searches_text_through_the_index() {
+    let mut server = Server::start(Options::default());
+    let out = server.python("imap_fulltext.py", &["before"]);
+    assert!(out.contains("fulltext before passed"), "{out}");
+    assert!(server.terminate().success());
+    server.spawn();
+    let out = server.python("imap_fulltext.py", &["after"]);
+    assert!(out.contains("fulltext after passed"), "{out}");
+}

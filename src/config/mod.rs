@@ -371,6 +371,7 @@ impl Default for RawPop3 {
 struct RawStore {
     segment_size: u64,
     compact_dead_percent: u32,
+    full_text_index: bool,
 }
 
 impl Default for RawStore {
@@ -379,6 +380,7 @@ impl Default for RawStore {
         RawStore {
             segment_size: s.segment_size,
             compact_dead_percent: s.compact_dead_percent,
+            full_text_index: s.full_text_index,
         }
     }
 }
@@ -391,6 +393,9 @@ pub struct StoreTuning {
     /// A sealed segment is compacted once this percentage of it is released by expunges;
     /// 0 turns background compaction off.
     pub compact_dead_percent: u32,
+    /// IMAP SEARCH BODY/TEXT narrow with a per-account full-text index (built on the first
+    /// such search, then kept up to date); false: every such search reads every message.
+    pub full_text_index: bool,
 }
 
 impl Default for StoreTuning {
@@ -398,6 +403,7 @@ impl Default for StoreTuning {
         StoreTuning {
             segment_size: 16 << 20,
             compact_dead_percent: 50,
+            full_text_index: true,
         }
     }
 }
@@ -961,6 +967,7 @@ fn check_store(s: &RawStore, invalid: &Invalid) -> Result<StoreTuning, ConfigErr
     Ok(StoreTuning {
         segment_size: s.segment_size,
         compact_dead_percent: s.compact_dead_percent,
+        full_text_index: s.full_text_index,
     })
 }
 
@@ -1387,14 +1394,15 @@ tls = "starttls"
                 .contains("store.compact_dead_percent")
         );
         let small = parse(&format!(
-            "{MINIMAL}\n[store]\nsegment_size = 131072\ncompact_dead_percent = 0\n"
+            "{MINIMAL}\n[store]\nsegment_size = 131072\ncompact_dead_percent = 0\nfull_text_index = false\n"
         ))
         .unwrap();
         assert_eq!(
             small.store,
             StoreTuning {
                 segment_size: 131072,
-                compact_dead_percent: 0
+                compact_dead_percent: 0,
+                full_text_index: false,
             }
         );
         assert!(

@@ -83,6 +83,18 @@ fn mailbox_reply(
     let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
     match words[0] {
         "done" => MailboxReply::Done,
+        // `text UID,UID… exact|inexact` (`-`: none), or `text none`: the full-text index's
+        // answer to a TextSearch.
+        "text" => MailboxReply::TextCandidates(match words[1] {
+            "none" => None,
+            uids => Some((
+                uids.split(',')
+                    .filter(|u| *u != "-")
+                    .map(|u| Uid(num(u)))
+                    .collect(),
+                words[2] == "exact",
+            )),
+        }),
         // `metadata NAME=VALUE …`: VALUE with the escapes of `R:` lines.
         "metadata" => MailboxReply::Metadata(
             words[1..]
@@ -507,6 +519,7 @@ transcripts!(
     shutdown,
     bare_lf,
     selected_state,
+    search_full_text,
     condstore,
     qresync_select,
     qresync_vanished,

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod mime;
 pub mod quota;
 pub mod ranges;
+pub mod text;
 pub mod view;
 
 pub use bytes::MessageBytes;

@@ -614,6 +614,7 @@ pub fn store_config(config: &Config) -> StoreConfig {
             0 => 2.0,
             percent => f64::from(percent) / 100.0,
         },
+        full_text_index: config.store.full_text_index,
         ..StoreConfig::default()
     }
 }

@@ -88,6 +88,7 @@ pub mod record;
 pub mod segment;
 pub mod snapshot;
 pub mod stream;
+pub mod text;
 pub mod types;
 mod watch;
 mod write;
@@ -123,6 +124,8 @@ pub struct StoreConfig {
     /// Background compaction starts on a sealed segment once this fraction of it is
     /// released by expunges (estimated; measured before anything moves). Above 1.0: never.
     pub compact_dead_ratio: f64,
+    /// Keep a full-text index per account for text searches ([`text`]).
+    pub full_text_index: bool,
 }
 
 impl Default for StoreConfig {
@@ -132,6 +135,7 @@ impl Default for StoreConfig {
             max_loaded_accounts: 4096,
             max_message_size: 64 << 20,
             compact_dead_ratio: 0.5,
+            full_text_index: true,
         }
     }
 }

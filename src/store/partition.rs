@@ -30,6 +30,8 @@ pub struct Account {
     pub inflight: u32,
     dirty: bool,
     pub last_used: u64,
+    /// The full-text index, once a text search has loaded or built it.
+    pub text: Option<super::text::TextIndex>,
 }
 
 impl Account {
@@ -42,6 +44,7 @@ impl Account {
             inflight: 0,
             dirty: false,
             last_used: 0,
+            text: None,
         }
     }
 
@@ -384,13 +387,23 @@ impl PartitionStore {
 
     /// Write `a`'s index file if it changed; returns the bytes written.
     fn flush_account(&self, a: &mut Account) -> Result<u64> {
+        let mut written = 0;
+        if let Some(text) = a.text.as_mut().filter(|t| t.dirty) {
+            let index = &a.index;
+            text.prune(|m, uid| {
+                index
+                    .mailbox_by_id(m)
+                    .is_some_and(|m| m.get(crate::mail::Uid(uid)).is_some())
+            });
+            written += text.save(&self.dir, &a.index.account)?;
+        }
         if !a.dirty {
-            return Ok(0);
+            return Ok(written);
         }
         let bytes = a.index.to_file_bytes()?;
         write_atomic(&self.index_path(&a.index.account), &bytes)?;
         a.dirty = false;
-        Ok(bytes.len() as u64)
+        Ok(written + bytes.len() as u64)
     }
 
     /// Write every dirty index, then a checkpoint at the durable position: every record

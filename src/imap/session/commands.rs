@@ -113,6 +113,8 @@ pub(super) enum Pending {
         tag: Tag,
     },
     Search(SearchJob),
+    /// A SEARCH with BODY / TEXT keys asked the full-text index which messages to read.
+    TextSearch(SearchJob),
     /// REPLACE stored the new message: the old one is being expunged.
     ReplaceExpunge {
         tag: Tag,
@@ -198,6 +200,9 @@ pub(super) struct SearchJob {
     /// (INPROGRESS, RFC 9585).
     pub(super) total: usize,
     pub(super) reported: usize,
+    /// The full-text index answered the BODY / TEXT keys exactly: every message left
+    /// matches them, and only the other keys are evaluated.
+    pub(super) text_known: bool,
 }
 
 /// The store's name of a mailbox argument.
@@ -648,7 +653,8 @@ impl ImapSession {
             | Pending::Store { .. }
             | Pending::Transfer { .. }
             | Pending::Expunge { .. }
-            | Pending::Search(_) => self.resume_messages(pending, reply),
+            | Pending::Search(_)
+            | Pending::TextSearch(_) => self.resume_messages(pending, reply),
             _ => self.resume_mailboxes(pending, reply),
         }
     }
@@ -865,6 +871,9 @@ impl ImapSession {
                 requeue(&mut job.remaining, rest);
                 self.next_search(job);
             }
+            (Pending::TextSearch(job), MailboxReply::TextCandidates(answer)) => {
+                self.narrowed(job, answer);
+            }
             (pending, reply) => self.unanswered(pending, reply),
         }
     }
@@ -923,7 +932,7 @@ impl Pending {
             Pending::Store {
                 tag, addressing, ..
             } => (tag, addressing.expunges()),
-            Pending::Search(job) => (job.tag, job.addressing.expunges()),
+            Pending::Search(job) | Pending::TextSearch(job) => (job.tag, job.addressing.expunges()),
         })
     }
 }

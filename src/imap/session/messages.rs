@@ -17,6 +17,7 @@ use super::search::{self, Candidate, Need};
 use super::sort::{self, Order};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
+use crate::mail::text::SearchText;
 use crate::mail::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
 use crate::session::Output;
@@ -125,6 +126,7 @@ fn candidate<'a>(
     uid: Uid,
     fetched: Option<&'a FetchedMessage>,
     parsed: Option<&'a mail_parser::Message<'a>>,
+    text: Option<&'a SearchText>,
     now: i64,
 ) -> Candidate<'a> {
     Candidate {
@@ -136,6 +138,8 @@ fn candidate<'a>(
         largest_uid: view.largest_uid(),
         fetched,
         parsed,
+        text,
+        text_known: false,
         saved: view.saved(),
     }
 }
@@ -446,7 +450,7 @@ impl ImapSession {
                         search::matches_all(
                             &search.criteria,
                             // Keys that need the clock need the store's reply too.
-                            &candidate(view, seq, uid, None, None, 0),
+                            &candidate(view, seq, uid, None, None, None, 0),
                         )
                     })
                     .map(|(uid, _)| uid)
@@ -463,6 +467,7 @@ impl ImapSession {
                     modseqs: Vec::new(),
                     total: 0,
                     reported: 0,
+                    text_known: false,
                 };
                 self.search_done(job);
                 return;
@@ -484,7 +489,38 @@ impl ImapSession {
             modseqs: Vec::new(),
             total: view.count() as usize,
             reported: 0,
+            text_known: false,
         };
+        let queries = search::text_queries(&job.search.criteria);
+        if !queries.is_empty() {
+            let request = MailboxRequest::TextSearch {
+                mailbox: view.name.clone(),
+                queries,
+            };
+            self.request(Pending::TextSearch(job), request);
+            return;
+        }
+        self.next_search(job);
+    }
+
+    /// The full-text index's answer for a search's BODY / TEXT keys: read only the messages
+    /// it names, and none at all for those keys when its answer is exact.
+    pub(super) fn narrowed(&mut self, mut job: SearchJob, answer: Option<(Vec<Uid>, bool)>) {
+        if let Some((candidates, exact)) = answer {
+            job.remaining
+                .retain(|uid| candidates.binary_search(uid).is_ok());
+            job.total = job.remaining.len();
+            if exact && !search::nested_text(&job.search.criteria) {
+                job.text_known = true;
+                job.content =
+                    match search::need_besides_text(&job.search.criteria).max(job.order.need()) {
+                        Need::View | Need::Metadata => Content::Metadata,
+                        Need::Summary => Content::Envelope,
+                        Need::Header => Content::Header,
+                        Need::Bytes => Content::Bytes,
+                    };
+            }
+        }
         self.next_search(job);
     }
 
@@ -521,9 +557,12 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        // Parsed only for keys on header fields or text: THREAD fetches header blocks for
-        // References alone, and reads that field itself.
-        let parse = search::need(&job.search.criteria) >= search::Need::Header;
+        // Parsed only for keys on header fields: THREAD fetches header blocks for References
+        // alone, and reads that field itself. The text of BODY / TEXT keys is extracted only
+        // when the full-text index did not answer them.
+        let parse = search::need_besides_text(&job.search.criteria) >= search::Need::Header;
+        let texts = !job.text_known && !search::text_queries(&job.search.criteria).is_empty()
+            || search::nested_text(&job.search.criteria);
         for msg in messages {
             let Some(seq) = view.seq(msg.meta.uid) else {
                 continue;
@@ -533,7 +572,24 @@ impl ImapSession {
                 .as_deref()
                 .filter(|_| parse)
                 .and_then(crate::mail::mime::parse_message);
-            let c = candidate(view, seq, msg.meta.uid, Some(msg), parsed.as_ref(), now);
+            let text = msg.bytes.as_deref().filter(|_| texts).map(|b| {
+                let header = msg
+                    .summary
+                    .parts
+                    .first()
+                    .map_or(b.len(), |p| p.body_offset as usize);
+                crate::mail::text::search_text(b, header)
+            });
+            let mut c = candidate(
+                view,
+                seq,
+                msg.meta.uid,
+                Some(msg),
+                parsed.as_ref(),
+                text.as_ref(),
+                now,
+            );
+            c.text_known = job.text_known;
             if search::matches_all(&job.search.criteria, &c) {
                 job.matched.push(msg.meta.uid);
                 job.modseqs.push((msg.meta.uid, msg.meta.modseq.0));

@@ -2,12 +2,16 @@
 //! `\Recent` keys are answered from the view alone; flag, size, date and modseq keys from the
 //! store's index data, and keys on header fields and text from the message, which the
 //! session fetches in batches first ([`Need`]).
-//! Text matching is a case-insensitive substring match on UTF-8 (decoded headers and text
-//! bodies, as mail-parser reads them: SEARCH is the one place a stored message is parsed).
+//! Text matching is a case-insensitive substring match on UTF-8: header fields decoded as
+//! mail-parser reads them; BODY and TEXT in what [`crate::mail::text`] says a message's text
+//! is. A search with BODY or TEXT keys first asks the store's full-text index which messages
+//! can match ([`text_queries`]), and reads only those (or none, when the index's answer is
+//! exact and nothing else needs the message).
 
 use super::super::command::{Date, SearchKey, SeqItem, SequenceSet};
 use super::super::fetch::header_value;
 use super::uidset::UidSet;
+use crate::mail::text::{SearchText, TextQuery};
 use crate::mail::{SystemFlags, Uid};
 use crate::mailbox::FetchedMessage;
 
@@ -51,6 +55,57 @@ fn need_one(key: &SearchKey) -> Need {
     }
 }
 
+/// The BODY and TEXT keys every match of `keys` satisfies: the top-level conjunction's (an
+/// `AND` within it included, none under `NOT` or `OR`). The full-text index narrows with them.
+pub fn text_queries(keys: &[SearchKey]) -> Vec<TextQuery> {
+    let mut out = Vec::new();
+    for k in keys {
+        match k {
+            SearchKey::Body(s) => out.push(TextQuery {
+                needle: s.clone(),
+                body_only: true,
+            }),
+            SearchKey::Text(s) => out.push(TextQuery {
+                needle: s.clone(),
+                body_only: false,
+            }),
+            SearchKey::And(keys) => out.extend(text_queries(keys)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether a BODY or TEXT key stands under a `NOT` or `OR` in `keys`.
+pub fn nested_text(keys: &[SearchKey]) -> bool {
+    fn any_text(k: &SearchKey) -> bool {
+        match k {
+            SearchKey::Body(_) | SearchKey::Text(_) => true,
+            SearchKey::Not(k) => any_text(k),
+            SearchKey::Or(a, b) => any_text(a) || any_text(b),
+            SearchKey::And(keys) => keys.iter().any(any_text),
+            _ => false,
+        }
+    }
+    keys.iter().any(|k| match k {
+        SearchKey::Not(_) | SearchKey::Or(..) => any_text(k),
+        SearchKey::And(keys) => nested_text(keys),
+        _ => false,
+    })
+}
+
+/// What evaluating `keys` needs when their top-level BODY and TEXT keys are known to hold.
+pub fn need_besides_text(keys: &[SearchKey]) -> Need {
+    keys.iter()
+        .map(|k| match k {
+            SearchKey::Body(_) | SearchKey::Text(_) => Need::View,
+            SearchKey::And(keys) => need_besides_text(keys),
+            k => need_one(k),
+        })
+        .max()
+        .unwrap_or(Need::View)
+}
+
 /// Whether a MODSEQ key appears anywhere in `keys`.
 pub fn mentions_modseq(keys: &[SearchKey]) -> bool {
     keys.iter().any(|k| match k {
@@ -72,8 +127,12 @@ pub struct Candidate<'a> {
     pub largest_uid: u32,
     /// What the store said about the message: absent when the search needs only the view.
     pub fetched: Option<&'a FetchedMessage>,
-    /// The message parsed once for its text keys.
+    /// The message parsed once for its header-field keys.
     pub parsed: Option<&'a mail_parser::Message<'a>>,
+    /// What BODY and TEXT look in, extracted once.
+    pub text: Option<&'a SearchText>,
+    /// The top-level BODY and TEXT keys are known to hold (the full-text index said so).
+    pub text_known: bool,
     /// `$`, the saved search result (RFC 5182).
     pub saved: &'a UidSet,
     /// The service's clock (Unix seconds), for YOUNGER and OLDER (RFC 5032).
@@ -148,20 +207,6 @@ fn header_block<'a>(c: &Candidate<'a>) -> &'a [u8] {
     &bytes[..end]
 }
 
-fn body_matches(c: &Candidate<'_>, needle: &str) -> bool {
-    if let Some(m) = c.parsed {
-        if (0..m.text_body_count()).any(|i| m.body_text(i).is_some_and(|t| contains(&t, needle))) {
-            return true;
-        }
-    }
-    let Some(f) = c.fetched else { return false };
-    let Some(bytes) = f.bytes.as_deref() else {
-        return false;
-    };
-    let start = header_block(c).len();
-    contains(&String::from_utf8_lossy(&bytes[start..]), needle)
-}
-
 /// Whether a message matches every key of `keys`.
 pub fn matches_all(keys: &[SearchKey], c: &Candidate<'_>) -> bool {
     keys.iter().all(|k| matches(k, c))
@@ -180,6 +225,8 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
             return set.contains(c.uid.0, c.largest_uid)
                 || (names_saved(set) && c.saved.contains(c.uid))
         }
+        // Only top-level ones are known (`nested_text` is false when this is set).
+        SearchKey::Body(_) | SearchKey::Text(_) if c.text_known => return true,
         SearchKey::Not(k) => return !matches(k, c),
         SearchKey::Or(a, b) => return matches(a, c) || matches(b, c),
         SearchKey::And(keys) => return matches_all(keys, c),
@@ -260,10 +307,8 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Header(name, value) => crate::imap::fetch::header_values(header_block(c), name)
             .iter()
             .any(|v| contains(v, value)),
-        SearchKey::Body(s) => body_matches(c, s),
-        SearchKey::Text(s) => {
-            contains(&String::from_utf8_lossy(header_block(c)), s) || body_matches(c, s)
-        }
+        SearchKey::Body(s) => c.text.is_some_and(|t| t.contains(s, true)),
+        SearchKey::Text(s) => c.text.is_some_and(|t| t.contains(s, false)),
         // Answered from the view above.
         SearchKey::All
         | SearchKey::Recent

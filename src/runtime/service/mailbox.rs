@@ -204,6 +204,9 @@ impl Access {
                 uids,
                 content,
             } => fetch(store, account, &mailbox, &uids, content).await?,
+            MailboxRequest::TextSearch { mailbox, queries } => {
+                MailboxReply::TextCandidates(store.text_search(account, &mailbox, &queries).await?)
+            }
             MailboxRequest::Store {
                 mailbox,
                 uids,

@@ -1,0 +1,184 @@
+//! The full-text index through the store: built by the first text search, brought up to date
+//! by later ones, answering only for the mailbox asked and only with messages still there,
+//! written with the account's index and read back after a reopen, rebuilt when damaged.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ringpost::mail::text::TextQuery;
+use ringpost::mail::{Flags, Uid};
+use ringpost::runtime::{ShardId, ShardMap};
+use ringpost::store::{Store, StoreConfig};
+
+mod store_support;
+use store_support::{run, small};
+
+const A: &str = "carol@example.com";
+
+fn plain(subject: &str, body: &str) -> Vec<u8> {
+    format!("From: x@example.org\r\nSubject: {subject}\r\n\r\n{body}\r\n").into_bytes()
+}
+
+fn qp(body: &str) -> Vec<u8> {
+    format!(
+        "From: y@example.org\r\nSubject: encoded\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn body(needle: &str) -> Vec<TextQuery> {
+    vec![TextQuery {
+        needle: needle.into(),
+        body_only: true,
+    }]
+}
+
+fn text(needle: &str) -> Vec<TextQuery> {
+    vec![TextQuery {
+        needle: needle.into(),
+        body_only: false,
+    }]
+}
+
+fn uids(v: &[u32]) -> Vec<Uid> {
+    v.iter().map(|&u| Uid(u)).collect()
+}
+
+fn fts_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir(root).unwrap() {
+        let dir = p.unwrap().path().join("text");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            out.extend(entries.map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn index_is_built_kept_up_to_date_written_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        store.open_account(A).await.unwrap();
+        let inbox = [
+            plain("Lunch", "Shall we meet for lunch on Friday?"),
+            plain("Othello", "A play by Shakespeare"),
+            qp("Gr=FC=DFe aus M=FCnchen"),
+            plain("Re: Lunch", "Friday works, see you at noon"),
+        ];
+        for m in &inbox {
+            store
+                .append(A, "INBOX", m, Flags::default(), 1_700_000_000)
+                .await
+                .unwrap();
+        }
+        store
+            .append(
+                A,
+                "Archive",
+                &plain("x", "lunch elsewhere"),
+                Flags::default(),
+                0,
+            )
+            .await
+            .unwrap();
+        // Exact answers for one word; substrings of words; decoded text; headers for TEXT.
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("LUNCH")).await.unwrap(),
+            Some((uids(&[1]), true))
+        );
+        assert_eq!(
+            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            Some((uids(&[1, 4]), true))
+        );
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("hello")).await.unwrap(),
+            Some((uids(&[]), true))
+        );
+        assert_eq!(
+            store.text_search(A, "INBOX", &text("hello")).await.unwrap(),
+            Some((uids(&[2]), true))
+        );
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("grüße")).await.unwrap(),
+            Some((uids(&[3]), true))
+        );
+        // Several words narrow; the caller verifies.
+        let (got, exact) = store
+            .text_search(A, "INBOX", &body("friday works"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!exact);
+        assert!(got.contains(&Uid(4)) && !got.contains(&Uid(2)));
+        // No word to look for: the index cannot narrow.
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("?!")).await.unwrap(),
+            None
+        );
+        // New mail is covered by the next search; expunged mail is never named.
+        store
+            .append(A, "INBOX", &plain("lunch again", "."), Flags::default(), 0)
+            .await
+            .unwrap();
+        store.expunge(A, "INBOX", Some(&[Uid(1)])).await.unwrap();
+        assert_eq!(
+            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            Some((uids(&[4, 5]), true))
+        );
+        assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
+        // Only the mailboxes searched are indexed.
+        assert_eq!(store.index_text(A, "Archive").await.unwrap(), 1);
+        store.close().await.unwrap();
+        let files = fts_files(&root);
+        assert_eq!(files.len(), 1, "{files:?}");
+
+        // Reopened: the file covers everything, nothing is read again.
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
+        assert_eq!(store.index_text(A, "Archive").await.unwrap(), 0);
+        assert_eq!(
+            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            Some((uids(&[4, 5]), true))
+        );
+        store.close().await.unwrap();
+
+        // Damaged: it is rebuilt from the messages, and answers the same.
+        let mut bytes = std::fs::read(&files[0]).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0x55;
+        std::fs::write(&files[0], &bytes).unwrap();
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        assert_eq!(
+            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            Some((uids(&[4, 5]), true))
+        );
+        assert_eq!(store.index_text(A, "Archive").await.unwrap(), 1);
+        store.close().await.unwrap();
+    });
+}
+
+#[test]
+fn turned_off_it_never_answers_nor_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r = root.clone();
+    run(move || async move {
+        let config = StoreConfig {
+            full_text_index: false,
+            ..small()
+        };
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), config);
+        store.open_account(A).await.unwrap();
+        store
+            .append(A, "INBOX", &plain("a", "word"), Flags::default(), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("word")).await.unwrap(),
+            None
+        );
+        store.close().await.unwrap();
+    });
+    assert!(fts_files(&r).is_empty());
+}
