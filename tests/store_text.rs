@@ -6,6 +6,7 @@
 use ringpost::mail::text::TextQuery;
 use ringpost::mail::{Flags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
+use ringpost::store::text::FullText;
 use ringpost::store::{Store, StoreConfig};
 
 mod store_support;
@@ -165,7 +166,7 @@ fn turned_off_it_never_answers_nor_writes() {
     let r = root.clone();
     run(move || async move {
         let config = StoreConfig {
-            full_text_index: false,
+            full_text_index: FullText::Off,
             ..small()
         };
         let store = Store::new(&root, ShardId(0), ShardMap::new(1), config);
@@ -181,4 +182,78 @@ fn turned_off_it_never_answers_nor_writes() {
         store.close().await.unwrap();
     });
     assert!(fts_files(&r).is_empty());
+}
+
+/// Polls `f` until it is true, sleeping between tries: background work gets its turn.
+async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if f().await {
+            return true;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[test]
+fn new_mail_is_indexed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        // "searched": nothing until the account's first text search, then new mail as it
+        // arrives.
+        let store = Store::new(root.join("s"), ShardId(0), ShardMap::new(1), small());
+        store.open_account(A).await.unwrap();
+        for i in 0..5 {
+            let m = plain("x", &format!("word{i}"));
+            store
+                .append(A, "INBOX", &m, Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.text_stats(A).await.unwrap(), None);
+        assert_eq!(
+            store.text_search(A, "INBOX", &body("word3")).await.unwrap(),
+            Some((uids(&[4]), true))
+        );
+        for i in 5..20 {
+            let m = plain("x", &format!("word{i}"));
+            store
+                .append(A, "Sent", &m, Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        assert!(
+            eventually(async || store.text_stats(A).await.unwrap().unwrap().0 == 20).await,
+            "{:?}",
+            store.text_stats(A).await
+        );
+        assert_eq!(store.index_text(A, "Sent").await.unwrap(), 0);
+        store.close().await.unwrap();
+
+        // "all": every account, from its first message, old mail included.
+        let config = StoreConfig {
+            full_text_index: FullText::All,
+            ..small()
+        };
+        let store = Store::new(root.join("a"), ShardId(0), ShardMap::new(1), config);
+        store.open_account(A).await.unwrap();
+        for i in 0..12 {
+            let m = plain("x", &format!("word{i}"));
+            store
+                .append(A, "INBOX", &m, Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        assert!(
+            eventually(async || store
+                .text_stats(A)
+                .await
+                .unwrap()
+                .is_some_and(|s| s.0 == 12))
+            .await
+        );
+        assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
+        store.close().await.unwrap();
+    });
 }

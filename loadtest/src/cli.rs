@@ -116,6 +116,9 @@ pub enum Command {
     ImapThread(Opts),
     /// SELECT a seeded mailbox, `UID SEARCH TEXT <word>` over every message (searches/s)
     ImapSearchText(Opts),
+    /// The same search as `OR TEXT <word> TEXT <word>`: no index can narrow an OR, so the
+    /// server reads every message (ringpost's linear scan)
+    ImapSearchScan(Opts),
     /// Hold --sessions idle IMAP sessions; server memory per session
     ImapIdle(Opts),
     /// Authenticated submission: AUTH PLAIN, then messages (messages/s)
@@ -147,6 +150,7 @@ impl Command {
             | Command::ImapSort(o)
             | Command::ImapThread(o)
             | Command::ImapSearchText(o)
+            | Command::ImapSearchScan(o)
             | Command::ImapIdle(o)
             | Command::SmtpSubmit(o)
             | Command::SmtpInbound(o)
@@ -169,6 +173,7 @@ impl Command {
             Command::ImapSort(_) => "imap-sort",
             Command::ImapThread(_) => "imap-thread",
             Command::ImapSearchText(_) => "imap-search-text",
+            Command::ImapSearchScan(_) => "imap-search-scan",
             Command::ImapIdle(_) => "imap-idle",
             Command::SmtpSubmit(_) => "smtp-submit",
             Command::SmtpInbound(_) => "smtp-inbound",

@@ -66,6 +66,7 @@ pub fn run(command: Command) -> Result<Report, String> {
         Command::ImapSort(_) => Scenario::ImapSort,
         Command::ImapThread(_) => Scenario::ImapThread,
         Command::ImapSearchText(_) => Scenario::ImapSearchText,
+        Command::ImapSearchScan(_) => Scenario::ImapSearchScan,
         Command::SmtpSubmit(_) => Scenario::SmtpSubmit,
         Command::SmtpInbound(_) => Scenario::SmtpInbound,
         Command::Pop3Retr(_) => Scenario::Pop3Retr,

@@ -21,6 +21,7 @@ pub enum Scenario {
     ImapSort,
     ImapThread,
     ImapSearchText,
+    ImapSearchScan,
     SmtpSubmit,
     SmtpInbound,
     Pop3Retr,
@@ -80,7 +81,8 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
         | Scenario::ImapMixed
         | Scenario::ImapSort
         | Scenario::ImapThread
-        | Scenario::ImapSearchText => {
+        | Scenario::ImapSearchText
+        | Scenario::ImapSearchScan => {
             let mut imap = Imap::connect(ep)?;
             imap.login(user, pass)?;
             let n = imap.select(&ctx.opts.mailbox)?;
@@ -303,6 +305,11 @@ impl Session for ImapSession {
                 // A word of the seeded text, so every message is read and many match.
                 let word = crate::message::word(rng);
                 self.whole_mailbox("search-text", "SEARCH", &format!("UID SEARCH TEXT {word}"))
+            }
+            Scenario::ImapSearchScan => {
+                let word = crate::message::word(rng);
+                let line = format!("UID SEARCH OR TEXT {word} TEXT {word}");
+                self.whole_mailbox("search-scan", "SEARCH", &line)
             }
             _ => self.mixed(ctx, rng),
         }

@@ -371,7 +371,7 @@ impl Default for RawPop3 {
 struct RawStore {
     segment_size: u64,
     compact_dead_percent: u32,
-    full_text_index: bool,
+    full_text_index: FullTextIndex,
 }
 
 impl Default for RawStore {
@@ -393,9 +393,22 @@ pub struct StoreTuning {
     /// A sealed segment is compacted once this percentage of it is released by expunges;
     /// 0 turns background compaction off.
     pub compact_dead_percent: u32,
-    /// IMAP SEARCH BODY/TEXT narrow with a per-account full-text index (built on the first
-    /// such search, then kept up to date); false: every such search reads every message.
-    pub full_text_index: bool,
+    /// Which accounts keep a full-text index for IMAP SEARCH BODY / TEXT.
+    pub full_text_index: FullTextIndex,
+}
+
+/// `[store] full_text_index`: which accounts keep a full-text index (`store::text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullTextIndex {
+    /// None: every text search reads and decodes every message of its mailbox.
+    Off,
+    /// An account's first text search builds its index; from then on new mail is indexed in
+    /// the background as it arrives.
+    Searched,
+    /// Every account's mail is indexed in the background as it arrives (the first search of
+    /// an account is fast too; costs CPU on delivery and memory per account).
+    All,
 }
 
 impl Default for StoreTuning {
@@ -403,7 +416,7 @@ impl Default for StoreTuning {
         StoreTuning {
             segment_size: 16 << 20,
             compact_dead_percent: 50,
-            full_text_index: true,
+            full_text_index: FullTextIndex::Searched,
         }
     }
 }
@@ -1394,7 +1407,7 @@ tls = "starttls"
                 .contains("store.compact_dead_percent")
         );
         let small = parse(&format!(
-            "{MINIMAL}\n[store]\nsegment_size = 131072\ncompact_dead_percent = 0\nfull_text_index = false\n"
+            "{MINIMAL}\n[store]\nsegment_size = 131072\ncompact_dead_percent = 0\nfull_text_index = \"all\"\n"
         ))
         .unwrap();
         assert_eq!(
@@ -1402,7 +1415,7 @@ tls = "starttls"
             StoreTuning {
                 segment_size: 131072,
                 compact_dead_percent: 0,
-                full_text_index: false,
+                full_text_index: FullTextIndex::All,
             }
         );
         assert!(

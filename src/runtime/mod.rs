@@ -41,7 +41,8 @@ pub use mesh::{Handler, HandlerFuture, Mesh, MeshBuilder};
 pub use shutdown::Shutdown;
 
 use crate::accounts::AccountStore;
-use crate::config::Config;
+use crate::config::{Config, FullTextIndex};
+use crate::store::text::FullText;
 use crate::store::{Store, StoreConfig};
 use control::{ControlSocket, ShardJob};
 use fanout::{Deliverer, StoreReply, StoreRequest};
@@ -614,7 +615,11 @@ pub fn store_config(config: &Config) -> StoreConfig {
             0 => 2.0,
             percent => f64::from(percent) / 100.0,
         },
-        full_text_index: config.store.full_text_index,
+        full_text_index: match config.store.full_text_index {
+            FullTextIndex::Off => FullText::Off,
+            FullTextIndex::Searched => FullText::Searched,
+            FullTextIndex::All => FullText::All,
+        },
         ..StoreConfig::default()
     }
 }

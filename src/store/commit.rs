@@ -124,6 +124,7 @@ pub async fn run(inner: Rc<Inner>) {
                 let _ = q.done.send(Ok(outcome));
             }
             p.durable.set(end);
+            super::text::note_new_mail(&inner, &p, &events);
             inner.notify(events);
             compact::maybe_start(&inner, &p);
             let due = CHECKPOINT_EVERY.max(CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get());

@@ -43,6 +43,12 @@ pub(crate) fn spawn_detached(future: impl Future<Output = ()> + 'static) {
     glommio::spawn_local(future).detach();
 }
 
+/// Let other tasks run if this one has used up its share of the CPU (a long computation
+/// between two IOs calls it now and then).
+pub(crate) async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
 /// Wait `duration` without blocking the executor. A timer fires up to the executor's
 /// preemption quantum late while a task computes (PLATFORM.md §9).
 pub(crate) async fn sleep(duration: Duration) {

@@ -11,6 +11,7 @@
 //! <root>/p0582/seg-00000001.log   append-only log segments (zero-filled, O_DIRECT, 16 MiB)
 //! <root>/p0582/accounts/<account>.idx   per-account index (rkyv), current up to a log seq
 //! <root>/p0582/checkpoint         log position up to which every index file is current
+//! <root>/p0582/text/<account>.fts   per-account full-text index (derived, see [`text`])
 //! ```
 //!
 //! The log is the truth. Every change (account and mailbox creation, rename, delete,
@@ -124,8 +125,8 @@ pub struct StoreConfig {
     /// Background compaction starts on a sealed segment once this fraction of it is
     /// released by expunges (estimated; measured before anything moves). Above 1.0: never.
     pub compact_dead_ratio: f64,
-    /// Keep a full-text index per account for text searches ([`text`]).
-    pub full_text_index: bool,
+    /// Which accounts keep a full-text index for text searches ([`text`]).
+    pub full_text_index: text::FullText,
 }
 
 impl Default for StoreConfig {
@@ -135,7 +136,7 @@ impl Default for StoreConfig {
             max_loaded_accounts: 4096,
             max_message_size: 64 << 20,
             compact_dead_ratio: 0.5,
-            full_text_index: true,
+            full_text_index: text::FullText::Searched,
         }
     }
 }

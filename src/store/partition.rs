@@ -101,6 +101,10 @@ pub struct PartitionStore {
     pub released: RefCell<BTreeMap<u32, u64>>,
     /// A compaction of this partition is running.
     pub compacting: Cell<bool>,
+    /// Mailboxes with new mail for their account's text index, and whether the background
+    /// indexer of this partition is running ([`super::text`]).
+    pub text_pending: RefCell<std::collections::BTreeSet<(String, MailboxId)>>,
+    pub text_indexing: Cell<bool>,
     /// Index bytes the last checkpoint wrote: the next waits for a multiple of that much
     /// log, so a huge index is not rewritten every few megabytes of appends.
     pub checkpoint_cost: Cell<u64>,
@@ -312,6 +316,8 @@ impl PartitionStore {
             durable: Cell::new(durable),
             released: RefCell::new(released),
             compacting: Cell::new(false),
+            text_pending: RefCell::new(std::collections::BTreeSet::new()),
+            text_indexing: Cell::new(false),
             checkpoint_cost: Cell::new(0),
             clock: Cell::new(0),
         };

@@ -29,13 +29,29 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
+use std::rc::Rc;
+
 use super::index::canonical_mailbox;
-use super::partition::{escape, write_atomic};
+use super::io;
+use super::partition::{escape, write_atomic, PartitionStore};
+use super::Inner;
 use super::{canonical_account, StoreError};
 use crate::mail::text::{self, SearchText, TextQuery};
-use crate::mail::{MailboxId, Uid};
+use crate::mail::{Change, MailboxId, Uid};
 
 const MAGIC: &[u8; 8] = b"RPFTS001";
+
+/// Which accounts keep a text index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullText {
+    /// None: text searches read every message.
+    Off,
+    /// Accounts that searched text: built by the first search, then kept up to date in the
+    /// background as mail arrives.
+    Searched,
+    /// Every account, in the background as mail arrives.
+    All,
+}
 
 /// The file of `account`'s text index in a partition's directory.
 pub(crate) fn path(dir: &Path, account: &str) -> PathBuf {
@@ -466,7 +482,63 @@ impl TextIndex {
 }
 
 /// Bytes of messages read and indexed per batch: between batches the shard serves others.
-const INDEX_BATCH_BYTES: u64 = 2 << 20;
+const INDEX_BATCH_BYTES: u64 = 1 << 20;
+
+/// After a batch: queue the mailboxes that got new mail for their accounts' text indexes
+/// (those that have one, or all with [`FullText::All`]) and start the partition's background
+/// indexer if it is not running.
+pub(crate) fn note_new_mail(
+    inner: &Rc<Inner>,
+    p: &Rc<PartitionStore>,
+    events: &[(String, MailboxId, Change)],
+) {
+    let mode = inner.config.full_text_index;
+    if mode == FullText::Off {
+        return;
+    }
+    {
+        let accounts = p.accounts.borrow();
+        let mut pending = p.text_pending.borrow_mut();
+        for (account, mailbox, change) in events {
+            if !matches!(change, Change::Exists { .. }) {
+                continue;
+            }
+            let indexed =
+                mode == FullText::All || accounts.get(account).is_some_and(|a| a.text.is_some());
+            if indexed && !pending.contains(&(account.clone(), *mailbox)) {
+                pending.insert((account.clone(), *mailbox));
+            }
+        }
+    }
+    if p.text_indexing.get() || inner.closing.get() || p.text_pending.borrow().is_empty() {
+        return;
+    }
+    p.text_indexing.set(true);
+    let (store, p) = (
+        super::Store {
+            inner: inner.clone(),
+        },
+        p.clone(),
+    );
+    io::spawn_detached(async move {
+        loop {
+            if store.inner.closing.get() {
+                break;
+            }
+            let next = p.text_pending.borrow_mut().pop_first();
+            let Some((account, id)) = next else { break };
+            let name = p.with_account(&account, |a| {
+                a.index.mailbox_by_id(id).map(|m| m.name.clone())
+            });
+            // A mailbox deleted meanwhile has nothing to index.
+            let Ok(Some(name)) = name else { continue };
+            if let Err(e) = store.index_text(&account, &name).await {
+                tracing::warn!(account, mailbox = name, error = %e, "text indexing stopped");
+            }
+        }
+        p.text_indexing.set(false);
+    });
+}
 
 impl super::Store {
     /// The UIDs of `mailbox` that may match every text query (IMAP SEARCH BODY / TEXT), and
@@ -479,7 +551,7 @@ impl super::Store {
         mailbox: &str,
         queries: &[TextQuery],
     ) -> super::Result<Option<(Vec<Uid>, bool)>> {
-        if !self.config().full_text_index || queries.is_empty() {
+        if self.config().full_text_index == FullText::Off || queries.is_empty() {
             return Ok(None);
         }
         let account = canonical_account(account)?;
@@ -502,6 +574,14 @@ impl super::Store {
                 (uids, exact)
             }))
         })?
+    }
+
+    /// The account's text index as loaded now: documents and distinct terms; `None` when
+    /// it is not loaded (never searched, or evicted with the account's index).
+    pub async fn text_stats(&self, account: &str) -> super::Result<Option<(usize, usize)>> {
+        let account = canonical_account(account)?;
+        let p = self.partition(&account).await?;
+        p.with_account(&account, |a| a.text.as_ref().map(|t| (t.docs(), t.terms())))
     }
 
     /// Add the messages of `mailbox` the account's text index does not cover yet; returns
@@ -543,13 +623,12 @@ impl super::Store {
             }
             let wants: Vec<(Uid, u64)> = batch.iter().map(|&(u, s, _)| (u, s)).collect();
             let bodies = self.read_prefixes(&account, &name, &wants).await?;
-            let texts: Vec<(u32, Option<SearchText>)> = batch
-                .iter()
-                .zip(&bodies)
-                .map(|(&(uid, _, header), body)| {
-                    (uid.0, body.as_ref().map(|b| text::search_text(b, header)))
-                })
-                .collect();
+            let mut texts: Vec<(u32, Option<SearchText>)> = Vec::with_capacity(batch.len());
+            for (&(uid, _, header), body) in batch.iter().zip(&bodies) {
+                texts.push((uid.0, body.as_ref().map(|b| text::search_text(b, header))));
+                // Parsing is the cost: others on the shard get their turn in between.
+                io::yield_if_needed().await;
+            }
             drop(bodies);
             p.with_account(&account, |a| {
                 let text = a

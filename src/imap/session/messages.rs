@@ -512,13 +512,31 @@ impl ImapSession {
             job.total = job.remaining.len();
             if exact && !search::nested_text(&job.search.criteria) {
                 job.text_known = true;
-                job.content =
-                    match search::need_besides_text(&job.search.criteria).max(job.order.need()) {
-                        Need::View | Need::Metadata => Content::Metadata,
-                        Need::Summary => Content::Envelope,
-                        Need::Header => Content::Header,
-                        Need::Bytes => Content::Bytes,
-                    };
+                let need = search::need_besides_text(&job.search.criteria).max(job.order.need());
+                if need == Need::View {
+                    // Nothing else to ask the store: the view answers the other keys.
+                    if let Some(view) = self.selected.as_ref() {
+                        let criteria = &job.search.criteria;
+                        job.matched = std::mem::take(&mut job.remaining)
+                            .into_iter()
+                            .filter(|&uid| {
+                                view.seq(uid).is_some_and(|seq| {
+                                    let mut c = candidate(view, seq, uid, None, None, None, 0);
+                                    c.text_known = true;
+                                    search::matches_all(criteria, &c)
+                                })
+                            })
+                            .collect();
+                    }
+                    self.search_done(job);
+                    return;
+                }
+                job.content = match need {
+                    Need::View | Need::Metadata => Content::Metadata,
+                    Need::Summary => Content::Envelope,
+                    Need::Header => Content::Header,
+                    Need::Bytes => Content::Bytes,
+                };
             }
         }
         self.next_search(job);
