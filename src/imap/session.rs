@@ -9,6 +9,7 @@
 
 mod catenate;
 mod commands;
+mod context;
 mod mailboxes;
 mod messages;
 mod metadata;
@@ -25,7 +26,7 @@ mod view;
 use std::collections::VecDeque;
 
 use self::commands::Pending;
-use self::view::{Expunges, View};
+use self::view::View;
 use crate::mailbox::{MailboxAnswer, MailboxChange, MailboxReply, MailboxRequest};
 
 use super::command::{
@@ -851,13 +852,8 @@ impl ImapSession {
             return;
         };
         view.queue(change);
-        if matches!(self.wait, Wait::Idle(_)) {
-            // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
-            let dialect = self.dialect();
-            if let Some(view) = self.selected.as_mut() {
-                view.flush(&mut self.out, Expunges::Report, dialect);
-            }
-        }
+        // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
+        self.idle_changes();
     }
 }
 
