@@ -411,16 +411,13 @@ impl Contexts {
         self.list.iter().any(|c| !c.uid && c.holds(uid))
     }
 
-    /// Message `uid`, number `seq`, is being expunged: out of every result. Contexts in
-    /// message numbers say so now (RFC 5267 §4.3.4: before the expunge is told); UID
-    /// contexts with [`Contexts::write_updates`].
-    pub fn expunging(&mut self, uid: Uid, seq: u32, out: &mut Vec<u8>) {
+    /// Message `uid`, number `seq`, is being expunged: out of every result. The REMOVEFROM
+    /// is written with [`Contexts::write_updates`], before the expunge is told (RFC 5267
+    /// §4.3.4), while `seq` is still the number the client knows.
+    pub fn expunging(&mut self, uid: Uid, seq: u32) {
         for c in &mut self.list {
             c.recheck.remove(&uid);
             c.remove(uid, if c.uid { uid.0 } else { seq });
-            if !c.uid {
-                c.write_updates(out);
-            }
         }
     }
 

@@ -334,7 +334,8 @@ impl View {
                         if self.contexts.numbers_hold(uid) {
                             qresync::flush_vanished(out, &mut vanished);
                         }
-                        self.contexts.expunging(uid, seq, out);
+                        self.contexts.expunging(uid, seq);
+                        self.contexts.write_updates(out);
                     }
                     match self.remove(uid) {
                         Some(_) if dialect.qresync || dialect.uid_only => vanished.push(uid),
@@ -407,22 +408,23 @@ impl View {
         self.contexts = contexts;
     }
 
-    /// Remove messages this session expunged, telling the contexts first (RFC 5267 §4.3.4;
-    /// in message numbers of before the whole batch, when the expunges are told as one
-    /// VANISHED line after them). Each message's old sequence number, in the order of `uids`.
+    /// Remove messages this session expunged, the contexts' REMOVEFROM written first (RFC
+    /// 5267 §4.3.4), in the message numbers of before the batch: the client applies them
+    /// before any of the EXPUNGE or VANISHED lines that follow. Each message's sequence
+    /// number at its removal, in the order of `uids` (highest first keeps each one valid).
     pub fn remove_all(&mut self, uids: &[Uid], out: &mut Vec<u8>) -> Vec<Option<u32>> {
         let largest = self.seqs.last();
         let mut seqs = Vec::with_capacity(uids.len());
         for &uid in uids {
             if let Some(seq) = self.seq(uid) {
-                self.contexts.expunging(uid, seq, out);
+                self.contexts.expunging(uid, seq);
             }
         }
+        self.contexts.write_updates(out);
         for &uid in uids {
             seqs.push(self.remove(uid));
         }
         self.contexts.largest_changed(largest, self.seqs.last());
-        self.contexts.write_updates(out);
         seqs
     }
 
