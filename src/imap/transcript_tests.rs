@@ -459,6 +459,7 @@ macro_rules! transcripts {
 transcripts!(
     context_search,
     context_sort,
+    context_qresync,
     catenate,
     partial,
     uidonly,
