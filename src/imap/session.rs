@@ -206,6 +206,8 @@ impl ImapSession {
                 Capability::Sort,
                 Capability::SortDisplay,
                 Capability::ESort,
+                Capability::ContextSearch,
+                Capability::ContextSort,
                 Capability::ThreadOrderedSubject,
                 Capability::ThreadReferences,
                 Capability::ThreadRefs,
