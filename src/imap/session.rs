@@ -2,7 +2,8 @@
 //! [`super::command`]: the not-authenticated and any-state commands here, the authenticated
 //! and selected states in [`commands`] (mailbox work goes to the driver as typed
 //! [`crate::mailbox::MailboxRequest`]s), the selected mailbox in [`view`], SEARCH in
-//! [`search`], QRESYNC's resynchronization and VANISHED responses in [`qresync`].
+//! [`search`], the searches kept up to date (RFC 5267 §4) in [`context`], QRESYNC's
+//! resynchronization and VANISHED responses in [`qresync`].
 //!
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.

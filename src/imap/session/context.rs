@@ -346,6 +346,16 @@ pub struct ViewFacts<'a> {
     pub recent: &'a dyn Fn(Uid) -> bool,
 }
 
+/// A message evaluated again for one context.
+struct Verdict {
+    uid: Uid,
+    /// Its UID or message number, as the context names messages.
+    number: u32,
+    matches: bool,
+    /// Where it goes in a SORT result it joins.
+    key: Option<SortKeys>,
+}
+
 /// The contexts of the selected mailbox.
 #[derive(Debug, Default)]
 pub struct Contexts {
@@ -467,9 +477,7 @@ impl Contexts {
             .list
             .iter()
             .any(|c| c.need >= Need::Header && !c.recheck.is_empty());
-        // Per context: (uid, number, matches, where it goes if it is a SORT match).
-        let mut verdicts: Vec<Vec<(Uid, u32, bool, Option<SortKeys>)>> =
-            self.list.iter().map(|_| Vec::new()).collect();
+        let mut verdicts: Vec<Vec<Verdict>> = self.list.iter().map(|_| Vec::new()).collect();
         let mut look = |uid: Uid, fetched: Option<&FetchedMessage>| {
             let Some(seq) = (view.seq)(uid) else {
                 return;
@@ -505,7 +513,12 @@ impl Contexts {
                     _ => None,
                 };
                 let number = if c.uid { uid.0 } else { seq };
-                verdict.push((uid, number, matches, key));
+                verdict.push(Verdict {
+                    uid,
+                    number,
+                    matches,
+                    key,
+                });
             }
         };
         match messages {
@@ -527,15 +540,11 @@ impl Contexts {
         }
         for (c, verdict) in self.list.iter_mut().zip(verdicts) {
             // What left the result first, then what joined it, each in mailbox order.
-            for (uid, number, matches, _) in &verdict {
-                if !matches {
-                    c.remove(*uid, *number);
-                }
+            for v in verdict.iter().filter(|v| !v.matches) {
+                c.remove(v.uid, v.number);
             }
-            for (uid, number, matches, key) in verdict {
-                if matches {
-                    c.insert(uid, number, key);
-                }
+            for v in verdict.into_iter().filter(|v| v.matches) {
+                c.insert(v.uid, v.number, v.key);
             }
             c.write_updates(out);
         }
