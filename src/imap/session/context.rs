@@ -43,7 +43,11 @@ use crate::mailbox::{Content, MailboxReply, MailboxRequest};
 
 /// Why criteria cannot be kept up to date, as the NOUPDATE text says it; `None` if they can.
 pub fn not_updatable(keys: &[SearchKey]) -> Option<&'static str> {
+    let saved = |items: &[SeqItem<_>]| items.iter().any(|i| matches!(i, SeqItem::Saved));
     keys.iter().find_map(|k| match k {
+        SearchKey::Sequence(set) if saved(set.items()) => {
+            Some("Searches by $ are not kept up to date")
+        }
         SearchKey::Sequence(_) => Some("Searches by message number are not kept up to date"),
         SearchKey::Uid(set) if set.items().iter().any(|i| matches!(i, SeqItem::Saved)) => {
             Some("Searches by $ are not kept up to date")
