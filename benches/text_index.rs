@@ -31,7 +31,9 @@ impl Rng {
 /// A vocabulary of 20,000 made-up words; picks are skewed to the first ones, as word
 /// frequencies in mail are.
 fn vocabulary() -> Vec<String> {
-    let syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "da", "zu", "ho"];
+    let syllables = [
+        "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "da", "zu", "ho",
+    ];
     let mut rng = Rng(7);
     (0..20_000)
         .map(|_| {

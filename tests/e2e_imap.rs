@@ -141,6 +141,16 @@ fn imaplib_sorts_and_threads() {
     assert!(out.contains("sort passed"), "{out}");
 }
 
+/// RFC 5267 CONTEXT=SEARCH and CONTEXT=SORT: a SEARCH and a SORT with RETURN (UPDATE) kept
+/// up to date while another session appends, flags and expunges (ADDTO and REMOVEFROM on
+/// NOOP, and during IDLE right after the EXISTS), tag reuse refused, CANCELUPDATE.
+#[test]
+fn imaplib_keeps_search_contexts_up_to_date() {
+    let server = Server::start(Options::default());
+    let out = server.python("imap_context.py", &[]);
+    assert!(out.contains("context passed"), "{out}");
+}
+
 /// RFC 4978 COMPRESS=DEFLATE over implicit TLS against Python's zlib: pipelining behind
 /// COMPRESS, a 1 MiB APPEND and FETCH, a line bomb under the line limit, IDLE pushes flushed,
 /// a move to another shard with compression on, and garbage closing only its connection.

@@ -321,10 +321,12 @@ impl Default for Throttling {
     }
 }
 
-/// `[imap]`: METADATA's limits (RFC 5464) and the server entries the administrator sets.
+/// `[imap]`: METADATA's limits (RFC 5464) and the server entries the administrator sets, and
+/// how many searches a session may keep up to date (RFC 5267 §4.3).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawImap {
+    max_search_contexts: usize,
     metadata_max_entries: usize,
     metadata_max_size: usize,
     metadata_admin: String,
@@ -335,6 +337,7 @@ impl Default for RawImap {
     fn default() -> Self {
         let d = crate::mail::metadata::MetadataSettings::default();
         RawImap {
+            max_search_contexts: Limits::default().max_search_contexts,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
             metadata_admin: String::new(),
@@ -726,6 +729,13 @@ impl Config {
         let local_domains = local_domains(&raw.domains, invalid)?;
         let l = &raw.limits;
         check_limits(l, &raw.auth, invalid)?;
+        // RFC 5267 §4.3.1: a server offering CONTEXT=SEARCH keeps at least one context.
+        if raw.imap.max_search_contexts == 0 {
+            return Err(invalid(
+                "imap.max_search_contexts",
+                "must be at least 1 (RFC 5267 §4.3.1)".into(),
+            ));
+        }
         let t = &raw.timeouts;
         check_timeouts(t, invalid)?;
 
@@ -816,6 +826,7 @@ impl Config {
                 max_recipients: l.max_recipients,
                 max_hops: l.max_hops,
                 bare_lf,
+                max_search_contexts: raw.imap.max_search_contexts,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -1147,6 +1158,9 @@ pub struct Limits {
     pub max_hops: usize,
     /// What SMTP does with a bare LF in DATA content (`[smtp] bare_lf`).
     pub bare_lf: BareLf,
+    /// IMAP searches a session keeps up to date at once (`[imap] max_search_contexts`,
+    /// RFC 5267 §4.3.1: at least one); one more is answered `NO [NOUPDATE]`.
+    pub max_search_contexts: usize,
 }
 
 /// `[server] user` and `group`: who the server runs as after binding its listeners, when
@@ -1179,6 +1193,7 @@ impl Default for Limits {
             max_recipients: 100,
             max_hops: 50,
             bare_lf: BareLf::Normalize,
+            max_search_contexts: 16,
         }
     }
 }
@@ -1422,6 +1437,14 @@ tls = "starttls"
             err(&format!("{MINIMAL}\n[timeouts]\nimap_idle_secs = 60\n"))
                 .contains("timeouts.imap_idle_secs")
         );
+        // RFC 5267 §4.3.1: at least one search context; the default 16, and as set.
+        assert!(
+            err(&format!("{MINIMAL}\n[imap]\nmax_search_contexts = 0\n"))
+                .contains("imap.max_search_contexts")
+        );
+        assert_eq!(parse(MINIMAL).unwrap().limits.max_search_contexts, 16);
+        let one = parse(&format!("{MINIMAL}\n[imap]\nmax_search_contexts = 1\n")).unwrap();
+        assert_eq!(one.limits.max_search_contexts, 1);
         assert!(err(&format!("{MINIMAL}\n[timeouts]\nlogin_secs = 0\n"))
             .contains("timeouts.login_secs"));
         // Unknown keys are refused (a typo must not silently fall back to a default).

@@ -64,6 +64,10 @@ pub enum Capability {
     SortDisplay,
     /// RFC 5267 §3.
     ESort,
+    /// RFC 5267 §4: SEARCH and SORT contexts (CONTEXT and UPDATE, ADDTO and REMOVEFROM,
+    /// CANCELUPDATE).
+    ContextSearch,
+    ContextSort,
     /// RFC 5256 §3.
     ThreadOrderedSubject,
     ThreadReferences,
@@ -140,6 +144,8 @@ impl Capability {
             Capability::Sort => "SORT",
             Capability::SortDisplay => "SORT=DISPLAY",
             Capability::ESort => "ESORT",
+            Capability::ContextSearch => "CONTEXT=SEARCH",
+            Capability::ContextSort => "CONTEXT=SORT",
             Capability::ThreadOrderedSubject => "THREAD=ORDEREDSUBJECT",
             Capability::ThreadReferences => "THREAD=REFERENCES",
             Capability::ThreadRefs => "THREAD=REFS",
@@ -237,6 +243,8 @@ pub enum Code {
     BadUrl(String),
     /// RFC 4978 §3: compression is on already.
     CompressionActive,
+    /// RFC 5267 §4.3.1: `NOUPDATE "tag"`, the searching command whose UPDATE is refused.
+    NoUpdate(Tag),
 }
 
 /// One response line.
@@ -359,6 +367,8 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
             out.extend_from_slice(url.as_bytes());
         }
         Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
+        // A tag has no `"` or `\` (ATOM-CHAR excludes quoted-specials): quoted as it is.
+        Code::NoUpdate(tag) => out.extend_from_slice(format!("NOUPDATE \"{tag}\"").as_bytes()),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),
         Code::ReadOnly => out.extend_from_slice(b"READ-ONLY"),
         Code::ReadWrite => out.extend_from_slice(b"READ-WRITE"),

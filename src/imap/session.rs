@@ -2,13 +2,15 @@
 //! [`super::command`]: the not-authenticated and any-state commands here, the authenticated
 //! and selected states in [`commands`] (mailbox work goes to the driver as typed
 //! [`crate::mailbox::MailboxRequest`]s), the selected mailbox in [`view`], SEARCH in
-//! [`search`], QRESYNC's resynchronization and VANISHED responses in [`qresync`].
+//! [`search`], the searches kept up to date (RFC 5267 §4) in [`context`], QRESYNC's
+//! resynchronization and VANISHED responses in [`qresync`].
 //!
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
 mod catenate;
 mod commands;
+mod context;
 mod mailboxes;
 mod messages;
 mod metadata;
@@ -25,7 +27,7 @@ mod view;
 use std::collections::VecDeque;
 
 use self::commands::Pending;
-use self::view::{Expunges, View};
+use self::view::View;
 use crate::mailbox::{MailboxAnswer, MailboxChange, MailboxReply, MailboxRequest};
 
 use super::command::{
@@ -205,6 +207,8 @@ impl ImapSession {
                 Capability::Sort,
                 Capability::SortDisplay,
                 Capability::ESort,
+                Capability::ContextSearch,
+                Capability::ContextSort,
                 Capability::ThreadOrderedSubject,
                 Capability::ThreadReferences,
                 Capability::ThreadRefs,
@@ -851,13 +855,8 @@ impl ImapSession {
             return;
         };
         view.queue(change);
-        if matches!(self.wait, Wait::Idle(_)) {
-            // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
-            let dialect = self.dialect();
-            if let Some(view) = self.selected.as_mut() {
-                view.flush(&mut self.out, Expunges::Report, dialect);
-            }
-        }
+        // RFC 9051 §6.3.13: during IDLE, changes are sent at once.
+        self.idle_changes();
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Transcripts live in `tests/transcripts/imap/*.txt`. IMAP's own words:
 //! - `@listener starttls|implicit|none`, `@max_line_length N`, `@max_literal_size N`,
-//!   `@max_auth_failures N`: the session's configuration (before any other line);
+//!   `@max_auth_failures N`, `@max_search_contexts N`: the session's configuration (before
+//!   any other line);
 //! - `@message NAME TEXT`: a stored message (escapes as in `R:`) that replies refer to;
 //! - `E: mailbox REQUEST`: the session asks its service for this, written as its `Debug` form;
 //! - `D: mailbox REPLY`: the service answers it ([`mailbox_reply`] has the syntax), and
@@ -392,6 +393,7 @@ impl Scripted for ImapSession {
             "max_line_length" => notes.limits.max_line_length = num(value),
             "max_literal_size" => notes.limits.max_literal_size = num(value),
             "max_auth_failures" => notes.limits.max_auth_failures = num(value),
+            "max_search_contexts" => notes.limits.max_search_contexts = num(value),
             "message" => {
                 let (name, body) = value.split_once(' ').unwrap();
                 notes.messages.insert(name.to_string(), unescape(body));
@@ -467,6 +469,9 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    context_search,
+    context_sort,
+    context_qresync,
     catenate,
     partial,
     uidonly,

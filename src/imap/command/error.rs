@@ -62,6 +62,8 @@ pub enum Malformed {
     InvalidStoreItem,
     InvalidStoreModifier,
     InvalidUidCommand,
+    /// RFC 5267 §5: CANCELUPDATE takes the tags as quoted strings.
+    InvalidContextTag,
     /// A FETCH item, SEARCH key or STATUS item of an extension ringpost does not offer yet
     /// (FUZZY, ...): named apart from plain garbage.
     UnsupportedItem,
@@ -115,6 +117,7 @@ impl Malformed {
             Malformed::InvalidUidCommand => {
                 "Expected FETCH, STORE, COPY, MOVE, SEARCH, SORT, THREAD or EXPUNGE after UID"
             }
+            Malformed::InvalidContextTag => "CANCELUPDATE takes quoted tags",
             Malformed::UnsupportedItem => "Extension item not supported",
         }
     }

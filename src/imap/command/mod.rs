@@ -215,6 +215,8 @@ pub enum Command {
     GetMetadata(GetMetadata),
     /// RFC 5464 §4.3.
     SetMetadata(SetMetadata),
+    /// RFC 5267 §4.3.5: the tags of the searching commands whose updates are to stop.
+    CancelUpdate(Vec<String>),
     /// A command of a planned extension; its arguments are not read.
     NotYetSupported(Verb),
 }
@@ -272,6 +274,7 @@ impl Command {
             Command::Compress(_) => Verb::Compress,
             Command::GetMetadata(_) => Verb::GetMetadata,
             Command::SetMetadata(_) => Verb::SetMetadata,
+            Command::CancelUpdate(_) => Verb::CancelUpdate,
             Command::NotYetSupported(verb) => *verb,
         }
     }
@@ -457,6 +460,22 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         }
         Verb::GetMetadata => c.getmetadata(names)?,
         Verb::SetMetadata => c.setmetadata(names)?,
+        Verb::CancelUpdate => {
+            // `"CANCELUPDATE" 1*(SP quoted)` (RFC 5267 §5): the tags, quoted.
+            let mut tags = Vec::new();
+            loop {
+                c.sp()?;
+                if c.peek() != Some(b'"') {
+                    return Err(Malformed::InvalidContextTag);
+                }
+                let tag = c.quoted()?;
+                tags.push(String::from_utf8(tag.into_owned()).map_err(|_| Malformed::InvalidUtf8)?);
+                if c.at_end() {
+                    break;
+                }
+            }
+            Command::CancelUpdate(tags)
+        }
         Verb::Notify => {
             // Not built yet: the reply is the same whatever the arguments are.
             return Ok(Command::NotYetSupported(verb));

@@ -43,6 +43,18 @@ pub struct SearchReturn {
     pub save: bool,
     /// PARTIAL (RFC 9394 §3.1): one page of the result, by position.
     pub partial: Option<PartialRange>,
+    /// CONTEXT (RFC 5267 §4.2): a hint that the search will be used again; changes nothing.
+    pub context: bool,
+    /// UPDATE (RFC 5267 §4.3): keep the result up to date with ADDTO and REMOVEFROM.
+    pub update: bool,
+}
+
+impl SearchReturn {
+    /// Whether an option asks for result data (MIN, MAX, ALL, COUNT or PARTIAL); SAVE,
+    /// CONTEXT and UPDATE do not.
+    pub fn returns_data(&self) -> bool {
+        self.min || self.max || self.all || self.count || self.partial.is_some()
+    }
 }
 
 /// `partial-range` (RFC 9394 §6): positions `first:last` (1 is the first) counted from the
@@ -211,7 +223,9 @@ impl Cursor<'_> {
     }
 
     /// `SP "(" [return-opt *(SP return-opt)] ")"` after `RETURN`: the ESEARCH options of
-    /// SEARCH (RFC 4731) and of SORT (RFC 5267 §3). `RETURN ()` means `RETURN (ALL)`.
+    /// SEARCH (RFC 4731) and of SORT (RFC 5267 §3), with CONTEXT and UPDATE (RFC 5267 §4).
+    /// `RETURN ()` means `RETURN (ALL)`, and so does a list that asks for no result data
+    /// but UPDATE (the client needs the result it is to keep up to date) or CONTEXT alone.
     pub(super) fn search_returns(&mut self) -> Result<SearchReturn, Malformed> {
         self.sp()?;
         let mut r = SearchReturn::default();
@@ -223,6 +237,8 @@ impl Cursor<'_> {
                 b"ALL" => &mut r.all,
                 b"COUNT" => &mut r.count,
                 b"SAVE" => &mut r.save,
+                b"CONTEXT" => &mut r.context,
+                b"UPDATE" => &mut r.update,
                 b"PARTIAL" if r.partial.is_none() => {
                     c.sp()?;
                     r.partial = Some(c.partial_range()?);
@@ -233,7 +249,7 @@ impl Cursor<'_> {
             *slot = true;
             Ok(())
         })?;
-        if options.is_empty() {
+        if !r.returns_data() && (options.is_empty() || r.update || (r.context && !r.save)) {
             r.all = true;
         }
         // RFC 9394 §3.1: a page and the whole result are not asked for together.

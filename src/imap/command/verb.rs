@@ -57,13 +57,15 @@ pub enum Verb {
     /// RFC 5464.
     GetMetadata,
     SetMetadata,
+    /// RFC 5267 §4.3.5.
+    CancelUpdate,
     // Planned extensions, recognised but not built yet.
     /// RFC 5465.
     Notify,
 }
 
 impl Verb {
-    const NAMES: [(&'static str, Verb); 42] = [
+    const NAMES: [(&'static str, Verb); 43] = [
         ("CAPABILITY", Verb::Capability),
         ("NOOP", Verb::Noop),
         ("LOGOUT", Verb::Logout),
@@ -106,6 +108,7 @@ impl Verb {
         ("SORT", Verb::Sort),
         ("THREAD", Verb::Thread),
         ("REPLACE", Verb::Replace),
+        ("CANCELUPDATE", Verb::CancelUpdate),
     ];
 
     /// Command names are case-insensitive (RFC 9051 §9, "case-insensitive" note).
@@ -153,6 +156,7 @@ impl Verb {
                 | Verb::Move
                 | Verb::Uid
                 | Verb::Replace
+                | Verb::CancelUpdate
         )
     }
 

@@ -143,6 +143,8 @@ pub(super) enum Pending {
         name: String,
         get: crate::imap::command::GetMetadata,
     },
+    /// Search contexts evaluating changed messages again (RFC 5267 §4.3).
+    Recheck(super::context::RecheckJob),
 }
 
 #[derive(Debug)]
@@ -296,6 +298,8 @@ impl ImapSession {
     }
 
     /// End a command: pending changes (where allowed), then the tagged reply.
+    /// The end of a command: the changes the client may hear now, the search contexts'
+    /// updates they cause (RFC 5267 §4.3), then the tagged reply.
     pub(super) fn finish(
         &mut self,
         tag: Tag,
@@ -305,7 +309,8 @@ impl ImapSession {
         expunges: Expunges,
     ) {
         self.flush_changes(expunges);
-        self.send(Response::tagged(tag, status, code, text));
+        let reply = Response::tagged(tag, status, code, text);
+        self.recheck_contexts(super::context::Then::Reply(reply));
     }
 
     pub(super) fn ok(&mut self, tag: Tag, text: &'static str) {
@@ -422,9 +427,10 @@ impl ImapSession {
             Command::Append(a) => self.append(tag, a),
             Command::Idle => {
                 self.send(Response::Continue("idling"));
-                self.flush_changes(Expunges::Report);
                 self.wait = Wait::Idle(tag);
+                self.idle_changes();
             }
+            Command::CancelUpdate(tags) => self.cancel_update(tag, &tags),
             Command::Unselect | Command::Close => self.unselect(tag, &command),
             Command::Unauthenticate => self.unauthenticate(tag),
             Command::Expunge => self.expunge(tag, None),
@@ -655,6 +661,7 @@ impl ImapSession {
             | Pending::Expunge { .. }
             | Pending::Search(_)
             | Pending::TextSearch(_) => self.resume_messages(pending, reply),
+            Pending::Recheck(job) => self.rechecked(job, reply),
             _ => self.resume_mailboxes(pending, reply),
         }
     }
@@ -908,7 +915,7 @@ impl Pending {
     /// the reading of a command (a streamed literal's bytes), which has no reply of its own.
     fn tag_and_expunges(self) -> Option<(Tag, Expunges)> {
         Some(match self {
-            Pending::StreamData | Pending::StreamsDropped => return None,
+            Pending::StreamData | Pending::StreamsDropped | Pending::Recheck(_) => return None,
             Pending::StreamBegin { tag, .. } => (tag, Expunges::Report),
             Pending::List { tag, .. }
             | Pending::ListStatus { tag, .. }

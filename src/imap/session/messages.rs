@@ -12,6 +12,7 @@ use super::super::response::{Code, Response, Status};
 use super::commands::{
     number_set, store_flags, store_name, Addressing, FetchJob, Pending, SearchJob,
 };
+use super::context::Context;
 use super::qresync;
 use super::search::{self, Candidate, Need};
 use super::sort::{self, Order};
@@ -33,7 +34,7 @@ const BYTES_BATCH: usize = 128;
 
 /// The next batch of `remaining` to ask for, so a FETCH or SEARCH of a large mailbox never
 /// holds much of it in memory.
-fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
+pub(super) fn next_batch(remaining: &mut VecDeque<Uid>, content: Content) -> Vec<Uid> {
     let limit = match content {
         Content::Metadata => METADATA_BATCH,
         Content::Envelope => ENVELOPE_BATCH,
@@ -91,7 +92,7 @@ fn partial_data(range: cmd::PartialRange, page: &[u32], set: fn(&[u32]) -> Strin
 
 /// A sequence set that keeps the order of `numbers` (ESORT's ALL, RFC 5267 §3): only runs
 /// ascending by one are written as ranges.
-fn ordered_set(numbers: &[u32]) -> String {
+pub(super) fn ordered_set(numbers: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < numbers.len() {
@@ -435,9 +436,12 @@ impl ImapSession {
         &mut self,
         tag: Tag,
         addressing: Addressing,
-        search: Search,
+        mut search: Search,
         order: Order,
     ) {
+        if !self.check_update(&tag, &mut search) {
+            return;
+        }
         let Some(view) = self.selected.as_ref() else {
             return;
         };
@@ -709,6 +713,13 @@ impl ImapSession {
             line.push_str("\r\n");
             self.out.extend_from_slice(line.as_bytes());
         }
+        if returns.is_some_and(|r| r.update) {
+            let uid = job.addressing == Addressing::Uid;
+            let context = Context::search(job.tag.clone(), uid, job.search.criteria, &job.matched);
+            if let Some(view) = self.selected.as_mut() {
+                view.contexts.add(context);
+            }
+        }
         let expunges = job.addressing.expunges();
         self.finish(job.tag, Status::Ok, None, "SEARCH completed", expunges);
     }
@@ -746,6 +757,15 @@ impl ImapSession {
             }
             Order::Sort(criteria) => {
                 sort::sort(&mut records, criteria);
+                if job.search.returns.is_some_and(|r| r.update) {
+                    view.contexts.add(Context::sort(
+                        job.tag.clone(),
+                        addressing == Addressing::Uid,
+                        job.search.criteria.clone(),
+                        criteria.clone(),
+                        &records,
+                    ));
+                }
                 let uids: Vec<Uid> = records.iter().map(|r| r.uid).collect();
                 let numbers: Vec<u32> = uids
                     .iter()
@@ -950,24 +970,26 @@ impl ImapSession {
         let Some(view) = self.selected.as_mut() else {
             return;
         };
+        // Highest first, so each number is still the one the client knows; the contexts'
+        // REMOVEFROM lines go out first (RFC 5267 §4.3.4).
+        let mut uids = uids.to_vec();
+        uids.sort_unstable_by(|a, b| b.cmp(a));
+        let seqs = view.remove_all(&uids, &mut self.out);
         if self.qresync || self.uid_only {
             // RFC 7162 §3.2.10, RFC 9586 §3: one `* VANISHED` line instead of EXPUNGEs.
-            let gone: Vec<Uid> = uids
+            let mut gone: Vec<Uid> = uids
                 .iter()
-                .copied()
-                .filter(|u| view.remove(*u).is_some())
+                .zip(&seqs)
+                .filter(|(_, seq)| seq.is_some())
+                .map(|(u, _)| *u)
                 .collect();
+            gone.reverse();
             qresync::write_vanished(&mut self.out, &qresync::ranges_of(&gone), false);
             return;
         }
-        // Highest first, so each number is still the one the client knows.
-        let mut uids = uids.to_vec();
-        uids.sort_unstable_by(|a, b| b.cmp(a));
-        for uid in uids {
-            if let Some(seq) = view.remove(uid) {
-                self.out
-                    .extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-            }
+        for seq in seqs.into_iter().flatten() {
+            self.out
+                .extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
         }
     }
 }

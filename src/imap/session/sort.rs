@@ -8,6 +8,7 @@
 //! case-folded (lowercased, where RFC 5051 titlecases: the two differ only for a few digraphs)
 //! and fully decomposed (NFKD), compared by code point.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::super::command::{SortCriterion, SortKey, ThreadAlgorithm};
@@ -335,26 +336,75 @@ fn refwd(s: &str) -> Option<usize> {
 /// The records in the order of `criteria` (RFC 5256 §3): each criterion in turn, REVERSE
 /// inverting it alone; messages equal on all of them in mailbox order.
 pub fn sort(records: &mut [Record], criteria: &[SortCriterion]) {
-    records.sort_by(|a, b| {
-        for c in criteria {
-            let o = match c.key {
-                SortKey::Arrival => a.arrival.cmp(&b.arrival),
-                SortKey::Size => a.size.cmp(&b.size),
-                SortKey::Date => a.date.cmp(&b.date),
-                SortKey::Subject => a.subject.cmp(&b.subject),
-                SortKey::From => a.from.cmp(&b.from),
-                SortKey::To => a.to.cmp(&b.to),
-                SortKey::Cc => a.cc.cmp(&b.cc),
-                SortKey::DisplayFrom => a.display_from.cmp(&b.display_from),
-                SortKey::DisplayTo => a.display_to.cmp(&b.display_to),
-            };
-            let o = if c.reverse { o.reverse() } else { o };
-            if o.is_ne() {
-                return o;
-            }
+    records.sort_by(|a, b| compare(a, b, criteria));
+}
+
+/// The order of two records under `criteria`, ties broken by UID (RFC 5256 §3: by sequence
+/// number, which is UID order).
+fn compare(a: &Record, b: &Record, criteria: &[SortCriterion]) -> Ordering {
+    for c in criteria {
+        let o = match c.key {
+            SortKey::Arrival => a.arrival.cmp(&b.arrival),
+            SortKey::Size => a.size.cmp(&b.size),
+            SortKey::Date => a.date.cmp(&b.date),
+            SortKey::Subject => a.subject.cmp(&b.subject),
+            SortKey::From => a.from.cmp(&b.from),
+            SortKey::To => a.to.cmp(&b.to),
+            SortKey::Cc => a.cc.cmp(&b.cc),
+            SortKey::DisplayFrom => a.display_from.cmp(&b.display_from),
+            SortKey::DisplayTo => a.display_to.cmp(&b.display_to),
+        };
+        let o = if c.reverse { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
         }
-        a.uid.cmp(&b.uid)
-    });
+    }
+    a.uid.cmp(&b.uid)
+}
+
+/// One field of a [`SortKeys`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyPart {
+    Number(i64),
+    Text(Box<str>),
+}
+
+/// What a kept SORT result (RFC 5267 §4, CONTEXT=SORT) holds of a message to place it: the
+/// fields its criteria name, in their order, and nothing else of the [`Record`].
+pub type SortKeys = Box<[KeyPart]>;
+
+/// The fields of `record` that `criteria` compare.
+pub fn sort_keys(record: &Record, criteria: &[SortCriterion]) -> SortKeys {
+    criteria
+        .iter()
+        .map(|c| match c.key {
+            SortKey::Arrival => KeyPart::Number(record.arrival),
+            SortKey::Size => KeyPart::Number(i64::from(record.size)),
+            SortKey::Date => KeyPart::Number(record.date),
+            SortKey::Subject => KeyPart::Text(record.subject.as_str().into()),
+            SortKey::From => KeyPart::Text(record.from.as_str().into()),
+            SortKey::To => KeyPart::Text(record.to.as_str().into()),
+            SortKey::Cc => KeyPart::Text(record.cc.as_str().into()),
+            SortKey::DisplayFrom => KeyPart::Text(record.display_from.as_str().into()),
+            SortKey::DisplayTo => KeyPart::Text(record.display_to.as_str().into()),
+        })
+        .collect()
+}
+
+/// The order of two messages by their [`SortKeys`], as [`sort`] orders their records.
+pub fn compare_keys(
+    (a, ua): (&[KeyPart], Uid),
+    (b, ub): (&[KeyPart], Uid),
+    criteria: &[SortCriterion],
+) -> Ordering {
+    for ((x, y), c) in a.iter().zip(b).zip(criteria) {
+        let o = x.cmp(y);
+        let o = if c.reverse { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    ua.cmp(&ub)
 }
 
 /// A node of a thread tree: a message (an index into the records) or a dummy standing for

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::super::command::{SeqBound, SeqItem, SequenceSet};
 use super::super::fetch::{flag_list, RecentFlag};
 use super::super::response::{Code, Response, Status};
+use super::context::{Contexts, ViewFacts};
 use super::qresync;
 use super::uidset::UidSet;
 use crate::mail::{Change, Flags, Keyword, ModSeq, Uid, UidValidity};
@@ -75,6 +76,8 @@ pub struct View {
     /// The modseq of the last flag change this session made (and reported) per message,
     /// until the feed echoes it.
     own: BTreeMap<Uid, ModSeq>,
+    /// The searches kept up to date (RFC 5267 §4): they end with the view.
+    pub contexts: Contexts,
 }
 
 impl View {
@@ -98,6 +101,7 @@ impl View {
             pending: VecDeque::new(),
             saved: UidSet::default(),
             own: BTreeMap::new(),
+            contexts: Contexts::default(),
         }
     }
 
@@ -268,6 +272,7 @@ impl View {
     /// of them is not reported again.
     pub fn stored(&mut self, uid: Uid, modseq: ModSeq) {
         if self.seqs.contains(uid) {
+            self.contexts.flags_changed(uid);
             let m = self.own.entry(uid).or_insert(modseq);
             *m = (*m).max(modseq);
         }
@@ -304,12 +309,14 @@ impl View {
         // QRESYNC: expunges in a row become one `* VANISHED` line, written before anything
         // that follows them (sequence numbers after it count without them).
         let mut vanished = Vec::new();
+        let largest = self.seqs.last();
         while let Some(change) = self.pending.pop_front() {
             match change {
                 Change::Exists { uid } => {
                     if !self.seqs.push(uid) {
                         continue; // Already in the snapshot, or this session's own.
                     }
+                    self.contexts.arrived(uid);
                     qresync::flush_vanished(out, &mut vanished);
                     self.recent.push(uid);
                     self.uid_next = self.uid_next.max(Uid(uid.0.saturating_add(1)));
@@ -321,6 +328,15 @@ impl View {
                         continue;
                     }
                     self.announce(out, &mut grown, rev1);
+                    if let Some(seq) = self.seq(uid) {
+                        // RFC 5267 §4.3.4: REMOVEFROM in message numbers before the expunge
+                        // that renumbers (and so before the VANISHED line it would join).
+                        if self.contexts.numbers_hold(uid) {
+                            qresync::flush_vanished(out, &mut vanished);
+                        }
+                        self.contexts.expunging(uid, seq);
+                        self.contexts.write_updates(out);
+                    }
                     match self.remove(uid) {
                         Some(_) if dialect.qresync || dialect.uid_only => vanished.push(uid),
                         Some(seq) => {
@@ -337,6 +353,7 @@ impl View {
                     let Some(seq) = self.seq(uid) else {
                         continue;
                     };
+                    self.contexts.flags_changed(uid);
                     let recent = self.is_recent(uid);
                     qresync::flush_vanished(out, &mut vanished);
                     self.announce(out, &mut grown, rev1);
@@ -364,6 +381,51 @@ impl View {
         qresync::flush_vanished(out, &mut vanished);
         self.announce(out, &mut grown, rev1);
         self.pending = held;
+        self.contexts.largest_changed(largest, self.seqs.last());
+        self.contexts.write_updates(out);
+    }
+
+    /// Evaluate the contexts' pending rechecks of `uids` again (see
+    /// [`Contexts::recheck`]), with the view's side of each message.
+    pub fn recheck(
+        &mut self,
+        uids: &[Uid],
+        messages: Option<&[crate::mailbox::FetchedMessage]>,
+        now: i64,
+        out: &mut Vec<u8>,
+    ) {
+        let mut contexts = std::mem::take(&mut self.contexts);
+        let seq = |uid: Uid| self.seq(uid);
+        let recent = |uid: Uid| self.is_recent(uid);
+        let facts = ViewFacts {
+            count: self.count(),
+            largest_uid: self.largest_uid(),
+            saved: &self.saved,
+            seq: &seq,
+            recent: &recent,
+        };
+        contexts.recheck(uids, messages, now, &facts, out);
+        self.contexts = contexts;
+    }
+
+    /// Remove messages this session expunged, the contexts' REMOVEFROM written first (RFC
+    /// 5267 §4.3.4), in the message numbers of before the batch: the client applies them
+    /// before any of the EXPUNGE or VANISHED lines that follow. Each message's sequence
+    /// number at its removal, in the order of `uids` (highest first keeps each one valid).
+    pub fn remove_all(&mut self, uids: &[Uid], out: &mut Vec<u8>) -> Vec<Option<u32>> {
+        let largest = self.seqs.last();
+        let mut seqs = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(seq) = self.seq(uid) {
+                self.contexts.expunging(uid, seq);
+            }
+        }
+        self.contexts.write_updates(out);
+        for &uid in uids {
+            seqs.push(self.remove(uid));
+        }
+        self.contexts.largest_changed(largest, self.seqs.last());
+        seqs
     }
 
     /// Whether this session already reported flags of `uid` at `modseq` or later (its own

@@ -173,6 +173,8 @@ fn charset_and_return_options() {
                 save: true,
                 all: false,
                 partial: None,
+                context: false,
+                update: false,
             }),
             ..search(vec![SearchKey::Unseen])
         })
@@ -194,6 +196,61 @@ fn charset_and_return_options() {
     assert_eq!(
         tagged_err(b"a1 SEARCH RETURN ALL"),
         Malformed::ExpectedParenthesis
+    );
+}
+
+/// RFC 5267 §4.2, §4.3: CONTEXT and UPDATE; a list asking no result data but UPDATE (or
+/// CONTEXT alone) answers ALL, SAVE alone stays without ESEARCH, and MIN stays MIN.
+#[test]
+fn search_context_and_update() {
+    let returns = |line: &[u8]| match ok(line) {
+        Command::Search(s) | Command::UidSearch(s) => s.returns.unwrap(),
+        Command::Sort(s) | Command::UidSort(s) => s.search.returns.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let r = returns(b"a1 UID SEARCH RETURN (UPDATE) KEYWORD $Junk");
+    assert!(r.update && r.all && !r.context && !r.min);
+    let r = returns(b"a1 SEARCH RETURN (context count) UNDELETED");
+    assert!(r.context && r.count && !r.all && !r.update);
+    let r = returns(b"a1 SEARCH RETURN (CONTEXT) ALL");
+    assert!(r.context && r.all);
+    let r = returns(b"a1 SEARCH RETURN (SAVE CONTEXT) ALL");
+    assert!(r.save && r.context && !r.all);
+    let r = returns(b"a1 SEARCH RETURN (UPDATE SAVE) ALL");
+    assert!(r.save && r.update && r.all);
+    let r = returns(b"a1 SEARCH RETURN (UPDATE MIN) ALL");
+    assert!(r.update && r.min && !r.all);
+    let r = returns(b"a1 UID SORT RETURN (UPDATE PARTIAL 1:10) (DATE) UTF-8 ALL");
+    assert!(r.update && !r.all && r.partial.is_some());
+    assert_eq!(
+        tagged_err(b"a1 SEARCH RETURN (UPDATES) ALL"),
+        Malformed::InvalidSearchReturn
+    );
+}
+
+/// RFC 5267 §5: `"CANCELUPDATE" 1*(SP quoted)`.
+#[test]
+fn cancelupdate() {
+    assert_eq!(
+        ok(b"a1 CANCELUPDATE \"B01\""),
+        Command::CancelUpdate(vec!["B01".into()])
+    );
+    assert_eq!(
+        ok(b"a1 cancelupdate \"B01\" \"B02\""),
+        Command::CancelUpdate(vec!["B01".into(), "B02".into()])
+    );
+    assert_eq!(tagged_err(b"a1 CANCELUPDATE"), Malformed::MissingArgument);
+    assert_eq!(
+        tagged_err(b"a1 CANCELUPDATE B01"),
+        Malformed::InvalidContextTag
+    );
+    assert_eq!(
+        tagged_err(b"a1 CANCELUPDATE {3}\r\nB01"),
+        Malformed::InvalidContextTag
+    );
+    assert_eq!(
+        tagged_err(b"a1 CANCELUPDATE \"B01\" "),
+        Malformed::InvalidContextTag
     );
 }
 
