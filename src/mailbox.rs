@@ -234,6 +234,12 @@ pub enum MailboxReply {
     /// The answer to [`MailboxRequest::TextSearch`]: the UIDs that may match and whether
     /// they are exactly the matches; `None` when the full-text index cannot narrow.
     TextCandidates(Option<(Vec<Uid>, bool)>),
+    /// The answer to [`MailboxRequest::TextSearch`] while the mailbox is still being indexed
+    /// (its first text search): `done` of `total` messages are; ask again.
+    TextIndexing {
+        done: usize,
+        total: usize,
+    },
     /// One batch of a FETCH; `rest` are the UIDs of the request left for another batch
     /// because their bytes would have passed [`BATCH_BYTES`].
     Fetched {

@@ -6,7 +6,7 @@
 use ringpost::mail::text::TextQuery;
 use ringpost::mail::{Flags, Uid};
 use ringpost::runtime::{ShardId, ShardMap};
-use ringpost::store::text::FullText;
+use ringpost::store::text::{FullText, TextAnswer};
 use ringpost::store::{Store, StoreConfig};
 
 mod store_support;
@@ -41,6 +41,14 @@ fn text(needle: &str) -> Vec<TextQuery> {
 
 fn uids(v: &[u32]) -> Vec<Uid> {
     v.iter().map(|&u| Uid(u)).collect()
+}
+
+/// A text search that indexes whatever it must first.
+async fn search(store: &Store, mailbox: &str, q: &[TextQuery]) -> Option<(Vec<Uid>, bool)> {
+    match store.text_search(A, mailbox, q, u64::MAX).await.unwrap() {
+        TextAnswer::Candidates(c) => c,
+        other => panic!("{other:?}"),
+    }
 }
 
 fn fts_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -85,38 +93,33 @@ fn index_is_built_kept_up_to_date_written_and_rebuilt() {
             .unwrap();
         // Exact answers for one word; substrings of words; decoded text; headers for TEXT.
         assert_eq!(
-            store.text_search(A, "INBOX", &body("LUNCH")).await.unwrap(),
+            search(&store, "INBOX", &body("LUNCH")).await,
             Some((uids(&[1]), true))
         );
         assert_eq!(
-            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            search(&store, "INBOX", &text("lunch")).await,
             Some((uids(&[1, 4]), true))
         );
         assert_eq!(
-            store.text_search(A, "INBOX", &body("hello")).await.unwrap(),
+            search(&store, "INBOX", &body("hello")).await,
             Some((uids(&[]), true))
         );
         assert_eq!(
-            store.text_search(A, "INBOX", &text("hello")).await.unwrap(),
+            search(&store, "INBOX", &text("hello")).await,
             Some((uids(&[2]), true))
         );
         assert_eq!(
-            store.text_search(A, "INBOX", &body("grüße")).await.unwrap(),
+            search(&store, "INBOX", &body("grüße")).await,
             Some((uids(&[3]), true))
         );
         // Several words narrow; the caller verifies.
-        let (got, exact) = store
-            .text_search(A, "INBOX", &body("friday works"))
+        let (got, exact) = search(&store, "INBOX", &body("friday works"))
             .await
-            .unwrap()
             .unwrap();
         assert!(!exact);
         assert!(got.contains(&Uid(4)) && !got.contains(&Uid(2)));
         // No word to look for: the index cannot narrow.
-        assert_eq!(
-            store.text_search(A, "INBOX", &body("?!")).await.unwrap(),
-            None
-        );
+        assert_eq!(search(&store, "INBOX", &body("?!")).await, None);
         // New mail is covered by the next search; expunged mail is never named.
         store
             .append(A, "INBOX", &plain("lunch again", "."), Flags::default(), 0)
@@ -124,7 +127,7 @@ fn index_is_built_kept_up_to_date_written_and_rebuilt() {
             .unwrap();
         store.expunge(A, "INBOX", Some(&[Uid(1)])).await.unwrap();
         assert_eq!(
-            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            search(&store, "INBOX", &text("lunch")).await,
             Some((uids(&[4, 5]), true))
         );
         assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
@@ -139,7 +142,7 @@ fn index_is_built_kept_up_to_date_written_and_rebuilt() {
         assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
         assert_eq!(store.index_text(A, "Archive").await.unwrap(), 0);
         assert_eq!(
-            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            search(&store, "INBOX", &text("lunch")).await,
             Some((uids(&[4, 5]), true))
         );
         store.close().await.unwrap();
@@ -151,7 +154,7 @@ fn index_is_built_kept_up_to_date_written_and_rebuilt() {
         std::fs::write(&files[0], &bytes).unwrap();
         let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
         assert_eq!(
-            store.text_search(A, "INBOX", &text("lunch")).await.unwrap(),
+            search(&store, "INBOX", &text("lunch")).await,
             Some((uids(&[4, 5]), true))
         );
         assert_eq!(store.index_text(A, "Archive").await.unwrap(), 1);
@@ -175,10 +178,7 @@ fn turned_off_it_never_answers_nor_writes() {
             .append(A, "INBOX", &plain("a", "word"), Flags::default(), 0)
             .await
             .unwrap();
-        assert_eq!(
-            store.text_search(A, "INBOX", &body("word")).await.unwrap(),
-            None
-        );
+        assert_eq!(search(&store, "INBOX", &body("word")).await, None);
         store.close().await.unwrap();
     });
     assert!(fts_files(&r).is_empty());
@@ -213,7 +213,7 @@ fn new_mail_is_indexed_in_the_background() {
         }
         assert_eq!(store.text_stats(A).await.unwrap(), None);
         assert_eq!(
-            store.text_search(A, "INBOX", &body("word3")).await.unwrap(),
+            search(&store, "INBOX", &body("word3")).await,
             Some((uids(&[4]), true))
         );
         for i in 5..20 {
@@ -254,6 +254,42 @@ fn new_mail_is_indexed_in_the_background() {
             .await
         );
         assert_eq!(store.index_text(A, "INBOX").await.unwrap(), 0);
+        store.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_first_search_indexes_in_steps_and_says_how_far_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        store.open_account(A).await.unwrap();
+        // About 100 KiB each: an indexing batch (1 MiB) takes about ten.
+        let filler = "words ".repeat(17_000);
+        for i in 0..30 {
+            let m = plain("x", &format!("{filler} marker{i}"));
+            store
+                .append(A, "INBOX", &m, Flags::default(), 0)
+                .await
+                .unwrap();
+        }
+        let q = body("marker7");
+        let mut seen = Vec::new();
+        let answer = loop {
+            // A budget of one byte: every call indexes one batch, never all of it.
+            match store.text_search(A, "INBOX", &q, 1).await.unwrap() {
+                TextAnswer::Indexing { done, total } => {
+                    assert_eq!(total, 30);
+                    assert!(seen.last().is_none_or(|&d| d < done), "{seen:?} {done}");
+                    seen.push(done);
+                    assert!(seen.len() < 30, "no progress: {seen:?}");
+                }
+                TextAnswer::Candidates(c) => break c,
+            }
+        };
+        assert!(!seen.is_empty());
+        assert_eq!(answer, Some((uids(&[8]), true)));
         store.close().await.unwrap();
     });
 }

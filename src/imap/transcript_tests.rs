@@ -84,6 +84,11 @@ fn mailbox_reply(
     let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
     match words[0] {
         "done" => MailboxReply::Done,
+        // `indexing DONE TOTAL`: the index is still being built.
+        "indexing" => MailboxReply::TextIndexing {
+            done: num(words[1]),
+            total: num(words[2]),
+        },
         // `text UID,UID… exact|inexact` (`-`: none), or `text none`: the full-text index's
         // answer to a TextSearch.
         "text" => MailboxReply::TextCandidates(match words[1] {

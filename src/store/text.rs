@@ -544,19 +544,28 @@ impl super::Store {
     /// The UIDs of `mailbox` that may match every text query (IMAP SEARCH BODY / TEXT), and
     /// whether they are exactly the matches; `None` when the index cannot narrow (it is
     /// turned off, or no query has a word to look for). Indexes the mailbox's messages it
-    /// does not cover yet first.
+    /// does not cover yet first: at most `budget` bytes of them per call, answering
+    /// [`TextAnswer::Indexing`] when there are more, so a caller can say how far it is and
+    /// ask again.
     pub async fn text_search(
         &self,
         account: &str,
         mailbox: &str,
         queries: &[TextQuery],
-    ) -> super::Result<Option<(Vec<Uid>, bool)>> {
+        budget: u64,
+    ) -> super::Result<TextAnswer> {
         if self.config().full_text_index == FullText::Off || queries.is_empty() {
-            return Ok(None);
+            return Ok(TextAnswer::Candidates(None));
         }
         let account = canonical_account(account)?;
         let name = canonical_mailbox(mailbox)?;
-        self.index_text(&account, &name).await?;
+        let progress = self.index_text_within(&account, &name, budget).await?;
+        if progress.left > 0 {
+            return Ok(TextAnswer::Indexing {
+                done: progress.covered,
+                total: progress.covered + progress.left,
+            });
+        }
         let p = self.partition(&account).await?;
         let dir = p.dir().to_path_buf();
         p.with_account(&account, |a| {
@@ -565,14 +574,16 @@ impl super::Store {
                 .text
                 .get_or_insert_with(|| TextIndex::load(&dir, &account));
             // Expunged messages stay in the index until its next write: never named.
-            Ok(text.candidates(m.id, queries).map(|(uids, exact)| {
-                let uids = uids
-                    .into_iter()
-                    .map(Uid)
-                    .filter(|&u| m.get(u).is_some())
-                    .collect();
-                (uids, exact)
-            }))
+            Ok(TextAnswer::Candidates(text.candidates(m.id, queries).map(
+                |(uids, exact)| {
+                    let uids = uids
+                        .into_iter()
+                        .map(Uid)
+                        .filter(|&u| m.get(u).is_some())
+                        .collect();
+                    (uids, exact)
+                },
+            )))
         })?
     }
 
@@ -587,28 +598,43 @@ impl super::Store {
     /// Add the messages of `mailbox` the account's text index does not cover yet; returns
     /// how many.
     pub async fn index_text(&self, account: &str, mailbox: &str) -> super::Result<usize> {
+        let progress = self.index_text_within(account, mailbox, u64::MAX).await?;
+        Ok(progress.added)
+    }
+
+    /// Add messages of `mailbox` the text index does not cover yet, about `budget` bytes of
+    /// them (at least one batch).
+    pub async fn index_text_within(
+        &self,
+        account: &str,
+        mailbox: &str,
+        budget: u64,
+    ) -> super::Result<IndexProgress> {
         let account = canonical_account(account)?;
         let name = canonical_mailbox(mailbox)?;
         let mut added = 0;
+        let mut spent = 0u64;
         loop {
             let p = self.partition(&account).await?;
             let dir = p.dir().to_path_buf();
-            let (id, batch) = p.with_account(&account, |a| {
+            let (id, batch, covered, left) = p.with_account(&account, |a| {
                 let m = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
                 let text = a
                     .text
                     .get_or_insert_with(|| TextIndex::load(&dir, &account));
-                let mut budget = 0u64;
+                let mut bytes = 0u64;
                 let mut batch: Vec<(Uid, u64, usize)> = Vec::new();
+                let mut left = 0;
                 for e in m.messages.iter() {
                     if text.covers(m.id, e.uid.0) {
                         continue;
                     }
+                    left += 1;
                     let size = u64::from(e.size);
-                    if !batch.is_empty() && budget + size > INDEX_BATCH_BYTES {
-                        break;
+                    if spent >= budget || (!batch.is_empty() && bytes + size > INDEX_BATCH_BYTES) {
+                        continue;
                     }
-                    budget += size;
+                    bytes += size;
                     let header = e
                         .summary
                         .parts
@@ -616,10 +642,15 @@ impl super::Store {
                         .map_or(e.size as usize, |p| p.body_offset as usize);
                     batch.push((e.uid, size, header));
                 }
-                Ok::<_, StoreError>((m.id, batch))
+                spent += bytes;
+                Ok::<_, StoreError>((m.id, batch, m.messages.len() - left, left))
             })??;
             if batch.is_empty() {
-                return Ok(added);
+                return Ok(IndexProgress {
+                    added,
+                    covered,
+                    left,
+                });
             }
             let wants: Vec<(Uid, u64)> = batch.iter().map(|&(u, s, _)| (u, s)).collect();
             let bodies = self.read_prefixes(&account, &name, &wants).await?;
@@ -645,6 +676,25 @@ impl super::Store {
             added += texts.len();
         }
     }
+}
+
+/// How far [`Store::index_text_within`] got with a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexProgress {
+    /// Messages added by this call.
+    pub added: usize,
+    /// Messages of the mailbox the index covers, and those it does not yet.
+    pub covered: usize,
+    pub left: usize,
+}
+
+/// [`Store::text_search`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextAnswer {
+    /// The mailbox is not indexed yet: `done` of its `total` messages are.
+    Indexing { done: usize, total: usize },
+    /// The candidates and whether they are exact; `None`: the index cannot narrow.
+    Candidates(Option<(Vec<Uid>, bool)>),
 }
 
 #[cfg(test)]

@@ -881,6 +881,9 @@ impl ImapSession {
             (Pending::TextSearch(job), MailboxReply::TextCandidates(answer)) => {
                 self.narrowed(job, answer);
             }
+            (Pending::TextSearch(job), MailboxReply::TextIndexing { done, total }) => {
+                self.text_indexing(job, done, total);
+            }
             (pending, reply) => self.unanswered(pending, reply),
         }
     }

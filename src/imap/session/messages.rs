@@ -495,16 +495,38 @@ impl ImapSession {
             reported: 0,
             text_known: false,
         };
-        let queries = search::text_queries(&job.search.criteria);
-        if !queries.is_empty() {
-            let request = MailboxRequest::TextSearch {
-                mailbox: view.name.clone(),
-                queries,
-            };
-            self.request(Pending::TextSearch(job), request);
+        if !search::text_queries(&job.search.criteria).is_empty() {
+            self.ask_text_index(job);
             return;
         }
         self.next_search(job);
+    }
+
+    /// Ask the full-text index which messages can match the search's BODY / TEXT keys.
+    fn ask_text_index(&mut self, job: SearchJob) {
+        let Some(view) = self.selected.as_ref() else {
+            return;
+        };
+        let request = MailboxRequest::TextSearch {
+            mailbox: view.name.clone(),
+            queries: search::text_queries(&job.search.criteria),
+        };
+        self.request(Pending::TextSearch(job), request);
+    }
+
+    /// The mailbox's first text search is building its index: say how far it is (RFC 9585,
+    /// at most every twentieth of the way, as the reading of messages does) and ask again.
+    pub(super) fn text_indexing(&mut self, mut job: SearchJob, done: usize, total: usize) {
+        let step = done * 20 / total.max(1);
+        if done > 0 && step > job.reported {
+            job.reported = step;
+            let line = format!(
+                "* OK [INPROGRESS (\"{}\" {done} {total})] Indexing\r\n",
+                job.tag
+            );
+            self.out.extend_from_slice(line.as_bytes());
+        }
+        self.ask_text_index(job);
     }
 
     /// The full-text index's answer for a search's BODY / TEXT keys: read only the messages

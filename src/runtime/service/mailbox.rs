@@ -21,6 +21,7 @@ use crate::mailbox::{
 };
 use crate::session::{Security, SessionConfig};
 use crate::store::op::MetadataChange;
+use crate::store::text::TextAnswer;
 use crate::store::{AppendStream, Store, StoreError};
 
 /// One connection's access to its account's mailboxes.
@@ -204,9 +205,13 @@ impl Access {
                 uids,
                 content,
             } => fetch(store, account, &mailbox, &uids, content).await?,
-            MailboxRequest::TextSearch { mailbox, queries } => {
-                MailboxReply::TextCandidates(store.text_search(account, &mailbox, &queries).await?)
-            }
+            MailboxRequest::TextSearch { mailbox, queries } => match store
+                .text_search(account, &mailbox, &queries, TEXT_INDEX_STEP)
+                .await?
+            {
+                TextAnswer::Candidates(c) => MailboxReply::TextCandidates(c),
+                TextAnswer::Indexing { done, total } => MailboxReply::TextIndexing { done, total },
+            },
             MailboxRequest::Store {
                 mailbox,
                 uids,
@@ -460,6 +465,10 @@ async fn expunged(
 
 /// UIDs at most this far apart are read from the index as one range.
 const RUN_GAP: u32 = 64;
+
+/// Bytes of mail a text search's request indexes before it answers with how far it is (a
+/// mailbox's first text search builds its index; the session reports progress in between).
+const TEXT_INDEX_STEP: u64 = 16 << 20;
 
 /// One FETCH batch: the index entries of `uids`, and their bytes (or header blocks) when
 /// asked, up to [`BATCH_BYTES`]; the UIDs past that are handed back as `rest`.
