@@ -82,6 +82,14 @@ fn indexing(c: &mut Criterion) {
     let bytes: usize = messages.iter().map(Vec::len).sum();
     let mut g = c.benchmark_group("text_index");
     g.throughput(Throughput::Bytes(bytes as u64 / 64));
+    g.bench_function("extract the text of one ~10 KiB message", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            let m = &messages[i % 64];
+            i += 1;
+            search_text(m, header_len(m)).bodies.len()
+        })
+    });
     g.bench_function("extract and index one ~10 KiB message", |b| {
         let mut index = TextIndex::default();
         let mut uid = 0u32;

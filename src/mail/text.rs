@@ -113,30 +113,71 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c)
 }
 
-/// Whether a word ends between `a` and `b` (two neighbouring characters).
-fn breaks(a: char, b: char) -> bool {
-    !is_word(a) || !is_word(b) || is_ideograph(a) || is_ideograph(b)
-}
-
 /// The words of folded text, as byte ranges, in order.
 pub fn words(folded: &str) -> impl Iterator<Item = &str> + '_ {
-    let mut chars = folded.char_indices().peekable();
-    std::iter::from_fn(move || loop {
-        let (start, c) = chars.next()?;
-        if !is_word(c) {
-            continue;
+    /// Per byte: an ASCII word character, another ASCII character, or part of a longer one.
+    const ASCII_WORD: u8 = 1;
+    const NOT_ASCII: u8 = 2;
+    const CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = if b >= 0x80 {
+                NOT_ASCII
+            } else if (b as u8).is_ascii_alphanumeric() {
+                ASCII_WORD
+            } else {
+                0
+            };
+            b += 1;
         }
-        let mut prev = c;
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, n)) = chars.peek() {
-            if breaks(prev, n) {
-                break;
+        t
+    };
+    let bytes = folded.as_bytes();
+    let decode = move |i: usize| folded[i..].chars().next().unwrap_or(' ');
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        // To the next word character.
+        loop {
+            match CLASS[usize::from(*bytes.get(at)?)] {
+                ASCII_WORD => break,
+                NOT_ASCII => {
+                    let c = decode(at);
+                    if is_word(c) {
+                        break;
+                    }
+                    at += c.len_utf8();
+                }
+                _ => at += 1,
             }
-            chars.next();
-            prev = n;
-            end = i + n.len_utf8();
         }
-        return Some(&folded[start..end]);
+        let start = at;
+        if bytes[at] >= 0x80 {
+            let c = decode(at);
+            at += c.len_utf8();
+            // An ideograph is a word of its own.
+            if is_ideograph(c) {
+                return Some(&folded[start..at]);
+            }
+        } else {
+            at += 1;
+        }
+        // The word runs to the first character that is not a word character, or is an
+        // ideograph.
+        while let Some(&b) = bytes.get(at) {
+            match CLASS[usize::from(b)] {
+                ASCII_WORD => at += 1,
+                NOT_ASCII => {
+                    let c = decode(at);
+                    if !is_word(c) || is_ideograph(c) {
+                        break;
+                    }
+                    at += c.len_utf8();
+                }
+                _ => break,
+            }
+        }
+        Some(&folded[start..at])
     })
 }
 
@@ -215,6 +256,38 @@ mod tests {
         assert_eq!(terms("東京タワー"), ["東", "京", "タワー"]);
         assert_eq!(terms("e\u{301}te\u{301}"), ["e\u{301}te\u{301}"]);
         assert!(terms("  ,;  ").is_empty());
+    }
+
+    /// The rule the module documentation states, one character pair at a time.
+    fn reference_words(folded: &str) -> Vec<&str> {
+        let breaks =
+            |a: char, b: char| !is_word(a) || !is_word(b) || is_ideograph(a) || is_ideograph(b);
+        let chars: Vec<(usize, char)> = folded.char_indices().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if !is_word(chars[i].1) {
+                i += 1;
+                continue;
+            }
+            let start = chars[i].0;
+            let mut j = i + 1;
+            while j < chars.len() && !breaks(chars[j - 1].1, chars[j].1) {
+                j += 1;
+            }
+            let end = chars.get(j).map_or(folded.len(), |c| c.0);
+            out.push(&folded[start..end]);
+            i = j;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_follow_the_pairwise_rule(s in "[a-zA-Z0-9 .,_é\u{301}東京タワーß\u{1F600}-]{0,40}") {
+            let folded = fold(&s);
+            proptest::prop_assert_eq!(words(&folded).collect::<Vec<_>>(), reference_words(&folded));
+        }
     }
 
     #[test]

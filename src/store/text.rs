@@ -160,6 +160,11 @@ impl Dictionary {
 
     fn id(&mut self, term: &[u8]) -> u32 {
         let hash = self.hasher.hash_one(term);
+        self.id_hashed(hash, term)
+    }
+
+    /// [`Dictionary::id`] with the term's hash already known.
+    fn id_hashed(&mut self, hash: u64, term: &[u8]) -> u32 {
         let Dictionary {
             blob,
             starts,
@@ -192,11 +197,29 @@ impl Dictionary {
         id
     }
 
-    fn add(&mut self, doc: u32, folded: &str) {
+    /// Add `doc`'s terms of `folded`, each once however often the text repeats it: the
+    /// document's distinct terms are found first (a small table of this text's own), so the
+    /// dictionary and the postings are touched once per distinct term.
+    fn add(&mut self, doc: u32, folded: &str, seen: &mut hashbrown::HashTable<(u64, u32, u32)>) {
+        seen.clear();
+        let base = folded.as_ptr() as usize;
         text::for_each_term(folded, |t| {
-            let id = self.id(t.as_bytes());
-            self.postings[id as usize].push(doc);
+            let bytes = t.as_bytes();
+            let hash = self.hasher.hash_one(bytes);
+            let at = (t.as_ptr() as usize - base) as u32;
+            let len = bytes.len() as u32;
+            let known = seen.find(hash, |&(h, a, l)| {
+                h == hash && l == len && &folded.as_bytes()[a as usize..(a + l) as usize] == bytes
+            });
+            if known.is_none() {
+                seen.insert_unique(hash, (hash, at, len), |&(h, _, _)| h);
+            }
         });
+        for &(hash, at, len) in seen.iter() {
+            let term = &folded.as_bytes()[at as usize..(at + len) as usize];
+            let id = self.id_hashed(hash, term);
+            self.postings[id as usize].push(doc);
+        }
     }
 
     /// Set in `docs` every document with a term containing `word`.
@@ -309,9 +332,10 @@ impl TextIndex {
         let doc = self.docs.len() as u32;
         list.insert(at, (uid, doc));
         self.docs.push((mailbox, uid));
-        self.header.add(doc, &text::fold(&t.header));
+        let mut seen = hashbrown::HashTable::with_capacity(1024);
+        self.header.add(doc, &text::fold(&t.header), &mut seen);
         for b in &t.bodies {
-            self.body.add(doc, &text::fold(b));
+            self.body.add(doc, &text::fold(b), &mut seen);
         }
         self.dirty = true;
     }
