@@ -97,8 +97,9 @@ pub struct ImapSession {
     selected: Option<View>,
     /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     condstore: bool,
-    /// NOTIFY is set (RFC 5465): what it asked of the selected mailbox.
-    notify: Option<notify::Notifying>,
+    /// NOTIFY is set (RFC 5465): what it asked of the selected mailbox (boxed: an idle
+    /// session stays small).
+    notify: Option<Box<notify::Notifying>>,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
     qresync: bool,
     /// ENABLE UIDONLY (RFC 9586): no message sequence numbers in commands or responses.

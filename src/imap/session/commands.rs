@@ -148,7 +148,7 @@ pub(super) enum Pending {
     /// NOTIFY SET or NONE: what it asks of the selected mailbox, once the service agrees.
     Notify {
         tag: Tag,
-        state: Option<super::notify::Notifying>,
+        state: Option<Box<super::notify::Notifying>>,
     },
 }
 

@@ -120,14 +120,19 @@ impl ImapSession {
         self.request(
             Pending::Notify {
                 tag,
-                state: Some(state),
+                state: Some(Box::new(state)),
             },
             MailboxRequest::Notify(Some(spec)),
         );
     }
 
     /// The service's answer to NOTIFY: the initial STATUS responses, then the tagged OK.
-    pub(super) fn notify_reply(&mut self, tag: Tag, state: Option<Notifying>, reply: MailboxReply) {
+    pub(super) fn notify_reply(
+        &mut self,
+        tag: Tag,
+        state: Option<Box<Notifying>>,
+        reply: MailboxReply,
+    ) {
         match reply {
             MailboxReply::Notifying(statuses) => {
                 for (name, status) in &statuses {

@@ -39,8 +39,9 @@ pub struct Access {
     watch: Option<UnboundedReceiver<Change>>,
     /// The selected mailbox's id (NOTIFY reports it through `watch`, never as STATUS).
     selected: Option<MailboxId>,
-    /// NOTIFY's watch of the account, once set.
-    notifier: Option<Notifier>,
+    /// NOTIFY's watch of the account, once set (boxed: the connection's future holds the
+    /// service, and most sessions never set NOTIFY).
+    notifier: Option<Box<Notifier>>,
     /// The store, kept for the STATUS reads of NOTIFY's notices (which run outside any
     /// request).
     store: Option<Store>,
@@ -224,14 +225,14 @@ impl Access {
                         }
                     }
                 }
-                self.notifier = Some(Notifier {
+                self.notifier = Some(Box::new(Notifier {
                     spec,
                     feed,
                     names: mailboxes.into_iter().map(|m| (m.id, m.name)).collect(),
                     subscriptions,
                     ready: VecDeque::new(),
                     owed: Vec::new(),
-                });
+                }));
                 MailboxReply::Notifying(statuses)
             }
             MailboxRequest::AppendBegin { len } => {
@@ -914,7 +915,10 @@ impl Service for MailboxService {
 
     async fn next_notice(&mut self) -> MailboxNotice {
         match &mut self.access {
-            Some(access) => access.next_notice().await,
+            // NOTIFY's wait (with its STATUS reads) is boxed: every idle connection's future
+            // holds this one, and most never set NOTIFY.
+            Some(access) if access.notifier.is_some() => Box::pin(access.next_notice()).await,
+            Some(access) => MailboxNotice::Selected(Access::next_change(&mut access.watch).await),
             None => std::future::pending().await,
         }
     }
