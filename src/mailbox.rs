@@ -1,7 +1,8 @@
 //! IMAP's mailbox requests and replies: what an IMAP session hands its service (run on the
 //! account's home shard by `runtime::service::mailbox`) and what it gets back. Plain data: the
 //! session never touches the store; the store never sees protocol syntax. While a mailbox is
-//! selected, the service passes the store's changes to it on as [`MailboxChange`] notices.
+//! selected, the service passes the store's changes to it on as [`MailboxNotice`]s; once NOTIFY is set,
+//! also what the session watches of the account's other mailboxes.
 //!
 //! The store's index on the home shard is the one in-memory view of a mailbox that every
 //! session of the account shares: a session keeps only its sequence-number map and reads
@@ -165,6 +166,126 @@ pub enum MailboxRequest {
         mailbox: Option<String>,
         entries: Vec<Annotation>,
     },
+    /// NOTIFY (RFC 5465): watch the account's mailboxes as `spec` says, from now on
+    /// (replacing any earlier watch), or stop (`None`). Answered with
+    /// [`MailboxReply::Notifying`]: with `spec.initial_status`, the STATUS of every watched
+    /// mailbox but the selected one.
+    Notify(Option<NotifySpec>),
+}
+
+/// What a session asks to hear of its account's mailboxes (RFC 5465 event groups, without
+/// their syntax). The selected mailbox's own changes come through its feed as ever; this
+/// says which other changes the service turns into [`MailboxNotice`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotifySpec {
+    /// The events of the SELECTED or SELECTED-DELAYED group: for the selected mailbox they
+    /// come before any other group's.
+    pub selected: Option<NotifyEvents>,
+    /// The other groups, in the client's order: a mailbox gets the events of the first that
+    /// matches it.
+    pub groups: Vec<(MailboxFilter, NotifyEvents)>,
+    /// Answer with the STATUS of the mailboxes watched for message events.
+    pub initial_status: bool,
+}
+
+/// Which mailboxes an event group names (RFC 5465 §6). Names are the store's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxFilter {
+    /// Where deliveries go: INBOX (ringpost delivers nowhere else on its own).
+    Inboxes,
+    /// Every mailbox of the account.
+    Personal,
+    /// The subscribed mailboxes, as the subscriptions are at the time of the event.
+    Subscribed,
+    /// These mailboxes and every mailbox under them.
+    Subtree(Vec<String>),
+    /// Exactly these mailboxes.
+    Mailboxes(Vec<String>),
+}
+
+impl MailboxFilter {
+    pub fn matches(&self, name: &str, subscribed: bool) -> bool {
+        match self {
+            MailboxFilter::Inboxes => name == "INBOX",
+            MailboxFilter::Personal => true,
+            MailboxFilter::Subscribed => subscribed,
+            MailboxFilter::Subtree(roots) => roots.iter().any(|r| {
+                name == r
+                    || name
+                        .strip_prefix(r.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }),
+            MailboxFilter::Mailboxes(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// The events of one group (RFC 5465 §5) ringpost can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotifyEvents {
+    /// MessageNew and MessageExpunge (always together).
+    pub messages: bool,
+    /// FlagChange.
+    pub flags: bool,
+    /// MailboxName: created, deleted, renamed.
+    pub names: bool,
+    /// SubscriptionChange.
+    pub subscriptions: bool,
+    /// MailboxMetadataChange.
+    pub mailbox_metadata: bool,
+    /// ServerMetadataChange (about no mailbox: any group that names it asks for it).
+    pub server_metadata: bool,
+}
+
+impl NotifySpec {
+    /// The events asked for mailbox `name`: the selected group's for the selected mailbox,
+    /// else the first matching group's, else none.
+    pub fn events(&self, name: &str, selected: bool, subscribed: bool) -> NotifyEvents {
+        if selected {
+            if let Some(events) = self.selected {
+                return events;
+            }
+        }
+        self.groups
+            .iter()
+            .find(|(filter, _)| filter.matches(name, subscribed))
+            .map(|(_, events)| *events)
+            .unwrap_or_default()
+    }
+
+    /// Whether any group asks for ServerMetadataChange.
+    pub fn server_metadata(&self) -> bool {
+        self.selected.is_some_and(|e| e.server_metadata)
+            || self.groups.iter().any(|(_, e)| e.server_metadata)
+    }
+}
+
+/// What the service tells a session without being asked: the selected mailbox's changes,
+/// and, once NOTIFY is set, what the session watches of the account's other mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxNotice {
+    /// A change to the selected mailbox.
+    Selected(MailboxChange),
+    /// A watched mailbox other than the selected one changed (messages or flags): its
+    /// figures now (RFC 5465 §5.2-§5.4).
+    Status { name: String, status: MailboxStatus },
+    /// MailboxName (RFC 5465 §5.4): a mailbox was created, deleted or renamed (`old`).
+    Name {
+        name: String,
+        old: Option<String>,
+        deleted: bool,
+    },
+    /// SubscriptionChange (RFC 5465 §5.5).
+    Subscription { name: String, subscribed: bool },
+    /// MailboxMetadataChange / ServerMetadataChange (RFC 5465 §5.6, §5.7): an entry of
+    /// this mailbox (`None`: of the server) changed.
+    Metadata {
+        mailbox: Option<String>,
+        entry: String,
+    },
+    /// More changes piled up than `[imap] notify_max_pending` allows: the watch has ended
+    /// (RFC 5465 §5.8), the session must behave as after NOTIFY NONE.
+    Overflow,
 }
 
 /// The message of an APPEND.
@@ -269,6 +390,8 @@ pub enum MailboxReply {
         highest_modseq: ModSeq,
     },
     Quota(Quota),
+    /// NOTIFY is set (or off): the initial STATUS of the watched mailboxes, if asked.
+    Notifying(Vec<(String, MailboxStatus)>),
     /// Annotations with their values, sorted by entry name.
     Metadata(Vec<Annotation>),
     Failed(MailboxError),

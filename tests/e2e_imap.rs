@@ -151,6 +151,21 @@ fn imaplib_keeps_search_contexts_up_to_date() {
     assert!(out.contains("context passed"), "{out}");
 }
 
+/// RFC 5465 NOTIFY: a session that only reads hears an SMTP delivery and another session's
+/// flags and expunge in its selected INBOX (EXISTS, MessageNew's FETCH, FETCH FLAGS,
+/// EXPUNGE), the STATUS of another folder, created, subscribed, renamed (OLDNAME) and deleted
+/// mailboxes as LIST; nothing after NOTIFY NONE; and `* OK [NOTIFICATIONOVERFLOW]` when one
+/// RENAME moves more mailboxes than `[imap] notify_max_pending`.
+#[test]
+fn notify_tells_an_idle_reader_of_every_change_it_watches() {
+    let server = Server::start(Options {
+        extra: "[imap]\nnotify_max_pending = 3\n".into(),
+        ..Options::default()
+    });
+    let out = server.python("imap_notify.py", &[]);
+    assert!(out.contains("imap notify passed"), "{out}");
+}
+
 /// RFC 4978 COMPRESS=DEFLATE over implicit TLS against Python's zlib: pipelining behind
 /// COMPRESS, a 1 MiB APPEND and FETCH, a line bomb under the line limit, IDLE pushes flushed,
 /// a move to another shard with compression on, and garbage closing only its connection.

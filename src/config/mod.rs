@@ -327,6 +327,7 @@ impl Default for Throttling {
 #[serde(deny_unknown_fields, default)]
 struct RawImap {
     max_search_contexts: usize,
+    notify_max_pending: usize,
     metadata_max_entries: usize,
     metadata_max_size: usize,
     metadata_admin: String,
@@ -338,6 +339,7 @@ impl Default for RawImap {
         let d = crate::mail::metadata::MetadataSettings::default();
         RawImap {
             max_search_contexts: Limits::default().max_search_contexts,
+            notify_max_pending: Limits::default().notify_max_pending,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
             metadata_admin: String::new(),
@@ -736,6 +738,12 @@ impl Config {
                 "must be at least 1 (RFC 5267 §4.3.1)".into(),
             ));
         }
+        if raw.imap.notify_max_pending == 0 {
+            return Err(invalid(
+                "imap.notify_max_pending",
+                "must be at least 1".into(),
+            ));
+        }
         let t = &raw.timeouts;
         check_timeouts(t, invalid)?;
 
@@ -827,6 +835,7 @@ impl Config {
                 max_hops: l.max_hops,
                 bare_lf,
                 max_search_contexts: raw.imap.max_search_contexts,
+                notify_max_pending: raw.imap.notify_max_pending,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -1161,6 +1170,11 @@ pub struct Limits {
     /// IMAP searches a session keeps up to date at once (`[imap] max_search_contexts`,
     /// RFC 5267 §4.3.1: at least one); one more is answered `NO [NOUPDATE]`.
     pub max_search_contexts: usize,
+    /// IMAP NOTIFY (RFC 5465): the mailboxes with changes and the other changes (names,
+    /// subscriptions, annotations) a session's watch holds unread (`[imap]
+    /// notify_max_pending`, at least 1); one more ends the watch with
+    /// `* OK [NOTIFICATIONOVERFLOW]` (RFC 5465 §5.8).
+    pub notify_max_pending: usize,
 }
 
 /// `[server] user` and `group`: who the server runs as after binding its listeners, when
@@ -1194,6 +1208,7 @@ impl Default for Limits {
             max_hops: 50,
             bare_lf: BareLf::Normalize,
             max_search_contexts: 16,
+            notify_max_pending: 1000,
         }
     }
 }
@@ -1445,6 +1460,12 @@ tls = "starttls"
         assert_eq!(parse(MINIMAL).unwrap().limits.max_search_contexts, 16);
         let one = parse(&format!("{MINIMAL}\n[imap]\nmax_search_contexts = 1\n")).unwrap();
         assert_eq!(one.limits.max_search_contexts, 1);
+        // NOTIFY's bound: at least one change, 1000 by default, and as set.
+        assert!(err(&format!("{MINIMAL}\n[imap]\nnotify_max_pending = 0\n"))
+            .contains("imap.notify_max_pending"));
+        assert_eq!(parse(MINIMAL).unwrap().limits.notify_max_pending, 1000);
+        let few = parse(&format!("{MINIMAL}\n[imap]\nnotify_max_pending = 5\n")).unwrap();
+        assert_eq!(few.limits.notify_max_pending, 5);
         assert!(err(&format!("{MINIMAL}\n[timeouts]\nlogin_secs = 0\n"))
             .contains("timeouts.login_secs"));
         // Unknown keys are refused (a typo must not silently fall back to a default).

@@ -22,11 +22,16 @@
 //! THREAD=REFS (draft-ietf-morg-inthread), UIDONLY (RFC 9586), PARTIAL (RFC 9394), INPROGRESS
 //! (RFC 9585), CATENATE (RFC 4469), REPLACE (RFC 8508), QUOTA (RFC 9208), METADATA and
 //! METADATA-SERVER (RFC 5464), SAVEDATE (RFC 8514), OBJECTID (RFC 8474: MAILBOXID and
-//! EMAILID from the store, THREADID from the thread's root msg-id) and
+//! EMAILID from the store, THREADID from the thread's root msg-id),
 //! COMPRESS=DEFLATE (the session answers COMPRESS and asks the driver for
-//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]). Not
-//! yet: the extensions of a later issue (NOTIFY: parsed, answered `BAD Command not
-//! supported`).
+//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]) and
+//! NOTIFY (RFC 5465: every mailbox filter and every event but AnnotationChange, which is
+//! `NO [BADEVENT]` since there are no per-message annotations; the selected mailbox's
+//! changes go out between commands with a SELECTED group, expunges held back for
+//! SELECTED-DELAYED, MessageNew's fetch attributes as an unsolicited FETCH; other mailboxes
+//! as STATUS, names and subscriptions as LIST, annotations as METADATA, all from the
+//! service's account-wide watch; `* OK [NOTIFICATIONOVERFLOW]` past `[imap]
+//! notify_max_pending`).
 //!
 //! This module never touches sockets, files, the clock or the executor.
 

@@ -102,6 +102,8 @@ pub enum Capability {
     SaveDate,
     /// RFC 8474.
     ObjectId,
+    /// RFC 5465.
+    Notify,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -165,6 +167,7 @@ impl Capability {
             Capability::MetadataServer => "METADATA-SERVER",
             Capability::SaveDate => "SAVEDATE",
             Capability::ObjectId => "OBJECTID",
+            Capability::Notify => "NOTIFY",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -245,6 +248,10 @@ pub enum Code {
     CompressionActive,
     /// RFC 5267 §4.3.1: `NOUPDATE "tag"`, the searching command whose UPDATE is refused.
     NoUpdate(Tag),
+    /// RFC 5465 §3: `BADEVENT (…)`, the events the server supports.
+    BadEvent(&'static str),
+    /// RFC 5465 §5.8: notifications are off, the server could not keep up.
+    NotificationOverflow,
 }
 
 /// One response line.
@@ -367,6 +374,8 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
             out.extend_from_slice(url.as_bytes());
         }
         Code::CompressionActive => out.extend_from_slice(b"COMPRESSIONACTIVE"),
+        Code::BadEvent(events) => out.extend_from_slice(format!("BADEVENT ({events})").as_bytes()),
+        Code::NotificationOverflow => out.extend_from_slice(b"NOTIFICATIONOVERFLOW"),
         // A tag has no `"` or `\` (ATOM-CHAR excludes quoted-specials): quoted as it is.
         Code::NoUpdate(tag) => out.extend_from_slice(format!("NOUPDATE \"{tag}\"").as_bytes()),
         Code::BadCharset => out.extend_from_slice(b"BADCHARSET (UTF-8 US-ASCII)"),

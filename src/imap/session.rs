@@ -14,6 +14,7 @@ mod context;
 mod mailboxes;
 mod messages;
 mod metadata;
+mod notify;
 mod qresync;
 #[cfg(test)]
 mod robustness_tests;
@@ -28,7 +29,7 @@ use std::collections::VecDeque;
 
 use self::commands::Pending;
 use self::view::View;
-use crate::mailbox::{MailboxAnswer, MailboxChange, MailboxReply, MailboxRequest};
+use crate::mailbox::{MailboxAnswer, MailboxChange, MailboxNotice, MailboxReply, MailboxRequest};
 
 use super::command::{
     self, AuthMechanism, Command, Malformed, NameEncoding, ParseError, Tag, Verb,
@@ -96,6 +97,9 @@ pub struct ImapSession {
     selected: Option<View>,
     /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     condstore: bool,
+    /// NOTIFY is set (RFC 5465): what it asked of the selected mailbox (boxed: an idle
+    /// session stays small).
+    notify: Option<Box<notify::Notifying>>,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3): SELECT takes QRESYNC, expunges are `VANISHED`.
     qresync: bool,
     /// ENABLE UIDONLY (RFC 9586): no message sequence numbers in commands or responses.
@@ -157,6 +161,7 @@ impl ImapSession {
             utf8_accept: false,
             selected: None,
             condstore: false,
+            notify: None,
             qresync: false,
             uid_only: false,
             compressing: false,
@@ -228,6 +233,7 @@ impl ImapSession {
                 Capability::MetadataServer,
                 Capability::SaveDate,
                 Capability::ObjectId,
+                Capability::Notify,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
@@ -325,6 +331,7 @@ impl ImapSession {
                 Wait::Tls | Wait::Compression | Wait::AuthResult(_) | Wait::Mailbox(_) => return,
                 Wait::Idle(_) => {
                     if !self.process_idle_line() {
+                        self.notify_fetch();
                         return;
                     }
                 }
@@ -335,6 +342,7 @@ impl ImapSession {
                 }
                 Wait::Nothing => {
                     let Some(item) = self.framer.next_item() else {
+                        self.notify_fetch();
                         return;
                     };
                     self.handle_item(item);
@@ -528,13 +536,10 @@ impl ImapSession {
     }
 
     /// The reply a well-formed command gets now, if it may not run: refused by the state,
-    /// or not built yet (the store is wired in next; never a fake success).
+    /// or by UIDONLY.
     fn refusal(&self, tag: &Tag, verb: Verb) -> Option<Response> {
         if let Some(reply) = self.state_refusal(tag, verb) {
             return Some(reply);
-        }
-        if !verb.is_implemented() {
-            return Some(bad(tag.clone(), "Command not supported"));
         }
         if self.uid_only && verb.takes_sequence_numbers() {
             return Some(uid_required(tag.clone()));
@@ -624,6 +629,8 @@ impl ImapSession {
     /// (and the service its state); TLS stays. A later login may be another account's.
     pub(super) fn unauthenticate(&mut self, tag: Tag) {
         self.selected = None;
+        // The service goes with the login, and its watch with it.
+        self.notify = None;
         self.state = State::NotAuthenticated;
         self.imap4rev2_enabled = false;
         self.utf8_accept = false;
@@ -863,7 +870,7 @@ impl ImapSession {
 impl Session for ImapSession {
     type Request = MailboxRequest;
     type Reply = MailboxAnswer;
-    type Notice = MailboxChange;
+    type Notice = MailboxNotice;
 
     fn overloaded(_config: &SessionConfig, why: Overload) -> String {
         format!("* BYE [UNAVAILABLE] {}\r\n", why.text())
@@ -939,8 +946,8 @@ impl Session for ImapSession {
         self.handle_mailbox(answer.reply, out);
     }
 
-    fn handle_notice(&mut self, change: MailboxChange) {
-        self.handle_mailbox_change(change);
+    fn handle_notice(&mut self, notice: MailboxNotice) {
+        self.handle_notify_notice(notice);
     }
 
     fn handle_keepalive(&mut self) {

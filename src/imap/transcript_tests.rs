@@ -9,7 +9,8 @@
 //! - `@message NAME TEXT`: a stored message (escapes as in `R:`) that replies refer to;
 //! - `E: mailbox REQUEST`: the session asks its service for this, written as its `Debug` form;
 //! - `D: mailbox REPLY`: the service answers it ([`mailbox_reply`] has the syntax), and
-//!   `D: change exists UID` / `expunged UID` / `flags UID FLAGS MODSEQ`: a change arrives.
+//!   `D: change exists UID` / `expunged UID` / `flags UID FLAGS MODSEQ`: a change arrives;
+//! - `D: notify …`: a NOTIFY notice arrives ([`notice`] has the syntax).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,8 +22,8 @@ use crate::mail::{
     SpecialUse, SystemFlags, Uid, UidRange, UidValidity, Vanished,
 };
 use crate::mailbox::{
-    Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxReply, MailboxRequest,
-    MessageMeta, Snapshot, UidRun,
+    Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxNotice, MailboxReply,
+    MailboxRequest, MessageMeta, Snapshot, UidRun,
 };
 use crate::session::{
     AuthOutcome, Event, Limits, Output, Security, Session, SessionConfig, TlsMode,
@@ -89,6 +90,22 @@ fn mailbox_reply(
             done: num(words[1]),
             total: num(words[2]),
         },
+        // `notifying [NAME:MESSAGES:UIDNEXT:UIDVALIDITY:UNSEEN:HIGHESTMODSEQ …]`: NOTIFY's
+        // answer, with the initial STATUS of the watched mailboxes.
+        "notifying" => MailboxReply::Notifying(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let f = fields(w);
+                    let MailboxNotice::Status { name, status } =
+                        notice(&["status", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]])
+                    else {
+                        unreachable!()
+                    };
+                    (name, status)
+                })
+                .collect(),
+        ),
         // `text UID,UID… exact|inexact` (`-`: none), or `text none`: the full-text index's
         // answer to a TextSearch.
         "text" => MailboxReply::TextCandidates(match words[1] {
@@ -372,6 +389,54 @@ fn change(words: &[&str]) -> Change {
     }
 }
 
+/// The syntax of `D: notify …` (RFC 5465 notices from the service):
+/// - `status NAME MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ`;
+/// - `created NAME`, `deleted NAME`, `renamed OLD NEW`;
+/// - `subscribed NAME`, `unsubscribed NAME`;
+/// - `metadata NAME|- ENTRY` (`-`: a server entry);
+/// - `overflow`.
+fn notice(words: &[&str]) -> MailboxNotice {
+    match words {
+        ["status", name, messages, uid_next, uid_validity, unseen, modseq] => {
+            MailboxNotice::Status {
+                name: name.to_string(),
+                status: MailboxStatus {
+                    id: crate::mail::MailboxId(2),
+                    messages: num(messages),
+                    uid_next: Uid(num(uid_next)),
+                    uid_validity: UidValidity(num(uid_validity)),
+                    unseen: num(unseen),
+                    deleted: 0,
+                    size: 0,
+                    highest_modseq: ModSeq(num(modseq)),
+                    recent: 0,
+                    deleted_size: 0,
+                },
+            }
+        }
+        ["created", name] | ["deleted", name] => MailboxNotice::Name {
+            name: name.to_string(),
+            old: None,
+            deleted: words[0] == "deleted",
+        },
+        ["renamed", old, new] => MailboxNotice::Name {
+            name: new.to_string(),
+            old: Some(old.to_string()),
+            deleted: false,
+        },
+        ["subscribed", name] | ["unsubscribed", name] => MailboxNotice::Subscription {
+            name: name.to_string(),
+            subscribed: words[0] == "subscribed",
+        },
+        ["metadata", mailbox, entry] => MailboxNotice::Metadata {
+            mailbox: (*mailbox != "-").then(|| mailbox.to_string()),
+            entry: entry.to_string(),
+        },
+        ["overflow"] => MailboxNotice::Overflow,
+        other => panic!("notice {other:?}"),
+    }
+}
+
 /// What an IMAP transcript has said that later lines depend on.
 #[derive(Default)]
 pub(crate) struct Notes {
@@ -428,7 +493,8 @@ impl Scripted for ImapSession {
                 changes: Vec::new(),
                 reply: mailbox_reply(&words[1..], &notes.messages, notes.content),
             })),
-            "change" => Some(Answer::Notice(change(&words[1..]))),
+            "change" => Some(Answer::Notice(MailboxNotice::Selected(change(&words[1..])))),
+            "notify" => Some(Answer::Notice(notice(&words[1..]))),
             _ => None,
         }
     }
@@ -474,6 +540,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
+    notify,
     context_search,
     context_sort,
     context_qresync,

@@ -23,6 +23,6 @@ pub use mime::MimeSummary;
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use ranges::{UidRange, Vanished};
 pub use view::{
-    Change, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, Recent, SpecialUse,
-    Subscription, UidRun,
+    AccountChange, Change, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, Recent,
+    SpecialUse, Subscription, UidRun,
 };

@@ -130,6 +130,24 @@ pub enum Change {
     Deleted,
 }
 
+/// What an account's watchers (IMAP NOTIFY) are told: every change to any of its mailboxes,
+/// and the changes to the account's mailbox list, subscriptions and annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// A change to one mailbox, as its own watchers hear it.
+    Mailbox(MailboxId, Change),
+    /// A mailbox was created.
+    Created { id: MailboxId, name: String },
+    /// A name was subscribed or unsubscribed (it may name no mailbox).
+    Subscription { name: String, subscribed: bool },
+    /// An annotation of a mailbox (`None`: of the account, RFC 5464's server entries) was
+    /// set or removed.
+    Metadata {
+        mailbox: Option<MailboxId>,
+        entry: String,
+    },
+}
+
 /// Whether opening a mailbox takes its `\Recent` messages for the session (RFC 3501
 /// §6.3.1: SELECT does; §6.3.2: EXAMINE does not), and with them the messages that arrive
 /// while it has the mailbox open.

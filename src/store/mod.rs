@@ -108,6 +108,7 @@ pub use segment::Body;
 pub use snapshot::{Census, PartitionSnapshot, SnapshotEnd};
 pub use stream::AppendStream;
 pub use types::{Result, StoreError, DEFAULT_MAILBOXES};
+pub use watch::{AccountBatch, AccountFeed, Touched};
 
 use crate::mail::{Change, MailboxId, Recent};
 use crate::placement::{Partition, ShardId, ShardMap};
@@ -192,6 +193,12 @@ impl Inner {
         if !events.is_empty() {
             self.mailboxes.borrow_mut().notify(events);
         }
+    }
+
+    /// Tell the account's watchers of a change that is about no one mailbox's messages
+    /// (called once the op that made it is durable).
+    fn notify_account(&self, account: &str, change: crate::mail::AccountChange) {
+        self.mailboxes.borrow_mut().notify_account(account, change);
     }
 }
 
@@ -414,6 +421,19 @@ impl Store {
             .borrow_mut()
             .watch(&account, id, Recent::Peek);
         Ok(rx)
+    }
+
+    /// Watch every mailbox of an account (IMAP NOTIFY): every change after this call, in
+    /// log order, once durable, with mailbox creations, subscription changes and
+    /// annotation changes. At most `max_pending` changes wait unread; past that the feed
+    /// ends, marked overflowed. Dropping the feed unsubscribes.
+    pub fn watch_account(&self, account: &str, max_pending: usize) -> Result<watch::AccountFeed> {
+        let account = canonical_account(account)?;
+        Ok(self
+            .inner
+            .mailboxes
+            .borrow_mut()
+            .watch_account(&account, max_pending))
     }
 
     /// Write every dirty index and a checkpoint in each open partition (clean shutdown: the

@@ -13,8 +13,8 @@ use super::stream::AppendStream;
 use super::types::{Result, StoreError, DEFAULT_MAILBOXES};
 use super::{canonical_account, now, Store};
 use crate::mail::{
-    FlagMode, FlagUpdate, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, Subscription, Uid,
-    UidValidity,
+    AccountChange, FlagMode, FlagUpdate, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse,
+    Subscription, Uid, UidValidity,
 };
 
 /// UIDs sorted and unique, as every op carries them.
@@ -177,6 +177,8 @@ impl Store {
             Ok((op, id))
         })??;
         expect_done(self.submit(p, op, &[]).await?)?;
+        self.inner
+            .notify_account(&account, AccountChange::Created { id, name });
         Ok(id)
     }
 
@@ -247,7 +249,18 @@ impl Store {
                 entries,
             })
         })??;
-        expect_done(self.submit(p, op, &[]).await?)
+        let (mailbox, names) = match &op {
+            Op::SetMetadata {
+                mailbox, entries, ..
+            } => (*mailbox, entries.iter().map(|e| e.name.clone()).collect()),
+            _ => (None, Vec::new()),
+        };
+        expect_done(self.submit(p, op, &[]).await?)?;
+        for entry in names {
+            self.inner
+                .notify_account(&account, AccountChange::Metadata { mailbox, entry });
+        }
+        Ok(())
     }
 
     /// Delete a mailbox and its messages. Inferior mailboxes stay.
@@ -309,7 +322,10 @@ impl Store {
                 subscribed,
             }
         })?;
-        expect_done(self.submit(p, op, &[]).await?)
+        expect_done(self.submit(p, op, &[]).await?)?;
+        self.inner
+            .notify_account(&account, AccountChange::Subscription { name, subscribed });
+        Ok(())
     }
 
     /// Raise a mailbox's UIDNEXT to at least `uid_next` (never lowers it).

@@ -67,6 +67,15 @@ pub enum Malformed {
     /// A FETCH item, SEARCH key or STATUS item of an extension ringpost does not offer yet
     /// (FUZZY, ...): named apart from plain garbage.
     UnsupportedItem,
+    /// NOTIFY (RFC 5465 §8): not `NONE` or `SET`, or an unknown mailbox filter.
+    InvalidNotify,
+    /// RFC 5465 §3: one SELECTED or SELECTED-DELAYED event group at most.
+    NotifySelectedTwice,
+    /// RFC 5465 §5.2-§5.5: MessageNew and MessageExpunge only together; FlagChange and
+    /// AnnotationChange only with both.
+    NotifyEventPairs,
+    /// RFC 5465 §5.2: MessageNew's fetch attributes only for the selected mailbox.
+    NotifyFetchOutsideSelected,
 }
 
 impl Malformed {
@@ -119,6 +128,16 @@ impl Malformed {
             }
             Malformed::InvalidContextTag => "CANCELUPDATE takes quoted tags",
             Malformed::UnsupportedItem => "Extension item not supported",
+            Malformed::InvalidNotify => "Expected NOTIFY NONE or NOTIFY SET with event groups",
+            Malformed::NotifySelectedTwice => {
+                "One SELECTED or SELECTED-DELAYED event group at most"
+            }
+            Malformed::NotifyEventPairs => {
+                "MessageNew and MessageExpunge go together; FlagChange and AnnotationChange need both"
+            }
+            Malformed::NotifyFetchOutsideSelected => {
+                "MessageNew fetch attributes are for the selected mailbox only"
+            }
         }
     }
 }

@@ -207,7 +207,7 @@ impl Cursor<'_> {
         })
     }
 
-    fn fetch_attribute(&mut self) -> Result<FetchAttribute, Malformed> {
+    pub(super) fn fetch_attribute(&mut self) -> Result<FetchAttribute, Malformed> {
         use FetchAttribute as A;
         let name = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         if name.is_empty() {

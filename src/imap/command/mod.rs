@@ -19,6 +19,7 @@ mod flag;
 mod list;
 mod mailbox;
 mod metadata;
+mod notify;
 mod quota;
 mod search;
 mod select;
@@ -49,6 +50,7 @@ pub use self::flag::{Flag, FlagPerm, Keyword, SpecialUse};
 pub use self::list::{List, ListReturn, ListSelection, Lsub};
 pub use self::mailbox::{Mailbox, MailboxName, NameEncoding};
 pub use self::metadata::{GetMetadata, SetMetadata};
+pub use self::notify::{EventGroup, Notify, NotifyEvent, NotifyFilter};
 pub use self::quota::QuotaResourceLimit;
 pub use self::search::{
     Charset, EntryKind, ModSeqEntry, PartialRange, Search, SearchKey, SearchReturn,
@@ -217,8 +219,8 @@ pub enum Command {
     SetMetadata(SetMetadata),
     /// RFC 5267 §4.3.5: the tags of the searching commands whose updates are to stop.
     CancelUpdate(Vec<String>),
-    /// A command of a planned extension; its arguments are not read.
-    NotYetSupported(Verb),
+    /// RFC 5465 §3.
+    Notify(Notify),
 }
 
 impl Command {
@@ -275,7 +277,7 @@ impl Command {
             Command::GetMetadata(_) => Verb::GetMetadata,
             Command::SetMetadata(_) => Verb::SetMetadata,
             Command::CancelUpdate(_) => Verb::CancelUpdate,
-            Command::NotYetSupported(verb) => *verb,
+            Command::Notify(_) => Verb::Notify,
         }
     }
 }
@@ -476,13 +478,9 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
             }
             Command::CancelUpdate(tags)
         }
-        Verb::Notify => {
-            // Not built yet: the reply is the same whatever the arguments are.
-            return Ok(Command::NotYetSupported(verb));
-        }
+        Verb::Notify => Command::Notify(c.notify(names)?),
     };
-    // A command not built yet stops where its name ends; the rest is not read.
-    if !c.at_end() && !matches!(command, Command::NotYetSupported(_)) {
+    if !c.at_end() {
         return Err(Malformed::TrailingCharacters);
     }
     Ok(command)

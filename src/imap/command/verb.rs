@@ -1,7 +1,4 @@
-//! Command names (RFC 9051 §6 and the extensions ringpost knows of). Names of extensions
-//! planned for later (NOTIFY) are
-//! recognised too, so a client gets `BAD Command not supported` rather than `Unknown command`
-//! and the variant is already there when the command is built. Never does IO.
+//! Command names (RFC 9051 §6 and the extensions ringpost implements). Never does IO.
 
 /// Every command name ringpost recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,12 +128,6 @@ impl Verb {
                 | Verb::Authenticate
                 | Verb::Login
         )
-    }
-
-    /// Whether ringpost executes this command yet (the others are answered
-    /// `BAD Command not supported`, never with a fake success).
-    pub fn is_implemented(self) -> bool {
-        !matches!(self, Verb::Notify)
     }
 
     /// Whether the command needs a selected mailbox (RFC 9051 §6.4).

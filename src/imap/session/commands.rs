@@ -145,6 +145,11 @@ pub(super) enum Pending {
     },
     /// Search contexts evaluating changed messages again (RFC 5267 §4.3).
     Recheck(super::context::RecheckJob),
+    /// NOTIFY SET or NONE: what it asks of the selected mailbox, once the service agrees.
+    Notify {
+        tag: Tag,
+        state: Option<Box<super::notify::Notifying>>,
+    },
 }
 
 #[derive(Debug)]
@@ -181,6 +186,9 @@ pub(super) struct FetchJob {
     pub(super) changed_since: Option<u64>,
     /// A BINARY item met a part it cannot decode (`NO [UNKNOWN-CTE]`).
     pub(super) unknown_encoding: bool,
+    /// A FETCH of NOTIFY's MessageNew (RFC 5465 §5.2), no command's: no tagged reply, the
+    /// session goes back to what it was waiting for.
+    pub(super) after: Option<super::context::Then>,
 }
 
 #[derive(Debug)]
@@ -431,6 +439,7 @@ impl ImapSession {
                 self.idle_changes();
             }
             Command::CancelUpdate(tags) => self.cancel_update(tag, &tags),
+            Command::Notify(n) => self.notify_command(tag, n),
             Command::Unselect | Command::Close => self.unselect(tag, &command),
             Command::Unauthenticate => self.unauthenticate(tag),
             Command::Expunge => self.expunge(tag, None),
@@ -662,6 +671,7 @@ impl ImapSession {
             | Pending::Search(_)
             | Pending::TextSearch(_) => self.resume_messages(pending, reply),
             Pending::Recheck(job) => self.rechecked(job, reply),
+            Pending::Notify { tag, state } => self.notify_reply(tag, state, reply),
             _ => self.resume_mailboxes(pending, reply),
         }
     }
@@ -816,6 +826,13 @@ impl ImapSession {
     /// The replies to requests on messages: FETCH's \Seen, STORE, COPY/MOVE, EXPUNGE, SEARCH.
     fn resume_messages(&mut self, pending: Pending, reply: MailboxReply) {
         match (pending, reply) {
+            // NOTIFY's FETCH of new messages failed: the client hears nothing more of them.
+            (
+                Pending::Fetch(FetchJob {
+                    after: Some(after), ..
+                }),
+                _,
+            ) => self.after_recheck(after, true),
             (Pending::Fetch(mut job), MailboxReply::Flags(update)) => {
                 // FETCH set \Seen: those messages' responses include FLAGS (RFC 9051 §6.4.5).
                 if let Some(view) = self.selected.as_mut() {
@@ -931,6 +948,7 @@ impl Pending {
             | Pending::Expunge { tag }
             | Pending::Quota { tag, .. }
             | Pending::Metadata { tag, .. }
+            | Pending::Notify { tag, .. }
             | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Catenate { job, .. } => (job.append.tag, Expunges::Report),

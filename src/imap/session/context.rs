@@ -580,6 +580,8 @@ pub enum Then {
     Reply(Response),
     /// Go on idling (RFC 9051 §6.3.13).
     Idle(Tag),
+    /// Go on waiting for the next command (NOTIFY's notifications between commands).
+    Resume,
 }
 
 /// Messages being read from the store to evaluate contexts again, a batch at a time.
@@ -685,7 +687,7 @@ impl ImapSession {
         }
     }
 
-    fn after_recheck(&mut self, then: Then, asked_store: bool) {
+    pub(super) fn after_recheck(&mut self, then: Then, asked_store: bool) {
         match then {
             Then::Reply(reply) => self.send(reply),
             Then::Idle(tag) => {
@@ -695,6 +697,7 @@ impl ImapSession {
                     self.idle_changes();
                 }
             }
+            Then::Resume => self.wait = Wait::Nothing,
         }
     }
 

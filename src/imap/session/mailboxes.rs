@@ -73,6 +73,7 @@ impl ImapSession {
     }
 
     pub(super) fn select(&mut self, tag: Tag, select: Select, access: Access) {
+        self.notify_reselected();
         if let Some(q) = &select.qresync {
             if !self.qresync_allowed(&tag, q) {
                 return;

@@ -240,6 +240,7 @@ impl ImapSession {
             seen_now: Vec::new(),
             changed_since,
             unknown_encoding: false,
+            after: None,
         };
         let Some(view) = self.selected.as_ref() else {
             return;
@@ -279,6 +280,9 @@ impl ImapSession {
             return;
         };
         if job.remaining.is_empty() {
+            if let Some(after) = job.after {
+                return self.after_recheck(after, true);
+            }
             let expunges = job.addressing.expunges();
             if job.unknown_encoding {
                 // RFC 3516 §4.3: BINARY of a part whose encoding cannot be decoded.

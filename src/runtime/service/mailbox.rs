@@ -3,7 +3,13 @@
 //! The driver keeps one [`Access`] per authenticated connection. `Access::execute` runs on the
 //! account's home shard (authenticated IMAP sessions are moved there), so every store call is
 //! shard-local. While a mailbox is selected, `Access` holds the store's change feed for it; the
-//! driver hands each change to the session as a notice.
+//! driver hands each change to the session as a notice. Once the session sets NOTIFY (RFC
+//! 5465), `Access` also holds a feed of the whole account ([`Store::watch_account`]) and
+//! turns what the session watches into notices: a STATUS of each watched mailbox whose
+//! messages or flags changed (read once per batch of changes, however many there were), and
+//! mailbox names, subscriptions and annotations as they change.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
@@ -13,16 +19,17 @@ use crate::config::{Config, Listener};
 use crate::imap::ImapSession;
 use crate::mail::metadata::{Annotation, MetadataSettings};
 use crate::mail::{
-    Change, FlagUpdate, Flags, MessageBytes, MimeSummary, ModSeq, QuotaLimits, Subscription, Uid,
+    AccountChange, Change, FlagUpdate, Flags, MailboxId, MessageBytes, MimeSummary, ModSeq,
+    QuotaLimits, Subscription, Uid,
 };
 use crate::mailbox::{
-    AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxChange, MailboxError, MailboxReply,
-    MailboxRequest, MessageMeta, Transfer, BATCH_BYTES,
+    AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxNotice, MailboxReply,
+    MailboxRequest, MessageMeta, NotifySpec, Transfer, BATCH_BYTES,
 };
 use crate::session::{Security, SessionConfig};
 use crate::store::op::MetadataChange;
 use crate::store::text::TextAnswer;
-use crate::store::{AppendStream, Store, StoreError};
+use crate::store::{AccountBatch, AccountFeed, AppendStream, Store, StoreError};
 
 /// One connection's access to its account's mailboxes.
 pub struct Access {
@@ -31,6 +38,16 @@ pub struct Access {
     opened: bool,
     /// The store's change feed for the selected mailbox, if any.
     watch: Option<UnboundedReceiver<Change>>,
+    /// The selected mailbox's id (NOTIFY reports it through `watch`, never as STATUS).
+    selected: Option<MailboxId>,
+    /// NOTIFY's watch of the account, once set (boxed: the connection's future holds the
+    /// service, and most sessions never set NOTIFY).
+    notifier: Option<Box<Notifier>>,
+    /// The store, kept for the STATUS reads of NOTIFY's notices (which run outside any
+    /// request).
+    store: Option<Store>,
+    /// `[imap] notify_max_pending`: changes a NOTIFY feed holds unread before it overflows.
+    notify_max_pending: usize,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -48,6 +65,10 @@ impl Access {
             account,
             opened: false,
             watch: None,
+            selected: None,
+            notifier: None,
+            store: None,
+            notify_max_pending: crate::config::Limits::default().notify_max_pending,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
@@ -95,6 +116,9 @@ impl Access {
 
     /// Execute one request against this shard's store.
     pub async fn execute(&mut self, store: &Store, request: MailboxRequest) -> MailboxReply {
+        if self.store.is_none() {
+            self.store = Some(store.clone());
+        }
         if !self.opened {
             // An account that never received mail gets its default mailboxes now.
             if let Err(e) = store.open_account(&self.account).await {
@@ -163,15 +187,54 @@ impl Access {
             }
             MailboxRequest::Select { mailbox, recent } => {
                 self.watch = None;
+                self.selected = None;
                 // The feed starts where the snapshot ends. UIDs and counts only: SELECT
                 // never copies per-message data or bodies.
                 let (watch, snapshot) = store.select(account, &mailbox, recent).await?;
                 self.watch = Some(watch);
+                self.selected = Some(snapshot.id);
                 MailboxReply::Selected(snapshot)
             }
             MailboxRequest::Unselect => {
                 self.watch = None;
+                self.selected = None;
                 MailboxReply::Done
+            }
+            MailboxRequest::Notify(None) => {
+                self.notifier = None;
+                MailboxReply::Notifying(Vec::new())
+            }
+            MailboxRequest::Notify(Some(spec)) => {
+                self.notifier = None;
+                // The feed first: nothing that lands while the list is read is missed.
+                let feed = store.watch_account(account, self.notify_max_pending)?;
+                let mailboxes = store.list_mailboxes(account).await?;
+                let subscriptions: BTreeSet<String> =
+                    store.subscriptions(account).await?.into_iter().collect();
+                let mut statuses = Vec::new();
+                if spec.initial_status {
+                    for m in &mailboxes {
+                        if Some(m.id) == self.selected {
+                            continue;
+                        }
+                        let events = spec.events(&m.name, false, subscriptions.contains(&m.name));
+                        if events.messages || events.flags {
+                            // Deleted meanwhile: its deletion follows on the feed.
+                            if let Ok(status) = store.status(account, &m.name).await {
+                                statuses.push((m.name.clone(), status));
+                            }
+                        }
+                    }
+                }
+                self.notifier = Some(Box::new(Notifier {
+                    spec,
+                    feed,
+                    names: mailboxes.into_iter().map(|m| (m.id, m.name)).collect(),
+                    subscriptions,
+                    ready: VecDeque::new(),
+                    owed: Vec::new(),
+                }));
+                MailboxReply::Notifying(statuses)
             }
             MailboxRequest::AppendBegin { len } => {
                 // Refused before a byte is sent: the literal's length is known.
@@ -387,17 +450,197 @@ impl Access {
     }
 
     /// The next change to the selected mailbox; pending forever when nothing is selected.
-    pub async fn next_change(&mut self) -> Change {
-        match self.watch.as_mut() {
-            Some(watch) => match watch.next().await {
+    async fn next_change(watch: &mut Option<UnboundedReceiver<Change>>) -> Change {
+        match watch.as_mut() {
+            Some(feed) => match feed.next().await {
                 Some(change) => change,
                 None => {
                     // The store dropped the feed (shutdown): nothing more will come.
-                    self.watch = None;
+                    *watch = None;
                     std::future::pending().await
                 }
             },
             None => std::future::pending().await,
+        }
+    }
+
+    /// The next notice for the session: a change to the selected mailbox, or what NOTIFY
+    /// watches. Cancel-safe (the driver drops it when input comes first): a STATUS owed is
+    /// forgotten only once it is returned.
+    pub async fn next_notice(&mut self) -> MailboxNotice {
+        loop {
+            if let Some(notifier) = self.notifier.as_mut() {
+                if let Some(notice) = notifier.ready.pop_front() {
+                    return notice;
+                }
+                if let Some(&id) = notifier.owed.first() {
+                    let name = notifier.names.get(&id).cloned();
+                    let status = match (&name, &self.store) {
+                        (Some(name), Some(store)) if Some(id) != self.selected => {
+                            store.status(&self.account, name).await.ok()
+                        }
+                        _ => None,
+                    };
+                    if let Some(notifier) = self.notifier.as_mut() {
+                        notifier.owed.retain(|o| *o != id);
+                    }
+                    // A mailbox deleted or selected meanwhile is told otherwise.
+                    if let (Some(name), Some(status)) = (name, status) {
+                        return MailboxNotice::Status { name, status };
+                    }
+                    continue;
+                }
+            }
+            let selected = self.selected;
+            let watch = &mut self.watch;
+            let batch = match self.notifier.as_mut() {
+                None => return MailboxNotice::Selected(Access::next_change(watch).await),
+                Some(notifier) => {
+                    let change = async { Err(Access::next_change(watch).await) };
+                    let feed = async { Ok(notifier.feed.next().await) };
+                    match futures_lite::future::or(change, feed).await {
+                        Err(change) => return MailboxNotice::Selected(change),
+                        Ok(batch) => batch,
+                    }
+                }
+            };
+            match batch {
+                AccountBatch::Overflowed => {
+                    // RFC 5465 §5.8: as after NOTIFY NONE.
+                    self.notifier = None;
+                    return MailboxNotice::Overflow;
+                }
+                AccountBatch::Changes { touched, changes } => {
+                    if let Some(notifier) = self.notifier.as_mut() {
+                        notifier.take(selected, touched, changes);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// NOTIFY's watch of an account: what the session asked for, the feed, what the service
+/// knows of the account's names and subscriptions (kept current from the feed), and the
+/// notices not handed over yet. Bounded as the feed is: at most one owed STATUS per
+/// mailbox, and the other notices of one batch.
+struct Notifier {
+    spec: NotifySpec,
+    feed: AccountFeed,
+    names: HashMap<MailboxId, String>,
+    subscriptions: BTreeSet<String>,
+    ready: VecDeque<MailboxNotice>,
+    /// Mailboxes whose STATUS is owed, in order.
+    owed: Vec<MailboxId>,
+}
+
+impl Notifier {
+    fn events(&self, name: &str, selected: bool) -> crate::mailbox::NotifyEvents {
+        self.spec
+            .events(name, selected, self.subscriptions.contains(name))
+    }
+
+    /// A batch from the feed, turned into owed STATUS reads and notices.
+    fn take(
+        &mut self,
+        selected: Option<MailboxId>,
+        touched: Vec<crate::store::Touched>,
+        changes: Vec<AccountChange>,
+    ) {
+        for t in touched {
+            // The selected mailbox's changes come through its own feed.
+            if Some(t.mailbox) == selected || self.owed.contains(&t.mailbox) {
+                continue;
+            }
+            let Some(name) = self.names.get(&t.mailbox) else {
+                continue;
+            };
+            let events = self.events(name, false);
+            if (t.messages && events.messages) || (t.flags && events.flags) {
+                self.owed.push(t.mailbox);
+            }
+        }
+        for change in changes {
+            match change {
+                AccountChange::Created { id, name } => {
+                    self.names.insert(id, name.clone());
+                    if self.events(&name, false).names {
+                        self.ready.push_back(MailboxNotice::Name {
+                            name,
+                            old: None,
+                            deleted: false,
+                        });
+                    }
+                }
+                AccountChange::Mailbox(id, Change::Renamed { name }) => {
+                    let old = self.names.insert(id, name.clone());
+                    let is_selected = Some(id) == selected;
+                    let told = self.events(&name, is_selected).names
+                        || old
+                            .as_deref()
+                            .is_some_and(|o| self.events(o, is_selected).names);
+                    if told {
+                        self.ready.push_back(MailboxNotice::Name {
+                            name,
+                            old,
+                            deleted: false,
+                        });
+                    }
+                }
+                AccountChange::Mailbox(id, Change::Deleted) => {
+                    self.owed.retain(|o| *o != id);
+                    if let Some(name) = self.names.remove(&id) {
+                        if self.events(&name, Some(id) == selected).names {
+                            self.ready.push_back(MailboxNotice::Name {
+                                name,
+                                old: None,
+                                deleted: true,
+                            });
+                        }
+                    }
+                }
+                // Arrivals, expunges and flags come as `touched`.
+                AccountChange::Mailbox(..) => {}
+                AccountChange::Subscription { name, subscribed } => {
+                    // A mailbox being unsubscribed still matches SUBSCRIBED for this.
+                    let selected_name = selected.and_then(|id| self.names.get(&id));
+                    let is_selected = selected_name == Some(&name);
+                    self.subscriptions.insert(name.clone());
+                    let told = self.events(&name, is_selected).subscriptions;
+                    if !subscribed {
+                        self.subscriptions.remove(&name);
+                    }
+                    if told {
+                        self.ready
+                            .push_back(MailboxNotice::Subscription { name, subscribed });
+                    }
+                }
+                AccountChange::Metadata {
+                    mailbox: None,
+                    entry,
+                } => {
+                    if self.spec.server_metadata() {
+                        self.ready.push_back(MailboxNotice::Metadata {
+                            mailbox: None,
+                            entry,
+                        });
+                    }
+                }
+                AccountChange::Metadata {
+                    mailbox: Some(id),
+                    entry,
+                } => {
+                    let Some(name) = self.names.get(&id).cloned() else {
+                        continue;
+                    };
+                    if self.events(&name, Some(id) == selected).mailbox_metadata {
+                        self.ready.push_back(MailboxNotice::Metadata {
+                            mailbox: Some(name),
+                            entry,
+                        });
+                    }
+                }
+            }
         }
     }
 }
@@ -655,6 +898,9 @@ impl Service for MailboxService {
         ) {
             access.metadata = cx.shard.server().config.metadata.clone();
         }
+        if matches!(request, MailboxRequest::Notify(_)) {
+            access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
+        }
         if Access::counts(&request) {
             let server = cx.shard.server();
             let address = crate::accounts::address_of_key(access.account());
@@ -676,9 +922,12 @@ impl Service for MailboxService {
         MailboxAnswer { changes, reply }
     }
 
-    async fn next_notice(&mut self) -> MailboxChange {
+    async fn next_notice(&mut self) -> MailboxNotice {
         match &mut self.access {
-            Some(access) => access.next_change().await,
+            // NOTIFY's wait (with its STATUS reads) is boxed: every idle connection's future
+            // holds this one, and most never set NOTIFY.
+            Some(access) if access.notifier.is_some() => Box::pin(access.next_notice()).await,
+            Some(access) => MailboxNotice::Selected(Access::next_change(&mut access.watch).await),
             None => std::future::pending().await,
         }
     }

@@ -246,25 +246,12 @@ fn compress_takes_one_algorithm_name() {
     // An unknown name parses: the session refuses it with BAD.
     assert_eq!(ok(b"a1 COMPRESS LZ4"), Command::Compress("LZ4".into()));
     assert!(Verb::Compress.needs_authentication());
-    assert!(Verb::Compress.is_implemented());
     assert!(!Verb::Compress.takes_strings());
     assert_eq!(tagged_err(b"a1 COMPRESS"), Malformed::MissingArgument);
     assert_eq!(
         tagged_err(b"a1 COMPRESS DEFLATE X"),
         Malformed::TrailingCharacters
     );
-}
-
-#[test]
-fn planned_extension_commands_are_recognised_without_reading_arguments() {
-    let verb = Verb::Notify;
-    assert_eq!(
-        ok(b"a1 NOTIFY SET (selected MessageNew)"),
-        Command::NotYetSupported(verb)
-    );
-    assert!(verb.needs_authentication());
-    assert!(!verb.is_implemented());
-    assert!(Verb::GetMetadata.is_implemented() && Verb::SetMetadata.is_implemented());
 }
 
 #[test]

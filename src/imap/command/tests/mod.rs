@@ -10,6 +10,7 @@ mod auth;
 mod fetch;
 mod mailbox;
 mod malformed;
+mod notify;
 mod rfc_examples;
 mod search;
 mod selected;
