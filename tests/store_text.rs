@@ -293,3 +293,26 @@ fn a_first_search_indexes_in_steps_and_says_how_far_it_is() {
         store.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_purged_account_loses_its_text_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r = root.clone();
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        store.open_account(A).await.unwrap();
+        store
+            .append(A, "INBOX", &plain("x", "secret words"), Flags::default(), 0)
+            .await
+            .unwrap();
+        assert!(search(&store, "INBOX", &body("secret")).await.is_some());
+        store.close().await.unwrap();
+        assert_eq!(fts_files(&root).len(), 1);
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        assert!(store.purge_account(A).await.unwrap());
+        assert_eq!(store.text_stats(A).await.unwrap(), None);
+        store.close().await.unwrap();
+    });
+    assert!(fts_files(&r).is_empty());
+}

@@ -369,6 +369,16 @@ impl PartitionStore {
                 .apply_tracked(pos.seq, op, body, &mut scratch, &mut gone);
             a.dirty = true;
             a.inflight = a.inflight.saturating_sub(1);
+            if matches!(op, Op::PurgeAccount { .. }) {
+                // A purged account's text goes with its mail. Were the removal lost to a
+                // crash, the file would only name messages that no longer exist.
+                a.text = None;
+                if let Err(e) = std::fs::remove_file(super::text::path(&self.dir, name)) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(account = name, error = %e, "removing the text index");
+                    }
+                }
+            }
             events.extend(scratch.drain(..).map(|(m, c)| (name.to_string(), m, c)));
             let merged = match (first.take(), outcome) {
                 (None, o) => o,
