@@ -8,6 +8,7 @@
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
+mod acl;
 mod catenate;
 mod commands;
 mod context;

@@ -116,6 +116,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
         first_unseen,
         recent,
         keywords: keywords.into_iter().cloned().collect(),
+        rights: None,
     }
 }
 

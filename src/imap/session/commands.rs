@@ -45,10 +45,14 @@ pub(super) enum Pending {
         tag: Tag,
         job: ListJob,
     },
-    /// A LIST RETURN (STATUS …) asking for one status after another (RFC 5819).
+    /// A LIST RETURN (STATUS …) or (MYRIGHTS) asking for one status (RFC 5819) or set of
+    /// rights (RFC 8440) after another: `names.front()` is the mailbox asked about, for its
+    /// rights once `rights_step`.
     ListStatus {
         tag: Tag,
-        items: Vec<StatusItem>,
+        items: Option<Vec<StatusItem>>,
+        myrights: bool,
+        rights_step: bool,
         names: VecDeque<String>,
     },
     Status {
@@ -145,6 +149,12 @@ pub(super) enum Pending {
     },
     /// Search contexts evaluating changed messages again (RFC 5267 §4.3).
     Recheck(super::context::RecheckJob),
+    /// SETACL, DELETEACL, GETACL, LISTRIGHTS, MYRIGHTS (RFC 4314) on the mailbox `name`.
+    Acl {
+        tag: Tag,
+        name: String,
+        job: super::acl::AclJob,
+    },
 }
 
 #[derive(Debug)]
@@ -327,6 +337,9 @@ impl ImapSession {
             MailboxError::OverQuota => (Code::OverQuota, "Quota exceeded"),
             MailboxError::MetadataTooMany => (Code::MetadataTooMany, "Too many annotations"),
             MailboxError::MetadataMaxSize(n) => (Code::MetadataMaxSize(n), "Value too long"),
+            MailboxError::NoPermission => (Code::NoPerm, "Permission denied"),
+            MailboxError::AclTooMany => (Code::Limit, "Too many access control entries"),
+            MailboxError::AclRefused(why) => (Code::Cannot, why),
             MailboxError::Unavailable(_) => (
                 Code::Unavailable,
                 "Temporary server failure, try again later",
@@ -357,8 +370,10 @@ impl ImapSession {
                 self.ok(tag, text);
             }
             Command::Namespace => {
+                // RFC 2342: the user's own mailboxes, and the other users' mailboxes shared with
+                // them (RFC 4314) as `Shared/<owner>/<mailbox>`; no public namespace.
                 self.out
-                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL\r\n");
                 self.ok(tag, "NAMESPACE completed");
             }
             Command::Create(c) => self.create(tag, c),
@@ -484,6 +499,17 @@ impl ImapSession {
                 Expunges::Report,
             ),
             Command::GetMetadata(g) => self.getmetadata(tag, g),
+            Command::SetAcl(s) => self.setacl(tag, s),
+            Command::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.deleteacl(tag, &mailbox, identifier),
+            Command::GetAcl(m) => self.getacl(tag, &m),
+            Command::ListRights {
+                mailbox,
+                identifier,
+            } => self.listrights(tag, &mailbox, identifier),
+            Command::MyRights(m) => self.myrights(tag, &m),
             Command::SetMetadata(s) => self.setmetadata(tag, s),
             Command::Search(s) => self.search(tag, Addressing::Sequence, s, Order::None),
             Command::UidSearch(s) => self.search(tag, Addressing::Uid, s, Order::None),
@@ -662,6 +688,7 @@ impl ImapSession {
             | Pending::Search(_)
             | Pending::TextSearch(_) => self.resume_messages(pending, reply),
             Pending::Recheck(job) => self.rechecked(job, reply),
+            Pending::Acl { tag, name, job } => self.acl_reply(tag, name, job, reply),
             _ => self.resume_mailboxes(pending, reply),
         }
     }
@@ -688,13 +715,32 @@ impl ImapSession {
                     subscriptions,
                 },
             ) => self.listed(tag, job, &mailboxes, &subscriptions),
-            (Pending::ListStatus { tag, items, names }, reply) => {
-                if let MailboxReply::Status(s) = reply {
-                    if let Some(name) = names.front().cloned() {
-                        self.status_line(&name, &items, &s);
+            (
+                Pending::ListStatus {
+                    tag,
+                    items,
+                    myrights,
+                    rights_step,
+                    names,
+                },
+                reply,
+            ) => {
+                // A mailbox gone meanwhile (or refused) gets no line; the LIST goes on.
+                if let Some(name) = names.front().cloned() {
+                    match (reply, &items) {
+                        (MailboxReply::Status(s), Some(items)) if !rights_step => {
+                            self.status_line(&name, items, &s)
+                        }
+                        (MailboxReply::Rights(r), _) if rights_step => self.myrights_line(&name, r),
+                        _ => {}
                     }
                 }
-                self.next_list_status(tag, items, names);
+                let step = super::mailboxes::ListStep {
+                    items,
+                    myrights,
+                    rights_step,
+                };
+                self.next_list_status(tag, step, names);
             }
             (Pending::Status { tag, name, items }, MailboxReply::Status(s)) => {
                 self.status_line(&name, &items, &s);
@@ -928,6 +974,7 @@ impl Pending {
             | Pending::Expunge { tag }
             | Pending::Quota { tag, .. }
             | Pending::Metadata { tag, .. }
+            | Pending::Acl { tag, .. }
             | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Catenate { job, .. } => (job.append.tag, Expunges::Report),

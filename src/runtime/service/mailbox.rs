@@ -5,6 +5,10 @@
 //! shard-local. While a mailbox is selected, `Access` holds the store's change feed for it; the
 //! driver hands each change to the session as a notice.
 
+mod shared;
+
+pub use shared::{handler as share_handler, ShareMesh, ShareReply, ShareRequest};
+
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
@@ -28,8 +32,12 @@ pub struct Access {
     account: String,
     /// The account's default mailboxes exist (created on first use).
     opened: bool,
-    /// The store's change feed for the selected mailbox, if any.
+    /// The store's change feed for the selected mailbox, if any (for another account's
+    /// mailbox, the changes its owner's shard relays).
     watch: Option<UnboundedReceiver<Change>>,
+    /// The watch on the owner's shard of the selected mailbox when it is another account's:
+    /// stopped when dropped.
+    remote: Option<shared::RemoteWatch>,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -47,6 +55,7 @@ impl Access {
             account,
             opened: false,
             watch: None,
+            remote: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
@@ -307,6 +316,15 @@ impl Access {
                     other => other?,
                 }
                 MailboxReply::Done
+            }
+            // ACL requests go through `shared::route`, to the mailbox's owner.
+            MailboxRequest::GetAcl { .. }
+            | MailboxRequest::SetAcl { .. }
+            | MailboxRequest::ListRights { .. }
+            | MailboxRequest::MyRights { .. } => {
+                return Err(MailboxError::Unavailable(
+                    "an ACL request that was not routed".into(),
+                ))
             }
             MailboxRequest::Discard { mailbox, uids } => {
                 let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
@@ -646,7 +664,7 @@ impl Service for MailboxService {
         ) {
             access.metadata = cx.shard.server().config.metadata.clone();
         }
-        if Access::counts(&request) {
+        if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();
             let address = crate::accounts::address_of_key(access.account());
             access.limits = match server.accounts.quota_limits(address, server.config.quota) {
@@ -657,7 +675,11 @@ impl Service for MailboxService {
                 }
             };
         }
-        let reply = access.execute(&cx.shard.store, request).await;
+        // A request naming another account's mailbox (or an ACL) runs at its owner's shard.
+        let reply = match shared::route(access, request, cx).await {
+            shared::Routed::Local(request) => access.execute(&cx.shard.store, request).await,
+            shared::Routed::Answered(reply) => reply,
+        };
         let mut changes = Vec::new();
         if drain {
             while let Some(change) = access.ready_change() {
