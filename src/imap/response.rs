@@ -102,6 +102,12 @@ pub enum Capability {
     SaveDate,
     /// RFC 8474.
     ObjectId,
+    /// RFC 4314.
+    Acl,
+    /// RFC 4314 §2.1: the rights beyond RFC 2086's.
+    RightsTexk,
+    /// RFC 8440.
+    ListMyRights,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -165,6 +171,9 @@ impl Capability {
             Capability::MetadataServer => "METADATA-SERVER",
             Capability::SaveDate => "SAVEDATE",
             Capability::ObjectId => "OBJECTID",
+            Capability::Acl => "ACL",
+            Capability::RightsTexk => "RIGHTS=texk",
+            Capability::ListMyRights => "LIST-MYRIGHTS",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }

@@ -229,6 +229,9 @@ impl ImapSession {
                 Capability::MetadataServer,
                 Capability::SaveDate,
                 Capability::ObjectId,
+                Capability::Acl,
+                Capability::RightsTexk,
+                Capability::ListMyRights,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;
