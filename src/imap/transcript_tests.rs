@@ -518,6 +518,7 @@ transcripts!(
     savedate,
     objectid,
     metadata,
+    acl,
     preview,
     unauthenticate,
     condstore_implicit_and_esearch,

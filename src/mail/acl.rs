@@ -13,19 +13,17 @@
 
 /// A set of RFC 4314 rights.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
+    Clone, Copy, PartialEq, Eq, Hash, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
 #[rkyv(derive(Debug))]
 pub struct Rights(pub u16);
+
+impl std::fmt::Debug for Rights {
+    /// As the letters: `Rights("lr")`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rights({:?})", self.to_string())
+    }
+}
 
 /// The letters of the real rights, in the order they are written.
 const LETTERS: &[u8; 11] = b"lrswipkxtea";

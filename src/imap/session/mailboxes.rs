@@ -435,12 +435,12 @@ impl ImapSession {
         let first_unseen = snapshot.first_unseen;
         // RFC 4314 §5.2: another account's mailbox opens read-only unless the user may change
         // something in it.
-        let access = match snapshot.rights {
+        let opened = match snapshot.rights {
             Some(r) if !r.read_write() => Access::ReadOnly,
             _ => access,
         };
         let mailbox_id = crate::mail::mailbox_object_id(snapshot.uid_validity, snapshot.id);
-        let view = View::new(name, access, snapshot);
+        let view = View::new(name, opened, snapshot);
         let mut out = Vec::new();
         view.write_flags(&mut out);
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.count()).as_bytes());
@@ -487,11 +487,19 @@ impl ImapSession {
         }
     }
 
-    /// The tagged OK of SELECT or EXAMINE.
+    /// The tagged OK of SELECT or EXAMINE (`access`: which one was asked); READ-ONLY when
+    /// the mailbox was opened read-only (EXAMINE, or another account's mailbox where the
+    /// user may change nothing, RFC 4314 §5.2).
     pub(super) fn select_completed(&mut self, tag: Tag, access: Access) {
-        let (code, text) = match access {
-            Access::ReadWrite => (Code::ReadWrite, "SELECT completed"),
-            Access::ReadOnly => (Code::ReadOnly, "EXAMINE completed"),
+        let text = match access {
+            Access::ReadWrite => "SELECT completed",
+            Access::ReadOnly => "EXAMINE completed",
+        };
+        let read_only = self.selected.as_ref().is_some_and(|v| v.read_only());
+        let code = if read_only || access == Access::ReadOnly {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
         };
         self.send(Response::tagged(tag, Status::Ok, Some(code), text));
     }
