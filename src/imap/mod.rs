@@ -22,9 +22,16 @@
 //! THREAD=REFS (draft-ietf-morg-inthread), UIDONLY (RFC 9586), PARTIAL (RFC 9394), INPROGRESS
 //! (RFC 9585), CATENATE (RFC 4469), REPLACE (RFC 8508), QUOTA (RFC 9208), METADATA and
 //! METADATA-SERVER (RFC 5464), SAVEDATE (RFC 8514), OBJECTID (RFC 8474: MAILBOXID and
-//! EMAILID from the store, THREADID from the thread's root msg-id) and
+//! EMAILID from the store, THREADID from the thread's root msg-id),
 //! COMPRESS=DEFLATE (the session answers COMPRESS and asks the driver for
-//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]). Not
+//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]), and
+//! ACL, RIGHTS=texk (RFC 4314) and LIST-MYRIGHTS (RFC 8440): SETACL, DELETEACL, GETACL,
+//! LISTRIGHTS, MYRIGHTS and `LIST … RETURN (MYRIGHTS)`, with other accounts' mailboxes in the
+//! namespace `Shared/<owner>/<mailbox>` ([`crate::mail::acl`] has the rights model). The
+//! session knows only names and rights: which rights a request needs is checked by the service
+//! on the owner's home shard; the session opens a shared mailbox read-only when its rights
+//! allow no change (§5.2), shows in PERMANENTFLAGS only the flags they allow, and asks to set
+//! `\Seen` on FETCH only with `s`. Flags are shared between the users of a mailbox. Not
 //! yet: the extensions of a later issue (NOTIFY: parsed, answered `BAD Command not
 //! supported`).
 //!

@@ -284,8 +284,10 @@ pub(super) async fn route(
         request,
         MailboxRequest::Select { .. } | MailboxRequest::Unselect
     ) {
-        // The watch of the mailbox selected so far ends here (a local one with `watch`).
+        // The watch of the mailbox selected so far ends here, whoever's it was: nothing of
+        // it may reach the session once another mailbox is selected (or none).
         access.remote = None;
+        access.watch = None;
     }
     match request {
         MailboxRequest::List => return Routed::Answered(list(access, cx).await),
