@@ -1204,3 +1204,68 @@ async fn across_checked(
         source_modseq,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::mail::Keyword;
+
+    fn flags(system: SystemFlags, keywords: &[&str]) -> Flags {
+        Flags::new(system, keywords.iter().map(|k| Keyword::new(k).unwrap()))
+    }
+
+    /// RFC 4314 §4: `s` for \Seen, `t` for \Deleted, `w` for the rest, keywords included.
+    #[test]
+    fn flags_follow_the_rights() {
+        let all = flags(
+            SystemFlags::SEEN
+                .union(SystemFlags::DELETED)
+                .union(SystemFlags::FLAGGED),
+            &["$Work"],
+        );
+        let r = |s: &str| Rights::parse(s).unwrap();
+        assert_eq!(allowed_flags(&all, r("lrs")), flags(SystemFlags::SEEN, &[]));
+        assert_eq!(
+            allowed_flags(&all, r("lrt")),
+            flags(SystemFlags::DELETED, &[])
+        );
+        assert_eq!(
+            allowed_flags(&all, r("lrw")),
+            flags(SystemFlags::FLAGGED, &["$Work"])
+        );
+        assert_eq!(allowed_flags(&all, r("lrswt")), all);
+        assert!(all_flag_rights(r("swt")) && !all_flag_rights(r("sw")));
+    }
+
+    /// RFC 4314 §6: without `l`, a missing right looks like a missing mailbox.
+    #[test]
+    fn refusals_reveal_nothing_without_lookup() {
+        let r = |s: &str| Rights::parse(s).unwrap();
+        assert_eq!(need(r("lr"), Rights::READ), Ok(()));
+        assert_eq!(
+            need(r("lr"), Rights::INSERT),
+            Err(MailboxError::NoPermission)
+        );
+        assert_eq!(need(r("i"), Rights::READ), Err(MailboxError::NoSuchMailbox));
+    }
+
+    #[test]
+    fn requests_are_renamed_for_their_owner() {
+        let request = MailboxRequest::Select {
+            mailbox: "Shared/a@b.c/INBOX".into(),
+            recent: Recent::Peek,
+        };
+        assert_eq!(named(&request), Some("Shared/a@b.c/INBOX"));
+        let request = renamed(request, "INBOX".into());
+        assert_eq!(named(&request), Some("INBOX"));
+        assert_eq!(named(&MailboxRequest::List), None);
+        let quota = renamed(MailboxRequest::Quota { mailbox: None }, "X".into());
+        assert_eq!(
+            quota,
+            MailboxRequest::Quota {
+                mailbox: Some("X".into())
+            }
+        );
+    }
+}
