@@ -12,6 +12,7 @@
 //! needs, and a batch of message bytes stops at [`BATCH_BYTES`], so a session asks for a
 //! large mailbox piece by piece and memory stays bounded.
 
+use crate::mail::acl::{AclEntry, Rights, RightsChange};
 use crate::mail::metadata::Annotation;
 use crate::mail::{
     Change, FlagMode, FlagUpdate, Flags, MailboxId, MailboxInfo, MailboxStatus, MessageBytes,
@@ -166,6 +167,30 @@ pub enum MailboxRequest {
         mailbox: Option<String>,
         entries: Vec<Annotation>,
     },
+    /// GETACL (RFC 4314 §3.3): the mailbox's ACL, its owner first (answered as
+    /// [`MailboxReply::Acl`]). Needs the `a` right.
+    GetAcl {
+        mailbox: String,
+    },
+    /// SETACL (`Some`) or DELETEACL (`None`) of one identifier (RFC 4314 §3.1, §3.2),
+    /// durable before the reply. Needs the `a` right.
+    SetAcl {
+        mailbox: String,
+        /// An address (lower case) or `anyone`.
+        identifier: String,
+        change: Option<RightsChange>,
+    },
+    /// LISTRIGHTS (RFC 4314 §3.4): the rights `identifier` always has on the mailbox (every
+    /// right for its owner, none for anyone else), as [`MailboxReply::Rights`]. Needs `a`.
+    ListRights {
+        mailbox: String,
+        identifier: String,
+    },
+    /// MYRIGHTS (RFC 4314 §3.5): the user's rights on the mailbox, as
+    /// [`MailboxReply::Rights`].
+    MyRights {
+        mailbox: String,
+    },
     /// NOTIFY (RFC 5465): watch the account's mailboxes as `spec` says, from now on
     /// (replacing any earlier watch), or stop (`None`). Answered with
     /// [`MailboxReply::Notifying`]: with `spec.initial_status`, the STATUS of every watched
@@ -312,13 +337,17 @@ impl std::fmt::Debug for AppendBody {
 }
 
 /// One message of a FETCH batch.
+pub type FetchedMessage = Fetched<MessageBytes>;
+
+/// One message of a FETCH batch, its bytes as `B`: [`MessageBytes`] for a session, owned
+/// bytes where a reply travels between threads (a shared mailbox's owner answering).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedMessage {
+pub struct Fetched<B> {
     pub meta: MessageMeta,
     /// Empty when the request asked for [`Content::Metadata`].
     pub summary: MimeSummary,
     /// The message's bytes (or only its header block), when the request asked for them.
-    pub bytes: Option<MessageBytes>,
+    pub bytes: Option<B>,
 }
 
 /// The service's answer to a [`MailboxRequest`], with the changes to the selected mailbox that
@@ -332,8 +361,11 @@ pub struct MailboxAnswer {
 }
 
 /// The answer to one [`MailboxRequest`].
+pub type MailboxReply = Reply<MessageBytes>;
+
+/// The answer to one [`MailboxRequest`], a FETCH's bytes as `B` (see [`Fetched`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MailboxReply {
+pub enum Reply<B> {
     /// Every mailbox, and every subscribed name (which may name no mailbox).
     Listed {
         mailboxes: Vec<MailboxInfo>,
@@ -364,7 +396,7 @@ pub enum MailboxReply {
     /// One batch of a FETCH; `rest` are the UIDs of the request left for another batch
     /// because their bytes would have passed [`BATCH_BYTES`].
     Fetched {
-        messages: Vec<FetchedMessage>,
+        messages: Vec<Fetched<B>>,
         rest: Vec<Uid>,
         /// The service's clock when it answered (Unix seconds): what SEARCH YOUNGER and
         /// OLDER (RFC 5032) measure from, since the session has no clock of its own.
@@ -394,7 +426,73 @@ pub enum MailboxReply {
     Notifying(Vec<(String, MailboxStatus)>),
     /// Annotations with their values, sorted by entry name.
     Metadata(Vec<Annotation>),
+    /// GETACL's entries, the mailbox's owner first with every right.
+    Acl(Vec<AclEntry>),
+    /// MYRIGHTS's rights, or LISTRIGHTS's rights always granted.
+    Rights(Rights),
     Failed(MailboxError),
+}
+
+impl<B> Reply<B> {
+    /// The same reply with a FETCH's bytes made into `C`.
+    pub fn map_bytes<C>(self, f: impl Fn(B) -> C) -> Reply<C> {
+        match self {
+            Reply::Fetched {
+                messages,
+                rest,
+                now,
+            } => Reply::Fetched {
+                messages: messages
+                    .into_iter()
+                    .map(|m| Fetched {
+                        meta: m.meta,
+                        summary: m.summary,
+                        bytes: m.bytes.map(&f),
+                    })
+                    .collect(),
+                rest,
+                now,
+            },
+            Reply::Listed {
+                mailboxes,
+                subscriptions,
+            } => Reply::Listed {
+                mailboxes,
+                subscriptions,
+            },
+            Reply::Status(s) => Reply::Status(s),
+            Reply::Selected(s) => Reply::Selected(s),
+            Reply::Done => Reply::Done,
+            Reply::Created { id, uid_validity } => Reply::Created { id, uid_validity },
+            Reply::Appended { uid_validity, uid } => Reply::Appended { uid_validity, uid },
+            Reply::TextCandidates(c) => Reply::TextCandidates(c),
+            Reply::TextIndexing { done, total } => Reply::TextIndexing { done, total },
+            Reply::Notifying(v) => Reply::Notifying(v),
+            Reply::Flags(f) => Reply::Flags(f),
+            Reply::Vanished(v) => Reply::Vanished(v),
+            Reply::Transferred {
+                uid_validity,
+                pairs,
+                source_modseq,
+            } => Reply::Transferred {
+                uid_validity,
+                pairs,
+                source_modseq,
+            },
+            Reply::Expunged {
+                uids,
+                highest_modseq,
+            } => Reply::Expunged {
+                uids,
+                highest_modseq,
+            },
+            Reply::Quota(q) => Reply::Quota(q),
+            Reply::Metadata(m) => Reply::Metadata(m),
+            Reply::Acl(a) => Reply::Acl(a),
+            Reply::Rights(r) => Reply::Rights(r),
+            Reply::Failed(e) => Reply::Failed(e),
+        }
+    }
 }
 
 /// Why a request failed, as a session needs to know it to choose its reply.
@@ -416,6 +514,14 @@ pub enum MailboxError {
     MetadataTooMany,
     /// A value is longer than this (`NO [METADATA MAXSIZE n]`).
     MetadataMaxSize(u64),
+    /// The user lacks the right the request needs on a mailbox they can see (`NO
+    /// [NOPERM]`, RFC 4314); one they cannot see is [`MailboxError::NoSuchMailbox`].
+    NoPermission,
+    /// The mailbox has as many ACL entries as `[imap] max_acl_entries` allows (`NO
+    /// [LIMIT]`).
+    AclTooMany,
+    /// A SETACL or DELETEACL that cannot be done (`NO [CANNOT]`), and why.
+    AclRefused(&'static str),
     /// A local, transient fault (`NO [UNAVAILABLE]`); the text is for the log only.
     Unavailable(String),
 }

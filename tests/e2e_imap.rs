@@ -301,3 +301,42 @@ fn imaplib_searches_text_through_the_index() {
     let out = server.python("imap_fulltext.py", &["after"]);
     assert!(out.contains("fulltext after passed"), "{out}");
 }
+
+/// RFC 4314 ACL, RFC 8440 LIST-MYRIGHTS and the shared namespace by imaplib, between alice
+/// and bob on different shards (so bob's requests on alice's mailboxes cross the sharing
+/// mesh) and carol, who gets what `anyone` gets; the ACLs and what they give survive a
+/// restart.
+#[test]
+fn imaplib_shares_mailboxes_across_shards() {
+    use ringpost::runtime::ShardMap;
+    let mut server = Server::start(Options::default());
+    // Where the store keeps an account's mail (its incarnation's key) decides its shard.
+    let home = |address: &str| {
+        let accounts =
+            ringpost::accounts::AccountStore::open(&server.data_dir(), &["example.com".into()])
+                .unwrap();
+        let key = accounts.lookup(address).unwrap().unwrap().store_key();
+        ShardMap::new(2).home_shard(&key)
+    };
+    let add = |address: &str, password: &str| {
+        let out = server.cli(&["user", "add", address], Some(password));
+        assert!(out.status.success(), "{out:?}");
+    };
+    add("carol@example.com", "carol-pass-1");
+    // "bob": the first new account that lives on the other shard than alice.
+    let password = "bob-pass-acl";
+    let bob = (0..64)
+        .map(|i| format!("bob{i}@example.com"))
+        .find(|address| {
+            add(address, password);
+            home(address) != home(ALICE.0)
+        })
+        .expect("an account on the other shard");
+    assert_ne!(home(&bob), home(ALICE.0));
+    let out = server.python("imap_acl.py", &["first", &bob, password]);
+    assert!(out.contains("acl first passed"), "{out}");
+    assert!(server.terminate().success());
+    server.spawn();
+    let out = server.python("imap_acl.py", &["again", &bob, password]);
+    assert!(out.contains("acl again passed"), "{out}");
+}

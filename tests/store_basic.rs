@@ -684,3 +684,126 @@ fn annotations_save_dates_and_email_ids_survive_reopens() {
         });
     }
 }
+
+/// RFC 4314: ACL entries and the sharers a grantee is told of are in the log and the index
+/// files: they come back the same after a reopen from the log alone and from the index
+/// files; RENAME keeps a mailbox's ACL, DELETE drops it, and the limit on entries holds.
+#[test]
+fn acls_and_sharers_survive_reopens_and_follow_rename_and_delete() {
+    use ringpost::mail::acl::{Rights, RightsChange};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    const A: &str = "alice@example.com";
+    const B: &str = "bob@example.com";
+    let lr = Rights::parse("lr").unwrap();
+    type Seen = (Vec<(String, String)>, Vec<(String, String)>, Vec<String>);
+    let state = |store: Store| async move {
+        let entries = |v: Vec<ringpost::mail::acl::AclEntry>| -> Vec<(String, String)> {
+            v.into_iter()
+                .map(|e| (e.identifier, e.rights.to_string()))
+                .collect()
+        };
+        let inbox = entries(store.acl(A, "INBOX").await.unwrap());
+        let work = entries(store.acl(A, "Work2").await.unwrap());
+        (inbox, work, store.sharers(B).await.unwrap()) as Seen
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    {
+        let (root, seen) = (root.clone(), seen.clone());
+        run(move || async move {
+            let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+            store.open_account(A).await.unwrap();
+            store.create_mailbox(A, "Work").await.unwrap();
+            store.create_mailbox(A, "Gone").await.unwrap();
+            let set = |mailbox: &'static str, id: &'static str, change| {
+                let store = store.clone();
+                async move { store.set_acl(A, mailbox, id, change, 2).await }
+            };
+            assert_eq!(
+                set("INBOX", B, Some(RightsChange::Replace(lr)))
+                    .await
+                    .unwrap(),
+                lr
+            );
+            let lrw = set("INBOX", B, Some(RightsChange::Add(Rights::WRITE)))
+                .await
+                .unwrap();
+            assert_eq!(lrw.to_string(), "lrw");
+            set(
+                "INBOX",
+                "anyone",
+                Some(RightsChange::Replace(Rights::LOOKUP)),
+            )
+            .await
+            .unwrap();
+            // A third entry is one too many; changing an existing one never is.
+            assert!(matches!(
+                set(
+                    "INBOX",
+                    "carol@example.com",
+                    Some(RightsChange::Replace(lr))
+                )
+                .await,
+                Err(StoreError::TooManyAclEntries)
+            ));
+            set("INBOX", B, Some(RightsChange::Remove(Rights::WRITE)))
+                .await
+                .unwrap();
+            set("Work", B, Some(RightsChange::Replace(Rights::ALL)))
+                .await
+                .unwrap();
+            set("Gone", B, Some(RightsChange::Replace(lr)))
+                .await
+                .unwrap();
+            // Removing every right removes the entry.
+            set("Work", "anyone", Some(RightsChange::Replace(lr)))
+                .await
+                .unwrap();
+            set("Work", "anyone", Some(RightsChange::Remove(lr)))
+                .await
+                .unwrap();
+            assert!(matches!(
+                set("Nope", B, None).await,
+                Err(StoreError::NoSuchMailbox)
+            ));
+            store.rename_mailbox(A, "Work", "Work2").await.unwrap();
+            store.delete_mailbox(A, "Gone").await.unwrap();
+            store.create_mailbox(A, "Gone").await.unwrap();
+            assert!(store.acl(A, "Gone").await.unwrap().is_empty());
+            store.set_sharer(B, A, true).await.unwrap();
+            store
+                .set_sharer(B, "carol@example.com", true)
+                .await
+                .unwrap();
+            store
+                .set_sharer(B, "carol@example.com", false)
+                .await
+                .unwrap();
+            let now = state(store.clone()).await;
+            assert_eq!(
+                now.0,
+                [
+                    ("anyone".to_string(), "l".to_string()),
+                    (B.to_string(), "lr".to_string())
+                ]
+            );
+            assert_eq!(now.1, [(B.to_string(), "lrswipkxteacd".to_string())]);
+            assert_eq!(now.2, [A.to_string()]);
+            let shared = store.acls(A).await.unwrap();
+            let names: Vec<&str> = shared.iter().map(|(m, _)| m.name.as_str()).collect();
+            assert_eq!(names, ["INBOX", "Work2"]);
+            *seen.lock().unwrap() = Some(now);
+        });
+    }
+    for close in [true, false] {
+        let (root, seen) = (root.clone(), seen.clone());
+        run(move || async move {
+            let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+            let now = state(store.clone()).await;
+            assert_eq!(Some(&now), seen.lock().unwrap().as_ref());
+            if close {
+                store.close().await.unwrap();
+            }
+        });
+    }
+}

@@ -328,11 +328,15 @@ impl Default for Throttling {
 struct RawImap {
     max_search_contexts: usize,
     notify_max_pending: usize,
+    max_acl_entries: usize,
     metadata_max_entries: usize,
     metadata_max_size: usize,
     metadata_admin: String,
     metadata_comment: String,
 }
+
+/// `[imap] max_acl_entries` unless set.
+const DEFAULT_MAX_ACL_ENTRIES: usize = 64;
 
 impl Default for RawImap {
     fn default() -> Self {
@@ -340,6 +344,7 @@ impl Default for RawImap {
         RawImap {
             max_search_contexts: Limits::default().max_search_contexts,
             notify_max_pending: Limits::default().notify_max_pending,
+            max_acl_entries: DEFAULT_MAX_ACL_ENTRIES,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
             metadata_admin: String::new(),
@@ -661,6 +666,9 @@ pub struct Config {
     pub quota: crate::mail::QuotaLimits,
     /// METADATA's limits and the administrator's server entries (`[imap]`).
     pub metadata: crate::mail::metadata::MetadataSettings,
+    /// Entries one mailbox's access control list may have (`[imap] max_acl_entries`,
+    /// RFC 4314); one more is answered `NO [LIMIT]`.
+    pub max_acl_entries: usize,
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
@@ -731,6 +739,12 @@ impl Config {
         let local_domains = local_domains(&raw.domains, invalid)?;
         let l = &raw.limits;
         check_limits(l, &raw.auth, invalid)?;
+        if raw.imap.max_acl_entries == 0 {
+            return Err(invalid(
+                "imap.max_acl_entries",
+                "must be at least 1 (a mailbox must be shareable)".into(),
+            ));
+        }
         // RFC 5267 §4.3.1: a server offering CONTEXT=SEARCH keeps at least one context.
         if raw.imap.max_search_contexts == 0 {
             return Err(invalid(
@@ -880,6 +894,7 @@ impl Config {
                 storage: Some(raw.quota.storage).filter(|&n| n > 0),
                 messages: Some(raw.quota.messages).filter(|&n| n > 0),
             },
+            max_acl_entries: raw.imap.max_acl_entries,
             metadata: crate::mail::metadata::MetadataSettings {
                 max_entries: raw.imap.metadata_max_entries,
                 max_size: raw.imap.metadata_max_size,
@@ -1466,6 +1481,12 @@ tls = "starttls"
         assert_eq!(parse(MINIMAL).unwrap().limits.notify_max_pending, 1000);
         let few = parse(&format!("{MINIMAL}\n[imap]\nnotify_max_pending = 5\n")).unwrap();
         assert_eq!(few.limits.notify_max_pending, 5);
+        // RFC 4314: entries per mailbox ACL, 64 unless set, never 0.
+        assert_eq!(parse(MINIMAL).unwrap().max_acl_entries, 64);
+        let acl = parse(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 3\n")).unwrap();
+        assert_eq!(acl.max_acl_entries, 3);
+        assert!(err(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 0\n"))
+            .contains("imap.max_acl_entries"));
         assert!(err(&format!("{MINIMAL}\n[timeouts]\nlogin_secs = 0\n"))
             .contains("timeouts.login_secs"));
         // Unknown keys are refused (a typo must not silently fall back to a default).

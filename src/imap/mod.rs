@@ -24,14 +24,21 @@
 //! METADATA-SERVER (RFC 5464), SAVEDATE (RFC 8514), OBJECTID (RFC 8474: MAILBOXID and
 //! EMAILID from the store, THREADID from the thread's root msg-id),
 //! COMPRESS=DEFLATE (the session answers COMPRESS and asks the driver for
-//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]) and
+//! [`crate::session::Event::StartCompression`]; the codec is [`crate::wire::deflate`]),
 //! NOTIFY (RFC 5465: every mailbox filter and every event but AnnotationChange, which is
 //! `NO [BADEVENT]` since there are no per-message annotations; the selected mailbox's
 //! changes go out between commands with a SELECTED group, expunges held back for
 //! SELECTED-DELAYED, MessageNew's fetch attributes as an unsolicited FETCH; other mailboxes
 //! as STATUS, names and subscriptions as LIST, annotations as METADATA, all from the
 //! service's account-wide watch; `* OK [NOTIFICATIONOVERFLOW]` past `[imap]
-//! notify_max_pending`).
+//! notify_max_pending`)), and
+//! ACL, RIGHTS=texk (RFC 4314) and LIST-MYRIGHTS (RFC 8440): SETACL, DELETEACL, GETACL,
+//! LISTRIGHTS, MYRIGHTS and `LIST … RETURN (MYRIGHTS)`, with other accounts' mailboxes in the
+//! namespace `Shared/<owner>/<mailbox>` ([`crate::mail::acl`] has the rights model). The
+//! session knows only names and rights: which rights a request needs is checked by the service
+//! on the owner's home shard; the session opens a shared mailbox read-only when its rights
+//! allow no change (§5.2), shows in PERMANENTFLAGS only the flags they allow, and asks to set
+//! `\Seen` on FETCH only with `s`. Flags are shared between the users of a mailbox.
 //!
 //! This module never touches sockets, files, the clock or the executor.
 

@@ -104,6 +104,12 @@ pub enum Capability {
     ObjectId,
     /// RFC 5465.
     Notify,
+    /// RFC 4314.
+    Acl,
+    /// RFC 4314 §2.1: the rights beyond RFC 2086's.
+    RightsTexk,
+    /// RFC 8440.
+    ListMyRights,
     /// RFC 7889: the largest message APPEND accepts.
     AppendLimit(usize),
 }
@@ -168,6 +174,9 @@ impl Capability {
             Capability::SaveDate => "SAVEDATE",
             Capability::ObjectId => "OBJECTID",
             Capability::Notify => "NOTIFY",
+            Capability::Acl => "ACL",
+            Capability::RightsTexk => "RIGHTS=texk",
+            Capability::ListMyRights => "LIST-MYRIGHTS",
             Capability::AppendLimit(_) => "APPENDLIMIT",
         }
     }
@@ -240,6 +249,12 @@ pub enum Code {
     OverQuota,
     /// RFC 5530 §3: the user may not do this.
     NoPerm,
+    /// RFC 5530 §3: a limit of the server was reached.
+    Limit,
+    /// `PERMANENTFLAGS (…)` limited by the user's rights on a shared mailbox (RFC 4314
+    /// §5.1.1): the system flags they may change, then the keywords and `\*` if they may
+    /// change those.
+    PermanentFlagsOf(Vec<&'static str>, Option<Vec<Keyword>>),
     /// RFC 9586 §3: a message sequence number after ENABLE UIDONLY.
     UidRequired,
     /// RFC 4469 §5: the URL of a CATENATE part names nothing usable.
@@ -368,6 +383,15 @@ fn encode_code(code: &Code, out: &mut Vec<u8>) {
         Code::TooBig => out.extend_from_slice(b"TOOBIG"),
         Code::OverQuota => out.extend_from_slice(b"OVERQUOTA"),
         Code::NoPerm => out.extend_from_slice(b"NOPERM"),
+        Code::Limit => out.extend_from_slice(b"LIMIT"),
+        Code::PermanentFlagsOf(system, keywords) => {
+            let mut items: Vec<&str> = system.clone();
+            if let Some(keywords) = keywords {
+                items.extend(keywords.iter().map(|k| k.as_str()));
+                items.push("\\*");
+            }
+            out.extend_from_slice(format!("PERMANENTFLAGS ({})", items.join(" ")).as_bytes());
+        }
         Code::UidRequired => out.extend_from_slice(b"UIDREQUIRED"),
         Code::BadUrl(url) => {
             out.extend_from_slice(b"BADURL ");

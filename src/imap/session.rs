@@ -8,6 +8,7 @@
 //! Every peer mistake maps to a reply here; nothing a client sends can panic the session.
 //! Never does IO, never reads the clock: the driver feeds bytes and answers events.
 
+mod acl;
 mod catenate;
 mod commands;
 mod context;
@@ -234,6 +235,9 @@ impl ImapSession {
                 Capability::SaveDate,
                 Capability::ObjectId,
                 Capability::Notify,
+                Capability::Acl,
+                Capability::RightsTexk,
+                Capability::ListMyRights,
                 Capability::AppendLimit(self.config.limits.max_message_size),
             ]);
             return caps;

@@ -76,7 +76,10 @@ where
 /// - `flags [UID:FLAGS:MODSEQ …]` (changed; `=UID:FLAGS:MODSEQ` left as it was, `!UID` refused
 ///   by UNCHANGEDSINCE); `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
 /// - `vanished since|absent [FIRST[:LAST] …]` (the expunge log's answer, or the UIDs absent
-///   when the log does not reach back).
+///   when the log does not reach back);
+/// - `acl [IDENTIFIER=RIGHTS …]` (GETACL's entries), `rights RIGHTS` (MYRIGHTS, LISTRIGHTS;
+///   `-` for none); `fail noperm|limit|owner|negative|nouser` (the ACL refusals); a
+///   `selected` reply takes `rights=RIGHTS` for another account's mailbox.
 fn mailbox_reply(
     words: &[&str],
     messages: &HashMap<String, Vec<u8>>,
@@ -135,7 +138,27 @@ fn mailbox_reply(
             uid_validity: UidValidity(num(words[1])),
             id: crate::mail::MailboxId(num(words[2])),
         },
+        "acl" => MailboxReply::Acl(
+            words[1..]
+                .iter()
+                .map(|w| {
+                    let (identifier, rights) = w.split_once('=').unwrap();
+                    crate::mail::acl::AclEntry {
+                        identifier: identifier.to_string(),
+                        rights: crate::mail::acl::Rights::parse(rights).unwrap(),
+                    }
+                })
+                .collect(),
+        ),
+        "rights" => MailboxReply::Rights(
+            crate::mail::acl::Rights::parse(words[1].trim_start_matches('-')).unwrap(),
+        ),
         "fail" => MailboxReply::Failed(match words[1] {
+            "noperm" => MailboxError::NoPermission,
+            "limit" => MailboxError::AclTooMany,
+            "owner" => MailboxError::AclRefused("The owner always has every right"),
+            "negative" => MailboxError::AclRefused("Negative rights are not supported"),
+            "nouser" => MailboxError::AclRefused("No such user"),
             "nonexistent" => MailboxError::NoSuchMailbox,
             "exists" => MailboxError::MailboxExists,
             "cannot" => MailboxError::InvalidName,
@@ -220,6 +243,10 @@ fn mailbox_reply(
                 .map_or_else(Vec::new, |w| {
                     w.split(',').map(|k| Keyword::new(k).unwrap()).collect()
                 }),
+            rights: words[5..]
+                .iter()
+                .find_map(|w| w.strip_prefix("rights="))
+                .map(|w| crate::mail::acl::Rights::parse(w).unwrap()),
             uids: words[5..]
                 .iter()
                 .filter(|w| !w.contains('='))
@@ -563,6 +590,7 @@ transcripts!(
     savedate,
     objectid,
     metadata,
+    acl,
     preview,
     unauthenticate,
     condstore_implicit_and_esearch,
@@ -736,6 +764,7 @@ fn select_of_100000_messages_numbers_them_from_uid_runs() {
             first_unseen: Some(99_999),
             recent: None,
             keywords: Vec::new(),
+            rights: None,
         }),
         &mut sent,
     );

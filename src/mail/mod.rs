@@ -6,6 +6,7 @@
 //! executor, and depends on nothing of ours (only external crates: rkyv for the types the
 //! store's index archives, mail-parser for [`MimeSummary::parse`]).
 
+pub mod acl;
 pub mod bytes;
 pub mod flags;
 pub mod ids;

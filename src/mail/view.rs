@@ -85,6 +85,9 @@ pub struct MailboxSnapshot {
     /// The keywords set on any message, sorted and distinct (the `FLAGS` of RFC 9051
     /// §7.3.5).
     pub keywords: Vec<Keyword>,
+    /// The rights (RFC 4314) of the user who selected it, when it is another account's
+    /// mailbox shared with them; `None` for the user's own, where they have every right.
+    pub rights: Option<crate::mail::acl::Rights>,
 }
 
 impl MailboxSnapshot {

@@ -49,6 +49,7 @@ use fanout::{Deliverer, StoreReply, StoreRequest};
 use net::{
     AuthThrottle, ConnectionLimits, CurrentServer, MovedConnection, ServerContext, ShardState,
 };
+use service::mailbox::{ShareReply, ShareRequest};
 
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -124,6 +125,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     let moves: MeshBuilder<MovedConnection, ()> = MeshBuilder::new(shards)?;
     let store_mesh: MeshBuilder<StoreRequest, StoreReply> = MeshBuilder::new(shards)?;
+    let share_mesh: MeshBuilder<ShareRequest, ShareReply> = MeshBuilder::new(shards)?;
     let mut handles = Vec::with_capacity(shards);
     for index in 0..shards {
         let cpu = cpus[index % cpus.len()];
@@ -137,6 +139,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         };
         let moves = moves.clone();
         let store_mesh = store_mesh.clone();
+        let share_mesh = share_mesh.clone();
         let jobs = job_receivers.remove(0);
         // Shards are created in index order: glommio numbers mesh peers by creation order, so
         // this keeps peer id == ShardId (see mesh.rs).
@@ -150,6 +153,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
                     listening,
                     moves,
                     store_mesh,
+                    share_mesh,
                     FromMain { stop, jobs },
                     ready,
                 )
@@ -337,6 +341,7 @@ async fn run_shard(
     listening: Vec<(crate::config::Listener, std::os::fd::OwnedFd)>,
     moves: MeshBuilder<MovedConnection, ()>,
     store_mesh: MeshBuilder<StoreRequest, StoreReply>,
+    share_mesh: MeshBuilder<ShareRequest, ShareReply>,
     main: FromMain,
     ready: ReadyReport,
 ) {
@@ -360,6 +365,14 @@ async fn run_shard(
         Ok(mesh) => {
             *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
         }
+        Err(e) => {
+            ready.send(Err(e));
+            return;
+        }
+    }
+    let sharing = service::mailbox::share_handler(Rc::downgrade(&state));
+    match Mesh::join(share_mesh, id, sharing).await {
+        Ok(mesh) => *state.shares.borrow_mut() = Some(Rc::new(mesh)),
         Err(e) => {
             ready.send(Err(e));
             return;

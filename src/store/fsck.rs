@@ -889,6 +889,9 @@ fn differences(found: &AccountIndex, want: &AccountIndex) -> Vec<String> {
     if found.metadata != want.metadata {
         out.push("server annotations differ".into());
     }
+    if found.sharers != want.sharers {
+        out.push("the accounts sharing mailboxes with it differ".into());
+    }
     if found.next_mailbox_id != want.next_mailbox_id
         || found.last_uid_validity != want.last_uid_validity
     {
@@ -962,6 +965,9 @@ fn mailbox_differences(f: &Mailbox, m: &Mailbox) -> Vec<String> {
     }
     if f.metadata != m.metadata {
         out.push(format!("{name}: annotations differ"));
+    }
+    if f.acl != m.acl {
+        out.push(format!("{name}: access control lists differ"));
     }
     out
 }

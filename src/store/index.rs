@@ -12,6 +12,7 @@ use rkyv::util::AlignedVec;
 use super::expunged::ExpungeLog;
 use super::op::{AppendCopy, MetadataChange, Moved, NewMailbox, Op};
 use super::types::{Result, StoreError};
+use crate::mail::acl::AclEntry;
 use crate::mail::{
     Change, FlagMode, Flags, MailboxId, MimeSummary, ModSeq, SpecialUse, SystemFlags, Uid,
     UidRange, UidValidity, Vanished,
@@ -99,6 +100,9 @@ pub struct Mailbox {
     /// Its annotations (RFC 5464), sorted by entry name: they go with it on RENAME and
     /// are gone with it on DELETE.
     pub metadata: Vec<Annotation>,
+    /// Its access control list (RFC 4314), sorted by identifier; never names the owner, who
+    /// has every right. Kept by RENAME, gone with DELETE.
+    pub acl: Vec<AclEntry>,
 }
 
 impl Mailbox {
@@ -113,6 +117,7 @@ impl Mailbox {
             messages: Vec::new(),
             expunged: ExpungeLog::default(),
             metadata: Vec::new(),
+            acl: Vec::new(),
         }
     }
 
@@ -185,6 +190,9 @@ pub struct AccountIndex {
     pub subscriptions: Vec<String>,
     /// The account's server annotations (RFC 5464 §3.2: entries of mailbox ""), sorted.
     pub metadata: Vec<Annotation>,
+    /// The accounts (addresses, sorted) that gave this one rights on a mailbox of theirs
+    /// (RFC 4314): where LIST looks for shared mailboxes. A hint: the owner's ACL decides.
+    pub sharers: Vec<String>,
 }
 
 /// The result of applying one op to one account, handed back to the op's caller.
@@ -238,6 +246,7 @@ impl AccountIndex {
             mailboxes: Vec::new(),
             subscriptions: Vec::new(),
             metadata: Vec::new(),
+            sharers: Vec::new(),
         }
     }
 
@@ -368,6 +377,44 @@ impl AccountIndex {
                 set_annotations(list, entries);
                 Outcome::Done
             }
+            Op::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+                ..
+            } => {
+                let Some(mb) = self.mailbox_mut(*mailbox) else {
+                    return Outcome::MailboxGone;
+                };
+                let at = mb
+                    .acl
+                    .binary_search_by(|e| e.identifier.as_str().cmp(identifier));
+                match (at, rights) {
+                    (Ok(i), Some(r)) => mb.acl[i].rights = *r,
+                    (Err(i), Some(r)) => mb.acl.insert(
+                        i,
+                        AclEntry {
+                            identifier: identifier.clone(),
+                            rights: *r,
+                        },
+                    ),
+                    (Ok(i), None) => {
+                        mb.acl.remove(i);
+                    }
+                    (Err(_), None) => {}
+                }
+                Outcome::Done
+            }
+            Op::SetSharer { owner, shared, .. } => {
+                match (self.sharers.binary_search(owner), shared) {
+                    (Err(i), true) => self.sharers.insert(i, owner.clone()),
+                    (Ok(i), false) => {
+                        self.sharers.remove(i);
+                    }
+                    _ => {}
+                }
+                Outcome::Done
+            }
             Op::SetFlags {
                 mailbox,
                 uids,
@@ -406,6 +453,7 @@ impl AccountIndex {
                 }
                 self.subscriptions.clear();
                 self.metadata.clear();
+                self.sharers.clear();
                 // Mailbox ids and UIDVALIDITY values stay reserved: were the key ever used
                 // again, no client could mistake a new mailbox for a purged one.
                 self.created = false;
@@ -700,7 +748,7 @@ impl AccountIndex {
             .unwrap_or_default()
     }
 
-    /// The index file's bytes: `RPIDX003`, CRC-32C of the archive, its length, the archive.
+    /// The index file's bytes: `RPIDX004`, CRC-32C of the archive, its length, the archive.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>> {
         let archived = rkyv::to_bytes::<rancor::Error>(self)
             .map_err(|e| StoreError::corrupt("index encoding", e))?;
@@ -715,8 +763,11 @@ impl AccountIndex {
     }
 
     /// Read an index file's bytes back into an owned index, validating them first. A file
-    /// of an older format (`RPIDX001`, `RPIDX002`) is read too.
+    /// of an older format (`RPIDX001`, `RPIDX002`, `RPIDX003`) is read too.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<AccountIndex> {
+        if bytes.starts_with(legacy::INDEX_MAGIC_V3) {
+            return legacy::from_file_bytes_v3(framed(bytes, legacy::INDEX_MAGIC_V3)?);
+        }
         if bytes.starts_with(legacy::INDEX_MAGIC_V2) {
             return legacy::from_file_bytes_v2(framed(bytes, legacy::INDEX_MAGIC_V2)?);
         }
@@ -729,9 +780,10 @@ impl AccountIndex {
     }
 }
 
-/// `RPIDX003`: messages carry their save date and EMAILID, mailboxes and the account their
-/// annotations. (`RPIDX002` added the expunge log and the fuller MIME summaries.)
-pub(crate) const INDEX_MAGIC: &[u8; 8] = b"RPIDX003";
+/// `RPIDX004`: mailboxes carry their ACL (RFC 4314), the account who shares mailboxes with
+/// it. (`RPIDX003` added save dates, EMAILIDs and annotations; `RPIDX002` the expunge log
+/// and the fuller MIME summaries.)
+pub(crate) const INDEX_MAGIC: &[u8; 8] = b"RPIDX004";
 const INDEX_HEADER: usize = 16;
 
 /// The archive of an index file with this magic, its length and CRC checked, aligned for
@@ -1111,7 +1163,7 @@ mod tests {
         );
         // Written back, it is the new format; one corrupted byte is still caught.
         let v2 = a.to_file_bytes().unwrap();
-        assert_eq!(&v2[..8], b"RPIDX003");
+        assert_eq!(&v2[..8], b"RPIDX004");
         assert_eq!(AccountIndex::from_file_bytes(&v2).unwrap(), a);
         let mut bad = bytes.to_vec();
         let last = bad.len() - 1;
@@ -1172,6 +1224,48 @@ mod tests {
         assert_eq!(back, a);
         let e = &back.mailboxes[0].messages[1];
         assert_eq!((e.saved, e.email_id), (0, email_id_of(e.body)));
+        bytes[20] ^= 1;
+        assert!(AccountIndex::from_file_bytes(&bytes).is_err());
+    }
+
+    /// An `RPIDX003` file (today's index without ACLs and sharers) opens: no mailbox has
+    /// an ACL, nobody shares with the account; written back it is `RPIDX004`.
+    #[test]
+    fn an_index_of_format_3_still_opens() {
+        use legacy::{AccountIndexV3, MailboxV3};
+        let a = account_with(3);
+        let v3 = AccountIndexV3 {
+            account: a.account.clone(),
+            applied_seq: a.applied_seq,
+            created: a.created,
+            next_mailbox_id: a.next_mailbox_id,
+            last_uid_validity: a.last_uid_validity,
+            mailboxes: a
+                .mailboxes
+                .iter()
+                .map(|m| MailboxV3 {
+                    id: m.id,
+                    name: m.name.clone(),
+                    special: m.special,
+                    uid_validity: m.uid_validity,
+                    uid_next: m.uid_next,
+                    highest_modseq: m.highest_modseq,
+                    messages: m.messages.clone(),
+                    expunged: m.expunged.clone(),
+                    metadata: m.metadata.clone(),
+                })
+                .collect(),
+            subscriptions: a.subscriptions.clone(),
+            metadata: a.metadata.clone(),
+        };
+        let archive = rkyv::to_bytes::<rancor::Error>(&v3).unwrap();
+        let mut bytes = b"RPIDX003".to_vec();
+        bytes.extend_from_slice(&crc32c::crc32c(&archive).to_le_bytes());
+        bytes.extend_from_slice(&(archive.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&archive);
+        let back = AccountIndex::from_file_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(&back.to_file_bytes().unwrap()[..8], b"RPIDX004");
         bytes[20] ^= 1;
         assert!(AccountIndex::from_file_bytes(&bytes).is_err());
     }

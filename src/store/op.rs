@@ -150,6 +150,21 @@ pub enum Op {
         mailbox: Option<MailboxId>,
         entries: Vec<MetadataChange>,
     },
+    /// Set (`Some`) or remove (`None`) one identifier's entry in a mailbox's access control
+    /// list (RFC 4314). The identifier is an address (lower case) or `anyone`.
+    SetAcl {
+        account: String,
+        mailbox: MailboxId,
+        identifier: String,
+        rights: Option<crate::mail::acl::Rights>,
+    },
+    /// Note (`shared`) or forget that `owner` gave this account rights on a mailbox of theirs:
+    /// where LIST looks for the mailboxes shared with it.
+    SetSharer {
+        account: String,
+        owner: String,
+        shared: bool,
+    },
 }
 
 /// [`AppendCopy`] with its save date (Unix seconds).
@@ -183,6 +198,8 @@ impl Op {
             | Op::RaiseUidNext { account, .. }
             | Op::CopySaved { account, .. }
             | Op::SetMetadata { account, .. }
+            | Op::SetAcl { account, .. }
+            | Op::SetSharer { account, .. }
             | Op::PurgeAccount { account } => vec![account.as_str()],
             Op::Append { copies, .. } => {
                 let mut v: Vec<&str> = copies.iter().map(|c| c.account.as_str()).collect();

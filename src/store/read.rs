@@ -116,6 +116,7 @@ fn snapshot_of(m: &Mailbox, recent: Option<Uid>) -> MailboxSnapshot {
         first_unseen,
         recent,
         keywords: keywords.into_iter().cloned().collect(),
+        rights: None,
     }
 }
 
@@ -213,6 +214,52 @@ impl Store {
                 .ok_or(StoreError::NoSuchMailbox),
         })
         .await
+    }
+
+    /// The access control list (RFC 4314) of `mailbox`, sorted by identifier.
+    pub async fn acl(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<Vec<crate::mail::acl::AclEntry>> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            i.mailbox(&name)
+                .map(|m| m.acl.clone())
+                .ok_or(StoreError::NoSuchMailbox)
+        })
+        .await
+    }
+
+    /// Every mailbox of the account with its access control list, for LIST of the shared
+    /// namespace (only mailboxes with an ACL).
+    pub async fn acls(
+        &self,
+        account: &str,
+    ) -> Result<Vec<(MailboxInfo, Vec<crate::mail::acl::AclEntry>)>> {
+        self.with_index(account, |i| {
+            Ok(i.mailboxes
+                .iter()
+                .filter(|m| !m.acl.is_empty())
+                .map(|m| {
+                    (
+                        MailboxInfo {
+                            id: m.id,
+                            name: m.name.clone(),
+                            special: m.special,
+                            subscribed: false,
+                        },
+                        m.acl.clone(),
+                    )
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// The accounts that noted they share mailboxes with this one ([`Store::set_sharer`]).
+    pub async fn sharers(&self, account: &str) -> Result<Vec<String>> {
+        self.with_index(account, |i| Ok(i.sharers.clone())).await
     }
 
     /// The account's subscriptions (names may name mailboxes that no longer exist).

@@ -49,6 +49,8 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("too many annotations")]
     TooManyAnnotations,
+    #[error("too many access control entries")]
+    TooManyAclEntries,
 }
 
 impl StoreError {

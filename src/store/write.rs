@@ -263,6 +263,71 @@ impl Store {
         Ok(())
     }
 
+    /// Change one identifier's rights on a mailbox (RFC 4314 SETACL; `None` is DELETEACL)
+    /// and return them as they now are. Refused with [`StoreError::TooManyAclEntries`] when
+    /// the change would add an entry past `max_entries`. An entry left with no rights is
+    /// removed. The new rights are computed here, on the home shard, from the entry as the
+    /// index has it.
+    pub async fn set_acl(
+        &self,
+        account: &str,
+        mailbox: &str,
+        identifier: &str,
+        change: Option<crate::mail::acl::RightsChange>,
+        max_entries: usize,
+    ) -> Result<crate::mail::acl::Rights> {
+        use crate::mail::acl::Rights;
+        let account = canonical_account(account)?;
+        let mailbox = canonical_mailbox(mailbox)?;
+        let p = self.partition(&account).await?;
+        let (op, rights) = p.with_account(&account, |a| {
+            let mb = a.index.mailbox(&mailbox).ok_or(StoreError::NoSuchMailbox)?;
+            let old = mb.acl.iter().find(|e| e.identifier == identifier);
+            let new = match change {
+                None => Rights::NONE,
+                Some(c) => c.apply(old.map_or(Rights::NONE, |e| e.rights)),
+            };
+            if old.is_none() && !new.is_empty() && mb.acl.len() >= max_entries {
+                return Err(StoreError::TooManyAclEntries);
+            }
+            a.inflight += 1;
+            Ok::<_, StoreError>((
+                Op::SetAcl {
+                    account: account.clone(),
+                    mailbox: mb.id,
+                    identifier: identifier.to_string(),
+                    rights: (!new.is_empty()).then_some(new),
+                },
+                new,
+            ))
+        })??;
+        expect_done(self.submit(p, op, &[]).await?)?;
+        Ok(rights)
+    }
+
+    /// Note (`shared`) or forget that `owner` gave `account` rights on a mailbox of theirs:
+    /// what LIST reads to find the mailboxes shared with it ([`Store::sharers`]).
+    pub async fn set_sharer(&self, account: &str, owner: &str, shared: bool) -> Result<()> {
+        let account = canonical_account(account)?;
+        let owner = canonical_account(owner)?;
+        let p = self.partition(&account).await?;
+        let op = p.with_account(&account, |a| {
+            if a.index.sharers.binary_search(&owner).is_ok() == shared {
+                return None;
+            }
+            a.inflight += 1;
+            Some(Op::SetSharer {
+                account: account.clone(),
+                owner: owner.clone(),
+                shared,
+            })
+        })?;
+        match op {
+            Some(op) => expect_done(self.submit(p, op, &[]).await?),
+            None => Ok(()),
+        }
+    }
+
     /// Delete a mailbox and its messages. Inferior mailboxes stay.
     pub async fn delete_mailbox(&self, account: &str, name: &str) -> Result<()> {
         let account = canonical_account(account)?;

@@ -57,6 +57,10 @@ pub enum Malformed {
     InvalidCatenatePart,
     /// RFC 5464: an entry name, GETMETADATA option or SETMETADATA value that is not one.
     InvalidMetadata,
+    /// RFC 4314 §3: an identifier that is empty or holds controls or spaces.
+    InvalidIdentifier,
+    /// RFC 4314 §3.1: a right that is not one of `lrswipkxteacd`.
+    InvalidRights,
     /// RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
     InvalidVanished,
     InvalidStoreItem,
@@ -120,6 +124,8 @@ impl Malformed {
             Malformed::InvalidPartialRange => "Invalid PARTIAL range",
             Malformed::InvalidCatenatePart => "Invalid CATENATE part",
             Malformed::InvalidMetadata => "Invalid METADATA entry or option",
+            Malformed::InvalidIdentifier => "Invalid identifier",
+            Malformed::InvalidRights => "Invalid rights: only lrswipkxteacd are known",
             Malformed::InvalidVanished => "VANISHED needs UID FETCH and CHANGEDSINCE",
             Malformed::InvalidStoreItem => "Expected FLAGS, +FLAGS or -FLAGS",
             Malformed::InvalidStoreModifier => "Invalid STORE modifier",

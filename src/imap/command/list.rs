@@ -25,6 +25,8 @@ pub struct ListReturn {
     pub special_use: bool,
     /// `STATUS (...)`: a STATUS response for each selectable mailbox listed.
     pub status: Option<Vec<StatusItem>>,
+    /// `MYRIGHTS` (RFC 8440): a MYRIGHTS response for each selectable mailbox listed.
+    pub myrights: bool,
 }
 
 /// The arguments of LIST.
@@ -95,6 +97,7 @@ impl Cursor<'_> {
                     b"SUBSCRIBED" => &mut returns.subscribed,
                     b"CHILDREN" => &mut returns.children,
                     b"SPECIAL-USE" => &mut returns.special_use,
+                    b"MYRIGHTS" => &mut returns.myrights,
                     _ => return Err(Malformed::InvalidListOption),
                 };
                 *slot = true;

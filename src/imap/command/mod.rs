@@ -9,6 +9,7 @@
 //! every failure is a [`Malformed`] reason, mapped to reply text in one place. This module
 //! never does IO and never decides what a command does.
 
+mod acl;
 mod append;
 mod catenate;
 mod cursor;
@@ -38,6 +39,7 @@ use crate::mail::Uid;
 use crate::sasl::Mechanism;
 use crate::session::Secret;
 
+pub use self::acl::SetAcl;
 pub use self::append::{Append, AppendMessage, MessageData, Replace};
 pub use self::catenate::{CatPart, ImapUrl};
 pub use self::datetime::{Date, DateTime};
@@ -221,6 +223,22 @@ pub enum Command {
     CancelUpdate(Vec<String>),
     /// RFC 5465 §3.
     Notify(Notify),
+    /// RFC 4314 §3.1.
+    SetAcl(SetAcl),
+    /// RFC 4314 §3.2.
+    DeleteAcl {
+        mailbox: Mailbox,
+        identifier: String,
+    },
+    /// RFC 4314 §3.3.
+    GetAcl(Mailbox),
+    /// RFC 4314 §3.4.
+    ListRights {
+        mailbox: Mailbox,
+        identifier: String,
+    },
+    /// RFC 4314 §3.5.
+    MyRights(Mailbox),
 }
 
 impl Command {
@@ -278,6 +296,11 @@ impl Command {
             Command::SetMetadata(_) => Verb::SetMetadata,
             Command::CancelUpdate(_) => Verb::CancelUpdate,
             Command::Notify(_) => Verb::Notify,
+            Command::SetAcl(_) => Verb::SetAcl,
+            Command::DeleteAcl { .. } => Verb::DeleteAcl,
+            Command::GetAcl(_) => Verb::GetAcl,
+            Command::ListRights { .. } => Verb::ListRights,
+            Command::MyRights(_) => Verb::MyRights,
         }
     }
 }
@@ -462,6 +485,11 @@ fn parse_after_tag(c: &mut Cursor<'_>, names: NameEncoding) -> Result<Command, M
         }
         Verb::GetMetadata => c.getmetadata(names)?,
         Verb::SetMetadata => c.setmetadata(names)?,
+        Verb::SetAcl => c.setacl(names)?,
+        Verb::DeleteAcl => c.deleteacl(names)?,
+        Verb::GetAcl => Command::GetAcl(mailbox_arg(c, names)?),
+        Verb::ListRights => c.listrights(names)?,
+        Verb::MyRights => Command::MyRights(mailbox_arg(c, names)?),
         Verb::CancelUpdate => {
             // `"CANCELUPDATE" 1*(SP quoted)` (RFC 5267 §5): the tags, quoted.
             let mut tags = Vec::new();

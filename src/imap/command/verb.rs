@@ -56,13 +56,19 @@ pub enum Verb {
     SetMetadata,
     /// RFC 5267 §4.3.5.
     CancelUpdate,
+    /// RFC 4314 §3.
+    SetAcl,
+    DeleteAcl,
+    GetAcl,
+    ListRights,
+    MyRights,
     // Planned extensions, recognised but not built yet.
     /// RFC 5465.
     Notify,
 }
 
 impl Verb {
-    const NAMES: [(&'static str, Verb); 43] = [
+    const NAMES: [(&'static str, Verb); 48] = [
         ("CAPABILITY", Verb::Capability),
         ("NOOP", Verb::Noop),
         ("LOGOUT", Verb::Logout),
@@ -106,6 +112,11 @@ impl Verb {
         ("THREAD", Verb::Thread),
         ("REPLACE", Verb::Replace),
         ("CANCELUPDATE", Verb::CancelUpdate),
+        ("SETACL", Verb::SetAcl),
+        ("DELETEACL", Verb::DeleteAcl),
+        ("GETACL", Verb::GetAcl),
+        ("LISTRIGHTS", Verb::ListRights),
+        ("MYRIGHTS", Verb::MyRights),
     ];
 
     /// Command names are case-insensitive (RFC 9051 §9, "case-insensitive" note).

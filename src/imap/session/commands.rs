@@ -45,10 +45,14 @@ pub(super) enum Pending {
         tag: Tag,
         job: ListJob,
     },
-    /// A LIST RETURN (STATUS …) asking for one status after another (RFC 5819).
+    /// A LIST RETURN (STATUS …) or (MYRIGHTS) asking for one status (RFC 5819) or set of
+    /// rights (RFC 8440) after another: `names.front()` is the mailbox asked about, for its
+    /// rights once `rights_step`.
     ListStatus {
         tag: Tag,
-        items: Vec<StatusItem>,
+        items: Option<Vec<StatusItem>>,
+        myrights: bool,
+        rights_step: bool,
         names: VecDeque<String>,
     },
     Status {
@@ -149,6 +153,12 @@ pub(super) enum Pending {
     Notify {
         tag: Tag,
         state: Option<Box<super::notify::Notifying>>,
+    },
+    /// SETACL, DELETEACL, GETACL, LISTRIGHTS, MYRIGHTS (RFC 4314) on the mailbox `name`.
+    Acl {
+        tag: Tag,
+        name: String,
+        job: super::acl::AclJob,
     },
 }
 
@@ -335,6 +345,9 @@ impl ImapSession {
             MailboxError::OverQuota => (Code::OverQuota, "Quota exceeded"),
             MailboxError::MetadataTooMany => (Code::MetadataTooMany, "Too many annotations"),
             MailboxError::MetadataMaxSize(n) => (Code::MetadataMaxSize(n), "Value too long"),
+            MailboxError::NoPermission => (Code::NoPerm, "Permission denied"),
+            MailboxError::AclTooMany => (Code::Limit, "Too many access control entries"),
+            MailboxError::AclRefused(why) => (Code::Cannot, why),
             MailboxError::Unavailable(_) => (
                 Code::Unavailable,
                 "Temporary server failure, try again later",
@@ -365,8 +378,10 @@ impl ImapSession {
                 self.ok(tag, text);
             }
             Command::Namespace => {
+                // RFC 2342: the user's own mailboxes, and the other users' mailboxes shared with
+                // them (RFC 4314) as `Shared/<owner>/<mailbox>`; no public namespace.
                 self.out
-                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL\r\n");
                 self.ok(tag, "NAMESPACE completed");
             }
             Command::Create(c) => self.create(tag, c),
@@ -493,6 +508,17 @@ impl ImapSession {
                 Expunges::Report,
             ),
             Command::GetMetadata(g) => self.getmetadata(tag, g),
+            Command::SetAcl(s) => self.setacl(tag, s),
+            Command::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.deleteacl(tag, &mailbox, identifier),
+            Command::GetAcl(m) => self.getacl(tag, &m),
+            Command::ListRights {
+                mailbox,
+                identifier,
+            } => self.listrights(tag, &mailbox, identifier),
+            Command::MyRights(m) => self.myrights(tag, &m),
             Command::SetMetadata(s) => self.setmetadata(tag, s),
             Command::Search(s) => self.search(tag, Addressing::Sequence, s, Order::None),
             Command::UidSearch(s) => self.search(tag, Addressing::Uid, s, Order::None),
@@ -672,6 +698,7 @@ impl ImapSession {
             | Pending::TextSearch(_) => self.resume_messages(pending, reply),
             Pending::Recheck(job) => self.rechecked(job, reply),
             Pending::Notify { tag, state } => self.notify_reply(tag, state, reply),
+            Pending::Acl { tag, name, job } => self.acl_reply(tag, name, job, reply),
             _ => self.resume_mailboxes(pending, reply),
         }
     }
@@ -698,13 +725,32 @@ impl ImapSession {
                     subscriptions,
                 },
             ) => self.listed(tag, job, &mailboxes, &subscriptions),
-            (Pending::ListStatus { tag, items, names }, reply) => {
-                if let MailboxReply::Status(s) = reply {
-                    if let Some(name) = names.front().cloned() {
-                        self.status_line(&name, &items, &s);
+            (
+                Pending::ListStatus {
+                    tag,
+                    items,
+                    myrights,
+                    rights_step,
+                    names,
+                },
+                reply,
+            ) => {
+                // A mailbox gone meanwhile (or refused) gets no line; the LIST goes on.
+                if let Some(name) = names.front().cloned() {
+                    match (reply, &items) {
+                        (MailboxReply::Status(s), Some(items)) if !rights_step => {
+                            self.status_line(&name, items, &s)
+                        }
+                        (MailboxReply::Rights(r), _) if rights_step => self.myrights_line(&name, r),
+                        _ => {}
                     }
                 }
-                self.next_list_status(tag, items, names);
+                let step = super::mailboxes::ListStep {
+                    items,
+                    myrights,
+                    rights_step,
+                };
+                self.next_list_status(tag, step, names);
             }
             (Pending::Status { tag, name, items }, MailboxReply::Status(s)) => {
                 self.status_line(&name, &items, &s);
@@ -949,6 +995,7 @@ impl Pending {
             | Pending::Quota { tag, .. }
             | Pending::Metadata { tag, .. }
             | Pending::Notify { tag, .. }
+            | Pending::Acl { tag, .. }
             | Pending::ReplaceExpunge { tag } => (tag, Expunges::Report),
             Pending::Append(job) => (job.tag, Expunges::Report),
             Pending::Catenate { job, .. } => (job.append.tag, Expunges::Report),

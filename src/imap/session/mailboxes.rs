@@ -53,6 +53,15 @@ fn list_matches(pattern: &str, name: &str) -> bool {
     pattern_matches(&pattern, &name)
 }
 
+/// Where a LIST RETURN (STATUS …) / (MYRIGHTS) stands.
+#[derive(Debug)]
+pub(super) struct ListStep {
+    pub(super) items: Option<Vec<StatusItem>>,
+    pub(super) myrights: bool,
+    /// The request just answered asked for rights (else for a status).
+    pub(super) rights_step: bool,
+}
+
 impl ImapSession {
     pub(super) fn list(&mut self, tag: Tag, list: List) {
         // REMOTE selects nothing more here: every mailbox is local (RFC 5258 §3.1).
@@ -309,37 +318,75 @@ impl ImapSession {
                 status_names.push_back(name.clone());
             }
         }
-        match job.returns.status {
-            Some(items) if !status_names.is_empty() => {
-                // Queue the statuses; the first request goes out now.
-                status_names.push_front(String::new());
-                self.next_list_status(tag, items, status_names);
-            }
-            _ => self.ok(
+        if (job.returns.status.is_some() || job.returns.myrights) && !status_names.is_empty() {
+            // Queue the statuses and rights; the first request goes out now.
+            status_names.push_front(String::new());
+            let step = ListStep {
+                items: job.returns.status,
+                myrights: job.returns.myrights,
+                rights_step: true,
+            };
+            self.next_list_status(tag, step, status_names);
+        } else {
+            self.ok(
                 tag,
                 if job.lsub {
                     "LSUB completed"
                 } else {
                     "LIST completed"
                 },
-            ),
+            );
         }
     }
 
+    /// The next request of a LIST RETURN (STATUS …) / (MYRIGHTS): after the step just
+    /// answered (`step.rights_step`: the rights of `names.front()`, else its status).
     pub(super) fn next_list_status(
         &mut self,
         tag: Tag,
-        items: Vec<StatusItem>,
+        step: ListStep,
         mut names: VecDeque<String>,
     ) {
-        names.pop_front();
-        match names.front().cloned() {
-            Some(mailbox) => self.request(
-                Pending::ListStatus { tag, items, names },
-                MailboxRequest::Status { mailbox },
-            ),
-            None => self.ok(tag, "LIST completed"),
+        let ListStep {
+            items,
+            myrights,
+            rights_step,
+        } = step;
+        // The status of this mailbox was answered: its rights come next, if asked for.
+        if !rights_step && myrights {
+            if let Some(mailbox) = names.front().cloned() {
+                let pending = Pending::ListStatus {
+                    tag,
+                    items,
+                    myrights,
+                    rights_step: true,
+                    names,
+                };
+                self.request(pending, MailboxRequest::MyRights { mailbox });
+                return;
+            }
         }
+        names.pop_front();
+        let Some(mailbox) = names.front().cloned() else {
+            self.ok(tag, "LIST completed");
+            return;
+        };
+        let request = if items.is_some() {
+            MailboxRequest::Status { mailbox }
+        } else {
+            MailboxRequest::MyRights { mailbox }
+        };
+        let rights_step = items.is_none();
+        self.request(
+            Pending::ListStatus {
+                tag,
+                items,
+                myrights,
+                rights_step,
+                names,
+            },
+            request,
+        );
     }
 
     pub(super) fn status_line(
@@ -387,8 +434,14 @@ impl ImapSession {
             snapshot.recent = None;
         }
         let first_unseen = snapshot.first_unseen;
+        // RFC 4314 §5.2: another account's mailbox opens read-only unless the user may change
+        // something in it.
+        let opened = match snapshot.rights {
+            Some(r) if !r.read_write() => Access::ReadOnly,
+            _ => access,
+        };
         let mailbox_id = crate::mail::mailbox_object_id(snapshot.uid_validity, snapshot.id);
-        let view = View::new(name, access, snapshot);
+        let view = View::new(name, opened, snapshot);
         let mut out = Vec::new();
         view.write_flags(&mut out);
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.count()).as_bytes());
@@ -435,11 +488,19 @@ impl ImapSession {
         }
     }
 
-    /// The tagged OK of SELECT or EXAMINE.
+    /// The tagged OK of SELECT or EXAMINE (`access`: which one was asked); READ-ONLY when
+    /// the mailbox was opened read-only (EXAMINE, or another account's mailbox where the
+    /// user may change nothing, RFC 4314 §5.2).
     pub(super) fn select_completed(&mut self, tag: Tag, access: Access) {
-        let (code, text) = match access {
-            Access::ReadWrite => (Code::ReadWrite, "SELECT completed"),
-            Access::ReadOnly => (Code::ReadOnly, "EXAMINE completed"),
+        let text = match access {
+            Access::ReadWrite => "SELECT completed",
+            Access::ReadOnly => "EXAMINE completed",
+        };
+        let read_only = self.selected.as_ref().is_some_and(|v| v.read_only());
+        let code = if read_only || access == Access::ReadOnly {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
         };
         self.send(Response::tagged(tag, Status::Ok, Some(code), text));
     }

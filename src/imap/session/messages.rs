@@ -259,7 +259,7 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        if fetch::sets_seen(&job.attrs) && !view.read_only() && !job.remaining.is_empty() {
+        if fetch::sets_seen(&job.attrs) && view.may_set_seen() && !job.remaining.is_empty() {
             // The store sets \Seen where it is missing and says where that was (those
             // messages' FETCH responses include FLAGS); nothing is written if none was.
             let request = MailboxRequest::Store {

@@ -80,6 +80,7 @@ fn answer(request: MailboxRequest, fail: bool) -> MailboxReply {
             first_unseen: Some(2),
             recent: Some(Uid(8)),
             keywords: vec![crate::mail::Keyword::new("$Label1").unwrap()],
+            rights: None,
         }),
         MailboxRequest::Fetch { uids, content, .. } => {
             // A bytes batch of more than two messages leaves the rest for the next one.
@@ -301,6 +302,7 @@ fn a_long_search_reports_its_progress() {
                 first_unseen: None,
                 recent: None,
                 keywords: Vec::new(),
+                rights: None,
             }),
             MailboxRequest::Fetch { uids, .. } => {
                 fetches += 1;

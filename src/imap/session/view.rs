@@ -58,6 +58,8 @@ pub struct View {
     /// The store's name of the mailbox.
     pub name: String,
     pub access: Access,
+    /// The user's rights (RFC 4314) on another account's mailbox; `None` on their own.
+    pub rights: Option<crate::mail::acl::Rights>,
     pub uid_validity: UidValidity,
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
@@ -91,6 +93,7 @@ impl View {
         View {
             name,
             access,
+            rights: snapshot.rights,
             uid_validity: snapshot.uid_validity,
             uid_next: snapshot.uid_next,
             highest_modseq: snapshot.highest_modseq,
@@ -111,6 +114,15 @@ impl View {
 
     pub fn read_only(&self) -> bool {
         self.access == Access::ReadOnly
+    }
+
+    /// Whether the user may set `\Seen` here (RFC 4314 §4: a FETCH that implies it
+    /// does not set it without the `s` right).
+    pub fn may_set_seen(&self) -> bool {
+        !self.read_only()
+            && self
+                .rights
+                .is_none_or(|r| r.contains(crate::mail::acl::Rights::SEEN))
     }
 
     /// The sequence number of `uid`.
@@ -173,9 +185,28 @@ impl View {
     /// `* OK [PERMANENTFLAGS (…)]`: what STORE can set (RFC 9051 §7.1); nothing after
     /// EXAMINE.
     pub fn write_permanent_flags(&self, out: &mut Vec<u8>) {
-        let code = match self.access {
-            Access::ReadWrite => Code::PermanentFlags(self.keywords.clone()),
-            Access::ReadOnly => Code::NoPermanentFlags,
+        use crate::mail::acl::Rights;
+        let code = match (self.access, self.rights) {
+            (Access::ReadOnly, _) => Code::NoPermanentFlags,
+            (Access::ReadWrite, None) => Code::PermanentFlags(self.keywords.clone()),
+            // RFC 4314 §5.1.1: only the flags these rights let the user change.
+            (Access::ReadWrite, Some(r)) => {
+                let mut system = Vec::new();
+                if r.contains(Rights::WRITE) {
+                    system.extend(["\\Answered", "\\Flagged"]);
+                }
+                if r.contains(Rights::DELETE_MESSAGES) {
+                    system.push("\\Deleted");
+                }
+                if r.contains(Rights::SEEN) {
+                    system.push("\\Seen");
+                }
+                if r.contains(Rights::WRITE) {
+                    system.push("\\Draft");
+                }
+                let keywords = r.contains(Rights::WRITE).then(|| self.keywords.clone());
+                Code::PermanentFlagsOf(system, keywords)
+            }
         };
         Response::untagged(Status::Ok, Some(code), "Flags permitted").encode(out);
     }

@@ -116,6 +116,8 @@ pub struct ShardState {
     pub store: Store,
     /// Deliveries to any shard's accounts; set once the store mesh is joined.
     pub deliverer: RefCell<Option<Deliverer>>,
+    /// Requests on shared mailboxes to their owners' shards (RFC 4314); set once joined.
+    pub shares: RefCell<Option<Rc<crate::runtime::service::mailbox::ShareMesh>>>,
     /// Makes queue ids unique within this shard.
     pub deliveries: Cell<u64>,
     /// Accounts whose maildrop a POP3 session holds.
@@ -151,6 +153,7 @@ impl ShardState {
             moves: RefCell::new(None),
             store,
             deliverer: RefCell::new(None),
+            shares: RefCell::new(None),
             deliveries: Cell::new(0),
             maildrops: Default::default(),
             deleted_accounts: Default::default(),

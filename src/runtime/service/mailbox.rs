@@ -11,6 +11,10 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+mod shared;
+
+pub use shared::{handler as share_handler, ShareMesh, ShareReply, ShareRequest};
+
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_lite::StreamExt;
 
@@ -36,7 +40,8 @@ pub struct Access {
     account: String,
     /// The account's default mailboxes exist (created on first use).
     opened: bool,
-    /// The store's change feed for the selected mailbox, if any.
+    /// The store's change feed for the selected mailbox, if any (for another account's
+    /// mailbox, the changes its owner's shard relays).
     watch: Option<UnboundedReceiver<Change>>,
     /// The selected mailbox's id (NOTIFY reports it through `watch`, never as STATUS).
     selected: Option<MailboxId>,
@@ -48,6 +53,9 @@ pub struct Access {
     store: Option<Store>,
     /// `[imap] notify_max_pending`: changes a NOTIFY feed holds unread before it overflows.
     notify_max_pending: usize,
+    /// The watch on the owner's shard of the selected mailbox when it is another account's:
+    /// stopped when dropped.
+    remote: Option<shared::RemoteWatch>,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -69,6 +77,7 @@ impl Access {
             notifier: None,
             store: None,
             notify_max_pending: crate::config::Limits::default().notify_max_pending,
+            remote: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
@@ -375,6 +384,15 @@ impl Access {
                     other => other?,
                 }
                 MailboxReply::Done
+            }
+            // ACL requests go through `shared::route`, to the mailbox's owner.
+            MailboxRequest::GetAcl { .. }
+            | MailboxRequest::SetAcl { .. }
+            | MailboxRequest::ListRights { .. }
+            | MailboxRequest::MyRights { .. } => {
+                return Err(MailboxError::Unavailable(
+                    "an ACL request that was not routed".into(),
+                ))
             }
             MailboxRequest::Discard { mailbox, uids } => {
                 let uids = store.expunge(account, &mailbox, Some(&uids)).await?;
@@ -901,7 +919,7 @@ impl Service for MailboxService {
         if matches!(request, MailboxRequest::Notify(_)) {
             access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
         }
-        if Access::counts(&request) {
+        if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();
             let address = crate::accounts::address_of_key(access.account());
             access.limits = match server.accounts.quota_limits(address, server.config.quota) {
@@ -912,7 +930,11 @@ impl Service for MailboxService {
                 }
             };
         }
-        let reply = access.execute(&cx.shard.store, request).await;
+        // A request naming another account's mailbox (or an ACL) runs at its owner's shard.
+        let reply = match shared::route(access, request, cx).await {
+            shared::Routed::Local(request) => access.execute(&cx.shard.store, request).await,
+            shared::Routed::Answered(reply) => reply,
+        };
         let mut changes = Vec::new();
         if drain {
             while let Some(change) = access.ready_change() {

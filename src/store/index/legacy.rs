@@ -1,7 +1,10 @@
 //! The older index file formats, read so that a data directory written by an older ringpost
 //! still opens. Never written.
 //!
-//! `RPIDX002` is today's format without save dates, EMAILIDs and annotations: its messages
+//! `RPIDX003` is today's format without ACLs and sharers: its mailboxes come across with
+//! empty ACLs (only their owner has rights), as they were.
+//!
+//! `RPIDX002` is `RPIDX003` without save dates, EMAILIDs and annotations: its messages
 //! come across with no known save date (SAVEDATE NIL, RFC 8514 allows it) and the EMAILID of
 //! their bytes' place ([`super::email_id_of`]: the place they were appended at, unless
 //! compaction moved them since, and unique either way), its mailboxes with no annotations.
@@ -15,7 +18,7 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use super::{email_id_of, AccountIndex, BodyRef, Mailbox, MessageEntry};
+use super::{email_id_of, AccountIndex, Annotation, BodyRef, Mailbox, MessageEntry};
 use crate::mail::mime::{Envelope, MimeSummary, Param, PartSummary};
 use crate::mail::{Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use crate::store::expunged::ExpungeLog;
@@ -23,6 +26,69 @@ use crate::store::types::{Result, StoreError};
 
 pub const INDEX_MAGIC_V1: &[u8; 8] = b"RPIDX001";
 pub const INDEX_MAGIC_V2: &[u8; 8] = b"RPIDX002";
+pub const INDEX_MAGIC_V3: &[u8; 8] = b"RPIDX003";
+
+/// [`AccountIndex`] as `RPIDX003` archived it: without the sharers.
+#[derive(rkyv::Archive, rkyv::Deserialize)]
+#[cfg_attr(test, derive(rkyv::Serialize))]
+pub(super) struct AccountIndexV3 {
+    pub account: String,
+    pub applied_seq: u64,
+    pub created: bool,
+    pub next_mailbox_id: u32,
+    pub last_uid_validity: u32,
+    pub mailboxes: Vec<MailboxV3>,
+    pub subscriptions: Vec<String>,
+    pub metadata: Vec<Annotation>,
+}
+
+/// [`Mailbox`] without its ACL (messages as today's).
+#[derive(rkyv::Archive, rkyv::Deserialize)]
+#[cfg_attr(test, derive(rkyv::Serialize))]
+pub(super) struct MailboxV3 {
+    pub id: MailboxId,
+    pub name: String,
+    pub special: Option<SpecialUse>,
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: Vec<MessageEntry>,
+    pub expunged: ExpungeLog,
+    pub metadata: Vec<Annotation>,
+}
+
+/// An `RPIDX003` archive (framing and CRC already checked), validated and converted: no
+/// mailbox has an ACL, nobody shares with the account.
+pub fn from_file_bytes_v3(archive: AlignedVec<16>) -> Result<AccountIndex> {
+    let old = rkyv::from_bytes::<AccountIndexV3, rancor::Error>(&archive)
+        .map_err(|e| StoreError::corrupt("index file (RPIDX003)", e))?;
+    Ok(AccountIndex {
+        account: old.account,
+        applied_seq: old.applied_seq,
+        created: old.created,
+        next_mailbox_id: old.next_mailbox_id,
+        last_uid_validity: old.last_uid_validity,
+        mailboxes: old
+            .mailboxes
+            .into_iter()
+            .map(|m| Mailbox {
+                id: m.id,
+                name: m.name,
+                special: m.special,
+                uid_validity: m.uid_validity,
+                uid_next: m.uid_next,
+                highest_modseq: m.highest_modseq,
+                messages: m.messages,
+                expunged: m.expunged,
+                metadata: m.metadata,
+                acl: Vec::new(),
+            })
+            .collect(),
+        subscriptions: old.subscriptions,
+        metadata: old.metadata,
+        sharers: Vec::new(),
+    })
+}
 
 /// [`AccountIndex`] as `RPIDX002` archived it (same fields, same order).
 #[derive(rkyv::Archive, rkyv::Deserialize)]
@@ -101,10 +167,12 @@ pub fn from_file_bytes_v2(archive: AlignedVec<16>) -> Result<AccountIndex> {
                     .collect(),
                 expunged: m.expunged,
                 metadata: Vec::new(),
+                acl: Vec::new(),
             })
             .collect(),
         subscriptions: old.subscriptions,
         metadata: Vec::new(),
+        sharers: Vec::new(),
     })
 }
 
@@ -230,9 +298,11 @@ pub fn from_file_bytes(archive: AlignedVec<16>) -> Result<AccountIndex> {
                     complete_after: m.highest_modseq,
                 },
                 metadata: Vec::new(),
+                acl: Vec::new(),
             })
             .collect(),
         subscriptions: old.subscriptions,
         metadata: Vec::new(),
+        sharers: Vec::new(),
     })
 }

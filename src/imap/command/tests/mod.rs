@@ -6,6 +6,7 @@
 use super::*;
 use crate::mail::{ModSeq, UidValidity};
 
+mod acl;
 mod auth;
 mod fetch;
 mod mailbox;
