@@ -495,17 +495,7 @@ impl Contexts {
                 .and_then(|m| m.bytes.as_deref())
                 .filter(|_| parse)
                 .and_then(crate::mail::mime::parse_message);
-            let text = fetched
-                .filter(|_| texts)
-                .and_then(|m| m.bytes.as_deref().map(|b| (m, b)))
-                .map(|(m, b)| {
-                    let header = m
-                        .summary
-                        .parts
-                        .first()
-                        .map_or(b.len(), |p| p.body_offset as usize);
-                    crate::mail::text::search_text(b, header)
-                });
+            let text = fetched.filter(|_| texts).and_then(search::message_text);
             let candidate = Candidate {
                 seq,
                 count: view.count,

@@ -620,14 +620,7 @@ impl ImapSession {
                 .as_deref()
                 .filter(|_| parse)
                 .and_then(crate::mail::mime::parse_message);
-            let text = msg.bytes.as_deref().filter(|_| texts).map(|b| {
-                let header = msg
-                    .summary
-                    .parts
-                    .first()
-                    .map_or(b.len(), |p| p.body_offset as usize);
-                crate::mail::text::search_text(b, header)
-            });
+            let text = Some(msg).filter(|_| texts).and_then(search::message_text);
             let mut c = candidate(
                 view,
                 seq,

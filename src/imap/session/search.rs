@@ -194,17 +194,26 @@ fn address_text(a: Option<&mail_parser::Address<'_>>) -> String {
     s
 }
 
+/// The length of a fetched message's header block (its bytes' first part's body offset).
+fn header_len(f: &FetchedMessage, bytes: &[u8]) -> usize {
+    f.summary
+        .parts
+        .first()
+        .map_or(bytes.len(), |p| (p.body_offset as usize).min(bytes.len()))
+}
+
 fn header_block<'a>(c: &Candidate<'a>) -> &'a [u8] {
     let Some(f) = c.fetched else { return &[] };
     let Some(bytes) = f.bytes.as_deref() else {
         return &[];
     };
-    let end = f
-        .summary
-        .parts
-        .first()
-        .map_or(bytes.len(), |p| (p.body_offset as usize).min(bytes.len()));
-    &bytes[..end]
+    &bytes[..header_len(f, bytes)]
+}
+
+/// What BODY and TEXT look in, for a message fetched with its bytes.
+pub fn message_text(f: &FetchedMessage) -> Option<SearchText> {
+    let bytes = f.bytes.as_deref()?;
+    Some(crate::mail::text::search_text(bytes, header_len(f, bytes)))
 }
 
 /// Whether a message matches every key of `keys`.

@@ -192,69 +192,70 @@ pub(super) enum Routed {
     Answered(MailboxReply),
 }
 
-/// The mailbox a request names first (the source of a transfer, the old name of a rename).
+/// The mailbox a request names first (the source of a transfer, the old name of a rename),
+/// as `&String` or `&mut String` after the request's borrow. Subscriptions are the user's
+/// own, whatever they name (RFC 4314 §4: UNSUBSCRIBE needs no right; SUBSCRIBE checks no
+/// existence here): none.
+macro_rules! first_mailbox {
+    ($request:expr) => {
+        match $request {
+            MailboxRequest::Status { mailbox }
+            | MailboxRequest::Create { mailbox, .. }
+            | MailboxRequest::Delete { mailbox }
+            | MailboxRequest::TextSearch { mailbox, .. }
+            | MailboxRequest::Select { mailbox, .. }
+            | MailboxRequest::Append { mailbox, .. }
+            | MailboxRequest::Discard { mailbox, .. }
+            | MailboxRequest::Fetch { mailbox, .. }
+            | MailboxRequest::Store { mailbox, .. }
+            | MailboxRequest::Vanished { mailbox, .. }
+            | MailboxRequest::Changed { mailbox, .. }
+            | MailboxRequest::Transfer { mailbox, .. }
+            | MailboxRequest::Expunge { mailbox, .. }
+            | MailboxRequest::GetAcl { mailbox }
+            | MailboxRequest::SetAcl { mailbox, .. }
+            | MailboxRequest::ListRights { mailbox, .. }
+            | MailboxRequest::MyRights { mailbox }
+            | MailboxRequest::Rename { from: mailbox, .. }
+            | MailboxRequest::Quota {
+                mailbox: Some(mailbox),
+            }
+            | MailboxRequest::GetMetadata {
+                mailbox: Some(mailbox),
+            }
+            | MailboxRequest::SetMetadata {
+                mailbox: Some(mailbox),
+                ..
+            } => Some(mailbox),
+            _ => None,
+        }
+    };
+}
+
+/// The mailbox a request names first (see [`first_mailbox`]).
 fn named(request: &MailboxRequest) -> Option<&str> {
-    Some(match request {
-        MailboxRequest::Status { mailbox }
-        | MailboxRequest::Create { mailbox, .. }
-        | MailboxRequest::Delete { mailbox }
-        | MailboxRequest::TextSearch { mailbox, .. }
-        | MailboxRequest::Select { mailbox, .. }
-        | MailboxRequest::Append { mailbox, .. }
-        | MailboxRequest::Discard { mailbox, .. }
-        | MailboxRequest::Fetch { mailbox, .. }
-        | MailboxRequest::Store { mailbox, .. }
-        | MailboxRequest::Vanished { mailbox, .. }
-        | MailboxRequest::Changed { mailbox, .. }
-        | MailboxRequest::Transfer { mailbox, .. }
-        | MailboxRequest::Expunge { mailbox, .. }
-        | MailboxRequest::GetAcl { mailbox }
-        | MailboxRequest::SetAcl { mailbox, .. }
-        | MailboxRequest::ListRights { mailbox, .. }
-        | MailboxRequest::MyRights { mailbox } => mailbox,
-        MailboxRequest::Rename { from, .. } => from,
-        MailboxRequest::Quota {
-            mailbox: Some(mailbox),
-        }
-        | MailboxRequest::GetMetadata {
-            mailbox: Some(mailbox),
-        }
-        | MailboxRequest::SetMetadata {
-            mailbox: Some(mailbox),
-            ..
-        } => mailbox,
-        // Subscriptions are the user's own, whatever they name (RFC 4314 §4: UNSUBSCRIBE
-        // needs no right; SUBSCRIBE checks no existence here).
-        _ => return None,
-    })
+    first_mailbox!(request).map(String::as_str)
 }
 
 /// `request` with its first mailbox (see [`named`]) renamed `name`.
-fn renamed(request: MailboxRequest, name: String) -> MailboxRequest {
-    let mut request = request;
+fn renamed(mut request: MailboxRequest, name: String) -> MailboxRequest {
     match &mut request {
-        MailboxRequest::Status { mailbox }
-        | MailboxRequest::Create { mailbox, .. }
-        | MailboxRequest::Delete { mailbox }
-        | MailboxRequest::TextSearch { mailbox, .. }
-        | MailboxRequest::Select { mailbox, .. }
-        | MailboxRequest::Append { mailbox, .. }
-        | MailboxRequest::Discard { mailbox, .. }
-        | MailboxRequest::Fetch { mailbox, .. }
-        | MailboxRequest::Store { mailbox, .. }
-        | MailboxRequest::Vanished { mailbox, .. }
-        | MailboxRequest::Changed { mailbox, .. }
-        | MailboxRequest::Transfer { mailbox, .. }
-        | MailboxRequest::Expunge { mailbox, .. }
-        | MailboxRequest::GetAcl { mailbox }
-        | MailboxRequest::SetAcl { mailbox, .. }
-        | MailboxRequest::ListRights { mailbox, .. }
-        | MailboxRequest::MyRights { mailbox } => *mailbox = name,
-        MailboxRequest::Rename { from, .. } => *from = name,
-        MailboxRequest::Quota { mailbox }
-        | MailboxRequest::GetMetadata { mailbox }
-        | MailboxRequest::SetMetadata { mailbox, .. } => *mailbox = Some(name),
-        _ => {}
+        // A request about no mailbox yet (the quota root, server annotations) gets one.
+        MailboxRequest::Quota {
+            mailbox: slot @ None,
+        }
+        | MailboxRequest::GetMetadata {
+            mailbox: slot @ None,
+        }
+        | MailboxRequest::SetMetadata {
+            mailbox: slot @ None,
+            ..
+        } => *slot = Some(name),
+        other => {
+            if let Some(mailbox) = first_mailbox!(other) {
+                *mailbox = name;
+            }
+        }
     }
     request
 }
