@@ -122,6 +122,17 @@ def wire():
     refused(b"GET / HTTP/1.1\r\nHost: localhost\r\n" + b"X-Big: " + b"b" * 20000 + b"\r\n\r\n", 431, False)
     refused(b"GET / HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(100)) + b"\r\n", 431, False)
     refused(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999\r\n\r\n", 413, False)
+    # The 413 comes before the body is read. A client that sent part of its body before it
+    # looked (most do) must still read the answer: the server closes in stages, reading and
+    # dropping what is in flight, so no reset destroys the response (RFC 9112 §9.6).
+    s = tls_socket()
+    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: localhost\r\n"
+              b"Content-Length: 99999999\r\n\r\n" + b"x" * 60000)
+    time.sleep(0.1)
+    s.sendall(b"y" * 60000)
+    time.sleep(0.5)
+    st, h, body, _ = read_response(s)
+    check(st == 413 and closed(s), "413 read after sending part of the body", st)
     refused(b"GET / HTTP/1.1\r\n\r\n", 400, False)
     refused(b"GET / HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, False)
     refused(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, False)

@@ -22,6 +22,13 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 
 use crate::wire::deflate::{Deflater, Inflater};
 
+/// A closing connection stops reading what the client still sends after this long without
+/// data ([`Transport::close`])...
+const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+/// ...or this long in all, or after this many bytes.
+const LINGER_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
 /// Ciphertext read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -480,11 +487,33 @@ impl Transport {
         Ok(())
     }
 
-    /// Close politely: TLS close_notify when TLS is on, then shut the socket down.
+    /// Close politely: TLS close_notify when TLS is on, then a staged close (RFC 9112 §9.6):
+    /// our side is shut down first, and what the client still sends is read and dropped for
+    /// a moment. Closing with unread bytes in the socket makes the kernel answer with a reset,
+    /// which can destroy the last response before the client reads it (a 413 sent before
+    /// a large body, an SMTP 552, a BYE). Bounded: [`LINGER_QUIET`] without data, at most
+    /// [`LINGER_MAX`] and [`LINGER_BYTES`] in all.
     pub async fn close(mut self) {
         if let Some(conn) = self.tls.as_mut() {
             conn.send_close_notify();
             let _ = self.flush_tls().await;
+        }
+        if self.tcp.shutdown(std::net::Shutdown::Write).await.is_ok() {
+            let started = std::time::Instant::now();
+            let mut dropped = 0;
+            // On the heap: this runs inside every connection's future, which stays small.
+            let mut buf = vec![0u8; 4096];
+            while dropped < LINGER_BYTES && started.elapsed() < LINGER_MAX {
+                let read = async { Some(self.tcp.read(&mut buf).await) };
+                let quiet = async {
+                    glommio::timer::sleep(LINGER_QUIET).await;
+                    None
+                };
+                match futures_lite::future::or(read, quiet).await {
+                    Some(Ok(n)) if n > 0 => dropped += n,
+                    _ => break,
+                }
+            }
         }
         let _ = self.tcp.shutdown(std::net::Shutdown::Both).await;
     }
