@@ -135,6 +135,15 @@ impl Postings {
     }
 }
 
+/// Term `id` of a dictionary's `blob` (each term after a NUL, starting at `starts[id]`).
+fn term_at<'a>(blob: &'a [u8], starts: &[u32], id: u32) -> &'a [u8] {
+    let start = starts[id as usize] as usize;
+    let end = starts
+        .get(id as usize + 1)
+        .map_or(blob.len(), |&s| s as usize - 1);
+    &blob[start..end]
+}
+
 /// Terms and their postings.
 #[derive(Default)]
 struct Dictionary {
@@ -150,12 +159,7 @@ struct Dictionary {
 
 impl Dictionary {
     fn term(&self, id: u32) -> &[u8] {
-        let start = self.starts[id as usize] as usize;
-        let end = self
-            .starts
-            .get(id as usize + 1)
-            .map_or(self.blob.len(), |&s| s as usize - 1);
-        &self.blob[start..end]
+        term_at(&self.blob, &self.starts, id)
     }
 
     fn id(&mut self, term: &[u8]) -> u32 {
@@ -172,13 +176,7 @@ impl Dictionary {
             hasher,
             postings,
         } = self;
-        let found = table.find(hash, |&id| {
-            let start = starts[id as usize] as usize;
-            let end = starts
-                .get(id as usize + 1)
-                .map_or(blob.len(), |&s| s as usize - 1);
-            &blob[start..end] == term
-        });
+        let found = table.find(hash, |&id| term_at(blob, starts, id) == term);
         if let Some(&id) = found {
             return id;
         }
@@ -187,13 +185,7 @@ impl Dictionary {
         starts.push(blob.len() as u32);
         blob.extend_from_slice(term);
         postings.push(Postings::default());
-        table.insert_unique(hash, id, |&id| {
-            let start = starts[id as usize] as usize;
-            let end = starts
-                .get(id as usize + 1)
-                .map_or(blob.len(), |&s| s as usize - 1);
-            hasher.hash_one(&blob[start..end])
-        });
+        table.insert_unique(hash, id, |&id| hasher.hash_one(term_at(blob, starts, id)));
         id
     }
 
@@ -594,9 +586,7 @@ impl super::Store {
         let dir = p.dir().to_path_buf();
         p.with_account(&account, |a| {
             let m = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            let text = a
-                .text
-                .get_or_insert_with(|| TextIndex::load(&dir, &account));
+            let text = text_index(&mut a.text, &dir, &account);
             // Expunged messages stay in the index until its next write: never named.
             Ok(TextAnswer::Candidates(text.candidates(m.id, queries).map(
                 |(uids, exact)| {
@@ -643,9 +633,7 @@ impl super::Store {
             let dir = p.dir().to_path_buf();
             let (id, batch, covered, left) = p.with_account(&account, |a| {
                 let m = a.index.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-                let text = a
-                    .text
-                    .get_or_insert_with(|| TextIndex::load(&dir, &account));
+                let text = text_index(&mut a.text, &dir, &account);
                 let mut bytes = 0u64;
                 let mut batch: Vec<(Uid, u64, usize)> = Vec::new();
                 let mut left = 0;
@@ -686,9 +674,7 @@ impl super::Store {
             }
             drop(bodies);
             p.with_account(&account, |a| {
-                let text = a
-                    .text
-                    .get_or_insert_with(|| TextIndex::load(&dir, &account));
+                let text = text_index(&mut a.text, &dir, &account);
                 for (uid, t) in &texts {
                     match t {
                         Some(t) => text.add(id, *uid, t),
@@ -700,6 +686,11 @@ impl super::Store {
             added += texts.len();
         }
     }
+}
+
+/// The account's text index, loaded from its file (or empty) on first use.
+fn text_index<'a>(text: &'a mut Option<TextIndex>, dir: &Path, account: &str) -> &'a mut TextIndex {
+    text.get_or_insert_with(|| TextIndex::load(dir, account))
 }
 
 /// How far [`Store::index_text_within`] got with a mailbox.
