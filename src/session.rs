@@ -272,6 +272,31 @@ impl Output {
     }
 }
 
+/// What a session hands to another host when its account lives there (the cluster's session
+/// proxy): taken while the session waits for the answer to [`Event::Authenticate`], so the
+/// host that serves the account continues the very same session from that point, answers the
+/// login and runs every command after it. The host that took the client's connection keeps
+/// only its TLS and relays bytes.
+///
+/// Small by construction: before a login completes a session holds no mailbox state; what it
+/// holds is the pending command's tag, counters, whether compression is on, and the input it
+/// received and has not processed yet (commands pipelined behind the login).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handoff {
+    /// The tag of the command waiting for its authentication result (IMAP); empty where the
+    /// protocol has none.
+    pub tag: Vec<u8>,
+    /// The mechanism of the pending authentication, as [`Credentials::mechanism`] names it.
+    pub mechanism: String,
+    pub auth_failures: u32,
+    pub commands: u64,
+    /// Compression (IMAP COMPRESS) is on for the client's connection: the host that holds
+    /// the connection inflates and deflates, the session must refuse to start it again.
+    pub compressing: bool,
+    /// Received and not processed yet.
+    pub input: Vec<u8>,
+}
+
 /// A sans-IO protocol session.
 ///
 /// Each protocol names its own request, reply and notice types, so a session can only be
@@ -348,4 +373,11 @@ pub trait Session {
     fn release_buffers(&mut self) {}
     /// The next event for the driver, if any.
     fn poll_event(&mut self) -> Option<Event<Self::Request>>;
+    /// The session's state for another host to continue it ([`Handoff`]), while it waits
+    /// for the answer to [`Event::Authenticate`]; `None` when it waits for nothing of the kind
+    /// or the protocol cannot continue elsewhere. The session itself is unchanged: when the
+    /// other host refuses, the driver answers [`Session::handle_auth`] here as usual.
+    fn handoff(&mut self) -> Option<Handoff> {
+        None
+    }
 }

@@ -12,6 +12,8 @@ mod acl;
 mod catenate;
 mod commands;
 mod context;
+#[cfg(test)]
+mod handoff_tests;
 mod mailboxes;
 mod messages;
 mod metadata;
@@ -39,7 +41,7 @@ use super::framing::{CommandAssembler, Fragment, Item, LiteralHeader, LiteralMod
 use super::response::{Capability, Code, Response, Status};
 use crate::sasl::{Mechanism, SaslError, SaslExchange, SaslStep};
 use crate::session::{
-    AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,
+    AuthOutcome, Credentials, Event, Handoff, Output, Overload, Security, Session, SessionConfig,
 };
 use crate::wire::Frame;
 
@@ -178,6 +180,23 @@ impl ImapSession {
             GREETING,
         ));
         session
+    }
+
+    /// A session another host began, continued here where [`Session::handoff`] took it:
+    /// waiting for the answer to its login, with no greeting (the client has had it). The
+    /// client's connection is TLS (no login happens before it), held by the other host.
+    pub fn from_handoff(config: SessionConfig, handoff: Handoff) -> Option<ImapSession> {
+        let tag = Tag::parse(&handoff.tag)?;
+        let mut session = ImapSession::new(config, Security::Tls);
+        session.out.clear();
+        session.commands = handoff.commands;
+        session.auth_failures = handoff.auth_failures;
+        session.compressing = handoff.compressing;
+        session.pending_mechanism =
+            Mechanism::parse(handoff.mechanism.as_bytes()).map_or("", |m| m.name());
+        session.wait = Wait::AuthResult(tag);
+        session.framer.extend(&handoff.input);
+        Some(session)
     }
 
     /// The capabilities for the current state and transport (RFC 9051 §6.1.1, §6.2.1:
@@ -1000,6 +1019,27 @@ impl Session for ImapSession {
 
     fn poll_event(&mut self) -> Option<Event<MailboxRequest>> {
         self.events.pop_front()
+    }
+
+    fn handoff(&mut self) -> Option<Handoff> {
+        let Wait::AuthResult(tag) = &self.wait else {
+            return None;
+        };
+        // Waiting for a login's answer, nothing of the next command is assembled yet; only
+        // unframed bytes are held.
+        if !self.framer.parts().is_empty() || !self.out.is_empty() || !self.events.is_empty() {
+            return None;
+        }
+        let input = self.framer.take_rest();
+        self.framer.extend(&input);
+        Some(Handoff {
+            tag: tag.as_str().as_bytes().to_vec(),
+            mechanism: self.pending_mechanism.to_owned(),
+            auth_failures: self.auth_failures,
+            commands: self.commands,
+            compressing: self.compressing,
+            input,
+        })
     }
 
     fn holds_buffers(&self) -> bool {

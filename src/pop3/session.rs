@@ -16,7 +16,7 @@ use super::service::{
 use crate::config::uidl::UidlFormat;
 use crate::sasl::{encode_challenge, SaslError, SaslExchange, SaslStep};
 use crate::session::{
-    AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig,
+    AuthOutcome, Credentials, Event, Handoff, Output, Overload, Security, Session, SessionConfig,
 };
 use crate::wire::{Frame, LineBuffer};
 
@@ -204,6 +204,22 @@ impl Pop3Session {
         }
     }
 
+    /// A session another host began, continued here where [`Session::handoff`] took it:
+    /// waiting for the answer to USER/PASS or AUTH, with no greeting (the client has had it),
+    /// over the client's TLS, which the other host holds.
+    pub fn from_handoff(config: SessionConfig, handoff: Handoff) -> Pop3Session {
+        let mut session = Pop3Session::new(config, Security::Tls);
+        let machine = &mut session.machine;
+        machine.out.clear();
+        machine.commands = handoff.commands;
+        machine.auth_failures = handoff.auth_failures;
+        machine.pending_mechanism =
+            crate::sasl::Mechanism::parse(handoff.mechanism.as_bytes()).map_or("", |m| m.name());
+        machine.waiting = Some(Waiting::Auth);
+        session.lines.extend(&handoff.input);
+        session
+    }
+
     /// Derive UIDL unique-ids with `format` instead of Dovecot's default `%08Xu%08Xv`
     /// (for accounts migrated from a Dovecot with another `pop3_uidl_format`).
     pub fn with_uidl_format(mut self, format: UidlFormat) -> Pop3Session {
@@ -362,6 +378,26 @@ impl Session for Pop3Session {
 
     fn poll_event(&mut self) -> Option<Event<MaildropRequest>> {
         self.machine.events.pop_front()
+    }
+
+    fn handoff(&mut self) -> Option<Handoff> {
+        let machine = &self.machine;
+        if machine.waiting != Some(Waiting::Auth)
+            || !machine.out.is_empty()
+            || !machine.events.is_empty()
+        {
+            return None;
+        }
+        let input = self.lines.take_rest();
+        self.lines.extend(&input);
+        Some(Handoff {
+            tag: Vec::new(),
+            mechanism: self.machine.pending_mechanism.to_owned(),
+            auth_failures: self.machine.auth_failures,
+            commands: self.machine.commands,
+            compressing: false,
+            input,
+        })
     }
 }
 

@@ -459,3 +459,48 @@ fn account_is_known_only_in_transaction() {
     });
     assert_eq!(s.account(), Some("alice@example.com"));
 }
+
+/// A session taken on one host while it waits for its login's answer (the cluster's session
+/// proxy) continues on the host that serves the account: no second greeting, the login is
+/// answered there (by opening the maildrop), and what was pipelined behind it runs there.
+#[test]
+fn a_session_handed_over_after_its_login_continues_elsewhere() {
+    use crate::pop3::MaildropRequest;
+    use crate::session::{AuthOutcome, Event, Session};
+    let mut a = implicit();
+    let mut out = Vec::new();
+    a.poll_output(&mut out);
+    assert!(out.starts_with(b"+OK"));
+    assert_eq!(a.handoff(), None);
+    a.handle_input(b"USER alice@example.com\r\nPASS secret\r\nSTAT\r\n");
+    out.clear();
+    a.poll_output(&mut out);
+    assert!(out.starts_with(b"+OK"), "USER answered here");
+    assert!(matches!(a.poll_event(), Some(Event::Authenticate(_))));
+    let handoff = a.handoff().unwrap();
+    assert_eq!(handoff.input, b"STAT\r\n");
+    assert_eq!(handoff.commands, 2);
+
+    let mut b = Pop3Session::from_handoff(config(TlsMode::Implicit), handoff);
+    out.clear();
+    b.poll_output(&mut out);
+    assert!(out.is_empty(), "no second greeting");
+    b.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::Request(MaildropRequest::Open)),
+        "the maildrop opens on the host that holds it"
+    );
+
+    // Refused elsewhere: the first host answers the login itself.
+    a.handle_auth(AuthOutcome::TemporaryFailure);
+    out.clear();
+    a.poll_output(&mut out);
+    assert!(
+        out.starts_with(b"-ERR [SYS/TEMP]"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+}

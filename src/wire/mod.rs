@@ -9,6 +9,7 @@
 pub mod deflate;
 pub mod keyword;
 mod line;
+pub mod link;
 
 pub use line::{Frame, LineBuffer, TOO_LONG_HEAD};
 

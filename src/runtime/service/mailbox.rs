@@ -883,6 +883,15 @@ impl Service for MailboxService {
         ImapSession::new(session, security)
     }
 
+    fn resume_session(
+        _listener: &Listener,
+        session: SessionConfig,
+        _config: &Config,
+        handoff: crate::session::Handoff,
+    ) -> Option<ImapSession> {
+        ImapSession::from_handoff(session, handoff)
+    }
+
     fn new() -> Self {
         MailboxService { access: None }
     }

@@ -63,6 +63,18 @@ impl Service for MaildropService {
         Pop3Session::new(session, security).with_uidl_format(config.pop3_uidl_format.clone())
     }
 
+    fn resume_session(
+        _listener: &Listener,
+        session: SessionConfig,
+        config: &Config,
+        handoff: crate::session::Handoff,
+    ) -> Option<Pop3Session> {
+        Some(
+            Pop3Session::from_handoff(session, handoff)
+                .with_uidl_format(config.pop3_uidl_format.clone()),
+        )
+    }
+
     fn new() -> Self {
         MaildropService { lock: None }
     }

@@ -70,6 +70,18 @@ pub trait Service: Sized + 'static {
         config: &Config,
     ) -> Self::Session;
 
+    /// The session another host handed over ([`crate::session::Handoff`]), continued here in
+    /// the state it was taken in: waiting for the answer to its authentication. `None` when the
+    /// protocol cannot continue a session from another host (the default).
+    fn resume_session(
+        _listener: &Listener,
+        _session: SessionConfig,
+        _config: &Config,
+        _handoff: crate::session::Handoff,
+    ) -> Option<Self::Session> {
+        None
+    }
+
     /// A service for one connection.
     fn new() -> Self;
 
