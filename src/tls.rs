@@ -95,6 +95,64 @@ fn build(
     Ok(Arc::new(config))
 }
 
+/// The two sides of the cluster's internal link (issue 19): every host is both a server
+/// (other hosts hand it sessions) and a client (it hands sessions to others), each proving
+/// itself with a certificate issued by the cluster's own CA, `ca`. TLS 1.3 only; a peer
+/// without a certificate from that CA is refused during the handshake. A host is named by its
+/// node name, which its certificate must carry as a DNS name.
+pub fn cluster_configs(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<ServerConfig>, Arc<rustls::ClientConfig>), TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca_cert in load_certs(ca)? {
+        roots.add(ca_cert).map_err(|e| TlsError::File {
+            path: ca.to_path_buf(),
+            reason: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    let roots = Arc::new(roots);
+    let certs = load_certs(cert)?;
+    let private = load_key(key)?;
+    let unusable = |source: rustls::Error| match source {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            TlsError::KeyMismatch {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            }
+        }
+        source => TlsError::Unusable {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            source,
+        },
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsError::File {
+        path: ca.to_path_buf(),
+        reason: format!("cannot verify clients with it: {e}"),
+    })?;
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Setup)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs.clone(), private.clone_key())
+        .map_err(unusable)?;
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Setup)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, private)
+        .map_err(unusable)?;
+    Ok((Arc::new(server), Arc::new(client)))
+}
+
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let file_error = |reason: String| TlsError::File {
         path: path.to_path_buf(),
@@ -242,3 +300,138 @@ pub fn hostname_problem(config: &Config) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The cluster CA's subject. Every cluster's CA has this name; they differ by key. A node
+/// certificate is issued by rebuilding the CA's parameters around its key, so the name must
+/// never change.
+const CLUSTER_CA_NAME: &str = "ringpost cluster CA";
+
+/// How long cluster certificates are valid: ten years (they never leave the cluster; a
+/// node's is replaced by issuing a new one).
+const CLUSTER_VALIDITY_DAYS: i64 = 3650;
+
+fn cluster_ca_params() -> Result<rcgen::CertificateParams, rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, CLUSTER_CA_NAME);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    // Fixed dates, so the parameters rebuilt to issue a node certificate are the CA's own.
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+    Ok(params)
+}
+
+/// A new cluster CA: its certificate and private key, PEM (`ringpost cluster ca`).
+pub fn new_cluster_ca() -> Result<(String, String), rcgen::Error> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert = cluster_ca_params()?.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A certificate for the cluster node `node`, issued by the CA whose private key is
+/// `ca_key_pem`: the node name as its DNS name (hosts address each other by node name in
+/// TLS), usable as server and as client. Certificate and key, PEM (`ringpost cluster cert`).
+pub fn new_node_cert(ca_key_pem: &str, node: &str) -> Result<(String, String), rcgen::Error> {
+    let ca_key = rcgen::KeyPair::from_pem(ca_key_pem)?;
+    let ca = cluster_ca_params()?.self_signed(&ca_key)?;
+    let mut params = rcgen::CertificateParams::new(vec![node.to_string()])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, node);
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let now = crate::store::now();
+    let (y, m, d) = cert_day(now - 86_400);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = cert_day(now + CLUSTER_VALIDITY_DAYS * 86_400);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.signed_by(&key, &ca, &ca_key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn node_certificates_from_one_ca_verify_each_other_and_refuse_another_cas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, ca_key) = new_cluster_ca().unwrap();
+        let (other_ca, other_key) = new_cluster_ca().unwrap();
+        let ca_path = write(dir.path(), "ca.pem", &ca);
+        let other_path = write(dir.path(), "other.pem", &other_ca);
+        for (node, key) in [("mx1", &ca_key), ("mx2", &ca_key), ("rogue", &other_key)] {
+            let (cert, k) = new_node_cert(key, node).unwrap();
+            write(dir.path(), &format!("{node}.pem"), &cert);
+            write(dir.path(), &format!("{node}.key"), &k);
+        }
+        let configs = |ca: &Path, node: &str| {
+            cluster_configs(
+                ca,
+                &dir.path().join(format!("{node}.pem")),
+                &dir.path().join(format!("{node}.key")),
+            )
+            .unwrap()
+        };
+        let (mx1_server, _) = configs(&ca_path, "mx1");
+        let (_, mx2_client) = configs(&ca_path, "mx2");
+        let (_, rogue_client) = configs(&other_path, "rogue");
+        assert!(handshake(&mx1_server, &mx2_client, "mx1").is_ok());
+        // A client whose certificate another CA issued is refused by the server.
+        assert!(handshake(&mx1_server, &rogue_client, "mx1").is_err());
+        // A server must carry the name it is reached by.
+        assert!(handshake(&mx1_server, &mx2_client, "mx3").is_err());
+    }
+
+    /// Run a TLS handshake between the two configurations in memory.
+    fn handshake(
+        server: &Arc<ServerConfig>,
+        client: &Arc<rustls::ClientConfig>,
+        name: &str,
+    ) -> Result<(), rustls::Error> {
+        let mut s = rustls::ServerConnection::new(server.clone())?;
+        let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+        let mut c = rustls::ClientConnection::new(client.clone(), name)?;
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut buf).unwrap();
+            }
+            let mut slice = &buf[..];
+            while !slice.is_empty() {
+                s.read_tls(&mut slice).unwrap();
+            }
+            s.process_new_packets()?;
+            let mut buf = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut buf).unwrap();
+            }
+            let mut slice = &buf[..];
+            while !slice.is_empty() {
+                c.read_tls(&mut slice).unwrap();
+            }
+            c.process_new_packets()?;
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(rustls::Error::General("handshake did not finish".into()))
+    }
+}

@@ -8,7 +8,12 @@
 //! shard, against its index there); one that does not is reported in
 //! [`Committed::over_quota`], and the others still get theirs.
 //!
-//! Failure: if any shard fails, the copies other shards made are expunged before `commit`
+//! On a host of a cluster, copies for accounts whose partition another host serves go to that
+//! host over the internal link ([`crate::runtime::net::link`]) as one call per host, answered
+//! once its copies are durable there; that host runs them through its own store mesh
+//! ([`Deliverer::serve_call`]).
+//!
+//! Failure: if any shard or host fails, the copies other shards made are expunged before `commit`
 //! returns the error, so a failed transaction leaves no copy visible. A crash in the middle
 //! can leave copies whose transaction never answered (the SMTP client retries: mail may be
 //! duplicated, never lost). Copies on one partition are one record: all or none.
@@ -17,9 +22,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::mesh::{Handler, HandlerFuture, Mesh};
+use super::net::link::{self, ClusterLink, Remote};
 use crate::mail::{QuotaLimits, QuotaUsage, Uid};
-use crate::placement::{ShardId, ShardMap};
+use crate::placement::{Partition, ShardId};
 use crate::store::{canonical_account, now, Result, Store, StoreError};
+use crate::wire::link::{StoreCall, StoreResult};
 
 /// A request to the store of another shard.
 #[derive(Debug, Clone)]
@@ -113,49 +120,122 @@ async fn deliver_within_quota(
         .collect())
 }
 
-/// Group `items` by the home shard of the account each names, keeping their order.
-fn by_home_shard<T>(
-    map: ShardMap,
-    items: Vec<T>,
-    account: impl Fn(&T) -> &String,
-) -> Vec<(ShardId, Vec<T>)> {
-    let mut groups: Vec<(ShardId, Vec<T>)> = Vec::new();
-    for item in items {
-        let home = map.home_shard(account(&item));
-        match groups.iter_mut().find(|(s, _)| *s == home) {
-            Some((_, v)) => v.push(item),
-            None => groups.push((home, vec![item])),
-        }
-    }
-    groups
+/// Where a request for an account goes: a shard of this host, or another host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Shard(ShardId),
+    Host(Remote),
 }
 
-/// What a shard's SMTP sessions deliver through: this shard's store and the store mesh.
+/// What a shard's SMTP sessions deliver through: this shard's store, the store mesh and, on a
+/// host of a cluster, the link to the other hosts.
 #[derive(Clone)]
 pub struct Deliverer {
     store: Store,
     mesh: Rc<StoreMesh>,
+    cluster: Option<Arc<ClusterLink>>,
+    /// How long another host may take to answer a call.
+    remote_timeout: std::time::Duration,
 }
 
 impl Deliverer {
     pub fn new(store: Store, mesh: Rc<StoreMesh>) -> Deliverer {
-        Deliverer { store, mesh }
+        Deliverer {
+            store,
+            mesh,
+            cluster: None,
+            remote_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+
+    /// Send copies for accounts other hosts serve over `cluster`, waiting at most `timeout`
+    /// for each host's answer.
+    pub fn with_cluster(
+        mut self,
+        cluster: Option<Arc<ClusterLink>>,
+        timeout: std::time::Duration,
+    ) -> Deliverer {
+        self.cluster = cluster;
+        self.remote_timeout = timeout;
+        self
+    }
+
+    /// Where requests for `account` (a canonical store key) go.
+    fn target(&self, account: &str) -> Target {
+        if let Some(remote) = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.routes.remote(Partition::of(account)))
+        {
+            return Target::Host(remote);
+        }
+        Target::Shard(self.store.map().home_shard(account))
+    }
+
+    /// Group `items` by where the account each names goes, keeping their order.
+    fn by_target<T>(
+        &self,
+        items: Vec<T>,
+        account: impl Fn(&T) -> &String,
+    ) -> Vec<(Target, Vec<T>)> {
+        let mut groups: Vec<(Target, Vec<T>)> = Vec::new();
+        for item in items {
+            let target = self.target(account(&item));
+            match groups.iter_mut().find(|(t, _)| *t == target) {
+                Some((_, v)) => v.push(item),
+                None => groups.push((target, vec![item])),
+            }
+        }
+        groups
+    }
+
+    /// Run `request` where `target` says: over the mesh, or on another host.
+    async fn call(&self, target: Target, request: StoreRequest) -> Result<StoreReply> {
+        match target {
+            Target::Shard(shard) => Ok(self.mesh.request(shard, request).await?),
+            Target::Host(remote) => {
+                let Some(cluster) = self.cluster.as_ref() else {
+                    return Err(StoreError::Remote("not a cluster host".into()));
+                };
+                let call = match request {
+                    StoreRequest::Deliver {
+                        accounts,
+                        limits,
+                        body,
+                        internal_date,
+                    } => StoreCall::Deliver {
+                        accounts,
+                        limits,
+                        body: body.to_vec(),
+                        internal_date,
+                    },
+                    StoreRequest::Retract { copies } => StoreCall::Retract {
+                        copies: copies.into_iter().map(|(a, u)| (a, u.0)).collect(),
+                    },
+                    StoreRequest::Usage { account } => StoreCall::Usage { account },
+                };
+                let result = link::store_call(cluster, &remote, call, self.remote_timeout)
+                    .await
+                    .map_err(|e| StoreError::Remote(format!("host {}: {e}", remote.node)))?;
+                Ok(match result {
+                    StoreResult::Delivered(r) => StoreReply::Delivered(
+                        r.map(|uids| uids.into_iter().map(|u| u.map(Uid)).collect()),
+                    ),
+                    StoreResult::Retracted(r) => StoreReply::Retracted(r),
+                    StoreResult::Usage(r) => StoreReply::Usage(r),
+                })
+            }
+        }
     }
 
     /// Undo committed copies (of a transaction whose other half failed): each is expunged
     /// by its home shard.
     pub async fn retract(&self, copies: Vec<(String, Uid)>) -> Result<()> {
-        let by_shard = by_home_shard(self.store.map(), copies, |(account, _)| account);
-        for (shard, copies) in by_shard {
-            match self
-                .mesh
-                .request(shard, StoreRequest::Retract { copies })
-                .await
-            {
-                Ok(StoreReply::Retracted(Ok(()))) => {}
-                Ok(StoreReply::Retracted(Err(e))) => return Err(StoreError::Remote(e)),
-                Ok(_) => return Err(StoreError::Remote("unexpected reply".into())),
-                Err(e) => return Err(StoreError::Mesh(e)),
+        for (target, copies) in self.by_target(copies, |(account, _)| account) {
+            match self.call(target, StoreRequest::Retract { copies }).await? {
+                StoreReply::Retracted(Ok(())) => {}
+                StoreReply::Retracted(Err(e)) => return Err(StoreError::Remote(e)),
+                _ => return Err(StoreError::Remote("unexpected reply".into())),
             }
         }
         Ok(())
@@ -164,17 +244,88 @@ impl Deliverer {
     /// What `account` holds, asked of its home shard.
     pub async fn usage(&self, account: &str) -> Result<QuotaUsage> {
         let account = canonical_account(account)?;
-        let shard = self.store.map().home_shard(&account);
-        match self
-            .mesh
-            .request(shard, StoreRequest::Usage { account })
-            .await
-        {
-            Ok(StoreReply::Usage(Ok(usage))) => Ok(usage),
-            Ok(StoreReply::Usage(Err(e))) => Err(StoreError::Remote(e)),
-            Ok(_) => Err(StoreError::Remote("unexpected reply".into())),
-            Err(e) => Err(StoreError::Mesh(e)),
+        let target = self.target(&account);
+        match self.call(target, StoreRequest::Usage { account }).await? {
+            StoreReply::Usage(Ok(usage)) => Ok(usage),
+            StoreReply::Usage(Err(e)) => Err(StoreError::Remote(e)),
+            _ => Err(StoreError::Remote("unexpected reply".into())),
         }
+    }
+
+    /// Run a call another host of the cluster made for accounts this host serves (see
+    /// [`link::store_call`]); refused whole when any account named is not served here.
+    pub async fn serve_call(&self, call: StoreCall) -> StoreResult {
+        let named: Vec<&String> = match &call {
+            StoreCall::Deliver { accounts, .. } => accounts.iter().collect(),
+            StoreCall::Retract { copies } => copies.iter().map(|(a, _)| a).collect(),
+            StoreCall::Usage { account } => vec![account],
+        };
+        let elsewhere = named.iter().find(|a| match self.cluster.as_ref() {
+            Some(c) => !c.routes.serves(Partition::of(a)),
+            None => true,
+        });
+        let refusal = elsewhere.map(|a| format!("{a} is not served by this host"));
+        match call {
+            StoreCall::Deliver {
+                accounts,
+                limits,
+                body,
+                internal_date,
+            } => {
+                if let Some(why) = refusal {
+                    return StoreResult::Delivered(Err(why));
+                }
+                let result = self
+                    .deliver_here(accounts, limits, Arc::from(body), internal_date)
+                    .await
+                    .map(|uids| uids.into_iter().map(|u| u.map(|u| u.0)).collect());
+                StoreResult::Delivered(result.map_err(|e| e.to_string()))
+            }
+            StoreCall::Retract { copies } => {
+                if let Some(why) = refusal {
+                    return StoreResult::Retracted(Err(why));
+                }
+                let copies = copies.into_iter().map(|(a, u)| (a, Uid(u))).collect();
+                StoreResult::Retracted(self.retract(copies).await.map_err(|e| e.to_string()))
+            }
+            StoreCall::Usage { account } => {
+                if let Some(why) = refusal {
+                    return StoreResult::Usage(Err(why));
+                }
+                StoreResult::Usage(self.usage(&account).await.map_err(|e| e.to_string()))
+            }
+        }
+    }
+
+    /// Deliver to accounts of this host's shards, each within its limits: each account's
+    /// UID or `None` (no room), in order; on a failure nothing stays.
+    async fn deliver_here(
+        &self,
+        accounts: Vec<String>,
+        limits: Vec<QuotaLimits>,
+        body: Arc<[u8]>,
+        internal_date: i64,
+    ) -> Result<Vec<Option<Uid>>> {
+        let mut delivery = self.begin();
+        delivery.body_shared = Some(body);
+        for (i, account) in accounts.iter().enumerate() {
+            delivery.add_recipient_within(
+                account,
+                limits.get(i).copied().unwrap_or(QuotaLimits::NONE),
+            )?;
+        }
+        delivery.set_internal_date(internal_date);
+        let committed = delivery.commit().await?;
+        Ok(accounts
+            .iter()
+            .map(|a| {
+                committed
+                    .copies
+                    .iter()
+                    .find(|(c, _)| c == a)
+                    .map(|(_, uid)| *uid)
+            })
+            .collect())
     }
 
     /// Start a transaction.
@@ -184,6 +335,7 @@ impl Deliverer {
             recipients: Vec::new(),
             limits: Vec::new(),
             body: Vec::new(),
+            body_shared: None,
             internal_date: None,
         }
     }
@@ -205,6 +357,8 @@ pub struct Delivery {
     /// `limits[i]` for `recipients[i]`.
     limits: Vec<QuotaLimits>,
     body: Vec<u8>,
+    /// The body, when it came whole (another host's call) rather than in chunks.
+    body_shared: Option<Arc<[u8]>>,
     internal_date: Option<i64>,
 }
 
@@ -247,18 +401,15 @@ impl Delivery {
             recipients,
             limits,
             body,
+            body_shared,
             internal_date,
         } = self;
         let internal_date = internal_date.unwrap_or_else(now);
-        let by_shard = by_home_shard(
-            deliverer.store.map(),
-            recipients.into_iter().zip(limits).collect(),
-            |(r, _)| r,
-        );
-        let body: Arc<[u8]> = Arc::from(body);
+        let by_target =
+            deliverer.by_target(recipients.into_iter().zip(limits).collect(), |(r, _)| r);
+        let body: Arc<[u8]> = body_shared.unwrap_or_else(|| Arc::from(body));
         let mut tasks = Vec::new();
-        for (shard, members) in by_shard {
-            let mesh = deliverer.mesh.clone();
+        for (target, members) in by_target {
             let (accounts, limits): (Vec<String>, Vec<QuotaLimits>) = members.into_iter().unzip();
             let request = StoreRequest::Deliver {
                 accounts: accounts.clone(),
@@ -267,13 +418,15 @@ impl Delivery {
                 internal_date,
             };
             // Local copies go through the mesh too: it runs the handler in place.
-            let task = glommio::spawn_local(async move { mesh.request(shard, request).await });
-            tasks.push((shard, accounts, task));
+            let on = deliverer.clone();
+            let to = target.clone();
+            let task = glommio::spawn_local(async move { on.call(to, request).await });
+            tasks.push((target, accounts, task));
         }
-        let mut done: Vec<(ShardId, Vec<(String, Uid)>)> = Vec::new();
+        let mut done: Vec<(Target, Vec<(String, Uid)>)> = Vec::new();
         let mut over_quota = Vec::new();
         let mut failure = None;
-        for (shard, accounts, task) in tasks {
+        for (target, accounts, task) in tasks {
             match task.await {
                 Ok(StoreReply::Delivered(Ok(uids))) => {
                     let mut copies = Vec::new();
@@ -283,7 +436,7 @@ impl Delivery {
                             None => over_quota.push(account),
                         }
                     }
-                    done.push((shard, copies));
+                    done.push((target, copies));
                 }
                 Ok(StoreReply::Delivered(Err(e))) => {
                     failure.get_or_insert(StoreError::Remote(e));
@@ -292,18 +445,21 @@ impl Delivery {
                     failure.get_or_insert(StoreError::Remote("unexpected reply".into()));
                 }
                 Err(e) => {
-                    failure.get_or_insert(StoreError::Mesh(e));
+                    failure.get_or_insert(e);
                 }
             }
         }
         if let Some(e) = failure {
-            for (shard, copies) in done {
+            for (target, copies) in done {
                 let reply = deliverer
-                    .mesh
-                    .request(shard, StoreRequest::Retract { copies })
+                    .call(target.clone(), StoreRequest::Retract { copies })
                     .await;
                 if !matches!(reply, Ok(StoreReply::Retracted(Ok(())))) {
-                    tracing::error!(%shard, ?reply, "could not retract the copies of a failed delivery");
+                    tracing::error!(
+                        ?target,
+                        ?reply,
+                        "could not retract the copies of a failed delivery"
+                    );
                 }
             }
             return Err(e);

@@ -3,8 +3,9 @@
 //! [`Hello::Session`] the connection carries the client's session bytes both ways, unchanged.
 //!
 //! ```text
-//! hello  = "RPLINK1\n" length:u32be body          (length ≤ MAX_BODY)
-//! body   = kind:u8 fields…                        (kind 1: a session continued here)
+//! hello  = "RPLINK1\n" length:u32be body          (length ≤ the reader's bound)
+//! body   = kind:u8 fields…                        (1: a session continued here,
+//!                                                  2: a store call, 3: its result)
 //! field  = u8 | u16be | u32be | u64be | str (u16be length, UTF-8) | bytes (u32be length)
 //! answer = "+OK\r\n" | "-NO " text "\r\n"          (a line of at most MAX_ANSWER bytes)
 //! ```
@@ -14,20 +15,24 @@
 
 use std::net::SocketAddr;
 
+use crate::mail::{QuotaLimits, QuotaUsage};
 use crate::session::Handoff;
 
 /// The first bytes of every hello.
 pub const MAGIC: &[u8; 8] = b"RPLINK1\n";
 
-/// The largest hello body. A session's handoff holds what was pipelined behind a login (the
-/// session's own limits bound it to tens of KiB); 1 MiB leaves room without letting a peer
-/// make the reader hold much.
+/// The largest hello body besides a message's bytes. A session's handoff holds what was
+/// pipelined behind a login (the session's own limits bound it to tens of KiB); 1 MiB leaves
+/// room without letting a peer make the reader hold much. A reader of store calls adds the
+/// largest message it takes.
 pub const MAX_BODY: usize = 1 << 20;
 
 /// The longest answer line, CRLF included.
 pub const MAX_ANSWER: usize = 512;
 
 const KIND_SESSION: u8 = 1;
+const KIND_STORE: u8 = 2;
+const KIND_RESULT: u8 = 3;
 
 /// Which protocol a continued session speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,33 @@ pub struct SessionHello {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hello {
     Session(Box<SessionHello>),
+    Store(StoreCall),
+}
+
+/// Work for the store of the host that serves the accounts named (a delivery's copies on
+/// partitions another host serves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreCall {
+    /// Deliver `body` to the INBOX of each account (store keys), within `limits[i]`.
+    Deliver {
+        accounts: Vec<String>,
+        limits: Vec<QuotaLimits>,
+        body: Vec<u8>,
+        internal_date: i64,
+    },
+    /// Expunge these copies (of a delivery that failed elsewhere).
+    Retract { copies: Vec<(String, u32)> },
+    /// What the account holds.
+    Usage { account: String },
+}
+
+/// The answer to a [`StoreCall`]; errors travel as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreResult {
+    /// Each account's UID, or `None` when its quota had no room.
+    Delivered(Result<Vec<Option<u32>>, String>),
+    Retracted(Result<(), String>),
+    Usage(Result<QuotaUsage, String>),
 }
 
 /// What [`decode_hello`] made of the bytes so far.
@@ -119,7 +151,131 @@ pub fn encode_hello(hello: &Hello) -> Vec<u8> {
             body.push(u8::from(h.compressing));
             put_bytes(&mut body, &h.input);
         }
+        Hello::Store(call) => {
+            body.push(KIND_STORE);
+            match call {
+                StoreCall::Deliver {
+                    accounts,
+                    limits,
+                    body: message,
+                    internal_date,
+                } => {
+                    body.push(1);
+                    put_count(&mut body, accounts.len());
+                    for (i, account) in accounts.iter().enumerate() {
+                        put_str(&mut body, account);
+                        let l = limits.get(i).copied().unwrap_or(QuotaLimits::NONE);
+                        put_opt(&mut body, l.storage);
+                        put_opt(&mut body, l.messages);
+                    }
+                    body.extend_from_slice(&internal_date.to_be_bytes());
+                    put_bytes(&mut body, message);
+                }
+                StoreCall::Retract { copies } => {
+                    body.push(2);
+                    put_count(&mut body, copies.len());
+                    for (account, uid) in copies {
+                        put_str(&mut body, account);
+                        body.extend_from_slice(&uid.to_be_bytes());
+                    }
+                }
+                StoreCall::Usage { account } => {
+                    body.push(3);
+                    put_str(&mut body, account);
+                }
+            }
+        }
     }
+    frame(body)
+}
+
+/// The bytes of a store call's result.
+pub fn encode_result(result: &StoreResult) -> Vec<u8> {
+    let mut body = vec![KIND_RESULT];
+    let put_err = |body: &mut Vec<u8>, e: &String| {
+        body.push(0);
+        put_str(body, e);
+    };
+    match result {
+        StoreResult::Delivered(r) => {
+            body.push(1);
+            match r {
+                Ok(uids) => {
+                    body.push(1);
+                    put_count(&mut body, uids.len());
+                    for uid in uids {
+                        body.extend_from_slice(&uid.unwrap_or(0).to_be_bytes());
+                    }
+                }
+                Err(e) => put_err(&mut body, e),
+            }
+        }
+        StoreResult::Retracted(r) => {
+            body.push(2);
+            match r {
+                Ok(()) => body.push(1),
+                Err(e) => put_err(&mut body, e),
+            }
+        }
+        StoreResult::Usage(r) => {
+            body.push(3);
+            match r {
+                Ok(u) => {
+                    body.push(1);
+                    body.extend_from_slice(&u.storage.to_be_bytes());
+                    body.extend_from_slice(&u.messages.to_be_bytes());
+                }
+                Err(e) => put_err(&mut body, e),
+            }
+        }
+    }
+    frame(body)
+}
+
+/// Decode a store call's result from the start of `buf`.
+pub fn decode_result(buf: &[u8]) -> Decoded<StoreResult> {
+    match unframe(buf, MAX_BODY) {
+        Ok((body, used)) => match parse_result(body) {
+            Some(result) => Decoded::Done(result, used),
+            None => Decoded::Invalid("malformed result"),
+        },
+        Err(e) => e,
+    }
+}
+
+fn parse_result(body: &[u8]) -> Option<StoreResult> {
+    let mut r = Reader(body);
+    if r.u8()? != KIND_RESULT {
+        return None;
+    }
+    let what = r.u8()?;
+    let ok = match r.u8()? {
+        0 => Err(r.str()?),
+        1 => Ok(()),
+        _ => return None,
+    };
+    let result = match (what, ok) {
+        (1, Ok(())) => {
+            let n = r.count(4)?;
+            let uids = (0..n)
+                .map(|_| r.u32().map(|u| (u != 0).then_some(u)))
+                .collect::<Option<Vec<_>>>()?;
+            StoreResult::Delivered(Ok(uids))
+        }
+        (1, Err(e)) => StoreResult::Delivered(Err(e)),
+        (2, ok) => StoreResult::Retracted(ok),
+        (3, Ok(())) => StoreResult::Usage(Ok(QuotaUsage {
+            storage: r.u64()?,
+            messages: r.u64()?,
+        })),
+        (3, Err(e)) => StoreResult::Usage(Err(e)),
+        _ => return None,
+    };
+    r.0.is_empty().then_some(result)
+}
+
+/// `body` framed: the magic, its length, itself.
+fn frame(body: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(MAGIC.len() + 4 + body.len());
     out.extend_from_slice(MAGIC);
     // A body larger than u32 cannot be built from bounded sessions; saturate so the reader
@@ -129,29 +285,38 @@ pub fn encode_hello(hello: &Hello) -> Vec<u8> {
     out
 }
 
-/// Decode a hello from the start of `buf`.
-pub fn decode_hello(buf: &[u8]) -> Decoded<Hello> {
+/// Decode a hello from the start of `buf`; `max_message` is the largest message a store call
+/// may carry (its body may be that much larger than [`MAX_BODY`]).
+pub fn decode_hello(buf: &[u8], max_message: usize) -> Decoded<Hello> {
+    match unframe(buf, MAX_BODY.saturating_add(max_message)) {
+        Ok((body, used)) => match parse_body(body) {
+            Some(hello) => Decoded::Done(hello, used),
+            None => Decoded::Invalid("malformed hello"),
+        },
+        Err(e) => e,
+    }
+}
+
+/// The body of the frame at the start of `buf` and the frame's length, once it is whole.
+fn unframe<T>(buf: &[u8], max: usize) -> Result<(&[u8], usize), Decoded<T>> {
     let head = MAGIC.len() + 4;
     let have = buf.len().min(MAGIC.len());
     if buf[..have] != MAGIC[..have] {
-        return Decoded::Invalid("not a cluster hello");
+        return Err(Decoded::Invalid("not a cluster frame"));
     }
     if buf.len() < head {
-        return Decoded::Incomplete(head);
+        return Err(Decoded::Incomplete(head));
     }
     let mut len = [0u8; 4];
     len.copy_from_slice(&buf[MAGIC.len()..head]);
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_BODY {
-        return Decoded::Invalid("hello too large");
+    if len > max {
+        return Err(Decoded::Invalid("frame too large"));
     }
     if buf.len() < head + len {
-        return Decoded::Incomplete(head + len);
+        return Err(Decoded::Incomplete(head + len));
     }
-    match parse_body(&buf[head..head + len]) {
-        Some(hello) => Decoded::Done(hello, head + len),
-        None => Decoded::Invalid("malformed hello"),
-    }
+    Ok((&buf[head..head + len], head + len))
 }
 
 fn parse_body(body: &[u8]) -> Option<Hello> {
@@ -197,6 +362,40 @@ fn parse_body(body: &[u8]) -> Option<Hello> {
                     input,
                 },
             })))
+        }
+        KIND_STORE => {
+            let call = match r.u8()? {
+                1 => {
+                    let n = r.count(2 + 2 * 9)?;
+                    let mut accounts = Vec::with_capacity(n);
+                    let mut limits = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        accounts.push(r.str()?);
+                        limits.push(QuotaLimits {
+                            storage: r.opt()?,
+                            messages: r.opt()?,
+                        });
+                    }
+                    let internal_date = r.u64()? as i64;
+                    let body = r.bytes()?.to_vec();
+                    StoreCall::Deliver {
+                        accounts,
+                        limits,
+                        body,
+                        internal_date,
+                    }
+                }
+                2 => {
+                    let n = r.count(2 + 4)?;
+                    let copies = (0..n)
+                        .map(|_| Some((r.str()?, r.u32()?)))
+                        .collect::<Option<Vec<_>>>()?;
+                    StoreCall::Retract { copies }
+                }
+                3 => StoreCall::Usage { account: r.str()? },
+                _ => return None,
+            };
+            r.0.is_empty().then_some(Hello::Store(call))
         }
         _ => None,
     }
@@ -265,6 +464,20 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[..end]);
 }
 
+fn put_count(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(b);
@@ -301,6 +514,21 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Option<String> {
         let n = usize::from(self.u16()?);
         String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    /// A count of items each at least `min` bytes long: refused when the rest cannot hold
+    /// that many, so no allocation is sized by a peer's number alone.
+    fn count(&mut self, min: usize) -> Option<usize> {
+        let n = self.u32()? as usize;
+        (n.checked_mul(min)? <= self.0.len()).then_some(n)
+    }
+
+    fn opt(&mut self) -> Option<Option<u64>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.u64()?)),
+            _ => None,
+        }
     }
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
@@ -343,14 +571,14 @@ mod tests {
         let mut bytes = encode_hello(&hello);
         let len = bytes.len();
         bytes.extend_from_slice(b"trailing session bytes");
-        assert_eq!(decode_hello(&bytes), Decoded::Done(hello, len));
+        assert_eq!(decode_hello(&bytes, 0), Decoded::Done(hello, len));
     }
 
     #[test]
     fn every_prefix_is_incomplete_never_wrong() {
         let bytes = encode_hello(&sample());
         for cut in 0..bytes.len() {
-            match decode_hello(&bytes[..cut]) {
+            match decode_hello(&bytes[..cut], 0) {
                 Decoded::Incomplete(need) => assert!(need > cut && need <= bytes.len()),
                 other => panic!("prefix of {cut} bytes: {other:?}"),
             }
@@ -360,17 +588,17 @@ mod tests {
     #[test]
     fn a_foreign_or_oversized_hello_is_refused_before_it_is_read() {
         assert!(matches!(
-            decode_hello(b"GET / HTTP/1.1\r\n"),
+            decode_hello(b"GET / HTTP/1.1\r\n", 0),
             Decoded::Invalid(_)
         ));
         let mut huge = MAGIC.to_vec();
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(decode_hello(&huge), Decoded::Invalid("hello too large"));
+        assert_eq!(decode_hello(&huge, 0), Decoded::Invalid("frame too large"));
         // A body whose inner length runs past its end.
         let mut bad = MAGIC.to_vec();
         bad.extend_from_slice(&3u32.to_be_bytes());
         bad.extend_from_slice(&[KIND_SESSION, 1, 0xff]);
-        assert_eq!(decode_hello(&bad), Decoded::Invalid("malformed hello"));
+        assert_eq!(decode_hello(&bad, 0), Decoded::Invalid("malformed hello"));
     }
 
     #[test]
@@ -396,14 +624,75 @@ mod tests {
         assert!(matches!(decode_answer(&[b'x'; 600]), Decoded::Invalid(_)));
     }
 
+    #[test]
+    fn store_calls_and_results_round_trip() {
+        let calls = [
+            StoreCall::Deliver {
+                accounts: vec!["bob@example.com#2".into(), "carol@example.com#1".into()],
+                limits: vec![
+                    QuotaLimits::NONE,
+                    QuotaLimits {
+                        storage: Some(1 << 30),
+                        messages: None,
+                    },
+                ],
+                body: b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
+                internal_date: 1_765_000_000,
+            },
+            StoreCall::Retract {
+                copies: vec![("bob@example.com#2".into(), 41)],
+            },
+            StoreCall::Usage {
+                account: "bob@example.com#2".into(),
+            },
+        ];
+        for call in calls {
+            let hello = Hello::Store(call);
+            let bytes = encode_hello(&hello);
+            assert_eq!(decode_hello(&bytes, 64), Decoded::Done(hello, bytes.len()));
+        }
+        let results = [
+            StoreResult::Delivered(Ok(vec![Some(7), None])),
+            StoreResult::Delivered(Err("disk full".into())),
+            StoreResult::Retracted(Ok(())),
+            StoreResult::Retracted(Err("gone".into())),
+            StoreResult::Usage(Ok(QuotaUsage {
+                storage: 12_345,
+                messages: 3,
+            })),
+            StoreResult::Usage(Err("no such account".into())),
+        ];
+        for result in results {
+            let bytes = encode_result(&result);
+            assert_eq!(decode_result(&bytes), Decoded::Done(result, bytes.len()));
+        }
+    }
+
+    #[test]
+    fn a_message_larger_than_the_reader_takes_is_refused_unread() {
+        let hello = Hello::Store(StoreCall::Deliver {
+            accounts: vec!["bob@example.com#2".into()],
+            limits: vec![QuotaLimits::NONE],
+            body: vec![b'x'; MAX_BODY + 10],
+            internal_date: 0,
+        });
+        let bytes = encode_hello(&hello);
+        assert_eq!(
+            decode_hello(&bytes[..12], 0),
+            Decoded::Invalid("frame too large")
+        );
+        assert!(matches!(decode_hello(&bytes, 100), Decoded::Done(..)));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut framed = MAGIC.to_vec();
             framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
             framed.extend_from_slice(&bytes);
-            let _ = decode_hello(&framed);
-            let _ = decode_hello(&bytes);
+            let _ = decode_hello(&framed, 1 << 20);
+            let _ = decode_hello(&bytes, 1 << 20);
+            let _ = decode_result(&framed);
             let _ = decode_answer(&bytes);
         }
 
@@ -415,7 +704,7 @@ mod tests {
             stamp in any::<u64>(),
             compressing in any::<bool>(),
         ) {
-            let Hello::Session(mut s) = sample();
+            let Hello::Session(mut s) = sample() else { unreachable!() };
             s.user = user;
             s.handoff.input = input;
             s.handoff.tag = tag.into_bytes();
@@ -423,7 +712,7 @@ mod tests {
             s.handoff.compressing = compressing;
             let hello = Hello::Session(s);
             let bytes = encode_hello(&hello);
-            prop_assert_eq!(decode_hello(&bytes), Decoded::Done(hello, bytes.len()));
+            prop_assert_eq!(decode_hello(&bytes, 0), Decoded::Done(hello, bytes.len()));
         }
     }
 }

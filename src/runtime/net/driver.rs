@@ -36,9 +36,10 @@ use super::limits::Permit;
 use super::proxy;
 use super::sessions::{LiveSession, LoginResult};
 use super::transport::{Transport, TransportParts};
-use super::{login_cache, scram_login, Admission, ServerContext, ShardState};
+use super::{link, login_cache, scram_login, Admission, ServerContext, ShardState};
 use crate::accounts::{CredentialUse, Scope, Verification};
 use crate::config::{IpNet, Listener};
+use crate::placement::Partition;
 use crate::runtime::outbound::jwks;
 use crate::runtime::service::{Context, Placement, Service};
 use crate::runtime::ShardId;
@@ -46,6 +47,7 @@ use crate::session::{
     AuthOutcome, Credentials, Event, Output, Overload, Security, Session, SessionConfig, TlsMode,
 };
 use crate::wire::deflate;
+use crate::wire::link::{LinkProtocol, SessionHello};
 
 /// Plaintext read from the transport at once: with the session's incomplete command, all the
 /// input a connection holds (see the module's documentation).
@@ -134,6 +136,24 @@ enum Ending {
     Closed,
     /// Authenticated for an account that lives on another shard.
     Move(ShardId),
+    /// Authenticated for an account another host serves, which took the session: relay.
+    Relay(Box<Relayed>),
+}
+
+/// A session another host continues, as the host that holds its client sees it.
+struct Relayed {
+    back: Transport,
+    /// What the other host sent with its answer: the session's first output.
+    early: Vec<u8>,
+    node: String,
+}
+
+/// What [`authenticate`] leaves for the connection loop to do.
+enum AfterLogin {
+    /// Go on here (a failure, a challenge, or an account at home here).
+    Stay,
+    Move(ShardId),
+    Relay(Box<Relayed>),
 }
 
 /// Serve one accepted connection with service `S` to the end (here or, after
@@ -145,14 +165,7 @@ pub async fn serve_connection<S: Service>(
     state: Rc<ShardState>,
 ) {
     let server = state.server();
-    let session_config = SessionConfig {
-        hostname: server.config.hostname.clone(),
-        tls_mode: listener.tls,
-        limits: server.config.limits.clone(),
-        local_domains: server.config.local_domains.clone(),
-        oauth: server.config.oauth.is_some(),
-        scram: server.config.scram,
-    };
+    let session_config = session_config(&server, &listener);
     // Behind a load balancer the client is the one its PROXY header names: it is the peer
     // for limits, throttling, logs and `Received:` from here on.
     let (tcp, peer, early) = match &listener.proxy_protocol {
@@ -232,6 +245,183 @@ pub async fn serve_connection<S: Service>(
     .await;
 }
 
+/// What a session on `listener` is configured with.
+fn session_config(server: &ServerContext, listener: &Listener) -> SessionConfig {
+    SessionConfig {
+        hostname: server.config.hostname.clone(),
+        tls_mode: listener.tls,
+        limits: server.config.limits.clone(),
+        local_domains: server.config.local_domains.clone(),
+        oauth: server.config.oauth.is_some(),
+        scram: server.config.scram,
+    }
+}
+
+/// Continue a session another host of the cluster handed over ([`link`]) on `transport`,
+/// the link it came on: answer the hello, then serve the session on its account's home shard
+/// as if its client had connected here (limits, logs and `ringpost who` name the client).
+pub async fn serve_handoff(
+    transport: Transport,
+    hello: SessionHello,
+    front: SocketAddr,
+    state: Rc<ShardState>,
+) {
+    use crate::runtime::service::{mailbox::MailboxService, maildrop::MaildropService};
+    match hello.protocol {
+        LinkProtocol::Imap => {
+            Box::pin(continue_session::<MailboxService>(
+                transport, hello, front, state,
+            ))
+            .await
+        }
+        LinkProtocol::Pop3 => {
+            Box::pin(continue_session::<MaildropService>(
+                transport, hello, front, state,
+            ))
+            .await
+        }
+    }
+}
+
+async fn continue_session<S: Service>(
+    mut transport: Transport,
+    hello: SessionHello,
+    front: SocketAddr,
+    state: Rc<ShardState>,
+) {
+    let server = state.server();
+    let checked = Box::pin(check_handoff(&server, &hello)).await;
+    let (key, version, permit) = match checked {
+        Ok(taken) => taken,
+        Err(why) => {
+            tracing::info!(
+                target: "ringpost::cluster",
+                front = %front,
+                client_ip = %hello.client.ip(),
+                user = %hello.user,
+                reason = %why,
+                "handed-over session refused"
+            );
+            let answer = crate::wire::link::encode_answer(&crate::wire::link::Answer::Refused(why));
+            let _ = transport.write_all(&answer).await;
+            transport.close().await;
+            return;
+        }
+    };
+    let protocol = match hello.protocol {
+        LinkProtocol::Imap => crate::config::Protocol::Imap,
+        LinkProtocol::Pop3 => crate::config::Protocol::Pop3,
+    };
+    let listener = Listener {
+        protocol,
+        address: hello.listener,
+        tls: TlsMode::Implicit,
+        proxy_protocol: None,
+    };
+    let config = session_config(&server, &listener);
+    let Some(mut session) = S::resume_session(&listener, config, &server.config, hello.handoff)
+    else {
+        let answer = crate::wire::link::encode_answer(&crate::wire::link::Answer::Refused(
+            "the session cannot be continued".into(),
+        ));
+        let _ = transport.write_all(&answer).await;
+        transport.close().await;
+        return;
+    };
+    let accepted = crate::wire::link::encode_answer(&crate::wire::link::Answer::Accepted);
+    if transport.write_all(&accepted).await.is_err() {
+        return;
+    }
+    tracing::info!(
+        target: "ringpost::cluster",
+        protocol = protocol.name(),
+        front = %front,
+        client_ip = %hello.client.ip(),
+        user = %hello.user,
+        client_tls = %hello.tls,
+        "session continued here from another host"
+    );
+    session.handle_auth(AuthOutcome::Success {
+        account: hello.account,
+    });
+    let home = state.map.home_shard(&key);
+    let core = Core {
+        session,
+        peer: hello.client,
+        listener,
+        _permit: permit,
+        shutdown_sent: false,
+        revoked: false,
+        account: Some((key, version)),
+        credential: Some(CredentialUse {
+            id: hello.credential_id,
+            stamp: hello.credential_stamp,
+        }),
+        scram: None,
+        user: Some(hello.user),
+        started: Instant::now(),
+        connected: crate::store::now(),
+        bytes_in: 0,
+        bytes_out: 0,
+        login_by: None,
+    };
+    let conn = Connection {
+        transport,
+        core,
+        service: S::new(),
+    };
+    if home == state.id {
+        run(conn, state).await;
+    } else {
+        move_connection(conn, home, &state).await;
+    }
+}
+
+/// Whether this host takes a handed-over session: it serves the account's partition, the
+/// account exists in the directory and the credential it logged in with is current. The
+/// account's store key and directory version, and the client's place under the limits.
+async fn check_handoff(
+    server: &Arc<ServerContext>,
+    hello: &SessionHello,
+) -> Result<(String, u64, Permit), String> {
+    let Some(cluster) = server.cluster.as_ref() else {
+        return Err("not a cluster host".into());
+    };
+    let partition = Partition::of(&hello.account);
+    if !cluster.routes.serves(partition) {
+        return Err(format!(
+            "partition {} is not served by {}",
+            partition.index(),
+            cluster.node
+        ));
+    }
+    let accounts = server.accounts.clone();
+    let address = hello.account.clone();
+    let credential = CredentialUse {
+        id: hello.credential_id.clone(),
+        stamp: hello.credential_stamp,
+    };
+    let found = glommio::executor()
+        .spawn_blocking(move || {
+            let account = accounts.lookup(&address)?;
+            let version = accounts.version()?;
+            let current = accounts.credential_current(&address, &credential);
+            Ok::<_, crate::accounts::AccountError>((account, version, current))
+        })
+        .await;
+    let (key, version) = match found {
+        Ok((Some(account), version, true)) => (account.store_key(), version),
+        Ok((Some(_), _, false)) => return Err("the credential changed".into()),
+        Ok((None, _, _)) => return Err("no such account".into()),
+        Err(e) => return Err(format!("the account directory: {e}")),
+    };
+    let permit = server
+        .limits
+        .admit(hello.client.ip())
+        .map_err(|why| why.text().to_string())?;
+    Ok((key, version, permit))
+}
+
 impl<S: Service> Parked for Core<S> {
     fn resume(
         self: Box<Self>,
@@ -293,28 +483,60 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
                 "session ended"
             );
         }
-        Ending::Move(to) => {
-            let Some(mesh) = state.moves.borrow().clone() else {
-                conn.transport.close().await;
-                return;
-            };
-            // The service's state belongs to this shard; the new shard makes its own.
-            drop(conn.service);
-            let moved = match conn.transport.into_parts() {
-                Ok(transport) => MovedConnection {
-                    transport,
-                    core: Box::new(conn.core),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot move a connection; closing it");
-                    return;
-                }
-            };
-            if let Err(e) = Box::pin(mesh.request(to, moved)).await {
-                // Only while shutting down: the connection is dropped (closed) with the message.
-                tracing::debug!(error = %e, "connection move failed");
-            }
+        Ending::Relay(relayed) => Box::pin(relay_session(conn, *relayed, &state)).await,
+        Ending::Move(to) => Box::pin(move_connection(conn, to, &state)).await,
+    }
+}
+
+/// Relay a session another host continues until either side closes, then log its end.
+async fn relay_session<S: Service>(mut conn: Connection<S>, relayed: Relayed, state: &ShardState) {
+    let Relayed {
+        mut back,
+        early,
+        node,
+    } = relayed;
+    let (sent, received) =
+        Box::pin(link::relay(&mut conn.transport, &mut back, early, state)).await;
+    conn.core.bytes_in += sent;
+    conn.core.bytes_out += received;
+    Box::pin(future::zip(conn.transport.close(), back.close())).await;
+    let core = &conn.core;
+    tracing::info!(
+        target: "ringpost::session",
+        protocol = core.listener.protocol.name(),
+        listener = %core.listener.address,
+        client_ip = %core.peer.ip(),
+        client_port = core.peer.port(),
+        user = core.user.as_deref().unwrap_or(""),
+        node = %node,
+        duration_ms = core.started.elapsed().as_millis() as u64,
+        bytes_in = core.bytes_in,
+        bytes_out = core.bytes_out,
+        "relayed session ended"
+    );
+}
+
+/// Move a connection to shard `to`, where its account lives.
+async fn move_connection<S: Service>(conn: Connection<S>, to: ShardId, state: &ShardState) {
+    let Some(mesh) = state.moves.borrow().clone() else {
+        conn.transport.close().await;
+        return;
+    };
+    // The service's state belongs to this shard; the new shard makes its own.
+    drop(conn.service);
+    let moved = match conn.transport.into_parts() {
+        Ok(transport) => MovedConnection {
+            transport,
+            core: Box::new(conn.core),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot move a connection; closing it");
+            return;
         }
+    };
+    if let Err(e) = Box::pin(mesh.request(to, moved)).await {
+        // Only while shutting down: the connection is dropped (closed) with the message.
+        tracing::debug!(error = %e, "connection move failed");
     }
 }
 
@@ -397,8 +619,10 @@ async fn drive<S: Service>(
                 Event::Authenticate(credentials) => {
                     // Boxed, as requests below: the connection's future stays as small as
                     // its idle wait, not as large as the largest thing a session can do.
-                    if let Some(home) = Box::pin(authenticate(conn, state, credentials)).await {
-                        return Ending::Move(home);
+                    match Box::pin(authenticate(conn, state, credentials)).await {
+                        AfterLogin::Stay => {}
+                        AfterLogin::Move(home) => return Ending::Move(home),
+                        AfterLogin::Relay(relayed) => return Ending::Relay(relayed),
                     }
                 }
                 // Nothing more is done for a deleted account; the session is closing.
@@ -605,13 +829,14 @@ async fn wait_revoked<S: Service>(core: &Core<S>, state: &ShardState) {
     }
 }
 
-/// Verify credentials for the session and hand it the outcome. `Some(shard)`: authenticated
-/// for an account whose home is another shard, where a session of this service must run.
+/// Verify credentials for the session and hand it the outcome, here or, for an account
+/// another host serves, to that host with the session ([`link`]). `Move`: authenticated for
+/// an account whose home is another shard, where a session of this service must run.
 async fn authenticate<S: Service>(
     conn: &mut Connection<S>,
     state: &ShardState,
     mut credentials: Credentials,
-) -> Option<ShardId> {
+) -> AfterLogin {
     let server = &state.server();
     let throttle = &server.auth_throttle;
     let ip = conn.core.peer.ip();
@@ -647,7 +872,7 @@ async fn authenticate<S: Service>(
                 conn.core
                     .session
                     .handle_auth(AuthOutcome::Continue(challenge));
-                return None;
+                return AfterLogin::Stay;
             }
             scram_login::Step::Done(user, result) => {
                 credentials.username = user;
@@ -704,17 +929,102 @@ async fn authenticate<S: Service>(
     if matches!(outcome, AuthOutcome::Success { .. }) {
         conn.core.user = Some(user);
     }
+    let mut outcome = outcome;
     let home = match (&outcome, store_key) {
-        (AuthOutcome::Success { .. }, Some((key, version, credential))) => {
-            let home = state.map.home_shard(&key);
-            conn.core.account = Some((key, version));
-            conn.core.credential = Some(credential);
-            Some(home)
+        (AuthOutcome::Success { account }, Some((key, version, credential))) => {
+            // An account another host serves: that host continues the session.
+            if S::PLACEMENT == Placement::HomeShard {
+                if let Some(link) = server.cluster.as_ref() {
+                    if let Some(remote) = link.routes.remote(Partition::of(&key)) {
+                        let account = account.clone();
+                        match Box::pin(relay_to(conn, link, &remote, &account, &credential)).await {
+                            Some(relayed) => return AfterLogin::Relay(relayed),
+                            None => outcome = AuthOutcome::TemporaryFailure,
+                        }
+                    }
+                }
+            }
+            if matches!(outcome, AuthOutcome::Success { .. }) {
+                let home = state.map.home_shard(&key);
+                conn.core.account = Some((key, version));
+                conn.core.credential = Some(credential);
+                Some(home)
+            } else {
+                conn.core.user = None;
+                None
+            }
         }
         _ => None,
     };
     conn.core.session.handle_auth(outcome);
-    home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id)
+    match home.filter(|home| S::PLACEMENT == Placement::HomeShard && *home != state.id) {
+        Some(home) => AfterLogin::Move(home),
+        None => AfterLogin::Stay,
+    }
+}
+
+/// Hand the session to `remote`, which serves its account; `None` (logged) when it cannot
+/// take it, and the login is then answered here as a temporary failure.
+async fn relay_to<S: Service>(
+    conn: &mut Connection<S>,
+    cluster: &link::ClusterLink,
+    remote: &link::Remote,
+    account: &str,
+    credential: &CredentialUse,
+) -> Option<Box<Relayed>> {
+    let protocol = match conn.core.listener.protocol {
+        crate::config::Protocol::Imap => LinkProtocol::Imap,
+        crate::config::Protocol::Pop3 => LinkProtocol::Pop3,
+        _ => return None,
+    };
+    let Some(handoff) = conn.core.session.handoff() else {
+        tracing::warn!(target: "ringpost::cluster", protocol = protocol.name(), "session cannot be handed over; login refused for now");
+        return None;
+    };
+    let tls = conn
+        .transport
+        .tls_info()
+        .map(|t| format!("{} {}", t.version, t.cipher))
+        .unwrap_or_default();
+    let hello = SessionHello {
+        protocol,
+        listener: conn.core.listener.address,
+        client: conn.core.peer,
+        user: conn.core.user.clone().unwrap_or_default(),
+        account: account.to_owned(),
+        credential_id: credential.id.clone(),
+        credential_stamp: credential.stamp,
+        tls,
+        handoff,
+    };
+    match link::hand_over(cluster, remote, hello).await {
+        Ok((back, early)) => {
+            tracing::info!(
+                target: "ringpost::cluster",
+                protocol = protocol.name(),
+                client_ip = %conn.core.peer.ip(),
+                user = conn.core.user.as_deref().unwrap_or(""),
+                node = %remote.node,
+                "session continued on another host"
+            );
+            Some(Box::new(Relayed {
+                back,
+                early,
+                node: remote.node.clone(),
+            }))
+        }
+        Err(e) => {
+            tracing::warn!(
+                target: "ringpost::cluster",
+                protocol = protocol.name(),
+                node = %remote.node,
+                address = %remote.address,
+                error = %e,
+                "cannot hand a session to the host that serves its account"
+            );
+            None
+        }
+    }
 }
 
 /// One line per request a session refused for a configured limit (target

@@ -13,6 +13,7 @@ mod driver;
 #[cfg(test)]
 mod driver_tests;
 mod limits;
+pub mod link;
 pub mod login_cache;
 pub mod proxy;
 mod scram_login;
@@ -65,6 +66,9 @@ pub struct ServerContext {
     pub web_sessions: Arc<crate::runtime::web_sessions::WebSessions>,
     /// Every shard's job channel (the metrics listener asks them all).
     pub jobs: Arc<crate::runtime::control::ShardJobs>,
+    /// The cluster's internal link, on a host of a cluster (`[cluster]`); `None` on a single
+    /// host, which then never hands a session elsewhere.
+    pub cluster: Option<Arc<link::ClusterLink>>,
 }
 
 /// The server's current context, replaced whole by a reload. Shards read it through

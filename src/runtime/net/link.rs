@@ -1,0 +1,323 @@
+//! The internal link between the hosts of a cluster (issue 19): any host takes any client,
+//! and a session whose account is served by another host is continued there.
+//!
+//! The client's TLS ends on the host it reached ("the front"). Once its login is verified and
+//! the account's partition is served elsewhere, the front connects to that host's internal
+//! listener ("the back") over mutual TLS with the cluster's CA, sends a [`Hello`] with the
+//! session's [`Handoff`](crate::session::Handoff) and the real client address, and from the
+//! back's `+OK` on relays bytes both ways without looking at them. The back continues the
+//! session where the front took it: it answers the login, runs what was pipelined behind it,
+//! and serves the session on the account's home shard as if the client had connected there.
+//! When the back refuses (its map says another host, the account is gone) or cannot be
+//! reached, the front answers the login with a temporary failure and the client retries.
+//!
+//! This is the Dovecot-proxy / Cyrus-Murder role, with one difference: the back trusts the
+//! front's verification (the link is mutually authenticated), so the client's credentials
+//! never cross it and SCRAM works through it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::future;
+use glommio::net::TcpStream;
+
+use super::transport::Transport;
+use super::ShardState;
+use crate::placement::Partition;
+use crate::wire::link::{self, Answer, Decoded, Hello, SessionHello, StoreCall, StoreResult};
+
+/// Where a partition is served when it is not here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// The host's node name (its certificate names it).
+    pub node: String,
+    /// Its internal listener.
+    pub address: SocketAddr,
+}
+
+/// The cluster's view of where partitions are served, as the routing needs it. Kept current
+/// by whoever follows the cluster map; read on every login, so it must be cheap.
+pub trait Routes: Send + Sync {
+    /// The host that serves `partition`, when it is not this one.
+    fn remote(&self, partition: Partition) -> Option<Remote>;
+    /// Whether this host serves `partition` now: a hello for an account elsewhere is refused.
+    fn serves(&self, partition: Partition) -> bool;
+}
+
+/// Everything a shard needs to take part in the link.
+pub struct ClusterLink {
+    /// This host's node name.
+    pub node: String,
+    pub routes: Arc<dyn Routes>,
+    /// The internal listener's side: client certificates from the cluster CA required.
+    pub server_tls: Arc<rustls::ServerConfig>,
+    /// The connecting side: the cluster CA as the only root, this host's certificate.
+    pub client_tls: Arc<rustls::ClientConfig>,
+    /// How long connecting and the hello exchange may take.
+    pub connect_timeout: Duration,
+}
+
+/// A mutually authenticated TLS connection to `remote`'s internal listener.
+async fn connect(link: &ClusterLink, remote: &Remote) -> io::Result<Transport> {
+    let tcp = TcpStream::connect(remote.address).await?;
+    // Without TCP_NODELAY every relayed reply waits for a delayed ACK.
+    tcp.set_nodelay(true)?;
+    let mut transport = Transport::plain(tcp);
+    let name = rustls_pki_types::ServerName::try_from(remote.node.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    transport
+        .client_handshake(link.client_tls.clone(), name)
+        .await?;
+    Ok(transport)
+}
+
+/// Run `call` on the store of `remote`, which serves the accounts it names, and wait for
+/// its result (a delivery's result comes once every copy there is durable). One connection
+/// per call; `timeout` bounds the whole exchange.
+pub async fn store_call(
+    link: &ClusterLink,
+    remote: &Remote,
+    call: StoreCall,
+    timeout: Duration,
+) -> io::Result<StoreResult> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        transport
+            .write_all(&link::encode_hello(&Hello::Store(call)))
+            .await?;
+        let mut buf = Vec::with_capacity(256);
+        let mut chunk = [0u8; 4096];
+        let result = loop {
+            match link::decode_result(&buf) {
+                Decoded::Done(result, _) => break result,
+                Decoded::Invalid(why) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                }
+                Decoded::Incomplete(_) => {}
+            }
+            let n = transport.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the other host closed the link",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        transport.close().await;
+        Ok(result)
+    };
+    let timer = async {
+        glommio::timer::sleep(timeout).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no result from the other host in time",
+        ))
+    };
+    future::or(exchange, timer).await
+}
+
+/// Open a link to `remote` and hand it a session; `Ok` once it accepted, with any bytes it
+/// sent after its answer (the session's first output).
+pub async fn hand_over(
+    link: &ClusterLink,
+    remote: &Remote,
+    hello: SessionHello,
+) -> io::Result<(Transport, Vec<u8>)> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        transport
+            .write_all(&link::encode_hello(&Hello::Session(Box::new(hello))))
+            .await?;
+        let mut buf = Vec::with_capacity(link::MAX_ANSWER);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match link::decode_answer(&buf) {
+                Decoded::Done(Answer::Accepted, used) => {
+                    buf.drain(..used);
+                    return Ok((transport, buf));
+                }
+                Decoded::Done(Answer::Refused(why), _) => {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionRefused, why));
+                }
+                Decoded::Invalid(why) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                }
+                Decoded::Incomplete(_) => {}
+            }
+            let n = transport.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the other host closed the link",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let timeout = async {
+        glommio::timer::sleep(link.connect_timeout).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no answer from the other host in time",
+        ))
+    };
+    future::or(exchange, timeout).await
+}
+
+/// Relay bytes between the client and the back until either side closes, or the shard shuts
+/// down. `early`: what the back sent with its answer, for the client first.
+pub async fn relay(
+    client: &mut Transport,
+    back: &mut Transport,
+    early: Vec<u8>,
+    state: &ShardState,
+) -> (u64, u64) {
+    let (mut to_back, mut to_client) = (0u64, early.len() as u64);
+    if !early.is_empty() && client.write_all(&early).await.is_err() {
+        return (to_back, to_client);
+    }
+    let mut from_client = vec![0u8; 16 * 1024];
+    let mut from_back = vec![0u8; 16 * 1024];
+    enum Wake {
+        Client(io::Result<usize>),
+        Back(io::Result<usize>),
+        Shutdown,
+    }
+    loop {
+        let wake = future::or(
+            async { Wake::Client(client.read(&mut from_client).await) },
+            future::or(
+                async { Wake::Back(back.read(&mut from_back).await) },
+                async {
+                    state.shutdown.wait().await;
+                    Wake::Shutdown
+                },
+            ),
+        )
+        .await;
+        match wake {
+            Wake::Client(Ok(n)) if n > 0 => {
+                if back.write_all(&from_client[..n]).await.is_err() {
+                    break;
+                }
+                to_back += n as u64;
+            }
+            Wake::Back(Ok(n)) if n > 0 => {
+                if client.write_all(&from_back[..n]).await.is_err() {
+                    break;
+                }
+                to_client += n as u64;
+            }
+            // Either side closed or failed, or this host is stopping: the back's session
+            // ends when its link closes, the client reconnects to any host.
+            _ => break,
+        }
+    }
+    (to_back, to_client)
+}
+
+/// Serve one connection on the internal listener: check the peer's certificate (the TLS
+/// handshake does), read its hello, and continue the session it hands over.
+pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>) {
+    let server = state.server();
+    let Some(link) = server.cluster.clone() else {
+        return;
+    };
+    let mut transport = Transport::plain(tcp);
+    let max_message = server.config.limits.max_message_size;
+    let exchange = async {
+        transport.handshake(link.server_tls.clone()).await?;
+        let mut buf = Vec::with_capacity(1024);
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            match link::decode_hello(&buf, max_message) {
+                Decoded::Done(hello, used) => {
+                    if used != buf.len() {
+                        // The front sends nothing after its hello before the answer.
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bytes after the hello",
+                        ));
+                    }
+                    return Ok(hello);
+                }
+                Decoded::Invalid(why) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                }
+                Decoded::Incomplete(need) => {
+                    let want = (need - buf.len()).min(chunk.len());
+                    let n = transport.read(&mut chunk[..want]).await?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "closed before its hello",
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    };
+    let timeout = async {
+        glommio::timer::sleep(link.connect_timeout).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, "no hello in time"))
+    };
+    let hello = match future::or(exchange, timeout).await {
+        Ok(hello) => hello,
+        Err(e) => {
+            tracing::info!(target: "ringpost::cluster", peer = %peer, error = %e, "link refused");
+            transport.close().await;
+            return;
+        }
+    };
+    match hello {
+        Hello::Session(hello) => {
+            super::driver::serve_handoff(transport, *hello, peer, state).await;
+        }
+        Hello::Store(call) => {
+            let deliverer = state.deliverer.borrow().clone();
+            let result = match deliverer {
+                Some(deliverer) => Box::pin(deliverer.serve_call(call)).await,
+                None => StoreResult::Delivered(Err("this host is starting".into())),
+            };
+            let _ = transport.write_all(&link::encode_result(&result)).await;
+            transport.close().await;
+        }
+    }
+}
+
+/// Accept connections on this shard's internal listener until shutdown; each is served by
+/// [`serve_link`] (SO_REUSEPORT spreads them over the shards, as for client listeners).
+pub async fn accept_loop(socket: glommio::net::TcpListener, state: Rc<ShardState>) {
+    loop {
+        let accepted = future::or(async { Some(socket.accept().await) }, async {
+            state.shutdown.wait().await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else { break };
+        match accepted {
+            Ok(tcp) => {
+                let Ok(peer) = tcp.peer_addr() else { continue };
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+                let guard = state.active.enter();
+                let state = state.clone();
+                glommio::spawn_local(async move {
+                    Box::pin(serve_link(tcp, peer, state)).await;
+                    drop(guard);
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!(target: "ringpost::cluster", error = %e, "internal listener: accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
