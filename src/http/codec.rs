@@ -200,6 +200,16 @@ impl RequestReader {
         self.buf.len() - self.start + body
     }
 
+    /// The bytes received and not consumed yet, between requests (no body being read):
+    /// what another host continuing the connection must be given. `None` while a body is
+    /// read or after a fatal error.
+    pub fn unconsumed(&self) -> Option<&[u8]> {
+        match self.state {
+            State::Head(_) => Some(&self.buf[self.start..]),
+            _ => None,
+        }
+    }
+
     /// Whether a fatal error was reported (the connection must close).
     pub fn is_failed(&self) -> bool {
         matches!(self.state, State::Failed)

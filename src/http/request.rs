@@ -104,6 +104,35 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request as HTTP/1.1 bytes another server parses to the same request: the
+    /// de-chunked body with its `Content-Length`, and no `Transfer-Encoding` or `Expect`
+    /// (the body is whole; a `100 Continue` was sent already).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.target.as_bytes());
+        out.extend_from_slice(match self.version {
+            Version::Http10 => b" HTTP/1.0\r\n",
+            Version::Http11 => b" HTTP/1.1\r\n",
+        });
+        for (name, value) in &self.headers {
+            if ["content-length", "transfer-encoding", "expect"].contains(&name.as_str()) {
+                continue;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !self.body.is_empty() || matches!(self.method, Method::Post | Method::Put) {
+            out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+
     /// The first value of the header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers_named(name).next()

@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
-use crate::session::{AuthOutcome, Credentials, Event, Output, Overload, Session, SessionConfig};
+use crate::session::{
+    AuthOutcome, Credentials, Event, Handoff, Output, Overload, Session, SessionConfig,
+};
 
 use super::route::{self, Lang, Page, Route, Routed, SignInResult, Site, SIGNIN_COOKIE};
 use super::{HttpLimits, Method, Request, RequestReader, Response, ResponseTarget, CONTINUE};
@@ -56,6 +58,9 @@ struct Current {
     signing_in: Option<String>,
     /// A DAV request waiting for its credentials' check.
     dav: Option<WebRequest>,
+    /// That request as bytes, kept when the connection may be handed to another host
+    /// ([`HttpSession::with_handoff`]).
+    raw: Option<Vec<u8>>,
 }
 
 /// An HTTP/1.1 connection.
@@ -70,6 +75,9 @@ pub struct HttpSession {
     closing: bool,
     requests: u64,
     limit: Option<&'static str>,
+    /// Keep each DAV request's bytes until its credentials are checked, so the connection
+    /// can be handed to the host that serves the account (a cluster host).
+    handoff: bool,
 }
 
 impl HttpSession {
@@ -83,6 +91,27 @@ impl HttpSession {
             closing: false,
             requests: 0,
             limit: None,
+            handoff: false,
+        }
+    }
+
+    /// A session whose DAV requests can be handed to another host of a cluster
+    /// ([`Session::handoff`]).
+    pub fn with_handoff(mut self) -> HttpSession {
+        self.handoff = true;
+        self
+    }
+
+    /// A connection another host began, continued here where [`Session::handoff`] took it:
+    /// the DAV request whose credentials that host checked is taken again from its bytes and
+    /// waits for the answer to its login (no second check is asked for).
+    pub fn from_handoff(site: Site, limits: HttpLimits, handoff: Handoff) -> Option<HttpSession> {
+        let mut session = HttpSession::new(site, limits).with_handoff();
+        session.requests = handoff.commands.saturating_sub(1);
+        session.handle_input(&handoff.input);
+        match session.events.pop_front() {
+            Some(Event::Authenticate(_)) if session.events.is_empty() => Some(session),
+            _ => None,
         }
     }
 
@@ -169,6 +198,7 @@ impl HttpSession {
                     lang,
                     signing_in: Some(username.clone()),
                     dav: None,
+                    raw: None,
                 });
                 // The form's token must match the cookie set with the form (login CSRF).
                 let token = request.form_field("csrf").unwrap_or_default();
@@ -211,6 +241,7 @@ impl HttpSession {
                         csrf: None,
                         lang,
                     }),
+                    raw: self.handoff.then(|| request.encode()),
                 });
                 self.events.push_back(Event::Authenticate(Credentials {
                     username,
@@ -225,6 +256,7 @@ impl HttpSession {
                     lang,
                     signing_in: None,
                     dav: None,
+                    raw: None,
                 });
                 let csrf = (request.method == Method::Post)
                     .then(|| request.form_field("csrf"))
@@ -410,6 +442,25 @@ impl Session for HttpSession {
 
     fn poll_event(&mut self) -> Option<Event<WebRequest>> {
         self.events.pop_front()
+    }
+
+    fn handoff(&mut self) -> Option<Handoff> {
+        let current = self.current.as_ref()?;
+        current.dav.as_ref()?;
+        let raw = current.raw.as_ref()?;
+        if !self.output.is_empty() || !self.events.is_empty() {
+            return None;
+        }
+        let mut input = raw.clone();
+        input.extend_from_slice(self.reader.unconsumed()?);
+        Some(Handoff {
+            tag: Vec::new(),
+            mechanism: HTTP_BASIC.to_string(),
+            auth_failures: 0,
+            commands: self.requests,
+            compressing: false,
+            input,
+        })
     }
 }
 

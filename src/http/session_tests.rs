@@ -337,3 +337,51 @@ fn accept_language_picks_german_or_english() {
         assert_eq!(Lang::from_accept_language(value), lang, "{value}");
     }
 }
+
+/// A DAV request whose credentials one cluster host checked is continued by the host that
+/// serves the account: taken again from its bytes there (a chunked body arrives whole, with
+/// its length), waiting for the login's answer, followed by what was pipelined behind it.
+#[test]
+fn a_dav_request_is_handed_over_with_its_body_and_what_follows() {
+    let mut a = https().with_handoff();
+    // alice@example.com:pa:ss, a chunked PUT with a pipelined OPTIONS behind it.
+    a.handle_input(b"PUT /SOGo/dav/alice@example.com/Contacts/personal/x.vcf HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2VAZXhhbXBsZS5jb206cGE6c3M=\r\nContent-Type: text/vcard\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nBEGIN\r\n0\r\n\r\nOPTIONS /SOGo/dav/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (_, events) = drain(&mut a);
+    assert!(
+        matches!(&events[..], [Event::Authenticate(_)]),
+        "{events:?}"
+    );
+    let handoff = a.handoff().expect("a DAV request waiting for its login");
+    let text = String::from_utf8_lossy(&handoff.input).into_owned();
+    assert!(
+        text.contains("content-length: 5\r\n\r\nBEGINOPTIONS /SOGo/dav/"),
+        "{text}"
+    );
+    assert!(
+        !text.to_ascii_lowercase().contains("transfer-encoding"),
+        "{text}"
+    );
+
+    let site = Site::Https {
+        workspace: true,
+        dav: true,
+    };
+    let mut b = HttpSession::from_handoff(site, HttpLimits::default(), handoff).unwrap();
+    let (out, events) = drain(&mut b);
+    assert!(out.is_empty() && events.is_empty(), "{events:?}");
+    b.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    let (_, events) = drain(&mut b);
+    let Route::Dav(dav) = &request_of(&events[0]).route else {
+        panic!("{events:?}");
+    };
+    assert!(dav.path.ends_with("/x.vcf"), "{}", dav.path);
+    assert_eq!(dav.body, b"BEGIN");
+
+    // Without with_handoff nothing is kept, and nothing can be handed over.
+    let mut plain = https();
+    plain.handle_input(b"OPTIONS /SOGo/dav/ HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2VAZXhhbXBsZS5jb206cGE6c3M=\r\n\r\n");
+    let _ = drain(&mut plain);
+    assert_eq!(plain.handoff(), None);
+}

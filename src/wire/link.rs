@@ -39,6 +39,8 @@ const KIND_RESULT: u8 = 3;
 pub enum LinkProtocol {
     Imap,
     Pop3,
+    /// HTTPS: a DAV request and whatever follows it on the connection.
+    Http,
 }
 
 impl LinkProtocol {
@@ -46,6 +48,7 @@ impl LinkProtocol {
         match self {
             LinkProtocol::Imap => 1,
             LinkProtocol::Pop3 => 2,
+            LinkProtocol::Http => 3,
         }
     }
 
@@ -53,6 +56,7 @@ impl LinkProtocol {
         match code {
             1 => Some(LinkProtocol::Imap),
             2 => Some(LinkProtocol::Pop3),
+            3 => Some(LinkProtocol::Http),
             _ => None,
         }
     }
@@ -61,6 +65,7 @@ impl LinkProtocol {
         match self {
             LinkProtocol::Imap => "imap",
             LinkProtocol::Pop3 => "pop3",
+            LinkProtocol::Http => "http",
         }
     }
 }

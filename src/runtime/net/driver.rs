@@ -266,7 +266,9 @@ pub async fn serve_handoff(
     front: SocketAddr,
     state: Rc<ShardState>,
 ) {
-    use crate::runtime::service::{mailbox::MailboxService, maildrop::MaildropService};
+    use crate::runtime::service::{
+        mailbox::MailboxService, maildrop::MaildropService, web::WebService,
+    };
     match hello.protocol {
         LinkProtocol::Imap => {
             Box::pin(continue_session::<MailboxService>(
@@ -276,6 +278,12 @@ pub async fn serve_handoff(
         }
         LinkProtocol::Pop3 => {
             Box::pin(continue_session::<MaildropService>(
+                transport, hello, front, state,
+            ))
+            .await
+        }
+        LinkProtocol::Http => {
+            Box::pin(continue_session::<WebService>(
                 transport, hello, front, state,
             ))
             .await
@@ -311,6 +319,7 @@ async fn continue_session<S: Service>(
     let protocol = match hello.protocol {
         LinkProtocol::Imap => crate::config::Protocol::Imap,
         LinkProtocol::Pop3 => crate::config::Protocol::Pop3,
+        LinkProtocol::Http => crate::config::Protocol::Http,
     };
     let listener = Listener {
         protocol,
@@ -932,8 +941,11 @@ async fn authenticate<S: Service>(
     let mut outcome = outcome;
     let home = match (&outcome, store_key) {
         (AuthOutcome::Success { account }, Some((key, version, credential))) => {
-            // An account another host serves: that host continues the session.
-            if S::PLACEMENT == Placement::HomeShard {
+            // An account another host serves: that host continues the session (a DAV
+            // request and what follows it on HTTP; the workspace's sign-in stays here).
+            let relayable = conn.core.listener.protocol != crate::config::Protocol::Http
+                || mechanism == crate::http::session::HTTP_BASIC;
+            if S::PLACEMENT == Placement::HomeShard && relayable {
                 if let Some(link) = server.cluster.as_ref() {
                     if let Some(remote) = link.routes.remote(Partition::of(&key)) {
                         let account = account.clone();
@@ -975,6 +987,7 @@ async fn relay_to<S: Service>(
     let protocol = match conn.core.listener.protocol {
         crate::config::Protocol::Imap => LinkProtocol::Imap,
         crate::config::Protocol::Pop3 => LinkProtocol::Pop3,
+        crate::config::Protocol::Http => LinkProtocol::Http,
         _ => return None,
     };
     let Some(handoff) = conn.core.session.handoff() else {

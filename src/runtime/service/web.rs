@@ -25,6 +25,28 @@ use crate::session::{Security, SessionConfig};
 
 use super::{Context, Placement, Service};
 
+/// What a listener's HTTP sessions serve, and their limits.
+fn site_and_limits(listener: &Listener, config: &Config) -> (Site, HttpLimits) {
+    let site = match (listener.protocol, listener.tls) {
+        (Protocol::Metrics, _) => Site::Metrics,
+        (_, TlsMode::Implicit) => Site::Https {
+            workspace: config.http.workspace,
+            dav: config.http.dav,
+        },
+        _ => Site::Redirect {
+            https_base: https_base(config),
+        },
+    };
+    let h = &config.http;
+    let limits = HttpLimits {
+        max_head_bytes: h.max_header_bytes,
+        max_headers: h.max_headers,
+        max_target_bytes: h.max_target_bytes,
+        max_body_bytes: h.max_body_bytes,
+    };
+    (site, limits)
+}
+
 /// One HTTP connection's service (it holds nothing between requests).
 pub struct WebService;
 
@@ -41,26 +63,18 @@ impl Service for WebService {
         _security: Security,
         config: &Config,
     ) -> HttpSession {
-        let site = match (listener.protocol, listener.tls) {
-            (Protocol::Metrics, _) => Site::Metrics,
-            (_, TlsMode::Implicit) => Site::Https {
-                workspace: config.http.workspace,
-                dav: config.http.dav,
-            },
-            _ => Site::Redirect {
-                https_base: https_base(config),
-            },
-        };
-        let h = &config.http;
-        HttpSession::new(
-            site,
-            HttpLimits {
-                max_head_bytes: h.max_header_bytes,
-                max_headers: h.max_headers,
-                max_target_bytes: h.max_target_bytes,
-                max_body_bytes: h.max_body_bytes,
-            },
-        )
+        let (site, limits) = site_and_limits(listener, config);
+        HttpSession::new(site, limits)
+    }
+
+    fn resume_session(
+        listener: &Listener,
+        _session: SessionConfig,
+        config: &Config,
+        handoff: crate::session::Handoff,
+    ) -> Option<HttpSession> {
+        let (site, limits) = site_and_limits(listener, config);
+        HttpSession::from_handoff(site, limits, handoff)
     }
 
     fn new() -> Self {
