@@ -111,7 +111,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         accounts: Arc::new(accounts),
         oauth_keys: Default::default(),
         web_sessions: Default::default(),
-        cluster: None,
+        link: None,
     });
     let current = Arc::new(CurrentServer::new(server.clone()));
     if server.config.inbound.auth_checks {
@@ -327,7 +327,7 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         auth_throttle: old.auth_throttle.clone(),
         oauth_keys: old.oauth_keys.clone(),
         web_sessions: old.web_sessions.clone(),
-        cluster: old.cluster.clone(),
+        link: old.link.clone(),
         jobs: old.jobs.clone(),
     }));
     tracing::info!(path = %path.display(), "configuration reloaded");

@@ -393,7 +393,7 @@ async fn check_handoff(
     server: &Arc<ServerContext>,
     hello: &SessionHello,
 ) -> Result<(String, u64, Permit), String> {
-    let Some(cluster) = server.cluster.as_ref() else {
+    let Some(cluster) = server.link.as_ref() else {
         return Err("not a cluster host".into());
     };
     let partition = Partition::of(&hello.account);
@@ -946,7 +946,7 @@ async fn authenticate<S: Service>(
             let relayable = conn.core.listener.protocol != crate::config::Protocol::Http
                 || mechanism == crate::http::session::HTTP_BASIC;
             if S::PLACEMENT == Placement::HomeShard && relayable {
-                if let Some(link) = server.cluster.as_ref() {
+                if let Some(link) = server.link.as_ref() {
                     if let Some(remote) = link.routes.remote(Partition::of(&key)) {
                         let account = account.clone();
                         match Box::pin(relay_to(conn, link, &remote, &account, &credential)).await {

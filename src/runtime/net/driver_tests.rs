@@ -153,7 +153,7 @@ pub(super) fn shard_state(config: Config) -> Rc<ShardState> {
         accounts: Arc::new(accounts),
         oauth_keys: Default::default(),
         web_sessions: Default::default(),
-        cluster: None,
+        link: None,
         jobs: Default::default(),
         config,
     });

@@ -224,7 +224,7 @@ pub async fn relay(
 /// handshake does), read its hello, and continue the session it hands over.
 pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>) {
     let server = state.server();
-    let Some(link) = server.cluster.clone() else {
+    let Some(link) = server.link.clone() else {
         return;
     };
     let mut transport = Transport::plain(tcp);

@@ -68,7 +68,7 @@ pub struct ServerContext {
     pub jobs: Arc<crate::runtime::control::ShardJobs>,
     /// The cluster's internal link, on a host of a cluster (`[cluster]`); `None` on a single
     /// host, which then never hands a session elsewhere.
-    pub cluster: Option<Arc<link::ClusterLink>>,
+    pub link: Option<Arc<link::ClusterLink>>,
 }
 
 /// The server's current context, replaced whole by a reload. Shards read it through
