@@ -280,13 +280,65 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
         }
         Hello::Store(call) => {
             let deliverer = state.deliverer.borrow().clone();
-            let result = match deliverer {
-                Some(deliverer) => Box::pin(deliverer.serve_call(call)).await,
-                None => StoreResult::Delivered(Err("this host is starting".into())),
+            let accounts = server.accounts.clone();
+            let rekeyed = glommio::executor()
+                .spawn_blocking(move || rekey(&accounts, call))
+                .await;
+            let result = match (rekeyed, deliverer) {
+                (Err(refused), _) => refused,
+                (Ok(call), Some(deliverer)) => Box::pin(deliverer.serve_call(call)).await,
+                (Ok(_), None) => StoreResult::Delivered(Err("this host is starting".into())),
             };
             let _ = transport.write_all(&link::encode_result(&result)).await;
             transport.close().await;
         }
+    }
+}
+
+/// `call` with every account named by this host's store key for it: the host that serves an
+/// account decides where its mail is (its directory's incarnation), whatever the calling
+/// host's directory said. Refused whole when an account is unknown here.
+fn rekey(
+    accounts: &crate::accounts::AccountStore,
+    call: StoreCall,
+) -> Result<StoreCall, StoreResult> {
+    let key = |named: &str| -> Result<String, String> {
+        let address = crate::accounts::address_of_key(named);
+        match accounts.lookup(address) {
+            Ok(Some(account)) => Ok(account.store_key()),
+            Ok(None) => Err(format!("{address}: no such account on this host")),
+            Err(e) => Err(format!("the account directory: {e}")),
+        }
+    };
+    match call {
+        StoreCall::Deliver {
+            accounts: named,
+            limits,
+            body,
+            internal_date,
+        } => match named.iter().map(|a| key(a)).collect::<Result<Vec<_>, _>>() {
+            Ok(keys) => Ok(StoreCall::Deliver {
+                accounts: keys,
+                limits,
+                body,
+                internal_date,
+            }),
+            Err(e) => Err(StoreResult::Delivered(Err(e))),
+        },
+        StoreCall::Retract { copies } => {
+            match copies
+                .into_iter()
+                .map(|(a, uid)| key(&a).map(|k| (k, uid)))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(copies) => Ok(StoreCall::Retract { copies }),
+                Err(e) => Err(StoreResult::Retracted(Err(e))),
+            }
+        }
+        StoreCall::Usage { account } => match key(&account) {
+            Ok(account) => Ok(StoreCall::Usage { account }),
+            Err(e) => Err(StoreResult::Usage(Err(e))),
+        },
     }
 }
 
