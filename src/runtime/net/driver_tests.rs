@@ -154,6 +154,7 @@ pub(super) fn shard_state(config: Config) -> Rc<ShardState> {
         oauth_keys: Default::default(),
         web_sessions: Default::default(),
         jobs: Default::default(),
+        cluster: None,
         config,
     });
     let store = Store::new(
