@@ -49,7 +49,7 @@ impl Admin {
             .build()
             .map_err(ClusterError::Thread)?;
         let timeout = (config.lease_ttl * 2).max(Duration::from_secs(5));
-        let client = runtime.block_on(connect(&config.etcd, timeout))?;
+        let client = runtime.block_on(connect(&config.etcd, 0, timeout))?;
         Ok(Admin {
             runtime,
             client,

@@ -162,6 +162,8 @@ struct Session {
     /// Until when the lease is certainly alive.
     lease_until: Option<Instant>,
     snapshot: Option<Snapshot>,
+    /// Connections made so far: the next one starts at the next endpoint.
+    attempts: usize,
 }
 
 /// How a connection to etcd ended.
@@ -188,6 +190,7 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
         lease: None,
         lease_until: None,
         snapshot: None,
+        attempts: 0,
     };
     runtime.block_on(async move {
         let retry = (session.config.lease_ttl / 4).max(Duration::from_millis(100));
@@ -232,7 +235,9 @@ impl Session {
     /// One connection to etcd, from connect to loss or stop.
     async fn connected(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Ended {
         let ttl = self.config.lease_ttl;
-        let mut client = match connect(&self.config.etcd, ttl).await {
+        let start = self.attempts;
+        self.attempts += 1;
+        let mut client = match connect(&self.config.etcd, start, ttl).await {
             Ok(c) => c,
             Err(e) => return Ended::Lost(e),
         };

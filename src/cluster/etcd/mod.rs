@@ -39,15 +39,41 @@ pub enum ClusterError {
     Thread(std::io::Error),
 }
 
-/// A client for `endpoints`, each call bounded by `timeout`. `require_leader`: an etcd member
-/// cut off from its cluster's quorum refuses calls instead of answering from a stale copy.
-pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Client, ClusterError> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(timeout)
-        .with_timeout(timeout)
-        .with_keep_alive(timeout, timeout)
-        .with_require_leader(true);
-    bounded(timeout, Client::connect(endpoints, Some(options))).await
+/// A client for one of `endpoints` that answers a linearizable read (so it is part of a
+/// quorum), tried in turn from the `start`-th; each call bounded by `timeout`.
+/// `require_leader`: a member cut off from its cluster's quorum refuses calls instead of
+/// answering from a stale copy. One member at a time, not etcd-client's balanced channel,
+/// which keeps sending calls to a member that is down: a lost member ends the connection and
+/// the caller's next `connect` tries the next one.
+pub async fn connect(
+    endpoints: &[String],
+    start: usize,
+    timeout: Duration,
+) -> Result<Client, ClusterError> {
+    let mut last = ClusterError::Refused("no etcd endpoint".into());
+    for i in 0..endpoints.len() {
+        let endpoint = &endpoints[(start + i) % endpoints.len()];
+        let options = ConnectOptions::new()
+            .with_connect_timeout(timeout)
+            .with_timeout(timeout)
+            .with_keep_alive(timeout, timeout)
+            .with_require_leader(true);
+        let attempt = async {
+            let mut client = Client::connect([endpoint.as_str()], Some(options)).await?;
+            client
+                .get("/ringpost/", Some(GetOptions::new().with_count_only()))
+                .await?;
+            Ok(client)
+        };
+        match bounded(timeout, attempt).await {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                tracing::debug!(target: "ringpost::cluster", endpoint = %endpoint, error = %e, "etcd endpoint not usable");
+                last = e;
+            }
+        }
+    }
+    Err(last)
 }
 
 /// `work`, or [`ClusterError::Timeout`] after `limit`.
