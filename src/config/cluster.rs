@@ -325,6 +325,39 @@ mod tests {
         }
     }
 
+    /// The commented-out `[cluster]` of each shipped file, uncommented, is a valid section
+    /// naming every key.
+    #[test]
+    fn the_documented_sections_parse() {
+        for file in [
+            include_str!("../../config/ringpost.toml"),
+            include_str!("../../config/production.example.toml"),
+        ] {
+            let start = file.find("# [cluster]\n").unwrap();
+            let section: String = file[start..]
+                .lines()
+                .take_while(|l| l.starts_with('#'))
+                .filter_map(|l| l.strip_prefix("# "))
+                .filter(|l| !l.starts_with(' '))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let text = section.replacen("[cluster]\n", "", 1);
+            for key in [
+                "node",
+                "name",
+                "etcd",
+                "advertise",
+                "replicas",
+                "replication",
+            ] {
+                assert!(text.contains(&format!("{key} = ")), "{key}: {text}");
+            }
+            let config = parse(&text).unwrap().cluster.unwrap();
+            assert_eq!(config.node, "mx1");
+            assert!(config.tls.is_some());
+        }
+    }
+
     #[test]
     fn node_names() {
         for good in ["mx1", "a", "mx-1.eu_west", "1a"] {
