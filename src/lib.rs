@@ -32,6 +32,9 @@
 //!   leaf.
 //! - [`placement`]: where an account lives (account → partition → shard). A leaf; the runtime
 //!   and the store both use it.
+//! - [`cluster`]: partitions over several hosts (issue 19, in progress): the cluster map and
+//!   its planner (pure), its etcd schema, and the one thread that talks to etcd (tokio, never
+//!   on a shard). Runs only with `[cluster]`.
 //! - [`store`]: the message store — per-partition append-only segments, group commit, rkyv
 //!   indexes with MIME summaries, recovery, Maildir import. Serves its own shard's
 //!   partitions; names the executor library in `store/io.rs` only and never imports the
@@ -59,6 +62,7 @@
 pub mod accounts;
 pub mod backup;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod date;
 pub mod dav;

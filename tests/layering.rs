@@ -6,7 +6,11 @@
 //! - the **store** reaches neither up into the runtime (its mesh, the services) nor into any
 //!   protocol;
 //! - **config** and **accounts** are leaves below the sessions;
-//! - only the **runtime** and the store's one IO file name glommio.
+//! - only the **runtime** and the store's one IO file name glommio;
+//! - the **cluster** (the map over several hosts) reaches neither the runtime, the store nor
+//!   a protocol; only its etcd code (`src/cluster/etcd/`) and the auth thread
+//!   (`runtime/auth_checks.rs`) name tokio or etcd_client, and both run on threads of their
+//!   own, never on a shard.
 //!
 //! Every top-level module of `src/` must be placed in one of the layers below, so a new
 //! protocol folder is checked from its first file. A failure names the file and line.
@@ -28,6 +32,10 @@ const MODEL: &[&str] = &["mail"];
 const RUNTIME: &[&str] = &["runtime"];
 /// The message store.
 const STORE: &[&str] = &["store"];
+/// Partitions over several hosts: the map, its planner and schema (pure) and its etcd thread.
+const CLUSTER: &[&str] = &["cluster"];
+/// The only files that may name tokio or etcd_client (each runs its own thread).
+const TOKIO_FILES: &[&str] = &["cluster/etcd/", "runtime/auth_checks.rs"];
 /// Leaves: configuration, the account database, date formats, placement of accounts,
 /// latency histograms.
 const LEAVES: &[&str] = &["config", "accounts", "date", "placement", "latency"];
@@ -151,11 +159,12 @@ fn violations(files: &[(String, String)]) -> Vec<Violation> {
     let mut out = Vec::new();
     for (path, text) in files {
         let module = module_of(path);
-        let layers: [(&[&str], &str); 6] = [
+        let layers: [(&[&str], &str); 7] = [
             (PROTOCOLS, "protocol"),
             (MODEL, "model"),
             (RUNTIME, "runtime"),
             (STORE, "store"),
+            (CLUSTER, "cluster"),
             (LEAVES, "leaf"),
             (EDGE, "edge"),
         ];
@@ -186,6 +195,24 @@ fn violations(files: &[(String, String)]) -> Vec<Violation> {
                 }
             }
         }
+        // tokio and etcd_client: on their own threads only, never on a shard.
+        if !TOKIO_FILES.iter().any(|allowed| path.starts_with(allowed)) {
+            for (i, line) in text.lines().enumerate() {
+                let code = code_of(line);
+                for word in ["tokio", "etcd_client"] {
+                    if code.contains(&format!("{word}::")) || code.contains(&format!("use {word}"))
+                    {
+                        out.push(Violation {
+                            file: path.clone(),
+                            line: i + 1,
+                            what: format!(
+                                "names {word} (only src/cluster/etcd/ and runtime/auth_checks.rs may)"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         if is_test_file(path) {
             continue;
         }
@@ -200,6 +227,10 @@ fn violations(files: &[(String, String)]) -> Vec<Violation> {
             "store" => &[
                 "runtime", "shard", "net", "service", "imap", "pop3", "smtp", "session", "mailbox",
                 "sasl", "cli",
+            ],
+            "cluster" => &[
+                "runtime", "shard", "net", "service", "store", "session", "mailbox", "imap",
+                "pop3", "smtp", "sasl", "wire", "cli", "queue", "tls", "accounts",
             ],
             "leaf" => &[
                 "runtime", "shard", "net", "service", "store", "session", "mailbox", "imap",
@@ -305,6 +336,14 @@ fn the_check_catches_a_protocol_that_reaches_down() {
         ),
         ("ftp/mod.rs".to_string(), String::new()),
         (
+            "cluster/map.rs".to_string(),
+            "use crate::runtime::Mesh;\nuse tokio::sync::mpsc;\n".to_string(),
+        ),
+        (
+            "cluster/etcd/coordinator.rs".to_string(),
+            "use tokio::sync::mpsc;\nuse etcd_client::Client;\n".to_string(),
+        ),
+        (
             "imap/session/fine.rs".to_string(),
             "use crate::mail::{Flags, Uid};\nuse crate::session::Output;\n".to_string(),
         ),
@@ -320,6 +359,8 @@ fn the_check_catches_a_protocol_that_reaches_down() {
             "src/store/read.rs:2: names glommio (only the runtime and store/io.rs may)",
             "src/store/read.rs:1: the store layer imports crate::runtime",
             "src/ftp/mod.rs:1: module `ftp` is in no layer: add it to one in tests/layering.rs",
+            "src/cluster/map.rs:2: names tokio (only src/cluster/etcd/ and runtime/auth_checks.rs may)",
+            "src/cluster/map.rs:1: the cluster layer imports crate::runtime",
         ]
     );
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin;
+mod cluster;
 mod dkim;
 
 use clap::{Parser, Subcommand};
@@ -95,6 +96,43 @@ enum Command {
     /// DKIM keys for signing submitted mail.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// The cluster map in etcd (needs `[cluster]`): status, bootstrap, add and drain nodes.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum ClusterCommand {
+    /// Nodes (state, advertised address, primaries and replicas each holds) and a summary
+    /// of the partitions and their epochs.
+    Status,
+    /// Create the map over NODES (default: this host's `[cluster] node`) unless one exists.
+    /// Not needed when the first nodes are simply started: they create it over themselves.
+    Init {
+        /// Comma-separated node names.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+    },
+    /// Place NAME in the map and move its share of partitions to it (a new primary or
+    /// replica gets the partition's next epoch). Until replication lands this switches
+    /// ownership only: mail already on the old primaries is not copied.
+    AddNode {
+        name: String,
+        /// Add it even though it is not live (has not registered with etcd).
+        #[arg(long)]
+        force: bool,
+        /// Print the plan's size without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Mark NAME draining and move every partition it holds to the other placed nodes
+    /// (ownership switches only, as for add-node).
+    DrainNode {
+        name: String,
+        /// Print the plan's size without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -352,6 +390,26 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Fsck { repair } => fsck(&Config::load(&config_file)?, repair),
         Command::Backup { dest } => backup(&Config::load(&config_file)?, &dest),
         Command::Restore { src } => restore(&Config::load(&config_file)?, &src),
+        Command::Cluster(command) => cluster::cluster(
+            &Config::load(&config_file)?,
+            match command {
+                ClusterCommand::Status => cluster::ClusterOp::Status,
+                ClusterCommand::Init { nodes } => cluster::ClusterOp::Init { nodes },
+                ClusterCommand::AddNode {
+                    name,
+                    force,
+                    dry_run,
+                } => cluster::ClusterOp::AddNode {
+                    node: name,
+                    force,
+                    dry_run,
+                },
+                ClusterCommand::DrainNode { name, dry_run } => cluster::ClusterOp::DrainNode {
+                    node: name,
+                    dry_run,
+                },
+            },
+        ),
         Command::Dkim(DkimCommand::Generate {
             domain,
             selector,
@@ -670,6 +728,20 @@ fn check_config(config: &Config) -> Result<(), CliError> {
             d.selector,
             d.domain,
             d.key_path.display()
+        ));
+    }
+    if let Some(c) = &config.cluster {
+        out.push_str(&format!(
+            "cluster:       node {} of cluster {}, advertised at {}; etcd {}; {} replica(s), {}\n",
+            c.node,
+            c.name,
+            c.advertise,
+            c.etcd.join(" "),
+            c.replicas,
+            match c.replication {
+                crate::config::Replication::Sync => "sync",
+                crate::config::Replication::Async => "async",
+            }
         ));
     }
     if let Some(problem) = tls::hostname_problem(config) {

@@ -4,6 +4,7 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod cluster;
 pub mod dkim;
 pub mod http;
 pub mod inbound;
@@ -11,6 +12,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod uidl;
 
+pub use cluster::{ClusterConfig, ClusterTls, Replication};
 pub use http::HttpConfig;
 pub use inbound::InboundConfig;
 pub use outbound::{OutboundConfig, Relay, RelayTls};
@@ -115,6 +117,7 @@ struct RawConfig {
     dkim: Vec<dkim::RawDkim>,
     #[serde(default)]
     listener: Vec<RawListener>,
+    cluster: Option<cluster::RawCluster>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -681,6 +684,8 @@ pub struct Config {
     /// The keys submitted mail is signed with (`[[dkim]]`), loaded.
     pub dkim: Vec<dkim::DkimConfig>,
     pub listeners: Vec<Listener>,
+    /// This host's place in a cluster (`[cluster]`); `None`: a single host, as without it.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Config {
@@ -774,6 +779,10 @@ impl Config {
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
         let listeners = listeners(&raw.listener, &proxy_trusted, invalid)?;
+        let cluster = match &raw.cluster {
+            Some(c) => Some(cluster::check_cluster(c, &resolve, invalid)?),
+            None => None,
+        };
         let pop3_uidl_format = uidl::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {
@@ -908,6 +917,7 @@ impl Config {
             http,
             dkim,
             listeners,
+            cluster,
         })
     }
 

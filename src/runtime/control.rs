@@ -115,6 +115,8 @@ pub enum ShardJob {
 pub struct ShardJobs {
     shards: Vec<mpsc::Sender<ShardJob>>,
     started: Option<Instant>,
+    /// The cluster thread's figures join the shards' (`ringpost_cluster_*`).
+    cluster: Option<crate::cluster::ClusterHandle>,
 }
 
 impl ShardJobs {
@@ -122,7 +124,14 @@ impl ShardJobs {
         ShardJobs {
             shards,
             started: Some(Instant::now()),
+            cluster: None,
         }
+    }
+
+    /// The same, with the cluster's figures in the metrics.
+    pub fn with_cluster(mut self, cluster: Option<crate::cluster::ClusterHandle>) -> ShardJobs {
+        self.cluster = cluster;
+        self
     }
 
     /// The Prometheus text exposition (version 0.0.4) of the figures `stats` shows and the
@@ -132,6 +141,9 @@ impl ShardJobs {
         let uptime = self.started.map_or(0, |s| s.elapsed().as_secs());
         let mut lines = render_stats(&per_shard, uptime);
         lines.extend(render_detail(&per_shard));
+        if let Some(cluster) = &self.cluster {
+            lines.extend(cluster.metric_lines());
+        }
         Ok(crate::runtime::metrics::exposition(&lines))
     }
 }

@@ -87,6 +87,26 @@ const HELP: &[(&str, &str)] = &[
         "ringpost_queue_depth",
         "Messages the outbound queue runners hold, by state.",
     ),
+    (
+        "ringpost_cluster_nodes",
+        "Cluster nodes in this host's map, by state (live, draining, down).",
+    ),
+    (
+        "ringpost_cluster_partitions",
+        "Partitions this host holds in the cluster map, by role (primary, replica).",
+    ),
+    (
+        "ringpost_cluster_revision",
+        "The etcd revision of this host's cluster map.",
+    ),
+    (
+        "ringpost_cluster_fenced",
+        "1 while this host may have lost its etcd lease (it must not act as a primary).",
+    ),
+    (
+        "ringpost_cluster_maps_total",
+        "Cluster maps published by the cluster thread since the start.",
+    ),
 ];
 
 /// Families that are histograms (their samples end in `_bucket`, `_sum`, `_count`).

@@ -98,8 +98,18 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let (job_senders, mut job_receivers): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| mpsc::channel::<ShardJob>()).unzip();
+    // With `[cluster]`, the one thread that talks to etcd (membership, the map); started
+    // after root was dropped, like every other thread. It never blocks the start: the node
+    // stays fenced until etcd has answered.
+    let cluster = match &config.cluster {
+        Some(c) => Some(
+            crate::cluster::ClusterHandle::start(c).map_err(|e| io::Error::other(e.to_string()))?,
+        ),
+        None => None,
+    };
     let server = Arc::new(ServerContext {
-        jobs: Arc::new(control::ShardJobs::new(job_senders.clone())),
+        jobs: Arc::new(control::ShardJobs::new(job_senders.clone()).with_cluster(cluster.clone())),
+        cluster: cluster.clone(),
         limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
         auth_throttle: Arc::new(AuthThrottle::new(
             config.auth_throttling,
@@ -245,6 +255,10 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
             failure.get_or_insert(io::Error::other("a shard panicked"));
         }
     }
+    if let Some(cluster) = cluster {
+        // Revokes this node's lease: the other hosts see it leave at once.
+        cluster.stop();
+    }
     match failure {
         Some(e) => Err(e),
         None => {
@@ -289,6 +303,10 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         );
         new.shards = old.config.shards;
     }
+    if new.cluster != old.config.cluster {
+        tracing::warn!("[cluster] cannot change while running; restart to apply it");
+        new.cluster = old.config.cluster.clone();
+    }
     if new.data_dir != old.config.data_dir {
         tracing::warn!(
             running = %old.config.data_dir.display(),
@@ -329,6 +347,7 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         web_sessions: old.web_sessions.clone(),
         link: old.link.clone(),
         jobs: old.jobs.clone(),
+        cluster: old.cluster.clone(),
     }));
     tracing::info!(path = %path.display(), "configuration reloaded");
 }

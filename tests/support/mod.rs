@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod dns;
+pub mod etcd;
 pub mod https;
 
 use std::io::Write;

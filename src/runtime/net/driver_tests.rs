@@ -155,6 +155,7 @@ pub(super) fn shard_state(config: Config) -> Rc<ShardState> {
         web_sessions: Default::default(),
         link: None,
         jobs: Default::default(),
+        cluster: None,
         config,
     });
     let store = Store::new(

@@ -66,6 +66,8 @@ pub struct ServerContext {
     pub web_sessions: Arc<crate::runtime::web_sessions::WebSessions>,
     /// Every shard's job channel (the metrics listener asks them all).
     pub jobs: Arc<crate::runtime::control::ShardJobs>,
+    /// This host's view of the cluster map (`[cluster]`); `None` on a single host.
+    pub cluster: Option<crate::cluster::ClusterHandle>,
     /// The cluster's internal link, on a host of a cluster (`[cluster]`); `None` on a single
     /// host, which then never hands a session elsewhere.
     pub link: Option<Arc<link::ClusterLink>>,

@@ -1,0 +1,169 @@
+//! `ringpost cluster status|init|add-node|drain-node`: the cluster map in etcd, read and
+//! changed through the `[cluster]` section of the same configuration file (its `etcd`
+//! endpoints, `name` and `replicas`).
+//!
+//! Until replication lands, add-node and drain-node switch ownership only: a moved
+//! partition's mail stays on its old primary (see `cluster::etcd::admin`). Each prints the
+//! plan's size; `--dry-run` prints it without writing.
+
+use std::collections::BTreeMap;
+
+use super::{print, CliError};
+use crate::cluster::etcd::admin::{Admin, Rebalanced};
+use crate::cluster::{NodeName, NodeState};
+use crate::config::{ClusterConfig, Config};
+
+/// What `ringpost cluster` was asked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClusterOp {
+    Status,
+    Init {
+        nodes: Vec<String>,
+    },
+    AddNode {
+        node: String,
+        force: bool,
+        dry_run: bool,
+    },
+    DrainNode {
+        node: String,
+        dry_run: bool,
+    },
+}
+
+fn cluster_config(config: &Config) -> Result<&ClusterConfig, CliError> {
+    config.cluster.as_ref().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: there is no [cluster] section (the etcd endpoints are read from it)",
+            config.path.display()
+        ))
+    })
+}
+
+fn node_name(name: &str) -> Result<NodeName, CliError> {
+    NodeName::new(name).ok_or_else(|| CliError::Usage(format!("{name:?} is not a node name")))
+}
+
+fn failed(e: crate::cluster::etcd::ClusterError) -> CliError {
+    CliError::Admin(format!("cluster: {e}"))
+}
+
+pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
+    let cluster = cluster_config(config)?;
+    let mut admin = Admin::connect(cluster).map_err(failed)?;
+    match op {
+        ClusterOp::Status => status(&mut admin, cluster),
+        ClusterOp::Init { nodes } => {
+            let nodes = if nodes.is_empty() {
+                vec![node_name(&cluster.node)?]
+            } else {
+                nodes
+                    .iter()
+                    .map(|n| node_name(n))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let created = admin.init(&nodes, cluster.replicas).map_err(failed)?;
+            let names: Vec<String> = nodes.iter().map(ToString::to_string).collect();
+            if created {
+                print(&format!(
+                    "cluster {}: map created over {}\n",
+                    cluster.name,
+                    names.join(", ")
+                ))
+            } else {
+                print(&format!(
+                    "cluster {}: a map exists already; left as it is\n",
+                    cluster.name
+                ))
+            }
+        }
+        ClusterOp::AddNode {
+            node,
+            force,
+            dry_run,
+        } => {
+            let node = node_name(&node)?;
+            let done = admin
+                .add_node(&node, cluster.replicas, force, dry_run)
+                .map_err(failed)?;
+            report("add-node", &node, &done, dry_run)
+        }
+        ClusterOp::DrainNode { node, dry_run } => {
+            let node = node_name(&node)?;
+            let done = admin
+                .drain_node(&node, cluster.replicas, dry_run)
+                .map_err(failed)?;
+            report("drain-node", &node, &done, dry_run)
+        }
+    }
+}
+
+fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Result<(), CliError> {
+    let replicas_only = done.plan.moves.len() - done.primaries;
+    let mut out = format!(
+        "{what} {node}: {} partitions change ({} primaries, {replicas_only} replica sets only)\n",
+        done.plan.moves.len(),
+        done.primaries
+    );
+    if dry_run {
+        out.push_str("dry run: nothing written\n");
+    } else {
+        out.push_str(&format!(
+            "applied: {} partitions moved, each with its epoch raised by one\n\
+             note: ownership switches only; no mail is copied until replication lands\n",
+            done.applied.moved
+        ));
+    }
+    print(&out)
+}
+
+/// Nodes with their state, advertised address and share; then the epochs.
+fn status(admin: &mut Admin, cluster: &ClusterConfig) -> Result<(), CliError> {
+    let snapshot = admin.snapshot().map_err(failed)?;
+    let map = snapshot.map();
+    let mut out = format!(
+        "cluster {} (etcd revision {})\n",
+        cluster.name, snapshot.revision
+    );
+    if snapshot.bootstrap.is_none() {
+        out.push_str("no map yet: start a node or run `ringpost cluster init`\n");
+    }
+    out.push_str("node  state  placement  advertise  primaries  replicas\n");
+    for node in map.nodes() {
+        let placement = match node.placement {
+            crate::cluster::Placement::Active => "active",
+            crate::cluster::Placement::Draining => "draining",
+            crate::cluster::Placement::Unplaced => "unplaced",
+        };
+        out.push_str(&format!(
+            "{}  {}  {placement}  {}  {}  {}\n",
+            node.name,
+            node.state().name(),
+            node.advertise
+                .map_or_else(|| "-".to_string(), |a| a.to_string()),
+            map.owned_by(&node.name).count(),
+            map.replicated_by(&node.name).count(),
+        ));
+    }
+    let assigned = map.assignments().filter(|(_, a)| a.is_some()).count();
+    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    for (partition, _) in map.assignments() {
+        let state = map
+            .primary(partition)
+            .map_or("unassigned", |n| match n.state() {
+                NodeState::Live | NodeState::Draining => "served",
+                NodeState::Down => "primary down",
+            });
+        *by_state.entry(state).or_default() += 1;
+    }
+    out.push_str(&format!("partitions: {assigned} assigned"));
+    for (state, n) in &by_state {
+        out.push_str(&format!(", {n} {state}"));
+    }
+    out.push('\n');
+    match map.epoch_range() {
+        Some((lo, hi)) => out.push_str(&format!("epochs: {} to {}\n", lo.0, hi.0)),
+        None => out.push_str("epochs: none\n"),
+    }
+    print(&out)
+}

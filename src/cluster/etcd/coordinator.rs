@@ -1,0 +1,431 @@
+//! The cluster thread: this node's membership and its copy of the map.
+//!
+//! One OS thread (`ringpost-cluster`) with a tokio current-thread runtime: it grants this
+//! node an etcd lease and keeps it alive, registers `members/<node>` on it, bootstraps the
+//! map when etcd holds none (the first nodes to start form it), reads the prefix once and
+//! then follows it with a watch, publishing a new [`ClusterMap`] after every change. After
+//! a lost connection it reconnects and resumes the watch from the last revision it applied
+//! (a full read if etcd compacted that revision away).
+//!
+//! Shards never wait for it: [`ClusterHandle::map`] is one atomic load of an `Arc`
+//! (`arc-swap`). [`ClusterHandle::is_fenced`] is true until the lease is confirmed, and again
+//! as soon as the lease may have run out — counted from when the last confirmed keep-alive
+//! was *sent*, so this node gives up before etcd can hand its partitions to another — so
+//! the store can refuse writes while cut off from etcd.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, WatchOptions};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{apply_events, claim_bootstrap, complete_bootstrap, connect, read, ClusterError};
+use crate::cluster::map::{ClusterMap, NodeName, NodeState};
+use crate::cluster::schema::{Keys, Snapshot};
+use crate::config::ClusterConfig;
+
+/// What the thread is asked to do.
+enum Command {
+    /// Revoke the lease (the others see this node leave at once) and end.
+    Stop,
+}
+
+struct Shared {
+    node: NodeName,
+    map: ArcSwap<ClusterMap>,
+    fenced: AtomicBool,
+    /// Maps published since the start.
+    published: AtomicU64,
+    commands: mpsc::UnboundedSender<Command>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// This node's view of the cluster, shared by every thread (cheap to clone).
+#[derive(Clone)]
+pub struct ClusterHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle")
+            .field("node", &self.shared.node)
+            .field("fenced", &self.is_fenced())
+            .finish()
+    }
+}
+
+impl ClusterHandle {
+    /// Start the cluster thread for `config`. Returns at once: the map is empty and the node
+    /// fenced until etcd has answered.
+    pub fn start(config: &ClusterConfig) -> Result<ClusterHandle, ClusterError> {
+        let node = NodeName::new(&config.node)
+            .ok_or_else(|| ClusterError::Refused(format!("bad node name {:?}", config.node)))?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            node,
+            map: ArcSwap::from_pointee(ClusterMap::empty()),
+            fenced: AtomicBool::new(true),
+            published: AtomicU64::new(0),
+            commands,
+            thread: Mutex::new(None),
+        });
+        let config = config.clone();
+        let for_thread = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringpost-cluster".into())
+            .spawn(move || run(config, for_thread, receiver))
+            .map_err(ClusterError::Thread)?;
+        *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        Ok(ClusterHandle { shared })
+    }
+
+    /// The latest map (never blocks; an empty map until the first read).
+    pub fn map(&self) -> Arc<ClusterMap> {
+        self.shared.map.load_full()
+    }
+
+    /// This node's name (`[cluster] node`).
+    pub fn this_node(&self) -> &NodeName {
+        &self.shared.node
+    }
+
+    /// Whether this node may have lost its lease (or never had one yet): it must not act as
+    /// any partition's primary while this is true.
+    pub fn is_fenced(&self) -> bool {
+        self.shared.fenced.load(Ordering::SeqCst)
+    }
+
+    /// Maps published so far (grows with every change seen).
+    pub fn published(&self) -> u64 {
+        self.shared.published.load(Ordering::SeqCst)
+    }
+
+    /// The `ringpost_cluster_*` metric lines of this node's view.
+    pub fn metric_lines(&self) -> Vec<String> {
+        let map = self.map();
+        let mut lines = Vec::new();
+        for state in [NodeState::Live, NodeState::Draining, NodeState::Down] {
+            let n = map.nodes().filter(|n| n.state() == state).count();
+            lines.push(format!(
+                "ringpost_cluster_nodes{{state=\"{}\"}} {n}",
+                state.name()
+            ));
+        }
+        let node = self.this_node();
+        lines.push(format!(
+            "ringpost_cluster_partitions{{role=\"primary\"}} {}",
+            map.owned_by(node).count()
+        ));
+        lines.push(format!(
+            "ringpost_cluster_partitions{{role=\"replica\"}} {}",
+            map.replicated_by(node).count()
+        ));
+        lines.push(format!("ringpost_cluster_revision {}", map.revision));
+        lines.push(format!(
+            "ringpost_cluster_fenced {}",
+            u8::from(self.is_fenced())
+        ));
+        lines.push(format!("ringpost_cluster_maps_total {}", self.published()));
+        lines
+    }
+
+    /// Leave the cluster (the lease is revoked: the others see this node down at once) and
+    /// wait for the thread. Later calls do nothing.
+    pub fn stop(&self) {
+        let _ = self.shared.commands.send(Command::Stop);
+        let thread = self
+            .shared
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!(target: "ringpost::cluster", "the cluster thread panicked");
+            }
+        }
+    }
+}
+
+/// What survives a lost connection: the lease (if still alive it is kept) and the state the
+/// watch resumes from.
+struct Session {
+    config: ClusterConfig,
+    keys: Keys,
+    shared: Arc<Shared>,
+    lease: Option<i64>,
+    /// Until when the lease is certainly alive.
+    lease_until: Option<Instant>,
+    snapshot: Option<Snapshot>,
+    /// Connections made so far: the next one starts at the next endpoint.
+    attempts: usize,
+}
+
+/// How a connection to etcd ended.
+enum Ended {
+    Stopped,
+    Lost(ClusterError),
+}
+
+fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(target: "ringpost::cluster", error = %e, "cannot start the cluster runtime; this node stays fenced");
+            return;
+        }
+    };
+    let mut session = Session {
+        keys: Keys::new(&config.name),
+        config,
+        shared,
+        lease: None,
+        lease_until: None,
+        snapshot: None,
+        attempts: 0,
+    };
+    runtime.block_on(async move {
+        let retry = (session.config.lease_ttl / 4).max(Duration::from_millis(100));
+        loop {
+            match session.connected(&mut commands).await {
+                Ended::Stopped => break,
+                Ended::Lost(e) => {
+                    tracing::warn!(target: "ringpost::cluster", error = %e, "lost etcd; reconnecting");
+                }
+            }
+            // Wait before the next try, still counting the lease down and obeying a stop.
+            let until = Instant::now() + retry;
+            loop {
+                session.check_lease();
+                let tick = tokio::time::sleep_until(until.min(Instant::now() + retry / 4));
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(Command::Stop) | None => {
+                            session.shared.fenced.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    },
+                    _ = tick => {}
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+impl Session {
+    /// Fence this node if its lease may have run out.
+    fn check_lease(&mut self) {
+        let expired = self.lease_until.is_none_or(|until| Instant::now() >= until);
+        if expired && !self.shared.fenced.swap(true, Ordering::SeqCst) {
+            tracing::error!(target: "ringpost::cluster", node = %self.shared.node, "lease lost: this node is fenced");
+        }
+    }
+
+    /// One connection to etcd, from connect to loss or stop.
+    async fn connected(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Ended {
+        let ttl = self.config.lease_ttl;
+        let start = self.attempts;
+        self.attempts += 1;
+        let mut client = match connect(&self.config.etcd, start, ttl).await {
+            Ok(c) => c,
+            Err(e) => return Ended::Lost(e),
+        };
+        let lease = match self.register(&mut client).await {
+            Ok(lease) => lease,
+            Err(e) => return Ended::Lost(e),
+        };
+        let (mut keeper, mut keepalive) = match client.lease_keep_alive(lease).await {
+            Ok(pair) => pair,
+            Err(e) => return Ended::Lost(e.into()),
+        };
+        if let Err(e) = self.bootstrap_and_read(&mut client).await {
+            return Ended::Lost(e);
+        }
+        let revision = self.snapshot.as_ref().map_or(0, |s| s.revision);
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(revision + 1)
+            .with_progress_notify();
+        let mut watch = match client.watch(self.keys.prefix(), Some(options)).await {
+            Ok(w) => w,
+            Err(e) => return Ended::Lost(e.into()),
+        };
+        let every = (ttl / 3).max(Duration::from_millis(100));
+        let mut keep = tokio::time::interval(every);
+        keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sent = Instant::now();
+        loop {
+            self.check_lease();
+            tokio::select! {
+                _ = keep.tick() => {
+                    sent = Instant::now();
+                    if let Err(e) = keeper.keep_alive().await {
+                        return Ended::Lost(e.into());
+                    }
+                }
+                answer = keepalive.message() => match answer {
+                    Ok(Some(answer)) if answer.ttl() > 0 => {
+                        self.lease_until = Some(sent + Duration::from_secs(answer.ttl() as u64));
+                        if self.shared.fenced.swap(false, Ordering::SeqCst) {
+                            tracing::info!(target: "ringpost::cluster", node = %self.shared.node, lease = lease, "lease held: this node is live");
+                        }
+                    }
+                    Ok(Some(_)) => {
+                        // etcd no longer knows the lease: it ran out while we were away.
+                        self.lease = None;
+                        self.lease_until = None;
+                        self.check_lease();
+                        return Ended::Lost(ClusterError::Refused("the lease expired".into()));
+                    }
+                    Ok(None) => return Ended::Lost(ClusterError::Refused("keep-alive stream ended".into())),
+                    Err(e) => return Ended::Lost(e.into()),
+                },
+                message = watch.message() => match message {
+                    Ok(Some(response)) => {
+                        if response.compact_revision() > 0 || response.canceled() {
+                            // The revision to resume from is gone: read everything again.
+                            self.snapshot = None;
+                            return Ended::Lost(ClusterError::Refused(format!(
+                                "watch canceled (compacted at {})",
+                                response.compact_revision()
+                            )));
+                        }
+                        if let Some(snapshot) = self.snapshot.as_mut() {
+                            if apply_events(snapshot, &response) {
+                                self.publish();
+                            }
+                        }
+                    }
+                    Ok(None) => return Ended::Lost(ClusterError::Refused("watch stream ended".into())),
+                    Err(e) => return Ended::Lost(e.into()),
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Stop) | None => {
+                        self.shared.fenced.store(true, Ordering::SeqCst);
+                        let limit = ttl.min(Duration::from_secs(2));
+                        let _ = tokio::time::timeout(limit, client.lease_revoke(lease)).await;
+                        tracing::info!(target: "ringpost::cluster", node = %self.shared.node, "left the cluster");
+                        return Ended::Stopped;
+                    }
+                },
+            }
+        }
+    }
+
+    /// This node's lease (the old one if etcd still knows it, else a new one) with its member
+    /// key on it. A member key of the same name on another lease is another process (or this
+    /// node's previous life, whose lease has not run out): refused until it is gone.
+    async fn register(&mut self, client: &mut Client) -> Result<i64, ClusterError> {
+        let ttl = self.config.lease_ttl;
+        let alive = match self.lease {
+            Some(id) => client
+                .lease_time_to_live(id, None)
+                .await
+                .ok()
+                .filter(|r| r.ttl() > 0)
+                .map(|_| id),
+            None => None,
+        };
+        let lease = match alive {
+            Some(id) => id,
+            None => {
+                let sent = Instant::now();
+                let granted = client.lease_grant(ttl.as_secs() as i64, None).await?;
+                self.lease_until = Some(sent + Duration::from_secs(granted.ttl().max(0) as u64));
+                granted.id()
+            }
+        };
+        self.lease = Some(lease);
+        let key = self.keys.member(&self.shared.node);
+        let value = self.config.advertise.to_string();
+        let put = TxnOp::put(
+            key.clone(),
+            value.clone(),
+            Some(PutOptions::new().with_lease(lease)),
+        );
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([put.clone()]);
+        if !client.txn(txn).await?.succeeded() {
+            let txn = Txn::new()
+                .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
+                .and_then([put]);
+            if !client.txn(txn).await?.succeeded() {
+                return Err(ClusterError::Refused(format!(
+                    "node {} is already a member on another lease (another process, or this \
+                     node before a restart: waiting for that lease to run out)",
+                    self.shared.node
+                )));
+            }
+        }
+        tracing::info!(target: "ringpost::cluster", node = %self.shared.node, advertise = %value, lease, "registered in etcd");
+        Ok(lease)
+    }
+
+    /// Make sure the map exists (bootstrapping it from the live members if etcd has none),
+    /// then read it — unless a watch can resume from the last revision applied.
+    async fn bootstrap_and_read(&mut self, client: &mut Client) -> Result<(), ClusterError> {
+        if self.snapshot.as_ref().is_some_and(|s| s.revision > 0) {
+            return Ok(());
+        }
+        let mut snapshot = read(client, &self.keys).await?;
+        if snapshot.bootstrap.is_none() {
+            let members: Vec<NodeName> = snapshot.members.keys().cloned().collect();
+            if claim_bootstrap(client, &self.keys, &members, self.config.replicas).await? {
+                tracing::info!(target: "ringpost::cluster", nodes = ?members.iter().map(ToString::to_string).collect::<Vec<_>>(), "bootstrapping the cluster map");
+            }
+            complete_bootstrap(client, &self.keys).await?;
+            snapshot = read(client, &self.keys).await?;
+        } else if snapshot.partitions.iter().any(Option::is_none) {
+            // A bootstrap another node began and did not finish.
+            complete_bootstrap(client, &self.keys).await?;
+            snapshot = read(client, &self.keys).await?;
+        }
+        self.snapshot = Some(snapshot);
+        self.publish();
+        Ok(())
+    }
+
+    /// Publish the snapshot's map, logging what changed from the last one.
+    fn publish(&self) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        let next = snapshot.map();
+        let previous = self.shared.map.load();
+        for node in next.nodes() {
+            let before = previous.node(&node.name).map(|n| n.state());
+            if before != Some(node.state()) {
+                tracing::info!(target: "ringpost::cluster", node = %node.name, state = node.state().name(), "node state");
+            }
+        }
+        let moved = next
+            .assignments()
+            .filter(|(p, a)| previous.assignment(*p) != *a)
+            .count();
+        if moved > 0 {
+            let here = self.shared.node.clone();
+            tracing::info!(
+                target: "ringpost::cluster",
+                changed = moved,
+                revision = next.revision,
+                primary_here = next.owned_by(&here).count(),
+                replica_here = next.replicated_by(&here).count(),
+                "partition map changed"
+            );
+        }
+        self.shared.map.store(Arc::new(next));
+        self.shared.published.fetch_add(1, Ordering::SeqCst);
+    }
+}

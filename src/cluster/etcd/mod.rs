@@ -1,0 +1,275 @@
+//! The cluster map's etcd side: reads, the bootstrap, compare-and-swap of partitions, the
+//! membership thread ([`coordinator`]) and the administration the CLI runs ([`admin`]).
+//!
+//! The only files of ours that name etcd-client and tokio besides the auth thread
+//! (`runtime/auth_checks.rs`): everything here runs on a thread of its own with a tokio
+//! current-thread runtime, never on a shard (tests/layering.rs checks it). The keys and
+//! values are [`super::schema`]'s.
+
+pub mod admin;
+pub mod coordinator;
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, WatchResponse,
+};
+
+use super::map::{Assignment, NodeName, Placement};
+use super::plan::{self, Move};
+use super::schema::{self, Bootstrap, Keys, Snapshot};
+use crate::placement::Partition;
+
+pub use coordinator::ClusterHandle;
+
+/// Partitions changed in one transaction: etcd refuses a transaction of more than 128
+/// operations by default (`--max-txn-ops`); each partition takes one compare and one put.
+const PARTITIONS_PER_TXN: usize = 100;
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot start the cluster thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A client for one of `endpoints` that answers a linearizable read (so it is part of a
+/// quorum), tried in turn from the `start`-th; each call bounded by `timeout`.
+/// `require_leader`: a member cut off from its cluster's quorum refuses calls instead of
+/// answering from a stale copy. One member at a time, not etcd-client's balanced channel,
+/// which keeps sending calls to a member that is down: a lost member ends the connection and
+/// the caller's next `connect` tries the next one.
+pub async fn connect(
+    endpoints: &[String],
+    start: usize,
+    timeout: Duration,
+) -> Result<Client, ClusterError> {
+    let mut last = ClusterError::Refused("no etcd endpoint".into());
+    for i in 0..endpoints.len() {
+        let endpoint = &endpoints[(start + i) % endpoints.len()];
+        let options = ConnectOptions::new()
+            .with_connect_timeout(timeout)
+            .with_timeout(timeout)
+            .with_keep_alive(timeout, timeout)
+            .with_require_leader(true);
+        let attempt = async {
+            let mut client = Client::connect([endpoint.as_str()], Some(options)).await?;
+            client
+                .get("/ringpost/", Some(GetOptions::new().with_count_only()))
+                .await?;
+            Ok(client)
+        };
+        match bounded(timeout, attempt).await {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                tracing::debug!(target: "ringpost::cluster", endpoint = %endpoint, error = %e, "etcd endpoint not usable");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// `work`, or [`ClusterError::Timeout`] after `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, ClusterError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ClusterError::Timeout(limit)),
+    }
+}
+
+/// Everything under the cluster's prefix, at one revision.
+pub async fn read(client: &mut Client, keys: &Keys) -> Result<Snapshot, ClusterError> {
+    let response = client
+        .get(keys.prefix(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let mut snapshot = Snapshot::new(keys.clone());
+    for kv in response.kvs() {
+        snapshot.put(kv.key(), kv.value(), kv.mod_revision());
+    }
+    if let Some(header) = response.header() {
+        snapshot.revision = header.revision();
+    }
+    Ok(snapshot)
+}
+
+/// Apply a watch response's events to `snapshot`; returns whether anything of ours changed.
+pub fn apply_events(snapshot: &mut Snapshot, response: &WatchResponse) -> bool {
+    let mut changed = false;
+    for event in response.events() {
+        let Some(kv) = event.kv() else { continue };
+        changed |= match event.event_type() {
+            EventType::Put => snapshot.put(kv.key(), kv.value(), kv.mod_revision()),
+            EventType::Delete => snapshot.delete(kv.key(), kv.mod_revision()),
+        };
+    }
+    if response.events().is_empty() {
+        // A progress notification: every event up to its revision has been sent.
+        if let Some(header) = response.header() {
+            snapshot.revision = snapshot.revision.max(header.revision());
+        }
+    }
+    changed
+}
+
+/// Create the bootstrap record naming `nodes` (and mark each placed) unless one exists.
+/// Returns whether this call created it.
+pub async fn claim_bootstrap(
+    client: &mut Client,
+    keys: &Keys,
+    nodes: &[NodeName],
+    replicas: usize,
+) -> Result<bool, ClusterError> {
+    let record = Bootstrap {
+        nodes: nodes.iter().map(ToString::to_string).collect(),
+        replicas,
+    };
+    let mut puts = vec![TxnOp::put(keys.bootstrap(), record.encode(), None)];
+    for node in nodes {
+        puts.push(TxnOp::put(
+            keys.node(node),
+            schema::encode_placement(Placement::Active),
+            None,
+        ));
+    }
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            keys.bootstrap(),
+            CompareOp::Equal,
+            0,
+        )])
+        .and_then(puts);
+    Ok(client.txn(txn).await?.succeeded())
+}
+
+/// Create every partition the bootstrap record's plan has and etcd does not yet, each only if
+/// still absent: run by any number of nodes at once, the result is the one map.
+pub async fn complete_bootstrap(client: &mut Client, keys: &Keys) -> Result<(), ClusterError> {
+    let snapshot = read(client, keys).await?;
+    let Some(record) = &snapshot.bootstrap else {
+        return Err(ClusterError::Refused("no bootstrap record".into()));
+    };
+    let Some(nodes) = record.node_names() else {
+        return Err(ClusterError::Refused(
+            "the bootstrap record names a bad node".into(),
+        ));
+    };
+    let empty = super::map::ClusterMap::empty();
+    let plan = plan::plan(&empty, &nodes, record.replicas)
+        .map_err(|e| ClusterError::Refused(format!("bootstrap: {e}")))?;
+    let missing: Vec<&Move> = plan
+        .moves
+        .iter()
+        .filter(|m| snapshot.partitions[usize::from(m.partition.index())].is_none())
+        .collect();
+    for batch in missing.chunks(PARTITIONS_PER_TXN) {
+        let compares: Vec<Compare> = batch
+            .iter()
+            .map(|m| Compare::create_revision(keys.partition(m.partition), CompareOp::Equal, 0))
+            .collect();
+        let puts: Vec<TxnOp> = batch
+            .iter()
+            .map(|m| {
+                TxnOp::put(
+                    keys.partition(m.partition),
+                    schema::encode_assignment(&m.to.after(None)),
+                    None,
+                )
+            })
+            .collect();
+        // Refused: another node created some of these meanwhile; the same values, since the
+        // plan is deterministic. The next read sees them.
+        client.txn(Txn::new().when(compares).and_then(puts)).await?;
+    }
+    Ok(())
+}
+
+/// Set `partition` to `next` if its key's mod_revision is still `expected` (0: the key must
+/// not exist). Returns whether it was set; a writer that read an older state is refused.
+pub async fn compare_and_set(
+    client: &mut Client,
+    keys: &Keys,
+    partition: Partition,
+    expected: i64,
+    next: &Assignment,
+) -> Result<bool, ClusterError> {
+    let key = keys.partition(partition);
+    let compare = if expected == 0 {
+        Compare::create_revision(key.clone(), CompareOp::Equal, 0)
+    } else {
+        Compare::mod_revision(key.clone(), CompareOp::Equal, expected)
+    };
+    let txn = Txn::new().when([compare]).and_then([TxnOp::put(
+        key,
+        schema::encode_assignment(next),
+        None,
+    )]);
+    Ok(client.txn(txn).await?.succeeded())
+}
+
+/// What applying moves did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Partitions changed.
+    pub moved: usize,
+    /// Partitions left as they were because someone changed them after `snapshot` was read
+    /// (their whole transaction was refused).
+    pub refused: usize,
+}
+
+/// Apply `moves` (planned from `snapshot`) in transactions of [`PARTITIONS_PER_TXN`], each
+/// comparing every partition's mod_revision with the snapshot's and raising its epoch by one.
+pub async fn apply_moves(
+    client: &mut Client,
+    snapshot: &Snapshot,
+    moves: &[Move],
+) -> Result<Applied, ClusterError> {
+    let keys = snapshot.keys();
+    let mut applied = Applied::default();
+    for batch in moves.chunks(PARTITIONS_PER_TXN) {
+        let mut compares = Vec::with_capacity(batch.len());
+        let mut puts = Vec::with_capacity(batch.len());
+        for m in batch {
+            let current = snapshot.partitions[usize::from(m.partition.index())].as_ref();
+            let key = keys.partition(m.partition);
+            compares.push(match current {
+                Some(v) => Compare::mod_revision(key.clone(), CompareOp::Equal, v.mod_revision),
+                None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+            });
+            let next = m.to.after(current.map(|v| &v.assignment));
+            puts.push(TxnOp::put(key, schema::encode_assignment(&next), None));
+        }
+        if client
+            .txn(Txn::new().when(compares).and_then(puts))
+            .await?
+            .succeeded()
+        {
+            applied.moved += batch.len();
+        } else {
+            applied.refused += batch.len();
+        }
+    }
+    Ok(applied)
+}
+
+/// Mark `node` placed (`Active`) or draining.
+pub async fn set_placement(
+    client: &mut Client,
+    keys: &Keys,
+    node: &NodeName,
+    placement: Placement,
+) -> Result<(), ClusterError> {
+    client
+        .put(keys.node(node), schema::encode_placement(placement), None)
+        .await?;
+    Ok(())
+}

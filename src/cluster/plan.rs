@@ -1,0 +1,452 @@
+//! The placement planner: given the nodes that should hold partitions and the current map,
+//! the assignment every partition should have, and which partitions that changes.
+//!
+//! Pure and deterministic (the same input gives the same plan on every host), with the
+//! fewest moves that still balance the cluster:
+//!
+//! - **primaries**: each node gets ⌊1024/n⌋ or ⌈1024/n⌉ of them. A partition keeps its
+//!   primary while that node is wanted and under its share; the extra ones (1024 mod n) go
+//!   to the nodes that hold the most already, so a balanced map stays as it is. Only
+//!   partitions over a share, on a node no longer wanted, or unassigned move — adding an
+//!   n+1-th node moves exactly its new share (about 1/(n+1) of the partitions); draining a
+//!   node moves exactly its partitions. A partition that must move prefers one of its
+//!   current replicas (it has the data), then the node furthest below its share, ties by
+//!   rendezvous hash so the moves spread evenly;
+//! - **replicas**: `min(replicas, n − 1)` per partition, on nodes distinct from the primary
+//!   and from each other, kept where they are when still valid and within the node's share,
+//!   the missing ones given to the least loaded nodes (ties by rendezvous hash).
+//!
+//! It never reads or writes etcd; the etcd code applies a plan as transactions.
+
+use std::collections::HashMap;
+
+use super::map::{Assignment, ClusterMap, Epoch, NodeName};
+use crate::placement::Partition;
+#[cfg(test)]
+use crate::placement::PARTITIONS;
+
+/// Who should hold one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub primary: NodeName,
+    pub replicas: Vec<NodeName>,
+}
+
+impl Target {
+    /// Whether `assignment` already is this target (replicas in any order).
+    pub fn is(&self, assignment: &Assignment) -> bool {
+        let mut a = assignment.replicas.clone();
+        let mut b = self.replicas.clone();
+        a.sort();
+        b.sort();
+        self.primary == assignment.primary && a == b
+    }
+
+    /// The assignment that replaces `from`: this target with the next epoch.
+    pub fn after(&self, from: Option<&Assignment>) -> Assignment {
+        Assignment {
+            primary: self.primary.clone(),
+            replicas: self.replicas.clone(),
+            epoch: Epoch(from.map_or(1, |a| a.epoch.0 + 1)),
+        }
+    }
+}
+
+/// One partition whose assignment changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub partition: Partition,
+    pub from: Option<Assignment>,
+    pub to: Target,
+}
+
+impl Move {
+    /// Whether the primary changes (not only replicas).
+    pub fn changes_primary(&self) -> bool {
+        self.from
+            .as_ref()
+            .is_none_or(|from| from.primary != self.to.primary)
+    }
+}
+
+/// A whole plan: every partition's target, and the moves that reach it from the map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Indexed by partition number.
+    pub targets: Vec<Target>,
+    pub moves: Vec<Move>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no node to place partitions on")]
+    NoNodes,
+}
+
+/// The plan that spreads every partition over `nodes` with `replicas` copies besides the
+/// primary (fewer when there are not enough nodes), starting from `map`.
+pub fn plan(map: &ClusterMap, nodes: &[NodeName], replicas: usize) -> Result<Plan, PlanError> {
+    let mut nodes = nodes.to_vec();
+    nodes.sort();
+    nodes.dedup();
+    if nodes.is_empty() {
+        return Err(PlanError::NoNodes);
+    }
+    let current: Vec<Option<&Assignment>> = map.assignments().map(|(_, a)| a).collect();
+    let primaries = plan_primaries(&current, &nodes);
+    let copies = replicas.min(nodes.len() - 1);
+    let replica_sets = plan_replicas(&current, &nodes, &primaries, copies);
+    let mut targets = Vec::with_capacity(current.len());
+    let mut moves = Vec::new();
+    for (i, (primary, replicas)) in primaries.into_iter().zip(replica_sets).enumerate() {
+        let target = Target {
+            primary: nodes[primary].clone(),
+            replicas: replicas.into_iter().map(|r| nodes[r].clone()).collect(),
+        };
+        let from = current[i];
+        if !from.is_some_and(|a| target.is(a)) {
+            if let Some(partition) = u16::try_from(i).ok().and_then(Partition::from_index) {
+                moves.push(Move {
+                    partition,
+                    from: from.cloned(),
+                    to: target.clone(),
+                });
+            }
+        }
+        targets.push(target);
+    }
+    Ok(Plan { targets, moves })
+}
+
+/// Each node's share of `total` slots: ⌊total/n⌋, plus one for the `total mod n` nodes that
+/// hold the most now (ties by name order, i.e. index).
+fn shares(total: usize, held: &[usize]) -> Vec<usize> {
+    let n = held.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| held[b].cmp(&held[a]).then(a.cmp(&b)));
+    let mut share = vec![total / n; n];
+    for &i in order.iter().take(total % n) {
+        share[i] += 1;
+    }
+    share
+}
+
+/// The primary (an index into `nodes`) of every partition.
+fn plan_primaries(current: &[Option<&Assignment>], nodes: &[NodeName]) -> Vec<usize> {
+    let index: HashMap<&NodeName, usize> = nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
+    let mut held = vec![0usize; nodes.len()];
+    for a in current.iter().flatten() {
+        if let Some(&i) = index.get(&a.primary) {
+            held[i] += 1;
+        }
+    }
+    let share = shares(current.len(), &held);
+    let mut count = vec![0usize; nodes.len()];
+    let mut primary: Vec<Option<usize>> = vec![None; current.len()];
+    for (p, a) in current.iter().enumerate() {
+        if let Some(&i) = a.and_then(|a| index.get(&a.primary)) {
+            if count[i] < share[i] {
+                count[i] += 1;
+                primary[p] = Some(i);
+            }
+        }
+    }
+    for (p, slot) in primary.iter_mut().enumerate() {
+        if slot.is_some() {
+            continue;
+        }
+        // The open shares add up to the unplaced partitions: some node always has room.
+        let holds_copy = |i: usize| {
+            current[p].is_some_and(|a| a.replicas.iter().any(|r| index.get(r) == Some(&i)))
+        };
+        let chosen = (0..nodes.len())
+            .filter(|&i| count[i] < share[i])
+            .max_by_key(|&i| (holds_copy(i), share[i] - count[i], spread(p, &nodes[i])));
+        if let Some(i) = chosen {
+            count[i] += 1;
+            *slot = Some(i);
+        }
+    }
+    primary.into_iter().map(|p| p.unwrap_or(0)).collect()
+}
+
+/// `copies` replicas (indexes into `nodes`) of every partition, none its primary, none twice.
+fn plan_replicas(
+    current: &[Option<&Assignment>],
+    nodes: &[NodeName],
+    primaries: &[usize],
+    copies: usize,
+) -> Vec<Vec<usize>> {
+    let mut replicas: Vec<Vec<usize>> = vec![Vec::with_capacity(copies); current.len()];
+    if copies == 0 {
+        return replicas;
+    }
+    let index: HashMap<&NodeName, usize> = nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
+    // The replicas that stay valid under the new primaries, in their order.
+    let valid: Vec<Vec<usize>> = current
+        .iter()
+        .zip(primaries)
+        .map(|(a, &primary)| {
+            let mut keep: Vec<usize> = Vec::new();
+            for r in a.iter().flat_map(|a| a.replicas.iter()) {
+                if let Some(&i) = index.get(r) {
+                    if i != primary && !keep.contains(&i) && keep.len() < copies {
+                        keep.push(i);
+                    }
+                }
+            }
+            keep
+        })
+        .collect();
+    let mut held = vec![0usize; nodes.len()];
+    for i in valid.iter().flatten() {
+        held[*i] += 1;
+    }
+    let share = shares(current.len() * copies, &held);
+    let mut count = vec![0usize; nodes.len()];
+    for (p, keep) in valid.iter().enumerate() {
+        for &i in keep {
+            if count[i] < share[i] {
+                count[i] += 1;
+                replicas[p].push(i);
+            }
+        }
+    }
+    for (p, set) in replicas.iter_mut().enumerate() {
+        while set.len() < copies {
+            let chosen = (0..nodes.len())
+                .filter(|&i| i != primaries[p] && !set.contains(&i))
+                .max_by_key(|&i| {
+                    // Below its share first (most below first), then over it by the least.
+                    let room = share[i] as i64 - count[i] as i64;
+                    (room, spread(p, &nodes[i]))
+                });
+            match chosen {
+                Some(i) => {
+                    count[i] += 1;
+                    set.push(i);
+                }
+                // Fewer than copies + 1 nodes: cannot happen, copies ≤ n − 1.
+                None => break,
+            }
+        }
+    }
+    // The fill can leave a node over its share where the partitions that needed a replica
+    // all had the under-share node as primary (a new node takes primaries and replicas from
+    // the same partitions): hand such replicas over, one partition at a time.
+    for over in 0..nodes.len() {
+        for under in 0..nodes.len() {
+            for p in 0..replicas.len() {
+                if count[over] <= share[over] || count[under] >= share[under] {
+                    break;
+                }
+                if primaries[p] != under
+                    && replicas[p].contains(&over)
+                    && !replicas[p].contains(&under)
+                {
+                    for r in replicas[p].iter_mut().filter(|r| **r == over) {
+                        *r = under;
+                    }
+                    count[over] -= 1;
+                    count[under] += 1;
+                }
+            }
+        }
+    }
+    replicas
+}
+
+/// Rendezvous (highest random weight) score of `node` for partition `p`: breaks ties so that
+/// moves and replicas spread evenly and the same on every host.
+fn spread(p: usize, node: &NodeName) -> u64 {
+    // FNV-1a 64 over the partition number and the name, then a final mix (splitmix64).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in (p as u64)
+        .to_le_bytes()
+        .iter()
+        .chain(node.as_str().as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// A map whose partitions are assigned as `plan` says (every epoch one past the map's), for
+/// checking a plan or bootstrapping.
+pub fn apply(map: &ClusterMap, plan: &Plan) -> ClusterMap {
+    let mut next = map.clone();
+    for m in &plan.moves {
+        next.set_assignment(m.partition, Some(m.to.after(m.from.as_ref())));
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn partitions() -> usize {
+        usize::from(PARTITIONS)
+    }
+
+    fn names(n: usize) -> Vec<NodeName> {
+        (1..=n)
+            .map(|i| NodeName::new(&format!("mx{i}")).unwrap())
+            .collect()
+    }
+
+    fn bootstrap(nodes: &[NodeName], replicas: usize) -> ClusterMap {
+        let empty = ClusterMap::empty();
+        apply(&empty, &plan(&empty, nodes, replicas).unwrap())
+    }
+
+    /// Every invariant a plan's result must hold, and the spread of primaries and replicas.
+    fn check(map: &ClusterMap, nodes: &[NodeName], replicas: usize) {
+        assert!(map.is_complete());
+        let copies = replicas.min(nodes.len() - 1);
+        let mut primaries: HashMap<&NodeName, usize> = nodes.iter().map(|n| (n, 0)).collect();
+        let mut held: HashMap<&NodeName, usize> = nodes.iter().map(|n| (n, 0)).collect();
+        for (p, a) in map.assignments() {
+            let a = a.unwrap();
+            *primaries
+                .get_mut(&a.primary)
+                .expect("primary is a wanted node") += 1;
+            assert_eq!(a.replicas.len(), copies, "{p:?}");
+            for (i, r) in a.replicas.iter().enumerate() {
+                assert_ne!(*r, a.primary, "{p:?}: a replica is the primary");
+                assert!(!a.replicas[..i].contains(r), "{p:?}: a replica twice");
+                *held.get_mut(r).expect("replica is a wanted node") += 1;
+            }
+        }
+        let spread = |counts: &HashMap<&NodeName, usize>| {
+            counts.values().max().unwrap() - counts.values().min().unwrap()
+        };
+        assert!(spread(&primaries) <= 1, "primaries: {primaries:?}");
+        assert!(spread(&held) <= 1, "replicas: {held:?}");
+    }
+
+    #[test]
+    fn bootstrap_spreads_evenly() {
+        for n in 1..=7 {
+            for r in 0..=2 {
+                let nodes = names(n);
+                let map = bootstrap(&nodes, r);
+                check(&map, &nodes, r);
+                assert!(map.assignments().all(|(_, a)| a.unwrap().epoch == Epoch(1)));
+            }
+        }
+    }
+
+    #[test]
+    fn no_nodes_is_an_error() {
+        assert_eq!(plan(&ClusterMap::empty(), &[], 1), Err(PlanError::NoNodes));
+    }
+
+    #[test]
+    fn a_planned_map_needs_no_moves() {
+        let nodes = names(3);
+        let map = bootstrap(&nodes, 1);
+        assert_eq!(plan(&map, &nodes, 1).unwrap().moves, []);
+    }
+
+    #[test]
+    fn the_plan_is_the_same_whatever_the_order_of_nodes() {
+        let nodes = names(4);
+        let mut reversed = nodes.clone();
+        reversed.reverse();
+        let empty = ClusterMap::empty();
+        assert_eq!(
+            plan(&empty, &nodes, 1).unwrap(),
+            plan(&empty, &reversed, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn draining_a_node_promotes_its_replicas() {
+        let nodes = names(3);
+        let map = bootstrap(&nodes, 1);
+        let plan = plan(&map, &nodes[..2], 1).unwrap();
+        for m in plan.moves.iter().filter(|m| m.changes_primary()) {
+            let from = m.from.as_ref().unwrap();
+            // mx3's partitions whose replica is mx1 or mx2 are taken over by that replica.
+            assert_eq!(from.replicas, std::slice::from_ref(&m.to.primary), "{m:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Adding a node moves exactly the new node's share of primaries, no more.
+        #[test]
+        fn adding_a_node_moves_only_its_share(n in 1usize..8, r in 0usize..3) {
+            let nodes = names(n + 1);
+            let map = bootstrap(&nodes[..n], r);
+            let plan = plan(&map, &nodes, r).unwrap();
+            let next = apply(&map, &plan);
+            check(&next, &nodes, r);
+            let newcomer = &nodes[n];
+            let moved = plan.moves.iter().filter(|m| m.changes_primary()).count();
+            prop_assert_eq!(moved, next.owned_by(newcomer).count());
+            prop_assert!(moved <= partitions().div_ceil(n + 1));
+            // Every moved primary went to the new node.
+            prop_assert!(plan.moves.iter().filter(|m| m.changes_primary()).all(|m| &m.to.primary == newcomer));
+            // The epoch grows by one exactly where something changed.
+            for m in &plan.moves {
+                prop_assert_eq!(next.epoch(m.partition).unwrap().0, m.from.as_ref().unwrap().epoch.0 + 1);
+            }
+            prop_assert_eq!(super::plan(&next, &nodes, r).unwrap().moves, vec![]);
+        }
+
+        /// Draining a node moves exactly its primaries, and nothing of it stays.
+        #[test]
+        fn draining_a_node_moves_only_its_partitions(n in 2usize..8, r in 0usize..3, gone in 0usize..8) {
+            let nodes = names(n);
+            let gone = &nodes[gone % n];
+            let map = bootstrap(&nodes, r);
+            let rest: Vec<NodeName> = nodes.iter().filter(|x| *x != gone).cloned().collect();
+            let plan = plan(&map, &rest, r).unwrap();
+            let next = apply(&map, &plan);
+            check(&next, &rest, r);
+            let moved = plan.moves.iter().filter(|m| m.changes_primary()).count();
+            prop_assert_eq!(moved, map.owned_by(gone).count());
+            prop_assert!(next.assignments().all(|(_, a)| !a.unwrap().holds(gone)));
+        }
+
+        /// From any map (random primaries and replicas, some on unknown nodes, some
+        /// partitions unassigned) the plan's result holds every invariant.
+        #[test]
+        fn any_map_is_repaired(
+            n in 1usize..7,
+            r in 0usize..3,
+            seeds in proptest::collection::vec((0usize..9, 0usize..9, 0usize..9, 0u64..5), partitions()),
+        ) {
+            let all = names(9);
+            let nodes = &all[..n];
+            let mut map = ClusterMap::empty();
+            for (i, (p, a, b, e)) in seeds.into_iter().enumerate() {
+                let partition = Partition::from_index(i as u16).unwrap();
+                if e == 0 {
+                    continue;
+                }
+                map.set_assignment(partition, Some(Assignment {
+                    primary: all[p].clone(),
+                    replicas: vec![all[a].clone(), all[b].clone()],
+                    epoch: Epoch(e),
+                }));
+            }
+            let plan = plan(&map, nodes, r).unwrap();
+            let next = apply(&map, &plan);
+            check(&next, nodes, r);
+            prop_assert_eq!(super::plan(&next, nodes, r).unwrap().moves, vec![]);
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The cluster map against a real etcd (Debian's etcd-server on loopback): bootstrap,
+//! membership through leases, compare-and-swap, the watch across an etcd restart, a
+//! three-member etcd losing a member, and `ringpost cluster` add-node / drain-node / status.
+//! Each test starts its own etcd; lease TTLs are 1 s, waits are bounded polls.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use ringpost::cluster::etcd::admin::Admin;
+use ringpost::cluster::{ClusterHandle, ClusterMap, Epoch, NodeName, NodeState};
+use ringpost::config::{ClusterConfig, Replication};
+use ringpost::runtime::{Partition, PARTITIONS};
+use support::etcd::{wait_until, Etcd};
+
+/// Long enough for any step here on a loaded machine; the steps take about a second.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn config(node: &str, etcd: &Etcd) -> ClusterConfig {
+    ClusterConfig {
+        node: node.into(),
+        name: "main".into(),
+        etcd: etcd.endpoints(),
+        advertise: "127.0.0.1:7000".parse().unwrap(),
+        replicas: 1,
+        replication: Replication::Sync,
+        lease_ttl: Duration::from_secs(1),
+        tls: None,
+    }
+}
+
+fn name(n: &str) -> NodeName {
+    NodeName::new(n).unwrap()
+}
+
+/// Start `node` and wait until it holds its lease and has a complete map.
+fn join(node: &str, etcd: &Etcd) -> ClusterHandle {
+    let handle = ClusterHandle::start(&config(node, etcd)).unwrap();
+    wait_until(&format!("{node} to join"), LIMIT, || {
+        !handle.is_fenced() && handle.map().is_complete()
+    });
+    handle
+}
+
+fn state_of(map: &ClusterMap, node: &str) -> Option<NodeState> {
+    map.node(&name(node)).map(|n| n.state())
+}
+
+#[test]
+fn the_first_node_bootstraps_a_complete_map() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mx1 = join("mx1", &etcd);
+    let map = mx1.map();
+    assert_eq!(mx1.this_node().as_str(), "mx1");
+    assert_eq!(map.owned_by(&name("mx1")).count(), usize::from(PARTITIONS));
+    assert_eq!(map.epoch_range(), Some((Epoch(1), Epoch(1))));
+    // One replica asked for, but one node: none.
+    assert_eq!(map.replicated_by(&name("mx1")).count(), 0);
+    assert_eq!(state_of(&map, "mx1"), Some(NodeState::Live));
+    // Every partition is a key of its own in etcd.
+    let keys = etcd.etcdctl(&[
+        "get",
+        "--prefix",
+        "--keys-only",
+        "/ringpost/main/partitions/",
+    ]);
+    assert_eq!(keys.lines().filter(|l| !l.is_empty()).count(), 1024);
+    let member = etcd.etcdctl(&["get", "--print-value-only", "/ringpost/main/members/mx1"]);
+    assert_eq!(member.trim(), "127.0.0.1:7000");
+    mx1.stop();
+    assert!(mx1.is_fenced());
+}
+
+#[test]
+fn two_nodes_bootstrapping_at_once_make_one_map() {
+    let Some(etcd) = Etcd::start() else { return };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| join("mx1", &etcd));
+        let b = s.spawn(|| join("mx2", &etcd));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    // Both see the same assignment of every partition.
+    wait_until("the two maps to agree", LIMIT, || {
+        let (x, y) = (a.map(), b.map());
+        x.assignments().eq(y.assignments())
+    });
+    let map = a.map();
+    assert!(map.is_complete());
+    let owners: usize = ["mx1", "mx2"]
+        .iter()
+        .map(|n| map.owned_by(&name(n)).count())
+        .sum();
+    assert_eq!(owners, usize::from(PARTITIONS));
+    assert_eq!(map.epoch_range(), Some((Epoch(1), Epoch(1))));
+    let record = etcd.etcdctl(&["get", "--print-value-only", "/ringpost/main/bootstrap"]);
+    assert!(record.starts_with("{\"nodes\":[\"mx1"), "{record}");
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_stale_epoch_is_refused() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mx1 = join("mx1", &etcd);
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let p = Partition::from_index(5).unwrap();
+    let read = admin.snapshot().unwrap().partitions[5].clone().unwrap();
+    let mut next = read.assignment.clone();
+    next.epoch = Epoch(read.assignment.epoch.0 + 1);
+    // Two writers read the same state; the first wins, the second is refused.
+    assert!(admin.compare_and_set(p, read.mod_revision, &next).unwrap());
+    let mut other = next.clone();
+    other.primary = name("mx9");
+    assert!(!admin.compare_and_set(p, read.mod_revision, &other).unwrap());
+    // Creating a partition that exists is refused too.
+    assert!(!admin.compare_and_set(p, 0, &other).unwrap());
+    wait_until("the watch to show epoch 2", LIMIT, || {
+        mx1.map().epoch(p) == Some(Epoch(2))
+    });
+    assert_eq!(
+        mx1.map().primary(p).map(|n| n.name.clone()),
+        Some(name("mx1"))
+    );
+    mx1.stop();
+}
+
+#[test]
+fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
+    let Some(etcd) = Etcd::start() else { return };
+    // mx1 is the real server, killed with SIGKILL: nothing revokes its lease.
+    let extra = format!(
+        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7001\"\nlease_ttl = 1\n",
+        etcd.endpoints()[0]
+    );
+    let mut server = support::Server::start(support::Options {
+        extra: format!("[auth]\nfailure_delay_ms = 50\n{extra}"),
+        ..Default::default()
+    });
+    let mx2 = ClusterHandle::start(&config("mx2", &etcd)).unwrap();
+    wait_until("mx2 to see mx1 live", LIMIT, || {
+        state_of(&mx2.map(), "mx1") == Some(NodeState::Live) && !mx2.is_fenced()
+    });
+    let mut child = server.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until("mx2 to see mx1 down", LIMIT, || {
+        state_of(&mx2.map(), "mx1") == Some(NodeState::Down)
+    });
+    // mx1 keeps its partitions (failover is not this step's), and mx2 stays live.
+    assert_eq!(
+        mx2.map().owned_by(&name("mx1")).count(),
+        usize::from(PARTITIONS)
+    );
+    assert!(!mx2.is_fenced());
+    assert!(
+        server.log().contains("registered in etcd"),
+        "{}",
+        server.log()
+    );
+    mx2.stop();
+}
+
+#[test]
+fn the_watch_resumes_after_etcd_restarts_and_the_node_is_fenced_meanwhile() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let mx1 = join("mx1", &etcd);
+    etcd.kill(0);
+    wait_until("mx1 to fence itself", LIMIT, || mx1.is_fenced());
+    etcd.restart(0);
+    wait_until("mx1 to hold a lease again", LIMIT, || !mx1.is_fenced());
+    // A change made after the restart reaches mx1's map through its resumed watch.
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let read = admin.snapshot().unwrap().partitions[9].clone().unwrap();
+    let mut next = read.assignment.clone();
+    next.epoch = Epoch(read.assignment.epoch.0 + 1);
+    let p = Partition::from_index(9).unwrap();
+    assert!(admin.compare_and_set(p, read.mod_revision, &next).unwrap());
+    wait_until("mx1 to see the new epoch", LIMIT, || {
+        mx1.map().epoch(p) == Some(next.epoch)
+    });
+    mx1.stop();
+}
+
+#[test]
+fn a_three_member_etcd_keeps_working_without_one_member() {
+    let Some(mut etcd) = Etcd::start_members(3) else {
+        return;
+    };
+    let mx1 = join("mx1", &etcd);
+    let mx2 = join("mx2", &etcd);
+    etcd.kill(0);
+    // The two members left are a quorum: writes go on and both nodes see them.
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let done = admin.add_node(&name("mx2"), 1, false, false).unwrap();
+    assert_eq!(done.applied.refused, 0);
+    assert!(done.primaries >= 500, "{done:?}");
+    for node in [&mx1, &mx2] {
+        wait_until("the new map", LIMIT, || {
+            node.map().owned_by(&name("mx2")).count() == done.primaries
+        });
+    }
+    // Both hold their leases through the member's loss (reconnected to another member).
+    wait_until("both nodes live", LIMIT, || {
+        !mx1.is_fenced() && !mx2.is_fenced()
+    });
+    assert_eq!(state_of(&mx1.map(), "mx2"), Some(NodeState::Live));
+    mx1.stop();
+    mx2.stop();
+}
+
+/// A configuration file for the CLI, pointing at `etcd`.
+fn cli_config(dir: &std::path::Path, etcd: &Etcd) -> std::path::PathBuf {
+    let path = dir.join("ringpost.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\n[domains]\nlocal = [\"example.com\"]\n\
+             [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n\
+             [cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7000\"\nlease_ttl = 1\n",
+            etcd.endpoints().join("\", \"")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn ringpost(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(support::BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn add_node_and_drain_node_through_the_cli() {
+    let Some(etcd) = Etcd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = cli_config(dir.path(), &etcd);
+    let (ok, out) = ringpost(&file, &["cluster", "status"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("no map yet"), "{out}");
+    let (ok, out) = ringpost(&file, &["cluster", "init"]);
+    assert!(ok && out.contains("map created over mx1"), "{out}");
+    let mx1 = join("mx1", &etcd);
+    // mx2 has not started: refused unless forced.
+    let (ok, out) = ringpost(&file, &["cluster", "add-node", "mx2"]);
+    assert!(!ok && out.contains("not live"), "{out}");
+    let mx2 = join("mx2", &etcd);
+    let (ok, out) = ringpost(&file, &["cluster", "add-node", "mx2", "--dry-run"]);
+    assert!(
+        ok && out.contains("512 primaries") && out.contains("dry run"),
+        "{out}"
+    );
+    assert_eq!(mx1.map().owned_by(&name("mx2")).count(), 0);
+    let (ok, out) = ringpost(&file, &["cluster", "add-node", "mx2"]);
+    assert!(ok && out.contains("1024 partitions moved"), "{out}");
+    // Every partition changes (a new primary or a new replica): epoch 2 everywhere, in
+    // several transactions.
+    wait_until("mx1 to see mx2's share", LIMIT, || {
+        mx1.map().epoch_range() == Some((Epoch(2), Epoch(2)))
+    });
+    let map = mx1.map();
+    assert_eq!(map.owned_by(&name("mx2")).count(), 512);
+    assert_eq!(map.replicated_by(&name("mx2")).count(), 512);
+    let (ok, out) = ringpost(&file, &["cluster", "drain-node", "mx1"]);
+    assert!(ok && out.contains("512 primaries"), "{out}");
+    // The moves land in several transactions: wait for the last.
+    wait_until("mx2 to hold everything", LIMIT, || {
+        mx2.map().epoch_range() == Some((Epoch(3), Epoch(3)))
+    });
+    let map = mx2.map();
+    assert_eq!(map.owned_by(&name("mx2")).count(), usize::from(PARTITIONS));
+    assert_eq!(state_of(&map, "mx1"), Some(NodeState::Draining));
+    assert_eq!(map.replicated_by(&name("mx1")).count(), 0);
+    let (ok, out) = ringpost(&file, &["cluster", "status"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("mx1  draining  draining  127.0.0.1:7000  0  0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mx2  live  active  127.0.0.1:7000  1024  0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("partitions: 1024 assigned, 1024 served"),
+        "{out}"
+    );
+    // The last placed node cannot be drained.
+    let (ok, out) = ringpost(&file, &["cluster", "drain-node", "mx2"]);
+    assert!(!ok && out.contains("last placed node"), "{out}");
+    mx1.stop();
+    mx2.stop();
+}

@@ -1,0 +1,194 @@
+//! Throwaway etcd for the cluster tests: Debian's `etcd-server` on free loopback ports in a
+//! temporary folder, one member or a three-member cluster, each member killable and
+//! restartable on the same ports and data.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_ports, have};
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+pub struct Etcd {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    cluster: String,
+}
+
+impl Etcd {
+    /// One member, or `None` (reported as skipped) when etcd is not installed.
+    pub fn start() -> Option<Etcd> {
+        Etcd::start_members(1)
+    }
+
+    /// `n` members forming one cluster, each on its own two loopback ports.
+    pub fn start_members(n: usize) -> Option<Etcd> {
+        if !have("etcd", "etcd-server") || !have("etcdctl", "etcd-client") {
+            return None;
+        }
+        let ports = free_ports(2 * n);
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: ports[2 * i],
+                peer: ports[2 * i + 1],
+                child: None,
+            })
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut etcd = Etcd {
+            dir: tempfile::tempdir().unwrap(),
+            members,
+            cluster,
+        };
+        for i in 0..n {
+            etcd.spawn(i);
+        }
+        etcd.wait_healthy();
+        Some(etcd)
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &self.members[i];
+        let data = self.dir.path().join(&m.name);
+        let log = std::fs::File::create(self.log_path(i)).unwrap();
+        let client = format!("http://127.0.0.1:{}", m.client);
+        let peer = format!("http://127.0.0.1:{}", m.peer);
+        let child = Command::new("etcd")
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &self.cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", "ringpost-test"])
+            // Fast elections keep a member's loss short in tests.
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.members[i].child = Some(child);
+    }
+
+    fn log_path(&self, i: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("{}.log", self.members[i].name))
+    }
+
+    /// Every member's log, for a failing test's message.
+    pub fn logs(&self) -> String {
+        (0..self.members.len())
+            .map(|i| std::fs::read_to_string(self.log_path(i)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+
+    /// The client URLs of every member (`http://127.0.0.1:PORT`).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .collect()
+    }
+
+    /// The running members' client URLs.
+    fn running_endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .collect()
+    }
+
+    /// Wait (bounded) until the running members answer a linearizable read.
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.etcdctl_output(&["get", "/health-probe"]);
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not start:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn etcdctl_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!(
+                "--endpoints={}",
+                self.running_endpoints().join(",")
+            ))
+            .args(["--dial-timeout=1s", "--command-timeout=2s"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Run etcdctl against the running members; its standard output (panics on failure).
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let out = self.etcdctl_output(args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGKILL member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start member `i` again on its ports and data.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        // Appends to its log rather than losing the first life's.
+        let previous = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+        std::fs::write(self.dir.path().join(format!("m{i}.log.1")), previous).unwrap();
+        self.spawn(i);
+        self.wait_healthy();
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Poll `check` every 50 ms until it is true; panic naming `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
