@@ -31,6 +31,72 @@ pub enum ClusterOp {
     },
 }
 
+/// `ringpost cluster ca DIR`: a new cluster CA.
+pub fn make_ca(dir: &std::path::Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Admin(format!("{}: {e}", dir.display())))?;
+    let (cert, key) = crate::tls::new_cluster_ca()
+        .map_err(|e| CliError::Admin(format!("cannot make the CA: {e}")))?;
+    let key_path = dir.join("ca.key");
+    let cert_path = dir.join("ca.pem");
+    write_new(&key_path, key.as_bytes())?;
+    write_new(&cert_path, cert.as_bytes())?;
+    print(&format!(
+        "wrote the cluster CA: {} and its key {} (mode 0600; keep the key off the hosts)\n\
+         issue each host's certificate with: ringpost cluster cert NODE --ca {}\n",
+        cert_path.display(),
+        key_path.display(),
+        dir.display()
+    ))
+}
+
+/// `ringpost cluster cert NODE --ca DIR`: NODE's certificate for the internal link.
+pub fn make_cert(node: &str, ca_dir: &std::path::Path, out: &std::path::Path) -> Result<(), CliError> {
+    let node = node_name(node)?;
+    let ca_key_path = ca_dir.join("ca.key");
+    let ca_key = std::fs::read_to_string(&ca_key_path)
+        .map_err(|e| CliError::Admin(format!("{}: {e}", ca_key_path.display())))?;
+    let (cert, key) = crate::tls::new_node_cert(&ca_key, node.as_str())
+        .map_err(|e| CliError::Admin(format!("cannot issue the certificate: {e}")))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::Admin(format!("{}: {e}", out.display())))?;
+    let key_path = out.join(format!("{}.key", node.as_str()));
+    let cert_path = out.join(format!("{}.pem", node.as_str()));
+    write_new(&key_path, key.as_bytes())?;
+    write_new(&cert_path, cert.as_bytes())?;
+    print(&format!(
+        "wrote {} and {} (mode 0600) for node {}\n\n[cluster]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_path.display(),
+        key_path.display(),
+        node.as_str(),
+        ca_dir.join("ca.pem").display(),
+        cert_path.display(),
+        key_path.display(),
+    ))
+}
+
+/// Create `path` with `bytes`, readable by its owner only; an existing file is an error.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| CliError::Admin(format!("{}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::Admin(format!("{} exists: not overwritten", path.display()))
+            } else {
+                failed(e)
+            }
+        })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(failed)
+}
+
 fn cluster_config(config: &Config) -> Result<&ClusterConfig, CliError> {
     config.cluster.as_ref().ok_or_else(|| {
         CliError::Usage(format!(

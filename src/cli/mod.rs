@@ -125,6 +125,24 @@ enum ClusterCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Make the cluster's CA (DIR/ca.pem, and its key DIR/ca.key, mode 0600): every host's
+    /// certificate for the internal link is issued by it. Keep the key off the hosts.
+    Ca {
+        /// Where to write them (created if missing; existing files are not overwritten).
+        dir: PathBuf,
+    },
+    /// Issue NODE's certificate for the internal link (OUT/NODE.pem, OUT/NODE.key) with the
+    /// CA in CA_DIR; copy the CA's ca.pem and these two to the host, as `[cluster]` ca, cert
+    /// and key.
+    Cert {
+        node: String,
+        /// The folder `cluster ca` wrote.
+        #[arg(long = "ca")]
+        ca_dir: PathBuf,
+        /// Where to write them (default: the CA's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Mark NAME draining and move every partition it holds to the other placed nodes
     /// (ownership switches only, as for add-node).
     DrainNode {
@@ -390,6 +408,10 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Fsck { repair } => fsck(&Config::load(&config_file)?, repair),
         Command::Backup { dest } => backup(&Config::load(&config_file)?, &dest),
         Command::Restore { src } => restore(&Config::load(&config_file)?, &src),
+        Command::Cluster(ClusterCommand::Ca { dir }) => cluster::make_ca(&dir),
+        Command::Cluster(ClusterCommand::Cert { node, ca_dir, out }) => {
+            cluster::make_cert(&node, &ca_dir, out.as_deref().unwrap_or(&ca_dir))
+        }
         Command::Cluster(command) => cluster::cluster(
             &Config::load(&config_file)?,
             match command {
@@ -408,6 +430,9 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                     node: name,
                     dry_run,
                 },
+                ClusterCommand::Ca { .. } | ClusterCommand::Cert { .. } => {
+                    unreachable!("handled above")
+                }
             },
         ),
         Command::Dkim(DkimCommand::Generate {

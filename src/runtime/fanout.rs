@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::mesh::{Handler, HandlerFuture, Mesh};
-use super::net::link::{self, ClusterLink, Remote};
+use super::net::link::{self, ClusterLink, Remote, Route};
 use crate::mail::{QuotaLimits, QuotaUsage, Uid};
 use crate::placement::{Partition, ShardId};
 use crate::store::{canonical_account, now, Result, Store, StoreError};
@@ -160,16 +160,18 @@ impl Deliverer {
         self
     }
 
-    /// Where requests for `account` (a canonical store key) go.
-    fn target(&self, account: &str) -> Target {
-        if let Some(remote) = self
-            .cluster
-            .as_ref()
-            .and_then(|c| c.routes.remote(Partition::of(account)))
-        {
-            return Target::Host(remote);
+    /// Where requests for `account` (a canonical store key) go; an error when its partition
+    /// is served by no host now (a temporary failure for the client).
+    fn target(&self, account: &str) -> Result<Target> {
+        let here = Target::Shard(self.store.map().home_shard(account));
+        let Some(cluster) = self.cluster.as_ref() else {
+            return Ok(here);
+        };
+        match cluster.routes.route(Partition::of(account)) {
+            Route::Here => Ok(here),
+            Route::There(remote) => Ok(Target::Host(remote)),
+            Route::Unavailable(why) => Err(StoreError::Remote(why)),
         }
-        Target::Shard(self.store.map().home_shard(account))
     }
 
     /// Group `items` by where the account each names goes, keeping their order.
@@ -177,16 +179,16 @@ impl Deliverer {
         &self,
         items: Vec<T>,
         account: impl Fn(&T) -> &String,
-    ) -> Vec<(Target, Vec<T>)> {
+    ) -> Result<Vec<(Target, Vec<T>)>> {
         let mut groups: Vec<(Target, Vec<T>)> = Vec::new();
         for item in items {
-            let target = self.target(account(&item));
+            let target = self.target(account(&item))?;
             match groups.iter_mut().find(|(t, _)| *t == target) {
                 Some((_, v)) => v.push(item),
                 None => groups.push((target, vec![item])),
             }
         }
-        groups
+        Ok(groups)
     }
 
     /// Run `request` where `target` says: over the mesh, or on another host.
@@ -231,7 +233,7 @@ impl Deliverer {
     /// Undo committed copies (of a transaction whose other half failed): each is expunged
     /// by its home shard.
     pub async fn retract(&self, copies: Vec<(String, Uid)>) -> Result<()> {
-        for (target, copies) in self.by_target(copies, |(account, _)| account) {
+        for (target, copies) in self.by_target(copies, |(account, _)| account)? {
             match self.call(target, StoreRequest::Retract { copies }).await? {
                 StoreReply::Retracted(Ok(())) => {}
                 StoreReply::Retracted(Err(e)) => return Err(StoreError::Remote(e)),
@@ -244,7 +246,7 @@ impl Deliverer {
     /// What `account` holds, asked of its home shard.
     pub async fn usage(&self, account: &str) -> Result<QuotaUsage> {
         let account = canonical_account(account)?;
-        let target = self.target(&account);
+        let target = self.target(&account)?;
         match self.call(target, StoreRequest::Usage { account }).await? {
             StoreReply::Usage(Ok(usage)) => Ok(usage),
             StoreReply::Usage(Err(e)) => Err(StoreError::Remote(e)),
@@ -261,7 +263,7 @@ impl Deliverer {
             StoreCall::Usage { account } => vec![account],
         };
         let elsewhere = named.iter().find(|a| match self.cluster.as_ref() {
-            Some(c) => !c.routes.serves(Partition::of(a)),
+            Some(c) => c.routes.route(Partition::of(a)) != Route::Here,
             None => true,
         });
         let refusal = elsewhere.map(|a| format!("{a} is not served by this host"));
@@ -406,7 +408,7 @@ impl Delivery {
         } = self;
         let internal_date = internal_date.unwrap_or_else(now);
         let by_target =
-            deliverer.by_target(recipients.into_iter().zip(limits).collect(), |(r, _)| r);
+            deliverer.by_target(recipients.into_iter().zip(limits).collect(), |(r, _)| r)?;
         let body: Arc<[u8]> = body_shared.unwrap_or_else(|| Arc::from(body));
         let mut tasks = Vec::new();
         for (target, members) in by_target {

@@ -54,6 +54,33 @@ use service::mailbox::{ShareReply, ShareRequest};
 /// How often a shard looks at the process-wide stop flag set by the signal handler.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// How long another host of the cluster may take to answer a delivery's copies.
+const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The internal link of a cluster host: its TLS (mutual, with the cluster CA) and the
+/// routes the map gives. The link is what keeps a host from serving another's accounts, so
+/// a cluster host without its certificates does not start.
+fn cluster_link(
+    config: &crate::config::ClusterConfig,
+    handle: &crate::cluster::ClusterHandle,
+) -> io::Result<net::link::ClusterLink> {
+    let Some(tls) = config.tls.as_ref() else {
+        return Err(io::Error::other(
+            "[cluster] needs ca, cert and key: hosts hand each other sessions and deliveries \
+             over mutual TLS (`ringpost cluster ca` and `ringpost cluster cert` make them)",
+        ));
+    };
+    let (server_tls, client_tls) = crate::tls::cluster_configs(&tls.ca, &tls.cert, &tls.key)
+        .map_err(|e| io::Error::other(format!("[cluster] TLS: {e}")))?;
+    Ok(net::link::ClusterLink {
+        node: config.node.clone(),
+        routes: Arc::new(net::link::MapRoutes(handle.clone())),
+        server_tls,
+        client_tls,
+        connect_timeout: Duration::from_secs(5),
+    })
+}
+
 /// How long every shard gets to bind its listeners and report ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,6 +115,17 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     let mut sockets = (0..shards)
         .map(|_| net::bind_all(&config))
         .collect::<io::Result<Vec<_>>>()?;
+    // With `[cluster]`, every shard's socket of the internal listener (other hosts hand
+    // sessions and deliveries to this one there), at the address it advertises.
+    let mut link_sockets = (0..shards)
+        .map(|_| {
+            config
+                .cluster
+                .as_ref()
+                .map(|c| net::bind_link(c.advertise))
+                .transpose()
+        })
+        .collect::<io::Result<Vec<_>>>()?;
     privileges::drop_root(config.run_as.as_ref(), &config.data_dir)?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -107,6 +145,10 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         ),
         None => None,
     };
+    let link = match (&config.cluster, &cluster) {
+        (Some(c), Some(handle)) => Some(Arc::new(cluster_link(c, handle)?)),
+        _ => None,
+    };
     let server = Arc::new(ServerContext {
         jobs: Arc::new(control::ShardJobs::new(job_senders.clone()).with_cluster(cluster.clone())),
         cluster: cluster.clone(),
@@ -121,7 +163,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         accounts: Arc::new(accounts),
         oauth_keys: Default::default(),
         web_sessions: Default::default(),
-        link: None,
+        link,
     });
     let current = Arc::new(CurrentServer::new(server.clone()));
     if server.config.inbound.auth_checks {
@@ -143,6 +185,7 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         let current = current.clone();
         let stop = stop.clone();
         let listening = std::mem::take(&mut sockets[index]);
+        let link_socket = link_sockets[index].take();
         // Reports even if the shard's thread dies before running anything.
         let ready = ReadyReport {
             id: ShardId(index),
@@ -165,7 +208,11 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
                     moves,
                     store_mesh,
                     share_mesh,
-                    FromMain { stop, jobs },
+                    FromMain {
+                        stop,
+                        jobs,
+                        link_socket,
+                    },
                     ready,
                 )
             })
@@ -384,7 +431,10 @@ async fn run_shard(
     ));
     match Mesh::join(store_mesh, id, fanout::handler(state.store.clone())).await {
         Ok(mesh) => {
-            *state.deliverer.borrow_mut() = Some(Deliverer::new(state.store.clone(), Rc::new(mesh)))
+            *state.deliverer.borrow_mut() = Some(
+                Deliverer::new(state.store.clone(), Rc::new(mesh))
+                    .with_cluster(server.link.clone(), CLUSTER_CALL_TIMEOUT),
+            )
         }
         Err(e) => {
             ready.send(Err(e));
@@ -431,6 +481,12 @@ async fn run_shard(
             state.clone(),
         )));
     }
+    if let Some(fd) = main.link_socket {
+        acceptors.push(glommio::spawn_local(net::link::accept_loop(
+            net::adopt(fd),
+            state.clone(),
+        )));
+    }
     ready.send(Ok(()));
     tracing::debug!(%id, "shard ready");
     while !main.stop.load(Ordering::SeqCst) {
@@ -461,6 +517,8 @@ async fn run_shard(
 struct FromMain {
     stop: Arc<AtomicBool>,
     jobs: mpsc::Receiver<ShardJob>,
+    /// The shard's socket of the cluster's internal listener (`[cluster] advertise`).
+    link_socket: Option<std::os::fd::OwnedFd>,
 }
 
 /// A shard's one start-up report. If the shard's future is dropped before it reported (its

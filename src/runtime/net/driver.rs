@@ -397,7 +397,7 @@ async fn check_handoff(
         return Err("not a cluster host".into());
     };
     let partition = Partition::of(&hello.account);
-    if !cluster.routes.serves(partition) {
+    if cluster.routes.route(partition) != link::Route::Here {
         return Err(format!(
             "partition {} is not served by {}",
             partition.index(),
@@ -947,11 +947,20 @@ async fn authenticate<S: Service>(
                 || mechanism == crate::http::session::HTTP_BASIC;
             if S::PLACEMENT == Placement::HomeShard && relayable {
                 if let Some(link) = server.link.as_ref() {
-                    if let Some(remote) = link.routes.remote(Partition::of(&key)) {
-                        let account = account.clone();
-                        match Box::pin(relay_to(conn, link, &remote, &account, &credential)).await {
-                            Some(relayed) => return AfterLogin::Relay(relayed),
-                            None => outcome = AuthOutcome::TemporaryFailure,
+                    match link.routes.route(Partition::of(&key)) {
+                        link::Route::Here => {}
+                        link::Route::There(remote) => {
+                            let account = account.clone();
+                            let relayed =
+                                Box::pin(relay_to(conn, link, &remote, &account, &credential));
+                            match relayed.await {
+                                Some(relayed) => return AfterLogin::Relay(relayed),
+                                None => outcome = AuthOutcome::TemporaryFailure,
+                            }
+                        }
+                        link::Route::Unavailable(why) => {
+                            tracing::warn!(target: "ringpost::cluster", account = %account, reason = %why, "login refused for now: its partition is not served");
+                            outcome = AuthOutcome::TemporaryFailure;
                         }
                     }
                 }

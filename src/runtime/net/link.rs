@@ -38,13 +38,55 @@ pub struct Remote {
     pub address: SocketAddr,
 }
 
+/// Where a partition is served now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// By this host.
+    Here,
+    /// By another host.
+    There(Remote),
+    /// By no host that can take work now (the map is not read yet, the partition has no
+    /// primary, this host is fenced): the work waits, the client retries.
+    Unavailable(String),
+}
+
 /// The cluster's view of where partitions are served, as the routing needs it. Kept current
-/// by whoever follows the cluster map; read on every login, so it must be cheap.
+/// by whoever follows the cluster map; read on every login and delivery, so it must be cheap.
 pub trait Routes: Send + Sync {
-    /// The host that serves `partition`, when it is not this one.
-    fn remote(&self, partition: Partition) -> Option<Remote>;
-    /// Whether this host serves `partition` now: a hello for an account elsewhere is refused.
-    fn serves(&self, partition: Partition) -> bool;
+    fn route(&self, partition: Partition) -> Route;
+}
+
+/// The routes the cluster map in etcd gives ([`crate::cluster`]): a partition is served by
+/// its primary; this host serves nothing while it may have lost its lease (fenced).
+pub struct MapRoutes(pub crate::cluster::ClusterHandle);
+
+impl Routes for MapRoutes {
+    fn route(&self, partition: Partition) -> Route {
+        let map = self.0.map();
+        let Some(assignment) = map.assignment(partition) else {
+            return Route::Unavailable(format!("partition {} has no primary", partition.index()));
+        };
+        if assignment.primary == *self.0.this_node() {
+            if self.0.is_fenced() {
+                return Route::Unavailable("this host is cut off from etcd".into());
+            }
+            return Route::Here;
+        }
+        match map.node(&assignment.primary) {
+            Some(node) if node.live => match node.advertise {
+                Some(address) => Route::There(Remote {
+                    node: node.name.as_str().to_string(),
+                    address,
+                }),
+                None => Route::Unavailable(format!("{} has no address", node.name.as_str())),
+            },
+            _ => Route::Unavailable(format!(
+                "partition {}'s primary {} is down",
+                partition.index(),
+                assignment.primary.as_str()
+            )),
+        }
+    }
 }
 
 /// Everything a shard needs to take part in the link.

@@ -230,6 +230,15 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<(Listener, OwnedFd)>> {
         .collect()
 }
 
+/// A listening socket of the cluster's internal listener on `address` (see [`bind`]).
+pub fn bind_link(address: std::net::SocketAddr) -> io::Result<OwnedFd> {
+    bind(address).map_err(|e| {
+        io::Error::other(format!(
+            "cannot listen on {address} ([cluster] advertise): {e}"
+        ))
+    })
+}
+
 /// A listening socket on `address` with SO_REUSEPORT (each shard has its own and the kernel
 /// spreads connections over them), as glommio's own `TcpListener::bind` makes it. Made on the
 /// main thread, before root is dropped, and handed to its shard.

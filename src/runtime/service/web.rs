@@ -64,7 +64,12 @@ impl Service for WebService {
         config: &Config,
     ) -> HttpSession {
         let (site, limits) = site_and_limits(listener, config);
-        HttpSession::new(site, limits)
+        let session = HttpSession::new(site, limits);
+        // A cluster host hands DAV requests for accounts other hosts serve to them.
+        match config.cluster {
+            Some(_) => session.with_handoff(),
+            None => session,
+        }
     }
 
     fn resume_session(
