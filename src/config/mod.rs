@@ -4,6 +4,7 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod accounts;
 pub mod dkim;
 pub mod http;
 pub mod inbound;
@@ -11,6 +12,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod uidl;
 
+pub use accounts::{AccountsBackend, PostgresSettings};
 pub use http::HttpConfig;
 pub use inbound::InboundConfig;
 pub use outbound::{OutboundConfig, Relay, RelayTls};
@@ -93,6 +95,8 @@ struct RawConfig {
     timeouts: RawTimeouts,
     #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    accounts: accounts::RawAccounts,
     #[serde(default)]
     pop3: RawPop3,
     #[serde(default)]
@@ -656,6 +660,8 @@ pub struct Config {
     pub auth_cache_size: usize,
     /// What new passwords must be.
     pub password_policy: crate::accounts::PasswordPolicy,
+    /// `[accounts]`: where the account database lives (the file in `data_dir` by default).
+    pub accounts: AccountsBackend,
     /// SCRAM-SHA-256 is offered (`[auth] scram`).
     pub scram: bool,
     /// OAuth bearer tokens (`[auth.oauth]`): offered only when configured.
@@ -770,6 +776,7 @@ impl Config {
             None => None,
         };
         let inbound = inbound::check_inbound(&raw.inbound, invalid)?;
+        let accounts = accounts::check_accounts(&raw.accounts, &resolve, invalid)?;
         let http = http::check_http(&raw.http, &raw.server.hostname, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
@@ -888,6 +895,7 @@ impl Config {
                 scram_iterations: raw.auth.scram_iterations,
             },
             scram: raw.auth.scram,
+            accounts,
             oauth,
             pop3_uidl_format,
             quota: crate::mail::QuotaLimits {
