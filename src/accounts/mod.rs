@@ -1137,7 +1137,14 @@ impl AccountStore {
     ) -> Result<(), AccountError> {
         let (path, lock_path) = match &self.backend {
             Backend::File { path, lock_path } => (path, lock_path),
-            Backend::Postgres(db) => return db.change(change),
+            Backend::Postgres(db) => {
+                db.change(change)?;
+                // This process sees its own change at once, on the cached paths too.
+                if let Err(e) = self.current() {
+                    tracing::warn!(error = %e, "cannot read the account database back");
+                }
+                return Ok(());
+            }
         };
         let _lock = FileLock::exclusive(lock_path).map_err(|source| AccountError::Io {
             path: lock_path.clone(),

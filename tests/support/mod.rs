@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod dns;
 pub mod https;
+pub mod pg;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
