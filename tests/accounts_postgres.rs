@@ -350,6 +350,41 @@ fn a_database_that_goes_away_is_a_temporary_failure_until_it_is_back() {
 }
 
 #[test]
+fn the_password_comes_from_the_password_file() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.add_role_with_password("ringpost", "s3cret-db-pass", "guarded");
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("pg-password");
+    let text = |password_file: &Path| {
+        format!(
+            "[server]\nhostname = \"mail.example.com\"\ndata_dir = \"data\"\n\
+             [domains]\nlocal = [\"example.com\"]\n\
+             [accounts]\nbackend = \"postgres\"\npostgres = \"host={} port={} user=ringpost dbname=guarded\"\n\
+             postgres_password_file = \"{}\"\n\
+             [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n",
+            pg.socket_dir().display(),
+            pg.port(),
+            password_file.display()
+        )
+    };
+    let config = Config::parse(&text(&password_file), &dir.path().join("ringpost.toml")).unwrap();
+    std::fs::write(&password_file, "wrong\n").unwrap();
+    assert!(matches!(
+        AccountStore::open_configured(&config),
+        Err(AccountError::Database(_))
+    ));
+    // The first line, without its newline.
+    std::fs::write(&password_file, "s3cret-db-pass\n").unwrap();
+    let store = AccountStore::open_configured(&config).unwrap();
+    store.add("alice@example.com", "a-long-password").unwrap();
+    assert!(is_valid(&imap(
+        &store,
+        "alice@example.com",
+        "a-long-password"
+    )));
+}
+
+#[test]
 fn import_file_copies_every_account_once() {
     let Some(pg) = Postgres::start() else { return };
     pg.create_database("imported");

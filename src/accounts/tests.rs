@@ -66,7 +66,10 @@ fn store_is_send_and_sync() {
 fn open_creates_the_data_folder_and_starts_empty() {
     let (dir, store) = store();
     assert!(dir.path().join("data").is_dir());
-    assert_eq!(store.path(), Some(dir.path().join("data/accounts").as_path()));
+    assert_eq!(
+        store.path(),
+        Some(dir.path().join("data/accounts").as_path())
+    );
     assert_eq!(store.list().unwrap(), Vec::<Address>::new());
     assert_eq!(
         check(&store, "alice@example.com", "x"),

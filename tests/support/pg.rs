@@ -85,6 +85,11 @@ impl Postgres {
         self.dir.path()
     }
 
+    /// The port (the number in the socket's name).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A libpq connection string for database `dbname`.
     pub fn connection(&self, dbname: &str) -> String {
         format!(
@@ -106,6 +111,45 @@ impl Postgres {
     /// A client of database `dbname`, for looking at the tables.
     pub fn client(&self, dbname: &str) -> postgres::Client {
         postgres::Client::connect(&self.connection(dbname), postgres::NoTls).unwrap()
+    }
+
+    /// Make a login role `name` with `password` that owns `dbname` (made here), and have
+    /// the server ask it for the password (SCRAM) instead of trusting it.
+    pub fn add_role_with_password(&self, name: &str, password: &str, dbname: &str) {
+        let mut client = self.client("postgres");
+        client
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256';
+                 CREATE ROLE {name} LOGIN PASSWORD '{password}';"
+            ))
+            .unwrap();
+        // Alone: CREATE DATABASE refuses to run in a multi-statement batch's transaction.
+        client
+            .batch_execute(&format!("CREATE DATABASE {dbname} OWNER {name}"))
+            .unwrap();
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("local all {name} scram-sha-256\n{old}")).unwrap();
+        let data = self.dir.path().join("data");
+        let out = as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "reload"],
+        );
+        assert!(out.status.success());
+        // A reload is asynchronous: wait until the role is refused without its password.
+        let without = format!(
+            "host={} port={} user={name} dbname={dbname}",
+            self.socket_dir().display(),
+            self.port
+        );
+        for _ in 0..100 {
+            if postgres::Client::connect(&without, postgres::NoTls).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("pg_hba.conf was not reloaded");
     }
 
     /// Stop the server (fast: open connections are cut, as in a crash or restart).
