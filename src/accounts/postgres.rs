@@ -262,6 +262,11 @@ fn serve(config: postgres::Config, settings: PostgresSettings, incoming: mpsc::R
 fn connect(config: &postgres::Config, settings: &PostgresSettings) -> Result<Client, AccountError> {
     let mut config = config.clone();
     config.connect_timeout(settings.connect_timeout);
+    // A server that went away without closing (a partition, a dead host): a request fails
+    // after twice the connect timeout instead of waiting out TCP's retransmissions (minutes),
+    // so logins get their temporary failure soon.
+    config.tcp_user_timeout(settings.connect_timeout * 2);
+    config.keepalives_idle(std::time::Duration::from_secs(30));
     config.application_name("ringpost");
     if let Some(path) = &settings.password_file {
         let text = std::fs::read_to_string(path).map_err(|source| AccountError::Io {
