@@ -2,7 +2,8 @@
 //! PostgreSQL cluster (tests/support/pg.rs): what the file backend does, done on tables;
 //! migrations applied once when hosts start at once; two hosts on one database seeing each
 //! other's changes and losing no update; a database that goes away and comes back; the
-//! one-shot import of an accounts file; and a server whose logins are checked against it.
+//! password file; the one-shot import of an accounts file (and a server moved from the file
+//! with it); and a server whose logins are checked against PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -471,4 +472,55 @@ fn server_logins_are_checked_against_postgres() {
         String::from_utf8_lossy(&out.stdout),
         format!("account database schema: version {SCHEMA_VERSION}, now {SCHEMA_VERSION}\n")
     );
+}
+
+#[test]
+fn a_server_moves_from_the_file_to_postgres_with_import_file() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("moved");
+    // A server on the file backend, with alice and bob, and an app password for bob.
+    let mut server = Server::start(Options::default());
+    let out = server.cli(
+        &["user", "app-password", "add", BOB.0, "--name", "laptop"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    // Its first line is the password, shown this once.
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    let app = shown.lines().next().unwrap().to_string();
+    server.terminate();
+
+    // The documented path: point the config at PostgreSQL, import, start.
+    let mut text = std::fs::read_to_string(&server.config).unwrap();
+    text.push_str(&format!(
+        "[accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n",
+        pg.connection("moved")
+    ));
+    std::fs::write(&server.config, text).unwrap();
+    let out = server.cli(&["accounts", "import-file"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "imported 2 accounts and 0 deleted accounts from {}\n",
+            server.data_dir().join("accounts").display()
+        )
+    );
+    // Twice is refused: the database has accounts now.
+    let again = server.cli(&["accounts", "import-file"], None);
+    assert_eq!(again.status.code(), Some(1));
+    server.spawn();
+    let login = |proto: &str, user: &str, password: &str| {
+        server
+            .python("credentials.py", &["login", proto, user, password])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(login("imap", ALICE.0, ALICE.1), "ok");
+    assert_eq!(login("imap", BOB.0, &app), "ok");
+    // The file is left as it was, and no longer read: a change goes to the database.
+    let out = server.cli(&["user", "passwd", ALICE.0], Some("alice-pass-2"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(login("imap", ALICE.0, "alice-pass-2"), "ok");
+    assert_eq!(login("imap", ALICE.0, ALICE.1), "refused");
 }
