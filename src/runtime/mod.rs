@@ -305,6 +305,10 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
         );
         new.data_dir = old.config.data_dir.clone();
     }
+    if new.accounts != old.config.accounts {
+        tracing::warn!("[accounts] cannot change while running; restart to apply it");
+        new.accounts = old.config.accounts.clone();
+    }
     let tls = match crate::tls::server_config(&new) {
         Ok(tls) => tls,
         Err(e) => {
