@@ -7,6 +7,12 @@
 //! [`AccountStore::verify`] compares the file's identity (inode, size, mtime) with the cached
 //! copy and re-reads it when they differ.
 //!
+//! With `[accounts] backend = "postgres"` the same records live in PostgreSQL tables shared
+//! by several hosts (see [`postgres`]): loading and committing change, nothing else. Callers
+//! that may run on a shard (look-ups, quota limits, SCRAM keys, versions) then read the copy
+//! last read and never wait on the database; the blocking ones ([`AccountStore::verify`],
+//! [`AccountStore::changes`], every change) ask the database for its version first.
+//!
 //! [`AccountStore::verify`] never reveals whether an account exists: an unknown user costs the
 //! same argon2id work as a known one and gets the same answer as a wrong password.
 //! Every account has an [`Incarnation`], never reused for its address: the store keeps an
