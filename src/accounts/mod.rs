@@ -7,6 +7,12 @@
 //! [`AccountStore::verify`] compares the file's identity (inode, size, mtime) with the cached
 //! copy and re-reads it when they differ.
 //!
+//! With `[accounts] backend = "postgres"` the same records live in PostgreSQL tables shared
+//! by several hosts (see [`postgres`]): loading and committing change, nothing else. Callers
+//! that may run on a shard (look-ups, quota limits, SCRAM keys, versions) then read the copy
+//! last read and never wait on the database; the blocking ones ([`AccountStore::verify`],
+//! [`AccountStore::changes`], every change) ask the database for its version first.
+//!
 //! [`AccountStore::verify`] never reveals whether an account exists: an unknown user costs the
 //! same argon2id work as a known one and gets the same answer as a wrong password.
 //! Every account has an [`Incarnation`], never reused for its address: the store keeps an
@@ -17,6 +23,7 @@
 
 mod address;
 pub(crate) mod file;
+mod postgres;
 mod records;
 
 use std::io::{self, Read};
@@ -28,6 +35,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 pub use address::Address;
+pub use postgres::{PASSWORD_ENV as POSTGRES_PASSWORD_ENV, SCHEMA_VERSION};
 pub use records::{
     address_of_key, dav_key, Account, Credential, CredentialKind, Deleted, Incarnation, Limit,
     QuotaOverride, Retention, Scope, Scopes,
@@ -175,14 +183,17 @@ pub enum AccountError {
     },
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("account database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Import(String),
 }
 
 /// The account database of one data folder. `Send + Sync`: share it with `Arc` and call
 /// [`AccountStore::verify`] from a blocking thread pool.
 #[derive(Debug)]
 pub struct AccountStore {
-    path: PathBuf,
-    lock_path: PathBuf,
+    backend: Backend,
     /// Lower case, as in the validated configuration; replaced by a reload.
     local_domains: RwLock<Vec<String>>,
     /// What new passwords must be; replaced by a reload.
@@ -192,6 +203,23 @@ pub struct AccountStore {
     uses_path: PathBuf,
     /// The accounts as last read, with the identity of the file they were read from.
     cache: RwLock<Arc<Snapshot>>,
+}
+
+/// Where the records live (`[accounts] backend`).
+#[derive(Debug)]
+enum Backend {
+    /// `data_dir/accounts`, replaced under `data_dir/accounts.lock`.
+    File { path: PathBuf, lock_path: PathBuf },
+    /// Tables in PostgreSQL, shared by several hosts (see [`postgres`]).
+    Postgres(postgres::Database),
+}
+
+/// Which version of the records a snapshot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    File(FileStamp),
+    /// The database's version counter.
+    Database(i64),
 }
 
 /// The identity of one version of the accounts file. The file is only ever replaced by
@@ -220,7 +248,7 @@ impl FileStamp {
 #[derive(Debug, Default)]
 struct Snapshot {
     /// `None`: there was no file (no accounts yet).
-    stamp: Option<FileStamp>,
+    stamp: Option<Stamp>,
     /// Counts the versions this process has read (see [`AccountStore::changes`]).
     version: u64,
     records: Records,
@@ -237,8 +265,10 @@ impl AccountStore {
         let path = data_dir.join("accounts");
         let snapshot = load(&path)?;
         Ok(AccountStore {
-            lock_path: data_dir.join("accounts.lock"),
-            path,
+            backend: Backend::File {
+                lock_path: data_dir.join("accounts.lock"),
+                path,
+            },
             local_domains: RwLock::new(lower_case(local_domains)),
             policy: RwLock::new(PasswordPolicy::default()),
             uses: Default::default(),
@@ -247,9 +277,84 @@ impl AccountStore {
         })
     }
 
-    /// The accounts file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Open the account database the configuration names: the file in `data_dir`, or
+    /// PostgreSQL (connecting, and bringing its schema up to date; an error if it cannot be
+    /// reached). The password policy is the configuration's.
+    pub fn open_configured(config: &crate::config::Config) -> Result<AccountStore, AccountError> {
+        let store = match &config.accounts {
+            crate::config::AccountsBackend::File => {
+                AccountStore::open(&config.data_dir, &config.local_domains)?
+            }
+            crate::config::AccountsBackend::Postgres(settings) => {
+                let db = postgres::Database::open(settings)?;
+                let (version, records) = db.load()?;
+                AccountStore {
+                    backend: Backend::Postgres(db),
+                    local_domains: RwLock::new(lower_case(&config.local_domains)),
+                    policy: RwLock::new(PasswordPolicy::default()),
+                    uses: Default::default(),
+                    uses_path: config.data_dir.join("credentials.used"),
+                    cache: RwLock::new(Arc::new(Snapshot {
+                        stamp: Some(Stamp::Database(version)),
+                        version: 1,
+                        records,
+                    })),
+                }
+            }
+        };
+        store.set_policy(config.password_policy);
+        Ok(store)
+    }
+
+    /// The accounts file (`None` when the accounts are in PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::File { path, .. } => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Bring the PostgreSQL schema up to date (as opening does): the schema version before
+    /// and after. `None` for the file backend, which has no schema.
+    pub fn migrate(&self) -> Result<Option<(i32, i32)>, AccountError> {
+        match &self.backend {
+            Backend::File { .. } => Ok(None),
+            Backend::Postgres(db) => Ok(Some((db.migrate()?, SCHEMA_VERSION))),
+        }
+    }
+
+    /// Copy every account (live and deleted, with its credentials and quota) of the accounts
+    /// file `path` into this database, and the last uses of `credentials.used` beside it.
+    /// Refused unless this database has no account yet, live or deleted; the file is only
+    /// read. Returns how many live and deleted accounts were copied.
+    pub fn import_file(&self, path: &Path) -> Result<(usize, usize), AccountError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AccountError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let imported = records::parse(&text).map_err(|(line, reason)| AccountError::Corrupt {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        })?;
+        let counts = (imported.live.len(), imported.deleted.len());
+        self.modify(|records| {
+            if !records.live.is_empty() || !records.deleted.is_empty() {
+                return Err(AccountError::Import(
+                    "the account database is not empty: nothing was imported".into(),
+                ));
+            }
+            *records = imported;
+            Ok(())
+        })?;
+        let uses_path = path.with_file_name("credentials.used");
+        let uses = read_uses(&uses_path);
+        if let Backend::Postgres(db) = &self.backend {
+            if !uses.is_empty() {
+                db.note_uses(uses)?;
+            }
+        }
+        Ok(counts)
     }
 
     /// New local domains (a configuration reload).
@@ -410,7 +515,7 @@ impl AccountStore {
         scope: Scope,
         mode: ProtocolPasswords,
     ) -> Option<ScramLogin> {
-        let snapshot = self.current().ok()?;
+        let snapshot = self.cached().ok()?;
         let address = Address::parse(username, &self.local_domains()).ok()?;
         let entry = snapshot.records.live.get(&address)?;
         // The password the mode says first, then the app passwords for the scope.
@@ -497,6 +602,16 @@ impl AccountStore {
         if pending.is_empty() {
             return Ok(());
         }
+        if let Backend::Postgres(db) = &self.backend {
+            return db.note_uses(pending.clone()).inspect_err(|_| {
+                // Kept for the next flush: the database may be back by then.
+                let mut uses = self.uses.lock().unwrap_or_else(PoisonError::into_inner);
+                for (key, at) in pending {
+                    let e = uses.entry(key).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            });
+        }
         let mut all = read_uses(&self.uses_path);
         for (key, at) in pending {
             let e = all.entry(key).or_insert(at);
@@ -536,7 +651,18 @@ impl AccountStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        for ((a, id), at) in read_uses(&self.uses_path).into_iter().chain(pending) {
+        let flushed = match &self.backend {
+            Backend::File { .. } => read_uses(&self.uses_path)
+                .into_iter()
+                .filter(|((a, _), _)| a == address.as_str())
+                .map(|((_, id), at)| (id, at))
+                .collect(),
+            Backend::Postgres(db) => db.uses(address.as_str())?,
+        };
+        let flushed = flushed
+            .into_iter()
+            .map(|(id, at)| ((address.as_str().to_string(), id), at));
+        for ((a, id), at) in flushed.chain(pending) {
             if a == address.as_str() {
                 let e = out.entry(id).or_insert(at);
                 *e = (*e).max(at);
@@ -545,17 +671,28 @@ impl AccountStore {
         Ok(out)
     }
 
-    /// The version of the file as it is now (it changes with every change of any account).
+    /// The version of the file as it is now (it changes with every change of any account);
+    /// with PostgreSQL, as last read (no query: callers may be on a shard).
     pub fn version(&self) -> Result<u64, AccountError> {
-        Ok(self.current()?.version)
+        Ok(self.cached()?.version)
     }
 
     /// The version of the file as last read, if the file has not changed since: a `stat`,
     /// never a read (cheap enough for a shard; `None` sends the caller to [`Self::verify`]
     /// on a blocking thread, which reads the new version).
     pub fn version_if_unchanged(&self) -> Option<u64> {
-        let stamp = match std::fs::metadata(&self.path) {
-            Ok(meta) => Some(FileStamp::of(&meta)),
+        let Backend::File { path, .. } = &self.backend else {
+            // PostgreSQL: never a query here; the version as last read (every poll of the
+            // accounts watcher and every verification read it anew).
+            return Some(
+                self.cache
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .version,
+            );
+        };
+        let stamp = match std::fs::metadata(path) {
+            Ok(meta) => Some(Stamp::File(FileStamp::of(&meta))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(_) => return None,
         };
@@ -645,7 +782,7 @@ impl AccountStore {
         mode: ProtocolPasswords,
     ) -> Result<Vec<Credential>, AccountError> {
         let address = Address::parse(address, &self.local_domains())?;
-        let snapshot = load(&self.path)?;
+        let snapshot = self.load_fresh()?;
         let entry = snapshot
             .records
             .live
@@ -843,7 +980,7 @@ impl AccountStore {
     /// account or a non-local or malformed address. Cheap (a `stat` and a map lookup, no
     /// hashing): used for SMTP RCPT checks, never for authentication.
     pub fn lookup(&self, address: &str) -> Result<Option<Account>, AccountError> {
-        let snapshot = self.current()?;
+        let snapshot = self.cached()?;
         Ok(Address::parse(address, &self.local_domains())
             .ok()
             .and_then(|a| {
@@ -863,7 +1000,7 @@ impl AccountStore {
         address: &str,
         defaults: crate::mail::QuotaLimits,
     ) -> Result<Option<crate::mail::QuotaLimits>, AccountError> {
-        let snapshot = self.current()?;
+        let snapshot = self.cached()?;
         Ok(Address::parse_syntax(address).ok().and_then(|a| {
             let entry = snapshot.records.live.get(&a)?;
             Some(entry.quota.over(defaults))
@@ -873,7 +1010,7 @@ impl AccountStore {
     /// An account's own quota settings (what `user quota` shows).
     pub fn quota(&self, address: &str) -> Result<QuotaOverride, AccountError> {
         let address = Address::parse_syntax(address)?;
-        let snapshot = load(&self.path)?;
+        let snapshot = self.load_fresh()?;
         snapshot
             .records
             .live
@@ -898,12 +1035,12 @@ impl AccountStore {
 
     /// Every account, sorted.
     pub fn list(&self) -> Result<Vec<Address>, AccountError> {
-        Ok(load(&self.path)?.records.live.into_keys().collect())
+        Ok(self.load_fresh()?.records.live.into_keys().collect())
     }
 
     /// Every deleted account, oldest deletion first.
     pub fn list_deleted(&self) -> Result<Vec<Deleted>, AccountError> {
-        Ok(load(&self.path)?.records.deleted)
+        Ok(self.load_fresh()?.records.deleted)
     }
 
     /// What the running server must act on, as the file says now: the store keys of the
@@ -933,17 +1070,22 @@ impl AccountStore {
         }))
     }
 
-    /// The accounts as on disk now: the cached copy if the file has not changed since.
+    /// The accounts as they are now: the cached copy if they have not changed since (a
+    /// `stat` of the file, or a query of the database's version). Blocking: never on a shard
+    /// with PostgreSQL.
     fn current(&self) -> Result<Arc<Snapshot>, AccountError> {
-        let stamp = match std::fs::metadata(&self.path) {
-            Ok(meta) => Some(FileStamp::of(&meta)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(AccountError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+        let stamp = match &self.backend {
+            Backend::File { path, .. } => match std::fs::metadata(path) {
+                Ok(meta) => Some(Stamp::File(FileStamp::of(&meta))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(AccountError::Io {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            },
+            Backend::Postgres(db) => Some(Stamp::Database(db.version()?)),
         };
         {
             // A poisoned lock still holds a complete Arc: a panic cannot leave it half-written.
@@ -952,32 +1094,77 @@ impl AccountStore {
                 return Ok(Arc::clone(&cached));
             }
         }
-        let mut fresh = load(&self.path)?;
+        let mut fresh = self.load_fresh()?;
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.stamp == fresh.stamp {
+            // Another thread read the same version meanwhile: one version, one number.
+            return Ok(Arc::clone(&cache));
+        }
         fresh.version = cache.version + 1;
         let fresh = Arc::new(fresh);
         *cache = Arc::clone(&fresh);
         Ok(fresh)
     }
 
-    /// Read the file under the writers' lock, apply `change`, and write it back atomically.
+    /// The accounts for a caller that may be on a shard: with the file, as [`Self::current`]
+    /// (a `stat`); with PostgreSQL, the copy last read, never a query (the accounts watcher
+    /// of every shard reads the database's version each second through
+    /// [`Self::changes`], on a blocking thread).
+    fn cached(&self) -> Result<Arc<Snapshot>, AccountError> {
+        match &self.backend {
+            Backend::File { .. } => self.current(),
+            Backend::Postgres(_) => Ok(Arc::clone(
+                &self.cache.read().unwrap_or_else(PoisonError::into_inner),
+            )),
+        }
+    }
+
+    /// The records as they are now, read anew (not cached).
+    fn load_fresh(&self) -> Result<Snapshot, AccountError> {
+        match &self.backend {
+            Backend::File { path, .. } => load(path),
+            Backend::Postgres(db) => {
+                let (version, records) = db.load()?;
+                Ok(Snapshot {
+                    stamp: Some(Stamp::Database(version)),
+                    version: 0,
+                    records,
+                })
+            }
+        }
+    }
+
+    /// Apply `change` to the records as they are now, with every other writer held off
+    /// (the file's lock; the database's version row, on every host), and write them back:
+    /// the file atomically, the database in one transaction.
     fn modify(
         &self,
         change: impl FnOnce(&mut Records) -> Result<(), AccountError>,
     ) -> Result<(), AccountError> {
-        let _lock = FileLock::exclusive(&self.lock_path).map_err(|source| AccountError::Io {
-            path: self.lock_path.clone(),
+        let (path, lock_path) = match &self.backend {
+            Backend::File { path, lock_path } => (path, lock_path),
+            Backend::Postgres(db) => {
+                db.change(change)?;
+                // This process sees its own change at once, on the cached paths too.
+                if let Err(e) = self.current() {
+                    tracing::warn!(error = %e, "cannot read the account database back");
+                }
+                return Ok(());
+            }
+        };
+        let _lock = FileLock::exclusive(lock_path).map_err(|source| AccountError::Io {
+            path: lock_path.clone(),
             source,
         })?;
-        let mut snapshot = load(&self.path)?;
+        let mut snapshot = load(path)?;
         change(&mut snapshot.records)?;
         write_atomically(
-            &self.path,
+            path,
             records::render(HEADER, &snapshot.records).as_bytes(),
             0o600,
         )
         .map_err(|source| AccountError::Io {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         })
     }
@@ -1035,7 +1222,7 @@ fn load(path: &Path) -> Result<Snapshot, AccountError> {
         Err(e) => return Err(io_error(e)),
     };
     // The stamp of the open file, not of the path: it names exactly the version read here.
-    let stamp = FileStamp::of(&file.metadata().map_err(io_error)?);
+    let stamp = Stamp::File(FileStamp::of(&file.metadata().map_err(io_error)?));
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(io_error)?;
     let records = records::parse(&text).map_err(|(line, reason)| AccountError::Corrupt {

@@ -66,7 +66,10 @@ fn store_is_send_and_sync() {
 fn open_creates_the_data_folder_and_starts_empty() {
     let (dir, store) = store();
     assert!(dir.path().join("data").is_dir());
-    assert_eq!(store.path(), dir.path().join("data/accounts"));
+    assert_eq!(
+        store.path(),
+        Some(dir.path().join("data/accounts").as_path())
+    );
     assert_eq!(store.list().unwrap(), Vec::<Address>::new());
     assert_eq!(
         check(&store, "alice@example.com", "x"),
@@ -647,7 +650,7 @@ fn app_passwords_are_generated_scoped_and_revocable() {
     assert_eq!(login(&store, &shown, Scope::Pop3, separate), None);
     assert_eq!(login(&store, &shown, Scope::Web, separate), None);
     // The file keeps the name (with its `:`) and only a digest of the password.
-    let text = std::fs::read_to_string(store.path()).unwrap();
+    let text = std::fs::read_to_string(store.path().unwrap()).unwrap();
     assert!(text.contains("Thunderbird at home%3A laptop"), "{text}");
     assert!(!text.contains(&shown));
     let listed = store.credentials("alice@example.com", separate).unwrap();
@@ -744,7 +747,7 @@ fn credential_lines_round_trip_and_bad_ones_are_refused() {
     store
         .add_app_password("alice@example.com", "a%b:c", Scopes::parse("dav").unwrap())
         .unwrap();
-    let text = std::fs::read_to_string(store.path()).unwrap();
+    let text = std::fs::read_to_string(store.path().unwrap()).unwrap();
     let records = parse(&text).unwrap();
     assert_eq!(records::render(HEADER, &records), text);
     let line = text
@@ -830,7 +833,7 @@ fn new_passwords_keep_scram_keys_and_old_lines_still_read() {
     let salt = |t: &Option<String>| ScramKeys::parse(t.as_deref().unwrap()).unwrap().salt;
     assert_eq!(salt(&entry.scram), salt(&entry.credentials[0].scram));
     assert_eq!(salt(&entry.scram), salt(&entry.credentials[1].scram));
-    let text = std::fs::read_to_string(store.path()).unwrap();
+    let text = std::fs::read_to_string(store.path().unwrap()).unwrap();
     assert_eq!(records::render(HEADER, &parse(&text).unwrap()), text);
     // Lines as earlier versions wrote them: no SCRAM field, with and without incarnation.
     let hash = &entry.hash;

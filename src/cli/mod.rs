@@ -13,6 +13,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod accounts;
 mod admin;
 mod cluster;
 mod dkim;
@@ -49,6 +50,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The account database itself (`[accounts]`): schema migrations, importing the file.
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
     /// Inspect the outbound queue (mail accepted for other domains): asked of the running
     /// server over its control socket, or read from the store when it is stopped.
     #[command(subcommand)]
@@ -383,10 +387,10 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::CheckConfig => check_config(&Config::load(&config_file)?),
         Command::User(command) => {
             let config = Config::load(&config_file)?;
-            let store = AccountStore::open(&config.data_dir, &config.local_domains)?;
-            store.set_policy(config.password_policy);
+            let store = AccountStore::open_configured(&config)?;
             user(&store, &config, command)
         }
+        Command::Accounts(command) => accounts::accounts(&Config::load(&config_file)?, command),
         Command::Queue(command) => {
             let config = Config::load(&config_file)?;
             admin::queue(
@@ -549,7 +553,7 @@ fn restore(config: &Config, src: &std::path::Path) -> Result<(), CliError> {
 fn import_maildir(config: &Config, address: &str, path: &std::path::Path) -> Result<(), CliError> {
     use crate::store::import;
 
-    let accounts = AccountStore::open(&config.data_dir, &config.local_domains)?;
+    let accounts = AccountStore::open_configured(config)?;
     let Some(account) = accounts.lookup(address)? else {
         let parsed = Address::parse(address, &config.local_domains)?;
         return Err(AccountError::Unknown(parsed).into());

@@ -4,6 +4,7 @@
 //! file gives one error that names the offending key. Relative paths are resolved against the
 //! folder of the configuration file. This module reads the file and nothing else.
 
+pub mod accounts;
 pub mod cluster;
 pub mod dkim;
 pub mod http;
@@ -12,6 +13,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod uidl;
 
+pub use accounts::{AccountsBackend, PostgresSettings};
 pub use cluster::{ClusterConfig, ClusterTls, Replication};
 pub use http::HttpConfig;
 pub use inbound::InboundConfig;
@@ -95,6 +97,8 @@ struct RawConfig {
     timeouts: RawTimeouts,
     #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    accounts: accounts::RawAccounts,
     #[serde(default)]
     pop3: RawPop3,
     #[serde(default)]
@@ -659,6 +663,8 @@ pub struct Config {
     pub auth_cache_size: usize,
     /// What new passwords must be.
     pub password_policy: crate::accounts::PasswordPolicy,
+    /// `[accounts]`: where the account database lives (the file in `data_dir` by default).
+    pub accounts: AccountsBackend,
     /// SCRAM-SHA-256 is offered (`[auth] scram`).
     pub scram: bool,
     /// OAuth bearer tokens (`[auth.oauth]`): offered only when configured.
@@ -775,6 +781,7 @@ impl Config {
             None => None,
         };
         let inbound = inbound::check_inbound(&raw.inbound, invalid)?;
+        let accounts = accounts::check_accounts(&raw.accounts, &resolve, invalid)?;
         let http = http::check_http(&raw.http, &raw.server.hostname, invalid)?;
         let proxy_trusted =
             trusted_networks("server.proxy_trusted", &raw.server.proxy_trusted, invalid)?;
@@ -897,6 +904,7 @@ impl Config {
                 scram_iterations: raw.auth.scram_iterations,
             },
             scram: raw.auth.scram,
+            accounts,
             oauth,
             pop3_uidl_format,
             quota: crate::mail::QuotaLimits {

@@ -105,9 +105,15 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
     ports_are_free(&config)?;
     raise_open_file_limit(config.max_connections);
     let tls = crate::tls::server_config(&config).map_err(|e| io::Error::other(e.to_string()))?;
-    let accounts = AccountStore::open(&config.data_dir, &config.local_domains)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    accounts.set_policy(config.password_policy);
+    let open_accounts = |config: &Config| {
+        AccountStore::open_configured(config).map_err(|e| io::Error::other(e.to_string()))
+    };
+    // The accounts file is opened while root (it may create data_dir); PostgreSQL's
+    // connection thread starts after root is dropped, like every other thread.
+    let file_accounts = match config.accounts {
+        crate::config::AccountsBackend::File => Some(open_accounts(&config)?),
+        crate::config::AccountsBackend::Postgres(_) => None,
+    };
     let cpus = allowed_cpus()?;
     let shards = shard_count(&config)?;
     // Every shard's listening sockets, bound while root (ports below 1024), before any
@@ -127,6 +133,10 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         })
         .collect::<io::Result<Vec<_>>>()?;
     privileges::drop_root(config.run_as.as_ref(), &config.data_dir)?;
+    let accounts = match file_accounts {
+        Some(accounts) => accounts,
+        None => open_accounts(&config)?,
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -360,6 +370,10 @@ pub fn reload(current: &CurrentServer, set_log_level: &SetLogLevel) {
             "server.data_dir cannot change while running; restart to apply it"
         );
         new.data_dir = old.config.data_dir.clone();
+    }
+    if new.accounts != old.config.accounts {
+        tracing::warn!("[accounts] cannot change while running; restart to apply it");
+        new.accounts = old.config.accounts.clone();
     }
     let tls = match crate::tls::server_config(&new) {
         Ok(tls) => tls,
