@@ -130,9 +130,21 @@ fn a_stale_epoch_is_refused() {
 fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
     let Some(etcd) = Etcd::start() else { return };
     // mx1 is the real server, killed with SIGKILL: nothing revokes its lease.
+    // A cluster host needs its certificates for the internal link.
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, ca_key) = ringpost::tls::new_cluster_ca().unwrap();
+    let (cert, key) = ringpost::tls::new_node_cert(&ca_key, "mx1").unwrap();
+    for (name, text) in [("ca.pem", ca), ("mx1.pem", cert), ("mx1.key", key)] {
+        std::fs::write(certs.path().join(name), text).unwrap();
+    }
+    let advertise = support::free_ports(1)[0];
     let extra = format!(
-        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7001\"\nlease_ttl = 1\n",
-        etcd.endpoints()[0]
+        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:{advertise}\"\nlease_ttl = 1\n\
+         ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        etcd.endpoints()[0],
+        certs.path().join("ca.pem").display(),
+        certs.path().join("mx1.pem").display(),
+        certs.path().join("mx1.key").display(),
     );
     let mut server = support::Server::start(support::Options {
         extra: format!("[auth]\nfailure_delay_ms = 50\n{extra}"),
