@@ -6,6 +6,7 @@ pub mod clients;
 pub mod dns;
 pub mod etcd;
 pub mod https;
+pub mod netns;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
