@@ -57,10 +57,14 @@ fn a_node_cut_off_from_etcd_is_fenced_and_seen_down() {
     wait_until("mx3 to fence itself", LIMIT, || mx3.is_fenced());
     // mx3 holds no partition (the map was made over mx1): once its lease runs out it is
     // gone from the map, as a down node that nothing names.
-    wait_until("mx1 to see mx3 gone", LIMIT, || state(&mx1, "mx3").is_none());
+    wait_until("mx1 to see mx3 gone", LIMIT, || {
+        state(&mx1, "mx3").is_none()
+    });
     // mx1 may have fenced itself for a moment while the majority elected a new leader (a 1 s
     // lease against a 0.5 s election timeout); it holds its lease on the majority side.
-    wait_until("mx1 to be live on the majority side", LIMIT, || !mx1.is_fenced());
+    wait_until("mx1 to be live on the majority side", LIMIT, || {
+        !mx1.is_fenced()
+    });
     net.heal(2);
     wait_until("mx3 to hold a lease again", LIMIT, || !mx3.is_fenced());
     wait_until("mx1 to see mx3 live again", LIMIT, || {
