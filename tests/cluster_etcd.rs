@@ -315,3 +315,37 @@ fn add_node_and_drain_node_through_the_cli() {
     mx1.stop();
     mx2.stop();
 }
+
+#[test]
+fn a_server_stopped_with_sigterm_leaves_the_cluster_at_once() {
+    let Some(etcd) = Etcd::start() else { return };
+    // A long lease: only the revocation at shutdown can make mx1 down within the test.
+    let extra = format!(
+        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7001\"\nlease_ttl = 60\n",
+        etcd.endpoints()[0]
+    );
+    let mut server = support::Server::start(support::Options {
+        extra: format!("[auth]\nfailure_delay_ms = 50\n{extra}"),
+        ..Default::default()
+    });
+    let out = server.cli(&["check-config"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cluster:       node mx1 of cluster main, advertised at 127.0.0.1:7001"),
+        "{text}"
+    );
+    let mx2 = ClusterHandle::start(&config("mx2", &etcd)).unwrap();
+    wait_until("mx2 to see mx1 live", LIMIT, || {
+        state_of(&mx2.map(), "mx1") == Some(NodeState::Live)
+    });
+    assert!(server.terminate().success(), "{}", server.log());
+    assert!(
+        server.log().contains("left the cluster"),
+        "{}",
+        server.log()
+    );
+    wait_until("mx2 to see mx1 down", LIMIT, || {
+        state_of(&mx2.map(), "mx1") == Some(NodeState::Down)
+    });
+    mx2.stop();
+}
