@@ -10,8 +10,12 @@ use super::{free_ports, have};
 
 struct Member {
     name: String,
+    /// Its address: 127.0.0.1, or its network namespace's.
+    host: String,
     client: u16,
     peer: u16,
+    /// The network namespace it runs in (`ip netns exec`), if any.
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -36,14 +40,42 @@ impl Etcd {
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
+                host: "127.0.0.1".into(),
                 client: ports[2 * i],
                 peer: ports[2 * i + 1],
+                netns: None,
                 child: None,
             })
             .collect();
+        Some(Etcd::launch(members))
+    }
+
+    /// One member in each of `net`'s namespaces, on its address there.
+    pub fn start_in(net: &super::netns::Net) -> Option<Etcd> {
+        if !have("etcd", "etcd-server") || !have("etcdctl", "etcd-client") {
+            return None;
+        }
+        let members: Vec<Member> = net
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Member {
+                name: format!("m{i}"),
+                host: h.ip.clone(),
+                client: 2379,
+                peer: 2380,
+                netns: Some(h.ns.clone()),
+                child: None,
+            })
+            .collect();
+        Some(Etcd::launch(members))
+    }
+
+    fn launch(members: Vec<Member>) -> Etcd {
+        let n = members.len();
         let cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .map(|m| format!("{}=http://{}:{}", m.name, m.host, m.peer))
             .collect::<Vec<_>>()
             .join(",");
         let mut etcd = Etcd {
@@ -55,16 +87,24 @@ impl Etcd {
             etcd.spawn(i);
         }
         etcd.wait_healthy();
-        Some(etcd)
+        etcd
     }
 
     fn spawn(&mut self, i: usize) {
         let m = &self.members[i];
         let data = self.dir.path().join(&m.name);
         let log = std::fs::File::create(self.log_path(i)).unwrap();
-        let client = format!("http://127.0.0.1:{}", m.client);
-        let peer = format!("http://127.0.0.1:{}", m.peer);
-        let child = Command::new("etcd")
+        let client = format!("http://{}:{}", m.host, m.client);
+        let peer = format!("http://{}:{}", m.host, m.peer);
+        let mut command = match &m.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "etcd"]);
+                c
+            }
+            None => Command::new("etcd"),
+        };
+        let child = command
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&data)
@@ -103,7 +143,7 @@ impl Etcd {
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("http://{}:{}", m.host, m.client))
             .collect()
     }
 
@@ -112,7 +152,7 @@ impl Etcd {
         self.members
             .iter()
             .filter(|m| m.child.is_some())
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("http://{}:{}", m.host, m.client))
             .collect()
     }
 

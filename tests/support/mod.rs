@@ -6,6 +6,7 @@ pub mod clients;
 pub mod dns;
 pub mod etcd;
 pub mod https;
+pub mod netns;
 pub mod pg;
 
 use std::io::Write;

@@ -264,19 +264,22 @@ impl Session {
         let every = (ttl / 3).max(Duration::from_millis(100));
         let mut keep = tokio::time::interval(every);
         keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut sent = Instant::now();
+        // When each unanswered keep-alive left: answers come back in order, and each counts
+        // from its own request, never from a later one.
+        let mut sent: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
         loop {
             self.check_lease();
             tokio::select! {
                 _ = keep.tick() => {
-                    sent = Instant::now();
+                    sent.push_back(Instant::now());
                     if let Err(e) = keeper.keep_alive().await {
                         return Ended::Lost(e.into());
                     }
                 }
                 answer = keepalive.message() => match answer {
                     Ok(Some(answer)) if answer.ttl() > 0 => {
-                        self.lease_until = Some(sent + Duration::from_secs(answer.ttl() as u64));
+                        let Some(at) = sent.pop_front() else { continue };
+                        self.lease_until = Some(at + Duration::from_secs(answer.ttl() as u64));
                         if self.shared.fenced.swap(false, Ordering::SeqCst) {
                             tracing::info!(target: "ringpost::cluster", node = %self.shared.node, lease = lease, "lease held: this node is live");
                         }

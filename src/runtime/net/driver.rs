@@ -397,12 +397,17 @@ async fn check_handoff(
         return Err("not a cluster host".into());
     };
     let partition = Partition::of(&hello.account);
-    if cluster.routes.route(partition) != link::Route::Here {
-        return Err(format!(
-            "partition {} is not served by {}",
-            partition.index(),
-            cluster.node
-        ));
+    match cluster.routes.route(partition) {
+        link::Route::Here => {}
+        link::Route::There(remote) => {
+            return Err(format!(
+                "partition {} is served by {}, not {}",
+                partition.index(),
+                remote.node,
+                cluster.node
+            ))
+        }
+        link::Route::Unavailable(why) => return Err(why),
     }
     let accounts = server.accounts.clone();
     let address = hello.account.clone();
