@@ -2,6 +2,8 @@
 //! membership through leases, compare-and-swap, the watch across an etcd restart, a
 //! three-member etcd losing a member, and `ringpost cluster` add-node / drain-node / status.
 //! Each test starts its own etcd; lease TTLs are 1 s, waits are bounded polls.
+// They need the etcd client, built only with the `cluster` feature (and protoc).
+#![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -135,11 +137,21 @@ fn a_stale_epoch_is_refused() {
     mx1.stop();
 }
 
-#[test]
-fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
-    let Some(etcd) = Etcd::start() else { return };
-    // mx1 is the real server, killed with SIGKILL: nothing revokes its lease.
-    // A cluster host needs its certificates for the internal link.
+/// A real server as cluster node mx1 (lease `ttl` seconds), with what a cluster host needs:
+/// the certificates of its internal link and a shared (PostgreSQL) account directory. The
+/// PostgreSQL server and the certificates' folder live as long as the returned values, and
+/// the port it advertises.
+fn mx1_server(
+    etcd: &Etcd,
+    ttl: u64,
+) -> Option<(
+    support::Server,
+    support::pg::Postgres,
+    tempfile::TempDir,
+    u16,
+)> {
+    let pg = support::pg::Postgres::start()?;
+    pg.create_database("accounts");
     let certs = tempfile::tempdir().unwrap();
     let (ca, ca_key) = ringpost::tls::new_cluster_ca().unwrap();
     let (cert, key) = ringpost::tls::new_node_cert(&ca_key, "mx1").unwrap();
@@ -148,17 +160,29 @@ fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
     }
     let advertise = support::free_ports(1)[0];
     let extra = format!(
-        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:{advertise}\"\nlease_ttl = 1\n\
-         ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        "[auth]\nfailure_delay_ms = 50\n[accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
+         [cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:{advertise}\"\n\
+         lease_ttl = {ttl}\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        pg.connection("accounts"),
         etcd.endpoints()[0],
         certs.path().join("ca.pem").display(),
         certs.path().join("mx1.pem").display(),
         certs.path().join("mx1.key").display(),
     );
-    let mut server = support::Server::start(support::Options {
-        extra: format!("[auth]\nfailure_delay_ms = 50\n{extra}"),
+    let server = support::Server::start(support::Options {
+        extra,
         ..Default::default()
     });
+    Some((server, pg, certs, advertise))
+}
+
+#[test]
+fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
+    let Some(etcd) = Etcd::start() else { return };
+    // mx1 is the real server, killed with SIGKILL: nothing revokes its lease.
+    let Some((mut server, _pg, _certs, _)) = mx1_server(&etcd, 1) else {
+        return;
+    };
     let mx2 = ClusterHandle::start(&config("mx2", &etcd)).unwrap();
     wait_until("mx2 to see mx1 live", LIMIT, || {
         state_of(&mx2.map(), "mx1") == Some(NodeState::Live) && !mx2.is_fenced()
@@ -241,6 +265,7 @@ fn cli_config(dir: &std::path::Path, etcd: &Etcd) -> std::path::PathBuf {
         format!(
             "[server]\nhostname = \"localhost\"\ndata_dir = \"data\"\n[domains]\nlocal = [\"example.com\"]\n\
              [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n\
+             [accounts]\nbackend = \"postgres\"\npostgres = \"host=/run/postgresql dbname=unused\"\n\
              [cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7000\"\nlease_ttl = 1\n",
             etcd.endpoints().join("\", \"")
         ),
@@ -332,18 +357,15 @@ fn add_node_and_drain_node_through_the_cli() {
 fn a_server_stopped_with_sigterm_leaves_the_cluster_at_once() {
     let Some(etcd) = Etcd::start() else { return };
     // A long lease: only the revocation at shutdown can make mx1 down within the test.
-    let extra = format!(
-        "[cluster]\nnode = \"mx1\"\netcd = [\"{}\"]\nadvertise = \"127.0.0.1:7001\"\nlease_ttl = 60\n",
-        etcd.endpoints()[0]
-    );
-    let mut server = support::Server::start(support::Options {
-        extra: format!("[auth]\nfailure_delay_ms = 50\n{extra}"),
-        ..Default::default()
-    });
+    let Some((mut server, _pg, _certs, advertise)) = mx1_server(&etcd, 60) else {
+        return;
+    };
     let out = server.cli(&["check-config"], None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("cluster:       node mx1 of cluster main, advertised at 127.0.0.1:7001"),
+        text.contains(&format!(
+            "cluster:       node mx1 of cluster main, advertised at 127.0.0.1:{advertise}"
+        )),
         "{text}"
     );
     let mx2 = ClusterHandle::start(&config("mx2", &etcd)).unwrap();

@@ -2,6 +2,8 @@
 //! three network namespaces on a bridge. A node that reaches etcd only through the member
 //! that gets cut off fences itself and the others see it down; healed, it is live again.
 //! Needs root for `ip netns`; skipped without it unless `RINGPOST_REQUIRE_CLIENTS=1`.
+// They need the etcd client, built only with the `cluster` feature (and protoc).
+#![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

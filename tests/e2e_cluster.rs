@@ -1,8 +1,11 @@
 //! Any host takes any client (issue 19): three ringpost hosts on loopback, one real etcd
-//! holding the map (made over the three with `ringpost cluster init`), the internal link
+//! holding the map (made over the three with `ringpost cluster init`), one real PostgreSQL
+//! holding the account directory they share, the internal link
 //! over mutual TLS with certificates from `ringpost cluster ca` / `cluster cert`. Python's
 //! clients then log in, append, deliver, read and PROPFIND through every host
 //! (tests/clients/cluster.py), and the logs show sessions relayed and continued.
+// They need the etcd client, built only with the `cluster` feature (and protoc).
+#![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -15,6 +18,7 @@ use ringpost::cluster::etcd::admin::Admin;
 use ringpost::cluster::NodeName;
 use ringpost::config::{ClusterConfig, Replication};
 use support::etcd::{wait_until, Etcd};
+use support::pg::Postgres;
 
 const NODES: [&str; 3] = ["mx1", "mx2", "mx3"];
 const LIMIT: Duration = Duration::from_secs(60);
@@ -58,21 +62,34 @@ fn observer(etcd: &Etcd) -> ClusterConfig {
 #[test]
 fn any_host_serves_any_account_over_the_internal_link() {
     let Some(etcd) = Etcd::start() else { return };
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("accounts");
     let dir = tempfile::tempdir().unwrap();
     let ca = certificates(dir.path());
     let mut admin = Admin::connect(&observer(&etcd)).unwrap();
     let nodes: Vec<NodeName> = NODES.iter().map(|n| NodeName::new(n).unwrap()).collect();
     assert!(admin.init(&nodes, 0).unwrap(), "the map is new");
 
+    // One certificate for the clients on every host, as behind one DNS name.
+    let pair =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let (tls_cert, tls_key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    std::fs::write(&tls_cert, pair.cert.pem()).unwrap();
+    std::fs::write(&tls_key, pair.key_pair.serialize_pem()).unwrap();
     let advertise = support::free_ports(NODES.len());
     let hosts: Vec<support::Server> = NODES
         .iter()
         .zip(&advertise)
         .map(|(node, port)| {
             let extra = format!(
-                "[auth]\nfailure_delay_ms = 50\n[cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
+                "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n[accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
+                 [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
                  advertise = \"127.0.0.1:{port}\"\nreplicas = 0\nlease_ttl = 2\n\
                  ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                tls_cert.display(),
+                tls_key.display(),
+                pg.connection("accounts"),
                 etcd.endpoints()[0],
                 ca.join("ca.pem").display(),
                 ca.join(format!("{node}.pem")).display(),
@@ -81,10 +98,16 @@ fn any_host_serves_any_account_over_the_internal_link() {
             support::Server::start(support::Options {
                 extra,
                 http: true,
+                add_users: false,
                 ..Default::default()
             })
         })
         .collect();
+    // One directory: alice and bob are added once, through any host.
+    for (user, pass) in [support::ALICE, support::BOB] {
+        let out = hosts[1].cli(&["user", "add", user], Some(pass));
+        assert!(out.status.success(), "{out:?}");
+    }
     wait_until("every host to hold its lease", LIMIT, || {
         let snapshot = admin.snapshot().unwrap();
         nodes
@@ -92,13 +115,7 @@ fn any_host_serves_any_account_over_the_internal_link() {
             .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
     });
 
-    // Every host's own certificate, so the clients trust each.
-    let bundle = dir.path().join("bundle.pem");
-    let pem: String = hosts
-        .iter()
-        .map(|h| std::fs::read_to_string(h.cafile()).unwrap())
-        .collect();
-    std::fs::write(&bundle, pem).unwrap();
+    let bundle = tls_cert;
     let ports: Vec<serde_json::Value> = hosts
         .iter()
         .map(|h| serde_json::to_value(&h.ports).unwrap())

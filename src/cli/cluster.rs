@@ -6,12 +6,18 @@
 //! partition's mail stays on its old primary (see `cluster::etcd::admin`). Each prints the
 //! plan's size; `--dry-run` prints it without writing.
 
+#[cfg(feature = "cluster")]
 use std::collections::BTreeMap;
 
 use super::{print, CliError};
+#[cfg(feature = "cluster")]
 use crate::cluster::etcd::admin::{Admin, Rebalanced};
-use crate::cluster::{NodeName, NodeState};
-use crate::config::{ClusterConfig, Config};
+use crate::cluster::NodeName;
+#[cfg(feature = "cluster")]
+use crate::cluster::NodeState;
+#[cfg(feature = "cluster")]
+use crate::config::ClusterConfig;
+use crate::config::Config;
 
 /// What `ringpost cluster` was asked.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,8 +39,7 @@ pub enum ClusterOp {
 
 /// `ringpost cluster ca DIR`: a new cluster CA.
 pub fn make_ca(dir: &std::path::Path) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::Admin(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Admin(format!("{}: {e}", dir.display())))?;
     let (cert, key) = crate::tls::new_cluster_ca()
         .map_err(|e| CliError::Admin(format!("cannot make the CA: {e}")))?;
     let key_path = dir.join("ca.key");
@@ -51,15 +56,18 @@ pub fn make_ca(dir: &std::path::Path) -> Result<(), CliError> {
 }
 
 /// `ringpost cluster cert NODE --ca DIR`: NODE's certificate for the internal link.
-pub fn make_cert(node: &str, ca_dir: &std::path::Path, out: &std::path::Path) -> Result<(), CliError> {
+pub fn make_cert(
+    node: &str,
+    ca_dir: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), CliError> {
     let node = node_name(node)?;
     let ca_key_path = ca_dir.join("ca.key");
     let ca_key = std::fs::read_to_string(&ca_key_path)
         .map_err(|e| CliError::Admin(format!("{}: {e}", ca_key_path.display())))?;
     let (cert, key) = crate::tls::new_node_cert(&ca_key, node.as_str())
         .map_err(|e| CliError::Admin(format!("cannot issue the certificate: {e}")))?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| CliError::Admin(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| CliError::Admin(format!("{}: {e}", out.display())))?;
     let key_path = out.join(format!("{}.key", node.as_str()));
     let cert_path = out.join(format!("{}.pem", node.as_str()));
     write_new(&key_path, key.as_bytes())?;
@@ -97,6 +105,7 @@ fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(failed)
 }
 
+#[cfg(feature = "cluster")]
 fn cluster_config(config: &Config) -> Result<&ClusterConfig, CliError> {
     config.cluster.as_ref().ok_or_else(|| {
         CliError::Usage(format!(
@@ -110,10 +119,12 @@ fn node_name(name: &str) -> Result<NodeName, CliError> {
     NodeName::new(name).ok_or_else(|| CliError::Usage(format!("{name:?} is not a node name")))
 }
 
+#[cfg(feature = "cluster")]
 fn failed(e: crate::cluster::etcd::ClusterError) -> CliError {
     CliError::Admin(format!("cluster: {e}"))
 }
 
+#[cfg(feature = "cluster")]
 pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
     let cluster = cluster_config(config)?;
     let mut admin = Admin::connect(cluster).map_err(failed)?;
@@ -164,6 +175,7 @@ pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
     }
 }
 
+#[cfg(feature = "cluster")]
 fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Result<(), CliError> {
     let replicas_only = done.plan.moves.len() - done.primaries;
     let mut out = format!(
@@ -184,6 +196,7 @@ fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Resu
 }
 
 /// Nodes with their state, advertised address and share; then the epochs.
+#[cfg(feature = "cluster")]
 fn status(admin: &mut Admin, cluster: &ClusterConfig) -> Result<(), CliError> {
     let snapshot = admin.snapshot().map_err(failed)?;
     let map = snapshot.map();
@@ -232,4 +245,10 @@ fn status(admin: &mut Admin, cluster: &ClusterConfig) -> Result<(), CliError> {
         None => out.push_str("epochs: none\n"),
     }
     print(&out)
+}
+
+/// Without the `cluster` feature there is no etcd client: say how to get one.
+#[cfg(not(feature = "cluster"))]
+pub fn cluster(_config: &Config, _op: ClusterOp) -> Result<(), CliError> {
+    Err(CliError::Usage(crate::cluster::etcd::NOT_BUILT.into()))
 }

@@ -14,6 +14,11 @@
 //!
 //! Without `[cluster]` none of this runs.
 
+#[cfg(feature = "cluster")]
+pub mod etcd;
+/// Without the `cluster` feature: the same names, and a `[cluster]` that is refused.
+#[cfg(not(feature = "cluster"))]
+#[path = "unbuilt.rs"]
 pub mod etcd;
 pub mod map;
 pub mod plan;

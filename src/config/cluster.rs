@@ -232,7 +232,7 @@ mod tests {
     use super::super::{Config, ConfigError};
     use super::*;
 
-    const BASE: &str = "[server]\nhostname = \"mx1.example.com\"\n[domains]\nlocal = [\"example.com\"]\n[[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n";
+    const BASE: &str = "[server]\nhostname = \"mx1.example.com\"\n[domains]\nlocal = [\"example.com\"]\n[accounts]\nbackend = \"postgres\"\npostgres = \"host=db.example.com dbname=ringpost\"\n[[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n";
 
     fn parse(cluster: &str) -> Result<Config, ConfigError> {
         Config::parse(
@@ -354,6 +354,16 @@ mod tests {
             }
             let config = parse(&text).unwrap().cluster.unwrap();
             assert_eq!(config.node, "mx1");
+            // Without a shared account directory a cluster is refused.
+            let alone = BASE.replace("[accounts]\nbackend = \"postgres\"\npostgres = \"host=db.example.com dbname=ringpost\"\n", "");
+            let refused = Config::parse(
+                &format!("{alone}[cluster]\n{text}"),
+                Path::new("/etc/ringpost/ringpost.toml"),
+            );
+            assert!(
+                matches!(&refused, Err(e) if e.to_string().contains("backend = \"postgres\"")),
+                "{refused:?}"
+            );
             assert!(config.tls.is_some());
         }
     }

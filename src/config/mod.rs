@@ -790,6 +790,17 @@ impl Config {
             Some(c) => Some(cluster::check_cluster(c, &resolve, invalid)?),
             None => None,
         };
+        // Every host must know an account by the same store key (its address and the
+        // incarnation the directory gave it): that key places the account's mail in a
+        // partition, and partitions are what hosts serve. One shared directory gives that.
+        if cluster.is_some() && matches!(accounts, AccountsBackend::File) {
+            return Err(invalid(
+                "cluster",
+                "the hosts of a cluster share one account directory: set [accounts] \
+                 backend = \"postgres\""
+                    .to_string(),
+            ));
+        }
         let pop3_uidl_format = uidl::UidlFormat::parse(&raw.pop3.uidl_format)
             .map_err(|e| invalid("pop3.uidl_format", e.to_string()))?;
         if listeners.is_empty() {

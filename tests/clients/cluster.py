@@ -77,7 +77,7 @@ for i, host in enumerate(hosts):
             break
     text = "".join(lines)
     check(lines[0].startswith("a1 OK"), "pipelined login through host %d" % i, text)
-    check("* STATUS INBOX (MESSAGES %d)" % (before + len(hosts)) in text,
+    check("* STATUS \"INBOX\" (MESSAGES %d)" % (before + len(hosts)) in text,
           "pipelined STATUS through host %d" % i, text)
     s.close()
 

@@ -50,6 +50,9 @@ pub struct Options {
     pub addresses: Vec<(&'static str, std::net::SocketAddr)>,
     /// Also the HTTP listeners ([`HTTP_LISTENERS`]).
     pub http: bool,
+    /// Add alice and bob before the start (false: hosts sharing one account directory,
+    /// where one host adds them).
+    pub add_users: bool,
 }
 
 /// The HTTP listeners a test may ask for ([`Options::http`]).
@@ -73,6 +76,7 @@ impl Default for Options {
             domains: vec!["example.com"],
             addresses: Vec::new(),
             http: false,
+            add_users: true,
         }
     }
 }
@@ -211,7 +215,8 @@ impl Server {
             soft_open_files: opts.soft_open_files,
             env: opts.env,
         };
-        for (user, pass) in [ALICE, BOB] {
+        let users: &[(&str, &str)] = if opts.add_users { &[ALICE, BOB] } else { &[] };
+        for &(user, pass) in users {
             let out = server.cli(&["user", "add", user], Some(pass));
             assert!(
                 out.status.success(),

@@ -396,19 +396,6 @@ async fn check_handoff(
     let Some(cluster) = server.link.as_ref() else {
         return Err("not a cluster host".into());
     };
-    let partition = Partition::of(&hello.account);
-    match cluster.routes.route(partition) {
-        link::Route::Here => {}
-        link::Route::There(remote) => {
-            return Err(format!(
-                "partition {} is served by {}, not {}",
-                partition.index(),
-                remote.node,
-                cluster.node
-            ))
-        }
-        link::Route::Unavailable(why) => return Err(why),
-    }
     let accounts = server.accounts.clone();
     let address = hello.account.clone();
     let credential = CredentialUse {
@@ -429,6 +416,21 @@ async fn check_handoff(
         Ok((None, _, _)) => return Err("no such account".into()),
         Err(e) => return Err(format!("the account directory: {e}")),
     };
+    // The account's partition is its store key's, as the front found it in the shared
+    // directory.
+    let partition = Partition::of(&key);
+    match cluster.routes.route(partition) {
+        link::Route::Here => {}
+        link::Route::There(remote) => {
+            return Err(format!(
+                "partition {} is served by {}, not {}",
+                partition.index(),
+                remote.node,
+                cluster.node
+            ))
+        }
+        link::Route::Unavailable(why) => return Err(why),
+    }
     let permit = server
         .limits
         .admit(hello.client.ip())
