@@ -123,7 +123,7 @@ pub async fn run(inner: Rc<Inner>) {
                 // The waiter may have given up (its task was dropped); the op stands.
                 let _ = q.done.send(Ok(outcome));
             }
-            p.durable.set(end);
+            p.set_durable(end);
             super::text::note_new_mail(&inner, &p, &events);
             inner.notify(events);
             compact::maybe_start(&inner, &p);

@@ -86,6 +86,7 @@ pub mod op;
 pub mod partition;
 mod read;
 pub mod record;
+pub mod replica;
 pub mod segment;
 pub mod snapshot;
 pub mod stream;
@@ -385,6 +386,11 @@ impl Store {
         stream: Option<AppendStream>,
         body_at: usize,
     ) -> Result<Outcome> {
+        if let Err(e) = p.role.get().writable() {
+            // A replica's log comes from its primary only; a fenced primary writes nothing.
+            p.release(&op);
+            return Err(e);
+        }
         let len = payload.len() + stream.as_ref().map_or(0, AppendStream::len);
         if len > record::MAX_PAYLOAD {
             p.release(&op);

@@ -366,9 +366,19 @@ impl LogWriter {
         }
     }
 
+    /// Size of the current segment's file.
+    pub fn segment_file_size(&self) -> u64 {
+        self.size
+    }
+
     async fn roll(&mut self, at_least: u64) -> Result<(u32, Rc<DmaFile>, u64)> {
-        let n = self.segment + 1;
         let size = self.segment_size.max(at_least.next_multiple_of(BLOCK));
+        self.roll_sized(size).await
+    }
+
+    /// Move to the next segment, a file of `size` bytes.
+    async fn roll_sized(&mut self, size: u64) -> Result<(u32, Rc<DmaFile>, u64)> {
+        let n = self.segment + 1;
         let file = match self.spare.get() {
             Spare::Ready(spare) if spare == size => {
                 self.spare.set(Spare::None);
@@ -430,6 +440,50 @@ impl LogWriter {
             }
             new_segment = Some(self.roll(total).await?);
         }
+        Ok(self.lay_out(payloads, new_segment))
+    }
+
+    /// Frame `payloads` in segment `segment` after the last record: the current segment, or
+    /// the next one, rolled to as a file of `size` bytes. How a replica writes its primary's
+    /// records where the primary wrote them ([`super::replica`]): the same chain gives the
+    /// same bytes, the same segment and offset the same body positions.
+    pub async fn prepare_at(
+        &mut self,
+        segment: u32,
+        size: u64,
+        payloads: Vec<Payload<'_>>,
+    ) -> Result<PreparedBatch> {
+        let total: u64 = payloads
+            .iter()
+            .map(|p| record::framed_len(p.len()) as u64)
+            .sum();
+        let mut new_segment = None;
+        if segment == self.segment.wrapping_add(1) {
+            if !size.is_multiple_of(BLOCK) || size < total {
+                return Err(StoreError::corrupt(
+                    "replicated log",
+                    "segment size unusable",
+                ));
+            }
+            while self.spare.get() == Spare::Creating {
+                io::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            new_segment = Some(self.roll_sized(size).await?);
+        } else if segment != self.segment || self.end + total > self.size {
+            return Err(StoreError::corrupt(
+                "replicated log",
+                "records do not fit where the primary wrote them",
+            ));
+        }
+        Ok(self.lay_out(payloads, new_segment))
+    }
+
+    /// Frame `payloads` after the last record of the current segment (they fit).
+    fn lay_out(
+        &mut self,
+        payloads: Vec<Payload<'_>>,
+        new_segment: Option<(u32, Rc<DmaFile>, u64)>,
+    ) -> PreparedBatch {
         let copied: u64 = payloads
             .iter()
             .filter(|p| matches!(p, Payload::Bytes(_)))
@@ -490,13 +544,13 @@ impl LogWriter {
             writes.push((at, Write::Copied(bytes)));
         }
         self.prepare_spare();
-        Ok(PreparedBatch {
+        PreparedBatch {
             file: self.file.clone(),
             writes,
             records,
             new_segment,
             end: self.position(),
-        })
+        }
     }
 }
 
