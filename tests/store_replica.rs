@@ -241,16 +241,41 @@ fn a_restarted_replica_resumes_from_its_durable_position() {
         let (primary, replica) = pair(&pa, &pb).await;
         busy_day(&primary, 0, 50).await;
         let mut first = None;
-        for _ in 0..5 {
+        for _ in 0..3 {
             let chunk = next_chunk(&primary, &replica).await.unwrap();
             first.get_or_insert_with(|| chunk.clone());
             replica.apply_chunk(part(), 1, &chunk).await.unwrap();
         }
         let halfway = replica.durable_position(part()).await.unwrap();
-        // Killed: no close, no checkpoint.
+        // Killed while the next chunk was being written: no close, no checkpoint, and the
+        // first bytes of the next records torn into the log after its end.
+        let next = next_chunk(&primary, &replica).await.unwrap();
         drop(replica);
+        let segment = pb
+            .join(format!("p{:04}", part().index()))
+            .join(format!("seg-{:08}.log", halfway.segment));
+        assert_eq!(
+            (next.segment, next.offset),
+            (halfway.segment, halfway.offset)
+        );
+        let torn = &next.records[..2000];
+        let size = std::fs::metadata(&segment).unwrap().len();
+        assert!(halfway.offset + torn.len() as u64 <= size);
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&segment)
+                .unwrap();
+            f.write_all_at(torn, halfway.offset).unwrap();
+            f.sync_all().unwrap();
+        }
         let replica = open(&pb);
         assert_eq!(replica.durable_position(part()).await.unwrap(), halfway);
+        // The torn bytes are gone: the next chunk goes where the primary wrote it.
+        let on_disk = std::fs::read(&segment).unwrap();
+        let end = halfway.offset as usize;
+        assert!(on_disk[end..].iter().all(|&b| b == 0));
         // A chunk sent again after the restart is acknowledged and changes nothing.
         let again = replica
             .apply_chunk(part(), 1, &first.unwrap())

@@ -291,7 +291,14 @@ impl PartitionStore {
         let from = checkpoint.as_ref().map(|c| c.position);
         let released = checkpoint.map(|c| c.released).unwrap_or_default();
         let mut replay = Replay::new(|name: &str| load_index(&dir, name), released);
-        let (segments, writer) = segment::open(&dir, segment_size, from, |pos, payload| {
+        // A replica's records go where its primary put them: a torn tail is zeroed, not
+        // rolled past.
+        let torn = if role.is_replica() {
+            segment::TornTail::Zero
+        } else {
+            segment::TornTail::Roll
+        };
+        let (segments, writer) = segment::open(&dir, segment_size, from, torn, |pos, payload| {
             replay.record(pos, payload)
         })
         .await?;
