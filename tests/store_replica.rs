@@ -494,3 +494,30 @@ fn a_promoted_replica_continues_the_log_and_the_old_primary_is_fenced() {
         assert_fsck_clean(&pb);
     });
 }
+
+#[test]
+fn a_wait_for_new_records_ends_when_the_next_batch_is_durable() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (pa, pb) = (a.path().to_path_buf(), b.path().to_path_buf());
+    run(move || async move {
+        let (primary, replica) = pair(&pa, &pb).await;
+        primary.open_account(A).await.unwrap();
+        let before = primary.durable_position(part()).await.unwrap();
+        // Already past: at once.
+        let mut earlier = before;
+        earlier.chain.next_seq -= 1;
+        assert_eq!(primary.wait_durable(part(), earlier).await.unwrap(), before);
+        let (woke, uid) = futures_lite::future::zip(
+            primary.wait_durable(part(), before),
+            primary.append(A, "INBOX", &msg(1), Flags::default(), 0),
+        )
+        .await;
+        let woke = woke.unwrap();
+        assert_eq!(uid.unwrap(), Uid(1));
+        assert_eq!(woke, primary.durable_position(part()).await.unwrap());
+        assert_eq!(woke.chain.next_seq, before.chain.next_seq + 1);
+        // What the replica acknowledges is what the primary's durable end was.
+        ship(&primary, &replica, 1).await;
+        assert_eq!(replica.durable_position(part()).await.unwrap(), woke);
+    });
+}
