@@ -314,6 +314,13 @@ fn chunks_that_do_not_check_or_do_not_follow_are_refused() {
             replica.apply_chunk(part(), 1, &cut).await,
             Err(StoreError::ChunkRefused(_))
         ));
+        // A frame whose sequence numbers are not its records'.
+        let mut lying = first.clone();
+        lying.last_seq += 1;
+        assert!(matches!(
+            replica.apply_chunk(part(), 1, &lying).await,
+            Err(StoreError::ChunkRefused(_))
+        ));
         // A gap: the chunk after the first, before the first.
         let after = LogPosition {
             segment: first.segment,
@@ -519,5 +526,31 @@ fn a_wait_for_new_records_ends_when_the_next_batch_is_durable() {
         // What the replica acknowledges is what the primary's durable end was.
         ship(&primary, &replica, 1).await;
         assert_eq!(replica.durable_position(part()).await.unwrap(), woke);
+    });
+}
+
+#[test]
+fn an_op_queued_before_the_primary_is_fenced_is_refused_not_written() {
+    let a = tempfile::tempdir().unwrap();
+    let pa = a.path().to_path_buf();
+    run(move || async move {
+        let primary = open(&pa);
+        primary.promote(part(), 1).await.unwrap();
+        primary.open_account(A).await.unwrap();
+        let before = primary.durable_position(part()).await.unwrap();
+        let (appended, role) = futures_lite::future::zip(
+            primary.append(A, "INBOX", &msg(1), Flags::default(), 0),
+            primary.observe_epoch(part(), 2),
+        )
+        .await;
+        assert_eq!(role.unwrap(), Role::Replica { epoch: 2 });
+        assert!(matches!(appended, Err(StoreError::NotPrimary { epoch: 2 })));
+        assert_eq!(primary.durable_position(part()).await.unwrap(), before);
+        assert_eq!(primary.status(A, "INBOX").await.unwrap().messages, 0);
+        // An older epoch changes nothing.
+        assert_eq!(
+            primary.observe_epoch(part(), 1).await.unwrap(),
+            Role::Replica { epoch: 2 }
+        );
     });
 }

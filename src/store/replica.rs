@@ -245,6 +245,9 @@ impl Store {
         let role = p.role.get();
         if epoch > role.epoch() {
             set_role(&p, Role::Replica { epoch })?;
+            while p.writer.borrow().is_none() {
+                io::sleep(std::time::Duration::from_millis(1)).await;
+            }
         }
         Ok(p.role.get())
     }
@@ -260,11 +263,12 @@ impl Store {
                 theirs: epoch,
             });
         }
-        // Ops already queued finish first; none is accepted after the role changes.
-        while self.inner.committing.get() {
+        // No op is queued from now on, and the committer fails those queued already; a
+        // batch being written when the role changed finishes first.
+        set_role(&p, Role::Replica { epoch })?;
+        while p.writer.borrow().is_none() {
             io::sleep(std::time::Duration::from_millis(1)).await;
         }
-        set_role(&p, Role::Replica { epoch })?;
         Ok(p.durable.get())
     }
 
@@ -347,6 +351,9 @@ impl Store {
                 return Ok(LogRead::Resync);
             }
             let head = file.read_at(at.1, record::HEADER).await?;
+            if head.len() < record::HEADER {
+                return Ok(LogRead::Resync);
+            }
             let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
             let first = record::framed_len(len.min(record::MAX_PAYLOAD)) as u64;
             let want = first.max(max_bytes as u64).min(limit - at.1);
@@ -465,6 +472,15 @@ impl Store {
         if records.is_empty() {
             return Ok(durable);
         }
+        // The frame's figures must be the records' own.
+        let first_seq = record::self_checking(bytes, 0).map(|r| r.seq).ok();
+        let last_seq = scanner.state().next_seq - 1;
+        if first_seq != Some(chunk.first_seq) || last_seq != chunk.last_seq {
+            return refuse(format!(
+                "chunk says records {}..={}, holds {first_seq:?}..={last_seq}",
+                chunk.first_seq, chunk.last_seq
+            ));
+        }
         // Decode every op before anything is written: a record whose op does not decode is
         // refused here rather than written and then not applied.
         let mut ops = Vec::with_capacity(records.len());
@@ -514,7 +530,14 @@ impl Store {
         }
         let mut events = Vec::new();
         for ((pos, (op, body_at)), (_, payload)) in positions.iter().zip(&ops).zip(&records) {
-            events.extend(apply_record(&p, *pos, op, *body_at, payload.len())?);
+            match apply_record(&p, *pos, op, *body_at, payload.len()) {
+                Ok(ev) => events.extend(ev),
+                Err(e) => {
+                    // Durable but not applied: only reopening (recovery) puts it right.
+                    p.poisoned.set(true);
+                    return Err(e);
+                }
+            }
         }
         p.bytes_since_checkpoint
             .set(p.bytes_since_checkpoint.get() + written);
