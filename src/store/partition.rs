@@ -114,6 +114,9 @@ pub struct PartitionStore {
     pub role: Cell<super::replica::Role>,
     /// Told once the durable position moves (replication waits for new records).
     pub durable_waiters: RefCell<Vec<futures_channel::oneshot::Sender<()>>>,
+    /// On a replica: the primary's lowest kept segment when segments below it were last
+    /// looked at for deletion.
+    pub mirrored_first_kept: Cell<u32>,
 }
 
 pub(crate) fn escape(account: &str) -> String {
@@ -335,6 +338,7 @@ impl PartitionStore {
             clock: Cell::new(0),
             role: Cell::new(role),
             durable_waiters: RefCell::new(Vec::new()),
+            mirrored_first_kept: Cell::new(0),
         };
         // Persist what was replayed so the next start does not replay it again.
         p.checkpoint()?;

@@ -551,7 +551,16 @@ impl Store {
             p.checkpoint()?;
         }
         p.evict(self.inner.config.max_loaded_accounts)?;
-        self.mirror_compaction(&p, chunk.first_kept_segment).await?;
+        // A segment the primary deleted is free here once its relocations are applied: look
+        // when some arrive, or when the primary has deleted more since the last look (so
+        // not on every chunk: a look reads the segment).
+        let relocated = ops
+            .iter()
+            .any(|(op, _)| matches!(op, op::Op::Relocate { .. }));
+        if relocated || p.mirrored_first_kept.get() != chunk.first_kept_segment {
+            p.mirrored_first_kept.set(chunk.first_kept_segment);
+            self.mirror_compaction(&p, chunk.first_kept_segment).await?;
+        }
         Ok(p.durable.get())
     }
 
