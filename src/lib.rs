@@ -6,7 +6,7 @@
 //! - [`mail`]: the model every layer shares (UIDs, modseqs, flags, UID ranges, MIME
 //!   summaries, mailbox views, message bytes). Pure data: no IO, no clock, nothing of ours.
 //! - [`wire`]: framing. CRLF line splitting with memchr, line-length limits, command keyword
-//!   tables. No protocol logic.
+//!   tables, the frames of a partition's replication stream. No protocol logic.
 //! - [`sasl`]: SASL PLAIN and LOGIN decoding, shared by the three protocols.
 //! - [`scram`]: SASL SCRAM-SHA-256(-PLUS) server exchanges (RFC 5802, 7677, 9266) and the
 //!   stored keys' text form. Sans-IO: the caller supplies the nonce and the TLS exporter value.
@@ -36,7 +36,8 @@
 //!   its planner (pure), its etcd schema, and the one thread that talks to etcd (tokio, never
 //!   on a shard). Runs only with `[cluster]`.
 //! - [`store`]: the message store — per-partition append-only segments, group commit, rkyv
-//!   indexes with MIME summaries, recovery, Maildir import. Serves its own shard's
+//!   indexes with MIME summaries, recovery, Maildir import, the log shipped to and applied
+//!   on replicas with epoch fencing ([`store::replica`]). Serves its own shard's
 //!   partitions; names the executor library in `store/io.rs` only and never imports the
 //!   runtime or a protocol.
 //! - [`runtime`]: the only other module that names the executor library: the one executor

@@ -63,6 +63,17 @@ pub async fn run(inner: Rc<Inner>) {
         }
         let mut writes = Vec::new();
         for (p, mut items) in groups {
+            if let Err(e) = p.role.get().writable() {
+                // Fenced (or made a replica) after these ops were queued: none is written.
+                for q in items {
+                    p.release(&q.op);
+                    let _ = q.done.send(Err(StoreError::NotPrimary {
+                        epoch: p.role.get().epoch(),
+                    }));
+                }
+                tracing::warn!(partition = p.id.index(), error = %e, "queued ops refused");
+                continue;
+            }
             let taken = p.writer.borrow_mut().take();
             let Some(mut writer) = taken.filter(|_| !p.poisoned.get()) else {
                 fail(&p, items, &StoreError::Closed);
@@ -123,7 +134,7 @@ pub async fn run(inner: Rc<Inner>) {
                 // The waiter may have given up (its task was dropped); the op stands.
                 let _ = q.done.send(Ok(outcome));
             }
-            p.durable.set(end);
+            p.set_durable(end);
             super::text::note_new_mail(&inner, &p, &events);
             inner.notify(events);
             compact::maybe_start(&inner, &p);

@@ -165,7 +165,8 @@ fn candidates(p: &PartitionStore, select: Select) -> Vec<u32> {
 async fn run(store: &Store, p: &Rc<PartitionStore>, select: Select) -> Result<CompactReport> {
     let mut report = CompactReport::default();
     for s in candidates(p, select) {
-        if store.inner.closing.get() || p.poisoned.get() {
+        // A replica's log is its primary's: it compacts when the primary does.
+        if store.inner.closing.get() || p.poisoned.get() || p.role.get().is_replica() {
             break;
         }
         compact_segment(store, p, s, select.ratio(), &mut report).await?;
@@ -174,7 +175,7 @@ async fn run(store: &Store, p: &Rc<PartitionStore>, select: Select) -> Result<Co
 }
 
 /// The accounts whose messages may use bytes of sealed segment `s`.
-async fn accounts_of(p: &PartitionStore, s: u32) -> Result<BTreeSet<String>> {
+pub(crate) async fn accounts_of(p: &PartitionStore, s: u32) -> Result<BTreeSet<String>> {
     let Some(file) = p.segments.borrow().file(s) else {
         return Ok(BTreeSet::new());
     };
@@ -198,7 +199,7 @@ async fn accounts_of(p: &PartitionStore, s: u32) -> Result<BTreeSet<String>> {
 }
 
 /// Every body in `s` that a message of `accounts` uses, by offset, with the accounts using it.
-async fn live_bodies(
+pub(crate) async fn live_bodies(
     p: &PartitionStore,
     s: u32,
     accounts: &BTreeSet<String>,

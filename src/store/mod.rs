@@ -68,6 +68,13 @@
 //! sealed segment whose dead fraction reaches [`StoreConfig::compact_dead_ratio`] into the
 //! log (as relocation records) and deletes the segment, in the background and crash-safely.
 //!
+//! # Replicas
+//!
+//! In a cluster, a partition's log is shipped from its primary to its replicas byte for byte
+//! and written where the primary wrote it, then applied as recovery applies it; a
+//! per-partition role and epoch fence a stale primary ([`replica`] explains the choice).
+//! Without a cluster every partition is a primary at epoch 0 and nothing of this runs.
+//!
 //! # Backups
 //!
 //! [`Store::link_snapshot`] hard-links each partition's files into a snapshot folder at one
@@ -86,6 +93,7 @@ pub mod op;
 pub mod partition;
 mod read;
 pub mod record;
+pub mod replica;
 pub mod segment;
 pub mod snapshot;
 pub mod stream;
@@ -385,6 +393,11 @@ impl Store {
         stream: Option<AppendStream>,
         body_at: usize,
     ) -> Result<Outcome> {
+        if let Err(e) = p.role.get().writable() {
+            // A replica's log comes from its primary only; a fenced primary writes nothing.
+            p.release(&op);
+            return Err(e);
+        }
         let len = payload.len() + stream.as_ref().map_or(0, AppendStream::len);
         if len > record::MAX_PAYLOAD {
             p.release(&op);

@@ -109,6 +109,14 @@ pub struct PartitionStore {
     /// log, so a huge index is not rewritten every few megabytes of appends.
     pub checkpoint_cost: Cell<u64>,
     clock: Cell<u64>,
+    /// Whether this host writes the partition or follows a primary's log, and the newest
+    /// epoch it knows ([`super::replica`]). A single host is a primary at epoch 0.
+    pub role: Cell<super::replica::Role>,
+    /// Told once the durable position moves (replication waits for new records).
+    pub durable_waiters: RefCell<Vec<futures_channel::oneshot::Sender<()>>>,
+    /// On a replica: the primary's lowest kept segment when segments below it were last
+    /// looked at for deletion.
+    pub mirrored_first_kept: Cell<u32>,
 }
 
 pub(crate) fn escape(account: &str) -> String {
@@ -281,11 +289,19 @@ impl PartitionStore {
     pub async fn open(root: &Path, id: Partition, segment_size: u64) -> Result<PartitionStore> {
         let dir = root.join(format!("p{:04}", id.index()));
         std::fs::create_dir_all(dir.join("accounts"))?;
+        let role = super::replica::read_role(&dir)?;
         let checkpoint = read_checkpoint(&dir)?;
         let from = checkpoint.as_ref().map(|c| c.position);
         let released = checkpoint.map(|c| c.released).unwrap_or_default();
         let mut replay = Replay::new(|name: &str| load_index(&dir, name), released);
-        let (segments, writer) = segment::open(&dir, segment_size, from, |pos, payload| {
+        // A replica's records go where its primary put them: a torn tail is zeroed, not
+        // rolled past.
+        let torn = if role.is_replica() {
+            segment::TornTail::Zero
+        } else {
+            segment::TornTail::Roll
+        };
+        let (segments, writer) = segment::open(&dir, segment_size, from, torn, |pos, payload| {
             replay.record(pos, payload)
         })
         .await?;
@@ -320,6 +336,9 @@ impl PartitionStore {
             text_indexing: Cell::new(false),
             checkpoint_cost: Cell::new(0),
             clock: Cell::new(0),
+            role: Cell::new(role),
+            durable_waiters: RefCell::new(Vec::new()),
+            mirrored_first_kept: Cell::new(0),
         };
         // Persist what was replayed so the next start does not replay it again.
         p.checkpoint()?;
@@ -389,6 +408,14 @@ impl PartitionStore {
         }
         add_released(&mut self.released.borrow_mut(), &gone);
         (first.unwrap_or(Outcome::MailboxGone), events)
+    }
+
+    /// Set the durable position after applied records and wake whoever waits for it.
+    pub fn set_durable(&self, end: LogPosition) {
+        self.durable.set(end);
+        for tx in self.durable_waiters.borrow_mut().drain(..) {
+            let _ = tx.send(());
+        }
     }
 
     /// A queued op failed before it reached the log: release its accounts.

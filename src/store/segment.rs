@@ -236,12 +236,25 @@ pub(crate) fn segment_numbers(dir: &Path) -> Result<Vec<u32>> {
     Ok(v)
 }
 
+/// What recovery does with bytes that follow the log's end in its last segment (a torn
+/// batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TornTail {
+    /// Seal the segment and go on in a new one (a primary decides where its records go).
+    Roll,
+    /// Overwrite them with zeros and go on in the same segment: a replica must write its
+    /// primary's next record exactly where the primary did ([`super::replica`]). The torn
+    /// records were never acknowledged, and the primary ships them again.
+    Zero,
+}
+
 /// Open a partition's log: replay every record after `from` through `visit`, find the true
 /// end, and return the reader and writer halves.
 pub async fn open(
     dir: &Path,
     segment_size: u64,
     from: Option<LogPosition>,
+    torn: TornTail,
     mut visit: impl FnMut(RecordPos, &[u8]) -> Result<()>,
 ) -> Result<(Segments, LogWriter)> {
     let segment_size = segment_size.next_multiple_of(BLOCK).max(BLOCK * 4);
@@ -349,9 +362,15 @@ pub async fn open(
         spare: Rc::new(Cell::new(Spare::None)),
     };
     if !clean {
-        // Torn bytes follow the end: never write in front of them (see the module docs).
-        let (n, file, size) = writer.roll(0).await?;
-        segments.insert(n, file, size);
+        match torn {
+            TornTail::Roll => {
+                // Torn bytes follow the end: never write in front of them (see the module
+                // docs).
+                let (n, file, size) = writer.roll(0).await?;
+                segments.insert(n, file, size);
+            }
+            TornTail::Zero => writer.zero_after_end().await?,
+        }
     }
     Ok((segments, writer))
 }
@@ -366,9 +385,42 @@ impl LogWriter {
         }
     }
 
+    /// Size of the current segment's file.
+    pub fn segment_file_size(&self) -> u64 {
+        self.size
+    }
+
+    /// Make every byte of the current segment after the last record zero, durably (see
+    /// [`TornTail::Zero`]).
+    async fn zero_after_end(&self) -> Result<()> {
+        let mut at = self.end - self.end % BLOCK;
+        while at < self.size {
+            let len = (self.size - at).min(FILL_CHUNK as u64) as usize;
+            let mut buf = self.file.alloc_dma_buffer(len);
+            let bytes = buf.as_bytes_mut();
+            bytes.fill(0);
+            if at + BLOCK > self.end {
+                // The block holding the end keeps its records' bytes.
+                bytes[..self.tail.len()].copy_from_slice(&self.tail);
+            }
+            let n = self.file.write_at(buf, at).await?;
+            if n != len {
+                return Err(StoreError::Io(std::io::Error::other("short write")));
+            }
+            at += len as u64;
+        }
+        self.file.fdatasync().await?;
+        Ok(())
+    }
+
     async fn roll(&mut self, at_least: u64) -> Result<(u32, Rc<DmaFile>, u64)> {
-        let n = self.segment + 1;
         let size = self.segment_size.max(at_least.next_multiple_of(BLOCK));
+        self.roll_sized(size).await
+    }
+
+    /// Move to the next segment, a file of `size` bytes.
+    async fn roll_sized(&mut self, size: u64) -> Result<(u32, Rc<DmaFile>, u64)> {
+        let n = self.segment + 1;
         let file = match self.spare.get() {
             Spare::Ready(spare) if spare == size => {
                 self.spare.set(Spare::None);
@@ -430,6 +482,50 @@ impl LogWriter {
             }
             new_segment = Some(self.roll(total).await?);
         }
+        Ok(self.lay_out(payloads, new_segment))
+    }
+
+    /// Frame `payloads` in segment `segment` after the last record: the current segment, or
+    /// the next one, rolled to as a file of `size` bytes. How a replica writes its primary's
+    /// records where the primary wrote them ([`super::replica`]): the same chain gives the
+    /// same bytes, the same segment and offset the same body positions.
+    pub async fn prepare_at(
+        &mut self,
+        segment: u32,
+        size: u64,
+        payloads: Vec<Payload<'_>>,
+    ) -> Result<PreparedBatch> {
+        let total: u64 = payloads
+            .iter()
+            .map(|p| record::framed_len(p.len()) as u64)
+            .sum();
+        let mut new_segment = None;
+        if segment == self.segment.wrapping_add(1) {
+            if !size.is_multiple_of(BLOCK) || size < total {
+                return Err(StoreError::corrupt(
+                    "replicated log",
+                    "segment size unusable",
+                ));
+            }
+            while self.spare.get() == Spare::Creating {
+                io::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            new_segment = Some(self.roll_sized(size).await?);
+        } else if segment != self.segment || self.end + total > self.size {
+            return Err(StoreError::corrupt(
+                "replicated log",
+                "records do not fit where the primary wrote them",
+            ));
+        }
+        Ok(self.lay_out(payloads, new_segment))
+    }
+
+    /// Frame `payloads` after the last record of the current segment (they fit).
+    fn lay_out(
+        &mut self,
+        payloads: Vec<Payload<'_>>,
+        new_segment: Option<(u32, Rc<DmaFile>, u64)>,
+    ) -> PreparedBatch {
         let copied: u64 = payloads
             .iter()
             .filter(|p| matches!(p, Payload::Bytes(_)))
@@ -490,13 +586,13 @@ impl LogWriter {
             writes.push((at, Write::Copied(bytes)));
         }
         self.prepare_spare();
-        Ok(PreparedBatch {
+        PreparedBatch {
             file: self.file.clone(),
             writes,
             records,
             new_segment,
             end: self.position(),
-        })
+        }
     }
 }
 

@@ -253,7 +253,7 @@ pub async fn census(root: PathBuf, config: StoreConfig) -> Result<Census> {
 }
 
 /// Link open partition `p` at its durable position, in one step (no await).
-fn link_open(p: &PartitionStore, to: &Path) -> Result<PartitionSnapshot> {
+pub(crate) fn link_open(p: &PartitionStore, to: &Path) -> Result<PartitionSnapshot> {
     let end = p.durable.get();
     let segments = p
         .segments

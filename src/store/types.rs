@@ -51,6 +51,19 @@ pub enum StoreError {
     TooManyAnnotations,
     #[error("too many access control entries")]
     TooManyAclEntries,
+    /// The partition is a replica here (or a primary fenced by a newer epoch): its writes
+    /// happen on its primary. A temporary failure for the client.
+    #[error("this host does not write the partition (epoch {epoch})")]
+    NotPrimary { epoch: u64 },
+    /// A peer spoke for an epoch older than the one this host knows: it is fenced.
+    #[error("stale epoch {theirs}: epoch {ours} is current")]
+    StaleEpoch { ours: u64, theirs: u64 },
+    /// The partition is not a replica here: it takes no replicated records.
+    #[error("the partition is not a replica here")]
+    NotReplica,
+    /// A replicated chunk that does not check or does not follow the replica's log.
+    #[error("replicated chunk refused: {0}")]
+    ChunkRefused(String),
 }
 
 impl StoreError {

@@ -2,6 +2,7 @@
 //! lines out of the buffer, and with a hard line-length limit.
 //!
 //! [`deflate`] is the raw DEFLATE codec a connection's bytes may pass through (IMAP COMPRESS).
+//! [`replication`] frames the log shipped from a partition's primary to its replicas.
 //!
 //! This module knows nothing of any protocol: IMAP literals and SMTP dot-stuffing are built
 //! on top of it by the protocol modules. It never does IO.
@@ -10,6 +11,7 @@ pub mod deflate;
 pub mod keyword;
 mod line;
 pub mod link;
+pub mod replication;
 
 pub use line::{Frame, LineBuffer, TOO_LONG_HEAD};
 
