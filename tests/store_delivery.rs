@@ -64,10 +64,21 @@ fn delivery_to_accounts_on_two_shards() {
                             assert_eq!(got_sorted, expect);
                         }
                     }
-                    // Let both shards finish serving, then each checks its own accounts.
-                    glommio::timer::sleep(Duration::from_millis(300)).await;
+                    // Each shard checks its own accounts once the third delivery reached them
+                    // (shard 1 waits for shard 0's deliveries: bounded polling, no fixed
+                    // sleep, which a loaded machine outruns).
                     for r in recipients.iter().filter(|r| store.owns(r)) {
-                        let body = store.read(r, "INBOX", Uid(3)).await.unwrap();
+                        let mut tries = 0;
+                        let body = loop {
+                            match store.read(r, "INBOX", Uid(3)).await {
+                                Ok(body) => break body,
+                                Err(_) if tries < 600 => {
+                                    tries += 1;
+                                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                                }
+                                Err(e) => panic!("{r}: the third delivery never came: {e}"),
+                            }
+                        };
                         assert_eq!(&*body, b"Subject: hi\r\n\r\npart 3\r\n");
                     }
                     glommio::timer::sleep(Duration::from_millis(100)).await;
