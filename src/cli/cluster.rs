@@ -37,6 +37,17 @@ pub enum ClusterOp {
     },
 }
 
+/// Create `path` with `bytes`, readable by its owner only; an existing file is an error.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    super::dkim::create_private(path, bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::Admin(format!("{} exists: not overwritten", path.display()))
+        } else {
+            CliError::Admin(format!("{}: {e}", path.display()))
+        }
+    })
+}
+
 /// `ringpost cluster ca DIR`: a new cluster CA.
 pub fn make_ca(dir: &std::path::Path) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::Admin(format!("{}: {e}", dir.display())))?;
@@ -81,28 +92,6 @@ pub fn make_cert(
         cert_path.display(),
         key_path.display(),
     ))
-}
-
-/// Create `path` with `bytes`, readable by its owner only; an existing file is an error.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let failed = |e: std::io::Error| CliError::Admin(format!("{}: {e}", path.display()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::Admin(format!("{} exists: not overwritten", path.display()))
-            } else {
-                failed(e)
-            }
-        })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(failed)
 }
 
 #[cfg(feature = "cluster")]

@@ -69,25 +69,27 @@ pub(super) fn generate(
 
 /// Create `path` with `bytes`, readable by its owner only; an existing file is an error.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let failed = |e: std::io::Error| CliError::Dkim(format!("{}: {e}", path.display()));
+    create_private(path, bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::Dkim(format!(
+                "{} exists: not overwritten (choose another selector, or --out)",
+                path.display()
+            ))
+        } else {
+            CliError::Dkim(format!("{}: {e}", path.display()))
+        }
+    })
+}
+
+/// Create `path` (mode 0600, never over an existing file: `AlreadyExists`) with `bytes`,
+/// synced: what the CLI writes keys with.
+pub(super) fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::Dkim(format!(
-                    "{} exists: not overwritten (choose another selector, or --out)",
-                    path.display()
-                ))
-            } else {
-                failed(e)
-            }
-        })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(failed)
+        .open(path)?;
+    file.write_all(bytes).and_then(|()| file.sync_all())
 }
 
 /// The zone-file line of a TXT record: the value in quoted strings of at most 255 bytes

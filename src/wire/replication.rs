@@ -1,7 +1,7 @@
 //! The frames of a partition's replication stream between two hosts: bytes in, bytes out.
-//! Never does IO, never names the store: the store's replication API
-//! ([`crate::store::replica`]) speaks in its own types, and the runtime carries these frames
-//! over the internal listener and converts.
+//! Never does IO, never names the store: the store's replication API (its `replica`
+//! module) speaks in its own types, and the runtime carries these frames over the internal
+//! listener and converts.
 //!
 //! # Frame
 //!

@@ -130,36 +130,54 @@ pub async fn store_call(
         transport
             .write_all(&link::encode_hello(&Hello::Store(call)))
             .await?;
-        let mut buf = Vec::with_capacity(256);
-        let mut chunk = [0u8; 4096];
-        let result = loop {
-            match link::decode_result(&buf) {
-                Decoded::Done(result, _) => break result,
-                Decoded::Invalid(why) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-                }
-                Decoded::Incomplete(_) => {}
-            }
-            let n = transport.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the other host closed the link",
-                ));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
+        let (result, _) = read_decoded(&mut transport, link::decode_result).await?;
         transport.close().await;
         Ok(result)
     };
+    within(timeout, "no result from the other host in time", exchange).await
+}
+
+/// Read from `transport` until `decode` makes something of what arrived: that, and the bytes
+/// that came after it.
+async fn read_decoded<T>(
+    transport: &mut Transport,
+    decode: impl Fn(&[u8]) -> Decoded<T>,
+) -> io::Result<(T, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match decode(&buf) {
+            Decoded::Done(value, used) => {
+                buf.drain(..used);
+                return Ok((value, buf));
+            }
+            Decoded::Invalid(why) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            }
+            Decoded::Incomplete(_) => {}
+        }
+        let n = transport.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the other host closed the link",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `work`, or a time-out error saying `what` once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    what: &'static str,
+    work: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
     let timer = async {
-        glommio::timer::sleep(timeout).await;
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "no result from the other host in time",
-        ))
+        glommio::timer::sleep(limit).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, what))
     };
-    future::or(exchange, timer).await
+    future::or(work, timer).await
 }
 
 /// Open a link to `remote` and hand it a session; `Ok` once it accepted, with any bytes it
@@ -174,40 +192,17 @@ pub async fn hand_over(
         transport
             .write_all(&link::encode_hello(&Hello::Session(Box::new(hello))))
             .await?;
-        let mut buf = Vec::with_capacity(link::MAX_ANSWER);
-        let mut chunk = [0u8; 4096];
-        loop {
-            match link::decode_answer(&buf) {
-                Decoded::Done(Answer::Accepted, used) => {
-                    buf.drain(..used);
-                    return Ok((transport, buf));
-                }
-                Decoded::Done(Answer::Refused(why), _) => {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionRefused, why));
-                }
-                Decoded::Invalid(why) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-                }
-                Decoded::Incomplete(_) => {}
-            }
-            let n = transport.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the other host closed the link",
-                ));
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        match read_decoded(&mut transport, link::decode_answer).await? {
+            (Answer::Accepted, early) => Ok((transport, early)),
+            (Answer::Refused(why), _) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
         }
     };
-    let timeout = async {
-        glommio::timer::sleep(link.connect_timeout).await;
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "no answer from the other host in time",
-        ))
-    };
-    future::or(exchange, timeout).await
+    within(
+        link.connect_timeout,
+        "no answer from the other host in time",
+        exchange,
+    )
+    .await
 }
 
 /// Relay bytes between the client and the back until either side closes, or the shard shuts
@@ -304,11 +299,7 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
             }
         }
     };
-    let timeout = async {
-        glommio::timer::sleep(link.connect_timeout).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, "no hello in time"))
-    };
-    let hello = match future::or(exchange, timeout).await {
+    let hello = match within(link.connect_timeout, "no hello in time", exchange).await {
         Ok(hello) => hello,
         Err(e) => {
             tracing::info!(target: "ringpost::cluster", peer = %peer, error = %e, "link refused");
