@@ -115,8 +115,11 @@ check(reply.startswith("235"), "submission AUTH", reply)
 
 out = cli("user", "del", USER)
 first = re.search(r"incarnation ([0-9a-f]{16})", out.stdout).group(1)
-# The running server was asked to end them at once (over its control socket).
-check("3 sessions of %s ended" % USER in out.stdout, "user del ends the sessions", out.stdout)
+# The running server was asked to end them at once (over its control socket). Its accounts
+# watcher may see the deletion first and end some itself, so the count the kick reports is
+# at most 3; the farewells below show that every session ends.
+ended = re.search(r"(\d+) sessions of %s ended" % re.escape(USER), out.stdout)
+check(ended is not None and int(ended.group(1)) <= 3, "user del ends the sessions", out.stdout)
 
 # Every open session of the deleted account ends, unprompted, each with its protocol's words.
 line = farewell(i1, "IMAP")
