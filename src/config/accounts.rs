@@ -136,19 +136,9 @@ pub(super) fn check_accounts(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::tests::MINIMAL;
     use super::super::Config;
     use super::*;
-
-    const MINIMAL: &str = r#"
-[server]
-hostname = "mail.example.com"
-[domains]
-local = ["example.com"]
-[[listener]]
-protocol = "imap"
-address = "127.0.0.1:1143"
-tls = "starttls"
-"#;
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
         Config::parse(

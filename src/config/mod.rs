@@ -1258,11 +1258,12 @@ impl Default for Limits {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The smallest config that parses: what other modules' tests add their sections to.
+    pub(crate) const MINIMAL: &str = r#"
 [server]
 hostname = "mail.example.com"
 [domains]

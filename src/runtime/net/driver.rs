@@ -484,20 +484,7 @@ async fn run<S: Service>(mut conn: Connection<S>, state: Rc<ShardState>) {
     match ending {
         Ending::Closed => {
             conn.transport.close().await;
-            let core = &conn.core;
-            tracing::info!(
-                target: "ringpost::session",
-                protocol = core.listener.protocol.name(),
-                listener = %core.listener.address,
-                client_ip = %core.peer.ip(),
-                client_port = core.peer.port(),
-                user = core.user.as_deref().unwrap_or(""),
-                duration_ms = core.started.elapsed().as_millis() as u64,
-                bytes_in = core.bytes_in,
-                bytes_out = core.bytes_out,
-                commands = core.session.commands(),
-                "session ended"
-            );
+            log_ended(&conn.core, None);
         }
         Ending::Relay(relayed) => Box::pin(relay_session(conn, *relayed, &state)).await,
         Ending::Move(to) => Box::pin(move_connection(conn, to, &state)).await,
@@ -516,7 +503,12 @@ async fn relay_session<S: Service>(mut conn: Connection<S>, relayed: Relayed, st
     conn.core.bytes_in += sent;
     conn.core.bytes_out += received;
     Box::pin(future::zip(conn.transport.close(), back.close())).await;
-    let core = &conn.core;
+    log_ended(&conn.core, Some(&node));
+}
+
+/// Log a session's end: served here, or relayed to `node` (which logs its commands).
+fn log_ended<S: Service>(core: &Core<S>, relayed_to: Option<&dyn std::fmt::Display>) {
+    let node = relayed_to.map(|n| n.to_string()).unwrap_or_default();
     tracing::info!(
         target: "ringpost::session",
         protocol = core.listener.protocol.name(),
@@ -528,7 +520,9 @@ async fn relay_session<S: Service>(mut conn: Connection<S>, relayed: Relayed, st
         duration_ms = core.started.elapsed().as_millis() as u64,
         bytes_in = core.bytes_in,
         bytes_out = core.bytes_out,
-        "relayed session ended"
+        commands = core.session.commands(),
+        "{}",
+        if relayed_to.is_some() { "relayed session ended" } else { "session ended" }
     );
 }
 

@@ -378,31 +378,13 @@ fn rekey(
 /// Accept connections on this shard's internal listener until shutdown; each is served by
 /// [`serve_link`] (SO_REUSEPORT spreads them over the shards, as for client listeners).
 pub async fn accept_loop(socket: glommio::net::TcpListener, state: Rc<ShardState>) {
-    loop {
-        let accepted = future::or(async { Some(socket.accept().await) }, async {
-            state.shutdown.wait().await;
-            None
-        })
-        .await;
-        let Some(accepted) = accepted else { break };
-        match accepted {
-            Ok(tcp) => {
-                let Ok(peer) = tcp.peer_addr() else { continue };
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-                let guard = state.active.enter();
-                let state = state.clone();
-                glommio::spawn_local(async move {
-                    Box::pin(serve_link(tcp, peer, state)).await;
-                    drop(guard);
-                })
-                .detach();
-            }
-            Err(e) => {
-                tracing::warn!(target: "ringpost::cluster", error = %e, "internal listener: accept failed");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    let address = socket
+        .local_addr()
+        .map_or_else(|_| "internal listener".to_string(), |a| a.to_string());
+    let shard = state.clone();
+    super::accept_until_shutdown(&socket, &state, &address, move |tcp, peer| {
+        let state = shard.clone();
+        async move { Box::pin(serve_link(tcp, peer, state)).await }
+    })
+    .await;
 }

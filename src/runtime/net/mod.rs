@@ -268,6 +268,66 @@ pub fn adopt(fd: OwnedFd) -> TcpListener {
 
 /// Accept connections on `socket` until the shard shuts down.
 pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<ShardState>) {
+    let address = listener.address.to_string();
+    let shard = state.clone();
+    accept_until_shutdown(&socket, &state, &address, move |tcp, peer| {
+        let idle = shard.server().config.timeouts.idle(listener.protocol);
+        // A client that stops reading must not hold a write forever.
+        let _ = tcp.set_write_timeout(Some(idle));
+        shard
+            .counters
+            .connection(listener.protocol, listener.address);
+        let state = shard.clone();
+        let listener = listener.clone();
+        async move {
+            // Each protocol is its session and service; the driver is the same. Each
+            // connection's future is boxed at its own protocol's size: inline, every
+            // connection would hold as much as the largest (an idle IMAP session's task
+            // would be as large as an HTTP connection's).
+            match listener.protocol {
+                Protocol::Imap => {
+                    Box::pin(driver::serve_connection::<MailboxService>(
+                        tcp, peer, listener, state,
+                    ))
+                    .await
+                }
+                Protocol::Pop3 => {
+                    Box::pin(driver::serve_connection::<MaildropService>(
+                        tcp, peer, listener, state,
+                    ))
+                    .await
+                }
+                Protocol::Submission | Protocol::Smtp => {
+                    Box::pin(driver::serve_connection::<DeliveryService>(
+                        tcp, peer, listener, state,
+                    ))
+                    .await
+                }
+                Protocol::Http | Protocol::Metrics => {
+                    Box::pin(driver::serve_connection::<WebService>(
+                        tcp, peer, listener, state,
+                    ))
+                    .await
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Accept on `socket` until shutdown: each connection gets TCP_NODELAY (without it a TLS
+/// handshake stalls on delayed ACKs) and runs the future `serve` makes for it, as a task
+/// counted active until it ends. A failed accept (out of descriptors, or transient) backs off
+/// briefly instead of spinning. `address` names the listener in logs.
+pub(crate) async fn accept_until_shutdown<F, Fut>(
+    socket: &TcpListener,
+    state: &Rc<ShardState>,
+    address: &str,
+    mut serve: F,
+) where
+    F: FnMut(glommio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     loop {
         let accepted = future::or(async { Some(socket.accept().await) }, async {
             state.shutdown.wait().await;
@@ -278,58 +338,19 @@ pub async fn accept_loop(listener: Listener, socket: TcpListener, state: Rc<Shar
         match accepted {
             Ok(tcp) => {
                 let Ok(peer) = tcp.peer_addr() else { continue };
-                // Without TCP_NODELAY a TLS handshake stalls on delayed ACKs.
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
-                let idle = state.server().config.timeouts.idle(listener.protocol);
-                // A client that stops reading must not hold a write forever.
-                let _ = tcp.set_write_timeout(Some(idle));
                 let guard = state.active.enter();
-                state
-                    .counters
-                    .connection(listener.protocol, listener.address);
-                let state = state.clone();
-                let listener = listener.clone();
+                let task = serve(tcp, peer);
                 glommio::spawn_local(async move {
-                    // Each protocol is its session and service; the driver is the same. Each
-                    // connection's future is boxed at its own protocol's size: inline, every
-                    // connection would hold as much as the largest (an idle IMAP session's
-                    // task would be as large as an HTTP connection's).
-                    match listener.protocol {
-                        Protocol::Imap => {
-                            Box::pin(driver::serve_connection::<MailboxService>(
-                                tcp, peer, listener, state,
-                            ))
-                            .await
-                        }
-                        Protocol::Pop3 => {
-                            Box::pin(driver::serve_connection::<MaildropService>(
-                                tcp, peer, listener, state,
-                            ))
-                            .await
-                        }
-                        Protocol::Submission | Protocol::Smtp => {
-                            Box::pin(driver::serve_connection::<DeliveryService>(
-                                tcp, peer, listener, state,
-                            ))
-                            .await
-                        }
-                        Protocol::Http | Protocol::Metrics => {
-                            Box::pin(driver::serve_connection::<WebService>(
-                                tcp, peer, listener, state,
-                            ))
-                            .await
-                        }
-                    }
+                    task.await;
                     drop(guard);
                 })
                 .detach();
             }
             Err(e) => {
-                // Out of file descriptors or a transient accept error: back off briefly
-                // instead of spinning.
-                tracing::warn!(address = %listener.address, error = %e, "accept failed");
+                tracing::warn!(address = %address, error = %e, "accept failed");
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }
