@@ -42,7 +42,7 @@ fn delivery_to_accounts_on_two_shards() {
                 .spawn(move || async move {
                     let store = Store::new(&root, ShardId(shard), map, StoreConfig::default());
                     let mesh = Rc::new(
-                        Mesh::join(builder, ShardId(shard), handler(store.clone()))
+                        Mesh::join(builder, ShardId(shard), handler(store.clone(), None))
                             .await
                             .unwrap(),
                     );

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use super::mesh::{Handler, HandlerFuture, Mesh};
 use super::net::link::{self, ClusterLink, Remote, Route};
+use super::replication::Replication;
 use crate::mail::{QuotaLimits, QuotaUsage, Uid};
 use crate::placement::{Partition, ShardId};
 use crate::store::{canonical_account, now, Result, Store, StoreError};
@@ -58,9 +59,15 @@ pub enum StoreReply {
 pub type StoreMesh = Mesh<StoreRequest, StoreReply>;
 
 /// The request handler a shard joins the store mesh with.
-pub fn handler(store: Store) -> Handler<StoreRequest, StoreReply> {
+/// On a cluster host, `replication` holds each delivery's answer until its partitions'
+/// replicas have it, with `replication = "sync"`.
+pub fn handler(
+    store: Store,
+    replication: Option<Rc<Replication>>,
+) -> Handler<StoreRequest, StoreReply> {
     Rc::new(move |_from: ShardId, request: StoreRequest| {
         let store = store.clone();
+        let replication = replication.clone();
         Box::pin(async move {
             match request {
                 StoreRequest::Deliver {
@@ -69,9 +76,16 @@ pub fn handler(store: Store) -> Handler<StoreRequest, StoreReply> {
                     body,
                     internal_date,
                 } => StoreReply::Delivered(
-                    deliver_within_quota(&store, &accounts, &limits, &body, internal_date)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    deliver_replicated(
+                        &store,
+                        replication.as_deref(),
+                        &accounts,
+                        &limits,
+                        &body,
+                        internal_date,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                 ),
                 StoreRequest::Retract { copies } => {
                     StoreReply::Retracted(store.retract(&copies).await.map_err(|e| e.to_string()))
@@ -82,6 +96,38 @@ pub fn handler(store: Store) -> Handler<StoreRequest, StoreReply> {
             }
         }) as HandlerFuture<StoreReply>
     })
+}
+
+/// [`deliver_within_quota`], then (with sync replication) wait for the replicas: the copies
+/// are retracted when they do not confirm in time, and the delivery fails (the sender tries
+/// again later; the message may come twice, never not at all).
+async fn deliver_replicated(
+    store: &Store,
+    replication: Option<&Replication>,
+    accounts: &[String],
+    limits: &[QuotaLimits],
+    body: &[u8],
+    internal_date: i64,
+) -> Result<Vec<Option<Uid>>> {
+    let uids = deliver_within_quota(store, accounts, limits, body, internal_date).await?;
+    let Some(replication) = replication else {
+        return Ok(uids);
+    };
+    let mut partitions: Vec<Partition> = accounts.iter().map(|a| Partition::of(a)).collect();
+    partitions.sort_by_key(|p| p.index());
+    partitions.dedup();
+    if let Err(e) = replication.wait_replicated(store, &partitions).await {
+        let copies: Vec<(String, Uid)> = accounts
+            .iter()
+            .zip(&uids)
+            .filter_map(|(a, u)| u.map(|u| (a.clone(), u)))
+            .collect();
+        if let Err(r) = store.retract(&copies).await {
+            tracing::error!(error = %r, "could not retract copies the replicas did not confirm");
+        }
+        return Err(e);
+    }
+    Ok(uids)
 }
 
 /// The owner's side of [`StoreRequest::Deliver`]: the accounts whose quota has room get

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod privileges;
+pub mod replication;
 pub mod service;
 mod shutdown;
 pub mod watchdog;
@@ -443,7 +444,22 @@ async fn run_shard(
         ShardMap::new(shards),
         store,
     ));
-    match Mesh::join(store_mesh, id, fanout::handler(state.store.clone())).await {
+    let replication = match (&server.cluster, &server.link, &server.config.cluster) {
+        (Some(handle), Some(link), Some(config)) => Some(Rc::new(replication::Replication::new(
+            handle.clone(),
+            link.clone(),
+            config.replication == crate::config::cluster::Replication::Sync,
+        ))),
+        _ => None,
+    };
+    if replication.is_some() {
+        // A cluster host writes no partition until the map says it serves it.
+        let shut: Rc<[bool]> = vec![false; usize::from(crate::placement::PARTITIONS)].into();
+        state.store.set_write_gate(Some(shut));
+    }
+    *state.replication.borrow_mut() = replication.clone();
+    let handler = fanout::handler(state.store.clone(), replication.clone());
+    match Mesh::join(store_mesh, id, handler).await {
         Ok(mesh) => {
             *state.deliverer.borrow_mut() = Some(
                 Deliverer::new(state.store.clone(), Rc::new(mesh))
@@ -486,6 +502,7 @@ async fn run_shard(
     }
     let watcher = glommio::spawn_local(accounts_watch::run(state.clone()));
     let runner = glommio::spawn_local(outbound::run(state.clone()));
+    let replicator = replication.map(|r| glommio::spawn_local(replication::run(r, state.clone())));
     let mut acceptors = Vec::new();
     for (listener, fd) in listening {
         let socket = net::adopt(fd);
@@ -522,6 +539,9 @@ async fn run_shard(
     }
     watcher.await;
     runner.await;
+    if let Some(replicator) = replicator {
+        replicator.await;
+    }
     if let Err(e) = state.store.close().await {
         tracing::error!(%id, error = %e, "store checkpoint at shutdown failed (the log is intact)");
     }

@@ -63,7 +63,7 @@ pub async fn run(inner: Rc<Inner>) {
         }
         let mut writes = Vec::new();
         for (p, mut items) in groups {
-            if let Err(e) = p.role.get().writable() {
+            if let Err(e) = inner.writable(&p) {
                 // Fenced (or made a replica) after these ops were queued: none is written.
                 for q in items {
                     p.release(&q.op);

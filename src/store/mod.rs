@@ -172,6 +172,30 @@ pub(crate) struct Inner {
     mailboxes: RefCell<watch::Mailboxes>,
     /// Commits since start, for the metrics listener.
     stats: RefCell<StoreStatsCells>,
+    /// On a cluster host, which partitions local ops may write now (the map makes this host
+    /// their primary and it holds its lease); `None`: every partition (a single host).
+    /// Memory only, see [`Store::set_write_gate`].
+    gate: RefCell<Option<Rc<[bool]>>>,
+}
+
+impl Inner {
+    /// Whether local ops may write partition `p` now: it is a primary and the write gate
+    /// lets it.
+    pub(crate) fn writable(&self, p: &partition::PartitionStore) -> Result<()> {
+        let role = p.role.get();
+        let shut = self.gate.borrow().as_ref().is_some_and(|gate| {
+            !gate
+                .get(usize::from(p.id.index()))
+                .copied()
+                .unwrap_or(false)
+        });
+        if shut {
+            return Err(StoreError::NotPrimary {
+                epoch: role.epoch(),
+            });
+        }
+        role.writable()
+    }
 }
 
 /// The store's figures since start (one shard's; summed over the shards by the scrape).
@@ -287,6 +311,7 @@ impl Store {
                 closing: Cell::new(false),
                 mailboxes: RefCell::new(watch::Mailboxes::default()),
                 stats: Default::default(),
+                gate: RefCell::new(None),
             }),
         };
         io::spawn_detached(keep_awake(Rc::downgrade(&store.inner)));
@@ -393,7 +418,7 @@ impl Store {
         stream: Option<AppendStream>,
         body_at: usize,
     ) -> Result<Outcome> {
-        if let Err(e) = p.role.get().writable() {
+        if let Err(e) = self.inner.writable(&p) {
             // A replica's log comes from its primary only; a fenced primary writes nothing.
             p.release(&op);
             return Err(e);

@@ -208,6 +208,41 @@ impl Store {
         self.open_partition(id).await
     }
 
+    /// Which partitions local ops may write (indexed by partition; a partition past the end
+    /// may not be written), whatever their roles say; `None` lifts the gate (a single host).
+    /// A cluster host shuts every partition the map does not make it the primary of, and all
+    /// of them while it may have lost its lease (another host may be promoted any moment,
+    /// at an epoch not known here yet). Ops queued meanwhile are refused with
+    /// [`StoreError::NotPrimary`]. Memory only, and cheap: it works for partitions not open
+    /// yet, so a session still open on a host that lost an account's partition cannot write
+    /// to it by opening it.
+    pub fn set_write_gate(&self, gate: Option<Rc<[bool]>>) {
+        *self.inner.gate.borrow_mut() = gate;
+    }
+
+    /// The write gate set last.
+    pub fn write_gate(&self) -> Option<Rc<[bool]>> {
+        self.inner.gate.borrow().clone()
+    }
+
+    /// Whether the partition, which this shard owns, is open (in memory) now.
+    pub fn is_open(&self, partition: Partition) -> bool {
+        self.inner.partitions.borrow().contains_key(&partition)
+    }
+
+    /// Whether the partition has files here (it was written or replicated to before).
+    pub fn exists(&self, partition: Partition) -> bool {
+        self.inner
+            .root
+            .join(format!("p{:04}", partition.index()))
+            .is_dir()
+    }
+
+    /// The partitions of this shard open now.
+    pub fn open_partitions(&self) -> Vec<Partition> {
+        self.inner.partitions.borrow().keys().copied().collect()
+    }
+
     /// The partition's role and newest known epoch.
     pub async fn role(&self, partition: Partition) -> Result<Role> {
         Ok(self.owned_partition(partition).await?.role.get())

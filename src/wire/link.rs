@@ -1,11 +1,15 @@
 //! The first bytes on a connection between two hosts of a cluster (the internal listener,
 //! mutual TLS): what the connecting host wants, and the answer. After an accepted
-//! [`Hello::Session`] the connection carries the client's session bytes both ways, unchanged.
+//! [`Hello::Session`] the connection carries the client's session bytes both ways, unchanged;
+//! after a [`Hello::Follow`] it carries one partition's replication stream
+//! ([`super::replication`] frames), the replica asking first.
 //!
 //! ```text
 //! hello  = "RPLINK1\n" length:u32be body          (length ≤ the reader's bound)
 //! body   = kind:u8 fields…                        (1: a session continued here,
-//!                                                  2: a store call, 3: its result)
+//!                                                  2: a store call, 3: its result,
+//!                                                  4: a replica following a partition,
+//!                                                  5: a primary inviting a replica to)
 //! field  = u8 | u16be | u32be | u64be | str (u16be length, UTF-8) | bytes (u32be length)
 //! answer = "+OK\r\n" | "-NO " text "\r\n"          (a line of at most MAX_ANSWER bytes)
 //! ```
@@ -33,6 +37,8 @@ pub const MAX_ANSWER: usize = 512;
 const KIND_SESSION: u8 = 1;
 const KIND_STORE: u8 = 2;
 const KIND_RESULT: u8 = 3;
+const KIND_FOLLOW: u8 = 4;
+const KIND_INVITE: u8 = 5;
 
 /// Which protocol a continued session speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +102,20 @@ pub struct SessionHello {
 pub enum Hello {
     Session(Box<SessionHello>),
     Store(StoreCall),
+    /// The replica `node` follows `partition`'s log (the stream that follows is replication
+    /// frames; no answer line).
+    Follow {
+        node: String,
+        partition: u16,
+    },
+    /// The primary `node` asks this host to follow `partition` (it holds a replica at
+    /// `epoch` by the map): answered `+OK` once noted; the replica then connects back with
+    /// [`Hello::Follow`].
+    Invite {
+        node: String,
+        partition: u16,
+        epoch: u64,
+    },
 }
 
 /// Work for the store of the host that serves the accounts named (a delivery's copies on
@@ -189,6 +209,21 @@ pub fn encode_hello(hello: &Hello) -> Vec<u8> {
                     put_str(&mut body, account);
                 }
             }
+        }
+        Hello::Follow { node, partition } => {
+            body.push(KIND_FOLLOW);
+            put_str(&mut body, node);
+            body.extend_from_slice(&partition.to_be_bytes());
+        }
+        Hello::Invite {
+            node,
+            partition,
+            epoch,
+        } => {
+            body.push(KIND_INVITE);
+            put_str(&mut body, node);
+            body.extend_from_slice(&partition.to_be_bytes());
+            body.extend_from_slice(&epoch.to_be_bytes());
         }
     }
     frame(body)
@@ -402,6 +437,21 @@ fn parse_body(body: &[u8]) -> Option<Hello> {
             };
             r.0.is_empty().then_some(Hello::Store(call))
         }
+        KIND_FOLLOW => {
+            let node = r.str()?;
+            let partition = r.u16()?;
+            r.0.is_empty().then_some(Hello::Follow { node, partition })
+        }
+        KIND_INVITE => {
+            let node = r.str()?;
+            let partition = r.u16()?;
+            let epoch = r.u64()?;
+            r.0.is_empty().then_some(Hello::Invite {
+                node,
+                partition,
+                epoch,
+            })
+        }
         _ => None,
     }
 }
@@ -577,6 +627,24 @@ mod tests {
         let len = bytes.len();
         bytes.extend_from_slice(b"trailing session bytes");
         assert_eq!(decode_hello(&bytes, 0), Decoded::Done(hello, len));
+    }
+
+    #[test]
+    fn follow_and_invite_hellos_round_trip() {
+        for hello in [
+            Hello::Follow {
+                node: "mx2".into(),
+                partition: 1023,
+            },
+            Hello::Invite {
+                node: "mx1".into(),
+                partition: 7,
+                epoch: u64::MAX,
+            },
+        ] {
+            let bytes = encode_hello(&hello);
+            assert_eq!(decode_hello(&bytes, 0), Decoded::Done(hello, bytes.len()));
+        }
     }
 
     #[test]

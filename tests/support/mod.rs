@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod clients;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod dns;
 pub mod etcd;
 pub mod https;

@@ -97,8 +97,9 @@ pub struct MovedConnection {
     core: Box<dyn Parked + Send>,
 }
 
-/// A connection's [`Core`] for any service, waiting to be resumed on its new shard.
-trait Parked {
+/// A connection's [`Core`] for any service (or another connection's state: a replication
+/// stream's), waiting to be resumed on its new shard.
+pub(super) trait Parked {
     fn resume(
         self: Box<Self>,
         transport: Transport,
@@ -526,18 +527,21 @@ fn log_ended<S: Service>(core: &Core<S>, relayed_to: Option<&dyn std::fmt::Displ
     );
 }
 
-/// Move a connection to shard `to`, where its account lives.
-async fn move_connection<S: Service>(conn: Connection<S>, to: ShardId, state: &ShardState) {
+/// Move `transport` with its `parked` state to shard `to`, which resumes it.
+pub(super) async fn move_parked(
+    transport: Transport,
+    parked: Box<dyn Parked + Send>,
+    to: ShardId,
+    state: &ShardState,
+) {
     let Some(mesh) = state.moves.borrow().clone() else {
-        conn.transport.close().await;
+        transport.close().await;
         return;
     };
-    // The service's state belongs to this shard; the new shard makes its own.
-    drop(conn.service);
-    let moved = match conn.transport.into_parts() {
+    let moved = match transport.into_parts() {
         Ok(transport) => MovedConnection {
             transport,
-            core: Box::new(conn.core),
+            core: parked,
         },
         Err(e) => {
             tracing::warn!(error = %e, "cannot move a connection; closing it");
@@ -545,9 +549,15 @@ async fn move_connection<S: Service>(conn: Connection<S>, to: ShardId, state: &S
         }
     };
     if let Err(e) = Box::pin(mesh.request(to, moved)).await {
-        // Only while shutting down: the connection is dropped (closed) with the message.
         tracing::debug!(error = %e, "connection move failed");
     }
+}
+
+/// Move a connection to shard `to`, where its account lives.
+async fn move_connection<S: Service>(conn: Connection<S>, to: ShardId, state: &ShardState) {
+    // The service's state belongs to this shard; the new shard makes its own.
+    drop(conn.service);
+    move_parked(conn.transport, Box::new(conn.core), to, state).await;
 }
 
 /// The connection loop: send what the session queued, act on its events, feed it input.

@@ -168,7 +168,7 @@ async fn read_decoded<T>(
 }
 
 /// `work`, or a time-out error saying `what` once `limit` has passed.
-async fn within<T>(
+pub(crate) async fn within<T>(
     limit: Duration,
     what: &'static str,
     work: impl std::future::Future<Output = io::Result<T>>,
@@ -178,6 +178,60 @@ async fn within<T>(
         Err(io::Error::new(io::ErrorKind::TimedOut, what))
     };
     future::or(work, timer).await
+}
+
+/// Open a link to `remote` for following `partition`'s log: the replication stream starts
+/// right after the hello (no answer line).
+pub(crate) async fn open_follow(
+    link: &ClusterLink,
+    remote: &Remote,
+    partition: u16,
+) -> io::Result<Transport> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        let hello = Hello::Follow {
+            node: link.node.clone(),
+            partition,
+        };
+        transport.write_all(&link::encode_hello(&hello)).await?;
+        Ok(transport)
+    };
+    within(
+        link.connect_timeout,
+        "no link to the primary in time",
+        exchange,
+    )
+    .await
+}
+
+/// Ask `remote` to follow `partition`, of which this host is the primary at `epoch`.
+pub(crate) async fn invite(
+    link: &ClusterLink,
+    remote: &Remote,
+    partition: u16,
+    epoch: u64,
+) -> io::Result<()> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        let hello = Hello::Invite {
+            node: link.node.clone(),
+            partition,
+            epoch,
+        };
+        transport.write_all(&link::encode_hello(&hello)).await?;
+        let answer = read_decoded(&mut transport, link::decode_answer).await;
+        transport.close().await;
+        match answer?.0 {
+            Answer::Accepted => Ok(()),
+            Answer::Refused(why) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
+        }
+    };
+    within(
+        link.connect_timeout,
+        "no answer to the invitation in time",
+        exchange,
+    )
+    .await
 }
 
 /// Open a link to `remote` and hand it a session; `Ok` once it accepted, with any bytes it
@@ -273,14 +327,16 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
         loop {
             match link::decode_hello(&buf, max_message) {
                 Decoded::Done(hello, used) => {
-                    if used != buf.len() {
-                        // The front sends nothing after its hello before the answer.
+                    // A front sends nothing after a session's or store call's hello before
+                    // the answer; a replica sends its request frame right away.
+                    if used != buf.len() && !matches!(hello, Hello::Follow { .. }) {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "bytes after the hello",
                         ));
                     }
-                    return Ok(hello);
+                    buf.drain(..used);
+                    return Ok((hello, buf));
                 }
                 Decoded::Invalid(why) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, why));
@@ -299,8 +355,8 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
             }
         }
     };
-    let hello = match within(link.connect_timeout, "no hello in time", exchange).await {
-        Ok(hello) => hello,
+    let (hello, rest) = match within(link.connect_timeout, "no hello in time", exchange).await {
+        Ok(got) => got,
         Err(e) => {
             tracing::info!(target: "ringpost::cluster", peer = %peer, error = %e, "link refused");
             transport.close().await;
@@ -325,6 +381,74 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
             let _ = transport.write_all(&link::encode_result(&result)).await;
             transport.close().await;
         }
+        Hello::Follow { node, partition } => {
+            let stream = Stream::Follow { node, rest };
+            Box::pin(serve_stream(transport, partition, stream, state)).await;
+        }
+        Hello::Invite { partition, .. } => {
+            Box::pin(serve_stream(transport, partition, Stream::Invited, state)).await;
+        }
+    }
+}
+
+/// What a replication hello asks of the shard that owns its partition.
+enum Stream {
+    /// The replica `node` follows the partition's log (`rest`: what came after the hello).
+    Follow { node: String, rest: Vec<u8> },
+    /// The primary asks this host to follow it.
+    Invited,
+}
+
+/// Serve `stream` on the shard that owns `partition`, moving the connection there first.
+async fn serve_stream(
+    mut transport: Transport,
+    partition: u16,
+    stream: Stream,
+    state: Rc<ShardState>,
+) {
+    let Some(partition) = Partition::from_index(partition) else {
+        transport.close().await;
+        return;
+    };
+    let owner = state.map.owner(partition);
+    if owner != state.id {
+        let parked = StreamParked { partition, stream };
+        super::driver::move_parked(transport, Box::new(parked), owner, &state).await;
+        return;
+    }
+    match stream {
+        Stream::Follow { node, rest } => {
+            crate::runtime::replication::serve_follow(transport, node, partition, rest, state).await
+        }
+        Stream::Invited => {
+            let replication = state.replication.borrow().clone();
+            let answer = match replication {
+                Some(r) => {
+                    r.invited(partition);
+                    Answer::Accepted
+                }
+                None => Answer::Refused("this host does not replicate".into()),
+            };
+            let _ = transport.write_all(&link::encode_answer(&answer)).await;
+            transport.close().await;
+        }
+    }
+}
+
+/// A replication hello on its way to the shard that owns its partition.
+struct StreamParked {
+    partition: Partition,
+    stream: Stream,
+}
+
+impl super::driver::Parked for StreamParked {
+    fn resume(
+        self: Box<Self>,
+        transport: Transport,
+        state: Rc<ShardState>,
+    ) -> future::BoxedLocal<()> {
+        let StreamParked { partition, stream } = *self;
+        Box::pin(serve_stream(transport, partition.index(), stream, state))
     }
 }
 

@@ -138,6 +138,9 @@ pub struct ShardState {
     pub outbound: crate::runtime::outbound::Runner,
     /// Logins verified lately (see [`login_cache`]).
     pub login_cache: login_cache::LoginCache,
+    /// This shard's part in replication between cluster hosts; set at start on a cluster
+    /// host.
+    pub replication: RefCell<Option<Rc<crate::runtime::replication::Replication>>>,
 }
 
 impl ShardState {
@@ -167,6 +170,7 @@ impl ShardState {
             counters: Default::default(),
             outbound: Default::default(),
             login_cache: Default::default(),
+            replication: RefCell::new(None),
         }
     }
 

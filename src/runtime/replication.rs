@@ -1,0 +1,757 @@
+//! Replication between the hosts of a cluster, runtime side: each shard keeps the roles of
+//! the partitions it owns as the cluster map says, follows the primaries of those it
+//! replicates, serves its own partitions' logs to their replicas, and — with
+//! `replication = "sync"` — holds a delivery's acknowledgement until the replicas have it.
+//!
+//! # Roles follow the map
+//!
+//! Every [`RECONCILE`] the shard compares the map's assignment of each partition it owns
+//! with the store's role ([`Store::role`]):
+//!
+//! - this node is the **primary** at epoch `e`: a store at an older epoch is promoted
+//!   ([`Store::promote`]; from a replica after a failover, or a primary whose replica set
+//!   changed); a follower of the partition stops;
+//! - this node is a **replica** at `e`: a store at an older epoch becomes a replica at `e`
+//!   ([`Store::make_replica`]: an old primary is fenced for good), and a follower runs;
+//! - neither: the follower stops; a partition this shard held since it started is fenced
+//!   at the new epoch ([`Store::observe_epoch`]: sessions still open here cannot write to
+//!   it); the files stay (a partition moved away is not deleted by a map change).
+//!
+//! While this host may have lost its etcd lease ([`ClusterHandle::is_fenced`]) the whole
+//! store refuses writes ([`Store::set_fenced`]): another host may be promoted any moment.
+//!
+//! # The stream
+//!
+//! A follower (on the replica's shard that owns the partition) opens a link to the primary
+//! host ([`Hello::Follow`]), which moves it to the shard that owns the partition there, and
+//! asks for the log after its durable position (a request frame). The primary answers with
+//! chunks of its durable log ([`Store::read_log`]), one at a time: the replica checks and
+//! applies each ([`Store::apply_chunk`], written and `fdatasync`ed where the primary wrote
+//! it) and acknowledges its new durable position; the primary sends the next chunk when the
+//! ack came, or waits for its log to grow ([`Store::wait_durable`]). Stop-and-wait keeps
+//! both sides simple and bounded (one chunk of at most [`CHUNK_BYTES`] in flight); a replica
+//! that fell far behind catches up at one chunk per round trip and `fdatasync`.
+//!
+//! The primary records each replica's acknowledged position per partition; a `sync`
+//! delivery waits (at most [`SYNC_TIMEOUT`]) until every replica the map names and holds
+//! live has acknowledged the position after its write. A replica whose member key is gone
+//! is not waited for (it cannot be promoted either). Past the time-out the copies are
+//! retracted and the client told to try again (4xx): the message may then arrive twice,
+//! never zero times.
+//!
+//! A log position that is not on the primary's log any more (compacted away, or a log that
+//! diverged: an old primary's writes nobody acknowledged) is answered "resync needed"; the
+//! replica then needs a snapshot copied over, which this stream does not carry yet — it
+//! logs an error and retries slowly.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_lite::future;
+
+use super::net::link::{self as netlink, ClusterLink, Remote};
+use super::net::{ShardState, Transport};
+use crate::cluster::{ClusterHandle, NodeName};
+use crate::placement::{Partition, PARTITIONS};
+use crate::store::replica::{LogRead, Role};
+use crate::store::segment::LogPosition;
+use crate::store::{Store, StoreError};
+use crate::wire::replication::{Body, ErrorCode, Frame};
+
+/// How often a shard compares the map with its partitions' roles.
+pub const RECONCILE: Duration = Duration::from_millis(100);
+/// The most log bytes one chunk carries (a larger record goes alone).
+pub const CHUNK_BYTES: usize = 1 << 20;
+/// How long a `sync` delivery waits for its replicas.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a replica may take to acknowledge a chunk.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a follower waits before connecting again after a failure.
+const RETRY: Duration = Duration::from_millis(250);
+/// How often a replica without a stream is invited again.
+const INVITE_AGAIN: Duration = Duration::from_secs(2);
+/// How long a follower told to start over waits before asking again.
+const RESYNC_RETRY: Duration = Duration::from_secs(5);
+
+/// One shard's part in replication.
+pub struct Replication {
+    cluster: ClusterHandle,
+    link: Arc<ClusterLink>,
+    sync: bool,
+    /// Each replica's acknowledged position per partition: the next sequence number it needs.
+    acked: RefCell<HashMap<(u16, String), u64>>,
+    /// Woken on every acknowledgement.
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// The followers running here, by partition.
+    followers: RefCell<HashMap<u16, Follower>>,
+    /// The map revision reconciled last.
+    reconciled: Cell<Option<u64>>,
+    /// Partitions a primary asked this shard to follow.
+    invited: RefCell<HashSet<u16>>,
+    /// Set when an invitation came: reconcile again though the map is the same.
+    dirty: Cell<bool>,
+    /// The streams this shard serves now, as a primary: (partition, replica node).
+    streams: RefCell<HashSet<(u16, String)>>,
+    /// When each replica was last invited to follow a partition.
+    invitations: RefCell<HashMap<(u16, String), std::time::Instant>>,
+}
+
+/// A running follower: whom it follows, and its stop signal (dropping it stops the task).
+struct Follower {
+    epoch: u64,
+    primary: NodeName,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Replication {
+    pub fn new(cluster: ClusterHandle, link: Arc<ClusterLink>, sync: bool) -> Replication {
+        Replication {
+            cluster,
+            link,
+            sync,
+            acked: RefCell::default(),
+            waiters: RefCell::default(),
+            followers: RefCell::default(),
+            reconciled: Cell::new(None),
+            invited: RefCell::default(),
+            dirty: Cell::new(false),
+            streams: RefCell::default(),
+            invitations: RefCell::default(),
+        }
+    }
+
+    /// How many partitions this shard follows now.
+    pub fn following(&self) -> usize {
+        self.followers.borrow().len()
+    }
+
+    fn record_ack(&self, partition: Partition, node: &str, next_seq: u64) {
+        let mut acked = self.acked.borrow_mut();
+        let slot = acked
+            .entry((partition.index(), node.to_string()))
+            .or_insert(0);
+        *slot = (*slot).max(next_seq);
+        drop(acked);
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// With `sync`: wait until every live replica of each partition has acknowledged the
+    /// partition's log up to where it is durable now (past the writes just made); an error
+    /// after [`SYNC_TIMEOUT`]. At once without `sync`.
+    pub async fn wait_replicated(
+        &self,
+        store: &Store,
+        partitions: &[Partition],
+    ) -> Result<(), StoreError> {
+        if !self.sync {
+            return Ok(());
+        }
+        let map = self.cluster.map();
+        let mut wanted = Vec::new();
+        for &partition in partitions {
+            let Some(assignment) = map.assignment(partition) else {
+                continue;
+            };
+            let live: Vec<String> = assignment
+                .replicas
+                .iter()
+                .filter(|r| map.node(r).is_some_and(|n| n.live))
+                .map(|r| r.as_str().to_string())
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            let target = store.durable_position(partition).await?.chain.next_seq;
+            wanted.push((partition.index(), live, target));
+        }
+        let all_acked = || {
+            let acked = self.acked.borrow();
+            wanted.iter().all(|(p, nodes, target)| {
+                nodes
+                    .iter()
+                    .all(|n| acked.get(&(*p, n.clone())).is_some_and(|a| a >= target))
+            })
+        };
+        let wait = async {
+            while !all_acked() {
+                let (tx, rx) = oneshot::channel();
+                self.waiters.borrow_mut().push(tx);
+                let _ = rx.await;
+            }
+            Ok(())
+        };
+        let timer = async {
+            glommio::timer::sleep(SYNC_TIMEOUT).await;
+            Err(StoreError::Remote(
+                "a replica did not confirm the write in time".into(),
+            ))
+        };
+        future::or(wait, timer).await
+    }
+
+    /// A primary asked this shard to follow `partition` (it wrote there and no stream of
+    /// ours was open): looked at in the next reconcile.
+    pub fn invited(&self, partition: Partition) {
+        if self.invited.borrow_mut().insert(partition.index()) {
+            self.dirty.set(true);
+        }
+    }
+
+    /// Bring the write gate, the roles of this shard's partitions and its followers in line
+    /// with the map, and invite the replicas of partitions written here that do not follow
+    /// yet.
+    async fn reconcile(self: &Rc<Self>, state: &Rc<ShardState>) {
+        let map = self.cluster.map();
+        let me = self.cluster.this_node().clone();
+        let fenced = self.cluster.is_fenced() || !map.is_complete();
+        let gate: Rc<[bool]> = (0..PARTITIONS)
+            .map(|i| {
+                !fenced
+                    && Partition::from_index(i)
+                        .and_then(|p| map.assignment(p))
+                        .is_some_and(|a| a.primary == me)
+            })
+            .collect();
+        let before = state.store.write_gate();
+        if before.as_deref() != Some(&gate[..]) {
+            let was_fenced = before.is_none_or(|g| !g.iter().any(|w| *w));
+            let now_fenced = !gate.iter().any(|w| *w);
+            if was_fenced != now_fenced {
+                tracing::info!(target: "ringpost::cluster", shard = %state.id, "store writes {}", if now_fenced { "refused: this host serves no partition now (lease not held, or map not read)" } else { "taken for the partitions this host serves" });
+            }
+            state.store.set_write_gate(Some(gate));
+        }
+        if !map.is_complete() {
+            return;
+        }
+        let published = self.cluster.published();
+        if self.reconciled.get() != Some(published) || self.dirty.replace(false) {
+            if self.settle(state, &map, &me).await {
+                self.reconciled.set(Some(published));
+            } else {
+                self.reconciled.set(None);
+            }
+        }
+        if !fenced {
+            self.invite(state, &map, &me);
+        }
+    }
+
+    /// Roles and followers as the map says; whether every partition took its role.
+    async fn settle(
+        self: &Rc<Self>,
+        state: &Rc<ShardState>,
+        map: &crate::cluster::ClusterMap,
+        me: &NodeName,
+    ) -> bool {
+        let store = &state.store;
+        let mut settled = true;
+        for index in 0..PARTITIONS {
+            let Some(partition) = Partition::from_index(index) else {
+                continue;
+            };
+            if state.map.owner(partition) != state.id {
+                continue;
+            }
+            let Some(assignment) = map.assignment(partition) else {
+                continue;
+            };
+            let epoch = assignment.epoch.0;
+            let result = if assignment.primary == *me {
+                self.followers.borrow_mut().remove(&index);
+                if store.is_open(partition) {
+                    self.become_primary(store, partition, epoch).await
+                } else {
+                    Ok(()) // stamped when a replica first asks for its log
+                }
+            } else if assignment.replicas.contains(me) {
+                let following = self
+                    .followers
+                    .borrow()
+                    .get(&index)
+                    .is_some_and(|f| f.epoch == epoch && f.primary == assignment.primary);
+                if following || !(store.exists(partition) || self.invited.borrow().contains(&index))
+                {
+                    Ok(())
+                } else {
+                    match self.become_replica(store, partition, epoch).await {
+                        Ok(()) => {
+                            self.ensure_follower(
+                                state,
+                                partition,
+                                epoch,
+                                assignment.primary.clone(),
+                            );
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            } else {
+                self.followers.borrow_mut().remove(&index);
+                self.invited.borrow_mut().remove(&index);
+                if store.is_open(partition) {
+                    // Moved away: stamp the new epoch (the gate refuses writes already).
+                    store.observe_epoch(partition, epoch).await.map(|_| ())
+                } else {
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                settled = false;
+                tracing::warn!(target: "ringpost::cluster", partition = index, epoch, error = %e, "cannot take the role the map gives");
+            }
+        }
+        settled
+    }
+
+    /// For each partition open here that this host is the primary of, ask every live replica
+    /// without a stream from it to follow (at most every [`INVITE_AGAIN`] per replica).
+    fn invite(&self, state: &Rc<ShardState>, map: &crate::cluster::ClusterMap, me: &NodeName) {
+        for partition in state.store.open_partitions() {
+            let Some(assignment) = map.assignment(partition) else {
+                continue;
+            };
+            if assignment.primary != *me {
+                continue;
+            }
+            for replica in &assignment.replicas {
+                let Some(node) = map.node(replica).filter(|n| n.live) else {
+                    continue;
+                };
+                let Some(address) = node.advertise else {
+                    continue;
+                };
+                let key = (partition.index(), replica.as_str().to_string());
+                if self.streams.borrow().contains(&key) {
+                    continue;
+                }
+                let now = std::time::Instant::now();
+                let recent = self
+                    .invitations
+                    .borrow()
+                    .get(&key)
+                    .is_some_and(|at| now.duration_since(*at) < INVITE_AGAIN);
+                if recent {
+                    continue;
+                }
+                self.invitations.borrow_mut().insert(key, now);
+                let link = self.link.clone();
+                let remote = Remote {
+                    node: replica.as_str().to_string(),
+                    address,
+                };
+                let epoch = assignment.epoch.0;
+                glommio::spawn_local(async move {
+                    if let Err(e) = netlink::invite(&link, &remote, partition.index(), epoch).await {
+                        tracing::debug!(target: "ringpost::cluster", partition = partition.index(), replica = %remote.node, error = %e, "invitation to follow failed");
+                    }
+                })
+                .detach();
+            }
+        }
+    }
+
+    async fn become_primary(
+        &self,
+        store: &Store,
+        partition: Partition,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        match store.role(partition).await? {
+            Role::Primary { epoch: ours } if ours >= epoch => Ok(()),
+            Role::Replica { epoch: ours } if ours > epoch => Ok(()), // the map is behind
+            role => {
+                let at = store.promote(partition, epoch).await?;
+                tracing::info!(target: "ringpost::cluster", partition = partition.index(), epoch, was = ?role, next_seq = at.chain.next_seq, "primary now");
+                Ok(())
+            }
+        }
+    }
+
+    async fn become_replica(
+        &self,
+        store: &Store,
+        partition: Partition,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        match store.role(partition).await? {
+            Role::Replica { epoch: ours } if ours >= epoch => Ok(()),
+            Role::Primary { epoch: ours } if ours > epoch => Ok(()), // the map is behind
+            role => {
+                store.make_replica(partition, epoch).await?;
+                if !role.is_replica() && role.epoch() > 0 {
+                    tracing::info!(target: "ringpost::cluster", partition = partition.index(), epoch, "fenced: a replica now");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A follower of `primary` at `epoch` runs for the partition (a different one stops).
+    fn ensure_follower(
+        self: &Rc<Self>,
+        state: &Rc<ShardState>,
+        partition: Partition,
+        epoch: u64,
+        primary: NodeName,
+    ) {
+        let index = partition.index();
+        if let Some(f) = self.followers.borrow().get(&index) {
+            if f.epoch == epoch && f.primary == primary {
+                return;
+            }
+        }
+        let (stop, stopped) = oneshot::channel();
+        self.followers.borrow_mut().insert(
+            index,
+            Follower {
+                epoch,
+                primary: primary.clone(),
+                _stop: stop,
+            },
+        );
+        let me = self.clone();
+        let state = state.clone();
+        let guard = state.active.enter();
+        glommio::spawn_local(async move {
+            Box::pin(me.follow(&state, partition, epoch, primary, stopped)).await;
+            drop(guard);
+        })
+        .detach();
+    }
+
+    /// Follow the partition's primary until stopped (or the shard shuts down).
+    async fn follow(
+        &self,
+        state: &Rc<ShardState>,
+        partition: Partition,
+        epoch: u64,
+        primary: NodeName,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        loop {
+            let remote = self.cluster.map().node(&primary).and_then(|n| {
+                n.advertise.map(|address| Remote {
+                    node: primary.as_str().to_string(),
+                    address,
+                })
+            });
+            let pause = match remote {
+                None => RETRY,
+                Some(remote) => {
+                    let run = self.follow_once(state, partition, epoch, &remote);
+                    let ended = future::or(async { Some(run.await) }, async {
+                        let _ = (&mut stopped).await;
+                        None
+                    });
+                    let ended = future::or(ended, async {
+                        state.shutdown.wait().await;
+                        None
+                    })
+                    .await;
+                    match ended {
+                        None => return,
+                        Some(Ok(pause)) => pause,
+                        Some(Err(e)) => {
+                            tracing::debug!(target: "ringpost::cluster", partition = partition.index(), primary = %remote.node, error = %e, "replication stream ended");
+                            RETRY
+                        }
+                    }
+                }
+            };
+            let waited = future::or(
+                async {
+                    glommio::timer::sleep(pause).await;
+                    true
+                },
+                async {
+                    let _ = (&mut stopped).await;
+                    false
+                },
+            );
+            let waited = future::or(waited, async {
+                state.shutdown.wait().await;
+                false
+            })
+            .await;
+            if !waited {
+                return;
+            }
+        }
+    }
+
+    /// One stream from the primary; `Ok(pause)` when the primary ended it with a reason.
+    async fn follow_once(
+        &self,
+        state: &Rc<ShardState>,
+        partition: Partition,
+        epoch: u64,
+        remote: &Remote,
+    ) -> io::Result<Duration> {
+        let store = &state.store;
+        let from = store
+            .durable_position(partition)
+            .await
+            .map_err(io::Error::other)?;
+        let mut transport = netlink::open_follow(&self.link, remote, partition.index()).await?;
+        let mut out = Vec::with_capacity(64);
+        Frame {
+            partition: partition.index(),
+            epoch,
+            body: Body::Request(from.into()),
+        }
+        .encode(&mut out);
+        transport.write_all(&out).await?;
+        let mut buf = Vec::new();
+        loop {
+            let frame = read_frame(&mut transport, &mut buf).await?;
+            match frame.body {
+                Body::Chunk(chunk) => {
+                    if frame.epoch < epoch {
+                        return Ok(RETRY);
+                    }
+                    let at = match store.apply_chunk(partition, epoch, &chunk).await {
+                        Ok(at) => at,
+                        Err(e) => {
+                            tracing::warn!(target: "ringpost::cluster", partition = partition.index(), error = %e, "shipped chunk refused");
+                            return Ok(RETRY);
+                        }
+                    };
+                    out.clear();
+                    Frame {
+                        partition: partition.index(),
+                        epoch,
+                        body: Body::Ack(at.into()),
+                    }
+                    .encode(&mut out);
+                    transport.write_all(&out).await?;
+                }
+                Body::Error(ErrorCode::ResyncNeeded) => {
+                    tracing::error!(target: "ringpost::cluster", partition = partition.index(), primary = %remote.node, "this replica's log is not on its primary's any more; it must start over from a snapshot, which replication does not copy yet");
+                    return Ok(RESYNC_RETRY);
+                }
+                Body::Error(code) => {
+                    tracing::debug!(target: "ringpost::cluster", partition = partition.index(), ?code, "primary refused the stream");
+                    return Ok(RETRY);
+                }
+                Body::Request(_) | Body::Ack(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "unexpected replication frame",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Run the shard's replication until shutdown: reconcile roles with the map every
+/// [`RECONCILE`].
+pub async fn run(replication: Rc<Replication>, state: Rc<ShardState>) {
+    loop {
+        replication.reconcile(&state).await;
+        let go_on = future::or(
+            async {
+                glommio::timer::sleep(RECONCILE).await;
+                true
+            },
+            async {
+                state.shutdown.wait().await;
+                false
+            },
+        )
+        .await;
+        if !go_on {
+            replication.followers.borrow_mut().clear();
+            return;
+        }
+    }
+}
+
+/// The primary's side of a stream: `node` follows `partition`, which this shard owns;
+/// `buf` holds what came after the hello.
+pub async fn serve_follow(
+    mut transport: Transport,
+    node: String,
+    partition: Partition,
+    mut buf: Vec<u8>,
+    state: Rc<ShardState>,
+) {
+    let replication = state.replication.borrow().clone();
+    let Some(replication) = replication else {
+        transport.close().await;
+        return;
+    };
+    let result = future::or(
+        stream(
+            &mut transport,
+            &replication,
+            &node,
+            partition,
+            &mut buf,
+            &state,
+        ),
+        async {
+            state.shutdown.wait().await;
+            Ok(())
+        },
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(target: "ringpost::cluster", partition = partition.index(), replica = %node, error = %e, "replication stream ended");
+    }
+    transport.close().await;
+}
+
+async fn stream(
+    transport: &mut Transport,
+    replication: &Replication,
+    node: &str,
+    partition: Partition,
+    buf: &mut Vec<u8>,
+    state: &Rc<ShardState>,
+) -> io::Result<()> {
+    let store = &state.store;
+    let request = netlink::within(
+        replication.link.connect_timeout,
+        "no request in time",
+        read_frame(transport, buf),
+    )
+    .await?;
+    let Body::Request(from) = request.body else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a stream starts with a request",
+        ));
+    };
+    let refuse = |code| {
+        let mut out = Vec::new();
+        Frame {
+            partition: partition.index(),
+            epoch: 0,
+            body: Body::Error(code),
+        }
+        .encode(&mut out);
+        out
+    };
+    // Served only as the primary the map names at the replica's epoch, with the store
+    // stamped at that epoch (a partition not open when the map changed is stamped now).
+    let map = replication.cluster.map();
+    let named = map.assignment(partition).is_some_and(|a| {
+        a.primary == *replication.cluster.this_node() && a.epoch.0 == request.epoch
+    });
+    if !named || replication.cluster.is_fenced() {
+        return transport.write_all(&refuse(ErrorCode::StaleEpoch)).await;
+    }
+    if let Err(e) = replication
+        .become_primary(store, partition, request.epoch)
+        .await
+    {
+        tracing::debug!(target: "ringpost::cluster", partition = partition.index(), error = %e, "cannot serve the log");
+        return transport.write_all(&refuse(ErrorCode::StaleEpoch)).await;
+    }
+    let epoch = match store.role(partition).await {
+        Ok(Role::Primary { epoch }) if epoch == request.epoch => epoch,
+        _ => {
+            return transport.write_all(&refuse(ErrorCode::StaleEpoch)).await;
+        }
+    };
+    let key = (partition.index(), node.to_string());
+    replication.streams.borrow_mut().insert(key.clone());
+    let _served = Served(&replication.streams, key);
+    let mut at = LogPosition::from(from);
+    replication.record_ack(partition, node, at.chain.next_seq);
+    let mut out = Vec::with_capacity(CHUNK_BYTES + 128);
+    loop {
+        match store.read_log(partition, at, CHUNK_BYTES).await {
+            Ok(LogRead::Chunk(chunk)) => {
+                out.clear();
+                Frame {
+                    partition: partition.index(),
+                    epoch,
+                    body: Body::Chunk(chunk),
+                }
+                .encode(&mut out);
+                transport.write_all(&out).await?;
+                let ack = netlink::within(
+                    ACK_TIMEOUT,
+                    "no acknowledgement in time",
+                    read_frame(transport, buf),
+                )
+                .await?;
+                let Body::Ack(acked) = ack.body else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "expected an acknowledgement",
+                    ));
+                };
+                at = LogPosition::from(acked);
+                replication.record_ack(partition, node, at.chain.next_seq);
+            }
+            Ok(LogRead::UpToDate(end)) => {
+                replication.record_ack(partition, node, end.chain.next_seq);
+                // Wait for more log; look again now and then (a fence or a new epoch ends
+                // the stream at the next read).
+                let more = future::or(
+                    async { store.wait_durable(partition, end).await.map(|_| ()) },
+                    async {
+                        glommio::timer::sleep(Duration::from_secs(1)).await;
+                        Ok(())
+                    },
+                );
+                more.await.map_err(io::Error::other)?;
+                match store.role(partition).await {
+                    Ok(Role::Primary { epoch: now }) if now == epoch => {}
+                    _ => return transport.write_all(&refuse(ErrorCode::StaleEpoch)).await,
+                }
+            }
+            Ok(LogRead::Resync) => {
+                return transport.write_all(&refuse(ErrorCode::ResyncNeeded)).await;
+            }
+            Err(StoreError::NotPrimary { .. }) => {
+                return transport.write_all(&refuse(ErrorCode::StaleEpoch)).await;
+            }
+            Err(e) => return Err(io::Error::other(e)),
+        }
+    }
+}
+
+/// Removes a stream from the streams served while it runs.
+struct Served<'a>(&'a RefCell<HashSet<(u16, String)>>, (u16, String));
+
+impl Drop for Served<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().remove(&self.1);
+    }
+}
+
+/// Read one replication frame from `transport` (`buf` keeps what came after it).
+async fn read_frame(transport: &mut Transport, buf: &mut Vec<u8>) -> io::Result<Frame> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match Frame::decode(buf) {
+            Ok(Some((frame, used))) => {
+                buf.drain(..used);
+                return Ok(frame);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+        let n = transport.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the other host closed the stream",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}

@@ -1,0 +1,214 @@
+//! Several ringpost hosts on loopback forming one cluster: one real etcd holding the map, one
+//! real PostgreSQL holding the account directory they share, the internal link over mutual
+//! TLS with certificates made by `ringpost cluster ca` / `cluster cert`, one certificate for
+//! the clients on every host (as behind one DNS name).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ringpost::cluster::etcd::admin::Admin;
+use ringpost::cluster::NodeName;
+use ringpost::config::{ClusterConfig, Replication};
+
+use super::etcd::{wait_until, Etcd};
+use super::pg::Postgres;
+
+/// How long a host may take to reach a state the test waits for.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// `ringpost args…`, which must succeed: its output.
+pub fn ringpost(args: &[&str]) -> String {
+    let out = Command::new(super::BIN).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "ringpost {args:?}: {text}");
+    text
+}
+
+/// The cluster CA and every node's certificate, made as the README says.
+pub fn certificates(dir: &Path, nodes: &[&str]) -> PathBuf {
+    let ca = dir.join("ca");
+    let out = ringpost(&["cluster", "ca", ca.to_str().unwrap()]);
+    assert!(out.contains("ca.pem"), "{out}");
+    for node in nodes {
+        let out = ringpost(&["cluster", "cert", node, "--ca", ca.to_str().unwrap()]);
+        assert!(out.contains(&format!("{node}.pem")), "{out}");
+    }
+    ca
+}
+
+/// A cluster config for the test's own etcd client (not a host).
+pub fn observer(etcd: &Etcd) -> ClusterConfig {
+    ClusterConfig {
+        node: "observer".into(),
+        name: "main".into(),
+        etcd: etcd.endpoints(),
+        advertise: "127.0.0.1:9".parse().unwrap(),
+        replicas: 0,
+        replication: Replication::Sync,
+        lease_ttl: Duration::from_secs(1),
+        tls: None,
+    }
+}
+
+/// Whether the SMTP listener on `port` accepts `user` as a recipient (its directory knows
+/// the account).
+pub fn accepts_recipient(port: u16, user: &str) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    // The last line of each reply.
+    let mut reply = |command: Option<&str>| -> String {
+        if let Some(c) = command {
+            writer.write_all(c.as_bytes()).unwrap();
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0
+                || line.as_bytes().get(3) != Some(&b'-')
+            {
+                return line;
+            }
+        }
+    };
+    reply(None);
+    reply(Some("EHLO test.example.org\r\n"));
+    reply(Some("MAIL FROM:<probe@example.org>\r\n"));
+    let answer = reply(Some(&format!("RCPT TO:<{user}>\r\n")));
+    reply(Some("QUIT\r\n"));
+    answer.starts_with("250")
+}
+
+/// Hosts of one cluster, and what their clients need.
+pub struct Cluster {
+    pub hosts: Vec<super::Server>,
+    pub nodes: Vec<NodeName>,
+    pub admin: Admin,
+    /// The clients' CA bundle (the hosts' one self-signed certificate).
+    pub bundle: PathBuf,
+    /// Every host's ports, as JSON for the Python clients.
+    pub ports: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Make the map over `nodes` with `replicas` copies (`ringpost cluster init`'s work),
+    /// start one host per node with `[cluster] replicas` and `replication`, add alice and
+    /// bob once (the directory is shared), and wait until every host holds its lease.
+    pub fn start(
+        etcd: &Etcd,
+        pg: &Postgres,
+        database: &str,
+        nodes: &[&str],
+        replicas: usize,
+        replication: &str,
+    ) -> Cluster {
+        pg.create_database(database);
+        let dir = tempfile::tempdir().unwrap();
+        let ca = certificates(dir.path(), nodes);
+        let mut admin = Admin::connect(&observer(etcd)).unwrap();
+        let names: Vec<NodeName> = nodes.iter().map(|n| NodeName::new(n).unwrap()).collect();
+        assert!(admin.init(&names, replicas).unwrap(), "the map is new");
+        let pair = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .unwrap();
+        let (tls_cert, tls_key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+        std::fs::write(&tls_cert, pair.cert.pem()).unwrap();
+        std::fs::write(&tls_key, pair.key_pair.serialize_pem()).unwrap();
+        let advertise = super::free_ports(nodes.len());
+        let hosts: Vec<super::Server> = nodes
+            .iter()
+            .zip(&advertise)
+            .map(|(node, port)| {
+                let extra = format!(
+                    "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
+                     [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
+                     [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
+                     advertise = \"127.0.0.1:{port}\"\nreplicas = {replicas}\n\
+                     replication = \"{replication}\"\nlease_ttl = 2\n\
+                     ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                    tls_cert.display(),
+                    tls_key.display(),
+                    pg.connection(database),
+                    etcd.endpoints()[0],
+                    ca.join("ca.pem").display(),
+                    ca.join(format!("{node}.pem")).display(),
+                    ca.join(format!("{node}.key")).display(),
+                );
+                super::Server::start(super::Options {
+                    extra,
+                    http: true,
+                    add_users: false,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        for (user, pass) in [super::ALICE, super::BOB] {
+            let out = hosts[1].cli(&["user", "add", user], Some(pass));
+            assert!(out.status.success(), "{out:?}");
+        }
+        // Each host reads the shared directory again within a second or so.
+        for host in &hosts {
+            wait_until("every host to know alice and bob", LIMIT, || {
+                [super::ALICE, super::BOB]
+                    .iter()
+                    .all(|(user, _)| accepts_recipient(host.port("smtp"), user))
+            });
+        }
+        wait_until("every host to hold its lease", LIMIT, || {
+            let snapshot = admin.snapshot().unwrap();
+            names
+                .iter()
+                .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
+        });
+        let ports: Vec<serde_json::Value> = hosts
+            .iter()
+            .map(|h| serde_json::to_value(&h.ports).unwrap())
+            .collect();
+        Cluster {
+            hosts,
+            nodes: names,
+            admin,
+            bundle: tls_cert,
+            ports: serde_json::to_string(&ports).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// Run a Python client against every host (argv: ports cafile hosts-json args…); on a
+    /// failure every host's log is printed before the panic goes on.
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let mut argv = vec![self.ports.as_str()];
+        argv.extend_from_slice(args);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.hosts[0].python_with_ca(script, self.bundle.to_str().unwrap(), &argv)
+        }));
+        match run {
+            Ok(out) => out,
+            Err(e) => {
+                self.dump_logs();
+                std::panic::resume_unwind(e);
+            }
+        }
+    }
+
+    /// Print every host's log (for a failing test).
+    pub fn dump_logs(&self) {
+        for (node, host) in self.nodes.iter().zip(&self.hosts) {
+            eprintln!("--- {node}\n{}", host.log());
+        }
+    }
+}
