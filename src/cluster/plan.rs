@@ -22,10 +22,12 @@
 //! assignment's replica order — and the old primary becomes its last replica, so it catches
 //! up when it comes back. Nothing else changes: the other replicas stay where they are, live
 //! or not (a dead replica is not dropped, the map stays the smallest change), and a
-//! partition with no live copy stays as it is (nothing could serve it). The new primary does
-//! not wait for replicas whose member key is gone; that is the runtime's part, not the
-//! map's. Rebalancing afterwards (the shares are uneven once a node's primaries went to its
-//! replicas) is the planner's, when an operator drains or adds a node.
+//! partition with no live copy stays as it is (nothing could serve it). Dead replicas stay
+//! in the map, so a primary must not wait for a replica whose member key is gone: that is
+//! the runtime's to honour, not the map's. A live replica is promoted even if its node is
+//! draining (it has the data; the drain moves the partition on). Rebalancing afterwards
+//! (the shares are uneven once a node's primaries went to its replicas) is the planner's,
+//! when an operator drains or adds a node.
 //!
 //! It never reads or writes etcd; the etcd code applies a plan (or a failover) as
 //! transactions.

@@ -24,8 +24,8 @@
 //! (the partition at the same mod_revision) has been pending for a lease TTL. When several
 //! try anyway, one transaction wins per partition and the others are refused; the watch
 //! brings the winner's result. A partition none of whose nodes is live stays as it is
-//! (logged: nothing can serve it). The new primary does not wait for replicas whose member
-//! key is gone; that is the runtime's part.
+//! (logged: nothing can serve it). Dead replicas stay in the map: the new primary must not
+//! wait for a replica whose member key is gone, which is the runtime's to honour.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
