@@ -266,6 +266,21 @@ fn a_three_member_etcd_keeps_working_without_one_member() {
 
 #[test]
 fn a_dead_primarys_partitions_fail_over_to_their_replicas() {
+    fail_over_mx1(false);
+}
+
+/// The live placed node whose name sorts first acts at once; here it is `mx0`, a member key
+/// and a placement written by hand that no process stands behind: the others must act
+/// after a lease TTL, so a failover does not depend on one node.
+#[test]
+fn failover_does_not_depend_on_the_first_node() {
+    fail_over_mx1(true);
+}
+
+/// Three nodes with one replica each; mx1 is cut off from etcd (its lease runs out, nothing
+/// revokes it) and every partition it was primary of must go to its replica. With
+/// `idle_first`, a live placed `mx0` that never acts sorts before mx2 and mx3.
+fn fail_over_mx1(idle_first: bool) {
     let Some(mut etcd) = Etcd::start_members(3) else {
         return;
     };
@@ -298,6 +313,23 @@ fn a_dead_primarys_partitions_fail_over_to_their_replicas() {
         wait_until("every node to see the three-node map", LIMIT, || {
             node.map().assignments().eq(before.assignments())
         });
+    }
+    if idle_first {
+        let granted = etcd.etcdctl(&["lease", "grant", "600"]);
+        let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+        etcd.etcdctl(&[
+            "put",
+            &format!("--lease={lease}"),
+            "/ringpost/main/members/mx0",
+            "127.0.0.1:7999",
+        ]);
+        etcd.etcdctl(&["put", "/ringpost/main/nodes/mx0", "active"]);
+        for node in [&mx2, &mx3] {
+            wait_until("mx0 to be live and placed", LIMIT, || {
+                state_of(&node.map(), "mx0") == Some(NodeState::Live)
+                    && node.map().active_nodes().contains(&name("mx0"))
+            });
+        }
     }
     etcd.kill(0);
     for node in [&mx2, &mx3] {
