@@ -1,6 +1,7 @@
 //! The cluster map against a real etcd (Debian's etcd-server on loopback): bootstrap,
 //! membership through leases, compare-and-swap, the watch across an etcd restart, a
-//! three-member etcd losing a member, and `ringpost cluster` add-node / drain-node / status.
+//! three-member etcd losing a member, failover of a dead node's partitions to their replicas,
+//! and `ringpost cluster` add-node / drain-node / status.
 //! Each test starts its own etcd; lease TTLs are 1 s, waits are bounded polls.
 // They need the etcd client, built only with the `cluster` feature (and protoc).
 #![cfg(feature = "cluster")]
@@ -39,8 +40,13 @@ fn name(n: &str) -> NodeName {
 
 /// Start `node` and wait until it holds its lease and has a complete map.
 fn join(node: &str, etcd: &Etcd) -> ClusterHandle {
-    let handle = ClusterHandle::start(&config(node, etcd)).unwrap();
-    wait_until(&format!("{node} to join"), LIMIT, || {
+    join_with(&config(node, etcd))
+}
+
+/// Start a node with `config` and wait until it holds its lease and has a complete map.
+fn join_with(config: &ClusterConfig) -> ClusterHandle {
+    let handle = ClusterHandle::start(config).unwrap();
+    wait_until(&format!("{} to join", config.node), LIMIT, || {
         !handle.is_fenced() && handle.map().is_complete()
     });
     handle
@@ -193,7 +199,8 @@ fn a_killed_nodes_lease_runs_out_and_the_others_see_it_down() {
     wait_until("mx2 to see mx1 down", LIMIT, || {
         state_of(&mx2.map(), "mx1") == Some(NodeState::Down)
     });
-    // mx1 keeps its partitions (failover is not this step's), and mx2 stays live.
+    // mx1 keeps its partitions (no replica to fail over to: mx2 was never placed), and mx2
+    // stays live.
     assert_eq!(
         mx2.map().owned_by(&name("mx1")).count(),
         usize::from(PARTITIONS)
@@ -255,6 +262,114 @@ fn a_three_member_etcd_keeps_working_without_one_member() {
     assert_eq!(state_of(&mx1.map(), "mx2"), Some(NodeState::Live));
     mx1.stop();
     mx2.stop();
+}
+
+#[test]
+fn a_dead_primarys_partitions_fail_over_to_their_replicas() {
+    fail_over_mx1(false);
+}
+
+/// The live placed node whose name sorts first acts at once; here it is `mx0`, a member key
+/// and a placement written by hand that no process stands behind: the others must act
+/// after a lease TTL, so a failover does not depend on one node.
+#[test]
+fn failover_does_not_depend_on_the_first_node() {
+    fail_over_mx1(true);
+}
+
+/// Three nodes with one replica each; mx1 is cut off from etcd (its lease runs out, nothing
+/// revokes it) and every partition it was primary of must go to its replica. With
+/// `idle_first`, a live placed `mx0` that never acts sorts before mx2 and mx3.
+fn fail_over_mx1(idle_first: bool) {
+    let Some(mut etcd) = Etcd::start_members(3) else {
+        return;
+    };
+    let endpoints = etcd.endpoints();
+    // mx1 talks to etcd member 0 only: killing that member cuts mx1 off without revoking
+    // its lease, which then runs out in the two members left (a quorum). mx2 and mx3 talk
+    // to those two.
+    let mx1 = join_with(&ClusterConfig {
+        etcd: vec![endpoints[0].clone()],
+        ..config("mx1", &etcd)
+    });
+    let others = |node: &str| ClusterConfig {
+        etcd: endpoints[1..].to_vec(),
+        ..config(node, &etcd)
+    };
+    let mx2 = join_with(&others("mx2"));
+    let mx3 = join_with(&others("mx3"));
+    let mut admin = Admin::connect(&others("mx2")).unwrap();
+    for node in ["mx2", "mx3"] {
+        let done = admin.add_node(&name(node), 1, false, false).unwrap();
+        assert_eq!(done.applied.refused, 0, "{done:?}");
+    }
+    let before = admin.snapshot().unwrap().map();
+    let theirs: Vec<Partition> = before.owned_by(&name("mx1")).collect();
+    assert!(!theirs.is_empty());
+    for p in &theirs {
+        assert_eq!(before.assignment(*p).unwrap().replicas.len(), 1, "{p:?}");
+    }
+    for node in [&mx1, &mx2, &mx3] {
+        wait_until("every node to see the three-node map", LIMIT, || {
+            node.map().assignments().eq(before.assignments())
+        });
+    }
+    if idle_first {
+        let granted = etcd.etcdctl(&["lease", "grant", "600"]);
+        let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+        etcd.etcdctl(&[
+            "put",
+            &format!("--lease={lease}"),
+            "/ringpost/main/members/mx0",
+            "127.0.0.1:7999",
+        ]);
+        etcd.etcdctl(&["put", "/ringpost/main/nodes/mx0", "active"]);
+        for node in [&mx2, &mx3] {
+            wait_until("mx0 to be live and placed", LIMIT, || {
+                state_of(&node.map(), "mx0") == Some(NodeState::Live)
+                    && node.map().active_nodes().contains(&name("mx0"))
+            });
+        }
+    }
+    etcd.kill(0);
+    for node in [&mx2, &mx3] {
+        wait_until("mx1's partitions to have other primaries", LIMIT, || {
+            let map = node.map();
+            state_of(&map, "mx1") == Some(NodeState::Down)
+                && map.owned_by(&name("mx1")).next().is_none()
+        });
+    }
+    let after = mx2.map();
+    for (p, was) in before.assignments() {
+        let was = was.unwrap();
+        let now = after.assignment(p).unwrap();
+        if theirs.contains(&p) {
+            // Its replica took over, and mx1 is the replica now, one epoch later.
+            assert_eq!(now.primary, was.replicas[0], "{p:?}");
+            assert_eq!(now.replicas, [name("mx1")], "{p:?}");
+            assert_eq!(now.epoch.0, was.epoch.0 + 1, "{p:?}");
+        } else {
+            assert_eq!(now, was, "{p:?}");
+        }
+    }
+    assert!(mx1.is_fenced());
+    wait_until("mx2 and mx3 live", LIMIT, || {
+        !mx2.is_fenced() && !mx3.is_fenced()
+    });
+    // Each partition was failed over by one node, counted by that node alone (at most: a
+    // transaction whose answer was lost is done but not counted).
+    let promoted = mx2.failovers() + mx3.failovers();
+    assert!(
+        (1..=theirs.len() as u64).contains(&promoted) && mx1.failovers() == 0,
+        "{promoted}"
+    );
+    assert!(mx2
+        .metric_lines()
+        .iter()
+        .any(|l| l.starts_with("ringpost_cluster_failovers_total ")));
+    mx1.stop();
+    mx2.stop();
+    mx3.stop();
 }
 
 /// A configuration file for the CLI, pointing at `etcd`.

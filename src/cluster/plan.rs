@@ -16,7 +16,21 @@
 //!   and from each other, kept where they are when still valid and within the node's share,
 //!   the missing ones given to the least loaded nodes (ties by rendezvous hash).
 //!
-//! It never reads or writes etcd; the etcd code applies a plan as transactions.
+//! **Failover** ([`failover`]) is separate from planning and smaller: a partition whose
+//! primary is down (its lease ran out: [`Node::live`](super::map::Node::live) is false) and
+//! that has a live replica gets that replica as primary — the first live one in the
+//! assignment's replica order — and the old primary becomes its last replica, so it catches
+//! up when it comes back. Nothing else changes: the other replicas stay where they are, live
+//! or not (a dead replica is not dropped, the map stays the smallest change), and a
+//! partition with no live copy stays as it is (nothing could serve it). Dead replicas stay
+//! in the map, so a primary must not wait for a replica whose member key is gone: that is
+//! the runtime's to honour, not the map's. A live replica is promoted even if its node is
+//! draining (it has the data; the drain moves the partition on). Rebalancing afterwards
+//! (the shares are uneven once a node's primaries went to its replicas) is the planner's,
+//! when an operator drains or adds a node.
+//!
+//! It never reads or writes etcd; the etcd code applies a plan (or a failover) as
+//! transactions.
 
 use std::collections::HashMap;
 
@@ -286,6 +300,49 @@ pub fn apply(map: &ClusterMap, plan: &Plan) -> ClusterMap {
     next
 }
 
+/// The moves that give every partition whose primary is down a live primary: the first live
+/// replica (in the assignment's order) is promoted; the replicas become the remaining ones
+/// (live or not, in order) followed by the old primary. Partitions whose primary is live, or
+/// that have no live replica (see [`unservable`]), are left out. Deterministic: the same map
+/// gives the same moves on every host. Each move raises its partition's epoch by one when
+/// applied ([`Target::after`]).
+pub fn failover(map: &ClusterMap) -> Vec<Move> {
+    let live = |name: &NodeName| map.node(name).is_some_and(|n| n.live);
+    map.assignments()
+        .filter_map(|(partition, a)| {
+            let a = a?;
+            if live(&a.primary) {
+                return None;
+            }
+            let primary = a.replicas.iter().find(|r| live(r))?.clone();
+            // The assignment's replicas are distinct from each other and from the primary;
+            // a malformed one must not name the new primary twice either.
+            let mut replicas: Vec<NodeName> = a
+                .replicas
+                .iter()
+                .filter(|r| **r != primary && **r != a.primary)
+                .cloned()
+                .collect();
+            replicas.push(a.primary.clone());
+            Some(Move {
+                partition,
+                from: Some(a.clone()),
+                to: Target { primary, replicas },
+            })
+        })
+        .collect()
+}
+
+/// The assigned partitions no live node holds (primary and every replica down): failover
+/// cannot help them until one of their nodes comes back.
+pub fn unservable(map: &ClusterMap) -> Vec<Partition> {
+    let live = |name: &NodeName| map.node(name).is_some_and(|n| n.live);
+    map.assignments()
+        .filter(|(_, a)| a.is_some_and(|a| !live(&a.primary) && !a.replicas.iter().any(live)))
+        .map(|(p, _)| p)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -293,6 +350,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::cluster::map::{Node, Placement};
 
     fn partitions() -> usize {
         usize::from(PARTITIONS)
@@ -382,6 +440,96 @@ mod tests {
         }
     }
 
+    /// `nodes` in a map, live or down as `live` says, all placed.
+    fn with_nodes(map: &mut ClusterMap, nodes: &[NodeName], live: &[bool]) {
+        for (n, &live) in nodes.iter().zip(live) {
+            map.set_node(Node {
+                name: n.clone(),
+                advertise: None,
+                live,
+                placement: Placement::Active,
+            });
+        }
+    }
+
+    fn assign(map: &mut ClusterMap, p: u16, primary: &NodeName, replicas: &[&NodeName], e: u64) {
+        map.set_assignment(
+            Partition::from_index(p).unwrap(),
+            Some(Assignment {
+                primary: primary.clone(),
+                replicas: replicas.iter().map(|r| (*r).clone()).collect(),
+                epoch: Epoch(e),
+            }),
+        );
+    }
+
+    #[test]
+    fn failover_promotes_the_first_live_replica_and_keeps_the_old_primary_as_replica() {
+        let n = names(4);
+        let mut map = ClusterMap::empty();
+        with_nodes(&mut map, &n, &[false, false, true, true]);
+        // mx1 down; its first replica mx2 is down too, mx3 is the first live one.
+        assign(&mut map, 0, &n[0], &[&n[1], &n[2], &n[3]], 5);
+        // mx3 is live: nothing to do.
+        assign(&mut map, 1, &n[2], &[&n[0]], 2);
+        // mx1 and mx2 both down, no other copy: nothing can serve it.
+        assign(&mut map, 2, &n[0], &[&n[1]], 3);
+        // No replica at all.
+        assign(&mut map, 3, &n[1], &[], 1);
+        // The live replica is the first one.
+        assign(&mut map, 4, &n[1], &[&n[3], &n[0]], 9);
+        let moves = failover(&map);
+        let p = |i| Partition::from_index(i).unwrap();
+        assert_eq!(
+            moves,
+            [
+                Move {
+                    partition: p(0),
+                    from: map.assignment(p(0)).cloned(),
+                    to: Target {
+                        primary: n[2].clone(),
+                        replicas: vec![n[1].clone(), n[3].clone(), n[0].clone()],
+                    },
+                },
+                Move {
+                    partition: p(4),
+                    from: map.assignment(p(4)).cloned(),
+                    to: Target {
+                        primary: n[3].clone(),
+                        replicas: vec![n[0].clone(), n[1].clone()],
+                    },
+                },
+            ]
+        );
+        assert_eq!(unservable(&map), [p(2), p(3)]);
+        let next = apply(
+            &map,
+            &Plan {
+                targets: Vec::new(),
+                moves,
+            },
+        );
+        assert_eq!(next.epoch(p(0)), Some(Epoch(6)));
+        assert_eq!(next.epoch(p(4)), Some(Epoch(10)));
+        assert_eq!(next.epoch(p(1)), Some(Epoch(2)));
+        // Done once: nothing more to fail over.
+        assert_eq!(failover(&next), []);
+    }
+
+    #[test]
+    fn failover_of_a_bootstrapped_map_moves_only_the_dead_nodes_primaries() {
+        let n = names(3);
+        let mut map = bootstrap(&n, 1);
+        with_nodes(&mut map, &n, &[true, false, true]);
+        let moves = failover(&map);
+        assert_eq!(moves.len(), map.owned_by(&n[1]).count());
+        assert!(moves.iter().all(|m| m.to.replicas == [n[1].clone()]));
+        // An unassigned map, or one whose nodes are all live, needs none.
+        assert_eq!(failover(&ClusterMap::empty()), []);
+        with_nodes(&mut map, &n, &[true, true, true]);
+        assert_eq!(failover(&map), []);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -447,6 +595,64 @@ mod tests {
             let next = apply(&map, &plan);
             check(&next, nodes, r);
             prop_assert_eq!(super::plan(&next, nodes, r).unwrap().moves, vec![]);
+        }
+
+        /// After failover no partition with a live copy has a dead primary; only the moved
+        /// partitions change, each by exactly one epoch, and every partition is held by the
+        /// same nodes as before.
+        #[test]
+        fn failover_leaves_no_servable_partition_without_a_live_primary(
+            n in 1usize..7,
+            live in proptest::collection::vec(any::<bool>(), 6),
+            seeds in proptest::collection::vec((0usize..6, 0usize..4, any::<u64>(), 0u64..1000), partitions()),
+        ) {
+            let nodes = names(n);
+            let mut map = ClusterMap::empty();
+            with_nodes(&mut map, &nodes, &live[..n]);
+            for (i, (primary, copies, order, e)) in seeds.into_iter().enumerate() {
+                if e == 0 {
+                    continue;
+                }
+                // The primary, then up to `copies` other distinct nodes in an order of the seed.
+                let primary = primary % n;
+                let mut others: Vec<usize> = (0..n).filter(|&x| x != primary).collect();
+                others.sort_by_key(|&x| spread(order as usize, &nodes[x]));
+                others.truncate(copies);
+                let replicas: Vec<&NodeName> = others.iter().map(|&x| &nodes[x]).collect();
+                assign(&mut map, i as u16, &nodes[primary], &replicas, e);
+            }
+            let moves = failover(&map);
+            prop_assert_eq!(&failover(&map), &moves);
+            let next = apply(&map, &Plan { targets: Vec::new(), moves: moves.clone() });
+            let is_live = |x: &NodeName| map.node(x).unwrap().live;
+            let moved: Vec<Partition> = moves.iter().map(|m| m.partition).collect();
+            for (p, before) in map.assignments() {
+                let after = next.assignment(p);
+                let Some(before) = before else {
+                    prop_assert!(after.is_none());
+                    continue;
+                };
+                let after = after.unwrap();
+                let servable = is_live(&before.primary) || before.replicas.iter().any(is_live);
+                if servable {
+                    prop_assert!(is_live(&after.primary), "{:?}: {:?}", p, after);
+                }
+                let mut held_before: Vec<&NodeName> =
+                    std::iter::once(&before.primary).chain(&before.replicas).collect();
+                let mut held_after: Vec<&NodeName> =
+                    std::iter::once(&after.primary).chain(&after.replicas).collect();
+                held_before.sort();
+                held_after.sort();
+                prop_assert_eq!(held_before, held_after);
+                if moved.contains(&p) {
+                    prop_assert_eq!(after.epoch.0, before.epoch.0 + 1);
+                    prop_assert!(!is_live(&before.primary));
+                    prop_assert_eq!(after.replicas.last(), Some(&before.primary));
+                } else {
+                    prop_assert_eq!(after, before);
+                }
+            }
+            prop_assert_eq!(failover(&next), vec![]);
         }
     }
 }

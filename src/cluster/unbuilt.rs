@@ -51,6 +51,10 @@ impl ClusterHandle {
         match self.never {}
     }
 
+    pub fn failovers(&self) -> u64 {
+        match self.never {}
+    }
+
     pub fn metric_lines(&self) -> Vec<String> {
         match self.never {}
     }

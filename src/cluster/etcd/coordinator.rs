@@ -12,7 +12,22 @@
 //! as soon as the lease may have run out — counted from when the last confirmed keep-alive
 //! was *sent*, so this node gives up before etcd can hand its partitions to another — so
 //! the store can refuse writes while cut off from etcd.
+//!
+//! **Failover.** Whenever its map changes (and once it holds its lease after a full read),
+//! a live, unfenced node with a complete map looks for partitions whose primary is down
+//! ([`plan::failover`]) and promotes each one's first live replica, the old primary
+//! becoming its last replica ([`apply_failover`]: a compare-and-swap on each partition's
+//! mod_revision, raising its epoch, that also requires the old primary's member key still
+//! absent). Every live node watches, so a failover never depends on one particular node;
+//! to keep them from all writing at once, only the live placed (`Active`) node whose name
+//! sorts first acts at once, and any other acts on a partition only once the same failover
+//! (the partition at the same mod_revision) has been pending for a lease TTL. When several
+//! try anyway, one transaction wins per partition and the others are refused; the watch
+//! brings the winner's result. A partition none of whose nodes is live stays as it is
+//! (logged: nothing can serve it). Dead replicas stay in the map: the new primary must not
+//! wait for a replica whose member key is gone, which is the runtime's to honour.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,10 +38,14 @@ use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, WatchOptio
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{apply_events, claim_bootstrap, complete_bootstrap, connect, read, ClusterError};
-use crate::cluster::map::{ClusterMap, NodeName, NodeState};
+use super::{
+    apply_events, apply_failover, claim_bootstrap, complete_bootstrap, connect, read, ClusterError,
+};
+use crate::cluster::map::{ClusterMap, NodeName, NodeState, Placement};
+use crate::cluster::plan;
 use crate::cluster::schema::{Keys, Snapshot};
 use crate::config::ClusterConfig;
+use crate::placement::Partition;
 
 /// What the thread is asked to do.
 enum Command {
@@ -40,6 +59,8 @@ struct Shared {
     fenced: AtomicBool,
     /// Maps published since the start.
     published: AtomicU64,
+    /// Partitions whose primary this node replaced by a live replica (failover).
+    failovers: AtomicU64,
     commands: mpsc::UnboundedSender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -71,6 +92,7 @@ impl ClusterHandle {
             map: ArcSwap::from_pointee(ClusterMap::empty()),
             fenced: AtomicBool::new(true),
             published: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             commands,
             thread: Mutex::new(None),
         });
@@ -105,6 +127,11 @@ impl ClusterHandle {
         self.shared.published.load(Ordering::SeqCst)
     }
 
+    /// Partitions this node failed over so far (promoted a replica of a down primary).
+    pub fn failovers(&self) -> u64 {
+        self.shared.failovers.load(Ordering::SeqCst)
+    }
+
     /// The `ringpost_cluster_*` metric lines of this node's view.
     pub fn metric_lines(&self) -> Vec<String> {
         let map = self.map();
@@ -131,6 +158,10 @@ impl ClusterHandle {
             u8::from(self.is_fenced())
         ));
         lines.push(format!("ringpost_cluster_maps_total {}", self.published()));
+        lines.push(format!(
+            "ringpost_cluster_failovers_total {}",
+            self.failovers()
+        ));
         lines
     }
 
@@ -164,6 +195,12 @@ struct Session {
     snapshot: Option<Snapshot>,
     /// Connections made so far: the next one starts at the next endpoint.
     attempts: usize,
+    /// When to look for partitions to fail over next (`None`: when the map changes).
+    failover_at: Option<Instant>,
+    /// The failovers seen pending: each partition's mod_revision then, and since when.
+    pending: HashMap<Partition, (i64, Instant)>,
+    /// How many partitions had no live node when last looked at (logged when it changes).
+    unservable: usize,
 }
 
 /// How a connection to etcd ended.
@@ -191,6 +228,9 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
         lease_until: None,
         snapshot: None,
         attempts: 0,
+        failover_at: None,
+        pending: HashMap::new(),
+        unservable: 0,
     };
     runtime.block_on(async move {
         let retry = (session.config.lease_ttl / 4).max(Duration::from_millis(100));
@@ -252,6 +292,9 @@ impl Session {
         if let Err(e) = self.bootstrap_and_read(&mut client).await {
             return Ended::Lost(e);
         }
+        // The map is read (or the watch resumes where it was): look for failovers once this
+        // node holds its lease.
+        self.failover_at = Some(Instant::now());
         let revision = self.snapshot.as_ref().map_or(0, |s| s.revision);
         let options = WatchOptions::new()
             .with_prefix()
@@ -282,6 +325,8 @@ impl Session {
                         self.lease_until = Some(at + Duration::from_secs(answer.ttl() as u64));
                         if self.shared.fenced.swap(false, Ordering::SeqCst) {
                             tracing::info!(target: "ringpost::cluster", node = %self.shared.node, lease = lease, "lease held: this node is live");
+                            // Fenced, it could not fail partitions over: look now.
+                            self.failover_at = Some(Instant::now());
                         }
                     }
                     Ok(Some(_)) => {
@@ -307,12 +352,17 @@ impl Session {
                         if let Some(snapshot) = self.snapshot.as_mut() {
                             if apply_events(snapshot, &response) {
                                 self.publish();
+                                self.failover_at = Some(Instant::now());
                             }
                         }
                     }
                     Ok(None) => return Ended::Lost(ClusterError::Refused("watch stream ended".into())),
                     Err(e) => return Ended::Lost(e.into()),
                 },
+                _ = sleep_until(self.failover_at) => {
+                    self.failover_at = None;
+                    self.fail_over(&mut client).await;
+                }
                 command = commands.recv() => match command {
                     Some(Command::Stop) | None => {
                         self.shared.fenced.store(true, Ordering::SeqCst);
@@ -400,6 +450,116 @@ impl Session {
         Ok(())
     }
 
+    /// Promote a live replica of every partition whose primary is down, if this node is to
+    /// act now (see the module docs); otherwise note when it will be. Errors and refusals
+    /// are logged and looked at again later, never end the connection.
+    async fn fail_over(&mut self, client: &mut Client) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        let map = snapshot.map();
+        let here = &self.shared.node;
+        let live_here = map.node(here).is_some_and(|n| n.live);
+        if self.shared.fenced.load(Ordering::SeqCst) || !live_here || !map.is_complete() {
+            // Looked at again when the lease is held or the map changes.
+            self.pending.clear();
+            return;
+        }
+        let unservable = plan::unservable(&map).len();
+        if unservable != self.unservable {
+            if unservable > 0 {
+                tracing::warn!(target: "ringpost::cluster", partitions = unservable, "partitions with no live node: nothing can serve them until one of their nodes is back");
+            } else {
+                tracing::info!(target: "ringpost::cluster", "every partition has a live node again");
+            }
+            self.unservable = unservable;
+        }
+        let moves = plan::failover(&map);
+        let now = Instant::now();
+        let revision = |p: Partition| {
+            snapshot.partitions[usize::from(p.index())]
+                .as_ref()
+                .map_or(0, |v| v.mod_revision)
+        };
+        // The same failover as before (the partition unchanged since) keeps its start.
+        self.pending = moves
+            .iter()
+            .map(|m| {
+                let at = revision(m.partition);
+                let since = match self.pending.get(&m.partition) {
+                    Some(&(seen, since)) if seen == at => since,
+                    _ => now,
+                };
+                (m.partition, (at, since))
+            })
+            .collect();
+        if moves.is_empty() {
+            return;
+        }
+        let wait = self.config.lease_ttl;
+        let first = map
+            .nodes()
+            .filter(|n| n.live && n.placement == Placement::Active)
+            .map(|n| &n.name)
+            .min();
+        let due: Vec<plan::Move> = if first == Some(here) {
+            moves
+        } else {
+            let pending = &self.pending;
+            let later = pending
+                .values()
+                .map(|&(_, since)| since + wait)
+                .filter(|&at| at > now)
+                .min();
+            if let Some(at) = later {
+                self.failover_at = Some(self.failover_at.map_or(at, |t| t.min(at)));
+            }
+            moves
+                .into_iter()
+                .filter(|m| {
+                    pending
+                        .get(&m.partition)
+                        .is_some_and(|&(_, since)| since + wait <= now)
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let from: BTreeSet<String> = due
+            .iter()
+            .filter_map(|m| m.from.as_ref().map(|a| a.primary.to_string()))
+            .collect();
+        // The keep-alives wait meanwhile: no transaction starts after a third of the lease
+        // (one keep-alive interval). What is left is looked at again.
+        let until = now + (wait / 3).max(Duration::from_millis(100));
+        match apply_failover(client, snapshot, &due, until).await {
+            Ok(applied) => {
+                self.shared
+                    .failovers
+                    .fetch_add(applied.moved as u64, Ordering::SeqCst);
+                tracing::info!(
+                    target: "ringpost::cluster",
+                    promoted = applied.moved,
+                    refused = applied.refused,
+                    left = applied.left,
+                    from = ?from,
+                    "failover: live replicas promoted to primary of partitions whose primary is down"
+                );
+                if applied.refused > 0 || applied.left > 0 {
+                    // Refused: changed by another node (the watch brings it) or the old
+                    // primary is back. Left: the watch brings what was done. Look again in
+                    // case nothing changes.
+                    self.failover_at = Some(now + wait);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "ringpost::cluster", error = %e, from = ?from, "failover failed; trying again");
+                self.failover_at = Some(now + wait);
+            }
+        }
+    }
+
     /// Publish the snapshot's map, logging what changed from the last one.
     fn publish(&self) {
         let Some(snapshot) = &self.snapshot else {
@@ -430,5 +590,13 @@ impl Session {
         }
         self.shared.map.store(Arc::new(next));
         self.shared.published.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Sleep until `at`, or forever if `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

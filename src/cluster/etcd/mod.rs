@@ -224,6 +224,8 @@ pub struct Applied {
     /// Partitions left as they were because someone changed them after `snapshot` was read
     /// (their whole transaction was refused).
     pub refused: usize,
+    /// Partitions not tried: the time given ran out first.
+    pub left: usize,
 }
 
 /// Apply `moves` (planned from `snapshot`) in transactions of [`PARTITIONS_PER_TXN`], each
@@ -233,10 +235,69 @@ pub async fn apply_moves(
     snapshot: &Snapshot,
     moves: &[Move],
 ) -> Result<Applied, ClusterError> {
+    apply_batches(client, snapshot, moves, PARTITIONS_PER_TXN, None, |_| {
+        Vec::new()
+    })
+    .await
+}
+
+/// Partitions failed over in one transaction: besides one compare per partition, each names
+/// the member key of every old primary in it (at most one per partition), and etcd limits
+/// compares to 128 as it does puts.
+const FAILOVERS_PER_TXN: usize = 64;
+
+/// Apply failover moves ([`plan::failover`], planned from `snapshot`) as [`apply_moves`]
+/// does, each transaction also requiring that every old primary it replaces still has no
+/// member key: a primary whose lease came back (a snapshot that missed it, or a node that
+/// restarted meanwhile) keeps its partitions. No transaction starts after `until` (the
+/// ones not tried are counted in [`Applied::left`]); none is cut off midway.
+pub async fn apply_failover(
+    client: &mut Client,
+    snapshot: &Snapshot,
+    moves: &[Move],
+    until: tokio::time::Instant,
+) -> Result<Applied, ClusterError> {
+    let keys = snapshot.keys().clone();
+    apply_batches(
+        client,
+        snapshot,
+        moves,
+        FAILOVERS_PER_TXN,
+        Some(until),
+        |batch| {
+            let mut gone: Vec<&NodeName> = batch
+                .iter()
+                .filter_map(|m| m.from.as_ref().map(|a| &a.primary))
+                .collect();
+            gone.sort();
+            gone.dedup();
+            gone.into_iter()
+                .map(|node| Compare::create_revision(keys.member(node), CompareOp::Equal, 0))
+                .collect()
+        },
+    )
+    .await
+}
+
+/// Apply `moves` in transactions of `per_txn` partitions, each comparing every partition's
+/// mod_revision with the snapshot's (plus the compares `guard` adds for the batch) and
+/// raising its epoch by one; none started after `until`.
+async fn apply_batches(
+    client: &mut Client,
+    snapshot: &Snapshot,
+    moves: &[Move],
+    per_txn: usize,
+    until: Option<tokio::time::Instant>,
+    guard: impl Fn(&[Move]) -> Vec<Compare>,
+) -> Result<Applied, ClusterError> {
     let keys = snapshot.keys();
     let mut applied = Applied::default();
-    for batch in moves.chunks(PARTITIONS_PER_TXN) {
-        let mut compares = Vec::with_capacity(batch.len());
+    for batch in moves.chunks(per_txn) {
+        if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
+            applied.left += batch.len();
+            continue;
+        }
+        let mut compares = guard(batch);
         let mut puts = Vec::with_capacity(batch.len());
         for m in batch {
             let current = snapshot.partitions[usize::from(m.partition.index())].as_ref();
