@@ -17,6 +17,13 @@ use support::cluster::{Cluster, LIMIT};
 use support::etcd::{wait_until, Etcd};
 use support::pg::Postgres;
 
+/// One cluster at a time: three hosts each, on two cores, starve each other's leases.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serially() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The node serving `user`'s partition, and the partition's epoch, by the map in etcd.
 fn primary_of(cluster: &mut Cluster, user: &str) -> (Partition, NodeName, u64) {
     let config = Config::load(&cluster.hosts[0].config).unwrap();
@@ -34,12 +41,13 @@ fn primary_of(cluster: &mut Cluster, user: &str) -> (Partition, NodeName, u64) {
 
 #[test]
 fn a_drained_primarys_mail_is_served_by_its_replica() {
+    let _one = serially();
     let Some(etcd) = Etcd::start() else { return };
     let Some(pg) = Postgres::start() else { return };
     let mut cluster = Cluster::start(&etcd, &pg, "replicated", &["mx1", "mx2", "mx3"], 1, "sync");
-    let out = cluster.python("replication.py", &["deliver", "12"]);
+    let out = cluster.python("replication.py", &["deliver", "n=12"]);
     assert!(out.contains("delivered 12"), "{out}");
-    let out = cluster.python("replication.py", &["count", "12"]);
+    let out = cluster.python("replication.py", &["count", "n=12"]);
     assert!(out.contains("counted 12"), "{out}");
 
     // Drain the node serving alice: her partition's replica becomes its primary.
@@ -54,11 +62,182 @@ fn a_drained_primarys_mail_is_served_by_its_replica() {
             .assignment;
         now.primary != primary && now.epoch.0 > epoch
     });
-    let out = cluster.python("replication.py", &["count", "12"]);
+    let out = cluster.python("replication.py", &["count", "n=12"]);
     assert!(out.contains("counted 12"), "{out}");
     let logs: Vec<String> = cluster.hosts.iter().map(|h| h.log()).collect();
     assert!(
         logs.iter().any(|l| l.contains("primary now")),
         "no replica was promoted"
     );
+}
+
+#[test]
+fn a_killed_primarys_partitions_fail_over_and_no_acknowledged_message_is_lost() {
+    let _one = serially();
+    let Some(etcd) = Etcd::start() else { return };
+    let Some(pg) = Postgres::start() else { return };
+    let mut cluster = Cluster::start(&etcd, &pg, "failover", &["mx1", "mx2", "mx3"], 1, "sync");
+    let out = cluster.python("replication.py", &["deliver", "n=5"]);
+    assert!(out.contains("delivered 5"), "{out}");
+
+    // The victim serves alice; the load goes through another host.
+    let (partition, victim, epoch) = primary_of(&mut cluster, "alice@example.com");
+    let v = cluster.nodes.iter().position(|n| *n == victim).unwrap();
+    let via = (v + 1) % cluster.hosts.len();
+    let scratch = tempfile::tempdir().unwrap();
+    let acked = scratch.path().join("acked");
+    let via_arg = format!("via={via}");
+    let out_arg = format!("out={}", acked.display());
+    let load = cluster.python_in_background(
+        "replication.py",
+        &["load", "seconds=12", &via_arg, &out_arg],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    cluster.hosts[v].kill9();
+    let gone = std::time::Instant::now();
+    wait_until("alice's partition to fail over", LIMIT, || {
+        let snapshot = cluster.admin.snapshot().unwrap();
+        let now = &snapshot.partitions[usize::from(partition.index())]
+            .as_ref()
+            .unwrap()
+            .assignment;
+        now.primary != victim && now.epoch.0 > epoch
+    });
+    eprintln!(
+        "failover: alice's partition had a new primary {} ms after the kill (lease_ttl = 2 s)",
+        gone.elapsed().as_millis()
+    );
+    let out = match load.join().unwrap() {
+        Ok(out) => out,
+        Err(why) => {
+            cluster.dump_logs();
+            panic!("the load failed: {why}");
+        }
+    };
+    assert!(out.contains("load:"), "{out}");
+    eprintln!("{}", out.lines().last().unwrap_or(""));
+    let file_arg = format!("file={}", acked.display());
+    let skip_arg = format!("skip={v}");
+    let out = cluster.python("replication.py", &["acked", &file_arg, &skip_arg]);
+    assert!(out.contains("acked: ok"), "{out}");
+
+    // The victim comes back as the replica of alice's partition and catches up (from the
+    // log, or from a copy of the files where its log went past what was acknowledged);
+    // sync deliveries wait for it. Draining the new primary then makes it the primary again,
+    // and every acknowledged message is there.
+    cluster.hosts[v].spawn();
+    let out = cluster.python("replication.py", &["deliver", "n=5"]);
+    assert!(out.contains("delivered 5"), "{out}");
+    let (_, now, epoch) = primary_of(&mut cluster, "alice@example.com");
+    let moved = cluster.admin.drain_node(&now, 1, false).unwrap();
+    assert!(moved.applied.moved > 0, "{moved:?}");
+    wait_until(
+        "alice's partition to move back to the victim",
+        LIMIT,
+        || {
+            let snapshot = cluster.admin.snapshot().unwrap();
+            let a = &snapshot.partitions[usize::from(partition.index())]
+                .as_ref()
+                .unwrap()
+                .assignment;
+            a.primary == victim && a.epoch.0 > epoch
+        },
+    );
+    let out = cluster.python("replication.py", &["acked", &file_arg]);
+    assert!(out.contains("acked: ok"), "{out}");
+    let log = cluster.hosts[v].log();
+    eprintln!(
+        "the victim caught up {}",
+        if log.contains("snapshot installed") {
+            "from a copy of the files (its log had gone past what was acknowledged)"
+        } else {
+            "from the log"
+        }
+    );
+}
+
+/// The replica of alice's partition is frozen (SIGSTOP) while its primary acknowledges mail
+/// without it (`async`); the primary is killed, the replica thaws and is promoted, and new
+/// mail goes to it. The old primary's log now holds records no other host has: when it
+/// comes back it cannot follow the log and starts over from a copy of the new primary's
+/// files. What async replication acknowledged and the replica never received is lost with
+/// the old primary's log (async's bargain); everything before and since is there, once, on
+/// every host.
+#[test]
+fn an_old_primary_whose_log_went_further_starts_over_from_a_snapshot() {
+    let _one = serially();
+    let Some(etcd) = Etcd::start() else { return };
+    let Some(pg) = Postgres::start() else { return };
+    let mut cluster = Cluster::start(&etcd, &pg, "diverged", &["mx1", "mx2", "mx3"], 1, "async");
+    let out = cluster.python("replication.py", &["deliver", "n=3", "prefix=before"]);
+    assert!(out.contains("delivered 3"), "{out}");
+    let out = cluster.python("replication.py", &["count", "n=3", "prefix=before"]);
+    assert!(out.contains("counted 3"), "{out}");
+
+    let (partition, old, epoch) = primary_of(&mut cluster, "alice@example.com");
+    let snapshot = cluster.admin.snapshot().unwrap();
+    let replica = snapshot.partitions[usize::from(partition.index())]
+        .as_ref()
+        .unwrap()
+        .assignment
+        .replicas[0]
+        .clone();
+    let o = cluster.nodes.iter().position(|n| *n == old).unwrap();
+    let r = cluster.nodes.iter().position(|n| *n == replica).unwrap();
+    let via = (0..3).find(|i| *i != o && *i != r).unwrap();
+    let via_arg = format!("via={via}");
+
+    cluster.hosts[r].signal("STOP");
+    let out = cluster.python(
+        "replication.py",
+        &["deliver", "n=4", &via_arg, "prefix=lost"],
+    );
+    assert!(out.contains("delivered 4"), "{out}");
+    cluster.hosts[o].kill9();
+    cluster.hosts[r].signal("CONT");
+    wait_until("the thawed replica to be promoted", LIMIT, || {
+        let snapshot = cluster.admin.snapshot().unwrap();
+        let a = &snapshot.partitions[usize::from(partition.index())]
+            .as_ref()
+            .unwrap()
+            .assignment;
+        a.primary == replica && a.epoch.0 > epoch
+    });
+    let out = cluster.python(
+        "replication.py",
+        &["deliver", "n=5", &via_arg, "prefix=after"],
+    );
+    assert!(out.contains("delivered 5"), "{out}");
+
+    // The old primary returns, is told its log is not on the new primary's, and copies it.
+    cluster.hosts[o].spawn();
+    let (_, now, epoch) = primary_of(&mut cluster, "alice@example.com");
+    assert_eq!(now, replica);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !cluster.hosts[o].log().contains("snapshot installed") {
+        if std::time::Instant::now() > deadline {
+            cluster.dump_logs();
+            panic!("the old primary installed no snapshot");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let moved = cluster.admin.drain_node(&replica, 1, false).unwrap();
+    assert!(moved.applied.moved > 0, "{moved:?}");
+    wait_until(
+        "alice's partition to return to the old primary",
+        LIMIT,
+        || {
+            let snapshot = cluster.admin.snapshot().unwrap();
+            let a = &snapshot.partitions[usize::from(partition.index())]
+                .as_ref()
+                .unwrap()
+                .assignment;
+            a.primary == old && a.epoch.0 > epoch
+        },
+    );
+    // (Of the "lost" messages, the replica may have had some in its socket when it thawed.)
+    for (n, prefix) in [("n=3", "prefix=before"), ("n=5", "prefix=after")] {
+        let out = cluster.python("replication.py", &["count", n, prefix, "users=alice"]);
+        assert!(out.contains("counted"), "{out}");
+    }
 }

@@ -156,6 +156,13 @@ pub fn serve(config: Config, set_log_level: SetLogLevel) -> io::Result<()> {
         ),
         None => None,
     };
+    if config.cluster.is_some() {
+        // Scratch folders of snapshots sent or received when the process last ran.
+        match std::fs::remove_dir_all(config.data_dir.join("replication")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let link = match (&config.cluster, &cluster) {
         (Some(c), Some(handle)) => Some(Arc::new(cluster_link(c, handle)?)),
         _ => None,

@@ -33,11 +33,12 @@
 //! that fell far behind catches up at one chunk per round trip and `fdatasync`.
 //!
 //! The primary records each replica's acknowledged position per partition; a `sync`
-//! delivery waits (at most [`SYNC_TIMEOUT`]) until every replica the map names and holds
-//! live has acknowledged the position after its write. A replica whose member key is gone
-//! is not waited for (it cannot be promoted either). Past the time-out the copies are
-//! retracted and the client told to try again (4xx): the message may then arrive twice,
-//! never zero times.
+//! delivery waits (at most [`SYNC_TIMEOUT`]) until every replica the map names has
+//! acknowledged the position after its write — a replica that is down too: failover may
+//! promote it when it returns, so it must hold every acknowledged write. Past the time-out
+//! the copies are retracted and the client told to try again (4xx): the message may then
+//! arrive twice, never zero times. (So a dead replica stops its partitions' sync writes
+//! until it returns or the map drops it.)
 //!
 //! A log position that is not on the primary's log any more (compacted away, or a log that
 //! diverged: an old primary's writes nobody acknowledged) is answered "resync needed"; the
@@ -60,7 +61,11 @@ use crate::cluster::{ClusterHandle, NodeName};
 use crate::placement::{Partition, PARTITIONS};
 use crate::store::replica::{LogRead, Role};
 use crate::store::segment::LogPosition;
+use crate::store::snapshot::{PartitionSnapshot, SnapshotEnd};
 use crate::store::{Store, StoreError};
+use crate::wire::link::{
+    decode_snapshot_part, encode_snapshot_part, Answer, Decoded, SnapshotPart, SNAPSHOT_PIECE,
+};
 use crate::wire::replication::{Body, ErrorCode, Frame};
 
 /// How often a shard compares the map with its partitions' roles.
@@ -159,17 +164,18 @@ impl Replication {
             let Some(assignment) = map.assignment(partition) else {
                 continue;
             };
-            let live: Vec<String> = assignment
+            // Every replica the map names, live or not: one that is down may be promoted
+            // when it returns, so it must have every acknowledged write.
+            let replicas: Vec<String> = assignment
                 .replicas
                 .iter()
-                .filter(|r| map.node(r).is_some_and(|n| n.live))
                 .map(|r| r.as_str().to_string())
                 .collect();
-            if live.is_empty() {
+            if replicas.is_empty() {
                 continue;
             }
             let target = store.durable_position(partition).await?.chain.next_seq;
-            wanted.push((partition.index(), live, target));
+            wanted.push((partition.index(), replicas, target));
         }
         let all_acked = || {
             let acked = self.acked.borrow();
@@ -535,8 +541,18 @@ impl Replication {
                     transport.write_all(&out).await?;
                 }
                 Body::Error(ErrorCode::ResyncNeeded) => {
-                    tracing::error!(target: "ringpost::cluster", partition = partition.index(), primary = %remote.node, "this replica's log is not on its primary's any more; it must start over from a snapshot, which replication does not copy yet");
-                    return Ok(RESYNC_RETRY);
+                    tracing::warn!(target: "ringpost::cluster", partition = partition.index(), primary = %remote.node, "this replica's log is not on its primary's any more: starting over from a copy of its files");
+                    drop(transport);
+                    return match self.fetch_snapshot(state, partition, epoch, remote).await {
+                        Ok(at) => {
+                            tracing::info!(target: "ringpost::cluster", partition = partition.index(), next_seq = at.chain.next_seq, "snapshot installed; following the log from its end");
+                            Ok(Duration::ZERO)
+                        }
+                        Err(e) => {
+                            tracing::error!(target: "ringpost::cluster", partition = partition.index(), primary = %remote.node, error = %e, "snapshot failed");
+                            Ok(RESYNC_RETRY)
+                        }
+                    };
                 }
                 Body::Error(code) => {
                     tracing::debug!(target: "ringpost::cluster", partition = partition.index(), ?code, "primary refused the stream");
@@ -550,6 +566,256 @@ impl Replication {
                 }
             }
         }
+    }
+}
+
+impl Replication {
+    /// Copy the partition's files from its primary and put them in place of this replica's
+    /// (the log could not be caught up); the durable position after.
+    async fn fetch_snapshot(
+        &self,
+        state: &Rc<ShardState>,
+        partition: Partition,
+        epoch: u64,
+        remote: &Remote,
+    ) -> io::Result<LogPosition> {
+        let (mut transport, mut buf) =
+            netlink::ask_snapshot(&self.link, remote, partition.index(), epoch).await?;
+        let root = state
+            .server()
+            .config
+            .data_dir
+            .join("replication")
+            .join(format!("incoming-p{:04}", partition.index()));
+        let fresh = root.clone();
+        blocking(move || {
+            match std::fs::remove_dir_all(&fresh) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            std::fs::create_dir_all(&fresh)
+        })
+        .await?;
+        let folder = format!("p{:04}/", partition.index());
+        let end = loop {
+            let part = netlink::within(
+                ACK_TIMEOUT,
+                "no snapshot part in time",
+                read_part(&mut transport, &mut buf),
+            )
+            .await?;
+            match part {
+                SnapshotPart::File { path, offset, data } => {
+                    let safe = path.starts_with(&folder)
+                        && std::path::Path::new(&path)
+                            .components()
+                            .all(|c| matches!(c, std::path::Component::Normal(_)));
+                    if !safe {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("snapshot file {path:?} is not in the partition's folder"),
+                        ));
+                    }
+                    let file = root.join(&path);
+                    blocking(move || {
+                        use std::os::unix::fs::FileExt;
+                        if let Some(dir) = file.parent() {
+                            std::fs::create_dir_all(dir)?;
+                        }
+                        let f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .write(true)
+                            .truncate(false)
+                            .open(&file)?;
+                        f.write_all_at(&data, offset)
+                    })
+                    .await?;
+                }
+                SnapshotPart::Done { end } => break end,
+            }
+        };
+        transport.close().await;
+        // Folders travel only with their files: an empty index folder is made here.
+        let accounts = root.join(&folder).join("accounts");
+        blocking(move || std::fs::create_dir_all(accounts)).await?;
+        let snapshot = PartitionSnapshot {
+            partition: partition.index(),
+            end: end.map(|(segment, offset, next_seq)| SnapshotEnd {
+                segment,
+                offset,
+                next_seq,
+            }),
+        };
+        let at = state
+            .store
+            .install_snapshot(partition, &root, snapshot, epoch)
+            .await
+            .map_err(io::Error::other);
+        let _ = blocking(move || std::fs::remove_dir_all(&root)).await;
+        at
+    }
+}
+
+/// The primary's side of a snapshot request: `node`, a replica at `epoch`, gets a copy of
+/// the partition's files as they are at one instant (hard-linked, then sent).
+pub async fn serve_snapshot(
+    mut transport: Transport,
+    node: String,
+    partition: Partition,
+    epoch: u64,
+    state: Rc<ShardState>,
+) {
+    let replication = state.replication.borrow().clone();
+    let result = match replication {
+        Some(r) => send_snapshot(&mut transport, &r, partition, epoch, &state).await,
+        None => Err(io::Error::other("this host does not replicate")),
+    };
+    if let Err(e) = result {
+        tracing::warn!(target: "ringpost::cluster", partition = partition.index(), replica = %node, error = %e, "snapshot not sent");
+        let answer = Answer::Refused(e.to_string());
+        let _ = transport
+            .write_all(&crate::wire::link::encode_answer(&answer))
+            .await;
+    } else {
+        tracing::info!(target: "ringpost::cluster", partition = partition.index(), replica = %node, "snapshot sent");
+    }
+    transport.close().await;
+}
+
+async fn send_snapshot(
+    transport: &mut Transport,
+    replication: &Replication,
+    partition: Partition,
+    epoch: u64,
+    state: &Rc<ShardState>,
+) -> io::Result<()> {
+    let map = replication.cluster.map();
+    let named = map
+        .assignment(partition)
+        .is_some_and(|a| a.primary == *replication.cluster.this_node() && a.epoch.0 == epoch);
+    if !named || replication.cluster.is_fenced() {
+        return Err(io::Error::other(
+            "not this partition's primary at that epoch",
+        ));
+    }
+    let store = &state.store;
+    replication
+        .become_primary(store, partition, epoch)
+        .await
+        .map_err(io::Error::other)?;
+    let root = state
+        .server()
+        .config
+        .data_dir
+        .join("replication")
+        .join(format!("outgoing-p{:04}-{}", partition.index(), unique()));
+    let made = root.clone();
+    blocking(move || std::fs::create_dir_all(&made)).await?;
+    let sent = async {
+        let snapshot = store
+            .replica_snapshot(partition, &root)
+            .await
+            .map_err(io::Error::other)?;
+        let listed = root.clone();
+        let files = blocking(move || list_files(&listed)).await?;
+        transport
+            .write_all(&crate::wire::link::encode_answer(&Answer::Accepted))
+            .await?;
+        for (path, len) in files {
+            let mut offset = 0u64;
+            loop {
+                let file = root.join(&path);
+                let piece = blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let f = std::fs::File::open(&file)?;
+                    let want = (len - offset).min(SNAPSHOT_PIECE as u64) as usize;
+                    let mut data = vec![0u8; want];
+                    f.read_exact_at(&mut data, offset)?;
+                    Ok::<_, io::Error>(data)
+                })
+                .await?;
+                let n = piece.len() as u64;
+                let part = SnapshotPart::File {
+                    path: path.clone(),
+                    offset,
+                    data: piece,
+                };
+                transport.write_all(&encode_snapshot_part(&part)).await?;
+                offset += n;
+                if offset >= len {
+                    break;
+                }
+            }
+        }
+        let end = snapshot.end.map(|e| (e.segment, e.offset, e.next_seq));
+        transport
+            .write_all(&encode_snapshot_part(&SnapshotPart::Done { end }))
+            .await
+    }
+    .await;
+    let _ = blocking(move || std::fs::remove_dir_all(&root)).await;
+    sent
+}
+
+/// Every file under `root`: its path relative to `root` (`/`-separated) and its length.
+fn list_files(root: &std::path::Path) -> io::Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                let relative = entry
+                    .path()
+                    .strip_prefix(root)
+                    .map_err(io::Error::other)?
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((relative, entry.metadata()?.len()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A number not used before in this process (names of scratch folders).
+pub(crate) fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Run `work` on a blocking thread (file work off the shard).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    glommio::executor().spawn_blocking(work).await
+}
+
+/// Read one snapshot part from `transport` (`buf` keeps what came after it).
+async fn read_part(transport: &mut Transport, buf: &mut Vec<u8>) -> io::Result<SnapshotPart> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match decode_snapshot_part(buf) {
+            Decoded::Done(part, used) => {
+                buf.drain(..used);
+                return Ok(part);
+            }
+            Decoded::Invalid(why) => return Err(io::Error::new(io::ErrorKind::InvalidData, why)),
+            Decoded::Incomplete(_) => {}
+        }
+        let n = transport.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the primary closed the snapshot",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

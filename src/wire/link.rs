@@ -9,7 +9,9 @@
 //! body   = kind:u8 fields…                        (1: a session continued here,
 //!                                                  2: a store call, 3: its result,
 //!                                                  4: a replica following a partition,
-//!                                                  5: a primary inviting a replica to)
+//!                                                  5: a primary inviting a replica to,
+//!                                                  6: a replica asking for a snapshot,
+//!                                                  7, 8: the snapshot's parts)
 //! field  = u8 | u16be | u32be | u64be | str (u16be length, UTF-8) | bytes (u32be length)
 //! answer = "+OK\r\n" | "-NO " text "\r\n"          (a line of at most MAX_ANSWER bytes)
 //! ```
@@ -39,6 +41,12 @@ const KIND_STORE: u8 = 2;
 const KIND_RESULT: u8 = 3;
 const KIND_FOLLOW: u8 = 4;
 const KIND_INVITE: u8 = 5;
+const KIND_SNAPSHOT: u8 = 6;
+const KIND_SNAPSHOT_FILE: u8 = 7;
+const KIND_SNAPSHOT_DONE: u8 = 8;
+
+/// The most file bytes one [`SnapshotPart::File`] carries.
+pub const SNAPSHOT_PIECE: usize = 1 << 20;
 
 /// Which protocol a continued session speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +124,91 @@ pub enum Hello {
         partition: u16,
         epoch: u64,
     },
+    /// The replica `node` (at `epoch`) cannot be caught up from `partition`'s log and asks
+    /// for a copy of the partition's files: answered `+OK` and [`SnapshotPart`]s, or `-NO`.
+    Snapshot {
+        node: String,
+        partition: u16,
+        epoch: u64,
+    },
+}
+
+/// A piece of a partition snapshot sent after an accepted [`Hello::Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotPart {
+    /// Bytes of the file `path` (relative to the store's root, `pNNNN/…`) at `offset`; a
+    /// file's pieces come in order, at most [`SNAPSHOT_PIECE`] bytes each (an empty file is
+    /// one empty piece).
+    File {
+        path: String,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// Every file was sent; the log ended (was durable) there when they were linked:
+    /// segment, offset, next sequence number (`None`: the partition was not open).
+    Done { end: Option<(u32, u64, u64)> },
+}
+
+/// The bytes of `part`.
+pub fn encode_snapshot_part(part: &SnapshotPart) -> Vec<u8> {
+    let mut body = Vec::new();
+    match part {
+        SnapshotPart::File { path, offset, data } => {
+            body.reserve(data.len() + path.len() + 32);
+            body.push(KIND_SNAPSHOT_FILE);
+            put_str(&mut body, path);
+            body.extend_from_slice(&offset.to_be_bytes());
+            put_bytes(&mut body, data);
+        }
+        SnapshotPart::Done { end } => {
+            body.push(KIND_SNAPSHOT_DONE);
+            match end {
+                None => body.push(0),
+                Some((segment, offset, next_seq)) => {
+                    body.push(1);
+                    body.extend_from_slice(&segment.to_be_bytes());
+                    body.extend_from_slice(&offset.to_be_bytes());
+                    body.extend_from_slice(&next_seq.to_be_bytes());
+                }
+            }
+        }
+    }
+    frame(body)
+}
+
+/// Decode a snapshot part from the start of `buf` (bounded by [`SNAPSHOT_PIECE`] and a
+/// path's length before it is read).
+pub fn decode_snapshot_part(buf: &[u8]) -> Decoded<SnapshotPart> {
+    let (body, used) = match unframe(buf, SNAPSHOT_PIECE + 1024) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let mut r = Reader(body);
+    let part = match r.u8() {
+        Some(KIND_SNAPSHOT_FILE) => (|| {
+            let path = r.str()?;
+            let offset = r.u64()?;
+            let data = r.bytes()?;
+            (data.len() <= SNAPSHOT_PIECE).then(|| SnapshotPart::File {
+                path,
+                offset,
+                data: data.to_vec(),
+            })
+        })(),
+        Some(KIND_SNAPSHOT_DONE) => (|| {
+            let end = match r.u8()? {
+                0 => None,
+                1 => Some((r.u32()?, r.u64()?, r.u64()?)),
+                _ => return None,
+            };
+            Some(SnapshotPart::Done { end })
+        })(),
+        _ => None,
+    };
+    match part {
+        Some(part) if r.0.is_empty() => Decoded::Done(part, used),
+        _ => Decoded::Invalid("malformed snapshot part"),
+    }
 }
 
 /// Work for the store of the host that serves the accounts named (a delivery's copies on
@@ -214,6 +307,16 @@ pub fn encode_hello(hello: &Hello) -> Vec<u8> {
             body.push(KIND_FOLLOW);
             put_str(&mut body, node);
             body.extend_from_slice(&partition.to_be_bytes());
+        }
+        Hello::Snapshot {
+            node,
+            partition,
+            epoch,
+        } => {
+            body.push(KIND_SNAPSHOT);
+            put_str(&mut body, node);
+            body.extend_from_slice(&partition.to_be_bytes());
+            body.extend_from_slice(&epoch.to_be_bytes());
         }
         Hello::Invite {
             node,
@@ -361,7 +464,8 @@ fn unframe<T>(buf: &[u8], max: usize) -> Result<(&[u8], usize), Decoded<T>> {
 
 fn parse_body(body: &[u8]) -> Option<Hello> {
     let mut r = Reader(body);
-    match r.u8()? {
+    let kind = r.u8()?;
+    match kind {
         KIND_SESSION => {
             let protocol = LinkProtocol::from_code(r.u8()?)?;
             let listener = r.str()?.parse().ok()?;
@@ -442,14 +546,25 @@ fn parse_body(body: &[u8]) -> Option<Hello> {
             let partition = r.u16()?;
             r.0.is_empty().then_some(Hello::Follow { node, partition })
         }
-        KIND_INVITE => {
+        KIND_INVITE | KIND_SNAPSHOT => {
             let node = r.str()?;
             let partition = r.u16()?;
             let epoch = r.u64()?;
-            r.0.is_empty().then_some(Hello::Invite {
-                node,
-                partition,
-                epoch,
+            if !r.0.is_empty() {
+                return None;
+            }
+            Some(if kind == KIND_INVITE {
+                Hello::Invite {
+                    node,
+                    partition,
+                    epoch,
+                }
+            } else {
+                Hello::Snapshot {
+                    node,
+                    partition,
+                    epoch,
+                }
             })
         }
         _ => None,
@@ -641,10 +756,56 @@ mod tests {
                 partition: 7,
                 epoch: u64::MAX,
             },
+            Hello::Snapshot {
+                node: "mx3".into(),
+                partition: 0,
+                epoch: 9,
+            },
         ] {
             let bytes = encode_hello(&hello);
             assert_eq!(decode_hello(&bytes, 0), Decoded::Done(hello, bytes.len()));
         }
+    }
+
+    #[test]
+    fn snapshot_parts_round_trip_and_are_bounded() {
+        for part in [
+            SnapshotPart::File {
+                path: "p0007/seg-00000001.log".into(),
+                offset: 1 << 20,
+                data: vec![7; 1000],
+            },
+            SnapshotPart::File {
+                path: "p0007/checkpoint".into(),
+                offset: 0,
+                data: Vec::new(),
+            },
+            SnapshotPart::Done {
+                end: Some((3, 8192, 40)),
+            },
+            SnapshotPart::Done { end: None },
+        ] {
+            let bytes = encode_snapshot_part(&part);
+            assert_eq!(
+                decode_snapshot_part(&bytes),
+                Decoded::Done(part, bytes.len())
+            );
+            for cut in 0..bytes.len() {
+                assert!(matches!(
+                    decode_snapshot_part(&bytes[..cut]),
+                    Decoded::Incomplete(_)
+                ));
+            }
+        }
+        let big = encode_snapshot_part(&SnapshotPart::File {
+            path: "p0007/x".into(),
+            offset: 0,
+            data: vec![0; SNAPSHOT_PIECE + 2048],
+        });
+        assert_eq!(
+            decode_snapshot_part(&big[..12]),
+            Decoded::Invalid("frame too large")
+        );
     }
 
     #[test]

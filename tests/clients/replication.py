@@ -1,14 +1,21 @@
-"""Replication between cluster hosts (issue 19), the clients' side. Two steps, run by
-tests/e2e_replication.rs around a change of the map:
+"""Replication between cluster hosts (issue 19), the clients' side: steps run by
+tests/e2e_replication.rs around changes of the map, each `step key=value…`:
 
-- `deliver N`: N messages, each to alice and bob, through the first host's port 25 over
-  STARTTLS; every one must be accepted (with sync replication a 250 means the primary and
-  its replica have it on disk). Prints `delivered N`.
-- `count N`: through every host, alice and bob each see exactly N messages with the
-  subjects sent (retrying while the map changes under the hosts: a login may be refused
-  or a session ended meanwhile). Prints `counted N`.
+- `deliver n=N [via=V] [prefix=P]`: N messages, each to alice and bob, through host V's
+  port 25 (the first's by default) over STARTTLS, subjects `P i` ("replicated" by default);
+  every one must be accepted (with sync replication a 250 means the primary and its
+  replica have it on disk). Prints `delivered N`.
+- `count n=N [prefix=P] [users=alice|both]`: through every host, the users (both by
+  default) each see exactly the N messages `deliver` sent with prefix P, and no other of
+  that prefix (retrying while the map changes under the hosts: a login may be refused or a
+  session ended meanwhile). Prints `counted N`.
+- `load seconds=S via=V out=FILE`: for S seconds, one message after another to alice and
+  bob through host V's port 25, reconnecting after any failure; the number of each message
+  acknowledged (250) goes to FILE, one per line.
+- `acked file=FILE [skip=I]`: every message numbered in FILE is in alice's and bob's INBOX
+  exactly once, through every host but host I.
 
-argv: ports cafile hosts-json step N
+argv: ports cafile hosts-json step key=value…
 """
 import imaplib
 import json
@@ -19,18 +26,23 @@ from common import ALICE, BOB, HOST, args, check
 
 ports, ctx, extra = args()
 hosts = json.loads(extra[0])
-step, n = extra[1], int(extra[2])
+step = extra[1]
+opts = dict(a.split("=", 1) for a in extra[2:])
+n = int(opts.get("n", "0"))
+VIA = int(opts.get("via", "0"))
+PREFIX = opts.get("prefix", "replicated")
+USERS = (ALICE,) if opts.get("users") == "alice" else (ALICE, BOB)
 TIMEOUT = 20
 
 
 def deliver():
-    with smtplib.SMTP(HOST, hosts[0]["smtp"], timeout=TIMEOUT) as s:
+    with smtplib.SMTP(HOST, hosts[VIA]["smtp"], timeout=TIMEOUT) as s:
         s.starttls(context=ctx)
         s.ehlo("client.example.org")
         for i in range(n):
             msg = ("From: sender@example.org\r\nTo: alice@example.com, bob@example.com\r\n"
-                   "Subject: replicated %d\r\nMessage-ID: <r%d@example.org>\r\n\r\n"
-                   "copy %d\r\n" % (i, i, i)).encode()
+                   "Subject: %s %d\r\nMessage-ID: <%s%d@example.org>\r\n\r\n"
+                   "copy %d\r\n" % (PREFIX, i, PREFIX, i, i)).encode()
             refused = s.sendmail("sender@example.org", [ALICE[0], BOB[0]], msg)
             check(refused == {}, "message %d accepted for both" % i, refused)
     print("delivered %d" % n)
@@ -59,14 +71,72 @@ def subjects(host, who):
             pass
 
 
-def count():
-    want = sorted("Subject: replicated %d" % i for i in range(n))
+def load(seconds, via, out):
+    acked = []
+    i = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            with smtplib.SMTP(HOST, hosts[via]["smtp"], timeout=TIMEOUT) as s:
+                s.starttls(context=ctx)
+                s.ehlo("client.example.org")
+                while time.time() < end:
+                    i += 1
+                    msg = ("From: sender@example.org\r\nTo: alice@example.com\r\n"
+                           "Subject: load %d\r\nMessage-ID: <l%d@example.org>\r\n\r\n"
+                           "load %d\r\n" % (i, i, i)).encode()
+                    try:
+                        refused = s.sendmail("sender@example.org", [ALICE[0], BOB[0]], msg)
+                    except smtplib.SMTPResponseException:
+                        continue  # 4xx: not acknowledged, try the next one
+                    if refused == {}:
+                        acked.append(i)
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.2)
+    with open(out, "w") as f:
+        f.write("".join("%d\n" % n for n in acked))
+    check(len(acked) > 0, "some messages acknowledged", i)
+    print("load: %d sent, %d acknowledged" % (i, len(acked)))
+
+
+def load_subjects(host, who):
+    return [x for x in subjects(host, who) if x.startswith("Subject: load ")]
+
+
+def acked(path):
+    want = sorted("Subject: load %s" % line.strip() for line in open(path) if line.strip())
     deadline = time.time() + 60
     for i, host in enumerate(hosts):
+        if i == int(opts.get("skip", "-1")):
+            continue
         for who in (ALICE, BOB):
             while True:
                 try:
-                    got = subjects(host, who)
+                    got = load_subjects(host, who)
+                    missing = sorted(set(want) - set(got))
+                    if not missing:
+                        twice = [w for w in want if got.count(w) != 1]
+                        check(not twice, "no acknowledged message is there twice", twice[:3])
+                        break
+                    why = "%d acknowledged messages missing, e.g. %s" % (len(missing), missing[:3])
+                except (imaplib.IMAP4.error, OSError, EOFError) as e:
+                    why = repr(e)
+                if time.time() > deadline:
+                    check(False, "%s has every acknowledged message through host %d" % (who[0], i), why)
+                time.sleep(0.5)
+            print("ok: %s has all %d acknowledged messages through host %d" % (who[0], len(want), i))
+    print("acked: ok")
+
+
+def count():
+    want = sorted("Subject: %s %d" % (PREFIX, i) for i in range(n))
+    deadline = time.time() + 60
+    for i, host in enumerate(hosts):
+        for who in USERS:
+            while True:
+                try:
+                    got = [x for x in subjects(host, who)
+                           if x.startswith("Subject: %s " % PREFIX)]
                     if got == want:
                         break
                     why = "%d messages" % len(got)
@@ -83,5 +153,9 @@ if step == "deliver":
     deliver()
 elif step == "count":
     count()
+elif step == "load":
+    load(float(opts["seconds"]), VIA, opts["out"])
+elif step == "acked":
+    acked(opts["file"])
 else:
     check(False, "unknown step", step)

@@ -205,6 +205,37 @@ impl Cluster {
         }
     }
 
+    /// [`Cluster::python`] on a thread of its own (while the test does other things): its
+    /// output, or why it failed.
+    pub fn python_in_background(
+        &self,
+        script: &str,
+        args: &[&str],
+    ) -> std::thread::JoinHandle<Result<String, String>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script);
+        let mut command = Command::new("python3");
+        command
+            .arg(path)
+            .arg("{}")
+            .arg(&self.bundle)
+            .arg(&self.ports)
+            .args(args);
+        std::thread::spawn(move || {
+            let out = command.output().map_err(|e| e.to_string())?;
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() {
+                Ok(stdout)
+            } else {
+                Err(format!(
+                    "{stdout}\n--- stderr\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        })
+    }
+
     /// Print every host's log (for a failing test).
     pub fn dump_logs(&self) {
         for (node, host) in self.nodes.iter().zip(&self.hosts) {

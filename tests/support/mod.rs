@@ -378,6 +378,24 @@ impl Server {
         stdout
     }
 
+    /// Send the server process `signal` (`STOP`, `CONT`, …).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("server is running").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Kill the server with SIGKILL (no shutdown of any kind) and reap it; [`Server::spawn`]
+    /// starts it again on the same data.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("server is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("server is running");

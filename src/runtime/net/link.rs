@@ -204,6 +204,36 @@ pub(crate) async fn open_follow(
     .await
 }
 
+/// Ask `remote`, the primary of `partition`, for a copy of its files (this host is a
+/// replica at `epoch`): the transport once it accepted, with what came after its answer
+/// (the first parts).
+pub(crate) async fn ask_snapshot(
+    link: &ClusterLink,
+    remote: &Remote,
+    partition: u16,
+    epoch: u64,
+) -> io::Result<(Transport, Vec<u8>)> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        let hello = Hello::Snapshot {
+            node: link.node.clone(),
+            partition,
+            epoch,
+        };
+        transport.write_all(&link::encode_hello(&hello)).await?;
+        match read_decoded(&mut transport, link::decode_answer).await? {
+            (Answer::Accepted, rest) => Ok((transport, rest)),
+            (Answer::Refused(why), _) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
+        }
+    };
+    within(
+        link.connect_timeout,
+        "no answer to the snapshot request in time",
+        exchange,
+    )
+    .await
+}
+
 /// Ask `remote` to follow `partition`, of which this host is the primary at `epoch`.
 pub(crate) async fn invite(
     link: &ClusterLink,
@@ -388,6 +418,14 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
         Hello::Invite { partition, .. } => {
             Box::pin(serve_stream(transport, partition, Stream::Invited, state)).await;
         }
+        Hello::Snapshot {
+            node,
+            partition,
+            epoch,
+        } => {
+            let stream = Stream::Snapshot { node, epoch };
+            Box::pin(serve_stream(transport, partition, stream, state)).await;
+        }
     }
 }
 
@@ -397,6 +435,8 @@ enum Stream {
     Follow { node: String, rest: Vec<u8> },
     /// The primary asks this host to follow it.
     Invited,
+    /// The replica `node` at `epoch` asks for a copy of the partition's files.
+    Snapshot { node: String, epoch: u64 },
 }
 
 /// Serve `stream` on the shard that owns `partition`, moving the connection there first.
@@ -419,6 +459,10 @@ async fn serve_stream(
     match stream {
         Stream::Follow { node, rest } => {
             crate::runtime::replication::serve_follow(transport, node, partition, rest, state).await
+        }
+        Stream::Snapshot { node, epoch } => {
+            crate::runtime::replication::serve_snapshot(transport, node, partition, epoch, state)
+                .await
         }
         Stream::Invited => {
             let replication = state.replication.borrow().clone();
