@@ -2,9 +2,10 @@
 //! changed through the `[cluster]` section of the same configuration file (its `etcd`
 //! endpoints, `name` and `replicas`).
 //!
-//! Until replication lands, add-node and drain-node switch ownership only: a moved
-//! partition's mail stays on its old primary (see `cluster::etcd::admin`). Each prints the
-//! plan's size; `--dry-run` prints it without writing.
+//! A partition whose new primary was its replica keeps its mail (the replica followed the
+//! primary's log); one whose new primary held no copy starts empty there, its mail staying
+//! on the old primary until moves copy mail (not built yet): each command counts those
+//! moves. Each prints the plan's size; `--dry-run` prints it without writing.
 
 #[cfg(feature = "cluster")]
 use std::collections::BTreeMap;
@@ -167,17 +168,28 @@ pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
 #[cfg(feature = "cluster")]
 fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Result<(), CliError> {
     let replicas_only = done.plan.moves.len() - done.primaries;
+    let uncopied = done
+        .plan
+        .moves
+        .iter()
+        .filter(|m| m.changes_primary() && m.from.as_ref().is_some_and(|f| !f.holds(&m.to.primary)))
+        .count();
     let mut out = format!(
         "{what} {node}: {} partitions change ({} primaries, {replicas_only} replica sets only)\n",
         done.plan.moves.len(),
         done.primaries
     );
+    if uncopied > 0 {
+        out.push_str(&format!(
+            "note: {uncopied} primaries move to a node that holds no copy of them: their mail \
+             stays on the old primary (moves that copy mail are not built yet)\n"
+        ));
+    }
     if dry_run {
         out.push_str("dry run: nothing written\n");
     } else {
         out.push_str(&format!(
-            "applied: {} partitions moved, each with its epoch raised by one\n\
-             note: ownership switches only; no mail is copied until replication lands\n",
+            "applied: {} partitions moved, each with its epoch raised by one\n",
             done.applied.moved
         ));
     }
