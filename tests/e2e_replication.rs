@@ -52,6 +52,15 @@ fn a_drained_primarys_mail_is_served_by_its_replica() {
 
     // Drain the node serving alice: her partition's replica becomes its primary.
     let (partition, primary, epoch) = primary_of(&mut cluster, "alice@example.com");
+    let out = cluster.hosts[0].cli(&["cluster", "where", "ALICE@example.com"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "alice@example.com partition {} primary {primary} replicas [",
+            partition.index()
+        )),
+        "{text}"
+    );
     let moved = cluster.admin.drain_node(&primary, 1, false).unwrap();
     assert!(moved.applied.moved > 0, "{moved:?}");
     wait_until("alice's partition to move", LIMIT, || {

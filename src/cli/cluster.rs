@@ -36,6 +36,9 @@ pub enum ClusterOp {
         node: String,
         dry_run: bool,
     },
+    Where {
+        account: String,
+    },
 }
 
 /// Create `path` with `bytes`, readable by its owner only; an existing file is an error.
@@ -120,6 +123,7 @@ pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
     let mut admin = Admin::connect(cluster).map_err(failed)?;
     match op {
         ClusterOp::Status => status(&mut admin, cluster),
+        ClusterOp::Where { account } => where_is(&mut admin, config, &account),
         ClusterOp::Init { nodes } => {
             let nodes = if nodes.is_empty() {
                 vec![node_name(&cluster.node)?]
@@ -192,6 +196,47 @@ fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Resu
             "applied: {} partitions moved, each with its epoch raised by one\n",
             done.applied.moved
         ));
+    }
+    print(&out)
+}
+
+/// `cluster where ACCOUNT`: the account's partition (by its store key in the shared
+/// directory) and who holds it.
+#[cfg(feature = "cluster")]
+fn where_is(admin: &mut Admin, config: &Config, account: &str) -> Result<(), CliError> {
+    let accounts = crate::accounts::AccountStore::open_configured(config)
+        .map_err(|e| CliError::Admin(format!("accounts: {e}")))?;
+    let found = accounts
+        .lookup(account)
+        .map_err(|e| CliError::Admin(format!("accounts: {e}")))?
+        .ok_or_else(|| CliError::Admin(format!("no account {account}")))?;
+    let key = found.store_key();
+    let partition = crate::placement::Partition::of(&key);
+    let map = admin.snapshot().map_err(failed)?.map();
+    let mut out = format!("{} partition {}", found.address.as_str(), partition.index());
+    match map.assignment(partition) {
+        Some(a) => {
+            let live = |n: &NodeName| {
+                if map.node(n).is_some_and(|n| n.live) {
+                    ""
+                } else {
+                    " (down)"
+                }
+            };
+            let replicas: Vec<String> = a
+                .replicas
+                .iter()
+                .map(|r| format!("{r}{}", live(r)))
+                .collect();
+            out.push_str(&format!(
+                " primary {}{} replicas [{}] epoch {}\n",
+                a.primary,
+                live(&a.primary),
+                replicas.join(", "),
+                a.epoch
+            ));
+        }
+        None => out.push_str(" unassigned\n"),
     }
     print(&out)
 }

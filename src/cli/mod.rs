@@ -118,8 +118,8 @@ enum ClusterCommand {
         nodes: Vec<String>,
     },
     /// Place NAME in the map and move its share of partitions to it (a new primary or
-    /// replica gets the partition's next epoch). Until replication lands this switches
-    /// ownership only: mail already on the old primaries is not copied.
+    /// replica gets the partition's next epoch). A new replica copies its partition's mail;
+    /// a primary moved to NAME does not yet (the command counts those moves).
     AddNode {
         name: String,
         /// Add it even though it is not live (has not registered with etcd).
@@ -148,13 +148,16 @@ enum ClusterCommand {
         out: Option<PathBuf>,
     },
     /// Mark NAME draining and move every partition it holds to the other placed nodes
-    /// (ownership switches only, as for add-node).
+    /// (primaries to their replicas where there are any: they hold the mail).
     DrainNode {
         name: String,
         /// Print the plan's size without writing anything.
         #[arg(long)]
         dry_run: bool,
     },
+    /// Which partition ACCOUNT's mail is in, and which nodes hold it (primary, replicas,
+    /// epoch) by the map in etcd.
+    Where { account: String },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -434,6 +437,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                     node: name,
                     dry_run,
                 },
+                ClusterCommand::Where { account } => cluster::ClusterOp::Where { account },
                 ClusterCommand::Ca { .. } | ClusterCommand::Cert { .. } => {
                     unreachable!("handled above")
                 }
