@@ -444,12 +444,18 @@ impl Replication {
         mut stopped: oneshot::Receiver<()>,
     ) {
         loop {
-            let remote = self.cluster.map().node(&primary).and_then(|n| {
-                n.advertise.map(|address| Remote {
-                    node: primary.as_str().to_string(),
-                    address,
-                })
-            });
+            // A primary that is down is not dialled until the map says it is back.
+            let remote = self
+                .cluster
+                .map()
+                .node(&primary)
+                .filter(|n| n.live)
+                .and_then(|n| {
+                    n.advertise.map(|address| Remote {
+                        node: primary.as_str().to_string(),
+                        address,
+                    })
+                });
             let pause = match remote {
                 None => RETRY,
                 Some(remote) => {
@@ -1001,8 +1007,12 @@ impl Drop for Served<'_> {
 
 /// Read one replication frame from `transport` (`buf` keeps what came after it).
 async fn read_frame(transport: &mut Transport, buf: &mut Vec<u8>) -> io::Result<Frame> {
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Small while waiting for a frame to begin (an idle follower waits here), large within one.
+    let mut chunk = vec![0u8; 4096];
     loop {
+        if !buf.is_empty() && chunk.len() < 64 * 1024 {
+            chunk = vec![0u8; 64 * 1024];
+        }
         match Frame::decode(buf) {
             Ok(Some((frame, used))) => {
                 buf.drain(..used);
