@@ -372,6 +372,55 @@ fn fail_over_mx1(idle_first: bool) {
     mx3.stop();
 }
 
+/// A whole cluster starting cold: the map names mx1, mx2 and mx3 (one replica each), mx1
+/// starts alone and sees the other two without member keys. It must not fail their
+/// partitions over before they had a chance to start: they do, within its startup grace,
+/// and no partition's epoch changes.
+#[test]
+fn no_failover_when_the_other_nodes_start_within_the_grace() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let nodes = [name("mx1"), name("mx2"), name("mx3")];
+    assert!(admin.init(&nodes, 1).unwrap());
+    let before = admin.snapshot().unwrap().map();
+    // Partitions mx1 would have taken over: mx2's or mx3's with mx1 as replica.
+    let exposed = before
+        .assignments()
+        .filter(|(_, a)| {
+            let a = a.unwrap();
+            a.primary != nodes[0] && a.replicas.contains(&nodes[0])
+        })
+        .count();
+    assert!(exposed > 0);
+    let mx1 = join("mx1", &etcd);
+    // Within the grace (two lease TTLs: 2 s) the other two start.
+    let others: Vec<ClusterHandle> = ["mx2", "mx3"]
+        .iter()
+        .map(|n| ClusterHandle::start(&config(n, &etcd)).unwrap())
+        .collect();
+    for node in &others {
+        wait_until("the others to join", LIMIT, || {
+            !node.is_fenced() && node.map().is_complete()
+        });
+    }
+    wait_until("mx1 to see all three live", LIMIT, || {
+        let map = mx1.map();
+        nodes
+            .iter()
+            .all(|n| map.node(n).is_some_and(|n| n.state() == NodeState::Live))
+    });
+    // Past every node's grace, with a margin: still nothing failed over.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = admin.snapshot().unwrap().map();
+    for (p, was) in before.assignments() {
+        assert_eq!(after.assignment(p), was, "{p:?}");
+    }
+    for node in std::iter::once(&mx1).chain(&others) {
+        assert_eq!(node.failovers(), 0);
+        node.stop();
+    }
+}
+
 /// A configuration file for the CLI, pointing at `etcd`.
 fn cli_config(dir: &std::path::Path, etcd: &Etcd) -> std::path::PathBuf {
     let path = dir.join("ringpost.toml");

@@ -26,6 +26,14 @@
 //! brings the winner's result. A partition none of whose nodes is live stays as it is
 //! (logged: nothing can serve it). Dead replicas stay in the map: the new primary must not
 //! wait for a replica whose member key is gone, which is the runtime's to honour.
+//!
+//! **Startup grace.** A missing member key only means a node is dead to a node that has
+//! watched long enough to have seen it: when a whole cluster starts, the first node up sees
+//! the others without member keys because they have not started yet. So a node takes no
+//! failover action — neither at once nor after the lease-TTL wait — until it has held its
+//! lease and watched the map for two lease TTLs since it (re)connected; the wait of the
+//! others counts from the end of that grace. A node that never registers is failed over
+//! once the grace is over.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -201,6 +209,9 @@ struct Session {
     pending: HashMap<Partition, (i64, Instant)>,
     /// How many partitions had no live node when last looked at (logged when it changes).
     unservable: usize,
+    /// Until when this connection is in its startup grace (no failover before): set when the
+    /// lease is held and the watch started, `None` while not connected.
+    grace_until: Option<Instant>,
 }
 
 /// How a connection to etcd ended.
@@ -231,6 +242,7 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
         failover_at: None,
         pending: HashMap::new(),
         unservable: 0,
+        grace_until: None,
     };
     runtime.block_on(async move {
         let retry = (session.config.lease_ttl / 4).max(Duration::from_millis(100));
@@ -277,6 +289,8 @@ impl Session {
         let ttl = self.config.lease_ttl;
         let start = self.attempts;
         self.attempts += 1;
+        // A new connection starts a new grace: what was seen before may be stale.
+        self.grace_until = None;
         let mut client = match connect(&self.config.etcd, start, ttl).await {
             Ok(c) => c,
             Err(e) => return Ended::Lost(e),
@@ -304,6 +318,9 @@ impl Session {
             Ok(w) => w,
             Err(e) => return Ended::Lost(e.into()),
         };
+        // The lease is held and the map watched from now: a node whose member key is
+        // missing is only believed dead after two lease TTLs of this (see the module docs).
+        self.grace_until = Some(Instant::now() + 2 * ttl);
         let every = (ttl / 3).max(Duration::from_millis(100));
         let mut keep = tokio::time::interval(every);
         keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -463,6 +480,18 @@ impl Session {
         if self.shared.fenced.load(Ordering::SeqCst) || !live_here || !map.is_complete() {
             // Looked at again when the lease is held or the map changes.
             self.pending.clear();
+            return;
+        }
+        let Some(grace_until) = self.grace_until else {
+            self.pending.clear();
+            return;
+        };
+        if Instant::now() < grace_until {
+            // Startup grace: a node without a member key may just not have started yet
+            // (a cold start of the whole cluster). Nothing is pending before it ends, so the
+            // others' lease-TTL wait counts from its end too.
+            self.pending.clear();
+            self.failover_at = Some(self.failover_at.map_or(grace_until, |t| t.min(grace_until)));
             return;
         }
         let unservable = plan::unservable(&map).len();
