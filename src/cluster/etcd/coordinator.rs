@@ -37,7 +37,7 @@
 //! **Startup grace.** A missing member key only means a node is dead to a node that has
 //! watched long enough to have seen it: when a whole cluster starts, the first node up sees
 //! the others without member keys because they have not started yet. So a node takes no
-//! failover action — neither at once nor after the lease-TTL wait — until it has held its
+//! failover (nor refill) action — neither at once nor after the lease-TTL wait — until it has held its
 //! lease and watched the map for two lease TTLs since it (re)connected; the wait of the
 //! others counts from the end of that grace. A node that never registers is failed over
 //! once the grace is over.
