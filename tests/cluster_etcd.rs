@@ -372,6 +372,151 @@ fn fail_over_mx1(idle_first: bool) {
     mx3.stop();
 }
 
+/// A whole cluster starting cold: the map names mx1, mx2 and mx3 (one replica each), mx1
+/// starts alone and sees the other two without member keys. It must not fail their
+/// partitions over before they had a chance to start: they do, within its startup grace,
+/// and no partition's epoch changes.
+#[test]
+fn no_failover_when_the_other_nodes_start_within_the_grace() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let nodes = [name("mx1"), name("mx2"), name("mx3")];
+    assert!(admin.init(&nodes, 1).unwrap());
+    let before = admin.snapshot().unwrap().map();
+    // Partitions mx1 would have taken over: mx2's or mx3's with mx1 as replica.
+    let exposed = before
+        .assignments()
+        .filter(|(_, a)| {
+            let a = a.unwrap();
+            a.primary != nodes[0] && a.replicas.contains(&nodes[0])
+        })
+        .count();
+    assert!(exposed > 0);
+    let mx1 = join("mx1", &etcd);
+    // Within the grace (two lease TTLs: 2 s) the other two start.
+    let others: Vec<ClusterHandle> = ["mx2", "mx3"]
+        .iter()
+        .map(|n| ClusterHandle::start(&config(n, &etcd)).unwrap())
+        .collect();
+    for node in &others {
+        wait_until("the others to join", LIMIT, || {
+            !node.is_fenced() && node.map().is_complete()
+        });
+    }
+    wait_until("mx1 to see all three live", LIMIT, || {
+        let map = mx1.map();
+        nodes
+            .iter()
+            .all(|n| map.node(n).is_some_and(|n| n.state() == NodeState::Live))
+    });
+    // Past every node's grace, with a margin: still nothing failed over.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = admin.snapshot().unwrap().map();
+    for (p, was) in before.assignments() {
+        assert_eq!(after.assignment(p), was, "{p:?}");
+    }
+    for node in std::iter::once(&mx1).chain(&others) {
+        assert_eq!(node.failovers(), 0);
+        node.stop();
+    }
+}
+
+/// mx1, mx2 and mx3 live and placed, one replica each; returns them and the map.
+fn three_nodes(etcd: &Etcd) -> (Vec<ClusterHandle>, ClusterMap) {
+    let nodes: Vec<ClusterHandle> = ["mx1", "mx2", "mx3"]
+        .iter()
+        .map(|n| join(n, etcd))
+        .collect();
+    let mut admin = Admin::connect(&config("mx1", etcd)).unwrap();
+    for node in ["mx2", "mx3"] {
+        let done = admin.add_node(&name(node), 1, false, false).unwrap();
+        assert_eq!(done.applied.refused, 0, "{done:?}");
+    }
+    let map = admin.snapshot().unwrap().map();
+    for node in &nodes {
+        wait_until("every node to see the three-node map", LIMIT, || {
+            node.map().assignments().eq(map.assignments())
+        });
+    }
+    (nodes, map)
+}
+
+/// A partition mx1 is primary of, with its replica and epoch.
+fn mx1_partition(map: &ClusterMap) -> (Partition, NodeName, u64) {
+    let p = map.owned_by(&name("mx1")).next().unwrap();
+    let a = map.assignment(p).unwrap();
+    (p, a.replicas[0].clone(), a.epoch.0)
+}
+
+#[test]
+fn drop_replica_applies_at_the_current_epoch_only() {
+    let Some(etcd) = Etcd::start() else { return };
+    let (nodes, map) = three_nodes(&etcd);
+    let mx1 = &nodes[0];
+    let (p, replica, epoch) = mx1_partition(&map);
+    // A stale epoch, a node that is no replica, a partition mx1 is not primary of: refused.
+    let wait = futures_lite::future::block_on;
+    assert!(!wait(mx1.drop_replica(p, replica.clone(), epoch - 1))
+        .unwrap()
+        .unwrap());
+    assert!(!wait(mx1.drop_replica(p, name("mx1"), epoch))
+        .unwrap()
+        .unwrap());
+    let theirs = map.owned_by(&name("mx2")).next().unwrap();
+    let (r, e) = {
+        let a = map.assignment(theirs).unwrap();
+        (a.replicas[0].clone(), a.epoch.0)
+    };
+    assert!(!wait(mx1.drop_replica(theirs, r, e)).unwrap().unwrap());
+    // The current epoch: done, one epoch later, without the replica.
+    assert!(wait(mx1.drop_replica(p, replica.clone(), epoch))
+        .unwrap()
+        .unwrap());
+    let mut admin = Admin::connect(&config("mx1", &etcd)).unwrap();
+    let after = admin.snapshot().unwrap().map();
+    let a = after.assignment(p).unwrap();
+    assert!(a.epoch.0 > epoch);
+    // The same call again: the map moved on.
+    assert!(!wait(mx1.drop_replica(p, replica, epoch)).unwrap().unwrap());
+    for node in &nodes {
+        node.stop();
+    }
+    // Not connected: an error, not a wait.
+    assert!(wait(mx1.drop_replica(p, name("mx2"), epoch + 1))
+        .unwrap()
+        .is_err());
+}
+
+#[test]
+fn a_dropped_replica_is_refilled() {
+    let Some(etcd) = Etcd::start() else { return };
+    let (nodes, map) = three_nodes(&etcd);
+    let (p, replica, epoch) = mx1_partition(&map);
+    let wait = futures_lite::future::block_on;
+    assert!(wait(nodes[0].drop_replica(p, replica, epoch))
+        .unwrap()
+        .unwrap());
+    // Dropped (epoch + 1), then given a replica again by refill (epoch + 2).
+    for node in &nodes {
+        wait_until("the partition to have a replica again", LIMIT, || {
+            let map = node.map();
+            let a = map.assignment(p).unwrap();
+            a.epoch.0 == epoch + 2 && a.replicas.len() == 1 && a.primary == name("mx1")
+        });
+    }
+    // Nothing else changed.
+    let after = nodes[1].map();
+    for (q, was) in map.assignments() {
+        if q != p {
+            assert_eq!(after.assignment(q), was, "{q:?}");
+        }
+    }
+    assert!(nodes.iter().all(|n| n.failovers() == 0));
+    for node in &nodes {
+        node.stop();
+    }
+}
+
 /// A configuration file for the CLI, pointing at `etcd`.
 fn cli_config(dir: &std::path::Path, etcd: &Etcd) -> std::path::PathBuf {
     let path = dir.join("ringpost.toml");

@@ -5,8 +5,9 @@
 //!
 //! - [`map`]: the map every host routes by (nodes; each partition's primary, replicas and
 //!   epoch) — pure data, the runtime may hold it;
-//! - [`plan`]: the placement planner (initial spread, add a node, drain a node) and
-//!   failover (a down primary's live replica takes over) — pure;
+//! - [`plan`]: the placement planner (initial spread, add a node, drain a node),
+//!   failover (a down primary's live replica takes over) and refill (a partition short of
+//!   replicas after one was dropped gets live nodes back) — pure;
 //! - [`schema`]: the etcd keys and values, and the state a read plus watch events make —
 //!   pure;
 //! - [`etcd`]: the only code that talks to etcd: the cluster thread ([`ClusterHandle`]) and

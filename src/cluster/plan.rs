@@ -29,12 +29,19 @@
 //! (the shares are uneven once a node's primaries went to its replicas) is the planner's,
 //! when an operator drains or adds a node.
 //!
+//! **Refill** ([`refill`]) gives replicas back: with synchronous replication a primary
+//! stops waiting for a replica only once the map no longer names it
+//! ([`ClusterHandle::drop_replica`](super::ClusterHandle::drop_replica)), and a partition
+//! with a live primary and fewer than `min(replicas, live placed nodes − 1)` replicas then
+//! gets live placed nodes added, the least loaded first (the dropped one may come back: it
+//! catches up). It only adds; the replicas listed stay.
+//!
 //! It never reads or writes etcd; the etcd code applies a plan (or a failover) as
 //! transactions.
 
 use std::collections::HashMap;
 
-use super::map::{Assignment, ClusterMap, Epoch, NodeName};
+use super::map::{Assignment, ClusterMap, Epoch, NodeName, Placement};
 use crate::placement::Partition;
 #[cfg(test)]
 use crate::placement::PARTITIONS;
@@ -333,6 +340,68 @@ pub fn failover(map: &ClusterMap) -> Vec<Move> {
         .collect()
 }
 
+/// The moves that give every partition with a live primary at least
+/// `min(replicas, live Active nodes − 1)` replicas again (after a primary dropped one it
+/// could not wait for: [`ClusterHandle::drop_replica`](super::ClusterHandle::drop_replica)).
+/// The replicas listed are kept, live or not, and in order; the missing ones are live placed
+/// (`Active`) nodes that neither are the primary nor already a replica, the least loaded
+/// first (partitions held, counting the ones added here), ties by rendezvous hash then name.
+/// Only raises a partition's count up to the target, never lowers one. Deterministic; each
+/// move raises its partition's epoch by one when applied.
+pub fn refill(map: &ClusterMap, replicas: usize) -> Vec<Move> {
+    let mut candidates: Vec<&NodeName> = map
+        .nodes()
+        .filter(|n| n.live && n.placement == Placement::Active)
+        .map(|n| &n.name)
+        .collect();
+    candidates.sort();
+    let target = replicas.min(candidates.len().saturating_sub(1));
+    let live = |name: &NodeName| map.node(name).is_some_and(|n| n.live);
+    let mut load: HashMap<&NodeName, usize> = candidates.iter().map(|n| (*n, 0)).collect();
+    for (_, a) in map.assignments() {
+        for n in a
+            .into_iter()
+            .flat_map(|a| std::iter::once(&a.primary).chain(&a.replicas))
+        {
+            if let Some(count) = load.get_mut(n) {
+                *count += 1;
+            }
+        }
+    }
+    let mut moves = Vec::new();
+    for (partition, a) in map.assignments() {
+        let Some(a) = a else { continue };
+        if !live(&a.primary) || a.replicas.len() >= target {
+            continue;
+        }
+        let mut next = a.replicas.clone();
+        let p = usize::from(partition.index());
+        while next.len() < target {
+            let pick = candidates
+                .iter()
+                .copied()
+                .filter(|n| **n != a.primary && !next.contains(n))
+                .min_by_key(|n| (load.get(n).copied().unwrap_or(0), spread(p, n), *n));
+            let Some(pick) = pick else { break };
+            if let Some(count) = load.get_mut(pick) {
+                *count += 1;
+            }
+            next.push(pick.clone());
+        }
+        if next.len() > a.replicas.len() {
+            moves.push(Move {
+                partition,
+                from: Some(a.clone()),
+                to: Target {
+                    primary: a.primary.clone(),
+                    replicas: next,
+                },
+            });
+        }
+    }
+    moves
+}
+
 /// The assigned partitions no live node holds (primary and every replica down): failover
 /// cannot help them until one of their nodes comes back.
 pub fn unservable(map: &ClusterMap) -> Vec<Partition> {
@@ -350,7 +419,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::cluster::map::{Node, Placement};
+    use crate::cluster::map::Node;
 
     fn partitions() -> usize {
         usize::from(PARTITIONS)
@@ -530,6 +599,49 @@ mod tests {
         assert_eq!(failover(&map), []);
     }
 
+    #[test]
+    fn refill_adds_the_least_loaded_live_placed_nodes() {
+        let n = names(4);
+        let mut map = ClusterMap::empty();
+        // mx4 is down: never a new replica.
+        with_nodes(&mut map, &n, &[true, true, true, false]);
+        // Dropped its replica: gets one back, not the primary.
+        assign(&mut map, 0, &n[0], &[], 3);
+        // Full (its replica is down but listed): unchanged.
+        assign(&mut map, 1, &n[1], &[&n[3]], 2);
+        // Primary down: failover's, not refill's.
+        assign(&mut map, 2, &n[3], &[], 7);
+        // Already has one.
+        assign(&mut map, 3, &n[2], &[&n[0]], 1);
+        let p = |i| Partition::from_index(i).unwrap();
+        let moves = refill(&map, 1);
+        // mx1 holds 2 partitions, mx2 1, mx3 1: the tie between mx2 and mx3 goes by hash.
+        assert_eq!(moves.len(), 1);
+        assert_eq!(moves[0].partition, p(0));
+        assert_eq!(moves[0].to.primary, n[0]);
+        assert_eq!(moves[0].to.replicas.len(), 1);
+        assert!([&n[1], &n[2]].contains(&&moves[0].to.replicas[0]));
+        assert_eq!(refill(&map, 1), moves);
+        // Two replicas asked for, three live placed nodes: two each, the listed ones kept.
+        let two = refill(&map, 2);
+        let next = apply(
+            &map,
+            &Plan {
+                targets: Vec::new(),
+                moves: two.clone(),
+            },
+        );
+        assert_eq!(next.assignment(p(1)).unwrap().replicas[0], n[3]);
+        assert_eq!(next.assignment(p(1)).unwrap().replicas.len(), 2);
+        assert_eq!(next.assignment(p(2)), map.assignment(p(2)));
+        assert_eq!(next.epoch(p(0)), Some(Epoch(4)));
+        assert_eq!(refill(&next, 2), []);
+        // Zero replicas, or one live placed node: nothing to add.
+        assert_eq!(refill(&map, 0), []);
+        with_nodes(&mut map, &n, &[true, false, false, false]);
+        assert_eq!(refill(&map, 1), []);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -653,6 +765,70 @@ mod tests {
                 }
             }
             prop_assert_eq!(failover(&next), vec![]);
+        }
+
+        /// Refill never adds the primary, a node twice, or a node that is not live and
+        /// placed; it only raises a partition's count, up to the target; only the changed
+        /// partitions change, each by one epoch; and a refilled map needs no more.
+        #[test]
+        fn refill_only_adds_live_distinct_replicas_up_to_the_target(
+            n in 1usize..7,
+            r in 0usize..4,
+            live in proptest::collection::vec(any::<bool>(), 6),
+            draining in proptest::collection::vec(any::<bool>(), 6),
+            seeds in proptest::collection::vec((0usize..6, 0usize..4, any::<u64>(), 0u64..1000), partitions()),
+        ) {
+            let nodes = names(n);
+            let mut map = ClusterMap::empty();
+            with_nodes(&mut map, &nodes, &live[..n]);
+            for (x, node) in nodes.iter().enumerate() {
+                if draining[x] {
+                    map.set_node(Node { name: node.clone(), advertise: None, live: live[x], placement: Placement::Draining });
+                }
+            }
+            for (i, (primary, copies, order, e)) in seeds.into_iter().enumerate() {
+                if e == 0 {
+                    continue;
+                }
+                let primary = primary % n;
+                let mut others: Vec<usize> = (0..n).filter(|&x| x != primary).collect();
+                others.sort_by_key(|&x| spread(order as usize, &nodes[x]));
+                others.truncate(copies);
+                let replicas: Vec<&NodeName> = others.iter().map(|&x| &nodes[x]).collect();
+                assign(&mut map, i as u16, &nodes[primary], &replicas, e);
+            }
+            let usable: Vec<&NodeName> = map.nodes().filter(|x| x.live && x.placement == Placement::Active).map(|x| &x.name).collect();
+            let target = r.min(usable.len().saturating_sub(1));
+            let moves = refill(&map, r);
+            prop_assert_eq!(&refill(&map, r), &moves);
+            let next = apply(&map, &Plan { targets: Vec::new(), moves: moves.clone() });
+            let moved: Vec<Partition> = moves.iter().map(|m| m.partition).collect();
+            for (p, before) in map.assignments() {
+                let after = next.assignment(p);
+                let Some(before) = before else {
+                    prop_assert!(after.is_none());
+                    continue;
+                };
+                let after = after.unwrap();
+                if !moved.contains(&p) {
+                    prop_assert_eq!(after, before);
+                    continue;
+                }
+                prop_assert_eq!(after.epoch.0, before.epoch.0 + 1);
+                prop_assert_eq!(&after.primary, &before.primary);
+                prop_assert!(map.node(&before.primary).unwrap().live);
+                prop_assert!(after.replicas.len() > before.replicas.len());
+                prop_assert!(after.replicas.len() <= target.max(before.replicas.len()));
+                prop_assert_eq!(&after.replicas[..before.replicas.len()], &before.replicas[..]);
+                for (i, x) in after.replicas.iter().enumerate() {
+                    prop_assert!(*x != after.primary);
+                    prop_assert!(!after.replicas[..i].contains(x));
+                }
+                for x in &after.replicas[before.replicas.len()..] {
+                    prop_assert!(usable.contains(&x));
+                }
+            }
+            prop_assert_eq!(refill(&next, r), vec![]);
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::map::{ClusterMap, NodeName};
 use crate::config::ClusterConfig;
+use crate::placement::Partition;
 
 /// What the refusal says.
 pub const NOT_BUILT: &str = "this ringpost was built without cluster support: build it with \
@@ -57,6 +58,18 @@ impl ClusterHandle {
 
     pub fn metric_lines(&self) -> Vec<String> {
         match self.never {}
+    }
+
+    /// Refused: nothing to drop a replica from.
+    pub fn drop_replica(
+        &self,
+        _partition: Partition,
+        _replica: NodeName,
+        _epoch: u64,
+    ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let _ = reply.send(Err(ClusterError::Refused(NOT_BUILT.into())));
+        answer
     }
 
     pub fn stop(&self) {

@@ -26,6 +26,21 @@
 //! brings the winner's result. A partition none of whose nodes is live stays as it is
 //! (logged: nothing can serve it). Dead replicas stay in the map: the new primary must not
 //! wait for a replica whose member key is gone, which is the runtime's to honour.
+//!
+//! **Refill.** With the same rules (and in the same pass) it gives replicas back to
+//! partitions with a live primary and fewer than `min(replicas, live placed nodes − 1)`
+//! ([`plan::refill`]), as after [`ClusterHandle::drop_replica`]: the primary of a partition
+//! removes a replica it can no longer wait for (synchronous replication; a transaction
+//! that requires the partition still at its epoch with this node as primary), and a live
+//! placed node — perhaps the same one, which then catches up — is added back.
+//!
+//! **Startup grace.** A missing member key only means a node is dead to a node that has
+//! watched long enough to have seen it: when a whole cluster starts, the first node up sees
+//! the others without member keys because they have not started yet. So a node takes no
+//! failover (nor refill) action — neither at once nor after the lease-TTL wait — until it has held its
+//! lease and watched the map for two lease TTLs since it (re)connected; the wait of the
+//! others counts from the end of that grace. A node that never registers is failed over
+//! once the grace is over.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,10 +62,20 @@ use crate::cluster::schema::{Keys, Snapshot};
 use crate::config::ClusterConfig;
 use crate::placement::Partition;
 
+/// What the answer to [`ClusterHandle::drop_replica`] is sent on.
+type DropReply = futures_channel::oneshot::Sender<Result<bool, ClusterError>>;
+
 /// What the thread is asked to do.
 enum Command {
     /// Revoke the lease (the others see this node leave at once) and end.
     Stop,
+    /// Remove a replica from a partition this node is primary of ([`super::drop_replica`]).
+    DropReplica {
+        partition: Partition,
+        replica: NodeName,
+        epoch: u64,
+        reply: DropReply,
+    },
 }
 
 struct Shared {
@@ -165,6 +190,38 @@ impl ClusterHandle {
         lines
     }
 
+    /// Ask the cluster thread to remove `replica` from `partition`'s replicas, raising its
+    /// epoch by one, in one etcd transaction that requires the partition to still have this
+    /// node as primary and `epoch` as its epoch (and `replica` among its replicas). With
+    /// synchronous replication a primary stops waiting for a replica (dead or far behind)
+    /// only after this answered `Ok(true)`: a replica the map no longer names can never be
+    /// promoted with writes missing. `Ok(false)`: the map moved on (read it again); `Err`:
+    /// etcd failed or this node is not connected. Never blocks: the answer comes on the
+    /// receiver (awaited on a shard, completed on the cluster thread). A live placed node
+    /// may be given back as replica later ([`plan::refill`]); it catches up.
+    pub fn drop_replica(
+        &self,
+        partition: Partition,
+        replica: NodeName,
+        epoch: u64,
+    ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let command = Command::DropReplica {
+            partition,
+            replica,
+            epoch,
+            reply,
+        };
+        if let Err(e) = self.shared.commands.send(command) {
+            if let Command::DropReplica { reply, .. } = e.0 {
+                let _ = reply.send(Err(ClusterError::Refused(
+                    "the cluster thread has ended".into(),
+                )));
+            }
+        }
+        answer
+    }
+
     /// Leave the cluster (the lease is revoked: the others see this node down at once) and
     /// wait for the thread. Later calls do nothing.
     pub fn stop(&self) {
@@ -201,6 +258,9 @@ struct Session {
     pending: HashMap<Partition, (i64, Instant)>,
     /// How many partitions had no live node when last looked at (logged when it changes).
     unservable: usize,
+    /// Until when this connection is in its startup grace (no failover before): set when the
+    /// lease is held and the watch started, `None` while not connected.
+    grace_until: Option<Instant>,
 }
 
 /// How a connection to etcd ended.
@@ -231,6 +291,7 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
         failover_at: None,
         pending: HashMap::new(),
         unservable: 0,
+        grace_until: None,
     };
     runtime.block_on(async move {
         let retry = (session.config.lease_ttl / 4).max(Duration::from_millis(100));
@@ -251,6 +312,11 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
                         Some(Command::Stop) | None => {
                             session.shared.fenced.store(true, Ordering::SeqCst);
                             return;
+                        }
+                        Some(Command::DropReplica { reply, .. }) => {
+                            let _ = reply.send(Err(ClusterError::Refused(
+                                "not connected to etcd".into(),
+                            )));
                         }
                     },
                     _ = tick => {}
@@ -277,6 +343,8 @@ impl Session {
         let ttl = self.config.lease_ttl;
         let start = self.attempts;
         self.attempts += 1;
+        // A new connection starts a new grace: what was seen before may be stale.
+        self.grace_until = None;
         let mut client = match connect(&self.config.etcd, start, ttl).await {
             Ok(c) => c,
             Err(e) => return Ended::Lost(e),
@@ -304,6 +372,9 @@ impl Session {
             Ok(w) => w,
             Err(e) => return Ended::Lost(e.into()),
         };
+        // The lease is held and the map watched from now: a node whose member key is
+        // missing is only believed dead after two lease TTLs of this (see the module docs).
+        self.grace_until = Some(Instant::now() + 2 * ttl);
         let every = (ttl / 3).max(Duration::from_millis(100));
         let mut keep = tokio::time::interval(every);
         keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -370,6 +441,10 @@ impl Session {
                         let _ = tokio::time::timeout(limit, client.lease_revoke(lease)).await;
                         tracing::info!(target: "ringpost::cluster", node = %self.shared.node, "left the cluster");
                         return Ended::Stopped;
+                    }
+                    Some(Command::DropReplica { partition, replica, epoch, reply }) => {
+                        let result = self.drop_replica(&mut client, partition, &replica, epoch).await;
+                        let _ = reply.send(result);
                     }
                 },
             }
@@ -450,6 +525,42 @@ impl Session {
         Ok(())
     }
 
+    /// [`ClusterHandle::drop_replica`] on this connection, bounded like a failover (the
+    /// keep-alives wait meanwhile).
+    async fn drop_replica(
+        &mut self,
+        client: &mut Client,
+        partition: Partition,
+        replica: &NodeName,
+        epoch: u64,
+    ) -> Result<bool, ClusterError> {
+        let limit = (self.config.lease_ttl / 3).max(Duration::from_millis(100));
+        let work = super::drop_replica(
+            client,
+            &self.keys,
+            &self.shared.node,
+            partition,
+            replica,
+            epoch,
+        );
+        let result = match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ClusterError::Timeout(limit)),
+        };
+        match &result {
+            Ok(true) => {
+                tracing::info!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, "replica dropped from the map")
+            }
+            Ok(false) => {
+                tracing::info!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, "replica not dropped: the map moved on")
+            }
+            Err(e) => {
+                tracing::warn!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, error = %e, "dropping a replica failed")
+            }
+        }
+        result
+    }
+
     /// Promote a live replica of every partition whose primary is down, if this node is to
     /// act now (see the module docs); otherwise note when it will be. Errors and refusals
     /// are logged and looked at again later, never end the connection.
@@ -465,6 +576,18 @@ impl Session {
             self.pending.clear();
             return;
         }
+        let Some(grace_until) = self.grace_until else {
+            self.pending.clear();
+            return;
+        };
+        if Instant::now() < grace_until {
+            // Startup grace: a node without a member key may just not have started yet
+            // (a cold start of the whole cluster). Nothing is pending before it ends, so the
+            // others' lease-TTL wait counts from its end too.
+            self.pending.clear();
+            self.failover_at = Some(self.failover_at.map_or(grace_until, |t| t.min(grace_until)));
+            return;
+        }
         let unservable = plan::unservable(&map).len();
         if unservable != self.unservable {
             if unservable > 0 {
@@ -474,7 +597,10 @@ impl Session {
             }
             self.unservable = unservable;
         }
-        let moves = plan::failover(&map);
+        let mut moves = plan::failover(&map);
+        // Partitions with a live primary short of replicas get some back; failover's have
+        // a dead primary, so the two never name the same partition.
+        moves.extend(plan::refill(&map, self.config.replicas));
         let now = Instant::now();
         let revision = |p: Partition| {
             snapshot.partitions[usize::from(p.index())]
@@ -526,37 +652,61 @@ impl Session {
         if due.is_empty() {
             return;
         }
-        let from: BTreeSet<String> = due
+        let (promotions, refills): (Vec<plan::Move>, Vec<plan::Move>) =
+            due.into_iter().partition(plan::Move::changes_primary);
+        let from: BTreeSet<String> = promotions
             .iter()
             .filter_map(|m| m.from.as_ref().map(|a| a.primary.to_string()))
             .collect();
         // The keep-alives wait meanwhile: no transaction starts after a third of the lease
         // (one keep-alive interval). What is left is looked at again.
         let until = now + (wait / 3).max(Duration::from_millis(100));
-        match apply_failover(client, snapshot, &due, until).await {
-            Ok(applied) => {
-                self.shared
-                    .failovers
-                    .fetch_add(applied.moved as u64, Ordering::SeqCst);
-                tracing::info!(
-                    target: "ringpost::cluster",
-                    promoted = applied.moved,
-                    refused = applied.refused,
-                    left = applied.left,
-                    from = ?from,
-                    "failover: live replicas promoted to primary of partitions whose primary is down"
-                );
-                if applied.refused > 0 || applied.left > 0 {
+        let mut again = false;
+        if !promotions.is_empty() {
+            match apply_failover(client, snapshot, &promotions, until).await {
+                Ok(applied) => {
+                    self.shared
+                        .failovers
+                        .fetch_add(applied.moved as u64, Ordering::SeqCst);
+                    tracing::info!(
+                        target: "ringpost::cluster",
+                        promoted = applied.moved,
+                        refused = applied.refused,
+                        left = applied.left,
+                        from = ?from,
+                        "failover: live replicas promoted to primary of partitions whose primary is down"
+                    );
                     // Refused: changed by another node (the watch brings it) or the old
                     // primary is back. Left: the watch brings what was done. Look again in
                     // case nothing changes.
-                    self.failover_at = Some(now + wait);
+                    again |= applied.refused > 0 || applied.left > 0;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "ringpost::cluster", error = %e, from = ?from, "failover failed; trying again");
+                    again = true;
                 }
             }
-            Err(e) => {
-                tracing::warn!(target: "ringpost::cluster", error = %e, from = ?from, "failover failed; trying again");
-                self.failover_at = Some(now + wait);
+        }
+        if !refills.is_empty() {
+            match apply_failover(client, snapshot, &refills, until).await {
+                Ok(applied) => {
+                    tracing::info!(
+                        target: "ringpost::cluster",
+                        refilled = applied.moved,
+                        refused = applied.refused,
+                        left = applied.left,
+                        "refill: live placed nodes added as replicas of partitions short of them"
+                    );
+                    again |= applied.refused > 0 || applied.left > 0;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "ringpost::cluster", error = %e, "refill failed; trying again");
+                    again = true;
+                }
             }
+        }
+        if again {
+            self.failover_at = Some(now + wait);
         }
     }
 

@@ -246,10 +246,11 @@ pub async fn apply_moves(
 /// compares to 128 as it does puts.
 const FAILOVERS_PER_TXN: usize = 64;
 
-/// Apply failover moves ([`plan::failover`], planned from `snapshot`) as [`apply_moves`]
-/// does, each transaction also requiring that every old primary it replaces still has no
-/// member key: a primary whose lease came back (a snapshot that missed it, or a node that
-/// restarted meanwhile) keeps its partitions. No transaction starts after `until` (the
+/// Apply failover moves ([`plan::failover`], planned from `snapshot`; refills,
+/// [`plan::refill`], may come along) as [`apply_moves`] does, each transaction also
+/// requiring that every old primary it replaces still has no member key: a primary whose
+/// lease came back (a snapshot that missed it, or a node that restarted meanwhile) keeps
+/// its partitions. A move that keeps its primary adds no such compare. No transaction starts after `until` (the
 /// ones not tried are counted in [`Applied::left`]); none is cut off midway.
 pub async fn apply_failover(
     client: &mut Client,
@@ -267,6 +268,7 @@ pub async fn apply_failover(
         |batch| {
             let mut gone: Vec<&NodeName> = batch
                 .iter()
+                .filter(|m| m.changes_primary())
                 .filter_map(|m| m.from.as_ref().map(|a| &a.primary))
                 .collect();
             gone.sort();
@@ -320,6 +322,44 @@ async fn apply_batches(
         }
     }
     Ok(applied)
+}
+
+/// Remove `replica` from `partition`'s replicas (raising its epoch by one) if the partition's
+/// key still names `primary` as primary at `epoch` and `replica` as one of its replicas; the
+/// put compares on the mod_revision of the value read, so a map that moved on meanwhile
+/// refuses it. Returns whether it was done.
+pub async fn drop_replica(
+    client: &mut Client,
+    keys: &Keys,
+    primary: &NodeName,
+    partition: Partition,
+    replica: &NodeName,
+    epoch: u64,
+) -> Result<bool, ClusterError> {
+    let response = client.get(keys.partition(partition), None).await?;
+    let Some(kv) = response.kvs().first() else {
+        return Ok(false);
+    };
+    let Some(current) = schema::decode_assignment(kv.value()) else {
+        return Ok(false);
+    };
+    if current.primary != *primary
+        || current.epoch.0 != epoch
+        || !current.replicas.contains(replica)
+    {
+        return Ok(false);
+    }
+    let next = Assignment {
+        primary: current.primary.clone(),
+        replicas: current
+            .replicas
+            .iter()
+            .filter(|r| *r != replica)
+            .cloned()
+            .collect(),
+        epoch: super::map::Epoch(epoch + 1),
+    };
+    compare_and_set(client, keys, partition, kv.mod_revision(), &next).await
 }
 
 /// Mark `node` placed (`Active`) or draining.
