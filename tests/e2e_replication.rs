@@ -130,39 +130,38 @@ fn a_killed_primarys_partitions_fail_over_and_no_acknowledged_message_is_lost() 
     let out = cluster.python("replication.py", &["acked", &file_arg, &skip_arg]);
     assert!(out.contains("acked: ok"), "{out}");
 
-    // The victim comes back as the replica of alice's partition and catches up (from the
-    // log, or from a copy of the files where its log went past what was acknowledged);
-    // sync deliveries wait for it. Draining the new primary then makes it the primary again,
-    // and every acknowledged message is there.
+    // Writes to alice's partition dropped the dead victim from its replicas after a few
+    // seconds (sync goes on without a replica that cannot confirm), and refill gave it a
+    // live one, which caught up. The victim comes back; draining alice's primary now moves
+    // her partition to that replica, and every acknowledged message is there.
+    let snapshot = cluster.admin.snapshot().unwrap();
+    let a = &snapshot.partitions[usize::from(partition.index())]
+        .as_ref()
+        .unwrap()
+        .assignment;
+    assert!(!a.replicas.contains(&victim), "{a:?}");
     cluster.hosts[v].spawn();
     let out = cluster.python("replication.py", &["deliver", "n=5"]);
     assert!(out.contains("delivered 5"), "{out}");
     let (_, now, epoch) = primary_of(&mut cluster, "alice@example.com");
     let moved = cluster.admin.drain_node(&now, 1, false).unwrap();
     assert!(moved.applied.moved > 0, "{moved:?}");
-    wait_until(
-        "alice's partition to move back to the victim",
-        LIMIT,
-        || {
-            let snapshot = cluster.admin.snapshot().unwrap();
-            let a = &snapshot.partitions[usize::from(partition.index())]
-                .as_ref()
-                .unwrap()
-                .assignment;
-            a.primary == victim && a.epoch.0 > epoch
-        },
-    );
+    wait_until("alice's partition to move to its replica", LIMIT, || {
+        let snapshot = cluster.admin.snapshot().unwrap();
+        let a = &snapshot.partitions[usize::from(partition.index())]
+            .as_ref()
+            .unwrap()
+            .assignment;
+        a.primary != now && a.epoch.0 > epoch
+    });
     let out = cluster.python("replication.py", &["acked", &file_arg]);
     assert!(out.contains("acked: ok"), "{out}");
-    let log = cluster.hosts[v].log();
-    eprintln!(
-        "the victim caught up {}",
-        if log.contains("snapshot installed") {
-            "from a copy of the files (its log had gone past what was acknowledged)"
-        } else {
-            "from the log"
-        }
-    );
+    let snapshots = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.log().contains("snapshot installed"))
+        .count();
+    eprintln!("{snapshots} host(s) caught up from a copy of the files somewhere");
 }
 
 /// The replica of alice's partition is frozen (SIGSTOP) while its primary acknowledges mail

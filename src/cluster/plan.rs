@@ -139,6 +139,45 @@ pub fn plan(map: &ClusterMap, nodes: &[NodeName], replicas: usize) -> Result<Pla
     Ok(Plan { targets, moves })
 }
 
+/// `plan` with no partition that must leave its primary (a node drained or no longer placed)
+/// moved to a node that holds no copy of it while one of its current replicas could take it: such a move would make a node with no
+/// mail (or stale mail: a node that came back after a failover) the primary, and moves that
+/// copy mail first are not built. The replica (the first current one on a node of `nodes`
+/// that is live in `map`) becomes the primary instead, and the node the plan chose becomes
+/// a replica, so it copies the partition by following its log. The shares may end up uneven
+/// by those partitions; a later plan evens them out. A partition without such a replica
+/// moves as planned (the commands count those moves). Deterministic.
+pub fn keep_copies(map: &ClusterMap, nodes: &[NodeName], plan: Plan) -> Plan {
+    let Plan { mut targets, moves } = plan;
+    let live = |n: &NodeName| map.node(n).is_some_and(|n| n.live);
+    let mut kept = Vec::with_capacity(moves.len());
+    for mut m in moves {
+        if let Some(from) = m.from.as_ref() {
+            // Only partitions that must leave their primary (drained, or no longer placed);
+            // a balancing move off a primary that stays is the planner's to make.
+            let copyless = !nodes.contains(&from.primary) && !from.holds(&m.to.primary);
+            let copy = from
+                .replicas
+                .iter()
+                .find(|r| **r != m.to.primary && nodes.contains(r) && live(r))
+                .cloned();
+            if let (true, Some(copy)) = (copyless, copy) {
+                let planned = std::mem::replace(&mut m.to.primary, copy.clone());
+                m.to.replicas.retain(|r| *r != copy);
+                m.to.replicas.insert(0, planned);
+                targets[usize::from(m.partition.index())] = m.to.clone();
+            }
+        }
+        if m.from.as_ref().is_none_or(|f| !m.to.is(f)) {
+            kept.push(m);
+        }
+    }
+    Plan {
+        targets,
+        moves: kept,
+    }
+}
+
 /// Each node's share of `total` slots: ⌊total/n⌋, plus one for the `total mod n` nodes that
 /// hold the most now (ties by name order, i.e. index).
 fn shares(total: usize, held: &[usize]) -> Vec<usize> {
@@ -507,6 +546,49 @@ mod tests {
             // mx3's partitions whose replica is mx1 or mx2 are taken over by that replica.
             assert_eq!(from.replicas, std::slice::from_ref(&m.to.primary), "{m:?}");
         }
+    }
+
+    #[test]
+    fn keep_copies_moves_primaries_only_to_nodes_holding_the_partition() {
+        // mx3 died and came back: its partitions went to their replicas (mx3 is now their
+        // last replica, a stale copy), so mx1 and mx2 hold far more than their share. Draining
+        // mx1 must not hand its partitions to mx3 for balance where mx2 holds them.
+        let nodes = names(3);
+        let mut map = bootstrap(&nodes, 1);
+        with_nodes(&mut map, &nodes, &[true, true, false]);
+        let failed_over = failover(&map);
+        let mut map = apply(
+            &map,
+            &Plan {
+                targets: Vec::new(),
+                moves: failed_over,
+            },
+        );
+        with_nodes(&mut map, &nodes, &[true, true, true]);
+        let wanted = [nodes[1].clone(), nodes[2].clone()];
+        let planned = plan(&map, &wanted, 1).unwrap();
+        assert!(
+            planned
+                .moves
+                .iter()
+                .any(|m| m.changes_primary() && !m.from.as_ref().unwrap().holds(&m.to.primary)),
+            "the balancing plan alone moves some primaries to a node without a copy"
+        );
+        let kept = keep_copies(&map, &wanted, planned);
+        assert!(!kept.moves.is_empty());
+        for m in &kept.moves {
+            let from = m.from.as_ref().unwrap();
+            assert!(wanted.contains(&m.to.primary), "{m:?}");
+            assert!(!m.to.replicas.contains(&m.to.primary), "{m:?}");
+            if m.changes_primary() {
+                assert!(from.holds(&m.to.primary), "{m:?}");
+            }
+            assert_eq!(kept.targets[usize::from(m.partition.index())], m.to);
+        }
+        // Nothing changes for a plan that moves no primary to a copyless node.
+        let map = bootstrap(&nodes, 1);
+        let drain = plan(&map, &nodes[..2], 1).unwrap();
+        assert_eq!(keep_copies(&map, &nodes[..2], drain.clone()), drain);
     }
 
     /// `nodes` in a map, live or down as `live` says, all placed.

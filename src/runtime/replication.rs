@@ -35,10 +35,13 @@
 //! The primary records each replica's acknowledged position per partition; a `sync`
 //! delivery waits (at most [`SYNC_TIMEOUT`]) until every replica the map names has
 //! acknowledged the position after its write — a replica that is down too: failover may
-//! promote it when it returns, so it must hold every acknowledged write. Past the time-out
-//! the copies are retracted and the client told to try again (4xx): the message may then
-//! arrive twice, never zero times. (So a dead replica stops its partitions' sync writes
-//! until it returns or the map drops it.)
+//! promote it when it returns, so it must hold every acknowledged write. A replica that has
+//! not confirmed within [`LAG_LIMIT`] is first dropped from the map (an etcd transaction
+//! that requires this host to still be the primary at that epoch), as Kafka shrinks its
+//! in-sync set, and the write goes on without it; the cluster thread's refill gives the
+//! partition a replica again, which catches up. If the map cannot be changed, or the others
+//! do not confirm within [`SYNC_TIMEOUT`], the copies are retracted and the client told to
+//! try again (4xx): the message may then arrive twice, never zero times.
 //!
 //! A log position that is not on the primary's log any more (compacted away, or a log that
 //! diverged: an old primary's writes nobody acknowledged) is answered "resync needed"; the
@@ -72,8 +75,11 @@ use crate::wire::replication::{Body, ErrorCode, Frame};
 pub const RECONCILE: Duration = Duration::from_millis(100);
 /// The most log bytes one chunk carries (a larger record goes alone).
 pub const CHUNK_BYTES: usize = 1 << 20;
-/// How long a `sync` delivery waits for its replicas.
+/// How long a `sync` delivery waits for its replicas in all.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a replica may take to confirm a `sync` write before the primary drops it from
+/// the map and goes on without it.
+pub const LAG_LIMIT: Duration = Duration::from_secs(5);
 /// How long a replica may take to acknowledge a chunk.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a follower waits before connecting again after a failure.
@@ -147,9 +153,13 @@ impl Replication {
         }
     }
 
-    /// With `sync`: wait until every live replica of each partition has acknowledged the
-    /// partition's log up to where it is durable now (past the writes just made); an error
-    /// after [`SYNC_TIMEOUT`]. At once without `sync`.
+    /// With `sync`: wait until every replica the map names for each partition has
+    /// acknowledged the partition's log up to where it is durable now (past the writes just
+    /// made). A replica that has not within [`LAG_LIMIT`] is dropped from the map first
+    /// ([`ClusterHandle::drop_replica`]: it can then never be promoted without these writes)
+    /// and not waited for; an error if the map cannot be changed (it moved on, etcd is out
+    /// of reach) or the rest has not confirmed within [`SYNC_TIMEOUT`]. At once without
+    /// `sync`.
     pub async fn wait_replicated(
         &self,
         store: &Store,
@@ -158,6 +168,7 @@ impl Replication {
         if !self.sync {
             return Ok(());
         }
+        let began = std::time::Instant::now();
         let map = self.cluster.map();
         let mut wanted = Vec::new();
         for &partition in partitions {
@@ -165,41 +176,73 @@ impl Replication {
                 continue;
             };
             // Every replica the map names, live or not: one that is down may be promoted
-            // when it returns, so it must have every acknowledged write.
-            let replicas: Vec<String> = assignment
-                .replicas
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect();
-            if replicas.is_empty() {
+            // when it returns, so it must have every acknowledged write (or leave the map).
+            if assignment.replicas.is_empty() {
                 continue;
             }
             let target = store.durable_position(partition).await?.chain.next_seq;
-            wanted.push((partition.index(), replicas, target));
+            wanted.push((partition, assignment.clone(), target));
         }
-        let all_acked = || {
+        let lagging = |wanted: &[(Partition, crate::cluster::Assignment, u64)]| {
             let acked = self.acked.borrow();
-            wanted.iter().all(|(p, nodes, target)| {
-                nodes
-                    .iter()
-                    .all(|n| acked.get(&(*p, n.clone())).is_some_and(|a| a >= target))
-            })
-        };
-        let wait = async {
-            while !all_acked() {
-                let (tx, rx) = oneshot::channel();
-                self.waiters.borrow_mut().push(tx);
-                let _ = rx.await;
+            let mut behind = Vec::new();
+            for (p, assignment, target) in wanted {
+                for r in &assignment.replicas {
+                    let key = (p.index(), r.as_str().to_string());
+                    if acked.get(&key).is_none_or(|a| a < target) {
+                        behind.push((*p, r.clone(), assignment.epoch.0));
+                    }
+                }
             }
+            behind
+        };
+        let settle = |limit: Duration, wanted: &[(Partition, crate::cluster::Assignment, u64)]| {
+            let wanted = wanted.to_vec();
+            async move {
+                let wait = async {
+                    while !lagging(&wanted).is_empty() {
+                        let (tx, rx) = oneshot::channel();
+                        self.waiters.borrow_mut().push(tx);
+                        let _ = rx.await;
+                    }
+                };
+                future::or(wait, glommio::timer::sleep(limit)).await;
+            }
+        };
+        settle(LAG_LIMIT, &wanted).await;
+        let behind = lagging(&wanted);
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let refused = || StoreError::Remote("a replica did not confirm the write in time".into());
+        for (partition, replica, epoch) in &behind {
+            match self
+                .cluster
+                .drop_replica(*partition, replica.clone(), *epoch)
+                .await
+            {
+                Ok(Ok(true)) => {
+                    tracing::warn!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, "replica dropped from the map: it did not confirm a write in time");
+                }
+                Ok(Ok(false)) => return Err(refused()), // the map moved on meanwhile
+                Ok(Err(e)) => {
+                    tracing::warn!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, error = %e, "cannot drop a lagging replica from the map");
+                    return Err(refused());
+                }
+                Err(_) => return Err(refused()),
+            }
+        }
+        // The rest (not dropped) must have confirmed by now; give them what is left.
+        wanted.iter_mut().for_each(|(p, a, _)| {
+            a.replicas
+                .retain(|r| !behind.iter().any(|(bp, br, _)| bp == p && br == r))
+        });
+        settle(SYNC_TIMEOUT.saturating_sub(began.elapsed()), &wanted).await;
+        if lagging(&wanted).is_empty() {
             Ok(())
-        };
-        let timer = async {
-            glommio::timer::sleep(SYNC_TIMEOUT).await;
-            Err(StoreError::Remote(
-                "a replica did not confirm the write in time".into(),
-            ))
-        };
-        future::or(wait, timer).await
+        } else {
+            Err(refused())
+        }
     }
 
     /// A primary asked this shard to follow `partition` (it wrote there and no stream of
