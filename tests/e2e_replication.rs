@@ -39,6 +39,24 @@ fn primary_of(cluster: &mut Cluster, user: &str) -> (Partition, NodeName, u64) {
     (partition, assignment.primary, assignment.epoch.0)
 }
 
+/// Wait until the map's assignment of `partition` satisfies `done`.
+fn wait_for_assignment(
+    cluster: &mut Cluster,
+    partition: Partition,
+    what: &str,
+    done: impl Fn(&ringpost::cluster::Assignment) -> bool,
+) {
+    wait_until(what, LIMIT, || {
+        let snapshot = cluster.admin.snapshot().unwrap();
+        done(
+            &snapshot.partitions[usize::from(partition.index())]
+                .as_ref()
+                .unwrap()
+                .assignment,
+        )
+    });
+}
+
 #[test]
 fn a_drained_primarys_mail_is_served_by_its_replica() {
     let _one = serially();
@@ -63,14 +81,12 @@ fn a_drained_primarys_mail_is_served_by_its_replica() {
     );
     let moved = cluster.admin.drain_node(&primary, 1, false).unwrap();
     assert!(moved.applied.moved > 0, "{moved:?}");
-    wait_until("alice's partition to move", LIMIT, || {
-        let snapshot = cluster.admin.snapshot().unwrap();
-        let now = &snapshot.partitions[usize::from(partition.index())]
-            .as_ref()
-            .unwrap()
-            .assignment;
-        now.primary != primary && now.epoch.0 > epoch
-    });
+    wait_for_assignment(
+        &mut cluster,
+        partition,
+        "alice's partition to move",
+        |now| now.primary != primary && now.epoch.0 > epoch,
+    );
     let out = cluster.python("replication.py", &["count", "n=12"]);
     assert!(out.contains("counted 12"), "{out}");
     let logs: Vec<String> = cluster.hosts.iter().map(|h| h.log()).collect();
@@ -104,14 +120,12 @@ fn a_killed_primarys_partitions_fail_over_and_no_acknowledged_message_is_lost() 
     std::thread::sleep(std::time::Duration::from_secs(3));
     cluster.hosts[v].kill9();
     let gone = std::time::Instant::now();
-    wait_until("alice's partition to fail over", LIMIT, || {
-        let snapshot = cluster.admin.snapshot().unwrap();
-        let now = &snapshot.partitions[usize::from(partition.index())]
-            .as_ref()
-            .unwrap()
-            .assignment;
-        now.primary != victim && now.epoch.0 > epoch
-    });
+    wait_for_assignment(
+        &mut cluster,
+        partition,
+        "alice's partition to fail over",
+        |now| now.primary != victim && now.epoch.0 > epoch,
+    );
     eprintln!(
         "failover: alice's partition had a new primary {} ms after the kill (lease_ttl = 2 s)",
         gone.elapsed().as_millis()
@@ -146,14 +160,12 @@ fn a_killed_primarys_partitions_fail_over_and_no_acknowledged_message_is_lost() 
     let (_, now, epoch) = primary_of(&mut cluster, "alice@example.com");
     let moved = cluster.admin.drain_node(&now, 1, false).unwrap();
     assert!(moved.applied.moved > 0, "{moved:?}");
-    wait_until("alice's partition to move to its replica", LIMIT, || {
-        let snapshot = cluster.admin.snapshot().unwrap();
-        let a = &snapshot.partitions[usize::from(partition.index())]
-            .as_ref()
-            .unwrap()
-            .assignment;
-        a.primary != now && a.epoch.0 > epoch
-    });
+    wait_for_assignment(
+        &mut cluster,
+        partition,
+        "alice's partition to move to its replica",
+        |a| a.primary != now && a.epoch.0 > epoch,
+    );
     let out = cluster.python("replication.py", &["acked", &file_arg]);
     assert!(out.contains("acked: ok"), "{out}");
     let snapshots = cluster
@@ -203,14 +215,12 @@ fn an_old_primary_whose_log_went_further_starts_over_from_a_snapshot() {
     assert!(out.contains("delivered 4"), "{out}");
     cluster.hosts[o].kill9();
     cluster.hosts[r].signal("CONT");
-    wait_until("the thawed replica to be promoted", LIMIT, || {
-        let snapshot = cluster.admin.snapshot().unwrap();
-        let a = &snapshot.partitions[usize::from(partition.index())]
-            .as_ref()
-            .unwrap()
-            .assignment;
-        a.primary == replica && a.epoch.0 > epoch
-    });
+    wait_for_assignment(
+        &mut cluster,
+        partition,
+        "the thawed replica to be promoted",
+        |a| a.primary == replica && a.epoch.0 > epoch,
+    );
     let out = cluster.python(
         "replication.py",
         &["deliver", "n=5", &via_arg, "prefix=after"],
@@ -231,17 +241,11 @@ fn an_old_primary_whose_log_went_further_starts_over_from_a_snapshot() {
     }
     let moved = cluster.admin.drain_node(&replica, 1, false).unwrap();
     assert!(moved.applied.moved > 0, "{moved:?}");
-    wait_until(
+    wait_for_assignment(
+        &mut cluster,
+        partition,
         "alice's partition to return to the old primary",
-        LIMIT,
-        || {
-            let snapshot = cluster.admin.snapshot().unwrap();
-            let a = &snapshot.partitions[usize::from(partition.index())]
-                .as_ref()
-                .unwrap()
-                .assignment;
-            a.primary == old && a.epoch.0 > epoch
-        },
+        |a| a.primary == old && a.epoch.0 > epoch,
     );
     // (Of the "lost" messages, the replica may have had some in its socket when it thawed.)
     for (n, prefix) in [("n=3", "prefix=before"), ("n=5", "prefix=after")] {
