@@ -67,7 +67,7 @@ use crate::store::segment::LogPosition;
 use crate::store::snapshot::{PartitionSnapshot, SnapshotEnd};
 use crate::store::{Store, StoreError};
 use crate::wire::link::{
-    decode_snapshot_part, encode_snapshot_part, Answer, Decoded, SnapshotPart, SNAPSHOT_PIECE,
+    decode_snapshot_part, encode_snapshot_part, Answer, SnapshotPart, SNAPSHOT_PIECE,
 };
 use crate::wire::replication::{Body, ErrorCode, Frame};
 
@@ -847,25 +847,13 @@ async fn blocking<T: Send + 'static>(
 
 /// Read one snapshot part from `transport` (`buf` keeps what came after it).
 async fn read_part(transport: &mut Transport, buf: &mut Vec<u8>) -> io::Result<SnapshotPart> {
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        match decode_snapshot_part(buf) {
-            Decoded::Done(part, used) => {
-                buf.drain(..used);
-                return Ok(part);
-            }
-            Decoded::Invalid(why) => return Err(io::Error::new(io::ErrorKind::InvalidData, why)),
-            Decoded::Incomplete(_) => {}
-        }
-        let n = transport.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the primary closed the snapshot",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    netlink::read_decoded(
+        transport,
+        buf,
+        |b| decode_snapshot_part(b).into_result(),
+        "the primary closed the snapshot",
+    )
+    .await
 }
 
 /// Run the shard's replication until shutdown: reconcile roles with the map every
@@ -1050,27 +1038,11 @@ impl Drop for Served<'_> {
 
 /// Read one replication frame from `transport` (`buf` keeps what came after it).
 async fn read_frame(transport: &mut Transport, buf: &mut Vec<u8>) -> io::Result<Frame> {
-    // Small while waiting for a frame to begin (an idle follower waits here), large within one.
-    let mut chunk = vec![0u8; 4096];
-    loop {
-        if !buf.is_empty() && chunk.len() < 64 * 1024 {
-            chunk = vec![0u8; 64 * 1024];
-        }
-        match Frame::decode(buf) {
-            Ok(Some((frame, used))) => {
-                buf.drain(..used);
-                return Ok(frame);
-            }
-            Ok(None) => {}
-            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-        }
-        let n = transport.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the other host closed the stream",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    netlink::read_decoded(
+        transport,
+        buf,
+        Frame::decode,
+        "the other host closed the stream",
+    )
+    .await
 }

@@ -247,6 +247,18 @@ pub enum Decoded<T> {
     Invalid(&'static str),
 }
 
+impl<T> Decoded<T> {
+    /// The same answer in the shape every link reader takes: nothing yet, the value and its
+    /// length, or why the bytes are wrong.
+    pub fn into_result(self) -> Result<Option<(T, usize)>, &'static str> {
+        match self {
+            Decoded::Incomplete(_) => Ok(None),
+            Decoded::Done(value, used) => Ok(Some((value, used))),
+            Decoded::Invalid(why) => Err(why),
+        }
+    }
+}
+
 /// The bytes of `hello`.
 pub fn encode_hello(hello: &Hello) -> Vec<u8> {
     let mut body = Vec::with_capacity(256);

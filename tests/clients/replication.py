@@ -1,8 +1,8 @@
 """Replication between cluster hosts (issue 19), the clients' side: steps run by
 tests/e2e_replication.rs around changes of the map, each `step key=value…`:
 
-- `deliver n=N [via=V] [prefix=P]`: N messages, each to alice and bob, through host V's
-  port 25 (the first's by default) over STARTTLS, subjects `P i` ("replicated" by default);
+- `deliver n=N [via=V] [prefix=P] [users=alice|both]`: N messages, each to the users (both
+  by default), through host V's port 25 (the first's by default) over STARTTLS, subjects `P i` ("replicated" by default);
   every one must be accepted (with sync replication a 250 means the primary and its
   replica have it on disk). Prints `delivered N`.
 - `count n=N [prefix=P] [users=alice|both]`: through every host, the users (both by
@@ -40,11 +40,12 @@ def deliver():
         s.starttls(context=ctx)
         s.ehlo("client.example.org")
         for i in range(n):
-            msg = ("From: sender@example.org\r\nTo: alice@example.com, bob@example.com\r\n"
+            msg = ("From: sender@example.org\r\nTo: %s\r\n"
                    "Subject: %s %d\r\nMessage-ID: <%s%d@example.org>\r\n\r\n"
-                   "copy %d\r\n" % (PREFIX, i, PREFIX, i, i)).encode()
-            refused = s.sendmail("sender@example.org", [ALICE[0], BOB[0]], msg)
-            check(refused == {}, "message %d accepted for both" % i, refused)
+                   "copy %d\r\n" % (", ".join(u[0] for u in USERS), PREFIX, i, PREFIX, i,
+                                      i)).encode()
+            refused = s.sendmail("sender@example.org", [u[0] for u in USERS], msg)
+            check(refused == {}, "message %d accepted for every user" % i, refused)
     print("delivered %d" % n)
 
 

@@ -27,7 +27,7 @@ use glommio::net::TcpStream;
 use super::transport::Transport;
 use super::ShardState;
 use crate::placement::Partition;
-use crate::wire::link::{self, Answer, Decoded, Hello, SessionHello, StoreCall, StoreResult};
+use crate::wire::link::{self, Answer, Hello, SessionHello, StoreCall, StoreResult};
 
 /// Where a partition is served when it is not here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,8 @@ async fn connect(link: &ClusterLink, remote: &Remote) -> io::Result<Transport> {
 
 /// Run `call` on the store of `remote`, which serves the accounts it names, and wait for
 /// its result (a delivery's result comes once every copy there is durable). One connection
-/// per call; `timeout` bounds the whole exchange.
+/// per call; the link's `connect_timeout` bounds connecting (a host that hangs is given up on
+/// soon), `timeout` the whole exchange.
 pub async fn store_call(
     link: &ClusterLink,
     remote: &Remote,
@@ -126,45 +127,96 @@ pub async fn store_call(
     timeout: Duration,
 ) -> io::Result<StoreResult> {
     let exchange = async {
-        let mut transport = connect(link, remote).await?;
+        let mut transport = within(
+            link.connect_timeout,
+            "no link to the other host in time",
+            connect(link, remote),
+        )
+        .await?;
         transport
             .write_all(&link::encode_hello(&Hello::Store(call)))
             .await?;
-        let (result, _) = read_decoded(&mut transport, link::decode_result).await?;
+        let mut buf = Vec::with_capacity(256);
+        let result = read_decoded(
+            &mut transport,
+            &mut buf,
+            |b| link::decode_result(b).into_result(),
+            "the other host closed the link",
+        )
+        .await?;
         transport.close().await;
         Ok(result)
     };
     within(timeout, "no result from the other host in time", exchange).await
 }
 
-/// Read from `transport` until `decode` makes something of what arrived: that, and the bytes
-/// that came after it.
-async fn read_decoded<T>(
+/// Read from `transport` into `buf` until `decode` makes something of its front: that value,
+/// with its bytes taken off `buf` (what came after it stays for the next call). `closed` says
+/// what it means when the other side closes first.
+pub(crate) async fn read_decoded<T, E>(
     transport: &mut Transport,
-    decode: impl Fn(&[u8]) -> Decoded<T>,
-) -> io::Result<(T, Vec<u8>)> {
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 4096];
+    buf: &mut Vec<u8>,
+    decode: impl Fn(&[u8]) -> Result<Option<(T, usize)>, E>,
+    closed: &'static str,
+) -> io::Result<T>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
-        match decode(&buf) {
-            Decoded::Done(value, used) => {
+        match decode(buf) {
+            Ok(Some((value, used))) => {
                 buf.drain(..used);
-                return Ok((value, buf));
+                return Ok(value);
             }
-            Decoded::Invalid(why) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-            }
-            Decoded::Incomplete(_) => {}
+            Ok(None) => {}
+            Err(why) => return Err(io::Error::new(io::ErrorKind::InvalidData, why)),
         }
-        let n = transport.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the other host closed the link",
-            ));
+        // Small while waiting for something to begin (an idle follower waits here), large
+        // within one; read straight into the buffer.
+        let want = if buf.is_empty() { 4096 } else { 64 * 1024 };
+        let filled = buf.len();
+        buf.resize(filled + want, 0);
+        let n = transport.read(&mut buf[filled..]).await;
+        buf.truncate(filled + *n.as_ref().unwrap_or(&0));
+        if n? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, closed));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// One link-protocol answer from `transport`, with the bytes that came after it.
+async fn read_answer(transport: &mut Transport) -> io::Result<(Answer, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(256);
+    let answer = read_decoded(
+        transport,
+        &mut buf,
+        |b| link::decode_answer(b).into_result(),
+        "the other host closed the link",
+    )
+    .await?;
+    Ok((answer, buf))
+}
+
+/// Connect to `remote`, say `hello` and read its answer: the transport once it accepted, with
+/// what came after the answer; `what` names the exchange in the time-out error.
+async fn exchange_hello(
+    link: &ClusterLink,
+    remote: &Remote,
+    hello: &Hello,
+    what: &'static str,
+) -> io::Result<(Transport, Vec<u8>)> {
+    let exchange = async {
+        let mut transport = connect(link, remote).await?;
+        transport.write_all(&link::encode_hello(hello)).await?;
+        match read_answer(&mut transport).await? {
+            (Answer::Accepted, rest) => Ok((transport, rest)),
+            (Answer::Refused(why), _) => {
+                transport.close().await;
+                Err(io::Error::new(io::ErrorKind::ConnectionRefused, why))
+            }
+        }
+    };
+    within(link.connect_timeout, what, exchange).await
 }
 
 /// `work`, or a time-out error saying `what` once `limit` has passed.
@@ -213,23 +265,16 @@ pub(crate) async fn ask_snapshot(
     partition: u16,
     epoch: u64,
 ) -> io::Result<(Transport, Vec<u8>)> {
-    let exchange = async {
-        let mut transport = connect(link, remote).await?;
-        let hello = Hello::Snapshot {
-            node: link.node.clone(),
-            partition,
-            epoch,
-        };
-        transport.write_all(&link::encode_hello(&hello)).await?;
-        match read_decoded(&mut transport, link::decode_answer).await? {
-            (Answer::Accepted, rest) => Ok((transport, rest)),
-            (Answer::Refused(why), _) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
-        }
+    let hello = Hello::Snapshot {
+        node: link.node.clone(),
+        partition,
+        epoch,
     };
-    within(
-        link.connect_timeout,
+    exchange_hello(
+        link,
+        remote,
+        &hello,
         "no answer to the snapshot request in time",
-        exchange,
     )
     .await
 }
@@ -241,27 +286,15 @@ pub(crate) async fn invite(
     partition: u16,
     epoch: u64,
 ) -> io::Result<()> {
-    let exchange = async {
-        let mut transport = connect(link, remote).await?;
-        let hello = Hello::Invite {
-            node: link.node.clone(),
-            partition,
-            epoch,
-        };
-        transport.write_all(&link::encode_hello(&hello)).await?;
-        let answer = read_decoded(&mut transport, link::decode_answer).await;
-        transport.close().await;
-        match answer?.0 {
-            Answer::Accepted => Ok(()),
-            Answer::Refused(why) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
-        }
+    let hello = Hello::Invite {
+        node: link.node.clone(),
+        partition,
+        epoch,
     };
-    within(
-        link.connect_timeout,
-        "no answer to the invitation in time",
-        exchange,
-    )
-    .await
+    let (transport, _) =
+        exchange_hello(link, remote, &hello, "no answer to the invitation in time").await?;
+    transport.close().await;
+    Ok(())
 }
 
 /// Open a link to `remote` and hand it a session; `Ok` once it accepted, with any bytes it
@@ -271,20 +304,12 @@ pub async fn hand_over(
     remote: &Remote,
     hello: SessionHello,
 ) -> io::Result<(Transport, Vec<u8>)> {
-    let exchange = async {
-        let mut transport = connect(link, remote).await?;
-        transport
-            .write_all(&link::encode_hello(&Hello::Session(Box::new(hello))))
-            .await?;
-        match read_decoded(&mut transport, link::decode_answer).await? {
-            (Answer::Accepted, early) => Ok((transport, early)),
-            (Answer::Refused(why), _) => Err(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
-        }
-    };
-    within(
-        link.connect_timeout,
+    let hello = Hello::Session(Box::new(hello));
+    exchange_hello(
+        link,
+        remote,
+        &hello,
         "no answer from the other host in time",
-        exchange,
     )
     .await
 }
@@ -353,37 +378,22 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
     let exchange = async {
         transport.handshake(link.server_tls.clone()).await?;
         let mut buf = Vec::with_capacity(1024);
-        let mut chunk = vec![0u8; 16 * 1024];
-        loop {
-            match link::decode_hello(&buf, max_message) {
-                Decoded::Done(hello, used) => {
-                    // A front sends nothing after a session's or store call's hello before
-                    // the answer; a replica sends its request frame right away.
-                    if used != buf.len() && !matches!(hello, Hello::Follow { .. }) {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "bytes after the hello",
-                        ));
-                    }
-                    buf.drain(..used);
-                    return Ok((hello, buf));
-                }
-                Decoded::Invalid(why) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-                }
-                Decoded::Incomplete(need) => {
-                    let want = (need - buf.len()).min(chunk.len());
-                    let n = transport.read(&mut chunk[..want]).await?;
-                    if n == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "closed before its hello",
-                        ));
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-            }
+        let hello = read_decoded(
+            &mut transport,
+            &mut buf,
+            |b| link::decode_hello(b, max_message).into_result(),
+            "closed before its hello",
+        )
+        .await?;
+        // A front sends nothing after a session's or store call's hello before the answer; a
+        // replica sends its request frame right away.
+        if !buf.is_empty() && !matches!(hello, Hello::Follow { .. }) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bytes after the hello",
+            ));
         }
+        Ok((hello, buf))
     };
     let (hello, rest) = match within(link.connect_timeout, "no hello in time", exchange).await {
         Ok(got) => got,
