@@ -343,6 +343,10 @@ pub trait Session {
     /// The account this session authenticated as was deleted (or its credentials revoked):
     /// queue the protocol's farewell and ask to close, applying nothing pending.
     fn handle_revoked(&mut self);
+    /// The account's mailboxes are now served by another host of the cluster (its partition
+    /// moved): queue the protocol's temporary farewell (`* BYE [UNAVAILABLE]`,
+    /// `-ERR [SYS/TEMP]`) and ask to close, so the client reconnects and is routed there.
+    fn handle_moved(&mut self);
     /// Commands the client has sent so far (for the session-end log line).
     fn commands(&self) -> u64;
     /// What limit the session last refused something for since the previous call (a line,

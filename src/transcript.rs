@@ -17,7 +17,8 @@
 //!   any other `E:` line is a request in the protocol's own words ([`Scripted::request`]).
 //! - `D: tls`, `D: compressed [BYTES]` (the bytes, escaped as in `R:`, that the session hands
 //!   back as received after the command; none if left out), `D: auth ok <account>`, `D: auth fail`, `D: auth temp`, `D: timeout` (or
-//!   `D: idle`), `D: shutdown`: the driver answers; any other `D:` line is the service's reply
+//!   `D: idle`), `D: shutdown`, `D: moved` (the account is served by another host now): the
+//!   driver answers; any other `D:` line is the service's reply
 //!   or a notice, in the protocol's words ([`Scripted::answer`]). Output and events are
 //!   checked before each `D:` line and at the end.
 
@@ -106,6 +107,7 @@ enum Action<S: Session> {
     Answer(Answer<S>),
     Timeout,
     Shutdown,
+    Moved,
 }
 
 struct Segment<S: Session> {
@@ -193,6 +195,7 @@ where
                 }
                 Some(Action::Timeout) => session.handle_idle_timeout(),
                 Some(Action::Shutdown) => session.handle_shutdown(),
+                Some(Action::Moved) => session.handle_moved(),
             }
         }
     }
@@ -332,6 +335,7 @@ where
         ["auth", "temp"] => Action::Auth(AuthOutcome::TemporaryFailure),
         ["timeout"] | ["idle"] => Action::Timeout,
         ["shutdown"] => Action::Shutdown,
+        ["moved"] => Action::Moved,
         _ => Action::Answer(
             S::answer(notes, text)
                 .unwrap_or_else(|| panic!("line {line}: bad driver action {text:?}")),

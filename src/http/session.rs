@@ -417,6 +417,12 @@ impl Session for HttpSession {
         self.events.push_back(Event::Close);
     }
 
+    /// The connection closes (after the request in progress): the client's next one is
+    /// routed to the host that serves the account now.
+    fn handle_moved(&mut self) {
+        self.handle_revoked();
+    }
+
     fn commands(&self) -> u64 {
         self.requests
     }

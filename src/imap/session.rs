@@ -1007,6 +1007,19 @@ impl Session for ImapSession {
         }
     }
 
+    fn handle_moved(&mut self) {
+        if self.state != State::Logout {
+            // RFC 5530 §3: the mailbox is temporarily unavailable here; a reconnect reaches
+            // the host that serves it now.
+            self.send(Response::untagged(
+                Status::Bye,
+                Some(Code::Unavailable),
+                "Mailbox moved to another server, please reconnect",
+            ));
+            self.close();
+        }
+    }
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         match self.uncompressed_out.as_mut() {
             Some(ready) => {

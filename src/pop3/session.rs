@@ -124,6 +124,9 @@ enum Refusal {
     ShuttingDown,
     /// The account was deleted while the session ran: nothing marked is removed.
     AccountRevoked,
+    /// The maildrop is now served by another host of the cluster (RFC 3206 §4 `[SYS/TEMP]`:
+    /// reconnecting reaches it).
+    Moved,
 }
 
 impl Refusal {
@@ -162,6 +165,7 @@ impl Refusal {
             Refusal::IdleTimeout => "-ERR Autologout; idle for too long",
             Refusal::ShuttingDown => "-ERR [SYS/TEMP] Server shutting down",
             Refusal::AccountRevoked => "-ERR [AUTH] Account no longer valid",
+            Refusal::Moved => "-ERR [SYS/TEMP] Maildrop moved to another server, please reconnect",
         }
     }
 
@@ -174,6 +178,7 @@ impl Refusal {
                 | Refusal::IdleTimeout
                 | Refusal::ShuttingDown
                 | Refusal::AccountRevoked
+                | Refusal::Moved
         )
     }
 }
@@ -370,6 +375,10 @@ impl Session for Pop3Session {
 
     fn handle_revoked(&mut self) {
         self.machine.refuse(Refusal::AccountRevoked);
+    }
+
+    fn handle_moved(&mut self) {
+        self.machine.refuse(Refusal::Moved);
     }
 
     fn poll_output(&mut self, out: &mut Vec<u8>) {

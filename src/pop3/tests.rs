@@ -442,6 +442,26 @@ fn idle_timeout_and_shutdown_close() {
 }
 
 #[test]
+fn a_maildrop_moved_to_another_host_ends_the_session_with_sys_temp() {
+    replay(
+        implicit,
+        "S: +OK ringpost ready.
+         C: USER alice
+         C: PASS secret
+         S: +OK
+         E: auth alice secret
+         D: auth ok alice@example.com
+         E: open-maildrop
+         D: maildrop 1
+         S: +OK Logged in.
+         D: moved
+         S: -ERR [SYS/TEMP] Maildrop moved to another server, please reconnect
+         E: close
+         C: NOOP",
+    );
+}
+
+#[test]
 fn account_is_known_only_in_transaction() {
     use crate::pop3::MaildropOutcome;
     use crate::session::{AuthOutcome, Session};

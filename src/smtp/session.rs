@@ -299,6 +299,10 @@ impl Session for SmtpSession {
         self.machine.refuse(Refusal::AccountRevoked);
     }
 
+    /// Submission does not use the account's mailboxes where it runs (deliveries are routed
+    /// per recipient): a move changes nothing for it.
+    fn handle_moved(&mut self) {}
+
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.machine.out);
     }

@@ -238,6 +238,10 @@ impl Session for Driven {
         self.session.handle_revoked();
         self.answer();
     }
+    fn handle_moved(&mut self) {
+        self.session.handle_moved();
+        self.answer();
+    }
     fn poll_output(&mut self, out: &mut Vec<u8>) {
         self.session.poll_output(out);
     }

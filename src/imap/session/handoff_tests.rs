@@ -83,3 +83,27 @@ fn a_malformed_tag_is_not_continued() {
     handoff.tag = b"a b".to_vec();
     assert!(ImapSession::from_handoff(config(), handoff).is_none());
 }
+
+#[test]
+fn a_session_whose_mailbox_moved_away_says_bye_unavailable_and_closes() {
+    let mut s = ImapSession::new(config(), Security::Tls);
+    output(&mut s);
+    s.handle_input(b"a1 LOGIN alice@example.com secret\r\n");
+    let Some(Event::Authenticate(_)) = s.poll_event() else {
+        panic!("no login");
+    };
+    s.handle_auth(AuthOutcome::Success {
+        account: "alice@example.com".into(),
+    });
+    output(&mut s);
+    s.handle_moved();
+    assert_eq!(
+        output(&mut s),
+        "* BYE [UNAVAILABLE] Mailbox moved to another server, please reconnect\r\n"
+    );
+    assert!(matches!(s.poll_event(), Some(Event::Close)));
+    // Nothing more is read from the client, nor said twice.
+    s.handle_input(b"a2 NOOP\r\n");
+    s.handle_moved();
+    assert_eq!(output(&mut s), "");
+}

@@ -117,6 +117,9 @@ impl Session for ZipSession {
     fn handle_revoked(&mut self) {
         self.events.push_back(Event::Close);
     }
+    fn handle_moved(&mut self) {
+        self.events.push_back(Event::Close);
+    }
     fn commands(&self) -> u64 {
         0
     }

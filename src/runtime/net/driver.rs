@@ -617,6 +617,14 @@ async fn drive<S: Service>(
             conn.core.session.handle_revoked();
             continue;
         }
+        if !conn.core.revoked && moved_away(&conn.core, state) {
+            tracing::info!(target: "ringpost::cluster", peer = %conn.core.peer, protocol = conn.core.listener.protocol.name(), user = conn.core.user.as_deref().unwrap_or(""), "session ended: its account is served by another host now");
+            // Nothing more is done here for the account; the client reconnects.
+            conn.core.revoked = true;
+            conn.core.shutdown_sent = true;
+            conn.core.session.handle_moved();
+            continue;
+        }
         if let Some(event) = conn.core.session.poll_event() {
             match event {
                 Event::StartTls => {
@@ -745,7 +753,8 @@ async fn drive<S: Service>(
         let core = &conn.core;
         let revocation = async {
             if core.account.is_some() && !core.revoked {
-                future::or(wait_revoked(core, state), live.kicked()).await
+                let gone = future::or(wait_revoked(core, state), wait_moved(core, state));
+                future::or(gone, live.kicked()).await
             } else {
                 future::pending::<()>().await
             }
@@ -839,6 +848,38 @@ fn core_revoked<S: Service>(core: &Core<S>, state: &ShardState) -> bool {
             .accounts
             .credential_current(crate::accounts::address_of_key(key), used)
     })
+}
+
+/// Whether the session's account is served by another host of the cluster now (its partition
+/// moved away, see [`ShardState::partitions_moved`]): for sessions that use its mailboxes
+/// here ([`Placement::HomeShard`]).
+fn moved_away<S: Service>(core: &Core<S>, state: &ShardState) -> bool {
+    let Some((key, _)) = core.account.as_ref() else {
+        return false;
+    };
+    // Cheap for a single host, which replicates nothing: checked before every command.
+    if S::PLACEMENT != Placement::HomeShard || state.replication.borrow().is_none() {
+        return false;
+    }
+    let server = state.server();
+    let Some(link) = server.link.as_ref() else {
+        return false;
+    };
+    matches!(link.routes.route(Partition::of(key)), link::Route::There(_))
+}
+
+/// Resolves once [`moved_away`] says so (checked whenever partitions of this shard move).
+async fn wait_moved<S: Service>(core: &Core<S>, state: &ShardState) {
+    if S::PLACEMENT != Placement::HomeShard || state.replication.borrow().is_none() {
+        return future::pending().await;
+    }
+    loop {
+        let changed = state.partitions_moved.changed();
+        if moved_away(core, state) {
+            return;
+        }
+        changed.await;
+    }
 }
 
 /// Resolves once [`core_revoked`] says so (checked whenever the shard reads a new version of

@@ -93,6 +93,9 @@ impl Session for GateSession {
     fn handle_revoked(&mut self) {
         self.events.push_back(Event::Close);
     }
+    fn handle_moved(&mut self) {
+        self.events.push_back(Event::Close);
+    }
     fn commands(&self) -> u64 {
         0
     }

@@ -141,6 +141,9 @@ pub struct ShardState {
     /// This shard's part in replication between cluster hosts; set at start on a cluster
     /// host.
     pub replication: RefCell<Option<Rc<crate::runtime::replication::Replication>>>,
+    /// Notified when partitions this shard served as primary are now served by another host
+    /// (a cluster move or failover): sessions of their accounts end with a reconnect.
+    pub partitions_moved: crate::runtime::shutdown::Notify,
 }
 
 impl ShardState {
@@ -171,6 +174,7 @@ impl ShardState {
             outbound: Default::default(),
             login_cache: Default::default(),
             replication: RefCell::new(None),
+            partitions_moved: Default::default(),
         }
     }
 
