@@ -46,15 +46,23 @@ fn wait_for_assignment(
     what: &str,
     done: impl Fn(&ringpost::cluster::Assignment) -> bool,
 ) {
-    wait_until(what, LIMIT, || {
-        let snapshot = cluster.admin.snapshot().unwrap();
-        done(
-            &snapshot.partitions[usize::from(partition.index())]
+    let mut last = None;
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(what, LIMIT, || {
+            let snapshot = cluster.admin.snapshot().unwrap();
+            let a = &snapshot.partitions[usize::from(partition.index())]
                 .as_ref()
                 .unwrap()
-                .assignment,
-        )
-    });
+                .assignment;
+            last = Some(a.clone());
+            done(a)
+        })
+    }));
+    if let Err(e) = waited {
+        cluster.dump_logs();
+        eprintln!("partition {}: {last:?}", partition.index());
+        std::panic::resume_unwind(e);
+    }
 }
 
 #[test]
@@ -254,4 +262,110 @@ fn an_old_primary_whose_log_went_further_starts_over_from_a_snapshot() {
         let out = cluster.python("replication.py", &["count", n, prefix, "users=alice"]);
         assert!(out.contains("counted"), "{out}");
     }
+}
+
+/// A fourth host joins three under an SMTP load: `cluster add-node` moves its share
+/// copy-first — the new host follows each partition's log as a learner (`sync` does not wait
+/// for it), and the primary switches the map over once it has caught up, writes paused for
+/// that last stretch; a switch before that would lose what the learner had not received.
+/// Then alice's primary is drained under the same load, her replica taking over the same
+/// way, and her IMAP and POP3 sessions there end with a reconnect. Every acknowledged
+/// message is there exactly once through every host, the new one too.
+#[test]
+fn a_fourth_host_joins_under_load_and_partitions_move_copy_first() {
+    let _one = serially();
+    let Some(etcd) = Etcd::start() else { return };
+    let Some(pg) = Postgres::start() else { return };
+    let mut cluster = Cluster::start(&etcd, &pg, "joining", &["mx1", "mx2", "mx3"], 1, "sync");
+    let out = cluster.python("replication.py", &["deliver", "n=3", "prefix=before"]);
+    assert!(out.contains("delivered 3"), "{out}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let acked = scratch.path().join("acked");
+    let out_arg = format!("out={}", acked.display());
+    let load =
+        cluster.python_in_background("replication.py", &["load", "seconds=20", "via=0", &out_arg]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    cluster.add_host("mx4");
+    let mx4 = NodeName::new("mx4").unwrap();
+    let added = cluster.admin.add_node(&mx4, 1, false, false).unwrap();
+    let copy_first = added.plan.moves.iter().filter(|m| m.copy_first).count();
+    assert!(added.primaries > 0 && copy_first > 0, "{added:?}");
+    let began = std::time::Instant::now();
+    let settled = |cluster: &mut Cluster, what: &str| {
+        let mut left = Vec::new();
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(what, LIMIT, || {
+                let map = cluster.admin.snapshot().unwrap().map();
+                left = map
+                    .assignments()
+                    .filter_map(|(p, a)| a.filter(|a| a.handoff.is_some()).map(|a| (p, a.clone())))
+                    .collect::<Vec<_>>();
+                left.is_empty()
+            })
+        }));
+        if let Err(e) = waited {
+            cluster.dump_logs();
+            eprintln!("handoffs left: {left:?}");
+            std::panic::resume_unwind(e);
+        }
+    };
+    settled(&mut cluster, "every handoff to mx4 to be made");
+    let map = cluster.admin.snapshot().unwrap().map();
+    let on_mx4 = map.owned_by(&mx4).count();
+    assert!(on_mx4 > 0, "mx4 serves no partition");
+    eprintln!(
+        "add-node: {copy_first} copy-first moves made in {} ms under load; mx4 is primary of \
+         {on_mx4} partitions",
+        began.elapsed().as_millis()
+    );
+
+    // Alice's primary drained under the same load: her replica (or mx4) takes over once it
+    // has her whole log.
+    // Her IMAP and POP3 sessions on that host end with a reconnect once it is not hers.
+    let (partition, primary, epoch) = primary_of(&mut cluster, "alice@example.com");
+    let p = cluster.nodes.iter().position(|n| *n == primary).unwrap();
+    let ready = scratch.path().join("ready");
+    let (via_arg, ready_arg) = (format!("via={p}"), format!("ready={}", ready.display()));
+    let sessions = cluster.python_in_background("replication.py", &["moved", &via_arg, &ready_arg]);
+    wait_until("alice's sessions to be open", LIMIT, || ready.exists());
+    let drained = cluster.admin.drain_node(&primary, 1, false).unwrap();
+    assert!(drained.applied.moved > 0, "{drained:?}");
+    wait_for_assignment(
+        &mut cluster,
+        partition,
+        "alice's partition to be handed off",
+        |a| a.primary != primary && a.epoch.0 > epoch && a.handoff.is_none(),
+    );
+    for (what, run) in [("the sessions", sessions), ("the load", load)] {
+        let out = match run.join().unwrap() {
+            Ok(out) => out,
+            Err(why) => {
+                cluster.dump_logs();
+                panic!("{what} failed: {why}");
+            }
+        };
+        eprintln!("{out}");
+    }
+    settled(&mut cluster, "every handoff to be made");
+    let file_arg = format!("file={}", acked.display());
+    let out = cluster.python("replication.py", &["acked", &file_arg]);
+    assert!(out.contains("acked: ok"), "{out}");
+    let out = cluster.python("replication.py", &["count", "n=3", "prefix=before"]);
+    assert!(out.contains("counted 3"), "{out}");
+    let made = cluster
+        .hosts
+        .iter()
+        .map(|h| h.log().matches("handoff made").count())
+        .sum::<usize>();
+    assert!(
+        made >= copy_first,
+        "{made} handoffs logged for {copy_first} moves"
+    );
+    let failovers = cluster
+        .hosts
+        .iter()
+        .map(|h| h.log().matches("failover: live replicas promoted").count())
+        .sum::<usize>();
+    eprintln!("{made} handoffs made, {failovers} failovers (the machine starved a lease)");
 }

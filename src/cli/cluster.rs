@@ -172,21 +172,34 @@ pub fn cluster(config: &Config, op: ClusterOp) -> Result<(), CliError> {
 #[cfg(feature = "cluster")]
 fn report(what: &str, node: &NodeName, done: &Rebalanced, dry_run: bool) -> Result<(), CliError> {
     let replicas_only = done.plan.moves.len() - done.primaries;
+    let copied = done.plan.moves.iter().filter(|m| m.copy_first).count();
     let uncopied = done
         .plan
         .moves
         .iter()
-        .filter(|m| m.changes_primary() && m.from.as_ref().is_some_and(|f| !f.holds(&m.to.primary)))
+        .filter(|m| {
+            !m.copy_first
+                && m.changes_primary()
+                && m.from.as_ref().is_some_and(|f| !f.holds(&m.to.primary))
+        })
         .count();
     let mut out = format!(
         "{what} {node}: {} partitions change ({} primaries, {replicas_only} replica sets only)\n",
         done.plan.moves.len(),
         done.primaries
     );
+    if copied > 0 {
+        out.push_str(&format!(
+            "{copied} of them move copy-first: their new nodes follow the primary's log, and \
+             the primary switches each over once they have caught up (`cluster status` shows \
+             the handoffs left)\n"
+        ));
+    }
     if uncopied > 0 {
         out.push_str(&format!(
-            "note: {uncopied} primaries move to a node that holds no copy of them: their mail \
-             stays on the old primary (moves that copy mail are not built yet)\n"
+            "note: {uncopied} primaries move at once to a node that holds no copy of them (the \
+             old primary is down and cannot hand them over): their mail comes back only with \
+             that node\n"
         ));
     }
     if dry_run {
@@ -229,12 +242,21 @@ fn where_is(admin: &mut Admin, config: &Config, account: &str) -> Result<(), Cli
                 .map(|r| format!("{r}{}", live(r)))
                 .collect();
             out.push_str(&format!(
-                " primary {}{} replicas [{}] epoch {}\n",
+                " primary {}{} replicas [{}] epoch {}",
                 a.primary,
                 live(&a.primary),
                 replicas.join(", "),
                 a.epoch
             ));
+            if let Some(h) = &a.handoff {
+                let to: Vec<String> = h.replicas.iter().map(ToString::to_string).collect();
+                out.push_str(&format!(
+                    " moving to primary {} replicas [{}]",
+                    h.primary,
+                    to.join(", ")
+                ));
+            }
+            out.push('\n');
         }
         None => out.push_str(" unassigned\n"),
     }
@@ -286,6 +308,15 @@ fn status(admin: &mut Admin, cluster: &ClusterConfig) -> Result<(), CliError> {
         out.push_str(&format!(", {n} {state}"));
     }
     out.push('\n');
+    let moving = map
+        .assignments()
+        .filter(|(_, a)| a.is_some_and(|a| a.handoff.is_some()))
+        .count();
+    if moving > 0 {
+        out.push_str(&format!(
+            "handoffs under way: {moving} (their new nodes are catching up)\n"
+        ));
+    }
     match map.epoch_range() {
         Some((lo, hi)) => out.push_str(&format!("epochs: {} to {}\n", lo.0, hi.0)),
         None => out.push_str("epochs: none\n"),

@@ -104,12 +104,51 @@ pub struct Assignment {
     /// Distinct from the primary and from each other.
     pub replicas: Vec<NodeName>,
     pub epoch: Epoch,
+    /// A move under way: who is to hold the partition once the nodes that have no copy yet
+    /// caught up. Those follow the primary's log meanwhile (as learners: not waited for by
+    /// `sync`, never promoted); the primary makes the switch ([`Handoff`]).
+    pub handoff: Option<Handoff>,
+}
+
+/// Where a partition goes once its new nodes caught up: a move that copies the mail first and
+/// switches ownership in one transaction, made by the primary when the new primary has its
+/// whole log (writes paused for that last stretch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub primary: NodeName,
+    pub replicas: Vec<NodeName>,
 }
 
 impl Assignment {
     /// Whether `node` holds a copy (primary or replica).
     pub fn holds(&self, node: &NodeName) -> bool {
         self.primary == *node || self.replicas.contains(node)
+    }
+
+    /// The nodes that follow the log to take part once the handoff is made: named by the
+    /// handoff, not holding a copy yet.
+    pub fn learners(&self) -> impl Iterator<Item = &NodeName> {
+        self.handoff
+            .iter()
+            .flat_map(|h| std::iter::once(&h.primary).chain(&h.replicas))
+            .filter(|n| !self.holds(n))
+    }
+
+    /// Whether `node` follows the primary's log: a replica or a learner.
+    pub fn follows(&self, node: &NodeName) -> bool {
+        self.primary != *node
+            && (self.replicas.contains(node) || self.learners().any(|l| l == node))
+    }
+
+    /// The assignment once the handoff is made (the next epoch), if one is under way.
+    pub fn handed_off(&self) -> Option<Assignment> {
+        let h = self.handoff.as_ref()?;
+        Some(Assignment {
+            primary: h.primary.clone(),
+            replicas: h.replicas.clone(),
+            epoch: Epoch(self.epoch.0 + 1),
+            handoff: None,
+        })
     }
 }
 
@@ -260,6 +299,7 @@ mod tests {
                 primary: name("mx1"),
                 replicas: vec![name("mx2"), name("mx3")],
                 epoch: Epoch(4),
+                handoff: None,
             }),
         );
         assert_eq!(map.primary(p).map(|n| n.name.as_str()), Some("mx1"));

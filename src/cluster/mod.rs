@@ -27,4 +27,4 @@ pub mod plan;
 pub mod schema;
 
 pub use etcd::ClusterHandle;
-pub use map::{Assignment, ClusterMap, Epoch, Node, NodeName, NodeState, Placement};
+pub use map::{Assignment, ClusterMap, Epoch, Handoff, Node, NodeName, NodeState, Placement};

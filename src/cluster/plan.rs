@@ -41,7 +41,7 @@
 
 use std::collections::HashMap;
 
-use super::map::{Assignment, ClusterMap, Epoch, NodeName, Placement};
+use super::map::{Assignment, ClusterMap, Epoch, Handoff, NodeName, Placement};
 use crate::placement::Partition;
 #[cfg(test)]
 use crate::placement::PARTITIONS;
@@ -69,6 +69,7 @@ impl Target {
             primary: self.primary.clone(),
             replicas: self.replicas.clone(),
             epoch: Epoch(from.map_or(1, |a| a.epoch.0 + 1)),
+            handoff: None,
         }
     }
 }
@@ -79,9 +80,29 @@ pub struct Move {
     pub partition: Partition,
     pub from: Option<Assignment>,
     pub to: Target,
+    /// Copy first ([`copy_first`]): the move is applied as a handoff that the primary makes
+    /// once the nodes new to the partition have caught up, not at once.
+    pub copy_first: bool,
 }
 
 impl Move {
+    /// The assignment that replaces `current` (the next epoch): the target, or with
+    /// `copy_first` the current holders plus the target as the handoff under way.
+    pub fn next(&self, current: Option<&Assignment>) -> Assignment {
+        match current {
+            Some(current) if self.copy_first => Assignment {
+                primary: current.primary.clone(),
+                replicas: current.replicas.clone(),
+                epoch: Epoch(current.epoch.0 + 1),
+                handoff: Some(Handoff {
+                    primary: self.to.primary.clone(),
+                    replicas: self.to.replicas.clone(),
+                }),
+            },
+            _ => self.to.after(current),
+        }
+    }
+
     /// Whether the primary changes (not only replicas).
     pub fn changes_primary(&self) -> bool {
         self.from
@@ -131,6 +152,7 @@ pub fn plan(map: &ClusterMap, nodes: &[NodeName], replicas: usize) -> Result<Pla
                     partition,
                     from: from.cloned(),
                     to: target.clone(),
+                    copy_first: false,
                 });
             }
         }
@@ -176,6 +198,31 @@ pub fn keep_copies(map: &ClusterMap, nodes: &[NodeName], plan: Plan) -> Plan {
         targets,
         moves: kept,
     }
+}
+
+/// `plan` with every move that brings a partition to a node holding no copy of it, or that
+/// changes its primary, made a copy-first move where the partition's primary is live to make
+/// the handoff: the new nodes follow its log as learners while it goes on serving, and it
+/// switches ownership in one transaction once they and the new primary have its whole log
+/// (see [`Assignment::handoff`]); so even with `async` replication a planned move loses no
+/// acknowledged write. A move whose primary is down (it could not hand off) or that only
+/// drops nodes is applied at once.
+pub fn copy_first(map: &ClusterMap, plan: Plan) -> Plan {
+    let live = |n: &NodeName| map.node(n).is_some_and(|n| n.live);
+    let Plan { targets, moves } = plan;
+    let moves = moves
+        .into_iter()
+        .map(|mut m| {
+            if let Some(from) = m.from.as_ref() {
+                let new_node = std::iter::once(&m.to.primary)
+                    .chain(&m.to.replicas)
+                    .any(|n| !from.holds(n));
+                m.copy_first = (new_node || from.primary != m.to.primary) && live(&from.primary);
+            }
+            m
+        })
+        .collect();
+    Plan { targets, moves }
 }
 
 /// Each node's share of `total` slots: ⌊total/n⌋, plus one for the `total mod n` nodes that
@@ -341,7 +388,7 @@ fn spread(p: usize, node: &NodeName) -> u64 {
 pub fn apply(map: &ClusterMap, plan: &Plan) -> ClusterMap {
     let mut next = map.clone();
     for m in &plan.moves {
-        next.set_assignment(m.partition, Some(m.to.after(m.from.as_ref())));
+        next.set_assignment(m.partition, Some(m.next(m.from.as_ref())));
     }
     next
 }
@@ -374,6 +421,7 @@ pub fn failover(map: &ClusterMap) -> Vec<Move> {
                 partition,
                 from: Some(a.clone()),
                 to: Target { primary, replicas },
+                copy_first: false,
             })
         })
         .collect()
@@ -385,8 +433,9 @@ pub fn failover(map: &ClusterMap) -> Vec<Move> {
 /// The replicas listed are kept, live or not, and in order; the missing ones are live placed
 /// (`Active`) nodes that neither are the primary nor already a replica, the least loaded
 /// first (partitions held, counting the ones added here), ties by rendezvous hash then name.
-/// Only raises a partition's count up to the target, never lowers one. Deterministic; each
-/// move raises its partition's epoch by one when applied.
+/// Only raises a partition's count up to the target, never lowers one; leaves a partition
+/// with a handoff under way alone. Deterministic; each move raises its partition's epoch by
+/// one when applied.
 pub fn refill(map: &ClusterMap, replicas: usize) -> Vec<Move> {
     let mut candidates: Vec<&NodeName> = map
         .nodes()
@@ -410,7 +459,9 @@ pub fn refill(map: &ClusterMap, replicas: usize) -> Vec<Move> {
     let mut moves = Vec::new();
     for (partition, a) in map.assignments() {
         let Some(a) = a else { continue };
-        if !live(&a.primary) || a.replicas.len() >= target {
+        // A handoff under way names the replicas to come (its learners are catching up);
+        // changing the assignment now would cancel it.
+        if !live(&a.primary) || a.replicas.len() >= target || a.handoff.is_some() {
             continue;
         }
         let mut next = a.replicas.clone();
@@ -435,6 +486,7 @@ pub fn refill(map: &ClusterMap, replicas: usize) -> Vec<Move> {
                     primary: a.primary.clone(),
                     replicas: next,
                 },
+                copy_first: false,
             });
         }
     }
@@ -591,6 +643,59 @@ mod tests {
         assert_eq!(keep_copies(&map, &nodes[..2], drain.clone()), drain);
     }
 
+    #[test]
+    fn copy_first_moves_hand_off_where_the_primary_is_live() {
+        // mx4 joins three live nodes: every move that brings a partition to it, or changes a
+        // primary, becomes a handoff named by the current primary.
+        let nodes = names(4);
+        let mut map = bootstrap(&nodes[..3], 1);
+        with_nodes(&mut map, &nodes, &[true, true, true, true]);
+        let planned = copy_first(&map, plan(&map, &nodes, 1).unwrap());
+        assert!(planned.moves.iter().any(|m| m.changes_primary()));
+        for m in &planned.moves {
+            let from = m.from.as_ref().unwrap();
+            let new_node = std::iter::once(&m.to.primary)
+                .chain(&m.to.replicas)
+                .any(|n| !from.holds(n));
+            assert_eq!(m.copy_first, new_node || m.changes_primary(), "{m:?}");
+            let next = m.next(Some(from));
+            assert_eq!(next.epoch.0, from.epoch.0 + 1);
+            if m.copy_first {
+                // Served as before; mx4 follows as a learner until the switch.
+                assert_eq!(next.primary, from.primary);
+                assert_eq!(next.replicas, from.replicas);
+                assert!(next.follows(&nodes[3]) || !m.to.replicas.contains(&nodes[3]));
+                assert!(
+                    !next.replicas.contains(&nodes[3]),
+                    "a learner is no replica"
+                );
+                let switched = next.handed_off().unwrap();
+                assert!(m.to.is(&switched), "{m:?}");
+                assert_eq!(switched.epoch.0, next.epoch.0 + 1);
+                assert_eq!(switched.handoff, None);
+            } else {
+                assert_eq!(next, m.to.after(Some(from)));
+            }
+        }
+        // Applied, the map names mx4 only as a learner: nothing is served from it yet.
+        let staged = apply(&map, &planned);
+        assert_eq!(staged.owned_by(&nodes[3]).count(), 0);
+        assert!(staged
+            .assignments()
+            .any(|(_, a)| a.is_some_and(|a| a.learners().any(|l| *l == nodes[3]))));
+
+        // A primary that is down cannot hand off: its moves apply at once.
+        let mut map = bootstrap(&nodes[..3], 1);
+        with_nodes(&mut map, &nodes, &[false, true, true, true]);
+        let planned = copy_first(&map, plan(&map, &nodes, 1).unwrap());
+        for m in &planned.moves {
+            let from = m.from.as_ref().unwrap();
+            if from.primary == nodes[0] {
+                assert!(!m.copy_first, "{m:?}");
+            }
+        }
+    }
+
     /// `nodes` in a map, live or down as `live` says, all placed.
     fn with_nodes(map: &mut ClusterMap, nodes: &[NodeName], live: &[bool]) {
         for (n, &live) in nodes.iter().zip(live) {
@@ -610,6 +715,7 @@ mod tests {
                 primary: primary.clone(),
                 replicas: replicas.iter().map(|r| (*r).clone()).collect(),
                 epoch: Epoch(e),
+                handoff: None,
             }),
         );
     }
@@ -641,6 +747,7 @@ mod tests {
                         primary: n[2].clone(),
                         replicas: vec![n[1].clone(), n[3].clone(), n[0].clone()],
                     },
+                    copy_first: false,
                 },
                 Move {
                     partition: p(4),
@@ -649,6 +756,7 @@ mod tests {
                         primary: n[3].clone(),
                         replicas: vec![n[0].clone(), n[1].clone()],
                     },
+                    copy_first: false,
                 },
             ]
         );
@@ -783,6 +891,7 @@ mod tests {
                     primary: all[p].clone(),
                     replicas: vec![all[a].clone(), all[b].clone()],
                     epoch: Epoch(e),
+                    handoff: None,
                 }));
             }
             let plan = plan(&map, nodes, r).unwrap();

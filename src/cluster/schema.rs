@@ -5,6 +5,8 @@
 //! /ringpost/<cluster>/members/<node>      "10.0.0.1:7000"        on the node's lease: it is live
 //! /ringpost/<cluster>/nodes/<node>        "active" | "draining"  placed in the map (no lease)
 //! /ringpost/<cluster>/partitions/<nnnn>   {"primary":"mx1","replicas":["mx2"],"epoch":3}
+//!                                         (+ "handoff":{"primary":"mx4","replicas":["mx1"]}
+//!                                          while a move copies the partition)
 //! /ringpost/<cluster>/bootstrap           {"nodes":["mx1","mx2"],"replicas":1}
 //! ```
 //!
@@ -24,7 +26,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::map::{Assignment, ClusterMap, Epoch, Node, NodeName, Placement};
+use super::map::{Assignment, ClusterMap, Epoch, Handoff, Node, NodeName, Placement};
 use crate::placement::{Partition, PARTITIONS};
 
 /// The keys of one cluster.
@@ -105,14 +107,29 @@ struct PartitionValue {
     primary: String,
     replicas: Vec<String>,
     epoch: u64,
+    /// Absent unless a move is under way (values written before moves had it stay valid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handoff: Option<HandoffValue>,
+}
+
+/// Where a partition goes once its new nodes caught up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct HandoffValue {
+    primary: String,
+    replicas: Vec<String>,
 }
 
 /// The value of a partition key.
 pub fn encode_assignment(a: &Assignment) -> String {
+    let names = |v: &[NodeName]| v.iter().map(ToString::to_string).collect();
     let value = PartitionValue {
         primary: a.primary.to_string(),
-        replicas: a.replicas.iter().map(ToString::to_string).collect(),
+        replicas: names(&a.replicas),
         epoch: a.epoch.0,
+        handoff: a.handoff.as_ref().map(|h| HandoffValue {
+            primary: h.primary.to_string(),
+            replicas: names(&h.replicas),
+        }),
     };
     // A struct of strings and a number always serializes.
     serde_json::to_string(&value).unwrap_or_default()
@@ -121,14 +138,23 @@ pub fn encode_assignment(a: &Assignment) -> String {
 /// A partition key's value, if it is well formed.
 pub fn decode_assignment(value: &[u8]) -> Option<Assignment> {
     let v: PartitionValue = serde_json::from_slice(value).ok()?;
+    let names = |v: &[String]| {
+        v.iter()
+            .map(|r| NodeName::new(r))
+            .collect::<Option<Vec<_>>>()
+    };
+    let handoff = match v.handoff {
+        Some(h) => Some(Handoff {
+            primary: NodeName::new(&h.primary)?,
+            replicas: names(&h.replicas)?,
+        }),
+        None => None,
+    };
     Some(Assignment {
         primary: NodeName::new(&v.primary)?,
-        replicas: v
-            .replicas
-            .iter()
-            .map(|r| NodeName::new(r))
-            .collect::<Option<Vec<_>>>()?,
+        replicas: names(&v.replicas)?,
         epoch: Epoch(v.epoch),
+        handoff,
     })
 }
 
@@ -329,15 +355,30 @@ mod tests {
             primary: name("mx1"),
             replicas: vec![name("mx2"), name("mx3")],
             epoch: Epoch(7),
+            handoff: None,
         };
         let text = encode_assignment(&a);
         assert_eq!(
             text,
             r#"{"primary":"mx1","replicas":["mx2","mx3"],"epoch":7}"#
         );
-        assert_eq!(decode_assignment(text.as_bytes()), Some(a));
+        assert_eq!(decode_assignment(text.as_bytes()), Some(a.clone()));
+        let moving = Assignment {
+            handoff: Some(Handoff {
+                primary: name("mx4"),
+                replicas: vec![name("mx1")],
+            }),
+            ..a
+        };
+        let text = encode_assignment(&moving);
+        assert_eq!(
+            text,
+            r#"{"primary":"mx1","replicas":["mx2","mx3"],"epoch":7,"handoff":{"primary":"mx4","replicas":["mx1"]}}"#
+        );
+        assert_eq!(decode_assignment(text.as_bytes()), Some(moving));
         for bad in [
             &br#"{"primary":"MX1","replicas":[],"epoch":1}"#[..],
+            br#"{"primary":"mx1","replicas":[],"epoch":1,"handoff":{"primary":"MX4","replicas":[]}}"#,
             br#"{"primary":"mx1","epoch":1}"#,
             b"mx1",
         ] {

@@ -72,6 +72,17 @@ impl ClusterHandle {
         answer
     }
 
+    /// Refused: nothing to hand off.
+    pub fn hand_off(
+        &self,
+        _partition: Partition,
+        _epoch: u64,
+    ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let _ = reply.send(Err(ClusterError::Refused(NOT_BUILT.into())));
+        answer
+    }
+
     pub fn stop(&self) {
         match self.never {}
     }

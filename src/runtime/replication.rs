@@ -88,6 +88,11 @@ const RETRY: Duration = Duration::from_millis(250);
 const INVITE_AGAIN: Duration = Duration::from_secs(2);
 /// How long a follower told to start over waits before asking again.
 const RESYNC_RETRY: Duration = Duration::from_secs(5);
+/// How many handoffs one shard runs at once (each opens its partition and streams it).
+const HANDOFFS_AT_ONCE: usize = 4;
+/// How long a primary refuses writes to a partition it hands off while the new nodes take
+/// the last records; past it, writes are taken again and the catch-up goes on.
+const HANDOFF_PAUSE: Duration = Duration::from_secs(5);
 
 /// One shard's part in replication.
 pub struct Replication {
@@ -110,6 +115,13 @@ pub struct Replication {
     streams: RefCell<HashSet<(u16, String)>>,
     /// When each replica was last invited to follow a partition.
     invitations: RefCell<HashMap<(u16, String), std::time::Instant>>,
+    /// The handoffs running here, by partition: the epoch each started at.
+    handoffs: RefCell<HashMap<u16, u64>>,
+    /// Partitions whose writes are paused for a handoff's last stretch, with the epoch of
+    /// the map that named the handoff: the gate stays shut until the map moves past it.
+    paused: RefCell<HashMap<u16, u64>>,
+    /// The partitions the map made this host the primary of when last reconciled.
+    primary_here: RefCell<HashSet<u16>>,
 }
 
 /// A running follower: whom it follows, and its stop signal (dropping it stops the task).
@@ -133,6 +145,9 @@ impl Replication {
             dirty: Cell::new(false),
             streams: RefCell::default(),
             invitations: RefCell::default(),
+            handoffs: RefCell::default(),
+            paused: RefCell::default(),
+            primary_here: RefCell::default(),
         }
     }
 
@@ -260,14 +275,13 @@ impl Replication {
         let map = self.cluster.map();
         let me = self.cluster.this_node().clone();
         let fenced = self.cluster.is_fenced() || !map.is_complete();
-        let gate: Rc<[bool]> = (0..PARTITIONS)
-            .map(|i| {
-                !fenced
-                    && Partition::from_index(i)
-                        .and_then(|p| map.assignment(p))
-                        .is_some_and(|a| a.primary == me)
-            })
-            .collect();
+        // A pause ends once the map moved on from the epoch that named the handoff.
+        self.paused.borrow_mut().retain(|&i, epoch| {
+            Partition::from_index(i)
+                .and_then(|p| map.assignment(p))
+                .is_some_and(|a| a.epoch.0 == *epoch)
+        });
+        let gate = self.gate(&map, &me, fenced);
         let before = state.store.write_gate();
         if before.as_deref() != Some(&gate[..]) {
             let was_fenced = before.is_none_or(|g| !g.iter().any(|w| *w));
@@ -281,6 +295,9 @@ impl Replication {
             return;
         }
         let published = self.cluster.published();
+        if self.reconciled.get() != Some(published) {
+            self.note_moves(state, &map, &me);
+        }
         if self.reconciled.get() != Some(published) || self.dirty.replace(false) {
             if self.settle(state, &map, &me).await {
                 self.reconciled.set(Some(published));
@@ -290,6 +307,246 @@ impl Replication {
         }
         if !fenced {
             self.invite(state, &map, &me);
+            self.start_handoffs(state, &map, &me);
+        }
+    }
+
+    /// Tell the shard's sessions when a partition it served as primary is now served by
+    /// another host ([`ShardState::partitions_moved`]).
+    fn note_moves(&self, state: &ShardState, map: &crate::cluster::ClusterMap, me: &NodeName) {
+        let now: HashSet<u16> = (0..PARTITIONS)
+            .filter(|&i| {
+                Partition::from_index(i)
+                    .filter(|p| state.map.owner(*p) == state.id)
+                    .and_then(|p| map.assignment(p))
+                    .is_some_and(|a| a.primary == *me)
+            })
+            .collect();
+        let before = self.primary_here.replace(now);
+        let moved = before
+            .iter()
+            .filter(|i| !self.primary_here.borrow().contains(i))
+            .count();
+        if moved > 0 {
+            tracing::info!(target: "ringpost::cluster", shard = %state.id, partitions = moved, "partitions now served by another host: their sessions here end with a reconnect");
+            state.partitions_moved.notify_all();
+        }
+    }
+
+    /// Which partitions this host may write: those the map makes it primary of, unless it is
+    /// fenced or a handoff paused them.
+    fn gate(&self, map: &crate::cluster::ClusterMap, me: &NodeName, fenced: bool) -> Rc<[bool]> {
+        let paused = self.paused.borrow();
+        (0..PARTITIONS)
+            .map(|i| {
+                !fenced
+                    && !paused.contains_key(&i)
+                    && Partition::from_index(i)
+                        .and_then(|p| map.assignment(p))
+                        .is_some_and(|a| a.primary == *me)
+            })
+            .collect()
+    }
+
+    /// Start the handoff of every partition this shard owns and is primary of whose map
+    /// names one, up to [`HANDOFFS_AT_ONCE`] at a time.
+    fn start_handoffs(
+        self: &Rc<Self>,
+        state: &Rc<ShardState>,
+        map: &crate::cluster::ClusterMap,
+        me: &NodeName,
+    ) {
+        for index in 0..PARTITIONS {
+            if self.handoffs.borrow().len() >= HANDOFFS_AT_ONCE {
+                return;
+            }
+            let Some(partition) = Partition::from_index(index) else {
+                continue;
+            };
+            if state.map.owner(partition) != state.id {
+                continue;
+            }
+            let Some(assignment) = map.assignment(partition) else {
+                continue;
+            };
+            if assignment.primary != *me || assignment.handoff.is_none() {
+                continue;
+            }
+            let epoch = assignment.epoch.0;
+            if self.handoffs.borrow().get(&index) == Some(&epoch) {
+                continue;
+            }
+            self.handoffs.borrow_mut().insert(index, epoch);
+            let me = self.clone();
+            let state = state.clone();
+            let guard = state.active.enter();
+            glommio::spawn_local(async move {
+                let run = Box::pin(me.hand_off(&state, partition, epoch));
+                let outcome = future::or(async { Some(run.await) }, async {
+                    state.shutdown.wait().await;
+                    None
+                })
+                .await;
+                if let Some(Err(e)) = outcome {
+                    tracing::warn!(target: "ringpost::cluster", partition = index, epoch, error = %e, "handoff not made (tried again)");
+                }
+                let mut handoffs = me.handoffs.borrow_mut();
+                if handoffs.get(&index) == Some(&epoch) {
+                    handoffs.remove(&index);
+                }
+                drop(guard);
+            })
+            .detach();
+        }
+    }
+
+    /// Whether the map still names this node as `partition`'s primary at `epoch` with a
+    /// handoff; the nodes the handoff waits for then: the learners and a new primary.
+    fn handoff_waits_for(&self, partition: Partition, epoch: u64) -> Option<Vec<NodeName>> {
+        let map = self.cluster.map();
+        let me = self.cluster.this_node();
+        let a = map.assignment(partition)?;
+        let h = a.handoff.as_ref()?;
+        if a.primary != *me || a.epoch.0 != epoch || self.cluster.is_fenced() {
+            return None;
+        }
+        let mut wait: Vec<NodeName> = a.learners().cloned().collect();
+        if h.primary != *me && !wait.contains(&h.primary) {
+            wait.push(h.primary.clone());
+        }
+        Some(wait)
+    }
+
+    /// Whether every node of `nodes` acknowledged `partition`'s log up to `next_seq`.
+    fn all_acked(&self, partition: Partition, nodes: &[NodeName], next_seq: u64) -> bool {
+        let acked = self.acked.borrow();
+        nodes.iter().all(|n| {
+            acked
+                .get(&(partition.index(), n.as_str().to_string()))
+                .is_some_and(|a| *a >= next_seq)
+        })
+    }
+
+    /// Make the handoff of `partition` the map names at `epoch`: wait until the nodes new to
+    /// it (and its new primary) follow close behind, pause its writes, wait until they have
+    /// the whole log, and switch the map over in one transaction; the pause then lasts until
+    /// the map shows the switch (this host is no longer the primary). A pause that the new
+    /// nodes do not catch up within [`HANDOFF_PAUSE`] ends and the catch-up goes on. Ends
+    /// when the map moves on.
+    async fn hand_off(
+        self: &Rc<Self>,
+        state: &Rc<ShardState>,
+        partition: Partition,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let store = &state.store;
+        let index = partition.index();
+        let began = std::time::Instant::now();
+        tracing::debug!(target: "ringpost::cluster", partition = index, epoch, "handoff: the new nodes are catching up");
+        loop {
+            let Some(wait) = self.handoff_waits_for(partition, epoch) else {
+                return Ok(());
+            };
+            // Nothing to copy unless the partition has files here.
+            let has_log = store.exists(partition) || store.is_open(partition);
+            if has_log {
+                // Close behind: at what was durable a moment ago.
+                let target = store.durable_position(partition).await?.chain.next_seq;
+                if !self.all_acked(partition, &wait, target) {
+                    glommio::timer::sleep(RECONCILE).await;
+                    continue;
+                }
+            }
+            let keeps_primary = self
+                .cluster
+                .map()
+                .assignment(partition)
+                .and_then(|a| {
+                    a.handoff
+                        .as_ref()
+                        .map(|h| h.primary == *self.cluster.this_node())
+                })
+                .unwrap_or(false);
+            if keeps_primary {
+                // Only new replicas: nothing written here can be missed by a new primary, and
+                // the replicas follow on from close behind.
+                match self.cluster.hand_off(partition, epoch).await {
+                    Ok(Ok(true)) => {
+                        tracing::info!(target: "ringpost::cluster", partition = index, epoch, took_ms = began.elapsed().as_millis() as u64, "handoff made (new replicas)");
+                        return Ok(());
+                    }
+                    _ => {
+                        glommio::timer::sleep(RETRY).await;
+                        continue;
+                    }
+                }
+            }
+            // The last stretch, with writes paused.
+            self.paused.borrow_mut().insert(index, epoch);
+            store.set_write_gate(Some(self.gate(
+                &self.cluster.map(),
+                self.cluster.this_node(),
+                self.cluster.is_fenced(),
+            )));
+            let pause = std::time::Instant::now();
+            let caught_up = loop {
+                if self.handoff_waits_for(partition, epoch).is_none() {
+                    break false;
+                }
+                let end = if has_log || store.exists(partition) {
+                    store.settled_end(partition).await?
+                } else {
+                    None
+                };
+                let done = match end {
+                    Some(end) => self.all_acked(partition, &wait, end.chain.next_seq),
+                    None => !(has_log || store.exists(partition)),
+                };
+                if done {
+                    break true;
+                }
+                if pause.elapsed() > HANDOFF_PAUSE {
+                    break false;
+                }
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            };
+            if caught_up {
+                match self.cluster.hand_off(partition, epoch).await {
+                    Ok(Ok(true)) => {
+                        tracing::info!(target: "ringpost::cluster", partition = index, epoch, took_ms = began.elapsed().as_millis() as u64, paused_ms = pause.elapsed().as_millis() as u64, copied = has_log, "handoff made");
+                        // The pause stays until the map shows the switch.
+                        return Ok(());
+                    }
+                    Ok(Ok(false)) => {}
+                    outcome => {
+                        // Not known whether etcd took it: paused until the map says (a
+                        // switch ends the pause on its own), or a while has passed with the
+                        // map unchanged (the watch is ordered; a host cut off from etcd is
+                        // fenced anyway).
+                        if let Ok(Err(e)) = outcome {
+                            tracing::warn!(target: "ringpost::cluster", partition = index, epoch, error = %e, "handoff not written");
+                        }
+                        let unsure = std::time::Instant::now();
+                        while self.handoff_waits_for(partition, epoch).is_some()
+                            && unsure.elapsed() < HANDOFF_PAUSE
+                        {
+                            glommio::timer::sleep(RECONCILE).await;
+                        }
+                    }
+                }
+            } else {
+                tracing::info!(target: "ringpost::cluster", partition = index, epoch, "handoff: the new nodes did not catch up while writes were paused; writes resume");
+            }
+            self.paused.borrow_mut().remove(&index);
+            store.set_write_gate(Some(self.gate(
+                &self.cluster.map(),
+                self.cluster.this_node(),
+                self.cluster.is_fenced(),
+            )));
+            if self.handoff_waits_for(partition, epoch).is_none() {
+                return Ok(());
+            }
+            glommio::timer::sleep(RETRY).await;
         }
     }
 
@@ -320,7 +577,7 @@ impl Replication {
                 } else {
                     Ok(()) // stamped when a replica first asks for its log
                 }
-            } else if assignment.replicas.contains(me) {
+            } else if assignment.follows(me) {
                 let following = self
                     .followers
                     .borrow()
@@ -371,7 +628,7 @@ impl Replication {
             if assignment.primary != *me {
                 continue;
             }
-            for replica in &assignment.replicas {
+            for replica in assignment.replicas.iter().chain(assignment.learners()) {
                 let Some(node) = map.node(replica).filter(|n| n.live) else {
                     continue;
                 };

@@ -253,6 +253,19 @@ impl Store {
         Ok(self.owned_partition(partition).await?.durable.get())
     }
 
+    /// The partition's log end if nothing is being written to it now (every record it took
+    /// is durable and applied), else `None`. With writes refused by the gate, once this is
+    /// `Some` the log ends there: what a handoff waits for the new nodes to reach.
+    pub async fn settled_end(&self, partition: Partition) -> Result<Option<LogPosition>> {
+        let p = self.owned_partition(partition).await?;
+        let writer = p.writer.borrow();
+        let durable = p.durable.get();
+        Ok(writer
+            .as_ref()
+            .filter(|w| w.position() == durable)
+            .map(|_| durable))
+    }
+
     /// Wait until the partition's durable log goes past `after` (at once if it already is);
     /// returns the durable position then.
     pub async fn wait_durable(

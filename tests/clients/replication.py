@@ -14,11 +14,16 @@ tests/e2e_replication.rs around changes of the map, each `step key=value…`:
   acknowledged (250) goes to FILE, one per line.
 - `acked file=FILE [skip=I]`: every message numbered in FILE is in alice's and bob's INBOX
   exactly once, through every host but host I.
+- `moved via=V ready=FILE`: alice logs in over IMAPS (INBOX selected, in IDLE) and POP3S on
+  host V, which serves her, then creates FILE; when her partition moves to another host the
+  IMAP session ends with `* BYE [UNAVAILABLE]` and the POP3 session with `-ERR [SYS/TEMP]`,
+  and logging in again through host V works (routed to the new primary). Prints `moved: ok`.
 
 argv: ports cafile hosts-json step key=value…
 """
 import imaplib
 import json
+import poplib
 import smtplib
 import time
 
@@ -150,6 +155,52 @@ def count():
     print("counted %d" % n)
 
 
+def moved(via, ready):
+    host = hosts[via]
+    c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=90)
+    c.login(*ALICE)
+    typ, _ = c.select("INBOX")
+    check(typ == "OK", "SELECT INBOX", typ)
+    p = poplib.POP3_SSL(HOST, host["pop3s"], context=ctx, timeout=90)
+    p.user(ALICE[0])
+    p.pass_(ALICE[1])
+    p.stat()
+    c.send(b"i1 IDLE\r\n")
+    line = c.readline()
+    check(line.startswith(b"+"), "IDLE accepted", line)
+    open(ready, "w").close()
+    # Notices of the load's deliveries may come first; then the farewell.
+    while True:
+        line = c.readline()
+        check(line != b"", "a farewell before the connection closed", line)
+        if line.startswith(b"* BYE"):
+            break
+    check(b"[UNAVAILABLE]" in line, "IMAP BYE [UNAVAILABLE]", line)
+    print("imap: %s" % line.decode().strip())
+    try:
+        p.noop()
+        check(False, "POP3 refused after the move", "NOOP answered +OK")
+    except poplib.error_proto as e:
+        text = e.args[0] if isinstance(e.args[0], bytes) else str(e.args[0]).encode()
+        check(b"[SYS/TEMP]" in text, "POP3 -ERR [SYS/TEMP]", text)
+        print("pop3: %s" % text.decode().strip())
+    # Back in through the same host: it relays to the host that serves her now.
+    deadline = time.time() + 60
+    while True:
+        try:
+            c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
+            c.login(*ALICE)
+            typ, data = c.select("INBOX")
+            check(typ == "OK", "SELECT INBOX after the move", data)
+            c.logout()
+            break
+        except (imaplib.IMAP4.error, OSError, EOFError) as e:
+            if time.time() > deadline:
+                check(False, "alice logs in again after the move", repr(e))
+            time.sleep(0.5)
+    print("moved: ok")
+
+
 if step == "deliver":
     deliver()
 elif step == "count":
@@ -158,5 +209,7 @@ elif step == "load":
     load(float(opts["seconds"]), VIA, opts["out"])
 elif step == "acked":
     acked(opts["file"])
+elif step == "moved":
+    moved(VIA, opts["ready"])
 else:
     check(False, "unknown step", step)

@@ -99,7 +99,52 @@ pub struct Cluster {
     pub bundle: PathBuf,
     /// Every host's ports, as JSON for the Python clients.
     pub ports: String,
+    /// What each host's `[cluster]`, `[accounts]` and `[tls]` sections say.
+    setup: Setup,
     _dir: tempfile::TempDir,
+}
+
+/// The settings every host of a test cluster shares.
+struct Setup {
+    etcd: String,
+    postgres: String,
+    replicas: usize,
+    replication: String,
+    ca: PathBuf,
+    tls_cert: PathBuf,
+    tls_key: PathBuf,
+}
+
+impl Setup {
+    /// The config sections of host `node`, its internal listener on `port`.
+    fn extra(&self, node: &str, port: u16) -> String {
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
+             [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
+             [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
+             advertise = \"127.0.0.1:{port}\"\nreplicas = {}\n\
+             replication = \"{}\"\nlease_ttl = 2\n\
+             ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            self.tls_cert.display(),
+            self.tls_key.display(),
+            self.postgres,
+            self.etcd,
+            self.replicas,
+            self.replication,
+            self.ca.join("ca.pem").display(),
+            self.ca.join(format!("{node}.pem")).display(),
+            self.ca.join(format!("{node}.key")).display(),
+        )
+    }
+
+    fn host(&self, node: &str, port: u16) -> super::Server {
+        super::Server::start(super::Options {
+            extra: self.extra(node, port),
+            http: true,
+            add_users: false,
+            ..Default::default()
+        })
+    }
 }
 
 impl Cluster {
@@ -128,33 +173,20 @@ impl Cluster {
         let (tls_cert, tls_key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
         std::fs::write(&tls_cert, pair.cert.pem()).unwrap();
         std::fs::write(&tls_key, pair.key_pair.serialize_pem()).unwrap();
+        let setup = Setup {
+            etcd: etcd.endpoints()[0].clone(),
+            postgres: pg.connection(database),
+            replicas,
+            replication: replication.to_string(),
+            ca,
+            tls_cert: tls_cert.clone(),
+            tls_key,
+        };
         let advertise = super::free_ports(nodes.len());
         let hosts: Vec<super::Server> = nodes
             .iter()
             .zip(&advertise)
-            .map(|(node, port)| {
-                let extra = format!(
-                    "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
-                     [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
-                     [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
-                     advertise = \"127.0.0.1:{port}\"\nreplicas = {replicas}\n\
-                     replication = \"{replication}\"\nlease_ttl = 2\n\
-                     ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-                    tls_cert.display(),
-                    tls_key.display(),
-                    pg.connection(database),
-                    etcd.endpoints()[0],
-                    ca.join("ca.pem").display(),
-                    ca.join(format!("{node}.pem")).display(),
-                    ca.join(format!("{node}.key")).display(),
-                );
-                super::Server::start(super::Options {
-                    extra,
-                    http: true,
-                    add_users: false,
-                    ..Default::default()
-                })
-            })
+            .map(|(node, port)| setup.host(node, *port))
             .collect();
         for (user, pass) in [super::ALICE, super::BOB] {
             let out = hosts[1].cli(&["user", "add", user], Some(pass));
@@ -174,18 +206,40 @@ impl Cluster {
                 .iter()
                 .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
         });
-        let ports: Vec<serde_json::Value> = hosts
-            .iter()
-            .map(|h| serde_json::to_value(&h.ports).unwrap())
-            .collect();
+        let ports = ports_json(&hosts);
         Cluster {
             hosts,
             nodes: names,
             admin,
             bundle: tls_cert,
-            ports: serde_json::to_string(&ports).unwrap(),
+            ports,
+            setup,
             _dir: dir,
         }
+    }
+
+    /// Start one more host, `node` (not placed in the map: `cluster add-node` places it),
+    /// with a certificate from the cluster's CA, and wait until it holds its lease and knows
+    /// the users.
+    pub fn add_host(&mut self, node: &str) {
+        let ca = self.setup.ca.to_str().unwrap().to_string();
+        let out = ringpost(&["cluster", "cert", node, "--ca", &ca]);
+        assert!(out.contains(&format!("{node}.pem")), "{out}");
+        let port = super::free_ports(1)[0];
+        let host = self.setup.host(node, port);
+        let name = NodeName::new(node).unwrap();
+        wait_until("the new host to know alice and bob", LIMIT, || {
+            [super::ALICE, super::BOB]
+                .iter()
+                .all(|(user, _)| accepts_recipient(host.port("smtp"), user))
+        });
+        wait_until("the new host to hold its lease", LIMIT, || {
+            let snapshot = self.admin.snapshot().unwrap();
+            snapshot.members.get(&name).is_some_and(|a| a.is_some())
+        });
+        self.hosts.push(host);
+        self.nodes.push(name);
+        self.ports = ports_json(&self.hosts);
     }
 
     /// Run a Python client against every host (argv: ports cafile hosts-json args…); on a
@@ -242,4 +296,13 @@ impl Cluster {
             eprintln!("--- {node}\n{}", host.log());
         }
     }
+}
+
+/// Every host's ports, as JSON for the Python clients.
+fn ports_json(hosts: &[super::Server]) -> String {
+    let ports: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|h| serde_json::to_value(&h.ports).unwrap())
+        .collect();
+    serde_json::to_string(&ports).unwrap()
 }

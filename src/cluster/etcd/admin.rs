@@ -173,7 +173,7 @@ impl Admin {
                 }
                 let plan = plan::plan(&map, &nodes, replicas)
                     .map_err(|e| ClusterError::Refused(e.to_string()))?;
-                let plan = plan::keep_copies(&map, &nodes, plan);
+                let plan = plan::copy_first(&map, plan::keep_copies(&map, &nodes, plan));
                 let primaries = plan.moves.iter().filter(|m| m.changes_primary()).count();
                 if dry_run || plan.moves.is_empty() {
                     return Ok(Rebalanced {

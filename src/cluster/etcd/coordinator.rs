@@ -62,20 +62,30 @@ use crate::cluster::schema::{Keys, Snapshot};
 use crate::config::ClusterConfig;
 use crate::placement::Partition;
 
-/// What the answer to [`ClusterHandle::drop_replica`] is sent on.
-type DropReply = futures_channel::oneshot::Sender<Result<bool, ClusterError>>;
+/// What the answer to [`ClusterHandle::drop_replica`] and [`ClusterHandle::hand_off`] is
+/// sent on.
+type ChangeReply = futures_channel::oneshot::Sender<Result<bool, ClusterError>>;
 
 /// What the thread is asked to do.
 enum Command {
     /// Revoke the lease (the others see this node leave at once) and end.
     Stop,
-    /// Remove a replica from a partition this node is primary of ([`super::drop_replica`]).
-    DropReplica {
+    /// Change a partition this node is primary of at `epoch`.
+    Change {
         partition: Partition,
-        replica: NodeName,
         epoch: u64,
-        reply: DropReply,
+        change: Change,
+        reply: ChangeReply,
     },
+}
+
+/// A primary's change to its partition's assignment.
+#[derive(Debug, Clone)]
+enum Change {
+    /// Remove a replica ([`super::drop_replica`]).
+    DropReplica(NodeName),
+    /// Make the handoff under way ([`super::hand_off`]).
+    HandOff,
 }
 
 struct Shared {
@@ -205,15 +215,36 @@ impl ClusterHandle {
         replica: NodeName,
         epoch: u64,
     ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
+        self.change(partition, epoch, Change::DropReplica(replica))
+    }
+
+    /// Make the handoff under way for `partition` (the map names this node as primary at
+    /// `epoch`, and where the partition goes): the next epoch names the handoff's primary and
+    /// replicas. The primary calls it once the new nodes have its whole log and it takes no
+    /// more writes for the partition. Answers like [`ClusterHandle::drop_replica`].
+    pub fn hand_off(
+        &self,
+        partition: Partition,
+        epoch: u64,
+    ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
+        self.change(partition, epoch, Change::HandOff)
+    }
+
+    fn change(
+        &self,
+        partition: Partition,
+        epoch: u64,
+        change: Change,
+    ) -> futures_channel::oneshot::Receiver<Result<bool, ClusterError>> {
         let (reply, answer) = futures_channel::oneshot::channel();
-        let command = Command::DropReplica {
+        let command = Command::Change {
             partition,
-            replica,
             epoch,
+            change,
             reply,
         };
         if let Err(e) = self.shared.commands.send(command) {
-            if let Command::DropReplica { reply, .. } = e.0 {
+            if let Command::Change { reply, .. } = e.0 {
                 let _ = reply.send(Err(ClusterError::Refused(
                     "the cluster thread has ended".into(),
                 )));
@@ -313,7 +344,7 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
                             session.shared.fenced.store(true, Ordering::SeqCst);
                             return;
                         }
-                        Some(Command::DropReplica { reply, .. }) => {
+                        Some(Command::Change { reply, .. }) => {
                             let _ = reply.send(Err(ClusterError::Refused(
                                 "not connected to etcd".into(),
                             )));
@@ -442,8 +473,8 @@ impl Session {
                         tracing::info!(target: "ringpost::cluster", node = %self.shared.node, "left the cluster");
                         return Ended::Stopped;
                     }
-                    Some(Command::DropReplica { partition, replica, epoch, reply }) => {
-                        let result = self.drop_replica(&mut client, partition, &replica, epoch).await;
+                    Some(Command::Change { partition, epoch, change, reply }) => {
+                        let result = self.change(&mut client, partition, epoch, change).await;
                         let _ = reply.send(result);
                     }
                 },
@@ -525,37 +556,41 @@ impl Session {
         Ok(())
     }
 
-    /// [`ClusterHandle::drop_replica`] on this connection, bounded like a failover (the
-    /// keep-alives wait meanwhile).
-    async fn drop_replica(
+    /// [`ClusterHandle::drop_replica`] or [`ClusterHandle::hand_off`] on this connection,
+    /// bounded like a failover (the keep-alives wait meanwhile).
+    async fn change(
         &mut self,
         client: &mut Client,
         partition: Partition,
-        replica: &NodeName,
         epoch: u64,
+        change: Change,
     ) -> Result<bool, ClusterError> {
         let limit = (self.config.lease_ttl / 3).max(Duration::from_millis(100));
-        let work = super::drop_replica(
-            client,
-            &self.keys,
-            &self.shared.node,
-            partition,
-            replica,
-            epoch,
-        );
-        let result = match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => Err(ClusterError::Timeout(limit)),
+        let node = &self.shared.node;
+        let result = match &change {
+            Change::DropReplica(replica) => {
+                let work = super::drop_replica(client, &self.keys, node, partition, replica, epoch);
+                tokio::time::timeout(limit, work).await
+            }
+            Change::HandOff => {
+                let work = super::hand_off(client, &self.keys, node, partition, epoch);
+                tokio::time::timeout(limit, work).await
+            }
+        };
+        let result = result.unwrap_or(Err(ClusterError::Timeout(limit)));
+        let what = match &change {
+            Change::DropReplica(replica) => format!("drop replica {replica}"),
+            Change::HandOff => "hand off".to_string(),
         };
         match &result {
             Ok(true) => {
-                tracing::info!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, "replica dropped from the map")
+                tracing::info!(target: "ringpost::cluster", partition = partition.index(), epoch, change = %what, "partition changed in the map")
             }
             Ok(false) => {
-                tracing::info!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, "replica not dropped: the map moved on")
+                tracing::info!(target: "ringpost::cluster", partition = partition.index(), epoch, change = %what, "partition not changed: the map moved on")
             }
             Err(e) => {
-                tracing::warn!(target: "ringpost::cluster", partition = partition.index(), replica = %replica, epoch, error = %e, "dropping a replica failed")
+                tracing::warn!(target: "ringpost::cluster", partition = partition.index(), epoch, change = %what, error = %e, "changing a partition in the map failed")
             }
         }
         result

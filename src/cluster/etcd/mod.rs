@@ -308,7 +308,7 @@ async fn apply_batches(
                 Some(v) => Compare::mod_revision(key.clone(), CompareOp::Equal, v.mod_revision),
                 None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
             });
-            let next = m.to.after(current.map(|v| &v.assignment));
+            let next = m.next(current.map(|v| &v.assignment));
             puts.push(TxnOp::put(key, schema::encode_assignment(&next), None));
         }
         if client
@@ -358,6 +358,33 @@ pub async fn drop_replica(
             .cloned()
             .collect(),
         epoch: super::map::Epoch(epoch + 1),
+        handoff: current.handoff.clone(),
+    };
+    compare_and_set(client, keys, partition, kv.mod_revision(), &next).await
+}
+
+/// Make `partition`'s handoff (the next epoch names the handoff's primary and replicas) if
+/// its key still names `primary` as primary at `epoch` with a handoff under way; compared on
+/// the mod_revision of the value read like [`drop_replica`]. Returns whether it was done.
+pub async fn hand_off(
+    client: &mut Client,
+    keys: &Keys,
+    primary: &NodeName,
+    partition: Partition,
+    epoch: u64,
+) -> Result<bool, ClusterError> {
+    let response = client.get(keys.partition(partition), None).await?;
+    let Some(kv) = response.kvs().first() else {
+        return Ok(false);
+    };
+    let Some(current) = schema::decode_assignment(kv.value()) else {
+        return Ok(false);
+    };
+    if current.primary != *primary || current.epoch.0 != epoch {
+        return Ok(false);
+    }
+    let Some(next) = current.handed_off() else {
+        return Ok(false);
     };
     compare_and_set(client, keys, partition, kv.mod_revision(), &next).await
 }
