@@ -43,10 +43,15 @@ pub fn certificates(dir: &Path, nodes: &[&str]) -> PathBuf {
 
 /// A cluster config for the test's own etcd client (not a host).
 pub fn observer(etcd: &Etcd) -> ClusterConfig {
+    observer_of(etcd.endpoints())
+}
+
+/// [`observer`] reaching only the etcd members at `endpoints`.
+pub fn observer_of(endpoints: Vec<String>) -> ClusterConfig {
     ClusterConfig {
         node: "observer".into(),
         name: "main".into(),
-        etcd: etcd.endpoints(),
+        etcd: endpoints,
         advertise: "127.0.0.1:9".parse().unwrap(),
         replicas: 0,
         replication: Replication::Sync,
@@ -90,6 +95,25 @@ pub fn accepts_recipient(port: u16, user: &str) -> bool {
     answer.starts_with("250")
 }
 
+/// Which etcd members each host reaches, and which the test's own client (the admin) does:
+/// a network partition between a host and etcd is the cut of the only members it knows.
+pub struct Reach {
+    /// Each node's `[cluster] etcd`, in the order of the nodes.
+    pub hosts: Vec<Vec<String>>,
+    /// The admin's endpoints.
+    pub admin: Vec<String>,
+}
+
+impl Reach {
+    /// Every host reaches the first member, the admin every member.
+    pub fn first_member(etcd: &Etcd, nodes: usize) -> Reach {
+        Reach {
+            hosts: vec![vec![etcd.endpoints()[0].clone()]; nodes],
+            admin: etcd.endpoints(),
+        }
+    }
+}
+
 /// Hosts of one cluster, and what their clients need.
 pub struct Cluster {
     pub hosts: Vec<super::Server>,
@@ -114,10 +138,25 @@ impl Cluster {
         replicas: usize,
         replication: &str,
     ) -> Cluster {
+        let reach = Reach::first_member(etcd, nodes.len());
+        Cluster::start_with(pg, database, nodes, replicas, replication, &reach)
+    }
+
+    /// [`Cluster::start`] with each host (and the admin) reaching the etcd members `reach`
+    /// gives it.
+    pub fn start_with(
+        pg: &Postgres,
+        database: &str,
+        nodes: &[&str],
+        replicas: usize,
+        replication: &str,
+        reach: &Reach,
+    ) -> Cluster {
+        assert_eq!(reach.hosts.len(), nodes.len(), "one endpoint list per node");
         pg.create_database(database);
         let dir = tempfile::tempdir().unwrap();
         let ca = certificates(dir.path(), nodes);
-        let mut admin = Admin::connect(&observer(etcd)).unwrap();
+        let mut admin = Admin::connect(&observer_of(reach.admin.clone())).unwrap();
         let names: Vec<NodeName> = nodes.iter().map(|n| NodeName::new(n).unwrap()).collect();
         assert!(admin.init(&names, replicas).unwrap(), "the map is new");
         let pair = rcgen::generate_simple_self_signed(vec![
@@ -132,18 +171,23 @@ impl Cluster {
         let hosts: Vec<super::Server> = nodes
             .iter()
             .zip(&advertise)
-            .map(|(node, port)| {
+            .zip(&reach.hosts)
+            .map(|((node, port), endpoints)| {
+                let endpoints = endpoints
+                    .iter()
+                    .map(|e| format!("\"{e}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let extra = format!(
                     "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
                      [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
-                     [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
+                     [cluster]\nnode = \"{node}\"\netcd = [{endpoints}]\n\
                      advertise = \"127.0.0.1:{port}\"\nreplicas = {replicas}\n\
                      replication = \"{replication}\"\nlease_ttl = 2\n\
                      ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
                     tls_cert.display(),
                     tls_key.display(),
                     pg.connection(database),
-                    etcd.endpoints()[0],
                     ca.join("ca.pem").display(),
                     ca.join(format!("{node}.pem")).display(),
                     ca.join(format!("{node}.key")).display(),
@@ -169,10 +213,12 @@ impl Cluster {
             });
         }
         wait_until("every host to hold its lease", LIMIT, || {
-            let snapshot = admin.snapshot().unwrap();
-            names
-                .iter()
-                .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
+            // (An error is a leader change of a multi-member etcd: read again.)
+            admin.snapshot().is_ok_and(|snapshot| {
+                names
+                    .iter()
+                    .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
+            })
         });
         let ports: Vec<serde_json::Value> = hosts
             .iter()
