@@ -162,6 +162,25 @@ fn joined(
     }
 }
 
+/// `ringpost_cluster_fenced` on `host`'s metrics listener: whether it may have lost its lease.
+fn reports_fenced(host: &support::Server) -> bool {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", host.port("metrics"))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ringpost_cluster_fenced "))
+        .unwrap_or_else(|| panic!("no ringpost_cluster_fenced in {text}"));
+    line.ends_with(" 1")
+}
+
 #[test]
 fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_lost_or_doubled() {
     let _one = serially();
@@ -192,6 +211,7 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
     let partition = Partition::of(&key);
     let before = assignment(&mut cluster, partition);
     let b = names.iter().position(|n| *n == before.primary).unwrap();
+    assert!(!reports_fenced(&cluster.hosts[b]));
     let majority: Vec<String> = (0..3)
         .filter(|i| *i != b)
         .map(|i| endpoints[i].clone())
@@ -263,6 +283,14 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
         failed_over.epoch.0,
         cut.elapsed().as_millis()
     );
+    // B gave up before etcd could hand its partitions to another host (and stays fenced).
+    if !reports_fenced(&cluster.hosts[b]) {
+        cluster.dump_logs();
+        panic!(
+            "{} is not fenced though its partitions failed over",
+            names[b]
+        );
+    }
     std::fs::write(path("failed-over"), "").unwrap();
     let out = joined(&cluster, "the trickle through B", through_b);
     eprintln!("{}", out.lines().last().unwrap_or(""));
