@@ -463,6 +463,12 @@ async fn run_shard(
         // A cluster host writes no partition until the map says it serves it.
         let shut: Rc<[bool]> = vec![false; usize::from(crate::placement::PARTITIONS)].into();
         state.store.set_write_gate(Some(shut));
+        if let Some(handle) = server.cluster.clone() {
+            // Nor any while it may have lost its lease, whatever the gate says yet.
+            state
+                .store
+                .set_fence(Some(Rc::new(move || handle.is_fenced())));
+        }
     }
     *state.replication.borrow_mut() = replication.clone();
     let handler = fanout::handler(state.store.clone(), replication.clone());

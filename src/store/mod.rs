@@ -176,6 +176,9 @@ pub(crate) struct Inner {
     /// their primary and it holds its lease); `None`: every partition (a single host).
     /// Memory only, see [`Store::set_write_gate`].
     gate: RefCell<Option<Rc<[bool]>>>,
+    /// On a cluster host, whether it may have lost its lease now: asked on every write, as
+    /// the gate (set every reconcile) may lag behind. See [`Store::set_fence`].
+    fence: RefCell<Option<Rc<dyn Fn() -> bool>>>,
 }
 
 impl Inner {
@@ -188,7 +191,7 @@ impl Inner {
                 .get(usize::from(p.id.index()))
                 .copied()
                 .unwrap_or(false)
-        });
+        }) || self.fence.borrow().as_ref().is_some_and(|fenced| fenced());
         if shut {
             return Err(StoreError::NotPrimary {
                 epoch: role.epoch(),
@@ -312,6 +315,7 @@ impl Store {
                 mailboxes: RefCell::new(watch::Mailboxes::default()),
                 stats: Default::default(),
                 gate: RefCell::new(None),
+                fence: RefCell::new(None),
             }),
         };
         io::spawn_detached(keep_awake(Rc::downgrade(&store.inner)));

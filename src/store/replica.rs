@@ -220,6 +220,13 @@ impl Store {
         *self.inner.gate.borrow_mut() = gate;
     }
 
+    /// On a cluster host: `fenced` says whether it may have lost its lease, asked by every
+    /// write with the gate ([`Store::set_write_gate`]), which follows it only every
+    /// reconcile. `None`: no such check (a single host).
+    pub fn set_fence(&self, fenced: Option<Rc<dyn Fn() -> bool>>) {
+        *self.inner.fence.borrow_mut() = fenced;
+    }
+
     /// The write gate set last.
     pub fn write_gate(&self) -> Option<Rc<[bool]>> {
         self.inner.gate.borrow().clone()

@@ -18,13 +18,32 @@ tests/e2e_replication.rs around changes of the map, each `step key=value…`:
   host V, which serves her, then creates FILE; when her partition moves to another host the
   IMAP session ends with `* BYE [UNAVAILABLE]` and the POP3 session with `-ERR [SYS/TEMP]`,
   and logging in again through host V works (routed to the new primary). Prints `moved: ok`.
+- `trickle via=V tag=T out=FILE flag=FLAG ready=READY [after=K] [fenced=1]`: writes to
+  alice through host V, one SMTP delivery (subject `T s i`) and one IMAP APPEND to her
+  INBOX (`T a i`) after another, each over a session kept open while it works (a new one
+  after a failure), until FLAG exists (the test made it: the map failed host V's partition
+  over) and then K (3) more of each. READY is made once one of each was acknowledged.
+  Every attempt goes to FILE as `T kind i outcome after`: outcome `ack` (250 / OK),
+  `refused` (4xx or 5xx / NO, or a refused login), `ended` (the session ended: closed or
+  BYE) or `timeout`; after 1 when FLAG existed as it began. With `fenced=1` (host V is cut
+  off from etcd) every attempt made after FLAG must be refused (SMTP 4xx, IMAP NO) or its
+  session ended, never acknowledged, never hang, and at least one of each kind is refused;
+  every other round after FLAG is made on new sessions (a new login). Without, at least K
+  of each kind made after FLAG must be acknowledged. No SMTP refusal may be permanent (5xx).
+- `verify files=F1,F2… [skip=I]`: through every host (but I), alice's INBOX holds every
+  message `trickle` recorded as acknowledged exactly once, none refused after FLAG, and
+  none twice.
+- `deliver … patient=1`: a recipient refused with 4xx (nothing was written) is tried
+  again for up to 60 s.
 
 argv: ports cafile hosts-json step key=value…
 """
 import imaplib
 import json
 import poplib
+import os
 import smtplib
+import socket
 import time
 
 from common import ALICE, BOB, HOST, args, check
@@ -49,7 +68,16 @@ def deliver():
                    "Subject: %s %d\r\nMessage-ID: <%s%d@example.org>\r\n\r\n"
                    "copy %d\r\n" % (", ".join(u[0] for u in USERS), PREFIX, i, PREFIX, i,
                                       i)).encode()
-            refused = s.sendmail("sender@example.org", [u[0] for u in USERS], msg)
+            deadline = time.time() + 60
+            while True:
+                try:
+                    refused = s.sendmail("sender@example.org", [u[0] for u in USERS], msg)
+                    break
+                except smtplib.SMTPRecipientsRefused as e:
+                    temporary = all(400 <= code < 500 for code, _ in e.recipients.values())
+                    if not (opts.get("patient") == "1" and temporary and time.time() < deadline):
+                        raise
+                    time.sleep(0.5)
             check(refused == {}, "message %d accepted for every user" % i, refused)
     print("delivered %d" % n)
 
@@ -199,6 +227,167 @@ def moved(via, ready):
                 check(False, "alice logs in again after the move", repr(e))
             time.sleep(0.5)
     print("moved: ok")
+def trickle(via, tag, out, flag, ready, after, fenced):
+    host = hosts[via]
+    records = []
+    state = {"smtp": None, "imap": None}
+
+    def close(kind):
+        c = state[kind]
+        state[kind] = None
+        if c is None:
+            return
+        try:
+            if kind == "smtp":
+                c.close()
+            else:
+                c.shutdown()
+        except (OSError, imaplib.IMAP4.error, EOFError):
+            pass
+
+    def message(kind, i):
+        return ("From: sender@example.org\r\nTo: alice@example.com\r\n"
+                "Subject: %s %s %d\r\nMessage-ID: <%s.%s.%d@example.org>\r\n\r\n"
+                "split %d\r\n" % (tag, kind, i, tag, kind, i, i)).encode()
+
+    def smtp(i):
+        if state["smtp"] is None:
+            s = smtplib.SMTP(HOST, host["smtp"], timeout=TIMEOUT)
+            state["smtp"] = s
+            s.starttls(context=ctx)
+            s.ehlo("client.example.org")
+        try:
+            refused = state["smtp"].sendmail("sender@example.org", [ALICE[0]], message("s", i))
+        except smtplib.SMTPRecipientsRefused as e:
+            return closed("refused", [code for code, _ in e.recipients.values()])
+        except smtplib.SMTPResponseException as e:
+            return closed("refused", [e.smtp_code])
+        if refused != {}:
+            check(False, "one recipient, accepted or refused", refused)
+        return "ack", [250]
+
+    def closed(outcome, detail):
+        # smtplib closes the connection after a 421; the next attempt opens a new one.
+        if state["smtp"] is not None and state["smtp"].sock is None:
+            state["smtp"] = None
+        return outcome, detail
+
+    def imap(i):
+        if state["imap"] is None:
+            c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
+            state["imap"] = c
+            try:
+                c.login(*ALICE)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as e:
+                close("imap")
+                return "refused", [str(e)]
+        typ, data = state["imap"].append("INBOX", None, None, message("a", i))
+        if typ == "OK":
+            return "ack", []
+        return "refused", [typ, data]
+
+    def attempt(kind, i):
+        try:
+            return (smtp if kind == "s" else imap)(i)
+        except (socket.timeout, TimeoutError) as e:
+            close("smtp" if kind == "s" else "imap")
+            return "timeout", [repr(e)]
+        except (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.abort) as e:
+            close("smtp" if kind == "s" else "imap")
+            return "ended", [repr(e)]
+
+    acked_before = set()
+    after_counts = {"s": 0, "a": 0}
+    good_after = {"s": 0, "a": 0}
+    i = 0
+    began = time.time()
+    problems = []
+    while min(after_counts.values()) < after or min(good_after.values()) < (1 if fenced else after):
+        if time.time() - began > 180:
+            check(False, "the trickle through host %d ends" % via, (after_counts, good_after))
+        i += 1
+        if fenced and os.path.exists(flag) and i % 2 == 0:
+            # Every other round through the fenced host on new sessions (a new login too).
+            close("smtp")
+            close("imap")
+        for kind in ("s", "a"):
+            is_after = os.path.exists(flag)
+            started = time.time()
+            outcome, detail = attempt(kind, i)
+            took = time.time() - started
+            records.append("%s %s %d %s %d" % (tag, kind, i, outcome, int(is_after)))
+            if is_after:
+                print("after: %s %d %s %s (%.1f s)" % (kind, i, outcome, detail, took))
+            if kind == "s" and outcome == "refused" and not all(400 <= c < 500 for c in detail):
+                # A failover is no reason to bounce mail.
+                problems.append("%s %d refused for good: %s" % (kind, i, detail))
+            if not is_after:
+                if outcome == "ack":
+                    acked_before.add(kind)
+                    if acked_before == {"s", "a"} and not os.path.exists(ready):
+                        open(ready, "w").close()
+                continue
+            after_counts[kind] += 1
+            if fenced:
+                if outcome == "ack":
+                    problems.append("%s %d acknowledged through the fenced host" % (kind, i))
+                elif outcome == "timeout":
+                    problems.append("%s %d hung through the fenced host: %s" % (kind, i, detail))
+                elif outcome == "refused":
+                    good_after[kind] += 1
+            elif outcome == "ack":
+                good_after[kind] += 1
+        if problems:
+            break
+        time.sleep(0.1)
+    close("smtp")
+    close("imap")
+    with open(out, "w") as f:
+        f.write("".join(r + "\n" for r in records))
+    check(not problems, "host %d wrote nothing for alice once failed over" % via, problems)
+    counts = {}
+    for r in records:
+        _, kind, _, outcome, is_after = r.split()
+        key = "%s/%s/%s" % (kind, outcome, "after" if is_after == "1" else "before")
+        counts[key] = counts.get(key, 0) + 1
+    print("trickle %s: %d rounds, %s" % (tag, i, " ".join("%s=%d" % kv for kv in sorted(counts.items()))))
+
+
+def verify(paths):
+    want = {}
+    for path in paths:
+        for line in open(path):
+            tag, kind, i, outcome, is_after = line.split()
+            want["Subject: %s %s %s" % (tag, kind, i)] = (outcome, is_after == "1")
+    acked = sum(1 for o, _ in want.values() if o == "ack")
+    deadline = time.time() + 60
+    for h, host in enumerate(hosts):
+        if h == int(opts.get("skip", "-1")):
+            continue
+        while True:
+            try:
+                got = subjects(host, ALICE)
+                wrong = []
+                for subject, (outcome, is_after) in sorted(want.items()):
+                    n = got.count(subject)
+                    if outcome == "ack" and n != 1:
+                        wrong.append("%s acknowledged, there %d times" % (subject, n))
+                    elif outcome != "ack" and is_after and n != 0:
+                        wrong.append("%s refused while fenced, there %d times" % (subject, n))
+                    elif n > 1:
+                        wrong.append("%s there %d times" % (subject, n))
+                if not wrong:
+                    break
+                why = "%d wrong, e.g. %s" % (len(wrong), wrong[:3])
+            except (imaplib.IMAP4.error, OSError, EOFError, AssertionError) as e:
+                why = repr(e)
+            if time.time() > deadline:
+                check(False, "alice's INBOX through host %d" % h, why)
+            time.sleep(0.5)
+        print("ok: alice has each of the %d acknowledged messages once through host %d" % (acked, h))
+    print("verified: %d acknowledged of %d" % (acked, len(want)))
 
 
 if step == "deliver":
@@ -211,5 +400,10 @@ elif step == "acked":
     acked(opts["file"])
 elif step == "moved":
     moved(VIA, opts["ready"])
+elif step == "trickle":
+    trickle(VIA, opts["tag"], opts["out"], opts["flag"], opts["ready"],
+            int(opts.get("after", "3")), opts.get("fenced") == "1")
+elif step == "verify":
+    verify(opts["files"].split(","))
 else:
     check(False, "unknown step", step)

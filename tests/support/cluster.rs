@@ -43,10 +43,15 @@ pub fn certificates(dir: &Path, nodes: &[&str]) -> PathBuf {
 
 /// A cluster config for the test's own etcd client (not a host).
 pub fn observer(etcd: &Etcd) -> ClusterConfig {
+    observer_of(etcd.endpoints())
+}
+
+/// [`observer`] reaching only the etcd members at `endpoints`.
+pub fn observer_of(endpoints: Vec<String>) -> ClusterConfig {
     ClusterConfig {
         node: "observer".into(),
         name: "main".into(),
-        etcd: etcd.endpoints(),
+        etcd: endpoints,
         advertise: "127.0.0.1:9".parse().unwrap(),
         replicas: 0,
         replication: Replication::Sync,
@@ -90,6 +95,25 @@ pub fn accepts_recipient(port: u16, user: &str) -> bool {
     answer.starts_with("250")
 }
 
+/// Which etcd members each host reaches, and which the test's own client (the admin) does:
+/// a network partition between a host and etcd is the cut of the only members it knows.
+pub struct Reach {
+    /// Each node's `[cluster] etcd`, in the order of the nodes.
+    pub hosts: Vec<Vec<String>>,
+    /// The admin's endpoints.
+    pub admin: Vec<String>,
+}
+
+impl Reach {
+    /// Every host reaches the first member, the admin every member.
+    pub fn first_member(etcd: &Etcd, nodes: usize) -> Reach {
+        Reach {
+            hosts: vec![vec![etcd.endpoints()[0].clone()]; nodes],
+            admin: etcd.endpoints(),
+        }
+    }
+}
+
 /// Hosts of one cluster, and what their clients need.
 pub struct Cluster {
     pub hosts: Vec<super::Server>,
@@ -106,7 +130,8 @@ pub struct Cluster {
 
 /// The settings every host of a test cluster shares.
 struct Setup {
-    etcd: String,
+    /// The etcd members a host added later reaches.
+    etcd: Vec<String>,
     postgres: String,
     replicas: usize,
     replication: String,
@@ -116,19 +141,24 @@ struct Setup {
 }
 
 impl Setup {
-    /// The config sections of host `node`, its internal listener on `port`.
-    fn extra(&self, node: &str, port: u16) -> String {
+    /// The config sections of host `node`, its internal listener on `port`, reaching the
+    /// etcd members `etcd`.
+    fn extra(&self, node: &str, port: u16, etcd: &[String]) -> String {
+        let etcd = etcd
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
             "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
              [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
-             [cluster]\nnode = \"{node}\"\netcd = [\"{}\"]\n\
+             [cluster]\nnode = \"{node}\"\netcd = [{etcd}]\n\
              advertise = \"127.0.0.1:{port}\"\nreplicas = {}\n\
              replication = \"{}\"\nlease_ttl = 2\n\
              ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
             self.tls_cert.display(),
             self.tls_key.display(),
             self.postgres,
-            self.etcd,
             self.replicas,
             self.replication,
             self.ca.join("ca.pem").display(),
@@ -137,9 +167,9 @@ impl Setup {
         )
     }
 
-    fn host(&self, node: &str, port: u16) -> super::Server {
+    fn host(&self, node: &str, port: u16, etcd: &[String]) -> super::Server {
         super::Server::start(super::Options {
-            extra: self.extra(node, port),
+            extra: self.extra(node, port, etcd),
             http: true,
             add_users: false,
             ..Default::default()
@@ -159,10 +189,25 @@ impl Cluster {
         replicas: usize,
         replication: &str,
     ) -> Cluster {
+        let reach = Reach::first_member(etcd, nodes.len());
+        Cluster::start_with(pg, database, nodes, replicas, replication, &reach)
+    }
+
+    /// [`Cluster::start`] with each host (and the admin) reaching the etcd members `reach`
+    /// gives it.
+    pub fn start_with(
+        pg: &Postgres,
+        database: &str,
+        nodes: &[&str],
+        replicas: usize,
+        replication: &str,
+        reach: &Reach,
+    ) -> Cluster {
+        assert_eq!(reach.hosts.len(), nodes.len(), "one endpoint list per node");
         pg.create_database(database);
         let dir = tempfile::tempdir().unwrap();
         let ca = certificates(dir.path(), nodes);
-        let mut admin = Admin::connect(&observer(etcd)).unwrap();
+        let mut admin = Admin::connect(&observer_of(reach.admin.clone())).unwrap();
         let names: Vec<NodeName> = nodes.iter().map(|n| NodeName::new(n).unwrap()).collect();
         assert!(admin.init(&names, replicas).unwrap(), "the map is new");
         let pair = rcgen::generate_simple_self_signed(vec![
@@ -174,7 +219,7 @@ impl Cluster {
         std::fs::write(&tls_cert, pair.cert.pem()).unwrap();
         std::fs::write(&tls_key, pair.key_pair.serialize_pem()).unwrap();
         let setup = Setup {
-            etcd: etcd.endpoints()[0].clone(),
+            etcd: reach.hosts[0].clone(),
             postgres: pg.connection(database),
             replicas,
             replication: replication.to_string(),
@@ -186,7 +231,8 @@ impl Cluster {
         let hosts: Vec<super::Server> = nodes
             .iter()
             .zip(&advertise)
-            .map(|(node, port)| setup.host(node, *port))
+            .zip(&reach.hosts)
+            .map(|((node, port), endpoints)| setup.host(node, *port, endpoints))
             .collect();
         for (user, pass) in [super::ALICE, super::BOB] {
             let out = hosts[1].cli(&["user", "add", user], Some(pass));
@@ -201,10 +247,12 @@ impl Cluster {
             });
         }
         wait_until("every host to hold its lease", LIMIT, || {
-            let snapshot = admin.snapshot().unwrap();
-            names
-                .iter()
-                .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
+            // (An error is a leader change of a multi-member etcd: read again.)
+            admin.snapshot().is_ok_and(|snapshot| {
+                names
+                    .iter()
+                    .all(|n| snapshot.members.get(n).is_some_and(|a| a.is_some()))
+            })
         });
         let ports = ports_json(&hosts);
         Cluster {
@@ -226,7 +274,7 @@ impl Cluster {
         let out = ringpost(&["cluster", "cert", node, "--ca", &ca]);
         assert!(out.contains(&format!("{node}.pem")), "{out}");
         let port = super::free_ports(1)[0];
-        let host = self.setup.host(node, port);
+        let host = self.setup.host(node, port, &self.setup.etcd);
         let name = NodeName::new(node).unwrap();
         wait_until("the new host to know alice and bob", LIMIT, || {
             [super::ALICE, super::BOB]
@@ -234,8 +282,9 @@ impl Cluster {
                 .all(|(user, _)| accepts_recipient(host.port("smtp"), user))
         });
         wait_until("the new host to hold its lease", LIMIT, || {
-            let snapshot = self.admin.snapshot().unwrap();
-            snapshot.members.get(&name).is_some_and(|a| a.is_some())
+            self.admin
+                .snapshot()
+                .is_ok_and(|snapshot| snapshot.members.get(&name).is_some_and(|a| a.is_some()))
         });
         self.hosts.push(host);
         self.nodes.push(name);

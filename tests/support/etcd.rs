@@ -117,6 +117,13 @@ impl Etcd {
             .args(["--initial-cluster-token", "ringpost-test"])
             // Fast elections keep a member's loss short in tests.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            // A member cut off by the network (netns) campaigns meanwhile; back, it must not
+            // depose the leader the others kept (etcd 3.5 makes this the default).
+            .args(if m.netns.is_some() {
+                &["--pre-vote"][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

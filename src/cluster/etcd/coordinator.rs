@@ -92,6 +92,12 @@ struct Shared {
     node: NodeName,
     map: ArcSwap<ClusterMap>,
     fenced: AtomicBool,
+    /// When this node's lease may run out, in nanoseconds after `origin` (0: no lease).
+    /// [`ClusterHandle::is_fenced`] compares it with the clock itself: the cluster thread
+    /// may be stuck in a call to an etcd it cannot reach (a keep-alive waiting for room on
+    /// a stalled connection) just when the lease runs out.
+    lease_deadline: AtomicU64,
+    origin: std::time::Instant,
     /// Maps published since the start.
     published: AtomicU64,
     /// Partitions whose primary this node replaced by a live replica (failover).
@@ -126,6 +132,8 @@ impl ClusterHandle {
             node,
             map: ArcSwap::from_pointee(ClusterMap::empty()),
             fenced: AtomicBool::new(true),
+            lease_deadline: AtomicU64::new(0),
+            origin: std::time::Instant::now(),
             published: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
             commands,
@@ -154,7 +162,10 @@ impl ClusterHandle {
     /// Whether this node may have lost its lease (or never had one yet): it must not act as
     /// any partition's primary while this is true.
     pub fn is_fenced(&self) -> bool {
-        self.shared.fenced.load(Ordering::SeqCst)
+        let shared = &self.shared;
+        shared.fenced.load(Ordering::SeqCst)
+            || shared.origin.elapsed().as_nanos()
+                >= u128::from(shared.lease_deadline.load(Ordering::SeqCst))
     }
 
     /// Maps published so far (grows with every change seen).
@@ -361,6 +372,19 @@ fn run(config: ClusterConfig, shared: Arc<Shared>, mut commands: mpsc::Unbounded
 }
 
 impl Session {
+    /// Record when the lease may run out (`None`: no lease), for the shards too.
+    fn set_lease_until(&mut self, until: Option<Instant>) {
+        self.lease_until = until;
+        let nanos = until.map_or(0, |until| {
+            let after = until
+                .into_std()
+                .saturating_duration_since(self.shared.origin)
+                .as_nanos();
+            u64::try_from(after).unwrap_or(u64::MAX)
+        });
+        self.shared.lease_deadline.store(nanos, Ordering::SeqCst);
+    }
+
     /// Fence this node if its lease may have run out.
     fn check_lease(&mut self) {
         let expired = self.lease_until.is_none_or(|until| Instant::now() >= until);
@@ -424,7 +448,7 @@ impl Session {
                 answer = keepalive.message() => match answer {
                     Ok(Some(answer)) if answer.ttl() > 0 => {
                         let Some(at) = sent.pop_front() else { continue };
-                        self.lease_until = Some(at + Duration::from_secs(answer.ttl() as u64));
+                        self.set_lease_until(Some(at + Duration::from_secs(answer.ttl() as u64)));
                         if self.shared.fenced.swap(false, Ordering::SeqCst) {
                             tracing::info!(target: "ringpost::cluster", node = %self.shared.node, lease = lease, "lease held: this node is live");
                             // Fenced, it could not fail partitions over: look now.
@@ -434,7 +458,7 @@ impl Session {
                     Ok(Some(_)) => {
                         // etcd no longer knows the lease: it ran out while we were away.
                         self.lease = None;
-                        self.lease_until = None;
+                        self.set_lease_until(None);
                         self.check_lease();
                         return Ended::Lost(ClusterError::Refused("the lease expired".into()));
                     }
@@ -501,7 +525,9 @@ impl Session {
             None => {
                 let sent = Instant::now();
                 let granted = client.lease_grant(ttl.as_secs() as i64, None).await?;
-                self.lease_until = Some(sent + Duration::from_secs(granted.ttl().max(0) as u64));
+                self.set_lease_until(Some(
+                    sent + Duration::from_secs(granted.ttl().max(0) as u64),
+                ));
                 granted.id()
             }
         };

@@ -147,6 +147,8 @@ struct Relayed {
     /// What the other host sent with its answer: the session's first output.
     early: Vec<u8>,
     node: String,
+    /// The account's partition: the relay ends once the map gives it to another host.
+    partition: Partition,
 }
 
 /// What [`authenticate`] leaves for the connection loop to do.
@@ -498,9 +500,30 @@ async fn relay_session<S: Service>(mut conn: Connection<S>, relayed: Relayed, st
         mut back,
         early,
         node,
+        partition,
     } = relayed;
-    let (sent, received) =
-        Box::pin(link::relay(&mut conn.transport, &mut back, early, state)).await;
+    // A failover or a move gives the partition to another host: the session there cannot
+    // write any more (and, cut off from etcd, may never learn why), so it ends here and the
+    // client reconnects, to the new primary.
+    let server = state.server();
+    let moved = || {
+        server
+            .link
+            .as_ref()
+            .is_some_and(|cluster| match cluster.routes.route(partition) {
+                link::Route::Here => true,
+                link::Route::There(remote) => remote.node != node,
+                link::Route::Unavailable(_) => false,
+            })
+    };
+    let (sent, received) = Box::pin(link::relay(
+        &mut conn.transport,
+        &mut back,
+        early,
+        state,
+        &moved,
+    ))
+    .await;
     conn.core.bytes_in += sent;
     conn.core.bytes_out += received;
     Box::pin(future::zip(conn.transport.close(), back.close())).await;
@@ -1003,8 +1026,14 @@ async fn authenticate<S: Service>(
                         link::Route::Here => {}
                         link::Route::There(remote) => {
                             let account = account.clone();
-                            let relayed =
-                                Box::pin(relay_to(conn, link, &remote, &account, &credential));
+                            let relayed = Box::pin(relay_to(
+                                conn,
+                                link,
+                                &remote,
+                                &account,
+                                &credential,
+                                Partition::of(&key),
+                            ));
                             match relayed.await {
                                 Some(relayed) => return AfterLogin::Relay(relayed),
                                 None => outcome = AuthOutcome::TemporaryFailure,
@@ -1044,6 +1073,7 @@ async fn relay_to<S: Service>(
     remote: &link::Remote,
     account: &str,
     credential: &CredentialUse,
+    partition: Partition,
 ) -> Option<Box<Relayed>> {
     let protocol = match conn.core.listener.protocol {
         crate::config::Protocol::Imap => LinkProtocol::Imap,
@@ -1085,6 +1115,7 @@ async fn relay_to<S: Service>(
                 back,
                 early,
                 node: remote.node.clone(),
+                partition,
             }))
         }
         Err(e) => {

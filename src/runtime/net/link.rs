@@ -314,13 +314,19 @@ pub async fn hand_over(
     .await
 }
 
-/// Relay bytes between the client and the back until either side closes, or the shard shuts
-/// down. `early`: what the back sent with its answer, for the client first.
+/// How often a quiet relay asks whether its session's partition moved.
+pub const RELAY_CHECK: Duration = Duration::from_secs(1);
+
+/// Relay bytes between the client and the back until either side closes, the shard shuts
+/// down, or `moved` (asked before every read, and every [`RELAY_CHECK`] while quiet) says
+/// the back serves the session's account no more. `early`: what the back sent with its
+/// answer, for the client first.
 pub async fn relay(
     client: &mut Transport,
     back: &mut Transport,
     early: Vec<u8>,
     state: &ShardState,
+    moved: &dyn Fn() -> bool,
 ) -> (u64, u64) {
     let (mut to_back, mut to_client) = (0u64, early.len() as u64);
     if !early.is_empty() && client.write_all(&early).await.is_err() {
@@ -332,16 +338,27 @@ pub async fn relay(
         Client(io::Result<usize>),
         Back(io::Result<usize>),
         Shutdown,
+        Check,
     }
     loop {
+        // Looked at before every read and every RELAY_CHECK while quiet.
+        if moved() {
+            break;
+        }
         let wake = future::or(
             async { Wake::Client(client.read(&mut from_client).await) },
             future::or(
                 async { Wake::Back(back.read(&mut from_back).await) },
-                async {
-                    state.shutdown.wait().await;
-                    Wake::Shutdown
-                },
+                future::or(
+                    async {
+                        state.shutdown.wait().await;
+                        Wake::Shutdown
+                    },
+                    async {
+                        glommio::timer::sleep(RELAY_CHECK).await;
+                        Wake::Check
+                    },
+                ),
             ),
         )
         .await;
@@ -358,6 +375,7 @@ pub async fn relay(
                 }
                 to_client += n as u64;
             }
+            Wake::Check => {}
             // Either side closed or failed, or this host is stopping: the back's session
             // ends when its link closes, the client reconnects to any host.
             _ => break,
