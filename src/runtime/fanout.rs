@@ -180,6 +180,8 @@ pub struct Deliverer {
     store: Store,
     mesh: Rc<StoreMesh>,
     cluster: Option<Arc<ClusterLink>>,
+    /// Idle link connections to the other hosts, for the next call.
+    pool: Rc<link::LinkPool>,
     /// How long another host may take to answer a call.
     remote_timeout: std::time::Duration,
 }
@@ -190,6 +192,7 @@ impl Deliverer {
             store,
             mesh,
             cluster: None,
+            pool: Rc::default(),
             remote_timeout: std::time::Duration::from_secs(60),
         }
     }
@@ -262,9 +265,10 @@ impl Deliverer {
                     },
                     StoreRequest::Usage { account } => StoreCall::Usage { account },
                 };
-                let result = link::store_call(cluster, &remote, call, self.remote_timeout)
-                    .await
-                    .map_err(|e| StoreError::Remote(format!("host {}: {e}", remote.node)))?;
+                let result =
+                    link::store_call(cluster, &self.pool, &remote, call, self.remote_timeout)
+                        .await
+                        .map_err(|e| StoreError::Remote(format!("host {}: {e}", remote.node)))?;
                 Ok(match result {
                     StoreResult::Delivered(r) => StoreReply::Delivered(
                         r.map(|uids| uids.into_iter().map(|u| u.map(Uid)).collect()),

@@ -15,11 +15,13 @@
 //! front's verification (the link is mutually authenticated), so the client's credentials
 //! never cross it and SCRAM works through it.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use glommio::net::TcpStream;
@@ -116,38 +118,130 @@ async fn connect(link: &ClusterLink, remote: &Remote) -> io::Result<Transport> {
     Ok(transport)
 }
 
+/// How long a link connection for store calls may stay idle in a [`LinkPool`] before it is
+/// not used again (the other host keeps it [`LINK_IDLE`], longer).
+const POOL_IDLE: Duration = Duration::from_secs(20);
+/// Idle link connections kept per other host and shard.
+const POOL_PER_HOST: usize = 16;
+/// How long a host keeps a link connection open for the next store call.
+pub const LINK_IDLE: Duration = Duration::from_secs(60);
+
+/// One shard's idle link connections to other hosts, kept for the next store call: a
+/// delivery through another host costs a TLS handshake only when no connection is idle.
+#[derive(Default)]
+pub struct LinkPool {
+    idle: RefCell<HashMap<String, Vec<(Transport, Instant)>>>,
+}
+
+impl LinkPool {
+    /// The most recently used idle connection to `node` not idle too long (older ones are
+    /// dropped).
+    fn take(&self, node: &str) -> Option<Transport> {
+        let mut idle = self.idle.borrow_mut();
+        let kept = idle.get_mut(node)?;
+        kept.retain(|(_, since)| since.elapsed() < POOL_IDLE);
+        kept.pop().map(|(transport, _)| transport)
+    }
+
+    fn put(&self, node: &str, transport: Transport) {
+        let mut idle = self.idle.borrow_mut();
+        let kept = idle.entry(node.to_string()).or_default();
+        if kept.len() < POOL_PER_HOST {
+            kept.push((transport, Instant::now()));
+        }
+    }
+
+    /// Idle connections kept now (for tests and metrics).
+    pub fn idle(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+}
+
 /// Run `call` on the store of `remote`, which serves the accounts it names, and wait for
-/// its result (a delivery's result comes once every copy there is durable). One connection
-/// per call; the link's `connect_timeout` bounds connecting (a host that hangs is given up on
-/// soon), `timeout` the whole exchange.
+/// its result (a delivery's result comes once every copy there is durable). On an idle
+/// connection from `pool` if there is one, else a new one (the link's `connect_timeout`
+/// bounds connecting: a host that hangs is given up on soon); the connection goes back to
+/// the pool after the result. `timeout` bounds the whole exchange. A pooled connection the
+/// other host closed meanwhile (nothing of a result came back) is replaced by a new one for
+/// the same call: the other host closes only idle connections, between calls.
 pub async fn store_call(
     link: &ClusterLink,
+    pool: &LinkPool,
     remote: &Remote,
     call: StoreCall,
     timeout: Duration,
 ) -> io::Result<StoreResult> {
+    let hello = link::encode_hello(&Hello::Store(call));
     let exchange = async {
+        if let Some(mut transport) = pool.take(&remote.node) {
+            match call_on(&mut transport, &hello).await {
+                Ok(result) => {
+                    pool.put(&remote.node, transport);
+                    return Ok(result);
+                }
+                Err(Called::Stale) => {}
+                Err(Called::Failed(e)) => return Err(e),
+            }
+        }
         let mut transport = within(
             link.connect_timeout,
             "no link to the other host in time",
             connect(link, remote),
         )
         .await?;
-        transport
-            .write_all(&link::encode_hello(&Hello::Store(call)))
-            .await?;
-        let mut buf = Vec::with_capacity(256);
-        let result = read_decoded(
-            &mut transport,
-            &mut buf,
-            |b| link::decode_result(b).into_result(),
-            "the other host closed the link",
-        )
-        .await?;
-        transport.close().await;
-        Ok(result)
+        match call_on(&mut transport, &hello).await {
+            Ok(result) => {
+                pool.put(&remote.node, transport);
+                Ok(result)
+            }
+            Err(Called::Stale) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the other host closed the link",
+            )),
+            Err(Called::Failed(e)) => Err(e),
+        }
     };
     within(timeout, "no result from the other host in time", exchange).await
+}
+
+/// Why a store call on one connection failed.
+enum Called {
+    /// The connection was closed before any of the result came: the call was not run.
+    Stale,
+    Failed(io::Error),
+}
+
+/// Send `hello` (a store call) on `transport` and read its result.
+async fn call_on(transport: &mut Transport, hello: &[u8]) -> Result<StoreResult, Called> {
+    let closed = |e: &io::Error| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        )
+    };
+    if let Err(e) = transport.write_all(hello).await {
+        return Err(if closed(&e) {
+            Called::Stale
+        } else {
+            Called::Failed(e)
+        });
+    }
+    let mut buf = Vec::with_capacity(256);
+    match read_decoded(
+        transport,
+        &mut buf,
+        |b| link::decode_result(b).into_result(),
+        "the other host closed the link",
+    )
+    .await
+    {
+        Ok(result) => Ok(result),
+        Err(e) if closed(&e) && buf.is_empty() => Err(Called::Stale),
+        Err(e) => Err(Called::Failed(e)),
+    }
 }
 
 /// Read from `transport` into `buf` until `decode` makes something of its front: that value,
@@ -426,18 +520,7 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
             super::driver::serve_handoff(transport, *hello, peer, state).await;
         }
         Hello::Store(call) => {
-            let deliverer = state.deliverer.borrow().clone();
-            let accounts = server.accounts.clone();
-            let rekeyed = glommio::executor()
-                .spawn_blocking(move || rekey(&accounts, call))
-                .await;
-            let result = match (rekeyed, deliverer) {
-                (Err(refused), _) => refused,
-                (Ok(call), Some(deliverer)) => Box::pin(deliverer.serve_call(call)).await,
-                (Ok(_), None) => StoreResult::Delivered(Err("this host is starting".into())),
-            };
-            let _ = transport.write_all(&link::encode_result(&result)).await;
-            transport.close().await;
+            Box::pin(serve_store_calls(transport, call, &state)).await;
         }
         Hello::Follow { node, partition } => {
             let stream = Stream::Follow { node, rest };
@@ -455,6 +538,51 @@ pub async fn serve_link(tcp: TcpStream, peer: SocketAddr, state: Rc<ShardState>)
             Box::pin(serve_stream(transport, partition, stream, state)).await;
         }
     }
+}
+
+/// Serve `call`, then the next store calls the other host sends on the same connection (it
+/// keeps the connection in its [`LinkPool`]) until it stays idle for [`LINK_IDLE`], closes
+/// it, sends something else, or this host shuts down.
+async fn serve_store_calls(mut transport: Transport, call: StoreCall, state: &ShardState) {
+    let server = state.server();
+    let max_message = server.config.limits.max_message_size;
+    let mut call = call;
+    loop {
+        let deliverer = state.deliverer.borrow().clone();
+        let accounts = server.accounts.clone();
+        let rekeyed = glommio::executor()
+            .spawn_blocking(move || rekey(&accounts, call))
+            .await;
+        let result = match (rekeyed, deliverer) {
+            (Err(refused), _) => refused,
+            (Ok(call), Some(deliverer)) => Box::pin(deliverer.serve_call(call)).await,
+            (Ok(_), None) => StoreResult::Delivered(Err("this host is starting".into())),
+        };
+        if transport
+            .write_all(&link::encode_result(&result))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let mut buf = Vec::new();
+        let next = read_decoded(
+            &mut transport,
+            &mut buf,
+            |b| link::decode_hello(b, max_message).into_result(),
+            "the other host closed the link",
+        );
+        let next = future::or(within(LINK_IDLE, "idle", next), async {
+            state.shutdown.wait().await;
+            Err(io::Error::other("shutting down"))
+        })
+        .await;
+        match next {
+            Ok(Hello::Store(next)) if buf.is_empty() => call = next,
+            _ => break,
+        }
+    }
+    transport.close().await;
 }
 
 /// What a replication hello asks of the shard that owns its partition.
