@@ -511,30 +511,38 @@ impl Replication {
                 glommio::timer::sleep(Duration::from_millis(5)).await;
             };
             if caught_up {
-                match self.cluster.hand_off(partition, epoch).await {
-                    Ok(Ok(true)) => {
-                        tracing::info!(target: "ringpost::cluster", partition = index, epoch, took_ms = began.elapsed().as_millis() as u64, paused_ms = pause.elapsed().as_millis() as u64, copied = has_log, "handoff made");
-                        // The pause stays until the map shows the switch.
+                // Once asked, the switch may be in etcd even without an answer (a time-out
+                // after the transaction went out): writes stay paused until the map moves
+                // past this epoch (the pause's own rule, in `reconcile`), never resumed on a
+                // guess. The question is asked again until etcd answers it.
+                loop {
+                    match self.cluster.hand_off(partition, epoch).await {
+                        Ok(Ok(true)) => {
+                            tracing::info!(target: "ringpost::cluster", partition = index, epoch, took_ms = began.elapsed().as_millis() as u64, paused_ms = pause.elapsed().as_millis() as u64, copied = has_log, "handoff made");
+                            return Ok(());
+                        }
+                        Ok(Ok(false)) => {
+                            // The key moved on (made by an earlier try, or changed by
+                            // another writer): the map brings the change.
+                            return Ok(());
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "ringpost::cluster", partition = index, epoch, error = %e, "handoff not written yet; asked again");
+                        }
+                        Err(_) => {}
+                    }
+                    let moved_on = self
+                        .cluster
+                        .map()
+                        .assignment(partition)
+                        .is_none_or(|a| a.epoch.0 != epoch);
+                    if moved_on {
                         return Ok(());
                     }
-                    Ok(Ok(false)) => {}
-                    outcome => {
-                        // Not known whether etcd took it: paused until the map says (a
-                        // switch ends the pause on its own), or a while has passed with the
-                        // map unchanged (the watch is ordered; a host cut off from etcd is
-                        // fenced anyway).
-                        if let Ok(Err(e)) = outcome {
-                            tracing::warn!(target: "ringpost::cluster", partition = index, epoch, error = %e, "handoff not written");
-                        }
-                        let unsure = std::time::Instant::now();
-                        while self.handoff_waits_for(partition, epoch).is_some()
-                            && unsure.elapsed() < HANDOFF_PAUSE
-                        {
-                            glommio::timer::sleep(RECONCILE).await;
-                        }
-                    }
+                    glommio::timer::sleep(RETRY).await;
                 }
-            } else {
+            }
+            if pause.elapsed() > HANDOFF_PAUSE {
                 tracing::info!(target: "ringpost::cluster", partition = index, epoch, "handoff: the new nodes did not catch up while writes were paused; writes resume");
             }
             self.paused.borrow_mut().remove(&index);
@@ -760,10 +768,15 @@ impl Replication {
                 None => RETRY,
                 Some(remote) => {
                     let run = self.follow_once(state, partition, epoch, &remote);
-                    let ended = future::or(async { Some(run.await) }, async {
-                        let _ = (&mut stopped).await;
-                        None
-                    });
+                    // The stop first: a follower replaced by one for a new epoch applies no
+                    // further chunk once told.
+                    let ended = future::or(
+                        async {
+                            let _ = (&mut stopped).await;
+                            None
+                        },
+                        async { Some(run.await) },
+                    );
                     let ended = future::or(ended, async {
                         state.shutdown.wait().await;
                         None

@@ -493,7 +493,11 @@ impl Store {
             }
             None => return refuse("another chunk is being applied".into()),
         };
-        debug_assert_eq!((w_segment, w_end), (durable.segment, durable.offset));
+        if (w_segment, w_end) != (durable.segment, durable.offset) {
+            // A write of another chunk is still in flight: a follower that was replaced (a
+            // new epoch) may be finishing its last chunk. Asked again, this one fits.
+            return refuse("another chunk is being applied".into());
+        }
         let follows = (chunk.segment == w_segment && offset == w_end)
             || (chunk.segment == w_segment.wrapping_add(1) && offset == 0);
         if !follows {
