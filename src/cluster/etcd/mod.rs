@@ -325,9 +325,8 @@ async fn apply_batches(
 }
 
 /// Remove `replica` from `partition`'s replicas (raising its epoch by one) if the partition's
-/// key still names `primary` as primary at `epoch` and `replica` as one of its replicas; the
-/// put compares on the mod_revision of the value read, so a map that moved on meanwhile
-/// refuses it. Returns whether it was done.
+/// key still names `primary` as primary at `epoch` and `replica` as one of its replicas; a
+/// handoff under way stays. Returns whether it was done (see [`change_as_primary`]).
 pub async fn drop_replica(
     client: &mut Client,
     keys: &Keys,
@@ -336,42 +335,54 @@ pub async fn drop_replica(
     replica: &NodeName,
     epoch: u64,
 ) -> Result<bool, ClusterError> {
-    let response = client.get(keys.partition(partition), None).await?;
-    let Some(kv) = response.kvs().first() else {
-        return Ok(false);
-    };
-    let Some(current) = schema::decode_assignment(kv.value()) else {
-        return Ok(false);
-    };
-    if current.primary != *primary
-        || current.epoch.0 != epoch
-        || !current.replicas.contains(replica)
-    {
-        return Ok(false);
-    }
-    let next = Assignment {
-        primary: current.primary.clone(),
-        replicas: current
-            .replicas
-            .iter()
-            .filter(|r| *r != replica)
-            .cloned()
-            .collect(),
-        epoch: super::map::Epoch(epoch + 1),
-        handoff: current.handoff.clone(),
-    };
-    compare_and_set(client, keys, partition, kv.mod_revision(), &next).await
+    change_as_primary(client, keys, primary, partition, epoch, |current| {
+        current.replicas.contains(replica).then(|| Assignment {
+            primary: current.primary.clone(),
+            replicas: current
+                .replicas
+                .iter()
+                .filter(|r| *r != replica)
+                .cloned()
+                .collect(),
+            epoch: super::map::Epoch(epoch + 1),
+            handoff: current.handoff.clone(),
+        })
+    })
+    .await
 }
 
 /// Make `partition`'s handoff (the next epoch names the handoff's primary and replicas) if
-/// its key still names `primary` as primary at `epoch` with a handoff under way; compared on
-/// the mod_revision of the value read like [`drop_replica`]. Returns whether it was done.
+/// its key still names `primary` as primary at `epoch` with a handoff under way. Returns
+/// whether it was done (see [`change_as_primary`]).
 pub async fn hand_off(
     client: &mut Client,
     keys: &Keys,
     primary: &NodeName,
     partition: Partition,
     epoch: u64,
+) -> Result<bool, ClusterError> {
+    change_as_primary(
+        client,
+        keys,
+        primary,
+        partition,
+        epoch,
+        Assignment::handed_off,
+    )
+    .await
+}
+
+/// Replace `partition`'s assignment by what `next` makes of it, if its key still names
+/// `primary` as primary at `epoch` and `next` makes something; the put compares on the
+/// mod_revision of the value read, so a map that moved on meanwhile refuses it. Returns
+/// whether it was done.
+async fn change_as_primary(
+    client: &mut Client,
+    keys: &Keys,
+    primary: &NodeName,
+    partition: Partition,
+    epoch: u64,
+    next: impl FnOnce(&Assignment) -> Option<Assignment>,
 ) -> Result<bool, ClusterError> {
     let response = client.get(keys.partition(partition), None).await?;
     let Some(kv) = response.kvs().first() else {
@@ -383,7 +394,7 @@ pub async fn hand_off(
     if current.primary != *primary || current.epoch.0 != epoch {
         return Ok(false);
     }
-    let Some(next) = current.handed_off() else {
+    let Some(next) = next(&current) else {
         return Ok(false);
     };
     compare_and_set(client, keys, partition, kv.mod_revision(), &next).await
