@@ -314,13 +314,9 @@ impl Replication {
     /// Tell the shard's sessions when a partition it served as primary is now served by
     /// another host ([`ShardState::partitions_moved`]).
     fn note_moves(&self, state: &ShardState, map: &crate::cluster::ClusterMap, me: &NodeName) {
-        let now: HashSet<u16> = (0..PARTITIONS)
-            .filter(|&i| {
-                Partition::from_index(i)
-                    .filter(|p| state.map.owner(*p) == state.id)
-                    .and_then(|p| map.assignment(p))
-                    .is_some_and(|a| a.primary == *me)
-            })
+        let now: HashSet<u16> = owned_assignments(state, map)
+            .filter(|(_, a)| a.primary == *me)
+            .map(|(p, _)| p.index())
             .collect();
         let before = self.primary_here.replace(now);
         let moved = before
@@ -356,19 +352,11 @@ impl Replication {
         map: &crate::cluster::ClusterMap,
         me: &NodeName,
     ) {
-        for index in 0..PARTITIONS {
+        for (partition, assignment) in owned_assignments(state, map) {
             if self.handoffs.borrow().len() >= HANDOFFS_AT_ONCE {
                 return;
             }
-            let Some(partition) = Partition::from_index(index) else {
-                continue;
-            };
-            if state.map.owner(partition) != state.id {
-                continue;
-            }
-            let Some(assignment) = map.assignment(partition) else {
-                continue;
-            };
+            let index = partition.index();
             if assignment.primary != *me || assignment.handoff.is_none() {
                 continue;
             }
@@ -567,16 +555,8 @@ impl Replication {
     ) -> bool {
         let store = &state.store;
         let mut settled = true;
-        for index in 0..PARTITIONS {
-            let Some(partition) = Partition::from_index(index) else {
-                continue;
-            };
-            if state.map.owner(partition) != state.id {
-                continue;
-            }
-            let Some(assignment) = map.assignment(partition) else {
-                continue;
-            };
+        for (partition, assignment) in owned_assignments(state, map) {
+            let index = partition.index();
             let epoch = assignment.epoch.0;
             let result = if assignment.primary == *me {
                 self.followers.borrow_mut().remove(&index);
@@ -1106,6 +1086,16 @@ pub(crate) fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The partitions this shard owns that the map assigns, with their assignments.
+fn owned_assignments<'m>(
+    state: &'m ShardState,
+    map: &'m crate::cluster::ClusterMap,
+) -> impl Iterator<Item = (Partition, &'m crate::cluster::Assignment)> + 'm {
+    map.assignments()
+        .filter(|(p, _)| state.map.owner(*p) == state.id)
+        .filter_map(|(p, a)| a.map(|a| (p, a)))
 }
 
 /// Run `work` on a blocking thread (file work off the shard).
