@@ -46,23 +46,18 @@ fn wait_for_assignment(
     what: &str,
     done: impl Fn(&ringpost::cluster::Assignment) -> bool,
 ) {
-    let mut last = None;
-    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(what, LIMIT, || {
-            let snapshot = cluster.admin.snapshot().unwrap();
-            let a = &snapshot.partitions[usize::from(partition.index())]
-                .as_ref()
-                .unwrap()
-                .assignment;
-            last = Some(a.clone());
-            done(a)
-        })
-    }));
-    if let Err(e) = waited {
-        cluster.dump_logs();
-        eprintln!("partition {}: {last:?}", partition.index());
-        std::panic::resume_unwind(e);
-    }
+    cluster.wait_or_dump(what, |admin| {
+        let snapshot = admin.snapshot().unwrap();
+        let a = &snapshot.partitions[usize::from(partition.index())]
+            .as_ref()
+            .unwrap()
+            .assignment;
+        if done(a) {
+            Ok(())
+        } else {
+            Err(format!("partition {}: {a:?}", partition.index()))
+        }
+    });
 }
 
 #[test]
@@ -312,22 +307,18 @@ fn a_fourth_host_joins_under_load_and_partitions_move_copy_first() {
     assert!(added.primaries > 0 && copy_first > 0, "{added:?}");
     let began = std::time::Instant::now();
     let settled = |cluster: &mut Cluster, what: &str| {
-        let mut left = Vec::new();
-        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(what, LIMIT, || {
-                let map = cluster.admin.snapshot().unwrap().map();
-                left = map
-                    .assignments()
-                    .filter_map(|(p, a)| a.filter(|a| a.handoff.is_some()).map(|a| (p, a.clone())))
-                    .collect::<Vec<_>>();
-                left.is_empty()
-            })
-        }));
-        if let Err(e) = waited {
-            cluster.dump_logs();
-            eprintln!("handoffs left: {left:?}");
-            std::panic::resume_unwind(e);
-        }
+        cluster.wait_or_dump(what, |admin| {
+            let map = admin.snapshot().unwrap().map();
+            let left: Vec<_> = map
+                .assignments()
+                .filter_map(|(p, a)| a.filter(|a| a.handoff.is_some()).map(|a| (p, a.clone())))
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("handoffs left: {left:?}"))
+            }
+        })
     };
     settled(&mut cluster, "every handoff to mx4 to be made");
     let map = cluster.admin.snapshot().unwrap().map();

@@ -339,6 +339,31 @@ impl Cluster {
         })
     }
 
+    /// Wait until `check` (asked with the test's etcd client) is `Ok`; if it never is within
+    /// [`LIMIT`], print every host's log and the last reason it gave, then fail.
+    pub fn wait_or_dump(
+        &mut self,
+        what: &str,
+        mut check: impl FnMut(&mut Admin) -> Result<(), String>,
+    ) {
+        let mut why = String::new();
+        let admin = &mut self.admin;
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(what, LIMIT, || match check(admin) {
+                Ok(()) => true,
+                Err(e) => {
+                    why = e;
+                    false
+                }
+            })
+        }));
+        if let Err(e) = waited {
+            self.dump_logs();
+            eprintln!("{what}: {why}");
+            std::panic::resume_unwind(e);
+        }
+    }
+
     /// Print every host's log (for a failing test).
     pub fn dump_logs(&self) {
         for (node, host) in self.nodes.iter().zip(&self.hosts) {
