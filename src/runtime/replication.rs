@@ -823,9 +823,20 @@ impl Replication {
                     if frame.epoch < epoch {
                         return Ok(RETRY);
                     }
-                    let at = match store.apply_chunk(partition, epoch, &chunk).await {
-                        Ok(at) => at,
-                        Err(e) => {
+                    // A task of its own: a follower stopped (a new epoch) while the chunk is
+                    // written must not cancel the write halfway, which would leave the log's
+                    // writer ahead of its durable end for good.
+                    let applying = {
+                        let store = store.clone();
+                        glommio::spawn_local(async move {
+                            store.apply_chunk(partition, epoch, &chunk).await
+                        })
+                        .detach()
+                    };
+                    let at = match applying.await {
+                        Some(Ok(at)) => at,
+                        None => return Ok(RETRY),
+                        Some(Err(e)) => {
                             tracing::warn!(target: "ringpost::cluster", partition = partition.index(), error = %e, "shipped chunk refused");
                             return Ok(RETRY);
                         }
