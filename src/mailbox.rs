@@ -78,6 +78,14 @@ pub enum MailboxRequest {
         mailbox: String,
         queries: Vec<crate::mail::text::TextQuery>,
     },
+    /// SORT and THREAD (RFC 5256): the index data and ordering keys of those of `uids` still
+    /// in the mailbox; with `references`, keys holding each message's References (THREAD
+    /// REFERENCES and REFS). The store keeps the keys once derived.
+    Order {
+        mailbox: String,
+        uids: Vec<Uid>,
+        references: bool,
+    },
     /// SELECT/EXAMINE: start watching the mailbox and answer with a [`Snapshot`] of it;
     /// `recent` says whether the session claims the `\Recent` messages (RFC 3501 §6.3.1,
     /// §6.3.2).
@@ -402,6 +410,12 @@ pub enum Reply<B> {
         /// OLDER (RFC 5032) measure from, since the session has no clock of its own.
         now: i64,
     },
+    /// The answer to [`MailboxRequest::Order`], in UID order.
+    Ordered {
+        messages: Vec<(MessageMeta, std::sync::Arc<crate::mail::order::OrderFields>)>,
+        /// The service's clock, as with [`Reply::Fetched`].
+        now: i64,
+    },
     /// What a STORE did to each message; for [`MailboxRequest::Changed`], the messages
     /// changed after its modseq, as `changed` (with their flags and modseq).
     Flags(FlagUpdate),
@@ -467,6 +481,7 @@ impl<B> Reply<B> {
             Reply::Appended { uid_validity, uid } => Reply::Appended { uid_validity, uid },
             Reply::TextCandidates(c) => Reply::TextCandidates(c),
             Reply::TextIndexing { done, total } => Reply::TextIndexing { done, total },
+            Reply::Ordered { messages, now } => Reply::Ordered { messages, now },
             Reply::Notifying(v) => Reply::Notifying(v),
             Reply::Flags(f) => Reply::Flags(f),
             Reply::Vanished(v) => Reply::Vanished(v),

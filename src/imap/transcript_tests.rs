@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 
 use super::ImapSession;
+use crate::mail::order::OrderFields;
 use crate::mail::{
     Change, FlagUpdate, Flags, Keyword, MailboxInfo, MailboxStatus, MimeSummary, ModSeq,
     SpecialUse, SystemFlags, Uid, UidRange, UidValidity, Vanished,
@@ -72,7 +73,7 @@ where
 ///   request asked; for a `Metadata` request `UID:FLAGS:MODSEQ` with the size 0, or
 ///   `:MESSAGE` for its size; DATE the internal date, 1700000000 by default; SAVED the save
 ///   date, `-` unknown, a minute after DATE by default; EMAILID its number, 0x100 + UID by
-///   default);
+///   default); `ordered` with the same words: the ordering keys of SORT and THREAD;
 /// - `flags [UID:FLAGS:MODSEQ …]` (changed; `=UID:FLAGS:MODSEQ` left as it was, `!UID` refused
 ///   by UNCHANGEDSINCE); `transferred UIDVALIDITY [FROM:TO …]`; `expunged [UID …]`;
 /// - `vanished since|absent [FIRST[:LAST] …]` (the expunge log's answer, or the UIDs absent
@@ -88,6 +89,29 @@ fn mailbox_reply(
     let fields = |w: &str| w.split(':').map(str::to_string).collect::<Vec<_>>();
     match words[0] {
         "done" => MailboxReply::Done,
+        // `ordered` and the words of `fetched`: a SORT or THREAD's keys, as the store derives
+        // them (References always read).
+        "ordered" => {
+            let mut fetched = words.to_vec();
+            fetched[0] = "fetched";
+            let MailboxReply::Fetched { messages, now, .. } =
+                mailbox_reply(&fetched, messages, Some(Content::Header))
+            else {
+                unreachable!("fetched is a fetch")
+            };
+            MailboxReply::Ordered {
+                messages: messages
+                    .into_iter()
+                    .map(|m| {
+                        let env = &m.summary.envelope;
+                        let keys = OrderFields::of(env)
+                            .with_references(m.bytes.as_deref().unwrap_or_default(), env);
+                        (m.meta, std::sync::Arc::new(keys))
+                    })
+                    .collect(),
+                now,
+            }
+        }
         // `indexing DONE TOTAL`: the index is still being built.
         "indexing" => MailboxReply::TextIndexing {
             done: num(words[1]),

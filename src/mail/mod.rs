@@ -9,9 +9,11 @@
 pub mod acl;
 pub mod bytes;
 pub mod flags;
+pub mod header;
 pub mod ids;
 pub mod metadata;
 pub mod mime;
+pub mod order;
 pub mod quota;
 pub mod ranges;
 pub mod text;

@@ -48,6 +48,30 @@ pub struct MessageEntry {
     pub email_id: u64,
 }
 
+impl MessageEntry {
+    /// What sessions are told of the message from the index.
+    pub fn meta(&self) -> crate::mail::MessageMeta {
+        crate::mail::MessageMeta {
+            uid: self.uid,
+            flags: self.flags.clone(),
+            modseq: self.modseq,
+            internal_date: self.internal_date,
+            size: self.size,
+            saved: (self.saved != 0).then_some(self.saved),
+            email_id: self.email_id,
+        }
+    }
+
+    /// The length of its header block (through the blank line), or its size without a
+    /// MIME summary.
+    pub fn header_len(&self) -> u64 {
+        self.summary
+            .parts
+            .first()
+            .map_or(u64::from(self.size), |p| u64::from(p.body_offset))
+    }
+}
+
 /// The EMAILID number of a message whose bytes were appended at `body`: the place of its
 /// bytes in the log when first written, unique in the partition for good (segment numbers
 /// are never reused, and two bodies never share bytes). Compaction moves the bytes later,

@@ -90,6 +90,7 @@ pub mod import;
 pub mod index;
 mod io;
 pub mod op;
+pub mod order;
 pub mod partition;
 mod read;
 pub mod record;

@@ -32,6 +32,8 @@ pub struct Account {
     pub last_used: u64,
     /// The full-text index, once a text search has loaded or built it.
     pub text: Option<super::text::TextIndex>,
+    /// SORT and THREAD keys of the messages an ordering has asked for.
+    pub order: super::order::OrderCache,
 }
 
 impl Account {
@@ -45,6 +47,7 @@ impl Account {
             dirty: false,
             last_used: 0,
             text: None,
+            order: super::order::OrderCache::default(),
         }
     }
 

@@ -441,15 +441,7 @@ impl Store {
                 .into_iter()
                 .filter_map(|uid| m.get(uid))
                 .map(|e| {
-                    let meta = MessageMeta {
-                        uid: e.uid,
-                        flags: e.flags.clone(),
-                        modseq: e.modseq,
-                        internal_date: e.internal_date,
-                        size: e.size,
-                        saved: (e.saved != 0).then_some(e.saved),
-                        email_id: e.email_id,
-                    };
+                    let meta = e.meta();
                     let envelope = if envelope {
                         e.summary.envelope.clone()
                     } else {

@@ -82,6 +82,21 @@ while True:
 want = '* ESEARCH (TAG "%s") MIN 1 MAX 6 ALL 1,4,2:3,5:6 COUNT 6' % tag
 check(lines == [want, tag + " OK SORT completed"], "ESORT", lines)
 
+# The store keeps each message's keys once an ordering has derived them: a message that
+# arrives later is ordered with them, and one expunged is gone from the answer.
+late = ("From: Ann <ann@example.org>\r\nSubject: Re: alpha\r\nDate: Thu, 02 Jan 2020 "
+        "00:00:00 +0000\r\nMessage-ID: <7@t>\r\nReferences: <2@t>\r\n\r\nlate\r\n").encode()
+typ, data = m.append("Sorting", None, None, late)
+check(typ == "OK", "APPEND 7", data)
+check(sort("(DATE)") == "1 7 4 2 3 5 6", "SORT (DATE) with a late message", sort("(DATE)"))
+typ, data = m.thread("REFERENCES", "UTF-8", "ALL")
+check(typ == "OK" and data[0].decode() == "(1)((4)(2 (7)(3)))(5 6)",
+      "THREAD REFERENCES with a late reply", data)
+m.store("2", "+FLAGS", "\\Deleted")
+m.expunge()
+check(sort("(DATE)") == "1 6 3 2 4 5", "SORT (DATE) after an EXPUNGE", sort("(DATE)"))
+check(sort("(DATE)", "UNSEEN") == "1 6 3 2 4 5", "SORT (DATE) UNSEEN", sort("(DATE)", "UNSEEN"))
+
 typ, data = m.sort("(DATE)", "KOI8-R", "ALL")
 check(typ == "NO", "SORT with an unsupported charset", data)
 m.logout()

@@ -223,6 +223,9 @@ pub(super) struct SearchJob {
     /// The full-text index answered the BODY / TEXT keys exactly: every message left
     /// matches them, and only the other keys are evaluated.
     pub(super) text_known: bool,
+    /// A SORT or THREAD that asks the store for its ordering keys (the criteria need only
+    /// the index), not for envelopes or header blocks.
+    pub(super) keyed: bool,
 }
 
 /// The store's name of a mailbox argument.
@@ -939,6 +942,10 @@ impl ImapSession {
             ) => {
                 self.searched(&mut job, &messages, now);
                 requeue(&mut job.remaining, rest);
+                self.next_search(job);
+            }
+            (Pending::Search(mut job), MailboxReply::Ordered { messages, now }) => {
+                self.searched_in_order(&mut job, messages, now);
                 self.next_search(job);
             }
             (Pending::TextSearch(job), MailboxReply::TextCandidates(answer)) => {

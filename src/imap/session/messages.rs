@@ -3,6 +3,7 @@
 //! messages in bounded batches.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::super::command::{
     self as cmd, FetchAttribute, Search, SearchReturn, SequenceSet, StoreAction, StoreReply, Tag,
@@ -18,8 +19,11 @@ use super::search::{self, Candidate, Need};
 use super::sort::{self, Order};
 use super::view::{Dialect, Expunges, View};
 use super::ImapSession;
+use crate::mail::order::OrderFields;
 use crate::mail::text::SearchText;
-use crate::mail::{FlagMode, FlagUpdate, Flags, ModSeq, SystemFlags, Uid};
+use crate::mail::{
+    FlagMode, FlagUpdate, Flags, MessageMeta, MimeSummary, ModSeq, SystemFlags, Uid,
+};
 use crate::mailbox::{Content, FetchedMessage, MailboxReply, MailboxRequest, Transfer};
 use crate::session::Output;
 
@@ -31,6 +35,25 @@ const SUMMARY_BATCH: usize = 512;
 /// Header blocks are small: a batch of them is one combined read of nearby records.
 const HEADER_BATCH: usize = 512;
 const BYTES_BATCH: usize = 128;
+
+/// What a search reads of each message, and whether the store's ordering keys stand in for
+/// the envelopes and header blocks a SORT or THREAD would otherwise read: they do when the
+/// criteria need no more than the index (`SORT (DATE) UTF-8 ALL`, `THREAD … UNSEEN`).
+fn content_for(criteria: Need, order: &Order) -> (Content, bool) {
+    let keyed = criteria <= Need::Metadata && order.need() >= Need::Summary;
+    let need = if keyed {
+        Need::Metadata
+    } else {
+        criteria.max(order.need())
+    };
+    let content = match need {
+        Need::View | Need::Metadata => Content::Metadata,
+        Need::Summary => Content::Envelope,
+        Need::Header => Content::Header,
+        Need::Bytes => Content::Bytes,
+    };
+    (content, keyed)
+}
 
 /// The next batch of `remaining` to ask for, so a FETCH or SEARCH of a large mailbox never
 /// holds much of it in memory.
@@ -449,6 +472,7 @@ impl ImapSession {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
+        let (content, keyed) = content_for(search::need(&search.criteria), &order);
         let content = match search::need(&search.criteria).max(order.need()) {
             Need::View => {
                 let matched: Vec<Uid> = view
@@ -476,14 +500,12 @@ impl ImapSession {
                     total: 0,
                     reported: 0,
                     text_known: false,
+                    keyed: false,
                 };
                 self.search_done(job);
                 return;
             }
-            Need::Metadata => Content::Metadata,
-            Need::Summary => Content::Envelope,
-            Need::Header => Content::Header,
-            Need::Bytes => Content::Bytes,
+            _ => content,
         };
         let job = SearchJob {
             tag,
@@ -498,6 +520,7 @@ impl ImapSession {
             total: view.count() as usize,
             reported: 0,
             text_known: false,
+            keyed,
         };
         if !search::text_queries(&job.search.criteria).is_empty() {
             self.ask_text_index(job);
@@ -561,12 +584,8 @@ impl ImapSession {
                     self.search_done(job);
                     return;
                 }
-                job.content = match need {
-                    Need::View | Need::Metadata => Content::Metadata,
-                    Need::Summary => Content::Envelope,
-                    Need::Header => Content::Header,
-                    Need::Bytes => Content::Bytes,
-                };
+                let criteria = search::need_besides_text(&job.search.criteria);
+                (job.content, job.keyed) = content_for(criteria, &job.order);
             }
         }
         self.next_search(job);
@@ -593,12 +612,51 @@ impl ImapSession {
             self.out.extend_from_slice(line.as_bytes());
         }
         let uids = next_batch(&mut job.remaining, job.content);
-        let request = MailboxRequest::Fetch {
-            mailbox: view.name.clone(),
-            uids,
-            content: job.content,
+        let request = if job.keyed {
+            MailboxRequest::Order {
+                mailbox: view.name.clone(),
+                uids,
+                references: job.order.references(),
+            }
+        } else {
+            MailboxRequest::Fetch {
+                mailbox: view.name.clone(),
+                uids,
+                content: job.content,
+            }
         };
         self.request(Pending::Search(job), request);
+    }
+
+    /// A batch of a SORT or THREAD whose criteria need only the index: each message's
+    /// index data and the ordering keys the store keeps.
+    pub(super) fn searched_in_order(
+        &mut self,
+        job: &mut SearchJob,
+        messages: Vec<(MessageMeta, Arc<OrderFields>)>,
+        now: i64,
+    ) {
+        let Some(view) = self.selected.as_ref() else {
+            return;
+        };
+        for (meta, keys) in messages {
+            let Some(seq) = view.seq(meta.uid) else {
+                continue;
+            };
+            let msg = FetchedMessage {
+                meta,
+                summary: MimeSummary::default(),
+                bytes: None,
+            };
+            let mut c = candidate(view, seq, msg.meta.uid, Some(&msg), None, None, now);
+            // BODY / TEXT keys the full-text index answered exactly.
+            c.text_known = job.text_known;
+            if search::matches_all(&job.search.criteria, &c) {
+                job.matched.push(msg.meta.uid);
+                job.modseqs.push((msg.meta.uid, msg.meta.modseq.0));
+                job.records.push(sort::Record::new(&msg.meta, keys));
+            }
+        }
     }
 
     pub(super) fn searched(&mut self, job: &mut SearchJob, messages: &[FetchedMessage], now: i64) {

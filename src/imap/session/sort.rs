@@ -1,20 +1,19 @@
 //! SORT (RFC 5256 §3, with RFC 5957's DISPLAYFROM/DISPLAYTO) and THREAD (RFC 5256 §2.4:
 //! ORDEREDSUBJECT and REFERENCES; draft-ietf-morg-inthread: REFS) over the messages a search
-//! matched. The search keeps one compact [`Record`] per match, only the fields the order needs
-//! (never the message), and the order is computed once the last batch is in.
-//!
-//! Strings compare in the canonical form of `i;unicode-casemap` (RFC 5051, the default
-//! comparator of RFC 5256): decoded (RFC 2047), white space collapsed, each character
-//! case-folded (lowercased, where RFC 5051 titlecases: the two differ only for a few digraphs)
-//! and fully decomposed (NFKD), compared by code point.
+//! matched. The search keeps one compact [`Record`] per match (never the message): its index
+//! data and the message's [`OrderFields`], which the store keeps once derived, so a SORT or
+//! THREAD of a mailbox ordered before reads nothing else. The order is computed once the
+//! last batch is in. Strings compare in `i;unicode-casemap`'s canonical form (see
+//! [`crate::mail::order`]).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::super::command::{SortCriterion, SortKey, ThreadAlgorithm};
 use super::search::Need;
-use crate::mail::mime::EnvelopeAddress;
-use crate::mail::Uid;
+use crate::mail::order::OrderFields;
+use crate::mail::{MessageMeta, Uid};
 use crate::mailbox::FetchedMessage;
 
 /// What a search must also compute for each match, besides matching it.
@@ -45,17 +44,18 @@ impl Order {
         }
     }
 
-    fn wants(&self, key: SortKey) -> bool {
-        match self {
-            Order::None => false,
-            Order::Sort(order) => order.iter().any(|c| c.key == key),
-            Order::Thread(_) => matches!(key, SortKey::Date | SortKey::Subject),
-        }
+    /// Whether the order needs each message's References (THREAD REFERENCES and REFS).
+    pub fn references(&self) -> bool {
+        matches!(
+            self,
+            Order::Thread(ThreadAlgorithm::References | ThreadAlgorithm::Refs)
+        )
     }
 }
 
-/// What sorting or threading needs of one matched message. Fields the order does not use
-/// stay empty.
+/// What sorting or threading needs of one matched message: its index data and its
+/// [`OrderFields`], shared with the store's copy (the keys an order does not need may be
+/// empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub uid: Uid,
@@ -64,18 +64,7 @@ pub struct Record {
     pub size: u32,
     /// The sent date (RFC 5256 §2.2): the Date field in UTC, or INTERNALDATE without one.
     pub date: i64,
-    /// The base subject (RFC 5256 §2.1), canonical.
-    pub subject: String,
-    /// Whether extracting the base subject removed a reply or forward marker.
-    pub reply: bool,
-    pub from: String,
-    pub to: String,
-    pub cc: String,
-    pub display_from: String,
-    pub display_to: String,
-    /// Threading: the message's own Message-ID, and its References (or In-Reply-To).
-    pub id: Option<String>,
-    pub references: Vec<String>,
+    pub keys: Arc<OrderFields>,
 }
 
 impl Default for Record {
@@ -85,252 +74,48 @@ impl Default for Record {
             arrival: 0,
             size: 0,
             date: 0,
-            subject: String::new(),
-            reply: false,
-            from: String::new(),
-            to: String::new(),
-            cc: String::new(),
-            display_from: String::new(),
-            display_to: String::new(),
-            id: None,
-            references: Vec::new(),
+            keys: Arc::default(),
         }
     }
 }
 
-/// The compact record of a matched message, for `order`.
-pub fn record(order: &Order, msg: &FetchedMessage) -> Record {
-    let env = &msg.summary.envelope;
-    let mut r = Record {
-        uid: msg.meta.uid,
-        arrival: msg.meta.internal_date,
-        size: msg.meta.size,
-        date: msg.meta.internal_date,
-        ..Record::default()
-    };
-    if order.wants(SortKey::Date) {
-        if let Some(d) = env
-            .date
-            .as_deref()
-            .and_then(mail_parser::DateTime::parse_rfc822)
-        {
-            r.date = d.to_timestamp();
+impl Record {
+    /// The record of a message with index data `meta` and keys `keys`.
+    pub fn new(meta: &MessageMeta, keys: Arc<OrderFields>) -> Record {
+        Record {
+            uid: meta.uid,
+            arrival: meta.internal_date,
+            size: meta.size,
+            date: keys.sent.unwrap_or(meta.internal_date),
+            keys,
         }
     }
-    if order.wants(SortKey::Subject) {
-        let decoded = env.subject.as_deref().map(decode_text).unwrap_or_default();
-        let (base, reply) = base_subject(&decoded);
-        r.subject = fold(&base);
-        r.reply = reply;
+
+    /// Its References (or In-Reply-To), none when they were not read.
+    fn references(&self) -> &[Box<str>] {
+        self.keys.references.as_deref().unwrap_or_default()
     }
-    if order.wants(SortKey::From) {
-        r.from = first(&env.from).map(addr_mailbox).unwrap_or_default();
+}
+
+/// The record of a matched message for `order`, its keys derived from what was fetched
+/// (an order on arrival or size needs none; THREAD REFERENCES and REFS read the header
+/// block's References).
+pub fn record(order: &Order, msg: &FetchedMessage) -> Record {
+    if order.need() < Need::Summary {
+        return Record::new(&msg.meta, Arc::default());
     }
-    if order.wants(SortKey::To) {
-        r.to = first(&env.to).map(addr_mailbox).unwrap_or_default();
-    }
-    if order.wants(SortKey::Cc) {
-        r.cc = first(&env.cc).map(addr_mailbox).unwrap_or_default();
-    }
-    if order.wants(SortKey::DisplayFrom) {
-        r.display_from = first(&env.from).map(display).unwrap_or_default();
-    }
-    if order.wants(SortKey::DisplayTo) {
-        r.display_to = first(&env.to).map(display).unwrap_or_default();
-    }
-    if matches!(
-        order,
-        Order::Thread(ThreadAlgorithm::References | ThreadAlgorithm::Refs)
-    ) {
-        r.id = env
-            .message_id
-            .as_deref()
-            .and_then(|v| super::super::fetch::msg_ids(v).into_iter().next());
+    let env = &msg.summary.envelope;
+    let mut keys = OrderFields::of(env);
+    if order.references() {
         let header = msg.bytes.as_deref().unwrap_or_default();
         let end = msg
             .summary
             .parts
             .first()
             .map_or(header.len(), |p| (p.body_offset as usize).min(header.len()));
-        r.references = super::super::fetch::header_values(&header[..end], "References")
-            .iter()
-            .flat_map(|v| super::super::fetch::msg_ids(v))
-            .collect();
-        if r.references.is_empty() {
-            // RFC 5256 §2.4 step 1.A: else the first valid Message-ID of In-Reply-To.
-            r.references = env
-                .in_reply_to
-                .as_deref()
-                .and_then(|v| super::super::fetch::msg_ids(v).into_iter().next())
-                .into_iter()
-                .collect();
-        }
+        keys = keys.with_references(&header[..end], env);
     }
-    r
-}
-
-/// An unstructured header value with its RFC 2047 encoded-words decoded.
-fn decode_text(raw: &str) -> String {
-    if !raw.contains("=?") {
-        return raw.to_string();
-    }
-    let mut bytes = b"Subject: ".to_vec();
-    bytes.extend_from_slice(raw.as_bytes());
-    bytes.extend_from_slice(b"\r\n\r\n");
-    crate::mail::mime::parse_message(&bytes)
-        .and_then(|m| m.subject().map(str::to_string))
-        .unwrap_or_else(|| raw.to_string())
-}
-
-/// The first real address of a list (group markers skipped).
-fn first(list: &[EnvelopeAddress]) -> Option<&EnvelopeAddress> {
-    list.iter()
-        .find(|a| a.host.is_some() && a.mailbox.is_some())
-}
-
-/// RFC 5256 §3: the `addr-mailbox` (local part).
-fn addr_mailbox(a: &EnvelopeAddress) -> String {
-    fold(a.mailbox.as_deref().unwrap_or_default())
-}
-
-/// RFC 5957 §3: the display name, or the `addr-spec` without one.
-fn display(a: &EnvelopeAddress) -> String {
-    match a.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => fold(name),
-        None => fold(&format!(
-            "{}@{}",
-            a.mailbox.as_deref().unwrap_or_default(),
-            a.host.as_deref().unwrap_or_default()
-        )),
-    }
-}
-
-/// Canonical form for comparison: white space runs as one space, trimmed, case-folded and
-/// decomposed.
-fn fold(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        if word.is_ascii() {
-            // Nothing to decompose: the common case, without the normalizer's tables.
-            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
-        } else {
-            out.extend(word.chars().flat_map(char::to_lowercase).nfkd());
-        }
-    }
-    out
-}
-
-/// RFC 5256 §2.1: the base subject of a decoded subject, and whether a reply or forward
-/// marker (`Re:`, `Fwd:`, `(fwd)`, `[fwd: ...]`) was removed from it. Not yet case-folded.
-pub fn base_subject(decoded: &str) -> (String, bool) {
-    // Step 1: tabs and line breaks as spaces, runs of spaces as one.
-    let mut s = String::with_capacity(decoded.len());
-    for c in decoded.chars() {
-        let c = if c.is_ascii_whitespace() { ' ' } else { c };
-        if c == ' ' && s.ends_with(' ') {
-            continue;
-        }
-        s.push(c);
-    }
-    let mut reply = false;
-    let mut s = s.as_str();
-    loop {
-        // Step 2: subj-trailer, `(fwd)` or WSP, repeatedly.
-        loop {
-            if let Some(rest) = s.strip_suffix(' ') {
-                s = rest;
-            } else if s.len() >= 5
-                && s.is_char_boundary(s.len() - 5)
-                && s[s.len() - 5..].eq_ignore_ascii_case("(fwd)")
-            {
-                s = &s[..s.len() - 5];
-                reply = true;
-            } else {
-                break;
-            }
-        }
-        // Steps 3 to 5: leaders, then one blob if something is left after it.
-        loop {
-            let before = s.len();
-            while let Some((len, refwd)) = leader(s) {
-                s = &s[len..];
-                reply |= refwd;
-            }
-            if let Some(len) = blob(s) {
-                if s[len..].bytes().any(|b| b != b' ') {
-                    s = &s[len..];
-                }
-            }
-            if s.len() == before {
-                break;
-            }
-        }
-        // Step 6: `[fwd: subject]`.
-        if s.len() >= 6 && s.as_bytes()[..5].eq_ignore_ascii_case(b"[fwd:") && s.ends_with(']') {
-            s = &s[5..s.len() - 1];
-            reply = true;
-            continue;
-        }
-        break;
-    }
-    (s.to_string(), reply)
-}
-
-/// `subj-blob = "[" *BLOBCHAR "]" *WSP`: its length at the start of `s`.
-fn blob(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    if b.first() != Some(&b'[') {
-        return None;
-    }
-    let close = 1 + b[1..].iter().position(|&c| c == b'[' || c == b']')?;
-    if b[close] != b']' {
-        return None;
-    }
-    let mut end = close + 1;
-    while b.get(end) == Some(&b' ') {
-        end += 1;
-    }
-    Some(end)
-}
-
-/// `subj-leader = (*subj-blob subj-refwd) / WSP`: its length at the start of `s`, and
-/// whether it was a `subj-refwd`.
-fn leader(s: &str) -> Option<(usize, bool)> {
-    if s.starts_with(' ') {
-        return Some((1, false));
-    }
-    let mut pos = 0;
-    while let Some(len) = blob(&s[pos..]) {
-        pos += len;
-    }
-    refwd(&s[pos..]).map(|len| (pos + len, true))
-}
-
-/// `subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"`.
-fn refwd(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    let prefixes: &[&[u8]] = &[b"re", b"fwd", b"fw"];
-    for p in prefixes {
-        if !starts(p) {
-            continue;
-        }
-        let mut pos = p.len();
-        while b.get(pos) == Some(&b' ') {
-            pos += 1;
-        }
-        if let Some(len) = blob(&s[pos..]) {
-            pos += len;
-        }
-        if b.get(pos) == Some(&b':') {
-            return Some(pos + 1);
-        }
-    }
-    None
+    Record::new(&msg.meta, Arc::new(keys))
 }
 
 /// The records in the order of `criteria` (RFC 5256 §3): each criterion in turn, REVERSE
@@ -347,12 +132,12 @@ fn compare(a: &Record, b: &Record, criteria: &[SortCriterion]) -> Ordering {
             SortKey::Arrival => a.arrival.cmp(&b.arrival),
             SortKey::Size => a.size.cmp(&b.size),
             SortKey::Date => a.date.cmp(&b.date),
-            SortKey::Subject => a.subject.cmp(&b.subject),
-            SortKey::From => a.from.cmp(&b.from),
-            SortKey::To => a.to.cmp(&b.to),
-            SortKey::Cc => a.cc.cmp(&b.cc),
-            SortKey::DisplayFrom => a.display_from.cmp(&b.display_from),
-            SortKey::DisplayTo => a.display_to.cmp(&b.display_to),
+            SortKey::Subject => a.keys.subject.cmp(&b.keys.subject),
+            SortKey::From => a.keys.from.cmp(&b.keys.from),
+            SortKey::To => a.keys.to.cmp(&b.keys.to),
+            SortKey::Cc => a.keys.cc.cmp(&b.keys.cc),
+            SortKey::DisplayFrom => a.keys.display_from.cmp(&b.keys.display_from),
+            SortKey::DisplayTo => a.keys.display_to.cmp(&b.keys.display_to),
         };
         let o = if c.reverse { o.reverse() } else { o };
         if o.is_ne() {
@@ -381,12 +166,12 @@ pub fn sort_keys(record: &Record, criteria: &[SortCriterion]) -> SortKeys {
             SortKey::Arrival => KeyPart::Number(record.arrival),
             SortKey::Size => KeyPart::Number(i64::from(record.size)),
             SortKey::Date => KeyPart::Number(record.date),
-            SortKey::Subject => KeyPart::Text(record.subject.as_str().into()),
-            SortKey::From => KeyPart::Text(record.from.as_str().into()),
-            SortKey::To => KeyPart::Text(record.to.as_str().into()),
-            SortKey::Cc => KeyPart::Text(record.cc.as_str().into()),
-            SortKey::DisplayFrom => KeyPart::Text(record.display_from.as_str().into()),
-            SortKey::DisplayTo => KeyPart::Text(record.display_to.as_str().into()),
+            SortKey::Subject => KeyPart::Text(record.keys.subject.clone()),
+            SortKey::From => KeyPart::Text(record.keys.from.clone()),
+            SortKey::To => KeyPart::Text(record.keys.to.clone()),
+            SortKey::Cc => KeyPart::Text(record.keys.cc.clone()),
+            SortKey::DisplayFrom => KeyPart::Text(record.keys.display_from.clone()),
+            SortKey::DisplayTo => KeyPart::Text(record.keys.display_to.clone()),
         })
         .collect()
 }
@@ -438,7 +223,7 @@ fn ordered_subject(records: &[Record]) -> Forest {
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&records[a], &records[b]);
-        (&x.subject, x.date, x.uid).cmp(&(&y.subject, y.date, y.uid))
+        (&x.keys.subject, x.date, x.uid).cmp(&(&y.keys.subject, y.date, y.uid))
     });
     let mut nodes: Vec<Node> = (0..records.len())
         .map(|i| Node {
@@ -451,7 +236,7 @@ fn ordered_subject(records: &[Record]) -> Forest {
     while i < order.len() {
         let root = order[i];
         let mut j = i + 1;
-        while j < order.len() && records[order[j]].subject == records[root].subject {
+        while j < order.len() && records[order[j]].keys.subject == records[root].keys.subject {
             nodes[root].children.push(order[j]);
             nodes[order[j]].parent = Some(root);
             j += 1;
@@ -494,7 +279,7 @@ fn references(records: &[Record], by_subject: bool) -> Forest {
     // Step 1: link every message to its references.
     for (i, r) in records.iter().enumerate() {
         // 1.A: the message's container; a missing or duplicate Message-ID gets one of its own.
-        let own = match r.id.as_deref() {
+        let own = match r.keys.id.as_deref() {
             Some(id) => match ids.get(id) {
                 Some(&n) if nodes[n].msg.is_none() => {
                     nodes[n].msg = Some(i);
@@ -511,12 +296,12 @@ fn references(records: &[Record], by_subject: bool) -> Forest {
         };
         // 1.B: each reference the parent of the next, unless already linked or a loop.
         let mut prev: Option<usize> = None;
-        for id in &r.references {
-            let n = match ids.get(id.as_str()) {
+        for id in r.references() {
+            let n = match ids.get(&**id) {
                 Some(&n) => n,
                 None => {
                     let n = new_node(&mut nodes, None);
-                    ids.insert(id.as_str(), n);
+                    ids.insert(&**id, n);
                     n
                 }
             };
@@ -669,7 +454,7 @@ fn gather_by_subject(forest: &mut Forest, records: &[Record]) {
                 .first()
                 .and_then(|&c| forest.nodes[c].msg)
         })?;
-        (!records[m].subject.is_empty()).then_some((m, records[m].reply))
+        (!records[m].keys.subject.is_empty()).then_some((m, records[m].keys.reply))
     };
     let is_dummy = |forest: &Forest, n: usize| forest.nodes[n].msg.is_none();
     // 6.B: one container per subject, preferring a dummy, then a non-reply.
@@ -678,7 +463,7 @@ fn gather_by_subject(forest: &mut Forest, records: &[Record]) {
         let Some((m, reply)) = subject_of(forest, r) else {
             continue;
         };
-        let subject = records[m].subject.as_str();
+        let subject = &*records[m].keys.subject;
         match table.get(subject) {
             None => {
                 table.insert(subject, r);
@@ -705,7 +490,7 @@ fn gather_by_subject(forest: &mut Forest, records: &[Record]) {
         let Some((m, reply)) = subject_of(forest, r) else {
             continue;
         };
-        let subject = records[m].subject.as_str();
+        let subject = &*records[m].keys.subject;
         let Some(&t) = table.get(subject) else {
             continue;
         };
@@ -714,7 +499,7 @@ fn gather_by_subject(forest: &mut Forest, records: &[Record]) {
         }
         let nodes = &mut forest.nodes;
         let (r_dummy, t_dummy) = (nodes[r].msg.is_none(), nodes[t].msg.is_none());
-        let t_reply = nodes[t].msg.is_some_and(|tm| records[tm].reply);
+        let t_reply = nodes[t].msg.is_some_and(|tm| records[tm].keys.reply);
         if r_dummy && t_dummy {
             for c in std::mem::take(&mut nodes[r].children) {
                 link(nodes, t, c);
@@ -793,6 +578,7 @@ pub fn encode(forest: &Forest, records: &[Record], number: impl Fn(Uid) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::order::{base_subject, decode_text, fold};
 
     fn base(s: &str) -> (String, bool) {
         let (b, reply) = base_subject(s);
@@ -858,10 +644,13 @@ mod tests {
         Record {
             uid: Uid(uid),
             date,
-            subject: fold(&b),
-            reply,
-            id: id.map(str::to_string),
-            references: refs.iter().map(|s| s.to_string()).collect(),
+            keys: Arc::new(OrderFields {
+                subject: fold(&b).into(),
+                reply,
+                id: id.map(Into::into),
+                references: Some(refs.iter().map(|&s| s.into()).collect()),
+                ..OrderFields::default()
+            }),
             ..Record::default()
         }
     }
@@ -999,29 +788,34 @@ mod tests {
         );
         let r = record(&every, &msg);
         assert_eq!(r.date, 1_577_916_000);
-        assert_eq!(r.subject, "cafe\u{301}");
-        assert!(r.reply);
+        let k = &r.keys;
+        assert_eq!(&*k.subject, "cafe\u{301}");
+        assert!(k.reply);
         // A group's marker is skipped: its first member counts.
-        assert_eq!(r.from, "ann");
-        assert_eq!(r.display_from, "ann b");
-        assert_eq!(r.to, "to");
-        assert_eq!(r.display_to, "to@x.org");
-        assert_eq!(r.cc, "zoe");
-        assert_eq!((r.id.as_deref(), r.references.len()), (None, 0));
+        assert_eq!(&*k.from, "ann");
+        assert_eq!(&*k.display_from, "ann b");
+        assert_eq!(&*k.to, "to");
+        assert_eq!(&*k.display_to, "to@x.org");
+        assert_eq!(&*k.cc, "zoe");
+        // SORT needs no References: the header block is not read for them.
+        assert_eq!(
+            (k.id.as_deref(), k.references.is_none()),
+            (Some("id@x"), true)
+        );
         // A sort on arrival keeps nothing else; THREAD=REFS takes the ids.
         let arrival = Order::Sort(vec![SortCriterion {
             reverse: true,
             key: SortKey::Arrival,
         }]);
         let r = record(&arrival, &msg);
-        assert_eq!((r.arrival, r.date, r.subject.as_str()), (99, 99, ""));
+        assert_eq!((r.arrival, r.date, &*r.keys.subject), (99, 99, ""));
         let r = record(&Order::Thread(ThreadAlgorithm::Refs), &msg);
-        assert_eq!(r.id.as_deref(), Some("id@x"));
-        assert_eq!(r.references, vec!["parent@x".to_string()]);
+        assert_eq!(r.keys.id.as_deref(), Some("id@x"));
+        assert_eq!(r.references(), ["parent@x".into()]);
         // Without a Date field, the sent date is the arrival.
         let r = record(&every, &fetched(8, 1234, "Subject: x\r\n\r\n"));
         assert_eq!(
-            (r.date, r.from.as_str(), r.display_from.as_str()),
+            (r.date, &*r.keys.from, &*r.keys.display_from),
             (1234, "", "")
         );
     }
@@ -1033,12 +827,15 @@ mod tests {
             .map(|i| Record {
                 uid: Uid(i + 1),
                 date: i64::from(i),
-                id: Some(ids[i as usize].clone()),
-                references: if i == 0 {
-                    Vec::new()
-                } else {
-                    vec![ids[i as usize - 1].clone()]
-                },
+                keys: Arc::new(OrderFields {
+                    id: Some(ids[i as usize].as_str().into()),
+                    references: Some(if i == 0 {
+                        Box::default()
+                    } else {
+                        Box::new([ids[i as usize - 1].as_str().into()])
+                    }),
+                    ..OrderFields::default()
+                }),
                 ..Record::default()
             })
             .collect();

@@ -277,6 +277,16 @@ impl Access {
                 uids,
                 content,
             } => fetch(store, account, &mailbox, &uids, content).await?,
+            MailboxRequest::Order {
+                mailbox,
+                uids,
+                references,
+            } => MailboxReply::Ordered {
+                messages: store
+                    .order_fields(account, &mailbox, &uids, references)
+                    .await?,
+                now: crate::store::now(),
+            },
             MailboxRequest::TextSearch { mailbox, queries } => match store
                 .text_search(account, &mailbox, &queries, TEXT_INDEX_STEP)
                 .await?

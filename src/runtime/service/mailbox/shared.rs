@@ -203,6 +203,7 @@ macro_rules! first_mailbox {
             | MailboxRequest::Create { mailbox, .. }
             | MailboxRequest::Delete { mailbox }
             | MailboxRequest::TextSearch { mailbox, .. }
+            | MailboxRequest::Order { mailbox, .. }
             | MailboxRequest::Select { mailbox, .. }
             | MailboxRequest::Append { mailbox, .. }
             | MailboxRequest::Discard { mailbox, .. }
@@ -743,6 +744,7 @@ async fn serve_checked(
         MailboxRequest::Status { .. }
         | MailboxRequest::Fetch { .. }
         | MailboxRequest::TextSearch { .. }
+        | MailboxRequest::Order { .. }
         | MailboxRequest::Vanished { .. }
         | MailboxRequest::Changed { .. }
         | MailboxRequest::GetMetadata { .. } => {
