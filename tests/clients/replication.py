@@ -36,7 +36,11 @@ tests/e2e_replication.rs around changes of the map, each `step key=value…`:
 - `deliver … patient=1`: a recipient refused with 4xx (nothing was written) is tried
   again for up to 60 s.
 
-argv: ports cafile hosts-json step key=value…
+`users=` also takes a list `address:password,…` (accounts the test added).
+
+argv: ports cafile hosts-json step key=value…; each host's entry in hosts-json has its
+ports by listener name and, for a host off loopback (in a network namespace), its address
+as `host`.
 """
 import imaplib
 import json
@@ -55,12 +59,22 @@ opts = dict(a.split("=", 1) for a in extra[2:])
 n = int(opts.get("n", "0"))
 VIA = int(opts.get("via", "0"))
 PREFIX = opts.get("prefix", "replicated")
-USERS = (ALICE,) if opts.get("users") == "alice" else (ALICE, BOB)
+if opts.get("users") == "alice":
+    USERS = (ALICE,)
+elif opts.get("users", "both") == "both":
+    USERS = (ALICE, BOB)
+else:
+    USERS = tuple(tuple(u.split(":", 1)) for u in opts["users"].split(","))
 TIMEOUT = 20
 
 
+def addr(host):
+    """The address host's listeners are on: loopback unless the test put it elsewhere."""
+    return host.get("host", HOST)
+
+
 def deliver():
-    with smtplib.SMTP(HOST, hosts[VIA]["smtp"], timeout=TIMEOUT) as s:
+    with smtplib.SMTP(addr(hosts[VIA]), hosts[VIA]["smtp"], timeout=TIMEOUT) as s:
         s.starttls(context=ctx)
         s.ehlo("client.example.org")
         for i in range(n):
@@ -83,7 +97,7 @@ def deliver():
 
 
 def subjects(host, who):
-    c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
+    c = imaplib.IMAP4_SSL(addr(host), host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
     try:
         c.login(*who)
         typ, data = c.select("INBOX", readonly=True)
@@ -111,7 +125,7 @@ def load(seconds, via, out):
     end = time.time() + seconds
     while time.time() < end:
         try:
-            with smtplib.SMTP(HOST, hosts[via]["smtp"], timeout=TIMEOUT) as s:
+            with smtplib.SMTP(addr(hosts[via]), hosts[via]["smtp"], timeout=TIMEOUT) as s:
                 s.starttls(context=ctx)
                 s.ehlo("client.example.org")
                 while time.time() < end:
@@ -185,11 +199,11 @@ def count():
 
 def moved(via, ready):
     host = hosts[via]
-    c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=90)
+    c = imaplib.IMAP4_SSL(addr(host), host["imaps"], ssl_context=ctx, timeout=90)
     c.login(*ALICE)
     typ, _ = c.select("INBOX")
     check(typ == "OK", "SELECT INBOX", typ)
-    p = poplib.POP3_SSL(HOST, host["pop3s"], context=ctx, timeout=90)
+    p = poplib.POP3_SSL(addr(host), host["pop3s"], context=ctx, timeout=90)
     p.user(ALICE[0])
     p.pass_(ALICE[1])
     p.stat()
@@ -216,7 +230,7 @@ def moved(via, ready):
     deadline = time.time() + 60
     while True:
         try:
-            c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
+            c = imaplib.IMAP4_SSL(addr(host), host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
             c.login(*ALICE)
             typ, data = c.select("INBOX")
             check(typ == "OK", "SELECT INBOX after the move", data)
@@ -252,7 +266,7 @@ def trickle(via, tag, out, flag, ready, after, fenced):
 
     def smtp(i):
         if state["smtp"] is None:
-            s = smtplib.SMTP(HOST, host["smtp"], timeout=TIMEOUT)
+            s = smtplib.SMTP(addr(host), host["smtp"], timeout=TIMEOUT)
             state["smtp"] = s
             s.starttls(context=ctx)
             s.ehlo("client.example.org")
@@ -274,7 +288,7 @@ def trickle(via, tag, out, flag, ready, after, fenced):
 
     def imap(i):
         if state["imap"] is None:
-            c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
+            c = imaplib.IMAP4_SSL(addr(host), host["imaps"], ssl_context=ctx, timeout=TIMEOUT)
             state["imap"] = c
             try:
                 c.login(*ALICE)
