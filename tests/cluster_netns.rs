@@ -14,8 +14,10 @@
 //!
 //! With live traffic: three hosts with `replication = "sync"`; B, the primary of alice's
 //! partition, is cut off. Clients inside B's namespace (the only place B can still be
-//! reached from) keep writing through B: once its lease lapsed it refuses every write (SMTP
-//! 4xx, IMAP NO) instead of acknowledging what a second primary might also acknowledge; the
+//! reached from) keep writing through B: nothing they begin after the cut is acknowledged (B
+//! reaches neither its replica nor a quorum), and once its lease lapsed and the map failed
+//! its partition over, B refuses every write (SMTP 4xx, IMAP NO) instead of acknowledging
+//! what a second primary might also acknowledge, never hanging; the
 //! others fail its partition over to the replica and take alice's mail through the third
 //! host; healed, B follows again, and every acknowledged message is in her INBOX exactly
 //! once, through every host, and no refused one is.
@@ -373,6 +375,7 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
         ];
         if fenced.is_some() {
             args.push("fenced=1".into());
+            args.push(format!("cut={}", path("cut")));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         cluster.python_in_background_in(fenced, "replication.py", &args)
@@ -392,6 +395,9 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
 
     net.cut(b);
     let cut = Instant::now();
+    // From here B can make nothing durable (neither its replica nor a quorum of etcd is
+    // reachable): no write begun through it from now on may be acknowledged.
+    std::fs::write(path("cut"), "").unwrap();
     let failed_over = wait_for_assignment(
         &mut cluster,
         partition,

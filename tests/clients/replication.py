@@ -28,8 +28,10 @@ tests/e2e_replication.rs around changes of the map, each `step key=value…`:
   BYE) or `timeout`; after 1 when FLAG existed as it began. With `fenced=1` (host V is cut
   off from etcd) every attempt made after FLAG must be refused (SMTP 4xx, IMAP NO) or its
   session ended, never acknowledged, never hang, and at least one of each kind is refused;
-  every other round after FLAG is made on new sessions (a new login). Without, at least K
-  of each kind made after FLAG must be acknowledged. No SMTP refusal may be permanent (5xx).
+  every other round after FLAG is made on new sessions (a new login); with `cut=CUT` too
+  (the test made CUT once host V was cut off from the other hosts and etcd), no attempt
+  begun after CUT may be acknowledged either. Without, at least K of each kind made after
+  FLAG must be acknowledged. No SMTP refusal may be permanent (5xx).
 - `verify files=F1,F2… [skip=I]`: through every host (but I), alice's INBOX holds every
   message `trickle` recorded as acknowledged exactly once, none refused after FLAG, and
   none twice.
@@ -241,7 +243,7 @@ def moved(via, ready):
                 check(False, "alice logs in again after the move", repr(e))
             time.sleep(0.5)
     print("moved: ok")
-def trickle(via, tag, out, flag, ready, after, fenced):
+def trickle(via, tag, out, flag, ready, after, fenced, cut):
     host = hosts[via]
     records = []
     state = {"smtp": None, "imap": None}
@@ -328,12 +330,17 @@ def trickle(via, tag, out, flag, ready, after, fenced):
             close("imap")
         for kind in ("s", "a"):
             is_after = os.path.exists(flag)
+            is_cut = cut is not None and os.path.exists(cut)
             started = time.time()
             outcome, detail = attempt(kind, i)
             took = time.time() - started
             records.append("%s %s %d %s %d" % (tag, kind, i, outcome, int(is_after)))
             if is_after:
                 print("after: %s %d %s %s (%.1f s)" % (kind, i, outcome, detail, took))
+            if fenced and is_cut and outcome == "ack":
+                # Cut off, host V reaches neither the replica nor a quorum of etcd: it has
+                # nowhere to make a write durable enough to acknowledge.
+                problems.append("%s %d acknowledged through the host after its cut" % (kind, i))
             if kind == "s" and outcome == "refused" and not all(400 <= c < 500 for c in detail):
                 # A failover is no reason to bounce mail.
                 problems.append("%s %d refused for good: %s" % (kind, i, detail))
@@ -416,7 +423,7 @@ elif step == "moved":
     moved(VIA, opts["ready"])
 elif step == "trickle":
     trickle(VIA, opts["tag"], opts["out"], opts["flag"], opts["ready"],
-            int(opts.get("after", "3")), opts.get("fenced") == "1")
+            int(opts.get("after", "3")), opts.get("fenced") == "1", opts.get("cut"))
 elif step == "verify":
     verify(opts["files"].split(","))
 else:
