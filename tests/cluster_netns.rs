@@ -17,10 +17,10 @@
 //! reached from) keep writing through B: nothing they begin after the cut is acknowledged (B
 //! reaches neither its replica nor a quorum), and once its lease lapsed and the map failed
 //! its partition over, B refuses every write (SMTP 4xx, IMAP NO) instead of acknowledging
-//! what a second primary might also acknowledge, never hanging; the
-//! others fail its partition over to the replica and take alice's mail through the third
-//! host; healed, B follows again, and every acknowledged message is in her INBOX exactly
-//! once, through every host, and no refused one is.
+//! what a second primary might also acknowledge, never hanging; the others fail its
+//! partition over to the replica and take alice's mail through the third host; healed, B
+//! follows again, and every acknowledged message is in her INBOX exactly once, through every
+//! host, and no refused one is.
 //!
 //! Needs root for `ip netns`; skipped without it unless `RINGPOST_REQUIRE_CLIENTS=1`.
 // They need the etcd client, built only with the `cluster` feature (and protoc).
