@@ -14,13 +14,17 @@
 //!
 //! With live traffic: three hosts with `replication = "sync"`; B, the primary of alice's
 //! partition, is cut off. Clients inside B's namespace (the only place B can still be
-//! reached from) keep writing through B: nothing they begin after the cut is acknowledged (B
-//! reaches neither its replica nor a quorum), and once its lease lapsed and the map failed
-//! its partition over, B refuses every write (SMTP 4xx, IMAP NO) instead of acknowledging
-//! what a second primary might also acknowledge, never hanging; the others fail its
-//! partition over to the replica and take alice's mail through the third host; healed, B
-//! follows again, and every acknowledged message is in her INBOX exactly once, through every
-//! host, and no refused one is.
+//! reached from) keep writing through B, whose etcd member leads when the cut comes: no
+//! delivery they begin after the cut is acknowledged (B reaches neither its replica nor a
+//! quorum), and once its lease lapsed and the map failed its partition over, B refuses every
+//! write (SMTP 4xx, IMAP NO) instead of acknowledging what a second primary might also
+//! acknowledge, never hanging; the others fail its partition over to the replica and take
+//! alice's mail through the third host; healed, B follows again, and every acknowledged
+//! delivery and every APPEND acknowledged after the failover is in her INBOX exactly once,
+//! through every host, and no refused message is. An APPEND acknowledged before the
+//! failover may be missing: IMAP writes are replicated without waiting (README,
+//! `replication = "sync"`), so what B acknowledged and had not shipped when it was cut off
+//! is lost; none is ever there twice.
 //!
 //! Needs root for `ip netns`; skipped without it unless `RINGPOST_REQUIRE_CLIENTS=1`.
 // They need the etcd client, built only with the `cluster` feature (and protoc).
@@ -393,6 +397,9 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // B's member leads when the cut comes: the two left must elect a new leader while B's
+    // lease runs out (the harder case; without this it is one run in three).
+    etcd.move_leader(b);
     net.cut(b);
     let cut = Instant::now();
     // From here B can make nothing durable (neither its replica nor a quorum of etcd is
@@ -485,9 +492,11 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
         .unwrap());
 
     let files = format!("files={},{}", path("fenced"), path("other"));
-    let out = cluster.python("replication.py", &["verify", &files]);
+    // IMAP writes do not wait for the replica: an APPEND B acknowledged just before the cut
+    // (or after it, before its lease lapsed) and had not shipped is lost at the failover.
+    let out = cluster.python("replication.py", &["verify", &files, "appends=async"]);
     assert!(out.contains("verified:"), "{out}");
-    eprintln!("{}", out.lines().last().unwrap_or(""));
+    eprintln!("{out}");
     for (n, prefix) in [("n=5", "prefix=before"), ("n=3", "prefix=healed")] {
         let out = cluster.python("replication.py", &["count", n, prefix, "users=alice"]);
         assert!(out.contains("counted"), "{out}");
