@@ -143,6 +143,7 @@ fn server_in(dir: tempfile::TempDir, config_text: &str, like: &Server) -> Server
         log_level: like.log_level,
         soft_open_files: like.soft_open_files,
         env: like.env.clone(),
+        netns: like.netns.clone(),
     }
 }
 

@@ -150,7 +150,7 @@ fn a_killed_primarys_partitions_fail_over_and_no_acknowledged_message_is_lost() 
     );
     std::fs::write(&flag, b"").unwrap();
     for (what, run) in [("the SMTP load", load), ("the IMAP load", imap)] {
-        match run.join().unwrap() {
+        match run.join() {
             Ok(out) => eprintln!("{}", out.lines().last().unwrap_or("")),
             Err(why) => {
                 cluster.dump_logs();
@@ -348,7 +348,7 @@ fn a_fourth_host_joins_under_load_and_partitions_move_copy_first() {
         |a| a.primary != primary && a.epoch.0 > epoch && a.handoff.is_none(),
     );
     for (what, run) in [("the sessions", sessions), ("the load", load)] {
-        let out = match run.join().unwrap() {
+        let out = match run.join() {
             Ok(out) => out,
             Err(why) => {
                 cluster.dump_logs();

@@ -8,7 +8,8 @@ and bob each live on one of them. Through every host, with Python's own clients 
 - POP3: the maildrop counts what IMAP sees;
 - DAV: PROPFIND on alice's calendar home answers 207 with her calendar.
 
-argv: ports cafile hosts-json (a list of every host's ports)
+argv: ports cafile hosts-json (a list of every host's ports, and for a host off loopback its
+address as `host`)
 """
 import base64
 import http.client
@@ -26,8 +27,13 @@ hosts = json.loads(extra[0])
 CONN_TIMEOUT = 20
 
 
+def addr(host):
+    """The address host's listeners are on: loopback unless the test put it elsewhere."""
+    return host.get("host", HOST)
+
+
 def imap(host):
-    c = imaplib.IMAP4_SSL(HOST, host["imaps"], ssl_context=ctx, timeout=CONN_TIMEOUT)
+    c = imaplib.IMAP4_SSL(addr(host), host["imaps"], ssl_context=ctx, timeout=CONN_TIMEOUT)
     return c
 
 
@@ -62,7 +68,7 @@ for i, host in enumerate(hosts):
 # AUTHENTICATE PLAIN with a command pipelined behind it: the host that serves alice answers
 # both, in order.
 for i, host in enumerate(hosts):
-    s = ctx.wrap_socket(socket.create_connection((HOST, host["imaps"]), timeout=CONN_TIMEOUT),
+    s = ctx.wrap_socket(socket.create_connection((addr(host), host["imaps"]), timeout=CONN_TIMEOUT),
                         server_hostname="localhost")
     f = s.makefile("rb")
     f.readline()  # greeting
@@ -94,7 +100,7 @@ for i, host in enumerate(hosts):
 # SMTP: one message to alice and bob through the first host's port 25.
 a_before = count(hosts[0], ALICE)
 b_before = count(hosts[0], BOB)
-with smtplib.SMTP(HOST, hosts[0]["smtp"], timeout=CONN_TIMEOUT) as s:
+with smtplib.SMTP(addr(hosts[0]), hosts[0]["smtp"], timeout=CONN_TIMEOUT) as s:
     s.starttls(context=ctx)
     s.ehlo("client.example.org")
     refused = s.sendmail("sender@example.org", [ALICE[0], BOB[0]],
@@ -108,7 +114,7 @@ for i, host in enumerate(hosts):
 # POP3 through every host counts what IMAP sees.
 expected = count(hosts[0], ALICE)
 for i, host in enumerate(hosts):
-    p = poplib.POP3_SSL(HOST, host["pop3s"], context=ctx, timeout=CONN_TIMEOUT)
+    p = poplib.POP3_SSL(addr(host), host["pop3s"], context=ctx, timeout=CONN_TIMEOUT)
     p.user(ALICE[0])
     p.pass_(ALICE[1])
     n, _size = p.stat()
@@ -118,7 +124,7 @@ for i, host in enumerate(hosts):
 # DAV: alice's calendar home through every host.
 auth = "Basic " + base64.b64encode(("%s:%s" % ALICE).encode()).decode()
 for i, host in enumerate(hosts):
-    h = http.client.HTTPSConnection(HOST, host["https"], context=ctx, timeout=CONN_TIMEOUT)
+    h = http.client.HTTPSConnection(addr(host), host["https"], context=ctx, timeout=CONN_TIMEOUT)
     body = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/>'
             '</d:prop></d:propfind>')
     h.request("PROPFIND", "/SOGo/dav/alice@example.com/Calendar/",

@@ -3,8 +3,9 @@
 //! TLS with certificates made by `ringpost cluster ca` / `cluster cert`, one certificate for
 //! the clients on every host (as behind one DNS name).
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ringpost::cluster::etcd::admin::Admin;
@@ -60,11 +61,11 @@ pub fn observer_of(endpoints: Vec<String>) -> ClusterConfig {
     }
 }
 
-/// Whether the SMTP listener on `port` accepts `user` as a recipient (its directory knows
-/// the account).
-pub fn accepts_recipient(port: u16, user: &str) -> bool {
+/// Whether the SMTP listener at `address` accepts `user` as a recipient (its directory
+/// knows the account).
+pub fn accepts_recipient(address: SocketAddr, user: &str) -> bool {
     use std::io::{BufRead, BufReader, Write};
-    let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)) else {
         return false;
     };
     stream
@@ -95,21 +96,56 @@ pub fn accepts_recipient(port: u16, user: &str) -> bool {
     answer.starts_with("250")
 }
 
-/// Which etcd members each host reaches, and which the test's own client (the admin) does:
-/// a network partition between a host and etcd is the cut of the only members it knows.
+/// Where a host runs: a network namespace ([`super::netns::Net`]) and its address there, on
+/// which every listener of the host (the internal one too) is bound.
+#[derive(Clone)]
+pub struct Place {
+    pub netns: String,
+    pub ip: IpAddr,
+}
+
+/// Which etcd members each host reaches, and which the test's own client (the admin) does,
+/// and where each host runs.
 pub struct Reach {
     /// Each node's `[cluster] etcd`, in the order of the nodes.
     pub hosts: Vec<Vec<String>>,
     /// The admin's endpoints.
     pub admin: Vec<String>,
+    /// Each node's network namespace (`None`: the test's own, on 127.0.0.1).
+    pub places: Vec<Option<Place>>,
 }
 
 impl Reach {
-    /// Every host reaches the first member, the admin every member.
+    /// Every host reaches the first member, the admin every member; the hosts on loopback.
     pub fn first_member(etcd: &Etcd, nodes: usize) -> Reach {
         Reach {
             hosts: vec![vec![etcd.endpoints()[0].clone()]; nodes],
             admin: etcd.endpoints(),
+            places: vec![None; nodes],
+        }
+    }
+
+    /// Host i in `net`'s namespace i, beside etcd member i (started with
+    /// [`Etcd::start_in`]), reaching every member as a real deployment does (its own
+    /// first); the admin reaches every member over the bridge.
+    pub fn in_namespaces(net: &super::netns::Net, etcd: &Etcd) -> Reach {
+        let endpoints = etcd.endpoints();
+        let n = net.hosts.len();
+        Reach {
+            hosts: (0..n)
+                .map(|i| (0..n).map(|k| endpoints[(i + k) % n].clone()).collect())
+                .collect(),
+            admin: endpoints,
+            places: net
+                .hosts
+                .iter()
+                .map(|h| {
+                    Some(Place {
+                        netns: h.ns.clone(),
+                        ip: h.ip.parse().unwrap(),
+                    })
+                })
+                .collect(),
         }
     }
 }
@@ -141,9 +177,9 @@ struct Setup {
 }
 
 impl Setup {
-    /// The config sections of host `node`, its internal listener on `port`, reaching the
-    /// etcd members `etcd`.
-    fn extra(&self, node: &str, port: u16, etcd: &[String]) -> String {
+    /// The config sections of host `node`, its internal listener on `advertise`, reaching
+    /// the etcd members `etcd`.
+    fn extra(&self, node: &str, advertise: SocketAddr, etcd: &[String]) -> String {
         let etcd = etcd
             .iter()
             .map(|e| format!("\"{e}\""))
@@ -153,7 +189,7 @@ impl Setup {
             "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[auth]\nfailure_delay_ms = 50\n\
              [accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n\
              [cluster]\nnode = \"{node}\"\netcd = [{etcd}]\n\
-             advertise = \"127.0.0.1:{port}\"\nreplicas = {}\n\
+             advertise = \"{advertise}\"\nreplicas = {}\n\
              replication = \"{}\"\nlease_ttl = 2\n\
              ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
             self.tls_cert.display(),
@@ -167,11 +203,15 @@ impl Setup {
         )
     }
 
-    fn host(&self, node: &str, port: u16, etcd: &[String]) -> super::Server {
+    /// Host `node` in `place` (or on loopback), its internal listener on `port` there.
+    fn host(&self, node: &str, port: u16, etcd: &[String], place: Option<&Place>) -> super::Server {
+        let ip = place.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |p| p.ip);
         super::Server::start(super::Options {
-            extra: self.extra(node, port, etcd),
+            extra: self.extra(node, SocketAddr::new(ip, port), etcd),
             http: true,
             add_users: false,
+            bind: place.map(|p| p.ip),
+            netns: place.map(|p| p.netns.clone()),
             ..Default::default()
         })
     }
@@ -204,17 +244,17 @@ impl Cluster {
         reach: &Reach,
     ) -> Cluster {
         assert_eq!(reach.hosts.len(), nodes.len(), "one endpoint list per node");
+        assert_eq!(reach.places.len(), nodes.len(), "one place per node");
         pg.create_database(database);
         let dir = tempfile::tempdir().unwrap();
         let ca = certificates(dir.path(), nodes);
         let mut admin = Admin::connect(&observer_of(reach.admin.clone())).unwrap();
         let names: Vec<NodeName> = nodes.iter().map(|n| NodeName::new(n).unwrap()).collect();
         assert!(admin.init(&names, replicas).unwrap(), "the map is new");
-        let pair = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .unwrap();
+        // Behind one name, and at every address a client reaches a host at.
+        let mut alt_names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        alt_names.extend(reach.places.iter().flatten().map(|p| p.ip.to_string()));
+        let pair = rcgen::generate_simple_self_signed(alt_names).unwrap();
         let (tls_cert, tls_key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
         std::fs::write(&tls_cert, pair.cert.pem()).unwrap();
         std::fs::write(&tls_key, pair.key_pair.serialize_pem()).unwrap();
@@ -232,7 +272,10 @@ impl Cluster {
             .iter()
             .zip(&advertise)
             .zip(&reach.hosts)
-            .map(|((node, port), endpoints)| setup.host(node, *port, endpoints))
+            .zip(&reach.places)
+            .map(|(((node, port), endpoints), place)| {
+                setup.host(node, *port, endpoints, place.as_ref())
+            })
             .collect();
         for (user, pass) in [super::ALICE, super::BOB] {
             let out = hosts[1].cli(&["user", "add", user], Some(pass));
@@ -243,7 +286,7 @@ impl Cluster {
             wait_until("every host to know alice and bob", LIMIT, || {
                 [super::ALICE, super::BOB]
                     .iter()
-                    .all(|(user, _)| accepts_recipient(host.port("smtp"), user))
+                    .all(|(user, _)| accepts_recipient(host.listen["smtp"], user))
             });
         }
         wait_until("every host to hold its lease", LIMIT, || {
@@ -274,12 +317,12 @@ impl Cluster {
         let out = ringpost(&["cluster", "cert", node, "--ca", &ca]);
         assert!(out.contains(&format!("{node}.pem")), "{out}");
         let port = super::free_ports(1)[0];
-        let host = self.setup.host(node, port, &self.setup.etcd);
+        let host = self.setup.host(node, port, &self.setup.etcd, None);
         let name = NodeName::new(node).unwrap();
         wait_until("the new host to know alice and bob", LIMIT, || {
             [super::ALICE, super::BOB]
                 .iter()
-                .all(|(user, _)| accepts_recipient(host.port("smtp"), user))
+                .all(|(user, _)| accepts_recipient(host.listen["smtp"], user))
         });
         wait_until("the new host to hold its lease", LIMIT, || {
             self.admin
@@ -308,35 +351,50 @@ impl Cluster {
         }
     }
 
-    /// [`Cluster::python`] on a thread of its own (while the test does other things): its
-    /// output, or why it failed.
-    pub fn python_in_background(
+    /// [`Cluster::python`] in the background (while the test does other things).
+    pub fn python_in_background(&self, script: &str, args: &[&str]) -> Background {
+        self.python_in_background_in(None, script, args)
+    }
+
+    /// [`Cluster::python_in_background`] in network namespace `netns` (`ip netns exec`), or
+    /// the test's own.
+    pub fn python_in_background_in(
         &self,
+        netns: Option<&str>,
         script: &str,
         args: &[&str],
-    ) -> std::thread::JoinHandle<Result<String, String>> {
+    ) -> Background {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/clients")
             .join(script);
-        let mut command = Command::new("python3");
-        command
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+        // `ip netns exec` execs python: the child is the client itself.
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3"]);
+                c
+            }
+            None => Command::new("python3"),
+        };
+        let child = command
             .arg(path)
             .arg("{}")
             .arg(&self.bundle)
             .arg(&self.ports)
-            .args(args);
-        std::thread::spawn(move || {
-            let out = command.output().map_err(|e| e.to_string())?;
-            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() {
-                Ok(stdout)
-            } else {
-                Err(format!(
-                    "{stdout}\n--- stderr\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        })
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Background {
+            child,
+            out,
+            err,
+            _dir: dir,
+        }
     }
 
     /// Wait until `check` (asked with the test's etcd client) is `Ok`; if it never is within
@@ -376,7 +434,54 @@ impl Cluster {
 fn ports_json(hosts: &[super::Server]) -> String {
     let ports: Vec<serde_json::Value> = hosts
         .iter()
-        .map(|h| serde_json::to_value(&h.ports).unwrap())
+        .map(|h| {
+            let mut ports = serde_json::to_value(&h.ports).unwrap();
+            // A host off loopback: the address its clients reach it at (loopback by default).
+            let ip = h.listen["smtp"].ip();
+            if !ip.is_loopback() {
+                ports["host"] = ip.to_string().into();
+            }
+            ports
+        })
         .collect();
     serde_json::to_string(&ports).unwrap()
+}
+
+/// A client process running in the background ([`Cluster::python_in_background`]); killed
+/// when dropped before it ended (a failing test leaves none behind).
+pub struct Background {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Background {
+    /// Whether it has ended.
+    pub fn is_finished(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait for it to end: its output, or why it failed.
+    pub fn join(mut self) -> Result<String, String> {
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let stdout = std::fs::read_to_string(&self.out).unwrap_or_default();
+        if status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{stdout}\n--- stderr ({status})\n{}",
+                std::fs::read_to_string(&self.err).unwrap_or_default()
+            ))
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

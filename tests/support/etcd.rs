@@ -204,6 +204,20 @@ impl Etcd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Make member `i` the leader (`etcdctl move-leader`; it returns once it leads).
+    pub fn move_leader(&self, i: usize) {
+        let list: serde_json::Value =
+            serde_json::from_str(&self.etcdctl(&["member", "list", "-w", "json"])).unwrap();
+        let id = list["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == self.members[i].name.as_str())
+            .and_then(|m| m["ID"].as_u64())
+            .unwrap_or_else(|| panic!("no member {} in {list}", self.members[i].name));
+        self.etcdctl(&["move-leader", &format!("{id:x}")]);
+    }
+
     /// SIGKILL member `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {

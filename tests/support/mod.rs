@@ -55,6 +55,11 @@ pub struct Options {
     /// Add alice and bob before the start (false: hosts sharing one account directory,
     /// where one host adds them).
     pub add_users: bool,
+    /// Every listener on this address (and a free port) instead of 127.0.0.1.
+    pub bind: Option<std::net::IpAddr>,
+    /// Run the server in this network namespace (`ip netns exec`), where [`Options::bind`]
+    /// is one of its addresses.
+    pub netns: Option<String>,
 }
 
 /// The HTTP listeners a test may ask for ([`Options::http`]).
@@ -79,6 +84,8 @@ impl Default for Options {
             addresses: Vec::new(),
             http: false,
             add_users: true,
+            bind: None,
+            netns: None,
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct Server {
     pub log_level: &'static str,
     pub soft_open_files: Option<u64>,
     pub env: Vec<(&'static str, String)>,
+    /// The network namespace the server runs in ([`Options::netns`]).
+    pub netns: Option<String>,
 }
 
 /// Set (by `.ci/run`) where every client must be installed: a missing one fails the test
@@ -189,7 +198,10 @@ impl Server {
                     ports.insert(name, a.port());
                     *a
                 }
-                None => std::net::SocketAddr::from(([127, 0, 0, 1], ports[name])),
+                None => std::net::SocketAddr::new(
+                    opts.bind.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+                    ports[name],
+                ),
             };
             listen.insert(name, address);
             text.push_str(&format!(
@@ -216,6 +228,7 @@ impl Server {
             log_level: opts.log,
             soft_open_files: opts.soft_open_files,
             env: opts.env,
+            netns: opts.netns,
         };
         let users: &[(&str, &str)] = if opts.add_users { &[ALICE, BOB] } else { &[] };
         for &(user, pass) in users {
@@ -239,15 +252,20 @@ impl Server {
         let control = self.data_dir().join("control.sock");
         let _ = std::fs::remove_file(&control);
         let log = std::fs::File::create(&self.stderr).unwrap();
-        let mut command = match self.soft_open_files {
-            None => Command::new(BIN),
-            Some(n) => {
-                // The shell lowers its soft limit and becomes the server (same pid).
-                let mut sh = Command::new("sh");
-                sh.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), BIN]);
-                sh
-            }
-        };
+        // `ip netns exec` and the shell exec the server: the child's pid is the server's.
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(ns) = &self.netns {
+            argv.extend(["ip", "netns", "exec", ns].map(String::from));
+        }
+        if let Some(n) = self.soft_open_files {
+            // The shell lowers its soft limit and becomes the server (same pid).
+            argv.extend(
+                ["sh", "-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\"")].map(String::from),
+            );
+        }
+        argv.push(BIN.to_string());
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
         let child = command
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .env("RINGPOST_LOG", self.log_level)

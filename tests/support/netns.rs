@@ -109,6 +109,14 @@ impl Net {
         Some(net)
     }
 
+    /// `program` run in host `i`'s namespace (`ip netns exec`, which execs it: the child's
+    /// pid is the program's).
+    pub fn command(&self, i: usize, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.hosts[i].ns, program]);
+        command
+    }
+
     /// Cut host `i` off from everyone.
     pub fn cut(&self, i: usize) {
         ip(&["link", "set", &self.hosts[i].outer, "down"]).unwrap();
