@@ -168,6 +168,12 @@ impl Replication {
         }
     }
 
+    /// [`Replication::wait_replicated`] for the partition of `account` (a store key; its
+    /// DAV key is in the same partition): what a write acknowledged to a client waits for.
+    pub async fn confirm(&self, store: &Store, account: &str) -> Result<(), StoreError> {
+        self.wait_replicated(store, &[Partition::of(account)]).await
+    }
+
     /// With `sync`: wait until every replica the map names for each partition has
     /// acknowledged the partition's log up to where it is durable now (past the writes just
     /// made). A replica that has not within [`LAG_LIMIT`] is dropped from the map first

@@ -10,6 +10,7 @@
 //! mailbox names, subscriptions and annotations as they change.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
 
 mod shared;
 
@@ -30,6 +31,7 @@ use crate::mailbox::{
     AppendBody, Content, FetchedMessage, MailboxAnswer, MailboxError, MailboxNotice, MailboxReply,
     MailboxRequest, MessageMeta, NotifySpec, Transfer, BATCH_BYTES,
 };
+use crate::runtime::replication::Replication;
 use crate::session::{Security, SessionConfig};
 use crate::store::op::MetadataChange;
 use crate::store::text::TextAnswer;
@@ -65,6 +67,9 @@ pub struct Access {
     /// METADATA's limits and the administrator's server entries (`[imap]`), read from the
     /// configuration before each METADATA request.
     metadata: MetadataSettings,
+    /// The shard's replication when this host is in a cluster: with `sync`, a write is
+    /// answered once the account's replicas have it.
+    pub replication: Option<Rc<Replication>>,
 }
 
 impl Access {
@@ -81,6 +86,43 @@ impl Access {
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
+            replication: None,
+        }
+    }
+
+    /// Whether `request` may change the account's store (and so its partition's log).
+    fn writes(request: &MailboxRequest) -> bool {
+        match request {
+            MailboxRequest::List
+            | MailboxRequest::Status { .. }
+            | MailboxRequest::TextSearch { .. }
+            | MailboxRequest::Order { .. }
+            | MailboxRequest::Select { .. }
+            | MailboxRequest::Unselect
+            | MailboxRequest::AppendBegin { .. }
+            | MailboxRequest::AppendData(_)
+            | MailboxRequest::DropStreams
+            | MailboxRequest::Fetch { .. }
+            | MailboxRequest::Vanished { .. }
+            | MailboxRequest::Changed { .. }
+            | MailboxRequest::Quota { .. }
+            | MailboxRequest::GetMetadata { .. }
+            | MailboxRequest::GetAcl { .. }
+            | MailboxRequest::ListRights { .. }
+            | MailboxRequest::MyRights { .. }
+            | MailboxRequest::Notify(_) => false,
+            MailboxRequest::Create { .. }
+            | MailboxRequest::Delete { .. }
+            | MailboxRequest::Rename { .. }
+            | MailboxRequest::Subscribe { .. }
+            | MailboxRequest::Unsubscribe { .. }
+            | MailboxRequest::Append { .. }
+            | MailboxRequest::Discard { .. }
+            | MailboxRequest::Store { .. }
+            | MailboxRequest::Transfer { .. }
+            | MailboxRequest::Expunge { .. }
+            | MailboxRequest::SetMetadata { .. }
+            | MailboxRequest::SetAcl { .. } => true,
         }
     }
 
@@ -135,7 +177,13 @@ impl Access {
             }
             self.opened = true;
         }
+        let writes = self.replication.is_some() && Access::writes(&request);
+        let appended_to = match &request {
+            MailboxRequest::Append { mailbox, .. } => Some(mailbox.clone()),
+            _ => None,
+        };
         match self.run(store, request).await {
+            Ok(reply) if writes => self.replicated(store, reply, appended_to).await,
             Ok(reply) => reply,
             Err(e) => {
                 if let MailboxError::Unavailable(why) = &e {
@@ -144,6 +192,31 @@ impl Access {
                 MailboxReply::Failed(e)
             }
         }
+    }
+
+    /// `reply` to a write once the account's replicas have it, with `sync` replication, as
+    /// SMTP's 250 waits (`fanout::deliver_replicated`): an IMAP OK then survives a failover.
+    /// When they do not confirm in time the client hears NO; an APPEND's message is taken
+    /// back (its retry must not leave two), other writes stay and may be made again.
+    async fn replicated(
+        &self,
+        store: &Store,
+        reply: MailboxReply,
+        appended_to: Option<String>,
+    ) -> MailboxReply {
+        let Some(replication) = &self.replication else {
+            return reply;
+        };
+        let Err(e) = replication.confirm(store, &self.account).await else {
+            return reply;
+        };
+        if let (Some(mailbox), MailboxReply::Appended { uid, .. }) = (appended_to, &reply) {
+            if let Err(r) = store.expunge(&self.account, &mailbox, Some(&[*uid])).await {
+                tracing::error!(error = %r, "could not take back an APPEND the replicas did not confirm");
+            }
+        }
+        tracing::warn!(error = %e, "a write was not confirmed by the replicas in time");
+        MailboxReply::Failed(to_error(e))
     }
 
     async fn run(
@@ -938,6 +1011,7 @@ impl Service for MailboxService {
         if matches!(request, MailboxRequest::Notify(_)) {
             access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
         }
+        access.replication = cx.shard.replication.borrow().clone();
         if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();
             let address = crate::accounts::address_of_key(access.account());

@@ -153,8 +153,18 @@ async fn expunge(cx: &Context<'_>, uids: &[Uid]) -> ExpungeOutcome {
     let Some(account) = cx.account else {
         return ExpungeOutcome::TemporaryFailure;
     };
-    match cx.shard.store.expunge(account, "INBOX", Some(uids)).await {
-        Ok(_) => ExpungeOutcome::Done,
+    let store = &cx.shard.store;
+    let replication = cx.shard.replication.borrow().clone();
+    let expunged = match store.expunge(account, "INBOX", Some(uids)).await {
+        // With `sync` replication, +OK once the replicas have it too.
+        Ok(_) => match &replication {
+            Some(r) => r.confirm(store, account).await,
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
+    match expunged {
+        Ok(()) => ExpungeOutcome::Done,
         Err(e) => {
             tracing::error!(error = %e, "POP3 expunge failed");
             ExpungeOutcome::TemporaryFailure

@@ -58,7 +58,11 @@ pub(super) async fn handle(request: &DavRequest, cx: &Context<'_>) -> Response {
         request,
         place,
         account,
-        repo: Repo::new(&cx.shard.store, dav_key(key)),
+        repo: Repo::new(
+            &cx.shard.store,
+            dav_key(key),
+            cx.shard.replication.borrow().clone(),
+        ),
         max_size: http.dav_max_resource_bytes,
         max_objects: http.dav_max_objects,
         max_collections: http.dav_max_collections,

@@ -28,6 +28,7 @@ use std::rc::Rc;
 
 use crate::dav::xml::{PropName, RawXml};
 use crate::mail::{Flags, SystemFlags, Uid};
+use crate::runtime::replication::Replication;
 use crate::store::index::Mailbox;
 use crate::store::{Body, Store, StoreError};
 
@@ -163,6 +164,9 @@ pub struct PutCheck {
 pub struct Repo<'a> {
     store: &'a Store,
     key: String,
+    /// The shard's replication in a cluster: with `sync`, a write returns once the
+    /// account's replicas have it, so a 201 or 204 survives a failover.
+    replication: Option<Rc<Replication>>,
 }
 
 /// A collection's stored properties, as sent.
@@ -192,9 +196,21 @@ thread_local! {
 const PROPS_CACHE: usize = 4096;
 
 impl<'a> Repo<'a> {
-    /// `key` is the account's DAV key.
-    pub fn new(store: &'a Store, key: String) -> Repo<'a> {
-        Repo { store, key }
+    /// `key` is the account's DAV key; `replication` the shard's, in a cluster.
+    pub fn new(store: &'a Store, key: String, replication: Option<Rc<Replication>>) -> Repo<'a> {
+        Repo {
+            store,
+            key,
+            replication,
+        }
+    }
+
+    /// Wait for the replicas to confirm the writes just made (with `sync` replication).
+    async fn confirmed<T>(&self, done: T) -> Result<T, StoreError> {
+        if let Some(r) = &self.replication {
+            r.confirm(self.store, &self.key).await?;
+        }
+        Ok(done)
     }
 
     /// The account's DAV key.
@@ -441,7 +457,7 @@ impl<'a> Repo<'a> {
                 .expunge(&self.key, &mailbox, Some(replaces))
                 .await?;
         }
-        Ok(uid)
+        self.confirmed(uid).await
     }
 
     /// Delete `name`: a tombstone, then its versions expunged.
@@ -466,7 +482,7 @@ impl<'a> Repo<'a> {
         self.store
             .expunge(&self.key, &mailbox, Some(versions))
             .await?;
-        Ok(())
+        self.confirmed(()).await
     }
 
     /// Replace a collection's stored properties (and component set).
@@ -493,7 +509,7 @@ impl<'a> Repo<'a> {
                 .expunge(&self.key, &mailbox, Some(&[old]))
                 .await?;
         }
-        Ok(())
+        self.confirmed(()).await
     }
 
     /// Make a collection; `Ok(false)` when one of that name exists.
@@ -517,14 +533,15 @@ impl<'a> Repo<'a> {
                 self.set_properties(home, &made, properties).await?;
             }
         }
-        Ok(true)
+        self.confirmed(true).await
     }
 
     /// Delete a collection and everything in it.
     pub async fn remove(&self, home: Home, name: &str) -> Result<(), StoreError> {
         self.store
             .delete_mailbox(&self.key, &mailbox_name(home, name))
-            .await
+            .await?;
+        self.confirmed(()).await
     }
 }
 

@@ -720,6 +720,7 @@ async fn serve_checked(
     let address = crate::accounts::address_of_key(owner).to_string();
     let mut access = Access::new(owner.to_string());
     access.metadata = server.config.metadata.clone();
+    access.replication = state.replication.borrow().clone();
     if Access::counts(&request) {
         access.limits = match server.accounts.quota_limits(&address, server.config.quota) {
             Ok(limits) => limits.unwrap_or(server.config.quota),
