@@ -40,37 +40,47 @@ pub enum ClusterError {
 }
 
 /// A client for one of `endpoints` that answers a linearizable read (so it is part of a
-/// quorum), tried in turn from the `start`-th; each call bounded by `timeout`.
-/// `require_leader`: a member cut off from its cluster's quorum refuses calls instead of
-/// answering from a stale copy. One member at a time, not etcd-client's balanced channel,
-/// which keeps sending calls to a member that is down: a lost member ends the connection and
-/// the caller's next `connect` tries the next one.
+/// quorum): every member is asked at once and the first good answer wins (the others are
+/// dropped), so a member that is cut off or down costs no wait when another answers; all
+/// bounded by `timeout`. `start` only rotates which member is asked first. `require_leader`:
+/// a member cut off from its cluster's quorum refuses calls instead of answering from a
+/// stale copy. One member per client, not etcd-client's balanced channel, which keeps
+/// sending calls to a member that is down: a lost member ends the connection and the
+/// caller's next `connect` asks them all again.
 pub async fn connect(
     endpoints: &[String],
     start: usize,
     timeout: Duration,
 ) -> Result<Client, ClusterError> {
-    let mut last = ClusterError::Refused("no etcd endpoint".into());
+    let mut attempts = tokio::task::JoinSet::new();
     for i in 0..endpoints.len() {
-        let endpoint = &endpoints[(start + i) % endpoints.len()];
-        let options = ConnectOptions::new()
-            .with_connect_timeout(timeout)
-            .with_timeout(timeout)
-            .with_keep_alive(timeout, timeout)
-            .with_require_leader(true);
-        let attempt = async {
-            let mut client = Client::connect([endpoint.as_str()], Some(options)).await?;
-            client
-                .get("/ringpost/", Some(GetOptions::new().with_count_only()))
-                .await?;
-            Ok(client)
-        };
-        match bounded(timeout, attempt).await {
-            Ok(client) => return Ok(client),
-            Err(e) => {
+        let endpoint = endpoints[(start + i) % endpoints.len()].clone();
+        attempts.spawn(async move {
+            let options = ConnectOptions::new()
+                .with_connect_timeout(timeout)
+                .with_timeout(timeout)
+                .with_keep_alive(timeout, timeout)
+                .with_require_leader(true);
+            let attempt = async {
+                let mut client = Client::connect([endpoint.as_str()], Some(options)).await?;
+                client
+                    .get("/ringpost/", Some(GetOptions::new().with_count_only()))
+                    .await?;
+                Ok(client)
+            };
+            (bounded(timeout, attempt).await, endpoint)
+        });
+    }
+    let mut last = ClusterError::Refused("no etcd endpoint".into());
+    while let Some(joined) = attempts.join_next().await {
+        match joined {
+            // Dropping the set aborts the attempts still running.
+            Ok((Ok(client), _)) => return Ok(client),
+            Ok((Err(e), endpoint)) => {
                 tracing::debug!(target: "ringpost::cluster", endpoint = %endpoint, error = %e, "etcd endpoint not usable");
                 last = e;
             }
+            Err(e) => last = ClusterError::Refused(format!("etcd connect attempt: {e}")),
         }
     }
     Err(last)
