@@ -417,6 +417,10 @@ fn a_primary_cut_off_from_etcd_refuses_writes_and_no_acknowledged_message_is_los
         failed_over.epoch.0,
         cut.elapsed().as_millis()
     );
+    if std::env::var_os("RINGPOST_CLUSTER_LOGS").is_some() {
+        // What each host did around the cut (the failover's timing is not pinned down yet).
+        cluster.dump_logs();
+    }
     // B gave up before etcd could hand its partitions to another host (and stays fenced).
     if !reports_fenced(&net, b, &cluster.hosts[b]) {
         cluster.dump_logs();
