@@ -40,7 +40,8 @@
 //! failover (nor refill) action — neither at once nor after the lease-TTL wait — until it has held its
 //! lease and watched the map for two lease TTLs since it (re)connected; the wait of the
 //! others counts from the end of that grace. A node that never registers is failed over
-//! once the grace is over.
+//! once the grace is over. A reconnect that kept the lease of a connection whose grace was
+//! over starts no new grace: the others' leases outlived the disruption too.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -398,8 +399,10 @@ impl Session {
         let ttl = self.config.lease_ttl;
         let start = self.attempts;
         self.attempts += 1;
-        // A new connection starts a new grace: what was seen before may be stale.
-        self.grace_until = None;
+        // A new connection starts a new grace (what was seen before may be stale), unless it
+        // kept the lease of a connection whose grace was over (below).
+        let had_grace = self.grace_until.take().is_some_and(|g| g <= Instant::now());
+        let held = self.lease;
         let mut client = match connect(&self.config.etcd, start, ttl).await {
             Ok(c) => c,
             Err(e) => return Ended::Lost(e),
@@ -408,6 +411,10 @@ impl Session {
             Ok(lease) => lease,
             Err(e) => return Ended::Lost(e),
         };
+        // The lease outlived the lost connection (a leader change of etcd, say): the other
+        // hosts' leases did too, so a member key missing now is a host that is down, not
+        // one still coming back. No new grace then.
+        let kept = had_grace && held == Some(lease);
         let (mut keeper, mut keepalive) = match client.lease_keep_alive(lease).await {
             Ok(pair) => pair,
             Err(e) => return Ended::Lost(e.into()),
@@ -429,7 +436,11 @@ impl Session {
         };
         // The lease is held and the map watched from now: a node whose member key is
         // missing is only believed dead after two lease TTLs of this (see the module docs).
-        self.grace_until = Some(Instant::now() + 2 * ttl);
+        self.grace_until = Some(if kept {
+            Instant::now()
+        } else {
+            Instant::now() + 2 * ttl
+        });
         let every = (ttl / 3).max(Duration::from_millis(100));
         let mut keep = tokio::time::interval(every);
         keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -444,6 +455,14 @@ impl Session {
                     if let Err(e) = keeper.keep_alive().await {
                         return Ended::Lost(e.into());
                     }
+                }
+                // A keep-alive unanswered for half a TTL: the member is stuck (while etcd
+                // changes leader, a follower can hold the stream without answering or
+                // failing it). Reconnect at once, to a member with a leader, and keep the
+                // lease (etcd's new leader extends it) instead of losing it with the stream.
+                _ = sleep_until(sent.front().map(|&at| at + ttl / 2)) => {
+                    tracing::warn!(target: "ringpost::cluster", node = %self.shared.node, "etcd keep-alive unanswered for half the lease TTL; reconnecting");
+                    return Ended::Lost(ClusterError::Timeout(ttl / 2));
                 }
                 answer = keepalive.message() => match answer {
                     Ok(Some(answer)) if answer.ttl() > 0 => {

@@ -41,49 +41,61 @@ pub enum ClusterError {
 
 /// A client for one of `endpoints` that answers a linearizable read (so it is part of a
 /// quorum): every member is asked at once and the first good answer wins (the others are
-/// dropped), so a member that is cut off or down costs no wait when another answers; all
-/// bounded by `timeout`. `start` only rotates which member is asked first. `require_leader`:
-/// a member cut off from its cluster's quorum refuses calls instead of answering from a
-/// stale copy. One member per client, not etcd-client's balanced channel, which keeps
-/// sending calls to a member that is down: a lost member ends the connection and the
-/// caller's next `connect` asks them all again.
+/// dropped), so a member that is cut off or down costs no wait when another answers. A
+/// member that refuses (no leader during an election, say) is asked again every 100 ms until
+/// `timeout` has passed since the start. `start` only rotates which member is asked first.
+/// `require_leader`: a member cut off from its cluster's quorum refuses calls instead of
+/// answering from a stale copy. One member per client, not etcd-client's balanced channel,
+/// which keeps sending calls to a member that is down: a lost member ends the connection and
+/// the caller's next `connect` asks them all again.
 pub async fn connect(
     endpoints: &[String],
     start: usize,
     timeout: Duration,
 ) -> Result<Client, ClusterError> {
+    let until = tokio::time::Instant::now() + timeout;
     let mut attempts = tokio::task::JoinSet::new();
     for i in 0..endpoints.len() {
         let endpoint = endpoints[(start + i) % endpoints.len()].clone();
         attempts.spawn(async move {
-            let options = ConnectOptions::new()
-                .with_connect_timeout(timeout)
-                .with_timeout(timeout)
-                .with_keep_alive(timeout, timeout)
-                .with_require_leader(true);
-            let attempt = async {
-                let mut client = Client::connect([endpoint.as_str()], Some(options)).await?;
-                client
-                    .get("/ringpost/", Some(GetOptions::new().with_count_only()))
-                    .await?;
-                Ok(client)
-            };
-            (bounded(timeout, attempt).await, endpoint)
+            loop {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                let failed = match bounded(left, attempt(&endpoint, timeout)).await {
+                    Ok(client) => return Ok(client),
+                    Err(e) => e,
+                };
+                tracing::debug!(target: "ringpost::cluster", endpoint = %endpoint, error = %failed, "etcd endpoint not usable");
+                if tokio::time::Instant::now() + Duration::from_millis(100) >= until {
+                    return Err(failed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         });
     }
     let mut last = ClusterError::Refused("no etcd endpoint".into());
     while let Some(joined) = attempts.join_next().await {
         match joined {
             // Dropping the set aborts the attempts still running.
-            Ok((Ok(client), _)) => return Ok(client),
-            Ok((Err(e), endpoint)) => {
-                tracing::debug!(target: "ringpost::cluster", endpoint = %endpoint, error = %e, "etcd endpoint not usable");
-                last = e;
-            }
+            Ok(Ok(client)) => return Ok(client),
+            Ok(Err(e)) => last = e,
             Err(e) => last = ClusterError::Refused(format!("etcd connect attempt: {e}")),
         }
     }
     Err(last)
+}
+
+/// A client of `endpoint` alone that has answered a linearizable read.
+async fn attempt(endpoint: &str, timeout: Duration) -> Result<Client, etcd_client::Error> {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(timeout)
+        .with_timeout(timeout)
+        .with_keep_alive(timeout, timeout)
+        .with_require_leader(true);
+    let mut client = Client::connect([endpoint], Some(options)).await?;
+    client
+        .get("/ringpost/", Some(GetOptions::new().with_count_only()))
+        .await?;
+    Ok(client)
 }
 
 /// `work`, or [`ClusterError::Timeout`] after `limit`.
