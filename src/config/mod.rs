@@ -335,6 +335,7 @@ impl Default for Throttling {
 struct RawImap {
     max_search_contexts: usize,
     notify_max_pending: usize,
+    notify_max_owners: usize,
     max_acl_entries: usize,
     metadata_max_entries: usize,
     metadata_max_size: usize,
@@ -351,6 +352,7 @@ impl Default for RawImap {
         RawImap {
             max_search_contexts: Limits::default().max_search_contexts,
             notify_max_pending: Limits::default().notify_max_pending,
+            notify_max_owners: Limits::default().notify_max_owners,
             max_acl_entries: DEFAULT_MAX_ACL_ENTRIES,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
@@ -877,6 +879,7 @@ impl Config {
                 bare_lf,
                 max_search_contexts: raw.imap.max_search_contexts,
                 notify_max_pending: raw.imap.notify_max_pending,
+                notify_max_owners: raw.imap.notify_max_owners,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -1219,6 +1222,11 @@ pub struct Limits {
     /// notify_max_pending`, at least 1); one more ends the watch with
     /// `* OK [NOTIFICATIONOVERFLOW]` (RFC 5465 §5.8).
     pub notify_max_pending: usize,
+    /// IMAP NOTIFY: the other users whose shared mailboxes one session's NOTIFY watches
+    /// (`[imap] notify_max_owners`; each is a watch on the owner's home shard). The
+    /// mailboxes of owners past it are not watched, and NOTIFY SET says so with an untagged
+    /// `* NO [LIMIT]` before its OK; 0 watches no shared mailbox.
+    pub notify_max_owners: usize,
 }
 
 /// `[server] user` and `group`: who the server runs as after binding its listeners, when
@@ -1253,6 +1261,7 @@ impl Default for Limits {
             bare_lf: BareLf::Normalize,
             max_search_contexts: 16,
             notify_max_pending: 1000,
+            notify_max_owners: 64,
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct Access {
     store: Option<Store>,
     /// `[imap] notify_max_pending`: changes a NOTIFY feed holds unread before it overflows.
     notify_max_pending: usize,
+    /// `[imap] notify_max_owners`: other accounts whose shared mailboxes NOTIFY watches.
+    notify_max_owners: usize,
     /// The watch on the owner's shard of the selected mailbox when it is another account's:
     /// stopped when dropped.
     remote: Option<shared::RemoteWatch>,
@@ -77,6 +79,7 @@ impl Access {
             notifier: None,
             store: None,
             notify_max_pending: crate::config::Limits::default().notify_max_pending,
+            notify_max_owners: crate::config::Limits::default().notify_max_owners,
             remote: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
@@ -211,7 +214,10 @@ impl Access {
             }
             MailboxRequest::Notify(None) => {
                 self.notifier = None;
-                MailboxReply::Notifying(Vec::new())
+                MailboxReply::Notifying {
+                    statuses: Vec::new(),
+                    unwatched: 0,
+                }
             }
             MailboxRequest::Notify(Some(spec)) => {
                 self.notifier = None;
@@ -242,8 +248,13 @@ impl Access {
                     subscriptions,
                     ready: VecDeque::new(),
                     owed: Vec::new(),
+                    owners: None,
                 }));
-                MailboxReply::Notifying(statuses)
+                // Other accounts' shared mailboxes are added by `shared::route`.
+                MailboxReply::Notifying {
+                    statuses,
+                    unwatched: 0,
+                }
             }
             MailboxRequest::AppendBegin { len } => {
                 // Refused before a byte is sent: the literal's length is known.
@@ -514,11 +525,34 @@ impl Access {
             let batch = match self.notifier.as_mut() {
                 None => return MailboxNotice::Selected(Access::next_change(watch).await),
                 Some(notifier) => {
-                    let change = async { Err(Access::next_change(watch).await) };
-                    let feed = async { Ok(notifier.feed.next().await) };
-                    match futures_lite::future::or(change, feed).await {
-                        Err(change) => return MailboxNotice::Selected(change),
-                        Ok(batch) => batch,
+                    enum Step {
+                        Selected(Change),
+                        Batch(AccountBatch),
+                        Owner(shared::OwnerNotice),
+                    }
+                    let (feed, owners) = (&mut notifier.feed, &notifier.owners);
+                    let change = async { Step::Selected(Access::next_change(watch).await) };
+                    let feed = async { Step::Batch(feed.next().await) };
+                    let owner = async {
+                        match owners {
+                            Some(owners) => Step::Owner(owners.next().await),
+                            None => std::future::pending().await,
+                        }
+                    };
+                    use futures_lite::future::or;
+                    let step = or(change, or(feed, owner)).await;
+                    match step {
+                        Step::Selected(change) => return MailboxNotice::Selected(change),
+                        Step::Owner(shared::OwnerNotice::Overflow) => {
+                            // RFC 5465 §5.8, as for the account's own feed.
+                            self.notifier = None;
+                            return MailboxNotice::Overflow;
+                        }
+                        Step::Owner(notice) => match notifier.owner_notice(notice) {
+                            Some(notice) => return notice,
+                            None => continue,
+                        },
+                        Step::Batch(batch) => batch,
                     }
                 }
             };
@@ -550,12 +584,46 @@ struct Notifier {
     ready: VecDeque<MailboxNotice>,
     /// Mailboxes whose STATUS is owed, in order.
     owed: Vec<MailboxId>,
+    /// The watches of other accounts whose mailboxes the session may see (RFC 4314
+    /// shared mailboxes), on their owners' home shards; `None`: none is watched.
+    owners: Option<shared::OwnerWatches>,
 }
 
 impl Notifier {
     fn events(&self, name: &str, selected: bool) -> crate::mailbox::NotifyEvents {
         self.spec
             .events(name, selected, self.subscriptions.contains(name))
+    }
+
+    /// What an owner's shard told of a shared mailbox, as the session's notice if the
+    /// session watches it for that event. The owner's shard already checked the user's
+    /// rights and the groups that could match; the subscriptions are known only here.
+    fn owner_notice(&self, notice: shared::OwnerNotice) -> Option<MailboxNotice> {
+        match notice {
+            shared::OwnerNotice::Status {
+                name,
+                status,
+                messages,
+                flags,
+            } => {
+                let events = self.events(&name, false);
+                ((messages && events.messages) || (flags && events.flags))
+                    .then_some(MailboxNotice::Status { name, status })
+            }
+            shared::OwnerNotice::Name { name, old, deleted } => {
+                let told = self.events(&name, false).names
+                    || old.as_deref().is_some_and(|o| self.events(o, false).names);
+                told.then_some(MailboxNotice::Name { name, old, deleted })
+            }
+            shared::OwnerNotice::Metadata { mailbox, entry } => self
+                .events(&mailbox, false)
+                .mailbox_metadata
+                .then_some(MailboxNotice::Metadata {
+                    mailbox: Some(mailbox),
+                    entry,
+                }),
+            shared::OwnerNotice::Overflow => Some(MailboxNotice::Overflow),
+        }
     }
 
     /// A batch from the feed, turned into owed STATUS reads and notices.
@@ -617,8 +685,9 @@ impl Notifier {
                         }
                     }
                 }
-                // Arrivals, expunges and flags come as `touched`.
-                AccountChange::Mailbox(..) => {}
+                // Arrivals, expunges and flags come as `touched`; the owner always has
+                // every right.
+                AccountChange::Mailbox(..) | AccountChange::Acl { .. } => {}
                 AccountChange::Subscription { name, subscribed } => {
                     // A mailbox being unsubscribed still matches SUBSCRIBED for this.
                     let selected_name = selected.and_then(|id| self.names.get(&id));
@@ -927,6 +996,7 @@ impl Service for MailboxService {
         }
         if matches!(request, MailboxRequest::Notify(_)) {
             access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
+            access.notify_max_owners = cx.shard.server().config.limits.notify_max_owners;
         }
         if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();

@@ -42,15 +42,21 @@ use crate::mail::acl::{
     rights_of, shared_mailbox_name, shared_name, AclEntry, Rights, RightsChange, SharedName, ANYONE,
 };
 use crate::mail::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MessageBytes, Recent, SystemFlags, Uid,
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, Recent,
+    SystemFlags, Uid,
 };
 use crate::mailbox::{
-    AppendBody, Content, MailboxError, MailboxReply, MailboxRequest, Reply, Transfer,
+    AppendBody, Content, MailboxError, MailboxReply, MailboxRequest, NotifySpec, Reply, Transfer,
 };
 use crate::placement::ShardId;
 use crate::runtime::mesh::{Handler, HandlerFuture, Mesh};
 use crate::runtime::net::ShardState;
 use crate::runtime::service::Context;
+
+mod notify;
+
+use notify::OwnerQueue;
+pub(super) use notify::OwnerWatches;
 
 /// The internal account whose index notes the owners who share a mailbox with `anyone`.
 /// Not an address (no local part), so no user can log in as it.
@@ -82,6 +88,45 @@ pub enum ShareRequest {
     Unwatch { id: u64 },
     /// A change to the mailbox a session of the receiving shard watches as `id`.
     Notice { id: u64, change: Change },
+    /// NOTIFY: watch the mailboxes of `owner` (a store key) that `user` (an address) may
+    /// see, for the session of the sending shard that watches them as `id`, and send what
+    /// `spec` may ask for back as [`ShareRequest::OwnerNotices`]; at most `max_pending`
+    /// changes wait unread in the owner's feed. Answered with the initial STATUS figures
+    /// when `spec` asks for them.
+    WatchOwner {
+        owner: String,
+        user: String,
+        id: u64,
+        spec: NotifySpec,
+        max_pending: usize,
+    },
+    /// What an owner's watch `id` has to tell the receiving shard's session.
+    OwnerNotices { id: u64, notices: Vec<OwnerNotice> },
+}
+
+/// What an owner's shard tells a user's NOTIFY about the owner's mailboxes the user may
+/// see, named in the shared namespace (RFC 5465 §5, with RFC 4314 rights).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerNotice {
+    /// Messages arrived or were expunged (`messages`), or flags changed (`flags`), in a
+    /// mailbox the user may look up and read: its figures, read once per batch.
+    Status {
+        name: String,
+        status: MailboxStatus,
+        messages: bool,
+        flags: bool,
+    },
+    /// A mailbox the user may look up appeared (created, or the `l` right granted), went
+    /// (`deleted`: deleted, or `l` revoked) or was renamed (`old`).
+    Name {
+        name: String,
+        old: Option<String>,
+        deleted: bool,
+    },
+    /// An annotation of a mailbox the user may read changed.
+    Metadata { mailbox: String, entry: String },
+    /// The owner's feed overflowed: the watch has ended.
+    Overflow,
 }
 
 /// The answers. A FETCH's bytes travel owned (the store's read buffers stay on their shard).
@@ -93,6 +138,9 @@ pub enum ShareReply {
     Done(Result<(), String>),
     /// Whether the notice reached a watching session.
     Delivered(bool),
+    /// A NOTIFY watch of an owner started: the initial STATUS of the mailboxes it may
+    /// report (when asked).
+    Watching(Result<Vec<(String, MailboxStatus)>, String>),
 }
 
 /// The mesh shared mailboxes are reached over.
@@ -106,6 +154,18 @@ thread_local! {
     /// way to stop it.
     static PUMPS: RefCell<HashMap<(usize, u64), oneshot::Sender<()>>> =
         RefCell::new(HashMap::new());
+    /// This shard's NOTIFY sessions watching other accounts: watch id → their queue of
+    /// owners' notices (one queue per session, for all its owners).
+    static OWNER_QUEUES: RefCell<HashMap<u64, Weak<RefCell<OwnerQueue>>>> =
+        RefCell::new(HashMap::new());
+}
+
+fn next_watch_id() -> u64 {
+    NEXT_WATCH.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    })
 }
 
 /// The handler a shard joins the sharing mesh with.
@@ -153,6 +213,31 @@ pub fn handler(state: Weak<ShardState>) -> Handler<ShareRequest, ShareReply> {
                     PUMPS.with(|p| p.borrow_mut().remove(&(from.0, id)));
                     ShareReply::Done(Ok(()))
                 }
+                ShareRequest::WatchOwner {
+                    owner,
+                    user,
+                    id,
+                    spec,
+                    max_pending,
+                } => ShareReply::Watching(
+                    notify::watch_owner(&state, from, owner, user, id, spec, max_pending).await,
+                ),
+                ShareRequest::OwnerNotices { id, notices } => {
+                    let queue = OWNER_QUEUES.with(|q| q.borrow().get(&id).and_then(Weak::upgrade));
+                    match queue {
+                        Some(queue) => {
+                            let mut queue = queue.borrow_mut();
+                            for notice in notices {
+                                queue.push(notice);
+                            }
+                            ShareReply::Delivered(true)
+                        }
+                        None => {
+                            OWNER_QUEUES.with(|q| q.borrow_mut().remove(&id));
+                            ShareReply::Delivered(false)
+                        }
+                    }
+                }
                 ShareRequest::Notice { id, change } => {
                     let sender = WATCHERS.with(|w| w.borrow().get(&id).cloned());
                     let delivered = sender.is_some_and(|s| s.unbounded_send(change).is_ok());
@@ -176,6 +261,7 @@ pub(super) struct RemoteWatch {
 impl Drop for RemoteWatch {
     fn drop(&mut self) {
         WATCHERS.with(|w| w.borrow_mut().remove(&self.id));
+        OWNER_QUEUES.with(|q| q.borrow_mut().remove(&self.id));
         let (mesh, owner, id) = (self.mesh.clone(), self.owner, self.id);
         // A pump that never hears this stops at its next notice, which nobody takes.
         glommio::spawn_local(async move {
@@ -292,6 +378,14 @@ pub(super) async fn route(
     }
     match request {
         MailboxRequest::List => return Routed::Answered(list(access, cx).await),
+        MailboxRequest::Notify(Some(spec)) => {
+            // The account's own mailboxes first (this replaces the watches so far, the
+            // owners' included), then the owners'.
+            let reply = access
+                .execute(&cx.shard.store, MailboxRequest::Notify(Some(spec.clone())))
+                .await;
+            return Routed::Answered(notify::watch_owners(access, cx, spec, reply).await);
+        }
         MailboxRequest::Transfer {
             mailbox,
             uids,
@@ -458,11 +552,7 @@ async fn forward(
     let home = cx.shard.map.home_shard(&owner_key);
     let watch = match &request {
         MailboxRequest::Select { .. } => {
-            let id = NEXT_WATCH.with(|n| {
-                let id = n.get();
-                n.set(id.wrapping_add(1));
-                id
-            });
+            let id = next_watch_id();
             let (tx, rx) = unbounded();
             WATCHERS.with(|w| w.borrow_mut().insert(id, tx));
             Some((id, rx))
