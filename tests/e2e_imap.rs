@@ -171,7 +171,8 @@ fn notify_tells_an_idle_reader_of_every_change_it_watches() {
 /// change in the mailbox she may read, a child created there, a grant and a revocation, and
 /// nothing of a mailbox she has no rights on nor after the revocation; MAILBOXES, SELECTED
 /// and SUBTREE "Shared" too. Once with an owner on the other shard (the owner's watch runs
-/// there, its notices cross the sharing mesh), once with an owner on alice's.
+/// there, its notices cross the sharing mesh), once with an owner on alice's; and owners
+/// who start sharing (with alice, with anyone) after NOTIFY SET.
 #[test]
 fn notify_reports_shared_mailboxes_from_either_shard() {
     use ringpost::runtime::ShardMap;
@@ -195,11 +196,16 @@ fn notify_reports_shared_mailboxes_from_either_shard() {
             return address;
         }
     };
-    let (far, near) = (owner(true), owner(false));
+    let (far, near, late, open) = (owner(true), owner(false), owner(true), owner(false));
     assert_ne!(home(&far), home(ALICE.0));
     assert_eq!(home(&near), home(ALICE.0));
-    for (address, tag) in [(&far, "far"), (&near, "near")] {
-        let out = server.python("imap_notify_shared.py", &[address, password, tag]);
+    let runs = [
+        (&far, "far", late.as_str(), open.as_str()),
+        (&near, "near", "-", "-"),
+    ];
+    for (address, tag, late, open) in runs {
+        let args = [address.as_str(), password, tag, late, open];
+        let out = server.python("imap_notify_shared.py", &args);
         assert!(
             out.contains(&format!("notify shared {tag} passed")),
             "{out}"

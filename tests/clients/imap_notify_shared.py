@@ -2,10 +2,12 @@
 on "Team" and nothing on "Private"; alice's raw IMAPS session sets NOTIFY for the owner's
 subtree of the shared namespace and then only reads.
 
-argv extra: `OWNER PASSWORD TAG` — the owner's account (the test runs this once with an
-owner on the other shard than alice's, so the owner's watch runs there and its notices
-cross the sharing mesh, and once with an owner on alice's own shard) and a word that keeps
-the mailbox names of the two runs apart.
+argv extra: `OWNER PASSWORD TAG LATE OPEN` — the owner's account (the test runs this once
+with an owner on the other shard than alice's, so the owner's watch runs there and its
+notices cross the sharing mesh, and once with an owner on alice's own shard), a word that
+keeps the mailbox names of the two runs apart, and two accounts (same password; `-`: not
+this run) that share nothing with alice before she sets NOTIFY: LATE then grants her `lr`,
+OPEN grants `anyone` `lr`.
 
 Checked: the initial STATUS of Team only; the owner's APPEND and flag change in Team each
 arrive as the exact `* STATUS` line another session's STATUS command answers; nothing of
@@ -14,7 +16,8 @@ owner (it inherits alice's rights) as `* LIST ()`; a grant of `lr` on Private as
 `* LIST ()`, its revocation on Team as `* LIST (\\NonExistent)` and then nothing more of
 Team; NOTIFY NONE stops everything; MAILBOXES names exactly one shared mailbox; a selected
 shared mailbox gets its EXISTS (SELECTED) and no STATUS while SUBTREE "Shared" reports the
-owner's other mailboxes."""
+owner's other mailboxes, and the mailboxes of owners who start sharing with alice (or with
+anyone) once NOTIFY is set."""
 import imaplib
 import socket
 
@@ -23,6 +26,7 @@ from common import ALICE, HOST, Raw, args, check
 ports, ctx, rest = args()
 OWNER = (rest[0], rest[1])
 TAG = rest[2]
+LATE, OPEN = rest[3], rest[4]
 SHARED = "Shared/%s" % OWNER[0]
 TEAM, PRIVATE, HIDDEN = TAG + "Team", TAG + "Private", TAG + "Hidden"
 EVENTS = "(MessageNew MessageExpunge FlagChange MailboxName)"
@@ -152,6 +156,22 @@ check(hear(w, "EXISTS") == "* %d EXISTS" % (count + 1), "EXISTS of the selected 
 ok(owner.append(TEAM + "/Sub", None, None, message("sub 2")), "APPEND to Team/Sub")
 check(hear(w, "STATUS") == status_line(a, team + "/Sub"), "STATUS of Team/Sub")
 silent(w, "no STATUS of the selected mailbox")
+
+# Owners who start sharing once NOTIFY is set, with alice or with anyone: SUBTREE "Shared"
+# starts watching them, their mailboxes are created for alice, and then reported.
+for who, grantee in ((LATE, ALICE[0]), (OPEN, "anyone")):
+    if who == "-":
+        continue
+    late = login((who, OWNER[1]))
+    name = TAG + "Late"
+    shared = "Shared/%s/%s" % (who, name)
+    ok(late.create(name), "CREATE Late")
+    silent(w, "a mailbox of an owner not sharing yet")
+    setacl(late, name, grantee, "lr")
+    check(hear(w, "LIST") == '* LIST () "/" "%s"' % shared, "granted by a new sharer")
+    ok(late.append(name, None, None, message("late")), "APPEND to Late")
+    check(hear(w, "STATUS") == status_line(a, shared), "STATUS from a new sharer")
+    late.logout()
 
 w.sock.settimeout(10)
 w.send("w7 LOGOUT\r\n")

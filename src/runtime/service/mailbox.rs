@@ -548,6 +548,12 @@ impl Access {
                             self.notifier = None;
                             return MailboxNotice::Overflow;
                         }
+                        Step::Owner(shared::OwnerNotice::Sharer { owner, key, home }) => {
+                            if let Some(owners) = notifier.owners.as_mut() {
+                                owners.add(owner, key, home).await;
+                            }
+                            continue;
+                        }
                         Step::Owner(notice) => match notifier.owner_notice(notice) {
                             Some(notice) => return notice,
                             None => continue,
@@ -623,6 +629,7 @@ impl Notifier {
                     entry,
                 }),
             shared::OwnerNotice::Overflow => Some(MailboxNotice::Overflow),
+            shared::OwnerNotice::Sharer { .. } => None,
         }
     }
 

@@ -102,6 +102,9 @@ pub enum ShareRequest {
     },
     /// What an owner's watch `id` has to tell the receiving shard's session.
     OwnerNotices { id: u64, notices: Vec<OwnerNotice> },
+    /// `owner` (an address) now shares a mailbox with `anyone`: the receiving shard's
+    /// NOTIFY sessions that watch the whole shared namespace start watching it.
+    NewSharer { owner: String },
 }
 
 /// What an owner's shard tells a user's NOTIFY about the owner's mailboxes the user may
@@ -127,6 +130,14 @@ pub enum OwnerNotice {
     Metadata { mailbox: String, entry: String },
     /// The owner's feed overflowed: the watch has ended.
     Overflow,
+    /// Not from an owner's watch: `owner` (an address; `key` its store key, `home` its
+    /// shard) was noted, on the user's shard, as sharing with the user or with anyone. A
+    /// session watching the whole shared namespace starts watching it.
+    Sharer {
+        owner: String,
+        key: String,
+        home: ShardId,
+    },
 }
 
 /// The answers. A FETCH's bytes travel owned (the store's read buffers stay on their shard).
@@ -139,8 +150,17 @@ pub enum ShareReply {
     /// Whether the notice reached a watching session.
     Delivered(bool),
     /// A NOTIFY watch of an owner started: the initial STATUS of the mailboxes it may
-    /// report (when asked).
-    Watching(Result<Vec<(String, MailboxStatus)>, String>),
+    /// report (when asked), and the mailboxes the user may look up.
+    Watching(Result<Watched, String>),
+}
+
+/// What an owner's shard answers when its NOTIFY watch of the owner started.
+#[derive(Debug)]
+pub struct Watched {
+    /// The initial STATUS of the mailboxes the watch may report, when asked.
+    pub statuses: Vec<(String, MailboxStatus)>,
+    /// The mailboxes the user may look up (shared names).
+    pub visible: Vec<String>,
 }
 
 /// The mesh shared mailboxes are reached over.
@@ -194,13 +214,17 @@ pub fn handler(state: Weak<ShardState>) -> Handler<ShareRequest, ShareReply> {
                     account,
                     owner,
                     shared,
-                } => ShareReply::Done(
-                    state
-                        .store
-                        .set_sharer(&account, &owner, shared)
-                        .await
-                        .map_err(|e| e.to_string()),
-                ),
+                } => {
+                    let done = state.store.set_sharer(&account, &owner, shared).await;
+                    if done.is_ok() && shared {
+                        notify::noted_sharer(&state, &account, &owner);
+                    }
+                    ShareReply::Done(done.map_err(|e| e.to_string()))
+                }
+                ShareRequest::NewSharer { owner } => {
+                    notify::new_sharer(&state, None, &owner);
+                    ShareReply::Done(Ok(()))
+                }
                 ShareRequest::Sharers { account } => ShareReply::Sharers(
                     state
                         .store

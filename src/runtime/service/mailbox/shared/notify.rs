@@ -37,8 +37,10 @@
 //! Owners are found when NOTIFY is set: those the spec names, and, for SUBTREE `Shared` and
 //! SUBSCRIBED, those noted as sharing with the user or with `anyone` (as LIST finds them).
 //! An owner named in the spec is watched even before sharing anything, so a later grant is
-//! heard; an owner who starts sharing later with a session watching all of `Shared` is
-//! heard from the next NOTIFY SET.
+//! heard. An owner not watched yet who grants the user (or `anyone`) a right later is
+//! noted on the user's home shard (the `anyone` note is passed on to every shard); a
+//! session there that watches the whole namespace then starts watching the owner too, and
+//! tells the mailboxes the user may now look up as created.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -47,8 +49,8 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 
 use super::{
-    account_key, mesh, next_watch_id, Access, OwnerNotice, RemoteWatch, ShareReply, ShareRequest,
-    ANYONE_REGISTRY, OWNER_QUEUES, PUMPS,
+    account_key, mesh, next_watch_id, Access, OwnerNotice, RemoteWatch, ShareMesh, ShareReply,
+    ShareRequest, Watched, ANYONE_REGISTRY, OWNER_QUEUES, PUMPS,
 };
 use crate::mail::acl::{rights_of, shared_mailbox_name, Rights, SHARED_PREFIX};
 use crate::mail::{AccountChange, Change, MailboxId, MailboxStatus};
@@ -114,13 +116,128 @@ impl OwnerQueue {
     }
 }
 
+thread_local! {
+    /// This shard's NOTIFY sessions that watch the whole shared namespace (SUBTREE
+    /// `Shared`, SUBSCRIBED): their user's store key and their queue, told of new sharers.
+    static LISTENERS: RefCell<Vec<(String, std::rc::Weak<RefCell<OwnerQueue>>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// On `account`'s home shard: `owner` (an address) was noted as sharing with `account` (a
+/// store key), or with anyone ([`ANYONE_REGISTRY`]: passed on to every shard).
+pub(super) fn noted_sharer(state: &Rc<ShardState>, account: &str, owner: &str) {
+    if account != ANYONE_REGISTRY {
+        new_sharer(state, Some(account), owner);
+        return;
+    }
+    let Some(mesh) = state.shares.borrow().clone() else {
+        return;
+    };
+    for shard in 0..mesh.shards() {
+        let (mesh, owner) = (mesh.clone(), owner.to_string());
+        glommio::spawn_local(async move {
+            let _ = mesh
+                .request(ShardId(shard), ShareRequest::NewSharer { owner })
+                .await;
+        })
+        .detach();
+    }
+}
+
+/// Tell this shard's sessions that listen (those of `account`, or all: `None`) that `owner`
+/// shares with them.
+pub(super) fn new_sharer(state: &ShardState, account: Option<&str>, owner: &str) {
+    let key = match state.server().accounts.lookup(owner) {
+        Ok(Some(found)) => found.store_key(),
+        _ => return,
+    };
+    let home = state.map.home_shard(&key);
+    LISTENERS.with(|l| {
+        let mut listeners = l.borrow_mut();
+        listeners.retain(|(_, q)| q.strong_count() > 0);
+        for (user, queue) in listeners.iter() {
+            if account.is_some_and(|a| a != user) {
+                continue;
+            }
+            if let Some(queue) = queue.upgrade() {
+                queue.borrow_mut().push(OwnerNotice::Sharer {
+                    owner: owner.to_string(),
+                    key: key.clone(),
+                    home,
+                });
+            }
+        }
+    });
+}
+
 /// A session's NOTIFY watches of other accounts: dropping them stops every one.
 pub(in crate::runtime::service::mailbox) struct OwnerWatches {
     queue: Rc<RefCell<OwnerQueue>>,
-    _watches: Vec<RemoteWatch>,
+    watches: Vec<RemoteWatch>,
+    /// The owners watched (addresses).
+    owners: Vec<String>,
+    /// What a watch started later needs.
+    mesh: Option<Rc<ShareMesh>>,
+    user: String,
+    spec: NotifySpec,
+    max_pending: usize,
+    max_owners: usize,
 }
 
 impl OwnerWatches {
+    /// Start watching `owner` (`key` its store key, on shard `home`), now sharing with the
+    /// user, unless it is watched already or the session watches as many as it may; the
+    /// mailboxes the user may now look up are told as created. Cancel-safe: a watch
+    /// interrupted while it starts is stopped, and the news queued again.
+    pub(in crate::runtime::service::mailbox) async fn add(
+        &mut self,
+        owner: String,
+        key: String,
+        home: ShardId,
+    ) {
+        if owner == self.user
+            || self.owners.contains(&owner)
+            || self.owners.len() >= self.max_owners
+        {
+            return;
+        }
+        let Some(mesh) = self.mesh.clone() else {
+            return;
+        };
+        let mut retry = Retry {
+            queue: self.queue.clone(),
+            notice: Some(OwnerNotice::Sharer {
+                owner: owner.clone(),
+                key: key.clone(),
+                home,
+            }),
+        };
+        let started = start(
+            &mesh,
+            &self.queue,
+            home,
+            key,
+            &self.user,
+            &self.spec,
+            self.max_pending,
+        )
+        .await;
+        retry.notice = None;
+        let Some((watch, _, visible)) = started else {
+            return;
+        };
+        let mut queue = self.queue.borrow_mut();
+        for name in visible {
+            queue.push(OwnerNotice::Name {
+                name,
+                old: None,
+                deleted: false,
+            });
+        }
+        self.watches.push(watch);
+        self.owners.push(owner);
+    }
+
     /// The next notice of any owner. Cancel-safe: a notice is taken only when returned.
     pub(in crate::runtime::service::mailbox) async fn next(&self) -> OwnerNotice {
         std::future::poll_fn(|cx| {
@@ -134,6 +251,21 @@ impl OwnerWatches {
             }
         })
         .await
+    }
+}
+
+/// A new sharer's news, queued again unless taken care of (the wait that took it may be
+/// dropped while the watch starts).
+struct Retry {
+    queue: Rc<RefCell<OwnerQueue>>,
+    notice: Option<OwnerNotice>,
+}
+
+impl Drop for Retry {
+    fn drop(&mut self) {
+        if let Some(notice) = self.notice.take() {
+            self.queue.borrow_mut().push(notice);
+        }
     }
 }
 
@@ -206,6 +338,12 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
     let MailboxReply::Notifying { mut statuses, .. } = reply else {
         return reply;
     };
+    if access.notifier.is_none() {
+        return MailboxReply::Notifying {
+            statuses,
+            unwatched: 0,
+        };
+    }
     let user = crate::accounts::address_of_key(access.account()).to_string();
     let (mut owners, every) = owners_named(&spec);
     if every {
@@ -216,6 +354,7 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
     owners.retain(|o| *o != user && seen.insert(o.clone()));
     let max = access.notify_max_owners;
     let mut watches = Vec::new();
+    let mut watched = Vec::new();
     let mut unwatched = 0;
     let queue = Rc::new(RefCell::new(OwnerQueue {
         notices: VecDeque::new(),
@@ -239,45 +378,83 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
             continue;
         }
         let home = cx.shard.map.home_shard(&key);
-        let id = next_watch_id();
-        OWNER_QUEUES.with(|q| q.borrow_mut().insert(id, Rc::downgrade(&queue)));
-        // Dropped on any failure below: forgets the queue, stops a pump that started.
-        let watch = RemoteWatch {
-            id,
-            owner: home,
-            mesh: mesh.clone(),
+        let max_pending = access.notify_max_pending;
+        let Some((watch, initial, _)) =
+            start(mesh, &queue, home, key, &user, &spec, max_pending).await
+        else {
+            continue;
         };
-        let asked = ShareRequest::WatchOwner {
-            owner: key,
-            user: user.clone(),
-            id,
-            spec: spec.clone(),
-            max_pending: access.notify_max_pending,
-        };
-        match mesh.request(home, asked).await {
-            Ok(ShareReply::Watching(Ok(initial))) => {
-                if let Some(notifier) = access.notifier.as_ref() {
-                    statuses.extend(initial.into_iter().filter(|(name, _)| {
-                        let events = notifier.events(name, false);
-                        events.messages || events.flags
-                    }));
-                }
-                watches.push(watch);
-            }
-            other => tracing::warn!(?other, %owner, "shared mailboxes not watched"),
+        if let Some(notifier) = access.notifier.as_ref() {
+            statuses.extend(initial.into_iter().filter(|(name, _)| {
+                let events = notifier.events(name, false);
+                events.messages || events.flags
+            }));
         }
+        watches.push(watch);
+        watched.push(owner);
+    }
+    if every && max > 0 {
+        LISTENERS.with(|l| {
+            l.borrow_mut()
+                .push((access.account().to_string(), Rc::downgrade(&queue)))
+        });
     }
     if let Some(notifier) = access.notifier.as_mut() {
-        if !watches.is_empty() {
+        if every || !watches.is_empty() {
             notifier.owners = Some(OwnerWatches {
                 queue,
-                _watches: watches,
+                watches,
+                owners: watched,
+                mesh,
+                user,
+                spec,
+                max_pending: access.notify_max_pending,
+                max_owners: max,
             });
         }
     }
     MailboxReply::Notifying {
         statuses,
         unwatched,
+    }
+}
+
+/// Start a watch of the account `key` on its shard `home` for the session whose queue is
+/// `queue`: the watch, the initial STATUS figures and the mailboxes `user` may look up; or
+/// nothing if the owner's shard could not start it.
+async fn start(
+    mesh: &Rc<ShareMesh>,
+    queue: &Rc<RefCell<OwnerQueue>>,
+    home: ShardId,
+    key: String,
+    user: &str,
+    spec: &NotifySpec,
+    max_pending: usize,
+) -> Option<(RemoteWatch, Vec<(String, MailboxStatus)>, Vec<String>)> {
+    let id = next_watch_id();
+    OWNER_QUEUES.with(|q| q.borrow_mut().insert(id, Rc::downgrade(queue)));
+    // Dropped on any failure below (or when the future is): forgets the queue, stops a pump
+    // that started.
+    let watch = RemoteWatch {
+        id,
+        owner: home,
+        mesh: mesh.clone(),
+    };
+    let asked = ShareRequest::WatchOwner {
+        owner: key,
+        user: user.to_string(),
+        id,
+        spec: spec.clone(),
+        max_pending,
+    };
+    match mesh.request(home, asked).await {
+        Ok(ShareReply::Watching(Ok(Watched { statuses, visible }))) => {
+            Some((watch, statuses, visible))
+        }
+        other => {
+            tracing::warn!(?other, "shared mailboxes not watched");
+            None
+        }
     }
 }
 
@@ -298,7 +475,7 @@ pub(super) async fn watch_owner(
     id: u64,
     spec: NotifySpec,
     max_pending: usize,
-) -> Result<Vec<(String, MailboxStatus)>, String> {
+) -> Result<Watched, String> {
     let store = &state.store;
     let error = |e: crate::store::StoreError| e.to_string();
     let feed = store.watch_account(&owner, max_pending).map_err(error)?;
@@ -342,8 +519,15 @@ pub(super) async fn watch_owner(
         }
         statuses.sort_by(|a, b| a.0.cmp(&b.0));
     }
+    let mut visible: Vec<String> = pump
+        .names
+        .iter()
+        .filter(|(id, _)| pump.rights_on(**id).contains(Rights::LOOKUP))
+        .map(|(_, name)| pump.shared(name))
+        .collect();
+    visible.sort();
     pump.start(state.clone());
-    Ok(statuses)
+    Ok(Watched { statuses, visible })
 }
 
 /// One session's watch of an owner's account, on the owner's shard.
