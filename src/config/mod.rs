@@ -343,6 +343,9 @@ struct RawImap {
     metadata_comment: String,
 }
 
+/// `[imap] notify_max_owners` unless set.
+pub const DEFAULT_NOTIFY_MAX_OWNERS: usize = 64;
+
 /// `[imap] max_acl_entries` unless set.
 const DEFAULT_MAX_ACL_ENTRIES: usize = 64;
 
@@ -352,7 +355,7 @@ impl Default for RawImap {
         RawImap {
             max_search_contexts: Limits::default().max_search_contexts,
             notify_max_pending: Limits::default().notify_max_pending,
-            notify_max_owners: Limits::default().notify_max_owners,
+            notify_max_owners: DEFAULT_NOTIFY_MAX_OWNERS,
             max_acl_entries: DEFAULT_MAX_ACL_ENTRIES,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
@@ -680,6 +683,12 @@ pub struct Config {
     /// Entries one mailbox's access control list may have (`[imap] max_acl_entries`,
     /// RFC 4314); one more is answered `NO [LIMIT]`.
     pub max_acl_entries: usize,
+    /// IMAP NOTIFY: the other users whose shared mailboxes one session's NOTIFY watches
+    /// (`[imap] notify_max_owners`; each is a watch on the owner's home shard). The
+    /// mailboxes of owners past it are not watched, and NOTIFY SET says so with an untagged
+    /// `* NO [LIMIT]` before its OK; 0 watches no shared mailbox. Not in [`Limits`]: every
+    /// session holds those.
+    pub notify_max_owners: usize,
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
@@ -879,7 +888,6 @@ impl Config {
                 bare_lf,
                 max_search_contexts: raw.imap.max_search_contexts,
                 notify_max_pending: raw.imap.notify_max_pending,
-                notify_max_owners: raw.imap.notify_max_owners,
             },
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_connections_per_ip,
@@ -926,6 +934,7 @@ impl Config {
                 messages: Some(raw.quota.messages).filter(|&n| n > 0),
             },
             max_acl_entries: raw.imap.max_acl_entries,
+            notify_max_owners: raw.imap.notify_max_owners,
             metadata: crate::mail::metadata::MetadataSettings {
                 max_entries: raw.imap.metadata_max_entries,
                 max_size: raw.imap.metadata_max_size,
@@ -1222,11 +1231,6 @@ pub struct Limits {
     /// notify_max_pending`, at least 1); one more ends the watch with
     /// `* OK [NOTIFICATIONOVERFLOW]` (RFC 5465 §5.8).
     pub notify_max_pending: usize,
-    /// IMAP NOTIFY: the other users whose shared mailboxes one session's NOTIFY watches
-    /// (`[imap] notify_max_owners`; each is a watch on the owner's home shard). The
-    /// mailboxes of owners past it are not watched, and NOTIFY SET says so with an untagged
-    /// `* NO [LIMIT]` before its OK; 0 watches no shared mailbox.
-    pub notify_max_owners: usize,
 }
 
 /// `[server] user` and `group`: who the server runs as after binding its listeners, when
@@ -1261,7 +1265,6 @@ impl Default for Limits {
             bare_lf: BareLf::Normalize,
             max_search_contexts: 16,
             notify_max_pending: 1000,
-            notify_max_owners: 64,
         }
     }
 }
@@ -1522,6 +1525,9 @@ tls = "starttls"
         assert_eq!(few.limits.notify_max_pending, 5);
         // RFC 4314: entries per mailbox ACL, 64 unless set, never 0.
         assert_eq!(parse(MINIMAL).unwrap().max_acl_entries, 64);
+        assert_eq!(parse(MINIMAL).unwrap().notify_max_owners, 64);
+        let owners = parse(&format!("{MINIMAL}\n[imap]\nnotify_max_owners = 0\n")).unwrap();
+        assert_eq!(owners.notify_max_owners, 0);
         let acl = parse(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 3\n")).unwrap();
         assert_eq!(acl.max_acl_entries, 3);
         assert!(err(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 0\n"))

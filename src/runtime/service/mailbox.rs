@@ -79,7 +79,7 @@ impl Access {
             notifier: None,
             store: None,
             notify_max_pending: crate::config::Limits::default().notify_max_pending,
-            notify_max_owners: crate::config::Limits::default().notify_max_owners,
+            notify_max_owners: crate::config::DEFAULT_NOTIFY_MAX_OWNERS,
             remote: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
@@ -1003,7 +1003,7 @@ impl Service for MailboxService {
         }
         if matches!(request, MailboxRequest::Notify(_)) {
             access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
-            access.notify_max_owners = cx.shard.server().config.limits.notify_max_owners;
+            access.notify_max_owners = cx.shard.server().config.notify_max_owners;
         }
         if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();
