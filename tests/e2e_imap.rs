@@ -213,6 +213,24 @@ fn notify_reports_shared_mailboxes_from_either_shard() {
     }
 }
 
+/// RFC 5465 NOTIFY with more owners sharing than `[imap] notify_max_owners`: NOTIFY SET
+/// says `* NO [LIMIT]` before its OK, and the owners within the limit are still reported.
+#[test]
+fn notify_watches_at_most_notify_max_owners() {
+    let server = Server::start(Options {
+        extra: "[imap]\nnotify_max_owners = 1\n".into(),
+        ..Options::default()
+    });
+    let password = "owner-pass-limit";
+    for address in ["limit1@example.com", "limit2@example.com"] {
+        let out = server.cli(&["user", "add", address], Some(password));
+        assert!(out.status.success(), "{out:?}");
+    }
+    let args = ["limit1@example.com", "limit2@example.com", password];
+    let out = server.python("imap_notify_owners.py", &args);
+    assert!(out.contains("notify owners passed"), "{out}");
+}
+
 /// RFC 4978 COMPRESS=DEFLATE over implicit TLS against Python's zlib: pipelining behind
 /// COMPRESS, a 1 MiB APPEND and FETCH, a line bomb under the line limit, IDLE pushes flushed,
 /// a move to another shard with compression on, and garbage closing only its connection.
