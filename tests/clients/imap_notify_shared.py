@@ -148,9 +148,13 @@ w.send('w5 SELECT "%s"\r\n' % private)
 lines = w.until("w5 ")
 check(lines[-1].startswith("w5 OK [READ-ONLY]"), "SELECT Private", lines)
 count = int([l for l in lines if l.endswith(" EXISTS")][0].split()[1])
-w.send('w6 NOTIFY SET (selected (MessageNew MessageExpunge)) (subtree "Shared" %s)\r\n'
+w.send('w6 NOTIFY SET STATUS (selected (MessageNew MessageExpunge)) (subtree "Shared" %s)\r\n'
        % EVENTS)
-check(hear(w, "NOTIFY SET") == "w6 OK NOTIFY completed", "NOTIFY SET SELECTED and Shared")
+lines = w.until("w6 ")
+check(lines[-1] == "w6 OK NOTIFY completed", "NOTIFY SET SELECTED and Shared", lines)
+check(status_line(a, team + "/Sub") in lines, "the initial STATUS of Team/Sub", lines)
+check(not any(('"%s"' % private) in l for l in lines), "no STATUS of the selected mailbox",
+      lines)
 ok(owner.append(PRIVATE, None, None, message("selected")), "APPEND to the selected Private")
 check(hear(w, "EXISTS") == "* %d EXISTS" % (count + 1), "EXISTS of the selected mailbox")
 ok(owner.append(TEAM + "/Sub", None, None, message("sub 2")), "APPEND to Team/Sub")

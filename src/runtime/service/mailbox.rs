@@ -58,6 +58,9 @@ pub struct Access {
     /// The watch on the owner's shard of the selected mailbox when it is another account's:
     /// stopped when dropped.
     remote: Option<shared::RemoteWatch>,
+    /// The selected mailbox's name when it is another account's (`Shared/<owner>/…`):
+    /// NOTIFY reports it through `watch` too, never as STATUS.
+    remote_name: Option<String>,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -81,6 +84,7 @@ impl Access {
             notify_max_pending: crate::config::Limits::default().notify_max_pending,
             notify_max_owners: crate::config::DEFAULT_NOTIFY_MAX_OWNERS,
             remote: None,
+            remote_name: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
@@ -554,10 +558,12 @@ impl Access {
                             }
                             continue;
                         }
-                        Step::Owner(notice) => match notifier.owner_notice(notice) {
-                            Some(notice) => return notice,
-                            None => continue,
-                        },
+                        Step::Owner(notice) => {
+                            match notifier.owner_notice(notice, self.remote_name.as_deref()) {
+                                Some(notice) => return notice,
+                                None => continue,
+                            }
+                        }
                         Step::Batch(batch) => batch,
                     }
                 }
@@ -604,7 +610,14 @@ impl Notifier {
     /// What an owner's shard told of a shared mailbox, as the session's notice if the
     /// session watches it for that event. The owner's shard already checked the user's
     /// rights and the groups that could match; the subscriptions are known only here.
-    fn owner_notice(&self, notice: shared::OwnerNotice) -> Option<MailboxNotice> {
+    /// `selected`: the selected mailbox's name if it is a shared one (its own changes come
+    /// through its select watch; the SELECTED group decides what else is told of it).
+    fn owner_notice(
+        &self,
+        notice: shared::OwnerNotice,
+        selected: Option<&str>,
+    ) -> Option<MailboxNotice> {
+        let is_selected = |name: &str| selected == Some(name);
         match notice {
             shared::OwnerNotice::Status {
                 name,
@@ -613,16 +626,18 @@ impl Notifier {
                 flags,
             } => {
                 let events = self.events(&name, false);
-                ((messages && events.messages) || (flags && events.flags))
-                    .then_some(MailboxNotice::Status { name, status })
+                let told = (messages && events.messages) || (flags && events.flags);
+                (told && !is_selected(&name)).then_some(MailboxNotice::Status { name, status })
             }
             shared::OwnerNotice::Name { name, old, deleted } => {
-                let told = self.events(&name, false).names
-                    || old.as_deref().is_some_and(|o| self.events(o, false).names);
+                let told = self.events(&name, is_selected(&name)).names
+                    || old
+                        .as_deref()
+                        .is_some_and(|o| self.events(o, is_selected(o)).names);
                 told.then_some(MailboxNotice::Name { name, old, deleted })
             }
             shared::OwnerNotice::Metadata { mailbox, entry } => self
-                .events(&mailbox, false)
+                .events(&mailbox, is_selected(&mailbox))
                 .mailbox_metadata
                 .then_some(MailboxNotice::Metadata {
                     mailbox: Some(mailbox),

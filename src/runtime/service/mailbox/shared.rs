@@ -398,6 +398,7 @@ pub(super) async fn route(
         // The watch of the mailbox selected so far ends here, whoever's it was: nothing of
         // it may reach the session once another mailbox is selected (or none).
         access.remote = None;
+        access.remote_name = None;
         access.watch = None;
     }
     match request {
@@ -574,6 +575,10 @@ async fn forward(
         other => other,
     };
     let home = cx.shard.map.home_shard(&owner_key);
+    let selecting = match &request {
+        MailboxRequest::Select { mailbox, .. } => Some(shared_mailbox_name(owner, mailbox)),
+        _ => None,
+    };
     let watch = match &request {
         MailboxRequest::Select { .. } => {
             let id = next_watch_id();
@@ -604,6 +609,7 @@ async fn forward(
                 owner: home,
                 mesh,
             });
+            access.remote_name = selecting;
         } else {
             WATCHERS.with(|w| w.borrow_mut().remove(&id));
         }

@@ -385,9 +385,11 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
             continue;
         };
         if let Some(notifier) = access.notifier.as_ref() {
+            // Never the selected mailbox's (RFC 5465 §3, as for the account's own).
+            let selected = access.remote_name.as_deref();
             statuses.extend(initial.into_iter().filter(|(name, _)| {
                 let events = notifier.events(name, false);
-                events.messages || events.flags
+                (events.messages || events.flags) && selected != Some(name.as_str())
             }));
         }
         watches.push(watch);
