@@ -397,8 +397,10 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
     }
     if every && max > 0 {
         LISTENERS.with(|l| {
-            l.borrow_mut()
-                .push((access.account().to_string(), Rc::downgrade(&queue)))
+            // Only live sessions' stay: the list is as long as this shard's listeners.
+            let mut listeners = l.borrow_mut();
+            listeners.retain(|(_, q)| q.strong_count() > 0);
+            listeners.push((access.account().to_string(), Rc::downgrade(&queue)));
         });
     }
     if let Some(notifier) = access.notifier.as_mut() {
