@@ -344,7 +344,7 @@ struct RawImap {
 }
 
 /// `[imap] notify_max_owners` unless set.
-pub const DEFAULT_NOTIFY_MAX_OWNERS: usize = 64;
+const DEFAULT_NOTIFY_MAX_OWNERS: usize = 64;
 
 /// `[imap] max_acl_entries` unless set.
 const DEFAULT_MAX_ACL_ENTRIES: usize = 64;

@@ -53,14 +53,11 @@ pub struct Access {
     store: Option<Store>,
     /// `[imap] notify_max_pending`: changes a NOTIFY feed holds unread before it overflows.
     notify_max_pending: usize,
-    /// `[imap] notify_max_owners`: other accounts whose shared mailboxes NOTIFY watches.
-    notify_max_owners: usize,
     /// The watch on the owner's shard of the selected mailbox when it is another account's:
     /// stopped when dropped.
-    remote: Option<shared::RemoteWatch>,
-    /// The selected mailbox's name when it is another account's (`Shared/<owner>/…`):
-    /// NOTIFY reports it through `watch` too, never as STATUS.
-    remote_name: Option<String>,
+    /// Boxed with the mailbox's name (`Shared/<owner>/…`, which NOTIFY reports through
+    /// `watch`, never as STATUS): every idle connection's future holds this.
+    remote: Option<Box<shared::RemoteSelected>>,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -82,9 +79,7 @@ impl Access {
             notifier: None,
             store: None,
             notify_max_pending: crate::config::Limits::default().notify_max_pending,
-            notify_max_owners: crate::config::DEFAULT_NOTIFY_MAX_OWNERS,
             remote: None,
-            remote_name: None,
             streams: std::collections::VecDeque::new(),
             limits: QuotaLimits::NONE,
             metadata: MetadataSettings::default(),
@@ -559,7 +554,9 @@ impl Access {
                             continue;
                         }
                         Step::Owner(notice) => {
-                            match notifier.owner_notice(notice, self.remote_name.as_deref()) {
+                            match notifier
+                                .owner_notice(notice, self.remote.as_ref().map(|r| r.name.as_str()))
+                            {
                                 Some(notice) => return notice,
                                 None => continue,
                             }
@@ -1018,7 +1015,6 @@ impl Service for MailboxService {
         }
         if matches!(request, MailboxRequest::Notify(_)) {
             access.notify_max_pending = cx.shard.server().config.limits.notify_max_pending;
-            access.notify_max_owners = cx.shard.server().config.notify_max_owners;
         }
         if Access::counts(&request) || matches!(request, MailboxRequest::Transfer { .. }) {
             let server = cx.shard.server();

@@ -295,6 +295,13 @@ impl Drop for RemoteWatch {
     }
 }
 
+/// The selected mailbox when it is another account's: its watch, and its name in the
+/// shared namespace.
+pub(super) struct RemoteSelected {
+    _watch: RemoteWatch,
+    pub(super) name: String,
+}
+
 /// What [`route`] made of a request.
 pub(super) enum Routed {
     /// The user's own mailboxes only: run as before.
@@ -398,7 +405,6 @@ pub(super) async fn route(
         // The watch of the mailbox selected so far ends here, whoever's it was: nothing of
         // it may reach the session once another mailbox is selected (or none).
         access.remote = None;
-        access.remote_name = None;
         access.watch = None;
     }
     match request {
@@ -604,12 +610,14 @@ async fn forward(
     if let Some((id, rx)) = watch {
         if matches!(reply, MailboxReply::Selected(_)) {
             access.watch = Some(rx);
-            access.remote = Some(RemoteWatch {
-                id,
-                owner: home,
-                mesh,
-            });
-            access.remote_name = selecting;
+            access.remote = Some(Box::new(RemoteSelected {
+                _watch: RemoteWatch {
+                    id,
+                    owner: home,
+                    mesh,
+                },
+                name: selecting.unwrap_or_default(),
+            }));
         } else {
             WATCHERS.with(|w| w.borrow_mut().remove(&id));
         }

@@ -352,7 +352,7 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
     // In the spec's order, then the sharers' (sorted); each once, never the user.
     let mut seen = std::collections::HashSet::new();
     owners.retain(|o| *o != user && seen.insert(o.clone()));
-    let max = access.notify_max_owners;
+    let max = cx.shard.server().config.notify_max_owners;
     let mut watches = Vec::new();
     let mut watched = Vec::new();
     let mut unwatched = 0;
@@ -386,7 +386,7 @@ pub(in crate::runtime::service::mailbox) async fn watch_owners(
         };
         if let Some(notifier) = access.notifier.as_ref() {
             // Never the selected mailbox's (RFC 5465 §3, as for the account's own).
-            let selected = access.remote_name.as_deref();
+            let selected = access.remote.as_ref().map(|r| r.name.as_str());
             statuses.extend(initial.into_iter().filter(|(name, _)| {
                 let events = notifier.events(name, false);
                 (events.messages || events.flags) && selected != Some(name.as_str())
