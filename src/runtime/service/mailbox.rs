@@ -7,7 +7,9 @@
 //! 5465), `Access` also holds a feed of the whole account ([`Store::watch_account`]) and
 //! turns what the session watches into notices: a STATUS of each watched mailbox whose
 //! messages or flags changed (read once per batch of changes, however many there were), and
-//! mailbox names, subscriptions and annotations as they change.
+//! mailbox names, subscriptions and annotations as they change. Other accounts' shared
+//! mailboxes the session's NOTIFY names are watched on their owners' home shards, which
+//! send typed notices back over the sharing mesh (`shared::notify`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 

@@ -21,6 +21,10 @@
 //!   those who share with `anyone`, noted in the index of the internal account
 //!   [`ANYONE_REGISTRY`]) for the mailboxes the user may look up ([`ShareRequest::Visible`]).
 //!   The note is a hint written when SETACL grants rights; the owner's ACL decides.
+//! - NOTIFY (RFC 5465) of shared mailboxes: for each owner a session's NOTIFY names, a pump
+//!   on the owner's shard reads the owner's account feed and sends what the user may know
+//!   of (STATUS with `lr`, names with `l`, rights granted or revoked) back as
+//!   [`ShareRequest::OwnerNotices`] ([`notify`]).
 //! - COPY and MOVE between two accounts' mailboxes read the messages in batches from the
 //!   source's owner and append them, with the flags the user's rights allow, at the target's
 //!   owner; a MOVE then removes them from the source (not atomic across accounts: a failure
