@@ -226,9 +226,11 @@ pub struct NotifySpec {
 pub enum MailboxFilter {
     /// Where deliveries go: INBOX (ringpost delivers nowhere else on its own).
     Inboxes,
-    /// Every mailbox of the account.
+    /// Every mailbox of the account (none of the shared namespace: those are other
+    /// accounts').
     Personal,
-    /// The subscribed mailboxes, as the subscriptions are at the time of the event.
+    /// The subscribed mailboxes, as the subscriptions are at the time of the event (other
+    /// users' shared mailboxes included, when subscribed).
     Subscribed,
     /// These mailboxes and every mailbox under them.
     Subtree(Vec<String>),
@@ -240,7 +242,9 @@ impl MailboxFilter {
     pub fn matches(&self, name: &str, subscribed: bool) -> bool {
         match self {
             MailboxFilter::Inboxes => name == "INBOX",
-            MailboxFilter::Personal => true,
+            MailboxFilter::Personal => {
+                crate::mail::acl::shared_name(name) == crate::mail::acl::SharedName::Personal
+            }
             MailboxFilter::Subscribed => subscribed,
             MailboxFilter::Subtree(roots) => roots.iter().any(|r| {
                 name == r
@@ -268,6 +272,20 @@ pub struct NotifyEvents {
     pub mailbox_metadata: bool,
     /// ServerMetadataChange (about no mailbox: any group that names it asks for it).
     pub server_metadata: bool,
+}
+
+impl NotifyEvents {
+    /// The events either asks for.
+    pub fn union(self, other: NotifyEvents) -> NotifyEvents {
+        NotifyEvents {
+            messages: self.messages || other.messages,
+            flags: self.flags || other.flags,
+            names: self.names || other.names,
+            subscriptions: self.subscriptions || other.subscriptions,
+            mailbox_metadata: self.mailbox_metadata || other.mailbox_metadata,
+            server_metadata: self.server_metadata || other.server_metadata,
+        }
+    }
 }
 
 impl NotifySpec {
@@ -436,8 +454,13 @@ pub enum Reply<B> {
         highest_modseq: ModSeq,
     },
     Quota(Quota),
-    /// NOTIFY is set (or off): the initial STATUS of the watched mailboxes, if asked.
-    Notifying(Vec<(String, MailboxStatus)>),
+    /// NOTIFY is set (or off): the initial STATUS of the watched mailboxes, if asked, and
+    /// how many other users' shared mailboxes are not watched because the session watches
+    /// as many owners as `[imap] notify_max_owners` allows.
+    Notifying {
+        statuses: Vec<(String, MailboxStatus)>,
+        unwatched: usize,
+    },
     /// Annotations with their values, sorted by entry name.
     Metadata(Vec<Annotation>),
     /// GETACL's entries, the mailbox's owner first with every right.
@@ -482,7 +505,13 @@ impl<B> Reply<B> {
             Reply::TextCandidates(c) => Reply::TextCandidates(c),
             Reply::TextIndexing { done, total } => Reply::TextIndexing { done, total },
             Reply::Ordered { messages, now } => Reply::Ordered { messages, now },
-            Reply::Notifying(v) => Reply::Notifying(v),
+            Reply::Notifying {
+                statuses,
+                unwatched,
+            } => Reply::Notifying {
+                statuses,
+                unwatched,
+            },
             Reply::Flags(f) => Reply::Flags(f),
             Reply::Vanished(v) => Reply::Vanished(v),
             Reply::Transferred {

@@ -166,6 +166,71 @@ fn notify_tells_an_idle_reader_of_every_change_it_watches() {
     assert!(out.contains("imap notify passed"), "{out}");
 }
 
+/// RFC 5465 NOTIFY of shared mailboxes (RFC 4314): alice watches an owner's subtree of the
+/// shared namespace and hears, as exact STATUS and LIST lines, the owner's APPEND and flag
+/// change in the mailbox she may read, a child created there, a grant and a revocation, and
+/// nothing of a mailbox she has no rights on nor after the revocation; MAILBOXES, SELECTED
+/// and SUBTREE "Shared" too. Once with an owner on the other shard (the owner's watch runs
+/// there, its notices cross the sharing mesh), once with an owner on alice's; and owners
+/// who start sharing (with alice, with anyone) after NOTIFY SET.
+#[test]
+fn notify_reports_shared_mailboxes_from_either_shard() {
+    use ringpost::runtime::ShardMap;
+    let server = Server::start(Options::default());
+    let home = |address: &str| {
+        let accounts =
+            ringpost::accounts::AccountStore::open(&server.data_dir(), &["example.com".into()])
+                .unwrap();
+        let key = accounts.lookup(address).unwrap().unwrap().store_key();
+        ShardMap::new(2).home_shard(&key)
+    };
+    let password = "owner-pass-notify";
+    let mut made = 0;
+    let mut owner = |other_shard: bool| loop {
+        let address = format!("owner{made}@example.com");
+        made += 1;
+        assert!(made < 64, "no account on the wanted shard");
+        let out = server.cli(&["user", "add", &address], Some(password));
+        assert!(out.status.success(), "{out:?}");
+        if (home(&address) != home(ALICE.0)) == other_shard {
+            return address;
+        }
+    };
+    let (far, near, late, open) = (owner(true), owner(false), owner(true), owner(false));
+    assert_ne!(home(&far), home(ALICE.0));
+    assert_eq!(home(&near), home(ALICE.0));
+    let runs = [
+        (&far, "far", late.as_str(), open.as_str()),
+        (&near, "near", "-", "-"),
+    ];
+    for (address, tag, late, open) in runs {
+        let args = [address.as_str(), password, tag, late, open];
+        let out = server.python("imap_notify_shared.py", &args);
+        assert!(
+            out.contains(&format!("notify shared {tag} passed")),
+            "{out}"
+        );
+    }
+}
+
+/// RFC 5465 NOTIFY with more owners sharing than `[imap] notify_max_owners`: NOTIFY SET
+/// says `* NO [LIMIT]` before its OK, and the owners within the limit are still reported.
+#[test]
+fn notify_watches_at_most_notify_max_owners() {
+    let server = Server::start(Options {
+        extra: "[imap]\nnotify_max_owners = 1\n".into(),
+        ..Options::default()
+    });
+    let password = "owner-pass-limit";
+    for address in ["limit1@example.com", "limit2@example.com"] {
+        let out = server.cli(&["user", "add", address], Some(password));
+        assert!(out.status.success(), "{out:?}");
+    }
+    let args = ["limit1@example.com", "limit2@example.com", password];
+    let out = server.python("imap_notify_owners.py", &args);
+    assert!(out.contains("notify owners passed"), "{out}");
+}
+
 /// RFC 4978 COMPRESS=DEFLATE over implicit TLS against Python's zlib: pipelining behind
 /// COMPRESS, a 1 MiB APPEND and FETCH, a line bomb under the line limit, IDLE pushes flushed,
 /// a move to another shard with compression on, and garbage closing only its connection.

@@ -807,3 +807,37 @@ fn acls_and_sharers_survive_reopens_and_follow_rename_and_delete() {
         });
     }
 }
+
+/// NOTIFY of shared mailboxes reads a user's rights again when they change: every SETACL
+/// and DELETEACL is a change on the owner's account feed, naming the mailbox.
+#[test]
+fn acl_changes_are_told_on_the_account_feed() {
+    use ringpost::mail::acl::{Rights, RightsChange};
+    use ringpost::mail::AccountChange;
+    use ringpost::store::AccountBatch;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        const A: &str = "alice@example.com";
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), small());
+        store.open_account(A).await.unwrap();
+        store.create_mailbox(A, "Team").await.unwrap();
+        let team = store.mailbox_id(A, "Team").await.unwrap();
+        let mut feed = store.watch_account(A, 10).unwrap();
+        let lr = Rights::parse("lr").unwrap();
+        let b = "bob@example.com";
+        store
+            .set_acl(A, "Team", b, Some(RightsChange::Replace(lr)), 8)
+            .await
+            .unwrap();
+        store.set_acl(A, "Team", b, None, 8).await.unwrap();
+        let acl = AccountChange::Acl { mailbox: team };
+        assert_eq!(
+            feed.try_next(),
+            Some(AccountBatch::Changes {
+                touched: Vec::new(),
+                changes: vec![acl.clone(), acl],
+            })
+        );
+    });
+}

@@ -335,12 +335,16 @@ impl Default for Throttling {
 struct RawImap {
     max_search_contexts: usize,
     notify_max_pending: usize,
+    notify_max_owners: usize,
     max_acl_entries: usize,
     metadata_max_entries: usize,
     metadata_max_size: usize,
     metadata_admin: String,
     metadata_comment: String,
 }
+
+/// `[imap] notify_max_owners` unless set.
+const DEFAULT_NOTIFY_MAX_OWNERS: usize = 64;
 
 /// `[imap] max_acl_entries` unless set.
 const DEFAULT_MAX_ACL_ENTRIES: usize = 64;
@@ -351,6 +355,7 @@ impl Default for RawImap {
         RawImap {
             max_search_contexts: Limits::default().max_search_contexts,
             notify_max_pending: Limits::default().notify_max_pending,
+            notify_max_owners: DEFAULT_NOTIFY_MAX_OWNERS,
             max_acl_entries: DEFAULT_MAX_ACL_ENTRIES,
             metadata_max_entries: d.max_entries,
             metadata_max_size: d.max_size,
@@ -678,6 +683,12 @@ pub struct Config {
     /// Entries one mailbox's access control list may have (`[imap] max_acl_entries`,
     /// RFC 4314); one more is answered `NO [LIMIT]`.
     pub max_acl_entries: usize,
+    /// IMAP NOTIFY: the other users whose shared mailboxes one session's NOTIFY watches
+    /// (`[imap] notify_max_owners`; each is a watch on the owner's home shard). The
+    /// mailboxes of owners past it are not watched, and NOTIFY SET says so with an untagged
+    /// `* NO [LIMIT]` before its OK; 0 watches no shared mailbox. Not in [`Limits`]: every
+    /// session holds those.
+    pub notify_max_owners: usize,
     pub log: LogConfig,
     /// The store's segment size and compaction threshold.
     pub store: StoreTuning,
@@ -923,6 +934,7 @@ impl Config {
                 messages: Some(raw.quota.messages).filter(|&n| n > 0),
             },
             max_acl_entries: raw.imap.max_acl_entries,
+            notify_max_owners: raw.imap.notify_max_owners,
             metadata: crate::mail::metadata::MetadataSettings {
                 max_entries: raw.imap.metadata_max_entries,
                 max_size: raw.imap.metadata_max_size,
@@ -1513,6 +1525,9 @@ tls = "starttls"
         assert_eq!(few.limits.notify_max_pending, 5);
         // RFC 4314: entries per mailbox ACL, 64 unless set, never 0.
         assert_eq!(parse(MINIMAL).unwrap().max_acl_entries, 64);
+        assert_eq!(parse(MINIMAL).unwrap().notify_max_owners, 64);
+        let owners = parse(&format!("{MINIMAL}\n[imap]\nnotify_max_owners = 0\n")).unwrap();
+        assert_eq!(owners.notify_max_owners, 0);
         let acl = parse(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 3\n")).unwrap();
         assert_eq!(acl.max_acl_entries, 3);
         assert!(err(&format!("{MINIMAL}\n[imap]\nmax_acl_entries = 0\n"))

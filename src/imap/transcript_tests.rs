@@ -117,11 +117,17 @@ fn mailbox_reply(
             done: num(words[1]),
             total: num(words[2]),
         },
-        // `notifying [NAME:MESSAGES:UIDNEXT:UIDVALIDITY:UNSEEN:HIGHESTMODSEQ …]`: NOTIFY's
-        // answer, with the initial STATUS of the watched mailboxes.
-        "notifying" => MailboxReply::Notifying(
-            words[1..]
+        // `notifying [NAME:MESSAGES:UIDNEXT:UIDVALIDITY:UNSEEN:HIGHESTMODSEQ …]
+        // [unwatched=N]`: NOTIFY's answer, with the initial STATUS of the watched mailboxes,
+        // and how many owners of shared mailboxes are past `[imap] notify_max_owners`.
+        "notifying" => MailboxReply::Notifying {
+            unwatched: words[1..]
                 .iter()
+                .find_map(|w| w.strip_prefix("unwatched="))
+                .map_or(0, num::<usize>),
+            statuses: words[1..]
+                .iter()
+                .filter(|w| !w.starts_with("unwatched="))
                 .map(|w| {
                     let f = fields(w);
                     let MailboxNotice::Status { name, status } =
@@ -132,7 +138,7 @@ fn mailbox_reply(
                     (name, status)
                 })
                 .collect(),
-        ),
+        },
         // `text UID,UID… exact|inexact` (`-`: none), or `text none`: the full-text index's
         // answer to a TextSearch.
         "text" => MailboxReply::TextCandidates(match words[1] {
@@ -592,6 +598,7 @@ macro_rules! transcripts {
 
 transcripts!(
     notify,
+    notify_shared,
     context_search,
     context_sort,
     context_qresync,

@@ -149,6 +149,8 @@ pub enum AccountChange {
         mailbox: Option<MailboxId>,
         entry: String,
     },
+    /// A mailbox's ACL changed (an entry set or removed): what other users may see of it.
+    Acl { mailbox: MailboxId },
 }
 
 /// Whether opening a mailbox takes its `\Recent` messages for the session (RFC 3501

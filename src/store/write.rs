@@ -280,7 +280,7 @@ impl Store {
         let account = canonical_account(account)?;
         let mailbox = canonical_mailbox(mailbox)?;
         let p = self.partition(&account).await?;
-        let (op, rights) = p.with_account(&account, |a| {
+        let (op, rights, id) = p.with_account(&account, |a| {
             let mb = a.index.mailbox(&mailbox).ok_or(StoreError::NoSuchMailbox)?;
             let old = mb.acl.iter().find(|e| e.identifier == identifier);
             let new = match change {
@@ -299,9 +299,13 @@ impl Store {
                     rights: (!new.is_empty()).then_some(new),
                 },
                 new,
+                mb.id,
             ))
         })??;
         expect_done(self.submit(p, op, &[]).await?)?;
+        // NOTIFY's watches of the owner for other users read the rights again.
+        self.inner
+            .notify_account(&account, AccountChange::Acl { mailbox: id });
         Ok(rights)
     }
 

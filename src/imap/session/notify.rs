@@ -134,9 +134,21 @@ impl ImapSession {
         reply: MailboxReply,
     ) {
         match reply {
-            MailboxReply::Notifying(statuses) => {
+            MailboxReply::Notifying {
+                statuses,
+                unwatched,
+            } => {
                 for (name, status) in &statuses {
                     self.notify_status(name, status);
+                }
+                if unwatched > 0 {
+                    // NOTIFY still holds for everything else: a warning, not a refusal
+                    // (RFC 5530 LIMIT).
+                    self.send(Response::untagged(
+                        Status::No,
+                        Some(Code::Limit),
+                        "Too many owners: some other users' shared mailboxes are not watched",
+                    ));
                 }
                 self.notify = state;
                 self.ok(tag, "NOTIFY completed");

@@ -7,7 +7,9 @@
 //! 5465), `Access` also holds a feed of the whole account ([`Store::watch_account`]) and
 //! turns what the session watches into notices: a STATUS of each watched mailbox whose
 //! messages or flags changed (read once per batch of changes, however many there were), and
-//! mailbox names, subscriptions and annotations as they change.
+//! mailbox names, subscriptions and annotations as they change. Other accounts' shared
+//! mailboxes the session's NOTIFY names are watched on their owners' home shards, which
+//! send typed notices back over the sharing mesh (`shared::notify`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
@@ -57,7 +59,9 @@ pub struct Access {
     notify_max_pending: usize,
     /// The watch on the owner's shard of the selected mailbox when it is another account's:
     /// stopped when dropped.
-    remote: Option<shared::RemoteWatch>,
+    /// Boxed with the mailbox's name (`Shared/<owner>/…`, which NOTIFY reports through
+    /// `watch`, never as STATUS): every idle connection's future holds this.
+    remote: Option<Box<shared::RemoteSelected>>,
     /// Large APPEND literals received as streams and not appended yet, oldest first. They
     /// die with the connection: nothing of them is in the store before they are appended.
     streams: std::collections::VecDeque<AppendStream>,
@@ -284,7 +288,10 @@ impl Access {
             }
             MailboxRequest::Notify(None) => {
                 self.notifier = None;
-                MailboxReply::Notifying(Vec::new())
+                MailboxReply::Notifying {
+                    statuses: Vec::new(),
+                    unwatched: 0,
+                }
             }
             MailboxRequest::Notify(Some(spec)) => {
                 self.notifier = None;
@@ -315,8 +322,13 @@ impl Access {
                     subscriptions,
                     ready: VecDeque::new(),
                     owed: Vec::new(),
+                    owners: None,
                 }));
-                MailboxReply::Notifying(statuses)
+                // Other accounts' shared mailboxes are added by `shared::route`.
+                MailboxReply::Notifying {
+                    statuses,
+                    unwatched: 0,
+                }
             }
             MailboxRequest::AppendBegin { len } => {
                 // Refused before a byte is sent: the literal's length is known.
@@ -597,11 +609,44 @@ impl Access {
             let batch = match self.notifier.as_mut() {
                 None => return MailboxNotice::Selected(Access::next_change(watch).await),
                 Some(notifier) => {
-                    let change = async { Err(Access::next_change(watch).await) };
-                    let feed = async { Ok(notifier.feed.next().await) };
-                    match futures_lite::future::or(change, feed).await {
-                        Err(change) => return MailboxNotice::Selected(change),
-                        Ok(batch) => batch,
+                    enum Step {
+                        Selected(Change),
+                        Batch(AccountBatch),
+                        Owner(shared::OwnerNotice),
+                    }
+                    let (feed, owners) = (&mut notifier.feed, &notifier.owners);
+                    let change = async { Step::Selected(Access::next_change(watch).await) };
+                    let feed = async { Step::Batch(feed.next().await) };
+                    let owner = async {
+                        match owners {
+                            Some(owners) => Step::Owner(owners.next().await),
+                            None => std::future::pending().await,
+                        }
+                    };
+                    use futures_lite::future::or;
+                    let step = or(change, or(feed, owner)).await;
+                    match step {
+                        Step::Selected(change) => return MailboxNotice::Selected(change),
+                        Step::Owner(shared::OwnerNotice::Overflow) => {
+                            // RFC 5465 §5.8, as for the account's own feed.
+                            self.notifier = None;
+                            return MailboxNotice::Overflow;
+                        }
+                        Step::Owner(shared::OwnerNotice::Sharer { owner, key, home }) => {
+                            if let Some(owners) = notifier.owners.as_mut() {
+                                owners.add(owner, key, home).await;
+                            }
+                            continue;
+                        }
+                        Step::Owner(notice) => {
+                            match notifier
+                                .owner_notice(notice, self.remote.as_ref().map(|r| r.name.as_str()))
+                            {
+                                Some(notice) => return notice,
+                                None => continue,
+                            }
+                        }
+                        Step::Batch(batch) => batch,
                     }
                 }
             };
@@ -633,12 +678,56 @@ struct Notifier {
     ready: VecDeque<MailboxNotice>,
     /// Mailboxes whose STATUS is owed, in order.
     owed: Vec<MailboxId>,
+    /// The watches of other accounts whose mailboxes the session may see (RFC 4314
+    /// shared mailboxes), on their owners' home shards; `None`: none is watched.
+    owners: Option<shared::OwnerWatches>,
 }
 
 impl Notifier {
     fn events(&self, name: &str, selected: bool) -> crate::mailbox::NotifyEvents {
         self.spec
             .events(name, selected, self.subscriptions.contains(name))
+    }
+
+    /// What an owner's shard told of a shared mailbox, as the session's notice if the
+    /// session watches it for that event. The owner's shard already checked the user's
+    /// rights and the groups that could match; the subscriptions are known only here.
+    /// `selected`: the selected mailbox's name if it is a shared one (its own changes come
+    /// through its select watch; the SELECTED group decides what else is told of it).
+    fn owner_notice(
+        &self,
+        notice: shared::OwnerNotice,
+        selected: Option<&str>,
+    ) -> Option<MailboxNotice> {
+        let is_selected = |name: &str| selected == Some(name);
+        match notice {
+            shared::OwnerNotice::Status {
+                name,
+                status,
+                messages,
+                flags,
+            } => {
+                let events = self.events(&name, false);
+                let told = (messages && events.messages) || (flags && events.flags);
+                (told && !is_selected(&name)).then_some(MailboxNotice::Status { name, status })
+            }
+            shared::OwnerNotice::Name { name, old, deleted } => {
+                let told = self.events(&name, is_selected(&name)).names
+                    || old
+                        .as_deref()
+                        .is_some_and(|o| self.events(o, is_selected(o)).names);
+                told.then_some(MailboxNotice::Name { name, old, deleted })
+            }
+            shared::OwnerNotice::Metadata { mailbox, entry } => self
+                .events(&mailbox, is_selected(&mailbox))
+                .mailbox_metadata
+                .then_some(MailboxNotice::Metadata {
+                    mailbox: Some(mailbox),
+                    entry,
+                }),
+            shared::OwnerNotice::Overflow => Some(MailboxNotice::Overflow),
+            shared::OwnerNotice::Sharer { .. } => None,
+        }
     }
 
     /// A batch from the feed, turned into owed STATUS reads and notices.
@@ -700,8 +789,9 @@ impl Notifier {
                         }
                     }
                 }
-                // Arrivals, expunges and flags come as `touched`.
-                AccountChange::Mailbox(..) => {}
+                // Arrivals, expunges and flags come as `touched`; the owner always has
+                // every right.
+                AccountChange::Mailbox(..) | AccountChange::Acl { .. } => {}
                 AccountChange::Subscription { name, subscribed } => {
                     // A mailbox being unsubscribed still matches SUBSCRIBED for this.
                     let selected_name = selected.and_then(|id| self.names.get(&id));

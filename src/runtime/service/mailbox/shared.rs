@@ -21,6 +21,10 @@
 //!   those who share with `anyone`, noted in the index of the internal account
 //!   [`ANYONE_REGISTRY`]) for the mailboxes the user may look up ([`ShareRequest::Visible`]).
 //!   The note is a hint written when SETACL grants rights; the owner's ACL decides.
+//! - NOTIFY (RFC 5465) of shared mailboxes: for each owner a session's NOTIFY names, a pump
+//!   on the owner's shard reads the owner's account feed and sends what the user may know
+//!   of (STATUS with `lr`, names with `l`, rights granted or revoked) back as
+//!   [`ShareRequest::OwnerNotices`] ([`notify`]).
 //! - COPY and MOVE between two accounts' mailboxes read the messages in batches from the
 //!   source's owner and append them, with the flags the user's rights allow, at the target's
 //!   owner; a MOVE then removes them from the source (not atomic across accounts: a failure
@@ -42,15 +46,21 @@ use crate::mail::acl::{
     rights_of, shared_mailbox_name, shared_name, AclEntry, Rights, RightsChange, SharedName, ANYONE,
 };
 use crate::mail::{
-    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MessageBytes, Recent, SystemFlags, Uid,
+    Change, FlagMode, FlagUpdate, Flags, MailboxInfo, MailboxStatus, MessageBytes, Recent,
+    SystemFlags, Uid,
 };
 use crate::mailbox::{
-    AppendBody, Content, MailboxError, MailboxReply, MailboxRequest, Reply, Transfer,
+    AppendBody, Content, MailboxError, MailboxReply, MailboxRequest, NotifySpec, Reply, Transfer,
 };
 use crate::placement::ShardId;
 use crate::runtime::mesh::{Handler, HandlerFuture, Mesh};
 use crate::runtime::net::ShardState;
 use crate::runtime::service::Context;
+
+mod notify;
+
+use notify::OwnerQueue;
+pub(super) use notify::OwnerWatches;
 
 /// The internal account whose index notes the owners who share a mailbox with `anyone`.
 /// Not an address (no local part), so no user can log in as it.
@@ -82,6 +92,56 @@ pub enum ShareRequest {
     Unwatch { id: u64 },
     /// A change to the mailbox a session of the receiving shard watches as `id`.
     Notice { id: u64, change: Change },
+    /// NOTIFY: watch the mailboxes of `owner` (a store key) that `user` (an address) may
+    /// see, for the session of the sending shard that watches them as `id`, and send what
+    /// `spec` may ask for back as [`ShareRequest::OwnerNotices`]; at most `max_pending`
+    /// changes wait unread in the owner's feed. Answered with the initial STATUS figures
+    /// when `spec` asks for them.
+    WatchOwner {
+        owner: String,
+        user: String,
+        id: u64,
+        spec: NotifySpec,
+        max_pending: usize,
+    },
+    /// What an owner's watch `id` has to tell the receiving shard's session.
+    OwnerNotices { id: u64, notices: Vec<OwnerNotice> },
+    /// `owner` (an address) now shares a mailbox with `anyone`: the receiving shard's
+    /// NOTIFY sessions that watch the whole shared namespace start watching it.
+    NewSharer { owner: String },
+}
+
+/// What an owner's shard tells a user's NOTIFY about the owner's mailboxes the user may
+/// see, named in the shared namespace (RFC 5465 §5, with RFC 4314 rights).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerNotice {
+    /// Messages arrived or were expunged (`messages`), or flags changed (`flags`), in a
+    /// mailbox the user may look up and read: its figures, read once per batch.
+    Status {
+        name: String,
+        status: MailboxStatus,
+        messages: bool,
+        flags: bool,
+    },
+    /// A mailbox the user may look up appeared (created, or the `l` right granted), went
+    /// (`deleted`: deleted, or `l` revoked) or was renamed (`old`).
+    Name {
+        name: String,
+        old: Option<String>,
+        deleted: bool,
+    },
+    /// An annotation of a mailbox the user may read changed.
+    Metadata { mailbox: String, entry: String },
+    /// The owner's feed overflowed: the watch has ended.
+    Overflow,
+    /// Not from an owner's watch: `owner` (an address; `key` its store key, `home` its
+    /// shard) was noted, on the user's shard, as sharing with the user or with anyone. A
+    /// session watching the whole shared namespace starts watching it.
+    Sharer {
+        owner: String,
+        key: String,
+        home: ShardId,
+    },
 }
 
 /// The answers. A FETCH's bytes travel owned (the store's read buffers stay on their shard).
@@ -93,6 +153,18 @@ pub enum ShareReply {
     Done(Result<(), String>),
     /// Whether the notice reached a watching session.
     Delivered(bool),
+    /// A NOTIFY watch of an owner started: the initial STATUS of the mailboxes it may
+    /// report (when asked), and the mailboxes the user may look up.
+    Watching(Result<Watched, String>),
+}
+
+/// What an owner's shard answers when its NOTIFY watch of the owner started.
+#[derive(Debug)]
+pub struct Watched {
+    /// The initial STATUS of the mailboxes the watch may report, when asked.
+    pub statuses: Vec<(String, MailboxStatus)>,
+    /// The mailboxes the user may look up (shared names).
+    pub visible: Vec<String>,
 }
 
 /// The mesh shared mailboxes are reached over.
@@ -106,6 +178,18 @@ thread_local! {
     /// way to stop it.
     static PUMPS: RefCell<HashMap<(usize, u64), oneshot::Sender<()>>> =
         RefCell::new(HashMap::new());
+    /// This shard's NOTIFY sessions watching other accounts: watch id → their queue of
+    /// owners' notices (one queue per session, for all its owners).
+    static OWNER_QUEUES: RefCell<HashMap<u64, Weak<RefCell<OwnerQueue>>>> =
+        RefCell::new(HashMap::new());
+}
+
+fn next_watch_id() -> u64 {
+    NEXT_WATCH.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    })
 }
 
 /// The handler a shard joins the sharing mesh with.
@@ -134,13 +218,17 @@ pub fn handler(state: Weak<ShardState>) -> Handler<ShareRequest, ShareReply> {
                     account,
                     owner,
                     shared,
-                } => ShareReply::Done(
-                    state
-                        .store
-                        .set_sharer(&account, &owner, shared)
-                        .await
-                        .map_err(|e| e.to_string()),
-                ),
+                } => {
+                    let done = state.store.set_sharer(&account, &owner, shared).await;
+                    if done.is_ok() && shared {
+                        notify::noted_sharer(&state, &account, &owner);
+                    }
+                    ShareReply::Done(done.map_err(|e| e.to_string()))
+                }
+                ShareRequest::NewSharer { owner } => {
+                    notify::new_sharer(&state, None, &owner);
+                    ShareReply::Done(Ok(()))
+                }
                 ShareRequest::Sharers { account } => ShareReply::Sharers(
                     state
                         .store
@@ -152,6 +240,31 @@ pub fn handler(state: Weak<ShardState>) -> Handler<ShareRequest, ShareReply> {
                     // Dropping the sender stops the pump.
                     PUMPS.with(|p| p.borrow_mut().remove(&(from.0, id)));
                     ShareReply::Done(Ok(()))
+                }
+                ShareRequest::WatchOwner {
+                    owner,
+                    user,
+                    id,
+                    spec,
+                    max_pending,
+                } => ShareReply::Watching(
+                    notify::watch_owner(&state, from, owner, user, id, spec, max_pending).await,
+                ),
+                ShareRequest::OwnerNotices { id, notices } => {
+                    let queue = OWNER_QUEUES.with(|q| q.borrow().get(&id).and_then(Weak::upgrade));
+                    match queue {
+                        Some(queue) => {
+                            let mut queue = queue.borrow_mut();
+                            for notice in notices {
+                                queue.push(notice);
+                            }
+                            ShareReply::Delivered(true)
+                        }
+                        None => {
+                            OWNER_QUEUES.with(|q| q.borrow_mut().remove(&id));
+                            ShareReply::Delivered(false)
+                        }
+                    }
                 }
                 ShareRequest::Notice { id, change } => {
                     let sender = WATCHERS.with(|w| w.borrow().get(&id).cloned());
@@ -176,6 +289,7 @@ pub(super) struct RemoteWatch {
 impl Drop for RemoteWatch {
     fn drop(&mut self) {
         WATCHERS.with(|w| w.borrow_mut().remove(&self.id));
+        OWNER_QUEUES.with(|q| q.borrow_mut().remove(&self.id));
         let (mesh, owner, id) = (self.mesh.clone(), self.owner, self.id);
         // A pump that never hears this stops at its next notice, which nobody takes.
         glommio::spawn_local(async move {
@@ -183,6 +297,13 @@ impl Drop for RemoteWatch {
         })
         .detach();
     }
+}
+
+/// The selected mailbox when it is another account's: its watch, and its name in the
+/// shared namespace.
+pub(super) struct RemoteSelected {
+    _watch: RemoteWatch,
+    pub(super) name: String,
 }
 
 /// What [`route`] made of a request.
@@ -293,6 +414,14 @@ pub(super) async fn route(
     }
     match request {
         MailboxRequest::List => return Routed::Answered(list(access, cx).await),
+        MailboxRequest::Notify(Some(spec)) => {
+            // The account's own mailboxes first (this replaces the watches so far, the
+            // owners' included), then the owners'.
+            let reply = access
+                .execute(&cx.shard.store, MailboxRequest::Notify(Some(spec.clone())))
+                .await;
+            return Routed::Answered(notify::watch_owners(access, cx, spec, reply).await);
+        }
         MailboxRequest::Transfer {
             mailbox,
             uids,
@@ -457,13 +586,13 @@ async fn forward(
         other => other,
     };
     let home = cx.shard.map.home_shard(&owner_key);
+    let selecting = match &request {
+        MailboxRequest::Select { mailbox, .. } => Some(shared_mailbox_name(owner, mailbox)),
+        _ => None,
+    };
     let watch = match &request {
         MailboxRequest::Select { .. } => {
-            let id = NEXT_WATCH.with(|n| {
-                let id = n.get();
-                n.set(id.wrapping_add(1));
-                id
-            });
+            let id = next_watch_id();
             let (tx, rx) = unbounded();
             WATCHERS.with(|w| w.borrow_mut().insert(id, tx));
             Some((id, rx))
@@ -486,11 +615,14 @@ async fn forward(
     if let Some((id, rx)) = watch {
         if matches!(reply, MailboxReply::Selected(_)) {
             access.watch = Some(rx);
-            access.remote = Some(RemoteWatch {
-                id,
-                owner: home,
-                mesh,
-            });
+            access.remote = Some(Box::new(RemoteSelected {
+                _watch: RemoteWatch {
+                    id,
+                    owner: home,
+                    mesh,
+                },
+                name: selecting.unwrap_or_default(),
+            }));
         } else {
             WATCHERS.with(|w| w.borrow_mut().remove(&id));
         }
