@@ -1,7 +1,8 @@
 //! The cluster map against a real etcd (Debian's etcd-server on loopback): bootstrap,
 //! membership through leases, compare-and-swap, the watch across an etcd restart, a
 //! three-member etcd losing a member, failover of a dead node's partitions to their replicas,
-//! and `ringpost cluster` add-node / drain-node / status.
+//! `ringpost cluster` add-node / drain-node / status, and etcd over TLS with client
+//! certificates.
 //! Each test starts its own etcd; lease TTLs are 1 s, waits are bounded polls.
 // They need the etcd client, built only with the `cluster` feature (and protoc).
 #![cfg(feature = "cluster")]
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use ringpost::cluster::etcd::admin::Admin;
 use ringpost::cluster::{ClusterHandle, ClusterMap, Epoch, NodeName, NodeState};
-use ringpost::config::{ClusterConfig, Replication};
+use ringpost::config::{ClusterConfig, EtcdTls, Replication};
 use ringpost::runtime::{Partition, PARTITIONS};
 use support::etcd::{wait_until, Etcd};
 
@@ -31,6 +32,7 @@ fn config(node: &str, etcd: &Etcd) -> ClusterConfig {
         replication: Replication::Sync,
         lease_ttl: Duration::from_secs(1),
         tls: None,
+        etcd_tls: None,
     }
 }
 
@@ -703,4 +705,47 @@ fn a_server_stopped_with_sigterm_leaves_the_cluster_at_once() {
         state_of(&mx2.map(), "mx1") == Some(NodeState::Down)
     });
     mx2.stop();
+}
+
+/// etcd over TLS: a node with the members' CA and a client certificate joins and sees the
+/// map, as does the CLI's admin connection; without a client certificate, trusting
+/// another CA, or in plain http, the members cannot be reached.
+#[test]
+fn a_node_reaches_etcd_over_tls_with_a_client_certificate() {
+    let Some(etcd) = Etcd::start_tls() else {
+        return;
+    };
+    let tls = etcd.tls.as_ref().unwrap();
+    let with = |ca: &std::path::Path, identity: bool| ClusterConfig {
+        etcd_tls: Some(EtcdTls {
+            ca: ca.to_path_buf(),
+            identity: identity.then(|| tls.client.clone()),
+        }),
+        ..config("mx1", &etcd)
+    };
+    assert!(etcd.endpoints()[0].starts_with("https://"));
+    let mx1 = join_with(&with(&tls.ca, true));
+    let mut admin = Admin::connect(&with(&tls.ca, true)).unwrap();
+    let snapshot = admin.snapshot().unwrap();
+    assert!(
+        snapshot.members.contains_key(&name("mx1")),
+        "{:?}",
+        snapshot.members
+    );
+    assert!(snapshot.map().is_complete());
+    // The members ask for a client certificate (--client-cert-auth).
+    assert!(Admin::connect(&with(&tls.ca, false)).is_err());
+    // The members' certificate is checked against the CA named.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("ca.pem");
+    let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(&other_ca, pair.cert.pem()).unwrap();
+    assert!(Admin::connect(&with(&other_ca, true)).is_err());
+    // Plain http to a TLS member gets nowhere.
+    let plain = ClusterConfig {
+        etcd: vec![etcd.endpoints()[0].replacen("https://", "http://", 1)],
+        ..config("mx1", &etcd)
+    };
+    assert!(Admin::connect(&plain).is_err());
+    mx1.stop();
 }

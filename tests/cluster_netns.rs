@@ -65,6 +65,7 @@ fn handle(node: &str, endpoints: Vec<String>) -> ClusterHandle {
         replication: Replication::Sync,
         lease_ttl: Duration::from_secs(1),
         tls: None,
+        etcd_tls: None,
     })
     .unwrap();
     wait_until(&format!("{node} to join"), LIMIT, || {

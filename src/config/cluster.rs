@@ -30,6 +30,9 @@ pub(super) struct RawCluster {
     ca: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    etcd_ca: Option<PathBuf>,
+    etcd_cert: Option<PathBuf>,
+    etcd_key: Option<PathBuf>,
 }
 
 fn default_name() -> String {
@@ -69,6 +72,15 @@ pub struct ClusterTls {
     pub key: PathBuf,
 }
 
+/// TLS to etcd (`https://` endpoints): the CA that signed the members' certificates, and
+/// this host's client certificate and key when the members ask for one
+/// (`--client-cert-auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
 /// `[cluster]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -76,8 +88,10 @@ pub struct ClusterConfig {
     pub node: String,
     /// The cluster's name: every key of it in etcd is under `/ringpost/<name>/`.
     pub name: String,
-    /// etcd's client URLs (`http://host:2379`), at least one.
+    /// etcd's client URLs (`http://host:2379`, or all `https://`), at least one.
     pub etcd: Vec<String>,
+    /// TLS to etcd, with `https://` endpoints.
+    pub etcd_tls: Option<EtcdTls>,
     /// Where the other hosts reach this one's internal listener.
     pub advertise: SocketAddr,
     /// Copies of each partition besides its primary.
@@ -128,11 +142,13 @@ pub(super) fn check_cluster(
             "at least one etcd endpoint (\"http://host:2379\") is required".into(),
         ));
     }
+    let https = raw.etcd[0].starts_with("https://");
     for (i, url) in raw.etcd.iter().enumerate() {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
+        let scheme = if https { "https://" } else { "http://" };
+        let rest = url.strip_prefix(scheme).ok_or_else(|| {
             invalid(
                 &format!("cluster.etcd[{i}]"),
-                format!("{url:?} is not an http:// URL (etcd over TLS is not supported yet)"),
+                format!("{url:?} is not an {scheme} URL (the endpoints are all http:// or all https://)"),
             )
         })?;
         let hostport = rest.strip_suffix('/').unwrap_or(rest);
@@ -142,10 +158,39 @@ pub(super) fn check_cluster(
         if !port_ok || hostport.contains('/') {
             return Err(invalid(
                 &format!("cluster.etcd[{i}]"),
-                format!("{url:?} is not http://HOST:PORT"),
+                format!("{url:?} is not {scheme}HOST:PORT"),
             ));
         }
     }
+    let etcd_tls = match (https, &raw.etcd_ca, &raw.etcd_cert, &raw.etcd_key) {
+        (false, None, None, None) => None,
+        (false, ..) => {
+            return Err(invalid(
+                "cluster.etcd_ca",
+                "etcd_ca, etcd_cert and etcd_key are for https:// endpoints".into(),
+            ))
+        }
+        (true, None, ..) => {
+            return Err(invalid(
+                "cluster.etcd_ca",
+                "missing: https:// endpoints need the CA of the members' certificates".into(),
+            ))
+        }
+        (true, Some(ca), None, None) => Some(EtcdTls {
+            ca: resolve(ca),
+            identity: None,
+        }),
+        (true, Some(ca), Some(cert), Some(key)) => Some(EtcdTls {
+            ca: resolve(ca),
+            identity: Some((resolve(cert), resolve(key))),
+        }),
+        (true, Some(_), ..) => {
+            return Err(invalid(
+                "cluster.etcd_cert",
+                "etcd_cert and etcd_key go together (this host's client certificate)".into(),
+            ))
+        }
+    };
     let advertise: SocketAddr = raw.advertise.parse().map_err(|_| {
         invalid(
             "cluster.advertise",
@@ -217,6 +262,7 @@ pub(super) fn check_cluster(
         node: raw.node.clone(),
         name: raw.name.clone(),
         etcd: raw.etcd.clone(),
+        etcd_tls,
         advertise,
         replicas: raw.replicas,
         replication,
@@ -273,6 +319,7 @@ mod tests {
                 replication: Replication::Sync,
                 lease_ttl: Duration::from_secs(5),
                 tls: None,
+                etcd_tls: None,
             })
         );
         let config = parse(&format!(
@@ -291,6 +338,31 @@ mod tests {
                 ca: PathBuf::from("/etc/ringpost/cluster/ca.pem"),
                 cert: PathBuf::from("/etc/c.pem"),
                 key: PathBuf::from("/etc/ringpost/k.pem"),
+            })
+        );
+        // etcd over TLS: https:// endpoints with the members' CA, and a client certificate.
+        let tls = |extra: &str| {
+            parse(&format!(
+                "node = \"mx1\"\netcd = [\"https://10.0.0.1:2379\"]\nadvertise = \"10.0.0.1:7000\"\n{extra}"
+            ))
+            .map(|c| c.cluster.unwrap().etcd_tls)
+        };
+        assert_eq!(
+            tls("etcd_ca = \"etcd/ca.pem\"\netcd_cert = \"/e/c.pem\"\netcd_key = \"e.key\"\n")
+                .unwrap(),
+            Some(EtcdTls {
+                ca: PathBuf::from("/etc/ringpost/etcd/ca.pem"),
+                identity: Some((
+                    PathBuf::from("/e/c.pem"),
+                    PathBuf::from("/etc/ringpost/e.key")
+                )),
+            })
+        );
+        assert_eq!(
+            tls("etcd_ca = \"/ca.pem\"\n").unwrap(),
+            Some(EtcdTls {
+                ca: PathBuf::from("/ca.pem"),
+                identity: None,
             })
         );
     }
@@ -312,7 +384,13 @@ mod tests {
             ("node = \"mx/1\"", "cluster.node"),
             ("name = \"-x\"", "cluster.name"),
             ("etcd = []", "cluster.etcd"),
-            ("etcd = [\"https://10.0.0.1:2379\"]", "cluster.etcd[0]"),
+            ("etcd = [\"https://10.0.0.1:2379\"]", "cluster.etcd_ca"),
+            (
+                "etcd = [\"https://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]",
+                "cluster.etcd[1]",
+            ),
+            ("etcd = [\"ftp://10.0.0.1:2379\"]", "cluster.etcd[0]"),
+            ("etcd_ca = \"ca.pem\"", "cluster.etcd_ca"),
             ("etcd = [\"http://10.0.0.1\"]", "cluster.etcd[0]"),
             ("advertise = \"mx1:7000\"", "cluster.advertise"),
             ("advertise = \"0.0.0.0:7000\"", "cluster.advertise"),

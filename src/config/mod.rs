@@ -14,7 +14,7 @@ pub mod outbound;
 pub mod uidl;
 
 pub use accounts::{AccountsBackend, PostgresSettings};
-pub use cluster::{ClusterConfig, ClusterTls, Replication};
+pub use cluster::{ClusterConfig, ClusterTls, EtcdTls, Replication};
 pub use http::HttpConfig;
 pub use inbound::InboundConfig;
 pub use outbound::{OutboundConfig, Relay, RelayTls};

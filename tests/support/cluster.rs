@@ -58,6 +58,7 @@ pub fn observer_of(endpoints: Vec<String>) -> ClusterConfig {
         replication: Replication::Sync,
         lease_ttl: Duration::from_secs(1),
         tls: None,
+        etcd_tls: None,
     }
 }
 

@@ -23,6 +23,56 @@ pub struct Etcd {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     cluster: String,
+    /// Clients reach the members over TLS, with client certificates, when set.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A test etcd's TLS: its own CA, the members' certificate (for 127.0.0.1) and a client
+/// certificate, every file PEM.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    server: (PathBuf, PathBuf),
+    pub client: (PathBuf, PathBuf),
+}
+
+impl TlsFiles {
+    fn make(dir: &std::path::Path) -> TlsFiles {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test etcd CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let issue = |names: Vec<String>, name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(names).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.extended_key_usages = vec![
+                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+            let (c, k) = (
+                dir.join(format!("{name}.pem")),
+                dir.join(format!("{name}.key")),
+            );
+            std::fs::write(&c, cert.pem()).unwrap();
+            std::fs::write(&k, key.serialize_pem()).unwrap();
+            (c, k)
+        };
+        let server = issue(vec!["127.0.0.1".into(), "localhost".into()], "member");
+        let client = issue(vec!["ringpost".into()], "client");
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        TlsFiles {
+            ca: ca_path,
+            server,
+            client,
+        }
+    }
 }
 
 impl Etcd {
@@ -47,7 +97,25 @@ impl Etcd {
                 child: None,
             })
             .collect();
-        Some(Etcd::launch(members))
+        Some(Etcd::launch(members, false))
+    }
+
+    /// One member that clients reach only over TLS with a certificate of its CA
+    /// (`--client-cert-auth`), or `None` as [`Etcd::start`].
+    pub fn start_tls() -> Option<Etcd> {
+        if !have("etcd", "etcd-server") || !have("etcdctl", "etcd-client") {
+            return None;
+        }
+        let ports = free_ports(2);
+        let member = Member {
+            name: "m0".into(),
+            host: "127.0.0.1".into(),
+            client: ports[0],
+            peer: ports[1],
+            netns: None,
+            child: None,
+        };
+        Some(Etcd::launch(vec![member], true))
     }
 
     /// One member in each of `net`'s namespaces, on its address there.
@@ -68,20 +136,23 @@ impl Etcd {
                 child: None,
             })
             .collect();
-        Some(Etcd::launch(members))
+        Some(Etcd::launch(members, false))
     }
 
-    fn launch(members: Vec<Member>) -> Etcd {
+    fn launch(members: Vec<Member>, tls: bool) -> Etcd {
         let n = members.len();
         let cluster = members
             .iter()
             .map(|m| format!("{}=http://{}:{}", m.name, m.host, m.peer))
             .collect::<Vec<_>>()
             .join(",");
+        let dir = tempfile::tempdir().unwrap();
+        let tls = tls.then(|| TlsFiles::make(dir.path()));
         let mut etcd = Etcd {
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             members,
             cluster,
+            tls,
         };
         for i in 0..n {
             etcd.spawn(i);
@@ -94,7 +165,7 @@ impl Etcd {
         let m = &self.members[i];
         let data = self.dir.path().join(&m.name);
         let log = std::fs::File::create(self.log_path(i)).unwrap();
-        let client = format!("http://{}:{}", m.host, m.client);
+        let client = format!("{}://{}:{}", self.scheme(), m.host, m.client);
         let peer = format!("http://{}:{}", m.host, m.peer);
         let mut command = match &m.netns {
             Some(ns) => {
@@ -124,6 +195,17 @@ impl Etcd {
             } else {
                 &[][..]
             })
+            .args(self.tls.iter().flat_map(|t| {
+                [
+                    "--cert-file".into(),
+                    t.server.0.display().to_string(),
+                    "--key-file".into(),
+                    t.server.1.display().to_string(),
+                    "--trusted-ca-file".into(),
+                    t.ca.display().to_string(),
+                    "--client-cert-auth".into(),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -146,11 +228,19 @@ impl Etcd {
             .join("\n---\n")
     }
 
-    /// The client URLs of every member (`http://127.0.0.1:PORT`).
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The client URLs of every member (`http://127.0.0.1:PORT`, `https://` with TLS).
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://{}:{}", m.host, m.client))
+            .map(|m| format!("{}://{}:{}", self.scheme(), m.host, m.client))
             .collect()
     }
 
@@ -159,7 +249,7 @@ impl Etcd {
         self.members
             .iter()
             .filter(|m| m.child.is_some())
-            .map(|m| format!("http://{}:{}", m.host, m.client))
+            .map(|m| format!("{}://{}:{}", self.scheme(), m.host, m.client))
             .collect()
     }
 
@@ -188,6 +278,13 @@ impl Etcd {
                 self.running_endpoints().join(",")
             ))
             .args(["--dial-timeout=1s", "--command-timeout=2s"])
+            .args(self.tls.iter().flat_map(|t| {
+                [
+                    format!("--cacert={}", t.ca.display()),
+                    format!("--cert={}", t.client.0.display()),
+                    format!("--key={}", t.client.1.display()),
+                ]
+            }))
             .args(args)
             .output()
             .unwrap()

@@ -49,7 +49,8 @@ impl Admin {
             .build()
             .map_err(ClusterError::Thread)?;
         let timeout = (config.lease_ttl * 2).max(Duration::from_secs(5));
-        let client = runtime.block_on(connect(&config.etcd, 0, timeout))?;
+        let client =
+            runtime.block_on(connect(&config.etcd, config.etcd_tls.as_ref(), 0, timeout))?;
         Ok(Admin {
             runtime,
             client,

@@ -403,10 +403,11 @@ impl Session {
         // kept the lease of a connection whose grace was over (below).
         let had_grace = self.grace_until.take().is_some_and(|g| g <= Instant::now());
         let held = self.lease;
-        let mut client = match connect(&self.config.etcd, start, ttl).await {
-            Ok(c) => c,
-            Err(e) => return Ended::Lost(e),
-        };
+        let mut client =
+            match connect(&self.config.etcd, self.config.etcd_tls.as_ref(), start, ttl).await {
+                Ok(c) => c,
+                Err(e) => return Ended::Lost(e),
+            };
         let lease = match self.register(&mut client).await {
             Ok(lease) => lease,
             Err(e) => return Ended::Lost(e),

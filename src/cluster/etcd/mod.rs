@@ -12,12 +12,14 @@ pub mod coordinator;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, WatchResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
+    TlsOptions, Txn, TxnOp, WatchResponse,
 };
 
 use super::map::{Assignment, NodeName, Placement};
 use super::plan::{self, Move};
 use super::schema::{self, Bootstrap, Keys, Snapshot};
+use crate::config::EtcdTls;
 use crate::placement::Partition;
 
 pub use coordinator::ClusterHandle;
@@ -50,17 +52,21 @@ pub enum ClusterError {
 /// the caller's next `connect` asks them all again.
 pub async fn connect(
     endpoints: &[String],
+    tls: Option<&EtcdTls>,
     start: usize,
     timeout: Duration,
 ) -> Result<Client, ClusterError> {
     let until = tokio::time::Instant::now() + timeout;
+    // Read at each connect, so renewed certificates are taken without a restart.
+    let tls = tls.map(tls_options).transpose()?;
     let mut attempts = tokio::task::JoinSet::new();
     for i in 0..endpoints.len() {
         let endpoint = endpoints[(start + i) % endpoints.len()].clone();
+        let tls = tls.clone();
         attempts.spawn(async move {
             loop {
                 let left = until.saturating_duration_since(tokio::time::Instant::now());
-                let failed = match bounded(left, attempt(&endpoint, timeout)).await {
+                let failed = match bounded(left, attempt(&endpoint, tls.clone(), timeout)).await {
                     Ok(client) => return Ok(client),
                     Err(e) => e,
                 };
@@ -84,13 +90,34 @@ pub async fn connect(
     Err(last)
 }
 
+/// The TLS settings of `tls`'s files.
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, ClusterError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| {
+            ClusterError::Refused(format!("etcd TLS: cannot read {}: {e}", path.display()))
+        })
+    };
+    let mut options = TlsOptions::new().ca_certificate(Certificate::from_pem(read(&tls.ca)?));
+    if let Some((cert, key)) = &tls.identity {
+        options = options.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(options)
+}
+
 /// A client of `endpoint` alone that has answered a linearizable read.
-async fn attempt(endpoint: &str, timeout: Duration) -> Result<Client, etcd_client::Error> {
-    let options = ConnectOptions::new()
+async fn attempt(
+    endpoint: &str,
+    tls: Option<TlsOptions>,
+    timeout: Duration,
+) -> Result<Client, etcd_client::Error> {
+    let mut options = ConnectOptions::new()
         .with_connect_timeout(timeout)
         .with_timeout(timeout)
         .with_keep_alive(timeout, timeout)
         .with_require_leader(true);
+    if let Some(tls) = tls {
+        options = options.with_tls(tls);
+    }
     let mut client = Client::connect([endpoint], Some(options)).await?;
     client
         .get("/ringpost/", Some(GetOptions::new().with_count_only()))
