@@ -630,6 +630,28 @@ async fn forward(
     reply
 }
 
+/// The owners noted as sharing with `account` or with `anyone`, sorted, each once: a hint
+/// (each owner's ACL decides). Without the `anyone` registry's answer, the user's own.
+async fn sharers_of(
+    account: &str,
+    cx: &Context<'_>,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut owners = cx.shard.store.sharers(account).await?;
+    if let Ok(mesh) = mesh(cx) {
+        let registry = cx.shard.map.home_shard(ANYONE_REGISTRY);
+        let asked = ShareRequest::Sharers {
+            account: ANYONE_REGISTRY.to_string(),
+        };
+        match mesh.request(registry, asked).await {
+            Ok(ShareReply::Sharers(Ok(more))) => owners.extend(more),
+            other => tracing::warn!(?other, "the owners sharing with anyone are unknown"),
+        }
+    }
+    owners.sort();
+    owners.dedup();
+    Ok(owners)
+}
+
 /// LIST: the user's own mailboxes, and the mailboxes other accounts let them look up.
 async fn list(access: &mut Access, cx: &Context<'_>) -> MailboxReply {
     let store = &cx.shard.store;
@@ -645,20 +667,10 @@ async fn list(access: &mut Access, cx: &Context<'_>) -> MailboxReply {
     let Ok(mesh) = mesh(cx) else {
         return reply;
     };
-    let mut owners = match store.sharers(access.account()).await {
+    let owners = match sharers_of(access.account(), cx).await {
         Ok(owners) => owners,
         Err(e) => return MailboxReply::Failed(e.into()),
     };
-    let registry = cx.shard.map.home_shard(ANYONE_REGISTRY);
-    let asked = ShareRequest::Sharers {
-        account: ANYONE_REGISTRY.to_string(),
-    };
-    match mesh.request(registry, asked).await {
-        Ok(ShareReply::Sharers(Ok(more))) => owners.extend(more),
-        other => tracing::warn!(?other, "the owners sharing with anyone are unknown"),
-    }
-    owners.sort();
-    owners.dedup();
     for owner in owners.iter().filter(|o| **o != user) {
         let Some(key) = account_key(cx, owner) else {
             continue;

@@ -306,25 +306,12 @@ fn owners_named(spec: &NotifySpec) -> (Vec<String>, bool) {
 /// The owners noted as sharing with the session's user, or with `anyone` (as LIST finds
 /// them).
 async fn sharers(access: &Access, cx: &Context<'_>) -> Vec<String> {
-    let mut owners = match cx.shard.store.sharers(access.account()).await {
-        Ok(owners) => owners,
-        Err(e) => {
+    super::sharers_of(access.account(), cx)
+        .await
+        .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "the owners sharing with the user are unknown");
             Vec::new()
-        }
-    };
-    if let Ok(mesh) = mesh(cx) {
-        let registry = cx.shard.map.home_shard(ANYONE_REGISTRY);
-        let asked = ShareRequest::Sharers {
-            account: ANYONE_REGISTRY.to_string(),
-        };
-        match mesh.request(registry, asked).await {
-            Ok(ShareReply::Sharers(Ok(more))) => owners.extend(more),
-            other => tracing::warn!(?other, "the owners sharing with anyone are unknown"),
-        }
-    }
-    owners.sort();
-    owners
+        })
 }
 
 /// After NOTIFY SET set the watch of the account's own mailboxes (`reply`): watch the
