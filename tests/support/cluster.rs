@@ -424,6 +424,22 @@ impl Cluster {
     }
 
     /// Print every host's log (for a failing test).
+    /// The hosts' logs show a session relayed to another host and one continued there
+    /// (a client reached a host that does not serve its account).
+    pub fn assert_sessions_relayed(&self) {
+        let logs: Vec<String> = self.hosts.iter().map(|h| h.log()).collect();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("session continued on another host")),
+            "no session was relayed"
+        );
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("session continued here from another host")),
+            "no session was continued"
+        );
+    }
+
     pub fn dump_logs(&self) {
         for (node, host) in self.nodes.iter().zip(&self.hosts) {
             eprintln!("--- {node}\n{}", host.log());
