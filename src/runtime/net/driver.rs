@@ -888,7 +888,9 @@ fn moved_away<S: Service>(core: &Core<S>, state: &ShardState) -> bool {
     let Some(link) = server.link.as_ref() else {
         return false;
     };
-    matches!(link.routes.route(Partition::of(key)), link::Route::There(_))
+    // Not only when the new primary is reachable: a session whose account another host
+    // now serves cannot go on here either way.
+    link.routes.primary_elsewhere(Partition::of(key))
 }
 
 /// Resolves once [`moved_away`] says so (checked whenever partitions of this shard move).

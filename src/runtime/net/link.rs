@@ -56,6 +56,11 @@ pub enum Route {
 /// by whoever follows the cluster map; read on every login and delivery, so it must be cheap.
 pub trait Routes: Send + Sync {
     fn route(&self, partition: Partition) -> Route;
+
+    /// Whether the map names another host as the partition's primary now, reachable or
+    /// not: sessions of its accounts on this host have been moved away (this host being
+    /// cut off for a moment moves nothing).
+    fn primary_elsewhere(&self, partition: Partition) -> bool;
 }
 
 /// The routes the cluster map in etcd gives ([`crate::cluster`]): a partition is served by
@@ -88,6 +93,13 @@ impl Routes for MapRoutes {
                 assignment.primary.as_str()
             )),
         }
+    }
+
+    fn primary_elsewhere(&self, partition: Partition) -> bool {
+        self.0
+            .map()
+            .assignment(partition)
+            .is_some_and(|a| a.primary != *self.0.this_node())
     }
 }
 
