@@ -841,3 +841,97 @@ fn acl_changes_are_told_on_the_account_feed() {
         );
     });
 }
+
+/// Periodic checkpoints are written in the background while appends, flag changes and
+/// evictions go on (every few KiB of log here, and one idle index kept in memory): whatever
+/// moment the process stops at, reopening finds every message and flag, from the index
+/// files and checkpoint written last plus the log after it.
+#[test]
+fn background_checkpoints_under_appends_and_evictions_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let r2 = root.clone();
+    let config = || StoreConfig {
+        checkpoint_every: 16 << 10,
+        max_loaded_accounts: 1,
+        ..small()
+    };
+    const ACCOUNTS: [&str; 3] = ["a@example.com", "b@example.com", "c@example.com"];
+    let accounts = ACCOUNTS;
+    run(move || async move {
+        let store = Store::new(&root, ShardId(0), ShardMap::new(1), config());
+        for a in accounts {
+            store.open_account(a).await.unwrap();
+        }
+        let partition = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        let first = std::fs::read(partition.join("checkpoint")).unwrap();
+        for round in 0..40 {
+            let mut tasks = Vec::new();
+            for (n, a) in ACCOUNTS.iter().enumerate() {
+                let store = store.clone();
+                tasks.push(glommio::spawn_local(async move {
+                    let i = round * 3 + n;
+                    store
+                        .append(a, "INBOX", &msg(i), Flags::default(), i as i64)
+                        .await
+                        .unwrap()
+                }));
+            }
+            for t in tasks {
+                let uid = t.await;
+                assert_eq!(uid, Uid(round as u32 + 1));
+            }
+            if round % 4 == 0 {
+                let seen = Flags::system(SystemFlags::SEEN);
+                store
+                    .set_flags(
+                        accounts[round % 3],
+                        "INBOX",
+                        &[Uid(round as u32 + 1)],
+                        FlagMode::Add,
+                        seen,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        // A checkpoint was written while the store stayed open.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(partition.join("checkpoint")).unwrap() == first {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint in 10 s"
+            );
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // No close: the executor ends here, as at a crash, with whatever was being written.
+    });
+    run(move || async move {
+        let store = Store::new(&r2, ShardId(0), ShardMap::new(1), config());
+        for (n, a) in accounts.iter().enumerate() {
+            assert_eq!(store.status(a, "INBOX").await.unwrap().messages, 40);
+            for round in 0..40usize {
+                let uid = Uid(round as u32 + 1);
+                let body = store.read(a, "INBOX", uid).await.unwrap();
+                assert_eq!(&*body, &msg(round * 3 + n)[..]);
+            }
+            let seen: Vec<Uid> = store
+                .messages(a, "INBOX", Uid(1)..=Uid(40))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.flags.system.contains(SystemFlags::SEEN))
+                .map(|m| m.uid)
+                .collect();
+            let expected: Vec<Uid> = (0..40usize)
+                .filter(|r| r % 4 == 0 && r % 3 == n)
+                .map(|r| Uid(r as u32 + 1))
+                .collect();
+            assert_eq!(seen, expected, "{a}");
+        }
+    });
+}

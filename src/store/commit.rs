@@ -32,7 +32,8 @@ pub struct Queued {
     pub done: oneshot::Sender<Result<Outcome>>,
 }
 
-/// Log checkpoints are written after this many bytes of log (bounds recovery time)...
+/// Log checkpoints are written after this many bytes of log (bounds recovery time; the
+/// default of [`super::StoreConfig::checkpoint_every`])...
 pub const CHECKPOINT_EVERY: u64 = 64 << 20;
 /// ...or after this many times the index bytes the last checkpoint wrote, if more: rewriting
 /// indexes then costs at most a quarter of the log's own writes, and replay stays
@@ -138,11 +139,12 @@ pub async fn run(inner: Rc<Inner>) {
             super::text::note_new_mail(&inner, &p, &events);
             inner.notify(events);
             compact::maybe_start(&inner, &p);
-            let due = CHECKPOINT_EVERY.max(CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get());
+            let due = inner
+                .config
+                .checkpoint_every
+                .max(CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get());
             if p.bytes_since_checkpoint.get() >= due {
-                if let Err(e) = p.checkpoint() {
-                    tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
-                }
+                p.start_checkpoint();
             }
             if let Err(e) = p.evict(inner.config.max_loaded_accounts) {
                 tracing::warn!(partition = p.id.index(), error = %e, "eviction failed");

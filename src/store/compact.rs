@@ -287,7 +287,7 @@ async fn compact_segment(
     // Marked all dead in the checkpoint: if the delete below does not happen, the next
     // compaction deletes it.
     p.released.borrow_mut().insert(s, size);
-    p.checkpoint()?;
+    p.checkpoint_after().await?;
     p.segments.borrow_mut().delete(p.dir(), s)?;
     p.released.borrow_mut().remove(&s);
     report.deleted += 1;

@@ -137,6 +137,10 @@ pub struct StoreConfig {
     pub compact_dead_ratio: f64,
     /// Which accounts keep a full-text index for text searches ([`text`]).
     pub full_text_index: text::FullText,
+    /// A checkpoint is written after this many bytes of log (bounds recovery time), or
+    /// after four times the index bytes the last one wrote, if
+    /// more.
+    pub checkpoint_every: u64,
 }
 
 impl Default for StoreConfig {
@@ -147,6 +151,7 @@ impl Default for StoreConfig {
             max_message_size: 64 << 20,
             compact_dead_ratio: 0.5,
             full_text_index: text::FullText::Searched,
+            checkpoint_every: commit::CHECKPOINT_EVERY,
         }
     }
 }
@@ -495,7 +500,7 @@ impl Store {
         }
         let partitions: Vec<_> = self.inner.partitions.borrow().values().cloned().collect();
         for p in partitions {
-            p.checkpoint()?;
+            p.checkpoint_after().await?;
         }
         Ok(())
     }

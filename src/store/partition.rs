@@ -10,8 +10,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::index::{AccountIndex, BodyRef, Outcome};
+use super::io;
 use super::op::{self, Op};
 use super::record::Chain;
 use super::segment::{self, LogPosition, LogWriter, RecordPos, Segments};
@@ -120,6 +122,10 @@ pub struct PartitionStore {
     /// On a replica: the primary's lowest kept segment when segments below it were last
     /// looked at for deletion.
     pub mirrored_first_kept: Cell<u32>,
+    /// A checkpoint's files are being written on the blocking pool
+    /// ([`PartitionStore::start_checkpoint`]): no other index file or checkpoint is written
+    /// until it ends, and nothing is evicted.
+    pub checkpointing: Cell<bool>,
 }
 
 pub(crate) fn escape(account: &str) -> String {
@@ -342,6 +348,7 @@ impl PartitionStore {
             role: Cell::new(role),
             durable_waiters: RefCell::new(Vec::new()),
             mirrored_first_kept: Cell::new(0),
+            checkpointing: Cell::new(false),
         };
         // Persist what was replayed so the next start does not replay it again.
         p.checkpoint()?;
@@ -431,18 +438,23 @@ impl PartitionStore {
         }
     }
 
+    /// Save `a`'s text index if it changed; returns the bytes written.
+    fn save_text(&self, a: &mut Account) -> Result<u64> {
+        let Some(text) = a.text.as_mut().filter(|t| t.dirty) else {
+            return Ok(0);
+        };
+        let index = &a.index;
+        text.prune(|m, uid| {
+            index
+                .mailbox_by_id(m)
+                .is_some_and(|m| m.get(crate::mail::Uid(uid)).is_some())
+        });
+        text.save(&self.dir, &a.index.account)
+    }
+
     /// Write `a`'s index file if it changed; returns the bytes written.
     fn flush_account(&self, a: &mut Account) -> Result<u64> {
-        let mut written = 0;
-        if let Some(text) = a.text.as_mut().filter(|t| t.dirty) {
-            let index = &a.index;
-            text.prune(|m, uid| {
-                index
-                    .mailbox_by_id(m)
-                    .is_some_and(|m| m.get(crate::mail::Uid(uid)).is_some())
-            });
-            written += text.save(&self.dir, &a.index.account)?;
-        }
+        let written = self.save_text(a)?;
         if !a.dirty {
             return Ok(written);
         }
@@ -455,27 +467,116 @@ impl PartitionStore {
     /// Write every dirty index, then a checkpoint at the durable position: every record
     /// before it is applied, so in the index files. Safe at any moment between awaits, also
     /// while a batch is in flight (its records are after that position, and not applied).
+    /// Blocks the shard on its fsyncs: for opening and closing, compaction's switch and
+    /// replicas' deletions; the committer's periodic ones go through
+    /// [`Self::start_checkpoint`]. Must not run while [`Self::checkpointing`] (see
+    /// [`Self::checkpoint_after`]).
     pub fn checkpoint(&self) -> Result<()> {
-        let position = self.durable.get();
-        let mut written = 0;
-        for a in self.accounts.borrow_mut().values_mut() {
-            written += self.flush_account(a)?;
+        debug_assert!(!self.checkpointing.get());
+        let taken = self.take_checkpoint()?;
+        let accounts = taken.accounts();
+        if let Err(e) = taken.write() {
+            self.mark_dirty(accounts);
+            return Err(e);
         }
-        self.checkpoint_cost.set(written);
-        segment::sync_dir(&self.dir.join("accounts"))?;
-        let bytes = encode_checkpoint(&Checkpoint {
-            position,
-            released: self.released.borrow().clone(),
-        });
-        write_atomic(&self.dir.join("checkpoint"), &bytes)?;
-        segment::sync_dir(&self.dir)?;
         self.bytes_since_checkpoint.set(0);
         Ok(())
+    }
+
+    /// [`Self::checkpoint`], once a checkpoint being written in the background has ended.
+    pub async fn checkpoint_after(&self) -> Result<()> {
+        self.checkpoint_written().await;
+        self.checkpoint()
+    }
+
+    /// Once no checkpoint is being written in the background.
+    pub async fn checkpoint_written(&self) {
+        while self.checkpointing.get() {
+            io::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Start a checkpoint whose files are written on the blocking pool, off the shard: the
+    /// index bytes and the position are taken now (no await between them, so they agree);
+    /// the writes, their fsyncs and the renames happen while the shard goes on committing.
+    /// Records committed meanwhile are after the position and mark their indexes dirty
+    /// again. Until it ends nothing is evicted and no other checkpoint starts, so no older
+    /// index file can replace a newer one. If writing fails, the taken indexes are marked
+    /// dirty again (they are all still loaded) and the old checkpoint stands.
+    pub fn start_checkpoint(self: &Rc<Self>) {
+        if self.checkpointing.get() {
+            return;
+        }
+        let taken = match self.take_checkpoint() {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(partition = self.id.index(), error = %e, "checkpoint failed");
+                return;
+            }
+        };
+        self.checkpointing.set(true);
+        let p = Rc::clone(self);
+        io::spawn_detached(async move {
+            let accounts = taken.accounts();
+            let written = io::blocking(move || taken.write()).await;
+            match written {
+                Ok(()) => p.bytes_since_checkpoint.set(0),
+                Err(e) => {
+                    tracing::warn!(partition = p.id.index(), error = %e, "checkpoint failed");
+                    p.mark_dirty(accounts);
+                }
+            }
+            p.checkpointing.set(false);
+        });
+    }
+
+    /// After a checkpoint failed to write: its indexes must be written by the next one (a
+    /// later checkpoint's position would otherwise rely on files that were not written).
+    /// They are all still loaded: nothing is evicted between taking and writing.
+    fn mark_dirty(&self, accounts: Vec<String>) {
+        let mut loaded = self.accounts.borrow_mut();
+        for name in accounts {
+            if let Some(a) = loaded.get_mut(&name) {
+                a.dirty = true;
+            }
+        }
+    }
+
+    /// What a checkpoint writes, taken from memory: the text indexes that changed are saved
+    /// here (rare: only accounts searched lately), the dirty indexes serialized and marked
+    /// clean, the position and released bytes copied.
+    fn take_checkpoint(&self) -> Result<TakenCheckpoint> {
+        let position = self.durable.get();
+        let mut indexes = Vec::new();
+        let mut written = 0;
+        for a in self.accounts.borrow_mut().values_mut() {
+            written += self.save_text(a)?;
+            if a.dirty {
+                let bytes = a.index.to_file_bytes()?;
+                written += bytes.len() as u64;
+                indexes.push((a.index.account.clone(), bytes));
+                a.dirty = false;
+            }
+        }
+        self.checkpoint_cost.set(written);
+        Ok(TakenCheckpoint {
+            dir: self.dir.clone(),
+            indexes,
+            checkpoint: encode_checkpoint(&Checkpoint {
+                position,
+                released: self.released.borrow().clone(),
+            }),
+        })
     }
 
     /// Drop idle loaded indexes beyond `keep` (least recently used first), writing dirty ones
     /// to their files. Accounts with queued ops stay.
     pub fn evict(&self, keep: usize) -> Result<usize> {
+        if self.checkpointing.get() {
+            // The checkpoint being written took these indexes as they were: evicting one
+            // changed since would write its file under the checkpoint's feet. Next time.
+            return Ok(0);
+        }
         let mut accounts = self.accounts.borrow_mut();
         if accounts.len() <= keep {
             return Ok(0);
@@ -505,6 +606,31 @@ impl PartitionStore {
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A checkpoint taken from memory, to be written (on any thread).
+struct TakenCheckpoint {
+    dir: PathBuf,
+    /// Each dirty index: its account and its file's bytes.
+    indexes: Vec<(String, Vec<u8>)>,
+    checkpoint: Vec<u8>,
+}
+
+impl TakenCheckpoint {
+    fn accounts(&self) -> Vec<String> {
+        self.indexes.iter().map(|(a, _)| a.clone()).collect()
+    }
+
+    /// The index files, durable, then the checkpoint that relies on them.
+    fn write(self) -> Result<()> {
+        for (account, bytes) in &self.indexes {
+            write_atomic(&index_path(&self.dir, account), bytes)?;
+        }
+        segment::sync_dir(&self.dir.join("accounts"))?;
+        write_atomic(&self.dir.join("checkpoint"), &self.checkpoint)?;
+        segment::sync_dir(&self.dir)?;
+        Ok(())
     }
 }
 

@@ -604,10 +604,13 @@ impl Store {
         super::text::note_new_mail(&self.inner, &p, &events);
         self.inner.notify(events);
         if p.bytes_since_checkpoint.get()
-            >= super::commit::CHECKPOINT_EVERY
+            >= self
+                .inner
+                .config
+                .checkpoint_every
                 .max(super::commit::CHECKPOINT_COST_FACTOR * p.checkpoint_cost.get())
         {
-            p.checkpoint()?;
+            p.start_checkpoint();
         }
         p.evict(self.inner.config.max_loaded_accounts)?;
         // A segment the primary deleted is free here once its relocations are applied: look
@@ -636,7 +639,7 @@ impl Store {
             }
             let size = p.segments.borrow().size(s).unwrap_or(0);
             p.released.borrow_mut().insert(s, size);
-            p.checkpoint()?;
+            p.checkpoint_after().await?;
             p.segments.borrow_mut().delete(p.dir(), s)?;
             p.released.borrow_mut().remove(&s);
         }
@@ -698,8 +701,10 @@ impl Store {
                     "a chunk is being applied; install after it".into(),
                 ));
             }
-            // Poisoned: nothing writes through this instance any more.
+            // Poisoned: nothing writes through this instance any more (nor its checkpoint,
+            // which may be writing into the folder about to be replaced).
             p.poisoned.set(true);
+            p.checkpoint_written().await;
             self.inner.partitions.borrow_mut().remove(&partition);
         }
         let from = root.join(snapshot.folder());
