@@ -578,6 +578,10 @@ fn tls_to_postgres_verifies_the_server_certificate_and_its_name() {
     let store = open_with(&pg.tcp_connection("tls", "sslmode=prefer"), &ca).unwrap();
     assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
     drop(store);
+    // prefer with nothing to trust: plain text as before TLS was built, which this server's
+    // pg_hba.conf refuses.
+    let e = refused(&pg.tcp_connection("tls", "sslmode=prefer"), "");
+    assert!(e.contains("no encryption"), "{e}");
 
     // A Unix socket never carries TLS, whatever sslmode says (as with libpq).
     let socket = format!("{} sslmode=require", pg.connection("tls"));

@@ -301,7 +301,15 @@ fn connect(config: &postgres::Config, settings: &PostgresSettings) -> Result<Cli
     if !config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_))) {
         config.ssl_mode(SslMode::Disable);
     }
-    let tls = config.get_ssl_mode() != SslMode::Disable;
+    // `prefer` verifies what it uses like `require`, so it takes TLS only where this host was
+    // told what to trust (`postgres_ca`) or what to show (`postgres_cert`); otherwise it
+    // stays in plain text as before TLS was built (Debian's PostgreSQL offers TLS with a
+    // self-signed certificate that no root vouches for).
+    let tls = match config.get_ssl_mode() {
+        SslMode::Disable => false,
+        SslMode::Require => true,
+        _ => settings.ca.is_some() || settings.client_cert.is_some(),
+    };
     let connected = if tls {
         let tls_config = settings.tls_config().map_err(|e| {
             tracing::error!(error = %e, "cannot set up TLS to the account database");

@@ -55,7 +55,8 @@ pub enum AccountsBackend {
 /// How to reach the PostgreSQL account database.
 ///
 /// TLS follows the connection string's `sslmode`: `disable` never asks for it, `prefer` (the
-/// default) uses it when the server offers it, `require` connects only with it. A Unix socket
+/// default) uses it when the server offers it and `ca` or `client_cert` is set (else plain
+/// text), `require` connects only with it. A Unix socket
 /// never carries TLS (as with libpq). Whenever TLS is used the server's certificate must
 /// chain to `ca` and name the host (libpq's `verify-full`): there is no unverified TLS.
 #[derive(Clone, PartialEq, Eq)]
