@@ -3,7 +3,8 @@
 //! migrations applied once when hosts start at once; two hosts on one database seeing each
 //! other's changes and losing no update; a database that goes away and comes back; the
 //! password file; the one-shot import of an accounts file (and a server moved from the file
-//! with it); and a server whose logins are checked against PostgreSQL.
+//! with it); a server whose logins are checked against PostgreSQL; and TLS to PostgreSQL
+//! (the server's certificate and name verified, client certificates).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,7 +18,7 @@ use ringpost::accounts::{
     QuotaOverride, Retention, Scope, Scopes, Verification, SCHEMA_VERSION,
 };
 use ringpost::config::Config;
-use support::pg::Postgres;
+use support::pg::{ClientAuth, Postgres};
 use support::{Options, Server, ALICE, BOB};
 
 /// The configuration of a host whose accounts are in `dbname`.
@@ -523,4 +524,120 @@ fn a_server_moves_from_the_file_to_postgres_with_import_file() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(login("imap", ALICE.0, "alice-pass-2"), "ok");
     assert_eq!(login("imap", ALICE.0, ALICE.1), "refused");
+}
+
+/// A host's account store on `connection`, with more `[accounts]` lines (`accounts`).
+fn open_with(connection: &str, accounts: &str) -> Result<AccountStore, AccountError> {
+    let text = format!(
+        "[server]\nhostname = \"mail.example.com\"\ndata_dir = \"{}\"\n\
+         [domains]\nlocal = [\"example.com\"]\n\
+         [accounts]\nbackend = \"postgres\"\npostgres = \"{connection}\"\n{accounts}\
+         [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"starttls\"\n",
+        std::env::temp_dir().display(),
+    );
+    let config = Config::parse(&text, Path::new("/etc/ringpost/ringpost.toml")).unwrap();
+    let store = AccountStore::open_configured(&config)?;
+    store.set_policy(PasswordPolicy {
+        min_length: 1,
+        ..PasswordPolicy::default()
+    });
+    Ok(store)
+}
+
+/// What opening a store on `connection` with `accounts` fails with; it must fail.
+fn refused(connection: &str, accounts: &str) -> String {
+    match open_with(connection, accounts) {
+        Ok(_) => panic!("connected with {accounts:?}"),
+        Err(e @ AccountError::Database(_)) => e.to_string(),
+        Err(e) => panic!("not a database error: {e}"),
+    }
+}
+
+#[test]
+fn tls_to_postgres_verifies_the_server_certificate_and_its_name() {
+    let Some(pg) = Postgres::start_tls(ClientAuth::Trust) else {
+        return;
+    };
+    pg.create_database("tls");
+    let files = pg.tls.as_ref().unwrap();
+    let ca = format!("postgres_ca = \"{}\"\n", files.ca.display());
+    let require = pg.tcp_connection("tls", "sslmode=require");
+
+    // With the server's CA: connected over TLS, and the accounts work.
+    let store = open_with(&require, &ca).unwrap();
+    store.add("alice@example.com", "alice-pass").unwrap();
+    assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
+    let seen = pg.ssl_of("ringpost");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|(ssl, _)| *ssl),
+        "{seen:?}"
+    );
+    drop(store);
+
+    // prefer: TLS, since the server offers it (and pg_hba.conf takes nothing else).
+    let store = open_with(&pg.tcp_connection("tls", "sslmode=prefer"), &ca).unwrap();
+    assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
+    drop(store);
+    // prefer with nothing to trust: plain text as before TLS was built, which this server's
+    // pg_hba.conf refuses.
+    let e = refused(&pg.tcp_connection("tls", "sslmode=prefer"), "");
+    assert!(e.contains("no encryption"), "{e}");
+
+    // A Unix socket never carries TLS, whatever sslmode says (as with libpq).
+    let socket = format!("{} sslmode=require", pg.connection("tls"));
+    let store = open_with(&socket, &ca).unwrap();
+    assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
+    drop(store);
+
+    // Another CA: the server's certificate is not trusted.
+    let other = format!("postgres_ca = \"{}\"\n", files.other_ca.display());
+    let e = refused(&require, &other);
+    assert!(
+        e.contains("TLS handshake") && e.contains("UnknownIssuer"),
+        "{e}"
+    );
+    // The right CA, but the certificate does not name the host asked for.
+    let wrong_name = format!(
+        "host=db.invalid hostaddr=127.0.0.1 port={} user=postgres dbname=tls sslmode=require",
+        pg.port()
+    );
+    let e = refused(&wrong_name, &ca);
+    assert!(
+        e.contains("TLS handshake") && e.contains("db.invalid"),
+        "{e}"
+    );
+    // No TLS at all over TCP: pg_hba.conf has only hostssl lines.
+    let e = refused(&pg.tcp_connection("tls", "sslmode=disable"), &ca);
+    assert!(e.contains("no encryption"), "{e}");
+}
+
+#[test]
+fn tls_to_postgres_with_a_client_certificate() {
+    let Some(pg) = Postgres::start_tls(ClientAuth::Cert) else {
+        return;
+    };
+    pg.create_database("certs");
+    let files = pg.tls.as_ref().unwrap();
+    let ca = format!("postgres_ca = \"{}\"\n", files.ca.display());
+    let require = pg.tcp_connection("certs", "sslmode=require");
+
+    let with_cert = format!(
+        "{ca}postgres_cert = \"{}\"\npostgres_key = \"{}\"\n",
+        files.client_cert.display(),
+        files.client_key.display()
+    );
+    let store = open_with(&require, &with_cert).unwrap();
+    store.add("bob@example.com", "bob-pass").unwrap();
+    assert!(is_valid(&imap(&store, "bob@example.com", "bob-pass")));
+    let seen = pg.ssl_of("ringpost");
+    assert!(
+        seen.iter()
+            .any(|(ssl, dn)| *ssl && dn.contains("CN=postgres")),
+        "{seen:?}"
+    );
+    drop(store);
+
+    // Without one, the server refuses (`hostssl … cert`).
+    let e = refused(&require, &ca);
+    assert!(e.contains("certificate"), "{e}");
 }

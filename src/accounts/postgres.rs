@@ -19,12 +19,17 @@
 //! The schema is built by numbered migrations kept in `schema_version`, applied in one
 //! transaction under an advisory lock, so hosts starting at once apply each exactly once.
 //!
+//! TLS follows the connection string's `sslmode` (see [`PostgresSettings`]): whenever it is
+//! used the server's certificate is verified against `[accounts] postgres_ca` (else the
+//! system's roots) and the host name; the files are read at each connection.
+//!
 //! This module never logs a password or the connection string.
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::mpsc;
 
+use postgres::config::{Host, SslMode};
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::records::{
@@ -214,7 +219,21 @@ fn gone() -> AccountError {
 }
 
 fn db_error(e: postgres::Error) -> AccountError {
-    AccountError::Database(e.to_string())
+    AccountError::Database(describe(&e))
+}
+
+/// An error with its causes: the client's own text is only the kind ("error performing TLS
+/// handshake"), the reason ("invalid peer certificate: UnknownIssuer") is its source. None of
+/// them holds the connection string or the password.
+fn describe(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The accounts-db thread: one request at a time, connecting when there is no connection.
@@ -277,9 +296,34 @@ fn connect(config: &postgres::Config, settings: &PostgresSettings) -> Result<Cli
     } else if let Ok(password) = std::env::var(PASSWORD_ENV) {
         config.password(password);
     }
-    config.connect(NoTls).map_err(|e| {
-        tracing::error!(error = %e, "cannot connect to the account database");
-        db_error(e)
+    // A Unix socket never carries TLS (as with libpq, whatever sslmode says): PostgreSQL
+    // refuses it there, and `require` would refuse the socket.
+    if !config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_))) {
+        config.ssl_mode(SslMode::Disable);
+    }
+    // `prefer` verifies what it uses like `require`, so it takes TLS only where this host was
+    // told what to trust (`postgres_ca`) or what to show (`postgres_cert`); otherwise it
+    // stays in plain text as before TLS was built (Debian's PostgreSQL offers TLS with a
+    // self-signed certificate that no root vouches for).
+    let tls = match config.get_ssl_mode() {
+        SslMode::Disable => false,
+        SslMode::Require => true,
+        _ => settings.ca.is_some() || settings.client_cert.is_some(),
+    };
+    let connected = if tls {
+        let tls_config = settings.tls_config().map_err(|e| {
+            tracing::error!(error = %e, "cannot set up TLS to the account database");
+            AccountError::Database(format!("TLS: {e}"))
+        })?;
+        // The client's TLS over rustls (its tokio runs on this thread only, as the client's).
+        config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config))
+    } else {
+        config.connect(NoTls)
+    };
+    connected.map_err(|e| {
+        let e = db_error(e);
+        tracing::error!(error = %e, tls, "cannot connect to the account database");
+        e
     })
 }
 
