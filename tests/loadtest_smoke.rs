@@ -58,6 +58,23 @@ fn supported_scenarios_run_clean_against_ringpost() {
         assert!(srv.cpu_seconds > 0.0 && srv.peak_rss_kib > 0, "{srv:?}");
     }
 
+    // tls-handshake: resumed from the shared ticket cache after the first ones, or full
+    // every time with --no-resume.
+    let r = run(&server, "tls-handshake", "imaps", "implicit", &one_second);
+    assert_clean(&r);
+    let resumed = r.by_kind.get("resumed").map_or(0, |l| l.count);
+    assert!(resumed > 0 && resumed + 2 >= r.ops, "{:?}", r.by_kind);
+    let mut full_only = one_second.to_vec();
+    full_only.push("--no-resume");
+    let r = run(&server, "tls-handshake", "imaps", "implicit", &full_only);
+    assert_clean(&r);
+    assert_eq!(
+        r.by_kind.get("full").map(|l| l.count),
+        Some(r.ops),
+        "{:?}",
+        r.by_kind
+    );
+
     // imap-idle in the form ringpost serves today: logged-in sessions held without SELECT or
     // IDLE (both land with the message store), with the server's memory per session.
     let r = run(

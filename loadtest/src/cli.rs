@@ -12,6 +12,9 @@ Scenarios (each a subcommand; `loadtest SCENARIO --help` lists every option):
 
   imap-login   One operation = a whole session: connect, TLS (implicit or STARTTLS), LOGIN,
                LOGOUT. Throughput is logins/s; latency is the full session.
+  tls-handshake One operation = connect, the TLS handshake of an implicit-TLS listener
+               (IMAPS, POP3S, SMTPS), its greeting line, close: handshakes/s; kinds `full`
+               and `resumed` count each (--no-resume: all full).
   imap-churn   One operation = a whole session of a mail client checking in: connect, TLS,
                LOGIN, SELECT --mailbox, FETCH the flags of 3 random messages, STORE +FLAGS
                \\Seen on one, LOGOUT. Logins/s under the churn of reconnecting clients (what
@@ -102,6 +105,8 @@ pub struct Cli {
 pub enum Command {
     /// Connect, TLS, LOGIN, LOGOUT per operation (logins/s)
     ImapLogin(Opts),
+    /// Connect, implicit TLS handshake, read the greeting, close (handshakes/s)
+    TlsHandshake(Opts),
     /// Whole short sessions: LOGIN, SELECT, a few FETCH/STORE, LOGOUT
     ImapChurn(Opts),
     /// SELECT a seeded mailbox, FETCH random message bodies (FETCH/s, MB/s)
@@ -143,6 +148,7 @@ impl Command {
     pub fn opts(&self) -> &Opts {
         match self {
             Command::ImapLogin(o)
+            | Command::TlsHandshake(o)
             | Command::ImapChurn(o)
             | Command::ImapFetch(o)
             | Command::ImapAppend(o)
@@ -166,6 +172,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::ImapLogin(_) => "imap-login",
+            Command::TlsHandshake(_) => "tls-handshake",
             Command::ImapChurn(_) => "imap-churn",
             Command::ImapFetch(_) => "imap-fetch",
             Command::ImapAppend(_) => "imap-append",
@@ -248,6 +255,10 @@ pub struct Opts {
     /// Do not verify the server's certificate
     #[arg(long)]
     pub insecure: bool,
+    /// Never resume a TLS session: every connection makes a full handshake (by default the
+    /// sessions share one cache of the server's tickets and resume where it lets them)
+    #[arg(long)]
+    pub no_resume: bool,
     /// Name to send in SNI and to verify the certificate against
     #[arg(long, default_value = "localhost")]
     pub server_name: String,

@@ -130,6 +130,14 @@ impl Conn {
         Ok(())
     }
 
+    /// How the TLS handshake went (full or resumed), once TLS is up.
+    pub fn handshake_kind(&self) -> Option<rustls::HandshakeKind> {
+        match &self.stream {
+            Stream::Tls(tls) => tls.conn.handshake_kind(),
+            _ => None,
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self.stream, Stream::Tls(_))
     }

@@ -59,6 +59,10 @@ pub fn run(command: Command) -> Result<Report, String> {
     let ep = endpoint(&opts)?;
     let scenario = match &command {
         Command::ImapLogin(_) => Scenario::ImapLogin,
+        Command::TlsHandshake(_) if opts.tls != conn::TlsMode::Implicit => {
+            return Err("tls-handshake needs --tls implicit (an IMAPS, POP3S or SMTPS port)".into())
+        }
+        Command::TlsHandshake(_) => Scenario::TlsHandshake,
         Command::ImapChurn(_) => Scenario::ImapChurn,
         Command::ImapFetch(_) => Scenario::ImapFetch,
         Command::ImapAppend(_) => Scenario::ImapAppend,
@@ -127,6 +131,10 @@ fn endpoint(opts: &Opts) -> Result<Endpoint, String> {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
+    let mut config = config;
+    if opts.no_resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     let server_name = ServerName::try_from(opts.server_name.clone())
         .map_err(|e| format!("--server-name: {e}"))?;
     Ok(Endpoint {

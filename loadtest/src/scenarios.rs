@@ -14,6 +14,7 @@ use crate::smtp::Smtp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     ImapLogin,
+    TlsHandshake,
     ImapChurn,
     ImapFetch,
     ImapAppend,
@@ -68,6 +69,7 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
     let ep = &ctx.ep;
     Ok(match ctx.scenario {
         Scenario::ImapLogin => Box::new(LoginLoop { worker }),
+        Scenario::TlsHandshake => Box::new(HandshakeLoop),
         Scenario::ImapChurn => Box::new(ChurnLoop { worker }),
         Scenario::ImapAppend => {
             let mut imap = Imap::connect(ep)?;
@@ -123,6 +125,28 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
             Box::new(Pop3Session { pop, count })
         }
     })
+}
+
+/// tls-handshake: the operation is a connection that ends after the greeting.
+struct HandshakeLoop;
+
+impl Session for HandshakeLoop {
+    fn op(&mut self, ctx: &Ctx, _rng: &mut SmallRng) -> Result<Op, Failure> {
+        let mut conn = crate::conn::Conn::open(&ctx.ep)?;
+        let kind = match conn.handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => "resumed",
+            _ => "full",
+        };
+        // The greeting: the server took the connection past its handshake.
+        conn.read_line()?;
+        Ok(Op {
+            kind,
+            bytes: conn.bytes_in,
+            ..Op::default()
+        })
+    }
+
+    fn close(self: Box<Self>) {}
 }
 
 /// imap-login: the operation is the whole session.
