@@ -179,6 +179,11 @@ fn handshake_completes_with_tls13_and_resumes_with_a_ticket() {
     assert_eq!(c.protocol_version(), Some(ProtocolVersion::TLSv1_3));
     assert_eq!(s.protocol_version(), Some(ProtocolVersion::TLSv1_3));
     assert_eq!(c.handshake_kind(), Some(HandshakeKind::Full));
+    // The server's order, not the client's (which puts AES-256 first).
+    assert_eq!(
+        s.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
     let presented = c.peer_certificates().unwrap().to_vec();
     let on_disk: Vec<_> = CertificateDer::pem_file_iter(&cert)
         .unwrap()
@@ -192,6 +197,35 @@ fn handshake_completes_with_tls13_and_resumes_with_a_ticket() {
 }
 
 #[test]
+fn a_client_offering_only_chacha20_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), None);
+    let server = server_config(&config).unwrap();
+    let (cert, _) = self_signed_paths(&config.data_dir);
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .retain(|s| s.suite() == rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+    let client = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let (mut c, mut s) = handshake(server, client, "localhost").unwrap();
+    assert_eq!(
+        s.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
+    );
+    exchange(&mut c, &mut s);
+}
+
+#[test]
 fn handshake_completes_with_tls12_and_resumes_with_a_ticket() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), None);
@@ -202,6 +236,10 @@ fn handshake_completes_with_tls12_and_resumes_with_a_ticket() {
     let (mut c, mut s) = handshake(Arc::clone(&server), Arc::clone(&client), "localhost").unwrap();
     assert_eq!(c.protocol_version(), Some(ProtocolVersion::TLSv1_2));
     assert_eq!(s.protocol_version(), Some(ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        s.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+    );
     exchange(&mut c, &mut s);
 
     let (c, _s) = handshake(server, client, "localhost").unwrap();
