@@ -42,13 +42,21 @@ fn client_config(
     cert_pem: &Path,
     version: &'static rustls::SupportedProtocolVersion,
 ) -> Arc<ClientConfig> {
+    client_config_with(cert_pem, version, rustls::crypto::ring::default_provider())
+}
+
+/// [`client_config`] offering what `provider` has (its cipher suites, in its order).
+fn client_config_with(
+    cert_pem: &Path,
+    version: &'static rustls::SupportedProtocolVersion,
+    provider: rustls::crypto::CryptoProvider,
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
-        ClientConfig::builder_with_provider(provider)
+        ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[version])
             .unwrap()
             .with_root_certificates(roots)
@@ -202,21 +210,11 @@ fn a_client_offering_only_chacha20_gets_it() {
     let config = config(dir.path(), None);
     let server = server_config(&config).unwrap();
     let (cert, _) = self_signed_paths(&config.data_dir);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&cert).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
     let mut provider = rustls::crypto::ring::default_provider();
     provider
         .cipher_suites
         .retain(|s| s.suite() == rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
-    let client = Arc::new(
-        ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let client = client_config_with(&cert, &rustls::version::TLS13, provider);
     let (mut c, mut s) = handshake(server, client, "localhost").unwrap();
     assert_eq!(
         s.negotiated_cipher_suite().map(|s| s.suite()),
