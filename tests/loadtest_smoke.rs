@@ -193,6 +193,47 @@ fn smtp_inbound() {
         "starttls",
         &["--duration", "1", "--sessions", "2"],
     ));
+    // MAIL, RCPT and DATA in one write, as MTAs send them (RFC 2920).
+    let r = run(
+        &server,
+        "smtp-inbound",
+        "smtp",
+        "starttls",
+        &["--duration", "1", "--sessions", "2", "--pipelining"],
+    );
+    assert_clean(&r);
+    assert!(r.ops > 2, "{} messages", r.ops);
+    // A refused recipient in a pipelined group: the refusal is reported, DATA's refusal is
+    // read too, and the session stays in step for the next transaction.
+    let target = format!("127.0.0.1:{}", server.port("smtp"));
+    let cafile = server.cafile();
+    let r = loadtest::run_args([
+        "loadtest",
+        "smtp-inbound",
+        "--target",
+        &target,
+        "--tls",
+        "starttls",
+        "--cafile",
+        cafile.to_str().unwrap(),
+        "--rcpt",
+        "nobody@example.com",
+        "--pipelining",
+        "--duration",
+        "1",
+        "--sessions",
+        "1",
+        "--quiet",
+    ])
+    .unwrap();
+    assert_eq!(r.ops, 0);
+    assert!(r.failed >= 2, "{:?}", r.failures);
+    assert_eq!(
+        r.failures.keys().collect::<Vec<_>>(),
+        ["RCPT 550"],
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]

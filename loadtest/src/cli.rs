@@ -311,6 +311,10 @@ pub struct Opts {
     /// EHLO name
     #[arg(long, default_value = "loadtest.invalid")]
     pub helo: String,
+    /// smtp-submit, smtp-inbound: send MAIL, RCPT and DATA in one write and read their
+    /// replies after (RFC 2920, as MTAs do); the server must offer PIPELINING
+    #[arg(long)]
+    pub pipelining: bool,
     /// Close and reopen a session after this many operations (0: keep it)
     #[arg(long, default_value_t = 0)]
     pub ops_per_session: u64,

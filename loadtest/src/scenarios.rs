@@ -100,13 +100,19 @@ pub fn open(ctx: &Ctx, worker: usize) -> Result<Box<dyn Session>, Failure> {
         Scenario::SmtpSubmit => {
             let mut smtp = Smtp::connect(ep, &ctx.opts.helo)?;
             smtp.auth_plain(user, pass)?;
+            if ctx.opts.pipelining {
+                smtp.pipeline()?;
+            }
             Box::new(SmtpSession {
                 smtp,
                 from: user.into(),
             })
         }
         Scenario::SmtpInbound => {
-            let smtp = Smtp::connect(ep, &ctx.opts.helo)?;
+            let mut smtp = Smtp::connect(ep, &ctx.opts.helo)?;
+            if ctx.opts.pipelining {
+                smtp.pipeline()?;
+            }
             Box::new(SmtpSession {
                 smtp,
                 from: ctx.opts.from.clone(),
