@@ -5,7 +5,8 @@
 //! password file; the one-shot import of an accounts file (and a server moved from the file
 //! with it); a server whose logins are checked against PostgreSQL; and TLS to PostgreSQL
 //! (the server's certificate and name verified, client certificates). The workspace's
-//! sessions kept in the database.
+//! sessions kept in the database: the requests themselves, and two servers on one database
+//! sharing a browser's sign-in (and a restart keeping it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -778,4 +779,62 @@ fn the_file_backend_keeps_no_web_sessions() {
     let store = AccountStore::open(dir.path(), &["example.com".into()]).unwrap();
     assert!(!store.keeps_web_sessions());
     assert!(store.web_session_end(key(1)).is_err());
+}
+
+#[test]
+fn the_workspace_sign_in_holds_on_every_host_of_one_database() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("web");
+    let extra = format!(
+        "[accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n",
+        pg.connection("web")
+    );
+    let mut a = Server::start(Options {
+        extra: extra.clone(),
+        http: true,
+        ..Options::default()
+    });
+    let b = Server::start(Options {
+        extra,
+        http: true,
+        add_users: false,
+        ..Options::default()
+    });
+    let step = |server: &Server, args: &[&str]| server.python("web_sessions.py", args);
+    let signed_in = step(&a, &["signin"]);
+    let cookie = signed_in.lines().last().unwrap().to_string();
+    // The same browser on B: signed in; B's forms carry B's page's CSRF token; sign-out there.
+    step(&b, &["signed-in", &cookie]);
+    step(&b, &["change-and-leave", &cookie]);
+    step(&a, &["signed-out", &cookie]);
+    let apps: Vec<String> = pg
+        .client("web")
+        .query(
+            "SELECT name FROM account_credentials WHERE address = $1 AND kind = 'app'",
+            &[&ALICE.0],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(apps, ["phone"]);
+
+    // A restart signs nobody out.
+    let cookie = step(&a, &["signin"]).lines().last().unwrap().to_string();
+    a.terminate();
+    a.spawn();
+    step(&a, &["signed-in", &cookie]);
+    step(&b, &["signed-in", &cookie]);
+    // The database holds the token's SHA-256, never the token.
+    let hash = ring::digest::digest(&ring::digest::SHA256, cookie.as_bytes());
+    let rows: i64 = pg
+        .client("web")
+        .query_one(
+            "SELECT count(*) FROM web_sessions
+             WHERE account = $1 AND token_hash = $2 AND csrf <> $3",
+            &[&ALICE.0, &hash.as_ref(), &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
 }
