@@ -6,7 +6,8 @@
 //! with it); a server whose logins are checked against PostgreSQL; and TLS to PostgreSQL
 //! (the server's certificate and name verified, client certificates). The workspace's
 //! sessions kept in the database: the requests themselves, and two servers on one database
-//! sharing a browser's sign-in (and a restart keeping it).
+//! sharing a browser's sign-in (a restart keeping it, nobody let in while the database is
+//! away).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -825,6 +826,11 @@ fn the_workspace_sign_in_holds_on_every_host_of_one_database() {
     a.spawn();
     step(&a, &["signed-in", &cookie]);
     step(&b, &["signed-in", &cookie]);
+    // Without the database nobody is let in, and the session is there again after.
+    pg.stop();
+    step(&a, &["unavailable", &cookie]);
+    pg.resume();
+    step(&a, &["signed-in", &cookie]);
     // The database holds the token's SHA-256, never the token.
     let hash = ring::digest::digest(&ring::digest::SHA256, cookie.as_bytes());
     let rows: i64 = pg

@@ -6,6 +6,8 @@ step per run against the host whose ports are given:
   signed-in COOKIE        the security page answers with the cookie
   change-and-leave COOKIE add an app password (with this host's CSRF token), then sign out
   signed-out COOKIE       the cookie leads back to the sign-in form
+  unavailable COOKIE      (the database stopped) pages answer 503, the sign-in form says
+                          it is not possible right now: nobody is let in
 """
 import http.client
 import re
@@ -72,5 +74,10 @@ elif command == "change-and-leave":
 elif command == "signed-out":
     r, _ = request("GET", "/settings/security", headers=session(rest[0]))
     check(r.status == 303 and r.headers["Location"] == "/signin", "the session ended", r.status)
+elif command == "unavailable":
+    r, _ = request("GET", "/settings/security", headers=session(rest[0]))
+    check(r.status == 503, "no page without the database", r.status)
+    r, page = request("GET", "/signin", headers=session(rest[0]))
+    check(r.status == 200 and "not possible right now" in page, "the sign-in form says so", (r.status, page[:300]))
 else:
     raise SystemExit("unknown command " + command)
