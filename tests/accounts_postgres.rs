@@ -5,9 +5,9 @@
 //! password file; the one-shot import of an accounts file (and a server moved from the file
 //! with it); a server whose logins are checked against PostgreSQL; and TLS to PostgreSQL
 //! (the server's certificate and name verified, client certificates). The workspace's
-//! sessions kept in the database: the requests themselves, and two servers on one database
-//! sharing a browser's sign-in (a restart keeping it, nobody let in while the database is
-//! away).
+//! sessions kept in the database: the migration that adds them to a database of the first
+//! schema, the requests themselves, and two servers on one database sharing a browser's
+//! sign-in (a restart keeping it, nobody let in while the database is away).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -843,4 +843,41 @@ fn the_workspace_sign_in_holds_on_every_host_of_one_database() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 1);
+}
+
+#[test]
+fn a_database_of_the_first_schema_gains_the_sessions_table_and_keeps_its_accounts() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("older");
+    {
+        let store = host(&pg, "older");
+        store.add("alice@example.com", "alice-pass").unwrap();
+    }
+    // As a build before the sessions table left it.
+    pg.client("older")
+        .batch_execute("DROP TABLE web_sessions; DELETE FROM schema_version WHERE version > 1")
+        .unwrap();
+    let store = host(&pg, "older");
+    let versions: Vec<i32> = pg
+        .client("older")
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    const { assert!(SCHEMA_VERSION >= 2) };
+    assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
+    let limits = WebSessionLimits {
+        idle_secs: 60,
+        max_secs: 600,
+        per_account: 1,
+    };
+    store
+        .web_session_start(key(7), &stored("alice@example.com", 100), limits)
+        .unwrap();
+    assert!(store
+        .web_session_find(key(7), 101, limits)
+        .unwrap()
+        .is_some());
 }
