@@ -4,7 +4,10 @@
 //! other's changes and losing no update; a database that goes away and comes back; the
 //! password file; the one-shot import of an accounts file (and a server moved from the file
 //! with it); a server whose logins are checked against PostgreSQL; and TLS to PostgreSQL
-//! (the server's certificate and name verified, client certificates).
+//! (the server's certificate and name verified, client certificates). The workspace's
+//! sessions kept in the database: the migration that adds them to a database of the first
+//! schema, the requests themselves, and two servers on one database sharing a browser's
+//! sign-in (a restart keeping it, nobody let in while the database is away).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,8 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ringpost::accounts::{
-    AccountError, AccountStore, CredentialKind, Limit, PasswordPolicy, ProtocolPasswords,
-    QuotaOverride, Retention, Scope, Scopes, Verification, SCHEMA_VERSION,
+    AccountError, AccountStore, CredentialKind, CredentialUse, Limit, PasswordPolicy,
+    ProtocolPasswords, QuotaOverride, Retention, Scope, Scopes, StoredWebSession, Verification,
+    WebSessionLimits, SCHEMA_VERSION,
 };
 use ringpost::config::Config;
 use support::pg::{ClientAuth, Postgres};
@@ -640,4 +644,240 @@ fn tls_to_postgres_with_a_client_certificate() {
     // Without one, the server refuses (`hostssl … cert`).
     let e = refused(&require, &ca);
     assert!(e.contains("certificate"), "{e}");
+}
+
+fn stored(account: &str, at: u64) -> StoredWebSession {
+    StoredWebSession {
+        account: account.into(),
+        credential: CredentialUse {
+            id: "web".into(),
+            // Stamps use all 64 bits.
+            stamp: u64::MAX - 6,
+        },
+        csrf: format!("csrf-{at}"),
+        signed_in: at,
+        last_seen: at,
+    }
+}
+
+fn key(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+#[test]
+fn web_sessions_are_kept_in_the_database_for_every_host() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("sessions");
+    let (a, b) = (host(&pg, "sessions"), host(&pg, "sessions"));
+    assert!(a.keeps_web_sessions());
+    let limits = WebSessionLimits {
+        idle_secs: 600,
+        max_secs: 3600,
+        per_account: 3,
+    };
+    let t0 = 1_700_000_000;
+    let alice = stored("alice@example.com", t0);
+    a.web_session_start(key(1), &alice, limits).unwrap();
+    // Only the token's hash is stored, and only the hash finds it.
+    let hashes: Vec<Vec<u8>> = pg
+        .client("sessions")
+        .query("SELECT token_hash FROM web_sessions", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(hashes, [key(1).to_vec()]);
+    assert_eq!(b.web_session_find(key(2), t0, limits).unwrap(), None);
+
+    // Another host finds it; a request within a minute of the last write writes nothing.
+    let last_seen = |k: [u8; 32]| -> i64 {
+        pg.client("sessions")
+            .query_one(
+                "SELECT last_seen FROM web_sessions WHERE token_hash = $1",
+                &[&k.as_slice()],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(
+        b.web_session_find(key(1), t0 + 59, limits).unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(last_seen(key(1)), t0 as i64);
+    let found = b
+        .web_session_find(key(1), t0 + 60, limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_seen, t0 + 60);
+    assert_eq!(last_seen(key(1)), (t0 + 60) as i64);
+    // Idle: gone (and removed) 600 s after the last written request.
+    assert!(a
+        .web_session_find(key(1), t0 + 659, limits)
+        .unwrap()
+        .is_some());
+    assert_eq!(a.web_session_find(key(1), t0 + 1259, limits).unwrap(), None);
+    assert_eq!(last_seen_count(&pg), 0);
+
+    // Past the maximum, however busy.
+    a.web_session_start(key(1), &alice, limits).unwrap();
+    for t in (0..3600).step_by(300) {
+        assert!(a
+            .web_session_find(key(1), t0 + t, limits)
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(a.web_session_find(key(1), t0 + 3600, limits).unwrap(), None);
+
+    // Sign-out on one host ends it on the other.
+    a.web_session_start(key(1), &alice, limits).unwrap();
+    b.web_session_end(key(1)).unwrap();
+    assert_eq!(a.web_session_find(key(1), t0 + 1, limits).unwrap(), None);
+
+    // Per account, the oldest past the cap goes; other accounts keep theirs; expired
+    // sessions of anyone go when a session starts.
+    a.web_session_start(key(9), &stored("bob@example.com", t0), limits)
+        .unwrap();
+    for n in 1..=4u8 {
+        let at = t0 + u64::from(n);
+        a.web_session_start(key(n), &stored("alice@example.com", at), limits)
+            .unwrap();
+    }
+    let now = t0 + 10;
+    assert_eq!(a.web_session_find(key(1), now, limits).unwrap(), None);
+    for n in 2..=4u8 {
+        assert!(a.web_session_find(key(n), now, limits).unwrap().is_some());
+    }
+    assert!(a.web_session_find(key(9), now, limits).unwrap().is_some());
+    a.web_session_start(key(5), &stored("carol@example.com", t0 + 700), limits)
+        .unwrap();
+    assert_eq!(last_seen_count(&pg), 1);
+
+    // No database: every request fails (nobody is signed in from a guess).
+    pg.stop();
+    assert!(matches!(
+        a.web_session_find(key(5), t0 + 701, limits),
+        Err(AccountError::Database(_))
+    ));
+    assert!(a.web_session_start(key(6), &alice, limits).is_err());
+    assert!(a.web_session_end(key(5)).is_err());
+    pg.resume();
+    assert!(a
+        .web_session_find(key(5), t0 + 701, limits)
+        .unwrap()
+        .is_some());
+}
+
+fn last_seen_count(pg: &Postgres) -> i64 {
+    pg.client("sessions")
+        .query_one("SELECT count(*) FROM web_sessions", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_file_backend_keeps_no_web_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::open(dir.path(), &["example.com".into()]).unwrap();
+    assert!(!store.keeps_web_sessions());
+    assert!(store.web_session_end(key(1)).is_err());
+}
+
+#[test]
+fn the_workspace_sign_in_holds_on_every_host_of_one_database() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("web");
+    let extra = format!(
+        "[accounts]\nbackend = \"postgres\"\npostgres = \"{}\"\n",
+        pg.connection("web")
+    );
+    let mut a = Server::start(Options {
+        extra: extra.clone(),
+        http: true,
+        ..Options::default()
+    });
+    let b = Server::start(Options {
+        extra,
+        http: true,
+        add_users: false,
+        ..Options::default()
+    });
+    let step = |server: &Server, args: &[&str]| server.python("web_sessions.py", args);
+    let signed_in = step(&a, &["signin"]);
+    let cookie = signed_in.lines().last().unwrap().to_string();
+    // The same browser on B: signed in; B's forms carry B's page's CSRF token; sign-out there.
+    step(&b, &["signed-in", &cookie]);
+    step(&b, &["change-and-leave", &cookie]);
+    step(&a, &["signed-out", &cookie]);
+    let apps: Vec<String> = pg
+        .client("web")
+        .query(
+            "SELECT name FROM account_credentials WHERE address = $1 AND kind = 'app'",
+            &[&ALICE.0],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(apps, ["phone"]);
+
+    // A restart signs nobody out.
+    let cookie = step(&a, &["signin"]).lines().last().unwrap().to_string();
+    a.terminate();
+    a.spawn();
+    step(&a, &["signed-in", &cookie]);
+    step(&b, &["signed-in", &cookie]);
+    // Without the database nobody is let in, and the session is there again after.
+    pg.stop();
+    step(&a, &["unavailable", &cookie]);
+    pg.resume();
+    step(&a, &["signed-in", &cookie]);
+    // The database holds the token's SHA-256, never the token.
+    let hash = ring::digest::digest(&ring::digest::SHA256, cookie.as_bytes());
+    let rows: i64 = pg
+        .client("web")
+        .query_one(
+            "SELECT count(*) FROM web_sessions
+             WHERE account = $1 AND token_hash = $2 AND csrf <> $3",
+            &[&ALICE.0, &hash.as_ref(), &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn a_database_of_the_first_schema_gains_the_sessions_table_and_keeps_its_accounts() {
+    let Some(pg) = Postgres::start() else { return };
+    pg.create_database("older");
+    {
+        let store = host(&pg, "older");
+        store.add("alice@example.com", "alice-pass").unwrap();
+    }
+    // As a build before the sessions table left it.
+    pg.client("older")
+        .batch_execute("DROP TABLE web_sessions; DELETE FROM schema_version WHERE version > 1")
+        .unwrap();
+    let store = host(&pg, "older");
+    let versions: Vec<i32> = pg
+        .client("older")
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    const { assert!(SCHEMA_VERSION >= 2) };
+    assert!(is_valid(&imap(&store, "alice@example.com", "alice-pass")));
+    let limits = WebSessionLimits {
+        idle_secs: 60,
+        max_secs: 600,
+        per_account: 1,
+    };
+    store
+        .web_session_start(key(7), &stored("alice@example.com", 100), limits)
+        .unwrap();
+    assert!(store
+        .web_session_find(key(7), 101, limits)
+        .unwrap()
+        .is_some());
 }

@@ -72,6 +72,32 @@ pub struct CredentialUse {
     pub stamp: u64,
 }
 
+/// A signed-in browser of the web workspace as PostgreSQL keeps it, for every host to find
+/// (see [`AccountStore::keeps_web_sessions`]). Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebSession {
+    /// The account's address (lower case).
+    pub account: String,
+    /// The credential it signed in with.
+    pub credential: CredentialUse,
+    /// What every form of the session must carry back.
+    pub csrf: String,
+    pub signed_in: u64,
+    /// The last request, as last written (see [`AccountStore::web_session_find`]).
+    pub last_seen: u64,
+}
+
+/// How long stored workspace sessions live, and how many one account keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSessionLimits {
+    /// Seconds without a request.
+    pub idle_secs: u64,
+    /// Seconds after sign-in.
+    pub max_secs: u64,
+    /// Sessions per account: a new one drops the oldest past this.
+    pub per_account: usize,
+}
+
 /// What [`AccountStore::scram_keys`] finds: the keys to check a SCRAM proof against, and
 /// what a successful login keeps (as [`Verification::Valid`] says it).
 #[derive(Debug, Clone)]
@@ -557,6 +583,51 @@ impl AccountStore {
             credential: used,
             others,
         })
+    }
+
+    /// Whether the workspace's sessions are kept here (PostgreSQL: every host of a cluster
+    /// finds them, and they outlive a restart) rather than in the process's memory (the
+    /// file backend). The `web_session_*` calls block on the database: never on a shard.
+    pub fn keeps_web_sessions(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Keep a new workspace session under `key` (the SHA-256 of its cookie token), removing
+    /// expired sessions and the account's oldest past `limits.per_account`.
+    pub fn web_session_start(
+        &self,
+        key: [u8; 32],
+        session: &StoredWebSession,
+        limits: WebSessionLimits,
+    ) -> Result<(), AccountError> {
+        self.session_db()?.session_start(key, session, limits)
+    }
+
+    /// The live session under `key` at `now` (unix seconds), its idle clock restarted; an
+    /// expired one is removed. `last_seen` is written at most once a minute (half the idle
+    /// time if shorter), so a session may end that much before `idle_secs` after its last
+    /// request.
+    pub fn web_session_find(
+        &self,
+        key: [u8; 32],
+        now: u64,
+        limits: WebSessionLimits,
+    ) -> Result<Option<StoredWebSession>, AccountError> {
+        self.session_db()?.session_find(key, now, limits)
+    }
+
+    /// Remove the session under `key` (sign-out), whichever host started it.
+    pub fn web_session_end(&self, key: [u8; 32]) -> Result<(), AccountError> {
+        self.session_db()?.session_end(key)
+    }
+
+    fn session_db(&self) -> Result<&postgres::Database, AccountError> {
+        match &self.backend {
+            Backend::Postgres(db) => Ok(db),
+            Backend::File { .. } => Err(AccountError::Database(
+                "the file backend keeps no workspace sessions".into(),
+            )),
+        }
     }
 
     /// Whether the credential a session logged in with is still there, unchanged: `false`

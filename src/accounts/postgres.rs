@@ -16,6 +16,12 @@
 //! `account_incarnations` holds every (address, incarnation) ever used, under a primary key:
 //! an incarnation is never used twice for an address, whichever host made it.
 //!
+//! The web workspace's sign-in sessions live here too (`web_sessions`, outside the records
+//! and their version: a sign-in changes no account), so every host finds a browser's session
+//! and a sign-out anywhere ends it. A row is keyed by the SHA-256 of the cookie's token,
+//! never the token; a request rewrites `last_seen` at most once a minute; starting a session
+//! removes the expired ones of every account and the account's oldest past its cap.
+//!
 //! The schema is built by numbered migrations kept in `schema_version`, applied in one
 //! transaction under an advisory lock, so hosts starting at once apply each exactly once.
 //!
@@ -36,7 +42,7 @@ use super::records::{
     Account, Credential, CredentialKind, Deleted, Entry, Incarnation, Limit, QuotaOverride,
     Records, Retention, Scopes,
 };
-use super::{AccountError, Address};
+use super::{AccountError, Address, CredentialUse, StoredWebSession, WebSessionLimits};
 use crate::config::PostgresSettings;
 
 /// The environment variable a password may come from (when no password file is set).
@@ -47,7 +53,8 @@ const MIGRATION_LOCK: i64 = 0x7269_6e67_706f_7374;
 
 /// The schema, one migration per step; `schema_version` records the last applied. Never
 /// change a shipped step: add one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE accounts_version (
     id integer PRIMARY KEY CHECK (id = 1),
     version bigint NOT NULL
@@ -94,7 +101,20 @@ CREATE TABLE credential_uses (
     used_at bigint NOT NULL,
     PRIMARY KEY (address, id)
 );
-"];
+",
+    "
+CREATE TABLE web_sessions (
+    token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+    account text NOT NULL,
+    credential_id text NOT NULL,
+    credential_stamp bigint NOT NULL,
+    csrf text NOT NULL,
+    signed_in bigint NOT NULL,
+    last_seen bigint NOT NULL
+);
+CREATE INDEX web_sessions_by_account ON web_sessions (account, last_seen);
+",
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -121,7 +141,27 @@ enum Request {
     NoteUses(HashMap<(String, String), u64>, Reply<()>),
     /// When each credential of an address was last used.
     Uses(String, Reply<HashMap<String, u64>>),
+    /// Keep a new workspace session (dropping expired ones, and the account's oldest past
+    /// its cap).
+    SessionStart(
+        Box<(SessionKey, StoredWebSession)>,
+        WebSessionLimits,
+        Reply<()>,
+    ),
+    /// The live session with this key at this time (unix seconds), its idle clock restarted
+    /// (written at most once per [`touch_interval`]); an expired one is removed.
+    SessionFind(
+        SessionKey,
+        u64,
+        WebSessionLimits,
+        Reply<Option<StoredWebSession>>,
+    ),
+    /// Remove a session (sign-out).
+    SessionEnd(SessionKey, Reply<()>),
 }
+
+/// A workspace session's key: the SHA-256 of its cookie token (never the token).
+pub(crate) type SessionKey = [u8; 32];
 
 /// A handle on the accounts-db thread; the thread ends when this is dropped.
 #[derive(Debug)]
@@ -180,6 +220,28 @@ impl Database {
 
     pub(crate) fn uses(&self, address: &str) -> Result<HashMap<String, u64>, AccountError> {
         self.ask(|reply| Request::Uses(address.to_string(), reply))
+    }
+
+    pub(crate) fn session_start(
+        &self,
+        key: SessionKey,
+        session: &StoredWebSession,
+        limits: WebSessionLimits,
+    ) -> Result<(), AccountError> {
+        self.ask(|reply| Request::SessionStart(Box::new((key, session.clone())), limits, reply))
+    }
+
+    pub(crate) fn session_find(
+        &self,
+        key: SessionKey,
+        now: u64,
+        limits: WebSessionLimits,
+    ) -> Result<Option<StoredWebSession>, AccountError> {
+        self.ask(|reply| Request::SessionFind(key, now, limits, reply))
+    }
+
+    pub(crate) fn session_end(&self, key: SessionKey) -> Result<(), AccountError> {
+        self.ask(|reply| Request::SessionEnd(key, reply))
     }
 
     /// Apply `change` to the records as they are in the database, with every other writer
@@ -341,6 +403,9 @@ fn fail(request: Request, e: AccountError) {
         Request::Migrate(r) => drop(r.send(Err(e))),
         Request::NoteUses(_, r) => drop(r.send(Err(e))),
         Request::Uses(_, r) => drop(r.send(Err(e))),
+        Request::SessionStart(.., r) => drop(r.send(Err(e))),
+        Request::SessionFind(.., r) => drop(r.send(Err(e))),
+        Request::SessionEnd(_, r) => drop(r.send(Err(e))),
     }
 }
 
@@ -367,6 +432,22 @@ fn handle(client: &mut Client, request: Request) -> Result<(), (Request, Fault)>
         Request::Uses(address, reply) => match uses(client, &address) {
             Ok(found) => drop(reply.send(Ok(found))),
             Err(e) => return Err((Request::Uses(address, reply), e.into())),
+        },
+        Request::SessionStart(new, limits, reply) => {
+            match session_start(client, &new.0, &new.1, limits) {
+                Ok(()) => drop(reply.send(Ok(()))),
+                Err(e) => return Err((Request::SessionStart(new, limits, reply), e.into())),
+            }
+        }
+        Request::SessionFind(key, now, limits, reply) => {
+            match session_find(client, &key, now, limits) {
+                Ok(found) => drop(reply.send(Ok(found))),
+                Err(e) => return Err((Request::SessionFind(key, now, limits, reply), e)),
+            }
+        }
+        Request::SessionEnd(key, reply) => match session_end(client, &key) {
+            Ok(()) => drop(reply.send(Ok(()))),
+            Err(e) => return Err((Request::SessionEnd(key, reply), e.into())),
         },
         Request::Change {
             loaded,
@@ -517,6 +598,120 @@ fn uses(client: &mut Client, address: &str) -> Result<HashMap<String, u64>, post
         .iter()
         .map(|row| (row.get(0), from_db(row.get(1))))
         .collect())
+}
+
+/// How stale a stored session's `last_seen` may be before a request writes it again: a
+/// minute (half the idle time when that is shorter), so a busy browser costs a read per
+/// request and a write per minute. A session may therefore end up to that much before
+/// `idle` after its last request.
+pub(crate) fn touch_interval(limits: WebSessionLimits) -> u64 {
+    (limits.idle_secs / 2).min(60)
+}
+
+fn session_start(
+    client: &mut Client,
+    key: &SessionKey,
+    session: &StoredWebSession,
+    limits: WebSessionLimits,
+) -> Result<(), postgres::Error> {
+    let now = to_db(session.signed_in);
+    let mut tx = client.transaction()?;
+    // Every host starts sessions, so expired ones (of any account) go here rather than in
+    // a sweep of its own.
+    tx.execute(
+        "DELETE FROM web_sessions
+         WHERE last_seen <= $1::bigint - $2::bigint OR signed_in <= $1::bigint - $3::bigint",
+        &[&now, &to_db(limits.idle_secs), &to_db(limits.max_secs)],
+    )?;
+    tx.execute(
+        "INSERT INTO web_sessions (token_hash, account, credential_id, credential_stamp, csrf,
+                                   signed_in, last_seen)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &key.as_slice(),
+            &session.account,
+            &session.credential.id,
+            &stamp_to_db(session.credential.stamp),
+            &session.csrf,
+            &now,
+            &to_db(session.last_seen),
+        ],
+    )?;
+    // The account's oldest sessions past its cap (never the one just made).
+    tx.execute(
+        "DELETE FROM web_sessions WHERE token_hash IN (
+             SELECT token_hash FROM web_sessions
+             WHERE account = $1 AND token_hash <> $2
+             ORDER BY last_seen DESC, signed_in DESC
+             OFFSET $3)",
+        &[
+            &session.account,
+            &key.as_slice(),
+            &to_db(limits.per_account.saturating_sub(1) as u64),
+        ],
+    )?;
+    tx.commit()
+}
+
+fn session_find(
+    client: &mut Client,
+    key: &SessionKey,
+    now: u64,
+    limits: WebSessionLimits,
+) -> Result<Option<StoredWebSession>, Fault> {
+    let Some(row) = client.query_opt(
+        "SELECT account, credential_id, credential_stamp, csrf, signed_in, last_seen
+         FROM web_sessions WHERE token_hash = $1",
+        &[&key.as_slice()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut session = StoredWebSession {
+        account: row.get(0),
+        credential: CredentialUse {
+            id: row.get(1),
+            stamp: stamp_from_db(row.get(2)),
+        },
+        csrf: row.get(3),
+        signed_in: from_db(row.get(4)),
+        last_seen: from_db(row.get(5)),
+    };
+    let alive = now.saturating_sub(session.last_seen) < limits.idle_secs
+        && now.saturating_sub(session.signed_in) < limits.max_secs;
+    if !alive {
+        client.execute(
+            "DELETE FROM web_sessions WHERE token_hash = $1",
+            &[&key.as_slice()],
+        )?;
+        return Ok(None);
+    }
+    if now.saturating_sub(session.last_seen) >= touch_interval(limits) {
+        client.execute(
+            "UPDATE web_sessions SET last_seen = greatest(last_seen, $2) WHERE token_hash = $1",
+            &[&key.as_slice(), &to_db(now)],
+        )?;
+        session.last_seen = now;
+    }
+    Ok(Some(session))
+}
+
+fn session_end(client: &mut Client, key: &SessionKey) -> Result<(), postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM web_sessions WHERE token_hash = $1",
+            &[&key.as_slice()],
+        )
+        .map(drop)
+}
+
+/// A credential's stamp (any 64 bits) in a `bigint`, bit for bit.
+fn stamp_to_db(stamp: u64) -> i64 {
+    i64::from_be_bytes(stamp.to_be_bytes())
+}
+
+fn stamp_from_db(stamp: i64) -> u64 {
+    u64::from_be_bytes(stamp.to_be_bytes())
 }
 
 fn to_db(n: u64) -> i64 {

@@ -81,7 +81,8 @@ pub struct HttpConfig {
     pub session_idle: Duration,
     /// …and this long after sign-in, whatever happens.
     pub session_max: Duration,
-    /// Workspace sessions kept at most (the oldest end first).
+    /// Workspace sessions kept at most in memory (the oldest end first); with the
+    /// PostgreSQL account backend they are kept in the database, per account.
     pub max_sessions: usize,
 }
 

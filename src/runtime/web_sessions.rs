@@ -1,15 +1,27 @@
 //! The web workspace's sign-in sessions, shared by every shard (a browser's next connection
-//! may land on any of them): a table behind one lock, touched once per workspace request —
-//! never by the mail protocols.
+//! may land on any of them), touched once per workspace request — never by the mail
+//! protocols.
 //!
-//! A session is known by a random 256-bit token, the value of its cookie; the table keys
-//! its entries by the token's SHA-256, so what the process holds cannot be replayed as a
-//! cookie. Each session has its own CSRF token (every form carries it) and remembers the
-//! credential it signed in with: changing the web password ends it (the caller checks
+//! A session is known by a random 256-bit token, the value of its cookie; sessions are kept
+//! under the token's SHA-256, so what is held cannot be replayed as a cookie. Each session
+//! has its own CSRF token (every form carries it) and remembers the credential it signed in
+//! with: changing the web password ends it ([`WebSessions::current`] checks
 //! [`WebSession::credential`] against the account database). A session ends after
-//! `[http] session_idle_secs` without a request, `session_max_secs` after sign-in, at
-//! sign-out, or when the table is full and it is the oldest. Nothing is written to disk: a
-//! restart signs everyone out.
+//! `[http] session_idle_secs` without a request, `session_max_secs` after sign-in, or at
+//! sign-out.
+//!
+//! Where they are kept follows the account backend ([`WebSessions`] picks):
+//!
+//! - the file: a table in this process's memory behind one lock ([`MemorySessions`]); when
+//!   it holds `[http] max_sessions` the oldest goes. Nothing is written to disk: a restart
+//!   signs everyone out.
+//! - PostgreSQL: the `web_sessions` table beside the accounts, so every host sharing the
+//!   database finds a session whichever host signed it in, a sign-out on one ends it on all,
+//!   and a restart keeps it. The last request's time is written at most once a minute; each
+//!   account keeps at most [`SESSIONS_PER_ACCOUNT`] (the oldest goes); expired rows go when
+//!   any host starts a session. These calls block on the database: the workspace makes them
+//!   on the executor's blocking pool, never on a shard. When the database cannot be reached
+//!   they fail, and nobody is signed in or recognised until it is back.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -19,10 +31,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 
-use crate::accounts::CredentialUse;
+use crate::accounts::{
+    AccountError, AccountStore, CredentialUse, StoredWebSession, WebSessionLimits,
+};
+
+/// How many sessions one account keeps in the database (a new one drops the oldest).
+pub const SESSIONS_PER_ACCOUNT: usize = 32;
 
 /// One signed-in browser.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {
     /// The account's address (lower case).
     pub account: String,
@@ -30,6 +47,12 @@ pub struct WebSession {
     pub credential: CredentialUse,
     /// What every form of this session must carry back.
     pub csrf: String,
+}
+
+/// A session in memory, with its clocks.
+#[derive(Debug, Clone)]
+struct Entry {
+    session: WebSession,
     signed_in: Instant,
     last_seen: Instant,
 }
@@ -44,10 +67,36 @@ pub struct Lifetimes {
 
 type Key = [u8; 32];
 
-/// Every shard's sessions.
+/// Every shard's sessions in this process's memory (the file backend).
+#[derive(Debug, Default)]
+pub struct MemorySessions {
+    table: Mutex<HashMap<Key, Entry>>,
+}
+
+/// The workspace's sessions: in memory, or in the account database when it keeps them.
 #[derive(Debug, Default)]
 pub struct WebSessions {
-    table: Mutex<HashMap<Key, WebSession>>,
+    memory: MemorySessions,
+}
+
+/// The time of a request, for both kinds of keeping.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTime {
+    /// For memory (monotonic).
+    pub instant: Instant,
+    /// For the database (unix seconds, shared by every host).
+    pub unix: u64,
+}
+
+impl RequestTime {
+    pub fn now() -> RequestTime {
+        RequestTime {
+            instant: Instant::now(),
+            unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
 }
 
 /// A fresh random token, URL-safe base64 of 32 bytes.
@@ -64,14 +113,14 @@ fn key_of(token: &str) -> Key {
     key
 }
 
-impl WebSession {
+impl Entry {
     fn alive(&self, now: Instant, lifetimes: &Lifetimes) -> bool {
         now.saturating_duration_since(self.last_seen) < lifetimes.idle
             && now.saturating_duration_since(self.signed_in) < lifetimes.max
     }
 }
 
-impl WebSessions {
+impl MemorySessions {
     /// Sign `account` in: the new session's cookie token and the session.
     pub fn start(
         &self,
@@ -85,8 +134,6 @@ impl WebSessions {
             account: account.to_string(),
             credential,
             csrf: random_token(),
-            signed_in: now,
-            last_seen: now,
         };
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         if table.len() >= lifetimes.max_sessions {
@@ -102,7 +149,14 @@ impl WebSessions {
                 None => break,
             };
         }
-        table.insert(key_of(&token), session.clone());
+        table.insert(
+            key_of(&token),
+            Entry {
+                session: session.clone(),
+                signed_in: now,
+                last_seen: now,
+            },
+        );
         (token, session)
     }
 
@@ -111,13 +165,13 @@ impl WebSessions {
     pub fn find(&self, token: &str, now: Instant, lifetimes: &Lifetimes) -> Option<WebSession> {
         let key = key_of(token);
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let session = table.get_mut(&key)?;
-        if !session.alive(now, lifetimes) {
+        let entry = table.get_mut(&key)?;
+        if !entry.alive(now, lifetimes) {
             table.remove(&key);
             return None;
         }
-        session.last_seen = now;
-        Some(session.clone())
+        entry.last_seen = now;
+        Some(entry.session.clone())
     }
 
     /// Sign out (or drop a session whose credential changed).
@@ -138,6 +192,99 @@ impl WebSessions {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl WebSessions {
+    /// Whether the calls below go to the database (and so block: make them on a blocking
+    /// thread). With the file backend they only take the memory table's lock.
+    pub fn blocks(accounts: &AccountStore) -> bool {
+        accounts.keeps_web_sessions()
+    }
+
+    fn limits(lifetimes: &Lifetimes) -> WebSessionLimits {
+        WebSessionLimits {
+            idle_secs: lifetimes.idle.as_secs(),
+            max_secs: lifetimes.max.as_secs(),
+            per_account: SESSIONS_PER_ACCOUNT,
+        }
+    }
+
+    /// Sign `account` in: the new session's cookie token and the session. `Err` when the
+    /// database cannot keep it: then nobody is signed in.
+    pub fn start(
+        &self,
+        accounts: &AccountStore,
+        account: &str,
+        credential: CredentialUse,
+        now: RequestTime,
+        lifetimes: &Lifetimes,
+    ) -> Result<(String, WebSession), AccountError> {
+        if !accounts.keeps_web_sessions() {
+            return Ok(self
+                .memory
+                .start(account, credential, now.instant, lifetimes));
+        }
+        let token = random_token();
+        let stored = StoredWebSession {
+            account: account.to_string(),
+            credential,
+            csrf: random_token(),
+            signed_in: now.unix,
+            last_seen: now.unix,
+        };
+        accounts.web_session_start(key_of(&token), &stored, Self::limits(lifetimes))?;
+        let session = WebSession {
+            account: stored.account,
+            credential: stored.credential,
+            csrf: stored.csrf,
+        };
+        Ok((token, session))
+    }
+
+    /// The browser's session for its cookie token: alive, its idle clock restarted, and its
+    /// credential still current (a session whose credential changed is ended here).
+    pub fn current(
+        &self,
+        accounts: &AccountStore,
+        token: &str,
+        now: RequestTime,
+        lifetimes: &Lifetimes,
+    ) -> Result<Option<WebSession>, AccountError> {
+        let found = if accounts.keeps_web_sessions() {
+            accounts
+                .web_session_find(key_of(token), now.unix, Self::limits(lifetimes))?
+                .map(|s| WebSession {
+                    account: s.account,
+                    credential: s.credential,
+                    csrf: s.csrf,
+                })
+        } else {
+            self.memory.find(token, now.instant, lifetimes)
+        };
+        let Some(session) = found else {
+            return Ok(None);
+        };
+        if accounts.credential_current(&session.account, &session.credential) {
+            return Ok(Some(session));
+        }
+        self.end(accounts, token)?;
+        Ok(None)
+    }
+
+    /// Sign out, on every host when the database keeps the sessions.
+    pub fn end(&self, accounts: &AccountStore, token: &str) -> Result<(), AccountError> {
+        if accounts.keeps_web_sessions() {
+            accounts.web_session_end(key_of(token))
+        } else {
+            self.memory.end(token);
+            Ok(())
+        }
+    }
+
+    /// The sessions held in memory.
+    pub fn memory(&self) -> &MemorySessions {
+        &self.memory
     }
 }
 
@@ -163,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_session_is_found_by_its_token_until_idle_or_too_old() {
-        let sessions = WebSessions::default();
+        let sessions = MemorySessions::default();
         let t0 = Instant::now();
         let l = lifetimes();
         let (token, made) = sessions.start("alice@example.com", web(), t0, &l);
@@ -189,7 +336,7 @@ mod tests {
 
     #[test]
     fn sign_out_ends_it_and_a_full_table_drops_the_oldest() {
-        let sessions = WebSessions::default();
+        let sessions = MemorySessions::default();
         let t0 = Instant::now();
         let l = lifetimes();
         let (a, _) = sessions.start("a@example.com", web(), t0, &l);
@@ -202,5 +349,46 @@ mod tests {
         sessions.end(&b);
         assert!(sessions.find(&b, now, &l).is_none());
         assert!(sessions.find(&c, now, &l).is_some());
+    }
+
+    #[test]
+    fn with_the_file_backend_the_front_keeps_sessions_in_memory_and_checks_the_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = AccountStore::open(dir.path(), &["example.com".into()]).unwrap();
+        accounts
+            .add("alice@example.com", "a-long-password-1")
+            .unwrap();
+        let crate::accounts::Verification::Valid { credential, .. } = accounts.verify(
+            "alice@example.com",
+            "a-long-password-1",
+            crate::accounts::Scope::Web,
+            crate::accounts::ProtocolPasswords::SameAsWeb,
+        ) else {
+            panic!("alice's password");
+        };
+        let sessions = WebSessions::default();
+        assert!(!WebSessions::blocks(&accounts));
+        let l = lifetimes();
+        let now = RequestTime::now();
+        let (token, made) = sessions
+            .start(&accounts, "alice@example.com", credential, now, &l)
+            .unwrap();
+        assert_eq!(sessions.memory().len(), 1);
+        let found = sessions.current(&accounts, &token, now, &l).unwrap();
+        assert_eq!(found, Some(made));
+        // A new web password ends the session.
+        accounts
+            .set_password("alice@example.com", "a-long-password-2")
+            .unwrap();
+        // (The accounts watcher reads the new version; here, by hand.)
+        accounts.version().unwrap();
+        assert_eq!(sessions.current(&accounts, &token, now, &l).unwrap(), None);
+        assert!(sessions.memory().is_empty());
+        // Sign-out.
+        let (token, _) = sessions
+            .start(&accounts, "alice@example.com", web(), now, &l)
+            .unwrap();
+        sessions.end(&accounts, &token).unwrap();
+        assert!(sessions.memory().is_empty());
     }
 }

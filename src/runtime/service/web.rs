@@ -8,7 +8,6 @@
 //! the executor's blocking pool.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::accounts::{
     address_of_key, AccountError, AccountStore, Credential, CredentialKind, ProtocolPasswords,
@@ -20,7 +19,7 @@ use crate::http::route::{Lang, Page, Route, SignInResult, Site, SESSION_COOKIE, 
 use crate::http::session::{HttpSession, WebReply, WebRequest};
 use crate::http::workspace::{self, CredentialView, Notice, SecurityView, ServerView};
 use crate::http::{HttpLimits, Response};
-use crate::runtime::web_sessions::{random_token, Lifetimes, WebSession};
+use crate::runtime::web_sessions::{random_token, Lifetimes, RequestTime, WebSession, WebSessions};
 use crate::session::{Security, SessionConfig};
 
 use super::{Context, Placement, Service};
@@ -252,45 +251,36 @@ async fn blocking<T: Send + 'static>(
         .await
 }
 
+/// Run `work` on the workspace's sessions: on the blocking pool when they are in the
+/// database, here when they are in memory (a lock, no waiting).
+async fn with_sessions<T: Send + 'static>(
+    server: &Arc<crate::runtime::net::ServerContext>,
+    work: impl FnOnce(&WebSessions, &AccountStore) -> T + Send + 'static,
+) -> T {
+    if WebSessions::blocks(&server.accounts) {
+        let sessions = server.web_sessions.clone();
+        blocking(&server.accounts, move |a| work(&sessions, a)).await
+    } else {
+        work(&server.web_sessions, &server.accounts)
+    }
+}
+
+fn unavailable() -> Response {
+    Response::error(503, "The account database is unavailable; try again")
+}
+
 async fn workspace_page(page: Page, request: &WebRequest, cx: &Context<'_>) -> Response {
     let server = cx.shard.server();
     let config = &server.config;
     let lang = request.lang;
-    let now = Instant::now();
-    let sessions = &server.web_sessions;
+    let now = RequestTime::now();
     let lifetimes = lifetimes(config);
-    // The browser's session, if it is alive and its credential still current.
-    let token = request.session.as_deref();
-    let session = token.and_then(|t| {
-        let s = sessions.find(t, now, &lifetimes)?;
-        if server
-            .accounts
-            .credential_current(&s.account, &s.credential)
-        {
-            Some(s)
-        } else {
-            sessions.end(t);
-            None
-        }
-    });
+    let token = request.session.clone();
     match page {
         Page::Stylesheet => {
             return Response::new(200)
                 .header("Cache-Control", "max-age=3600")
                 .body("text/css; charset=utf-8", workspace::STYLESHEET)
-        }
-        Page::Home => {
-            return see_other(if session.is_some() {
-                "/settings/security"
-            } else {
-                "/signin"
-            })
-        }
-        Page::SignInForm => {
-            return match session {
-                Some(_) => see_other("/settings/security"),
-                None => sign_in_form(lang, "", None),
-            }
         }
         Page::SignedIn { username, ok } => {
             let problem = match ok {
@@ -306,13 +296,63 @@ async fn workspace_page(page: Page, request: &WebRequest, cx: &Context<'_>) -> R
             let (Some(key), Some(credential)) = (cx.account, cx.credential) else {
                 return sign_in_form(lang, &username, Some(workspace::SignInProblem::Unavailable));
             };
-            if let Some(old) = token {
-                sessions.end(old);
+            let account = address_of_key(key).to_string();
+            let credential = credential.clone();
+            let started = with_sessions(&server, move |sessions, accounts| {
+                if let Some(old) = token {
+                    sessions.end(accounts, &old)?;
+                }
+                sessions.start(accounts, &account, credential, now, &lifetimes)
+            })
+            .await;
+            return match started {
+                Ok((new, _)) => see_other("/settings/security")
+                    .header("Set-Cookie", cookie(SESSION_COOKIE, &new, None))
+                    .header("Set-Cookie", cookie(SIGNIN_COOKIE, "", Some(0))),
+                Err(e) => {
+                    // Nobody is signed in without a session kept where every host finds it.
+                    tracing::error!(error = %e, "cannot start a workspace session");
+                    sign_in_form(lang, &username, Some(workspace::SignInProblem::Unavailable))
+                }
+            };
+        }
+        _ => {}
+    }
+    // The browser's session, if it is alive and its credential still current.
+    let session = match token.clone() {
+        None => Ok(None),
+        Some(t) => {
+            with_sessions(&server, move |sessions, accounts| {
+                sessions.current(accounts, &t, now, &lifetimes)
+            })
+            .await
+        }
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot find the workspace session");
+            return match page {
+                Page::SignInForm => {
+                    sign_in_form(lang, "", Some(workspace::SignInProblem::Unavailable))
+                }
+                _ => unavailable(),
+            };
+        }
+    };
+    match page {
+        Page::Home => {
+            return see_other(if session.is_some() {
+                "/settings/security"
+            } else {
+                "/signin"
+            })
+        }
+        Page::SignInForm => {
+            return match session {
+                Some(_) => see_other("/settings/security"),
+                None => sign_in_form(lang, "", None),
             }
-            let (new, _) = sessions.start(address_of_key(key), credential.clone(), now, &lifetimes);
-            return see_other("/settings/security")
-                .header("Set-Cookie", cookie(SESSION_COOKIE, &new, None))
-                .header("Set-Cookie", cookie(SIGNIN_COOKIE, "", Some(0)));
         }
         _ => {}
     }
@@ -331,10 +371,25 @@ async fn workspace_page(page: Page, request: &WebRequest, cx: &Context<'_>) -> R
     }
     match page {
         Page::SignOut => {
-            if let Some(t) = token {
-                sessions.end(t);
+            let ended = match token {
+                Some(t) => {
+                    with_sessions(&server, move |sessions, accounts| {
+                        sessions.end(accounts, &t)
+                    })
+                    .await
+                }
+                None => Ok(()),
+            };
+            match ended {
+                Ok(()) => see_other("/signin"),
+                Err(e) => {
+                    // The browser forgets the cookie all the same; the session may live on
+                    // until it expires, so say so rather than pretend.
+                    tracing::error!(account = %session.account, error = %e, "cannot end the workspace session");
+                    unavailable()
+                }
             }
-            see_other("/signin").header("Set-Cookie", cookie(SESSION_COOKIE, "", Some(0)))
+            .header("Set-Cookie", cookie(SESSION_COOKIE, "", Some(0)))
         }
         Page::Security => security_page(lang, &session, config, &server.accounts, None, None).await,
         Page::SetProtocolPassword { password, repeat } => {
@@ -490,7 +545,7 @@ async fn security_page(
         Ok(listed) => listed,
         Err(e) => {
             tracing::error!(account = %session.account, error = %e, "cannot list credentials");
-            return Response::error(503, "The account database is unavailable; try again");
+            return unavailable();
         }
     };
     let find = |kind: CredentialKind| {
