@@ -66,9 +66,9 @@ for dim, scenarios in dims.items():
                   f"| {fmt(t and t['rss_mib'], 1)} | {fmt(o and o['rss_mib'], 1)} |")
 
 # ---------------------------------------------------------------- the plot
-W, H = 1020, 720
+W, H = 1020, 750
 PANEL_W, PANEL_H = 400, 250
-LEFT, TOP, GAP_X, GAP_Y = 90, 60, 90, 110
+LEFT, TOP, GAP_X, GAP_Y = 90, 90, 90, 110
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
        f'font-family="sans-serif" font-size="12">',
@@ -121,9 +121,10 @@ def panel(col, row, dim, metric, label):
             for x, y in pts:
                 svg.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
         if row == 0:
-            ly0 = y0 + 14 + i * 16
-            svg.append(f'<line x1="{x0 + 8}" x2="{x0 + 28}" y1="{ly0 - 4}" y2="{ly0 - 4}" stroke="{colour}" stroke-width="2"/>')
-            svg.append(f'<text x="{x0 + 34}" y="{ly0}">{scenario}</text>')
+            # The legend above the panel, clear of the lines.
+            lx0 = x0 + i * 150
+            svg.append(f'<line x1="{lx0}" x2="{lx0 + 20}" y1="{TOP - 36}" y2="{TOP - 36}" stroke="{colour}" stroke-width="2"/>')
+            svg.append(f'<text x="{lx0 + 26}" y="{TOP - 32}">{scenario}</text>')
 
 
 panel(0, 0, "mailbox", "ops", "operations/s as the mailbox grows")
