@@ -15,7 +15,7 @@ use super::{canonical_account, Store};
 use crate::mail::ranges::{self, UidRange};
 use crate::mail::{
     Change, Flags, Keyword, MailboxId, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta,
-    ModSeq, Recent, SystemFlags, Uid, UidRun, Vanished,
+    ModSeq, Recent, SystemFlags, Uid, UidRun, UidValidity, Vanished,
 };
 
 /// Messages at most this far apart in a segment are read together by
@@ -274,12 +274,19 @@ impl Store {
         let canonical = canonical_account(account)?;
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            let count = |f: SystemFlags, want: bool| {
-                m.messages
-                    .iter()
-                    .filter(|e| e.flags.system.contains(f) == want)
-                    .count() as u32
-            };
+            // One pass over the messages for every figure.
+            let (mut unseen, mut deleted, mut size, mut deleted_size) = (0u32, 0u32, 0u64, 0u64);
+            for e in &m.messages {
+                let bytes = u64::from(e.size);
+                size += bytes;
+                if !e.flags.system.contains(SystemFlags::SEEN) {
+                    unseen += 1;
+                }
+                if e.flags.system.contains(SystemFlags::DELETED) {
+                    deleted += 1;
+                    deleted_size += bytes;
+                }
+            }
             let unclaimed = self.inner.mailboxes.borrow().unclaimed(&canonical, m.id);
             let recent = unclaimed.map_or(0, |first| {
                 m.messages.len() - m.find(first).unwrap_or_else(|at| at)
@@ -290,17 +297,27 @@ impl Store {
                 uid_next: m.uid_next,
                 highest_modseq: m.highest_modseq,
                 messages: m.messages.len() as u32,
-                unseen: count(SystemFlags::SEEN, false),
-                deleted: count(SystemFlags::DELETED, true),
-                size: m.messages.iter().map(|e| u64::from(e.size)).sum(),
+                unseen,
+                deleted,
+                size,
                 recent: recent as u32,
-                deleted_size: m
-                    .messages
-                    .iter()
-                    .filter(|e| e.flags.system.contains(SystemFlags::DELETED))
-                    .map(|e| u64::from(e.size))
-                    .sum(),
+                deleted_size,
             })
+        })
+        .await
+    }
+
+    /// A mailbox's UIDVALIDITY and HIGHESTMODSEQ alone (what APPENDUID, COPYUID and an
+    /// expunge's reply need), without going over its messages as [`Store::status`] does.
+    pub async fn validity_and_modseq(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<(UidValidity, ModSeq)> {
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            Ok((m.uid_validity, m.highest_modseq))
         })
         .await
     }
@@ -407,8 +424,21 @@ impl Store {
         mailbox: &str,
         uids: &[Uid],
     ) -> Result<Vec<MessageMeta>> {
-        let entries = self.index_entries(account, mailbox, uids, false).await?;
-        Ok(entries.into_iter().map(|(meta, _)| meta).collect())
+        // Only the small index data: a SEARCH of flags over a whole mailbox asks for every
+        // message, so nothing else is built or moved per message.
+        let name = canonical_mailbox(mailbox)?;
+        self.with_index(account, |i| {
+            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
+            let mut uids = uids.to_vec();
+            uids.sort_unstable();
+            uids.dedup();
+            Ok(uids
+                .into_iter()
+                .filter_map(|uid| m.get(uid))
+                .map(|e| e.meta())
+                .collect())
+        })
+        .await
     }
 
     /// [`Store::message_meta`] with each message's envelope: what SORT, THREAD and
@@ -419,17 +449,16 @@ impl Store {
         mailbox: &str,
         uids: &[Uid],
     ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
-        self.index_entries(account, mailbox, uids, true).await
+        self.index_entries(account, mailbox, uids).await
     }
 
-    /// The index data of `uids` (sorted, deduplicated, missing ones left out), and their
-    /// envelopes when `envelope` (else empty ones).
+    /// The index data of `uids` (sorted, deduplicated, missing ones left out) with their
+    /// envelopes.
     async fn index_entries(
         &self,
         account: &str,
         mailbox: &str,
         uids: &[Uid],
-        envelope: bool,
     ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
         let name = canonical_mailbox(mailbox)?;
         self.with_index(account, |i| {
@@ -440,15 +469,7 @@ impl Store {
             Ok(uids
                 .into_iter()
                 .filter_map(|uid| m.get(uid))
-                .map(|e| {
-                    let meta = e.meta();
-                    let envelope = if envelope {
-                        e.summary.envelope.clone()
-                    } else {
-                        Default::default()
-                    };
-                    (meta, envelope)
-                })
+                .map(|e| (e.meta(), e.summary.envelope.clone()))
                 .collect())
         })
         .await

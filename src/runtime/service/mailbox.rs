@@ -550,9 +550,8 @@ impl Access {
                     .await?
             }
         };
-        let status = store.status(account, mailbox).await?;
         Ok(MailboxReply::Appended {
-            uid_validity: status.uid_validity,
+            uid_validity: store.validity_and_modseq(account, mailbox).await?.0,
             uid,
         })
     }
@@ -850,13 +849,13 @@ async fn transferred(
         Transfer::Copy => (store.copy(account, mailbox, uids, to).await?, ModSeq(0)),
         Transfer::Move => {
             let pairs = store.move_messages(account, mailbox, uids, to).await?;
-            let source = store.status(account, mailbox).await?;
-            (pairs, source.highest_modseq)
+            let (_, source_modseq) = store.validity_and_modseq(account, mailbox).await?;
+            (pairs, source_modseq)
         }
     };
-    let status = store.status(account, to).await?;
+    let (uid_validity, _) = store.validity_and_modseq(account, to).await?;
     Ok(MailboxReply::Transferred {
-        uid_validity: status.uid_validity,
+        uid_validity,
         pairs,
         source_modseq,
     })
@@ -890,7 +889,7 @@ async fn expunged(
     mailbox: &str,
     uids: Vec<Uid>,
 ) -> Result<MailboxReply, MailboxError> {
-    let highest_modseq = store.status(account, mailbox).await?.highest_modseq;
+    let (_, highest_modseq) = store.validity_and_modseq(account, mailbox).await?;
     Ok(MailboxReply::Expunged {
         uids,
         highest_modseq,
