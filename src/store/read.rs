@@ -426,19 +426,8 @@ impl Store {
     ) -> Result<Vec<MessageMeta>> {
         // Only the small index data: a SEARCH of flags over a whole mailbox asks for every
         // message, so nothing else is built or moved per message.
-        let name = canonical_mailbox(mailbox)?;
-        self.with_index(account, |i| {
-            let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
-            let mut uids = uids.to_vec();
-            uids.sort_unstable();
-            uids.dedup();
-            Ok(uids
-                .into_iter()
-                .filter_map(|uid| m.get(uid))
-                .map(|e| e.meta())
-                .collect())
-        })
-        .await
+        self.index_entries(account, mailbox, uids, MessageEntry::meta)
+            .await
     }
 
     /// [`Store::message_meta`] with each message's envelope: what SORT, THREAD and
@@ -449,17 +438,20 @@ impl Store {
         mailbox: &str,
         uids: &[Uid],
     ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
-        self.index_entries(account, mailbox, uids).await
+        self.index_entries(account, mailbox, uids, |e| {
+            (e.meta(), e.summary.envelope.clone())
+        })
+        .await
     }
 
-    /// The index data of `uids` (sorted, deduplicated, missing ones left out) with their
-    /// envelopes.
-    async fn index_entries(
+    /// `take` of the index entries of `uids` (sorted, deduplicated, missing ones left out).
+    async fn index_entries<T>(
         &self,
         account: &str,
         mailbox: &str,
         uids: &[Uid],
-    ) -> Result<Vec<(MessageMeta, crate::mail::mime::Envelope)>> {
+        take: impl Fn(&MessageEntry) -> T,
+    ) -> Result<Vec<T>> {
         let name = canonical_mailbox(mailbox)?;
         self.with_index(account, |i| {
             let m = i.mailbox(&name).ok_or(StoreError::NoSuchMailbox)?;
@@ -469,7 +461,7 @@ impl Store {
             Ok(uids
                 .into_iter()
                 .filter_map(|uid| m.get(uid))
-                .map(|e| (e.meta(), e.summary.envelope.clone()))
+                .map(take)
                 .collect())
         })
         .await

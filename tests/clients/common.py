@@ -95,6 +95,16 @@ def check(cond, what, detail=""):
     print("ok:", what)
 
 
+def silent(r, what, wait=1.0):
+    """Nothing arrives on the Raw connection `r` for `wait` seconds."""
+    r.sock.settimeout(wait)
+    try:
+        line = r.line()
+    except (socket.timeout, TimeoutError):
+        return
+    check(False, what + ": heard something", line)
+
+
 def have(tool, package):
     """Whether the client `tool` (Debian package `package`) is installed. If not, the caller
     skips its part: one `SKIPPED:` line the Rust test shows on the terminal, or, where

@@ -10,7 +10,7 @@ import imaplib
 import smtplib
 import socket
 
-from common import ALICE, HOST, Raw, args, check
+from common import ALICE, HOST, Raw, args, check, silent
 
 ports, ctx, _ = args()
 
@@ -22,16 +22,6 @@ def hear(r, what, timeout=5.0):
         return r.line()
     except (socket.timeout, TimeoutError):
         check(False, what + ": nothing heard within %.0fs" % timeout)
-
-
-def silent(r, what, wait=1.0):
-    """Nothing arrives for `wait` seconds."""
-    r.sock.settimeout(wait)
-    try:
-        line = r.line()
-    except (socket.timeout, TimeoutError):
-        return
-    check(False, what + ": heard something", line)
 
 
 def status_line(m, name):

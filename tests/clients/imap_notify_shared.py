@@ -21,7 +21,7 @@ anyone) once NOTIFY is set."""
 import imaplib
 import socket
 
-from common import ALICE, HOST, Raw, args, check
+from common import ALICE, HOST, Raw, args, check, silent
 
 ports, ctx, rest = args()
 OWNER = (rest[0], rest[1])
@@ -51,16 +51,6 @@ def hear(r, what, timeout=5.0):
         return line
     except (socket.timeout, TimeoutError):
         check(False, what + ": nothing heard within %.0fs" % timeout)
-
-
-def silent(r, what, wait=1.0):
-    """Nothing arrives for `wait` seconds."""
-    r.sock.settimeout(wait)
-    try:
-        line = r.line()
-    except (socket.timeout, TimeoutError):
-        return
-    check(False, what + ": heard something", line)
 
 
 def status_line(m, name):
